@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
+)
+
+const flowSynopsis = "ENV --from SRC --to DST --protocol TCP|UDP|ICMP|Any --port N [--source-port N] [--direction outbound|inbound] [--format text|json] [--service-tags FILE]"
+
+func runFlow(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("flow", flowSynopsis, stderr)
+	var q netverify.Query
+	fs.StringVar(&q.From, "from", "", "source: compute (ws/name or id), subnet/NIC/private endpoint id, IP, CIDR, range or service tag")
+	fs.StringVar(&q.To, "to", "", "destination: as --from, or a DNS name")
+	fs.StringVar(&q.Protocol, "protocol", "TCP", "TCP, UDP, ICMP, ESP, AH or Any")
+	fs.IntVar(&q.Port, "port", 0, "destination port (TCP/UDP)")
+	fs.IntVar(&q.SourcePort, "source-port", 0, fmt.Sprintf("source port (default: an ephemeral port, %d)", netverify.DefaultSourcePort))
+	fs.StringVar(&q.Direction, "direction", "", "outbound (SRC inside) or inbound (DST inside, SRC outside); inferred when omitted")
+	format := fs.String("format", "text", "text or json")
+	tagsFile := fs.String("service-tags", "", "ServiceTags_Public JSON file (default: the embedded catalog)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "securetrain flow: "+format+"\n", a...)
+		return exitBadInput
+	}
+	switch {
+	case len(pos) != 1:
+		fs.Usage()
+		return fail("expected one environment file, got %d arguments", len(pos))
+	case q.From == "" || q.To == "":
+		return fail("--from and --to are required")
+	}
+	if err := oneOf(*format, "text", "json"); err != nil {
+		return fail("--format %v", err)
+	}
+	if q.Port == 0 && q.Protocol != "" && !strings.EqualFold(q.Protocol, "ICMP") && !strings.EqualFold(q.Protocol, "Any") &&
+		!strings.EqualFold(q.Protocol, "ESP") && !strings.EqualFold(q.Protocol, "AH") {
+		return fail("--port is required for %s", q.Protocol)
+	}
+	net, err := compileFile(pos[0], *tagsFile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadInput
+	}
+	res, err := net.Flow(q)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if strings.EqualFold(*format, "json") {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fail("%v", err)
+		}
+	} else {
+		writeFlowText(stdout, res)
+	}
+	if res.Verdict == netverify.Allowed {
+		return 0
+	}
+	return 1
+}
+
+// compileFile loads an environment file and a catalog and compiles them.
+func compileFile(path, tagsFile string) (*netverify.Network, error) {
+	tags := servicetags.Default()
+	if tagsFile != "" {
+		var err error
+		if tags, err = servicetags.Load(tagsFile); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := resources.LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	net, err := netverify.Compile(snap, tags)
+	if err != nil {
+		return nil, fmt.Errorf("%s:\n%w", path, err)
+	}
+	return net, nil
+}
+
+func writeFlowText(w io.Writer, r *netverify.Result) {
+	port := ""
+	if r.Query.Port != 0 {
+		port = fmt.Sprintf(" port %d", r.Query.Port)
+	}
+	fmt.Fprintf(w, "%s: %s -> %s, %s%s (%s)\n", r.Verdict, r.Query.From, r.Query.To, r.Query.Protocol, port, r.Query.Direction)
+	fmt.Fprintf(w, "  source:      %s\n", describeEndpoint(r.Source))
+	fmt.Fprintf(w, "  destination: %s\n", describeEndpoint(r.Destination))
+	fmt.Fprintf(w, "  service tags: %s\n", r.ServiceTags)
+	if len(r.DNS) > 0 {
+		fmt.Fprintln(w, "  dns:")
+		for _, s := range r.DNS {
+			fmt.Fprintf(w, "    %s %s %s  (%s)%s\n", s.Name, s.Type, s.Answer, s.Source, at(s.Pos))
+		}
+	}
+	for i, o := range r.Outcomes {
+		fmt.Fprintln(w)
+		label := ""
+		if len(r.Outcomes) > 1 {
+			label = fmt.Sprintf(" (%d of %d)", i+1, len(r.Outcomes))
+		}
+		fmt.Fprintf(w, "%s%s %s: %s -> %s\n", o.Verdict, label, o.Protocol, abbreviate(o.Sources), abbreviate(o.Destinations))
+		for j, h := range o.Hops {
+			fmt.Fprintf(w, "  %d. %s%s\n", j+1, h.Detail, at(h.Position))
+		}
+		if o.Verdict != netverify.Allowed && o.Reason != "" {
+			fmt.Fprintf(w, "  blocked: %s\n", o.Reason)
+		}
+		if o.Fix != "" {
+			fmt.Fprintf(w, "  fix: %s\n", o.Fix)
+		}
+	}
+}
+
+func at(pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return "  [" + pos + "]"
+}
+
+func describeEndpoint(e netverify.EndpointInfo) string {
+	s := e.Kind + " " + e.Text
+	if e.Resource != "" && !strings.EqualFold(e.Resource, e.Text) {
+		s += " (" + e.Resource + ")"
+	}
+	return fmt.Sprintf("%s: %s (%d addresses)", s, abbreviate(e.Addresses), e.Count)
+}
+
+func abbreviate(list []string) string {
+	if len(list) <= 4 {
+		return strings.Join(list, ", ")
+	}
+	return strings.Join(list[:4], ", ") + fmt.Sprintf(", … (%d ranges)", len(list))
+}

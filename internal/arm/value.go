@@ -1,0 +1,146 @@
+package arm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Kind is the JSON kind of a Value.
+type Kind int
+
+// The JSON kinds.
+const (
+	Null Kind = iota
+	String
+	Number
+	Bool
+	Object
+	Array
+)
+
+func (k Kind) String() string {
+	return [...]string{"null", "string", "number", "boolean", "object", "array"}[k]
+}
+
+// Value is a JSON value that remembers the line it came from, so errors can
+// point at the file and line. YAML and JSON files decode to the same tree.
+type Value struct {
+	Kind Kind
+	Line int
+	// Str holds the text of strings and numbers, and "true"/"false" for booleans.
+	Str   string
+	Items []*Value
+	// Keys and Fields are an object's members in file order.
+	Keys   []string
+	Fields []*Value
+}
+
+// MaxDocumentBytes bounds environment files and request bodies; larger input
+// is refused before parsing.
+const MaxDocumentBytes = 64 << 20
+
+// ParseDocument parses YAML or JSON (JSON is YAML) into a Value tree.
+func ParseDocument(data []byte) (*Value, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, fmt.Errorf("document is %d bytes; the limit is %d", len(data), MaxDocumentBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("document is empty")
+		}
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("line %d: a file holds one document; found a second one", extra.Line)
+	}
+	return fromNode(&doc, 0)
+}
+
+// maxDepth stops pathological nesting before it can exhaust the stack.
+const maxDepth = 200
+
+func fromNode(n *yaml.Node, depth int) (*Value, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("line %d: nesting deeper than %d levels", n.Line, maxDepth)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, errors.New("document is empty")
+		}
+		return fromNode(n.Content[0], depth+1)
+	case yaml.AliasNode:
+		return nil, fmt.Errorf("line %d: YAML aliases are not supported; write the value out", n.Line)
+	case yaml.MappingNode:
+		v := &Value{Kind: Object, Line: n.Line}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: object keys must be strings", k.Line)
+			}
+			if k.Tag == "!!merge" {
+				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported", k.Line)
+			}
+			if v.Get(k.Value) != nil {
+				return nil, fmt.Errorf("line %d: key %q appears twice in one object", k.Line, k.Value)
+			}
+			fv, err := fromNode(n.Content[i+1], depth+1)
+			if err != nil {
+				return nil, err
+			}
+			v.Keys = append(v.Keys, k.Value)
+			v.Fields = append(v.Fields, fv)
+		}
+		return v, nil
+	case yaml.SequenceNode:
+		v := &Value{Kind: Array, Line: n.Line}
+		for _, c := range n.Content {
+			cv, err := fromNode(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			v.Items = append(v.Items, cv)
+		}
+		return v, nil
+	case yaml.ScalarNode:
+		v := &Value{Line: n.Line, Str: n.Value}
+		switch n.ShortTag() {
+		case "!!null":
+			v.Kind, v.Str = Null, ""
+		case "!!bool":
+			b, err := strconv.ParseBool(strings.ToLower(n.Value))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %q is not a boolean", n.Line, n.Value)
+			}
+			v.Kind, v.Str = Bool, strconv.FormatBool(b)
+		case "!!int", "!!float":
+			v.Kind = Number
+		default:
+			v.Kind = String
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+// Get returns an object member by exact key, or nil.
+func (v *Value) Get(key string) *Value {
+	if v == nil || v.Kind != Object {
+		return nil
+	}
+	for i, k := range v.Keys {
+		if k == key {
+			return v.Fields[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,262 @@
+// Package envgen generates large or random environment files, for the
+// benchmarks in docs/performance.md and for the randomised comparison of the
+// fast verifier with the reference one. Output is an ordinary environment
+// file (JSON), so `securetrain flow` and `check` accept it as it is.
+package envgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+)
+
+// Options shape a generated environment.
+type Options struct {
+	Seed           uint64
+	VNets          int
+	SubnetsPerVNet int
+	// NSGs are shared round-robin by the subnets; RulesPerNSG are split
+	// between inbound and outbound.
+	NSGs          int
+	RulesPerNSG   int
+	RoutesPerVNet int
+	// Computes are spread round-robin over the subnets.
+	Computes int
+	// Firewall adds a hub VNet with an Azure Firewall that VNets peer with
+	// and route 0.0.0.0/0 (and random prefixes) to.
+	Firewall bool
+	Region   string
+}
+
+// Large is the benchmark environment of docs/performance.md: 100 VNets × 10
+// subnets, 100 NSGs × 1,000 rules.
+func Large() Options {
+	return Options{Seed: 1, VNets: 100, SubnetsPerVNet: 10, NSGs: 100, RulesPerNSG: 1000, RoutesPerVNet: 20,
+		Computes: 1000, Firewall: true, Region: "westus2"}
+}
+
+// Tags a generated rule or route may name: common ones, regional ones, and
+// the computed ones.
+var ruleTags = []string{
+	"AzureMachineLearning", "BatchNodeManagement.WestUS2", "Storage.WestUS2", "Storage", "AzureActiveDirectory",
+	"AzureResourceManager", "AzureFrontDoor.FrontEnd", "MicrosoftContainerRegistry", "AzureMonitor",
+	"AzureCloud.westus2", "Sql.WestUS2", "AzureKeyVault", "VirtualNetwork", "Internet", "AzureLoadBalancer",
+}
+
+var routeTags = []string{"AzureMachineLearning", "BatchNodeManagement.WestUS2", "Storage.WestUS2", "AzureCloud.westus2", "AzureMonitor"}
+
+const subscription = "00000000-0000-0000-0000-000000000001"
+
+type gen struct {
+	o   Options
+	r   *rand.Rand
+	out []map[string]any
+}
+
+// Generate returns an environment file.
+func Generate(o Options) []byte {
+	if o.Region == "" {
+		o.Region = "westus2"
+	}
+	g := &gen{o: o, r: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))}
+	g.build()
+	data, err := json.MarshalIndent(map[string]any{"subscription": subscription, "resources": g.out}, "", " ")
+	if err != nil {
+		panic(err) // maps of strings and numbers always marshal
+	}
+	return data
+}
+
+func (g *gen) add(typ, rg, name string, props map[string]any) {
+	g.out = append(g.out, map[string]any{"type": typ, "resourceGroup": rg, "name": name, "location": g.o.Region, "properties": props})
+}
+
+func ref(rg, typ, name string) map[string]any {
+	return map[string]any{"id": fmt.Sprintf("/resourceGroups/%s/providers/%s/%s", rg, typ, name)}
+}
+
+func (g *gen) build() {
+	o := g.o
+	hubIP := "10.255.0.4"
+	if o.Firewall {
+		g.add("Microsoft.Network/publicIPAddresses", "hub", "fw-pip", map[string]any{"ipAddress": "20.1.2.3", "publicIPAllocationMethod": "Static"})
+		g.add("Microsoft.Network/virtualNetworks", "hub", "hub", map[string]any{
+			"addressSpace":           map[string]any{"addressPrefixes": []string{"10.255.0.0/16"}},
+			"subnets":                []any{map[string]any{"name": "AzureFirewallSubnet", "properties": map[string]any{"addressPrefix": "10.255.0.0/24"}}},
+			"virtualNetworkPeerings": g.hubPeerings(),
+		})
+		g.add("Microsoft.Network/azureFirewalls", "hub", "fw", map[string]any{
+			"ipConfigurations": []any{map[string]any{"name": "ipc", "properties": map[string]any{
+				"subnet":          ref("hub", "Microsoft.Network/virtualNetworks", "hub/subnets/AzureFirewallSubnet"),
+				"publicIPAddress": ref("hub", "Microsoft.Network/publicIPAddresses", "fw-pip")}}},
+			"networkRuleCollections":     []any{g.firewallNetworkCollection()},
+			"applicationRuleCollections": []any{g.firewallAppCollection()},
+		})
+	}
+	for i := 0; i < o.NSGs; i++ {
+		g.add("Microsoft.Network/networkSecurityGroups", "net", fmt.Sprintf("nsg%d", i), map[string]any{"securityRules": g.rules()})
+	}
+	subnetIDs := []string{}
+	for v := 0; v < o.VNets; v++ {
+		vnet := fmt.Sprintf("vnet%d", v)
+		var subnets []any
+		for s := 0; s < o.SubnetsPerVNet; s++ {
+			props := map[string]any{"addressPrefix": fmt.Sprintf("10.%d.%d.0/24", v, s)}
+			if o.NSGs > 0 {
+				props["networkSecurityGroup"] = ref("net", "Microsoft.Network/networkSecurityGroups", fmt.Sprintf("nsg%d", (v*o.SubnetsPerVNet+s)%o.NSGs))
+			}
+			if o.RoutesPerVNet > 0 {
+				props["routeTable"] = ref("net", "Microsoft.Network/routeTables", "rt-"+vnet)
+			}
+			if g.r.IntN(3) == 0 {
+				props["serviceEndpoints"] = []any{map[string]any{"service": "Microsoft.Storage"}}
+			}
+			if g.r.IntN(4) == 0 {
+				props["defaultOutboundAccess"] = false
+			}
+			subnets = append(subnets, map[string]any{"name": fmt.Sprintf("s%d", s), "properties": props})
+			subnetIDs = append(subnetIDs, fmt.Sprintf("/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/%s/subnets/s%d", vnet, s))
+		}
+		props := map[string]any{"addressSpace": map[string]any{"addressPrefixes": []string{fmt.Sprintf("10.%d.0.0/16", v)}}, "subnets": subnets}
+		if o.Firewall {
+			props["virtualNetworkPeerings"] = []any{map[string]any{"name": "to-hub", "properties": map[string]any{
+				"remoteVirtualNetwork": ref("hub", "Microsoft.Network/virtualNetworks", "hub")}}}
+		}
+		g.add("Microsoft.Network/virtualNetworks", "net", vnet, props)
+		if o.RoutesPerVNet > 0 {
+			g.add("Microsoft.Network/routeTables", "net", "rt-"+vnet, map[string]any{"routes": g.routes(hubIP)})
+		}
+	}
+	if o.Computes > 0 {
+		g.add("Microsoft.MachineLearningServices/workspaces", "ml", "ws", map[string]any{})
+	}
+	for c := 0; c < o.Computes && len(subnetIDs) > 0; c++ {
+		props := map[string]any{"vmSize": "STANDARD_D2_V2", "enableNodePublicIp": g.r.IntN(2) == 0,
+			"subnet": map[string]any{"id": subnetIDs[c%len(subnetIDs)]}}
+		typ := "ComputeInstance"
+		if c%2 == 0 {
+			typ = "AmlCompute"
+			props["scaleSettings"] = map[string]any{"minNodeCount": 0, "maxNodeCount": 4}
+		}
+		g.add("Microsoft.MachineLearningServices/workspaces/computes", "ml", fmt.Sprintf("ws/c%d", c),
+			map[string]any{"computeType": typ, "properties": props})
+	}
+}
+
+func (g *gen) hubPeerings() []any {
+	var out []any
+	for v := 0; v < g.o.VNets; v++ {
+		out = append(out, map[string]any{"name": fmt.Sprintf("to-vnet%d", v), "properties": map[string]any{
+			"remoteVirtualNetwork": ref("net", "Microsoft.Network/virtualNetworks", fmt.Sprintf("vnet%d", v))}})
+	}
+	return out
+}
+
+// address returns a random rule address: a private or public CIDR, a host,
+// a service tag or "*".
+func (g *gen) address() string {
+	switch x := g.r.IntN(20); {
+	case x < 9:
+		bits := 16 + g.r.IntN(17)
+		return prefix(10<<24|uint32(g.r.IntN(g.o.VNets+1))<<16|g.r.Uint32()&0xFFFF, bits)
+	case x < 12:
+		return prefix(g.r.Uint32()&0x7FFFFFFF|0x14000000, 8+g.r.IntN(25))
+	case x < 18:
+		return ruleTags[g.r.IntN(len(ruleTags))]
+	}
+	return "*"
+}
+
+func prefix(u uint32, bits int) string {
+	u &^= (1<<(32-bits) - 1)
+	if bits == 32 {
+		return fmt.Sprintf("%d.%d.%d.%d", u>>24, u>>16&255, u>>8&255, u&255)
+	}
+	return fmt.Sprintf("%d.%d.%d.%d/%d", u>>24, u>>16&255, u>>8&255, u&255, bits)
+}
+
+func (g *gen) ports() string {
+	switch x := g.r.IntN(10); {
+	case x < 3:
+		return "*"
+	case x < 7:
+		return fmt.Sprint([]int{22, 80, 443, 445, 5831, 8787, 18881, 44224, 3389, 1433}[g.r.IntN(10)])
+	case x < 9:
+		lo := g.r.IntN(60000)
+		return fmt.Sprintf("%d-%d", lo, lo+g.r.IntN(5000))
+	}
+	return fmt.Sprintf("%d,%d", g.r.IntN(1024), 1024+g.r.IntN(1024))
+}
+
+func (g *gen) rules() []any {
+	var out []any
+	protos := []string{"Tcp", "Udp", "*", "Icmp", "Tcp", "*"}
+	for i := 0; i < g.o.RulesPerNSG; i++ {
+		dir := "Inbound"
+		if i%2 == 1 {
+			dir = "Outbound"
+		}
+		out = append(out, map[string]any{"name": fmt.Sprintf("r%d", i), "properties": map[string]any{
+			"priority": 100 + i/2*3 + g.r.IntN(3), "direction": dir,
+			"access":                   []string{"Allow", "Deny"}[g.r.IntN(2)],
+			"protocol":                 protos[g.r.IntN(len(protos))],
+			"sourceAddressPrefix":      g.address(),
+			"sourcePortRange":          "*",
+			"destinationAddressPrefix": g.address(),
+			"destinationPortRange":     g.ports(),
+		}})
+	}
+	return out
+}
+
+func (g *gen) routes(hubIP string) []any {
+	var out []any
+	seen := map[string]bool{}
+	for i := 0; i < g.o.RoutesPerVNet; i++ {
+		var p string
+		switch g.r.IntN(4) {
+		case 0:
+			p = routeTags[g.r.IntN(len(routeTags))]
+		case 1:
+			p = prefix(g.r.Uint32()&0x7FFFFFFF|0x14000000, 8+g.r.IntN(17))
+		default:
+			p = prefix(10<<24|uint32(g.r.IntN(g.o.VNets+1))<<16|g.r.Uint32()&0xFFFF, 16+g.r.IntN(9))
+		}
+		if i == 0 && g.o.Firewall {
+			p = "0.0.0.0/0"
+		}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		props := map[string]any{"addressPrefix": p}
+		switch x := g.r.IntN(6); {
+		case i == 0 && g.o.Firewall, x < 2 && g.o.Firewall:
+			props["nextHopType"], props["nextHopIpAddress"] = "VirtualAppliance", hubIP
+		case x < 4:
+			props["nextHopType"] = "Internet"
+		case x < 5:
+			props["nextHopType"] = "None"
+		default:
+			props["nextHopType"] = "VnetLocal"
+		}
+		out = append(out, map[string]any{"name": fmt.Sprintf("route%d", i), "properties": props})
+	}
+	return out
+}
+
+func (g *gen) firewallNetworkCollection() map[string]any {
+	var rules []any
+	for i := 0; i < 20; i++ {
+		rules = append(rules, map[string]any{"name": fmt.Sprintf("n%d", i), "protocols": []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]},
+			"sourceAddresses": []string{"10.0.0.0/8"}, "destinationAddresses": []string{g.address()},
+			"destinationPorts": []string{g.ports()}})
+	}
+	return map[string]any{"name": "net", "properties": map[string]any{"priority": 100, "action": map[string]any{"type": "Allow"}, "rules": rules}}
+}
+
+func (g *gen) firewallAppCollection() map[string]any {
+	return map[string]any{"name": "app", "properties": map[string]any{"priority": 200, "action": map[string]any{"type": "Allow"},
+		"rules": []any{map[string]any{"name": "pypi", "sourceAddresses": []string{"*"},
+			"protocols": []any{map[string]any{"protocolType": "Https", "port": 443}}, "targetFqdns": []string{"pypi.org", "*.pythonhosted.org"}}}}}
+}

@@ -1,0 +1,476 @@
+// Package netverify compiles a snapshot of Azure-style network resources into
+// indexed tables and answers flow queries with explained verdicts: which NSG
+// rule, route, NAT, firewall rule or DNS record decided each flow, as Azure
+// would (spec azure-requirements.md §8). It is pure: no I/O, no clock, no
+// globals; a compiled Network is read-only and safe for concurrent queries.
+package netverify
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
+)
+
+// Addresses Azure reserves for its platform (spec §8.1): DNS, DHCP and
+// health probes at 168.63.129.16, instance metadata at 169.254.169.254.
+// Traffic to them bypasses NSGs.
+var (
+	azurePlatformIP = mustU32("168.63.129.16")
+	imdsIP          = mustU32("169.254.169.254")
+)
+
+// nonPublic are the ranges that are never "Internet": private, shared,
+// loopback, link-local, multicast and reserved space.
+var nonPublic = mustSet("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+	"172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+
+// systemNoneRoutes are the system routes to None (spec §8.2).
+var systemNoneRoutes = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}
+
+// externalStandIn is the address securetrain uses for a public name it
+// cannot map to a service tag (pypi.org): TEST-NET-3, part of Internet and
+// of no service tag.
+var externalStandIn = mustU32("203.0.113.10")
+
+func mustU32(s string) uint32 {
+	u, _ := ipset.U32(netip.MustParseAddr(s))
+	return u
+}
+
+func mustSet(cidrs ...string) ipset.Set {
+	var ps []netip.Prefix
+	for _, c := range cidrs {
+		ps = append(ps, netip.MustParsePrefix(c))
+	}
+	return ipset.FromPrefixes(ps)
+}
+
+// Network is a compiled snapshot. Build it with Compile.
+type Network struct {
+	snap *resources.Snapshot
+	tags *servicetags.Catalog
+
+	vnets     []*vnetCtx
+	vnetByKey map[string]*vnetCtx
+	subnets   map[string]*subnetCtx
+	nsgs      map[string]*nsgCtx // key: nsg key + "|" + vnet key
+	computes  map[string]*computeCtx
+	firewalls []*firewallCtx
+	// publicEndpoints maps public addresses owned by resources in the file.
+	publicEndpoints map[uint32]*publicEndpoint
+	dns             *dnsCtx
+
+	tagSets map[string]ipset.Set
+	// cuts are the boundaries of every address set the network uses; a set
+	// query is split at them, so each piece behaves as one address.
+	cutSets []ipset.Set
+	cuts    []uint32
+
+	problems []string
+}
+
+type vnetCtx struct {
+	v        *resources.VirtualNetwork
+	space    ipset.Set
+	vnetTag  ipset.Set // VirtualNetwork service tag as seen from this VNet
+	internet ipset.Set // Internet service tag as seen from this VNet
+	peers    []*peerCtx
+	subnets  []*subnetCtx
+	hosts    map[uint32]*host
+	zones    []*zoneCtx // private DNS zones linked to this VNet
+}
+
+type peerCtx struct {
+	p      *resources.Peering
+	remote *vnetCtx
+	// connected is true when the remote VNet peers back (Azure's "Connected").
+	connected bool
+}
+
+type subnetCtx struct {
+	s               *resources.Subnet
+	vnet            *vnetCtx
+	set             ipset.Set
+	usable          ipset.Set
+	nsg             *nsgCtx
+	routes          *routeTable
+	nat             *resources.NATGateway
+	seps            []*resources.ServiceEndpointPolicy
+	defaultOutbound bool
+}
+
+type hostKind int
+
+const (
+	hostNIC hostKind = iota
+	hostPrivateEndpoint
+	hostFirewall
+	hostLBFrontend
+)
+
+// host is an address in a subnet that a resource of the file owns.
+type host struct {
+	kind     hostKind
+	id       arm.ID
+	label    string
+	subnet   *subnetCtx
+	nicNSG   *nsgCtx
+	publicIP *resources.PublicIPAddress
+	forwards bool // NIC with IP forwarding: a network virtual appliance
+	pe       *resources.PrivateEndpoint
+	fw       *firewallCtx
+}
+
+type computeCtx struct {
+	c      *resources.Compute
+	subnet *subnetCtx
+	nodes  ipset.Set
+	nicNSG *nsgCtx // the NSG Azure ML creates on node NICs of public-IP computes
+}
+
+// publicEndpoint is a public address that leads into the network.
+type publicEndpoint struct {
+	pip   *resources.PublicIPAddress
+	label string
+	lb    *resources.LoadBalancer
+	nic   *host
+	fw    *firewallCtx
+}
+
+// CompileError lists every problem that stops a snapshot from compiling.
+type CompileError struct{ Problems []string }
+
+func (e *CompileError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Compile builds the query structures for a snapshot with a service-tag catalog.
+func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, error) {
+	if snap == nil || tags == nil {
+		return nil, errors.New("netverify: Compile needs a snapshot and a service-tag catalog")
+	}
+	n := &Network{
+		snap: snap, tags: tags,
+		vnetByKey:       map[string]*vnetCtx{},
+		subnets:         map[string]*subnetCtx{},
+		nsgs:            map[string]*nsgCtx{},
+		computes:        map[string]*computeCtx{},
+		publicEndpoints: map[uint32]*publicEndpoint{},
+		tagSets:         map[string]ipset.Set{},
+	}
+	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, ipset.Single(externalStandIn))
+	n.compileVNets()
+	n.compileFirewalls()
+	n.compileHosts()
+	n.compileSubnets()
+	n.compileComputes()
+	n.compileDNS()
+	if len(n.problems) > 0 {
+		slices.Sort(n.problems)
+		return nil, &CompileError{Problems: slices.Compact(n.problems)}
+	}
+	n.finishCuts()
+	return n, nil
+}
+
+func (n *Network) problem(pos, what, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if what != "" {
+		msg = what + ": " + msg
+	}
+	if pos != "" {
+		msg = pos + ": " + msg
+	}
+	n.problems = append(n.problems, msg)
+}
+
+func (n *Network) addCut(sets ...ipset.Set) { n.cutSets = append(n.cutSets, sets...) }
+
+func (n *Network) finishCuts() {
+	cuts := []uint32{0}
+	for _, s := range n.cutSets {
+		for _, r := range s.Ranges() {
+			cuts = append(cuts, r.Lo)
+			if r.Hi != 0xFFFFFFFF {
+				cuts = append(cuts, r.Hi+1)
+			}
+		}
+	}
+	slices.Sort(cuts)
+	n.cuts = slices.Compact(cuts)
+	n.cutSets = nil
+}
+
+func (n *Network) compileVNets() {
+	for _, v := range n.snap.VirtualNetworks {
+		vc := &vnetCtx{v: v, space: ipset.FromPrefixes(v.AddressSpace), hosts: map[uint32]*host{}}
+		n.vnets = append(n.vnets, vc)
+		n.vnetByKey[v.ID.Key()] = vc
+		n.addCut(vc.space)
+		for _, s := range v.Subnets {
+			set := ipset.FromPrefixes(s.AddressPrefixes)
+			sc := &subnetCtx{s: s, vnet: vc, set: set, usable: usableSet(s.AddressPrefixes),
+				defaultOutbound: s.DefaultOutboundAccess == nil || *s.DefaultOutboundAccess}
+			vc.subnets = append(vc.subnets, sc)
+			n.subnets[s.ID.Key()] = sc
+			n.addCut(set, sc.usable)
+		}
+	}
+	for _, vc := range n.vnets {
+		for _, p := range vc.v.Peerings {
+			remote := n.vnetByKey[p.RemoteVirtualNetwork.ID.Key()]
+			if remote == nil {
+				// A peering to a VNet outside the file is Initiated at best:
+				// it carries no traffic.
+				vc.peers = append(vc.peers, &peerCtx{p: p})
+				continue
+			}
+			back := false
+			for _, rp := range remote.v.Peerings {
+				if rp.RemoteVirtualNetwork.ID.Equal(vc.v.ID) {
+					back = true
+				}
+			}
+			vc.peers = append(vc.peers, &peerCtx{p: p, remote: remote, connected: back})
+		}
+	}
+	for _, vc := range n.vnets {
+		// VirtualNetwork = own space + connected peers + 168.63.129.16 +
+		// prefixes used in UDRs of the VNet's subnets (spec §8.1).
+		tag := vc.space.Union(ipset.Single(azurePlatformIP))
+		known := vc.space
+		for _, pc := range vc.peers {
+			if pc.connected && pc.p.AllowVirtualNetworkAccess {
+				tag = tag.Union(pc.remote.space)
+				known = known.Union(pc.remote.space)
+			}
+		}
+		for _, s := range vc.v.Subnets {
+			if rt := n.snap.RouteTable(s.RouteTable.ID); rt != nil {
+				for _, r := range rt.Routes {
+					if set, ok := n.routePrefixSet(r); ok {
+						tag = tag.Union(set)
+					}
+				}
+			}
+		}
+		vc.vnetTag = tag
+		vc.internet = nonPublic.Complement().Subtract(known)
+		n.addCut(vc.vnetTag, vc.internet)
+	}
+}
+
+// routePrefixSet resolves a UDR's addressPrefix (a CIDR or a service tag).
+func (n *Network) routePrefixSet(r *resources.Route) (ipset.Set, bool) {
+	if p, err := netip.ParsePrefix(r.AddressPrefix); err == nil {
+		return ipset.FromPrefixes([]netip.Prefix{p}), true
+	}
+	if t, ok := n.tags.Lookup(r.AddressPrefix); ok {
+		return n.catalogTagSet(t), true
+	}
+	return ipset.Set{}, false
+}
+
+func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {
+	key := strings.ToLower(t.Name)
+	if s, ok := n.tagSets[key]; ok {
+		return s
+	}
+	s := ipset.FromPrefixes(t.Prefixes)
+	n.tagSets[key] = s
+	n.addCut(s)
+	return s
+}
+
+// addressSet resolves an NSG or firewall address token as seen from a VNet:
+// "*", an IP, a CIDR, a range, a computed tag or a catalog service tag.
+func (n *Network) addressSet(tok string, vc *vnetCtx) (ipset.Set, error) {
+	switch strings.ToLower(tok) {
+	case "*", "any", "0.0.0.0/0":
+		return ipset.All, nil
+	case "virtualnetwork":
+		if vc == nil {
+			return ipset.Set{}, errors.New("the VirtualNetwork tag needs a virtual network context")
+		}
+		return vc.vnetTag, nil
+	case "internet":
+		if vc == nil {
+			return nonPublic.Complement(), nil
+		}
+		return vc.internet, nil
+	case "azureloadbalancer":
+		return ipset.Single(azurePlatformIP), nil
+	}
+	if c := tok[0]; (c >= '0' && c <= '9') || strings.ContainsAny(tok, "/:") {
+		s, err := ipset.ParseAddrOrPrefix(tok)
+		if err != nil {
+			return ipset.Set{}, err
+		}
+		n.addCut(s)
+		return s, nil
+	}
+	t, ok := n.tags.Lookup(tok)
+	if !ok {
+		return ipset.Set{}, fmt.Errorf("unknown service tag %q (catalog %s)", tok, n.tags.Version())
+	}
+	return n.catalogTagSet(t), nil
+}
+
+func (n *Network) compileSubnets() {
+	for _, vc := range n.vnets {
+		for _, s := range vc.v.Subnets {
+			sc := n.subnets[s.ID.Key()]
+			sc.nsg = n.nsgFor(s.NetworkSecurityGroup, vc)
+			sc.nat = n.snap.NATGateway(s.NATGateway.ID)
+			for _, ref := range s.ServiceEndpointPolicies {
+				if p := n.snap.ServiceEndpointPolicy(ref.ID); p != nil {
+					sc.seps = append(sc.seps, p)
+				}
+			}
+			sc.routes = n.buildRouteTable(sc)
+		}
+	}
+}
+
+// compileHosts registers every address a resource owns.
+func (n *Network) compileHosts() {
+	for _, fw := range n.firewalls {
+		n.addHost(fw.subnet, fw.privateIP, &host{kind: hostFirewall, id: fw.fw.ID, label: "Azure Firewall " + fw.fw.ID.Name(), fw: fw}, fw.fw.Pos)
+		for _, ref := range fw.fw.PublicIPs {
+			n.addPublic(ref, &publicEndpoint{label: "Azure Firewall " + fw.fw.ID.Name(), fw: fw})
+		}
+	}
+	for _, nic := range n.snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			sc := n.subnets[ipc.Subnet.ID.Key()]
+			if sc == nil || !ipc.PrivateIP.IsValid() {
+				continue
+			}
+			h := &host{kind: hostNIC, id: nic.ID, label: "network interface " + nic.ID.Name(), forwards: nic.EnableIPForwarding,
+				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet)}
+			if ipc.PublicIP.IsSet() {
+				h.publicIP = n.snap.PublicIPAddress(ipc.PublicIP.ID)
+				n.addPublic(ipc.PublicIP, &publicEndpoint{label: h.label, nic: h})
+			}
+			n.addHost(sc, ipc.PrivateIP, h, nic.Pos)
+		}
+	}
+	for _, pe := range n.snap.PrivateEndpoints {
+		sc := n.subnets[pe.Subnet.ID.Key()]
+		if sc == nil {
+			continue
+		}
+		for _, ipc := range pe.IPConfigurations {
+			n.addHost(sc, ipc.PrivateIP, &host{kind: hostPrivateEndpoint, id: pe.ID, label: "private endpoint " + pe.ID.Name(), pe: pe}, pe.Pos)
+		}
+	}
+	for _, lb := range n.snap.LoadBalancers {
+		for _, fe := range lb.Frontends {
+			if fe.PublicIP.IsSet() {
+				n.addPublic(fe.PublicIP, &publicEndpoint{label: "load balancer " + lb.ID.Name() + " frontend " + fe.Name, lb: lb})
+			}
+			if sc := n.subnets[fe.Subnet.ID.Key()]; sc != nil && fe.PrivateIP.IsValid() {
+				n.addHost(sc, fe.PrivateIP, &host{kind: hostLBFrontend, id: lb.ID, label: "load balancer " + lb.ID.Name() + " frontend " + fe.Name}, lb.Pos)
+			}
+		}
+	}
+}
+
+func (n *Network) addHost(sc *subnetCtx, ip netip.Addr, h *host, pos string) {
+	u, ok := ipset.U32(ip)
+	if !ok || sc == nil {
+		return
+	}
+	if !sc.set.Contains(u) {
+		n.problem(pos, h.label, "address %s is outside its subnet %s", ip, sc.s.ID.Name())
+		return
+	}
+	if prev := sc.vnet.hosts[u]; prev != nil {
+		n.problem(pos, h.label, "address %s is already used by %s", ip, prev.label)
+		return
+	}
+	h.subnet = sc
+	sc.vnet.hosts[u] = h
+	n.addCut(ipset.Single(u))
+}
+
+func (n *Network) addPublic(ref resources.Ref, pe *publicEndpoint) {
+	pip := n.snap.PublicIPAddress(ref.ID)
+	if pip == nil || !pip.Address.IsValid() {
+		return
+	}
+	u, ok := ipset.U32(pip.Address)
+	if !ok {
+		return
+	}
+	pe.pip = pip
+	n.publicEndpoints[u] = pe
+	n.addCut(ipset.Single(u))
+}
+
+// usableSet is a subnet's addresses minus the five Azure reserves in each
+// prefix: network, gateway, two DNS, broadcast (spec §8.3).
+func usableSet(ps []netip.Prefix) ipset.Set {
+	var rs []ipset.Range
+	for _, p := range ps {
+		r, ok := ipset.PrefixRange(p)
+		if !ok || r.Hi-r.Lo < 5 {
+			continue
+		}
+		rs = append(rs, ipset.Range{Lo: r.Lo + 4, Hi: r.Hi - 1})
+	}
+	return ipset.FromRanges(rs)
+}
+
+func (n *Network) compileComputes() {
+	for _, c := range n.snap.Computes {
+		cc := &computeCtx{c: c}
+		n.computes[c.ID.Key()] = cc
+		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
+			cc.subnet = sc
+			taken := make([]ipset.Range, 0, len(sc.vnet.hosts))
+			for u := range sc.vnet.hosts {
+				taken = append(taken, ipset.Range{Lo: u, Hi: u})
+			}
+			cc.nodes = sc.usable.Subtract(ipset.FromRanges(taken))
+			if c.EnableNodePublicIP && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
+				cc.nicNSG = n.computeNSG(cc)
+			}
+		}
+	}
+}
+
+// vnetOfAddr returns the VNet context of a subnet id key, for peers.
+func (n *Network) subnetAt(vc *vnetCtx, u uint32) *subnetCtx {
+	for _, sc := range vc.subnets {
+		if sc.set.Contains(u) {
+			return sc
+		}
+	}
+	return nil
+}
+
+// sortedKeys returns map keys in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// catalogTagSetRO is catalogTagSet for query time: the compiled network is
+// read-only then, so an uncached tag is computed without being stored.
+func (n *Network) catalogTagSetRO(t *servicetags.Tag) ipset.Set {
+	if s, ok := n.tagSets[strings.ToLower(t.Name)]; ok {
+		return s
+	}
+	return ipset.FromPrefixes(t.Prefixes)
+}

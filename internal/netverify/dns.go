@@ -1,0 +1,321 @@
+package netverify
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// dnsCtx resolves names the way a VM in a VNet would (spec §7, §8): private
+// DNS zones linked to the VNet answer (and shadow their whole suffix) when
+// the query reaches Azure DNS at 168.63.129.16; everything else is public.
+type dnsCtx struct {
+	zones []*zoneCtx
+	// privateLink maps a public name (lower-case) to the privatelink name
+	// Azure's public DNS CNAMEs it to once the resource has a private endpoint.
+	privateLink map[string]string
+	// storageRegions maps a storage account name to its location.
+	storageRegions map[string]string
+}
+
+type zoneCtx struct {
+	z     *resources.PrivateDNSZone
+	name  string
+	links map[string]*resources.VirtualNetworkLink // vnet key
+}
+
+// DNSStep is one step of a resolution.
+type DNSStep struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"` // CNAME, A, ServiceTag, External, NXDOMAIN, Forward
+	Answer string `json:"answer,omitempty"`
+	// Source says who answered: a private zone id, "public DNS", a DNS server.
+	Source string `json:"source"`
+	Pos    string `json:"position,omitempty"`
+}
+
+// dnsAnswer is the outcome of resolving a name.
+type dnsAnswer struct {
+	steps   []DNSStep
+	set     ipset.Set
+	tag     string // service tag the public answer stands for
+	failure string
+}
+
+// privateLinkSubdomains are the private endpoint group ids of storage and
+// the public zone suffix each one serves.
+var privateLinkSubdomains = map[string]string{
+	"blob": "blob.core.windows.net", "file": "file.core.windows.net", "queue": "queue.core.windows.net",
+	"table": "table.core.windows.net", "dfs": "dfs.core.windows.net", "web": "web.core.windows.net",
+}
+
+func (n *Network) compileDNS() {
+	d := &dnsCtx{privateLink: map[string]string{}, storageRegions: map[string]string{}}
+	n.dns = d
+	for _, z := range n.snap.PrivateDNSZones {
+		zc := &zoneCtx{z: z, name: strings.ToLower(z.ID.Leaf()), links: map[string]*resources.VirtualNetworkLink{}}
+		for _, l := range z.Links {
+			zc.links[l.VirtualNetwork.ID.Key()] = l
+		}
+		d.zones = append(d.zones, zc)
+		for _, addrs := range z.A {
+			for _, a := range addrs {
+				if u, ok := ipset.U32(a); ok {
+					n.addCut(ipset.Single(u))
+				}
+			}
+		}
+	}
+	for _, sa := range n.snap.StorageAccounts {
+		d.storageRegions[strings.ToLower(sa.ID.Leaf())] = strings.ToLower(sa.Location)
+	}
+	for _, pe := range n.snap.PrivateEndpoints {
+		for _, c := range pe.Connections {
+			switch strings.ToLower(c.Target.ID.Type()) {
+			case "microsoft.storage/storageaccounts":
+				acct := strings.ToLower(c.Target.ID.Leaf())
+				for _, g := range c.GroupIDs {
+					if suffix, ok := privateLinkSubdomains[strings.ToLower(g)]; ok {
+						d.privateLink[acct+"."+suffix] = acct + ".privatelink." + suffix
+					}
+				}
+			case "microsoft.machinelearningservices/workspaces":
+				if ws := n.snap.Workspace(c.Target.ID); ws != nil {
+					for public, private := range workspaceNames(ws) {
+						d.privateLink[public] = private
+					}
+				}
+			case "microsoft.keyvault/vaults":
+				kv := strings.ToLower(c.Target.ID.Leaf())
+				d.privateLink[kv+".vault.azure.net"] = kv + ".privatelink.vaultcore.azure.net"
+			case "microsoft.containerregistry/registries":
+				acr := strings.ToLower(c.Target.ID.Leaf())
+				d.privateLink[acr+".azurecr.io"] = acr + ".privatelink.azurecr.io"
+			}
+		}
+	}
+	for _, vc := range n.vnets {
+		for _, zc := range d.zones {
+			if zc.links[vc.v.ID.Key()] != nil {
+				vc.zones = append(vc.zones, zc)
+			}
+		}
+	}
+	// FQDNs in firewall network rules are resolved by the firewall's DNS proxy.
+	for _, fc := range n.firewalls {
+		for _, col := range fc.network {
+			for _, r := range col.rules {
+				for _, name := range r.r.DestinationFqdns {
+					ans := n.resolveVia(fc.subnet.vnet, name, fc.dnsServers, 0)
+					r.dst = r.dst.Union(ans.set)
+				}
+				n.addCut(r.dst)
+			}
+		}
+	}
+}
+
+// WorkspaceID returns the GUID a workspace's names use: its workspaceId
+// property, or a stable stand-in derived from its resource id.
+func WorkspaceID(ws *resources.Workspace) string {
+	if ws.WorkspaceID != "" {
+		return strings.ToLower(ws.WorkspaceID)
+	}
+	h := sha256.Sum256([]byte(ws.ID.Key()))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// workspaceNames are a workspace's public names and the privatelink names
+// they CNAME to once it has a private endpoint (spec §7).
+func workspaceNames(ws *resources.Workspace) map[string]string {
+	id, region := WorkspaceID(ws), strings.ToLower(ws.Location)
+	nb := "ml-" + strings.ToLower(ws.ID.Leaf())
+	if prefix := nb + "-" + region + "-" + id; len(prefix) > 63 {
+		nb = nb[:max(3, len(nb)-(len(prefix)-63))]
+	}
+	nb += "-" + region + "-" + id
+	return map[string]string{
+		id + ".workspace." + region + ".api.azureml.ms":      id + ".workspace." + region + ".privatelink.api.azureml.ms",
+		id + ".workspace." + region + ".cert.api.azureml.ms": id + ".workspace." + region + ".cert.privatelink.api.azureml.ms",
+		nb + "." + region + ".notebooks.azure.net":           nb + "." + region + ".privatelink.notebooks.azure.net",
+	}
+}
+
+// publicSuffixTags maps public names of Azure services to the service tag
+// that holds their addresses.
+var publicSuffixTags = []struct{ suffix, tag string }{
+	{".blob.core.windows.net", "Storage"}, {".file.core.windows.net", "Storage"},
+	{".queue.core.windows.net", "Storage"}, {".table.core.windows.net", "Storage"},
+	{".dfs.core.windows.net", "Storage"}, {".web.core.windows.net", "Storage"},
+	{".batch.azure.com", "BatchNodeManagement"},
+	{".api.azureml.ms", "AzureMachineLearning"}, {".tundra.azureml.ms", "AzureMachineLearning"},
+	{".instances.azureml.ms", "AzureMachineLearning"}, {".instances.azureml.net", "AzureMachineLearning"},
+	{".azureml.ms", "AzureMachineLearning"}, {".azureml.net", "AzureMachineLearning"},
+	{".notebooks.azure.net", "AzureMachineLearning"}, {".aznbcontent.net", "AzureMachineLearning"},
+	{"login.microsoftonline.com", "AzureActiveDirectory"}, {"graph.windows.net", "AzureActiveDirectory"},
+	{"graph.microsoft.com", "AzureActiveDirectory"},
+	{"management.azure.com", "AzureResourceManager"},
+	{"mcr.microsoft.com", "MicrosoftContainerRegistry"},
+	{".vault.azure.net", "AzureKeyVault"}, {".vaultcore.azure.net", "AzureKeyVault"},
+	{".azurecr.io", "AzureContainerRegistry"},
+	{".applicationinsights.azure.com", "AzureMonitor"}, {"dc.services.visualstudio.com", "AzureMonitor"},
+	{"ml.azure.com", "AzureFrontDoor.Frontend"}, {".azurefd.net", "AzureFrontDoor.Frontend"},
+}
+
+// publicTag returns the service tag a public name belongs to, made regional
+// where the name or the file says the region.
+func (n *Network) publicTag(name string) string {
+	for _, m := range publicSuffixTags {
+		if name != strings.TrimPrefix(m.suffix, ".") && !strings.HasSuffix(name, m.suffix) {
+			continue
+		}
+		labels := strings.Split(name, ".")
+		switch m.tag {
+		case "Storage":
+			if region := n.dns.storageRegions[labels[0]]; region != "" {
+				if t, ok := n.tags.Lookup("Storage." + region); ok {
+					return t.Name
+				}
+			}
+		case "BatchNodeManagement":
+			// <account>.<region>.batch.azure.com, <x>.<region>.service.batch.azure.com
+			for i := len(labels) - 1; i > 0; i-- {
+				if labels[i] == "batch" && i >= 1 {
+					region := labels[i-1]
+					if region == "service" && i >= 2 {
+						region = labels[i-2]
+					}
+					if t, ok := n.tags.Lookup("BatchNodeManagement." + region); ok {
+						return t.Name
+					}
+					break
+				}
+			}
+		}
+		return m.tag
+	}
+	return ""
+}
+
+// maxCNAMEs bounds CNAME chains and forwarding loops.
+const maxCNAMEs = 8
+
+// resolve answers a name for a VM in vnet vc, through the VNet's DNS servers.
+func (n *Network) resolve(vc *vnetCtx, name string) dnsAnswer {
+	return n.resolveVia(vc, name, vc.v.DNSServers, 0)
+}
+
+// resolveVia resolves through a list of DNS servers (empty: Azure DNS).
+// Only the first server is consulted: Azure VMs use it while it answers.
+func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, depth int) dnsAnswer {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if len(servers) == 0 {
+		return n.resolveAzure(vc, name)
+	}
+	server := servers[0]
+	u, _ := ipset.U32(server)
+	if u == azurePlatformIP {
+		return n.resolveAzure(vc, name)
+	}
+	if depth < maxCNAMEs {
+		for _, fc := range n.firewalls {
+			if fc.privateIP == server && fc.dnsProxy {
+				ans := n.resolveVia(fc.subnet.vnet, name, fc.dnsServers, depth+1)
+				ans.steps = append([]DNSStep{{Name: name, Type: "Forward", Answer: "DNS proxy of Azure Firewall " + fc.fw.ID.Name(),
+					Source: "custom DNS server " + server.String(), Pos: fc.fw.Pos}}, ans.steps...)
+				return ans
+			}
+		}
+	}
+	// A DNS server securetrain cannot look inside: it resolves public names
+	// only; private zones answer only queries that reach 168.63.129.16 from
+	// a linked VNet (spec §7).
+	ans := n.resolvePublicChain(name, nil)
+	ans.steps = append([]DNSStep{{Name: name, Type: "Forward", Answer: "public resolution",
+		Source: "custom DNS server " + server.String() + " (not Azure DNS, not a firewall DNS proxy: private zones are not consulted)"}}, ans.steps...)
+	return ans
+}
+
+func (n *Network) resolveAzure(vc *vnetCtx, name string) dnsAnswer {
+	var ans dnsAnswer
+	for hop := 0; hop <= maxCNAMEs; hop++ {
+		if zc := longestZone(vc.zones, name); zc != nil {
+			rel := "@"
+			if name != zc.name {
+				rel = strings.TrimSuffix(name, "."+zc.name)
+			}
+			if addrs, ok := zc.z.A[rel]; ok {
+				var rs []ipset.Range
+				var text []string
+				for _, a := range addrs {
+					if u, ok := ipset.U32(a); ok {
+						rs = append(rs, ipset.Range{Lo: u, Hi: u})
+						text = append(text, a.String())
+					}
+				}
+				ans.steps = append(ans.steps, DNSStep{Name: name, Type: "A", Answer: strings.Join(text, ","),
+					Source: "private DNS zone " + zc.z.ID.String(), Pos: zc.z.Pos})
+				ans.set = ipset.FromRanges(rs)
+				return ans
+			}
+			if target, ok := zc.z.CNAME[rel]; ok {
+				ans.steps = append(ans.steps, DNSStep{Name: name, Type: "CNAME", Answer: target,
+					Source: "private DNS zone " + zc.z.ID.String(), Pos: zc.z.Pos})
+				name = strings.ToLower(strings.TrimSuffix(target, "."))
+				continue
+			}
+			ans.steps = append(ans.steps, DNSStep{Name: name, Type: "NXDOMAIN",
+				Source: "private DNS zone " + zc.z.ID.String(), Pos: zc.z.Pos})
+			ans.failure = fmt.Sprintf("%s: private DNS zone %s is linked to VNet %s and shadows every name under it, but has no record %q",
+				name, zc.name, vc.v.ID.Name(), rel)
+			return ans
+		}
+		if target, ok := n.dns.privateLink[name]; ok {
+			ans.steps = append(ans.steps, DNSStep{Name: name, Type: "CNAME", Answer: target, Source: "public DNS (private endpoint exists)"})
+			name = target
+			continue
+		}
+		return n.resolvePublicChain(name, ans.steps)
+	}
+	ans.failure = name + ": CNAME chain longer than 8"
+	return ans
+}
+
+// resolvePublicChain follows public privatelink CNAMEs without private zones,
+// then maps the final name to its service tag or the external stand-in.
+func (n *Network) resolvePublicChain(name string, steps []DNSStep) dnsAnswer {
+	ans := dnsAnswer{steps: steps}
+	for hop := 0; hop < maxCNAMEs; hop++ {
+		target, ok := n.dns.privateLink[name]
+		if !ok {
+			break
+		}
+		ans.steps = append(ans.steps, DNSStep{Name: name, Type: "CNAME", Answer: target, Source: "public DNS (private endpoint exists)"})
+		name = target
+	}
+	if tag := n.publicTag(name); tag != "" {
+		if t, ok := n.tags.Lookup(tag); ok {
+			ans.tag = t.Name
+			ans.set = n.catalogTagSetRO(t)
+			ans.steps = append(ans.steps, DNSStep{Name: name, Type: "ServiceTag", Answer: t.Name, Source: "public DNS"})
+			return ans
+		}
+	}
+	ans.set = ipset.Single(externalStandIn)
+	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(externalStandIn).String() + " (stand-in for a public address outside Azure's service tags)", Source: "public DNS"})
+	return ans
+}
+
+func longestZone(zones []*zoneCtx, name string) *zoneCtx {
+	var best *zoneCtx
+	for _, z := range zones {
+		if (name == z.name || strings.HasSuffix(name, "."+z.name)) && (best == nil || len(z.name) > len(best.name)) {
+			best = z
+		}
+	}
+	return best
+}

@@ -1,0 +1,305 @@
+package netverify
+
+import (
+	"fmt"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// Hop is one element on a flow's path and what it decided.
+type Hop struct {
+	Kind        string `json:"kind"`
+	Resource    string `json:"resource,omitempty"`
+	Position    string `json:"position,omitempty"`
+	Rule        string `json:"rule,omitempty"`
+	Priority    int    `json:"priority,omitempty"`
+	Direction   string `json:"direction,omitempty"`
+	Action      string `json:"action,omitempty"`
+	Prefix      string `json:"prefix,omitempty"`
+	NextHopType string `json:"nextHopType,omitempty"`
+	NextHopIP   string `json:"nextHopIp,omitempty"`
+	RouteSource string `json:"routeSource,omitempty"`
+	SNAT        string `json:"snat,omitempty"`
+	CreatedBy   string `json:"createdBy,omitempty"`
+	Detail      string `json:"detail"`
+}
+
+// render turns a group's steps into an explained outcome.
+func (n *Network) render(g *group, src, dst *endpoint, q Query) Outcome {
+	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String()}
+	for _, r := range ipset.FromRanges(g.src).Ranges() {
+		o.Sources = append(o.Sources, r.String())
+	}
+	for _, r := range ipset.FromRanges(g.dst).Ranges() {
+		o.Destinations = append(o.Destinations, r.String())
+	}
+	for _, s := range g.steps {
+		o.Hops = append(o.Hops, n.hop(s))
+	}
+	if len(o.Hops) > 0 {
+		o.Reason = o.Hops[len(o.Hops)-1].Detail
+	}
+	if g.verdict != Allowed && len(g.steps) > 0 {
+		o.Fix = n.fix(g.steps[len(g.steps)-1], g, src, dst, q)
+	}
+	return o
+}
+
+func (n *Network) hop(s step) Hop {
+	switch s.kind {
+	case stepPlatform:
+		return Hop{Kind: "platform", Detail: fmt.Sprintf("%s is an Azure platform address (DNS/DHCP/health probes or metadata); NSGs do not apply to it",
+			ipset.Addr(s.addr))}
+	case stepNSG:
+		r := s.rule
+		h := Hop{Kind: "nsg", Resource: s.nsg.id.String(), Position: r.pos, Rule: r.name, Priority: r.priority,
+			Direction: string(s.dir), Action: map[bool]string{true: "Allow", false: "Deny"}[r.allow], CreatedBy: s.nsg.createdBy}
+		kind := "rule"
+		if r.isDefault {
+			kind = "default rule"
+		}
+		h.Detail = fmt.Sprintf("%s %s %s/%s (%d, %s): %s from %s to %s port %s", strings.ToLower(string(s.dir)), s.nsg.label,
+			kind, r.name, r.priority, strings.ToLower(h.Action)+"s", r.protoText, r.srcText, r.dstText, r.portText)
+		if s.nsg.createdBy != "" {
+			h.Detail += " [created by " + s.nsg.createdBy + "]"
+		}
+		return h
+	case stepRoute, stepReturnRoute:
+		e := s.route
+		h := Hop{Kind: "route", Prefix: e.prefix, NextHopType: e.nextHop, RouteSource: e.source}
+		if e.hopIP.IsValid() {
+			h.NextHopIP = e.hopIP.String()
+		}
+		what := "effective route"
+		if e.route != nil {
+			h.Resource, h.Position, h.Rule = e.table.ID.String(), e.route.Pos, e.route.ID.Leaf()
+			what = "route " + e.table.ID.Leaf() + "/" + e.route.ID.Leaf()
+		}
+		prefix := e.prefix
+		if e.tag != "" {
+			prefix = e.tag + " (" + e.prefix + ")"
+		}
+		target := e.nextHop
+		if h.NextHopIP != "" {
+			target += " " + h.NextHopIP
+		}
+		if s.kind == stepReturnRoute {
+			h.Kind = "returnRoute"
+			h.Detail = fmt.Sprintf("reply to %s from subnet %s: %s %s -> %s", ipset.Addr(s.addr), s.subnet.s.ID.Name(), what, prefix, target)
+			if e.nextHop != resources.NextHopInternet && e.nextHop != hopServiceEndpoint {
+				h.Detail += ": the reply does not return the way the request came (through the public IP), so it is dropped (asymmetric routing, spec §5.2)"
+			}
+			return h
+		}
+		h.Detail = fmt.Sprintf("subnet %s: %s %s -> %s (%s)", s.subnet.s.ID.Name(), what, prefix, target, e.source)
+		return h
+	case stepDeliver:
+		what := "address " + ipset.Addr(s.addr).String()
+		switch {
+		case s.compute != nil:
+			what = "node " + ipset.Addr(s.addr).String() + " of compute " + s.compute.c.ID.Name()
+		case s.host != nil:
+			what = s.host.label + " (" + ipset.Addr(s.addr).String() + ")"
+		}
+		return Hop{Kind: "delivery", Detail: fmt.Sprintf("delivered to %s in subnet %s", what, s.subnet.s.ID.Name())}
+	case stepNoSubnet:
+		return Hop{Kind: "delivery", Detail: fmt.Sprintf("%s is in the VNet's address space but in no subnet: nothing receives it", ipset.Addr(s.addr))}
+	case stepPeeringBlocked:
+		p := s.route.peer.p
+		return Hop{Kind: "peering", Resource: p.ID.String(), Position: p.Pos,
+			Detail: fmt.Sprintf("peering %s has allowVirtualNetworkAccess=false: traffic to the remote VNet is blocked", p.ID.Name())}
+	case stepServiceEndpoint:
+		return Hop{Kind: "serviceEndpoint", Prefix: s.route.prefix, NextHopType: hopServiceEndpoint,
+			Detail: fmt.Sprintf("service endpoint %s on subnet %s: reaches the service over the Azure backbone with the private source address", s.route.service, s.subnet.s.ID.Name())}
+	case stepSEPDenied:
+		return Hop{Kind: "serviceEndpointPolicy", Resource: s.sep.ID.String(), Position: s.sep.Pos, Action: "Deny",
+			Detail: fmt.Sprintf("service endpoint policies on subnet %s allow only the storage accounts they list; this account is not listed (spec §6)", s.subnet.s.ID.Name())}
+	case stepSNATNat:
+		return Hop{Kind: "snat", Resource: s.subnet.nat.ID.String(), Position: s.subnet.nat.Pos, SNAT: n.natAddresses(s.subnet.nat),
+			Detail: fmt.Sprintf("leaves through NAT gateway %s (source translated to %s)", s.subnet.nat.ID.Name(), n.natAddresses(s.subnet.nat))}
+	case stepSNATInstance:
+		addr := "its public IP"
+		if s.host.publicIP.Address.IsValid() {
+			addr = s.host.publicIP.Address.String()
+		}
+		return Hop{Kind: "snat", Resource: s.host.publicIP.ID.String(), SNAT: addr,
+			Detail: fmt.Sprintf("leaves through the instance public IP %s of %s", addr, s.host.label)}
+	case stepSNATCompute:
+		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
+			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}
+	case stepSNATDefault:
+		return Hop{Kind: "snat", SNAT: "default outbound access",
+			Detail: fmt.Sprintf("leaves through Azure's default outbound access (implicit, changing IP; retired for new VNets — use a NAT gateway) from subnet %s", s.subnet.s.ID.Name())}
+	case stepNoEgress:
+		return Hop{Kind: "snat", Resource: s.subnet.s.ID.String(), Position: s.subnet.s.Pos,
+			Detail: fmt.Sprintf("subnet %s has no NAT gateway, the source has no public IP, and defaultOutboundAccess is false: there is no way out to the internet (spec §8.3)", s.subnet.s.ID.Name())}
+	case stepApplianceMissing:
+		return Hop{Kind: "appliance", NextHopIP: s.route.hopIP.String(),
+			Detail: fmt.Sprintf("next hop %s is not the address of any firewall or NIC in the environment: Azure drops the traffic", s.route.hopIP)}
+	case stepApplianceNoForwarding:
+		return Hop{Kind: "appliance", Resource: s.host.id.String(),
+			Detail: fmt.Sprintf("next hop %s is %s, which is not a forwarding appliance (enableIPForwarding is false): Azure drops the traffic", s.route.hopIP, s.host.label)}
+	case stepNVA:
+		return Hop{Kind: "appliance", Resource: s.host.id.String(),
+			Detail: fmt.Sprintf("forwarded by network virtual appliance %s (its own filtering is not modelled)", s.host.label)}
+	case stepFirewall:
+		return n.firewallHop(s)
+	case stepFirewallEgress:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), SNAT: n.firewallPublic(s.fw),
+			Detail: fmt.Sprintf("Azure Firewall %s sends it out through its public IP %s", s.fw.fw.ID.Name(), n.firewallPublic(s.fw))}
+	case stepFirewallNoEgress:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+			Detail: fmt.Sprintf("Azure Firewall %s has no public IP and its subnet no NAT gateway: it cannot reach the internet", s.fw.fw.ID.Name())}
+	case stepGateway:
+		return Hop{Kind: "gateway", NextHopType: resources.NextHopVirtualNetworkGateway,
+			Detail: "next hop VirtualNetworkGateway: the traffic leaves to the on-premises side, which securetrain does not model"}
+	case stepRouteNone:
+		return Hop{Kind: "route", Prefix: s.route.prefix, NextHopType: resources.NextHopNone,
+			Detail: fmt.Sprintf("route %s -> None: Azure drops the traffic", s.route.prefix)}
+	case stepNoPublicIP:
+		if s.compute != nil {
+			return Hop{Kind: "ingress", Resource: s.compute.c.ID.String(), Position: s.compute.c.Pos,
+				Detail: fmt.Sprintf("compute %s has enableNodePublicIp=false: no public IP or load balancer exists, inbound traffic from outside the VNet cannot reach it (Azure ML's own traffic arrives over a private link service)", s.compute.c.ID.Name())}
+		}
+		return Hop{Kind: "ingress", Detail: fmt.Sprintf("%s is not reachable from outside the VNets: no public IP of the environment maps to it", ipset.Addr(s.addr))}
+	case stepComputeIngress:
+		return Hop{Kind: "loadBalancer", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
+			Detail: fmt.Sprintf("arrives at the public IP and load balancer Azure ML creates for %s, which forward it to the node", s.compute.c.ID.Name())}
+	case stepPublicIngress:
+		h := Hop{Kind: "ingress", Detail: "arrives at public IP of " + s.pub.label}
+		if s.pub.pip != nil {
+			h.Resource, h.Position = s.pub.pip.ID.String(), s.pub.pip.Pos
+			h.Detail = fmt.Sprintf("arrives at public IP %s (%s) of %s", s.pub.pip.Address, s.pub.pip.ID.Name(), s.pub.label)
+		}
+		return h
+	case stepNoBackend:
+		return Hop{Kind: "loadBalancer", Detail: fmt.Sprintf("%s has no rule forwarding this protocol and port to a backend in the environment", s.pub.label)}
+	case stepPEPoliciesOff:
+		return Hop{Kind: "privateEndpoint", Resource: s.host.id.String(),
+			Detail: fmt.Sprintf("delivered to %s; subnet %s has privateEndpointNetworkPolicies %q, so NSGs do not apply to private endpoints there", s.host.label, s.subnet.s.ID.Name(), orDefault(s.subnet.s.PrivateEndpointNetworkPolicies, "Disabled"))}
+	case stepLoop:
+		return Hop{Kind: "route", Detail: fmt.Sprintf("more than %d appliance hops: routing loop", maxApplianceHops)}
+	}
+	return Hop{Kind: "unknown"}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (n *Network) firewallHop(s step) Hop {
+	fw := s.fw.fw
+	h := Hop{Kind: "firewall", Resource: fw.ID.String(), Position: fw.Pos}
+	if s.fwRule == nil {
+		h.Action = "Deny"
+		h.Detail = fmt.Sprintf("Azure Firewall %s: no network or application rule matches, denied by default", fw.ID.Name())
+		return h
+	}
+	c := s.fwRule.coll
+	h.Rule, h.Priority, h.Action, h.Position = c.c.Name+"/"+s.fwRule.r.Name, c.c.Priority, map[bool]string{true: "Allow", false: "Deny"}[c.allow], c.c.Pos
+	h.Detail = fmt.Sprintf("Azure Firewall %s: %s rule %s in collection %s (priority %d, %s) %ss it",
+		fw.ID.Name(), strings.ToLower(string(c.c.Kind)), s.fwRule.r.Name, c.c.Name, c.c.Priority, c.origin, strings.ToLower(h.Action))
+	return h
+}
+
+func (n *Network) natAddresses(g *resources.NATGateway) string {
+	var out []string
+	for _, r := range g.PublicIPAddresses {
+		if p := n.snap.PublicIPAddress(r.ID); p != nil && p.Address.IsValid() {
+			out = append(out, p.Address.String())
+		} else {
+			out = append(out, r.ID.Leaf())
+		}
+	}
+	if len(out) == 0 {
+		return "its public IP prefix"
+	}
+	return strings.Join(out, ",")
+}
+
+func (n *Network) firewallPublic(fc *firewallCtx) string {
+	for _, r := range fc.fw.PublicIPs {
+		if p := n.snap.PublicIPAddress(r.ID); p != nil && p.Address.IsValid() {
+			return p.Address.String()
+		}
+		return r.ID.Leaf()
+	}
+	return "(none)"
+}
+
+// fix suggests the change that would let the flow through.
+func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
+	port := fmt.Sprint(q.Port)
+	if !g.proto.hasPorts() {
+		port = "*"
+	}
+	srcText, dstText := endpointText(src, g.src), endpointText(dst, g.dst)
+	switch s.kind {
+	case stepNSG:
+		r := s.rule
+		if s.nsg.createdBy != "" {
+			return fmt.Sprintf("the NSG is created by %s and must not be edited; allow the flow in the subnet NSG instead", s.nsg.createdBy)
+		}
+		return fmt.Sprintf("in %s add an %s rule allowing %s %s -> %s port %s with a priority number below %d (it must be matched before %s)",
+			s.nsg.label, strings.ToLower(string(s.dir)), g.proto, srcText, dstText, port, r.priority, r.name)
+	case stepFirewall:
+		if s.fwRule != nil {
+			return fmt.Sprintf("change or remove rule %s, or add an allowing rule in a collection with a lower priority number than %d",
+				s.fwRule.r.Name, s.fwRule.coll.c.Priority)
+		}
+		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
+			return fmt.Sprintf("add an application rule for %s (Https:%d or Http:%d) from %s, or a network rule %s %s port %s (spec §5.1)",
+				dst.name, q.Port, q.Port, srcText, g.proto, dstText, port)
+		}
+		return fmt.Sprintf("add a network rule allowing %s %s -> %s port %s on Azure Firewall %s (ports other than 80/443 need network rules, spec §5.1)",
+			g.proto, srcText, dstText, port, s.fw.fw.ID.Name())
+	case stepNoEgress:
+		return fmt.Sprintf("attach a NAT gateway to subnet %s, or route 0.0.0.0/0 to a firewall (spec §4.2, §8.3)", s.subnet.s.ID.Name())
+	case stepFirewallNoEgress:
+		return "give the firewall a public IP, or attach a NAT gateway to AzureFirewallSubnet"
+	case stepReturnRoute:
+		tag := srcText
+		if src.tag == "" {
+			tag = "AzureMachineLearning"
+		}
+		return fmt.Sprintf("add a route %s -> Internet to the route table of subnet %s (e.g. az network route-table route create --address-prefix %s --next-hop-type Internet), or use a compute without public IP (spec §5.2, §10 #4)",
+			tag, s.subnet.s.ID.Name(), tag)
+	case stepRouteNone:
+		return "remove the route to None, or add a more specific route for the destination"
+	case stepApplianceMissing, stepApplianceNoForwarding:
+		return "point the route at the private IP of the firewall or of a NIC with IP forwarding enabled"
+	case stepSEPDenied:
+		return "add the storage account to a service endpoint policy definition on the subnet (spec §6)"
+	case stepPeeringBlocked:
+		return "set allowVirtualNetworkAccess to true on the peering"
+	case stepNoPublicIP:
+		return "reach it from inside the VNet (or a peered VNet), or give it a public IP"
+	case stepNoSubnet:
+		return "send traffic to an address inside a subnet"
+	case stepGateway:
+		return "route the destination inside Azure, or verify the on-premises path separately"
+	}
+	return ""
+}
+
+// endpointText names the part of an endpoint an outcome covers: the tag or
+// name when the outcome covers it all, else the ranges.
+func endpointText(ep *endpoint, rs []ipset.Range) string {
+	part := ipset.FromRanges(rs)
+	if part.Equal(ep.set) {
+		switch {
+		case ep.tag != "":
+			return ep.tag
+		case ep.name != "":
+			return ep.name
+		case ep.compute != nil:
+			return "subnet " + ep.compute.subnet.s.ID.Name() + " (" + part.Format(3) + ")"
+		}
+	}
+	return part.Format(3)
+}

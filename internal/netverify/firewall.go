@@ -1,0 +1,221 @@
+package netverify
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// firewallCtx is an Azure Firewall with its effective rules: the classic
+// collections, or its policy's (base policy first) when it has one.
+type firewallCtx struct {
+	fw                        *resources.AzureFirewall
+	subnet                    *subnetCtx
+	privateIP                 netip.Addr
+	dnsProxy                  bool
+	dnsServers                []netip.Addr
+	policy                    *resources.FirewallPolicy
+	nat, network, application []*fwCollection
+}
+
+type fwCollection struct {
+	c      *resources.FirewallRuleCollection
+	origin string // "policy X, group G" or "classic"
+	allow  bool
+	rules  []*fwRule
+}
+
+type fwRule struct {
+	coll      *fwCollection
+	r         *resources.FirewallRule
+	src, dst  ipset.Set
+	ports     ipset.Set
+	protoMask uint8
+}
+
+func (n *Network) compileFirewalls() {
+	for _, fw := range n.snap.AzureFirewalls {
+		fc := &firewallCtx{fw: fw, subnet: n.subnets[fw.Subnet.ID.Key()], privateIP: fw.PrivateIP,
+			dnsProxy: fw.DNSProxy, dnsServers: fw.DNSServers}
+		if fc.subnet == nil {
+			n.problem(fw.Pos, "firewall "+fw.ID.Name(), "subnet %s not found", fw.Subnet.ID)
+			continue
+		}
+		colls := fw.RuleCollections
+		origin := "classic rule collection"
+		if p := n.snap.FirewallPolicy(fw.Policy.ID); p != nil {
+			fc.policy, fc.dnsProxy, fc.dnsServers = p, p.DNSProxy, p.DNSServers
+			colls = nil
+			// Rule collection groups of a parent policy take precedence.
+			chain := []*resources.FirewallPolicy{p}
+			for b := n.snap.FirewallPolicy(p.BasePolicy.ID); b != nil && len(chain) < 8; b = n.snap.FirewallPolicy(b.BasePolicy.ID) {
+				chain = append([]*resources.FirewallPolicy{b}, chain...)
+			}
+			for _, pol := range chain {
+				sorted := slices.Clone(pol.RuleCollections)
+				slices.SortStableFunc(sorted, func(a, b resources.FirewallRuleCollection) int {
+					if a.GroupPriority != b.GroupPriority {
+						return a.GroupPriority - b.GroupPriority
+					}
+					return a.Priority - b.Priority
+				})
+				for i := range sorted {
+					n.addFirewallCollection(fc, &sorted[i], "policy "+pol.ID.Name()+", group "+sorted[i].Group)
+				}
+			}
+		} else {
+			sorted := slices.Clone(colls)
+			slices.SortStableFunc(sorted, func(a, b resources.FirewallRuleCollection) int { return a.Priority - b.Priority })
+			for i := range sorted {
+				n.addFirewallCollection(fc, &sorted[i], origin)
+			}
+		}
+		n.firewalls = append(n.firewalls, fc)
+	}
+}
+
+func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRuleCollection, origin string) {
+	col := &fwCollection{c: c, origin: origin, allow: !strings.EqualFold(c.Action, "Deny")}
+	what := "firewall " + fc.fw.ID.Name() + " collection " + c.Name
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		fr := &fwRule{coll: col, r: r, ports: ipset.All}
+		var err error
+		if fr.src, err = n.firewallAddresses(r.SourceAddresses, fc); err != nil {
+			n.problem(c.Pos, what+" rule "+r.Name, "sourceAddresses: %v", err)
+			continue
+		}
+		if fr.dst, err = n.firewallAddresses(r.DestinationAddresses, fc); err != nil {
+			n.problem(c.Pos, what+" rule "+r.Name, "destinationAddresses: %v", err)
+			continue
+		}
+		if len(r.DestinationFqdns) > 0 {
+			if !fc.dnsProxy {
+				n.problem(c.Pos, what+" rule "+r.Name, "destinationFqdns in network rules need the firewall's DNS proxy enabled (Azure refuses this rule)")
+				continue
+			}
+			// Resolved later (compileDNS), through the firewall's own resolver.
+		}
+		if len(r.DestinationPorts) > 0 {
+			fr.ports = portSet(r.DestinationPorts)
+		}
+		fr.protoMask = firewallProtocolMask(r.Protocols)
+		n.addCut(fr.src, fr.dst)
+		col.rules = append(col.rules, fr)
+	}
+	switch c.Kind {
+	case resources.FirewallNAT:
+		fc.nat = append(fc.nat, col)
+	case resources.FirewallApplication:
+		fc.application = append(fc.application, col)
+	default:
+		fc.network = append(fc.network, col)
+	}
+}
+
+func firewallProtocolMask(ps []string) uint8 {
+	if len(ps) == 0 {
+		return 1<<numProtocols - 1
+	}
+	var m uint8
+	for _, p := range ps {
+		if strings.EqualFold(p, "Any") {
+			return 1<<numProtocols - 1
+		}
+		if pr, err := ParseProtocol(p); err == nil {
+			m |= 1 << pr
+		}
+	}
+	return m
+}
+
+func (n *Network) firewallAddresses(toks []string, fc *firewallCtx) (ipset.Set, error) {
+	if len(toks) == 0 {
+		return ipset.Set{}, nil
+	}
+	var set ipset.Set
+	for _, t := range toks {
+		s, err := n.addressSet(t, fc.subnet.vnet)
+		if err != nil {
+			return ipset.Set{}, err
+		}
+		set = set.Union(s)
+	}
+	return set, nil
+}
+
+// fqdnMatches matches a name against an application rule's target FQDN:
+// exact, "*" for everything, or "*.suffix" for names under suffix.
+func fqdnMatches(pattern, name string) bool {
+	pattern, name = strings.ToLower(strings.TrimSuffix(pattern, ".")), strings.ToLower(strings.TrimSuffix(name, "."))
+	switch {
+	case pattern == "*":
+		return true
+	case strings.HasPrefix(pattern, "*."):
+		return strings.HasSuffix(name, pattern[1:])
+	case strings.HasPrefix(pattern, "*"):
+		return strings.HasSuffix(name, pattern[1:])
+	}
+	return pattern == name
+}
+
+// firewallVerdict is what the firewall decided for a flow.
+type firewallVerdict struct {
+	allow bool
+	rule  *fwRule // nil: default deny
+	kind  resources.FirewallRuleKind
+}
+
+// evaluate applies network rules, then application rules (TCP with a known
+// name only: application rules match on Host/SNI), then default deny.
+func (fc *firewallCtx) evaluate(f *pointFlow) firewallVerdict {
+	for _, col := range fc.network {
+		for _, r := range col.rules {
+			if r.protoMask&(1<<f.proto) == 0 || !r.src.Contains(f.src) {
+				continue
+			}
+			if f.proto.hasPorts() && !r.ports.Contains(uint32(f.dport)) {
+				continue
+			}
+			if r.dst.Contains(f.dst) || (f.name != "" && containsFold(r.r.DestinationFqdns, f.name)) {
+				return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallNetwork}
+			}
+		}
+	}
+	if f.proto == TCP && f.name != "" {
+		for _, col := range fc.application {
+			for _, r := range col.rules {
+				if !r.src.Contains(f.src) || !appPortMatches(r.r.AppProtocols, f.dport) {
+					continue
+				}
+				for _, p := range r.r.TargetFqdns {
+					if fqdnMatches(p, f.name) {
+						return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallApplication}
+					}
+				}
+			}
+		}
+	}
+	return firewallVerdict{}
+}
+
+func appPortMatches(ps []resources.FirewallAppProtocol, port uint16) bool {
+	for _, p := range ps {
+		if p.Port == int(port) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSuffix(x, "."), strings.TrimSuffix(s, ".")) {
+			return true
+		}
+	}
+	return false
+}

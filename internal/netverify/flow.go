@@ -1,0 +1,502 @@
+package netverify
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// Verdict is the answer to a flow query.
+type Verdict string
+
+// Verdicts. PartiallyAllowed is for sets: some pieces allowed, some not.
+const (
+	Allowed                Verdict = "Allowed"
+	Denied                 Verdict = "Denied"
+	PartiallyAllowed       Verdict = "PartiallyAllowed"
+	NoRoute                Verdict = "NoRoute"
+	NoOutboundConnectivity Verdict = "NoOutboundConnectivity"
+	AsymmetricRoute        Verdict = "AsymmetricRoute"
+	DNSFailure             Verdict = "DnsFailure"
+)
+
+// Direction of a query, relative to the environment.
+const (
+	DirectionOutbound = "outbound"
+	DirectionInbound  = "inbound"
+)
+
+// Query asks whether traffic from From to To is allowed.
+type Query struct {
+	// From and To: a compute ("ws1/cpucluster" or its id), a subnet, NIC or
+	// private endpoint id, an IP, a CIDR, a range "a-b", a service tag, or
+	// (To only) a DNS name.
+	From, To string
+	// Protocol: TCP, UDP, ICMP, ESP, AH or Any (TCP, UDP and ICMP).
+	Protocol string
+	// Port is the destination port (TCP/UDP).
+	Port int
+	// SourcePort defaults to 0, meaning an ephemeral port (50000).
+	SourcePort int
+	// Direction "outbound" (From is inside the environment), "inbound" (To
+	// is inside and From outside) or "" to infer.
+	Direction string
+}
+
+// DefaultSourcePort stands for "an ephemeral port" when a query gives none.
+const DefaultSourcePort = 50000
+
+// maxEvaluations bounds the pieces a set query may split into.
+const maxEvaluations = 200_000
+
+// Result is the explained answer to a Query.
+type Result struct {
+	Verdict     Verdict      `json:"verdict"`
+	Query       QueryEcho    `json:"query"`
+	Source      EndpointInfo `json:"source"`
+	Destination EndpointInfo `json:"destination"`
+	DNS         []DNSStep    `json:"dns,omitempty"`
+	Outcomes    []Outcome    `json:"outcomes"`
+	ServiceTags string       `json:"serviceTags"`
+	Notes       []string     `json:"notes,omitempty"`
+}
+
+// QueryEcho is the normalised query.
+type QueryEcho struct {
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Protocol   string `json:"protocol"`
+	Port       int    `json:"port"`
+	SourcePort int    `json:"sourcePort"`
+	Direction  string `json:"direction"`
+}
+
+// EndpointInfo says what a query endpoint resolved to.
+type EndpointInfo struct {
+	Text      string   `json:"text"`
+	Kind      string   `json:"kind"` // compute, subnet, networkInterface, privateEndpoint, address, serviceTag, dnsName
+	Resource  string   `json:"resource,omitempty"`
+	Addresses []string `json:"addresses"`
+	Count     uint64   `json:"addressCount"`
+}
+
+// Outcome is one way the query's flows go: the pieces of source and
+// destination that share a verdict and the same deciding hops.
+type Outcome struct {
+	Verdict      Verdict  `json:"verdict"`
+	Protocol     string   `json:"protocol"`
+	Sources      []string `json:"sources"`
+	Destinations []string `json:"destinations"`
+	Hops         []Hop    `json:"hops"`
+	Reason       string   `json:"reason"`
+	Fix          string   `json:"fix,omitempty"`
+}
+
+// endpoint is a resolved query endpoint.
+type endpoint struct {
+	info    EndpointInfo
+	set     ipset.Set
+	compute *computeCtx
+	subnet  *subnetCtx // fixed origin (compute, subnet, NIC): all its addresses are in this subnet
+	host    *host
+	name    string // DNS name of a To endpoint
+	dns     *dnsAnswer
+	tag     string
+}
+
+// Flow answers a query.
+func (n *Network) Flow(q Query) (*Result, error) {
+	return n.flow(q, false)
+}
+
+// flowReference answers with the reference lookups (tests only).
+func (n *Network) flow(q Query, ref bool) (*Result, error) {
+	protos, err := parseProtocols(q.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	if q.Port < 0 || q.Port > 65535 {
+		return nil, fmt.Errorf("port %d is outside 0-65535", q.Port)
+	}
+	if q.SourcePort < 0 || q.SourcePort > 65535 {
+		return nil, fmt.Errorf("source port %d is outside 0-65535", q.SourcePort)
+	}
+	sport := q.SourcePort
+	if sport == 0 {
+		sport = DefaultSourcePort
+	}
+	src, err := n.resolveEndpoint(q.From, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--from: %w", err)
+	}
+	dst, err := n.resolveEndpoint(q.To, src)
+	if err != nil {
+		return nil, fmt.Errorf("--to: %w", err)
+	}
+	inside, err := n.sourceInside(src)
+	if err != nil {
+		return nil, fmt.Errorf("--from: %w", err)
+	}
+	dir := DirectionOutbound
+	if !inside {
+		dir = DirectionInbound
+	}
+	switch strings.ToLower(q.Direction) {
+	case "", dir:
+	case DirectionInbound, DirectionOutbound:
+		return nil, fmt.Errorf("--direction %s does not fit: %s is %s the environment's VNets, so the flow is %s",
+			q.Direction, q.From, map[bool]string{true: "inside", false: "outside"}[inside], dir)
+	default:
+		return nil, fmt.Errorf("--direction %q must be outbound or inbound", q.Direction)
+	}
+	res := &Result{
+		Query: QueryEcho{From: q.From, To: q.To, Protocol: strings.ToUpper(q.Protocol), Port: q.Port,
+			SourcePort: sport, Direction: dir},
+		Source: src.info, Destination: dst.info, ServiceTags: n.tags.Version(),
+	}
+	if dst.dns != nil {
+		res.DNS = dst.dns.steps
+		if dst.dns.failure != "" {
+			res.Verdict = DNSFailure
+			res.Outcomes = []Outcome{{Verdict: DNSFailure, Protocol: res.Query.Protocol, Reason: dst.dns.failure,
+				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (spec §7)"}}
+			return res, nil
+		}
+	}
+	srcSegs, dstSegs := n.segments(src.set), n.segments(dst.set)
+	if total := len(srcSegs) * len(dstSegs) * len(protos); total > maxEvaluations {
+		return nil, fmt.Errorf("query too broad: %d source × %d destination pieces × %d protocols; narrow --from or --to",
+			len(srcSegs), len(dstSegs), len(protos))
+	}
+	w := &walker{n: n, ref: ref, dstCompute: dst.compute}
+	var groups []*group
+	for _, p := range protos {
+		for _, s := range srcSegs {
+			for _, d := range dstSegs {
+				f := pointFlow{src: s.Lo, dst: d.Lo, proto: p, name: dst.name}
+				if p.hasPorts() {
+					f.sport, f.dport = uint16(sport), uint16(q.Port)
+				}
+				w.steps = w.steps[:0]
+				var v Verdict
+				if inside {
+					v = w.fromInside(&f, n.originOf(src, s.Lo))
+				} else {
+					v = w.fromOutside(&f)
+				}
+				groups = addToGroup(groups, v, p, w.steps, s, d)
+			}
+		}
+	}
+	for _, g := range groups {
+		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, q))
+	}
+	res.Verdict = overall(res.Outcomes)
+	return res, nil
+}
+
+func parseProtocols(s string) ([]Protocol, error) {
+	if s == "" || strings.EqualFold(s, "Any") || s == "*" {
+		return []Protocol{TCP, UDP, ICMP}, nil
+	}
+	p, err := ParseProtocol(s)
+	if err != nil {
+		return nil, err
+	}
+	return []Protocol{p}, nil
+}
+
+// group collects the pieces of a query that went the same way.
+type group struct {
+	verdict  Verdict
+	proto    Protocol
+	steps    []step
+	src, dst []ipset.Range
+}
+
+func addToGroup(groups []*group, v Verdict, p Protocol, steps []step, s, d ipset.Range) []*group {
+	// Most neighbours behave alike: look at the latest group first.
+	for i := len(groups) - 1; i >= 0; i-- {
+		g := groups[i]
+		if g.verdict == v && g.proto == p && slices.Equal(g.steps, steps) {
+			g.src = appendRange(g.src, s)
+			g.dst = appendRange(g.dst, d)
+			return groups
+		}
+	}
+	return append(groups, &group{verdict: v, proto: p, steps: slices.Clone(steps), src: []ipset.Range{s}, dst: []ipset.Range{d}})
+}
+
+func appendRange(rs []ipset.Range, r ipset.Range) []ipset.Range {
+	if len(rs) > 0 {
+		last := &rs[len(rs)-1]
+		if *last == r {
+			return rs
+		}
+		if last.Hi != 0xFFFFFFFF && last.Hi+1 == r.Lo {
+			last.Hi = r.Hi
+			return rs
+		}
+	}
+	return append(rs, r)
+}
+
+func overall(outs []Outcome) Verdict {
+	if len(outs) == 0 {
+		return NoRoute
+	}
+	allowed, same := 0, true
+	for _, o := range outs {
+		if o.Verdict == Allowed {
+			allowed++
+		}
+		if o.Verdict != outs[0].Verdict {
+			same = false
+		}
+	}
+	switch {
+	case same:
+		return outs[0].Verdict
+	case allowed > 0:
+		return PartiallyAllowed
+	}
+	return Denied
+}
+
+// segments splits a set at the network's cuts: every address of a piece
+// meets the same rules, routes and records.
+func (n *Network) segments(s ipset.Set) []ipset.Range {
+	var out []ipset.Range
+	for _, r := range s.Ranges() {
+		lo := r.Lo
+		k := intervalOf(n.cuts, lo) + 1
+		for ; k < len(n.cuts) && n.cuts[k] <= r.Hi; k++ {
+			out = append(out, ipset.Range{Lo: lo, Hi: n.cuts[k] - 1})
+			lo = n.cuts[k]
+		}
+		out = append(out, ipset.Range{Lo: lo, Hi: r.Hi})
+	}
+	return out
+}
+
+// sourceInside reports whether a source lies in the environment's subnets
+// (outbound evaluation) or wholly outside its VNets (inbound). A source
+// that straddles, or is in a VNet but in no subnet, is refused.
+func (n *Network) sourceInside(src *endpoint) (bool, error) {
+	if src.subnet != nil {
+		return true, nil
+	}
+	var inSubnets, inVNets ipset.Set
+	vnetsHit := 0
+	for _, vc := range n.vnets {
+		if vc.space.Overlaps(src.set) {
+			vnetsHit++
+		}
+		inVNets = inVNets.Union(vc.space)
+		for _, sc := range vc.subnets {
+			inSubnets = inSubnets.Union(sc.set)
+		}
+	}
+	switch {
+	case !src.set.Overlaps(inVNets):
+		return false, nil
+	case vnetsHit > 1:
+		return false, fmt.Errorf("%s overlaps the address space of %d VNets; name a compute, subnet or NIC instead", src.info.Text, vnetsHit)
+	case !src.set.Subtract(inSubnets).IsEmpty():
+		return false, fmt.Errorf("%s is partly outside every subnet (addresses %s); a source must be in subnets or wholly outside the VNets",
+			src.info.Text, src.set.Subtract(inSubnets).Format(4))
+	}
+	return true, nil
+}
+
+// originOf places a source address: its subnet, and the NIC, private
+// endpoint or compute that owns it.
+func (n *Network) originOf(src *endpoint, u uint32) origin {
+	if src.compute != nil {
+		return origin{subnet: src.compute.subnet, compute: src.compute}
+	}
+	for _, vc := range n.vnets {
+		if !vc.space.Contains(u) {
+			continue
+		}
+		if sc := n.subnetAt(vc, u); sc != nil {
+			return origin{subnet: sc, host: vc.hosts[u]}
+		}
+	}
+	return origin{}
+}
+
+// resolveEndpoint turns query text into an endpoint; from is the already
+// resolved source (DNS names resolve from its VNet) or nil for the source.
+func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, errors.New("is empty")
+	}
+	ep := &endpoint{info: EndpointInfo{Text: text}}
+	switch {
+	case strings.HasPrefix(text, "/"):
+		if err := n.resolveResourceEndpoint(text, ep); err != nil {
+			return nil, err
+		}
+	case n.findCompute(text) != nil:
+		if err := n.computeEndpoint(n.findCompute(text), ep); err != nil {
+			return nil, err
+		}
+	case looksLikeAddress(text):
+		s, err := ipset.ParseAddrOrPrefix(text)
+		if err != nil {
+			return nil, err
+		}
+		ep.set, ep.info.Kind = s, "address"
+	default:
+		if s, ok := n.computedTag(text); ok {
+			ep.set, ep.info.Kind, ep.tag = s, "serviceTag", text
+		} else if t, ok := n.tags.Lookup(text); ok {
+			ep.set, ep.info.Kind, ep.tag = n.catalogTagSetRO(t), "serviceTag", t.Name
+			ep.info.Text = t.Name
+		} else if from != nil && isDNSName(text) {
+			ep.name, ep.info.Kind = strings.ToLower(strings.TrimSuffix(text, ".")), "dnsName"
+			var ans dnsAnswer
+			if vc := n.endpointVNet(from); vc != nil {
+				ans = n.resolve(vc, ep.name)
+			} else {
+				ans = n.resolvePublicChain(ep.name, nil)
+			}
+			ep.dns, ep.set = &ans, ans.set
+		} else if strings.Contains(text, "/") {
+			return nil, fmt.Errorf("%q is not a compute of the file (computes are named workspace/compute)", text)
+		} else {
+			return nil, fmt.Errorf("%q is neither a compute, an address, a service tag of catalog %s, nor a DNS name", text, n.tags.Version())
+		}
+	}
+	if ep.set.IsEmpty() && ep.dns == nil {
+		return nil, fmt.Errorf("%s holds no IPv4 address", text)
+	}
+	ep.info.Count = ep.set.Size()
+	for _, r := range ep.set.Ranges() {
+		if len(ep.info.Addresses) == 16 {
+			ep.info.Addresses = append(ep.info.Addresses, fmt.Sprintf("… %d more ranges", len(ep.set.Ranges())-16))
+			break
+		}
+		ep.info.Addresses = append(ep.info.Addresses, r.String())
+	}
+	return ep, nil
+}
+
+func (n *Network) computedTag(text string) (ipset.Set, bool) {
+	switch strings.ToLower(text) {
+	case "internet":
+		return nonPublic.Complement(), true
+	case "azureloadbalancer":
+		return ipset.Single(azurePlatformIP), true
+	}
+	return ipset.Set{}, false
+}
+
+func (n *Network) endpointVNet(ep *endpoint) *vnetCtx {
+	if ep.subnet != nil {
+		return ep.subnet.vnet
+	}
+	for _, r := range ep.set.Ranges() {
+		for _, vc := range n.vnets {
+			if vc.space.Contains(r.Lo) {
+				return vc
+			}
+		}
+	}
+	return nil
+}
+
+func looksLikeAddress(s string) bool {
+	c := s[0]
+	return c >= '0' && c <= '9' && !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+}
+
+func isDNSName(s string) bool {
+	if len(s) > 253 || !strings.Contains(s, ".") {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c == '-' || c == '_' || c == '*' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// findCompute finds a compute by "workspace/compute" or by leaf name when
+// that is unambiguous.
+func (n *Network) findCompute(text string) *computeCtx {
+	var found *computeCtx
+	for _, k := range sortedKeys(n.computes) {
+		cc := n.computes[k]
+		if strings.EqualFold(cc.c.ID.Name(), text) {
+			return cc
+		}
+		if strings.EqualFold(cc.c.ID.Leaf(), text) {
+			if found != nil {
+				return nil
+			}
+			found = cc
+		}
+	}
+	return found
+}
+
+func (n *Network) computeEndpoint(cc *computeCtx, ep *endpoint) error {
+	if cc.subnet == nil {
+		return fmt.Errorf("compute %s is not in a subnet of the file (no subnet, or its subnet is missing): nothing to verify", cc.c.ID.Name())
+	}
+	ep.compute, ep.subnet, ep.set = cc, cc.subnet, cc.nodes
+	ep.info.Kind, ep.info.Resource = "compute", cc.c.ID.String()
+	return nil
+}
+
+func (n *Network) resolveResourceEndpoint(text string, ep *endpoint) error {
+	id, err := arm.ParseID(text, n.snap.Subscription)
+	if err != nil {
+		return err
+	}
+	ep.info.Resource = id.String()
+	switch v := n.snap.Lookup(id).(type) {
+	case *resources.Compute:
+		if err := n.computeEndpoint(n.computes[v.ID.Key()], ep); err != nil {
+			return err
+		}
+	case *resources.Subnet:
+		sc := n.subnets[v.ID.Key()]
+		ep.subnet, ep.set, ep.info.Kind = sc, sc.usable, "subnet"
+	case *resources.NetworkInterface:
+		var rs []ipset.Range
+		for _, ipc := range v.IPConfigurations {
+			if u, ok := ipset.U32(ipc.PrivateIP); ok {
+				rs = append(rs, ipset.Range{Lo: u, Hi: u})
+			}
+		}
+		ep.set, ep.info.Kind = ipset.FromRanges(rs), "networkInterface"
+	case *resources.PrivateEndpoint:
+		var rs []ipset.Range
+		for _, ipc := range v.IPConfigurations {
+			if u, ok := ipset.U32(ipc.PrivateIP); ok {
+				rs = append(rs, ipset.Range{Lo: u, Hi: u})
+			}
+		}
+		ep.set, ep.info.Kind = ipset.FromRanges(rs), "privateEndpoint"
+	case nil:
+		return fmt.Errorf("%s is not in the file", text)
+	default:
+		return fmt.Errorf("%s is a %s; a flow endpoint must be a compute, subnet, network interface or private endpoint", text, id.Type())
+	}
+	return nil
+}

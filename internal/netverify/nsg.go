@@ -1,0 +1,351 @@
+package netverify
+
+import (
+	"fmt"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// Protocol is a concrete IP protocol of a flow.
+type Protocol uint8
+
+// Flow protocols. NSG rules match them by name; "*" matches all five.
+const (
+	TCP Protocol = iota
+	UDP
+	ICMP
+	ESP
+	AH
+	numProtocols
+)
+
+var protocolNames = [...]string{"TCP", "UDP", "ICMP", "ESP", "AH"}
+
+func (p Protocol) String() string { return protocolNames[p] }
+
+// ParseProtocol parses TCP, UDP, ICMP, ESP or AH, case-insensitively.
+func ParseProtocol(s string) (Protocol, error) {
+	for i, name := range protocolNames {
+		if strings.EqualFold(s, name) {
+			return Protocol(i), nil
+		}
+	}
+	return 0, fmt.Errorf("protocol %q is not one of TCP, UDP, ICMP, ESP, AH (or Any)", s)
+}
+
+// hasPorts reports whether the protocol carries ports; NSG port conditions
+// apply to TCP and UDP, other protocols are evaluated at port 0.
+func (p Protocol) hasPorts() bool { return p == TCP || p == UDP }
+
+func nsgProtocolMask(p resources.Protocol) uint8 {
+	switch p {
+	case resources.ProtoTCP:
+		return 1 << TCP
+	case resources.ProtoUDP:
+		return 1 << UDP
+	case resources.ProtoICMP:
+		return 1 << ICMP
+	case resources.ProtoESP:
+		return 1 << ESP
+	case resources.ProtoAH:
+		return 1 << AH
+	}
+	return 1<<numProtocols - 1
+}
+
+// nsgRule is a compiled security rule, user-written or default.
+type nsgRule struct {
+	nsg       *nsgCtx
+	name      string
+	pos       string
+	id        arm.ID
+	priority  int
+	direction resources.Direction
+	allow     bool
+	protoText string
+	protoMask uint8
+	src, dst  ipset.Set
+	sports    ipset.Set
+	dports    ipset.Set
+	srcText   string
+	dstText   string
+	portText  string
+	isDefault bool
+}
+
+// matches is the obviously-correct check used by the reference evaluator:
+// linear scans, no index.
+func (r *nsgRule) matches(f *pointFlow) bool {
+	return r.protoMask&(1<<f.proto) != 0 &&
+		linearContains(r.src, f.src) && linearContains(r.dst, f.dst) &&
+		linearContains(r.sports, uint32(f.sport)) && linearContains(r.dports, uint32(f.dport))
+}
+
+func linearContains(s ipset.Set, u uint32) bool {
+	for _, r := range s.Ranges() {
+		if r.Lo <= u && u <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+type nsgDir struct {
+	rules        []*nsgRule // by priority
+	src, dst     *dimIndex
+	sport, dport *dimIndex
+	proto        [numProtocols][]uint64
+}
+
+// nsgCtx is an NSG compiled for one VNet (the VirtualNetwork and Internet
+// tags depend on it).
+type nsgCtx struct {
+	id    arm.ID
+	label string
+	pos   string
+	// createdBy names who made a synthetic NSG ("Azure ML"), empty for NSGs
+	// of the file.
+	createdBy string
+	in, out   nsgDir
+}
+
+func (c *nsgCtx) dir(d resources.Direction) *nsgDir {
+	if d == resources.Inbound {
+		return &c.in
+	}
+	return &c.out
+}
+
+// defaultRules are the six rules every NSG has (spec §8.1).
+var defaultRules = []struct {
+	name      string
+	priority  int
+	direction resources.Direction
+	access    resources.Access
+	src, dst  string
+}{
+	{"AllowVnetInBound", 65000, resources.Inbound, resources.Allow, "VirtualNetwork", "VirtualNetwork"},
+	{"AllowAzureLoadBalancerInBound", 65001, resources.Inbound, resources.Allow, "AzureLoadBalancer", "*"},
+	{"DenyAllInBound", 65500, resources.Inbound, resources.Deny, "*", "*"},
+	{"AllowVnetOutBound", 65000, resources.Outbound, resources.Allow, "VirtualNetwork", "VirtualNetwork"},
+	{"AllowInternetOutBound", 65001, resources.Outbound, resources.Allow, "*", "Internet"},
+	{"DenyAllOutBound", 65500, resources.Outbound, resources.Deny, "*", "*"},
+}
+
+var allPorts = []resources.PortRange{{From: 0, To: 65535}}
+
+// nsgFor compiles (once per VNet) the NSG a reference points at; nil when unset.
+func (n *Network) nsgFor(ref resources.Ref, vc *vnetCtx) *nsgCtx {
+	if !ref.IsSet() {
+		return nil
+	}
+	key := ref.ID.Key() + "|" + vc.v.ID.Key()
+	if c, ok := n.nsgs[key]; ok {
+		return c
+	}
+	nsg := n.snap.NetworkSecurityGroup(ref.ID)
+	if nsg == nil {
+		return nil
+	}
+	c := n.compileNSG(nsg.ID, "NSG "+nsg.ID.Name(), nsg.Pos, "", nsg.Rules, vc)
+	n.nsgs[key] = c
+	return c
+}
+
+func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*resources.SecurityRule, vc *vnetCtx) *nsgCtx {
+	c := &nsgCtx{id: id, label: label, pos: pos, createdBy: createdBy}
+	all := make([]*resources.SecurityRule, 0, len(rules)+len(defaultRules))
+	all = append(all, rules...)
+	for _, d := range defaultRules {
+		all = append(all, &resources.SecurityRule{Meta: resources.Meta{ID: id.Child("defaultSecurityRules", d.name), Pos: pos},
+			Priority: d.priority, Direction: d.direction, Access: d.access, Protocol: resources.ProtoAny,
+			SourcePrefixes: []string{d.src}, DestinationPrefixes: []string{d.dst}})
+	}
+	for i, r := range all {
+		cr, err := n.compileRule(c, r, vc, i >= len(rules))
+		if err != nil {
+			n.problem(r.Pos, label+" rule "+r.ID.Leaf(), "%v", err)
+			continue
+		}
+		d := c.dir(r.Direction)
+		d.rules = append(d.rules, cr)
+	}
+	for _, d := range []*nsgDir{&c.in, &c.out} {
+		sortRules(d.rules)
+		d.build()
+	}
+	return c
+}
+
+func sortRules(rs []*nsgRule) {
+	// Insertion order is file order; a stable sort by priority keeps it
+	// deterministic even for the duplicate priorities the decoder rejects.
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j].priority < rs[j-1].priority; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx, isDefault bool) (*nsgRule, error) {
+	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, id: r.ID, priority: r.Priority, direction: r.Direction,
+		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
+		isDefault: isDefault}
+	var err error
+	if cr.src, cr.srcText, err = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, vc); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, vc); err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	sp, dp := r.SourcePorts, r.DestinationPorts
+	if len(sp) == 0 {
+		sp = allPorts
+	}
+	if len(dp) == 0 {
+		dp = allPorts
+	}
+	cr.sports, cr.dports = portSet(sp), portSet(dp)
+	cr.portText = portsText(dp)
+	return cr, nil
+}
+
+func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, vc *vnetCtx) (ipset.Set, string, error) {
+	var set ipset.Set
+	var text []string
+	for _, p := range prefixes {
+		s, err := n.addressSet(p, vc)
+		if err != nil {
+			return ipset.Set{}, "", err
+		}
+		set = set.Union(s)
+		text = append(text, p)
+	}
+	for _, a := range asgs {
+		set = set.Union(n.asgMembers(a.ID))
+		text = append(text, "ASG "+a.ID.Name())
+	}
+	n.addCut(set)
+	return set, strings.Join(text, ","), nil
+}
+
+// asgMembers is the set of addresses whose NIC or private endpoint joins an
+// application security group.
+func (n *Network) asgMembers(id arm.ID) ipset.Set {
+	var rs []ipset.Range
+	add := func(refs []resources.Ref, ip ipset.Set) {
+		for _, r := range refs {
+			if r.ID.Equal(id) {
+				rs = append(rs, ip.Ranges()...)
+			}
+		}
+	}
+	for _, nic := range n.snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			if u, ok := ipset.U32(ipc.PrivateIP); ok {
+				add(ipc.ApplicationSecurityGroups, ipset.Single(u))
+			}
+		}
+	}
+	for _, pe := range n.snap.PrivateEndpoints {
+		for _, ipc := range pe.IPConfigurations {
+			if u, ok := ipset.U32(ipc.PrivateIP); ok {
+				add(pe.ApplicationSecurityGroups, ipset.Single(u))
+			}
+		}
+	}
+	return ipset.FromRanges(rs)
+}
+
+func portSet(prs []resources.PortRange) ipset.Set {
+	rs := make([]ipset.Range, len(prs))
+	for i, p := range prs {
+		rs[i] = ipset.Range{Lo: uint32(p.From), Hi: uint32(p.To)}
+	}
+	return ipset.FromRanges(rs)
+}
+
+func portsText(prs []resources.PortRange) string {
+	var parts []string
+	for _, p := range prs {
+		switch {
+		case p.From == 0 && p.To == 65535:
+			parts = append(parts, "*")
+		case p.From == p.To:
+			parts = append(parts, fmt.Sprint(p.From))
+		default:
+			parts = append(parts, fmt.Sprintf("%d-%d", p.From, p.To))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (d *nsgDir) build() {
+	src := make([]ipset.Set, len(d.rules))
+	dst := make([]ipset.Set, len(d.rules))
+	sp := make([]ipset.Set, len(d.rules))
+	dp := make([]ipset.Set, len(d.rules))
+	words := (len(d.rules) + 63) / 64
+	for p := range d.proto {
+		d.proto[p] = make([]uint64, words)
+	}
+	for i, r := range d.rules {
+		src[i], dst[i], sp[i], dp[i] = r.src, r.dst, r.sports, r.dports
+		for p := Protocol(0); p < numProtocols; p++ {
+			if r.protoMask&(1<<p) != 0 {
+				d.proto[p][i/64] |= 1 << (i % 64)
+			}
+		}
+	}
+	d.src, d.dst = buildDimIndex(src), buildDimIndex(dst)
+	d.sport, d.dport = buildDimIndex(sp), buildDimIndex(dp)
+}
+
+// match returns the first rule (by priority) matching the flow; the default
+// DenyAll rules guarantee there is one.
+func (d *nsgDir) match(f *pointFlow) *nsgRule {
+	i := firstCommon(d.proto[f.proto], d.src.lookup(f.src), d.dst.lookup(f.dst),
+		d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport)))
+	if i < 0 {
+		return nil
+	}
+	return d.rules[i]
+}
+
+// matchLinear is the reference: scan rules in priority order.
+func (d *nsgDir) matchLinear(f *pointFlow) *nsgRule {
+	for _, r := range d.rules {
+		if r.matches(f) {
+			return r
+		}
+	}
+	return nil
+}
+
+// computeNSG is the NSG Azure ML creates on the node NICs of a public-IP
+// compute, in the VNet's resource group (spec §4.2): inbound TCP 44224 from
+// AzureMachineLearning, plus SSH when public SSH access is enabled.
+func (n *Network) computeNSG(cc *computeCtx) *nsgCtx {
+	vnetID := cc.subnet.vnet.v.ID
+	name := cc.c.ID.Names[0] + "-" + cc.c.ID.Leaf() + "-nsg"
+	id := arm.ID{Subscription: vnetID.Subscription, ResourceGroup: vnetID.ResourceGroup, Provider: "Microsoft.Network",
+		Types: []string{"networkSecurityGroups"}, Names: []string{name}}
+	rules := []*resources.SecurityRule{{
+		Meta:     resources.Meta{ID: id.Child("securityRules", "AzureMachineLearning")},
+		Priority: 1000, Direction: resources.Inbound, Access: resources.Allow, Protocol: resources.ProtoTCP,
+		SourcePrefixes: []string{"AzureMachineLearning"}, DestinationPrefixes: []string{"*"},
+		DestinationPorts: []resources.PortRange{{From: 44224, To: 44224}},
+	}}
+	if cc.c.RemoteLoginPortPublicAccess == "Enabled" || cc.c.SSHPublicAccess == "Enabled" {
+		rules = append(rules, &resources.SecurityRule{
+			Meta:     resources.Meta{ID: id.Child("securityRules", "SSH")},
+			Priority: 1010, Direction: resources.Inbound, Access: resources.Allow, Protocol: resources.ProtoTCP,
+			SourcePrefixes: []string{"*"}, DestinationPrefixes: []string{"*"},
+			DestinationPorts: []resources.PortRange{{From: 22, To: 22}},
+		})
+	}
+	return n.compileNSG(id, "NSG "+name, cc.c.Pos, "Azure ML for "+cc.c.ID.Name(), rules, cc.subnet.vnet)
+}

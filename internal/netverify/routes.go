@@ -1,0 +1,258 @@
+package netverify
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// Next hop types of effective routes; system-only types are added to the
+// UDR ones (spec §8.2).
+const (
+	hopVNetPeering     = "VNetPeering"
+	hopServiceEndpoint = "VirtualNetworkServiceEndpoint"
+)
+
+// routeEntry is one effective route of a subnet.
+type routeEntry struct {
+	r       ipset.Range
+	bits    int
+	prefix  string // the prefix as Azure shows it
+	tag     string // service tag the prefix came from, if any
+	source  string // Default or User
+	nextHop string
+	hopIP   netip.Addr
+	rank    int
+	route   *resources.Route
+	table   *resources.RouteTable
+	peer    *peerCtx
+	service string // service endpoint service name
+}
+
+// Ranks break ties between routes with the same prefix (spec §8.2): UDR
+// beats system; an explicit prefix beats a service tag; among tags a
+// regional tag beats a top-level one, which beats AzureCloud.<region>,
+// which beats AzureCloud.
+const (
+	rankSystem = iota
+	rankTagAzureCloud
+	rankTagAzureCloudRegional
+	rankTagTopLevel
+	rankTagRegional
+	rankUserPrefix
+)
+
+func tagRank(name string) int {
+	lower := strings.ToLower(name)
+	switch {
+	case lower == "azurecloud":
+		return rankTagAzureCloud
+	case strings.HasPrefix(lower, "azurecloud."):
+		return rankTagAzureCloudRegional
+	case strings.Contains(lower, "."):
+		return rankTagRegional
+	}
+	return rankTagTopLevel
+}
+
+// routeTable is a subnet's effective routes, painted onto address intervals
+// so a lookup is one binary search.
+type routeTable struct {
+	entries []*routeEntry
+	starts  []uint32
+	winner  []int32
+}
+
+// serviceEndpointTags maps a service endpoint to the service tag whose
+// prefixes its routes carry.
+var serviceEndpointTags = map[string]string{
+	"microsoft.storage":              "Storage",
+	"microsoft.storage.global":       "Storage",
+	"microsoft.sql":                  "Sql",
+	"microsoft.azurecosmosdb":        "AzureCosmosDB",
+	"microsoft.keyvault":             "AzureKeyVault",
+	"microsoft.servicebus":           "ServiceBus",
+	"microsoft.eventhub":             "EventHub",
+	"microsoft.containerregistry":    "AzureContainerRegistry",
+	"microsoft.web":                  "AppService",
+	"microsoft.azureactivedirectory": "AzureActiveDirectory",
+}
+
+// pairedRegions: a storage service endpoint also covers the VNet region's
+// pair (Azure's default endpoint locations).
+var pairedRegions = map[string]string{
+	"eastus": "westus", "westus": "eastus", "eastus2": "centralus", "centralus": "eastus2",
+	"westus2": "westcentralus", "westcentralus": "westus2", "westus3": "eastus",
+	"northcentralus": "southcentralus", "southcentralus": "northcentralus",
+	"northeurope": "westeurope", "westeurope": "northeurope", "uksouth": "ukwest", "ukwest": "uksouth",
+	"francecentral": "francesouth", "francesouth": "francecentral",
+	"germanywestcentral": "germanynorth", "germanynorth": "germanywestcentral",
+	"japaneast": "japanwest", "japanwest": "japaneast", "australiaeast": "australiasoutheast",
+	"australiasoutheast": "australiaeast", "southeastasia": "eastasia", "eastasia": "southeastasia",
+	"canadacentral": "canadaeast", "canadaeast": "canadacentral", "centralindia": "southindia",
+	"southindia": "centralindia", "koreacentral": "koreasouth", "koreasouth": "koreacentral",
+	"swedencentral": "swedensouth", "switzerlandnorth": "switzerlandwest", "norwayeast": "norwaywest",
+	"uaenorth": "uaecentral", "southafricanorth": "southafricawest",
+}
+
+func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
+	rt := &routeTable{}
+	add := func(set ipset.Set, e routeEntry) {
+		n.addCut(set)
+		for _, p := range set.Prefixes() {
+			c := e
+			c.r, _ = ipset.PrefixRange(p)
+			c.bits = p.Bits()
+			if c.prefix == "" || c.tag != "" {
+				c.prefix = p.String()
+			}
+			rt.entries = append(rt.entries, &c)
+		}
+	}
+	vc := sc.vnet
+	for _, p := range vc.v.AddressSpace {
+		add(ipset.FromPrefixes([]netip.Prefix{p}), routeEntry{source: "Default", nextHop: resources.NextHopVnetLocal})
+	}
+	add(ipset.All, routeEntry{source: "Default", nextHop: resources.NextHopInternet})
+	for _, c := range systemNoneRoutes {
+		s := mustSet(c)
+		// A reserved range inside the VNet's space is routed VnetLocal.
+		if s.Subtract(vc.space).IsEmpty() {
+			continue
+		}
+		add(s, routeEntry{source: "Default", nextHop: resources.NextHopNone})
+	}
+	for _, pc := range vc.peers {
+		if pc.connected {
+			add(pc.remote.space, routeEntry{source: "Default", nextHop: hopVNetPeering, peer: pc})
+		}
+	}
+	for _, se := range sc.s.ServiceEndpoints {
+		for _, set := range n.serviceEndpointSets(se, vc.v.Location) {
+			add(set.set, routeEntry{source: "Default", nextHop: hopServiceEndpoint, service: se.Service, tag: set.tag})
+		}
+	}
+	if table := n.snap.RouteTable(sc.s.RouteTable.ID); table != nil {
+		for _, r := range table.Routes {
+			set, ok := n.routePrefixSet(r)
+			if !ok {
+				n.problem(r.Pos, "route "+r.ID.Name(), "addressPrefix %q is neither a CIDR nor a service tag of catalog %s", r.AddressPrefix, n.tags.Version())
+				continue
+			}
+			e := routeEntry{source: "User", nextHop: r.NextHopType, hopIP: r.NextHopIP, route: r, table: table, rank: rankUserPrefix}
+			if _, err := netip.ParsePrefix(r.AddressPrefix); err != nil {
+				e.tag, e.rank = r.AddressPrefix, tagRank(r.AddressPrefix)
+			}
+			add(set, e)
+		}
+	}
+	rt.paint()
+	return rt
+}
+
+type tagSet struct {
+	tag string
+	set ipset.Set
+}
+
+func (n *Network) serviceEndpointSets(se resources.ServiceEndpoint, vnetLocation string) []tagSet {
+	base, ok := serviceEndpointTags[strings.ToLower(se.Service)]
+	if !ok {
+		return nil
+	}
+	locs := se.Locations
+	if len(locs) == 0 {
+		loc := strings.ToLower(vnetLocation)
+		locs = []string{loc}
+		if p, ok := pairedRegions[loc]; ok {
+			locs = append(locs, p)
+		}
+	}
+	var out []tagSet
+	for _, l := range locs {
+		name := base + "." + l
+		if l == "*" || strings.EqualFold(se.Service, "Microsoft.Storage.Global") {
+			name = base
+		}
+		if t, ok := n.tags.Lookup(name); ok {
+			out = append(out, tagSet{t.Name, n.catalogTagSet(t)})
+		}
+	}
+	return out
+}
+
+// paint resolves ties per exact prefix, then lays routes from the shortest
+// prefix to the longest over the address intervals, so each interval ends
+// with its longest-prefix winner.
+func (rt *routeTable) paint() {
+	type key struct {
+		lo   uint32
+		bits int
+	}
+	best := map[key]int{}
+	var order []int
+	for i, e := range rt.entries {
+		k := key{e.r.Lo, e.bits}
+		j, seen := best[k]
+		if !seen {
+			best[k] = i
+			order = append(order, i)
+			continue
+		}
+		if e.rank > rt.entries[j].rank {
+			best[k] = i
+		}
+	}
+	winners := make([]int, 0, len(best))
+	for _, i := range order {
+		e := rt.entries[i]
+		winners = append(winners, best[key{e.r.Lo, e.bits}])
+	}
+	slices.SortStableFunc(winners, func(a, b int) int { return rt.entries[a].bits - rt.entries[b].bits })
+	starts := []uint32{0}
+	for _, i := range winners {
+		r := rt.entries[i].r
+		starts = append(starts, r.Lo)
+		if r.Hi != 0xFFFFFFFF {
+			starts = append(starts, r.Hi+1)
+		}
+	}
+	slices.Sort(starts)
+	rt.starts = slices.Compact(starts)
+	rt.winner = make([]int32, len(rt.starts))
+	for k := range rt.winner {
+		rt.winner[k] = -1
+	}
+	for _, i := range winners {
+		r := rt.entries[i].r
+		for k := intervalOf(rt.starts, r.Lo); k < len(rt.starts) && rt.starts[k] <= r.Hi; k++ {
+			rt.winner[k] = int32(i)
+		}
+	}
+}
+
+// lookup returns the effective route for an address.
+func (rt *routeTable) lookup(u uint32) *routeEntry {
+	if w := rt.winner[intervalOf(rt.starts, u)]; w >= 0 {
+		return rt.entries[w]
+	}
+	return nil
+}
+
+// lookupLinear is the reference: longest prefix, then highest rank, then
+// first declared.
+func (rt *routeTable) lookupLinear(u uint32) *routeEntry {
+	var best *routeEntry
+	for _, e := range rt.entries {
+		if u < e.r.Lo || u > e.r.Hi {
+			continue
+		}
+		if best == nil || e.bits > best.bits || (e.bits == best.bits && e.rank > best.rank) {
+			best = e
+		}
+	}
+	return best
+}

@@ -1,0 +1,425 @@
+package netverify
+
+import (
+	"net/netip"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/resources"
+)
+
+// pointFlow is one 5-tuple (plus the destination name when the query gave
+// one: firewall application rules and service endpoint policies need it).
+type pointFlow struct {
+	src, dst     uint32
+	proto        Protocol
+	sport, dport uint16
+	name         string
+}
+
+type stepKind uint8
+
+const (
+	stepPlatform stepKind = iota
+	stepNSG
+	stepRoute
+	stepDeliver
+	stepNoSubnet
+	stepPeeringBlocked
+	stepServiceEndpoint
+	stepSEPDenied
+	stepSNATNat
+	stepSNATInstance
+	stepSNATCompute
+	stepSNATDefault
+	stepNoEgress
+	stepApplianceMissing
+	stepApplianceNoForwarding
+	stepNVA
+	stepFirewall
+	stepFirewallEgress
+	stepFirewallNoEgress
+	stepGateway
+	stepRouteNone
+	stepNoPublicIP
+	stepComputeIngress
+	stepPublicIngress
+	stepNoBackend
+	stepReturnRoute
+	stepPEPoliciesOff
+	stepLoop
+)
+
+// step is one hop of a point evaluation. Steps are plain comparable values
+// so that outcomes of many address pieces group by == without allocating.
+type step struct {
+	kind    stepKind
+	nsg     *nsgCtx
+	rule    *nsgRule
+	subnet  *subnetCtx
+	route   *routeEntry
+	host    *host
+	fw      *firewallCtx
+	fwRule  *fwRule
+	compute *computeCtx
+	pub     *publicEndpoint
+	sep     *resources.ServiceEndpointPolicy
+	dir     resources.Direction
+	addr    uint32
+}
+
+// origin is where a flow starts or ends inside a VNet.
+type origin struct {
+	subnet  *subnetCtx
+	host    *host
+	compute *computeCtx
+}
+
+func (o origin) nicNSG() *nsgCtx {
+	switch {
+	case o.compute != nil:
+		return o.compute.nicNSG
+	case o.host != nil:
+		return o.host.nicNSG
+	}
+	return nil
+}
+
+// walker evaluates point flows. ref selects the reference lookups (linear
+// scans) instead of the indexes; the path logic is shared, the lookups are
+// what the comparison guards.
+type walker struct {
+	n     *Network
+	ref   bool
+	steps []step
+	// dstCompute is the compute the query targets: its nodes have no NIC
+	// in the file, so delivery needs to know whose NSG applies.
+	dstCompute *computeCtx
+}
+
+func (w *walker) add(s step) { w.steps = append(w.steps, s) }
+
+func (w *walker) nsgMatch(c *nsgCtx, d resources.Direction, f *pointFlow) *nsgRule {
+	if w.ref {
+		return c.dir(d).matchLinear(f)
+	}
+	return c.dir(d).match(f)
+}
+
+func (w *walker) routeLookup(sc *subnetCtx, u uint32) *routeEntry {
+	if w.ref {
+		return sc.routes.lookupLinear(u)
+	}
+	return sc.routes.lookup(u)
+}
+
+// applyNSG records the NSG's decision and reports whether it allows.
+func (w *walker) applyNSG(c *nsgCtx, d resources.Direction, f *pointFlow) bool {
+	if c == nil {
+		return true
+	}
+	r := w.nsgMatch(c, d, f)
+	w.add(step{kind: stepNSG, nsg: c, rule: r, dir: d})
+	return r != nil && r.allow
+}
+
+func isPlatform(u uint32) bool { return u == azurePlatformIP || u == imdsIP }
+
+// fromInside evaluates a flow that starts at src inside a subnet.
+func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
+	if isPlatform(f.dst) {
+		w.add(step{kind: stepPlatform, addr: f.dst})
+		return Allowed
+	}
+	// Outbound: NIC NSG, then subnet NSG (spec §8.1).
+	if !w.applyNSG(src.nicNSG(), resources.Outbound, f) {
+		return Denied
+	}
+	if !w.applyNSG(src.subnet.nsg, resources.Outbound, f) {
+		return Denied
+	}
+	return w.routeFrom(f, src.subnet, src, 0)
+}
+
+// maxApplianceHops bounds chains of appliances (and routing loops).
+const maxApplianceHops = 4
+
+func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int) Verdict {
+	if depth > maxApplianceHops {
+		w.add(step{kind: stepLoop, subnet: sc})
+		return NoRoute
+	}
+	e := w.routeLookup(sc, f.dst)
+	w.add(step{kind: stepRoute, subnet: sc, route: e})
+	switch e.nextHop {
+	case resources.NextHopVnetLocal:
+		return w.deliver(f, sc.vnet)
+	case hopVNetPeering:
+		if !e.peer.p.AllowVirtualNetworkAccess {
+			w.add(step{kind: stepPeeringBlocked, route: e})
+			return Denied
+		}
+		return w.deliver(f, e.peer.remote)
+	case hopServiceEndpoint:
+		return w.serviceEndpoint(f, sc, e)
+	case resources.NextHopInternet:
+		return w.egress(sc, egress)
+	case resources.NextHopVirtualAppliance:
+		return w.appliance(f, sc, e, depth)
+	case resources.NextHopVirtualNetworkGateway:
+		w.add(step{kind: stepGateway, route: e})
+		return NoRoute
+	}
+	w.add(step{kind: stepRouteNone, route: e})
+	return NoRoute
+}
+
+// deliver finishes a flow at its destination inside vc: subnet NSG, then
+// NIC NSG, inbound (spec §8.1).
+func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
+	sc := w.n.subnetAt(vc, f.dst)
+	if sc == nil {
+		w.add(step{kind: stepNoSubnet, addr: f.dst})
+		return NoRoute
+	}
+	dst := origin{subnet: sc, host: vc.hosts[f.dst]}
+	if dst.host == nil && w.dstCompute != nil && w.dstCompute.subnet == sc && w.dstCompute.nodes.Contains(f.dst) {
+		dst.compute = w.dstCompute
+	}
+	if dst.host != nil && dst.host.kind == hostPrivateEndpoint {
+		switch sc.s.PrivateEndpointNetworkPolicies {
+		case "Enabled", "NetworkSecurityGroupEnabled":
+		default:
+			w.add(step{kind: stepPEPoliciesOff, subnet: sc, host: dst.host})
+			return Allowed
+		}
+	}
+	if !w.applyNSG(sc.nsg, resources.Inbound, f) {
+		return Denied
+	}
+	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
+		return Denied
+	}
+	w.add(step{kind: stepDeliver, subnet: sc, host: dst.host, compute: dst.compute, addr: f.dst})
+	return Allowed
+}
+
+// egress is the way out to the internet; Azure picks NAT gateway, then an
+// instance public IP, then default outbound access (spec §8.3).
+func (w *walker) egress(sc *subnetCtx, from origin) Verdict {
+	switch {
+	case sc.nat != nil:
+		w.add(step{kind: stepSNATNat, subnet: sc})
+	case from.host != nil && from.host.publicIP != nil:
+		w.add(step{kind: stepSNATInstance, host: from.host})
+	case from.compute != nil && from.compute.nicNSG != nil:
+		w.add(step{kind: stepSNATCompute, compute: from.compute})
+	case sc.defaultOutbound:
+		w.add(step{kind: stepSNATDefault, subnet: sc})
+	default:
+		w.add(step{kind: stepNoEgress, subnet: sc})
+		return NoOutboundConnectivity
+	}
+	return Allowed
+}
+
+func (w *walker) serviceEndpoint(f *pointFlow, sc *subnetCtx, e *routeEntry) Verdict {
+	// Service endpoint policies filter storage accounts; an account is
+	// known only by name, so an address-only flow passes with a note.
+	if len(sc.seps) > 0 && strings.EqualFold(e.service, "Microsoft.Storage") && f.name != "" {
+		acct := strings.SplitN(f.name, ".", 2)[0]
+		if !sepAllows(w.n.snap, sc.seps, acct) {
+			w.add(step{kind: stepSEPDenied, subnet: sc, route: e, sep: sc.seps[0]})
+			return Denied
+		}
+	}
+	w.add(step{kind: stepServiceEndpoint, subnet: sc, route: e})
+	return Allowed
+}
+
+// sepAllows: with policies attached only the listed storage resources are
+// reachable, the union over all policies (spec §6). serviceResources may
+// name an account, its resource group or its subscription.
+func sepAllows(snap *resources.Snapshot, seps []*resources.ServiceEndpointPolicy, account string) bool {
+	var acct *resources.StorageAccount
+	for _, sa := range snap.StorageAccounts {
+		if strings.EqualFold(sa.ID.Leaf(), account) {
+			acct = sa
+		}
+	}
+	for _, p := range seps {
+		for _, d := range p.Definitions {
+			if !strings.EqualFold(d.Service, "Microsoft.Storage") {
+				continue
+			}
+			for _, res := range d.ServiceResources {
+				if acct == nil {
+					if strings.HasSuffix(strings.ToLower(res), "/storageaccounts/"+strings.ToLower(account)) {
+						return true
+					}
+					continue
+				}
+				if k := strings.ToLower(strings.TrimSuffix(res, "/")); k == acct.ID.Key() || strings.HasPrefix(acct.ID.Key(), k+"/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (w *walker) findHost(vc *vnetCtx, ip netip.Addr) *host {
+	u, ok := ipset.U32(ip)
+	if !ok {
+		return nil
+	}
+	if h := vc.hosts[u]; h != nil {
+		return h
+	}
+	for _, pc := range vc.peers {
+		if pc.connected {
+			if h := pc.remote.hosts[u]; h != nil {
+				return h
+			}
+		}
+	}
+	return nil
+}
+
+func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int) Verdict {
+	h := w.findHost(sc.vnet, e.hopIP)
+	switch {
+	case h == nil:
+		w.add(step{kind: stepApplianceMissing, route: e})
+		return NoRoute
+	case h.kind == hostFirewall:
+		fc := h.fw
+		v := fc.evaluate(f)
+		w.add(step{kind: stepFirewall, fw: fc, fwRule: v.rule})
+		if !v.allow {
+			return Denied
+		}
+		return w.afterFirewall(f, fc, depth)
+	case h.kind == hostNIC && h.forwards:
+		w.add(step{kind: stepNVA, host: h})
+		return w.routeFrom(f, h.subnet, origin{subnet: h.subnet, host: h}, depth+1)
+	}
+	w.add(step{kind: stepApplianceNoForwarding, host: h, route: e})
+	return NoRoute
+}
+
+// afterFirewall forwards allowed traffic: into the VNet by the firewall
+// subnet's routes, or out through the firewall's own public IP.
+func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, depth int) Verdict {
+	e := w.routeLookup(fc.subnet, f.dst)
+	if e.nextHop != resources.NextHopInternet {
+		return w.routeFrom(f, fc.subnet, origin{subnet: fc.subnet}, depth+1)
+	}
+	w.add(step{kind: stepRoute, subnet: fc.subnet, route: e})
+	if fc.subnet.nat != nil {
+		w.add(step{kind: stepSNATNat, subnet: fc.subnet})
+		return Allowed
+	}
+	if len(fc.fw.PublicIPs) == 0 {
+		w.add(step{kind: stepFirewallNoEgress, fw: fc})
+		return NoOutboundConnectivity
+	}
+	w.add(step{kind: stepFirewallEgress, fw: fc})
+	return Allowed
+}
+
+// fromOutside evaluates a flow from outside every VNet (the internet or an
+// Azure service) to dst.
+func (w *walker) fromOutside(f *pointFlow) Verdict {
+	if pub := w.n.publicEndpoints[f.dst]; pub != nil {
+		return w.publicIngress(f, pub)
+	}
+	if cc := w.dstCompute; cc != nil && cc.nodes.Contains(f.dst) {
+		if cc.nicNSG == nil {
+			w.add(step{kind: stepNoPublicIP, compute: cc})
+			return NoRoute
+		}
+		// Azure ML's load balancer forwards to the node's private address.
+		w.add(step{kind: stepComputeIngress, compute: cc})
+		return w.deliverFromOutside(f, origin{subnet: cc.subnet, compute: cc})
+	}
+	w.add(step{kind: stepNoPublicIP, addr: f.dst})
+	return NoRoute
+}
+
+func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
+	w.add(step{kind: stepPublicIngress, pub: pub})
+	switch {
+	case pub.nic != nil:
+		g := *f
+		g.dst, _ = ipset.U32(w.n.nicAddress(pub.nic))
+		return w.deliverFromOutside(&g, origin{subnet: pub.nic.subnet, host: pub.nic})
+	case pub.lb != nil:
+		if h := w.n.lbBackend(pub.lb, f); h != nil {
+			g := *f
+			g.dst = w.n.hostAddr(h)
+			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h})
+		}
+	}
+	w.add(step{kind: stepNoBackend, pub: pub})
+	return NoRoute
+}
+
+// deliverFromOutside applies the inbound NSGs and checks the reply's path:
+// a reply that leaves through an appliance instead of straight to the
+// internet is asymmetric and dropped (spec §5.2, §8.2).
+func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
+	if !w.applyNSG(dst.subnet.nsg, resources.Inbound, f) {
+		return Denied
+	}
+	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
+		return Denied
+	}
+	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute, addr: f.dst})
+	back := w.routeLookup(dst.subnet, f.src)
+	w.add(step{kind: stepReturnRoute, subnet: dst.subnet, route: back, addr: f.src})
+	switch back.nextHop {
+	case resources.NextHopInternet, hopServiceEndpoint:
+		return Allowed
+	}
+	return AsymmetricRoute
+}
+
+// nicAddress is the first private address of a NIC host.
+func (n *Network) nicAddress(h *host) netip.Addr {
+	u := n.hostAddr(h)
+	return ipset.Addr(u)
+}
+
+func (n *Network) hostAddr(h *host) uint32 {
+	for u, x := range h.subnet.vnet.hosts {
+		if x == h {
+			return u
+		}
+	}
+	return 0
+}
+
+// lbBackend finds the backend a load-balancing or inbound NAT rule of the
+// load balancer sends the flow to (first pool member).
+func (n *Network) lbBackend(lb *resources.LoadBalancer, f *pointFlow) *host {
+	for _, r := range append(append([]resources.LBRule(nil), lb.Rules...), lb.InboundNATRules...) {
+		if r.FrontendPort != int(f.dport) || !(strings.EqualFold(r.Protocol, "All") || strings.EqualFold(r.Protocol, f.proto.String())) {
+			continue
+		}
+		for _, nic := range n.snap.NetworkInterfaces {
+			for _, ipc := range nic.IPConfigurations {
+				for _, pool := range ipc.LoadBalancerBackendPools {
+					if p, ok := pool.ID.Parent(); ok && p.Equal(lb.ID) && strings.EqualFold(pool.ID.Leaf(), r.BackendPool) {
+						if sc := n.subnets[ipc.Subnet.ID.Key()]; sc != nil {
+							if u, ok := ipset.U32(ipc.PrivateIP); ok {
+								return sc.vnet.hosts[u]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,578 @@
+package resources
+
+// Decoding of environment files: a list of ARM resources, each in its ARM
+// envelope ({type, name, resourceGroup, location, tags, properties}), into a
+// linked Snapshot. Every problem in a file is collected and reported at once
+// as a *FileError, positioned at the file and line of the offending value.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"securetrain/internal/arm"
+)
+
+// maxResources bounds the work one file can cause; nested children count.
+const maxResources = 200_000
+
+// maxProblems caps the problems listed for one file; the rest are counted.
+const maxProblems = 1000
+
+// Problem is one thing wrong in an environment file.
+type Problem struct {
+	File string
+	Line int // 0 when the problem concerns no particular line
+	// Resource names the resource ("subnet mynetwork/default"); empty for
+	// problems with the file itself.
+	Resource string
+	Message  string
+}
+
+// String formats the problem as "file:line: resource: message", leaving out
+// the parts that are empty.
+func (p Problem) String() string {
+	var b strings.Builder
+	loc := p.File
+	if p.Line > 0 {
+		loc += ":" + strconv.Itoa(p.Line)
+	}
+	if loc != "" {
+		b.WriteString(loc + ": ")
+	}
+	if p.Resource != "" {
+		b.WriteString(p.Resource + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// FileError lists every problem found in a file, sorted by line.
+type FileError struct{ Problems []Problem }
+
+func (e *FileError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadFile reads and decodes an environment file; problems are reported
+// against path as given.
+func LoadFile(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load environment: %w", err)
+	}
+	defer f.Close()
+	// Reading one byte past the limit refuses an oversized file without
+	// reading all of it.
+	data, err := io.ReadAll(io.LimitReader(f, arm.MaxDocumentBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load environment %s: %w", path, err)
+	}
+	if len(data) > arm.MaxDocumentBytes {
+		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
+	}
+	return DecodeFile(path, data)
+}
+
+// DecodeFile parses an environment file (YAML or JSON, same structure) and
+// returns the linked snapshot, or a *FileError listing every problem.
+func DecodeFile(file string, data []byte) (*Snapshot, error) {
+	d := &decoder{
+		file: file,
+		snap: &Snapshot{byKey: map[string]any{}},
+		seen: map[string]*res{},
+		info: map[any]*res{},
+	}
+	d.fileRes = &res{d: d}
+	doc, err := arm.ParseDocument(data)
+	if err != nil {
+		d.add(parseProblem(file, err))
+	} else {
+		d.decodeDoc(doc)
+	}
+	if len(d.problems) > 0 {
+		return nil, d.fileError()
+	}
+	return d.snap, nil
+}
+
+// parseProblem positions a parse error, whose message starts with "line N: "
+// when the parser knows the line.
+func parseProblem(file string, err error) Problem {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, tail, found := strings.Cut(rest, ": ")
+		if n, convErr := strconv.Atoi(num); found && convErr == nil {
+			return Problem{File: file, Line: n, Message: tail}
+		}
+	}
+	return Problem{File: file, Message: msg}
+}
+
+// decoder holds the state of one DecodeFile call.
+type decoder struct {
+	file     string
+	snap     *Snapshot
+	fileRes  *res // owner of problems with the file itself
+	problems []Problem
+	dropped  int
+	// seen holds every declared resource by id key, for duplicates and
+	// parents; record sets and rule collection groups included.
+	seen map[string]*res
+	// info maps each decoded value back to its declaration.
+	info map[any]*res
+	// pending are standalone children, attached once every parent is known.
+	pending []*res
+	refs    []pendingRef
+}
+
+func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
+
+func (d *decoder) full() bool { return len(d.problems) >= maxProblems }
+
+func (d *decoder) add(p Problem) {
+	if d.full() {
+		d.dropped++
+		return
+	}
+	d.problems = append(d.problems, p)
+}
+
+func (d *decoder) fileError() *FileError {
+	ps := slices.Clone(d.problems)
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+	if d.dropped > 0 {
+		ps = append(ps, Problem{File: d.file, Message: fmt.Sprintf("%d more problems not listed", d.dropped)})
+	}
+	return &FileError{Problems: ps}
+}
+
+// res is one resource being decoded: a list entry or a nested child.
+type res struct {
+	d        *decoder
+	kind     *kind
+	label    string // "subnet mynetwork/default"
+	name     string // as declared; parent/child for children
+	nameLine int
+	line     int    // the type line, or the nested item
+	sub      string // the subscription of ids that start at /resourceGroups/
+	id       arm.ID
+	meta     Meta
+	env      *obj // the envelope; empty for nested children
+	props    *obj // properties
+	objs     []*obj
+	broken   bool // a problem was reported against this resource
+	out      any  // the decoded value
+}
+
+func (r *res) errf(line int, format string, args ...any) {
+	r.broken = true
+	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...)})
+}
+
+// finish reports the unknown keys of every object read for r.
+func (r *res) finish() {
+	for _, o := range r.objs {
+		o.done()
+	}
+	r.objs = nil
+}
+
+// leaf is the last segment of the declared name.
+func (r *res) leaf() string { return r.name[strings.LastIndex(r.name, "/")+1:] }
+
+// idRef parses and type-checks a resource id written at v; unless external,
+// the linker will require it to resolve when its type is modeled.
+func (r *res) idRef(field string, v *arm.Value, typ string, external bool) Ref {
+	id, err := arm.ParseID(v.Str, r.sub)
+	if err != nil {
+		r.errf(v.Line, "%s: %v", field, err)
+		return Ref{}
+	}
+	if typ != "" && !strings.EqualFold(id.Type(), typ) {
+		r.errf(v.Line, "%s %s is a %s, not a %s", field, v.Str, id.Type(), typ)
+		return Ref{}
+	}
+	if !external {
+		r.d.refs = append(r.d.refs, pendingRef{r: r, field: field, line: v.Line, id: id, typ: typ})
+	}
+	return Ref{ID: id, Pos: r.d.pos(v.Line)}
+}
+
+// kind is a supported resource type.
+type kind struct {
+	typ   string // canonical spelling
+	label string // for messages
+	// index says the decoded value is a model type, found by Snapshot.Lookup.
+	index  bool
+	child  bool // a parent/child type that must be attached to its parent
+	decode func(r *res) any
+	// store puts a decoded value in place: a snapshot slice, or its parent.
+	store  func(d *decoder, parent, x any)
+	nested []nestedChild
+}
+
+// nestedChild is a child type that ARM also accepts inline, in the parent's
+// properties (a VNet's properties.subnets).
+type nestedChild struct{ key, typ string }
+
+func (k *kind) withNested(n ...nestedChild) *kind { k.nested = n; return k }
+
+func topKind[T any](typ, label string, dec func(*res) *T, slice func(*Snapshot) *[]*T) *kind {
+	return &kind{typ: typ, label: label, index: true,
+		decode: func(r *res) any { return dec(r) },
+		store: func(d *decoder, _, x any) {
+			s := slice(d.snap)
+			*s = append(*s, x.(*T))
+		}}
+}
+
+func childKind[P, C any](typ, label string, index bool, dec func(*res) *C, attach func(d *decoder, p *P, c *C)) *kind {
+	return &kind{typ: typ, label: label, index: index, child: true,
+		decode: func(r *res) any { return dec(r) },
+		store: func(d *decoder, parent, x any) {
+			if p, ok := parent.(*P); ok {
+				attach(d, p, x.(*C))
+			}
+		}}
+}
+
+// Resource types, canonical spelling.
+const (
+	typeVNet        = "Microsoft.Network/virtualNetworks"
+	typeSubnet      = typeVNet + "/subnets"
+	typePeering     = typeVNet + "/virtualNetworkPeerings"
+	typeNSG         = "Microsoft.Network/networkSecurityGroups"
+	typeRule        = typeNSG + "/securityRules"
+	typeASG         = "Microsoft.Network/applicationSecurityGroups"
+	typeRouteTable  = "Microsoft.Network/routeTables"
+	typeRoute       = typeRouteTable + "/routes"
+	typeNAT         = "Microsoft.Network/natGateways"
+	typePublicIP    = "Microsoft.Network/publicIPAddresses"
+	typeIPPrefix    = "Microsoft.Network/publicIPPrefixes"
+	typeLB          = "Microsoft.Network/loadBalancers"
+	typeLBPool      = typeLB + "/backendAddressPools"
+	typeNIC         = "Microsoft.Network/networkInterfaces"
+	typeEndpoint    = "Microsoft.Network/privateEndpoints"
+	typeZone        = "Microsoft.Network/privateDnsZones"
+	typeZoneLink    = typeZone + "/virtualNetworkLinks"
+	typeZoneA       = typeZone + "/A"
+	typeZoneCNAME   = typeZone + "/CNAME"
+	typeFirewall    = "Microsoft.Network/azureFirewalls"
+	typePolicy      = "Microsoft.Network/firewallPolicies"
+	typeRuleGroup   = typePolicy + "/ruleCollectionGroups"
+	typeSEP         = "Microsoft.Network/serviceEndpointPolicies"
+	typeStorage     = "Microsoft.Storage/storageAccounts"
+	typeWorkspace   = "Microsoft.MachineLearningServices/workspaces"
+	typeCompute     = typeWorkspace + "/computes"
+	typeKeyVault    = "Microsoft.KeyVault/vaults"
+	typeAppInsights = "Microsoft.Insights/components"
+	typeRegistry    = "Microsoft.ContainerRegistry/registries"
+)
+
+var (
+	kindList  []*kind
+	kindIndex = map[string]*kind{} // by lower-cased type
+)
+
+// The table is built in init because decoders of parents look up their
+// children's kinds, which a package-level initializer would make a cycle.
+func init() {
+	kindList = []*kind{
+		topKind(arm.TypeResourceGroup, "resource group", decodeResourceGroup, func(s *Snapshot) *[]*ResourceGroup { return &s.ResourceGroups }),
+		topKind(typeVNet, "virtual network", decodeVirtualNetwork, func(s *Snapshot) *[]*VirtualNetwork { return &s.VirtualNetworks }).
+			withNested(nestedChild{"subnets", typeSubnet}, nestedChild{"virtualNetworkPeerings", typePeering}),
+		childKind(typeSubnet, "subnet", true, decodeSubnet, attachSubnet),
+		childKind(typePeering, "peering", true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
+		topKind(typeNSG, "network security group", decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }).
+			withNested(nestedChild{"securityRules", typeRule}),
+		childKind(typeRule, "security rule", true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) }),
+		topKind(typeASG, "application security group", decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
+		topKind(typeRouteTable, "route table", decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }).
+			withNested(nestedChild{"routes", typeRoute}),
+		childKind(typeRoute, "route", true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
+		topKind(typeNAT, "NAT gateway", decodeNATGateway, func(s *Snapshot) *[]*NATGateway { return &s.NATGateways }),
+		topKind(typePublicIP, "public IP address", decodePublicIP, func(s *Snapshot) *[]*PublicIPAddress { return &s.PublicIPAddresses }),
+		topKind(typeLB, "load balancer", decodeLoadBalancer, func(s *Snapshot) *[]*LoadBalancer { return &s.LoadBalancers }),
+		topKind(typeNIC, "network interface", decodeNIC, func(s *Snapshot) *[]*NetworkInterface { return &s.NetworkInterfaces }),
+		topKind(typeEndpoint, "private endpoint", decodePrivateEndpoint, func(s *Snapshot) *[]*PrivateEndpoint { return &s.PrivateEndpoints }),
+		topKind(typeZone, "private DNS zone", decodeZone, func(s *Snapshot) *[]*PrivateDNSZone { return &s.PrivateDNSZones }),
+		childKind(typeZoneLink, "virtual network link", true, decodeZoneLink, func(_ *decoder, z *PrivateDNSZone, l *VirtualNetworkLink) { z.Links = append(z.Links, l) }),
+		childKind(typeZoneA, "A record set", false, decodeARecords, attachRecordSet),
+		childKind(typeZoneCNAME, "CNAME record set", false, decodeCNAMERecord, attachRecordSet),
+		topKind(typeFirewall, "firewall", decodeFirewall, func(s *Snapshot) *[]*AzureFirewall { return &s.AzureFirewalls }),
+		topKind(typePolicy, "firewall policy", decodeFirewallPolicy, func(s *Snapshot) *[]*FirewallPolicy { return &s.FirewallPolicies }),
+		childKind(typeRuleGroup, "rule collection group", false, decodeRuleGroup, attachRuleGroup),
+		topKind(typeSEP, "service endpoint policy", decodeServiceEndpointPolicy, func(s *Snapshot) *[]*ServiceEndpointPolicy { return &s.ServiceEndpointPolicies }),
+		topKind(typeStorage, "storage account", decodeStorageAccount, func(s *Snapshot) *[]*StorageAccount { return &s.StorageAccounts }),
+		topKind(typeWorkspace, "workspace", decodeWorkspace, func(s *Snapshot) *[]*Workspace { return &s.Workspaces }),
+		// Computes are not attached to their workspace, which may live
+		// outside the file.
+		topKind(typeCompute, "compute", decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
+	}
+	for _, k := range kindList {
+		kindIndex[strings.ToLower(k.typ)] = k
+	}
+}
+
+// unknownType explains an unsupported type briefly: a near miss, the types
+// of the same provider, or the providers.
+func unknownType(t string) string {
+	var types, providers, same []string
+	provider, _, _ := strings.Cut(t, "/")
+	for _, k := range kindList {
+		types = append(types, k.typ)
+		p, rest, _ := strings.Cut(k.typ, "/")
+		if !slices.Contains(providers, p) {
+			providers = append(providers, p)
+		}
+		if strings.EqualFold(p, provider) {
+			same = append(same, rest)
+		}
+	}
+	switch s := suggest(t, types); {
+	case s != "":
+		return fmt.Sprintf("unknown resource type %q; did you mean %q?", t, s)
+	case len(same) > 0:
+		return fmt.Sprintf("unknown resource type %q; supported in %s: %s", t, provider, strings.Join(same, ", "))
+	}
+	return fmt.Sprintf("unknown resource type %q; supported providers: %s", t, strings.Join(providers, ", "))
+}
+
+// checkSegment checks a name that becomes one segment of resource ids.
+func checkSegment(field, s string) error {
+	if s == "" || strings.Contains(s, "/") {
+		return fmt.Errorf("%s %q must be a non-empty name without \"/\"", field, s)
+	}
+	return nil
+}
+
+func (d *decoder) decodeDoc(doc *arm.Value) {
+	f := d.fileRes
+	if doc.Kind != arm.Object {
+		f.errf(doc.Line, "an environment file is an object with subscription and resources, got %s", doc.Kind)
+		return
+	}
+	top := f.newObj(doc, "", doc.Line, false)
+	if sv := top.get("subscription", arm.String); sv != nil {
+		if err := checkSegment("subscription", sv.Str); err != nil {
+			f.errf(sv.Line, "%v", err)
+		} else {
+			d.snap.Subscription = sv.Str
+		}
+	}
+	list := top.need("resources", arm.Array)
+	f.finish()
+	if list == nil {
+		return
+	}
+	if n := countResources(list); n > maxResources {
+		f.errf(list.Line, "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
+		return
+	}
+	for i, v := range list.Items {
+		if v.Kind != arm.Object {
+			f.errf(v.Line, "resources[%d] must be an object, got %s", i, v.Kind)
+			continue
+		}
+		d.decodeResource(i, v)
+	}
+	d.attachStandalone()
+	d.checkVirtualNetworks()
+	d.checkSecurityGroups()
+	d.link()
+}
+
+// countResources counts list entries and the children nested in them.
+func countResources(list *arm.Value) int {
+	n := len(list.Items)
+	for _, it := range list.Items {
+		props := it.Get("properties")
+		for _, k := range kindList {
+			for _, c := range k.nested {
+				if a := props.Get(c.key); a != nil {
+					n += len(a.Items)
+				}
+			}
+		}
+	}
+	return n
+}
+
+func (d *decoder) decodeResource(i int, v *arm.Value) {
+	r := &res{d: d, label: fmt.Sprintf("resources[%d]", i), line: v.Line, sub: d.snap.Subscription}
+	defer r.finish()
+	env := r.newObj(v, "", v.Line, false)
+	r.env = env
+	// Envelope fields that only some types read; the rest ignore them.
+	env.ignore("etag", "zones", "identity", "kind", "sku")
+	tv := env.need("type", arm.String)
+	nv := env.need("name", arm.String)
+	if tv == nil {
+		env.ignoreRest()
+		return
+	}
+	k := kindIndex[strings.ToLower(tv.Str)]
+	if k == nil {
+		r.errf(tv.Line, "%s", unknownType(tv.Str))
+		env.ignoreRest()
+		return
+	}
+	r.kind, r.line = k, tv.Line
+	r.label = k.label + " " + r.label
+	if nv != nil {
+		r.name, r.nameLine = nv.Str, nv.Line
+		r.label = k.label + " " + nv.Str
+	}
+	if sv := env.get("subscription", arm.String); sv != nil {
+		if err := checkSegment("subscription", sv.Str); err != nil {
+			r.errf(sv.Line, "%v", err)
+		} else {
+			r.sub = sv.Str
+		}
+	}
+	rg, rgOK := r.resourceGroup(nv)
+	if r.sub == "" {
+		r.errf(r.line, "no subscription: set subscription at the top of the file or on the resource")
+	}
+	if nv != nil && rgOK && r.sub != "" {
+		id, err := arm.NewID(r.sub, rg, k.typ, nv.Str)
+		if err != nil {
+			r.errf(nv.Line, "%v", err)
+		} else {
+			r.id = id
+		}
+	}
+	if iv := env.get("id", arm.String); iv != nil && !r.id.IsZero() {
+		given, err := arm.ParseID(iv.Str, r.sub)
+		switch {
+		case err != nil:
+			r.errf(iv.Line, "id: %v", err)
+		case !given.Equal(r.id):
+			r.errf(iv.Line, "id %s does not match the id computed from type, resourceGroup and name: %s", iv.Str, r.id)
+		}
+	}
+	r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+	r.props = env.childFor(r, "properties", "")
+	r.run(nil)
+}
+
+// resourceGroup reads the envelope's resourceGroup; a resource group's own
+// envelope may omit it (its name is the group).
+func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
+	if r.kind.typ == arm.TypeResourceGroup {
+		if nv != nil {
+			if err := checkSegment("name", nv.Str); err != nil {
+				r.errf(nv.Line, "%v", err)
+				return "", false
+			}
+		}
+		if gv := r.env.get("resourceGroup", arm.String); gv != nil && nv != nil && !strings.EqualFold(gv.Str, nv.Str) {
+			r.errf(gv.Line, "resourceGroup %q differs from the resource group's name %q", gv.Str, nv.Str)
+		}
+		return "", true
+	}
+	gv := r.env.need("resourceGroup", arm.String)
+	if gv == nil {
+		return "", false
+	}
+	if err := checkSegment("resourceGroup", gv.Str); err != nil {
+		r.errf(gv.Line, "%v", err)
+		return "", false
+	}
+	return gv.Str, true
+}
+
+// run decodes r, registers it, then decodes the children nested in it.
+func (r *res) run(parent any) {
+	out := r.kind.decode(r)
+	if !r.d.register(r, out, parent) {
+		// Children of a resource that is not in the snapshot are checked
+		// but not registered.
+		r.id = arm.ID{}
+	}
+	for _, n := range r.kind.nested {
+		r.nestedChildren(n, out)
+	}
+}
+
+// nestedChildren decodes the children written inline in r's properties.
+func (r *res) nestedChildren(n nestedChild, parent any) {
+	k := kindIndex[strings.ToLower(n.typ)]
+	childType := n.typ[strings.LastIndex(n.typ, "/")+1:]
+	for _, it := range r.props.items(n.key) {
+		// id and type are Azure's read-only echo of what the nesting says.
+		it.ignore("id", "type", "etag")
+		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line,
+			label: fmt.Sprintf("%s %s/%s", k.label, r.name, strings.TrimSuffix(it.path, "."))}
+		if nv := it.need("name", arm.String); nv != nil {
+			c.name, c.nameLine = r.name+"/"+nv.Str, nv.Line
+			c.label = k.label + " " + c.name
+			switch {
+			case nv.Str == "" || strings.Contains(nv.Str, "/"):
+				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path, nv.Str)
+			case !r.id.IsZero():
+				c.id = r.id.Child(childType, nv.Str)
+			}
+		}
+		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
+		c.env = c.newObj(nil, "", c.line, true)
+		c.props = it.childFor(c, "properties", "")
+		c.run(parent)
+		c.finish()
+	}
+}
+
+// register records a decoded resource under its id and stores it: into its
+// parent when nested, later for standalone children, else into the
+// snapshot. It reports whether the resource was registered.
+func (d *decoder) register(r *res, out, parent any) bool {
+	r.out = out
+	if r.id.IsZero() {
+		return false
+	}
+	key := r.id.Key()
+	if first := d.seen[key]; first != nil {
+		r.errf(r.line, "declared twice (first at %s)", d.pos(first.line))
+		return false
+	}
+	d.seen[key] = r
+	d.info[out] = r
+	if r.kind.index {
+		d.snap.byKey[key] = out
+	}
+	switch {
+	case parent != nil:
+		r.kind.store(d, parent, out)
+	case r.kind.child:
+		d.pending = append(d.pending, r)
+	default:
+		r.kind.store(d, nil, out)
+	}
+	return true
+}
+
+// attachStandalone attaches children declared as list entries to their
+// parents, which must be in the file.
+func (d *decoder) attachStandalone() {
+	for _, c := range d.pending {
+		pid, _ := c.id.Parent()
+		p := d.seen[pid.Key()]
+		if p == nil {
+			label := pid.Type()
+			if k := kindIndex[strings.ToLower(label)]; k != nil {
+				label = k.label
+			}
+			c.errf(c.line, "%s %s is not in the file; a child needs its parent", label, pid.Name())
+			continue
+		}
+		c.kind.store(d, p.out, c.out)
+	}
+}

@@ -1,0 +1,523 @@
+package resources
+
+// The field layer: every object in an environment file is read through an
+// obj, which checks each member's JSON kind, records a Problem instead of
+// failing, and remembers which keys the decoder asked for. When the
+// resource is finished, every key nobody asked for is reported as an
+// unknown field, with a suggestion when it is close to a known one.
+//
+// Unknown and ignored fields. Property names are Azure's, with Azure's case.
+// A key is accepted only if the decoder for that object reads it or lists it
+// in an ignore call. The ignore lists hold (a) read-only fields that Azure
+// returns on GET, so that an export of a real environment decodes, and (b)
+// writable fields that do not change reachability (timeouts, DDoS plans,
+// encryption, …). Ignored values are not validated. Fields that would change
+// reachability but that the model cannot express are rejected with "not
+// supported" rather than ignored, so a verdict is never silently wrong.
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"securetrain/internal/arm"
+)
+
+// obj reads the members of one JSON object on behalf of a resource.
+type obj struct {
+	r *res
+	v *arm.Value // nil when the object is absent or was not an object
+	// path prefixes field names in messages ("frontendIPConfigurations[0].properties.").
+	path string
+	// line is blamed for missing fields.
+	line int
+	// quiet suppresses "is required" inside an object that was present but
+	// of the wrong kind: that error has been reported already.
+	quiet bool
+	known []string
+	all   bool // every key is accepted (see ignoreRest)
+}
+
+// newObj registers an object reader on r; r.finish reports its unknown keys.
+func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
+	o := &obj{r: r, v: v, path: path, line: line, quiet: quiet}
+	if v != nil {
+		o.line = v.Line
+	}
+	r.objs = append(r.objs, o)
+	return o
+}
+
+func (o *obj) name(key string) string { return o.path + key }
+
+func (o *obj) errf(line int, format string, args ...any) { o.r.errf(line, format, args...) }
+
+// ignore accepts keys without reading them (see the file comment).
+func (o *obj) ignore(keys ...string) { o.known = append(o.known, keys...) }
+
+// ignoreRest accepts every key; used where the shape depends on a
+// discriminator that was itself invalid, to avoid a cascade of errors.
+func (o *obj) ignoreRest() { o.all = true }
+
+// lookup marks key as known and returns its value; null counts as absent,
+// as in ARM.
+func (o *obj) lookup(key string) *arm.Value {
+	o.known = append(o.known, key)
+	v := o.v.Get(key)
+	if v == nil || v.Kind == arm.Null {
+		return nil
+	}
+	return v
+}
+
+// lineOf is the line of key's value, or of the object when key is absent.
+func (o *obj) lineOf(key string) int {
+	if v := o.v.Get(key); v != nil {
+		return v.Line
+	}
+	return o.line
+}
+
+// present reports whether key holds something other than null, "" or [].
+func (o *obj) present(key string) bool {
+	v := o.v.Get(key)
+	if v == nil {
+		return false
+	}
+	switch v.Kind {
+	case arm.Null:
+		return false
+	case arm.String:
+		return v.Str != ""
+	case arm.Array:
+		return len(v.Items) > 0
+	}
+	return true
+}
+
+// missing reports a required field.
+func (o *obj) missing(what string) {
+	if !o.quiet {
+		o.errf(o.line, "%s is required", what)
+	}
+}
+
+// required reports key when it is absent, and says whether it is present.
+func (o *obj) required(key string) bool {
+	o.known = append(o.known, key)
+	if o.present(key) {
+		return true
+	}
+	o.missing(o.name(key))
+	return false
+}
+
+var kindNouns = map[arm.Kind]string{
+	arm.Null: "null", arm.String: "a string", arm.Number: "a number",
+	arm.Bool: "a boolean", arm.Object: "an object", arm.Array: "an array",
+}
+
+func (o *obj) wrongKind(field string, v *arm.Value, want string) {
+	o.errf(v.Line, "%s must be %s, got %s", field, want, v.Kind)
+}
+
+// get returns key's value if it has kind k; other kinds are reported.
+func (o *obj) get(key string, k arm.Kind) *arm.Value {
+	v := o.lookup(key)
+	if v != nil && v.Kind != k {
+		o.wrongKind(o.name(key), v, kindNouns[k])
+		return nil
+	}
+	return v
+}
+
+// need is get for a required field.
+func (o *obj) need(key string, k arm.Kind) *arm.Value {
+	if v := o.v.Get(key); v == nil || v.Kind == arm.Null {
+		o.known = append(o.known, key)
+		o.missing(o.name(key))
+		return nil
+	}
+	return o.get(key, k)
+}
+
+func (o *obj) str(key string) string {
+	if v := o.get(key, arm.String); v != nil {
+		return v.Str
+	}
+	return ""
+}
+
+// needStr reads a required string; "" when absent.
+func (o *obj) needStr(key string) string {
+	if v := o.need(key, arm.String); v != nil {
+		return v.Str
+	}
+	return ""
+}
+
+// unsupported rejects a field Azure has but the model cannot express, when
+// it is set: ignoring it would make verdicts silently wrong.
+func (o *obj) unsupported(key, why string) {
+	o.known = append(o.known, key)
+	if o.present(key) {
+		o.errf(o.lineOf(key), "%s is not supported: %s", o.name(key), why)
+	}
+}
+
+// text reads a string, also accepting a number: YAML users write ports and
+// tag values unquoted.
+func (o *obj) text(key string) *arm.Value {
+	v := o.lookup(key)
+	if v != nil && v.Kind != arm.String && v.Kind != arm.Number {
+		o.wrongKind(o.name(key), v, "a string")
+		return nil
+	}
+	return v
+}
+
+// child reads an object member; an absent member gives an empty reader so
+// that callers can chain without nil checks.
+func (o *obj) child(key string) *obj { return o.childFor(o.r, key, o.path+key+".") }
+
+// childFor is child with another owner and path: a resource's properties
+// (owned by the resource, path "") inside its envelope or parent.
+func (o *obj) childFor(r *res, key, path string) *obj {
+	raw := o.lookup(key)
+	v := o.get(key, arm.Object)
+	line := o.line
+	if raw != nil {
+		line = raw.Line
+	}
+	return r.newObj(v, path, line, o.quiet || (raw != nil && v == nil))
+}
+
+// items reads an array of objects.
+func (o *obj) items(key string) []*obj {
+	a := o.get(key, arm.Array)
+	if a == nil {
+		return nil
+	}
+	out := make([]*obj, 0, len(a.Items))
+	for i, it := range a.Items {
+		p := fmt.Sprintf("%s%s[%d]", o.path, key, i)
+		if it.Kind != arm.Object {
+			o.wrongKind(p, it, "an object")
+			continue
+		}
+		out = append(out, o.r.newObj(it, p+".", it.Line, false))
+	}
+	return out
+}
+
+// list reads an array of strings (and numbers when numbers is set).
+// A required list must be present and non-empty.
+func (o *obj) list(key string, required, numbers bool) []*arm.Value {
+	a := o.get(key, arm.Array)
+	if a == nil {
+		if required && o.lookup(key) == nil {
+			o.missing(o.name(key))
+		}
+		return nil
+	}
+	if required && len(a.Items) == 0 {
+		o.errf(a.Line, "%s must not be empty", o.name(key))
+	}
+	out := make([]*arm.Value, 0, len(a.Items))
+	for i, it := range a.Items {
+		if it.Kind != arm.String && !(numbers && it.Kind == arm.Number) {
+			o.wrongKind(fmt.Sprintf("%s[%d]", o.name(key), i), it, "a string")
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func (o *obj) strings(key string) []string {
+	var out []string
+	for _, v := range o.list(key, false, false) {
+		out = append(out, v.Str)
+	}
+	return out
+}
+
+// tags reads a string map (resource tags).
+func (o *obj) tags(key string) map[string]string {
+	t := o.child(key)
+	if t.v == nil {
+		return nil
+	}
+	m := make(map[string]string, len(t.v.Keys))
+	for _, k := range t.v.Keys {
+		if v := t.text(k); v != nil {
+			m[k] = v.Str
+		}
+	}
+	return m
+}
+
+func (o *obj) optBool(key string) *bool {
+	v := o.get(key, arm.Bool)
+	if v == nil {
+		return nil
+	}
+	b := v.Str == "true"
+	return &b
+}
+
+func (o *obj) boolean(key string, def bool) bool {
+	if b := o.optBool(key); b != nil {
+		return *b
+	}
+	return def
+}
+
+// integer reads a whole number in [lo, hi]; ok is false when absent or bad.
+func (o *obj) integer(key string, lo, hi int, required bool) (n int, ok bool) {
+	v := o.lookup(key)
+	if v == nil {
+		if required {
+			o.missing(o.name(key))
+		}
+		return 0, false
+	}
+	if v.Kind != arm.Number {
+		o.wrongKind(o.name(key), v, "an integer")
+		return 0, false
+	}
+	i, err := strconv.ParseInt(v.Str, 10, 64)
+	if err != nil {
+		o.errf(v.Line, "%s must be an integer, got %s", o.name(key), v.Str)
+		return 0, false
+	}
+	if i < int64(lo) || i > int64(hi) {
+		o.errf(v.Line, "%s must be between %d and %d, got %d", o.name(key), lo, hi, i)
+		return 0, false
+	}
+	return int(i), true
+}
+
+// enum reads one of allowed, compared case-insensitively, and returns the
+// canonical spelling.
+func (o *obj) enum(key string, required bool, allowed ...string) string {
+	var v *arm.Value
+	if required {
+		v = o.need(key, arm.String)
+	} else {
+		v = o.get(key, arm.String)
+	}
+	if v == nil {
+		return ""
+	}
+	if c, ok := canonical(v.Str, allowed); ok {
+		return c
+	}
+	o.errf(v.Line, "%s must be one of %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str)
+	return ""
+}
+
+// enums reads a list of enum values (see enum).
+func (o *obj) enums(key string, required bool, allowed ...string) []string {
+	var out []string
+	for _, v := range o.list(key, required, false) {
+		c, ok := canonical(v.Str, allowed)
+		if !ok {
+			o.errf(v.Line, "%s must hold %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func canonical(s string, allowed []string) (string, bool) {
+	for _, a := range allowed {
+		if strings.EqualFold(s, a) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// ipv4 reads an optional IPv4 address; "" counts as absent.
+func (o *obj) ipv4(key string, required bool) netip.Addr {
+	var v *arm.Value
+	if required {
+		v = o.need(key, arm.String)
+	} else {
+		v = o.get(key, arm.String)
+	}
+	if v == nil || v.Str == "" {
+		if required && v != nil {
+			o.missing(o.name(key))
+		}
+		return netip.Addr{}
+	}
+	a, err := parseIPv4(v.Str)
+	if err != nil {
+		o.errf(v.Line, "%s %v", o.name(key), err)
+	}
+	return a
+}
+
+// ipv4s reads a list of IPv4 addresses.
+func (o *obj) ipv4s(key string) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range o.list(key, false, false) {
+		a, err := parseIPv4(v.Str)
+		if err != nil {
+			o.errf(v.Line, "%s %v", o.name(key), err)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// cidrs reads a list of canonical IPv4 prefixes.
+func (o *obj) cidrs(key string, required bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range o.list(key, required, false) {
+		p, err := parseIPv4Prefix(v.Str)
+		if err != nil {
+			o.errf(v.Line, "%s %v", o.name(key), err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// either reads a value that Azure offers as a singular and a plural field
+// (addressPrefix/addressPrefixes). An empty singular or plural counts as
+// absent, because Azure's exports carry the unused one empty; giving both is
+// an error (reported once; the plural values are still checked). field names
+// the field the values came from.
+func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, field string, fromPlural bool) {
+	var s *arm.Value
+	if numbers {
+		s = o.text(single)
+	} else {
+		s = o.get(single, arm.String)
+	}
+	p := o.list(plural, false, numbers)
+	switch {
+	case s != nil && s.Str != "" && len(p) > 0:
+		o.errf(s.Line, "%s and %s are mutually exclusive; use one", o.name(single), o.name(plural))
+		return p, o.name(plural), true
+	case len(p) > 0:
+		return p, o.name(plural), true
+	case s != nil && s.Str != "":
+		return []*arm.Value{s}, o.name(single), false
+	}
+	return nil, "", false
+}
+
+// ref reads a {"id": …} reference to a resource of type typ ("" for any
+// type). The linker checks that it resolves when typ is a modeled type.
+func (o *obj) ref(key, typ string) Ref { return o.refObj(o.child(key), typ) }
+
+func (o *obj) refObj(c *obj, typ string) Ref {
+	if c.v == nil {
+		return Ref{}
+	}
+	iv := c.need("id", arm.String)
+	if iv == nil {
+		return Ref{}
+	}
+	return o.r.idRef(strings.TrimSuffix(c.path, "."), iv, typ, false)
+}
+
+// refs reads a list of {"id": …} references.
+func (o *obj) refs(key, typ string) []Ref {
+	var out []Ref
+	for _, it := range o.items(key) {
+		if r := o.refObj(it, typ); r.IsSet() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// idString reads a resource id written as a plain string (workspace
+// dependencies, privateLinkServiceId). external ids are only type-checked:
+// they may name resources outside the file.
+func (o *obj) idString(key, typ string, required, external bool) Ref {
+	var v *arm.Value
+	if required {
+		v = o.need(key, arm.String)
+	} else {
+		v = o.get(key, arm.String)
+	}
+	if v == nil || v.Str == "" {
+		if required && v != nil {
+			o.missing(o.name(key))
+		}
+		return Ref{}
+	}
+	return o.r.idRef(o.name(key), v, typ, external)
+}
+
+// done reports the keys nobody asked for.
+func (o *obj) done() {
+	if o.v == nil || o.all {
+		return
+	}
+	for i, k := range o.v.Keys {
+		if slices.Contains(o.known, k) {
+			continue
+		}
+		if o.r.d.full() {
+			o.r.d.dropped++
+			continue
+		}
+		msg := fmt.Sprintf("unknown field %q", o.name(k))
+		if s := suggest(k, o.known); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		o.errf(o.v.Fields[i].Line, "%s", msg)
+	}
+}
+
+// suggest returns the known key that key was probably meant to be: the same
+// up to case, else the nearest within edit distance 2.
+func suggest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+		if d := editDistance(strings.ToLower(key), strings.ToLower(k), bestD); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, or max when it is at
+// least max (the length check keeps hostile keys cheap).
+func editDistance(a, b string, max int) int {
+	if len(a)-len(b) >= max || len(b)-len(a) >= max {
+		return max
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], max)
+}

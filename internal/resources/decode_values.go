@@ -1,0 +1,207 @@
+package resources
+
+// Parsers for the string values inside resources: addresses, prefixes,
+// ports, names. Each returns an error that starts with the quoted value, so
+// callers write "<field> <error>".
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// parseIPv4 parses an IPv4 address; securetrain models IPv4 networks only.
+func parseIPv4(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not a valid IPv4 address", s)
+	}
+	if !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%q is IPv6; only IPv4 is supported", s)
+	}
+	return a, nil
+}
+
+// parseIPv4Prefix parses a CIDR that must be IPv4 and canonical: Azure
+// rejects prefixes with host bits set, and so do we, with the fix.
+func parseIPv4Prefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a valid CIDR", s)
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q is IPv6; only IPv4 is supported", s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set (did you mean %s?)", s, m)
+	}
+	return p, nil
+}
+
+// serviceTagRE is the shape of a service tag name ("Storage.WestUS2",
+// "AzureMachineLearning"); whether the tag exists is the verifier's business.
+var serviceTagRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.\-]{0,127}$`)
+
+// prefixKind classifies an NSG rule address prefix.
+type prefixKind int
+
+const (
+	prefixAny  prefixKind = iota // "*"
+	prefixIP                     // an address or a CIDR
+	prefixTag                    // a service tag name
+)
+
+// parseRulePrefix checks one NSG source or destination prefix (§8.1): "*",
+// an IPv4 address, an IPv4 CIDR, or a service tag name.
+func parseRulePrefix(s string) (prefixKind, error) {
+	switch {
+	case s == "*":
+		return prefixAny, nil
+	case serviceTagRE.MatchString(s):
+		return prefixTag, nil
+	case strings.Contains(s, "/"):
+		_, err := parseIPv4Prefix(s)
+		return prefixIP, err
+	}
+	if _, err := parseIPv4(s); err != nil {
+		return prefixIP, fmt.Errorf("%q is not \"*\", an IPv4 address, a CIDR or a service tag name", s)
+	}
+	return prefixIP, nil
+}
+
+// parseRoutePrefix checks a route's addressPrefix: a CIDR or a service tag.
+func parseRoutePrefix(s string) error {
+	if serviceTagRE.MatchString(s) {
+		return nil
+	}
+	if !strings.Contains(s, "/") {
+		return fmt.Errorf("%q is neither a CIDR nor a service tag name", s)
+	}
+	_, err := parseIPv4Prefix(s)
+	return err
+}
+
+// parseFirewallAddress checks an Azure Firewall rule address: "*", an IPv4
+// address, a CIDR, a range "a-b", and a service tag where allowed (the
+// destination of network rules).
+func parseFirewallAddress(s string, tags bool) error {
+	switch {
+	case s == "*":
+		return nil
+	case serviceTagRE.MatchString(s):
+		if !tags {
+			return fmt.Errorf("%q is a service tag name; only addresses, CIDRs and ranges are allowed here", s)
+		}
+		return nil
+	case strings.Contains(s, "/"):
+		_, err := parseIPv4Prefix(s)
+		return err
+	case strings.Contains(s, "-"):
+		lo, hi, _ := strings.Cut(s, "-")
+		a, err1 := parseIPv4(lo)
+		b, err2 := parseIPv4(hi)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("%q is not a valid address range", s)
+		}
+		if b.Less(a) {
+			return fmt.Errorf("%q is a range whose start is after its end", s)
+		}
+		return nil
+	}
+	_, err := parseIPv4(s)
+	return err
+}
+
+// anyPort is "*".
+var anyPort = PortRange{0, 65535}
+
+// parsePorts parses an NSG port field: "*", "N", "N-M", or a comma list of
+// those ("80,443-445").
+func parsePorts(s string) ([]PortRange, error) {
+	var out []PortRange
+	for part := range strings.SplitSeq(s, ",") {
+		r, err := parsePortRange(strings.TrimSpace(part))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// parsePortRange parses "*", "N" or "N-M" with 0 ≤ N ≤ M ≤ 65535.
+func parsePortRange(s string) (PortRange, error) {
+	if s == "*" {
+		return anyPort, nil
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := parsePort(lo)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("%q is not a port or port range: %w", s, err)
+	}
+	b := a
+	if isRange {
+		if b, err = parsePort(hi); err != nil {
+			return PortRange{}, fmt.Errorf("%q is not a port or port range: %w", s, err)
+		}
+		if a > b {
+			return PortRange{}, fmt.Errorf("%q is a port range whose start is after its end", s)
+		}
+	}
+	return PortRange{a, b}, nil
+}
+
+func parsePort(s string) (uint16, error) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%s is out of range 0-65535", s)
+	}
+	return uint16(n), nil
+}
+
+// securityRuleNameRE is Azure's rule name rule (§8.1): up to 80 characters,
+// word characters, '.', '-', '_', starting with a word character and ending
+// with a word character or '_'.
+var securityRuleNameRE = regexp.MustCompile(`^\w(?:[\w.\-]{0,78}\w)?$`)
+
+// workspaceNameRE is the REST rule for workspace names (§9).
+var workspaceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$`)
+
+// dnsLabelRE is one label of a DNS name; '_' appears in real private zones'
+// record names (_tcp), so it is allowed.
+var dnsLabelRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?$`)
+
+// checkZoneName checks a private DNS zone name: at least two labels, 253
+// characters at most.
+func checkZoneName(s string) error {
+	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if len(s) > 253 || len(labels) < 2 {
+		return fmt.Errorf("%q is not a valid DNS zone name (two or more labels, at most 253 characters)", s)
+	}
+	for _, l := range labels {
+		if !dnsLabelRE.MatchString(l) {
+			return fmt.Errorf("%q is not a valid DNS zone name: label %q", s, l)
+		}
+	}
+	return nil
+}
+
+// checkRecordName checks a record set name relative to its zone: "@" (the
+// apex) or DNS labels, the first of which may be the wildcard "*".
+func checkRecordName(s string) error {
+	if s == "@" {
+		return nil
+	}
+	for i, l := range strings.Split(s, ".") {
+		if !dnsLabelRE.MatchString(l) && (i > 0 || l != "*") {
+			return fmt.Errorf("%q is not a valid record name: label %q", s, l)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,431 @@
+// Package resources holds the typed views of ARM resources that securetrain
+// reasons about (network, machine learning), decoded from the ARM JSON of an
+// environment file or API body, and the Snapshot that groups them.
+//
+// References between resources are kept as ids (arm.ID); Snapshot.Link
+// resolves them. A field that Azure leaves optional and securetrain must
+// distinguish from its zero value is a pointer.
+package resources
+
+import (
+	"net/netip"
+
+	"securetrain/internal/arm"
+)
+
+// Meta is what every resource carries.
+type Meta struct {
+	ID       arm.ID
+	Location string // as written; compare with strings.EqualFold
+	Tags     map[string]string
+	// Pos is where the resource is declared ("env.yaml:12"); empty for
+	// resources that did not come from a file.
+	Pos string
+}
+
+// Ref is a reference to another resource by id, with where it was written.
+type Ref struct {
+	ID  arm.ID
+	Pos string
+}
+
+// IsSet reports whether the reference is present.
+func (r Ref) IsSet() bool { return !r.ID.IsZero() }
+
+// ResourceGroup is Microsoft.Resources/resourceGroups.
+type ResourceGroup struct{ Meta }
+
+// VirtualNetwork is Microsoft.Network/virtualNetworks.
+type VirtualNetwork struct {
+	Meta
+	AddressSpace []netip.Prefix
+	// DNSServers are dhcpOptions.dnsServers; empty means Azure-provided DNS.
+	DNSServers []netip.Addr
+	Subnets    []*Subnet
+	Peerings   []*Peering
+}
+
+// Delegation hands a subnet to a service.
+type Delegation struct {
+	Name        string
+	ServiceName string
+}
+
+// ServiceEndpoint is a subnet's service endpoint ("Microsoft.Storage").
+type ServiceEndpoint struct {
+	Service   string
+	Locations []string
+}
+
+// Subnet is Microsoft.Network/virtualNetworks/subnets.
+type Subnet struct {
+	Meta
+	AddressPrefixes         []netip.Prefix
+	Delegations             []Delegation
+	NetworkSecurityGroup    Ref
+	RouteTable              Ref
+	NATGateway              Ref
+	ServiceEndpoints        []ServiceEndpoint
+	ServiceEndpointPolicies []Ref
+	// PrivateEndpointNetworkPolicies: Disabled (Azure's default), Enabled,
+	// NetworkSecurityGroupEnabled, RouteTableEnabled.
+	PrivateEndpointNetworkPolicies string
+	// DefaultOutboundAccess nil means not set (Azure's default for the
+	// VNet's API version applies; securetrain treats unset as true).
+	DefaultOutboundAccess *bool
+}
+
+// Peering is Microsoft.Network/virtualNetworks/virtualNetworkPeerings.
+type Peering struct {
+	Meta
+	RemoteVirtualNetwork      Ref
+	AllowVirtualNetworkAccess bool // default true
+	AllowForwardedTraffic     bool
+	AllowGatewayTransit       bool
+	UseRemoteGateways         bool
+}
+
+// Direction of an NSG rule.
+type Direction string
+
+// NSG rule directions.
+const (
+	Inbound  Direction = "Inbound"
+	Outbound Direction = "Outbound"
+)
+
+// Access of an NSG rule or firewall rule collection.
+type Access string
+
+// NSG rule accesses.
+const (
+	Allow Access = "Allow"
+	Deny  Access = "Deny"
+)
+
+// Protocol of an NSG rule; Any is "*".
+type Protocol string
+
+// NSG protocols, canonical spelling.
+const (
+	ProtoTCP  Protocol = "Tcp"
+	ProtoUDP  Protocol = "Udp"
+	ProtoICMP Protocol = "Icmp"
+	ProtoESP  Protocol = "Esp"
+	ProtoAH   Protocol = "Ah"
+	ProtoAny  Protocol = "*"
+)
+
+// PortRange is an inclusive port range; "*" is {0, 65535}.
+type PortRange struct{ From, To uint16 }
+
+// NetworkSecurityGroup is Microsoft.Network/networkSecurityGroups. Rules
+// hold the user's rules only; the six default rules are added by the verifier.
+type NetworkSecurityGroup struct {
+	Meta
+	Rules []*SecurityRule
+}
+
+// SecurityRule is an NSG rule (nested or Microsoft.Network/networkSecurityGroups/securityRules).
+type SecurityRule struct {
+	Meta
+	Priority  int
+	Direction Direction
+	Access    Access
+	Protocol  Protocol
+	// SourcePrefixes and DestinationPrefixes hold what was written, from
+	// either the singular or the plural field: "*", an IP, a CIDR, an IP
+	// range "a-b" is not allowed by Azure; a service tag such as "Storage.WestUS2".
+	SourcePrefixes      []string
+	SourcePorts         []PortRange
+	DestinationPrefixes []string
+	DestinationPorts    []PortRange
+	SourceASGs          []Ref
+	DestinationASGs     []Ref
+	Description         string
+}
+
+// ApplicationSecurityGroup is Microsoft.Network/applicationSecurityGroups.
+type ApplicationSecurityGroup struct{ Meta }
+
+// Next hop types of a route.
+const (
+	NextHopVnetLocal             = "VnetLocal"
+	NextHopInternet              = "Internet"
+	NextHopVirtualAppliance      = "VirtualAppliance"
+	NextHopVirtualNetworkGateway = "VirtualNetworkGateway"
+	NextHopNone                  = "None"
+)
+
+// RouteTable is Microsoft.Network/routeTables.
+type RouteTable struct {
+	Meta
+	Routes                     []*Route
+	DisableBgpRoutePropagation bool
+}
+
+// Route is a user-defined route.
+type Route struct {
+	Meta
+	// AddressPrefix is a CIDR or a service tag name.
+	AddressPrefix string
+	NextHopType   string // canonical spelling, one of the NextHop constants
+	NextHopIP     netip.Addr
+}
+
+// NATGateway is Microsoft.Network/natGateways.
+type NATGateway struct {
+	Meta
+	PublicIPAddresses []Ref
+	PublicIPPrefixes  []Ref
+}
+
+// PublicIPAddress is Microsoft.Network/publicIPAddresses.
+type PublicIPAddress struct {
+	Meta
+	SKU              string
+	AllocationMethod string
+	// Address is the assigned address when known (read-only in Azure).
+	Address netip.Addr
+}
+
+// LoadBalancer is Microsoft.Network/loadBalancers.
+type LoadBalancer struct {
+	Meta
+	SKU             string
+	Frontends       []LBFrontend
+	BackendPools    []string
+	Rules           []LBRule
+	InboundNATRules []LBRule
+	OutboundRules   []LBOutboundRule
+}
+
+// LBFrontend is a frontend IP configuration.
+type LBFrontend struct {
+	Name      string
+	PublicIP  Ref
+	Subnet    Ref
+	PrivateIP netip.Addr
+}
+
+// LBRule is a load-balancing or inbound NAT rule.
+type LBRule struct {
+	Name         string
+	Protocol     string // Tcp, Udp, All
+	FrontendPort int
+	BackendPort  int
+	Frontend     string // frontend configuration name
+	BackendPool  string // pool name; empty for NAT rules bound to a NIC
+}
+
+// LBOutboundRule gives a backend pool outbound SNAT through frontends.
+type LBOutboundRule struct {
+	Name        string
+	BackendPool string
+	Frontends   []string
+}
+
+// NetworkInterface is Microsoft.Network/networkInterfaces.
+type NetworkInterface struct {
+	Meta
+	NetworkSecurityGroup Ref
+	EnableIPForwarding   bool
+	IPConfigurations     []NICIPConfiguration
+}
+
+// NICIPConfiguration is one IP configuration of a NIC.
+type NICIPConfiguration struct {
+	Name                      string
+	Subnet                    Ref
+	PrivateIP                 netip.Addr
+	PublicIP                  Ref
+	ApplicationSecurityGroups []Ref
+	LoadBalancerBackendPools  []Ref // ids of loadBalancers/{lb}/backendAddressPools/{pool}
+}
+
+// PrivateEndpoint is Microsoft.Network/privateEndpoints.
+type PrivateEndpoint struct {
+	Meta
+	Subnet Ref
+	// Connections from privateLinkServiceConnections and manualPrivateLinkServiceConnections.
+	Connections               []PrivateLinkConnection
+	IPConfigurations          []PrivateEndpointIPConfiguration
+	ApplicationSecurityGroups []Ref
+}
+
+// PrivateLinkConnection points a private endpoint at a resource.
+type PrivateLinkConnection struct {
+	Name     string
+	Target   Ref
+	GroupIDs []string // "blob", "file", "amlworkspace", …
+}
+
+// PrivateEndpointIPConfiguration is a static address of a private endpoint.
+type PrivateEndpointIPConfiguration struct {
+	Name       string
+	GroupID    string
+	MemberName string
+	PrivateIP  netip.Addr
+}
+
+// PrivateDNSZone is Microsoft.Network/privateDnsZones; its name is the zone.
+type PrivateDNSZone struct {
+	Meta
+	Links []*VirtualNetworkLink
+	// Records by relative name, lower-cased ("@" is the apex).
+	A     map[string][]netip.Addr
+	CNAME map[string]string
+}
+
+// VirtualNetworkLink is Microsoft.Network/privateDnsZones/virtualNetworkLinks.
+type VirtualNetworkLink struct {
+	Meta
+	VirtualNetwork      Ref
+	RegistrationEnabled bool
+}
+
+// FirewallRuleKind says which stage of Azure Firewall processing a rule collection belongs to.
+type FirewallRuleKind string
+
+// Firewall rule collection kinds, in the order Azure Firewall processes them.
+const (
+	FirewallNAT         FirewallRuleKind = "Nat"
+	FirewallNetwork     FirewallRuleKind = "Network"
+	FirewallApplication FirewallRuleKind = "Application"
+)
+
+// FirewallRuleCollection is a classic rule collection or a policy rule
+// collection, flattened: Priority orders collections of one kind; GroupPriority
+// orders policy rule collection groups (0 for classic collections).
+type FirewallRuleCollection struct {
+	Name          string
+	Group         string // rule collection group name (policies only)
+	GroupPriority int
+	Priority      int
+	Kind          FirewallRuleKind
+	Action        string // Allow, Deny, Dnat
+	Rules         []FirewallRule
+	Pos           string
+}
+
+// FirewallAppProtocol is an application rule protocol (Http:80, Https:443, Mssql:1433).
+type FirewallAppProtocol struct {
+	Type string
+	Port int
+}
+
+// FirewallRule is a network, application or NAT rule.
+type FirewallRule struct {
+	Name string
+	// SourceAddresses and DestinationAddresses: "*", IPs, CIDRs, ranges "a-b",
+	// and (destination, network rules) service tags.
+	SourceAddresses      []string
+	DestinationAddresses []string
+	DestinationFqdns     []string
+	DestinationPorts     []PortRange
+	// Protocols of network rules: TCP, UDP, ICMP, Any.
+	Protocols []string
+	// Application rules.
+	TargetFqdns  []string
+	FqdnTags     []string
+	AppProtocols []FirewallAppProtocol
+	// NAT rules.
+	TranslatedAddress string
+	TranslatedPort    string
+}
+
+// AzureFirewall is Microsoft.Network/azureFirewalls.
+type AzureFirewall struct {
+	Meta
+	Subnet    Ref // from ipConfigurations[0].properties.subnet
+	PrivateIP netip.Addr
+	PublicIPs []Ref
+	Policy    Ref
+	// Classic rule collections (ignored when Policy is set, as in Azure).
+	RuleCollections []FirewallRuleCollection
+	// DNSProxy and DNSServers from classic additionalProperties
+	// (Network.DNS.EnableProxy / Network.DNS.Servers); a policy overrides them.
+	DNSProxy   bool
+	DNSServers []netip.Addr
+}
+
+// FirewallPolicy is Microsoft.Network/firewallPolicies with its rule
+// collection groups (nested or Microsoft.Network/firewallPolicies/ruleCollectionGroups).
+type FirewallPolicy struct {
+	Meta
+	BasePolicy      Ref
+	DNSProxy        bool
+	DNSServers      []netip.Addr
+	RuleCollections []FirewallRuleCollection
+}
+
+// ServiceEndpointPolicy is Microsoft.Network/serviceEndpointPolicies.
+type ServiceEndpointPolicy struct {
+	Meta
+	Definitions []ServiceEndpointPolicyDefinition
+}
+
+// ServiceEndpointPolicyDefinition scopes a policy to resources of one service.
+type ServiceEndpointPolicyDefinition struct {
+	Name             string
+	Service          string // Microsoft.Storage or Global (aliases)
+	ServiceResources []string
+}
+
+// StorageAccount is Microsoft.Storage/storageAccounts (network rules only).
+type StorageAccount struct {
+	Meta
+	PublicNetworkAccess  string
+	AllowSharedKeyAccess *bool
+	DefaultAction        string // Allow or Deny
+	Bypass               string
+	IPRules              []string
+	VirtualNetworkRules  []Ref // subnet ids
+}
+
+// Workspace is Microsoft.MachineLearningServices/workspaces.
+type Workspace struct {
+	Meta
+	StorageAccount      Ref
+	KeyVault            Ref
+	ApplicationInsights Ref
+	ContainerRegistry   Ref
+	PublicNetworkAccess string
+	HBIWorkspace        bool
+	// WorkspaceID is the workspace GUID used in its FQDNs (read-only in Azure).
+	WorkspaceID string
+	// ManagedNetworkIsolation is managedNetwork.isolationMode (Disabled when unset).
+	ManagedNetworkIsolation string
+}
+
+// Compute types.
+const (
+	ComputeAml        = "AmlCompute"
+	ComputeInstance   = "ComputeInstance"
+	ComputeVM         = "VirtualMachine"
+	ComputeHDInsight  = "HDInsight"
+	ComputeDatabricks = "Databricks"
+)
+
+// Compute is Microsoft.MachineLearningServices/workspaces/computes.
+type Compute struct {
+	Meta
+	Workspace   arm.ID // the parent workspace
+	ComputeType string // canonical spelling, one of the Compute constants
+	// ComputeLocation is properties.computeLocation, else the resource location.
+	ComputeLocation string
+	Description     string
+	// ResourceID is the attached resource for VirtualMachine, HDInsight, Databricks.
+	ResourceID Ref
+	// AmlCompute and ComputeInstance properties.
+	VMSize                      string
+	VMPriority                  string
+	Subnet                      Ref
+	EnableNodePublicIP          bool // default true
+	MinNodeCount                int
+	MaxNodeCount                int
+	NodeIdleTimeBeforeScaleDown string
+	RemoteLoginPortPublicAccess string // AmlCompute: Enabled, Disabled, NotSpecified
+	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
+	OSType                      string
+}
