@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 )
 
 // Options shape a generated environment.
@@ -128,7 +129,7 @@ func (g *gen) build() {
 		}
 	}
 	if o.Computes > 0 {
-		g.add("Microsoft.MachineLearningServices/workspaces", "ml", "ws", map[string]any{})
+		g.add("Microsoft.MachineLearningServices/workspaces", "ml", "mlws", map[string]any{})
 	}
 	for c := 0; c < o.Computes && len(subnetIDs) > 0; c++ {
 		props := map[string]any{"vmSize": "STANDARD_D2_V2", "enableNodePublicIp": g.r.IntN(2) == 0,
@@ -138,7 +139,7 @@ func (g *gen) build() {
 			typ = "AmlCompute"
 			props["scaleSettings"] = map[string]any{"minNodeCount": 0, "maxNodeCount": 4}
 		}
-		g.add("Microsoft.MachineLearningServices/workspaces/computes", "ml", fmt.Sprintf("ws/c%d", c),
+		g.add("Microsoft.MachineLearningServices/workspaces/computes", "ml", fmt.Sprintf("mlws/c%d", c),
 			map[string]any{"computeType": typ, "properties": props})
 	}
 }
@@ -250,7 +251,7 @@ func (g *gen) firewallNetworkCollection() map[string]any {
 	for i := 0; i < 20; i++ {
 		rules = append(rules, map[string]any{"name": fmt.Sprintf("n%d", i), "protocols": []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]},
 			"sourceAddresses": []string{"10.0.0.0/8"}, "destinationAddresses": []string{g.address()},
-			"destinationPorts": []string{g.ports()}})
+			"destinationPorts": strings.Split(g.ports(), ",")})
 	}
 	return map[string]any{"name": "net", "properties": map[string]any{"priority": 100, "action": map[string]any{"type": "Allow"}, "rules": rules}}
 }

@@ -135,7 +135,7 @@ func BenchmarkSetQueryRegionalTag(b *testing.B) {
 	_, n := large(b)
 	var pieces int
 	for b.Loop() {
-		res, err := n.Flow(Query{From: "ws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443})
+		res, err := n.Flow(Query{From: "mlws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -254,8 +254,8 @@ func (n *Network) compileVNets() {
 		for _, s := range vc.v.Subnets {
 			if rt := n.snap.RouteTable(s.RouteTable.ID); rt != nil {
 				for _, r := range rt.Routes {
-					if set, ok := n.routePrefixSet(r); ok {
-						tag = tag.Union(set)
+					if ps, ok := n.routePrefixes(r); ok {
+						tag = tag.Union(ipset.FromPrefixes(ps))
 					}
 				}
 			}
@@ -266,15 +266,17 @@ func (n *Network) compileVNets() {
 	}
 }
 
-// routePrefixSet resolves a UDR's addressPrefix (a CIDR or a service tag).
-func (n *Network) routePrefixSet(r *resources.Route) (ipset.Set, bool) {
+// routePrefixes resolves a UDR's addressPrefix (a CIDR or a service tag)
+// into the prefixes Azure programs: a tag's own prefixes, unmerged, so
+// exact-prefix ties between routes are broken as Azure breaks them.
+func (n *Network) routePrefixes(r *resources.Route) ([]netip.Prefix, bool) {
 	if p, err := netip.ParsePrefix(r.AddressPrefix); err == nil {
-		return ipset.FromPrefixes([]netip.Prefix{p}), true
+		return []netip.Prefix{p.Masked()}, true
 	}
 	if t, ok := n.tags.Lookup(r.AddressPrefix); ok {
-		return n.catalogTagSet(t), true
+		return t.Prefixes, true
 	}
-	return ipset.Set{}, false
+	return nil, false
 }
 
 func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {

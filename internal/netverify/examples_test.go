@@ -17,7 +17,7 @@ func TestExampleClusterPublicIPReachesStorage(t *testing.T) {
 func TestExampleClusterPublicIPInbound44224(t *testing.T) {
 	n := compileExample(t, "cluster-public-ip.yaml")
 	res := flow(t, n, Query{From: "AzureMachineLearning", To: "ws1/cpucluster", Protocol: "TCP", Port: 44224})
-	expect(t, res, Allowed, "AllowAzureMLInbound", "created by Azure ML", "reply to")
+	expect(t, res, Allowed, "AllowAzureMLInbound", "created by Azure ML", "reply from subnet mynetwork/default")
 	if res.Query.Direction != DirectionInbound {
 		t.Errorf("direction %s, want inbound", res.Query.Direction)
 	}
@@ -39,7 +39,7 @@ func TestExampleInstanceNoPublicIP(t *testing.T) {
 func TestExampleBrokenNSGBlocks44224(t *testing.T) { // spec §10 #5
 	n := compileExample(t, "broken/cluster-nsg-blocks-44224.yaml")
 	res := flow(t, n, Query{From: "AzureMachineLearning", To: "ws1/cpucluster", Protocol: "TCP", Port: 44224})
-	expect(t, res, Denied, "DenyInternetInbound", "(90, denies)")
+	expect(t, res, Denied, "DenyInternetInbound", "(100, denies)")
 	if res.Outcomes[0].Fix == "" {
 		t.Error("no fix suggested")
 	}

@@ -60,8 +60,9 @@ func (n *Network) hop(s step) Hop {
 		if r.isDefault {
 			kind = "default rule"
 		}
-		h.Detail = fmt.Sprintf("%s %s %s/%s (%d, %s): %s from %s to %s port %s", strings.ToLower(string(s.dir)), s.nsg.label,
-			kind, r.name, r.priority, strings.ToLower(h.Action)+"s", r.protoText, r.srcText, r.dstText, r.portText)
+		verb := map[bool]string{true: "allows", false: "denies"}[r.allow]
+		h.Detail = fmt.Sprintf("%s %s %s %s (%d, %s): %s from %s to %s port %s", strings.ToLower(string(s.dir)), s.nsg.label,
+			kind, r.name, r.priority, verb, r.protoText, r.srcText, r.dstText, r.portText)
 		if s.nsg.createdBy != "" {
 			h.Detail += " [created by " + s.nsg.createdBy + "]"
 		}
@@ -87,7 +88,7 @@ func (n *Network) hop(s step) Hop {
 		}
 		if s.kind == stepReturnRoute {
 			h.Kind = "returnRoute"
-			h.Detail = fmt.Sprintf("reply to %s from subnet %s: %s %s -> %s", ipset.Addr(s.addr), s.subnet.s.ID.Name(), what, prefix, target)
+			h.Detail = fmt.Sprintf("reply from subnet %s to the source: %s %s -> %s", s.subnet.s.ID.Name(), what, prefix, target)
 			if e.nextHop != resources.NextHopInternet && e.nextHop != hopServiceEndpoint {
 				h.Detail += ": the reply does not return the way the request came (through the public IP), so it is dropped (asymmetric routing, spec §5.2)"
 			}
@@ -96,16 +97,18 @@ func (n *Network) hop(s step) Hop {
 		h.Detail = fmt.Sprintf("subnet %s: %s %s -> %s (%s)", s.subnet.s.ID.Name(), what, prefix, target, e.source)
 		return h
 	case stepDeliver:
-		what := "address " + ipset.Addr(s.addr).String()
+		what := "the destination address"
 		switch {
 		case s.compute != nil:
-			what = "node " + ipset.Addr(s.addr).String() + " of compute " + s.compute.c.ID.Name()
+			what = "a node of compute " + s.compute.c.ID.Name()
 		case s.host != nil:
-			what = s.host.label + " (" + ipset.Addr(s.addr).String() + ")"
+			what = s.host.label
 		}
 		return Hop{Kind: "delivery", Detail: fmt.Sprintf("delivered to %s in subnet %s", what, s.subnet.s.ID.Name())}
 	case stepNoSubnet:
-		return Hop{Kind: "delivery", Detail: fmt.Sprintf("%s is in the VNet's address space but in no subnet: nothing receives it", ipset.Addr(s.addr))}
+		return Hop{Kind: "delivery", Detail: "the destination is in the VNet's address space but in no subnet: nothing receives it"}
+	case stepReserved:
+		return Hop{Kind: "delivery", Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it (spec §8.3)", s.subnet.s.ID.Name())}
 	case stepPeeringBlocked:
 		p := s.route.peer.p
 		return Hop{Kind: "peering", Resource: p.ID.String(), Position: p.Pos,
@@ -163,7 +166,7 @@ func (n *Network) hop(s step) Hop {
 			return Hop{Kind: "ingress", Resource: s.compute.c.ID.String(), Position: s.compute.c.Pos,
 				Detail: fmt.Sprintf("compute %s has enableNodePublicIp=false: no public IP or load balancer exists, inbound traffic from outside the VNet cannot reach it (Azure ML's own traffic arrives over a private link service)", s.compute.c.ID.Name())}
 		}
-		return Hop{Kind: "ingress", Detail: fmt.Sprintf("%s is not reachable from outside the VNets: no public IP of the environment maps to it", ipset.Addr(s.addr))}
+		return Hop{Kind: "ingress", Detail: "the destination is not reachable from outside the VNets: no public IP of the environment maps to it"}
 	case stepComputeIngress:
 		return Hop{Kind: "loadBalancer", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
 			Detail: fmt.Sprintf("arrives at the public IP and load balancer Azure ML creates for %s, which forward it to the node", s.compute.c.ID.Name())}
@@ -279,8 +282,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return "set allowVirtualNetworkAccess to true on the peering"
 	case stepNoPublicIP:
 		return "reach it from inside the VNet (or a peered VNet), or give it a public IP"
-	case stepNoSubnet:
-		return "send traffic to an address inside a subnet"
+	case stepNoSubnet, stepReserved:
+		return "send traffic to a usable address inside a subnet"
 	case stepGateway:
 		return "route the destination inside Azure, or verify the on-premises path separately"
 	}

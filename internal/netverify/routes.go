@@ -7,6 +7,7 @@ import (
 
 	"securetrain/internal/ipset"
 	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
 )
 
 // Next hop types of effective routes; system-only types are added to the
@@ -100,44 +101,42 @@ var pairedRegions = map[string]string{
 
 func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 	rt := &routeTable{}
-	add := func(set ipset.Set, e routeEntry) {
-		n.addCut(set)
-		for _, p := range set.Prefixes() {
-			c := e
-			c.r, _ = ipset.PrefixRange(p)
-			c.bits = p.Bits()
-			if c.prefix == "" || c.tag != "" {
-				c.prefix = p.String()
+	add := func(ps []netip.Prefix, e routeEntry) {
+		for _, p := range ps {
+			r, ok := ipset.PrefixRange(p)
+			if !ok {
+				continue // IPv6
 			}
+			c := e
+			c.r, c.bits, c.prefix = r, p.Bits(), p.String()
 			rt.entries = append(rt.entries, &c)
+			n.addCut(ipset.FromRanges([]ipset.Range{r}))
 		}
 	}
 	vc := sc.vnet
-	for _, p := range vc.v.AddressSpace {
-		add(ipset.FromPrefixes([]netip.Prefix{p}), routeEntry{source: "Default", nextHop: resources.NextHopVnetLocal})
-	}
-	add(ipset.All, routeEntry{source: "Default", nextHop: resources.NextHopInternet})
+	add(vc.v.AddressSpace, routeEntry{source: "Default", nextHop: resources.NextHopVnetLocal})
+	add([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, routeEntry{source: "Default", nextHop: resources.NextHopInternet})
 	for _, c := range systemNoneRoutes {
-		s := mustSet(c)
+		p := netip.MustParsePrefix(c)
 		// A reserved range inside the VNet's space is routed VnetLocal.
-		if s.Subtract(vc.space).IsEmpty() {
+		if ipset.FromPrefixes([]netip.Prefix{p}).Subtract(vc.space).IsEmpty() {
 			continue
 		}
-		add(s, routeEntry{source: "Default", nextHop: resources.NextHopNone})
+		add([]netip.Prefix{p}, routeEntry{source: "Default", nextHop: resources.NextHopNone})
 	}
 	for _, pc := range vc.peers {
 		if pc.connected {
-			add(pc.remote.space, routeEntry{source: "Default", nextHop: hopVNetPeering, peer: pc})
+			add(pc.remote.v.AddressSpace, routeEntry{source: "Default", nextHop: hopVNetPeering, peer: pc})
 		}
 	}
 	for _, se := range sc.s.ServiceEndpoints {
-		for _, set := range n.serviceEndpointSets(se, vc.v.Location) {
-			add(set.set, routeEntry{source: "Default", nextHop: hopServiceEndpoint, service: se.Service, tag: set.tag})
+		for _, t := range n.serviceEndpointTags(se, vc.v.Location) {
+			add(t.Prefixes, routeEntry{source: "Default", nextHop: hopServiceEndpoint, service: se.Service, tag: t.Name})
 		}
 	}
 	if table := n.snap.RouteTable(sc.s.RouteTable.ID); table != nil {
 		for _, r := range table.Routes {
-			set, ok := n.routePrefixSet(r)
+			ps, ok := n.routePrefixes(r)
 			if !ok {
 				n.problem(r.Pos, "route "+r.ID.Name(), "addressPrefix %q is neither a CIDR nor a service tag of catalog %s", r.AddressPrefix, n.tags.Version())
 				continue
@@ -146,19 +145,16 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 			if _, err := netip.ParsePrefix(r.AddressPrefix); err != nil {
 				e.tag, e.rank = r.AddressPrefix, tagRank(r.AddressPrefix)
 			}
-			add(set, e)
+			add(ps, e)
 		}
 	}
 	rt.paint()
 	return rt
 }
 
-type tagSet struct {
-	tag string
-	set ipset.Set
-}
-
-func (n *Network) serviceEndpointSets(se resources.ServiceEndpoint, vnetLocation string) []tagSet {
+// serviceEndpointTags are the service tags whose prefixes a subnet's
+// service endpoint routes.
+func (n *Network) serviceEndpointTags(se resources.ServiceEndpoint, vnetLocation string) []*servicetags.Tag {
 	base, ok := serviceEndpointTags[strings.ToLower(se.Service)]
 	if !ok {
 		return nil
@@ -171,14 +167,14 @@ func (n *Network) serviceEndpointSets(se resources.ServiceEndpoint, vnetLocation
 			locs = append(locs, p)
 		}
 	}
-	var out []tagSet
+	var out []*servicetags.Tag
 	for _, l := range locs {
 		name := base + "." + l
 		if l == "*" || strings.EqualFold(se.Service, "Microsoft.Storage.Global") {
 			name = base
 		}
 		if t, ok := n.tags.Lookup(name); ok {
-			out = append(out, tagSet{t.Name, n.catalogTagSet(t)})
+			out = append(out, t)
 		}
 	}
 	return out

@@ -25,6 +25,7 @@ const (
 	stepRoute
 	stepDeliver
 	stepNoSubnet
+	stepReserved
 	stepPeeringBlocked
 	stepServiceEndpoint
 	stepSEPDenied
@@ -65,7 +66,9 @@ type step struct {
 	pub     *publicEndpoint
 	sep     *resources.ServiceEndpointPolicy
 	dir     resources.Direction
-	addr    uint32
+	// addr is set only for platform addresses: a step must not vary with
+	// the address inside a piece, or neighbouring pieces would not group.
+	addr uint32
 }
 
 // origin is where a flow starts or ends inside a VNet.
@@ -179,7 +182,11 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 	sc := w.n.subnetAt(vc, f.dst)
 	if sc == nil {
-		w.add(step{kind: stepNoSubnet, addr: f.dst})
+		w.add(step{kind: stepNoSubnet})
+		return NoRoute
+	}
+	if !sc.usable.Contains(f.dst) {
+		w.add(step{kind: stepReserved, subnet: sc})
 		return NoRoute
 	}
 	dst := origin{subnet: sc, host: vc.hosts[f.dst]}
@@ -200,7 +207,7 @@ func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
 		return Denied
 	}
-	w.add(step{kind: stepDeliver, subnet: sc, host: dst.host, compute: dst.compute, addr: f.dst})
+	w.add(step{kind: stepDeliver, subnet: sc, host: dst.host, compute: dst.compute})
 	return Allowed
 }
 
@@ -343,7 +350,7 @@ func (w *walker) fromOutside(f *pointFlow) Verdict {
 		w.add(step{kind: stepComputeIngress, compute: cc})
 		return w.deliverFromOutside(f, origin{subnet: cc.subnet, compute: cc})
 	}
-	w.add(step{kind: stepNoPublicIP, addr: f.dst})
+	w.add(step{kind: stepNoPublicIP})
 	return NoRoute
 }
 
@@ -375,9 +382,9 @@ func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
 	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
 		return Denied
 	}
-	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute, addr: f.dst})
+	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute})
 	back := w.routeLookup(dst.subnet, f.src)
-	w.add(step{kind: stepReturnRoute, subnet: dst.subnet, route: back, addr: f.src})
+	w.add(step{kind: stepReturnRoute, subnet: dst.subnet, route: back})
 	switch back.nextHop {
 	case resources.NextHopInternet, hopServiceEndpoint:
 		return Allowed

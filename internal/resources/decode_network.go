@@ -515,10 +515,12 @@ func attachRecordSet(d *decoder, z *PrivateDNSZone, rs *recordSet) {
 	if hasA || hasCNAME {
 		// Same-type duplicates were caught at registration: other is the other type.
 		other := &recordSet{isCNAME: hasCNAME}
-		r := d.info[rs]
-		first := d.seen[z.ID.Child(other.typ(), rs.rel).Key()]
-		r.errf(r.line, "%s record set %q conflicts with the %s record set at %s: a CNAME cannot share its name",
-			rs.typ(), rs.rel, other.typ(), d.pos(first.line))
+		r, where := d.info[rs], ""
+		if first := d.seen[z.ID.Child(other.typ(), rs.rel).Key()]; first != nil {
+			where = " at " + d.pos(first.line)
+		}
+		r.errf(r.line, "%s record set %q conflicts with the %s record set%s: a CNAME cannot share its name",
+			rs.typ(), rs.rel, other.typ(), where)
 		return
 	}
 	if rs.isCNAME {

@@ -49,9 +49,9 @@ var serviceTagRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.\-]{0,127}$`)
 type prefixKind int
 
 const (
-	prefixAny  prefixKind = iota // "*"
-	prefixIP                     // an address or a CIDR
-	prefixTag                    // a service tag name
+	prefixAny prefixKind = iota // "*"
+	prefixIP                    // an address or a CIDR
+	prefixTag                   // a service tag name
 )
 
 // parseRulePrefix checks one NSG source or destination prefix (§8.1): "*",

@@ -1,7 +1,6 @@
 package servicetags
 
 import (
-	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,15 +17,11 @@ const (
 	full290 = "ServiceTags_Public_cn290_2024-01-24.json"
 )
 
-// loadShared loads an official file, skipping when the shared data is absent
-// (e.g. a checkout without /work/shared).
+// loadShared loads an official file from ../shared, which every checkout
+// and CI run has beside the repository.
 func loadShared(t testing.TB, name string) *Catalog {
 	t.Helper()
-	path := filepath.Join(dataDir, name)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not available", path)
-	}
-	c, err := Load(path)
+	c, err := Load(filepath.Join(dataDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,9 +327,7 @@ func BenchmarkDefault(b *testing.B) {
 func BenchmarkLoadFull(b *testing.B) {
 	path := filepath.Join(dataDir, full375)
 	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b.Skipf("%s not available", path)
-	} else if err != nil {
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(data)))

@@ -1,0 +1,258 @@
+package resources
+
+// Decoders of Azure Firewall (classic rules) and firewall policies with
+// their rule collection groups. Both flatten into FirewallRuleCollection.
+
+import (
+	"strconv"
+	"strings"
+)
+
+const (
+	// azureFirewallSubnet is the subnet name Azure requires for a firewall.
+	azureFirewallSubnet = "AzureFirewallSubnet"
+	ipGroupsUnsupported = "IP groups are not modeled; list the addresses"
+)
+
+var (
+	firewallNetProtocols = []string{"TCP", "UDP", "ICMP", "Any"}
+	firewallAppProtocols = []string{"Http", "Https", "Mssql"}
+)
+
+func decodeFirewall(r *res) *AzureFirewall {
+	p := r.props
+	// The management configuration carries Azure's own traffic in forced
+	// tunnelling; hub fields belong to Virtual WAN firewalls.
+	p.ignore("managementIpConfiguration", "hubIPAddresses", "virtualHub", "ipGroups", "autoscaleConfiguration",
+		"provisioningState")
+	sku := p.child("sku")
+	sku.enum("name", false, "AZFW_VNet", "AZFW_Hub")
+	sku.enum("tier", false, "Basic", "Standard", "Premium")
+	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
+	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", typePolicy)}
+	p.required("ipConfigurations")
+	for i, it := range p.items("ipConfigurations") {
+		it.ignore("id", "etag", "type")
+		it.needStr("name")
+		ip := it.child("properties")
+		ip.ignore("provisioningState")
+		if pip := ip.ref("publicIPAddress", typePublicIP); pip.IsSet() {
+			fw.PublicIPs = append(fw.PublicIPs, pip)
+		}
+		subnet, addr := ip.ref("subnet", typeSubnet), ip.ipv4("privateIPAddress", false)
+		if i > 0 {
+			continue
+		}
+		// The first configuration places the firewall.
+		fw.Subnet, fw.PrivateIP = subnet, addr
+		switch {
+		case !subnet.IsSet():
+			ip.required("subnet")
+		case !strings.EqualFold(subnet.ID.Leaf(), azureFirewallSubnet):
+			ip.errf(ip.lineOf("subnet"), "subnet %s: a firewall must be in a subnet named %s", subnet.ID.Name(), azureFirewallSubnet)
+		}
+	}
+	for _, c := range []struct {
+		key     string
+		kind    FirewallRuleKind
+		actions []string
+	}{
+		{"natRuleCollections", FirewallNAT, []string{"Dnat"}},
+		{"networkRuleCollections", FirewallNetwork, []string{"Allow", "Deny"}},
+		{"applicationRuleCollections", FirewallApplication, []string{"Allow", "Deny"}},
+	} {
+		for _, it := range p.items(c.key) {
+			it.ignore("id", "etag")
+			cp := it.child("properties")
+			cp.ignore("provisioningState")
+			coll := FirewallRuleCollection{Name: it.needStr("name"), Kind: c.kind, Pos: r.d.pos(it.line)}
+			coll.Priority, _ = cp.integer("priority", 100, 65000, true)
+			coll.Action = cp.child("action").enum("type", true, c.actions...)
+			for _, ru := range cp.items("rules") {
+				coll.Rules = append(coll.Rules, firewallRule(ru, c.kind, false))
+			}
+			fw.RuleCollections = append(fw.RuleCollections, coll)
+		}
+	}
+	ap := p.child("additionalProperties")
+	// The other documented keys tune SNAT, FTP and threat intelligence.
+	ap.ignore("Network.SNAT.PrivateRanges", "Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
+		"ThreatIntel.Whitelist.FQDNs", "ThreatIntel.Whitelist.IpAddresses")
+	if v := ap.text("Network.DNS.EnableProxy"); v != nil {
+		b, err := strconv.ParseBool(v.Str)
+		if err != nil {
+			ap.errf(v.Line, "additionalProperties.Network.DNS.EnableProxy must be \"true\" or \"false\", got %q", v.Str)
+		}
+		fw.DNSProxy = b
+	}
+	if v := ap.text("Network.DNS.Servers"); v != nil {
+		for s := range strings.SplitSeq(v.Str, ",") {
+			a, err := parseIPv4(strings.TrimSpace(s))
+			if err != nil {
+				ap.errf(v.Line, "additionalProperties.Network.DNS.Servers %v", err)
+				continue
+			}
+			fw.DNSServers = append(fw.DNSServers, a)
+		}
+	}
+	return fw
+}
+
+func decodeFirewallPolicy(r *res) *FirewallPolicy {
+	p := r.props
+	p.ignore("firewalls", "childPolicies", "threatIntelWhitelist", "insights", "intrusionDetection",
+		"transportSecurity", "explicitProxy", "snat", "sql", "size", "provisioningState")
+	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
+	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
+	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", typePolicy)}
+	dns := p.child("dnsSettings")
+	dns.ignore("requireProxyForNetworkRules")
+	pol.DNSProxy = dns.boolean("enableProxy", false)
+	pol.DNSServers = dns.ipv4s("servers")
+	// Azure reports the policy's groups here as ids; ARM has no inline form.
+	for _, it := range p.items("ruleCollectionGroups") {
+		if len(it.v.Keys) != 1 || it.v.Keys[0] != "id" {
+			it.errf(it.line, "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", typeRuleGroup)
+			it.ignoreRest()
+			continue
+		}
+		it.ignore("id")
+	}
+	return pol
+}
+
+// ruleGroup is a decoded rule collection group, flattened into its policy.
+type ruleGroup struct{ collections []FirewallRuleCollection }
+
+func attachRuleGroup(_ *decoder, p *FirewallPolicy, g *ruleGroup) {
+	p.RuleCollections = append(p.RuleCollections, g.collections...)
+}
+
+const (
+	filterCollection = "FirewallPolicyFilterRuleCollection"
+	natCollection    = "FirewallPolicyNatRuleCollection"
+)
+
+var policyRuleKinds = map[string]FirewallRuleKind{
+	"NetworkRule": FirewallNetwork, "ApplicationRule": FirewallApplication, "NatRule": FirewallNAT,
+}
+
+func decodeRuleGroup(r *res) *ruleGroup {
+	p := r.props
+	p.ignore("size", "provisioningState")
+	prio, _ := p.integer("priority", 100, 65000, true)
+	g := &ruleGroup{}
+	for _, it := range p.items("ruleCollections") {
+		c := FirewallRuleCollection{Name: it.needStr("name"), Group: r.leaf(), GroupPriority: prio, Pos: r.d.pos(it.line)}
+		c.Priority, _ = it.integer("priority", 100, 65000, true)
+		action := it.child("action")
+		switch it.enum("ruleCollectionType", true, filterCollection, natCollection) {
+		case filterCollection:
+			c.Kind, c.Action = "", action.enum("type", true, "Allow", "Deny")
+		case natCollection:
+			c.Kind, c.Action = FirewallNAT, action.enum("type", true, "Dnat")
+		default:
+			it.ignoreRest()
+			action.ignoreRest()
+			continue
+		}
+		for _, ru := range it.items("rules") {
+			rt := ru.enum("ruleType", true, "NetworkRule", "ApplicationRule", "NatRule")
+			kind := policyRuleKinds[rt]
+			switch {
+			case rt == "":
+				ru.ignoreRest()
+				continue
+			case (c.Kind == FirewallNAT) != (kind == FirewallNAT):
+				ru.errf(ru.lineOf("ruleType"), "a %s cannot hold a %s", it.str("ruleCollectionType"), rt)
+				ru.ignoreRest()
+				continue
+			case c.Kind == "":
+				c.Kind = kind
+			case c.Kind != kind:
+				ru.errf(ru.lineOf("ruleType"), "rule collection %s mixes network and application rules; Azure allows one kind per collection", c.Name)
+			}
+			c.Rules = append(c.Rules, firewallRule(ru, kind, true))
+		}
+		if c.Kind == "" {
+			// An empty filter collection matches nothing; file it with network rules.
+			c.Kind = FirewallNetwork
+		}
+		g.collections = append(g.collections, c)
+	}
+	return g
+}
+
+// firewallRule reads a classic or policy rule of one kind. Policy rules
+// name their network protocols ipProtocols; classic rules, protocols.
+func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
+	o.ignore("description")
+	rule := FirewallRule{Name: o.needStr("name"),
+		SourceAddresses: firewallAddresses(o, "sourceAddresses", false, !o.present("sourceIpGroups"))}
+	o.unsupported("sourceIpGroups", ipGroupsUnsupported)
+	if kind == FirewallApplication {
+		for _, pr := range o.items("protocols") {
+			port, _ := pr.integer("port", 0, 64000, true)
+			rule.AppProtocols = append(rule.AppProtocols, FirewallAppProtocol{Type: pr.enum("protocolType", true, firewallAppProtocols...), Port: port})
+		}
+		rule.TargetFqdns = o.strings("targetFqdns")
+		rule.FqdnTags = o.strings("fqdnTags")
+		if len(rule.TargetFqdns) == 0 && len(rule.FqdnTags) == 0 {
+			o.missing(o.name("targetFqdns") + " or fqdnTags")
+		}
+		if policy {
+			o.ignore("terminateTLS", "httpHeadersToInsert")
+			rule.DestinationAddresses = firewallAddresses(o, "destinationAddresses", false, false)
+			o.unsupported("webCategories", "web categories are not modeled; list the FQDNs")
+			o.unsupported("targetUrls", "URL filtering is not modeled; use targetFqdns")
+		}
+		return rule
+	}
+	protocols := "protocols"
+	if policy {
+		protocols = "ipProtocols"
+	}
+	rule.Protocols = o.enums(protocols, true, firewallNetProtocols...)
+	rule.DestinationAddresses = firewallAddresses(o, "destinationAddresses", kind == FirewallNetwork, kind == FirewallNAT)
+	for _, v := range o.list("destinationPorts", true, true) {
+		pr, err := parsePortRange(v.Str)
+		if err != nil {
+			o.errf(v.Line, "%s %v", o.name("destinationPorts"), err)
+			continue
+		}
+		rule.DestinationPorts = append(rule.DestinationPorts, pr)
+	}
+	if kind == FirewallNetwork {
+		rule.DestinationFqdns = o.strings("destinationFqdns")
+		o.unsupported("destinationIpGroups", ipGroupsUnsupported)
+		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !o.present("destinationAddresses") {
+			o.missing(o.name("destinationAddresses") + " or destinationFqdns")
+		}
+		return rule
+	}
+	o.unsupported("translatedFqdn", "translate to an address (translatedAddress)")
+	if a := o.ipv4("translatedAddress", true); a.IsValid() {
+		rule.TranslatedAddress = a.String()
+	}
+	if v := o.text("translatedPort"); v == nil {
+		o.missing(o.name("translatedPort"))
+	} else if _, err := parsePort(v.Str); err != nil {
+		o.errf(v.Line, "%s %v", o.name("translatedPort"), err)
+	} else {
+		rule.TranslatedPort = v.Str
+	}
+	return rule
+}
+
+// firewallAddresses reads a list of firewall rule addresses.
+func firewallAddresses(o *obj, key string, tags, required bool) []string {
+	var out []string
+	for _, v := range o.list(key, required, false) {
+		if err := parseFirewallAddress(v.Str, tags); err != nil {
+			o.errf(v.Line, "%s %v", o.name(key), err)
+			continue
+		}
+		out = append(out, v.Str)
+	}
+	return out
+}

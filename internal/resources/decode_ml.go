@@ -1,0 +1,188 @@
+package resources
+
+// Decoders of Azure Machine Learning workspaces and computes, and of the
+// storage accounts they depend on.
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"securetrain/internal/arm"
+)
+
+func decodeStorageAccount(r *res) *StorageAccount {
+	p := r.props
+	p.ignore("accessTier", "allowBlobPublicAccess", "allowCrossTenantReplication", "allowedCopyScope",
+		"azureFilesIdentityBasedAuthentication", "blobRestoreStatus", "creationTime", "customDomain",
+		"defaultToOAuthAuthentication", "dnsEndpointType", "dualStackEndpointPreference", "enableExtendedGroups",
+		"encryption", "failoverInProgress", "geoReplicationStats", "immutableStorageWithVersioning", "isHnsEnabled",
+		"isLocalUserEnabled", "isNfsV3Enabled", "isSftpEnabled", "isSkuConversionBlocked", "keyCreationTime",
+		"keyPolicy", "largeFileSharesState", "lastGeoFailoverTime", "minimumTlsVersion", "primaryEndpoints",
+		"primaryLocation", "privateEndpointConnections", "routingPreference", "sasPolicy", "secondaryEndpoints",
+		"secondaryLocation", "statusOfPrimary", "statusOfSecondary", "storageAccountSkuConversionStatus",
+		"supportsHttpsTrafficOnly", "accountMigrationInProgress", "provisioningState")
+	sa := &StorageAccount{Meta: r.meta,
+		PublicNetworkAccess:  p.enum("publicNetworkAccess", false, "Enabled", "Disabled", "SecuredByPerimeter"),
+		AllowSharedKeyAccess: p.optBool("allowSharedKeyAccess"),
+	}
+	acl := p.child("networkAcls")
+	// Resource access rules admit Azure resource instances, not networks.
+	acl.ignore("resourceAccessRules", "ipv6Rules")
+	sa.DefaultAction = acl.enum("defaultAction", acl.v != nil, "Allow", "Deny")
+	if b := acl.get("bypass", arm.String); b != nil {
+		for part := range strings.SplitSeq(b.Str, ",") {
+			if _, ok := canonical(strings.TrimSpace(part), storageBypass); !ok {
+				acl.errf(b.Line, "networkAcls.bypass %q must be a comma list of %s", b.Str, strings.Join(storageBypass, ", "))
+				break
+			}
+		}
+		sa.Bypass = b.Str
+	}
+	for _, it := range acl.items("ipRules") {
+		it.enum("action", false, "Allow")
+		v := it.needStr("value")
+		if v == "" {
+			continue
+		}
+		var err error
+		if strings.Contains(v, "/") {
+			_, err = parseIPv4Prefix(v)
+		} else {
+			_, err = parseIPv4(v)
+		}
+		if err != nil {
+			it.errf(it.lineOf("value"), "%s %v", it.name("value"), err)
+			continue
+		}
+		sa.IPRules = append(sa.IPRules, v)
+	}
+	for _, it := range acl.items("virtualNetworkRules") {
+		it.ignore("state")
+		it.enum("action", false, "Allow")
+		if ref := it.idString("id", typeSubnet, true, false); ref.IsSet() {
+			sa.VirtualNetworkRules = append(sa.VirtualNetworkRules, ref)
+		}
+	}
+	return sa
+}
+
+var storageBypass = []string{"None", "Logging", "Metrics", "AzureServices"}
+
+func decodeWorkspace(r *res) *Workspace {
+	if r.name != "" && !workspaceNameRE.MatchString(r.name) {
+		r.errf(r.nameLine, "name %q is not a valid workspace name: 3 to 33 letters, digits, '_' and '-', starting with a letter or digit", r.name)
+	}
+	id := r.env.child("identity")
+	id.enum("type", false, "None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned")
+	id.ignore("userAssignedIdentities", "principalId", "tenantId")
+	p := r.props
+	// serverlessComputeSettings places serverless jobs, which are not computes of the file.
+	p.ignore("friendlyName", "description", "v1LegacyMode", "allowPublicAccessWhenBehindVnet", "imageBuildCompute",
+		"primaryUserAssignedIdentity", "encryption", "discoveryUrl", "mlFlowTrackingUri", "notebookInfo",
+		"privateEndpointConnections", "privateLinkCount", "serviceProvisionedResourceGroup", "storageHnsEnabled",
+		"tenantId", "sharedPrivateLinkResources", "serverlessComputeSettings", "enableDataIsolation",
+		"featureStoreSettings", "associatedWorkspaces", "hubResourceId", "systemDatastoresAuthMode",
+		"workspaceHubConfig", "ipAllowlist", "keyVaults", "containerRegistries", "storageAccounts",
+		"existingWorkspaces", "softDeleteRetentionInDays", "softDeleteEnabled", "enableServiceSideCMKEncryption",
+		"enableSoftwareBillOfMaterials", "allowRoleAssignmentOnRG", "agentsEndpointUri", "provisionNetworkNow",
+		"provisioningState")
+	// The workspace's dependencies may live outside the file.
+	ws := &Workspace{Meta: r.meta,
+		StorageAccount:      p.idString("storageAccount", typeStorage, false, true),
+		KeyVault:            p.idString("keyVault", typeKeyVault, false, true),
+		ApplicationInsights: p.idString("applicationInsights", typeAppInsights, false, true),
+		ContainerRegistry:   p.idString("containerRegistry", typeRegistry, false, true),
+		PublicNetworkAccess: p.enum("publicNetworkAccess", false, "Enabled", "Disabled"),
+		HBIWorkspace:        p.boolean("hbiWorkspace", false),
+		WorkspaceID:         p.str("workspaceId"),
+	}
+	mn := p.child("managedNetwork")
+	mn.ignore("outboundRules", "status", "firewallSku", "networkId", "changeableIsolationModes")
+	ws.ManagedNetworkIsolation = mn.enum("isolationMode", false, "Disabled", "AllowInternetOutbound", "AllowOnlyApprovedOutbound")
+	if ws.ManagedNetworkIsolation == "" {
+		ws.ManagedNetworkIsolation = "Disabled"
+	}
+	return ws
+}
+
+var (
+	computeTypes = []string{ComputeAml, ComputeInstance, ComputeVM, ComputeHDInsight, ComputeDatabricks}
+	// azureComputeTypes are all of Azure's; the ones beyond computeTypes are
+	// recognised only to say they are not supported.
+	azureComputeTypes = append(slices.Clone(computeTypes), "AKS", "Kubernetes", "DataFactory", "DataLakeAnalytics", "SynapseSpark")
+	// attachedResourceTypes are the types of resourceId for attached computes.
+	attachedResourceTypes = map[string]string{
+		ComputeVM:         "Microsoft.Compute/virtualMachines",
+		ComputeHDInsight:  "Microsoft.HDInsight/clusters",
+		ComputeDatabricks: "Microsoft.Databricks/workspaces",
+	}
+)
+
+// decodeCompute reads a workspace compute. Naming and sizing rules (§9)
+// are findings of a later check, not shape errors.
+func decodeCompute(r *res) *Compute {
+	p := r.props
+	p.ignore("disableLocalAuth", "provisioningErrors", "createdOn", "modifiedOn", "isAttachedCompute", "provisioningState")
+	c := &Compute{Meta: r.meta, EnableNodePublicIP: true, Description: p.str("description")}
+	c.Workspace, _ = r.id.Parent()
+	if c.ComputeLocation = p.str("computeLocation"); c.ComputeLocation == "" {
+		c.ComputeLocation = r.meta.Location
+	}
+	c.ComputeType = p.enum("computeType", true, azureComputeTypes...)
+	if c.ComputeType != "" && !slices.Contains(computeTypes, c.ComputeType) {
+		p.errf(p.lineOf("computeType"), "computeType %s is not supported; supported: %s", c.ComputeType, strings.Join(computeTypes, ", "))
+		c.ComputeType = ""
+	}
+	attached := attachedResourceTypes[c.ComputeType]
+	// The attached resource may live anywhere.
+	c.ResourceID = p.idString("resourceId", attached, attached != "", true)
+	in := p.child("properties")
+	switch c.ComputeType {
+	case ComputeAml:
+		amlComputeProperties(in, c)
+	case ComputeInstance:
+		computeInstanceProperties(in, c)
+	case ComputeVM, ComputeHDInsight:
+		in.ignore("sshPort", "address", "administratorAccount", "isNotebookInstanceCompute", "notebookServerPort")
+		c.VMSize = in.str("virtualMachineSize")
+	case ComputeDatabricks:
+		in.ignore("databricksAccessToken", "workspaceUrl")
+	default:
+		// Without a valid computeType the shape of properties is unknown.
+		in.ignoreRest()
+	}
+	return c
+}
+
+func amlComputeProperties(in *obj, c *Compute) {
+	in.ignore("userAccountCredentials", "virtualMachineImage", "propertyBag", "isolatedNetwork", "allocationState",
+		"allocationStateTransitionTime", "currentNodeCount", "targetNodeCount", "nodeStateCounts", "errors")
+	c.VMSize = in.str("vmSize")
+	c.VMPriority = in.enum("vmPriority", false, "Dedicated", "LowPriority")
+	c.Subnet = in.ref("subnet", typeSubnet)
+	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)
+	c.RemoteLoginPortPublicAccess = in.enum("remoteLoginPortPublicAccess", false, "Enabled", "Disabled", "NotSpecified")
+	c.OSType = in.enum("osType", false, "Linux", "Windows")
+	ss := in.child("scaleSettings")
+	c.NodeIdleTimeBeforeScaleDown = ss.str("nodeIdleTimeBeforeScaleDown")
+	c.MinNodeCount, _ = ss.integer("minNodeCount", 0, math.MaxInt32, false)
+	maxNodes, ok := ss.integer("maxNodeCount", 0, math.MaxInt32, true)
+	c.MaxNodeCount = maxNodes
+	if ok && c.MinNodeCount > maxNodes {
+		ss.errf(ss.lineOf("minNodeCount"), "%s %d is greater than maxNodeCount %d", ss.name("minNodeCount"), c.MinNodeCount, maxNodes)
+	}
+}
+
+func computeInstanceProperties(in *obj, c *Compute) {
+	in.ignore("computeInstanceAuthorizationType", "applicationSharingPolicy", "personalComputeInstanceSettings",
+		"customServices", "schedules", "setupScripts", "idleTimeBeforeShutdown", "enableOSPatching", "enableRootAccess",
+		"enableSSO", "releaseQuotaOnStop", "state", "applications", "connectivityEndpoints", "containers", "createdBy",
+		"dataDisks", "dataMounts", "errors", "lastOperation", "osImageMetadata", "versions")
+	c.VMSize = in.str("vmSize")
+	c.Subnet = in.ref("subnet", typeSubnet)
+	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)
+	ssh := in.child("sshSettings")
+	ssh.ignore("adminPublicKey", "adminUserName", "sshPort")
+	c.SSHPublicAccess = ssh.enum("sshPublicAccess", false, "Enabled", "Disabled")
+}

@@ -1,0 +1,70 @@
+package resources
+
+// Linking runs once every resource of a file is decoded and attached: each
+// reference must name a resource of the file (for modeled types), and
+// values Azure derives from other resources are filled in.
+
+import (
+	"strings"
+
+	"securetrain/internal/arm"
+)
+
+// pendingRef is a reference waiting for the whole file to be known.
+type pendingRef struct {
+	r     *res
+	field string // as written: "networkSecurityGroup", "ipConfigurations[0].properties.subnet"
+	line  int
+	id    arm.ID
+	typ   string // canonical type the id was checked against
+}
+
+func (d *decoder) link() {
+	for _, p := range d.refs {
+		if !d.resolves(p) {
+			p.r.errf(p.line, "%s %s not found in the file", p.field, p.id)
+		}
+	}
+	d.placeFirewalls()
+}
+
+// resolves reports whether a reference names a resource of the file. Ids of
+// types securetrain does not model (Key Vault, public IP prefixes, …) cannot
+// be checked and pass; references that may point outside the file (a
+// workspace's storage account, a private endpoint's target) are not queued.
+func (d *decoder) resolves(p pendingRef) bool {
+	if strings.EqualFold(p.typ, typeLBPool) {
+		// A pool is a part of its load balancer, not a resource of its own.
+		lbID, _ := p.id.Parent()
+		lb, _ := d.snap.Lookup(lbID).(*LoadBalancer)
+		if lb == nil {
+			return false
+		}
+		_, ok := canonical(p.id.Leaf(), lb.BackendPools)
+		return ok
+	}
+	if k := kindIndex[strings.ToLower(p.typ)]; k == nil || !k.index {
+		return true
+	}
+	return d.snap.Lookup(p.id) != nil
+}
+
+// placeFirewalls gives each firewall without a written private address the
+// one Azure assigns: the first usable address of its subnet, network+4
+// (Azure reserves .0 to .3, §8.3).
+func (d *decoder) placeFirewalls() {
+	for _, fw := range d.snap.AzureFirewalls {
+		if fw.PrivateIP.IsValid() {
+			continue
+		}
+		sn := d.snap.Subnet(fw.Subnet.ID)
+		if sn == nil || len(sn.AddressPrefixes) == 0 {
+			continue
+		}
+		a := sn.AddressPrefixes[0].Addr()
+		for range 4 {
+			a = a.Next()
+		}
+		fw.PrivateIP = a
+	}
+}
