@@ -104,7 +104,8 @@ func (g *gen) build() {
 		for s := 0; s < o.SubnetsPerVNet; s++ {
 			props := map[string]any{"addressPrefix": fmt.Sprintf("10.%d.%d.0/24", v, s)}
 			if o.NSGs > 0 {
-				props["networkSecurityGroup"] = ref("net", "Microsoft.Network/networkSecurityGroups", fmt.Sprintf("nsg%d", (v*o.SubnetsPerVNet+s)%o.NSGs))
+				// The subnets of a VNet share its NSG.
+				props["networkSecurityGroup"] = ref("net", "Microsoft.Network/networkSecurityGroups", fmt.Sprintf("nsg%d", v%o.NSGs))
 			}
 			if o.RoutesPerVNet > 0 {
 				props["routeTable"] = ref("net", "Microsoft.Network/routeTables", "rt-"+vnet)

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
@@ -70,11 +72,14 @@ type Network struct {
 
 	tagSets map[string]ipset.Set
 	// cuts are the boundaries of every address set the network uses; a set
-	// query is split at them, so each piece behaves as one address.
-	cutSets []ipset.Set
-	cuts    []uint32
+	// query is split at them, so each piece behaves as one address. A
+	// union's boundaries are among its parts', so only parts are added.
+	cuts []uint32
 
 	problems []string
+	// unbuilt are NSG directions whose indexes are built at the end of
+	// Compile, in parallel: building is pure and the largest part of it.
+	unbuilt []*nsgDir
 }
 
 type vnetCtx struct {
@@ -176,7 +181,28 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		return nil, &CompileError{Problems: slices.Compact(n.problems)}
 	}
 	n.finishCuts()
+	n.buildIndexes()
 	return n, nil
+}
+
+func (n *Network) buildIndexes() {
+	work := make(chan *nsgDir)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				d.build()
+			}
+		}()
+	}
+	for _, d := range n.unbuilt {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	n.unbuilt = nil
 }
 
 func (n *Network) problem(pos, what, format string, args ...any) {
@@ -190,21 +216,25 @@ func (n *Network) problem(pos, what, format string, args ...any) {
 	n.problems = append(n.problems, msg)
 }
 
-func (n *Network) addCut(sets ...ipset.Set) { n.cutSets = append(n.cutSets, sets...) }
-
-func (n *Network) finishCuts() {
-	cuts := []uint32{0}
-	for _, s := range n.cutSets {
+func (n *Network) addCut(sets ...ipset.Set) {
+	for _, s := range sets {
 		for _, r := range s.Ranges() {
-			cuts = append(cuts, r.Lo)
-			if r.Hi != 0xFFFFFFFF {
-				cuts = append(cuts, r.Hi+1)
-			}
+			n.addCutRange(r)
 		}
 	}
-	slices.Sort(cuts)
-	n.cuts = slices.Compact(cuts)
-	n.cutSets = nil
+}
+
+func (n *Network) addCutRange(r ipset.Range) {
+	n.cuts = append(n.cuts, r.Lo)
+	if r.Hi != 0xFFFFFFFF {
+		n.cuts = append(n.cuts, r.Hi+1)
+	}
+}
+
+func (n *Network) finishCuts() {
+	n.cuts = append(n.cuts, 0)
+	slices.Sort(n.cuts)
+	n.cuts = slices.Clip(slices.Compact(n.cuts))
 }
 
 func (n *Network) compileVNets() {
@@ -325,6 +355,7 @@ func (n *Network) addressSet(tok string, vc *vnetCtx) (ipset.Set, error) {
 }
 
 func (n *Network) compileSubnets() {
+	tables := map[string]*routeTable{}
 	for _, vc := range n.vnets {
 		for _, s := range vc.v.Subnets {
 			sc := n.subnets[s.ID.Key()]
@@ -335,7 +366,7 @@ func (n *Network) compileSubnets() {
 					sc.seps = append(sc.seps, p)
 				}
 			}
-			sc.routes = n.buildRouteTable(sc)
+			sc.routes = n.routeTableFor(sc, tables)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package netverify
 import (
 	"math/bits"
 	"slices"
-	"unsafe"
 
 	"securetrain/internal/ipset"
 )
@@ -12,7 +11,7 @@ import (
 // or a port) with a bitset over the rules, in one binary search. Each rule's
 // values are a set; the index cuts the value space at every boundary and
 // stores, per interval, an interned bitset. Interning keeps memory small:
-// neighbouring intervals mostly share the same rule combination.
+// many intervals share the same rule combination.
 type dimIndex struct {
 	starts []uint32 // interval k covers [starts[k], starts[k+1]-1]; starts[0] == 0
 	ids    []uint32 // interval -> bitset id
@@ -20,13 +19,47 @@ type dimIndex struct {
 	table  []uint64 // bitset id*words … (id+1)*words
 }
 
+// setKey identifies a set for grouping: rules that name the same service
+// tag share one Set (the compile cache hands out the same ranges), and
+// small sets compare by value.
+type setKey struct {
+	first *ipset.Range
+	n     int
+	small [2]ipset.Range
+}
+
+func keyOf(s ipset.Set) setKey {
+	rs := s.Ranges()
+	k := setKey{n: len(rs)}
+	if len(rs) <= len(k.small) {
+		copy(k.small[:], rs)
+	} else {
+		k.first = &rs[0]
+	}
+	return k
+}
+
 func buildDimIndex(sets []ipset.Set) *dimIndex {
-	words := (len(sets) + 63) / 64
-	if words == 0 {
-		words = 1
+	words := max((len(sets)+63)/64, 1)
+	// Rules with the same set form a group with one mask. Groups' masks are
+	// disjoint and a set's ranges are disjoint, so entering and leaving a
+	// range are both an XOR of the group's mask.
+	groupOf := map[setKey]int{}
+	var groups []ipset.Set
+	var masks []uint64
+	for i, s := range sets {
+		k := keyOf(s)
+		g, ok := groupOf[k]
+		if !ok {
+			g = len(groups)
+			groupOf[k] = g
+			groups = append(groups, s)
+			masks = append(masks, make([]uint64, words)...)
+		}
+		masks[g*words+i/64] |= 1 << (i % 64)
 	}
 	starts := []uint32{0}
-	for _, s := range sets {
+	for _, s := range groups {
 		for _, r := range s.Ranges() {
 			starts = append(starts, r.Lo)
 			if r.Hi != 0xFFFFFFFF {
@@ -36,60 +69,61 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 	}
 	slices.Sort(starts)
 	starts = slices.Compact(starts)
-	type event struct {
-		at   int
-		rule int
-		add  bool
-	}
-	var events []event
-	for i, s := range sets {
+	// Bucket the toggles by interval (counting sort).
+	count := make([]int32, len(starts)+1)
+	type toggle struct{ at, group int32 }
+	var toggles []toggle
+	for g, s := range groups {
 		for _, r := range s.Ranges() {
-			lo := intervalOf(starts, r.Lo)
-			events = append(events, event{lo, i, true})
+			toggles = append(toggles, toggle{int32(intervalOf(starts, r.Lo)), int32(g)})
 			if r.Hi != 0xFFFFFFFF {
-				events = append(events, event{intervalOf(starts, r.Hi+1), i, false})
+				toggles = append(toggles, toggle{int32(intervalOf(starts, r.Hi+1)), int32(g)})
 			}
 		}
 	}
-	// Removals before additions at the same interval: a rule's ranges are
-	// disjoint, so a removal never cancels its own addition.
-	slices.SortFunc(events, func(a, b event) int {
-		if a.at != b.at {
-			return a.at - b.at
-		}
-		if a.add == b.add {
-			return 0
-		}
-		if !a.add {
-			return -1
-		}
-		return 1
-	})
+	for _, t := range toggles {
+		count[t.at+1]++
+	}
+	for k := 1; k < len(count); k++ {
+		count[k] += count[k-1]
+	}
+	bucket := make([]int32, len(toggles))
+	fill := slices.Clone(count)
+	for _, t := range toggles {
+		bucket[fill[t.at]] = t.group
+		fill[t.at]++
+	}
 	idx := &dimIndex{starts: starts, ids: make([]uint32, len(starts)), words: words}
 	cur := make([]uint64, words)
-	intern := map[string]uint32{}
-	e := 0
+	intern := map[uint64][]uint32{}
 	for k := range starts {
-		for e < len(events) && events[e].at == k {
-			ev := events[e]
-			if ev.add {
-				cur[ev.rule/64] |= 1 << (ev.rule % 64)
-			} else {
-				cur[ev.rule/64] &^= 1 << (ev.rule % 64)
+		for _, g := range bucket[count[k]:count[k+1]] {
+			m := masks[int(g)*words : int(g+1)*words]
+			for w := range cur {
+				cur[w] ^= m[w]
 			}
-			e++
 		}
-		key := string(unsafe.Slice((*byte)(unsafe.Pointer(&cur[0])), words*8))
-		id, ok := intern[key]
-		if !ok {
-			id = uint32(len(idx.table) / words)
-			idx.table = append(idx.table, cur...)
-			intern[key] = id
-		}
-		idx.ids[k] = id
+		idx.ids[k] = idx.intern(intern, cur)
 	}
 	idx.table = slices.Clip(idx.table)
 	return idx
+}
+
+// intern returns the id of a bitset, adding it to the table when new.
+func (d *dimIndex) intern(seen map[uint64][]uint32, bs []uint64) uint32 {
+	h := uint64(14695981039346656037)
+	for _, w := range bs {
+		h = (h ^ w) * 1099511628211
+	}
+	for _, id := range seen[h] {
+		if slices.Equal(d.table[int(id)*d.words:int(id+1)*d.words], bs) {
+			return id
+		}
+	}
+	id := uint32(len(d.table) / d.words)
+	d.table = append(d.table, bs...)
+	seen[h] = append(seen[h], id)
+	return id
 }
 
 // intervalOf returns the index of the interval holding v.
@@ -125,3 +159,4 @@ func firstCommon(sets ...[]uint64) int {
 	}
 	return -1
 }
+

@@ -175,7 +175,7 @@ func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*r
 	}
 	for _, d := range []*nsgDir{&c.in, &c.out} {
 		sortRules(d.rules)
-		d.build()
+		n.unbuilt = append(n.unbuilt, d)
 	}
 	return c
 }
@@ -228,7 +228,6 @@ func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, vc *vne
 		set = set.Union(n.asgMembers(a.ID))
 		text = append(text, "ASG "+a.ID.Name())
 	}
-	n.addCut(set)
 	return set, strings.Join(text, ","), nil
 }
 

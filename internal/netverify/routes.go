@@ -99,6 +99,21 @@ var pairedRegions = map[string]string{
 	"uaenorth": "uaecentral", "southafricanorth": "southafricawest",
 }
 
+// routeTableFor shares one effective route table between the subnets of a
+// VNet that have the same route table and service endpoints.
+func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *routeTable {
+	key := sc.vnet.v.ID.Key() + "|" + sc.s.RouteTable.ID.Key()
+	for _, se := range sc.s.ServiceEndpoints {
+		key += "|" + strings.ToLower(se.Service) + ":" + strings.ToLower(strings.Join(se.Locations, ","))
+	}
+	if rt, ok := cache[key]; ok {
+		return rt
+	}
+	rt := n.buildRouteTable(sc)
+	cache[key] = rt
+	return rt
+}
+
 func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 	rt := &routeTable{}
 	add := func(ps []netip.Prefix, e routeEntry) {
@@ -110,7 +125,7 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 			c := e
 			c.r, c.bits, c.prefix = r, p.Bits(), p.String()
 			rt.entries = append(rt.entries, &c)
-			n.addCut(ipset.FromRanges([]ipset.Range{r}))
+			n.addCutRange(r)
 		}
 	}
 	vc := sc.vnet

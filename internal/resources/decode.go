@@ -85,10 +85,11 @@ func LoadFile(path string) (*Snapshot, error) {
 // returns the linked snapshot, or a *FileError listing every problem.
 func DecodeFile(file string, data []byte) (*Snapshot, error) {
 	d := &decoder{
-		file: file,
-		snap: &Snapshot{byKey: map[string]any{}},
-		seen: map[string]*res{},
-		info: map[any]*res{},
+		file:    file,
+		snap:    &Snapshot{byKey: map[string]any{}},
+		seen:    map[string]*res{},
+		info:    map[any]*res{},
+		lbPools: map[string]bool{},
 	}
 	d.fileRes = &res{d: d}
 	doc, err := arm.ParseDocument(data)
@@ -131,6 +132,9 @@ type decoder struct {
 	// pending are standalone children, attached once every parent is known.
 	pending []*res
 	refs    []pendingRef
+	// lbPools holds the id keys of load balancer backend pools, which NICs
+	// reference but which are parts, not resources.
+	lbPools map[string]bool
 }
 
 func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
@@ -414,19 +418,23 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	// Envelope fields that only some types read; the rest ignore them.
 	env.ignore("etag", "zones", "identity", "kind", "sku")
 	tv := env.need("type", arm.String)
-	nv := env.need("name", arm.String)
 	if tv == nil {
 		env.ignoreRest()
 		return
 	}
 	k := kindIndex[strings.ToLower(tv.Str)]
 	if k == nil {
-		r.errf(tv.Line, "%s", unknownType(tv.Str))
+		if !d.full() { // the message costs a search over all types
+			r.errf(tv.Line, "%s", unknownType(tv.Str))
+		} else {
+			d.dropped++
+		}
 		env.ignoreRest()
 		return
 	}
 	r.kind, r.line = k, tv.Line
 	r.label = k.label + " " + r.label
+	nv := env.need("name", arm.String)
 	if nv != nil {
 		r.name, r.nameLine = nv.Str, nv.Line
 		r.label = k.label + " " + nv.Str

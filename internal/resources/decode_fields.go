@@ -104,6 +104,12 @@ func (o *obj) missing(what string) {
 	}
 }
 
+// anyPresent reports whether one of keys holds a value; a value of the
+// wrong kind counts, so that it is not also reported as missing.
+func (o *obj) anyPresent(keys ...string) bool {
+	return slices.ContainsFunc(keys, o.present)
+}
+
 // required reports key when it is absent, and says whether it is present.
 func (o *obj) required(key string) bool {
 	o.known = append(o.known, key)
@@ -115,7 +121,7 @@ func (o *obj) required(key string) bool {
 }
 
 var kindNouns = map[arm.Kind]string{
-	arm.Null: "null", arm.String: "a string", arm.Number: "a number",
+	arm.String: "a string", arm.Number: "a number",
 	arm.Bool: "a boolean", arm.Object: "an object", arm.Array: "an array",
 }
 
@@ -244,16 +250,22 @@ func (o *obj) strings(key string) []string {
 	return out
 }
 
-// tags reads a string map (resource tags).
+// tags reads a string map (resource tags). It walks the members directly:
+// a map has no fixed keys to look up.
 func (o *obj) tags(key string) map[string]string {
 	t := o.child(key)
 	if t.v == nil {
 		return nil
 	}
+	t.ignoreRest()
 	m := make(map[string]string, len(t.v.Keys))
-	for _, k := range t.v.Keys {
-		if v := t.text(k); v != nil {
+	for i, k := range t.v.Keys {
+		switch v := t.v.Fields[i]; v.Kind {
+		case arm.String, arm.Number:
 			m[k] = v.Str
+		case arm.Null:
+		default:
+			t.wrongKind(t.name(k), v, "a string")
 		}
 	}
 	return m
@@ -377,9 +389,10 @@ func (o *obj) ipv4s(key string) []netip.Addr {
 	return out
 }
 
-// cidrs reads a list of canonical IPv4 prefixes.
-func (o *obj) cidrs(key string, required bool) []netip.Prefix {
+// cidrs reads a list of canonical IPv4 prefixes, with the line of each.
+func (o *obj) cidrs(key string, required bool) ([]netip.Prefix, []int) {
 	var out []netip.Prefix
+	var lines []int
 	for _, v := range o.list(key, required, false) {
 		p, err := parseIPv4Prefix(v.Str)
 		if err != nil {
@@ -387,8 +400,9 @@ func (o *obj) cidrs(key string, required bool) []netip.Prefix {
 			continue
 		}
 		out = append(out, p)
+		lines = append(lines, v.Line)
 	}
-	return out
+	return out, lines
 }
 
 // either reads a value that Azure offers as a singular and a plural field

@@ -31,10 +31,11 @@ func decodeVirtualNetwork(r *res) *VirtualNetwork {
 	vn := &VirtualNetwork{Meta: r.meta}
 	as := p.child("addressSpace")
 	as.ignore("ipamPoolPrefixAllocations")
-	vn.AddressSpace = as.cidrs("addressPrefixes", true)
-	for _, o := range overlaps(vn.AddressSpace) {
-		as.errf(as.lineOf("addressPrefixes"), "addressSpace.addressPrefixes %s overlaps %s", vn.AddressSpace[o[1]], vn.AddressSpace[o[0]])
+	space, lines := as.cidrs("addressPrefixes", true)
+	for _, o := range overlaps(space) {
+		as.errf(lines[o[1]], "addressSpace.addressPrefixes %s overlaps %s", space[o[1]], space[o[0]])
 	}
+	vn.AddressSpace = space
 	vn.DNSServers = p.child("dhcpOptions").ipv4s("dnsServers")
 	return vn
 }
@@ -46,7 +47,7 @@ func decodeSubnet(r *res) *Subnet {
 		"ipamPoolPrefixAllocations", "provisioningState")
 	sn := &Subnet{Meta: r.meta}
 	vals, field, _ := p.either("addressPrefix", "addressPrefixes", false)
-	if len(vals) == 0 {
+	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
 	}
 	for _, v := range vals {
@@ -155,7 +156,7 @@ func ruleEndpoints(p *obj, side string) ([]string, []Ref) {
 	asgs := p.refs(asgKey, typeASG)
 	vals, field, plural := p.either(side+"AddressPrefix", side+"AddressPrefixes", false)
 	switch {
-	case len(vals) == 0 && !hasASGs:
+	case len(vals) == 0 && !hasASGs && !p.anyPresent(side+"AddressPrefix", side+"AddressPrefixes"):
 		p.missing(fmt.Sprintf("%sAddressPrefix, %sAddressPrefixes or %s", side, side, asgKey))
 	case len(vals) > 0 && hasASGs:
 		p.errf(p.lineOf(asgKey), "%s cannot be combined with %s", asgKey, field)
@@ -182,6 +183,9 @@ func ruleEndpoints(p *obj, side string) ([]string, []Ref) {
 func rulePorts(p *obj, side string, required bool) []PortRange {
 	vals, field, plural := p.either(side+"PortRange", side+"PortRanges", true)
 	if len(vals) == 0 {
+		if p.anyPresent(side+"PortRange", side+"PortRanges") {
+			return nil // a value of the wrong kind, already reported
+		}
 		if required {
 			p.missing(fmt.Sprintf("%sPortRange or %sPortRanges", side, side))
 			return nil
@@ -283,7 +287,8 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 	sku := r.env.child("sku")
 	lb := &LoadBalancer{Meta: r.meta, SKU: sku.enum("name", false, "Basic", "Standard", "Gateway")}
 	sku.enum("tier", false, "Regional", "Global")
-	var frontends []string
+	// Part names by lower-cased name, as ARM compares them.
+	frontends, pools := map[string]string{}, map[string]string{}
 	for _, it := range p.items("frontendIPConfigurations") {
 		it.ignore("id", "etag", "type", "zones")
 		fp := it.child("properties")
@@ -295,22 +300,27 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 			PrivateIP: fp.ipv4("privateIPAddress", false),
 		}
 		lb.Frontends = append(lb.Frontends, fe)
-		frontends = append(frontends, fe.Name)
+		frontends[strings.ToLower(fe.Name)] = fe.Name
 	}
 	for _, it := range p.items("backendAddressPools") {
 		// A pool's properties list its members, which NICs declare.
 		it.ignore("id", "etag", "type", "properties")
-		lb.BackendPools = append(lb.BackendPools, it.needStr("name"))
+		name := it.needStr("name")
+		lb.BackendPools = append(lb.BackendPools, name)
+		pools[strings.ToLower(name)] = name
+		if !r.id.IsZero() {
+			r.d.lbPools[r.id.Child("backendAddressPools", name).Key()] = true
+		}
 	}
-	lb.Rules = lbRules(r, p, "loadBalancingRules", frontends, lb.BackendPools)
-	lb.InboundNATRules = lbRules(r, p, "inboundNatRules", frontends, lb.BackendPools)
+	lb.Rules = lbRules(r, p, "loadBalancingRules", frontends, pools)
+	lb.InboundNATRules = lbRules(r, p, "inboundNatRules", frontends, pools)
 	for _, it := range p.items("outboundRules") {
 		it.ignore("id", "etag", "type")
 		op := it.child("properties")
 		op.ignore("allocatedOutboundPorts", "enableTcpReset", "idleTimeoutInMinutes", "provisioningState")
 		op.enum("protocol", true, "Tcp", "Udp", "All")
 		o := LBOutboundRule{Name: it.needStr("name"),
-			BackendPool: r.lbPart(op, "backendAddressPool", "backendAddressPools", lb.BackendPools, true),
+			BackendPool: r.lbPart(op, "backendAddressPool", "backendAddressPools", pools, true),
 		}
 		op.required("frontendIPConfigurations")
 		for _, f := range op.items("frontendIPConfigurations") {
@@ -322,7 +332,7 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 }
 
 // lbRules reads load-balancing or inbound NAT rules.
-func lbRules(r *res, p *obj, key string, frontends, pools []string) []LBRule {
+func lbRules(r *res, p *obj, key string, frontends, pools map[string]string) []LBRule {
 	var out []LBRule
 	for _, it := range p.items(key) {
 		it.ignore("id", "etag", "type")
@@ -344,15 +354,15 @@ func lbRules(r *res, p *obj, key string, frontends, pools []string) []LBRule {
 
 // lbPart reads a load balancer's reference to one of its own parts
 // ({"id": ".../loadBalancers/lb/frontendIPConfigurations/fe"}) and returns
-// the part's name.
-func (r *res) lbPart(o *obj, key, part string, names []string, required bool) string {
+// the part's name; names maps lower-cased part names to their spelling.
+func (r *res) lbPart(o *obj, key, part string, names map[string]string, required bool) string {
 	if required && !o.required(key) {
 		return ""
 	}
 	return r.lbPartOf(o.child(key), part, names)
 }
 
-func (r *res) lbPartOf(c *obj, part string, names []string) string {
+func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
 	if c.v == nil {
 		return ""
 	}
@@ -371,7 +381,7 @@ func (r *res) lbPartOf(c *obj, part string, names []string) string {
 		r.errf(iv.Line, "%s %s is not one of this load balancer's %s", field, iv.Str, part)
 		return ""
 	}
-	name, ok := canonical(id.Leaf(), names)
+	name, ok := names[strings.ToLower(id.Leaf())]
 	if !ok {
 		r.errf(iv.Line, "%s: the load balancer has no %s named %q", field, part, id.Leaf())
 	}

@@ -66,10 +66,11 @@ func parseRulePrefix(s string) (prefixKind, error) {
 		_, err := parseIPv4Prefix(s)
 		return prefixIP, err
 	}
-	if _, err := parseIPv4(s); err != nil {
+	if _, err := netip.ParseAddr(s); err != nil {
 		return prefixIP, fmt.Errorf("%q is not \"*\", an IPv4 address, a CIDR or a service tag name", s)
 	}
-	return prefixIP, nil
+	_, err := parseIPv4(s)
+	return prefixIP, err
 }
 
 // parseRoutePrefix checks a route's addressPrefix: a CIDR or a service tag.

@@ -35,13 +35,7 @@ func (d *decoder) link() {
 func (d *decoder) resolves(p pendingRef) bool {
 	if strings.EqualFold(p.typ, typeLBPool) {
 		// A pool is a part of its load balancer, not a resource of its own.
-		lbID, _ := p.id.Parent()
-		lb, _ := d.snap.Lookup(lbID).(*LoadBalancer)
-		if lb == nil {
-			return false
-		}
-		_, ok := canonical(p.id.Leaf(), lb.BackendPools)
-		return ok
+		return d.lbPools[p.id.Key()]
 	}
 	if k := kindIndex[strings.ToLower(p.typ)]; k == nil || !k.index {
 		return true

@@ -1,0 +1,511 @@
+package resources
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Test files are built from list entries. A "#!" comment marks a line a
+// problem points at: the n-th marker's line replaces "Ln" in the expected
+// messages.
+
+const fileHead = "subscription: s1\nresources:\n"
+
+func file(entries ...string) string { return fileHead + strings.Join(entries, "") }
+
+// envEntry is a list entry with extra envelope lines and properties lines;
+// continuation lines of a multi-line property are indented by the caller
+// relative to the property.
+func envEntry(typ, name string, env []string, props ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - type: %s\n    resourceGroup: rg\n    name: %s\n", typ, name)
+	for _, e := range env {
+		b.WriteString("    " + e + "\n")
+	}
+	if len(props) > 0 {
+		b.WriteString("    properties:\n")
+		for _, p := range props {
+			b.WriteString("      " + strings.ReplaceAll(p, "\n", "\n      ") + "\n")
+		}
+	}
+	return b.String()
+}
+
+func entry(typ, name string, props ...string) string { return envEntry(typ, name, nil, props...) }
+
+// edit applies edits to property lines: "key: value" replaces key's line or
+// is appended, "-key" removes it.
+func edit(base []string, edits ...string) []string {
+	out := append([]string(nil), base...)
+	for _, e := range edits {
+		key, _, _ := strings.Cut(strings.TrimPrefix(e, "-"), ":")
+		i := -1
+		for j, l := range out {
+			if k, _, _ := strings.Cut(l, ":"); k == key {
+				i = j
+			}
+		}
+		switch {
+		case strings.HasPrefix(e, "-"):
+			out = append(out[:i], out[i+1:]...)
+		case i >= 0:
+			out[i] = e
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+var (
+	vnetEntry = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}")
+	// vnetWithSubnet has subnet v/s, 10.0.1.0/24.
+	vnetWithSubnet = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		"subnets: [{name: s, properties: {addressPrefix: 10.0.1.0/24}}]")
+	subnetRef = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s}"
+	nsgEntry  = entry(typeNSG, "nsg")
+	ruleBase  = []string{"priority: 100", "direction: Inbound", "access: Allow", "protocol: Tcp",
+		`sourceAddressPrefix: "*"`, `destinationAddressPrefix: "*"`, `destinationPortRange: "443"`}
+	routeBase = []string{"addressPrefix: 0.0.0.0/0", "nextHopType: Internet"}
+	lbBase    = []string{"frontendIPConfigurations: [{name: fe, properties: {privateIPAddress: 10.0.1.4}}]",
+		"backendAddressPools: [{name: be}]"}
+	lbRuleProps = "{protocol: Tcp, frontendPort: 443, backendPort: 443, " +
+		"frontendIPConfiguration: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}}"
+	fwBase = []string{"ipConfigurations: [{name: c, properties: {subnet: " +
+		"{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/AzureFirewallSubnet}}}]"}
+	fwVNet = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		"subnets: [{name: AzureFirewallSubnet, properties: {addressPrefix: 10.0.0.0/26}}]")
+	netRule    = "{name: n, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: ['*'], destinationPorts: ['443']}"
+	policyBase = []string{"priority: 100"}
+	filterColl = "ruleCollectionType: FirewallPolicyFilterRuleCollection\nname: c\npriority: 100\naction: {type: Allow}"
+	amlBase    = []string{"computeType: AmlCompute", "properties:\n  scaleSettings: {maxNodeCount: 2}"}
+)
+
+func subnet(edits ...string) string {
+	return file(vnetEntry, entry(typeSubnet, "v/s", edit([]string{"addressPrefix: 10.0.1.0/24"}, edits...)...))
+}
+func rule(edits ...string) string {
+	return file(nsgEntry, entry(typeRule, "nsg/r", edit(ruleBase, edits...)...))
+}
+func route(edits ...string) string {
+	return file(entry(typeRouteTable, "t"), entry(typeRoute, "t/r", edit(routeBase, edits...)...))
+}
+func lb(edits ...string) string { return file(entry(typeLB, "lb", edit(lbBase, edits...)...)) }
+func firewall(edits ...string) string {
+	return file(fwVNet, entry(typeFirewall, "fw", edit(fwBase, edits...)...))
+}
+func ruleGroupFile(colls string) string {
+	return file(entry(typePolicy, "p"), entry(typeRuleGroup, "p/g", edit(policyBase, "ruleCollections:\n  - "+
+		strings.ReplaceAll(colls, "\n", "\n    "))...))
+}
+func compute(props ...string) string { return file(entry(typeCompute, "ws/c", props...)) }
+
+var marker = regexp.MustCompile(`#!`)
+
+// expect fills "Ln" in wants with the line of the n-th "#!" of src.
+func expect(t *testing.T, src string, wants []string) []string {
+	t.Helper()
+	var pairs []string
+	n := 0
+	for i, line := range strings.Split(src, "\n") {
+		for range marker.FindAllStringIndex(line, -1) {
+			n++
+			pairs = append(pairs, "L"+strconv.Itoa(n), strconv.Itoa(i+1))
+		}
+	}
+	// Longest placeholders first, so that L1 does not eat into L10.
+	for i, j := 0, len(pairs)-2; i < j; i, j = i+2, j-2 {
+		pairs[i], pairs[i+1], pairs[j], pairs[j+1] = pairs[j], pairs[j+1], pairs[i], pairs[i+1]
+	}
+	rep := strings.NewReplacer(pairs...)
+	out := make([]string, len(wants))
+	for i, w := range wants {
+		out[i] = rep.Replace(w)
+	}
+	return out
+}
+
+func TestValidationRules(t *testing.T) {
+	const (
+		sub1  = "/subscriptions/s1/resourceGroups/rg/providers/"
+		netw  = "/resourceGroups/rg/providers/Microsoft.Network/"
+		ruleR = "t.yaml:L1: security rule nsg/r: "
+	)
+	cases := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		// The file and the envelope.
+		{"unknown top-level key", "subscription: s1\nsubscriptions: s2 #!\nresources: []\n",
+			[]string{`t.yaml:L1: unknown field "subscriptions"; did you mean "subscription"?`}},
+		{"resources missing", "subscription: s1 #!\n", []string{"t.yaml:L1: resources is required"}},
+		{"resources not a list", "subscription: s1\nresources: {} #!\n", []string{"t.yaml:L1: resources must be an array, got object"}},
+		{"entry not an object", file("  - just-a-string #!\n"), []string{"t.yaml:L1: resources[0] must be an object, got string"}},
+		{"file not an object", "- a #!\n", []string{"t.yaml:L1: an environment file is an object with subscription and resources, got array"}},
+		{"bad subscription", "subscription: a/b #!\nresources: []\n", []string{`t.yaml:L1: subscription "a/b" must be a non-empty name without "/"`}},
+		{"syntax error", "resources: [\n  {a: 1},\n  b: 2 #!\n", []string{"t.yaml:L1: did not find expected ',' or ']'"}},
+		{"empty file", "", []string{"t.yaml: document is empty"}},
+		{"type missing", file("  - resourceGroup: rg #!\n    name: x\n"), []string{"t.yaml:L1: resources[0]: type is required"}},
+		{"near-miss type", file("  - type: Microsoft.Network/virtualNetwork #!\n    name: x\n"),
+			[]string{`t.yaml:L1: resources[0]: unknown resource type "Microsoft.Network/virtualNetwork"; did you mean "Microsoft.Network/virtualNetworks"?`}},
+		{"unknown type of a known provider", file("  - type: Microsoft.Network/applicationGateways #!\n    name: x\n"),
+			[]string{`t.yaml:L1: resources[0]: unknown resource type "Microsoft.Network/applicationGateways"; supported in Microsoft.Network: ` +
+				"virtualNetworks, virtualNetworks/subnets, virtualNetworks/virtualNetworkPeerings, networkSecurityGroups, " +
+				"networkSecurityGroups/securityRules, applicationSecurityGroups, routeTables, routeTables/routes, natGateways, " +
+				"publicIPAddresses, loadBalancers, networkInterfaces, privateEndpoints, privateDnsZones, privateDnsZones/virtualNetworkLinks, " +
+				"privateDnsZones/A, privateDnsZones/CNAME, azureFirewalls, firewallPolicies, firewallPolicies/ruleCollectionGroups, serviceEndpointPolicies"}},
+		{"unknown envelope field", file(envEntry(typeNSG, "nsg", []string{"propertes: {} #!"})),
+			[]string{`t.yaml:L1: network security group nsg: unknown field "propertes"; did you mean "properties"?`}},
+		{"resourceGroup missing", file("  - type: Microsoft.Network/networkSecurityGroups #!\n    name: nsg\n"),
+			[]string{"t.yaml:L1: network security group nsg: resourceGroup is required"}},
+		{"name missing", file("  - type: Microsoft.Network/networkSecurityGroups #!\n    resourceGroup: rg\n"),
+			[]string{"t.yaml:L1: network security group resources[0]: name is required"}},
+		{"bad resource group name", file("  - type: Microsoft.Network/networkSecurityGroups\n    resourceGroup: a/b #!\n    name: nsg\n"),
+			[]string{`t.yaml:L1: network security group nsg: resourceGroup "a/b" must be a non-empty name without "/"`}},
+		{"resource group's resourceGroup differs", file("  - type: Microsoft.Resources/resourceGroups\n    resourceGroup: other #!\n    name: rg\n"),
+			[]string{`t.yaml:L1: resource group rg: resourceGroup "other" differs from the resource group's name "rg"`}},
+		{"id mismatch", file(envEntry(typeNSG, "nsg", []string{"id: " + netw + "networkSecurityGroups/other #!"})),
+			[]string{"t.yaml:L1: network security group nsg: id " + netw + "networkSecurityGroups/other does not match the id computed " +
+				"from type, resourceGroup and name: " + sub1 + "Microsoft.Network/networkSecurityGroups/nsg"}},
+		{"bad id", file(envEntry(typeNSG, "nsg", []string{"id: nsg #!"})),
+			[]string{`t.yaml:L1: network security group nsg: id: resource id "nsg" must start with /subscriptions/ or /resourceGroups/`}},
+		{"child without parent/child name", file("  - type: Microsoft.Network/virtualNetworks/subnets\n    resourceGroup: rg\n    name: s #!\n    properties: {addressPrefix: 10.0.1.0/24}\n"),
+			[]string{`t.yaml:L1: subnet s: name "s" must have 2 segment(s) for type Microsoft.Network/virtualNetworks/subnets (parent/child naming)`}},
+		{"declared twice", file(nsgEntry, "  - type: Microsoft.Network/networkSecurityGroups #!\n    resourceGroup: rg\n    name: NSG\n"),
+			[]string{"t.yaml:L1: network security group NSG: declared twice (first at t.yaml:3)"}},
+		{"child nested and standalone", file(vnetWithSubnet, "  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: v/s\n"+
+			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
+			[]string{"t.yaml:L1: subnet v/s: declared twice (first at t.yaml:8)"}},
+		{"nested child name with a slash", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+			"subnets: [{name: a/b, properties: {addressPrefix: 10.0.1.0/24}}] #!")),
+			[]string{`t.yaml:L1: virtual network v: subnets[0].name "a/b" must be a non-empty name without "/"`}},
+		{"standalone child without parent", file("  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: v9/s\n" +
+			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
+			[]string{"t.yaml:L1: subnet v9/s: virtual network v9 is not in the file; a child needs its parent"}},
+		{"properties not an object", file(envEntry(typeNSG, "nsg", []string{"properties: [] #!"})),
+			[]string{"t.yaml:L1: network security group nsg: properties must be an object, got array"}},
+		{"tags not strings", file(envEntry(typeNSG, "nsg", []string{"tags: {a: [1]} #!"})),
+			[]string{"t.yaml:L1: network security group nsg: tags.a must be a string, got array"}},
+
+		// Virtual networks and subnets (§8.3).
+		{"address space missing", file(entry(typeVNet, "v", "addressSpace: {} #!")),
+			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes is required"}},
+		{"address space empty", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: []} #!")),
+			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes must not be empty"}},
+		{"address space IPv6", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [fd00::/48]} #!")),
+			[]string{`t.yaml:L1: virtual network v: addressSpace.addressPrefixes "fd00::/48" is IPv6; only IPv4 is supported`}},
+		{"address spaces overlap", file(entry(typeVNet, "v", "addressSpace:\n  addressPrefixes:\n    - 10.0.0.0/16\n    - 10.0.128.0/17 #!")),
+			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes 10.0.128.0/17 overlaps 10.0.0.0/16"}},
+		{"dns server", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "dhcpOptions: {dnsServers: [10.0.0.256]} #!")),
+			[]string{`t.yaml:L1: virtual network v: dhcpOptions.dnsServers "10.0.0.256" is not a valid IPv4 address`}},
+		{"subnet CIDR", subnet("addressPrefix: 10.0.0.0/33 #!"),
+			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.0.0/33" is not a valid CIDR`}},
+		{"subnet host bits", subnet("addressPrefix: 10.0.1.1/24 #!"),
+			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.1.1/24" has host bits set (did you mean 10.0.1.0/24?)`}},
+		{"subnet too small", subnet("addressPrefix: 10.0.1.0/30 #!"),
+			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.1.0/30" is smaller than /29, the smallest subnet Azure allows`}},
+		{"subnet too large", subnet("addressPrefix: 0.0.0.0/1 #!"),
+			[]string{`t.yaml:L1: subnet v/s: addressPrefix "0.0.0.0/1" is larger than /2, the largest subnet Azure allows`}},
+		{"subnet IPv6", subnet("addressPrefix: fd00::/64 #!"),
+			[]string{`t.yaml:L1: subnet v/s: addressPrefix "fd00::/64" is IPv6; only IPv4 is supported`}},
+		{"subnet wrong kind", subnet("addressPrefix: 5 #!"),
+			[]string{"t.yaml:L1: subnet v/s: addressPrefix must be a string, got number"}},
+		{"subnet outside the VNet", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.1.0.0/24] #!"),
+			[]string{"t.yaml:L1: subnet v/s: address prefix 10.1.0.0/24 is outside the address space of virtual network v (10.0.0.0/16)"}},
+		{"subnets overlap", file(vnetEntry, entry(typeSubnet, "v/a", "addressPrefix: 10.0.1.0/24"),
+			entry(typeSubnet, "v/b", "addressPrefix: 10.0.1.128/25 #!")),
+			[]string{"t.yaml:L1: subnet v/b: address prefix 10.0.1.128/25 overlaps subnet v/a (10.0.1.0/24 at t.yaml:8)"}},
+		{"one subnet's prefixes overlap", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.0.1.0/25] #!"),
+			[]string{"t.yaml:L1: subnet v/s: address prefixes 10.0.1.0/24 and 10.0.1.0/25 overlap"}},
+		{"subnet prefix missing", subnet("-addressPrefix", "defaultOutboundAccess: true #!"),
+			[]string{"t.yaml:L1: subnet v/s: addressPrefix or addressPrefixes is required"}},
+		{"subnet prefix twice", subnet("addressPrefix: 10.0.1.0/24 #!", "addressPrefixes: [10.0.1.0/24]"),
+			[]string{"t.yaml:L1: subnet v/s: addressPrefix and addressPrefixes are mutually exclusive; use one"}},
+		{"private endpoint policies", subnet("privateEndpointNetworkPolicies: On #!"),
+			[]string{`t.yaml:L1: subnet v/s: privateEndpointNetworkPolicies must be one of Disabled, Enabled, NetworkSecurityGroupEnabled, RouteTableEnabled; got "On"`}},
+		{"default outbound access", subnet("defaultOutboundAccess: \"no\" #!"),
+			[]string{"t.yaml:L1: subnet v/s: defaultOutboundAccess must be a boolean, got string"}},
+		{"field name case", subnet("NetworkSecurityGroup: {id: x} #!"),
+			[]string{`t.yaml:L1: subnet v/s: unknown field "NetworkSecurityGroup"; did you mean "networkSecurityGroup"?`}},
+		{"reference of the wrong type", subnet("networkSecurityGroup: {id: " + netw + "routeTables/t} #!"),
+			[]string{"t.yaml:L1: subnet v/s: networkSecurityGroup " + netw + "routeTables/t is a Microsoft.Network/routeTables, not a Microsoft.Network/networkSecurityGroups"}},
+		{"reference not found", subnet("networkSecurityGroup: {id: " + netw + "networkSecurityGroups/nope} #!"),
+			[]string{"t.yaml:L1: subnet v/s: networkSecurityGroup " + sub1 + "Microsoft.Network/networkSecurityGroups/nope not found in the file"}},
+		{"reference not an id", subnet("natGateway: {id: nat1} #!"),
+			[]string{`t.yaml:L1: subnet v/s: natGateway: resource id "nat1" must start with /subscriptions/ or /resourceGroups/`}},
+		{"reference without id", subnet("routeTable: {name: t} #!#!"),
+			[]string{"t.yaml:L1: subnet v/s: routeTable.id is required", `t.yaml:L2: subnet v/s: unknown field "routeTable.name"`}},
+		{"reference list not found", subnet("serviceEndpointPolicies: [{id: " + netw + "serviceEndpointPolicies/sep}] #!"),
+			[]string{"t.yaml:L1: subnet v/s: serviceEndpointPolicies[0] " + sub1 + "Microsoft.Network/serviceEndpointPolicies/sep not found in the file"}},
+		{"delegation service", subnet("delegations: [{name: d, properties: {}}] #!"),
+			[]string{"t.yaml:L1: subnet v/s: delegations[0].properties.serviceName is required"}},
+		{"service endpoint locations", subnet("serviceEndpoints: [{service: Microsoft.Storage, locations: westus}] #!"),
+			[]string{"t.yaml:L1: subnet v/s: serviceEndpoints[0].locations must be an array, got string"}},
+
+		// Peerings.
+		{"peering remote missing", file(vnetEntry, entry(typePeering, "v/p", "allowForwardedTraffic: true #!")),
+			[]string{"t.yaml:L1: peering v/p: remoteVirtualNetwork is required"}},
+		{"peering remote not found", file(vnetEntry, entry(typePeering, "v/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
+			[]string{"t.yaml:L1: peering v/p: remoteVirtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/hub not found in the file"}},
+		{"subnet peering", file(vnetEntry, entry(typePeering, "v/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/v}", "peerCompleteVnets: false #!")),
+			[]string{"t.yaml:L1: peering v/p: peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets"}},
+
+		// NSG rules (§8.1).
+		{"priority range", rule("priority: 50 #!"), []string{ruleR + "priority must be between 100 and 4096, got 50"}},
+		{"priority kind", rule(`priority: "100" #!`), []string{ruleR + "priority must be an integer, got string"}},
+		{"priority fraction", rule("priority: 100.5 #!"), []string{ruleR + "priority must be an integer, got 100.5"}},
+		{"priority missing", rule("-priority", "direction: Inbound #!"), []string{ruleR + "priority is required"}},
+		{"priority reused", file(nsgEntry, entry(typeRule, "nsg/a", ruleBase...), entry(typeRule, "nsg/b", edit(ruleBase, "priority: 100 #!")...)),
+			[]string{"t.yaml:L1: security rule nsg/b: priority 100 is already used by inbound rule a (t.yaml:6)"}},
+		{"direction", rule("direction: In #!"), []string{ruleR + `direction must be one of Inbound, Outbound; got "In"`}},
+		{"access missing", rule("-access", "priority: 100 #!"), []string{ruleR + "access is required"}},
+		{"protocol", rule("protocol: Http #!"), []string{ruleR + `protocol must be one of Tcp, Udp, Icmp, Esp, Ah, *, Any; got "Http"`}},
+		{"rule name end", file(nsgEntry, entry(typeRule, "nsg/bad-", ruleBase...)),
+			[]string{`t.yaml:8: security rule nsg/bad-: name "bad-" is not a valid rule name: at most 80 letters, digits, '.', '-' and '_', ` +
+				"starting with a letter, digit or '_' and ending with a letter, digit or '_'"}},
+		{"rule name length", file(nsgEntry, entry(typeRule, "nsg/"+strings.Repeat("a", 81), ruleBase...)),
+			[]string{`t.yaml:8: security rule nsg/` + strings.Repeat("a", 81) + `: name "` + strings.Repeat("a", 81) + `" is not a valid rule name: ` +
+				"at most 80 letters, digits, '.', '-' and '_', starting with a letter, digit or '_' and ending with a letter, digit or '_'"}},
+		{"prefix singular and plural", rule(`sourceAddressPrefix: "10.0.0.0/8" #!`, "sourceAddressPrefixes: [10.1.0.0/16]"),
+			[]string{ruleR + "sourceAddressPrefix and sourceAddressPrefixes are mutually exclusive; use one"}},
+		{"service tag in a list", rule("-sourceAddressPrefix", "sourceAddressPrefixes:\n  - 10.0.0.0/8\n  - Internet #!"),
+			[]string{ruleR + `sourceAddressPrefixes lists "Internet"; a list may hold only IP addresses and CIDRs (use one rule per service tag)`}},
+		{"star in a list", rule("-destinationAddressPrefix", "destinationAddressPrefixes: ['*', 10.0.0.1] #!"),
+			[]string{ruleR + `destinationAddressPrefixes lists "*"; a list may hold only IP addresses and CIDRs (use one rule per service tag)`}},
+		{"bad prefix", rule("sourceAddressPrefix: 10.0.0.300 #!"),
+			[]string{ruleR + `sourceAddressPrefix "10.0.0.300" is not "*", an IPv4 address, a CIDR or a service tag name`}},
+		{"prefix host bits", rule("destinationAddressPrefix: 10.0.0.1/8 #!"),
+			[]string{ruleR + `destinationAddressPrefix "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?)`}},
+		{"IPv6 prefix", rule(`destinationAddressPrefix: "::1" #!`),
+			[]string{ruleR + `destinationAddressPrefix "::1" is IPv6; only IPv4 is supported`}},
+		{"source missing", rule("-sourceAddressPrefix", "priority: 100 #!"),
+			[]string{ruleR + "sourceAddressPrefix, sourceAddressPrefixes or sourceApplicationSecurityGroups is required"}},
+		{"prefix and ASG", file(nsgEntry, entry(typeASG, "asg"), entry(typeRule, "nsg/r", edit(ruleBase,
+			"destinationApplicationSecurityGroups: [{id: "+netw+"applicationSecurityGroups/asg}] #!")...)),
+			[]string{"t.yaml:L1: security rule nsg/r: destinationApplicationSecurityGroups cannot be combined with destinationAddressPrefix"}},
+		{"ASG not found", rule("-sourceAddressPrefix", "sourceApplicationSecurityGroups: [{id: "+netw+"applicationSecurityGroups/asg}] #!"),
+			[]string{ruleR + "sourceApplicationSecurityGroups[0] " + sub1 + "Microsoft.Network/applicationSecurityGroups/asg not found in the file"}},
+		{"destination port missing", rule("-destinationPortRange", "priority: 100 #!"),
+			[]string{ruleR + "destinationPortRange or destinationPortRanges is required"}},
+		{"port range", rule(`destinationPortRange: "70000" #!`),
+			[]string{ruleR + `destinationPortRange "70000" is not a port or port range: 70000 is out of range 0-65535`}},
+		{"port order", rule(`destinationPortRange: "90-80" #!`),
+			[]string{ruleR + `destinationPortRange "90-80" is a port range whose start is after its end`}},
+		{"port name", rule(`sourcePortRange: http #!`),
+			[]string{ruleR + `sourcePortRange "http" is not a port or port range: "http" is not a number`}},
+		{"comma in a port list", rule("-destinationPortRange", `destinationPortRanges: ["80,443"] #!`),
+			[]string{ruleR + `destinationPortRanges "80,443" is not a port or port range: "80,443" is not a number`}},
+		{"ports singular and plural", rule(`sourcePortRange: "*" #!`, "sourcePortRanges: [80]"),
+			[]string{ruleR + "sourcePortRange and sourcePortRanges are mutually exclusive; use one"}},
+
+		// Routes (§8.2).
+		{"next hop type", route("nextHopType: Firewall #!"),
+			[]string{`t.yaml:L1: route t/r: nextHopType must be one of VirtualNetworkGateway, VnetLocal, Internet, VirtualAppliance, None; got "Firewall"`}},
+		{"appliance without address", route("nextHopType: VirtualAppliance #!"),
+			[]string{"t.yaml:L1: route t/r: nextHopIpAddress is required when nextHopType is VirtualAppliance"}},
+		{"address without appliance", route("nextHopIpAddress: 10.0.0.4 #!"),
+			[]string{"t.yaml:L1: route t/r: nextHopIpAddress is only allowed when nextHopType is VirtualAppliance"}},
+		{"appliance IPv6", route("nextHopType: VirtualAppliance", `nextHopIpAddress: "fd00::4" #!`),
+			[]string{`t.yaml:L1: route t/r: nextHopIpAddress "fd00::4" is IPv6; only IPv4 is supported`}},
+		{"route prefix", route("addressPrefix: 10.0.0.0/40 #!"), []string{`t.yaml:L1: route t/r: addressPrefix "10.0.0.0/40" is not a valid CIDR`}},
+		{"route address", route("addressPrefix: 10.0.0.1 #!"),
+			[]string{`t.yaml:L1: route t/r: addressPrefix "10.0.0.1" is neither a CIDR nor a service tag name`}},
+		{"route prefix missing", route("-addressPrefix", "nextHopType: None #!"), []string{"t.yaml:L1: route t/r: addressPrefix is required"}},
+
+		// NAT gateways, public IPs, load balancers, NICs, private endpoints.
+		{"NAT field case", file(entry(typeNAT, "nat", "publicIPAddresses: [] #!")),
+			[]string{`t.yaml:L1: NAT gateway nat: unknown field "publicIPAddresses"; did you mean "publicIpAddresses"?`}},
+		{"NAT public IP not found", file(entry(typeNAT, "nat", "publicIpAddresses: [{id: "+netw+"publicIPAddresses/pip}] #!")),
+			[]string{"t.yaml:L1: NAT gateway nat: publicIpAddresses[0] " + sub1 + "Microsoft.Network/publicIPAddresses/pip not found in the file"}},
+		{"public IP address", file(entry(typePublicIP, "pip", "ipAddress: 1.2.3 #!")),
+			[]string{`t.yaml:L1: public IP address pip: ipAddress "1.2.3" is not a valid IPv4 address`}},
+		{"public IPv6", file(entry(typePublicIP, "pip", "publicIPAddressVersion: IPv6 #!")),
+			[]string{"t.yaml:L1: public IP address pip: publicIPAddressVersion IPv6 is not supported: only IPv4 is modeled"}},
+		{"public IP SKU", file(envEntry(typePublicIP, "pip", []string{"sku: {name: Premium} #!"})),
+			[]string{`t.yaml:L1: public IP address pip: sku.name must be one of Basic, Standard, StandardV2; got "Premium"`}},
+		{"LB frontend of another LB", lb("loadBalancingRules: [{name: r, properties: {protocol: Tcp, frontendPort: 80, " +
+			"frontendIPConfiguration: {id: " + netw + "loadBalancers/other/frontendIPConfigurations/fe}}}] #!"),
+			[]string{"t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.frontendIPConfiguration " + netw +
+				"loadBalancers/other/frontendIPConfigurations/fe is not one of this load balancer's frontendIPConfigurations"}},
+		{"LB pool name", lb("loadBalancingRules: [{name: r, properties: {protocol: Tcp, frontendPort: 80, " +
+			"frontendIPConfiguration: {id: " + netw + "loadBalancers/lb/frontendIPConfigurations/fe}, " +
+			"backendAddressPool: {id: " + netw + "loadBalancers/lb/backendAddressPools/nope}}}] #!"),
+			[]string{`t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.backendAddressPool: the load balancer has no backendAddressPools named "nope"`}},
+		{"LB rule protocol", lb("loadBalancingRules: [{name: r, properties: {protocol: Http, frontendPort: 80, " +
+			"frontendIPConfiguration: {id: " + netw + "loadBalancers/lb/frontendIPConfigurations/fe}}}] #!"),
+			[]string{`t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.protocol must be one of Tcp, Udp, All; got "Http"`}},
+		{"LB frontend port missing", lb("loadBalancingRules: [{name: r, properties: {protocol: Tcp, " +
+			"frontendIPConfiguration: {id: " + netw + "loadBalancers/lb/frontendIPConfigurations/fe}}}] #!"),
+			[]string{"t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.frontendPort is required"}},
+		{"LB rule frontend missing", lb("loadBalancingRules: [{name: r, properties: {protocol: Tcp, frontendPort: 80}}] #!"),
+			[]string{"t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.frontendIPConfiguration is required"}},
+		{"LB rules kept", lb("inboundNatRules: [{name: n, properties: "+lbRuleProps+"}]", "loadBalancingRules: [{name: r, properties: "+
+			lbRuleProps+"}]", "outboundRules: [{name: o, properties: {protocol: All}}] #!#!"),
+			[]string{"t.yaml:L1: load balancer lb: outboundRules[0].properties.backendAddressPool is required",
+				"t.yaml:L2: load balancer lb: outboundRules[0].properties.frontendIPConfigurations is required"}},
+		{"NIC subnet missing", file(entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {}}] #!")),
+			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.subnet is required"}},
+		{"NIC configurations missing", file(entry(typeNIC, "nic", "enableIPForwarding: true #!")),
+			[]string{"t.yaml:L1: network interface nic: ipConfigurations is required"}},
+		{"NIC pool not found", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+
+			", loadBalancerBackendAddressPools: [{id: "+netw+"loadBalancers/lb/backendAddressPools/be}]}}] #!")),
+			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.loadBalancerBackendAddressPools[0] " + sub1 +
+				"Microsoft.Network/loadBalancers/lb/backendAddressPools/be not found in the file"}},
+		{"private endpoint subnet missing", file(entry(typeEndpoint, "pe", "customNetworkInterfaceName: nic #!")),
+			[]string{"t.yaml:L1: private endpoint pe: subnet is required"}},
+		{"private endpoint target missing", file(vnetWithSubnet, entry(typeEndpoint, "pe", "subnet: "+subnetRef,
+			"privateLinkServiceConnections: [{name: c, properties: {groupIds: [blob]}}] #!")),
+			[]string{"t.yaml:L1: private endpoint pe: privateLinkServiceConnections[0].properties.privateLinkServiceId is required"}},
+		{"private endpoint static IP", file(vnetWithSubnet, entry(typeEndpoint, "pe", "subnet: "+subnetRef,
+			"ipConfigurations: [{name: c, properties: {groupId: blob, memberName: blob}}] #!")),
+			[]string{"t.yaml:L1: private endpoint pe: ipConfigurations[0].properties.privateIPAddress is required"}},
+
+		// Private DNS.
+		{"zone name", file(entry(typeZone, "nodots")), []string{`t.yaml:5: private DNS zone nodots: name "nodots" is not a valid DNS zone name (two or more labels, at most 253 characters)`}},
+		{"A and CNAME at one name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.4}]"),
+			"  - type: Microsoft.Network/privateDnsZones/CNAME #!\n    resourceGroup: rg\n    name: z.net/WWW\n    properties: {cnameRecord: {cname: a.z.net}}\n"),
+			[]string{`t.yaml:L1: CNAME record set z.net/WWW: CNAME record set "www" conflicts with the A record set at t.yaml:6: a CNAME cannot share its name`}},
+		{"A record address", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.256}] #!")),
+			[]string{`t.yaml:L1: A record set z.net/www: aRecords[0].ipv4Address "10.0.0.256" is not a valid IPv4 address`}},
+		{"record name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/a..b")),
+			[]string{`t.yaml:8: A record set z.net/a..b: name "a..b" is not a valid record name: label ""`}},
+		{"CNAME target missing", file(entry(typeZone, "z.net"), entry(typeZoneCNAME, "z.net/www", "cnameRecord: {} #!")),
+			[]string{"t.yaml:L1: CNAME record set z.net/www: cnameRecord.cname is required"}},
+		{"link network missing", file(entry(typeZone, "z.net"), entry(typeZoneLink, "z.net/l", "registrationEnabled: true #!")),
+			[]string{"t.yaml:L1: virtual network link z.net/l: virtualNetwork is required"}},
+		{"record set without zone", file("  - type: Microsoft.Network/privateDnsZones/A #!\n    resourceGroup: rg\n    name: z.net/www\n"),
+			[]string{"t.yaml:L1: A record set z.net/www: private DNS zone z.net is not in the file; a child needs its parent"}},
+
+		// Azure Firewall.
+		{"firewall subnet name", file(vnetWithSubnet, entry(typeFirewall, "fw", "ipConfigurations:\n  - name: c\n    properties: {subnet: "+subnetRef+"} #!")),
+			[]string{"t.yaml:L1: firewall fw: subnet v/s: a firewall must be in a subnet named AzureFirewallSubnet"}},
+		{"firewall configurations missing", file(entry(typeFirewall, "fw", "threatIntelMode: Alert #!")),
+			[]string{"t.yaml:L1: firewall fw: ipConfigurations is required"}},
+		{"firewall subnet missing", file(entry(typeFirewall, "fw", "ipConfigurations: [{name: c, properties: {}}] #!")),
+			[]string{"t.yaml:L1: firewall fw: ipConfigurations[0].properties.subnet is required"}},
+		{"firewall policy not found", firewall("firewallPolicy: {id: " + netw + "firewallPolicies/p} #!"),
+			[]string{"t.yaml:L1: firewall fw: firewallPolicy " + sub1 + "Microsoft.Network/firewallPolicies/p not found in the file"}},
+		{"collection priority", firewall("networkRuleCollections: [{name: c, properties: {priority: 50, action: {type: Allow}, rules: [" + netRule + "]}}] #!"),
+			[]string{"t.yaml:L1: firewall fw: networkRuleCollections[0].properties.priority must be between 100 and 65000, got 50"}},
+		{"collection action", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Dnat}, rules: [" + netRule + "]}}] #!"),
+			[]string{`t.yaml:L1: firewall fw: networkRuleCollections[0].properties.action.type must be one of Allow, Deny; got "Dnat"`}},
+		{"network rule protocol", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: [" +
+			strings.Replace(netRule, "[TCP]", "[HTTP]", 1) + "]}}] #!"),
+			[]string{`t.yaml:L1: firewall fw: networkRuleCollections[0].properties.rules[0].protocols must hold TCP, UDP, ICMP, Any; got "HTTP"`}},
+		{"network rule ports missing", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: [" +
+			strings.Replace(netRule, ", destinationPorts: ['443']", "", 1) + "]}}] #!"),
+			[]string{"t.yaml:L1: firewall fw: networkRuleCollections[0].properties.rules[0].destinationPorts is required"}},
+		{"IP groups", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: [" +
+			strings.Replace(netRule, "sourceAddresses: ['*']", "sourceIpGroups: [/x]", 1) + "]}}] #!"),
+			[]string{"t.yaml:L1: firewall fw: networkRuleCollections[0].properties.rules[0].sourceIpGroups is not supported: IP groups are not modeled; list the addresses"}},
+		{"application rule targets", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
+			"[{name: a, sourceAddresses: [Internet], protocols: [{protocolType: Https, port: 443}]}]}}] #!#!"),
+			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].sourceAddresses "Internet" is a service tag name; only addresses, CIDRs and ranges are allowed here`,
+				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns or fqdnTags is required"}},
+		{"NAT rule translation", firewall("natRuleCollections: [{name: c, properties: {priority: 100, action: {type: Dnat}, rules: " +
+			"[{name: a, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: [1.2.3.4], destinationPorts: ['22'], translatedPort: 22}]}}] #!"),
+			[]string{"t.yaml:L1: firewall fw: natRuleCollections[0].properties.rules[0].translatedAddress is required"}},
+		{"DNS proxy flag", firewall("additionalProperties: {Network.DNS.EnableProxy: \"yes\"} #!"),
+			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.EnableProxy must be "true" or "false", got "yes"`}},
+		{"DNS servers", firewall("additionalProperties: {Network.DNS.Servers: \"10.0.0.4,dns\"} #!"),
+			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.Servers "dns" is not a valid IPv4 address`}},
+
+		// Firewall policies.
+		{"base policy not found", file(entry(typePolicy, "p", "basePolicy: {id: "+netw+"firewallPolicies/base} #!")),
+			[]string{"t.yaml:L1: firewall policy p: basePolicy " + sub1 + "Microsoft.Network/firewallPolicies/base not found in the file"}},
+		{"inline groups", file(entry(typePolicy, "p", "ruleCollectionGroups: [{name: g, properties: {priority: 100}}] #!")),
+			[]string{"t.yaml:L1: firewall policy p: ruleCollectionGroups only lists the ids Azure reports; declare each group as a " +
+				"Microsoft.Network/firewallPolicies/ruleCollectionGroups resource named policy/group"}},
+		{"group priority", file(entry(typePolicy, "p"), entry(typeRuleGroup, "p/g", "priority: 70000 #!")),
+			[]string{"t.yaml:L1: rule collection group p/g: priority must be between 100 and 65000, got 70000"}},
+		{"group without policy", file("  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups #!\n    resourceGroup: rg\n    name: p/g\n    properties: {priority: 100}\n"),
+			[]string{"t.yaml:L1: rule collection group p/g: firewall policy p is not in the file; a child needs its parent"}},
+		{"collection type", ruleGroupFile("ruleCollectionType: Filter #!\nname: c\npriority: 100\nrules: [{anything: 1}]"),
+			[]string{`t.yaml:L1: rule collection group p/g: ruleCollections[0].ruleCollectionType must be one of FirewallPolicyFilterRuleCollection, FirewallPolicyNatRuleCollection; got "Filter"`}},
+		{"mixed rule kinds", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NetworkRule, name: n, ipProtocols: [TCP], sourceAddresses: ['*'], destinationAddresses: ['*'], destinationPorts: ['1']}" +
+			"\n  - {ruleType: ApplicationRule, name: a, sourceAddresses: ['*'], protocols: [{protocolType: Http, port: 80}], targetFqdns: [x.com]} #!"),
+			[]string{"t.yaml:L1: rule collection group p/g: rule collection c mixes network and application rules; Azure allows one kind per collection"}},
+		{"NAT rule in a filter collection", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NatRule, name: n} #!"),
+			[]string{"t.yaml:L1: rule collection group p/g: a FirewallPolicyFilterRuleCollection cannot hold a NatRule"}},
+		{"policy protocols key", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NetworkRule, name: n, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: ['*'], destinationPorts: ['1']} #!#!"),
+			[]string{"t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].ipProtocols is required",
+				`t.yaml:L2: rule collection group p/g: unknown field "ruleCollections[0].rules[0].protocols"; did you mean "ipProtocols"?`}},
+		{"web categories", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: ApplicationRule, name: a, sourceAddresses: ['*'], protocols: [{protocolType: Http, port: 80}], targetFqdns: [x.com], webCategories: [Gambling]} #!"),
+			[]string{"t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].webCategories is not supported: web categories are not modeled; list the FQDNs"}},
+
+		// Service endpoint policies and storage.
+		{"endpoint policy service", file(entry(typeSEP, "sep", "serviceEndpointPolicyDefinitions: [{name: d, properties: {serviceResources: []}}] #!")),
+			[]string{"t.yaml:L1: service endpoint policy sep: serviceEndpointPolicyDefinitions[0].properties.service is required"}},
+		{"storage IP rule", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, ipRules: [{value: 1.2.3.4/33}]} #!")),
+			[]string{`t.yaml:L1: storage account st: networkAcls.ipRules[0].value "1.2.3.4/33" is not a valid CIDR`}},
+		{"storage default action", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Block} #!")),
+			[]string{`t.yaml:L1: storage account st: networkAcls.defaultAction must be one of Allow, Deny; got "Block"`}},
+		{"storage default action missing", file(entry(typeStorage, "st", "networkAcls: {bypass: None} #!")),
+			[]string{"t.yaml:L1: storage account st: networkAcls.defaultAction is required"}},
+		{"storage bypass", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, bypass: \"AzureServices, Everyone\"} #!")),
+			[]string{`t.yaml:L1: storage account st: networkAcls.bypass "AzureServices, Everyone" must be a comma list of None, Logging, Metrics, AzureServices`}},
+		{"storage subnet not found", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, virtualNetworkRules: [{id: "+netw+"virtualNetworks/v/subnets/s}]} #!")),
+			[]string{"t.yaml:L1: storage account st: networkAcls.virtualNetworkRules[0].id " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/s not found in the file"}},
+
+		// Workspaces and computes (§9, §4.7).
+		{"workspace name", file(entry(typeWorkspace, "ab")),
+			[]string{`t.yaml:5: workspace ab: name "ab" is not a valid workspace name: 3 to 33 letters, digits, '_' and '-', starting with a letter or digit`}},
+		{"workspace dependency type", file(entry(typeWorkspace, "mlw", "storageAccount: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv #!")),
+			[]string{"t.yaml:L1: workspace mlw: storageAccount /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv is a Microsoft.KeyVault/vaults, not a Microsoft.Storage/storageAccounts"}},
+		{"workspace dependency kind", file(entry(typeWorkspace, "mlw", "keyVault: {id: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv} #!")),
+			[]string{"t.yaml:L1: workspace mlw: keyVault must be a string, got object"}},
+		{"workspace isolation", file(entry(typeWorkspace, "mlw", "managedNetwork: {isolationMode: Isolated} #!")),
+			[]string{`t.yaml:L1: workspace mlw: managedNetwork.isolationMode must be one of Disabled, AllowInternetOutbound, AllowOnlyApprovedOutbound; got "Isolated"`}},
+		{"workspace identity", file(envEntry(typeWorkspace, "mlw", []string{"identity: {type: Managed} #!"})),
+			[]string{`t.yaml:L1: workspace mlw: identity.type must be one of None, SystemAssigned, UserAssigned, SystemAssigned,UserAssigned; got "Managed"`}},
+		{"compute type unsupported", compute("computeType: aks #!"),
+			[]string{"t.yaml:L1: compute ws/c: computeType AKS is not supported; supported: AmlCompute, ComputeInstance, VirtualMachine, HDInsight, Databricks"}},
+		{"compute type missing", compute("description: d #!"), []string{"t.yaml:L1: compute ws/c: computeType is required"}},
+		{"max nodes missing", compute("computeType: AmlCompute", "properties: {vmSize: x} #!"),
+			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.maxNodeCount is required"}},
+		{"negative nodes", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2, minNodeCount: -1} #!")...),
+			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.minNodeCount must be between 0 and 2147483647, got -1"}},
+		{"min above max", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2, minNodeCount: 3} #!")...),
+			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.minNodeCount 3 is greater than maxNodeCount 2"}},
+		{"public IP flag", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2}\n  enableNodePublicIp: \"false\" #!")...),
+			[]string{"t.yaml:L1: compute ws/c: properties.enableNodePublicIp must be a boolean, got string"}},
+		{"cluster field on an instance", compute("computeType: ComputeInstance", "properties:\n  scaleSettings: {maxNodeCount: 2} #!"),
+			[]string{`t.yaml:L1: compute ws/c: unknown field "properties.scaleSettings"`}},
+		{"compute subnet not found", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2}\n  subnet: "+subnetRef+" #!")...),
+			[]string{"t.yaml:L1: compute ws/c: properties.subnet " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/s not found in the file"}},
+		{"attached compute without resource", compute("computeType: VirtualMachine #!"),
+			[]string{"t.yaml:L1: compute ws/c: resourceId is required"}},
+		{"attached compute resource type", compute("computeType: HDInsight", "resourceId: /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm #!"),
+			[]string{"t.yaml:L1: compute ws/c: resourceId /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm is a Microsoft.Compute/virtualMachines, not a Microsoft.HDInsight/clusters"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			eq(t, "problems", problems(t, "t.yaml", c.src), expect(t, c.src, c.want))
+		})
+	}
+}
+
+// Values that look odd but are valid must not be reported.
+func TestValidValues(t *testing.T) {
+	for _, c := range []struct{ name, src string }{
+		{"one service tag in a list", rule("-sourceAddressPrefix", "sourceAddressPrefixes: [Storage.WestUS2]")},
+		{"same priority, other direction", file(nsgEntry, entry(typeRule, "nsg/a", ruleBase...), entry(typeRule, "nsg/b", edit(ruleBase, "direction: Outbound")...))},
+		{"empty singular beside the plural (Azure export)", rule(`sourceAddressPrefix: ""`, "sourceAddressPrefixes: [10.0.0.0/8, 10.1.0.1]",
+			`destinationPortRange: ""`, "destinationPortRanges: ['80', 443, '1000-2000']")},
+		{"Any protocol and ports", rule("protocol: Any", `destinationPortRange: "*"`)},
+		{"null fields", rule("description: null", "sourcePortRange: null")},
+		{"read-only fields of an export", file(entry(typeVNet, "v", "provisioningState: Succeeded", "resourceGuid: x",
+			"addressSpace: {addressPrefixes: [10.0.0.0/16]}", "enableDdosProtection: false",
+			"subnets: [{name: s, id: x, etag: y, type: z, properties: {addressPrefix: 10.0.1.0/24, provisioningState: Succeeded, ipConfigurations: [{id: q}], purpose: x}}]"))},
+		{"route to a service tag", route("addressPrefix: BatchNodeManagement.westus2")},
+		{"canonical record apex and wildcard", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/@"), entry(typeZoneA, "z.net/*.apps"))},
+		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
+			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
+	} {
+		t.Run(c.name, func(t *testing.T) { eq(t, "problems", problems(t, "t.yaml", c.src), []string(nil)) })
+	}
+}
