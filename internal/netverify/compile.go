@@ -65,6 +65,10 @@ type Network struct {
 	subnets   map[string]*subnetCtx
 	nsgs      map[string]*nsgCtx // key: nsg key + "|" + vnet key
 	computes  map[string]*computeCtx
+	// computeList is computes in file order, for name lookups.
+	computeList []*computeCtx
+	// subnetSpace and vnetSpace are the union of all subnets and all VNets.
+	subnetSpace, vnetSpace ipset.Set
 	firewalls []*firewallCtx
 	// publicEndpoints maps public addresses owned by resources in the file.
 	publicEndpoints map[uint32]*publicEndpoint
@@ -243,6 +247,7 @@ func (n *Network) compileVNets() {
 		n.vnets = append(n.vnets, vc)
 		n.vnetByKey[v.ID.Key()] = vc
 		n.addCut(vc.space)
+		n.vnetSpace = n.vnetSpace.Union(vc.space)
 		for _, s := range v.Subnets {
 			set := ipset.FromPrefixes(s.AddressPrefixes)
 			sc := &subnetCtx{s: s, vnet: vc, set: set, usable: usableSet(s.AddressPrefixes),
@@ -250,6 +255,7 @@ func (n *Network) compileVNets() {
 			vc.subnets = append(vc.subnets, sc)
 			n.subnets[s.ID.Key()] = sc
 			n.addCut(set, sc.usable)
+			n.subnetSpace = n.subnetSpace.Union(set)
 		}
 	}
 	for _, vc := range n.vnets {
@@ -465,6 +471,7 @@ func (n *Network) compileComputes() {
 	for _, c := range n.snap.Computes {
 		cc := &computeCtx{c: c}
 		n.computes[c.ID.Key()] = cc
+		n.computeList = append(n.computeList, cc)
 		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
 			cc.subnet = sc
 			taken := make([]ipset.Range, 0, len(sc.vnet.hosts))

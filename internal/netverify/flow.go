@@ -291,25 +291,20 @@ func (n *Network) sourceInside(src *endpoint) (bool, error) {
 	if src.subnet != nil {
 		return true, nil
 	}
-	var inSubnets, inVNets ipset.Set
 	vnetsHit := 0
 	for _, vc := range n.vnets {
 		if vc.space.Overlaps(src.set) {
 			vnetsHit++
 		}
-		inVNets = inVNets.Union(vc.space)
-		for _, sc := range vc.subnets {
-			inSubnets = inSubnets.Union(sc.set)
-		}
 	}
 	switch {
-	case !src.set.Overlaps(inVNets):
+	case !src.set.Overlaps(n.vnetSpace):
 		return false, nil
 	case vnetsHit > 1:
 		return false, fmt.Errorf("%s overlaps the address space of %d VNets; name a compute, subnet or NIC instead", src.info.Text, vnetsHit)
-	case !src.set.Subtract(inSubnets).IsEmpty():
+	case !src.set.Subtract(n.subnetSpace).IsEmpty():
 		return false, fmt.Errorf("%s is partly outside every subnet (addresses %s); a source must be in subnets or wholly outside the VNets",
-			src.info.Text, src.set.Subtract(inSubnets).Format(4))
+			src.info.Text, src.set.Subtract(n.subnetSpace).Format(4))
 	}
 	return true, nil
 }
@@ -344,16 +339,16 @@ func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error
 		if err := n.resolveResourceEndpoint(text, ep); err != nil {
 			return nil, err
 		}
-	case n.findCompute(text) != nil:
-		if err := n.computeEndpoint(n.findCompute(text), ep); err != nil {
-			return nil, err
-		}
 	case looksLikeAddress(text):
 		s, err := ipset.ParseAddrOrPrefix(text)
 		if err != nil {
 			return nil, err
 		}
 		ep.set, ep.info.Kind = s, "address"
+	case n.findCompute(text) != nil:
+		if err := n.computeEndpoint(n.findCompute(text), ep); err != nil {
+			return nil, err
+		}
 	default:
 		if s, ok := n.computedTag(text); ok {
 			ep.set, ep.info.Kind, ep.tag = s, "serviceTag", text
@@ -439,8 +434,7 @@ func isDNSName(s string) bool {
 // that is unambiguous.
 func (n *Network) findCompute(text string) *computeCtx {
 	var found *computeCtx
-	for _, k := range sortedKeys(n.computes) {
-		cc := n.computes[k]
+	for _, cc := range n.computeList {
 		if strings.EqualFold(cc.c.ID.Name(), text) {
 			return cc
 		}

@@ -159,4 +159,3 @@ func firstCommon(sets ...[]uint64) int {
 	}
 	return -1
 }
-

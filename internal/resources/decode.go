@@ -416,7 +416,8 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	env := r.newObj(v, "", v.Line, false)
 	r.env = env
 	// Envelope fields that only some types read; the rest ignore them.
-	env.ignore("etag", "zones", "identity", "kind", "sku")
+	// systemData and managedBy are read-only and appear in Azure's exports.
+	env.ignore("etag", "zones", "identity", "kind", "sku", "systemData", "managedBy")
 	tv := env.need("type", arm.String)
 	if tv == nil {
 		env.ignoreRest()

@@ -148,6 +148,7 @@ func decodeRuleGroup(r *res) *ruleGroup {
 		action := it.child("action")
 		switch it.enum("ruleCollectionType", true, filterCollection, natCollection) {
 		case filterCollection:
+			// The first rule decides between network and application.
 			c.Kind, c.Action = "", action.enum("type", true, "Allow", "Deny")
 		case natCollection:
 			c.Kind, c.Action = FirewallNAT, action.enum("type", true, "Dnat")

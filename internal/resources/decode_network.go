@@ -393,7 +393,7 @@ func decodeNIC(r *res) *NetworkInterface {
 	p.ignore("dnsSettings", "enableAcceleratedNetworking", "macAddress", "primary", "virtualMachine", "privateEndpoint",
 		"privateLinkService", "hostedWorkloads", "tapConfigurations", "dscpConfiguration", "vnetEncryptionSupported",
 		"nicType", "auxiliaryMode", "auxiliarySku", "disableTcpStateTracking", "workloadType", "migrationPhase",
-		"defaultOutboundConnectivityEnabled", "resourceGuid", "provisioningState")
+		"defaultOutboundConnectivityEnabled", "allowPort25Out", "resourceGuid", "provisioningState")
 	nic := &NetworkInterface{Meta: r.meta,
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),

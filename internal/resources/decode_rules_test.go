@@ -216,6 +216,8 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: subnet v/s: addressPrefix must be a string, got number"}},
 		{"subnet outside the VNet", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.1.0.0/24] #!"),
 			[]string{"t.yaml:L1: subnet v/s: address prefix 10.1.0.0/24 is outside the address space of virtual network v (10.0.0.0/16)"}},
+		{"subnet below the VNet", subnet("addressPrefix: 9.255.255.0/24 #!"),
+			[]string{"t.yaml:L1: subnet v/s: address prefix 9.255.255.0/24 is outside the address space of virtual network v (10.0.0.0/16)"}},
 		{"subnets overlap", file(vnetEntry, entry(typeSubnet, "v/a", "addressPrefix: 10.0.1.0/24"),
 			entry(typeSubnet, "v/b", "addressPrefix: 10.0.1.128/25 #!")),
 			[]string{"t.yaml:L1: subnet v/b: address prefix 10.0.1.128/25 overlaps subnet v/a (10.0.1.0/24 at t.yaml:8)"}},
@@ -503,6 +505,8 @@ func TestValidValues(t *testing.T) {
 			"subnets: [{name: s, id: x, etag: y, type: z, properties: {addressPrefix: 10.0.1.0/24, provisioningState: Succeeded, ipConfigurations: [{id: q}], purpose: x}}]"))},
 		{"route to a service tag", route("addressPrefix: BatchNodeManagement.westus2")},
 		{"canonical record apex and wildcard", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/@"), entry(typeZoneA, "z.net/*.apps"))},
+		{"attached compute", compute("computeType: virtualmachine", "resourceId: /subscriptions/s2/resourceGroups/vms/providers/Microsoft.Compute/virtualMachines/vm",
+			"properties: {virtualMachineSize: Standard_D4s_v3, sshPort: 22, address: 10.0.0.5}")},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {

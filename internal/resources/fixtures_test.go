@@ -74,3 +74,14 @@ func TestSDKRequestBodies(t *testing.T) {
 		})
 	}
 }
+
+// An export in the shape Azure returns on GET (read-only fields, default
+// rules, back-references) decodes; only resourceGroup was added by hand.
+func TestAzureExportShape(t *testing.T) {
+	s := mustLoad(t, "testdata/export.json")
+	eq(t, "rules (default rules are the verifier's)", len(s.NetworkSecurityGroups[0].Rules), 1)
+	eq(t, "protocol spelling", s.NetworkSecurityGroups[0].Rules[0].Protocol, ProtoTCP)
+	eq(t, "subnet", s.VirtualNetworks[0].Subnets[0].NetworkSecurityGroup.ID, s.NetworkSecurityGroups[0].ID)
+	eq(t, "compute", [2]any{s.Computes[0].MaxNodeCount, s.Computes[0].EnableNodePublicIP}, [2]any{4, false})
+	eq(t, "workspace", s.Workspaces[0].WorkspaceID, "55555555-5555-5555-5555-555555555555")
+}
