@@ -111,7 +111,7 @@ func writeFlowText(w io.Writer, r *netverify.Result) {
 		if len(r.Outcomes) > 1 {
 			label = fmt.Sprintf(" (%d of %d)", i+1, len(r.Outcomes))
 		}
-		fmt.Fprintf(w, "%s%s %s: %s -> %s\n", o.Verdict, label, o.Protocol, abbreviate(o.Sources), abbreviate(o.Destinations))
+		fmt.Fprintf(w, "%s%s %s: %s -> %s\n", o.Verdict, label, o.Protocol, abbreviate(o.Sources, len(o.Sources)), abbreviate(o.Destinations, len(o.Destinations)))
 		for j, h := range o.Hops {
 			fmt.Fprintf(w, "  %d. %s%s\n", j+1, h.Detail, at(h.Position))
 		}
@@ -136,12 +136,13 @@ func describeEndpoint(e netverify.EndpointInfo) string {
 	if e.Resource != "" && !strings.EqualFold(e.Resource, e.Text) {
 		s += " (" + e.Resource + ")"
 	}
-	return fmt.Sprintf("%s: %s (%d addresses)", s, abbreviate(e.Addresses), e.Count)
+	return fmt.Sprintf("%s: %s (%d address(es))", s, abbreviate(e.Addresses, e.RangeCount), e.Count)
 }
 
-func abbreviate(list []string) string {
-	if len(list) <= 4 {
+// abbreviate shows the first ranges of a list of total ranges.
+func abbreviate(list []string, total int) string {
+	if total <= 4 {
 		return strings.Join(list, ", ")
 	}
-	return strings.Join(list[:4], ", ") + fmt.Sprintf(", … (%d ranges)", len(list))
+	return strings.Join(list[:4], ", ") + fmt.Sprintf(", … (%d ranges)", total)
 }

@@ -82,6 +82,7 @@ func fromNode(n *yaml.Node, depth int) (*Value, error) {
 		return nil, fmt.Errorf("line %d: YAML aliases are not supported; write the value out", n.Line)
 	case yaml.MappingNode:
 		v := &Value{Kind: Object, Line: n.Line}
+		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode {
@@ -90,9 +91,10 @@ func fromNode(n *yaml.Node, depth int) (*Value, error) {
 			if k.Tag == "!!merge" {
 				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported", k.Line)
 			}
-			if v.Get(k.Value) != nil {
+			if seen[k.Value] {
 				return nil, fmt.Errorf("line %d: key %q appears twice in one object", k.Line, k.Value)
 			}
+			seen[k.Value] = true
 			fv, err := fromNode(n.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err

@@ -69,7 +69,7 @@ type Network struct {
 	computeList []*computeCtx
 	// subnetSpace and vnetSpace are the union of all subnets and all VNets.
 	subnetSpace, vnetSpace ipset.Set
-	firewalls []*firewallCtx
+	firewalls              []*firewallCtx
 	// publicEndpoints maps public addresses owned by resources in the file.
 	publicEndpoints map[uint32]*publicEndpoint
 	dns             *dnsCtx

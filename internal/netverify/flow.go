@@ -81,8 +81,10 @@ type EndpointInfo struct {
 	Text      string   `json:"text"`
 	Kind      string   `json:"kind"` // compute, subnet, networkInterface, privateEndpoint, address, serviceTag, dnsName
 	Resource  string   `json:"resource,omitempty"`
-	Addresses []string `json:"addresses"`
-	Count     uint64   `json:"addressCount"`
+	// Addresses lists the first 16 ranges; RangeCount says how many there are.
+	Addresses  []string `json:"addresses"`
+	RangeCount int      `json:"rangeCount"`
+	Count      uint64   `json:"addressCount"`
 }
 
 // Outcome is one way the query's flows go: the pieces of source and
@@ -373,12 +375,8 @@ func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error
 	if ep.set.IsEmpty() && ep.dns == nil {
 		return nil, fmt.Errorf("%s holds no IPv4 address", text)
 	}
-	ep.info.Count = ep.set.Size()
-	for _, r := range ep.set.Ranges() {
-		if len(ep.info.Addresses) == 16 {
-			ep.info.Addresses = append(ep.info.Addresses, fmt.Sprintf("… %d more ranges", len(ep.set.Ranges())-16))
-			break
-		}
+	ep.info.Count, ep.info.RangeCount = ep.set.Size(), len(ep.set.Ranges())
+	for _, r := range ep.set.Ranges()[:min(16, ep.info.RangeCount)] {
 		ep.info.Addresses = append(ep.info.Addresses, r.String())
 	}
 	return ep, nil

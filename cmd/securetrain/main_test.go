@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func example(name string) string { return filepath.Join("..", "..", "examples", name) }
+
+func TestFlowAllowedExitZero(t *testing.T) {
+	code, out, errs := runCLI(t, "flow", example("cluster-public-ip.yaml"), "--from", "ws1/cpucluster", "--to", "Storage.westus2", "--protocol", "TCP", "--port", "443")
+	if code != 0 || !strings.HasPrefix(out, "Allowed: ws1/cpucluster -> Storage.westus2") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"AllowInternetOutBound", "0.0.0.0/0 -> Internet", "Public changeNumber 375 (2025-11-06)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestFlowBlockedNamesRuleExitOne(t *testing.T) {
+	code, out, _ := runCLI(t, "flow", "--from", "AzureMachineLearning", "--to", "ws1/cpucluster", "--protocol", "TCP", "--port", "44224",
+		example("broken/cluster-nsg-blocks-44224.yaml"))
+	if code != 1 || !strings.HasPrefix(out, "Denied") || !strings.Contains(out, "DenyInternetInbound") || !strings.Contains(out, "fix:") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "cluster-nsg-blocks-44224.yaml:") {
+		t.Errorf("the blocking rule's file and line are missing:\n%s", out)
+	}
+}
+
+func TestFlowJSON(t *testing.T) {
+	code, out, errs := runCLI(t, "flow", example("broken/cluster-firewall-asymmetric.yaml"), "--from", "AzureMachineLearning",
+		"--to", "ws1/gpucluster", "--protocol", "TCP", "--port", "44224", "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		Verdict  string
+		Query    struct{ Direction string }
+		Outcomes []struct {
+			Verdict string
+			Hops    []struct{ Kind, Rule, NextHopType, NextHopIP string }
+			Fix     string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Verdict != "AsymmetricRoute" || res.Query.Direction != "inbound" || len(res.Outcomes) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	hops := res.Outcomes[0].Hops
+	last := hops[len(hops)-1]
+	if last.Kind != "returnRoute" || last.Rule != "ToFirewall" || last.NextHopType != "VirtualAppliance" || last.NextHopIP != "10.0.1.4" {
+		t.Errorf("last hop %+v", last)
+	}
+	if !strings.Contains(res.Outcomes[0].Fix, "AzureMachineLearning -> Internet") {
+		t.Errorf("fix %q", res.Outcomes[0].Fix)
+	}
+}
+
+func TestFlowBadInputExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "env.yaml")
+	if err := os.WriteFile(bad, []byte(`subscription: 00000000-0000-0000-0000-000000000001
+resources:
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: v
+    location: westus2
+    properties:
+      addressSpace: {addressPrefixes: [10.0.0.0/16]}
+      subnets:
+        - name: default
+          properties: {addressPrefix: 10.0.0.0/33}
+  - type: Microsoft.Network/bogus
+    resourceGroup: rg
+    name: b
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "flow", bad, "--from", "10.0.0.4", "--to", "8.8.8.8", "--protocol", "TCP", "--port", "443")
+	if code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"env.yaml:11: subnet v/default:", `"10.0.0.0/33"`, "env.yaml:12:", "Microsoft.Network/bogus"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	for _, args := range [][]string{
+		{"flow", example("cluster-public-ip.yaml"), "--from", "ws1/cpucluster", "--to", "Storage", "--protocol", "TCP"},
+		{"flow", example("cluster-public-ip.yaml"), "--from", "ws1/nope", "--to", "Storage", "--protocol", "TCP", "--port", "1"},
+		{"flow", example("cluster-public-ip.yaml"), "--from", "ws1/cpucluster", "--to", "Storage", "--protocol", "GRE", "--port", "1"},
+		{"flow", example("cluster-public-ip.yaml"), "--from", "ws1/cpucluster", "--to", "Storage", "--port", "1", "--direction", "inbound"},
+		{"flow", filepath.Join(dir, "missing.yaml"), "--from", "a", "--to", "b", "--port", "1"},
+		{"flow", "--from", "a"},
+		{"nosuchcommand"},
+	} {
+		if code, _, errs := runCLI(t, args...); code != 2 || errs == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "--version")
+	if code != 0 || !strings.Contains(out, "Public changeNumber 375 (2025-11-06), 3039 tags, 93362 prefixes") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+func TestGenThenFlow(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gen.json")
+	if code, _, errs := runCLI(t, "gen", "--vnets", "3", "--subnets", "2", "--nsgs", "3", "--rules", "50", "--computes", "4", "-o", file); code != 0 {
+		t.Fatalf("gen: %s", errs)
+	}
+	code, out, errs := runCLI(t, "flow", file, "--from", "mlws/c0", "--to", "Storage.WestUS2", "--protocol", "TCP", "--port", "443", "--format", "json")
+	if code == 2 {
+		t.Fatalf("flow on a generated file: %s", errs)
+	}
+	var res struct{ Verdict string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Verdict == "" {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if (res.Verdict == "Allowed") != (code == 0) {
+		t.Errorf("verdict %s with exit %d", res.Verdict, code)
+	}
+}

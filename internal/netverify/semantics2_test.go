@@ -1,0 +1,280 @@
+package netverify
+
+import (
+	"strings"
+	"testing"
+)
+
+// hubSpoke: spoke VNet (10.2.0.0/16) with a compute subnet, hub VNet
+// (10.3.0.0/16) with Azure Firewall (DNS proxy, policy) and a subnet for
+// private endpoints, peered both ways. {{…}} placeholders as in baseEnv.
+const hubSpoke = envHeader + `
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: spoke
+    location: westus2
+    properties:
+      addressSpace: {addressPrefixes: [10.2.0.0/16]}
+      dhcpOptions: {dnsServers: [{{DNS}}]}
+      subnets:
+        - name: compute
+          properties:
+            addressPrefix: 10.2.1.0/24
+            routeTable: {id: /resourceGroups/rg/providers/Microsoft.Network/routeTables/rt}
+            {{SUBNET}}
+      virtualNetworkPeerings:
+        - name: to-hub
+          properties:
+            remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}
+            allowVirtualNetworkAccess: {{SPOKE_ACCESS}}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: hub
+    location: westus2
+    properties:
+      addressSpace: {addressPrefixes: [10.3.0.0/16]}
+      subnets:
+        - name: AzureFirewallSubnet
+          properties: {addressPrefix: 10.3.0.0/26}
+        - name: pe
+          properties: {addressPrefix: 10.3.1.0/24}
+      virtualNetworkPeerings:
+{{HUB_PEERING}}
+  - type: Microsoft.Network/routeTables
+    resourceGroup: rg
+    name: rt
+    location: westus2
+    properties:
+      routes: [{{ROUTES}}]
+  - type: Microsoft.Network/publicIPAddresses
+    resourceGroup: rg
+    name: fwip
+    location: westus2
+    properties: {ipAddress: 20.9.9.9}
+  - type: Microsoft.Network/azureFirewalls
+    resourceGroup: rg
+    name: fw
+    location: westus2
+    properties:
+      ipConfigurations:
+        - name: c
+          properties:
+            subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/AzureFirewallSubnet}
+            publicIPAddress: {id: /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/fwip}
+      firewallPolicy: {id: /resourceGroups/rg/providers/Microsoft.Network/firewallPolicies/child}
+  - type: Microsoft.Network/firewallPolicies
+    resourceGroup: rg
+    name: base
+    location: westus2
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: rg
+    name: base/platform
+    properties:
+      priority: 500
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: deny-telnet
+          priority: 100
+          action: {type: Deny}
+          rules:
+            - {ruleType: NetworkRule, name: telnet, ipProtocols: [TCP], sourceAddresses: ["*"], destinationAddresses: ["*"], destinationPorts: ["23"]}
+  - type: Microsoft.Network/firewallPolicies
+    resourceGroup: rg
+    name: child
+    location: westus2
+    properties:
+      basePolicy: {id: /resourceGroups/rg/providers/Microsoft.Network/firewallPolicies/base}
+      dnsSettings: {enableProxy: true}
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: rg
+    name: child/apps
+    properties:
+      priority: 100
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: web
+          priority: 300
+          action: {type: Allow}
+          rules:
+            - {ruleType: ApplicationRule, name: pypi, sourceAddresses: [10.2.0.0/16], protocols: [{protocolType: Https, port: 443}], targetFqdns: ["*.pythonhosted.org", pypi.org]}
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: net
+          priority: 400
+          action: {type: Allow}
+          rules:
+            - {ruleType: NetworkRule, name: anytcp, ipProtocols: [TCP], sourceAddresses: [10.2.0.0/16], destinationAddresses: ["*"], destinationPorts: ["23", "8080"]}
+            - {ruleType: NetworkRule, name: aml-udp, ipProtocols: [UDP], sourceAddresses: [10.2.0.0/16], destinationAddresses: [AzureMachineLearning], destinationPorts: ["5831"]}
+  - type: Microsoft.Storage/storageAccounts
+    resourceGroup: rg
+    name: stdata
+    location: westus2
+  - type: Microsoft.Storage/storageAccounts
+    resourceGroup: rg
+    name: stother
+    location: westus2
+  - type: Microsoft.Network/privateEndpoints
+    resourceGroup: rg
+    name: pe-blob
+    location: westus2
+    properties:
+      subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/pe}
+      privateLinkServiceConnections: [{name: c, properties: {privateLinkServiceId: /resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stdata, groupIds: [blob]}}]
+      ipConfigurations: [{name: ip, properties: {groupId: blob, memberName: blob, privateIPAddress: 10.3.1.4}}]
+  - type: Microsoft.Network/privateDnsZones
+    resourceGroup: rg
+    name: privatelink.blob.core.windows.net
+    location: global
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: rg
+    name: privatelink.blob.core.windows.net/hub
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
+  - type: Microsoft.Network/privateDnsZones/A
+    resourceGroup: rg
+    name: privatelink.blob.core.windows.net/stdata
+    properties: {aRecords: [{ipv4Address: 10.3.1.4}]}
+{{EXTRA}}
+`
+
+const hubPeering = `        - name: to-spoke
+          properties:
+            remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke}`
+
+func hub(fill map[string]string) string {
+	def := map[string]string{"DNS": "", "SUBNET": "", "SPOKE_ACCESS": "true", "HUB_PEERING": hubPeering, "ROUTES": "", "EXTRA": ""}
+	for k, v := range fill {
+		def[k] = v
+	}
+	s := hubSpoke
+	for k, v := range def {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	return s
+}
+
+const toFirewall = `{name: all, properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.3.0.4}},`
+
+func TestPeeringRoutes(t *testing.T) { // spec §8.2: peering routes exist only when both sides peer
+	n := compileYAML(t, hub(nil))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Allowed, "VNetPeering", "private endpoint pe-blob")
+	n = compileYAML(t, hub(map[string]string{"HUB_PEERING": "        []"}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), NoRoute, "10.0.0.0/8 -> None")
+	n = compileYAML(t, hub(map[string]string{"SPOKE_ACCESS": "false"}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Denied, "allowVirtualNetworkAccess=false")
+}
+
+func TestFirewallPolicyOrder(t *testing.T) { // spec §5.1: base policy first; network rules before application rules
+	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
+	// The base policy's deny beats the child's allow for port 23.
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23}), Denied, "deny-telnet", "policy base")
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "20.9.9.9")
+	// Application rules need a name; the network rule collection (400) is
+	// evaluated before the application one (300) regardless of priority.
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "files.pythonhosted.org", Protocol: "TCP", Port: 443}), Allowed, "application rule pypi")
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Denied, "denied by default")
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "AzureMachineLearning", Protocol: "UDP", Port: 5831}), Allowed, "aml-udp")
+}
+
+func TestDNSPrivateZoneLinkAndShadowing(t *testing.T) { // spec §7
+	// The zone is linked to the hub only: from the spoke the storage name
+	// resolves publicly (through the privatelink CNAME) to Storage.
+	n := compileYAML(t, hub(nil))
+	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	expect(t, res, Allowed, "stdata.privatelink.blob.core.windows.net", "Storage.WestUS2")
+	// Linked to the spoke: the private endpoint's address.
+	link := `
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: rg
+    name: privatelink.blob.core.windows.net/spoke
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke}}`
+	n = compileYAML(t, hub(map[string]string{"EXTRA": link}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "10.3.1.4", "private endpoint pe-blob")
+	// A storage account without a private endpoint is not shadowed: its
+	// public name has no privatelink CNAME.
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "ServiceTag")
+}
+
+func TestDNSCustomServers(t *testing.T) { // spec §7: custom DNS must forward to 168.63.129.16
+	// A custom DNS server that is not Azure DNS: private zones are not seen.
+	n := compileYAML(t, hub(map[string]string{"DNS": "10.2.1.53"}))
+	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	expect(t, res, Allowed, "custom DNS server 10.2.1.53", "Storage.WestUS2")
+	// The firewall's DNS proxy resolves with Azure DNS in the hub, where the
+	// zone is linked.
+	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4"}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+		Allowed, "DNS proxy of Azure Firewall fw", "10.3.1.4")
+}
+
+func TestServiceEndpointPolicy(t *testing.T) { // spec §6
+	sep := `
+  - type: Microsoft.Network/serviceEndpointPolicies
+    resourceGroup: rg
+    name: sep
+    location: westus2
+    properties:
+      serviceEndpointPolicyDefinitions:
+        - name: d
+          properties: {service: Microsoft.Storage, serviceResources: [/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stother]}`
+	n := compileYAML(t, hub(map[string]string{"EXTRA": sep, "SUBNET": `serviceEndpoints: [{service: Microsoft.Storage}]
+            serviceEndpointPolicies: [{id: /resourceGroups/rg/providers/Microsoft.Network/serviceEndpointPolicies/sep}]`}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "service endpoint Microsoft.Storage")
+	// stdata resolves publicly from the spoke (zone not linked) and is not
+	// in the policy.
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Denied, "service endpoint policies")
+}
+
+func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
+	lb := `
+  - type: Microsoft.Network/publicIPAddresses
+    resourceGroup: rg
+    name: lbip
+    location: westus2
+    properties: {ipAddress: 20.8.8.8}
+  - type: Microsoft.Network/loadBalancers
+    resourceGroup: rg
+    name: lb
+    location: westus2
+    properties:
+      frontendIPConfigurations: [{name: fe, properties: {publicIPAddress: {id: /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/lbip}}}]
+      backendAddressPools: [{name: pool}]
+      loadBalancingRules:
+        - name: https
+          properties:
+            protocol: Tcp
+            frontendPort: 443
+            backendPort: 443
+            frontendIPConfiguration: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}
+            backendAddressPool: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/backendAddressPools/pool}
+  - type: Microsoft.Network/networkInterfaces
+    resourceGroup: rg
+    name: web
+    location: westus2
+    properties:
+      ipConfigurations:
+        - name: ipc
+          properties:
+            privateIPAddress: 10.2.1.20
+            subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/compute}
+            loadBalancerBackendAddressPools: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/backendAddressPools/pool}]`
+	n := compileYAML(t, hub(map[string]string{"EXTRA": lb}))
+	// No NSG on the subnet: allowed, reply by 0.0.0.0/0 -> Internet.
+	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web")
+	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 80}), NoRoute, "no rule forwarding")
+	n = compileYAML(t, hub(map[string]string{"EXTRA": lb, "ROUTES": toFirewall}))
+	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), AsymmetricRoute, "VirtualAppliance 10.3.0.4")
+}
+
+func TestAnyProtocolSplitsByProtocol(t *testing.T) {
+	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
+	res := flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "Any", Port: 8080})
+	expect(t, res, PartiallyAllowed)
+	got := map[string]Verdict{}
+	for _, o := range res.Outcomes {
+		got[o.Protocol] = o.Verdict
+	}
+	if got["TCP"] != Allowed || got["UDP"] != Denied || got["ICMP"] != Denied {
+		t.Errorf("per protocol %v", got)
+	}
+}
