@@ -78,9 +78,9 @@ type QueryEcho struct {
 
 // EndpointInfo says what a query endpoint resolved to.
 type EndpointInfo struct {
-	Text      string   `json:"text"`
-	Kind      string   `json:"kind"` // compute, subnet, networkInterface, privateEndpoint, address, serviceTag, dnsName
-	Resource  string   `json:"resource,omitempty"`
+	Text     string `json:"text"`
+	Kind     string `json:"kind"` // compute, subnet, networkInterface, privateEndpoint, address, serviceTag, dnsName
+	Resource string `json:"resource,omitempty"`
 	// Addresses lists the first 16 ranges; RangeCount says how many there are.
 	Addresses  []string `json:"addresses"`
 	RangeCount int      `json:"rangeCount"`
