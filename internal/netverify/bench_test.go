@@ -143,3 +143,18 @@ func BenchmarkSetQueryRegionalTag(b *testing.B) {
 	}
 	b.ReportMetric(float64(pieces), "outcomes")
 }
+
+// BenchmarkSetQueryInbound: the whole AzureMachineLearning tag as the
+// source of Azure ML's inbound TCP 44224 to a compute.
+func BenchmarkSetQueryInbound(b *testing.B) {
+	_, n := large(b)
+	var pieces int
+	for b.Loop() {
+		res, err := n.Flow(Query{From: "AzureMachineLearning", To: "mlws/c11", Protocol: "TCP", Port: 44224})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pieces = len(res.Outcomes)
+	}
+	b.ReportMetric(float64(pieces), "outcomes")
+}
