@@ -51,11 +51,11 @@ func TestJSONLinesAndYAMLAgree(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"{\"a\": 1,\n \"a\": 2}": "line 2: key \"a\" appears twice",
-		"{\"a\": tru}":          "unexpected",
-		"{\"a\": [1, 2}":        "expected ',' or ']'",
-		"{\"a\": \"x":           "unterminated string",
-		"{\"a\": 1} x":          "after the document",
-		"[01]":                  "not a valid number",
+		"{\"a\": tru}":           "unexpected",
+		"{\"a\": [1, 2}":         "expected ',' or ']'",
+		"{\"a\": \"x":            "unterminated string",
+		"{\"a\": 1} x":           "after the document",
+		"[01]":                   "not a valid number",
 	} {
 		_, err := ParseDocument([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
