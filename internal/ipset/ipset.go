@@ -88,6 +88,17 @@ func FromPrefixes(ps []netip.Prefix) Set {
 	return FromRanges(rs)
 }
 
+// FromAddrs builds a set of single addresses; IPv6 addresses are skipped.
+func FromAddrs(addrs ...netip.Addr) Set {
+	rs := make([]Range, 0, len(addrs))
+	for _, a := range addrs {
+		if u, ok := U32(a); ok {
+			rs = append(rs, Range{u, u})
+		}
+	}
+	return FromRanges(rs)
+}
+
 // Single is the set holding one address.
 func Single(u uint32) Set { return Set{r: []Range{{u, u}}} }
 

@@ -63,11 +63,7 @@ func (n *Network) compileDNS() {
 		}
 		d.zones = append(d.zones, zc)
 		for _, addrs := range z.A {
-			for _, a := range addrs {
-				if u, ok := ipset.U32(a); ok {
-					n.addCut(ipset.Single(u))
-				}
-			}
+			n.addCut(ipset.FromAddrs(addrs...))
 		}
 	}
 	for _, sa := range n.snap.StorageAccounts {
@@ -249,17 +245,13 @@ func (n *Network) resolveAzure(vc *vnetCtx, name string) dnsAnswer {
 				rel = strings.TrimSuffix(name, "."+zc.name)
 			}
 			if addrs, ok := zc.z.A[rel]; ok {
-				var rs []ipset.Range
 				var text []string
 				for _, a := range addrs {
-					if u, ok := ipset.U32(a); ok {
-						rs = append(rs, ipset.Range{Lo: u, Hi: u})
-						text = append(text, a.String())
-					}
+					text = append(text, a.String())
 				}
 				ans.steps = append(ans.steps, DNSStep{Name: name, Type: "A", Answer: strings.Join(text, ","),
 					Source: "private DNS zone " + zc.z.ID.String(), Pos: zc.z.Pos})
-				ans.set = ipset.FromRanges(rs)
+				ans.set = ipset.FromAddrs(addrs...)
 				return ans
 			}
 			if target, ok := zc.z.CNAME[rel]; ok {

@@ -3,6 +3,7 @@ package netverify
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -470,21 +471,17 @@ func (n *Network) resolveResourceEndpoint(text string, ep *endpoint) error {
 		sc := n.subnets[v.ID.Key()]
 		ep.subnet, ep.set, ep.info.Kind = sc, sc.usable, "subnet"
 	case *resources.NetworkInterface:
-		var rs []ipset.Range
+		var addrs []netip.Addr
 		for _, ipc := range v.IPConfigurations {
-			if u, ok := ipset.U32(ipc.PrivateIP); ok {
-				rs = append(rs, ipset.Range{Lo: u, Hi: u})
-			}
+			addrs = append(addrs, ipc.PrivateIP)
 		}
-		ep.set, ep.info.Kind = ipset.FromRanges(rs), "networkInterface"
+		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), "networkInterface"
 	case *resources.PrivateEndpoint:
-		var rs []ipset.Range
+		var addrs []netip.Addr
 		for _, ipc := range v.IPConfigurations {
-			if u, ok := ipset.U32(ipc.PrivateIP); ok {
-				rs = append(rs, ipset.Range{Lo: u, Hi: u})
-			}
+			addrs = append(addrs, ipc.PrivateIP)
 		}
-		ep.set, ep.info.Kind = ipset.FromRanges(rs), "privateEndpoint"
+		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), "privateEndpoint"
 	case nil:
 		return fmt.Errorf("%s is not in the file", text)
 	default:

@@ -2,6 +2,8 @@ package netverify
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -234,29 +236,25 @@ func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, vc *vne
 // asgMembers is the set of addresses whose NIC or private endpoint joins an
 // application security group.
 func (n *Network) asgMembers(id arm.ID) ipset.Set {
-	var rs []ipset.Range
-	add := func(refs []resources.Ref, ip ipset.Set) {
-		for _, r := range refs {
-			if r.ID.Equal(id) {
-				rs = append(rs, ip.Ranges()...)
-			}
-		}
+	var addrs []netip.Addr
+	member := func(refs []resources.Ref) bool {
+		return slices.ContainsFunc(refs, func(r resources.Ref) bool { return r.ID.Equal(id) })
 	}
 	for _, nic := range n.snap.NetworkInterfaces {
 		for _, ipc := range nic.IPConfigurations {
-			if u, ok := ipset.U32(ipc.PrivateIP); ok {
-				add(ipc.ApplicationSecurityGroups, ipset.Single(u))
+			if member(ipc.ApplicationSecurityGroups) {
+				addrs = append(addrs, ipc.PrivateIP)
 			}
 		}
 	}
 	for _, pe := range n.snap.PrivateEndpoints {
-		for _, ipc := range pe.IPConfigurations {
-			if u, ok := ipset.U32(ipc.PrivateIP); ok {
-				add(pe.ApplicationSecurityGroups, ipset.Single(u))
+		if member(pe.ApplicationSecurityGroups) {
+			for _, ipc := range pe.IPConfigurations {
+				addrs = append(addrs, ipc.PrivateIP)
 			}
 		}
 	}
-	return ipset.FromRanges(rs)
+	return ipset.FromAddrs(addrs...)
 }
 
 func portSet(prs []resources.PortRange) ipset.Set {

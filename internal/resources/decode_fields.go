@@ -315,12 +315,7 @@ func (o *obj) integer(key string, lo, hi int, required bool) (n int, ok bool) {
 // enum reads one of allowed, compared case-insensitively, and returns the
 // canonical spelling.
 func (o *obj) enum(key string, required bool, allowed ...string) string {
-	var v *arm.Value
-	if required {
-		v = o.need(key, arm.String)
-	} else {
-		v = o.get(key, arm.String)
-	}
+	v := o.strValue(key, required)
 	if v == nil {
 		return ""
 	}
@@ -356,16 +351,8 @@ func canonical(s string, allowed []string) (string, bool) {
 
 // ipv4 reads an optional IPv4 address; "" counts as absent.
 func (o *obj) ipv4(key string, required bool) netip.Addr {
-	var v *arm.Value
-	if required {
-		v = o.need(key, arm.String)
-	} else {
-		v = o.get(key, arm.String)
-	}
-	if v == nil || v.Str == "" {
-		if required && v != nil {
-			o.missing(o.name(key))
-		}
+	v := o.stringField(key, required)
+	if v == nil {
 		return netip.Addr{}
 	}
 	a, err := parseIPv4(v.Str)
@@ -460,16 +447,8 @@ func (o *obj) refs(key, typ string) []Ref {
 // dependencies, privateLinkServiceId). external ids are only type-checked:
 // they may name resources outside the file.
 func (o *obj) idString(key, typ string, required, external bool) Ref {
-	var v *arm.Value
-	if required {
-		v = o.need(key, arm.String)
-	} else {
-		v = o.get(key, arm.String)
-	}
-	if v == nil || v.Str == "" {
-		if required && v != nil {
-			o.missing(o.name(key))
-		}
+	v := o.stringField(key, required)
+	if v == nil {
 		return Ref{}
 	}
 	return o.r.idRef(o.name(key), v, typ, external)
@@ -534,4 +513,25 @@ func editDistance(a, b string, max int) int {
 		prev, cur = cur, prev
 	}
 	return min(prev[len(b)], max)
+}
+
+// strValue reads a string field, required or optional.
+func (o *obj) strValue(key string, required bool) *arm.Value {
+	if required {
+		return o.need(key, arm.String)
+	}
+	return o.get(key, arm.String)
+}
+
+// stringField reads a string field whose empty value counts as absent (as
+// Azure exports write ""), reporting a required one that is empty.
+func (o *obj) stringField(key string, required bool) *arm.Value {
+	v := o.strValue(key, required)
+	if v == nil || v.Str == "" {
+		if required && v != nil {
+			o.missing(o.name(key))
+		}
+		return nil
+	}
+	return v
 }

@@ -39,52 +39,46 @@ func (s *Snapshot) Lookup(id arm.ID) any {
 	return s.byKey[id.Key()]
 }
 
-// Subnet returns the subnet with the given id, or nil.
-func (s *Snapshot) Subnet(id arm.ID) *Subnet { sn, _ := s.Lookup(id).(*Subnet); return sn }
-
-// VirtualNetwork returns the VNet with the given id, or nil.
-func (s *Snapshot) VirtualNetwork(id arm.ID) *VirtualNetwork {
-	v, _ := s.Lookup(id).(*VirtualNetwork)
+// lookupAs returns the resource with the given id if it has type T.
+func lookupAs[T any](s *Snapshot, id arm.ID) *T {
+	v, _ := s.Lookup(id).(*T)
 	return v
 }
+
+// Subnet returns the subnet with the given id, or nil.
+func (s *Snapshot) Subnet(id arm.ID) *Subnet { return lookupAs[Subnet](s, id) }
+
+// VirtualNetwork returns the VNet with the given id, or nil.
+func (s *Snapshot) VirtualNetwork(id arm.ID) *VirtualNetwork { return lookupAs[VirtualNetwork](s, id) }
 
 // NetworkSecurityGroup returns the NSG with the given id, or nil.
 func (s *Snapshot) NetworkSecurityGroup(id arm.ID) *NetworkSecurityGroup {
-	v, _ := s.Lookup(id).(*NetworkSecurityGroup)
-	return v
+	return lookupAs[NetworkSecurityGroup](s, id)
 }
 
 // RouteTable returns the route table with the given id, or nil.
-func (s *Snapshot) RouteTable(id arm.ID) *RouteTable { v, _ := s.Lookup(id).(*RouteTable); return v }
+func (s *Snapshot) RouteTable(id arm.ID) *RouteTable { return lookupAs[RouteTable](s, id) }
 
 // NATGateway returns the NAT gateway with the given id, or nil.
-func (s *Snapshot) NATGateway(id arm.ID) *NATGateway { v, _ := s.Lookup(id).(*NATGateway); return v }
+func (s *Snapshot) NATGateway(id arm.ID) *NATGateway { return lookupAs[NATGateway](s, id) }
 
 // PublicIPAddress returns the public IP with the given id, or nil.
 func (s *Snapshot) PublicIPAddress(id arm.ID) *PublicIPAddress {
-	v, _ := s.Lookup(id).(*PublicIPAddress)
-	return v
+	return lookupAs[PublicIPAddress](s, id)
 }
 
 // FirewallPolicy returns the firewall policy with the given id, or nil.
-func (s *Snapshot) FirewallPolicy(id arm.ID) *FirewallPolicy {
-	v, _ := s.Lookup(id).(*FirewallPolicy)
-	return v
-}
+func (s *Snapshot) FirewallPolicy(id arm.ID) *FirewallPolicy { return lookupAs[FirewallPolicy](s, id) }
 
 // Workspace returns the workspace with the given id, or nil.
-func (s *Snapshot) Workspace(id arm.ID) *Workspace { v, _ := s.Lookup(id).(*Workspace); return v }
+func (s *Snapshot) Workspace(id arm.ID) *Workspace { return lookupAs[Workspace](s, id) }
 
 // StorageAccount returns the storage account with the given id, or nil.
-func (s *Snapshot) StorageAccount(id arm.ID) *StorageAccount {
-	v, _ := s.Lookup(id).(*StorageAccount)
-	return v
-}
+func (s *Snapshot) StorageAccount(id arm.ID) *StorageAccount { return lookupAs[StorageAccount](s, id) }
 
 // ServiceEndpointPolicy returns the service endpoint policy with the given id, or nil.
 func (s *Snapshot) ServiceEndpointPolicy(id arm.ID) *ServiceEndpointPolicy {
-	v, _ := s.Lookup(id).(*ServiceEndpointPolicy)
-	return v
+	return lookupAs[ServiceEndpointPolicy](s, id)
 }
 
 // VNetOf returns the VNet that holds a subnet.
