@@ -29,6 +29,15 @@ var (
 	imdsIP          = mustU32("169.254.169.254")
 )
 
+// platformTags are the tags that make NSG rules apply to platform
+// traffic, which otherwise bypasses NSGs (spec §8.1). LKM is Windows
+// license activation (azkms.core.windows.net and its successors).
+var platformTags = map[string]ipset.Set{
+	"azureplatformdns":  mustSet("168.63.129.16/32"),
+	"azureplatformimds": mustSet("169.254.169.254/32"),
+	"azureplatformlkm":  mustSet("23.102.135.246/32", "20.118.99.224/32", "40.83.235.53/32"),
+}
+
 // nonPublic are the ranges that are never "Internet": private, shared,
 // loopback, link-local, multicast and reserved space.
 var nonPublic = mustSet("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
@@ -344,6 +353,9 @@ func (n *Network) addressSet(tok string, vc *vnetCtx) (ipset.Set, error) {
 		return vc.internet, nil
 	case "azureloadbalancer":
 		return ipset.Single(azurePlatformIP), nil
+	}
+	if s, ok := platformTags[strings.ToLower(tok)]; ok {
+		return s, nil
 	}
 	if c := tok[0]; (c >= '0' && c <= '9') || strings.ContainsAny(tok, "/:") {
 		s, err := ipset.ParseAddrOrPrefix(tok)

@@ -50,7 +50,7 @@ func (n *Network) render(g *group, src, dst *endpoint, q Query) Outcome {
 func (n *Network) hop(s step) Hop {
 	switch s.kind {
 	case stepPlatform:
-		return Hop{Kind: "platform", Detail: fmt.Sprintf("%s is an Azure platform address (DNS/DHCP/health probes or metadata); NSGs do not apply to it",
+		return Hop{Kind: "platform", Detail: fmt.Sprintf("%s is an Azure platform address (DNS/DHCP/health probes or metadata); NSG rules apply to it only when they name an AzurePlatform* tag",
 			ipset.Addr(s.addr))}
 	case stepNSG:
 		r := s.rule

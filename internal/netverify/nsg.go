@@ -76,6 +76,9 @@ type nsgRule struct {
 	dstText   string
 	portText  string
 	isDefault bool
+	// platform: the rule names an AzurePlatform* tag, so it applies to
+	// platform traffic that otherwise bypasses NSGs.
+	platform bool
 }
 
 // matches is the obviously-correct check used by the reference evaluator:
@@ -203,6 +206,11 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx,
 	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, vc); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
+	for _, p := range append(slices.Clone(r.SourcePrefixes), r.DestinationPrefixes...) {
+		if _, ok := platformTags[strings.ToLower(p)]; ok {
+			cr.platform = true
+		}
+	}
 	sp, dp := r.SourcePorts, r.DestinationPorts
 	if len(sp) == 0 {
 		sp = allPorts
@@ -310,6 +318,17 @@ func (d *nsgDir) match(f *pointFlow) *nsgRule {
 		return nil
 	}
 	return d.rules[i]
+}
+
+// matchPlatform returns the first rule naming an AzurePlatform* tag that
+// matches, or nil: only such rules see platform traffic.
+func (d *nsgDir) matchPlatform(f *pointFlow) *nsgRule {
+	for _, r := range d.rules {
+		if r.platform && r.matches(f) {
+			return r
+		}
+	}
+	return nil
 }
 
 // matchLinear is the reference: scan rules in priority order.

@@ -166,6 +166,12 @@ func TestNSGPlatformAddressesBypass(t *testing.T) { // spec §8.1: 168.63.129.16
 	n := compileYAML(t, env(map[string]string{"NSG_A": rule("denyall", 100, "Outbound", "Deny", "*", "*", "*", "*")}))
 	expect(t, flow(t, n, Query{From: "10.1.1.10", To: "168.63.129.16", Protocol: "UDP", Port: 53}), Allowed, "platform address")
 	expect(t, flow(t, n, Query{From: "10.1.1.10", To: "10.1.2.10", Protocol: "UDP", Port: 53}), Denied, "denyall")
+	// Rules that name the platform tags do apply.
+	n = compileYAML(t, env(map[string]string{"NSG_A": rule("nodns", 100, "Outbound", "Deny", "Udp", "*", "AzurePlatformDNS", "53") +
+		rule("denyall", 200, "Outbound", "Deny", "*", "*", "*", "*")}))
+	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "168.63.129.16", Protocol: "UDP", Port: 53}), Denied, "nodns")
+	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "168.63.129.16", Protocol: "TCP", Port: 80}), Allowed, "platform address")
+	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "169.254.169.254", Protocol: "TCP", Port: 80}), Allowed, "platform address")
 }
 
 func TestNSGSetQueryPartiallyAllowed(t *testing.T) { // sets, not points

@@ -131,8 +131,7 @@ func isPlatform(u uint32) bool { return u == azurePlatformIP || u == imdsIP }
 // fromInside evaluates a flow that starts at src inside a subnet.
 func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
 	if isPlatform(f.dst) {
-		w.add(step{kind: stepPlatform, addr: f.dst})
-		return Allowed
+		return w.platform(f, src)
 	}
 	// Outbound: NIC NSG, then subnet NSG (spec §8.1).
 	if !w.applyNSG(src.nicNSG(), resources.Outbound, f) {
@@ -142,6 +141,24 @@ func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
 		return Denied
 	}
 	return w.routeFrom(f, src.subnet, src, 0)
+}
+
+// platform: traffic to 168.63.129.16 and 169.254.169.254 bypasses NSGs,
+// except rules that name the AzurePlatformDNS/IMDS/LKM tags (spec §8.1).
+func (w *walker) platform(f *pointFlow, src origin) Verdict {
+	for _, c := range []*nsgCtx{src.nicNSG(), src.subnet.nsg} {
+		if c == nil {
+			continue
+		}
+		if r := c.out.matchPlatform(f); r != nil {
+			w.add(step{kind: stepNSG, nsg: c, rule: r, dir: resources.Outbound})
+			if !r.allow {
+				return Denied
+			}
+		}
+	}
+	w.add(step{kind: stepPlatform, addr: f.dst})
+	return Allowed
 }
 
 // maxApplianceHops bounds chains of appliances (and routing loops).
