@@ -44,6 +44,9 @@ type dnsAnswer struct {
 	set     ipset.Set
 	tag     string // service tag the public answer stands for
 	failure string
+	// server is the custom DNS server the VM asks, when it is not Azure
+	// DNS: the query itself must be able to reach it.
+	server uint32
 }
 
 // privateLinkSubdomains are the private endpoint group ids of storage and
@@ -202,7 +205,13 @@ const maxCNAMEs = 8
 
 // resolve answers a name for a VM in vnet vc, through the VNet's DNS servers.
 func (n *Network) resolve(vc *vnetCtx, name string) dnsAnswer {
-	return n.resolveVia(vc, name, vc.v.DNSServers, 0)
+	ans := n.resolveVia(vc, name, vc.v.DNSServers, 0)
+	if len(vc.v.DNSServers) > 0 {
+		if u, ok := ipset.U32(vc.v.DNSServers[0]); ok && u != azurePlatformIP {
+			ans.server = u
+		}
+	}
+	return ans
 }
 
 // resolveVia resolves through a list of DNS servers (empty: Azure DNS).

@@ -172,11 +172,23 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		}
 	}
 	srcSegs, dstSegs := n.segments(src.set), n.segments(dst.set)
+	w := &walker{n: n, ref: ref, dstCompute: dst.compute}
+	if dst.dns != nil && dst.dns.server != 0 && inside {
+		// The DNS query must reach the custom server (UDP 53).
+		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
+		if v := w.fromInside(&f, n.originOf(src, f.src)); v != Allowed {
+			g := &group{verdict: DNSFailure, proto: UDP, steps: w.steps, src: []ipset.Range{srcSegs[0]}, dst: []ipset.Range{{Lo: f.dst, Hi: f.dst}}}
+			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, Query{Port: 53})
+			o.Reason = fmt.Sprintf("the DNS query to %s (UDP 53) fails with %s: %s", ipset.Addr(f.dst), v, o.Reason)
+			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
+			return res, nil
+		}
+		w.steps = w.steps[:0]
+	}
 	if total := len(srcSegs) * len(dstSegs) * len(protos); total > maxEvaluations {
 		return nil, fmt.Errorf("query too broad: %d source × %d destination pieces × %d protocols; narrow --from or --to",
 			len(srcSegs), len(dstSegs), len(protos))
 	}
-	w := &walker{n: n, ref: ref, dstCompute: dst.compute}
 	var groups []*group
 	for _, p := range protos {
 		for _, s := range srcSegs {

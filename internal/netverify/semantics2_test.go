@@ -200,6 +200,11 @@ func TestDNSCustomServers(t *testing.T) { // spec §7: custom DNS must forward t
 	n := compileYAML(t, hub(map[string]string{"DNS": "10.2.1.53"}))
 	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
 	expect(t, res, Allowed, "custom DNS server 10.2.1.53", "Storage.WestUS2")
+	// The DNS query itself must get through: a route to None for the
+	// server's address breaks resolution.
+	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4", "ROUTES": `{name: nodns, properties: {addressPrefix: 10.3.0.0/26, nextHopType: None}},`}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+		DNSFailure, "DNS query to 10.3.0.4 (UDP 53) fails with NoRoute", "nodns")
 	// The firewall's DNS proxy resolves with Azure DNS in the hub, where the
 	// zone is linked.
 	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4"}))
