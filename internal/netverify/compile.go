@@ -109,8 +109,10 @@ type vnetCtx struct {
 type peerCtx struct {
 	p      *resources.Peering
 	remote *vnetCtx
-	// connected is true when the remote VNet peers back (Azure's "Connected").
+	// connected is true when the remote VNet peers back (Azure's "Connected");
+	// back is that peering.
 	connected bool
+	back      *resources.Peering
 }
 
 type subnetCtx struct {
@@ -276,13 +278,13 @@ func (n *Network) compileVNets() {
 				vc.peers = append(vc.peers, &peerCtx{p: p})
 				continue
 			}
-			back := false
+			pc := &peerCtx{p: p, remote: remote}
 			for _, rp := range remote.v.Peerings {
 				if rp.RemoteVirtualNetwork.ID.Equal(vc.v.ID) {
-					back = true
+					pc.connected, pc.back = true, rp
 				}
 			}
-			vc.peers = append(vc.peers, &peerCtx{p: p, remote: remote, connected: back})
+			vc.peers = append(vc.peers, pc)
 		}
 	}
 	for _, vc := range n.vnets {

@@ -113,6 +113,10 @@ func (n *Network) hop(s step) Hop {
 		p := s.route.peer.p
 		return Hop{Kind: "peering", Resource: p.ID.String(), Position: p.Pos,
 			Detail: fmt.Sprintf("peering %s has allowVirtualNetworkAccess=false: traffic to the remote VNet is blocked", p.ID.Name())}
+	case stepForwardingBlocked:
+		b := s.route.peer.back
+		return Hop{Kind: "peering", Resource: b.ID.String(), Position: b.Pos,
+			Detail: fmt.Sprintf("peering %s has allowForwardedTraffic=false: traffic forwarded by an appliance into VNet %s is dropped", b.ID.Name(), s.route.peer.remote.v.ID.Name())}
 	case stepServiceEndpoint:
 		return Hop{Kind: "serviceEndpoint", Prefix: s.route.prefix, NextHopType: hopServiceEndpoint,
 			Detail: fmt.Sprintf("service endpoint %s on subnet %s: reaches the service over the Azure backbone with the private source address", s.route.service, s.subnet.s.ID.Name())}
@@ -280,6 +284,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return "add the storage account to a service endpoint policy definition on the subnet (spec §6)"
 	case stepPeeringBlocked:
 		return "set allowVirtualNetworkAccess to true on the peering"
+	case stepForwardingBlocked:
+		return fmt.Sprintf("set allowForwardedTraffic to true on peering %s", s.route.peer.back.ID.Name())
 	case stepNoPublicIP:
 		return "reach it from inside the VNet (or a peered VNet), or give it a public IP"
 	case stepNoSubnet, stepReserved:

@@ -283,3 +283,33 @@ func TestAnyProtocolSplitsByProtocol(t *testing.T) {
 		t.Errorf("per protocol %v", got)
 	}
 }
+
+func TestPeeringForwardedTraffic(t *testing.T) { // spec §8.2: peering; hub-and-spoke through the hub's firewall
+	spoke2 := func(forwarded string) string {
+		return `
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: spoke2
+    location: westus2
+    properties:
+      addressSpace: {addressPrefixes: [10.4.0.0/16]}
+      subnets: [{name: app, properties: {addressPrefix: 10.4.1.0/24}}]
+      virtualNetworkPeerings:
+        - name: to-hub
+          properties:
+            remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}
+            allowForwardedTraffic: ` + forwarded
+	}
+	peerings := hubPeering + `
+        - name: to-spoke2
+          properties:
+            remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke2}`
+	routes := `{name: spoke2, properties: {addressPrefix: 10.4.0.0/16, nextHopType: VirtualAppliance, nextHopIpAddress: 10.3.0.4}},`
+	n := compileYAML(t, hub(map[string]string{"EXTRA": spoke2("false"), "HUB_PEERING": peerings, "ROUTES": routes}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Denied, "anytcp", "allowForwardedTraffic=false")
+	n = compileYAML(t, hub(map[string]string{"EXTRA": spoke2("true"), "HUB_PEERING": peerings, "ROUTES": routes}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "VNetPeering")
+	// Without the route, the spokes are not connected to each other at all.
+	n = compileYAML(t, hub(map[string]string{"EXTRA": spoke2("true"), "HUB_PEERING": peerings}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), NoRoute, "10.0.0.0/8 -> None")
+}

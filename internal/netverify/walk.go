@@ -27,6 +27,7 @@ const (
 	stepNoSubnet
 	stepReserved
 	stepPeeringBlocked
+	stepForwardingBlocked
 	stepServiceEndpoint
 	stepSEPDenied
 	stepSNATNat
@@ -177,6 +178,12 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	case hopVNetPeering:
 		if !e.peer.p.AllowVirtualNetworkAccess {
 			w.add(step{kind: stepPeeringBlocked, route: e})
+			return Denied
+		}
+		// Traffic an appliance forwards into a peered VNet needs that VNet's
+		// peering back to allow forwarded traffic.
+		if back := e.peer.back; depth > 0 && back != nil && !back.AllowForwardedTraffic {
+			w.add(step{kind: stepForwardingBlocked, route: e})
 			return Denied
 		}
 		return w.deliver(f, e.peer.remote)
