@@ -1,6 +1,9 @@
 package netverify
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // The seed article's configurations work (issue 2 "Done when"), and each
 // broken variant names its blocking element.
@@ -83,4 +86,41 @@ func TestExampleBrokenAsymmetric(t *testing.T) { // spec §5.2, §10 #4
 	n := compileExample(t, "broken/cluster-firewall-asymmetric.yaml")
 	expect(t, flow(t, n, Query{From: "AzureMachineLearning", To: "ws1/gpucluster", Protocol: "TCP", Port: 44224}),
 		AsymmetricRoute, "ToFirewall", "asymmetric")
+}
+
+// TestConcurrentQueries: a compiled network is read-only, so queries may
+// run in parallel (run with -race in CI) and give the serial answers.
+func TestConcurrentQueries(t *testing.T) {
+	n := compileExample(t, "cluster-public-ip-firewall.yaml")
+	queries := []Query{
+		{From: "AzureMachineLearning", To: "ws1/gpucluster", Protocol: "TCP", Port: 44224},
+		{From: "ws1/gpucluster", To: "pypi.org", Protocol: "TCP", Port: 443},
+		{From: "ws1/gpucluster", To: "Storage.WestUS2", Protocol: "Any", Port: 445},
+		{From: "ws1/gpucluster", To: "example.com", Protocol: "TCP", Port: 443},
+	}
+	want := make([]Verdict, len(queries))
+	for i, q := range queries {
+		want[i] = flow(t, n, q).Verdict
+	}
+	errs := make(chan error, 8*len(queries))
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i, q := range queries {
+				res, err := n.Flow(q)
+				switch {
+				case err != nil:
+					errs <- err
+				case res.Verdict != want[i]:
+					errs <- fmt.Errorf("%+v: %s in parallel, %s serially", q, res.Verdict, want[i])
+				default:
+					errs <- nil
+				}
+			}
+		}()
+	}
+	for range 8 * len(queries) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
