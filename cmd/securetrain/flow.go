@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"securetrain/internal/netverify"
@@ -62,7 +63,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 	} else {
-		writeFlowText(stdout, res)
+		writeFlowText(stdout, res, isTerminal(stdout))
 	}
 	if res.Verdict == netverify.Allowed {
 		return 0
@@ -90,12 +91,39 @@ func compileFile(path, tagsFile string) (*netverify.Network, error) {
 	return net, nil
 }
 
-func writeFlowText(w io.Writer, r *netverify.Result) {
+// isTerminal reports whether colour is wanted: stdout is a terminal and
+// NO_COLOR is not set.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// paint colours a verdict for a terminal: green allowed, yellow partly,
+// red otherwise.
+func paint(v netverify.Verdict, color bool) string {
+	if !color {
+		return string(v)
+	}
+	code := "31"
+	switch v {
+	case netverify.Allowed:
+		code = "32"
+	case netverify.PartiallyAllowed:
+		code = "33"
+	}
+	return "\x1b[1;" + code + "m" + string(v) + "\x1b[0m"
+}
+
+func writeFlowText(w io.Writer, r *netverify.Result, color bool) {
 	port := ""
 	if r.Query.Port != 0 {
 		port = fmt.Sprintf(" port %d", r.Query.Port)
 	}
-	fmt.Fprintf(w, "%s: %s -> %s, %s%s (%s)\n", r.Verdict, r.Query.From, r.Query.To, r.Query.Protocol, port, r.Query.Direction)
+	fmt.Fprintf(w, "%s: %s -> %s, %s%s (%s)\n", paint(r.Verdict, color), r.Query.From, r.Query.To, r.Query.Protocol, port, r.Query.Direction)
 	fmt.Fprintf(w, "  source:      %s\n", describeEndpoint(r.Source))
 	fmt.Fprintf(w, "  destination: %s\n", describeEndpoint(r.Destination))
 	fmt.Fprintf(w, "  service tags: %s\n", r.ServiceTags)
@@ -111,7 +139,7 @@ func writeFlowText(w io.Writer, r *netverify.Result) {
 		if len(r.Outcomes) > 1 {
 			label = fmt.Sprintf(" (%d of %d)", i+1, len(r.Outcomes))
 		}
-		fmt.Fprintf(w, "%s%s %s: %s -> %s\n", o.Verdict, label, o.Protocol, abbreviate(o.Sources, len(o.Sources)), abbreviate(o.Destinations, len(o.Destinations)))
+		fmt.Fprintf(w, "%s%s %s: %s -> %s\n", paint(o.Verdict, color), label, o.Protocol, abbreviate(o.Sources, len(o.Sources)), abbreviate(o.Destinations, len(o.Destinations)))
 		for j, h := range o.Hops {
 			fmt.Fprintf(w, "  %d. %s%s\n", j+1, h.Detail, at(h.Position))
 		}
