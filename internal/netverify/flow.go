@@ -34,8 +34,8 @@ const (
 
 // Query asks whether traffic from From to To is allowed.
 type Query struct {
-	// From and To: a compute ("ws1/cpucluster" or its id), a subnet, NIC or
-	// private endpoint id, an IP, a CIDR, a range "a-b", a service tag, or
+	// From and To: a compute ("ws1/cpucluster" or its id), a subnet
+	// ("vnet/subnet" or its id), a NIC or private endpoint id, an IP, a CIDR, a range "a-b", a service tag, or
 	// (To only) a DNS name.
 	From, To string
 	// Protocol: TCP, UDP, ICMP, ESP, AH or Any (TCP, UDP and ICMP).
@@ -379,8 +379,10 @@ func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error
 				ans = n.resolvePublicChain(ep.name, nil)
 			}
 			ep.dns, ep.set = &ans, ans.set
+		} else if sc := n.findSubnet(text); sc != nil {
+			ep.subnet, ep.set, ep.info.Kind, ep.info.Resource = sc, sc.usable, "subnet", sc.s.ID.String()
 		} else if strings.Contains(text, "/") {
-			return nil, fmt.Errorf("%q is not a compute of the file (computes are named workspace/compute)", text)
+			return nil, fmt.Errorf("%q is neither a compute (workspace/compute) nor a subnet (vnet/subnet) of the file", text)
 		} else {
 			return nil, fmt.Errorf("%q is neither a compute, an address, a service tag of catalog %s, nor a DNS name", text, n.tags.Version())
 		}
@@ -439,6 +441,22 @@ func isDNSName(s string) bool {
 		}
 	}
 	return true
+}
+
+// findSubnet finds a subnet by "vnet/subnet" when exactly one matches.
+func (n *Network) findSubnet(text string) *subnetCtx {
+	var found *subnetCtx
+	for _, vc := range n.vnets {
+		for _, sc := range vc.subnets {
+			if strings.EqualFold(sc.s.ID.Name(), text) {
+				if found != nil {
+					return nil
+				}
+				found = sc
+			}
+		}
+	}
+	return found
 }
 
 // findCompute finds a compute by "workspace/compute" or by leaf name when

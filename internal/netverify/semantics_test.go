@@ -133,6 +133,18 @@ func TestNSGOrderInboundSubnetThenNIC(t *testing.T) { // spec §8.1: inbound sub
 	}
 }
 
+func TestSubnetEndpointByName(t *testing.T) {
+	n := compileYAML(t, env(map[string]string{"NSG_B": rule("denyfroma", 100, "Inbound", "Deny", "*", "10.1.1.0/25", "*", "*")}))
+	res := flow(t, n, Query{From: "vnet1/a", To: "vnet1/b", Protocol: "TCP", Port: 22})
+	expect(t, res, PartiallyAllowed, "denyfroma")
+	if res.Source.Kind != "subnet" || res.Source.Count != 251 {
+		t.Errorf("source %+v", res.Source)
+	}
+	if _, err := n.Flow(Query{From: "vnet1/nope", To: "vnet1/b", Protocol: "TCP", Port: 22}); err == nil {
+		t.Error("unknown subnet accepted")
+	}
+}
+
 func TestNSGIntraSubnetFiltered(t *testing.T) { // spec §8.1: intra-subnet traffic is filtered
 	n := compileYAML(t, env(map[string]string{"NSG_A": rule("nolateral", 100, "Inbound", "Deny", "*", "VirtualNetwork", "*", "16384")}))
 	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "10.1.1.10", Protocol: "TCP", Port: 16384}), Denied, "nolateral")
