@@ -139,6 +139,7 @@ const (
 // host is an address in a subnet that a resource of the file owns.
 type host struct {
 	kind     hostKind
+	addr     uint32
 	id       arm.ID
 	label    string
 	subnet   *subnetCtx
@@ -448,7 +449,7 @@ func (n *Network) addHost(sc *subnetCtx, ip netip.Addr, h *host, pos string) {
 		n.problem(pos, h.label, "address %s is already used by %s", ip, prev.label)
 		return
 	}
-	h.subnet = sc
+	h.subnet, h.addr = sc, u
 	sc.vnet.hosts[u] = h
 	n.addCut(ipset.Single(u))
 }

@@ -383,12 +383,12 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 	switch {
 	case pub.nic != nil:
 		g := *f
-		g.dst, _ = ipset.U32(w.n.nicAddress(pub.nic))
+		g.dst = pub.nic.addr
 		return w.deliverFromOutside(&g, origin{subnet: pub.nic.subnet, host: pub.nic})
 	case pub.lb != nil:
 		if h := w.n.lbBackend(pub.lb, f); h != nil {
 			g := *f
-			g.dst = w.n.hostAddr(h)
+			g.dst = h.addr
 			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h})
 		}
 	}
@@ -414,21 +414,6 @@ func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
 		return Allowed
 	}
 	return AsymmetricRoute
-}
-
-// nicAddress is the first private address of a NIC host.
-func (n *Network) nicAddress(h *host) netip.Addr {
-	u := n.hostAddr(h)
-	return ipset.Addr(u)
-}
-
-func (n *Network) hostAddr(h *host) uint32 {
-	for u, x := range h.subnet.vnet.hosts {
-		if x == h {
-			return u
-		}
-	}
-	return 0
 }
 
 // lbBackend finds the backend a load-balancing or inbound NAT rule of the
