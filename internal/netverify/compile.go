@@ -104,6 +104,8 @@ type vnetCtx struct {
 	subnets  []*subnetCtx
 	hosts    map[uint32]*host
 	zones    []*zoneCtx // private DNS zones linked to this VNet
+	// forwarding are the DNS forwarding rules of rulesets linked to this VNet.
+	forwarding []*forwardingRule
 }
 
 type peerCtx struct {
@@ -134,6 +136,7 @@ const (
 	hostPrivateEndpoint
 	hostFirewall
 	hostLBFrontend
+	hostDNSResolver
 )
 
 // host is an address in a subnet that a resource of the file owns.

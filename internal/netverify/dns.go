@@ -20,6 +20,23 @@ type dnsCtx struct {
 	privateLink map[string]string
 	// storageRegions maps a storage account name to its location.
 	storageRegions map[string]string
+	// inbound maps the address of each DNS Private Resolver inbound endpoint
+	// to the VNet whose Azure DNS answers there.
+	inbound map[uint32]*inboundEndpoint
+}
+
+type inboundEndpoint struct {
+	ep       *resources.DNSResolverInboundEndpoint
+	resolver *resources.DNSResolver
+	vnet     *vnetCtx
+}
+
+// forwardingRule is a rule of a ruleset linked to a VNet; from is the VNet
+// of the ruleset's outbound endpoint, where forwarded queries leave.
+type forwardingRule struct {
+	rule    *resources.DNSForwardingRule
+	ruleset *resources.DNSForwardingRuleset
+	from    *vnetCtx
 }
 
 type zoneCtx struct {
@@ -57,8 +74,9 @@ var privateLinkSubdomains = map[string]string{
 }
 
 func (n *Network) compileDNS() {
-	d := &dnsCtx{privateLink: map[string]string{}, storageRegions: map[string]string{}}
+	d := &dnsCtx{privateLink: map[string]string{}, storageRegions: map[string]string{}, inbound: map[uint32]*inboundEndpoint{}}
 	n.dns = d
+	n.compileResolvers()
 	for _, z := range n.snap.PrivateDNSZones {
 		zc := &zoneCtx{z: z, name: strings.ToLower(z.ID.Leaf()), links: map[string]*resources.VirtualNetworkLink{}}
 		for _, l := range z.Links {
@@ -116,6 +134,67 @@ func (n *Network) compileDNS() {
 			}
 		}
 	}
+}
+
+// compileResolvers registers DNS Private Resolver inbound endpoints and the
+// forwarding rules of rulesets linked to each VNet.
+func (n *Network) compileResolvers() {
+	outboundVNet := map[string]*vnetCtx{}
+	for _, r := range n.snap.DNSResolvers {
+		vc := n.vnetByKey[r.VirtualNetwork.ID.Key()]
+		if vc == nil {
+			continue
+		}
+		for _, ep := range r.InboundEndpoints {
+			u, ok := ipset.U32(ep.PrivateIP)
+			if !ok {
+				continue
+			}
+			n.dns.inbound[u] = &inboundEndpoint{ep: ep, resolver: r, vnet: vc}
+			n.addHost(n.subnets[ep.Subnet.ID.Key()], ep.PrivateIP,
+				&host{kind: hostDNSResolver, id: ep.ID, label: "DNS resolver inbound endpoint " + ep.ID.Name()}, ep.Pos)
+		}
+		for _, ep := range r.OutboundEndpoints {
+			outboundVNet[ep.ID.Key()] = vc
+		}
+	}
+	for _, rs := range n.snap.DNSForwardingRulesets {
+		var from *vnetCtx
+		for _, ref := range rs.OutboundEndpoints {
+			if vc := outboundVNet[ref.ID.Key()]; vc != nil && from == nil {
+				from = vc
+			}
+		}
+		if from == nil {
+			continue
+		}
+		for _, l := range rs.Links {
+			vc := n.vnetByKey[l.VirtualNetwork.ID.Key()]
+			if vc == nil {
+				continue
+			}
+			for _, r := range rs.Rules {
+				if r.Enabled && len(r.Targets) > 0 {
+					vc.forwarding = append(vc.forwarding, &forwardingRule{rule: r, ruleset: rs, from: from})
+				}
+			}
+		}
+	}
+}
+
+// longestRule finds the forwarding rule with the longest domain that holds
+// name ("" holds every name).
+func longestRule(rules []*forwardingRule, name string) *forwardingRule {
+	var best *forwardingRule
+	for _, r := range rules {
+		d := r.rule.DomainName
+		if d == "" || name == d || strings.HasSuffix(name, "."+d) {
+			if best == nil || len(d) > len(best.rule.DomainName) {
+				best = r
+			}
+		}
+	}
+	return best
 }
 
 // WorkspaceID returns the GUID a workspace's names use: its workspaceId
@@ -218,36 +297,52 @@ func (n *Network) resolve(vc *vnetCtx, name string) dnsAnswer {
 // Only the first server is consulted: Azure VMs use it while it answers.
 func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, depth int) dnsAnswer {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if depth > maxCNAMEs {
+		return dnsAnswer{failure: name + ": DNS forwarding loop (more than 8 forwarders)"}
+	}
 	if len(servers) == 0 {
-		return n.resolveAzure(vc, name)
+		return n.resolveAzure(vc, name, depth)
 	}
 	server := servers[0]
 	u, _ := ipset.U32(server)
 	if u == azurePlatformIP {
-		return n.resolveAzure(vc, name)
+		return n.resolveAzure(vc, name, depth)
 	}
-	if depth < maxCNAMEs {
-		for _, fc := range n.firewalls {
-			if fc.privateIP == server && fc.dnsProxy {
-				ans := n.resolveVia(fc.subnet.vnet, name, fc.dnsServers, depth+1)
-				ans.steps = append([]DNSStep{{Name: name, Type: "Forward", Answer: "DNS proxy of Azure Firewall " + fc.fw.ID.Name(),
-					Source: "custom DNS server " + server.String(), Pos: fc.fw.Pos}}, ans.steps...)
-				return ans
-			}
+	forward := func(answer, pos string, ans dnsAnswer) dnsAnswer {
+		ans.steps = append([]DNSStep{{Name: name, Type: "Forward", Answer: answer, Source: "DNS server " + server.String(), Pos: pos}}, ans.steps...)
+		return ans
+	}
+	for _, fc := range n.firewalls {
+		if fc.privateIP == server && fc.dnsProxy {
+			return forward("DNS proxy of Azure Firewall "+fc.fw.ID.Name(), fc.fw.Pos,
+				n.resolveVia(fc.subnet.vnet, name, fc.dnsServers, depth+1))
 		}
+	}
+	if in := n.dns.inbound[u]; in != nil {
+		return forward("inbound endpoint "+in.ep.ID.Name()+" of Azure DNS Private Resolver: Azure DNS of VNet "+in.vnet.v.ID.Name(), in.ep.Pos,
+			n.resolveAzure(in.vnet, name, depth+1))
 	}
 	// A DNS server securetrain cannot look inside: it resolves public names
 	// only; private zones answer only queries that reach 168.63.129.16 from
 	// a linked VNet (spec §7).
-	ans := n.resolvePublicChain(name, nil)
-	ans.steps = append([]DNSStep{{Name: name, Type: "Forward", Answer: "public resolution",
-		Source: "custom DNS server " + server.String() + " (not Azure DNS, not a firewall DNS proxy: private zones are not consulted)"}}, ans.steps...)
-	return ans
+	return forward("public resolution (not Azure DNS, a firewall DNS proxy or a private resolver: private zones are not consulted)", "",
+		n.resolvePublicChain(name, nil))
 }
 
-func (n *Network) resolveAzure(vc *vnetCtx, name string) dnsAnswer {
+// resolveAzure is Azure DNS (168.63.129.16) answering a VM of vc: the
+// forwarding rules of rulesets linked to the VNet first, then private zones
+// linked to it, then public DNS.
+func (n *Network) resolveAzure(vc *vnetCtx, name string, depth int) dnsAnswer {
 	var ans dnsAnswer
 	for hop := 0; hop <= maxCNAMEs; hop++ {
+		if r := longestRule(vc.forwarding, name); r != nil {
+			target := r.rule.Targets[0]
+			ans.steps = append(ans.steps, DNSStep{Name: name, Type: "Forward", Answer: target.String(),
+				Source: "forwarding rule " + r.rule.ID.Name() + " (linked to VNet " + vc.v.ID.Name() + ")", Pos: r.rule.Pos})
+			sub := n.resolveVia(r.from, name, []netip.Addr{target.Addr()}, depth+1)
+			sub.steps = append(ans.steps, sub.steps...)
+			return sub
+		}
 		if zc := longestZone(vc.zones, name); zc != nil {
 			rel := "@"
 			if name != zc.name {

@@ -199,7 +199,7 @@ func TestDNSCustomServers(t *testing.T) { // spec §7: custom DNS must forward t
 	// A custom DNS server that is not Azure DNS: private zones are not seen.
 	n := compileYAML(t, hub(map[string]string{"DNS": "10.2.1.53"}))
 	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
-	expect(t, res, Allowed, "custom DNS server 10.2.1.53", "Storage.WestUS2")
+	expect(t, res, Allowed, "DNS server 10.2.1.53", "private zones are not consulted", "Storage.WestUS2")
 	// The DNS query itself must get through: a route to None for the
 	// server's address breaks resolution.
 	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4", "ROUTES": `{name: nodns, properties: {addressPrefix: 10.3.0.0/26, nextHopType: None}},`}))

@@ -429,3 +429,52 @@ type Compute struct {
 	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
 	OSType                      string
 }
+
+// DNSResolver is Microsoft.Network/dnsResolvers (Azure DNS Private
+// Resolver) with its inbound and outbound endpoints (nested children are not
+// ARM's shape: they are standalone dnsResolvers/inboundEndpoints and
+// dnsResolvers/outboundEndpoints).
+type DNSResolver struct {
+	Meta
+	VirtualNetwork    Ref
+	InboundEndpoints  []*DNSResolverInboundEndpoint
+	OutboundEndpoints []*DNSResolverOutboundEndpoint
+}
+
+// DNSResolverInboundEndpoint receives queries at a private address of a
+// subnet (ipConfigurations[0]); VMs and forwarders use it as a DNS server.
+type DNSResolverInboundEndpoint struct {
+	Meta
+	Subnet    Ref
+	PrivateIP netip.Addr // zero when dynamic and not given: the linker assigns the subnet's first usable address (.4)
+}
+
+// DNSResolverOutboundEndpoint sends forwarded queries from a subnet.
+type DNSResolverOutboundEndpoint struct {
+	Meta
+	Subnet Ref
+}
+
+// DNSForwardingRuleset is Microsoft.Network/dnsForwardingRulesets with its
+// forwarding rules and virtual network links (standalone children).
+type DNSForwardingRuleset struct {
+	Meta
+	OutboundEndpoints []Ref
+	Rules             []*DNSForwardingRule
+	Links             []*DNSForwardingRulesetLink
+}
+
+// DNSForwardingRule forwards queries under DomainName to target servers.
+type DNSForwardingRule struct {
+	Meta
+	// DomainName is lower-case, without the trailing dot ("." becomes "").
+	DomainName string
+	Targets    []netip.AddrPort
+	Enabled    bool // forwardingRuleState Enabled (default) or Disabled
+}
+
+// DNSForwardingRulesetLink links a ruleset to a virtual network.
+type DNSForwardingRulesetLink struct {
+	Meta
+	VirtualNetwork Ref
+}

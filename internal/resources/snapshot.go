@@ -25,6 +25,8 @@ type Snapshot struct {
 	StorageAccounts           []*StorageAccount
 	Workspaces                []*Workspace
 	Computes                  []*Compute
+	DNSResolvers              []*DNSResolver          // endpoints are attached to their resolver
+	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset
 
 	// byKey indexes every resource (including subnets, peerings, rules,
 	// routes, links) by arm.ID.Key().
