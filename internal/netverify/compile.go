@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -196,7 +197,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 	n.compileComputes()
 	n.compileDNS()
 	if len(n.problems) > 0 {
-		slices.Sort(n.problems)
+		slices.SortFunc(n.problems, compareProblems)
 		return nil, &CompileError{Problems: slices.Compact(n.problems)}
 	}
 	n.finishCuts()
@@ -233,6 +234,32 @@ func (n *Network) problem(pos, what, format string, args ...any) {
 		msg = pos + ": " + msg
 	}
 	n.problems = append(n.problems, msg)
+}
+
+// compareProblems orders "file:line: …" messages by file, then line number.
+func compareProblems(a, b string) int {
+	fa, la := splitPos(a)
+	fb, lb := splitPos(b)
+	if c := strings.Compare(fa, fb); c != 0 {
+		return c
+	}
+	if la != lb {
+		return la - lb
+	}
+	return strings.Compare(a, b)
+}
+
+func splitPos(msg string) (string, int) {
+	pos, _, _ := strings.Cut(msg, ": ")
+	i := strings.LastIndexByte(pos, ':')
+	if i < 0 {
+		return pos, 0
+	}
+	line, err := strconv.Atoi(pos[i+1:])
+	if err != nil {
+		return pos, 0
+	}
+	return pos[:i], line
 }
 
 func (n *Network) addCut(sets ...ipset.Set) {

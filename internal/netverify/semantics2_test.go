@@ -313,3 +313,70 @@ func TestPeeringForwardedTraffic(t *testing.T) { // spec §8.2: peering; hub-and
 	n = compileYAML(t, hub(map[string]string{"EXTRA": spoke2("true"), "HUB_PEERING": peerings}))
 	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), NoRoute, "10.0.0.0/8 -> None")
 }
+
+// resolverEnv adds an Azure DNS Private Resolver to the hub: an inbound
+// endpoint at 10.3.2.4 and a ruleset (outbound endpoint in the hub) linked
+// to the spoke with the given rules.
+func resolverEnv(rules string) string {
+	return `
+  - type: Microsoft.Network/virtualNetworks/subnets
+    resourceGroup: rg
+    name: hub/dns-in
+    properties: {addressPrefix: 10.3.2.0/28}
+  - type: Microsoft.Network/virtualNetworks/subnets
+    resourceGroup: rg
+    name: hub/dns-out
+    properties: {addressPrefix: 10.3.2.16/28}
+  - type: Microsoft.Network/dnsResolvers
+    resourceGroup: rg
+    name: resolver
+    location: westus2
+    properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
+  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
+    resourceGroup: rg
+    name: resolver/in
+    location: westus2
+    properties:
+      ipConfigurations: [{subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/dns-in}, privateIpAllocationMethod: Dynamic}]
+  - type: Microsoft.Network/dnsResolvers/outboundEndpoints
+    resourceGroup: rg
+    name: resolver/out
+    location: westus2
+    properties: {subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/dns-out}}
+  - type: Microsoft.Network/dnsForwardingRulesets
+    resourceGroup: rg
+    name: rules
+    location: westus2
+    properties:
+      dnsResolverOutboundEndpoints: [{id: /resourceGroups/rg/providers/Microsoft.Network/dnsResolvers/resolver/outboundEndpoints/out}]
+  - type: Microsoft.Network/dnsForwardingRulesets/virtualNetworkLinks
+    resourceGroup: rg
+    name: rules/spoke
+    properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke}}
+` + rules
+}
+
+func forwardingRuleYAML(name, domain, target string) string {
+	return `
+  - type: Microsoft.Network/dnsForwardingRulesets/forwardingRules
+    resourceGroup: rg
+    name: rules/` + name + `
+    properties: {domainName: "` + domain + `", targetDnsServers: [{ipAddress: ` + target + `, port: 53}]}`
+}
+
+func TestDNSPrivateResolver(t *testing.T) { // spec §7: custom DNS must forward the privatelink zones to Azure DNS
+	// The spoke's Azure DNS forwards blob names to the resolver's inbound
+	// endpoint in the hub, whose Azure DNS sees the zone linked there.
+	n := compileYAML(t, hub(map[string]string{"EXTRA": resolverEnv(forwardingRuleYAML("blob", "blob.core.windows.net.", "10.3.2.4"))}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+		Allowed, "forwarding rule rules/blob", "inbound endpoint resolver/in", "10.3.1.4")
+	// The spoke may also use the inbound endpoint as its DNS server.
+	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.2.4", "EXTRA": resolverEnv("")}))
+	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+		Allowed, "Azure DNS of VNet hub", "10.3.1.4")
+	// Forwarding the privatelink zone to a server that is not Azure DNS
+	// (on-premises) loses the private answer: the public one comes back.
+	n = compileYAML(t, hub(map[string]string{"EXTRA": resolverEnv(forwardingRuleYAML("pl", "privatelink.blob.core.windows.net.", "192.168.0.53"))}))
+	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	expect(t, res, Allowed, "forwarding rule rules/pl", "private zones are not consulted", "Storage.WestUS2")
+}

@@ -1,9 +1,13 @@
 package netverify
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
+
+	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
 )
 
 // baseEnv: VNet vnet1 (10.1.0.0/16, westus2) with subnets a and b, NSGs on
@@ -296,4 +300,30 @@ func TestVirtualNetworkTagIncludesUDRPrefixes(t *testing.T) { // spec §8.1: Vir
 	// 10.1.1.20 has no NIC NSG; the subnet NSG decides.
 	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "192.168.50.7", Protocol: "TCP", Port: 22}), NoRoute, "vnetonly")
 	expect(t, flow(t, n, Query{From: "10.1.1.20", To: "192.168.51.7", Protocol: "TCP", Port: 22}), Denied, "denyrest")
+}
+
+func TestCompileErrorsSortedByLine(t *testing.T) {
+	rules := ""
+	for i := 0; i < 12; i++ {
+		rules += "\n        " + rule("r"+strconv.Itoa(i), 100+i, "Inbound", "Allow", "*", "NoSuchTag"+strconv.Itoa(i), "*", "*")
+	}
+	snap, err := resources.DecodeFile("test.yaml", []byte(env(map[string]string{"NSG_B": rules})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compile(snap, servicetags.Default())
+	var ce *CompileError
+	if !errors.As(err, &ce) || len(ce.Problems) != 12 {
+		t.Fatalf("%v", err)
+	}
+	for i := 1; i < len(ce.Problems); i++ {
+		_, a := splitPos(ce.Problems[i-1])
+		_, b := splitPos(ce.Problems[i])
+		if a == 0 || a > b {
+			t.Errorf("problems out of order: %q before %q", ce.Problems[i-1], ce.Problems[i])
+		}
+	}
+	if !strings.Contains(ce.Problems[0], `unknown service tag "NoSuchTag0"`) {
+		t.Errorf("first problem %q", ce.Problems[0])
+	}
 }
