@@ -260,8 +260,9 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 				s.fwRule.r.Name, s.fwRule.coll.c.Priority)
 		}
 		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
-			return fmt.Sprintf("add an application rule for %s (Https:%d or Http:%d) from %s, or a network rule %s %s port %s (spec §5.1)",
-				dst.name, q.Port, q.Port, srcText, g.proto, dstText, port)
+			scheme := map[int]string{80: "Http", 443: "Https"}[q.Port]
+			return fmt.Sprintf("add an application rule for %s (%s:%d) from %s, or a network rule %s %s port %s (spec §5.1)",
+				dst.name, scheme, q.Port, srcText, g.proto, dstText, port)
 		}
 		return fmt.Sprintf("add a network rule allowing %s %s -> %s port %s on Azure Firewall %s (ports other than 80/443 need network rules, spec §5.1)",
 			g.proto, srcText, dstText, port, s.fw.fw.ID.Name())

@@ -167,6 +167,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		if dst.dns.failure != "" {
 			res.Verdict = DNSFailure
 			res.Outcomes = []Outcome{{Verdict: DNSFailure, Protocol: res.Query.Protocol, Reason: dst.dns.failure,
+				Sources: src.info.Addresses, Destinations: []string{dst.name},
 				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (spec §7)"}}
 			return res, nil
 		}
