@@ -229,14 +229,17 @@ func (n *Network) natAddresses(g *resources.NATGateway) string {
 	return strings.Join(out, ",")
 }
 
+// firewallPublic names the firewall's first public IP: its address when
+// known, else its name.
 func (n *Network) firewallPublic(fc *firewallCtx) string {
-	for _, r := range fc.fw.PublicIPs {
-		if p := n.snap.PublicIPAddress(r.ID); p != nil && p.Address.IsValid() {
-			return p.Address.String()
-		}
-		return r.ID.Leaf()
+	if len(fc.fw.PublicIPs) == 0 {
+		return "(none)"
 	}
-	return "(none)"
+	r := fc.fw.PublicIPs[0]
+	if p := n.snap.PublicIPAddress(r.ID); p != nil && p.Address.IsValid() {
+		return p.Address.String()
+	}
+	return r.ID.Leaf()
 }
 
 // fix suggests the change that would let the flow through.

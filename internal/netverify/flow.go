@@ -106,8 +106,7 @@ type endpoint struct {
 	set     ipset.Set
 	compute *computeCtx
 	subnet  *subnetCtx // fixed origin (compute, subnet, NIC): all its addresses are in this subnet
-	host    *host
-	name    string // DNS name of a To endpoint
+	name    string     // DNS name of a To endpoint
 	dns     *dnsAnswer
 	tag     string
 }

@@ -33,7 +33,8 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded catalog is corrupt: %v", err)
 	}
-	if Default() != Default() {
+	first := Default()
+	if first != Default() {
 		t.Error("Default() is not cached")
 	}
 	if c.ChangeNumber != 375 || c.Cloud != "Public" || c.Date != "2025-11-06" {
