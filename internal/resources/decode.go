@@ -273,6 +273,12 @@ const (
 	typePolicy      = "Microsoft.Network/firewallPolicies"
 	typeRuleGroup   = typePolicy + "/ruleCollectionGroups"
 	typeSEP         = "Microsoft.Network/serviceEndpointPolicies"
+	typeResolver    = "Microsoft.Network/dnsResolvers"
+	typeInbound     = typeResolver + "/inboundEndpoints"
+	typeOutbound    = typeResolver + "/outboundEndpoints"
+	typeRuleset     = "Microsoft.Network/dnsForwardingRulesets"
+	typeForwardRule = typeRuleset + "/forwardingRules"
+	typeRulesetLink = typeRuleset + "/virtualNetworkLinks"
 	typeStorage     = "Microsoft.Storage/storageAccounts"
 	typeWorkspace   = "Microsoft.MachineLearningServices/workspaces"
 	typeCompute     = typeWorkspace + "/computes"
@@ -315,6 +321,20 @@ func init() {
 		topKind(typePolicy, "firewall policy", decodeFirewallPolicy, func(s *Snapshot) *[]*FirewallPolicy { return &s.FirewallPolicies }),
 		childKind(typeRuleGroup, "rule collection group", false, decodeRuleGroup, attachRuleGroup),
 		topKind(typeSEP, "service endpoint policy", decodeServiceEndpointPolicy, func(s *Snapshot) *[]*ServiceEndpointPolicy { return &s.ServiceEndpointPolicies }),
+		// DNS Private Resolver children are standalone only: ARM has no
+		// inline form for them.
+		topKind(typeResolver, "DNS resolver", decodeDNSResolver, func(s *Snapshot) *[]*DNSResolver { return &s.DNSResolvers }),
+		childKind(typeInbound, "inbound endpoint", true, decodeInboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverInboundEndpoint) {
+			v.InboundEndpoints = append(v.InboundEndpoints, e)
+		}),
+		childKind(typeOutbound, "outbound endpoint", true, decodeOutboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverOutboundEndpoint) {
+			v.OutboundEndpoints = append(v.OutboundEndpoints, e)
+		}),
+		topKind(typeRuleset, "forwarding ruleset", decodeForwardingRuleset, func(s *Snapshot) *[]*DNSForwardingRuleset { return &s.DNSForwardingRulesets }),
+		childKind(typeForwardRule, "forwarding rule", true, decodeForwardingRule, func(_ *decoder, rs *DNSForwardingRuleset, fr *DNSForwardingRule) { rs.Rules = append(rs.Rules, fr) }),
+		childKind(typeRulesetLink, "ruleset link", true, decodeRulesetLink, func(_ *decoder, rs *DNSForwardingRuleset, l *DNSForwardingRulesetLink) {
+			rs.Links = append(rs.Links, l)
+		}),
 		topKind(typeStorage, "storage account", decodeStorageAccount, func(s *Snapshot) *[]*StorageAccount { return &s.StorageAccounts }),
 		topKind(typeWorkspace, "workspace", decodeWorkspace, func(s *Snapshot) *[]*Workspace { return &s.Workspaces }),
 		// Computes are not attached to their workspace, which may live
@@ -391,6 +411,8 @@ func (d *decoder) decodeDoc(doc *arm.Value) {
 	d.attachStandalone()
 	d.checkVirtualNetworks()
 	d.checkSecurityGroups()
+	d.checkDNSResolvers()
+	d.checkForwardingRulesets()
 	d.link()
 }
 

@@ -218,6 +218,17 @@ func (o *obj) items(key string) []*obj {
 	return out
 }
 
+// itemsUpTo reads a required array of objects that Azure caps at limit
+// entries.
+func (o *obj) itemsUpTo(key string, limit int) []*obj {
+	if o.required(key) {
+		if a := o.v.Get(key); a.Kind == arm.Array && len(a.Items) > limit {
+			o.errf(a.Line, "%s holds %d entries; Azure allows at most %d", o.name(key), len(a.Items), limit)
+		}
+	}
+	return o.items(key)
+}
+
 // list reads an array of strings (and numbers when numbers is set).
 // A required list must be present and non-empty.
 func (o *obj) list(key string, required, numbers bool) []*arm.Value {

@@ -82,6 +82,19 @@ var (
 	policyBase = []string{"priority: 100"}
 	filterColl = "ruleCollectionType: FirewallPolicyFilterRuleCollection\nname: c\npriority: 100\naction: {type: Allow}"
 	amlBase    = []string{"computeType: AmlCompute", "properties:\n  scaleSettings: {maxNodeCount: 2}"}
+	// dnsVNets are VNet v, with subnets v/in (10.0.4.0/28) and v/out
+	// (10.0.5.0/28) for the endpoints of resolver dr, and VNet w with subnet w/s.
+	dnsVNets = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		"subnets: [{name: in, properties: {addressPrefix: 10.0.4.0/28}}, {name: out, properties: {addressPrefix: 10.0.5.0/28}}]") +
+		entry(typeVNet, "w", "addressSpace: {addressPrefixes: [10.9.0.0/16]}", "subnets: [{name: s, properties: {addressPrefix: 10.9.0.0/28}}]")
+	inRef         = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/in}"
+	outRef        = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/out}"
+	otherRef      = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w/subnets/s}"
+	resolverEntry = entry(typeResolver, "dr", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v}")
+	outboundEntry = entry(typeOutbound, "dr/out", "subnet: "+outRef)
+	rulesetEntry  = entry(typeRuleset, "rs",
+		"dnsResolverOutboundEndpoints: [{id: /resourceGroups/rg/providers/Microsoft.Network/dnsResolvers/dr/outboundEndpoints/out}]")
+	fwdRuleBase = []string{"domainName: contoso.com.", "targetDnsServers: [{ipAddress: 10.9.0.4}]"}
 )
 
 func subnet(edits ...string) string {
@@ -102,6 +115,19 @@ func ruleGroupFile(colls string) string {
 		strings.ReplaceAll(colls, "\n", "\n    "))...))
 }
 func compute(props ...string) string { return file(entry(typeCompute, "ws/c", props...)) }
+
+// resolverFile holds dnsVNets, resolver dr and entries.
+func resolverFile(entries ...string) string {
+	return file(append([]string{dnsVNets, resolverEntry}, entries...)...)
+}
+
+// rulesetFile is resolverFile with outbound endpoint dr/out and ruleset rs.
+func rulesetFile(entries ...string) string {
+	return resolverFile(append([]string{outboundEntry, rulesetEntry}, entries...)...)
+}
+func fwdRule(edits ...string) string {
+	return rulesetFile(entry(typeForwardRule, "rs/r", edit(fwdRuleBase, edits...)...))
+}
 
 var marker = regexp.MustCompile(`#!`)
 
@@ -157,7 +183,9 @@ func TestValidationRules(t *testing.T) {
 				"virtualNetworks, virtualNetworks/subnets, virtualNetworks/virtualNetworkPeerings, networkSecurityGroups, " +
 				"networkSecurityGroups/securityRules, applicationSecurityGroups, routeTables, routeTables/routes, natGateways, " +
 				"publicIPAddresses, loadBalancers, networkInterfaces, privateEndpoints, privateDnsZones, privateDnsZones/virtualNetworkLinks, " +
-				"privateDnsZones/A, privateDnsZones/CNAME, azureFirewalls, firewallPolicies, firewallPolicies/ruleCollectionGroups, serviceEndpointPolicies"}},
+				"privateDnsZones/A, privateDnsZones/CNAME, azureFirewalls, firewallPolicies, firewallPolicies/ruleCollectionGroups, serviceEndpointPolicies, " +
+				"dnsResolvers, dnsResolvers/inboundEndpoints, dnsResolvers/outboundEndpoints, dnsForwardingRulesets, " +
+				"dnsForwardingRulesets/forwardingRules, dnsForwardingRulesets/virtualNetworkLinks"}},
 		{"unknown envelope field", file(envEntry(typeNSG, "nsg", []string{"propertes: {} #!"})),
 			[]string{`t.yaml:L1: network security group nsg: unknown field "propertes"; did you mean "properties"?`}},
 		{"resourceGroup missing", file("  - type: Microsoft.Network/networkSecurityGroups #!\n    name: nsg\n"),
@@ -439,6 +467,90 @@ func TestValidationRules(t *testing.T) {
 		{"web categories", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: ApplicationRule, name: a, sourceAddresses: ['*'], protocols: [{protocolType: Http, port: 80}], targetFqdns: [x.com], webCategories: [Gambling]} #!"),
 			[]string{"t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].webCategories is not supported: web categories are not modeled; list the FQDNs"}},
 
+		// DNS Private Resolver.
+		{"resolver network missing", file(entry(typeResolver, "dr", "dnsResolverState: Connected #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork is required"}},
+		{"resolver network not found", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/v} #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/v not found in the file"}},
+		{"resolver network type", file(entry(typeResolver, "dr", "virtualNetwork: "+subnetRef+" #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + netw + "virtualNetworks/v/subnets/s is a Microsoft.Network/virtualNetworks/subnets, not a Microsoft.Network/virtualNetworks"}},
+		{"inbound configurations missing", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations is required"}},
+		{"two inbound configurations", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+"}, {subnet: "+inRef+"}] #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations holds 2 entries; Azure allows at most 1"}},
+		{"inbound subnet missing", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{privateIpAllocationMethod: Dynamic}] #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet is required"}},
+		{"inbound subnet not found", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: {id: "+netw+"virtualNetworks/v/subnets/nope}}] #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/nope not found in the file"}},
+		{"inbound subnet in another VNet", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+otherRef+"}] #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet w/s is not in the resolver's virtual network v"}},
+		{"inbound address outside the subnet", resolverFile(entry(typeInbound, "dr/in",
+			"ipConfigurations:\n  - subnet: "+inRef+"\n    privateIpAllocationMethod: Static\n    privateIpAddress: 10.0.5.4 #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress 10.0.5.4 is outside subnet v/in (10.0.4.0/28)"}},
+		{"inbound address", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4}] #!")),
+			[]string{`t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress "10.0.4" is not a valid IPv4 address`}},
+		{"inbound address field case", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIPAddress: 10.0.4.5}] #!")),
+			[]string{`t.yaml:L1: inbound endpoint dr/in: unknown field "ipConfigurations[0].privateIPAddress"; did you mean "privateIpAddress"?`}},
+		{"inbound allocation method", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Fixed}] #!")),
+			[]string{`t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAllocationMethod must be one of Static, Dynamic; got "Fixed"`}},
+		{"outbound subnet missing", resolverFile(entry(typeOutbound, "dr/out", "resourceGuid: x #!")),
+			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet is required"}},
+		{"outbound subnet in another VNet", resolverFile(entry(typeOutbound, "dr/out", "subnet: "+otherRef+" #!")),
+			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet w/s is not in the resolver's virtual network v"}},
+		{"endpoint without resolver", file(dnsVNets, "  - type: Microsoft.Network/dnsResolvers/outboundEndpoints #!\n    resourceGroup: rg\n    name: dr/out\n"+
+			"    properties: {subnet: "+outRef+"}\n"),
+			[]string{"t.yaml:L1: outbound endpoint dr/out: DNS resolver dr is not in the file; a child needs its parent"}},
+		{"endpoint nested", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/v} #!", "outboundEndpoints: [] #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/v not found in the file",
+				`t.yaml:L2: DNS resolver dr: unknown field "outboundEndpoints"`}},
+		{"ruleset endpoints missing", file(entry(typeRuleset, "rs", "provisioningState: Succeeded #!")),
+			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints is required"}},
+		{"ruleset endpoint not found", resolverFile(outboundEntry, entry(typeRuleset, "rs",
+			"dnsResolverOutboundEndpoints: [{id: "+netw+"dnsResolvers/dr/outboundEndpoints/nope}] #!")),
+			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints[0] " + sub1 + "Microsoft.Network/dnsResolvers/dr/outboundEndpoints/nope not found in the file"}},
+		{"ruleset endpoint type", resolverFile(entry(typeRuleset, "rs", "dnsResolverOutboundEndpoints: [{id: "+netw+"dnsResolvers/dr/inboundEndpoints/in}] #!")),
+			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints[0] " + netw + "dnsResolvers/dr/inboundEndpoints/in is a " +
+				"Microsoft.Network/dnsResolvers/inboundEndpoints, not a Microsoft.Network/dnsResolvers/outboundEndpoints"}},
+		{"domain name missing", fwdRule("-domainName", "targetDnsServers: [{ipAddress: 10.9.0.4}] #!"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: domainName is required"}},
+		{"domain name empty label", fwdRule("domainName: contoso..com #!"),
+			[]string{`t.yaml:L1: forwarding rule rs/r: domainName "contoso..com" is not a valid domain name: label ""`}},
+		{"domain name wildcard", fwdRule(`domainName: "*.contoso.com." #!`),
+			[]string{`t.yaml:L1: forwarding rule rs/r: domainName "*.contoso.com." is not a valid domain name: label "*"`}},
+		{"domain name label length", fwdRule("domainName: " + strings.Repeat("a", 64) + ".com #!"),
+			[]string{`t.yaml:L1: forwarding rule rs/r: domainName "` + strings.Repeat("a", 64) + `.com" is not a valid domain name: label "` + strings.Repeat("a", 64) + `"`}},
+		{"domain name length", fwdRule("domainName: " + strings.Repeat("a.", 127) + "ab. #!"),
+			[]string{`t.yaml:L1: forwarding rule rs/r: domainName "` + strings.Repeat("a.", 127) + `ab." is not a valid domain name: longer than 253 characters`}},
+		{"no targets", fwdRule("domainName: contoso.com. #!", "targetDnsServers: []"), []string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers is required"}},
+		{"targets missing", fwdRule("-targetDnsServers", "domainName: contoso.com. #!"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers is required"}},
+		{"too many targets", fwdRule("targetDnsServers: [" + strings.Repeat("{ipAddress: 10.9.0.4}, ", 6) + "{ipAddress: 10.9.0.5}] #!"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers holds 7 entries; Azure allows at most 6"}},
+		{"target port", fwdRule("targetDnsServers: [{ipAddress: 10.9.0.4, port: 0}] #!"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers[0].port must be between 1 and 65535, got 0"}},
+		{"target port kind", fwdRule(`targetDnsServers: [{ipAddress: 10.9.0.4, port: "53"}] #!`),
+			[]string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers[0].port must be an integer, got string"}},
+		{"target address missing", fwdRule("targetDnsServers: [{port: 53}] #!"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: targetDnsServers[0].ipAddress is required"}},
+		{"target IPv6", fwdRule(`targetDnsServers: [{ipAddress: "fd00::53"}] #!`),
+			[]string{`t.yaml:L1: forwarding rule rs/r: targetDnsServers[0].ipAddress "fd00::53" is IPv6; only IPv4 is supported`}},
+		{"rule state", fwdRule("forwardingRuleState: Off #!"),
+			[]string{`t.yaml:L1: forwarding rule rs/r: forwardingRuleState must be one of Enabled, Disabled; got "Off"`}},
+		{"domain name twice", rulesetFile(entry(typeForwardRule, "rs/a", fwdRuleBase...), entry(typeForwardRule, "rs/b", edit(fwdRuleBase, "domainName: Contoso.COM #!")...)),
+			[]string{`t.yaml:L1: forwarding rule rs/b: domainName "contoso.com." is already forwarded by rule a (t.yaml:30)`}},
+		{"root twice", rulesetFile(entry(typeForwardRule, "rs/a", edit(fwdRuleBase, "domainName: .")...), entry(typeForwardRule, "rs/b", edit(fwdRuleBase, "domainName: . #!")...)),
+			[]string{`t.yaml:L1: forwarding rule rs/b: domainName "." is already forwarded by rule a (t.yaml:30)`}},
+		{"rule without ruleset", resolverFile(outboundEntry, "  - type: Microsoft.Network/dnsForwardingRulesets/forwardingRules #!\n    resourceGroup: rg\n    name: rs/r\n"+
+			"    properties: {domainName: ., targetDnsServers: [{ipAddress: 10.9.0.4}]}\n"),
+			[]string{"t.yaml:L1: forwarding rule rs/r: forwarding ruleset rs is not in the file; a child needs its parent"}},
+		{"link network missing", rulesetFile(entry(typeRulesetLink, "rs/l", "metadata: {owner: net} #!")),
+			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork is required"}},
+		{"link network not found", rulesetFile(entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: "+netw+"virtualNetworks/x} #!")),
+			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/x not found in the file"}},
+		{"VNet linked twice", rulesetFile(entry(typeRulesetLink, "rs/a", "virtualNetwork: {id: "+netw+"virtualNetworks/w}"),
+			entry(typeRulesetLink, "rs/b", "virtualNetwork: {id: "+netw+"virtualNetworks/W} #!")),
+			[]string{"t.yaml:L1: ruleset link rs/b: virtual network W is already linked to the ruleset by link a (t.yaml:30)"}},
+
 		// Service endpoint policies and storage.
 		{"endpoint policy service", file(entry(typeSEP, "sep", "serviceEndpointPolicyDefinitions: [{name: d, properties: {serviceResources: []}}] #!")),
 			[]string{"t.yaml:L1: service endpoint policy sep: serviceEndpointPolicyDefinitions[0].properties.service is required"}},
@@ -507,6 +619,15 @@ func TestValidValues(t *testing.T) {
 		{"canonical record apex and wildcard", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/@"), entry(typeZoneA, "z.net/*.apps"))},
 		{"attached compute", compute("computeType: virtualmachine", "resourceId: /subscriptions/s2/resourceGroups/vms/providers/Microsoft.Compute/virtualMachines/vm",
 			"properties: {virtualMachineSize: Standard_D4s_v3, sshPort: 22, address: 10.0.0.5}")},
+		{"root and undotted domain names", rulesetFile(entry(typeForwardRule, "rs/all", edit(fwdRuleBase, "domainName: .", "forwardingRuleState: disabled")...),
+			entry(typeForwardRule, "rs/c", edit(fwdRuleBase, "domainName: corp.Contoso_1.com", "targetDnsServers: [{ipAddress: 10.9.0.4, port: 5353}]", "metadata: {a: b}")...))},
+		{"six targets", fwdRule("targetDnsServers: [" + strings.Repeat("{ipAddress: 10.9.0.4}, ", 5) + "{ipAddress: 10.9.0.5, port: 65535}]")},
+		{"inbound endpoint export", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded", "resourceGuid: x",
+			"ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4.15, privateIpAllocationMethod: dynamic}]"))},
+		{"one domain and VNet in two rulesets", rulesetFile(entry(typeForwardRule, "rs/r", fwdRuleBase...),
+			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"),
+			strings.ReplaceAll(rulesetEntry, "name: rs", "name: rs2"), entry(typeForwardRule, "rs2/r", fwdRuleBase...),
+			entry(typeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"))},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {

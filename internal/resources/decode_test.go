@@ -297,6 +297,38 @@ func TestDecodeEnvironment(t *testing.T) {
 	ci := s.Computes[1]
 	eq(t, "ci", [4]any{ci.ComputeType, ci.EnableNodePublicIP, ci.SSHPublicAccess, ci.ComputeLocation},
 		[4]any{ComputeInstance, true, "Disabled", "westus2"})
+
+	hub := s.VirtualNetworks[1]
+	eq(t, "hub subnets", len(hub.Subnets), 2)
+	dr := s.DNSResolvers[0]
+	eq(t, "resolver vnet", dr.VirtualNetwork.ID, hub.ID)
+	eq(t, "lookup resolver", s.Lookup(dr.ID), any(dr))
+	in := dr.InboundEndpoints[0]
+	eq(t, "inbound", [2]any{in.Subnet.ID, in.PrivateIP}, [2]any{hub.Subnets[0].ID, netip.MustParseAddr("10.1.0.10")})
+	eq(t, "lookup inbound", s.Lookup(in.ID), any(in))
+	out := dr.OutboundEndpoints[0]
+	eq(t, "outbound subnet", out.Subnet.ID, hub.Subnets[1].ID)
+	eq(t, "lookup outbound", s.Lookup(out.ID), any(out))
+	frs := s.DNSForwardingRulesets[0]
+	eq(t, "ruleset endpoints", frs.OutboundEndpoints[0].ID, out.ID)
+	eq(t, "lookup ruleset", s.Lookup(frs.ID), any(frs))
+	eq(t, "forwarding rules", len(frs.Rules), 2)
+	onprem, all := frs.Rules[0], frs.Rules[1]
+	eq(t, "rule onprem", [3]any{onprem.DomainName, onprem.Targets, onprem.Enabled}, [3]any{"corp.contoso.com",
+		[]netip.AddrPort{netip.MustParseAddrPort("192.168.0.4:53"), netip.MustParseAddrPort("192.168.0.5:53")}, true})
+	eq(t, "rule everything", [3]any{all.DomainName, all.Targets, all.Enabled},
+		[3]any{"", []netip.AddrPort{netip.MustParseAddrPort("10.0.0.4:5353")}, false})
+	eq(t, "lookup forwarding rule", s.Lookup(all.ID), any(all))
+	eq(t, "ruleset link", frs.Links[0].VirtualNetwork.ID, vn.ID)
+	eq(t, "lookup ruleset link", s.Lookup(frs.Links[0].ID), any(frs.Links[0]))
+}
+
+// An inbound endpoint without an address gets the one Azure assigns, as a
+// firewall does: its subnet's network address + 4.
+func TestInboundEndpointAddress(t *testing.T) {
+	s := mustDecode(t, "t.yaml", resolverFile(entry(typeInbound, "dr/in",
+		"ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Dynamic}]")))
+	eq(t, "address", s.DNSResolvers[0].InboundEndpoints[0].PrivateIP, netip.MustParseAddr("10.0.4.4"))
 }
 
 func TestJSONAndYAMLGiveTheSameSnapshot(t *testing.T) {

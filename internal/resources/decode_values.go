@@ -181,16 +181,41 @@ var dnsLabelRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z
 // checkZoneName checks a private DNS zone name: at least two labels, 253
 // characters at most.
 func checkZoneName(s string) error {
-	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
-	if len(s) > 253 || len(labels) < 2 {
+	name := strings.TrimSuffix(s, ".")
+	if len(s) > 253 || !strings.Contains(name, ".") {
 		return fmt.Errorf("%q is not a valid DNS zone name (two or more labels, at most 253 characters)", s)
 	}
-	for _, l := range labels {
-		if !dnsLabelRE.MatchString(l) {
-			return fmt.Errorf("%q is not a valid DNS zone name: label %q", s, l)
-		}
+	if l, bad := badLabel(name); bad {
+		return fmt.Errorf("%q is not a valid DNS zone name: label %q", s, l)
 	}
 	return nil
+}
+
+// badLabel returns the first label of a dotted name that is not a DNS label.
+func badLabel(name string) (string, bool) {
+	for l := range strings.SplitSeq(name, ".") {
+		if !dnsLabelRE.MatchString(l) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// parseDomainName checks a forwarding rule's domain name. Azure writes it
+// with the final dot ("contoso.com.", "." for every name); it is accepted
+// without. The result is lower-cased without the final dot ("" for ".").
+func parseDomainName(s string) (string, error) {
+	if s == "." {
+		return "", nil
+	}
+	name := strings.TrimSuffix(s, ".")
+	if len(name) > 253 {
+		return "", fmt.Errorf("%q is not a valid domain name: longer than 253 characters", s)
+	}
+	if l, bad := badLabel(name); bad {
+		return "", fmt.Errorf("%q is not a valid domain name: label %q", s, l)
+	}
+	return strings.ToLower(name), nil
 }
 
 // checkRecordName checks a record set name relative to its zone: "@" (the

@@ -24,6 +24,8 @@ func FuzzDecodeFile(f *testing.F) {
 		firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: [" + netRule + "]}}]"),
 		ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NatRule, name: n}"),
 		compute(amlBase...),
+		rulesetFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+"}]"), entry(typeForwardRule, "rs/r", fwdRuleBase...),
+			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}")),
 		`{"resources": [{"type": 1}], "x": [`,
 		"resources: [{type: Microsoft.Network/virtualNetworks/subnets, name: a/b, resourceGroup: r}]",
 		"subscription: s\nresources: [{type: microsoft.network/loadbalancers, resourceGroup: r, name: l, properties: {outboundRules: [{}]}}]",

@@ -5,6 +5,7 @@ package resources
 // values Azure derives from other resources are filled in.
 
 import (
+	"net/netip"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -25,7 +26,7 @@ func (d *decoder) link() {
 			p.r.errf(p.line, "%s %s not found in the file", p.field, p.id)
 		}
 	}
-	d.placeFirewalls()
+	d.placeDynamicAddresses()
 }
 
 // resolves reports whether a reference names a resource of the file. Ids of
@@ -43,22 +44,32 @@ func (d *decoder) resolves(p pendingRef) bool {
 	return d.snap.Lookup(p.id) != nil
 }
 
-// placeFirewalls gives each firewall without a written private address the
-// one Azure assigns: the first usable address of its subnet, network+4
-// (Azure reserves .0 to .3, §8.3).
-func (d *decoder) placeFirewalls() {
+// placeDynamicAddresses gives firewalls and inbound endpoints without a
+// written private address the one Azure assigns.
+func (d *decoder) placeDynamicAddresses() {
 	for _, fw := range d.snap.AzureFirewalls {
-		if fw.PrivateIP.IsValid() {
-			continue
-		}
-		sn := d.snap.Subnet(fw.Subnet.ID)
-		if sn == nil || len(sn.AddressPrefixes) == 0 {
-			continue
-		}
-		a := sn.AddressPrefixes[0].Addr()
-		for range 4 {
-			a = a.Next()
-		}
-		fw.PrivateIP = a
+		d.placeInSubnet(&fw.PrivateIP, fw.Subnet)
 	}
+	for _, rv := range d.snap.DNSResolvers {
+		for _, ep := range rv.InboundEndpoints {
+			d.placeInSubnet(&ep.PrivateIP, ep.Subnet)
+		}
+	}
+}
+
+// placeInSubnet sets an unset address to the first usable address of the
+// subnet, network+4 (Azure reserves .0 to .3, §8.3).
+func (d *decoder) placeInSubnet(addr *netip.Addr, subnet Ref) {
+	if addr.IsValid() {
+		return
+	}
+	sn := d.snap.Subnet(subnet.ID)
+	if sn == nil || len(sn.AddressPrefixes) == 0 {
+		return
+	}
+	a := sn.AddressPrefixes[0].Addr()
+	for range 4 {
+		a = a.Next()
+	}
+	*addr = a
 }
