@@ -74,6 +74,7 @@ type Network struct {
 	vnetByKey map[string]*vnetCtx
 	subnets   map[string]*subnetCtx
 	nsgs      map[string]*nsgCtx // key: nsg key + "|" + vnet key
+	nsgVNets  map[string]arm.ID  // same key: the VNet
 	computes  map[string]*computeCtx
 	// computeList is computes in file order, for name lookups.
 	computeList []*computeCtx
@@ -170,6 +171,12 @@ type publicEndpoint struct {
 	fw    *firewallCtx
 }
 
+// Snapshot is the snapshot the network was compiled from.
+func (n *Network) Snapshot() *resources.Snapshot { return n.snap }
+
+// ServiceTags is the catalog the network was compiled with.
+func (n *Network) ServiceTags() *servicetags.Catalog { return n.tags }
+
 // CompileError lists every problem that stops a snapshot from compiling.
 type CompileError struct{ Problems []string }
 
@@ -185,6 +192,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		vnetByKey:       map[string]*vnetCtx{},
 		subnets:         map[string]*subnetCtx{},
 		nsgs:            map[string]*nsgCtx{},
+		nsgVNets:        map[string]arm.ID{},
 		computes:        map[string]*computeCtx{},
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},

@@ -207,17 +207,24 @@ func WorkspaceID(ws *resources.Workspace) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
+// WorkspaceAPIName is the name of a workspace's API endpoint,
+// <workspace-guid>.workspace.<region>.api.azureml.ms (spec §7).
+func WorkspaceAPIName(ws *resources.Workspace) string {
+	return WorkspaceID(ws) + ".workspace." + strings.ToLower(ws.Location) + ".api.azureml.ms"
+}
+
 // workspaceNames are a workspace's public names and the privatelink names
 // they CNAME to once it has a private endpoint (spec §7).
 func workspaceNames(ws *resources.Workspace) map[string]string {
 	id, region := WorkspaceID(ws), strings.ToLower(ws.Location)
+	api := WorkspaceAPIName(ws)
 	nb := "ml-" + strings.ToLower(ws.ID.Leaf())
 	if prefix := nb + "-" + region + "-" + id; len(prefix) > 63 {
 		nb = nb[:max(3, len(nb)-(len(prefix)-63))]
 	}
 	nb += "-" + region + "-" + id
 	return map[string]string{
-		id + ".workspace." + region + ".api.azureml.ms":      id + ".workspace." + region + ".privatelink.api.azureml.ms",
+		api: strings.Replace(api, ".api.azureml.ms", ".privatelink.api.azureml.ms", 1),
 		id + ".workspace." + region + ".cert.api.azureml.ms": id + ".workspace." + region + ".cert.privatelink.api.azureml.ms",
 		nb + "." + region + ".notebooks.azure.net":           nb + "." + region + ".privatelink.notebooks.azure.net",
 	}

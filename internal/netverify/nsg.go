@@ -156,7 +156,7 @@ func (n *Network) nsgFor(ref resources.Ref, vc *vnetCtx) *nsgCtx {
 		return nil
 	}
 	c := n.compileNSG(nsg.ID, "NSG "+nsg.ID.Name(), nsg.Pos, "", nsg.Rules, vc)
-	n.nsgs[key] = c
+	n.nsgs[key], n.nsgVNets[key] = c, vc.v.ID
 	return c
 }
 
