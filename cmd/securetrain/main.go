@@ -25,6 +25,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"check", "check every compute against Azure ML's secure-training requirements", runCheck},
 		{"flow", "verify one flow (or a set of flows) and explain the verdict", runFlow},
 		{"gen", "generate a large environment file (benchmarks)", runGen},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -246,28 +245,12 @@ func (n *Network) problem(pos, what, format string, args ...any) {
 
 // compareProblems orders "file:line: …" messages by file, then line number.
 func compareProblems(a, b string) int {
-	fa, la := splitPos(a)
-	fb, lb := splitPos(b)
-	if c := strings.Compare(fa, fb); c != 0 {
+	pa, _, _ := strings.Cut(a, ": ")
+	pb, _, _ := strings.Cut(b, ": ")
+	if c := arm.ComparePositions(pa, pb); c != 0 {
 		return c
 	}
-	if la != lb {
-		return la - lb
-	}
 	return strings.Compare(a, b)
-}
-
-func splitPos(msg string) (string, int) {
-	pos, _, _ := strings.Cut(msg, ": ")
-	i := strings.LastIndexByte(pos, ':')
-	if i < 0 {
-		return pos, 0
-	}
-	line, err := strconv.Atoi(pos[i+1:])
-	if err != nil {
-		return pos, 0
-	}
-	return pos[:i], line
 }
 
 func (n *Network) addCut(sets ...ipset.Set) {

@@ -16,6 +16,9 @@ type EffectiveRule struct {
 	Direction resources.Direction
 	Allow     bool
 	Default   bool
+	// Platform: the rule names an AzurePlatform* tag, so it alone among
+	// rules sees traffic to the platform addresses (spec §8.1).
+	Platform bool
 	// Protocols holds each protocol the rule matches.
 	Protocols        []Protocol
 	Source           ipset.Set
@@ -67,7 +70,7 @@ func (c *nsgCtx) view(vnet arm.ID) NSGView {
 
 func (r *nsgRule) effective() EffectiveRule {
 	e := EffectiveRule{Name: r.name, ID: r.id, Position: r.pos, Priority: r.priority, Direction: r.direction, Allow: r.allow,
-		Default: r.isDefault, Source: r.src, Destination: r.dst, SourcePorts: r.sports, DestinationPorts: r.dports,
+		Default: r.isDefault, Platform: r.platform, Source: r.src, Destination: r.dst, SourcePorts: r.sports, DestinationPorts: r.dports,
 		SourceText: r.srcText, DestinationText: r.dstText, PortText: r.portText}
 	for p := Protocol(0); p < numProtocols; p++ {
 		if r.protoMask&(1<<p) != 0 {

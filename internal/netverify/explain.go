@@ -8,6 +8,10 @@ import (
 	"securetrain/internal/resources"
 )
 
+// SNATDefaultOutbound is the SNAT of a hop that leaves through Azure's
+// default outbound access.
+const SNATDefaultOutbound = "default outbound access"
+
 // Hop is one element on a flow's path and what it decided.
 type Hop struct {
 	Kind        string `json:"kind"`
@@ -137,7 +141,7 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
 			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}
 	case stepSNATDefault:
-		return Hop{Kind: "snat", SNAT: "default outbound access",
+		return Hop{Kind: "snat", SNAT: SNATDefaultOutbound,
 			Detail: fmt.Sprintf("leaves through Azure's default outbound access (implicit, changing IP; retired for new VNets — use a NAT gateway) from subnet %s", s.subnet.s.ID.Name())}
 	case stepNoEgress:
 		return Hop{Kind: "snat", Resource: s.subnet.s.ID.String(), Position: s.subnet.s.Pos,

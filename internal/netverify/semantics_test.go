@@ -317,9 +317,7 @@ func TestCompileErrorsSortedByLine(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	for i := 1; i < len(ce.Problems); i++ {
-		_, a := splitPos(ce.Problems[i-1])
-		_, b := splitPos(ce.Problems[i])
-		if a == 0 || a > b {
+		if compareProblems(ce.Problems[i-1], ce.Problems[i]) > 0 || !strings.HasPrefix(ce.Problems[i], "test.yaml:") {
 			t.Errorf("problems out of order: %q before %q", ce.Problems[i-1], ce.Problems[i])
 		}
 	}

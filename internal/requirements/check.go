@@ -1,0 +1,155 @@
+package requirements
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+)
+
+// Check evaluates every compute instance and cluster of the network's
+// snapshot, and the environment-wide rules.
+func Check(n *netverify.Network, opts Options) (*Report, error) {
+	snap := n.Snapshot()
+	rep := &Report{ServiceTags: n.ServiceTags().Version(), Computes: []ComputeReport{}, Findings: []Finding{}}
+	lookup := func(name string) (string, bool) {
+		t, ok := n.ServiceTags().Lookup(name)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	}
+	for _, c := range snap.Computes {
+		cr, err := checkCompute(n, c, opts, lookup)
+		if err != nil {
+			return nil, fmt.Errorf("compute %s: %w", c.ID.Name(), err)
+		}
+		rep.Computes = append(rep.Computes, cr)
+	}
+	rep.Findings = append(rep.Findings, environmentFindings(n)...)
+	for _, cr := range rep.Computes {
+		rep.Counts.add(cr.Findings)
+	}
+	rep.Counts.add(rep.Findings)
+	return rep, nil
+}
+
+func (c *Counts) add(fs []Finding) {
+	for _, f := range fs {
+		switch f.Severity {
+		case Error:
+			c.Errors++
+		case Warning:
+			c.Warnings++
+		default:
+			c.Infos++
+		}
+	}
+}
+
+// context gathers what decides a compute's needs.
+func context(snap *resources.Snapshot, c *resources.Compute, opts Options) computeContext {
+	cc := computeContext{c: c, ws: snap.Workspace(c.Workspace), opts: opts, region: strings.ToLower(c.ComputeLocation)}
+	if cc.ws != nil {
+		if cc.region == "" {
+			cc.region = strings.ToLower(cc.ws.Location)
+		}
+		cc.hbi = cc.ws.HBIWorkspace
+		cc.wsPE = len(privateEndpointsOf(snap, cc.ws.ID.Key())) > 0
+		if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
+			cc.storageFW = strings.EqualFold(sa.DefaultAction, "Deny")
+		}
+		cc.aiPublic = cc.ws.ApplicationInsights.IsSet() && len(privateEndpointsOf(snap, cc.ws.ApplicationInsights.ID.Key())) == 0
+	}
+	return cc
+}
+
+// privateEndpointsOf lists the private endpoints connected to a resource.
+func privateEndpointsOf(snap *resources.Snapshot, key string) []*resources.PrivateEndpoint {
+	var out []*resources.PrivateEndpoint
+	for _, pe := range snap.PrivateEndpoints {
+		if slices.ContainsFunc(pe.Connections, func(c resources.PrivateLinkConnection) bool { return c.Target.ID.Key() == key }) {
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
+func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, lookup func(string) (string, bool)) (ComputeReport, error) {
+	snap := n.Snapshot()
+	cc := context(snap, c, opts)
+	cr := ComputeReport{Name: c.ID.Name(), ID: c.ID.String(), Position: c.Pos, Type: c.ComputeType,
+		PublicIP: c.EnableNodePublicIP, Region: cc.region, Flows: []FlowCheck{}, Findings: []Finding{}}
+	if sn := snap.Subnet(c.Subnet.ID); sn != nil {
+		cr.Subnet = sn.ID.String()
+	}
+	cr.Findings = append(cr.Findings, prerequisites(snap, cc)...)
+	// Flows are checked for instances and clusters placed in a subnet of
+	// the file; attached computes and managed-network computes have none.
+	if (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) && cr.Subnet != "" {
+		for _, nd := range needs(cc, lookup) {
+			fc, err := evaluate(n, c.ID.String(), nd)
+			if err != nil {
+				return cr, err
+			}
+			cr.Flows = append(cr.Flows, fc)
+			if fc.Verdict != netverify.Allowed {
+				cr.Findings = append(cr.Findings, flowFinding(c, fc))
+			}
+		}
+		for _, host := range packageHosts {
+			fc, err := evaluate(n, c.ID.String(), need{dir: netverify.DirectionOutbound, target: host, proto: "TCP", port: 443,
+				severity: Warning, why: "package installation", spec: "§2"})
+			if err != nil {
+				return cr, err
+			}
+			cr.Flows = append(cr.Flows, fc)
+			if fc.Verdict != netverify.Allowed {
+				f := flowFinding(c, fc)
+				f.Code = "package-host-blocked"
+				cr.Findings = append(cr.Findings, f)
+			}
+		}
+		cr.Findings = append(cr.Findings, dnsFindings(n, cc)...)
+	}
+	cr.Status, cr.Summary = summarize(cr)
+	return cr, nil
+}
+
+// flowFinding reports a needed flow that does not pass.
+func flowFinding(c *resources.Compute, fc FlowCheck) Finding {
+	code := "required-outbound-blocked"
+	if fc.Direction == netverify.DirectionInbound {
+		code = "required-inbound-blocked"
+	}
+	f := Finding{Code: code, Severity: fc.Severity, Resource: c.ID.String(), Position: c.Pos, Spec: fc.Spec,
+		Message: fmt.Sprintf("%s (%s) is %s", fc.Name, fc.Why, blocker(fc.Result))}
+	for _, o := range fc.Result.Outcomes {
+		if o.Verdict != netverify.Allowed && o.Fix != "" {
+			f.Fix = o.Fix
+			break
+		}
+	}
+	return f
+}
+
+// summarize gives a compute its status and the one-line summary that
+// leads the text report.
+func summarize(cr ComputeReport) (Status, string) {
+	name := cr.Name[strings.LastIndex(cr.Name, "/")+1:]
+	var firstWarning *Finding
+	for i, f := range cr.Findings {
+		if f.Severity == Error {
+			return WillFail, fmt.Sprintf("%s: will fail — %s", name, f.Message)
+		}
+		if f.Severity == Warning && firstWarning == nil {
+			firstWarning = &cr.Findings[i]
+		}
+	}
+	if firstWarning != nil {
+		return Degraded, fmt.Sprintf("%s: works, with warnings — %s", name, firstWarning.Message)
+	}
+	return OK, fmt.Sprintf("%s: ok — all %d required flows pass", name, len(cr.Flows))
+}

@@ -1,0 +1,335 @@
+package requirements
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
+)
+
+func checkData(t *testing.T, file string, data []byte) *Report {
+	t.Helper()
+	snap, err := resources.DecodeFile(file, data)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	n, err := netverify.Compile(snap, servicetags.Default())
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	rep, err := Check(n, Options{})
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	return rep
+}
+
+func checkExample(t *testing.T, name string) *Report {
+	t.Helper()
+	path := filepath.Join("..", "..", "examples", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkData(t, path, data)
+}
+
+// codes lists "code/severity" of every finding of a report.
+func codes(rep *Report) []string {
+	var out []string
+	for _, cr := range rep.Computes {
+		for _, f := range cr.Findings {
+			out = append(out, f.Code+"/"+string(f.Severity))
+		}
+	}
+	for _, f := range rep.Findings {
+		out = append(out, f.Code+"/"+string(f.Severity))
+	}
+	return out
+}
+
+func hasCode(rep *Report, code string, sev Severity) *Finding {
+	for i := range rep.Computes {
+		for j, f := range rep.Computes[i].Findings {
+			if f.Code == code && f.Severity == sev {
+				return &rep.Computes[i].Findings[j]
+			}
+		}
+	}
+	for i, f := range rep.Findings {
+		if f.Code == code && f.Severity == sev {
+			return &rep.Findings[i]
+		}
+	}
+	return nil
+}
+
+func TestSeedConfigurationsPass(t *testing.T) { // issue 3: the seed's two configurations pass clean
+	for _, name := range []string{"cluster-public-ip.yaml", "instance-no-public-ip.yaml", "cluster-public-ip-firewall.yaml"} {
+		rep := checkExample(t, name)
+		if rep.HasErrors() {
+			t.Errorf("%s: errors %v", name, codes(rep))
+		}
+		for _, cr := range rep.Computes {
+			if cr.Status == WillFail || len(cr.Flows) < 10 {
+				t.Errorf("%s: %s status %s with %d flows", name, cr.Name, cr.Status, len(cr.Flows))
+			}
+		}
+	}
+}
+
+func TestBrokenExamplesNameTheBlocker(t *testing.T) { // spec §10 #4, #5, #6, #7; §4.2, §8.3
+	for _, c := range []struct {
+		file, code, mention string
+	}{
+		{"broken/cluster-nsg-blocks-44224.yaml", "required-inbound-blocked", "nsg1/DenyInternetInbound (100)"},
+		{"broken/instance-udp-5831-blocked.yaml", "required-outbound-blocked", "UDP 5831 to AzureMachineLearning"},
+		{"broken/instance-private-subnet-no-egress.yaml", "required-outbound-blocked", "NoOutboundConnectivity"},
+		{"broken/instance-dns-record-missing.yaml", "workspace-dns-not-private", "NXDOMAIN"},
+		{"broken/cluster-firewall-asymmetric.yaml", "required-inbound-blocked", "asymmetric"},
+	} {
+		rep := checkExample(t, c.file)
+		f := hasCode(rep, c.code, Error)
+		if f == nil {
+			t.Errorf("%s: no %s error in %v", c.file, c.code, codes(rep))
+			continue
+		}
+		if !strings.Contains(f.Message, c.mention) || f.Fix == "" || f.Position == "" {
+			t.Errorf("%s: finding %+v lacks %q, a fix or a position", c.file, f, c.mention)
+		}
+		if rep.Computes[0].Status != WillFail || !strings.Contains(rep.Computes[0].Summary, "will fail — ") {
+			t.Errorf("%s: summary %q", c.file, rep.Computes[0].Summary)
+		}
+	}
+}
+
+func TestUDP5831SummaryNamesRule(t *testing.T) { // issue 3 §4: "will fail — outbound UDP 5831 … denied by NSG/rule (priority)"
+	rep := checkExample(t, "broken/instance-udp-5831-blocked.yaml")
+	want := "myinstance: will fail — outbound UDP 5831 to AzureMachineLearning (compute create, update and delete) is denied by nsg1/DenyAzureMachineLearningUdp (100)"
+	if rep.Computes[0].Summary != want {
+		t.Errorf("summary\n%q, want\n%q", rep.Computes[0].Summary, want)
+	}
+}
+
+// env is a small environment: workspace ws1 (westus2) in mlgroup, VNet
+// vnet1 10.0.0.0/16 in netgroup with subnet s (10.0.0.0/24) and any extra
+// resources; {{COMPUTES}} and {{SUBNET}} are filled by each test.
+const env = `subscription: 00000000-0000-0000-0000-000000000001
+resources:
+  - type: Microsoft.MachineLearningServices/workspaces
+    resourceGroup: mlgroup
+    name: ws1
+    location: westus2
+    properties: {workspaceId: 11111111-2222-3333-4444-555555555555}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: netgroup
+    name: vnet1
+    location: westus2
+    properties:
+      addressSpace: {addressPrefixes: [{{SPACE}}]}
+      subnets:
+        - name: s
+          properties:
+            addressPrefix: {{PREFIX}}
+            {{SUBNET}}
+{{EXTRA}}
+{{COMPUTES}}
+`
+
+func compute(name, typ string, publicIP bool, extra string) string {
+	pip := "true"
+	if !publicIP {
+		pip = "false"
+	}
+	scale := ""
+	if typ == "AmlCompute" {
+		scale = "scaleSettings: {minNodeCount: 0, maxNodeCount: 4},"
+	}
+	return `
+  - type: Microsoft.MachineLearningServices/workspaces/computes
+    resourceGroup: mlgroup
+    name: ws1/` + name + `
+    location: westus2
+    properties: {computeType: ` + typ + `, properties: {vmSize: STANDARD_DS3_V2, enableNodePublicIp: ` + pip + `, ` + scale + extra + `
+      subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}}}`
+}
+
+const workspacePE = `
+  - type: Microsoft.Network/privateEndpoints
+    resourceGroup: netgroup
+    name: ws1-pe
+    location: westus2
+    properties:
+      subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}
+      privateLinkServiceConnections: [{name: c, properties: {privateLinkServiceId: /resourceGroups/mlgroup/providers/Microsoft.MachineLearningServices/workspaces/ws1, groupIds: [amlworkspace]}}]
+      ipConfigurations: [{name: ip, properties: {groupId: amlworkspace, memberName: default, privateIPAddress: 10.0.0.5}}]`
+
+func build(fill map[string]string) []byte {
+	def := map[string]string{"SPACE": "10.0.0.0/16", "PREFIX": "10.0.0.0/24", "SUBNET": "", "EXTRA": "", "COMPUTES": compute("cluster1", "AmlCompute", true, "")}
+	for k, v := range fill {
+		def[k] = v
+	}
+	s := env
+	for k, v := range def {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	return []byte(s)
+}
+
+func TestPrerequisites(t *testing.T) { // spec §4.1, §8.3, §9, §10
+	cases := []struct {
+		name   string
+		fill   map[string]string
+		code   string
+		sev    Severity
+		absent map[string]string // a close environment that must not raise it
+	}{
+		{"delegated subnet", map[string]string{"SUBNET": "delegations: [{name: d, properties: {serviceName: Microsoft.ContainerInstance/containerGroups}}]"},
+			"subnet-delegated", Error, map[string]string{}},
+		{"subnet too small for an instance", map[string]string{"PREFIX": "10.0.0.0/29", "COMPUTES": compute("cluster1", "AmlCompute", true, "") + compute("ci1", "ComputeInstance", true, "")},
+			"subnet-too-small", Error, map[string]string{"PREFIX": "10.0.0.0/28", "COMPUTES": compute("cluster1", "AmlCompute", true, "") + compute("ci1", "ComputeInstance", true, "")}},
+		{"subnet too small for a cluster", map[string]string{"PREFIX": "10.0.0.0/29", "COMPUTES": compute("cluster1", "AmlCompute", true, "")},
+			"subnet-too-small", Warning, map[string]string{"PREFIX": "10.0.0.0/29", "COMPUTES": compute("ci1", "ComputeInstance", true, "")}},
+		{"no public IP without workspace private endpoint", map[string]string{"COMPUTES": compute("ci1", "ComputeInstance", false, "")},
+			"no-public-ip-needs-private-endpoint", Error, map[string]string{"COMPUTES": compute("ci1", "ComputeInstance", false, ""), "EXTRA": workspacePE}},
+		{"invalid instance name", map[string]string{"COMPUTES": compute("ci-1", "ComputeInstance", true, "")},
+			"compute-name-invalid", Error, map[string]string{"COMPUTES": compute("ci-a1", "ComputeInstance", true, "")}},
+		{"invalid cluster name", map[string]string{"COMPUTES": compute("averyveryverylongcluster", "AmlCompute", true, "")},
+			"compute-name-invalid", Error, map[string]string{"COMPUTES": compute("cluster-16-chars", "AmlCompute", true, "")}},
+		{"docker bridge in the compute subnet", map[string]string{"SPACE": "172.17.0.0/16", "PREFIX": "172.17.1.0/24"},
+			"docker-bridge-overlap", Error, map[string]string{"SPACE": "172.18.0.0/16", "PREFIX": "172.18.1.0/24"}},
+		{"docker bridge elsewhere in the VNet", map[string]string{"SPACE": "172.16.0.0/12", "PREFIX": "172.16.1.0/24"},
+			"docker-bridge-overlap", Warning, map[string]string{"SPACE": "172.16.0.0/16", "PREFIX": "172.16.1.0/24"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep := checkData(t, "env.yaml", build(c.fill))
+			f := hasCode(rep, c.code, c.sev)
+			if f == nil {
+				t.Fatalf("no %s/%s in %v", c.code, c.sev, codes(rep))
+			}
+			if f.Message == "" || f.Fix == "" || f.Spec == "" || !strings.HasPrefix(f.Position, "env.yaml:") {
+				t.Errorf("incomplete finding %+v", f)
+			}
+			if c.absent != nil {
+				if rep := checkData(t, "env.yaml", build(c.absent)); hasCode(rep, c.code, c.sev) != nil {
+					t.Errorf("raised in the close environment too: %v", codes(rep))
+				}
+			}
+		})
+	}
+}
+
+func TestInstanceNameUniqueInRegion(t *testing.T) { // spec §9
+	two := strings.ReplaceAll(compute("ci1", "ComputeInstance", true, ""), "ws1/ci1", "ws1/ci1") +
+		strings.ReplaceAll(compute("ci1", "ComputeInstance", true, ""), "ws1/ci1", "ws2/ci1")
+	rep := checkData(t, "env.yaml", build(map[string]string{"COMPUTES": two}))
+	if hasCode(rep, "instance-name-not-unique", Error) == nil {
+		t.Errorf("duplicate instance names not reported: %v", codes(rep))
+	}
+}
+
+func TestVNetInOtherSubscription(t *testing.T) { // spec §4.1
+	data := build(nil)
+	data = []byte(strings.Replace(string(data), "  - type: Microsoft.Network/virtualNetworks\n", "  - type: Microsoft.Network/virtualNetworks\n    subscription: 00000000-0000-0000-0000-000000000002\n", 1))
+	data = []byte(strings.ReplaceAll(string(data), "subnet: {id: /resourceGroups/netgroup", "subnet: {id: /subscriptions/00000000-0000-0000-0000-000000000002/resourceGroups/netgroup"))
+	rep := checkData(t, "env.yaml", data)
+	if hasCode(rep, "vnet-other-subscription", Error) == nil {
+		t.Errorf("not reported: %v", codes(rep))
+	}
+	if rep := checkData(t, "env.yaml", build(nil)); hasCode(rep, "vnet-other-subscription", Error) != nil {
+		t.Error("reported for the same subscription")
+	}
+}
+
+func TestInstanceLocationMismatch(t *testing.T) { // spec §4.1, §10 #13
+	ci := strings.Replace(compute("ci1", "ComputeInstance", true, ""), "location: westus2", "location: eastus", 1)
+	rep := checkData(t, "env.yaml", build(map[string]string{"COMPUTES": ci}))
+	if f := hasCode(rep, "instance-location-mismatch", Error); f == nil || !strings.Contains(f.Message, "eastus") {
+		t.Errorf("not reported: %v", codes(rep))
+	}
+	// A cluster may be elsewhere.
+	cl := strings.Replace(compute("cluster1", "AmlCompute", true, ""), "location: westus2", "location: eastus", 1)
+	if rep := checkData(t, "env.yaml", build(map[string]string{"COMPUTES": cl})); hasCode(rep, "instance-location-mismatch", Error) != nil {
+		t.Error("reported for a cluster")
+	}
+}
+
+func TestEveryCodeIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "findings.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules {
+		if !strings.Contains(string(doc), "`"+r.Code+"`") {
+			t.Errorf("docs/findings.md lacks %s", r.Code)
+		}
+	}
+}
+
+func TestPackageHosts(t *testing.T) { // spec §2: package hosts are warnings
+	rep := checkExample(t, "cluster-public-ip-firewall.yaml")
+	f := hasCode(rep, "package-host-blocked", Warning)
+	if f == nil || !strings.Contains(f.Message, "cloud.r-project.org") {
+		t.Fatalf("no warning for cloud.r-project.org behind the firewall: %v", codes(rep))
+	}
+	for _, fl := range rep.Computes[0].Flows {
+		if fl.To == "pypi.org" && fl.Verdict != netverify.Allowed {
+			t.Errorf("pypi.org is allowed by an application rule, got %s", fl.Verdict)
+		}
+	}
+	if rep := checkExample(t, "cluster-public-ip.yaml"); hasCode(rep, "package-host-blocked", Warning) != nil {
+		t.Errorf("package hosts reported without a firewall: %v", codes(rep))
+	}
+}
+
+func TestStorageDNS(t *testing.T) { // spec §7: storage names resolve to the storage private endpoint
+	storage := func(linked bool) string {
+		s := `
+  - type: Microsoft.Storage/storageAccounts
+    resourceGroup: mlgroup
+    name: st1
+    location: westus2
+  - type: Microsoft.Network/privateEndpoints
+    resourceGroup: netgroup
+    name: st1-blob
+    location: westus2
+    properties:
+      subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}
+      privateLinkServiceConnections: [{name: c, properties: {privateLinkServiceId: /resourceGroups/mlgroup/providers/Microsoft.Storage/storageAccounts/st1, groupIds: [blob]}}]
+      ipConfigurations: [{name: ip, properties: {groupId: blob, memberName: blob, privateIPAddress: 10.0.0.9}}]
+  - type: Microsoft.Network/privateDnsZones
+    resourceGroup: netgroup
+    name: privatelink.blob.core.windows.net
+    location: global
+  - type: Microsoft.Network/privateDnsZones/A
+    resourceGroup: netgroup
+    name: privatelink.blob.core.windows.net/st1
+    properties: {aRecords: [{ipv4Address: 10.0.0.9}]}`
+		if linked {
+			s += `
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: netgroup
+    name: privatelink.blob.core.windows.net/vnet1
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1}}`
+		}
+		return s
+	}
+	withStorage := func(linked bool) []byte {
+		data := string(build(map[string]string{"EXTRA": storage(linked)}))
+		return []byte(strings.Replace(data, "properties: {workspaceId:", "properties: {storageAccount: /resourceGroups/mlgroup/providers/Microsoft.Storage/storageAccounts/st1, workspaceId:", 1))
+	}
+	rep := checkData(t, "env.yaml", withStorage(false))
+	f := hasCode(rep, "storage-dns-not-private", Error)
+	if f == nil || !strings.Contains(f.Message, "st1.blob.core.windows.net") {
+		t.Fatalf("unlinked zone not reported: %v", codes(rep))
+	}
+	if rep := checkData(t, "env.yaml", withStorage(true)); hasCode(rep, "storage-dns-not-private", Error) != nil {
+		t.Errorf("linked zone reported: %v", codes(rep))
+	}
+}

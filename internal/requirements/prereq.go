@@ -1,0 +1,256 @@
+package requirements
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+)
+
+// finding builds a finding of a code with the rule's default severity,
+// spec and fix.
+func finding(code string, meta resources.Meta, format string, args ...any) Finding {
+	r, _ := RuleFor(code)
+	return Finding{Code: code, Severity: r.Severity, Resource: meta.ID.String(), Position: meta.Pos,
+		Message: fmt.Sprintf(format, args...), Fix: r.Fix, Spec: r.Spec}
+}
+
+var (
+	// instanceName: 3–24 letters, digits and hyphens, starting with a
+	// letter; each hyphen must be followed later by a letter (spec §9).
+	instanceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{2,23}$`)
+	// clusterName: ARM's naming rule for workspaces/computes, 2–16 letters,
+	// digits and hyphens (spec §9, §11: the ARM table is the stricter one
+	// that Azure enforces on create).
+	clusterName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{1,15}$`)
+	dockerBridge = ipset.FromPrefixes([]netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")})
+)
+
+// prerequisites are the rules Azure applies before it creates a compute
+// (spec §4.1, §8.3, §9).
+func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
+	c := cc.c
+	var out []Finding
+	out = append(out, nameFindings(snap, c)...)
+	if !c.EnableNodePublicIP && !cc.wsPE && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
+		out = append(out, finding("no-public-ip-needs-private-endpoint", c.Meta,
+			"%s has enableNodePublicIp false, but workspace %s has no private endpoint in the file (Azure: \"EnableNodePublicIp 'False' requires workspace private endpoint\")",
+			c.ID.Name(), c.Workspace.Name()))
+	}
+	sn := snap.Subnet(c.Subnet.ID)
+	if sn == nil {
+		return out
+	}
+	vnet := snap.VNetOf(sn)
+	if !strings.EqualFold(sn.ID.Subscription, c.Workspace.Subscription) {
+		out = append(out, finding("vnet-other-subscription", c.Meta, "%s uses VNet %s in subscription %s; the workspace is in subscription %s",
+			c.ID.Name(), vnet.ID.Name(), sn.ID.Subscription, c.Workspace.Subscription))
+	}
+	for _, d := range sn.Delegations {
+		out = append(out, finding("subnet-delegated", c.Meta, "subnet %s of %s is delegated to %s (Azure: AllocationFailed, \"subnet has delegation to external resources\")",
+			sn.ID.Name(), c.ID.Name(), d.ServiceName))
+	}
+	out = append(out, capacityFindings(snap, c, sn)...)
+	if c.ComputeType == resources.ComputeInstance && cc.ws != nil {
+		if !strings.EqualFold(cc.region, cc.ws.Location) {
+			out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in %s, the workspace in %s: only clusters may use another region",
+				c.ID.Name(), cc.region, cc.ws.Location))
+		}
+		if pes := privateEndpointsOf(snap, cc.ws.ID.Key()); len(pes) > 0 && !inVNetOf(snap, pes, vnet) {
+			out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in VNet %s, but the workspace's private endpoint %s is in another VNet: only clusters may use another VNet",
+				c.ID.Name(), vnet.ID.Name(), pes[0].ID.Name()))
+		}
+	}
+	subnetSet := ipset.FromPrefixes(sn.AddressPrefixes)
+	switch {
+	case subnetSet.Overlaps(dockerBridge):
+		out = append(out, finding("docker-bridge-overlap", c.Meta, "subnet %s of %s (%s) overlaps Docker's bridge 172.17.0.0/16, which every node uses",
+			sn.ID.Name(), c.ID.Name(), subnetSet))
+	case ipset.FromPrefixes(vnet.AddressSpace).Overlaps(dockerBridge):
+		f := finding("docker-bridge-overlap", c.Meta, "VNet %s of %s overlaps Docker's bridge 172.17.0.0/16; traffic from the nodes to that part of the VNet is captured by the bridge",
+			vnet.ID.Name(), c.ID.Name())
+		f.Severity = Warning
+		out = append(out, f)
+	}
+	return out
+}
+
+func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *resources.VirtualNetwork) bool {
+	for _, pe := range pes {
+		if sn := snap.Subnet(pe.Subnet.ID); sn != nil && snap.VNetOf(sn) == vnet {
+			return true
+		}
+	}
+	return false
+}
+
+// nameFindings applies the naming rules of spec §9.
+func nameFindings(snap *resources.Snapshot, c *resources.Compute) []Finding {
+	name := c.ID.Leaf()
+	switch c.ComputeType {
+	case resources.ComputeInstance:
+		var out []Finding
+		if !instanceName.MatchString(name) || !hyphensFollowedByLetter(name) {
+			out = append(out, finding("compute-name-invalid", c.Meta,
+				"compute instance name %q must be 3–24 letters, digits and hyphens, start with a letter, and have a letter after every hyphen", name))
+		}
+		for _, o := range snap.Computes {
+			if o != c && o.ComputeType == resources.ComputeInstance && strings.EqualFold(o.ID.Leaf(), name) &&
+				strings.EqualFold(o.ComputeLocation, c.ComputeLocation) {
+				out = append(out, finding("instance-name-not-unique", c.Meta, "compute instance name %q is also used by %s (%s) in region %s",
+					name, o.ID.Name(), o.Pos, c.ComputeLocation))
+			}
+		}
+		return out
+	case resources.ComputeAml:
+		if !clusterName.MatchString(name) {
+			return []Finding{finding("compute-name-invalid", c.Meta, "cluster name %q must be 2–16 letters, digits and hyphens", name)}
+		}
+	}
+	return nil
+}
+
+func hyphensFollowedByLetter(name string) bool {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return true
+	}
+	return strings.IndexFunc(name[i+1:], func(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') }) >= 0
+}
+
+// capacityFindings: one address per instance and per cluster node at
+// maxNodeCount, over every compute in the subnet (spec §4.1, §8.3).
+func capacityFindings(snap *resources.Snapshot, c *resources.Compute, sn *resources.Subnet) []Finding {
+	usable := 0
+	for _, p := range sn.AddressPrefixes {
+		if p.Addr().Is4() {
+			usable += 1<<(32-p.Bits()) - 5
+		}
+	}
+	usable -= addressesInUse(snap, sn)
+	demand := 0
+	for _, o := range snap.Computes {
+		if o.Subnet.ID.Equal(sn.ID) {
+			demand += addressesOf(o)
+		}
+	}
+	if demand <= usable {
+		return nil
+	}
+	f := finding("subnet-too-small", c.Meta, "subnet %s has %d free addresses; its computes need %d (one per instance, one per cluster node at maxNodeCount)",
+		sn.ID.Name(), max(usable, 0), demand)
+	if c.ComputeType == resources.ComputeAml {
+		f.Severity = Warning
+		f.Message += fmt.Sprintf("; %s may be only partly allocated", c.ID.Name())
+	}
+	return []Finding{f}
+}
+
+func addressesOf(c *resources.Compute) int {
+	switch c.ComputeType {
+	case resources.ComputeInstance:
+		return 1
+	case resources.ComputeAml:
+		return c.MaxNodeCount
+	}
+	return 0
+}
+
+// addressesInUse counts the subnet's addresses held by NICs, private
+// endpoints, firewalls and load balancer frontends of the file.
+func addressesInUse(snap *resources.Snapshot, sn *resources.Subnet) int {
+	n := 0
+	for _, nic := range snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			if ipc.Subnet.ID.Equal(sn.ID) {
+				n++
+			}
+		}
+	}
+	for _, pe := range snap.PrivateEndpoints {
+		if pe.Subnet.ID.Equal(sn.ID) {
+			n += max(len(pe.IPConfigurations), 1)
+		}
+	}
+	for _, fw := range snap.AzureFirewalls {
+		if fw.Subnet.ID.Equal(sn.ID) {
+			n++
+		}
+	}
+	for _, lb := range snap.LoadBalancers {
+		for _, fe := range lb.Frontends {
+			if fe.Subnet.ID.Equal(sn.ID) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// resolvesWithin reports whether every resolved range lies in want.
+func resolvesWithin(ranges []string, want ipset.Set) bool {
+	if len(ranges) == 0 {
+		return false
+	}
+	for _, r := range ranges {
+		s, err := ipset.ParseAddrOrPrefix(r)
+		if err != nil || !s.Subtract(want).IsEmpty() {
+			return false
+		}
+	}
+	return true
+}
+
+// dnsFindings: where the workspace and its default storage have private
+// endpoints, their names must resolve to them from the compute (spec §7).
+func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
+	if cc.ws == nil {
+		return nil
+	}
+	snap := n.Snapshot()
+	var out []Finding
+	check := func(code, name string, pes []*resources.PrivateEndpoint) {
+		want := ipset.Set{}
+		for _, pe := range pes {
+			for _, ipc := range pe.IPConfigurations {
+				want = want.Union(ipset.FromAddrs(ipc.PrivateIP))
+			}
+		}
+		if want.IsEmpty() {
+			return
+		}
+		res, err := n.Flow(netverify.Query{From: cc.c.ID.String(), To: name, Protocol: "TCP", Port: 443})
+		if err != nil {
+			return
+		}
+		var got []string
+		for _, s := range res.DNS {
+			got = append(got, s.Name+" "+s.Type+" "+s.Answer+" ("+s.Source+")")
+		}
+		if res.Verdict == netverify.DNSFailure || !resolvesWithin(res.Destination.Addresses, want) {
+			out = append(out, finding(code, cc.c.Meta, "from %s, %s does not resolve to its private endpoint (%s): %s",
+				cc.c.ID.Name(), name, want, strings.Join(got, " -> ")))
+		}
+	}
+	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), privateEndpointsOf(snap, cc.ws.ID.Key()))
+	if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
+		for _, group := range []string{"blob", "file"} {
+			var pes []*resources.PrivateEndpoint
+			for _, pe := range privateEndpointsOf(snap, sa.ID.Key()) {
+				for _, conn := range pe.Connections {
+					for _, g := range conn.GroupIDs {
+						if strings.EqualFold(g, group) && conn.Target.ID.Equal(sa.ID) {
+							pes = append(pes, pe)
+						}
+					}
+				}
+			}
+			check("storage-dns-not-private", strings.ToLower(sa.ID.Leaf())+"."+group+".core.windows.net", pes)
+		}
+	}
+	return out
+}

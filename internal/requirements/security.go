@@ -1,0 +1,473 @@
+package requirements
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/ipset"
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+)
+
+// environmentFindings are the security findings a careful reviewer adds
+// beyond Azure's own checks (spec §6, §8.1, §8.3): NSG rules open to the
+// internet, shadowed or duplicated; compute subnets open to data
+// exfiltration or relying on default outbound access; overlapping VNets.
+func environmentFindings(n *netverify.Network) []Finding {
+	out := nsgFindings(n.NSGs())
+	out = append(out, computeSubnetFindings(n)...)
+	out = append(out, overlapFindings(n.Snapshot())...)
+	slices.SortFunc(out, compareFindings)
+	return out
+}
+
+// compareFindings orders by position (file, then line number, so that
+// env.yaml:9 comes before env.yaml:10), then code, then resource.
+func compareFindings(a, b Finding) int {
+	if c := arm.ComparePositions(a.Position, b.Position); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Code, b.Code); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Resource, b.Resource)
+}
+
+// ---- NSG rules (spec §8.1) ----
+
+// box is the set of flows an NSG rule matches, as netverify matches them:
+// protocol × source × destination × source port × destination port, each
+// dimension a set (protocols as the set of their netverify.Protocol
+// numbers, so that every dimension uses the same set algebra).
+type box [5]ipset.Set
+
+// The dimensions of a box.
+const (
+	dimProtocol = iota
+	dimSource
+	dimDestination
+	dimSourcePort
+	dimDestinationPort
+)
+
+// anyProtocol is what an NSG rule with protocol "*" (Any) matches.
+var anyProtocol = []netverify.Protocol{netverify.TCP, netverify.UDP, netverify.ICMP, netverify.ESP, netverify.AH}
+
+func boxOf(r netverify.EffectiveRule) box {
+	var ps []ipset.Range
+	for _, p := range r.Protocols {
+		ps = append(ps, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
+	}
+	return box{ipset.FromRanges(ps), r.Source, r.Destination, r.SourcePorts, r.DestinationPorts}
+}
+
+// within reports whether every flow of b is in o on dimension d.
+func (b box) within(o box, d int) bool { return b[d].Subtract(o[d]).IsEmpty() }
+
+func (b box) equal(o box) bool {
+	for d := range b {
+		if !b[d].Equal(o[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// coveredBy returns earlier rules that together match every flow of b
+// before a rule with b's flows (platform: one that names a platform tag) is
+// reached, or nil when it cannot show that. It is sound, not complete:
+//
+//   - one earlier rule whose box contains b on all five dimensions
+//     (protocols, source, destination, source ports, destination ports)
+//     covers it; or
+//   - for one dimension d, the earlier rules that contain b on the four
+//     other dimensions cover it when the union of their sets on d contains
+//     b's set on d: each flow of b lies, on d, in one of them, and that one
+//     matches it on every other dimension too.
+//
+// It misses coverage that needs a split on two dimensions at once (rule A
+// covers b's sources for ports 1–100, rule B the other sources for ports
+// 101–200, …): exact coverage of a 5-D box by a union of boxes is costly,
+// and missing a shadowed rule only loses a warning, while reporting one
+// that does match would mislead.
+//
+// An earlier rule that names no platform tag never sees platform traffic,
+// so for a platform rule only earlier platform rules count.
+func coveredBy(earlier []netverify.EffectiveRule, b box, platform bool) []netverify.EffectiveRule {
+	var cands []netverify.EffectiveRule
+	var boxes []box
+	for _, e := range earlier {
+		eb := boxOf(e)
+		if (platform && !e.Platform) || !overlaps(eb, b) {
+			continue
+		}
+		cands, boxes = append(cands, e), append(boxes, eb)
+	}
+	for i, eb := range boxes {
+		if withinExcept(b, eb, -1) {
+			return cands[i : i+1]
+		}
+	}
+	for d := range b {
+		var union ipset.Set
+		var by []netverify.EffectiveRule
+		for i, eb := range boxes {
+			if withinExcept(b, eb, d) {
+				union = union.Union(eb[d])
+				by = append(by, cands[i])
+			}
+		}
+		if len(by) > 0 && b[d].Subtract(union).IsEmpty() {
+			return by
+		}
+	}
+	return nil
+}
+
+// withinExcept reports whether b is within o on every dimension but skip
+// (-1: on every dimension).
+func withinExcept(b, o box, skip int) bool {
+	for d := range b {
+		if d != skip && !b.within(o, d) {
+			return false
+		}
+	}
+	return true
+}
+
+func overlaps(a, b box) bool {
+	for d := range a {
+		if !a[d].Overlaps(b[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ruleAnalysis is what the NSG checks learn about one user rule, over every
+// VNet view of its NSG (the VirtualNetwork and Internet tags, and so the
+// rule's sets, depend on the VNet).
+type ruleAnalysis struct {
+	nsg   string
+	rule  netverify.EffectiveRule // as in the first view
+	views int
+	// duplicate and shadow count the views where the rule is a duplicate
+	// of an earlier rule, or covered by earlier rules; dupOf and shadowers
+	// are those of the first such view.
+	duplicate, shadow int
+	dupOf             netverify.EffectiveRule
+	shadowers         []netverify.EffectiveRule
+	// openRisky are SSH and RDP ports the rule decides for TCP in at least
+	// one view (an earlier rule does not already decide them).
+	openRisky []int
+}
+
+// riskyPorts are the ports whose exposure to the internet is an error.
+var riskyPorts = []int{22, 3389}
+
+// internetSources are the source tokens that mean "anyone".
+var internetSources = []string{"*", "internet", "0.0.0.0/0", "any"}
+
+// nsgFindings reports rules open to the internet, shadowed rules and
+// duplicates. NSGs Azure ML creates for public-IP computes are skipped:
+// their rules are Azure's, not the user's to fix.
+func nsgFindings(views []netverify.NSGView) []Finding {
+	byRule := map[string]*ruleAnalysis{}
+	var order []string
+	for _, v := range views {
+		if v.CreatedBy != "" {
+			continue
+		}
+		for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
+			for i, r := range rules {
+				if r.Default {
+					continue
+				}
+				key := r.ID.Key()
+				a := byRule[key]
+				if a == nil {
+					a = &ruleAnalysis{nsg: v.NSG.Name(), rule: r}
+					byRule[key] = a
+					order = append(order, key)
+				}
+				a.analyze(rules[:i], r)
+			}
+		}
+	}
+	var out []Finding
+	for _, key := range order {
+		out = append(out, byRule[key].findings()...)
+	}
+	return out
+}
+
+// analyze adds one view of the rule r, whose earlier rules are earlier.
+func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, r netverify.EffectiveRule) {
+	a.views++
+	b := boxOf(r)
+	platform := r.Platform
+	for _, e := range earlier {
+		if !e.Default && e.Allow == r.Allow && e.Platform == platform && boxOf(e).equal(b) {
+			if a.duplicate == 0 {
+				a.dupOf = e
+			}
+			a.duplicate++
+			break
+		}
+	}
+	if by := coveredBy(earlier, b, platform); by != nil {
+		if a.shadow == 0 {
+			a.shadowers = by
+		}
+		a.shadow++
+	}
+	if r.Direction != resources.Inbound || !r.Allow || !internetSource(r) || !slices.Contains(r.Protocols, netverify.TCP) {
+		return
+	}
+	// A risky port counts only where this rule decides it: the rule's box
+	// narrowed to TCP and that port is not covered by earlier rules.
+	for _, p := range riskyPorts {
+		if slices.Contains(a.openRisky, p) || !r.DestinationPorts.Contains(uint32(p)) {
+			continue
+		}
+		nb := b
+		nb[dimProtocol] = ipset.Single(uint32(netverify.TCP))
+		nb[dimDestinationPort] = ipset.Single(uint32(p))
+		if coveredBy(earlier, nb, platform) == nil {
+			a.openRisky = append(a.openRisky, p)
+		}
+	}
+	slices.Sort(a.openRisky) // views may add them in any order
+}
+
+func internetSource(r netverify.EffectiveRule) bool {
+	for _, tok := range strings.Split(r.SourceText, ",") {
+		if slices.Contains(internetSources, strings.ToLower(strings.TrimSpace(tok))) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *ruleAnalysis) findings() []Finding {
+	r := a.rule
+	meta := resources.Meta{ID: r.ID, Pos: r.Position}
+	label := fmt.Sprintf("NSG %s rule %s (%d)", a.nsg, r.Name, r.Priority)
+	dir := strings.ToLower(string(r.Direction))
+	var out []Finding
+	// A rule that never matches decides nothing: it is reported as
+	// duplicate or shadowed, never as an open port.
+	never := a.shadow == a.views
+	switch {
+	case a.duplicate == a.views:
+		f := finding("nsg-rule-duplicate", meta, "%s matches the same %s flows with the same access as rule %s (%d)",
+			label, dir, a.dupOf.Name, a.dupOf.Priority)
+		f.Fix = fmt.Sprintf("Remove rule %s from NSG %s: rule %s already does the same.", r.Name, a.nsg, a.dupOf.Name)
+		out = append(out, f)
+	case never:
+		f := finding("nsg-rule-shadowed", meta, "%s can never match: every %s flow it matches is matched first by %s",
+			label, dir, ruleNames(a.shadowers))
+		first := slices.MinFunc(a.shadowers, func(x, y netverify.EffectiveRule) int { return x.Priority - y.Priority })
+		f.Fix = fmt.Sprintf("Remove rule %s from NSG %s, or give it a priority number below %d (rule %s) if it should decide.",
+			r.Name, a.nsg, first.Priority, first.Name)
+		out = append(out, f)
+	}
+	if never || r.Direction != resources.Inbound || !r.Allow || !internetSource(r) {
+		return out
+	}
+	f := finding("port-open-to-internet", meta, "%s allows %s from %s", label, exposure(r, a.openRisky), r.SourceText)
+	f.Fix = fmt.Sprintf("Restrict the source of rule %s in NSG %s to the addresses that need access, or remove it and use Azure Bastion or a private path.", r.Name, a.nsg)
+	if len(a.openRisky) > 0 {
+		f.Severity = Error
+	} else {
+		f.Severity = Warning
+	}
+	return append(out, f)
+}
+
+// exposure says what an internet-facing rule lets in: the SSH/RDP ports it
+// decides when there are some, else its protocols and ports.
+func exposure(r netverify.EffectiveRule, risky []int) string {
+	if len(risky) > 0 {
+		ports := make([]string, len(risky))
+		for i, p := range risky {
+			ports[i] = strconv.Itoa(p)
+		}
+		what := "TCP port " + ports[0]
+		if len(ports) > 1 {
+			what = "TCP ports " + strings.Join(ports, " and ")
+		}
+		if r.PortText != strings.Join(ports, ",") {
+			what += " (rule ports " + r.PortText + ")"
+		}
+		return what
+	}
+	var protos []string
+	for _, p := range r.Protocols {
+		protos = append(protos, p.String())
+	}
+	what := strings.Join(protos, "/")
+	if slices.Equal(r.Protocols, anyProtocol) {
+		what = "any protocol"
+	}
+	switch {
+	case !slices.Contains(r.Protocols, netverify.TCP) && !slices.Contains(r.Protocols, netverify.UDP):
+		return what // ICMP, ESP, AH carry no ports
+	case r.PortText == "*":
+		return what + " on all ports"
+	case strings.ContainsAny(r.PortText, ",-"):
+		return what + " ports " + r.PortText
+	}
+	return what + " port " + r.PortText
+}
+
+func ruleNames(rs []netverify.EffectiveRule) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = fmt.Sprintf("rule %s (%d)", r.Name, r.Priority)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ---- compute subnets (spec §6, §8.3) ----
+
+// exfiltrationTags are the risky outbound tags of spec §6, with what they
+// expose and how to close each.
+var exfiltrationTags = []struct{ tag, risk, fix string }{
+	{"Storage", "data can be copied to any storage account",
+		"Attach a service endpoint policy to subnet %s listing the workspace's storage accounts (and /services/Azure/MachineLearning), enable the Microsoft.Storage service endpoint on it, and allow outbound TCP 443 to Storage.<region> only."},
+	{"AzureFrontDoor.Frontend", "data can be sent to any site behind Azure Front Door",
+		"Stop allowing AzureFrontDoor.Frontend from subnet %s: route it through a firewall with application rules for ml.azure.com and automlresources-prod-d0eaehh7g8andvav.b02.azurefd.net only."},
+}
+
+// publicProbe is a public address standing for "the internet".
+const publicProbe = "8.8.8.8"
+
+// computeSubnetFindings checks each subnet holding an instance or cluster
+// for data exfiltration (§6) and default outbound access (§8.3).
+func computeSubnetFindings(n *netverify.Network) []Finding {
+	snap := n.Snapshot()
+	var subnets []*resources.Subnet
+	computes := map[string][]*resources.Compute{}
+	for _, c := range snap.Computes {
+		if c.ComputeType != resources.ComputeAml && c.ComputeType != resources.ComputeInstance {
+			continue
+		}
+		sn := snap.Subnet(c.Subnet.ID)
+		if sn == nil {
+			continue
+		}
+		key := sn.ID.Key()
+		if computes[key] == nil {
+			subnets = append(subnets, sn)
+		}
+		computes[key] = append(computes[key], c)
+	}
+	var out []Finding
+	for _, sn := range subnets {
+		out = append(out, exfiltrationFindings(n, sn)...)
+		if f, ok := defaultOutboundFinding(n, sn, computes[sn.ID.Key()]); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// exfiltrationFindings: without a service endpoint policy, a subnet that
+// reaches Storage or Front Door on 443 can copy data to any account.
+func exfiltrationFindings(n *netverify.Network, sn *resources.Subnet) []Finding {
+	if len(sn.ServiceEndpointPolicies) > 0 {
+		return nil
+	}
+	var out []Finding
+	for _, t := range exfiltrationTags {
+		res, err := n.Flow(netverify.Query{From: sn.ID.String(), To: t.tag, Protocol: "TCP", Port: 443})
+		if err != nil {
+			// The tag is missing from the service-tag catalog: nothing to
+			// say about it (the required-flow checks report the tag).
+			continue
+		}
+		part := ""
+		switch res.Verdict {
+		case netverify.Allowed:
+		case netverify.PartiallyAllowed:
+			part = "part of "
+		default:
+			continue
+		}
+		f := finding("storage-exfiltration-risk", sn.Meta,
+			"subnet %s allows outbound TCP 443 to %s%s with no service endpoint policy: %s",
+			sn.ID.Name(), part, t.tag, t.risk)
+		f.Fix = fmt.Sprintf(t.fix, sn.ID.Name())
+		out = append(out, f)
+	}
+	return out
+}
+
+// defaultOutboundFinding: a compute subnet whose computes reach the
+// internet through default outbound access. Flows are asked from each
+// compute, not from the subnet, because a public-IP compute leaves through
+// the public IP Azure ML creates for it, not through default outbound
+// access.
+func defaultOutboundFinding(n *netverify.Network, sn *resources.Subnet, computes []*resources.Compute) (Finding, bool) {
+	for _, c := range computes {
+		res, err := n.Flow(netverify.Query{From: c.ID.String(), To: publicProbe, Protocol: "TCP", Port: 443})
+		if err != nil {
+			continue
+		}
+		for _, o := range res.Outcomes {
+			if o.Verdict != netverify.Allowed || !slices.ContainsFunc(o.Hops, func(h netverify.Hop) bool {
+				return h.Kind == "snat" && h.SNAT == netverify.SNATDefaultOutbound
+			}) {
+				continue
+			}
+			f := finding("default-outbound-access", sn.Meta,
+				"subnet %s reaches the internet through default outbound access (compute %s): retired for new VNets, with changing addresses",
+				sn.ID.Name(), c.ID.Name())
+			f.Fix = fmt.Sprintf("Attach a NAT gateway to subnet %s (and set defaultOutboundAccess: false), or route 0.0.0.0/0 to a firewall.", sn.ID.Name())
+			return f, true
+		}
+	}
+	return Finding{}, false
+}
+
+// ---- address spaces (spec §8.3) ----
+
+// overlapFindings reports each pair of VNets of the file whose address
+// spaces overlap: an error when they are peered (in either direction),
+// info otherwise. The finding is on the later VNet of the pair.
+func overlapFindings(snap *resources.Snapshot) []Finding {
+	vnets := snap.VirtualNetworks
+	spaces := make([]ipset.Set, len(vnets))
+	for i, v := range vnets {
+		spaces[i] = ipset.FromPrefixes(v.AddressSpace)
+	}
+	var out []Finding
+	for j, b := range vnets {
+		for i, a := range vnets[:j] {
+			common := spaces[i].Intersect(spaces[j])
+			if common.IsEmpty() {
+				continue
+			}
+			f := finding("address-space-overlap", b.Meta, "VNets %s and %s overlap in %s: they cannot be peered",
+				a.ID.Name(), b.ID.Name(), common)
+			if peered(a, b) || peered(b, a) {
+				f.Message = fmt.Sprintf("VNets %s and %s are peered and overlap in %s: traffic between them cannot be routed",
+					a.ID.Name(), b.ID.Name(), common)
+			} else {
+				f.Severity = Info
+			}
+			f.Fix = fmt.Sprintf("Re-address VNet %s or %s so that their address spaces are disjoint.", b.ID.Name(), a.ID.Name())
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// peered reports whether a has a peering to b.
+func peered(a, b *resources.VirtualNetwork) bool {
+	return slices.ContainsFunc(a.Peerings, func(p *resources.Peering) bool { return p.RemoteVirtualNetwork.ID.Equal(b.ID) })
+}
