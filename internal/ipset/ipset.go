@@ -180,8 +180,37 @@ func (s Set) Complement() Set {
 // Subtract returns s \ o.
 func (s Set) Subtract(o Set) Set { return s.Intersect(o.Complement()) }
 
-// Overlaps reports whether s and o share an address.
-func (s Set) Overlaps(o Set) bool { return !s.Intersect(o).IsEmpty() }
+// Overlaps reports whether s and o share an address (a merge walk, no
+// allocation: the analyses call it for every pair of rules).
+func (s Set) Overlaps(o Set) bool {
+	i, j := 0, 0
+	for i < len(s.r) && j < len(o.r) {
+		a, b := s.r[i], o.r[j]
+		switch {
+		case a.Hi < b.Lo:
+			i++
+		case b.Hi < a.Lo:
+			j++
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// Covers reports whether every address of o is in s, without allocating.
+func (s Set) Covers(o Set) bool {
+	i := 0
+	for _, r := range o.r {
+		for i < len(s.r) && s.r[i].Hi < r.Lo {
+			i++
+		}
+		if i == len(s.r) || s.r[i].Lo > r.Lo || s.r[i].Hi < r.Hi {
+			return false
+		}
+	}
+	return true
+}
 
 // Equal reports whether both sets hold the same addresses.
 func (s Set) Equal(o Set) bool { return slices.Equal(s.r, o.r) }

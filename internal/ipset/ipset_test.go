@@ -79,6 +79,9 @@ func TestRandomAgainstMembership(t *testing.T) {
 		a, am := randomSet()
 		b, bm := randomSet()
 		u, in, d := a.Union(b), a.Intersect(b), a.Subtract(b)
+		if a.Overlaps(b) != !in.IsEmpty() || a.Covers(b) != b.Subtract(a).IsEmpty() {
+			t.Fatalf("%v %v: overlaps %v covers %v", a, b, a.Overlaps(b), a.Covers(b))
+		}
 		for x := uint32(0); x < 256; x++ {
 			if u.Contains(x) != (am[x] || bm[x]) || in.Contains(x) != (am[x] && bm[x]) || d.Contains(x) != (am[x] && !bm[x]) {
 				t.Fatalf("%v %v at %d", a, b, x)

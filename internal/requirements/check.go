@@ -89,6 +89,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, look
 	// Flows are checked for instances and clusters placed in a subnet of
 	// the file; attached computes and managed-network computes have none.
 	if (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) && cr.Subnet != "" {
+		var blocked []FlowCheck
 		for _, nd := range needs(cc, lookup) {
 			fc, err := evaluate(n, c.ID.String(), nd)
 			if err != nil {
@@ -96,43 +97,65 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, look
 			}
 			cr.Flows = append(cr.Flows, fc)
 			if fc.Verdict != netverify.Allowed {
-				cr.Findings = append(cr.Findings, flowFinding(c, fc))
+				blocked = append(blocked, fc)
 			}
 		}
 		for _, host := range packageHosts {
 			fc, err := evaluate(n, c.ID.String(), need{dir: netverify.DirectionOutbound, target: host, proto: "TCP", port: 443,
-				severity: Warning, why: "package installation", spec: "§2"})
+				severity: Warning, why: "package installation", spec: "§2", code: "package-host-blocked"})
 			if err != nil {
 				return cr, err
 			}
 			cr.Flows = append(cr.Flows, fc)
 			if fc.Verdict != netverify.Allowed {
-				f := flowFinding(c, fc)
-				f.Code = "package-host-blocked"
-				cr.Findings = append(cr.Findings, f)
+				blocked = append(blocked, fc)
 			}
 		}
+		cr.Findings = append(cr.Findings, flowFindings(c, blocked)...)
 		cr.Findings = append(cr.Findings, dnsFindings(n, cc)...)
 	}
 	cr.Status, cr.Summary = summarize(cr)
 	return cr, nil
 }
 
-// flowFinding reports a needed flow that does not pass.
-func flowFinding(c *resources.Compute, fc FlowCheck) Finding {
-	code := "required-outbound-blocked"
-	if fc.Direction == netverify.DirectionInbound {
-		code = "required-inbound-blocked"
+// flowFindings reports the needed flows that do not pass, one finding per
+// cause: flows blocked by the same element with the same severity share
+// one finding (a subnet with no way out blocks them all).
+func flowFindings(c *resources.Compute, blocked []FlowCheck) []Finding {
+	type group struct {
+		f     Finding
+		names []string
+		cause string
 	}
-	f := Finding{Code: code, Severity: fc.Severity, Resource: c.ID.String(), Position: c.Pos, Spec: fc.Spec,
-		Message: fmt.Sprintf("%s (%s) is %s", fc.Name, fc.Why, blocker(fc.Result))}
-	for _, o := range fc.Result.Outcomes {
-		if o.Verdict != netverify.Allowed && o.Fix != "" {
-			f.Fix = o.Fix
-			break
+	var groups []*group
+	index := map[string]*group{}
+	for _, fc := range blocked {
+		cause := blocker(fc.Result)
+		key := fc.code + "|" + string(fc.Severity) + "|" + cause
+		g, ok := index[key]
+		if !ok {
+			g = &group{cause: cause, f: Finding{Code: fc.code, Severity: fc.Severity, Resource: c.ID.String(), Position: c.Pos, Spec: fc.Spec}}
+			for _, o := range fc.Result.Outcomes {
+				if o.Verdict != netverify.Allowed && o.Fix != "" {
+					g.f.Fix = o.Fix
+					break
+				}
+			}
+			index[key] = g
+			groups = append(groups, g)
 		}
+		g.names = append(g.names, fc.Name+" ("+fc.Why+")")
 	}
-	return f
+	out := make([]Finding, 0, len(groups))
+	for _, g := range groups {
+		verb := "is"
+		if len(g.names) > 1 {
+			verb = "are"
+		}
+		g.f.Message = strings.Join(g.names, ", ") + " " + verb + " " + g.cause
+		out = append(out, g.f)
+	}
+	return out
 }
 
 // summarize gives a compute its status and the one-line summary that

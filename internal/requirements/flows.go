@@ -20,6 +20,9 @@ type need struct {
 	// fqdns are the names a firewall may allow instead of the tag (spec
 	// §4.3, §5.1): the flow passes if one of them does.
 	fqdns []string
+	// code is the finding raised when the flow is blocked; by default
+	// required-outbound-blocked or required-inbound-blocked.
+	code string
 }
 
 // computeContext is what decides a compute's needs (spec §2, §4).
@@ -111,7 +114,13 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 		return FlowCheck{}, fmt.Errorf("%s: %w", name, err)
 	}
 	fc := FlowCheck{Name: name, Direction: nd.dir, From: q.From, To: q.To, Protocol: nd.proto, Port: nd.port,
-		Severity: nd.severity, Why: nd.why, Spec: nd.spec, Verdict: res.Verdict, Result: res}
+		Severity: nd.severity, Why: nd.why, Spec: nd.spec, Verdict: res.Verdict, Result: res, code: nd.code}
+	if fc.code == "" {
+		fc.code = "required-outbound-blocked"
+		if nd.dir == netverify.DirectionInbound {
+			fc.code = "required-inbound-blocked"
+		}
+	}
 	if res.Verdict == netverify.Allowed || !firewallDenied(res) {
 		return fc, nil
 	}

@@ -229,11 +229,15 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 		}
 		var got []string
 		for _, s := range res.DNS {
-			got = append(got, s.Name+" "+s.Type+" "+s.Answer+" ("+s.Source+")")
+			step := strings.TrimSpace(s.Type + " " + s.Answer)
+			if zone, ok := strings.CutPrefix(s.Source, "private DNS zone "); ok {
+				step += " in zone " + zone[strings.LastIndexByte(zone, '/')+1:]
+			}
+			got = append(got, step)
 		}
 		if res.Verdict == netverify.DNSFailure || !resolvesWithin(res.Destination.Addresses, want) {
 			out = append(out, finding(code, cc.c.Meta, "from %s, %s does not resolve to its private endpoint (%s): %s",
-				cc.c.ID.Name(), name, want, strings.Join(got, " -> ")))
+				cc.c.ID.Name(), name, want, strings.Join(got, "; ")))
 		}
 	}
 	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), privateEndpointsOf(snap, cc.ws.ID.Key()))

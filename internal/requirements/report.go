@@ -49,6 +49,8 @@ type FlowCheck struct {
 	Verdict netverify.Verdict `json:"verdict"`
 	// Result is the verifier's explained answer for the form that decided.
 	Result *netverify.Result `json:"result"`
+	// code is the finding a blocked flow raises.
+	code string
 }
 
 // Status of a compute.

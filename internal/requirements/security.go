@@ -65,7 +65,7 @@ func boxOf(r netverify.EffectiveRule) box {
 }
 
 // within reports whether every flow of b is in o on dimension d.
-func (b box) within(o box, d int) bool { return b[d].Subtract(o[d]).IsEmpty() }
+func (b box) within(o box, d int) bool { return o[d].Covers(b[d]) }
 
 func (b box) equal(o box) bool {
 	for d := range b {
@@ -120,7 +120,7 @@ func coveredBy(earlier []netverify.EffectiveRule, b box, platform bool) []netver
 				by = append(by, cands[i])
 			}
 		}
-		if len(by) > 0 && b[d].Subtract(union).IsEmpty() {
+		if len(by) > 0 && union.Covers(b[d]) {
 			return by
 		}
 	}
