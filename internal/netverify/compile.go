@@ -75,8 +75,11 @@ type Network struct {
 	nsgs      map[string]*nsgCtx // key: nsg key + "|" + vnet key
 	nsgVNets  map[string]arm.ID  // same key: the VNet
 	computes  map[string]*computeCtx
-	// computeList is computes in file order, for name lookups.
-	computeList []*computeCtx
+	// computeList is computes in file order; computeByName and
+	// computeByLeaf find them by "ws/compute" and by compute name.
+	computeList   []*computeCtx
+	computeByName map[string]*computeCtx
+	computeByLeaf map[string][]*computeCtx
 	// subnetSpace and vnetSpace are the union of all subnets and all VNets.
 	subnetSpace, vnetSpace ipset.Set
 	firewalls              []*firewallCtx
@@ -85,10 +88,19 @@ type Network struct {
 	dns             *dnsCtx
 
 	tagSets map[string]ipset.Set
-	// cuts are the boundaries of every address set the network uses; a set
-	// query is split at them, so each piece behaves as one address. A
-	// union's boundaries are among its parts', so only parts are added.
+	// cuts are the boundaries of the address sets the walk consults by
+	// membership (subnets, hosts, public IPs, firewall rules, platform
+	// addresses); a set query is split at them. NSG and route lookups
+	// report their own intervals instead (see box), so their boundaries
+	// cut a query only where the query's path meets them.
 	cuts []uint32
+	// dirs and tables are every compiled NSG direction and route table;
+	// fullCuts adds their boundaries to cuts for the reference evaluator,
+	// which narrows nothing.
+	dirs          []*nsgDir
+	tables        []*routeTable
+	fullCutsOnce  sync.Once
+	fullCutsValue []uint32
 
 	problems []string
 	// unbuilt are NSG directions whose indexes are built at the end of
@@ -193,6 +205,8 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		nsgs:            map[string]*nsgCtx{},
 		nsgVNets:        map[string]arm.ID{},
 		computes:        map[string]*computeCtx{},
+		computeByName:   map[string]*computeCtx{},
+		computeByLeaf:   map[string][]*computeCtx{},
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},
 	}
@@ -229,7 +243,25 @@ func (n *Network) buildIndexes() {
 	}
 	close(work)
 	wg.Wait()
-	n.unbuilt = nil
+	n.dirs, n.unbuilt = n.unbuilt, nil
+}
+
+// fullCuts are cuts plus every NSG and route boundary: pieces at which
+// the reference evaluator, which narrows nothing, can evaluate one address.
+func (n *Network) fullCuts() []uint32 {
+	n.fullCutsOnce.Do(func() {
+		all := slices.Clone(n.cuts)
+		for _, d := range n.dirs {
+			all = append(all, d.src.starts...)
+			all = append(all, d.dst.starts...)
+		}
+		for _, rt := range n.tables {
+			all = append(all, rt.starts...)
+		}
+		slices.Sort(all)
+		n.fullCutsValue = slices.Compact(all)
+	})
+	return n.fullCutsValue
 }
 
 func (n *Network) problem(pos, what, format string, args ...any) {
@@ -331,7 +363,6 @@ func (n *Network) compileVNets() {
 		}
 		vc.vnetTag = tag
 		vc.internet = nonPublic.Complement().Subtract(known)
-		n.addCut(vc.vnetTag, vc.internet)
 	}
 }
 
@@ -355,7 +386,6 @@ func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {
 	}
 	s := ipset.FromPrefixes(t.Prefixes)
 	n.tagSets[key] = s
-	n.addCut(s)
 	return s
 }
 
@@ -382,12 +412,7 @@ func (n *Network) addressSet(tok string, vc *vnetCtx) (ipset.Set, error) {
 		return s, nil
 	}
 	if c := tok[0]; (c >= '0' && c <= '9') || strings.ContainsAny(tok, "/:") {
-		s, err := ipset.ParseAddrOrPrefix(tok)
-		if err != nil {
-			return ipset.Set{}, err
-		}
-		n.addCut(s)
-		return s, nil
+		return ipset.ParseAddrOrPrefix(tok)
 	}
 	t, ok := n.tags.Lookup(tok)
 	if !ok {
@@ -508,6 +533,9 @@ func (n *Network) compileComputes() {
 		cc := &computeCtx{c: c}
 		n.computes[c.ID.Key()] = cc
 		n.computeList = append(n.computeList, cc)
+		n.computeByName[strings.ToLower(c.ID.Name())] = cc
+		leaf := strings.ToLower(c.ID.Leaf())
+		n.computeByLeaf[leaf] = append(n.computeByLeaf[leaf], cc)
 		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
 			cc.subnet = sc
 			taken := make([]ipset.Range, 0, len(sc.vnet.hosts))

@@ -33,12 +33,8 @@ type Hop struct {
 // render turns a group's steps into an explained outcome.
 func (n *Network) render(g *group, src, dst *endpoint, q Query) Outcome {
 	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String()}
-	for _, r := range ipset.FromRanges(g.src).Ranges() {
-		o.Sources = append(o.Sources, r.String())
-	}
-	for _, r := range ipset.FromRanges(g.dst).Ranges() {
-		o.Destinations = append(o.Destinations, r.String())
-	}
+	o.Sources, o.SourceRanges = rangeStrings(g.src, q.MaxRanges)
+	o.Destinations, o.DestinationRanges = rangeStrings(g.dst, q.MaxRanges)
 	for _, s := range g.steps {
 		o.Hops = append(o.Hops, n.hop(s))
 	}
@@ -49,6 +45,21 @@ func (n *Network) render(g *group, src, dst *endpoint, q Query) Outcome {
 		o.Fix = n.fix(g.steps[len(g.steps)-1], g, src, dst, q)
 	}
 	return o
+}
+
+// rangeStrings lists the merged ranges (at most limit of them, 0: all)
+// and counts them.
+func rangeStrings(rs []ipset.Range, limit int) ([]string, int) {
+	merged := ipset.FromRanges(rs).Ranges()
+	total := len(merged)
+	if limit > 0 && total > limit {
+		merged = merged[:limit]
+	}
+	out := make([]string, len(merged))
+	for i, r := range merged {
+		out[i] = r.String()
+	}
+	return out, total
 }
 
 func (n *Network) hop(s step) Hop {

@@ -47,6 +47,9 @@ type Query struct {
 	// Direction "outbound" (From is inside the environment), "inbound" (To
 	// is inside and From outside) or "" to infer.
 	Direction string
+	// MaxRanges caps the ranges each outcome lists (0: all); the counts
+	// are always complete.
+	MaxRanges int
 }
 
 // DefaultSourcePort stands for "an ephemeral port" when a query gives none.
@@ -95,9 +98,12 @@ type Outcome struct {
 	Protocol     string   `json:"protocol"`
 	Sources      []string `json:"sources"`
 	Destinations []string `json:"destinations"`
-	Hops         []Hop    `json:"hops"`
-	Reason       string   `json:"reason"`
-	Fix          string   `json:"fix,omitempty"`
+	// SourceRanges and DestinationRanges count the ranges, listed or not.
+	SourceRanges      int    `json:"sourceRanges"`
+	DestinationRanges int    `json:"destinationRanges"`
+	Hops              []Hop  `json:"hops"`
+	Reason            string `json:"reason"`
+	Fix               string `json:"fix,omitempty"`
 }
 
 // endpoint is a resolved query endpoint.
@@ -166,12 +172,16 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		if dst.dns.failure != "" {
 			res.Verdict = DNSFailure
 			res.Outcomes = []Outcome{{Verdict: DNSFailure, Protocol: res.Query.Protocol, Reason: dst.dns.failure,
-				Sources: src.info.Addresses, Destinations: []string{dst.name},
+				Sources: src.info.Addresses, Destinations: []string{dst.name}, SourceRanges: src.info.RangeCount, DestinationRanges: 1,
 				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (spec §7)"}}
 			return res, nil
 		}
 	}
-	srcSegs, dstSegs := n.segments(src.set), n.segments(dst.set)
+	cuts := n.cuts
+	if ref {
+		cuts = n.fullCuts()
+	}
+	srcSegs, dstSegs := segments(cuts, src.set), segments(cuts, dst.set)
 	w := &walker{n: n, ref: ref, dstCompute: dst.compute}
 	if dst.dns != nil && dst.dns.server != 0 && inside {
 		// The DNS query must reach the custom server (UDP 53).
@@ -183,28 +193,49 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
 			return res, nil
 		}
-		w.steps = w.steps[:0]
-	}
-	if total := len(srcSegs) * len(dstSegs) * len(protos); total > maxEvaluations {
-		return nil, fmt.Errorf("query too broad: %d source × %d destination pieces × %d protocols; narrow --from or --to",
-			len(srcSegs), len(dstSegs), len(protos))
 	}
 	var groups []*group
+	evaluations := 0
 	for _, p := range protos {
-		for _, s := range srcSegs {
-			for _, d := range dstSegs {
-				f := pointFlow{src: s.Lo, dst: d.Lo, proto: p, name: dst.name}
-				if p.hasPorts() {
-					f.sport, f.dport = uint16(sport), uint16(q.Port)
+		for _, S := range srcSegs {
+			// A strip of sources [s, stripEnd] is evaluated against every
+			// destination piece; each evaluation's box says how far its
+			// answer holds, the strip ends where the shortest one does.
+			for s := S.Lo; ; {
+				stripEnd := S.Hi
+				var strip []pending
+				for _, D := range dstSegs {
+					for d := D.Lo; ; {
+						if evaluations++; evaluations > maxEvaluations {
+							return nil, fmt.Errorf("query too broad: more than %d pieces to evaluate; narrow --from or --to", maxEvaluations)
+						}
+						f := pointFlow{src: s, dst: d, proto: p, name: dst.name}
+						if p.hasPorts() {
+							f.sport, f.dport = uint16(sport), uint16(q.Port)
+						}
+						w.steps = w.steps[:0]
+						w.box = box{sLo: s, sHi: S.Hi, dLo: d, dHi: D.Hi}
+						var v Verdict
+						if inside {
+							v = w.fromInside(&f, n.originOf(src, s))
+						} else {
+							v = w.fromOutside(&f)
+						}
+						stripEnd = min(stripEnd, w.box.sHi)
+						strip = append(strip, pending{v: v, steps: slices.Clone(w.steps), dst: ipset.Range{Lo: d, Hi: w.box.dHi}})
+						if w.box.dHi >= D.Hi {
+							break
+						}
+						d = w.box.dHi + 1
+					}
 				}
-				w.steps = w.steps[:0]
-				var v Verdict
-				if inside {
-					v = w.fromInside(&f, n.originOf(src, s.Lo))
-				} else {
-					v = w.fromOutside(&f)
+				for _, e := range strip {
+					groups = addToGroup(groups, e.v, p, e.steps, ipset.Range{Lo: s, Hi: stripEnd}, e.dst)
 				}
-				groups = addToGroup(groups, v, p, w.steps, s, d)
+				if stripEnd >= S.Hi {
+					break
+				}
+				s = stripEnd + 1
 			}
 		}
 	}
@@ -224,6 +255,14 @@ func parseProtocols(s string) ([]Protocol, error) {
 		return nil, err
 	}
 	return []Protocol{p}, nil
+}
+
+// pending is one evaluation of a strip, grouped once the strip's extent
+// is known.
+type pending struct {
+	v     Verdict
+	steps []step
+	dst   ipset.Range
 }
 
 // group collects the pieces of a query that went the same way.
@@ -283,16 +322,15 @@ func overall(outs []Outcome) Verdict {
 	return Denied
 }
 
-// segments splits a set at the network's cuts: every address of a piece
-// meets the same rules, routes and records.
-func (n *Network) segments(s ipset.Set) []ipset.Range {
+// segments splits a set at cuts.
+func segments(cuts []uint32, s ipset.Set) []ipset.Range {
 	var out []ipset.Range
 	for _, r := range s.Ranges() {
 		lo := r.Lo
-		k := intervalOf(n.cuts, lo) + 1
-		for ; k < len(n.cuts) && n.cuts[k] <= r.Hi; k++ {
-			out = append(out, ipset.Range{Lo: lo, Hi: n.cuts[k] - 1})
-			lo = n.cuts[k]
+		k := intervalOf(cuts, lo) + 1
+		for ; k < len(cuts) && cuts[k] <= r.Hi; k++ {
+			out = append(out, ipset.Range{Lo: lo, Hi: cuts[k] - 1})
+			lo = cuts[k]
 		}
 		out = append(out, ipset.Range{Lo: lo, Hi: r.Hi})
 	}
@@ -459,22 +497,17 @@ func (n *Network) findSubnet(text string) *subnetCtx {
 	return found
 }
 
-// findCompute finds a compute by "workspace/compute" or by leaf name when
-// that is unambiguous.
+// findCompute finds a compute by "workspace/compute" or by its own name
+// when that is unambiguous.
 func (n *Network) findCompute(text string) *computeCtx {
-	var found *computeCtx
-	for _, cc := range n.computeList {
-		if strings.EqualFold(cc.c.ID.Name(), text) {
-			return cc
-		}
-		if strings.EqualFold(cc.c.ID.Leaf(), text) {
-			if found != nil {
-				return nil
-			}
-			found = cc
-		}
+	key := strings.ToLower(text)
+	if cc := n.computeByName[key]; cc != nil {
+		return cc
 	}
-	return found
+	if ccs := n.computeByLeaf[key]; len(ccs) == 1 {
+		return ccs[0]
+	}
+	return nil
 }
 
 func (n *Network) computeEndpoint(cc *computeCtx, ep *endpoint) error {

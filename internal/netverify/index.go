@@ -142,8 +142,23 @@ func intervalOf(starts []uint32, v uint32) int {
 }
 
 func (d *dimIndex) lookup(v uint32) []uint64 {
-	id := d.ids[intervalOf(d.starts, v)]
-	return d.table[int(id)*d.words : int(id+1)*d.words]
+	bs, _, _ := d.lookupRange(v)
+	return bs
+}
+
+// lookupRange also returns the interval around v that shares the bitset.
+func (d *dimIndex) lookupRange(v uint32) ([]uint64, uint32, uint32) {
+	k := intervalOf(d.starts, v)
+	id := d.ids[k]
+	return d.table[int(id)*d.words : int(id+1)*d.words], d.starts[k], intervalEnd(d.starts, k)
+}
+
+// intervalEnd is the last value of interval k.
+func intervalEnd(starts []uint32, k int) uint32 {
+	if k+1 < len(starts) {
+		return starts[k+1] - 1
+	}
+	return 0xFFFFFFFF
 }
 
 // firstCommon returns the lowest bit set in every bitset, or -1.

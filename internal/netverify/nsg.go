@@ -211,6 +211,11 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx,
 			cr.platform = true
 		}
 	}
+	if cr.platform {
+		// Platform rules are matched by linear scan (matchPlatform), not
+		// through the index, so their sets must cut set queries.
+		n.addCut(cr.src, cr.dst)
+	}
 	sp, dp := r.SourcePorts, r.DestinationPorts
 	if len(sp) == 0 {
 		sp = allPorts
@@ -310,10 +315,14 @@ func (d *nsgDir) build() {
 }
 
 // match returns the first rule (by priority) matching the flow; the default
-// DenyAll rules guarantee there is one.
-func (d *nsgDir) match(f *pointFlow) *nsgRule {
-	i := firstCommon(d.proto[f.proto], d.src.lookup(f.src), d.dst.lookup(f.dst),
-		d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport)))
+// DenyAll rules guarantee there is one. It narrows b to the addresses
+// around the flow's that the same rules match.
+func (d *nsgDir) match(f *pointFlow, b *box) *nsgRule {
+	src, slo, shi := d.src.lookupRange(f.src)
+	dst, dlo, dhi := d.dst.lookupRange(f.dst)
+	b.narrowSrc(slo, shi)
+	b.narrowDst(dlo, dhi)
+	i := firstCommon(d.proto[f.proto], src, dst, d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport)))
 	if i < 0 {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package netverify
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -135,6 +136,31 @@ func TestFastMatchesReference(t *testing.T) {
 	}
 }
 
+// coverage maps each (protocol, verdict, hops) of an answer to the
+// destinations it covers.
+func coverage(t *testing.T, res *Result) map[string]string {
+	out := map[string]ipset.Set{}
+	for _, o := range res.Outcomes {
+		hops, err := json.Marshal(o.Hops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := o.Protocol + " " + string(o.Verdict) + " " + string(hops)
+		for _, d := range o.Destinations {
+			set, err := ipset.ParseAddrOrPrefix(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[key] = out[key].Union(set)
+		}
+	}
+	str := map[string]string{}
+	for k, v := range out {
+		str[k] = v.Format(1 << 20)
+	}
+	return str
+}
+
 func describe(n *Network, steps []step) []string {
 	var out []string
 	for _, s := range steps {
@@ -149,13 +175,22 @@ func TestSetQueriesMatchPoints(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		n := randomNetwork(t, seed)
 		s := newSampler(n, seed)
-		for _, tag := range []string{"Storage.WestUS2", "AzureMachineLearning", "10.0.0.0/14", "AzureCloud.westus2"} {
+		for _, tag := range []string{"Storage.WestUS2", "AzureMachineLearning", "10.0.0.0/14", "AzureCloud.westus2", "Internet", "0.0.0.0/0"} {
 			sc := s.subnets[s.r.IntN(len(s.subnets))]
 			from := ipset.Addr(s.inSet(sc.usable)).String()
 			q := Query{From: from, To: tag, Protocol: []string{"TCP", "UDP", "Any"}[s.r.IntN(3)], Port: 443}
 			res, err := n.Flow(q)
 			if err != nil {
 				t.Fatalf("seed %d %+v: %v", seed, q, err)
+			}
+			// The whole answer must equal the reference's, piece for piece:
+			// the same destinations under the same verdict and hops.
+			ref, err := n.flow(q, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := coverage(t, res), coverage(t, ref); !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d %+v: fast and reference set answers differ:\nfast %v\nref  %v", seed, q, got, want)
 			}
 			for _, o := range res.Outcomes {
 				for k := 0; k < 3; k++ {

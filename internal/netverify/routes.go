@@ -111,6 +111,7 @@ func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *ro
 	}
 	rt := n.buildRouteTable(sc)
 	cache[key] = rt
+	n.tables = append(n.tables, rt)
 	return rt
 }
 
@@ -125,7 +126,6 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 			c := e
 			c.r, c.bits, c.prefix = r, p.Bits(), p.String()
 			rt.entries = append(rt.entries, &c)
-			n.addCutRange(r)
 		}
 	}
 	vc := sc.vnet
@@ -245,12 +245,14 @@ func (rt *routeTable) paint() {
 	}
 }
 
-// lookup returns the effective route for an address.
-func (rt *routeTable) lookup(u uint32) *routeEntry {
-	if w := rt.winner[intervalOf(rt.starts, u)]; w >= 0 {
-		return rt.entries[w]
+// lookup returns the effective route for an address, and the interval
+// around it that the same route serves.
+func (rt *routeTable) lookup(u uint32) (*routeEntry, uint32, uint32) {
+	k := intervalOf(rt.starts, u)
+	if w := rt.winner[k]; w >= 0 {
+		return rt.entries[w], rt.starts[k], intervalEnd(rt.starts, k)
 	}
-	return nil
+	return nil, rt.starts[k], intervalEnd(rt.starts, k)
 }
 
 // lookupLinear is the reference: longest prefix, then highest rank, then

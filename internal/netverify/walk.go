@@ -89,6 +89,26 @@ func (o origin) nicNSG() *nsgCtx {
 	return nil
 }
 
+// box is the rectangle of source × destination addresses around a point
+// flow whose evaluation is the same as the point's: every lookup that
+// depends on an address narrows it to the interval where its own answer
+// holds.
+type box struct {
+	sLo, sHi, dLo, dHi uint32
+	// translated: a load balancer or public IP rewrote the destination;
+	// later lookups see the backend's address, not the query's, and the
+	// query's destination piece is already one address (public IPs cut).
+	translated bool
+}
+
+func (b *box) narrowSrc(lo, hi uint32) { b.sLo, b.sHi = max(b.sLo, lo), min(b.sHi, hi) }
+
+func (b *box) narrowDst(lo, hi uint32) {
+	if !b.translated {
+		b.dLo, b.dHi = max(b.dLo, lo), min(b.dHi, hi)
+	}
+}
+
 // walker evaluates point flows. ref selects the reference lookups (linear
 // scans) instead of the indexes; the path logic is shared, the lookups are
 // what the comparison guards.
@@ -99,6 +119,8 @@ type walker struct {
 	// dstCompute is the compute the query targets: its nodes have no NIC
 	// in the file, so delivery needs to know whose NSG applies.
 	dstCompute *computeCtx
+	// box is narrowed by the indexed lookups (fast evaluator only).
+	box box
 }
 
 func (w *walker) add(s step) { w.steps = append(w.steps, s) }
@@ -107,14 +129,26 @@ func (w *walker) nsgMatch(c *nsgCtx, d resources.Direction, f *pointFlow) *nsgRu
 	if w.ref {
 		return c.dir(d).matchLinear(f)
 	}
-	return c.dir(d).match(f)
+	return c.dir(d).match(f, &w.box)
 }
 
-func (w *walker) routeLookup(sc *subnetCtx, u uint32) *routeEntry {
+// routeLookup finds the route for the flow's destination, or for its
+// source when reply is set (the return path).
+func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntry {
+	u := f.dst
+	if reply {
+		u = f.src
+	}
 	if w.ref {
 		return sc.routes.lookupLinear(u)
 	}
-	return sc.routes.lookup(u)
+	e, lo, hi := sc.routes.lookup(u)
+	if reply {
+		w.box.narrowSrc(lo, hi)
+	} else {
+		w.box.narrowDst(lo, hi)
+	}
+	return e
 }
 
 // applyNSG records the NSG's decision and reports whether it allows.
@@ -170,7 +204,7 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 		w.add(step{kind: stepLoop, subnet: sc})
 		return NoRoute
 	}
-	e := w.routeLookup(sc, f.dst)
+	e := w.routeLookup(sc, f, false)
 	w.add(step{kind: stepRoute, subnet: sc, route: e})
 	switch e.nextHop {
 	case resources.NextHopVnetLocal:
@@ -342,7 +376,7 @@ func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int
 // afterFirewall forwards allowed traffic: into the VNet by the firewall
 // subnet's routes, or out through the firewall's own public IP.
 func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, depth int) Verdict {
-	e := w.routeLookup(fc.subnet, f.dst)
+	e := w.routeLookup(fc.subnet, f, false)
 	if e.nextHop != resources.NextHopInternet {
 		return w.routeFrom(f, fc.subnet, origin{subnet: fc.subnet}, depth+1)
 	}
@@ -380,6 +414,7 @@ func (w *walker) fromOutside(f *pointFlow) Verdict {
 
 func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 	w.add(step{kind: stepPublicIngress, pub: pub})
+	w.box.translated = true
 	switch {
 	case pub.nic != nil:
 		g := *f
@@ -407,7 +442,7 @@ func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
 		return Denied
 	}
 	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute})
-	back := w.routeLookup(dst.subnet, f.src)
+	back := w.routeLookup(dst.subnet, f, true)
 	w.add(step{kind: stepReturnRoute, subnet: dst.subnet, route: back})
 	switch back.nextHop {
 	case resources.NextHopInternet, hopServiceEndpoint:

@@ -1,9 +1,12 @@
 package requirements
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
@@ -21,12 +24,32 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 		}
 		return t.Name, true
 	}
-	for _, c := range snap.Computes {
-		cr, err := checkCompute(n, c, opts, lookup)
-		if err != nil {
-			return nil, fmt.Errorf("compute %s: %w", c.ID.Name(), err)
-		}
-		rep.Computes = append(rep.Computes, cr)
+	// Computes are independent and the network is safe for concurrent
+	// queries: check them on every core, keeping file order.
+	rep.Computes = make([]ComputeReport, len(snap.Computes))
+	errs := make([]error, len(snap.Computes))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c := snap.Computes[i]
+				rep.Computes[i], errs[i] = checkCompute(n, c, opts, lookup)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
+				}
+			}
+		}()
+	}
+	for i := range snap.Computes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	rep.Findings = append(rep.Findings, environmentFindings(n)...)
 	for _, cr := range rep.Computes {

@@ -99,11 +99,15 @@ func needs(cc computeContext, lookup func(string) (string, bool)) []need {
 // a compute works but cannot install (spec §2).
 var packageHosts = []string{"pypi.org", "files.pythonhosted.org", "conda.anaconda.org", "repo.anaconda.com", "cloud.r-project.org", "download.pytorch.org"}
 
+// reportRanges caps the address ranges a report lists per flow outcome;
+// the counts stay complete.
+const reportRanges = 8
+
 // evaluate runs a need through the verifier. A need blocked by a firewall's
 // default deny passes if one of its FQDN forms passes (application rules
 // match names, spec §5.1).
 func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) {
-	q := netverify.Query{From: compute, To: nd.target, Protocol: nd.proto, Port: nd.port}
+	q := netverify.Query{From: compute, To: nd.target, Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges}
 	name := fmt.Sprintf("outbound %s %d to %s", nd.proto, nd.port, nd.target)
 	if nd.dir == netverify.DirectionInbound {
 		q.From, q.To = nd.target, compute
@@ -125,7 +129,7 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 		return fc, nil
 	}
 	for _, fqdn := range nd.fqdns {
-		alt, err := n.Flow(netverify.Query{From: compute, To: fqdn, Protocol: nd.proto, Port: nd.port})
+		alt, err := n.Flow(netverify.Query{From: compute, To: fqdn, Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges})
 		if err == nil && alt.Verdict == netverify.Allowed {
 			fc.Verdict, fc.Result, fc.To = alt.Verdict, alt, fqdn
 			fc.Name += " (as " + fqdn + ")"

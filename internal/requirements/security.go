@@ -96,11 +96,11 @@ func (b box) equal(o box) bool {
 //
 // An earlier rule that names no platform tag never sees platform traffic,
 // so for a platform rule only earlier platform rules count.
-func coveredBy(earlier []netverify.EffectiveRule, b box, platform bool) []netverify.EffectiveRule {
+func coveredBy(earlier []netverify.EffectiveRule, earlierBoxes []box, b box, platform bool) []netverify.EffectiveRule {
 	var cands []netverify.EffectiveRule
 	var boxes []box
-	for _, e := range earlier {
-		eb := boxOf(e)
+	for i, e := range earlier {
+		eb := earlierBoxes[i]
 		if (platform && !e.Platform) || !overlaps(eb, b) {
 			continue
 		}
@@ -182,6 +182,10 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 			continue
 		}
 		for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
+			boxes := make([]box, len(rules))
+			for i, r := range rules {
+				boxes[i] = boxOf(r)
+			}
 			for i, r := range rules {
 				if r.Default {
 					continue
@@ -193,7 +197,7 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 					byRule[key] = a
 					order = append(order, key)
 				}
-				a.analyze(rules[:i], r)
+				a.analyze(rules[:i], boxes[:i], r, boxes[i])
 			}
 		}
 	}
@@ -205,12 +209,12 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 }
 
 // analyze adds one view of the rule r, whose earlier rules are earlier.
-func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, r netverify.EffectiveRule) {
+// earlierBoxes are the boxes of earlier, b the box of r.
+func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b box) {
 	a.views++
-	b := boxOf(r)
 	platform := r.Platform
-	for _, e := range earlier {
-		if !e.Default && e.Allow == r.Allow && e.Platform == platform && boxOf(e).equal(b) {
+	for i, e := range earlier {
+		if !e.Default && e.Allow == r.Allow && e.Platform == platform && earlierBoxes[i].equal(b) {
 			if a.duplicate == 0 {
 				a.dupOf = e
 			}
@@ -218,7 +222,7 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, r netverify.Ef
 			break
 		}
 	}
-	if by := coveredBy(earlier, b, platform); by != nil {
+	if by := coveredBy(earlier, earlierBoxes, b, platform); by != nil {
 		if a.shadow == 0 {
 			a.shadowers = by
 		}
@@ -236,7 +240,7 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, r netverify.Ef
 		nb := b
 		nb[dimProtocol] = ipset.Single(uint32(netverify.TCP))
 		nb[dimDestinationPort] = ipset.Single(uint32(p))
-		if coveredBy(earlier, nb, platform) == nil {
+		if coveredBy(earlier, earlierBoxes, nb, platform) == nil {
 			a.openRisky = append(a.openRisky, p)
 		}
 	}
