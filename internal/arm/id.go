@@ -169,5 +169,17 @@ func (id ID) String() string {
 // case-insensitively.
 func (id ID) Key() string { return strings.ToLower(id.String()) }
 
-// Equal compares two ids case-insensitively.
-func (id ID) Equal(o ID) bool { return strings.EqualFold(id.String(), o.String()) }
+// Equal compares two ids case-insensitively, segment by segment (no
+// string building: it is called in loops over resources).
+func (id ID) Equal(o ID) bool {
+	if !strings.EqualFold(id.Subscription, o.Subscription) || !strings.EqualFold(id.ResourceGroup, o.ResourceGroup) ||
+		!strings.EqualFold(id.Provider, o.Provider) || len(id.Types) != len(o.Types) {
+		return false
+	}
+	for i := range id.Types {
+		if !strings.EqualFold(id.Types[i], o.Types[i]) || !strings.EqualFold(id.Names[i], o.Names[i]) {
+			return false
+		}
+	}
+	return true
+}

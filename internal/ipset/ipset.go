@@ -131,6 +131,32 @@ func (s Set) Contains(u uint32) bool {
 	return i < len(s.r) && s.r[i].Lo <= u && u <= s.r[i].Hi
 }
 
+// Around reports whether u is in the set, and the largest range around u
+// whose addresses all share that answer.
+func (s Set) Around(u uint32) (bool, uint32, uint32) {
+	i, _ := slices.BinarySearchFunc(s.r, u, func(r Range, t uint32) int {
+		switch {
+		case r.Hi < t:
+			return -1
+		case r.Lo > t:
+			return 1
+		}
+		return 0
+	})
+	if i < len(s.r) && s.r[i].Lo <= u && u <= s.r[i].Hi {
+		return true, s.r[i].Lo, s.r[i].Hi
+	}
+	// u lies in the gap before s.r[i] (or after the last range).
+	lo, hi := uint32(0), uint32(0xFFFFFFFF)
+	if i > 0 {
+		lo = s.r[i-1].Hi + 1
+	}
+	if i < len(s.r) {
+		hi = s.r[i].Lo - 1
+	}
+	return false, lo, hi
+}
+
 // Union returns s ∪ o.
 func (s Set) Union(o Set) Set {
 	if len(o.r) == 0 {

@@ -79,6 +79,20 @@ func TestRandomAgainstMembership(t *testing.T) {
 		a, am := randomSet()
 		b, bm := randomSet()
 		u, in, d := a.Union(b), a.Intersect(b), a.Subtract(b)
+		for x := uint32(0); x < 256; x++ {
+			in, lo, hi := a.Around(x)
+			if in != am[x] || lo > x || hi < x {
+				t.Fatalf("%v around %d: %v %d-%d", a, x, in, lo, hi)
+			}
+			for y := lo; y <= hi && y < 256; y++ {
+				if am[y] != in {
+					t.Fatalf("%v around %d: %d-%d is not uniform at %d", a, x, lo, hi, y)
+				}
+			}
+			if (lo > 0 && am[lo-1] == in) || (hi < 255 && am[hi+1] == in) {
+				t.Fatalf("%v around %d: %d-%d is not maximal", a, x, lo, hi)
+			}
+		}
 		if a.Overlaps(b) != !in.IsEmpty() || a.Covers(b) != b.Subtract(a).IsEmpty() {
 			t.Fatalf("%v %v: overlaps %v covers %v", a, b, a.Overlaps(b), a.Covers(b))
 		}

@@ -89,14 +89,14 @@ type Network struct {
 
 	tagSets map[string]ipset.Set
 	// cuts are the boundaries of the address sets the walk consults by
-	// membership (subnets, hosts, public IPs, firewall rules, platform
-	// addresses); a set query is split at them. NSG and route lookups
-	// report their own intervals instead (see box), so their boundaries
-	// cut a query only where the query's path meets them.
+	// membership (subnets, hosts, public IPs, platform addresses); a set
+	// query is split at them. NSG, route and firewall lookups report their
+	// own intervals instead (see box), so their boundaries cut a query only
+	// where the query's path meets them.
 	cuts []uint32
 	// dirs and tables are every compiled NSG direction and route table;
-	// fullCuts adds their boundaries to cuts for the reference evaluator,
-	// which narrows nothing.
+	// fullCuts adds their boundaries, and the firewall rules', to cuts for
+	// the reference evaluator, which narrows nothing.
 	dirs          []*nsgDir
 	tables        []*routeTable
 	fullCutsOnce  sync.Once
@@ -257,6 +257,22 @@ func (n *Network) fullCuts() []uint32 {
 		}
 		for _, rt := range n.tables {
 			all = append(all, rt.starts...)
+		}
+		for _, fc := range n.firewalls {
+			for _, cols := range [][]*fwCollection{fc.network, fc.application} {
+				for _, col := range cols {
+					for _, r := range col.rules {
+						for _, set := range []ipset.Set{r.src, r.dst} {
+							for _, rg := range set.Ranges() {
+								all = append(all, rg.Lo)
+								if rg.Hi != 0xFFFFFFFF {
+									all = append(all, rg.Hi+1)
+								}
+							}
+						}
+					}
+				}
+			}
 		}
 		slices.Sort(all)
 		n.fullCutsValue = slices.Compact(all)

@@ -130,7 +130,6 @@ func (n *Network) compileDNS() {
 					ans := n.resolveVia(fc.subnet.vnet, name, fc.dnsServers, 0)
 					r.dst = r.dst.Union(ans.set)
 				}
-				n.addCut(r.dst)
 			}
 		}
 	}

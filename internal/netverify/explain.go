@@ -31,12 +31,18 @@ type Hop struct {
 }
 
 // render turns a group's steps into an explained outcome.
-func (n *Network) render(g *group, src, dst *endpoint, q Query) Outcome {
+// hops caches rendered hops: the groups of one answer share most steps.
+func (n *Network) render(g *group, src, dst *endpoint, q Query, hops map[step]Hop) Outcome {
 	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String()}
 	o.Sources, o.SourceRanges = rangeStrings(g.src, q.MaxRanges)
 	o.Destinations, o.DestinationRanges = rangeStrings(g.dst, q.MaxRanges)
 	for _, s := range g.steps {
-		o.Hops = append(o.Hops, n.hop(s))
+		h, ok := hops[s]
+		if !ok {
+			h = n.hop(s)
+			hops[s] = h
+		}
+		o.Hops = append(o.Hops, h)
 	}
 	if len(o.Hops) > 0 {
 		o.Reason = o.Hops[len(o.Hops)-1].Detail
@@ -84,7 +90,7 @@ func (n *Network) hop(s step) Hop {
 		return h
 	case stepRoute, stepReturnRoute:
 		e := s.route
-		h := Hop{Kind: "route", Prefix: e.prefix, NextHopType: e.nextHop, RouteSource: e.source}
+		h := Hop{Kind: "route", Prefix: e.display(), NextHopType: e.nextHop, RouteSource: e.source}
 		if e.hopIP.IsValid() {
 			h.NextHopIP = e.hopIP.String()
 		}
@@ -93,10 +99,7 @@ func (n *Network) hop(s step) Hop {
 			h.Resource, h.Position, h.Rule = e.table.ID.String(), e.route.Pos, e.route.ID.Leaf()
 			what = "route " + e.table.ID.Leaf() + "/" + e.route.ID.Leaf()
 		}
-		prefix := e.prefix
-		if e.tag != "" {
-			prefix = e.tag + " (" + e.prefix + ")"
-		}
+		prefix := e.display()
 		target := e.nextHop
 		if h.NextHopIP != "" {
 			target += " " + h.NextHopIP
@@ -133,7 +136,7 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: "peering", Resource: b.ID.String(), Position: b.Pos,
 			Detail: fmt.Sprintf("peering %s has allowForwardedTraffic=false: traffic forwarded by an appliance into VNet %s is dropped", b.ID.Name(), s.route.peer.remote.v.ID.Name())}
 	case stepServiceEndpoint:
-		return Hop{Kind: "serviceEndpoint", Prefix: s.route.prefix, NextHopType: hopServiceEndpoint,
+		return Hop{Kind: "serviceEndpoint", Prefix: s.route.display(), NextHopType: hopServiceEndpoint,
 			Detail: fmt.Sprintf("service endpoint %s on subnet %s: reaches the service over the Azure backbone with the private source address", s.route.service, s.subnet.s.ID.Name())}
 	case stepSEPDenied:
 		return Hop{Kind: "serviceEndpointPolicy", Resource: s.sep.ID.String(), Position: s.sep.Pos, Action: "Deny",
@@ -178,8 +181,8 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: "gateway", NextHopType: resources.NextHopVirtualNetworkGateway,
 			Detail: "next hop VirtualNetworkGateway: the traffic leaves to the on-premises side, which securetrain does not model"}
 	case stepRouteNone:
-		return Hop{Kind: "route", Prefix: s.route.prefix, NextHopType: resources.NextHopNone,
-			Detail: fmt.Sprintf("route %s -> None: Azure drops the traffic", s.route.prefix)}
+		return Hop{Kind: "route", Prefix: s.route.display(), NextHopType: resources.NextHopNone,
+			Detail: fmt.Sprintf("route %s -> None: Azure drops the traffic", s.route.display())}
 	case stepNoPublicIP:
 		if s.compute != nil {
 			return Hop{Kind: "ingress", Resource: s.compute.c.ID.String(), Position: s.compute.c.Pos,

@@ -103,7 +103,6 @@ func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRu
 			fr.ports = portSet(r.DestinationPorts)
 		}
 		fr.protoMask = firewallProtocolMask(r.Protocols)
-		n.addCut(fr.src, fr.dst)
 		col.rules = append(col.rules, fr)
 	}
 	switch c.Kind {
@@ -171,16 +170,24 @@ type firewallVerdict struct {
 
 // evaluate applies network rules, then application rules (TCP with a known
 // name only: application rules match on Host/SNI), then default deny.
-func (fc *firewallCtx) evaluate(f *pointFlow) firewallVerdict {
+// Every address test narrows b to where its answer holds.
+func (fc *firewallCtx) evaluate(f *pointFlow, b *box) firewallVerdict {
+	srcIn := func(s ipset.Set) bool {
+		in, lo, hi := s.Around(f.src)
+		b.narrowSrc(lo, hi)
+		return in
+	}
 	for _, col := range fc.network {
 		for _, r := range col.rules {
-			if r.protoMask&(1<<f.proto) == 0 || !r.src.Contains(f.src) {
+			if r.protoMask&(1<<f.proto) == 0 || !srcIn(r.src) {
 				continue
 			}
 			if f.proto.hasPorts() && !r.ports.Contains(uint32(f.dport)) {
 				continue
 			}
-			if r.dst.Contains(f.dst) || (f.name != "" && containsFold(r.r.DestinationFqdns, f.name)) {
+			in, lo, hi := r.dst.Around(f.dst)
+			b.narrowDst(lo, hi)
+			if in || (f.name != "" && containsFold(r.r.DestinationFqdns, f.name)) {
 				return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallNetwork}
 			}
 		}
@@ -188,7 +195,7 @@ func (fc *firewallCtx) evaluate(f *pointFlow) firewallVerdict {
 	if f.proto == TCP && f.name != "" {
 		for _, col := range fc.application {
 			for _, r := range col.rules {
-				if !r.src.Contains(f.src) || !appPortMatches(r.r.AppProtocols, f.dport) {
+				if !appPortMatches(r.r.AppProtocols, f.dport) || !srcIn(r.src) {
 					continue
 				}
 				for _, p := range r.r.TargetFqdns {

@@ -188,13 +188,17 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
 		if v := w.fromInside(&f, n.originOf(src, f.src)); v != Allowed {
 			g := &group{verdict: DNSFailure, proto: UDP, steps: w.steps, src: []ipset.Range{srcSegs[0]}, dst: []ipset.Range{{Lo: f.dst, Hi: f.dst}}}
-			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, Query{Port: 53})
+			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, Query{Port: 53}, map[step]Hop{})
 			o.Reason = fmt.Sprintf("the DNS query to %s (UDP 53) fails with %s: %s", ipset.Addr(f.dst), v, o.Reason)
 			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
 			return res, nil
 		}
 	}
 	var groups []*group
+	// strip and arena are reused: a strip's evaluations keep their steps in
+	// one arena until the strip's extent is known.
+	var strip []pending
+	var arena []step
 	evaluations := 0
 	for _, p := range protos {
 		for _, S := range srcSegs {
@@ -203,7 +207,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			// answer holds, the strip ends where the shortest one does.
 			for s := S.Lo; ; {
 				stripEnd := S.Hi
-				var strip []pending
+				strip, arena = strip[:0], arena[:0]
 				for _, D := range dstSegs {
 					for d := D.Lo; ; {
 						if evaluations++; evaluations > maxEvaluations {
@@ -222,7 +226,8 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 							v = w.fromOutside(&f)
 						}
 						stripEnd = min(stripEnd, w.box.sHi)
-						strip = append(strip, pending{v: v, steps: slices.Clone(w.steps), dst: ipset.Range{Lo: d, Hi: w.box.dHi}})
+						strip = append(strip, pending{v: v, from: len(arena), to: len(arena) + len(w.steps), dst: ipset.Range{Lo: d, Hi: w.box.dHi}})
+						arena = append(arena, w.steps...)
 						if w.box.dHi >= D.Hi {
 							break
 						}
@@ -230,7 +235,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 					}
 				}
 				for _, e := range strip {
-					groups = addToGroup(groups, e.v, p, e.steps, ipset.Range{Lo: s, Hi: stripEnd}, e.dst)
+					groups = addToGroup(groups, e.v, p, arena[e.from:e.to], ipset.Range{Lo: s, Hi: stripEnd}, e.dst)
 				}
 				if stripEnd >= S.Hi {
 					break
@@ -239,8 +244,9 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			}
 		}
 	}
+	hops := map[step]Hop{}
 	for _, g := range groups {
-		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, q))
+		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, q, hops))
 	}
 	res.Verdict = overall(res.Outcomes)
 	return res, nil
@@ -260,9 +266,9 @@ func parseProtocols(s string) ([]Protocol, error) {
 // pending is one evaluation of a strip, grouped once the strip's extent
 // is known.
 type pending struct {
-	v     Verdict
-	steps []step
-	dst   ipset.Range
+	v        Verdict
+	from, to int // steps: arena[from:to]
+	dst      ipset.Range
 }
 
 // group collects the pieces of a query that went the same way.

@@ -31,6 +31,27 @@ type routeEntry struct {
 	table   *resources.RouteTable
 	peer    *peerCtx
 	service string // service endpoint service name
+	// origin is the first entry of the same service-tag route: a tag
+	// programs one entry per prefix, but they are one route and explain
+	// (and group) as one.
+	origin *routeEntry
+}
+
+// canonical is the entry that stands for the route the entry belongs to.
+func (e *routeEntry) canonical() *routeEntry {
+	if e.origin != nil {
+		return e.origin
+	}
+	return e
+}
+
+// display is the route's prefix as a user wrote it: the service tag, or
+// the CIDR.
+func (e *routeEntry) display() string {
+	if e.tag != "" {
+		return e.tag
+	}
+	return e.prefix
 }
 
 // Ranks break ties between routes with the same prefix (spec §8.2): UDR
@@ -118,6 +139,7 @@ func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *ro
 func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 	rt := &routeTable{}
 	add := func(ps []netip.Prefix, e routeEntry) {
+		var origin *routeEntry
 		for _, p := range ps {
 			r, ok := ipset.PrefixRange(p)
 			if !ok {
@@ -125,6 +147,12 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 			}
 			c := e
 			c.r, c.bits, c.prefix = r, p.Bits(), p.String()
+			if e.tag != "" {
+				if origin == nil {
+					origin = &c
+				}
+				c.origin = origin
+			}
 			rt.entries = append(rt.entries, &c)
 		}
 	}

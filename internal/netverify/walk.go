@@ -140,7 +140,7 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 		u = f.src
 	}
 	if w.ref {
-		return sc.routes.lookupLinear(u)
+		return sc.routes.lookupLinear(u).canonical()
 	}
 	e, lo, hi := sc.routes.lookup(u)
 	if reply {
@@ -148,7 +148,7 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 	} else {
 		w.box.narrowDst(lo, hi)
 	}
-	return e
+	return e.canonical()
 }
 
 // applyNSG records the NSG's decision and reports whether it allows.
@@ -359,7 +359,7 @@ func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int
 		return NoRoute
 	case h.kind == hostFirewall:
 		fc := h.fw
-		v := fc.evaluate(f)
+		v := fc.evaluate(f, &w.box)
 		w.add(step{kind: stepFirewall, fw: fc, fwRule: v.rule})
 		if !v.allow {
 			return Denied

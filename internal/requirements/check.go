@@ -24,8 +24,12 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 		}
 		return t.Name, true
 	}
-	// Computes are independent and the network is safe for concurrent
-	// queries: check them on every core, keeping file order.
+	// The environment-wide rules and the computes are independent, and the
+	// network is safe for concurrent queries: run them all on every core,
+	// keeping file order.
+	usage := subnetUsage(snap)
+	envFindings := make(chan []Finding, 1)
+	go func() { envFindings <- environmentFindings(n) }()
 	rep.Computes = make([]ComputeReport, len(snap.Computes))
 	errs := make([]error, len(snap.Computes))
 	next := make(chan int)
@@ -36,7 +40,7 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 			defer wg.Done()
 			for i := range next {
 				c := snap.Computes[i]
-				rep.Computes[i], errs[i] = checkCompute(n, c, opts, lookup)
+				rep.Computes[i], errs[i] = checkCompute(n, c, opts, usage, lookup)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
 				}
@@ -51,7 +55,7 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	rep.Findings = append(rep.Findings, environmentFindings(n)...)
+	rep.Findings = append(rep.Findings, <-envFindings...)
 	for _, cr := range rep.Computes {
 		rep.Counts.add(cr.Findings)
 	}
@@ -73,8 +77,8 @@ func (c *Counts) add(fs []Finding) {
 }
 
 // context gathers what decides a compute's needs.
-func context(snap *resources.Snapshot, c *resources.Compute, opts Options) computeContext {
-	cc := computeContext{c: c, ws: snap.Workspace(c.Workspace), opts: opts, region: strings.ToLower(c.ComputeLocation)}
+func context(snap *resources.Snapshot, c *resources.Compute, opts Options, usage map[string]subnetUse) computeContext {
+	cc := computeContext{c: c, ws: snap.Workspace(c.Workspace), opts: opts, region: strings.ToLower(c.ComputeLocation), usage: usage}
 	if cc.ws != nil {
 		if cc.region == "" {
 			cc.region = strings.ToLower(cc.ws.Location)
@@ -100,9 +104,9 @@ func privateEndpointsOf(snap *resources.Snapshot, key string) []*resources.Priva
 	return out
 }
 
-func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, lookup func(string) (string, bool)) (ComputeReport, error) {
+func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usage map[string]subnetUse, lookup func(string) (string, bool)) (ComputeReport, error) {
 	snap := n.Snapshot()
-	cc := context(snap, c, opts)
+	cc := context(snap, c, opts, usage)
 	cr := ComputeReport{Name: c.ID.Name(), ID: c.ID.String(), Position: c.Pos, Type: c.ComputeType,
 		PublicIP: c.EnableNodePublicIP, Region: cc.region, Flows: []FlowCheck{}, Findings: []Finding{}}
 	if sn := snap.Subnet(c.Subnet.ID); sn != nil {

@@ -35,6 +35,7 @@ type computeContext struct {
 	storageFW bool // the workspace's storage account denies by default (behind a firewall)
 	aiPublic  bool // Application Insights is not private-linked
 	opts      Options
+	usage     map[string]subnetUse // by subnet key, shared by all computes
 }
 
 // Options are the workspace choices an environment file does not record.

@@ -54,7 +54,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 		out = append(out, finding("subnet-delegated", c.Meta, "subnet %s of %s is delegated to %s (Azure: AllocationFailed, \"subnet has delegation to external resources\")",
 			sn.ID.Name(), c.ID.Name(), d.ServiceName))
 	}
-	out = append(out, capacityFindings(snap, c, sn)...)
+	out = append(out, capacityFindings(cc, sn)...)
 	if c.ComputeType == resources.ComputeInstance && cc.ws != nil {
 		if !strings.EqualFold(cc.region, cc.ws.Location) {
 			out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in %s, the workspace in %s: only clusters may use another region",
@@ -124,30 +124,68 @@ func hyphensFollowedByLetter(name string) bool {
 
 // capacityFindings: one address per instance and per cluster node at
 // maxNodeCount, over every compute in the subnet (spec §4.1, §8.3).
-func capacityFindings(snap *resources.Snapshot, c *resources.Compute, sn *resources.Subnet) []Finding {
+func capacityFindings(cc computeContext, sn *resources.Subnet) []Finding {
+	c := cc.c
 	usable := 0
 	for _, p := range sn.AddressPrefixes {
 		if p.Addr().Is4() {
 			usable += 1<<(32-p.Bits()) - 5
 		}
 	}
-	usable -= addressesInUse(snap, sn)
-	demand := 0
-	for _, o := range snap.Computes {
-		if o.Subnet.ID.Equal(sn.ID) {
-			demand += addressesOf(o)
-		}
-	}
-	if demand <= usable {
+	u := cc.usage[sn.ID.Key()]
+	usable -= u.inUse
+	if u.demand <= usable {
 		return nil
 	}
 	f := finding("subnet-too-small", c.Meta, "subnet %s has %d free addresses; its computes need %d (one per instance, one per cluster node at maxNodeCount)",
-		sn.ID.Name(), max(usable, 0), demand)
+		sn.ID.Name(), max(usable, 0), u.demand)
 	if c.ComputeType == resources.ComputeAml {
 		f.Severity = Warning
 		f.Message += fmt.Sprintf("; %s may be only partly allocated", c.ID.Name())
 	}
 	return []Finding{f}
+}
+
+// subnetUse is what a subnet's addresses are taken by.
+type subnetUse struct {
+	demand int // addresses the subnet's computes need
+	inUse  int // addresses held by NICs, private endpoints, firewalls, load balancer frontends
+}
+
+// subnetUsage counts, per subnet key, the addresses computes need and the
+// addresses other resources of the file hold.
+func subnetUsage(snap *resources.Snapshot) map[string]subnetUse {
+	use := map[string]subnetUse{}
+	add := func(id string, demand, inUse int) {
+		u := use[id]
+		u.demand += demand
+		u.inUse += inUse
+		use[id] = u
+	}
+	for _, c := range snap.Computes {
+		if c.Subnet.IsSet() {
+			add(c.Subnet.ID.Key(), addressesOf(c), 0)
+		}
+	}
+	for _, nic := range snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			add(ipc.Subnet.ID.Key(), 0, 1)
+		}
+	}
+	for _, pe := range snap.PrivateEndpoints {
+		add(pe.Subnet.ID.Key(), 0, max(len(pe.IPConfigurations), 1))
+	}
+	for _, fw := range snap.AzureFirewalls {
+		add(fw.Subnet.ID.Key(), 0, 1)
+	}
+	for _, lb := range snap.LoadBalancers {
+		for _, fe := range lb.Frontends {
+			if fe.Subnet.IsSet() {
+				add(fe.Subnet.ID.Key(), 0, 1)
+			}
+		}
+	}
+	return use
 }
 
 func addressesOf(c *resources.Compute) int {
@@ -158,37 +196,6 @@ func addressesOf(c *resources.Compute) int {
 		return c.MaxNodeCount
 	}
 	return 0
-}
-
-// addressesInUse counts the subnet's addresses held by NICs, private
-// endpoints, firewalls and load balancer frontends of the file.
-func addressesInUse(snap *resources.Snapshot, sn *resources.Subnet) int {
-	n := 0
-	for _, nic := range snap.NetworkInterfaces {
-		for _, ipc := range nic.IPConfigurations {
-			if ipc.Subnet.ID.Equal(sn.ID) {
-				n++
-			}
-		}
-	}
-	for _, pe := range snap.PrivateEndpoints {
-		if pe.Subnet.ID.Equal(sn.ID) {
-			n += max(len(pe.IPConfigurations), 1)
-		}
-	}
-	for _, fw := range snap.AzureFirewalls {
-		if fw.Subnet.ID.Equal(sn.ID) {
-			n++
-		}
-	}
-	for _, lb := range snap.LoadBalancers {
-		for _, fe := range lb.Frontends {
-			if fe.Subnet.ID.Equal(sn.ID) {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // resolvesWithin reports whether every resolved range lies in want.
