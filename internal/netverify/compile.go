@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
+	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 	"securetrain/internal/servicetags"
 )
@@ -227,22 +227,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 }
 
 func (n *Network) buildIndexes() {
-	work := make(chan *nsgDir)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range work {
-				d.build()
-			}
-		}()
-	}
-	for _, d := range n.unbuilt {
-		work <- d
-	}
-	close(work)
-	wg.Wait()
+	parallel.For(len(n.unbuilt), func(i int) { n.unbuilt[i].build() })
 	n.dirs, n.unbuilt = n.unbuilt, nil
 }
 

@@ -3,12 +3,11 @@ package requirements
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"securetrain/internal/netverify"
+	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 )
 
@@ -32,26 +31,12 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 	go func() { envFindings <- environmentFindings(n) }()
 	rep.Computes = make([]ComputeReport, len(snap.Computes))
 	errs := make([]error, len(snap.Computes))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				c := snap.Computes[i]
-				rep.Computes[i], errs[i] = checkCompute(n, c, opts, usage, lookup)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
-				}
-			}
-		}()
-	}
-	for i := range snap.Computes {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallel.For(len(snap.Computes), func(i int) {
+		c := snap.Computes[i]
+		if rep.Computes[i], errs[i] = checkCompute(n, c, opts, usage, lookup); errs[i] != nil {
+			errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

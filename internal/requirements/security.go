@@ -9,6 +9,7 @@ import (
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
 	"securetrain/internal/netverify"
+	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 )
 
@@ -175,30 +176,47 @@ var internetSources = []string{"*", "internet", "0.0.0.0/0", "any"}
 // duplicates. NSGs Azure ML creates for public-IP computes are skipped:
 // their rules are Azure's, not the user's to fix.
 func nsgFindings(views []netverify.NSGView) []Finding {
+	// Each view and direction is analysed on its own, in parallel; the
+	// results are then merged in view order, as one pass would have.
+	type unit struct {
+		nsg   string
+		rules []netverify.EffectiveRule
+	}
+	var units []unit
+	for _, v := range views {
+		if v.CreatedBy == "" {
+			units = append(units, unit{v.NSG.Name(), v.Inbound}, unit{v.NSG.Name(), v.Outbound})
+		}
+	}
+	local := make([][]*ruleAnalysis, len(units))
+	parallel.For(len(units), func(u int) {
+		rules := units[u].rules
+		boxes := make([]box, len(rules))
+		for i, r := range rules {
+			boxes[i] = boxOf(r)
+		}
+		local[u] = make([]*ruleAnalysis, len(rules))
+		for i, r := range rules {
+			if !r.Default {
+				local[u][i] = &ruleAnalysis{nsg: units[u].nsg, rule: r}
+				local[u][i].analyze(rules[:i], boxes[:i], r, boxes[i])
+			}
+		}
+	})
 	byRule := map[string]*ruleAnalysis{}
 	var order []string
-	for _, v := range views {
-		if v.CreatedBy != "" {
-			continue
-		}
-		for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
-			boxes := make([]box, len(rules))
-			for i, r := range rules {
-				boxes[i] = boxOf(r)
+	for u := range units {
+		for _, l := range local[u] {
+			if l == nil {
+				continue
 			}
-			for i, r := range rules {
-				if r.Default {
-					continue
-				}
-				key := r.ID.Key()
-				a := byRule[key]
-				if a == nil {
-					a = &ruleAnalysis{nsg: v.NSG.Name(), rule: r}
-					byRule[key] = a
-					order = append(order, key)
-				}
-				a.analyze(rules[:i], boxes[:i], r, boxes[i])
+			key := l.rule.ID.Key()
+			if a := byRule[key]; a != nil {
+				a.merge(l)
+				continue
 			}
+			byRule[key] = l
+			order = append(order, key)
 		}
 	}
 	var out []Finding
@@ -206,6 +224,25 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 		out = append(out, byRule[key].findings()...)
 	}
 	return out
+}
+
+// merge adds a later view's analysis of the same rule.
+func (a *ruleAnalysis) merge(l *ruleAnalysis) {
+	a.views += l.views
+	if l.duplicate > 0 && a.duplicate == 0 {
+		a.dupOf = l.dupOf
+	}
+	a.duplicate += l.duplicate
+	if l.shadow > 0 && a.shadow == 0 {
+		a.shadowers = l.shadowers
+	}
+	a.shadow += l.shadow
+	for _, p := range l.openRisky {
+		if !slices.Contains(a.openRisky, p) {
+			a.openRisky = append(a.openRisky, p)
+		}
+	}
+	slices.Sort(a.openRisky)
 }
 
 // analyze adds one view of the rule r, whose earlier rules are earlier.
