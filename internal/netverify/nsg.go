@@ -206,11 +206,7 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx,
 	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, vc); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
-	for _, p := range append(slices.Clone(r.SourcePrefixes), r.DestinationPrefixes...) {
-		if _, ok := platformTags[strings.ToLower(p)]; ok {
-			cr.platform = true
-		}
-	}
+	cr.platform = namesPlatformTag(r.SourcePrefixes) || namesPlatformTag(r.DestinationPrefixes)
 	if cr.platform {
 		// Platform rules are matched by linear scan (matchPlatform), not
 		// through the index, so their sets must cut set queries.
@@ -327,6 +323,19 @@ func (d *nsgDir) match(f *pointFlow, b *box) *nsgRule {
 		return nil
 	}
 	return d.rules[i]
+}
+
+// namesPlatformTag reports whether a rule's address tokens name an
+// AzurePlatform* tag.
+func namesPlatformTag(tokens []string) bool {
+	for _, t := range tokens {
+		if len(t) > 13 && strings.EqualFold(t[:13], "AzurePlatform") {
+			if _, ok := platformTags[strings.ToLower(t)]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // matchPlatform returns the first rule naming an AzurePlatform* tag that
