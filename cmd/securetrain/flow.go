@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -57,9 +56,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	if strings.EqualFold(*format, "json") {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := writeJSON(stdout, res); err != nil {
 			return fail("%v", err)
 		}
 	} else {
@@ -105,9 +102,6 @@ func isTerminal(w io.Writer) bool {
 // paint colours a verdict for a terminal: green allowed, yellow partly,
 // red otherwise.
 func paint(v netverify.Verdict, color bool) string {
-	if !color {
-		return string(v)
-	}
 	code := "31"
 	switch v {
 	case netverify.Allowed:
@@ -115,7 +109,7 @@ func paint(v netverify.Verdict, color bool) string {
 	case netverify.PartiallyAllowed:
 		code = "33"
 	}
-	return "\x1b[1;" + code + "m" + string(v) + "\x1b[0m"
+	return colorize(string(v), code, color)
 }
 
 func writeFlowText(w io.Writer, r *netverify.Result, color bool) {

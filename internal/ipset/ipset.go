@@ -119,16 +119,8 @@ func (s Set) Size() uint64 {
 
 // Contains reports whether u is in the set (binary search).
 func (s Set) Contains(u uint32) bool {
-	i, _ := slices.BinarySearchFunc(s.r, u, func(r Range, t uint32) int {
-		switch {
-		case r.Hi < t:
-			return -1
-		case r.Lo > t:
-			return 1
-		}
-		return 0
-	})
-	return i < len(s.r) && s.r[i].Lo <= u && u <= s.r[i].Hi
+	in, _, _ := s.Around(u)
+	return in
 }
 
 // Around reports whether u is in the set, and the largest range around u
