@@ -478,3 +478,42 @@ type DNSForwardingRulesetLink struct {
 	Meta
 	VirtualNetwork Ref
 }
+
+// Lock levels.
+const (
+	LockCanNotDelete = "CanNotDelete"
+	LockReadOnly     = "ReadOnly"
+)
+
+// ManagementLock is Microsoft.Authorization/locks on a resource group (the
+// lock's resourceGroup is the group it locks).
+type ManagementLock struct {
+	Meta
+	Level string // LockCanNotDelete or LockReadOnly
+	Notes string
+}
+
+// NotAllowedResourceTypesPolicy is the id of Azure's built-in policy
+// definition "Not allowed resource types"; its parameter
+// listOfResourceTypesNotAllowed lists the denied types.
+const NotAllowedResourceTypesPolicy = "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749"
+
+// PolicyAssignment is Microsoft.Authorization/policyAssignments at a
+// resource group (resourceGroup set) or at the subscription (no
+// resourceGroup). securetrain evaluates the built-in "Not allowed resource
+// types" definition; other definitions are kept but not evaluated.
+type PolicyAssignment struct {
+	Meta
+	// Scope is the resource group or subscription the assignment applies to.
+	Scope              arm.ID
+	SubscriptionScope  bool
+	DisplayName        string
+	PolicyDefinitionID string
+	// NotAllowedTypes are the types of listOfResourceTypesNotAllowed, as
+	// written (compare case-insensitively).
+	NotAllowedTypes []string
+	// Enforced is false when enforcementMode is DoNotEnforce.
+	Enforced bool
+	// NotScopes are excluded scopes (resource groups or resources).
+	NotScopes []arm.ID
+}

@@ -27,6 +27,8 @@ type Snapshot struct {
 	Computes                  []*Compute
 	DNSResolvers              []*DNSResolver          // endpoints are attached to their resolver
 	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset
+	Locks                     []*ManagementLock
+	PolicyAssignments         []*PolicyAssignment
 
 	// byKey indexes every resource (including subnets, peerings, rules,
 	// routes, links) by arm.ID.Key().
