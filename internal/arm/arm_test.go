@@ -24,6 +24,11 @@ func TestParseID(t *testing.T) {
 	if !id.Equal(other) || id.Key() != other.Key() {
 		t.Errorf("%s != %s", id, other)
 	}
+	pa, err := ParseID("/subscriptions/"+sub+"/providers/Microsoft.Authorization/policyAssignments/deny-pip", "")
+	if err != nil || pa.ResourceGroup != "" || pa.Type() != "Microsoft.Authorization/policyAssignments" ||
+		pa.String() != "/subscriptions/"+sub+"/providers/Microsoft.Authorization/policyAssignments/deny-pip" {
+		t.Errorf("subscription-level id: %+v %v", pa, err)
+	}
 	rg, err := ParseID("/subscriptions/"+sub+"/resourceGroups/rg", "")
 	if err != nil || rg.Type() != TypeResourceGroup || rg.Name() != "rg" {
 		t.Errorf("resource group id: %+v %v", rg, err)

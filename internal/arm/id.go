@@ -22,8 +22,9 @@ type ID struct {
 	Names []string
 }
 
-// ParseID parses a full ARM id, or an id starting at /resourceGroups/…, which
-// takes defaultSubscription.
+// ParseID parses a full ARM id (of a resource in a resource group, or of a
+// subscription-level resource: /subscriptions/S/providers/…), or an id
+// starting at /resourceGroups/…, which takes defaultSubscription.
 func ParseID(s, defaultSubscription string) (ID, error) {
 	if !strings.HasPrefix(s, "/") {
 		return ID{}, fmt.Errorf("resource id %q must start with /subscriptions/ or /resourceGroups/", s)
@@ -50,13 +51,17 @@ func ParseID(s, defaultSubscription string) (ID, error) {
 	if len(parts) == 0 {
 		return ID{}, fmt.Errorf("resource id %q names a subscription, not a resource", s)
 	}
-	if len(parts) < 2 || !strings.EqualFold(parts[0], "resourceGroups") {
-		return ID{}, fmt.Errorf("resource id %q: expected resourceGroups/{name} after the subscription", s)
-	}
-	id.ResourceGroup = parts[1]
-	parts = parts[2:]
-	if len(parts) == 0 {
-		return id, nil
+	// Subscription-level resources (policy assignments) have no group.
+	subscriptionLevel := strings.EqualFold(parts[0], "providers")
+	if !subscriptionLevel {
+		if len(parts) < 2 || !strings.EqualFold(parts[0], "resourceGroups") {
+			return ID{}, fmt.Errorf("resource id %q: expected resourceGroups/{name} after the subscription", s)
+		}
+		id.ResourceGroup = parts[1]
+		parts = parts[2:]
+		if len(parts) == 0 {
+			return id, nil
+		}
 	}
 	if !strings.EqualFold(parts[0], "providers") || len(parts) < 4 {
 		return ID{}, fmt.Errorf("resource id %q: expected providers/{namespace}/{type}/{name} after the resource group", s)
@@ -150,8 +155,10 @@ func (id ID) String() string {
 	var b strings.Builder
 	b.WriteString("/subscriptions/")
 	b.WriteString(id.Subscription)
-	b.WriteString("/resourceGroups/")
-	b.WriteString(id.ResourceGroup)
+	if id.ResourceGroup != "" || id.Provider == "" {
+		b.WriteString("/resourceGroups/")
+		b.WriteString(id.ResourceGroup)
+	}
 	if id.Provider != "" {
 		b.WriteString("/providers/")
 		b.WriteString(id.Provider)

@@ -55,6 +55,12 @@ var Rules = []Rule{
 	{"docker-bridge-overlap", Error, "The address space overlaps Docker's bridge", "§4.1",
 		"Azure ML nodes run Docker, whose bridge uses 172.17.0.0/16: a compute subnet there breaks node networking (error); elsewhere in the VNet it is risky (warning).",
 		"Use an address space outside 172.17.0.0/16."},
+	{"lock-on-vnet-resource-group", Error, "A lock on the VNet's resource group", "§4.1, §4.2, §10 #9",
+		"Azure ML creates an NSG, a load balancer and a public IP in the VNet's resource group for a compute with a public IP, and removes them when a cluster scales to 0 or a compute is deleted. A ReadOnly lock stops creation (error); a CanNotDelete lock leaves a cluster stuck resizing (error) and makes deleting an instance fail (warning).",
+		"Remove the lock from the VNet's resource group, or use computes without public IP."},
+	{"policy-denies-network-resources", Error, "A policy forbids what Azure ML must create", "§4.1, §10 #9",
+		"An enforced \"Not allowed resource types\" policy assignment covering the VNet's resource group lists a type Azure ML creates for public-IP computes (NSG, load balancer, public IP), or covering the workspace's group lists workspaces/computes: creation fails with RequestDisallowedByPolicy.",
+		"Exempt the resource group (notScopes or a policy exemption), or use computes without public IP."},
 	// Security findings beyond Azure's checks (spec §6, §8).
 	{"port-open-to-internet", Error, "A port is open to the internet", "§8.1",
 		"An NSG allows inbound traffic from Internet, * or 0.0.0.0/0. SSH (22) and RDP (3389) are errors; other ports warnings.",

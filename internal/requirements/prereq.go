@@ -55,6 +55,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 			sn.ID.Name(), c.ID.Name(), d.ServiceName))
 	}
 	out = append(out, capacityFindings(cc, sn)...)
+	out = append(out, governanceFindings(snap, c, sn)...)
 	if c.ComputeType == resources.ComputeInstance && cc.ws != nil {
 		if !strings.EqualFold(cc.region, cc.ws.Location) {
 			out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in %s, the workspace in %s: only clusters may use another region",

@@ -285,6 +285,8 @@ const (
 	typeKeyVault    = "Microsoft.KeyVault/vaults"
 	typeAppInsights = "Microsoft.Insights/components"
 	typeRegistry    = "Microsoft.ContainerRegistry/registries"
+	typeLock        = "Microsoft.Authorization/locks"
+	typeAssignment  = "Microsoft.Authorization/policyAssignments"
 )
 
 var (
@@ -340,6 +342,8 @@ func init() {
 		// Computes are not attached to their workspace, which may live
 		// outside the file.
 		topKind(typeCompute, "compute", decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
+		topKind(typeLock, "lock", decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
+		topKind(typeAssignment, "policy assignment", decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),
 	}
 	for _, k := range kindList {
 		kindIndex[strings.ToLower(k.typ)] = k
@@ -496,7 +500,8 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 }
 
 // resourceGroup reads the envelope's resourceGroup; a resource group's own
-// envelope may omit it (its name is the group).
+// envelope may omit it (its name is the group), and so may a policy
+// assignment's (it is then assigned at the subscription).
 func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 	if r.kind.typ == arm.TypeResourceGroup {
 		if nv != nil {
@@ -508,6 +513,11 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 		if gv := r.env.get("resourceGroup", arm.String); gv != nil && nv != nil && !strings.EqualFold(gv.Str, nv.Str) {
 			r.errf(gv.Line, "resourceGroup %q differs from the resource group's name %q", gv.Str, nv.Str)
 		}
+		return "", true
+	}
+	// A policy assignment without resourceGroup is assigned at the
+	// subscription; its id has no resource group segment.
+	if r.kind.typ == typeAssignment && r.env.lookup("resourceGroup") == nil {
 		return "", true
 	}
 	gv := r.env.need("resourceGroup", arm.String)

@@ -95,6 +95,9 @@ var (
 	rulesetEntry  = entry(typeRuleset, "rs",
 		"dnsResolverOutboundEndpoints: [{id: /resourceGroups/rg/providers/Microsoft.Network/dnsResolvers/dr/outboundEndpoints/out}]")
 	fwdRuleBase = []string{"domainName: contoso.com.", "targetDnsServers: [{ipAddress: 10.9.0.4}]"}
+	// assignmentBase assigns the built-in "Not allowed resource types".
+	assignmentBase = []string{"policyDefinitionId: " + NotAllowedResourceTypesPolicy,
+		"parameters: {listOfResourceTypesNotAllowed: {value: [Microsoft.Network/publicIPAddresses]}}"}
 )
 
 func subnet(edits ...string) string {
@@ -127,6 +130,12 @@ func rulesetFile(entries ...string) string {
 }
 func fwdRule(edits ...string) string {
 	return rulesetFile(entry(typeForwardRule, "rs/r", edit(fwdRuleBase, edits...)...))
+}
+func lock(edits ...string) string {
+	return file(entry(typeLock, "l", edit([]string{"level: ReadOnly"}, edits...)...))
+}
+func assignment(edits ...string) string {
+	return file(entry(typeAssignment, "a", edit(assignmentBase, edits...)...))
 }
 
 var marker = regexp.MustCompile(`#!`)
@@ -595,6 +604,35 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: compute ws/c: resourceId is required"}},
 		{"attached compute resource type", compute("computeType: HDInsight", "resourceId: /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm #!"),
 			[]string{"t.yaml:L1: compute ws/c: resourceId /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm is a Microsoft.Compute/virtualMachines, not a Microsoft.HDInsight/clusters"}},
+
+		// Locks and policy assignments.
+		{"lock level", lock("level: Delete #!"),
+			[]string{`t.yaml:L1: lock l: level must be one of CanNotDelete, ReadOnly; got "Delete"`}},
+		{"lock level missing", lock("-level", "notes: n #!"), []string{"t.yaml:L1: lock l: level is required"}},
+		{"lock without resourceGroup", file("  - type: Microsoft.Authorization/locks #!\n    name: l\n    properties: {level: ReadOnly}\n"),
+			[]string{"t.yaml:L1: lock l: resourceGroup is required"}},
+		{"lock owners kept out of the model", lock("level: ReadOnly", "owner: x #!"),
+			[]string{`t.yaml:L1: lock l: unknown field "owner"; did you mean "owners"?`}},
+		{"policy definition missing", file(entry(typeAssignment, "a", "displayName: d #!")),
+			[]string{"t.yaml:L1: policy assignment a: policyDefinitionId is required"}},
+		{"enforcement mode", assignment("enforcementMode: Enforce #!"),
+			[]string{`t.yaml:L1: policy assignment a: enforcementMode must be one of Default, DoNotEnforce; got "Enforce"`}},
+		{"not-allowed types missing", assignment("-parameters", "policyDefinitionId: "+NotAllowedResourceTypesPolicy+" #!"),
+			[]string{"t.yaml:L1: policy assignment a: parameters.listOfResourceTypesNotAllowed.value is required"}},
+		{"not-allowed types empty", assignment("parameters: {listOfResourceTypesNotAllowed: {value: []}} #!"),
+			[]string{"t.yaml:L1: policy assignment a: parameters.listOfResourceTypesNotAllowed.value must not be empty"}},
+		{"not-allowed type shape", assignment("parameters:\n  listOfResourceTypesNotAllowed:\n    value: [Microsoft.Network/publicIPAddresses, publicIPAddresses] #!"),
+			[]string{`t.yaml:L1: policy assignment a: parameters.listOfResourceTypesNotAllowed.value "publicIPAddresses" is not a resource type ` +
+				"({namespace}/{type}[/{child}…], e.g. Microsoft.Network/publicIPAddresses)"}},
+		{"built-in parameter typo", assignment("parameters: {listOfResourceTypesNotAllowed: {values: [Microsoft.Network/publicIPAddresses]}} #!"),
+			[]string{"t.yaml:L1: policy assignment a: parameters.listOfResourceTypesNotAllowed.value is required",
+				`t.yaml:L1: policy assignment a: unknown field "parameters.listOfResourceTypesNotAllowed.values"; did you mean "value"?`}},
+		{"not scope id", assignment("notScopes: [/resourceGroups/rg2, rg3] #!"),
+			[]string{`t.yaml:L1: policy assignment a: notScopes: resource id "rg3" must start with /subscriptions/ or /resourceGroups/`}},
+		{"subscription assignment id mismatch", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +
+			"    id: " + sub1 + "Microsoft.Authorization/policyAssignments/a #!\n    properties: {policyDefinitionId: /providers/x}\n"),
+			[]string{"t.yaml:L1: policy assignment a: id " + sub1 + "Microsoft.Authorization/policyAssignments/a does not match the id computed " +
+				"from type, resourceGroup and name: /subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/a"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -628,6 +666,14 @@ func TestValidValues(t *testing.T) {
 			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"),
 			strings.ReplaceAll(rulesetEntry, "name: rs", "name: rs2"), entry(typeForwardRule, "rs2/r", fwdRuleBase...),
 			entry(typeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"))},
+		{"lock export", file(envEntry(typeLock, "l", []string{"location: westus2", "id: /resourceGroups/rg/providers/Microsoft.Authorization/locks/l"},
+			"level: readOnly", "owners: [{applicationId: x}]"))},
+		{"subscription assignment with its id and any parameters", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +
+			"    id: /subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/a\n    location: westus2\n    identity: {type: SystemAssigned}\n" +
+			"    properties: {policyDefinitionId: /providers/x, notScopes: [], parameters: {anything: [1, {a: b}]}, description: d, metadata: {}, nonComplianceMessages: []}\n")},
+		{"built-in id in another case, nested types", assignment("policyDefinitionId: "+strings.ToUpper(NotAllowedResourceTypesPolicy),
+			"parameters: {listOfResourceTypesNotAllowed: {value: [Microsoft.Network/virtualNetworks/subnets, Contoso.Widgets/widgets]}}",
+			"notScopes: [/subscriptions/s2/resourceGroups/rg, /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/p]")},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {

@@ -321,6 +321,25 @@ func TestDecodeEnvironment(t *testing.T) {
 	eq(t, "lookup forwarding rule", s.Lookup(all.ID), any(all))
 	eq(t, "ruleset link", frs.Links[0].VirtualNetwork.ID, vn.ID)
 	eq(t, "lookup ruleset link", s.Lookup(frs.Links[0].ID), any(frs.Links[0]))
+
+	eq(t, "locks", len(s.Locks), 1)
+	lk := s.Locks[0]
+	eq(t, "lock", *lk, ManagementLock{Meta: lk.Meta, Level: LockCanNotDelete, Notes: "protects the training network"})
+	eq(t, "lock id", lk.ID, id(t, rg+"Microsoft.Authorization/locks/lock-rg-ml"))
+	eq(t, "lookup lock", s.Lookup(lk.ID), any(lk))
+
+	eq(t, "policy assignments", len(s.PolicyAssignments), 2)
+	deny, locs := s.PolicyAssignments[0], s.PolicyAssignments[1]
+	eq(t, "rg assignment", *deny, PolicyAssignment{Meta: deny.Meta, Scope: g.ID, DisplayName: "Not allowed resource types in rg-ml",
+		PolicyDefinitionID: "/providers/Microsoft.Authorization/policyDefinitions/6C112D4E-5BC7-47AE-A041-EA2D9DCCD749",
+		NotAllowedTypes:    []string{"Microsoft.Network/publicIPPrefixes", "microsoft.network/bastionHosts"},
+		Enforced:           true, NotScopes: []arm.ID{id(t, net+"publicIPAddresses/pip-fw")}})
+	eq(t, "rg assignment id", deny.ID, id(t, rg+"Microsoft.Authorization/policyAssignments/deny-types"))
+	eq(t, "lookup rg assignment", s.Lookup(deny.ID), any(deny))
+	eq(t, "subscription assignment", *locs, PolicyAssignment{Meta: locs.Meta, Scope: arm.ID{Subscription: testSub}, SubscriptionScope: true,
+		PolicyDefinitionID: "/providers/Microsoft.Authorization/policyDefinitions/e56962a6-4747-49cd-b67b-bf8b01975c4c"})
+	eq(t, "subscription assignment id", locs.ID.String(), "/subscriptions/"+testSub+"/providers/Microsoft.Authorization/policyAssignments/allowed-locations")
+	eq(t, "lookup subscription assignment", s.Lookup(locs.ID), any(locs))
 }
 
 // An inbound endpoint without an address gets the one Azure assigns, as a
@@ -329,6 +348,24 @@ func TestInboundEndpointAddress(t *testing.T) {
 	s := mustDecode(t, "t.yaml", resolverFile(entry(typeInbound, "dr/in",
 		"ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Dynamic}]")))
 	eq(t, "address", s.DNSResolvers[0].InboundEndpoints[0].PrivateIP, netip.MustParseAddr("10.0.4.4"))
+}
+
+// Locks and policy assignments with only their required fields take the
+// defaults; an assignment without resourceGroup is at the subscription.
+func TestLockAndPolicyAssignmentDefaults(t *testing.T) {
+	s := mustDecode(t, "t.yaml", file(entry(typeLock, "l", "level: readonly"), entry(typeAssignment, "a", assignmentBase...),
+		"  - type: Microsoft.Authorization/policyAssignments\n    name: sub\n    properties: {policyDefinitionId: /providers/x}\n"))
+	const authz = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Authorization/"
+	lk := s.Locks[0]
+	eq(t, "lock", [3]any{lk.ID.String(), lk.Level, lk.Notes}, [3]any{authz + "locks/l", LockReadOnly, ""})
+	rga, suba := s.PolicyAssignments[0], s.PolicyAssignments[1]
+	eq(t, "rg assignment", *rga, PolicyAssignment{Meta: rga.Meta, Scope: arm.ID{Subscription: "s1", ResourceGroup: "rg"},
+		PolicyDefinitionID: NotAllowedResourceTypesPolicy, NotAllowedTypes: []string{typePublicIP}, Enforced: true})
+	eq(t, "rg assignment id", rga.ID.String(), authz+"policyAssignments/a")
+	eq(t, "subscription assignment", *suba, PolicyAssignment{Meta: suba.Meta, Scope: arm.ID{Subscription: "s1"}, SubscriptionScope: true,
+		PolicyDefinitionID: "/providers/x", Enforced: true})
+	eq(t, "subscription assignment id", suba.ID.String(), "/subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/sub")
+	eq(t, "lookup", s.Lookup(suba.ID), any(suba))
 }
 
 func TestJSONAndYAMLGiveTheSameSnapshot(t *testing.T) {
@@ -513,7 +550,7 @@ resources:
 		`m.yaml:10: subnet v/a: unknown field "adressPrefix"; did you mean "addressPrefix"?`,
 		`m.yaml:12: subnet v/b: addressPrefix "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`,
 		`m.yaml:19: security rule n/r: priority must be between 100 and 4096, got 5000`,
-		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Compute/virtualMachines"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices`,
+		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Compute/virtualMachines"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Authorization`,
 		`m.yaml:23: route t/r: route table t is not in the file; a child needs its parent`,
 	})
 }

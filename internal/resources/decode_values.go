@@ -45,6 +45,19 @@ func parseIPv4Prefix(s string) (netip.Prefix, error) {
 // "AzureMachineLearning"); whether the tag exists is the verifier's business.
 var serviceTagRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.\-]{0,127}$`)
 
+// resourceTypeRE is the shape of a full resource type: a dotted namespace,
+// then a type and any child types ("Microsoft.Network/virtualNetworks/subnets").
+var resourceTypeRE = regexp.MustCompile(`^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9][A-Za-z0-9_\-]*)+$`)
+
+// parseResourceType checks the shape of a resource type; whether Azure has
+// the type is not checked.
+func parseResourceType(s string) error {
+	if !resourceTypeRE.MatchString(s) {
+		return fmt.Errorf("%q is not a resource type ({namespace}/{type}[/{child}…], e.g. %s)", s, typePublicIP)
+	}
+	return nil
+}
+
 // prefixKind classifies an NSG rule address prefix.
 type prefixKind int
 

@@ -512,7 +512,8 @@ type PolicyAssignment struct {
 	// NotAllowedTypes are the types of listOfResourceTypesNotAllowed, as
 	// written (compare case-insensitively).
 	NotAllowedTypes []string
-	// Enforced is false when enforcementMode is DoNotEnforce.
+	// Enforced is false when enforcementMode is DoNotEnforce, or the
+	// built-in's effect parameter is Audit or Disabled: nothing is refused.
 	Enforced bool
 	// NotScopes are excluded scopes (resource groups or resources).
 	NotScopes []arm.ID
