@@ -333,3 +333,34 @@ func TestStorageDNS(t *testing.T) { // spec §7: storage names resolve to the st
 		t.Errorf("linked zone reported: %v", codes(rep))
 	}
 }
+
+func TestStorage445BlockedSpec10Case1(t *testing.T) { // spec §10 #1: StorageMountError, outbound 445 to Storage blocked
+	nsg := `
+  - type: Microsoft.Network/networkSecurityGroups
+    resourceGroup: netgroup
+    name: nsg1
+    location: westus2
+    properties:
+      securityRules:
+        - {name: DenySmb, properties: {priority: 100, direction: Outbound, access: Deny, protocol: Tcp, sourceAddressPrefix: "*", sourcePortRange: "*", destinationAddressPrefix: Storage, destinationPortRange: "445"}}
+  - type: Microsoft.Storage/storageAccounts
+    resourceGroup: mlgroup
+    name: st1
+    location: westus2
+    properties: {networkAcls: {defaultAction: {{ACTION}}}}`
+	withNSG := func(action string) []byte {
+		data := string(build(map[string]string{"EXTRA": strings.ReplaceAll(nsg, "{{ACTION}}", action),
+			"SUBNET": "networkSecurityGroup: {id: /resourceGroups/netgroup/providers/Microsoft.Network/networkSecurityGroups/nsg1}"}))
+		return []byte(strings.Replace(data, "properties: {workspaceId:", "properties: {storageAccount: /resourceGroups/mlgroup/providers/Microsoft.Storage/storageAccounts/st1, workspaceId:", 1))
+	}
+	// Storage behind a firewall: 445 is required, the compute fails.
+	f := hasCode(checkData(t, "env.yaml", withNSG("Deny")), "required-outbound-blocked", Error)
+	if f == nil || !strings.Contains(f.Message, "TCP 445 to Storage.WestUS2") || !strings.Contains(f.Message, "nsg1/DenySmb (100)") {
+		t.Fatalf("445 blocked with storage behind a firewall: %+v", f)
+	}
+	// Open storage: file mounts are lost, a warning.
+	rep := checkData(t, "env.yaml", withNSG("Allow"))
+	if hasCode(rep, "required-outbound-blocked", Error) != nil || hasCode(rep, "required-outbound-blocked", Warning) == nil {
+		t.Errorf("445 blocked with open storage: %v", codes(rep))
+	}
+}
