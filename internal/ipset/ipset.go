@@ -198,18 +198,29 @@ func (s Set) Complement() Set {
 // Subtract returns s \ o.
 func (s Set) Subtract(o Set) Set { return s.Intersect(o.Complement()) }
 
-// Overlaps reports whether s and o share an address (a merge walk, no
-// allocation: the analyses call it for every pair of rules).
+// Overlaps reports whether s and o share an address, without allocating
+// (analyses call it for every pair of rules): each range of the smaller set
+// is looked up in the larger one.
 func (s Set) Overlaps(o Set) bool {
-	i, j := 0, 0
-	for i < len(s.r) && j < len(o.r) {
-		a, b := s.r[i], o.r[j]
-		switch {
-		case a.Hi < b.Lo:
-			i++
-		case b.Hi < a.Lo:
-			j++
-		default:
+	small, large := s.r, o.r
+	if len(small) > len(large) {
+		small, large = large, small
+	}
+	if len(small) == 0 || small[len(small)-1].Hi < large[0].Lo || large[len(large)-1].Hi < small[0].Lo {
+		return false
+	}
+	for _, r := range small {
+		// The first range of large that ends at or after r.Lo.
+		lo, hi := 0, len(large)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if large[mid].Hi < r.Lo {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		if lo < len(large) && large[lo].Lo <= r.Hi {
 			return true
 		}
 	}

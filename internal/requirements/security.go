@@ -139,8 +139,12 @@ func withinExcept(b, o box, skip int) bool {
 	return true
 }
 
+// overlapOrder tests the small dimensions first: most pairs of rules
+// differ in protocol or ports, which is cheaper to see than addresses.
+var overlapOrder = [...]int{dimProtocol, dimDestinationPort, dimSourcePort, dimDestination, dimSource}
+
 func overlaps(a, b box) bool {
-	for d := range a {
+	for _, d := range overlapOrder {
 		if !a[d].Overlaps(b[d]) {
 			return false
 		}
