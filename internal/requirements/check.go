@@ -98,6 +98,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 		cr.Subnet = sn.ID.String()
 	}
 	cr.Findings = append(cr.Findings, prerequisites(snap, cc)...)
+	cr.Findings = append(cr.Findings, attachedFindings(n, c)...)
 	// Flows are checked for instances and clusters placed in a subnet of
 	// the file; attached computes and managed-network computes have none.
 	if (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) && cr.Subnet != "" {

@@ -390,13 +390,19 @@ func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
 
 func decodeNIC(r *res) *NetworkInterface {
 	p := r.props
-	p.ignore("dnsSettings", "enableAcceleratedNetworking", "macAddress", "primary", "virtualMachine", "privateEndpoint",
+	p.ignore("dnsSettings", "enableAcceleratedNetworking", "macAddress", "primary", "privateEndpoint",
 		"privateLinkService", "hostedWorkloads", "tapConfigurations", "dscpConfiguration", "vnetEncryptionSupported",
 		"nicType", "auxiliaryMode", "auxiliarySku", "disableTcpStateTracking", "workloadType", "migrationPhase",
 		"defaultOutboundConnectivityEnabled", "allowPort25Out", "resourceGuid", "provisioningState")
 	nic := &NetworkInterface{Meta: r.meta,
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
+	}
+	// The VM is not modelled: its id is only type-checked.
+	if vm := p.child("virtualMachine"); vm.v != nil {
+		if iv := vm.need("id", arm.String); iv != nil {
+			nic.VirtualMachine = r.idRef(vm.name("id"), iv, "Microsoft.Compute/virtualMachines", true)
+		}
 	}
 	p.required("ipConfigurations")
 	for _, it := range p.items("ipConfigurations") {

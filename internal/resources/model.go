@@ -228,6 +228,10 @@ type LBOutboundRule struct {
 // NetworkInterface is Microsoft.Network/networkInterfaces.
 type NetworkInterface struct {
 	Meta
+	// VirtualMachine is the VM the NIC belongs to (read-only in Azure; the
+	// VM itself is not modelled): attached VirtualMachine computes find
+	// their address through it.
+	VirtualMachine       Ref
 	NetworkSecurityGroup Ref
 	EnableIPForwarding   bool
 	IPConfigurations     []NICIPConfiguration
