@@ -222,6 +222,9 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		return nil, &CompileError{Problems: slices.Compact(n.problems)}
 	}
 	n.finishCuts()
+	for _, fc := range n.firewalls {
+		fc.buildIndex() // after compileDNS: FQDN rules' addresses are resolved there
+	}
 	n.buildIndexes()
 	return n, nil
 }

@@ -19,6 +19,11 @@ type firewallCtx struct {
 	dnsServers                []netip.Addr
 	policy                    *resources.FirewallPolicy
 	nat, network, application []*fwCollection
+	// netIndex finds the first matching network rule of an address-only
+	// flow in a few lookups, as NSG indexes do; flows with a name (FQDN
+	// rules may match it) scan the rules.
+	netRules []*fwRule
+	netIndex *nsgDir
 }
 
 type fwCollection struct {
@@ -170,8 +175,47 @@ type firewallVerdict struct {
 
 // evaluate applies network rules, then application rules (TCP with a known
 // name only: application rules match on Host/SNI), then default deny.
-// Every address test narrows b to where its answer holds.
-func (fc *firewallCtx) evaluate(f *pointFlow, b *box) firewallVerdict {
+// buildIndex indexes the network rules, flattened in evaluation order.
+// ICMP, ESP and AH flows carry no ports: every rule matches them on ports.
+func (fc *firewallCtx) buildIndex() {
+	d := &nsgDir{}
+	for _, col := range fc.network {
+		for _, r := range col.rules {
+			fc.netRules = append(fc.netRules, r)
+			d.rules = append(d.rules, &nsgRule{protoMask: r.protoMask, src: r.src, dst: r.dst, sports: ipset.All, dports: r.ports})
+		}
+	}
+	d.build()
+	fc.netIndex = d
+}
+
+// networkMatch returns the first network rule matching an address-only
+// flow (indexed), narrowing b.
+func (fc *firewallCtx) networkMatch(f *pointFlow, b *box) *fwRule {
+	d := fc.netIndex
+	src, slo, shi := d.src.lookupRange(f.src)
+	dst, dlo, dhi := d.dst.lookupRange(f.dst)
+	b.narrowSrc(slo, shi)
+	b.narrowDst(dlo, dhi)
+	ports := d.dport.lookup(uint32(f.dport))
+	if !f.proto.hasPorts() {
+		ports = d.proto[f.proto] // every rule of the protocol, whatever its ports
+	}
+	if i := firstCommon(d.proto[f.proto], src, dst, ports); i >= 0 {
+		return fc.netRules[i]
+	}
+	return nil
+}
+
+// Every address test narrows b to where its answer holds. ref selects the
+// linear scan (the reference evaluator).
+func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict {
+	if !ref && f.name == "" {
+		if r := fc.networkMatch(f, b); r != nil {
+			return firewallVerdict{allow: r.coll.allow, rule: r, kind: resources.FirewallNetwork}
+		}
+		return firewallVerdict{} // application rules need a name
+	}
 	srcIn := func(s ipset.Set) bool {
 		in, lo, hi := s.Around(f.src)
 		b.narrowSrc(lo, hi)

@@ -359,7 +359,7 @@ func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int
 		return NoRoute
 	case h.kind == hostFirewall:
 		fc := h.fw
-		v := fc.evaluate(f, &w.box)
+		v := fc.evaluate(f, &w.box, w.ref)
 		w.add(step{kind: stepFirewall, fw: fc, fwRule: v.rule})
 		if !v.allow {
 			return Denied
