@@ -273,6 +273,14 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		if s.nsg.createdBy != "" {
 			return fmt.Sprintf("the NSG is created by %s and must not be edited; allow the flow in the subnet NSG instead", s.nsg.createdBy)
 		}
+		// Where the blocked part is what the denying rule names (a tag, a
+		// CIDR), name it that way rather than by its ranges.
+		if r.srcText != "*" && r.src.Covers(ipset.FromRanges(g.src)) && !ipset.FromRanges(g.src).Equal(src.set) {
+			srcText = r.srcText
+		}
+		if r.dstText != "*" && r.dst.Covers(ipset.FromRanges(g.dst)) && !ipset.FromRanges(g.dst).Equal(dst.set) {
+			dstText = r.dstText
+		}
 		return fmt.Sprintf("in %s add an %s rule allowing %s %s -> %s port %s with a priority number below %d (it must be matched before %s)",
 			s.nsg.label, strings.ToLower(string(s.dir)), g.proto, srcText, dstText, port, r.priority, r.name)
 	case stepFirewall:
@@ -330,6 +338,8 @@ func endpointText(ep *endpoint, rs []ipset.Range) string {
 			return ep.name
 		case ep.compute != nil:
 			return "subnet " + ep.compute.subnet.s.ID.Name() + " (" + part.Format(3) + ")"
+		case ep.info.Kind == "subnet":
+			return "subnet " + ep.subnet.s.ID.Name() + " (" + part.Format(3) + ")"
 		}
 	}
 	return part.Format(3)

@@ -204,6 +204,25 @@ func TestNSGSetQueryPartiallyAllowed(t *testing.T) { // sets, not points
 	}
 }
 
+func TestFixNamesWhatTheRuleBlocks(t *testing.T) {
+	n := compileYAML(t, env(map[string]string{"NSG_A": rule("DenyStorageEast", 100, "Outbound", "Deny", "Tcp", "*", "Storage.EastUS", "443")}))
+	res := flow(t, n, Query{From: "vnet1/a", To: "Storage", Protocol: "TCP", Port: 443})
+	expect(t, res, PartiallyAllowed)
+	denied := 0
+	for _, o := range res.Outcomes {
+		if o.Verdict == Denied {
+			denied++
+			// The NIC at 10.1.1.10 has its own NSG, so its piece stands apart.
+			if !strings.Contains(o.Fix, "-> Storage.EastUS port 443 with a priority number below 100") {
+				t.Errorf("fix %q", o.Fix)
+			}
+		}
+	}
+	if denied == 0 {
+		t.Errorf("no denied piece:\n%s", explain(res))
+	}
+}
+
 func TestRoutesLongestPrefixAndUDRWinsTie(t *testing.T) { // spec §8.2
 	n := compileYAML(t, env(map[string]string{"ROUTES": `
         {name: blackhole, properties: {addressPrefix: 10.1.2.0/25, nextHopType: None}},
