@@ -164,6 +164,11 @@ type host struct {
 	forwards bool // NIC with IP forwarding: a network virtual appliance
 	pe       *resources.PrivateEndpoint
 	fw       *firewallCtx
+	// outboundLB is the load balancer whose outbound rule gives this NIC
+	// SNAT (its backend pool is in the rule), and outboundIPs its
+	// frontends' public addresses.
+	outboundLB  *resources.LoadBalancer
+	outboundIPs string
 }
 
 type computeCtx struct {
@@ -462,6 +467,7 @@ func (n *Network) compileHosts() {
 				h.publicIP = n.snap.PublicIPAddress(ipc.PublicIP.ID)
 				n.addPublic(ipc.PublicIP, &publicEndpoint{label: h.label, nic: h})
 			}
+			h.outboundLB, h.outboundIPs = n.outboundRuleFor(ipc.LoadBalancerBackendPools)
 			n.addHost(sc, ipc.PrivateIP, h, nic.Pos)
 		}
 	}
@@ -484,6 +490,38 @@ func (n *Network) compileHosts() {
 			}
 		}
 	}
+}
+
+// outboundRuleFor finds a load balancer outbound rule whose backend pool
+// holds one of the pools, and names the public IPs of its frontends.
+func (n *Network) outboundRuleFor(pools []resources.Ref) (*resources.LoadBalancer, string) {
+	for _, pool := range pools {
+		lbID, ok := pool.ID.Parent()
+		if !ok {
+			continue
+		}
+		lb, _ := n.snap.Lookup(lbID).(*resources.LoadBalancer)
+		if lb == nil {
+			continue
+		}
+		for _, o := range lb.OutboundRules {
+			if !strings.EqualFold(o.BackendPool, pool.ID.Leaf()) {
+				continue
+			}
+			var ips []string
+			for _, fe := range lb.Frontends {
+				if slices.ContainsFunc(o.Frontends, func(name string) bool { return strings.EqualFold(name, fe.Name) }) {
+					if pip := n.snap.PublicIPAddress(fe.PublicIP.ID); pip != nil && pip.Address.IsValid() {
+						ips = append(ips, pip.Address.String())
+					} else if fe.PublicIP.IsSet() {
+						ips = append(ips, fe.PublicIP.ID.Leaf())
+					}
+				}
+			}
+			return lb, strings.Join(ips, ",")
+		}
+	}
+	return nil, ""
 }
 
 func (n *Network) addHost(sc *subnetCtx, ip netip.Addr, h *host, pos string) {

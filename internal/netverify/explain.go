@@ -151,6 +151,10 @@ func (n *Network) hop(s step) Hop {
 		}
 		return Hop{Kind: "snat", Resource: s.host.publicIP.ID.String(), SNAT: addr,
 			Detail: fmt.Sprintf("leaves through the instance public IP %s of %s", addr, s.host.label)}
+	case stepSNATLoadBalancer:
+		lb := s.host.outboundLB
+		return Hop{Kind: "snat", Resource: lb.ID.String(), Position: lb.Pos, SNAT: s.host.outboundIPs,
+			Detail: fmt.Sprintf("leaves through an outbound rule of load balancer %s (source translated to %s)", lb.ID.Name(), s.host.outboundIPs)}
 	case stepSNATCompute:
 		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
 			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}

@@ -264,6 +264,18 @@ func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
             subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/compute}
             loadBalancerBackendAddressPools: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/backendAddressPools/pool}]`
 	n := compileYAML(t, hub(map[string]string{"EXTRA": lb}))
+	// Without an outbound rule the backend leaves by default outbound access.
+	expect(t, flow(t, n, Query{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "default outbound access")
+	// With one, through the load balancer's public IP (spec §8.3 precedence).
+	withOutbound := strings.Replace(lb, "      loadBalancingRules:", `      outboundRules:
+        - name: out
+          properties:
+            protocol: All
+            backendAddressPool: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/backendAddressPools/pool}
+            frontendIPConfigurations: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}]
+      loadBalancingRules:`, 1)
+	no := compileYAML(t, hub(map[string]string{"EXTRA": withOutbound}))
+	expect(t, flow(t, no, Query{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "outbound rule of load balancer lb", "20.8.8.8")
 	// No NSG on the subnet: allowed, reply by 0.0.0.0/0 -> Internet.
 	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web")
 	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 80}), NoRoute, "no rule forwarding")

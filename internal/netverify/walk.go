@@ -33,6 +33,7 @@ const (
 	stepSNATNat
 	stepSNATInstance
 	stepSNATCompute
+	stepSNATLoadBalancer
 	stepSNATDefault
 	stepNoEgress
 	stepApplianceMissing
@@ -270,13 +271,16 @@ func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 }
 
 // egress is the way out to the internet; Azure picks NAT gateway, then an
-// instance public IP, then default outbound access (spec §8.3).
+// instance public IP, then a load balancer outbound rule, then default
+// outbound access (spec §8.3).
 func (w *walker) egress(sc *subnetCtx, from origin) Verdict {
 	switch {
 	case sc.nat != nil:
 		w.add(step{kind: stepSNATNat, subnet: sc})
 	case from.host != nil && from.host.publicIP != nil:
 		w.add(step{kind: stepSNATInstance, host: from.host})
+	case from.host != nil && from.host.outboundLB != nil:
+		w.add(step{kind: stepSNATLoadBalancer, host: from.host})
 	case from.compute != nil && from.compute.nicNSG != nil:
 		w.add(step{kind: stepSNATCompute, compute: from.compute})
 	case sc.defaultOutbound:
