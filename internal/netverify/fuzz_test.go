@@ -7,7 +7,7 @@ func FuzzFlowQuery(f *testing.F) {
 	n := compileExample(f, "cluster-public-ip-firewall.yaml")
 	for _, seed := range []struct {
 		from, to, proto string
-		port           int
+		port            int
 	}{
 		{"ws1/gpucluster", "Storage.WestUS2", "TCP", 443},
 		{"AzureMachineLearning", "ws1/gpucluster", "TCP", 44224},
