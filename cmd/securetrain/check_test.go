@@ -296,19 +296,6 @@ func TestCheckSARIFRelativeURI(t *testing.T) {
 }
 
 func TestSARIFLocationHelpers(t *testing.T) {
-	for pos, want := range map[string]struct {
-		file string
-		line int
-	}{
-		"env.yaml:42":           {"env.yaml", 42},
-		`C:\envs\env.yaml:7`:    {`C:\envs\env.yaml`, 7},
-		"dir:with:colons/e.yml": {"dir:with:colons/e.yml", 0},
-		"":                      {"", 0},
-	} {
-		if f, l := splitPosition(pos); f != want.file || l != want.line {
-			t.Errorf("splitPosition(%q) = %q, %d", pos, f, l)
-		}
-	}
 	cwd := filepath.FromSlash("/work/repo")
 	for path, want := range map[string]sarifArtifactLocation{
 		"/work/repo/examples/a b.yaml": {URI: "examples/a%20b.yaml", URIBaseID: "%SRCROOT%"},

@@ -4,9 +4,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/requirements"
 )
 
@@ -146,7 +146,7 @@ func toSARIF(rep *requirements.Report, envPath string) (*sarifLog, error) {
 		if f.Fix != "" {
 			text += " Fix: " + f.Fix
 		}
-		file, line := splitPosition(f.Position)
+		file, line := arm.SplitPosition(f.Position)
 		if file == "" {
 			file = envPath
 		}
@@ -174,20 +174,6 @@ func toSARIF(rep *requirements.Report, envPath string) (*sarifLog, error) {
 	}
 	run.Tool.Driver = driver
 	return &sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}}, nil
-}
-
-// splitPosition splits "path:line" at the last colon; line is 0 when pos
-// has none.
-func splitPosition(pos string) (string, int) {
-	i := strings.LastIndexByte(pos, ':')
-	if i < 0 {
-		return pos, 0
-	}
-	line, err := strconv.Atoi(pos[i+1:])
-	if err != nil || line <= 0 {
-		return pos, 0
-	}
-	return pos[:i], line
 }
 
 // artifactLocation makes a file path a SARIF artifact location: relative

@@ -115,3 +115,23 @@ func FuzzParseID(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitPosition(t *testing.T) {
+	for pos, want := range map[string]struct {
+		file string
+		line int
+	}{
+		"env.yaml:42":           {"env.yaml", 42},
+		`C:\envs\env.yaml:7`:    {`C:\envs\env.yaml`, 7},
+		"dir:with:colons/e.yml": {"dir:with:colons/e.yml", 0},
+		"env.yaml:0":            {"env.yaml:0", 0},
+		"":                      {"", 0},
+	} {
+		if f, l := SplitPosition(pos); f != want.file || l != want.line {
+			t.Errorf("SplitPosition(%q) = %q, %d", pos, f, l)
+		}
+	}
+	if ComparePositions("env.yaml:9", "env.yaml:10") >= 0 || ComparePositions("a.yaml:10", "b.yaml:9") >= 0 {
+		t.Error("positions compare as text")
+	}
+}

@@ -16,14 +16,15 @@ func ComparePositions(a, b string) int {
 	return la - lb
 }
 
-// SplitPosition splits "file:line"; line is 0 when there is none.
+// SplitPosition splits "file:line" at the last colon; line is 0 when
+// there is none (a colon elsewhere in the path is kept).
 func SplitPosition(pos string) (string, int) {
 	i := strings.LastIndexByte(pos, ':')
 	if i < 0 {
 		return pos, 0
 	}
 	line, err := strconv.Atoi(pos[i+1:])
-	if err != nil {
+	if err != nil || line <= 0 {
 		return pos, 0
 	}
 	return pos[:i], line
