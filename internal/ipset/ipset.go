@@ -5,8 +5,10 @@ package ipset
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -49,10 +51,15 @@ func PrefixRange(p netip.Prefix) (Range, bool) {
 
 // FromRanges builds a set from ranges in any order, overlapping or not.
 func FromRanges(rs []Range) Set {
-	if len(rs) == 0 {
+	return Normalize(slices.Clone(rs))
+}
+
+// Normalize is FromRanges reusing rs's memory (sorted and merged in place)
+// for callers whose rs is a scratch buffer; rs must not be used after.
+func Normalize(c []Range) Set {
+	if len(c) == 0 {
 		return Set{}
 	}
-	c := slices.Clone(rs)
 	slices.SortFunc(c, func(a, b Range) int {
 		switch {
 		case a.Lo < b.Lo:
@@ -277,8 +284,9 @@ func (r Range) String() string {
 	if r.Lo == r.Hi {
 		return Addr(r.Lo).String()
 	}
-	if ps := r.Prefixes(); len(ps) == 1 {
-		return ps[0].String()
+	// One prefix when the size is a power of two and Lo is aligned to it.
+	if size := uint64(r.Hi) - uint64(r.Lo) + 1; size&(size-1) == 0 && uint64(r.Lo)&(size-1) == 0 {
+		return Addr(r.Lo).String() + "/" + strconv.Itoa(32-bits.TrailingZeros64(size))
 	}
 	return Addr(r.Lo).String() + "-" + Addr(r.Hi).String()
 }

@@ -56,7 +56,10 @@ func (n *Network) render(g *group, src, dst *endpoint, q Query, hops map[step]Ho
 // rangeStrings lists the merged ranges (at most limit of them, 0: all)
 // and counts them.
 func rangeStrings(rs []ipset.Range, limit int) ([]string, int) {
-	merged := ipset.FromRanges(rs).Ranges()
+	merged := rs
+	if !sortedDisjoint(rs) {
+		merged = ipset.FromRanges(rs).Ranges()
+	}
 	total := len(merged)
 	if limit > 0 && total > limit {
 		merged = merged[:limit]
@@ -66,6 +69,17 @@ func rangeStrings(rs []ipset.Range, limit int) ([]string, int) {
 		out[i] = r.String()
 	}
 	return out, total
+}
+
+// sortedDisjoint reports whether rs is already in set form: ascending,
+// neither overlapping nor adjacent (groups usually collect their ranges so).
+func sortedDisjoint(rs []ipset.Range) bool {
+	for i := 1; i < len(rs); i++ {
+		if rs[i-1].Hi == 0xFFFFFFFF || rs[i-1].Hi+1 >= rs[i].Lo {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Network) hop(s step) Hop {

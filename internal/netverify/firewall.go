@@ -194,14 +194,15 @@ func (fc *firewallCtx) buildIndex() {
 func (fc *firewallCtx) networkMatch(f *pointFlow, b *box) *fwRule {
 	d := fc.netIndex
 	src, slo, shi := d.src.lookupRange(f.src)
-	dst, dlo, dhi := d.dst.lookupRange(f.dst)
 	b.narrowSrc(slo, shi)
-	b.narrowDst(dlo, dhi)
 	ports := d.dport.lookup(uint32(f.dport))
 	if !f.proto.hasPorts() {
 		ports = d.proto[f.proto] // every rule of the protocol, whatever its ports
 	}
-	if i := firstCommon(d.proto[f.proto], src, dst, ports); i >= 0 {
+	others := [...][]uint64{d.proto[f.proto], src, ports}
+	i, dlo, dhi := d.dst.firstAlong(f.dst, b, others[:])
+	b.narrowDst(dlo, dhi)
+	if i >= 0 {
 		return fc.netRules[i]
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
@@ -182,7 +183,9 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		cuts = n.fullCuts()
 	}
 	srcSegs, dstSegs := segments(cuts, src.set), segments(cuts, dst.set)
-	w := &walker{n: n, ref: ref, dstCompute: dst.compute}
+	w := walkers.Get().(*walker)
+	defer walkers.Put(w)
+	w.n, w.ref, w.dstCompute, w.steps, w.box = n, ref, dst.compute, w.steps[:0], box{}
 	if dst.dns != nil && dst.dns.server != 0 && inside {
 		// The DNS query must reach the custom server (UDP 53).
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
@@ -195,10 +198,11 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		}
 	}
 	var groups []*group
-	// strip and arena are reused: a strip's evaluations keep their steps in
-	// one arena until the strip's extent is known.
-	var strip []pending
-	var arena []step
+	// strip and arena are reused (across queries too): a strip's
+	// evaluations keep their steps in one arena until the strip's extent is
+	// known.
+	strip, arena := w.strip, w.arena
+	defer func() { w.strip, w.arena = strip[:0], arena[:0] }()
 	evaluations := 0
 	for _, p := range protos {
 		for _, S := range srcSegs {
@@ -208,34 +212,67 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			for s := S.Lo; ; {
 				stripEnd := S.Hi
 				strip, arena = strip[:0], arena[:0]
-				for _, D := range dstSegs {
-					for d := D.Lo; ; {
-						if evaluations++; evaluations > maxEvaluations {
-							return nil, fmt.Errorf("query too broad: more than %d pieces to evaluate; narrow --from or --to", maxEvaluations)
-						}
-						f := pointFlow{src: s, dst: d, proto: p, name: dst.name}
-						if p.hasPorts() {
-							f.sport, f.dport = uint16(sport), uint16(q.Port)
-						}
-						w.steps = w.steps[:0]
-						w.box = box{sLo: s, sHi: S.Hi, dLo: d, dHi: D.Hi}
-						var v Verdict
-						if inside {
-							v = w.fromInside(&f, n.originOf(src, s))
-						} else {
-							v = w.fromOutside(&f)
-						}
-						stripEnd = min(stripEnd, w.box.sHi)
-						strip = append(strip, pending{v: v, from: len(arena), to: len(arena) + len(w.steps), dst: ipset.Range{Lo: d, Hi: w.box.dHi}})
+				// An answer may hold past the end of the destination piece,
+				// across the gap to the next pieces of the set (a tag's
+				// ranges): up to the next cut, where an unindexed test may
+				// change it. The reference evaluates every piece alone.
+				for j, d := 0, dstSegs[0].Lo; j < len(dstSegs); {
+					limit := dstSegs[j].Hi
+					if !ref {
+						limit = min(intervalEnd(cuts, intervalOf(cuts, d)), dstSegs[len(dstSegs)-1].Hi)
+					}
+					if evaluations++; evaluations > maxEvaluations {
+						return nil, fmt.Errorf("query too broad: more than %d pieces to evaluate; narrow --from or --to", maxEvaluations)
+					}
+					f := pointFlow{src: s, dst: d, proto: p, name: dst.name}
+					if p.hasPorts() {
+						f.sport, f.dport = uint16(sport), uint16(q.Port)
+					}
+					w.steps = w.steps[:0]
+					w.box = box{sLo: s, sHi: S.Hi, dLo: d, dHi: limit}
+					if !ref {
+						w.box.want = dstSegs[j:]
+					}
+					var v Verdict
+					if inside {
+						v = w.fromInside(&f, n.originOf(src, s))
+					} else {
+						v = w.fromOutside(&f)
+					}
+					stripEnd = min(stripEnd, w.box.sHi)
+					// Neighbouring pieces mostly take the same path: share
+					// the previous piece's steps rather than copy them.
+					from, to := len(arena), len(arena)+len(w.steps)
+					if k := len(strip) - 1; k >= 0 && slices.Equal(arena[strip[k].from:strip[k].to], w.steps) {
+						from, to = strip[k].from, strip[k].to
+					} else {
 						arena = append(arena, w.steps...)
-						if w.box.dHi >= D.Hi {
+					}
+					// The answer covers [d, w.box.dHi]: the rest of piece j and
+					// any later pieces that end inside it.
+					for end := w.box.dHi; j < len(dstSegs); {
+						D := dstSegs[j]
+						strip = append(strip, pending{v: v, from: from, to: to, dst: ipset.Range{Lo: d, Hi: min(end, D.Hi)}})
+						if end < D.Hi {
+							d = end + 1
 							break
 						}
-						d = w.box.dHi + 1
+						if j++; j < len(dstSegs) {
+							d = dstSegs[j].Lo
+							if d > end {
+								break
+							}
+						}
 					}
 				}
-				for _, e := range strip {
-					groups = addToGroup(groups, e.v, p, arena[e.from:e.to], ipset.Range{Lo: s, Hi: stripEnd}, e.dst)
+				var g *group
+				for k, e := range strip {
+					// A piece of the same evaluation as the previous one
+					// joins the same group without a search.
+					if k == 0 || e.from != strip[k-1].from || e.v != strip[k-1].v {
+						groups, g = findGroup(groups, e.v, p, arena[e.from:e.to])
+					}
+					g.src, g.dst = appendRange(g.src, ipset.Range{Lo: s, Hi: stripEnd}), appendRange(g.dst, e.dst)
 				}
 				if stripEnd >= S.Hi {
 					break
@@ -251,6 +288,10 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	res.Verdict = overall(res.Outcomes)
 	return res, nil
 }
+
+// walkers keeps walkers and their buffers for reuse: a check asks tens of
+// thousands of queries, and most of a query's allocations are its buffers.
+var walkers = sync.Pool{New: func() any { return &walker{} }}
 
 func parseProtocols(s string) ([]Protocol, error) {
 	if s == "" || strings.EqualFold(s, "Any") || s == "*" {
@@ -279,17 +320,17 @@ type group struct {
 	src, dst []ipset.Range
 }
 
-func addToGroup(groups []*group, v Verdict, p Protocol, steps []step, s, d ipset.Range) []*group {
+// findGroup returns the group of pieces with this verdict, protocol and
+// path, adding it when new.
+func findGroup(groups []*group, v Verdict, p Protocol, steps []step) ([]*group, *group) {
 	// Most neighbours behave alike: look at the latest group first.
 	for i := len(groups) - 1; i >= 0; i-- {
-		g := groups[i]
-		if g.verdict == v && g.proto == p && slices.Equal(g.steps, steps) {
-			g.src = appendRange(g.src, s)
-			g.dst = appendRange(g.dst, d)
-			return groups
+		if g := groups[i]; g.verdict == v && g.proto == p && slices.Equal(g.steps, steps) {
+			return groups, g
 		}
 	}
-	return append(groups, &group{verdict: v, proto: p, steps: slices.Clone(steps), src: []ipset.Range{s}, dst: []ipset.Range{d}})
+	g := &group{verdict: v, proto: p, steps: slices.Clone(steps)}
+	return append(groups, g), g
 }
 
 func appendRange(rs []ipset.Range, r ipset.Range) []ipset.Range {

@@ -153,24 +153,35 @@ func (d *dimIndex) lookupRange(v uint32) ([]uint64, uint32, uint32) {
 	return d.table[int(id)*d.words : int(id+1)*d.words], d.starts[k], intervalEnd(d.starts, k)
 }
 
-// intervalEnd is the last value of interval k.
-func intervalEnd(starts []uint32, k int) uint32 {
-	if k+1 < len(starts) {
-		return starts[k+1] - 1
-	}
-	return 0xFFFFFFFF
+// firstAlong returns the first rule set both in every bitset of others and
+// at v in this dimension (-1 if none), and the interval around v where the
+// query's destinations get that same first rule (see box.joinDst).
+func (d *dimIndex) firstAlong(v uint32, b *box, others [][]uint64) (first int, lo, hi uint32) {
+	k := intervalOf(d.starts, v)
+	first, id := d.firstWith(k, others), d.ids[k]
+	hi = b.joinDst(d.starts, k, func(j int) bool { return d.ids[j] == id || d.firstWith(j, others) == first })
+	return first, d.starts[k], hi
 }
 
-// firstCommon returns the lowest bit set in every bitset, or -1.
-func firstCommon(sets ...[]uint64) int {
-	for w := range sets[0] {
-		x := sets[0][w]
-		for _, s := range sets[1:] {
-			x &= s[w]
+// firstWith is firstCommon of interval k's bitset and others.
+func (d *dimIndex) firstWith(k int, others [][]uint64) int {
+	id := int(d.ids[k])
+	bs := d.table[id*d.words : (id+1)*d.words]
+	for w, x := range bs {
+		for _, o := range others {
+			x &= o[w]
 		}
 		if x != 0 {
 			return w*64 + bits.TrailingZeros64(x)
 		}
 	}
 	return -1
+}
+
+// intervalEnd is the last value of interval k.
+func intervalEnd(starts []uint32, k int) uint32 {
+	if k+1 < len(starts) {
+		return starts[k+1] - 1
+	}
+	return 0xFFFFFFFF
 }

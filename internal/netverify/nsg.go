@@ -315,10 +315,10 @@ func (d *nsgDir) build() {
 // around the flow's that the same rules match.
 func (d *nsgDir) match(f *pointFlow, b *box) *nsgRule {
 	src, slo, shi := d.src.lookupRange(f.src)
-	dst, dlo, dhi := d.dst.lookupRange(f.dst)
 	b.narrowSrc(slo, shi)
+	others := [...][]uint64{d.proto[f.proto], src, d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport))}
+	i, dlo, dhi := d.dst.firstAlong(f.dst, b, others[:])
 	b.narrowDst(dlo, dhi)
-	i := firstCommon(d.proto[f.proto], src, dst, d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport)))
 	if i < 0 {
 		return nil
 	}

@@ -273,14 +273,12 @@ func (rt *routeTable) paint() {
 	}
 }
 
-// lookup returns the effective route for an address, and the interval
-// around it that the same route serves.
-func (rt *routeTable) lookup(u uint32) (*routeEntry, uint32, uint32) {
-	k := intervalOf(rt.starts, u)
+// at returns the effective route of interval k (nil: no route).
+func (rt *routeTable) at(k int) *routeEntry {
 	if w := rt.winner[k]; w >= 0 {
-		return rt.entries[w], rt.starts[k], intervalEnd(rt.starts, k)
+		return rt.entries[w]
 	}
-	return nil, rt.starts[k], intervalEnd(rt.starts, k)
+	return nil
 }
 
 // lookupLinear is the reference: longest prefix, then highest rank, then

@@ -2,6 +2,7 @@ package netverify
 
 import (
 	"net/netip"
+	"sort"
 	"strings"
 
 	"securetrain/internal/ipset"
@@ -96,13 +97,81 @@ func (o origin) nicNSG() *nsgCtx {
 // holds.
 type box struct {
 	sLo, sHi, dLo, dHi uint32
+	// want are the query's destination pieces from the flow's on. A
+	// lookup may join the intervals after its own that give the same
+	// answer or hold no wanted address, so that one evaluation answers a
+	// whole run of a service tag's ranges. nil: no joining (the reference
+	// evaluator).
+	want []ipset.Range
 	// translated: a load balancer or public IP rewrote the destination;
 	// later lookups see the backend's address, not the query's, and the
 	// query's destination piece is already one address (public IPs cut).
 	translated bool
 }
 
+// maxJoin bounds how many intervals a lookup looks ahead: later lookups
+// usually narrow the answer further, and a lookup's cost must not grow
+// with how far the query reaches.
+const maxJoin = 128
+
+// joinDst extends a destination answer that holds on interval k of starts
+// through the intervals after it while same says they give the same answer
+// or they hold no wanted address, up to the box's end. It returns the last
+// value reached.
+func (b *box) joinDst(starts []uint32, k int, same func(k int) bool) uint32 {
+	hi := intervalEnd(starts, k)
+	if b.translated || b.want == nil {
+		return hi
+	}
+	m := 0
+	for n := 0; n < maxJoin && hi < b.dHi && k+1 < len(starts); n++ {
+		lo, end := starts[k+1], intervalEnd(starts, k+1)
+		if b.want[m].Hi < lo {
+			m = firstEndingAtOrAfter(b.want, m, lo)
+		}
+		if m == len(b.want) {
+			return b.dHi // no wanted address is left
+		}
+		if b.want[m].Lo > end {
+			// Jump over the intervals before the next wanted address.
+			k = gallop(starts, k+1, b.want[m].Lo) - 1
+			hi = intervalEnd(starts, k)
+			continue
+		}
+		if !same(k + 1) {
+			break
+		}
+		k, hi = k+1, end
+	}
+	return min(hi, b.dHi)
+}
+
 func (b *box) narrowSrc(lo, hi uint32) { b.sLo, b.sHi = max(b.sLo, lo), min(b.sHi, hi) }
+
+// gallop returns the interval of starts holding v, searching forward from
+// interval k (starts[k] <= v): the next wanted address is usually near.
+func gallop(starts []uint32, k int, v uint32) int {
+	step := 1
+	for k+step < len(starts) && starts[k+step] <= v {
+		k += step
+		step *= 2
+	}
+	// starts[k] <= v < starts[k+step] (or the end).
+	return k + intervalOf(starts[k:min(k+step, len(starts))], v)
+}
+
+// firstEndingAtOrAfter returns the first index from m whose range ends at
+// or after v (len(rs) if none), searching forward from m exponentially.
+func firstEndingAtOrAfter(rs []ipset.Range, m int, v uint32) int {
+	step := 1
+	for m+step < len(rs) && rs[m+step].Hi < v {
+		m += step
+		step *= 2
+	}
+	// rs[m].Hi < v; the answer is in (m, m+step].
+	hi := min(m+step, len(rs)-1) + 1
+	return m + 1 + sort.Search(hi-m-1, func(i int) bool { return rs[m+1+i].Hi >= v })
+}
 
 func (b *box) narrowDst(lo, hi uint32) {
 	if !b.translated {
@@ -122,6 +191,9 @@ type walker struct {
 	dstCompute *computeCtx
 	// box is narrowed by the indexed lookups (fast evaluator only).
 	box box
+	// strip and arena are Network.flow's buffers, kept for reuse.
+	strip []pending
+	arena []step
 }
 
 func (w *walker) add(s step) { w.steps = append(w.steps, s) }
@@ -143,13 +215,15 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 	if w.ref {
 		return sc.routes.lookupLinear(u).canonical()
 	}
-	e, lo, hi := sc.routes.lookup(u)
+	rt := sc.routes
+	k := intervalOf(rt.starts, u)
 	if reply {
-		w.box.narrowSrc(lo, hi)
+		w.box.narrowSrc(rt.starts[k], intervalEnd(rt.starts, k))
 	} else {
-		w.box.narrowDst(lo, hi)
+		win := rt.winner[k]
+		w.box.narrowDst(rt.starts[k], w.box.joinDst(rt.starts, k, func(j int) bool { return rt.winner[j] == win }))
 	}
-	return e.canonical()
+	return rt.at(k).canonical()
 }
 
 // applyNSG records the NSG's decision and reports whether it allows.

@@ -42,8 +42,23 @@ func compareFindings(a, b Finding) int {
 // box is the set of flows an NSG rule matches, as netverify matches them:
 // protocol × source × destination × source port × destination port, each
 // dimension a set (protocols as the set of their netverify.Protocol
-// numbers, so that every dimension uses the same set algebra).
-type box [5]ipset.Set
+// numbers, so that every dimension uses the same set algebra). hull keeps
+// each dimension's smallest and largest value: comparing hulls first
+// rejects most pairs of rules without touching their sets, which keeps the
+// pairwise analysis of 1,000-rule NSGs fast.
+type box struct {
+	sets [5]ipset.Set
+	hull [5]ipset.Range
+	// sig marks, per dimension, which of 64 equal bins of the dimension's
+	// value space the set touches: two boxes whose signatures share no bin
+	// on some dimension cannot overlap, which rules out most pairs of rules
+	// with a few AND instructions.
+	sig [5]uint64
+}
+
+// binShift maps a dimension's values to 64 bins: protocols are small
+// numbers (one bin each), ports 16-bit, addresses 32-bit.
+var binShift = [5]uint{dimProtocol: 0, dimSource: 26, dimDestination: 26, dimSourcePort: 10, dimDestinationPort: 10}
 
 // The dimensions of a box.
 const (
@@ -62,15 +77,52 @@ func boxOf(r netverify.EffectiveRule) box {
 	for _, p := range r.Protocols {
 		ps = append(ps, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
 	}
-	return box{ipset.FromRanges(ps), r.Source, r.Destination, r.SourcePorts, r.DestinationPorts}
+	return newBox([5]ipset.Set{ipset.FromRanges(ps), r.Source, r.Destination, r.SourcePorts, r.DestinationPorts})
+}
+
+func newBox(sets [5]ipset.Set) box {
+	b := box{sets: sets}
+	for d := range sets {
+		b.setDim(d, sets[d])
+	}
+	return b
+}
+
+func (b *box) setDim(d int, s ipset.Set) {
+	b.sets[d], b.hull[d], b.sig[d] = s, hullOf(s), 0
+	for _, r := range s.Ranges() {
+		lo, hi := min(r.Lo>>binShift[d], 63), min(r.Hi>>binShift[d], 63)
+		b.sig[d] |= (^uint64(0) >> (63 - (hi - lo))) << lo
+	}
+}
+
+// hullOf is the smallest range holding s; an empty set gets Lo > Hi, which
+// overlaps and contains nothing.
+func hullOf(s ipset.Set) ipset.Range {
+	rs := s.Ranges()
+	if len(rs) == 0 {
+		return ipset.Range{Lo: 1, Hi: 0}
+	}
+	return ipset.Range{Lo: rs[0].Lo, Hi: rs[len(rs)-1].Hi}
+}
+
+// narrow returns b with dimension d replaced by s.
+func (b box) narrow(d int, s ipset.Set) box {
+	b.setDim(d, s)
+	return b
 }
 
 // within reports whether every flow of b is in o on dimension d.
-func (b box) within(o box, d int) bool { return o[d].Covers(b[d]) }
+func (b box) within(o box, d int) bool {
+	return o.hull[d].Lo <= b.hull[d].Lo && b.hull[d].Hi <= o.hull[d].Hi && o.sets[d].Covers(b.sets[d])
+}
 
 func (b box) equal(o box) bool {
-	for d := range b {
-		if !b[d].Equal(o[d]) {
+	if b.hull != o.hull {
+		return false
+	}
+	for d := range b.sets {
+		if !b.sets[d].Equal(o.sets[d]) {
 			return false
 		}
 	}
@@ -97,59 +149,107 @@ func (b box) equal(o box) bool {
 //
 // An earlier rule that names no platform tag never sees platform traffic,
 // so for a platform rule only earlier platform rules count.
-func coveredBy(earlier []netverify.EffectiveRule, earlierBoxes []box, b box, platform bool) []netverify.EffectiveRule {
-	var cands []netverify.EffectiveRule
-	var boxes []box
-	for i, e := range earlier {
-		eb := earlierBoxes[i]
-		if (platform && !e.Platform) || !overlaps(eb, b) {
+func (c *coverage) coveredBy(earlier []netverify.EffectiveRule, earlierBoxes []box, b box, platform bool) []netverify.EffectiveRule {
+	// The candidates are the earlier rules that overlap b; for each, the
+	// dimensions on which it contains b.
+	c.cands, c.within = c.cands[:0], c.within[:0]
+	for i := range earlierBoxes {
+		if (platform && !earlier[i].Platform) || !c.overlaps(&earlierBoxes[i], &b) {
 			continue
 		}
-		cands, boxes = append(cands, e), append(boxes, eb)
-	}
-	for i, eb := range boxes {
-		if withinExcept(b, eb, -1) {
-			return cands[i : i+1]
-		}
-	}
-	for d := range b {
-		var union ipset.Set
-		var by []netverify.EffectiveRule
-		for i, eb := range boxes {
-			if withinExcept(b, eb, d) {
-				union = union.Union(eb[d])
-				by = append(by, cands[i])
+		var m uint8
+		for d := range b.sets {
+			if b.within(earlierBoxes[i], d) {
+				m |= 1 << d
 			}
 		}
-		if len(by) > 0 && union.Covers(b[d]) {
-			return by
+		if m == allDims {
+			return earlier[i : i+1]
 		}
+		c.cands, c.within = append(c.cands, i), append(c.within, m)
+	}
+	for d := range b.sets {
+		c.parts = c.parts[:0]
+		n, size := 0, uint64(0)
+		for k, i := range c.cands {
+			if c.within[k]|1<<d == allDims {
+				c.parts = append(c.parts, earlierBoxes[i].sets[d].Ranges()...)
+				n, size = n+1, size+earlierBoxes[i].sets[d].Size()
+			}
+		}
+		// Sets smaller together than b's cannot cover it: skip the sort.
+		if n == 0 || size < b.sets[d].Size() || !ipset.Normalize(c.parts).Covers(b.sets[d]) {
+			continue
+		}
+		by := make([]netverify.EffectiveRule, 0, n)
+		for k, i := range c.cands {
+			if c.within[k]|1<<d == allDims {
+				by = append(by, earlier[i])
+			}
+		}
+		return by
 	}
 	return nil
 }
 
-// withinExcept reports whether b is within o on every dimension but skip
-// (-1: on every dimension).
-func withinExcept(b, o box, skip int) bool {
-	for d := range b {
-		if d != skip && !b.within(o, d) {
-			return false
-		}
-	}
-	return true
-}
+// allDims is the mask of every dimension of a box.
+const allDims = 1<<len(box{}.sets) - 1
 
 // overlapOrder tests the small dimensions first: most pairs of rules
 // differ in protocol or ports, which is cheaper to see than addresses.
 var overlapOrder = [...]int{dimProtocol, dimDestinationPort, dimSourcePort, dimDestination, dimSource}
 
-func overlaps(a, b box) bool {
+// coverage holds what coveredBy reuses across the rules of one NSG
+// direction: its scratch buffers and a memo of overlap tests between large
+// sets. Rules naming the same service tag share its ranges, so in a big
+// NSG the same few pairs of tags are compared again and again, each time
+// with hundreds of searches.
+type coverage struct {
+	memo   map[setPair]bool
+	cands  []int
+	within []uint8
+	parts  []ipset.Range
+}
+
+type setPair struct {
+	a, b   *ipset.Range
+	na, nb int
+}
+
+// memoMin is the size from which a pair of sets is worth remembering.
+const memoMin = 16
+
+func (c *coverage) overlaps(a, b *box) bool {
+	for d := range a.sig {
+		if a.sig[d]&b.sig[d] == 0 {
+			return false
+		}
+	}
+	for d := range a.hull {
+		if a.hull[d].Lo > b.hull[d].Hi || b.hull[d].Lo > a.hull[d].Hi {
+			return false
+		}
+	}
 	for _, d := range overlapOrder {
-		if !a[d].Overlaps(b[d]) {
+		if !c.setsOverlap(a.sets[d], b.sets[d]) {
 			return false
 		}
 	}
 	return true
+}
+
+func (c *coverage) setsOverlap(x, y ipset.Set) bool {
+	xr, yr := x.Ranges(), y.Ranges()
+	if len(xr) < memoMin || len(yr) < memoMin {
+		return x.Overlaps(y)
+	}
+	k := setPair{&xr[0], &yr[0], len(xr), len(yr)}
+	v, ok := c.memo[k]
+	if !ok {
+		v = x.Overlaps(y)
+		c.memo[k] = v
+	}
+	return v
 }
 
 // ruleAnalysis is what the NSG checks learn about one user rule, over every
@@ -183,13 +283,14 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 	// Each view and direction is analysed on its own, in parallel; the
 	// results are then merged in view order, as one pass would have.
 	type unit struct {
-		nsg   string
-		rules []netverify.EffectiveRule
+		nsg, nsgKey string
+		rules       []netverify.EffectiveRule
 	}
 	var units []unit
 	for _, v := range views {
 		if v.CreatedBy == "" {
-			units = append(units, unit{v.NSG.Name(), v.Inbound}, unit{v.NSG.Name(), v.Outbound})
+			key := v.NSG.Key()
+			units = append(units, unit{v.NSG.Name(), key, v.Inbound}, unit{v.NSG.Name(), key, v.Outbound})
 		}
 	}
 	local := make([][]*ruleAnalysis, len(units))
@@ -200,21 +301,24 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 			boxes[i] = boxOf(r)
 		}
 		local[u] = make([]*ruleAnalysis, len(rules))
+		cov := &coverage{memo: map[setPair]bool{}}
 		for i, r := range rules {
 			if !r.Default {
 				local[u][i] = &ruleAnalysis{nsg: units[u].nsg, rule: r}
-				local[u][i].analyze(rules[:i], boxes[:i], r, boxes[i])
+				local[u][i].analyze(rules[:i], boxes[:i], r, boxes[i], cov)
 			}
 		}
 	})
-	byRule := map[string]*ruleAnalysis{}
-	var order []string
+	// A rule is its NSG and its name (unique in the NSG, case-insensitive).
+	type ruleKey struct{ nsg, rule string }
+	byRule := map[ruleKey]*ruleAnalysis{}
+	var order []ruleKey
 	for u := range units {
 		for _, l := range local[u] {
 			if l == nil {
 				continue
 			}
-			key := l.rule.ID.Key()
+			key := ruleKey{units[u].nsgKey, strings.ToLower(l.rule.Name)}
 			if a := byRule[key]; a != nil {
 				a.merge(l)
 				continue
@@ -251,19 +355,20 @@ func (a *ruleAnalysis) merge(l *ruleAnalysis) {
 
 // analyze adds one view of the rule r, whose earlier rules are earlier.
 // earlierBoxes are the boxes of earlier, b the box of r.
-func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b box) {
+func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b box, cov *coverage) {
 	a.views++
 	platform := r.Platform
-	for i, e := range earlier {
-		if !e.Default && e.Allow == r.Allow && e.Platform == platform && earlierBoxes[i].equal(b) {
+	for i := range earlier {
+		e := &earlier[i]
+		if earlierBoxes[i].equal(b) && !e.Default && e.Allow == r.Allow && e.Platform == platform {
 			if a.duplicate == 0 {
-				a.dupOf = e
+				a.dupOf = *e
 			}
 			a.duplicate++
 			break
 		}
 	}
-	if by := coveredBy(earlier, earlierBoxes, b, platform); by != nil {
+	if by := cov.coveredBy(earlier, earlierBoxes, b, platform); by != nil {
 		if a.shadow == 0 {
 			a.shadowers = by
 		}
@@ -278,10 +383,8 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes [
 		if slices.Contains(a.openRisky, p) || !r.DestinationPorts.Contains(uint32(p)) {
 			continue
 		}
-		nb := b
-		nb[dimProtocol] = ipset.Single(uint32(netverify.TCP))
-		nb[dimDestinationPort] = ipset.Single(uint32(p))
-		if coveredBy(earlier, earlierBoxes, nb, platform) == nil {
+		nb := b.narrow(dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(dimDestinationPort, ipset.Single(uint32(p)))
+		if cov.coveredBy(earlier, earlierBoxes, nb, platform) == nil {
 			a.openRisky = append(a.openRisky, p)
 		}
 	}
