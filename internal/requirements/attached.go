@@ -1,13 +1,16 @@
 package requirements
 
 import (
+	"fmt"
+	"strings"
+
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
 
-// attachedFindings: Azure ML manages an attached VM over SSH from the
-// AzureMachineLearning service tag (spec §4.6): inbound TCP 22 must reach
-// the VM's public IP. The VM's OS (Ubuntu only) is not in the file.
+// attachedFindings: Azure ML attaches Ubuntu VMs only and manages them over
+// SSH from the AzureMachineLearning service tag (spec §4.6): inbound TCP 22
+// must reach the VM's public IP.
 func attachedFindings(n *netverify.Network, c *resources.Compute) []Finding {
 	snap := n.Snapshot()
 	if c.ComputeType == resources.ComputeHDInsight || c.ComputeType == resources.ComputeDatabricks {
@@ -17,7 +20,7 @@ func attachedFindings(n *netverify.Network, c *resources.Compute) []Finding {
 	if c.ComputeType != resources.ComputeVM {
 		return nil
 	}
-	var out []Finding
+	out := vmImageFindings(snap, c)
 	found := false
 	for _, nic := range snap.NetworkInterfaces {
 		if !nic.VirtualMachine.IsSet() || !nic.VirtualMachine.ID.Equal(c.ResourceID.ID) {
@@ -55,4 +58,29 @@ func attachedFindings(n *netverify.Network, c *resources.Compute) []Finding {
 			c.ID.Name(), c.ResourceID.ID.Name()))
 	}
 	return out
+}
+
+// vmImageFindings: the attached VM must run Ubuntu. A VM outside the file,
+// or from a custom image, cannot be told: that is said, not guessed.
+func vmImageFindings(snap *resources.Snapshot, c *resources.Compute) []Finding {
+	vm := snap.VirtualMachine(c.ResourceID.ID)
+	if vm == nil {
+		return []Finding{finding("attached-compute-not-verified", c.Meta,
+			"virtual machine %s is not in the file, so its image (Azure ML attaches Ubuntu VMs only) is not verified", c.ResourceID.ID.Name())}
+	}
+	ubuntu, known := vm.IsUbuntu()
+	switch {
+	case !known:
+		return []Finding{finding("attached-compute-not-verified", c.Meta,
+			"virtual machine %s has no marketplace image reference, so whether it runs Ubuntu (Azure ML attaches Ubuntu VMs only) is not verified", vm.ID.Name())}
+	case !ubuntu:
+		image := strings.Trim(strings.Join([]string{vm.ImagePublisher, vm.ImageOffer, vm.ImageSKU}, "/"), "/")
+		if image == "" {
+			image = vm.OSType
+		}
+		f := finding("attached-vm-not-ubuntu", c.Meta, "virtual machine %s runs %s: Azure ML attaches Ubuntu VMs only", vm.ID.Name(), image)
+		f.Fix = fmt.Sprintf("Attach an Ubuntu VM instead of %s (for example publisher Canonical, offer ubuntu-24_04-lts), or use a compute cluster.", vm.ID.Name())
+		return []Finding{f}
+	}
+	return nil
 }

@@ -285,6 +285,7 @@ const (
 	typeKeyVault    = "Microsoft.KeyVault/vaults"
 	typeAppInsights = "Microsoft.Insights/components"
 	typeRegistry    = "Microsoft.ContainerRegistry/registries"
+	typeVM          = "Microsoft.Compute/virtualMachines"
 	typeLock        = "Microsoft.Authorization/locks"
 	typeAssignment  = "Microsoft.Authorization/policyAssignments"
 )
@@ -342,6 +343,7 @@ func init() {
 		// Computes are not attached to their workspace, which may live
 		// outside the file.
 		topKind(typeCompute, "compute", decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
+		topKind(typeVM, "virtual machine", decodeVirtualMachine, func(s *Snapshot) *[]*VirtualMachine { return &s.VirtualMachines }),
 		topKind(typeLock, "lock", decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
 		topKind(typeAssignment, "policy assignment", decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),
 	}

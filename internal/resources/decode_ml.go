@@ -186,3 +186,24 @@ func computeInstanceProperties(in *obj, c *Compute) {
 	ssh.ignore("adminPublicKey", "adminUserName", "sshPort")
 	c.SSHPublicAccess = ssh.enum("sshPublicAccess", false, "Enabled", "Disabled")
 }
+
+func decodeVirtualMachine(r *res) *VirtualMachine {
+	p := r.props
+	// Only the image and OS type matter here; the rest of a VM's
+	// properties are accepted as Azure returns them.
+	p.ignore("hardwareProfile", "osProfile", "networkProfile", "diagnosticsProfile", "securityProfile",
+		"additionalCapabilities", "availabilitySet", "billingProfile", "capacityReservation", "evictionPolicy",
+		"extensionsTimeBudget", "host", "hostGroup", "instanceView", "licenseType", "platformFaultDomain",
+		"priority", "provisioningState", "proximityPlacementGroup", "scheduledEventsProfile", "timeCreated",
+		"userData", "vmId", "virtualMachineScaleSet", "applicationProfile")
+	vm := &VirtualMachine{Meta: r.meta}
+	sp := p.child("storageProfile")
+	sp.ignore("dataDisks", "diskControllerType", "alignRegionalDisksToVMZone")
+	img := sp.child("imageReference")
+	img.ignore("version", "exactVersion", "id", "sharedGalleryImageId", "communityGalleryImageId")
+	vm.ImagePublisher, vm.ImageOffer, vm.ImageSKU = img.str("publisher"), img.str("offer"), img.str("sku")
+	disk := sp.child("osDisk")
+	disk.ignoreRest()
+	vm.OSType = disk.enum("osType", false, "Linux", "Windows")
+	return vm
+}

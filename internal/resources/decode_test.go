@@ -537,7 +537,7 @@ resources:
       securityRules:
         - name: r
           properties: {priority: 5000, direction: Inbound, access: Allow, protocol: Tcp, sourceAddressPrefix: "*", destinationAddressPrefix: "*", destinationPortRange: "80"}
-  - type: Microsoft.Compute/virtualMachines
+  - type: Microsoft.Web/sites
     resourceGroup: rg
     name: vm
   - type: Microsoft.Network/routeTables/routes
@@ -550,7 +550,7 @@ resources:
 		`m.yaml:10: subnet v/a: unknown field "adressPrefix"; did you mean "addressPrefix"?`,
 		`m.yaml:12: subnet v/b: addressPrefix "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`,
 		`m.yaml:19: security rule n/r: priority must be between 100 and 4096, got 5000`,
-		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Compute/virtualMachines"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Authorization`,
+		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Web/sites"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Compute, Microsoft.Authorization`,
 		`m.yaml:23: route t/r: route table t is not in the file; a child needs its parent`,
 	})
 }

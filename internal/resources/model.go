@@ -9,6 +9,7 @@ package resources
 
 import (
 	"net/netip"
+	"strings"
 
 	"securetrain/internal/arm"
 )
@@ -385,6 +386,36 @@ type StorageAccount struct {
 	Bypass               string
 	IPRules              []string
 	VirtualNetworkRules  []Ref // subnet ids
+}
+
+// VirtualMachine is Microsoft.Compute/virtualMachines, read for what
+// attaching it as a compute depends on (spec §4.6: Ubuntu only): its image
+// and OS type. Its network interfaces are found through their
+// virtualMachine property.
+type VirtualMachine struct {
+	Meta
+	// ImagePublisher, ImageOffer, ImageSKU are storageProfile.imageReference's
+	// (empty for a VM from a custom image or gallery image id).
+	ImagePublisher, ImageOffer, ImageSKU string
+	OSType                               string // storageProfile.osDisk.osType: Linux or Windows, or empty
+}
+
+// IsUbuntu reports whether the VM's image is known to be Ubuntu (known:
+// whether the image says enough to tell).
+func (vm *VirtualMachine) IsUbuntu() (ubuntu, known bool) {
+	if strings.EqualFold(vm.OSType, "Windows") {
+		return false, true
+	}
+	if vm.ImagePublisher == "" && vm.ImageOffer == "" {
+		return false, false
+	}
+	for _, s := range []string{vm.ImageOffer, vm.ImageSKU} {
+		if strings.Contains(strings.ToLower(s), "ubuntu") {
+			return true, true
+		}
+	}
+	// Canonical publishes Ubuntu only (offers like 0001-com-ubuntu-server-jammy).
+	return strings.EqualFold(vm.ImagePublisher, "Canonical"), true
 }
 
 // Workspace is Microsoft.MachineLearningServices/workspaces.

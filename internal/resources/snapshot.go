@@ -25,6 +25,7 @@ type Snapshot struct {
 	StorageAccounts           []*StorageAccount
 	Workspaces                []*Workspace
 	Computes                  []*Compute
+	VirtualMachines           []*VirtualMachine       // only what attaching one as a compute depends on
 	DNSResolvers              []*DNSResolver          // endpoints are attached to their resolver
 	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset
 	Locks                     []*ManagementLock
@@ -79,6 +80,9 @@ func (s *Snapshot) Workspace(id arm.ID) *Workspace { return lookupAs[Workspace](
 
 // StorageAccount returns the storage account with the given id, or nil.
 func (s *Snapshot) StorageAccount(id arm.ID) *StorageAccount { return lookupAs[StorageAccount](s, id) }
+
+// VirtualMachine returns the virtual machine with the given id, or nil.
+func (s *Snapshot) VirtualMachine(id arm.ID) *VirtualMachine { return lookupAs[VirtualMachine](s, id) }
 
 // ServiceEndpointPolicy returns the service endpoint policy with the given id, or nil.
 func (s *Snapshot) ServiceEndpointPolicy(id arm.ID) *ServiceEndpointPolicy {
