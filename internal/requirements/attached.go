@@ -14,8 +14,17 @@ import (
 func attachedFindings(n *netverify.Network, c *resources.Compute) []Finding {
 	snap := n.Snapshot()
 	if c.ComputeType == resources.ComputeHDInsight || c.ComputeType == resources.ComputeDatabricks {
-		return []Finding{finding("attached-compute-not-verified", c.Meta,
+		out := []Finding{finding("attached-compute-not-verified", c.Meta,
 			"%s is an attached %s compute; securetrain does not model %s, so its network needs are not verified", c.ID.Name(), c.ComputeType, c.ResourceID.ID.Type())}
+		// A Databricks workspace must share the ML workspace's subscription
+		// (spec §4.6): the one rule its id alone decides.
+		ws, _ := c.ID.Parent()
+		if c.ComputeType == resources.ComputeDatabricks && !strings.EqualFold(c.ResourceID.ID.Subscription, ws.Subscription) {
+			out = append(out, finding("databricks-other-subscription", c.Meta,
+				"Databricks workspace %s is in subscription %s; the ML workspace %s is in subscription %s",
+				c.ResourceID.ID.Name(), c.ResourceID.ID.Subscription, ws.Name(), ws.Subscription))
+		}
+		return out
 	}
 	if c.ComputeType != resources.ComputeVM {
 		return nil

@@ -111,3 +111,22 @@ func TestAttachedHDInsightNotVerified(t *testing.T) { // spec §4.6
 		t.Errorf("errors for an attached HDInsight compute: %v", codes(rep))
 	}
 }
+
+func TestAttachedDatabricksSubscription(t *testing.T) { // spec §4.6: same subscription
+	dbx := func(id string) []byte {
+		return build(map[string]string{"COMPUTES": `
+  - type: Microsoft.MachineLearningServices/workspaces/computes
+    resourceGroup: mlgroup
+    name: ws1/dbx
+    location: westus2
+    properties: {computeType: Databricks, resourceId: ` + id + `}`})
+	}
+	same := checkData(t, "env.yaml", dbx("/resourceGroups/dbx/providers/Microsoft.Databricks/workspaces/dbx1"))
+	if same.HasErrors() || hasCode(same, "attached-compute-not-verified", Info) == nil {
+		t.Errorf("same-subscription Databricks: %v", codes(same))
+	}
+	other := checkData(t, "env.yaml", dbx("/subscriptions/99999999-0000-0000-0000-000000000009/resourceGroups/dbx/providers/Microsoft.Databricks/workspaces/dbx1"))
+	if f := hasCode(other, "databricks-other-subscription", Error); f == nil || !strings.Contains(f.Message, "99999999-0000-0000-0000-000000000009") {
+		t.Errorf("other-subscription Databricks not reported: %v", codes(other))
+	}
+}
