@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
+)
+
+// migrations are applied in order, each in its own transaction, and
+// recorded in schema_migrations; a database is never migrated backwards.
+var migrations = []string{
+	// 1: resources keyed by the lower-cased id. Listing a scope is a range
+	// scan on key (binary collation: "scope/" <= key < "scope0").
+	`CREATE TABLE resources (
+		key     TEXT PRIMARY KEY,
+		id      TEXT NOT NULL,
+		type    TEXT NOT NULL,
+		body    BLOB NOT NULL,
+		etag    TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX resources_type ON resources (type, key);`,
+}
+
+// SQLite is the Store on an embedded SQLite database (modernc.org/sqlite,
+// pure Go) in one file of the data directory.
+type SQLite struct {
+	db *sql.DB
+}
+
+// DBFile is the database's file name in the data directory.
+const DBFile = "securetrain.db"
+
+// OpenSQLite opens (creating when needed) the store in dir and brings its
+// schema up to date.
+//
+// Durability: WAL journal with synchronous=FULL, so a commit is on disk
+// when Update returns — a kill -9 (or a power loss) after that loses
+// nothing, and one before it leaves no trace of the transaction. Write
+// transactions take the write lock when they begin (BEGIN IMMEDIATE), so
+// two writers never deadlock upgrading a read lock.
+func OpenSQLite(dir string) (*SQLite, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, DBFile)
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &SQLite{db: db}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("schema_migrations: %w", err)
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this securetrain knows (%d): use a newer securetrain", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the number of migrations applied.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// Get reads one record.
+func (s *SQLite) Get(ctx context.Context, id string) (Record, error) { return get(ctx, s.db, id) }
+
+// List reads one page of records.
+func (s *SQLite) List(ctx context.Context, q Query) (Page, error) { return list(ctx, s.db, q) }
+
+// Update runs fn in one write transaction.
+func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&sqliteTx{tx: tx}); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("store: rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// querier is what reads need: the database or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const columns = `id, type, body, etag, created, updated`
+
+func scan(row interface{ Scan(...any) error }) (Record, error) {
+	var r Record
+	var created, updated int64
+	if err := row.Scan(&r.ID, &r.Type, &r.Body, &r.ETag, &created, &updated); err != nil {
+		return Record{}, err
+	}
+	r.Created, r.Updated = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	return r, nil
+}
+
+func get(ctx context.Context, q querier, id string) (Record, error) {
+	r, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM resources WHERE key = ?`, Key(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("store: read %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// scopeRange is the key range strictly under scope: keys starting with
+// "scope/" sort from "scope/" up to (not including) "scope0", '0' being
+// the byte after '/'.
+func scopeRange(scope string) (lo, hi string) {
+	k := Key(scope)
+	return k + "/", k + "0"
+}
+
+func list(ctx context.Context, q querier, qu Query) (Page, error) {
+	limit := qu.Limit
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
+	}
+	lo, hi := scopeRange(qu.Scope)
+	if qu.After != "" {
+		if a := Key(qu.After); a >= lo {
+			lo = a + "\x00" // strictly after the previous page's last key
+		}
+	}
+	query := `SELECT ` + columns + `, key FROM resources WHERE key >= ? AND key < ?`
+	args := []any{lo, hi}
+	if qu.Type != "" {
+		query += ` AND type = ?`
+		args = append(args, strings.ToLower(qu.Type))
+	}
+	query += ` ORDER BY key LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("store: list %s: %w", qu.Scope, err)
+	}
+	defer rows.Close()
+	var p Page
+	var lastKey string
+	for rows.Next() {
+		var r Record
+		var created, updated int64
+		var key string
+		if err := rows.Scan(&r.ID, &r.Type, &r.Body, &r.ETag, &created, &updated, &key); err != nil {
+			return Page{}, fmt.Errorf("store: list %s: %w", qu.Scope, err)
+		}
+		if len(p.Records) == limit {
+			p.Next = lastKey
+			break
+		}
+		r.Created, r.Updated = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		p.Records = append(p.Records, r)
+		lastKey = key
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("store: list %s: %w", qu.Scope, err)
+	}
+	return p, nil
+}
+
+type sqliteTx struct{ tx *sql.Tx }
+
+func (t *sqliteTx) Get(ctx context.Context, id string) (Record, error) { return get(ctx, t.tx, id) }
+
+func (t *sqliteTx) List(ctx context.Context, q Query) (Page, error) { return list(ctx, t.tx, q) }
+
+// current reads the record for a precondition; exists is false when there
+// is none.
+func (t *sqliteTx) current(ctx context.Context, id string) (Record, bool, error) {
+	cur, err := get(ctx, t.tx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Record{}, false, nil
+	}
+	return cur, err == nil, err
+}
+
+func (t *sqliteTx) Put(ctx context.Context, rec Record, cond Condition) (Record, error) {
+	if rec.ID == "" || rec.Type == "" {
+		return Record{}, fmt.Errorf("store: put: a record needs an id and a type (id %q, type %q)", rec.ID, rec.Type)
+	}
+	cur, exists, err := t.current(ctx, rec.ID)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := check(rec.ID, cur, exists, cond); err != nil {
+		return Record{}, err
+	}
+	now := time.Now().UTC()
+	rec.ETag, rec.Created, rec.Updated = newETag(), now, now
+	if exists {
+		rec.ID, rec.Created = cur.ID, cur.Created // the id keeps its first casing
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO resources (key, id, type, body, etag, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET type = excluded.type, body = excluded.body, etag = excluded.etag, updated = excluded.updated`,
+		Key(rec.ID), rec.ID, strings.ToLower(rec.Type), rec.Body, rec.ETag, rec.Created.UnixNano(), rec.Updated.UnixNano())
+	if err != nil {
+		return Record{}, fmt.Errorf("store: write %s: %w", rec.ID, err)
+	}
+	rec.Type = strings.ToLower(rec.Type)
+	return rec, nil
+}
+
+func (t *sqliteTx) Delete(ctx context.Context, id string, cond Condition) error {
+	cur, exists, err := t.current(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err := check(id, cur, exists, cond); err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM resources WHERE key = ?`, Key(id)); err != nil {
+		return fmt.Errorf("store: delete %s: %w", id, err)
+	}
+	return nil
+}
+
+func (t *sqliteTx) DeleteUnder(ctx context.Context, scope string) (int, error) {
+	lo, hi := scopeRange(scope)
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM resources WHERE key >= ? AND key < ?`, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete under %s: %w", scope, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// newETag is a fresh ARM-style weak etag.
+func newETag() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error since Go 1.24)
+	return `W/"` + hex.EncodeToString(b[:]) + `"`
+}

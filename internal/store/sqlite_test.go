@@ -1,0 +1,328 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"math/rand/v2"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	rg   = "/subscriptions/s1/resourceGroups/RG1"
+	vnet = rg + "/providers/Microsoft.Network/virtualNetworks/vnet1"
+)
+
+func open(t *testing.T, dir string) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func put(t *testing.T, s Store, id, typ, body string, cond Condition) (Record, error) {
+	t.Helper()
+	var out Record
+	err := s.Update(context.Background(), func(tx Tx) error {
+		var err error
+		out, err = tx.Put(context.Background(), Record{ID: id, Type: typ, Body: []byte(body)}, cond)
+		return err
+	})
+	return out, err
+}
+
+func TestPutGetCaseInsensitive(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	r1, err := put(t, s, vnet, "Microsoft.Network/virtualNetworks", `{"a":1}`, Condition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, strings.ToUpper(vnet))
+	if err != nil || string(got.Body) != `{"a":1}` || got.ETag != r1.ETag || got.ID != vnet {
+		t.Fatalf("get by upper-case id: %+v, %v", got, err)
+	}
+	// A second write with other casing keeps the first casing, changes the etag.
+	r2, err := put(t, s, strings.ToLower(vnet), "Microsoft.Network/virtualNetworks", `{"a":2}`, Condition{})
+	if err != nil || r2.ETag == r1.ETag || r2.ID != vnet || !r2.Created.Equal(r1.Created) {
+		t.Fatalf("update: %+v (first %+v), %v", r2, r1, err)
+	}
+	if _, err := s.Get(ctx, rg+"/providers/Microsoft.Network/virtualNetworks/none"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing record: %v", err)
+	}
+}
+
+func TestConditions(t *testing.T) {
+	s := open(t, t.TempDir())
+	typ := "Microsoft.Network/virtualNetworks"
+	if _, err := put(t, s, vnet, typ, `{}`, Condition{IfMatch: "*"}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("If-Match * on a missing record: %v", err)
+	}
+	r, err := put(t, s, vnet, typ, `{}`, Condition{IfNoneMatch: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(t, s, vnet, typ, `{}`, Condition{IfNoneMatch: "*"}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("If-None-Match * on an existing record: %v", err)
+	}
+	if _, err := put(t, s, vnet, typ, `{}`, Condition{IfMatch: `W/"stale"`}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("stale If-Match: %v", err)
+	}
+	if _, err := put(t, s, vnet, typ, `{"b":1}`, Condition{IfMatch: r.ETag}); err != nil {
+		t.Fatalf("current If-Match: %v", err)
+	}
+	err = s.Update(context.Background(), func(tx Tx) error { return tx.Delete(context.Background(), vnet, Condition{IfMatch: r.ETag}) })
+	if !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("delete with a stale etag: %v", err)
+	}
+	if got, _ := s.Get(context.Background(), vnet); string(got.Body) != `{"b":1}` {
+		t.Fatalf("failed precondition changed the record: %s", got.Body)
+	}
+}
+
+func TestFailedUpdateChangesNothing(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	boom := errors.New("validation failed")
+	err := s.Update(ctx, func(tx Tx) error {
+		if _, err := tx.Put(ctx, Record{ID: vnet, Type: "Microsoft.Network/virtualNetworks", Body: []byte(`{}`)}, Condition{}); err != nil {
+			return err
+		}
+		if _, err := tx.Get(ctx, vnet); err != nil { // reads see the transaction's writes
+			return fmt.Errorf("read own write: %w", err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := s.Get(ctx, vnet); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rolled-back write is visible: %v", err)
+	}
+}
+
+func TestListScopesTypesAndPages(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx Tx) error {
+		recs := []Record{{ID: rg, Type: "Microsoft.Resources/resourceGroups"}, {ID: vnet, Type: "Microsoft.Network/virtualNetworks"},
+			// rg10 shares rg1's prefix: it must not appear under rg1.
+			{ID: "/subscriptions/s1/resourceGroups/RG10/providers/Microsoft.Network/virtualNetworks/other", Type: "Microsoft.Network/virtualNetworks"}}
+		for i := range 25 {
+			recs = append(recs, Record{ID: fmt.Sprintf("%s/subnets/s%02d", vnet, i), Type: "Microsoft.Network/virtualNetworks/subnets"})
+		}
+		for _, r := range recs {
+			r.Body = []byte(`{}`)
+			if _, err := tx.Put(ctx, r, Condition{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	q := Query{Scope: strings.ToLower(rg), Limit: 10}
+	for pages := 0; ; pages++ {
+		p, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			all = append(all, r.ID)
+		}
+		if p.Next == "" {
+			if pages != 2 {
+				t.Errorf("26 records in pages of 10: %d pages", pages+1)
+			}
+			break
+		}
+		q.After = p.Next
+	}
+	if len(all) != 26 || all[0] != vnet || strings.Contains(strings.Join(all, " "), "RG10") {
+		t.Fatalf("scope listing: %d records %v", len(all), all)
+	}
+	p, err := s.List(ctx, Query{Scope: "/subscriptions/s1", Type: "microsoft.network/VIRTUALNETWORKS"})
+	if err != nil || len(p.Records) != 2 {
+		t.Fatalf("type filter: %+v %v", p.Records, err)
+	}
+	var n int
+	err = s.Update(ctx, func(tx Tx) error {
+		var err error
+		if n, err = tx.DeleteUnder(ctx, rg); err != nil {
+			return err
+		}
+		return tx.Delete(ctx, rg, Condition{})
+	})
+	if err != nil || n != 26 {
+		t.Fatalf("delete under the group: %d, %v", n, err)
+	}
+	if p, _ := s.List(ctx, Query{Scope: "/subscriptions/s1"}); len(p.Records) != 1 {
+		t.Fatalf("after deleting RG1: %+v", p.Records)
+	}
+}
+
+func TestMigrationsReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := put(t, s, vnet, "Microsoft.Network/virtualNetworks", `{}`, Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := open(t, dir)
+	v, err := s2.SchemaVersion(context.Background())
+	if err != nil || v != len(migrations) {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	if _, err := s2.Get(context.Background(), vnet); err != nil {
+		t.Fatalf("record lost on reopen: %v", err)
+	}
+	// A database from a newer securetrain is refused, not damaged.
+	if _, err := s2.db.Exec(`INSERT INTO schema_migrations (version, applied) VALUES (?, 0)`, len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if _, err := OpenSQLite(dir); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+// TestKill9 runs a writer in a child process, kills it with SIGKILL in the
+// middle of its writes, and checks the database: every write the child
+// acknowledged is there, and every transaction is whole (each writes a pair
+// of records).
+func TestKill9(t *testing.T) {
+	if os.Getenv("STORE_KILL9_DIR") != "" {
+		kill9Writer(os.Getenv("STORE_KILL9_DIR"))
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9$")
+	cmd.Env = append(os.Environ(), "STORE_KILL9_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := -1
+	sc := bufio.NewScanner(out)
+	deadline := time.Now().Add(60 * time.Second)
+	for sc.Scan() && time.Now().Before(deadline) {
+		if n, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
+			acked, _ = strconv.Atoi(n)
+			if acked >= 150 {
+				break
+			}
+		}
+	}
+	// Let the child go on writing for a moment, then SIGKILL it mid-stream.
+	time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if acked < 150 {
+		t.Fatalf("the writer acknowledged only %d writes", acked)
+	}
+	s := open(t, dir)
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		_, errA := s.Get(ctx, pairID("a", i))
+		_, errB := s.Get(ctx, pairID("b", i))
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("transaction %d is half applied: a %v, b %v", i, errA, errB)
+		}
+		if errA != nil {
+			if i <= acked {
+				t.Fatalf("acknowledged write %d lost: %v", i, errA)
+			}
+			t.Logf("%d acknowledged when read, %d on disk after kill -9", acked+1, i)
+			break
+		}
+	}
+}
+
+func pairID(side string, i int) string {
+	return fmt.Sprintf("%s/providers/Microsoft.Network/publicIPAddresses/%s%06d", rg, side, i)
+}
+
+// kill9Writer writes pairs until it is killed, acknowledging each after
+// its commit.
+func kill9Writer(dir string) {
+	s, err := OpenSQLite(dir)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		err := s.Update(ctx, func(tx Tx) error {
+			for _, side := range []string{"a", "b"} {
+				body := []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", 2000)))
+				if _, err := tx.Put(ctx, Record{ID: pairID(side, i), Type: "Microsoft.Network/publicIPAddresses", Body: body}, Condition{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Printf("ack %d\n", i)
+	}
+}
+
+// BenchmarkPut: one durable write transaction of a 1 KB record.
+func BenchmarkPut(b *testing.B) {
+	s, err := OpenSQLite(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	body := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
+	i := 0
+	for b.Loop() {
+		err := s.Update(ctx, func(tx Tx) error {
+			_, err := tx.Put(ctx, Record{ID: pairID("a", i%1000), Type: "Microsoft.Network/publicIPAddresses", Body: body}, Condition{})
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkGet: a point read of a 1 KB record.
+func BenchmarkGet(b *testing.B) {
+	s, err := OpenSQLite(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	body := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
+	if err := s.Update(ctx, func(tx Tx) error {
+		_, err := tx.Put(ctx, Record{ID: vnet, Type: "Microsoft.Network/virtualNetworks", Body: body}, Condition{})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Get(ctx, vnet); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
