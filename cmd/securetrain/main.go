@@ -28,6 +28,8 @@ func commands() []command {
 		{"check", "check every compute against Azure ML's secure-training requirements", runCheck},
 		{"flow", "verify one flow (or a set of flows) and explain the verdict", runFlow},
 		{"gen", "generate a large environment file (benchmarks)", runGen},
+		{"serve", "run the ARM-compatible control plane (HTTPS, store in --data)", runServe},
+		{"principal", "manage principals: principal create NAME (prints its token once)", runPrincipal},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"securetrain/internal/api"
+	"securetrain/internal/certs"
+	"securetrain/internal/store"
+)
+
+// runServe runs the control plane until SIGINT or SIGTERM.
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "[flags]", stderr)
+	dataDir := fs.String("data", "./securetrain-data", "data directory: the store, TLS material and admin.token")
+	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
+	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); default: one generated into --data, signed by a local CA")
+	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
+	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (local debugging only: tokens cross the network in clear)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return flagExit(err)
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		fmt.Fprintln(stderr, "securetrain serve: --tls-cert and --tls-key go together")
+		return exitBadInput
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure}, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type serveConfig struct {
+	dataDir, listen, certFile, keyFile string
+	insecure                           bool
+	// ready, when set, receives the listening address once serving.
+	ready chan<- string
+}
+
+func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	st, err := store.OpenSQLite(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if created, err := api.EnsureAdmin(ctx, st, cfg.dataDir); err != nil {
+		return fmt.Errorf("admin principal: %w", err)
+	} else if created {
+		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	srv := &http.Server{Handler: api.New(st, logger), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	scheme := "https"
+	if cfg.insecure {
+		scheme = "http"
+		fmt.Fprintln(stderr, "WARNING: --insecure-http: serving plain HTTP; bearer tokens cross the network in clear. Use only for local debugging.")
+	} else {
+		var cert tls.Certificate
+		if cfg.certFile != "" {
+			cert, err = tls.LoadX509KeyPair(cfg.certFile, cfg.keyFile)
+		} else {
+			host, _, _ := net.SplitHostPort(cfg.listen)
+			var created bool
+			cert, created, err = certs.EnsureLocal(cfg.dataDir, []string{host})
+			if created {
+				fmt.Fprintf(stdout, "created a local CA and server certificate in %s\n", cfg.dataDir)
+			}
+			fmt.Fprintf(stdout, "trust the CA with: export SSL_CERT_FILE=%s\n", filepath.Join(cfg.dataDir, certs.CAFile))
+		}
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	fmt.Fprintf(stdout, "serving on %s://%s\n", scheme, ln.Addr())
+	if cfg.ready != nil {
+		cfg.ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful: stop accepting, let requests in flight finish (bounded).
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return nil
+}
+
+// runPrincipal: `principal create NAME --data DIR` creates a principal in
+// the store directly (the server may be running: the store takes
+// concurrent writers) and prints its token once.
+func runPrincipal(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("principal", "create NAME [--data DIR]", stderr)
+	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(rest) != 2 || rest[0] != "create" {
+		fmt.Fprintln(stderr, "usage: securetrain principal create NAME [--data DIR]")
+		return exitBadInput
+	}
+	st, err := store.OpenSQLite(*dataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain principal: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	token, err := api.CreatePrincipal(context.Background(), st, rest[1])
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain principal: %v\n", err)
+		return exitBadInput
+	}
+	fmt.Fprintln(stdout, token)
+	return 0
+}

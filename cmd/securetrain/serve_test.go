@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"securetrain/internal/certs"
+)
+
+// TestServeTLSEndToEnd starts `serve` on a free port with generated TLS
+// material, trusts only the CA it wrote, creates a resource group with the
+// admin token, and shuts down gracefully on cancel.
+func TestServeTLSEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveConfig{dataDir: dir, listen: "127.0.0.1:0", ready: ready}, &stdout, &stderr)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PUT", "https://"+addr+"/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/rg1?api-version=2021-04-01",
+		strings.NewReader(`{"location":"eastus"}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("TLS request trusting only the generated CA: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Errorf("create over TLS: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	out := stdout.String()
+	for _, want := range []string{"admin.token", "SSL_CERT_FILE=" + filepath.Join(dir, certs.CAFile), "serving on https://", "stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(stderr.String(), strings.TrimSpace(string(token))) {
+		t.Error("the token appears in the server log")
+	}
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"securetrain/internal/store"
+)
+
+const sub = "00000000-0000-0000-0000-000000000001"
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+	st    store.Store
+}
+
+func newClient(t *testing.T) *client {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if created, err := EnsureAdmin(context.Background(), st, dir); err != nil || !created {
+		t.Fatalf("admin: %v %v", created, err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, AdminTokenFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode %v", fi.Mode().Perm())
+	}
+	if again, err := EnsureAdmin(context.Background(), st, dir); again || err != nil {
+		t.Errorf("second start re-created the admin: %v %v", again, err)
+	}
+	srv := httptest.NewServer(New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(srv.Close)
+	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
+}
+
+// do sends a request and returns the status, the decoded body and the
+// headers.
+func (c *client) do(method, path, body string, hdr ...string) (int, map[string]any, http.Header) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			c.t.Fatalf("%s %s: body %q is not JSON", method, path, data)
+		}
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+const rgAPI = "?api-version=2021-04-01"
+
+func TestAuthentication(t *testing.T) {
+	c := newClient(t)
+	for _, tc := range []struct{ name, token, code string }{
+		{"missing header", "", "AuthenticationFailed"},
+		{"wrong token", "st_nope", "InvalidAuthenticationToken"},
+	} {
+		c2 := *c
+		c2.token = tc.token
+		req, _ := http.NewRequest("GET", c.base+"/subscriptions/"+sub+"/resourcegroups"+rgAPI, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || resp.Header.Get("x-ms-error-code") != tc.code {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, resp.Header.Get("x-ms-error-code"))
+		}
+	}
+	// A created principal's token works; the store holds only its hash.
+	tok, err := CreatePrincipal(context.Background(), c.st, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.token = tok
+	if status, _, _ := c.do("GET", "/subscriptions/"+sub+"/resourcegroups"+rgAPI, ""); status != 200 {
+		t.Errorf("alice's token: %d", status)
+	}
+	p, _ := c.st.List(context.Background(), store.Query{Scope: "/providers/securetrain"})
+	for _, r := range p.Records {
+		if strings.Contains(string(r.Body), tok) || strings.Contains(r.ID, tok) {
+			t.Errorf("token stored in clear in %s", r.ID)
+		}
+	}
+	if _, err := CreatePrincipal(context.Background(), c.st, "alice"); err == nil {
+		t.Error("duplicate principal accepted")
+	}
+}
+
+func TestAPIVersionAndRouting(t *testing.T) {
+	c := newClient(t)
+	rg := "/subscriptions/" + sub + "/resourceGroups/rg1"
+	for _, tc := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{rg, 400, "MissingApiVersionParameter"},
+		{rg + "?api-version=1999-01-01", 400, "InvalidApiVersionParameter"},
+		{"/subscriptions/not-a-guid/resourceGroups/rg1" + rgAPI, 400, "InvalidSubscriptionId"},
+		{"/subscriptions/" + sub + "/providers/Microsoft.Nope/things/x" + rgAPI, 404, "InvalidResourceType"},
+		{rg + rgAPI, 404, "ResourceGroupNotFound"},
+	} {
+		if status, body, _ := c.do("GET", tc.path, ""); status != tc.status || errCode(body) != tc.code {
+			t.Errorf("GET %s: %d %v", tc.path, status, body)
+		}
+	}
+}
+
+func TestResourceGroupLifecycle(t *testing.T) {
+	c := newClient(t)
+	// armresources sends lower-case "resourcegroups"; others "resourceGroups".
+	path := "/subscriptions/" + sub + "/resourcegroups/RG-Train" + rgAPI
+	status, body, hdr := c.do("PUT", path, `{"location":"West US 2","tags":{"team":"ml"}}`)
+	if status != 201 || body["id"] != "/subscriptions/"+sub+"/resourceGroups/RG-Train" || body["location"] != "westus2" || hdr.Get("ETag") == "" {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	etag := hdr.Get("ETag")
+	if status, body, _ := c.do("GET", strings.ToUpper(path[:len(path)-len(rgAPI)])+rgAPI, ""); status != 200 || body["name"] != "RG-Train" {
+		t.Errorf("case-insensitive get: %d %v", status, body)
+	}
+	if status, body, _ := c.do("PUT", path, `{"location":"eastus"}`); status != 409 || errCode(body) != "InvalidResourceGroupLocation" {
+		t.Errorf("location change: %d %v", status, body)
+	}
+	if status, body, _ := c.do("PUT", path, `{"location":"westus2","tags":{}}`, "If-Match", `W/"stale"`); status != 412 || errCode(body) != "PreconditionFailed" {
+		t.Errorf("stale If-Match: %d %v", status, body)
+	}
+	if status, _, h := c.do("PUT", path, `{"location":"westus2"}`, "If-Match", etag); status != 200 || h.Get("ETag") == etag {
+		t.Errorf("update with the current etag: %d", status)
+	}
+	for _, bad := range []struct{ body, code string }{
+		{`{"location":"westus2","locaton":"x"}`, "InvalidRequestContent"},
+		{`{"tags":{}}`, "LocationRequired"},
+		{`{"location":`, "InvalidRequestContent"},
+		{`{"location":"westus2"} {}`, "InvalidRequestContent"},
+	} {
+		if status, body, _ := c.do("PUT", path, bad.body); status != 400 || errCode(body) != bad.code {
+			t.Errorf("body %s: %d %v", bad.body, status, body)
+		}
+	}
+	if status, body, _ := c.do("PUT", "/subscriptions/"+sub+"/resourcegroups/bad.name."+rgAPI, `{"location":"westus2"}`); status != 400 || errCode(body) != "InvalidResourceGroupName" {
+		t.Errorf("invalid name: %d %v", status, body)
+	}
+	big := `{"location":"westus2","tags":{"x":"` + strings.Repeat("a", MaxBody) + `"}}`
+	if status, body, _ := c.do("PUT", path, big); status != 413 || errCode(body) != "RequestEntityTooLarge" {
+		t.Errorf("oversized body: %d %v", status, errCode(body))
+	}
+	// Deleting the group deletes what it holds, in one transaction.
+	ctx := context.Background()
+	child := "/subscriptions/" + sub + "/resourceGroups/RG-Train/providers/Microsoft.Network/virtualNetworks/v1"
+	if err := c.st.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Put(ctx, store.Record{ID: child, Type: "Microsoft.Network/virtualNetworks", Body: []byte(`{}`)}, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := c.do("DELETE", path, ""); status != 200 {
+		t.Fatalf("delete: %d", status)
+	}
+	if _, err := c.st.Get(ctx, child); err == nil {
+		t.Error("the group's VNet survived its group")
+	}
+	if status, body, _ := c.do("DELETE", path, ""); status != 404 || errCode(body) != "ResourceGroupNotFound" {
+		t.Errorf("second delete: %d %v", status, body)
+	}
+}
+
+func TestResourceGroupListPaging(t *testing.T) {
+	c := newClient(t)
+	for i := range 7 {
+		if status, body, _ := c.do("PUT", fmt.Sprintf("/subscriptions/%s/resourceGroups/rg%d%s", sub, i, rgAPI), `{"location":"eastus"}`); status != 201 {
+			t.Fatalf("create rg%d: %d %v", i, status, body)
+		}
+	}
+	var names []string
+	next := c.base + "/subscriptions/" + sub + "/resourcegroups" + rgAPI + "&$top=3"
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		status, body, _ := c.do("GET", strings.TrimPrefix(next, c.base), "")
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		for _, v := range body["value"].([]any) {
+			names = append(names, v.(map[string]any)["name"].(string))
+		}
+		next, _ = body["nextLink"].(string)
+		if next != "" && !strings.HasPrefix(next, c.base) {
+			t.Fatalf("nextLink %q is not absolute on the server", next)
+		}
+	}
+	if strings.Join(names, ",") != "rg0,rg1,rg2,rg3,rg4,rg5,rg6" {
+		t.Errorf("listed %v", names)
+	}
+}

@@ -1,0 +1,227 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode"
+
+	"securetrain/internal/store"
+)
+
+const typeResourceGroup = "Microsoft.Resources/resourceGroups"
+
+// resourceGroupBody is what a resource group PUT may carry; read-only
+// fields (id, name, type, properties) are accepted and ignored, anything
+// else is refused.
+type resourceGroupBody struct {
+	Location   string            `json:"location"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	ManagedBy  string            `json:"managedBy,omitempty"`
+	ID         string            `json:"id,omitempty"`
+	Name       string            `json:"name,omitempty"`
+	Type       string            `json:"type,omitempty"`
+	Properties json.RawMessage   `json:"properties,omitempty"`
+}
+
+// resourceGroup is the representation returned.
+type resourceGroup struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	Location   string            `json:"location"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	ManagedBy  string            `json:"managedBy,omitempty"`
+	Properties struct {
+		ProvisioningState string `json:"provisioningState"`
+	} `json:"properties"`
+}
+
+func resourceGroupID(sub, name string) string {
+	return "/subscriptions/" + sub + "/resourceGroups/" + name
+}
+
+// validResourceGroupName: 1–90 letters (Unicode), digits, '_', '-', '.',
+// '(' and ')', not ending with '.' (ARM's rule).
+func validResourceGroupName(name string) bool {
+	if name == "" || len([]rune(name)) > 90 || strings.HasSuffix(name, ".") {
+		return false
+	}
+	for _, r := range name {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_-.()", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) resourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
+	id := resourceGroupID(sub, name)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		rec, err := s.store.Get(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)
+		}
+		if err != nil {
+			return err
+		}
+		return writeRecord(w, http.StatusOK, rec)
+	case http.MethodPut:
+		return s.putResourceGroup(w, r, sub, name)
+	case http.MethodDelete:
+		return s.deleteResourceGroup(w, r, sub, name)
+	}
+	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a resource group", r.Method)
+}
+
+// decodeBody reads a JSON body strictly: size-limited, unknown fields
+// refused with their name.
+func decodeBody(r *http.Request, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)
+	}
+	if len(data) > MaxBody {
+		return newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than %d bytes.", MaxBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content has data after the JSON value.")
+	}
+	return nil
+}
+
+func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
+	if !validResourceGroupName(name) {
+		return newError(http.StatusBadRequest, "InvalidResourceGroupName",
+			"Resource group name '%s' is invalid: use 1–90 letters, digits, '_', '-', '.', '(' or ')', not ending with '.'.", name)
+	}
+	var in resourceGroupBody
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.Location == "" {
+		return newError(http.StatusBadRequest, "LocationRequired", "The location property is required for resource group '%s'.", name)
+	}
+	id := resourceGroupID(sub, name)
+	status := http.StatusCreated
+	var out store.Record
+	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		cur, err := tx.Get(r.Context(), id)
+		switch {
+		case err == nil:
+			status = http.StatusOK
+			var old resourceGroup
+			if err := json.Unmarshal(cur.Body, &old); err != nil {
+				return fmt.Errorf("stored resource group %s: %w", id, err)
+			}
+			if !strings.EqualFold(normalizeLocation(old.Location), normalizeLocation(in.Location)) {
+				return newError(http.StatusConflict, "InvalidResourceGroupLocation",
+					"Invalid resource group location '%s'. The Resource group already exists in location '%s'.", in.Location, old.Location)
+			}
+			id, name = cur.ID, old.Name // ARM keeps the name as first created
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		rg := resourceGroup{ID: id, Name: name, Type: typeResourceGroup, Location: normalizeLocation(in.Location), Tags: in.Tags, ManagedBy: in.ManagedBy}
+		rg.Properties.ProvisioningState = "Succeeded"
+		body, err := json.Marshal(rg)
+		if err != nil {
+			return err
+		}
+		out, err = tx.Put(r.Context(), store.Record{ID: id, Type: typeResourceGroup, Body: body}, condition(r))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeRecord(w, status, out)
+}
+
+// normalizeLocation writes a location as ARM does: lower case, no spaces
+// ("West US 2" is westus2).
+func normalizeLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
+
+// deleteResourceGroup deletes the group and everything in it, in one
+// transaction.
+func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
+	id := resourceGroupID(sub, name)
+	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		if err := tx.Delete(r.Context(), id, condition(r)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)
+			}
+			return err
+		}
+		_, err := tx.DeleteUnder(r.Context(), id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) listResourceGroups(w http.ResponseWriter, r *http.Request, sub string) error {
+	if r.Method != http.MethodGet {
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a resource group list", r.Method)
+	}
+	page, err := s.store.List(r.Context(), store.Query{Scope: "/subscriptions/" + sub, Type: typeResourceGroup,
+		Limit: pageSize(r), After: r.URL.Query().Get("$skiptoken")})
+	if err != nil {
+		return err
+	}
+	return writePage(w, r, page)
+}
+
+// pageSize reads $top (ARM's page-size parameter), capped at the store's
+// page.
+func pageSize(r *http.Request) int {
+	var n int
+	if _, err := fmt.Sscanf(r.URL.Query().Get("$top"), "%d", &n); err == nil && n > 0 {
+		return min(n, store.MaxPage)
+	}
+	return store.MaxPage
+}
+
+// writePage writes ARM's list shape: value, and nextLink (an absolute URL
+// on the host and scheme the client used) when there is more.
+func writePage(w http.ResponseWriter, r *http.Request, page store.Page) error {
+	value := make([]json.RawMessage, len(page.Records))
+	for i, rec := range page.Records {
+		value[i] = rec.Body
+	}
+	out := map[string]any{"value": value}
+	if page.Next != "" {
+		q := r.URL.Query()
+		q.Set("$skiptoken", page.Next)
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+		out["nextLink"] = u.String()
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// writeRecord writes a resource with its etag.
+func writeRecord(w http.ResponseWriter, status int, rec store.Record) error {
+	w.Header().Set("ETag", rec.ETag)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(rec.Body)
+	return err
+}

@@ -1,0 +1,131 @@
+// Package api is securetrain's ARM-compatible control plane: the HTTP
+// handler that `securetrain serve` runs. It speaks ARM's dialect (paths
+// matched case-insensitively, api-version required, ARM's error shape and
+// codes, value/nextLink lists) so that the Azure SDK for Go and curl work
+// against it unchanged. State lives in a store.Store.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"securetrain/internal/store"
+)
+
+// MaxBody is the largest request body accepted (ARM's limit is 4 MB).
+const MaxBody = 4 << 20
+
+// apiVersions are the api-versions accepted per provider: the ones the
+// current Azure SDK for Go modules send (shared/spec/arm-api-notes.md) and
+// the recent ones before them.
+var apiVersions = map[string][]string{
+	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
+}
+
+// Server is the control plane's HTTP handler.
+type Server struct {
+	store store.Store
+	log   *slog.Logger
+}
+
+// New returns a server on st, logging to log.
+func New(st store.Store, log *slog.Logger) *Server { return &Server{store: st, log: log} }
+
+// ServeHTTP authenticates, routes and logs every request. Tokens never
+// reach the log.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	who, err := s.authenticate(r)
+	if err == nil {
+		err = s.route(rec, r, who)
+	}
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) && !errors.Is(err, store.ErrPreconditionFailed) {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		writeError(rec, err)
+	}
+	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "principal", who,
+		"ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// route dispatches on the path's segments, compared case-insensitively.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error {
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	lower := make([]string, len(segs))
+	for i, seg := range segs {
+		lower[i] = strings.ToLower(seg)
+	}
+	if len(segs) < 2 || lower[0] != "subscriptions" {
+		return newError(http.StatusNotFound, "InvalidResourceType", "no resource type at %s", r.URL.Path)
+	}
+	if !validGUID(segs[1]) {
+		return newError(http.StatusBadRequest, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", segs[1])
+	}
+	switch {
+	case len(segs) == 3 && lower[2] == "resourcegroups":
+		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
+			return err
+		}
+		return s.listResourceGroups(w, r, segs[1])
+	case len(segs) == 4 && lower[2] == "resourcegroups":
+		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
+			return err
+		}
+		return s.resourceGroup(w, r, segs[1], segs[3])
+	}
+	return newError(http.StatusNotFound, "InvalidResourceType", "The resource type at '%s' is not supported by securetrain.", r.URL.Path)
+}
+
+// requireAPIVersion checks the api-version query parameter for provider.
+func requireAPIVersion(r *http.Request, provider string) error {
+	v := r.URL.Query().Get("api-version")
+	if v == "" {
+		return newError(http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+	}
+	if !slices.Contains(apiVersions[provider], v) {
+		return newError(http.StatusBadRequest, "InvalidApiVersionParameter",
+			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(apiVersions[provider], ","))
+	}
+	return nil
+}
+
+func validGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// condition reads If-Match / If-None-Match.
+func condition(r *http.Request) store.Condition {
+	return store.Condition{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}
+}
