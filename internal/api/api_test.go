@@ -234,3 +234,53 @@ func TestResourceGroupListPaging(t *testing.T) {
 		t.Errorf("listed %v", names)
 	}
 }
+
+func TestLocksProtectResourceGroups(t *testing.T) { // spec §10 #9: a lock makes deletes fail
+	c := newClient(t)
+	rg := "/subscriptions/" + sub + "/resourceGroups/net-rg"
+	lock := rg + "/providers/Microsoft.Authorization/locks/keep?api-version=2016-09-01"
+	if status, body, _ := c.do("PUT", lock, `{"properties":{"level":"CanNotDelete"}}`); status != 404 || errCode(body) != "ResourceGroupNotFound" {
+		t.Errorf("lock on a missing group: %d %v", status, body)
+	}
+	if status, _, _ := c.do("PUT", rg+rgAPI, `{"location":"eastus"}`); status != 201 {
+		t.Fatal("create group")
+	}
+	if status, body, _ := c.do("PUT", lock, `{"properties":{"level":"NoDelete"}}`); status != 400 || errCode(body) != "LockLevelRequired" {
+		t.Errorf("bad level: %d %v", status, body)
+	}
+	if status, body, _ := c.do("PUT", lock, `{"properties":{"level":"cannotdelete","notes":"shared network"}}`); status != 201 ||
+		body["type"] != "Microsoft.Authorization/locks" || body["properties"].(map[string]any)["level"] != "CanNotDelete" {
+		t.Fatalf("create lock: %d %v", status, body)
+	}
+	// CanNotDelete: updates pass, deletes fail with ScopeLocked naming the lock.
+	if status, _, _ := c.do("PUT", rg+rgAPI, `{"location":"eastus","tags":{"a":"b"}}`); status != 200 {
+		t.Errorf("update under CanNotDelete: %d", status)
+	}
+	status, body, _ := c.do("DELETE", rg+rgAPI, "")
+	if msg, _ := body["error"].(map[string]any)["message"].(string); status != 409 || errCode(body) != "ScopeLocked" || !strings.Contains(msg, "keep") {
+		t.Errorf("delete under CanNotDelete: %d %v", status, body)
+	}
+	// A ReadOnly lock at subscription scope refuses writes too.
+	subLock := "/subscriptions/" + sub + "/providers/Microsoft.Authorization/locks/freeze?api-version=2020-05-01"
+	if status, _, _ := c.do("PUT", subLock, `{"properties":{"level":"ReadOnly"}}`); status != 201 {
+		t.Fatal("subscription lock")
+	}
+	if status, body, _ := c.do("PUT", rg+rgAPI, `{"location":"eastus"}`); status != 409 || errCode(body) != "ScopeLocked" {
+		t.Errorf("update under ReadOnly: %d %v", status, body)
+	}
+	if status, body, _ := c.do("GET", "/subscriptions/"+sub+"/providers/Microsoft.Authorization/locks?api-version=2016-09-01", ""); status != 200 || len(body["value"].([]any)) != 2 {
+		t.Errorf("list locks: %d %v", status, body)
+	}
+	// Removing the locks lets the delete finish.
+	for _, l := range []string{subLock, lock} {
+		if status, _, _ := c.do("DELETE", l, ""); status != 200 {
+			t.Errorf("delete lock %s: %d", l, status)
+		}
+	}
+	if status, _, _ := c.do("DELETE", lock, ""); status != 204 {
+		t.Errorf("deleting a missing lock: %d", status)
+	}
+	if status, body, _ := c.do("DELETE", rg+rgAPI, ""); status != 200 {
+		t.Errorf("delete after unlocking: %d %v", status, body)
+	}
+}

@@ -130,6 +130,9 @@ func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, n
 					"Invalid resource group location '%s'. The Resource group already exists in location '%s'.", in.Location, old.Location)
 			}
 			id, name = cur.ID, old.Name // ARM keeps the name as first created
+			if err := checkLocks(r.Context(), tx, sub, id, false); err != nil {
+				return err
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
@@ -157,6 +160,9 @@ func normalizeLocation(l string) string { return strings.ToLower(strings.Replace
 func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
 	id := resourceGroupID(sub, name)
 	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		if err := checkLocks(r.Context(), tx, sub, id, true); err != nil {
+			return err
+		}
 		if err := tx.Delete(r.Context(), id, condition(r)); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)

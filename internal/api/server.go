@@ -24,6 +24,8 @@ const MaxBody = 4 << 20
 // the recent ones before them.
 var apiVersions = map[string][]string{
 	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
+	// armlocks sends 2016-09-01; 2020-05-01 is the newest locks version.
+	"microsoft.authorization": {"2016-09-01", "2020-05-01"},
 }
 
 // Server is the control plane's HTTP handler.
@@ -78,7 +80,21 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	if !validGUID(segs[1]) {
 		return newError(http.StatusBadRequest, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", segs[1])
 	}
+	subScope := "/subscriptions/" + segs[1]
+	isLocks := func(at int) bool {
+		return len(segs) >= at+3 && len(segs) <= at+4 && lower[at] == "providers" && lower[at+1] == "microsoft.authorization" && lower[at+2] == "locks"
+	}
+	lockName := func(at int) string {
+		if len(segs) == at+4 {
+			return segs[at+3]
+		}
+		return ""
+	}
 	switch {
+	case isLocks(2):
+		return s.lockRoute(w, r, subScope, lockName(2))
+	case len(segs) >= 4 && lower[2] == "resourcegroups" && isLocks(4):
+		return s.lockRoute(w, r, resourceGroupID(segs[1], segs[3]), lockName(4))
 	case len(segs) == 3 && lower[2] == "resourcegroups":
 		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
 			return err
