@@ -30,6 +30,7 @@ func commands() []command {
 		{"gen", "generate a large environment file (benchmarks)", runGen},
 		{"serve", "run the ARM-compatible control plane (HTTPS, store in --data)", runServe},
 		{"principal", "manage principals: principal create NAME (prints its token once)", runPrincipal},
+		{"role", "assign roles: role assign --principal P --role R --scope S", runRole},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

@@ -140,3 +140,34 @@ func runPrincipal(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, token)
 	return 0
 }
+
+// runRole: `role assign --principal P --role R --scope S --data DIR`
+// assigns a built-in role in the store directly.
+func runRole(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("role", "assign --principal P --role R --scope S [--data DIR]", stderr)
+	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
+	who := fs.String("principal", "", "principal name")
+	role := fs.String("role", "", "role: Owner, Contributor, Reader, Network Contributor, Data Scientist")
+	scope := fs.String("scope", "", "/ (everything), /subscriptions/S, /subscriptions/S/resourceGroups/G or a resource id")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(rest) != 1 || rest[0] != "assign" || *who == "" || *role == "" || *scope == "" {
+		fmt.Fprintln(stderr, "usage: securetrain role assign --principal P --role R --scope S [--data DIR]")
+		return exitBadInput
+	}
+	st, err := store.OpenSQLite(*dataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain role: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	id, err := api.AssignRole(context.Background(), st, *who, *role, *scope)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain role: %v\n", err)
+		return exitBadInput
+	}
+	fmt.Fprintln(stdout, id)
+	return 0
+}

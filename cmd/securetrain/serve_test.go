@@ -71,3 +71,20 @@ func TestServeTLSEndToEnd(t *testing.T) {
 		t.Error("the token appears in the server log")
 	}
 }
+
+func TestPrincipalAndRoleCommands(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"principal", "create", "alice", "--data", dir}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "st_") {
+		t.Fatalf("principal create: %d %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"role", "assign", "--principal", "alice", "--role", "Reader", "--scope", "/subscriptions/00000000-0000-0000-0000-000000000001", "--data", dir}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "/providers/Microsoft.Authorization/roleAssignments/") {
+		t.Fatalf("role assign: %d %q %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"role", "assign", "--principal", "bob", "--role", "Reader", "--scope", "/", "--data", dir}, &out, &errb); code != exitBadInput || !strings.Contains(errb.String(), "does not exist") {
+		t.Errorf("unknown principal: %d %q", code, errb.String())
+	}
+}

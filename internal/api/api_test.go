@@ -113,8 +113,9 @@ func TestAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.token = tok
-	if status, _, _ := c.do("GET", "/subscriptions/"+sub+"/resourcegroups"+rgAPI, ""); status != 200 {
-		t.Errorf("alice's token: %d", status)
+	// Authenticated, but with no role: 403, not 401.
+	if status, body, _ := c.do("GET", "/subscriptions/"+sub+"/resourcegroups"+rgAPI, ""); status != 403 || errCode(body) != "AuthorizationFailed" {
+		t.Errorf("alice's token without a role: %d %v", status, body)
 	}
 	p, _ := c.st.List(context.Background(), store.Query{Scope: "/providers/securetrain"})
 	for _, r := range p.Records {
@@ -282,5 +283,89 @@ func TestLocksProtectResourceGroups(t *testing.T) { // spec §10 #9: a lock make
 	}
 	if status, body, _ := c.do("DELETE", rg+rgAPI, ""); status != 200 {
 		t.Errorf("delete after unlocking: %d %v", status, body)
+	}
+}
+
+func TestRBAC(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	admin := c.token
+	for _, rg := range []string{"net-rg", "ml-rg"} {
+		if status, _, _ := c.do("PUT", "/subscriptions/"+sub+"/resourceGroups/"+rg+rgAPI, `{"location":"eastus"}`); status != 201 {
+			t.Fatalf("create %s", rg)
+		}
+	}
+	as := func(name, role, scope string) string {
+		tok, err := CreatePrincipal(ctx, c.st, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if role != "" {
+			if _, err := AssignRole(ctx, c.st, name, role, scope); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tok
+	}
+	rgPath := func(rg string) string { return "/subscriptions/" + sub + "/resourceGroups/" + rg + rgAPI }
+	lock := "/subscriptions/" + sub + "/resourceGroups/ml-rg/providers/Microsoft.Authorization/locks/l?api-version=2016-09-01"
+	cases := []struct {
+		who, role, scope, method, path, body string
+		want                                 int
+	}{
+		// Reader at one resource group: reads it, nothing else.
+		{"reader", "Reader", "/subscriptions/" + sub + "/resourceGroups/ml-rg", "GET", rgPath("ml-rg"), "", 200},
+		{"reader", "", "", "GET", rgPath("NET-RG"), "", 403},
+		{"reader", "", "", "PUT", rgPath("ml-rg"), `{"location":"eastus"}`, 403},
+		// Contributor at the subscription: writes resources, not locks
+		// (Microsoft.Authorization/*/Write is a notAction).
+		{"contrib", "Contributor", "/subscriptions/" + sub, "PUT", rgPath("ml-rg"), `{"location":"eastus"}`, 200},
+		{"contrib", "", "", "PUT", lock, `{"properties":{"level":"ReadOnly"}}`, 403},
+		// Data Scientist: reads, cannot change resource groups.
+		{"ds", "data scientist", "/subscriptions/" + sub, "GET", rgPath("net-rg"), "", 200},
+		{"ds", "", "", "DELETE", rgPath("net-rg"), "", 403},
+		// Owner at a resource group: locks there.
+		{"owner", "Owner", "/subscriptions/" + sub + "/resourceGroups/ml-rg", "PUT", lock, `{"properties":{"level":"ReadOnly"}}`, 201},
+	}
+	tokens := map[string]string{}
+	for _, tc := range cases {
+		if _, ok := tokens[tc.who]; !ok {
+			tokens[tc.who] = as(tc.who, tc.role, tc.scope)
+		}
+		c.token = tokens[tc.who]
+		if status, body, _ := c.do(tc.method, tc.path, tc.body); status != tc.want {
+			t.Errorf("%s %s %s: %d, want %d (%v)", tc.who, tc.method, tc.path, status, tc.want, body)
+		} else if status == 403 && errCode(body) != "AuthorizationFailed" {
+			t.Errorf("%s: 403 with code %s", tc.who, errCode(body))
+		}
+	}
+	c.token = admin
+	if _, err := AssignRole(ctx, c.st, "nobody", "Reader", "/"); err == nil {
+		t.Error("role assigned to a principal that does not exist")
+	}
+	if _, err := AssignRole(ctx, c.st, "reader", "Janitor", "/"); err == nil || !strings.Contains(err.Error(), "Network Contributor") {
+		t.Errorf("unknown role: %v", err)
+	}
+}
+
+func TestActionMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, action string
+		want            bool
+	}{
+		{"*", "Microsoft.Network/virtualNetworks/write", true},
+		{"*/read", "Microsoft.Network/virtualNetworks/read", true},
+		{"*/read", "Microsoft.Network/virtualNetworks/write", false},
+		{"Microsoft.Authorization/*/Write", "microsoft.authorization/locks/write", true},
+		{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/locks/read", false},
+		{"Microsoft.Network/*", "Microsoft.NetworkX/a/write", false},
+		{"Microsoft.MachineLearningServices/workspaces/computes/*", "Microsoft.MachineLearningServices/workspaces/computes/write", true},
+		{"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/subnets/join/action", true},
+		{"a*b*c", "axxbyyc", true},
+		{"a*b*c", "axxcyyb", false},
+	} {
+		if got := actionMatch(tc.pattern, tc.action); got != tc.want {
+			t.Errorf("actionMatch(%q, %q) = %v", tc.pattern, tc.action, got)
+		}
 	}
 }

@@ -82,8 +82,9 @@ func validPrincipalName(name string) bool {
 	return true
 }
 
-// EnsureAdmin creates the admin principal on first start and writes its
-// token to dir/admin.token (mode 0600). It reports whether it did.
+// EnsureAdmin creates the admin principal on first start, with the Owner
+// role at the root scope, and writes its token to dir/admin.token (mode
+// 0600). It reports whether it did.
 func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) {
 	if _, err := st.Get(ctx, principalID(AdminName)); err == nil {
 		return false, nil
@@ -93,6 +94,9 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 	token, err := CreatePrincipal(ctx, st, AdminName)
 	if err != nil {
 		return false, err
+	}
+	if _, err := AssignRole(ctx, st, AdminName, "Owner", "/"); err != nil {
+		return false, fmt.Errorf("admin's Owner role: %w", err)
 	}
 	path := filepath.Join(dir, AdminTokenFile)
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {

@@ -90,21 +90,38 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		}
 		return ""
 	}
+	// Each route names the ARM action the request performs and its target,
+	// checked against the principal's role assignments before anything
+	// else happens.
+	verb := methodVerb(r.Method)
+	authorized := func(action, target string, handle func() error) error {
+		if err := s.authorize(r.Context(), who, action, target); err != nil {
+			return err
+		}
+		return handle()
+	}
 	switch {
-	case isLocks(2):
-		return s.lockRoute(w, r, subScope, lockName(2))
-	case len(segs) >= 4 && lower[2] == "resourcegroups" && isLocks(4):
-		return s.lockRoute(w, r, resourceGroupID(segs[1], segs[3]), lockName(4))
+	case isLocks(2), len(segs) >= 4 && lower[2] == "resourcegroups" && isLocks(4):
+		scope, name := subScope, lockName(2)
+		if lower[2] == "resourcegroups" {
+			scope, name = resourceGroupID(segs[1], segs[3]), lockName(4)
+		}
+		target := scope
+		if name != "" {
+			target = scope + "/providers/" + typeLock + "/" + name
+		}
+		return authorized("Microsoft.Authorization/locks/"+verb, target, func() error { return s.lockRoute(w, r, scope, name) })
 	case len(segs) == 3 && lower[2] == "resourcegroups":
 		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
 			return err
 		}
-		return s.listResourceGroups(w, r, segs[1])
+		return authorized("Microsoft.Resources/subscriptions/resourceGroups/read", subScope, func() error { return s.listResourceGroups(w, r, segs[1]) })
 	case len(segs) == 4 && lower[2] == "resourcegroups":
 		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
 			return err
 		}
-		return s.resourceGroup(w, r, segs[1], segs[3])
+		return authorized("Microsoft.Resources/subscriptions/resourceGroups/"+verb, resourceGroupID(segs[1], segs[3]),
+			func() error { return s.resourceGroup(w, r, segs[1], segs[3]) })
 	}
 	return newError(http.StatusNotFound, "InvalidResourceType", "The resource type at '%s' is not supported by securetrain.", r.URL.Path)
 }
