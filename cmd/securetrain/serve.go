@@ -113,8 +113,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 }
 
 // runPrincipal: `principal create NAME --data DIR` creates a principal in
-// the store directly (the server may be running: the store takes
-// concurrent writers) and prints its token once.
+// the store directly and prints its token once.
 func runPrincipal(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("principal", "create NAME [--data DIR]", stderr)
 	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
@@ -126,18 +125,27 @@ func runPrincipal(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: securetrain principal create NAME [--data DIR]")
 		return exitBadInput
 	}
-	st, err := store.OpenSQLite(*dataDir)
+	return onStore("principal", *dataDir, stdout, stderr, func(st store.Store) (string, error) {
+		return api.CreatePrincipal(context.Background(), st, rest[1])
+	})
+}
+
+// onStore runs an administrative command on the data directory's store
+// (the server may be running: the store takes concurrent writers) and
+// prints its result.
+func onStore(cmd, dataDir string, stdout, stderr io.Writer, fn func(store.Store) (string, error)) int {
+	st, err := store.OpenSQLite(dataDir)
 	if err != nil {
-		fmt.Fprintf(stderr, "securetrain principal: %v\n", err)
+		fmt.Fprintf(stderr, "securetrain %s: %v\n", cmd, err)
 		return 1
 	}
 	defer st.Close()
-	token, err := api.CreatePrincipal(context.Background(), st, rest[1])
+	out, err := fn(st)
 	if err != nil {
-		fmt.Fprintf(stderr, "securetrain principal: %v\n", err)
+		fmt.Fprintf(stderr, "securetrain %s: %v\n", cmd, err)
 		return exitBadInput
 	}
-	fmt.Fprintln(stdout, token)
+	fmt.Fprintln(stdout, out)
 	return 0
 }
 
@@ -157,17 +165,7 @@ func runRole(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: securetrain role assign --principal P --role R --scope S [--data DIR]")
 		return exitBadInput
 	}
-	st, err := store.OpenSQLite(*dataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "securetrain role: %v\n", err)
-		return 1
-	}
-	defer st.Close()
-	id, err := api.AssignRole(context.Background(), st, *who, *role, *scope)
-	if err != nil {
-		fmt.Fprintf(stderr, "securetrain role: %v\n", err)
-		return exitBadInput
-	}
-	fmt.Fprintln(stdout, id)
-	return 0
+	return onStore("role", *dataDir, stdout, stderr, func(st store.Store) (string, error) {
+		return api.AssignRole(context.Background(), st, *who, *role, *scope)
+	})
 }

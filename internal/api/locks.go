@@ -52,14 +52,7 @@ func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name s
 	}
 	switch r.Method {
 	case http.MethodGet:
-		rec, err := s.store.Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return newError(http.StatusNotFound, "LockNotFound", "The lock '%s' could not be found.", name)
-		}
-		if err != nil {
-			return err
-		}
-		return writeRecord(w, http.StatusOK, rec)
+		return s.getRecord(w, r, id, newError(http.StatusNotFound, "LockNotFound", "The lock '%s' could not be found.", name))
 	case http.MethodPut:
 		var in lockBody
 		if err := decodeBody(r, &in); err != nil {
@@ -78,11 +71,8 @@ func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name s
 				return err
 			}
 			in.ID, in.Name, in.Type, in.Properties.Level = id, name, typeLock, level
-			body, err := json.Marshal(in)
-			if err != nil {
-				return err
-			}
-			out, err = tx.Put(r.Context(), store.Record{ID: id, Type: typeLock, Body: body}, condition(r))
+			var err error
+			out, err = putJSON(r.Context(), tx, id, typeLock, in, condition(r))
 			return err
 		})
 		if err != nil {

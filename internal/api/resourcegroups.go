@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,14 +65,7 @@ func (s *Server) resourceGroup(w http.ResponseWriter, r *http.Request, sub, name
 	id := resourceGroupID(sub, name)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		rec, err := s.store.Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)
-		}
-		if err != nil {
-			return err
-		}
-		return writeRecord(w, http.StatusOK, rec)
+		return s.getRecord(w, r, id, newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name))
 	case http.MethodPut:
 		return s.putResourceGroup(w, r, sub, name)
 	case http.MethodDelete:
@@ -138,11 +132,7 @@ func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, n
 		}
 		rg := resourceGroup{ID: id, Name: name, Type: typeResourceGroup, Location: normalizeLocation(in.Location), Tags: in.Tags, ManagedBy: in.ManagedBy}
 		rg.Properties.ProvisioningState = "Succeeded"
-		body, err := json.Marshal(rg)
-		if err != nil {
-			return err
-		}
-		out, err = tx.Put(r.Context(), store.Record{ID: id, Type: typeResourceGroup, Body: body}, condition(r))
+		out, err = putJSON(r.Context(), tx, id, typeResourceGroup, rg, condition(r))
 		return err
 	})
 	if err != nil {
@@ -223,6 +213,18 @@ func writePage(w http.ResponseWriter, r *http.Request, page store.Page) error {
 	return nil
 }
 
+// getRecord answers a GET of id, with notFound when there is none.
+func (s *Server) getRecord(w http.ResponseWriter, r *http.Request, id string, notFound error) error {
+	rec, err := s.store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	return writeRecord(w, http.StatusOK, rec)
+}
+
 // writeRecord writes a resource with its etag.
 func writeRecord(w http.ResponseWriter, status int, rec store.Record) error {
 	w.Header().Set("ETag", rec.ETag)
@@ -230,4 +232,13 @@ func writeRecord(w http.ResponseWriter, status int, rec store.Record) error {
 	w.WriteHeader(status)
 	_, err := w.Write(rec.Body)
 	return err
+}
+
+// putJSON stores v as the record of id.
+func putJSON(ctx context.Context, tx store.Tx, id, typ string, v any, cond store.Condition) (store.Record, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("encode %s: %w", id, err)
+	}
+	return tx.Put(ctx, store.Record{ID: id, Type: typ, Body: body}, cond)
 }

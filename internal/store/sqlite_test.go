@@ -285,13 +285,8 @@ func kill9Writer(dir string) {
 
 // BenchmarkPut: one durable write transaction of a 1 KB record.
 func BenchmarkPut(b *testing.B) {
-	s, err := OpenSQLite(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, body := benchStore(b)
 	ctx := context.Background()
-	body := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
 	i := 0
 	for b.Loop() {
 		err := s.Update(ctx, func(tx Tx) error {
@@ -307,13 +302,8 @@ func BenchmarkPut(b *testing.B) {
 
 // BenchmarkGet: a point read of a 1 KB record.
 func BenchmarkGet(b *testing.B) {
-	s, err := OpenSQLite(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, body := benchStore(b)
 	ctx := context.Background()
-	body := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
 	if err := s.Update(ctx, func(tx Tx) error {
 		_, err := tx.Put(ctx, Record{ID: vnet, Type: "Microsoft.Network/virtualNetworks", Body: body}, Condition{})
 		return err
@@ -325,4 +315,14 @@ func BenchmarkGet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchStore opens a store for a benchmark and gives a 1 KB body.
+func benchStore(b *testing.B) (*SQLite, []byte) {
+	s, err := OpenSQLite(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
 }
