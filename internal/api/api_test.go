@@ -369,3 +369,66 @@ func TestActionMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestRoleAssignmentAPI(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	admin := c.token
+	if status, _, _ := c.do("PUT", "/subscriptions/"+sub+"/resourceGroups/ml-rg"+rgAPI, `{"location":"eastus"}`); status != 201 {
+		t.Fatal("create group")
+	}
+	bobToken, err := CreatePrincipal(ctx, c.st, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v = "?api-version=2022-04-01"
+	ra := "/subscriptions/" + sub + "/resourceGroups/ml-rg/providers/Microsoft.Authorization/roleAssignments/11111111-2222-3333-4444-555555555555"
+	reader := `{"properties":{"roleDefinitionId":"/subscriptions/` + sub + `/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7","principalId":"bob"}}`
+	for _, bad := range []struct{ path, body, code string }{
+		{ra + v, strings.Replace(reader, "acdd72a7-3385-48ef-bd42-f606fba81ae7", "00000000-0000-0000-0000-00000000dead", 1), "RoleDefinitionDoesNotExist"},
+		{ra + v, strings.Replace(reader, `"bob"`, `"carol"`, 1), "PrincipalNotFound"},
+		{strings.Replace(ra, "11111111-2222-3333-4444-555555555555", "not-a-guid", 1) + v, reader, "InvalidRoleAssignmentId"},
+	} {
+		if status, body, _ := c.do("PUT", bad.path, bad.body); errCode(body) != bad.code {
+			t.Errorf("%s: %d %v", bad.code, status, body)
+		}
+	}
+	// bob cannot read the group until the assignment exists.
+	c.token = bobToken
+	if status, _, _ := c.do("GET", "/subscriptions/"+sub+"/resourceGroups/ml-rg"+rgAPI, ""); status != 403 {
+		t.Errorf("bob before the assignment: %d", status)
+	}
+	c.token = admin
+	if status, body, _ := c.do("PUT", ra+v, reader); status != 201 || body["properties"].(map[string]any)["scope"] != "/subscriptions/"+sub+"/resourceGroups/ml-rg" {
+		t.Fatalf("assign: %d %v", status, body)
+	}
+	if status, _, _ := c.do("PUT", ra+v, reader); status != 200 {
+		t.Errorf("same assignment again: %d", status)
+	}
+	owner := strings.Replace(reader, "acdd72a7-3385-48ef-bd42-f606fba81ae7", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", 1)
+	if status, body, _ := c.do("PUT", ra+v, owner); status != 409 || errCode(body) != "RoleAssignmentUpdateNotPermitted" {
+		t.Errorf("changing an assignment: %d %v", status, body)
+	}
+	c.token = bobToken
+	if status, _, _ := c.do("GET", "/subscriptions/"+sub+"/resourceGroups/ml-rg"+rgAPI, ""); status != 200 {
+		t.Errorf("bob as Reader: %d", status)
+	}
+	// A Reader cannot assign roles (needs roleAssignments/write).
+	if status, body, _ := c.do("PUT", strings.Replace(ra, "5555", "6666", 1)+v, owner); status != 403 {
+		t.Errorf("Reader assigning Owner: %d %v", status, body)
+	}
+	c.token = admin
+	if status, body, _ := c.do("GET", "/subscriptions/"+sub+"/resourceGroups/ml-rg/providers/Microsoft.Authorization/roleAssignments"+v, ""); status != 200 || len(body["value"].([]any)) != 1 {
+		t.Errorf("list: %d %v", status, body)
+	}
+	if status, body, _ := c.do("GET", "/subscriptions/"+sub+"/providers/Microsoft.Authorization/roleDefinitions"+v, ""); status != 200 || len(body["value"].([]any)) != len(builtinRoles) {
+		t.Errorf("role definitions: %d %v", status, body)
+	}
+	if status, _, _ := c.do("DELETE", ra+v, ""); status != 200 {
+		t.Errorf("delete: %d", status)
+	}
+	c.token = bobToken
+	if status, _, _ := c.do("GET", "/subscriptions/"+sub+"/resourceGroups/ml-rg"+rgAPI, ""); status != 403 {
+		t.Errorf("bob after the assignment is deleted: %d", status)
+	}
+}

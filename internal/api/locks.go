@@ -37,14 +37,7 @@ func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name s
 		return err
 	}
 	if name == "" {
-		if r.Method != http.MethodGet {
-			return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a lock list", r.Method)
-		}
-		page, err := s.store.List(r.Context(), store.Query{Scope: scope, Type: typeLock, Limit: pageSize(r), After: r.URL.Query().Get("$skiptoken")})
-		if err != nil {
-			return err
-		}
-		return writePage(w, r, page)
+		return s.list(w, r, scope, typeLock)
 	}
 	id := scope + "/providers/" + typeLock + "/" + name
 	if err := s.requireScope(r.Context(), scope); err != nil {

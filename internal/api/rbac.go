@@ -126,40 +126,165 @@ func roleDefinitionID(r roleDefinition) string {
 func AssignRole(ctx context.Context, st store.Store, principalName, role, scope string) (string, error) {
 	def, ok := roleByName(role)
 	if !ok {
-		var names []string
-		for _, r := range builtinRoles {
-			names = append(names, r.Name)
-		}
-		return "", fmt.Errorf("role %q: not a role; built-in roles: %s", role, strings.Join(names, ", "))
+		return "", fmt.Errorf("role %q: not a role; built-in roles: %s", role, roleNames())
 	}
 	if scope != "/" && !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") {
 		return "", fmt.Errorf("scope %q: use / or an id starting with /subscriptions/", scope)
 	}
-	scope = strings.TrimSuffix(scope, "/")
 	var b [16]byte
 	rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	name := h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	var rec store.Record
+	err := st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), name, principalName, def, store.Condition{IfNoneMatch: "*"})
+		return err
+	})
+	return rec.ID, err
+}
+
+func roleNames() string {
+	var names []string
+	for _, r := range builtinRoles {
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// putAssignment stores an assignment of def to principalName at scope
+// ("" is the root), after checking that the principal exists.
+func putAssignment(ctx context.Context, tx store.Tx, scope, name, principalName string, def roleDefinition, cond store.Condition) (store.Record, error) {
+	if _, err := tx.Get(ctx, principalID(principalName)); errors.Is(err, store.ErrNotFound) {
+		return store.Record{}, newError(http.StatusBadRequest, "PrincipalNotFound",
+			"Principal %s does not exist (securetrain principal create %s).", principalName, principalName)
+	} else if err != nil {
+		return store.Record{}, err
+	}
 	id := scope + "/providers/" + typeRoleAssignment + "/" + name
 	ra := roleAssignment{ID: id, Name: name, Type: typeRoleAssignment}
 	ra.Properties.RoleDefinitionID, ra.Properties.PrincipalID, ra.Properties.Scope = roleDefinitionID(def), principalName, scope
-	if ra.Properties.Scope == "" {
+	if scope == "" {
 		ra.Properties.Scope = "/"
 	}
-	body, err := json.Marshal(ra)
-	if err != nil {
-		return "", err
+	return putJSON(ctx, tx, id, typeRoleAssignment, ra, cond)
+}
+
+// roleAssignmentRoute handles .../providers/Microsoft.Authorization/
+// roleAssignments[/{name}] under scope (a subscription or resource group).
+func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, scope, name string) error {
+	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
+		return err
 	}
-	err = st.Update(ctx, func(tx store.Tx) error {
-		if _, err := tx.Get(ctx, principalID(principalName)); errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("principal %q does not exist (securetrain principal create %s)", principalName, principalName)
-		} else if err != nil {
+	if name == "" {
+		return s.list(w, r, scope, typeRoleAssignment)
+	}
+	if !validGUID(name) {
+		return newError(http.StatusBadRequest, "InvalidRoleAssignmentId", "The role assignment ID '%s' is not valid: it must be a GUID.", name)
+	}
+	if err := s.requireScope(r.Context(), scope); err != nil {
+		return err
+	}
+	id := scope + "/providers/" + typeRoleAssignment + "/" + name
+	notFound := newError(http.StatusNotFound, "RoleAssignmentNotFound", "The role assignment '%s' is not found.", name)
+	switch r.Method {
+	case http.MethodGet:
+		return s.getRecord(w, r, id, notFound)
+	case http.MethodPut:
+		var in struct {
+			Properties struct {
+				RoleDefinitionID string `json:"roleDefinitionId"`
+				PrincipalID      string `json:"principalId"`
+				PrincipalType    string `json:"principalType,omitempty"`
+				Scope            string `json:"scope,omitempty"`
+				Description      string `json:"description,omitempty"`
+			} `json:"properties"`
+		}
+		if err := decodeBody(r, &in); err != nil {
 			return err
 		}
-		_, err := tx.Put(ctx, store.Record{ID: id, Type: typeRoleAssignment, Body: body}, store.Condition{IfNoneMatch: "*"})
+		ref := in.Properties.RoleDefinitionID
+		def, ok := roleByName(ref[strings.LastIndex(ref, "/")+1:])
+		if !ok || !strings.Contains(strings.ToLower(ref), "/providers/microsoft.authorization/roledefinitions/") {
+			return newError(http.StatusBadRequest, "RoleDefinitionDoesNotExist",
+				"The role definition '%s' does not exist; use a role definition id (…/providers/Microsoft.Authorization/roleDefinitions/GUID) of: %s.", ref, roleNames())
+		}
+		status := http.StatusCreated
+		var out store.Record
+		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+			if cur, err := tx.Get(r.Context(), id); err == nil {
+				// ARM never changes an assignment: the same one again is
+				// fine, another role or principal is a conflict.
+				var ra roleAssignment
+				if err := json.Unmarshal(cur.Body, &ra); err != nil {
+					return fmt.Errorf("stored role assignment %s: %w", id, err)
+				}
+				if ra.Properties.PrincipalID != in.Properties.PrincipalID || !strings.EqualFold(ra.Properties.RoleDefinitionID, roleDefinitionID(def)) {
+					return newError(http.StatusConflict, "RoleAssignmentUpdateNotPermitted",
+						"Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+				}
+				status, out = http.StatusOK, cur
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			var err error
+			out, err = putAssignment(r.Context(), tx, scope, name, in.Properties.PrincipalID, def, condition(r))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return writeRecord(w, status, out)
+	case http.MethodDelete:
+		var out store.Record
+		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+			var err error
+			if out, err = tx.Get(r.Context(), id); err != nil {
+				return err
+			}
+			return tx.Delete(r.Context(), id, condition(r))
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return writeRecord(w, http.StatusOK, out) // ARM returns the deleted assignment
+	}
+	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a role assignment", r.Method)
+}
+
+// roleDefinitionRoute lists the built-in roles, or shows one, in ARM's
+// shape.
+func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, name string) error {
+	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
 		return err
-	})
-	return id, err
+	}
+	if r.Method != http.MethodGet {
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "custom role definitions are not supported; %s is refused", r.Method)
+	}
+	view := func(d roleDefinition) map[string]any {
+		return map[string]any{"id": roleDefinitionID(d), "name": d.ID, "type": "Microsoft.Authorization/roleDefinitions",
+			"properties": map[string]any{"roleName": d.Name, "description": d.Description, "type": "BuiltInRole",
+				"permissions": []map[string]any{{"actions": d.Actions, "notActions": d.NotActions}}, "assignableScopes": []string{"/"}}}
+	}
+	if name != "" {
+		d, ok := roleByName(name)
+		if !ok || !validGUID(name) {
+			return newError(http.StatusNotFound, "RoleDefinitionDoesNotExist", "The role definition '%s' does not exist.", name)
+		}
+		writeJSON(w, http.StatusOK, view(d))
+		return nil
+	}
+	var value []map[string]any
+	for _, d := range builtinRoles {
+		value = append(value, view(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": value})
+	return nil
 }
 
 // authorize checks that who may perform action on target: some role

@@ -170,11 +170,16 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 }
 
 func (s *Server) listResourceGroups(w http.ResponseWriter, r *http.Request, sub string) error {
+	return s.list(w, r, "/subscriptions/"+sub, typeResourceGroup)
+}
+
+// list answers a GET of the resources of type typ under scope, a page at
+// a time.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, scope, typ string) error {
 	if r.Method != http.MethodGet {
-		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a resource group list", r.Method)
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a list", r.Method)
 	}
-	page, err := s.store.List(r.Context(), store.Query{Scope: "/subscriptions/" + sub, Type: typeResourceGroup,
-		Limit: pageSize(r), After: r.URL.Query().Get("$skiptoken")})
+	page, err := s.store.List(r.Context(), store.Query{Scope: scope, Type: typ, Limit: pageSize(r), After: r.URL.Query().Get("$skiptoken")})
 	if err != nil {
 		return err
 	}

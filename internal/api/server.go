@@ -24,8 +24,9 @@ const MaxBody = 4 << 20
 // the recent ones before them.
 var apiVersions = map[string][]string{
 	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
-	// armlocks sends 2016-09-01; 2020-05-01 is the newest locks version.
-	"microsoft.authorization": {"2016-09-01", "2020-05-01"},
+	// armlocks sends 2016-09-01 (2020-05-01 is the newest locks version);
+	// armauthorization v2 sends 2022-04-01 for roles.
+	"microsoft.authorization": {"2016-09-01", "2020-05-01", "2022-04-01"},
 }
 
 // Server is the control plane's HTTP handler.
@@ -81,14 +82,24 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		return newError(http.StatusBadRequest, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", segs[1])
 	}
 	subScope := "/subscriptions/" + segs[1]
-	isLocks := func(at int) bool {
-		return len(segs) >= at+3 && len(segs) <= at+4 && lower[at] == "providers" && lower[at+1] == "microsoft.authorization" && lower[at+2] == "locks"
-	}
-	lockName := func(at int) string {
-		if len(segs) == at+4 {
-			return segs[at+3]
+	// authz finds .../providers/Microsoft.Authorization/{kind}[/{name}]
+	// at subscription or resource-group scope: the scope, the name ("" to
+	// list) and the target the action applies to.
+	authz := func(kind string) (scope, name, target string, ok bool) {
+		at := 2
+		scope = subScope
+		if len(segs) >= 4 && lower[2] == "resourcegroups" {
+			at, scope = 4, resourceGroupID(segs[1], segs[3])
 		}
-		return ""
+		if len(segs) < at+3 || len(segs) > at+4 || lower[at] != "providers" || lower[at+1] != "microsoft.authorization" || lower[at+2] != strings.ToLower(kind) {
+			return "", "", "", false
+		}
+		target = scope
+		if len(segs) == at+4 {
+			name = segs[at+3]
+			target = scope + "/providers/Microsoft.Authorization/" + kind + "/" + name
+		}
+		return scope, name, target, true
 	}
 	// Each route names the ARM action the request performs and its target,
 	// checked against the principal's role assignments before anything
@@ -100,17 +111,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		}
 		return handle()
 	}
-	switch {
-	case isLocks(2), len(segs) >= 4 && lower[2] == "resourcegroups" && isLocks(4):
-		scope, name := subScope, lockName(2)
-		if lower[2] == "resourcegroups" {
-			scope, name = resourceGroupID(segs[1], segs[3]), lockName(4)
-		}
-		target := scope
-		if name != "" {
-			target = scope + "/providers/" + typeLock + "/" + name
-		}
+	if scope, name, target, ok := authz("locks"); ok {
 		return authorized("Microsoft.Authorization/locks/"+verb, target, func() error { return s.lockRoute(w, r, scope, name) })
+	}
+	if scope, name, target, ok := authz("roleAssignments"); ok {
+		return authorized("Microsoft.Authorization/roleAssignments/"+verb, target, func() error { return s.roleAssignmentRoute(w, r, scope, name) })
+	}
+	if scope, name, _, ok := authz("roleDefinitions"); ok && scope == subScope {
+		return authorized("Microsoft.Authorization/roleDefinitions/"+verb, subScope, func() error { return s.roleDefinitionRoute(w, r, name) })
+	}
+	switch {
 	case len(segs) == 3 && lower[2] == "resourcegroups":
 		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
 			return err
