@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,5 +87,58 @@ func TestPrincipalAndRoleCommands(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"role", "assign", "--principal", "bob", "--role", "Reader", "--scope", "/", "--data", dir}, &out, &errb); code != exitBadInput || !strings.Contains(errb.String(), "does not exist") {
 		t.Errorf("unknown principal: %d %q", code, errb.String())
+	}
+}
+
+// TestClientCommands drives get/list/delete against a running server
+// (plain HTTP here; TLS is TestServeTLSEndToEnd's).
+func TestClientCommands(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveConfig{dataDir: dir, listen: "127.0.0.1:0", insecure: true, ready: ready}, io.Discard, io.Discard)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	token, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	t.Setenv("SECURETRAIN_URL", "http://"+addr)
+	t.Setenv("SECURETRAIN_TOKEN", strings.TrimSpace(string(token)))
+	sub := "/subscriptions/00000000-0000-0000-0000-000000000001"
+	for i := range 3 {
+		req, _ := http.NewRequest("PUT", "http://"+addr+sub+"/resourceGroups/rg"+string(rune('a'+i))+"?api-version=2021-04-01", strings.NewReader(`{"location":"eastus"}`))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("create: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"list", sub + "/resourceGroups?$top=2"}, &out, &errb); code != 0 ||
+		strings.Count(out.String(), `"name": "rg`) != 3 {
+		t.Fatalf("list: %d %s %s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"get", sub + "/resourceGroups/rgb"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"location": "eastus"`) {
+		t.Fatalf("get: %d %s %s", code, out.String(), errb.String())
+	}
+	if code := run([]string{"delete", sub + "/resourceGroups/rgb"}, &out, &errb); code != 0 {
+		t.Fatalf("delete: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"get", sub + "/resourceGroups/rgb"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "ResourceGroupNotFound") {
+		t.Errorf("get after delete: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	t.Setenv("SECURETRAIN_TOKEN", "")
+	if code := run([]string{"get", sub + "/resourceGroups/rga"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "SECURETRAIN_TOKEN") {
+		t.Errorf("without a token: %d %s", code, errb.String())
 	}
 }
