@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,9 +42,7 @@ type clientFlags struct {
 	url, token, apiVersion *string
 }
 
-func addClientFlags(fs interface {
-	String(name, value, usage string) *string
-}) clientFlags {
+func addClientFlags(fs *flag.FlagSet) clientFlags {
 	url := os.Getenv("SECURETRAIN_URL")
 	if url == "" {
 		url = "https://127.0.0.1:8443"

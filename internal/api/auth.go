@@ -46,28 +46,33 @@ type tokenRecord struct {
 // CreatePrincipal creates a principal and returns its new bearer token
 // (shown once; only its hash is stored).
 func CreatePrincipal(ctx context.Context, st store.Store, name string) (string, error) {
-	if !validPrincipalName(name) {
-		return "", fmt.Errorf("principal name %q: use 1–64 letters, digits, '-', '_' or '.'", name)
-	}
-	var b [32]byte
-	rand.Read(b[:])
-	token := "st_" + hex.EncodeToString(b[:])
-	err := st.Update(ctx, func(tx store.Tx) error {
-		body, _ := json.Marshal(principal{Name: name})
-		if _, err := tx.Put(ctx, store.Record{ID: principalID(name), Type: principalType, Body: body}, store.Condition{IfNoneMatch: "*"}); err != nil {
-			if errors.Is(err, store.ErrPreconditionFailed) {
-				return fmt.Errorf("principal %s already exists", name)
-			}
-			return err
-		}
-		tb, _ := json.Marshal(tokenRecord{Principal: name})
-		_, err := tx.Put(ctx, store.Record{ID: tokenID(token), Type: tokenType, Body: tb}, store.Condition{IfNoneMatch: "*"})
-		return err
-	})
-	if err != nil {
+	token := newToken()
+	if err := st.Update(ctx, func(tx store.Tx) error { return createPrincipal(ctx, tx, name, token) }); err != nil {
 		return "", err
 	}
 	return token, nil
+}
+
+// newToken is a random 256-bit bearer token.
+func newToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return "st_" + hex.EncodeToString(b[:])
+}
+
+// createPrincipal stores a principal and the hash of its token.
+func createPrincipal(ctx context.Context, tx store.Tx, name, token string) error {
+	if !validPrincipalName(name) {
+		return fmt.Errorf("principal name %q: use 1–64 letters, digits, '-', '_' or '.'", name)
+	}
+	if _, err := putJSON(ctx, tx, principalID(name), principalType, principal{Name: name}, store.Condition{IfNoneMatch: "*"}); err != nil {
+		if errors.Is(err, store.ErrPreconditionFailed) {
+			return fmt.Errorf("principal %s already exists", name)
+		}
+		return err
+	}
+	_, err := putJSON(ctx, tx, tokenID(token), tokenType, tokenRecord{Principal: name}, store.Condition{IfNoneMatch: "*"})
+	return err
 }
 
 func validPrincipalName(name string) bool {
@@ -84,23 +89,35 @@ func validPrincipalName(name string) bool {
 
 // EnsureAdmin creates the admin principal on first start, with the Owner
 // role at the root scope, and writes its token to dir/admin.token (mode
-// 0600). It reports whether it did.
+// 0600). It reports whether it did. The token file is written before the
+// principal is committed, and the principal and its role in one
+// transaction: a crash at any point leaves either a usable admin whose
+// token is on disk, or no admin (and the next start tries again).
 func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) {
 	if _, err := st.Get(ctx, principalID(AdminName)); err == nil {
 		return false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	token, err := CreatePrincipal(ctx, st, AdminName)
-	if err != nil {
-		return false, err
-	}
-	if _, err := AssignRole(ctx, st, AdminName, "Owner", "/"); err != nil {
-		return false, fmt.Errorf("admin's Owner role: %w", err)
-	}
+	token := newToken()
 	path := filepath.Join(dir, AdminTokenFile)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	owner, _ := roleByName("Owner")
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := createPrincipal(ctx, tx, AdminName, token); err != nil {
+			return err
+		}
+		_, err := putAssignment(ctx, tx, "", newGUID(), AdminName, owner, store.Condition{IfNoneMatch: "*"})
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("admin principal: %w", err)
 	}
 	return true, nil
 }

@@ -131,17 +131,21 @@ func AssignRole(ctx context.Context, st store.Store, principalName, role, scope 
 	if scope != "/" && !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") {
 		return "", fmt.Errorf("scope %q: use / or an id starting with /subscriptions/", scope)
 	}
-	var b [16]byte
-	rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	name := h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 	var rec store.Record
 	err := st.Update(ctx, func(tx store.Tx) error {
 		var err error
-		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), name, principalName, def, store.Condition{IfNoneMatch: "*"})
+		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), newGUID(), principalName, def, store.Condition{IfNoneMatch: "*"})
 		return err
 	})
 	return rec.ID, err
+}
+
+// newGUID is a random GUID, the form of role assignment names.
+func newGUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func roleNames() string {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -189,8 +190,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, scope, typ string)
 // pageSize reads $top (ARM's page-size parameter), capped at the store's
 // page.
 func pageSize(r *http.Request) int {
-	var n int
-	if _, err := fmt.Sscanf(r.URL.Query().Get("$top"), "%d", &n); err == nil && n > 0 {
+	if n, err := strconv.Atoi(r.URL.Query().Get("$top")); err == nil && n > 0 {
 		return min(n, store.MaxPage)
 	}
 	return store.MaxPage
