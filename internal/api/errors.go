@@ -17,6 +17,20 @@ type apiError struct {
 	code    string
 	message string
 	target  string
+	details []*apiError // ARM's error.details: one per problem
+}
+
+// body is the error's JSON object.
+func (e *apiError) body() map[string]any {
+	out := map[string]any{"code": e.code, "message": e.message, "target": e.target}
+	if len(e.details) > 0 {
+		ds := make([]any, len(e.details))
+		for i, d := range e.details {
+			ds[i] = d.body()
+		}
+		out["details"] = ds
+	}
+	return out
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -36,9 +50,8 @@ func writeError(w http.ResponseWriter, err error) {
 		// internals.
 		ae = newError(http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
 	}
-	body := map[string]any{"error": map[string]any{"code": ae.code, "message": ae.message, "target": ae.target}}
 	w.Header().Set("x-ms-error-code", ae.code)
-	writeJSON(w, ae.status, body)
+	writeJSON(w, ae.status, map[string]any{"error": ae.body()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,15 @@ var apiVersions = map[string][]string{
 	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
 	// armlocks sends 2016-09-01 (2020-05-01 is the newest locks version);
 	// armauthorization v2 sends 2022-04-01 for roles.
-	"microsoft.authorization": {"2016-09-01", "2020-05-01", "2022-04-01"},
+	// armpolicy sends 2023-04-01 for policy assignments.
+	"microsoft.authorization": {"2016-09-01", "2020-05-01", "2021-06-01", "2022-04-01", "2022-06-01", "2023-04-01", "2024-04-01", "2024-05-01", "2025-01-01"},
+	// armnetwork/v7 sends 2025-01-01 (v6: 2024-05-01); armprivatedns
+	// 2024-06-01; armdnsresolver 2022-07-01.
+	"microsoft.network": {"2018-09-01", "2020-06-01", "2022-07-01", "2023-09-01", "2023-11-01", "2024-01-01", "2024-03-01", "2024-05-01",
+		"2024-06-01", "2024-07-01", "2024-10-01", "2025-01-01", "2025-03-01", "2025-05-01"},
+	"microsoft.storage":                 {"2023-01-01", "2023-04-01", "2023-05-01", "2024-01-01", "2025-01-01", "2025-06-01"},
+	"microsoft.machinelearningservices": {"2023-04-01", "2023-10-01", "2024-04-01", "2024-10-01", "2025-01-01-preview", "2025-04-01", "2025-06-01"},
+	"microsoft.compute":                 {"2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
 }
 
 // Server is the control plane's HTTP handler.
@@ -70,10 +79,17 @@ func (r *statusRecorder) WriteHeader(status int) {
 
 // route dispatches on the path's segments, compared case-insensitively.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// Segments are split on the escaped path and unescaped one by one, so
+	// that an escaped "/" stays inside its segment (and a name with it is
+	// refused) instead of changing the path.
+	segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
 	lower := make([]string, len(segs))
 	for i, seg := range segs {
-		lower[i] = strings.ToLower(seg)
+		u, err := url.PathUnescape(seg)
+		if err != nil {
+			return newError(http.StatusBadRequest, "InvalidRequestUri", "The request path is not a valid URL path: %v", err)
+		}
+		segs[i], lower[i] = u, strings.ToLower(u)
 	}
 	if len(segs) < 2 || lower[0] != "subscriptions" {
 		return newError(http.StatusNotFound, "InvalidResourceType", "no resource type at %s", r.URL.Path)
@@ -85,14 +101,18 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	// authz finds .../providers/Microsoft.Authorization/{kind}[/{name}]
 	// at subscription or resource-group scope: the scope, the name ("" to
 	// list) and the target the action applies to.
+	// The scope is the subscription, a resource group or a resource.
 	authz := func(kind string) (scope, name, target string, ok bool) {
-		at := 2
-		scope = subScope
-		if len(segs) >= 4 && lower[2] == "resourcegroups" {
-			at, scope = 4, resourceGroupID(segs[1], segs[3])
+		at := len(segs) - 3
+		if at >= 0 && len(segs) >= 4 && lower[len(segs)-4] == "providers" && lower[len(segs)-3] == "microsoft.authorization" {
+			at = len(segs) - 4
 		}
-		if len(segs) < at+3 || len(segs) > at+4 || lower[at] != "providers" || lower[at+1] != "microsoft.authorization" || lower[at+2] != strings.ToLower(kind) {
+		if at < 2 || lower[at] != "providers" || lower[at+1] != "microsoft.authorization" || lower[at+2] != strings.ToLower(kind) {
 			return "", "", "", false
+		}
+		scope = "/" + strings.Join(segs[:at], "/")
+		if at == 2 {
+			scope = subScope
 		}
 		target = scope
 		if len(segs) == at+4 {
@@ -132,6 +152,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/"+verb, resourceGroupID(segs[1], segs[3]),
 			func() error { return s.resourceGroup(w, r, segs[1], segs[3]) })
+	}
+	if len(segs) == 8 && lower[2] == "providers" && lower[4] == "locations" && lower[6] == "operations" {
+		return s.operationRoute(w, r, who, operationID(segs[1], segs[3], segs[5], segs[7]))
+	}
+	if p, ok := parseResourcePath(segs, lower); ok {
+		return s.resourceRoute(w, r, who, p)
 	}
 	return newError(http.StatusNotFound, "InvalidResourceType", "The resource type at '%s' is not supported by securetrain.", r.URL.Path)
 }

@@ -36,11 +36,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 	c := cc.c
 	var out []Finding
 	out = append(out, nameFindings(snap, c)...)
-	if !c.EnableNodePublicIP && !cc.wsPE && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
-		out = append(out, finding("no-public-ip-needs-private-endpoint", c.Meta,
-			"%s has enableNodePublicIp false, but workspace %s has no private endpoint in the file (Azure: \"EnableNodePublicIp 'False' requires workspace private endpoint\")",
-			c.ID.Name(), c.Workspace.Name()))
-	}
+	out = append(out, privateEndpointFindings(c, cc.wsPE)...)
 	sn := snap.Subnet(c.Subnet.ID)
 	if sn == nil {
 		return out
@@ -87,6 +83,28 @@ func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *
 		}
 	}
 	return false
+}
+
+// Admission returns what Azure refuses when a compute is created, before
+// any network is looked at: the naming rules (spec §9) and a compute
+// without public IP in a workspace without private endpoint (§4.1). The
+// control plane refuses a compute with any of these; `check` reports the
+// same findings.
+func Admission(snap *resources.Snapshot, c *resources.Compute) []Finding {
+	ws := snap.Workspace(c.Workspace)
+	wsPE := ws != nil && len(privateEndpointsOf(snap, ws.ID.Key())) > 0
+	return append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
+}
+
+// privateEndpointFindings: a compute without public IP needs a workspace
+// private endpoint (spec §4.1, §10 #7).
+func privateEndpointFindings(c *resources.Compute, wsPE bool) []Finding {
+	if c.EnableNodePublicIP || wsPE || (c.ComputeType != resources.ComputeAml && c.ComputeType != resources.ComputeInstance) {
+		return nil
+	}
+	return []Finding{finding("no-public-ip-needs-private-endpoint", c.Meta,
+		"%s has enableNodePublicIp false, but workspace %s has no private endpoint (Azure: \"EnableNodePublicIp 'False' requires workspace private endpoint\")",
+		c.ID.Name(), c.Workspace.Name())}
 }
 
 // nameFindings applies the naming rules of spec §9.

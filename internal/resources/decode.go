@@ -30,6 +30,9 @@ type Problem struct {
 	// problems with the file itself.
 	Resource string
 	Message  string
+	// Code is the ARM error code Azure gives this problem, when it has a
+	// specific one (the Code* constants).
+	Code string
 }
 
 // String formats the problem as "file:line: resource: message", leaving out
@@ -84,6 +87,10 @@ func LoadFile(path string) (*Snapshot, error) {
 // DecodeFile parses an environment file (YAML or JSON, same structure) and
 // returns the linked snapshot, or a *FileError listing every problem.
 func DecodeFile(file string, data []byte) (*Snapshot, error) {
+	return newDecoder(file).decode(data)
+}
+
+func newDecoder(file string) *decoder {
 	d := &decoder{
 		file:    file,
 		snap:    &Snapshot{byKey: map[string]any{}},
@@ -92,6 +99,11 @@ func DecodeFile(file string, data []byte) (*Snapshot, error) {
 		lbPools: map[string]bool{},
 	}
 	d.fileRes = &res{d: d}
+	return d
+}
+
+func (d *decoder) decode(data []byte) (*Snapshot, error) {
+	file := d.file
 	doc, err := arm.ParseDocument(data)
 	if err != nil {
 		d.add(parseProblem(file, err))
@@ -135,6 +147,9 @@ type decoder struct {
 	// lbPools holds the id keys of load balancer backend pools, which NICs
 	// reference but which are parts, not resources.
 	lbPools map[string]bool
+	// exists answers for references that resolve outside the document
+	// (the control plane's other resources); nil for files.
+	exists func(arm.ID) bool
 }
 
 func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
@@ -176,9 +191,12 @@ type res struct {
 	out      any  // the decoded value
 }
 
-func (r *res) errf(line int, format string, args ...any) {
+func (r *res) errf(line int, format string, args ...any) { r.errc("", line, format, args...) }
+
+// errc reports a problem that has a specific ARM error code.
+func (r *res) errc(code string, line int, format string, args ...any) {
 	r.broken = true
-	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...)})
+	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...), Code: code})
 }
 
 // finish reports the unknown keys of every object read for r.

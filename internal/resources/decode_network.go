@@ -577,7 +577,7 @@ func (d *decoder) checkVirtualNetworks() {
 			sr := d.info[sn]
 			for _, p := range sn.AddressPrefixes {
 				if !vr.broken && !within(space, p) {
-					sr.errf(subnetPrefixLine(sr), "address prefix %s is outside the address space of virtual network %s (%s)",
+					sr.errc(CodeSubnetOutsideVNet, subnetPrefixLine(sr), "address prefix %s is outside the address space of virtual network %s (%s)",
 						p, vn.ID.Name(), joinPrefixes(vn.AddressSpace))
 				}
 				ps = append(ps, p)
@@ -588,10 +588,10 @@ func (d *decoder) checkVirtualNetworks() {
 			a, b := owners[o[0]], owners[o[1]]
 			br := d.info[b]
 			if a == b {
-				br.errf(subnetPrefixLine(br), "address prefixes %s and %s overlap", ps[o[0]], ps[o[1]])
+				br.errc(CodeSubnetsOverlap, subnetPrefixLine(br), "address prefixes %s and %s overlap", ps[o[0]], ps[o[1]])
 				continue
 			}
-			br.errf(subnetPrefixLine(br), "address prefix %s overlaps subnet %s (%s at %s)", ps[o[1]], a.ID.Name(), ps[o[0]], a.Pos)
+			br.errc(CodeSubnetsOverlap, subnetPrefixLine(br), "address prefix %s overlaps subnet %s (%s at %s)", ps[o[1]], a.ID.Name(), ps[o[0]], a.Pos)
 		}
 	}
 }
@@ -664,7 +664,7 @@ func (d *decoder) checkSecurityGroups() {
 			k := string(sr.Direction) + "/" + strconv.Itoa(sr.Priority)
 			if first := used[k]; first != nil {
 				r := d.info[sr]
-				r.errf(r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
+				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
 					sr.Priority, strings.ToLower(string(sr.Direction)), first.ID.Leaf(), first.Pos)
 				continue
 			}

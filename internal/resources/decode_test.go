@@ -121,15 +121,15 @@ func TestProblemString(t *testing.T) {
 		p    Problem
 		want string
 	}{
-		{Problem{"env.yaml", 42, "subnet mynetwork/default", `addressPrefix "10.0.0.0/33" is not a valid CIDR`},
+		{Problem{File: "env.yaml", Line: 42, Resource: "subnet mynetwork/default", Message: `addressPrefix "10.0.0.0/33" is not a valid CIDR`},
 			`env.yaml:42: subnet mynetwork/default: addressPrefix "10.0.0.0/33" is not a valid CIDR`},
-		{Problem{"env.yaml", 0, "subnet v/s", "m"}, "env.yaml: subnet v/s: m"},
-		{Problem{"env.yaml", 3, "", "m"}, "env.yaml:3: m"},
-		{Problem{"", 0, "", "m"}, "m"},
+		{Problem{File: "env.yaml", Resource: "subnet v/s", Message: "m"}, "env.yaml: subnet v/s: m"},
+		{Problem{File: "env.yaml", Line: 3, Message: "m"}, "env.yaml:3: m"},
+		{Problem{Message: "m"}, "m"},
 	} {
 		eq(t, "String", c.p.String(), c.want)
 	}
-	fe := &FileError{Problems: []Problem{{"f", 1, "", "a"}, {"f", 2, "r", "b"}}}
+	fe := &FileError{Problems: []Problem{{File: "f", Line: 1, Message: "a"}, {File: "f", Line: 2, Resource: "r", Message: "b"}}}
 	eq(t, "Error", fe.Error(), "f:1: a\nf:2: r: b")
 }
 

@@ -23,7 +23,7 @@ type pendingRef struct {
 func (d *decoder) link() {
 	for _, p := range d.refs {
 		if !d.resolves(p) {
-			p.r.errf(p.line, "%s %s not found in the file", p.field, p.id)
+			p.r.errc(CodeReferenceNotFound, p.line, "%s %s not found %s", p.field, p.id, d.where())
 		}
 	}
 	d.placeDynamicAddresses()
@@ -34,14 +34,26 @@ func (d *decoder) link() {
 // be checked and pass; references that may point outside the file (a
 // workspace's storage account, a private endpoint's target) are not queued.
 func (d *decoder) resolves(p pendingRef) bool {
-	if strings.EqualFold(p.typ, typeLBPool) {
+	switch {
+	case strings.EqualFold(p.typ, typeLBPool):
 		// A pool is a part of its load balancer, not a resource of its own.
-		return d.lbPools[p.id.Key()]
-	}
-	if k := kindIndex[strings.ToLower(p.typ)]; k == nil || !k.index {
+		if d.lbPools[p.id.Key()] {
+			return true
+		}
+	case kindIndex[strings.ToLower(p.typ)] == nil || !kindIndex[strings.ToLower(p.typ)].index:
+		return true
+	case d.snap.Lookup(p.id) != nil:
 		return true
 	}
-	return d.snap.Lookup(p.id) != nil
+	return d.exists != nil && d.exists(p.id)
+}
+
+// where says where references are looked for, for messages.
+func (d *decoder) where() string {
+	if d.exists != nil {
+		return "(no such resource)"
+	}
+	return "in the file"
 }
 
 // placeDynamicAddresses gives firewalls and inbound endpoints without a

@@ -31,6 +31,14 @@ var migrations = []string{
 		updated INTEGER NOT NULL
 	) WITHOUT ROWID;
 	CREATE INDEX resources_type ON resources (type, key);`,
+	// 2: the references between records (a subnet's NSG, a compute's
+	// subnet), so that "is this in use?" is an index lookup.
+	`CREATE TABLE refs (
+		to_key   TEXT NOT NULL,
+		from_key TEXT NOT NULL,
+		PRIMARY KEY (to_key, from_key)
+	) WITHOUT ROWID;
+	CREATE INDEX refs_from ON refs (from_key);`,
 }
 
 // SQLite is the Store on an embedded SQLite database (modernc.org/sqlite,
@@ -118,6 +126,11 @@ func (s *SQLite) Get(ctx context.Context, id string) (Record, error) { return ge
 
 // List reads one page of records.
 func (s *SQLite) List(ctx context.Context, q Query) (Page, error) { return list(ctx, s.db, q) }
+
+// Referrers lists the records that reference id or anything under it.
+func (s *SQLite) Referrers(ctx context.Context, id string) ([]string, error) {
+	return referrers(ctx, s.db, id)
+}
 
 // Update runs fn in one write transaction.
 func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
@@ -249,7 +262,10 @@ func (t *sqliteTx) Put(ctx context.Context, rec Record, cond Condition) (Record,
 		return Record{}, err
 	}
 	now := time.Now().UTC()
-	rec.ETag, rec.Created, rec.Updated = newETag(), now, now
+	if rec.ETag == "" {
+		rec.ETag = NewETag()
+	}
+	rec.Created, rec.Updated = now, now
 	if exists {
 		rec.ID, rec.Created = cur.ID, cur.Created // the id keeps its first casing
 	}
@@ -259,8 +275,54 @@ func (t *sqliteTx) Put(ctx context.Context, rec Record, cond Condition) (Record,
 	if err != nil {
 		return Record{}, fmt.Errorf("store: write %s: %w", rec.ID, err)
 	}
+	if err := t.setRefs(ctx, rec.ID, rec.Refs); err != nil {
+		return Record{}, err
+	}
 	rec.Type = strings.ToLower(rec.Type)
 	return rec, nil
+}
+
+// setRefs replaces the references recorded for the record from.
+func (t *sqliteTx) setRefs(ctx context.Context, from string, refs []string) error {
+	fk := Key(from)
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM refs WHERE from_key = ?`, fk); err != nil {
+		return fmt.Errorf("store: references of %s: %w", from, err)
+	}
+	for _, to := range refs {
+		if _, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO refs (to_key, from_key) VALUES (?, ?)`, Key(to), fk); err != nil {
+			return fmt.Errorf("store: references of %s: %w", from, err)
+		}
+	}
+	return nil
+}
+
+// referrers lists the ids of records that reference id or anything under
+// it, in id order.
+func referrers(ctx context.Context, q querier, id string) ([]string, error) {
+	k := Key(id)
+	lo, hi := scopeRange(id)
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT r.id FROM refs f JOIN resources r ON r.key = f.from_key
+		WHERE f.to_key = ? OR (f.to_key >= ? AND f.to_key < ?) ORDER BY r.key`, k, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("store: referrers of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var from string
+		if err := rows.Scan(&from); err != nil {
+			return nil, fmt.Errorf("store: referrers of %s: %w", id, err)
+		}
+		out = append(out, from)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: referrers of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) Referrers(ctx context.Context, id string) ([]string, error) {
+	return referrers(ctx, t.tx, id)
 }
 
 func (t *sqliteTx) Delete(ctx context.Context, id string, cond Condition) error {
@@ -277,7 +339,7 @@ func (t *sqliteTx) Delete(ctx context.Context, id string, cond Condition) error 
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM resources WHERE key = ?`, Key(id)); err != nil {
 		return fmt.Errorf("store: delete %s: %w", id, err)
 	}
-	return nil
+	return t.setRefs(ctx, id, nil)
 }
 
 func (t *sqliteTx) DeleteUnder(ctx context.Context, scope string) (int, error) {
@@ -286,12 +348,15 @@ func (t *sqliteTx) DeleteUnder(ctx context.Context, scope string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: delete under %s: %w", scope, err)
 	}
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM refs WHERE from_key >= ? AND from_key < ?`, lo, hi); err != nil {
+		return 0, fmt.Errorf("store: delete under %s: %w", scope, err)
+	}
 	n, err := res.RowsAffected()
 	return int(n), err
 }
 
-// newETag is a fresh ARM-style weak etag.
-func newETag() string {
+// NewETag is a fresh ARM-style weak etag.
+func NewETag() string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error since Go 1.24)
 	return `W/"` + hex.EncodeToString(b[:]) + `"`

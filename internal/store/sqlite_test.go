@@ -326,3 +326,75 @@ func benchStore(b *testing.B) (*SQLite, []byte) {
 	b.Cleanup(func() { s.Close() })
 	return s, []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
 }
+
+func TestReferrers(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	nsg := rg + "/providers/Microsoft.Network/networkSecurityGroups/nsg1"
+	nic := rg + "/providers/Microsoft.Network/networkInterfaces/nic1"
+	write := func(id string, refs ...string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx Tx) error {
+			_, err := tx.Put(ctx, Record{ID: id, Type: "T", Body: []byte(`{}`), Refs: refs}, Condition{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	referrers := func(id string) string {
+		t.Helper()
+		got, err := s.Referrers(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	write(nsg)
+	write(vnet, strings.ToUpper(nsg))
+	write(nic, vnet+"/subnets/default")
+	if got := referrers(nsg); got != vnet {
+		t.Fatalf("referrers of the NSG: %q", got)
+	}
+	// A reference to a subnet counts as one to its VNet (anything under it).
+	if got := referrers(vnet); got != nic {
+		t.Fatalf("referrers of the VNet: %q", got)
+	}
+	if got := referrers(vnet + "/subnets/other"); got != "" {
+		t.Fatalf("referrers of another subnet: %q", got)
+	}
+	// Rewriting replaces the references; deleting removes them.
+	write(vnet)
+	if got := referrers(nsg); got != "" {
+		t.Fatalf("after rewrite: %q", got)
+	}
+	if err := s.Update(ctx, func(tx Tx) error { return tx.Delete(ctx, nic, Condition{}) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := referrers(vnet); got != "" {
+		t.Fatalf("after delete: %q", got)
+	}
+	write(nic, nsg)
+	if err := s.Update(ctx, func(tx Tx) error { _, err := tx.DeleteUnder(ctx, rg); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := referrers(nsg); got != "" {
+		t.Fatalf("after deleting the group: %q", got)
+	}
+}
+
+func TestPutKeepsGivenETag(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	etag := NewETag()
+	var out Record
+	if err := s.Update(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.Put(ctx, Record{ID: vnet, Type: "T", Body: []byte(`{}`), ETag: etag}, Condition{})
+		return err
+	}); err != nil || out.ETag != etag {
+		t.Fatalf("put: %+v, %v", out, err)
+	}
+	if got, err := s.Get(ctx, vnet); err != nil || got.ETag != etag {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+}

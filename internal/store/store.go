@@ -26,8 +26,12 @@ type Record struct {
 	Type string
 	// Body is the resource as the API returns it (JSON).
 	Body []byte
-	// ETag changes on every write of the record.
-	ETag             string
+	// ETag changes on every write of the record. Put uses the one given
+	// (so that the body can carry it, as ARM bodies do), else a new one.
+	ETag string
+	// Refs are the ids the record references (written by Put, kept in an
+	// index for Referrers; not read back by Get or List).
+	Refs             []string
 	Created, Updated time.Time
 }
 
@@ -73,6 +77,9 @@ var (
 type Reader interface {
 	Get(ctx context.Context, id string) (Record, error)
 	List(ctx context.Context, q Query) (Page, error)
+	// Referrers lists the ids of records whose Refs name id or anything
+	// under it (a VNet's subnets), in id order.
+	Referrers(ctx context.Context, id string) ([]string, error)
 }
 
 // Tx is one write transaction: reads see its own writes.

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+)
+
+// resourceKind is a resource type the generic resource handler serves:
+// every type the environment-file decoder knows, so that what the API
+// accepts and what `securetrain check` reads are one model.
+type resourceKind struct {
+	typ string // canonical full type
+	// inline is set for children ARM also nests in their parent's
+	// properties under this key (a VNet's subnets): they live inside the
+	// parent's record, so a parent PUT and a child PUT see one truth.
+	inline string
+	// created is the status of a PUT that creates: the one the Azure SDK
+	// operation accepts (arm-api-notes.md: ML workspaces take 200 or 202,
+	// never 201).
+	created int
+	// async PUTs answer with Azure-AsyncOperation (the SDK's long-running
+	// operations); the others are synchronous.
+	async bool
+	// inUse is the ARM error code for deleting the resource while another
+	// one references it; "" means references do not hold it (a workspace
+	// may be deleted under its private endpoint, as in Azure).
+	inUse string
+	// noProvisioningState: the type has no properties.provisioningState.
+	noProvisioningState bool
+}
+
+var kinds = map[string]*resourceKind{} // by lower-cased type
+
+func init() {
+	network := func(typ, inline, inUse string) {
+		kinds[strings.ToLower(typ)] = &resourceKind{typ: typ, inline: inline, created: http.StatusCreated, async: true, inUse: inUse}
+	}
+	const n = "Microsoft.Network/"
+	network(n+"virtualNetworks", "", "")
+	network(n+"virtualNetworks/subnets", "subnets", "InUseSubnetCannotBeDeleted")
+	network(n+"virtualNetworks/virtualNetworkPeerings", "virtualNetworkPeerings", "")
+	network(n+"networkSecurityGroups", "", "InUseNetworkSecurityGroupCannotBeDeleted")
+	network(n+"networkSecurityGroups/securityRules", "securityRules", "")
+	network(n+"applicationSecurityGroups", "", "InUseApplicationSecurityGroupCannotBeDeleted")
+	network(n+"routeTables", "", "InUseRouteTableCannotBeDeleted")
+	network(n+"routeTables/routes", "routes", "")
+	network(n+"natGateways", "", "InUseNatGatewayCannotBeDeleted")
+	network(n+"publicIPAddresses", "", "PublicIPAddressInUse")
+	network(n+"loadBalancers", "", "InUseLoadBalancerCannotBeDeleted")
+	network(n+"networkInterfaces", "", "")
+	network(n+"privateEndpoints", "", "")
+	network(n+"privateDnsZones", "", "")
+	network(n+"privateDnsZones/virtualNetworkLinks", "", "")
+	network(n+"privateDnsZones/A", "", "")
+	network(n+"privateDnsZones/CNAME", "", "")
+	network(n+"azureFirewalls", "", "")
+	network(n+"firewallPolicies", "", "InUseFirewallPolicyCannotBeDeleted")
+	network(n+"firewallPolicies/ruleCollectionGroups", "", "")
+	network(n+"serviceEndpointPolicies", "", "InUseServiceEndpointPolicyCannotBeDeleted")
+	network(n+"dnsResolvers", "", "")
+	network(n+"dnsResolvers/inboundEndpoints", "", "")
+	network(n+"dnsResolvers/outboundEndpoints", "", "InUseOutboundEndpointCannotBeDeleted")
+	network(n+"dnsForwardingRulesets", "", "")
+	network(n+"dnsForwardingRulesets/forwardingRules", "", "")
+	network(n+"dnsForwardingRulesets/virtualNetworkLinks", "", "")
+	for _, k := range []*resourceKind{
+		{typ: "Microsoft.Storage/storageAccounts", created: http.StatusOK, async: true},
+		{typ: "Microsoft.MachineLearningServices/workspaces", created: http.StatusOK, async: true},
+		{typ: "Microsoft.MachineLearningServices/workspaces/computes", created: http.StatusCreated, async: true},
+		{typ: "Microsoft.Compute/virtualMachines", created: http.StatusCreated, async: true},
+		// armpolicy's Create accepts 201 only, on create and update alike.
+		{typ: "Microsoft.Authorization/policyAssignments", created: http.StatusCreated, noProvisioningState: true},
+	} {
+		kinds[strings.ToLower(k.typ)] = k
+	}
+}
+
+// kindOf returns the kind of a full type, or nil.
+func kindOf(typ string) *resourceKind { return kinds[strings.ToLower(typ)] }
+
+// updatedStatus is the status of a PUT that replaces.
+func (k *resourceKind) updatedStatus() int {
+	if strings.EqualFold(k.typ, "Microsoft.Authorization/policyAssignments") {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// provider is the namespace, lower-cased (the api-version table's key).
+func (k *resourceKind) provider() string {
+	return strings.ToLower(k.typ[:strings.IndexByte(k.typ, '/')])
+}

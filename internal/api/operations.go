@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/store"
+)
+
+// Long-running operations, as ARM runs them: the first response carries
+// Azure-AsyncOperation, an absolute URL on the host and scheme the client
+// used, and a small retry-after-ms (the SDK otherwise waits 30 s between
+// polls); GET on it answers {"status": InProgress|Succeeded|Failed|…}.
+// Operations are records, so they survive a restart.
+
+const (
+	typeOperation = "securetrain/operations"
+	// retryAfterMs is the poll interval the server asks for.
+	retryAfterMs = "10"
+)
+
+// operation is an operation record, and its status body.
+type operation struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Status     string    `json:"status"`
+	ResourceID string    `json:"resourceId"`
+	StartTime  time.Time `json:"startTime"`
+	EndTime    time.Time `json:"endTime,omitzero"`
+	Error      any       `json:"error,omitempty"`
+}
+
+// operationID is where an operation of provider ns in location lives.
+func operationID(sub, ns, location, name string) string {
+	return "/subscriptions/" + sub + "/providers/" + ns + "/locations/" + location + "/operations/" + name
+}
+
+// startOperation records the operation of a write to target (finished:
+// writes complete within their transaction) and returns its absolute
+// status URL.
+func (s *Server) startOperation(ctx context.Context, tx store.Tx, r *http.Request, target arm.ID, location string) (string, error) {
+	if location == "" {
+		location = "global"
+	}
+	now := time.Now().UTC()
+	op := operation{Name: newGUID(), Status: "Succeeded", ResourceID: target.String(), StartTime: now, EndTime: now}
+	op.ID = operationID(target.Subscription, target.Provider, location, op.Name)
+	if _, err := putJSON(ctx, tx, op.ID, typeOperation, op, store.Condition{}); err != nil {
+		return "", err
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	q := url.Values{"api-version": {r.URL.Query().Get("api-version")}}
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: op.ID, RawQuery: q.Encode()}).String(), nil
+}
+
+// operationRoute answers GET .../providers/{ns}/locations/{l}/operations/{name}
+// to whoever may read the resource the operation concerns.
+func (s *Server) operationRoute(w http.ResponseWriter, r *http.Request, who, id string) error {
+	if r.Method != http.MethodGet {
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on an operation", r.Method)
+	}
+	rec, err := s.store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return newError(http.StatusNotFound, "OperationNotFound", "The operation '%s' could not be found.", id)
+	}
+	if err != nil {
+		return err
+	}
+	var op operation
+	if err := json.Unmarshal(rec.Body, &op); err != nil {
+		return err
+	}
+	target, err := arm.ParseID(op.ResourceID, "")
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r.Context(), who, target.Type()+"/read", op.ResourceID); err != nil {
+		return err
+	}
+	w.Header().Set("Retry-After-Ms", retryAfterMs)
+	return writeRecord(w, http.StatusOK, rec)
+}

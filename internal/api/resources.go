@@ -1,0 +1,601 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/store"
+)
+
+// The generic resource handler: every provider resource type of kinds.go,
+// at /subscriptions/{s}/resourceGroups/{g}/providers/{ns}/{type}/{name}[/{child}/{name}]
+// (and subscription-level lists and policy assignments). Each write is one
+// store transaction that checks the resource group or parent, locks and
+// preconditions, validates the result with the environment-file decoder
+// (resources.DecodeARM) and stores it with its references.
+
+// resourcePath is a parsed provider path: an item when len(names) equals
+// len(types), else the collection of the last type.
+type resourcePath struct {
+	sub, rg, ns  string
+	types, names []string
+}
+
+func (p resourcePath) collection() bool { return len(p.names) < len(p.types) }
+
+func (p resourcePath) fullType() string { return p.ns + "/" + strings.Join(p.types, "/") }
+
+// id is the item's id (for a collection, that of its parent or group).
+func (p resourcePath) id() arm.ID {
+	n := len(p.names)
+	return arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:n], Names: p.names}
+}
+
+// scope is what a collection is listed under.
+func (p resourcePath) scope() string {
+	switch {
+	case len(p.names) > 0:
+		return p.id().String()
+	case p.rg != "":
+		return resourceGroupID(p.sub, p.rg)
+	}
+	return "/subscriptions/" + p.sub
+}
+
+// parseResourcePath reads segs (unescaped path segments) as a provider
+// path, or reports false.
+func parseResourcePath(segs, lower []string) (resourcePath, bool) {
+	p := resourcePath{sub: segs[1]}
+	at := 2
+	if len(segs) > 4 && lower[2] == "resourcegroups" {
+		p.rg, at = segs[3], 4
+	}
+	if len(segs) < at+3 || lower[at] != "providers" {
+		return p, false
+	}
+	p.ns = segs[at+1]
+	rest := segs[at+2:]
+	for i, s := range rest {
+		if i%2 == 0 {
+			p.types = append(p.types, s)
+		} else {
+			p.names = append(p.names, s)
+		}
+	}
+	return p, true
+}
+
+// validResourceName applies ARM's common naming rule: 1–260 characters,
+// none of <>*%&:\?/#| or control characters, not "." or "..", not ending
+// in "." or a space. (A name cannot smuggle a path.)
+func validResourceName(name string) bool {
+	if name == "" || len(name) > 260 || name == "." || name == ".." || strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || strings.ContainsRune(`<>*%&:\?/#|`, r) })
+}
+
+func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
+	k := kindOf(p.fullType())
+	if k == nil {
+		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",
+			strings.Join(p.types, "/"), p.ns)
+	}
+	if err := requireAPIVersion(r, k.provider()); err != nil {
+		return err
+	}
+	if p.rg == "" && len(p.types) == 1 && !p.collection() && !strings.EqualFold(k.typ, typePolicyAssignment) {
+		return newError(http.StatusNotFound, "InvalidResourceType", "%s resources live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/%s/{name}.",
+			k.typ, p.sub, k.typ)
+	}
+	for _, n := range p.names {
+		if !validResourceName(n) {
+			return newError(http.StatusBadRequest, "InvalidResourceName",
+				"Resource name '%s' is invalid: use 1–260 characters without <>*%%&:\\?/#| or control characters, not ending with '.' or a space.", n)
+		}
+	}
+	if p.collection() {
+		if err := s.authorize(r.Context(), who, k.typ+"/read", p.scope()); err != nil {
+			return err
+		}
+		return s.listResources(w, r, p, k)
+	}
+	id := p.id()
+	if err := s.authorize(r.Context(), who, k.typ+"/"+methodVerb(r.Method), id.String()); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet:
+		_, child, rec, err := s.find(r.Context(), s.store, k, id)
+		if err != nil {
+			return err
+		}
+		return writeResource(w, http.StatusOK, child, rec)
+	case http.MethodPut, http.MethodPatch:
+		return s.writeResource(w, r, who, k, id)
+	case http.MethodDelete:
+		return s.deleteResource(w, r, k, id)
+	}
+	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on %s", r.Method, k.typ)
+}
+
+// find reads a resource: its own record, or for an inline child the
+// parent's record and the child object in it.
+func (s *Server) find(ctx context.Context, rd store.Reader, k *resourceKind, id arm.ID) (parent object, child object, rec store.Record, err error) {
+	if k.inline == "" {
+		rec, err = rd.Get(ctx, id.String())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, rec, notFound(id)
+		}
+		return nil, nil, rec, err
+	}
+	pid, _ := id.Parent()
+	rec, err = rd.Get(ctx, pid.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, rec, notFound(pid)
+	}
+	if err != nil {
+		return nil, nil, rec, err
+	}
+	parent, err = recordObject(rec)
+	if err != nil {
+		return nil, nil, rec, err
+	}
+	_, child = findChild(parent, k.inline, id.Leaf())
+	if child == nil {
+		return parent, nil, rec, newError(http.StatusNotFound, "NotFound", "Resource %s not found.", id)
+	}
+	return parent, child, rec, nil
+}
+
+func notFound(id arm.ID) error {
+	if id.ResourceGroup == "" {
+		return newError(http.StatusNotFound, "ResourceNotFound", "The Resource '%s' was not found.", id)
+	}
+	return newError(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s' under resource group '%s' was not found.",
+		id.Provider+"/"+strings.Join(id.Types, "/"), id.Name(), id.ResourceGroup)
+}
+
+// findChild finds the inline child named name (case-insensitive) in
+// parent's properties[key]: its index and object, or -1 and nil.
+func findChild(parent object, key, name string) (int, object) {
+	list, _ := objectAt(parent, "properties")[key].([]any)
+	for i, it := range list {
+		if c, ok := it.(object); ok && strings.EqualFold(str(c, "name"), name) {
+			return i, c
+		}
+	}
+	return -1, nil
+}
+
+// writeResource answers with a resource: an inline child's object, or a
+// record's body; with its etag.
+func writeResource(w http.ResponseWriter, status int, child object, rec store.Record) error {
+	if child == nil {
+		return writeRecord(w, status, rec)
+	}
+	if etag := str(child, "etag"); etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	writeJSON(w, status, child)
+	return nil
+}
+
+func (s *Server) listResources(w http.ResponseWriter, r *http.Request, p resourcePath, k *resourceKind) error {
+	if r.Method != http.MethodGet {
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a list", r.Method)
+	}
+	if p.rg != "" {
+		if err := s.requireScope(r.Context(), resourceGroupID(p.sub, p.rg)); err != nil {
+			return err
+		}
+	}
+	if k.inline == "" {
+		if len(p.names) > 0 {
+			if _, err := s.store.Get(r.Context(), p.scope()); errors.Is(err, store.ErrNotFound) {
+				return notFound(p.id())
+			} else if err != nil {
+				return err
+			}
+		}
+		return s.list(w, r, p.scope(), k.typ)
+	}
+	rec, err := s.store.Get(r.Context(), p.scope())
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(p.id())
+	}
+	if err != nil {
+		return err
+	}
+	parent, err := recordObject(rec)
+	if err != nil {
+		return err
+	}
+	value := items(objectAt(parent, "properties"), k.inline)
+	writeJSON(w, http.StatusOK, map[string]any{"value": value})
+	return nil
+}
+
+// writeResource handles PUT (create or replace) and PATCH (a JSON merge
+// patch of the stored resource) in one transaction.
+func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who string, k *resourceKind, id arm.ID) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	in, err := decodeObject(data)
+	if err != nil {
+		return err
+	}
+	patch := r.Method == http.MethodPatch
+	if err := s.authorizeLinked(r.Context(), who, r.Method+" "+k.typ, in, id.String()); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	cond := condition(r)
+	status := k.created
+	var out store.Record
+	var child object
+	var opURL string
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := s.requireParent(ctx, tx, k, id); err != nil {
+			return err
+		}
+		if err := checkLocks(ctx, tx, id.Subscription, id.String(), false); err != nil {
+			return err
+		}
+		parent, cur, rec, err := s.find(ctx, tx, k, id)
+		exists := err == nil
+		var ae *apiError
+		if err != nil && !(errors.As(err, &ae) && ae.status == http.StatusNotFound) {
+			return err
+		}
+		if k.inline != "" && parent == nil {
+			return err // the parent is gone (requireParent saw it in this transaction: unreachable)
+		}
+		if k.inline == "" && exists {
+			if cur, err = recordObject(rec); err != nil {
+				return err
+			}
+		}
+		switch {
+		case patch && !exists:
+			return notFound(id)
+		case patch:
+			mergePatch(cur, in)
+			in = cur
+			status = http.StatusOK
+		case exists:
+			status = k.updatedStatus()
+		}
+		if k.inline != "" {
+			if err := checkChildCondition(id, cur, cond); err != nil {
+				return err
+			}
+			cond = store.Condition{}
+		}
+		next, err := normalize(k, id, in, cur)
+		if err != nil {
+			return err
+		}
+		recID, body := id, next
+		if k.inline != "" {
+			recID, _ = id.Parent()
+			list, _ := objectAt(parent, "properties")[k.inline].([]any)
+			if i, _ := findChild(parent, k.inline, id.Leaf()); i >= 0 {
+				list[i] = next
+			} else {
+				objectAt(parent, "properties")[k.inline] = append(list, next)
+			}
+			body = parent
+		}
+		if err := s.checkPolicy(ctx, tx, k, id, next); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", recID, err)
+		}
+		if err := s.validate(ctx, tx, recID, body, raw); err != nil {
+			return err
+		}
+		out, err = tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: str(body, "etag"),
+			Refs: refsOf(body, recID.String())}, cond)
+		if err != nil {
+			return err
+		}
+		if k.inline != "" {
+			child = next
+		}
+		if k.async && !patch {
+			opURL, err = s.startOperation(ctx, tx, r, id, str(body, "location"))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if opURL != "" {
+		w.Header().Set("Azure-AsyncOperation", opURL)
+		w.Header().Set("Retry-After-Ms", retryAfterMs)
+	}
+	return writeResource(w, status, child, out)
+}
+
+// requireParent checks that the resource group, and the parent resource
+// of a child, exist.
+func (s *Server) requireParent(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID) error {
+	if id.ResourceGroup != "" {
+		if _, err := tx.Get(ctx, resourceGroupID(id.Subscription, id.ResourceGroup)); errors.Is(err, store.ErrNotFound) {
+			return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", id.ResourceGroup)
+		} else if err != nil {
+			return err
+		}
+	}
+	pid, ok := id.Parent()
+	if !ok {
+		return nil
+	}
+	if _, err := tx.Get(ctx, pid.String()); errors.Is(err, store.ErrNotFound) {
+		return newError(http.StatusNotFound, "ParentResourceNotFound",
+			"Can not perform requested operation on nested resource. Parent resource '%s' not found.", pid.Name())
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkChildCondition applies If-Match / If-None-Match to an inline
+// child, which has its own etag inside its parent's record.
+func checkChildCondition(id arm.ID, cur object, cond store.Condition) error {
+	etag := str(cur, "etag")
+	switch {
+	case cond.IfNoneMatch == "*" && cur != nil,
+		cond.IfNoneMatch != "" && cond.IfNoneMatch != "*" && cur != nil && cond.IfNoneMatch == etag,
+		cond.IfMatch != "" && cur == nil,
+		cond.IfMatch != "" && cond.IfMatch != "*" && cond.IfMatch != etag:
+		return fmt.Errorf("%s has etag %q (If-Match %q, If-None-Match %q): %w", id, etag, cond.IfMatch, cond.IfNoneMatch, store.ErrPreconditionFailed)
+	}
+	return nil
+}
+
+// normalize builds the stored representation of a resource from a request
+// body: the envelope's id, name, type and etag are the server's, the
+// location is ARM's spelling, properties carry provisioningState, inline
+// children get theirs, and NSGs get Azure's default rules. cur is the
+// stored resource, or nil.
+func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
+	out := object{}
+	for key, v := range in {
+		switch key {
+		case "id", "name", "type", "etag", "systemData":
+			// read-only: the server's own values replace them
+		default:
+			out[key] = v
+		}
+	}
+	out["id"], out["name"], out["type"] = id.String(), id.Leaf(), k.typ
+	out["etag"] = keepETag(in, cur)
+	if loc, ok := out["location"].(string); ok {
+		out["location"] = normalizeLocation(loc)
+	} else if k.inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
+		return nil, newError(http.StatusBadRequest, "LocationRequired", "The location property is required for %s '%s'.", k.typ, id.Name())
+	}
+	if cur != nil && str(cur, "location") != "" && out["location"] != nil && !strings.EqualFold(str(cur, "location"), str(out, "location")) {
+		return nil, newError(http.StatusConflict, "InvalidResourceLocation",
+			"The resource '%s' already exists in location '%s'. A resource with the same name cannot be created in location '%s'.",
+			id.Name(), str(cur, "location"), str(out, "location"))
+	}
+	props, ok := out["properties"].(object)
+	if !ok {
+		if out["properties"] != nil {
+			return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "properties of %s '%s' must be an object.", k.typ, id.Name())
+		}
+		props = object{}
+		out["properties"] = props
+	}
+	if !k.noProvisioningState {
+		props["provisioningState"] = "Succeeded"
+	}
+	var curProps object
+	if cur != nil {
+		curProps, _ = cur["properties"].(object)
+	}
+	for _, ck := range inlineChildren(k) {
+		list, ok := props[ck.inline].([]any)
+		if !ok {
+			continue
+		}
+		for i, it := range list {
+			c, ok := it.(object)
+			if !ok {
+				continue // the decoder reports it
+			}
+			name := str(c, "name")
+			_, old := findChild(object{"properties": curProps}, ck.inline, name)
+			if !validResourceName(name) {
+				continue // the decoder names the problem
+			}
+			nc, err := normalize(ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], name), c, old)
+			if err != nil {
+				return nil, err
+			}
+			list[i] = nc
+		}
+	}
+	if strings.EqualFold(k.typ, typeNSG) {
+		props["defaultSecurityRules"] = defaultSecurityRules(id)
+	}
+	return out, nil
+}
+
+// keepETag keeps the stored etag when nothing but read-only fields
+// changed, so that a parent PUT does not change the etags of children it
+// repeats as they were.
+func keepETag(in, cur object) string {
+	if cur == nil {
+		return store.NewETag()
+	}
+	strip := func(o object) string {
+		c := object{}
+		for k, v := range o {
+			c[k] = v
+		}
+		delete(c, "etag")
+		delete(c, "id")
+		delete(c, "type")
+		if p, ok := c["properties"].(object); ok {
+			pc := object{}
+			for k, v := range p {
+				pc[k] = v
+			}
+			delete(pc, "provisioningState")
+			c["properties"] = pc
+		}
+		b, _ := json.Marshal(c) // decoded JSON always encodes
+		return string(b)
+	}
+	if strip(in) == strip(cur) {
+		return str(cur, "etag")
+	}
+	return store.NewETag()
+}
+
+// inlineChildren are the kinds nested inline in k.
+func inlineChildren(k *resourceKind) []*resourceKind {
+	var out []*resourceKind
+	for _, c := range kinds {
+		if c.inline != "" && strings.EqualFold(c.typ[:strings.LastIndexByte(c.typ, '/')], k.typ) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *resourceKind) int { return strings.Compare(a.typ, b.typ) })
+	return out
+}
+
+const (
+	typeNSG              = "Microsoft.Network/networkSecurityGroups"
+	typePolicyAssignment = "Microsoft.Authorization/policyAssignments"
+	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
+	typeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
+)
+
+// defaultSecurityRules are the rules Azure puts at the end of every NSG
+// (spec §8.1), in Azure's representation.
+func defaultSecurityRules(nsg arm.ID) []any {
+	rule := func(name, dir, access, src, dst string, prio int, desc string) any {
+		return object{
+			"id": nsg.String() + "/defaultSecurityRules/" + name, "name": name,
+			"type": typeNSG + "/defaultSecurityRules",
+			"properties": object{
+				"description": desc, "protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
+				"sourceAddressPrefix": src, "destinationAddressPrefix": dst, "access": access, "priority": prio,
+				"direction": dir, "provisioningState": "Succeeded",
+			},
+		}
+	}
+	return []any{
+		rule("AllowVnetInBound", "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork", 65000, "Allow inbound traffic from all VMs in VNET"),
+		rule("AllowAzureLoadBalancerInBound", "Inbound", "Allow", "AzureLoadBalancer", "*", 65001, "Allow inbound traffic from azure load balancer"),
+		rule("DenyAllInBound", "Inbound", "Deny", "*", "*", 65500, "Deny all inbound traffic"),
+		rule("AllowVnetOutBound", "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork", 65000, "Allow outbound traffic from all VMs to all VMs in VNET"),
+		rule("AllowInternetOutBound", "Outbound", "Allow", "*", "Internet", 65001, "Allow outbound traffic from all VMs to Internet"),
+		rule("DenyAllOutBound", "Outbound", "Deny", "*", "*", 65500, "Deny all outbound traffic"),
+	}
+}
+
+// deleteResource deletes a resource that nothing holds: ARM's in-use
+// errors name what references it. Deleting what does not exist is 204.
+func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resourceKind, id arm.ID) error {
+	ctx := r.Context()
+	if strings.EqualFold(k.typ, typeCompute) {
+		switch strings.ToLower(r.URL.Query().Get("underlyingResourceAction")) {
+		case "delete", "detach":
+		default:
+			return newError(http.StatusBadRequest, "MissingRequiredParameter",
+				"Deleting compute '%s' needs the query parameter underlyingResourceAction=Delete or Detach.", id.Leaf())
+		}
+	}
+	cond := condition(r)
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		if err := checkLocks(ctx, tx, id.Subscription, id.String(), true); err != nil {
+			return err
+		}
+		parent, child, rec, err := s.find(ctx, tx, k, id)
+		if err != nil {
+			return err
+		}
+		if err := inUse(ctx, tx, k, id); err != nil {
+			return err
+		}
+		var held object // the resource's own children, held or not
+		if k.inline == "" {
+			if held, err = recordObject(rec); err != nil {
+				return err
+			}
+		} else {
+			held = child
+		}
+		for _, ck := range inlineChildren(k) {
+			for _, c := range items(objectAt(held, "properties"), ck.inline) {
+				if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], str(c, "name"))); err != nil {
+					return err
+				}
+			}
+		}
+		if k.inline == "" {
+			if err := tx.Delete(ctx, id.String(), cond); err != nil {
+				return err
+			}
+			_, err := tx.DeleteUnder(ctx, id.String())
+			return err
+		}
+		if err := checkChildCondition(id, child, cond); err != nil {
+			return err
+		}
+		i, _ := findChild(parent, k.inline, id.Leaf())
+		props := objectAt(parent, "properties")
+		list := props[k.inline].([]any)
+		props[k.inline] = slices.Delete(list, i, i+1)
+		pid, _ := id.Parent()
+		raw, err := json.Marshal(parent)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", pid, err)
+		}
+		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: str(parent, "etag"), Refs: refsOf(parent, pid.String())}, store.Condition{})
+		return err
+	})
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound && ae.code != "ParentResourceNotFound" {
+		w.WriteHeader(http.StatusNoContent) // ARM: deleting what is not there succeeds
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// inUse refuses to delete a resource that others reference, for kinds
+// whose references hold them.
+func inUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID) error {
+	if k.inUse == "" {
+		return nil
+	}
+	refs, err := tx.Referrers(ctx, id.String())
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	return newError(http.StatusBadRequest, k.inUse, "%s %s is in use by %s and cannot be deleted.",
+		k.typ[strings.LastIndexByte(k.typ, '/')+1:], id, strings.Join(refs, ", "))
+}

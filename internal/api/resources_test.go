@@ -1,0 +1,272 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	rgProbe    = "/subscriptions/" + sub + "/resourceGroups/rg-probe"
+	netProbe   = rgProbe + "/providers/Microsoft.Network/"
+	vnetProbe  = netProbe + "virtualNetworks/vnet-aml"
+	nsgProbe   = netProbe + "networkSecurityGroups/nsg-aml"
+	wsProbe    = rgProbe + "/providers/Microsoft.MachineLearningServices/workspaces/mlw-probe"
+	netVersion = "?api-version=2025-01-01"
+	mlVersion  = "?api-version=2024-04-01"
+)
+
+// fixture is a request body the Azure SDK for Go sent (shared/fixtures).
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "arm-requests", name+".put.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// probeEnvironment creates, from the SDK's own request bodies, the probe's
+// resource group, network, workspace, private endpoint and computes; it
+// checks each answer's status and long-running-operation header.
+func probeEnvironment(t *testing.T, c *client) {
+	t.Helper()
+	if st, body, _ := c.do("PUT", rgProbe+"?api-version=2021-04-01", fixture(t, "resourcegroup")); st != http.StatusCreated {
+		t.Fatalf("resource group: %d %v", st, body)
+	}
+	for _, step := range []struct{ path, fixture string }{
+		{nsgProbe, "nsg"},
+		{netProbe + "routeTables/rt-egress", "routetable"},
+		{netProbe + "publicIPAddresses/pip-nat", "publicip"},
+		{netProbe + "natGateways/nat-egress", "natgateway"},
+		{netProbe + "serviceEndpointPolicies/sep-storage", "serviceendpointpolicy"},
+		{vnetProbe, "vnet"},
+		{vnetProbe + "/subnets/snet-pe", "subnet"},
+		{nsgProbe + "/securityRules/AllowBatchNodeManagement", "securityrule"},
+		{netProbe + "loadBalancers/lb-internal", "loadbalancer"},
+		{wsProbe, "ml-workspace"},
+		{netProbe + "privateEndpoints/pe-mlw", "privateendpoint"},
+		{wsProbe + "/computes/cpu-cluster", "amlcompute"},
+		{wsProbe + "/computes/ci-probe", "computeinstance"},
+	} {
+		version := netVersion
+		want := http.StatusCreated
+		if strings.Contains(step.path, "MachineLearningServices") {
+			version = mlVersion
+			if !strings.Contains(step.path, "/computes/") {
+				want = http.StatusOK // the SDK refuses 201 for a workspace
+			}
+		}
+		st, body, hdr := c.do("PUT", step.path+version, fixture(t, step.fixture), "Content-Type", "application/json")
+		if st != want {
+			t.Fatalf("PUT %s: %d %v", step.fixture, st, body)
+		}
+		if body["id"] != step.path || objectAt(body, "properties")["provisioningState"] != "Succeeded" {
+			t.Errorf("PUT %s: body %v", step.fixture, body)
+		}
+		op := hdr.Get("Azure-AsyncOperation")
+		if !strings.HasPrefix(op, c.base+"/subscriptions/"+sub+"/providers/") || hdr.Get("Retry-After-Ms") == "" {
+			t.Fatalf("PUT %s: Azure-AsyncOperation %q, retry-after-ms %q", step.fixture, op, hdr.Get("Retry-After-Ms"))
+		}
+		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
+		if st != http.StatusOK || status["status"] != "Succeeded" {
+			t.Fatalf("poll %s: %d %v", step.fixture, st, status)
+		}
+	}
+}
+
+func TestResourcesFromSDKRequests(t *testing.T) { // arm-api-notes.md: status codes, LROs, field names
+	c := newClient(t)
+	probeEnvironment(t, c)
+
+	// A standalone subnet and rule land inside their parent, with ids and etags.
+	st, vnet, _ := c.do("GET", vnetProbe+netVersion, "")
+	if st != http.StatusOK {
+		t.Fatalf("GET vnet: %d %v", st, vnet)
+	}
+	subnets := items(objectAt(vnet, "properties"), "subnets")
+	if len(subnets) != 2 || subnets[1]["id"] != vnetProbe+"/subnets/snet-pe" || subnets[1]["etag"] == "" ||
+		subnets[1]["type"] != "Microsoft.Network/virtualNetworks/subnets" {
+		t.Fatalf("subnets: %v", subnets)
+	}
+	st, sn, hdr := c.do("GET", strings.ToUpper(vnetProbe)+"/SUBNETS/snet-compute"+netVersion, "")
+	if st != http.StatusOK || sn["name"] != "snet-compute" || hdr.Get("ETag") != sn["etag"] {
+		t.Fatalf("GET subnet (upper case path): %d %v etag %q", st, sn, hdr.Get("ETag"))
+	}
+	st, list, _ := c.do("GET", vnetProbe+"/subnets"+netVersion, "")
+	if st != http.StatusOK || len(list["value"].([]any)) != 2 {
+		t.Fatalf("list subnets: %d %v", st, list)
+	}
+	// Azure's default rules are filled in (spec §8.1).
+	_, nsg, _ := c.do("GET", nsgProbe+netVersion, "")
+	props := objectAt(nsg, "properties")
+	if d := items(props, "defaultSecurityRules"); len(d) != 6 || d[2]["name"] != "DenyAllInBound" {
+		t.Fatalf("defaultSecurityRules: %v", d)
+	}
+	if r := items(props, "securityRules"); len(r) != 3 {
+		t.Fatalf("securityRules: %v", r)
+	}
+	// Computes come back with their type (the SDK's polymorphism).
+	_, ci, _ := c.do("GET", wsProbe+"/computes/ci-probe"+mlVersion, "")
+	if objectAt(ci, "properties")["computeType"] != "ComputeInstance" {
+		t.Fatalf("compute instance: %v", ci)
+	}
+	st, computes, _ := c.do("GET", wsProbe+"/computes"+mlVersion, "")
+	if st != http.StatusOK || len(computes["value"].([]any)) != 2 {
+		t.Fatalf("list computes: %d %v", st, computes)
+	}
+	// Subscription-wide list.
+	st, vnets, _ := c.do("GET", "/subscriptions/"+sub+"/providers/Microsoft.Network/virtualNetworks"+netVersion, "")
+	if st != http.StatusOK || len(vnets["value"].([]any)) != 1 {
+		t.Fatalf("list VNets in the subscription: %d %v", st, vnets)
+	}
+}
+
+// errorCode sends a request and returns its status and ARM error code.
+func (c *client) errorCode(method, path, body string) (int, string, string) {
+	c.t.Helper()
+	st, out, hdr := c.do(method, path, body, "Content-Type", "application/json")
+	e := objectAt(out, "error")
+	if hdr.Get("x-ms-error-code") != str(e, "code") {
+		c.t.Errorf("%s %s: x-ms-error-code %q, body code %q", method, path, hdr.Get("x-ms-error-code"), str(e, "code"))
+	}
+	return st, str(e, "code"), str(e, "message")
+}
+
+func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
+	c := newClient(t)
+	probeEnvironment(t, c)
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		code, says               string
+	}{
+		{"duplicate NSG priority", "PUT", nsgProbe + "/securityRules/dup" + netVersion,
+			`{"properties":{"priority":100,"direction":"Inbound","access":"Deny","protocol":"*","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"*","destinationPortRange":"*"}}`,
+			400, "SecurityRuleConflict", "priority 100 is already used by inbound rule AllowAzureMLInbound"},
+		{"subnet outside the address space", "PUT", vnetProbe + "/subnets/far" + netVersion, `{"properties":{"addressPrefix":"10.9.0.0/24"}}`,
+			400, "NetcfgSubnetRangeOutsideVnet", "outside the address space"},
+		{"overlapping subnets", "PUT", vnetProbe + "/subnets/over" + netVersion, `{"properties":{"addressPrefix":"10.0.1.128/25"}}`,
+			400, "NetcfgSubnetRangesOverlap", "overlaps subnet vnet-aml/snet-compute (10.0.1.0/24)"},
+		{"missing NSG", "PUT", vnetProbe + "/subnets/x" + netVersion,
+			`{"properties":{"addressPrefix":"10.0.9.0/24","networkSecurityGroup":{"id":"` + netProbe + `networkSecurityGroups/nope"}}}`,
+			400, "InvalidResourceReference", "networkSecurityGroups/nope not found"},
+		{"invalid CIDR", "PUT", vnetProbe + "/subnets/x" + netVersion, `{"properties":{"addressPrefix":"10.0.9.0/33"}}`,
+			400, "InvalidRequestContent", "10.0.9.0/33"},
+		{"unknown field", "PUT", netProbe + "routeTables/rt2" + netVersion, `{"location":"eastus","properties":{"routez":[]}}`,
+			400, "InvalidRequestContent", `unknown field "routez"; did you mean "routes"?`},
+		{"subnet in use", "DELETE", vnetProbe + "/subnets/snet-compute" + netVersion, "",
+			400, "InUseSubnetCannotBeDeleted", "privateEndpoints/pe-mlw"},
+		{"VNet with a subnet in use", "DELETE", vnetProbe + netVersion, "",
+			400, "InUseSubnetCannotBeDeleted", "computes/cpu-cluster"},
+		{"NSG attached to a subnet", "DELETE", nsgProbe + netVersion, "",
+			400, "InUseNetworkSecurityGroupCannotBeDeleted", "virtualNetworks/vnet-aml"},
+		{"route table attached to a subnet", "DELETE", netProbe + "routeTables/rt-egress" + netVersion, "",
+			400, "InUseRouteTableCannotBeDeleted", "virtualNetworks/vnet-aml"},
+		{"compute name too long for a cluster", "PUT", wsProbe + "/computes/cluster-name-far-too-long" + mlVersion,
+			`{"location":"eastus","properties":{"computeType":"AmlCompute","properties":{"vmSize":"STANDARD_DS3_V2","scaleSettings":{"maxNodeCount":1}}}}`,
+			400, "BadRequest", "2–16 letters"},
+		{"parent missing", "PUT", netProbe + "virtualNetworks/nope/subnets/a" + netVersion, `{"properties":{"addressPrefix":"10.0.0.0/24"}}`,
+			404, "ParentResourceNotFound", "nope"},
+		{"resource group missing", "PUT", "/subscriptions/" + sub + "/resourceGroups/nope/providers/Microsoft.Network/routeTables/r" + netVersion,
+			`{"location":"eastus"}`, 404, "ResourceGroupNotFound", "nope"},
+		{"location missing", "PUT", netProbe + "routeTables/r" + netVersion, `{}`, 400, "LocationRequired", "location"},
+		{"location change", "PUT", netProbe + "routeTables/rt-egress" + netVersion, `{"location":"westus"}`, 409, "InvalidResourceLocation", "eastus"},
+		{"unknown type", "GET", netProbe + "virtualRouters/x" + netVersion, "", 404, "InvalidResourceType", "virtualRouters"},
+		{"network api-version", "GET", vnetProbe + "?api-version=2019-01-01", "", 400, "InvalidApiVersionParameter", "2025-01-01"},
+		{"escaped slash in a name", "PUT", netProbe + "routeTables/a%2F..%2Fb" + netVersion, `{"location":"eastus"}`, 400, "InvalidResourceName", "a/../b"},
+		{"dot-dot name", "GET", netProbe + "routeTables/.." + netVersion, "", 400, "InvalidResourceName", ".."},
+		{"not JSON", "PUT", netProbe + "routeTables/r" + netVersion, `{"location":`, 400, "InvalidRequestContent", "deserialized"},
+		{"array body", "PUT", netProbe + "routeTables/r" + netVersion, `[]`, 400, "InvalidRequestContent", "object"},
+		{"compute delete without underlyingResourceAction", "DELETE", wsProbe + "/computes/ci-probe" + mlVersion, "",
+			400, "MissingRequiredParameter", "underlyingResourceAction"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _, _ := c.do("GET", vnetProbe+netVersion, "")
+			st, code, msg := c.errorCode(tc.method, tc.path, tc.body)
+			if st != tc.status || code != tc.code || !strings.Contains(msg, tc.says) {
+				t.Fatalf("got %d %s %q; want %d %s saying %q", st, code, msg, tc.status, tc.code, tc.says)
+			}
+			if after, _, _ := c.do("GET", vnetProbe+netVersion, ""); after != before {
+				t.Fatalf("the VNet changed: %d → %d", before, after)
+			}
+		})
+	}
+	// Wrong content type.
+	st, out, _ := c.do("PUT", netProbe+"routeTables/r"+netVersion, `{"location":"eastus"}`, "Content-Type", "text/plain")
+	if st != http.StatusUnsupportedMediaType || str(objectAt(out, "error"), "code") != "UnsupportedMediaType" {
+		t.Fatalf("text/plain: %d %v", st, out)
+	}
+}
+
+func TestNoPublicIPComputeNeedsWorkspacePrivateEndpoint(t *testing.T) { // issue 4 §4; spec §4.1, §10 #7
+	c := newClient(t)
+	probeEnvironment(t, c)
+	// Without the private endpoint the no-public-IP cluster is refused with Azure's words.
+	if st, code, msg := c.errorCode("DELETE", netProbe+"privateEndpoints/pe-mlw"+netVersion, ""); st != http.StatusOK {
+		t.Fatalf("delete the private endpoint: %d %s %s", st, code, msg)
+	}
+	st, code, msg := c.errorCode("PUT", wsProbe+"/computes/cpu2"+mlVersion, fixture(t, "amlcompute"))
+	if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "EnableNodePublicIp 'False' requires workspace private endpoint") {
+		t.Fatalf("got %d %s %q", st, code, msg)
+	}
+	// With a public IP it is accepted.
+	body := strings.Replace(fixture(t, "amlcompute"), `"enableNodePublicIp":false`, `"enableNodePublicIp":true`, 1)
+	if st, out, _ := c.do("PUT", wsProbe+"/computes/cpu2"+mlVersion, body); st != http.StatusCreated {
+		t.Fatalf("public-IP cluster: %d %v", st, out)
+	}
+}
+
+func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
+	c := newClient(t)
+	probeEnvironment(t, c)
+	// If-Match on an inline child compares the child's own etag.
+	_, sn, _ := c.do("GET", vnetProbe+"/subnets/snet-pe"+netVersion, "")
+	etag := str(sn, "etag")
+	body := `{"properties":{"addressPrefix":"10.0.3.0/24","defaultOutboundAccess":false}}`
+	if st, out, _ := c.do("PUT", vnetProbe+"/subnets/snet-pe"+netVersion, body, "If-Match", `W/"stale"`); st != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d %v", st, out)
+	}
+	st, out, _ := c.do("PUT", vnetProbe+"/subnets/snet-pe"+netVersion, body, "If-Match", etag)
+	if st != http.StatusOK || str(out, "etag") == etag {
+		t.Fatalf("If-Match: %d %v", st, out)
+	}
+	// A VNet PUT that repeats a subnet as it is keeps that subnet's etag.
+	_, vnet, _ := c.do("GET", vnetProbe+netVersion, "")
+	before := items(objectAt(vnet, "properties"), "subnets")[0]["etag"]
+	raw, _ := json.Marshal(vnet)
+	if st, out, _ := c.do("PUT", vnetProbe+netVersion, string(raw)); st != http.StatusOK {
+		t.Fatalf("re-PUT of the VNet: %d %v", st, out)
+	}
+	_, vnet, _ = c.do("GET", vnetProbe+netVersion, "")
+	if after := items(objectAt(vnet, "properties"), "subnets")[0]["etag"]; after != before {
+		t.Fatalf("unchanged subnet's etag %v → %v", before, after)
+	}
+	// Deleting: 200, then 204 for what is gone; children go with their parent.
+	if st, _, _ := c.do("DELETE", vnetProbe+"/subnets/snet-pe"+netVersion, ""); st != http.StatusOK {
+		t.Fatalf("delete subnet: %d", st)
+	}
+	if st, _, _ := c.do("DELETE", vnetProbe+"/subnets/snet-pe"+netVersion, ""); st != http.StatusNoContent {
+		t.Fatalf("delete again: %d", st)
+	}
+	// Now the NAT gateway, route table and policy are free.
+	for _, p := range []string{"natGateways/nat-egress", "serviceEndpointPolicies/sep-storage"} {
+		if st, out, _ := c.do("DELETE", netProbe+p+netVersion, ""); st != http.StatusOK {
+			t.Fatalf("delete %s: %d %v", p, st, out)
+		}
+	}
+	if st, _, _ := c.do("DELETE", wsProbe+"?api-version=2024-04-01", ""); st != http.StatusOK {
+		t.Fatalf("delete workspace: %d", st)
+	}
+	if st, _, _ := c.do("GET", wsProbe+"/computes/ci-probe"+mlVersion, ""); st != http.StatusNotFound {
+		t.Fatalf("compute outlived its workspace: %d", st)
+	}
+	// PATCH merges (tags), keeps the rest.
+	st, out, _ = c.do("PATCH", netProbe+"routeTables/rt-egress"+netVersion, `{"tags":{"team":"ml"}}`)
+	if st != http.StatusOK || objectAt(out, "tags")["team"] != "ml" || len(items(objectAt(out, "properties"), "routes")) == 0 {
+		t.Fatalf("PATCH: %d %v", st, out)
+	}
+}

@@ -1,0 +1,388 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/requirements"
+	"securetrain/internal/resources"
+	"securetrain/internal/store"
+)
+
+// Validation on write: the record about to be stored is decoded by
+// resources.DecodeARM — the decoder `securetrain check` runs on files —
+// together with the stored records its checks look at (its parent and
+// siblings, its own children, what it references). References beyond
+// those are answered from the store. A compute is also put through
+// requirements.Admission, the rules Azure applies when it creates one.
+
+// bodySet collects the bodies to decode, each record once.
+type bodySet struct {
+	ctx    context.Context
+	tx     store.Reader
+	seen   map[string]bool
+	bodies [][]byte
+}
+
+func (b *bodySet) add(id string, body []byte) {
+	if k := store.Key(id); !b.seen[k] {
+		b.seen[k] = true
+		b.bodies = append(b.bodies, body)
+	}
+}
+
+// addRecord adds the stored record of id, if there is one (a missing one
+// is the decoder's to report).
+func (b *bodySet) addRecord(id string) (store.Record, bool, error) {
+	if b.seen[store.Key(id)] {
+		return store.Record{}, false, nil
+	}
+	rec, err := b.tx.Get(b.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	b.add(rec.ID, rec.Body)
+	return rec, true, nil
+}
+
+// addUnder adds the records strictly under scope, of type typ if set.
+func (b *bodySet) addUnder(scope, typ string) error {
+	q := store.Query{Scope: scope, Type: typ}
+	for {
+		page, err := b.tx.List(b.ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			if !strings.EqualFold(rec.Type, typeOperation) {
+				b.add(rec.ID, rec.Body)
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+}
+
+// addReferenced adds the records that body references.
+func (b *bodySet) addReferenced(body object, self string) error {
+	for _, ref := range refsOf(body, self) {
+		id, err := arm.ParseID(ref, "")
+		if err != nil {
+			continue
+		}
+		if _, _, err := b.addRecord(recordIDOf(id).String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordIDOf is the id of the record that holds id: itself, or for an
+// inline child (a subnet) or a part (a load balancer's pool) its parent.
+func recordIDOf(id arm.ID) arm.ID {
+	for {
+		if k := kindOf(id.Type()); k != nil && k.inline == "" {
+			return id
+		}
+		p, ok := id.Parent()
+		if !ok {
+			return id
+		}
+		id = p
+	}
+}
+
+// validate checks the record recID is about to get (body, raw).
+func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, body object, raw []byte) error {
+	k := kindOf(recID.Type())
+	set := &bodySet{ctx: ctx, tx: tx, seen: map[string]bool{}}
+	set.add(recID.String(), raw)
+	compute := strings.EqualFold(k.typ, typeCompute)
+	if pid, ok := recID.Parent(); ok {
+		if _, _, err := set.addRecord(pid.String()); err != nil {
+			return err
+		}
+		if !compute { // siblings: record sets, rules and links are checked together
+			if err := set.addUnder(pid.String(), ""); err != nil {
+				return err
+			}
+		}
+	}
+	if !strings.EqualFold(k.typ, typeWorkspace) { // a workspace's computes are checked on their own
+		if err := set.addUnder(recID.String(), ""); err != nil {
+			return err
+		}
+	}
+	if err := set.addReferenced(body, recID.String()); err != nil {
+		return err
+	}
+	if compute {
+		if err := s.addComputeContext(ctx, tx, set, recID); err != nil {
+			return err
+		}
+	}
+	exists := func(id arm.ID) bool {
+		ok, err := storedExists(ctx, tx, id)
+		return err == nil && ok
+	}
+	snap, err := resources.DecodeARM(set.bodies, exists)
+	if err != nil {
+		return problemsError(err)
+	}
+	if compute {
+		for _, c := range snap.Computes {
+			if c.ID.Equal(recID) {
+				return admissionError(requirements.Admission(snap, c))
+			}
+		}
+	}
+	return nil
+}
+
+// addComputeContext adds what Admission looks at: the workspace's private
+// endpoints (and their subnets), and the other computes of the
+// subscription (compute instance names are unique per region).
+func (s *Server) addComputeContext(ctx context.Context, tx store.Reader, set *bodySet, id arm.ID) error {
+	ws, _ := id.Parent()
+	refs, err := tx.Referrers(ctx, ws.String())
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		rid, err := arm.ParseID(ref, "")
+		if err != nil || !strings.EqualFold(rid.Type(), "Microsoft.Network/privateEndpoints") {
+			continue
+		}
+		rec, ok, err := set.addRecord(ref)
+		if err != nil {
+			return err
+		}
+		if ok {
+			pe, err := recordObject(rec)
+			if err != nil {
+				return err
+			}
+			if err := set.addReferenced(pe, rec.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return set.addUnder("/subscriptions/"+id.Subscription, typeCompute)
+}
+
+// storedExists reports whether the store holds id: its record, or the
+// inline child or part inside its parent's record.
+func storedExists(ctx context.Context, tx store.Reader, id arm.ID) (bool, error) {
+	rid := recordIDOf(id)
+	rec, err := tx.Get(ctx, rid.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || len(rid.Types) == len(id.Types) {
+		return err == nil, err
+	}
+	o, err := recordObject(rec)
+	if err != nil {
+		return false, err
+	}
+	_, c := findChild(o, id.Types[len(rid.Types)], id.Names[len(rid.Types)])
+	return c != nil, nil
+}
+
+// problemsError turns the decoder's problems into one ARM error: the first
+// problem's code (Azure's, where it has a specific one) and every problem
+// in details.
+func problemsError(err error) error {
+	var fe *resources.FileError
+	if !errors.As(err, &fe) || len(fe.Problems) == 0 {
+		return err
+	}
+	out := &apiError{status: http.StatusBadRequest, code: fe.Problems[0].Code}
+	if out.code == "" {
+		out.code = "InvalidRequestContent"
+	}
+	msgs := make([]string, len(fe.Problems))
+	for i, p := range fe.Problems {
+		msgs[i] = p.String()
+		code := p.Code
+		if code == "" {
+			code = "InvalidRequestContent"
+		}
+		out.details = append(out.details, &apiError{code: code, message: p.Message, target: p.Resource})
+	}
+	out.message = strings.Join(msgs, "; ")
+	return out
+}
+
+// admissionError refuses a compute with the findings Azure refuses it
+// for.
+func admissionError(fs []requirements.Finding) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := &apiError{status: http.StatusBadRequest, code: "BadRequest"}
+	var msgs []string
+	for _, f := range fs {
+		msgs = append(msgs, f.Message)
+		out.details = append(out.details, &apiError{code: f.Code, message: f.Message + ". Fix: " + f.Fix, target: f.Resource})
+	}
+	out.message = strings.Join(msgs, "; ")
+	return out
+}
+
+// linkedActions are the join actions a reference to a resource of these
+// types needs on it (spec §1: a compute in a subnet needs subnets/join and
+// virtualNetworks/join).
+var linkedActions = map[string][]string{
+	"microsoft.network/virtualnetworks/subnets":   {"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/join/action"},
+	"microsoft.network/networksecuritygroups":     {"Microsoft.Network/networkSecurityGroups/join/action"},
+	"microsoft.network/routetables":               {"Microsoft.Network/routeTables/join/action"},
+	"microsoft.network/natgateways":               {"Microsoft.Network/natGateways/join/action"},
+	"microsoft.network/publicipaddresses":         {"Microsoft.Network/publicIPAddresses/join/action"},
+	"microsoft.network/applicationsecuritygroups": {"Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"},
+}
+
+// authorizeLinked checks the join actions on every resource the request
+// body links to; a missing one is ARM's 403 LinkedAuthorizationFailed.
+func (s *Server) authorizeLinked(ctx context.Context, who, action string, body object, self string) error {
+	for _, ref := range refsOf(body, self) {
+		id, err := arm.ParseID(ref, "")
+		if err != nil {
+			continue
+		}
+		for i, need := range linkedActions[strings.ToLower(id.Type())] {
+			target := id
+			if i == 1 { // virtualNetworks/join is checked on the subnet's VNet
+				target, _ = id.Parent()
+			}
+			ok, err := s.permitted(ctx, who, need, target.String())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return newError(http.StatusForbidden, "LinkedAuthorizationFailed",
+					"The client '%s' has permission to perform action '%s' on scope '%s', however it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' (respectively) or the linked scope(s) are invalid.",
+					who, action, self, need, target)
+			}
+		}
+	}
+	return nil
+}
+
+// checkPolicy refuses a write that an enforced policy assignment at or
+// above the resource denies (403 RequestDisallowedByPolicy): the built-in
+// "Not allowed resource types", and securetrain's deny-property-value
+// definition (docs/api.md).
+func (s *Server) checkPolicy(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, body object) error {
+	q := store.Query{Scope: "/subscriptions/" + id.Subscription, Type: typePolicyAssignment}
+	for {
+		page, err := tx.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			a, err := recordObject(rec)
+			if err != nil {
+				return err
+			}
+			if denied, why := policyDenies(a, rec.ID, k, id, body); denied {
+				ids, _ := json.Marshal([]any{object{
+					"policyAssignment": object{"name": str(a, "name"), "id": rec.ID},
+					"policyDefinition": object{"id": str(objectAt(a, "properties"), "policyDefinitionId")},
+				}})
+				return newError(http.StatusForbidden, "RequestDisallowedByPolicy",
+					"Resource '%s' was disallowed by policy (%s). Policy identifiers: '%s'.", id.Name(), why, ids)
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+}
+
+// DenyPropertyPolicy is securetrain's policy definition that denies
+// resources of a type whose property (a dotted path into the resource, e.g.
+// properties.properties.enableNodePublicIp) equals a value, or — with
+// exists false — is absent.
+const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions/securetrain-deny-property-value"
+
+// policyDenies evaluates one assignment (a) against a write.
+func policyDenies(a object, assignmentID string, k *resourceKind, id arm.ID, body object) (bool, string) {
+	props := objectAt(a, "properties")
+	scope := assignmentID[:strings.Index(strings.ToLower(assignmentID), "/providers/microsoft.authorization/policyassignments/")]
+	if !under(id.String(), scope) || strings.EqualFold(str(props, "enforcementMode"), "DoNotEnforce") {
+		return false, ""
+	}
+	if ns, _ := props["notScopes"].([]any); ns != nil {
+		for _, n := range ns {
+			if s, _ := n.(string); s != "" && under(id.String(), s) {
+				return false, ""
+			}
+		}
+	}
+	params := objectAt(props, "parameters")
+	param := func(name string) any { return objectAt(params, name)["value"] }
+	switch def := str(props, "policyDefinitionId"); {
+	case strings.EqualFold(def, resources.NotAllowedResourceTypesPolicy):
+		if e, _ := param("effect").(string); e != "" && !strings.EqualFold(e, "Deny") {
+			return false, ""
+		}
+		types, _ := param("listOfResourceTypesNotAllowed").([]any)
+		for _, t := range types {
+			if s, _ := t.(string); strings.EqualFold(s, k.typ) {
+				return true, fmt.Sprintf("resource type %s is not allowed", k.typ)
+			}
+		}
+	case strings.EqualFold(def, DenyPropertyPolicy):
+		typ, _ := param("resourceType").(string)
+		field, _ := param("field").(string)
+		if !strings.EqualFold(typ, k.typ) || field == "" {
+			return false, ""
+		}
+		v, present := lookupPath(body, field)
+		if want, ok := param("exists").(bool); ok && !want && !present {
+			return true, fmt.Sprintf("%s must be set", field)
+		}
+		if _, ok := params["equals"]; ok && present {
+			w, _ := json.Marshal(param("equals")) // decoded JSON always encodes
+			g, _ := json.Marshal(v)
+			if strings.EqualFold(string(w), string(g)) {
+				return true, fmt.Sprintf("%s must not be %s", field, w)
+			}
+		}
+	}
+	return false, ""
+}
+
+// lookupPath follows a dotted path of object keys (case-insensitive).
+func lookupPath(o object, path string) (any, bool) {
+	var cur any = o
+	for _, key := range strings.Split(path, ".") {
+		m, ok := cur.(object)
+		if !ok {
+			return nil, false
+		}
+		found := false
+		for k, v := range m {
+			if strings.EqualFold(k, key) {
+				cur, found = v, true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	return cur, cur != nil
+}
