@@ -82,6 +82,9 @@ func validResourceName(name string) bool {
 }
 
 func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
+	if strings.EqualFold(p.ns, "Microsoft.Network") && len(p.types) == 2 && len(p.names) == 1 && strings.EqualFold(p.types[0], "networkWatchers") {
+		return s.watcherRoute(w, r, who, p)
+	}
 	k := kindOf(p.fullType())
 	if k == nil {
 		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",
