@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"securetrain/internal/store"
@@ -22,6 +23,9 @@ import (
 
 // roleDefinition is a role: its permissions.
 type roleDefinition struct {
+	// Scope is where a custom role is defined (a subscription); "" for
+	// built-in roles, which are defined at the root.
+	Scope       string
 	ID          string   // the GUID (Azure's own for Azure's built-in roles)
 	Name        string   // roleName
 	Description string   // what it is for
@@ -115,21 +119,113 @@ type roleAssignment struct {
 	} `json:"properties"`
 }
 
-// roleDefinitionID is a role's ARM id (at the root: built-in roles are
-// the same everywhere).
+// roleDefinitionID is a role's ARM id: at the root for built-in roles
+// (the same everywhere), in its subscription for a custom one.
 func roleDefinitionID(r roleDefinition) string {
-	return "/providers/Microsoft.Authorization/roleDefinitions/" + r.ID
+	return r.Scope + "/providers/" + typeRoleDefinition + "/" + r.ID
 }
 
-// AssignRole gives principal the role at scope ("/" is every
-// subscription) and returns the assignment's id.
-func AssignRole(ctx context.Context, st store.Store, principalName, role, scope string) (string, error) {
-	def, ok := roleByName(role)
-	if !ok {
-		return "", fmt.Errorf("role %q: not a role; built-in roles: %s", role, roleNames())
+const typeRoleDefinition = "Microsoft.Authorization/roleDefinitions"
+
+// storedRole is a custom role definition as stored and returned.
+type storedRole struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Properties struct {
+		RoleName         string           `json:"roleName"`
+		Description      string           `json:"description,omitempty"`
+		Type             string           `json:"type,omitempty"`
+		Permissions      []rolePermission `json:"permissions"`
+		AssignableScopes []string         `json:"assignableScopes,omitempty"`
+	} `json:"properties"`
+}
+
+type rolePermission struct {
+	Actions        []string `json:"actions"`
+	NotActions     []string `json:"notActions"`
+	DataActions    []string `json:"dataActions,omitempty"`
+	NotDataActions []string `json:"notDataActions,omitempty"`
+}
+
+func (sr storedRole) definition(scope string) roleDefinition {
+	d := roleDefinition{Scope: scope, ID: sr.Name, Name: sr.Properties.RoleName, Description: sr.Properties.Description}
+	for _, p := range sr.Properties.Permissions {
+		d.Actions = append(d.Actions, p.Actions...)
+		d.NotActions = append(d.NotActions, p.NotActions...)
 	}
+	return d
+}
+
+// roleFor resolves a roleDefinitionId: a built-in role by its GUID, or a
+// custom role stored at the subscription the id names.
+func roleFor(ctx context.Context, rd store.Reader, ref string) (roleDefinition, bool, error) {
+	guid := ref[strings.LastIndex(ref, "/")+1:]
+	if d, ok := roleByName(guid); ok && validGUID(guid) {
+		return d, true, nil
+	}
+	i := strings.Index(strings.ToLower(ref), "/providers/microsoft.authorization/roledefinitions/")
+	if i <= 0 || !validGUID(guid) {
+		return roleDefinition{}, false, nil
+	}
+	rec, err := rd.Get(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return roleDefinition{}, false, nil
+	}
+	if err != nil {
+		return roleDefinition{}, false, err
+	}
+	var sr storedRole
+	if err := json.Unmarshal(rec.Body, &sr); err != nil {
+		return roleDefinition{}, false, fmt.Errorf("stored role definition %s: %w", rec.ID, err)
+	}
+	return sr.definition(rec.ID[:i]), true, nil
+}
+
+// customRoles lists the custom roles defined in a subscription.
+func customRoles(ctx context.Context, rd store.Reader, sub string) ([]roleDefinition, error) {
+	var out []roleDefinition
+	q := store.Query{Scope: sub, Type: typeRoleDefinition}
+	for {
+		page, err := rd.List(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range page.Records {
+			var sr storedRole
+			if err := json.Unmarshal(rec.Body, &sr); err != nil {
+				return nil, fmt.Errorf("stored role definition %s: %w", rec.ID, err)
+			}
+			out = append(out, sr.definition(sub))
+		}
+		if page.Next == "" {
+			return out, nil
+		}
+		q.After = page.Next
+	}
+}
+
+// AssignRole gives principal the role (built-in, or custom in the scope's
+// subscription; by name or GUID) at scope ("/" is every subscription) and
+// returns the assignment's id.
+func AssignRole(ctx context.Context, st store.Store, principalName, role, scope string) (string, error) {
 	if scope != "/" && !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") {
 		return "", fmt.Errorf("scope %q: use / or an id starting with /subscriptions/", scope)
+	}
+	def, ok := roleByName(role)
+	if segs := strings.Split(strings.Trim(scope, "/"), "/"); !ok && len(segs) >= 2 {
+		custom, err := customRoles(ctx, st, "/subscriptions/"+segs[1])
+		if err != nil {
+			return "", err
+		}
+		for _, c := range custom {
+			if strings.EqualFold(c.Name, role) || strings.EqualFold(c.ID, role) {
+				def, ok = c, true
+			}
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("role %q: not a role; built-in roles: %s (or a custom role of the scope's subscription)", role, roleNames())
 	}
 	var rec store.Record
 	err := st.Update(ctx, func(tx store.Tx) error {
@@ -208,14 +304,17 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 			return err
 		}
 		ref := in.Properties.RoleDefinitionID
-		def, ok := roleByName(ref[strings.LastIndex(ref, "/")+1:])
+		def, ok, err := roleFor(r.Context(), s.store, ref)
+		if err != nil {
+			return err
+		}
 		if !ok || !strings.Contains(strings.ToLower(ref), "/providers/microsoft.authorization/roledefinitions/") {
 			return newError(http.StatusBadRequest, "RoleDefinitionDoesNotExist",
 				"The role definition '%s' does not exist; use a role definition id (…/providers/Microsoft.Authorization/roleDefinitions/GUID) of: %s.", ref, roleNames())
 		}
 		status := http.StatusCreated
 		var out store.Record
-		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		err = s.store.Update(r.Context(), func(tx store.Tx) error {
 			if cur, err := tx.Get(r.Context(), id); err == nil {
 				// ARM never changes an assignment: the same one again is
 				// fine, another role or principal is a conflict.
@@ -261,34 +360,166 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a role assignment", r.Method)
 }
 
-// roleDefinitionRoute lists the built-in roles, or shows one, in ARM's
-// shape.
-func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, name string) error {
+// roleDefinitionRoute serves role definitions at a subscription: the
+// built-in roles and the subscription's custom roles (GET, list), and
+// custom roles' create, update and delete (PUT, DELETE).
+func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub, name string) error {
 	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
 		return err
 	}
-	if r.Method != http.MethodGet {
-		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "custom role definitions are not supported; %s is refused", r.Method)
-	}
+	ctx := r.Context()
 	view := func(d roleDefinition) map[string]any {
-		return map[string]any{"id": roleDefinitionID(d), "name": d.ID, "type": "Microsoft.Authorization/roleDefinitions",
-			"properties": map[string]any{"roleName": d.Name, "description": d.Description, "type": "BuiltInRole",
-				"permissions": []map[string]any{{"actions": d.Actions, "notActions": d.NotActions}}, "assignableScopes": []string{"/"}}}
+		kind, scopes := "BuiltInRole", []string{"/"}
+		if d.Scope != "" {
+			kind, scopes = "CustomRole", []string{d.Scope}
+		}
+		return map[string]any{"id": roleDefinitionID(d), "name": d.ID, "type": typeRoleDefinition,
+			"properties": map[string]any{"roleName": d.Name, "description": d.Description, "type": kind,
+				"permissions": []map[string]any{{"actions": d.Actions, "notActions": d.NotActions}}, "assignableScopes": scopes}}
 	}
-	if name != "" {
-		d, ok := roleByName(name)
-		if !ok || !validGUID(name) {
-			return newError(http.StatusNotFound, "RoleDefinitionDoesNotExist", "The role definition '%s' does not exist.", name)
+	custom, err := customRoles(ctx, s.store, sub)
+	if err != nil {
+		return err
+	}
+	all := append(slices.Clone(builtinRoles), custom...)
+	if name == "" {
+		if r.Method != http.MethodGet {
+			return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a list", r.Method)
+		}
+		value := []map[string]any{}
+		filter := strings.ToLower(r.URL.Query().Get("$filter")) // roleName eq 'X', as the SDK and CLI send it
+		for _, d := range all {
+			if want, ok := strings.CutPrefix(filter, "rolename eq "); ok && strings.Trim(want, "'") != strings.ToLower(d.Name) {
+				continue
+			}
+			value = append(value, view(d))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"value": value})
+		return nil
+	}
+	if !validGUID(name) {
+		return newError(http.StatusBadRequest, "InvalidRoleDefinitionId", "The role definition ID '%s' is not valid: it must be a GUID.", name)
+	}
+	if d, ok := roleByName(name); ok {
+		if r.Method != http.MethodGet {
+			return newError(http.StatusConflict, "RoleDefinitionUpdateNotPermitted", "The built-in role '%s' cannot be changed.", d.Name)
 		}
 		writeJSON(w, http.StatusOK, view(d))
 		return nil
 	}
-	var value []map[string]any
-	for _, d := range builtinRoles {
-		value = append(value, view(d))
+	id := sub + "/providers/" + typeRoleDefinition + "/" + name
+	switch r.Method {
+	case http.MethodGet:
+		return s.getRecord(w, r, id, newError(http.StatusNotFound, "RoleDefinitionDoesNotExist", "The role definition '%s' does not exist.", name))
+	case http.MethodPut:
+		var in storedRole
+		if err := decodeBody(r, &in); err != nil {
+			return err
+		}
+		if err := checkCustomRole(in, sub, name, all); err != nil {
+			return err
+		}
+		in.ID, in.Name, in.Type, in.Properties.Type = id, name, typeRoleDefinition, "CustomRole"
+		if len(in.Properties.AssignableScopes) == 0 {
+			in.Properties.AssignableScopes = []string{sub}
+		}
+		status := http.StatusCreated
+		var out store.Record
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			if _, err := tx.Get(ctx, id); err == nil {
+				status = http.StatusCreated // armauthorization's CreateOrUpdate accepts 201 only
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			var err error
+			out, err = putJSON(ctx, tx, id, typeRoleDefinition, in, condition(r))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return writeRecord(w, status, out)
+	case http.MethodDelete:
+		var out store.Record
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			var err error
+			if out, err = tx.Get(ctx, id); err != nil {
+				return err
+			}
+			if n, err := assignmentsOf(ctx, tx, sub, id); err != nil {
+				return err
+			} else if n > 0 {
+				return newError(http.StatusConflict, "RoleDefinitionHasAssignments",
+					"There are %d existing role assignments of role definition '%s'; delete them first.", n, name)
+			}
+			return tx.Delete(ctx, id, condition(r))
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return writeRecord(w, http.StatusOK, out)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"value": value})
+	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a role definition", r.Method)
+}
+
+// checkCustomRole validates a custom role: a unique name, actions, valid
+// wildcards, and assignable scopes inside its subscription.
+func checkCustomRole(in storedRole, sub, name string, all []roleDefinition) error {
+	p := in.Properties
+	if strings.TrimSpace(p.RoleName) == "" {
+		return newError(http.StatusBadRequest, "RoleDefinitionNameRequired", "properties.roleName is required.")
+	}
+	for _, d := range all {
+		if strings.EqualFold(d.Name, p.RoleName) && !strings.EqualFold(d.ID, name) {
+			return newError(http.StatusConflict, "RoleDefinitionWithSameNameExists", "A role definition named '%s' already exists (%s).", d.Name, d.ID)
+		}
+	}
+	if len(p.Permissions) == 0 {
+		return newError(http.StatusBadRequest, "InvalidRoleDefinition", "properties.permissions must list at least one set of actions.")
+	}
+	for _, perm := range p.Permissions {
+		for _, a := range slices.Concat(perm.Actions, perm.NotActions) {
+			if a == "" || strings.ContainsAny(a, " \t\n") || (a != "*" && !strings.Contains(a, "/")) {
+				return newError(http.StatusBadRequest, "InvalidActionOrNotAction", "'%s' is not a valid action: use Provider/type/verb with * wildcards.", a)
+			}
+		}
+	}
+	for _, sc := range p.AssignableScopes {
+		if !under(sc, sub) {
+			return newError(http.StatusBadRequest, "InvalidAssignableScope", "Assignable scope '%s' is not in subscription %s.", sc, sub)
+		}
+	}
 	return nil
+}
+
+// assignmentsOf counts the assignments of a role definition in a
+// subscription.
+func assignmentsOf(ctx context.Context, rd store.Reader, sub, roleID string) (int, error) {
+	n := 0
+	q := store.Query{Scope: sub, Type: typeRoleAssignment}
+	for {
+		page, err := rd.List(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, rec := range page.Records {
+			var ra roleAssignment
+			if err := json.Unmarshal(rec.Body, &ra); err != nil {
+				return 0, fmt.Errorf("stored role assignment %s: %w", rec.ID, err)
+			}
+			if strings.EqualFold(ra.Properties.RoleDefinitionID, roleID) {
+				n++
+			}
+		}
+		if page.Next == "" {
+			return n, nil
+		}
+		q.After = page.Next
+	}
 }
 
 // authorize checks that who may perform action on target: some role
@@ -328,7 +559,10 @@ func (s *Server) permitted(ctx context.Context, who, action, target string) (boo
 				if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || under(target, ra.Properties.Scope)) {
 					continue
 				}
-				def, ok := roleByName(ra.Properties.RoleDefinitionID[strings.LastIndex(ra.Properties.RoleDefinitionID, "/")+1:])
+				def, ok, err := roleFor(ctx, s.store, ra.Properties.RoleDefinitionID)
+				if err != nil {
+					return false, err
+				}
 				if ok && def.permits(action) {
 					return true, nil
 				}

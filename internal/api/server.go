@@ -138,7 +138,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		return authorized("Microsoft.Authorization/roleAssignments/"+verb, target, func() error { return s.roleAssignmentRoute(w, r, scope, name) })
 	}
 	if scope, name, _, ok := authz("roleDefinitions"); ok && scope == subScope {
-		return authorized("Microsoft.Authorization/roleDefinitions/"+verb, subScope, func() error { return s.roleDefinitionRoute(w, r, name) })
+		return authorized("Microsoft.Authorization/roleDefinitions/"+verb, subScope, func() error { return s.roleDefinitionRoute(w, r, subScope, name) })
 	}
 	switch {
 	case len(segs) == 3 && lower[2] == "resourcegroups":

@@ -62,7 +62,7 @@ func (b *bodySet) addUnder(scope, typ string) error {
 			return err
 		}
 		for _, rec := range page.Records {
-			if !strings.EqualFold(rec.Type, typeOperation) {
+			if kindOf(rec.Type) != nil { // not locks, role assignments or operations kept under a resource
 				b.add(rec.ID, rec.Body)
 			}
 		}
