@@ -120,13 +120,11 @@ func BenchmarkAt100kResources(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(rssMiB(), "rss-MiB")
-	var size int64
-	for _, f := range []string{store.DBFile, store.DBFile + "-wal"} {
-		if fi, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			size += fi.Size()
+	for _, f := range []struct{ file, unit string }{{store.DBFile, "db-MiB"}, {store.DBFile + "-wal", "wal-MiB"}} {
+		if fi, err := os.Stat(filepath.Join(dir, f.file)); err == nil {
+			b.ReportMetric(float64(fi.Size())/(1<<20), f.unit)
 		}
 	}
-	b.ReportMetric(float64(size)/(1<<20), "db-MiB")
 }
 
 // rssMiB is this process's resident set size.

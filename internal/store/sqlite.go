@@ -40,6 +40,23 @@ var migrations = []string{
 		PRIMARY KEY (to_key, from_key)
 	) WITHOUT ROWID;
 	CREATE INDEX refs_from ON refs (from_key);`,
+	// 3: resources in a rowid table. WITHOUT ROWID keeps whole rows in
+	// the key's b-tree, where a body over ~1 KB spills to an overflow page
+	// of its own: 100,000 NSGs took 465 MiB.
+	`CREATE TABLE resources_v3 (
+		key     TEXT NOT NULL UNIQUE,
+		id      TEXT NOT NULL,
+		type    TEXT NOT NULL,
+		body    BLOB NOT NULL,
+		etag    TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL
+	);
+	INSERT INTO resources_v3 (key, id, type, body, etag, created, updated)
+		SELECT key, id, type, body, etag, created, updated FROM resources;
+	DROP TABLE resources;
+	ALTER TABLE resources_v3 RENAME TO resources;
+	CREATE INDEX resources_type ON resources (type, key);`,
 }
 
 // SQLite is the Store on an embedded SQLite database (modernc.org/sqlite,

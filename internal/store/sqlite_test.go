@@ -197,6 +197,45 @@ func TestMigrationsReopen(t *testing.T) {
 	}
 }
 
+// TestMigrationFromVersion2 upgrades a database that the previous schema
+// (WITHOUT ROWID resources) wrote: its records and references survive.
+func TestMigrationFromVersion2(t *testing.T) {
+	dir := t.TempDir()
+	saved := migrations
+	migrations = migrations[:2]
+	old, err := OpenSQLite(dir)
+	migrations = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsg := rg + "/providers/Microsoft.Network/networkSecurityGroups/nsg1"
+	if err := old.Update(context.Background(), func(tx Tx) error {
+		_, err := tx.Put(context.Background(), Record{ID: vnet, Type: "T", Body: []byte(`{"v":1}`), Refs: []string{nsg}}, Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	s := open(t, dir)
+	if v, _ := s.SchemaVersion(context.Background()); v != len(migrations) {
+		t.Fatalf("schema version %d", v)
+	}
+	got, err := s.Get(context.Background(), vnet)
+	if err != nil || string(got.Body) != `{"v":1}` || got.ID != vnet {
+		t.Fatalf("record after migration: %+v %v", got, err)
+	}
+	if refs, err := s.Referrers(context.Background(), nsg); err != nil || len(refs) != 1 {
+		t.Fatalf("references after migration: %v %v", refs, err)
+	}
+	// Upserts still find the unique key.
+	if _, err := put(t, s, strings.ToUpper(vnet), "T", `{"v":2}`, Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.List(context.Background(), Query{Scope: rg}); len(p.Records) != 1 || string(p.Records[0].Body) != `{"v":2}` {
+		t.Fatalf("after upsert: %+v", p.Records)
+	}
+}
+
 // TestKill9 runs a writer in a child process, kills it with SIGKILL in the
 // middle of its writes, and checks the database: every write the child
 // acknowledged is there, and every transaction is whole (each writes a pair
