@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"securetrain/internal/arm"
@@ -20,8 +21,14 @@ import (
 
 const (
 	typeOperation = "securetrain/operations"
-	// retryAfterMs is the poll interval the server asks for.
+	// retryAfterMs is the poll interval the server asks for while an
+	// operation runs.
 	retryAfterMs = "10"
+	// retryAfterDone is sent with an operation that finished before the
+	// response: azcore sleeps the first response's hint even when the body
+	// is already terminal, so any other value is a pure delay (measured:
+	// 10 ms per SDK create).
+	retryAfterDone = "0"
 )
 
 // operation is an operation record, and its status body.
@@ -85,6 +92,18 @@ func (s *Server) operationRoute(w http.ResponseWriter, r *http.Request, who, id 
 	if err := s.authorize(r.Context(), who, target.Type()+"/read", op.ResourceID); err != nil {
 		return err
 	}
-	w.Header().Set("Retry-After-Ms", retryAfterMs)
+	if !terminal(op.Status) {
+		w.Header().Set("Retry-After-Ms", retryAfterMs)
+	}
 	return writeRecord(w, http.StatusOK, rec)
+}
+
+// terminal reports whether an operation status is final (ARM's values,
+// case-insensitive as the SDK reads them).
+func terminal(status string) bool {
+	switch strings.ToLower(status) {
+	case "succeeded", "failed", "canceled", "cancelled", "completed":
+		return true
+	}
+	return false
 }

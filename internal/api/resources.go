@@ -326,7 +326,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	}
 	if opURL != "" {
 		w.Header().Set("Azure-AsyncOperation", opURL)
-		w.Header().Set("Retry-After-Ms", retryAfterMs)
+		w.Header().Set("Retry-After-Ms", retryAfterDone)
 	}
 	return writeResource(w, status, child, out)
 }

@@ -68,7 +68,7 @@ func probeEnvironment(t *testing.T, c *client) {
 			t.Errorf("PUT %s: body %v", step.fixture, body)
 		}
 		op := hdr.Get("Azure-AsyncOperation")
-		if !strings.HasPrefix(op, c.base+"/subscriptions/"+sub+"/providers/") || hdr.Get("Retry-After-Ms") == "" {
+		if !strings.HasPrefix(op, c.base+"/subscriptions/"+sub+"/providers/") || hdr.Get("Retry-After-Ms") != "0" {
 			t.Fatalf("PUT %s: Azure-AsyncOperation %q, retry-after-ms %q", step.fixture, op, hdr.Get("Retry-After-Ms"))
 		}
 		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
