@@ -107,29 +107,22 @@ func (s *Server) requireScope(ctx context.Context, scope string) error {
 // ReadOnly. ARM answers 409 ScopeLocked naming the locked scopes.
 func checkLocks(ctx context.Context, tx store.Reader, sub, target string, isDelete bool) error {
 	var locked []string
-	q := store.Query{Scope: "/subscriptions/" + sub, Type: typeLock}
-	for {
-		page, err := tx.List(ctx, q)
-		if err != nil {
-			return err
+	err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Type: typeLock}, func(rec store.Record) error {
+		scope := rec.ID[:strings.Index(strings.ToLower(rec.ID), "/providers/microsoft.authorization/locks/")]
+		if !under(target, scope) {
+			return nil
 		}
-		for _, rec := range page.Records {
-			scope := rec.ID[:strings.Index(strings.ToLower(rec.ID), "/providers/microsoft.authorization/locks/")]
-			if !under(target, scope) {
-				continue
-			}
-			var l lockBody
-			if err := json.Unmarshal(rec.Body, &l); err != nil {
-				return fmt.Errorf("stored lock %s: %w", rec.ID, err)
-			}
-			if isDelete || l.Properties.Level == "ReadOnly" {
-				locked = append(locked, fmt.Sprintf("%s (%s lock %s)", scope, l.Properties.Level, l.Name))
-			}
+		var l lockBody
+		if err := json.Unmarshal(rec.Body, &l); err != nil {
+			return fmt.Errorf("stored lock %s: %w", rec.ID, err)
 		}
-		if page.Next == "" {
-			break
+		if isDelete || l.Properties.Level == "ReadOnly" {
+			locked = append(locked, fmt.Sprintf("%s (%s lock %s)", scope, l.Properties.Level, l.Name))
 		}
-		q.After = page.Next
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(locked) == 0 {
 		return nil

@@ -185,24 +185,26 @@ func roleFor(ctx context.Context, rd store.Reader, ref string) (roleDefinition, 
 // customRoles lists the custom roles defined in a subscription.
 func customRoles(ctx context.Context, rd store.Reader, sub string) ([]roleDefinition, error) {
 	var out []roleDefinition
-	q := store.Query{Scope: sub, Type: typeRoleDefinition}
-	for {
-		page, err := rd.List(ctx, q)
-		if err != nil {
-			return nil, err
+	err := store.Each(ctx, rd, store.Query{Scope: sub, Type: typeRoleDefinition}, func(rec store.Record) error {
+		var sr storedRole
+		if err := json.Unmarshal(rec.Body, &sr); err != nil {
+			return fmt.Errorf("stored role definition %s: %w", rec.ID, err)
 		}
-		for _, rec := range page.Records {
-			var sr storedRole
-			if err := json.Unmarshal(rec.Body, &sr); err != nil {
-				return nil, fmt.Errorf("stored role definition %s: %w", rec.ID, err)
-			}
-			out = append(out, sr.definition(sub))
+		out = append(out, sr.definition(sub))
+		return nil
+	})
+	return out, err
+}
+
+// eachAssignment calls fn for every role assignment under scope.
+func eachAssignment(ctx context.Context, rd store.Reader, scope string, fn func(roleAssignment) error) error {
+	return store.Each(ctx, rd, store.Query{Scope: scope, Type: typeRoleAssignment}, func(rec store.Record) error {
+		var ra roleAssignment
+		if err := json.Unmarshal(rec.Body, &ra); err != nil {
+			return fmt.Errorf("stored role assignment %s: %w", rec.ID, err)
 		}
-		if page.Next == "" {
-			return out, nil
-		}
-		q.After = page.Next
-	}
+		return fn(ra)
+	})
 }
 
 // AssignRole gives principal the role (built-in, or custom in the scope's
@@ -500,26 +502,13 @@ func checkCustomRole(in storedRole, sub, name string, all []roleDefinition) erro
 // subscription.
 func assignmentsOf(ctx context.Context, rd store.Reader, sub, roleID string) (int, error) {
 	n := 0
-	q := store.Query{Scope: sub, Type: typeRoleAssignment}
-	for {
-		page, err := rd.List(ctx, q)
-		if err != nil {
-			return 0, err
+	err := eachAssignment(ctx, rd, sub, func(ra roleAssignment) error {
+		if strings.EqualFold(ra.Properties.RoleDefinitionID, roleID) {
+			n++
 		}
-		for _, rec := range page.Records {
-			var ra roleAssignment
-			if err := json.Unmarshal(rec.Body, &ra); err != nil {
-				return 0, fmt.Errorf("stored role assignment %s: %w", rec.ID, err)
-			}
-			if strings.EqualFold(ra.Properties.RoleDefinitionID, roleID) {
-				n++
-			}
-		}
-		if page.Next == "" {
-			return n, nil
-		}
-		q.After = page.Next
-	}
+		return nil
+	})
+	return n, err
 }
 
 // authorize checks that who may perform action on target: some role
@@ -544,33 +533,27 @@ func (s *Server) permitted(ctx context.Context, who, action, target string) (boo
 	if segs := strings.Split(strings.Trim(target, "/"), "/"); len(segs) >= 2 && strings.EqualFold(segs[0], "subscriptions") {
 		scopes = append(scopes, "/subscriptions/"+segs[1])
 	}
+	// errPermitted ends the walk at the first assignment that permits.
+	errPermitted := errors.New("permitted")
 	for _, scope := range scopes {
-		q := store.Query{Scope: scope, Type: typeRoleAssignment}
-		for {
-			page, err := s.store.List(ctx, q)
+		err := eachAssignment(ctx, s.store, scope, func(ra roleAssignment) error {
+			if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || under(target, ra.Properties.Scope)) {
+				return nil
+			}
+			def, ok, err := roleFor(ctx, s.store, ra.Properties.RoleDefinitionID)
 			if err != nil {
-				return false, err
+				return err
 			}
-			for _, rec := range page.Records {
-				var ra roleAssignment
-				if err := json.Unmarshal(rec.Body, &ra); err != nil {
-					return false, fmt.Errorf("stored role assignment %s: %w", rec.ID, err)
-				}
-				if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || under(target, ra.Properties.Scope)) {
-					continue
-				}
-				def, ok, err := roleFor(ctx, s.store, ra.Properties.RoleDefinitionID)
-				if err != nil {
-					return false, err
-				}
-				if ok && def.permits(action) {
-					return true, nil
-				}
+			if ok && def.permits(action) {
+				return errPermitted
 			}
-			if page.Next == "" {
-				break
-			}
-			q.After = page.Next
+			return nil
+		})
+		if errors.Is(err, errPermitted) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
 		}
 	}
 	return false, nil

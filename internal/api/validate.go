@@ -55,22 +55,12 @@ func (b *bodySet) addRecord(id string) (store.Record, bool, error) {
 
 // addUnder adds the records strictly under scope, of type typ if set.
 func (b *bodySet) addUnder(scope, typ string) error {
-	q := store.Query{Scope: scope, Type: typ}
-	for {
-		page, err := b.tx.List(b.ctx, q)
-		if err != nil {
-			return err
+	return store.Each(b.ctx, b.tx, store.Query{Scope: scope, Type: typ}, func(rec store.Record) error {
+		if kindOf(rec.Type) != nil { // not locks, role assignments or operations kept under a resource
+			b.add(rec.ID, rec.Body)
 		}
-		for _, rec := range page.Records {
-			if kindOf(rec.Type) != nil { // not locks, role assignments or operations kept under a resource
-				b.add(rec.ID, rec.Body)
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		q.After = page.Next
-	}
+		return nil
+	})
 }
 
 // addReferenced adds the records that body references.
@@ -284,31 +274,22 @@ func (s *Server) authorizeLinked(ctx context.Context, who, action string, body o
 // "Not allowed resource types", and securetrain's deny-property-value
 // definition (docs/api.md).
 func (s *Server) checkPolicy(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, body object) error {
-	q := store.Query{Scope: "/subscriptions/" + id.Subscription, Type: typePolicyAssignment}
-	for {
-		page, err := tx.List(ctx, q)
+	return store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + id.Subscription, Type: typePolicyAssignment}, func(rec store.Record) error {
+		a, err := recordObject(rec)
 		if err != nil {
 			return err
 		}
-		for _, rec := range page.Records {
-			a, err := recordObject(rec)
-			if err != nil {
-				return err
-			}
-			if denied, why := policyDenies(a, rec.ID, k, id, body); denied {
-				ids, _ := json.Marshal([]any{object{
-					"policyAssignment": object{"name": str(a, "name"), "id": rec.ID},
-					"policyDefinition": object{"id": str(objectAt(a, "properties"), "policyDefinitionId")},
-				}})
-				return newError(http.StatusForbidden, "RequestDisallowedByPolicy",
-					"Resource '%s' was disallowed by policy (%s). Policy identifiers: '%s'.", id.Name(), why, ids)
-			}
-		}
-		if page.Next == "" {
+		denied, why := policyDenies(a, rec.ID, k, id, body)
+		if !denied {
 			return nil
 		}
-		q.After = page.Next
-	}
+		ids, _ := json.Marshal([]any{object{ // decoded JSON always encodes
+			"policyAssignment": object{"name": str(a, "name"), "id": rec.ID},
+			"policyDefinition": object{"id": str(objectAt(a, "properties"), "policyDefinitionId")},
+		}})
+		return newError(http.StatusForbidden, "RequestDisallowedByPolicy",
+			"Resource '%s' was disallowed by policy (%s). Policy identifiers: '%s'.", id.Name(), why, ids)
+	})
 }
 
 // DenyPropertyPolicy is securetrain's policy definition that denies

@@ -123,3 +123,23 @@ func check(id string, cur Record, exists bool, cond Condition) error {
 	}
 	return nil
 }
+
+// Each calls fn for every record q selects, a page at a time, stopping at
+// the first error.
+func Each(ctx context.Context, rd Reader, q Query, fn func(Record) error) error {
+	for {
+		page, err := rd.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+}
