@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,7 +22,15 @@ import (
 // last provider (what the Azure SDK for Go modules send).
 var clientAPIVersions = []struct{ provider, version string }{
 	{"microsoft.authorization/locks", "2016-09-01"},
+	{"microsoft.authorization/policyassignments", "2023-04-01"}, // armpolicy
 	{"microsoft.authorization/", "2022-04-01"},
+	{"microsoft.network/privatednszones", "2024-06-01"}, // armprivatedns
+	{"microsoft.network/dnsresolvers", "2022-07-01"},    // armdnsresolver
+	{"microsoft.network/dnsforwardingrulesets", "2022-07-01"},
+	{"microsoft.network/", "2025-01-01"}, // armnetwork/v7
+	{"microsoft.storage/", "2024-01-01"},
+	{"microsoft.machinelearningservices/", "2024-04-01"},
+	{"microsoft.compute/", "2024-07-01"},
 	{"", "2021-04-01"}, // resource groups and subscriptions
 }
 
@@ -42,64 +52,159 @@ type clientFlags struct {
 	url, token, apiVersion *string
 }
 
-func addClientFlags(fs *flag.FlagSet) clientFlags {
-	url := os.Getenv("SECURETRAIN_URL")
-	if url == "" {
-		url = "https://127.0.0.1:8443"
+// addClientFlags registers --url and --token (and, for commands on one
+// id, --api-version). The token's default stays empty, so that -h never
+// prints the one SECURETRAIN_TOKEN holds; newServerClient reads it.
+func addClientFlags(fs *flag.FlagSet, apiVersionFlag bool) clientFlags {
+	server := os.Getenv("SECURETRAIN_URL")
+	if server == "" {
+		server = "https://127.0.0.1:8443"
 	}
-	return clientFlags{
-		url:        fs.String("url", url, "server URL (env SECURETRAIN_URL)"),
-		token:      fs.String("token", os.Getenv("SECURETRAIN_TOKEN"), "bearer token (env SECURETRAIN_TOKEN)"),
-		apiVersion: fs.String("api-version", "", "api-version (default: the one the Azure SDK uses for the id's type)"),
+	none := ""
+	c := clientFlags{
+		url:        fs.String("url", server, "server URL (env SECURETRAIN_URL)"),
+		token:      fs.String("token", "", "bearer token (default: env SECURETRAIN_TOKEN)"),
+		apiVersion: &none,
 	}
+	if apiVersionFlag {
+		c.apiVersion = fs.String("api-version", "", "api-version (default: the one the Azure SDK uses for the id's type)")
+	}
+	return c
 }
 
-// call sends one request for id and returns the body, or an error that
-// carries ARM's code and message.
-func (c clientFlags) call(method, id string, body []byte) ([]byte, error) {
-	if *c.token == "" {
-		return nil, fmt.Errorf("no token: set SECURETRAIN_TOKEN or --token (the admin's is in DATA/admin.token)")
+// serverClient sends the requests of apply and export. Unlike
+// clientFlags.call it keeps the status and headers (created or updated,
+// Azure-AsyncOperation), reads ARM's error details, and escapes names in
+// paths. Absolute URLs (operations, nextLink) are followed only on the
+// server's own scheme and host, so the token goes nowhere else.
+type serverClient struct {
+	base  *url.URL
+	token string
+	// apiVersion overrides the one apiVersionFor picks (--api-version).
+	apiVersion string
+	http       *http.Client
+}
+
+func newServerClient(c clientFlags) (*serverClient, error) {
+	token := *c.token
+	if token == "" {
+		token = os.Getenv("SECURETRAIN_TOKEN")
 	}
-	if !strings.HasPrefix(id, "/") {
-		return nil, fmt.Errorf("%q is not a resource id (it starts with /subscriptions/)", id)
+	if token == "" {
+		return nil, errors.New("no token: set SECURETRAIN_TOKEN or --token (the admin's is in DATA/admin.token)")
 	}
-	target := strings.TrimSuffix(*c.url, "/") + id
-	if !strings.Contains(id, "api-version=") { // a nextLink carries its own
-		v := *c.apiVersion
-		if v == "" {
-			v = apiVersionFor(id)
+	base, err := url.Parse(strings.TrimSuffix(*c.url, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("--url %q is not an http(s) URL", *c.url)
+	}
+	return &serverClient{base: base, token: token, apiVersion: *c.apiVersion, http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// armError is an ARM error answer: {"error": {code, message, target, details}}.
+type armError struct {
+	method, path string
+	status       int
+	Code         string     `json:"code"`
+	Message      string     `json:"message"`
+	Target       string     `json:"target,omitempty"`
+	Details      []armError `json:"details,omitempty"`
+}
+
+func (e *armError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.status, e.Code, e.Message)
+}
+
+// writeAPIError prints err, and an ARM error's details one a line.
+func writeAPIError(w io.Writer, err error) {
+	fmt.Fprintf(w, "  %v\n", err)
+	var ae *armError
+	if !errors.As(err, &ae) {
+		return
+	}
+	var details func([]armError, string)
+	details = func(ds []armError, indent string) {
+		for _, d := range ds {
+			line := d.Code + ": " + d.Message
+			if d.Target != "" {
+				line += " (target " + d.Target + ")"
+			}
+			fmt.Fprintf(w, "%s- %s\n", indent, line)
+			details(d.Details, indent+"  ")
 		}
-		sep := "?"
-		if strings.Contains(id, "?") {
-			sep = "&"
+	}
+	details(ae.Details, "    ")
+}
+
+// do sends a request to ref: a path (an id or collection; its
+// api-version is added) or an absolute URL on the server.
+func (s *serverClient) do(method, ref string, body []byte) (*response, error) {
+	var target string
+	path := ref
+	if strings.HasPrefix(ref, "/") {
+		p, query, _ := strings.Cut(ref, "?")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: the query: %w", method, ref, err)
 		}
-		target += sep + "api-version=" + v
+		if q.Get("api-version") == "" {
+			v := s.apiVersion
+			if v == "" {
+				v = apiVersionFor(p)
+			}
+			q.Set("api-version", v)
+		}
+		target, path = s.base.String()+escapePath(p)+"?"+q.Encode(), p
+	} else {
+		u, err := url.Parse(ref)
+		if err != nil || !strings.EqualFold(u.Scheme, s.base.Scheme) || !strings.EqualFold(u.Host, s.base.Host) {
+			return nil, fmt.Errorf("the server sent the URL %q, which is not on %s: not sending the token there", ref, s.base)
+		}
+		target, path = ref, u.Path
 	}
 	req, err := http.NewRequest(method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+*c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
+			Error *armError `json:"error"`
 		}
-		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return nil, fmt.Errorf("%s %s: %d %s: %s", method, id, resp.StatusCode, e.Error.Code, e.Error.Message)
+		if json.Unmarshal(data, &e) == nil && e.Error != nil && e.Error.Code != "" {
+			e.Error.method, e.Error.path, e.Error.status = method, path, resp.StatusCode
+			return nil, e.Error
 		}
-		return nil, fmt.Errorf("%s %s: %d", method, id, resp.StatusCode)
+		return nil, &armError{method: method, path: path, status: resp.StatusCode, Code: http.StatusText(resp.StatusCode),
+			Message: strings.TrimSpace(string(data[:min(len(data), 200)]))}
 	}
-	return data, nil
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// escapePath escapes each segment of an id for a URL path.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // runGet, runList and runDelete: `securetrain get|list|delete ID`.
@@ -115,7 +220,7 @@ func runDelete(args []string, stdout, stderr io.Writer) int {
 
 func runClient(name, method string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet(name, "ID [--url URL] [--token T] [--api-version V]", stderr)
-	c := addClientFlags(fs)
+	c := addClientFlags(fs, true)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -124,40 +229,50 @@ func runClient(name, method string, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "usage: securetrain %s ID (a resource id, or for list a collection such as /subscriptions/S/resourceGroups)\n", name)
 		return exitBadInput
 	}
+	srv, err := newServerClient(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain %s: %v\n", name, err)
+		return exitBadInput
+	}
+	if !strings.HasPrefix(rest[0], "/") {
+		fmt.Fprintf(stderr, "securetrain %s: %q is not a resource id (it starts with /subscriptions/)\n", name, rest[0])
+		return exitBadInput
+	}
 	if name != "list" {
-		data, err := c.call(method, rest[0], nil)
+		resp, err := srv.do(method, rest[0], nil)
 		if err != nil {
-			fmt.Fprintf(stderr, "securetrain %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "securetrain %s:\n", name)
+			writeAPIError(stderr, err)
 			return 1
 		}
-		if len(data) > 0 {
+		if len(resp.body) > 0 {
 			var v any
-			if json.Unmarshal(data, &v) == nil {
+			if json.Unmarshal(resp.body, &v) == nil {
 				writeJSON(stdout, v)
 			}
 		}
 		return 0
 	}
-	// list follows nextLink to the end and prints one array.
+	// list follows nextLink (absolute, on the server) to the end and
+	// prints one array.
 	var all []json.RawMessage
-	next := rest[0]
-	for next != "" {
-		data, err := c.call(method, next, nil)
+	for next := rest[0]; next != ""; {
+		resp, err := srv.do(method, next, nil)
 		if err != nil {
-			fmt.Fprintf(stderr, "securetrain list: %v\n", err)
+			fmt.Fprintf(stderr, "securetrain list:\n")
+			writeAPIError(stderr, err)
 			return 1
 		}
 		var page struct {
 			Value    []json.RawMessage `json:"value"`
 			NextLink string            `json:"nextLink"`
 		}
-		if err := json.Unmarshal(data, &page); err != nil {
+		if err := json.Unmarshal(resp.body, &page); err != nil {
 			fmt.Fprintf(stderr, "securetrain list: %s is not a list: %v\n", rest[0], err)
 			return 1
 		}
 		all = append(all, page.Value...)
-		// The server's nextLink is absolute on the URL we used.
-		next = strings.TrimPrefix(page.NextLink, strings.TrimSuffix(*c.url, "/"))
+		next = page.NextLink
 	}
 	if all == nil {
 		all = []json.RawMessage{}

@@ -34,6 +34,8 @@ func commands() []command {
 		{"get", "show a resource of the server by id (SECURETRAIN_URL, SECURETRAIN_TOKEN)", runGet},
 		{"list", "list a collection of the server, e.g. /subscriptions/S/resourceGroups", runList},
 		{"delete", "delete a resource of the server by id", runDelete},
+		{"apply", "create or update on the server the resources of an environment file (apply -f ENV)", runApply},
+		{"export", "write the server's resources of a subscription as an environment file", runExport},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

@@ -138,7 +138,7 @@ func TestClientCommands(t *testing.T) {
 	}
 	errb.Reset()
 	t.Setenv("SECURETRAIN_TOKEN", "")
-	if code := run([]string{"get", sub + "/resourceGroups/rga"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "SECURETRAIN_TOKEN") {
+	if code := run([]string{"get", sub + "/resourceGroups/rga"}, &out, &errb); code != exitBadInput || !strings.Contains(errb.String(), "SECURETRAIN_TOKEN") {
 		t.Errorf("without a token: %d %s", code, errb.String())
 	}
 }

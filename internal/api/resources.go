@@ -287,6 +287,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if err != nil {
 			return err
 		}
+		if err := droppedInUse(ctx, tx, k, id, cur, next); err != nil {
+			return err
+		}
 		recID, body := id, next
 		if k.inline != "" {
 			recID, _ = id.Parent()
@@ -384,7 +387,6 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 		}
 	}
 	out["id"], out["name"], out["type"] = id.String(), id.Leaf(), k.typ
-	out["etag"] = keepETag(in, cur)
 	if loc, ok := out["location"].(string); ok {
 		out["location"] = normalizeLocation(loc)
 	} else if k.inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
@@ -435,39 +437,44 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 	if strings.EqualFold(k.typ, typeNSG) {
 		props["defaultSecurityRules"] = defaultSecurityRules(id)
 	}
+	out["etag"] = etagFor(out, cur)
 	return out, nil
 }
 
-// keepETag keeps the stored etag when nothing but read-only fields
-// changed, so that a parent PUT does not change the etags of children it
-// repeats as they were.
-func keepETag(in, cur object) string {
-	if cur == nil {
-		return store.NewETag()
-	}
-	strip := func(o object) string {
-		c := object{}
-		for k, v := range o {
-			c[k] = v
-		}
-		delete(c, "etag")
-		delete(c, "id")
-		delete(c, "type")
-		if p, ok := c["properties"].(object); ok {
-			pc := object{}
-			for k, v := range p {
-				pc[k] = v
-			}
-			delete(pc, "provisioningState")
-			c["properties"] = pc
-		}
-		b, _ := json.Marshal(c) // decoded JSON always encodes
-		return string(b)
-	}
-	if strip(in) == strip(cur) {
+// etagFor keeps the stored etag when the resource is unchanged but for
+// etags (a repeated PUT, or a parent PUT that repeats a child as it was),
+// else gives a new one.
+func etagFor(next, cur object) string {
+	if cur != nil && withoutETags(next) == withoutETags(cur) {
 		return str(cur, "etag")
 	}
 	return store.NewETag()
+}
+
+// withoutETags is v's JSON with every "etag" left out.
+func withoutETags(v any) string {
+	var strip func(v any) any
+	strip = func(v any) any {
+		switch x := v.(type) {
+		case object:
+			c := make(object, len(x))
+			for k, e := range x {
+				if k != "etag" {
+					c[k] = strip(e)
+				}
+			}
+			return c
+		case []any:
+			c := make([]any, len(x))
+			for i, e := range x {
+				c[i] = strip(e)
+			}
+			return c
+		}
+		return v
+	}
+	b, _ := json.Marshal(strip(v)) // decoded JSON always encodes
+	return string(b)
 }
 
 // inlineChildren are the kinds nested inline in k.
@@ -583,6 +590,22 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// droppedInUse refuses a write that leaves out inline children (a VNet
+// PUT without one of its subnets deletes it, as in Azure) that are in use.
+func droppedInUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, cur, next object) error {
+	for _, ck := range inlineChildren(k) {
+		for _, c := range items(objectAt(cur, "properties"), ck.inline) {
+			if _, kept := findChild(next, ck.inline, str(c, "name")); kept != nil {
+				continue
+			}
+			if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], str(c, "name"))); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

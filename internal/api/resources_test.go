@@ -162,6 +162,8 @@ func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
 			400, "InUseSubnetCannotBeDeleted", "privateEndpoints/pe-mlw"},
 		{"VNet with a subnet in use", "DELETE", vnetProbe + netVersion, "",
 			400, "InUseSubnetCannotBeDeleted", "computes/cpu-cluster"},
+		{"VNet PUT leaving out a subnet in use", "PUT", vnetProbe + netVersion, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`,
+			400, "InUseSubnetCannotBeDeleted", "snet-compute"},
 		{"NSG attached to a subnet", "DELETE", nsgProbe + netVersion, "",
 			400, "InUseNetworkSecurityGroupCannotBeDeleted", "virtualNetworks/vnet-aml"},
 		{"route table attached to a subnet", "DELETE", netProbe + "routeTables/rt-egress" + netVersion, "",
@@ -244,6 +246,13 @@ func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
 	_, vnet, _ = c.do("GET", vnetProbe+netVersion, "")
 	if after := items(objectAt(vnet, "properties"), "subnets")[0]["etag"]; after != before {
 		t.Fatalf("unchanged subnet's etag %v → %v", before, after)
+	}
+	// The same PUT again changes nothing, not even the etag.
+	rt := fixture(t, "routetable")
+	_, first, _ := c.do("PUT", netProbe+"routeTables/rt-egress"+netVersion, rt)
+	_, second, _ := c.do("PUT", netProbe+"routeTables/rt-egress"+netVersion, rt)
+	if first["etag"] != second["etag"] || first["etag"] == nil {
+		t.Fatalf("repeated PUT changed the etag: %v → %v", first["etag"], second["etag"])
 	}
 	// Deleting: 200, then 204 for what is gone; children go with their parent.
 	if st, _, _ := c.do("DELETE", vnetProbe+"/subnets/snet-pe"+netVersion, ""); st != http.StatusOK {
