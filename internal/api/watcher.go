@@ -1,9 +1,1000 @@
 package api
 
-import "net/http"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/ipset"
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+	"securetrain/internal/servicetags"
+	"securetrain/internal/store"
+)
+
+// Network Watcher diagnostics, in Azure's shapes (armnetwork v7,
+// api-version 2025-01-01), answered by the verifier over the
+// subscription's stored resources:
+//
+//	POST .../networkWatchers/{nw}/ipFlowVerify      VerificationIPFlowParameters -> {access, ruleName}
+//	POST .../networkWatchers/{nw}/nextHop           NextHopParameters -> {nextHopType, nextHopIpAddress, routeTableId}
+//	POST .../networkWatchers/{nw}/securityGroupView SecurityGroupViewParameters -> {networkInterfaces: [...]}
+//
+// Watchers themselves are not stored: any name in an existing resource
+// group answers. The SDK drives these as long-running operations; a 200
+// with the result and no polling headers completes them at once.
+//
+// A target is a VM (its NICs), a NIC, an Azure ML compute or a subnet.
+// The network is decoded and compiled per request (the Server has no
+// cache to keep it in).
+
+// watcherActions maps an action path segment, lower-cased, to its name.
+var watcherActions = map[string]string{
+	"ipflowverify":      "ipFlowVerify",
+	"nexthop":           "nextHop",
+	"securitygroupview": "securityGroupView",
+}
+
+// Azure's platform addresses: traffic to them bypasses NSGs except rules
+// naming AzurePlatform* tags (spec §8.1).
+var platformAddrs = []netip.Addr{netip.MustParseAddr("168.63.129.16"), netip.MustParseAddr("169.254.169.254")}
+
+const azureDNS = "168.63.129.16"
 
 // watcherRoute serves Network Watcher actions (POST
 // .../providers/Microsoft.Network/networkWatchers/{name}/{action}).
 func (s *Server) watcherRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
-	return newError(http.StatusNotFound, "InvalidResourceType", "Network Watcher action '%s' is not supported yet.", p.types[1])
+	action, ok := watcherActions[strings.ToLower(p.types[1])]
+	if !ok {
+		return newError(http.StatusNotFound, "InvalidResourceType",
+			"Network Watcher action '%s' is not supported; securetrain serves ipFlowVerify, nextHop and securityGroupView.", p.types[1])
+	}
+	if err := requireAPIVersion(r, "microsoft.network"); err != nil {
+		return err
+	}
+	if p.rg == "" {
+		return newError(http.StatusNotFound, "InvalidResourceType",
+			"Network watchers live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/Microsoft.Network/networkWatchers/{name}/%s.", p.sub, action)
+	}
+	if !validResourceName(p.names[0]) {
+		return newError(http.StatusBadRequest, "InvalidResourceName", "Network watcher name '%s' is invalid.", p.names[0])
+	}
+	watcher := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: "Microsoft.Network",
+		Types: []string{"networkWatchers"}, Names: []string{p.names[0]}}
+	ctx := r.Context()
+	if err := s.authorize(ctx, who, "Microsoft.Network/networkWatchers/"+action+"/action", watcher.String()); err != nil {
+		return err
+	}
+	if r.Method != http.MethodPost {
+		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on %s; use POST.", r.Method, action)
+	}
+	if err := s.requireScope(ctx, resourceGroupID(p.sub, p.rg)); err != nil {
+		return err
+	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var out any
+	switch action {
+	case "ipFlowVerify":
+		out, err = s.ipFlowVerify(ctx, who, p.sub, data)
+	case "nextHop":
+		out, err = s.nextHop(ctx, who, p.sub, data)
+	default:
+		out, err = s.securityGroupView(ctx, who, p.sub, data)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ipFlowParams is VerificationIPFlowParameters.
+type ipFlowParams struct {
+	TargetResourceID    string `json:"targetResourceId"`
+	Direction           string `json:"direction"`
+	Protocol            string `json:"protocol"`
+	LocalPort           string `json:"localPort"`
+	RemotePort          string `json:"remotePort"`
+	LocalIPAddress      string `json:"localIPAddress"`
+	RemoteIPAddress     string `json:"remoteIPAddress"`
+	TargetNicResourceID string `json:"targetNicResourceId"`
+}
+
+// ipFlowResult is VerificationIPFlowResult; ruleName is absent when no
+// rule decided (no NSG, or platform traffic that no rule names).
+type ipFlowResult struct {
+	Access   string `json:"access"`
+	RuleName string `json:"ruleName,omitempty"`
+}
+
+// ipFlowVerify answers whether the target's NSGs let one packet through
+// and which rule decided (spec §8.1). Like Azure's IP flow verify it looks
+// at the target's NSGs only, not at routes: Flow evaluates NSGs only along
+// a path that exists (an inbound flow from the internet to a private
+// address has none), so the verdict comes from the verifier's compiled
+// effective rules of the NSGs on the target, in its evaluation order.
+func (s *Server) ipFlowVerify(ctx context.Context, who, sub string, data []byte) (any, error) {
+	var in ipFlowParams
+	if err := decodeParams(data, &in); err != nil {
+		return nil, err
+	}
+	if err := requireFields("targetResourceId", in.TargetResourceID, "direction", in.Direction, "protocol", in.Protocol,
+		"localPort", in.LocalPort, "remotePort", in.RemotePort, "localIPAddress", in.LocalIPAddress, "remoteIPAddress", in.RemoteIPAddress); err != nil {
+		return nil, err
+	}
+	var dir resources.Direction
+	switch {
+	case strings.EqualFold(in.Direction, string(resources.Inbound)):
+		dir = resources.Inbound
+	case strings.EqualFold(in.Direction, string(resources.Outbound)):
+		dir = resources.Outbound
+	default:
+		return nil, badField("direction", "'%s' must be Inbound or Outbound", in.Direction)
+	}
+	proto, err := netverify.ParseProtocol(in.Protocol)
+	if err != nil || (proto != netverify.TCP && proto != netverify.UDP) {
+		return nil, badField("protocol", "'%s' must be TCP or UDP", in.Protocol)
+	}
+	local, err := parseIPv4("localIPAddress", in.LocalIPAddress)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := parseIPv4("remoteIPAddress", in.RemoteIPAddress)
+	if err != nil {
+		return nil, err
+	}
+	// The source port may be "*" (Azure's "depends on the direction"): the
+	// verifier's ephemeral port stands for it.
+	localPort, err := parsePort("localPort", in.LocalPort, dir == resources.Outbound)
+	if err != nil {
+		return nil, err
+	}
+	remotePort, err := parsePort("remotePort", in.RemotePort, dir == resources.Inbound)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.loadWatcherModel(ctx, sub, false)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, in.TargetNicResourceID)
+	if err != nil {
+		return nil, err
+	}
+	t := holding(targets, local)
+	if t == nil {
+		return nil, badField("localIPAddress", "%s is not an address of %s (%s)", local, in.TargetResourceID, describeAddrs(targets))
+	}
+	if t.nic == nil && t.compute == nil {
+		// A subnet's address that a NIC owns is filtered by that NIC's NSG too.
+		if nic := m.nicAt(t.subnet, local); nic != nil {
+			if h := holding([]*watchTarget{nicTarget(m.net.Snapshot(), nic)}, local); h != nil {
+				t = h
+			}
+		}
+	}
+	subnetNSG, nicNSG, err := m.appliedNSGs(t)
+	if err != nil {
+		return nil, err
+	}
+	lu, _ := ipset.U32(local)
+	ru, _ := ipset.U32(remote)
+	pk := packet{proto: proto, src: lu, dst: ru, sport: localPort, dport: remotePort}
+	chain := []*netverify.NSGView{nicNSG, subnetNSG} // outbound: NIC NSG, then subnet NSG
+	if dir == resources.Inbound {
+		pk = packet{proto: proto, src: ru, dst: lu, sport: remotePort, dport: localPort}
+		chain = []*netverify.NSGView{subnetNSG, nicNSG}
+	}
+	// Platform addresses are reached without NSGs, except rules that name
+	// an AzurePlatform* tag, as the verifier's walk does (spec §8.1).
+	platform := dir == resources.Outbound && slices.Contains(platformAddrs, remote)
+	res := ipFlowResult{Access: string(resources.Allow)}
+	for _, v := range chain {
+		if v == nil {
+			continue // no NSG allows
+		}
+		rules := v.Inbound
+		if dir == resources.Outbound {
+			rules = v.Outbound
+		}
+		rule := firstMatch(rules, pk, platform)
+		if rule == nil {
+			continue
+		}
+		// Both NSGs must allow: a deny decides; else the last allowing
+		// rule is the one that let the packet through.
+		res.RuleName = ruleName(rule)
+		if !rule.Allow {
+			res.Access = string(resources.Deny)
+			break
+		}
+	}
+	return res, nil
+}
+
+// packet is the first packet of a flow, as NSG rules see it.
+type packet struct {
+	proto        netverify.Protocol
+	src, dst     uint32
+	sport, dport uint16
+}
+
+// firstMatch returns the first rule, in the verifier's evaluation order,
+// that matches the packet; for platform traffic only rules naming an
+// AzurePlatform* tag are considered.
+func firstMatch(rules []netverify.EffectiveRule, p packet, platform bool) *netverify.EffectiveRule {
+	for i := range rules {
+		r := &rules[i]
+		if platform && !r.Platform {
+			continue
+		}
+		if slices.Contains(r.Protocols, p.proto) && r.Source.Contains(p.src) && r.Destination.Contains(p.dst) &&
+			r.SourcePorts.Contains(uint32(p.sport)) && r.DestinationPorts.Contains(uint32(p.dport)) {
+			return r
+		}
+	}
+	return nil
+}
+
+// ruleName names a rule as Azure's diagnostics do:
+// securityRules/{name} or defaultSecurityRules/{name}.
+func ruleName(r *netverify.EffectiveRule) string {
+	if n := len(r.ID.Types); n > 0 {
+		return r.ID.Types[n-1] + "/" + r.ID.Leaf()
+	}
+	return r.Name
+}
+
+// nextHopParams is NextHopParameters.
+type nextHopParams struct {
+	TargetResourceID     string `json:"targetResourceId"`
+	SourceIPAddress      string `json:"sourceIPAddress"`
+	DestinationIPAddress string `json:"destinationIPAddress"`
+	TargetNicResourceID  string `json:"targetNicResourceId"`
+}
+
+// nextHopResult is NextHopResult: routeTableId is the route table of a
+// user route, or "System Route".
+type nextHopResult struct {
+	NextHopType      string `json:"nextHopType"`
+	NextHopIPAddress string `json:"nextHopIpAddress,omitempty"`
+	RouteTableID     string `json:"routeTableId"`
+}
+
+// nextHopTypes maps the verifier's next hop types to Network Watcher's
+// (the rest are spelled alike).
+var nextHopTypes = map[string]string{"VNetPeering": "VirtualNetworkPeering"}
+
+// nextHop answers which route the source's subnet picks for the
+// destination (spec §8.2): the first route hop of the verifier's walk.
+// NSGs do not take part in next hop, and a denying NSG would end the walk
+// before the route lookup, so the network is compiled without its NSG
+// associations.
+func (s *Server) nextHop(ctx context.Context, who, sub string, data []byte) (any, error) {
+	var in nextHopParams
+	if err := decodeParams(data, &in); err != nil {
+		return nil, err
+	}
+	if err := requireFields("targetResourceId", in.TargetResourceID, "sourceIPAddress", in.SourceIPAddress,
+		"destinationIPAddress", in.DestinationIPAddress); err != nil {
+		return nil, err
+	}
+	src, err := parseIPv4("sourceIPAddress", in.SourceIPAddress)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := parseIPv4("destinationIPAddress", in.DestinationIPAddress)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(platformAddrs, dst) {
+		return nil, badField("destinationIPAddress", "%s is an Azure platform address: the host answers it directly, it is not routed (spec §8.1)", dst)
+	}
+	m, err := s.loadWatcherModel(ctx, sub, true)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, in.TargetNicResourceID)
+	if err != nil {
+		return nil, err
+	}
+	if holding(targets, src) == nil {
+		return nil, badField("sourceIPAddress", "%s is not an address of %s (%s)", src, in.TargetResourceID, describeAddrs(targets))
+	}
+	res, err := m.net.Flow(netverify.Query{From: src.String(), To: dst.String(), Protocol: "ICMP", Direction: netverify.DirectionOutbound})
+	if err != nil {
+		return nil, newError(http.StatusBadRequest, "InvalidRequestFormat", "The flow from %s to %s cannot be evaluated: %v.", src, dst, err)
+	}
+	for _, o := range res.Outcomes {
+		for _, h := range o.Hops {
+			if h.Kind != "route" {
+				continue
+			}
+			out := nextHopResult{NextHopType: h.NextHopType, NextHopIPAddress: h.NextHopIP, RouteTableID: "System Route"}
+			if t, ok := nextHopTypes[h.NextHopType]; ok {
+				out.NextHopType = t
+			}
+			if h.RouteSource == "User" && h.Resource != "" {
+				out.RouteTableID = h.Resource
+			}
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("next hop from %s to %s: the verifier's answer (%s) has no route hop", src, dst, res.Verdict)
+}
+
+// sgViewParams is SecurityGroupViewParameters.
+type sgViewParams struct {
+	TargetResourceID string `json:"targetResourceId"`
+}
+
+// sgViewResult is SecurityGroupViewResult.
+type sgViewResult struct {
+	NetworkInterfaces []sgInterface `json:"networkInterfaces"`
+}
+
+// sgInterface is SecurityGroupNetworkInterface.
+type sgInterface struct {
+	ID                       string         `json:"id"`
+	SecurityRuleAssociations sgAssociations `json:"securityRuleAssociations"`
+}
+
+// sgAssociations is SecurityRuleAssociations.
+type sgAssociations struct {
+	SubnetAssociation           *sgAssociation  `json:"subnetAssociation,omitempty"`
+	NetworkInterfaceAssociation *sgAssociation  `json:"networkInterfaceAssociation,omitempty"`
+	DefaultSecurityRules        []object        `json:"defaultSecurityRules"`
+	EffectiveSecurityRules      []effectiveRule `json:"effectiveSecurityRules"`
+}
+
+// sgAssociation is SubnetAssociation / InterfaceAssociation: the custom
+// rules of the NSG on the subnet or NIC.
+type sgAssociation struct {
+	ID            string   `json:"id"`
+	SecurityRules []object `json:"securityRules"`
+}
+
+// effectiveRule is EffectiveNetworkSecurityRule: ports as "lo-hi",
+// tags with their expanded prefixes, as Azure shows effective rules.
+type effectiveRule struct {
+	Name                             string   `json:"name"`
+	Protocol                         string   `json:"protocol"`
+	SourcePortRange                  string   `json:"sourcePortRange,omitempty"`
+	SourcePortRanges                 []string `json:"sourcePortRanges,omitempty"`
+	DestinationPortRange             string   `json:"destinationPortRange,omitempty"`
+	DestinationPortRanges            []string `json:"destinationPortRanges,omitempty"`
+	SourceAddressPrefix              string   `json:"sourceAddressPrefix,omitempty"`
+	SourceAddressPrefixes            []string `json:"sourceAddressPrefixes,omitempty"`
+	DestinationAddressPrefix         string   `json:"destinationAddressPrefix,omitempty"`
+	DestinationAddressPrefixes       []string `json:"destinationAddressPrefixes,omitempty"`
+	ExpandedSourceAddressPrefix      []string `json:"expandedSourceAddressPrefix,omitempty"`
+	ExpandedDestinationAddressPrefix []string `json:"expandedDestinationAddressPrefix,omitempty"`
+	Access                           string   `json:"access"`
+	Priority                         int      `json:"priority"`
+	Direction                        string   `json:"direction"`
+}
+
+// securityGroupView lists, per network interface of the target, the NSG
+// rules on its subnet and on itself, the defaults, and the effective rules
+// in evaluation order: inbound subnet NSG then NIC NSG, outbound NIC NSG
+// then subnet NSG (spec §8.1).
+func (s *Server) securityGroupView(ctx context.Context, who, sub string, data []byte) (any, error) {
+	var in sgViewParams
+	if err := decodeParams(data, &in); err != nil {
+		return nil, err
+	}
+	if err := requireFields("targetResourceId", in.TargetResourceID); err != nil {
+		return nil, err
+	}
+	m, err := s.loadWatcherModel(ctx, sub, false)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, "")
+	if err != nil {
+		return nil, err
+	}
+	out := sgViewResult{NetworkInterfaces: []sgInterface{}}
+	for _, t := range targets {
+		subnetNSG, nicNSG, err := m.appliedNSGs(t)
+		if err != nil {
+			return nil, err
+		}
+		a := sgAssociations{
+			SubnetAssociation:      &sgAssociation{ID: t.subnet.ID.String(), SecurityRules: m.customRules(subnetNSG)},
+			DefaultSecurityRules:   []object{},
+			EffectiveSecurityRules: []effectiveRule{},
+		}
+		switch {
+		case t.nic != nil:
+			a.NetworkInterfaceAssociation = &sgAssociation{ID: t.nic.ID.String(), SecurityRules: m.customRules(nicNSG)}
+		case nicNSG != nil:
+			// The NSG Azure ML puts on a public-IP compute's node NICs; the
+			// NICs are Azure ML's, the compute stands for them.
+			a.NetworkInterfaceAssociation = &sgAssociation{ID: t.id.String(), SecurityRules: m.customRules(nicNSG)}
+		}
+		if v := firstView(nicNSG, subnetNSG); v != nil {
+			a.DefaultSecurityRules = m.defaultRules(v)
+		}
+		for _, order := range []struct {
+			dir   resources.Direction
+			views []*netverify.NSGView
+		}{{resources.Inbound, []*netverify.NSGView{subnetNSG, nicNSG}}, {resources.Outbound, []*netverify.NSGView{nicNSG, subnetNSG}}} {
+			for _, v := range order.views {
+				if v == nil {
+					continue
+				}
+				rules := v.Inbound
+				if order.dir == resources.Outbound {
+					rules = v.Outbound
+				}
+				for i := range rules {
+					a.EffectiveSecurityRules = append(a.EffectiveSecurityRules, effectiveOf(&rules[i]))
+				}
+			}
+		}
+		out.NetworkInterfaces = append(out.NetworkInterfaces, sgInterface{ID: t.id.String(), SecurityRuleAssociations: a})
+	}
+	return out, nil
+}
+
+// firstView returns the first non-nil view.
+func firstView(vs ...*netverify.NSGView) *netverify.NSGView {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// customRules are an NSG's own rules in Azure's SecurityRule shape: as
+// stored, or (for the NSG Azure ML creates, which is not stored) from the
+// verifier's view.
+func (m *watcherModel) customRules(v *netverify.NSGView) []object {
+	return m.rulesOf(v, "securityRules", false)
+}
+
+// defaultRules are an NSG's six default rules in SecurityRule shape.
+func (m *watcherModel) defaultRules(v *netverify.NSGView) []object {
+	return m.rulesOf(v, "defaultSecurityRules", true)
+}
+
+func (m *watcherModel) rulesOf(v *netverify.NSGView, key string, defaults bool) []object {
+	out := []object{}
+	if v == nil {
+		return out
+	}
+	if body, ok := m.nsgs[v.NSG.Key()]; ok {
+		return append(out, items(objectAt(body, "properties"), key)...)
+	}
+	for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
+		for i := range rules {
+			if rules[i].Default == defaults {
+				out = append(out, securityRuleOf(&rules[i]))
+			}
+		}
+	}
+	return out
+}
+
+// securityRuleOf renders a compiled rule in Azure's SecurityRule shape.
+func securityRuleOf(r *netverify.EffectiveRule) object {
+	props := object{
+		"access":            accessOf(r),
+		"direction":         string(r.Direction),
+		"priority":          r.Priority,
+		"protocol":          protocolOf(r.Protocols, "*"),
+		"provisioningState": "Succeeded",
+	}
+	single := func(one, many string, vals []string) {
+		if len(vals) == 1 {
+			props[one] = vals[0]
+		} else {
+			props[many] = vals
+		}
+	}
+	single("sourceAddressPrefix", "sourceAddressPrefixes", strings.Split(r.SourceText, ","))
+	single("destinationAddressPrefix", "destinationAddressPrefixes", strings.Split(r.DestinationText, ","))
+	single("sourcePortRange", "sourcePortRanges", portTexts(r.SourcePorts, "*", false))
+	single("destinationPortRange", "destinationPortRanges", portTexts(r.DestinationPorts, "*", false))
+	typ := "securityRules"
+	if n := len(r.ID.Types); n > 0 {
+		typ = r.ID.Types[n-1]
+	}
+	return object{"id": r.ID.String(), "name": r.ID.Leaf(), "type": "Microsoft.Network/networkSecurityGroups/" + typ, "properties": props}
+}
+
+// effectiveOf renders a compiled rule as an effective security rule.
+func effectiveOf(r *netverify.EffectiveRule) effectiveRule {
+	e := effectiveRule{Name: ruleName(r), Protocol: protocolOf(r.Protocols, "All"), Access: accessOf(r), Priority: r.Priority,
+		Direction: string(r.Direction)}
+	if ps := portTexts(r.SourcePorts, "0-65535", true); len(ps) == 1 {
+		e.SourcePortRange = ps[0]
+	} else {
+		e.SourcePortRanges = ps
+	}
+	if ps := portTexts(r.DestinationPorts, "0-65535", true); len(ps) == 1 {
+		e.DestinationPortRange = ps[0]
+	} else {
+		e.DestinationPortRanges = ps
+	}
+	src, srcExpanded := effectivePrefixes(r.SourceText, r.Source)
+	if len(src) == 1 {
+		e.SourceAddressPrefix = src[0]
+	} else {
+		e.SourceAddressPrefixes = src
+	}
+	e.ExpandedSourceAddressPrefix = srcExpanded
+	dst, dstExpanded := effectivePrefixes(r.DestinationText, r.Destination)
+	if len(dst) == 1 {
+		e.DestinationAddressPrefix = dst[0]
+	} else {
+		e.DestinationAddressPrefixes = dst
+	}
+	e.ExpandedDestinationAddressPrefix = dstExpanded
+	return e
+}
+
+// effectivePrefixes lists a rule side as written ("*" shown as 0.0.0.0/0,
+// as Azure's effective rules do) and, when it names a tag or an ASG, the
+// prefixes it expands to in the VNet.
+func effectivePrefixes(text string, set ipset.Set) ([]string, []string) {
+	toks := strings.Split(text, ",")
+	named := false
+	for i, t := range toks {
+		switch {
+		case t == "*":
+			toks[i] = "0.0.0.0/0"
+		case t == "" || t[0] < '0' || t[0] > '9':
+			named = true // a service tag or "ASG name"
+		}
+	}
+	if !named {
+		return toks, nil
+	}
+	var expanded []string
+	for _, p := range set.Prefixes() {
+		expanded = append(expanded, p.String())
+	}
+	return toks, expanded
+}
+
+func accessOf(r *netverify.EffectiveRule) string {
+	if r.Allow {
+		return string(resources.Allow)
+	}
+	return string(resources.Deny)
+}
+
+// protocolOf spells a rule's protocols as Azure does: one protocol
+// ("Tcp"), or any (SecurityRule "*", effective rule "All").
+func protocolOf(ps []netverify.Protocol, any string) string {
+	if len(ps) != 1 {
+		return any
+	}
+	name := ps[0].String()
+	return name[:1] + strings.ToLower(name[1:])
+}
+
+// portTexts lists a port set's ranges: all ports as all, else "n" or
+// "lo-hi" (rangeAlways: "n-n", as effective rules show them).
+func portTexts(set ipset.Set, all string, rangeAlways bool) []string {
+	rs := set.Ranges()
+	if len(rs) == 1 && rs[0].Lo == 0 && rs[0].Hi == 65535 {
+		return []string{all}
+	}
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if r.Lo == r.Hi && !rangeAlways {
+			out = append(out, strconv.Itoa(int(r.Lo)))
+		} else {
+			out = append(out, fmt.Sprintf("%d-%d", r.Lo, r.Hi))
+		}
+	}
+	return out
+}
+
+// watcherModel is the verifier's view of a subscription at one moment.
+type watcherModel struct {
+	net   *netverify.Network
+	views []netverify.NSGView
+	// nsgs are the stored NSG bodies by id key: their rules in Azure's own
+	// shape, as a GET returns them.
+	nsgs map[string]object
+	// vmNICs are the NICs each VM's networkProfile lists, by VM id key
+	// (the decoder keeps only the NIC's side of the link).
+	vmNICs map[string][]arm.ID
+}
+
+// loadWatcherModel decodes every resource of the subscription and compiles
+// it. The records are read in one read transaction so that the pages of
+// the listing are one moment's state. withoutNSGs drops the NSG
+// associations of subnets and NICs (for next hop, which NSGs do not
+// affect).
+func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs bool) (*watcherModel, error) {
+	m := &watcherModel{nsgs: map[string]object{}, vmNICs: map[string][]arm.ID{}}
+	var snap *resources.Snapshot
+	err := s.store.View(ctx, func(tx store.Reader) error {
+		var bodies [][]byte
+		err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Limit: store.MaxPage}, func(rec store.Record) error {
+			k := kindOf(rec.Type)
+			if k == nil {
+				return nil // resource groups, operations, RBAC, locks: not part of the network
+			}
+			body, err := m.prepare(rec, k, withoutNSGs)
+			bodies = append(bodies, body)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("reading the resources of subscription %s: %w", sub, err)
+		}
+		exists := func(id arm.ID) bool {
+			ok, err := storedExists(ctx, tx, id)
+			return err == nil && ok
+		}
+		snap, err = resources.DecodeARM(bodies, exists)
+		if err != nil {
+			return modelError(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.net, err = netverify.Compile(snap, servicetags.Default()); err != nil {
+		return nil, modelError(err)
+	}
+	m.views = m.net.NSGs()
+	return m, nil
+}
+
+// prepare returns the body a record contributes to the model, keeping NSG
+// bodies and dropping NSG associations when asked.
+func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bool) ([]byte, error) {
+	isNSG := strings.EqualFold(k.typ, "Microsoft.Network/networkSecurityGroups")
+	isVNet := strings.EqualFold(k.typ, "Microsoft.Network/virtualNetworks")
+	isNIC := strings.EqualFold(k.typ, "Microsoft.Network/networkInterfaces")
+	isVM := strings.EqualFold(k.typ, "Microsoft.Compute/virtualMachines")
+	if !isNSG && !isVM && !(withoutNSGs && (isVNet || isNIC)) {
+		return rec.Body, nil
+	}
+	o, err := recordObject(rec)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case isNSG:
+		m.nsgs[store.Key(rec.ID)] = o
+		return rec.Body, nil
+	case isVM:
+		for _, ref := range items(objectAt(objectAt(o, "properties"), "networkProfile"), "networkInterfaces") {
+			if id, err := arm.ParseID(str(ref, "id"), ""); err == nil {
+				m.vmNICs[store.Key(rec.ID)] = append(m.vmNICs[store.Key(rec.ID)], id)
+			}
+		}
+		return rec.Body, nil
+	case isVNet:
+		for _, sn := range items(objectAt(o, "properties"), "subnets") {
+			delete(objectAt(sn, "properties"), "networkSecurityGroup")
+		}
+	default:
+		delete(objectAt(o, "properties"), "networkSecurityGroup")
+	}
+	body, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("re-encoding %s: %w", rec.ID, err)
+	}
+	return body, nil
+}
+
+// modelError reports stored resources that do not decode or compile
+// together: the state, not the request, is at fault.
+func modelError(err error) error {
+	var fe *resources.FileError
+	var ce *netverify.CompileError
+	if errors.As(err, &fe) || errors.As(err, &ce) {
+		return newError(http.StatusConflict, "InvalidNetworkConfiguration",
+			"The subscription's network resources cannot be evaluated together: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return err
+}
+
+// watchTarget is one network interface (or what stands for one) that a
+// diagnostic looks at.
+type watchTarget struct {
+	id      arm.ID // the NIC, compute or subnet
+	subnet  *resources.Subnet
+	nic     *resources.NetworkInterface
+	compute *resources.Compute
+	// addrs are the target's private addresses: a NIC's, a compute's node
+	// addresses, a subnet's usable addresses.
+	addrs ipset.Set
+	// subnetOf maps a NIC address to its IP configuration's subnet.
+	subnetOf map[uint32]*resources.Subnet
+}
+
+// targetTypes are the resource types a diagnostic may target.
+var targetTypes = []string{
+	"Microsoft.Compute/virtualMachines",
+	"Microsoft.Network/networkInterfaces",
+	"Microsoft.MachineLearningServices/workspaces/computes",
+	"Microsoft.Network/virtualNetworks/subnets",
+}
+
+// watchTargets resolves targetResourceId (and targetNicResourceId for a
+// VM) into the network interfaces to look at. The caller must be allowed
+// to read the target.
+func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, sub, target, targetNIC string) ([]*watchTarget, error) {
+	id, err := arm.ParseID(strings.TrimSpace(target), "")
+	if err != nil {
+		return nil, badField("targetResourceId", "%v", err)
+	}
+	if !strings.EqualFold(id.Subscription, sub) {
+		return nil, badField("targetResourceId", "%s is not in the network watcher's subscription %s", id, sub)
+	}
+	k := kindOf(id.Type())
+	if k == nil || !slices.ContainsFunc(targetTypes, func(t string) bool { return strings.EqualFold(t, k.typ) }) {
+		return nil, badField("targetResourceId", "%s is a %s; the target must be a virtual machine, network interface, Azure ML compute or subnet",
+			id, id.Type())
+	}
+	if err := s.authorize(ctx, who, k.typ+"/read", id.String()); err != nil {
+		return nil, err
+	}
+	snap := m.net.Snapshot()
+	var nicID arm.ID
+	if strings.TrimSpace(targetNIC) != "" {
+		if nicID, err = arm.ParseID(strings.TrimSpace(targetNIC), ""); err != nil {
+			return nil, badField("targetNicResourceId", "%v", err)
+		}
+		_, isVM := snap.Lookup(id).(*resources.VirtualMachine)
+		if !isVM && !nicID.Equal(id) {
+			return nil, badField("targetNicResourceId", "is only for a virtual machine target with several network interfaces")
+		}
+	}
+	switch v := snap.Lookup(id).(type) {
+	case *resources.NetworkInterface:
+		t := nicTarget(snap, v)
+		if t.subnet == nil {
+			return nil, badField("targetResourceId", "network interface %s has no IP configuration in a subnet of the subscription", id)
+		}
+		return []*watchTarget{t}, nil
+	case *resources.VirtualMachine:
+		var out []*watchTarget
+		// A VM's NICs: those its networkProfile lists, and those that
+		// name it (Azure keeps both sides of the link).
+		listed := m.vmNICs[id.Key()]
+		for _, nic := range snap.NetworkInterfaces {
+			ofVM := nic.VirtualMachine.ID.Equal(id) || slices.ContainsFunc(listed, nic.ID.Equal)
+			if t := nicTarget(snap, nic); ofVM && t.subnet != nil && (nicID.IsZero() || nic.ID.Equal(nicID)) {
+				out = append(out, t)
+			}
+		}
+		if len(out) == 0 && !nicID.IsZero() {
+			return nil, badField("targetNicResourceId", "%s is not a network interface of %s", nicID, id)
+		}
+		if len(out) == 0 {
+			return nil, badField("targetResourceId", "virtual machine %s has no network interface in the subscription", id)
+		}
+		return out, nil
+	case *resources.Compute:
+		sn := snap.Subnet(v.Subnet.ID)
+		if sn == nil {
+			return nil, badField("targetResourceId", "compute %s is not in a virtual network subnet: it has no network to verify", id)
+		}
+		addrs, err := endpointAddresses(m.net, v.ID.String())
+		if err != nil {
+			return nil, badField("targetResourceId", "%v", err)
+		}
+		return []*watchTarget{{id: v.ID, subnet: sn, compute: v, addrs: addrs}}, nil
+	case *resources.Subnet:
+		addrs, err := endpointAddresses(m.net, v.ID.String())
+		if err != nil {
+			return nil, badField("targetResourceId", "%v", err)
+		}
+		return []*watchTarget{{id: v.ID, subnet: v, addrs: addrs}}, nil
+	}
+	return nil, newError(http.StatusNotFound, "NotFound", "The target resource '%s' was not found.", id)
+}
+
+// nicTarget is a NIC with its addresses; its subnet is its first IP
+// configuration's.
+func nicTarget(snap *resources.Snapshot, nic *resources.NetworkInterface) *watchTarget {
+	t := &watchTarget{id: nic.ID, nic: nic, subnetOf: map[uint32]*resources.Subnet{}}
+	var addrs []netip.Addr
+	for _, ipc := range nic.IPConfigurations {
+		sn := snap.Subnet(ipc.Subnet.ID)
+		if sn == nil {
+			continue
+		}
+		if t.subnet == nil {
+			t.subnet = sn
+		}
+		if u, ok := ipset.U32(ipc.PrivateIP); ok {
+			addrs = append(addrs, ipc.PrivateIP)
+			t.subnetOf[u] = sn
+		}
+	}
+	t.addrs = ipset.FromAddrs(addrs...)
+	return t
+}
+
+// holding returns the target that owns address a, narrowed to a's subnet,
+// or nil.
+func holding(ts []*watchTarget, a netip.Addr) *watchTarget {
+	u, ok := ipset.U32(a)
+	if !ok {
+		return nil
+	}
+	for _, t := range ts {
+		if t.subnet == nil || !t.addrs.Contains(u) {
+			continue
+		}
+		if sn := t.subnetOf[u]; sn != nil && sn != t.subnet {
+			c := *t
+			c.subnet = sn
+			return &c
+		}
+		return t
+	}
+	return nil
+}
+
+// describeAddrs lists the targets' addresses for an error message.
+func describeAddrs(ts []*watchTarget) string {
+	var all ipset.Set
+	for _, t := range ts {
+		all = all.Union(t.addrs)
+	}
+	if all.IsEmpty() {
+		return "it has no address"
+	}
+	return "its addresses: " + all.Format(4)
+}
+
+// endpointAddresses asks the verifier which addresses a compute or subnet
+// stands for (a compute's nodes: its subnet's usable addresses no other
+// resource owns). A flow from it to Azure DNS covers every source address
+// without routing (platform traffic), and its outcomes list them all.
+func endpointAddresses(n *netverify.Network, text string) (ipset.Set, error) {
+	res, err := n.Flow(netverify.Query{From: text, To: azureDNS, Protocol: "UDP", Port: 53})
+	if err != nil {
+		return ipset.Set{}, err
+	}
+	var rs []ipset.Range
+	for _, o := range res.Outcomes {
+		for _, a := range o.Sources {
+			set, err := ipset.ParseAddrOrPrefix(a)
+			if err != nil {
+				return ipset.Set{}, fmt.Errorf("the verifier's range %q: %w", a, err)
+			}
+			rs = append(rs, set.Ranges()...)
+		}
+	}
+	return ipset.FromRanges(rs), nil
+}
+
+// nicAt returns the NIC that owns address a in subnet sn, or nil.
+func (m *watcherModel) nicAt(sn *resources.Subnet, a netip.Addr) *resources.NetworkInterface {
+	for _, nic := range m.net.Snapshot().NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			if ipc.PrivateIP == a && ipc.Subnet.ID.Equal(sn.ID) {
+				return nic
+			}
+		}
+	}
+	return nil
+}
+
+// appliedNSGs are the verifier's views of the NSGs on the target: its
+// subnet's, and its NIC's (for a public-IP compute, the one Azure ML
+// creates on the node NICs, spec §4.2); nil where there is none.
+func (m *watcherModel) appliedNSGs(t *watchTarget) (subnetNSG, nicNSG *netverify.NSGView, err error) {
+	snap := m.net.Snapshot()
+	vnet := snap.VNetOf(t.subnet)
+	if vnet == nil {
+		return nil, nil, fmt.Errorf("subnet %s has no virtual network in the model", t.subnet.ID)
+	}
+	find := func(ref resources.Ref) (*netverify.NSGView, error) {
+		if !ref.IsSet() {
+			return nil, nil
+		}
+		for i := range m.views {
+			if v := &m.views[i]; v.CreatedBy == "" && v.NSG.Equal(ref.ID) && v.VNet.Equal(vnet.ID) {
+				return v, nil
+			}
+		}
+		return nil, fmt.Errorf("the verifier has no view of NSG %s in virtual network %s", ref.ID, vnet.ID)
+	}
+	if subnetNSG, err = find(t.subnet.NetworkSecurityGroup); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case t.nic != nil:
+		nicNSG, err = find(t.nic.NetworkSecurityGroup)
+	case t.compute != nil:
+		created := netverify.CreatedByAzureML(t.compute)
+		for i := range m.views {
+			if m.views[i].CreatedBy == created {
+				nicNSG = &m.views[i]
+			}
+		}
+	}
+	return subnetNSG, nicNSG, err
+}
+
+// decodeParams reads a request body into the parameters struct v:
+// syntax errors get ARM's InvalidRequestContent, unknown fields and wrong
+// types InvalidRequestFormat naming the field.
+func decodeParams(data []byte, v any) error {
+	if _, err := decodeObject(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badField(te.Field, "must be a %s, not a JSON %s", te.Type, te.Value)
+		}
+		return newError(http.StatusBadRequest, "InvalidRequestFormat", "The request body is invalid: %s.", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// requireFields checks name/value pairs: a required field that is
+// missing or empty is refused, naming it.
+func requireFields(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			return newError(http.StatusBadRequest, "InvalidRequestFormat", "The required field '%s' is missing or empty.", pairs[i])
+		}
+	}
+	return nil
+}
+
+// badField is a 400 naming the request field at fault.
+func badField(field, format string, args ...any) error {
+	return newError(http.StatusBadRequest, "InvalidRequestFormat", "Field '%s': %s.", field, fmt.Sprintf(format, args...))
+}
+
+// parseIPv4 reads an IPv4 address (the verifier is IPv4-only).
+func parseIPv4(field, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, badField(field, "'%s' is not an IP address", s)
+	}
+	if a = a.Unmap(); !a.Is4() {
+		return netip.Addr{}, badField(field, "%s is not an IPv4 address; securetrain verifies IPv4 only", a)
+	}
+	return a, nil
+}
+
+// parsePort reads a single port 0–65535; "*" is accepted for the source
+// port and stands for an ephemeral one.
+func parsePort(field, s string, source bool) (uint16, error) {
+	s = strings.TrimSpace(s)
+	if s == "*" && source {
+		return netverify.DefaultSourcePort, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		what := "a single port (0-65535)"
+		if source {
+			what += " or *"
+		}
+		return 0, badField(field, "'%s' must be %s", s, what)
+	}
+	return uint16(n), nil
 }

@@ -35,7 +35,8 @@ type NSGView struct {
 	NSG      arm.ID
 	VNet     arm.ID
 	Position string
-	// CreatedBy is set for NSGs Azure ML creates ("Azure ML for ws/c").
+	// CreatedBy is set for NSGs Azure ML creates: CreatedByAzureML of the
+	// compute.
 	CreatedBy string
 	Inbound   []EffectiveRule
 	Outbound  []EffectiveRule
@@ -79,3 +80,7 @@ func (r *nsgRule) effective() EffectiveRule {
 	}
 	return e
 }
+
+// CreatedByAzureML labels what Azure ML creates for a public-IP compute
+// (its NSG, load balancer and public IP, spec §4.2).
+func CreatedByAzureML(c *resources.Compute) string { return "Azure ML for " + c.ID.Name() }

@@ -170,7 +170,7 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: "snat", Resource: lb.ID.String(), Position: lb.Pos, SNAT: s.host.outboundIPs,
 			Detail: fmt.Sprintf("leaves through an outbound rule of load balancer %s (source translated to %s)", lb.ID.Name(), s.host.outboundIPs)}
 	case stepSNATCompute:
-		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
+		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: CreatedByAzureML(s.compute.c),
 			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}
 	case stepSNATDefault:
 		return Hop{Kind: "snat", SNAT: SNATDefaultOutbound,
@@ -208,7 +208,7 @@ func (n *Network) hop(s step) Hop {
 		}
 		return Hop{Kind: "ingress", Detail: "the destination is not reachable from outside the VNets: no public IP of the environment maps to it"}
 	case stepComputeIngress:
-		return Hop{Kind: "loadBalancer", CreatedBy: "Azure ML for " + s.compute.c.ID.Name(),
+		return Hop{Kind: "loadBalancer", CreatedBy: CreatedByAzureML(s.compute.c),
 			Detail: fmt.Sprintf("arrives at the public IP and load balancer Azure ML creates for %s, which forward it to the node", s.compute.c.ID.Name())}
 	case stepPublicIngress:
 		h := Hop{Kind: "ingress", Detail: "arrives at public IP of " + s.pub.label}

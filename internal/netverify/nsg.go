@@ -381,5 +381,5 @@ func (n *Network) computeNSG(cc *computeCtx) *nsgCtx {
 			DestinationPorts: []resources.PortRange{{From: 22, To: 22}},
 		})
 	}
-	return n.compileNSG(id, "NSG "+name, cc.c.Pos, "Azure ML for "+cc.c.ID.Name(), rules, cc.subnet.vnet)
+	return n.compileNSG(id, "NSG "+name, cc.c.Pos, CreatedByAzureML(cc.c), rules, cc.subnet.vnet)
 }

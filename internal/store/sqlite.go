@@ -205,6 +205,17 @@ func (s *SQLite) Referrers(ctx context.Context, id string) ([]string, error) {
 	return referrers(ctx, runner{s: s}, id)
 }
 
+// View runs fn in a read transaction: in WAL mode it sees the last
+// commit before it began and does not hold up writers.
+func (s *SQLite) View(ctx context.Context, fn func(Reader) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // a deferred BEGIN, not _txlock's immediate
+	if err != nil {
+		return fmt.Errorf("store: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&sqliteTx{tx: tx, r: runner{s: s, tx: tx}})
+}
+
 // Update runs fn in one write transaction.
 func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

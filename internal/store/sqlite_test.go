@@ -437,3 +437,42 @@ func TestPutKeepsGivenETag(t *testing.T) {
 		t.Fatalf("get: %+v, %v", got, err)
 	}
 }
+
+// TestViewDoesNotBlockWriters: a read transaction sees one moment and
+// lets writes commit meanwhile.
+func TestViewDoesNotBlockWriters(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := put(t, s, vnet, "T", `{"v":1}`, Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.View(ctx, func(rd Reader) error {
+		if _, err := rd.Get(ctx, vnet); err != nil {
+			return err
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := put(t, s, vnet, "T", `{"v":2}`, Condition{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+		case <-time.After(5 * time.Second):
+			return errors.New("a write waited for the read transaction")
+		}
+		got, err := rd.Get(ctx, vnet)
+		if err != nil || string(got.Body) != `{"v":1}` {
+			return fmt.Errorf("the read transaction saw %s (%v), not its moment's state", got.Body, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, vnet); string(got.Body) != `{"v":2}` {
+		t.Fatalf("after: %s", got.Body)
+	}
+}

@@ -100,6 +100,9 @@ type Store interface {
 	// Update runs fn in one transaction, committed when fn returns nil and
 	// rolled back otherwise. A committed Update is durable when it returns.
 	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn on one consistent snapshot of the store, without
+	// blocking writers.
+	View(ctx context.Context, fn func(Reader) error) error
 	Close() error
 }
 
