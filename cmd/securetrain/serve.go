@@ -63,7 +63,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	srv := &http.Server{Handler: api.New(st, logger), ReadHeaderTimeout: 10 * time.Second}
+	handler := api.New(st, logger)
+	go handler.Background(ctx)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err

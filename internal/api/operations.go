@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,4 +107,61 @@ func terminal(status string) bool {
 		return true
 	}
 	return false
+}
+
+// OperationRetention is how long a finished operation stays readable
+// (ARM keeps operation status for a limited time too).
+const OperationRetention = 24 * time.Hour
+
+// SweepOperations deletes the finished operations that ended before
+// cutoff, and returns how many.
+func (s *Server) SweepOperations(ctx context.Context, cutoff time.Time) (int, error) {
+	var old []string
+	err := store.Each(ctx, s.store, store.Query{Scope: "", Type: typeOperation}, func(rec store.Record) error {
+		var op operation
+		if err := json.Unmarshal(rec.Body, &op); err != nil {
+			return fmt.Errorf("stored operation %s: %w", rec.ID, err)
+		}
+		if terminal(op.Status) && op.EndTime.Before(cutoff) {
+			old = append(old, rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < len(old); i += store.MaxPage { // bounded transactions
+		batch := old[i:min(i+store.MaxPage, len(old))]
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			for _, id := range batch {
+				if err := tx.Delete(ctx, id, store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(old), nil
+}
+
+// Background runs the server's periodic work until ctx ends: finished
+// operations are swept every ten minutes.
+func (s *Server) Background(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := s.SweepOperations(ctx, now.Add(-OperationRetention)); err != nil {
+				s.log.Error("sweeping finished operations", "err", err)
+			} else if n > 0 {
+				s.log.Info("swept finished operations", "count", n)
+			}
+		}
+	}
 }

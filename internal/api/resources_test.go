@@ -1,12 +1,16 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -277,5 +281,23 @@ func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
 	st, out, _ = c.do("PATCH", netProbe+"routeTables/rt-egress"+netVersion, `{"tags":{"team":"ml"}}`)
 	if st != http.StatusOK || objectAt(out, "tags")["team"] != "ml" || len(items(objectAt(out, "properties"), "routes")) == 0 {
 		t.Fatalf("PATCH: %d %v", st, out)
+	}
+}
+
+func TestSweepOperations(t *testing.T) { // finished operations do not pile up forever
+	c := newClient(t)
+	probeEnvironment(t, c)
+	_, _, hdr := c.do("PUT", netProbe+"routeTables/rt9"+netVersion, `{"location":"eastus"}`)
+	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
+	srv := New(c.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if n, err := srv.SweepOperations(context.Background(), time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("recent operations swept: %d %v", n, err)
+	}
+	n, err := srv.SweepOperations(context.Background(), time.Now().Add(time.Second))
+	if err != nil || n != 14 { // the probe's 13 resource PUTs and this one
+		t.Fatalf("swept %d, %v", n, err)
+	}
+	if st, _, _ := c.do("GET", op, ""); st != http.StatusNotFound {
+		t.Fatalf("swept operation still answers: %d", st)
 	}
 }
