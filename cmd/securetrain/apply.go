@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -94,7 +93,7 @@ const (
 // before anything is sent), builds each resource's id and PUT body, and
 // orders them.
 func planApply(path string) (*applyPlan, error) {
-	data, err := readEnvironment(path)
+	data, err := resources.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -160,24 +159,6 @@ func planApply(path string) (*applyPlan, error) {
 		}
 	}
 	return plan, nil
-}
-
-// readEnvironment reads an environment file, refusing one over the size
-// limit as resources.LoadFile does.
-func readEnvironment(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load environment: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, arm.MaxDocumentBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("load environment %s: %w", path, err)
-	}
-	if len(data) > arm.MaxDocumentBytes {
-		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
-	}
-	return data, nil
 }
 
 // newApplyEntry builds the id and PUT body of resources[i]. The file is
@@ -320,32 +301,6 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// referencedIDs are the ids of provider resources that v mentions.
-func referencedIDs(v any) []arm.ID {
-	var out []arm.ID
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		case string:
-			if hasPrefixFold(x, "/subscriptions/") {
-				if id, err := arm.ParseID(x, ""); err == nil && id.Provider != "" {
-					out = append(out, id)
-				}
-			}
-		}
-	}
-	walk(v)
-	return out
-}
-
 // owner is the entry of the file that holds id: the resource itself, or
 // for a nested child or part (a subnet, a load balancer's pool) the
 // closest enclosing resource of the file; nil when none is in the file.
@@ -381,7 +336,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 		if !e.is(typePrivateEndpoint) {
 			continue
 		}
-		for _, ref := range referencedIDs(e.body) {
+		for _, ref := range arm.IDsIn(e.body) {
 			if strings.EqualFold(ref.Type(), typeWorkspace) {
 				endpointsOf[ref.Key()] = append(endpointsOf[ref.Key()], e)
 			}
@@ -400,7 +355,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 		if p, ok := e.id.Parent(); ok {
 			dependOn(e, owner(p, byKey))
 		}
-		for _, ref := range referencedIDs(e.body) {
+		for _, ref := range arm.IDsIn(e.body) {
 			dependOn(e, owner(ref, byKey))
 		}
 		if e.is(typeCompute) {

@@ -105,30 +105,14 @@ func str(o object, key string) string {
 	return s
 }
 
-// refsOf collects the resource ids a body references: every string that
-// parses as an id of a provider resource outside self.
+// refsOf collects the resource ids a body references outside self.
 func refsOf(v any, self string) []string {
 	var out []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case object:
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		case string:
-			if len(x) > 15 && strings.EqualFold(x[:15], "/subscriptions/") && !under(x, self) {
-				if id, err := arm.ParseID(x, ""); err == nil && id.Provider != "" {
-					out = append(out, id.String())
-				}
-			}
+	for _, id := range arm.IDsIn(v) {
+		if s := id.String(); !under(s, self) {
+			out = append(out, s)
 		}
 	}
-	walk(v)
 	return out
 }
 

@@ -21,20 +21,7 @@ func FuzzResourceGroupPut(f *testing.F) {
 		`{"location":"x","properties":{"provisioningState":"Succeeded"}}`, `null`, ``} {
 		f.Add("rg1", seed)
 	}
-	dir := f.TempDir()
-	st, err := store.OpenSQLite(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	token, err := CreatePrincipal(context.Background(), st, "fuzzer")
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := AssignRole(context.Background(), st, "fuzzer", "Owner", "/"); err != nil {
-		f.Fatal(err)
-	}
-	srv := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, token, srv := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, name, body string) {
 		if strings.Contains(name, "/") || name == "" {
 			return // not one path segment
@@ -82,20 +69,7 @@ func FuzzResourcePut(f *testing.F) {
 	}
 	f.Add(uint8(1), `{"properties":{"addressPrefix":"10.0.0.0/33"}}`)
 	f.Add(uint8(0), `{"location":"eastus","properties":{"subnets":[{"name":"a/b"}]}}`)
-	dir := f.TempDir()
-	st, err := store.OpenSQLite(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	token, err := CreatePrincipal(context.Background(), st, "fuzzer")
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := AssignRole(context.Background(), st, "fuzzer", "Owner", "/"); err != nil {
-		f.Fatal(err)
-	}
-	srv := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, token, srv := fuzzServer(f)
 	do := func(method, path, version, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/subscriptions/"+sub+"/resourceGroups/rg"+path+"?api-version="+version, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -133,4 +107,21 @@ func FuzzResourcePut(f *testing.F) {
 			t.Fatalf("PUT %s %q: %d %s", paths[i], body, w.Code, w.Body.String())
 		}
 	})
+}
+
+// fuzzServer is a server on a fresh store and an Owner's token.
+func fuzzServer(f *testing.F) (store.Store, string, *Server) {
+	st, err := store.OpenSQLite(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	token, err := CreatePrincipal(context.Background(), st, "fuzzer")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := AssignRole(context.Background(), st, "fuzzer", "Owner", "/"); err != nil {
+		f.Fatal(err)
+	}
+	return st, token, New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }

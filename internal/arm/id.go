@@ -190,3 +190,31 @@ func (id ID) Equal(o ID) bool {
 	}
 	return true
 }
+
+// IDsIn returns the ids of provider resources that a decoded JSON value
+// (maps, slices, strings) mentions anywhere: the references of an ARM
+// body.
+func IDsIn(v any) []ID {
+	var out []ID
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		case string:
+			if len(x) > 15 && strings.EqualFold(x[:15], "/subscriptions/") {
+				if id, err := ParseID(x, ""); err == nil && id.Provider != "" {
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	walk(v)
+	return out
+}

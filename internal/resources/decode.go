@@ -67,6 +67,15 @@ func (e *FileError) Error() string {
 // LoadFile reads and decodes an environment file; problems are reported
 // against path as given.
 func LoadFile(path string) (*Snapshot, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeFile(path, data)
+}
+
+// ReadFile reads an environment file, refusing one over the size limit.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load environment: %w", err)
@@ -81,7 +90,7 @@ func LoadFile(path string) (*Snapshot, error) {
 	if len(data) > arm.MaxDocumentBytes {
 		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
 	}
-	return DecodeFile(path, data)
+	return data, nil
 }
 
 // DecodeFile parses an environment file (YAML or JSON, same structure) and
