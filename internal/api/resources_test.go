@@ -186,6 +186,8 @@ func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
 		{"escaped slash in a name", "PUT", netProbe + "routeTables/a%2F..%2Fb" + netVersion, `{"location":"eastus"}`, 400, "InvalidResourceName", "a/../b"},
 		{"dot-dot name", "GET", netProbe + "routeTables/.." + netVersion, "", 400, "InvalidResourceName", ".."},
 		{"not JSON", "PUT", netProbe + "routeTables/r" + netVersion, `{"location":`, 400, "InvalidRequestContent", "deserialized"},
+		{"oversized body", "PUT", netProbe + "routeTables/r" + netVersion, `{"location":"eastus","tags":{"x":"` + strings.Repeat("a", MaxBody) + `"}}`,
+			413, "RequestEntityTooLarge", "larger than"},
 		{"array body", "PUT", netProbe + "routeTables/r" + netVersion, `[]`, 400, "InvalidRequestContent", "object"},
 		{"compute delete without underlyingResourceAction", "DELETE", wsProbe + "/computes/ci-probe" + mlVersion, "",
 			400, "MissingRequiredParameter", "underlyingResourceAction"},
