@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/store"
 )
 
@@ -113,7 +114,7 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 		if err := createPrincipal(ctx, tx, AdminName, token); err != nil {
 			return err
 		}
-		_, err := putAssignment(ctx, tx, "", newGUID(), AdminName, owner, store.Condition{IfNoneMatch: "*"})
+		_, err := putAssignment(ctx, tx, "", arm.NewGUID(), AdminName, owner, store.Condition{IfNoneMatch: "*"})
 		return err
 	})
 	if err != nil {

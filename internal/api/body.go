@@ -87,6 +87,15 @@ func objectAt(o object, key string) object {
 	return c
 }
 
+// peek reads o[key] as an object (empty when absent), changing nothing.
+func peek(o object, key string) object {
+	c, _ := o[key].(object)
+	if c == nil {
+		return object{}
+	}
+	return c
+}
+
 // items returns o[key] as a list of objects (other entries are skipped:
 // the decoder reports them).
 func items(o object, key string) []object {

@@ -35,6 +35,10 @@ func (e *apiError) body() map[string]any {
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
+// ARMCode gives the code and message to the provisioner, which records
+// them on operations and computes.
+func (e *apiError) ARMCode() (string, string) { return e.code, e.message }
+
 func newError(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
 
@@ -21,7 +21,6 @@ import (
 // Operations are records, so they survive a restart.
 
 const (
-	typeOperation = "securetrain/operations"
 	// retryAfterMs is the poll interval the server asks for while an
 	// operation runs.
 	retryAfterMs = "10"
@@ -32,33 +31,12 @@ const (
 	retryAfterDone = "0"
 )
 
-// operation is an operation record, and its status body.
-type operation struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Status     string    `json:"status"`
-	ResourceID string    `json:"resourceId"`
-	StartTime  time.Time `json:"startTime"`
-	EndTime    time.Time `json:"endTime,omitzero"`
-	Error      any       `json:"error,omitempty"`
-}
-
-// operationID is where an operation of provider ns in location lives.
-func operationID(sub, ns, location, name string) string {
-	return "/subscriptions/" + sub + "/providers/" + ns + "/locations/" + location + "/operations/" + name
-}
-
-// startOperation records the operation of a write to target (finished:
-// writes complete within their transaction) and returns its absolute
-// status URL.
-func (s *Server) startOperation(ctx context.Context, tx store.Tx, r *http.Request, target arm.ID, location string) (string, error) {
-	if location == "" {
-		location = "global"
-	}
-	now := time.Now().UTC()
-	op := operation{Name: newGUID(), Status: "Succeeded", ResourceID: target.String(), StartTime: now, EndTime: now}
-	op.ID = operationID(target.Subscription, target.Provider, location, op.Name)
-	if _, err := putJSON(ctx, tx, op.ID, typeOperation, op, store.Condition{}); err != nil {
+// beginOperation records an operation on target (provision.KindWrite: a
+// write finished within its transaction) and returns its absolute status
+// URL, on the scheme and host the client used.
+func (s *Server) beginOperation(ctx context.Context, tx store.Tx, r *http.Request, target arm.ID, location, kind string, nodes int) (string, error) {
+	opID, err := provision.Begin(ctx, tx, target, location, kind, nodes)
+	if err != nil {
 		return "", err
 	}
 	scheme := "http"
@@ -66,7 +44,7 @@ func (s *Server) startOperation(ctx context.Context, tx store.Tx, r *http.Reques
 		scheme = "https"
 	}
 	q := url.Values{"api-version": {r.URL.Query().Get("api-version")}}
-	return (&url.URL{Scheme: scheme, Host: r.Host, Path: op.ID, RawQuery: q.Encode()}).String(), nil
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: opID, RawQuery: q.Encode()}).String(), nil
 }
 
 // operationRoute answers GET .../providers/{ns}/locations/{l}/operations/{name}
@@ -82,7 +60,7 @@ func (s *Server) operationRoute(w http.ResponseWriter, r *http.Request, who, id 
 	if err != nil {
 		return err
 	}
-	var op operation
+	var op provision.Operation
 	if err := json.Unmarshal(rec.Body, &op); err != nil {
 		return err
 	}
@@ -93,20 +71,10 @@ func (s *Server) operationRoute(w http.ResponseWriter, r *http.Request, who, id 
 	if err := s.authorize(r.Context(), who, target.Type()+"/read", op.ResourceID); err != nil {
 		return err
 	}
-	if !terminal(op.Status) {
+	if !provision.Terminal(op.Status) {
 		w.Header().Set("Retry-After-Ms", retryAfterMs)
 	}
 	return writeRecord(w, http.StatusOK, rec)
-}
-
-// terminal reports whether an operation status is final (ARM's values,
-// case-insensitive as the SDK reads them).
-func terminal(status string) bool {
-	switch strings.ToLower(status) {
-	case "succeeded", "failed", "canceled", "cancelled", "completed":
-		return true
-	}
-	return false
 }
 
 // OperationRetention is how long a finished operation stays readable
@@ -117,12 +85,12 @@ const OperationRetention = 24 * time.Hour
 // cutoff, and returns how many.
 func (s *Server) SweepOperations(ctx context.Context, cutoff time.Time) (int, error) {
 	var old []string
-	err := store.Each(ctx, s.store, store.Query{Scope: "", Type: typeOperation}, func(rec store.Record) error {
-		var op operation
+	err := store.Each(ctx, s.store, store.Query{Scope: "", Type: provision.OperationType}, func(rec store.Record) error {
+		var op provision.Operation
 		if err := json.Unmarshal(rec.Body, &op); err != nil {
 			return fmt.Errorf("stored operation %s: %w", rec.ID, err)
 		}
-		if terminal(op.Status) && op.EndTime.Before(cutoff) {
+		if provision.Terminal(op.Status) && op.EndTime.Before(cutoff) {
 			old = append(old, rec.ID)
 		}
 		return nil
@@ -147,9 +115,10 @@ func (s *Server) SweepOperations(ctx context.Context, cutoff time.Time) (int, er
 	return len(old), nil
 }
 
-// Background runs the server's periodic work until ctx ends: finished
-// operations are swept every ten minutes.
+// Background runs the server's periodic work until ctx ends: it resumes
+// pending operations, and sweeps finished ones every ten minutes.
 func (s *Server) Background(ctx context.Context) {
+	s.engine.Wake() // resume what a restart interrupted
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

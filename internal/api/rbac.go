@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/store"
 )
 
@@ -232,18 +231,10 @@ func AssignRole(ctx context.Context, st store.Store, principalName, role, scope 
 	var rec store.Record
 	err := st.Update(ctx, func(tx store.Tx) error {
 		var err error
-		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), newGUID(), principalName, def, store.Condition{IfNoneMatch: "*"})
+		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), arm.NewGUID(), principalName, def, store.Condition{IfNoneMatch: "*"})
 		return err
 	})
 	return rec.ID, err
-}
-
-// newGUID is a random GUID, the form of role assignment names.
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func roleNames() string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
 
@@ -84,6 +85,10 @@ func validResourceName(name string) bool {
 func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
 	if strings.EqualFold(p.ns, "Microsoft.Network") && len(p.types) == 2 && len(p.names) == 1 && strings.EqualFold(p.types[0], "networkWatchers") {
 		return s.watcherRoute(w, r, who, p)
+	}
+	if strings.EqualFold(p.ns, "Microsoft.MachineLearningServices") && len(p.types) == 3 && len(p.names) == 2 &&
+		strings.EqualFold(p.types[0], "workspaces") && strings.EqualFold(p.types[1], "computes") {
+		return s.computeAction(w, r, who, p)
 	}
 	k := kindOf(p.fullType())
 	if k == nil {
@@ -245,7 +250,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	status := k.created
 	var out store.Record
 	var child object
-	var opURL string
+	var opURL, opKind string
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		if err := s.requireParent(ctx, tx, k, id); err != nil {
 			return err
@@ -290,6 +295,13 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if err := droppedInUse(ctx, tx, k, id, cur, next); err != nil {
 			return err
 		}
+		var opTarget int
+		if strings.EqualFold(k.typ, typeCompute) {
+			if opKind, opTarget, err = s.computeWrite(ctx, tx, id, cur, next); err != nil {
+				return err
+			}
+			next["etag"] = etagFor(next, cur)
+		}
 		recID, body := id, next
 		if k.inline != "" {
 			recID, _ = id.Parent()
@@ -319,8 +331,11 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if k.inline != "" {
 			child = next
 		}
-		if k.async && !patch {
-			opURL, err = s.startOperation(ctx, tx, r, id, str(body, "location"))
+		switch {
+		case opKind != "":
+			opURL, err = s.beginOperation(ctx, tx, r, id, str(body, "location"), opKind, opTarget)
+		case k.async && !patch:
+			opURL, err = s.beginOperation(ctx, tx, r, id, str(body, "location"), provision.KindWrite, 0)
 		}
 		return err
 	})
@@ -330,6 +345,10 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if opURL != "" {
 		w.Header().Set("Azure-AsyncOperation", opURL)
 		w.Header().Set("Retry-After-Ms", retryAfterDone)
+		if opKind != "" {
+			w.Header().Set("Retry-After-Ms", retryAfterMs)
+			s.engine.Wake()
+		}
 	}
 	return writeResource(w, status, child, out)
 }
@@ -533,11 +552,17 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		}
 	}
 	cond := condition(r)
+	var opURL string
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := checkLocks(ctx, tx, id.Subscription, id.String(), true); err != nil {
 			return err
 		}
 		parent, child, rec, err := s.find(ctx, tx, k, id)
+		if err == nil && strings.EqualFold(k.typ, typeCompute) {
+			if opURL, err = s.deleteCompute(ctx, tx, r, id, rec, cond); opURL != "" || err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -588,6 +613,16 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 	}
 	if err != nil {
 		return err
+	}
+	if opURL != "" {
+		// A compute's nodes and the resources Azure created for it go
+		// first: a long-running delete.
+		w.Header().Set("Azure-AsyncOperation", opURL)
+		w.Header().Set("Location", opURL)
+		w.Header().Set("Retry-After-Ms", retryAfterMs)
+		s.engine.Wake()
+		w.WriteHeader(http.StatusAccepted)
+		return nil
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

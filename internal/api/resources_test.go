@@ -64,21 +64,49 @@ func probeEnvironment(t *testing.T, c *client) {
 				want = http.StatusOK // the SDK refuses 201 for a workspace
 			}
 		}
-		st, body, hdr := c.do("PUT", step.path+version, fixture(t, step.fixture), "Content-Type", "application/json")
+		reqBody := fixture(t, step.fixture)
+		if step.fixture == "vnet" {
+			// The compute subnet needs a way out (spec §8.3): the NAT
+			// gateway, as the SDK probe's egress subnet has.
+			reqBody = strings.Replace(reqBody, `"defaultOutboundAccess":false,`,
+				`"defaultOutboundAccess":false,"natGateway":{"id":"`+netProbe+`natGateways/nat-egress"},`, 1)
+		}
+		st, body, hdr := c.do("PUT", step.path+version, reqBody, "Content-Type", "application/json")
 		if st != want {
 			t.Fatalf("PUT %s: %d %v", step.fixture, st, body)
 		}
-		if body["id"] != step.path || objectAt(body, "properties")["provisioningState"] != "Succeeded" {
+		// Computes are provisioned by the worker; the rest finish in the request.
+		state, retry := "Succeeded", "0"
+		if strings.Contains(step.path, "/computes/") {
+			state, retry = "Creating", "10"
+		}
+		if body["id"] != step.path || objectAt(body, "properties")["provisioningState"] != state {
 			t.Errorf("PUT %s: body %v", step.fixture, body)
 		}
 		op := hdr.Get("Azure-AsyncOperation")
-		if !strings.HasPrefix(op, c.base+"/subscriptions/"+sub+"/providers/") || hdr.Get("Retry-After-Ms") != "0" {
+		if !strings.HasPrefix(op, c.base+"/subscriptions/"+sub+"/providers/") || hdr.Get("Retry-After-Ms") != retry {
 			t.Fatalf("PUT %s: Azure-AsyncOperation %q, retry-after-ms %q", step.fixture, op, hdr.Get("Retry-After-Ms"))
 		}
-		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
-		if st != http.StatusOK || status["status"] != "Succeeded" {
-			t.Fatalf("poll %s: %d %v", step.fixture, st, status)
+		if status := c.wait(op); status["status"] != "Succeeded" {
+			t.Fatalf("operation of %s: %v", step.fixture, status)
 		}
+	}
+}
+
+// wait polls an Azure-AsyncOperation URL until the operation ends, and
+// returns its last status body.
+func (c *client) wait(op string) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
+		if st != http.StatusOK {
+			c.t.Fatalf("poll %s: %d %v", op, st, status)
+		}
+		if s, _ := status["status"].(string); s != "InProgress" || time.Now().After(deadline) {
+			return status
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -267,8 +295,8 @@ func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
 	if st, _, _ := c.do("DELETE", vnetProbe+"/subnets/snet-pe"+netVersion, ""); st != http.StatusNoContent {
 		t.Fatalf("delete again: %d", st)
 	}
-	// Now the NAT gateway, route table and policy are free.
-	for _, p := range []string{"natGateways/nat-egress", "serviceEndpointPolicies/sep-storage"} {
+	// Now the service endpoint policy is free (the NAT gateway still serves the compute subnet).
+	for _, p := range []string{"serviceEndpointPolicies/sep-storage"} {
 		if st, out, _ := c.do("DELETE", netProbe+p+netVersion, ""); st != http.StatusOK {
 			t.Fatalf("delete %s: %d %v", p, st, out)
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"securetrain/internal/fabric"
+	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
 
@@ -40,12 +42,37 @@ var apiVersions = map[string][]string{
 
 // Server is the control plane's HTTP handler.
 type Server struct {
-	store store.Store
-	log   *slog.Logger
+	store  store.Store
+	log    *slog.Logger
+	engine *provision.Engine
 }
 
-// New returns a server on st, logging to log.
-func New(st store.Store, log *slog.Logger) *Server { return &Server{store: st, log: log} }
+// Options configure a server beyond its store.
+type Options struct {
+	// Fabric realises compute nodes; nil is the simulated fabric.
+	Fabric fabric.Fabric
+	// Quotas limit provisioning per subscription and region; zero values
+	// are Azure-like defaults.
+	Quotas provision.Quotas
+}
+
+// New returns a server on st, logging to log, with the simulated fabric
+// and default quotas.
+func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, log, Options{}) }
+
+// NewWithOptions returns a server on st with opts.
+func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
+	s := &Server{store: st, log: log}
+	fab := opts.Fabric
+	if fab == nil {
+		fab = fabric.NewSim()
+	}
+	s.engine = provision.New(st, fab, governance{s}, opts.Quotas, log, s.network)
+	return s
+}
+
+// Engine is the server's provisioner (tests drive its passes).
+func (s *Server) Engine() *provision.Engine { return s.engine }
 
 // ServeHTTP authenticates, routes and logs every request. Tokens never
 // reach the log.
@@ -154,7 +181,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 			func() error { return s.resourceGroup(w, r, segs[1], segs[3]) })
 	}
 	if len(segs) == 8 && lower[2] == "providers" && lower[4] == "locations" && lower[6] == "operations" {
-		return s.operationRoute(w, r, who, operationID(segs[1], segs[3], segs[5], segs[7]))
+		return s.operationRoute(w, r, who, provision.OperationID(segs[1], segs[3], segs[5], segs[7]))
 	}
 	if p, ok := parseResourcePath(segs, lower); ok {
 		return s.resourceRoute(w, r, who, p)

@@ -189,3 +189,38 @@ func summarize(cr ComputeReport) (Status, string) {
 	}
 	return OK, fmt.Sprintf("%s: ok — all %d required flows pass", name, len(cr.Flows))
 }
+
+// Readiness evaluates the flows a compute's nodes require (error
+// severity: spec §2, §4.3) and returns them with the ones blocked grouped
+// into findings, one per cause, naming the deciding element and the fix.
+// No findings means its nodes can work. The provisioner asks this before
+// it brings nodes up; `check` reports the same findings.
+func Readiness(n *netverify.Network, c *resources.Compute, opts Options) ([]FlowCheck, []Finding, error) {
+	snap := n.Snapshot()
+	if snap.Subnet(c.Subnet.ID) == nil {
+		return nil, nil, nil // not in a subnet of the network: nothing to verify
+	}
+	cc := context(snap, c, opts, nil)
+	lookup := func(name string) (string, bool) {
+		t, ok := n.ServiceTags().Lookup(name)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	}
+	var flows, blocked []FlowCheck
+	for _, nd := range needs(cc, lookup) {
+		if nd.severity != Error {
+			continue
+		}
+		fc, err := evaluate(n, c.ID.String(), nd)
+		if err != nil {
+			return nil, nil, err
+		}
+		flows = append(flows, fc)
+		if fc.Verdict != netverify.Allowed {
+			blocked = append(blocked, fc)
+		}
+	}
+	return flows, flowFindings(c, blocked), nil
+}

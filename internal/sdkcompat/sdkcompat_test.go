@@ -2,10 +2,8 @@ package sdkcompat
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +31,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
 	"securetrain/internal/api"
+	stArm "securetrain/internal/arm"
 	"securetrain/internal/certs"
 	"securetrain/internal/store"
 )
@@ -71,6 +70,7 @@ func netID(typ, name string) string {
 
 var (
 	nsgID     = netID("networkSecurityGroups", nsgName)
+	natID     = netID("natGateways", "nat-egress")
 	rtID      = netID("routeTables", rtName)
 	vnetID    = netID("virtualNetworks", vnetName)
 	computeSN = vnetID + "/subnets/" + snetCompute
@@ -227,13 +227,6 @@ func str(p *string) string {
 	return *p
 }
 
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // createGroup creates a resource group (a synchronous PUT: 200 or 201).
 func createGroup(tb testing.TB, ctx context.Context, c clients, name string) {
 	tb.Helper()
@@ -277,8 +270,8 @@ func routeTable() armnetwork.RouteTable {
 			Routes: []*armnetwork.Route{
 				{Name: to.Ptr("aml-service-tag"), Properties: &armnetwork.RoutePropertiesFormat{
 					AddressPrefix: to.Ptr("AzureMachineLearning"), NextHopType: to.Ptr(armnetwork.RouteNextHopTypeInternet)}},
-				{Name: to.Ptr("default-to-fw"), Properties: &armnetwork.RoutePropertiesFormat{
-					AddressPrefix: to.Ptr("0.0.0.0/0"), NextHopType: to.Ptr(armnetwork.RouteNextHopTypeVirtualAppliance),
+				{Name: to.Ptr("onprem-to-fw"), Properties: &armnetwork.RoutePropertiesFormat{
+					AddressPrefix: to.Ptr("10.100.0.0/16"), NextHopType: to.Ptr(armnetwork.RouteNextHopTypeVirtualAppliance),
 					NextHopIPAddress: to.Ptr("10.0.3.4")}},
 			},
 		},
@@ -297,6 +290,7 @@ func virtualNetwork() armnetwork.VirtualNetwork {
 					AddressPrefix:                     to.Ptr("10.0.1.0/24"),
 					NetworkSecurityGroup:              &armnetwork.SecurityGroup{ID: to.Ptr(nsgID)},
 					RouteTable:                        &armnetwork.RouteTable{ID: to.Ptr(rtID)},
+					NatGateway:                        &armnetwork.SubResource{ID: to.Ptr(natID)},
 					DefaultOutboundAccess:             to.Ptr(false),
 					PrivateEndpointNetworkPolicies:    to.Ptr(armnetwork.VirtualNetworkPrivateEndpointNetworkPoliciesDisabled),
 					PrivateLinkServiceNetworkPolicies: to.Ptr(armnetwork.VirtualNetworkPrivateLinkServiceNetworkPoliciesDisabled),
@@ -406,6 +400,23 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 	_, err = p3.PollUntilDone(ctx, pollOpts)
 	must(t, err, "route table poll")
 
+	// The compute subnet's way out: a NAT gateway with a public IP (a
+	// subnet without one cannot create computes, spec §8.3).
+	pips := admin.net.NewPublicIPAddressesClient()
+	pp, err := pips.BeginCreateOrUpdate(ctx, rgNet, "pip-nat", armnetwork.PublicIPAddress{Location: to.Ptr(location),
+		SKU:        &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
+		Properties: &armnetwork.PublicIPAddressPropertiesFormat{PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic)}}, nil)
+	must(t, err, "public IP")
+	_, err = pp.PollUntilDone(ctx, pollOpts)
+	must(t, err, "public IP poll")
+	nats := admin.net.NewNatGatewaysClient()
+	pn, err := nats.BeginCreateOrUpdate(ctx, rgNet, "nat-egress", armnetwork.NatGateway{Location: to.Ptr(location),
+		SKU:        &armnetwork.NatGatewaySKU{Name: to.Ptr(armnetwork.NatGatewaySKUNameStandard)},
+		Properties: &armnetwork.NatGatewayPropertiesFormat{PublicIPAddresses: []*armnetwork.SubResource{{ID: to.Ptr(netID("publicIPAddresses", "pip-nat"))}}}}, nil)
+	must(t, err, "NAT gateway")
+	_, err = pn.PollUntilDone(ctx, pollOpts)
+	must(t, err, "NAT gateway poll")
+
 	vnets := admin.net.NewVirtualNetworksClient()
 	p4, err := vnets.BeginCreateOrUpdate(ctx, rgNet, vnetName, virtualNetwork(), nil)
 	must(t, err, "VNet")
@@ -492,7 +503,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 			t.Fatalf("route table: %+v", rt.Properties)
 		}
 		for _, r := range rt.Properties.Routes {
-			if str(r.Name) == "default-to-fw" && (str(r.Properties.NextHopIPAddress) != "10.0.3.4" ||
+			if str(r.Name) == "onprem-to-fw" && (str(r.Properties.NextHopIPAddress) != "10.0.3.4" ||
 				*r.Properties.NextHopType != armnetwork.RouteNextHopTypeVirtualAppliance) {
 				t.Errorf("route default-to-fw: %+v", r.Properties)
 			}
@@ -617,7 +628,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		if roleID == "" {
 			t.Fatal("role definition Data Scientist is not listed")
 		}
-		ra, err := admin.authz.NewRoleAssignmentsClient().Create(ctx, rgID(rgML), newGUID(), armauthorization.RoleAssignmentCreateParameters{
+		ra, err := admin.authz.NewRoleAssignmentsClient().Create(ctx, rgID(rgML), stArm.NewGUID(), armauthorization.RoleAssignmentCreateParameters{
 			Properties: &armauthorization.RoleAssignmentProperties{RoleDefinitionID: to.Ptr(roleID), PrincipalID: to.Ptr(who)},
 		}, nil)
 		must(t, err, "assign Data Scientist")

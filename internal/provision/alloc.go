@@ -1,0 +1,197 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/store"
+)
+
+// Addresses: one private address per node from its subnet. An allocation
+// is a record keyed by the address under the subnet
+// (…/subnets/s/addresses/10.0.1.4), written in the same transaction as
+// the node that owns it, so an address is never given twice: the key is
+// unique and write transactions are serialised. Azure keeps the first four
+// addresses and the last one of every prefix (spec §8.3).
+
+const addressType = "securetrain/addresses"
+
+type allocation struct {
+	Owner string `json:"owner"` // the node record's id
+}
+
+func addressID(subnet arm.ID, a netip.Addr) string {
+	return subnet.String() + "/addresses/" + a.String()
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// subnetPrefixes reads a subnet's IPv4 prefixes from its VNet's record.
+func subnetPrefixes(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Prefix, error) {
+	vnet, ok := subnet.Parent()
+	if !ok {
+		return nil, fmt.Errorf("%s is not a subnet id", subnet)
+	}
+	rec, err := rd.Get(ctx, vnet.String())
+	if err != nil {
+		return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
+	}
+	body, err := decodeObject(rec.Body)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s: %w", rec.ID, err)
+	}
+	list, _ := objectAt(body, "properties")["subnets"].([]any)
+	for _, it := range list {
+		sn, _ := it.(object)
+		if !strings.EqualFold(str(sn, "name"), subnet.Leaf()) {
+			continue
+		}
+		props := objectAt(sn, "properties")
+		texts := []string{str(props, "addressPrefix")}
+		if ps, ok := props["addressPrefixes"].([]any); ok {
+			for _, p := range ps {
+				if s, ok := p.(string); ok {
+					texts = append(texts, s)
+				}
+			}
+		}
+		var out []netip.Prefix
+		for _, t := range texts {
+			if p, err := netip.ParsePrefix(t); err == nil && p.Addr().Is4() {
+				out = append(out, p.Masked())
+			}
+		}
+		return out, nil
+	}
+	return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("subnet %s is not in virtual network %s", subnet.Leaf(), vnet.Name())}
+}
+
+// taken collects the subnet's addresses in use: live allocations (an
+// allocation whose node is gone — its compute deleted with its resource
+// group — is free again) and the private addresses other resources in
+// the subnet hold (NICs, private endpoints, firewalls, load balancers).
+func taken(ctx context.Context, rd store.Reader, subnet arm.ID, prefixes []netip.Prefix) (map[netip.Addr]bool, error) {
+	used := map[netip.Addr]bool{}
+	err := store.Each(ctx, rd, store.Query{Scope: subnet.String() + "/addresses", Type: addressType}, func(rec store.Record) error {
+		var a allocation
+		if err := json.Unmarshal(rec.Body, &a); err != nil {
+			return fmt.Errorf("stored allocation %s: %w", rec.ID, err)
+		}
+		if _, err := rd.Get(ctx, a.Owner); isNotFound(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if addr, err := netip.ParseAddr(rec.ID[strings.LastIndexByte(rec.ID, '/')+1:]); err == nil {
+			used[addr] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	refs, err := rd.Referrers(ctx, subnet.String())
+	if err != nil {
+		return nil, err
+	}
+	for _, ref := range refs {
+		rec, err := rd.Get(ctx, ref)
+		if err != nil {
+			continue
+		}
+		var v any
+		if json.Unmarshal(rec.Body, &v) != nil {
+			continue
+		}
+		for _, a := range addressesIn(v) {
+			for _, p := range prefixes {
+				if p.Contains(a) {
+					used[a] = true
+				}
+			}
+		}
+	}
+	return used, nil
+}
+
+// addressesIn finds the IPv4 addresses written anywhere in a value.
+func addressesIn(v any) []netip.Addr {
+	var out []netip.Addr
+	switch x := v.(type) {
+	case map[string]any:
+		for _, c := range x {
+			out = append(out, addressesIn(c)...)
+		}
+	case []any:
+		for _, c := range x {
+			out = append(out, addressesIn(c)...)
+		}
+	case string:
+		if a, err := netip.ParseAddr(x); err == nil && a.Is4() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// allocate gives each owner the lowest free address of the subnet, in
+// tx; fewer when the subnet is full.
+func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) ([]netip.Addr, error) {
+	prefixes, err := subnetPrefixes(ctx, tx, subnet)
+	if err != nil {
+		return nil, err
+	}
+	used, err := taken(ctx, tx, subnet, prefixes)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, p := range prefixes {
+		first := p.Addr()
+		for range 4 { // .0 network, .1 gateway, .2 and .3 Azure DNS
+			first = first.Next()
+		}
+		size := 1 << (32 - p.Bits())
+		for a, i := first, 4; i < size-1 && len(out) < len(owners); a, i = a.Next(), i+1 {
+			if used[a] {
+				continue
+			}
+			if err := putJSON(ctx, tx, addressID(subnet, a), addressType, allocation{Owner: owners[len(out)]}); err != nil {
+				return nil, err
+			}
+			used[a] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// release frees an address.
+func release(ctx context.Context, tx store.Tx, subnet string, addr string) error {
+	id, err := arm.ParseID(subnet, "")
+	if err != nil {
+		return nil // a node without a subnet holds no address
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil
+	}
+	if err := tx.Delete(ctx, addressID(id, a), store.Condition{}); err != nil && !isNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// usable is how many node addresses a subnet's prefixes hold.
+func usable(prefixes []netip.Prefix) int {
+	n := 0
+	for _, p := range prefixes {
+		n += 1<<(32-p.Bits()) - 5
+	}
+	return n
+}

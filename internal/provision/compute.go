@@ -1,0 +1,321 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/store"
+)
+
+// Compute types provisioning runs.
+const (
+	AmlCompute      = "AmlCompute"
+	ComputeInstance = "ComputeInstance"
+)
+
+// spec is what provisioning reads of a compute's body.
+type spec struct {
+	ID          arm.ID
+	Location    string
+	Type        string
+	VMSize      string
+	Cores       int
+	Family      string
+	Subnet      arm.ID // zero when the compute is in no subnet
+	PublicIP    bool
+	SSHPublic   bool
+	Min, Max    int
+	IdleTimeout time.Duration
+}
+
+// object is a decoded JSON object, numbers kept as written.
+type object = map[string]any
+
+func decodeObject(data []byte) (object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var o object
+	if err := dec.Decode(&o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// objectAt reads o[key] as an object (empty when absent), changing
+// nothing.
+func objectAt(o object, key string) object {
+	c, _ := o[key].(object)
+	if c == nil {
+		return object{}
+	}
+	return c
+}
+
+// ensureObject returns o[key] as an object, creating it when absent.
+func ensureObject(o object, key string) object {
+	c, ok := o[key].(object)
+	if !ok {
+		c = object{}
+		o[key] = c
+	}
+	return c
+}
+
+func str(o object, key string) string {
+	s, _ := o[key].(string)
+	return s
+}
+
+func integer(o object, key string) int {
+	switch v := o[key].(type) {
+	case json.Number:
+		n, _ := v.Int64()
+		return int(n)
+	case float64:
+		return int(v)
+	case int:
+		return v
+	}
+	return 0
+}
+
+// ComputeKind returns a compute body's computeType.
+func ComputeKind(body object) string { return str(objectAt(body, "properties"), "computeType") }
+
+// readSpec reads a compute's body.
+func readSpec(id arm.ID, body object) (spec, error) {
+	props := objectAt(body, "properties")
+	in := objectAt(props, "properties")
+	s := spec{ID: id, Location: str(body, "location"), Type: str(props, "computeType"), VMSize: str(in, "vmSize"), PublicIP: true, Max: 1}
+	if cl := str(props, "computeLocation"); cl != "" {
+		s.Location = cl
+	}
+	if v, ok := in["enableNodePublicIp"].(bool); ok {
+		s.PublicIP = v
+	}
+	if sn := str(objectAt(in, "subnet"), "id"); sn != "" {
+		sid, err := arm.ParseID(sn, id.Subscription)
+		if err != nil {
+			return s, fmt.Errorf("compute %s: subnet: %w", id.Name(), err)
+		}
+		s.Subnet = sid
+	}
+	var err error
+	if s.Cores, s.Family, err = SizeOf(s.VMSize); err != nil {
+		return s, err
+	}
+	switch s.Type {
+	case AmlCompute:
+		ss := objectAt(in, "scaleSettings")
+		s.Min, s.Max = integer(ss, "minNodeCount"), integer(ss, "maxNodeCount")
+		s.IdleTimeout = 120 * time.Second
+		if d := str(ss, "nodeIdleTimeBeforeScaleDown"); d != "" {
+			if s.IdleTimeout, err = ParseDuration(d); err != nil {
+				return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("scaleSettings.nodeIdleTimeBeforeScaleDown %q: %v", d, err)}
+			}
+		}
+		s.SSHPublic = strings.EqualFold(str(in, "remoteLoginPortPublicAccess"), "Enabled")
+	case ComputeInstance:
+		s.Min, s.Max = 1, 1
+		s.SSHPublic = strings.EqualFold(str(objectAt(in, "sshSettings"), "sshPublicAccess"), "Enabled")
+	default:
+		return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("compute type %q is not provisioned (attached computes exist elsewhere)", s.Type)}
+	}
+	return s, nil
+}
+
+// ParseDuration reads an ISO 8601 duration of days, hours, minutes and
+// seconds (PT120S, PT2M, P1DT1H).
+func ParseDuration(s string) (time.Duration, error) {
+	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
+	if !ok || rest == "" {
+		return 0, errors.New("not an ISO 8601 duration (PT120S)")
+	}
+	var d time.Duration
+	inTime := false
+	num := ""
+	for _, r := range rest {
+		switch {
+		case r == 'T':
+			inTime = true
+		case r >= '0' && r <= '9' || r == '.':
+			num += string(r)
+		default:
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil || num == "" {
+				return 0, errors.New("not an ISO 8601 duration (PT120S)")
+			}
+			unit := map[rune]time.Duration{'D': 24 * time.Hour, 'H': time.Hour, 'M': time.Minute, 'S': time.Second}[r]
+			if r == 'M' && !inTime || unit == 0 {
+				return 0, fmt.Errorf("unsupported unit %q (days, hours, minutes, seconds)", r)
+			}
+			d += time.Duration(f * float64(unit))
+			num = ""
+		}
+	}
+	if num != "" {
+		return 0, errors.New("a number without a unit")
+	}
+	return d, nil
+}
+
+// node is a node record: one machine of a compute.
+type node struct {
+	NodeID    string    `json:"nodeId"`
+	PrivateIP string    `json:"privateIpAddress"`
+	PublicIP  string    `json:"publicIpAddress,omitempty"`
+	Port      int       `json:"port,omitempty"`
+	State     string    `json:"nodeState"` // preparing, idle, running, unusable, leaving, stopped
+	Subnet    string    `json:"subnet"`
+	Location  string    `json:"location"`
+	Family    string    `json:"family"`
+	Cores     int       `json:"cores"`
+	Since     time.Time `json:"since"` // when it entered its state
+	Errors    []Error   `json:"errors,omitempty"`
+}
+
+// Node states (Azure's nodeState values, plus stopped for instances).
+const (
+	NodePreparing = "preparing"
+	NodeIdle      = "idle"
+	NodeRunning   = "running"
+	NodeUnusable  = "unusable"
+	NodeLeaving   = "leaving"
+	NodeStopped   = "stopped"
+)
+
+const nodeType = "securetrain/nodes"
+
+func nodeID(compute arm.ID, name string) string { return compute.String() + "/nodes/" + name }
+
+// nodesOf reads a compute's nodes, in name order.
+func nodesOf(ctx context.Context, rd store.Reader, compute arm.ID) ([]node, error) {
+	var out []node
+	err := store.Each(ctx, rd, store.Query{Scope: compute.String() + "/nodes", Type: nodeType}, func(rec store.Record) error {
+		var n node
+		if err := json.Unmarshal(rec.Body, &n); err != nil {
+			return fmt.Errorf("stored node %s: %w", rec.ID, err)
+		}
+		out = append(out, n)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out, err
+}
+
+func putNode(ctx context.Context, tx store.Tx, compute arm.ID, n node) error {
+	return putJSON(ctx, tx, nodeID(compute, n.NodeID), nodeType, n)
+}
+
+// nextNodeNames are count names not yet used in the compute.
+func nextNodeNames(nodes []node, count int) []string {
+	used := map[string]bool{}
+	for _, n := range nodes {
+		used[n.NodeID] = true
+	}
+	var out []string
+	for i := 0; len(out) < count; i++ {
+		name := fmt.Sprintf("tvm-%04d", i)
+		if !used[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// NodeStateCounts are Azure's nodeStateCounts.
+type NodeStateCounts struct {
+	Idle      int `json:"idleNodeCount"`
+	Running   int `json:"runningNodeCount"`
+	Preparing int `json:"preparingNodeCount"`
+	Unusable  int `json:"unusableNodeCount"`
+	Leaving   int `json:"leavingNodeCount"`
+	Preempted int `json:"preemptedNodeCount"`
+}
+
+func counts(nodes []node) NodeStateCounts {
+	var c NodeStateCounts
+	for _, n := range nodes {
+		switch n.State {
+		case NodeIdle, NodeStopped:
+			c.Idle++
+		case NodeRunning:
+			c.Running++
+		case NodePreparing:
+			c.Preparing++
+		case NodeUnusable:
+			c.Unusable++
+		case NodeLeaving:
+			c.Leaving++
+		}
+	}
+	return c
+}
+
+// setRuntime writes what provisioning owns into a compute's body:
+// provisioningState and its errors, and the cluster's allocation or the
+// instance's state.
+func setRuntime(body object, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string) {
+	props := ensureObject(body, "properties")
+	in := ensureObject(props, "properties")
+	props["provisioningState"] = provisioning
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	props["modifiedOn"] = now
+	if _, ok := props["createdOn"]; !ok {
+		props["createdOn"] = now
+	}
+	pe := make([]any, 0, len(errs))
+	for _, e := range errs {
+		pe = append(pe, object{"error": e})
+	}
+	props["provisioningErrors"] = pe
+	switch s.Type {
+	case AmlCompute:
+		state := "Steady"
+		if resizing {
+			state = "Resizing"
+		}
+		if in["allocationState"] != state {
+			in["allocationStateTransitionTime"] = now
+		}
+		in["allocationState"] = state
+		in["currentNodeCount"] = len(nodes)
+		in["targetNodeCount"] = target
+		in["nodeStateCounts"] = counts(nodes)
+		in["errors"] = pe
+	case ComputeInstance:
+		if instanceState != "" {
+			in["state"] = instanceState
+		}
+		in["errors"] = pe
+	}
+}
+
+// NodeInfo is a node as Azure's listNodes shows it.
+type NodeInfo struct {
+	NodeID    string `json:"nodeId"`
+	PrivateIP string `json:"privateIpAddress,omitempty"`
+	PublicIP  string `json:"publicIpAddress,omitempty"`
+	Port      int    `json:"port,omitempty"`
+	NodeState string `json:"nodeState"`
+	// Errors say why a node is unusable (securetrain's addition).
+	Errors []Error `json:"errors,omitempty"`
+}
+
+// Nodes lists a compute's nodes.
+func Nodes(ctx context.Context, rd store.Reader, compute arm.ID) ([]NodeInfo, error) {
+	nodes, err := nodesOf(ctx, rd, compute)
+	out := make([]NodeInfo, len(nodes))
+	for i, n := range nodes {
+		out[i] = NodeInfo{NodeID: n.NodeID, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP, Port: n.Port, NodeState: n.State, Errors: n.Errors}
+	}
+	return out, err
+}
