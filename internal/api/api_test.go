@@ -25,7 +25,7 @@ type client struct {
 	st    store.Store
 }
 
-func newClient(t *testing.T) *client {
+func newClient(t *testing.T, opts ...Options) *client {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(dir)
@@ -46,7 +46,11 @@ func newClient(t *testing.T) *client {
 	if again, err := EnsureAdmin(context.Background(), st, dir); again || err != nil {
 		t.Errorf("second start re-created the admin: %v %v", again, err)
 	}
-	srv := httptest.NewServer(New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv := httptest.NewServer(NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o))
 	t.Cleanup(srv.Close)
 	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
 }

@@ -365,7 +365,8 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 	}
 
 	// Record the outcome.
-	return e.st.Update(ctx, func(tx store.Tx) error {
+	var held error
+	err = e.st.Update(ctx, func(tx store.Tx) error {
 		body, s, _, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -403,11 +404,11 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			if err := removeCreated(ctx, tx, e.gov, s); err != nil {
 				// A lock on the VNet's group keeps the cluster resizing
 				// (spec §10 #9: "stuck at resizing (0 → 0)").
+				// The nodes are gone; what holds is committed and the
+				// operation waits.
+				held = err
 				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "")
-				if perr := putCompute(ctx, tx, id, body); perr != nil {
-					return perr
-				}
-				return retry{err}
+				return putCompute(ctx, tx, id, body)
 			}
 		}
 		state := instanceState
@@ -431,6 +432,10 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 		}
 		return finish(ctx, tx, op, opErr)
 	})
+	if err == nil && held != nil {
+		return retry{held}
+	}
+	return err
 }
 
 // bringUp boots (or starts) a node and probes its flows.

@@ -1,0 +1,426 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"securetrain/internal/provision"
+	"securetrain/internal/store"
+)
+
+// The provisioning environment: the workspace in rg-ml, the network in
+// rg-net (another team's, spec §1): subnet "compute" 10.0.1.0/24 with an
+// NSG that lets Azure Machine Learning in on TCP 44224 (spec §4.2) and
+// Azure's default outbound access; subnet "small" 10.0.2.0/26.
+const (
+	rgML      = "/subscriptions/" + sub + "/resourceGroups/rg-ml"
+	rgNet     = "/subscriptions/" + sub + "/resourceGroups/rg-net"
+	netNet    = rgNet + "/providers/Microsoft.Network/"
+	vnetNet   = netNet + "virtualNetworks/vnet"
+	wsML      = rgML + "/providers/Microsoft.MachineLearningServices/workspaces/ws1"
+	rgVersion = "?api-version=2021-04-01"
+)
+
+func provisionEnv(t *testing.T, c *client, nsgRules string) {
+	t.Helper()
+	for _, rg := range []string{rgML, rgNet} {
+		if st, out, _ := c.do("PUT", rg+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+			t.Fatalf("resource group: %d %v", st, out)
+		}
+	}
+	rules := `{"name":"AllowAzureML","properties":{"priority":100,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
+	if nsgRules != "" {
+		rules += "," + nsgRules
+	}
+	for _, p := range []struct{ path, body string }{
+		{netNet + "networkSecurityGroups/nsg-compute", `{"location":"eastus","properties":{"securityRules":[` + rules + `]}}`},
+		{vnetNet, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[
+			{"name":"compute","properties":{"addressPrefix":"10.0.1.0/24","defaultOutboundAccess":true,"networkSecurityGroup":{"id":"` + netNet + `networkSecurityGroups/nsg-compute"}}},
+			{"name":"small","properties":{"addressPrefix":"10.0.2.0/26","defaultOutboundAccess":true}},
+			{"name":"tiny","properties":{"addressPrefix":"10.0.3.0/29","defaultOutboundAccess":true}}]}}`},
+		{wsML, `{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{"friendlyName":"ws1"}}`},
+	} {
+		if st, out, _ := c.do("PUT", p.path+versionFor(p.path), p.body); st != http.StatusCreated && st != http.StatusOK {
+			t.Fatalf("PUT %s: %d %v", p.path, st, out)
+		}
+	}
+}
+
+func versionFor(path string) string {
+	if strings.Contains(path, "MachineLearningServices") {
+		return mlVersion
+	}
+	return netVersion
+}
+
+func clusterBody(subnet string, minN, maxN int, idle string) string {
+	return fmt.Sprintf(`{"location":"eastus","properties":{"computeType":"AmlCompute","properties":{"vmSize":"Standard_DS3_v2","enableNodePublicIp":true,
+		"subnet":{"id":"%s"},"scaleSettings":{"minNodeCount":%d,"maxNodeCount":%d,"nodeIdleTimeBeforeScaleDown":"%s"}}}}`, vnetNet+"/subnets/"+subnet, minN, maxN, idle)
+}
+
+const instanceBody = `{"location":"eastus","properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_DS3_v2",
+	"subnet":{"id":"` + vnetNet + `/subnets/compute"},"sshSettings":{"sshPublicAccess":"Disabled"}}}}`
+
+// start sends a request that begins an operation and waits for it.
+func (c *client) start(method, path, body string, want int) map[string]any {
+	c.t.Helper()
+	st, out, hdr := c.do(method, path, body)
+	if st != want {
+		c.t.Fatalf("%s %s: %d %v", method, path, st, out)
+	}
+	op := hdr.Get("Azure-AsyncOperation")
+	if op == "" {
+		c.t.Fatalf("%s %s: no Azure-AsyncOperation", method, path)
+	}
+	return c.wait(op)
+}
+
+func (c *client) compute(name string) (props, inner map[string]any) {
+	c.t.Helper()
+	st, body, _ := c.do("GET", wsML+"/computes/"+name+mlVersion, "")
+	if st != http.StatusOK {
+		c.t.Fatalf("GET compute %s: %d %v", name, st, body)
+	}
+	props = objectAt(body, "properties")
+	return props, objectAt(props, "properties")
+}
+
+func (c *client) nodes(name string) []map[string]any {
+	c.t.Helper()
+	return c.nodesAt(wsML + "/computes/" + name)
+}
+
+func (c *client) nodesAt(compute string) []map[string]any {
+	c.t.Helper()
+	st, out, _ := c.do("POST", compute+"/listNodes"+mlVersion, "")
+	if st != http.StatusOK {
+		c.t.Fatalf("listNodes %s: %d %v", compute, st, out)
+	}
+	return items(out, "nodes")
+}
+
+// created lists the resources Azure ML created in the VNet's group.
+func (c *client) created() []string {
+	c.t.Helper()
+	var out []string
+	for _, typ := range []string{"networkSecurityGroups", "loadBalancers", "publicIPAddresses"} {
+		_, list, _ := c.do("GET", netNet+typ+netVersion, "")
+		for _, r := range items(list, "value") {
+			if strings.HasPrefix(str(r, "name"), "aml-") {
+				out = append(out, typ+"/"+str(r, "name"))
+			}
+		}
+	}
+	return out
+}
+
+func resize(n int) string { return fmt.Sprintf(`{"targetNodeCount":%d}`, n) }
+
+func TestPublicIPClusterScale(t *testing.T) { // issue 5 §3, §4; spec §4.2, §8.3
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	if op := c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated); op["status"] != "Succeeded" {
+		t.Fatalf("create: %v", op)
+	}
+	props, inner := c.compute("cpu")
+	if props["provisioningState"] != "Succeeded" || inner["allocationState"] != "Steady" || inner["currentNodeCount"] != float64(0) {
+		t.Fatalf("after create: %v", props)
+	}
+	if got := c.created(); len(got) != 0 {
+		t.Fatalf("a cluster at 0 nodes has created %v", got)
+	}
+	// 0 → 3: three nodes, each an address of the subnet (not the 5 Azure keeps), and the NSG, LB and public IP.
+	if op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(3), http.StatusAccepted); op["status"] != "Succeeded" {
+		t.Fatalf("resize to 3: %v", op)
+	}
+	_, inner = c.compute("cpu")
+	if inner["currentNodeCount"] != float64(3) || objectAt(inner, "nodeStateCounts")["idleNodeCount"] != float64(3) {
+		t.Fatalf("after resize: %v", inner)
+	}
+	subnet := netip.MustParsePrefix("10.0.1.0/24")
+	seen := map[string]bool{}
+	ports := map[any]bool{}
+	for _, n := range c.nodes("cpu") {
+		a, err := netip.ParseAddr(str(n, "privateIpAddress"))
+		if err != nil || !subnet.Contains(a) || a.As4()[3] < 4 || a.As4()[3] == 255 || seen[a.String()] || n["nodeState"] != "idle" {
+			t.Fatalf("node %v", n)
+		}
+		seen[a.String()] = true
+		if str(n, "publicIpAddress") == "" || ports[n["port"]] {
+			t.Fatalf("node without its own public endpoint: %v", n)
+		}
+		ports[n["port"]] = true
+	}
+	got := c.created()
+	if len(got) != 3 {
+		t.Fatalf("created resources: %v", got)
+	}
+	// The NSG lets Azure Machine Learning reach the nodes on 44224 (spec §4.2).
+	_, nsg, _ := c.do("GET", netNet+strings.Replace(got[0], "networkSecurityGroups/", "networkSecurityGroups/", 1)+netVersion, "")
+	rule := items(objectAt(nsg, "properties"), "securityRules")[0]
+	if rp := objectAt(rule, "properties"); rp["sourceAddressPrefix"] != "AzureMachineLearning" || rp["destinationPortRange"] != "44224" || rp["access"] != "Allow" {
+		t.Fatalf("created NSG rule: %v", rule)
+	}
+	// 3 → 0: the nodes and what Azure created go.
+	if op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0), http.StatusAccepted); op["status"] != "Succeeded" {
+		t.Fatalf("resize to 0: %v", op)
+	}
+	if got := c.created(); len(got) != 0 || len(c.nodes("cpu")) != 0 {
+		t.Fatalf("after scale to 0: created %v, nodes %v", got, c.nodes("cpu"))
+	}
+	// And again on the way up.
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(1), http.StatusAccepted)
+	if got := c.created(); len(got) != 3 {
+		t.Fatalf("after scale to 1 again: %v", got)
+	}
+	// Outside the scale settings: refused.
+	if st, code, _ := c.errorCode("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(5)); st != http.StatusBadRequest || code != "BadRequest" {
+		t.Fatalf("resize beyond max: %d %s", st, code)
+	}
+}
+
+func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing (0 → 0)"; issue 5 §3
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
+	lock := rgNet + "/providers/Microsoft.Authorization/locks/keep?api-version=2020-05-01"
+	if st, _, _ := c.do("PUT", lock, `{"properties":{"level":"CanNotDelete"}}`); st != http.StatusCreated {
+		t.Fatal("lock")
+	}
+	// Deleting the compute would delete the locked resources: refused at once.
+	if st, code, _ := c.errorCode("DELETE", wsML+"/computes/cpu"+mlVersion+"&underlyingResourceAction=Delete", ""); st != http.StatusConflict || code != "ScopeLocked" {
+		t.Fatalf("delete under a lock: %d %s", st, code)
+	}
+	st, _, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0))
+	if st != http.StatusAccepted {
+		t.Fatalf("resize: %d", st)
+	}
+	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, status, _ := c.do("GET", op, "")
+		_, inner := c.compute("cpu")
+		if status["status"] == "InProgress" && objectAt(status, "error")["code"] == "ScopeLocked" {
+			if inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
+				t.Fatalf("held scale-down: %v", inner)
+			}
+			break
+		}
+		if time.Now().After(deadline) || status["status"] != "InProgress" {
+			t.Fatalf("the lock did not hold the scale-down: %v", status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := c.created(); len(got) != 3 {
+		t.Fatalf("locked resources: %v", got)
+	}
+	if st, _, _ := c.do("DELETE", lock, ""); st != http.StatusOK {
+		t.Fatal("unlock")
+	}
+	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+		t.Fatalf("after unlocking: %v", status)
+	}
+	if _, inner := c.compute("cpu"); inner["allocationState"] != "Steady" || len(c.created()) != 0 {
+		t.Fatalf("after unlocking: %v, created %v", inner, c.created())
+	}
+}
+
+func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 resizes on one /26
+	c := newClient(t, Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}})
+	provisionEnv(t, c, "")
+	const clusters = 100
+	for i := range clusters {
+		if st, out, _ := c.do("PUT", fmt.Sprintf("%s/computes/c%d%s", wsML, i, mlVersion), clusterBody("small", 0, 2, "PT1H")); st != http.StatusCreated {
+			t.Fatalf("create c%d: %d %v", i, st, out)
+		}
+	}
+	for i := range clusters {
+		for {
+			props, _ := c.compute(fmt.Sprintf("c%d", i))
+			if props["provisioningState"] == "Succeeded" {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	ops := make([]map[string]any, clusters)
+	for i := range clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ops[i] = c.start("POST", fmt.Sprintf("%s/computes/c%d/resize%s", wsML, i, mlVersion), resize(2), http.StatusAccepted)
+		}()
+	}
+	wg.Wait()
+	subnet := netip.MustParsePrefix("10.0.2.0/26")
+	seen := map[string]string{}
+	short := 0
+	for i := range clusters {
+		if ops[i]["status"] != "Succeeded" {
+			if objectAt(ops[i], "error")["code"] != "AllocationFailed" {
+				t.Fatalf("c%d: %v", i, ops[i])
+			}
+			short++
+		}
+		for _, n := range c.nodes(fmt.Sprintf("c%d", i)) {
+			a := netip.MustParseAddr(str(n, "privateIpAddress"))
+			if !subnet.Contains(a) || a.As4()[3]%64 < 4 || a.As4()[3]%64 == 63 {
+				t.Fatalf("c%d: address %s outside the subnet's usable range", i, a)
+			}
+			if other, dup := seen[a.String()]; dup {
+				t.Fatalf("address %s given to c%d and %s", a, i, other)
+			}
+			seen[a.String()] = fmt.Sprintf("c%d", i)
+		}
+	}
+	if len(seen) != 64-5 {
+		t.Fatalf("%d addresses allocated; a /26 has %d usable and 200 were asked for", len(seen), 64-5)
+	}
+	t.Logf("59 addresses given to 100 clusters asking 200; %d operations reported AllocationFailed", short)
+}
+
+func TestNSGDenyingUDP5831FailsCreate(t *testing.T) { // issue 5 §6; spec §10 #6, §2
+	c := newClient(t)
+	provisionEnv(t, c, `{"name":"DenyUDP5831","properties":{"priority":200,"direction":"Outbound","access":"Deny","protocol":"Udp","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"AzureMachineLearning","destinationPortRange":"5831"}}`)
+	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated)
+	e := objectAt(op, "error")
+	if op["status"] != "Failed" || e["code"] != "ComputeUnusable" || !strings.Contains(str(e, "message"), "UDP 5831") || !strings.Contains(str(e, "message"), "DenyUDP5831") {
+		t.Fatalf("operation: %v", op)
+	}
+	props, inner := c.compute("ci1")
+	if props["provisioningState"] != "Failed" || inner["state"] != "CreateFailed" || len(props["provisioningErrors"].([]any)) != 1 {
+		t.Fatalf("compute: %v", props)
+	}
+	if len(c.nodes("ci1")) != 0 {
+		t.Fatal("a refused compute has nodes")
+	}
+}
+
+func TestInstanceLifecycle(t *testing.T) { // issue 5 §2, §3: stop keeps the created resources
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	if op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated); op["status"] != "Succeeded" {
+		t.Fatalf("create: %v", op)
+	}
+	if _, inner := c.compute("ci1"); inner["state"] != "Running" || len(c.created()) != 3 || len(c.nodes("ci1")) != 1 {
+		t.Fatalf("after create: %v, created %v", inner, c.created())
+	}
+	for _, step := range []struct{ action, state string }{{"stop", "Stopped"}, {"start", "Running"}, {"restart", "Running"}} {
+		if op := c.start("POST", wsML+"/computes/ci1/"+step.action+mlVersion, "", http.StatusAccepted); op["status"] != "Succeeded" {
+			t.Fatalf("%s: %v", step.action, op)
+		}
+		if _, inner := c.compute("ci1"); inner["state"] != step.state || len(c.created()) != 3 {
+			t.Fatalf("after %s: %v, created %v", step.action, inner, c.created())
+		}
+	}
+	if st, code, _ := c.errorCode("POST", wsML+"/computes/ci1/resize"+mlVersion, resize(2)); st != http.StatusBadRequest || code != "BadRequest" {
+		t.Fatalf("resizing an instance: %d %s", st, code)
+	}
+	// Delete: nodes, addresses and created resources go, then the compute.
+	if op := c.start("DELETE", wsML+"/computes/ci1"+mlVersion+"&underlyingResourceAction=Delete", "", http.StatusAccepted); op["status"] != "Succeeded" {
+		t.Fatalf("delete: %v", op)
+	}
+	if st, _, _ := c.do("GET", wsML+"/computes/ci1"+mlVersion, ""); st != http.StatusNotFound || len(c.created()) != 0 {
+		t.Fatalf("after delete: %d, created %v", st, c.created())
+	}
+	if n := countRecords(t, c.st, vnetNet+"/subnets/compute/addresses"); n != 0 {
+		t.Fatalf("%d addresses still allocated after delete", n)
+	}
+}
+
+func countRecords(t *testing.T, st store.Store, scope string) int {
+	t.Helper()
+	n := 0
+	if err := store.Each(context.Background(), st, store.Query{Scope: scope}, func(store.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestNoPublicIPComputesCreateNothing(t *testing.T) { // issue 5 §3; spec §4.2
+	c := newClient(t)
+	probeEnvironment(t, c)
+	c.start("POST", wsProbe+"/computes/cpu-cluster/resize"+mlVersion, resize(2), http.StatusAccepted)
+	for _, typ := range []string{"networkSecurityGroups", "loadBalancers", "publicIPAddresses"} {
+		_, list, _ := c.do("GET", netProbe+typ+netVersion, "")
+		for _, r := range items(list, "value") {
+			if strings.HasPrefix(str(r, "name"), "aml-") {
+				t.Fatalf("a no-public-IP compute created %s", str(r, "id"))
+			}
+		}
+	}
+	nodes := c.nodesAt(wsProbe + "/computes/cpu-cluster")
+	if len(nodes) != 2 {
+		t.Fatalf("nodes: %v", nodes)
+	}
+	for _, n := range nodes {
+		if str(n, "publicIpAddress") != "" {
+			t.Fatalf("a node without public IP has one: %v", n)
+		}
+	}
+}
+
+func TestQuotasAndPolicy(t *testing.T) { // issue 5 §3: quotas; spec §10 #9: RequestDisallowedByPolicy
+	c := newClient(t, Options{Quotas: provision.Quotas{Families: map[string]int{"standardDSv2Family": 8}}})
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
+	op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(3), http.StatusAccepted)
+	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "QuotaExceeded" || !strings.Contains(str(e, "message"), "standardDSv2Family") {
+		t.Fatalf("over the family quota: %v", op)
+	}
+	if len(c.nodes("cpu")) != 0 {
+		t.Fatal("nodes created over quota")
+	}
+	if op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted); op["status"] != "Succeeded" {
+		t.Fatalf("within quota: %v", op)
+	}
+	// A policy that forbids public IPs refuses a public-IP compute.
+	pol := "/subscriptions/" + sub + "/providers/Microsoft.Authorization/policyAssignments/no-pip?api-version=2023-04-01"
+	if st, _, _ := c.do("PUT", pol, `{"properties":{"policyDefinitionId":"/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+		"parameters":{"listOfResourceTypesNotAllowed":{"value":["Microsoft.Network/publicIPAddresses"]}}}}`); st != http.StatusCreated {
+		t.Fatal("policy")
+	}
+	op = c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated)
+	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "RequestDisallowedByPolicy" {
+		t.Fatalf("public-IP instance under the policy: %v", op)
+	}
+}
+
+func TestFullSubnetAllocatesWhatFits(t *testing.T) { // spec §8.3, §10 #10
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("tiny", 0, 5, "PT120S"), http.StatusCreated)
+	op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(5), http.StatusAccepted)
+	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(str(e, "message"), "3 of 5") {
+		t.Fatalf("a /29 asked for 5 nodes: %v", op)
+	}
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(3) {
+		t.Fatalf("nodes on a /29: %v", inner)
+	}
+}
+
+func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeScaleDown
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT1S"), http.StatusCreated)
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, inner := c.compute("cpu")
+		if inner["currentNodeCount"] == float64(0) && inner["allocationState"] == "Steady" && len(c.created()) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("idle nodes were not removed: %v", inner)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
