@@ -97,7 +97,8 @@ func probeEnvironment(t *testing.T, c *client) {
 // returns its last status body.
 func (c *client) wait(op string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(120 * time.Second) // -race on 2 cores is slow
+	pause := 10 * time.Millisecond
 	for {
 		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
 		if st != http.StatusOK {
@@ -106,7 +107,8 @@ func (c *client) wait(op string) map[string]any {
 		if s, _ := status["status"].(string); s != "InProgress" || time.Now().After(deadline) {
 			return status
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 250*time.Millisecond) // many waiters must not starve the worker
 	}
 }
 

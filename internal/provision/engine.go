@@ -41,6 +41,11 @@ type Engine struct {
 	mu      sync.Mutex
 	running bool
 	again   bool
+	kick    chan struct{} // cuts the worker's sleep short when woken
+
+	// networks caches compiled networks for one pass: the operations of a
+	// pass (a burst of resizes) share one compilation.
+	networks map[string]*netverify.Network
 }
 
 // New returns an engine. network compiles a subscription's resources for
@@ -48,7 +53,7 @@ type Engine struct {
 func New(st store.Store, fab fabric.Fabric, gov Governance, quotas Quotas, log *slog.Logger,
 	network func(ctx context.Context, subscription string) (*netverify.Network, error)) *Engine {
 	return &Engine{st: st, fab: fab, gov: gov, quotas: quotas.withDefaults(), log: log, net: network,
-		Tick: 250 * time.Millisecond, RetryAfter: 500 * time.Millisecond}
+		Tick: 250 * time.Millisecond, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1)}
 }
 
 // Wake makes the worker run now. It runs while there is work — pending
@@ -60,6 +65,10 @@ func (e *Engine) Wake() {
 	if e.running {
 		e.again = true
 		e.mu.Unlock()
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
 		return
 	}
 	e.running = true
@@ -84,7 +93,10 @@ func (e *Engine) loop() {
 		}
 		e.mu.Unlock()
 		if !again {
-			time.Sleep(e.Tick)
+			select {
+			case <-time.After(e.Tick):
+			case <-e.kick:
+			}
 		}
 	}
 }
@@ -93,6 +105,8 @@ func (e *Engine) loop() {
 // began, and starts scale-downs of idle nodes. It reports whether work
 // remains for later.
 func (e *Engine) Pass(ctx context.Context) (bool, error) {
+	e.networks = map[string]*netverify.Network{}
+	defer func() { e.networks = nil }()
 	ops, err := pending(ctx, e.st)
 	if err != nil {
 		return false, err
@@ -108,7 +122,10 @@ func (e *Engine) Pass(ctx context.Context) (bool, error) {
 		}
 		waiting, err := e.execute(ctx, op)
 		if err != nil {
-			return true, fmt.Errorf("operation %s on %s: %w", op.Name, op.ResourceID, err)
+			// The store failed under this operation; the others still run,
+			// and it is tried again on the next pass.
+			e.log.Error("provisioning operation", "operation", op.ID, "compute", op.ResourceID, "err", err)
+			waiting = true
 		}
 		if waiting {
 			held[key], busy = true, true
@@ -244,9 +261,15 @@ func (e *Engine) readiness(ctx context.Context, s spec) ([]fabric.Flow, []Error,
 	if s.Subnet.IsZero() {
 		return nil, nil, nil
 	}
-	n, err := e.net(ctx, s.ID.Subscription)
-	if err != nil {
-		return nil, nil, err
+	n := e.networks[s.ID.Subscription]
+	if n == nil {
+		var err error
+		if n, err = e.net(ctx, s.ID.Subscription); err != nil {
+			return nil, nil, err
+		}
+		if e.networks != nil {
+			e.networks[s.ID.Subscription] = n
+		}
 	}
 	var c = n.Snapshot().Computes
 	for _, rc := range c {
@@ -291,7 +314,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 	if op.Kind == KindCreate && len(blocked) > 0 {
 		// Azure validates the network before it creates a compute (spec
 		// §10 #2, #6): refuse with the blocked flows and their rules.
-		return &Error{Code: "ComputeUnusable", Message: fmt.Sprintf("compute %s cannot work in subnet %s: %s", s.ID.Leaf(), s.Subnet.Leaf(), joinErrors(blocked)), Details: blocked}
+		return &Error{Code: "ComputeUnusable", Message: fmt.Sprintf("compute %s cannot work in subnet %s: %s", s.ID.Leaf(), s.Subnet.Leaf(), summary(blocked)), Details: blocked}
 	}
 
 	// Plan in one transaction: new nodes with their addresses, extra
@@ -395,7 +418,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			}
 		}
 		if unusable > 0 {
-			errs = append(errs, Error{Code: "NodeUnusable", Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(kept), joinErrors(blocked)), Details: blocked})
+			errs = append(errs, Error{Code: "NodeUnusable", Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(kept), summary(blocked)), Details: blocked})
 		}
 		if shortfall != nil {
 			errs = append(errs, *shortfall)
@@ -784,12 +807,12 @@ func parseAddr(s string) netip.Addr {
 	return a
 }
 
-func joinErrors(es []Error) string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Message
+// summary leads with the first cause; details carry every one.
+func summary(es []Error) string {
+	if len(es) == 1 {
+		return es[0].Message
 	}
-	return strings.Join(msgs, "; ")
+	return fmt.Sprintf("%s (and %d more causes in details)", es[0].Message, len(es)-1)
 }
 
 func provisioningDuring(op Operation) string {

@@ -67,6 +67,12 @@ type SQLite struct {
 	// the cost of a small write.
 	mu       sync.Mutex
 	prepared map[string]*sql.Stmt
+	// writer queues this process's write transactions. SQLite admits one
+	// writer at a time; left to its busy handler, waiting writers poll
+	// with growing sleeps and give up after busy_timeout, which a burst
+	// of concurrent requests exceeded (500s). Other processes (the CLI's
+	// admin commands) still meet the busy handler.
+	writer sync.Mutex
 }
 
 // DBFile is the database's file name in the data directory.
@@ -218,6 +224,8 @@ func (s *SQLite) View(ctx context.Context, fn func(Reader) error) error {
 
 // Update runs fn in one write transaction.
 func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
+	s.writer.Lock()
+	defer s.writer.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
