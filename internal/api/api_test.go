@@ -19,7 +19,7 @@ import (
 const sub = "00000000-0000-0000-0000-000000000001"
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 	st    store.Store

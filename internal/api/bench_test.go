@@ -10,18 +10,20 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
 
 // benchServer starts a server on a fresh store over loopback HTTP, with
 // rg-probe and its VNet, and returns a client and the data directory.
-func benchServer(b *testing.B) (*client, string) {
+func benchServer(b *testing.B, opts ...Options) (*client, string) {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := store.OpenSQLite(dir)
@@ -36,10 +38,13 @@ func benchServer(b *testing.B) (*client, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv := httptest.NewServer(NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o))
 	b.Cleanup(srv.Close)
-	t := &testing.T{}
-	c := &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
+	c := &client{t: b, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
 	mustDo(b, c, "PUT", rgProbe+"?api-version=2021-04-01", `{"location":"eastus"}`, http.StatusCreated)
 	mustDo(b, c, "PUT", vnetProbe+netVersion, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/8"]},"subnets":[{"name":"snet-compute","properties":{"addressPrefix":"10.0.1.0/24"}}]}}`, http.StatusCreated)
 	return c, dir
@@ -141,4 +146,71 @@ func rssMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// bigQuotas lift the core quotas for the provisioning benchmarks.
+var bigQuotas = Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20, PublicIPAddresses: 1 << 20, LoadBalancers: 1 << 20, NetworkSecurityGroups: 1 << 20}}
+
+// waitOp polls an operation tightly (1 ms), for latency measurements.
+func waitOp(b *testing.B, c *client, op string) string {
+	for {
+		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
+		if s, _ := status["status"].(string); st != http.StatusOK || s != "InProgress" {
+			return s
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkInstanceCreate: a compute instance with public IP, from PUT to
+// Succeeded on the sim fabric through the API (the verifier checks its
+// flows; its NSG, load balancer and public IP are created).
+func BenchmarkInstanceCreate(b *testing.B) {
+	c, _ := benchServer(b, bigQuotas)
+	provisionEnv(b, c, "")
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		st, out, hdr := c.do("PUT", fmt.Sprintf("%s/computes/ci%dx%s", wsML, i, mlVersion), instanceBody)
+		if st != http.StatusCreated {
+			b.Fatalf("PUT: %d %v", st, out)
+		}
+		if s := waitOp(b, c, hdr.Get("Azure-AsyncOperation")); s != "Succeeded" {
+			b.Fatalf("instance %d: %s", i, s)
+		}
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkClusterScale1000: a cluster in a /20 from 0 to 1,000 nodes
+// (addresses, node records, fabric, one verifier check), through the API.
+func BenchmarkClusterScale1000(b *testing.B) {
+	c, _ := benchServer(b, bigQuotas)
+	provisionEnv(b, c, "")
+	mustDo(b, c, "PUT", wsML+"/computes/big"+mlVersion, clusterBody("large", 0, 1000, "PT1H"), http.StatusCreated)
+	for {
+		if props, _ := c.compute("big"); props["provisioningState"] == "Succeeded" {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for b.Loop() {
+		st, out, hdr := c.do("POST", wsML+"/computes/big/resize"+mlVersion, resize(1000))
+		if st != http.StatusAccepted {
+			b.Fatalf("resize: %d %v", st, out)
+		}
+		if s := waitOp(b, c, hdr.Get("Azure-AsyncOperation")); s != "Succeeded" {
+			b.Fatalf("scale to 1000: %s", s)
+		}
+		b.StopTimer()
+		_, _, hdr = c.do("POST", wsML+"/computes/big/resize"+mlVersion, resize(0))
+		if s := waitOp(b, c, hdr.Get("Azure-AsyncOperation")); s != "Succeeded" {
+			b.Fatalf("scale to 0: %s", s)
+		}
+		b.StartTimer()
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/fabric"
+	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
@@ -156,7 +158,22 @@ func TestKill9DuringWrites(t *testing.T) {
 	t.Logf("%d writes acknowledged before SIGKILL, all present; %d records on disk", len(acked), len(page.Records))
 }
 
-// runKillServer serves the API on a loopback port until killed.
+// slowBootEnv makes the server's fabric take this long to boot each node,
+// so that a kill lands in the middle of an operation.
+const slowBootEnv = "SECURETRAIN_TEST_SLOW_BOOT"
+
+type slowFabric struct {
+	*fabric.Sim
+	delay time.Duration
+}
+
+func (f slowFabric) Boot(ctx context.Context, n fabric.Node) error {
+	time.Sleep(f.delay)
+	return f.Sim.Boot(ctx, n)
+}
+
+// runKillServer serves the API on a loopback port until killed, resuming
+// pending operations as serve does.
 func runKillServer(t *testing.T, dir string) {
 	st, err := store.OpenSQLite(dir)
 	if err != nil {
@@ -169,8 +186,106 @@ func runKillServer(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}}
+	if d, err := time.ParseDuration(os.Getenv(slowBootEnv)); err == nil {
+		opts.Fabric = slowFabric{fabric.NewSim(), d}
+	}
+	srv := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	go srv.Background(context.Background())
 	fmt.Println(l.Addr().String())
-	http.Serve(l, New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	http.Serve(l, srv)
+}
+
+// startKillServer runs the test binary as a server on dir (env adds to
+// its environment) and returns a client of it and the process.
+func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9DuringWrites$")
+	cmd.Env = append(append(os.Environ(), killServerEnv+"="+dir), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server did not start: %v", err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: "http://" + strings.TrimSpace(addr), token: strings.TrimSpace(string(tok))}, cmd
+}
+
+// TestKill9DuringProvisioning: a server is SIGKILLed while it brings up
+// the nodes of a resize; started again, it resumes the operation and
+// completes it, with every node given exactly one address and no address
+// left behind (issue 5 §2, §6).
+func TestKill9DuringProvisioning(t *testing.T) {
+	dir := t.TempDir()
+	c, cmd := startKillServer(t, dir, slowBootEnv+"=20ms")
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
+	st, out, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30))
+	if st != http.StatusAccepted {
+		t.Fatalf("resize: %d %v", st, out)
+	}
+	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
+	time.Sleep(200 * time.Millisecond) // 30 boots take 600 ms: this is the middle
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	st2, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := st2.View(context.Background(), func(rd store.Reader) error {
+		opID, _, _ := strings.Cut(op, "?")
+		rec, err := rd.Get(context.Background(), opID)
+		if err == nil {
+			status = string(rec.Body)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st2.Close()
+	if !strings.Contains(status, `"status":"InProgress"`) {
+		t.Fatalf("the kill did not land mid-operation: %s", status)
+	}
+
+	c, _ = startKillServer(t, dir)
+	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+		t.Fatalf("after restart: %v", status)
+	}
+	nodes := c.nodes("cpu")
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if n["nodeState"] != "idle" || seen[str(n, "privateIpAddress")] {
+			t.Fatalf("node %v (duplicate address or not ready)", n)
+		}
+		seen[str(n, "privateIpAddress")] = true
+	}
+	if len(nodes) != 30 {
+		t.Fatalf("%d nodes after the resumed resize, want 30", len(nodes))
+	}
+	// No address was given twice or left behind: exactly one allocation
+	// per node (read through a second connection; SQLite allows it).
+	st3, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st3.Close()
+	if n := countRecords(t, st3, vnetNet+"/subnets/compute/addresses"); n != 30 {
+		t.Fatalf("%d addresses allocated for 30 nodes", n)
+	}
 }
 
 func mustParse(t *testing.T, id string) arm.ID {

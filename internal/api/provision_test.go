@@ -27,7 +27,7 @@ const (
 	rgVersion = "?api-version=2021-04-01"
 )
 
-func provisionEnv(t *testing.T, c *client, nsgRules string) {
+func provisionEnv(t testing.TB, c *client, nsgRules string) {
 	t.Helper()
 	for _, rg := range []string{rgML, rgNet} {
 		if st, out, _ := c.do("PUT", rg+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
@@ -43,7 +43,10 @@ func provisionEnv(t *testing.T, c *client, nsgRules string) {
 		{vnetNet, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[
 			{"name":"compute","properties":{"addressPrefix":"10.0.1.0/24","defaultOutboundAccess":true,"networkSecurityGroup":{"id":"` + netNet + `networkSecurityGroups/nsg-compute"}}},
 			{"name":"small","properties":{"addressPrefix":"10.0.2.0/26","defaultOutboundAccess":true}},
-			{"name":"tiny","properties":{"addressPrefix":"10.0.3.0/29","defaultOutboundAccess":true}}]}}`},
+			{"name":"tiny","properties":{"addressPrefix":"10.0.3.0/29","defaultOutboundAccess":true}},
+			{"name":"large","properties":{"addressPrefix":"10.0.16.0/20","defaultOutboundAccess":true}},
+			{"name":"delegated","properties":{"addressPrefix":"10.0.4.0/24","defaultOutboundAccess":true,
+				"delegations":[{"name":"aci","properties":{"serviceName":"Microsoft.ContainerInstance/containerGroups"}}]}}]}}`},
 		{wsML, `{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{"friendlyName":"ws1"}}`},
 	} {
 		if st, out, _ := c.do("PUT", p.path+versionFor(p.path), p.body); st != http.StatusCreated && st != http.StatusOK {
@@ -422,5 +425,26 @@ func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeSc
 			t.Fatalf("idle nodes were not removed: %v", inner)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	// A delegated subnet: Azure's AllocationFailed with its reason.
+	delegated := strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1)
+	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, delegated, http.StatusCreated)
+	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(str(e, "message"), "delegation to external resources") {
+		t.Fatalf("instance in a delegated subnet: %v", op)
+	}
+	// An instance in another region than its workspace is refused at once.
+	other := strings.Replace(instanceBody, `"location":"eastus"`, `"location":"westus"`, 1)
+	st, code, msg := c.errorCode("PUT", wsML+"/computes/ci2"+mlVersion, other)
+	if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "only clusters may use another region") {
+		t.Fatalf("instance in another region: %d %s %q", st, code, msg)
+	}
+	// A cluster may.
+	if op := c.start("PUT", wsML+"/computes/far"+mlVersion, strings.Replace(clusterBody("compute", 0, 2, "PT120S"), `"location":"eastus"`, `"location":"westus"`, 1), http.StatusCreated); op["status"] != "Succeeded" {
+		t.Fatalf("cluster in another region: %v", op)
 	}
 }

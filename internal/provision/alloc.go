@@ -33,17 +33,24 @@ func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // subnetPrefixes reads a subnet's IPv4 prefixes from its VNet's record.
 func subnetPrefixes(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Prefix, error) {
+	p, _, err := subnetInfo(ctx, rd, subnet)
+	return p, err
+}
+
+// subnetInfo reads a subnet's IPv4 prefixes and the services it is
+// delegated to from its VNet's record.
+func subnetInfo(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Prefix, []string, error) {
 	vnet, ok := subnet.Parent()
 	if !ok {
-		return nil, fmt.Errorf("%s is not a subnet id", subnet)
+		return nil, nil, fmt.Errorf("%s is not a subnet id", subnet)
 	}
 	rec, err := rd.Get(ctx, vnet.String())
 	if err != nil {
-		return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
+		return nil, nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
 	}
 	body, err := decodeObject(rec.Body)
 	if err != nil {
-		return nil, fmt.Errorf("stored %s: %w", rec.ID, err)
+		return nil, nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
 	list, _ := objectAt(body, "properties")["subnets"].([]any)
 	for _, it := range list {
@@ -66,9 +73,13 @@ func subnetPrefixes(ctx context.Context, rd store.Reader, subnet arm.ID) ([]neti
 				out = append(out, p.Masked())
 			}
 		}
-		return out, nil
+		var delegations []string
+		for _, d := range items(props, "delegations") {
+			delegations = append(delegations, str(objectAt(d, "properties"), "serviceName"))
+		}
+		return out, delegations, nil
 	}
-	return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("subnet %s is not in virtual network %s", subnet.Leaf(), vnet.Name())}
+	return nil, nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("subnet %s is not in virtual network %s", subnet.Leaf(), vnet.Name())}
 }
 
 // taken collects the subnet's addresses in use: live allocations (an
@@ -142,9 +153,16 @@ func addressesIn(v any) []netip.Addr {
 // allocate gives each owner the lowest free address of the subnet, in
 // tx; fewer when the subnet is full.
 func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) ([]netip.Addr, error) {
-	prefixes, err := subnetPrefixes(ctx, tx, subnet)
+	prefixes, delegations, err := subnetInfo(ctx, tx, subnet)
 	if err != nil {
 		return nil, err
+	}
+	if len(delegations) > 0 {
+		// Azure Batch cannot place nodes in a delegated subnet (spec §8.3,
+		// §10 #3).
+		return nil, &Error{Code: "AllocationFailed", Message: fmt.Sprintf(
+			"Desired number of dedicated nodes could not be allocated: subnet %s has delegation to external resources (%s). Remove the delegation or use another subnet.",
+			subnet.Leaf(), strings.Join(delegations, ", "))}
 	}
 	used, err := taken(ctx, tx, subnet, prefixes)
 	if err != nil {
@@ -194,4 +212,16 @@ func usable(prefixes []netip.Prefix) int {
 		n += 1<<(32-p.Bits()) - 5
 	}
 	return n
+}
+
+// items reads o[key] as a list of objects.
+func items(o object, key string) []object {
+	list, _ := o[key].([]any)
+	var out []object
+	for _, it := range list {
+		if c, ok := it.(object); ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }

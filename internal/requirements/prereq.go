@@ -86,14 +86,22 @@ func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *
 }
 
 // Admission returns what Azure refuses when a compute is created, before
-// any network is looked at: the naming rules (spec §9) and a compute
-// without public IP in a workspace without private endpoint (§4.1). The
+// any network is looked at: the naming rules (spec §9), a compute without
+// public IP in a workspace without private endpoint (§4.1), an instance
+// outside its workspace's region (§10 #13). The
 // control plane refuses a compute with any of these; `check` reports the
 // same findings.
 func Admission(snap *resources.Snapshot, c *resources.Compute) []Finding {
 	ws := snap.Workspace(c.Workspace)
 	wsPE := ws != nil && len(privateEndpointsOf(snap, ws.ID.Key())) > 0
-	return append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
+	out := append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
+	// Only clusters may live in another region than their workspace
+	// (spec §4.1, §10 #13).
+	if c.ComputeType == resources.ComputeInstance && ws != nil && c.ComputeLocation != "" && !strings.EqualFold(c.ComputeLocation, ws.Location) {
+		out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in %s, the workspace in %s: only clusters may use another region",
+			c.ID.Name(), strings.ToLower(c.ComputeLocation), ws.Location))
+	}
+	return out
 }
 
 // privateEndpointFindings: a compute without public IP needs a workspace
