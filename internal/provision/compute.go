@@ -164,6 +164,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if num != "" {
 		return 0, errors.New("a number without a unit")
 	}
+	if strings.HasSuffix(rest, "T") {
+		return 0, errors.New("no time after T")
+	}
 	return d, nil
 }
 

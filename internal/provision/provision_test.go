@@ -1,0 +1,64 @@
+package provision
+
+import (
+	"testing"
+	"time"
+
+	"securetrain/internal/arm"
+)
+
+func TestParseDuration(t *testing.T) { // scaleSettings.nodeIdleTimeBeforeScaleDown is ISO 8601
+	for in, want := range map[string]time.Duration{"PT120S": 120 * time.Second, "PT2M": 2 * time.Minute, "P1DT1H": 25 * time.Hour, "pt0.5s": 500 * time.Millisecond} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "120", "P", "PT", "P1M", "PT5X", "PT1H2"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSizeOf(t *testing.T) {
+	if cores, family, err := SizeOf("STANDARD_DS3_V2"); err != nil || cores != 4 || family != "standardDSv2Family" {
+		t.Fatalf("Standard_DS3_v2: %d %s %v", cores, family, err)
+	}
+	if cores, _, err := SizeOf(""); err != nil || cores != 4 {
+		t.Fatalf("the default size: %d %v", cores, err)
+	}
+	if _, _, err := SizeOf("Standard_Imaginary"); err == nil {
+		t.Fatal("an unknown size was accepted")
+	}
+}
+
+func TestMarkLeavingPrefersUnusableThenNewest(t *testing.T) {
+	nodes := []node{{NodeID: "tvm-0000", State: NodeIdle}, {NodeID: "tvm-0001", State: NodeUnusable}, {NodeID: "tvm-0002", State: NodeIdle}, {NodeID: "tvm-0003", State: NodeIdle}}
+	got := markLeaving(nodes, 2)
+	want := map[string]string{"tvm-0000": NodeIdle, "tvm-0001": NodeLeaving, "tvm-0002": NodeIdle, "tvm-0003": NodeLeaving}
+	for _, n := range got {
+		if n.State != want[n.NodeID] {
+			t.Fatalf("%s is %s, want %s", n.NodeID, n.State, want[n.NodeID])
+		}
+	}
+}
+
+func TestCreatedResources(t *testing.T) { // spec §4.2: in the VNet's resource group, stable names and addresses
+	id, _ := arm.ParseID("/subscriptions/s/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/w/computes/cpu", "")
+	subnet, _ := arm.ParseID("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/a", "")
+	s := spec{ID: id, Subnet: subnet, PublicIP: true, Location: "eastus"}
+	c, ok := createdFor(s)
+	if !ok || c.nsg.ResourceGroup != "net" || c.lb.ResourceGroup != "net" || c.pip.ResourceGroup != "net" {
+		t.Fatalf("created in the wrong group: %+v", c)
+	}
+	if a, b := publicAddress(c.pip), publicAddress(c.pip); a != b || !a.Is4() || a.As4()[0] != 20 {
+		t.Fatalf("public address %s %s", a, b)
+	}
+	s.PublicIP = false
+	if _, ok := createdFor(s); ok {
+		t.Fatal("a no-public-IP compute has created resources")
+	}
+	if n := nextNodeNames([]node{{NodeID: "tvm-0000"}, {NodeID: "tvm-0002"}}, 2); n[0] != "tvm-0001" || n[1] != "tvm-0003" {
+		t.Fatalf("next names %v", n)
+	}
+}
