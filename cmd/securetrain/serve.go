@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/provision"
 	"securetrain/internal/certs"
 	"securetrain/internal/store"
 )
@@ -28,8 +29,17 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); default: one generated into --data, signed by a local CA")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (local debugging only: tokens cross the network in clear)")
+	quotaFile := fs.String("quotas", "", "JSON `file` of provisioning quotas per subscription and region (default: Azure-like; docs/provisioning.md)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
+	}
+	var quotas provision.Quotas
+	if *quotaFile != "" {
+		var err error
+		if quotas, err = provision.LoadQuotas(*quotaFile); err != nil {
+			fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
+			return exitBadInput
+		}
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		fmt.Fprintln(stderr, "securetrain serve: --tls-cert and --tls-key go together")
@@ -37,7 +47,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure}, stdout, stderr); err != nil {
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -47,6 +57,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 type serveConfig struct {
 	dataDir, listen, certFile, keyFile string
 	insecure                           bool
+	quotas                             provision.Quotas
 	// ready, when set, receives the listening address once serving.
 	ready chan<- string
 }
@@ -63,7 +74,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	handler := api.New(st, logger)
+	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas})
 	go handler.Background(ctx)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", cfg.listen)

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -60,5 +61,25 @@ func TestCreatedResources(t *testing.T) { // spec §4.2: in the VNet's resource 
 	}
 	if n := nextNodeNames([]node{{NodeID: "tvm-0000"}, {NodeID: "tvm-0002"}}, 2); n[0] != "tvm-0001" || n[1] != "tvm-0003" {
 		t.Fatalf("next names %v", n)
+	}
+}
+
+func TestLoadQuotas(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	q, err := LoadQuotas(write("q.json", `{"coresPerFamily": 24, "families": {"standardNCSv3Family": 12}}`))
+	if err != nil || q.withDefaults().family("standardNCSv3Family") != 12 || q.withDefaults().family("standardDSv2Family") != 24 || q.withDefaults().PublicIPAddresses != 1000 {
+		t.Fatalf("quotas: %+v %v", q, err)
+	}
+	for _, bad := range []string{`{"cores": 1}`, `{"coresPerFamily": -1}`, `{`} {
+		if _, err := LoadQuotas(write("bad.json", bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }
