@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"securetrain/internal/api"
-	"securetrain/internal/provision"
 	"securetrain/internal/certs"
+	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
 
