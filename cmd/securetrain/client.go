@@ -127,18 +127,19 @@ func writeAPIError(w io.Writer, err error) {
 	if !errors.As(err, &ae) {
 		return
 	}
-	var details func([]armError, string)
-	details = func(ds []armError, indent string) {
-		for _, d := range ds {
-			line := d.Code + ": " + d.Message
-			if d.Target != "" {
-				line += " (target " + d.Target + ")"
-			}
-			fmt.Fprintf(w, "%s- %s\n", indent, line)
-			details(d.Details, indent+"  ")
+	writeDetails(w, ae.Details, "    ")
+}
+
+// writeDetails prints ARM error details one a line, nested ones indented.
+func writeDetails(w io.Writer, ds []armError, indent string) {
+	for _, d := range ds {
+		line := d.Code + ": " + d.Message
+		if d.Target != "" {
+			line += " (target " + d.Target + ")"
 		}
+		fmt.Fprintf(w, "%s- %s\n", indent, line)
+		writeDetails(w, d.Details, indent+"  ")
 	}
-	details(ae.Details, "    ")
 }
 
 // do sends a request to ref: a path (an id or collection; its

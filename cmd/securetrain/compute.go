@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"securetrain/internal/provision"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -221,15 +222,8 @@ type computeBody struct {
 				MinNodeCount int `json:"minNodeCount"`
 				MaxNodeCount int `json:"maxNodeCount"`
 			} `json:"scaleSettings"`
-			NodeStateCounts *struct {
-				Idle      int `json:"idleNodeCount"`
-				Running   int `json:"runningNodeCount"`
-				Preparing int `json:"preparingNodeCount"`
-				Unusable  int `json:"unusableNodeCount"`
-				Leaving   int `json:"leavingNodeCount"`
-				Preempted int `json:"preemptedNodeCount"`
-			} `json:"nodeStateCounts"`
-			Subnet *struct {
+			NodeStateCounts *provision.NodeStateCounts `json:"nodeStateCounts"`
+			Subnet          *struct {
 				ID string `json:"id"`
 			} `json:"subnet"`
 			EnableNodePublicIP *bool `json:"enableNodePublicIp"`
@@ -294,18 +288,7 @@ func writeComputeSummary(w io.Writer, b *computeBody, withErrors bool) {
 func writeOperationError(w io.Writer, e *armError, prefix string) {
 	fmt.Fprintf(w, "%s%s: %s\n", prefix, e.Code, e.Message)
 	indent := strings.Repeat(" ", len(prefix)-len(strings.TrimLeft(prefix, " ")))
-	var details func([]armError, string)
-	details = func(ds []armError, indent string) {
-		for _, d := range ds {
-			line := d.Code + ": " + d.Message
-			if d.Target != "" {
-				line += " (target " + d.Target + ")"
-			}
-			fmt.Fprintf(w, "%s- %s\n", indent, line)
-			details(d.Details, indent+"  ")
-		}
-	}
-	details(e.Details, indent+"  ")
+	writeDetails(w, e.Details, indent+"  ")
 }
 
 // wait follows a long-running answer with await (unless --no-wait) and

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -33,24 +31,14 @@ func readBody(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// object is a JSON object decoded with numbers kept as written.
-type object = map[string]any
+// object is an ARM body as the API edits it.
+type object = arm.Body
 
-// decodeObject parses a JSON object; anything else, or trailing data, is
-// refused with ARM's code.
+// decodeObject parses a request body: one JSON object, or ARM's refusal.
 func decodeObject(data []byte) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	o, err := arm.DecodeBody(data)
+	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
-	}
-	if dec.More() {
-		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "The request content has data after the JSON value.")
-	}
-	o, ok := v.(object)
-	if !ok {
-		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "The request content must be a JSON object.")
 	}
 	return o, nil
 }
@@ -74,46 +62,6 @@ func mergePatch(dst, patch object) {
 	}
 }
 
-// objectAt returns o[key] as an object, creating it when absent or not one.
-func objectAt(o object, key string) object {
-	if o == nil {
-		return object{}
-	}
-	c, ok := o[key].(object)
-	if !ok {
-		c = object{}
-		o[key] = c
-	}
-	return c
-}
-
-// peek reads o[key] as an object (empty when absent), changing nothing.
-func peek(o object, key string) object {
-	c, _ := o[key].(object)
-	if c == nil {
-		return object{}
-	}
-	return c
-}
-
-// items returns o[key] as a list of objects (other entries are skipped:
-// the decoder reports them).
-func items(o object, key string) []object {
-	list, _ := o[key].([]any)
-	out := make([]object, 0, len(list))
-	for _, it := range list {
-		if c, ok := it.(object); ok {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func str(o object, key string) string {
-	s, _ := o[key].(string)
-	return s
-}
-
 // refsOf collects the resource ids a body references outside self.
 func refsOf(v any, self string) []string {
 	var out []string
@@ -128,10 +76,8 @@ func refsOf(v any, self string) []string {
 // recordObject decodes a stored record's body; a body that does not
 // decode is the server's fault, not the client's.
 func recordObject(rec store.Record) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(rec.Body))
-	dec.UseNumber()
-	var o object
-	if err := dec.Decode(&o); err != nil {
+	o, err := arm.DecodeBody(rec.Body)
+	if err != nil {
 		return nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
 	return o, nil

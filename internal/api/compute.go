@@ -43,11 +43,11 @@ func userFields(body object) string {
 		c[k] = v
 	}
 	props := object{}
-	for k, v := range objectAt(body, "properties") {
+	for k, v := range arm.EnsureField(body, "properties") {
 		props[k] = v
 	}
 	inner := object{}
-	for k, v := range objectAt(objectAt(body, "properties"), "properties") {
+	for k, v := range arm.EnsureField(arm.EnsureField(body, "properties"), "properties") {
 		inner[k] = v
 	}
 	for _, k := range runtimeFields["properties"] {
@@ -70,25 +70,25 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	if !provisioned(next) {
 		return "", 0, nil
 	}
-	inner := objectAt(objectAt(next, "properties"), "properties")
-	if _, _, err := provision.SizeOf(str(inner, "vmSize")); err != nil {
+	inner := arm.EnsureField(arm.EnsureField(next, "properties"), "properties")
+	if _, _, err := provision.SizeOf(arm.Str(inner, "vmSize")); err != nil {
 		var pe *provision.Error
 		errors.As(err, &pe)
 		return "", 0, newError(http.StatusBadRequest, pe.Code, "%s", pe.Message)
 	}
-	if d := str(peek(inner, "scaleSettings"), "nodeIdleTimeBeforeScaleDown"); d != "" {
+	if d := arm.Str(arm.Field(inner, "scaleSettings"), "nodeIdleTimeBeforeScaleDown"); d != "" {
 		if _, err := provision.ParseDuration(d); err != nil {
 			return "", 0, newError(http.StatusBadRequest, "InvalidRequestContent", "scaleSettings.nodeIdleTimeBeforeScaleDown %q: %v", d, err)
 		}
 	}
 	if cur == nil {
 		for _, k := range runtimeFields["properties"] {
-			delete(objectAt(next, "properties"), k)
+			delete(arm.EnsureField(next, "properties"), k)
 		}
 		for _, k := range runtimeFields["inner"] {
 			delete(inner, k)
 		}
-		objectAt(next, "properties")["provisioningState"] = "Creating"
+		arm.EnsureField(next, "properties")["provisioningState"] = "Creating"
 		if provision.ComputeKind(next) == provision.ComputeInstance {
 			inner["state"] = "Creating"
 		} else {
@@ -101,7 +101,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	}
 	// Everything but the scale settings is fixed once created (an
 	// instance's size is immutable, spec §9).
-	curInner := peek(peek(cur, "properties"), "properties")
+	curInner := arm.Field(arm.Field(cur, "properties"), "properties")
 	for _, k := range []string{"vmSize", "subnet", "enableNodePublicIp", "vmPriority", "osType", "sshSettings"} {
 		a, _ := json.Marshal(curInner[k])
 		b, _ := json.Marshal(inner[k])
@@ -112,10 +112,10 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	}
 	// Carry over what provisioning owns.
 	for _, k := range runtimeFields["properties"] {
-		if v, ok := objectAt(cur, "properties")[k]; ok {
-			objectAt(next, "properties")[k] = v
+		if v, ok := arm.EnsureField(cur, "properties")[k]; ok {
+			arm.EnsureField(next, "properties")[k] = v
 		} else {
-			delete(objectAt(next, "properties"), k)
+			delete(arm.EnsureField(next, "properties"), k)
 		}
 	}
 	for _, k := range runtimeFields["inner"] {
@@ -128,9 +128,9 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	if provision.ComputeKind(next) != provision.AmlCompute {
 		return "", 0, nil
 	}
-	ss := peek(inner, "scaleSettings")
-	minN, maxN := intField(ss, "minNodeCount"), intField(ss, "maxNodeCount")
-	current := intField(curInner, "currentNodeCount")
+	ss := arm.Field(inner, "scaleSettings")
+	minN, maxN := arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount")
+	current := arm.Int(curInner, "currentNodeCount")
 	if target := min(max(current, minN), maxN); target != current {
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
@@ -138,19 +138,6 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil
-}
-
-func intField(o object, key string) int {
-	switch v := o[key].(type) {
-	case json.Number:
-		n, _ := v.Int64()
-		return int(n)
-	case float64:
-		return int(v)
-	case int:
-		return v
-	}
-	return 0
 }
 
 // notBusy refuses a second operation on a compute while one runs (ARM's
@@ -189,7 +176,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 			return "", err
 		}
 	}
-	objectAt(body, "properties")["provisioningState"] = "Deleting"
+	arm.EnsureField(body, "properties")["provisioningState"] = "Deleting"
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", id, err)
@@ -197,7 +184,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 	if _, err := tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: refsOf(body, rec.ID)}, store.Condition{}); err != nil {
 		return "", err
 	}
-	return s.beginOperation(ctx, tx, r, id, str(body, "location"), provision.KindDelete, 0)
+	return s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindDelete, 0)
 }
 
 // computeAction serves POST .../computes/{name}/{action}: resize (a
@@ -268,19 +255,19 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 			return newError(http.StatusBadRequest, "BadRequest", "Only a compute cluster (AmlCompute) resizes; '%s' is a %s.", id.Leaf(), kind)
 		case canonical != "resize" && kind != provision.ComputeInstance:
 			return newError(http.StatusBadRequest, "BadRequest", "%s applies to a compute instance; '%s' is a %s.", canonical, id.Leaf(), kind)
-		case str(objectAt(body, "properties"), "provisioningState") != "Succeeded":
-			return newError(http.StatusConflict, "Conflict", "Compute '%s' is %s.", id.Leaf(), str(objectAt(body, "properties"), "provisioningState"))
+		case arm.Str(arm.EnsureField(body, "properties"), "provisioningState") != "Succeeded":
+			return newError(http.StatusConflict, "Conflict", "Compute '%s' is %s.", id.Leaf(), arm.Str(arm.EnsureField(body, "properties"), "provisioningState"))
 		}
 		if canonical == "resize" {
-			ss := peek(peek(peek(body, "properties"), "properties"), "scaleSettings")
-			if minN, maxN := intField(ss, "minNodeCount"), intField(ss, "maxNodeCount"); target < minN || target > maxN {
+			ss := arm.Field(arm.Field(arm.Field(body, "properties"), "properties"), "scaleSettings")
+			if minN, maxN := arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount"); target < minN || target > maxN {
 				return newError(http.StatusBadRequest, "BadRequest", "targetNodeCount %d is outside the scale settings of '%s' (%d to %d nodes).", target, id.Leaf(), minN, maxN)
 			}
 		}
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return err
 		}
-		opURL, err = s.beginOperation(ctx, tx, r, id, str(body, "location"), canonical, target)
+		opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), canonical, target)
 		return err
 	})
 	if err != nil {
@@ -346,7 +333,7 @@ func (g governance) Put(ctx context.Context, tx store.Tx, id arm.ID, body map[st
 	if err := g.s.validate(ctx, tx, id, next, raw); err != nil {
 		return err
 	}
-	_, err = tx.Put(ctx, store.Record{ID: id.String(), Type: k.typ, Body: raw, ETag: str(next, "etag"), Refs: refsOf(next, id.String())}, store.Condition{})
+	_, err = tx.Put(ctx, store.Record{ID: id.String(), Type: k.typ, Body: raw, ETag: arm.Str(next, "etag"), Refs: refsOf(next, id.String())}, store.Condition{})
 	return err
 }
 

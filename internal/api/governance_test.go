@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"securetrain/internal/arm"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +47,7 @@ func TestCustomRoleDefinitions(t *testing.T) { // issue 4 §5: custom roles with
 	body := `{"properties":{"roleName":"Subnet Tender","description":"reads networks and changes subnets, never NSGs",
 		"permissions":[{"actions":["Microsoft.Network/*/read","Microsoft.Network/virtualNetworks/subnets/*"],"notActions":["Microsoft.Network/virtualNetworks/subnets/delete"]}],
 		"assignableScopes":["` + subScope + `"]}}`
-	if st, out, _ := c.do("PUT", rolePath, body); st != http.StatusCreated || objectAt(out, "properties")["type"] != "CustomRole" {
+	if st, out, _ := c.do("PUT", rolePath, body); st != http.StatusCreated || arm.EnsureField(out, "properties")["type"] != "CustomRole" {
 		t.Fatalf("create custom role: %d %v", st, out)
 	}
 	// Listed with the built-ins, filterable by name as the SDK does.
@@ -224,7 +225,7 @@ func TestConcurrentWritersOnOneVNet(t *testing.T) { // issue 4 §8: etag conflic
 					t.Errorf("writer %d: GET %d", i, st)
 					return
 				}
-				props := objectAt(vnet, "properties")
+				props := arm.EnsureField(vnet, "properties")
 				props["subnets"] = append(props["subnets"].([]any), map[string]any{"name": fmt.Sprintf("w%d", i),
 					"properties": map[string]any{"addressPrefix": fmt.Sprintf("10.0.%d.0/24", 100+i)}})
 				raw, _ := json.Marshal(vnet)
@@ -248,8 +249,8 @@ func TestConcurrentWritersOnOneVNet(t *testing.T) { // issue 4 §8: etag conflic
 	wg.Wait()
 	_, vnet, _ := c.do("GET", vnetProbe+netVersion, "")
 	names := map[string]bool{}
-	for _, s := range items(objectAt(vnet, "properties"), "subnets") {
-		names[str(s, "name")] = true
+	for _, s := range arm.Items(arm.EnsureField(vnet, "properties"), "subnets") {
+		names[arm.Str(s, "name")] = true
 	}
 	for i := range writers {
 		if !won[i] || !names[fmt.Sprintf("w%d", i)] {

@@ -268,10 +268,10 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	nodes := c.nodes("cpu")
 	seen := map[string]bool{}
 	for _, n := range nodes {
-		if n["nodeState"] != "idle" || seen[str(n, "privateIpAddress")] {
+		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
 			t.Fatalf("node %v (duplicate address or not ready)", n)
 		}
-		seen[str(n, "privateIpAddress")] = true
+		seen[arm.Str(n, "privateIpAddress")] = true
 	}
 	if len(nodes) != 30 {
 		t.Fatalf("%d nodes after the resumed resize, want 30", len(nodes))

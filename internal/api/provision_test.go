@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"securetrain/internal/arm"
 	"strings"
 	"sync"
 	"testing"
@@ -90,8 +91,8 @@ func (c *client) compute(name string) (props, inner map[string]any) {
 	if st != http.StatusOK {
 		c.t.Fatalf("GET compute %s: %d %v", name, st, body)
 	}
-	props = objectAt(body, "properties")
-	return props, objectAt(props, "properties")
+	props = arm.EnsureField(body, "properties")
+	return props, arm.EnsureField(props, "properties")
 }
 
 func (c *client) nodes(name string) []map[string]any {
@@ -105,7 +106,7 @@ func (c *client) nodesAt(compute string) []map[string]any {
 	if st != http.StatusOK {
 		c.t.Fatalf("listNodes %s: %d %v", compute, st, out)
 	}
-	return items(out, "nodes")
+	return arm.Items(out, "nodes")
 }
 
 // created lists the resources Azure ML created in the VNet's group.
@@ -114,9 +115,9 @@ func (c *client) created() []string {
 	var out []string
 	for _, typ := range []string{"networkSecurityGroups", "loadBalancers", "publicIPAddresses"} {
 		_, list, _ := c.do("GET", netNet+typ+netVersion, "")
-		for _, r := range items(list, "value") {
-			if strings.HasPrefix(str(r, "name"), "aml-") {
-				out = append(out, typ+"/"+str(r, "name"))
+		for _, r := range arm.Items(list, "value") {
+			if strings.HasPrefix(arm.Str(r, "name"), "aml-") {
+				out = append(out, typ+"/"+arm.Str(r, "name"))
 			}
 		}
 	}
@@ -143,19 +144,19 @@ func TestPublicIPClusterScale(t *testing.T) { // issue 5 §3, §4; spec §4.2, �
 		t.Fatalf("resize to 3: %v", op)
 	}
 	_, inner = c.compute("cpu")
-	if inner["currentNodeCount"] != float64(3) || objectAt(inner, "nodeStateCounts")["idleNodeCount"] != float64(3) {
+	if inner["currentNodeCount"] != float64(3) || arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(3) {
 		t.Fatalf("after resize: %v", inner)
 	}
 	subnet := netip.MustParsePrefix("10.0.1.0/24")
 	seen := map[string]bool{}
 	ports := map[any]bool{}
 	for _, n := range c.nodes("cpu") {
-		a, err := netip.ParseAddr(str(n, "privateIpAddress"))
+		a, err := netip.ParseAddr(arm.Str(n, "privateIpAddress"))
 		if err != nil || !subnet.Contains(a) || a.As4()[3] < 4 || a.As4()[3] == 255 || seen[a.String()] || n["nodeState"] != "idle" {
 			t.Fatalf("node %v", n)
 		}
 		seen[a.String()] = true
-		if str(n, "publicIpAddress") == "" || ports[n["port"]] {
+		if arm.Str(n, "publicIpAddress") == "" || ports[n["port"]] {
 			t.Fatalf("node without its own public endpoint: %v", n)
 		}
 		ports[n["port"]] = true
@@ -166,8 +167,8 @@ func TestPublicIPClusterScale(t *testing.T) { // issue 5 §3, §4; spec §4.2, �
 	}
 	// The NSG lets Azure Machine Learning reach the nodes on 44224 (spec §4.2).
 	_, nsg, _ := c.do("GET", netNet+strings.Replace(got[0], "networkSecurityGroups/", "networkSecurityGroups/", 1)+netVersion, "")
-	rule := items(objectAt(nsg, "properties"), "securityRules")[0]
-	if rp := objectAt(rule, "properties"); rp["sourceAddressPrefix"] != "AzureMachineLearning" || rp["destinationPortRange"] != "44224" || rp["access"] != "Allow" {
+	rule := arm.Items(arm.EnsureField(nsg, "properties"), "securityRules")[0]
+	if rp := arm.EnsureField(rule, "properties"); rp["sourceAddressPrefix"] != "AzureMachineLearning" || rp["destinationPortRange"] != "44224" || rp["access"] != "Allow" {
 		t.Fatalf("created NSG rule: %v", rule)
 	}
 	// 3 → 0: the nodes and what Azure created go.
@@ -210,7 +211,7 @@ func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing 
 	for {
 		_, status, _ := c.do("GET", op, "")
 		_, inner := c.compute("cpu")
-		if status["status"] == "InProgress" && objectAt(status, "error")["code"] == "ScopeLocked" {
+		if status["status"] == "InProgress" && arm.EnsureField(status, "error")["code"] == "ScopeLocked" {
 			if inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
 				t.Fatalf("held scale-down: %v", inner)
 			}
@@ -268,13 +269,13 @@ func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 
 	short := 0
 	for i := range clusters {
 		if ops[i]["status"] != "Succeeded" {
-			if objectAt(ops[i], "error")["code"] != "AllocationFailed" {
+			if arm.EnsureField(ops[i], "error")["code"] != "AllocationFailed" {
 				t.Fatalf("c%d: %v", i, ops[i])
 			}
 			short++
 		}
 		for _, n := range c.nodes(fmt.Sprintf("c%d", i)) {
-			a := netip.MustParseAddr(str(n, "privateIpAddress"))
+			a := netip.MustParseAddr(arm.Str(n, "privateIpAddress"))
 			if !subnet.Contains(a) || a.As4()[3]%64 < 4 || a.As4()[3]%64 == 63 {
 				t.Fatalf("c%d: address %s outside the subnet's usable range", i, a)
 			}
@@ -294,8 +295,8 @@ func TestNSGDenyingUDP5831FailsCreate(t *testing.T) { // issue 5 §6; spec §10 
 	c := newClient(t)
 	provisionEnv(t, c, `{"name":"DenyUDP5831","properties":{"priority":200,"direction":"Outbound","access":"Deny","protocol":"Udp","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"AzureMachineLearning","destinationPortRange":"5831"}}`)
 	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated)
-	e := objectAt(op, "error")
-	if op["status"] != "Failed" || e["code"] != "ComputeUnusable" || !strings.Contains(str(e, "message"), "UDP 5831") || !strings.Contains(str(e, "message"), "DenyUDP5831") {
+	e := arm.EnsureField(op, "error")
+	if op["status"] != "Failed" || e["code"] != "ComputeUnusable" || !strings.Contains(arm.Str(e, "message"), "UDP 5831") || !strings.Contains(arm.Str(e, "message"), "DenyUDP5831") {
 		t.Fatalf("operation: %v", op)
 	}
 	props, inner := c.compute("ci1")
@@ -354,9 +355,9 @@ func TestNoPublicIPComputesCreateNothing(t *testing.T) { // issue 5 §3; spec §
 	c.start("POST", wsProbe+"/computes/cpu-cluster/resize"+mlVersion, resize(2), http.StatusAccepted)
 	for _, typ := range []string{"networkSecurityGroups", "loadBalancers", "publicIPAddresses"} {
 		_, list, _ := c.do("GET", netProbe+typ+netVersion, "")
-		for _, r := range items(list, "value") {
-			if strings.HasPrefix(str(r, "name"), "aml-") {
-				t.Fatalf("a no-public-IP compute created %s", str(r, "id"))
+		for _, r := range arm.Items(list, "value") {
+			if strings.HasPrefix(arm.Str(r, "name"), "aml-") {
+				t.Fatalf("a no-public-IP compute created %s", arm.Str(r, "id"))
 			}
 		}
 	}
@@ -365,7 +366,7 @@ func TestNoPublicIPComputesCreateNothing(t *testing.T) { // issue 5 §3; spec §
 		t.Fatalf("nodes: %v", nodes)
 	}
 	for _, n := range nodes {
-		if str(n, "publicIpAddress") != "" {
+		if arm.Str(n, "publicIpAddress") != "" {
 			t.Fatalf("a node without public IP has one: %v", n)
 		}
 	}
@@ -376,7 +377,7 @@ func TestQuotasAndPolicy(t *testing.T) { // issue 5 §3: quotas; spec §10 #9: R
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
 	op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(3), http.StatusAccepted)
-	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "QuotaExceeded" || !strings.Contains(str(e, "message"), "standardDSv2Family") {
+	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "QuotaExceeded" || !strings.Contains(arm.Str(e, "message"), "standardDSv2Family") {
 		t.Fatalf("over the family quota: %v", op)
 	}
 	if len(c.nodes("cpu")) != 0 {
@@ -392,7 +393,7 @@ func TestQuotasAndPolicy(t *testing.T) { // issue 5 §3: quotas; spec §10 #9: R
 		t.Fatal("policy")
 	}
 	op = c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated)
-	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "RequestDisallowedByPolicy" {
+	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "RequestDisallowedByPolicy" {
 		t.Fatalf("public-IP instance under the policy: %v", op)
 	}
 }
@@ -402,7 +403,7 @@ func TestFullSubnetAllocatesWhatFits(t *testing.T) { // spec §8.3, §10 #10
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("tiny", 0, 5, "PT120S"), http.StatusCreated)
 	op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(5), http.StatusAccepted)
-	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(str(e, "message"), "3 of 5") {
+	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(arm.Str(e, "message"), "3 of 5") {
 		t.Fatalf("a /29 asked for 5 nodes: %v", op)
 	}
 	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(3) {
@@ -434,7 +435,7 @@ func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
 	// A delegated subnet: Azure's AllocationFailed with its reason.
 	delegated := strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1)
 	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, delegated, http.StatusCreated)
-	if e := objectAt(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(str(e, "message"), "delegation to external resources") {
+	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(arm.Str(e, "message"), "delegation to external resources") {
 		t.Fatalf("instance in a delegated subnet: %v", op)
 	}
 	// An instance in another region than its workspace is refused at once.

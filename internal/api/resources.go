@@ -173,9 +173,9 @@ func notFound(id arm.ID) error {
 // findChild finds the inline child named name (case-insensitive) in
 // parent's properties[key]: its index and object, or -1 and nil.
 func findChild(parent object, key, name string) (int, object) {
-	list, _ := objectAt(parent, "properties")[key].([]any)
+	list, _ := arm.EnsureField(parent, "properties")[key].([]any)
 	for i, it := range list {
-		if c, ok := it.(object); ok && strings.EqualFold(str(c, "name"), name) {
+		if c, ok := it.(object); ok && strings.EqualFold(arm.Str(c, "name"), name) {
 			return i, c
 		}
 	}
@@ -188,7 +188,7 @@ func writeResource(w http.ResponseWriter, status int, child object, rec store.Re
 	if child == nil {
 		return writeRecord(w, status, rec)
 	}
-	if etag := str(child, "etag"); etag != "" {
+	if etag := arm.Str(child, "etag"); etag != "" {
 		w.Header().Set("ETag", etag)
 	}
 	writeJSON(w, status, child)
@@ -225,7 +225,7 @@ func (s *Server) listResources(w http.ResponseWriter, r *http.Request, p resourc
 	if err != nil {
 		return err
 	}
-	value := items(objectAt(parent, "properties"), k.inline)
+	value := arm.Items(arm.EnsureField(parent, "properties"), k.inline)
 	writeJSON(w, http.StatusOK, map[string]any{"value": value})
 	return nil
 }
@@ -305,11 +305,11 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		recID, body := id, next
 		if k.inline != "" {
 			recID, _ = id.Parent()
-			list, _ := objectAt(parent, "properties")[k.inline].([]any)
+			list, _ := arm.EnsureField(parent, "properties")[k.inline].([]any)
 			if i, _ := findChild(parent, k.inline, id.Leaf()); i >= 0 {
 				list[i] = next
 			} else {
-				objectAt(parent, "properties")[k.inline] = append(list, next)
+				arm.EnsureField(parent, "properties")[k.inline] = append(list, next)
 			}
 			body = parent
 		}
@@ -323,7 +323,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if err := s.validate(ctx, tx, recID, body, raw); err != nil {
 			return err
 		}
-		out, err = tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: str(body, "etag"),
+		out, err = tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: arm.Str(body, "etag"),
 			Refs: refsOf(body, recID.String())}, cond)
 		if err != nil {
 			return err
@@ -333,9 +333,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		}
 		switch {
 		case opKind != "":
-			opURL, err = s.beginOperation(ctx, tx, r, id, str(body, "location"), opKind, opTarget)
+			opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), opKind, opTarget)
 		case k.async && !patch:
-			opURL, err = s.beginOperation(ctx, tx, r, id, str(body, "location"), provision.KindWrite, 0)
+			opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindWrite, 0)
 		}
 		return err
 	})
@@ -379,7 +379,7 @@ func (s *Server) requireParent(ctx context.Context, tx store.Reader, k *resource
 // checkChildCondition applies If-Match / If-None-Match to an inline
 // child, which has its own etag inside its parent's record.
 func checkChildCondition(id arm.ID, cur object, cond store.Condition) error {
-	etag := str(cur, "etag")
+	etag := arm.Str(cur, "etag")
 	switch {
 	case cond.IfNoneMatch == "*" && cur != nil,
 		cond.IfNoneMatch != "" && cond.IfNoneMatch != "*" && cur != nil && cond.IfNoneMatch == etag,
@@ -411,10 +411,10 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 	} else if k.inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
 		return nil, newError(http.StatusBadRequest, "LocationRequired", "The location property is required for %s '%s'.", k.typ, id.Name())
 	}
-	if cur != nil && str(cur, "location") != "" && out["location"] != nil && !strings.EqualFold(str(cur, "location"), str(out, "location")) {
+	if cur != nil && arm.Str(cur, "location") != "" && out["location"] != nil && !strings.EqualFold(arm.Str(cur, "location"), arm.Str(out, "location")) {
 		return nil, newError(http.StatusConflict, "InvalidResourceLocation",
 			"The resource '%s' already exists in location '%s'. A resource with the same name cannot be created in location '%s'.",
-			id.Name(), str(cur, "location"), str(out, "location"))
+			id.Name(), arm.Str(cur, "location"), arm.Str(out, "location"))
 	}
 	props, ok := out["properties"].(object)
 	if !ok {
@@ -441,7 +441,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 			if !ok {
 				continue // the decoder reports it
 			}
-			name := str(c, "name")
+			name := arm.Str(c, "name")
 			_, old := findChild(object{"properties": curProps}, ck.inline, name)
 			if !validResourceName(name) {
 				continue // the decoder names the problem
@@ -465,7 +465,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 // else gives a new one.
 func etagFor(next, cur object) string {
 	if cur != nil && withoutETags(next) == withoutETags(cur) {
-		return str(cur, "etag")
+		return arm.Str(cur, "etag")
 	}
 	return store.NewETag()
 }
@@ -578,8 +578,8 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 			held = child
 		}
 		for _, ck := range inlineChildren(k) {
-			for _, c := range items(objectAt(held, "properties"), ck.inline) {
-				if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], str(c, "name"))); err != nil {
+			for _, c := range arm.Items(arm.EnsureField(held, "properties"), ck.inline) {
+				if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name"))); err != nil {
 					return err
 				}
 			}
@@ -595,7 +595,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 			return err
 		}
 		i, _ := findChild(parent, k.inline, id.Leaf())
-		props := objectAt(parent, "properties")
+		props := arm.EnsureField(parent, "properties")
 		list := props[k.inline].([]any)
 		props[k.inline] = slices.Delete(list, i, i+1)
 		pid, _ := id.Parent()
@@ -603,7 +603,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", pid, err)
 		}
-		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: str(parent, "etag"), Refs: refsOf(parent, pid.String())}, store.Condition{})
+		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(parent, "etag"), Refs: refsOf(parent, pid.String())}, store.Condition{})
 		return err
 	})
 	var ae *apiError
@@ -632,11 +632,11 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 // PUT without one of its subnets deletes it, as in Azure) that are in use.
 func droppedInUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, cur, next object) error {
 	for _, ck := range inlineChildren(k) {
-		for _, c := range items(objectAt(cur, "properties"), ck.inline) {
-			if _, kept := findChild(next, ck.inline, str(c, "name")); kept != nil {
+		for _, c := range arm.Items(arm.EnsureField(cur, "properties"), ck.inline) {
+			if _, kept := findChild(next, ck.inline, arm.Str(c, "name")); kept != nil {
 				continue
 			}
-			if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], str(c, "name"))); err != nil {
+			if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name"))); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"securetrain/internal/arm"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func probeEnvironment(t *testing.T, c *client) {
 		if strings.Contains(step.path, "/computes/") {
 			state, retry = "Creating", "10"
 		}
-		if body["id"] != step.path || objectAt(body, "properties")["provisioningState"] != state {
+		if body["id"] != step.path || arm.EnsureField(body, "properties")["provisioningState"] != state {
 			t.Errorf("PUT %s: body %v", step.fixture, body)
 		}
 		op := hdr.Get("Azure-AsyncOperation")
@@ -121,7 +122,7 @@ func TestResourcesFromSDKRequests(t *testing.T) { // arm-api-notes.md: status co
 	if st != http.StatusOK {
 		t.Fatalf("GET vnet: %d %v", st, vnet)
 	}
-	subnets := items(objectAt(vnet, "properties"), "subnets")
+	subnets := arm.Items(arm.EnsureField(vnet, "properties"), "subnets")
 	if len(subnets) != 2 || subnets[1]["id"] != vnetProbe+"/subnets/snet-pe" || subnets[1]["etag"] == "" ||
 		subnets[1]["type"] != "Microsoft.Network/virtualNetworks/subnets" {
 		t.Fatalf("subnets: %v", subnets)
@@ -136,16 +137,16 @@ func TestResourcesFromSDKRequests(t *testing.T) { // arm-api-notes.md: status co
 	}
 	// Azure's default rules are filled in (spec §8.1).
 	_, nsg, _ := c.do("GET", nsgProbe+netVersion, "")
-	props := objectAt(nsg, "properties")
-	if d := items(props, "defaultSecurityRules"); len(d) != 6 || d[2]["name"] != "DenyAllInBound" {
+	props := arm.EnsureField(nsg, "properties")
+	if d := arm.Items(props, "defaultSecurityRules"); len(d) != 6 || d[2]["name"] != "DenyAllInBound" {
 		t.Fatalf("defaultSecurityRules: %v", d)
 	}
-	if r := items(props, "securityRules"); len(r) != 3 {
+	if r := arm.Items(props, "securityRules"); len(r) != 3 {
 		t.Fatalf("securityRules: %v", r)
 	}
 	// Computes come back with their type (the SDK's polymorphism).
 	_, ci, _ := c.do("GET", wsProbe+"/computes/ci-probe"+mlVersion, "")
-	if objectAt(ci, "properties")["computeType"] != "ComputeInstance" {
+	if arm.EnsureField(ci, "properties")["computeType"] != "ComputeInstance" {
 		t.Fatalf("compute instance: %v", ci)
 	}
 	st, computes, _ := c.do("GET", wsProbe+"/computes"+mlVersion, "")
@@ -163,11 +164,11 @@ func TestResourcesFromSDKRequests(t *testing.T) { // arm-api-notes.md: status co
 func (c *client) errorCode(method, path, body string) (int, string, string) {
 	c.t.Helper()
 	st, out, hdr := c.do(method, path, body, "Content-Type", "application/json")
-	e := objectAt(out, "error")
-	if hdr.Get("x-ms-error-code") != str(e, "code") {
-		c.t.Errorf("%s %s: x-ms-error-code %q, body code %q", method, path, hdr.Get("x-ms-error-code"), str(e, "code"))
+	e := arm.EnsureField(out, "error")
+	if hdr.Get("x-ms-error-code") != arm.Str(e, "code") {
+		c.t.Errorf("%s %s: x-ms-error-code %q, body code %q", method, path, hdr.Get("x-ms-error-code"), arm.Str(e, "code"))
 	}
-	return st, str(e, "code"), str(e, "message")
+	return st, arm.Str(e, "code"), arm.Str(e, "message")
 }
 
 func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
@@ -235,7 +236,7 @@ func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
 	}
 	// Wrong content type.
 	st, out, _ := c.do("PUT", netProbe+"routeTables/r"+netVersion, `{"location":"eastus"}`, "Content-Type", "text/plain")
-	if st != http.StatusUnsupportedMediaType || str(objectAt(out, "error"), "code") != "UnsupportedMediaType" {
+	if st != http.StatusUnsupportedMediaType || arm.Str(arm.EnsureField(out, "error"), "code") != "UnsupportedMediaType" {
 		t.Fatalf("text/plain: %d %v", st, out)
 	}
 }
@@ -263,24 +264,24 @@ func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
 	probeEnvironment(t, c)
 	// If-Match on an inline child compares the child's own etag.
 	_, sn, _ := c.do("GET", vnetProbe+"/subnets/snet-pe"+netVersion, "")
-	etag := str(sn, "etag")
+	etag := arm.Str(sn, "etag")
 	body := `{"properties":{"addressPrefix":"10.0.3.0/24","defaultOutboundAccess":false}}`
 	if st, out, _ := c.do("PUT", vnetProbe+"/subnets/snet-pe"+netVersion, body, "If-Match", `W/"stale"`); st != http.StatusPreconditionFailed {
 		t.Fatalf("stale If-Match: %d %v", st, out)
 	}
 	st, out, _ := c.do("PUT", vnetProbe+"/subnets/snet-pe"+netVersion, body, "If-Match", etag)
-	if st != http.StatusOK || str(out, "etag") == etag {
+	if st != http.StatusOK || arm.Str(out, "etag") == etag {
 		t.Fatalf("If-Match: %d %v", st, out)
 	}
 	// A VNet PUT that repeats a subnet as it is keeps that subnet's etag.
 	_, vnet, _ := c.do("GET", vnetProbe+netVersion, "")
-	before := items(objectAt(vnet, "properties"), "subnets")[0]["etag"]
+	before := arm.Items(arm.EnsureField(vnet, "properties"), "subnets")[0]["etag"]
 	raw, _ := json.Marshal(vnet)
 	if st, out, _ := c.do("PUT", vnetProbe+netVersion, string(raw)); st != http.StatusOK {
 		t.Fatalf("re-PUT of the VNet: %d %v", st, out)
 	}
 	_, vnet, _ = c.do("GET", vnetProbe+netVersion, "")
-	if after := items(objectAt(vnet, "properties"), "subnets")[0]["etag"]; after != before {
+	if after := arm.Items(arm.EnsureField(vnet, "properties"), "subnets")[0]["etag"]; after != before {
 		t.Fatalf("unchanged subnet's etag %v → %v", before, after)
 	}
 	// The same PUT again changes nothing, not even the etag.
@@ -311,7 +312,7 @@ func TestDeleteAndETags(t *testing.T) { // issue 4 §2, §3
 	}
 	// PATCH merges (tags), keeps the rest.
 	st, out, _ = c.do("PATCH", netProbe+"routeTables/rt-egress"+netVersion, `{"tags":{"team":"ml"}}`)
-	if st != http.StatusOK || objectAt(out, "tags")["team"] != "ml" || len(items(objectAt(out, "properties"), "routes")) == 0 {
+	if st != http.StatusOK || arm.EnsureField(out, "tags")["team"] != "ml" || len(arm.Items(arm.EnsureField(out, "properties"), "routes")) == 0 {
 		t.Fatalf("PATCH: %d %v", st, out)
 	}
 }

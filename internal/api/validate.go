@@ -284,8 +284,8 @@ func (s *Server) checkPolicy(ctx context.Context, tx store.Reader, k *resourceKi
 			return nil
 		}
 		ids, _ := json.Marshal([]any{object{ // decoded JSON always encodes
-			"policyAssignment": object{"name": str(a, "name"), "id": rec.ID},
-			"policyDefinition": object{"id": str(objectAt(a, "properties"), "policyDefinitionId")},
+			"policyAssignment": object{"name": arm.Str(a, "name"), "id": rec.ID},
+			"policyDefinition": object{"id": arm.Str(arm.EnsureField(a, "properties"), "policyDefinitionId")},
 		}})
 		return newError(http.StatusForbidden, "RequestDisallowedByPolicy",
 			"Resource '%s' was disallowed by policy (%s). Policy identifiers: '%s'.", id.Name(), why, ids)
@@ -300,9 +300,9 @@ const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions
 
 // policyDenies evaluates one assignment (a) against a write.
 func policyDenies(a object, assignmentID string, k *resourceKind, id arm.ID, body object) (bool, string) {
-	props := objectAt(a, "properties")
+	props := arm.EnsureField(a, "properties")
 	scope := assignmentID[:strings.Index(strings.ToLower(assignmentID), "/providers/microsoft.authorization/policyassignments/")]
-	if !under(id.String(), scope) || strings.EqualFold(str(props, "enforcementMode"), "DoNotEnforce") {
+	if !under(id.String(), scope) || strings.EqualFold(arm.Str(props, "enforcementMode"), "DoNotEnforce") {
 		return false, ""
 	}
 	if ns, _ := props["notScopes"].([]any); ns != nil {
@@ -312,9 +312,9 @@ func policyDenies(a object, assignmentID string, k *resourceKind, id arm.ID, bod
 			}
 		}
 	}
-	params := objectAt(props, "parameters")
-	param := func(name string) any { return objectAt(params, name)["value"] }
-	switch def := str(props, "policyDefinitionId"); {
+	params := arm.EnsureField(props, "parameters")
+	param := func(name string) any { return arm.EnsureField(params, name)["value"] }
+	switch def := arm.Str(props, "policyDefinitionId"); {
 	case strings.EqualFold(def, resources.NotAllowedResourceTypesPolicy):
 		if e, _ := param("effect").(string); e != "" && !strings.EqualFold(e, "Deny") {
 			return false, ""

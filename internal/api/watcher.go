@@ -477,7 +477,7 @@ func (m *watcherModel) rulesOf(v *netverify.NSGView, key string, defaults bool) 
 		return out
 	}
 	if body, ok := m.nsgs[v.NSG.Key()]; ok {
-		return append(out, items(objectAt(body, "properties"), key)...)
+		return append(out, arm.Items(arm.EnsureField(body, "properties"), key)...)
 	}
 	for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
 		for i := range rules {
@@ -679,18 +679,18 @@ func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bo
 		m.nsgs[store.Key(rec.ID)] = o
 		return rec.Body, nil
 	case isVM:
-		for _, ref := range items(objectAt(objectAt(o, "properties"), "networkProfile"), "networkInterfaces") {
-			if id, err := arm.ParseID(str(ref, "id"), ""); err == nil {
+		for _, ref := range arm.Items(arm.EnsureField(arm.EnsureField(o, "properties"), "networkProfile"), "networkInterfaces") {
+			if id, err := arm.ParseID(arm.Str(ref, "id"), ""); err == nil {
 				m.vmNICs[store.Key(rec.ID)] = append(m.vmNICs[store.Key(rec.ID)], id)
 			}
 		}
 		return rec.Body, nil
 	case isVNet:
-		for _, sn := range items(objectAt(o, "properties"), "subnets") {
-			delete(objectAt(sn, "properties"), "networkSecurityGroup")
+		for _, sn := range arm.Items(arm.EnsureField(o, "properties"), "subnets") {
+			delete(arm.EnsureField(sn, "properties"), "networkSecurityGroup")
 		}
 	default:
-		delete(objectAt(o, "properties"), "networkSecurityGroup")
+		delete(arm.EnsureField(o, "properties"), "networkSecurityGroup")
 	}
 	body, err := json.Marshal(o)
 	if err != nil {

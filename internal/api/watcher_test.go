@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"securetrain/internal/arm"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				st, out := c.watch("ipFlowVerify", tc.params)
-				if st != http.StatusOK || out["access"] != tc.access || str(out, "ruleName") != tc.rule {
+				if st != http.StatusOK || out["access"] != tc.access || arm.Str(out, "ruleName") != tc.rule {
 					t.Fatalf("got %d %v; want %s by %q", st, out, tc.access, tc.rule)
 				}
 				if _, ok := out["ruleName"]; ok != (tc.rule != "") {
@@ -239,7 +240,7 @@ func compareNSGHops(t *testing.T, c *client, res *netverify.Result, dir resource
 		return 0 // the walk never reached the target's NSGs (e.g. the source's NSG denied)
 	}
 	st, out := c.watch("ipFlowVerify", params)
-	rule := str(out, "ruleName")
+	rule := arm.Str(out, "ruleName")
 	if st != http.StatusOK || out["access"] != decided.Action || rule[strings.LastIndex(rule, "/")+1:] != decided.Rule {
 		t.Errorf("%v: watcher %d %v; verifier walk %s by %s", params, st, out, decided.Action, decided.Rule)
 	}
@@ -280,11 +281,11 @@ func TestIPFlowVerifyPublicIPCompute(t *testing.T) { // spec §4.2: the NSG Azur
 	if st != http.StatusOK {
 		t.Fatalf("securityGroupView: %d %v", st, out)
 	}
-	a := objectAt(items(out, "networkInterfaces")[0], "securityRuleAssociations")
-	nicA := objectAt(a, "networkInterfaceAssociation")
+	a := arm.EnsureField(arm.Items(out, "networkInterfaces")[0], "securityRuleAssociations")
+	nicA := arm.EnsureField(a, "networkInterfaceAssociation")
 	var names []string
-	for _, r := range items(nicA, "securityRules") {
-		names = append(names, str(r, "name"))
+	for _, r := range arm.Items(nicA, "securityRules") {
+		names = append(names, arm.Str(r, "name"))
 	}
 	if nicA["id"] != pip || strings.Join(names, ",") != "AzureMachineLearning,SSH" {
 		t.Fatalf("networkInterfaceAssociation: %v", nicA)
@@ -302,7 +303,7 @@ func TestWatcherBadRequests(t *testing.T) { // spec §8.1; ARM error shape (arm-
 		p := valid()
 		delete(p, field)
 		st, out := c.watch("ipFlowVerify", p)
-		if msg := str(objectAt(out, "error"), "message"); st != http.StatusBadRequest || errCode(out) != "InvalidRequestFormat" || !strings.Contains(msg, "'"+field+"'") {
+		if msg := arm.Str(arm.EnsureField(out, "error"), "message"); st != http.StatusBadRequest || errCode(out) != "InvalidRequestFormat" || !strings.Contains(msg, "'"+field+"'") {
 			t.Errorf("without %s: %d %v", field, st, out)
 		}
 	}
@@ -347,7 +348,7 @@ func TestWatcherBadRequests(t *testing.T) { // spec §8.1; ARM error shape (arm-
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, out := c.watch(tc.action, tc.params)
-			if msg := str(objectAt(out, "error"), "message"); st != tc.status || errCode(out) != tc.code || !strings.Contains(msg, tc.says) {
+			if msg := arm.Str(arm.EnsureField(out, "error"), "message"); st != tc.status || errCode(out) != tc.code || !strings.Contains(msg, tc.says) {
 				t.Fatalf("got %d %v; want %d %s saying %q", st, out, tc.status, tc.code, tc.says)
 			}
 		})
@@ -398,7 +399,7 @@ func TestNextHop(t *testing.T) { // spec §8.2: longest prefix, UDR over system 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, out := c.watch("nextHop", map[string]any{"targetResourceId": tc.target, "sourceIPAddress": tc.src, "destinationIPAddress": tc.dst})
-			if st != http.StatusOK || out["nextHopType"] != tc.hopType || str(out, "nextHopIpAddress") != tc.hopIP || out["routeTableId"] != tc.table {
+			if st != http.StatusOK || out["nextHopType"] != tc.hopType || arm.Str(out, "nextHopIpAddress") != tc.hopIP || out["routeTableId"] != tc.table {
 				t.Fatalf("got %d %v; want %s %q via %s", st, out, tc.hopType, tc.hopIP, tc.table)
 			}
 		})
@@ -412,22 +413,22 @@ func TestSecurityGroupView(t *testing.T) { // spec §8.1: six defaults; inbound 
 	if st != http.StatusOK {
 		t.Fatalf("compute: %d %v", st, out)
 	}
-	nics := items(out, "networkInterfaces")
+	nics := arm.Items(out, "networkInterfaces")
 	if len(nics) != 1 || nics[0]["id"] != clusterProbe {
 		t.Fatalf("networkInterfaces: %v", out)
 	}
-	a := objectAt(nics[0], "securityRuleAssociations")
-	subnetA := objectAt(a, "subnetAssociation")
-	if subnetA["id"] != snetCompute || len(items(subnetA, "securityRules")) != 3 {
+	a := arm.EnsureField(nics[0], "securityRuleAssociations")
+	subnetA := arm.EnsureField(a, "subnetAssociation")
+	if subnetA["id"] != snetCompute || len(arm.Items(subnetA, "securityRules")) != 3 {
 		t.Fatalf("subnetAssociation: %v", subnetA)
 	}
 	if _, ok := a["networkInterfaceAssociation"]; ok {
 		t.Errorf("a no-public-IP compute has no NIC NSG: %v", a["networkInterfaceAssociation"])
 	}
-	if d := items(a, "defaultSecurityRules"); len(d) != 6 || d[2]["name"] != "DenyAllInBound" || d[2]["id"] != nsgProbe+"/defaultSecurityRules/DenyAllInBound" {
+	if d := arm.Items(a, "defaultSecurityRules"); len(d) != 6 || d[2]["name"] != "DenyAllInBound" || d[2]["id"] != nsgProbe+"/defaultSecurityRules/DenyAllInBound" {
 		t.Fatalf("defaultSecurityRules: %v", d)
 	}
-	eff := items(a, "effectiveSecurityRules")
+	eff := arm.Items(a, "effectiveSecurityRules")
 	var order []string
 	for _, r := range eff {
 		order = append(order, fmt.Sprintf("%s:%s:%v", r["direction"], r["name"], r["priority"]))
@@ -462,16 +463,16 @@ func TestSecurityGroupView(t *testing.T) { // spec §8.1: six defaults; inbound 
 	if st != http.StatusOK {
 		t.Fatalf("NIC: %d %v", st, out)
 	}
-	a = objectAt(items(out, "networkInterfaces")[0], "securityRuleAssociations")
-	nicA := objectAt(a, "networkInterfaceAssociation")
-	if nicA["id"] != nicProbe || len(items(nicA, "securityRules")) != 2 || items(nicA, "securityRules")[0]["name"] != "DenyWebInbound" {
+	a = arm.EnsureField(arm.Items(out, "networkInterfaces")[0], "securityRuleAssociations")
+	nicA := arm.EnsureField(a, "networkInterfaceAssociation")
+	if nicA["id"] != nicProbe || len(arm.Items(nicA, "securityRules")) != 2 || arm.Items(nicA, "securityRules")[0]["name"] != "DenyWebInbound" {
 		t.Fatalf("networkInterfaceAssociation: %v", nicA)
 	}
-	if d := items(a, "defaultSecurityRules"); len(d) != 6 || !strings.HasPrefix(str(d[0], "id"), nsgNIC+"/") {
+	if d := arm.Items(a, "defaultSecurityRules"); len(d) != 6 || !strings.HasPrefix(arm.Str(d[0], "id"), nsgNIC+"/") {
 		t.Fatalf("defaults come from the NIC's NSG: %v", d)
 	}
 	order = order[:0]
-	for _, r := range items(a, "effectiveSecurityRules") {
+	for _, r := range arm.Items(a, "effectiveSecurityRules") {
 		order = append(order, fmt.Sprintf("%s:%s", r["direction"], r["name"]))
 	}
 	got := strings.Join(order, ",")
@@ -487,9 +488,9 @@ func TestSecurityGroupView(t *testing.T) { // spec §8.1: six defaults; inbound 
 		t.Fatalf("snet-pe without NSG: %d %v", st, body)
 	}
 	st, out = c.watch("securityGroupView", map[string]any{"targetResourceId": snetPE})
-	a = objectAt(items(out, "networkInterfaces")[0], "securityRuleAssociations")
+	a = arm.EnsureField(arm.Items(out, "networkInterfaces")[0], "securityRuleAssociations")
 	if st != http.StatusOK || fmt.Sprint(a["effectiveSecurityRules"]) != "[]" || fmt.Sprint(a["defaultSecurityRules"]) != "[]" ||
-		fmt.Sprint(objectAt(a, "subnetAssociation")["securityRules"]) != "[]" {
+		fmt.Sprint(arm.EnsureField(a, "subnetAssociation")["securityRules"]) != "[]" {
 		t.Fatalf("subnet without NSG: %d %v", st, out)
 	}
 	// ... and no NSG allows.
@@ -563,9 +564,9 @@ func TestWatcherVMTarget(t *testing.T) { // spec §8.1, §8.2: a VM is looked at
 	}
 	// One entry per NIC of the VM.
 	st, out := c.watch("securityGroupView", map[string]any{"targetResourceId": vm})
-	nics := items(out, "networkInterfaces")
+	nics := arm.Items(out, "networkInterfaces")
 	if st != http.StatusOK || len(nics) != 2 || nics[0]["id"] != nicProbe || nics[1]["id"] != nic2 ||
-		objectAt(objectAt(nics[1], "securityRuleAssociations"), "subnetAssociation")["id"] != snetPE {
+		arm.EnsureField(arm.EnsureField(nics[1], "securityRuleAssociations"), "subnetAssociation")["id"] != snetPE {
 		t.Fatalf("VM view: %d %v", st, out)
 	}
 	// The NIC that holds the local address decides which NSGs apply.
@@ -575,7 +576,7 @@ func TestWatcherVMTarget(t *testing.T) { // spec §8.1, §8.2: a VM is looked at
 	}
 	p := flowParams(vm, "Inbound", "TCP", "10.0.1.10", "8080", "10.0.3.10", "*")
 	p["targetNicResourceId"] = nic2
-	if st, out := c.watch("ipFlowVerify", p); st != http.StatusBadRequest || !strings.Contains(str(objectAt(out, "error"), "message"), "'localIPAddress'") {
+	if st, out := c.watch("ipFlowVerify", p); st != http.StatusBadRequest || !strings.Contains(arm.Str(arm.EnsureField(out, "error"), "message"), "'localIPAddress'") {
 		t.Fatalf("VM, other NIC named: %d %v", st, out)
 	}
 	// The second NIC's subnet routes through rt-egress.

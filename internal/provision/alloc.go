@@ -48,18 +48,18 @@ func subnetInfo(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Pr
 	if err != nil {
 		return nil, nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
 	}
-	body, err := decodeObject(rec.Body)
+	body, err := arm.DecodeBody(rec.Body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
-	list, _ := objectAt(body, "properties")["subnets"].([]any)
+	list, _ := arm.Field(body, "properties")["subnets"].([]any)
 	for _, it := range list {
-		sn, _ := it.(object)
-		if !strings.EqualFold(str(sn, "name"), subnet.Leaf()) {
+		sn, _ := it.(arm.Body)
+		if !strings.EqualFold(arm.Str(sn, "name"), subnet.Leaf()) {
 			continue
 		}
-		props := objectAt(sn, "properties")
-		texts := []string{str(props, "addressPrefix")}
+		props := arm.Field(sn, "properties")
+		texts := []string{arm.Str(props, "addressPrefix")}
 		if ps, ok := props["addressPrefixes"].([]any); ok {
 			for _, p := range ps {
 				if s, ok := p.(string); ok {
@@ -74,8 +74,8 @@ func subnetInfo(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Pr
 			}
 		}
 		var delegations []string
-		for _, d := range items(props, "delegations") {
-			delegations = append(delegations, str(objectAt(d, "properties"), "serviceName"))
+		for _, d := range arm.Items(props, "delegations") {
+			delegations = append(delegations, arm.Str(arm.Field(d, "properties"), "serviceName"))
 		}
 		return out, delegations, nil
 	}
@@ -212,16 +212,4 @@ func usable(prefixes []netip.Prefix) int {
 		n += 1<<(32-p.Bits()) - 5
 	}
 	return n
-}
-
-// items reads o[key] as a list of objects.
-func items(o object, key string) []object {
-	list, _ := o[key].([]any)
-	var out []object
-	for _, it := range list {
-		if c, ok := it.(object); ok {
-			out = append(out, c)
-		}
-	}
-	return out
 }

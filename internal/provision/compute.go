@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,72 +35,21 @@ type spec struct {
 	IdleTimeout time.Duration
 }
 
-// object is a decoded JSON object, numbers kept as written.
-type object = map[string]any
-
-func decodeObject(data []byte) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var o object
-	if err := dec.Decode(&o); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-// objectAt reads o[key] as an object (empty when absent), changing
-// nothing.
-func objectAt(o object, key string) object {
-	c, _ := o[key].(object)
-	if c == nil {
-		return object{}
-	}
-	return c
-}
-
-// ensureObject returns o[key] as an object, creating it when absent.
-func ensureObject(o object, key string) object {
-	c, ok := o[key].(object)
-	if !ok {
-		c = object{}
-		o[key] = c
-	}
-	return c
-}
-
-func str(o object, key string) string {
-	s, _ := o[key].(string)
-	return s
-}
-
-func integer(o object, key string) int {
-	switch v := o[key].(type) {
-	case json.Number:
-		n, _ := v.Int64()
-		return int(n)
-	case float64:
-		return int(v)
-	case int:
-		return v
-	}
-	return 0
-}
-
 // ComputeKind returns a compute body's computeType.
-func ComputeKind(body object) string { return str(objectAt(body, "properties"), "computeType") }
+func ComputeKind(body arm.Body) string { return arm.Str(arm.Field(body, "properties"), "computeType") }
 
 // readSpec reads a compute's body.
-func readSpec(id arm.ID, body object) (spec, error) {
-	props := objectAt(body, "properties")
-	in := objectAt(props, "properties")
-	s := spec{ID: id, Location: str(body, "location"), Type: str(props, "computeType"), VMSize: str(in, "vmSize"), PublicIP: true, Max: 1}
-	if cl := str(props, "computeLocation"); cl != "" {
+func readSpec(id arm.ID, body arm.Body) (spec, error) {
+	props := arm.Field(body, "properties")
+	in := arm.Field(props, "properties")
+	s := spec{ID: id, Location: arm.Str(body, "location"), Type: arm.Str(props, "computeType"), VMSize: arm.Str(in, "vmSize"), PublicIP: true, Max: 1}
+	if cl := arm.Str(props, "computeLocation"); cl != "" {
 		s.Location = cl
 	}
 	if v, ok := in["enableNodePublicIp"].(bool); ok {
 		s.PublicIP = v
 	}
-	if sn := str(objectAt(in, "subnet"), "id"); sn != "" {
+	if sn := arm.Str(arm.Field(in, "subnet"), "id"); sn != "" {
 		sid, err := arm.ParseID(sn, id.Subscription)
 		if err != nil {
 			return s, fmt.Errorf("compute %s: subnet: %w", id.Name(), err)
@@ -114,18 +62,18 @@ func readSpec(id arm.ID, body object) (spec, error) {
 	}
 	switch s.Type {
 	case AmlCompute:
-		ss := objectAt(in, "scaleSettings")
-		s.Min, s.Max = integer(ss, "minNodeCount"), integer(ss, "maxNodeCount")
+		ss := arm.Field(in, "scaleSettings")
+		s.Min, s.Max = arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount")
 		s.IdleTimeout = 120 * time.Second
-		if d := str(ss, "nodeIdleTimeBeforeScaleDown"); d != "" {
+		if d := arm.Str(ss, "nodeIdleTimeBeforeScaleDown"); d != "" {
 			if s.IdleTimeout, err = ParseDuration(d); err != nil {
 				return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("scaleSettings.nodeIdleTimeBeforeScaleDown %q: %v", d, err)}
 			}
 		}
-		s.SSHPublic = strings.EqualFold(str(in, "remoteLoginPortPublicAccess"), "Enabled")
+		s.SSHPublic = strings.EqualFold(arm.Str(in, "remoteLoginPortPublicAccess"), "Enabled")
 	case ComputeInstance:
 		s.Min, s.Max = 1, 1
-		s.SSHPublic = strings.EqualFold(str(objectAt(in, "sshSettings"), "sshPublicAccess"), "Enabled")
+		s.SSHPublic = strings.EqualFold(arm.Str(arm.Field(in, "sshSettings"), "sshPublicAccess"), "Enabled")
 	default:
 		return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("compute type %q is not provisioned (attached computes exist elsewhere)", s.Type)}
 	}
@@ -266,9 +214,9 @@ func counts(nodes []node) NodeStateCounts {
 // setRuntime writes what provisioning owns into a compute's body:
 // provisioningState and its errors, and the cluster's allocation or the
 // instance's state.
-func setRuntime(body object, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string) {
-	props := ensureObject(body, "properties")
-	in := ensureObject(props, "properties")
+func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string) {
+	props := arm.EnsureField(body, "properties")
+	in := arm.EnsureField(props, "properties")
 	props["provisioningState"] = provisioning
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	props["modifiedOn"] = now
@@ -277,7 +225,7 @@ func setRuntime(body object, s spec, provisioning string, errs []Error, nodes []
 	}
 	pe := make([]any, 0, len(errs))
 	for _, e := range errs {
-		pe = append(pe, object{"error": e})
+		pe = append(pe, arm.Body{"error": e})
 	}
 	props["provisioningErrors"] = pe
 	switch s.Type {

@@ -218,7 +218,7 @@ func coded(err error) bool {
 }
 
 // load reads a compute: its body, spec and nodes.
-func load(ctx context.Context, rd store.Reader, id arm.ID) (object, spec, []node, error) {
+func load(ctx context.Context, rd store.Reader, id arm.ID) (arm.Body, spec, []node, error) {
 	rec, err := rd.Get(ctx, id.String())
 	if isNotFound(err) {
 		return nil, spec{}, nil, &Error{Code: "ResourceNotFound", Message: fmt.Sprintf("compute %s no longer exists", id.Name())}
@@ -226,7 +226,7 @@ func load(ctx context.Context, rd store.Reader, id arm.ID) (object, spec, []node
 	if err != nil {
 		return nil, spec{}, nil, err
 	}
-	body, err := decodeObject(rec.Body)
+	body, err := arm.DecodeBody(rec.Body)
 	if err != nil {
 		return nil, spec{}, nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
@@ -664,8 +664,8 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (bool, error)
 	watching := false
 	err := e.st.View(ctx, func(rd store.Reader) error {
 		return store.Each(ctx, rd, store.Query{Scope: "", Type: "Microsoft.MachineLearningServices/workspaces/computes"}, func(rec store.Record) error {
-			body, err := decodeObject(rec.Body)
-			if err != nil || ComputeKind(body) != AmlCompute || integer(objectAt(objectAt(body, "properties"), "properties"), "currentNodeCount") == 0 {
+			body, err := arm.DecodeBody(rec.Body)
+			if err != nil || ComputeKind(body) != AmlCompute || arm.Int(arm.Field(arm.Field(body, "properties"), "properties"), "currentNodeCount") == 0 {
 				return nil
 			}
 			id, err := arm.ParseID(rec.ID, "")
@@ -695,7 +695,7 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (bool, error)
 			}
 			if target < len(nodes) {
 				if op, err := Busy(ctx, rd, id); err == nil && op == "" {
-					plans = append(plans, plan{id, str(body, "location"), target})
+					plans = append(plans, plan{id, arm.Str(body, "location"), target})
 				}
 			}
 			return nil
@@ -780,7 +780,7 @@ func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add in
 	return nil
 }
 
-func putCompute(ctx context.Context, tx store.Tx, id arm.ID, body object) error {
+func putCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", id, err)
