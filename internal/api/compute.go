@@ -36,32 +36,6 @@ func provisioned(body object) bool {
 	return t == provision.AmlCompute || t == provision.ComputeInstance
 }
 
-// userFields is a compute's body without what provisioning owns.
-func userFields(body object) string {
-	c := object{}
-	for k, v := range body {
-		c[k] = v
-	}
-	props := object{}
-	for k, v := range arm.EnsureField(body, "properties") {
-		props[k] = v
-	}
-	inner := object{}
-	for k, v := range arm.EnsureField(arm.EnsureField(body, "properties"), "properties") {
-		inner[k] = v
-	}
-	for _, k := range runtimeFields["properties"] {
-		delete(props, k)
-	}
-	for _, k := range runtimeFields["inner"] {
-		delete(inner, k)
-	}
-	props["properties"] = inner
-	c["properties"] = props
-	delete(c, "etag")
-	return withoutETags(c)
-}
-
 // computeWrite applies the provisioning rules to a compute PUT/PATCH
 // (next, already normalised; cur the stored one or nil) and says which
 // operation to begin: create for a new compute; resize when new scale
@@ -105,7 +79,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	for _, k := range []string{"vmSize", "subnet", "enableNodePublicIp", "vmPriority", "osType", "sshSettings"} {
 		a, _ := json.Marshal(curInner[k])
 		b, _ := json.Marshal(inner[k])
-		if strings.ToLower(string(a)) != strings.ToLower(string(b)) {
+		if !strings.EqualFold(string(a), string(b)) { // ids and sizes compare case-insensitively
 			return "", 0, newError(http.StatusBadRequest, "BadRequest",
 				"Property '%s' of compute '%s' cannot be updated; delete the compute and create it again.", k, id.Leaf())
 		}
