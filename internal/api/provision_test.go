@@ -35,7 +35,7 @@ func provisionEnv(t testing.TB, c *client, nsgRules string) {
 			t.Fatalf("resource group: %d %v", st, out)
 		}
 	}
-	rules := `{"name":"AllowAzureML","properties":{"priority":100,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
+	rules := `{"name":"AllowAzureML","properties":{"priority":300,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
 	if nsgRules != "" {
 		rules += "," + nsgRules
 	}
@@ -447,5 +447,17 @@ func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
 	// A cluster may.
 	if op := c.start("PUT", wsML+"/computes/far"+mlVersion, strings.Replace(clusterBody("compute", 0, 2, "PT120S"), `"location":"eastus"`, `"location":"westus"`, 1), http.StatusCreated); op["status"] != "Succeeded" {
 		t.Fatalf("cluster in another region: %v", op)
+	}
+}
+
+func TestNSGDenying44224FailsPublicIPCompute(t *testing.T) { // spec §10 #5, §4.2
+	c := newClient(t)
+	provisionEnv(t, c, `{"name":"DenyAzureMLInbound","properties":{"priority":150,"direction":"Inbound","access":"Deny","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"*","destinationPortRange":"44224"}}`)
+	op := c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 2, "PT120S"), http.StatusCreated)
+	e := arm.EnsureField(op, "error")
+	details := arm.Items(e, "details")
+	if op["status"] != "Failed" || e["code"] != "ComputeUnusable" || len(details) != 1 ||
+		details[0]["code"] != "required-inbound-blocked" || !strings.Contains(arm.Str(details[0], "message"), "DenyAzureMLInbound") {
+		t.Fatalf("operation: %v", op)
 	}
 }

@@ -286,7 +286,7 @@ func (e *Engine) readiness(ctx context.Context, s spec) ([]fabric.Flow, []Error,
 		}
 		var errs []Error
 		for _, f := range blocked {
-			errs = append(errs, Error{Code: "RequiredFlowBlocked", Message: f.Message + ". Fix: " + f.Fix})
+			errs = append(errs, Error{Code: f.Code, Message: f.Message + ". Fix: " + f.Fix}) // check's finding code (docs/findings.md)
 		}
 		return flows, errs, nil
 	}
