@@ -109,6 +109,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
 		}
+		inner["allocationState"], inner["targetNodeCount"] = "Resizing", target
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil

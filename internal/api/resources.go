@@ -342,12 +342,16 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
-	if opURL != "" {
+	if opKind != "" {
+		s.engine.Wake()
+	}
+	// A PATCH is synchronous in ARM (computes accept only 200): a resize it
+	// starts shows as allocationState Resizing, not as an operation.
+	if opURL != "" && !patch {
 		w.Header().Set("Azure-AsyncOperation", opURL)
 		w.Header().Set("Retry-After-Ms", retryAfterDone)
 		if opKind != "" {
 			w.Header().Set("Retry-After-Ms", retryAfterMs)
-			s.engine.Wake()
 		}
 	}
 	return writeResource(w, status, child, out)

@@ -588,6 +588,84 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		}
 	})
 
+	t.Run("public-IP cluster gets Azure's NSG, load balancer and public IP, and scales", func(t *testing.T) {
+		// The seed article's first sample: a cluster with public IP in the
+		// subnet (spec §4.2; issue 5 §3).
+		body := amlCluster(computeSN)
+		aml := body.Properties.(*armmachinelearning.AmlCompute)
+		aml.Description = to.Ptr("training cluster with public IP")
+		aml.Properties.EnableNodePublicIP = to.Ptr(true)
+		p, err := computes.BeginCreateOrUpdate(ctx, rgML, wsName, "cpu-pip", body, nil)
+		must(t, err, "public-IP cluster")
+		_, err = p.PollUntilDone(ctx, pollOpts)
+		must(t, err, "public-IP cluster poll")
+		// Raising the minimum (PATCH, ComputeClient.BeginUpdate) scales it to 2.
+		pu, err := computes.BeginUpdate(ctx, rgML, wsName, "cpu-pip", armmachinelearning.ClusterUpdateParameters{
+			Properties: &armmachinelearning.ClusterUpdateProperties{Properties: &armmachinelearning.ScaleSettingsInformation{
+				ScaleSettings: &armmachinelearning.ScaleSettings{MinNodeCount: to.Ptr[int32](2), MaxNodeCount: to.Ptr[int32](4)}}}}, nil)
+		must(t, err, "update scale settings")
+		_, err = pu.PollUntilDone(ctx, pollOpts)
+		must(t, err, "update poll")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := computes.Get(ctx, rgML, wsName, "cpu-pip", nil)
+			must(t, err, "get cluster")
+			props := got.Properties.(*armmachinelearning.AmlCompute).Properties
+			if props.CurrentNodeCount != nil && *props.CurrentNodeCount == 2 && *props.AllocationState == armmachinelearning.AllocationStateSteady {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster did not reach 2 nodes: %+v", props)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		pager := computes.NewListNodesPager(rgML, wsName, "cpu-pip", nil)
+		page, err := pager.NextPage(ctx)
+		must(t, err, "list nodes")
+		if len(page.Nodes) != 2 {
+			t.Fatalf("nodes: %d", len(page.Nodes))
+		}
+		for _, n := range page.Nodes {
+			if !strings.HasPrefix(str(n.PrivateIPAddress), "10.0.1.") || str(n.PublicIPAddress) == "" {
+				t.Errorf("node %s: private %s, public %s", str(n.NodeID), str(n.PrivateIPAddress), str(n.PublicIPAddress))
+			}
+		}
+		// What Azure creates, in the VNet's resource group, read through the network clients.
+		found := map[string]bool{}
+		lbPager := admin.net.NewLoadBalancersClient().NewListPager(rgNet, nil)
+		for lbPager.More() {
+			lp, err := lbPager.NextPage(ctx)
+			must(t, err, "list load balancers")
+			for _, lb := range lp.Value {
+				found["lb"] = found["lb"] || strings.HasPrefix(str(lb.Name), "aml-cpu-pip-")
+			}
+		}
+		ipPager := admin.net.NewPublicIPAddressesClient().NewListPager(rgNet, nil)
+		for ipPager.More() {
+			ip, err := ipPager.NextPage(ctx)
+			must(t, err, "list public IPs")
+			for _, a := range ip.Value {
+				found["pip"] = found["pip"] || strings.HasPrefix(str(a.Name), "aml-cpu-pip-") && a.Properties != nil && str(a.Properties.IPAddress) != ""
+			}
+		}
+		nsgPager := admin.net.NewSecurityGroupsClient().NewListPager(rgNet, nil)
+		for nsgPager.More() {
+			np, err := nsgPager.NextPage(ctx)
+			must(t, err, "list NSGs")
+			for _, g := range np.Value {
+				if !strings.HasPrefix(str(g.Name), "aml-cpu-pip-") {
+					continue
+				}
+				for _, r := range g.Properties.SecurityRules {
+					found["nsg"] = found["nsg"] || str(r.Properties.SourceAddressPrefix) == "AzureMachineLearning" && str(r.Properties.DestinationPortRange) == "44224"
+				}
+			}
+		}
+		if !found["lb"] || !found["pip"] || !found["nsg"] {
+			t.Fatalf("Azure's resources for the public-IP cluster: %v", found)
+		}
+	})
+
 	t.Run("duplicate NSG priority is SecurityRuleConflict", func(t *testing.T) {
 		// Priorities are unique per direction (spec §8.1); Azure answers
 		// 400 SecurityRuleConflict.
