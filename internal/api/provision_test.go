@@ -461,3 +461,37 @@ func TestNSGDenying44224FailsPublicIPCompute(t *testing.T) { // spec §10 #5, §
 		t.Fatalf("operation: %v", op)
 	}
 }
+
+func TestNodesBecomeUnusable(t *testing.T) { // issue 5 §1: the compute reports which flows and which rules
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT1H"), http.StatusCreated)
+	// The network changes after the cluster was created: UDP 5831 is denied.
+	rule := `{"properties":{"priority":200,"direction":"Outbound","access":"Deny","protocol":"Udp","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"AzureMachineLearning","destinationPortRange":"5831"}}`
+	if st, out, _ := c.do("PUT", netNet+"networkSecurityGroups/nsg-compute/securityRules/DenyUDP5831"+netVersion, rule); st != http.StatusCreated {
+		t.Fatalf("rule: %d %v", st, out)
+	}
+	op := c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
+	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "NodeUnusable" || !strings.Contains(arm.Str(e, "message"), "DenyUDP5831") {
+		t.Fatalf("resize into a broken network: %v", op)
+	}
+	_, inner := c.compute("cpu")
+	if arm.EnsureField(inner, "nodeStateCounts")["unusableNodeCount"] != float64(2) {
+		t.Fatalf("node states: %v", inner["nodeStateCounts"])
+	}
+	for _, n := range c.nodes("cpu") {
+		errs, _ := n["errors"].([]any)
+		if n["nodeState"] != "unusable" || len(errs) == 0 || !strings.Contains(fmt.Sprint(errs), "UDP 5831") {
+			t.Fatalf("node %v", n)
+		}
+	}
+	// Fixed network: a new node comes up idle; the unusable ones leave first on the way down.
+	if st, _, _ := c.do("DELETE", netNet+"networkSecurityGroups/nsg-compute/securityRules/DenyUDP5831"+netVersion, ""); st != http.StatusOK {
+		t.Fatal("delete rule")
+	}
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(3), http.StatusAccepted)
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(1), http.StatusAccepted)
+	if nodes := c.nodes("cpu"); len(nodes) != 1 || nodes[0]["nodeState"] != "idle" {
+		t.Fatalf("after fixing and scaling down: %v", nodes)
+	}
+}

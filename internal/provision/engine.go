@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -187,6 +188,15 @@ func (r retry) Unwrap() error { return r.err }
 // execute runs one operation as far as it can go. waiting means it is held
 // up and will be tried again.
 func (e *Engine) execute(ctx context.Context, op Operation) (waiting bool, err error) {
+	defer func() {
+		// A bug must not take the server down with it: the operation
+		// fails with an internal error, and the stack goes to the log.
+		if p := recover(); p != nil {
+			e.log.Error("provisioning panicked", "operation", op.ID, "panic", p, "stack", string(debug.Stack()))
+			id, _ := arm.ParseID(op.ResourceID, "")
+			waiting, err = false, e.fail(ctx, op, id, &Error{Code: "InternalServerError", Message: "provisioning failed unexpectedly; the server log has the details"})
+		}
+	}()
 	id, err := arm.ParseID(op.ResourceID, "")
 	if err != nil {
 		return false, e.fail(ctx, op, arm.ID{}, err)
@@ -367,6 +377,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 	}
 
 	// Act on the fabric, outside any transaction.
+	broughtUp := map[string]bool{}
 	for i := range nodes {
 		n := &nodes[i]
 		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
@@ -379,6 +390,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			if err := e.bringUp(ctx, op, fn, n, flows, blocked); err != nil {
 				return err
 			}
+			broughtUp[n.NodeID] = true
 		case op.Kind == KindStop:
 			if err := e.fab.Stop(ctx, fn); err != nil {
 				return fmt.Errorf("stop node %s: %w", n.NodeID, err)
@@ -410,15 +422,24 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			}
 			kept = append(kept, n)
 		}
+		// Unusable nodes stay so until they leave (unusable ones leave
+		// first); the operation fails when it brought up one.
 		var errs []Error
-		unusable := 0
+		var reasons []Error
+		unusable, failedNow := 0, 0
 		for _, n := range kept {
 			if n.State == NodeUnusable {
 				unusable++
+				if broughtUp[n.NodeID] {
+					failedNow++
+				}
+				if reasons == nil {
+					reasons = n.Errors
+				}
 			}
 		}
 		if unusable > 0 {
-			errs = append(errs, Error{Code: "NodeUnusable", Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(kept), summary(blocked)), Details: blocked})
+			errs = append(errs, Error{Code: "NodeUnusable", Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(kept), summary(reasons)), Details: reasons})
 		}
 		if shortfall != nil {
 			errs = append(errs, *shortfall)
@@ -436,7 +457,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 		}
 		state := instanceState
 		provisioning := "Succeeded"
-		if s.Type == ComputeInstance && unusable > 0 {
+		if s.Type == ComputeInstance && failedNow > 0 {
 			state = "Unusable"
 			if op.Kind == KindCreate {
 				provisioning = "Failed"
@@ -448,7 +469,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 		}
 		var opErr error
 		switch {
-		case unusable > 0:
+		case failedNow > 0:
 			opErr = &errs[0]
 		case shortfall != nil:
 			opErr = shortfall
@@ -809,7 +830,10 @@ func parseAddr(s string) netip.Addr {
 
 // summary leads with the first cause; details carry every one.
 func summary(es []Error) string {
-	if len(es) == 1 {
+	switch len(es) {
+	case 0:
+		return "no reason recorded"
+	case 1:
 		return es[0].Message
 	}
 	return fmt.Sprintf("%s (and %d more causes in details)", es[0].Message, len(es)-1)
