@@ -490,6 +490,12 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	}
 	r.kind, r.line = k, tv.Line
 	r.label = k.label + " " + r.label
+	if r.placeByID() {
+		r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+		r.props = env.childFor(r, "properties", "")
+		r.run(nil)
+		return
+	}
 	nv := env.need("name", arm.String)
 	if nv != nil {
 		r.name, r.nameLine = nv.Str, nv.Line
@@ -526,6 +532,34 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
 	r.props = env.childFor(r, "properties", "")
 	r.run(nil)
+}
+
+// placeByID handles an entry in ARM's own shape, as Azure returns it: an
+// id and no subscription or resourceGroup. The id then places the
+// resource, and name, when written, is its leaf (or its parent/child
+// name). It reports whether the entry was of that shape.
+func (r *res) placeByID() bool {
+	env := r.env
+	iv := env.v.Get("id")
+	if iv == nil || iv.Kind != arm.String || env.v.Get("resourceGroup") != nil || env.v.Get("subscription") != nil {
+		return false
+	}
+	env.lookup("id")
+	id, err := arm.ParseID(iv.Str, r.sub)
+	switch {
+	case err != nil:
+		r.errf(iv.Line, "id: %v", err)
+	case !strings.EqualFold(id.Type(), r.kind.typ):
+		r.errf(iv.Line, "id %s is a %s, not a %s", iv.Str, id.Type(), r.kind.typ)
+	default:
+		r.id, r.sub = id, id.Subscription
+		r.name, r.nameLine = id.Name(), iv.Line
+		r.label = r.kind.label + " " + id.Name()
+	}
+	if nv := env.get("name", arm.String); nv != nil && !r.id.IsZero() && !strings.EqualFold(nv.Str, r.id.Leaf()) && !strings.EqualFold(nv.Str, r.id.Name()) {
+		r.errf(nv.Line, "name %q does not match id %s", nv.Str, r.id)
+	}
+	return true
 }
 
 // resourceGroup reads the envelope's resourceGroup; a resource group's own

@@ -629,10 +629,13 @@ func TestValidationRules(t *testing.T) {
 				`t.yaml:L1: policy assignment a: unknown field "parameters.listOfResourceTypesNotAllowed.values"; did you mean "value"?`}},
 		{"not scope id", assignment("notScopes: [/resourceGroups/rg2, rg3] #!"),
 			[]string{`t.yaml:L1: policy assignment a: notScopes: resource id "rg3" must start with /subscriptions/ or /resourceGroups/`}},
-		{"subscription assignment id mismatch", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +
-			"    id: " + sub1 + "Microsoft.Authorization/policyAssignments/a #!\n    properties: {policyDefinitionId: /providers/x}\n"),
-			[]string{"t.yaml:L1: policy assignment a: id " + sub1 + "Microsoft.Authorization/policyAssignments/a does not match the id computed " +
-				"from type, resourceGroup and name: /subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/a"}},
+		// An entry in ARM's own shape (an id, no resourceGroup) is placed by its id.
+		{"id-placed entry of another type", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +
+			"    id: " + sub1 + "Microsoft.Network/routeTables/a #!\n    properties: {policyDefinitionId: /providers/x}\n"),
+			[]string{"t.yaml:L1: policy assignment resources[0]: id " + sub1 + "Microsoft.Network/routeTables/a is a Microsoft.Network/routeTables, not a Microsoft.Authorization/policyAssignments"}},
+		{"id-placed entry whose name differs", file("  - type: Microsoft.Network/routeTables\n    name: b #!\n" +
+			"    id: " + sub1 + "Microsoft.Network/routeTables/a\n"),
+			[]string{"t.yaml:L1: route table a: name \"b\" does not match id " + sub1 + "Microsoft.Network/routeTables/a"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -606,3 +606,23 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("parse error: %#v", err)
 	}
 }
+
+// TestARMShapedEntries: resources as Azure returns them — an id, the leaf
+// name, no subscription or resourceGroup — are placed by their ids.
+func TestARMShapedEntries(t *testing.T) {
+	doc := `{"resources": [
+  {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v", "name": "v", "type": "Microsoft.Network/virtualNetworks", "location": "eastus",
+   "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "a", "properties": {"addressPrefix": "10.0.1.0/24"}}]}},
+  {"id": "/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1", "name": "ws1", "type": "Microsoft.MachineLearningServices/workspaces", "location": "eastus", "properties": {}},
+  {"id": "/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/cpu", "name": "cpu", "type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "eastus",
+   "properties": {"computeType": "AmlCompute", "properties": {"subnet": {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}, "scaleSettings": {"maxNodeCount": 2}}}}
+]}`
+	snap, err := DecodeFile("export.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Computes) != 1 || snap.Computes[0].ID.ResourceGroup != "ml" || snap.Computes[0].ID.Name() != "ws1/cpu" ||
+		snap.Subnet(snap.Computes[0].Subnet.ID) == nil || len(snap.VirtualNetworks) != 1 || snap.VirtualNetworks[0].ID.ResourceGroup != "net" {
+		t.Fatalf("placed: %+v", snap.Computes)
+	}
+}

@@ -18,6 +18,9 @@ func FuzzDecodeFile(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// An entry in ARM's own shape, placed by its id.
+	f.Add([]byte(`{"resources":[{"id":"/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/c","name":"c",` +
+		`"type":"Microsoft.MachineLearningServices/workspaces/computes","properties":{"computeType":"AmlCompute","properties":{"scaleSettings":{"maxNodeCount":1}}}}]}`))
 	for _, s := range []string{
 		subnet("addressPrefix: 10.0.0.1/24"),
 		rule("sourceAddressPrefixes: [10.0.0.0/8, Internet]", `destinationPortRange: "90-80"`),

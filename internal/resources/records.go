@@ -30,15 +30,12 @@ const (
 func DecodeARM(bodies [][]byte, exists func(arm.ID) bool) (*Snapshot, error) {
 	var doc bytes.Buffer
 	doc.WriteString(`{"resources":[`)
+	// ARM bodies are entries as they are: their ids place them.
 	for i, b := range bodies {
-		entry, err := FileEntry(b)
-		if err != nil {
-			return nil, &FileError{Problems: []Problem{{Message: err.Error()}}}
-		}
 		if i > 0 {
 			doc.WriteByte(',')
 		}
-		doc.Write(entry)
+		doc.Write(b)
 	}
 	doc.WriteString(`]}`)
 	d := newDecoder("")
