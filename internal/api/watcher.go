@@ -47,8 +47,6 @@ var watcherActions = map[string]string{
 // naming AzurePlatform* tags (spec §8.1).
 var platformAddrs = []netip.Addr{netip.MustParseAddr("168.63.129.16"), netip.MustParseAddr("169.254.169.254")}
 
-const azureDNS = "168.63.129.16"
-
 // watcherRoute serves Network Watcher actions (POST
 // .../providers/Microsoft.Network/networkWatchers/{name}/{action}).
 func (s *Server) watcherRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
@@ -793,13 +791,13 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 		if sn == nil {
 			return nil, badField("targetResourceId", "compute %s is not in a virtual network subnet: it has no network to verify", id)
 		}
-		addrs, err := endpointAddresses(m.net, v.ID.String())
+		addrs, err := m.net.Addresses(v.ID.String())
 		if err != nil {
 			return nil, badField("targetResourceId", "%v", err)
 		}
 		return []*watchTarget{{id: v.ID, subnet: sn, compute: v, addrs: addrs}}, nil
 	case *resources.Subnet:
-		addrs, err := endpointAddresses(m.net, v.ID.String())
+		addrs, err := m.net.Addresses(v.ID.String())
 		if err != nil {
 			return nil, badField("targetResourceId", "%v", err)
 		}
@@ -861,28 +859,6 @@ func describeAddrs(ts []*watchTarget) string {
 		return "it has no address"
 	}
 	return "its addresses: " + all.Format(4)
-}
-
-// endpointAddresses asks the verifier which addresses a compute or subnet
-// stands for (a compute's nodes: its subnet's usable addresses no other
-// resource owns). A flow from it to Azure DNS covers every source address
-// without routing (platform traffic), and its outcomes list them all.
-func endpointAddresses(n *netverify.Network, text string) (ipset.Set, error) {
-	res, err := n.Flow(netverify.Query{From: text, To: azureDNS, Protocol: "UDP", Port: 53})
-	if err != nil {
-		return ipset.Set{}, err
-	}
-	var rs []ipset.Range
-	for _, o := range res.Outcomes {
-		for _, a := range o.Sources {
-			set, err := ipset.ParseAddrOrPrefix(a)
-			if err != nil {
-				return ipset.Set{}, fmt.Errorf("the verifier's range %q: %w", a, err)
-			}
-			rs = append(rs, set.Ranges()...)
-		}
-	}
-	return ipset.FromRanges(rs), nil
 }
 
 // nicAt returns the NIC that owns address a in subnet sn, or nil.

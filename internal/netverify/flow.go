@@ -482,6 +482,17 @@ func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error
 	return ep, nil
 }
 
+// Addresses are the addresses an endpoint of a query stands for (a
+// compute's nodes, a subnet's usable addresses, a NIC's, a tag's) — what
+// Flow would use as its source.
+func (n *Network) Addresses(endpoint string) (ipset.Set, error) {
+	ep, err := n.resolveEndpoint(endpoint, nil)
+	if err != nil {
+		return ipset.Set{}, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	return ep.set, nil
+}
+
 func (n *Network) computedTag(text string) (ipset.Set, bool) {
 	switch strings.ToLower(text) {
 	case "internet":
