@@ -329,9 +329,5 @@ func (g governance) Delete(ctx context.Context, tx store.Tx, id arm.ID) error {
 
 // network compiles a subscription's resources for the verifier.
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
-	m, err := s.loadWatcherModel(ctx, sub, false)
-	if err != nil {
-		return nil, err
-	}
-	return m.net, nil
+	return s.compileSubscription(ctx, sub, nil)
 }

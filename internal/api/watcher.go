@@ -616,13 +616,26 @@ type watcherModel struct {
 	vmNICs map[string][]arm.ID
 }
 
-// loadWatcherModel decodes every resource of the subscription and compiles
-// it. The records are read in one read transaction so that the pages of
-// the listing are one moment's state. withoutNSGs drops the NSG
-// associations of subnets and NICs (for next hop, which NSGs do not
-// affect).
+// loadWatcherModel compiles the subscription with what the diagnostics
+// also need: NSG bodies, VM NICs, and for next hop (which NSGs do not
+// affect) no NSG associations on subnets and NICs.
 func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs bool) (*watcherModel, error) {
 	m := &watcherModel{nsgs: map[string]object{}, vmNICs: map[string][]arm.ID{}}
+	var err error
+	if m.net, err = s.compileSubscription(ctx, sub, func(rec store.Record, k *resourceKind) ([]byte, error) {
+		return m.prepare(rec, k, withoutNSGs)
+	}); err != nil {
+		return nil, err
+	}
+	m.views = m.net.NSGs()
+	return m, nil
+}
+
+// compileSubscription decodes every resource of the subscription, each
+// body as prepare gives it (nil: as stored), and compiles the network.
+// The records are read in one read transaction, so that the pages of the
+// listing are one moment's state.
+func (s *Server) compileSubscription(ctx context.Context, sub string, prepare func(store.Record, *resourceKind) ([]byte, error)) (*netverify.Network, error) {
 	var snap *resources.Snapshot
 	err := s.store.View(ctx, func(tx store.Reader) error {
 		var bodies [][]byte
@@ -631,9 +644,15 @@ func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs b
 			if k == nil {
 				return nil // resource groups, operations, RBAC, locks: not part of the network
 			}
-			body, err := m.prepare(rec, k, withoutNSGs)
+			body := rec.Body
+			if prepare != nil {
+				var err error
+				if body, err = prepare(rec, k); err != nil {
+					return err
+				}
+			}
 			bodies = append(bodies, body)
-			return err
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("reading the resources of subscription %s: %w", sub, err)
@@ -651,11 +670,11 @@ func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs b
 	if err != nil {
 		return nil, err
 	}
-	if m.net, err = netverify.Compile(snap, servicetags.Default()); err != nil {
+	n, err := netverify.Compile(snap, servicetags.Default())
+	if err != nil {
 		return nil, modelError(err)
 	}
-	m.views = m.net.NSGs()
-	return m, nil
+	return n, nil
 }
 
 // prepare returns the body a record contributes to the model, keeping NSG
