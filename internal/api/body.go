@@ -62,17 +62,6 @@ func mergePatch(dst, patch object) {
 	}
 }
 
-// refsOf collects the resource ids a body references outside self.
-func refsOf(v any, self string) []string {
-	var out []string
-	for _, id := range arm.IDsIn(v) {
-		if s := id.String(); !under(s, self) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // recordObject decodes a stored record's body; a body that does not
 // decode is the server's fault, not the client's.
 func recordObject(rec store.Record) (object, error) {

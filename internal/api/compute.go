@@ -156,7 +156,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", id, err)
 	}
-	if _, err := tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: refsOf(body, rec.ID)}, store.Condition{}); err != nil {
+	if _, err := tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: arm.RefsOutside(body, rec.ID)}, store.Condition{}); err != nil {
 		return "", err
 	}
 	return s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindDelete, 0)
@@ -301,14 +301,7 @@ func (g governance) Put(ctx context.Context, tx store.Tx, id arm.ID, body map[st
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(next)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", id, err)
-	}
-	if err := g.s.validate(ctx, tx, id, next, raw); err != nil {
-		return err
-	}
-	_, err = tx.Put(ctx, store.Record{ID: id.String(), Type: k.typ, Body: raw, ETag: arm.Str(next, "etag"), Refs: refsOf(next, id.String())}, store.Condition{})
+	_, err = g.s.putResource(ctx, tx, id, next, store.Condition{})
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"securetrain/internal/arm"
 	"strings"
 
 	"securetrain/internal/store"
@@ -109,7 +110,7 @@ func checkLocks(ctx context.Context, tx store.Reader, sub, target string, isDele
 	var locked []string
 	err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Type: typeLock}, func(rec store.Record) error {
 		scope := rec.ID[:strings.Index(strings.ToLower(rec.ID), "/providers/microsoft.authorization/locks/")]
-		if !under(target, scope) {
+		if !arm.Within(target, scope) {
 			return nil
 		}
 		var l lockBody
@@ -134,10 +135,4 @@ func checkLocks(ctx context.Context, tx store.Reader, sub, target string, isDele
 	return newError(http.StatusConflict, "ScopeLocked",
 		"The scope '%s' cannot perform %s operation because following scope(s) are locked: %s. Please remove the lock and try again.",
 		target, op, strings.Join(locked, ", "))
-}
-
-// under reports whether id is scope or inside it (case-insensitive).
-func under(id, scope string) bool {
-	id, scope = store.Key(id), store.Key(scope)
-	return id == scope || strings.HasPrefix(id, scope+"/")
 }

@@ -482,7 +482,7 @@ func checkCustomRole(in storedRole, sub, name string, all []roleDefinition) erro
 		}
 	}
 	for _, sc := range p.AssignableScopes {
-		if !under(sc, sub) {
+		if !arm.Within(sc, sub) {
 			return newError(http.StatusBadRequest, "InvalidAssignableScope", "Assignable scope '%s' is not in subscription %s.", sc, sub)
 		}
 	}
@@ -528,7 +528,7 @@ func (s *Server) permitted(ctx context.Context, who, action, target string) (boo
 	errPermitted := errors.New("permitted")
 	for _, scope := range scopes {
 		err := eachAssignment(ctx, s.store, scope, func(ra roleAssignment) error {
-			if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || under(target, ra.Properties.Scope)) {
+			if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || arm.Within(target, ra.Properties.Scope)) {
 				return nil
 			}
 			def, ok, err := roleFor(ctx, s.store, ra.Properties.RoleDefinitionID)

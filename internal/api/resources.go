@@ -316,16 +316,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if err := s.checkPolicy(ctx, tx, k, id, next); err != nil {
 			return err
 		}
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", recID, err)
-		}
-		if err := s.validate(ctx, tx, recID, body, raw); err != nil {
-			return err
-		}
-		out, err = tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: arm.Str(body, "etag"),
-			Refs: refsOf(body, recID.String())}, cond)
-		if err != nil {
+		if out, err = s.putResource(ctx, tx, recID, body, cond); err != nil {
 			return err
 		}
 		if k.inline != "" {
@@ -355,6 +346,20 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		}
 	}
 	return writeResource(w, status, child, out)
+}
+
+// putResource validates body as the record of recID and stores it in tx,
+// with its etag and the references it makes.
+func (s *Server) putResource(ctx context.Context, tx store.Tx, recID arm.ID, body object, cond store.Condition) (store.Record, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("encode %s: %w", recID, err)
+	}
+	if err := s.validate(ctx, tx, recID, body, raw); err != nil {
+		return store.Record{}, err
+	}
+	return tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: arm.Str(body, "etag"),
+		Refs: arm.RefsOutside(body, recID.String())}, cond)
 }
 
 // requireParent checks that the resource group, and the parent resource
@@ -607,7 +612,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", pid, err)
 		}
-		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(parent, "etag"), Refs: refsOf(parent, pid.String())}, store.Condition{})
+		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(parent, "etag"), Refs: arm.RefsOutside(parent, pid.String())}, store.Condition{})
 		return err
 	})
 	var ae *apiError

@@ -65,7 +65,7 @@ func (b *bodySet) addUnder(scope, typ string) error {
 
 // addReferenced adds the records that body references.
 func (b *bodySet) addReferenced(body object, self string) error {
-	for _, ref := range refsOf(body, self) {
+	for _, ref := range arm.RefsOutside(body, self) {
 		id, err := arm.ParseID(ref, "")
 		if err != nil {
 			continue
@@ -245,7 +245,7 @@ var linkedActions = map[string][]string{
 // authorizeLinked checks the join actions on every resource the request
 // body links to; a missing one is ARM's 403 LinkedAuthorizationFailed.
 func (s *Server) authorizeLinked(ctx context.Context, who, action string, body object, self string) error {
-	for _, ref := range refsOf(body, self) {
+	for _, ref := range arm.RefsOutside(body, self) {
 		id, err := arm.ParseID(ref, "")
 		if err != nil {
 			continue
@@ -302,12 +302,12 @@ const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions
 func policyDenies(a object, assignmentID string, k *resourceKind, id arm.ID, body object) (bool, string) {
 	props := arm.EnsureField(a, "properties")
 	scope := assignmentID[:strings.Index(strings.ToLower(assignmentID), "/providers/microsoft.authorization/policyassignments/")]
-	if !under(id.String(), scope) || strings.EqualFold(arm.Str(props, "enforcementMode"), "DoNotEnforce") {
+	if !arm.Within(id.String(), scope) || strings.EqualFold(arm.Str(props, "enforcementMode"), "DoNotEnforce") {
 		return false, ""
 	}
 	if ns, _ := props["notScopes"].([]any); ns != nil {
 		for _, n := range ns {
-			if s, _ := n.(string); s != "" && under(id.String(), s) {
+			if s, _ := n.(string); s != "" && arm.Within(id.String(), s) {
 				return false, ""
 			}
 		}

@@ -218,3 +218,21 @@ func IDsIn(v any) []ID {
 	walk(v)
 	return out
 }
+
+// Within reports whether id is scope or inside it, case-insensitively.
+func Within(id, scope string) bool {
+	id, scope = strings.ToLower(strings.TrimSuffix(id, "/")), strings.ToLower(strings.TrimSuffix(scope, "/"))
+	return id == scope || strings.HasPrefix(id, scope+"/")
+}
+
+// RefsOutside are the ids a body references (IDsIn) that are not self or
+// inside it: what a stored record points at.
+func RefsOutside(v any, self string) []string {
+	var out []string
+	for _, id := range IDsIn(v) {
+		if s := id.String(); !Within(s, self) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

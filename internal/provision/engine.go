@@ -812,14 +812,7 @@ func putCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) erro
 	}
 	// The references stay what the API recorded: provisioning changes
 	// only runtime fields.
-	refs := arm.IDsIn(body)
-	ids := make([]string, 0, len(refs))
-	for _, r := range refs {
-		if !strings.HasPrefix(strings.ToLower(r.String()), strings.ToLower(id.String())) {
-			ids = append(ids, r.String())
-		}
-	}
-	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: ids}, store.Condition{})
+	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: arm.RefsOutside(body, rec.ID)}, store.Condition{})
 	return err
 }
 
