@@ -16,13 +16,7 @@ import (
 func Check(n *netverify.Network, opts Options) (*Report, error) {
 	snap := n.Snapshot()
 	rep := &Report{ServiceTags: n.ServiceTags().Version(), Computes: []ComputeReport{}, Findings: []Finding{}}
-	lookup := func(name string) (string, bool) {
-		t, ok := n.ServiceTags().Lookup(name)
-		if !ok {
-			return "", false
-		}
-		return t.Name, true
-	}
+	lookup := tagLookup(n)
 	// The environment-wide rules and the computes are independent, and the
 	// network is safe for concurrent queries: run them all on every core,
 	// keeping file order.
@@ -46,6 +40,17 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 	}
 	rep.Counts.add(rep.Findings)
 	return rep, nil
+}
+
+// tagLookup finds a service tag's canonical name in the network's catalog.
+func tagLookup(n *netverify.Network) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		t, ok := n.ServiceTags().Lookup(name)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	}
 }
 
 func (c *Counts) add(fs []Finding) {
@@ -201,13 +206,7 @@ func Readiness(n *netverify.Network, c *resources.Compute, opts Options) ([]Flow
 		return nil, nil, nil // not in a subnet of the network: nothing to verify
 	}
 	cc := context(snap, c, opts, nil)
-	lookup := func(name string) (string, bool) {
-		t, ok := n.ServiceTags().Lookup(name)
-		if !ok {
-			return "", false
-		}
-		return t.Name, true
-	}
+	lookup := tagLookup(n)
 	var flows, blocked []FlowCheck
 	for _, nd := range needs(cc, lookup) {
 		if nd.severity != Error {
