@@ -21,6 +21,11 @@ func readBody(r *http.Request) ([]byte, error) {
 				"The content media type '%s' is not supported. Only 'application/json' is supported.", ct)
 		}
 	}
+	return readLimited(r)
+}
+
+// readLimited reads a request body of at most MaxBody bytes.
+func readLimited(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)

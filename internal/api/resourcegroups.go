@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,12 +77,9 @@ func (s *Server) resourceGroup(w http.ResponseWriter, r *http.Request, sub, name
 // decodeBody reads a JSON body strictly: size-limited, unknown fields
 // refused with their name.
 func decodeBody(r *http.Request, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	data, err := readLimited(r)
 	if err != nil {
-		return newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)
-	}
-	if len(data) > MaxBody {
-		return newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than %d bytes.", MaxBody)
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
