@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +28,8 @@ type resourceKind struct {
 	inUse string
 	// noProvisioningState: the type has no properties.provisioningState.
 	noProvisioningState bool
+	// children are the kinds nested inline in this one, by type.
+	children []*resourceKind
 }
 
 var kinds = map[string]*resourceKind{} // by lower-cased type
@@ -72,6 +75,15 @@ func init() {
 		{typ: "Microsoft.Authorization/policyAssignments", created: http.StatusCreated, noProvisioningState: true},
 	} {
 		kinds[strings.ToLower(k.typ)] = k
+	}
+	for _, c := range kinds {
+		if c.inline != "" {
+			p := kinds[strings.ToLower(c.typ[:strings.LastIndexByte(c.typ, '/')])]
+			p.children = append(p.children, c)
+		}
+	}
+	for _, k := range kinds {
+		slices.SortFunc(k.children, func(a, b *resourceKind) int { return strings.Compare(a.typ, b.typ) })
 	}
 }
 

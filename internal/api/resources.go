@@ -440,7 +440,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 	if cur != nil {
 		curProps, _ = cur["properties"].(object)
 	}
-	for _, ck := range inlineChildren(k) {
+	for _, ck := range k.children {
 		list, ok := props[ck.inline].([]any)
 		if !ok {
 			continue
@@ -503,18 +503,6 @@ func withoutETags(v any) string {
 	}
 	b, _ := json.Marshal(strip(v)) // decoded JSON always encodes
 	return string(b)
-}
-
-// inlineChildren are the kinds nested inline in k.
-func inlineChildren(k *resourceKind) []*resourceKind {
-	var out []*resourceKind
-	for _, c := range kinds {
-		if c.inline != "" && strings.EqualFold(c.typ[:strings.LastIndexByte(c.typ, '/')], k.typ) {
-			out = append(out, c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *resourceKind) int { return strings.Compare(a.typ, b.typ) })
-	return out
 }
 
 const (
@@ -586,7 +574,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		} else {
 			held = child
 		}
-		for _, ck := range inlineChildren(k) {
+		for _, ck := range k.children {
 			for _, c := range arm.Items(arm.EnsureField(held, "properties"), ck.inline) {
 				if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name"))); err != nil {
 					return err
@@ -640,7 +628,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 // droppedInUse refuses a write that leaves out inline children (a VNet
 // PUT without one of its subnets deletes it, as in Azure) that are in use.
 func droppedInUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, cur, next object) error {
-	for _, ck := range inlineChildren(k) {
+	for _, ck := range k.children {
 		for _, c := range arm.Items(arm.EnsureField(cur, "properties"), ck.inline) {
 			if _, kept := findChild(next, ck.inline, arm.Str(c, "name")); kept != nil {
 				continue
