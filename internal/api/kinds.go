@@ -69,7 +69,7 @@ func init() {
 	for _, k := range []*resourceKind{
 		{typ: "Microsoft.Storage/storageAccounts", created: http.StatusOK, async: true},
 		{typ: "Microsoft.MachineLearningServices/workspaces", created: http.StatusOK, async: true},
-		{typ: "Microsoft.MachineLearningServices/workspaces/computes", created: http.StatusCreated, async: true},
+		{typ: typeCompute, created: http.StatusCreated, async: true},
 		{typ: "Microsoft.Compute/virtualMachines", created: http.StatusCreated, async: true},
 		// armpolicy's Create accepts 201 only, on create and update alike.
 		{typ: "Microsoft.Authorization/policyAssignments", created: http.StatusCreated, noProvisioningState: true},

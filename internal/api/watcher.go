@@ -680,7 +680,7 @@ func (s *Server) compileSubscription(ctx context.Context, sub string, prepare fu
 // prepare returns the body a record contributes to the model, keeping NSG
 // bodies and dropping NSG associations when asked.
 func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bool) ([]byte, error) {
-	isNSG := strings.EqualFold(k.typ, "Microsoft.Network/networkSecurityGroups")
+	isNSG := strings.EqualFold(k.typ, typeNSG)
 	isVNet := strings.EqualFold(k.typ, "Microsoft.Network/virtualNetworks")
 	isNIC := strings.EqualFold(k.typ, "Microsoft.Network/networkInterfaces")
 	isVM := strings.EqualFold(k.typ, "Microsoft.Compute/virtualMachines")
