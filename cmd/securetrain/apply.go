@@ -336,7 +336,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 		if !e.is(typePrivateEndpoint) {
 			continue
 		}
-		for _, ref := range arm.IDsIn(e.body) {
+		for _, ref := range arm.IDsIn(e.body, e.id.Subscription) {
 			if strings.EqualFold(ref.Type(), typeWorkspace) {
 				endpointsOf[ref.Key()] = append(endpointsOf[ref.Key()], e)
 			}
@@ -355,7 +355,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 		if p, ok := e.id.Parent(); ok {
 			dependOn(e, owner(p, byKey))
 		}
-		for _, ref := range arm.IDsIn(e.body) {
+		for _, ref := range arm.IDsIn(e.body, e.id.Subscription) {
 			dependOn(e, owner(ref, byKey))
 		}
 		if e.is(typeCompute) {

@@ -242,7 +242,12 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		return err
 	}
 	patch := r.Method == http.MethodPatch
-	if err := s.authorizeLinked(r.Context(), who, r.Method+" "+k.typ, in, id.String()); err != nil {
+	// One spelling before anything reads the references: what is
+	// authorized is what is indexed, compared and provisioned.
+	if err := canonicalizeIDs(in, id.Subscription); err != nil {
+		return err
+	}
+	if err := s.authorizeLinked(r.Context(), who, k.typ, r.Method+" "+k.typ, in, id.String()); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -351,6 +356,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 // putResource validates body as the record of recID and stores it in tx,
 // with its etag and the references it makes.
 func (s *Server) putResource(ctx context.Context, tx store.Tx, recID arm.ID, body object, cond store.Condition) (store.Record, error) {
+	if err := canonicalizeIDs(body, recID.Subscription); err != nil {
+		return store.Record{}, err
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("encode %s: %w", recID, err)
@@ -360,6 +368,17 @@ func (s *Server) putResource(ctx context.Context, tx store.Tx, recID arm.ID, bod
 	}
 	return tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: arm.Str(body, "etag"),
 		Refs: arm.RefsOutside(body, recID.String())}, cond)
+}
+
+// canonicalizeIDs rewrites the ids body references into their canonical
+// spelling (arm.CanonicalizeIDs), refusing one that is not an id.
+func canonicalizeIDs(body object, sub string) error {
+	_, err := arm.CanonicalizeIDs(body, sub)
+	var ie *arm.IDError
+	if errors.As(err, &ie) {
+		return newError(http.StatusBadRequest, "LinkedInvalidPropertyId", "Property id at path '%s' is invalid: %v.", ie.Path, ie.Err)
+	}
+	return err
 }
 
 // requireParent checks that the resource group, and the parent resource

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
@@ -115,6 +116,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		u, err := url.PathUnescape(seg)
 		if err != nil {
 			return newError(http.StatusBadRequest, "InvalidRequestUri", "The request path is not a valid URL path: %v", err)
+		}
+		if err := arm.CheckIDText(u); err != nil {
+			// A look-alike letter such as U+017F would otherwise reach
+			// another resource's key.
+			return newError(http.StatusBadRequest, "InvalidResourceName", "The path segment '%s' is invalid: %v.", strings.ToValidUTF8(u, "\uFFFD"), err)
 		}
 		segs[i], lower[i] = u, strings.ToLower(u)
 	}

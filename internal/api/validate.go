@@ -230,39 +230,69 @@ func admissionError(fs []requirements.Finding) error {
 	return out
 }
 
-// linkedActions are the join actions a reference to a resource of these
-// types needs on it (spec §1: a compute in a subnet needs subnets/join and
-// virtualNetworks/join).
-var linkedActions = map[string][]string{
-	"microsoft.network/virtualnetworks/subnets":   {"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/join/action"},
-	"microsoft.network/networksecuritygroups":     {"Microsoft.Network/networkSecurityGroups/join/action"},
-	"microsoft.network/routetables":               {"Microsoft.Network/routeTables/join/action"},
-	"microsoft.network/natgateways":               {"Microsoft.Network/natGateways/join/action"},
-	"microsoft.network/publicipaddresses":         {"Microsoft.Network/publicIPAddresses/join/action"},
-	"microsoft.network/applicationsecuritygroups": {"Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"},
+// linkedAction is an action a write needs on a resource it links to.
+type linkedAction struct {
+	action string
+	target arm.ID
 }
 
-// authorizeLinked checks the join actions on every resource the request
-// body links to; a missing one is ARM's 403 LinkedAuthorizationFailed.
-func (s *Server) authorizeLinked(ctx context.Context, who, action string, body object, self string) error {
+// linkedActionsFor are the actions a write of writeType needs on the
+// resource ref it references (a compute in a subnet needs subnets/join and
+// virtualNetworks/join, spec §1; a peering needs virtualNetworks/peer on
+// the remote VNet). References to other types need nothing.
+func linkedActionsFor(writeType string, ref arm.ID) []linkedAction {
+	one := func(action string) []linkedAction { return []linkedAction{{action, ref}} }
+	switch strings.ToLower(ref.Type()) {
+	case "microsoft.network/virtualnetworks/subnets":
+		vnet, _ := ref.Parent()
+		return []linkedAction{{"Microsoft.Network/virtualNetworks/subnets/join/action", ref}, {"Microsoft.Network/virtualNetworks/join/action", vnet}}
+	case "microsoft.network/virtualnetworks":
+		if strings.HasPrefix(strings.ToLower(writeType), "microsoft.network/virtualnetworks") {
+			return one("Microsoft.Network/virtualNetworks/peer/action")
+		}
+		return one("Microsoft.Network/virtualNetworks/join/action")
+	case "microsoft.network/networksecuritygroups":
+		return one("Microsoft.Network/networkSecurityGroups/join/action")
+	case "microsoft.network/routetables":
+		return one("Microsoft.Network/routeTables/join/action")
+	case "microsoft.network/natgateways":
+		return one("Microsoft.Network/natGateways/join/action")
+	case "microsoft.network/publicipaddresses":
+		return one("Microsoft.Network/publicIPAddresses/join/action")
+	case "microsoft.network/publicipprefixes":
+		return one("Microsoft.Network/publicIPPrefixes/join/action")
+	case "microsoft.network/applicationsecuritygroups":
+		return one("Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action")
+	case "microsoft.network/loadbalancers/backendaddresspools":
+		return one("Microsoft.Network/loadBalancers/backendAddressPools/join/action")
+	case "microsoft.network/firewallpolicies":
+		return one("Microsoft.Network/firewallPolicies/join/action")
+	case "microsoft.network/serviceendpointpolicies":
+		return one("Microsoft.Network/serviceEndpointPolicies/join/action")
+	case "microsoft.network/dnsresolvers/outboundendpoints":
+		return one("Microsoft.Network/dnsResolvers/outboundEndpoints/join/action")
+	}
+	return nil
+}
+
+// authorizeLinked checks the linked actions on every resource the request
+// body (already canonical: canonicalizeIDs) links to; a missing one is
+// ARM's 403 LinkedAuthorizationFailed.
+func (s *Server) authorizeLinked(ctx context.Context, who, writeType string, action string, body object, self string) error {
 	for _, ref := range arm.RefsOutside(body, self) {
 		id, err := arm.ParseID(ref, "")
 		if err != nil {
-			continue
+			continue // RefsOutside yields only parsed ids
 		}
-		for i, need := range linkedActions[strings.ToLower(id.Type())] {
-			target := id
-			if i == 1 { // virtualNetworks/join is checked on the subnet's VNet
-				target, _ = id.Parent()
-			}
-			ok, err := s.permitted(ctx, who, need, target.String())
+		for _, need := range linkedActionsFor(writeType, id) {
+			ok, err := s.permitted(ctx, who, need.action, need.target.String())
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return newError(http.StatusForbidden, "LinkedAuthorizationFailed",
 					"The client '%s' has permission to perform action '%s' on scope '%s', however it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' (respectively) or the linked scope(s) are invalid.",
-					who, action, self, need, target)
+					who, action, self, need.action, need.target)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ package arm
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ID is a parsed ARM resource id. Segments keep the user's spelling for
@@ -25,7 +26,11 @@ type ID struct {
 // ParseID parses a full ARM id (of a resource in a resource group, or of a
 // subscription-level resource: /subscriptions/S/providers/…), or an id
 // starting at /resourceGroups/…, which takes defaultSubscription.
+// Ids are printable ASCII (CheckIDText).
 func ParseID(s, defaultSubscription string) (ID, error) {
+	if err := CheckIDText(s); err != nil {
+		return ID{}, fmt.Errorf("resource id %q: %w", strings.ToValidUTF8(s, "\uFFFD"), err)
+	}
 	if !strings.HasPrefix(s, "/") {
 		return ID{}, fmt.Errorf("resource id %q must start with /subscriptions/ or /resourceGroups/", s)
 	}
@@ -37,10 +42,10 @@ func ParseID(s, defaultSubscription string) (ID, error) {
 	}
 	var id ID
 	switch {
-	case len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions"):
+	case len(parts) >= 2 && equalFold(parts[0], "subscriptions"):
 		id.Subscription = parts[1]
 		parts = parts[2:]
-	case len(parts) >= 1 && strings.EqualFold(parts[0], "resourceGroups"):
+	case len(parts) >= 1 && equalFold(parts[0], "resourceGroups"):
 		if defaultSubscription == "" {
 			return ID{}, fmt.Errorf("resource id %q has no subscription and the file sets none", s)
 		}
@@ -52,9 +57,9 @@ func ParseID(s, defaultSubscription string) (ID, error) {
 		return ID{}, fmt.Errorf("resource id %q names a subscription, not a resource", s)
 	}
 	// Subscription-level resources (policy assignments) have no group.
-	subscriptionLevel := strings.EqualFold(parts[0], "providers")
+	subscriptionLevel := equalFold(parts[0], "providers")
 	if !subscriptionLevel {
-		if len(parts) < 2 || !strings.EqualFold(parts[0], "resourceGroups") {
+		if len(parts) < 2 || !equalFold(parts[0], "resourceGroups") {
 			return ID{}, fmt.Errorf("resource id %q: expected resourceGroups/{name} after the subscription", s)
 		}
 		id.ResourceGroup = parts[1]
@@ -63,7 +68,7 @@ func ParseID(s, defaultSubscription string) (ID, error) {
 			return id, nil
 		}
 	}
-	if !strings.EqualFold(parts[0], "providers") || len(parts) < 4 {
+	if !equalFold(parts[0], "providers") || len(parts) < 4 {
 		return ID{}, fmt.Errorf("resource id %q: expected providers/{namespace}/{type}/{name} after the resource group", s)
 	}
 	id.Provider = parts[1]
@@ -81,9 +86,14 @@ func ParseID(s, defaultSubscription string) (ID, error) {
 // NewID builds the id of a resource of fullType ("Microsoft.Network/virtualNetworks/subnets")
 // named name ("vnet1/default") in a resource group.
 func NewID(subscription, resourceGroup, fullType, name string) (ID, error) {
+	for _, part := range []string{subscription, resourceGroup, fullType, name} {
+		if err := CheckIDText(part); err != nil {
+			return ID{}, fmt.Errorf("%q: %w", strings.ToValidUTF8(part, "\uFFFD"), err)
+		}
+	}
 	tparts := strings.Split(fullType, "/")
 	nparts := strings.Split(name, "/")
-	if strings.EqualFold(fullType, TypeResourceGroup) {
+	if equalFold(fullType, TypeResourceGroup) {
 		return ID{Subscription: subscription, ResourceGroup: name}, nil
 	}
 	if len(tparts) < 2 {
@@ -174,17 +184,72 @@ func (id ID) String() string {
 
 // Key is the canonical, lower-cased form used for lookups: ARM ids compare
 // case-insensitively.
-func (id ID) Key() string { return strings.ToLower(id.String()) }
+func (id ID) Key() string { return FoldKey(id.String()) }
+
+// FoldKey is the one lookup form of an id string: ASCII letters lower-cased
+// (only ASCII: Unicode folding would make "ſ" and "s" one key) and no
+// trailing slash.
+func FoldKey(s string) string {
+	s = strings.TrimSuffix(s, "/")
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// equalFold compares ASCII case-insensitively; other bytes must be equal.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// notIDChar reports a rune that no resource id holds.
+func notIDChar(r rune) bool { return r < 0x20 || r >= 0x7f }
+
+// CheckIDText refuses text that cannot be part of a resource id: ids are
+// printable ASCII. A letter such as U+017F (ſ) or U+212A (Kelvin sign)
+// case-folds to an ASCII one; accepting it would give one resource two
+// spellings that compare equal in some places and differ in others.
+func CheckIDText(s string) error {
+	i := strings.IndexFunc(s, notIDChar)
+	if i < 0 {
+		return nil
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return fmt.Errorf("the character %U at byte %d is not allowed: resource names and ids are printable ASCII", r, i)
+}
 
 // Equal compares two ids case-insensitively, segment by segment (no
 // string building: it is called in loops over resources).
 func (id ID) Equal(o ID) bool {
-	if !strings.EqualFold(id.Subscription, o.Subscription) || !strings.EqualFold(id.ResourceGroup, o.ResourceGroup) ||
-		!strings.EqualFold(id.Provider, o.Provider) || len(id.Types) != len(o.Types) {
+	if !equalFold(id.Subscription, o.Subscription) || !equalFold(id.ResourceGroup, o.ResourceGroup) ||
+		!equalFold(id.Provider, o.Provider) || len(id.Types) != len(o.Types) {
 		return false
 	}
 	for i := range id.Types {
-		if !strings.EqualFold(id.Types[i], o.Types[i]) || !strings.EqualFold(id.Names[i], o.Names[i]) {
+		if !equalFold(id.Types[i], o.Types[i]) || !equalFold(id.Names[i], o.Names[i]) {
 			return false
 		}
 	}
@@ -192,44 +257,111 @@ func (id ID) Equal(o ID) bool {
 }
 
 // IDsIn returns the ids of provider resources that a decoded JSON value
-// (maps, slices, strings) mentions anywhere: the references of an ARM
-// body.
-func IDsIn(v any) []ID {
+// (maps, slices, strings) holds anywhere outside tags: the references of
+// an ARM body. Short ids (/resourceGroups/…) are in subscription sub.
+func IDsIn(v any, sub string) []ID {
+	ids, _ := visitIDs(v, sub, false)
+	return ids
+}
+
+// CanonicalizeIDs rewrites, in place, every resource id that the decoded
+// JSON body v holds outside its tags into its one canonical spelling (the
+// full /subscriptions/… form, short ids resolved in sub) and returns them.
+// A string written as an id but holding a non-ASCII character is an
+// error: it would name a resource that compares equal to an ASCII one.
+// Everything that authorizes, indexes or compares the references of a
+// body reads them after this.
+func CanonicalizeIDs(v any, sub string) ([]ID, error) { return visitIDs(v, sub, true) }
+
+// IDError is a string in a body that is written as a resource id but is
+// not a valid one; Path locates it ("properties.subnet.id").
+type IDError struct {
+	Path string
+	Err  error
+}
+
+func (e *IDError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *IDError) Unwrap() error { return e.Err }
+
+func visitIDs(v any, sub string, rewrite bool) ([]ID, error) {
 	var out []ID
-	var walk func(any)
-	walk = func(v any) {
+	var walk func(v any, path string) (any, error)
+	walk = func(v any, path string) (any, error) {
 		switch x := v.(type) {
 		case map[string]any:
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		case string:
-			if len(x) > 15 && strings.EqualFold(x[:15], "/subscriptions/") {
-				if id, err := ParseID(x, ""); err == nil && id.Provider != "" {
-					out = append(out, id)
+			for k, c := range x {
+				if k == "tags" {
+					continue // free text: tag values are not references
+				}
+				nc, err := walk(c, joinPath(path, k))
+				if err != nil {
+					return nil, err
+				}
+				if rewrite {
+					x[k] = nc
 				}
 			}
+		case []any:
+			for i, c := range x {
+				nc, err := walk(c, fmt.Sprintf("%s[%d]", path, i))
+				if err != nil {
+					return nil, err
+				}
+				if rewrite {
+					x[i] = nc
+				}
+			}
+		case string:
+			if !writtenAsID(x) {
+				return x, nil
+			}
+			id, err := ParseID(x, sub)
+			switch {
+			case err == nil && id.Provider != "":
+				out = append(out, id)
+				return id.String(), nil
+			case err != nil && rewrite && CheckIDText(x) != nil:
+				return nil, &IDError{Path: path, Err: err}
+			}
 		}
+		return v, nil
 	}
-	walk(v)
-	return out
+	_, err := walk(v, "")
+	return out, err
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// writtenAsID reports a string that starts like a resource id, its first
+// segment compared with Unicode folding so that look-alikes (/ſubscriptions/)
+// are caught and refused rather than passed over as free text.
+func writtenAsID(s string) bool {
+	if !strings.HasPrefix(s, "/") {
+		return false
+	}
+	first, _, _ := strings.Cut(s[1:], "/")
+	return strings.EqualFold(first, "subscriptions") || strings.EqualFold(first, "resourceGroups")
 }
 
 // Within reports whether id is scope or inside it, case-insensitively.
 func Within(id, scope string) bool {
-	id, scope = strings.ToLower(strings.TrimSuffix(id, "/")), strings.ToLower(strings.TrimSuffix(scope, "/"))
+	id, scope = FoldKey(id), FoldKey(scope)
 	return id == scope || strings.HasPrefix(id, scope+"/")
 }
 
-// RefsOutside are the ids a body references (IDsIn) that are not self or
-// inside it: what a stored record points at.
+// RefsOutside are the ids a body references (IDsIn, short ids in self's
+// subscription) that are not self or inside it: what a stored record
+// points at.
 func RefsOutside(v any, self string) []string {
+	selfID, _ := ParseID(self, "")
 	var out []string
-	for _, id := range IDsIn(v) {
+	for _, id := range IDsIn(v, selfID.Subscription) {
 		if s := id.String(); !Within(s, self) {
 			out = append(out, s)
 		}

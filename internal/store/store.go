@@ -13,8 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"securetrain/internal/arm"
 )
 
 // Record is one stored resource.
@@ -106,8 +107,9 @@ type Store interface {
 	Close() error
 }
 
-// Key is the case-insensitive form of an id that records are kept under.
-func Key(id string) string { return strings.ToLower(strings.TrimSuffix(id, "/")) }
+// Key is the case-insensitive form of an id that records are kept under
+// (ASCII folding only: see arm.FoldKey).
+func Key(id string) string { return arm.FoldKey(id) }
 
 // check applies cond to the current record (exists says whether there is
 // one).
