@@ -309,10 +309,8 @@ func (g governance) Delete(ctx context.Context, tx store.Tx, id arm.ID) error {
 	if err := checkLocks(ctx, tx, id.Subscription, id.String(), true); err != nil {
 		return err
 	}
-	if k := kindOf(id.Type()); k != nil {
-		if err := inUse(ctx, tx, k, id); err != nil {
-			return err
-		}
+	if err := releaseReferences(ctx, tx, id.String()); err != nil {
+		return err
 	}
 	if err := tx.Delete(ctx, id.String(), store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err

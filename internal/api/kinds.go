@@ -39,7 +39,9 @@ func init() {
 		kinds[strings.ToLower(typ)] = &resourceKind{typ: typ, inline: inline, created: http.StatusCreated, async: true, inUse: inUse}
 	}
 	const n = "Microsoft.Network/"
-	network(n+"virtualNetworks", "", "")
+	// A VNet is held by what links to it (DNS zone and ruleset links, DNS
+	// resolvers); a peering to it is not: it becomes Disconnected.
+	network(n+"virtualNetworks", "", "InUseVirtualNetworkCannotBeDeleted")
 	network(n+"virtualNetworks/subnets", "subnets", "InUseSubnetCannotBeDeleted")
 	network(n+"virtualNetworks/virtualNetworkPeerings", "virtualNetworkPeerings", "")
 	network(n+"networkSecurityGroups", "", "InUseNetworkSecurityGroupCannotBeDeleted")

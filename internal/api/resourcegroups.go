@@ -150,6 +150,9 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 		if err := checkLocks(r.Context(), tx, sub, id, true); err != nil {
 			return err
 		}
+		if err := releaseReferences(r.Context(), tx, id); err != nil {
+			return err
+		}
 		if err := tx.Delete(r.Context(), id, condition(r)); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)

@@ -11,6 +11,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/provision"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -484,8 +485,26 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 	if strings.EqualFold(k.typ, typeNSG) {
 		props["defaultSecurityRules"] = defaultSecurityRules(id)
 	}
+	if strings.EqualFold(k.typ, typePeering) {
+		peeringState(props, cur)
+	}
 	out["etag"] = etagFor(out, cur)
 	return out, nil
+}
+
+// peeringState keeps peeringState Azure's to set: a client's value is
+// dropped, and a peering that its remote VNet's delete left Disconnected
+// stays so while it names the same remote (Azure: delete and re-create it).
+func peeringState(props, cur object) {
+	delete(props, "peeringState")
+	if cur == nil {
+		return
+	}
+	was := arm.EnsureField(cur, "properties")
+	remote := func(p object) string { return arm.Str(arm.EnsureField(p, "remoteVirtualNetwork"), "id") }
+	if arm.Str(was, "peeringState") == string(resources.PeeringDisconnected) && arm.FoldKey(remote(was)) == arm.FoldKey(remote(props)) {
+		props["peeringState"] = string(resources.PeeringDisconnected)
+	}
 }
 
 // etagFor keeps the stored etag when the resource is unchanged but for
@@ -525,6 +544,8 @@ func withoutETags(v any) string {
 }
 
 const (
+	typeVNet             = "Microsoft.Network/virtualNetworks"
+	typePeering          = typeVNet + "/virtualNetworkPeerings"
 	typeNSG              = "Microsoft.Network/networkSecurityGroups"
 	typePolicyAssignment = "Microsoft.Authorization/policyAssignments"
 	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
@@ -582,23 +603,8 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		if err != nil {
 			return err
 		}
-		if err := inUse(ctx, tx, k, id); err != nil {
+		if err := releaseReferences(ctx, tx, id.String()); err != nil {
 			return err
-		}
-		var held object // the resource's own children, held or not
-		if k.inline == "" {
-			if held, err = recordObject(rec); err != nil {
-				return err
-			}
-		} else {
-			held = child
-		}
-		for _, ck := range k.children {
-			for _, c := range arm.Items(arm.EnsureField(held, "properties"), ck.inline) {
-				if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name"))); err != nil {
-					return err
-				}
-			}
 		}
 		if k.inline == "" {
 			if err := tx.Delete(ctx, id.String(), cond); err != nil {
@@ -646,13 +652,13 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 
 // droppedInUse refuses a write that leaves out inline children (a VNet
 // PUT without one of its subnets deletes it, as in Azure) that are in use.
-func droppedInUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, cur, next object) error {
+func droppedInUse(ctx context.Context, tx store.Tx, k *resourceKind, id arm.ID, cur, next object) error {
 	for _, ck := range k.children {
 		for _, c := range arm.Items(arm.EnsureField(cur, "properties"), ck.inline) {
 			if _, kept := findChild(next, ck.inline, arm.Str(c, "name")); kept != nil {
 				continue
 			}
-			if err := inUse(ctx, tx, ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name"))); err != nil {
+			if err := releaseReferences(ctx, tx, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name")).String()); err != nil {
 				return err
 			}
 		}
@@ -660,19 +666,98 @@ func droppedInUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.
 	return nil
 }
 
-// inUse refuses to delete a resource that others reference, for kinds
-// whose references hold them.
-func inUse(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID) error {
-	if k.inUse == "" {
-		return nil
-	}
-	refs, err := tx.Referrers(ctx, id.String())
+// releaseReferences prepares the delete of scope (a resource, an inline
+// child or a resource group, with everything in it): a record outside it
+// that references something inside it holds it, with ARM's in-use code of
+// the kind referenced — except a peering to a VNet inside it, which Azure
+// leaves Disconnected, and references to kinds that nothing holds (a
+// private endpoint's workspace). So a delete never leaves a reference the
+// model cannot read.
+func releaseReferences(ctx context.Context, tx store.Tx, scope string) error {
+	from, err := tx.Referrers(ctx, scope)
 	if err != nil {
 		return err
 	}
-	if len(refs) == 0 {
-		return nil
+	var held *resourceKind // the kind of the first resource held, and its id
+	var heldID arm.ID
+	var holders []string
+	for _, f := range from {
+		if arm.Within(f, scope) {
+			continue // deleted with it
+		}
+		rec, err := tx.Get(ctx, f)
+		if err != nil {
+			return fmt.Errorf("referrer %s of %s: %w", f, scope, err)
+		}
+		body, err := recordObject(rec)
+		if err != nil {
+			return err
+		}
+		disconnect := false
+		for _, ref := range arm.RefsOutside(body, rec.ID) {
+			if !arm.Within(ref, scope) {
+				continue
+			}
+			id, err := arm.ParseID(ref, "")
+			if err != nil {
+				continue // RefsOutside yields only parsed ids
+			}
+			if strings.EqualFold(id.Type(), typeVNet) && strings.EqualFold(rec.Type, typeVNet) {
+				disconnect = true // a VNet references another only through its peerings
+				continue
+			}
+			if k := holdingKind(id); k != nil && k.inUse != "" {
+				if held == nil {
+					held, heldID = k, id
+				}
+				holders = append(holders, rec.ID)
+				break
+			}
+		}
+		if disconnect {
+			if err := disconnectPeerings(ctx, tx, rec, body, scope); err != nil {
+				return err
+			}
+		}
 	}
-	return newError(http.StatusBadRequest, k.inUse, "%s %s is in use by %s and cannot be deleted.",
-		k.typ[strings.LastIndexByte(k.typ, '/')+1:], id, strings.Join(refs, ", "))
+	if held != nil {
+		return newError(http.StatusBadRequest, held.inUse, "%s %s is in use by %s and cannot be deleted.",
+			held.typ[strings.LastIndexByte(held.typ, '/')+1:], heldID, strings.Join(holders, ", "))
+	}
+	return nil
+}
+
+// holdingKind is the kind whose in-use rule applies to a reference to id:
+// its own, or for a part (a load balancer's backend pool) its owner's.
+func holdingKind(id arm.ID) *resourceKind {
+	for {
+		if k := kindOf(id.Type()); k != nil {
+			return k
+		}
+		p, ok := id.Parent()
+		if !ok {
+			return nil
+		}
+		id = p
+	}
+}
+
+// disconnectPeerings marks the peerings of the VNet record rec whose remote
+// VNet is inside scope Disconnected, as Azure does when that VNet is
+// deleted; they keep its id and carry no traffic until re-created.
+func disconnectPeerings(ctx context.Context, tx store.Tx, rec store.Record, vnet object, scope string) error {
+	for _, p := range arm.Items(arm.EnsureField(vnet, "properties"), "virtualNetworkPeerings") {
+		props := arm.EnsureField(p, "properties")
+		if arm.Within(arm.Str(arm.EnsureField(props, "remoteVirtualNetwork"), "id"), scope) {
+			props["peeringState"] = string(resources.PeeringDisconnected)
+			p["etag"] = store.NewETag()
+		}
+	}
+	vnet["etag"] = store.NewETag()
+	raw, err := json.Marshal(vnet)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", rec.ID, err)
+	}
+	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(vnet, "etag"), Refs: arm.RefsOutside(vnet, rec.ID)}, store.Condition{})
+	return err
 }

@@ -26,13 +26,15 @@ type bodySet struct {
 	ctx    context.Context
 	tx     store.Reader
 	seen   map[string]bool
-	bodies [][]byte
+	bodies []storedBody
 }
 
 func (b *bodySet) add(id string, body []byte) {
 	if k := store.Key(id); !b.seen[k] {
 		b.seen[k] = true
-		b.bodies = append(b.bodies, body)
+		if pid, err := arm.ParseID(id, ""); err == nil {
+			b.bodies = append(b.bodies, storedBody{pid, body})
+		}
 	}
 }
 
@@ -125,7 +127,9 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 		ok, err := storedExists(ctx, tx, id)
 		return err == nil && ok
 	}
-	snap, err := resources.DecodeARM(set.bodies, exists)
+	// The stored records around it may hold a broken reference (older
+	// data): left out unless the written record needs them.
+	snap, err := decodeStored(set.bodies, exists, recID)
 	if err != nil {
 		return problemsError(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"securetrain/internal/ipset"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
-	"securetrain/internal/servicetags"
 	"securetrain/internal/store"
 )
 
@@ -631,52 +630,6 @@ func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs b
 	return m, nil
 }
 
-// compileSubscription decodes every resource of the subscription, each
-// body as prepare gives it (nil: as stored), and compiles the network.
-// The records are read in one read transaction, so that the pages of the
-// listing are one moment's state.
-func (s *Server) compileSubscription(ctx context.Context, sub string, prepare func(store.Record, *resourceKind) ([]byte, error)) (*netverify.Network, error) {
-	var snap *resources.Snapshot
-	err := s.store.View(ctx, func(tx store.Reader) error {
-		var bodies [][]byte
-		err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Limit: store.MaxPage}, func(rec store.Record) error {
-			k := kindOf(rec.Type)
-			if k == nil {
-				return nil // resource groups, operations, RBAC, locks: not part of the network
-			}
-			body := rec.Body
-			if prepare != nil {
-				var err error
-				if body, err = prepare(rec, k); err != nil {
-					return err
-				}
-			}
-			bodies = append(bodies, body)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("reading the resources of subscription %s: %w", sub, err)
-		}
-		exists := func(id arm.ID) bool {
-			ok, err := storedExists(ctx, tx, id)
-			return err == nil && ok
-		}
-		snap, err = resources.DecodeARM(bodies, exists)
-		if err != nil {
-			return modelError(err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	n, err := netverify.Compile(snap, servicetags.Default())
-	if err != nil {
-		return nil, modelError(err)
-	}
-	return n, nil
-}
-
 // prepare returns the body a record contributes to the model, keeping NSG
 // bodies and dropping NSG associations when asked.
 func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bool) ([]byte, error) {
@@ -714,18 +667,6 @@ func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bo
 		return nil, fmt.Errorf("re-encoding %s: %w", rec.ID, err)
 	}
 	return body, nil
-}
-
-// modelError reports stored resources that do not decode or compile
-// together: the state, not the request, is at fault.
-func modelError(err error) error {
-	var fe *resources.FileError
-	var ce *netverify.CompileError
-	if errors.As(err, &fe) || errors.As(err, &ce) {
-		return newError(http.StatusConflict, "InvalidNetworkConfiguration",
-			"The subscription's network resources cannot be evaluated together: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	return err
 }
 
 // watchTarget is one network interface (or what stands for one) that a
@@ -821,6 +762,9 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 			return nil, badField("targetResourceId", "%v", err)
 		}
 		return []*watchTarget{{id: v.ID, subnet: v, addrs: addrs}}, nil
+	}
+	if why, ok := snap.Exclusion(id); ok {
+		return nil, newError(http.StatusConflict, "InvalidNetworkConfiguration", "The target resource '%s' cannot be evaluated: %s", id, why)
 	}
 	return nil, newError(http.StatusNotFound, "NotFound", "The target resource '%s' was not found.", id)
 }

@@ -335,15 +335,15 @@ func (n *Network) compileVNets() {
 	for _, vc := range n.vnets {
 		for _, p := range vc.v.Peerings {
 			remote := n.vnetByKey[p.RemoteVirtualNetwork.ID.Key()]
-			if remote == nil {
-				// A peering to a VNet outside the file is Initiated at best:
-				// it carries no traffic.
+			if remote == nil || !p.Carries() {
+				// A peering to a VNet outside the file is Initiated at best,
+				// and a Disconnected one stays so: no traffic.
 				vc.peers = append(vc.peers, &peerCtx{p: p})
 				continue
 			}
 			pc := &peerCtx{p: p, remote: remote}
 			for _, rp := range remote.v.Peerings {
-				if rp.RemoteVirtualNetwork.ID.Equal(vc.v.ID) {
+				if rp.RemoteVirtualNetwork.ID.Equal(vc.v.ID) && rp.Carries() {
 					pc.connected, pc.back = true, rp
 				}
 			}

@@ -300,6 +300,10 @@ func (e *Engine) readiness(ctx context.Context, s spec) ([]fabric.Flow, []Error,
 		}
 		return flows, errs, nil
 	}
+	if why, ok := n.Snapshot().Exclusion(s.ID); ok {
+		// A broken reference in the stored network: this compute needs it.
+		return nil, nil, &Error{Code: "InvalidNetworkConfiguration", Message: fmt.Sprintf("compute %s cannot be evaluated: %s", s.ID.Leaf(), why)}
+	}
 	return nil, nil, fmt.Errorf("compute %s is not in the verifier's model", s.ID)
 }
 

@@ -615,7 +615,7 @@ func overlapFindings(snap *resources.Snapshot) []Finding {
 	return out
 }
 
-// peered reports whether a has a peering to b.
+// peered reports whether a has a peering to b that is not Disconnected.
 func peered(a, b *resources.VirtualNetwork) bool {
-	return slices.ContainsFunc(a.Peerings, func(p *resources.Peering) bool { return p.RemoteVirtualNetwork.ID.Equal(b.ID) })
+	return slices.ContainsFunc(a.Peerings, func(p *resources.Peering) bool { return p.Carries() && p.RemoteVirtualNetwork.ID.Equal(b.ID) })
 }

@@ -33,6 +33,8 @@ type Problem struct {
 	// Code is the ARM error code Azure gives this problem, when it has a
 	// specific one (the Code* constants).
 	Code string
+	// ID is the resource the problem is on, when its id is known.
+	ID arm.ID
 }
 
 // String formats the problem as "file:line: resource: message", leaving out
@@ -205,7 +207,7 @@ func (r *res) errf(line int, format string, args ...any) { r.errc("", line, form
 // errc reports a problem that has a specific ARM error code.
 func (r *res) errc(code string, line int, format string, args ...any) {
 	r.broken = true
-	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...), Code: code})
+	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
 }
 
 // finish reports the unknown keys of every object read for r.

@@ -430,9 +430,13 @@ func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, fi
 
 // ref reads a {"id": …} reference to a resource of type typ ("" for any
 // type). The linker checks that it resolves when typ is a modeled type.
-func (o *obj) ref(key, typ string) Ref { return o.refObj(o.child(key), typ) }
+func (o *obj) ref(key, typ string) Ref { return o.refObj(o.child(key), typ, false) }
 
-func (o *obj) refObj(c *obj, typ string) Ref {
+// externalRef reads a {"id": …} reference that need not resolve: what it
+// names may be gone by design (a Disconnected peering's remote VNet).
+func (o *obj) externalRef(key, typ string) Ref { return o.refObj(o.child(key), typ, true) }
+
+func (o *obj) refObj(c *obj, typ string, external bool) Ref {
 	if c.v == nil {
 		return Ref{}
 	}
@@ -440,14 +444,14 @@ func (o *obj) refObj(c *obj, typ string) Ref {
 	if iv == nil {
 		return Ref{}
 	}
-	return o.r.idRef(strings.TrimSuffix(c.path, "."), iv, typ, false)
+	return o.r.idRef(strings.TrimSuffix(c.path, "."), iv, typ, external)
 }
 
 // refs reads a list of {"id": …} references.
 func (o *obj) refs(key, typ string) []Ref {
 	var out []Ref
 	for _, it := range o.items(key) {
-		if r := o.refObj(it, typ); r.IsSet() {
+		if r := o.refObj(it, typ, false); r.IsSet() {
 			out = append(out, r)
 		}
 	}

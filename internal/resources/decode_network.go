@@ -99,7 +99,7 @@ func attachSubnet(_ *decoder, v *VirtualNetwork, sn *Subnet) {
 func decodePeering(r *res) *Peering {
 	p := r.props
 	// Subnet names only matter with peerCompleteVnets false, rejected below.
-	p.ignore("peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
+	p.ignore("peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
 		"remoteBgpCommunities", "remoteVirtualNetworkEncryption", "doNotVerifyRemoteGateways", "enableOnlyIPv6Peering",
 		"localAddressSpace", "localVirtualNetworkAddressSpace", "localSubnetNames", "remoteSubnetNames",
 		"resourceGuid", "provisioningState")
@@ -109,8 +109,15 @@ func decodePeering(r *res) *Peering {
 		AllowGatewayTransit:       p.boolean("allowGatewayTransit", false),
 		UseRemoteGateways:         p.boolean("useRemoteGateways", false),
 	}
+	pe.State = PeeringState(p.enum("peeringState", false, string(PeeringInitiated), string(PeeringConnected), string(PeeringDisconnected)))
 	p.required("remoteVirtualNetwork")
-	pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", typeVNet)
+	if pe.State == PeeringDisconnected {
+		// Azure leaves a peering Disconnected when its remote VNet is
+		// deleted: the id it keeps names nothing.
+		pe.RemoteVirtualNetwork = p.externalRef("remoteVirtualNetwork", typeVNet)
+	} else {
+		pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", typeVNet)
+	}
 	if b := p.optBool("peerCompleteVnets"); b != nil && !*b {
 		p.errf(p.lineOf("peerCompleteVnets"), "peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets")
 	}

@@ -79,12 +79,30 @@ type Subnet struct {
 // Peering is Microsoft.Network/virtualNetworks/virtualNetworkPeerings.
 type Peering struct {
 	Meta
-	RemoteVirtualNetwork      Ref
+	RemoteVirtualNetwork Ref
+	// State is Azure's peeringState as stored ("" when not written). A
+	// Disconnected peering carries no traffic until it is deleted and
+	// re-created, even if its remote VNet comes back.
+	State                     PeeringState
 	AllowVirtualNetworkAccess bool // default true
 	AllowForwardedTraffic     bool
 	AllowGatewayTransit       bool
 	UseRemoteGateways         bool
 }
+
+// PeeringState is a VNet peering's peeringState.
+type PeeringState string
+
+// Peering states (Azure's spelling).
+const (
+	PeeringInitiated    PeeringState = "Initiated"
+	PeeringConnected    PeeringState = "Connected"
+	PeeringDisconnected PeeringState = "Disconnected"
+)
+
+// Carries reports whether the peering can carry traffic on its side: not
+// Disconnected.
+func (p *Peering) Carries() bool { return p.State != PeeringDisconnected }
 
 // Direction of an NSG rule.
 type Direction string

@@ -1,6 +1,10 @@
 package resources
 
-import "securetrain/internal/arm"
+import (
+	"strings"
+
+	"securetrain/internal/arm"
+)
 
 // Snapshot is the set of resources at one moment. It is built once (from a
 // file or the store) and then only read, so it is safe to share.
@@ -30,6 +34,12 @@ type Snapshot struct {
 	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset
 	Locks                     []*ManagementLock
 	PolicyAssignments         []*PolicyAssignment
+
+	// Excluded are the stored resources a control plane's model left out
+	// because they did not decode (a reference to what is gone, in data
+	// written before deletes kept references whole), and what depends on
+	// them; empty for files, which must decode whole.
+	Excluded []Problem
 
 	// byKey indexes every resource (including subnets, peerings, rules,
 	// routes, links) by arm.ID.Key().
@@ -96,4 +106,40 @@ func (s *Snapshot) VNetOf(sn *Subnet) *VirtualNetwork {
 		return nil
 	}
 	return s.VirtualNetwork(p)
+}
+
+// Exclusion explains why id (or what holds it) is among Excluded: its
+// problem, then the problems of the excluded resources that problem names
+// (a compute whose subnet is excluded because its NSG is gone). ok is
+// false when id is in the model.
+func (s *Snapshot) Exclusion(id arm.ID) (why string, ok bool) {
+	find := func(id arm.ID) (Problem, bool) {
+		for {
+			for _, p := range s.Excluded {
+				if p.ID.Equal(id) {
+					return p, true
+				}
+			}
+			parent, ok := id.Parent()
+			if !ok {
+				return Problem{}, false
+			}
+			id = parent
+		}
+	}
+	p, ok := find(id)
+	if !ok {
+		return "", false
+	}
+	parts := []string{p.String()}
+	seen := map[string]bool{p.ID.Key(): true}
+	for i := 0; i < len(parts); i++ {
+		for _, q := range s.Excluded {
+			if !seen[q.ID.Key()] && strings.Contains(arm.FoldKey(parts[i]), q.ID.Key()) {
+				seen[q.ID.Key()] = true
+				parts = append(parts, q.String())
+			}
+		}
+	}
+	return strings.Join(parts, "; "), true
 }
