@@ -71,6 +71,13 @@ func (s *Server) compileSubscription(ctx context.Context, sub string, prepare fu
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range snap.Excluded {
+		// Once per problem: models are built on every provisioning pass.
+		if _, seen := s.excludedLogged.LoadOrStore(p.ID.Key()+"\x00"+p.Message, true); !seen {
+			s.log.Warn("a stored resource is left out of the network model: what needs it fails until it is fixed",
+				"resource", p.ID.String(), "problem", p.String())
+		}
+	}
 	n, err := netverify.Compile(snap, servicetags.Default())
 	if err != nil {
 		return nil, modelError(err)

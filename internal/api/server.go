@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"securetrain/internal/arm"
@@ -46,6 +47,8 @@ type Server struct {
 	store  store.Store
 	log    *slog.Logger
 	engine *provision.Engine
+	// excludedLogged holds the broken stored resources already logged.
+	excludedLogged sync.Map
 }
 
 // Options configure a server beyond its store.
