@@ -27,7 +27,8 @@ const (
 // fixture is a request body the Azure SDK for Go sent (shared/fixtures).
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "arm-requests", name+".put.json"))
+	// The SDK's request bodies are kept once, with the decoder's tests.
+	data, err := os.ReadFile(filepath.Join("..", "resources", "testdata", "arm-requests", name+".put.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

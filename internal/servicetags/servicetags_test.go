@@ -1,6 +1,8 @@
 package servicetags
 
 import (
+	"compress/gzip"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,19 +11,37 @@ import (
 	"testing"
 )
 
-// The official files live outside the repository.
-const dataDir = "../../../shared/data/servicetags"
+// The official files, gzip-compressed (Azure's download, unchanged).
+const dataDir = "testdata"
 
 const (
 	full375 = "ServiceTags_Public_cn375_2025-11-06.json"
 	full290 = "ServiceTags_Public_cn290_2024-01-24.json"
 )
 
-// loadShared loads an official file from ../shared, which every checkout
-// and CI run has beside the repository.
-func loadShared(t testing.TB, name string) *Catalog {
+// officialFile reads an official file from testdata.
+func officialFile(t testing.TB, name string) []byte {
 	t.Helper()
-	c, err := Load(filepath.Join(dataDir, name))
+	f, err := os.Open(filepath.Join(dataDir, name+".gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// loadOfficial parses an official file from testdata.
+func loadOfficial(t testing.TB, name string) *Catalog {
+	t.Helper()
+	c, err := Parse(officialFile(t, name), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +143,15 @@ func TestRegions(t *testing.T) {
 
 // TestEmbeddedFaithful proves the compact file loses nothing the catalog uses.
 func TestEmbeddedFaithful(t *testing.T) {
-	full := loadShared(t, full375)
+	// Through Load, as `--service-tags FILE` reads a download.
+	path := filepath.Join(t.TempDir(), full375)
+	if err := os.WriteFile(path, officialFile(t, full375), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	emb := Default()
 	if full.ChangeNumber != emb.ChangeNumber || full.Cloud != emb.Cloud || full.Date != emb.Date {
 		t.Errorf("header differs: %s vs %s", full.Version(), emb.Version())
@@ -141,7 +169,7 @@ func TestEmbeddedFaithful(t *testing.T) {
 }
 
 func TestLoadOlder(t *testing.T) {
-	c := loadShared(t, full290)
+	c := loadOfficial(t, full290)
 	if c.ChangeNumber != 290 || c.Date != "2024-01-24" {
 		t.Errorf("got %s", c.Version())
 	}
@@ -326,14 +354,10 @@ func BenchmarkDefault(b *testing.B) {
 }
 
 func BenchmarkLoadFull(b *testing.B) {
-	path := filepath.Join(dataDir, full375)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := officialFile(b, full375)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := Parse(data, path); err != nil {
+		if _, err := Parse(data, full375); err != nil {
 			b.Fatal(err)
 		}
 	}
