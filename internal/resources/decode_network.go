@@ -111,6 +111,9 @@ func decodePeering(r *res) *Peering {
 	}
 	p.required("remoteVirtualNetwork")
 	pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", typeVNet)
+	if vnet, ok := r.id.Parent(); ok && pe.RemoteVirtualNetwork.ID.Equal(vnet) {
+		p.errf(p.lineOf("remoteVirtualNetwork"), "remoteVirtualNetwork is the peering's own virtual network %s: a virtual network cannot peer with itself", vnet.Name())
+	}
 	if b := p.optBool("peerCompleteVnets"); b != nil && !*b {
 		p.errf(p.lineOf("peerCompleteVnets"), "peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets")
 	}

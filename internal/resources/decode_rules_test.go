@@ -290,7 +290,10 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is required"}},
 		{"peering remote not found", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
 			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/hub not found in the file"}},
-		{"subnet peering", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/vn}", "peerCompleteVnets: false #!")),
+		{"peering with itself", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VN} #!")),
+			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is the peering's own virtual network vn: a virtual network cannot peer with itself"}},
+		{"subnet peering", file(vnetEntry, entry(typeVNet, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
+			entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub}", "peerCompleteVnets: false #!")),
 			[]string{"t.yaml:L1: peering vn/p: peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets"}},
 
 		// NSG rules (§8.1).

@@ -390,7 +390,7 @@ resources:
           properties: {addressPrefix: 10.0.1.0/24, networkSecurityGroup: {id: /resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n}}
       virtualNetworkPeerings:
         - name: p
-          properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn}}
+          properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
   - type: Microsoft.Network/networkSecurityGroups
     resourceGroup: rg
     name: n
@@ -405,6 +405,11 @@ resources:
       routes:
         - name: d
           properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.0.1.4}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: hub
+    location: eastus
+    properties: {addressSpace: {addressPrefixes: [10.9.0.0/16]}}
 `
 	standalone := `subscription: s1
 resources:
@@ -421,7 +426,7 @@ resources:
   - type: Microsoft.Network/virtualNetworks/virtualNetworkPeerings
     resourceGroup: rg
     name: vn/p
-    properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn}}
+    properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
   - type: Microsoft.Network/networkSecurityGroups
     resourceGroup: rg
     name: n
@@ -436,6 +441,11 @@ resources:
     resourceGroup: rg
     name: t/d
     properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.0.1.4}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: hub
+    location: eastus
+    properties: {addressSpace: {addressPrefixes: [10.9.0.0/16]}}
 `
 	a, b := mustDecode(t, "n.yaml", nested), mustDecode(t, "s.yaml", standalone)
 	eq(t, "subnet location", a.VirtualNetworks[0].Subnets[0].Location, "eastus")

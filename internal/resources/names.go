@@ -84,11 +84,11 @@ var (
 		`1–260 ASCII characters without <>*%&:\?/#| or control characters, not ending with '.' or a space`)
 )
 
-// TypeRoleAssignment and TypeRoleDefinition are the RBAC types the
-// control plane serves (they have no place in environment files).
+// The RBAC types the control plane serves (they have no place in
+// environment files).
 const (
-	TypeRoleAssignment = "Microsoft.Authorization/roleAssignments"
-	TypeRoleDefinition = "Microsoft.Authorization/roleDefinitions"
+	typeRoleAssignment = "Microsoft.Authorization/roleAssignments"
+	typeRoleDefinition = "Microsoft.Authorization/roleDefinitions"
 )
 
 // nameRules are the rules by lower-cased type.
@@ -133,8 +133,8 @@ func init() {
 		typeVM:                              pattern(`^[A-Za-z0-9-]{0,63}[A-Za-z0-9]$`, "1–64 letters, digits and '-', not ending with '-'"),
 		typeLock:                            printableExcept(260, `<>%&:\?/#`, "", `1–260 ASCII characters without <>%&:\?/# or control characters`),
 		typeAssignment:                      printableExcept(64, `#<>%&:\?/`, ". ", `1–64 ASCII characters without #<>%&:\?/ or control characters, not ending with '.' or a space`),
-		TypeRoleAssignment:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleAssignmentId"},
-		TypeRoleDefinition:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleDefinitionId"},
+		typeRoleAssignment:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleAssignmentId"},
+		typeRoleDefinition:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleDefinitionId"},
 	} {
 		nameRules[strings.ToLower(typ)] = rule
 	}

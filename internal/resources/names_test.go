@@ -61,9 +61,9 @@ func TestNameRules(t *testing.T) {
 		{typeLock, strings.Repeat("l", 261), false, CodeInvalidName},
 		{typeAssignment, "deny-public-ip", true, ""},
 		{typeAssignment, "trailing.", false, CodeInvalidName},
-		{TypeRoleAssignment, "11111111-2222-3333-4444-555555555555", true, ""},
-		{TypeRoleAssignment, "not-a-guid", false, "InvalidRoleAssignmentId"},
-		{TypeRoleDefinition, "11111111-2222-3333-4444-55555555555", false, "InvalidRoleDefinitionId"},
+		{typeRoleAssignment, "11111111-2222-3333-4444-555555555555", true, ""},
+		{typeRoleAssignment, "not-a-guid", false, "InvalidRoleAssignmentId"},
+		{typeRoleDefinition, "11111111-2222-3333-4444-55555555555", false, "InvalidRoleDefinitionId"},
 		{"Microsoft.Example/unknown", "any name", true, ""},
 		{"Microsoft.Example/unknown", "a|b", false, CodeInvalidName},
 		{"microsoft.network/VIRTUALNETWORKS", "v", false, CodeInvalidName}, // types compare case-insensitively
