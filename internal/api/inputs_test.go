@@ -82,10 +82,12 @@ func TestLockNames(t *testing.T) {
 	}
 	body := `{"properties":{"level":"CanNotDelete"}}`
 	for _, name := range []string{"a%2Fb", "a%25b", "a%00b", "a%3Ab", "%2E%2E", strings.Repeat("l", 261)} {
-		if st, out, _ := c.do("PUT", lockPath+name+locksV, body); st != http.StatusBadRequest || errCode(out) != "InvalidResourceName" ||
-			!strings.Contains(errMessage(out), "Microsoft.Authorization/locks") {
-			t.Errorf("lock %q: %d %v, want 400 InvalidResourceName naming the type", name, st, out)
+		if st, out, _ := c.do("PUT", lockPath+name+locksV, body); st != http.StatusBadRequest || errCode(out) != "InvalidResourceName" {
+			t.Errorf("lock %q: %d %v, want 400 InvalidResourceName", name, st, out)
 		}
+	}
+	if _, out, _ := c.do("PUT", lockPath+"a%2Fb"+locksV, body); !strings.Contains(errMessage(out), `"a/b" is not a valid Microsoft.Authorization/locks name`) {
+		t.Errorf("the error does not name the lock name, type and rule: %v", out)
 	}
 	if _, out, _ := c.do("GET", ctRG+"/providers/Microsoft.Authorization/locks"+locksV, ""); len(out["value"].([]any)) != 0 {
 		t.Errorf("refused lock names were stored: %v", out["value"])
