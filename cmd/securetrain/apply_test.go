@@ -547,11 +547,11 @@ func TestApplyCycle(t *testing.T) {
       virtualNetworkPeerings:
         - {name: to-` + peer + `, properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/` + peer + `}}}`
 	}
-	file := writeFile(t, "cycle.yaml", "subscription: "+testSub+"\nresources:"+vnet("a", "10.1.0.0/16", "b")+vnet("b", "10.2.0.0/16", "a")+"\n")
+	file := writeFile(t, "cycle.yaml", "subscription: "+testSub+"\nresources:"+vnet("va", "10.1.0.0/16", "vb")+vnet("vb", "10.2.0.0/16", "va")+"\n")
 	t.Setenv("SECURETRAIN_TOKEN", "unused")
 	t.Setenv("SECURETRAIN_URL", "http://127.0.0.1:1") // nothing listens: a request would fail differently
 	code, out, errs := runCLI(t, "apply", "-f", file)
-	for _, want := range []string{"reference each other", "virtualNetworks a (" + file + ":3)", "-> Microsoft.Network/virtualNetworks b", "virtualNetworkPeerings", "nothing was sent"} {
+	for _, want := range []string{"reference each other", "virtualNetworks va (" + file + ":3)", "-> Microsoft.Network/virtualNetworks vb", "virtualNetworkPeerings", "nothing was sent"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}

@@ -183,7 +183,7 @@ func TestResourceGroupLifecycle(t *testing.T) {
 			t.Errorf("body %s: %d %v", bad.body, status, body)
 		}
 	}
-	if status, body, _ := c.do("PUT", "/subscriptions/"+sub+"/resourcegroups/bad.name."+rgAPI, `{"location":"westus2"}`); status != 400 || errCode(body) != "InvalidResourceGroupName" {
+	if status, body, _ := c.do("PUT", "/subscriptions/"+sub+"/resourcegroups/bad.name."+rgAPI, `{"location":"westus2"}`); status != 400 || errCode(body) != "InvalidResourceGroup" {
 		t.Errorf("invalid name: %d %v", status, body)
 	}
 	big := `{"location":"westus2","tags":{"x":"` + strings.Repeat("a", MaxBody) + `"}}`

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -8,24 +10,21 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
 // readBody reads a request body: JSON only (a body with another content
-// type is refused, as ARM does), at most MaxBody bytes.
+// type is refused, as ARM does), at most MaxBody bytes. Every route that
+// takes a body reads it here, so the checks are the same everywhere.
 func readBody(r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, newError(http.StatusUnsupportedMediaType, "UnsupportedMediaType",
-				"The content media type '%s' is not supported. Only 'application/json' is supported.", ct)
+				"The content media type %s is not supported. Only 'application/json' is supported.", resources.Quote(ct))
 		}
 	}
-	return readLimited(r)
-}
-
-// readLimited reads a request body of at most MaxBody bytes.
-func readLimited(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)
@@ -34,6 +33,24 @@ func readLimited(r *http.Request) ([]byte, error) {
 		return nil, newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than %d bytes.", MaxBody)
 	}
 	return data, nil
+}
+
+// decodeBody reads a JSON body strictly into v: unknown fields refused
+// with their name, nothing after the value.
+func decodeBody(r *http.Request, v any) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content has data after the JSON value.")
+	}
+	return nil
 }
 
 // object is an ARM body as the API edits it.

@@ -109,7 +109,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
 		}
-		inner["allocationState"], inner["targetNodeCount"] = "Resizing", target
+		provision.MarkResizing(next, target)
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil
@@ -152,11 +152,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 		}
 	}
 	arm.EnsureField(body, "properties")["provisioningState"] = "Deleting"
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return "", fmt.Errorf("encode %s: %w", id, err)
-	}
-	if _, err := tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: arm.RefsOutside(body, rec.ID)}, store.Condition{}); err != nil {
+	if err := provision.PutCompute(ctx, tx, id, body); err != nil {
 		return "", err
 	}
 	return s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindDelete, 0)
@@ -187,18 +183,12 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 	}
 	var target int
 	if canonical == "resize" {
-		data, err := readBody(r)
-		if err != nil {
-			return err
-		}
 		var in struct {
 			TargetNodeCount *int   `json:"targetNodeCount"`
 			TargetVMSize    string `json:"targetVMSize"`
 		}
-		dec := json.NewDecoder(strings.NewReader(string(data)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return newError(http.StatusBadRequest, "InvalidRequestContent", "resize takes {\"targetNodeCount\": N}: %v", err)
+		if err := decodeBody(r, &in); err != nil {
+			return err
 		}
 		if in.TargetVMSize != "" {
 			return newError(http.StatusBadRequest, "BadRequest", "The VM size of a compute cannot change (spec §9); delete and create it again.")
@@ -241,6 +231,13 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		}
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return err
+		}
+		if canonical == "resize" {
+			// The 202 is visible at once: a GET now shows Resizing.
+			provision.MarkResizing(body, target)
+			if err := provision.PutCompute(ctx, tx, id, body); err != nil {
+				return err
+			}
 		}
 		opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), canonical, target)
 		return err

@@ -40,6 +40,9 @@ func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name s
 	if name == "" {
 		return s.list(w, r, scope, typeLock)
 	}
+	if err := checkPathName(r.Method, typeLock, name); err != nil {
+		return err
+	}
 	id := scope + "/providers/" + typeLock + "/" + name
 	if err := s.requireScope(r.Context(), scope); err != nil {
 		return err

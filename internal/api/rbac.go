@@ -272,8 +272,8 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 	if name == "" {
 		return s.list(w, r, scope, typeRoleAssignment)
 	}
-	if !validGUID(name) {
-		return newError(http.StatusBadRequest, "InvalidRoleAssignmentId", "The role assignment ID '%s' is not valid: it must be a GUID.", name)
+	if err := checkPathName(r.Method, typeRoleAssignment, name); err != nil {
+		return err
 	}
 	if err := s.requireScope(r.Context(), scope); err != nil {
 		return err
@@ -390,8 +390,8 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 		writeJSON(w, http.StatusOK, map[string]any{"value": value})
 		return nil
 	}
-	if !validGUID(name) {
-		return newError(http.StatusBadRequest, "InvalidRoleDefinitionId", "The role definition ID '%s' is not valid: it must be a GUID.", name)
+	if err := checkPathName(r.Method, typeRoleDefinition, name); err != nil {
+		return err
 	}
 	if d, ok := roleByName(name); ok {
 		if r.Method != http.MethodGet {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"securetrain/internal/store"
 )
@@ -47,21 +45,10 @@ func resourceGroupID(sub, name string) string {
 	return "/subscriptions/" + sub + "/resourceGroups/" + name
 }
 
-// validResourceGroupName: 1–90 letters (Unicode), digits, '_', '-', '.',
-// '(' and ')', not ending with '.' (ARM's rule).
-func validResourceGroupName(name string) bool {
-	if name == "" || len([]rune(name)) > 90 || strings.HasSuffix(name, ".") {
-		return false
-	}
-	for _, r := range name {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_-.()", r)) {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) resourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
+	if err := checkPathName(r.Method, typeResourceGroup, name); err != nil {
+		return err
+	}
 	id := resourceGroupID(sub, name)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -74,35 +61,16 @@ func (s *Server) resourceGroup(w http.ResponseWriter, r *http.Request, sub, name
 	return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a resource group", r.Method)
 }
 
-// decodeBody reads a JSON body strictly: size-limited, unknown fields
-// refused with their name.
-func decodeBody(r *http.Request, v any) error {
-	data, err := readLimited(r)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
-	}
-	if dec.More() {
-		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content has data after the JSON value.")
-	}
-	return nil
-}
-
 func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
-	if !validResourceGroupName(name) {
-		return newError(http.StatusBadRequest, "InvalidResourceGroupName",
-			"Resource group name '%s' is invalid: use 1–90 letters, digits, '_', '-', '.', '(' or ')', not ending with '.'.", name)
-	}
 	var in resourceGroupBody
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
 	if in.Location == "" {
 		return newError(http.StatusBadRequest, "LocationRequired", "The location property is required for resource group '%s'.", name)
+	}
+	if err := checkLocation(typeResourceGroup, in.Location); err != nil {
+		return err
 	}
 	id := resourceGroupID(sub, name)
 	status := http.StatusCreated
@@ -137,10 +105,6 @@ func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, n
 	}
 	return writeRecord(w, status, out)
 }
-
-// normalizeLocation writes a location as ARM does: lower case, no spaces
-// ("West US 2" is westus2).
-func normalizeLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
 
 // deleteResourceGroup deletes the group and everything in it, in one
 // transaction.

@@ -73,17 +73,28 @@ func parseResourcePath(segs, lower []string) (resourcePath, bool) {
 	return p, true
 }
 
-// validResourceName applies ARM's common naming rule: 1–260 characters,
-// none of <>*%&:\?/#| or control characters, not "." or "..", not ending
-// in "." or a space. (A name cannot smuggle a path.)
-func validResourceName(name string) bool {
-	if name == "" || len(name) > 260 || name == "." || name == ".." || strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
-		return false
+// checkPathName applies the naming rule of typ (resources.CheckName) to a
+// name in a request path. A write must meet the type's rule; a read,
+// delete or action also finds what an earlier version stored under ARM's
+// looser rule for any name. No name can smuggle a path segment.
+func checkPathName(method, typ, name string) error {
+	check := resources.CheckStoredName
+	if method == http.MethodPut || method == http.MethodPatch {
+		check = resources.CheckName
 	}
-	return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || strings.ContainsRune(`<>*%&:\?/#|`, r) })
+	var ne *resources.NameError
+	if errors.As(check(typ, name), &ne) {
+		return newError(http.StatusBadRequest, ne.Code, "%s", ne)
+	}
+	return nil
 }
 
 func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
+	for i, n := range p.names {
+		if err := checkPathName(r.Method, p.ns+"/"+strings.Join(p.types[:i+1], "/"), n); err != nil {
+			return err
+		}
+	}
 	if strings.EqualFold(p.ns, "Microsoft.Network") && len(p.types) == 2 && len(p.names) == 1 && strings.EqualFold(p.types[0], "networkWatchers") {
 		return s.watcherRoute(w, r, who, p)
 	}
@@ -102,12 +113,6 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 	if p.rg == "" && len(p.types) == 1 && !p.collection() && !strings.EqualFold(k.typ, typePolicyAssignment) {
 		return newError(http.StatusNotFound, "InvalidResourceType", "%s resources live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/%s/{name}.",
 			k.typ, p.sub, k.typ)
-	}
-	for _, n := range p.names {
-		if !validResourceName(n) {
-			return newError(http.StatusBadRequest, "InvalidResourceName",
-				"Resource name '%s' is invalid: use 1–260 characters without <>*%%&:\\?/#| or control characters, not ending with '.' or a space.", n)
-		}
 	}
 	if p.collection() {
 		if err := s.authorize(r.Context(), who, k.typ+"/read", p.scope()); err != nil {
@@ -436,6 +441,9 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 	}
 	out["id"], out["name"], out["type"] = id.String(), id.Leaf(), k.typ
 	if loc, ok := out["location"].(string); ok {
+		if err := checkLocation(k.typ, loc); err != nil {
+			return nil, err
+		}
 		out["location"] = normalizeLocation(loc)
 	} else if k.inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
 		return nil, newError(http.StatusBadRequest, "LocationRequired", "The location property is required for %s '%s'.", k.typ, id.Name())
@@ -472,7 +480,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 			}
 			name := arm.Str(c, "name")
 			_, old := findChild(object{"properties": curProps}, ck.inline, name)
-			if !validResourceName(name) {
+			if resources.CheckName(ck.typ, name) != nil {
 				continue // the decoder names the problem
 			}
 			nc, err := normalize(ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], name), c, old)

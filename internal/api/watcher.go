@@ -61,9 +61,6 @@ func (s *Server) watcherRoute(w http.ResponseWriter, r *http.Request, who string
 		return newError(http.StatusNotFound, "InvalidResourceType",
 			"Network watchers live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/Microsoft.Network/networkWatchers/{name}/%s.", p.sub, action)
 	}
-	if !validResourceName(p.names[0]) {
-		return newError(http.StatusBadRequest, "InvalidResourceName", "Network watcher name '%s' is invalid.", p.names[0])
-	}
 	watcher := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: "Microsoft.Network",
 		Types: []string{"networkWatchers"}, Names: []string{p.names[0]}}
 	ctx := r.Context()

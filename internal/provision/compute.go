@@ -234,12 +234,8 @@ func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes 
 		if resizing {
 			state = "Resizing"
 		}
-		if in["allocationState"] != state {
-			in["allocationStateTransitionTime"] = now
-		}
-		in["allocationState"] = state
+		setAllocation(in, state, target, now)
 		in["currentNodeCount"] = len(nodes)
-		in["targetNodeCount"] = target
 		in["nodeStateCounts"] = counts(nodes)
 		in["errors"] = pe
 	case ComputeInstance:
@@ -248,6 +244,23 @@ func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes 
 		}
 		in["errors"] = pe
 	}
+}
+
+// setAllocation sets a cluster's allocation state and target, stamping
+// the transition when the state changes.
+func setAllocation(in arm.Body, state string, target int, now string) {
+	if in["allocationState"] != state {
+		in["allocationStateTransitionTime"] = now
+	}
+	in["allocationState"] = state
+	in["targetNodeCount"] = target
+}
+
+// MarkResizing shows a cluster's resize from the moment it is accepted:
+// allocationState Resizing toward target, before the worker takes it up.
+func MarkResizing(body arm.Body, target int) {
+	in := arm.EnsureField(arm.EnsureField(body, "properties"), "properties")
+	setAllocation(in, "Resizing", target, time.Now().UTC().Format(time.RFC3339Nano))
 }
 
 // NodeInfo is a node as Azure's listNodes shows it.

@@ -374,7 +374,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			}
 		}
 		setRuntime(body, s, provisioningDuring(op), nil, nodes, target, s.Type == AmlCompute, transitional(op, instanceState))
-		return putCompute(ctx, tx, id, body)
+		return PutCompute(ctx, tx, id, body)
 	})
 	if err != nil {
 		return err
@@ -456,7 +456,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 				// operation waits.
 				held = err
 				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "")
-				return putCompute(ctx, tx, id, body)
+				return PutCompute(ctx, tx, id, body)
 			}
 		}
 		state := instanceState
@@ -468,7 +468,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			}
 		}
 		setRuntime(body, s, provisioning, errs, kept, target, false, state)
-		if err := putCompute(ctx, tx, id, body); err != nil {
+		if err := PutCompute(ctx, tx, id, body); err != nil {
 			return err
 		}
 		var opErr error
@@ -654,7 +654,7 @@ func (e *Engine) fail(ctx context.Context, op Operation, id arm.ID, cause error)
 					provisioning = "Failed"
 				}
 				setRuntime(body, s, provisioning, []Error{*asError(cause)}, nodes, len(nodes), false, state)
-				if err := putCompute(ctx, tx, id, body); err != nil {
+				if err := PutCompute(ctx, tx, id, body); err != nil {
 					return err
 				}
 			}
@@ -731,7 +731,15 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (bool, error)
 	}
 	for _, p := range plans {
 		err := e.st.Update(ctx, func(tx store.Tx) error {
-			_, err := Begin(ctx, tx, p.id, p.loc, KindResize, p.target)
+			body, _, _, err := load(ctx, tx, p.id)
+			if err != nil {
+				return err
+			}
+			MarkResizing(body, p.target)
+			if err := PutCompute(ctx, tx, p.id, body); err != nil {
+				return err
+			}
+			_, err = Begin(ctx, tx, p.id, p.loc, KindResize, p.target)
 			return err
 		})
 		if err != nil {
@@ -805,7 +813,9 @@ func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add in
 	return nil
 }
 
-func putCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) error {
+// PutCompute stores a compute's body as provisioning changed it, keeping
+// the references the API recorded.
+func PutCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", id, err)
@@ -814,8 +824,6 @@ func putCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) erro
 	if err != nil {
 		return err
 	}
-	// The references stay what the API recorded: provisioning changes
-	// only runtime fields.
 	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: arm.RefsOutside(body, rec.ID)}, store.Condition{})
 	return err
 }

@@ -6,6 +6,7 @@ package resources
 // as a *FileError, positioned at the file and line of the offending value.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -598,6 +599,12 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 
 // run decodes r, registers it, then decodes the children nested in it.
 func (r *res) run(parent any) {
+	if !r.id.IsZero() {
+		var ne *NameError
+		if errors.As(CheckName(r.kind.typ, r.id.Leaf()), &ne) {
+			r.errc(ne.Code, r.nameLine, "%v", ne)
+		}
+	}
 	out := r.kind.decode(r)
 	if !r.d.register(r, out, parent) {
 		// Children of a resource that is not in the snapshot are checked

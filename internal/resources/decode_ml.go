@@ -70,9 +70,6 @@ func decodeStorageAccount(r *res) *StorageAccount {
 var storageBypass = []string{"None", "Logging", "Metrics", "AzureServices"}
 
 func decodeWorkspace(r *res) *Workspace {
-	if r.name != "" && !workspaceNameRE.MatchString(r.name) {
-		r.errf(r.nameLine, "name %q is not a valid workspace name: 3 to 33 letters, digits, '_' and '-', starting with a letter or digit", r.name)
-	}
 	id := r.env.child("identity")
 	id.enum("type", false, "None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned")
 	id.ignore("userAssignedIdentities", "principalId", "tenantId")

@@ -118,6 +118,9 @@ func decodePeering(r *res) *Peering {
 	} else {
 		pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", typeVNet)
 	}
+	if vnet, ok := r.id.Parent(); ok && pe.RemoteVirtualNetwork.ID.Equal(vnet) {
+		p.errf(p.lineOf("remoteVirtualNetwork"), "remoteVirtualNetwork is the peering's own virtual network %s: a virtual network cannot peer with itself", vnet.Name())
+	}
 	if b := p.optBool("peerCompleteVnets"); b != nil && !*b {
 		p.errf(p.lineOf("peerCompleteVnets"), "peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets")
 	}
@@ -134,10 +137,6 @@ func decodeSecurityGroup(r *res) *NetworkSecurityGroup {
 func decodeSecurityRule(r *res) *SecurityRule {
 	p := r.props
 	p.ignore("provisioningState")
-	if r.name != "" && !securityRuleNameRE.MatchString(r.leaf()) {
-		r.errf(r.nameLine, "name %q is not a valid rule name: at most 80 letters, digits, '.', '-' and '_', "+
-			"starting with a letter, digit or '_' and ending with a letter, digit or '_'", r.leaf())
-	}
 	sr := &SecurityRule{Meta: r.meta, Description: p.str("description")}
 	sr.Priority, _ = p.integer("priority", 100, 4096, true)
 	sr.Direction = Direction(p.enum("direction", true, string(Inbound), string(Outbound)))
@@ -465,11 +464,6 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 }
 
 func decodeZone(r *res) *PrivateDNSZone {
-	if r.name != "" {
-		if err := checkZoneName(r.name); err != nil {
-			r.errf(r.nameLine, "name %v", err)
-		}
-	}
 	r.props.ignore("maxNumberOfRecordSets", "numberOfRecordSets", "maxNumberOfVirtualNetworkLinks",
 		"numberOfVirtualNetworkLinks", "maxNumberOfVirtualNetworkLinksWithRegistration",
 		"numberOfVirtualNetworkLinksWithRegistration", "internalId", "provisioningState")
@@ -519,11 +513,6 @@ func decodeCNAMERecord(r *res) *recordSet {
 
 // recordProps checks what A and CNAME record sets share.
 func recordProps(r *res) *obj {
-	if r.name != "" {
-		if err := checkRecordName(r.leaf()); err != nil {
-			r.errf(r.nameLine, "name %v", err)
-		}
-	}
 	p := r.props
 	p.ignore("fqdn", "isAutoRegistered", "metadata", "provisioningState")
 	p.integer("ttl", 0, math.MaxInt32, false)

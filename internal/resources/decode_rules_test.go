@@ -61,11 +61,11 @@ func edit(base []string, edits ...string) []string {
 }
 
 var (
-	vnetEntry = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}")
-	// vnetWithSubnet has subnet v/s, 10.0.1.0/24.
-	vnetWithSubnet = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+	vnetEntry = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}")
+	// vnetWithSubnet has subnet vn/s, 10.0.1.0/24.
+	vnetWithSubnet = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: s, properties: {addressPrefix: 10.0.1.0/24}}]")
-	subnetRef = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s}"
+	subnetRef = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/s}"
 	nsgEntry  = entry(typeNSG, "nsg")
 	ruleBase  = []string{"priority: 100", "direction: Inbound", "access: Allow", "protocol: Tcp",
 		`sourceAddressPrefix: "*"`, `destinationAddressPrefix: "*"`, `destinationPortRange: "443"`}
@@ -75,22 +75,22 @@ var (
 	lbRuleProps = "{protocol: Tcp, frontendPort: 443, backendPort: 443, " +
 		"frontendIPConfiguration: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}}"
 	fwBase = []string{"ipConfigurations: [{name: c, properties: {subnet: " +
-		"{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/AzureFirewallSubnet}}}]"}
-	fwVNet = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		"{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/AzureFirewallSubnet}}}]"}
+	fwVNet = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: AzureFirewallSubnet, properties: {addressPrefix: 10.0.0.0/26}}]")
 	netRule    = "{name: n, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: ['*'], destinationPorts: ['443']}"
 	policyBase = []string{"priority: 100"}
 	filterColl = "ruleCollectionType: FirewallPolicyFilterRuleCollection\nname: c\npriority: 100\naction: {type: Allow}"
 	amlBase    = []string{"computeType: AmlCompute", "properties:\n  scaleSettings: {maxNodeCount: 2}"}
-	// dnsVNets are VNet v, with subnets v/in (10.0.4.0/28) and v/out
-	// (10.0.5.0/28) for the endpoints of resolver dr, and VNet w with subnet w/s.
-	dnsVNets = entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+	// dnsVNets are VNet v, with subnets vn/in (10.0.4.0/28) and vn/out
+	// (10.0.5.0/28) for the endpoints of resolver dr, and VNet w with subnet wn/s.
+	dnsVNets = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: in, properties: {addressPrefix: 10.0.4.0/28}}, {name: out, properties: {addressPrefix: 10.0.5.0/28}}]") +
-		entry(typeVNet, "w", "addressSpace: {addressPrefixes: [10.9.0.0/16]}", "subnets: [{name: s, properties: {addressPrefix: 10.9.0.0/28}}]")
-	inRef         = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/in}"
-	outRef        = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/out}"
-	otherRef      = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w/subnets/s}"
-	resolverEntry = entry(typeResolver, "dr", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v}")
+		entry(typeVNet, "wn", "addressSpace: {addressPrefixes: [10.9.0.0/16]}", "subnets: [{name: s, properties: {addressPrefix: 10.9.0.0/28}}]")
+	inRef         = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/in}"
+	outRef        = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/out}"
+	otherRef      = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn/subnets/s}"
+	resolverEntry = entry(typeResolver, "dr", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn}")
 	outboundEntry = entry(typeOutbound, "dr/out", "subnet: "+outRef)
 	rulesetEntry  = entry(typeRuleset, "rs",
 		"dnsResolverOutboundEndpoints: [{id: /resourceGroups/rg/providers/Microsoft.Network/dnsResolvers/dr/outboundEndpoints/out}]")
@@ -101,7 +101,7 @@ var (
 )
 
 func subnet(edits ...string) string {
-	return file(vnetEntry, entry(typeSubnet, "v/s", edit([]string{"addressPrefix: 10.0.1.0/24"}, edits...)...))
+	return file(vnetEntry, entry(typeSubnet, "vn/s", edit([]string{"addressPrefix: 10.0.1.0/24"}, edits...)...))
 }
 func rule(edits ...string) string {
 	return file(nsgEntry, entry(typeRule, "nsg/r", edit(ruleBase, edits...)...))
@@ -117,7 +117,7 @@ func ruleGroupFile(colls string) string {
 	return file(entry(typePolicy, "p"), entry(typeRuleGroup, "p/g", edit(policyBase, "ruleCollections:\n  - "+
 		strings.ReplaceAll(colls, "\n", "\n    "))...))
 }
-func compute(props ...string) string { return file(entry(typeCompute, "ws/c", props...)) }
+func compute(props ...string) string { return file(entry(typeCompute, "ws/cc", props...)) }
 
 // resolverFile holds dnsVNets, resolver dr and entries.
 func resolverFile(entries ...string) string {
@@ -214,12 +214,12 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: subnet s: name "s" must have 2 segment(s) for type Microsoft.Network/virtualNetworks/subnets (parent/child naming)`}},
 		{"declared twice", file(nsgEntry, "  - type: Microsoft.Network/networkSecurityGroups #!\n    resourceGroup: rg\n    name: NSG\n"),
 			[]string{"t.yaml:L1: network security group NSG: declared twice (first at t.yaml:3)"}},
-		{"child nested and standalone", file(vnetWithSubnet, "  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: v/s\n"+
+		{"child nested and standalone", file(vnetWithSubnet, "  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: vn/s\n"+
 			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
-			[]string{"t.yaml:L1: subnet v/s: declared twice (first at t.yaml:8)"}},
-		{"nested child name with a slash", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+			[]string{"t.yaml:L1: subnet vn/s: declared twice (first at t.yaml:8)"}},
+		{"nested child name with a slash", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 			"subnets: [{name: a/b, properties: {addressPrefix: 10.0.1.0/24}}] #!")),
-			[]string{`t.yaml:L1: virtual network v: subnets[0].name "a/b" must be a non-empty name without "/"`}},
+			[]string{`t.yaml:L1: virtual network vn: subnets[0].name "a/b" must be a non-empty name without "/"`}},
 		{"standalone child without parent", file("  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: v9/s\n" +
 			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
 			[]string{"t.yaml:L1: subnet v9/s: virtual network v9 is not in the file; a child needs its parent"}},
@@ -229,69 +229,72 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: network security group nsg: tags.a must be a string, got array"}},
 
 		// Virtual networks and subnets (§8.3).
-		{"address space missing", file(entry(typeVNet, "v", "addressSpace: {} #!")),
-			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes is required"}},
-		{"address space empty", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: []} #!")),
-			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes must not be empty"}},
-		{"address space IPv6", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [fd00::/48]} #!")),
-			[]string{`t.yaml:L1: virtual network v: addressSpace.addressPrefixes "fd00::/48" is IPv6; only IPv4 is supported`}},
-		{"address spaces overlap", file(entry(typeVNet, "v", "addressSpace:\n  addressPrefixes:\n    - 10.0.0.0/16\n    - 10.0.128.0/17 #!")),
-			[]string{"t.yaml:L1: virtual network v: addressSpace.addressPrefixes 10.0.128.0/17 overlaps 10.0.0.0/16"}},
-		{"dns server", file(entry(typeVNet, "v", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "dhcpOptions: {dnsServers: [10.0.0.256]} #!")),
-			[]string{`t.yaml:L1: virtual network v: dhcpOptions.dnsServers "10.0.0.256" is not a valid IPv4 address`}},
+		{"address space missing", file(entry(typeVNet, "vn", "addressSpace: {} #!")),
+			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes is required"}},
+		{"address space empty", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: []} #!")),
+			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes must not be empty"}},
+		{"address space IPv6", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [fd00::/48]} #!")),
+			[]string{`t.yaml:L1: virtual network vn: addressSpace.addressPrefixes "fd00::/48" is IPv6; only IPv4 is supported`}},
+		{"address spaces overlap", file(entry(typeVNet, "vn", "addressSpace:\n  addressPrefixes:\n    - 10.0.0.0/16\n    - 10.0.128.0/17 #!")),
+			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes 10.0.128.0/17 overlaps 10.0.0.0/16"}},
+		{"dns server", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "dhcpOptions: {dnsServers: [10.0.0.256]} #!")),
+			[]string{`t.yaml:L1: virtual network vn: dhcpOptions.dnsServers "10.0.0.256" is not a valid IPv4 address`}},
 		{"subnet CIDR", subnet("addressPrefix: 10.0.0.0/33 #!"),
-			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.0.0/33" is not a valid CIDR`}},
+			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "10.0.0.0/33" is not a valid CIDR`}},
 		{"subnet host bits", subnet("addressPrefix: 10.0.1.1/24 #!"),
-			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.1.1/24" has host bits set (did you mean 10.0.1.0/24?)`}},
+			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "10.0.1.1/24" has host bits set (did you mean 10.0.1.0/24?)`}},
 		{"subnet too small", subnet("addressPrefix: 10.0.1.0/30 #!"),
-			[]string{`t.yaml:L1: subnet v/s: addressPrefix "10.0.1.0/30" is smaller than /29, the smallest subnet Azure allows`}},
+			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "10.0.1.0/30" is smaller than /29, the smallest subnet Azure allows`}},
 		{"subnet too large", subnet("addressPrefix: 0.0.0.0/1 #!"),
-			[]string{`t.yaml:L1: subnet v/s: addressPrefix "0.0.0.0/1" is larger than /2, the largest subnet Azure allows`}},
+			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "0.0.0.0/1" is larger than /2, the largest subnet Azure allows`}},
 		{"subnet IPv6", subnet("addressPrefix: fd00::/64 #!"),
-			[]string{`t.yaml:L1: subnet v/s: addressPrefix "fd00::/64" is IPv6; only IPv4 is supported`}},
+			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "fd00::/64" is IPv6; only IPv4 is supported`}},
 		{"subnet wrong kind", subnet("addressPrefix: 5 #!"),
-			[]string{"t.yaml:L1: subnet v/s: addressPrefix must be a string, got number"}},
+			[]string{"t.yaml:L1: subnet vn/s: addressPrefix must be a string, got number"}},
 		{"subnet outside the VNet", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.1.0.0/24] #!"),
-			[]string{"t.yaml:L1: subnet v/s: address prefix 10.1.0.0/24 is outside the address space of virtual network v (10.0.0.0/16)"}},
+			[]string{"t.yaml:L1: subnet vn/s: address prefix 10.1.0.0/24 is outside the address space of virtual network vn (10.0.0.0/16)"}},
 		{"subnet below the VNet", subnet("addressPrefix: 9.255.255.0/24 #!"),
-			[]string{"t.yaml:L1: subnet v/s: address prefix 9.255.255.0/24 is outside the address space of virtual network v (10.0.0.0/16)"}},
-		{"subnets overlap", file(vnetEntry, entry(typeSubnet, "v/a", "addressPrefix: 10.0.1.0/24"),
-			entry(typeSubnet, "v/b", "addressPrefix: 10.0.1.128/25 #!")),
-			[]string{"t.yaml:L1: subnet v/b: address prefix 10.0.1.128/25 overlaps subnet v/a (10.0.1.0/24 at t.yaml:8)"}},
+			[]string{"t.yaml:L1: subnet vn/s: address prefix 9.255.255.0/24 is outside the address space of virtual network vn (10.0.0.0/16)"}},
+		{"subnets overlap", file(vnetEntry, entry(typeSubnet, "vn/a", "addressPrefix: 10.0.1.0/24"),
+			entry(typeSubnet, "vn/b", "addressPrefix: 10.0.1.128/25 #!")),
+			[]string{"t.yaml:L1: subnet vn/b: address prefix 10.0.1.128/25 overlaps subnet vn/a (10.0.1.0/24 at t.yaml:8)"}},
 		{"one subnet's prefixes overlap", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.0.1.0/25] #!"),
-			[]string{"t.yaml:L1: subnet v/s: address prefixes 10.0.1.0/24 and 10.0.1.0/25 overlap"}},
+			[]string{"t.yaml:L1: subnet vn/s: address prefixes 10.0.1.0/24 and 10.0.1.0/25 overlap"}},
 		{"subnet prefix missing", subnet("-addressPrefix", "defaultOutboundAccess: true #!"),
-			[]string{"t.yaml:L1: subnet v/s: addressPrefix or addressPrefixes is required"}},
+			[]string{"t.yaml:L1: subnet vn/s: addressPrefix or addressPrefixes is required"}},
 		{"subnet prefix twice", subnet("addressPrefix: 10.0.1.0/24 #!", "addressPrefixes: [10.0.1.0/24]"),
-			[]string{"t.yaml:L1: subnet v/s: addressPrefix and addressPrefixes are mutually exclusive; use one"}},
+			[]string{"t.yaml:L1: subnet vn/s: addressPrefix and addressPrefixes are mutually exclusive; use one"}},
 		{"private endpoint policies", subnet("privateEndpointNetworkPolicies: On #!"),
-			[]string{`t.yaml:L1: subnet v/s: privateEndpointNetworkPolicies must be one of Disabled, Enabled, NetworkSecurityGroupEnabled, RouteTableEnabled; got "On"`}},
+			[]string{`t.yaml:L1: subnet vn/s: privateEndpointNetworkPolicies must be one of Disabled, Enabled, NetworkSecurityGroupEnabled, RouteTableEnabled; got "On"`}},
 		{"default outbound access", subnet("defaultOutboundAccess: \"no\" #!"),
-			[]string{"t.yaml:L1: subnet v/s: defaultOutboundAccess must be a boolean, got string"}},
+			[]string{"t.yaml:L1: subnet vn/s: defaultOutboundAccess must be a boolean, got string"}},
 		{"field name case", subnet("NetworkSecurityGroup: {id: x} #!"),
-			[]string{`t.yaml:L1: subnet v/s: unknown field "NetworkSecurityGroup"; did you mean "networkSecurityGroup"?`}},
+			[]string{`t.yaml:L1: subnet vn/s: unknown field "NetworkSecurityGroup"; did you mean "networkSecurityGroup"?`}},
 		{"reference of the wrong type", subnet("networkSecurityGroup: {id: " + netw + "routeTables/t} #!"),
-			[]string{"t.yaml:L1: subnet v/s: networkSecurityGroup " + netw + "routeTables/t is a Microsoft.Network/routeTables, not a Microsoft.Network/networkSecurityGroups"}},
+			[]string{"t.yaml:L1: subnet vn/s: networkSecurityGroup " + netw + "routeTables/t is a Microsoft.Network/routeTables, not a Microsoft.Network/networkSecurityGroups"}},
 		{"reference not found", subnet("networkSecurityGroup: {id: " + netw + "networkSecurityGroups/nope} #!"),
-			[]string{"t.yaml:L1: subnet v/s: networkSecurityGroup " + sub1 + "Microsoft.Network/networkSecurityGroups/nope not found in the file"}},
+			[]string{"t.yaml:L1: subnet vn/s: networkSecurityGroup " + sub1 + "Microsoft.Network/networkSecurityGroups/nope not found in the file"}},
 		{"reference not an id", subnet("natGateway: {id: nat1} #!"),
-			[]string{`t.yaml:L1: subnet v/s: natGateway: resource id "nat1" must start with /subscriptions/ or /resourceGroups/`}},
+			[]string{`t.yaml:L1: subnet vn/s: natGateway: resource id "nat1" must start with /subscriptions/ or /resourceGroups/`}},
 		{"reference without id", subnet("routeTable: {name: t} #!#!"),
-			[]string{"t.yaml:L1: subnet v/s: routeTable.id is required", `t.yaml:L2: subnet v/s: unknown field "routeTable.name"`}},
+			[]string{"t.yaml:L1: subnet vn/s: routeTable.id is required", `t.yaml:L2: subnet vn/s: unknown field "routeTable.name"`}},
 		{"reference list not found", subnet("serviceEndpointPolicies: [{id: " + netw + "serviceEndpointPolicies/sep}] #!"),
-			[]string{"t.yaml:L1: subnet v/s: serviceEndpointPolicies[0] " + sub1 + "Microsoft.Network/serviceEndpointPolicies/sep not found in the file"}},
+			[]string{"t.yaml:L1: subnet vn/s: serviceEndpointPolicies[0] " + sub1 + "Microsoft.Network/serviceEndpointPolicies/sep not found in the file"}},
 		{"delegation service", subnet("delegations: [{name: d, properties: {}}] #!"),
-			[]string{"t.yaml:L1: subnet v/s: delegations[0].properties.serviceName is required"}},
+			[]string{"t.yaml:L1: subnet vn/s: delegations[0].properties.serviceName is required"}},
 		{"service endpoint locations", subnet("serviceEndpoints: [{service: Microsoft.Storage, locations: westus}] #!"),
-			[]string{"t.yaml:L1: subnet v/s: serviceEndpoints[0].locations must be an array, got string"}},
+			[]string{"t.yaml:L1: subnet vn/s: serviceEndpoints[0].locations must be an array, got string"}},
 
 		// Peerings.
-		{"peering remote missing", file(vnetEntry, entry(typePeering, "v/p", "allowForwardedTraffic: true #!")),
-			[]string{"t.yaml:L1: peering v/p: remoteVirtualNetwork is required"}},
-		{"peering remote not found", file(vnetEntry, entry(typePeering, "v/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
-			[]string{"t.yaml:L1: peering v/p: remoteVirtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/hub not found in the file"}},
-		{"subnet peering", file(vnetEntry, entry(typePeering, "v/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/v}", "peerCompleteVnets: false #!")),
-			[]string{"t.yaml:L1: peering v/p: peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets"}},
+		{"peering remote missing", file(vnetEntry, entry(typePeering, "vn/p", "allowForwardedTraffic: true #!")),
+			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is required"}},
+		{"peering remote not found", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
+			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/hub not found in the file"}},
+		{"peering with itself", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VN} #!")),
+			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is the peering's own virtual network vn: a virtual network cannot peer with itself"}},
+		{"subnet peering", file(vnetEntry, entry(typeVNet, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
+			entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub}", "peerCompleteVnets: false #!")),
+			[]string{"t.yaml:L1: peering vn/p: peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets"}},
 
 		// NSG rules (§8.1).
 		{"priority range", rule("priority: 50 #!"), []string{ruleR + "priority must be between 100 and 4096, got 50"}},
@@ -304,11 +307,9 @@ func TestValidationRules(t *testing.T) {
 		{"access missing", rule("-access", "priority: 100 #!"), []string{ruleR + "access is required"}},
 		{"protocol", rule("protocol: Http #!"), []string{ruleR + `protocol must be one of Tcp, Udp, Icmp, Esp, Ah, *, Any; got "Http"`}},
 		{"rule name end", file(nsgEntry, entry(typeRule, "nsg/bad-", ruleBase...)),
-			[]string{`t.yaml:8: security rule nsg/bad-: name "bad-" is not a valid rule name: at most 80 letters, digits, '.', '-' and '_', ` +
-				"starting with a letter, digit or '_' and ending with a letter, digit or '_'"}},
+			[]string{`t.yaml:8: security rule nsg/bad-: name "bad-" is not a valid ` + typeRule + " name: " + networkName.text}},
 		{"rule name length", file(nsgEntry, entry(typeRule, "nsg/"+strings.Repeat("a", 81), ruleBase...)),
-			[]string{`t.yaml:8: security rule nsg/` + strings.Repeat("a", 81) + `: name "` + strings.Repeat("a", 81) + `" is not a valid rule name: ` +
-				"at most 80 letters, digits, '.', '-' and '_', starting with a letter, digit or '_' and ending with a letter, digit or '_'"}},
+			[]string{`t.yaml:8: security rule nsg/` + strings.Repeat("a", 81) + `: name "` + strings.Repeat("a", 81) + `" is not a valid ` + typeRule + " name: " + networkName.text}},
 		{"prefix singular and plural", rule(`sourceAddressPrefix: "10.0.0.0/8" #!`, "sourceAddressPrefixes: [10.1.0.0/16]"),
 			[]string{ruleR + "sourceAddressPrefix and sourceAddressPrefixes are mutually exclusive; use one"}},
 		{"service tag in a list", rule("-sourceAddressPrefix", "sourceAddressPrefixes:\n  - 10.0.0.0/8\n  - Internet #!"),
@@ -404,14 +405,14 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: private endpoint pe: ipConfigurations[0].properties.privateIPAddress is required"}},
 
 		// Private DNS.
-		{"zone name", file(entry(typeZone, "nodots")), []string{`t.yaml:5: private DNS zone nodots: name "nodots" is not a valid DNS zone name (two or more labels, at most 253 characters)`}},
+		{"zone name", file(entry(typeZone, "nodots")), []string{`t.yaml:5: private DNS zone nodots: name "nodots" is not a valid ` + typeZone + " name: " + nameRules[strings.ToLower(typeZone)].text}},
 		{"A and CNAME at one name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.4}]"),
 			"  - type: Microsoft.Network/privateDnsZones/CNAME #!\n    resourceGroup: rg\n    name: z.net/WWW\n    properties: {cnameRecord: {cname: a.z.net}}\n"),
 			[]string{`t.yaml:L1: CNAME record set z.net/WWW: CNAME record set "www" conflicts with the A record set at t.yaml:6: a CNAME cannot share its name`}},
 		{"A record address", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.256}] #!")),
 			[]string{`t.yaml:L1: A record set z.net/www: aRecords[0].ipv4Address "10.0.0.256" is not a valid IPv4 address`}},
 		{"record name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/a..b")),
-			[]string{`t.yaml:8: A record set z.net/a..b: name "a..b" is not a valid record name: label ""`}},
+			[]string{`t.yaml:8: A record set z.net/a..b: name "a..b" is not a valid ` + typeZoneA + " name: " + recordName.text}},
 		{"CNAME target missing", file(entry(typeZone, "z.net"), entry(typeZoneCNAME, "z.net/www", "cnameRecord: {} #!")),
 			[]string{"t.yaml:L1: CNAME record set z.net/www: cnameRecord.cname is required"}},
 		{"link network missing", file(entry(typeZone, "z.net"), entry(typeZoneLink, "z.net/l", "registrationEnabled: true #!")),
@@ -421,7 +422,7 @@ func TestValidationRules(t *testing.T) {
 
 		// Azure Firewall.
 		{"firewall subnet name", file(vnetWithSubnet, entry(typeFirewall, "fw", "ipConfigurations:\n  - name: c\n    properties: {subnet: "+subnetRef+"} #!")),
-			[]string{"t.yaml:L1: firewall fw: subnet v/s: a firewall must be in a subnet named AzureFirewallSubnet"}},
+			[]string{"t.yaml:L1: firewall fw: subnet vn/s: a firewall must be in a subnet named AzureFirewallSubnet"}},
 		{"firewall configurations missing", file(entry(typeFirewall, "fw", "threatIntelMode: Alert #!")),
 			[]string{"t.yaml:L1: firewall fw: ipConfigurations is required"}},
 		{"firewall subnet missing", file(entry(typeFirewall, "fw", "ipConfigurations: [{name: c, properties: {}}] #!")),
@@ -479,23 +480,23 @@ func TestValidationRules(t *testing.T) {
 		// DNS Private Resolver.
 		{"resolver network missing", file(entry(typeResolver, "dr", "dnsResolverState: Connected #!")),
 			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork is required"}},
-		{"resolver network not found", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/v} #!")),
-			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/v not found in the file"}},
+		{"resolver network not found", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/vn not found in the file"}},
 		{"resolver network type", file(entry(typeResolver, "dr", "virtualNetwork: "+subnetRef+" #!")),
-			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + netw + "virtualNetworks/v/subnets/s is a Microsoft.Network/virtualNetworks/subnets, not a Microsoft.Network/virtualNetworks"}},
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + netw + "virtualNetworks/vn/subnets/s is a Microsoft.Network/virtualNetworks/subnets, not a Microsoft.Network/virtualNetworks"}},
 		{"inbound configurations missing", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations is required"}},
 		{"two inbound configurations", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+"}, {subnet: "+inRef+"}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations holds 2 entries; Azure allows at most 1"}},
 		{"inbound subnet missing", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{privateIpAllocationMethod: Dynamic}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet is required"}},
-		{"inbound subnet not found", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: {id: "+netw+"virtualNetworks/v/subnets/nope}}] #!")),
-			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/nope not found in the file"}},
+		{"inbound subnet not found", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: {id: "+netw+"virtualNetworks/vn/subnets/nope}}] #!")),
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet " + sub1 + "Microsoft.Network/virtualNetworks/vn/subnets/nope not found in the file"}},
 		{"inbound subnet in another VNet", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+otherRef+"}] #!")),
-			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet w/s is not in the resolver's virtual network v"}},
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet wn/s is not in the resolver's virtual network vn"}},
 		{"inbound address outside the subnet", resolverFile(entry(typeInbound, "dr/in",
 			"ipConfigurations:\n  - subnet: "+inRef+"\n    privateIpAllocationMethod: Static\n    privateIpAddress: 10.0.5.4 #!")),
-			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress 10.0.5.4 is outside subnet v/in (10.0.4.0/28)"}},
+			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress 10.0.5.4 is outside subnet vn/in (10.0.4.0/28)"}},
 		{"inbound address", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4}] #!")),
 			[]string{`t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress "10.0.4" is not a valid IPv4 address`}},
 		{"inbound address field case", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIPAddress: 10.0.4.5}] #!")),
@@ -505,12 +506,12 @@ func TestValidationRules(t *testing.T) {
 		{"outbound subnet missing", resolverFile(entry(typeOutbound, "dr/out", "resourceGuid: x #!")),
 			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet is required"}},
 		{"outbound subnet in another VNet", resolverFile(entry(typeOutbound, "dr/out", "subnet: "+otherRef+" #!")),
-			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet w/s is not in the resolver's virtual network v"}},
+			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet wn/s is not in the resolver's virtual network vn"}},
 		{"endpoint without resolver", file(dnsVNets, "  - type: Microsoft.Network/dnsResolvers/outboundEndpoints #!\n    resourceGroup: rg\n    name: dr/out\n"+
 			"    properties: {subnet: "+outRef+"}\n"),
 			[]string{"t.yaml:L1: outbound endpoint dr/out: DNS resolver dr is not in the file; a child needs its parent"}},
-		{"endpoint nested", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/v} #!", "outboundEndpoints: [] #!")),
-			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/v not found in the file",
+		{"endpoint nested", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!", "outboundEndpoints: [] #!")),
+			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/vn not found in the file",
 				`t.yaml:L2: DNS resolver dr: unknown field "outboundEndpoints"`}},
 		{"ruleset endpoints missing", file(entry(typeRuleset, "rs", "provisioningState: Succeeded #!")),
 			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints is required"}},
@@ -556,27 +557,27 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork is required"}},
 		{"link network not found", rulesetFile(entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: "+netw+"virtualNetworks/x} #!")),
 			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/x not found in the file"}},
-		{"VNet linked twice", rulesetFile(entry(typeRulesetLink, "rs/a", "virtualNetwork: {id: "+netw+"virtualNetworks/w}"),
-			entry(typeRulesetLink, "rs/b", "virtualNetwork: {id: "+netw+"virtualNetworks/W} #!")),
-			[]string{"t.yaml:L1: ruleset link rs/b: virtual network W is already linked to the ruleset by link a (t.yaml:30)"}},
+		{"VNet linked twice", rulesetFile(entry(typeRulesetLink, "rs/a", "virtualNetwork: {id: "+netw+"virtualNetworks/wn}"),
+			entry(typeRulesetLink, "rs/b", "virtualNetwork: {id: "+netw+"virtualNetworks/WN} #!")),
+			[]string{"t.yaml:L1: ruleset link rs/b: virtual network WN is already linked to the ruleset by link a (t.yaml:30)"}},
 
 		// Service endpoint policies and storage.
 		{"endpoint policy service", file(entry(typeSEP, "sep", "serviceEndpointPolicyDefinitions: [{name: d, properties: {serviceResources: []}}] #!")),
 			[]string{"t.yaml:L1: service endpoint policy sep: serviceEndpointPolicyDefinitions[0].properties.service is required"}},
-		{"storage IP rule", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, ipRules: [{value: 1.2.3.4/33}]} #!")),
-			[]string{`t.yaml:L1: storage account st: networkAcls.ipRules[0].value "1.2.3.4/33" is not a valid CIDR`}},
-		{"storage default action", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Block} #!")),
-			[]string{`t.yaml:L1: storage account st: networkAcls.defaultAction must be one of Allow, Deny; got "Block"`}},
-		{"storage default action missing", file(entry(typeStorage, "st", "networkAcls: {bypass: None} #!")),
-			[]string{"t.yaml:L1: storage account st: networkAcls.defaultAction is required"}},
-		{"storage bypass", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, bypass: \"AzureServices, Everyone\"} #!")),
-			[]string{`t.yaml:L1: storage account st: networkAcls.bypass "AzureServices, Everyone" must be a comma list of None, Logging, Metrics, AzureServices`}},
-		{"storage subnet not found", file(entry(typeStorage, "st", "networkAcls: {defaultAction: Deny, virtualNetworkRules: [{id: "+netw+"virtualNetworks/v/subnets/s}]} #!")),
-			[]string{"t.yaml:L1: storage account st: networkAcls.virtualNetworkRules[0].id " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/s not found in the file"}},
+		{"storage IP rule", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, ipRules: [{value: 1.2.3.4/33}]} #!")),
+			[]string{`t.yaml:L1: storage account sta: networkAcls.ipRules[0].value "1.2.3.4/33" is not a valid CIDR`}},
+		{"storage default action", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Block} #!")),
+			[]string{`t.yaml:L1: storage account sta: networkAcls.defaultAction must be one of Allow, Deny; got "Block"`}},
+		{"storage default action missing", file(entry(typeStorage, "sta", "networkAcls: {bypass: None} #!")),
+			[]string{"t.yaml:L1: storage account sta: networkAcls.defaultAction is required"}},
+		{"storage bypass", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, bypass: \"AzureServices, Everyone\"} #!")),
+			[]string{`t.yaml:L1: storage account sta: networkAcls.bypass "AzureServices, Everyone" must be a comma list of None, Logging, Metrics, AzureServices`}},
+		{"storage subnet not found", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, virtualNetworkRules: [{id: "+netw+"virtualNetworks/vn/subnets/s}]} #!")),
+			[]string{"t.yaml:L1: storage account sta: networkAcls.virtualNetworkRules[0].id " + sub1 + "Microsoft.Network/virtualNetworks/vn/subnets/s not found in the file"}},
 
 		// Workspaces and computes (§9, §4.7).
 		{"workspace name", file(entry(typeWorkspace, "ab")),
-			[]string{`t.yaml:5: workspace ab: name "ab" is not a valid workspace name: 3 to 33 letters, digits, '_' and '-', starting with a letter or digit`}},
+			[]string{`t.yaml:5: workspace ab: name "ab" is not a valid ` + typeWorkspace + " name: 3–33 letters, digits, '_' and '-', starting with a letter or digit"}},
 		{"workspace dependency type", file(entry(typeWorkspace, "mlw", "storageAccount: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv #!")),
 			[]string{"t.yaml:L1: workspace mlw: storageAccount /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv is a Microsoft.KeyVault/vaults, not a Microsoft.Storage/storageAccounts"}},
 		{"workspace dependency kind", file(entry(typeWorkspace, "mlw", "keyVault: {id: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv} #!")),
@@ -586,24 +587,24 @@ func TestValidationRules(t *testing.T) {
 		{"workspace identity", file(envEntry(typeWorkspace, "mlw", []string{"identity: {type: Managed} #!"})),
 			[]string{`t.yaml:L1: workspace mlw: identity.type must be one of None, SystemAssigned, UserAssigned, SystemAssigned,UserAssigned; got "Managed"`}},
 		{"compute type unsupported", compute("computeType: aks #!"),
-			[]string{"t.yaml:L1: compute ws/c: computeType AKS is not supported; supported: AmlCompute, ComputeInstance, VirtualMachine, HDInsight, Databricks"}},
-		{"compute type missing", compute("description: d #!"), []string{"t.yaml:L1: compute ws/c: computeType is required"}},
+			[]string{"t.yaml:L1: compute ws/cc: computeType AKS is not supported; supported: AmlCompute, ComputeInstance, VirtualMachine, HDInsight, Databricks"}},
+		{"compute type missing", compute("description: d #!"), []string{"t.yaml:L1: compute ws/cc: computeType is required"}},
 		{"max nodes missing", compute("computeType: AmlCompute", "properties: {vmSize: x} #!"),
-			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.maxNodeCount is required"}},
+			[]string{"t.yaml:L1: compute ws/cc: properties.scaleSettings.maxNodeCount is required"}},
 		{"negative nodes", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2, minNodeCount: -1} #!")...),
-			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.minNodeCount must be between 0 and 2147483647, got -1"}},
+			[]string{"t.yaml:L1: compute ws/cc: properties.scaleSettings.minNodeCount must be between 0 and 2147483647, got -1"}},
 		{"min above max", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2, minNodeCount: 3} #!")...),
-			[]string{"t.yaml:L1: compute ws/c: properties.scaleSettings.minNodeCount 3 is greater than maxNodeCount 2"}},
+			[]string{"t.yaml:L1: compute ws/cc: properties.scaleSettings.minNodeCount 3 is greater than maxNodeCount 2"}},
 		{"public IP flag", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2}\n  enableNodePublicIp: \"false\" #!")...),
-			[]string{"t.yaml:L1: compute ws/c: properties.enableNodePublicIp must be a boolean, got string"}},
+			[]string{"t.yaml:L1: compute ws/cc: properties.enableNodePublicIp must be a boolean, got string"}},
 		{"cluster field on an instance", compute("computeType: ComputeInstance", "properties:\n  scaleSettings: {maxNodeCount: 2} #!"),
-			[]string{`t.yaml:L1: compute ws/c: unknown field "properties.scaleSettings"`}},
+			[]string{`t.yaml:L1: compute ws/cc: unknown field "properties.scaleSettings"`}},
 		{"compute subnet not found", compute(edit(amlBase, "properties:\n  scaleSettings: {maxNodeCount: 2}\n  subnet: "+subnetRef+" #!")...),
-			[]string{"t.yaml:L1: compute ws/c: properties.subnet " + sub1 + "Microsoft.Network/virtualNetworks/v/subnets/s not found in the file"}},
+			[]string{"t.yaml:L1: compute ws/cc: properties.subnet " + sub1 + "Microsoft.Network/virtualNetworks/vn/subnets/s not found in the file"}},
 		{"attached compute without resource", compute("computeType: VirtualMachine #!"),
-			[]string{"t.yaml:L1: compute ws/c: resourceId is required"}},
+			[]string{"t.yaml:L1: compute ws/cc: resourceId is required"}},
 		{"attached compute resource type", compute("computeType: HDInsight", "resourceId: /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm #!"),
-			[]string{"t.yaml:L1: compute ws/c: resourceId /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm is a Microsoft.Compute/virtualMachines, not a Microsoft.HDInsight/clusters"}},
+			[]string{"t.yaml:L1: compute ws/cc: resourceId /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm is a Microsoft.Compute/virtualMachines, not a Microsoft.HDInsight/clusters"}},
 
 		// Locks and policy assignments.
 		{"lock level", lock("level: Delete #!"),
@@ -653,7 +654,7 @@ func TestValidValues(t *testing.T) {
 			`destinationPortRange: ""`, "destinationPortRanges: ['80', 443, '1000-2000']")},
 		{"Any protocol and ports", rule("protocol: Any", `destinationPortRange: "*"`)},
 		{"null fields", rule("description: null", "sourcePortRange: null")},
-		{"read-only fields of an export", file(entry(typeVNet, "v", "provisioningState: Succeeded", "resourceGuid: x",
+		{"read-only fields of an export", file(entry(typeVNet, "vn", "provisioningState: Succeeded", "resourceGuid: x",
 			"addressSpace: {addressPrefixes: [10.0.0.0/16]}", "enableDdosProtection: false",
 			"subnets: [{name: s, id: x, etag: y, type: z, properties: {addressPrefix: 10.0.1.0/24, provisioningState: Succeeded, ipConfigurations: [{id: q}], purpose: x}}]"))},
 		{"route to a service tag", route("addressPrefix: BatchNodeManagement.westus2")},
@@ -666,9 +667,9 @@ func TestValidValues(t *testing.T) {
 		{"inbound endpoint export", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded", "resourceGuid: x",
 			"ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4.15, privateIpAllocationMethod: dynamic}]"))},
 		{"one domain and VNet in two rulesets", rulesetFile(entry(typeForwardRule, "rs/r", fwdRuleBase...),
-			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"),
+			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"),
 			strings.ReplaceAll(rulesetEntry, "name: rs", "name: rs2"), entry(typeForwardRule, "rs2/r", fwdRuleBase...),
-			entry(typeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/w}"))},
+			entry(typeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"))},
 		{"lock export", file(envEntry(typeLock, "l", []string{"location: westus2", "id: /resourceGroups/rg/providers/Microsoft.Authorization/locks/l"},
 			"level: readOnly", "owners: [{applicationId: x}]"))},
 		{"subscription assignment with its id and any parameters", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +

@@ -123,7 +123,7 @@ func TestProblemString(t *testing.T) {
 	}{
 		{Problem{File: "env.yaml", Line: 42, Resource: "subnet mynetwork/default", Message: `addressPrefix "10.0.0.0/33" is not a valid CIDR`},
 			`env.yaml:42: subnet mynetwork/default: addressPrefix "10.0.0.0/33" is not a valid CIDR`},
-		{Problem{File: "env.yaml", Resource: "subnet v/s", Message: "m"}, "env.yaml: subnet v/s: m"},
+		{Problem{File: "env.yaml", Resource: "subnet vn/s", Message: "m"}, "env.yaml: subnet vn/s: m"},
 		{Problem{File: "env.yaml", Line: 3, Message: "m"}, "env.yaml:3: m"},
 		{Problem{Message: "m"}, "m"},
 	} {
@@ -381,7 +381,7 @@ func TestNestedAndStandaloneChildren(t *testing.T) {
 resources:
   - type: Microsoft.Network/virtualNetworks
     resourceGroup: rg
-    name: v
+    name: vn
     location: eastus
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
@@ -390,7 +390,7 @@ resources:
           properties: {addressPrefix: 10.0.1.0/24, networkSecurityGroup: {id: /resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n}}
       virtualNetworkPeerings:
         - name: p
-          properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v}}
+          properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
   - type: Microsoft.Network/networkSecurityGroups
     resourceGroup: rg
     name: n
@@ -405,23 +405,28 @@ resources:
       routes:
         - name: d
           properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.0.1.4}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: hub
+    location: eastus
+    properties: {addressSpace: {addressPrefixes: [10.9.0.0/16]}}
 `
 	standalone := `subscription: s1
 resources:
   - type: Microsoft.Network/virtualNetworks/subnets
     resourceGroup: rg
-    name: v/a
+    name: vn/a
     properties: {addressPrefix: 10.0.1.0/24, networkSecurityGroup: {id: /resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n}}
   - type: Microsoft.Network/virtualNetworks
     resourceGroup: rg
-    name: v
+    name: vn
     location: eastus
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
   - type: Microsoft.Network/virtualNetworks/virtualNetworkPeerings
     resourceGroup: rg
-    name: v/p
-    properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v}}
+    name: vn/p
+    properties: {remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}}
   - type: Microsoft.Network/networkSecurityGroups
     resourceGroup: rg
     name: n
@@ -436,6 +441,11 @@ resources:
     resourceGroup: rg
     name: t/d
     properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.0.1.4}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: hub
+    location: eastus
+    properties: {addressSpace: {addressPrefixes: [10.9.0.0/16]}}
 `
 	a, b := mustDecode(t, "n.yaml", nested), mustDecode(t, "s.yaml", standalone)
 	eq(t, "subnet location", a.VirtualNetworks[0].Subnets[0].Location, "eastus")
@@ -451,7 +461,7 @@ func TestTypesAndIDsAreCaseInsensitive(t *testing.T) {
 resources:
   - type: microsoft.network/VIRTUALNETWORKS
     resourceGroup: RG
-    name: V
+    name: VN
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
       subnets:
@@ -464,13 +474,13 @@ resources:
     name: N
   - type: MICROSOFT.NETWORK/virtualnetworks/SUBNETS
     resourceGroup: Rg
-    name: v/b
-    id: /subscriptions/s1/resourcegroups/rg/providers/microsoft.network/virtualnetworks/v/subnets/B
+    name: vn/b
+    id: /subscriptions/s1/resourcegroups/rg/providers/microsoft.network/virtualnetworks/vn/subnets/B
     properties: {addressPrefix: 10.0.2.0/24}
 `)
 	vn := s.VirtualNetworks[0]
 	eq(t, "canonical type", vn.ID.Type(), "Microsoft.Network/virtualNetworks")
-	eq(t, "spelling kept", vn.ID.Name(), "V")
+	eq(t, "spelling kept", vn.ID.Name(), "VN")
 	eq(t, "standalone child attached", len(vn.Subnets), 2)
 	eq(t, "child type", vn.Subnets[1].ID.Type(), "Microsoft.Network/virtualNetworks/subnets")
 	eq(t, "resolves", s.NetworkSecurityGroup(vn.Subnets[0].NetworkSecurityGroup.ID), s.NetworkSecurityGroups[0])
@@ -489,7 +499,7 @@ resources:
   - type: Microsoft.Network/virtualNetworks
     subscription: s2
     resourceGroup: rg
-    name: v
+    name: vn
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
       subnets:
@@ -507,7 +517,7 @@ resources:
   - type: Microsoft.Network/virtualNetworks
     subscription: s1
     resourceGroup: rg
-    name: v
+    name: vn
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
   - type: Microsoft.Network/networkSecurityGroups
@@ -522,7 +532,7 @@ func TestEveryProblemIsReported(t *testing.T) {
 resources:
   - type: Microsoft.Network/virtualNetworks
     resourceGroup: rg
-    name: v
+    name: vn
     properties:
       addressSpace: {addressPrefixes: [10.0.0.0/16]}
       subnets:
@@ -546,9 +556,9 @@ resources:
     properties: {addressPrefix: 10.0.0.0/8, nextHopType: Internet}
 `)
 	eq(t, "problems", got, []string{
-		`m.yaml:10: subnet v/a: addressPrefix or addressPrefixes is required`,
-		`m.yaml:10: subnet v/a: unknown field "adressPrefix"; did you mean "addressPrefix"?`,
-		`m.yaml:12: subnet v/b: addressPrefix "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`,
+		`m.yaml:10: subnet vn/a: addressPrefix or addressPrefixes is required`,
+		`m.yaml:10: subnet vn/a: unknown field "adressPrefix"; did you mean "addressPrefix"?`,
+		`m.yaml:12: subnet vn/b: addressPrefix "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`,
 		`m.yaml:19: security rule n/r: priority must be between 100 and 4096, got 5000`,
 		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Web/sites"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Compute, Microsoft.Authorization`,
 		`m.yaml:23: route t/r: route table t is not in the file; a child needs its parent`,
@@ -611,11 +621,11 @@ func TestLoadFile(t *testing.T) {
 // name, no subscription or resourceGroup — are placed by their ids.
 func TestARMShapedEntries(t *testing.T) {
 	doc := `{"resources": [
-  {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v", "name": "v", "type": "Microsoft.Network/virtualNetworks", "location": "eastus",
+  {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vn", "name": "vn", "type": "Microsoft.Network/virtualNetworks", "location": "eastus",
    "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "a", "properties": {"addressPrefix": "10.0.1.0/24"}}]}},
   {"id": "/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1", "name": "ws1", "type": "Microsoft.MachineLearningServices/workspaces", "location": "eastus", "properties": {}},
   {"id": "/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/cpu", "name": "cpu", "type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "eastus",
-   "properties": {"computeType": "AmlCompute", "properties": {"subnet": {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}, "scaleSettings": {"maxNodeCount": 2}}}}
+   "properties": {"computeType": "AmlCompute", "properties": {"subnet": {"id": "/subscriptions/s1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vn/subnets/a"}, "scaleSettings": {"maxNodeCount": 2}}}}
 ]}`
 	snap, err := DecodeFile("export.json", []byte(doc))
 	if err != nil {

@@ -179,30 +179,9 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// securityRuleNameRE is Azure's rule name rule (§8.1): up to 80 characters,
-// word characters, '.', '-', '_', starting with a word character and ending
-// with a word character or '_'.
-var securityRuleNameRE = regexp.MustCompile(`^\w(?:[\w.\-]{0,78}\w)?$`)
-
-// workspaceNameRE is the REST rule for workspace names (§9).
-var workspaceNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$`)
-
 // dnsLabelRE is one label of a DNS name; '_' appears in real private zones'
 // record names (_tcp), so it is allowed.
 var dnsLabelRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?$`)
-
-// checkZoneName checks a private DNS zone name: at least two labels, 253
-// characters at most.
-func checkZoneName(s string) error {
-	name := strings.TrimSuffix(s, ".")
-	if len(s) > 253 || !strings.Contains(name, ".") {
-		return fmt.Errorf("%q is not a valid DNS zone name (two or more labels, at most 253 characters)", s)
-	}
-	if l, bad := badLabel(name); bad {
-		return fmt.Errorf("%q is not a valid DNS zone name: label %q", s, l)
-	}
-	return nil
-}
 
 // badLabel returns the first label of a dotted name that is not a DNS label.
 func badLabel(name string) (string, bool) {
@@ -229,18 +208,4 @@ func parseDomainName(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a valid domain name: label %q", s, l)
 	}
 	return strings.ToLower(name), nil
-}
-
-// checkRecordName checks a record set name relative to its zone: "@" (the
-// apex) or DNS labels, the first of which may be the wildcard "*".
-func checkRecordName(s string) error {
-	if s == "@" {
-		return nil
-	}
-	for i, l := range strings.Split(s, ".") {
-		if !dnsLabelRE.MatchString(l) && (i > 0 || l != "*") {
-			return fmt.Errorf("%q is not a valid record name: label %q", s, l)
-		}
-	}
-	return nil
 }

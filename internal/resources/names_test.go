@@ -1,0 +1,106 @@
+package resources
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"securetrain/internal/arm"
+)
+
+// TestNameRules holds each type's rule (Azure's "Naming rules and
+// restrictions for Azure resources"; locks: the Management Locks REST
+// reference) at its edges, ASCII only (issue 10, defect 7).
+func TestNameRules(t *testing.T) {
+	for _, c := range []struct {
+		typ, name string
+		ok        bool
+		code      string
+	}{
+		{arm.TypeResourceGroup, "rg-1_(a).b", true, ""},
+		{arm.TypeResourceGroup, strings.Repeat("r", 90), true, ""},
+		{arm.TypeResourceGroup, strings.Repeat("r", 91), false, "InvalidResourceGroup"},
+		{arm.TypeResourceGroup, "ends.", false, "InvalidResourceGroup"},
+		{arm.TypeResourceGroup, "grüppe", false, "InvalidResourceGroup"}, // Azure allows Unicode letters; securetrain ids are ASCII
+		{arm.TypeResourceGroup, "a b", false, "InvalidResourceGroup"},
+		{typeVNet, "v", false, CodeInvalidName},
+		{typeVNet, "vn", true, ""},
+		{typeVNet, strings.Repeat("v", 64), true, ""},
+		{typeVNet, strings.Repeat("v", 65), false, CodeInvalidName},
+		{typeVNet, "vn-", false, CodeInvalidName},
+		{typeVNet, "vn_", true, ""},
+		{typeVNet, "-vn", false, CodeInvalidName},
+		{typeSubnet, "s", true, ""},
+		{typeSubnet, strings.Repeat("s", 81), false, CodeInvalidName},
+		{typeRule, "allow.443_in", true, ""},
+		{typeRule, "bad-", false, CodeInvalidName},
+		{typeEndpoint, "p", false, CodeInvalidName},
+		{typeResolver, "dns_", false, CodeInvalidName},
+		{typeResolver, "dns-res", true, ""},
+		{typeStorage, "mystorage01", true, ""},
+		{typeStorage, "MyStorage", false, CodeInvalidName},
+		{typeStorage, "st", false, CodeInvalidName},
+		{typeStorage, strings.Repeat("s", 25), false, CodeInvalidName},
+		{typeWorkspace, "ml_ws-1", true, ""},
+		{typeWorkspace, "_ws", false, CodeInvalidName},
+		{typeCompute, "cpu-cluster", true, ""},
+		{typeCompute, "1cpu", false, CodeInvalidName},
+		{typeCompute, "cpu_cluster", false, CodeInvalidName},
+		{typeCompute, strings.Repeat("c", 33), false, CodeInvalidName},
+		{typeZone, "privatelink.api.azureml.ms", true, ""},
+		{typeZone, "nodots", false, CodeInvalidName},
+		{typeZoneA, "@", true, ""},
+		{typeZoneA, "*.web", true, ""},
+		{typeZoneA, "a..b", false, CodeInvalidName},
+		{typeLock, "do not delete (prod)", true, ""},
+		{typeLock, "a/b", false, CodeInvalidName},
+		{typeLock, "a%b", false, CodeInvalidName},
+		{typeLock, "a\x00b", false, CodeInvalidName},
+		{typeLock, "a\xffb", false, CodeInvalidName},
+		{typeLock, "..", false, CodeInvalidName},
+		{typeLock, strings.Repeat("l", 261), false, CodeInvalidName},
+		{typeAssignment, "deny-public-ip", true, ""},
+		{typeAssignment, "trailing.", false, CodeInvalidName},
+		{typeRoleAssignment, "11111111-2222-3333-4444-555555555555", true, ""},
+		{typeRoleAssignment, "not-a-guid", false, "InvalidRoleAssignmentId"},
+		{typeRoleDefinition, "11111111-2222-3333-4444-55555555555", false, "InvalidRoleDefinitionId"},
+		{"Microsoft.Example/unknown", "any name", true, ""},
+		{"Microsoft.Example/unknown", "a|b", false, CodeInvalidName},
+		{"microsoft.network/VIRTUALNETWORKS", "v", false, CodeInvalidName}, // types compare case-insensitively
+	} {
+		err := CheckName(c.typ, c.name)
+		var ne *NameError
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s %q: %v, want valid", c.typ, c.name, err)
+		case !c.ok && !errors.As(err, &ne):
+			t.Errorf("%s %q: %v, want a *NameError", c.typ, c.name, err)
+		case !c.ok && (ne.Code != c.code || ne.Name != c.name || !strings.Contains(err.Error(), ne.Rule)):
+			t.Errorf("%s %q: code %s, error %q; want code %s naming the rule", c.typ, c.name, ne.Code, err, c.code)
+		}
+	}
+}
+
+// A read or delete also accepts a name an earlier version stored under
+// ARM's looser rule for any name, and nothing beyond it.
+func TestCheckStoredName(t *testing.T) {
+	if err := CheckStoredName(typeStorage, "Old_Storage"); err != nil {
+		t.Errorf("stored name under the looser rule: %v", err)
+	}
+	if err := CheckStoredName(typeStorage, "a/b"); err == nil {
+		t.Error("a name no rule allows was accepted")
+	}
+	if err := CheckStoredName(typeLock, "a*b"); err != nil {
+		t.Errorf("lock name valid under its own rule: %v", err)
+	}
+}
+
+func TestQuoteBoundsAndEscapes(t *testing.T) {
+	long := Quote(strings.Repeat("x", 1<<20))
+	if len(long) > 200 || !strings.Contains(long, "(1048576 bytes)") {
+		t.Errorf("a 1 MB value is shown as %d bytes: %.120s", len(long), long)
+	}
+	if got := Quote("a\x00\xff"); got != `"a\x00\xff"` {
+		t.Errorf("Quote = %s, want control and invalid bytes escaped", got)
+	}
+}
