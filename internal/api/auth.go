@@ -123,6 +123,27 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 	return true, nil
 }
 
+// lookupPrincipal reads the principal called name (names compare
+// case-insensitively, as the store's ids do).
+func lookupPrincipal(ctx context.Context, rd store.Reader, name string) (principal, error) {
+	notFound := newError(http.StatusBadRequest, "PrincipalNotFound", "Principal %s does not exist (securetrain principal create NAME).", name)
+	if !validPrincipalName(name) {
+		return principal{}, notFound
+	}
+	rec, err := rd.Get(ctx, principalID(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return principal{}, notFound
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	var p principal
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		return principal{}, fmt.Errorf("stored principal %s: %w", rec.ID, err)
+	}
+	return p, nil
+}
+
 // authenticate resolves the bearer token to a principal, or fails with
 // 401 and ARM's codes.
 func (s *Server) authenticate(r *http.Request) (string, error) {
