@@ -27,7 +27,12 @@ const testSub = "00000000-0000-0000-0000-000000000001"
 // client commands at it (SECURETRAIN_URL, SECURETRAIN_TOKEN).
 func startServer(t *testing.T) *serverClient {
 	t.Helper()
-	dir := t.TempDir()
+	return startServerAt(t, t.TempDir())
+}
+
+// startServerAt is startServer on the data directory dir.
+func startServerAt(t *testing.T, dir string) *serverClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -29,7 +29,7 @@ func commands() []command {
 		{"flow", "verify one flow (or a set of flows) and explain the verdict", runFlow},
 		{"gen", "generate a large environment file (benchmarks)", runGen},
 		{"serve", "run the ARM-compatible control plane (HTTPS, store in --data)", runServe},
-		{"principal", "manage principals: principal create NAME (prints its token once)", runPrincipal},
+		{"principal", "manage principals: principal create NAME, principal token rotate|revoke NAME", runPrincipal},
 		{"role", "assign roles: role assign --principal P --role R --scope S", runRole},
 		{"get", "show a resource of the server by id (SECURETRAIN_URL, SECURETRAIN_TOKEN)", runGet},
 		{"list", "list a collection of the server, e.g. /subscriptions/S/resourceGroups", runList},

@@ -125,24 +125,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	return nil
 }
 
-// runPrincipal: `principal create NAME --data DIR` creates a principal in
-// the store directly and prints its token once.
-func runPrincipal(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("principal", "create NAME [--data DIR]", stderr)
-	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
-	rest, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(rest) != 2 || rest[0] != "create" {
-		fmt.Fprintln(stderr, "usage: securetrain principal create NAME [--data DIR]")
-		return exitBadInput
-	}
-	return onStore("principal", *dataDir, stdout, stderr, func(st store.Store) (string, error) {
-		return api.CreatePrincipal(context.Background(), st, rest[1])
-	})
-}
-
 // onStore runs an administrative command on the data directory's store
 // (the server may be running: the store takes concurrent writers) and
 // prints its result.

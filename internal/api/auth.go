@@ -31,9 +31,12 @@ const (
 
 func principalID(name string) string { return "/providers/securetrain/principals/" + name }
 
+// tokenScope holds the token hashes.
+const tokenScope = "/providers/securetrain/tokens"
+
 func tokenID(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return "/providers/securetrain/tokens/" + hex.EncodeToString(sum[:])
+	return tokenScope + "/" + hex.EncodeToString(sum[:])
 }
 
 type principal struct {
@@ -102,9 +105,9 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 	}
 	token := newToken()
 	path := filepath.Join(dir, AdminTokenFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
-		return false, fmt.Errorf("write %s: %w", tmp, err)
+	tmp, stageErr := stageTokenFile(path, token)
+	if stageErr != nil {
+		return false, stageErr
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
@@ -121,6 +124,138 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 		return false, fmt.Errorf("admin principal: %w", err)
 	}
 	return true, nil
+}
+
+// stageTokenFile writes token to path+".tmp", created afresh with mode
+// 0600 (a leftover file, whatever its mode, is removed, never reused), and
+// returns that name: renaming it over path publishes the token.
+func stageTokenFile(path, token string) (string, error) {
+	tmp := path + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("remove the leftover %s: %w", tmp, err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", tmp, err)
+	}
+	_, err = f.WriteString(token + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return tmp, nil
+}
+
+// lookupPrincipal reads the principal called name (names compare
+// case-insensitively, as the store's ids do).
+func lookupPrincipal(ctx context.Context, rd store.Reader, name string) (principal, error) {
+	notFound := newError(http.StatusBadRequest, "PrincipalNotFound", "Principal %s does not exist (securetrain principal create NAME).", name)
+	if !validPrincipalName(name) {
+		return principal{}, notFound
+	}
+	rec, err := rd.Get(ctx, principalID(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return principal{}, notFound
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	var p principal
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		return principal{}, fmt.Errorf("stored principal %s: %w", rec.ID, err)
+	}
+	return p, nil
+}
+
+// RotateToken replaces every token of the principal with a new one and
+// returns it (shown once): the old tokens fail from the commit on, since
+// every request looks its token up in the store. The admin's new token
+// also replaces dir/admin.token (mode 0600); it is staged beside it before
+// the commit and renamed over it after, so a crash in between leaves it in
+// admin.token.tmp rather than nowhere.
+func RotateToken(ctx context.Context, st store.Store, name, dir string) (string, error) {
+	p, err := lookupPrincipal(ctx, st, name)
+	if err != nil {
+		return "", err
+	}
+	token := newToken()
+	path, tmp := filepath.Join(dir, AdminTokenFile), ""
+	if p.Name == AdminName {
+		if tmp, err = stageTokenFile(path, token); err != nil {
+			return "", err
+		}
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if _, err := deleteTokens(ctx, tx, p.Name); err != nil {
+			return err
+		}
+		_, err := putJSON(ctx, tx, tokenID(token), tokenType, tokenRecord{Principal: p.Name}, store.Condition{IfNoneMatch: "*"})
+		return err
+	})
+	if err != nil {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+		return "", fmt.Errorf("rotate the token of %s: %w", p.Name, err)
+	}
+	if tmp != "" {
+		if err := os.Rename(tmp, path); err != nil {
+			return "", fmt.Errorf("the admin's new token is in force but %s could not be replaced (%w): the token is in %s", path, err, tmp)
+		}
+	}
+	return token, nil
+}
+
+// RevokeTokens deletes every token of the principal and returns how many:
+// they fail from the commit on. The principal and its role assignments
+// stay; RotateToken gives it a token again. Revoking the admin's tokens
+// removes dir/admin.token, which no longer works.
+func RevokeTokens(ctx context.Context, st store.Store, name, dir string) (int, error) {
+	p, err := lookupPrincipal(ctx, st, name)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = st.Update(ctx, func(tx store.Tx) error {
+		n, err = deleteTokens(ctx, tx, p.Name)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke the tokens of %s: %w", p.Name, err)
+	}
+	if p.Name == AdminName {
+		if err := os.Remove(filepath.Join(dir, AdminTokenFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("tokens revoked, but the stale %s stays: %w", AdminTokenFile, err)
+		}
+	}
+	return n, nil
+}
+
+// deleteTokens deletes the tokens of the principal called name.
+func deleteTokens(ctx context.Context, tx store.Tx, name string) (int, error) {
+	var ids []string
+	err := store.Each(ctx, tx, store.Query{Scope: tokenScope, Type: tokenType}, func(rec store.Record) error {
+		var tr tokenRecord
+		if err := json.Unmarshal(rec.Body, &tr); err != nil {
+			return fmt.Errorf("token record %s: %w", rec.ID, err)
+		}
+		if tr.Principal == name {
+			ids = append(ids, rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := tx.Delete(ctx, id, store.Condition{}); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }
 
 // authenticate resolves the bearer token to a principal, or fails with

@@ -30,6 +30,9 @@ type roleDefinition struct {
 	Description string   // what it is for
 	Actions     []string // allowed, with * wildcards, case-insensitive
 	NotActions  []string // subtracted from Actions
+	// AssignableScopes are where a custom role may be assigned, all
+	// inside its subscription; nil for built-in roles (anywhere).
+	AssignableScopes []string
 }
 
 // builtinRoles are the built-in roles. Owner, Contributor, Reader and
@@ -148,7 +151,8 @@ type rolePermission struct {
 }
 
 func (sr storedRole) definition(scope string) roleDefinition {
-	d := roleDefinition{Scope: scope, ID: sr.Name, Name: sr.Properties.RoleName, Description: sr.Properties.Description}
+	d := roleDefinition{Scope: scope, ID: sr.Name, Name: sr.Properties.RoleName, Description: sr.Properties.Description,
+		AssignableScopes: sr.Properties.AssignableScopes}
 	for _, p := range sr.Properties.Permissions {
 		d.Actions = append(d.Actions, p.Actions...)
 		d.NotActions = append(d.NotActions, p.NotActions...)
@@ -156,29 +160,114 @@ func (sr storedRole) definition(scope string) roleDefinition {
 	return d
 }
 
-// roleFor resolves a roleDefinitionId: a built-in role by its GUID, or a
-// custom role stored at the subscription the id names.
-func roleFor(ctx context.Context, rd store.Reader, ref string) (roleDefinition, bool, error) {
-	guid := ref[strings.LastIndex(ref, "/")+1:]
-	if d, ok := roleByName(guid); ok && validGUID(guid) {
-		return d, true, nil
+// assignableAt reports whether the role may be assigned at scope.
+func (r roleDefinition) assignableAt(scope string) bool {
+	if r.AssignableScopes == nil {
+		return true
 	}
-	i := strings.Index(strings.ToLower(ref), "/providers/microsoft.authorization/roledefinitions/")
-	if i <= 0 || !validGUID(guid) {
-		return roleDefinition{}, false, nil
+	return slices.ContainsFunc(r.AssignableScopes, func(as string) bool { return arm.Within(scope, as) })
+}
+
+// roleRef is a parsed role definition id: the subscription it names (""
+// in the tenant form) and the role's GUID.
+type roleRef struct{ sub, guid string }
+
+// parseRoleRef reads a role definition id in ARM's two forms,
+// /subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}
+// and /providers/Microsoft.Authorization/roleDefinitions/{guid}, in any
+// ASCII case. Anything else is not a role definition id: another scope,
+// or a non-ASCII letter that Unicode folds to an ASCII one (U+017F "ſ").
+func parseRoleRef(ref string) (roleRef, bool) {
+	if !strings.HasPrefix(ref, "/") || !isASCII(ref) {
+		return roleRef{}, false
 	}
-	rec, err := rd.Get(ctx, ref)
+	segs := strings.Split(ref[1:], "/")
+	var r roleRef
+	if len(segs) == 6 && strings.EqualFold(segs[0], "subscriptions") && validGUID(segs[1]) {
+		r.sub, segs = segs[1], segs[2:]
+	}
+	if len(segs) != 4 || !strings.EqualFold(segs[0], "providers") || !strings.EqualFold(segs[1]+"/"+segs[2], typeRoleDefinition) || !validGUID(segs[3]) {
+		return roleRef{}, false
+	}
+	r.guid = segs[3]
+	return r, true
+}
+
+// names reports whether the reference is to the role guid of subscription
+// sub (the tenant form names a subscription's role where it is used).
+func (r roleRef) names(sub, guid string) bool {
+	return strings.EqualFold(r.guid, guid) && (r.sub == "" || strings.EqualFold(r.sub, sub))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// subscriptionOf is the subscription GUID a scope is in; "" for the root.
+func subscriptionOf(scope string) string {
+	if segs := strings.Split(strings.Trim(scope, "/"), "/"); len(segs) >= 2 && strings.EqualFold(segs[0], "subscriptions") {
+		return segs[1]
+	}
+	return ""
+}
+
+// resolveRole finds the role that ref names for an assignment at scope and
+// checks that it may be assigned there: a built-in role anywhere; a custom
+// role only in the subscription that defines it and inside its
+// assignableScopes. A role definition id that names another subscription
+// does not exist here, built-in or not. The errors are ARM's.
+func resolveRole(ctx context.Context, rd store.Reader, ref, scope string) (roleDefinition, error) {
+	scopeSub := subscriptionOf(scope)
+	r, ok := parseRoleRef(ref)
+	if !ok || (r.sub != "" && !strings.EqualFold(r.sub, scopeSub)) {
+		return roleDefinition{}, roleNotFound(ref, scopeSub)
+	}
+	if d, ok := roleByName(r.guid); ok {
+		return d, nil
+	}
+	if scopeSub == "" {
+		return roleDefinition{}, roleNotFound(ref, scopeSub)
+	}
+	defScope := "/subscriptions/" + scopeSub
+	rec, err := rd.Get(ctx, defScope+"/providers/"+typeRoleDefinition+"/"+r.guid)
 	if errors.Is(err, store.ErrNotFound) {
-		return roleDefinition{}, false, nil
+		return roleDefinition{}, roleNotFound(ref, scopeSub)
 	}
 	if err != nil {
-		return roleDefinition{}, false, err
+		return roleDefinition{}, err
 	}
 	var sr storedRole
 	if err := json.Unmarshal(rec.Body, &sr); err != nil {
-		return roleDefinition{}, false, fmt.Errorf("stored role definition %s: %w", rec.ID, err)
+		return roleDefinition{}, fmt.Errorf("stored role definition %s: %w", rec.ID, err)
 	}
-	return sr.definition(rec.ID[:i]), true, nil
+	d := sr.definition(defScope)
+	if !d.assignableAt(scope) {
+		return roleDefinition{}, newError(http.StatusBadRequest, "InvalidCreateRoleAssignmentRequest",
+			"The role %s is not available for assignment at the requested scope '%s': its assignableScopes are %s.", d.Name, scope, strings.Join(d.AssignableScopes, ", "))
+	}
+	return d, nil
+}
+
+func roleNotFound(ref, sub string) error {
+	where := "at the root scope"
+	if sub != "" {
+		where = "in subscription " + sub
+	}
+	return newError(http.StatusBadRequest, "RoleDefinitionDoesNotExist",
+		"The specified role definition with ID '%s' does not exist %s. Use the id (…/providers/Microsoft.Authorization/roleDefinitions/GUID) of a built-in role (%s) or of a custom role of that subscription.",
+		ref, where, roleNames())
+}
+
+// allRoles lists the built-in roles and the custom roles of a
+// subscription.
+func allRoles(ctx context.Context, rd store.Reader, sub string) ([]roleDefinition, error) {
+	custom, err := customRoles(ctx, rd, sub)
+	return append(slices.Clone(builtinRoles), custom...), err
 }
 
 // customRoles lists the custom roles defined in a subscription.
@@ -207,34 +296,69 @@ func eachAssignment(ctx context.Context, rd store.Reader, scope string, fn func(
 }
 
 // AssignRole gives principal the role (built-in, or custom in the scope's
-// subscription; by name or GUID) at scope ("/" is every subscription) and
-// returns the assignment's id.
+// subscription; by name, or by id when role is a GUID) at scope ("/" is
+// every subscription) and returns the assignment's id.
 func AssignRole(ctx context.Context, st store.Store, principalName, role, scope string) (string, error) {
-	if scope != "/" && !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") {
-		return "", fmt.Errorf("scope %q: use / or an id starting with /subscriptions/", scope)
+	scope = strings.TrimSuffix(scope, "/")
+	if scope != "" {
+		if err := checkScope(scope); err != nil {
+			return "", err
+		}
 	}
-	def, ok := roleByName(role)
-	if segs := strings.Split(strings.Trim(scope, "/"), "/"); !ok && len(segs) >= 2 {
-		custom, err := customRoles(ctx, st, "/subscriptions/"+segs[1])
+	var rec store.Record
+	err := st.Update(ctx, func(tx store.Tx) error {
+		ref, err := roleRefFor(ctx, tx, role, subscriptionOf(scope))
+		if err != nil {
+			return err
+		}
+		def, err := resolveRole(ctx, tx, ref, scope)
+		if err != nil {
+			return err
+		}
+		rec, err = putAssignment(ctx, tx, scope, arm.NewGUID(), principalName, def, store.Condition{IfNoneMatch: "*"})
+		return err
+	})
+	return rec.ID, err
+}
+
+// roleRefFor is the role definition id of a role given by GUID (its id,
+// never a roleName that happens to spell a GUID) or by name (a built-in
+// role, or a custom role of subscription sub).
+func roleRefFor(ctx context.Context, rd store.Reader, role, sub string) (string, error) {
+	if validGUID(role) {
+		return "/providers/" + typeRoleDefinition + "/" + role, nil
+	}
+	if d, ok := roleByName(role); ok {
+		return roleDefinitionID(d), nil
+	}
+	if sub != "" {
+		custom, err := customRoles(ctx, rd, "/subscriptions/"+sub)
 		if err != nil {
 			return "", err
 		}
 		for _, c := range custom {
-			if strings.EqualFold(c.Name, role) || strings.EqualFold(c.ID, role) {
-				def, ok = c, true
+			if strings.EqualFold(c.Name, role) {
+				return roleDefinitionID(c), nil
 			}
 		}
 	}
-	if !ok {
-		return "", fmt.Errorf("role %q: not a role; built-in roles: %s (or a custom role of the scope's subscription)", role, roleNames())
+	return "", fmt.Errorf("role %q: not a role; built-in roles: %s (or a custom role of the scope's subscription)", role, roleNames())
+}
+
+// checkScope checks that scope is an ASCII subscription, resource group or
+// resource id.
+func checkScope(scope string) error {
+	segs := strings.Split(strings.TrimPrefix(scope, "/"), "/")
+	if !isASCII(scope) || !strings.HasPrefix(scope, "/") || len(segs) < 2 || !strings.EqualFold(segs[0], "subscriptions") || !validGUID(segs[1]) {
+		return fmt.Errorf("scope %q: use / or an id starting with /subscriptions/{subscription GUID}, in ASCII", scope)
 	}
-	var rec store.Record
-	err := st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		rec, err = putAssignment(ctx, tx, strings.TrimSuffix(scope, "/"), arm.NewGUID(), principalName, def, store.Condition{IfNoneMatch: "*"})
-		return err
-	})
-	return rec.ID, err
+	if len(segs) == 2 {
+		return nil
+	}
+	if _, err := arm.ParseID(scope, ""); err != nil {
+		return fmt.Errorf("scope %q: %w", scope, err)
+	}
+	return nil
 }
 
 func roleNames() string {
@@ -246,17 +370,17 @@ func roleNames() string {
 }
 
 // putAssignment stores an assignment of def to principalName at scope
-// ("" is the root), after checking that the principal exists.
+// ("" is the root), after checking that the principal exists. The
+// assignment records the principal's own spelling of its name: the one
+// requests are authenticated as.
 func putAssignment(ctx context.Context, tx store.Tx, scope, name, principalName string, def roleDefinition, cond store.Condition) (store.Record, error) {
-	if _, err := tx.Get(ctx, principalID(principalName)); errors.Is(err, store.ErrNotFound) {
-		return store.Record{}, newError(http.StatusBadRequest, "PrincipalNotFound",
-			"Principal %s does not exist (securetrain principal create %s).", principalName, principalName)
-	} else if err != nil {
+	p, err := lookupPrincipal(ctx, tx, principalName)
+	if err != nil {
 		return store.Record{}, err
 	}
 	id := scope + "/providers/" + typeRoleAssignment + "/" + name
 	ra := roleAssignment{ID: id, Name: name, Type: typeRoleAssignment}
-	ra.Properties.RoleDefinitionID, ra.Properties.PrincipalID, ra.Properties.Scope = roleDefinitionID(def), principalName, scope
+	ra.Properties.RoleDefinitionID, ra.Properties.PrincipalID, ra.Properties.Scope = roleDefinitionID(def), p.Name, scope
 	if scope == "" {
 		ra.Properties.Scope = "/"
 	}
@@ -296,18 +420,21 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 		if err := decodeBody(r, &in); err != nil {
 			return err
 		}
-		ref := in.Properties.RoleDefinitionID
-		def, ok, err := roleFor(r.Context(), s.store, ref)
-		if err != nil {
-			return err
-		}
-		if !ok || !strings.Contains(strings.ToLower(ref), "/providers/microsoft.authorization/roledefinitions/") {
-			return newError(http.StatusBadRequest, "RoleDefinitionDoesNotExist",
-				"The role definition '%s' does not exist; use a role definition id (…/providers/Microsoft.Authorization/roleDefinitions/GUID) of: %s.", ref, roleNames())
+		// The URI's scope is the one authorized: a body naming another is
+		// refused, never followed.
+		if in.Properties.Scope != "" && store.Key(in.Properties.Scope) != store.Key(scope) {
+			return newError(http.StatusBadRequest, "InvalidCreateRoleAssignmentRequest",
+				"The request to create role assignment '%s' is not valid. Role assignment scope '%s' must match the scope specified on the URI '%s'.", name, in.Properties.Scope, scope)
 		}
 		status := http.StatusCreated
 		var out store.Record
-		err = s.store.Update(r.Context(), func(tx store.Tx) error {
+		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+			// Resolved in the transaction that stores the assignment: the
+			// role cannot be deleted or narrowed in between.
+			def, err := resolveRole(r.Context(), tx, in.Properties.RoleDefinitionID, scope)
+			if err != nil {
+				return err
+			}
 			if cur, err := tx.Get(r.Context(), id); err == nil {
 				// ARM never changes an assignment: the same one again is
 				// fine, another role or principal is a conflict.
@@ -315,7 +442,7 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 				if err := json.Unmarshal(cur.Body, &ra); err != nil {
 					return fmt.Errorf("stored role assignment %s: %w", id, err)
 				}
-				if ra.Properties.PrincipalID != in.Properties.PrincipalID || !strings.EqualFold(ra.Properties.RoleDefinitionID, roleDefinitionID(def)) {
+				if !strings.EqualFold(ra.Properties.PrincipalID, in.Properties.PrincipalID) || !strings.EqualFold(ra.Properties.RoleDefinitionID, roleDefinitionID(def)) {
 					return newError(http.StatusConflict, "RoleAssignmentUpdateNotPermitted",
 						"Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
 				}
@@ -324,7 +451,6 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			var err error
 			out, err = putAssignment(r.Context(), tx, scope, name, in.Properties.PrincipalID, def, condition(r))
 			return err
 		})
@@ -364,20 +490,19 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 	view := func(d roleDefinition) map[string]any {
 		kind, scopes := "BuiltInRole", []string{"/"}
 		if d.Scope != "" {
-			kind, scopes = "CustomRole", []string{d.Scope}
+			kind, scopes = "CustomRole", d.AssignableScopes
 		}
 		return map[string]any{"id": roleDefinitionID(d), "name": d.ID, "type": typeRoleDefinition,
 			"properties": map[string]any{"roleName": d.Name, "description": d.Description, "type": kind,
 				"permissions": []map[string]any{{"actions": d.Actions, "notActions": d.NotActions}}, "assignableScopes": scopes}}
 	}
-	custom, err := customRoles(ctx, s.store, sub)
-	if err != nil {
-		return err
-	}
-	all := append(slices.Clone(builtinRoles), custom...)
 	if name == "" {
 		if r.Method != http.MethodGet {
 			return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a list", r.Method)
+		}
+		all, err := allRoles(ctx, s.store, sub)
+		if err != nil {
+			return err
 		}
 		value := []map[string]any{}
 		filter := strings.ToLower(r.URL.Query().Get("$filter")) // roleName eq 'X', as the SDK and CLI send it
@@ -409,29 +534,40 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 		if err := decodeBody(r, &in); err != nil {
 			return err
 		}
-		if err := checkCustomRole(in, sub, name, all); err != nil {
-			return err
-		}
 		in.ID, in.Name, in.Type, in.Properties.Type = id, name, typeRoleDefinition, "CustomRole"
 		if len(in.Properties.AssignableScopes) == 0 {
 			in.Properties.AssignableScopes = []string{sub}
 		}
-		status := http.StatusCreated
 		var out store.Record
 		err := s.store.Update(ctx, func(tx store.Tx) error {
-			if _, err := tx.Get(ctx, id); err == nil {
-				status = http.StatusCreated // armauthorization's CreateOrUpdate accepts 201 only
-			} else if !errors.Is(err, store.ErrNotFound) {
+			all, err := allRoles(ctx, tx, sub)
+			if err != nil {
 				return err
 			}
-			var err error
+			if err := checkCustomRole(&in, sub, name, all); err != nil {
+				return err
+			}
+			// Azure refuses to narrow a role's assignableScopes past an
+			// assignment of it rather than orphan the assignment.
+			narrowed := in.definition(sub)
+			err = eachAssignmentOf(ctx, tx, sub, name, func(ra roleAssignment) error {
+				if !narrowed.assignableAt(ra.Properties.Scope) {
+					return newError(http.StatusConflict, "RoleScopeBeingRemovedContainsAssignments",
+						"Role assignments found under scope '%s' which is being removed. Removing this scope from the role will orphan these assignments (%s). Delete these assignments before removing the scope.",
+						ra.Properties.Scope, ra.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 			out, err = putJSON(ctx, tx, id, typeRoleDefinition, in, condition(r))
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		return writeRecord(w, status, out)
+		return writeRecord(w, http.StatusCreated, out) // armauthorization's CreateOrUpdate accepts 201 only, for an update too
 	case http.MethodDelete:
 		var out store.Record
 		err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -439,7 +575,8 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 			if out, err = tx.Get(ctx, id); err != nil {
 				return err
 			}
-			if n, err := assignmentsOf(ctx, tx, sub, id); err != nil {
+			n := 0
+			if err := eachAssignmentOf(ctx, tx, sub, name, func(roleAssignment) error { n++; return nil }); err != nil {
 				return err
 			} else if n > 0 {
 				return newError(http.StatusConflict, "RoleDefinitionHasAssignments",
@@ -460,8 +597,9 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 }
 
 // checkCustomRole validates a custom role: a unique name, actions, valid
-// wildcards, and assignable scopes inside its subscription.
-func checkCustomRole(in storedRole, sub, name string, all []roleDefinition) error {
+// wildcards, and assignable scopes inside its subscription (kept without a
+// trailing slash).
+func checkCustomRole(in *storedRole, sub, name string, all []roleDefinition) error {
 	p := in.Properties
 	if strings.TrimSpace(p.RoleName) == "" {
 		return newError(http.StatusBadRequest, "RoleDefinitionNameRequired", "properties.roleName is required.")
@@ -481,25 +619,26 @@ func checkCustomRole(in storedRole, sub, name string, all []roleDefinition) erro
 			}
 		}
 	}
-	for _, sc := range p.AssignableScopes {
-		if !arm.Within(sc, sub) {
-			return newError(http.StatusBadRequest, "InvalidAssignableScope", "Assignable scope '%s' is not in subscription %s.", sc, sub)
+	for i, sc := range p.AssignableScopes {
+		if err := checkScope(sc); err != nil || !arm.Within(sc, sub) {
+			return newError(http.StatusBadRequest, "InvalidAssignableScope",
+				"Assignable scope '%s' is not valid: a custom role is assignable only in its own subscription %s, at the subscription, a resource group or a resource id (ASCII), never at the root '/'.", sc, sub)
 		}
+		in.Properties.AssignableScopes[i] = strings.TrimSuffix(sc, "/")
 	}
 	return nil
 }
 
-// assignmentsOf counts the assignments of a role definition in a
-// subscription.
-func assignmentsOf(ctx context.Context, rd store.Reader, sub, roleID string) (int, error) {
-	n := 0
-	err := eachAssignment(ctx, rd, sub, func(ra roleAssignment) error {
-		if strings.EqualFold(ra.Properties.RoleDefinitionID, roleID) {
-			n++
+// eachAssignmentOf calls fn for every assignment of the custom role guid
+// anywhere in subscription sub (the subscription, its groups, their
+// resources).
+func eachAssignmentOf(ctx context.Context, rd store.Reader, sub, guid string, fn func(roleAssignment) error) error {
+	return eachAssignment(ctx, rd, sub, func(ra roleAssignment) error {
+		if r, ok := parseRoleRef(ra.Properties.RoleDefinitionID); ok && r.names(subscriptionOf(sub), guid) {
+			return fn(ra)
 		}
 		return nil
 	})
-	return n, err
 }
 
 // authorize checks that who may perform action on target: some role
@@ -521,8 +660,8 @@ func (s *Server) authorize(ctx context.Context, who, action, target string) erro
 // target's subscription.
 func (s *Server) permitted(ctx context.Context, who, action, target string) (bool, error) {
 	scopes := []string{"/providers"} // root-scope assignments
-	if segs := strings.Split(strings.Trim(target, "/"), "/"); len(segs) >= 2 && strings.EqualFold(segs[0], "subscriptions") {
-		scopes = append(scopes, "/subscriptions/"+segs[1])
+	if targetSub := subscriptionOf(target); targetSub != "" {
+		scopes = append(scopes, "/subscriptions/"+targetSub)
 	}
 	// errPermitted ends the walk at the first assignment that permits.
 	errPermitted := errors.New("permitted")
@@ -531,11 +670,18 @@ func (s *Server) permitted(ctx context.Context, who, action, target string) (boo
 			if ra.Properties.PrincipalID != who || !(ra.Properties.Scope == "/" || arm.Within(target, ra.Properties.Scope)) {
 				return nil
 			}
-			def, ok, err := roleFor(ctx, s.store, ra.Properties.RoleDefinitionID)
+			// The same rules as when it was made: an assignment of a role
+			// of another subscription, or outside the role's assignable
+			// scopes (older data), grants nothing.
+			def, err := resolveRole(ctx, s.store, ra.Properties.RoleDefinitionID, ra.Properties.Scope)
+			var ae *apiError
+			if errors.As(err, &ae) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			if ok && def.permits(action) {
+			if def.permits(action) {
 				return errPermitted
 			}
 			return nil
