@@ -1,10 +1,12 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -27,6 +29,11 @@ func readBody(r *http.Request) ([]byte, error) {
 // readLimited reads a request body of at most MaxBody bytes.
 func readLimited(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's read timeout passed (a body trickled in too slowly).
+		return nil, newError(http.StatusRequestTimeout, "RequestTimeout",
+			"The request body did not arrive within the server's read timeout (see docs/api.md, \"Connections and TLS\").")
+	}
 	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)
 	}
