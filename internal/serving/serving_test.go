@@ -296,6 +296,16 @@ func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
 		}
 		return err
 	}
+	// readAnswer reads one response and its body.
+	readAnswer := func(br *bufio.Reader) (int, error) {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, err
+	}
 	request := func(method, path string, length int) string {
 		return method + " " + path + "?api-version=2021-04-01 HTTP/1.1\r\n" +
 			"Host: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\n" +
@@ -309,14 +319,12 @@ func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
 				return 0, err
 			}
 			br := bufio.NewReader(tc)
-			resp, err := http.ReadResponse(br, nil)
+			status, err := readAnswer(br)
 			if err != nil {
 				return 0, err
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 			opened()
-			return resp.StatusCode, readUntilClosed(br)
+			return status, readUntilClosed(br)
 		})
 	}
 	for range slow {
@@ -345,13 +353,11 @@ func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
 				}
 			}()
 			br := bufio.NewReader(tc)
-			resp, err := http.ReadResponse(br, nil)
+			status, err := readAnswer(br)
 			if err != nil {
 				return 0, err
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, readUntilClosed(br)
+			return status, readUntilClosed(br)
 		})
 	}
 	for range silent {
