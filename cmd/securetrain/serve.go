@@ -18,6 +18,7 @@ import (
 	"securetrain/internal/api"
 	"securetrain/internal/certs"
 	"securetrain/internal/provision"
+	"securetrain/internal/serving"
 	"securetrain/internal/store"
 )
 
@@ -76,12 +77,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas})
 	go handler.Background(ctx)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
 	scheme := "https"
+	var tlsCert *tls.Certificate // nil: plain HTTP
 	if cfg.insecure {
 		scheme = "http"
 		fmt.Fprintln(stderr, "WARNING: --insecure-http: serving plain HTTP; bearer tokens cross the network in clear. Use only for local debugging.")
@@ -102,8 +103,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			ln.Close()
 			return fmt.Errorf("TLS: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tlsCert = &cert
 	}
+	srv, ln := serving.New(handler, ln, tlsCert, serving.Defaults())
 	fmt.Fprintf(stdout, "serving on %s://%s\n", scheme, ln.Addr())
 	if cfg.ready != nil {
 		cfg.ready <- ln.Addr().String()

@@ -58,6 +58,12 @@ func TestServeTLSEndToEnd(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Errorf("create over TLS: %d", resp.StatusCode)
 	}
+	// serve's TLS configuration is internal/serving's: no CBC suites.
+	cbcOnly := &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}
+	if c, err := tls.Dial("tcp", addr, cbcOnly); err == nil {
+		c.Close()
+		t.Error("a client offering only TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA connected")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)

@@ -3,10 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -26,6 +28,11 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's read timeout passed (a body trickled in too slowly).
+		return nil, newError(http.StatusRequestTimeout, "RequestTimeout",
+			"The request body did not arrive within the server's read timeout (see docs/api.md, \"Connections and TLS\").")
+	}
 	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestContent", "reading the request body: %v", err)
 	}

@@ -33,6 +33,7 @@ import (
 	"securetrain/internal/api"
 	stArm "securetrain/internal/arm"
 	"securetrain/internal/certs"
+	"securetrain/internal/serving"
 	"securetrain/internal/store"
 )
 
@@ -117,7 +118,7 @@ func startServer(tb testing.TB) *server {
 	}
 	srv := httptest.NewUnstartedServer(api.New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the CA check
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.TLS = serving.TLSConfig(cert)                // serve's suites: the SDK must connect with them
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
 
