@@ -335,9 +335,10 @@ func (g *gen) firewallPolicies() {
 func (g *gen) firewallNetworkRules(ruleType string) []any {
 	var rules []any
 	for i := 0; i < 20; i++ {
+		// Drawn in the order of earlier versions, so Large() is unchanged.
+		protocols := []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]}
 		r := map[string]any{"name": fmt.Sprintf("n%d", i), "sourceAddresses": []string{"10.0.0.0/8"}, "destinationAddresses": []string{g.address()},
 			"destinationPorts": strings.Split(g.ports(), ",")}
-		protocols := []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]}
 		if ruleType != "" {
 			r["ruleType"], r["ipProtocols"] = ruleType, protocols
 		} else {
