@@ -245,8 +245,8 @@ func (n *Network) firewallHop(s step) Hop {
 	}
 	c := s.fwRule.coll
 	h.Rule, h.Priority, h.Action, h.Position = c.c.Name+"/"+s.fwRule.r.Name, c.c.Priority, map[bool]string{true: "Allow", false: "Deny"}[c.allow], c.c.Pos
-	h.Detail = fmt.Sprintf("Azure Firewall %s: %s rule %s in collection %s (priority %d, %s) %ss it",
-		fw.ID.Name(), strings.ToLower(string(c.c.Kind)), s.fwRule.r.Name, c.c.Name, c.c.Priority, c.origin, strings.ToLower(h.Action))
+	h.Detail = fmt.Sprintf("Azure Firewall %s: %s rule %s in collection %s (priority %d, %s) %s it",
+		fw.ID.Name(), strings.ToLower(string(c.c.Kind)), s.fwRule.r.Name, c.c.Name, c.c.Priority, c.origin(s.fw), map[bool]string{true: "allows", false: "denies"}[c.allow])
 	return h
 }
 
@@ -303,8 +303,7 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 			s.nsg.label, strings.ToLower(string(s.dir)), g.proto, srcText, dstText, port, r.priority, r.name)
 	case stepFirewall:
 		if s.fwRule != nil {
-			return fmt.Sprintf("change or remove rule %s, or add an allowing rule in a collection with a lower priority number than %d",
-				s.fwRule.r.Name, s.fwRule.coll.c.Priority)
+			return firewallRuleFix(s.fw, s.fwRule)
 		}
 		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
 			scheme := map[int]string{80: "Http", 443: "Https"}[q.Port]
@@ -342,6 +341,26 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return "route the destination inside Azure, or verify the on-premises path separately"
 	}
 	return ""
+}
+
+// firewallRuleFix says how to get past the firewall rule that denied a
+// flow. Only a rule processed earlier can precede it: a parent policy's
+// rules come before all of the child's, and network rules before
+// application rules whatever their priorities (Azure's "Azure Firewall
+// rule processing logic").
+func firewallRuleFix(fc *firewallCtx, r *fwRule) string {
+	col := r.coll
+	kind := strings.ToLower(string(col.c.Kind))
+	switch {
+	case col.inherited(fc):
+		return fmt.Sprintf("rule %s (collection %s) comes from parent policy %s, whose rules are processed before every rule of policy %s: change or remove it in %s; no rule of %s can precede it",
+			r.r.Name, col.c.Name, col.policy.ID.Name(), fc.policy.ID.Name(), col.policy.ID.Name(), fc.policy.ID.Name())
+	case col.policy != nil:
+		return fmt.Sprintf("change or remove rule %s, or add an allowing %s rule in group %s in a collection with a priority number below %d, or in a group of policy %s with a priority number below %d",
+			r.r.Name, kind, col.c.Group, col.c.Priority, col.policy.ID.Name(), col.c.GroupPriority)
+	}
+	return fmt.Sprintf("change or remove rule %s, or add an allowing %s rule in a %s rule collection with a priority number below %d",
+		r.r.Name, kind, kind, col.c.Priority)
 }
 
 // endpointText names the part of an endpoint an outcome covers: the tag or

@@ -27,10 +27,29 @@ type firewallCtx struct {
 }
 
 type fwCollection struct {
-	c      *resources.FirewallRuleCollection
-	origin string // "policy X, group G" or "classic"
+	c *resources.FirewallRuleCollection
+	// policy holds the collection (nil: a classic collection); a policy
+	// other than the firewall's own is a parent, whose groups come first.
+	policy *resources.FirewallPolicy
 	allow  bool
 	rules  []*fwRule
+}
+
+// origin says where a collection comes from, for explanations.
+func (col *fwCollection) origin(fc *firewallCtx) string {
+	switch {
+	case col.policy == nil:
+		return "classic rule collection"
+	case col.inherited(fc):
+		return "parent policy " + col.policy.ID.Name() + ", group " + col.c.Group
+	}
+	return "policy " + col.policy.ID.Name() + ", group " + col.c.Group
+}
+
+// inherited reports whether the collection comes from a parent policy of
+// the firewall's policy.
+func (col *fwCollection) inherited(fc *firewallCtx) bool {
+	return col.policy != nil && col.policy != fc.policy
 }
 
 type fwRule struct {
@@ -49,11 +68,8 @@ func (n *Network) compileFirewalls() {
 			n.problem(fw.Pos, "firewall "+fw.ID.Name(), "subnet %s not found", fw.Subnet.ID)
 			continue
 		}
-		colls := fw.RuleCollections
-		origin := "classic rule collection"
 		if p := n.snap.FirewallPolicy(fw.Policy.ID); p != nil {
 			fc.policy, fc.dnsProxy, fc.dnsServers = p, p.DNSProxy, p.DNSServers
-			colls = nil
 			// Rule collection groups of a parent policy take precedence.
 			chain := []*resources.FirewallPolicy{p}
 			for b := n.snap.FirewallPolicy(p.BasePolicy.ID); b != nil && len(chain) < 8; b = n.snap.FirewallPolicy(b.BasePolicy.ID) {
@@ -68,22 +84,22 @@ func (n *Network) compileFirewalls() {
 					return a.Priority - b.Priority
 				})
 				for i := range sorted {
-					n.addFirewallCollection(fc, &sorted[i], "policy "+pol.ID.Name()+", group "+sorted[i].Group)
+					n.addFirewallCollection(fc, &sorted[i], pol)
 				}
 			}
 		} else {
-			sorted := slices.Clone(colls)
+			sorted := slices.Clone(fw.RuleCollections)
 			slices.SortStableFunc(sorted, func(a, b resources.FirewallRuleCollection) int { return a.Priority - b.Priority })
 			for i := range sorted {
-				n.addFirewallCollection(fc, &sorted[i], origin)
+				n.addFirewallCollection(fc, &sorted[i], nil)
 			}
 		}
 		n.firewalls = append(n.firewalls, fc)
 	}
 }
 
-func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRuleCollection, origin string) {
-	col := &fwCollection{c: c, origin: origin, allow: !strings.EqualFold(c.Action, "Deny")}
+func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRuleCollection, policy *resources.FirewallPolicy) {
+	col := &fwCollection{c: c, policy: policy, allow: !strings.EqualFold(c.Action, "Deny")}
 	what := "firewall " + fc.fw.ID.Name() + " collection " + c.Name
 	for i := range c.Rules {
 		r := &c.Rules[i]

@@ -146,3 +146,63 @@ func TestClassicFirewallEmptyShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestFirewallFixHintsTellTheTruth: issue 18 point 9. Azure's article
+// "Azure Firewall rule processing logic" (Inherited rules): "Network rule
+// collections inherited from a parent policy are always prioritized above
+// network rule collections that are defined as part of your new policy."
+// A child policy cannot precede a parent's deny, so the fix must not offer
+// a lower priority number; and verdicts are spelled "denies".
+func TestFirewallFixHintsTellTheTruth(t *testing.T) {
+	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
+	res := flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23})
+	expect(t, res, Denied, "network rule telnet in collection deny-telnet (priority 100, parent policy base, group platform) denies it")
+	fix := res.Outcomes[0].Fix
+	for _, want := range []string{"parent policy base", "change or remove it in base", "no rule of child can precede it"} {
+		if !strings.Contains(fix, want) {
+			t.Errorf("fix %q lacks %q", fix, want)
+		}
+	}
+	if strings.Contains(fix, "priority number") || strings.Contains(explain(res), "denys") {
+		t.Errorf("the answer offers a priority the child cannot have, or misspells the verdict:\n%s", explain(res))
+	}
+	// A deny in the firewall's own policy: a collection before it in the
+	// same group, or a group before the group, can allow the flow.
+	deny := `
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: rg
+    name: child/blocks
+    properties:
+      priority: 150
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: no-dns
+          priority: 200
+          action: {type: Deny}
+          rules:
+            - {ruleType: NetworkRule, name: dns, ipProtocols: [UDP], sourceAddresses: ["*"], destinationAddresses: ["*"], destinationPorts: ["53"]}`
+	n = compileYAML(t, hub(map[string]string{"ROUTES": toFirewall, "EXTRA": deny}))
+	res = flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "UDP", Port: 53})
+	expect(t, res, Denied, "network rule dns in collection no-dns (priority 200, policy child, group blocks) denies it")
+	if want := "change or remove rule dns, or add an allowing network rule in group blocks in a collection with a priority number below 200, or in a group of policy child with a priority number below 150"; res.Outcomes[0].Fix != want {
+		t.Errorf("fix %q, want %q", res.Outcomes[0].Fix, want)
+	}
+}
+
+// TestClassicFirewallFixNamesTheRuleKind: a classic deny can be preceded by
+// a collection of the same kind with a lower priority number.
+func TestClassicFirewallFixNamesTheRuleKind(t *testing.T) {
+	colls := `      networkRuleCollections:
+        - name: blocks
+          properties:
+            priority: 300
+            action: {type: Deny}
+            rules: [{name: web, protocols: [TCP], sourceAddresses: ["*"], destinationAddresses: ["*"], destinationPorts: ["443"]}]
+`
+	env := strings.Replace(appOnly(nil), "      firewallPolicy: {id: /resourceGroups/rg/providers/Microsoft.Network/firewallPolicies/pol}\n", colls, 1)
+	res := flow(t, compileYAML(t, env), Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 443})
+	expect(t, res, Denied, "network rule web in collection blocks (priority 300, classic rule collection) denies it")
+	if want := "change or remove rule web, or add an allowing network rule in a network rule collection with a priority number below 300"; res.Outcomes[0].Fix != want {
+		t.Errorf("fix %q, want %q", res.Outcomes[0].Fix, want)
+	}
+}
