@@ -46,9 +46,11 @@ const (
 	FirewallClassicNoRules
 	// FirewallClassicEmptyCollections: collections of each kind without rules.
 	FirewallClassicEmptyCollections
-	// FirewallPolicyGroups: a policy with DNS proxy and a base policy; the
-	// base holds network rules (one by FQDN), the child an application-only
-	// group, an empty group and a group with an empty collection.
+	// FirewallPolicyGroups: a policy with DNS proxy, SNAT of every
+	// destination and a base policy; the base holds network rules (one by
+	// FQDN, one allowing traffic between the spokes, which route 10.0.0.0/8
+	// to the firewall), the child an application-only group, an empty group
+	// and a group with an empty collection.
 	FirewallPolicyGroups
 	// FirewallPolicyAppOnly: a policy whose only group holds application rules.
 	FirewallPolicyAppOnly
@@ -255,13 +257,18 @@ func (g *gen) routes(hubIP string) []any {
 		if i == 0 && g.o.Firewall {
 			p = "0.0.0.0/0"
 		}
+		eastWest := i == 1 && g.o.Firewall && g.o.FirewallRules == FirewallPolicyGroups
+		if eastWest {
+			// Traffic between the spokes goes through the firewall too.
+			p = "10.0.0.0/8"
+		}
 		if seen[p] {
 			continue
 		}
 		seen[p] = true
 		props := map[string]any{"addressPrefix": p}
 		switch x := g.r.IntN(6); {
-		case i == 0 && g.o.Firewall, x < 2 && g.o.Firewall:
+		case i == 0 && g.o.Firewall, eastWest, x < 2 && g.o.Firewall:
 			props["nextHopType"], props["nextHopIpAddress"] = "VirtualAppliance", hubIP
 		case x < 4:
 			props["nextHopType"] = "Internet"
@@ -316,11 +323,16 @@ func (g *gen) firewallPolicies() {
 	case FirewallPolicyGroups:
 		child["basePolicy"] = ref("hub", "Microsoft.Network/firewallPolicies", "base")
 		child["dnsSettings"] = map[string]any{"enableProxy": true}
+		// Always SNAT: network-rule traffic into the VNets arrives from
+		// the firewall's subnet.
+		child["snat"] = map[string]any{"privateRanges": []string{"255.255.255.255/32"}}
 		g.add("Microsoft.Network/firewallPolicies", "hub", "base", map[string]any{})
 		fqdn := map[string]any{"ruleType": "NetworkRule", "name": "ntp", "ipProtocols": []string{"UDP"}, "sourceAddresses": []string{"*"},
 			"destinationFqdns": []string{"ntp.ubuntu.com"}, "destinationPorts": []string{"123"}}
+		eastWest := map[string]any{"ruleType": "NetworkRule", "name": "east-west", "ipProtocols": []string{"Any"}, "sourceAddresses": []string{"10.0.0.0/8"},
+			"destinationAddresses": []string{"10.0.0.0/8"}, "destinationPorts": []string{"*"}}
 		group("base/platform", 100, filter("deny", 100, "Deny", g.firewallNetworkRules("NetworkRule")[:5]),
-			filter("net", 200, "Allow", append(g.firewallNetworkRules("NetworkRule"), fqdn)))
+			filter("net", 200, "Allow", append(g.firewallNetworkRules("NetworkRule"), fqdn, eastWest)))
 		group("child/apps", 100, filter("web", 100, "Allow", firewallAppRules("ApplicationRule")))
 		group("child/empty", 200)
 		group("child/hollow", 300, filter("none", 100, "Allow", []any{}))

@@ -219,6 +219,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 	n.compileVNets()
 	n.compileFirewalls()
 	n.compileHosts()
+	n.placeSNAT()
 	n.compileSubnets()
 	n.compileComputes()
 	n.compileDNS()
@@ -580,16 +581,22 @@ func (n *Network) compileComputes() {
 		n.computeByLeaf[leaf] = append(n.computeByLeaf[leaf], cc)
 		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
 			cc.subnet = sc
-			taken := make([]ipset.Range, 0, len(sc.vnet.hosts))
-			for u := range sc.vnet.hosts {
-				taken = append(taken, ipset.Range{Lo: u, Hi: u})
-			}
-			cc.nodes = sc.usable.Subtract(ipset.FromRanges(taken))
+			cc.nodes = freeAddresses(sc)
 			if c.EnableNodePublicIP && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
 				cc.nicNSG = n.computeNSG(cc)
 			}
 		}
 	}
+}
+
+// freeAddresses are a subnet's usable addresses that no resource of the
+// file holds.
+func freeAddresses(sc *subnetCtx) ipset.Set {
+	taken := make([]ipset.Range, 0, len(sc.vnet.hosts))
+	for u := range sc.vnet.hosts {
+		taken = append(taken, ipset.Range{Lo: u, Hi: u})
+	}
+	return sc.usable.Subtract(ipset.FromRanges(taken))
 }
 
 // vnetOfAddr returns the VNet context of a subnet id key, for peers.

@@ -195,6 +195,14 @@ func (n *Network) hop(s step) Hop {
 	case stepFirewallNoEgress:
 		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("Azure Firewall %s has no public IP and its subnet no NAT gateway: it cannot reach the internet", s.fw.fw.ID.Name())}
+	case stepFirewallSNAT:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), SNAT: ipset.Addr(s.fw.snatAddr).String(),
+			Detail: fmt.Sprintf("Azure Firewall %s translates the source to one of its instance addresses in %s %s (securetrain uses %s): application rules always SNAT, network rules when the destination is outside the firewall's SNAT private ranges; NSGs on the way must admit %s",
+				s.fw.fw.ID.Name(), s.fw.subnet.s.ID.Leaf(), s.fw.subnet.set.Format(2), ipset.Addr(s.fw.snatAddr), s.fw.subnet.set.Format(2))}
+	case stepFirewallNoSNAT:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+			Detail: fmt.Sprintf("the destination is in Azure Firewall %s's SNAT private ranges (%s), so a network rule keeps the private source and the firewall cannot send it to the internet",
+				s.fw.fw.ID.Name(), s.fw.snatPrivate.Format(4))}
 	case stepGateway:
 		return Hop{Kind: "gateway", NextHopType: resources.NextHopVirtualNetworkGateway,
 			Detail: "next hop VirtualNetworkGateway: the traffic leaves to the on-premises side, which securetrain does not model"}
@@ -316,6 +324,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return fmt.Sprintf("attach a NAT gateway to subnet %s, or route 0.0.0.0/0 to a firewall (spec §4.2, §8.3)", s.subnet.s.ID.Name())
 	case stepFirewallNoEgress:
 		return "give the firewall a public IP, or attach a NAT gateway to AzureFirewallSubnet"
+	case stepFirewallNoSNAT:
+		return "remove the destination from the firewall's SNAT private ranges (Network.SNAT.PrivateRanges, or the policy's snat.privateRanges)"
 	case stepReturnRoute:
 		tag := srcText
 		if src.tag == "" {

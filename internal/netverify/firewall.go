@@ -19,6 +19,11 @@ type firewallCtx struct {
 	dnsServers                []netip.Addr
 	policy                    *resources.FirewallPolicy
 	nat, network, application []*fwCollection
+	// snatPrivate are the destinations network-rule traffic keeps its
+	// source to; snatAddr is the instance address securetrain gives
+	// translated traffic (set once the subnet's hosts are known).
+	snatPrivate ipset.Set
+	snatAddr    uint32
 	// netIndex finds the first matching network rule of an address-only
 	// flow in a few lookups, as NSG indexes do; flows with a name (FQDN
 	// rules may match it) scan the rules.
@@ -68,8 +73,9 @@ func (n *Network) compileFirewalls() {
 			n.problem(fw.Pos, "firewall "+fw.ID.Name(), "subnet %s not found", fw.Subnet.ID)
 			continue
 		}
+		snatRanges := fw.SNATPrivateRanges
 		if p := n.snap.FirewallPolicy(fw.Policy.ID); p != nil {
-			fc.policy, fc.dnsProxy, fc.dnsServers = p, p.DNSProxy, p.DNSServers
+			fc.policy, fc.dnsProxy, fc.dnsServers, snatRanges = p, p.DNSProxy, p.DNSServers, p.SNATPrivateRanges
 			// Rule collection groups of a parent policy take precedence.
 			chain := []*resources.FirewallPolicy{p}
 			for b := n.snap.FirewallPolicy(p.BasePolicy.ID); b != nil && len(chain) < 8; b = n.snap.FirewallPolicy(b.BasePolicy.ID) {
@@ -94,6 +100,11 @@ func (n *Network) compileFirewalls() {
 				n.addFirewallCollection(fc, &sorted[i], nil)
 			}
 		}
+		if len(snatRanges) == 0 {
+			snatRanges = resources.IANAPrivateRanges
+		}
+		fc.snatPrivate = ipset.FromPrefixes(snatRanges)
+		n.addCut(fc.snatPrivate) // whether the firewall translates depends on it
 		n.firewalls = append(n.firewalls, fc)
 	}
 }
@@ -165,6 +176,28 @@ func (n *Network) firewallAddresses(toks []string, fc *firewallCtx) (ipset.Set, 
 		set = set.Union(s)
 	}
 	return set, nil
+}
+
+// placeSNAT picks the address translated traffic leaves the firewall
+// with. Azure SNATs "to one of the firewall private IP addresses in
+// AzureFirewallSubnet" (an instance's, not the firewall's own private IP):
+// securetrain uses the subnet's first free usable address, so that an NSG
+// admitting only the firewall's own address is not taken to admit it.
+func (n *Network) placeSNAT() {
+	for _, fc := range n.firewalls {
+		fc.snatAddr, _ = ipset.U32(fc.privateIP)
+		if free := freeAddresses(fc.subnet).Ranges(); len(free) > 0 {
+			fc.snatAddr = free[0].Lo
+		}
+	}
+}
+
+// translates reports whether the firewall SNATs a flow a rule of kind
+// allowed: "Application rules are always SNATed using a transparent proxy
+// whatever the destination IP address"; network rules keep the source to
+// the SNAT private ranges (Azure Firewall SNAT private IP address ranges).
+func (fc *firewallCtx) translates(kind resources.FirewallRuleKind, dst uint32) bool {
+	return kind == resources.FirewallApplication || !fc.snatPrivate.Contains(dst)
 }
 
 // fqdnMatches matches a name against an application rule's target FQDN:

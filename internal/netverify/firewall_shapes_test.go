@@ -206,3 +206,121 @@ func TestClassicFirewallFixNamesTheRuleKind(t *testing.T) {
 		t.Errorf("fix %q, want %q", res.Outcomes[0].Fix, want)
 	}
 }
+
+// snatEnv is appOnly with an NSG on subnet servers that admits TCP 443
+// and 8443 only from {{ADMIT}}, a private zone naming web.corp.internal
+// 10.0.2.10, and the policy's rules and snat settings in {{POLICY}}.
+func snatEnv(admit, policy string) string {
+	env := appOnly(map[string]string{"POLICY": policy, "EXTRA": `
+  - type: Microsoft.Network/networkSecurityGroups
+    resourceGroup: rg
+    name: servers-nsg
+    location: westus2
+    properties:
+      securityRules:
+        - {name: admit, properties: {priority: 100, direction: Inbound, access: Allow, protocol: Tcp, sourceAddressPrefix: ` + admit + `, sourcePortRange: "*", destinationAddressPrefix: "*", destinationPortRanges: ["443", "8443"]}}
+        - {name: others, properties: {priority: 200, direction: Inbound, access: Deny, protocol: "*", sourceAddressPrefix: "*", sourcePortRange: "*", destinationAddressPrefix: "*", destinationPortRange: "*"}}
+  - type: Microsoft.Network/privateDnsZones
+    resourceGroup: rg
+    name: corp.internal
+    location: global
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: rg
+    name: corp.internal/vnet
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet}}
+  - type: Microsoft.Network/privateDnsZones/A
+    resourceGroup: rg
+    name: corp.internal/web
+    properties: {aRecords: [{ipv4Address: 10.0.2.10}]}`})
+	return strings.Replace(env, "            addressPrefix: 10.0.2.0/24\n",
+		"            addressPrefix: 10.0.2.0/24\n            networkSecurityGroup: {id: /resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/servers-nsg}\n", 1)
+}
+
+// snatRules allows web.corp.internal by an application rule (HTTPS 443)
+// and subnet servers by a network rule (TCP 8443).
+const snatRules = `
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: rg
+    name: pol/rules
+    properties:
+      priority: 200
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: web
+          priority: 100
+          action: {type: Allow}
+          rules:
+            - {ruleType: ApplicationRule, name: intranet, sourceAddresses: [10.0.0.0/24], protocols: [{protocolType: Https, port: 443}], targetFqdns: [web.corp.internal]}
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: net
+          priority: 200
+          action: {type: Allow}
+          rules:
+            - {ruleType: NetworkRule, name: servers, ipProtocols: [TCP], sourceAddresses: [10.0.0.0/24], destinationAddresses: [10.0.2.0/24, 8.8.8.8], destinationPorts: ["8443"]}`
+
+// TestFirewallApplicationRulesAlwaysSNAT: issue 18 point 3. Azure's
+// article "Azure Firewall SNAT private IP address ranges": "Application
+// rules are always SNATed using a transparent proxy whatever the
+// destination IP address." and "By default, Azure Firewall doesn't SNAT
+// with Network rules when the destination IP address is in a private IP
+// address range per IANA RFC 1918 or shared address space per IANA RFC
+// 6598." Translated traffic comes from "one of the firewall private IP
+// addresses in AzureFirewallSubnet".
+func TestFirewallApplicationRulesAlwaysSNAT(t *testing.T) {
+	const fwSubnet, clients = "10.0.1.0/26", "10.0.0.0/24"
+	web := Query{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}
+	net := Query{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
+	// An NSG admitting the firewall's subnet admits application-rule
+	// traffic, which arrives from a firewall address...
+	n := compileYAML(t, snatEnv(fwSubnet, snatRules))
+	expect(t, flow(t, n, web), Allowed, "application rule intranet", "translates the source to one of its instance addresses in AzureFirewallSubnet 10.0.1.0/26", "servers-nsg rule admit")
+	// ... and not network-rule traffic to a private address, which keeps
+	// the client's.
+	expect(t, flow(t, n, net), Denied, "network rule servers", "servers-nsg rule others")
+	// An NSG admitting the clients: the reverse.
+	n = compileYAML(t, snatEnv(clients, snatRules))
+	expect(t, flow(t, n, web), Denied, "application rule intranet", "translates the source", "servers-nsg rule others")
+	expect(t, flow(t, n, net), Allowed, "network rule servers", "servers-nsg rule admit")
+	if strings.Contains(explain(flow(t, n, net)), "translates the source") {
+		t.Errorf("network-rule traffic to a private address was translated:\n%s", explain(flow(t, n, net)))
+	}
+	// The firewall's own private IP is not the address translated traffic
+	// comes from: an NSG admitting only it does not admit that traffic.
+	n = compileYAML(t, snatEnv("10.0.1.4", snatRules))
+	expect(t, flow(t, n, web), Denied, "servers-nsg rule others")
+}
+
+// TestFirewallSNATPrivateRanges: "To configure the firewall to always SNAT
+// traffic processed by network rules regardless of the destination
+// address, use 255.255.255.255/32 as your private IP address range." and
+// "use 0.0.0.0/0 ... With this configuration, Azure Firewall can never
+// route traffic directly to the Internet." (Azure Firewall SNAT private IP
+// address ranges). Classic firewalls set them in additionalProperties.
+func TestFirewallSNATPrivateRanges(t *testing.T) {
+	withSNAT := func(ranges string) string {
+		return strings.Replace(snatEnv("10.0.1.0/26", snatRules), "      dnsSettings: {enableProxy: true}\n",
+			"      dnsSettings: {enableProxy: true}\n      snat: {privateRanges: ["+ranges+"]}\n", 1)
+	}
+	net := Query{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
+	out := Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 8443}
+	n := compileYAML(t, withSNAT("255.255.255.255/32"))
+	expect(t, flow(t, n, net), Allowed, "network rule servers", "translates the source", "servers-nsg rule admit")
+	expect(t, flow(t, n, out), Allowed, "sends it out through its public IP 20.9.9.9")
+	n = compileYAML(t, withSNAT("0.0.0.0/0"))
+	res := flow(t, n, out)
+	expect(t, res, NoOutboundConnectivity, "in Azure Firewall fw's SNAT private ranges (0.0.0.0/0)")
+	if !strings.Contains(res.Outcomes[0].Fix, "snat.privateRanges") {
+		t.Errorf("fix %q does not name the setting", res.Outcomes[0].Fix)
+	}
+	// IANAPrivateRanges plus a range: 10.0.2.0/24 stays untranslated.
+	n = compileYAML(t, withSNAT("IANAPrivateRanges, 20.0.0.0/8"))
+	expect(t, flow(t, n, net), Denied, "servers-nsg rule others")
+	// A classic firewall says it in additionalProperties.
+	classic := strings.Replace(snatEnv("10.0.1.0/26", ""), "      firewallPolicy: {id: /resourceGroups/rg/providers/Microsoft.Network/firewallPolicies/pol}\n",
+		`      additionalProperties: {Network.SNAT.PrivateRanges: "255.255.255.255/32"}
+      networkRuleCollections:
+        - {name: net, properties: {priority: 100, action: {type: Allow}, rules: [{name: servers, protocols: [TCP], sourceAddresses: ["*"], destinationAddresses: [10.0.2.0/24], destinationPorts: ["8443"]}]}}
+`, 1)
+	expect(t, flow(t, compileYAML(t, classic), net), Allowed, "network rule servers", "translates the source", "servers-nsg rule admit")
+}

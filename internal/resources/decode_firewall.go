@@ -4,6 +4,8 @@ package resources
 // their rule collection groups. Both flatten into FirewallRuleCollection.
 
 import (
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -75,9 +77,20 @@ func decodeFirewall(r *res) *AzureFirewall {
 		}
 	}
 	ap := p.child("additionalProperties")
-	// The other documented keys tune SNAT, FTP and threat intelligence.
-	ap.ignore("Network.SNAT.PrivateRanges", "Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
+	// The other documented keys tune SNAT learning, FTP and threat
+	// intelligence (docs/environment.md says why they change no verdict).
+	ap.ignore("Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
 		"ThreatIntel.Whitelist.FQDNs", "ThreatIntel.Whitelist.IpAddresses")
+	if v := ap.text("Network.SNAT.PrivateRanges"); v != nil {
+		for s := range strings.SplitSeq(v.Str, ",") {
+			ps, err := parseSNATRange(strings.TrimSpace(s))
+			if err != nil {
+				ap.errf(v.Line, "additionalProperties.Network.SNAT.PrivateRanges %v", err)
+				continue
+			}
+			fw.SNATPrivateRanges = append(fw.SNATPrivateRanges, ps...)
+		}
+	}
 	if v := ap.text("Network.DNS.EnableProxy"); v != nil {
 		b, err := strconv.ParseBool(v.Str)
 		if err != nil {
@@ -101,7 +114,7 @@ func decodeFirewall(r *res) *AzureFirewall {
 func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	p := r.props
 	p.ignore("firewalls", "childPolicies", "threatIntelWhitelist", "insights", "intrusionDetection",
-		"transportSecurity", "explicitProxy", "snat", "sql", "size", "provisioningState")
+		"transportSecurity", "explicitProxy", "sql", "size", "provisioningState")
 	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
 	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", typePolicy)}
@@ -109,6 +122,17 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	dns.ignore("requireProxyForNetworkRules")
 	pol.DNSProxy = dns.boolean("enableProxy", false)
 	pol.DNSServers = dns.ipv4s("servers")
+	snat := p.child("snat")
+	// Learning needs an Azure Route Server, which a file cannot hold.
+	snat.enum("autoLearnPrivateRanges", false, "Enabled", "Disabled")
+	for _, v := range snat.list("privateRanges", false, false) {
+		ps, err := parseSNATRange(v.Str)
+		if err != nil {
+			snat.errf(v.Line, "%s %v", snat.name("privateRanges"), err)
+			continue
+		}
+		pol.SNATPrivateRanges = append(pol.SNATPrivateRanges, ps...)
+	}
 	// Azure reports the policy's groups here as ids; ARM has no inline form.
 	for _, it := range p.items("ruleCollectionGroups") {
 		if len(it.v.Keys) != 1 || it.v.Keys[0] != "id" {
@@ -256,4 +280,24 @@ func firewallAddresses(o *obj, key string, tags, required bool) []string {
 		out = append(out, v.Str)
 	}
 	return out
+}
+
+// parseSNATRange reads one of a firewall's SNAT private ranges: an IPv4
+// address, a CIDR, or IANAPrivateRanges (Azure's defaults).
+func parseSNATRange(s string) ([]netip.Prefix, error) {
+	if strings.EqualFold(s, "IANAPrivateRanges") {
+		return IANAPrivateRanges, nil
+	}
+	if !strings.Contains(s, "/") {
+		a, err := parseIPv4(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w (want an address, a CIDR or IANAPrivateRanges)", err)
+		}
+		return []netip.Prefix{netip.PrefixFrom(a, 32)}, nil
+	}
+	p, err := parseIPv4Prefix(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w (want an address, a CIDR or IANAPrivateRanges)", err)
+	}
+	return []netip.Prefix{p}, nil
 }

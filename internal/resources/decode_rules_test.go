@@ -452,6 +452,12 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.EnableProxy must be "true" or "false", got "yes"`}},
 		{"DNS servers", firewall("additionalProperties: {Network.DNS.Servers: \"10.0.0.4,dns\"} #!"),
 			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.Servers "dns" is not a valid IPv4 address`}},
+		// Azure Firewall SNAT private IP address ranges: an address, a CIDR or IANAPrivateRanges.
+		{"SNAT private ranges", firewall("additionalProperties: {Network.SNAT.PrivateRanges: \"IANAPrivateRanges,10.0.0.1/8\"} #!"),
+			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.SNAT.PrivateRanges "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?) (want an address, a CIDR or IANAPrivateRanges)`}},
+		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [IANAPrivateRanges, 20.0.0.0/8, private] #!\n  , autoLearnPrivateRanges: Sometimes} #!")),
+			[]string{`t.yaml:L1: firewall policy p: snat.privateRanges "private" is not a valid IPv4 address (want an address, a CIDR or IANAPrivateRanges)`,
+				`t.yaml:L2: firewall policy p: snat.autoLearnPrivateRanges must be one of Enabled, Disabled; got "Sometimes"`}},
 
 		// Firewall policies.
 		{"base policy not found", file(entry(typePolicy, "p", "basePolicy: {id: "+netw+"firewallPolicies/base} #!")),
@@ -677,6 +683,8 @@ func TestValidValues(t *testing.T) {
 		{"built-in id in another case, nested types", assignment("policyDefinitionId: "+strings.ToUpper(NotAllowedResourceTypesPolicy),
 			"parameters: {listOfResourceTypesNotAllowed: {value: [Microsoft.Network/virtualNetworks/subnets, Contoso.Widgets/widgets]}}",
 			"notScopes: [/subscriptions/s2/resourceGroups/rg, /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/p]")},
+		{"SNAT private ranges", firewall(`additionalProperties: {Network.SNAT.PrivateRanges: "IANAPrivateRanges, 20.1.0.0/16,20.2.0.1", Network.SNAT.AutoLearnPrivateRanges: Enabled}`)},
+		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [255.255.255.255/32], autoLearnPrivateRanges: Disabled}"))},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {
