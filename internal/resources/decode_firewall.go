@@ -221,9 +221,12 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 			rule.AppProtocols = append(rule.AppProtocols, FirewallAppProtocol{Type: pr.enum("protocolType", true, firewallAppProtocols...), Port: port})
 		}
 		rule.TargetFqdns = o.strings("targetFqdns")
-		rule.FqdnTags = o.strings("fqdnTags")
-		if len(rule.TargetFqdns) == 0 && len(rule.FqdnTags) == 0 {
-			o.missing(o.name("targetFqdns") + " or fqdnTags")
+		// A tag stands for FQDN lists Microsoft maintains and changes; a
+		// rule that silently matched nothing would deny what Azure allows.
+		o.unsupported("fqdnTags", "FQDN tags are not modeled; list the FQDNs the tag stands for in targetFqdns "+
+			"(for AzureKubernetesService, Azure's article \"Control egress traffic using Azure Firewall in AKS\" lists them)")
+		if len(rule.TargetFqdns) == 0 && !o.present("fqdnTags") {
+			o.missing(o.name("targetFqdns"))
 		}
 		if policy {
 			o.ignore("terminateTLS", "httpHeadersToInsert")

@@ -444,7 +444,17 @@ func TestValidationRules(t *testing.T) {
 		{"application rule targets", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
 			"[{name: a, sourceAddresses: [Internet], protocols: [{protocolType: Https, port: 443}]}]}}] #!#!"),
 			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].sourceAddresses "Internet" is a service tag name; only addresses, CIDRs and ranges are allowed here`,
-				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns or fqdnTags is required"}},
+				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns is required"}},
+		// Issue 18 point 2: a tag "contains all the FQDNs listed in outbound network and FQDN rules for
+		// AKS clusters" (Control egress traffic using Azure Firewall in AKS); ignoring it would deny them.
+		{"FQDN tags", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
+			"[{name: a, sourceAddresses: ['*'], protocols: [{protocolType: Https, port: 443}], fqdnTags: [AzureKubernetesService]}]}}] #!"),
+			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].fqdnTags is not supported: FQDN tags are not modeled; ` +
+				`list the FQDNs the tag stands for in targetFqdns (for AzureKubernetesService, Azure's article "Control egress traffic using Azure Firewall in AKS" lists them)`}},
+		{"FQDN tags in a policy", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: ApplicationRule, name: a, sourceAddresses: ['*'], " +
+			"protocols: [{protocolType: Https, port: 443}], targetFqdns: [x.com], fqdnTags: [WindowsUpdate]} #!"),
+			[]string{`t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].fqdnTags is not supported: FQDN tags are not modeled; ` +
+				`list the FQDNs the tag stands for in targetFqdns (for AzureKubernetesService, Azure's article "Control egress traffic using Azure Firewall in AKS" lists them)`}},
 		{"NAT rule translation", firewall("natRuleCollections: [{name: c, properties: {priority: 100, action: {type: Dnat}, rules: " +
 			"[{name: a, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: [1.2.3.4], destinationPorts: ['22'], translatedPort: 22}]}}] #!"),
 			[]string{"t.yaml:L1: firewall fw: natRuleCollections[0].properties.rules[0].translatedAddress is required"}},

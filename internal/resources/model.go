@@ -332,7 +332,6 @@ type FirewallRule struct {
 	Protocols []string
 	// Application rules.
 	TargetFqdns  []string
-	FqdnTags     []string
 	AppProtocols []FirewallAppProtocol
 	// NAT rules.
 	TranslatedAddress string
