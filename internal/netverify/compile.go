@@ -6,6 +6,8 @@
 package netverify
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -46,10 +48,20 @@ var nonPublic = mustSet("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8
 // systemNoneRoutes are the system routes to None (spec §8.2).
 var systemNoneRoutes = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}
 
-// externalStandIn is the address securetrain uses for a public name it
-// cannot map to a service tag (pypi.org): TEST-NET-3, part of Internet and
-// of no service tag.
-var externalStandIn = mustU32("203.0.113.10")
+// externalStandIns hold the addresses securetrain gives public names it
+// cannot map to a service tag (pypi.org): 198.18.0.0/15, reserved for
+// benchmarking (RFC 2544), part of Internet and of no service tag.
+var externalStandIns = mustSet("198.18.0.0/15")
+
+// externalStandIn is a name's stand-in address: its own, so that a rule
+// for one name does not admit another ("traffic to an address the FQDN
+// didn't resolve to is denied"), and the same in every run — the first
+// bytes of the name's SHA-256 pick it in externalStandIns.
+func externalStandIn(name string) uint32 {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSuffix(name, "."))))
+	r := externalStandIns.Ranges()[0]
+	return r.Lo + binary.BigEndian.Uint32(h[:4])%(r.Hi-r.Lo+1)
+}
 
 func mustU32(s string) uint32 {
 	u, _ := ipset.U32(netip.MustParseAddr(s))
@@ -215,7 +227,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},
 	}
-	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, ipset.Single(externalStandIn))
+	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, externalStandIns)
 	n.compileVNets()
 	n.compileFirewalls()
 	n.compileHosts()

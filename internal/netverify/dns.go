@@ -407,8 +407,9 @@ func (n *Network) resolvePublicChain(name string, steps []DNSStep) dnsAnswer {
 			return ans
 		}
 	}
-	ans.set = ipset.Single(externalStandIn)
-	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(externalStandIn).String() + " (stand-in for a public address outside Azure's service tags)", Source: "public DNS"})
+	addr := externalStandIn(name)
+	ans.set = ipset.Single(addr)
+	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(addr).String() + " (stand-in for this name's public address outside Azure's service tags)", Source: "public DNS"})
 	return ans
 }
 

@@ -257,45 +257,51 @@ func (fc *firewallCtx) networkMatch(f *pointFlow, b *box) *fwRule {
 	return nil
 }
 
-// Every address test narrows b to where its answer holds. ref selects the
-// linear scan (the reference evaluator).
-func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict {
-	if !ref && f.name == "" {
-		if r := fc.networkMatch(f, b); r != nil {
-			return firewallVerdict{allow: r.coll.allow, rule: r, kind: resources.FirewallNetwork}
+// networkMatchLinear is networkMatch by a linear scan (the reference).
+func (fc *firewallCtx) networkMatchLinear(f *pointFlow) *fwRule {
+	for _, r := range fc.netRules {
+		if r.protoMask&(1<<f.proto) == 0 || !r.src.Contains(f.src) || !r.dst.Contains(f.dst) {
+			continue
 		}
+		if !f.proto.hasPorts() || r.ports.Contains(uint32(f.dport)) {
+			return r
+		}
+	}
+	return nil
+}
+
+// evaluate applies network rules, then application rules (TCP with a known
+// name only: they match on Host/SNI), then default deny. Network rules
+// match addresses only: an FQDN in a network rule stands for the addresses
+// the firewall resolved it to, whatever name the client used. Every address
+// test narrows b to where its answer holds; ref selects the linear scan (the
+// reference evaluator).
+func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict {
+	var r *fwRule
+	if ref {
+		r = fc.networkMatchLinear(f)
+	} else {
+		r = fc.networkMatch(f, b)
+	}
+	if r != nil {
+		return firewallVerdict{allow: r.coll.allow, rule: r, kind: resources.FirewallNetwork}
+	}
+	if f.proto != TCP || f.name == "" {
 		return firewallVerdict{} // application rules need a name
 	}
-	srcIn := func(s ipset.Set) bool {
-		in, lo, hi := s.Around(f.src)
-		b.narrowSrc(lo, hi)
-		return in
-	}
-	for _, col := range fc.network {
+	for _, col := range fc.application {
 		for _, r := range col.rules {
-			if r.protoMask&(1<<f.proto) == 0 || !srcIn(r.src) {
+			if !appPortMatches(r.r.AppProtocols, f.dport) {
 				continue
 			}
-			if f.proto.hasPorts() && !r.ports.Contains(uint32(f.dport)) {
+			in, lo, hi := r.src.Around(f.src)
+			b.narrowSrc(lo, hi)
+			if !in {
 				continue
 			}
-			in, lo, hi := r.dst.Around(f.dst)
-			b.narrowDst(lo, hi)
-			if in || (f.name != "" && containsFold(r.r.DestinationFqdns, f.name)) {
-				return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallNetwork}
-			}
-		}
-	}
-	if f.proto == TCP && f.name != "" {
-		for _, col := range fc.application {
-			for _, r := range col.rules {
-				if !appPortMatches(r.r.AppProtocols, f.dport) || !srcIn(r.src) {
-					continue
-				}
-				for _, p := range r.r.TargetFqdns {
-					if fqdnMatches(p, f.name) {
-						return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallApplication}
-					}
+			for _, p := range r.r.TargetFqdns {
+				if fqdnMatches(p, f.name) {
+					return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallApplication}
 				}
 			}
 		}
@@ -306,15 +312,6 @@ func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict 
 func appPortMatches(ps []resources.FirewallAppProtocol, port uint16) bool {
 	for _, p := range ps {
 		if p.Port == int(port) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(strings.TrimSuffix(x, "."), strings.TrimSuffix(s, ".")) {
 			return true
 		}
 	}

@@ -3,6 +3,8 @@ package netverify
 import (
 	"strings"
 	"testing"
+
+	"securetrain/internal/ipset"
 )
 
 // appOnlyFirewall: VNet 10.0.0.0/16, subnet "work" routing 0.0.0.0/0 to an
@@ -323,4 +325,39 @@ func TestFirewallSNATPrivateRanges(t *testing.T) {
         - {name: net, properties: {priority: 100, action: {type: Allow}, rules: [{name: servers, protocols: [TCP], sourceAddresses: ["*"], destinationAddresses: [10.0.2.0/24], destinationPorts: ["8443"]}]}}
 `, 1)
 	expect(t, flow(t, compileYAML(t, classic), net), Allowed, "network rule servers", "translates the source", "servers-nsg rule admit")
+}
+
+// TestFirewallNetworkRuleFQDNsMatchTheirAddresses: issue 18 point 4.
+// "Azure Firewall DNS Proxy details": "If and when the client resolves the
+// same FQDN to IP2 because of a difference in DNS response, its connection
+// attempt won't match the rules on the firewall and is denied." A network
+// rule for ntp.ubuntu.com must not allow time.google.com, which needs
+// distinct stand-in addresses for distinct external names.
+func TestFirewallNetworkRuleFQDNsMatchTheirAddresses(t *testing.T) {
+	ntp := `
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: rg
+    name: pol/ntp
+    properties:
+      priority: 200
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: time
+          priority: 100
+          action: {type: Allow}
+          rules:
+            - {ruleType: NetworkRule, name: ntp, ipProtocols: [UDP], sourceAddresses: ["*"], destinationFqdns: [ntp.ubuntu.com], destinationPorts: ["123"]}`
+	n := compileYAML(t, appOnly(map[string]string{"POLICY": ntp}))
+	res := flow(t, n, Query{From: "10.0.0.10", To: "ntp.ubuntu.com", Protocol: "UDP", Port: 123})
+	expect(t, res, Allowed, "network rule ntp", "stand-in for this name's public address")
+	expect(t, flow(t, n, Query{From: "10.0.0.10", To: "time.google.com", Protocol: "UDP", Port: 123}), Denied, "denied by default")
+	// The stand-ins are distinct, stable and outside every service tag.
+	a, b := externalStandIn("ntp.ubuntu.com"), externalStandIn("time.google.com")
+	if a == b || a != externalStandIn("NTP.Ubuntu.com.") || !externalStandIns.Contains(a) || !externalStandIns.Contains(b) {
+		t.Errorf("stand-ins %s and %s: want distinct addresses in %s, the same for any spelling", ipset.Addr(a), ipset.Addr(b), externalStandIns.Format(1))
+	}
+	// A client that reached the name's address without the name (an
+	// address-only flow) is matched by the address the firewall resolved.
+	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(a).String(), Protocol: "UDP", Port: 123}), Allowed, "network rule ntp")
+	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(b).String(), Protocol: "UDP", Port: 123}), Denied, "denied by default")
 }

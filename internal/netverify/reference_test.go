@@ -66,7 +66,7 @@ func (s *flowSampler) address() uint32 {
 	case x < 6 && len(s.tagSets) > 0:
 		return s.inSet(s.tagSets[s.r.IntN(len(s.tagSets))])
 	case x < 7:
-		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn}[s.r.IntN(3)]
+		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn("pypi.org"), externalStandIn("ntp.ubuntu.com")}[s.r.IntN(4)]
 	case x < 8:
 		return 10<<24 | s.r.Uint32()&0xFFFFFF
 	}

@@ -251,9 +251,19 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 		rule.DestinationPorts = append(rule.DestinationPorts, pr)
 	}
 	if kind == FirewallNetwork {
-		rule.DestinationFqdns = o.strings("destinationFqdns")
+		refused := false
+		for _, v := range o.list("destinationFqdns", false, false) {
+			if strings.Contains(v.Str, "*") {
+				refused = true
+				// "FQDN filtering in network rules doesn't support wildcards
+				// by design" (Use FQDN filtering in network rules).
+				o.errf(v.Line, "%s %q: network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S", o.name("destinationFqdns"), v.Str)
+				continue
+			}
+			rule.DestinationFqdns = append(rule.DestinationFqdns, v.Str)
+		}
 		o.unsupported("destinationIpGroups", ipGroupsUnsupported)
-		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !o.present("destinationAddresses") {
+		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !refused && !o.present("destinationAddresses") {
 			o.missing(o.name("destinationAddresses") + " or destinationFqdns")
 		}
 		return rule

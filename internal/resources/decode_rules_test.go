@@ -445,6 +445,11 @@ func TestValidationRules(t *testing.T) {
 			"[{name: a, sourceAddresses: [Internet], protocols: [{protocolType: Https, port: 443}]}]}}] #!#!"),
 			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].sourceAddresses "Internet" is a service tag name; only addresses, CIDRs and ranges are allowed here`,
 				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns is required"}},
+		// Issue 18 point 4: "FQDN filtering in network rules doesn't support wildcards by design"
+		// (Use FQDN filtering in network rules).
+		{"wildcard FQDN in a network rule", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NetworkRule, name: n, ipProtocols: [UDP], sourceAddresses: ['*'], " +
+			"destinationFqdns: [ntp.ubuntu.com, '*.ubuntu.com'], destinationPorts: ['123']} #!"),
+			[]string{`t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].destinationFqdns "*.ubuntu.com": network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S`}},
 		// Issue 18 point 2: a tag "contains all the FQDNs listed in outbound network and FQDN rules for
 		// AKS clusters" (Control egress traffic using Azure Firewall in AKS); ignoring it would deny them.
 		{"FQDN tags", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
