@@ -181,6 +181,9 @@ type host struct {
 	// frontends' public addresses.
 	outboundLB  *resources.LoadBalancer
 	outboundIPs string
+	// dnsServers are a NIC's own DNS servers, which take precedence over
+	// its VNet's.
+	dnsServers []netip.Addr
 }
 
 type computeCtx struct {
@@ -475,7 +478,7 @@ func (n *Network) compileHosts() {
 				continue
 			}
 			h := &host{kind: hostNIC, id: nic.ID, label: "network interface " + nic.ID.Name(), forwards: nic.EnableIPForwarding,
-				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet)}
+				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet), dnsServers: nic.DNSServers}
 			if ipc.PublicIP.IsSet() {
 				h.publicIP = n.snap.PublicIPAddress(ipc.PublicIP.ID)
 				n.addPublic(ipc.PublicIP, &publicEndpoint{label: h.label, nic: h})

@@ -361,3 +361,28 @@ func TestFirewallNetworkRuleFQDNsMatchTheirAddresses(t *testing.T) {
 	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(a).String(), Protocol: "UDP", Port: 123}), Allowed, "network rule ntp")
 	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(b).String(), Protocol: "UDP", Port: 123}), Denied, "denied by default")
 }
+
+// TestNICDNSServersTakePrecedence: issue 18 point 6. "Name resolution for
+// resources in Azure virtual networks": "DNS servers specified for a network
+// interface … get precedence over DNS servers specified for the virtual
+// network". The VNet uses Azure DNS (the zone corp.internal is linked); a
+// NIC at 10.0.0.20 names its own server, 10.0.2.53, which its query must
+// reach (through the firewall, which has no rule for it).
+func TestNICDNSServersTakePrecedence(t *testing.T) {
+	nic := `
+  - type: Microsoft.Network/networkInterfaces
+    resourceGroup: rg
+    name: vm-nic
+    location: westus2
+    properties:
+      dnsSettings: {dnsServers: [10.0.2.53], appliedDnsServers: [10.0.2.53], internalDomainNameSuffix: x.internal.cloudapp.net}
+      ipConfigurations:
+        - {name: c, properties: {privateIPAddress: 10.0.0.20, subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/work}}}`
+	n := compileYAML(t, snatEnv("10.0.1.0/26", snatRules)+nic)
+	// Another address of the subnet uses the VNet's Azure DNS.
+	expect(t, flow(t, n, Query{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}), Allowed, "dns: web.corp.internal A 10.0.2.10 private DNS zone")
+	res := flow(t, n, Query{From: "10.0.0.20", To: "web.corp.internal", Protocol: "TCP", Port: 443})
+	expect(t, res, DNSFailure, "the DNS query to 10.0.2.53 (UDP 53) fails with Denied")
+	res = flow(t, n, Query{From: "/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-nic", To: "web.corp.internal", Protocol: "TCP", Port: 443})
+	expect(t, res, DNSFailure, "the DNS query to 10.0.2.53")
+}

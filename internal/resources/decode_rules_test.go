@@ -390,6 +390,10 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.subnet is required"}},
 		{"NIC configurations missing", file(entry(typeNIC, "nic", "enableIPForwarding: true #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations is required"}},
+		{"NIC DNS servers", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+"}}]",
+			"dnsSettings: {dnsServers: [10.0.1.53, dns1], internalDnsNameLabel: vm1, nameServers: [x]} #!")),
+			[]string{`t.yaml:L1: network interface nic: dnsSettings.dnsServers "dns1" is not a valid IPv4 address`,
+				`t.yaml:L1: network interface nic: unknown field "dnsSettings.nameServers"`}},
 		{"NIC pool not found", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+
 			", loadBalancerBackendAddressPools: [{id: "+netw+"loadBalancers/lb/backendAddressPools/be}]}}] #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.loadBalancerBackendAddressPools[0] " + sub1 +

@@ -236,6 +236,8 @@ type NetworkInterface struct {
 	NetworkSecurityGroup Ref
 	EnableIPForwarding   bool
 	IPConfigurations     []NICIPConfiguration
+	// DNSServers (dnsSettings.dnsServers) take precedence over the VNet's.
+	DNSServers []netip.Addr
 }
 
 // NICIPConfiguration is one IP configuration of a NIC.
