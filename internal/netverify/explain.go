@@ -227,6 +227,9 @@ func (n *Network) hop(s step) Hop {
 		return h
 	case stepNoBackend:
 		return Hop{Kind: "loadBalancer", Detail: fmt.Sprintf("%s has no rule forwarding this protocol and port to a backend in the environment", s.pub.label)}
+	case stepDNATNotModelled:
+		return Hop{Kind: "firewall", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+			Detail: fmt.Sprintf("Azure Firewall %s would translate this flow by its DNAT (NAT) rules, which securetrain does not model yet: it cannot say whether or where the firewall forwards it", s.fw.fw.ID.Name())}
 	case stepPEPoliciesOff:
 		return Hop{Kind: "privateEndpoint", Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("delivered to %s; subnet %s has privateEndpointNetworkPolicies %q, so NSGs do not apply to private endpoints there", s.host.label, s.subnet.s.ID.Name(), orDefault(s.subnet.s.PrivateEndpointNetworkPolicies, "Disabled"))}
@@ -345,6 +348,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return fmt.Sprintf("set allowForwardedTraffic to true on peering %s", s.route.peer.back.ID.Name())
 	case stepNoPublicIP:
 		return "reach it from inside the VNet (or a peered VNet), or give it a public IP"
+	case stepDNATNotModelled:
+		return "check the firewall's DNAT rule and the NSGs of the translated backend by hand; securetrain does not model DNAT yet"
 	case stepNoSubnet, stepReserved:
 		return "send traffic to a usable address inside a subnet"
 	case stepGateway:

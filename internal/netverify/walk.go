@@ -51,6 +51,7 @@ const (
 	stepComputeIngress
 	stepPublicIngress
 	stepNoBackend
+	stepDNATNotModelled
 	stepReturnRoute
 	stepPEPoliciesOff
 	stepLoop
@@ -529,6 +530,10 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 			g.dst = h.addr
 			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h})
 		}
+	case pub.fw != nil:
+		// DNAT rules are not modelled: say so rather than blame a rule.
+		w.add(step{kind: stepDNATNotModelled, fw: pub.fw})
+		return NoRoute
 	}
 	w.add(step{kind: stepNoBackend, pub: pub})
 	return NoRoute
