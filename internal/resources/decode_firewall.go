@@ -81,16 +81,7 @@ func decodeFirewall(r *res) *AzureFirewall {
 	// intelligence (docs/environment.md says why they change no verdict).
 	ap.ignore("Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
 		"ThreatIntel.Whitelist.FQDNs", "ThreatIntel.Whitelist.IpAddresses")
-	if v := ap.text("Network.SNAT.PrivateRanges"); v != nil {
-		for s := range strings.SplitSeq(v.Str, ",") {
-			ps, err := parseSNATRange(strings.TrimSpace(s))
-			if err != nil {
-				ap.errf(v.Line, "additionalProperties.Network.SNAT.PrivateRanges %v", err)
-				continue
-			}
-			fw.SNATPrivateRanges = append(fw.SNATPrivateRanges, ps...)
-		}
-	}
+	fw.SNATPrivateRanges = commaList(ap, "Network.SNAT.PrivateRanges", parseSNATRange)
 	if v := ap.text("Network.DNS.EnableProxy"); v != nil {
 		b, err := strconv.ParseBool(v.Str)
 		if err != nil {
@@ -98,16 +89,10 @@ func decodeFirewall(r *res) *AzureFirewall {
 		}
 		fw.DNSProxy = b
 	}
-	if v := ap.text("Network.DNS.Servers"); v != nil {
-		for s := range strings.SplitSeq(v.Str, ",") {
-			a, err := parseIPv4(strings.TrimSpace(s))
-			if err != nil {
-				ap.errf(v.Line, "additionalProperties.Network.DNS.Servers %v", err)
-				continue
-			}
-			fw.DNSServers = append(fw.DNSServers, a)
-		}
-	}
+	fw.DNSServers = commaList(ap, "Network.DNS.Servers", func(s string) ([]netip.Addr, error) {
+		a, err := parseIPv4(s)
+		return []netip.Addr{a}, err
+	})
 	return fw
 }
 
@@ -291,6 +276,25 @@ func firewallAddresses(o *obj, key string, tags, required bool) []string {
 			continue
 		}
 		out = append(out, v.Str)
+	}
+	return out
+}
+
+// commaList reads a comma-separated string of additionalProperties (the
+// classic firewall's only list form), parsing each entry.
+func commaList[T any](ap *obj, key string, parse func(string) ([]T, error)) []T {
+	v := ap.text(key)
+	if v == nil {
+		return nil
+	}
+	var out []T
+	for s := range strings.SplitSeq(v.Str, ",") {
+		items, err := parse(strings.TrimSpace(s))
+		if err != nil {
+			ap.errf(v.Line, "additionalProperties.%s %v", key, err)
+			continue
+		}
+		out = append(out, items...)
 	}
 	return out
 }
