@@ -585,3 +585,29 @@ func TestWatcherVMTarget(t *testing.T) { // spec §8.1, §8.2: a VM is looked at
 		t.Fatalf("VM next hop: %d %v", st, out)
 	}
 }
+
+// TestNextHopThroughFirewallWithoutNetworkRules: issue 18 point 1. Next hop
+// evaluates the flow through rt-egress's appliance; an Azure Firewall there
+// whose policy holds application rules only crashed that evaluation.
+func TestNextHopThroughFirewallWithoutNetworkRules(t *testing.T) {
+	c := newClient(t)
+	watcherEnvironment(t, c)
+	policy := netProbe + "firewallPolicies/fwp-apps"
+	for _, step := range []struct{ path, body string }{
+		{vnetProbe + "/subnets/AzureFirewallSubnet", `{"properties":{"addressPrefix":"10.0.2.0/26"}}`},
+		{policy, `{"location":"eastus","properties":{}}`},
+		{policy + "/ruleCollectionGroups/apps", `{"properties":{"priority":200,"ruleCollections":[{"ruleCollectionType":"FirewallPolicyFilterRuleCollection",
+			"name":"web","priority":100,"action":{"type":"Allow"},"rules":[{"ruleType":"ApplicationRule","name":"pypi","sourceAddresses":["*"],
+			"protocols":[{"protocolType":"Https","port":443}],"targetFqdns":["pypi.org"]}]}]}}`},
+		{netProbe + "azureFirewalls/fw-egress", `{"location":"eastus","properties":{"firewallPolicy":{"id":"` + policy + `"},
+			"ipConfigurations":[{"name":"c","properties":{"privateIPAddress":"10.0.2.4","subnet":{"id":"` + vnetProbe + `/subnets/AzureFirewallSubnet"}}}]}}`},
+	} {
+		if st, out, _ := c.do("PUT", step.path+netVersion, step.body, "Content-Type", "application/json"); st != http.StatusCreated && st != http.StatusOK {
+			t.Fatalf("PUT %s: %d %v", step.path, st, out)
+		}
+	}
+	st, out := c.watch("nextHop", map[string]any{"targetResourceId": snetPE, "sourceIPAddress": "10.0.3.4", "destinationIPAddress": "8.8.8.8"})
+	if st != http.StatusOK || out["nextHopType"] != "VirtualAppliance" || arm.Str(out, "nextHopIpAddress") != "10.0.2.4" {
+		t.Fatalf("next hop through the firewall: %d %v", st, out)
+	}
+}

@@ -26,8 +26,38 @@ type Options struct {
 	// Firewall adds a hub VNet with an Azure Firewall that VNets peer with
 	// and route 0.0.0.0/0 (and random prefixes) to.
 	Firewall bool
-	Region   string
+	// FirewallRules shapes the firewall's rules (classic collections of
+	// both kinds by default); the other shapes are the sparse or empty
+	// ones real firewalls have, so that random tests meet them.
+	FirewallRules FirewallShape
+	Region        string
 }
+
+// FirewallShape is how a generated firewall holds its rules.
+type FirewallShape int
+
+// Firewall rule shapes. FirewallShapes counts them.
+const (
+	// FirewallClassic: a network and an application rule collection.
+	FirewallClassic FirewallShape = iota
+	// FirewallClassicAppOnly: application rules, no network rules.
+	FirewallClassicAppOnly
+	// FirewallClassicNoRules: no rule collection at all.
+	FirewallClassicNoRules
+	// FirewallClassicEmptyCollections: collections of each kind without rules.
+	FirewallClassicEmptyCollections
+	// FirewallPolicyGroups: a policy with DNS proxy, SNAT of every
+	// destination and a base policy; the base holds network rules (one by
+	// FQDN, one allowing traffic between the spokes, which route 10.0.0.0/8
+	// to the firewall), the child an application-only group, an empty group
+	// and a group with an empty collection.
+	FirewallPolicyGroups
+	// FirewallPolicyAppOnly: a policy whose only group holds application rules.
+	FirewallPolicyAppOnly
+	// FirewallPolicyNoGroups: a policy without rule collection groups.
+	FirewallPolicyNoGroups
+	FirewallShapes
+)
 
 // Large is the benchmark environment of docs/performance.md: 100 VNets × 10
 // subnets, 100 NSGs × 1,000 rules.
@@ -86,13 +116,13 @@ func (g *gen) build() {
 			"subnets":                []any{map[string]any{"name": "AzureFirewallSubnet", "properties": map[string]any{"addressPrefix": "10.255.0.0/24"}}},
 			"virtualNetworkPeerings": g.hubPeerings(),
 		})
-		g.add("Microsoft.Network/azureFirewalls", "hub", "fw", map[string]any{
+		fw := map[string]any{
 			"ipConfigurations": []any{map[string]any{"name": "ipc", "properties": map[string]any{
 				"subnet":          ref("hub", "Microsoft.Network/virtualNetworks", "hub/subnets/AzureFirewallSubnet"),
 				"publicIPAddress": ref("hub", "Microsoft.Network/publicIPAddresses", "fw-pip")}}},
-			"networkRuleCollections":     []any{g.firewallNetworkCollection()},
-			"applicationRuleCollections": []any{g.firewallAppCollection()},
-		})
+		}
+		g.firewallRules(fw)
+		g.add("Microsoft.Network/azureFirewalls", "hub", "fw", fw)
 	}
 	for i := 0; i < o.NSGs; i++ {
 		g.add("Microsoft.Network/networkSecurityGroups", "net", fmt.Sprintf("nsg%d", i), map[string]any{"securityRules": g.rules()})
@@ -227,13 +257,18 @@ func (g *gen) routes(hubIP string) []any {
 		if i == 0 && g.o.Firewall {
 			p = "0.0.0.0/0"
 		}
+		eastWest := i == 1 && g.o.Firewall && g.o.FirewallRules == FirewallPolicyGroups
+		if eastWest {
+			// Traffic between the spokes goes through the firewall too.
+			p = "10.0.0.0/8"
+		}
 		if seen[p] {
 			continue
 		}
 		seen[p] = true
 		props := map[string]any{"addressPrefix": p}
 		switch x := g.r.IntN(6); {
-		case i == 0 && g.o.Firewall, x < 2 && g.o.Firewall:
+		case i == 0 && g.o.Firewall, eastWest, x < 2 && g.o.Firewall:
 			props["nextHopType"], props["nextHopIpAddress"] = "VirtualAppliance", hubIP
 		case x < 4:
 			props["nextHopType"] = "Internet"
@@ -247,18 +282,90 @@ func (g *gen) routes(hubIP string) []any {
 	return out
 }
 
-func (g *gen) firewallNetworkCollection() map[string]any {
-	var rules []any
-	for i := 0; i < 20; i++ {
-		rules = append(rules, map[string]any{"name": fmt.Sprintf("n%d", i), "protocols": []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]},
-			"sourceAddresses": []string{"10.0.0.0/8"}, "destinationAddresses": []string{g.address()},
-			"destinationPorts": strings.Split(g.ports(), ",")})
+// firewallRules gives the firewall its rules in the chosen shape: classic
+// collections in its properties, or a policy (resources of their own).
+func (g *gen) firewallRules(fw map[string]any) {
+	classic := func(kind string, priority int, rules []any) map[string]any {
+		action := map[string]any{"type": "Allow"}
+		return map[string]any{"name": kind, "properties": map[string]any{"priority": priority, "action": action, "rules": rules}}
 	}
-	return map[string]any{"name": "net", "properties": map[string]any{"priority": 100, "action": map[string]any{"type": "Allow"}, "rules": rules}}
+	switch g.o.FirewallRules {
+	case FirewallClassic:
+		fw["networkRuleCollections"] = []any{classic("net", 100, g.firewallNetworkRules(""))}
+		fw["applicationRuleCollections"] = []any{classic("app", 200, firewallAppRules(""))}
+	case FirewallClassicAppOnly:
+		fw["applicationRuleCollections"] = []any{classic("app", 200, firewallAppRules(""))}
+	case FirewallClassicNoRules:
+	case FirewallClassicEmptyCollections:
+		fw["networkRuleCollections"] = []any{classic("net", 100, []any{})}
+		fw["applicationRuleCollections"] = []any{classic("app", 200, []any{})}
+	default:
+		fw["firewallPolicy"] = ref("hub", "Microsoft.Network/firewallPolicies", "child")
+		g.firewallPolicies()
+	}
 }
 
-func (g *gen) firewallAppCollection() map[string]any {
-	return map[string]any{"name": "app", "properties": map[string]any{"priority": 200, "action": map[string]any{"type": "Allow"},
-		"rules": []any{map[string]any{"name": "pypi", "sourceAddresses": []string{"*"},
-			"protocols": []any{map[string]any{"protocolType": "Https", "port": 443}}, "targetFqdns": []string{"pypi.org", "*.pythonhosted.org"}}}}}
+func (g *gen) firewallPolicies() {
+	child := map[string]any{}
+	filter := func(name string, priority int, action string, rules []any) map[string]any {
+		return map[string]any{"ruleCollectionType": "FirewallPolicyFilterRuleCollection", "name": name, "priority": priority,
+			"action": map[string]any{"type": action}, "rules": rules}
+	}
+	group := func(name string, priority int, colls ...any) {
+		props := map[string]any{"priority": priority}
+		if colls != nil {
+			props["ruleCollections"] = colls
+		}
+		g.out = append(g.out, map[string]any{"type": "Microsoft.Network/firewallPolicies/ruleCollectionGroups", "resourceGroup": "hub",
+			"name": name, "properties": props})
+	}
+	switch g.o.FirewallRules {
+	case FirewallPolicyGroups:
+		child["basePolicy"] = ref("hub", "Microsoft.Network/firewallPolicies", "base")
+		child["dnsSettings"] = map[string]any{"enableProxy": true}
+		// Always SNAT: network-rule traffic into the VNets arrives from
+		// the firewall's subnet.
+		child["snat"] = map[string]any{"privateRanges": []string{"255.255.255.255/32"}}
+		g.add("Microsoft.Network/firewallPolicies", "hub", "base", map[string]any{})
+		fqdn := map[string]any{"ruleType": "NetworkRule", "name": "ntp", "ipProtocols": []string{"UDP"}, "sourceAddresses": []string{"*"},
+			"destinationFqdns": []string{"ntp.ubuntu.com"}, "destinationPorts": []string{"123"}}
+		eastWest := map[string]any{"ruleType": "NetworkRule", "name": "east-west", "ipProtocols": []string{"Any"}, "sourceAddresses": []string{"10.0.0.0/8"},
+			"destinationAddresses": []string{"10.0.0.0/8"}, "destinationPorts": []string{"*"}}
+		group("base/platform", 100, filter("deny", 100, "Deny", g.firewallNetworkRules("NetworkRule")[:5]),
+			filter("net", 200, "Allow", append(g.firewallNetworkRules("NetworkRule"), fqdn, eastWest)))
+		group("child/apps", 100, filter("web", 100, "Allow", firewallAppRules("ApplicationRule")))
+		group("child/empty", 200)
+		group("child/hollow", 300, filter("none", 100, "Allow", []any{}))
+	case FirewallPolicyAppOnly:
+		group("child/apps", 100, filter("web", 100, "Allow", firewallAppRules("ApplicationRule")))
+	}
+	g.add("Microsoft.Network/firewallPolicies", "hub", "child", child)
+}
+
+// firewallNetworkRules are random network rules; ruleType is set for
+// policy rules, which also name their protocols ipProtocols.
+func (g *gen) firewallNetworkRules(ruleType string) []any {
+	var rules []any
+	for i := 0; i < 20; i++ {
+		// Drawn in the order of earlier versions, so Large() is unchanged.
+		protocols := []string{[]string{"TCP", "UDP", "Any"}[g.r.IntN(3)]}
+		r := map[string]any{"name": fmt.Sprintf("n%d", i), "sourceAddresses": []string{"10.0.0.0/8"}, "destinationAddresses": []string{g.address()},
+			"destinationPorts": strings.Split(g.ports(), ",")}
+		if ruleType != "" {
+			r["ruleType"], r["ipProtocols"] = ruleType, protocols
+		} else {
+			r["protocols"] = protocols
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+func firewallAppRules(ruleType string) []any {
+	r := map[string]any{"name": "pypi", "sourceAddresses": []string{"*"},
+		"protocols": []any{map[string]any{"protocolType": "Https", "port": 443}}, "targetFqdns": []string{"pypi.org", "*.pythonhosted.org"}}
+	if ruleType != "" {
+		r["ruleType"] = ruleType
+	}
+	return []any{r}
 }

@@ -6,6 +6,8 @@
 package netverify
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -46,10 +48,20 @@ var nonPublic = mustSet("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8
 // systemNoneRoutes are the system routes to None (spec §8.2).
 var systemNoneRoutes = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"}
 
-// externalStandIn is the address securetrain uses for a public name it
-// cannot map to a service tag (pypi.org): TEST-NET-3, part of Internet and
-// of no service tag.
-var externalStandIn = mustU32("203.0.113.10")
+// externalStandIns hold the addresses securetrain gives public names it
+// cannot map to a service tag (pypi.org): 198.18.0.0/15, reserved for
+// benchmarking (RFC 2544), part of Internet and of no service tag.
+var externalStandIns = mustSet("198.18.0.0/15")
+
+// externalStandIn is a name's stand-in address: its own, so that a rule
+// for one name does not admit another ("traffic to an address the FQDN
+// didn't resolve to is denied"), and the same in every run — the first
+// bytes of the name's SHA-256 pick it in externalStandIns.
+func externalStandIn(name string) uint32 {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSuffix(name, "."))))
+	r := externalStandIns.Ranges()[0]
+	return r.Lo + binary.BigEndian.Uint32(h[:4])%(r.Hi-r.Lo+1)
+}
 
 func mustU32(s string) uint32 {
 	u, _ := ipset.U32(netip.MustParseAddr(s))
@@ -169,6 +181,9 @@ type host struct {
 	// frontends' public addresses.
 	outboundLB  *resources.LoadBalancer
 	outboundIPs string
+	// dnsServers are a NIC's own DNS servers, which take precedence over
+	// its VNet's.
+	dnsServers []netip.Addr
 }
 
 type computeCtx struct {
@@ -215,10 +230,11 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},
 	}
-	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, ipset.Single(externalStandIn))
+	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, externalStandIns)
 	n.compileVNets()
 	n.compileFirewalls()
 	n.compileHosts()
+	n.placeSNAT()
 	n.compileSubnets()
 	n.compileComputes()
 	n.compileDNS()
@@ -462,7 +478,7 @@ func (n *Network) compileHosts() {
 				continue
 			}
 			h := &host{kind: hostNIC, id: nic.ID, label: "network interface " + nic.ID.Name(), forwards: nic.EnableIPForwarding,
-				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet)}
+				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet), dnsServers: nic.DNSServers}
 			if ipc.PublicIP.IsSet() {
 				h.publicIP = n.snap.PublicIPAddress(ipc.PublicIP.ID)
 				n.addPublic(ipc.PublicIP, &publicEndpoint{label: h.label, nic: h})
@@ -580,16 +596,22 @@ func (n *Network) compileComputes() {
 		n.computeByLeaf[leaf] = append(n.computeByLeaf[leaf], cc)
 		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
 			cc.subnet = sc
-			taken := make([]ipset.Range, 0, len(sc.vnet.hosts))
-			for u := range sc.vnet.hosts {
-				taken = append(taken, ipset.Range{Lo: u, Hi: u})
-			}
-			cc.nodes = sc.usable.Subtract(ipset.FromRanges(taken))
+			cc.nodes = freeAddresses(sc)
 			if c.EnableNodePublicIP && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
 				cc.nicNSG = n.computeNSG(cc)
 			}
 		}
 	}
+}
+
+// freeAddresses are a subnet's usable addresses that no resource of the
+// file holds.
+func freeAddresses(sc *subnetCtx) ipset.Set {
+	taken := make([]ipset.Range, 0, len(sc.vnet.hosts))
+	for u := range sc.vnet.hosts {
+		taken = append(taken, ipset.Range{Lo: u, Hi: u})
+	}
+	return sc.usable.Subtract(ipset.FromRanges(taken))
 }
 
 // vnetOfAddr returns the VNet context of a subnet id key, for peers.

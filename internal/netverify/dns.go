@@ -288,11 +288,18 @@ func (n *Network) publicTag(name string) string {
 // maxCNAMEs bounds CNAME chains and forwarding loops.
 const maxCNAMEs = 8
 
-// resolve answers a name for a VM in vnet vc, through the VNet's DNS servers.
-func (n *Network) resolve(vc *vnetCtx, name string) dnsAnswer {
-	ans := n.resolveVia(vc, name, vc.v.DNSServers, 0)
-	if len(vc.v.DNSServers) > 0 {
-		if u, ok := ipset.U32(vc.v.DNSServers[0]); ok && u != azurePlatformIP {
+// resolve answers a name for a VM in vnet vc through servers: its NIC's
+// DNS servers, or else the VNet's ("DNS servers specified for a network
+// interface … get precedence over DNS servers specified for the virtual
+// network", Name resolution for resources in Azure virtual networks).
+func (n *Network) resolve(vc *vnetCtx, nicServers []netip.Addr, name string) dnsAnswer {
+	servers := vc.v.DNSServers
+	if len(nicServers) > 0 {
+		servers = nicServers
+	}
+	ans := n.resolveVia(vc, name, servers, 0)
+	if len(servers) > 0 {
+		if u, ok := ipset.U32(servers[0]); ok && u != azurePlatformIP {
 			ans.server = u
 		}
 	}
@@ -407,8 +414,9 @@ func (n *Network) resolvePublicChain(name string, steps []DNSStep) dnsAnswer {
 			return ans
 		}
 	}
-	ans.set = ipset.Single(externalStandIn)
-	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(externalStandIn).String() + " (stand-in for a public address outside Azure's service tags)", Source: "public DNS"})
+	addr := externalStandIn(name)
+	ans.set = ipset.Single(addr)
+	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(addr).String() + " (stand-in for this name's public address outside Azure's service tags)", Source: "public DNS"})
 	return ans
 }
 

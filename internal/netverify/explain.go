@@ -195,6 +195,14 @@ func (n *Network) hop(s step) Hop {
 	case stepFirewallNoEgress:
 		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("Azure Firewall %s has no public IP and its subnet no NAT gateway: it cannot reach the internet", s.fw.fw.ID.Name())}
+	case stepFirewallSNAT:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), SNAT: ipset.Addr(s.fw.snatAddr).String(),
+			Detail: fmt.Sprintf("Azure Firewall %s translates the source to one of its instance addresses in %s %s (securetrain uses %s): application rules always SNAT, network rules when the destination is outside the firewall's SNAT private ranges; NSGs on the way must admit %s",
+				s.fw.fw.ID.Name(), s.fw.subnet.s.ID.Leaf(), s.fw.subnet.set.Format(2), ipset.Addr(s.fw.snatAddr), s.fw.subnet.set.Format(2))}
+	case stepFirewallNoSNAT:
+		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+			Detail: fmt.Sprintf("the destination is in Azure Firewall %s's SNAT private ranges (%s), so a network rule keeps the private source and the firewall cannot send it to the internet",
+				s.fw.fw.ID.Name(), s.fw.snatPrivate.Format(4))}
 	case stepGateway:
 		return Hop{Kind: "gateway", NextHopType: resources.NextHopVirtualNetworkGateway,
 			Detail: "next hop VirtualNetworkGateway: the traffic leaves to the on-premises side, which securetrain does not model"}
@@ -219,6 +227,9 @@ func (n *Network) hop(s step) Hop {
 		return h
 	case stepNoBackend:
 		return Hop{Kind: "loadBalancer", Detail: fmt.Sprintf("%s has no rule forwarding this protocol and port to a backend in the environment", s.pub.label)}
+	case stepDNATNotModelled:
+		return Hop{Kind: "firewall", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+			Detail: fmt.Sprintf("Azure Firewall %s would translate this flow by its DNAT (NAT) rules, which securetrain does not model yet: it cannot say whether or where the firewall forwards it", s.fw.fw.ID.Name())}
 	case stepPEPoliciesOff:
 		return Hop{Kind: "privateEndpoint", Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("delivered to %s; subnet %s has privateEndpointNetworkPolicies %q, so NSGs do not apply to private endpoints there", s.host.label, s.subnet.s.ID.Name(), orDefault(s.subnet.s.PrivateEndpointNetworkPolicies, "Disabled"))}
@@ -245,8 +256,8 @@ func (n *Network) firewallHop(s step) Hop {
 	}
 	c := s.fwRule.coll
 	h.Rule, h.Priority, h.Action, h.Position = c.c.Name+"/"+s.fwRule.r.Name, c.c.Priority, map[bool]string{true: "Allow", false: "Deny"}[c.allow], c.c.Pos
-	h.Detail = fmt.Sprintf("Azure Firewall %s: %s rule %s in collection %s (priority %d, %s) %ss it",
-		fw.ID.Name(), strings.ToLower(string(c.c.Kind)), s.fwRule.r.Name, c.c.Name, c.c.Priority, c.origin, strings.ToLower(h.Action))
+	h.Detail = fmt.Sprintf("Azure Firewall %s: %s rule %s in collection %s (priority %d, %s) %s it",
+		fw.ID.Name(), strings.ToLower(string(c.c.Kind)), s.fwRule.r.Name, c.c.Name, c.c.Priority, c.origin(s.fw), map[bool]string{true: "allows", false: "denies"}[c.allow])
 	return h
 }
 
@@ -303,8 +314,7 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 			s.nsg.label, strings.ToLower(string(s.dir)), g.proto, srcText, dstText, port, r.priority, r.name)
 	case stepFirewall:
 		if s.fwRule != nil {
-			return fmt.Sprintf("change or remove rule %s, or add an allowing rule in a collection with a lower priority number than %d",
-				s.fwRule.r.Name, s.fwRule.coll.c.Priority)
+			return firewallRuleFix(s.fw, s.fwRule)
 		}
 		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
 			scheme := map[int]string{80: "Http", 443: "Https"}[q.Port]
@@ -317,6 +327,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return fmt.Sprintf("attach a NAT gateway to subnet %s, or route 0.0.0.0/0 to a firewall (spec §4.2, §8.3)", s.subnet.s.ID.Name())
 	case stepFirewallNoEgress:
 		return "give the firewall a public IP, or attach a NAT gateway to AzureFirewallSubnet"
+	case stepFirewallNoSNAT:
+		return "remove the destination from the firewall's SNAT private ranges (Network.SNAT.PrivateRanges, or the policy's snat.privateRanges)"
 	case stepReturnRoute:
 		tag := srcText
 		if src.tag == "" {
@@ -336,12 +348,34 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		return fmt.Sprintf("set allowForwardedTraffic to true on peering %s", s.route.peer.back.ID.Name())
 	case stepNoPublicIP:
 		return "reach it from inside the VNet (or a peered VNet), or give it a public IP"
+	case stepDNATNotModelled:
+		return "check the firewall's DNAT rule and the NSGs of the translated backend by hand; securetrain does not model DNAT yet"
 	case stepNoSubnet, stepReserved:
 		return "send traffic to a usable address inside a subnet"
 	case stepGateway:
 		return "route the destination inside Azure, or verify the on-premises path separately"
 	}
 	return ""
+}
+
+// firewallRuleFix says how to get past the firewall rule that denied a
+// flow. Only a rule processed earlier can precede it: a parent policy's
+// rules come before all of the child's, and network rules before
+// application rules whatever their priorities (Azure's "Azure Firewall
+// rule processing logic").
+func firewallRuleFix(fc *firewallCtx, r *fwRule) string {
+	col := r.coll
+	kind := strings.ToLower(string(col.c.Kind))
+	switch {
+	case col.inherited(fc):
+		return fmt.Sprintf("rule %s (collection %s) comes from parent policy %s, whose rules are processed before every rule of policy %s: change or remove it in %s; no rule of %s can precede it",
+			r.r.Name, col.c.Name, col.policy.ID.Name(), fc.policy.ID.Name(), col.policy.ID.Name(), fc.policy.ID.Name())
+	case col.policy != nil:
+		return fmt.Sprintf("change or remove rule %s, or add an allowing %s rule in group %s in a collection with a priority number below %d, or in a group of policy %s with a priority number below %d",
+			r.r.Name, kind, col.c.Group, col.c.Priority, col.policy.ID.Name(), col.c.GroupPriority)
+	}
+	return fmt.Sprintf("change or remove rule %s, or add an allowing %s rule in a %s rule collection with a priority number below %d",
+		r.r.Name, kind, kind, col.c.Priority)
 }
 
 // endpointText names the part of an endpoint an outcome covers: the tag or

@@ -19,6 +19,11 @@ type firewallCtx struct {
 	dnsServers                []netip.Addr
 	policy                    *resources.FirewallPolicy
 	nat, network, application []*fwCollection
+	// snatPrivate are the destinations network-rule traffic keeps its
+	// source to; snatAddr is the instance address securetrain gives
+	// translated traffic (set once the subnet's hosts are known).
+	snatPrivate ipset.Set
+	snatAddr    uint32
 	// netIndex finds the first matching network rule of an address-only
 	// flow in a few lookups, as NSG indexes do; flows with a name (FQDN
 	// rules may match it) scan the rules.
@@ -27,10 +32,29 @@ type firewallCtx struct {
 }
 
 type fwCollection struct {
-	c      *resources.FirewallRuleCollection
-	origin string // "policy X, group G" or "classic"
+	c *resources.FirewallRuleCollection
+	// policy holds the collection (nil: a classic collection); a policy
+	// other than the firewall's own is a parent, whose groups come first.
+	policy *resources.FirewallPolicy
 	allow  bool
 	rules  []*fwRule
+}
+
+// origin says where a collection comes from, for explanations.
+func (col *fwCollection) origin(fc *firewallCtx) string {
+	switch {
+	case col.policy == nil:
+		return "classic rule collection"
+	case col.inherited(fc):
+		return "parent policy " + col.policy.ID.Name() + ", group " + col.c.Group
+	}
+	return "policy " + col.policy.ID.Name() + ", group " + col.c.Group
+}
+
+// inherited reports whether the collection comes from a parent policy of
+// the firewall's policy.
+func (col *fwCollection) inherited(fc *firewallCtx) bool {
+	return col.policy != nil && col.policy != fc.policy
 }
 
 type fwRule struct {
@@ -49,11 +73,9 @@ func (n *Network) compileFirewalls() {
 			n.problem(fw.Pos, "firewall "+fw.ID.Name(), "subnet %s not found", fw.Subnet.ID)
 			continue
 		}
-		colls := fw.RuleCollections
-		origin := "classic rule collection"
+		snatRanges := fw.SNATPrivateRanges
 		if p := n.snap.FirewallPolicy(fw.Policy.ID); p != nil {
-			fc.policy, fc.dnsProxy, fc.dnsServers = p, p.DNSProxy, p.DNSServers
-			colls = nil
+			fc.policy, fc.dnsProxy, fc.dnsServers, snatRanges = p, p.DNSProxy, p.DNSServers, p.SNATPrivateRanges
 			// Rule collection groups of a parent policy take precedence.
 			chain := []*resources.FirewallPolicy{p}
 			for b := n.snap.FirewallPolicy(p.BasePolicy.ID); b != nil && len(chain) < 8; b = n.snap.FirewallPolicy(b.BasePolicy.ID) {
@@ -68,22 +90,27 @@ func (n *Network) compileFirewalls() {
 					return a.Priority - b.Priority
 				})
 				for i := range sorted {
-					n.addFirewallCollection(fc, &sorted[i], "policy "+pol.ID.Name()+", group "+sorted[i].Group)
+					n.addFirewallCollection(fc, &sorted[i], pol)
 				}
 			}
 		} else {
-			sorted := slices.Clone(colls)
+			sorted := slices.Clone(fw.RuleCollections)
 			slices.SortStableFunc(sorted, func(a, b resources.FirewallRuleCollection) int { return a.Priority - b.Priority })
 			for i := range sorted {
-				n.addFirewallCollection(fc, &sorted[i], origin)
+				n.addFirewallCollection(fc, &sorted[i], nil)
 			}
 		}
+		if len(snatRanges) == 0 {
+			snatRanges = resources.IANAPrivateRanges
+		}
+		fc.snatPrivate = ipset.FromPrefixes(snatRanges)
+		n.addCut(fc.snatPrivate) // whether the firewall translates depends on it
 		n.firewalls = append(n.firewalls, fc)
 	}
 }
 
-func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRuleCollection, origin string) {
-	col := &fwCollection{c: c, origin: origin, allow: !strings.EqualFold(c.Action, "Deny")}
+func (n *Network) addFirewallCollection(fc *firewallCtx, c *resources.FirewallRuleCollection, policy *resources.FirewallPolicy) {
+	col := &fwCollection{c: c, policy: policy, allow: !strings.EqualFold(c.Action, "Deny")}
 	what := "firewall " + fc.fw.ID.Name() + " collection " + c.Name
 	for i := range c.Rules {
 		r := &c.Rules[i]
@@ -151,6 +178,28 @@ func (n *Network) firewallAddresses(toks []string, fc *firewallCtx) (ipset.Set, 
 	return set, nil
 }
 
+// placeSNAT picks the address translated traffic leaves the firewall
+// with. Azure SNATs "to one of the firewall private IP addresses in
+// AzureFirewallSubnet" (an instance's, not the firewall's own private IP):
+// securetrain uses the subnet's first free usable address, so that an NSG
+// admitting only the firewall's own address is not taken to admit it.
+func (n *Network) placeSNAT() {
+	for _, fc := range n.firewalls {
+		fc.snatAddr, _ = ipset.U32(fc.privateIP)
+		if free := freeAddresses(fc.subnet).Ranges(); len(free) > 0 {
+			fc.snatAddr = free[0].Lo
+		}
+	}
+}
+
+// translates reports whether the firewall SNATs a flow a rule of kind
+// allowed: "Application rules are always SNATed using a transparent proxy
+// whatever the destination IP address"; network rules keep the source to
+// the SNAT private ranges (Azure Firewall SNAT private IP address ranges).
+func (fc *firewallCtx) translates(kind resources.FirewallRuleKind, dst uint32) bool {
+	return kind == resources.FirewallApplication || !fc.snatPrivate.Contains(dst)
+}
+
 // fqdnMatches matches a name against an application rule's target FQDN:
 // exact, "*" for everything, or "*.suffix" for names under suffix.
 func fqdnMatches(pattern, name string) bool {
@@ -208,45 +257,51 @@ func (fc *firewallCtx) networkMatch(f *pointFlow, b *box) *fwRule {
 	return nil
 }
 
-// Every address test narrows b to where its answer holds. ref selects the
-// linear scan (the reference evaluator).
-func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict {
-	if !ref && f.name == "" {
-		if r := fc.networkMatch(f, b); r != nil {
-			return firewallVerdict{allow: r.coll.allow, rule: r, kind: resources.FirewallNetwork}
+// networkMatchLinear is networkMatch by a linear scan (the reference).
+func (fc *firewallCtx) networkMatchLinear(f *pointFlow) *fwRule {
+	for _, r := range fc.netRules {
+		if r.protoMask&(1<<f.proto) == 0 || !r.src.Contains(f.src) || !r.dst.Contains(f.dst) {
+			continue
 		}
+		if !f.proto.hasPorts() || r.ports.Contains(uint32(f.dport)) {
+			return r
+		}
+	}
+	return nil
+}
+
+// evaluate applies network rules, then application rules (TCP with a known
+// name only: they match on Host/SNI), then default deny. Network rules
+// match addresses only: an FQDN in a network rule stands for the addresses
+// the firewall resolved it to, whatever name the client used. Every address
+// test narrows b to where its answer holds; ref selects the linear scan (the
+// reference evaluator).
+func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict {
+	var r *fwRule
+	if ref {
+		r = fc.networkMatchLinear(f)
+	} else {
+		r = fc.networkMatch(f, b)
+	}
+	if r != nil {
+		return firewallVerdict{allow: r.coll.allow, rule: r, kind: resources.FirewallNetwork}
+	}
+	if f.proto != TCP || f.name == "" {
 		return firewallVerdict{} // application rules need a name
 	}
-	srcIn := func(s ipset.Set) bool {
-		in, lo, hi := s.Around(f.src)
-		b.narrowSrc(lo, hi)
-		return in
-	}
-	for _, col := range fc.network {
+	for _, col := range fc.application {
 		for _, r := range col.rules {
-			if r.protoMask&(1<<f.proto) == 0 || !srcIn(r.src) {
+			if !appPortMatches(r.r.AppProtocols, f.dport) {
 				continue
 			}
-			if f.proto.hasPorts() && !r.ports.Contains(uint32(f.dport)) {
+			in, lo, hi := r.src.Around(f.src)
+			b.narrowSrc(lo, hi)
+			if !in {
 				continue
 			}
-			in, lo, hi := r.dst.Around(f.dst)
-			b.narrowDst(lo, hi)
-			if in || (f.name != "" && containsFold(r.r.DestinationFqdns, f.name)) {
-				return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallNetwork}
-			}
-		}
-	}
-	if f.proto == TCP && f.name != "" {
-		for _, col := range fc.application {
-			for _, r := range col.rules {
-				if !appPortMatches(r.r.AppProtocols, f.dport) || !srcIn(r.src) {
-					continue
-				}
-				for _, p := range r.r.TargetFqdns {
-					if fqdnMatches(p, f.name) {
-						return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallApplication}
-					}
+			for _, p := range r.r.TargetFqdns {
+				if fqdnMatches(p, f.name) {
+					return firewallVerdict{allow: col.allow, rule: r, kind: resources.FirewallApplication}
 				}
 			}
 		}
@@ -257,15 +312,6 @@ func (fc *firewallCtx) evaluate(f *pointFlow, b *box, ref bool) firewallVerdict 
 func appPortMatches(ps []resources.FirewallAppProtocol, port uint16) bool {
 	for _, p := range ps {
 		if p.Port == int(port) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(strings.TrimSuffix(x, "."), strings.TrimSuffix(s, ".")) {
 			return true
 		}
 	}

@@ -459,7 +459,7 @@ func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error
 			ep.name, ep.info.Kind = strings.ToLower(strings.TrimSuffix(text, ".")), "dnsName"
 			var ans dnsAnswer
 			if vc := n.endpointVNet(from); vc != nil {
-				ans = n.resolve(vc, ep.name)
+				ans = n.resolve(vc, n.nicDNSServers(vc, from), ep.name)
 			} else {
 				ans = n.resolvePublicChain(ep.name, nil)
 			}
@@ -501,6 +501,19 @@ func (n *Network) computedTag(text string) (ipset.Set, bool) {
 		return ipset.Single(azurePlatformIP), true
 	}
 	return ipset.Set{}, false
+}
+
+// nicDNSServers are the DNS servers of the NIC a source endpoint is: a
+// NIC, or an address one NIC owns (none for computes, subnets and ranges:
+// their nodes' NICs are not in the file or not one).
+func (n *Network) nicDNSServers(vc *vnetCtx, ep *endpoint) []netip.Addr {
+	if ep.subnet != nil || ep.set.Size() != 1 {
+		return nil
+	}
+	if h := vc.hosts[ep.set.Ranges()[0].Lo]; h != nil {
+		return h.dnsServers
+	}
+	return nil
 }
 
 func (n *Network) endpointVNet(ep *endpoint) *vnetCtx {

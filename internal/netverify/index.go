@@ -39,8 +39,14 @@ func keyOf(s ipset.Set) setKey {
 	return k
 }
 
+// bitsetWords is the number of words of a bitset over n rules. It is at
+// least one, so that a table without rules (a firewall with application
+// rules only) still has a word to AND against: every lookup's bitsets must
+// have the same length.
+func bitsetWords(n int) int { return max((n+63)/64, 1) }
+
 func buildDimIndex(sets []ipset.Set) *dimIndex {
-	words := max((len(sets)+63)/64, 1)
+	words := bitsetWords(len(sets))
 	// Rules with the same set form a group with one mask. Groups' masks are
 	// disjoint and a set's ranges are disjoint, so entering and leaving a
 	// range are both an XOR of the group's mask.

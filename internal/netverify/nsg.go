@@ -294,7 +294,7 @@ func (d *nsgDir) build() {
 	dst := make([]ipset.Set, len(d.rules))
 	sp := make([]ipset.Set, len(d.rules))
 	dp := make([]ipset.Set, len(d.rules))
-	words := (len(d.rules) + 63) / 64
+	words := bitsetWords(len(d.rules))
 	for p := range d.proto {
 		d.proto[p] = make([]uint64, words)
 	}

@@ -15,10 +15,13 @@ import (
 )
 
 // randomNetwork compiles a small random environment; seeds vary its shape.
+// Even seeds have a firewall, its rules in each shape in turn (empty ones
+// included: issue 18 found a crash there).
 func randomNetwork(t testing.TB, seed uint64) *Network {
 	t.Helper()
 	o := envgen.Options{Seed: seed, VNets: 2 + int(seed%4), SubnetsPerVNet: 2 + int(seed%5), NSGs: 3 + int(seed%4),
-		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0}
+		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0,
+		FirewallRules: envgen.FirewallShape(seed / 2 % uint64(envgen.FirewallShapes))}
 	snap, err := resources.DecodeFile(fmt.Sprintf("random-%d.json", seed), envgen.Generate(o))
 	if err != nil {
 		t.Fatalf("seed %d: decode: %v", seed, err)
@@ -63,7 +66,7 @@ func (s *flowSampler) address() uint32 {
 	case x < 6 && len(s.tagSets) > 0:
 		return s.inSet(s.tagSets[s.r.IntN(len(s.tagSets))])
 	case x < 7:
-		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn}[s.r.IntN(3)]
+		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn("pypi.org"), externalStandIn("ntp.ubuntu.com")}[s.r.IntN(4)]
 	case x < 8:
 		return 10<<24 | s.r.Uint32()&0xFFFFFF
 	}

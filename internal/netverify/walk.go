@@ -43,12 +43,15 @@ const (
 	stepFirewall
 	stepFirewallEgress
 	stepFirewallNoEgress
+	stepFirewallSNAT
+	stepFirewallNoSNAT
 	stepGateway
 	stepRouteNone
 	stepNoPublicIP
 	stepComputeIngress
 	stepPublicIngress
 	stepNoBackend
+	stepDNATNotModelled
 	stepReturnRoute
 	stepPEPoliciesOff
 	stepLoop
@@ -107,6 +110,9 @@ type box struct {
 	// later lookups see the backend's address, not the query's, and the
 	// query's destination piece is already one address (public IPs cut).
 	translated bool
+	// srcTranslated: a firewall rewrote the source; later lookups see its
+	// address, and their answers hold for every source of the query.
+	srcTranslated bool
 }
 
 // maxJoin bounds how many intervals a lookup looks ahead: later lookups
@@ -146,7 +152,11 @@ func (b *box) joinDst(starts []uint32, k int, same func(k int) bool) uint32 {
 	return min(hi, b.dHi)
 }
 
-func (b *box) narrowSrc(lo, hi uint32) { b.sLo, b.sHi = max(b.sLo, lo), min(b.sHi, hi) }
+func (b *box) narrowSrc(lo, hi uint32) {
+	if !b.srcTranslated {
+		b.sLo, b.sHi = max(b.sLo, lo), min(b.sHi, hi)
+	}
+}
 
 // gallop returns the interval of starts holding v, searching forward from
 // interval k (starts[k] <= v): the next wanted address is usually near.
@@ -445,7 +455,7 @@ func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int
 		if !v.allow {
 			return Denied
 		}
-		return w.afterFirewall(f, fc, depth)
+		return w.afterFirewall(f, fc, fc.translates(v.kind, f.dst), depth)
 	case h.kind == hostNIC && h.forwards:
 		w.add(step{kind: stepNVA, host: h})
 		return w.routeFrom(f, h.subnet, origin{subnet: h.subnet, host: h}, depth+1)
@@ -455,13 +465,26 @@ func (w *walker) appliance(f *pointFlow, sc *subnetCtx, e *routeEntry, depth int
 }
 
 // afterFirewall forwards allowed traffic: into the VNet by the firewall
-// subnet's routes, or out through the firewall's own public IP.
-func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, depth int) Verdict {
+// subnet's routes, from a firewall address when it translates the source,
+// or out through the firewall's own public IP.
+func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, snat bool, depth int) Verdict {
 	e := w.routeLookup(fc.subnet, f, false)
 	if e.nextHop != resources.NextHopInternet {
+		if snat {
+			w.add(step{kind: stepFirewallSNAT, fw: fc})
+			g := *f
+			g.src, w.box.srcTranslated = fc.snatAddr, true
+			f = &g
+		}
 		return w.routeFrom(f, fc.subnet, origin{subnet: fc.subnet}, depth+1)
 	}
 	w.add(step{kind: stepRoute, subnet: fc.subnet, route: e})
+	if !snat {
+		// Network rules keep the source to the SNAT private ranges; with
+		// 0.0.0.0/0 among them the firewall cannot reach the internet.
+		w.add(step{kind: stepFirewallNoSNAT, fw: fc})
+		return NoOutboundConnectivity
+	}
 	if fc.subnet.nat != nil {
 		w.add(step{kind: stepSNATNat, subnet: fc.subnet})
 		return Allowed
@@ -507,6 +530,10 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 			g.dst = h.addr
 			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h})
 		}
+	case pub.fw != nil:
+		// DNAT rules are not modelled: say so rather than blame a rule.
+		w.add(step{kind: stepDNATNotModelled, fw: pub.fw})
+		return NoRoute
 	}
 	w.add(step{kind: stepNoBackend, pub: pub})
 	return NoRoute

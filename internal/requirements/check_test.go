@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"securetrain/internal/envgen"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 	"securetrain/internal/servicetags"
@@ -362,5 +363,92 @@ func TestStorage445BlockedSpec10Case1(t *testing.T) { // spec §10 #1: StorageMo
 	rep := checkData(t, "env.yaml", withNSG("Allow"))
 	if hasCode(rep, "required-outbound-blocked", Error) != nil || hasCode(rep, "required-outbound-blocked", Warning) == nil {
 		t.Errorf("445 blocked with open storage: %v", codes(rep))
+	}
+}
+
+// appOnlyFirewall routes the subnet through an Azure Firewall whose policy
+// has application rules only (issue 18 point 1: check panicked on it).
+const appOnlyFirewall = `
+  - type: Microsoft.Network/routeTables
+    resourceGroup: netgroup
+    name: rt
+    location: westus2
+    properties:
+      routes: [{name: all, properties: {addressPrefix: 0.0.0.0/0, nextHopType: VirtualAppliance, nextHopIpAddress: 10.0.1.4}}]
+  - type: Microsoft.Network/publicIPAddresses
+    resourceGroup: netgroup
+    name: fwip
+    location: westus2
+    properties: {ipAddress: 20.9.9.9}
+  - type: Microsoft.Network/azureFirewalls
+    resourceGroup: netgroup
+    name: fw
+    location: westus2
+    properties:
+      ipConfigurations:
+        - name: c
+          properties:
+            subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/AzureFirewallSubnet}
+            publicIPAddress: {id: /resourceGroups/netgroup/providers/Microsoft.Network/publicIPAddresses/fwip}
+      firewallPolicy: {id: /resourceGroups/netgroup/providers/Microsoft.Network/firewallPolicies/pol}
+  - type: Microsoft.Network/firewallPolicies
+    resourceGroup: netgroup
+    name: pol
+    location: westus2
+  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups
+    resourceGroup: netgroup
+    name: pol/apps
+    properties:
+      priority: 200
+      ruleCollections:
+        - ruleCollectionType: FirewallPolicyFilterRuleCollection
+          name: web
+          priority: 100
+          action: {type: Allow}
+          rules:
+            - {ruleType: ApplicationRule, name: pypi, sourceAddresses: ["*"], protocols: [{protocolType: Https, port: 443}], targetFqdns: [pypi.org]}`
+
+func TestCheckBehindFirewallWithoutNetworkRules(t *testing.T) { // issue 18 point 1: no panic, the blocked flow is named
+	data := string(build(map[string]string{"EXTRA": appOnlyFirewall,
+		"SUBNET":   "routeTable: {id: /resourceGroups/netgroup/providers/Microsoft.Network/routeTables/rt}",
+		"COMPUTES": compute("cluster1", "AmlCompute", false, "") + compute("ci1", "ComputeInstance", false, "")}))
+	// The firewall lives in vnet1 itself, beside s.
+	data = strings.Replace(data, "      subnets:\n        - name: s\n", "      subnets:\n        - {name: AzureFirewallSubnet, properties: {addressPrefix: 10.0.1.0/26}}\n        - name: s\n", 1)
+	rep := checkData(t, "env.yaml", []byte(data))
+	if len(rep.Computes) != 2 {
+		t.Fatalf("computes %d, want 2", len(rep.Computes))
+	}
+	for _, cr := range rep.Computes {
+		var blocked *Finding
+		for i, f := range cr.Findings {
+			if f.Code == "required-outbound-blocked" && f.Severity == Error && strings.Contains(f.Message, "TCP 443 to AzureActiveDirectory") {
+				blocked = &cr.Findings[i]
+			}
+		}
+		if blocked == nil || !strings.Contains(blocked.Message, "Azure Firewall fw: no network or application rule matches, denied by default") {
+			t.Errorf("%s: no blocked AzureActiveDirectory flow naming the firewall's default deny in %+v", cr.Name, cr.Findings)
+		}
+		if cr.Status != WillFail {
+			t.Errorf("%s: status %s, want %s", cr.Name, cr.Status, WillFail)
+		}
+	}
+}
+
+// TestCheckRandomNetworksEveryFirewallShape: check answers for every compute
+// of random networks whose firewall holds its rules in each shape, the
+// empty ones included (issue 18 point 1).
+func TestCheckRandomNetworksEveryFirewallShape(t *testing.T) {
+	for shape := range envgen.FirewallShapes {
+		o := envgen.Options{Seed: uint64(shape) + 1, VNets: 2, SubnetsPerVNet: 2, NSGs: 2, RulesPerNSG: 20, RoutesPerVNet: 4,
+			Computes: 4, Firewall: true, FirewallRules: shape}
+		rep := checkData(t, "random.json", envgen.Generate(o))
+		if len(rep.Computes) != o.Computes {
+			t.Fatalf("shape %d: %d compute reports, want %d", shape, len(rep.Computes), o.Computes)
+		}
+		for _, cr := range rep.Computes {
+			if len(cr.Flows) < 10 || cr.Status == "" {
+				t.Errorf("shape %d: %s has %d flows, status %q", shape, cr.Name, len(cr.Flows), cr.Status)
+			}
+		}
 	}
 }

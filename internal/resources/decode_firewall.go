@@ -4,6 +4,8 @@ package resources
 // their rule collection groups. Both flatten into FirewallRuleCollection.
 
 import (
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -75,9 +77,11 @@ func decodeFirewall(r *res) *AzureFirewall {
 		}
 	}
 	ap := p.child("additionalProperties")
-	// The other documented keys tune SNAT, FTP and threat intelligence.
-	ap.ignore("Network.SNAT.PrivateRanges", "Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
+	// The other documented keys tune SNAT learning, FTP and threat
+	// intelligence (docs/environment.md says why they change no verdict).
+	ap.ignore("Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
 		"ThreatIntel.Whitelist.FQDNs", "ThreatIntel.Whitelist.IpAddresses")
+	fw.SNATPrivateRanges = commaList(ap, "Network.SNAT.PrivateRanges", parseSNATRange)
 	if v := ap.text("Network.DNS.EnableProxy"); v != nil {
 		b, err := strconv.ParseBool(v.Str)
 		if err != nil {
@@ -85,23 +89,17 @@ func decodeFirewall(r *res) *AzureFirewall {
 		}
 		fw.DNSProxy = b
 	}
-	if v := ap.text("Network.DNS.Servers"); v != nil {
-		for s := range strings.SplitSeq(v.Str, ",") {
-			a, err := parseIPv4(strings.TrimSpace(s))
-			if err != nil {
-				ap.errf(v.Line, "additionalProperties.Network.DNS.Servers %v", err)
-				continue
-			}
-			fw.DNSServers = append(fw.DNSServers, a)
-		}
-	}
+	fw.DNSServers = commaList(ap, "Network.DNS.Servers", func(s string) ([]netip.Addr, error) {
+		a, err := parseIPv4(s)
+		return []netip.Addr{a}, err
+	})
 	return fw
 }
 
 func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	p := r.props
 	p.ignore("firewalls", "childPolicies", "threatIntelWhitelist", "insights", "intrusionDetection",
-		"transportSecurity", "explicitProxy", "snat", "sql", "size", "provisioningState")
+		"transportSecurity", "explicitProxy", "sql", "size", "provisioningState")
 	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
 	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", typePolicy)}
@@ -109,6 +107,17 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	dns.ignore("requireProxyForNetworkRules")
 	pol.DNSProxy = dns.boolean("enableProxy", false)
 	pol.DNSServers = dns.ipv4s("servers")
+	snat := p.child("snat")
+	// Learning needs an Azure Route Server, which a file cannot hold.
+	snat.enum("autoLearnPrivateRanges", false, "Enabled", "Disabled")
+	for _, v := range snat.list("privateRanges", false, false) {
+		ps, err := parseSNATRange(v.Str)
+		if err != nil {
+			snat.errf(v.Line, "%s %v", snat.name("privateRanges"), err)
+			continue
+		}
+		pol.SNATPrivateRanges = append(pol.SNATPrivateRanges, ps...)
+	}
 	// Azure reports the policy's groups here as ids; ARM has no inline form.
 	for _, it := range p.items("ruleCollectionGroups") {
 		if len(it.v.Keys) != 1 || it.v.Keys[0] != "id" {
@@ -197,9 +206,12 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 			rule.AppProtocols = append(rule.AppProtocols, FirewallAppProtocol{Type: pr.enum("protocolType", true, firewallAppProtocols...), Port: port})
 		}
 		rule.TargetFqdns = o.strings("targetFqdns")
-		rule.FqdnTags = o.strings("fqdnTags")
-		if len(rule.TargetFqdns) == 0 && len(rule.FqdnTags) == 0 {
-			o.missing(o.name("targetFqdns") + " or fqdnTags")
+		// A tag stands for FQDN lists Microsoft maintains and changes; a
+		// rule that silently matched nothing would deny what Azure allows.
+		o.unsupported("fqdnTags", "FQDN tags are not modeled; list the FQDNs the tag stands for in targetFqdns "+
+			"(for AzureKubernetesService, Azure's article \"Control egress traffic using Azure Firewall in AKS\" lists them)")
+		if len(rule.TargetFqdns) == 0 && !o.present("fqdnTags") {
+			o.missing(o.name("targetFqdns"))
 		}
 		if policy {
 			o.ignore("terminateTLS", "httpHeadersToInsert")
@@ -224,9 +236,19 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 		rule.DestinationPorts = append(rule.DestinationPorts, pr)
 	}
 	if kind == FirewallNetwork {
-		rule.DestinationFqdns = o.strings("destinationFqdns")
+		refused := false
+		for _, v := range o.list("destinationFqdns", false, false) {
+			if strings.Contains(v.Str, "*") {
+				refused = true
+				// "FQDN filtering in network rules doesn't support wildcards
+				// by design" (Use FQDN filtering in network rules).
+				o.errf(v.Line, "%s %q: network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S", o.name("destinationFqdns"), v.Str)
+				continue
+			}
+			rule.DestinationFqdns = append(rule.DestinationFqdns, v.Str)
+		}
 		o.unsupported("destinationIpGroups", ipGroupsUnsupported)
-		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !o.present("destinationAddresses") {
+		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !refused && !o.present("destinationAddresses") {
 			o.missing(o.name("destinationAddresses") + " or destinationFqdns")
 		}
 		return rule
@@ -256,4 +278,43 @@ func firewallAddresses(o *obj, key string, tags, required bool) []string {
 		out = append(out, v.Str)
 	}
 	return out
+}
+
+// commaList reads a comma-separated string of additionalProperties (the
+// classic firewall's only list form), parsing each entry.
+func commaList[T any](ap *obj, key string, parse func(string) ([]T, error)) []T {
+	v := ap.text(key)
+	if v == nil {
+		return nil
+	}
+	var out []T
+	for s := range strings.SplitSeq(v.Str, ",") {
+		items, err := parse(strings.TrimSpace(s))
+		if err != nil {
+			ap.errf(v.Line, "additionalProperties.%s %v", key, err)
+			continue
+		}
+		out = append(out, items...)
+	}
+	return out
+}
+
+// parseSNATRange reads one of a firewall's SNAT private ranges: an IPv4
+// address, a CIDR, or IANAPrivateRanges (Azure's defaults).
+func parseSNATRange(s string) ([]netip.Prefix, error) {
+	if strings.EqualFold(s, "IANAPrivateRanges") {
+		return IANAPrivateRanges, nil
+	}
+	if !strings.Contains(s, "/") {
+		a, err := parseIPv4(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w (want an address, a CIDR or IANAPrivateRanges)", err)
+		}
+		return []netip.Prefix{netip.PrefixFrom(a, 32)}, nil
+	}
+	p, err := parseIPv4Prefix(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w (want an address, a CIDR or IANAPrivateRanges)", err)
+	}
+	return []netip.Prefix{p}, nil
 }

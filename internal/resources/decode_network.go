@@ -396,7 +396,7 @@ func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
 
 func decodeNIC(r *res) *NetworkInterface {
 	p := r.props
-	p.ignore("dnsSettings", "enableAcceleratedNetworking", "macAddress", "primary", "privateEndpoint",
+	p.ignore("enableAcceleratedNetworking", "macAddress", "primary", "privateEndpoint",
 		"privateLinkService", "hostedWorkloads", "tapConfigurations", "dscpConfiguration", "vnetEncryptionSupported",
 		"nicType", "auxiliaryMode", "auxiliarySku", "disableTcpStateTracking", "workloadType", "migrationPhase",
 		"defaultOutboundConnectivityEnabled", "allowPort25Out", "resourceGuid", "provisioningState")
@@ -404,6 +404,11 @@ func decodeNIC(r *res) *NetworkInterface {
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
 	}
+	dns := p.child("dnsSettings")
+	// Azure reports the servers in effect and the NIC's internal names;
+	// flows are asked by address or public name, so the names change none.
+	dns.ignore("appliedDnsServers", "internalDnsNameLabel", "internalFqdn", "internalDomainNameSuffix")
+	nic.DNSServers = dns.ipv4s("dnsServers")
 	// The VM is not modelled: its id is only type-checked.
 	if vm := p.child("virtualMachine"); vm.v != nil {
 		if iv := vm.need("id", arm.String); iv != nil {

@@ -391,6 +391,10 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.subnet is required"}},
 		{"NIC configurations missing", file(entry(typeNIC, "nic", "enableIPForwarding: true #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations is required"}},
+		{"NIC DNS servers", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+"}}]",
+			"dnsSettings: {dnsServers: [10.0.1.53, dns1], internalDnsNameLabel: vm1, nameServers: [x]} #!")),
+			[]string{`t.yaml:L1: network interface nic: dnsSettings.dnsServers "dns1" is not a valid IPv4 address`,
+				`t.yaml:L1: network interface nic: unknown field "dnsSettings.nameServers"`}},
 		{"NIC pool not found", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+
 			", loadBalancerBackendAddressPools: [{id: "+netw+"loadBalancers/lb/backendAddressPools/be}]}}] #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.loadBalancerBackendAddressPools[0] " + sub1 +
@@ -445,7 +449,22 @@ func TestValidationRules(t *testing.T) {
 		{"application rule targets", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
 			"[{name: a, sourceAddresses: [Internet], protocols: [{protocolType: Https, port: 443}]}]}}] #!#!"),
 			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].sourceAddresses "Internet" is a service tag name; only addresses, CIDRs and ranges are allowed here`,
-				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns or fqdnTags is required"}},
+				"t.yaml:L2: firewall fw: applicationRuleCollections[0].properties.rules[0].targetFqdns is required"}},
+		// Issue 18 point 4: "FQDN filtering in network rules doesn't support wildcards by design"
+		// (Use FQDN filtering in network rules).
+		{"wildcard FQDN in a network rule", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: NetworkRule, name: n, ipProtocols: [UDP], sourceAddresses: ['*'], " +
+			"destinationFqdns: [ntp.ubuntu.com, '*.ubuntu.com'], destinationPorts: ['123']} #!"),
+			[]string{`t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].destinationFqdns "*.ubuntu.com": network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S`}},
+		// Issue 18 point 2: a tag "contains all the FQDNs listed in outbound network and FQDN rules for
+		// AKS clusters" (Control egress traffic using Azure Firewall in AKS); ignoring it would deny them.
+		{"FQDN tags", firewall("applicationRuleCollections: [{name: c, properties: {priority: 100, action: {type: Allow}, rules: " +
+			"[{name: a, sourceAddresses: ['*'], protocols: [{protocolType: Https, port: 443}], fqdnTags: [AzureKubernetesService]}]}}] #!"),
+			[]string{`t.yaml:L1: firewall fw: applicationRuleCollections[0].properties.rules[0].fqdnTags is not supported: FQDN tags are not modeled; ` +
+				`list the FQDNs the tag stands for in targetFqdns (for AzureKubernetesService, Azure's article "Control egress traffic using Azure Firewall in AKS" lists them)`}},
+		{"FQDN tags in a policy", ruleGroupFile(filterColl + "\nrules:\n  - {ruleType: ApplicationRule, name: a, sourceAddresses: ['*'], " +
+			"protocols: [{protocolType: Https, port: 443}], targetFqdns: [x.com], fqdnTags: [WindowsUpdate]} #!"),
+			[]string{`t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].fqdnTags is not supported: FQDN tags are not modeled; ` +
+				`list the FQDNs the tag stands for in targetFqdns (for AzureKubernetesService, Azure's article "Control egress traffic using Azure Firewall in AKS" lists them)`}},
 		{"NAT rule translation", firewall("natRuleCollections: [{name: c, properties: {priority: 100, action: {type: Dnat}, rules: " +
 			"[{name: a, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: [1.2.3.4], destinationPorts: ['22'], translatedPort: 22}]}}] #!"),
 			[]string{"t.yaml:L1: firewall fw: natRuleCollections[0].properties.rules[0].translatedAddress is required"}},
@@ -453,6 +472,12 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.EnableProxy must be "true" or "false", got "yes"`}},
 		{"DNS servers", firewall("additionalProperties: {Network.DNS.Servers: \"10.0.0.4,dns\"} #!"),
 			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.DNS.Servers "dns" is not a valid IPv4 address`}},
+		// Azure Firewall SNAT private IP address ranges: an address, a CIDR or IANAPrivateRanges.
+		{"SNAT private ranges", firewall("additionalProperties: {Network.SNAT.PrivateRanges: \"IANAPrivateRanges,10.0.0.1/8\"} #!"),
+			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.SNAT.PrivateRanges "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?) (want an address, a CIDR or IANAPrivateRanges)`}},
+		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [IANAPrivateRanges, 20.0.0.0/8, private] #!\n  , autoLearnPrivateRanges: Sometimes} #!")),
+			[]string{`t.yaml:L1: firewall policy p: snat.privateRanges "private" is not a valid IPv4 address (want an address, a CIDR or IANAPrivateRanges)`,
+				`t.yaml:L2: firewall policy p: snat.autoLearnPrivateRanges must be one of Enabled, Disabled; got "Sometimes"`}},
 
 		// Firewall policies.
 		{"base policy not found", file(entry(typePolicy, "p", "basePolicy: {id: "+netw+"firewallPolicies/base} #!")),
@@ -678,6 +703,8 @@ func TestValidValues(t *testing.T) {
 		{"built-in id in another case, nested types", assignment("policyDefinitionId: "+strings.ToUpper(NotAllowedResourceTypesPolicy),
 			"parameters: {listOfResourceTypesNotAllowed: {value: [Microsoft.Network/virtualNetworks/subnets, Contoso.Widgets/widgets]}}",
 			"notScopes: [/subscriptions/s2/resourceGroups/rg, /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/p]")},
+		{"SNAT private ranges", firewall(`additionalProperties: {Network.SNAT.PrivateRanges: "IANAPrivateRanges, 20.1.0.0/16,20.2.0.1", Network.SNAT.AutoLearnPrivateRanges: Enabled}`)},
+		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [255.255.255.255/32], autoLearnPrivateRanges: Disabled}"))},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {

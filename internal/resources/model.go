@@ -254,6 +254,8 @@ type NetworkInterface struct {
 	NetworkSecurityGroup Ref
 	EnableIPForwarding   bool
 	IPConfigurations     []NICIPConfiguration
+	// DNSServers (dnsSettings.dnsServers) take precedence over the VNet's.
+	DNSServers []netip.Addr
 }
 
 // NICIPConfiguration is one IP configuration of a NIC.
@@ -350,7 +352,6 @@ type FirewallRule struct {
 	Protocols []string
 	// Application rules.
 	TargetFqdns  []string
-	FqdnTags     []string
 	AppProtocols []FirewallAppProtocol
 	// NAT rules.
 	TranslatedAddress string
@@ -370,7 +371,17 @@ type AzureFirewall struct {
 	// (Network.DNS.EnableProxy / Network.DNS.Servers); a policy overrides them.
 	DNSProxy   bool
 	DNSServers []netip.Addr
+	// SNATPrivateRanges from additionalProperties Network.SNAT.PrivateRanges;
+	// nil: IANAPrivateRanges. A policy overrides them.
+	SNATPrivateRanges []netip.Prefix
 }
+
+// IANAPrivateRanges are the destinations Azure Firewall does not SNAT
+// network-rule traffic to by default: "a private IP address range per IANA
+// RFC 1918 or shared address space per IANA RFC 6598" (Azure Firewall SNAT
+// private IP address ranges).
+var IANAPrivateRanges = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10")}
 
 // FirewallPolicy is Microsoft.Network/firewallPolicies with its rule
 // collection groups (nested or Microsoft.Network/firewallPolicies/ruleCollectionGroups).
@@ -380,6 +391,8 @@ type FirewallPolicy struct {
 	DNSProxy        bool
 	DNSServers      []netip.Addr
 	RuleCollections []FirewallRuleCollection
+	// SNATPrivateRanges from snat.privateRanges; nil: IANAPrivateRanges.
+	SNATPrivateRanges []netip.Prefix
 }
 
 // ServiceEndpointPolicy is Microsoft.Network/serviceEndpointPolicies.
