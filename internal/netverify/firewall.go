@@ -180,15 +180,13 @@ func (n *Network) firewallAddresses(toks []string, fc *firewallCtx) (ipset.Set, 
 
 // placeSNAT picks the address translated traffic leaves the firewall
 // with. Azure SNATs "to one of the firewall private IP addresses in
-// AzureFirewallSubnet" (an instance's, not the firewall's own private IP):
-// securetrain uses the subnet's first free usable address, so that an NSG
-// admitting only the firewall's own address is not taken to admit it.
+// AzureFirewallSubnet" (*Azure Firewall SNAT private IP address ranges*):
+// securetrain uses the firewall's private IP, the address users know it
+// by (docs/semantics.md: admit the whole AzureFirewallSubnet prefix in
+// NSGs, as Azure's instances may use any address of it).
 func (n *Network) placeSNAT() {
 	for _, fc := range n.firewalls {
 		fc.snatAddr, _ = ipset.U32(fc.privateIP)
-		if free := freeAddresses(fc.subnet).Ranges(); len(free) > 0 {
-			fc.snatAddr = free[0].Lo
-		}
 	}
 }
 
