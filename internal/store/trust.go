@@ -59,6 +59,9 @@ func prepare(dir string, o Options) (string, error) {
 			return "", err
 		}
 	}
+	if err := canWrite(dir, path); err != nil {
+		return "", err
+	}
 	db, err := checkHandle(path)
 	if err != nil {
 		return "", err
@@ -232,10 +235,29 @@ func integrityProblems(ctx context.Context, db *sql.DB, hasResources bool) ([]st
 	return problems, nil
 }
 
-// writable proves that SQLite can write the database — the file, the
-// directory its -wal and -shm live in, the filesystem — by changing the
-// header in a transaction that is rolled back. Opened on a read-only
-// file, SQLite serves reads and fails every write.
+// canWrite refuses, before SQLite opens it, a database file or a data
+// directory this process cannot write (mode, owner, read-only
+// filesystem): SQLite would open the file read-only, failing every write
+// later, or — a WAL database whose -shm it cannot create — not at all.
+// The probe file is removed at once.
+func canWrite(dir, path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return readOnly(path, err)
+	}
+	f.Close()
+	probe, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return readOnly(path, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// writable proves that SQLite itself can write the database (canWrite
+// asked the OS; a -wal or -shm file SQLite cannot write still makes it
+// fail every write) by changing the header in a transaction that is
+// rolled back.
 func writable(ctx context.Context, db *sql.DB, path string) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -285,9 +285,11 @@ func TestFileModes(t *testing.T) {
 }
 
 // TestOpenRefusesReadOnlyDatabase: a database SQLite can only read was
-// served until the first write failed (500). Root writes whatever the mode
-// says, so under root the check runs in a child process as an unprivileged
-// user, as a server would.
+// served until the first write failed (500). Whether the file, the
+// directory (where -wal and -shm go) or a -shm file left read-only is
+// what cannot be written, open refuses it and leaves the database as it
+// was. Root writes whatever the mode says, so under root each check runs
+// in a child process as an unprivileged user, as a server would.
 func TestOpenRefusesReadOnlyDatabase(t *testing.T) {
 	const env = "STORE_READONLY_DIR"
 	if dir := os.Getenv(env); dir != "" {
@@ -295,26 +297,41 @@ func TestOpenRefusesReadOnlyDatabase(t *testing.T) {
 		fmt.Printf("open: %v\n", err)
 		return
 	}
-	dir := filled(t, 10)
-	path := filepath.Join(dir, DBFile)
-	if err := os.Chmod(path, 0o400); err != nil {
-		t.Fatal(err)
-	}
-	before := readFile(t, path)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenRefusesReadOnlyDatabase$")
-	cmd.Env = append(os.Environ(), env+"="+dir)
-	if os.Geteuid() == 0 {
-		cmd.Path = unprivileged(t, cmd, dir)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "cannot be written") || !strings.Contains(string(out), "attempt to write a readonly database") {
-		t.Fatalf("a read-only database was not refused:\n%s", out)
-	}
-	if !bytes.Equal(readFile(t, path), before) {
-		t.Error("the refused database was changed")
+	for _, tc := range []struct {
+		name      string
+		readOnly  func(dir string) error
+		becauseOf string
+	}{
+		{"database file 0400", func(dir string) error { return os.Chmod(filepath.Join(dir, DBFile), 0o400) }, "permission denied"},
+		{"data directory 0500", func(dir string) error { return os.Chmod(dir, 0o500) }, "permission denied"},
+		{"-shm file 0400", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, DBFile+"-shm"), make([]byte, 32<<10), 0o400)
+		}, "attempt to write a readonly database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filled(t, 10)
+			path := filepath.Join(dir, DBFile)
+			before := readFile(t, path)
+			if err := tc.readOnly(dir); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(dir, 0o700) }) // for TempDir's removal
+			cmd := exec.Command(os.Args[0], "-test.run=^TestOpenRefusesReadOnlyDatabase$")
+			cmd.Env = append(os.Environ(), env+"="+dir)
+			if os.Geteuid() == 0 {
+				cmd.Path = unprivileged(t, cmd, dir)
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "cannot be written") || !strings.Contains(string(out), tc.becauseOf) {
+				t.Fatalf("a read-only database was not refused for %q:\n%s", tc.becauseOf, out)
+			}
+			if !bytes.Equal(readFile(t, path), before) {
+				t.Error("the refused database was changed")
+			}
+		})
 	}
 }
 
