@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,40 +22,17 @@ import (
 
 const testSub = "00000000-0000-0000-0000-000000000001"
 
-// startServer runs `serve` over plain HTTP on a free port and points the
-// client commands at it (SECURETRAIN_URL, SECURETRAIN_TOKEN).
+// startServer runs `serve` over plain HTTP on a free port in a new data
+// directory and points the client commands at it.
 func startServer(t *testing.T) *serverClient {
 	t.Helper()
-	return startServerAt(t, t.TempDir())
+	return startServerAt(t, filepath.Join(t.TempDir(), "data"))
 }
 
 // startServerAt is startServer on the data directory dir.
 func startServerAt(t *testing.T, dir string) *serverClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveConfig{dataDir: dir, listen: "127.0.0.1:0", insecure: true, ready: ready}, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SECURETRAIN_URL", "http://"+addr)
-	t.Setenv("SECURETRAIN_TOKEN", strings.TrimSpace(string(token)))
+	serveOn(t, serveConfig{dataDir: dir, insecure: true})
 	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
 	srv, err := newServerClient(addClientFlags(newFlagSet("test", "", io.Discard), false))
 	if err != nil {

@@ -31,6 +31,7 @@ func commands() []command {
 		{"serve", "run the ARM-compatible control plane (HTTPS, store in --data)", runServe},
 		{"principal", "manage principals: principal create NAME, principal token rotate|revoke NAME", runPrincipal},
 		{"role", "assign roles: role assign --principal P --role R --scope S", runRole},
+		{"backup", "copy the store consistently, even while the server runs: backup --data DIR FILE", runBackup},
 		{"get", "show a resource of the server by id (SECURETRAIN_URL, SECURETRAIN_TOKEN)", runGet},
 		{"list", "list a collection of the server, e.g. /subscriptions/S/resourceGroups", runList},
 		{"delete", "delete a resource of the server by id", runDelete},

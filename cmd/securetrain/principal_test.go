@@ -13,7 +13,7 @@ import (
 // the CLI while the server runs on the same data directory: each change
 // holds from the very next request, on the same kept-alive connection.
 func TestPrincipalTokenCommandsWhileServing(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // private: serve refuses a directory others can read
 	srv := startServerAt(t, dir)
 	httpClient := &http.Client{} // one client: its connection is kept alive across the changes
 	status := func(token string) int {

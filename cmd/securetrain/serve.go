@@ -31,6 +31,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (local debugging only: tokens cross the network in clear)")
 	quotaFile := fs.String("quotas", "", "JSON `file` of provisioning quotas per subscription and region (default: Azure-like; docs/provisioning.md)")
+	checkBudget := fs.Duration("check-timeout", store.DefaultCheckBudget, checkTimeoutUsage)
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
@@ -48,7 +49,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas}, stdout, stderr); err != nil {
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -61,10 +62,12 @@ type serveConfig struct {
 	quotas                             provision.Quotas
 	// ready, when set, receives the listening address once serving.
 	ready chan<- string
+	// checkBudget bounds the store's integrity check at start (0: none).
+	checkBudget time.Duration
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
-	st, err := store.OpenSQLite(cfg.dataDir)
+	st, err := openStore(cfg.dataDir, cfg.checkBudget)
 	if err != nil {
 		return err
 	}
@@ -131,7 +134,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 // (the server may be running: the store takes concurrent writers) and
 // prints its result.
 func onStore(cmd, dataDir string, stdout, stderr io.Writer, fn func(store.Store) (string, error)) int {
-	st, err := store.OpenSQLite(dataDir)
+	st, err := openStore(dataDir, store.DefaultCheckBudget)
 	if err != nil {
 		fmt.Fprintf(stderr, "securetrain %s: %v\n", cmd, err)
 		return 1

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 // material, trusts only the CA it wrote, creates a resource group with the
 // admin token, and shuts down gracefully on cancel.
 func TestServeTLSEndToEnd(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // serve creates it 0700
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	var stdout, stderr bytes.Buffer
@@ -80,7 +79,7 @@ func TestServeTLSEndToEnd(t *testing.T) {
 }
 
 func TestPrincipalAndRoleCommands(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	var out, errb bytes.Buffer
 	if code := run([]string{"principal", "create", "alice", "--data", dir}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "st_") {
 		t.Fatalf("principal create: %d %q %q", code, out.String(), errb.String())
@@ -99,23 +98,10 @@ func TestPrincipalAndRoleCommands(t *testing.T) {
 // TestClientCommands drives get/list/delete against a running server
 // (plain HTTP here; TLS is TestServeTLSEndToEnd's).
 func TestClientCommands(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveConfig{dataDir: dir, listen: "127.0.0.1:0", insecure: true, ready: ready}, io.Discard, io.Discard)
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	token, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
-	t.Setenv("SECURETRAIN_URL", "http://"+addr)
-	t.Setenv("SECURETRAIN_TOKEN", strings.TrimSpace(string(token)))
+	dir := filepath.Join(t.TempDir(), "data") // serve creates it 0700
+	serveOn(t, serveConfig{dataDir: dir, insecure: true})
+	addr := strings.TrimPrefix(os.Getenv("SECURETRAIN_URL"), "http://")
+	token := readFile(t, filepath.Join(dir, "admin.token"))
 	sub := "/subscriptions/00000000-0000-0000-0000-000000000001"
 	for i := range 3 {
 		req, _ := http.NewRequest("PUT", "http://"+addr+sub+"/resourceGroups/rg"+string(rune('a'+i))+"?api-version=2021-04-01", strings.NewReader(`{"location":"eastus"}`))

@@ -27,7 +27,7 @@ type client struct {
 
 func newClient(t *testing.T, opts ...Options) *client {
 	t.Helper()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	st, err := store.OpenSQLite(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestTokenRotationAndRevocation(t *testing.T) {
 }
 
 func TestAdminTokenRotation(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data")
 	st, err := store.OpenSQLite(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 // rg-probe and its VNet, and returns a client and the data directory.
 func benchServer(b *testing.B, opts ...Options) (*client, string) {
 	b.Helper()
-	dir := b.TempDir()
+	dir := filepath.Join(b.TempDir(), "data") // the store creates it 0700
 	st, err := store.OpenSQLite(dir)
 	if err != nil {
 		b.Fatal(err)

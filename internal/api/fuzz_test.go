@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -111,7 +112,7 @@ func FuzzResourcePut(f *testing.F) {
 
 // fuzzServer is a server on a fresh store and an Owner's token.
 func fuzzServer(f *testing.F) (store.Store, string, *Server) {
-	st, err := store.OpenSQLite(f.TempDir())
+	st, err := store.OpenSQLite(filepath.Join(f.TempDir(), "data")) // the store creates it 0700
 	if err != nil {
 		f.Fatal(err)
 	}

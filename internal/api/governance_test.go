@@ -267,7 +267,7 @@ func TestConcurrentWritersOnOneVNet(t *testing.T) { // issue 4 §8: etag conflic
 }
 
 func TestRestartKeepsState(t *testing.T) { // issue 4 §8
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	start := func() (*client, func()) {
 		st, err := store.OpenSQLite(dir)
 		if err != nil {

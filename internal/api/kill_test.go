@@ -38,7 +38,7 @@ func TestKill9DuringWrites(t *testing.T) {
 		runKillServer(t, dir)
 		return
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9DuringWrites$")
 	cmd.Env = append(os.Environ(), killServerEnv+"="+dir)
 	out, err := cmd.StdoutPipe()
@@ -227,7 +227,7 @@ func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cm
 // completes it, with every node given exactly one address and no address
 // left behind (issue 5 §2, §6).
 func TestKill9DuringProvisioning(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	c, cmd := startKillServer(t, dir, slowBootEnv+"=20ms")
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)

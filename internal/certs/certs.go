@@ -85,14 +85,15 @@ func EnsureLocal(dir string, hosts []string) (tls.Certificate, bool, error) {
 		return tls.Certificate{}, false, err
 	}
 	// The CA's key is not kept: nothing else is ever signed with it.
+	// Every file of the data directory is 0600, certificates included: one
+	// rule that a look at the directory can check.
 	files := []struct {
 		name, typ string
 		der       []byte
-		mode      os.FileMode
-	}{{CAFile, "CERTIFICATE", caDER, 0o644}, {CertFile, "CERTIFICATE", leafDER, 0o644}, {KeyFile, "EC PRIVATE KEY", keyDER, 0o600}}
+	}{{CAFile, "CERTIFICATE", caDER}, {CertFile, "CERTIFICATE", leafDER}, {KeyFile, "EC PRIVATE KEY", keyDER}}
 	for _, f := range files {
 		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
-		if err := os.WriteFile(filepath.Join(dir, f.name), data, f.mode); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, f.name), data, 0o600); err != nil {
 			return tls.Certificate{}, false, fmt.Errorf("write %s: %w", f.name, err)
 		}
 	}

@@ -31,8 +31,15 @@ func TestEnsureLocal(t *testing.T) {
 			t.Errorf("certificate not valid for %s under the CA: %v", name, err)
 		}
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, KeyFile)); fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode %v", fi.Mode().Perm())
+	// Every file of the data directory is 0600 (issue 10 §6).
+	for _, name := range []string{KeyFile, CertFile, CAFile} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", name, fi.Mode().Perm())
+		}
 	}
 	again, created, err := EnsureLocal(dir, nil)
 	if err != nil || created || string(again.Certificate[0]) != string(cert.Certificate[0]) {

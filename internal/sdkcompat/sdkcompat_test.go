@@ -99,7 +99,7 @@ type server struct {
 // api.New over TLS on 127.0.0.1.
 func startServer(tb testing.TB) *server {
 	tb.Helper()
-	dir := tb.TempDir()
+	dir := filepath.Join(tb.TempDir(), "data") // the store creates it 0700
 	st, err := store.OpenSQLite(dir)
 	if err != nil {
 		tb.Fatal(err)

@@ -74,7 +74,7 @@ func startServer(t testing.TB, handler http.Handler, cert *tls.Certificate, s Se
 // and the token of a principal that may write anywhere.
 func apiServer(t testing.TB) (http.Handler, store.Store, string) {
 	t.Helper()
-	st, err := store.OpenSQLite(t.TempDir())
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -79,18 +78,27 @@ type SQLite struct {
 const DBFile = "securetrain.db"
 
 // OpenSQLite opens (creating when needed) the store in dir and brings its
-// schema up to date.
+// schema up to date, with the default integrity-check budget and no
+// marker (see OpenSQLiteWith).
+func OpenSQLite(dir string) (*SQLite, error) {
+	return OpenSQLiteWith(dir, Options{CheckBudget: DefaultCheckBudget})
+}
+
+// OpenSQLiteWith opens the store in dir after the checks of verify: a data
+// directory and files that others cannot read, a database that is
+// securetrain's, whole and writable. A new directory (and database) is
+// created 0700 (0600).
 //
 // Durability: WAL journal with synchronous=FULL, so a commit is on disk
 // when Update returns — a kill -9 (or a power loss) after that loses
 // nothing, and one before it leaves no trace of the transaction. Write
 // transactions take the write lock when they begin (BEGIN IMMEDIATE), so
 // two writers never deadlock upgrading a read lock.
-func OpenSQLite(dir string) (*SQLite, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: data directory %s: %w", dir, err)
+func OpenSQLiteWith(dir string, o Options) (*SQLite, error) {
+	path, err := prepare(dir, o)
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(dir, DBFile)
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
@@ -350,6 +358,10 @@ func (t *sqliteTx) current(ctx context.Context, id string) (Record, bool, error)
 func (t *sqliteTx) Put(ctx context.Context, rec Record, cond Condition) (Record, error) {
 	if rec.ID == "" || rec.Type == "" {
 		return Record{}, fmt.Errorf("store: put: a record needs an id and a type (id %q, type %q)", rec.ID, rec.Type)
+	}
+	if !json.Valid(rec.Body) {
+		// The integrity check at open refuses a store with such a body.
+		return Record{}, fmt.Errorf("store: put %s: the body is not JSON", rec.ID)
 	}
 	cur, exists, err := t.current(ctx, rec.ID)
 	if err != nil {

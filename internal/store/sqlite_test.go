@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,12 @@ const (
 	rg   = "/subscriptions/s1/resourceGroups/RG1"
 	vnet = rg + "/providers/Microsoft.Network/virtualNetworks/vnet1"
 )
+
+// newDir is a data directory that does not exist yet: the store creates
+// it 0700 (t.TempDir's own is 0755, which the store refuses).
+func newDir(tb testing.TB) string {
+	return filepath.Join(tb.TempDir(), "data")
+}
 
 func open(t *testing.T, dir string) *SQLite {
 	t.Helper()
@@ -41,7 +48,7 @@ func put(t *testing.T, s Store, id, typ, body string, cond Condition) (Record, e
 }
 
 func TestPutGetCaseInsensitive(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	r1, err := put(t, s, vnet, "Microsoft.Network/virtualNetworks", `{"a":1}`, Condition{})
 	if err != nil {
@@ -62,7 +69,7 @@ func TestPutGetCaseInsensitive(t *testing.T) {
 }
 
 func TestConditions(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	typ := "Microsoft.Network/virtualNetworks"
 	if _, err := put(t, s, vnet, typ, `{}`, Condition{IfMatch: "*"}); !errors.Is(err, ErrPreconditionFailed) {
 		t.Fatalf("If-Match * on a missing record: %v", err)
@@ -90,7 +97,7 @@ func TestConditions(t *testing.T) {
 }
 
 func TestFailedUpdateChangesNothing(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	boom := errors.New("validation failed")
 	err := s.Update(ctx, func(tx Tx) error {
@@ -111,7 +118,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 }
 
 func TestListScopesTypesAndPages(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	err := s.Update(ctx, func(tx Tx) error {
 		recs := []Record{{ID: rg, Type: "Microsoft.Resources/resourceGroups"}, {ID: vnet, Type: "Microsoft.Network/virtualNetworks"},
@@ -173,7 +180,7 @@ func TestListScopesTypesAndPages(t *testing.T) {
 }
 
 func TestMigrationsReopen(t *testing.T) {
-	dir := t.TempDir()
+	dir := newDir(t)
 	s := open(t, dir)
 	if _, err := put(t, s, vnet, "Microsoft.Network/virtualNetworks", `{}`, Condition{}); err != nil {
 		t.Fatal(err)
@@ -200,7 +207,7 @@ func TestMigrationsReopen(t *testing.T) {
 // TestMigrationFromVersion2 upgrades a database that the previous schema
 // (WITHOUT ROWID resources) wrote: its records and references survive.
 func TestMigrationFromVersion2(t *testing.T) {
-	dir := t.TempDir()
+	dir := newDir(t)
 	saved := migrations
 	migrations = migrations[:2]
 	old, err := OpenSQLite(dir)
@@ -245,7 +252,7 @@ func TestKill9(t *testing.T) {
 		kill9Writer(os.Getenv("STORE_KILL9_DIR"))
 		return
 	}
-	dir := t.TempDir()
+	dir := newDir(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9$")
 	cmd.Env = append(os.Environ(), "STORE_KILL9_DIR="+dir)
 	out, err := cmd.StdoutPipe()
@@ -358,7 +365,7 @@ func BenchmarkGet(b *testing.B) {
 
 // benchStore opens a store for a benchmark and gives a 1 KB body.
 func benchStore(b *testing.B) (*SQLite, []byte) {
-	s, err := OpenSQLite(b.TempDir())
+	s, err := OpenSQLite(newDir(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -367,7 +374,7 @@ func benchStore(b *testing.B) (*SQLite, []byte) {
 }
 
 func TestReferrers(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	nsg := rg + "/providers/Microsoft.Network/networkSecurityGroups/nsg1"
 	nic := rg + "/providers/Microsoft.Network/networkInterfaces/nic1"
@@ -422,7 +429,7 @@ func TestReferrers(t *testing.T) {
 }
 
 func TestPutKeepsGivenETag(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	etag := NewETag()
 	var out Record
@@ -441,7 +448,7 @@ func TestPutKeepsGivenETag(t *testing.T) {
 // TestViewDoesNotBlockWriters: a read transaction sees one moment and
 // lets writes commit meanwhile.
 func TestViewDoesNotBlockWriters(t *testing.T) {
-	s := open(t, t.TempDir())
+	s := open(t, newDir(t))
 	ctx := context.Background()
 	if _, err := put(t, s, vnet, "T", `{"v":1}`, Condition{}); err != nil {
 		t.Fatal(err)
