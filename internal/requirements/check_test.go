@@ -364,3 +364,70 @@ func TestStorage445BlockedSpec10Case1(t *testing.T) { // spec §10 #1: StorageMo
 		t.Errorf("445 blocked with open storage: %v", codes(rep))
 	}
 }
+
+// dynamicWorkspacePE is the workspace's private endpoint as Azure returns
+// it when it allocated the address itself: no ipConfigurations, the
+// address on the NIC created for it ({pe}.nic.{guid}) and in
+// customDnsConfigs. {{NIC}} is the NIC, or nothing.
+const dynamicWorkspacePE = `
+  - type: Microsoft.Network/privateEndpoints
+    resourceGroup: netgroup
+    name: ws1-pe
+    location: westus2
+    properties:
+      subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}
+      privateLinkServiceConnections: [{name: c, properties: {privateLinkServiceId: /resourceGroups/mlgroup/providers/Microsoft.MachineLearningServices/workspaces/ws1, groupIds: [amlworkspace]}}]
+      networkInterfaces: [{id: /resourceGroups/netgroup/providers/Microsoft.Network/networkInterfaces/ws1-pe.nic.0c5e2b8a-1f3d-4c6e-9a7b-2d4f6e8a0c1e}]
+      customDnsConfigs: [{fqdn: 11111111-2222-3333-4444-555555555555.workspace.westus2.api.azureml.ms, ipAddresses: [10.0.0.4]}]
+{{NIC}}
+  - type: Microsoft.Network/privateDnsZones
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms
+    location: global
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms/vnet1-link
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1}}
+  - type: Microsoft.Network/privateDnsZones/A
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms/11111111-2222-3333-4444-555555555555.workspace.westus2
+    properties: {ttl: 10, aRecords: [{ipv4Address: {{RECORD}}}]}`
+
+const dynamicPENIC = `
+  - type: Microsoft.Network/networkInterfaces
+    resourceGroup: netgroup
+    name: ws1-pe.nic.0c5e2b8a-1f3d-4c6e-9a7b-2d4f6e8a0c1e
+    location: westus2
+    properties:
+      privateEndpoint: {id: /resourceGroups/netgroup/providers/Microsoft.Network/privateEndpoints/ws1-pe}
+      ipConfigurations: [{name: privateEndpointIpConfig.1, properties: {privateIPAllocationMethod: Dynamic, privateIPAddress: 10.0.0.4,
+        subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}}}]`
+
+// TestDynamicEndpointAddressIsChecked: a private endpoint whose address
+// Azure allocated (on its NIC, or listed only in customDnsConfigs) is the
+// address the workspace's name must resolve to (spec §7, §10 #7). Before,
+// such an endpoint had no address, so a record pointing elsewhere passed.
+func TestDynamicEndpointAddressIsChecked(t *testing.T) {
+	for _, nic := range []string{dynamicPENIC, ""} {
+		for _, c := range []struct {
+			record string
+			raised bool
+		}{{"10.0.0.9", true}, {"10.0.0.4", false}} {
+			pe := strings.NewReplacer("{{NIC}}", nic, "{{RECORD}}", c.record).Replace(dynamicWorkspacePE)
+			rep := checkData(t, "env.yaml", build(map[string]string{"EXTRA": pe, "COMPUTES": compute("ci1", "ComputeInstance", false, "")}))
+			f := hasCode(rep, "workspace-dns-not-private", Error)
+			if (f != nil) != c.raised {
+				t.Errorf("NIC %t, record %s: workspace-dns-not-private raised %t, want %t (%v)", nic != "", c.record, f != nil, c.raised, codes(rep))
+			}
+			if f != nil && !strings.Contains(f.Message, "10.0.0.4") {
+				t.Errorf("the finding does not name the endpoint's address: %s", f.Message)
+			}
+			for _, code := range []string{"subnet-too-small", "no-public-ip-needs-private-endpoint"} {
+				if hasCode(rep, code, Error) != nil {
+					t.Errorf("NIC %t: %s raised: %v", nic != "", code, codes(rep))
+				}
+			}
+		}
+	}
+}

@@ -195,6 +195,9 @@ func subnetUsage(snap *resources.Snapshot) map[string]subnetUse {
 		}
 	}
 	for _, nic := range snap.NetworkInterfaces {
+		if snap.EndpointNIC(nic) {
+			continue // counted with its endpoint
+		}
 		for _, ipc := range nic.IPConfigurations {
 			add(ipc.Subnet.ID.Key(), 0, 1)
 		}
