@@ -16,12 +16,17 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/resources"
 )
 
 const testSub = "00000000-0000-0000-0000-000000000001"
+
+// serveTimeout bounds the wait for serve to start or stop: one that hangs
+// fails the test instead of hanging it.
+const serveTimeout = 30 * time.Second
 
 // startServer runs `serve` over plain HTTP on a free port and points the
 // client commands at it (SECURETRAIN_URL, SECURETRAIN_TOKEN).
@@ -41,8 +46,13 @@ func startServerAt(t *testing.T, dir string) *serverClient {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(serveTimeout):
+			t.Errorf("serve did not stop within %v of its context's end", serveTimeout)
 		}
 	})
 	var addr string
@@ -50,6 +60,8 @@ func startServerAt(t *testing.T, dir string) *serverClient {
 	case addr = <-ready:
 	case err := <-done:
 		t.Fatal(err)
+	case <-time.After(serveTimeout):
+		t.Fatalf("serve did not start within %v", serveTimeout)
 	}
 	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {

@@ -827,7 +827,9 @@ func mapsEqual[V comparable](a, b map[string]V) bool {
 // target: ≤ 5 ms median). It reports the median and 90th percentile of
 // the iterations besides the mean (ns/op).
 func BenchmarkVNetPutGetSDK(b *testing.B) {
-	ctx := context.Background()
+	// A poll that never ends fails the benchmark instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	s := startServer(b)
 	c := s.clients(b, s.adminToken)
 	createGroup(b, ctx, c, rgNet)
