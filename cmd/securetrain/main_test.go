@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -161,6 +165,55 @@ func TestGenThenFlow(t *testing.T) {
 	for _, want := range []string{"NSG nsg0 default rule AllowVnetOutBound", "route rt-vnet0/route4 AzureCloud.westus2 -> Internet"} {
 		if !strings.Contains(path, want) {
 			t.Errorf("the path lacks %q:\n%s", want, path)
+		}
+	}
+}
+
+// specCitation matches what cites a document users do not have: the
+// requirements digest's sections and paths, and issue numbers.
+var specCitation = regexp.MustCompile(`§|spec/|shared/|azure-requirements|(?i)\bissue \d+`)
+
+// TestUserTextCitesNoSpec: messages users see — every string literal of
+// the non-test Go code (errors, finding texts, hop details, descriptions
+// of created resources) and the docs — cite docs/ pages or Azure's
+// article titles, never the internal digest (issue 11). Comments and
+// tests may cite it.
+func TestUserTextCitesNoSpec(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, dir := range []string{"cmd", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && specCitation.MatchString(lit.Value) {
+					t.Errorf("%s: a string cites the spec: %s", path, lit.Value)
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("docs: %v %v", docs, err)
+	}
+	for _, path := range append(docs, filepath.Join(root, "README.md")) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if specCitation.MatchString(line) {
+				t.Errorf("%s:%d cites the spec: %s", path, i+1, line)
+			}
 		}
 	}
 }

@@ -212,7 +212,7 @@ func TestPrerequisites(t *testing.T) { // spec §4.1, §8.3, §9, §10
 			if f == nil {
 				t.Fatalf("no %s/%s in %v", c.code, c.sev, codes(rep))
 			}
-			if f.Message == "" || f.Fix == "" || f.Spec == "" || !strings.HasPrefix(f.Position, "env.yaml:") {
+			if f.Message == "" || f.Fix == "" || len(f.References) == 0 || !strings.HasPrefix(f.Position, "env.yaml:") {
 				t.Errorf("incomplete finding %+v", f)
 			}
 			if c.absent != nil {
@@ -265,8 +265,33 @@ func TestEveryCodeIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range Rules {
-		if !strings.Contains(string(doc), "`"+r.Code+"`") {
+		_, section, ok := strings.Cut(string(doc), "### `"+r.Code+"`")
+		if !ok {
 			t.Errorf("docs/findings.md lacks %s", r.Code)
+			continue
+		}
+		section, _, _ = strings.Cut(section, "\n### ")
+		for _, ref := range r.References {
+			if cite := "“" + ref + "”"; !strings.Contains(section, cite) && (ref != docSemantics || !strings.Contains(section, "(semantics.md)")) {
+				t.Errorf("docs/findings.md: %s does not cite %s", r.Code, cite)
+			}
+		}
+	}
+}
+
+// TestRulesCiteArticlesNotSpec: what a user reads of a rule — its text,
+// fix and references, in reports and SARIF — cites Azure's articles by
+// title or securetrain's docs, never a document users do not have (issue
+// 11: findings cited "§2, §4.3" of an internal digest).
+func TestRulesCiteArticlesNotSpec(t *testing.T) {
+	for _, r := range Rules {
+		if len(r.References) == 0 {
+			t.Errorf("%s has no references", r.Code)
+		}
+		for _, text := range append([]string{r.Title, r.Meaning, r.Fix}, r.References...) {
+			if strings.Contains(text, "§") || strings.Contains(strings.ToLower(text), "spec") || strings.Contains(text, "azure-requirements") {
+				t.Errorf("%s cites the spec: %q", r.Code, text)
+			}
 		}
 	}
 }
