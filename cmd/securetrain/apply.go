@@ -87,6 +87,7 @@ const (
 	typeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
 	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
 	typePrivateEndpoint  = "Microsoft.Network/privateEndpoints"
+	typeNIC              = "Microsoft.Network/networkInterfaces"
 )
 
 // planApply reads and validates the file (a file with problems is refused
@@ -317,6 +318,16 @@ func owner(id arm.ID, byKey map[string]*applyEntry) *applyEntry {
 	}
 }
 
+// endpointOfNIC reports whether ref is the private endpoint a NIC body
+// says it was created for.
+func endpointOfNIC(body map[string]any, ref arm.ID) bool {
+	props, _ := body["properties"].(map[string]any)
+	pe, _ := props["privateEndpoint"].(map[string]any)
+	s, _ := pe["id"].(string)
+	id, err := arm.ParseID(s, ref.Subscription)
+	return err == nil && id.Equal(ref)
+}
+
 // orderEntries orders the resources other than resource groups so that
 // each comes after its parent and after every resource of the file it
 // references; of the resources ready to go, the earliest in the file goes
@@ -356,6 +367,12 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 			dependOn(e, owner(p, byKey))
 		}
 		for _, ref := range arm.IDsIn(e.body, e.id.Subscription) {
+			if e.is(typeNIC) && endpointOfNIC(e.body, ref) {
+				// Azure's back-reference from the NIC it created for a
+				// private endpoint: the NIC goes first and the endpoint,
+				// which names it, adopts it with its address.
+				continue
+			}
 			dependOn(e, owner(ref, byKey))
 		}
 		if e.is(typeCompute) {

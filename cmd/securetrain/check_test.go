@@ -170,7 +170,7 @@ type sarifShape struct {
 					FullDescription      struct{ Text string }
 					Help                 struct{ Text string }
 					DefaultConfiguration struct{ Level string }
-					Properties           struct{ Spec string }
+					Properties           struct{ References string }
 				}
 			}
 		}
@@ -211,7 +211,7 @@ func checkSARIF(t *testing.T, args ...string) (int, sarifShape) {
 	for i, r := range d.Rules {
 		rule := requirements.Rules[i]
 		if r.ID != rule.Code || r.ShortDescription.Text != rule.Title || r.FullDescription.Text != rule.Meaning ||
-			r.Help.Text != rule.Fix || r.Properties.Spec != rule.Spec || !levels[r.DefaultConfiguration.Level] {
+			r.Help.Text != rule.Fix || r.Properties.References != strings.Join(rule.References, "; ") || !levels[r.DefaultConfiguration.Level] {
 			t.Errorf("rule %d: %+v", i, r)
 		}
 		index[r.ID] = i

@@ -122,7 +122,7 @@ func toSARIF(rep *requirements.Report, envPath string) (*sarifLog, error) {
 			FullDescription:      &sarifText{r.Meaning},
 			Help:                 &sarifText{r.Fix},
 			DefaultConfiguration: sarifConfiguration{sarifLevel(r.Severity)},
-			Properties:           map[string]string{"spec": r.Spec},
+			Properties:           map[string]string{"references": strings.Join(r.References, "; ")},
 		})
 	}
 	run := sarifRun{Results: []sarifResult{}}
@@ -160,8 +160,8 @@ func toSARIF(rep *requirements.Report, envPath string) (*sarifLog, error) {
 		if f.Resource != "" {
 			res.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: f.Resource, Kind: "resource"}}
 		}
-		if f.Spec != "" {
-			res.Properties = map[string]string{"spec": f.Spec}
+		if len(f.References) > 0 {
+			res.Properties = map[string]string{"references": strings.Join(f.References, "; ")}
 		}
 		run.Results = append(run.Results, res)
 	}

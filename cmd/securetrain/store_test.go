@@ -14,10 +14,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"securetrain/internal/api"
 	"securetrain/internal/store"
 )
+
+// serveTimeout bounds the wait for serve to start or stop: one that hangs
+// fails the test instead of hanging it.
+const serveTimeout = 30 * time.Second
 
 // launch runs serve with cfg on a free loopback port in the background.
 func launch(cfg serveConfig) (ready <-chan string, done <-chan error, cancel context.CancelFunc) {
@@ -40,11 +45,19 @@ func serveOn(t *testing.T, cfg serveConfig) (stop func()) {
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve: %v", err)
+	case <-time.After(serveTimeout):
+		cancel()
+		t.Fatalf("serve did not start within %v", serveTimeout)
 	}
 	stop = sync.OnceFunc(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(serveTimeout):
+			t.Errorf("serve did not stop within %v of its context's end", serveTimeout)
 		}
 	})
 	t.Cleanup(stop)

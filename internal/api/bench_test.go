@@ -153,13 +153,13 @@ var bigQuotas = Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalC
 
 // waitOp polls an operation tightly (1 ms), for latency measurements.
 func waitOp(b *testing.B, c *client, op string) string {
-	for {
+	var s string
+	poll(b, "operation "+op, time.Millisecond, func() (bool, any) {
 		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
-		if s, _ := status["status"].(string); st != http.StatusOK || s != "InProgress" {
-			return s
-		}
-		time.Sleep(time.Millisecond)
-	}
+		s, _ = status["status"].(string)
+		return st != http.StatusOK || s != "InProgress", status
+	})
+	return s
 }
 
 // BenchmarkInstanceCreate: a compute instance with public IP, from PUT to
@@ -192,12 +192,10 @@ func BenchmarkClusterScale1000(b *testing.B) {
 	c, _ := benchServer(b, bigQuotas)
 	provisionEnv(b, c, "")
 	mustDo(b, c, "PUT", wsML+"/computes/big"+mlVersion, clusterBody("large", 0, 1000, "PT1H"), http.StatusCreated)
-	for {
-		if props, _ := c.compute("big"); props["provisioningState"] == "Succeeded" {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll(b, "cluster big created", time.Millisecond, func() (bool, any) {
+		props, _ := c.compute("big")
+		return props["provisioningState"] == "Succeeded", props
+	})
 	for b.Loop() {
 		st, out, hdr := c.do("POST", wsML+"/computes/big/resize"+mlVersion, resize(1000))
 		if st != http.StatusAccepted {

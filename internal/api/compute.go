@@ -191,7 +191,7 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 			return err
 		}
 		if in.TargetVMSize != "" {
-			return newError(http.StatusBadRequest, "BadRequest", "The VM size of a compute cannot change (spec §9); delete and create it again.")
+			return newError(http.StatusBadRequest, "BadRequest", "The VM size of a compute cannot change; delete and create it again.")
 		}
 		if in.TargetNodeCount == nil {
 			return newError(http.StatusBadRequest, "InvalidRequestContent", "resize needs targetNodeCount.")

@@ -107,15 +107,11 @@ func TestKill9DuringWrites(t *testing.T) {
 			}
 		}()
 	}
-	for {
+	poll(t, "300 acknowledged writes", time.Millisecond, func() (bool, any) {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 300 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) >= 300, len(acked)
+	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/store"
 )
 
 // resourceKind is a resource type the generic resource handler serves:
@@ -30,6 +34,13 @@ type resourceKind struct {
 	noProvisioningState bool
 	// children are the kinds nested inline in this one, by type.
 	children []*resourceKind
+	// derive fills in, in the write's transaction and after normalize,
+	// what Azure creates or assigns with the resource (a private
+	// endpoint's NIC and address, a workspace's GUID); nil for most kinds.
+	derive func(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error
+	// owned lists, from the stored body, the records Azure deletes with
+	// the resource (a private endpoint's NIC); nil for most kinds.
+	owned func(body object) []string
 }
 
 var kinds = map[string]*resourceKind{} // by lower-cased type
@@ -52,7 +63,8 @@ func init() {
 	network(n+"natGateways", "", "InUseNatGatewayCannotBeDeleted")
 	network(n+"publicIPAddresses", "", "PublicIPAddressInUse")
 	network(n+"loadBalancers", "", "InUseLoadBalancerCannotBeDeleted")
-	network(n+"networkInterfaces", "", "")
+	// A NIC is held by what it is attached to: a VM, a private endpoint.
+	network(n+"networkInterfaces", "", "NicInUse")
 	network(n+"privateEndpoints", "", "")
 	network(n+"privateDnsZones", "", "")
 	network(n+"privateDnsZones/virtualNetworkLinks", "", "")
@@ -78,6 +90,9 @@ func init() {
 	} {
 		kinds[strings.ToLower(k.typ)] = k
 	}
+	pe := kinds[strings.ToLower(n+"privateEndpoints")]
+	pe.derive, pe.owned = (*Server).derivePrivateEndpoint, endpointNICs
+	kinds[strings.ToLower(typeWorkspace)].derive = deriveWorkspace
 	for _, c := range kinds {
 		if c.inline != "" {
 			p := kinds[strings.ToLower(c.typ[:strings.LastIndexByte(c.typ, '/')])]

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
@@ -207,21 +206,20 @@ func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing 
 		t.Fatalf("resize: %d", st)
 	}
 	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll(t, "the lock holds the scale-down", patient, func() (bool, any) {
 		_, status, _ := c.do("GET", op, "")
 		_, inner := c.compute("cpu")
 		if status["status"] == "InProgress" && arm.EnsureField(status, "error")["code"] == "ScopeLocked" {
 			if inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
 				t.Fatalf("held scale-down: %v", inner)
 			}
-			break
+			return true, status
 		}
-		if time.Now().After(deadline) || status["status"] != "InProgress" {
+		if status["status"] != "InProgress" {
 			t.Fatalf("the lock did not hold the scale-down: %v", status)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false, status
+	})
 	if got := c.created(); len(got) != 3 {
 		t.Fatalf("locked resources: %v", got)
 	}
@@ -246,13 +244,10 @@ func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 
 		}
 	}
 	for i := range clusters {
-		for {
+		poll(t, fmt.Sprintf("cluster c%d created", i), patient, func() (bool, any) {
 			props, _ := c.compute(fmt.Sprintf("c%d", i))
-			if props["provisioningState"] == "Succeeded" {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return props["provisioningState"] == "Succeeded", props
+		})
 	}
 	var wg sync.WaitGroup
 	ops := make([]map[string]any, clusters)
@@ -416,17 +411,10 @@ func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeSc
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT1S"), http.StatusCreated)
 	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll(t, "idle nodes removed", patient, func() (bool, any) {
 		_, inner := c.compute("cpu")
-		if inner["currentNodeCount"] == float64(0) && inner["allocationState"] == "Steady" && len(c.created()) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("idle nodes were not removed: %v", inner)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return inner["currentNodeCount"] == float64(0) && inner["allocationState"] == "Steady" && len(c.created()) == 0, inner
+	})
 }
 
 func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13

@@ -303,6 +303,12 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 		if err != nil {
 			return err
 		}
+		if k.derive != nil {
+			if err := k.derive(s, ctx, tx, id, cur, next); err != nil {
+				return err
+			}
+			next["etag"] = etagFor(next, cur)
+		}
 		if err := droppedInUse(ctx, tx, k, id, cur, next); err != nil {
 			return err
 		}
@@ -616,6 +622,9 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		}
 		if k.inline == "" {
 			if err := tx.Delete(ctx, id.String(), cond); err != nil {
+				return err
+			}
+			if err := deleteOwned(ctx, tx, k, rec); err != nil {
 				return err
 			}
 			_, err := tx.DeleteUnder(ctx, id.String())

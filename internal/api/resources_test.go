@@ -96,21 +96,47 @@ func probeEnvironment(t *testing.T, c *client) {
 }
 
 // wait polls an Azure-AsyncOperation URL until the operation ends, and
-// returns its last status body.
+// returns its last status body; an operation still running at the poll
+// deadline fails the test.
 func (c *client) wait(op string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(120 * time.Second) // -race on 2 cores is slow
-	pause := 10 * time.Millisecond
-	for {
-		st, status, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
+	var status map[string]any
+	poll(c.t, "operation "+op, patient, func() (bool, any) {
+		st, out, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")
 		if st != http.StatusOK {
-			c.t.Fatalf("poll %s: %d %v", op, st, status)
+			c.t.Fatalf("poll %s: %d %v", op, st, out)
 		}
-		if s, _ := status["status"].(string); s != "InProgress" || time.Now().After(deadline) {
-			return status
+		status = out
+		return status["status"] != "InProgress", status
+	})
+	return status
+}
+
+// pollTimeout bounds every wait of these tests: a server that never gets
+// there fails the test instead of hanging it (-race on 2 cores is slow).
+const pollTimeout = 120 * time.Second
+
+// patient is the longest pause between polls of a test: many waiters
+// must not starve the provisioning worker.
+const patient = 250 * time.Millisecond
+
+// poll calls check until it reports done, pausing from 1 ms up to
+// maxPause between calls; when pollTimeout passes first it fails tb,
+// naming what it waited for and the last state check returned.
+func poll(tb testing.TB, what string, maxPause time.Duration, check func() (done bool, state any)) {
+	tb.Helper()
+	deadline := time.Now().Add(pollTimeout)
+	pause := min(time.Millisecond, maxPause)
+	for {
+		done, state := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not done after %v; last state %v", what, pollTimeout, state)
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, 250*time.Millisecond) // many waiters must not starve the worker
+		pause = min(2*pause, maxPause)
 	}
 }
 

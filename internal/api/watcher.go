@@ -293,7 +293,7 @@ func (s *Server) nextHop(ctx context.Context, who, sub string, data []byte) (any
 		return nil, err
 	}
 	if slices.Contains(platformAddrs, dst) {
-		return nil, badField("destinationIPAddress", "%s is an Azure platform address: the host answers it directly, it is not routed (spec §8.1)", dst)
+		return nil, badField("destinationIPAddress", "%s is an Azure platform address: the host answers it directly, it is not routed", dst)
 	}
 	m, err := s.loadWatcherModel(ctx, sub, true)
 	if err != nil {

@@ -67,7 +67,8 @@ func tagAddress(t *testing.T, tag string) string {
 
 // watcherEnvironment is the probe environment plus a NIC at 10.0.1.10 in
 // snet-compute with its own NSG: inbound TCP 8080 denied, outbound to
-// snet-pe denied.
+// snet-pe denied. The workspace's private endpoint, created before the
+// computes, holds 10.0.1.4, so the cluster's first node is 10.0.1.5.
 func watcherEnvironment(t *testing.T, c *client) {
 	t.Helper()
 	probeEnvironment(t, c)
@@ -117,27 +118,27 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 	}
 	check([]flowCase{
 		// The subnet NSG nsg-aml allows Azure ML's inbound port from its tag.
-		{"AzureMachineLearning to 44224", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "44224", aml, "*"),
+		{"AzureMachineLearning to 44224", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "44224", aml, "*"),
 			"Allow", "securityRules/AllowAzureMLInbound"},
-		{"same flow, subnet target", flowParams(snetCompute, "Inbound", "TCP", "10.0.1.4", "44224", aml, "50123"),
+		{"same flow, subnet target", flowParams(snetCompute, "Inbound", "TCP", "10.0.1.5", "44224", aml, "50123"),
 			"Allow", "securityRules/AllowAzureMLInbound"},
-		{"SSH from the internet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "22", "8.8.8.8", "*"),
+		{"SSH from the internet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "22", "8.8.8.8", "*"),
 			"Deny", "securityRules/DenySSHFromInternet"},
-		{"RDP range from the internet", flowParams(clusterProbe, "inbound", "udp", "10.0.1.4", "3390", "8.8.8.8", "40000"),
+		{"RDP range from the internet", flowParams(clusterProbe, "inbound", "udp", "10.0.1.5", "3390", "8.8.8.8", "40000"),
 			"Deny", "securityRules/DenySSHFromInternet"},
 		// A rule for protocol * matches UDP.
-		{"Batch node management over UDP", flowParams(clusterProbe, "Inbound", "UDP", "10.0.1.4", "29877", batch, "*"),
+		{"Batch node management over UDP", flowParams(clusterProbe, "Inbound", "UDP", "10.0.1.5", "29877", batch, "*"),
 			"Allow", "securityRules/AllowBatchNodeManagement"},
 		// rt-egress (on snet-pe) routes 0.0.0.0/0, and prefixes used in UDRs
 		// are part of VirtualNetwork: AllowVnetInBound matches the internet.
-		{"HTTPS from the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "443", "8.8.8.8", "*"),
+		{"HTTPS from the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "443", "8.8.8.8", "*"),
 			"Allow", "defaultSecurityRules/AllowVnetInBound"},
-		{"from snet-pe inside the VNet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "8080", "10.0.3.10", "*"),
+		{"from snet-pe inside the VNet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "8080", "10.0.3.10", "*"),
 			"Allow", "defaultSecurityRules/AllowVnetInBound"},
-		{"outbound to the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.4", "*", "8.8.8.8", "443"),
+		{"outbound to the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.5", "*", "8.8.8.8", "443"),
 			"Allow", "defaultSecurityRules/AllowVnetOutBound"},
 		// Azure DNS bypasses NSGs: allowed, no rule decided.
-		{"outbound to Azure DNS", flowParams(clusterProbe, "Outbound", "UDP", "10.0.1.4", "*", "168.63.129.16", "53"), "Allow", ""},
+		{"outbound to Azure DNS", flowParams(clusterProbe, "Outbound", "UDP", "10.0.1.5", "*", "168.63.129.16", "53"), "Allow", ""},
 		// Inbound: the subnet NSG allows, then the NIC NSG denies.
 		{"NIC NSG denies after the subnet NSG allows", flowParams(nicProbe, "Inbound", "TCP", "10.0.1.10", "8080", "10.0.3.10", "*"),
 			"Deny", "securityRules/DenyWebInbound"},
@@ -155,9 +156,9 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 		t.Fatalf("delete route: %d %v", st, out)
 	}
 	check([]flowCase{
-		{"HTTPS from the internet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "443", "8.8.8.8", "*"),
+		{"HTTPS from the internet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "443", "8.8.8.8", "*"),
 			"Deny", "defaultSecurityRules/DenyAllInBound"},
-		{"outbound to the internet", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.4", "*", "8.8.8.8", "443"),
+		{"outbound to the internet", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.5", "*", "8.8.8.8", "443"),
 			"Allow", "defaultSecurityRules/AllowInternetOutBound"},
 		// Both NSGs must allow: the subnet NSG allows Batch, the NIC NSG's defaults deny it.
 		{"NIC NSG defaults deny what the subnet allows", flowParams(nicProbe, "Inbound", "TCP", "10.0.1.10", "29876", batch, "*"),
@@ -181,9 +182,9 @@ func TestIPFlowVerifyAgreesWithFlow(t *testing.T) {
 	}
 	remotes := []string{"8.8.8.8", "10.0.3.10", "10.0.1.20", "10.0.1.10", tagAddress(t, "AzureMachineLearning"), tagAddress(t, "Storage"), "192.168.1.1"}
 	compared := 0
-	for _, local := range []string{"10.0.1.10", "10.0.1.4"} {
+	for _, local := range []string{"10.0.1.10", "10.0.1.5"} {
 		target := nicProbe
-		if local == "10.0.1.4" {
+		if local == "10.0.1.5" {
 			target = clusterProbe
 		}
 		for _, proto := range []string{"TCP", "UDP"} {
@@ -266,11 +267,11 @@ func TestIPFlowVerifyPublicIPCompute(t *testing.T) { // spec §4.2: the NSG Azur
 		access, rule string
 	}{
 		// Subnet NSG allows, then the created NSG's own rule: the last allow.
-		{flowParams(pip, "Inbound", "TCP", "10.0.1.4", "44224", aml, "*"), "Allow", "securityRules/AzureMachineLearning"},
+		{flowParams(pip, "Inbound", "TCP", "10.0.1.5", "44224", aml, "*"), "Allow", "securityRules/AzureMachineLearning"},
 		// The subnet NSG denies SSH before the created NSG's SSH rule is reached.
-		{flowParams(pip, "Inbound", "TCP", "10.0.1.4", "22", "8.8.8.8", "*"), "Deny", "securityRules/DenySSHFromInternet"},
+		{flowParams(pip, "Inbound", "TCP", "10.0.1.5", "22", "8.8.8.8", "*"), "Deny", "securityRules/DenySSHFromInternet"},
 		// Batch's port: the subnet allows, the created NSG's defaults deny.
-		{flowParams(pip, "Inbound", "TCP", "10.0.1.4", "29876", tagAddress(t, "BatchNodeManagement"), "*"), "Deny", "defaultSecurityRules/DenyAllInBound"},
+		{flowParams(pip, "Inbound", "TCP", "10.0.1.5", "29876", tagAddress(t, "BatchNodeManagement"), "*"), "Deny", "defaultSecurityRules/DenyAllInBound"},
 	} {
 		if st, out := c.watch("ipFlowVerify", tc.params); st != http.StatusOK || out["access"] != tc.access || out["ruleName"] != tc.rule {
 			t.Errorf("%v: got %d %v; want %s by %s", tc.params, st, out, tc.access, tc.rule)
@@ -296,7 +297,7 @@ func TestWatcherBadRequests(t *testing.T) { // spec §8.1; ARM error shape (arm-
 	c := newClient(t)
 	watcherEnvironment(t, c)
 	valid := func() map[string]any {
-		return flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.4", "44224", "8.8.8.8", "*")
+		return flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "44224", "8.8.8.8", "*")
 	}
 	// Every required field, missing, is named.
 	for _, field := range []string{"targetResourceId", "direction", "protocol", "localPort", "remotePort", "localIPAddress", "remoteIPAddress"} {
@@ -330,19 +331,19 @@ func TestWatcherBadRequests(t *testing.T) { // spec §8.1; ARM error shape (arm-
 		{"address not on the target", "ipFlowVerify", with("localIPAddress", "10.0.3.4"), 400, "InvalidRequestFormat", "'localIPAddress'"},
 		// 10.0.1.10 is the NIC's, not a node of the cluster.
 		{"NIC address is not a node", "ipFlowVerify", with("localIPAddress", "10.0.1.10"), 400, "InvalidRequestFormat", "10.0.1.10"},
-		{"reserved address is not a node", "ipFlowVerify", with("localIPAddress", "10.0.1.1"), 400, "InvalidRequestFormat", "10.0.1.4-10.0.1.9"},
+		{"reserved address is not a node", "ipFlowVerify", with("localIPAddress", "10.0.1.1"), 400, "InvalidRequestFormat", "10.0.1.5-10.0.1.9"},
 		{"unknown compute", "ipFlowVerify", with("targetResourceId", wsProbe+"/computes/nope"), 404, "NotFound", "computes/nope"},
 		{"unknown NIC", "securityGroupView", map[string]any{"targetResourceId": netProbe + "networkInterfaces/nope"}, 404, "NotFound", "nope"},
 		{"target type", "ipFlowVerify", with("targetResourceId", netProbe+"routeTables/rt-egress"), 400, "InvalidRequestFormat", "routeTables"},
 		{"target in another subscription", "ipFlowVerify", with("targetResourceId", otherSub), 400, "InvalidRequestFormat", "subscription"},
-		{"target not an id", "nextHop", map[string]any{"targetResourceId": "cpu-cluster", "sourceIPAddress": "10.0.1.4", "destinationIPAddress": "8.8.8.8"},
+		{"target not an id", "nextHop", map[string]any{"targetResourceId": "cpu-cluster", "sourceIPAddress": "10.0.1.5", "destinationIPAddress": "8.8.8.8"},
 			400, "InvalidRequestFormat", "'targetResourceId'"},
 		{"targetNicResourceId on a compute", "ipFlowVerify", with("targetNicResourceId", nicProbe), 400, "InvalidRequestFormat", "'targetNicResourceId'"},
-		{"next hop without destination", "nextHop", map[string]any{"targetResourceId": clusterProbe, "sourceIPAddress": "10.0.1.4"},
+		{"next hop without destination", "nextHop", map[string]any{"targetResourceId": clusterProbe, "sourceIPAddress": "10.0.1.5"},
 			400, "InvalidRequestFormat", "'destinationIPAddress'"},
-		{"next hop source not on the target", "nextHop", map[string]any{"targetResourceId": snetPE, "sourceIPAddress": "10.0.1.4", "destinationIPAddress": "8.8.8.8"},
+		{"next hop source not on the target", "nextHop", map[string]any{"targetResourceId": snetPE, "sourceIPAddress": "10.0.1.5", "destinationIPAddress": "8.8.8.8"},
 			400, "InvalidRequestFormat", "'sourceIPAddress'"},
-		{"next hop to Azure DNS", "nextHop", map[string]any{"targetResourceId": clusterProbe, "sourceIPAddress": "10.0.1.4", "destinationIPAddress": "168.63.129.16"},
+		{"next hop to Azure DNS", "nextHop", map[string]any{"targetResourceId": clusterProbe, "sourceIPAddress": "10.0.1.5", "destinationIPAddress": "168.63.129.16"},
 			400, "InvalidRequestFormat", "'destinationIPAddress'"},
 		{"view without target", "securityGroupView", map[string]any{}, 400, "InvalidRequestFormat", "'targetResourceId'"},
 	} {
@@ -389,10 +390,10 @@ func TestNextHop(t *testing.T) { // spec §8.2: longest prefix, UDR over system 
 		{"service tag route", snetPE, "10.0.3.4", aml, "Internet", "", rt},
 		// The VNet's own prefix is a system route, longer than 0.0.0.0/0.
 		{"VNet-local from snet-pe", snetPE, "10.0.3.4", "10.0.1.5", "VnetLocal", "", "System Route"},
-		{"VNet-local from the cluster", clusterProbe, "10.0.1.4", "10.0.3.20", "VnetLocal", "", "System Route"},
+		{"VNet-local from the cluster", clusterProbe, "10.0.1.5", "10.0.3.20", "VnetLocal", "", "System Route"},
 		// snet-compute has no route table: Azure's defaults.
-		{"internet from the cluster", clusterProbe, "10.0.1.4", "8.8.8.8", "Internet", "", "System Route"},
-		{"private range outside the VNet", clusterProbe, "10.0.1.4", "10.9.0.1", "None", "", "System Route"},
+		{"internet from the cluster", clusterProbe, "10.0.1.5", "8.8.8.8", "Internet", "", "System Route"},
+		{"private range outside the VNet", clusterProbe, "10.0.1.5", "10.9.0.1", "None", "", "System Route"},
 		{"192.168/16 outside the VNet", snetCompute, "10.0.1.200", "192.168.1.1", "None", "", "System Route"},
 		// The NIC's NSG denies outbound to snet-pe; next hop ignores NSGs.
 		{"NSG does not change the next hop", nicProbe, "10.0.1.10", "10.0.3.20", "VnetLocal", "", "System Route"},
@@ -517,7 +518,7 @@ func TestWatcherRBAC(t *testing.T) { // spec §1: actions are checked on the wat
 	}
 	reader := as("reader", "Reader", "/subscriptions/"+sub)
 	netContrib := as("netcontrib", "Network Contributor", rgProbe)
-	inbound := flowParams(snetCompute, "Inbound", "TCP", "10.0.1.4", "44224", tagAddress(t, "AzureMachineLearning"), "*")
+	inbound := flowParams(snetCompute, "Inbound", "TCP", "10.0.1.5", "44224", tagAddress(t, "AzureMachineLearning"), "*")
 	for _, tc := range []struct {
 		name, token, action string
 		params              map[string]any
@@ -525,7 +526,7 @@ func TestWatcherRBAC(t *testing.T) { // spec §1: actions are checked on the wat
 	}{
 		// Reader may read the network but not run the watcher's actions.
 		{"reader ipFlowVerify", reader, "ipFlowVerify", inbound, 403},
-		{"reader nextHop", reader, "nextHop", map[string]any{"targetResourceId": snetCompute, "sourceIPAddress": "10.0.1.4", "destinationIPAddress": "8.8.8.8"}, 403},
+		{"reader nextHop", reader, "nextHop", map[string]any{"targetResourceId": snetCompute, "sourceIPAddress": "10.0.1.5", "destinationIPAddress": "8.8.8.8"}, 403},
 		{"reader securityGroupView", reader, "securityGroupView", map[string]any{"targetResourceId": snetCompute}, 403},
 		// Network Contributor runs them on network targets ...
 		{"network contributor on a subnet", netContrib, "ipFlowVerify", inbound, 200},

@@ -472,6 +472,9 @@ func (n *Network) compileHosts() {
 		}
 	}
 	for _, nic := range n.snap.NetworkInterfaces {
+		if n.snap.EndpointNIC(nic) {
+			continue // its endpoint below holds its addresses
+		}
 		for _, ipc := range nic.IPConfigurations {
 			sc := n.subnets[ipc.Subnet.ID.Key()]
 			if sc == nil || !ipc.PrivateIP.IsValid() {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
 	"securetrain/internal/resources"
 )
@@ -73,6 +74,32 @@ var privateLinkSubdomains = map[string]string{
 	"table": "table.core.windows.net", "dfs": "dfs.core.windows.net", "web": "web.core.windows.net",
 }
 
+// PrivateLinkNames are the public names a private endpoint to target
+// (with its group ids) serves, each mapped to the privatelink name it
+// CNAMEs to once the endpoint exists (spec §7). ws is the target when it
+// is a workspace, or nil: a workspace's names need its GUID and region.
+func PrivateLinkNames(target arm.ID, groupIDs []string, ws *resources.Workspace) map[string]string {
+	out := map[string]string{}
+	name := strings.ToLower(target.Leaf())
+	switch strings.ToLower(target.Type()) {
+	case "microsoft.storage/storageaccounts":
+		for _, g := range groupIDs {
+			if suffix, ok := privateLinkSubdomains[strings.ToLower(g)]; ok {
+				out[name+"."+suffix] = name + ".privatelink." + suffix
+			}
+		}
+	case "microsoft.machinelearningservices/workspaces":
+		if ws != nil {
+			out = workspaceNames(ws)
+		}
+	case "microsoft.keyvault/vaults":
+		out[name+".vault.azure.net"] = name + ".privatelink.vaultcore.azure.net"
+	case "microsoft.containerregistry/registries":
+		out[name+".azurecr.io"] = name + ".privatelink.azurecr.io"
+	}
+	return out
+}
+
 func (n *Network) compileDNS() {
 	d := &dnsCtx{privateLink: map[string]string{}, storageRegions: map[string]string{}, inbound: map[uint32]*inboundEndpoint{}}
 	n.dns = d
@@ -92,26 +119,8 @@ func (n *Network) compileDNS() {
 	}
 	for _, pe := range n.snap.PrivateEndpoints {
 		for _, c := range pe.Connections {
-			switch strings.ToLower(c.Target.ID.Type()) {
-			case "microsoft.storage/storageaccounts":
-				acct := strings.ToLower(c.Target.ID.Leaf())
-				for _, g := range c.GroupIDs {
-					if suffix, ok := privateLinkSubdomains[strings.ToLower(g)]; ok {
-						d.privateLink[acct+"."+suffix] = acct + ".privatelink." + suffix
-					}
-				}
-			case "microsoft.machinelearningservices/workspaces":
-				if ws := n.snap.Workspace(c.Target.ID); ws != nil {
-					for public, private := range workspaceNames(ws) {
-						d.privateLink[public] = private
-					}
-				}
-			case "microsoft.keyvault/vaults":
-				kv := strings.ToLower(c.Target.ID.Leaf())
-				d.privateLink[kv+".vault.azure.net"] = kv + ".privatelink.vaultcore.azure.net"
-			case "microsoft.containerregistry/registries":
-				acr := strings.ToLower(c.Target.ID.Leaf())
-				d.privateLink[acr+".azurecr.io"] = acr + ".privatelink.azurecr.io"
+			for public, private := range PrivateLinkNames(c.Target.ID, c.GroupIDs, n.snap.Workspace(c.Target.ID)) {
+				d.privateLink[public] = private
 			}
 		}
 	}

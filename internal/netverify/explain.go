@@ -122,7 +122,7 @@ func (n *Network) hop(s step) Hop {
 			h.Kind = "returnRoute"
 			h.Detail = fmt.Sprintf("reply from subnet %s to the source: %s %s -> %s", s.subnet.s.ID.Name(), what, prefix, target)
 			if e.nextHop != resources.NextHopInternet && e.nextHop != hopServiceEndpoint {
-				h.Detail += ": the reply does not return the way the request came (through the public IP), so it is dropped (asymmetric routing, spec §5.2)"
+				h.Detail += ": the reply does not return the way the request came (through the public IP), so it is dropped (asymmetric routing)"
 			}
 			return h
 		}
@@ -140,7 +140,7 @@ func (n *Network) hop(s step) Hop {
 	case stepNoSubnet:
 		return Hop{Kind: "delivery", Detail: "the destination is in the VNet's address space but in no subnet: nothing receives it"}
 	case stepReserved:
-		return Hop{Kind: "delivery", Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it (spec §8.3)", s.subnet.s.ID.Name())}
+		return Hop{Kind: "delivery", Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it", s.subnet.s.ID.Name())}
 	case stepPeeringBlocked:
 		p := s.route.peer.p
 		return Hop{Kind: "peering", Resource: p.ID.String(), Position: p.Pos,
@@ -154,7 +154,7 @@ func (n *Network) hop(s step) Hop {
 			Detail: fmt.Sprintf("service endpoint %s on subnet %s: reaches the service over the Azure backbone with the private source address", s.route.service, s.subnet.s.ID.Name())}
 	case stepSEPDenied:
 		return Hop{Kind: "serviceEndpointPolicy", Resource: s.sep.ID.String(), Position: s.sep.Pos, Action: "Deny",
-			Detail: fmt.Sprintf("service endpoint policies on subnet %s allow only the storage accounts they list; this account is not listed (spec §6)", s.subnet.s.ID.Name())}
+			Detail: fmt.Sprintf("service endpoint policies on subnet %s allow only the storage accounts they list; this account is not listed", s.subnet.s.ID.Name())}
 	case stepSNATNat:
 		return Hop{Kind: "snat", Resource: s.subnet.nat.ID.String(), Position: s.subnet.nat.Pos, SNAT: n.natAddresses(s.subnet.nat),
 			Detail: fmt.Sprintf("leaves through NAT gateway %s (source translated to %s)", s.subnet.nat.ID.Name(), n.natAddresses(s.subnet.nat))}
@@ -177,7 +177,7 @@ func (n *Network) hop(s step) Hop {
 			Detail: fmt.Sprintf("leaves through Azure's default outbound access (implicit, changing IP; retired for new VNets — use a NAT gateway) from subnet %s", s.subnet.s.ID.Name())}
 	case stepNoEgress:
 		return Hop{Kind: "snat", Resource: s.subnet.s.ID.String(), Position: s.subnet.s.Pos,
-			Detail: fmt.Sprintf("subnet %s has no NAT gateway, the source has no public IP, and defaultOutboundAccess is false: there is no way out to the internet (spec §8.3)", s.subnet.s.ID.Name())}
+			Detail: fmt.Sprintf("subnet %s has no NAT gateway, the source has no public IP, and defaultOutboundAccess is false: there is no way out to the internet (Azure: \"Default outbound access in Azure\")", s.subnet.s.ID.Name())}
 	case stepApplianceMissing:
 		return Hop{Kind: "appliance", NextHopIP: s.route.hopIP.String(),
 			Detail: fmt.Sprintf("next hop %s is not the address of any firewall or NIC in the environment: Azure drops the traffic", s.route.hopIP)}
@@ -318,13 +318,13 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		}
 		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
 			scheme := map[int]string{80: "Http", 443: "Https"}[q.Port]
-			return fmt.Sprintf("add an application rule for %s (%s:%d) from %s, or a network rule %s %s port %s (spec §5.1)",
+			return fmt.Sprintf("add an application rule for %s (%s:%d) from %s, or a network rule %s %s port %s (Azure: \"Configure inbound and outbound network traffic\")",
 				dst.name, scheme, q.Port, srcText, g.proto, dstText, port)
 		}
-		return fmt.Sprintf("add a network rule allowing %s %s -> %s port %s on Azure Firewall %s (ports other than 80/443 need network rules, spec §5.1)",
+		return fmt.Sprintf("add a network rule allowing %s %s -> %s port %s on Azure Firewall %s (ports other than 80/443 need network rules; Azure: \"Configure inbound and outbound network traffic\")",
 			g.proto, srcText, dstText, port, s.fw.fw.ID.Name())
 	case stepNoEgress:
-		return fmt.Sprintf("attach a NAT gateway to subnet %s, or route 0.0.0.0/0 to a firewall (spec §4.2, §8.3)", s.subnet.s.ID.Name())
+		return fmt.Sprintf("attach a NAT gateway to subnet %s, or route 0.0.0.0/0 to a firewall (Azure: \"Default outbound access in Azure\")", s.subnet.s.ID.Name())
 	case stepFirewallNoEgress:
 		return "give the firewall a public IP, or attach a NAT gateway to AzureFirewallSubnet"
 	case stepFirewallNoSNAT:
@@ -334,14 +334,14 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 		if src.tag == "" {
 			tag = "AzureMachineLearning"
 		}
-		return fmt.Sprintf("add a route %s -> Internet to the route table of subnet %s (e.g. az network route-table route create --address-prefix %s --next-hop-type Internet), or use a compute without public IP (spec §5.2, §10 #4)",
+		return fmt.Sprintf("add a route %s -> Internet to the route table of subnet %s (e.g. az network route-table route create --address-prefix %s --next-hop-type Internet), or use a compute without public IP (Azure: \"Configure inbound and outbound network traffic\", compute with a public IP)",
 			tag, s.subnet.s.ID.Name(), tag)
 	case stepRouteNone:
 		return "remove the route to None, or add a more specific route for the destination"
 	case stepApplianceMissing, stepApplianceNoForwarding:
 		return "point the route at the private IP of the firewall or of a NIC with IP forwarding enabled"
 	case stepSEPDenied:
-		return "add the storage account to a service endpoint policy definition on the subnet (spec §6)"
+		return "add the storage account to a service endpoint policy definition on the subnet (Azure: \"Azure Machine Learning data exfiltration prevention\")"
 	case stepPeeringBlocked:
 		return "set allowVirtualNetworkAccess to true on the peering"
 	case stepForwardingBlocked:

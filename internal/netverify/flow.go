@@ -174,7 +174,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			res.Verdict = DNSFailure
 			res.Outcomes = []Outcome{{Verdict: DNSFailure, Protocol: res.Query.Protocol, Reason: dst.dns.failure,
 				Sources: src.info.Addresses, Destinations: []string{dst.name}, SourceRanges: src.info.RangeCount, DestinationRanges: 1,
-				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (spec §7)"}}
+				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (Azure: \"How to use your workspace with a custom DNS server\")"}}
 			return res, nil
 		}
 	}

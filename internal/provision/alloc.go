@@ -150,8 +150,8 @@ func addressesIn(v any) []netip.Addr {
 	return out
 }
 
-// allocate gives each owner the lowest free address of the subnet, in
-// tx; fewer when the subnet is full.
+// allocate gives each node owner the lowest free address of the subnet,
+// in tx; fewer when the subnet is full.
 func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) ([]netip.Addr, error) {
 	prefixes, delegations, err := subnetInfo(ctx, tx, subnet)
 	if err != nil {
@@ -164,6 +164,38 @@ func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) 
 			"Desired number of dedicated nodes could not be allocated: subnet %s has delegation to external resources (%s). Remove the delegation or use another subnet.",
 			subnet.Leaf(), strings.Join(delegations, ", "))}
 	}
+	return assign(ctx, tx, subnet, prefixes, owners)
+}
+
+// AllocateAddress gives owner — a record written in the same transaction,
+// whose removal frees the address — the lowest free address of subnet, as
+// Azure allocates a dynamic private IP (a private endpoint's, say). A full
+// subnet is Azure's SubnetIsFull; a missing one is an *Error with code
+// SubnetNotFound.
+func AllocateAddress(ctx context.Context, tx store.Tx, subnet arm.ID, owner string) (netip.Addr, error) {
+	prefixes, _, err := subnetInfo(ctx, tx, subnet)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	got, err := assign(ctx, tx, subnet, prefixes, []string{owner})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if len(got) == 0 {
+		texts := make([]string, len(prefixes))
+		for i, p := range prefixes {
+			texts[i] = p.String()
+		}
+		return netip.Addr{}, &Error{Code: "SubnetIsFull", Message: fmt.Sprintf(
+			"Subnet %s with address prefix %s does not have enough capacity for 1 IP addresses.", subnet.Leaf(), strings.Join(texts, ", "))}
+	}
+	return got[0], nil
+}
+
+// assign records the lowest free addresses of prefixes for owners, one
+// each; fewer when the prefixes are full. Azure keeps .0 (network), .1
+// (gateway), .2 and .3 (DNS) and the last address of every prefix.
+func assign(ctx context.Context, tx store.Tx, subnet arm.ID, prefixes []netip.Prefix, owners []string) ([]netip.Addr, error) {
 	used, err := taken(ctx, tx, subnet, prefixes)
 	if err != nil {
 		return nil, err
@@ -171,7 +203,7 @@ func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) 
 	var out []netip.Addr
 	for _, p := range prefixes {
 		first := p.Addr()
-		for range 4 { // .0 network, .1 gateway, .2 and .3 Azure DNS
+		for range 4 {
 			first = first.Next()
 		}
 		size := 1 << (32 - p.Bits())

@@ -56,7 +56,7 @@ func (c created) bodies(s spec) []struct {
 		"priority": 1000, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
 		"sourceAddressPrefix": "AzureMachineLearning", "sourcePortRange": "*",
 		"destinationAddressPrefix": "*", "destinationPortRange": "44224",
-		"description": "Azure Machine Learning reaches the nodes (spec §4.2)"}}}
+		"description": "Azure Machine Learning reaches the nodes (Azure: Secure an Azure Machine Learning training environment with virtual networks)"}}}
 	if s.SSHPublic {
 		rules = append(rules, map[string]any{"name": "SSH", "properties": map[string]any{
 			"priority": 1010, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",

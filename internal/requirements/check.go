@@ -120,7 +120,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 		}
 		for _, host := range packageHosts {
 			fc, err := evaluate(n, c.ID.String(), need{dir: netverify.DirectionOutbound, target: host, proto: "TCP", port: 443,
-				severity: Warning, why: "package installation", spec: "§2", code: "package-host-blocked"})
+				severity: Warning, why: "package installation", refs: []string{articleNetworkTraffic}, code: "package-host-blocked"})
 			if err != nil {
 				return cr, err
 			}
@@ -152,7 +152,7 @@ func flowFindings(c *resources.Compute, blocked []FlowCheck) []Finding {
 		key := fc.code + "|" + string(fc.Severity) + "|" + cause
 		g, ok := index[key]
 		if !ok {
-			g = &group{cause: cause, f: Finding{Code: fc.code, Severity: fc.Severity, Resource: c.ID.String(), Position: c.Pos, Spec: fc.Spec}}
+			g = &group{cause: cause, f: Finding{Code: fc.code, Severity: fc.Severity, Resource: c.ID.String(), Position: c.Pos, References: fc.References}}
 			for _, o := range fc.Result.Outcomes {
 				if o.Verdict != netverify.Allowed && o.Fix != "" {
 					g.f.Fix = o.Fix

@@ -213,7 +213,7 @@ func TestPrerequisites(t *testing.T) { // spec §4.1, §8.3, §9, §10
 			if f == nil {
 				t.Fatalf("no %s/%s in %v", c.code, c.sev, codes(rep))
 			}
-			if f.Message == "" || f.Fix == "" || f.Spec == "" || !strings.HasPrefix(f.Position, "env.yaml:") {
+			if f.Message == "" || f.Fix == "" || len(f.References) == 0 || !strings.HasPrefix(f.Position, "env.yaml:") {
 				t.Errorf("incomplete finding %+v", f)
 			}
 			if c.absent != nil {
@@ -266,8 +266,33 @@ func TestEveryCodeIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range Rules {
-		if !strings.Contains(string(doc), "`"+r.Code+"`") {
+		_, section, ok := strings.Cut(string(doc), "### `"+r.Code+"`")
+		if !ok {
 			t.Errorf("docs/findings.md lacks %s", r.Code)
+			continue
+		}
+		section, _, _ = strings.Cut(section, "\n### ")
+		for _, ref := range r.References {
+			if cite := "“" + ref + "”"; !strings.Contains(section, cite) && (ref != docSemantics || !strings.Contains(section, "(semantics.md)")) {
+				t.Errorf("docs/findings.md: %s does not cite %s", r.Code, cite)
+			}
+		}
+	}
+}
+
+// TestRulesCiteArticlesNotSpec: what a user reads of a rule — its text,
+// fix and references, in reports and SARIF — cites Azure's articles by
+// title or securetrain's docs, never a document users do not have (issue
+// 11: findings cited "§2, §4.3" of an internal digest).
+func TestRulesCiteArticlesNotSpec(t *testing.T) {
+	for _, r := range Rules {
+		if len(r.References) == 0 {
+			t.Errorf("%s has no references", r.Code)
+		}
+		for _, text := range append([]string{r.Title, r.Meaning, r.Fix}, r.References...) {
+			if strings.Contains(text, "§") || strings.Contains(strings.ToLower(text), "spec") || strings.Contains(text, "azure-requirements") {
+				t.Errorf("%s cites the spec: %q", r.Code, text)
+			}
 		}
 	}
 }
@@ -448,6 +473,73 @@ func TestCheckRandomNetworksEveryFirewallShape(t *testing.T) {
 		for _, cr := range rep.Computes {
 			if len(cr.Flows) < 10 || cr.Status == "" {
 				t.Errorf("shape %d: %s has %d flows, status %q", shape, cr.Name, len(cr.Flows), cr.Status)
+			}
+		}
+	}
+}
+
+// dynamicWorkspacePE is the workspace's private endpoint as Azure returns
+// it when it allocated the address itself: no ipConfigurations, the
+// address on the NIC created for it ({pe}.nic.{guid}) and in
+// customDnsConfigs. {{NIC}} is the NIC, or nothing.
+const dynamicWorkspacePE = `
+  - type: Microsoft.Network/privateEndpoints
+    resourceGroup: netgroup
+    name: ws1-pe
+    location: westus2
+    properties:
+      subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}
+      privateLinkServiceConnections: [{name: c, properties: {privateLinkServiceId: /resourceGroups/mlgroup/providers/Microsoft.MachineLearningServices/workspaces/ws1, groupIds: [amlworkspace]}}]
+      networkInterfaces: [{id: /resourceGroups/netgroup/providers/Microsoft.Network/networkInterfaces/ws1-pe.nic.0c5e2b8a-1f3d-4c6e-9a7b-2d4f6e8a0c1e}]
+      customDnsConfigs: [{fqdn: 11111111-2222-3333-4444-555555555555.workspace.westus2.api.azureml.ms, ipAddresses: [10.0.0.4]}]
+{{NIC}}
+  - type: Microsoft.Network/privateDnsZones
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms
+    location: global
+  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms/vnet1-link
+    location: global
+    properties: {virtualNetwork: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1}}
+  - type: Microsoft.Network/privateDnsZones/A
+    resourceGroup: netgroup
+    name: privatelink.api.azureml.ms/11111111-2222-3333-4444-555555555555.workspace.westus2
+    properties: {ttl: 10, aRecords: [{ipv4Address: {{RECORD}}}]}`
+
+const dynamicPENIC = `
+  - type: Microsoft.Network/networkInterfaces
+    resourceGroup: netgroup
+    name: ws1-pe.nic.0c5e2b8a-1f3d-4c6e-9a7b-2d4f6e8a0c1e
+    location: westus2
+    properties:
+      privateEndpoint: {id: /resourceGroups/netgroup/providers/Microsoft.Network/privateEndpoints/ws1-pe}
+      ipConfigurations: [{name: privateEndpointIpConfig.1, properties: {privateIPAllocationMethod: Dynamic, privateIPAddress: 10.0.0.4,
+        subnet: {id: /resourceGroups/netgroup/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/s}}}]`
+
+// TestDynamicEndpointAddressIsChecked: a private endpoint whose address
+// Azure allocated (on its NIC, or listed only in customDnsConfigs) is the
+// address the workspace's name must resolve to (spec §7, §10 #7). Before,
+// such an endpoint had no address, so a record pointing elsewhere passed.
+func TestDynamicEndpointAddressIsChecked(t *testing.T) {
+	for _, nic := range []string{dynamicPENIC, ""} {
+		for _, c := range []struct {
+			record string
+			raised bool
+		}{{"10.0.0.9", true}, {"10.0.0.4", false}} {
+			pe := strings.NewReplacer("{{NIC}}", nic, "{{RECORD}}", c.record).Replace(dynamicWorkspacePE)
+			rep := checkData(t, "env.yaml", build(map[string]string{"EXTRA": pe, "COMPUTES": compute("ci1", "ComputeInstance", false, "")}))
+			f := hasCode(rep, "workspace-dns-not-private", Error)
+			if (f != nil) != c.raised {
+				t.Errorf("NIC %t, record %s: workspace-dns-not-private raised %t, want %t (%v)", nic != "", c.record, f != nil, c.raised, codes(rep))
+			}
+			if f != nil && !strings.Contains(f.Message, "10.0.0.4") {
+				t.Errorf("the finding does not name the endpoint's address: %s", f.Message)
+			}
+			for _, code := range []string{"subnet-too-small", "no-public-ip-needs-private-endpoint"} {
+				if hasCode(rep, code, Error) != nil {
+					t.Errorf("NIC %t: %s raised: %v", nic != "", code, codes(rep))
+				}
 			}
 		}
 	}

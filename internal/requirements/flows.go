@@ -16,7 +16,7 @@ type need struct {
 	port     int
 	severity Severity
 	why      string
-	spec     string
+	refs     []string // Azure articles the need comes from
 	// fqdns are the names a firewall may allow instead of the tag (spec
 	// §4.3, §5.1): the flow passes if one of them does.
 	fqdns []string
@@ -53,45 +53,45 @@ func needs(cc computeContext, lookup func(string) (string, bool)) []need {
 		}
 		return base
 	}
-	out := func(target, proto string, port int, sev Severity, why, spec string, fqdns ...string) need {
-		return need{dir: netverify.DirectionOutbound, target: target, proto: proto, port: port, severity: sev, why: why, spec: spec, fqdns: fqdns}
+	out := func(target, proto string, port int, sev Severity, why string, refs []string, fqdns ...string) need {
+		return need{dir: netverify.DirectionOutbound, target: target, proto: proto, port: port, severity: sev, why: why, refs: refs, fqdns: fqdns}
 	}
 	batch := []string{"x." + r + ".batch.azure.com", "x." + r + ".service.batch.azure.com"}
 	storage := []string{"x.blob.core.windows.net", "x.queue.core.windows.net", "x.table.core.windows.net"}
 	ns := []need{
-		out("AzureActiveDirectory", "TCP", 443, Error, "Entra ID authentication", "§2, §5.1", "login.microsoftonline.com", "graph.windows.net"),
-		out("AzureActiveDirectory", "TCP", 80, Warning, "Entra ID over HTTP, certificate revocation", "§2, §5.1", "login.microsoftonline.com"),
-		out("AzureMachineLearning", "TCP", 443, Error, "Azure Machine Learning service", "§2, §4.3", "x.instances.azureml.ms", "x.instances.azureml.net", "ml.azure.com"),
-		out("AzureMachineLearning", "UDP", 5831, Error, "compute create, update and delete", "§2, §4.3, §10 #6", r+".tundra.azureml.ms", "x.tundra."+r+".api.azureml.ms"),
-		out(tag("BatchNodeManagement"), "TCP", 443, Error, "Azure Batch back end of instances and clusters", "§2, §4.3", batch...),
-		out("AzureResourceManager", "TCP", 443, Error, "resource creation", "§2, §5.1", "management.azure.com"),
-		out(tag("Storage"), "TCP", 443, Error, "storage for the compute", "§2, §4.3, §10 #1", storage...),
-		out("AzureFrontDoor.Frontend", "TCP", 443, Error, "studio entry point and AutoML assets", "§2, §5.1", "ml.azure.com"),
-		out(tag("MicrosoftContainerRegistry"), "TCP", 443, Error, "Microsoft container images", "§2, §5.1", "mcr.microsoft.com", "x.data.mcr.microsoft.com"),
-		out("AzureFrontDoor.FirstParty", "TCP", 443, Error, "container registry content, which MicrosoftContainerRegistry depends on", "§2, §6", "x.data.mcr.microsoft.com"),
+		out("AzureActiveDirectory", "TCP", 443, Error, "Entra ID authentication", []string{articleNetworkTraffic}, "login.microsoftonline.com", "graph.windows.net"),
+		out("AzureActiveDirectory", "TCP", 80, Warning, "Entra ID over HTTP, certificate revocation", []string{articleNetworkTraffic}, "login.microsoftonline.com"),
+		out("AzureMachineLearning", "TCP", 443, Error, "Azure Machine Learning service", []string{articleNetworkTraffic, articleTrainingVNet}, "x.instances.azureml.ms", "x.instances.azureml.net", "ml.azure.com"),
+		out("AzureMachineLearning", "UDP", 5831, Error, "compute create, update and delete", []string{articleNetworkTraffic, articleTrainingVNet}, r+".tundra.azureml.ms", "x.tundra."+r+".api.azureml.ms"),
+		out(tag("BatchNodeManagement"), "TCP", 443, Error, "Azure Batch back end of instances and clusters", []string{articleNetworkTraffic, articleTrainingVNet}, batch...),
+		out("AzureResourceManager", "TCP", 443, Error, "resource creation", []string{articleNetworkTraffic}, "management.azure.com"),
+		out(tag("Storage"), "TCP", 443, Error, "storage for the compute", []string{articleNetworkTraffic, articleTrainingVNet}, storage...),
+		out("AzureFrontDoor.Frontend", "TCP", 443, Error, "studio entry point and AutoML assets", []string{articleNetworkTraffic}, "ml.azure.com"),
+		out(tag("MicrosoftContainerRegistry"), "TCP", 443, Error, "Microsoft container images", []string{articleNetworkTraffic}, "mcr.microsoft.com", "x.data.mcr.microsoft.com"),
+		out("AzureFrontDoor.FirstParty", "TCP", 443, Error, "container registry content, which MicrosoftContainerRegistry depends on", []string{articleNetworkTraffic, articleExfiltration}, "x.data.mcr.microsoft.com"),
 	}
 	if cc.wsPE {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Error, "notebook IntelliSense, needed with a workspace private endpoint", "§2, §5.1, §11", "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Error, "notebook IntelliSense, needed with a workspace private endpoint", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
 	} else {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Warning, "notebook IntelliSense", "§2, §11", "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Warning, "notebook IntelliSense", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
 	}
 	if cc.opts.RStudio {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 8787, Error, "RStudio", "§2", "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", "TCP", 8787, Error, "RStudio", []string{articleNetworkTraffic}, "x.instances.azureml.ms"))
 	}
 	sev445 := Warning
 	if cc.storageFW {
 		sev445 = Error
 	}
-	ns = append(ns, out(tag("Storage"), "TCP", 445, sev445, "file share mounts; required with storage behind a firewall", "§2, §4.1, §10 #1", "x.file.core.windows.net"))
+	ns = append(ns, out(tag("Storage"), "TCP", 445, sev445, "file share mounts; required with storage behind a firewall", []string{articleNetworkTraffic, articleTrainingVNet}, "x.file.core.windows.net"))
 	if cc.hbi {
-		ns = append(ns, out(tag("AzureKeyVault"), "TCP", 443, Error, "key vault of a high-business-impact workspace", "§2, §5.1", "x.vault.azure.net"))
+		ns = append(ns, out(tag("AzureKeyVault"), "TCP", 443, Error, "key vault of a high-business-impact workspace", []string{articleNetworkTraffic}, "x.vault.azure.net"))
 	}
 	if cc.aiPublic {
-		ns = append(ns, out("AzureMonitor", "TCP", 443, Warning, "monitoring and support logs, as Application Insights is not private-linked", "§2, §5.1", "dc.applicationinsights.azure.com"))
+		ns = append(ns, out("AzureMonitor", "TCP", 443, Warning, "monitoring and support logs, as Application Insights is not private-linked", []string{articleNetworkTraffic}, "dc.applicationinsights.azure.com"))
 	}
 	if cc.c.EnableNodePublicIP {
 		ns = append(ns, need{dir: netverify.DirectionInbound, target: "AzureMachineLearning", proto: "TCP", port: 44224, severity: Error,
-			why: "Azure ML manages public-IP computes through it, reply included", spec: "§2, §4.2, §5.2, §10 #4, #5"})
+			why: "Azure ML manages public-IP computes through it, reply included", refs: []string{articleNetworkTraffic, articleTrainingVNet}})
 	}
 	return ns
 }
@@ -119,7 +119,7 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 		return FlowCheck{}, fmt.Errorf("%s: %w", name, err)
 	}
 	fc := FlowCheck{Name: name, Direction: nd.dir, From: q.From, To: q.To, Protocol: nd.proto, Port: nd.port,
-		Severity: nd.severity, Why: nd.why, Spec: nd.spec, Verdict: res.Verdict, Result: res, code: nd.code}
+		Severity: nd.severity, Why: nd.why, References: nd.refs, Verdict: res.Verdict, Result: res, code: nd.code}
 	if fc.code == "" {
 		fc.code = "required-outbound-blocked"
 		if nd.dir == netverify.DirectionInbound {

@@ -16,7 +16,7 @@ import (
 func finding(code string, meta resources.Meta, format string, args ...any) Finding {
 	r, _ := RuleFor(code)
 	return Finding{Code: code, Severity: r.Severity, Resource: meta.ID.String(), Position: meta.Pos,
-		Message: fmt.Sprintf(format, args...), Fix: r.Fix, Spec: r.Spec}
+		Message: fmt.Sprintf(format, args...), Fix: r.Fix, References: r.References}
 }
 
 var (
@@ -195,6 +195,9 @@ func subnetUsage(snap *resources.Snapshot) map[string]subnetUse {
 		}
 	}
 	for _, nic := range snap.NetworkInterfaces {
+		if snap.EndpointNIC(nic) {
+			continue // counted with its endpoint
+		}
 		for _, ipc := range nic.IPConfigurations {
 			add(ipc.Subnet.ID.Key(), 0, 1)
 		}

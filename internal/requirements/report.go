@@ -28,22 +28,23 @@ type Finding struct {
 	Position string `json:"position,omitempty"`
 	Message  string `json:"message"`
 	Fix      string `json:"fix,omitempty"`
-	// Spec cites the section of azure-requirements.md the rule comes from.
-	Spec string `json:"spec"`
+	// References are the Azure articles (by title) or securetrain docs
+	// pages the rule comes from.
+	References []string `json:"references"`
 }
 
 // FlowCheck is one flow a compute needs, and what the verifier says of it.
 type FlowCheck struct {
 	// Name describes the need: "outbound UDP 5831 to AzureMachineLearning".
-	Name      string   `json:"name"`
-	Direction string   `json:"direction"`
-	From      string   `json:"from"`
-	To        string   `json:"to"`
-	Protocol  string   `json:"protocol"`
-	Port      int      `json:"port"`
-	Severity  Severity `json:"severity"` // what a blocked flow costs: error (compute fails) or warning
-	Why       string   `json:"why"`
-	Spec      string   `json:"spec"`
+	Name       string   `json:"name"`
+	Direction  string   `json:"direction"`
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	Protocol   string   `json:"protocol"`
+	Port       int      `json:"port"`
+	Severity   Severity `json:"severity"` // what a blocked flow costs: error (compute fails) or warning
+	Why        string   `json:"why"`
+	References []string `json:"references"` // as Finding.References
 	// Verdict of the flow (Allowed when an FQDN form passes through a
 	// firewall where the tag form does not).
 	Verdict netverify.Verdict `json:"verdict"`

@@ -80,7 +80,7 @@ func secFindings(t *testing.T, fill map[string]string) []Finding {
 	t.Helper()
 	fs := environmentFindings(secNetwork(t, fill))
 	for _, f := range fs {
-		if f.Resource == "" || f.Position == "" || f.Message == "" || f.Fix == "" || f.Spec == "" {
+		if f.Resource == "" || f.Position == "" || f.Message == "" || f.Fix == "" || len(f.References) == 0 {
 			t.Errorf("incomplete finding %+v", f)
 		}
 	}
@@ -158,8 +158,8 @@ func wantNone(t *testing.T, fs []Finding, codes ...string) {
 func TestPortOpenToInternet(t *testing.T) { // spec §8.1
 	fs := secFindings(t, map[string]string{"RULES": secRule("AllowSSH", 110, "Inbound", "Allow", "Tcp", "Internet", "*", "22")})
 	wantOne(t, fs, "port-open-to-internet", Error, "/securityRules/AllowSSH", "NSG nsg1 rule AllowSSH (110) allows TCP port 22 from Internet")
-	if f := withCode(fs, "port-open-to-internet")[0]; f.Position != "test.yaml:8" || f.Spec != "§8.1" {
-		t.Errorf("position %s spec %s", f.Position, f.Spec)
+	if f := withCode(fs, "port-open-to-internet")[0]; f.Position != "test.yaml:8" || !slices.Equal(f.References, []string{articleNSG}) {
+		t.Errorf("position %s references %v", f.Position, f.References)
 	}
 
 	// RDP inside an Any-protocol, all-ports rule from 0.0.0.0/0.
@@ -296,7 +296,7 @@ func TestStorageExfiltrationRisk(t *testing.T) { // spec §6
 		t.Fatalf("exfiltration findings %+v", got)
 	}
 	for _, f := range got {
-		if f.Severity != Warning || !strings.HasSuffix(f.Resource, "/subnets/train") || f.Spec != "§6" {
+		if f.Severity != Warning || !strings.HasSuffix(f.Resource, "/subnets/train") || !slices.Equal(f.References, []string{articleExfiltration}) {
 			t.Errorf("finding %+v", f)
 		}
 	}
@@ -331,8 +331,8 @@ func TestStorageExfiltrationRisk(t *testing.T) { // spec §6
 func TestDefaultOutboundAccess(t *testing.T) { // spec §8.3
 	fs := secFindings(t, nil)
 	wantOne(t, fs, "default-outbound-access", Warning, "/subnets/train", "subnet vnet1/train", "ws1/cpu", "NAT gateway")
-	if f := withCode(fs, "default-outbound-access")[0]; f.Position != "test.yaml:16" || f.Spec != "§8.3" {
-		t.Errorf("position %s spec %s", f.Position, f.Spec)
+	if f := withCode(fs, "default-outbound-access")[0]; f.Position != "test.yaml:16" || !slices.Equal(f.References, []string{articleDefaultOutbound}) {
+		t.Errorf("position %s references %v", f.Position, f.References)
 	}
 	// A NAT gateway is explicit egress.
 	wantNone(t, secFindings(t, map[string]string{"EXTRA": secNAT, "SUBNET": secNATRef}), "default-outbound-access")

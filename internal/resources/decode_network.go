@@ -396,13 +396,16 @@ func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
 
 func decodeNIC(r *res) *NetworkInterface {
 	p := r.props
-	p.ignore("enableAcceleratedNetworking", "macAddress", "primary", "privateEndpoint",
+	p.ignore("enableAcceleratedNetworking", "macAddress", "primary",
 		"privateLinkService", "hostedWorkloads", "tapConfigurations", "dscpConfiguration", "vnetEncryptionSupported",
 		"nicType", "auxiliaryMode", "auxiliarySku", "disableTcpStateTracking", "workloadType", "migrationPhase",
 		"defaultOutboundConnectivityEnabled", "allowPort25Out", "resourceGuid", "provisioningState")
 	nic := &NetworkInterface{Meta: r.meta,
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
+		// Read-only in Azure: the endpoint a NIC was created for, which
+		// may be left out of a file.
+		PrivateEndpoint: p.externalRef("privateEndpoint", typeEndpoint),
 	}
 	dns := p.child("dnsSettings")
 	// Azure reports the servers in effect and the NIC's internal names;
@@ -437,8 +440,8 @@ func decodeNIC(r *res) *NetworkInterface {
 
 func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 	p := r.props
-	// The NIC name and custom DNS configs do not change reachability.
-	p.ignore("customNetworkInterfaceName", "customDnsConfigs", "networkInterfaces", "ipVersionType", "provisioningState")
+	// The NIC name does not change reachability.
+	p.ignore("customNetworkInterfaceName", "ipVersionType", "provisioningState")
 	p.required("subnet")
 	pe := &PrivateEndpoint{Meta: r.meta,
 		Subnet:                    p.ref("subnet", typeSubnet),
@@ -464,6 +467,17 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 			MemberName: ip.str("memberName"),
 			PrivateIP:  ip.ipv4("privateIPAddress", true),
 		})
+	}
+	// Read-only in Azure: the NICs created for the endpoint, which may be
+	// left out of a file.
+	for _, it := range p.items("networkInterfaces") {
+		if r := p.refObj(it, typeNIC, true); r.IsSet() {
+			pe.NetworkInterfaces = append(pe.NetworkInterfaces, r)
+		}
+	}
+	for _, it := range p.items("customDnsConfigs") {
+		it.ignore("fqdn")
+		pe.customDNSAddresses = append(pe.customDNSAddresses, it.ipv4s("ipAddresses")...)
 	}
 	return pe
 }

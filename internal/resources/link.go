@@ -27,6 +27,7 @@ func (d *decoder) link() {
 		}
 	}
 	d.placeDynamicAddresses()
+	d.placeEndpointAddresses()
 }
 
 // resolves reports whether a reference names a resource of the file. Ids of
@@ -65,6 +66,45 @@ func (d *decoder) placeDynamicAddresses() {
 	for _, rv := range d.snap.DNSResolvers {
 		for _, ep := range rv.InboundEndpoints {
 			d.placeInSubnet(&ep.PrivateIP, ep.Subnet)
+		}
+	}
+}
+
+// placeEndpointAddresses gives private endpoints without static addresses
+// those Azure allocated dynamically: the addresses of the NIC created for
+// the endpoint, or when the NIC is not in the file, those its
+// customDnsConfigs list.
+func (d *decoder) placeEndpointAddresses() {
+	nics := map[string][]*NetworkInterface{} // by endpoint key
+	for _, nic := range d.snap.NetworkInterfaces {
+		if nic.PrivateEndpoint.IsSet() {
+			k := nic.PrivateEndpoint.ID.Key()
+			nics[k] = append(nics[k], nic)
+		}
+	}
+	for _, pe := range d.snap.PrivateEndpoints {
+		if len(pe.IPConfigurations) > 0 {
+			continue
+		}
+		for _, nic := range nics[pe.ID.Key()] {
+			if !pe.owns(nic) {
+				continue
+			}
+			for _, ipc := range nic.IPConfigurations {
+				if ipc.PrivateIP.IsValid() {
+					pe.IPConfigurations = append(pe.IPConfigurations, PrivateEndpointIPConfiguration{Name: ipc.Name, PrivateIP: ipc.PrivateIP})
+				}
+			}
+		}
+		if len(pe.IPConfigurations) > 0 {
+			continue
+		}
+		seen := map[netip.Addr]bool{}
+		for _, a := range pe.customDNSAddresses {
+			if !seen[a] {
+				seen[a] = true
+				pe.IPConfigurations = append(pe.IPConfigurations, PrivateEndpointIPConfiguration{Name: "customDnsConfigs", PrivateIP: a})
+			}
 		}
 	}
 }

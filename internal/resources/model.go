@@ -256,6 +256,11 @@ type NetworkInterface struct {
 	IPConfigurations     []NICIPConfiguration
 	// DNSServers (dnsSettings.dnsServers) take precedence over the VNet's.
 	DNSServers []netip.Addr
+	// PrivateEndpoint is the endpoint Azure created the NIC for (read-only
+	// in Azure). When that endpoint is in the snapshot and owns the NIC
+	// (Snapshot.EndpointNIC), it stands for the NIC: its IPConfigurations
+	// hold the NIC's addresses.
+	PrivateEndpoint Ref
 }
 
 // NICIPConfiguration is one IP configuration of a NIC.
@@ -273,9 +278,17 @@ type PrivateEndpoint struct {
 	Meta
 	Subnet Ref
 	// Connections from privateLinkServiceConnections and manualPrivateLinkServiceConnections.
-	Connections               []PrivateLinkConnection
+	Connections []PrivateLinkConnection
+	// IPConfigurations are the endpoint's addresses: the static ones
+	// written in it, else those of its NIC, else those its customDnsConfigs
+	// list (Azure's dynamic allocation shows only there).
 	IPConfigurations          []PrivateEndpointIPConfiguration
 	ApplicationSecurityGroups []Ref
+	// NetworkInterfaces are the NICs Azure created for the endpoint.
+	NetworkInterfaces []Ref
+	// customDNSAddresses are the addresses of customDnsConfigs, which Azure
+	// derives from the others: they only stand in for a missing NIC.
+	customDNSAddresses []netip.Addr
 }
 
 // PrivateLinkConnection points a private endpoint at a resource.

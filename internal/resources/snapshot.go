@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -97,6 +98,24 @@ func (s *Snapshot) VirtualMachine(id arm.ID) *VirtualMachine { return lookupAs[V
 // ServiceEndpointPolicy returns the service endpoint policy with the given id, or nil.
 func (s *Snapshot) ServiceEndpointPolicy(id arm.ID) *ServiceEndpointPolicy {
 	return lookupAs[ServiceEndpointPolicy](s, id)
+}
+
+// EndpointNIC reports whether nic is the NIC Azure created for a private
+// endpoint of the snapshot: the NIC names the endpoint, and the endpoint
+// lists the NIC (or lists none). The endpoint stands for such a NIC, so its
+// addresses are counted and reached once, as the endpoint's.
+func (s *Snapshot) EndpointNIC(nic *NetworkInterface) bool {
+	if !nic.PrivateEndpoint.IsSet() {
+		return false
+	}
+	pe := lookupAs[PrivateEndpoint](s, nic.PrivateEndpoint.ID)
+	return pe != nil && pe.owns(nic)
+}
+
+// owns reports whether the endpoint lists nic among its NICs, or lists
+// none (a file may leave the read-only list out).
+func (pe *PrivateEndpoint) owns(nic *NetworkInterface) bool {
+	return len(pe.NetworkInterfaces) == 0 || slices.ContainsFunc(pe.NetworkInterfaces, func(r Ref) bool { return r.ID.Equal(nic.ID) })
 }
 
 // VNetOf returns the VNet that holds a subnet.

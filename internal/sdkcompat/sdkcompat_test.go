@@ -53,6 +53,7 @@ const (
 	snetCompute = "snet-compute"
 	snetPE      = "snet-pe"
 	peName      = "pe-mlw"
+	peAddress   = "10.0.2.4" // the first usable address of snet-pe: Azure keeps .0 to .3
 	wsName      = "mlw-secure"
 	clusterName = "cpu-cluster"
 	ciName      = "ci-secure" // spec §9: a hyphen must be followed by a letter
@@ -538,6 +539,15 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 			!sameID(pe.Properties.PrivateLinkServiceConnections[0].Properties.PrivateLinkServiceID, wsID) {
 			t.Fatalf("private endpoint: %+v", pe.Properties)
 		}
+		// What Azure creates with it (issue 11, defect 4): a NIC in its
+		// group, {pe}.nic.{guid}, and the first usable address of its
+		// subnet, listed in customDnsConfigs under the workspace's names.
+		if len(pe.Properties.NetworkInterfaces) != 1 ||
+			!strings.HasPrefix(strings.ToLower(str(pe.Properties.NetworkInterfaces[0].ID)), strings.ToLower(rgID(rgNet)+"/providers/Microsoft.Network/networkInterfaces/"+peName+".nic.")) ||
+			len(pe.Properties.CustomDNSConfigs) == 0 || len(pe.Properties.CustomDNSConfigs[0].IPAddresses) != 1 ||
+			str(pe.Properties.CustomDNSConfigs[0].IPAddresses[0]) != peAddress {
+			t.Errorf("private endpoint NIC %+v, customDnsConfigs %+v; want one NIC and address %s", pe.Properties.NetworkInterfaces, pe.Properties.CustomDNSConfigs, peAddress)
+		}
 
 		ws, err := workspaces.Get(ctx, rgML, wsName, nil)
 		must(t, err, "get workspace")
@@ -547,6 +557,12 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		}
 		if ws.Properties.ProvisioningState == nil || *ws.Properties.ProvisioningState != armmachinelearning.ProvisioningStateSucceeded {
 			t.Errorf("workspace provisioningState %v", ws.Properties.ProvisioningState)
+		}
+		if id := str(ws.Properties.WorkspaceID); len(id) != 36 || str(ws.Properties.DiscoveryURL) != "https://"+location+".api.azureml.ms/discovery" ||
+			!slices.ContainsFunc(pe.Properties.CustomDNSConfigs, func(c *armnetwork.CustomDNSConfigPropertiesFormat) bool {
+				return str(c.Fqdn) == id+".workspace."+location+".api.azureml.ms"
+			}) {
+			t.Errorf("workspace id %q, discovery URL %q; endpoint names %+v", id, str(ws.Properties.DiscoveryURL), pe.Properties.CustomDNSConfigs)
 		}
 
 		// Compute polymorphism: computeType picks the Go type
@@ -812,7 +828,9 @@ func mapsEqual[V comparable](a, b map[string]V) bool {
 // target: ≤ 5 ms median). It reports the median and 90th percentile of
 // the iterations besides the mean (ns/op).
 func BenchmarkVNetPutGetSDK(b *testing.B) {
-	ctx := context.Background()
+	// A poll that never ends fails the benchmark instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	s := startServer(b)
 	c := s.clients(b, s.adminToken)
 	createGroup(b, ctx, c, rgNet)
