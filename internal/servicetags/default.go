@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-//go:generate go run ./gen -in ../../../shared/data/servicetags/ServiceTags_Public_cn375_2025-11-06.json -out default.json.gz
+//go:generate go run ./gen -in testdata/ServiceTags_Public_cn375_2025-11-06.json.gz -out default.json.gz
 
 // defaultGz is the official cn375 file reduced to the fields the catalog uses,
 // so the binary works offline without shipping 4 MB of JSON.

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 // compact is the official format with only the fields the catalog reads.
@@ -59,6 +61,16 @@ func run(in, out string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The repository keeps the official file gzip-compressed (testdata).
+	if strings.HasSuffix(in, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", in, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return 0, fmt.Errorf("%s: %w", in, err)
+		}
+	}
 	var doc compact
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return 0, fmt.Errorf("%s: %w", in, err)
@@ -66,7 +78,7 @@ func run(in, out string) (int, error) {
 	if len(doc.Values) == 0 {
 		return 0, fmt.Errorf("%s: no values", in)
 	}
-	doc.Source = filepath.Base(in)
+	doc.Source = strings.TrimSuffix(filepath.Base(in), ".gz")
 	m := dateRE.FindStringSubmatch(doc.Source)
 	if m == nil {
 		return 0, errors.New(in + ": no publication date in the file name")
