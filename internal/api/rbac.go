@@ -178,7 +178,7 @@ type roleRef struct{ sub, guid string }
 // ASCII case. Anything else is not a role definition id: another scope,
 // or a non-ASCII letter that Unicode folds to an ASCII one (U+017F "ſ").
 func parseRoleRef(ref string) (roleRef, bool) {
-	if !strings.HasPrefix(ref, "/") || !isASCII(ref) {
+	if !strings.HasPrefix(ref, "/") || arm.CheckIDText(ref) != nil {
 		return roleRef{}, false
 	}
 	segs := strings.Split(ref[1:], "/")
@@ -197,15 +197,6 @@ func parseRoleRef(ref string) (roleRef, bool) {
 // sub (the tenant form names a subscription's role where it is used).
 func (r roleRef) names(sub, guid string) bool {
 	return strings.EqualFold(r.guid, guid) && (r.sub == "" || strings.EqualFold(r.sub, sub))
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // subscriptionOf is the subscription GUID a scope is in; "" for the root.
@@ -349,7 +340,7 @@ func roleRefFor(ctx context.Context, rd store.Reader, role, sub string) (string,
 // resource id.
 func checkScope(scope string) error {
 	segs := strings.Split(strings.TrimPrefix(scope, "/"), "/")
-	if !isASCII(scope) || !strings.HasPrefix(scope, "/") || len(segs) < 2 || !strings.EqualFold(segs[0], "subscriptions") || !validGUID(segs[1]) {
+	if arm.CheckIDText(scope) != nil || !strings.HasPrefix(scope, "/") || len(segs) < 2 || !strings.EqualFold(segs[0], "subscriptions") || !validGUID(segs[1]) {
 		return fmt.Errorf("scope %q: use / or an id starting with /subscriptions/{subscription GUID}, in ASCII", scope)
 	}
 	if len(segs) == 2 {
