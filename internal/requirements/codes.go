@@ -25,7 +25,7 @@ var Rules = []Rule{
 		"The compute works but cannot install packages from PyPI, conda, CRAN or PyTorch.",
 		"Allow outbound HTTPS to the package hosts (firewall application rules for pypi.org, *.pythonhosted.org, *.anaconda.org, …)."},
 	{"workspace-dns-not-private", Error, "The workspace name does not resolve to its private endpoint", "§7, §10 #7",
-		"From the compute, the workspace's API name does not resolve to the address of the workspace's private endpoint (zone not linked, record missing, or a custom DNS server that does not forward to 168.63.129.16).",
+		"From the compute, the workspace's API name (<workspace-guid>.workspace.<region>.api.azureml.ms) does not resolve to an address of the workspace's private endpoint; or, for a compute instance of a workspace with public network access disabled, its notebooks name (ml-<workspace>-<region>-<workspace-guid>.<region>.notebooks.azure.net) does not (zone not linked, record missing, or a custom DNS server that does not forward to 168.63.129.16).",
 		"Link privatelink.api.azureml.ms and privatelink.notebooks.azure.net to the compute's VNet with the endpoint's records, or forward these zones to 168.63.129.16 from the custom DNS server."},
 	{"storage-dns-not-private", Error, "The default storage does not resolve to its private endpoint", "§7",
 		"The workspace's storage account has a private endpoint, but from the compute its blob or file name resolves elsewhere.",

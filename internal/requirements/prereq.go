@@ -240,7 +240,10 @@ func resolvesWithin(ranges []string, want ipset.Set) bool {
 }
 
 // dnsFindings: where the workspace and its default storage have private
-// endpoints, their names must resolve to them from the compute (spec §7).
+// endpoints, their names must resolve to them from the compute: the
+// workspace's API name, for a compute instance of a workspace closed to
+// the public its notebooks name too, and the storage's blob and file names
+// (spec §7).
 func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 	if cc.ws == nil {
 		return nil
@@ -274,7 +277,14 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 				cc.c.ID.Name(), name, want, strings.Join(got, "; ")))
 		}
 	}
-	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), privateEndpointsOf(snap, cc.ws.ID.Key()))
+	wsPEs := privateEndpointsOf(snap, cc.ws.ID.Key())
+	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), wsPEs)
+	// A compute instance serves notebooks through the workspace's notebooks
+	// name; with public network access disabled only its private endpoint
+	// answers it (spec §7).
+	if cc.c.ComputeType == resources.ComputeInstance && strings.EqualFold(cc.ws.PublicNetworkAccess, "Disabled") {
+		check("workspace-dns-not-private", netverify.WorkspaceNotebooksName(cc.ws), wsPEs)
+	}
 	if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
 		for _, group := range []string{"blob", "file"} {
 			var pes []*resources.PrivateEndpoint
