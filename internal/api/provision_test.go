@@ -432,9 +432,21 @@ func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
 	if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "only clusters may use another region") {
 		t.Fatalf("instance in another region: %d %s %q", st, code, msg)
 	}
-	// A cluster may.
-	if op := c.start("PUT", wsML+"/computes/far"+mlVersion, strings.Replace(clusterBody("compute", 0, 2, "PT120S"), `"location":"eastus"`, `"location":"westus"`, 1), http.StatusCreated); op["status"] != "Succeeded" {
-		t.Fatalf("cluster in another region: %v", op)
+	// A cluster may, in a VNet of its own region (issue 18 point 7; Azure's
+	// article "Create an Azure Batch pool in a virtual network": "The VNet
+	// must be in the same subscription and region as the Batch account").
+	far := strings.Replace(clusterBody("compute", 0, 2, "PT120S"), `"location":"eastus"`, `"location":"westus"`, 1)
+	st, code, msg = c.errorCode("PUT", wsML+"/computes/far"+mlVersion, far)
+	if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "ws1/far is in region westus, but its subnet vnet/compute is in VNet vnet in region eastus") {
+		t.Fatalf("cluster in another region than its VNet: %d %s %q", st, code, msg)
+	}
+	vnetFar := netNet + "virtualNetworks/vnet-far"
+	if st, out, _ := c.do("PUT", vnetFar+netVersion, `{"location":"westus","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},
+		"subnets":[{"name":"compute","properties":{"addressPrefix":"10.1.1.0/24","defaultOutboundAccess":true}}]}}`); st != http.StatusCreated {
+		t.Fatalf("VNet in westus: %d %v", st, out)
+	}
+	if op := c.start("PUT", wsML+"/computes/far"+mlVersion, strings.Replace(far, vnetNet+"/", vnetFar+"/", 1), http.StatusCreated); op["status"] != "Succeeded" {
+		t.Fatalf("cluster in another region, in a VNet of its region: %v", op)
 	}
 }
 

@@ -19,7 +19,14 @@ import (
 // together with the stored records its checks look at (its parent and
 // siblings, its own children, what it references). References beyond
 // those are answered from the store. A compute is also put through
-// requirements.Admission, the rules Azure applies when it creates one.
+// requirements.Admission, the rules Azure applies when it creates one; any
+// other record through requirements.RegionAdmission, the region rules of
+// what it holds and of the subnets that use it (a service endpoint
+// policy's writes are checked against those subnets).
+
+// typeServiceEndpointPolicy is written through subnets that use it: its
+// writes are checked against them.
+const typeServiceEndpointPolicy = "Microsoft.Network/serviceEndpointPolicies"
 
 // bodySet collects the bodies to decode, each record once.
 type bodySet struct {
@@ -65,15 +72,19 @@ func (b *bodySet) addUnder(scope, typ string) error {
 	})
 }
 
-// addReferenced adds the records that body references.
+// addReferenced adds the records that body references, each with the
+// records it is a child of (a resolver's outbound endpoint needs its
+// resolver to decode).
 func (b *bodySet) addReferenced(body object, self string) error {
 	for _, ref := range arm.RefsOutside(body, self) {
 		id, err := arm.ParseID(ref, "")
 		if err != nil {
 			continue
 		}
-		if _, _, err := b.addRecord(recordIDOf(id).String()); err != nil {
-			return err
+		for rid, ok := recordIDOf(id), true; ok; rid, ok = rid.Parent() {
+			if _, _, err := b.addRecord(rid.String()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -123,6 +134,11 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 			return err
 		}
 	}
+	if strings.EqualFold(k.typ, typeServiceEndpointPolicy) { // the subnets that use it, for the region rules
+		if err := set.addReferrers(recID.String()); err != nil {
+			return err
+		}
+	}
 	exists := func(id arm.ID) bool {
 		ok, err := storedExists(ctx, tx, id)
 		return err == nil && ok
@@ -136,8 +152,27 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 	if compute {
 		for _, c := range snap.Computes {
 			if c.ID.Equal(recID) {
-				return admissionError(requirements.Admission(snap, c))
+				return admissionError("BadRequest", requirements.Admission(snap, c))
 			}
+		}
+		return nil
+	}
+	fs := requirements.RegionAdmission(snap, recID)
+	if len(fs) == 0 {
+		return nil
+	}
+	return admissionError(fs[0].Code, fs)
+}
+
+// addReferrers adds the stored records that reference id.
+func (b *bodySet) addReferrers(id string) error {
+	refs, err := b.tx.Referrers(b.ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if _, _, err := b.addRecord(ref); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -218,13 +253,14 @@ func problemsError(err error) error {
 	return out
 }
 
-// admissionError refuses a compute with the findings Azure refuses it
-// for.
-func admissionError(fs []requirements.Finding) error {
+// admissionError refuses a write with the findings Azure refuses it for,
+// under code: Azure ML's BadRequest for a compute; for the network's region
+// rules, whose Azure codes are not documented, the first finding's code.
+func admissionError(code string, fs []requirements.Finding) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	out := &apiError{status: http.StatusBadRequest, code: "BadRequest"}
+	out := &apiError{status: http.StatusBadRequest, code: code}
 	var msgs []string
 	for _, f := range fs {
 		msgs = append(msgs, f.Message)

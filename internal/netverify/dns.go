@@ -221,20 +221,27 @@ func WorkspaceAPIName(ws *resources.Workspace) string {
 	return WorkspaceID(ws) + ".workspace." + strings.ToLower(ws.Location) + ".api.azureml.ms"
 }
 
-// workspaceNames are a workspace's public names and the privatelink names
-// they CNAME to once it has a private endpoint (spec §7).
-func workspaceNames(ws *resources.Workspace) map[string]string {
+// WorkspaceNotebooksName is the name of a workspace's notebooks endpoint,
+// ml-<workspace-name, truncated>-<region>-<workspace-guid>.<region>.notebooks.azure.net,
+// the name truncated to keep the first label at 63 characters (spec §7).
+func WorkspaceNotebooksName(ws *resources.Workspace) string {
 	id, region := WorkspaceID(ws), strings.ToLower(ws.Location)
-	api := WorkspaceAPIName(ws)
 	nb := "ml-" + strings.ToLower(ws.ID.Leaf())
 	if prefix := nb + "-" + region + "-" + id; len(prefix) > 63 {
 		nb = nb[:max(3, len(nb)-(len(prefix)-63))]
 	}
-	nb += "-" + region + "-" + id
+	return nb + "-" + region + "-" + id + "." + region + ".notebooks.azure.net"
+}
+
+// workspaceNames are a workspace's public names and the privatelink names
+// they CNAME to once it has a private endpoint (spec §7).
+func workspaceNames(ws *resources.Workspace) map[string]string {
+	id, region := WorkspaceID(ws), strings.ToLower(ws.Location)
+	api, nb := WorkspaceAPIName(ws), WorkspaceNotebooksName(ws)
 	return map[string]string{
 		api: strings.Replace(api, ".api.azureml.ms", ".privatelink.api.azureml.ms", 1),
 		id + ".workspace." + region + ".cert.api.azureml.ms": id + ".workspace." + region + ".cert.privatelink.api.azureml.ms",
-		nb + "." + region + ".notebooks.azure.net":           nb + "." + region + ".privatelink.notebooks.azure.net",
+		nb: strings.Replace(nb, ".notebooks.azure.net", ".privatelink.notebooks.azure.net", 1),
 	}
 }
 

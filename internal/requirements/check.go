@@ -68,11 +68,9 @@ func (c *Counts) add(fs []Finding) {
 
 // context gathers what decides a compute's needs.
 func context(snap *resources.Snapshot, c *resources.Compute, opts Options, usage map[string]subnetUse) computeContext {
-	cc := computeContext{c: c, ws: snap.Workspace(c.Workspace), opts: opts, region: strings.ToLower(c.ComputeLocation), usage: usage}
+	cc := computeContext{c: c, ws: snap.Workspace(c.Workspace), opts: opts, usage: usage}
+	cc.region = computeRegion(c, cc.ws)
 	if cc.ws != nil {
-		if cc.region == "" {
-			cc.region = strings.ToLower(cc.ws.Location)
-		}
 		cc.hbi = cc.ws.HBIWorkspace
 		cc.wsPE = len(privateEndpointsOf(snap, cc.ws.ID.Key())) > 0
 		if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {

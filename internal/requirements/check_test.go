@@ -544,3 +544,51 @@ func TestDynamicEndpointAddressIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestNotebooksDNSForInstances: a compute instance of a workspace with
+// public network access disabled reaches the workspace's notebooks through
+// its private endpoint, so privatelink.notebooks.azure.net must be linked
+// like privatelink.api.azureml.ms (issue 18 point 8; spec §7). Azure's
+// article "How to use your workspace with a custom DNS server" lists
+// "ml-<workspace-name, truncated>-<region>-<per-workspace globally-unique
+// identifier>.<region>.notebooks.azure.net" among the workspace FQDNs and
+// says "The Fully Qualified Domains resolve to the following Canonical
+// Names (CNAMEs) called the workspace Private Link FQDNs", among them
+// "….<region>.privatelink.notebooks.azure.net".
+func TestNotebooksDNSForInstances(t *testing.T) {
+	seed, err := os.ReadFile(filepath.Join("..", "..", "examples", "instance-no-public-ip.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const link = `  - type: Microsoft.Network/privateDnsZones/virtualNetworkLinks
+    resourceGroup: mygroup
+    name: privatelink.notebooks.azure.net/mynetwork-link
+    location: global
+    properties:
+      virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/mynetwork}
+      registrationEnabled: false
+`
+	if !strings.Contains(string(seed), link) {
+		t.Fatal("the example no longer links privatelink.notebooks.azure.net as this test expects")
+	}
+	unlinked := strings.Replace(string(seed), link, "", 1)
+	const notebooks = "ml-ws1-westus2-6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.westus2.notebooks.azure.net"
+
+	rep := checkData(t, "env.yaml", []byte(unlinked))
+	f := hasCode(rep, "workspace-dns-not-private", Error)
+	if f == nil || !strings.Contains(f.Message, notebooks) || !strings.Contains(f.Fix, "privatelink.notebooks.azure.net") {
+		t.Fatalf("unlinked notebooks zone not reported: %v %+v", codes(rep), f)
+	}
+	if rep.Computes[0].Status != WillFail {
+		t.Errorf("status %s, want %s", rep.Computes[0].Status, WillFail)
+	}
+	// The linked zone passes; so does the unlinked one when the workspace
+	// is open to the public, where the public name answers.
+	if rep := checkData(t, "env.yaml", seed); hasCode(rep, "workspace-dns-not-private", Error) != nil {
+		t.Errorf("reported with the zone linked: %v", codes(rep))
+	}
+	public := strings.Replace(unlinked, "publicNetworkAccess: Disabled", "publicNetworkAccess: Enabled", 1)
+	if rep := checkData(t, "env.yaml", []byte(public)); hasCode(rep, "workspace-dns-not-private", Error) != nil {
+		t.Errorf("reported for a workspace with public network access: %v", codes(rep))
+	}
+}

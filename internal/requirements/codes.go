@@ -27,7 +27,7 @@ var Rules = []Rule{
 		"The compute works but cannot install packages from PyPI, conda, CRAN or PyTorch.",
 		"Allow outbound HTTPS to the package hosts (firewall application rules for pypi.org, *.pythonhosted.org, *.anaconda.org, …)."},
 	{"workspace-dns-not-private", Error, "The workspace name does not resolve to its private endpoint", []string{articleCustomDNS, articleTrainingVNet},
-		"From the compute, the workspace's API name does not resolve to the address of the workspace's private endpoint (zone not linked, record missing, or a custom DNS server that does not forward to 168.63.129.16).",
+		"From the compute, the workspace's API name (<workspace-guid>.workspace.<region>.api.azureml.ms) does not resolve to an address of the workspace's private endpoint; or, for a compute instance of a workspace with public network access disabled, its notebooks name (ml-<workspace>-<region>-<workspace-guid>.<region>.notebooks.azure.net) does not (zone not linked, record missing, or a custom DNS server that does not forward to 168.63.129.16).",
 		"Link privatelink.api.azureml.ms and privatelink.notebooks.azure.net to the compute's VNet with the endpoint's records, or forward these zones to 168.63.129.16 from the custom DNS server."},
 	{"storage-dns-not-private", Error, "The default storage does not resolve to its private endpoint", []string{articleCustomDNS},
 		"The workspace's storage account has a private endpoint, but from the compute its blob or file name resolves elsewhere.",
@@ -48,6 +48,9 @@ var Rules = []Rule{
 	{"instance-location-mismatch", Error, "A compute instance is outside the workspace's region or VNet", []string{articleTrainingVNet},
 		"Only clusters may use another region or VNet; a compute instance must be in the workspace's region and, with a workspace private endpoint, in the endpoint's VNet.",
 		"Create the instance in the workspace's region and VNet."},
+	{"vnet-other-region", Error, "The VNet is in another region than the compute", []string{articleTrainingVNet, articleBatchVNet},
+		"A compute's nodes are created in its region (its location, else the workspace's), and only in a VNet of that region (Azure Batch: \"The VNet must be in the same subscription and region as the Batch account\"). Azure refuses the compute.",
+		"Use a VNet in the compute's region; a cluster may be created in another region than its workspace: set its location to the VNet's region."},
 	{"compute-name-invalid", Error, "Invalid compute name", []string{articleCompute, docSemantics},
 		"Instance names: 3–24 letters, digits and hyphens, starting with a letter, every hyphen followed later by a letter. Cluster names: 2–16 letters, digits and hyphens (ARM naming rules).",
 		"Rename the compute."},
@@ -75,6 +78,16 @@ var Rules = []Rule{
 	{"policy-denies-network-resources", Error, "A policy forbids what Azure ML must create", []string{articleTrainingVNet},
 		"An enforced \"Not allowed resource types\" policy assignment covering the VNet's resource group lists a type Azure ML creates for public-IP computes (NSG, load balancer, public IP), or covering the workspace's group lists workspaces/computes: creation fails with RequestDisallowedByPolicy.",
 		"Exempt the resource group (notScopes or a policy exemption), or use computes without public IP."},
+	// Region rules Azure enforces when it links resources.
+	{"dns-ruleset-link-other-region", Error, "A DNS forwarding ruleset is linked to a VNet in another region", []string{articleDNSResolver},
+		"A ruleset link joins a DNS forwarding ruleset to a VNet of another region; Azure refuses it (\"A ruleset can't be linked to a virtual network in another region\").",
+		"Link the VNet to a ruleset of its own region, with an outbound endpoint of a DNS resolver in that region."},
+	{"service-endpoint-policy-other-region", Error, "A subnet uses a service endpoint policy of another region", []string{articleSEPolicy},
+		"A subnet's serviceEndpointPolicies names a policy whose region is not the VNet's; Azure refuses it (\"Virtual networks must be in the same region as the service endpoint policy\").",
+		"Create the service endpoint policy in the VNet's region and attach that one."},
+	{"service-endpoint-policy-without-endpoint", Error, "A service endpoint policy on a subnet without the matching service endpoint", []string{articleSEPolicy},
+		"A subnet uses a service endpoint policy listing a service (Microsoft.Storage; Global aliases such as /services/Azure/MachineLearning filter storage traffic too) for which the subnet has no service endpoint; Azure refuses it (\"You can only apply service endpoint policy on a subnet if service endpoints are configured for the Azure services listed in the policy\").",
+		"Enable the service endpoint (Microsoft.Storage) on the subnet together with the policy."},
 	// Security findings beyond Azure's checks (spec §6, §8).
 	{"port-open-to-internet", Error, "A port is open to the internet", []string{articleNSG},
 		"An NSG allows inbound traffic from Internet, * or 0.0.0.0/0. SSH (22) and RDP (3389) are errors; other ports warnings.",
@@ -119,5 +132,8 @@ const (
 	articleDefaultOutbound = "Default outbound access in Azure"
 	articleDelegation      = "What is subnet delegation?"
 	articleCompute         = "Create an Azure Machine Learning compute instance"
+	articleBatchVNet       = "Create an Azure Batch pool in a virtual network"
+	articleDNSResolver     = "Azure DNS Private Resolver endpoints and rulesets"
+	articleSEPolicy        = "Virtual network service endpoint policies for Azure Storage"
 	docSemantics           = "securetrain docs/semantics.md"
 )

@@ -50,6 +50,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 		out = append(out, finding("subnet-delegated", c.Meta, "subnet %s of %s is delegated to %s (Azure: AllocationFailed, \"subnet has delegation to external resources\")",
 			sn.ID.Name(), c.ID.Name(), d.ServiceName))
 	}
+	out = append(out, vnetRegionFindings(snap, c, cc.region)...)
 	out = append(out, capacityFindings(cc, sn)...)
 	out = append(out, governanceFindings(snap, c, sn)...)
 	if c.ComputeType == resources.ComputeInstance && cc.ws != nil {
@@ -86,15 +87,16 @@ func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *
 }
 
 // Admission returns what Azure refuses when a compute is created, before
-// any network is looked at: the naming rules (spec §9), a compute without
+// any flow is looked at: the naming rules (spec §9), a compute without
 // public IP in a workspace without private endpoint (§4.1), an instance
-// outside its workspace's region (§10 #13). The
-// control plane refuses a compute with any of these; `check` reports the
-// same findings.
+// outside its workspace's region (§10 #13), a VNet in another region than
+// the compute (§4.4). The control plane refuses a compute with any of
+// these; `check` reports the same findings.
 func Admission(snap *resources.Snapshot, c *resources.Compute) []Finding {
 	ws := snap.Workspace(c.Workspace)
 	wsPE := ws != nil && len(privateEndpointsOf(snap, ws.ID.Key())) > 0
 	out := append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
+	out = append(out, vnetRegionFindings(snap, c, computeRegion(c, ws))...)
 	// Only clusters may live in another region than their workspace
 	// (spec §4.1, §10 #13).
 	if c.ComputeType == resources.ComputeInstance && ws != nil && c.ComputeLocation != "" && !strings.EqualFold(c.ComputeLocation, ws.Location) {
@@ -243,7 +245,10 @@ func resolvesWithin(ranges []string, want ipset.Set) bool {
 }
 
 // dnsFindings: where the workspace and its default storage have private
-// endpoints, their names must resolve to them from the compute (spec §7).
+// endpoints, their names must resolve to them from the compute: the
+// workspace's API name, for a compute instance of a workspace closed to
+// the public its notebooks name too, and the storage's blob and file names
+// (spec §7).
 func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 	if cc.ws == nil {
 		return nil
@@ -277,7 +282,14 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 				cc.c.ID.Name(), name, want, strings.Join(got, "; ")))
 		}
 	}
-	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), privateEndpointsOf(snap, cc.ws.ID.Key()))
+	wsPEs := privateEndpointsOf(snap, cc.ws.ID.Key())
+	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), wsPEs)
+	// A compute instance serves notebooks through the workspace's notebooks
+	// name; with public network access disabled only its private endpoint
+	// answers it (spec §7).
+	if cc.c.ComputeType == resources.ComputeInstance && strings.EqualFold(cc.ws.PublicNetworkAccess, "Disabled") {
+		check("workspace-dns-not-private", netverify.WorkspaceNotebooksName(cc.ws), wsPEs)
+	}
 	if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
 		for _, group := range []string{"blob", "file"} {
 			var pes []*resources.PrivateEndpoint

@@ -21,6 +21,7 @@ func environmentFindings(n *netverify.Network) []Finding {
 	out := nsgFindings(n.NSGs())
 	out = append(out, computeSubnetFindings(n)...)
 	out = append(out, overlapFindings(n.Snapshot())...)
+	out = append(out, regionFindings(n.Snapshot())...)
 	slices.SortFunc(out, compareFindings)
 	return out
 }

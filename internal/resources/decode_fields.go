@@ -173,6 +173,12 @@ func (o *obj) unsupported(key, why string) {
 	}
 }
 
+// refuse rejects a value of key that the model cannot express (value as
+// the message writes it): ignoring it would make verdicts silently wrong.
+func (o *obj) refuse(key, value, why string) {
+	o.errf(o.lineOf(key), "%s %s is not supported: %s", o.name(key), value, why)
+}
+
 // text reads a string, also accepting a number: YAML users write ports and
 // tag values unquoted.
 func (o *obj) text(key string) *arm.Value {

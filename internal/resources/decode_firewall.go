@@ -14,7 +14,20 @@ const (
 	// azureFirewallSubnet is the subnet name Azure requires for a firewall.
 	azureFirewallSubnet = "AzureFirewallSubnet"
 	ipGroupsUnsupported = "IP groups are not modeled; list the addresses"
+	// Threat intelligence and IDPS deny on Microsoft's feed and signatures,
+	// which securetrain does not have (docs/environment.md).
+	threatIntelDenyUnsupported = "threat intelligence in Deny mode blocks what Microsoft's feed lists, which securetrain does not have; " +
+		"write Alert or Off to have flows judged by the rules alone"
+	idpsDenyUnsupported = "IDPS in Deny mode blocks what its signatures match, which securetrain does not have; " +
+		"write Alert or Off to have flows judged by the rules alone"
 )
+
+// threatIntelMode reads a firewall's or policy's threatIntelMode, refusing Deny.
+func threatIntelMode(p *obj) {
+	if p.enum("threatIntelMode", false, "Alert", "Deny", "Off") == "Deny" {
+		p.refuse("threatIntelMode", "Deny", threatIntelDenyUnsupported)
+	}
+}
 
 var (
 	firewallNetProtocols = []string{"TCP", "UDP", "ICMP", "Any"}
@@ -24,13 +37,14 @@ var (
 func decodeFirewall(r *res) *AzureFirewall {
 	p := r.props
 	// The management configuration carries Azure's own traffic in forced
-	// tunnelling; hub fields belong to Virtual WAN firewalls.
-	p.ignore("managementIpConfiguration", "hubIPAddresses", "virtualHub", "ipGroups", "autoscaleConfiguration",
-		"provisioningState")
+	// tunnelling; hubIPAddresses and ipGroups are read-only; autoscaling
+	// changes capacity, not verdicts (docs/environment.md).
+	p.ignore("managementIpConfiguration", "hubIPAddresses", "ipGroups", "autoscaleConfiguration", "provisioningState")
+	p.unsupported("virtualHub", "firewalls in a Virtual WAN hub are not modeled; place the firewall in a VNet's AzureFirewallSubnet")
 	sku := p.child("sku")
 	sku.enum("name", false, "AZFW_VNet", "AZFW_Hub")
 	sku.enum("tier", false, "Basic", "Standard", "Premium")
-	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
+	threatIntelMode(p)
 	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", typePolicy)}
 	p.required("ipConfigurations")
 	for i, it := range p.items("ipConfigurations") {
@@ -98,9 +112,33 @@ func decodeFirewall(r *res) *AzureFirewall {
 
 func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	p := r.props
-	p.ignore("firewalls", "childPolicies", "threatIntelWhitelist", "insights", "intrusionDetection",
-		"transportSecurity", "explicitProxy", "sql", "size", "provisioningState")
-	p.enum("threatIntelMode", false, "Alert", "Deny", "Off")
+	// firewalls, childPolicies and size are read-only; the allow list only
+	// narrows threat intelligence, insights only log, transportSecurity only
+	// holds the TLS inspection certificate (docs/environment.md).
+	p.ignore("firewalls", "childPolicies", "threatIntelWhitelist", "insights", "transportSecurity", "size", "provisioningState")
+	threatIntelMode(p)
+	idps := p.child("intrusionDetection")
+	// Bypass rules and private ranges matter only where IDPS denies.
+	idps.ignore("profile")
+	if idps.enum("mode", false, "Off", "Alert", "Deny") == "Deny" {
+		idps.refuse("mode", "Deny", idpsDenyUnsupported)
+	}
+	idpsConf := idps.child("configuration")
+	idpsConf.ignore("bypassTrafficSettings", "privateRanges")
+	for _, o := range idpsConf.items("signatureOverrides") {
+		o.ignore("id")
+		if o.enum("mode", false, "Off", "Alert", "Deny") == "Deny" {
+			o.refuse("mode", "Deny", idpsDenyUnsupported)
+		}
+	}
+	proxy := p.child("explicitProxy")
+	proxy.ignore("httpPort", "httpsPort", "enablePacFile", "pacFilePort", "pacFile")
+	if proxy.boolean("enableExplicitProxy", false) {
+		proxy.refuse("enableExplicitProxy", "true", "the explicit proxy is not modeled: securetrain judges flows routed through the firewall, not flows addressed to it as a proxy")
+	}
+	if sql := p.child("sql"); sql.boolean("allowSqlRedirect", false) {
+		sql.refuse("allowSqlRedirect", "true", "SQL redirect is not modeled: it lets SQL clients reach database nodes on ports 11000-11999 after the gateway's 1433")
+	}
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
 	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", typePolicy)}
 	dns := p.child("dnsSettings")

@@ -6,6 +6,7 @@ package resources
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -141,7 +142,11 @@ func decodeCompute(r *res) *Compute {
 	case ComputeInstance:
 		computeInstanceProperties(in, c)
 	case ComputeVM, ComputeHDInsight:
-		in.ignore("sshPort", "address", "administratorAccount", "isNotebookInstanceCompute", "notebookServerPort")
+		in.ignore("address", "administratorAccount", "isNotebookInstanceCompute", "notebookServerPort")
+		// Azure ML manages an attached VM over SSH; the check is on port 22.
+		if port, ok := in.integer("sshPort", 1, 65535, false); ok && port != 22 {
+			in.refuse("sshPort", strconv.Itoa(port), "Azure ML's SSH to an attached VM is checked on port 22")
+		}
 		c.VMSize = in.str("virtualMachineSize")
 	case ComputeDatabricks:
 		in.ignore("databricksAccessToken", "workspaceUrl")

@@ -17,6 +17,10 @@ import (
 	"securetrain/internal/arm"
 )
 
+// gatewayLBUnsupported: a gateway load balancer inserts appliances into
+// the path, which the model cannot see.
+const gatewayLBUnsupported = "gateway load balancer chaining is not modeled: the appliances behind it decide what passes"
+
 func decodeResourceGroup(r *res) *ResourceGroup {
 	r.props.ignore("provisioningState")
 	return &ResourceGroup{Meta: r.meta}
@@ -25,9 +29,17 @@ func decodeResourceGroup(r *res) *ResourceGroup {
 func decodeVirtualNetwork(r *res) *VirtualNetwork {
 	p := r.props
 	// subnets and virtualNetworkPeerings are read as nested children.
-	p.ignore("enableDdosProtection", "ddosProtectionPlan", "enableVmProtection", "encryption", "flowTimeoutInMinutes",
-		"privateEndpointVNetPolicies", "bgpCommunities", "ipAllocations", "defaultPublicNatGateway", "flowLogs",
-		"resourceGuid", "provisioningState")
+	p.ignore("enableDdosProtection", "ddosProtectionPlan", "enableVmProtection", "flowTimeoutInMinutes",
+		"bgpCommunities", "ipAllocations", "defaultPublicNatGateway", "flowLogs", "resourceGuid", "provisioningState")
+	enc := p.child("encryption")
+	enc.boolean("enabled", false)
+	if enc.enum("enforcement", false, "AllowUnencrypted", "DropUnencrypted") == "DropUnencrypted" {
+		enc.refuse("enforcement", "DropUnencrypted", "which VMs can encrypt depends on their sizes, which the file does not hold")
+	}
+	if p.enum("privateEndpointVNetPolicies", false, "Disabled", "Basic") == "Basic" {
+		p.refuse("privateEndpointVNetPolicies", "Basic", "private endpoint VNet policies are not modeled; "+
+			"NSGs apply to private endpoints by their subnet's privateEndpointNetworkPolicies")
+	}
 	vn := &VirtualNetwork{Meta: r.meta}
 	as := p.child("addressSpace")
 	as.ignore("ipamPoolPrefixAllocations")
@@ -100,9 +112,12 @@ func decodePeering(r *res) *Peering {
 	p := r.props
 	// Subnet names only matter with peerCompleteVnets false, rejected below.
 	p.ignore("peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
-		"remoteBgpCommunities", "remoteVirtualNetworkEncryption", "doNotVerifyRemoteGateways", "enableOnlyIPv6Peering",
+		"remoteBgpCommunities", "remoteVirtualNetworkEncryption", "doNotVerifyRemoteGateways",
 		"localAddressSpace", "localVirtualNetworkAddressSpace", "localSubnetNames", "remoteSubnetNames",
 		"resourceGuid", "provisioningState")
+	if p.boolean("enableOnlyIPv6Peering", false) {
+		p.refuse("enableOnlyIPv6Peering", "true", "only IPv4 is modeled, and an IPv6-only peering carries none of it")
+	}
 	pe := &Peering{Meta: r.meta,
 		AllowVirtualNetworkAccess: p.boolean("allowVirtualNetworkAccess", true),
 		AllowForwardedTraffic:     p.boolean("allowForwardedTraffic", false),
@@ -298,8 +313,9 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 	for _, it := range p.items("frontendIPConfigurations") {
 		it.ignore("id", "etag", "type", "zones")
 		fp := it.child("properties")
-		fp.ignore("privateIPAllocationMethod", "privateIPAddressVersion", "publicIPPrefix", "gatewayLoadBalancer",
+		fp.ignore("privateIPAllocationMethod", "privateIPAddressVersion", "publicIPPrefix",
 			"inboundNatRules", "inboundNatPools", "loadBalancingRules", "outboundRules", "provisioningState")
+		fp.unsupported("gatewayLoadBalancer", gatewayLBUnsupported)
 		fe := LBFrontend{Name: it.needStr("name"),
 			PublicIP:  fp.ref("publicIPAddress", typePublicIP),
 			Subnet:    fp.ref("subnet", typeSubnet),
@@ -344,9 +360,14 @@ func lbRules(r *res, p *obj, key string, frontends, pools map[string]string) []L
 		it.ignore("id", "etag", "type")
 		rp := it.child("properties")
 		// backendAddressPools mirrors backendAddressPool except on gateway load balancers.
-		rp.ignore("probe", "backendAddressPools", "enableFloatingIP", "enableTcpReset", "disableOutboundSnat",
-			"idleTimeoutInMinutes", "loadDistribution", "frontendPortRangeStart", "frontendPortRangeEnd",
-			"backendIPConfiguration", "provisioningState")
+		rp.ignore("probe", "backendAddressPools", "enableTcpReset", "disableOutboundSnat",
+			"idleTimeoutInMinutes", "loadDistribution", "backendIPConfiguration", "provisioningState")
+		if rp.boolean("enableFloatingIP", false) {
+			rp.refuse("enableFloatingIP", "true", "floating IP (direct server return) is not modeled: the backend would see the frontend's address as destination")
+		}
+		for _, key := range []string{"frontendPortRangeStart", "frontendPortRangeEnd"} {
+			rp.unsupported(key, "frontend port ranges are not modeled; give one frontendPort per rule")
+		}
 		rule := LBRule{Name: it.needStr("name"), Protocol: rp.enum("protocol", true, "Tcp", "Udp", "All")}
 		// NAT rules may give a frontend port range instead of a port.
 		rule.FrontendPort, _ = rp.integer("frontendPort", 0, 65534, key == "loadBalancingRules")
@@ -398,8 +419,11 @@ func decodeNIC(r *res) *NetworkInterface {
 	p := r.props
 	p.ignore("enableAcceleratedNetworking", "macAddress", "primary",
 		"privateLinkService", "hostedWorkloads", "tapConfigurations", "dscpConfiguration", "vnetEncryptionSupported",
-		"nicType", "auxiliaryMode", "auxiliarySku", "disableTcpStateTracking", "workloadType", "migrationPhase",
+		"nicType", "auxiliaryMode", "auxiliarySku", "workloadType", "migrationPhase",
 		"defaultOutboundConnectivityEnabled", "allowPort25Out", "resourceGuid", "provisioningState")
+	if p.boolean("disableTcpStateTracking", false) {
+		p.refuse("disableTcpStateTracking", "true", "NSGs are modeled as stateful: without state tracking a reply needs its own rule")
+	}
 	nic := &NetworkInterface{Meta: r.meta,
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
@@ -422,9 +446,11 @@ func decodeNIC(r *res) *NetworkInterface {
 	for _, it := range p.items("ipConfigurations") {
 		it.ignore("id", "etag", "type")
 		ip := it.child("properties")
-		ip.ignore("privateIPAllocationMethod", "privateIPAddressVersion", "primary", "loadBalancerInboundNatRules",
-			"applicationGatewayBackendAddressPools", "virtualNetworkTaps", "gatewayLoadBalancer",
-			"privateLinkConnectionProperties", "provisioningState")
+		ip.ignore("privateIPAllocationMethod", "privateIPAddressVersion", "primary",
+			"applicationGatewayBackendAddressPools", "virtualNetworkTaps", "privateLinkConnectionProperties", "provisioningState")
+		ip.unsupported("gatewayLoadBalancer", gatewayLBUnsupported)
+		ip.unsupported("loadBalancerInboundNatRules", "inbound NAT rules that name a NIC are not modeled; "+
+			"give the rule a backendAddressPool and list the pool in loadBalancerBackendAddressPools")
 		ip.required("subnet")
 		nic.IPConfigurations = append(nic.IPConfigurations, NICIPConfiguration{
 			Name:                      it.needStr("name"),

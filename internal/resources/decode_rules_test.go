@@ -711,3 +711,100 @@ func TestValidValues(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { eq(t, "problems", problems(t, "t.yaml", c.src), []string(nil)) })
 	}
 }
+
+// TestUnmodelledSettingsRefused: issue 18 point 10, no field is silently
+// ignored. A setting that would change a verdict but that securetrain
+// cannot model is refused, naming the field and why; its harmless values
+// (and the fields docs/environment.md lists as without effect) decode.
+func TestUnmodelledSettingsRefused(t *testing.T) {
+	const (
+		tiWhy   = "threat intelligence in Deny mode blocks what Microsoft's feed lists, which securetrain does not have; write Alert or Off to have flows judged by the rules alone"
+		idpsWhy = "IDPS in Deny mode blocks what its signatures match, which securetrain does not have; write Alert or Off to have flows judged by the rules alone"
+		gwWhy   = "gateway load balancer chaining is not modeled: the appliances behind it decide what passes"
+	)
+	policy := func(props ...string) string { return file(entry(typePolicy, "p", props...)) }
+	nic := func(props string, ipProps string) string {
+		return file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+ipProps+"}}]"+props))
+	}
+	peering := func(props string) string {
+		return file(vnetEntry, entry(typeVNet, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
+			entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}", props))
+	}
+	for _, c := range []struct {
+		name string
+		src  string
+		want []string
+	}{
+		// Azure Firewall and firewall policies.
+		{"firewall threat intelligence Deny", firewall("threatIntelMode: Deny #!"),
+			[]string{"t.yaml:L1: firewall fw: threatIntelMode Deny is not supported: " + tiWhy}},
+		{"policy threat intelligence Deny", policy("threatIntelMode: deny #!"),
+			[]string{"t.yaml:L1: firewall policy p: threatIntelMode Deny is not supported: " + tiWhy}},
+		{"IDPS Deny", policy("intrusionDetection: {mode: Deny} #!"),
+			[]string{"t.yaml:L1: firewall policy p: intrusionDetection.mode Deny is not supported: " + idpsWhy}},
+		{"IDPS signature override Deny", policy("intrusionDetection:\n  mode: Alert\n  configuration:\n    signatureOverrides: [{id: '2024897', mode: Deny}] #!"),
+			[]string{"t.yaml:L1: firewall policy p: intrusionDetection.configuration.signatureOverrides[0].mode Deny is not supported: " + idpsWhy}},
+		{"explicit proxy", policy("explicitProxy: {enableExplicitProxy: true, httpPort: 8080} #!"),
+			[]string{"t.yaml:L1: firewall policy p: explicitProxy.enableExplicitProxy true is not supported: the explicit proxy is not modeled: " +
+				"securetrain judges flows routed through the firewall, not flows addressed to it as a proxy"}},
+		{"SQL redirect", policy("sql: {allowSqlRedirect: true} #!"),
+			[]string{"t.yaml:L1: firewall policy p: sql.allowSqlRedirect true is not supported: SQL redirect is not modeled: " +
+				"it lets SQL clients reach database nodes on ports 11000-11999 after the gateway's 1433"}},
+		{"Virtual WAN hub firewall", firewall("virtualHub: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualHubs/h} #!"),
+			[]string{"t.yaml:L1: firewall fw: virtualHub is not supported: firewalls in a Virtual WAN hub are not modeled; place the firewall in a VNet's AzureFirewallSubnet"}},
+
+		// Virtual networks and peerings.
+		{"VNet encryption dropping unencrypted traffic", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+			"encryption: {enabled: true, enforcement: DropUnencrypted} #!")),
+			[]string{"t.yaml:L1: virtual network vn: encryption.enforcement DropUnencrypted is not supported: which VMs can encrypt depends on their sizes, which the file does not hold"}},
+		{"private endpoint VNet policies", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "privateEndpointVNetPolicies: Basic #!")),
+			[]string{"t.yaml:L1: virtual network vn: privateEndpointVNetPolicies Basic is not supported: private endpoint VNet policies are not modeled; " +
+				"NSGs apply to private endpoints by their subnet's privateEndpointNetworkPolicies"}},
+		{"IPv6-only peering", peering("enableOnlyIPv6Peering: true #!"),
+			[]string{"t.yaml:L1: peering vn/p: enableOnlyIPv6Peering true is not supported: only IPv4 is modeled, and an IPv6-only peering carries none of it"}},
+
+		// Load balancers and NICs.
+		{"floating IP", lb("loadBalancingRules: [{name: r, properties: " + strings.Replace(lbRuleProps, "{protocol", "{enableFloatingIP: true, protocol", 1) + "}] #!"),
+			[]string{"t.yaml:L1: load balancer lb: loadBalancingRules[0].properties.enableFloatingIP true is not supported: " +
+				"floating IP (direct server return) is not modeled: the backend would see the frontend's address as destination"}},
+		{"NAT rule port range", lb("inboundNatRules: [{name: r, properties: {protocol: Tcp, frontendPortRangeStart: 500, frontendPortRangeEnd: 510, backendPort: 22, " +
+			"frontendIPConfiguration: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}}}] #!#!"),
+			[]string{"t.yaml:L1: load balancer lb: inboundNatRules[0].properties.frontendPortRangeStart is not supported: frontend port ranges are not modeled; give one frontendPort per rule",
+				"t.yaml:L2: load balancer lb: inboundNatRules[0].properties.frontendPortRangeEnd is not supported: frontend port ranges are not modeled; give one frontendPort per rule"}},
+		{"gateway load balancer on a frontend", lb("frontendIPConfigurations: [{name: fe, properties: {privateIPAddress: 10.0.1.4, " +
+			"gatewayLoadBalancer: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/gw/frontendIPConfigurations/f}}}] #!"),
+			[]string{"t.yaml:L1: load balancer lb: frontendIPConfigurations[0].properties.gatewayLoadBalancer is not supported: " + gwWhy}},
+		{"gateway load balancer on a NIC", nic(" #!", ", gatewayLoadBalancer: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/gw/frontendIPConfigurations/f}"),
+			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.gatewayLoadBalancer is not supported: " + gwWhy}},
+		{"NIC-targeted inbound NAT rule", nic(" #!", ", loadBalancerInboundNatRules: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/inboundNatRules/ssh}]"),
+			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.loadBalancerInboundNatRules is not supported: " +
+				"inbound NAT rules that name a NIC are not modeled; give the rule a backendAddressPool and list the pool in loadBalancerBackendAddressPools"}},
+		{"stateless NIC", nic("\ndisableTcpStateTracking: true #!", ""),
+			[]string{"t.yaml:L1: network interface nic: disableTcpStateTracking true is not supported: NSGs are modeled as stateful: without state tracking a reply needs its own rule"}},
+
+		// Attached computes.
+		{"attached VM SSH port", compute("computeType: VirtualMachine", "resourceId: /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm",
+			"properties: {sshPort: 2222} #!"),
+			[]string{"t.yaml:L1: compute ws/cc: properties.sshPort 2222 is not supported: Azure ML's SSH to an attached VM is checked on port 22"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			eq(t, "problems", problems(t, "t.yaml", c.src), expect(t, c.src, c.want))
+		})
+	}
+	// The same settings with the values that change no verdict decode.
+	for _, c := range []struct{ name, src string }{
+		{"threat intelligence Alert and Off", file(fwVNet, entry(typeFirewall, "fw", edit(fwBase, "threatIntelMode: Alert")...), entry(typePolicy, "p", `threatIntelMode: "Off"`))},
+		{"IDPS Alert with bypass and ranges", policy("intrusionDetection:\n  mode: Alert\n  profile: Standard\n  configuration:\n" +
+			"    signatureOverrides: [{id: '2024897', mode: Alert}]\n    bypassTrafficSettings: [{name: b}]\n    privateRanges: [10.0.0.0/8]")},
+		{"policy settings without effect", policy("explicitProxy: {enableExplicitProxy: false, httpPort: 8080}", "sql: {allowSqlRedirect: false}",
+			"transportSecurity: {certificateAuthority: {name: ca, keyVaultSecretId: x}}", "insights: {isEnabled: true, retentionDays: 30}")},
+		{"VNet encryption allowing unencrypted traffic", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+			"encryption: {enabled: true, enforcement: AllowUnencrypted}", "privateEndpointVNetPolicies: Disabled"))},
+		{"dual-stack peering", peering("enableOnlyIPv6Peering: false")},
+		{"NIC with state tracking", nic("\ndisableTcpStateTracking: false", "")},
+		{"attached VM on port 22", compute("computeType: VirtualMachine", "resourceId: /resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm",
+			"properties: {sshPort: 22}")},
+	} {
+		t.Run("accepted/"+c.name, func(t *testing.T) { eq(t, "problems", problems(t, "t.yaml", c.src), []string(nil)) })
+	}
+}
