@@ -109,7 +109,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
 		}
-		provision.MarkResizing(next, target)
+		provision.MarkResizing(next, target, s.clock.Now())
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil
@@ -234,7 +234,7 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		}
 		if canonical == "resize" {
 			// The 202 is visible at once: a GET now shows Resizing.
-			provision.MarkResizing(body, target)
+			provision.MarkResizing(body, target, s.clock.Now())
 			if err := provision.PutCompute(ctx, tx, id, body); err != nil {
 				return err
 			}

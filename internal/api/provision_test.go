@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"securetrain/internal/clock"
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
@@ -190,7 +191,8 @@ func TestPublicIPClusterScale(t *testing.T) { // issue 5 §3, §4; spec §4.2, �
 }
 
 func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing (0 → 0)"; issue 5 §3
-	c := newClient(t)
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, Options{Clock: clk})
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
 	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
@@ -207,34 +209,37 @@ func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing 
 		t.Fatalf("resize: %d", st)
 	}
 	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, status, _ := c.do("GET", op, "")
-		_, inner := c.compute("cpu")
-		if status["status"] == "InProgress" && arm.EnsureField(status, "error")["code"] == "ScopeLocked" {
-			if inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
-				t.Fatalf("held scale-down: %v", inner)
-			}
-			break
-		}
-		if time.Now().After(deadline) || status["status"] != "InProgress" {
-			t.Fatalf("the lock did not hold the scale-down: %v", status)
-		}
-		time.Sleep(10 * time.Millisecond)
+	c.settle()
+	_, status, _ := c.do("GET", op, "")
+	_, inner := c.compute("cpu")
+	if status["status"] != "InProgress" || arm.EnsureField(status, "error")["code"] != "ScopeLocked" ||
+		inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
+		t.Fatalf("the lock did not hold the scale-down: %v; compute %v", status, inner)
 	}
 	if got := c.created(); len(got) != 3 {
 		t.Fatalf("locked resources: %v", got)
 	}
+	// Still held when its retry comes while the lock stands.
+	clk.Advance(time.Second)
+	c.settle()
+	if _, status, _ := c.do("GET", op, ""); status["status"] != "InProgress" || len(c.created()) != 3 {
+		t.Fatalf("retried under the lock: %v, created %v", status, c.created())
+	}
 	if st, _, _ := c.do("DELETE", lock, ""); st != http.StatusOK {
 		t.Fatal("unlock")
 	}
-	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+	clk.Advance(time.Second) // the next retry
+	c.settle()
+	if _, status, _ := c.do("GET", op, ""); status["status"] != "Succeeded" {
 		t.Fatalf("after unlocking: %v", status)
 	}
 	if _, inner := c.compute("cpu"); inner["allocationState"] != "Steady" || len(c.created()) != 0 {
 		t.Fatalf("after unlocking: %v, created %v", inner, c.created())
 	}
 }
+
+// testEpoch is when fake clocks start.
+var testEpoch = time.Date(2025, 11, 6, 9, 0, 0, 0, time.UTC)
 
 func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 resizes on one /26
 	c := newClient(t, Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}})
@@ -245,13 +250,10 @@ func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 
 			t.Fatalf("create c%d: %d %v", i, st, out)
 		}
 	}
+	c.settle()
 	for i := range clusters {
-		for {
-			props, _ := c.compute(fmt.Sprintf("c%d", i))
-			if props["provisioningState"] == "Succeeded" {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		if props, _ := c.compute(fmt.Sprintf("c%d", i)); props["provisioningState"] != "Succeeded" {
+			t.Fatalf("c%d: %v", i, props)
 		}
 	}
 	var wg sync.WaitGroup
@@ -412,20 +414,20 @@ func TestFullSubnetAllocatesWhatFits(t *testing.T) { // spec §8.3, §10 #10
 }
 
 func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeScaleDown
-	c := newClient(t)
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, Options{Clock: clk})
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT1S"), http.StatusCreated)
 	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, inner := c.compute("cpu")
-		if inner["currentNodeCount"] == float64(0) && inner["allocationState"] == "Steady" && len(c.created()) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("idle nodes were not removed: %v", inner)
-		}
-		time.Sleep(50 * time.Millisecond)
+	clk.Advance(time.Second - time.Nanosecond)
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(2) || len(c.created()) != 3 {
+		t.Fatalf("nodes removed before their idle time: %v", inner)
+	}
+	clk.Advance(time.Nanosecond)
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(0) || inner["allocationState"] != "Steady" || len(c.created()) != 0 {
+		t.Fatalf("idle nodes were not removed: %v, created %v", inner, c.created())
 	}
 }
 

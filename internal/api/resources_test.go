@@ -99,6 +99,9 @@ func probeEnvironment(t *testing.T, c *client) {
 // returns its last status body.
 func (c *client) wait(op string) map[string]any {
 	c.t.Helper()
+	// An in-process server's engine is done with the operation when it is
+	// quiet; a server in another process is polled.
+	c.settle()
 	deadline := time.Now().Add(120 * time.Second) // -race on 2 cores is slow
 	pause := 10 * time.Millisecond
 	for {

@@ -214,11 +214,11 @@ func counts(nodes []node) NodeStateCounts {
 // setRuntime writes what provisioning owns into a compute's body:
 // provisioningState and its errors, and the cluster's allocation or the
 // instance's state.
-func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string) {
+func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string, at time.Time) {
 	props := arm.EnsureField(body, "properties")
 	in := arm.EnsureField(props, "properties")
 	props["provisioningState"] = provisioning
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := at.UTC().Format(time.RFC3339Nano)
 	props["modifiedOn"] = now
 	if _, ok := props["createdOn"]; !ok {
 		props["createdOn"] = now
@@ -256,11 +256,12 @@ func setAllocation(in arm.Body, state string, target int, now string) {
 	in["targetNodeCount"] = target
 }
 
-// MarkResizing shows a cluster's resize from the moment it is accepted:
-// allocationState Resizing toward target, before the worker takes it up.
-func MarkResizing(body arm.Body, target int) {
+// MarkResizing shows a cluster's resize from the moment it is accepted
+// (at now): allocationState Resizing toward target, before the worker
+// takes it up.
+func MarkResizing(body arm.Body, target int, now time.Time) {
 	in := arm.EnsureField(arm.EnsureField(body, "properties"), "properties")
-	setAllocation(in, "Resizing", target, time.Now().UTC().Format(time.RFC3339Nano))
+	setAllocation(in, "Resizing", target, now.UTC().Format(time.RFC3339Nano))
 }
 
 // NodeInfo is a node as Azure's listNodes shows it.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
 	"securetrain/internal/requirements"
@@ -25,6 +26,9 @@ import (
 // transaction, act on the fabric, record the outcome in another. Every
 // step can be replayed, so an operation interrupted by a crash resumes
 // where it stood when the server starts again.
+//
+// Run owns the engine's one worker goroutine and Stop ends it; Wake asks
+// for a pass. Time comes from an injected clock, so that tests advance it.
 type Engine struct {
 	st     store.Store
 	fab    fabric.Fabric
@@ -32,108 +36,208 @@ type Engine struct {
 	quotas Quotas
 	log    *slog.Logger
 	net    func(ctx context.Context, subscription string) (*netverify.Network, error)
+	clock  clock.Clock
 
-	// Tick is how often the worker looks again while it waits: for a
-	// retry, or for idle nodes to time out.
-	Tick time.Duration
-	// RetryAfter delays an operation that something (a lock) holds up.
+	// RetryAfter delays an operation that something (a lock, a failing
+	// store) holds up.
 	RetryAfter time.Duration
 
-	mu      sync.Mutex
-	running bool
-	again   bool
-	kick    chan struct{} // cuts the worker's sleep short when woken
+	kick chan struct{} // a Wake for the worker
 
-	// networks caches compiled networks for one pass: the operations of a
-	// pass (a burst of resizes) share one compilation.
+	mu      sync.Mutex
+	cancel  context.CancelFunc // ends the running Run; nil when none runs
+	done    chan struct{}      // closed when the running Run has returned
+	woken   bool               // a Wake that no pass has taken up yet
+	inPass  bool
+	changed chan struct{} // closed (and replaced) when the fields above change
+}
+
+// Config is what an engine works with.
+type Config struct {
+	Store      store.Store
+	Fabric     fabric.Fabric
+	Governance Governance
+	Quotas     Quotas
+	Log        *slog.Logger
+	// Network compiles a subscription's resources for the verifier.
+	Network func(ctx context.Context, subscription string) (*netverify.Network, error)
+	// Clock is the time source; nil is the system clock.
+	Clock clock.Clock
+}
+
+// New returns an engine; it does nothing until Run.
+func New(cfg Config) *Engine {
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Engine{st: cfg.Store, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
+		clock: clk, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{})}
+}
+
+// Run works until ctx ends or Stop is called. It makes a pass at once (to
+// resume what a restart interrupted), then one whenever Wake is called or
+// a time it set comes: a held operation's retry, idle nodes timing out.
+// It refuses to run twice at the same time.
+func (e *Engine) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	e.mu.Lock()
+	if e.done != nil {
+		e.mu.Unlock()
+		return errors.New("the provisioning engine is already running")
+	}
+	e.cancel, e.done, e.woken = cancel, done, true
+	e.notifyLocked()
+	e.mu.Unlock()
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		e.mu.Lock()
+		e.cancel, e.done, e.inPass = nil, nil, false
+		e.notifyLocked()
+		e.mu.Unlock()
+		close(done)
+	}()
+	for ctx.Err() == nil {
+		e.mu.Lock()
+		e.woken, e.inPass = false, true
+		e.notifyLocked()
+		e.mu.Unlock()
+		next := e.pass(ctx)
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		if !next.IsZero() {
+			timer = e.clock.AfterFunc(next.Sub(e.clock.Now()), e.Wake)
+		}
+		e.mu.Lock()
+		e.inPass = false
+		e.notifyLocked()
+		e.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-e.kick:
+		}
+	}
+	return nil
+}
+
+// Stop ends Run and waits until it has returned. A pass in progress sees
+// its context canceled: its operation stays pending and resumes on the
+// next Run, after a restart. Stop without Run returns at once.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	cancel, done := e.cancel, e.done
+	e.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+}
+
+// Wake asks for a pass: now, or when the running one ends.
+func (e *Engine) Wake() {
+	e.mu.Lock()
+	e.woken = true
+	e.notifyLocked()
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Quiet waits until the engine runs and has taken up every Wake before
+// the call: no pass runs, and what remains waits for a later time or a
+// change. Tests call it instead of polling; with a fake clock, Advance
+// wakes the engine for what became due.
+func (e *Engine) Quiet(ctx context.Context) error {
+	for {
+		e.mu.Lock()
+		quiet, changed := e.done != nil && !e.woken && !e.inPass, e.changed
+		e.mu.Unlock()
+		if quiet {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the provisioning engine: %w", ctx.Err())
+		}
+	}
+}
+
+func (e *Engine) notifyLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// passState is what the operations of one pass share: compiled networks,
+// so that a burst of resizes compiles once.
+type passState struct {
 	networks map[string]*netverify.Network
 }
 
-// New returns an engine. network compiles a subscription's resources for
-// the verifier.
-func New(st store.Store, fab fabric.Fabric, gov Governance, quotas Quotas, log *slog.Logger,
-	network func(ctx context.Context, subscription string) (*netverify.Network, error)) *Engine {
-	return &Engine{st: st, fab: fab, gov: gov, quotas: quotas.withDefaults(), log: log, net: network,
-		Tick: 250 * time.Millisecond, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1)}
-}
-
-// Wake makes the worker run now. It runs while there is work — pending
-// operations, or clusters whose idle nodes will time out — and stops
-// when there is none; the server wakes it on start to resume what a
-// restart interrupted.
-func (e *Engine) Wake() {
-	e.mu.Lock()
-	if e.running {
-		e.again = true
-		e.mu.Unlock()
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
-		return
-	}
-	e.running = true
-	e.mu.Unlock()
-	go e.loop()
-}
-
-func (e *Engine) loop() {
-	ctx := context.Background()
-	for {
-		busy, err := e.Pass(ctx)
-		if err != nil {
-			e.log.Error("provisioning", "err", err)
-		}
-		e.mu.Lock()
-		again := e.again
-		e.again = false
-		if !busy && !again {
-			e.running = false
-			e.mu.Unlock()
-			return
-		}
-		e.mu.Unlock()
-		if !again {
-			select {
-			case <-time.After(e.Tick):
-			case <-e.kick:
-			}
+// pass executes the pending operations that are due, in the order they
+// began, and starts scale-downs of idle nodes. It returns when it wants to
+// run again (zero: only when woken).
+func (e *Engine) pass(ctx context.Context) time.Time {
+	now := e.clock.Now()
+	var next time.Time
+	soon := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
 		}
 	}
-}
-
-// Pass executes the pending operations that are due, in the order they
-// began, and starts scale-downs of idle nodes. It reports whether work
-// remains for later.
-func (e *Engine) Pass(ctx context.Context) (bool, error) {
-	e.networks = map[string]*netverify.Network{}
-	defer func() { e.networks = nil }()
+	ps := &passState{networks: map[string]*netverify.Network{}}
 	ops, err := pending(ctx, e.st)
 	if err != nil {
-		return false, err
+		e.logFailure(ctx, "provisioning", err)
+		return now.Add(e.RetryAfter)
 	}
-	busy := false
 	held := map[string]bool{} // computes whose earlier operation waits
-	now := time.Now()
 	for _, op := range ops {
 		key := strings.ToLower(op.ResourceID)
 		if held[key] || now.Before(op.NotBefore) {
-			held[key], busy = true, true
+			held[key] = true
+			soon(op.NotBefore)
 			continue
 		}
-		waiting, err := e.execute(ctx, op)
+		waiting, err := e.execute(ctx, ps, op)
+		if ctx.Err() != nil {
+			return time.Time{} // stopping: the operation resumes on the next Run
+		}
 		if err != nil {
 			// The store failed under this operation; the others still run,
-			// and it is tried again on the next pass.
+			// and it is tried again later.
 			e.log.Error("provisioning operation", "operation", op.ID, "compute", op.ResourceID, "err", err)
 			waiting = true
 		}
 		if waiting {
-			held[key], busy = true, true
+			held[key] = true
+			soon(e.clock.Now().Add(e.RetryAfter))
 		}
 	}
-	idle, err := e.scaleDownIdle(ctx, now)
-	return busy || idle, err
+	idle, err := e.scaleDownIdle(ctx, e.clock.Now())
+	if err != nil {
+		e.logFailure(ctx, "provisioning: idle nodes", err)
+		soon(now.Add(e.RetryAfter))
+	}
+	soon(idle)
+	return next
+}
+
+// logFailure logs err unless the engine is stopping.
+func (e *Engine) logFailure(ctx context.Context, msg string, err error) {
+	if ctx.Err() == nil {
+		e.log.Error(msg, "err", err)
+	}
 }
 
 // pending lists the unfinished operations, oldest first.
@@ -187,7 +291,7 @@ func (r retry) Unwrap() error { return r.err }
 
 // execute runs one operation as far as it can go. waiting means it is held
 // up and will be tried again.
-func (e *Engine) execute(ctx context.Context, op Operation) (waiting bool, err error) {
+func (e *Engine) execute(ctx context.Context, ps *passState, op Operation) (waiting bool, err error) {
 	defer func() {
 		// A bug must not take the server down with it: the operation
 		// fails with an internal error, and the stack goes to the log.
@@ -205,7 +309,7 @@ func (e *Engine) execute(ctx context.Context, op Operation) (waiting bool, err e
 	case KindDelete:
 		err = e.remove(ctx, op, id)
 	default:
-		err = e.reconcile(ctx, op, id)
+		err = e.reconcile(ctx, ps, op, id)
 	}
 	var r retry
 	switch {
@@ -267,19 +371,17 @@ func desired(op Operation, s spec, nodes []node) (int, string) {
 }
 
 // readiness asks the verifier which required flows of the compute pass.
-func (e *Engine) readiness(ctx context.Context, s spec) ([]fabric.Flow, []Error, error) {
+func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric.Flow, []Error, error) {
 	if s.Subnet.IsZero() {
 		return nil, nil, nil
 	}
-	n := e.networks[s.ID.Subscription]
+	n := ps.networks[s.ID.Subscription]
 	if n == nil {
 		var err error
 		if n, err = e.net(ctx, s.ID.Subscription); err != nil {
 			return nil, nil, err
 		}
-		if e.networks != nil {
-			e.networks[s.ID.Subscription] = n
-		}
+		ps.networks[s.ID.Subscription] = n
 	}
 	var c = n.Snapshot().Computes
 	for _, rc := range c {
@@ -308,7 +410,7 @@ func (e *Engine) readiness(ctx context.Context, s spec) ([]fabric.Flow, []Error,
 }
 
 // reconcile brings a compute's nodes to what the operation asks.
-func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
+func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id arm.ID) error {
 	var (
 		s     spec
 		nodes []node
@@ -321,7 +423,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 		return err
 	}
 	target, instanceState := desired(op, s, nodes)
-	flows, blocked, err := e.readiness(ctx, s)
+	flows, blocked, err := e.readiness(ctx, ps, s)
 	if err != nil {
 		return err
 	}
@@ -373,7 +475,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 				}
 			}
 		}
-		setRuntime(body, s, provisioningDuring(op), nil, nodes, target, s.Type == AmlCompute, transitional(op, instanceState))
+		setRuntime(body, s, provisioningDuring(op), nil, nodes, target, s.Type == AmlCompute, transitional(op, instanceState), e.clock.Now())
 		return PutCompute(ctx, tx, id, body)
 	})
 	if err != nil {
@@ -399,7 +501,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 			if err := e.fab.Stop(ctx, fn); err != nil {
 				return fmt.Errorf("stop node %s: %w", n.NodeID, err)
 			}
-			n.State, n.Since = NodeStopped, time.Now().UTC()
+			n.State, n.Since = NodeStopped, e.clock.Now().UTC()
 		}
 	}
 
@@ -455,7 +557,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 				// The nodes are gone; what holds is committed and the
 				// operation waits.
 				held = err
-				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "")
+				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "", e.clock.Now())
 				return PutCompute(ctx, tx, id, body)
 			}
 		}
@@ -467,7 +569,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 				provisioning = "Failed"
 			}
 		}
-		setRuntime(body, s, provisioning, errs, kept, target, false, state)
+		setRuntime(body, s, provisioning, errs, kept, target, false, state, e.clock.Now())
 		if err := PutCompute(ctx, tx, id, body); err != nil {
 			return err
 		}
@@ -478,7 +580,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 		case shortfall != nil:
 			opErr = shortfall
 		}
-		return finish(ctx, tx, op, opErr)
+		return finish(ctx, tx, op, opErr, e.clock.Now())
 	})
 	if err == nil && held != nil {
 		return retry{held}
@@ -501,7 +603,7 @@ func (e *Engine) bringUp(ctx context.Context, op Operation, fn fabric.Node, n *n
 	if err != nil {
 		return fmt.Errorf("probe node %s: %w", n.NodeID, err)
 	}
-	n.State, n.Errors, n.Since = NodeIdle, nil, time.Now().UTC()
+	n.State, n.Errors, n.Since = NodeIdle, nil, e.clock.Now().UTC()
 	for _, p := range probes {
 		if !p.Passed {
 			n.State, n.Errors = NodeUnusable, blocked
@@ -533,7 +635,7 @@ func (e *Engine) addNodes(ctx context.Context, tx store.Tx, s spec, nodes []node
 	if c, ok := createdFor(s); ok {
 		pub = publicAddress(c.pip)
 	}
-	now := time.Now().UTC()
+	now := e.clock.Now().UTC()
 	var out []node
 	for i, a := range addrs {
 		n := node{NodeID: names[i], State: NodePreparing, Subnet: s.Subnet.String(), Location: strings.ToLower(s.Location),
@@ -613,7 +715,7 @@ func (e *Engine) remove(ctx context.Context, op Operation, id arm.ID) error {
 		body, s, nodes, err := load(ctx, tx, id)
 		var pe *Error
 		if errors.As(err, &pe) && pe.Code == "ResourceNotFound" {
-			return finish(ctx, tx, op, nil) // already gone
+			return finish(ctx, tx, op, nil, e.clock.Now()) // already gone
 		}
 		if err != nil && body == nil {
 			return err
@@ -632,7 +734,7 @@ func (e *Engine) remove(ctx context.Context, op Operation, id arm.ID) error {
 		if _, err := tx.DeleteUnder(ctx, id.String()); err != nil {
 			return err
 		}
-		return finish(ctx, tx, op, nil)
+		return finish(ctx, tx, op, nil, e.clock.Now())
 	})
 }
 
@@ -653,13 +755,13 @@ func (e *Engine) fail(ctx context.Context, op Operation, id arm.ID, cause error)
 				if op.Kind == KindDelete {
 					provisioning = "Failed"
 				}
-				setRuntime(body, s, provisioning, []Error{*asError(cause)}, nodes, len(nodes), false, state)
+				setRuntime(body, s, provisioning, []Error{*asError(cause)}, nodes, len(nodes), false, state, e.clock.Now())
 				if err := PutCompute(ctx, tx, id, body); err != nil {
 					return err
 				}
 			}
 		}
-		return finish(ctx, tx, op, cause)
+		return finish(ctx, tx, op, cause, e.clock.Now())
 	})
 }
 
@@ -671,22 +773,23 @@ func (e *Engine) hold(ctx context.Context, op Operation, id arm.ID, cause error)
 		if err != nil {
 			return err
 		}
-		cur.Error, cur.NotBefore = asError(cause), time.Now().Add(e.RetryAfter)
+		cur.Error, cur.NotBefore = asError(cause), e.clock.Now().Add(e.RetryAfter)
 		return putJSON(ctx, tx, cur.ID, OperationType, cur)
 	})
 }
 
 // scaleDownIdle starts a resize of every cluster whose idle nodes above
 // its minimum have been idle longer than nodeIdleTimeBeforeScaleDown. It
-// reports whether some cluster still has nodes that will time out.
-func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (bool, error) {
-	type plan struct {
+// returns when it must look again: now when it started a resize, else
+// when the next idle node above a minimum times out (zero: none will).
+func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, error) {
+	type scaleDown struct {
 		id     arm.ID
 		loc    string
 		target int
 	}
-	var plans []plan
-	watching := false
+	var downs []scaleDown
+	var next time.Time
 	err := e.st.View(ctx, func(rd store.Reader) error {
 		return store.Each(ctx, rd, store.Query{Scope: "", Type: "Microsoft.MachineLearningServices/workspaces/computes"}, func(rec store.Record) error {
 			body, err := arm.DecodeBody(rec.Body)
@@ -705,50 +808,50 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (bool, error)
 			if err != nil || len(nodes) <= s.Min {
 				return err
 			}
-			busy, expired := 0, 0
+			expired := 0
 			for _, n := range nodes {
-				switch {
-				case n.State != NodeIdle:
-					busy++
-				case now.Sub(n.Since) >= s.IdleTimeout:
+				if n.State != NodeIdle {
+					continue
+				}
+				if at := n.Since.Add(s.IdleTimeout); now.Before(at) {
+					if next.IsZero() || at.Before(next) {
+						next = at
+					}
+				} else {
 					expired++
 				}
 			}
-			target := max(s.Min, len(nodes)-expired)
-			if len(nodes) > max(s.Min, busy) {
-				watching = true
-			}
-			if target < len(nodes) {
+			if target := max(s.Min, len(nodes)-expired); target < len(nodes) {
 				if op, err := Busy(ctx, rd, id); err == nil && op == "" {
-					plans = append(plans, plan{id, arm.Str(body, "location"), target})
+					downs = append(downs, scaleDown{id, arm.Str(body, "location"), target})
 				}
 			}
 			return nil
 		})
 	})
 	if err != nil {
-		return watching, err
+		return next, err
 	}
-	for _, p := range plans {
+	for _, d := range downs {
 		err := e.st.Update(ctx, func(tx store.Tx) error {
-			body, _, _, err := load(ctx, tx, p.id)
+			body, _, _, err := load(ctx, tx, d.id)
 			if err != nil {
 				return err
 			}
-			MarkResizing(body, p.target)
-			if err := PutCompute(ctx, tx, p.id, body); err != nil {
+			MarkResizing(body, d.target, e.clock.Now())
+			if err := PutCompute(ctx, tx, d.id, body); err != nil {
 				return err
 			}
-			_, err = Begin(ctx, tx, p.id, p.loc, KindResize, p.target)
+			_, err = Begin(ctx, tx, e.clock.Now(), d.id, d.loc, KindResize, d.target)
 			return err
 		})
 		if err != nil {
-			return true, err
+			return next, err
 		}
-		watching = true
-		e.log.Info("scaling down idle nodes", "compute", p.id.String(), "target", p.target)
+		next = now
+		e.log.Info("scaling down idle nodes", "compute", d.id.String(), "target", d.target)
 	}
-	return watching, nil
+	return next, nil
 }
 
 // checkQuota refuses adding nodes beyond the cores quota of the VM family
