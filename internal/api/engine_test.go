@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
 )
 
@@ -79,5 +80,34 @@ func TestEngineStopWaitsForItsPass(t *testing.T) {
 	}
 	if nodes := c.nodes("cpu"); len(nodes) != 1 || nodes[0]["nodeState"] != "idle" {
 		t.Fatalf("nodes: %v", nodes)
+	}
+}
+
+// After provisioning wrote a compute's runtime fields, its ETag header is
+// its body's etag, so a read-modify-write with If-Match succeeds (issue
+// 11: the header and the body disagreed, and such a PUT got 412).
+func TestProvisionedComputeHasOneETag(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	path := wsML + "/computes/cpu" + mlVersion
+	c.start("PUT", path, clusterBody("compute", 0, 4, "PT1H"), http.StatusCreated)
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
+	_, body, hdr := c.do("GET", path, "")
+	etag := arm.Str(body, "etag")
+	if etag == "" || hdr.Get("ETag") != etag {
+		t.Fatalf("ETag header %q, body etag %q", hdr.Get("ETag"), etag)
+	}
+	st, out, hdr := c.do("PUT", path, clusterBody("compute", 0, 5, "PT1H"), "If-Match", etag)
+	if st != http.StatusOK || hdr.Get("ETag") != arm.Str(out, "etag") || arm.Str(out, "etag") == etag {
+		t.Fatalf("PUT with If-Match of the body's etag: %d %v, ETag %q", st, out, hdr.Get("ETag"))
+	}
+	// The engine's next write changes the etag too: a stale one is refused.
+	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(1), http.StatusAccepted)
+	_, body, hdr = c.do("GET", path, "")
+	if arm.Str(body, "etag") == arm.Str(out, "etag") || hdr.Get("ETag") != arm.Str(body, "etag") {
+		t.Fatalf("after a resize: body etag %q (was %q), header %q", arm.Str(body, "etag"), arm.Str(out, "etag"), hdr.Get("ETag"))
+	}
+	if st, _, _ := c.do("PUT", path, clusterBody("compute", 0, 5, "PT1H"), "If-Match", arm.Str(out, "etag")); st != http.StatusPreconditionFailed {
+		t.Fatalf("PUT with a stale etag: %d", st)
 	}
 }

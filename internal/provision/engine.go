@@ -476,7 +476,7 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 			}
 		}
 		setRuntime(body, s, provisioningDuring(op), nil, nodes, target, s.Type == AmlCompute, transitional(op, instanceState), e.clock.Now())
-		return PutCompute(ctx, tx, id, body)
+		return e.gov.PutCompute(ctx, tx, id, body)
 	})
 	if err != nil {
 		return err
@@ -558,7 +558,7 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 				// operation waits.
 				held = err
 				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "", e.clock.Now())
-				return PutCompute(ctx, tx, id, body)
+				return e.gov.PutCompute(ctx, tx, id, body)
 			}
 		}
 		state := instanceState
@@ -570,7 +570,7 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 			}
 		}
 		setRuntime(body, s, provisioning, errs, kept, target, false, state, e.clock.Now())
-		if err := PutCompute(ctx, tx, id, body); err != nil {
+		if err := e.gov.PutCompute(ctx, tx, id, body); err != nil {
 			return err
 		}
 		var opErr error
@@ -756,7 +756,7 @@ func (e *Engine) fail(ctx context.Context, op Operation, id arm.ID, cause error)
 					provisioning = "Failed"
 				}
 				setRuntime(body, s, provisioning, []Error{*asError(cause)}, nodes, len(nodes), false, state, e.clock.Now())
-				if err := PutCompute(ctx, tx, id, body); err != nil {
+				if err := e.gov.PutCompute(ctx, tx, id, body); err != nil {
 					return err
 				}
 			}
@@ -839,7 +839,7 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, e
 				return err
 			}
 			MarkResizing(body, d.target, e.clock.Now())
-			if err := PutCompute(ctx, tx, d.id, body); err != nil {
+			if err := e.gov.PutCompute(ctx, tx, d.id, body); err != nil {
 				return err
 			}
 			_, err = Begin(ctx, tx, e.clock.Now(), d.id, d.loc, KindResize, d.target)
@@ -914,21 +914,6 @@ func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add in
 		}
 	}
 	return nil
-}
-
-// PutCompute stores a compute's body as provisioning changed it, keeping
-// the references the API recorded.
-func PutCompute(ctx context.Context, tx store.Tx, id arm.ID, body arm.Body) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", id, err)
-	}
-	rec, err := tx.Get(ctx, id.String())
-	if err != nil {
-		return err
-	}
-	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, Refs: arm.RefsOutside(body, rec.ID)}, store.Condition{})
-	return err
 }
 
 func parseAddr(s string) netip.Addr {
