@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 )
 
@@ -109,5 +111,48 @@ func TestProvisionedComputeHasOneETag(t *testing.T) {
 	}
 	if st, _, _ := c.do("PUT", path, clusterBody("compute", 0, 5, "PT1H"), "If-Match", arm.Str(out, "etag")); st != http.StatusPreconditionFailed {
 		t.Fatalf("PUT with a stale etag: %d", st)
+	}
+}
+
+// A PATCH that lowers minNodeCount below the nodes a cluster has lets its
+// idle nodes go: those idle long enough at once, the others when their
+// time comes, and with the last node what Azure created for the cluster
+// (issue 11: the PATCH started nothing and woke nothing).
+func TestLoweredMinimumReleasesIdleNodes(t *testing.T) {
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, Options{Clock: clk})
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 2, 4, "PT120S"), http.StatusCreated)
+	c.start("PUT", wsML+"/computes/gpu"+mlVersion, clusterBody("compute", 1, 4, "PT120S"), http.StatusCreated)
+	clk.Advance(10 * time.Minute) // idle, but none above its minimum
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(2) || len(c.created()) != 6 {
+		t.Fatalf("before the PATCH: %v, created %v", inner, c.created())
+	}
+	lower := func(name string) {
+		t.Helper()
+		if st, out, _ := c.do("PATCH", wsML+"/computes/"+name+mlVersion, `{"properties":{"properties":{"scaleSettings":{"minNodeCount":0}}}}`); st != http.StatusOK {
+			t.Fatalf("PATCH %s: %d %v", name, st, out)
+		}
+		c.settle()
+	}
+	lower("cpu") // idle for 10 minutes: they go now
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(0) || inner["allocationState"] != "Steady" || len(c.created()) != 3 {
+		t.Fatalf("after lowering the minimum of cpu: %v, created %v", inner, c.created())
+	}
+	if _, inner := c.compute("gpu"); inner["currentNodeCount"] != float64(1) {
+		t.Fatalf("gpu lost its node: %v", inner)
+	}
+	// gpu's node has been idle 10 minutes too; make it young again by
+	// resizing up: the new node times out 120 s after it came up.
+	c.start("POST", wsML+"/computes/gpu/resize"+mlVersion, resize(2), http.StatusAccepted)
+	lower("gpu")
+	if _, inner := c.compute("gpu"); inner["currentNodeCount"] != float64(1) {
+		t.Fatalf("gpu after lowering its minimum: %v (the old node goes, the new one waits)", inner)
+	}
+	clk.Advance(120 * time.Second)
+	c.settle()
+	if _, inner := c.compute("gpu"); inner["currentNodeCount"] != float64(0) || len(c.created()) != 0 {
+		t.Fatalf("gpu after the new node's idle time: %v, created %v", inner, c.created())
 	}
 }

@@ -344,7 +344,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
-	if opKind != "" {
+	if strings.EqualFold(k.typ, typeCompute) {
+		// Besides the operation it may begin, a compute's write changes
+		// what the engine watches: a lower minNodeCount lets idle nodes go.
 		s.engine.Wake()
 	}
 	// A PATCH is synchronous in ARM (computes accept only 200): a resize it

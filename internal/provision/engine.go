@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -669,8 +670,9 @@ func nodeIndex(name string) int {
 	return i
 }
 
-// markLeaving marks count nodes leaving: unusable ones first, then the
-// highest names.
+// markLeaving marks count nodes leaving: unusable ones first, then idle
+// ones, longest idle first (an idle scale-down removes the nodes whose
+// time ran out), then the others; among equals the highest names.
 func markLeaving(nodes []node, count int) []node {
 	order := make([]int, 0, len(nodes))
 	for i := range nodes {
@@ -678,15 +680,24 @@ func markLeaving(nodes []node, count int) []node {
 			order = append(order, i)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		ua, ub := nodes[a].State == NodeUnusable, nodes[b].State == NodeUnusable
-		if ua != ub {
-			if ua {
-				return -1
-			}
+	rank := func(n node) int {
+		switch n.State {
+		case NodeUnusable:
+			return 0
+		case NodeIdle:
 			return 1
 		}
-		return strings.Compare(nodes[b].NodeID, nodes[a].NodeID)
+		return 2
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		na, nb := nodes[a], nodes[b]
+		if c := cmp.Compare(rank(na), rank(nb)); c != 0 {
+			return c
+		}
+		if c := na.Since.Compare(nb.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(nb.NodeID, na.NodeID)
 	})
 	for _, i := range order[:count] {
 		nodes[i].State = NodeLeaving
