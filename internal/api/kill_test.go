@@ -249,11 +249,7 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	c, cmd, stdout := startKillServer(t, dir, hangBootEnv+"=10")
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
-	st, out, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30))
-	if st != http.StatusAccepted {
-		t.Fatalf("resize: %d %v", st, out)
-	}
-	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
+	op := c.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
 	if line, err := stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != hangingBoots {
 		t.Fatalf("the server did not reach its 11th boot: %q %v", line, err)
 	}
@@ -282,7 +278,7 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	}
 
 	c, _, _ = startKillServer(t, dir)
-	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+	if status := c.wait(op); status["status"] != "Succeeded" {
 		t.Fatalf("after restart: %v", status)
 	}
 	nodes := c.nodes("cpu")

@@ -75,6 +75,13 @@ const instanceBody = `{"location":"eastus","properties":{"computeType":"ComputeI
 // start sends a request that begins an operation and waits for it.
 func (c *client) start(method, path, body string, want int) map[string]any {
 	c.t.Helper()
+	return c.wait(c.begin(method, path, body, want))
+}
+
+// begin sends a request that begins an operation and returns the path of
+// the operation's status.
+func (c *client) begin(method, path, body string, want int) string {
+	c.t.Helper()
 	st, out, hdr := c.do(method, path, body)
 	if st != want {
 		c.t.Fatalf("%s %s: %d %v", method, path, st, out)
@@ -83,7 +90,7 @@ func (c *client) start(method, path, body string, want int) map[string]any {
 	if op == "" {
 		c.t.Fatalf("%s %s: no Azure-AsyncOperation", method, path)
 	}
-	return c.wait(op)
+	return strings.TrimPrefix(op, c.base)
 }
 
 func (c *client) compute(name string) (props, inner map[string]any) {
@@ -204,11 +211,7 @@ func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing 
 	if st, code, _ := c.errorCode("DELETE", wsML+"/computes/cpu"+mlVersion+"&underlyingResourceAction=Delete", ""); st != http.StatusConflict || code != "ScopeLocked" {
 		t.Fatalf("delete under a lock: %d %s", st, code)
 	}
-	st, _, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0))
-	if st != http.StatusAccepted {
-		t.Fatalf("resize: %d", st)
-	}
-	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
+	op := c.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0), http.StatusAccepted)
 	c.settle()
 	_, status, _ := c.do("GET", op, "")
 	_, inner := c.compute("cpu")

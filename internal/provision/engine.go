@@ -353,24 +353,6 @@ func load(ctx context.Context, rd store.Reader, id arm.ID) (arm.Body, spec, []no
 	return body, s, nodes, err
 }
 
-// desired is the node count and instance state an operation aims at.
-func desired(op Operation, s spec, nodes []node) (int, string) {
-	switch op.Kind {
-	case KindCreate:
-		if s.Type == ComputeInstance {
-			return 1, "Running"
-		}
-		return s.Min, ""
-	case KindResize:
-		return op.Target, ""
-	case KindStop:
-		return 1, "Stopped"
-	case KindStart, KindRestart:
-		return 1, "Running"
-	}
-	return len(nodes), ""
-}
-
 // readiness asks the verifier which required flows of the compute pass.
 func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric.Flow, []Error, error) {
 	if s.Subnet.IsZero() {
@@ -410,20 +392,18 @@ func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric
 	return nil, nil, fmt.Errorf("compute %s is not in the verifier's model", s.ID)
 }
 
-// reconcile brings a compute's nodes to what the operation asks.
+// reconcile brings a compute's nodes to what the operation asks: plan in
+// one transaction (new nodes with their addresses, extra nodes marked
+// leaving), act on the fabric outside any, record the outcome in another.
 func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id arm.ID) error {
-	var (
-		s     spec
-		nodes []node
-	)
+	var s spec
 	if err := e.st.View(ctx, func(rd store.Reader) error {
 		var err error
-		_, s, nodes, err = load(ctx, rd, id)
+		_, s, _, err = load(ctx, rd, id)
 		return err
 	}); err != nil {
 		return err
 	}
-	target, instanceState := desired(op, s, nodes)
 	flows, blocked, err := e.readiness(ctx, ps, s)
 	if err != nil {
 		return err
@@ -433,153 +413,159 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 		// §10 #2, #6): refuse with the blocked flows and their rules.
 		return &Error{Code: "ComputeUnusable", Message: fmt.Sprintf("compute %s cannot work in subnet %s: %s", s.ID.Leaf(), s.Subnet.Leaf(), summary(blocked)), Details: blocked}
 	}
+	p, nodes, shortfall, err := e.planInStore(ctx, op, id)
+	if err != nil {
+		return err
+	}
+	acts, results, err := e.act(ctx, op, id, nodes, flows)
+	if err != nil {
+		return err
+	}
+	now := e.clock.Now().UTC()
+	for i, n := range nodes {
+		e.logDisagreement(id, n, results[n.NodeID].probes)
+		nodes[i] = observe(n, acts[n.NodeID], results[n.NodeID], blocked, now)
+	}
+	return e.record(ctx, op, id, p, nodes, acts, results, shortfall)
+}
 
-	// Plan in one transaction: new nodes with their addresses, extra
-	// nodes marked leaving.
-	var shortfall *Error
-	err = e.st.Update(ctx, func(tx store.Tx) error {
-		body, s2, cur, err := load(ctx, tx, id)
+// planInStore plans op in a transaction: the plan, the compute's nodes
+// with those added (their addresses allocated) and those leaving marked,
+// and the shortfall when the subnet had too few addresses.
+func (e *Engine) planInStore(ctx context.Context, op Operation, id arm.ID) (plan, []node, *Error, error) {
+	var (
+		p         plan
+		nodes     []node
+		shortfall *Error
+	)
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		body, s, cur, err := load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		s, nodes = s2, cur
-		live := 0
-		for _, n := range nodes {
-			if n.State != NodeLeaving {
-				live++
-			}
-		}
-		switch {
-		case live < target:
+		p = planOperation(op, s, cur)
+		nodes, shortfall = p.nodes, nil
+		if p.add > 0 {
 			if err := checkCreatable(ctx, tx, e.gov, s); err != nil {
 				return err
 			}
-			add := target - live
-			if err := e.checkQuota(ctx, tx, s, add); err != nil {
+			if err := e.checkQuota(ctx, tx, s, p.add); err != nil {
 				return err
 			}
 			if err := ensureCreated(ctx, tx, e.gov, s); err != nil {
 				return err
 			}
-			added, short, err := e.addNodes(ctx, tx, s, nodes, add)
+			added, short, err := e.addNodes(ctx, tx, s, nodes, p.add)
 			if err != nil {
 				return err
 			}
 			nodes, shortfall = append(nodes, added...), short
-		case live > target:
-			nodes = markLeaving(nodes, live-target)
-			for _, n := range nodes {
-				if n.State == NodeLeaving {
-					if err := putNode(ctx, tx, id, n); err != nil {
-						return err
-					}
+		}
+		for _, n := range p.nodes {
+			if n.State == NodeLeaving {
+				if err := putNode(ctx, tx, id, n); err != nil {
+					return err
 				}
 			}
 		}
-		setRuntime(body, s, provisioningDuring(op), nil, nodes, target, s.Type == AmlCompute, transitional(op, instanceState), e.clock.Now())
+		p.during(op, s, nodes).apply(body, s, e.clock.Now())
 		return e.gov.PutCompute(ctx, tx, id, body)
 	})
-	if err != nil {
-		return err
-	}
+	return p, nodes, shortfall, err
+}
 
-	// Act on the fabric, outside any transaction.
-	broughtUp := map[string]bool{}
-	for i := range nodes {
-		n := &nodes[i]
+// act carries out on the fabric, outside any transaction, what op does to
+// each node. A failing fabric is reported in the results; a canceled
+// context (the engine stopping) ends it with the context's error, and the
+// operation resumes on the next Run.
+func (e *Engine) act(ctx context.Context, op Operation, id arm.ID, nodes []node, flows []fabric.Flow) (map[string]action, map[string]result, error) {
+	acts := make(map[string]action, len(nodes))
+	results := make(map[string]result, len(nodes))
+	for _, n := range nodes {
+		a := actionFor(op, n)
+		acts[n.NodeID] = a
 		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
-		switch {
-		case n.State == NodeLeaving:
-			if err := e.fab.Remove(ctx, fn); err != nil {
-				return fmt.Errorf("remove node %s: %w", n.NodeID, err)
-			}
-		case n.State == NodePreparing || op.Kind == KindStart || op.Kind == KindRestart || (op.Kind == KindCreate && n.State != NodeStopped):
-			if err := e.bringUp(ctx, op, fn, n, flows, blocked); err != nil {
-				return err
-			}
-			broughtUp[n.NodeID] = true
-		case op.Kind == KindStop:
-			if err := e.fab.Stop(ctx, fn); err != nil {
-				return fmt.Errorf("stop node %s: %w", n.NodeID, err)
-			}
-			n.State, n.Since = NodeStopped, e.clock.Now().UTC()
+		var r result
+		switch a {
+		case keep:
+			continue
+		case boot:
+			r.err = e.fab.Boot(ctx, fn)
+		case start:
+			r.err = e.fab.Start(ctx, fn)
+		case stop:
+			r.err = e.fab.Stop(ctx, fn)
+		case remove:
+			r.err = e.fab.Remove(ctx, fn)
+		}
+		if r.err == nil && (a == boot || a == start) {
+			r.probes, r.probeErr = e.fab.Probe(ctx, fn, flows)
+		}
+		if err := ctx.Err(); err != nil && (r.err != nil || r.probeErr != nil) {
+			return nil, nil, fmt.Errorf("%s node %s: %w", a, n.NodeID, err)
+		}
+		results[n.NodeID] = r
+	}
+	return acts, results, nil
+}
+
+// logDisagreement logs the flows that passed on node n although the
+// verifier predicted them blocked: the fabric is believed, and the
+// verifier's model of this network is wrong somewhere.
+func (e *Engine) logDisagreement(id arm.ID, n node, probes []fabric.Probe) {
+	for _, p := range probes {
+		if p.Passed && !p.Flow.Predicted {
+			e.log.Warn("the fabric disagrees with the verifier", "compute", id.String(), "node", n.NodeID, "flow", p.Flow.Name, "detail", p.Detail)
 		}
 	}
+}
 
-	// Record the outcome.
-	var held error
-	err = e.st.Update(ctx, func(tx store.Tx) error {
+// record stores the outcome of op in a transaction: nodes removed and
+// their addresses released, the others as observed, what Azure created
+// released with a cluster's last node, the runtime fields, and the
+// operation's end, or a retry error when it must wait.
+func (e *Engine) record(ctx context.Context, op Operation, id arm.ID, p plan, nodes []node, acts map[string]action, results map[string]result, shortfall *Error) error {
+	var held *Error
+	err := e.st.Update(ctx, func(tx store.Tx) error {
 		body, s, _, err := load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		var kept []node
-		for _, n := range nodes {
-			if n.State == NodeLeaving {
-				if err := tx.Delete(ctx, nodeID(id, n.NodeID), store.Condition{}); err != nil && !isNotFound(err) {
-					return err
-				}
-				if err := release(ctx, tx, n.Subnet, n.PrivateIP); err != nil {
-					return err
-				}
-				continue
+		o := settle(op, s, p, nodes, acts, results, shortfall)
+		held = o.hold
+		for _, n := range o.gone {
+			if err := tx.Delete(ctx, nodeID(id, n.NodeID), store.Condition{}); err != nil && !isNotFound(err) {
+				return err
 			}
+			if err := release(ctx, tx, n.Subnet, n.PrivateIP); err != nil {
+				return err
+			}
+		}
+		for _, n := range o.kept {
 			if err := putNode(ctx, tx, id, n); err != nil {
 				return err
 			}
-			kept = append(kept, n)
 		}
-		// Unusable nodes stay so until they leave (unusable ones leave
-		// first); the operation fails when it brought up one.
-		var errs []Error
-		var reasons []Error
-		unusable, failedNow := 0, 0
-		for _, n := range kept {
-			if n.State == NodeUnusable {
-				unusable++
-				if broughtUp[n.NodeID] {
-					failedNow++
-				}
-				if reasons == nil {
-					reasons = n.Errors
-				}
-			}
-		}
-		if unusable > 0 {
-			errs = append(errs, Error{Code: "NodeUnusable", Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(kept), summary(reasons)), Details: reasons})
-		}
-		if shortfall != nil {
-			errs = append(errs, *shortfall)
-		}
-		if len(kept) == 0 && s.Type == AmlCompute {
+		if o.releaseCreated {
 			if err := removeCreated(ctx, tx, e.gov, s); err != nil {
-				// A lock on the VNet's group keeps the cluster resizing
-				// (spec §10 #9: "stuck at resizing (0 → 0)").
-				// The nodes are gone; what holds is committed and the
-				// operation waits.
-				held = err
-				setRuntime(body, s, "Succeeded", []Error{*asError(err)}, kept, target, true, "", e.clock.Now())
+				// A lock on the VNet's group keeps the cluster resizing. The
+				// nodes are gone; what holds is committed and the operation
+				// waits.
+				held = asError(err)
+				heldByRelease(o, held).apply(body, s, e.clock.Now())
 				return e.gov.PutCompute(ctx, tx, id, body)
 			}
 		}
-		state := instanceState
-		provisioning := "Succeeded"
-		if s.Type == ComputeInstance && failedNow > 0 {
-			state = "Unusable"
-			if op.Kind == KindCreate {
-				provisioning = "Failed"
-			}
-		}
-		setRuntime(body, s, provisioning, errs, kept, target, false, state, e.clock.Now())
+		o.runtime.apply(body, s, e.clock.Now())
 		if err := e.gov.PutCompute(ctx, tx, id, body); err != nil {
 			return err
 		}
+		if held != nil {
+			return nil
+		}
 		var opErr error
-		switch {
-		case failedNow > 0:
-			opErr = &errs[0]
-		case shortfall != nil:
-			opErr = shortfall
+		if o.err != nil {
+			opErr = o.err
 		}
 		return finish(ctx, tx, op, opErr, e.clock.Now())
 	})
@@ -587,31 +573,6 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 		return retry{held}
 	}
 	return err
-}
-
-// bringUp boots (or starts) a node and probes its flows.
-func (e *Engine) bringUp(ctx context.Context, op Operation, fn fabric.Node, n *node, flows []fabric.Flow, blocked []Error) error {
-	var err error
-	if n.State == NodeStopped || op.Kind == KindStart || op.Kind == KindRestart {
-		err = e.fab.Start(ctx, fn)
-	} else {
-		err = e.fab.Boot(ctx, fn)
-	}
-	if err != nil {
-		return fmt.Errorf("bring up node %s: %w", n.NodeID, err)
-	}
-	probes, err := e.fab.Probe(ctx, fn, flows)
-	if err != nil {
-		return fmt.Errorf("probe node %s: %w", n.NodeID, err)
-	}
-	n.State, n.Errors, n.Since = NodeIdle, nil, e.clock.Now().UTC()
-	for _, p := range probes {
-		if !p.Passed {
-			n.State, n.Errors = NodeUnusable, blocked
-			break
-		}
-	}
-	return nil
 }
 
 // addNodes creates up to count node records with an address each; fewer
@@ -719,7 +680,12 @@ func (e *Engine) remove(ctx context.Context, op Operation, id arm.ID) error {
 	for _, n := range nodes {
 		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP)}
 		if err := e.fab.Remove(ctx, fn); err != nil {
-			return fmt.Errorf("remove node %s: %w", n.NodeID, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("remove node %s: %w", n.NodeID, ctx.Err())
+			}
+			// The machine goes before its record and address: the delete
+			// waits, its error shown, and is tried again.
+			return retry{removeFailed(n, err)}
 		}
 	}
 	return e.st.Update(ctx, func(tx store.Tx) error {
@@ -755,18 +721,7 @@ func (e *Engine) fail(ctx context.Context, op Operation, id arm.ID, cause error)
 		if !id.IsZero() {
 			body, s, nodes, err := load(ctx, tx, id)
 			if err == nil || body != nil {
-				state := ""
-				if s.Type == ComputeInstance && op.Kind == KindCreate {
-					state = "CreateFailed"
-				}
-				provisioning := "Failed"
-				if op.Kind != KindCreate {
-					provisioning = "Succeeded" // the compute exists; the operation failed
-				}
-				if op.Kind == KindDelete {
-					provisioning = "Failed"
-				}
-				setRuntime(body, s, provisioning, []Error{*asError(cause)}, nodes, len(nodes), false, state, e.clock.Now())
+				failed(op, s, nodes, asError(cause)).apply(body, s, e.clock.Now())
 				if err := e.gov.PutCompute(ctx, tx, id, body); err != nil {
 					return err
 				}
@@ -941,29 +896,4 @@ func summary(es []Error) string {
 		return es[0].Message
 	}
 	return fmt.Sprintf("%s (and %d more causes in details)", es[0].Message, len(es)-1)
-}
-
-func provisioningDuring(op Operation) string {
-	switch op.Kind {
-	case KindCreate:
-		return "Creating"
-	case KindDelete:
-		return "Deleting"
-	}
-	return "Succeeded"
-}
-
-// transitional is an instance's state while an operation runs.
-func transitional(op Operation, final string) string {
-	switch op.Kind {
-	case KindCreate:
-		return "Creating"
-	case KindStop:
-		return "Stopping"
-	case KindStart:
-		return "Starting"
-	case KindRestart:
-		return "Restarting"
-	}
-	return final
 }
