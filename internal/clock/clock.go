@@ -102,10 +102,3 @@ func (c *Fake) Advance(d time.Duration) {
 		t.f()
 	}
 }
-
-// Timers counts the functions waiting for their time.
-func (c *Fake) Timers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending)
-}
