@@ -69,7 +69,8 @@ type Options struct {
 // and default quotas.
 func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, log, Options{}) }
 
-// NewWithOptions returns a server on st with opts.
+// NewWithOptions returns a server on st with opts. Operations it begins
+// run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	s := &Server{store: st, log: log, clock: opts.Clock}
 	if s.clock == nil {
