@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/netip"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // computeEnv is the seed article's network: VNet mynetwork in mygroup,
@@ -74,12 +74,13 @@ resources:
 `
 
 // startComputeServer starts a server and applies computeEnv to it.
-func startComputeServer(t *testing.T) {
+func startComputeServer(t *testing.T) *serverClient {
 	t.Helper()
-	startServer(t)
+	srv := startServer(t)
 	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "env.yaml", computeEnv)); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, errs)
 	}
+	return srv
 }
 
 // computeCLI runs `securetrain compute ARGS…` in workspace ws1 (the
@@ -233,24 +234,25 @@ func TestComputeSeedSamples(t *testing.T) {
 // and the compute finishes on its own; an instance with public SSH takes
 // its key from @FILE into sshSettings; restart ends Running.
 func TestComputeNoWaitAndSSH(t *testing.T) {
-	startComputeServer(t)
+	srv := startComputeServer(t)
 	code, out, errs := computeCLI(t, "create", "quickcluster", "--type", "amlcompute", "--no-wait")
-	if code != 0 || !strings.HasPrefix(out, "Creating\nnot waiting; the operation: http") {
+	op, ok := strings.CutPrefix(strings.TrimSpace(out), "Creating\nnot waiting; the operation: ")
+	if code != 0 || !ok || !strings.HasPrefix(op, "http") {
 		t.Fatalf("create --no-wait: exit %d\n%s%s", code, out, errs)
 	}
 	// Found before it finishes, it is not waited for: its state is shown.
 	if code, out, errs := computeCLI(t, "create", "quickcluster", "--type", "amlcompute"); code != 0 || !strings.Contains(out, "Found existing compute target quickcluster") {
 		t.Errorf("create again: exit %d\n%s%s", code, out, errs)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		code, out, errs = computeCLI(t, "show", "quickcluster")
-		if code == 0 && strings.Contains(out, `"provisioningState": "Succeeded"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("quickcluster did not finish: exit %d\n%s%s", code, out, errs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The operation URL printed is one a client can follow to the end.
+	started := &response{header: http.Header{}}
+	started.header.Set("Azure-AsyncOperation", op)
+	started.header.Set("Retry-After-Ms", "10") // what the server sent with it
+	if err := srv.await(started, "quickcluster"); err != nil {
+		t.Fatalf("following %s: %v", op, err)
+	}
+	if code, out, errs = computeCLI(t, "show", "quickcluster"); code != 0 || !strings.Contains(out, `"provisioningState": "Succeeded"`) {
+		t.Fatalf("quickcluster did not finish: exit %d\n%s%s", code, out, errs)
 	}
 
 	key := writeFile(t, "id.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA test@example\n")

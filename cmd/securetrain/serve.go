@@ -79,7 +79,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas})
-	go handler.Background(ctx)
+	// The engine and the sweeper stop, and their last transaction ends,
+	// before the store closes (deferred above, so run after this).
+	background, stopBackground := context.WithCancel(ctx)
+	backgroundDone := make(chan struct{})
+	go func() { defer close(backgroundDone); handler.Background(background) }()
+	defer func() { stopBackground(); <-backgroundDone }()
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err

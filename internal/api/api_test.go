@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"securetrain/internal/store"
 )
@@ -23,6 +24,7 @@ type client struct {
 	base  string
 	token string
 	st    store.Store
+	srv   *Server // nil for a server in another process
 }
 
 func newClient(t *testing.T, opts ...Options) *client {
@@ -50,9 +52,35 @@ func newClient(t *testing.T, opts ...Options) *client {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	srv := httptest.NewServer(NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o))
+	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	t.Cleanup(startBackground(s))
+	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
+	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}
+}
+
+// startBackground runs the server's engine and sweeper, as serve does,
+// until the function it returns is called (before the store closes).
+func startBackground(s *Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Background(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// settle waits until the server's engine has taken up every request so
+// far: what it could do is done, what remains waits for a time or a
+// change. A server in another process (c.srv nil) is polled instead.
+func (c *client) settle() {
+	c.t.Helper()
+	if c.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // -race on 2 shared cores is slow
+	defer cancel()
+	if err := c.srv.Engine().Quiet(ctx); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // do sends a request and returns the status, the decoded body and the

@@ -42,9 +42,11 @@ func benchServer(b *testing.B, opts ...Options) (*client, string) {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	srv := httptest.NewServer(NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o))
+	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	b.Cleanup(startBackground(s))
+	srv := httptest.NewServer(s)
 	b.Cleanup(srv.Close)
-	c := &client{t: b, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}
+	c := &client{t: b, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}
 	mustDo(b, c, "PUT", rgProbe+"?api-version=2021-04-01", `{"location":"eastus"}`, http.StatusCreated)
 	mustDo(b, c, "PUT", vnetProbe+netVersion, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/8"]},"subnets":[{"name":"snet-compute","properties":{"addressPrefix":"10.0.1.0/24"}}]}}`, http.StatusCreated)
 	return c, dir

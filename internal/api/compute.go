@@ -109,7 +109,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
 		}
-		provision.MarkResizing(next, target)
+		provision.MarkResizing(next, target, s.clock.Now())
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil
@@ -152,7 +152,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 		}
 	}
 	arm.EnsureField(body, "properties")["provisioningState"] = "Deleting"
-	if err := provision.PutCompute(ctx, tx, id, body); err != nil {
+	if err := s.putRuntime(ctx, tx, id, body); err != nil {
 		return "", err
 	}
 	return s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindDelete, 0)
@@ -234,8 +234,8 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		}
 		if canonical == "resize" {
 			// The 202 is visible at once: a GET now shows Resizing.
-			provision.MarkResizing(body, target)
-			if err := provision.PutCompute(ctx, tx, id, body); err != nil {
+			provision.MarkResizing(body, target, s.clock.Now())
+			if err := s.putRuntime(ctx, tx, id, body); err != nil {
 				return err
 			}
 		}
@@ -299,6 +299,33 @@ func (g governance) Put(ctx context.Context, tx store.Tx, id arm.ID, body map[st
 		return err
 	}
 	_, err = g.s.putResource(ctx, tx, id, next, store.Condition{})
+	return err
+}
+
+func (g governance) PutCompute(ctx context.Context, tx store.Tx, id arm.ID, body map[string]any) error {
+	return g.s.putRuntime(ctx, tx, id, body)
+}
+
+// putRuntime stores a compute's body with new runtime fields (what
+// provisioning owns): a new etag in the body and on the record, and its
+// references indexed, as every write. The request checks (locks, policy,
+// admission) are not made again: they judge what a client asks, and must
+// not keep the server from recording what became of it.
+func (s *Server) putRuntime(ctx context.Context, tx store.Tx, id arm.ID, body object) error {
+	rec, err := tx.Get(ctx, id.String())
+	if err != nil {
+		return err
+	}
+	cur, err := recordObject(rec)
+	if err != nil {
+		return err
+	}
+	body["etag"] = etagFor(body, cur)
+	raw, err := encodeResource(id, body)
+	if err != nil {
+		return err
+	}
+	_, err = putEncoded(ctx, tx, id, body, raw, store.Condition{})
 	return err
 }
 

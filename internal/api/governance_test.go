@@ -280,8 +280,10 @@ func TestRestartKeepsState(t *testing.T) { // issue 4 §8
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
-		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st}, func() { srv.Close(); st.Close() }
+		s := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		stopBackground := startBackground(s)
+		srv := httptest.NewServer(s)
+		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { srv.Close(); stopBackground(); st.Close() }
 	}
 	c, stop := start()
 	probeEnvironment(t, c)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,7 @@ func TestKill9DuringWrites(t *testing.T) {
 
 	var mu sync.Mutex
 	var acked []string
+	enough := make(chan struct{}) // closed at the 300th acknowledged write
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	hc := &http.Client{Timeout: 5 * time.Second}
@@ -99,6 +101,9 @@ func TestKill9DuringWrites(t *testing.T) {
 				if resp.StatusCode == http.StatusCreated {
 					mu.Lock()
 					acked = append(acked, path)
+					if len(acked) == 300 {
+						close(enough)
+					}
 					mu.Unlock()
 				} else {
 					t.Errorf("PUT %s: %d", path, resp.StatusCode)
@@ -107,11 +112,13 @@ func TestKill9DuringWrites(t *testing.T) {
 			}
 		}()
 	}
-	poll(t, "300 acknowledged writes", time.Millisecond, func() (bool, any) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= 300, len(acked)
-	})
+	writersDone := make(chan struct{})
+	go func() { wg.Wait(); close(writersDone) }()
+	select {
+	case <-enough:
+	case <-writersDone:
+		t.Fatal("the writers stopped before 300 acknowledged writes")
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -154,17 +161,30 @@ func TestKill9DuringWrites(t *testing.T) {
 	t.Logf("%d writes acknowledged before SIGKILL, all present; %d records on disk", len(acked), len(page.Records))
 }
 
-// slowBootEnv makes the server's fabric take this long to boot each node,
-// so that a kill lands in the middle of an operation.
-const slowBootEnv = "SECURETRAIN_TEST_SLOW_BOOT"
+// hangBootEnv makes the server's fabric boot this many nodes, then say
+// so on stdout and hang on the next boot, so that a kill lands in the
+// middle of an operation.
+const hangBootEnv = "SECURETRAIN_TEST_HANG_BOOT"
 
-type slowFabric struct {
+// hangingBoots is the line the server prints when its fabric hangs.
+const hangingBoots = "fabric: boot hangs"
+
+type hangingFabric struct {
 	*fabric.Sim
-	delay time.Duration
+	mu    sync.Mutex
+	boots int // left before the hang
 }
 
-func (f slowFabric) Boot(ctx context.Context, n fabric.Node) error {
-	time.Sleep(f.delay)
+func (f *hangingFabric) Boot(ctx context.Context, n fabric.Node) error {
+	f.mu.Lock()
+	f.boots--
+	hang := f.boots < 0
+	f.mu.Unlock()
+	if hang {
+		fmt.Println(hangingBoots)
+		<-ctx.Done() // until the process is killed
+		return ctx.Err()
+	}
 	return f.Sim.Boot(ctx, n)
 }
 
@@ -183,8 +203,8 @@ func runKillServer(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	opts := Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}}
-	if d, err := time.ParseDuration(os.Getenv(slowBootEnv)); err == nil {
-		opts.Fabric = slowFabric{fabric.NewSim(), d}
+	if n, err := strconv.Atoi(os.Getenv(hangBootEnv)); err == nil {
+		opts.Fabric = &hangingFabric{Sim: fabric.NewSim(), boots: n}
 	}
 	srv := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	go srv.Background(context.Background())
@@ -193,8 +213,9 @@ func runKillServer(t *testing.T, dir string) {
 }
 
 // startKillServer runs the test binary as a server on dir (env adds to
-// its environment) and returns a client of it and the process.
-func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cmd) {
+// its environment) and returns a client of it, the process and the rest
+// of its stdout.
+func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9DuringWrites$")
 	cmd.Env = append(append(os.Environ(), killServerEnv+"="+dir), env...)
@@ -207,7 +228,8 @@ func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cm
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
+	lines := bufio.NewReader(out)
+	addr, err := lines.ReadString('\n')
 	if err != nil {
 		t.Fatalf("server did not start: %v", err)
 	}
@@ -215,7 +237,7 @@ func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cm
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{t: t, base: "http://" + strings.TrimSpace(addr), token: strings.TrimSpace(string(tok))}, cmd
+	return &client{t: t, base: "http://" + strings.TrimSpace(addr), token: strings.TrimSpace(string(tok))}, cmd, lines
 }
 
 // TestKill9DuringProvisioning: a server is SIGKILLed while it brings up
@@ -224,15 +246,13 @@ func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cm
 // left behind (issue 5 §2, §6).
 func TestKill9DuringProvisioning(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
-	c, cmd := startKillServer(t, dir, slowBootEnv+"=20ms")
+	c, cmd, stdout := startKillServer(t, dir, hangBootEnv+"=10")
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
-	st, out, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30))
-	if st != http.StatusAccepted {
-		t.Fatalf("resize: %d %v", st, out)
+	op := c.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
+	if line, err := stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != hangingBoots {
+		t.Fatalf("the server did not reach its 11th boot: %q %v", line, err)
 	}
-	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
-	time.Sleep(200 * time.Millisecond) // 30 boots take 600 ms: this is the middle
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +277,8 @@ func TestKill9DuringProvisioning(t *testing.T) {
 		t.Fatalf("the kill did not land mid-operation: %s", status)
 	}
 
-	c, _ = startKillServer(t, dir)
-	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+	c, _, _ = startKillServer(t, dir)
+	if status := c.wait(op); status["status"] != "Succeeded" {
 		t.Fatalf("after restart: %v", status)
 	}
 	nodes := c.nodes("cpu")

@@ -35,7 +35,7 @@ const (
 // write finished within its transaction) and returns its absolute status
 // URL, on the scheme and host the client used.
 func (s *Server) beginOperation(ctx context.Context, tx store.Tx, r *http.Request, target arm.ID, location, kind string, nodes int) (string, error) {
-	opID, err := provision.Begin(ctx, tx, target, location, kind, nodes)
+	opID, err := provision.Begin(ctx, tx, s.clock.Now(), target, location, kind, nodes)
 	if err != nil {
 		return "", err
 	}
@@ -115,22 +115,32 @@ func (s *Server) SweepOperations(ctx context.Context, cutoff time.Time) (int, er
 	return len(old), nil
 }
 
-// Background runs the server's periodic work until ctx ends: it resumes
-// pending operations, and sweeps finished ones every ten minutes.
+// Background runs the server's periodic work until ctx ends, and returns
+// when all of it has stopped (so that the store can then be closed): the
+// provisioning engine, which first resumes what a restart interrupted, and
+// a sweep of finished operations every ten minutes.
 func (s *Server) Background(ctx context.Context) {
-	s.engine.Wake() // resume what a restart interrupted
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		if err := s.engine.Run(ctx); err != nil {
+			s.log.Error("provisioning engine", "err", err)
+		}
+	}()
+	defer func() { <-engineDone }()
+	sweep := make(chan struct{}, 1)
 	for {
+		t := s.clock.AfterFunc(10*time.Minute, func() { sweep <- struct{}{} })
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case now := <-t.C:
-			if n, err := s.SweepOperations(ctx, now.Add(-OperationRetention)); err != nil {
-				s.log.Error("sweeping finished operations", "err", err)
-			} else if n > 0 {
-				s.log.Info("swept finished operations", "count", n)
-			}
+		case <-sweep:
+		}
+		if n, err := s.SweepOperations(ctx, s.clock.Now().Add(-OperationRetention)); err != nil {
+			s.log.Error("sweeping finished operations", "err", err)
+		} else if n > 0 {
+			s.log.Info("swept finished operations", "count", n)
 		}
 	}
 }

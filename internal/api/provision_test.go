@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"securetrain/internal/clock"
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
@@ -73,6 +75,13 @@ const instanceBody = `{"location":"eastus","properties":{"computeType":"ComputeI
 // start sends a request that begins an operation and waits for it.
 func (c *client) start(method, path, body string, want int) map[string]any {
 	c.t.Helper()
+	return c.wait(c.begin(method, path, body, want))
+}
+
+// begin sends a request that begins an operation and returns the path of
+// the operation's status.
+func (c *client) begin(method, path, body string, want int) string {
+	c.t.Helper()
 	st, out, hdr := c.do(method, path, body)
 	if st != want {
 		c.t.Fatalf("%s %s: %d %v", method, path, st, out)
@@ -81,7 +90,7 @@ func (c *client) start(method, path, body string, want int) map[string]any {
 	if op == "" {
 		c.t.Fatalf("%s %s: no Azure-AsyncOperation", method, path)
 	}
-	return c.wait(op)
+	return strings.TrimPrefix(op, c.base)
 }
 
 func (c *client) compute(name string) (props, inner map[string]any) {
@@ -189,7 +198,8 @@ func TestPublicIPClusterScale(t *testing.T) { // issue 5 §3, §4; spec §4.2, �
 }
 
 func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing (0 → 0)"; issue 5 §3
-	c := newClient(t)
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, Options{Clock: clk})
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
 	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
@@ -201,38 +211,38 @@ func TestLockHoldsScaleDown(t *testing.T) { // spec §10 #9: "stuck at resizing 
 	if st, code, _ := c.errorCode("DELETE", wsML+"/computes/cpu"+mlVersion+"&underlyingResourceAction=Delete", ""); st != http.StatusConflict || code != "ScopeLocked" {
 		t.Fatalf("delete under a lock: %d %s", st, code)
 	}
-	st, _, hdr := c.do("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0))
-	if st != http.StatusAccepted {
-		t.Fatalf("resize: %d", st)
+	op := c.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(0), http.StatusAccepted)
+	c.settle()
+	_, status, _ := c.do("GET", op, "")
+	_, inner := c.compute("cpu")
+	if status["status"] != "InProgress" || arm.EnsureField(status, "error")["code"] != "ScopeLocked" ||
+		inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
+		t.Fatalf("the lock did not hold the scale-down: %v; compute %v", status, inner)
 	}
-	op := strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)
-	poll(t, "the lock holds the scale-down", patient, func() (bool, any) {
-		_, status, _ := c.do("GET", op, "")
-		_, inner := c.compute("cpu")
-		if status["status"] == "InProgress" && arm.EnsureField(status, "error")["code"] == "ScopeLocked" {
-			if inner["allocationState"] != "Resizing" || inner["currentNodeCount"] != float64(0) {
-				t.Fatalf("held scale-down: %v", inner)
-			}
-			return true, status
-		}
-		if status["status"] != "InProgress" {
-			t.Fatalf("the lock did not hold the scale-down: %v", status)
-		}
-		return false, status
-	})
 	if got := c.created(); len(got) != 3 {
 		t.Fatalf("locked resources: %v", got)
+	}
+	// Still held when its retry comes while the lock stands.
+	clk.Advance(time.Second)
+	c.settle()
+	if _, status, _ := c.do("GET", op, ""); status["status"] != "InProgress" || len(c.created()) != 3 {
+		t.Fatalf("retried under the lock: %v, created %v", status, c.created())
 	}
 	if st, _, _ := c.do("DELETE", lock, ""); st != http.StatusOK {
 		t.Fatal("unlock")
 	}
-	if status := c.wait(c.base + op); status["status"] != "Succeeded" {
+	clk.Advance(time.Second) // the next retry
+	c.settle()
+	if _, status, _ := c.do("GET", op, ""); status["status"] != "Succeeded" {
 		t.Fatalf("after unlocking: %v", status)
 	}
 	if _, inner := c.compute("cpu"); inner["allocationState"] != "Steady" || len(c.created()) != 0 {
 		t.Fatalf("after unlocking: %v, created %v", inner, c.created())
 	}
 }
+
+// testEpoch is when fake clocks start.
+var testEpoch = time.Date(2025, 11, 6, 9, 0, 0, 0, time.UTC)
 
 func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 resizes on one /26
 	c := newClient(t, Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}})
@@ -243,11 +253,11 @@ func TestConcurrentResizesNeverOverAllocate(t *testing.T) { // issue 5 §6: 100 
 			t.Fatalf("create c%d: %d %v", i, st, out)
 		}
 	}
+	c.settle()
 	for i := range clusters {
-		poll(t, fmt.Sprintf("cluster c%d created", i), patient, func() (bool, any) {
-			props, _ := c.compute(fmt.Sprintf("c%d", i))
-			return props["provisioningState"] == "Succeeded", props
-		})
+		if props, _ := c.compute(fmt.Sprintf("c%d", i)); props["provisioningState"] != "Succeeded" {
+			t.Fatalf("c%d: %v", i, props)
+		}
 	}
 	var wg sync.WaitGroup
 	ops := make([]map[string]any, clusters)
@@ -407,14 +417,21 @@ func TestFullSubnetAllocatesWhatFits(t *testing.T) { // spec §8.3, §10 #10
 }
 
 func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeScaleDown
-	c := newClient(t)
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, Options{Clock: clk})
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT1S"), http.StatusCreated)
 	c.start("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(2), http.StatusAccepted)
-	poll(t, "idle nodes removed", patient, func() (bool, any) {
-		_, inner := c.compute("cpu")
-		return inner["currentNodeCount"] == float64(0) && inner["allocationState"] == "Steady" && len(c.created()) == 0, inner
-	})
+	clk.Advance(time.Second - time.Nanosecond)
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(2) || len(c.created()) != 3 {
+		t.Fatalf("nodes removed before their idle time: %v", inner)
+	}
+	clk.Advance(time.Nanosecond)
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(0) || inner["allocationState"] != "Steady" || len(c.created()) != 0 {
+		t.Fatalf("idle nodes were not removed: %v, created %v", inner, c.created())
+	}
 }
 
 func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13

@@ -350,7 +350,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
-	if opKind != "" {
+	if strings.EqualFold(k.typ, typeCompute) {
+		// Besides the operation it may begin, a compute's write changes
+		// what the engine watches: a lower minNodeCount lets idle nodes go.
 		s.engine.Wake()
 	}
 	// A PATCH is synchronous in ARM (computes accept only 200): a resize it
@@ -368,16 +370,31 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 // putResource validates body as the record of recID and stores it in tx,
 // with its etag and the references it makes.
 func (s *Server) putResource(ctx context.Context, tx store.Tx, recID arm.ID, body object, cond store.Condition) (store.Record, error) {
-	if err := canonicalizeIDs(body, recID.Subscription); err != nil {
-		return store.Record{}, err
-	}
-	raw, err := json.Marshal(body)
+	raw, err := encodeResource(recID, body)
 	if err != nil {
-		return store.Record{}, fmt.Errorf("encode %s: %w", recID, err)
+		return store.Record{}, err
 	}
 	if err := s.validate(ctx, tx, recID, body, raw); err != nil {
 		return store.Record{}, err
 	}
+	return putEncoded(ctx, tx, recID, body, raw, cond)
+}
+
+// encodeResource canonicalises the ids body references and encodes it.
+func encodeResource(recID arm.ID, body object) ([]byte, error) {
+	if err := canonicalizeIDs(body, recID.Subscription); err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", recID, err)
+	}
+	return raw, nil
+}
+
+// putEncoded stores raw, body's encoding, as the record of recID: the
+// record's etag is the body's, and its references are indexed.
+func putEncoded(ctx context.Context, tx store.Tx, recID arm.ID, body object, raw []byte, cond store.Condition) (store.Record, error) {
 	return tx.Put(ctx, store.Record{ID: recID.String(), Type: kindOf(recID.Type()).typ, Body: raw, ETag: arm.Str(body, "etag"),
 		Refs: arm.RefsOutside(body, recID.String())}, cond)
 }

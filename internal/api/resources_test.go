@@ -100,6 +100,9 @@ func probeEnvironment(t *testing.T, c *client) {
 // deadline fails the test.
 func (c *client) wait(op string) map[string]any {
 	c.t.Helper()
+	// An in-process server's engine is done with the operation when it is
+	// quiet; a server in another process is polled.
+	c.settle()
 	var status map[string]any
 	poll(c.t, "operation "+op, patient, func() (bool, any) {
 		st, out, _ := c.do("GET", strings.TrimPrefix(op, c.base), "")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
@@ -47,6 +48,7 @@ type Server struct {
 	store  store.Store
 	log    *slog.Logger
 	engine *provision.Engine
+	clock  clock.Clock
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
 }
@@ -58,24 +60,32 @@ type Options struct {
 	// Quotas limit provisioning per subscription and region; zero values
 	// are Azure-like defaults.
 	Quotas provision.Quotas
+	// Clock is the time of operations and provisioning; nil is the system
+	// clock.
+	Clock clock.Clock
 }
 
 // New returns a server on st, logging to log, with the simulated fabric
 // and default quotas.
 func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, log, Options{}) }
 
-// NewWithOptions returns a server on st with opts.
+// NewWithOptions returns a server on st with opts. Operations it begins
+// run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, log: log}
+	s := &Server{store: st, log: log, clock: opts.Clock}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
 	}
-	s.engine = provision.New(st, fab, governance{s}, opts.Quotas, log, s.network)
+	s.engine = provision.New(provision.Config{Store: st, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
+		Network: s.network, Clock: s.clock})
 	return s
 }
 
-// Engine is the server's provisioner (tests drive its passes).
+// Engine is the server's provisioner; Background runs it.
 func (s *Server) Engine() *provision.Engine { return s.engine }
 
 // ServeHTTP authenticates, routes and logs every request. Tokens never

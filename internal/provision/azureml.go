@@ -25,6 +25,10 @@ type Governance interface {
 	// writing nothing.
 	Check(ctx context.Context, tx store.Reader, id arm.ID, body map[string]any) error
 	Put(ctx context.Context, tx store.Tx, id arm.ID, body map[string]any) error
+	// PutCompute stores a compute's body with the runtime fields
+	// provisioning changed, as the API stores every write (one etag, in the
+	// body and on the record).
+	PutCompute(ctx context.Context, tx store.Tx, id arm.ID, body map[string]any) error
 	// Delete deletes id; deleting what is not there succeeds.
 	Delete(ctx context.Context, tx store.Tx, id arm.ID) error
 }

@@ -211,41 +211,6 @@ func counts(nodes []node) NodeStateCounts {
 	return c
 }
 
-// setRuntime writes what provisioning owns into a compute's body:
-// provisioningState and its errors, and the cluster's allocation or the
-// instance's state.
-func setRuntime(body arm.Body, s spec, provisioning string, errs []Error, nodes []node, target int, resizing bool, instanceState string) {
-	props := arm.EnsureField(body, "properties")
-	in := arm.EnsureField(props, "properties")
-	props["provisioningState"] = provisioning
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	props["modifiedOn"] = now
-	if _, ok := props["createdOn"]; !ok {
-		props["createdOn"] = now
-	}
-	pe := make([]any, 0, len(errs))
-	for _, e := range errs {
-		pe = append(pe, arm.Body{"error": e})
-	}
-	props["provisioningErrors"] = pe
-	switch s.Type {
-	case AmlCompute:
-		state := "Steady"
-		if resizing {
-			state = "Resizing"
-		}
-		setAllocation(in, state, target, now)
-		in["currentNodeCount"] = len(nodes)
-		in["nodeStateCounts"] = counts(nodes)
-		in["errors"] = pe
-	case ComputeInstance:
-		if instanceState != "" {
-			in["state"] = instanceState
-		}
-		in["errors"] = pe
-	}
-}
-
 // setAllocation sets a cluster's allocation state and target, stamping
 // the transition when the state changes.
 func setAllocation(in arm.Body, state string, target int, now string) {
@@ -256,11 +221,12 @@ func setAllocation(in arm.Body, state string, target int, now string) {
 	in["targetNodeCount"] = target
 }
 
-// MarkResizing shows a cluster's resize from the moment it is accepted:
-// allocationState Resizing toward target, before the worker takes it up.
-func MarkResizing(body arm.Body, target int) {
+// MarkResizing shows a cluster's resize from the moment it is accepted
+// (at now): allocationState Resizing toward target, before the worker
+// takes it up.
+func MarkResizing(body arm.Body, target int, now time.Time) {
 	in := arm.EnsureField(arm.EnsureField(body, "properties"), "properties")
-	setAllocation(in, "Resizing", target, time.Now().UTC().Format(time.RFC3339Nano))
+	setAllocation(in, "Resizing", target, now.UTC().Format(time.RFC3339Nano))
 }
 
 // NodeInfo is a node as Azure's listNodes shows it.

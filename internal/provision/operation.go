@@ -88,10 +88,11 @@ func OperationID(sub, ns, location, name string) string {
 	return "/subscriptions/" + sub + "/providers/" + ns + "/locations/" + location + "/operations/" + name
 }
 
-// Begin records an operation on target in tx: finished when kind is
-// KindWrite, else pending for the worker. It returns the operation's id.
-func Begin(ctx context.Context, tx store.Tx, target arm.ID, location, kind string, targetNodes int) (string, error) {
-	now := time.Now().UTC()
+// Begin records an operation on target in tx, begun at now: finished when
+// kind is KindWrite, else pending for the worker. It returns the
+// operation's id.
+func Begin(ctx context.Context, tx store.Tx, now time.Time, target arm.ID, location, kind string, targetNodes int) (string, error) {
+	now = now.UTC()
 	op := Operation{Name: arm.NewGUID(), Status: StatusInProgress, ResourceID: target.String(), StartTime: now, Kind: kind, Target: targetNodes}
 	op.ID = OperationID(target.Subscription, target.Provider, location, op.Name)
 	if kind == KindWrite {
@@ -108,9 +109,9 @@ func Begin(ctx context.Context, tx store.Tx, target arm.ID, location, kind strin
 	return op.ID, nil
 }
 
-// finish marks an operation done (err nil: Succeeded) in tx.
-func finish(ctx context.Context, tx store.Tx, op Operation, err error) error {
-	op.EndTime = time.Now().UTC()
+// finish marks an operation done at now (err nil: Succeeded) in tx.
+func finish(ctx context.Context, tx store.Tx, op Operation, err error, now time.Time) error {
+	op.EndTime = now.UTC()
 	op.Status = StatusSucceeded
 	if err != nil {
 		op.Status, op.Error = StatusFailed, asError(err)

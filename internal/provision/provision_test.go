@@ -2,6 +2,7 @@ package provision
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,13 +34,21 @@ func TestSizeOf(t *testing.T) {
 	}
 }
 
-func TestMarkLeavingPrefersUnusableThenNewest(t *testing.T) {
-	nodes := []node{{NodeID: "tvm-0000", State: NodeIdle}, {NodeID: "tvm-0001", State: NodeUnusable}, {NodeID: "tvm-0002", State: NodeIdle}, {NodeID: "tvm-0003", State: NodeIdle}}
-	got := markLeaving(nodes, 2)
-	want := map[string]string{"tvm-0000": NodeIdle, "tvm-0001": NodeLeaving, "tvm-0002": NodeIdle, "tvm-0003": NodeLeaving}
-	for _, n := range got {
-		if n.State != want[n.NodeID] {
-			t.Fatalf("%s is %s, want %s", n.NodeID, n.State, want[n.NodeID])
+func TestMarkLeavingPrefersUnusableThenLongestIdle(t *testing.T) {
+	t0 := time.Date(2025, 11, 6, 9, 0, 0, 0, time.UTC)
+	nodes := []node{{NodeID: "tvm-0000", State: NodeIdle, Since: t0.Add(time.Minute)}, {NodeID: "tvm-0001", State: NodeUnusable},
+		{NodeID: "tvm-0002", State: NodeIdle, Since: t0.Add(time.Minute)}, {NodeID: "tvm-0003", State: NodeIdle, Since: t0.Add(time.Minute)},
+		{NodeID: "tvm-0004", State: NodePreparing}, {NodeID: "tvm-0005", State: NodeIdle, Since: t0}}
+	for count, leaving := range map[int][]string{1: {"tvm-0001"}, 2: {"tvm-0001", "tvm-0005"}, 3: {"tvm-0001", "tvm-0003", "tvm-0005"},
+		5: {"tvm-0000", "tvm-0001", "tvm-0002", "tvm-0003", "tvm-0005"}} {
+		var got []string
+		for _, n := range markLeaving(slices.Clone(nodes), count) {
+			if n.State == NodeLeaving {
+				got = append(got, n.NodeID)
+			}
+		}
+		if !slices.Equal(got, leaving) {
+			t.Errorf("%d leaving: %v, want %v", count, got, leaving)
 		}
 	}
 }

@@ -97,7 +97,7 @@ type server struct {
 
 // startServer opens a store in a temporary data directory, creates the
 // admin and the TLS material as `securetrain serve` does, and serves
-// api.New over TLS on 127.0.0.1.
+// api.New over TLS on 127.0.0.1 with its background work running.
 func startServer(tb testing.TB) *server {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "data") // the store creates it 0700
@@ -117,7 +117,14 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(api.New(st, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	handler := api.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The engine and the sweeper run as serve runs them, and stop before
+	// the store closes.
+	ctx, stopBackground := context.WithCancel(context.Background())
+	background := make(chan struct{})
+	go func() { defer close(background); handler.Background(ctx) }()
+	tb.Cleanup(func() { stopBackground(); <-background })
+	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the CA check
 	srv.TLS = serving.TLSConfig(cert)                // serve's suites: the SDK must connect with them
 	srv.StartTLS()
