@@ -335,6 +335,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 	// nodes marked leaving.
 	var shortfall *Error
 	err = e.st.Update(ctx, func(tx store.Tx) error {
+		shortfall = nil // the closure may be re-run (store.Store)
 		body, s2, cur, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -406,6 +407,7 @@ func (e *Engine) reconcile(ctx context.Context, op Operation, id arm.ID) error {
 	// Record the outcome.
 	var held error
 	err = e.st.Update(ctx, func(tx store.Tx) error {
+		held = nil // the closure may be re-run (store.Store)
 		body, s, _, err := load(ctx, tx, id)
 		if err != nil {
 			return err
