@@ -1,10 +1,9 @@
-package storetest_test
+package store_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,17 +11,8 @@ import (
 	"securetrain/internal/store/storetest"
 )
 
+// id is the record the Retrying tests write.
 const id = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
-
-func openSQLite(t *testing.T) store.Store {
-	t.Helper()
-	s, err := store.OpenSQLite(filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // TestRetryingConformance: a store that re-runs closures keeps the
 // contract, and the suite's own closures are re-runnable and return the
