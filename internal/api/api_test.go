@@ -29,12 +29,23 @@ type client struct {
 
 func newClient(t *testing.T, opts ...Options) *client {
 	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	return newClientOn(t, func(s store.Store) store.Store { return s }, o)
+}
+
+// newClientOn is newClient with the server on wrap of its SQLite store.
+func newClientOn(t *testing.T, wrap func(store.Store) store.Store, o Options) *client {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
-	st, err := store.OpenSQLite(dir)
+	sq, err := store.OpenSQLite(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { sq.Close() })
+	st := wrap(sq)
 	if created, err := EnsureAdmin(context.Background(), st, dir); err != nil || !created {
 		t.Fatalf("admin: %v %v", created, err)
 	}
@@ -47,10 +58,6 @@ func newClient(t *testing.T, opts ...Options) *client {
 	}
 	if again, err := EnsureAdmin(context.Background(), st, dir); again || err != nil {
 		t.Errorf("second start re-created the admin: %v %v", again, err)
-	}
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
 	}
 	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
 	t.Cleanup(startBackground(s))

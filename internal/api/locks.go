@@ -59,9 +59,10 @@ func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name s
 		if !ok {
 			return newError(http.StatusBadRequest, "LockLevelRequired", "properties.level must be CanNotDelete or ReadOnly, got %q.", in.Properties.Level)
 		}
-		status := http.StatusCreated
+		var status int
 		var out store.Record
 		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+			status = http.StatusCreated // the closure may be re-run (store.Store)
 			if _, err := tx.Get(r.Context(), id); err == nil {
 				status = http.StatusOK
 			} else if !errors.Is(err, store.ErrNotFound) {

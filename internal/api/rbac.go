@@ -417,9 +417,10 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 			return newError(http.StatusBadRequest, "InvalidCreateRoleAssignmentRequest",
 				"The request to create role assignment '%s' is not valid. Role assignment scope '%s' must match the scope specified on the URI '%s'.", name, in.Properties.Scope, scope)
 		}
-		status := http.StatusCreated
+		var status int
 		var out store.Record
 		err := s.store.Update(r.Context(), func(tx store.Tx) error {
+			status = http.StatusCreated // the closure may be re-run (store.Store)
 			// Resolved in the transaction that stores the assignment: the
 			// role cannot be deleted or narrowed in between.
 			def, err := resolveRole(r.Context(), tx, in.Properties.RoleDefinitionID, scope)

@@ -73,9 +73,13 @@ func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, n
 		return err
 	}
 	id := resourceGroupID(sub, name)
-	status := http.StatusCreated
+	var status int
 	var out store.Record
 	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		// The closure may be re-run (store.Store): it sets its answer and
+		// the group's spelling afresh.
+		status = http.StatusCreated
+		id, name := id, name
 		cur, err := tx.Get(r.Context(), id)
 		switch {
 		case err == nil:

@@ -256,13 +256,27 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err := s.authorizeLinked(r.Context(), who, k.typ, r.Method+" "+k.typ, in, id.String()); err != nil {
 		return err
 	}
+	// The closure may be re-run (store.Store): each run starts from the
+	// request as canonicalised here, since a run edits its copy in place,
+	// and sets afresh everything the answer is made of.
+	request, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode the request for %s: %w", id, err)
+	}
 	ctx := r.Context()
-	cond := condition(r)
-	status := k.created
-	var out store.Record
-	var child object
-	var opURL, opKind string
+	var (
+		status        int
+		out           store.Record
+		child         object
+		opURL, opKind string
+	)
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		status, out, child, opURL, opKind = k.created, store.Record{}, nil, "", ""
+		cond := condition(r)
+		in, err := decodeObject(request)
+		if err != nil {
+			return err
+		}
 		if err := s.requireParent(ctx, tx, k, id); err != nil {
 			return err
 		}
@@ -622,6 +636,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 	cond := condition(r)
 	var opURL string
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		opURL = "" // the closure may be re-run (store.Store)
 		if err := checkLocks(ctx, tx, id.Subscription, id.String(), true); err != nil {
 			return err
 		}

@@ -534,6 +534,7 @@ func (e *Engine) logDisagreement(id arm.ID, n node, probes []fabric.Probe) {
 func (e *Engine) record(ctx context.Context, op Operation, id arm.ID, p plan, nodes []node, acts map[string]action, results map[string]result, shortfall *Error) error {
 	var held *Error
 	err := e.st.Update(ctx, func(tx store.Tx) error {
+		held = nil // the closure may be re-run (store.Store)
 		body, s, _, err := load(ctx, tx, id)
 		if err != nil {
 			return err

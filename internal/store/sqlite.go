@@ -238,7 +238,17 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&sqliteTx{tx: tx, r: runner{s: s, tx: tx}}); err != nil {
+	// A closure that panics must not leave its transaction open: it holds
+	// the write lock, and every later write would wait for it, then fail.
+	ended := false
+	defer func() {
+		if !ended {
+			tx.Rollback()
+		}
+	}()
+	err = fn(&sqliteTx{tx: tx, r: runner{s: s, tx: tx}})
+	ended = true
+	if err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("store: rollback: %w", rerr))
 		}
@@ -358,6 +368,10 @@ func (t *sqliteTx) current(ctx context.Context, id string) (Record, bool, error)
 func (t *sqliteTx) Put(ctx context.Context, rec Record, cond Condition) (Record, error) {
 	if rec.ID == "" || rec.Type == "" {
 		return Record{}, fmt.Errorf("store: put: a record needs an id and a type (id %q, type %q)", rec.ID, rec.Type)
+	}
+	if !strings.HasPrefix(rec.ID, "/") {
+		// Scopes are id prefixes: the empty scope lists the ids that begin with "/".
+		return Record{}, fmt.Errorf("store: put %q: an id begins with /", rec.ID)
 	}
 	if !json.Valid(rec.Body) {
 		// The integrity check at open refuses a store with such a body.
