@@ -59,10 +59,7 @@ func (s *Server) compileSubscription(ctx context.Context, sub string, prepare fu
 		if err != nil {
 			return fmt.Errorf("reading the resources of subscription %s: %w", sub, err)
 		}
-		snap, err = decodeStored(recs, func(id arm.ID) bool {
-			ok, err := storedExists(ctx, tx, id)
-			return err == nil && ok
-		}, arm.ID{})
+		snap, err = decodeStored(recs, func(id arm.ID) (bool, error) { return storedExists(ctx, tx, id) }, arm.ID{})
 		if err != nil {
 			return modelError(err)
 		}
@@ -90,7 +87,7 @@ func (s *Server) compileSubscription(ctx context.Context, sub string, prepare fu
 // decode whole (its error then also gives why what it needs is left out).
 // Each round leaves out at least one more part or stops with the error,
 // so it ends.
-func decodeStored(recs []storedBody, exists func(arm.ID) bool, written arm.ID) (*resources.Snapshot, error) {
+func decodeStored(recs []storedBody, exists func(arm.ID) (bool, error), written arm.ID) (*resources.Snapshot, error) {
 	excluded := map[string]resources.Problem{} // by the id key of the part left out
 	gone := func(id arm.ID) bool {
 		for {
@@ -116,7 +113,12 @@ func decodeStored(recs []storedBody, exists func(arm.ID) bool, written arm.ID) (
 			}
 			bodies = append(bodies, body)
 		}
-		snap, err := resources.DecodeARM(bodies, func(id arm.ID) bool { return !gone(id) && exists(id) })
+		snap, err := resources.DecodeARM(bodies, func(id arm.ID) (bool, error) {
+			if gone(id) {
+				return false, nil
+			}
+			return exists(id)
+		})
 		var fe *resources.FileError
 		if !errors.As(err, &fe) {
 			if snap != nil {

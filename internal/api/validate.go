@@ -123,10 +123,7 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 			return err
 		}
 	}
-	exists := func(id arm.ID) bool {
-		ok, err := storedExists(ctx, tx, id)
-		return err == nil && ok
-	}
+	exists := func(id arm.ID) (bool, error) { return storedExists(ctx, tx, id) }
 	// The stored records around it may hold a broken reference (older
 	// data): left out unless the written record needs them.
 	snap, err := decodeStored(set.bodies, exists, recID)
