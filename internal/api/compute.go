@@ -317,5 +317,5 @@ func (g governance) Delete(ctx context.Context, tx store.Tx, id arm.ID) error {
 
 // network compiles a subscription's resources for the verifier.
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
-	return s.compileSubscription(ctx, sub, nil)
+	return s.compileSubscription(ctx, sub)
 }

@@ -30,30 +30,22 @@ type storedBody struct {
 	body []byte
 }
 
-// compileSubscription decodes every resource of the subscription, each
-// body as prepare gives it (nil: as stored), and compiles the network.
-// The records are read in one read transaction, so that the pages of the
-// listing are one moment's state.
-func (s *Server) compileSubscription(ctx context.Context, sub string, prepare func(store.Record, *resourceKind) ([]byte, error)) (*netverify.Network, error) {
+// compileSubscription decodes every resource of the subscription and
+// compiles the network. The records are read in one read transaction, so
+// that the pages of the listing are one moment's state.
+func (s *Server) compileSubscription(ctx context.Context, sub string) (*netverify.Network, error) {
 	var snap *resources.Snapshot
 	err := s.store.View(ctx, func(tx store.Reader) error {
 		var recs []storedBody
 		err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Limit: store.MaxPage}, func(rec store.Record) error {
-			k := kindOf(rec.Type)
-			if k == nil {
+			if kindOf(rec.Type) == nil {
 				return nil // resource groups, operations, RBAC, locks: not part of the network
 			}
 			id, err := arm.ParseID(rec.ID, "")
 			if err != nil {
 				return fmt.Errorf("stored id %q: %w", rec.ID, err)
 			}
-			body := rec.Body
-			if prepare != nil {
-				if body, err = prepare(rec, k); err != nil {
-					return err
-				}
-			}
-			recs = append(recs, storedBody{id, body})
+			recs = append(recs, storedBody{id, rec.Body})
 			return nil
 		})
 		if err != nil {

@@ -122,8 +122,8 @@ func BenchmarkFlowAPI(b *testing.B) {
 	_, n := large(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
-		q := Query{From: "10.7.3.20", To: "20.60.1.1", Protocol: "TCP", Port: []int{443, 445, 22}[r.IntN(3)]}
-		if _, err := n.Flow(q); err != nil {
+		q := textQuery{From: "10.7.3.20", To: "20.60.1.1", Protocol: "TCP", Port: []uint16{443, 445, 22}[r.IntN(3)]}
+		if _, err := n.Flow(q.mustParse(b, n)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -135,7 +135,7 @@ func BenchmarkSetQueryRegionalTag(b *testing.B) {
 	_, n := large(b)
 	var pieces int
 	for b.Loop() {
-		res, err := n.Flow(Query{From: "mlws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443})
+		res, err := n.Flow(textQuery{From: "mlws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443}.mustParse(b, n))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func BenchmarkSetQueryInbound(b *testing.B) {
 	_, n := large(b)
 	var pieces int
 	for b.Loop() {
-		res, err := n.Flow(Query{From: "AzureMachineLearning", To: "mlws/c11", Protocol: "TCP", Port: 44224})
+		res, err := n.Flow(textQuery{From: "AzureMachineLearning", To: "mlws/c11", Protocol: "TCP", Port: 44224}.mustParse(b, n))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -109,7 +109,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 	if (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) && cr.Subnet != "" {
 		var blocked []FlowCheck
 		for _, nd := range needs(cc, lookup) {
-			fc, err := evaluate(n, c.ID.String(), nd)
+			fc, err := evaluate(n, c, nd)
 			if err != nil {
 				return cr, err
 			}
@@ -119,7 +119,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 			}
 		}
 		for _, host := range packageHosts {
-			fc, err := evaluate(n, c.ID.String(), need{dir: netverify.DirectionOutbound, target: host, proto: "TCP", port: 443,
+			fc, err := evaluate(n, c, need{dir: netverify.DirectionOutbound, target: netverify.NameEndpoint(host), proto: netverify.TCP, port: 443,
 				severity: Warning, why: "package installation", spec: "§2", code: "package-host-blocked"})
 			if err != nil {
 				return cr, err
@@ -212,7 +212,7 @@ func Readiness(n *netverify.Network, c *resources.Compute, opts Options) ([]Flow
 		if nd.severity != Error {
 			continue
 		}
-		fc, err := evaluate(n, c.ID.String(), nd)
+		fc, err := evaluate(n, c, nd)
 		if err != nil {
 			return nil, nil, err
 		}
