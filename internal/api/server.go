@@ -47,6 +47,9 @@ type Server struct {
 	store  store.Store
 	log    *slog.Logger
 	engine *provision.Engine
+	// networks caches each subscription's compiled network; store
+	// invalidates it on writes.
+	networks *networkCache
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
 }
@@ -66,12 +69,15 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 
 // NewWithOptions returns a server on st with opts.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, log: log}
+	s := &Server{log: log, networks: newNetworkCache()}
+	s.store = invalidatingStore{Store: st, networks: s.networks}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
 	}
-	s.engine = provision.New(st, fab, governance{s}, opts.Quotas, log, s.network)
+	// The engine writes through the same store, so that its writes
+	// invalidate cached networks too.
+	s.engine = provision.New(s.store, fab, governance{s}, opts.Quotas, log, s.network)
 	return s
 }
 
