@@ -244,10 +244,11 @@ func (s *Server) nextHop(ctx context.Context, who, sub string, data []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	if holding(targets, src) == nil {
+	t := holding(targets, src)
+	if t == nil {
 		return nil, badField("sourceIPAddress", "%s is not an address of %s (%s)", src, in.TargetResourceID, describeAddrs(targets))
 	}
-	hop, err := n.NextHop(src, dst)
+	hop, err := n.NextHop(t.ID, src, dst)
 	if err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidRequestFormat", "The next hop from %s to %s cannot be evaluated: %v.", src, dst, err)
 	}

@@ -214,9 +214,11 @@ type NextHop struct {
 	Hop Hop
 }
 
-// NextHop answers which route the subnet of source picks for destination
-// (spec §8.2). NSGs do not take part: it is the walk's route lookup alone.
-func (n *Network) NextHop(source, destination netip.Addr) (NextHop, error) {
+// NextHop answers which route the subnet of source, an address of
+// interface id, picks for destination (spec §8.2). The interface places
+// the address: VNets that are not peered may overlap. NSGs do not take
+// part: it is the walk's route lookup alone.
+func (n *Network) NextHop(id arm.ID, source, destination netip.Addr) (NextHop, error) {
 	src, ok1 := ipset.U32(source)
 	dst, ok2 := ipset.U32(destination)
 	switch {
@@ -225,16 +227,11 @@ func (n *Network) NextHop(source, destination netip.Addr) (NextHop, error) {
 	case isPlatform(dst):
 		return NextHop{}, fmt.Errorf("%s is an Azure platform address: the host answers it directly, it is not routed", destination)
 	}
-	var sc *subnetCtx
-	for _, vc := range n.vnets {
-		if vc.space.Contains(src) {
-			sc = n.subnetAt(vc, src)
-			break
-		}
+	o, err := n.originAt(id, src)
+	if err != nil {
+		return NextHop{}, err
 	}
-	if sc == nil {
-		return NextHop{}, fmt.Errorf("%s is in no subnet of the network", source)
-	}
+	sc := o.subnet
 	w := &walker{n: n, box: wholeBox()}
 	e := w.routeLookup(sc, &pointFlow{src: src, dst: dst}, false)
 	out := NextHop{Type: e.nextHop, IP: e.hopIP, Hop: n.hop(step{kind: stepRoute, subnet: sc, route: e})}

@@ -198,7 +198,7 @@ func TestNextHopIsTheWalksRoute(t *testing.T) {
 	compared := 0
 	eachSubnetSample(t, func(seed uint64, n *Network, s *flowSampler, sc *subnetCtx) {
 		src, dst := ipset.Addr(s.inSet(sc.usable)), ipset.Addr(s.address())
-		got, err := n.NextHop(src, dst)
+		got, err := n.NextHop(sc.s.ID, src, dst)
 		if IsPlatformAddress(dst) {
 			if err == nil {
 				t.Fatalf("next hop to platform address %s: %+v", dst, got)
