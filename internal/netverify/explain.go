@@ -64,7 +64,7 @@ type Hop struct {
 
 // render turns a group's steps into an explained outcome.
 // hops caches rendered hops: the groups of one answer share most steps.
-func (n *Network) render(g *group, src, dst *endpoint, q Query, hops map[step]Hop) Outcome {
+func (n *Network) render(g *group, src, dst *endpoint, q *Query, hops map[step]Hop) Outcome {
 	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String(),
 		Sample: Packet{Protocol: g.proto, Source: ipset.Addr(g.src[0].Lo), Destination: ipset.Addr(g.dst[0].Lo)}}
 	if g.proto.hasPorts() {
@@ -326,7 +326,7 @@ func (n *Network) firewallPublic(fc *firewallCtx) string {
 }
 
 // fix suggests the change that would let the flow through.
-func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
+func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 	port := fmt.Sprint(q.Port)
 	if !g.proto.hasPorts() {
 		port = "*"

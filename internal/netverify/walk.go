@@ -251,13 +251,9 @@ func (w *walker) applyNSG(c *nsgCtx, d resources.Direction, f *pointFlow) bool {
 
 // applyNSGs applies the NSGs at o in direction d, in Azure's order (spec
 // §8.1), and reports whether both allow.
-func (w *walker) applyNSGs(o origin, d resources.Direction, f *pointFlow) bool {
-	for _, c := range nsgOrder(d, o.subnet.nsg, o.nicNSG()) {
-		if !w.applyNSG(c, d, f) {
-			return false
-		}
-	}
-	return true
+func (w *walker) applyNSGs(o *origin, d resources.Direction, f *pointFlow) bool {
+	order := nsgOrder(d, o.subnet.nsg, o.nicNSG())
+	return w.applyNSG(order[0], d, f) && w.applyNSG(order[1], d, f)
 }
 
 func isPlatform(u uint32) bool { return u == azurePlatformIP || u == imdsIP }
@@ -267,7 +263,7 @@ func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
 	if isPlatform(f.dst) {
 		return w.platform(f, src)
 	}
-	if !w.applyNSGs(src, resources.Outbound, f) {
+	if !w.applyNSGs(&src, resources.Outbound, f) {
 		return Denied
 	}
 	return w.routeFrom(f, src.subnet, src, 0)
@@ -354,7 +350,7 @@ func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 			return Allowed
 		}
 	}
-	if !w.applyNSGs(dst, resources.Inbound, f) {
+	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied
 	}
 	w.add(step{kind: stepDeliver, subnet: sc, host: dst.host, compute: dst.compute})
@@ -547,7 +543,7 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 // a reply that leaves through an appliance instead of straight to the
 // internet is asymmetric and dropped (spec §5.2, §8.2).
 func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
-	if !w.applyNSGs(dst, resources.Inbound, f) {
+	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied
 	}
 	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute})
