@@ -17,7 +17,7 @@ import (
 
 // clientOn is c with its requests served by a server of its own on st
 // (which the test inspects, or whose store misbehaves).
-func clientOn(t *testing.T, c *client, st store.Store) (*client, *Server) {
+func clientOn(t testing.TB, c *client, st store.Store) (*client, *Server) {
 	t.Helper()
 	s := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(s)
