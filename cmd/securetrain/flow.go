@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,13 +16,12 @@ const flowSynopsis = "ENV --from SRC --to DST --protocol TCP|UDP|ICMP|Any --port
 
 func runFlow(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("flow", flowSynopsis, stderr)
-	var q netverify.Query
-	fs.StringVar(&q.From, "from", "", "source: compute (ws/name or id), subnet/NIC/private endpoint id, IP, CIDR, range or service tag")
-	fs.StringVar(&q.To, "to", "", "destination: as --from, or a DNS name")
-	fs.StringVar(&q.Protocol, "protocol", "TCP", "TCP, UDP, ICMP, ESP, AH or Any")
-	fs.IntVar(&q.Port, "port", 0, "destination port (TCP/UDP)")
-	fs.IntVar(&q.SourcePort, "source-port", 0, fmt.Sprintf("source port (default: an ephemeral port, %d)", netverify.DefaultSourcePort))
-	fs.StringVar(&q.Direction, "direction", "", "outbound (SRC inside) or inbound (DST inside, SRC outside); inferred when omitted")
+	from := fs.String("from", "", "source: compute (ws/name or id), subnet/NIC/private endpoint id, IP, CIDR, range or service tag")
+	to := fs.String("to", "", "destination: as --from, or a DNS name")
+	protocol := fs.String("protocol", "TCP", "TCP, UDP, ICMP, ESP, AH or Any")
+	port := fs.Int("port", 0, "destination port (TCP/UDP)")
+	sourcePort := fs.Int("source-port", 0, fmt.Sprintf("source port (default: an ephemeral port, %d)", netverify.DefaultSourcePort))
+	direction := fs.String("direction", "", "outbound (SRC inside) or inbound (DST inside, SRC outside); inferred when omitted")
 	format := fs.String("format", "text", "text or json")
 	tagsFile := fs.String("service-tags", "", "ServiceTags_Public JSON file (default: the embedded catalog)")
 	pos, err := parseArgs(fs, args)
@@ -36,23 +36,52 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 	case len(pos) != 1:
 		fs.Usage()
 		return fail("expected one environment file, got %d arguments", len(pos))
-	case q.From == "" || q.To == "":
+	case *from == "" || *to == "":
 		return fail("--from and --to are required")
 	}
 	if err := oneOf(*format, "text", "json"); err != nil {
 		return fail("--format %v", err)
 	}
-	if q.Port == 0 && q.Protocol != "" && !strings.EqualFold(q.Protocol, "ICMP") && !strings.EqualFold(q.Protocol, "Any") &&
-		!strings.EqualFold(q.Protocol, "ESP") && !strings.EqualFold(q.Protocol, "AH") {
+	q := netverify.Query{Direction: netverify.Direction(strings.ToLower(*direction))}
+	if q.Protocol, err = netverify.ParseProtocol(*protocol); err != nil {
+		return fail("--protocol: %v", err)
+	}
+	if *port < 0 || *port > 65535 {
+		return fail("--port %d is outside 0-65535", *port)
+	}
+	if *sourcePort < 0 || *sourcePort > 65535 {
+		return fail("--source-port %d is outside 0-65535", *sourcePort)
+	}
+	q.Port, q.SourcePort = uint16(*port), uint16(*sourcePort)
+	if q.Port == 0 && (q.Protocol == netverify.TCP || q.Protocol == netverify.UDP) {
 		return fail("--port is required for %s", q.Protocol)
+	}
+	if *direction != "" {
+		if err := oneOf(*direction, string(netverify.DirectionOutbound), string(netverify.DirectionInbound)); err != nil {
+			return fail("--direction %v", err)
+		}
 	}
 	net, err := compileFile(pos[0], *tagsFile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
 	}
+	if q.From, err = net.ParseEndpoint(*from); err != nil {
+		return fail("--from: %v", err)
+	}
+	if q.To, err = net.ParseEndpoint(*to); err != nil {
+		return fail("--to: %v", err)
+	}
 	res, err := net.Flow(q)
-	if err != nil {
+	var ee *netverify.EndpointError
+	switch {
+	case errors.As(err, &ee) && ee.Destination:
+		return fail("--to %s %v", *to, ee.Err)
+	case errors.As(err, &ee):
+		return fail("--from %s %v", *from, ee.Err)
+	case errors.Is(err, netverify.ErrDirection):
+		return fail("--direction %s does not fit: %v", *direction, err)
+	case err != nil:
 		return fail("%v", err)
 	}
 	if strings.EqualFold(*format, "json") {
@@ -154,7 +183,7 @@ func at(pos string) string {
 }
 
 func describeEndpoint(e netverify.EndpointInfo) string {
-	s := e.Kind + " " + e.Text
+	s := string(e.Kind) + " " + e.Text
 	if e.Resource != "" && !strings.EqualFold(e.Resource, e.Text) {
 		s += " (" + e.Resource + ")"
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
-	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/store"
 )
@@ -340,9 +339,4 @@ func (g governance) Delete(ctx context.Context, tx store.Tx, id arm.ID) error {
 		return err
 	}
 	return nil
-}
-
-// network compiles a subscription's resources for the verifier.
-func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
-	return s.compileSubscription(ctx, sub, nil)
 }

@@ -253,7 +253,7 @@ func storedWorkspace(ctx context.Context, rd store.Reader, target arm.ID) (*reso
 	if err != nil {
 		return nil, err
 	}
-	snap, err := resources.DecodeARM([][]byte{rec.Body}, func(arm.ID) bool { return true })
+	snap, err := resources.DecodeARM([][]byte{rec.Body}, func(arm.ID) (bool, error) { return true, nil })
 	if err != nil || len(snap.Workspaces) == 0 {
 		return nil, fmt.Errorf("stored workspace %s: %v", target, err)
 	}

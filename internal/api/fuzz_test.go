@@ -99,7 +99,7 @@ func FuzzResourcePut(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted %s but not stored: %v", paths[i], err)
 			}
-			exists := func(ref arm.ID) bool { ok, err := storedExists(ctx, st, ref); return ok && err == nil }
+			exists := func(ref arm.ID) (bool, error) { return storedExists(ctx, st, ref) }
 			if _, err := resources.DecodeARM([][]byte{rec.Body}, exists); err != nil {
 				t.Fatalf("PUT %s %q was accepted, but the stored record does not decode:\n%v\n%s", paths[i], body, err, rec.Body)
 			}

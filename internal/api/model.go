@@ -30,39 +30,28 @@ type storedBody struct {
 	body []byte
 }
 
-// compileSubscription decodes every resource of the subscription, each
-// body as prepare gives it (nil: as stored), and compiles the network.
-// The records are read in one read transaction, so that the pages of the
-// listing are one moment's state.
-func (s *Server) compileSubscription(ctx context.Context, sub string, prepare func(store.Record, *resourceKind) ([]byte, error)) (*netverify.Network, error) {
+// compileSubscription decodes every resource of the subscription and
+// compiles the network. The records are read in one read transaction, so
+// that the pages of the listing are one moment's state.
+func (s *Server) compileSubscription(ctx context.Context, sub string) (*netverify.Network, error) {
 	var snap *resources.Snapshot
 	err := s.store.View(ctx, func(tx store.Reader) error {
 		var recs []storedBody
 		err := store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + sub, Limit: store.MaxPage}, func(rec store.Record) error {
-			k := kindOf(rec.Type)
-			if k == nil {
+			if kindOf(rec.Type) == nil {
 				return nil // resource groups, operations, RBAC, locks: not part of the network
 			}
 			id, err := arm.ParseID(rec.ID, "")
 			if err != nil {
 				return fmt.Errorf("stored id %q: %w", rec.ID, err)
 			}
-			body := rec.Body
-			if prepare != nil {
-				if body, err = prepare(rec, k); err != nil {
-					return err
-				}
-			}
-			recs = append(recs, storedBody{id, body})
+			recs = append(recs, storedBody{id, rec.Body})
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("reading the resources of subscription %s: %w", sub, err)
 		}
-		snap, err = decodeStored(recs, func(id arm.ID) bool {
-			ok, err := storedExists(ctx, tx, id)
-			return err == nil && ok
-		}, arm.ID{})
+		snap, err = decodeStored(recs, func(id arm.ID) (bool, error) { return storedExists(ctx, tx, id) }, arm.ID{})
 		if err != nil {
 			return modelError(err)
 		}
@@ -90,7 +79,7 @@ func (s *Server) compileSubscription(ctx context.Context, sub string, prepare fu
 // decode whole (its error then also gives why what it needs is left out).
 // Each round leaves out at least one more part or stops with the error,
 // so it ends.
-func decodeStored(recs []storedBody, exists func(arm.ID) bool, written arm.ID) (*resources.Snapshot, error) {
+func decodeStored(recs []storedBody, exists func(arm.ID) (bool, error), written arm.ID) (*resources.Snapshot, error) {
 	excluded := map[string]resources.Problem{} // by the id key of the part left out
 	gone := func(id arm.ID) bool {
 		for {
@@ -116,7 +105,12 @@ func decodeStored(recs []storedBody, exists func(arm.ID) bool, written arm.ID) (
 			}
 			bodies = append(bodies, body)
 		}
-		snap, err := resources.DecodeARM(bodies, func(id arm.ID) bool { return !gone(id) && exists(id) })
+		snap, err := resources.DecodeARM(bodies, func(id arm.ID) (bool, error) {
+			if gone(id) {
+				return false, nil
+			}
+			return exists(id)
+		})
 		var fe *resources.FileError
 		if !errors.As(err, &fe) {
 			if snap != nil {

@@ -49,6 +49,9 @@ type Server struct {
 	log    *slog.Logger
 	engine *provision.Engine
 	clock  clock.Clock
+	// networks caches each subscription's compiled network; store
+	// invalidates it on writes.
+	networks *networkCache
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
 }
@@ -72,15 +75,18 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // NewWithOptions returns a server on st with opts. Operations it begins
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, log: log, clock: opts.Clock}
+	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache()}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
+	s.store = invalidatingStore{Store: st, networks: s.networks}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
 	}
-	s.engine = provision.New(provision.Config{Store: st, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
+	// The engine writes through the same store, so that its writes
+	// invalidate cached networks too.
+	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
 		Network: s.network, Clock: s.clock})
 	return s
 }

@@ -139,22 +139,10 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 			return err
 		}
 	}
-	// A store failure is not a missing reference: it is returned as it
-	// is, so that a store that retries recognises it (store.Store).
-	var storeErr error
-	exists := func(id arm.ID) bool {
-		ok, err := storedExists(ctx, tx, id)
-		if err != nil && storeErr == nil {
-			storeErr = err
-		}
-		return ok
-	}
+	exists := func(id arm.ID) (bool, error) { return storedExists(ctx, tx, id) }
 	// The stored records around it may hold a broken reference (older
 	// data): left out unless the written record needs them.
 	snap, err := decodeStored(set.bodies, exists, recID)
-	if storeErr != nil {
-		return storeErr
-	}
 	if err != nil {
 		return problemsError(err)
 	}

@@ -32,8 +32,9 @@ import (
 // with the result and no polling headers completes them at once.
 //
 // A target is a VM (its NICs), a NIC, an Azure ML compute or a subnet.
-// The network is decoded and compiled per request (the Server has no
-// cache to keep it in).
+// The answers are the verifier's queries (Interface, NSGVerdict, NextHop)
+// on the subscription's cached network; this file maps requests to them
+// and their answers to Azure's shapes.
 
 // watcherActions maps an action path segment, lower-cased, to its name.
 var watcherActions = map[string]string{
@@ -41,10 +42,6 @@ var watcherActions = map[string]string{
 	"nexthop":           "nextHop",
 	"securitygroupview": "securityGroupView",
 }
-
-// Azure's platform addresses: traffic to them bypasses NSGs except rules
-// naming AzurePlatform* tags (spec §8.1).
-var platformAddrs = []netip.Addr{netip.MustParseAddr("168.63.129.16"), netip.MustParseAddr("169.254.169.254")}
 
 // watcherRoute serves Network Watcher actions (POST
 // .../providers/Microsoft.Network/networkWatchers/{name}/{action}).
@@ -114,10 +111,9 @@ type ipFlowResult struct {
 
 // ipFlowVerify answers whether the target's NSGs let one packet through
 // and which rule decided (spec §8.1). Like Azure's IP flow verify it looks
-// at the target's NSGs only, not at routes: Flow evaluates NSGs only along
-// a path that exists (an inbound flow from the internet to a private
-// address has none), so the verdict comes from the verifier's compiled
-// effective rules of the NSGs on the target, in its evaluation order.
+// at the target's NSGs only, not at routes (an inbound flow from the
+// internet to a private address has no path, yet its NSG verdict is
+// asked): the verifier's NSGVerdict.
 func (s *Server) ipFlowVerify(ctx context.Context, who, sub string, data []byte) (any, error) {
 	var in ipFlowParams
 	if err := decodeParams(data, &in); err != nil {
@@ -158,11 +154,11 @@ func (s *Server) ipFlowVerify(ctx context.Context, who, sub string, data []byte)
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.loadWatcherModel(ctx, sub, false)
+	n, err := s.network(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, in.TargetNicResourceID)
+	targets, err := s.watchTargets(ctx, who, n, sub, in.TargetResourceID, in.TargetNicResourceID)
 	if err != nil {
 		return nil, err
 	}
@@ -170,75 +166,22 @@ func (s *Server) ipFlowVerify(ctx context.Context, who, sub string, data []byte)
 	if t == nil {
 		return nil, badField("localIPAddress", "%s is not an address of %s (%s)", local, in.TargetResourceID, describeAddrs(targets))
 	}
-	if t.nic == nil && t.compute == nil {
-		// A subnet's address that a NIC owns is filtered by that NIC's NSG too.
-		if nic := m.nicAt(t.subnet, local); nic != nil {
-			if h := holding([]*watchTarget{nicTarget(m.net.Snapshot(), nic)}, local); h != nil {
-				t = h
-			}
-		}
-	}
-	subnetNSG, nicNSG, err := m.appliedNSGs(t)
-	if err != nil {
-		return nil, err
-	}
-	lu, _ := ipset.U32(local)
-	ru, _ := ipset.U32(remote)
-	pk := packet{proto: proto, src: lu, dst: ru, sport: localPort, dport: remotePort}
-	chain := []*netverify.NSGView{nicNSG, subnetNSG} // outbound: NIC NSG, then subnet NSG
+	p := netverify.Packet{Protocol: proto, Source: local, Destination: remote, SourcePort: localPort, DestinationPort: remotePort}
 	if dir == resources.Inbound {
-		pk = packet{proto: proto, src: ru, dst: lu, sport: remotePort, dport: localPort}
-		chain = []*netverify.NSGView{subnetNSG, nicNSG}
+		p = netverify.Packet{Protocol: proto, Source: remote, Destination: local, SourcePort: remotePort, DestinationPort: localPort}
 	}
-	// Platform addresses are reached without NSGs, except rules that name
-	// an AzurePlatform* tag, as the verifier's walk does (spec §8.1).
-	platform := dir == resources.Outbound && slices.Contains(platformAddrs, remote)
-	res := ipFlowResult{Access: string(resources.Allow)}
-	for _, v := range chain {
-		if v == nil {
-			continue // no NSG allows
-		}
-		rules := v.Inbound
-		if dir == resources.Outbound {
-			rules = v.Outbound
-		}
-		rule := firstMatch(rules, pk, platform)
-		if rule == nil {
-			continue
-		}
-		// Both NSGs must allow: a deny decides; else the last allowing
-		// rule is the one that let the packet through.
-		res.RuleName = ruleName(rule)
-		if !rule.Allow {
-			res.Access = string(resources.Deny)
-			break
-		}
+	dec, err := n.NSGVerdict(t.ID, dir, p)
+	if err != nil {
+		return nil, fmt.Errorf("ipFlowVerify on %s: %w", t.ID, err)
+	}
+	res := ipFlowResult{Access: string(resources.Deny)}
+	if dec.Allowed {
+		res.Access = string(resources.Allow)
+	}
+	if dec.Rule != nil {
+		res.RuleName = ruleName(dec.Rule)
 	}
 	return res, nil
-}
-
-// packet is the first packet of a flow, as NSG rules see it.
-type packet struct {
-	proto        netverify.Protocol
-	src, dst     uint32
-	sport, dport uint16
-}
-
-// firstMatch returns the first rule, in the verifier's evaluation order,
-// that matches the packet; for platform traffic only rules naming an
-// AzurePlatform* tag are considered.
-func firstMatch(rules []netverify.EffectiveRule, p packet, platform bool) *netverify.EffectiveRule {
-	for i := range rules {
-		r := &rules[i]
-		if platform && !r.Platform {
-			continue
-		}
-		if slices.Contains(r.Protocols, p.proto) && r.Source.Contains(p.src) && r.Destination.Contains(p.dst) &&
-			r.SourcePorts.Contains(uint32(p.sport)) && r.DestinationPorts.Contains(uint32(p.dport)) {
-			return r
-		}
-	}
-	return nil
 }
 
 // ruleName names a rule as Azure's diagnostics do:
@@ -271,10 +214,8 @@ type nextHopResult struct {
 var nextHopTypes = map[string]string{"VNetPeering": "VirtualNetworkPeering"}
 
 // nextHop answers which route the source's subnet picks for the
-// destination (spec §8.2): the first route hop of the verifier's walk.
-// NSGs do not take part in next hop, and a denying NSG would end the walk
-// before the route lookup, so the network is compiled without its NSG
-// associations.
+// destination (spec §8.2): the verifier's NextHop, which NSGs do not
+// affect.
 func (s *Server) nextHop(ctx context.Context, who, sub string, data []byte) (any, error) {
 	var in nextHopParams
 	if err := decodeParams(data, &in); err != nil {
@@ -292,40 +233,36 @@ func (s *Server) nextHop(ctx context.Context, who, sub string, data []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	if slices.Contains(platformAddrs, dst) {
+	if netverify.IsPlatformAddress(dst) {
 		return nil, badField("destinationIPAddress", "%s is an Azure platform address: the host answers it directly, it is not routed", dst)
 	}
-	m, err := s.loadWatcherModel(ctx, sub, true)
+	n, err := s.network(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, in.TargetNicResourceID)
+	targets, err := s.watchTargets(ctx, who, n, sub, in.TargetResourceID, in.TargetNicResourceID)
 	if err != nil {
 		return nil, err
 	}
-	if holding(targets, src) == nil {
+	t := holding(targets, src)
+	if t == nil {
 		return nil, badField("sourceIPAddress", "%s is not an address of %s (%s)", src, in.TargetResourceID, describeAddrs(targets))
 	}
-	res, err := m.net.Flow(netverify.Query{From: src.String(), To: dst.String(), Protocol: "ICMP", Direction: netverify.DirectionOutbound})
+	hop, err := n.NextHop(t.ID, src, dst)
 	if err != nil {
-		return nil, newError(http.StatusBadRequest, "InvalidRequestFormat", "The flow from %s to %s cannot be evaluated: %v.", src, dst, err)
+		return nil, newError(http.StatusBadRequest, "InvalidRequestFormat", "The next hop from %s to %s cannot be evaluated: %v.", src, dst, err)
 	}
-	for _, o := range res.Outcomes {
-		for _, h := range o.Hops {
-			if h.Kind != "route" {
-				continue
-			}
-			out := nextHopResult{NextHopType: h.NextHopType, NextHopIPAddress: h.NextHopIP, RouteTableID: "System Route"}
-			if t, ok := nextHopTypes[h.NextHopType]; ok {
-				out.NextHopType = t
-			}
-			if h.RouteSource == "User" && h.Resource != "" {
-				out.RouteTableID = h.Resource
-			}
-			return out, nil
-		}
+	out := nextHopResult{NextHopType: hop.Type, RouteTableID: "System Route"}
+	if t, ok := nextHopTypes[hop.Type]; ok {
+		out.NextHopType = t
 	}
-	return nil, fmt.Errorf("next hop from %s to %s: the verifier's answer (%s) has no route hop", src, dst, res.Verdict)
+	if hop.IP.IsValid() {
+		out.NextHopIPAddress = hop.IP.String()
+	}
+	if !hop.RouteTable.IsZero() {
+		out.RouteTableID = hop.RouteTable.String()
+	}
+	return out, nil
 }
 
 // sgViewParams is SecurityGroupViewParameters.
@@ -391,54 +328,34 @@ func (s *Server) securityGroupView(ctx context.Context, who, sub string, data []
 	if err := requireFields("targetResourceId", in.TargetResourceID); err != nil {
 		return nil, err
 	}
-	m, err := s.loadWatcherModel(ctx, sub, false)
+	n, err := s.network(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := s.watchTargets(ctx, who, m, sub, in.TargetResourceID, "")
+	targets, err := s.watchTargets(ctx, who, n, sub, in.TargetResourceID, "")
 	if err != nil {
 		return nil, err
 	}
 	out := sgViewResult{NetworkInterfaces: []sgInterface{}}
 	for _, t := range targets {
-		subnetNSG, nicNSG, err := m.appliedNSGs(t)
-		if err != nil {
-			return nil, err
-		}
 		a := sgAssociations{
-			SubnetAssociation:      &sgAssociation{ID: t.subnet.ID.String(), SecurityRules: m.customRules(subnetNSG)},
-			DefaultSecurityRules:   []object{},
+			SubnetAssociation:      &sgAssociation{ID: t.Subnet.String(), SecurityRules: rulesOf(t.SubnetNSG, false)},
+			DefaultSecurityRules:   rulesOf(firstView(t.NICNSG, t.SubnetNSG), true),
 			EffectiveSecurityRules: []effectiveRule{},
 		}
-		switch {
-		case t.nic != nil:
-			a.NetworkInterfaceAssociation = &sgAssociation{ID: t.nic.ID.String(), SecurityRules: m.customRules(nicNSG)}
-		case nicNSG != nil:
-			// The NSG Azure ML puts on a public-IP compute's node NICs; the
-			// NICs are Azure ML's, the compute stands for them.
-			a.NetworkInterfaceAssociation = &sgAssociation{ID: t.id.String(), SecurityRules: m.customRules(nicNSG)}
+		// A NIC shows its association even without an NSG; a compute shows
+		// the NSG Azure ML puts on its node NICs (the NICs are Azure ML's,
+		// the compute stands for them).
+		if t.NICNSG != nil || strings.EqualFold(t.ID.Type(), typeNIC) {
+			a.NetworkInterfaceAssociation = &sgAssociation{ID: t.ID.String(), SecurityRules: rulesOf(t.NICNSG, false)}
 		}
-		if v := firstView(nicNSG, subnetNSG); v != nil {
-			a.DefaultSecurityRules = m.defaultRules(v)
-		}
-		for _, order := range []struct {
-			dir   resources.Direction
-			views []*netverify.NSGView
-		}{{resources.Inbound, []*netverify.NSGView{subnetNSG, nicNSG}}, {resources.Outbound, []*netverify.NSGView{nicNSG, subnetNSG}}} {
-			for _, v := range order.views {
-				if v == nil {
-					continue
-				}
-				rules := v.Inbound
-				if order.dir == resources.Outbound {
-					rules = v.Outbound
-				}
-				for i := range rules {
-					a.EffectiveSecurityRules = append(a.EffectiveSecurityRules, effectiveOf(&rules[i]))
-				}
+		for _, dir := range []resources.Direction{resources.Inbound, resources.Outbound} {
+			rules := t.EffectiveRules(dir)
+			for i := range rules {
+				a.EffectiveSecurityRules = append(a.EffectiveSecurityRules, effectiveOf(&rules[i]))
 			}
 		}
-		out.NetworkInterfaces = append(out.NetworkInterfaces, sgInterface{ID: t.id.String(), SecurityRuleAssociations: a})
+		out.NetworkInterfaces = append(out.NetworkInterfaces, sgInterface{ID: t.ID.String(), SecurityRuleAssociations: a})
 	}
 	return out, nil
 }
@@ -453,25 +370,12 @@ func firstView(vs ...*netverify.NSGView) *netverify.NSGView {
 	return nil
 }
 
-// customRules are an NSG's own rules in Azure's SecurityRule shape: as
-// stored, or (for the NSG Azure ML creates, which is not stored) from the
-// verifier's view.
-func (m *watcherModel) customRules(v *netverify.NSGView) []object {
-	return m.rulesOf(v, "securityRules", false)
-}
-
-// defaultRules are an NSG's six default rules in SecurityRule shape.
-func (m *watcherModel) defaultRules(v *netverify.NSGView) []object {
-	return m.rulesOf(v, "defaultSecurityRules", true)
-}
-
-func (m *watcherModel) rulesOf(v *netverify.NSGView, key string, defaults bool) []object {
+// rulesOf lists an NSG's own rules (defaults false) or its six default
+// rules in Azure's SecurityRule shape; none for no NSG.
+func rulesOf(v *netverify.NSGView, defaults bool) []object {
 	out := []object{}
 	if v == nil {
 		return out
-	}
-	if body, ok := m.nsgs[v.NSG.Key()]; ok {
-		return append(out, arm.Items(arm.EnsureField(body, "properties"), key)...)
 	}
 	for _, rules := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
 		for i := range rules {
@@ -600,98 +504,20 @@ func portTexts(set ipset.Set, all string, rangeAlways bool) []string {
 	return out
 }
 
-// watcherModel is the verifier's view of a subscription at one moment.
-type watcherModel struct {
-	net   *netverify.Network
-	views []netverify.NSGView
-	// nsgs are the stored NSG bodies by id key: their rules in Azure's own
-	// shape, as a GET returns them.
-	nsgs map[string]object
-	// vmNICs are the NICs each VM's networkProfile lists, by VM id key
-	// (the decoder keeps only the NIC's side of the link).
-	vmNICs map[string][]arm.ID
-}
-
-// loadWatcherModel compiles the subscription with what the diagnostics
-// also need: NSG bodies, VM NICs, and for next hop (which NSGs do not
-// affect) no NSG associations on subnets and NICs.
-func (s *Server) loadWatcherModel(ctx context.Context, sub string, withoutNSGs bool) (*watcherModel, error) {
-	m := &watcherModel{nsgs: map[string]object{}, vmNICs: map[string][]arm.ID{}}
-	var err error
-	if m.net, err = s.compileSubscription(ctx, sub, func(rec store.Record, k *resourceKind) ([]byte, error) {
-		return m.prepare(rec, k, withoutNSGs)
-	}); err != nil {
-		return nil, err
-	}
-	m.views = m.net.NSGs()
-	return m, nil
-}
-
-// prepare returns the body a record contributes to the model, keeping NSG
-// bodies and dropping NSG associations when asked.
-func (m *watcherModel) prepare(rec store.Record, k *resourceKind, withoutNSGs bool) ([]byte, error) {
-	isNSG := strings.EqualFold(k.typ, typeNSG)
-	isVNet := strings.EqualFold(k.typ, "Microsoft.Network/virtualNetworks")
-	isNIC := strings.EqualFold(k.typ, "Microsoft.Network/networkInterfaces")
-	isVM := strings.EqualFold(k.typ, "Microsoft.Compute/virtualMachines")
-	if !isNSG && !isVM && !(withoutNSGs && (isVNet || isNIC)) {
-		return rec.Body, nil
-	}
-	o, err := recordObject(rec)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case isNSG:
-		m.nsgs[store.Key(rec.ID)] = o
-		return rec.Body, nil
-	case isVM:
-		for _, ref := range arm.Items(arm.EnsureField(arm.EnsureField(o, "properties"), "networkProfile"), "networkInterfaces") {
-			if id, err := arm.ParseID(arm.Str(ref, "id"), ""); err == nil {
-				m.vmNICs[store.Key(rec.ID)] = append(m.vmNICs[store.Key(rec.ID)], id)
-			}
-		}
-		return rec.Body, nil
-	case isVNet:
-		for _, sn := range arm.Items(arm.EnsureField(o, "properties"), "subnets") {
-			delete(arm.EnsureField(sn, "properties"), "networkSecurityGroup")
-		}
-	default:
-		delete(arm.EnsureField(o, "properties"), "networkSecurityGroup")
-	}
-	body, err := json.Marshal(o)
-	if err != nil {
-		return nil, fmt.Errorf("re-encoding %s: %w", rec.ID, err)
-	}
-	return body, nil
-}
-
-// watchTarget is one network interface (or what stands for one) that a
-// diagnostic looks at.
-type watchTarget struct {
-	id      arm.ID // the NIC, compute or subnet
-	subnet  *resources.Subnet
-	nic     *resources.NetworkInterface
-	compute *resources.Compute
-	// addrs are the target's private addresses: a NIC's, a compute's node
-	// addresses, a subnet's usable addresses.
-	addrs ipset.Set
-	// subnetOf maps a NIC address to its IP configuration's subnet.
-	subnetOf map[uint32]*resources.Subnet
-}
+const typeVM = "Microsoft.Compute/virtualMachines"
 
 // targetTypes are the resource types a diagnostic may target.
 var targetTypes = []string{
-	"Microsoft.Compute/virtualMachines",
-	"Microsoft.Network/networkInterfaces",
-	"Microsoft.MachineLearningServices/workspaces/computes",
-	"Microsoft.Network/virtualNetworks/subnets",
+	typeVM,
+	typeNIC,
+	typeCompute,
+	typeVNet + "/subnets",
 }
 
 // watchTargets resolves targetResourceId (and targetNicResourceId for a
-// VM) into the network interfaces to look at. The caller must be allowed
-// to read the target.
-func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, sub, target, targetNIC string) ([]*watchTarget, error) {
+// VM) into the interfaces to look at. The caller must be allowed to read
+// the target.
+func (s *Server) watchTargets(ctx context.Context, who string, n *netverify.Network, sub, target, targetNIC string) ([]netverify.Interface, error) {
 	id, err := arm.ParseID(strings.TrimSpace(target), "")
 	if err != nil {
 		return nil, badField("targetResourceId", "%v", err)
@@ -707,7 +533,7 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 	if err := s.authorize(ctx, who, k.typ+"/read", id.String()); err != nil {
 		return nil, err
 	}
-	snap := m.net.Snapshot()
+	snap := n.Snapshot()
 	var nicID arm.ID
 	if strings.TrimSpace(targetNIC) != "" {
 		if nicID, err = arm.ParseID(strings.TrimSpace(targetNIC), ""); err != nil {
@@ -718,22 +544,28 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 			return nil, badField("targetNicResourceId", "is only for a virtual machine target with several network interfaces")
 		}
 	}
-	switch v := snap.Lookup(id).(type) {
-	case *resources.NetworkInterface:
-		t := nicTarget(snap, v)
-		if t.subnet == nil {
-			return nil, badField("targetResourceId", "network interface %s has no IP configuration in a subnet of the subscription", id)
+	switch snap.Lookup(id).(type) {
+	case *resources.NetworkInterface, *resources.Compute, *resources.Subnet:
+		i, err := n.Interface(id)
+		if err != nil {
+			return nil, badField("targetResourceId", "%v", err)
 		}
-		return []*watchTarget{t}, nil
+		return []netverify.Interface{i}, nil
 	case *resources.VirtualMachine:
-		var out []*watchTarget
+		listed, err := s.vmNetworkInterfaces(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		var out []netverify.Interface
 		// A VM's NICs: those its networkProfile lists, and those that
 		// name it (Azure keeps both sides of the link).
-		listed := m.vmNICs[id.Key()]
 		for _, nic := range snap.NetworkInterfaces {
 			ofVM := nic.VirtualMachine.ID.Equal(id) || slices.ContainsFunc(listed, nic.ID.Equal)
-			if t := nicTarget(snap, nic); ofVM && t.subnet != nil && (nicID.IsZero() || nic.ID.Equal(nicID)) {
-				out = append(out, t)
+			if !ofVM || !(nicID.IsZero() || nic.ID.Equal(nicID)) {
+				continue
+			}
+			if i, err := n.Interface(nic.ID); err == nil { // a NIC in no subnet of the network has nothing to show
+				out = append(out, i)
 			}
 		}
 		if len(out) == 0 && !nicID.IsZero() {
@@ -743,22 +575,6 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 			return nil, badField("targetResourceId", "virtual machine %s has no network interface in the subscription", id)
 		}
 		return out, nil
-	case *resources.Compute:
-		sn := snap.Subnet(v.Subnet.ID)
-		if sn == nil {
-			return nil, badField("targetResourceId", "compute %s is not in a virtual network subnet: it has no network to verify", id)
-		}
-		addrs, err := m.net.Addresses(v.ID.String())
-		if err != nil {
-			return nil, badField("targetResourceId", "%v", err)
-		}
-		return []*watchTarget{{id: v.ID, subnet: sn, compute: v, addrs: addrs}}, nil
-	case *resources.Subnet:
-		addrs, err := m.net.Addresses(v.ID.String())
-		if err != nil {
-			return nil, badField("targetResourceId", "%v", err)
-		}
-		return []*watchTarget{{id: v.ID, subnet: v, addrs: addrs}}, nil
 	}
 	if why, ok := snap.Exclusion(id); ok {
 		return nil, newError(http.StatusConflict, "InvalidNetworkConfiguration", "The target resource '%s' cannot be evaluated: %s", id, why)
@@ -766,108 +582,53 @@ func (s *Server) watchTargets(ctx context.Context, who string, m *watcherModel, 
 	return nil, newError(http.StatusNotFound, "NotFound", "The target resource '%s' was not found.", id)
 }
 
-// nicTarget is a NIC with its addresses; its subnet is its first IP
-// configuration's.
-func nicTarget(snap *resources.Snapshot, nic *resources.NetworkInterface) *watchTarget {
-	t := &watchTarget{id: nic.ID, nic: nic, subnetOf: map[uint32]*resources.Subnet{}}
-	var addrs []netip.Addr
-	for _, ipc := range nic.IPConfigurations {
-		sn := snap.Subnet(ipc.Subnet.ID)
-		if sn == nil {
-			continue
-		}
-		if t.subnet == nil {
-			t.subnet = sn
-		}
-		if u, ok := ipset.U32(ipc.PrivateIP); ok {
-			addrs = append(addrs, ipc.PrivateIP)
-			t.subnetOf[u] = sn
+// vmNetworkInterfaces are the NICs a stored VM's networkProfile lists
+// (the verifier's model keeps only the NIC's side of the link).
+func (s *Server) vmNetworkInterfaces(ctx context.Context, vm arm.ID) ([]arm.ID, error) {
+	rec, err := s.store.Get(ctx, vm.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // deleted since the network was compiled: only the NICs that name it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading virtual machine %s: %w", vm, err)
+	}
+	o, err := recordObject(rec)
+	if err != nil {
+		return nil, err
+	}
+	var out []arm.ID
+	for _, ref := range arm.Items(arm.EnsureField(arm.EnsureField(o, "properties"), "networkProfile"), "networkInterfaces") {
+		if id, err := arm.ParseID(arm.Str(ref, "id"), ""); err == nil {
+			out = append(out, id)
 		}
 	}
-	t.addrs = ipset.FromAddrs(addrs...)
-	return t
+	return out, nil
 }
 
-// holding returns the target that owns address a, narrowed to a's subnet,
-// or nil.
-func holding(ts []*watchTarget, a netip.Addr) *watchTarget {
+// holding returns the interface that owns address a, or nil.
+func holding(ts []netverify.Interface, a netip.Addr) *netverify.Interface {
 	u, ok := ipset.U32(a)
 	if !ok {
 		return nil
 	}
-	for _, t := range ts {
-		if t.subnet == nil || !t.addrs.Contains(u) {
-			continue
+	for i := range ts {
+		if ts[i].Addresses.Contains(u) {
+			return &ts[i]
 		}
-		if sn := t.subnetOf[u]; sn != nil && sn != t.subnet {
-			c := *t
-			c.subnet = sn
-			return &c
-		}
-		return t
 	}
 	return nil
 }
 
-// describeAddrs lists the targets' addresses for an error message.
-func describeAddrs(ts []*watchTarget) string {
+// describeAddrs lists the interfaces' addresses for an error message.
+func describeAddrs(ts []netverify.Interface) string {
 	var all ipset.Set
 	for _, t := range ts {
-		all = all.Union(t.addrs)
+		all = all.Union(t.Addresses)
 	}
 	if all.IsEmpty() {
 		return "it has no address"
 	}
 	return "its addresses: " + all.Format(4)
-}
-
-// nicAt returns the NIC that owns address a in subnet sn, or nil.
-func (m *watcherModel) nicAt(sn *resources.Subnet, a netip.Addr) *resources.NetworkInterface {
-	for _, nic := range m.net.Snapshot().NetworkInterfaces {
-		for _, ipc := range nic.IPConfigurations {
-			if ipc.PrivateIP == a && ipc.Subnet.ID.Equal(sn.ID) {
-				return nic
-			}
-		}
-	}
-	return nil
-}
-
-// appliedNSGs are the verifier's views of the NSGs on the target: its
-// subnet's, and its NIC's (for a public-IP compute, the one Azure ML
-// creates on the node NICs, spec §4.2); nil where there is none.
-func (m *watcherModel) appliedNSGs(t *watchTarget) (subnetNSG, nicNSG *netverify.NSGView, err error) {
-	snap := m.net.Snapshot()
-	vnet := snap.VNetOf(t.subnet)
-	if vnet == nil {
-		return nil, nil, fmt.Errorf("subnet %s has no virtual network in the model", t.subnet.ID)
-	}
-	find := func(ref resources.Ref) (*netverify.NSGView, error) {
-		if !ref.IsSet() {
-			return nil, nil
-		}
-		for i := range m.views {
-			if v := &m.views[i]; v.CreatedBy == "" && v.NSG.Equal(ref.ID) && v.VNet.Equal(vnet.ID) {
-				return v, nil
-			}
-		}
-		return nil, fmt.Errorf("the verifier has no view of NSG %s in virtual network %s", ref.ID, vnet.ID)
-	}
-	if subnetNSG, err = find(t.subnet.NetworkSecurityGroup); err != nil {
-		return nil, nil, err
-	}
-	switch {
-	case t.nic != nil:
-		nicNSG, err = find(t.nic.NetworkSecurityGroup)
-	case t.compute != nil:
-		created := netverify.CreatedByAzureML(t.compute)
-		for i := range m.views {
-			if m.views[i].CreatedBy == created {
-				nicNSG = &m.views[i]
-			}
-		}
-	}
-	return subnetNSG, nicNSG, err
 }
 
 // decodeParams reads a request body into the parameters struct v:

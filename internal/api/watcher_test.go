@@ -176,9 +176,18 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 func TestIPFlowVerifyAgreesWithFlow(t *testing.T) {
 	c := newClient(t)
 	watcherEnvironment(t, c)
-	m, err := New(c.st, slog.New(slog.NewTextHandler(io.Discard, nil))).loadWatcherModel(context.Background(), sub, false)
+	n, err := New(c.st, slog.New(slog.NewTextHandler(io.Discard, nil))).network(context.Background(), sub)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// query is the flow between two addresses, as the verifier takes it.
+	query := func(from, to, proto string, port int) netverify.Query {
+		p, err := netverify.ParseProtocol(proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return netverify.Query{From: netverify.AddressEndpoint(netip.MustParseAddr(from)), To: netverify.AddressEndpoint(netip.MustParseAddr(to)),
+			Protocol: p, Port: uint16(port), SourcePort: 50001}
 	}
 	remotes := []string{"8.8.8.8", "10.0.3.10", "10.0.1.20", "10.0.1.10", tagAddress(t, "AzureMachineLearning"), tagAddress(t, "Storage"), "192.168.1.1"}
 	compared := 0
@@ -194,7 +203,7 @@ func TestIPFlowVerifyAgreesWithFlow(t *testing.T) {
 						continue
 					}
 					// Outbound: the flow's NSG hops before its route are the target's.
-					res, err := m.net.Flow(netverify.Query{From: local, To: remote, Protocol: proto, Port: port, SourcePort: 50001})
+					res, err := n.Flow(query(local, remote, proto, port))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -204,7 +213,7 @@ func TestIPFlowVerifyAgreesWithFlow(t *testing.T) {
 					if !strings.HasPrefix(remote, "10.0.") {
 						continue
 					}
-					res, err = m.net.Flow(netverify.Query{From: remote, To: local, Protocol: proto, Port: port, SourcePort: 50001})
+					res, err = n.Flow(query(remote, local, proto, port))
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -20,16 +20,41 @@ type Node struct {
 	PublicIP  netip.Addr // invalid without public IP
 }
 
-// Flow is one flow a node needs (the required flows of `securetrain
-// check`), with the verifier's prediction.
+// Flow is one flow a compute's nodes need (the required flows of
+// `securetrain check`): a packet a probe can send, what its remote end
+// stands for, and the verifier's prediction.
 type Flow struct {
 	// Name describes it: "outbound UDP 5831 to AzureMachineLearning".
 	Name string
+	// Inbound: the flow arrives at the node (Remote is its source); else
+	// it leaves the node (Remote is its destination).
+	Inbound bool
+	// Protocol is TCP, UDP or ICMP.
+	Protocol string
+	// Source and Destination are the packet's addresses, the node's own
+	// being one address of the compute's: At puts a node's in its place.
+	// When the verifier predicts a block they are in the blocked part.
+	Source, Destination netip.Addr
+	// SourcePort and DestinationPort are the packet's ports (TCP, UDP).
+	SourcePort, DestinationPort uint16
+	// Remote is what the remote end stands for: a service tag
+	// ("Storage.WestUS2"), a DNS name or an address prefix.
+	Remote string
 	// Predicted is the verifier's verdict: the flow passes.
 	Predicted bool
 	// Blocker explains a predicted block: the deciding rule or route and
 	// the fix.
 	Blocker string
+}
+
+// At is the flow as node n sends (or, inbound, receives) it.
+func (f Flow) At(n Node) Flow {
+	if f.Inbound {
+		f.Destination = n.PrivateIP
+	} else {
+		f.Source = n.PrivateIP
+	}
+	return f
 }
 
 // Probe is a flow's outcome as the fabric observed it.
@@ -46,7 +71,8 @@ type Probe struct {
 type Fabric interface {
 	// Boot creates the node's machine (or finds it created).
 	Boot(ctx context.Context, n Node) error
-	// Probe tests the node's flows.
+	// Probe tests the node's flows (the compute's: Flow.At places each at
+	// the node).
 	Probe(ctx context.Context, n Node, flows []Flow) ([]Probe, error)
 	// Stop halts the machine, keeping its address and disk.
 	Stop(ctx context.Context, n Node) error

@@ -122,7 +122,10 @@ func BenchmarkFlowAPI(b *testing.B) {
 	_, n := large(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
-		q := Query{From: "10.7.3.20", To: "20.60.1.1", Protocol: "TCP", Port: []int{443, 445, 22}[r.IntN(3)]}
+		q, err := textQuery{From: "10.7.3.20", To: "20.60.1.1", Protocol: "TCP", Port: []uint16{443, 445, 22}[r.IntN(3)]}.parse(n)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if _, err := n.Flow(q); err != nil {
 			b.Fatal(err)
 		}
@@ -134,8 +137,9 @@ func BenchmarkFlowAPI(b *testing.B) {
 func BenchmarkSetQueryRegionalTag(b *testing.B) {
 	_, n := large(b)
 	var pieces int
+	q := textQuery{From: "mlws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443}.mustParse(b, n)
 	for b.Loop() {
-		res, err := n.Flow(Query{From: "mlws/c10", To: "Storage.WestUS2", Protocol: "TCP", Port: 443})
+		res, err := n.Flow(q)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -149,8 +153,9 @@ func BenchmarkSetQueryRegionalTag(b *testing.B) {
 func BenchmarkSetQueryInbound(b *testing.B) {
 	_, n := large(b)
 	var pieces int
+	q := textQuery{From: "AzureMachineLearning", To: "mlws/c11", Protocol: "TCP", Port: 44224}.mustParse(b, n)
 	for b.Loop() {
-		res, err := n.Flow(Query{From: "AzureMachineLearning", To: "mlws/c11", Protocol: "TCP", Port: 44224})
+		res, err := n.Flow(q)
 		if err != nil {
 			b.Fatal(err)
 		}

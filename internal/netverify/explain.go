@@ -1,6 +1,7 @@
 package netverify
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -12,28 +13,63 @@ import (
 // default outbound access.
 const SNATDefaultOutbound = "default outbound access"
 
+// HopKind says what a hop is.
+type HopKind string
+
+// Hop kinds.
+const (
+	// HopPlatform: the destination is an Azure platform address, reached
+	// without NSGs (unless a rule names an AzurePlatform* tag).
+	HopPlatform HopKind = "platform"
+	// HopNSG: an NSG rule decided (Rule, Priority, Direction, Action).
+	HopNSG HopKind = "nsg"
+	// HopRoute: the route a subnet picked (Prefix, NextHopType, NextHopIP,
+	// RouteSource; Resource is the route table of a user route).
+	HopRoute HopKind = "route"
+	// HopReturnRoute: the route a reply takes back to an outside source.
+	HopReturnRoute           HopKind = "returnRoute"
+	HopDelivery              HopKind = "delivery"
+	HopPeering               HopKind = "peering"
+	HopServiceEndpoint       HopKind = "serviceEndpoint"
+	HopServiceEndpointPolicy HopKind = "serviceEndpointPolicy"
+	// HopSNAT: the way out to the internet, and the address it leaves by.
+	HopSNAT            HopKind = "snat"
+	HopAppliance       HopKind = "appliance"
+	HopGateway         HopKind = "gateway"
+	HopIngress         HopKind = "ingress"
+	HopLoadBalancer    HopKind = "loadBalancer"
+	HopFirewall        HopKind = "firewall"
+	HopPrivateEndpoint HopKind = "privateEndpoint"
+	// HopUnknown is a step the explanation does not know (a bug).
+	HopUnknown HopKind = "unknown"
+)
+
 // Hop is one element on a flow's path and what it decided.
 type Hop struct {
-	Kind        string `json:"kind"`
-	Resource    string `json:"resource,omitempty"`
-	Position    string `json:"position,omitempty"`
-	Rule        string `json:"rule,omitempty"`
-	Priority    int    `json:"priority,omitempty"`
-	Direction   string `json:"direction,omitempty"`
-	Action      string `json:"action,omitempty"`
-	Prefix      string `json:"prefix,omitempty"`
-	NextHopType string `json:"nextHopType,omitempty"`
-	NextHopIP   string `json:"nextHopIp,omitempty"`
-	RouteSource string `json:"routeSource,omitempty"`
-	SNAT        string `json:"snat,omitempty"`
-	CreatedBy   string `json:"createdBy,omitempty"`
-	Detail      string `json:"detail"`
+	Kind        HopKind `json:"kind"`
+	Resource    string  `json:"resource,omitempty"`
+	Position    string  `json:"position,omitempty"`
+	Rule        string  `json:"rule,omitempty"`
+	Priority    int     `json:"priority,omitempty"`
+	Direction   string  `json:"direction,omitempty"`
+	Action      string  `json:"action,omitempty"`
+	Prefix      string  `json:"prefix,omitempty"`
+	NextHopType string  `json:"nextHopType,omitempty"`
+	NextHopIP   string  `json:"nextHopIp,omitempty"`
+	RouteSource string  `json:"routeSource,omitempty"`
+	SNAT        string  `json:"snat,omitempty"`
+	CreatedBy   string  `json:"createdBy,omitempty"`
+	Detail      string  `json:"detail"`
 }
 
 // render turns a group's steps into an explained outcome.
 // hops caches rendered hops: the groups of one answer share most steps.
-func (n *Network) render(g *group, src, dst *endpoint, q Query, hops map[step]Hop) Outcome {
-	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String()}
+func (n *Network) render(g *group, src, dst *endpoint, q *Query, hops map[step]Hop) Outcome {
+	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String(),
+		Sample: Packet{Protocol: g.proto, Source: ipset.Addr(g.src[0].Lo), Destination: ipset.Addr(g.dst[0].Lo)}}
+	if g.proto.hasPorts() {
+		o.Sample.SourcePort, o.Sample.DestinationPort = cmp.Or(q.SourcePort, DefaultSourcePort), q.Port
+	}
 	o.Sources, o.SourceRanges = rangeStrings(g.src, q.MaxRanges)
 	o.Destinations, o.DestinationRanges = rangeStrings(g.dst, q.MaxRanges)
 	for _, s := range g.steps {
@@ -85,11 +121,11 @@ func sortedDisjoint(rs []ipset.Range) bool {
 func (n *Network) hop(s step) Hop {
 	switch s.kind {
 	case stepPlatform:
-		return Hop{Kind: "platform", Detail: fmt.Sprintf("%s is an Azure platform address (DNS/DHCP/health probes or metadata); NSG rules apply to it only when they name an AzurePlatform* tag",
+		return Hop{Kind: HopPlatform, Detail: fmt.Sprintf("%s is an Azure platform address (DNS/DHCP/health probes or metadata); NSG rules apply to it only when they name an AzurePlatform* tag",
 			ipset.Addr(s.addr))}
 	case stepNSG:
 		r := s.rule
-		h := Hop{Kind: "nsg", Resource: s.nsg.id.String(), Position: r.pos, Rule: r.name, Priority: r.priority,
+		h := Hop{Kind: HopNSG, Resource: s.nsg.id.String(), Position: r.pos, Rule: r.name, Priority: r.priority,
 			Direction: string(s.dir), Action: map[bool]string{true: "Allow", false: "Deny"}[r.allow], CreatedBy: s.nsg.createdBy}
 		kind := "rule"
 		if r.isDefault {
@@ -104,7 +140,7 @@ func (n *Network) hop(s step) Hop {
 		return h
 	case stepRoute, stepReturnRoute:
 		e := s.route
-		h := Hop{Kind: "route", Prefix: e.display(), NextHopType: e.nextHop, RouteSource: e.source}
+		h := Hop{Kind: HopRoute, Prefix: e.display(), NextHopType: e.nextHop, RouteSource: e.source}
 		if e.hopIP.IsValid() {
 			h.NextHopIP = e.hopIP.String()
 		}
@@ -119,7 +155,7 @@ func (n *Network) hop(s step) Hop {
 			target += " " + h.NextHopIP
 		}
 		if s.kind == stepReturnRoute {
-			h.Kind = "returnRoute"
+			h.Kind = HopReturnRoute
 			h.Detail = fmt.Sprintf("reply from subnet %s to the source: %s %s -> %s", s.subnet.s.ID.Name(), what, prefix, target)
 			if e.nextHop != resources.NextHopInternet && e.nextHop != hopServiceEndpoint {
 				h.Detail += ": the reply does not return the way the request came (through the public IP), so it is dropped (asymmetric routing)"
@@ -136,107 +172,107 @@ func (n *Network) hop(s step) Hop {
 		case s.host != nil:
 			what = s.host.label
 		}
-		return Hop{Kind: "delivery", Detail: fmt.Sprintf("delivered to %s in subnet %s", what, s.subnet.s.ID.Name())}
+		return Hop{Kind: HopDelivery, Detail: fmt.Sprintf("delivered to %s in subnet %s", what, s.subnet.s.ID.Name())}
 	case stepNoSubnet:
-		return Hop{Kind: "delivery", Detail: "the destination is in the VNet's address space but in no subnet: nothing receives it"}
+		return Hop{Kind: HopDelivery, Detail: "the destination is in the VNet's address space but in no subnet: nothing receives it"}
 	case stepReserved:
-		return Hop{Kind: "delivery", Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it", s.subnet.s.ID.Name())}
+		return Hop{Kind: HopDelivery, Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it", s.subnet.s.ID.Name())}
 	case stepPeeringBlocked:
 		p := s.route.peer.p
-		return Hop{Kind: "peering", Resource: p.ID.String(), Position: p.Pos,
+		return Hop{Kind: HopPeering, Resource: p.ID.String(), Position: p.Pos,
 			Detail: fmt.Sprintf("peering %s has allowVirtualNetworkAccess=false: traffic to the remote VNet is blocked", p.ID.Name())}
 	case stepForwardingBlocked:
 		b := s.route.peer.back
-		return Hop{Kind: "peering", Resource: b.ID.String(), Position: b.Pos,
+		return Hop{Kind: HopPeering, Resource: b.ID.String(), Position: b.Pos,
 			Detail: fmt.Sprintf("peering %s has allowForwardedTraffic=false: traffic forwarded by an appliance into VNet %s is dropped", b.ID.Name(), s.route.peer.remote.v.ID.Name())}
 	case stepServiceEndpoint:
-		return Hop{Kind: "serviceEndpoint", Prefix: s.route.display(), NextHopType: hopServiceEndpoint,
+		return Hop{Kind: HopServiceEndpoint, Prefix: s.route.display(), NextHopType: hopServiceEndpoint,
 			Detail: fmt.Sprintf("service endpoint %s on subnet %s: reaches the service over the Azure backbone with the private source address", s.route.service, s.subnet.s.ID.Name())}
 	case stepSEPDenied:
-		return Hop{Kind: "serviceEndpointPolicy", Resource: s.sep.ID.String(), Position: s.sep.Pos, Action: "Deny",
+		return Hop{Kind: HopServiceEndpointPolicy, Resource: s.sep.ID.String(), Position: s.sep.Pos, Action: "Deny",
 			Detail: fmt.Sprintf("service endpoint policies on subnet %s allow only the storage accounts they list; this account is not listed", s.subnet.s.ID.Name())}
 	case stepSNATNat:
-		return Hop{Kind: "snat", Resource: s.subnet.nat.ID.String(), Position: s.subnet.nat.Pos, SNAT: n.natAddresses(s.subnet.nat),
+		return Hop{Kind: HopSNAT, Resource: s.subnet.nat.ID.String(), Position: s.subnet.nat.Pos, SNAT: n.natAddresses(s.subnet.nat),
 			Detail: fmt.Sprintf("leaves through NAT gateway %s (source translated to %s)", s.subnet.nat.ID.Name(), n.natAddresses(s.subnet.nat))}
 	case stepSNATInstance:
 		addr := "its public IP"
 		if s.host.publicIP.Address.IsValid() {
 			addr = s.host.publicIP.Address.String()
 		}
-		return Hop{Kind: "snat", Resource: s.host.publicIP.ID.String(), SNAT: addr,
+		return Hop{Kind: HopSNAT, Resource: s.host.publicIP.ID.String(), SNAT: addr,
 			Detail: fmt.Sprintf("leaves through the instance public IP %s of %s", addr, s.host.label)}
 	case stepSNATLoadBalancer:
 		lb := s.host.outboundLB
-		return Hop{Kind: "snat", Resource: lb.ID.String(), Position: lb.Pos, SNAT: s.host.outboundIPs,
+		return Hop{Kind: HopSNAT, Resource: lb.ID.String(), Position: lb.Pos, SNAT: s.host.outboundIPs,
 			Detail: fmt.Sprintf("leaves through an outbound rule of load balancer %s (source translated to %s)", lb.ID.Name(), s.host.outboundIPs)}
 	case stepSNATCompute:
-		return Hop{Kind: "snat", SNAT: "public IP created by Azure ML", CreatedBy: CreatedByAzureML(s.compute.c),
+		return Hop{Kind: HopSNAT, SNAT: "public IP created by Azure ML", CreatedBy: CreatedByAzureML(s.compute.c),
 			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}
 	case stepSNATDefault:
-		return Hop{Kind: "snat", SNAT: SNATDefaultOutbound,
+		return Hop{Kind: HopSNAT, SNAT: SNATDefaultOutbound,
 			Detail: fmt.Sprintf("leaves through Azure's default outbound access (implicit, changing IP; retired for new VNets — use a NAT gateway) from subnet %s", s.subnet.s.ID.Name())}
 	case stepNoEgress:
-		return Hop{Kind: "snat", Resource: s.subnet.s.ID.String(), Position: s.subnet.s.Pos,
+		return Hop{Kind: HopSNAT, Resource: s.subnet.s.ID.String(), Position: s.subnet.s.Pos,
 			Detail: fmt.Sprintf("subnet %s has no NAT gateway, the source has no public IP, and defaultOutboundAccess is false: there is no way out to the internet (Azure: \"Default outbound access in Azure\")", s.subnet.s.ID.Name())}
 	case stepApplianceMissing:
-		return Hop{Kind: "appliance", NextHopIP: s.route.hopIP.String(),
+		return Hop{Kind: HopAppliance, NextHopIP: s.route.hopIP.String(),
 			Detail: fmt.Sprintf("next hop %s is not the address of any firewall or NIC in the environment: Azure drops the traffic", s.route.hopIP)}
 	case stepApplianceNoForwarding:
-		return Hop{Kind: "appliance", Resource: s.host.id.String(),
+		return Hop{Kind: HopAppliance, Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("next hop %s is %s, which is not a forwarding appliance (enableIPForwarding is false): Azure drops the traffic", s.route.hopIP, s.host.label)}
 	case stepNVA:
-		return Hop{Kind: "appliance", Resource: s.host.id.String(),
+		return Hop{Kind: HopAppliance, Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("forwarded by network virtual appliance %s (its own filtering is not modelled)", s.host.label)}
 	case stepFirewall:
 		return n.firewallHop(s)
 	case stepFirewallEgress:
-		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), SNAT: n.firewallPublic(s.fw),
+		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), SNAT: n.firewallPublic(s.fw),
 			Detail: fmt.Sprintf("Azure Firewall %s sends it out through its public IP %s", s.fw.fw.ID.Name(), n.firewallPublic(s.fw))}
 	case stepFirewallNoEgress:
-		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("Azure Firewall %s has no public IP and its subnet no NAT gateway: it cannot reach the internet", s.fw.fw.ID.Name())}
 	case stepFirewallSNAT:
-		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), SNAT: ipset.Addr(s.fw.snatAddr).String(),
+		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), SNAT: ipset.Addr(s.fw.snatAddr).String(),
 			Detail: fmt.Sprintf("Azure Firewall %s translates the source to one of its instance addresses in %s %s (securetrain uses %s): application rules always SNAT, network rules when the destination is outside the firewall's SNAT private ranges; NSGs on the way must admit %s",
 				s.fw.fw.ID.Name(), s.fw.subnet.s.ID.Leaf(), s.fw.subnet.set.Format(2), ipset.Addr(s.fw.snatAddr), s.fw.subnet.set.Format(2))}
 	case stepFirewallNoSNAT:
-		return Hop{Kind: "snat", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("the destination is in Azure Firewall %s's SNAT private ranges (%s), so a network rule keeps the private source and the firewall cannot send it to the internet",
 				s.fw.fw.ID.Name(), s.fw.snatPrivate.Format(4))}
 	case stepGateway:
-		return Hop{Kind: "gateway", NextHopType: resources.NextHopVirtualNetworkGateway,
+		return Hop{Kind: HopGateway, NextHopType: resources.NextHopVirtualNetworkGateway,
 			Detail: "next hop VirtualNetworkGateway: the traffic leaves to the on-premises side, which securetrain does not model"}
 	case stepRouteNone:
-		return Hop{Kind: "route", Prefix: s.route.display(), NextHopType: resources.NextHopNone,
+		return Hop{Kind: HopRoute, Prefix: s.route.display(), NextHopType: resources.NextHopNone,
 			Detail: fmt.Sprintf("route %s -> None: Azure drops the traffic", s.route.display())}
 	case stepNoPublicIP:
 		if s.compute != nil {
-			return Hop{Kind: "ingress", Resource: s.compute.c.ID.String(), Position: s.compute.c.Pos,
+			return Hop{Kind: HopIngress, Resource: s.compute.c.ID.String(), Position: s.compute.c.Pos,
 				Detail: fmt.Sprintf("compute %s has enableNodePublicIp=false: no public IP or load balancer exists, inbound traffic from outside the VNet cannot reach it (Azure ML's own traffic arrives over a private link service)", s.compute.c.ID.Name())}
 		}
-		return Hop{Kind: "ingress", Detail: "the destination is not reachable from outside the VNets: no public IP of the environment maps to it"}
+		return Hop{Kind: HopIngress, Detail: "the destination is not reachable from outside the VNets: no public IP of the environment maps to it"}
 	case stepComputeIngress:
-		return Hop{Kind: "loadBalancer", CreatedBy: CreatedByAzureML(s.compute.c),
+		return Hop{Kind: HopLoadBalancer, CreatedBy: CreatedByAzureML(s.compute.c),
 			Detail: fmt.Sprintf("arrives at the public IP and load balancer Azure ML creates for %s, which forward it to the node", s.compute.c.ID.Name())}
 	case stepPublicIngress:
-		h := Hop{Kind: "ingress", Detail: "arrives at public IP of " + s.pub.label}
+		h := Hop{Kind: HopIngress, Detail: "arrives at public IP of " + s.pub.label}
 		if s.pub.pip != nil {
 			h.Resource, h.Position = s.pub.pip.ID.String(), s.pub.pip.Pos
 			h.Detail = fmt.Sprintf("arrives at public IP %s (%s) of %s", s.pub.pip.Address, s.pub.pip.ID.Name(), s.pub.label)
 		}
 		return h
 	case stepNoBackend:
-		return Hop{Kind: "loadBalancer", Detail: fmt.Sprintf("%s has no rule forwarding this protocol and port to a backend in the environment", s.pub.label)}
+		return Hop{Kind: HopLoadBalancer, Detail: fmt.Sprintf("%s has no rule forwarding this protocol and port to a backend in the environment", s.pub.label)}
 	case stepDNATNotModelled:
-		return Hop{Kind: "firewall", Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
+		return Hop{Kind: HopFirewall, Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("Azure Firewall %s would translate this flow by its DNAT (NAT) rules, which securetrain does not model yet: it cannot say whether or where the firewall forwards it", s.fw.fw.ID.Name())}
 	case stepPEPoliciesOff:
-		return Hop{Kind: "privateEndpoint", Resource: s.host.id.String(),
+		return Hop{Kind: HopPrivateEndpoint, Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("delivered to %s; subnet %s has privateEndpointNetworkPolicies %q, so NSGs do not apply to private endpoints there", s.host.label, s.subnet.s.ID.Name(), orDefault(s.subnet.s.PrivateEndpointNetworkPolicies, "Disabled"))}
 	case stepLoop:
-		return Hop{Kind: "route", Detail: fmt.Sprintf("more than %d appliance hops: routing loop", maxApplianceHops)}
+		return Hop{Kind: HopRoute, Detail: fmt.Sprintf("more than %d appliance hops: routing loop", maxApplianceHops)}
 	}
-	return Hop{Kind: "unknown"}
+	return Hop{Kind: HopUnknown}
 }
 
 func orDefault(s, d string) string {
@@ -248,7 +284,7 @@ func orDefault(s, d string) string {
 
 func (n *Network) firewallHop(s step) Hop {
 	fw := s.fw.fw
-	h := Hop{Kind: "firewall", Resource: fw.ID.String(), Position: fw.Pos}
+	h := Hop{Kind: HopFirewall, Resource: fw.ID.String(), Position: fw.Pos}
 	if s.fwRule == nil {
 		h.Action = "Deny"
 		h.Detail = fmt.Sprintf("Azure Firewall %s: no network or application rule matches, denied by default", fw.ID.Name())
@@ -290,7 +326,7 @@ func (n *Network) firewallPublic(fc *firewallCtx) string {
 }
 
 // fix suggests the change that would let the flow through.
-func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
+func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 	port := fmt.Sprint(q.Port)
 	if !g.proto.hasPorts() {
 		port = "*"
@@ -317,7 +353,7 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q Query) string {
 			return firewallRuleFix(s.fw, s.fwRule)
 		}
 		if dst.name != "" && g.proto == TCP && (q.Port == 80 || q.Port == 443) {
-			scheme := map[int]string{80: "Http", 443: "Https"}[q.Port]
+			scheme := map[uint16]string{80: "Http", 443: "Https"}[q.Port]
 			return fmt.Sprintf("add an application rule for %s (%s:%d) from %s, or a network rule %s %s port %s (Azure: \"Configure inbound and outbound network traffic\")",
 				dst.name, scheme, q.Port, srcText, g.proto, dstText, port)
 		}
@@ -390,7 +426,7 @@ func endpointText(ep *endpoint, rs []ipset.Range) string {
 			return ep.name
 		case ep.compute != nil:
 			return "subnet " + ep.compute.subnet.s.ID.Name() + " (" + part.Format(3) + ")"
-		case ep.info.Kind == "subnet":
+		case ep.info.Kind == EndpointSubnet:
 			return "subnet " + ep.subnet.s.ID.Name() + " (" + part.Format(3) + ")"
 		}
 	}

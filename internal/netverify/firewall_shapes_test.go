@@ -110,14 +110,14 @@ func TestFirewallWithoutNetworkRules(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			n := compileYAML(t, appOnly(map[string]string{"POLICY": policy}))
 			for _, p := range []string{"TCP", "UDP", "ICMP", "Any"} {
-				expect(t, flow(t, n, Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: p, Port: 443}), Denied, "no network or application rule matches, denied by default")
-				expect(t, flow(t, n, Query{From: "vnet/work", To: "Storage.WestUS2", Protocol: p, Port: 443}), Denied, "denied by default")
+				expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "8.8.8.8", Protocol: p, Port: 443}), Denied, "no network or application rule matches, denied by default")
+				expect(t, flow(t, n, textQuery{From: "vnet/work", To: "Storage.WestUS2", Protocol: p, Port: 443}), Denied, "denied by default")
 			}
 		})
 	}
 	// The application rule still allows its names.
 	n := compileYAML(t, appOnly(map[string]string{"POLICY": appRulesGroup}))
-	expect(t, flow(t, n, Query{From: "10.0.0.10", To: "pypi.org", Protocol: "TCP", Port: 443}), Allowed, "application rule pypi")
+	expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "pypi.org", Protocol: "TCP", Port: 443}), Allowed, "application rule pypi")
 }
 
 // TestClassicFirewallEmptyShapes: the classic form of the same shapes: no
@@ -143,8 +143,8 @@ func TestClassicFirewallEmptyShapes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := compileYAML(t, classic(colls))
-			expect(t, flow(t, n, Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Denied, "denied by default")
-			expect(t, flow(t, n, Query{From: "10.0.0.10", To: "10.0.2.10", Protocol: "ICMP"}), Denied, "denied by default")
+			expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Denied, "denied by default")
+			expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "10.0.2.10", Protocol: "ICMP"}), Denied, "denied by default")
 		})
 	}
 }
@@ -157,7 +157,7 @@ func TestClassicFirewallEmptyShapes(t *testing.T) {
 // a lower priority number; and verdicts are spelled "denies".
 func TestFirewallFixHintsTellTheTruth(t *testing.T) {
 	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
-	res := flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23})
+	res := flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23})
 	expect(t, res, Denied, "network rule telnet in collection deny-telnet (priority 100, parent policy base, group platform) denies it")
 	fix := res.Outcomes[0].Fix
 	for _, want := range []string{"parent policy base", "change or remove it in base", "no rule of child can precede it"} {
@@ -184,7 +184,7 @@ func TestFirewallFixHintsTellTheTruth(t *testing.T) {
           rules:
             - {ruleType: NetworkRule, name: dns, ipProtocols: [UDP], sourceAddresses: ["*"], destinationAddresses: ["*"], destinationPorts: ["53"]}`
 	n = compileYAML(t, hub(map[string]string{"ROUTES": toFirewall, "EXTRA": deny}))
-	res = flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "UDP", Port: 53})
+	res = flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "UDP", Port: 53})
 	expect(t, res, Denied, "network rule dns in collection no-dns (priority 200, policy child, group blocks) denies it")
 	if want := "change or remove rule dns, or add an allowing network rule in group blocks in a collection with a priority number below 200, or in a group of policy child with a priority number below 150"; res.Outcomes[0].Fix != want {
 		t.Errorf("fix %q, want %q", res.Outcomes[0].Fix, want)
@@ -202,7 +202,7 @@ func TestClassicFirewallFixNamesTheRuleKind(t *testing.T) {
             rules: [{name: web, protocols: [TCP], sourceAddresses: ["*"], destinationAddresses: ["*"], destinationPorts: ["443"]}]
 `
 	env := strings.Replace(appOnly(nil), "      firewallPolicy: {id: /resourceGroups/rg/providers/Microsoft.Network/firewallPolicies/pol}\n", colls, 1)
-	res := flow(t, compileYAML(t, env), Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 443})
+	res := flow(t, compileYAML(t, env), textQuery{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 443})
 	expect(t, res, Denied, "network rule web in collection blocks (priority 300, classic rule collection) denies it")
 	if want := "change or remove rule web, or add an allowing network rule in a network rule collection with a priority number below 300"; res.Outcomes[0].Fix != want {
 		t.Errorf("fix %q, want %q", res.Outcomes[0].Fix, want)
@@ -271,8 +271,8 @@ const snatRules = `
 // addresses in AzureFirewallSubnet".
 func TestFirewallApplicationRulesAlwaysSNAT(t *testing.T) {
 	const fwSubnet, clients = "10.0.1.0/26", "10.0.0.0/24"
-	web := Query{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}
-	net := Query{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
+	web := textQuery{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}
+	net := textQuery{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
 	// An NSG admitting the firewall's subnet admits application-rule
 	// traffic, which arrives from a firewall address...
 	n := compileYAML(t, snatEnv(fwSubnet, snatRules))
@@ -306,8 +306,8 @@ func TestFirewallSNATPrivateRanges(t *testing.T) {
 		return strings.Replace(snatEnv("10.0.1.0/26", snatRules), "      dnsSettings: {enableProxy: true}\n",
 			"      dnsSettings: {enableProxy: true}\n      snat: {privateRanges: ["+ranges+"]}\n", 1)
 	}
-	net := Query{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
-	out := Query{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 8443}
+	net := textQuery{From: "10.0.0.10", To: "10.0.2.10", Protocol: "TCP", Port: 8443}
+	out := textQuery{From: "10.0.0.10", To: "8.8.8.8", Protocol: "TCP", Port: 8443}
 	n := compileYAML(t, withSNAT("255.255.255.255/32"))
 	expect(t, flow(t, n, net), Allowed, "network rule servers", "translates the source", "servers-nsg rule admit")
 	expect(t, flow(t, n, out), Allowed, "sends it out through its public IP 20.9.9.9")
@@ -350,9 +350,9 @@ func TestFirewallNetworkRuleFQDNsMatchTheirAddresses(t *testing.T) {
           rules:
             - {ruleType: NetworkRule, name: ntp, ipProtocols: [UDP], sourceAddresses: ["*"], destinationFqdns: [ntp.ubuntu.com], destinationPorts: ["123"]}`
 	n := compileYAML(t, appOnly(map[string]string{"POLICY": ntp}))
-	res := flow(t, n, Query{From: "10.0.0.10", To: "ntp.ubuntu.com", Protocol: "UDP", Port: 123})
+	res := flow(t, n, textQuery{From: "10.0.0.10", To: "ntp.ubuntu.com", Protocol: "UDP", Port: 123})
 	expect(t, res, Allowed, "network rule ntp", "stand-in for this name's public address")
-	expect(t, flow(t, n, Query{From: "10.0.0.10", To: "time.google.com", Protocol: "UDP", Port: 123}), Denied, "denied by default")
+	expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "time.google.com", Protocol: "UDP", Port: 123}), Denied, "denied by default")
 	// The stand-ins are distinct, stable and outside every service tag.
 	a, b := externalStandIn("ntp.ubuntu.com"), externalStandIn("time.google.com")
 	if a == b || a != externalStandIn("NTP.Ubuntu.com.") || !externalStandIns.Contains(a) || !externalStandIns.Contains(b) {
@@ -360,8 +360,8 @@ func TestFirewallNetworkRuleFQDNsMatchTheirAddresses(t *testing.T) {
 	}
 	// A client that reached the name's address without the name (an
 	// address-only flow) is matched by the address the firewall resolved.
-	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(a).String(), Protocol: "UDP", Port: 123}), Allowed, "network rule ntp")
-	expect(t, flow(t, n, Query{From: "10.0.0.10", To: ipset.Addr(b).String(), Protocol: "UDP", Port: 123}), Denied, "denied by default")
+	expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: ipset.Addr(a).String(), Protocol: "UDP", Port: 123}), Allowed, "network rule ntp")
+	expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: ipset.Addr(b).String(), Protocol: "UDP", Port: 123}), Denied, "denied by default")
 }
 
 // TestNICDNSServersTakePrecedence: issue 18 point 6. "Name resolution for
@@ -382,10 +382,10 @@ func TestNICDNSServersTakePrecedence(t *testing.T) {
         - {name: c, properties: {privateIPAddress: 10.0.0.20, subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/work}}}`
 	n := compileYAML(t, snatEnv("10.0.1.0/26", snatRules)+nic)
 	// Another address of the subnet uses the VNet's Azure DNS.
-	expect(t, flow(t, n, Query{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}), Allowed, "dns: web.corp.internal A 10.0.2.10 private DNS zone")
-	res := flow(t, n, Query{From: "10.0.0.20", To: "web.corp.internal", Protocol: "TCP", Port: 443})
+	expect(t, flow(t, n, textQuery{From: "10.0.0.10", To: "web.corp.internal", Protocol: "TCP", Port: 443}), Allowed, "dns: web.corp.internal A 10.0.2.10 private DNS zone")
+	res := flow(t, n, textQuery{From: "10.0.0.20", To: "web.corp.internal", Protocol: "TCP", Port: 443})
 	expect(t, res, DNSFailure, "the DNS query to 10.0.2.53 (UDP 53) fails with Denied")
-	res = flow(t, n, Query{From: "/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-nic", To: "web.corp.internal", Protocol: "TCP", Port: 443})
+	res = flow(t, n, textQuery{From: "/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-nic", To: "web.corp.internal", Protocol: "TCP", Port: 443})
 	expect(t, res, DNSFailure, "the DNS query to 10.0.2.53")
 }
 
@@ -396,7 +396,7 @@ func TestNICDNSServersTakePrecedence(t *testing.T) {
 // must say so, not blame a missing forwarding rule.
 func TestFirewallDNATSaysItIsNotModelled(t *testing.T) {
 	n := compileYAML(t, appOnly(map[string]string{"POLICY": appRulesGroup}))
-	res := flow(t, n, Query{From: "8.8.8.8", To: "20.9.9.9", Protocol: "TCP", Port: 443})
+	res := flow(t, n, textQuery{From: "8.8.8.8", To: "20.9.9.9", Protocol: "TCP", Port: 443})
 	expect(t, res, NoRoute, "arrives at public IP 20.9.9.9", "DNAT (NAT) rules, which securetrain does not model yet")
 	if text := explain(res); strings.Contains(text, "no rule forwarding") || !strings.Contains(res.Outcomes[0].Fix, "does not model DNAT") {
 		t.Errorf("a DNAT'd flow is explained as a missing forwarding rule, or its fix hides the gap:\n%s", text)

@@ -1,6 +1,7 @@
 package netverify
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -27,32 +28,6 @@ const (
 	DNSFailure             Verdict = "DnsFailure"
 )
 
-// Direction of a query, relative to the environment.
-const (
-	DirectionOutbound = "outbound"
-	DirectionInbound  = "inbound"
-)
-
-// Query asks whether traffic from From to To is allowed.
-type Query struct {
-	// From and To: a compute ("ws1/cpucluster" or its id), a subnet
-	// ("vnet/subnet" or its id), a NIC or private endpoint id, an IP, a CIDR, a range "a-b", a service tag, or
-	// (To only) a DNS name.
-	From, To string
-	// Protocol: TCP, UDP, ICMP, ESP, AH or Any (TCP, UDP and ICMP).
-	Protocol string
-	// Port is the destination port (TCP/UDP).
-	Port int
-	// SourcePort defaults to 0, meaning an ephemeral port (50000).
-	SourcePort int
-	// Direction "outbound" (From is inside the environment), "inbound" (To
-	// is inside and From outside) or "" to infer.
-	Direction string
-	// MaxRanges caps the ranges each outcome lists (0: all); the counts
-	// are always complete.
-	MaxRanges int
-}
-
 // DefaultSourcePort stands for "an ephemeral port" when a query gives none.
 const DefaultSourcePort = 50000
 
@@ -73,19 +48,33 @@ type Result struct {
 
 // QueryEcho is the normalised query.
 type QueryEcho struct {
-	From       string `json:"from"`
-	To         string `json:"to"`
-	Protocol   string `json:"protocol"`
-	Port       int    `json:"port"`
-	SourcePort int    `json:"sourcePort"`
-	Direction  string `json:"direction"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Protocol   string    `json:"protocol"`
+	Port       uint16    `json:"port"`
+	SourcePort uint16    `json:"sourcePort"`
+	Direction  Direction `json:"direction"`
 }
+
+// EndpointKind says what a query endpoint resolved to.
+type EndpointKind string
+
+// Endpoint kinds.
+const (
+	EndpointCompute         EndpointKind = "compute"
+	EndpointSubnet          EndpointKind = "subnet"
+	EndpointNIC             EndpointKind = "networkInterface"
+	EndpointPrivateEndpoint EndpointKind = "privateEndpoint"
+	EndpointAddress         EndpointKind = "address"
+	EndpointServiceTag      EndpointKind = "serviceTag"
+	EndpointDNSName         EndpointKind = "dnsName"
+)
 
 // EndpointInfo says what a query endpoint resolved to.
 type EndpointInfo struct {
-	Text     string `json:"text"`
-	Kind     string `json:"kind"` // compute, subnet, networkInterface, privateEndpoint, address, serviceTag, dnsName
-	Resource string `json:"resource,omitempty"`
+	Text     string       `json:"text"`
+	Kind     EndpointKind `json:"kind"`
+	Resource string       `json:"resource,omitempty"`
 	// Addresses lists the first 16 ranges; RangeCount says how many there are.
 	Addresses  []string `json:"addresses"`
 	RangeCount int      `json:"rangeCount"`
@@ -105,6 +94,9 @@ type Outcome struct {
 	Hops              []Hop  `json:"hops"`
 	Reason            string `json:"reason"`
 	Fix               string `json:"fix,omitempty"`
+	// Sample is one packet of the outcome (its first source and
+	// destination): one a probe can send to test it.
+	Sample Packet `json:"-"`
 }
 
 // endpoint is a resolved query endpoint.
@@ -118,6 +110,27 @@ type endpoint struct {
 	tag     string
 }
 
+// EndpointError is a query endpoint the network cannot use.
+type EndpointError struct {
+	// Destination: the error is the query's To, else its From.
+	Destination bool
+	Endpoint    Endpoint
+	Err         error
+}
+
+func (e *EndpointError) Error() string {
+	side := "source"
+	if e.Destination {
+		side = "destination"
+	}
+	return side + " " + e.Endpoint.String() + " " + e.Err.Error()
+}
+
+func (e *EndpointError) Unwrap() error { return e.Err }
+
+// ErrDirection is a query's direction that does not fit its endpoints.
+var ErrDirection = errors.New("the direction does not fit")
+
 // Flow answers a query.
 func (n *Network) Flow(q Query) (*Result, error) {
 	return n.flow(q, false)
@@ -125,46 +138,37 @@ func (n *Network) Flow(q Query) (*Result, error) {
 
 // flowReference answers with the reference lookups (tests only).
 func (n *Network) flow(q Query, ref bool) (*Result, error) {
-	protos, err := parseProtocols(q.Protocol)
-	if err != nil {
-		return nil, err
+	if q.Protocol > AnyProtocol {
+		return nil, fmt.Errorf("protocol %s is not one of TCP, UDP, ICMP, ESP, AH or Any", q.Protocol)
 	}
-	if q.Port < 0 || q.Port > 65535 {
-		return nil, fmt.Errorf("port %d is outside 0-65535", q.Port)
-	}
-	if q.SourcePort < 0 || q.SourcePort > 65535 {
-		return nil, fmt.Errorf("source port %d is outside 0-65535", q.SourcePort)
-	}
-	sport := q.SourcePort
-	if sport == 0 {
-		sport = DefaultSourcePort
-	}
+	protos := q.Protocol.expand()
+	sport := cmp.Or(q.SourcePort, DefaultSourcePort)
 	src, err := n.resolveEndpoint(q.From, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--from: %w", err)
+		return nil, &EndpointError{Endpoint: q.From, Err: err}
 	}
 	dst, err := n.resolveEndpoint(q.To, src)
 	if err != nil {
-		return nil, fmt.Errorf("--to: %w", err)
+		return nil, &EndpointError{Destination: true, Endpoint: q.To, Err: err}
 	}
 	inside, err := n.sourceInside(src)
 	if err != nil {
-		return nil, fmt.Errorf("--from: %w", err)
+		return nil, &EndpointError{Endpoint: q.From, Err: err}
 	}
 	dir := DirectionOutbound
 	if !inside {
 		dir = DirectionInbound
 	}
-	switch strings.ToLower(q.Direction) {
+	switch q.Direction {
 	case "", dir:
 	case DirectionInbound, DirectionOutbound:
-		return nil, fmt.Errorf("--direction %s does not fit: %s is %s the environment's VNets, so the flow is %s",
-			q.Direction, q.From, map[bool]string{true: "inside", false: "outside"}[inside], dir)
+		return nil, fmt.Errorf("%w: %s is %s the environment's VNets, so the flow is %s, not %s",
+			ErrDirection, q.From, map[bool]string{true: "inside", false: "outside"}[inside], dir, q.Direction)
 	default:
-		return nil, fmt.Errorf("--direction %q must be outbound or inbound", q.Direction)
+		return nil, fmt.Errorf("%w: %q must be outbound or inbound", ErrDirection, q.Direction)
 	}
 	res := &Result{
-		Query: QueryEcho{From: q.From, To: q.To, Protocol: strings.ToUpper(q.Protocol), Port: q.Port,
+		Query: QueryEcho{From: q.From.String(), To: q.To.String(), Protocol: q.Protocol.String(), Port: q.Port,
 			SourcePort: sport, Direction: dir},
 		Source: src.info, Destination: dst.info, ServiceTags: n.tags.Version(),
 	}
@@ -191,7 +195,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
 		if v := w.fromInside(&f, n.originOf(src, f.src)); v != Allowed {
 			g := &group{verdict: DNSFailure, proto: UDP, steps: w.steps, src: []ipset.Range{srcSegs[0]}, dst: []ipset.Range{{Lo: f.dst, Hi: f.dst}}}
-			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, Query{Port: 53}, map[step]Hop{})
+			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, &Query{Port: 53}, map[step]Hop{})
 			o.Reason = fmt.Sprintf("the DNS query to %s (UDP 53) fails with %s: %s", ipset.Addr(f.dst), v, o.Reason)
 			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
 			return res, nil
@@ -222,11 +226,11 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 						limit = min(intervalEnd(cuts, intervalOf(cuts, d)), dstSegs[len(dstSegs)-1].Hi)
 					}
 					if evaluations++; evaluations > maxEvaluations {
-						return nil, fmt.Errorf("query too broad: more than %d pieces to evaluate; narrow --from or --to", maxEvaluations)
+						return nil, fmt.Errorf("query too broad: more than %d pieces to evaluate; narrow the source or the destination", maxEvaluations)
 					}
 					f := pointFlow{src: s, dst: d, proto: p, name: dst.name}
 					if p.hasPorts() {
-						f.sport, f.dport = uint16(sport), uint16(q.Port)
+						f.sport, f.dport = sport, q.Port
 					}
 					w.steps = w.steps[:0]
 					w.box = box{sLo: s, sHi: S.Hi, dLo: d, dHi: limit}
@@ -283,7 +287,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	}
 	hops := map[step]Hop{}
 	for _, g := range groups {
-		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, q, hops))
+		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q, hops))
 	}
 	res.Verdict = overall(res.Outcomes)
 	return res, nil
@@ -292,17 +296,6 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 // walkers keeps walkers and their buffers for reuse: a check asks tens of
 // thousands of queries, and most of a query's allocations are its buffers.
 var walkers = sync.Pool{New: func() any { return &walker{} }}
-
-func parseProtocols(s string) ([]Protocol, error) {
-	if s == "" || strings.EqualFold(s, "Any") || s == "*" {
-		return []Protocol{TCP, UDP, ICMP}, nil
-	}
-	p, err := ParseProtocol(s)
-	if err != nil {
-		return nil, err
-	}
-	return []Protocol{p}, nil
-}
 
 // pending is one evaluation of a strip, grouped once the strip's extent
 // is known.
@@ -401,10 +394,10 @@ func (n *Network) sourceInside(src *endpoint) (bool, error) {
 	case !src.set.Overlaps(n.vnetSpace):
 		return false, nil
 	case vnetsHit > 1:
-		return false, fmt.Errorf("%s overlaps the address space of %d VNets; name a compute, subnet or NIC instead", src.info.Text, vnetsHit)
+		return false, fmt.Errorf("overlaps the address space of %d VNets; name a compute, subnet or NIC instead", vnetsHit)
 	case !src.set.Subtract(n.subnetSpace).IsEmpty():
-		return false, fmt.Errorf("%s is partly outside every subnet (addresses %s); a source must be in subnets or wholly outside the VNets",
-			src.info.Text, src.set.Subtract(n.subnetSpace).Format(4))
+		return false, fmt.Errorf("is partly outside every subnet (addresses %s); a source must be in subnets or wholly outside the VNets",
+			src.set.Subtract(n.subnetSpace).Format(4))
 	}
 	return true, nil
 }
@@ -426,71 +419,57 @@ func (n *Network) originOf(src *endpoint, u uint32) origin {
 	return origin{}
 }
 
-// resolveEndpoint turns query text into an endpoint; from is the already
-// resolved source (DNS names resolve from its VNet) or nil for the source.
-func (n *Network) resolveEndpoint(text string, from *endpoint) (*endpoint, error) {
-	text = strings.TrimSpace(text)
-	if text == "" {
-		return nil, errors.New("is empty")
-	}
-	ep := &endpoint{info: EndpointInfo{Text: text}}
-	switch {
-	case strings.HasPrefix(text, "/"):
-		if err := n.resolveResourceEndpoint(text, ep); err != nil {
+// resolveEndpoint finds the addresses an endpoint stands for; from is the
+// already resolved source (DNS names resolve from its VNet) or nil for the
+// source.
+func (n *Network) resolveEndpoint(e Endpoint, from *endpoint) (*endpoint, error) {
+	ep := &endpoint{info: EndpointInfo{Text: e.String()}}
+	switch e.form {
+	case formNone:
+		return nil, errors.New("no endpoint given")
+	case formResource:
+		if err := n.resolveResourceEndpoint(e.id, ep); err != nil {
 			return nil, err
 		}
-	case looksLikeAddress(text):
-		s, err := ipset.ParseAddrOrPrefix(text)
+	case formPrefix, formRange:
+		s, err := e.addresses()
 		if err != nil {
 			return nil, err
 		}
-		ep.set, ep.info.Kind = s, "address"
-	case n.findCompute(text) != nil:
-		if err := n.computeEndpoint(n.findCompute(text), ep); err != nil {
-			return nil, err
-		}
-	default:
-		if s, ok := n.computedTag(text); ok {
-			ep.set, ep.info.Kind, ep.tag = s, "serviceTag", text
-		} else if t, ok := n.tags.Lookup(text); ok {
-			ep.set, ep.info.Kind, ep.tag = n.catalogTagSetRO(t), "serviceTag", t.Name
+		ep.set, ep.info.Kind = s, EndpointAddress
+	case formTag:
+		if s, ok := n.computedTag(e.name); ok {
+			ep.set, ep.info.Kind, ep.tag = s, EndpointServiceTag, e.name
+		} else if t, ok := n.tags.Lookup(e.name); ok {
+			ep.set, ep.info.Kind, ep.tag = n.catalogTagSetRO(t), EndpointServiceTag, t.Name
 			ep.info.Text = t.Name
-		} else if from != nil && isDNSName(text) {
-			ep.name, ep.info.Kind = strings.ToLower(strings.TrimSuffix(text, ".")), "dnsName"
-			var ans dnsAnswer
-			if vc := n.endpointVNet(from); vc != nil {
-				ans = n.resolve(vc, n.nicDNSServers(vc, from), ep.name)
-			} else {
-				ans = n.resolvePublicChain(ep.name, nil)
-			}
-			ep.dns, ep.set = &ans, ans.set
-		} else if sc := n.findSubnet(text); sc != nil {
-			ep.subnet, ep.set, ep.info.Kind, ep.info.Resource = sc, sc.usable, "subnet", sc.s.ID.String()
-		} else if strings.Contains(text, "/") {
-			return nil, fmt.Errorf("%q is neither a compute (workspace/compute) nor a subnet (vnet/subnet) of the file", text)
 		} else {
-			return nil, fmt.Errorf("%q is neither a compute, an address, a service tag of catalog %s, nor a DNS name", text, n.tags.Version())
+			return nil, fmt.Errorf("is not a service tag of catalog %s", n.tags.Version())
 		}
+	case formDNSName:
+		if from == nil {
+			return nil, errors.New("is a DNS name, which can only be a destination")
+		}
+		if !isDNSName(e.name) {
+			return nil, errors.New("is not a valid DNS name")
+		}
+		ep.name, ep.info.Kind = strings.ToLower(strings.TrimSuffix(e.name, ".")), EndpointDNSName
+		var ans dnsAnswer
+		if vc := n.endpointVNet(from); vc != nil {
+			ans = n.resolve(vc, n.nicDNSServers(vc, from), ep.name)
+		} else {
+			ans = n.resolvePublicChain(ep.name, nil)
+		}
+		ep.dns, ep.set = &ans, ans.set
 	}
 	if ep.set.IsEmpty() && ep.dns == nil {
-		return nil, fmt.Errorf("%s holds no IPv4 address", text)
+		return nil, errors.New("holds no IPv4 address")
 	}
 	ep.info.Count, ep.info.RangeCount = ep.set.Size(), len(ep.set.Ranges())
 	for _, r := range ep.set.Ranges()[:min(16, ep.info.RangeCount)] {
 		ep.info.Addresses = append(ep.info.Addresses, r.String())
 	}
 	return ep, nil
-}
-
-// Addresses are the addresses an endpoint of a query stands for (a
-// compute's nodes, a subnet's usable addresses, a NIC's, a tag's) — what
-// Flow would use as its source.
-func (n *Network) Addresses(endpoint string) (ipset.Set, error) {
-	ep, err := n.resolveEndpoint(endpoint, nil)
-	if err != nil {
-		return ipset.Set{}, fmt.Errorf("%s: %w", endpoint, err)
-	}
-	return ep.set, nil
 }
 
 func (n *Network) computedTag(text string) (ipset.Set, bool) {
@@ -530,11 +509,6 @@ func (n *Network) endpointVNet(ep *endpoint) *vnetCtx {
 	return nil
 }
 
-func looksLikeAddress(s string) bool {
-	c := s[0]
-	return c >= '0' && c <= '9' && !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-}
-
 func isDNSName(s string) bool {
 	if len(s) > 253 || !strings.Contains(s, ".") {
 		return false
@@ -552,49 +526,16 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// findSubnet finds a subnet by "vnet/subnet" when exactly one matches.
-func (n *Network) findSubnet(text string) *subnetCtx {
-	var found *subnetCtx
-	for _, vc := range n.vnets {
-		for _, sc := range vc.subnets {
-			if strings.EqualFold(sc.s.ID.Name(), text) {
-				if found != nil {
-					return nil
-				}
-				found = sc
-			}
-		}
-	}
-	return found
-}
-
-// findCompute finds a compute by "workspace/compute" or by its own name
-// when that is unambiguous.
-func (n *Network) findCompute(text string) *computeCtx {
-	key := strings.ToLower(text)
-	if cc := n.computeByName[key]; cc != nil {
-		return cc
-	}
-	if ccs := n.computeByLeaf[key]; len(ccs) == 1 {
-		return ccs[0]
-	}
-	return nil
-}
-
 func (n *Network) computeEndpoint(cc *computeCtx, ep *endpoint) error {
 	if cc.subnet == nil {
-		return fmt.Errorf("compute %s is not in a subnet of the file (no subnet, or its subnet is missing): nothing to verify", cc.c.ID.Name())
+		return errors.New("is a compute in no subnet of the network (it has no subnet, or its subnet is missing): nothing to verify")
 	}
 	ep.compute, ep.subnet, ep.set = cc, cc.subnet, cc.nodes
-	ep.info.Kind, ep.info.Resource = "compute", cc.c.ID.String()
+	ep.info.Kind, ep.info.Resource = EndpointCompute, cc.c.ID.String()
 	return nil
 }
 
-func (n *Network) resolveResourceEndpoint(text string, ep *endpoint) error {
-	id, err := arm.ParseID(text, n.snap.Subscription)
-	if err != nil {
-		return err
-	}
+func (n *Network) resolveResourceEndpoint(id arm.ID, ep *endpoint) error {
 	ep.info.Resource = id.String()
 	switch v := n.snap.Lookup(id).(type) {
 	case *resources.Compute:
@@ -603,23 +544,23 @@ func (n *Network) resolveResourceEndpoint(text string, ep *endpoint) error {
 		}
 	case *resources.Subnet:
 		sc := n.subnets[v.ID.Key()]
-		ep.subnet, ep.set, ep.info.Kind = sc, sc.usable, "subnet"
+		ep.subnet, ep.set, ep.info.Kind = sc, sc.usable, EndpointSubnet
 	case *resources.NetworkInterface:
 		var addrs []netip.Addr
 		for _, ipc := range v.IPConfigurations {
 			addrs = append(addrs, ipc.PrivateIP)
 		}
-		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), "networkInterface"
+		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), EndpointNIC
 	case *resources.PrivateEndpoint:
 		var addrs []netip.Addr
 		for _, ipc := range v.IPConfigurations {
 			addrs = append(addrs, ipc.PrivateIP)
 		}
-		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), "privateEndpoint"
+		ep.set, ep.info.Kind = ipset.FromAddrs(addrs...), EndpointPrivateEndpoint
 	case nil:
-		return fmt.Errorf("%s is not in the file", text)
+		return errors.New("is not in the network")
 	default:
-		return fmt.Errorf("%s is a %s; a flow endpoint must be a compute, subnet, network interface or private endpoint", text, id.Type())
+		return fmt.Errorf("is a %s; a flow endpoint must be a compute, subnet, network interface or private endpoint", id.Type())
 	}
 	return nil
 }

@@ -7,12 +7,13 @@ import (
 	"securetrain/internal/ipset"
 )
 
-// FuzzFlowQuery: any query text gets an answer or an error, never a panic.
+// FuzzFlowQuery: any query text, read by the caller-neutral resolver,
+// gets an answer or an error, never a panic.
 func FuzzFlowQuery(f *testing.F) {
 	n := compileExample(f, "cluster-public-ip-firewall.yaml")
 	for _, seed := range []struct {
 		from, to, proto string
-		port            int
+		port            uint16
 	}{
 		{"ws1/gpucluster", "Storage.WestUS2", "TCP", 443},
 		{"AzureMachineLearning", "ws1/gpucluster", "TCP", 44224},
@@ -22,8 +23,12 @@ func FuzzFlowQuery(f *testing.F) {
 	} {
 		f.Add(seed.from, seed.to, seed.proto, seed.port)
 	}
-	f.Fuzz(func(t *testing.T, from, to, proto string, port int) {
-		res, err := n.Flow(Query{From: from, To: to, Protocol: proto, Port: port})
+	f.Fuzz(func(t *testing.T, from, to, proto string, port uint16) {
+		q, err := textQuery{From: from, To: to, Protocol: proto, Port: port}.parse(n)
+		if err != nil {
+			return
+		}
+		res, err := n.Flow(q)
 		if err == nil && (res.Verdict == "" || len(res.Outcomes) == 0) {
 			t.Fatalf("%q -> %q %s %d: empty answer %+v", from, to, proto, port, res)
 		}
@@ -67,10 +72,14 @@ func FuzzRandomNetworkFlow(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seed uint8, src, dst uint32, proto uint8, port uint16, target uint8) {
 		n := fuzzNetwork(t, 1+uint64(seed%16))
-		q := Query{From: ipset.Addr(src).String(), To: ipset.Addr(dst).String(), Port: int(port),
-			Protocol: []string{"TCP", "UDP", "ICMP", "Any", "ESP", "AH"}[int(proto)%6]}
+		q := Query{From: AddressEndpoint(ipset.Addr(src)), To: AddressEndpoint(ipset.Addr(dst)), Port: port,
+			Protocol: []Protocol{TCP, UDP, ICMP, AnyProtocol, ESP, AH}[int(proto)%6]}
 		if int(target) < len(fuzzTargets) {
-			q.To = fuzzTargets[target]
+			to, err := n.ParseEndpoint(fuzzTargets[target])
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.To = to
 		}
 		res, err := n.Flow(q)
 		if err != nil {

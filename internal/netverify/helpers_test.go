@@ -43,9 +43,47 @@ func compileExample(t testing.TB, name string) *Network {
 	return n
 }
 
-// flow runs a query through both evaluators and checks they agree.
-func flow(t testing.TB, n *Network, q Query) *Result {
+// textQuery is a query as a person writes it (`securetrain flow`).
+type textQuery struct {
+	From, To, Protocol string
+	Port, SourcePort   uint16
+	Direction          Direction
+	MaxRanges          int
+}
+
+// parse reads a text query through the caller-neutral resolver.
+func (tq textQuery) parse(n *Network) (Query, error) {
+	from, err := n.ParseEndpoint(tq.From)
+	if err != nil {
+		return Query{}, err
+	}
+	to, err := n.ParseEndpoint(tq.To)
+	if err != nil {
+		return Query{}, err
+	}
+	proto := AnyProtocol // as `securetrain flow` reads no protocol
+	if tq.Protocol != "" {
+		if proto, err = ParseProtocol(tq.Protocol); err != nil {
+			return Query{}, err
+		}
+	}
+	return Query{From: from, To: to, Protocol: proto, Port: tq.Port, SourcePort: tq.SourcePort, Direction: tq.Direction, MaxRanges: tq.MaxRanges}, nil
+}
+
+// mustParse is parse for queries a test writes correctly.
+func (tq textQuery) mustParse(t testing.TB, n *Network) Query {
 	t.Helper()
+	q, err := tq.parse(n)
+	if err != nil {
+		t.Fatalf("query %+v: %v", tq, err)
+	}
+	return q
+}
+
+// flow runs a query through both evaluators and checks they agree.
+func flow(t testing.TB, n *Network, tq textQuery) *Result {
+	t.Helper()
+	q := tq.mustParse(t, n)
 	res, err := n.Flow(q)
 	if err != nil {
 		t.Fatalf("flow %+v: %v", q, err)
@@ -82,7 +120,7 @@ func explain(res *Result) string {
 	for _, o := range res.Outcomes {
 		b.WriteString(string(o.Verdict) + " " + strings.Join(o.Sources, ",") + " -> " + strings.Join(o.Destinations, ",") + "\n")
 		for _, h := range o.Hops {
-			b.WriteString("  " + h.Kind + " " + h.Rule + " | " + h.Detail + "\n")
+			b.WriteString("  " + string(h.Kind) + " " + h.Rule + " | " + h.Detail + "\n")
 		}
 		b.WriteString("  reason: " + o.Reason + "\n  fix: " + o.Fix + "\n")
 	}

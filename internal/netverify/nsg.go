@@ -24,18 +24,35 @@ const (
 	numProtocols
 )
 
-var protocolNames = [...]string{"TCP", "UDP", "ICMP", "ESP", "AH"}
+var protocolNames = [...]string{"TCP", "UDP", "ICMP", "ESP", "AH", "Any"}
 
-func (p Protocol) String() string { return protocolNames[p] }
+func (p Protocol) String() string {
+	if int(p) < len(protocolNames) {
+		return protocolNames[p]
+	}
+	return fmt.Sprintf("Protocol(%d)", p)
+}
 
-// ParseProtocol parses TCP, UDP, ICMP, ESP or AH, case-insensitively.
+// ParseProtocol parses TCP, UDP, ICMP, ESP, AH, or Any (also "*": TCP,
+// UDP and ICMP), case-insensitively.
 func ParseProtocol(s string) (Protocol, error) {
+	if s == "*" {
+		return AnyProtocol, nil
+	}
 	for i, name := range protocolNames {
 		if strings.EqualFold(s, name) {
 			return Protocol(i), nil
 		}
 	}
-	return 0, fmt.Errorf("protocol %q is not one of TCP, UDP, ICMP, ESP, AH (or Any)", s)
+	return 0, fmt.Errorf("protocol %q is not one of TCP, UDP, ICMP, ESP, AH or Any", s)
+}
+
+// expand lists the concrete protocols a query's protocol stands for.
+func (p Protocol) expand() []Protocol {
+	if p == AnyProtocol {
+		return []Protocol{TCP, UDP, ICMP}
+	}
+	return []Protocol{p}
 }
 
 // hasPorts reports whether the protocol carries ports; NSG port conditions

@@ -186,7 +186,7 @@ func TestSetQueriesMatchPoints(t *testing.T) {
 				// across the tag's ranges.
 				from = sc.s.ID.String()
 			}
-			q := Query{From: from, To: tag, Protocol: []string{"TCP", "UDP", "Any"}[s.r.IntN(3)], Port: 443}
+			q := textQuery{From: from, To: tag, Protocol: []string{"TCP", "UDP", "Any"}[s.r.IntN(3)], Port: 443}.mustParse(t, n)
 			res, err := n.Flow(q)
 			if err != nil {
 				t.Fatalf("seed %d %+v: %v", seed, q, err)
@@ -207,7 +207,7 @@ func TestSetQueriesMatchPoints(t *testing.T) {
 						t.Fatal(err)
 					}
 					to := ipset.Addr(s.inSet(set)).String()
-					pq := Query{From: from, To: to, Protocol: o.Protocol, Port: 443}
+					pq := textQuery{From: from, To: to, Protocol: o.Protocol, Port: 443}.mustParse(t, n)
 					pr, err := n.flow(pq, true)
 					if err != nil {
 						t.Fatal(err)

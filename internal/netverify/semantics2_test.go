@@ -156,30 +156,30 @@ const toFirewall = `{name: all, properties: {addressPrefix: 0.0.0.0/0, nextHopTy
 
 func TestPeeringRoutes(t *testing.T) { // spec §8.2: peering routes exist only when both sides peer
 	n := compileYAML(t, hub(nil))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Allowed, "VNetPeering", "private endpoint pe-blob")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Allowed, "VNetPeering", "private endpoint pe-blob")
 	n = compileYAML(t, hub(map[string]string{"HUB_PEERING": "        []"}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), NoRoute, "10.0.0.0/8 -> None")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), NoRoute, "10.0.0.0/8 -> None")
 	n = compileYAML(t, hub(map[string]string{"SPOKE_ACCESS": "false"}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Denied, "allowVirtualNetworkAccess=false")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Denied, "allowVirtualNetworkAccess=false")
 }
 
 func TestFirewallPolicyOrder(t *testing.T) { // spec §5.1: base policy first; network rules before application rules
 	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
 	// The base policy's deny beats the child's allow for port 23.
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23}), Denied, "deny-telnet", "policy base")
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "20.9.9.9")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 23}), Denied, "deny-telnet", "policy base")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "20.9.9.9")
 	// Application rules need a name; the network rule collection (400) is
 	// evaluated before the application one (300) regardless of priority.
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "files.pythonhosted.org", Protocol: "TCP", Port: 443}), Allowed, "application rule pypi")
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Denied, "denied by default")
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "AzureMachineLearning", Protocol: "UDP", Port: 5831}), Allowed, "aml-udp")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "files.pythonhosted.org", Protocol: "TCP", Port: 443}), Allowed, "application rule pypi")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Denied, "denied by default")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "AzureMachineLearning", Protocol: "UDP", Port: 5831}), Allowed, "aml-udp")
 }
 
 func TestDNSPrivateZoneLinkAndShadowing(t *testing.T) { // spec §7
 	// The zone is linked to the hub only: from the spoke the storage name
 	// resolves publicly (through the privatelink CNAME) to Storage.
 	n := compileYAML(t, hub(nil))
-	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	res := flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
 	expect(t, res, Allowed, "stdata.privatelink.blob.core.windows.net", "Storage.WestUS2")
 	// Linked to the spoke: the private endpoint's address.
 	link := `
@@ -189,26 +189,26 @@ func TestDNSPrivateZoneLinkAndShadowing(t *testing.T) { // spec §7
     location: global
     properties: {virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke}}`
 	n = compileYAML(t, hub(map[string]string{"EXTRA": link}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "10.3.1.4", "private endpoint pe-blob")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "10.3.1.4", "private endpoint pe-blob")
 	// A storage account without a private endpoint is not shadowed: its
 	// public name has no privatelink CNAME.
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "ServiceTag")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "ServiceTag")
 }
 
 func TestDNSCustomServers(t *testing.T) { // spec §7: custom DNS must forward to 168.63.129.16
 	// A custom DNS server that is not Azure DNS: private zones are not seen.
 	n := compileYAML(t, hub(map[string]string{"DNS": "10.2.1.53"}))
-	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	res := flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
 	expect(t, res, Allowed, "DNS server 10.2.1.53", "private zones are not consulted", "Storage.WestUS2")
 	// The DNS query itself must get through: a route to None for the
 	// server's address breaks resolution.
 	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4", "ROUTES": `{name: nodns, properties: {addressPrefix: 10.3.0.0/26, nextHopType: None}},`}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
 		DNSFailure, "DNS query to 10.3.0.4 (UDP 53) fails with NoRoute", "nodns")
 	// The firewall's DNS proxy resolves with Azure DNS in the hub, where the
 	// zone is linked.
 	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.0.4"}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
 		Allowed, "DNS proxy of Azure Firewall fw", "10.3.1.4")
 }
 
@@ -224,10 +224,10 @@ func TestServiceEndpointPolicy(t *testing.T) { // spec §6
           properties: {service: Microsoft.Storage, serviceResources: [/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stother]}`
 	n := compileYAML(t, hub(map[string]string{"EXTRA": sep, "SUBNET": `serviceEndpoints: [{service: Microsoft.Storage}]
             serviceEndpointPolicies: [{id: /resourceGroups/rg/providers/Microsoft.Network/serviceEndpointPolicies/sep}]`}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "service endpoint Microsoft.Storage")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stother.blob.core.windows.net", Protocol: "TCP", Port: 443}), Allowed, "service endpoint Microsoft.Storage")
 	// stdata resolves publicly from the spoke (zone not linked) and is not
 	// in the policy.
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Denied, "service endpoint policies")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}), Denied, "service endpoint policies")
 }
 
 func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
@@ -265,7 +265,7 @@ func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
             loadBalancerBackendAddressPools: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/backendAddressPools/pool}]`
 	n := compileYAML(t, hub(map[string]string{"EXTRA": lb}))
 	// Without an outbound rule the backend leaves by default outbound access.
-	expect(t, flow(t, n, Query{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "default outbound access")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "default outbound access")
 	// With one, through the load balancer's public IP (spec §8.3 precedence).
 	withOutbound := strings.Replace(lb, "      loadBalancingRules:", `      outboundRules:
         - name: out
@@ -275,17 +275,17 @@ func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
             frontendIPConfigurations: [{id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}]
       loadBalancingRules:`, 1)
 	no := compileYAML(t, hub(map[string]string{"EXTRA": withOutbound}))
-	expect(t, flow(t, no, Query{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "outbound rule of load balancer lb", "20.8.8.8")
+	expect(t, flow(t, no, textQuery{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "outbound rule of load balancer lb", "20.8.8.8")
 	// No NSG on the subnet: allowed, reply by 0.0.0.0/0 -> Internet.
-	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web")
-	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 80}), NoRoute, "no rule forwarding")
+	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web")
+	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 80}), NoRoute, "no rule forwarding")
 	n = compileYAML(t, hub(map[string]string{"EXTRA": lb, "ROUTES": toFirewall}))
-	expect(t, flow(t, n, Query{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), AsymmetricRoute, "VirtualAppliance 10.3.0.4")
+	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), AsymmetricRoute, "VirtualAppliance 10.3.0.4")
 }
 
 func TestAnyProtocolSplitsByProtocol(t *testing.T) {
 	n := compileYAML(t, hub(map[string]string{"ROUTES": toFirewall}))
-	res := flow(t, n, Query{From: "10.2.1.10", To: "8.8.8.8", Protocol: "Any", Port: 8080})
+	res := flow(t, n, textQuery{From: "10.2.1.10", To: "8.8.8.8", Protocol: "Any", Port: 8080})
 	expect(t, res, PartiallyAllowed)
 	got := map[string]Verdict{}
 	for _, o := range res.Outcomes {
@@ -318,12 +318,12 @@ func TestPeeringForwardedTraffic(t *testing.T) { // spec §8.2: peering; hub-and
             remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/spoke2}`
 	routes := `{name: spoke2, properties: {addressPrefix: 10.4.0.0/16, nextHopType: VirtualAppliance, nextHopIpAddress: 10.3.0.4}},`
 	n := compileYAML(t, hub(map[string]string{"EXTRA": spoke2("false"), "HUB_PEERING": peerings, "ROUTES": routes}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Denied, "anytcp", "allowForwardedTraffic=false")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Denied, "anytcp", "allowForwardedTraffic=false")
 	n = compileYAML(t, hub(map[string]string{"EXTRA": spoke2("true"), "HUB_PEERING": peerings, "ROUTES": routes}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "VNetPeering")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), Allowed, "anytcp", "VNetPeering")
 	// Without the route, the spokes are not connected to each other at all.
 	n = compileYAML(t, hub(map[string]string{"EXTRA": spoke2("true"), "HUB_PEERING": peerings}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), NoRoute, "10.0.0.0/8 -> None")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.4.1.10", Protocol: "TCP", Port: 8080}), NoRoute, "10.0.0.0/8 -> None")
 }
 
 // resolverEnv adds an Azure DNS Private Resolver to the hub: an inbound
@@ -380,15 +380,15 @@ func TestDNSPrivateResolver(t *testing.T) { // spec §7: custom DNS must forward
 	// The spoke's Azure DNS forwards blob names to the resolver's inbound
 	// endpoint in the hub, whose Azure DNS sees the zone linked there.
 	n := compileYAML(t, hub(map[string]string{"EXTRA": resolverEnv(forwardingRuleYAML("blob", "blob.core.windows.net.", "10.3.2.4"))}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
 		Allowed, "forwarding rule rules/blob", "inbound endpoint resolver/in", "10.3.1.4")
 	// The spoke may also use the inbound endpoint as its DNS server.
 	n = compileYAML(t, hub(map[string]string{"DNS": "10.3.2.4", "EXTRA": resolverEnv("")}))
-	expect(t, flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443}),
 		Allowed, "Azure DNS of VNet hub", "10.3.1.4")
 	// Forwarding the privatelink zone to a server that is not Azure DNS
 	// (on-premises) loses the private answer: the public one comes back.
 	n = compileYAML(t, hub(map[string]string{"EXTRA": resolverEnv(forwardingRuleYAML("pl", "privatelink.blob.core.windows.net.", "192.168.0.53"))}))
-	res := flow(t, n, Query{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	res := flow(t, n, textQuery{From: "10.2.1.10", To: "stdata.blob.core.windows.net", Protocol: "TCP", Port: 443})
 	expect(t, res, Allowed, "forwarding rule rules/pl", "private zones are not consulted", "Storage.WestUS2")
 }

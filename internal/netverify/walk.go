@@ -249,6 +249,13 @@ func (w *walker) applyNSG(c *nsgCtx, d resources.Direction, f *pointFlow) bool {
 	return r != nil && r.allow
 }
 
+// applyNSGs applies the NSGs at o in direction d, in Azure's order (spec
+// §8.1), and reports whether both allow.
+func (w *walker) applyNSGs(o *origin, d resources.Direction, f *pointFlow) bool {
+	order := nsgOrder(d, o.subnet.nsg, o.nicNSG())
+	return w.applyNSG(order[0], d, f) && w.applyNSG(order[1], d, f)
+}
+
 func isPlatform(u uint32) bool { return u == azurePlatformIP || u == imdsIP }
 
 // fromInside evaluates a flow that starts at src inside a subnet.
@@ -256,11 +263,7 @@ func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
 	if isPlatform(f.dst) {
 		return w.platform(f, src)
 	}
-	// Outbound: NIC NSG, then subnet NSG (spec §8.1).
-	if !w.applyNSG(src.nicNSG(), resources.Outbound, f) {
-		return Denied
-	}
-	if !w.applyNSG(src.subnet.nsg, resources.Outbound, f) {
+	if !w.applyNSGs(&src, resources.Outbound, f) {
 		return Denied
 	}
 	return w.routeFrom(f, src.subnet, src, 0)
@@ -269,7 +272,7 @@ func (w *walker) fromInside(f *pointFlow, src origin) Verdict {
 // platform: traffic to 168.63.129.16 and 169.254.169.254 bypasses NSGs,
 // except rules that name the AzurePlatformDNS/IMDS/LKM tags (spec §8.1).
 func (w *walker) platform(f *pointFlow, src origin) Verdict {
-	for _, c := range []*nsgCtx{src.nicNSG(), src.subnet.nsg} {
+	for _, c := range nsgOrder(resources.Outbound, src.subnet.nsg, src.nicNSG()) {
 		if c == nil {
 			continue
 		}
@@ -347,10 +350,7 @@ func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 			return Allowed
 		}
 	}
-	if !w.applyNSG(sc.nsg, resources.Inbound, f) {
-		return Denied
-	}
-	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
+	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied
 	}
 	w.add(step{kind: stepDeliver, subnet: sc, host: dst.host, compute: dst.compute})
@@ -543,10 +543,7 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 // a reply that leaves through an appliance instead of straight to the
 // internet is asymmetric and dropped (spec §5.2, §8.2).
 func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
-	if !w.applyNSG(dst.subnet.nsg, resources.Inbound, f) {
-		return Denied
-	}
-	if !w.applyNSG(dst.nicNSG(), resources.Inbound, f) {
+	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied
 	}
 	w.add(step{kind: stepDeliver, subnet: dst.subnet, host: dst.host, compute: dst.compute})

@@ -384,7 +384,7 @@ func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric
 		}
 		flows := make([]fabric.Flow, len(checks))
 		for i, fc := range checks {
-			flows[i] = fabric.Flow{Name: fc.Name, Predicted: fc.Verdict == netverify.Allowed}
+			flows[i] = fabricFlow(fc)
 		}
 		var errs []Error
 		for _, f := range blocked {

@@ -46,7 +46,8 @@ func attachedFindings(n *netverify.Network, c *resources.Compute) []Finding {
 					"the address of public IP %s of %s is not in the file, so inbound SSH from AzureMachineLearning is not verified", ipc.PublicIP.ID.Name(), nic.ID.Name()))
 				continue
 			}
-			res, err := n.Flow(netverify.Query{From: "AzureMachineLearning", To: pip.Address.String(), Protocol: "TCP", Port: 22, MaxRanges: reportRanges})
+			res, err := n.Flow(netverify.Query{From: netverify.TagEndpoint("AzureMachineLearning"), To: netverify.AddressEndpoint(pip.Address),
+				Protocol: netverify.TCP, Port: 22, MaxRanges: reportRanges})
 			if err != nil || res.Verdict == netverify.Allowed {
 				continue
 			}

@@ -107,7 +107,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 	if (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) && cr.Subnet != "" {
 		var blocked []FlowCheck
 		for _, nd := range needs(cc, lookup) {
-			fc, err := evaluate(n, c.ID.String(), nd)
+			fc, err := evaluate(n, c, nd)
 			if err != nil {
 				return cr, err
 			}
@@ -117,7 +117,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 			}
 		}
 		for _, host := range packageHosts {
-			fc, err := evaluate(n, c.ID.String(), need{dir: netverify.DirectionOutbound, target: host, proto: "TCP", port: 443,
+			fc, err := evaluate(n, c, need{dir: netverify.DirectionOutbound, target: netverify.NameEndpoint(host), proto: netverify.TCP, port: 443,
 				severity: Warning, why: "package installation", refs: []string{articleNetworkTraffic}, code: "package-host-blocked"})
 			if err != nil {
 				return cr, err
@@ -210,7 +210,7 @@ func Readiness(n *netverify.Network, c *resources.Compute, opts Options) ([]Flow
 		if nd.severity != Error {
 			continue
 		}
-		fc, err := evaluate(n, c.ID.String(), nd)
+		fc, err := evaluate(n, c, nd)
 		if err != nil {
 			return nil, nil, err
 		}

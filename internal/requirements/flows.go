@@ -10,10 +10,10 @@ import (
 
 // need is one flow a compute needs, before evaluation.
 type need struct {
-	dir      string // netverify.DirectionOutbound or DirectionInbound
-	target   string // service tag (outbound destination, inbound source)
-	proto    string
-	port     int
+	dir      netverify.Direction
+	target   netverify.Endpoint // service tag or DNS name (outbound destination, inbound source)
+	proto    netverify.Protocol
+	port     uint16
 	severity Severity
 	why      string
 	refs     []string // Azure articles the need comes from
@@ -53,44 +53,44 @@ func needs(cc computeContext, lookup func(string) (string, bool)) []need {
 		}
 		return base
 	}
-	out := func(target, proto string, port int, sev Severity, why string, refs []string, fqdns ...string) need {
-		return need{dir: netverify.DirectionOutbound, target: target, proto: proto, port: port, severity: sev, why: why, refs: refs, fqdns: fqdns}
+	out := func(tag string, proto netverify.Protocol, port uint16, sev Severity, why string, refs []string, fqdns ...string) need {
+		return need{dir: netverify.DirectionOutbound, target: netverify.TagEndpoint(tag), proto: proto, port: port, severity: sev, why: why, refs: refs, fqdns: fqdns}
 	}
 	batch := []string{"x." + r + ".batch.azure.com", "x." + r + ".service.batch.azure.com"}
 	storage := []string{"x.blob.core.windows.net", "x.queue.core.windows.net", "x.table.core.windows.net"}
 	ns := []need{
-		out("AzureActiveDirectory", "TCP", 443, Error, "Entra ID authentication", []string{articleNetworkTraffic}, "login.microsoftonline.com", "graph.windows.net"),
-		out("AzureActiveDirectory", "TCP", 80, Warning, "Entra ID over HTTP, certificate revocation", []string{articleNetworkTraffic}, "login.microsoftonline.com"),
-		out("AzureMachineLearning", "TCP", 443, Error, "Azure Machine Learning service", []string{articleNetworkTraffic, articleTrainingVNet}, "x.instances.azureml.ms", "x.instances.azureml.net", "ml.azure.com"),
-		out("AzureMachineLearning", "UDP", 5831, Error, "compute create, update and delete", []string{articleNetworkTraffic, articleTrainingVNet}, r+".tundra.azureml.ms", "x.tundra."+r+".api.azureml.ms"),
-		out(tag("BatchNodeManagement"), "TCP", 443, Error, "Azure Batch back end of instances and clusters", []string{articleNetworkTraffic, articleTrainingVNet}, batch...),
-		out("AzureResourceManager", "TCP", 443, Error, "resource creation", []string{articleNetworkTraffic}, "management.azure.com"),
-		out(tag("Storage"), "TCP", 443, Error, "storage for the compute", []string{articleNetworkTraffic, articleTrainingVNet}, storage...),
-		out("AzureFrontDoor.Frontend", "TCP", 443, Error, "studio entry point and AutoML assets", []string{articleNetworkTraffic}, "ml.azure.com"),
-		out(tag("MicrosoftContainerRegistry"), "TCP", 443, Error, "Microsoft container images", []string{articleNetworkTraffic}, "mcr.microsoft.com", "x.data.mcr.microsoft.com"),
-		out("AzureFrontDoor.FirstParty", "TCP", 443, Error, "container registry content, which MicrosoftContainerRegistry depends on", []string{articleNetworkTraffic, articleExfiltration}, "x.data.mcr.microsoft.com"),
+		out("AzureActiveDirectory", netverify.TCP, 443, Error, "Entra ID authentication", []string{articleNetworkTraffic}, "login.microsoftonline.com", "graph.windows.net"),
+		out("AzureActiveDirectory", netverify.TCP, 80, Warning, "Entra ID over HTTP, certificate revocation", []string{articleNetworkTraffic}, "login.microsoftonline.com"),
+		out("AzureMachineLearning", netverify.TCP, 443, Error, "Azure Machine Learning service", []string{articleNetworkTraffic, articleTrainingVNet}, "x.instances.azureml.ms", "x.instances.azureml.net", "ml.azure.com"),
+		out("AzureMachineLearning", netverify.UDP, 5831, Error, "compute create, update and delete", []string{articleNetworkTraffic, articleTrainingVNet}, r+".tundra.azureml.ms", "x.tundra."+r+".api.azureml.ms"),
+		out(tag("BatchNodeManagement"), netverify.TCP, 443, Error, "Azure Batch back end of instances and clusters", []string{articleNetworkTraffic, articleTrainingVNet}, batch...),
+		out("AzureResourceManager", netverify.TCP, 443, Error, "resource creation", []string{articleNetworkTraffic}, "management.azure.com"),
+		out(tag("Storage"), netverify.TCP, 443, Error, "storage for the compute", []string{articleNetworkTraffic, articleTrainingVNet}, storage...),
+		out("AzureFrontDoor.Frontend", netverify.TCP, 443, Error, "studio entry point and AutoML assets", []string{articleNetworkTraffic}, "ml.azure.com"),
+		out(tag("MicrosoftContainerRegistry"), netverify.TCP, 443, Error, "Microsoft container images", []string{articleNetworkTraffic}, "mcr.microsoft.com", "x.data.mcr.microsoft.com"),
+		out("AzureFrontDoor.FirstParty", netverify.TCP, 443, Error, "container registry content, which MicrosoftContainerRegistry depends on", []string{articleNetworkTraffic, articleExfiltration}, "x.data.mcr.microsoft.com"),
 	}
 	if cc.wsPE {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Error, "notebook IntelliSense, needed with a workspace private endpoint", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", netverify.TCP, 18881, Error, "notebook IntelliSense, needed with a workspace private endpoint", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
 	} else {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 18881, Warning, "notebook IntelliSense", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", netverify.TCP, 18881, Warning, "notebook IntelliSense", []string{articleNetworkTraffic, docSemantics}, "x.instances.azureml.ms"))
 	}
 	if cc.opts.RStudio {
-		ns = append(ns, out("AzureMachineLearning", "TCP", 8787, Error, "RStudio", []string{articleNetworkTraffic}, "x.instances.azureml.ms"))
+		ns = append(ns, out("AzureMachineLearning", netverify.TCP, 8787, Error, "RStudio", []string{articleNetworkTraffic}, "x.instances.azureml.ms"))
 	}
 	sev445 := Warning
 	if cc.storageFW {
 		sev445 = Error
 	}
-	ns = append(ns, out(tag("Storage"), "TCP", 445, sev445, "file share mounts; required with storage behind a firewall", []string{articleNetworkTraffic, articleTrainingVNet}, "x.file.core.windows.net"))
+	ns = append(ns, out(tag("Storage"), netverify.TCP, 445, sev445, "file share mounts; required with storage behind a firewall", []string{articleNetworkTraffic, articleTrainingVNet}, "x.file.core.windows.net"))
 	if cc.hbi {
-		ns = append(ns, out(tag("AzureKeyVault"), "TCP", 443, Error, "key vault of a high-business-impact workspace", []string{articleNetworkTraffic}, "x.vault.azure.net"))
+		ns = append(ns, out(tag("AzureKeyVault"), netverify.TCP, 443, Error, "key vault of a high-business-impact workspace", []string{articleNetworkTraffic}, "x.vault.azure.net"))
 	}
 	if cc.aiPublic {
-		ns = append(ns, out("AzureMonitor", "TCP", 443, Warning, "monitoring and support logs, as Application Insights is not private-linked", []string{articleNetworkTraffic}, "dc.applicationinsights.azure.com"))
+		ns = append(ns, out("AzureMonitor", netverify.TCP, 443, Warning, "monitoring and support logs, as Application Insights is not private-linked", []string{articleNetworkTraffic}, "dc.applicationinsights.azure.com"))
 	}
 	if cc.c.EnableNodePublicIP {
-		ns = append(ns, need{dir: netverify.DirectionInbound, target: "AzureMachineLearning", proto: "TCP", port: 44224, severity: Error,
+		ns = append(ns, need{dir: netverify.DirectionInbound, target: netverify.TagEndpoint("AzureMachineLearning"), proto: netverify.TCP, port: 44224, severity: Error,
 			why: "Azure ML manages public-IP computes through it, reply included", refs: []string{articleNetworkTraffic, articleTrainingVNet}})
 	}
 	return ns
@@ -107,7 +107,8 @@ const reportRanges = 8
 // evaluate runs a need through the verifier. A need blocked by a firewall's
 // default deny passes if one of its FQDN forms passes (application rules
 // match names, spec §5.1).
-func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) {
+func evaluate(n *netverify.Network, c *resources.Compute, nd need) (FlowCheck, error) {
+	compute := netverify.ResourceEndpoint(c.ID)
 	q := netverify.Query{From: compute, To: nd.target, Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges}
 	name := fmt.Sprintf("outbound %s %d to %s", nd.proto, nd.port, nd.target)
 	if nd.dir == netverify.DirectionInbound {
@@ -118,7 +119,7 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 	if err != nil {
 		return FlowCheck{}, fmt.Errorf("%s: %w", name, err)
 	}
-	fc := FlowCheck{Name: name, Direction: nd.dir, From: q.From, To: q.To, Protocol: nd.proto, Port: nd.port,
+	fc := FlowCheck{Name: name, Direction: nd.dir, From: q.From.String(), To: q.To.String(), Protocol: nd.proto.String(), Port: int(nd.port),
 		Severity: nd.severity, Why: nd.why, References: nd.refs, Verdict: res.Verdict, Result: res, code: nd.code}
 	if fc.code == "" {
 		fc.code = "required-outbound-blocked"
@@ -130,7 +131,7 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 		return fc, nil
 	}
 	for _, fqdn := range nd.fqdns {
-		alt, err := n.Flow(netverify.Query{From: compute, To: fqdn, Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges})
+		alt, err := n.Flow(netverify.Query{From: compute, To: netverify.NameEndpoint(fqdn), Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges})
 		if err == nil && alt.Verdict == netverify.Allowed {
 			fc.Verdict, fc.Result, fc.To = alt.Verdict, alt, fqdn
 			fc.Name += " (as " + fqdn + ")"
@@ -143,7 +144,7 @@ func evaluate(n *netverify.Network, compute string, nd need) (FlowCheck, error) 
 // firewallDenied reports whether an Azure Firewall denied some piece.
 func firewallDenied(res *netverify.Result) bool {
 	for _, o := range res.Outcomes {
-		if o.Verdict == netverify.Denied && len(o.Hops) > 0 && o.Hops[len(o.Hops)-1].Kind == "firewall" {
+		if o.Verdict == netverify.Denied && len(o.Hops) > 0 && o.Hops[len(o.Hops)-1].Kind == netverify.HopFirewall {
 			return true
 		}
 	}
@@ -158,7 +159,7 @@ func blocker(res *netverify.Result) string {
 			continue
 		}
 		h := o.Hops[len(o.Hops)-1]
-		if h.Kind == "nsg" {
+		if h.Kind == netverify.HopNSG {
 			nsg := h.Resource[strings.LastIndex(h.Resource, "/")+1:]
 			return fmt.Sprintf("%s by %s/%s (%d)", strings.ToLower(string(o.Verdict)), nsg, h.Rule, h.Priority)
 		}

@@ -265,7 +265,7 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 		if want.IsEmpty() {
 			return
 		}
-		res, err := n.Flow(netverify.Query{From: cc.c.ID.String(), To: name, Protocol: "TCP", Port: 443})
+		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(cc.c.ID), To: netverify.NameEndpoint(name), Protocol: netverify.TCP, Port: 443})
 		if err != nil {
 			return
 		}

@@ -36,15 +36,15 @@ type Finding struct {
 // FlowCheck is one flow a compute needs, and what the verifier says of it.
 type FlowCheck struct {
 	// Name describes the need: "outbound UDP 5831 to AzureMachineLearning".
-	Name       string   `json:"name"`
-	Direction  string   `json:"direction"`
-	From       string   `json:"from"`
-	To         string   `json:"to"`
-	Protocol   string   `json:"protocol"`
-	Port       int      `json:"port"`
-	Severity   Severity `json:"severity"` // what a blocked flow costs: error (compute fails) or warning
-	Why        string   `json:"why"`
-	References []string `json:"references"` // as Finding.References
+	Name       string              `json:"name"`
+	Direction  netverify.Direction `json:"direction"`
+	From       string              `json:"from"`
+	To         string              `json:"to"`
+	Protocol   string              `json:"protocol"`
+	Port       int                 `json:"port"`
+	Severity   Severity            `json:"severity"` // what a blocked flow costs: error (compute fails) or warning
+	Why        string              `json:"why"`
+	References []string            `json:"references"` // as Finding.References
 	// Verdict of the flow (Allowed when an FQDN form passes through a
 	// firewall where the tag form does not).
 	Verdict netverify.Verdict `json:"verdict"`

@@ -2,6 +2,7 @@ package requirements
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -493,7 +494,7 @@ var exfiltrationTags = []struct{ tag, risk, fix string }{
 }
 
 // publicProbe is a public address standing for "the internet".
-const publicProbe = "8.8.8.8"
+var publicProbe = netip.MustParseAddr("8.8.8.8")
 
 // computeSubnetFindings checks each subnet holding an instance or cluster
 // for data exfiltration (§6) and default outbound access (§8.3).
@@ -533,7 +534,7 @@ func exfiltrationFindings(n *netverify.Network, sn *resources.Subnet) []Finding 
 	}
 	var out []Finding
 	for _, t := range exfiltrationTags {
-		res, err := n.Flow(netverify.Query{From: sn.ID.String(), To: t.tag, Protocol: "TCP", Port: 443})
+		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(sn.ID), To: netverify.TagEndpoint(t.tag), Protocol: netverify.TCP, Port: 443})
 		if err != nil {
 			// The tag is missing from the service-tag catalog: nothing to
 			// say about it (the required-flow checks report the tag).
@@ -563,13 +564,13 @@ func exfiltrationFindings(n *netverify.Network, sn *resources.Subnet) []Finding 
 // access.
 func defaultOutboundFinding(n *netverify.Network, sn *resources.Subnet, computes []*resources.Compute) (Finding, bool) {
 	for _, c := range computes {
-		res, err := n.Flow(netverify.Query{From: c.ID.String(), To: publicProbe, Protocol: "TCP", Port: 443})
+		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(c.ID), To: netverify.AddressEndpoint(publicProbe), Protocol: netverify.TCP, Port: 443})
 		if err != nil {
 			continue
 		}
 		for _, o := range res.Outcomes {
 			if o.Verdict != netverify.Allowed || !slices.ContainsFunc(o.Hops, func(h netverify.Hop) bool {
-				return h.Kind == "snat" && h.SNAT == netverify.SNATDefaultOutbound
+				return h.Kind == netverify.HopSNAT && h.SNAT == netverify.SNATDefaultOutbound
 			}) {
 				continue
 			}

@@ -122,6 +122,9 @@ func (d *decoder) decode(data []byte) (*Snapshot, error) {
 	} else {
 		d.decodeDoc(doc)
 	}
+	if d.existsErr != nil {
+		return nil, d.existsErr
+	}
 	if len(d.problems) > 0 {
 		return nil, d.fileError()
 	}
@@ -161,7 +164,11 @@ type decoder struct {
 	lbPools map[string]bool
 	// exists answers for references that resolve outside the document
 	// (the control plane's other resources); nil for files.
-	exists func(arm.ID) bool
+	exists func(arm.ID) (bool, error)
+	// existsErr is the first error exists returned: the answer is
+	// unknown, so the decode fails with it rather than call the
+	// reference missing.
+	existsErr error
 }
 
 func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }

@@ -5,6 +5,7 @@ package resources
 // values Azure derives from other resources are filled in.
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -22,7 +23,12 @@ type pendingRef struct {
 
 func (d *decoder) link() {
 	for _, p := range d.refs {
-		if !d.resolves(p) {
+		ok, err := d.resolves(p)
+		if err != nil {
+			d.existsErr = fmt.Errorf("checking whether %s exists: %w", p.id, err)
+			return
+		}
+		if !ok {
 			p.r.errc(CodeReferenceNotFound, p.line, "%s %s not found %s", p.field, p.id, d.where())
 		}
 	}
@@ -34,19 +40,22 @@ func (d *decoder) link() {
 // types securetrain does not model (Key Vault, public IP prefixes, …) cannot
 // be checked and pass; references that may point outside the file (a
 // workspace's storage account, a private endpoint's target) are not queued.
-func (d *decoder) resolves(p pendingRef) bool {
+func (d *decoder) resolves(p pendingRef) (bool, error) {
 	switch {
 	case strings.EqualFold(p.typ, typeLBPool):
 		// A pool is a part of its load balancer, not a resource of its own.
 		if d.lbPools[p.id.Key()] {
-			return true
+			return true, nil
 		}
 	case kindIndex[strings.ToLower(p.typ)] == nil || !kindIndex[strings.ToLower(p.typ)].index:
-		return true
+		return true, nil
 	case d.snap.Lookup(p.id) != nil:
-		return true
+		return true, nil
 	}
-	return d.exists != nil && d.exists(p.id)
+	if d.exists == nil {
+		return false, nil
+	}
+	return d.exists(p.id)
 }
 
 // where says where references are looked for, for messages.

@@ -25,9 +25,10 @@ const (
 
 // DecodeARM decodes ARM resource bodies into a linked snapshot with every
 // check a file gets. References to resources that are not among bodies are
-// answered by exists (nil: they must be among them). Problems name the
-// resource and carry no file position.
-func DecodeARM(bodies [][]byte, exists func(arm.ID) bool) (*Snapshot, error) {
+// answered by exists (nil: they must be among them); an error from it
+// fails the decode with that error, not a problem: whether the reference
+// holds is unknown. Problems name the resource and carry no file position.
+func DecodeARM(bodies [][]byte, exists func(arm.ID) (bool, error)) (*Snapshot, error) {
 	var doc bytes.Buffer
 	doc.WriteString(`{"resources":[`)
 	// ARM bodies are entries as they are: their ids place them.
