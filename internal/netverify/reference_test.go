@@ -99,15 +99,19 @@ func evaluate(n *Network, f pointFlow, ref bool, dstCompute *computeCtx) (Verdic
 }
 
 // TestFastMatchesReference compares the indexed evaluator with the
-// reference (linear rule scans, linear longest-prefix match) on random
-// flows over random networks: the same verdict and the same deciding
-// elements, hop by hop.
+// reference lookups (linear rule scans, linear longest-prefix match) on
+// random flows over random networks: the same verdict and the same
+// deciding elements, hop by hop. Both run the walk's path logic, so each
+// flow is also held against the oracle, which decides the path on its own
+// (oracle_test.go): the same verdict and the same NSG rules, routes,
+// firewall rules and ways out, in order.
 func TestFastMatchesReference(t *testing.T) {
 	const perNetwork, total = 5000, 100_000
 	checked, verdicts := 0, map[Verdict]int{}
 	for seed := uint64(1); checked < total; seed++ {
 		n := randomNetwork(t, seed)
 		s := newSampler(n, seed)
+		o := newOracle(n)
 		var computes []*computeCtx
 		for _, k := range sortedKeys(n.computes) {
 			computes = append(computes, n.computes[k])
@@ -124,6 +128,9 @@ func TestFastMatchesReference(t *testing.T) {
 			rv, rs := evaluate(n, f, true, dc)
 			if fv != rv || !slices.Equal(fs, rs) {
 				t.Fatalf("seed %d flow %+v: fast %s %v, reference %s %v", seed, f, fv, describe(n, fs), rv, describe(n, rs))
+			}
+			if ov := o.eval(f, dc); ov != fv || !slices.Equal(o.trace, traceOf(fs)) {
+				t.Fatalf("seed %d flow %+v: walk %s %q\noracle %s %q\nwalk hops %v", seed, f, fv, traceOf(fs), ov, o.trace, describe(n, fs))
 			}
 			verdicts[fv]++
 			checked++
