@@ -42,7 +42,7 @@ type oracleRoute struct {
 	nextHop string
 	udr     *resources.Route
 	hopIP   netip.Addr
-	remote  *vnetCtx          // peering and endpoint routes: the VNet they lead to
+	remote  *vnetCtx           // peering and endpoint routes: the VNet they lead to
 	back    *resources.Peering // the remote VNet's peering back
 	pe      *host
 	service string
@@ -91,7 +91,9 @@ func nsgTrace(c *nsgCtx, r *nsgRule, d resources.Direction) string {
 	return fmt.Sprintf("nsg %p %s %s", c, d, r.name)
 }
 
-func (o *oracle) note(format string, args ...any) { o.trace = append(o.trace, fmt.Sprintf(format, args...)) }
+func (o *oracle) note(format string, args ...any) {
+	o.trace = append(o.trace, fmt.Sprintf(format, args...))
+}
 
 // eval answers one flow: from inside when its source is in a subnet.
 func (o *oracle) eval(f pointFlow, dstCompute *computeCtx) Verdict {

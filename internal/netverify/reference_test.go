@@ -3,6 +3,7 @@ package netverify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -20,7 +21,7 @@ import (
 func randomNetwork(t testing.TB, seed uint64) *Network {
 	t.Helper()
 	o := envgen.Options{Seed: seed, VNets: 2 + int(seed%4), SubnetsPerVNet: 2 + int(seed%5), NSGs: 3 + int(seed%4),
-		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0,
+		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0, Hosts: true,
 		FirewallRules: envgen.FirewallShape(seed / 2 % uint64(envgen.FirewallShapes))}
 	snap, err := resources.DecodeFile(fmt.Sprintf("random-%d.json", seed), envgen.Generate(o))
 	if err != nil {
@@ -40,6 +41,7 @@ type flowSampler struct {
 	r       *rand.Rand
 	subnets []*subnetCtx
 	tagSets []ipset.Set
+	public  []uint32
 }
 
 func newSampler(n *Network, seed uint64) *flowSampler {
@@ -50,6 +52,7 @@ func newSampler(n *Network, seed uint64) *flowSampler {
 	for _, k := range sortedKeys(n.tagSets) {
 		s.tagSets = append(s.tagSets, n.tagSets[k])
 	}
+	s.public = slices.Sorted(maps.Keys(n.publicEndpoints))
 	return s
 }
 
@@ -65,6 +68,8 @@ func (s *flowSampler) address() uint32 {
 		return s.inSet(s.subnets[s.r.IntN(len(s.subnets))].set)
 	case x < 6 && len(s.tagSets) > 0:
 		return s.inSet(s.tagSets[s.r.IntN(len(s.tagSets))])
+	case x < 7 && len(s.public) > 0 && s.r.IntN(2) == 0:
+		return s.public[s.r.IntN(len(s.public))] // public IPs of the file: inbound paths
 	case x < 7:
 		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn("pypi.org"), externalStandIn("ntp.ubuntu.com")}[s.r.IntN(4)]
 	case x < 8:
@@ -77,7 +82,7 @@ func (s *flowSampler) flow() pointFlow {
 	f := pointFlow{src: s.address(), dst: s.address(), proto: Protocol(s.r.IntN(int(numProtocols)))}
 	if f.proto.hasPorts() {
 		f.sport = uint16(s.r.IntN(65536))
-		f.dport = [...]uint16{22, 80, 443, 445, 5831, 8787, 18881, 44224, 53, 3389}[s.r.IntN(10)]
+		f.dport = [...]uint16{22, 80, 443, 445, 5831, 8787, 18881, 44224, 53, 3389, 50022, 8080}[s.r.IntN(12)]
 		if s.r.IntN(3) == 0 {
 			f.dport = uint16(s.r.IntN(65536))
 		}
