@@ -42,6 +42,7 @@ type flowSampler struct {
 	subnets []*subnetCtx
 	tagSets []ipset.Set
 	public  []uint32
+	hosts   []uint32
 }
 
 func newSampler(n *Network, seed uint64) *flowSampler {
@@ -53,6 +54,9 @@ func newSampler(n *Network, seed uint64) *flowSampler {
 		s.tagSets = append(s.tagSets, n.tagSets[k])
 	}
 	s.public = slices.Sorted(maps.Keys(n.publicEndpoints))
+	for _, vc := range n.vnets {
+		s.hosts = append(s.hosts, slices.Sorted(maps.Keys(vc.hosts))...)
+	}
 	return s
 }
 
@@ -64,6 +68,8 @@ func (s *flowSampler) inSet(set ipset.Set) uint32 {
 
 func (s *flowSampler) address() uint32 {
 	switch x := s.r.IntN(10); {
+	case x < 3 && len(s.hosts) > 0 && s.r.IntN(3) == 0:
+		return s.hosts[s.r.IntN(len(s.hosts))] // NICs, private endpoints, firewalls
 	case x < 3:
 		return s.inSet(s.subnets[s.r.IntN(len(s.subnets))].set)
 	case x < 6 && len(s.tagSets) > 0:
