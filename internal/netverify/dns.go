@@ -279,8 +279,7 @@ func (n *Network) publicTag(name string) string {
 		switch m.tag {
 		case "Storage":
 			if st := n.dns.storage[labels[0]]; st != nil && st.sa.Location != "" {
-				region := strings.ToLower(strings.ReplaceAll(st.sa.Location, " ", ""))
-				if t, ok := n.tags.Lookup("Storage." + region); ok {
+				if t, ok := n.tags.Lookup("Storage." + normLocation(st.sa.Location)); ok {
 					return t.Name
 				}
 			}

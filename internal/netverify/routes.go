@@ -124,7 +124,7 @@ var pairedRegions = map[string]string{
 // westcentralus), as Azure's default service endpoint locations and Azure
 // ML's firewall routes use it.
 func PairedRegion(region string) (string, bool) {
-	p, ok := pairedRegions[strings.ToLower(strings.ReplaceAll(region, " ", ""))]
+	p, ok := pairedRegions[normLocation(region)]
 	return p, ok
 }
 

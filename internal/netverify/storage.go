@@ -117,12 +117,15 @@ func (st *storageAccount) decide(w *walker, sc *subnetCtx, viaEndpoint bool) sto
 	return storageNoIPRule
 }
 
-// sameLocation compares two ARM locations as ARM does ("West US 2" is
-// westus2); an unset location is not known to be the same.
+// sameLocation compares two ARM locations; an unset location is not
+// known to be the same.
 func sameLocation(a, b string) bool {
-	norm := func(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
-	return a != "" && b != "" && norm(a) == norm(b)
+	return a != "" && b != "" && normLocation(a) == normLocation(b)
 }
+
+// normLocation writes an ARM location as ARM compares it ("West US 2" is
+// westus2).
+func normLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
 
 // snatAddresses are the public addresses a SNAT step may translate the
 // source to, and whether they are all known (an address Azure assigns, or

@@ -14,6 +14,14 @@ import (
 
 func checkData(t *testing.T, file string, data []byte) *Report {
 	t.Helper()
+	_, rep := compileData(t, file, data)
+	return rep
+}
+
+// compileData decodes and compiles an environment and checks it; the
+// network lets a test put `check` beside `flow` and Readiness.
+func compileData(t *testing.T, file string, data []byte) (*netverify.Network, *Report) {
+	t.Helper()
 	snap, err := resources.DecodeFile(file, data)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
@@ -26,7 +34,7 @@ func checkData(t *testing.T, file string, data []byte) *Report {
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	return rep
+	return n, rep
 }
 
 func checkExample(t *testing.T, name string) *Report {

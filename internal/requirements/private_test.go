@@ -9,27 +9,7 @@ import (
 
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
-	"securetrain/internal/servicetags"
 )
-
-// compileData decodes and compiles an environment for the tests that put
-// `check` beside `flow` and the provisioner's Readiness.
-func compileData(t *testing.T, data []byte) (*netverify.Network, *Report) {
-	t.Helper()
-	snap, err := resources.DecodeFile("env.yaml", data)
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	n, err := netverify.Compile(snap, servicetags.Default())
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
-	rep, err := Check(n, Options{})
-	if err != nil {
-		t.Fatalf("check: %v", err)
-	}
-	return n, rep
-}
 
 // flowAgrees asks `flow`'s question for a checked flow and reports whether
 // it gives the same verdict; it returns the flow's answer.
@@ -103,7 +83,7 @@ func TestRegionalAzureMLRoutes(t *testing.T) {
 		return []byte(text)
 	}
 
-	n, rep := compileData(t, regional("WestUS2", "WestCentralUS"))
+	n, rep := compileData(t, "env.yaml", regional("WestUS2", "WestCentralUS"))
 	cr := rep.Computes[0]
 	if cr.Status == WillFail || hasCode(rep, "required-inbound-blocked", Error) != nil {
 		t.Fatalf("a correct regional setup fails: %v", codes(rep))
@@ -127,7 +107,7 @@ func TestRegionalAzureMLRoutes(t *testing.T) {
 	}
 
 	// Forgetting the paired region breaks the compute, and says which.
-	n, rep = compileData(t, regional("WestUS2"))
+	n, rep = compileData(t, "env.yaml", regional("WestUS2"))
 	f := hasCode(rep, "required-inbound-blocked", Error)
 	if f == nil || !strings.Contains(f.Message, "from AzureMachineLearning.WestCentralUS") || strings.Contains(f.Message, "from AzureMachineLearning.WestUS2") ||
 		!strings.Contains(f.Message, "asymmetric") {
@@ -218,7 +198,7 @@ func privateData(rules ...string) []byte {
 // storage account VNet". Before, an NSG denying them left check saying
 // "ok" while flow on the same file said Denied.
 func TestPrivateFlowsChecked(t *testing.T) {
-	n, rep := compileData(t, privateData())
+	n, rep := compileData(t, "env.yaml", privateData())
 	if rep.HasErrors() {
 		t.Fatalf("the private setup fails: %v", codes(rep))
 	}
@@ -249,7 +229,7 @@ func TestPrivateFlowsChecked(t *testing.T) {
 		{"{name: DenySmbToStorageVNet, properties: {priority: 100, direction: Outbound, access: Deny, protocol: Tcp, sourceAddressPrefix: '*', sourcePortRange: '*', destinationAddressPrefix: 10.1.0.0/16, destinationPortRange: '445'}}",
 			"outbound TCP 445 to st1.file.core.windows.net (file share mounts of the default storage (SMB)) is denied by nsg1/DenySmbToStorageVNet (100)"},
 	} {
-		n, rep := compileData(t, privateData(c.rule))
+		n, rep := compileData(t, "env.yaml", privateData(c.rule))
 		f := hasCode(rep, "required-outbound-blocked", Error)
 		if f == nil || !strings.Contains(f.Message, c.mention) {
 			t.Errorf("%s: check reports %+v, want %q", c.rule, f, c.mention)
@@ -304,7 +284,7 @@ func TestStorageNetworkRulesInCheck(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			data := string(build(map[string]string{"EXTRA": strings.ReplaceAll(storageRulesEnv, "{{ACCOUNT}}", c.account), "SUBNET": c.subnet}))
 			data = strings.Replace(data, "properties: {workspaceId:", "properties: {storageAccount: /resourceGroups/mlgroup/providers/Microsoft.Storage/storageAccounts/st1, workspaceId:", 1)
-			n, rep := compileData(t, []byte(data))
+			n, rep := compileData(t, "env.yaml", []byte(data))
 			f := hasCode(rep, "storage-refuses-compute", Error)
 			cmp := n.Snapshot().Computes[0]
 			if c.mention == "" {
