@@ -40,6 +40,9 @@ const (
 	HopLoadBalancer    HopKind = "loadBalancer"
 	HopFirewall        HopKind = "firewall"
 	HopPrivateEndpoint HopKind = "privateEndpoint"
+	// HopStorage: a storage account's network rules decided a request to
+	// its public endpoint (Rule names the setting, Action Allow or Deny).
+	HopStorage HopKind = "storageAccount"
 	// HopUnknown is a step the explanation does not know (a bug).
 	HopUnknown HopKind = "unknown"
 )
@@ -229,6 +232,8 @@ func (n *Network) hop(s step) Hop {
 			Detail: fmt.Sprintf("forwarded by network virtual appliance %s (its own filtering is not modelled)", s.host.label)}
 	case stepFirewall:
 		return n.firewallHop(s)
+	case stepStorage:
+		return storageHop(s)
 	case stepFirewallEgress:
 		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), SNAT: n.firewallPublic(s.fw),
 			Detail: fmt.Sprintf("Azure Firewall %s sends it out through its public IP %s", s.fw.fw.ID.Name(), n.firewallPublic(s.fw))}
@@ -402,6 +407,8 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 		return "remove the route to None, or add a more specific route for the destination"
 	case stepApplianceMissing, stepApplianceNoForwarding:
 		return "point the route at the private IP of the firewall or of a NIC with IP forwarding enabled"
+	case stepStorage:
+		return storageFix(s)
 	case stepSEPDenied:
 		return "add the storage account to a service endpoint policy definition on the subnet (Azure: \"Azure Machine Learning data exfiltration prevention\")"
 	case stepClosedByDefault:

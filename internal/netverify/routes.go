@@ -127,6 +127,14 @@ var pairedRegions = map[string]string{
 	"uaenorth": "uaecentral", "southafricanorth": "southafricawest",
 }
 
+// PairedRegion returns a region's pair ("West US 2" or westus2 ->
+// westcentralus), as Azure's default service endpoint locations and Azure
+// ML's firewall routes use it.
+func PairedRegion(region string) (string, bool) {
+	p, ok := pairedRegions[normLocation(region)]
+	return p, ok
+}
+
 // routeTableFor shares one effective route table between the subnets of a
 // VNet that have the same route table and service endpoints.
 func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *routeTable {

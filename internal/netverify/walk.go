@@ -58,6 +58,7 @@ const (
 	stepReturnRoute
 	stepPEPoliciesOff
 	stepLoop
+	stepStorage
 )
 
 // step is one hop of a point evaluation. Steps are plain comparable values
@@ -75,7 +76,10 @@ type step struct {
 	pub     *publicEndpoint
 	sep     *resources.ServiceEndpointPolicy
 	lbRule  *resources.LBRule
+	storage *storageAccount
 	dir     resources.Direction
+	// storageVerdict is what the storage account's rules decided.
+	storageVerdict storageVerdict
 	// addr is set only for platform addresses: a step must not vary with
 	// the address inside a piece, or neighbouring pieces would not group.
 	addr uint32
@@ -323,7 +327,10 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	case hopServiceEndpoint:
 		return w.serviceEndpoint(f, sc, e)
 	case resources.NextHopInternet:
-		return w.egress(sc, egress)
+		if v := w.egress(sc, egress); v != Allowed {
+			return v
+		}
+		return w.storageGate(f, sc, false)
 	case resources.NextHopVirtualAppliance:
 		return w.appliance(f, sc, e, depth)
 	case resources.NextHopVirtualNetworkGateway:
@@ -392,24 +399,23 @@ func (w *walker) serviceEndpoint(f *pointFlow, sc *subnetCtx, e *routeEntry) Ver
 	// known only by name, so an address-only flow passes with a note.
 	if len(sc.seps) > 0 && strings.EqualFold(e.service, "Microsoft.Storage") && f.name != "" {
 		acct := strings.SplitN(f.name, ".", 2)[0]
-		if !sepAllows(w.n.snap, sc.seps, acct) {
+		if !sepAllows(sc.seps, acct, w.n.dns.storage[strings.ToLower(acct)]) {
 			w.add(step{kind: stepSEPDenied, subnet: sc, route: e, sep: sc.seps[0]})
 			return Denied
 		}
 	}
 	w.add(step{kind: stepServiceEndpoint, subnet: sc, route: e})
-	return Allowed
+	return w.storageGate(f, sc, true)
 }
 
 // sepAllows: with policies attached only the listed storage resources are
 // reachable, the union over all policies (spec §6). serviceResources may
-// name an account, its resource group or its subscription.
-func sepAllows(snap *resources.Snapshot, seps []*resources.ServiceEndpointPolicy, account string) bool {
+// name an account, its resource group or its subscription. st is the
+// account when it is in the file.
+func sepAllows(seps []*resources.ServiceEndpointPolicy, account string, st *storageAccount) bool {
 	var acct *resources.StorageAccount
-	for _, sa := range snap.StorageAccounts {
-		if strings.EqualFold(sa.ID.Leaf(), account) {
-			acct = sa
-		}
+	if st != nil {
+		acct = st.sa
 	}
 	for _, p := range seps {
 		for _, d := range p.Definitions {
@@ -493,16 +499,16 @@ func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, snat bool, depth i
 		w.add(step{kind: stepFirewallNoSNAT, fw: fc})
 		return NoOutboundConnectivity
 	}
-	if fc.subnet.nat != nil {
+	switch {
+	case fc.subnet.nat != nil:
 		w.add(step{kind: stepSNATNat, subnet: fc.subnet})
-		return Allowed
-	}
-	if len(fc.fw.PublicIPs) == 0 {
+	case len(fc.fw.PublicIPs) == 0:
 		w.add(step{kind: stepFirewallNoEgress, fw: fc})
 		return NoOutboundConnectivity
+	default:
+		w.add(step{kind: stepFirewallEgress, fw: fc})
 	}
-	w.add(step{kind: stepFirewallEgress, fw: fc})
-	return Allowed
+	return w.storageGate(f, fc.subnet, false)
 }
 
 // fromOutside evaluates a flow from outside every VNet (the internet or an
