@@ -3,6 +3,7 @@ package template
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes, as Azure Resource Manager names them where it has a name.
@@ -22,16 +23,49 @@ const (
 // comes from (0 when it has none) and a message naming the thing and the
 // rule it breaks.
 type Error struct {
-	Code    string
-	Line    int
+	Code string
+	Line int
+	// Where names the part of the template: "variable 'x'", "resource 'r'"…
+	Where   string
 	Message string
 }
 
 func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s: line %d: %s", e.Code, e.Line, e.Message)
+	msg := e.Message
+	if e.Where != "" {
+		msg = e.Where + ": " + msg
 	}
-	return e.Code + ": " + e.Message
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: line %d: %s", e.Code, e.Line, msg)
+	}
+	return e.Code + ": " + msg
+}
+
+// within names the part of the template an error comes from, unless a
+// deeper part is already named; other errors are wrapped with it.
+func within(err error, where string) error {
+	var te *Error
+	if errors.As(err, &te) {
+		if te.Where != "" {
+			return err
+		}
+		cp := *te
+		cp.Where = where
+		return &cp
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// under puts the part already named inside an enclosing one (a resource
+// inside a nested deployment).
+func under(err error, where string) error {
+	var te *Error
+	if errors.As(err, &te) {
+		cp := *te
+		cp.Where = strings.TrimSuffix(where+": "+te.Where, ": ")
+		return &cp
+	}
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 func invalid(line int, format string, a ...any) *Error {

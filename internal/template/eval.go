@@ -252,7 +252,7 @@ func (s *scope) evalParameter(sl *slot) (any, error) {
 		e := &env{s: s, where: siteParameter}
 		var err error
 		if v, err = e.value(def); err != nil {
-			return nil, fmt.Errorf("parameter '%s' default value: %w", sl.name, atLine(err, def.Line))
+			return nil, within(atLine(err, def.Line), fmt.Sprintf("parameter '%s' default value", sl.name))
 		}
 	default:
 		return nil, invalid(d.Line, "the value for the template parameter '%s' is not provided", sl.name)
@@ -371,7 +371,7 @@ func (s *scope) variable(name string) (any, error) {
 	if err != nil {
 		sl.state = 0
 		s.busy = s.busy[:len(s.busy)-1]
-		return nil, fmt.Errorf("variable '%s': %w", sl.name, err)
+		return nil, within(err, fmt.Sprintf("variable '%s'", sl.name))
 	}
 	s.leave(sl, v)
 	return v, nil

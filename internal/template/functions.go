@@ -804,4 +804,3 @@ func checkArity(c *call) error {
 	}
 	return nil
 }
-

@@ -402,7 +402,7 @@ func (pl *planner) nested(r *Resource, depth int) error {
 		s := &scope{t: parent.t, node: tmpl, ctx: parent.ctx, params: parent.params, vars: parent.vars, order: nil}
 		plan, err := pl.plan(s, n.SubscriptionID, n.ResourceGroup, depth+1)
 		if err != nil {
-			return fmt.Errorf("nested deployment '%s': %w", r.Name, err)
+			return under(err, fmt.Sprintf("nested deployment '%s'", r.Name))
 		}
 		n.Plan = plan
 		n.build = func(Resolver) (*Plan, error) { return plan, nil }
@@ -438,12 +438,12 @@ func (pl *planner) nested(r *Resource, depth int) error {
 		}
 		s, err := newScope(parent.t, tmpl, ctx, given)
 		if err != nil {
-			return nil, fmt.Errorf("nested deployment '%s': %w", r.Name, err)
+			return nil, under(err, fmt.Sprintf("nested deployment '%s'", r.Name))
 		}
 		sub := &planner{budget: pl.budget}
 		plan, err := sub.plan(s, n.SubscriptionID, n.ResourceGroup, depth+1)
 		if err != nil {
-			return nil, fmt.Errorf("nested deployment '%s': %w", r.Name, err)
+			return nil, under(err, fmt.Sprintf("nested deployment '%s'", r.Name))
 		}
 		return plan, nil
 	}
@@ -486,7 +486,7 @@ func (r *Resource) Body(res Resolver) (arm.Body, error) {
 		}
 		v, err := e.value(r.node.Fields[i])
 		if err != nil {
-			return nil, fmt.Errorf("resource '%s': %w", r.Name, err)
+			return nil, within(err, fmt.Sprintf("resource '%s'", r.Name))
 		}
 		if v == nil && e.s.t.exprs[r.node.Fields[i]] != nil {
 			continue
@@ -548,7 +548,7 @@ func (e *env) output(name string, decl *arm.Value) (*Output, error) {
 	if c := member(decl, "condition"); c != nil {
 		v, err := e.value(c)
 		if err != nil {
-			return nil, fmt.Errorf("output '%s': %w", name, err)
+			return nil, within(err, fmt.Sprintf("output '%s'", name))
 		}
 		b, isBool := v.(bool)
 		if !isBool {
@@ -574,14 +574,14 @@ func (e *env) output(name string, decl *arm.Value) (*Output, error) {
 		for i := range n {
 			item, err := e.with(loop{index: i, resource: true}).value(input)
 			if err != nil {
-				return nil, fmt.Errorf("output '%s': %w", name, err)
+				return nil, within(err, fmt.Sprintf("output '%s'", name))
 			}
 			arr = append(arr, item)
 		}
 		v = arr
 	case val != nil:
 		if v, err = e.value(val); err != nil {
-			return nil, fmt.Errorf("output '%s': %w", name, err)
+			return nil, within(err, fmt.Sprintf("output '%s'", name))
 		}
 	default:
 		return nil, invalid(decl.Line, "output '%s' has no value", name)
@@ -832,5 +832,3 @@ func order(rs []*Resource) ([][]*Resource, error) {
 	}
 	return waves, nil
 }
-
-
