@@ -62,7 +62,19 @@ type scope struct {
 	// name a cycle.
 	busy  []string
 	index *resourceIndex
+	// copies counts the iterations of property, variable and output copy
+	// loops evaluated, bounded by maxCopyIterations.
+	copies int
 }
+
+// Bounds on what one evaluation may build, so that a small hostile
+// template (copies inside copies, variables that double each other)
+// cannot exhaust memory or time.
+const (
+	maxCopyIterations = 100_000
+	maxStringLength   = 4 << 20
+	maxArrayLength    = 100_000
+)
 
 // slot is one parameter or variable.
 type slot struct {
@@ -459,6 +471,9 @@ func (e *env) copyArray(spec *arm.Value) (string, []any, error) {
 	}
 	out := make([]any, 0, n)
 	for i := range n {
+		if e.s.copies++; e.s.copies > maxCopyIterations {
+			return "", nil, invalid(spec.Line, "the template's copy loops evaluate more than %d items", maxCopyIterations)
+		}
 		inner := e.with(loop{name: nameV.Str, index: i})
 		v, err := inner.value(input)
 		if err != nil {

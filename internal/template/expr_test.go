@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -119,6 +120,8 @@ func TestBadExpressionsAreInvalidTemplateNamingTheRule(t *testing.T) {
 		{`{"out": "[format('{1}', 'a')]"}`, "format item {1} has no argument"},
 		{`{"out": "[int('x1')]"}`, "'x1' is not an integer"},
 		{`{"out": "[if('yes', 1, 2)]"}`, "the condition is String; it must be a boolean"},
+		{`{"out": "[format('{0,99999999}', 'a')]"}`, "must be an integer from -999999 to 999999"},
+		{`{"out": "[json('a: b')]"}`, "the argument is not valid JSON"},
 	} {
 		_, err := evalVariable(c.vars)
 		var te *Error
@@ -204,5 +207,24 @@ func TestParametersFile(t *testing.T) {
 	_, err := ParseParameters([]byte(`{"parameters": {"pw": {"reference": {"keyVault": {"id": "/x"}, "secretName": "s"}}}}`))
 	if err == nil || !strings.Contains(err.Error(), "parameter 'pw' is a Key Vault reference; they are not supported") {
 		t.Errorf("Key Vault reference: error %v", err)
+	}
+}
+
+// A few lines of template must not build unbounded values: doubling
+// variables and copies inside copies are stopped with an error.
+func TestEvaluationIsBounded(t *testing.T) {
+	vars := []string{`"v0": "0123456789abcdef"`}
+	for i := 1; i <= 24; i++ {
+		vars = append(vars, fmt.Sprintf(`"v%d": "[concat(variables('v%d'), variables('v%d'))]"`, i, i-1, i-1))
+	}
+	vars = append(vars, `"out": "[variables('v24')]"`)
+	_, err := evalVariable("{" + strings.Join(vars, ",") + "}")
+	if err == nil || !strings.Contains(err.Error(), "the limit is 4194304") {
+		t.Errorf("doubling strings: error %v", err)
+	}
+	_, err = evalVariable(`{"out": {"copy": [{"name": "a", "count": 800, "input": {"copy": [{"name": "b", "count": 800,
+	  "input": {"copy": [{"name": "c", "count": 800, "input": 1}]}}]}}]}}`)
+	if err == nil || !strings.Contains(err.Error(), "copy loops evaluate more than 100000 items") {
+		t.Errorf("copies in copies: error %v", err)
 	}
 }

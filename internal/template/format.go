@@ -36,6 +36,9 @@ func fnFormat(_ *env, _ *call, a []any) (any, error) {
 				return nil, err
 			}
 			b.WriteString(item)
+			if err := checkString(b.Len()); err != nil {
+				return nil, err
+			}
 			i += end
 		default:
 			b.WriteByte(c)
@@ -43,6 +46,9 @@ func fnFormat(_ *env, _ *call, a []any) (any, error) {
 	}
 	return b.String(), nil
 }
+
+// maxAlignment is .NET's own bound on a format item's alignment.
+const maxAlignment = 999_999
 
 func formatItem(spec string, args []any) (string, error) {
 	spec, format, _ := strings.Cut(spec, ":")
@@ -60,8 +66,8 @@ func formatItem(spec string, args []any) (string, error) {
 	}
 	if hasAlign {
 		w, err := strconv.Atoi(strings.TrimSpace(align))
-		if err != nil {
-			return "", fail("the alignment '%s' of format item {%d} is not an integer", align, n)
+		if err != nil || abs(w) > maxAlignment {
+			return "", fail("the alignment '%s' of format item {%d} must be an integer from -%d to %d", align, n, maxAlignment, maxAlignment)
 		}
 		pad := abs(w) - len([]rune(text))
 		if pad > 0 {

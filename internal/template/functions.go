@@ -2,6 +2,7 @@ package template
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -390,7 +391,7 @@ func fnConcat(_ *env, _ *call, a []any) (any, error) {
 		if out == nil {
 			out = []any{}
 		}
-		return out, nil
+		return out, checkArray(out)
 	}
 	var b strings.Builder
 	for i, v := range a {
@@ -399,6 +400,9 @@ func fnConcat(_ *env, _ *call, a []any) (any, error) {
 			b.WriteString(toText(v))
 		default:
 			return nil, fail("argument %d is %s; concat joins either arrays or strings", i+1, typeName(v))
+		}
+		if b.Len() > maxStringLength {
+			return nil, checkString(b.Len())
 		}
 	}
 	return b.String(), nil
@@ -433,6 +437,9 @@ func fnReplace(_ *env, _ *call, a []any) (any, error) {
 	}
 	if ss[1] == "" {
 		return nil, fail("the string to replace is empty")
+	}
+	if n := strings.Count(ss[0], ss[1]); len(ss[2]) > len(ss[1]) && n*(len(ss[2])-len(ss[1])) > maxStringLength {
+		return nil, checkString(len(ss[0]) + n*(len(ss[2])-len(ss[1])))
 	}
 	return strings.ReplaceAll(ss[0], ss[1], ss[2]), nil
 }
@@ -608,24 +615,35 @@ func fnJSON(_ *env, _ *call, a []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := arm.ParseDocument([]byte(s))
-	if err != nil || !looksJSON(s) {
-		return nil, fail("the argument is not valid JSON: %s", errText(err, "expected a JSON value"))
+	t := strings.TrimSpace(s)
+	if t != "" && (t[0] == '{' || t[0] == '[') {
+		doc, err := arm.ParseDocument([]byte(t))
+		if err != nil {
+			return nil, fail("the argument is not valid JSON: %v", err)
+		}
+		return fromDocument(doc)
 	}
-	return fromDocument(doc)
+	var v any
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return nil, fail("the argument is not valid JSON: %s", errText(err, "data after the value"))
+	}
+	return FromPlain(v)
 }
 
-// looksJSON keeps json() to JSON: ParseDocument would also read YAML.
-func looksJSON(s string) bool {
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return false
+func checkString(n int) error {
+	if n > maxStringLength {
+		return fail("the result would be %d characters long; the limit is %d", n, maxStringLength)
 	}
-	switch t[0] {
-	case '{', '[', '"', '-', 't', 'f', 'n':
-		return true
+	return nil
+}
+
+func checkArray(a []any) error {
+	if len(a) > maxArrayLength {
+		return fail("the result would have %d items; the limit is %d", len(a), maxArrayLength)
 	}
-	return t[0] >= '0' && t[0] <= '9'
+	return nil
 }
 
 func errText(err error, fallback string) string {
@@ -688,7 +706,7 @@ func fnUnion(_ *env, _ *call, a []any) (any, error) {
 				out = append(out, it)
 			}
 		}
-		return out, nil
+		return out, checkArray(out)
 	}
 	return nil, fail("argument 1 is %s; union takes all objects or all arrays", typeName(a[0]))
 }

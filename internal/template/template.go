@@ -45,7 +45,7 @@ func Parse(data []byte) (*Template, error) {
 	if len(data) > MaxTemplateBytes {
 		return nil, invalid(0, "the template is %d bytes; the limit is %d bytes (4 MB)", len(data), MaxTemplateBytes)
 	}
-	if !looksJSON(string(data)) || strings.TrimSpace(string(data))[0] != '{' {
+	if t := strings.TrimSpace(string(data)); t == "" || t[0] != '{' {
 		return nil, invalid(0, "a template is a JSON object")
 	}
 	root, err := arm.ParseDocument(data)
