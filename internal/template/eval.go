@@ -62,9 +62,6 @@ type scope struct {
 	// name a cycle.
 	busy  []string
 	index *resourceIndex
-	// copies counts the iterations of property, variable and output copy
-	// loops evaluated, bounded by maxCopyIterations.
-	copies int
 }
 
 // Bounds on what one evaluation may build, so that a small hostile
@@ -98,6 +95,14 @@ type env struct {
 	where site
 	loops []loop
 	refs  Resolver
+	// copies counts the copy loop iterations of this evaluation, bounded
+	// by maxCopyIterations. It belongs to the evaluation, not the scope:
+	// the bodies of one wave may be evaluated at the same time.
+	copies *int
+}
+
+func (s *scope) env(where site, loops []loop, refs Resolver) *env {
+	return &env{s: s, where: where, loops: loops, refs: refs, copies: new(int)}
 }
 
 type loop struct {
@@ -261,7 +266,7 @@ func (s *scope) evalParameter(sl *slot) (any, error) {
 	case sl.supplied:
 		v = sl.given
 	case def != nil:
-		e := &env{s: s, where: siteParameter}
+		e := s.env(siteParameter, nil, nil)
 		var err error
 		if v, err = e.value(def); err != nil {
 			return nil, within(atLine(err, def.Line), fmt.Sprintf("parameter '%s' default value", sl.name))
@@ -372,7 +377,7 @@ func (s *scope) variable(name string) (any, error) {
 	if err := s.enter(sl); err != nil {
 		return nil, err
 	}
-	e := &env{s: s, where: siteVariable}
+	e := s.env(siteVariable, nil, nil)
 	var v any
 	var err error
 	if sl.copySpec != nil {
@@ -471,7 +476,7 @@ func (e *env) copyArray(spec *arm.Value) (string, []any, error) {
 	}
 	out := make([]any, 0, n)
 	for i := range n {
-		if e.s.copies++; e.s.copies > maxCopyIterations {
+		if *e.copies++; *e.copies > maxCopyIterations {
 			return "", nil, invalid(spec.Line, "the template's copy loops evaluate more than %d items", maxCopyIterations)
 		}
 		inner := e.with(loop{name: nameV.Str, index: i})

@@ -144,7 +144,7 @@ func (pl *planner) plan(s *scope, sub, rg string, depth int) (*Plan, error) {
 	}
 	x := &resourceIndex{byKey: map[string][]*Resource{}, loops: map[string][]*Resource{}}
 	s.index = x
-	root := &env{s: s, where: siteHeader}
+	root := s.env(siteHeader, nil, nil)
 	if res := member(s.node, "resources"); res != nil {
 		if err := pl.expand(x, res, nil, root, sub, rg); err != nil {
 			return nil, err
@@ -356,7 +356,7 @@ func (pl *planner) nested(r *Resource, depth int) error {
 	if props == nil || props.Kind != arm.Object {
 		return invalid(r.Line, "nested deployment '%s' has no properties", r.Name)
 	}
-	e := &env{s: r.env.s, where: siteBody, loops: r.env.loops}
+	e := r.env.s.env(siteBody, r.env.loops, nil)
 	if m := member(props, "mode"); m != nil {
 		mv, err := e.value(m)
 		if err != nil {
@@ -419,7 +419,7 @@ func (pl *planner) nested(r *Resource, depth int) error {
 	n.build = func(res Resolver) (*Plan, error) {
 		given := map[string]any{}
 		if ps := member(props, "parameters"); ps != nil {
-			pe := &env{s: parent, where: siteBody, loops: r.env.loops, refs: res}
+			pe := parent.env(siteBody, r.env.loops, res)
 			for i, name := range ps.Keys {
 				entry := ps.Fields[i]
 				if member(entry, "reference") != nil {
@@ -478,7 +478,7 @@ func (r *Resource) Body(res Resolver) (arm.Body, error) {
 	if r.Nested != nil {
 		return nil, fmt.Errorf("resource '%s' is a nested deployment: deploy its Nested plan", r.Name)
 	}
-	e := &env{s: r.env.s, where: siteBody, loops: r.env.loops, refs: res}
+	e := r.env.s.env(siteBody, r.env.loops, res)
 	body := arm.Body{}
 	for i, k := range r.node.Keys {
 		if templateKeywords[fold(k)] {
@@ -517,7 +517,7 @@ func (p *Plan) Outputs(res Resolver) ([]Output, error) {
 	if outs == nil {
 		return nil, nil
 	}
-	e := &env{s: p.scope, where: siteOutput, refs: res}
+	e := p.scope.env(siteOutput, nil, res)
 	var list []Output
 	var deferred error
 	for i, name := range outs.Keys {
@@ -749,7 +749,7 @@ func (r *Resource) referenceTargets() []string {
 		nodes = append(nodes, f)
 	}
 	var out []string
-	e := &env{s: r.env.s, where: siteBody, loops: r.env.loops}
+	e := r.env.s.env(siteBody, r.env.loops, nil)
 	t := r.env.s.t
 	var visit func(v *arm.Value)
 	visit = func(v *arm.Value) {

@@ -1,9 +1,11 @@
 package template
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"securetrain/internal/arm"
@@ -335,4 +337,39 @@ func TestOutputsConditionCopyAndSecure(t *testing.T) {
 	}
 	_, err = planTemplate(`"resources": [], "outputs": {"o": {"type": "int", "value": "text"}}`, nil)
 	wantInvalid(t, err, CodeInvalidTemplate, "output 'o' is declared int but its value is String")
+}
+
+// The bodies of a wave are deployed at the same time: evaluating them
+// concurrently must give what evaluating them one by one gives (run with
+// -race).
+func TestBodiesEvaluateConcurrently(t *testing.T) {
+	p := quickstart(t, "advanced", "azuredeploy.json", map[string]any{"workspaceName": "ws1", "location": "eastus", "privateEndpointType": "AutoApproval",
+		"storageAccountBehindVNet": "true"}, "")
+	want := map[*Resource]string{}
+	for _, r := range p.Resources {
+		if r.Nested == nil {
+			want[r] = jsonText(t, body(t, r))
+		}
+	}
+	errs := make(chan error, 8*len(want))
+	var wg sync.WaitGroup
+	for range 8 {
+		for r, w := range want {
+			wg.Go(func() {
+				b, err := r.Body(nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got, _ := json.Marshal(b); string(got) != w {
+					errs <- fmt.Errorf("%s: %s, want %s", r.Name, got, w)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
