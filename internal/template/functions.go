@@ -52,8 +52,8 @@ func init() {
 		"base64":                 {min: 1, max: 1, eval: stringMap(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) })},
 		"base64tostring":         {min: 1, max: 1, eval: fnBase64ToString},
 		"if":                     {min: 3, max: 3, lazy: fnIf},
-		"and":                    {min: 2, max: -1, eval: fnAnd},
-		"or":                     {min: 2, max: -1, eval: fnOr},
+		"and":                    {min: 2, max: -1, eval: logical(true)},
+		"or":                     {min: 2, max: -1, eval: logical(false)},
 		"not":                    {min: 1, max: 1, eval: fnNot},
 		"equals":                 {min: 2, max: 2, eval: func(_ *env, _ *call, a []any) (any, error) { return equal(a[0], a[1]), nil }},
 		"less":                   {min: 2, max: 2, eval: compare(func(c int) bool { return c < 0 })},
@@ -505,28 +505,22 @@ func fnIf(e *env, c *call) (any, error) {
 	return e.eval(c.args[2])
 }
 
-func fnAnd(_ *env, _ *call, a []any) (any, error) {
-	out := true
-	for i := range a {
-		b, err := boolean(a, i)
-		if err != nil {
-			return nil, err
+// logical is and() (all) or or() (any); every argument is evaluated and
+// must be a boolean.
+func logical(all bool) func(*env, *call, []any) (any, error) {
+	return func(_ *env, _ *call, a []any) (any, error) {
+		out := all
+		for i := range a {
+			b, err := boolean(a, i)
+			if err != nil {
+				return nil, err
+			}
+			if b != all {
+				out = !all
+			}
 		}
-		out = out && b
+		return out, nil
 	}
-	return out, nil
-}
-
-func fnOr(_ *env, _ *call, a []any) (any, error) {
-	out := false
-	for i := range a {
-		b, err := boolean(a, i)
-		if err != nil {
-			return nil, err
-		}
-		out = out || b
-	}
-	return out, nil
 }
 
 func fnNot(_ *env, _ *call, a []any) (any, error) {
@@ -793,11 +787,13 @@ func fnBool(_ *env, _ *call, a []any) (any, error) {
 	case int64:
 		return v != 0, nil
 	case string:
-		b, err := strconv.ParseBool(strings.ToLower(v))
-		if err != nil || (strings.ToLower(v) != "true" && strings.ToLower(v) != "false") {
-			return nil, fail("'%s' is not 'true' or 'false'", v)
+		switch strings.ToLower(v) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
 		}
-		return b, nil
+		return nil, fail("'%s' is not 'true' or 'false'", v)
 	}
 	return nil, fail("argument 1 is %s; bool takes a string, an integer or a boolean", typeName(a[0]))
 }

@@ -37,37 +37,25 @@ func murmurHash64(data []byte) uint64 {
 		}
 		return v
 	}
+	// mix scrambles one 4-byte block of a lane.
+	mix := func(k, ca, cb uint32, r int) uint32 {
+		k *= ca
+		k = bits.RotateLeft32(k, r)
+		return k * cb
+	}
 	i := 0
 	for ; i+8 <= len(data); i += 8 {
-		k1 := le32(data[i : i+4])
-		k2 := le32(data[i+4 : i+8])
-		k1 *= c1
-		k1 = bits.RotateLeft32(k1, 15)
-		k1 *= c2
-		h1 ^= k1
-		h1 = bits.RotateLeft32(h1, 19)
-		h1 += h2
+		h1 ^= mix(le32(data[i:i+4]), c1, c2, 15)
+		h1 = bits.RotateLeft32(h1, 19) + h2
 		h1 = h1*5 + 0x561ccd1b
-		k2 *= c2
-		k2 = bits.RotateLeft32(k2, 17)
-		k2 *= c1
-		h2 ^= k2
-		h2 = bits.RotateLeft32(h2, 13)
-		h2 += h1
+		h2 ^= mix(le32(data[i+4:i+8]), c2, c1, 17)
+		h2 = bits.RotateLeft32(h2, 13) + h1
 		h2 = h2*5 + 0x0bcaa747
 	}
 	if tail := data[i:]; len(tail) > 0 {
-		k1 := le32(tail[:min(len(tail), 4)])
-		k1 *= c1
-		k1 = bits.RotateLeft32(k1, 15)
-		k1 *= c2
-		h1 ^= k1
+		h1 ^= mix(le32(tail[:min(len(tail), 4)]), c1, c2, 15)
 		if len(tail) > 4 {
-			k2 := le32(tail[4:])
-			k2 *= c2
-			k2 = bits.RotateLeft32(k2, 17)
-			k2 *= c1
-			h2 ^= k2
+			h2 ^= mix(le32(tail[4:]), c2, c1, 17)
 		}
 	}
 	h1 ^= uint32(len(data))
