@@ -9,6 +9,7 @@ package resources
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -137,6 +138,17 @@ const (
 
 // PortRange is an inclusive port range; "*" is {0, 65535}.
 type PortRange struct{ From, To uint16 }
+
+// String writes the range as ARM does: "*", "443" or "8000-8999".
+func (p PortRange) String() string {
+	switch {
+	case p == anyPort:
+		return "*"
+	case p.From == p.To:
+		return strconv.Itoa(int(p.From))
+	}
+	return strconv.Itoa(int(p.From)) + "-" + strconv.Itoa(int(p.To))
+}
 
 // NetworkSecurityGroup is Microsoft.Network/networkSecurityGroups. Rules
 // hold the user's rules only; the six default rules are added by the verifier.
@@ -504,6 +516,9 @@ type Compute struct {
 	MinNodeCount                int
 	MaxNodeCount                int
 	NodeIdleTimeBeforeScaleDown string
+	// CurrentNodeCount is a cluster's node count as provisioning last
+	// recorded it (0 in files).
+	CurrentNodeCount            int
 	RemoteLoginPortPublicAccess string // AmlCompute: Enabled, Disabled, NotSpecified
 	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
 	OSType                      string
