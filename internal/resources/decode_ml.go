@@ -138,6 +138,7 @@ func decodeCompute(r *res) *Compute {
 	p.ignore("disableLocalAuth")
 	p.ignore(ComputeRuntimeProperties...)
 	c := &Compute{Meta: r.meta, EnableNodePublicIP: true, Description: p.str("description")}
+	c.Body, _ = plain(r.env.v).(arm.Body)
 	c.Workspace, _ = r.id.Parent()
 	if c.ComputeLocation = p.str("computeLocation"); c.ComputeLocation == "" {
 		c.ComputeLocation = r.meta.Location

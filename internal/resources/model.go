@@ -522,6 +522,9 @@ type Compute struct {
 	RemoteLoginPortPublicAccess string // AmlCompute: Enabled, Disabled, NotSpecified
 	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
 	OSType                      string
+	// Body is the compute as written, for policies that name any of its
+	// properties (PolicyAssignment.Denies).
+	Body arm.Body
 }
 
 // DNSResolver is Microsoft.Network/dnsResolvers (Azure DNS Private
@@ -592,10 +595,17 @@ type ManagementLock struct {
 // listOfResourceTypesNotAllowed lists the denied types.
 const NotAllowedResourceTypesPolicy = "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749"
 
+// DenyPropertyPolicy is securetrain's policy definition that denies
+// resources of a type whose property (a dotted path into the resource, e.g.
+// properties.properties.enableNodePublicIp) equals a value, or — with
+// exists false — is absent.
+const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions/securetrain-deny-property-value"
+
 // PolicyAssignment is Microsoft.Authorization/policyAssignments at a
 // resource group (resourceGroup set) or at the subscription (no
 // resourceGroup). securetrain evaluates the built-in "Not allowed resource
-// types" definition; other definitions are kept but not evaluated.
+// types" definition and its own DenyPropertyPolicy (Denies); other
+// definitions are kept but not evaluated.
 type PolicyAssignment struct {
 	Meta
 	// Scope is the resource group or subscription the assignment applies to.
@@ -611,4 +621,17 @@ type PolicyAssignment struct {
 	Enforced bool
 	// NotScopes are excluded scopes (resource groups or resources).
 	NotScopes []arm.ID
+	// DenyProperty is the condition of a DenyPropertyPolicy assignment.
+	DenyProperty *PropertyCondition
+}
+
+// PropertyCondition is what a DenyPropertyPolicy assignment denies.
+type PropertyCondition struct {
+	ResourceType string // compare case-insensitively
+	Field        string // a dotted path, matched case-insensitively
+	// Equals, when HasEquals, is the JSON value the field must not have.
+	Equals    any
+	HasEquals bool
+	// MustExist denies resources without the field (exists: false).
+	MustExist bool
 }
