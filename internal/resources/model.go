@@ -523,8 +523,9 @@ type Compute struct {
 	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
 	OSType                      string
 	// Body is the compute as written, for policies that name any of its
-	// properties (PolicyAssignment.Denies).
-	Body arm.Body
+	// properties (PolicyAssignment.Denies); not part of the typed view's
+	// JSON, which compares what the fields mean.
+	Body arm.Body `json:"-"`
 }
 
 // DNSResolver is Microsoft.Network/dnsResolvers (Azure DNS Private
