@@ -343,11 +343,14 @@ func (s *Server) authorizeLinked(ctx context.Context, who, writeType string, act
 // definition (docs/api.md).
 func (s *Server) checkPolicy(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, body object) error {
 	return store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + id.Subscription, Type: typePolicyAssignment}, func(rec store.Record) error {
+		// Fail closed: a policy that cannot be read does not silently
+		// refuse nothing.
 		snap, err := resources.DecodeStored(rec.Body)
-		if err != nil || len(snap.PolicyAssignments) != 1 {
-			// Fail closed: a policy that cannot be read refuses nothing
-			// silently.
-			return fmt.Errorf("stored policy assignment %s cannot be evaluated: %v", rec.ID, err)
+		if err != nil {
+			return fmt.Errorf("stored policy assignment %s cannot be evaluated: %w", rec.ID, err)
+		}
+		if len(snap.PolicyAssignments) != 1 {
+			return fmt.Errorf("stored record %s is not one policy assignment", rec.ID)
 		}
 		a := snap.PolicyAssignments[0]
 		denied, why := a.Denies(id, k.typ, body)
