@@ -10,6 +10,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/provision"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -20,19 +21,42 @@ import (
 // owns in a compute's body (provisioningState, allocationState, node
 // counts, state, errors) is the server's: requests cannot set it.
 
-// runtimeFields are the keys of a compute's body that provisioning owns:
-// in properties, and in properties.properties.
-var runtimeFields = map[string][]string{
-	"properties": {"provisioningState", "provisioningErrors", "createdOn", "modifiedOn", "isAttachedCompute"},
-	"inner": {"allocationState", "allocationStateTransitionTime", "currentNodeCount", "targetNodeCount", "nodeStateCounts",
-		"errors", "state", "lastOperation", "connectivityEndpoints", "applications", "createdBy", "versions", "osImageMetadata"},
+// storedCompute decodes a compute's body, typed (resources.Compute): what
+// the API reads of its shape. An error is a shape error, which validation
+// reports when the body is written.
+func storedCompute(body []byte) (*resources.Compute, error) {
+	snap, err := resources.DecodeStored(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(snap.Computes) != 1 {
+		return nil, errors.New("the body is not one compute")
+	}
+	return snap.Computes[0], nil
+}
+
+// computeOf decodes a compute body the API holds as an object.
+func computeOf(body object) (*resources.Compute, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("compute body: %w", err)
+	}
+	return storedCompute(raw)
 }
 
 // provisioned reports whether a compute type is provisioned here (the
 // attached types are records only).
-func provisioned(body object) bool {
-	t := provision.ComputeKind(body)
-	return t == provision.AmlCompute || t == provision.ComputeInstance
+func provisioned(c *resources.Compute) bool {
+	return c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance
+}
+
+// runtimeFields are the keys of a compute's body that provisioning owns,
+// in properties and in properties.properties.
+func runtimeFields(c *resources.Compute) (props, inner []string) {
+	if c.ComputeType == resources.ComputeInstance {
+		return resources.ComputeRuntimeProperties, resources.InstanceRuntimeFields
+	}
+	return resources.ComputeRuntimeProperties, resources.ClusterRuntimeFields
 }
 
 // computeWrite applies the provisioning rules to a compute PUT/PATCH
@@ -40,41 +64,50 @@ func provisioned(body object) bool {
 // operation to begin: create for a new compute; resize when new scale
 // settings put the current node count out of bounds.
 func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, cur, next object) (string, int, error) {
-	if !provisioned(next) {
-		return "", 0, nil
+	c, err := computeOf(next)
+	if err != nil || !provisioned(c) {
+		return "", 0, nil // a shape error: validation refuses the write with it
 	}
-	inner := arm.EnsureField(arm.EnsureField(next, "properties"), "properties")
-	if _, _, err := provision.SizeOf(arm.Str(inner, "vmSize")); err != nil {
+	if _, _, err := provision.SizeOf(c.VMSize); err != nil {
 		var pe *provision.Error
 		errors.As(err, &pe)
 		return "", 0, newError(http.StatusBadRequest, pe.Code, "%s", pe.Message)
 	}
-	if d := arm.Str(arm.Field(inner, "scaleSettings"), "nodeIdleTimeBeforeScaleDown"); d != "" {
+	if d := c.NodeIdleTimeBeforeScaleDown; d != "" {
 		if _, err := provision.ParseDuration(d); err != nil {
 			return "", 0, newError(http.StatusBadRequest, "InvalidRequestContent", "scaleSettings.nodeIdleTimeBeforeScaleDown %q: %v", d, err)
 		}
 	}
+	props := arm.EnsureField(next, "properties")
+	inner := arm.EnsureField(props, "properties")
+	propFields, innerFields := runtimeFields(c)
 	if cur == nil {
-		for _, k := range runtimeFields["properties"] {
-			delete(arm.EnsureField(next, "properties"), k)
+		for _, k := range propFields {
+			delete(props, k)
 		}
-		for _, k := range runtimeFields["inner"] {
+		for _, k := range innerFields {
 			delete(inner, k)
 		}
-		arm.EnsureField(next, "properties")["provisioningState"] = "Creating"
-		if provision.ComputeKind(next) == provision.ComputeInstance {
+		props["provisioningState"] = "Creating"
+		if c.ComputeType == resources.ComputeInstance {
 			inner["state"] = "Creating"
 		} else {
 			inner["allocationState"], inner["currentNodeCount"], inner["targetNodeCount"] = "Steady", 0, 0
 		}
 		return provision.KindCreate, 0, nil
 	}
-	if provision.ComputeKind(cur) != provision.ComputeKind(next) {
+	was, err := computeOf(cur)
+	if err != nil {
+		return "", 0, fmt.Errorf("stored compute %s: %w", id, err)
+	}
+	if was.ComputeType != c.ComputeType {
 		return "", 0, newError(http.StatusBadRequest, "BadRequest", "The computeType of compute '%s' cannot change.", id.Leaf())
 	}
 	// Everything but the scale settings is fixed once created (an
-	// instance's size is immutable, spec §9).
-	curInner := arm.Field(arm.Field(cur, "properties"), "properties")
+	// instance's size is immutable, spec §9): compared as written, so
+	// that no part of a setting changes unnoticed.
+	curProps := arm.Field(cur, "properties")
+	curInner := arm.Field(curProps, "properties")
 	for _, k := range []string{"vmSize", "subnet", "enableNodePublicIp", "vmPriority", "osType", "sshSettings"} {
 		a, _ := json.Marshal(curInner[k])
 		b, _ := json.Marshal(inner[k])
@@ -84,27 +117,21 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		}
 	}
 	// Carry over what provisioning owns.
-	for _, k := range runtimeFields["properties"] {
-		if v, ok := arm.EnsureField(cur, "properties")[k]; ok {
-			arm.EnsureField(next, "properties")[k] = v
-		} else {
-			delete(arm.EnsureField(next, "properties"), k)
+	carry := func(from, to object, keys []string) {
+		for _, k := range keys {
+			if v, ok := from[k]; ok {
+				to[k] = v
+			} else {
+				delete(to, k)
+			}
 		}
 	}
-	for _, k := range runtimeFields["inner"] {
-		if v, ok := curInner[k]; ok {
-			inner[k] = v
-		} else {
-			delete(inner, k)
-		}
-	}
-	if provision.ComputeKind(next) != provision.AmlCompute {
+	carry(curProps, props, propFields)
+	carry(curInner, inner, innerFields)
+	if c.ComputeType != resources.ComputeAml {
 		return "", 0, nil
 	}
-	ss := arm.Field(inner, "scaleSettings")
-	minN, maxN := arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount")
-	current := arm.Int(curInner, "currentNodeCount")
-	if target := min(max(current, minN), maxN); target != current {
+	if target := min(max(was.CurrentNodeCount, c.MinNodeCount), c.MaxNodeCount); target != was.CurrentNodeCount {
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return "", 0, err
 		}
@@ -132,8 +159,15 @@ func (s *Server) notBusy(ctx context.Context, rd store.Reader, id arm.ID) error 
 // that would stop the delete of what Azure created for it are checked now,
 // so that the delete fails at once (spec §10 #9).
 func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request, id arm.ID, rec store.Record, cond store.Condition) (string, error) {
+	c, err := storedCompute(rec.Body)
+	if err != nil {
+		return "", fmt.Errorf("stored compute %s: %w", id, err)
+	}
+	if !provisioned(c) {
+		return "", nil
+	}
 	body, err := recordObject(rec)
-	if err != nil || !provisioned(body) {
+	if err != nil {
 		return "", err
 	}
 	if cond.IfMatch != "" && cond.IfMatch != "*" && cond.IfMatch != rec.ETag {
@@ -142,7 +176,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 	if err := s.notBusy(ctx, tx, id); err != nil {
 		return "", err
 	}
-	for _, c := range provision.CreatedIDs(id, body) {
+	for _, c := range provision.CreatedIDs(rec.Body) {
 		if _, err := tx.Get(ctx, c.String()); err != nil {
 			continue
 		}
@@ -209,24 +243,24 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		if err != nil {
 			return err
 		}
+		c, err := storedCompute(rec.Body)
+		if err != nil {
+			return fmt.Errorf("stored compute %s: %w", id, err)
+		}
 		body, err := recordObject(rec)
 		if err != nil {
 			return err
 		}
-		kind := provision.ComputeKind(body)
 		switch {
-		case canonical == "resize" && kind != provision.AmlCompute:
-			return newError(http.StatusBadRequest, "BadRequest", "Only a compute cluster (AmlCompute) resizes; '%s' is a %s.", id.Leaf(), kind)
-		case canonical != "resize" && kind != provision.ComputeInstance:
-			return newError(http.StatusBadRequest, "BadRequest", "%s applies to a compute instance; '%s' is a %s.", canonical, id.Leaf(), kind)
+		case canonical == "resize" && c.ComputeType != resources.ComputeAml:
+			return newError(http.StatusBadRequest, "BadRequest", "Only a compute cluster (AmlCompute) resizes; '%s' is a %s.", id.Leaf(), c.ComputeType)
+		case canonical != "resize" && c.ComputeType != resources.ComputeInstance:
+			return newError(http.StatusBadRequest, "BadRequest", "%s applies to a compute instance; '%s' is a %s.", canonical, id.Leaf(), c.ComputeType)
 		case arm.Str(arm.EnsureField(body, "properties"), "provisioningState") != "Succeeded":
 			return newError(http.StatusConflict, "Conflict", "Compute '%s' is %s.", id.Leaf(), arm.Str(arm.EnsureField(body, "properties"), "provisioningState"))
 		}
-		if canonical == "resize" {
-			ss := arm.Field(arm.Field(arm.Field(body, "properties"), "properties"), "scaleSettings")
-			if minN, maxN := arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount"); target < minN || target > maxN {
-				return newError(http.StatusBadRequest, "BadRequest", "targetNodeCount %d is outside the scale settings of '%s' (%d to %d nodes).", target, id.Leaf(), minN, maxN)
-			}
+		if canonical == "resize" && (target < c.MinNodeCount || target > c.MaxNodeCount) {
+			return newError(http.StatusBadRequest, "BadRequest", "targetNodeCount %d is outside the scale settings of '%s' (%d to %d nodes).", target, id.Leaf(), c.MinNodeCount, c.MaxNodeCount)
 		}
 		if err := s.notBusy(ctx, tx, id); err != nil {
 			return err

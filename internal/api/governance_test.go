@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -140,7 +141,7 @@ func TestPolicyAssignments(t *testing.T) { // spec §4.1, §10 #9: RequestDisall
 		t.Fatalf("route table: %d %v", st, out)
 	}
 	// securetrain's deny-property-value: computes must be in a subnet.
-	inSubnet := `{"properties":{"policyDefinitionId":"` + DenyPropertyPolicy + `","parameters":{
+	inSubnet := `{"properties":{"policyDefinitionId":"` + resources.DenyPropertyPolicy + `","parameters":{
 		"resourceType":{"value":"Microsoft.MachineLearningServices/workspaces/computes"},
 		"field":{"value":"properties.properties.subnet.id"},"exists":{"value":false}}}}`
 	if st, out, _ := c.do("PUT", "/subscriptions/"+sub+"/resourceGroups/rg-probe/providers/Microsoft.Authorization/policyAssignments/computes-in-subnet"+polVersion, inSubnet); st != http.StatusCreated {
@@ -152,7 +153,7 @@ func TestPolicyAssignments(t *testing.T) { // spec §4.1, §10 #9: RequestDisall
 		t.Fatalf("compute without subnet: %d %s %q", st, code, msg)
 	}
 	// No public IP on nodes: deny enableNodePublicIp == true.
-	npip := `{"properties":{"policyDefinitionId":"` + DenyPropertyPolicy + `","parameters":{
+	npip := `{"properties":{"policyDefinitionId":"` + resources.DenyPropertyPolicy + `","parameters":{
 		"resourceType":{"value":"Microsoft.MachineLearningServices/workspaces/computes"},
 		"field":{"value":"properties.properties.enableNodePublicIp"},"equals":{"value":true}}}}`
 	if st, out, _ := c.do("PUT", pol+"no-node-public-ip"+polVersion, npip); st != http.StatusCreated {

@@ -337,100 +337,31 @@ func (s *Server) authorizeLinked(ctx context.Context, who, writeType string, act
 }
 
 // checkPolicy refuses a write that an enforced policy assignment at or
-// above the resource denies (403 RequestDisallowedByPolicy): the built-in
+// above the resource denies (403 RequestDisallowedByPolicy), as
+// resources.PolicyAssignment.Denies decides for `check` too: the built-in
 // "Not allowed resource types", and securetrain's deny-property-value
 // definition (docs/api.md).
 func (s *Server) checkPolicy(ctx context.Context, tx store.Reader, k *resourceKind, id arm.ID, body object) error {
 	return store.Each(ctx, tx, store.Query{Scope: "/subscriptions/" + id.Subscription, Type: typePolicyAssignment}, func(rec store.Record) error {
-		a, err := recordObject(rec)
+		// Fail closed: a policy that cannot be read does not silently
+		// refuse nothing.
+		snap, err := resources.DecodeStored(rec.Body)
 		if err != nil {
-			return err
+			return fmt.Errorf("stored policy assignment %s cannot be evaluated: %w", rec.ID, err)
 		}
-		denied, why := policyDenies(a, rec.ID, k, id, body)
+		if len(snap.PolicyAssignments) != 1 {
+			return fmt.Errorf("stored record %s is not one policy assignment", rec.ID)
+		}
+		a := snap.PolicyAssignments[0]
+		denied, why := a.Denies(id, k.typ, body)
 		if !denied {
 			return nil
 		}
 		ids, _ := json.Marshal([]any{object{ // decoded JSON always encodes
-			"policyAssignment": object{"name": arm.Str(a, "name"), "id": rec.ID},
-			"policyDefinition": object{"id": arm.Str(arm.EnsureField(a, "properties"), "policyDefinitionId")},
+			"policyAssignment": object{"name": a.ID.Leaf(), "id": rec.ID},
+			"policyDefinition": object{"id": a.PolicyDefinitionID},
 		}})
 		return newError(http.StatusForbidden, "RequestDisallowedByPolicy",
 			"Resource '%s' was disallowed by policy (%s). Policy identifiers: '%s'.", id.Name(), why, ids)
 	})
-}
-
-// DenyPropertyPolicy is securetrain's policy definition that denies
-// resources of a type whose property (a dotted path into the resource, e.g.
-// properties.properties.enableNodePublicIp) equals a value, or — with
-// exists false — is absent.
-const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions/securetrain-deny-property-value"
-
-// policyDenies evaluates one assignment (a) against a write.
-func policyDenies(a object, assignmentID string, k *resourceKind, id arm.ID, body object) (bool, string) {
-	props := arm.EnsureField(a, "properties")
-	scope := assignmentID[:strings.Index(strings.ToLower(assignmentID), "/providers/microsoft.authorization/policyassignments/")]
-	if !arm.Within(id.String(), scope) || strings.EqualFold(arm.Str(props, "enforcementMode"), "DoNotEnforce") {
-		return false, ""
-	}
-	if ns, _ := props["notScopes"].([]any); ns != nil {
-		for _, n := range ns {
-			if s, _ := n.(string); s != "" && arm.Within(id.String(), s) {
-				return false, ""
-			}
-		}
-	}
-	params := arm.EnsureField(props, "parameters")
-	param := func(name string) any { return arm.EnsureField(params, name)["value"] }
-	switch def := arm.Str(props, "policyDefinitionId"); {
-	case strings.EqualFold(def, resources.NotAllowedResourceTypesPolicy):
-		if e, _ := param("effect").(string); e != "" && !strings.EqualFold(e, "Deny") {
-			return false, ""
-		}
-		types, _ := param("listOfResourceTypesNotAllowed").([]any)
-		for _, t := range types {
-			if s, _ := t.(string); strings.EqualFold(s, k.typ) {
-				return true, fmt.Sprintf("resource type %s is not allowed", k.typ)
-			}
-		}
-	case strings.EqualFold(def, DenyPropertyPolicy):
-		typ, _ := param("resourceType").(string)
-		field, _ := param("field").(string)
-		if !strings.EqualFold(typ, k.typ) || field == "" {
-			return false, ""
-		}
-		v, present := lookupPath(body, field)
-		if want, ok := param("exists").(bool); ok && !want && !present {
-			return true, fmt.Sprintf("%s must be set", field)
-		}
-		if _, ok := params["equals"]; ok && present {
-			w, _ := json.Marshal(param("equals")) // decoded JSON always encodes
-			g, _ := json.Marshal(v)
-			if strings.EqualFold(string(w), string(g)) {
-				return true, fmt.Sprintf("%s must not be %s", field, w)
-			}
-		}
-	}
-	return false, ""
-}
-
-// lookupPath follows a dotted path of object keys (case-insensitive).
-func lookupPath(o object, path string) (any, bool) {
-	var cur any = o
-	for _, key := range strings.Split(path, ".") {
-		m, ok := cur.(object)
-		if !ok {
-			return nil, false
-		}
-		found := false
-		for k, v := range m {
-			if strings.EqualFold(k, key) {
-				cur, found = v, true
-				break
-			}
-		}
-		if !found {
-			return nil, false
-		}
-	}
-	return cur, cur != nil
 }

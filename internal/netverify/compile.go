@@ -196,6 +196,8 @@ type computeCtx struct {
 	subnet *subnetCtx
 	nodes  ipset.Set
 	nicNSG *nsgCtx // the NSG Azure ML creates on node NICs of public-IP computes
+	// aml is what Azure ML creates for a public-IP compute (zero without).
+	aml resources.AzureMLResources
 }
 
 // publicEndpoint is a public address that leads into the network.
@@ -614,8 +616,9 @@ func (n *Network) compileComputes() {
 		if sc := n.subnets[c.Subnet.ID.Key()]; sc != nil {
 			cc.subnet = sc
 			cc.nodes = freeAddresses(sc)
-			if c.EnableNodePublicIP && (c.ComputeType == resources.ComputeAml || c.ComputeType == resources.ComputeInstance) {
-				cc.nicNSG = n.computeNSG(cc)
+			if aml, ok := resources.AzureMLResourcesFor(c); ok {
+				cc.aml = aml
+				cc.nicNSG = n.compileNSG(aml.NSG, "NSG "+aml.NSG.Name(), c.Pos, CreatedByAzureML(c), aml.Rules, sc)
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 func TestExampleClusterPublicIPReachesStorage(t *testing.T) {
 	n := compileExample(t, "cluster-public-ip.yaml")
 	res := flow(t, n, textQuery{From: "ws1/cpucluster", To: "Storage.westus2", Protocol: "TCP", Port: 443})
-	expect(t, res, Allowed, "AllowInternetOutBound", "0.0.0.0/0 -> Internet", "public IP and load balancer Azure ML creates")
+	expect(t, res, Allowed, "AllowInternetOutBound", "0.0.0.0/0 -> Internet", "public IP aml-cpucluster-3285c141-pip", "load balancer aml-cpucluster-3285c141-lb, which Azure ML creates")
 	if res.Source.Count != 251 {
 		t.Errorf("cluster nodes: %d addresses, want 251 (a /24 minus Azure's 5 reserved)", res.Source.Count)
 	}

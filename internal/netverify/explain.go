@@ -213,8 +213,10 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: HopSNAT, Resource: lb.ID.String(), Position: lb.Pos, SNAT: s.host.outboundIPs,
 			Detail: fmt.Sprintf("leaves through an outbound rule of load balancer %s (source translated to %s)", lb.ID.Name(), s.host.outboundIPs)}
 	case stepSNATCompute:
-		return Hop{Kind: HopSNAT, SNAT: "public IP created by Azure ML", CreatedBy: CreatedByAzureML(s.compute.c),
-			Detail: fmt.Sprintf("leaves through the public IP and load balancer Azure ML creates for %s in the VNet's resource group", s.compute.c.ID.Name())}
+		aml := s.compute.aml
+		return Hop{Kind: HopSNAT, Resource: aml.PublicIP.String(), SNAT: aml.Address.String(), CreatedBy: CreatedByAzureML(s.compute.c),
+			Detail: fmt.Sprintf("leaves through public IP %s (%s) and load balancer %s, which Azure ML creates for %s in the VNet's resource group",
+				aml.PublicIP.Name(), aml.Address, aml.LoadBalancer.Name(), s.compute.c.ID.Name())}
 	case stepSNATDefault:
 		return Hop{Kind: HopSNAT, SNAT: SNATDefaultOutbound,
 			Detail: fmt.Sprintf("leaves through Azure's default outbound access (implicit, changing IP; retired for new VNets — use a NAT gateway) from subnet %s", s.subnet.s.ID.Name())}
@@ -261,8 +263,10 @@ func (n *Network) hop(s step) Hop {
 		}
 		return Hop{Kind: HopIngress, Detail: "the destination is not reachable from outside the VNets: no public IP of the environment maps to it"}
 	case stepComputeIngress:
-		return Hop{Kind: HopLoadBalancer, CreatedBy: CreatedByAzureML(s.compute.c),
-			Detail: fmt.Sprintf("arrives at the public IP and load balancer Azure ML creates for %s, which forward it to the node", s.compute.c.ID.Name())}
+		aml := s.compute.aml
+		return Hop{Kind: HopLoadBalancer, Resource: aml.LoadBalancer.String(), CreatedBy: CreatedByAzureML(s.compute.c),
+			Detail: fmt.Sprintf("arrives at public IP %s (%s) and load balancer %s, which Azure ML creates for %s and which forward it to the node",
+				aml.PublicIP.Name(), aml.Address, aml.LoadBalancer.Name(), s.compute.c.ID.Name())}
 	case stepPublicIngress:
 		h := Hop{Kind: HopIngress, Detail: "arrives at public IP of " + s.pub.label}
 		if s.pub.pip != nil {

@@ -297,14 +297,7 @@ func portSet(prs []resources.PortRange) ipset.Set {
 func portsText(prs []resources.PortRange) string {
 	var parts []string
 	for _, p := range prs {
-		switch {
-		case p.From == 0 && p.To == 65535:
-			parts = append(parts, "*")
-		case p.From == p.To:
-			parts = append(parts, fmt.Sprint(p.From))
-		default:
-			parts = append(parts, fmt.Sprintf("%d-%d", p.From, p.To))
-		}
+		parts = append(parts, p.String())
 	}
 	return strings.Join(parts, ",")
 }
@@ -377,29 +370,4 @@ func (d *nsgDir) matchLinear(f *pointFlow) *nsgRule {
 		}
 	}
 	return nil
-}
-
-// computeNSG is the NSG Azure ML creates on the node NICs of a public-IP
-// compute, in the VNet's resource group (spec §4.2): inbound TCP 44224 from
-// AzureMachineLearning, plus SSH when public SSH access is enabled.
-func (n *Network) computeNSG(cc *computeCtx) *nsgCtx {
-	vnetID := cc.subnet.vnet.v.ID
-	name := cc.c.ID.Names[0] + "-" + cc.c.ID.Leaf() + "-nsg"
-	id := arm.ID{Subscription: vnetID.Subscription, ResourceGroup: vnetID.ResourceGroup, Provider: "Microsoft.Network",
-		Types: []string{"networkSecurityGroups"}, Names: []string{name}}
-	rules := []*resources.SecurityRule{{
-		Meta:     resources.Meta{ID: id.Child("securityRules", "AzureMachineLearning")},
-		Priority: 1000, Direction: resources.Inbound, Access: resources.Allow, Protocol: resources.ProtoTCP,
-		SourcePrefixes: []string{"AzureMachineLearning"}, DestinationPrefixes: []string{"*"},
-		DestinationPorts: []resources.PortRange{{From: 44224, To: 44224}},
-	}}
-	if cc.c.RemoteLoginPortPublicAccess == "Enabled" || cc.c.SSHPublicAccess == "Enabled" {
-		rules = append(rules, &resources.SecurityRule{
-			Meta:     resources.Meta{ID: id.Child("securityRules", "SSH")},
-			Priority: 1010, Direction: resources.Inbound, Access: resources.Allow, Protocol: resources.ProtoTCP,
-			SourcePrefixes: []string{"*"}, DestinationPrefixes: []string{"*"},
-			DestinationPorts: []resources.PortRange{{From: 22, To: 22}},
-		})
-	}
-	return n.compileNSG(id, "NSG "+name, cc.c.Pos, CreatedByAzureML(cc.c), rules, cc.subnet)
 }

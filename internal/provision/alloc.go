@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -31,55 +32,24 @@ func addressID(subnet arm.ID, a netip.Addr) string {
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
-// subnetPrefixes reads a subnet's IPv4 prefixes from its VNet's record.
-func subnetPrefixes(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Prefix, error) {
-	p, _, err := subnetInfo(ctx, rd, subnet)
-	return p, err
-}
-
-// subnetInfo reads a subnet's IPv4 prefixes and the services it is
-// delegated to from its VNet's record.
-func subnetInfo(ctx context.Context, rd store.Reader, subnet arm.ID) ([]netip.Prefix, []string, error) {
+// storedSubnet reads a subnet, typed, from its VNet's record.
+func storedSubnet(ctx context.Context, rd store.Reader, subnet arm.ID) (*resources.Subnet, error) {
 	vnet, ok := subnet.Parent()
 	if !ok {
-		return nil, nil, fmt.Errorf("%s is not a subnet id", subnet)
+		return nil, fmt.Errorf("%s is not a subnet id", subnet)
 	}
 	rec, err := rd.Get(ctx, vnet.String())
 	if err != nil {
-		return nil, nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
+		return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
 	}
-	body, err := arm.DecodeBody(rec.Body)
+	snap, err := resources.DecodeStored(rec.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stored %s: %w", rec.ID, err)
+		return nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
-	list, _ := arm.Field(body, "properties")["subnets"].([]any)
-	for _, it := range list {
-		sn, _ := it.(arm.Body)
-		if !strings.EqualFold(arm.Str(sn, "name"), subnet.Leaf()) {
-			continue
-		}
-		props := arm.Field(sn, "properties")
-		texts := []string{arm.Str(props, "addressPrefix")}
-		if ps, ok := props["addressPrefixes"].([]any); ok {
-			for _, p := range ps {
-				if s, ok := p.(string); ok {
-					texts = append(texts, s)
-				}
-			}
-		}
-		var out []netip.Prefix
-		for _, t := range texts {
-			if p, err := netip.ParsePrefix(t); err == nil && p.Addr().Is4() {
-				out = append(out, p.Masked())
-			}
-		}
-		var delegations []string
-		for _, d := range arm.Items(props, "delegations") {
-			delegations = append(delegations, arm.Str(arm.Field(d, "properties"), "serviceName"))
-		}
-		return out, delegations, nil
+	if sn := snap.Subnet(subnet); sn != nil {
+		return sn, nil
 	}
-	return nil, nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("subnet %s is not in virtual network %s", subnet.Leaf(), vnet.Name())}
+	return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("subnet %s is not in virtual network %s", subnet.Leaf(), vnet.Name())}
 }
 
 // taken collects the subnet's addresses in use: live allocations (an
@@ -152,19 +122,19 @@ func addressesIn(v any) []netip.Addr {
 
 // allocate gives each node owner the lowest free address of the subnet,
 // in tx; fewer when the subnet is full.
-func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) ([]netip.Addr, error) {
-	prefixes, delegations, err := subnetInfo(ctx, tx, subnet)
-	if err != nil {
-		return nil, err
-	}
-	if len(delegations) > 0 {
+func allocate(ctx context.Context, tx store.Tx, sn *resources.Subnet, owners []string) ([]netip.Addr, error) {
+	if len(sn.Delegations) > 0 {
+		services := make([]string, len(sn.Delegations))
+		for i, d := range sn.Delegations {
+			services[i] = d.ServiceName
+		}
 		// Azure Batch cannot place nodes in a delegated subnet (spec §8.3,
 		// §10 #3).
 		return nil, &Error{Code: "AllocationFailed", Message: fmt.Sprintf(
 			"Desired number of dedicated nodes could not be allocated: subnet %s has delegation to external resources (%s). Remove the delegation or use another subnet.",
-			subnet.Leaf(), strings.Join(delegations, ", "))}
+			sn.ID.Leaf(), strings.Join(services, ", "))}
 	}
-	return assign(ctx, tx, subnet, prefixes, owners)
+	return assign(ctx, tx, sn.ID, sn.AddressPrefixes, owners)
 }
 
 // AllocateAddress gives owner — a record written in the same transaction,
@@ -173,17 +143,17 @@ func allocate(ctx context.Context, tx store.Tx, subnet arm.ID, owners []string) 
 // subnet is Azure's SubnetIsFull; a missing one is an *Error with code
 // SubnetNotFound.
 func AllocateAddress(ctx context.Context, tx store.Tx, subnet arm.ID, owner string) (netip.Addr, error) {
-	prefixes, _, err := subnetInfo(ctx, tx, subnet)
+	sn, err := storedSubnet(ctx, tx, subnet)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	got, err := assign(ctx, tx, subnet, prefixes, []string{owner})
+	got, err := assign(ctx, tx, subnet, sn.AddressPrefixes, []string{owner})
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	if len(got) == 0 {
-		texts := make([]string, len(prefixes))
-		for i, p := range prefixes {
+		texts := make([]string, len(sn.AddressPrefixes))
+		for i, p := range sn.AddressPrefixes {
 			texts[i] = p.String()
 		}
 		return netip.Addr{}, &Error{Code: "SubnetIsFull", Message: fmt.Sprintf(

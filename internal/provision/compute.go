@@ -11,71 +11,45 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
-// Compute types provisioning runs.
-const (
-	AmlCompute      = "AmlCompute"
-	ComputeInstance = "ComputeInstance"
-)
-
-// spec is what provisioning reads of a compute's body.
+// spec is a compute as provisioning reads it: the typed compute, and what
+// its size and scale settings mean here.
 type spec struct {
-	ID          arm.ID
-	Location    string
-	Type        string
-	VMSize      string
+	*resources.Compute
 	Cores       int
 	Family      string
-	Subnet      arm.ID // zero when the compute is in no subnet
-	PublicIP    bool
-	SSHPublic   bool
 	Min, Max    int
 	IdleTimeout time.Duration
 }
 
-// ComputeKind returns a compute body's computeType.
-func ComputeKind(body arm.Body) string { return arm.Str(arm.Field(body, "properties"), "computeType") }
-
-// readSpec reads a compute's body.
-func readSpec(id arm.ID, body arm.Body) (spec, error) {
-	props := arm.Field(body, "properties")
-	in := arm.Field(props, "properties")
-	s := spec{ID: id, Location: arm.Str(body, "location"), Type: arm.Str(props, "computeType"), VMSize: arm.Str(in, "vmSize"), PublicIP: true, Max: 1}
-	if cl := arm.Str(props, "computeLocation"); cl != "" {
-		s.Location = cl
+// readSpec decodes a stored compute.
+func readSpec(body []byte) (spec, error) {
+	snap, err := resources.DecodeStored(body)
+	if err != nil {
+		return spec{}, err
 	}
-	if v, ok := in["enableNodePublicIp"].(bool); ok {
-		s.PublicIP = v
+	if len(snap.Computes) != 1 {
+		return spec{}, errors.New("the record is not one compute")
 	}
-	if sn := arm.Str(arm.Field(in, "subnet"), "id"); sn != "" {
-		sid, err := arm.ParseID(sn, id.Subscription)
-		if err != nil {
-			return s, fmt.Errorf("compute %s: subnet: %w", id.Name(), err)
-		}
-		s.Subnet = sid
-	}
-	var err error
+	s := spec{Compute: snap.Computes[0], Min: 1, Max: 1}
 	if s.Cores, s.Family, err = SizeOf(s.VMSize); err != nil {
 		return s, err
 	}
-	switch s.Type {
-	case AmlCompute:
-		ss := arm.Field(in, "scaleSettings")
-		s.Min, s.Max = arm.Int(ss, "minNodeCount"), arm.Int(ss, "maxNodeCount")
+	switch s.ComputeType {
+	case resources.ComputeAml:
+		s.Min, s.Max = s.MinNodeCount, s.MaxNodeCount
 		s.IdleTimeout = 120 * time.Second
-		if d := arm.Str(ss, "nodeIdleTimeBeforeScaleDown"); d != "" {
+		if d := s.NodeIdleTimeBeforeScaleDown; d != "" {
 			if s.IdleTimeout, err = ParseDuration(d); err != nil {
 				return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("scaleSettings.nodeIdleTimeBeforeScaleDown %q: %v", d, err)}
 			}
 		}
-		s.SSHPublic = strings.EqualFold(arm.Str(in, "remoteLoginPortPublicAccess"), "Enabled")
-	case ComputeInstance:
-		s.Min, s.Max = 1, 1
-		s.SSHPublic = strings.EqualFold(arm.Str(arm.Field(in, "sshSettings"), "sshPublicAccess"), "Enabled")
+	case resources.ComputeInstance:
 	default:
-		return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("compute type %q is not provisioned (attached computes exist elsewhere)", s.Type)}
+		return s, &Error{Code: "BadRequest", Message: fmt.Sprintf("compute type %q is not provisioned (attached computes exist elsewhere)", s.ComputeType)}
 	}
 	return s, nil
 }

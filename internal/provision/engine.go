@@ -19,6 +19,7 @@ import (
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
 	"securetrain/internal/requirements"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -352,7 +353,7 @@ func load(ctx context.Context, rd store.Reader, id arm.ID) (arm.Body, spec, []no
 	if err != nil {
 		return nil, spec{}, nil, fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
-	s, err := readSpec(id, body)
+	s, err := readSpec(rec.Body)
 	if err != nil {
 		return body, s, nil, err
 	}
@@ -362,7 +363,7 @@ func load(ctx context.Context, rd store.Reader, id arm.ID) (arm.Body, spec, []no
 
 // readiness asks the verifier which required flows of the compute pass.
 func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric.Flow, []Error, error) {
-	if s.Subnet.IsZero() {
+	if !s.Subnet.IsSet() {
 		return nil, nil, nil
 	}
 	n := ps.networks[s.ID.Subscription]
@@ -418,7 +419,7 @@ func (e *Engine) reconcile(ctx context.Context, ps *passState, op Operation, id 
 	if op.Kind == KindCreate && len(blocked) > 0 {
 		// Azure validates the network before it creates a compute (spec
 		// §10 #2, #6): refuse with the blocked flows and their rules.
-		return &Error{Code: "ComputeUnusable", Message: fmt.Sprintf("compute %s cannot work in subnet %s: %s", s.ID.Leaf(), s.Subnet.Leaf(), summary(blocked)), Details: blocked}
+		return &Error{Code: "ComputeUnusable", Message: fmt.Sprintf("compute %s cannot work in subnet %s: %s", s.ID.Leaf(), s.Subnet.ID.Leaf(), summary(blocked)), Details: blocked}
 	}
 	p, nodes, shortfall, err := e.planInStore(ctx, op, id)
 	if err != nil {
@@ -592,26 +593,32 @@ func (e *Engine) addNodes(ctx context.Context, tx store.Tx, s spec, nodes []node
 	for i, n := range names {
 		owners[i] = nodeID(s.ID, n)
 	}
-	var addrs []netip.Addr
-	if !s.Subnet.IsZero() {
+	var (
+		addrs []netip.Addr
+		sn    *resources.Subnet
+	)
+	if s.Subnet.IsSet() {
 		var err error
-		if addrs, err = allocate(ctx, tx, s.Subnet, owners); err != nil {
+		if sn, err = storedSubnet(ctx, tx, s.Subnet.ID); err != nil {
+			return nil, nil, err
+		}
+		if addrs, err = allocate(ctx, tx, sn, owners); err != nil {
 			return nil, nil, err
 		}
 	} else {
 		addrs = make([]netip.Addr, len(names)) // Azure's own network: no address of ours
 	}
 	var pub netip.Addr
-	if c, ok := createdFor(s); ok {
-		pub = publicAddress(c.pip)
+	if aml, ok := resources.AzureMLResourcesFor(s.Compute); ok {
+		pub = aml.Address
 	}
 	now := e.clock.Now().UTC()
 	var out []node
 	for i, a := range addrs {
-		n := node{NodeID: names[i], State: NodePreparing, Subnet: s.Subnet.String(), Location: strings.ToLower(s.Location),
+		n := node{NodeID: names[i], State: NodePreparing, Location: strings.ToLower(s.ComputeLocation),
 			Family: s.Family, Cores: s.Cores, Since: now}
-		if s.Subnet.IsZero() {
-			n.Subnet = ""
+		if s.Subnet.IsSet() {
+			n.Subnet = s.Subnet.ID.String()
 		}
 		if a.IsValid() {
 			n.PrivateIP = a.String()
@@ -625,10 +632,9 @@ func (e *Engine) addNodes(ctx context.Context, tx store.Tx, s spec, nodes []node
 		out = append(out, n)
 	}
 	if len(out) < count {
-		prefixes, _ := subnetPrefixes(ctx, tx, s.Subnet)
 		return out, &Error{Code: "AllocationFailed", Message: fmt.Sprintf(
-			"Desired number of dedicated nodes could not be allocated: %d of %d requested; subnet %s (%s usable addresses) is full. Use a bigger subnet.",
-			len(out), count, s.Subnet.Leaf(), fmt.Sprint(usable(prefixes)))}, nil
+			"Desired number of dedicated nodes could not be allocated: %d of %d requested; subnet %s (%d usable addresses) is full. Use a bigger subnet.",
+			len(out), count, s.Subnet.ID.Leaf(), usable(sn.AddressPrefixes))}, nil
 	}
 	return out, nil, nil
 }
@@ -766,18 +772,11 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, e
 	var next time.Time
 	err := e.st.View(ctx, func(rd store.Reader) error {
 		return store.Each(ctx, rd, store.Query{Scope: "", Type: "Microsoft.MachineLearningServices/workspaces/computes"}, func(rec store.Record) error {
-			body, err := arm.DecodeBody(rec.Body)
-			if err != nil || ComputeKind(body) != AmlCompute || arm.Int(arm.Field(arm.Field(body, "properties"), "properties"), "currentNodeCount") == 0 {
+			s, err := readSpec(rec.Body)
+			if err != nil || s.ComputeType != resources.ComputeAml || s.CurrentNodeCount == 0 {
 				return nil
 			}
-			id, err := arm.ParseID(rec.ID, "")
-			if err != nil {
-				return nil
-			}
-			s, err := readSpec(id, body)
-			if err != nil {
-				return nil
-			}
+			id := s.ID
 			nodes, err := nodesOf(ctx, rd, id)
 			if err != nil || len(nodes) <= s.Min {
 				return err
@@ -797,7 +796,7 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, e
 			}
 			if target := max(s.Min, len(nodes)-expired); target < len(nodes) {
 				if op, err := Busy(ctx, rd, id); err == nil && op == "" {
-					downs = append(downs, scaleDown{id, arm.Str(body, "location"), target})
+					downs = append(downs, scaleDown{id, s.Location, target})
 				}
 			}
 			return nil
@@ -831,7 +830,7 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, e
 // checkQuota refuses adding nodes beyond the cores quota of the VM family
 // or the region, and public-IP computes beyond the network quotas.
 func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add int) error {
-	region := strings.ToLower(s.Location)
+	region := strings.ToLower(s.ComputeLocation)
 	family, total := 0, 0
 	err := store.Each(ctx, rd, store.Query{Scope: "/subscriptions/" + s.ID.Subscription, Type: nodeType}, func(rec store.Record) error {
 		var n node
@@ -860,7 +859,7 @@ func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add in
 			"Operation could not be completed as it results in exceeding approved Total Regional Cores quota. Location: %s, current limit: %d, current usage: %d, additional required: %d.",
 			region, e.quotas.TotalCores, total, need)}
 	}
-	c, ok := createdFor(s)
+	aml, ok := resources.AzureMLResourcesFor(s.Compute)
 	if !ok {
 		return nil
 	}
@@ -868,7 +867,7 @@ func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add in
 		id    arm.ID
 		limit int
 		what  string
-	}{{c.pip, e.quotas.PublicIPAddresses, "public IP addresses"}, {c.lb, e.quotas.LoadBalancers, "load balancers"}, {c.nsg, e.quotas.NetworkSecurityGroups, "network security groups"}} {
+	}{{aml.PublicIP, e.quotas.PublicIPAddresses, "public IP addresses"}, {aml.LoadBalancer, e.quotas.LoadBalancers, "load balancers"}, {aml.NSG, e.quotas.NetworkSecurityGroups, "network security groups"}} {
 		if _, err := rd.Get(ctx, q.id.String()); err == nil {
 			continue // exists already
 		}

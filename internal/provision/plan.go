@@ -7,6 +7,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
+	"securetrain/internal/resources"
 )
 
 // What an operation does is decided here, by pure functions of the
@@ -49,7 +50,7 @@ func planOperation(op Operation, s spec, nodes []node) plan {
 func desired(op Operation, s spec, nodes []node) (int, string) {
 	switch op.Kind {
 	case KindCreate:
-		if s.Type == ComputeInstance {
+		if s.ComputeType == resources.ComputeInstance {
 			return 1, "Running"
 		}
 		return s.Min, ""
@@ -65,8 +66,8 @@ func desired(op Operation, s spec, nodes []node) (int, string) {
 
 // during is what the compute shows while the operation runs on nodes.
 func (p plan) during(op Operation, s spec, nodes []node) runtimeFields {
-	r := runtimeFields{provisioning: provisioningDuring(op), nodes: nodes, target: p.target, resizing: s.Type == AmlCompute}
-	if s.Type == ComputeInstance {
+	r := runtimeFields{provisioning: provisioningDuring(op), nodes: nodes, target: p.target, resizing: s.ComputeType == resources.ComputeAml}
+	if s.ComputeType == resources.ComputeInstance {
 		r.state = transitional(op, p.final)
 	}
 	return r
@@ -261,7 +262,7 @@ func settle(op Operation, s spec, p plan, nodes []node, acts map[string]action, 
 
 	state, provisioning := p.final, "Succeeded"
 	switch {
-	case s.Type == ComputeInstance && failedNow > 0:
+	case s.ComputeType == resources.ComputeInstance && failedNow > 0:
 		state = "Unusable"
 		if op.Kind == KindCreate {
 			provisioning = "Failed"
@@ -273,7 +274,7 @@ func settle(op Operation, s spec, p plan, nodes []node, acts map[string]action, 
 	switch {
 	case len(failedRemovals) > 0:
 		o.hold = &failedRemovals[0]
-		o.runtime.resizing = s.Type == AmlCompute
+		o.runtime.resizing = s.ComputeType == resources.ComputeAml
 	case failedNow > 0:
 		o.err = &errs[0]
 	case shortfall != nil:
@@ -281,7 +282,7 @@ func settle(op Operation, s spec, p plan, nodes []node, acts map[string]action, 
 	case len(failedStops) > 0:
 		o.err = &failedStops[0]
 	}
-	o.releaseCreated = len(o.kept) == 0 && s.Type == AmlCompute && o.hold == nil
+	o.releaseCreated = len(o.kept) == 0 && s.ComputeType == resources.ComputeAml && o.hold == nil
 	return o
 }
 
@@ -307,7 +308,7 @@ func failed(op Operation, s spec, nodes []node, cause *Error) runtimeFields {
 	switch op.Kind {
 	case KindCreate:
 		r.provisioning = "Failed"
-		if s.Type == ComputeInstance {
+		if s.ComputeType == resources.ComputeInstance {
 			r.state = "CreateFailed"
 		}
 	case KindDelete:
@@ -344,8 +345,8 @@ func (r runtimeFields) apply(body arm.Body, s spec, now time.Time) {
 	}
 	props["provisioningErrors"] = pe
 	in["errors"] = pe
-	switch s.Type {
-	case AmlCompute:
+	switch s.ComputeType {
+	case resources.ComputeAml:
 		state := "Steady"
 		if r.resizing {
 			state = "Resizing"
@@ -353,7 +354,7 @@ func (r runtimeFields) apply(body arm.Body, s spec, now time.Time) {
 		setAllocation(in, state, r.target, at)
 		in["currentNodeCount"] = len(r.nodes)
 		in["nodeStateCounts"] = counts(r.nodes)
-	case ComputeInstance:
+	case resources.ComputeInstance:
 		if r.state != "" {
 			in["state"] = r.state
 		}

@@ -9,18 +9,19 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
+	"securetrain/internal/resources"
 )
 
 var t0 = time.Date(2025, 11, 6, 9, 0, 0, 0, time.UTC)
 
 func cluster(minN, maxN int) spec {
 	id, _ := arm.ParseID("/subscriptions/s/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/w/computes/cpu", "")
-	return spec{ID: id, Type: AmlCompute, Min: minN, Max: maxN}
+	return spec{Compute: &resources.Compute{Meta: resources.Meta{ID: id}, ComputeType: resources.ComputeAml}, Min: minN, Max: maxN}
 }
 
 func instance() spec {
 	s := cluster(1, 1)
-	s.Type = ComputeInstance
+	s.ComputeType = resources.ComputeInstance
 	return s
 }
 
@@ -222,7 +223,7 @@ func TestSettle(t *testing.T) {
 				got.state != tc.want.state || got.err != tc.want.err || got.hold != tc.want.hold || got.release != tc.want.release {
 				t.Fatalf("outcome %+v, want %+v", got, tc.want)
 			}
-			if tc.s.Type == AmlCompute && o.runtime.resizing != (o.hold != nil) {
+			if tc.s.ComputeType == resources.ComputeAml && o.runtime.resizing != (o.hold != nil) {
 				t.Fatalf("resizing %v with hold %v", o.runtime.resizing, o.hold)
 			}
 		})
@@ -244,7 +245,7 @@ func TestFailedAndHeldRuntime(t *testing.T) {
 	} {
 		r := failed(tc.op, tc.s, nodes, cause)
 		if r.provisioning != tc.provisioning || r.state != tc.state || len(r.errors) != 1 || r.errors[0].Code != "QuotaExceeded" || r.target != 1 {
-			t.Errorf("%s of a %s: %+v", tc.op.Kind, tc.s.Type, r)
+			t.Errorf("%s of a %s: %+v", tc.op.Kind, tc.s.ComputeType, r)
 		}
 	}
 	lock := &Error{Code: "ScopeLocked", Message: "locked"}

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"securetrain/internal/arm"
 )
 
 func TestParseDuration(t *testing.T) { // scaleSettings.nodeIdleTimeBeforeScaleDown is ISO 8601
@@ -53,21 +51,7 @@ func TestMarkLeavingPrefersUnusableThenLongestIdle(t *testing.T) {
 	}
 }
 
-func TestCreatedResources(t *testing.T) { // spec §4.2: in the VNet's resource group, stable names and addresses
-	id, _ := arm.ParseID("/subscriptions/s/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/w/computes/cpu", "")
-	subnet, _ := arm.ParseID("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/a", "")
-	s := spec{ID: id, Subnet: subnet, PublicIP: true, Location: "eastus"}
-	c, ok := createdFor(s)
-	if !ok || c.nsg.ResourceGroup != "net" || c.lb.ResourceGroup != "net" || c.pip.ResourceGroup != "net" {
-		t.Fatalf("created in the wrong group: %+v", c)
-	}
-	if a, b := publicAddress(c.pip), publicAddress(c.pip); a != b || !a.Is4() || a.As4()[0] != 20 {
-		t.Fatalf("public address %s %s", a, b)
-	}
-	s.PublicIP = false
-	if _, ok := createdFor(s); ok {
-		t.Fatal("a no-public-IP compute has created resources")
-	}
+func TestNextNodeNames(t *testing.T) {
 	if n := nextNodeNames([]node{{NodeID: "tvm-0000"}, {NodeID: "tvm-0002"}}, 2); n[0] != "tvm-0001" || n[1] != "tvm-0003" {
 		t.Fatalf("next names %v", n)
 	}

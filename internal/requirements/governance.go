@@ -2,23 +2,21 @@ package requirements
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/resources"
 )
 
-// createdTypes are the types Azure ML creates in the VNet's resource group
-// for a compute with a public IP (spec §4.2).
-var createdTypes = []string{"Microsoft.Network/networkSecurityGroups", "Microsoft.Network/loadBalancers", "Microsoft.Network/publicIPAddresses"}
+const computeType = "Microsoft.MachineLearningServices/workspaces/computes"
 
 // governanceFindings: locks and policies on the VNet's resource group break
-// what Azure ML does there (spec §4.1, §10 #9).
+// what Azure ML does there (spec §4.1, §10 #9); a policy refuses the
+// compute itself, or what Azure ML creates for it, as the server's
+// admission does (the same evaluator).
 func governanceFindings(snap *resources.Snapshot, c *resources.Compute, sn *resources.Subnet) []Finding {
 	var out []Finding
 	vnetRG := arm.ID{Subscription: sn.ID.Subscription, ResourceGroup: sn.ID.ResourceGroup}
-	wsRG := arm.ID{Subscription: c.Workspace.Subscription, ResourceGroup: c.Workspace.ResourceGroup}
 	pip := c.EnableNodePublicIP
 	for _, l := range snap.Locks {
 		if !sameGroup(l.ID, vnetRG) || !pip {
@@ -42,21 +40,22 @@ func governanceFindings(snap *resources.Snapshot, c *resources.Compute, sn *reso
 		}
 	}
 	for _, pa := range snap.PolicyAssignments {
-		if !pa.Enforced || !strings.EqualFold(pa.PolicyDefinitionID, resources.NotAllowedResourceTypesPolicy) {
-			continue
+		if denied, why := pa.Denies(c.ID, computeType, c.Body); denied {
+			out = append(out, finding("policy-denies-network-resources", c.Meta,
+				"policy assignment %s refuses %s (%s), so it cannot be created (RequestDisallowedByPolicy)",
+				assignmentName(pa), c.ID.Name(), why))
 		}
-		if pip && applies(pa, vnetRG) {
-			if denied := deniedTypes(pa, createdTypes); len(denied) > 0 {
-				out = append(out, finding("policy-denies-network-resources", c.Meta,
-					"policy assignment %s forbids %s in resource group %s, which Azure ML creates there for public-IP compute %s (RequestDisallowedByPolicy)",
-					assignmentName(pa), strings.Join(denied, ", "), vnetRG.ResourceGroup, c.ID.Name()))
+		if aml, ok := resources.AzureMLResourcesFor(c); ok {
+			var refused []string
+			for _, r := range aml.Bodies() {
+				if denied, why := pa.Denies(r.ID, r.ID.Type(), r.Body); denied {
+					refused = append(refused, fmt.Sprintf("%s %s (%s)", r.ID.Type(), r.ID.Name(), why))
+				}
 			}
-		}
-		if applies(pa, wsRG) {
-			if denied := deniedTypes(pa, []string{"Microsoft.MachineLearningServices/workspaces/computes"}); len(denied) > 0 {
+			if len(refused) > 0 {
 				out = append(out, finding("policy-denies-network-resources", c.Meta,
-					"policy assignment %s forbids %s in resource group %s, so %s cannot be created (RequestDisallowedByPolicy)",
-					assignmentName(pa), denied[0], wsRG.ResourceGroup, c.ID.Name()))
+					"policy assignment %s refuses %s, which Azure ML creates in resource group %s for public-IP compute %s (RequestDisallowedByPolicy)",
+					assignmentName(pa), strings.Join(refused, "; "), aml.NSG.ResourceGroup, c.ID.Name()))
 			}
 		}
 	}
@@ -65,28 +64,6 @@ func governanceFindings(snap *resources.Snapshot, c *resources.Compute, sn *reso
 
 func sameGroup(id, rg arm.ID) bool {
 	return strings.EqualFold(id.Subscription, rg.Subscription) && strings.EqualFold(id.ResourceGroup, rg.ResourceGroup)
-}
-
-// applies reports whether an assignment covers a resource group: assigned
-// to it or to its subscription, and the group not excluded.
-func applies(pa *resources.PolicyAssignment, rg arm.ID) bool {
-	if !strings.EqualFold(pa.Scope.Subscription, rg.Subscription) {
-		return false
-	}
-	if !pa.SubscriptionScope && !strings.EqualFold(pa.Scope.ResourceGroup, rg.ResourceGroup) {
-		return false
-	}
-	return !slices.ContainsFunc(pa.NotScopes, func(ns arm.ID) bool { return ns.Provider == "" && sameGroup(ns, rg) })
-}
-
-func deniedTypes(pa *resources.PolicyAssignment, types []string) []string {
-	var out []string
-	for _, t := range types {
-		if slices.ContainsFunc(pa.NotAllowedTypes, func(n string) bool { return strings.EqualFold(n, t) }) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func assignmentName(pa *resources.PolicyAssignment) string {

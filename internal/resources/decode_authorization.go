@@ -41,6 +41,10 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 	if dv := p.stringField("policyDefinitionId", true); dv != nil {
 		a.PolicyDefinitionID = dv.Str
 	}
+	if strings.EqualFold(a.PolicyDefinitionID, DenyPropertyPolicy) {
+		a.DenyProperty = denyPropertyParameters(params)
+		return a
+	}
 	if !strings.EqualFold(a.PolicyDefinitionID, NotAllowedResourceTypesPolicy) {
 		params.ignoreRest()
 		return a
@@ -59,4 +63,31 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 		a.Enforced = false
 	}
 	return a
+}
+
+// denyPropertyParameters reads the parameters of DenyPropertyPolicy:
+// resourceType, field, and equals or exists (false).
+func denyPropertyParameters(params *obj) *PropertyCondition {
+	c := &PropertyCondition{}
+	typ := params.child("resourceType")
+	if c.ResourceType = typ.needStr("value"); c.ResourceType != "" {
+		if err := parseResourceType(c.ResourceType); err != nil {
+			typ.errf(typ.lineOf("value"), "%s %v", typ.name("value"), err)
+		}
+	}
+	c.Field = params.child("field").needStr("value")
+	if v := params.child("equals").lookup("value"); v != nil {
+		c.Equals, c.HasEquals = plain(v), true
+	}
+	exists := params.child("exists")
+	if e := exists.optBool("value"); e != nil {
+		if *e {
+			exists.errf(exists.lineOf("value"), "%s true denies nothing; use false (deny when %s is absent) or equals", exists.name("value"), c.Field)
+		}
+		c.MustExist = !*e
+	}
+	if !c.HasEquals && !c.MustExist && !params.anyPresent("exists") {
+		params.errf(params.lineOf("field"), "%s needs equals (deny this value) or exists false (deny when absent)", strings.TrimSuffix(params.name(""), "."))
+	}
+	return c
 }

@@ -117,12 +117,28 @@ var (
 	}
 )
 
+// Runtime fields are what the control plane's provisioning owns in a
+// compute's body: requests cannot set them, the server writes them, and the
+// decoder reads past them (only a cluster's currentNodeCount is typed).
+var (
+	// ComputeRuntimeProperties are in properties.
+	ComputeRuntimeProperties = []string{"provisioningState", "provisioningErrors", "createdOn", "modifiedOn", "isAttachedCompute"}
+	// ClusterRuntimeFields and InstanceRuntimeFields are in
+	// properties.properties of an AmlCompute and a ComputeInstance.
+	ClusterRuntimeFields = []string{"allocationState", "allocationStateTransitionTime", "currentNodeCount", "targetNodeCount",
+		"nodeStateCounts", "errors"}
+	InstanceRuntimeFields = []string{"errors", "state", "lastOperation", "connectivityEndpoints", "applications", "createdBy",
+		"versions", "osImageMetadata"}
+)
+
 // decodeCompute reads a workspace compute. Naming and sizing rules (§9)
 // are findings of a later check, not shape errors.
 func decodeCompute(r *res) *Compute {
 	p := r.props
-	p.ignore("disableLocalAuth", "provisioningErrors", "createdOn", "modifiedOn", "isAttachedCompute", "provisioningState")
+	p.ignore("disableLocalAuth")
+	p.ignore(ComputeRuntimeProperties...)
 	c := &Compute{Meta: r.meta, EnableNodePublicIP: true, Description: p.str("description")}
+	c.Body, _ = plain(r.env.v).(arm.Body)
 	c.Workspace, _ = r.id.Parent()
 	if c.ComputeLocation = p.str("computeLocation"); c.ComputeLocation == "" {
 		c.ComputeLocation = r.meta.Location
@@ -158,14 +174,15 @@ func decodeCompute(r *res) *Compute {
 }
 
 func amlComputeProperties(in *obj, c *Compute) {
-	in.ignore("userAccountCredentials", "virtualMachineImage", "propertyBag", "isolatedNetwork", "allocationState",
-		"allocationStateTransitionTime", "currentNodeCount", "targetNodeCount", "nodeStateCounts", "errors")
+	in.ignore("userAccountCredentials", "virtualMachineImage", "propertyBag", "isolatedNetwork")
+	in.ignore(ClusterRuntimeFields...)
 	c.VMSize = in.str("vmSize")
 	c.VMPriority = in.enum("vmPriority", false, "Dedicated", "LowPriority")
 	c.Subnet = in.ref("subnet", typeSubnet)
 	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)
 	c.RemoteLoginPortPublicAccess = in.enum("remoteLoginPortPublicAccess", false, "Enabled", "Disabled", "NotSpecified")
 	c.OSType = in.enum("osType", false, "Linux", "Windows")
+	c.CurrentNodeCount, _ = in.integer("currentNodeCount", 0, math.MaxInt32, false)
 	ss := in.child("scaleSettings")
 	c.NodeIdleTimeBeforeScaleDown = ss.str("nodeIdleTimeBeforeScaleDown")
 	c.MinNodeCount, _ = ss.integer("minNodeCount", 0, math.MaxInt32, false)
@@ -179,8 +196,8 @@ func amlComputeProperties(in *obj, c *Compute) {
 func computeInstanceProperties(in *obj, c *Compute) {
 	in.ignore("computeInstanceAuthorizationType", "applicationSharingPolicy", "personalComputeInstanceSettings",
 		"customServices", "schedules", "setupScripts", "idleTimeBeforeShutdown", "enableOSPatching", "enableRootAccess",
-		"enableSSO", "releaseQuotaOnStop", "state", "applications", "connectivityEndpoints", "containers", "createdBy",
-		"dataDisks", "dataMounts", "errors", "lastOperation", "osImageMetadata", "versions")
+		"enableSSO", "releaseQuotaOnStop", "containers", "dataDisks", "dataMounts")
+	in.ignore(InstanceRuntimeFields...)
 	c.VMSize = in.str("vmSize")
 	c.Subnet = in.ref("subnet", typeSubnet)
 	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/netip"
@@ -292,7 +293,9 @@ func TestDecodeEnvironment(t *testing.T) {
 	eq(t, "cluster", *cl, Compute{Meta: cl.Meta, Workspace: ws.ID, ComputeType: ComputeAml, ComputeLocation: "westus2",
 		Description: "training cluster", VMSize: "STANDARD_DS3_V2", VMPriority: "Dedicated", Subnet: cl.Subnet,
 		EnableNodePublicIP: false, MinNodeCount: 0, MaxNodeCount: 4, NodeIdleTimeBeforeScaleDown: "PT120S",
-		RemoteLoginPortPublicAccess: "Disabled", OSType: "Linux"})
+		RemoteLoginPortPublicAccess: "Disabled", OSType: "Linux", Body: cl.Body})
+	// The body as written, for policies: numbers kept as written.
+	eq(t, "cluster body", arm.Field(arm.Field(arm.Field(cl.Body, "properties"), "properties"), "scaleSettings")["maxNodeCount"], any(json.Number("4")))
 	eq(t, "cluster subnet", cl.Subnet.ID, sn.ID)
 	ci := s.Computes[1]
 	eq(t, "ci", [4]any{ci.ComputeType, ci.EnableNodePublicIP, ci.SSHPublicAccess, ci.ComputeLocation},

@@ -9,6 +9,7 @@ package resources
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -137,6 +138,17 @@ const (
 
 // PortRange is an inclusive port range; "*" is {0, 65535}.
 type PortRange struct{ From, To uint16 }
+
+// String writes the range as ARM does: "*", "443" or "8000-8999".
+func (p PortRange) String() string {
+	switch {
+	case p == anyPort:
+		return "*"
+	case p.From == p.To:
+		return strconv.Itoa(int(p.From))
+	}
+	return strconv.Itoa(int(p.From)) + "-" + strconv.Itoa(int(p.To))
+}
 
 // NetworkSecurityGroup is Microsoft.Network/networkSecurityGroups. Rules
 // hold the user's rules only; the six default rules are added by the verifier.
@@ -504,9 +516,16 @@ type Compute struct {
 	MinNodeCount                int
 	MaxNodeCount                int
 	NodeIdleTimeBeforeScaleDown string
+	// CurrentNodeCount is a cluster's node count as provisioning last
+	// recorded it (0 in files).
+	CurrentNodeCount            int
 	RemoteLoginPortPublicAccess string // AmlCompute: Enabled, Disabled, NotSpecified
 	SSHPublicAccess             string // ComputeInstance: Enabled, Disabled
 	OSType                      string
+	// Body is the compute as written, for policies that name any of its
+	// properties (PolicyAssignment.Denies); not part of the typed view's
+	// JSON, which compares what the fields mean.
+	Body arm.Body `json:"-"`
 }
 
 // DNSResolver is Microsoft.Network/dnsResolvers (Azure DNS Private
@@ -577,10 +596,17 @@ type ManagementLock struct {
 // listOfResourceTypesNotAllowed lists the denied types.
 const NotAllowedResourceTypesPolicy = "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749"
 
+// DenyPropertyPolicy is securetrain's policy definition that denies
+// resources of a type whose property (a dotted path into the resource, e.g.
+// properties.properties.enableNodePublicIp) equals a value, or — with
+// exists false — is absent.
+const DenyPropertyPolicy = "/providers/Microsoft.Authorization/policyDefinitions/securetrain-deny-property-value"
+
 // PolicyAssignment is Microsoft.Authorization/policyAssignments at a
 // resource group (resourceGroup set) or at the subscription (no
 // resourceGroup). securetrain evaluates the built-in "Not allowed resource
-// types" definition; other definitions are kept but not evaluated.
+// types" definition and its own DenyPropertyPolicy (Denies); other
+// definitions are kept but not evaluated.
 type PolicyAssignment struct {
 	Meta
 	// Scope is the resource group or subscription the assignment applies to.
@@ -596,4 +622,17 @@ type PolicyAssignment struct {
 	Enforced bool
 	// NotScopes are excluded scopes (resource groups or resources).
 	NotScopes []arm.ID
+	// DenyProperty is the condition of a DenyPropertyPolicy assignment.
+	DenyProperty *PropertyCondition
+}
+
+// PropertyCondition is what a DenyPropertyPolicy assignment denies.
+type PropertyCondition struct {
+	ResourceType string // compare case-insensitively
+	Field        string // a dotted path, matched case-insensitively
+	// Equals, when HasEquals, is the JSON value the field must not have.
+	Equals    any
+	HasEquals bool
+	// MustExist denies resources without the field (exists: false).
+	MustExist bool
 }

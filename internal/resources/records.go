@@ -54,6 +54,13 @@ func DecodeARM(bodies [][]byte, exists func(arm.ID) (bool, error)) (*Snapshot, e
 	return snap, err
 }
 
+// DecodeStored decodes one stored resource alone, through the same
+// decoder: the references it holds are taken to exist (they were checked
+// when it was written).
+func DecodeStored(body []byte) (*Snapshot, error) {
+	return DecodeARM([][]byte{body}, func(arm.ID) (bool, error) { return true, nil })
+}
+
 // positionRef matches the positions messages cite: " (first at :12)",
 // " at :12" before a closing parenthesis, " (:12)".
 var positionRef = regexp.MustCompile(` ?\((first at )?:\d+\)| at :\d+`)
