@@ -32,9 +32,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	if *file == "" || len(rest) > 0 {
-		fs.Usage()
-		fmt.Fprintln(stderr, "securetrain apply: expected -f ENV and no other arguments")
-		return exitBadInput
+		return badUsage(fs, "expected -f ENV and no other arguments")
 	}
 	plan, err := planApply(*file)
 	if err != nil {

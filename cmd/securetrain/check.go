@@ -33,8 +33,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail("expected one environment file, got %d arguments", len(pos))
+		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	}
 	if err := oneOf(*format, "text", "json", "sarif"); err != nil {
 		return fail("--format %v", err)

@@ -222,6 +222,11 @@ func TestComputeSeedSamples(t *testing.T) {
 		t.Fatalf("delete: exit %d\n%s%s", code, out, errs)
 	}
 	mustContain(t, "delete", out, "Deleting myinstance", "Deleted compute target myinstance")
+	// Issue 16: deleting what is gone says so, rather than "Deleted".
+	if code, out, errs := computeCLI(t, "delete", "myinstance"); code != 1 || strings.Contains(out, "Deleted") ||
+		!strings.Contains(errs, "compute myinstance not found in workspace ws1: nothing was deleted") {
+		t.Errorf("delete again: exit %d\n%s%s", code, out, errs)
+	}
 	if code, out, errs := computeCLI(t, "show", "myinstance"); code != 1 || !strings.Contains(errs, "ResourceNotFound") {
 		t.Errorf("show after delete: exit %d\n%s%s", code, out, errs)
 	}

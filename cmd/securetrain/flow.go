@@ -34,10 +34,9 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case len(pos) != 1:
-		fs.Usage()
-		return fail("expected one environment file, got %d arguments", len(pos))
+		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	case *from == "" || *to == "":
-		return fail("--from and --to are required")
+		return badUsage(fs, "--from and --to are required")
 	}
 	if err := oneOf(*format, "text", "json"); err != nil {
 		return fail("--format %v", err)
