@@ -311,6 +311,16 @@ func TestNSGDenyingUDP5831FailsCreate(t *testing.T) { // issue 5 §6; spec §10 
 	if len(c.nodes("ci1")) != 0 {
 		t.Fatal("a refused compute has nodes")
 	}
+	// Issue 16: applying it again (after fixing the NSG or not) answers
+	// with the original failure and Azure's way out, not a bare "Failed".
+	status, body, _ := c.do("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody)
+	e = arm.EnsureField(body, "error")
+	details, _ := e["details"].([]any)
+	msg := arm.Str(e, "message")
+	if status != http.StatusBadRequest || !strings.Contains(msg, "state Failed: ComputeUnusable:") || !strings.Contains(msg, "DenyUDP5831") ||
+		!strings.Contains(msg, "delete it and create it again") || len(details) != 1 || arm.Str(details[0].(map[string]any), "code") != "ComputeUnusable" {
+		t.Fatalf("PUT on the failed compute: %d %v", status, body)
+	}
 }
 
 func TestInstanceLifecycle(t *testing.T) { // issue 5 §2, §3: stop keeps the created resources

@@ -102,6 +102,16 @@ func DecodeFile(file string, data []byte) (*Snapshot, error) {
 	return newDecoder(file).decode(data)
 }
 
+// DecodeFileResolving is DecodeFile for a file applied to a server: a
+// reference to a resource the file does not hold is asked of exists (the
+// server), as DecodeARM does; an error from it fails the decode with that
+// error.
+func DecodeFileResolving(file string, data []byte, exists func(arm.ID) (bool, error)) (*Snapshot, error) {
+	d := newDecoder(file)
+	d.exists = exists
+	return d.decode(data)
+}
+
 func newDecoder(file string) *decoder {
 	d := &decoder{
 		file:    file,
