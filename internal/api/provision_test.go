@@ -447,11 +447,20 @@ func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeSc
 func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
 	c := newClient(t)
 	provisionEnv(t, c, "")
-	// A delegated subnet: Azure's AllocationFailed with its reason.
-	delegated := strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1)
-	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, delegated, http.StatusCreated)
-	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(arm.Str(e, "message"), "delegation to external resources") {
-		t.Fatalf("instance in a delegated subnet: %v", op)
+	// A delegated subnet: refused when the compute is created (issue 16),
+	// with Azure's reason, an instance and a cluster at zero nodes alike
+	// (which would otherwise fail only at its first job).
+	for name, body := range map[string]string{
+		"ci1": strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1),
+		"cpu": strings.Replace(clusterBody("compute", 0, 2, "PT120S"), "/subnets/compute", "/subnets/delegated", 1),
+	} {
+		st, code, msg := c.errorCode("PUT", wsML+"/computes/"+name+mlVersion, body)
+		if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "is delegated to") || !strings.Contains(msg, "delegation to external resources") {
+			t.Fatalf("%s in a delegated subnet: %d %s %q", name, st, code, msg)
+		}
+		if st, _, _ := c.do("GET", wsML+"/computes/"+name+mlVersion, ""); st != http.StatusNotFound {
+			t.Errorf("%s was stored: GET %d", name, st)
+		}
 	}
 	// An instance in another region than its workspace is refused at once.
 	other := strings.Replace(instanceBody, `"location":"eastus"`, `"location":"westus"`, 1)
