@@ -153,3 +153,27 @@ func TestServeValidatesFlagsBeforeCreating(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16: an indentation mistake deep in a file is reported at its own
+// line and column, not at the start of the enclosing block.
+func TestCheckYAMLErrorAtTheMistake(t *testing.T) {
+	file := writeFile(t, "env.yaml", `subscription: 00000000-0000-0000-0000-000000000001
+resources:
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: vnet
+    location: westus2
+    properties:
+      addressSpace:
+        addressPrefixes: [10.0.0.0/16]
+      subnets:
+        - name: a
+          properties:
+            addressPrefix: 10.0.0.0/24
+           routeTable: {id: x}
+`)
+	code, out, errs := runCLI(t, "check", file)
+	if code != exitBadInput || out != "" || errs != file+":14:12: did not find expected key\n" {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
