@@ -60,7 +60,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 			return fail("--direction %v", err)
 		}
 	}
-	net, err := compileFile(pos[0], *tagsFile)
+	net, err := compileFile(pos[0], *tagsFile, newProgress(stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
@@ -97,7 +97,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 }
 
 // compileFile loads an environment file and a catalog and compiles them.
-func compileFile(path, tagsFile string) (*netverify.Network, error) {
+func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error) {
 	tags := servicetags.Default()
 	if tagsFile != "" {
 		var err error
@@ -105,11 +105,15 @@ func compileFile(path, tagsFile string) (*netverify.Network, error) {
 			return nil, err
 		}
 	}
+	p.step("decoding %s", path)
 	snap, err := resources.LoadFile(path)
 	if err != nil {
+		p.done()
 		return nil, err
 	}
+	p.step("compiling %s", path)
 	net, err := netverify.Compile(snap, tags)
+	p.done()
 	if err != nil {
 		return nil, fmt.Errorf("%s:\n%w", path, err)
 	}
@@ -119,12 +123,7 @@ func compileFile(path, tagsFile string) (*netverify.Network, error) {
 // isTerminal reports whether colour is wanted: stdout is a terminal and
 // NO_COLOR is not set.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return os.Getenv("NO_COLOR") == "" && interactive(w)
 }
 
 // paint colours a verdict for a terminal: green allowed, yellow partly,

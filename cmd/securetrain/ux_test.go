@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -175,5 +176,30 @@ resources:
 	code, out, errs := runCLI(t, "check", file)
 	if code != exitBadInput || out != "" || errs != file+":14:12: did not find expected key\n" {
 		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Issue 16: long work shows its stages on stderr when stderr is a
+// terminal, and the report on stdout stays pure JSON; elsewhere stderr
+// stays silent.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	for _, terminal := range []bool{true, false} {
+		old := interactive
+		interactive = func(io.Writer) bool { return terminal }
+		code, out, errs := runCLI(t, "check", example("cluster-public-ip.yaml"), "--format", "json")
+		interactive = old
+		var rep map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+			t.Fatalf("terminal %v: exit %d, stdout is not the JSON report:\n%s", terminal, code, out)
+		}
+		stages := []string{"decoding ", "compiling ", "checking 1 compute", "writing the json report", "\r\x1b[K"}
+		for _, s := range stages {
+			if strings.Contains(errs, s) != terminal {
+				t.Errorf("terminal %v: stderr %q; want %q shown only on a terminal", terminal, errs, s)
+			}
+		}
+		if terminal && !strings.HasSuffix(errs, "\r\x1b[K") {
+			t.Errorf("the progress line is not cleared before the result: %q", errs)
+		}
 	}
 }
