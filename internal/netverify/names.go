@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
 
 	"golang.org/x/net/publicsuffix"
@@ -119,30 +120,9 @@ func (n *Network) tagLookAlike(name string) string {
 		if bestSameBase && !sameBase {
 			continue
 		}
-		if d := editDistance(name, lower); sameBase && !bestSameBase || d < bestDist {
+		if d := arm.EditDistance(name, lower, len(name)+len(lower)); sameBase && !bestSameBase || d < bestDist {
 			best, bestDist, bestSameBase = tag, d, sameBase
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
