@@ -32,18 +32,27 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	if *file == "" || len(rest) > 0 {
-		fs.Usage()
-		fmt.Fprintln(stderr, "securetrain apply: expected -f ENV and no other arguments")
-		return exitBadInput
+		return badUsage(fs, "expected -f ENV and no other arguments")
 	}
-	plan, err := planApply(*file)
-	if err != nil {
+	// References the file does not hold are looked up on the server, when
+	// there is one to ask; the file's own problems come first either way.
+	srv, srvErr := newServerClient(c)
+	var exists func(arm.ID) (bool, error)
+	if srvErr == nil {
+		exists = srv.exists
+	}
+	plan, err := planApply(*file, exists)
+	switch {
+	case errors.Is(err, errAskingServer): // whether a reference holds is unknown
+		fmt.Fprintf(stderr, "securetrain apply: %s:\n", *file)
+		writeAPIError(stderr, err)
+		fmt.Fprintln(stderr, "nothing was sent")
+		return 1
+	case err != nil:
 		fmt.Fprintf(stderr, "securetrain apply: %v\nnothing was sent\n", err)
 		return exitBadInput
-	}
-	srv, err := newServerClient(c)
-	if err != nil {
-		fmt.Fprintf(stderr, "securetrain apply: %v\n", err)
+	case srvErr != nil:
+		fmt.Fprintf(stderr, "securetrain apply: %v\n", srvErr)
 		return exitBadInput
 	}
 	return plan.run(srv, stdout, stderr)
@@ -93,14 +102,14 @@ const (
 // planApply reads and validates the file (a file with problems is refused
 // before anything is sent), builds each resource's id and PUT body, and
 // orders them.
-func planApply(path string) (*applyPlan, error) {
+func planApply(path string, exists func(arm.ID) (bool, error)) (*applyPlan, error) {
 	data, err := resources.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	// The bytes validated are the bytes sent: one read, no window for the
 	// file to change in between.
-	if _, err := resources.DecodeFile(path, data); err != nil {
+	if _, err := resources.DecodeFileResolving(path, data, exists); err != nil {
 		var fe *resources.FileError
 		if errors.As(err, &fe) {
 			return nil, fmt.Errorf("%s has problems:\n%w", path, err)
@@ -535,7 +544,7 @@ func (p *applyPlan) run(srv *serverClient, stdout, stderr io.Writer) int {
 		}
 	}
 	var parts []string
-	for _, verb := range []string{"created", "updated", "applied"} {
+	for _, verb := range []string{"created", "updated", "unchanged"} {
 		if counts[verb] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[verb], verb))
 		}
@@ -548,21 +557,18 @@ func (p *applyPlan) run(srv *serverClient, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// createdWith200 are the types whose create answers 200, as Azure's do
-// (the SDK refuses 201 for them); createdAlways201 answer 201 to updates
-// too. For these, the status cannot tell a create from an update.
-var (
-	createdWith200   = []string{"Microsoft.Storage/storageAccounts", typeWorkspace}
-	createdAlways201 = []string{typePolicyAssignment}
-)
-
 // put sends e and waits for a long-running operation to finish. It
-// returns what happened: created, updated, or applied when the status
-// does not say.
+// returns what happened, read from the resource before and after (the
+// status code cannot tell: Azure answers 200 to some creates and 201 to
+// some updates): created, updated, or unchanged.
 func (s *serverClient) put(e *applyEntry) (string, error) {
 	body, err := json.Marshal(e.body)
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", e.id, err)
+	}
+	before, err := s.current(e.id.String())
+	if err != nil {
+		return "", err
 	}
 	resp, err := s.do(http.MethodPut, e.id.String(), body)
 	if err != nil {
@@ -571,21 +577,71 @@ func (s *serverClient) put(e *applyEntry) (string, error) {
 	if err := s.await(resp, e.id.String()); err != nil {
 		return "", err
 	}
-	ambiguous := func(types []string) bool {
-		for _, t := range types {
-			if e.is(t) {
-				return true
-			}
+	after := resp.body
+	if resp.header.Get("Azure-AsyncOperation") != "" { // the answer was the state at the start
+		if after, err = s.current(e.id.String()); err != nil {
+			return "", err
 		}
-		return false
 	}
 	switch {
-	case resp.status == http.StatusCreated && !ambiguous(createdAlways201):
+	case before == nil:
 		return "created", nil
-	case resp.status == http.StatusOK && !ambiguous(createdWith200):
-		return "updated", nil
+	case withoutETag(before) == withoutETag(after):
+		return "unchanged", nil
 	}
-	return "applied", nil
+	return "updated", nil
+}
+
+// exists tells whether the server holds id (a reference the file being
+// applied does not hold).
+func (s *serverClient) exists(id arm.ID) (bool, error) {
+	body, err := s.current(id.String())
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errAskingServer, err)
+	}
+	return body != nil, nil
+}
+
+// errAskingServer marks a failure to ask the server about a reference.
+var errAskingServer = errors.New("asking the server")
+
+// current is the server's body of id, or nil when it has none.
+func (s *serverClient) current(id string) ([]byte, error) {
+	resp, err := s.do(http.MethodGet, id, nil)
+	var ae *armError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp.body, nil
+}
+
+// withoutETag is a body's JSON, keys sorted, without its etags: what a
+// write changed, whatever the server stamps on every write.
+func withoutETag(body []byte) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return string(body)
+	}
+	var strip func(v any)
+	strip = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "etag")
+			for _, c := range x {
+				strip(c)
+			}
+		case []any:
+			for _, c := range x {
+				strip(c)
+			}
+		}
+	}
+	strip(v)
+	out, _ := json.Marshal(v) // decoded JSON always encodes
+	return string(out)
 }
 
 // ensureGroup creates g unless the server has it.

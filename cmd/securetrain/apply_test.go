@@ -177,7 +177,7 @@ func decodeFile(t *testing.T, path string) *resources.Snapshot {
 // fileIDs are the lower-cased ids of a file's entries, sorted.
 func fileIDs(t *testing.T, path string) []string {
 	t.Helper()
-	plan, err := planApply(path)
+	plan, err := planApply(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,8 @@ func TestApplyTwiceIsIdempotent(t *testing.T) {
 		"created resource group mygroup in westus2 (not declared in the file; location of Microsoft.Network/publicIPAddresses nat-pip)",
 		"created resource group mlgroup in westus2",
 		"[14/14] created Microsoft.MachineLearningServices/workspaces/computes ws1/myinstance",
-		"applied " + file + ": 13 created, 1 applied",
+		"[5/14] created Microsoft.MachineLearningServices/workspaces ws1",
+		"applied " + file + ": 14 created",
 	} {
 		if !strings.Contains(first, want) {
 			t.Errorf("first apply lacks %q:\n%s", want, first)
@@ -296,7 +297,8 @@ func TestApplyTwiceIsIdempotent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("second apply: %d\n%s%s", code, second, errs)
 	}
-	if strings.Contains(second, "created") || !strings.Contains(second, ": 13 updated, 1 applied") {
+	// Issue 16: what the second apply did not change reads "unchanged".
+	if strings.Contains(second, "created") || strings.Contains(second, "updated") || !strings.Contains(second, ": 14 unchanged") {
 		t.Errorf("second apply:\n%s", second)
 	}
 	if after := withoutETags(t, exportTo(t)); after != before {
@@ -390,7 +392,7 @@ resources:
 	// it needs; the route table, independent, keeps its place after it.
 	wantOut := "created resource group rg1 in westus2 (not declared in the file; location of Microsoft.MachineLearningServices/workspaces/computes ws1/private)\n" +
 		"[1/4] created Microsoft.Network/virtualNetworks vnet1\n" +
-		"[2/4] applied Microsoft.MachineLearningServices/workspaces ws1\n"
+		"[2/4] created Microsoft.MachineLearningServices/workspaces ws1\n"
 	if out != wantOut {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, wantOut)
 	}
@@ -503,7 +505,7 @@ resources:
   - {type: Microsoft.Network/networkSecurityGroups, resourceGroup: rg, name: nsg, location: westus2}
   - {type: Microsoft.Resources/resourceGroups, name: rg, location: westus2}
 `)
-	plan, err := planApply(file)
+	plan, err := planApply(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,6 +590,9 @@ func TestApplyPollsOperations(t *testing.T) {
 			w.Header().Set("Retry-After-Ms", "1")
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, `{"properties":{"provisioningState":"Updating"}}`)
+		case strings.Contains(r.URL.Path, "/routeTables/"): // apply looks before it writes
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":{"code":"ResourceNotFound","message":"not found"}}`)
 		default: // GET of the resource group
 			io.WriteString(w, `{}`)
 		}
@@ -682,5 +687,78 @@ func TestApplyExportFlags(t *testing.T) {
 	t.Setenv("SECURETRAIN_TOKEN", "")
 	if code, _, errs := runCLI(t, "apply", "-f", example("cluster-public-ip.yaml")); code != exitBadInput || !strings.Contains(errs, "no token") {
 		t.Errorf("apply without a token: %d %s", code, errs)
+	}
+}
+
+// Issue 16: apply -f of a file whose references are on the server (a NIC
+// in a subnet applied before) resolves them there instead of refusing
+// "not found in the file"; a reference neither in the file nor on the
+// server is refused before anything is sent; and the report says what
+// changed: created, updated, unchanged.
+func TestApplyResolvesReferencesOnServer(t *testing.T) {
+	srv := startServer(t)
+	network := writeFile(t, "network.yaml", `subscription: `+testSub+`
+resources:
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: rg
+    name: vnet
+    location: westus2
+    tags: {team: {{TEAM}}}
+    properties:
+      addressSpace: {addressPrefixes: [10.0.0.0/16]}
+      subnets: [{name: default, properties: {addressPrefix: 10.0.1.0/24}}]
+  - {type: Microsoft.Network/routeTables, resourceGroup: rg, name: rt, location: westus2}
+`)
+	os.WriteFile(network, []byte(strings.Replace(string(readFile(t, network)), "{{TEAM}}", "a", 1)), 0o644)
+	if code, out, errs := runCLI(t, "apply", "-f", network); code != 0 || !strings.Contains(out, ": 2 created") {
+		t.Fatalf("apply the network: %d\n%s%s", code, out, errs)
+	}
+	nic := func(subnet string) string {
+		return writeFile(t, "nic.yaml", `subscription: `+testSub+`
+resources:
+  - type: Microsoft.Network/networkInterfaces
+    resourceGroup: rg
+    name: nic
+    location: westus2
+    properties:
+      ipConfigurations:
+        - name: ipconfig1
+          properties: {subnet: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/`+subnet+`}, privateIPAllocationMethod: Dynamic}
+`)
+	}
+	code, out, errs := runCLI(t, "apply", "-f", nic("nosuch"))
+	if code != exitBadInput || out != "" || !strings.Contains(errs, "subnets/nosuch not found in the file nor on the server") || !strings.Contains(errs, "nothing was sent") {
+		t.Errorf("a reference nowhere: %d\n%s%s", code, out, errs)
+	}
+	if body, err := srv.current("/subscriptions/" + testSub + "/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/nic"); err != nil || body != nil {
+		t.Fatalf("the refused NIC reached the server: %v %s", err, body)
+	}
+	if code, out, errs := runCLI(t, "apply", "-f", nic("default")); code != 0 || !strings.Contains(out, "[1/1] created Microsoft.Network/networkInterfaces nic") {
+		t.Errorf("a reference on the server: %d\n%s%s", code, out, errs)
+	}
+	os.WriteFile(network, []byte(strings.Replace(string(readFile(t, network)), "team: a", "team: b", 1)), 0o644)
+	code, out, errs = runCLI(t, "apply", "-f", network)
+	if code != 0 || !strings.Contains(out, "updated Microsoft.Network/virtualNetworks vnet") || !strings.Contains(out, "unchanged Microsoft.Network/routeTables rt") ||
+		!strings.Contains(out, ": 1 updated, 1 unchanged") {
+		t.Errorf("a changed tag: %d\n%s%s", code, out, errs)
+	}
+}
+
+// Issue 16: re-applying a file whose compute failed answers with the
+// original failure's reasons, each ARM detail on its own line, and what
+// to do: delete the compute and create it again.
+func TestApplyFailedComputeSaysDeleteAndRecreate(t *testing.T) {
+	startServer(t)
+	file := example("broken/instance-udp-5831-blocked.yaml")
+	code, _, errs := runCLI(t, "apply", "-f", file)
+	if code != 1 || !strings.Contains(errs, "ComputeUnusable") {
+		t.Fatalf("first apply: %d\n%s", code, errs)
+	}
+	code, _, errs = runCLI(t, "apply", "-f", file)
+	for _, want := range []string{"is in state Failed: ComputeUnusable:", "delete it and create it again once the cause is fixed",
+		"\n    - ComputeUnusable: ", "DenyAzureMachineLearningUdp"} {
+		if code != 1 || !strings.Contains(errs, want) {
+			t.Errorf("second apply: exit %d, stderr lacks %q:\n%s", code, want, errs)
+		}
 	}
 }

@@ -13,15 +13,14 @@ import (
 // docs/store.md.
 func runBackup(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("backup", "[--data DIR] FILE", stderr)
-	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
+	dataDir := fs.String("data", defaultDataDir, "data directory of the server")
 	checkBudget := fs.Duration("check-timeout", store.DefaultCheckBudget, checkTimeoutUsage)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}
 	if len(rest) != 1 {
-		fs.Usage()
-		return exitBadInput
+		return badUsage(fs, "expected one backup FILE, got %d arguments", len(rest))
 	}
 	if err := store.BackupSQLite(context.Background(), *dataDir, rest[0], *checkBudget); err != nil {
 		fmt.Fprintf(stderr, "securetrain backup: %v\n", err)

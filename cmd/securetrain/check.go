@@ -33,21 +33,24 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail("expected one environment file, got %d arguments", len(pos))
+		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	}
 	if err := oneOf(*format, "text", "json", "sarif"); err != nil {
 		return fail("--format %v", err)
 	}
-	net, err := compileFile(pos[0], *tagsFile)
+	prog := newProgress(stderr)
+	net, err := compileFile(pos[0], *tagsFile, prog)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
 	}
+	prog.step("checking %s", plural(len(net.Snapshot().Computes), "compute", "computes"))
 	rep, err := requirements.Check(net, requirements.Options{RStudio: *rstudio})
 	if err != nil {
+		prog.done()
 		return fail("%s: %v", pos[0], err)
 	}
+	prog.step("writing the %s report", strings.ToLower(*format))
 
 	var buf bytes.Buffer
 	switch strings.ToLower(*format) {
@@ -61,6 +64,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	default:
 		writeCheckText(&buf, rep, *output == "" && isTerminal(stdout))
 	}
+	prog.done()
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -90,7 +90,7 @@ func TestCheckUDP5831BlockedText(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 	first, _, _ := strings.Cut(out, "\n")
-	if !strings.HasPrefix(first, "myinstance: will fail — outbound UDP 5831 to AzureMachineLearning") ||
+	if !strings.HasPrefix(first, "ws1/myinstance: will fail — outbound UDP 5831 to AzureMachineLearning") ||
 		!strings.Contains(first, "DenyAzureMachineLearningUdp") {
 		t.Errorf("first line %q", first)
 	}

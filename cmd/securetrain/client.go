@@ -49,8 +49,11 @@ func apiVersionFor(id string) string {
 }
 
 type clientFlags struct {
-	url, token, apiVersion *string
+	url, token, apiVersion, ca *string
 }
+
+// clientTimeout bounds one request of the client commands.
+const clientTimeout = 60 * time.Second
 
 // addClientFlags registers --url and --token (and, for commands on one
 // id, --api-version). The token's default stays empty, so that -h never
@@ -64,6 +67,7 @@ func addClientFlags(fs *flag.FlagSet, apiVersionFlag bool) clientFlags {
 	c := clientFlags{
 		url:        fs.String("url", server, "server URL (env SECURETRAIN_URL)"),
 		token:      fs.String("token", "", "bearer token (default: env SECURETRAIN_TOKEN)"),
+		ca:         fs.String("ca", "", "PEM `file` of the CA to trust, e.g. "+defaultDataDir+"/ca.pem (default: the system's, or env SSL_CERT_FILE)"),
 		apiVersion: &none,
 	}
 	if apiVersionFlag {
@@ -97,7 +101,11 @@ func newServerClient(c clientFlags) (*serverClient, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("--url %q is not an http(s) URL", *c.url)
 	}
-	return &serverClient{base: base, token: token, apiVersion: *c.apiVersion, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	client, err := httpClientTrusting(*c.ca)
+	if err != nil {
+		return nil, err
+	}
+	return &serverClient{base: base, token: token, apiVersion: *c.apiVersion, http: client}, nil
 }
 
 type response struct {
@@ -178,7 +186,7 @@ func (s *serverClient) do(method, ref string, body []byte) (*response, error) {
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, explainTransport(err, s.base))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
@@ -208,15 +216,12 @@ func escapePath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-// runGet, runList and runDelete: `securetrain get|list|delete ID`.
+// runGet and runList: `securetrain get|list ID`.
 func runGet(args []string, stdout, stderr io.Writer) int {
 	return runClient("get", http.MethodGet, args, stdout, stderr)
 }
 func runList(args []string, stdout, stderr io.Writer) int {
 	return runClient("list", http.MethodGet, args, stdout, stderr)
-}
-func runDelete(args []string, stdout, stderr io.Writer) int {
-	return runClient("delete", http.MethodDelete, args, stdout, stderr)
 }
 
 func runClient(name, method string, args []string, stdout, stderr io.Writer) int {

@@ -179,9 +179,7 @@ func validComputeName(name string) error {
 }
 
 func (c *computeCmd) badInput(format string, args ...any) int {
-	c.fs.Usage()
-	fmt.Fprintf(c.stderr, "securetrain compute %s: %s\n", c.name, fmt.Sprintf(format, args...))
-	return exitBadInput
+	return badUsage(c.fs, format, args...)
 }
 
 // fail prints an ARM or transport error and returns exit code 1.
@@ -747,6 +745,10 @@ func runComputeDelete(name string, args []string, stdout, stderr io.Writer) int 
 	resp, err := c.srv.do(http.MethodDelete, c.computeID()+"?underlyingResourceAction=Delete", nil)
 	if err != nil {
 		return c.fail(err)
+	}
+	if resp.status == http.StatusNoContent {
+		fmt.Fprintf(stderr, "securetrain compute delete: compute %s not found in workspace %s: nothing was deleted\n", c.compute, c.ws)
+		return 1
 	}
 	if !c.wait(resp, *noWait, stdout) {
 		return 1

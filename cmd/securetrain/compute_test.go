@@ -63,6 +63,11 @@ resources:
           properties:
             addressPrefix: 10.0.1.0/24
             networkSecurityGroup: {id: /resourceGroups/mygroup/providers/Microsoft.Network/networkSecurityGroups/nsg-blocked}
+        - name: delegated
+          properties:
+            addressPrefix: 10.0.2.0/24
+            networkSecurityGroup: {id: /resourceGroups/mygroup/providers/Microsoft.Network/networkSecurityGroups/nsg1}
+            delegations: [{name: aci, properties: {serviceName: Microsoft.ContainerInstance/containerGroups}}]
   - type: Microsoft.MachineLearningServices/workspaces
     resourceGroup: mlgroup
     name: ws1
@@ -222,6 +227,11 @@ func TestComputeSeedSamples(t *testing.T) {
 		t.Fatalf("delete: exit %d\n%s%s", code, out, errs)
 	}
 	mustContain(t, "delete", out, "Deleting myinstance", "Deleted compute target myinstance")
+	// Issue 16: deleting what is gone says so, rather than "Deleted".
+	if code, out, errs := computeCLI(t, "delete", "myinstance"); code != 1 || strings.Contains(out, "Deleted") ||
+		!strings.Contains(errs, "compute myinstance not found in workspace ws1: nothing was deleted") {
+		t.Errorf("delete again: exit %d\n%s%s", code, out, errs)
+	}
 	if code, out, errs := computeCLI(t, "show", "myinstance"); code != 1 || !strings.Contains(errs, "ResourceNotFound") {
 		t.Errorf("show after delete: exit %d\n%s%s", code, out, errs)
 	}
@@ -408,6 +418,30 @@ func TestComputeCreateBody(t *testing.T) {
 		}
 		if string(got) != tc.want {
 			t.Errorf("%s body:\n got %s\nwant %s", tc.kind, got, tc.want)
+		}
+	}
+}
+
+// Issue 16: compute create refuses, before any operation starts, what
+// Azure refuses at create time and check reports: a cluster at zero nodes
+// in a delegated subnet, a bad name, a VNet in another region.
+func TestComputeCreateRefusedAtCreateTime(t *testing.T) {
+	startComputeServer(t)
+	cluster := []string{"--type", "amlcompute", "--vm-size", "Standard_DS3_v2", "--min-nodes", "0", "--max-nodes", "4", "--vnet-resource-group", "mygroup", "--vnet", "mynetwork"}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{append([]string{"create", "cpu-delegated", "--subnet", "delegated"}, cluster...), "is delegated to Microsoft.ContainerInstance/containerGroups"},
+		{append([]string{"create", "cluster-name-too-long-for-azure", "--subnet", "default"}, cluster...), "must be 2–16 letters, digits and hyphens"},
+		{append([]string{"create", "cpu-far", "--subnet", "default", "--location", "eastus"}, cluster...), "is in region eastus, but its subnet"},
+	} {
+		code, out, errs := computeCLI(t, tc.args...)
+		if code != 1 || !strings.Contains(errs, tc.says) || strings.Contains(out, "Succeeded") {
+			t.Errorf("%v: exit %d\n%s%s", tc.args[1], code, out, errs)
+		}
+		if code, _, _ := computeCLI(t, "show", tc.args[1]); code != 1 {
+			t.Errorf("%s was created", tc.args[1])
 		}
 	}
 }

@@ -60,9 +60,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	if len(rest) > 0 {
-		fs.Usage()
-		fmt.Fprintf(stderr, "securetrain export: unexpected argument %q\n", rest[0])
-		return exitBadInput
+		return badUsage(fs, "unexpected argument %q", rest[0])
 	}
 	if *sub == "" {
 		// The server has no subscription list to pick one from.
@@ -117,32 +115,9 @@ type exportDoc struct {
 // returns them as an environment file, sorted by id, and what it left
 // out and why.
 func exportSubscription(srv *serverClient, sub string) (*exportDoc, []string, error) {
-	subID := "/subscriptions/" + sub
-	var bodies []json.RawMessage
-	groups, err := srv.list(subID + "/resourcegroups")
+	bodies, err := listSubscription(srv, sub)
 	if err != nil {
 		return nil, nil, err
-	}
-	bodies = append(bodies, groups...)
-	for _, t := range exportTypes {
-		items, err := srv.list(subID + "/providers/" + t.typ)
-		if err != nil {
-			return nil, nil, err
-		}
-		bodies = append(bodies, items...)
-		for _, parent := range items {
-			pid, err := bodyID(parent)
-			if err != nil {
-				return nil, nil, fmt.Errorf("listing %s: %w", t.typ, err)
-			}
-			for _, child := range t.children {
-				items, err := srv.list(pid.String() + "/" + child)
-				if err != nil {
-					return nil, nil, err
-				}
-				bodies = append(bodies, items...)
-			}
-		}
 	}
 	doc := &exportDoc{Subscription: sub, Resources: []json.RawMessage{}}
 	var skipped []string
@@ -177,6 +152,37 @@ func exportSubscription(srv *serverClient, sub string) (*exportDoc, []string, er
 		doc.Resources = append(doc.Resources, e.entry)
 	}
 	return doc, skipped, nil
+}
+
+// listSubscription reads the body of every resource of sub: its
+// resource groups, then each type of exportTypes and their children.
+func listSubscription(srv *serverClient, sub string) ([]json.RawMessage, error) {
+	subID := "/subscriptions/" + sub
+	bodies, err := srv.list(subID + "/resourcegroups")
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range exportTypes {
+		items, err := srv.list(subID + "/providers/" + t.typ)
+		if err != nil {
+			return nil, err
+		}
+		bodies = append(bodies, items...)
+		for _, parent := range items {
+			pid, err := bodyID(parent)
+			if err != nil {
+				return nil, fmt.Errorf("listing %s: %w", t.typ, err)
+			}
+			for _, child := range t.children {
+				items, err := srv.list(pid.String() + "/" + child)
+				if err != nil {
+					return nil, err
+				}
+				bodies = append(bodies, items...)
+			}
+		}
+	}
+	return bodies, nil
 }
 
 // exportEntry is the file entry of an ARM body (resources.FileEntry),

@@ -34,10 +34,9 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case len(pos) != 1:
-		fs.Usage()
-		return fail("expected one environment file, got %d arguments", len(pos))
+		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	case *from == "" || *to == "":
-		return fail("--from and --to are required")
+		return badUsage(fs, "--from and --to are required")
 	}
 	if err := oneOf(*format, "text", "json"); err != nil {
 		return fail("--format %v", err)
@@ -61,7 +60,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 			return fail("--direction %v", err)
 		}
 	}
-	net, err := compileFile(pos[0], *tagsFile)
+	net, err := compileFile(pos[0], *tagsFile, newProgress(stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
@@ -98,7 +97,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 }
 
 // compileFile loads an environment file and a catalog and compiles them.
-func compileFile(path, tagsFile string) (*netverify.Network, error) {
+func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error) {
 	tags := servicetags.Default()
 	if tagsFile != "" {
 		var err error
@@ -106,11 +105,15 @@ func compileFile(path, tagsFile string) (*netverify.Network, error) {
 			return nil, err
 		}
 	}
+	p.step("decoding %s", path)
 	snap, err := resources.LoadFile(path)
 	if err != nil {
+		p.done()
 		return nil, err
 	}
+	p.step("compiling %s", path)
 	net, err := netverify.Compile(snap, tags)
+	p.done()
 	if err != nil {
 		return nil, fmt.Errorf("%s:\n%w", path, err)
 	}
@@ -120,12 +123,7 @@ func compileFile(path, tagsFile string) (*netverify.Network, error) {
 // isTerminal reports whether colour is wanted: stdout is a terminal and
 // NO_COLOR is not set.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return os.Getenv("NO_COLOR") == "" && interactive(w)
 }
 
 // paint colours a verdict for a terminal: green allowed, yellow partly,

@@ -21,6 +21,9 @@ func TestFlowErrorsNameFlags(t *testing.T) {
 		{[]string{"--from", "ws1/cpucluster", "--to", "Storage", "--direction", "up"}, `--direction "up" must be one of outbound, inbound`},
 		{[]string{"--from", "ws1/cpucluster", "--to", "Storage", "--protocol", "GRE"}, `--protocol: protocol "GRE" is not one of`},
 		{[]string{"--from", "ws1/cpucluster", "--to", "Storage", "--port", "70000"}, "--port 70000 is outside 0-65535"},
+		// Issue 16: a mistyped tag is not a DNS name answered "Allowed".
+		{[]string{"--from", "ws1/cpucluster", "--to", "Storge.westus2"}, `--to: "Storge.westus2" is not a service tag of catalog Public changeNumber 375 (2025-11-06); did you mean Storage.WestUS2?`},
+		{[]string{"--from", "ws1/cpucluster", "--to", "build.corp"}, ".corp is not a public top-level domain"},
 	} {
 		args := append([]string{"flow", env, "--port", "443"}, tc.args...)
 		code, _, errs := runCLI(t, args...)

@@ -78,11 +78,23 @@ func usage(w io.Writer) {
 }
 
 // parseArgs parses flags that may come before or after positional
-// arguments ("flow ENV --from X" as well as "flow --from X ENV").
+// arguments ("flow ENV --from X" as well as "flow --from X ENV"). -h
+// prints the usage; a bad flag prints its error and one line pointing at
+// -h, so the error is not buried under the usage.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			fs.SetOutput(out)
+			if errors.Is(err, flag.ErrHelp) {
+				usage()
+			} else {
+				badUsage(fs, "%v", err)
+			}
 			return nil, err
 		}
 		args = fs.Args()
@@ -95,6 +107,13 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// badUsage reports a mistake in a command's arguments: the error, then
+// where the usage is. It returns the exit code for bad input.
+func badUsage(fs *flag.FlagSet, format string, a ...any) int {
+	fmt.Fprintf(fs.Output(), "securetrain %s: %s\nRun 'securetrain %s --help' for its usage.\n", fs.Name(), fmt.Sprintf(format, a...), fs.Name())
+	return exitBadInput
 }
 
 // newFlagSet makes a flag set whose errors and help go to stderr.

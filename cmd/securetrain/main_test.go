@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,8 +131,30 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "--version")
 	tags := servicetags.Default()
 	want := fmt.Sprintf("embedded service tags: %s, %d tags, %d prefixes", tags.Version(), tags.Len(), tags.PrefixCount())
-	if code != 0 || !strings.HasPrefix(out, "securetrain "+version+" (") || !strings.Contains(out, want) || tags.Len() == 0 || tags.PrefixCount() == 0 {
+	if code != 0 || !strings.HasPrefix(out, "securetrain ") || !strings.Contains(out, want) || tags.Len() == 0 || tags.PrefixCount() == 0 {
 		t.Fatalf("exit %d: %s\nwant a line with %q", code, out, want)
+	}
+}
+
+// Issue 16: version says which build this is, from the build info Go
+// records, not "dev".
+func TestBuildVersion(t *testing.T) {
+	vcs := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"},
+		{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}
+	for _, tc := range []struct {
+		linked string
+		info   *debug.BuildInfo
+		want   string
+	}{
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs},
+			"(devel), revision 0123456789ab with uncommitted changes, committed 2026-12-01T10:00:00Z"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"v2.0.0", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs[:2]}, "v2.0.0, revision 0123456789ab"},
+		{"dev", nil, "dev"},
+	} {
+		if got := buildVersion(tc.linked, tc.info); got != tc.want {
+			t.Errorf("buildVersion(%q, %+v) = %q, want %q", tc.linked, tc.info, got, tc.want)
+		}
 	}
 }
 
@@ -218,6 +242,32 @@ func TestUserTextCitesNoSpec(t *testing.T) {
 			if specCitation.MatchString(line) {
 				t.Errorf("%s:%d cites the spec: %s", path, i+1, line)
 			}
+		}
+	}
+}
+
+// Issue 16: what the README's commands write into the working tree (the
+// data directory with admin.token, reports, exports, backups) is ignored
+// by git, so that it is not committed by accident.
+func TestGitignoreCoversREADMEOutputs(t *testing.T) {
+	readme := string(readFile(t, filepath.Join("..", "..", "README.md")))
+	ignored := map[string]bool{}
+	for _, line := range strings.Split(string(readFile(t, filepath.Join("..", "..", ".gitignore"))), "\n") {
+		ignored[strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(line), "/"), "/")] = true
+	}
+	written := regexp.MustCompile(`(?:-o|--output|--data) ([a-z0-9][A-Za-z0-9._-]*)|backup --data \S+ ([A-Za-z0-9._-]+)`)
+	var outputs []string
+	for _, m := range written.FindAllStringSubmatch(readme, -1) {
+		outputs = append(outputs, m[1]+m[2])
+	}
+	for _, want := range []string{"securetrain-data", "check.sarif", "env.json", "securetrain-backup.db"} {
+		if !slices.Contains(outputs, want) {
+			t.Errorf("the README no longer writes %s; outputs found: %v", want, outputs)
+		}
+	}
+	for _, out := range outputs {
+		if !ignored[out] {
+			t.Errorf("README writes %s, which .gitignore does not cover", out)
 		}
 	}
 }

@@ -20,7 +20,7 @@ const principalUsage = `usage: securetrain principal create NAME [--data DIR]   
 // in the store, so a rotation or revocation holds from the next request.
 func runPrincipal(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("principal", "create NAME | token rotate NAME | token revoke NAME [--data DIR]", stderr)
-	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
+	dataDir := fs.String("data", defaultDataDir, "data directory of the server")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)

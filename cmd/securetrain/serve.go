@@ -25,7 +25,7 @@ import (
 // runServe runs the control plane until SIGINT or SIGTERM.
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "[flags]", stderr)
-	dataDir := fs.String("data", "./securetrain-data", "data directory: the store, TLS material and admin.token")
+	dataDir := fs.String("data", defaultDataDir, "data directory: the store, TLS material and admin.token")
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); default: one generated into --data, signed by a local CA")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
@@ -45,6 +45,26 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		fmt.Fprintln(stderr, "securetrain serve: --tls-cert and --tls-key go together")
+		return exitBadInput
+	}
+	if *insecure && *certFile != "" {
+		fmt.Fprintln(stderr, "securetrain serve: --insecure-http serves no TLS: drop --tls-cert and --tls-key, or --insecure-http")
+		return exitBadInput
+	}
+	// Every flag is checked before the data directory, store or admin
+	// token is created: a typo must leave nothing behind.
+	if _, err := net.ResolveTCPAddr("tcp", *listen); err != nil {
+		fmt.Fprintf(stderr, "securetrain serve: --listen %q is not a host:port address to listen on: %v\n", *listen, err)
+		return exitBadInput
+	}
+	if *certFile != "" {
+		if _, err := tls.LoadX509KeyPair(*certFile, *keyFile); err != nil {
+			fmt.Fprintf(stderr, "securetrain serve: --tls-cert %s, --tls-key %s: %v\n", *certFile, *keyFile, err)
+			return exitBadInput
+		}
+	}
+	if *checkBudget < 0 {
+		fmt.Fprintf(stderr, "securetrain serve: --check-timeout %v must not be negative\n", *checkBudget)
 		return exitBadInput
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,6 +87,12 @@ type serveConfig struct {
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	// The address is bound first: one already in use creates nothing.
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	defer ln.Close()
 	st, err := openStore(cfg.dataDir, cfg.checkBudget)
 	if err != nil {
 		return err
@@ -85,10 +111,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	backgroundDone := make(chan struct{})
 	go func() { defer close(backgroundDone); handler.Background(background) }()
 	defer func() { stopBackground(); <-backgroundDone }()
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return err
-	}
 	scheme := "https"
 	var tlsCert *tls.Certificate // nil: plain HTTP
 	if cfg.insecure {
@@ -108,7 +130,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "trust the CA with: export SSL_CERT_FILE=%s\n", filepath.Join(cfg.dataDir, certs.CAFile))
 		}
 		if err != nil {
-			ln.Close()
 			return fmt.Errorf("TLS: %w", err)
 		}
 		tlsCert = &cert
@@ -158,7 +179,7 @@ func onStore(cmd, dataDir string, stdout, stderr io.Writer, fn func(store.Store)
 // assigns a built-in role in the store directly.
 func runRole(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("role", "assign --principal P --role R --scope S [--data DIR]", stderr)
-	dataDir := fs.String("data", "./securetrain-data", "data directory of the server")
+	dataDir := fs.String("data", defaultDataDir, "data directory of the server")
 	who := fs.String("principal", "", "principal name")
 	role := fs.String("role", "", "role: Owner, Contributor, Reader, Network Contributor, Data Scientist")
 	scope := fs.String("scope", "", "/ (everything), /subscriptions/S, /subscriptions/S/resourceGroups/G or a resource id")

@@ -121,7 +121,7 @@ func TestClientCommands(t *testing.T) {
 	if code := run([]string{"get", sub + "/resourceGroups/rgb"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"location": "eastus"`) {
 		t.Fatalf("get: %d %s %s", code, out.String(), errb.String())
 	}
-	if code := run([]string{"delete", sub + "/resourceGroups/rgb"}, &out, &errb); code != 0 {
+	if code := run([]string{"delete", "--yes", sub + "/resourceGroups/rgb"}, &out, &errb); code != 0 {
 		t.Fatalf("delete: %d %s", code, errb.String())
 	}
 	errb.Reset()

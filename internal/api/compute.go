@@ -103,6 +103,9 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	if was.ComputeType != c.ComputeType {
 		return "", 0, newError(http.StatusBadRequest, "BadRequest", "The computeType of compute '%s' cannot change.", id.Leaf())
 	}
+	if strings.EqualFold(arm.Str(arm.Field(cur, "properties"), "provisioningState"), "Failed") {
+		return "", 0, failedComputeError(id, cur)
+	}
 	// Everything but the scale settings is fixed once created (an
 	// instance's size is immutable, spec §9): compared as written, so
 	// that no part of a setting changes unnoticed.
@@ -139,6 +142,26 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 		return provision.KindResize, target, nil
 	}
 	return "", 0, nil
+}
+
+// failedComputeError refuses a write to a compute whose provisioning
+// failed: as in Azure ML, such a compute is not repaired by updating it;
+// it is deleted and created again once the cause is fixed. The answer
+// repeats the original failure's reasons, one detail each.
+func failedComputeError(id arm.ID, cur object) *apiError {
+	var details []*apiError
+	state := "state Failed"
+	errs, _ := arm.Field(cur, "properties")["provisioningErrors"].([]any)
+	for i, item := range errs {
+		pe, _ := item.(map[string]any)
+		inner := arm.Field(pe, "error")
+		details = append(details, newError(http.StatusBadRequest, arm.Str(inner, "code"), "%s", arm.Str(inner, "message")))
+		state += map[bool]string{true: ": ", false: "; "}[i == 0] + arm.Str(inner, "code") + ": " + arm.Str(inner, "message")
+	}
+	e := newError(http.StatusBadRequest, "BadRequest",
+		"Compute '%s' is in %s. A compute whose provisioning failed cannot be updated: delete it and create it again once the cause is fixed.", id.Leaf(), state)
+	e.details = details
+	return e
 }
 
 // notBusy refuses a second operation on a compute while one runs (ARM's

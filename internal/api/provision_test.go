@@ -311,6 +311,16 @@ func TestNSGDenyingUDP5831FailsCreate(t *testing.T) { // issue 5 §6; spec §10 
 	if len(c.nodes("ci1")) != 0 {
 		t.Fatal("a refused compute has nodes")
 	}
+	// Issue 16: applying it again (after fixing the NSG or not) answers
+	// with the original failure and Azure's way out, not a bare "Failed".
+	status, body, _ := c.do("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody)
+	e = arm.EnsureField(body, "error")
+	details, _ := e["details"].([]any)
+	msg := arm.Str(e, "message")
+	if status != http.StatusBadRequest || !strings.Contains(msg, "state Failed: ComputeUnusable:") || !strings.Contains(msg, "DenyUDP5831") ||
+		!strings.Contains(msg, "delete it and create it again") || len(details) != 1 || arm.Str(details[0].(map[string]any), "code") != "ComputeUnusable" {
+		t.Fatalf("PUT on the failed compute: %d %v", status, body)
+	}
 }
 
 func TestInstanceLifecycle(t *testing.T) { // issue 5 §2, §3: stop keeps the created resources
@@ -437,11 +447,20 @@ func TestIdleNodesScaleDown(t *testing.T) { // issue 5 §4: nodeIdleTimeBeforeSc
 func TestProvisioningRefusals(t *testing.T) { // spec §10 #3, #13
 	c := newClient(t)
 	provisionEnv(t, c, "")
-	// A delegated subnet: Azure's AllocationFailed with its reason.
-	delegated := strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1)
-	op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, delegated, http.StatusCreated)
-	if e := arm.EnsureField(op, "error"); op["status"] != "Failed" || e["code"] != "AllocationFailed" || !strings.Contains(arm.Str(e, "message"), "delegation to external resources") {
-		t.Fatalf("instance in a delegated subnet: %v", op)
+	// A delegated subnet: refused when the compute is created (issue 16),
+	// with Azure's reason, an instance and a cluster at zero nodes alike
+	// (which would otherwise fail only at its first job).
+	for name, body := range map[string]string{
+		"ci1": strings.Replace(instanceBody, "/subnets/compute", "/subnets/delegated", 1),
+		"cpu": strings.Replace(clusterBody("compute", 0, 2, "PT120S"), "/subnets/compute", "/subnets/delegated", 1),
+	} {
+		st, code, msg := c.errorCode("PUT", wsML+"/computes/"+name+mlVersion, body)
+		if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "is delegated to") || !strings.Contains(msg, "delegation to external resources") {
+			t.Fatalf("%s in a delegated subnet: %d %s %q", name, st, code, msg)
+		}
+		if st, _, _ := c.do("GET", wsML+"/computes/"+name+mlVersion, ""); st != http.StatusNotFound {
+			t.Errorf("%s was stored: GET %d", name, st)
+		}
 	}
 	// An instance in another region than its workspace is refused at once.
 	other := strings.Replace(instanceBody, `"location":"eastus"`, `"location":"westus"`, 1)

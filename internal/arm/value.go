@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	goyaml "github.com/goccy/go-yaml"
+	goyamlparser "github.com/goccy/go-yaml/parser"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -64,13 +66,73 @@ func parseYAML(data []byte) (*Value, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("document is empty")
 		}
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, yamlSyntaxError(data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("line %d: a file holds one document; found a second one", extra.Line)
 	}
 	return fromNode(&doc, 0)
+}
+
+// SyntaxError is a document that does not parse, at the line and column
+// (both 1-based; 0 when unknown) of the offending token.
+type SyntaxError struct {
+	Line, Column int
+	Message      string
+}
+
+func (e *SyntaxError) Error() string {
+	switch {
+	case e.Column > 0:
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
+	}
+	return e.Message
+}
+
+// yamlSyntaxError positions a YAML syntax error. go.yaml.in/yaml/v3, which
+// reads the document, reports some errors at the start of the enclosing
+// block (an indentation mistake on line 14 comes out at line 10) and
+// never gives a column. github.com/goccy/go-yaml reports the token it
+// stopped at, except that a plain scalar spanning lines is reported at its
+// start. The offence is at or after both positions, so the later one is
+// taken; a line only yaml/v3 names gets the column of its first token.
+func yamlSyntaxError(data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, tail, found := strings.Cut(rest, ": ")
+		if n, convErr := strconv.Atoi(num); found && convErr == nil {
+			line, msg = n, tail
+		}
+	}
+	e := &SyntaxError{Line: line, Column: firstTokenColumn(data, line), Message: msg}
+	var se *goyaml.SyntaxError
+	if _, err := goyamlparser.ParseBytes(data, 0); errors.As(err, &se) && se.Token != nil && se.Token.Position != nil {
+		if p := se.Token.Position; p.Line >= e.Line {
+			e.Line, e.Column = p.Line, p.Column
+		}
+	}
+	return e
+}
+
+// firstTokenColumn is the column of the first non-blank character of line
+// (1-based), or 0 when there is none.
+func firstTokenColumn(data []byte, line int) int {
+	if line < 1 {
+		return 0
+	}
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if len(lines) < line {
+		return 0
+	}
+	text := lines[line-1]
+	if i := bytes.IndexFunc(text, func(r rune) bool { return r != ' ' && r != '\t' && r != '\r' }); i >= 0 {
+		return i + 1
+	}
+	return 0
 }
 
 // looksLikeJSON: a document whose first significant byte opens a JSON

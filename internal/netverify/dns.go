@@ -64,6 +64,8 @@ type dnsAnswer struct {
 	set     ipset.Set
 	tag     string // service tag the public answer stands for
 	failure string
+	// fix says how to mend a failure ("": the private zone's fix).
+	fix string
 	// server is the custom DNS server the VM asks, when it is not Azure
 	// DNS: the query itself must be able to reach it.
 	server uint32
@@ -357,7 +359,7 @@ func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, dep
 	// only; private zones answer only queries that reach 168.63.129.16 from
 	// a linked VNet (spec §7).
 	return forward("public resolution (not Azure DNS, a firewall DNS proxy or a private resolver: private zones are not consulted)", "",
-		n.resolvePublicChain(name, nil))
+		n.resolvePublicChain(name, nil, true))
 }
 
 // resolveAzure is Azure DNS (168.63.129.16) answering a VM of vc: the
@@ -406,7 +408,7 @@ func (n *Network) resolveAzure(vc *vnetCtx, name string, depth int) dnsAnswer {
 			name = target
 			continue
 		}
-		return n.resolvePublicChain(name, ans.steps)
+		return n.resolvePublicChain(name, ans.steps, false)
 	}
 	ans.failure = name + ": CNAME chain longer than 8"
 	return ans
@@ -414,7 +416,9 @@ func (n *Network) resolveAzure(vc *vnetCtx, name string, depth int) dnsAnswer {
 
 // resolvePublicChain follows public privatelink CNAMEs without private zones,
 // then maps the final name to its service tag or the external stand-in.
-func (n *Network) resolvePublicChain(name string, steps []DNSStep) dnsAnswer {
+// A reserved name, or one under no public suffix unless privateServer (a
+// DNS server the verifier cannot look inside is asked), has no answer.
+func (n *Network) resolvePublicChain(name string, steps []DNSStep, privateServer bool) dnsAnswer {
 	ans := dnsAnswer{steps: steps}
 	for hop := 0; hop < maxCNAMEs; hop++ {
 		target, ok := n.dns.privateLink[name]
@@ -423,6 +427,12 @@ func (n *Network) resolvePublicChain(name string, steps []DNSStep) dnsAnswer {
 		}
 		ans.steps = append(ans.steps, DNSStep{Name: name, Type: "CNAME", Answer: target, Source: "public DNS (private endpoint exists)"})
 		name = target
+	}
+	if problem := publicNameProblem(name, privateServer); problem != "" {
+		ans.steps = append(ans.steps, DNSStep{Name: name, Type: "NXDOMAIN", Source: "public DNS"})
+		ans.failure = problem
+		ans.fix = "use the name the service publishes, or add a private DNS zone linked to the VNet that holds it (Azure: \"What is a private endpoint?\", \"Private DNS zones\")"
+		return ans
 	}
 	if tag := n.publicTag(name); tag != "" {
 		if t, ok := n.tags.Lookup(tag); ok {

@@ -178,7 +178,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			res.Verdict = DNSFailure
 			res.Outcomes = []Outcome{{Verdict: DNSFailure, Protocol: res.Query.Protocol, Reason: dst.dns.failure,
 				Sources: src.info.Addresses, Destinations: []string{dst.name}, SourceRanges: src.info.RangeCount, DestinationRanges: 1,
-				Fix: "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (Azure: \"How to use your workspace with a custom DNS server\")"}}
+				Fix: cmp.Or(dst.dns.fix, "add the missing record to the zone, or remove the zone's link if the name should resolve publicly (Azure: \"How to use your workspace with a custom DNS server\")")}}
 			return res, nil
 		}
 	}
@@ -458,7 +458,7 @@ func (n *Network) resolveEndpoint(e Endpoint, from *endpoint) (*endpoint, error)
 		if vc := n.endpointVNet(from); vc != nil {
 			ans = n.resolve(vc, n.nicDNSServers(vc, from), ep.name)
 		} else {
-			ans = n.resolvePublicChain(ep.name, nil)
+			ans = n.resolvePublicChain(ep.name, nil, false)
 		}
 		ep.dns, ep.set = &ans, ans.set
 	}

@@ -39,6 +39,9 @@ func (n *Network) ParseEndpoint(text string) (Endpoint, error) {
 		return TagEndpoint(t.Name).Labelled(text), nil
 	}
 	if isDNSName(text) {
+		if err := n.acceptName(text); err != nil {
+			return Endpoint{}, err
+		}
 		return NameEndpoint(text), nil
 	}
 	if sc := n.findSubnet(text); sc != nil {
@@ -47,7 +50,11 @@ func (n *Network) ParseEndpoint(text string) (Endpoint, error) {
 	if strings.Contains(text, "/") {
 		return Endpoint{}, fmt.Errorf("%q is neither a compute (workspace/compute) nor a subnet (vnet/subnet) of the environment", text)
 	}
-	return Endpoint{}, fmt.Errorf("%q is neither a compute, an address, a service tag of catalog %s, nor a DNS name", text, n.tags.Version())
+	err := fmt.Errorf("%q is neither a compute, an address, a service tag of catalog %s, nor a DNS name", text, n.tags.Version())
+	if suggestion := n.tagLookAlike(strings.ToLower(text)); suggestion != "" {
+		err = fmt.Errorf("%w; did you mean %s?", err, suggestion)
+	}
+	return Endpoint{}, err
 }
 
 // parseAddresses reads "10.0.0.4", "10.0.0.0/24" or "10.0.0.4-10.0.0.9".

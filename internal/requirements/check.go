@@ -197,9 +197,10 @@ func flowFindings(c *resources.Compute, blocked []FlowCheck) []Finding {
 }
 
 // summarize gives a compute its status and the one-line summary that
-// leads the text report.
+// leads the text report, naming it workspace/compute: computes of two
+// workspaces may share a name.
 func summarize(cr ComputeReport) (Status, string) {
-	name := cr.Name[strings.LastIndex(cr.Name, "/")+1:]
+	name := cr.Name
 	var firstWarning *Finding
 	for i, f := range cr.Findings {
 		if f.Severity == Error {

@@ -118,7 +118,7 @@ func TestBrokenExamplesNameTheBlocker(t *testing.T) { // spec §10 #4, #5, #6, #
 
 func TestUDP5831SummaryNamesRule(t *testing.T) { // issue 3 §4: "will fail — outbound UDP 5831 … denied by NSG/rule (priority)"
 	rep := checkExample(t, "broken/instance-udp-5831-blocked.yaml")
-	want := "myinstance: will fail — outbound UDP 5831 to AzureMachineLearning (compute create, update and delete) is denied by nsg1/DenyAzureMachineLearningUdp (100)"
+	want := "ws1/myinstance: will fail — outbound UDP 5831 to AzureMachineLearning (compute create, update and delete) is denied by nsg1/DenyAzureMachineLearningUdp (100)"
 	if rep.Computes[0].Summary != want {
 		t.Errorf("summary\n%q, want\n%q", rep.Computes[0].Summary, want)
 	}

@@ -46,10 +46,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 		out = append(out, finding("vnet-other-subscription", c.Meta, "%s uses VNet %s in subscription %s; the workspace is in subscription %s",
 			c.ID.Name(), vnet.ID.Name(), sn.ID.Subscription, c.Workspace.Subscription))
 	}
-	for _, d := range sn.Delegations {
-		out = append(out, finding("subnet-delegated", c.Meta, "subnet %s of %s is delegated to %s (Azure: AllocationFailed, \"subnet has delegation to external resources\")",
-			sn.ID.Name(), c.ID.Name(), d.ServiceName))
-	}
+	out = append(out, delegationFindings(snap, c)...)
 	out = append(out, vnetRegionFindings(snap, c, cc.region)...)
 	out = append(out, capacityFindings(cc, sn)...)
 	out = append(out, governanceFindings(snap, c, sn)...)
@@ -88,7 +85,8 @@ func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *
 
 // Admission returns what Azure refuses when a compute is created, before
 // any flow is looked at: the naming rules (spec §9), a compute without
-// public IP in a workspace without private endpoint (§4.1), an instance
+// public IP in a workspace without private endpoint (§4.1), a delegated
+// subnet (§10 #3, refused up front since issue 16), an instance
 // outside its workspace's region (§10 #13), a VNet in another region than
 // the compute (§4.4). The control plane refuses a compute with any of
 // these; `check` reports the same findings.
@@ -96,12 +94,29 @@ func Admission(snap *resources.Snapshot, c *resources.Compute) []Finding {
 	ws := snap.Workspace(c.Workspace)
 	wsPE := ws != nil && len(privateEndpointsOf(snap, ws.ID.Key())) > 0
 	out := append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
+	out = append(out, delegationFindings(snap, c)...)
 	out = append(out, vnetRegionFindings(snap, c, computeRegion(c, ws))...)
 	// Only clusters may live in another region than their workspace
 	// (spec §4.1, §10 #13).
 	if c.ComputeType == resources.ComputeInstance && ws != nil && c.ComputeLocation != "" && !strings.EqualFold(c.ComputeLocation, ws.Location) {
 		out = append(out, finding("instance-location-mismatch", c.Meta, "compute instance %s is in %s, the workspace in %s: only clusters may use another region",
 			c.ID.Name(), strings.ToLower(c.ComputeLocation), ws.Location))
+	}
+	return out
+}
+
+// delegationFindings: a delegated subnet cannot hold Azure ML computes
+// (spec §10 #3); refused when the compute is created, so that a cluster
+// at zero nodes does not wait for its first job to fail.
+func delegationFindings(snap *resources.Snapshot, c *resources.Compute) []Finding {
+	sn := snap.Subnet(c.Subnet.ID)
+	if sn == nil {
+		return nil
+	}
+	var out []Finding
+	for _, d := range sn.Delegations {
+		out = append(out, finding("subnet-delegated", c.Meta, "subnet %s of %s is delegated to %s (Azure: AllocationFailed, \"subnet has delegation to external resources\"): remove the delegation or use another subnet",
+			sn.ID.Name(), c.ID.Name(), d.ServiceName))
 	}
 	return out
 }

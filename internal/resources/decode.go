@@ -27,6 +27,9 @@ const maxProblems = 1000
 type Problem struct {
 	File string
 	Line int // 0 when the problem concerns no particular line
+	// Column is the 1-based column of a syntax error's offending token; 0
+	// for every other problem.
+	Column int
 	// Resource names the resource ("subnet mynetwork/default"); empty for
 	// problems with the file itself.
 	Resource string
@@ -38,13 +41,16 @@ type Problem struct {
 	ID arm.ID
 }
 
-// String formats the problem as "file:line: resource: message", leaving out
+// String formats the problem as "file:line[:column]: resource: message", leaving out
 // the parts that are empty.
 func (p Problem) String() string {
 	var b strings.Builder
 	loc := p.File
 	if p.Line > 0 {
 		loc += ":" + strconv.Itoa(p.Line)
+	}
+	if p.Column > 0 {
+		loc += ":" + strconv.Itoa(p.Column)
 	}
 	if loc != "" {
 		b.WriteString(loc + ": ")
@@ -102,6 +108,16 @@ func DecodeFile(file string, data []byte) (*Snapshot, error) {
 	return newDecoder(file).decode(data)
 }
 
+// DecodeFileResolving is DecodeFile for a file applied to a server: a
+// reference to a resource the file does not hold is asked of exists (the
+// server), as DecodeARM does; an error from it fails the decode with that
+// error.
+func DecodeFileResolving(file string, data []byte, exists func(arm.ID) (bool, error)) (*Snapshot, error) {
+	d := newDecoder(file)
+	d.exists = exists
+	return d.decode(data)
+}
+
 func newDecoder(file string) *decoder {
 	d := &decoder{
 		file:    file,
@@ -134,6 +150,10 @@ func (d *decoder) decode(data []byte) (*Snapshot, error) {
 // parseProblem positions a parse error, whose message starts with "line N: "
 // when the parser knows the line.
 func parseProblem(file string, err error) Problem {
+	var se *arm.SyntaxError
+	if errors.As(err, &se) {
+		return Problem{File: file, Line: se.Line, Column: se.Column, Message: se.Message}
+	}
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		num, tail, found := strings.Cut(rest, ": ")

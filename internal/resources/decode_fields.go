@@ -504,36 +504,11 @@ func suggest(key string, known []string) string {
 		if strings.EqualFold(k, key) {
 			return k
 		}
-		if d := editDistance(strings.ToLower(key), strings.ToLower(k), bestD); d < bestD {
+		if d := arm.EditDistance(strings.ToLower(key), strings.ToLower(k), bestD); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, or max when it is at
-// least max (the length check keeps hostile keys cheap).
-func editDistance(a, b string, max int) int {
-	if len(a)-len(b) >= max || len(b)-len(a) >= max {
-		return max
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(b)], max)
 }
 
 // strValue reads a string field, required or optional.

@@ -182,7 +182,7 @@ func TestValidationRules(t *testing.T) {
 		{"entry not an object", file("  - just-a-string #!\n"), []string{"t.yaml:L1: resources[0] must be an object, got string"}},
 		{"file not an object", "- a #!\n", []string{"t.yaml:L1: an environment file is an object with subscription and resources, got array"}},
 		{"bad subscription", "subscription: a/b #!\nresources: []\n", []string{`t.yaml:L1: subscription "a/b" must be a non-empty name without "/"`}},
-		{"syntax error", "resources: [\n  {a: 1},\n  b: 2 #!\n", []string{"t.yaml:L1: did not find expected ',' or ']'"}},
+		{"syntax error", "resources: [\n  {a: 1},\n  b: 2 #!\n", []string{"t.yaml:L1:3: did not find expected ',' or ']'"}},
 		{"empty file", "", []string{"t.yaml: document is empty"}},
 		{"type missing", file("  - resourceGroup: rg #!\n    name: x\n"), []string{"t.yaml:L1: resources[0]: type is required"}},
 		{"near-miss type", file("  - type: Microsoft.Network/virtualNetwork #!\n    name: x\n"),

@@ -60,7 +60,10 @@ func (d *decoder) resolves(p pendingRef) (bool, error) {
 
 // where says where references are looked for, for messages.
 func (d *decoder) where() string {
-	if d.exists != nil {
+	switch {
+	case d.exists != nil && d.file != "":
+		return "in the file nor on the server"
+	case d.exists != nil:
 		return "(no such resource)"
 	}
 	return "in the file"
