@@ -81,13 +81,14 @@ type applyPlan struct {
 	orphans []*applyEntry
 }
 
+// Types apply orders specially, spelled by the registry.
 const (
-	typeLock             = "Microsoft.Authorization/locks"
-	typePolicyAssignment = "Microsoft.Authorization/policyAssignments"
-	typeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
-	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
-	typePrivateEndpoint  = "Microsoft.Network/privateEndpoints"
-	typeNIC              = "Microsoft.Network/networkInterfaces"
+	typeLock             = resources.TypeLock
+	typePolicyAssignment = resources.TypePolicyAssignment
+	typeWorkspace        = resources.TypeWorkspace
+	typeCompute          = resources.TypeCompute
+	typePrivateEndpoint  = resources.TypePrivateEndpoint
+	typeNIC              = resources.TypeNIC
 )
 
 // planApply reads and validates the file (a file with problems is refused
@@ -548,14 +549,6 @@ func (p *applyPlan) run(srv *serverClient, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// createdWith200 are the types whose create answers 200, as Azure's do
-// (the SDK refuses 201 for them); createdAlways201 answer 201 to updates
-// too. For these, the status cannot tell a create from an update.
-var (
-	createdWith200   = []string{"Microsoft.Storage/storageAccounts", typeWorkspace}
-	createdAlways201 = []string{typePolicyAssignment}
-)
-
 // put sends e and waits for a long-running operation to finish. It
 // returns what happened: created, updated, or applied when the status
 // does not say.
@@ -571,18 +564,16 @@ func (s *serverClient) put(e *applyEntry) (string, error) {
 	if err := s.await(resp, e.id.String()); err != nil {
 		return "", err
 	}
-	ambiguous := func(types []string) bool {
-		for _, t := range types {
-			if e.is(t) {
-				return true
-			}
-		}
-		return false
-	}
+	// Some kinds answer a create as an update (storage accounts and
+	// workspaces 200, as Azure's do; policy assignments 201): for them
+	// the status cannot tell which it was.
+	k := resources.KindOf(e.id.Type())
 	switch {
-	case resp.status == http.StatusCreated && !ambiguous(createdAlways201):
+	case k == nil || k.Created == k.Updated:
+		return "applied", nil
+	case resp.status == k.Created:
 		return "created", nil
-	case resp.status == http.StatusOK && !ambiguous(createdWith200):
+	case resp.status == k.Updated:
 		return "updated", nil
 	}
 	return "applied", nil

@@ -24,10 +24,6 @@ import (
 // what it holds and of the subnets that use it (a service endpoint
 // policy's writes are checked against those subnets).
 
-// typeServiceEndpointPolicy is written through subnets that use it: its
-// writes are checked against them.
-const typeServiceEndpointPolicy = "Microsoft.Network/serviceEndpointPolicies"
-
 // bodySet collects the bodies to decode, each record once.
 type bodySet struct {
 	ctx    context.Context
@@ -94,7 +90,7 @@ func (b *bodySet) addReferenced(body object, self string) error {
 // inline child (a subnet) or a part (a load balancer's pool) its parent.
 func recordIDOf(id arm.ID) arm.ID {
 	for {
-		if k := kindOf(id.Type()); k != nil && k.inline == "" {
+		if k := kindOf(id.Type()); k != nil && k.Inline == "" {
 			return id
 		}
 		p, ok := id.Parent()
@@ -186,7 +182,7 @@ func (s *Server) addComputeContext(ctx context.Context, tx store.Reader, set *bo
 	}
 	for _, ref := range refs {
 		rid, err := arm.ParseID(ref, "")
-		if err != nil || !strings.EqualFold(rid.Type(), "Microsoft.Network/privateEndpoints") {
+		if err != nil || !strings.EqualFold(rid.Type(), resources.TypePrivateEndpoint) {
 			continue
 		}
 		rec, ok, err := set.addRecord(ref)
