@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -269,43 +270,34 @@ type linkedAction struct {
 	target arm.ID
 }
 
+// joinableParts are the parts of kinds (not kinds themselves) whose
+// reference needs their join action; the kinds' verbs are the registry's
+// (resources.Kind.Join).
+var joinableParts = []string{"Microsoft.Network/publicIPPrefixes", "Microsoft.Network/loadBalancers/backendAddressPools"}
+
 // linkedActionsFor are the actions a write of writeType needs on the
 // resource ref it references (a compute in a subnet needs subnets/join and
 // virtualNetworks/join, spec §1; a peering needs virtualNetworks/peer on
 // the remote VNet). References to other types need nothing.
 func linkedActionsFor(writeType string, ref arm.ID) []linkedAction {
-	one := func(action string) []linkedAction { return []linkedAction{{action, ref}} }
-	switch strings.ToLower(ref.Type()) {
-	case "microsoft.network/virtualnetworks/subnets":
-		vnet, _ := ref.Parent()
-		return []linkedAction{{"Microsoft.Network/virtualNetworks/subnets/join/action", ref}, {"Microsoft.Network/virtualNetworks/join/action", vnet}}
-	case "microsoft.network/virtualnetworks":
-		if strings.HasPrefix(strings.ToLower(writeType), "microsoft.network/virtualnetworks") {
-			return one("Microsoft.Network/virtualNetworks/peer/action")
-		}
-		return one("Microsoft.Network/virtualNetworks/join/action")
-	case "microsoft.network/networksecuritygroups":
-		return one("Microsoft.Network/networkSecurityGroups/join/action")
-	case "microsoft.network/routetables":
-		return one("Microsoft.Network/routeTables/join/action")
-	case "microsoft.network/natgateways":
-		return one("Microsoft.Network/natGateways/join/action")
-	case "microsoft.network/publicipaddresses":
-		return one("Microsoft.Network/publicIPAddresses/join/action")
-	case "microsoft.network/publicipprefixes":
-		return one("Microsoft.Network/publicIPPrefixes/join/action")
-	case "microsoft.network/applicationsecuritygroups":
-		return one("Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action")
-	case "microsoft.network/loadbalancers/backendaddresspools":
-		return one("Microsoft.Network/loadBalancers/backendAddressPools/join/action")
-	case "microsoft.network/firewallpolicies":
-		return one("Microsoft.Network/firewallPolicies/join/action")
-	case "microsoft.network/serviceendpointpolicies":
-		return one("Microsoft.Network/serviceEndpointPolicies/join/action")
-	case "microsoft.network/dnsresolvers/outboundendpoints":
-		return one("Microsoft.Network/dnsResolvers/outboundEndpoints/join/action")
+	typ, verb := ref.Type(), ""
+	if k := resources.KindOf(typ); k != nil {
+		typ, verb = k.Type, k.Join
+	} else if i := slices.IndexFunc(joinableParts, func(p string) bool { return strings.EqualFold(p, typ) }); i >= 0 {
+		typ, verb = joinableParts[i], "join"
 	}
-	return nil
+	if verb == "" {
+		return nil
+	}
+	if typ == typeVNet && strings.HasPrefix(strings.ToLower(writeType), strings.ToLower(typeVNet)) {
+		verb = "peer" // a VNet (its peering) links to its remote
+	}
+	out := []linkedAction{{typ + "/" + verb + "/action", ref}}
+	if typ == resources.TypeSubnet {
+		vnet, _ := ref.Parent()
+		out = append(out, linkedAction{typeVNet + "/join/action", vnet})
+	}
+	return out
 }
 
 // authorizeLinked checks the linked actions on every resource the request

@@ -111,7 +111,7 @@ var (
 	azureComputeTypes = append(slices.Clone(computeTypes), "AKS", "Kubernetes", "DataFactory", "DataLakeAnalytics", "SynapseSpark")
 	// attachedResourceTypes are the types of resourceId for attached computes.
 	attachedResourceTypes = map[string]string{
-		ComputeVM:         "Microsoft.Compute/virtualMachines",
+		ComputeVM:         TypeVirtualMachine,
 		ComputeHDInsight:  "Microsoft.HDInsight/clusters",
 		ComputeDatabricks: "Microsoft.Databricks/workspaces",
 	}

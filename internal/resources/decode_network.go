@@ -439,7 +439,7 @@ func decodeNIC(r *res) *NetworkInterface {
 	// The VM is not modelled: its id is only type-checked.
 	if vm := p.child("virtualMachine"); vm.v != nil {
 		if iv := vm.need("id", arm.String); iv != nil {
-			nic.VirtualMachine = r.idRef(vm.name("id"), iv, "Microsoft.Compute/virtualMachines", true)
+			nic.VirtualMachine = r.idRef(vm.name("id"), iv, TypeVirtualMachine, true)
 		}
 	}
 	p.required("ipConfigurations")

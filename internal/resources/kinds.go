@@ -46,6 +46,11 @@ type Kind struct {
 	// sends, when it differs from its provider's; children without one
 	// use their parent's.
 	SDKVersion string
+	// Join is the verb of the action ({Type}/{Join}/action) a write
+	// needs on a resource of the kind that it references ("join": a
+	// subnet's NSG; "joinIpConfiguration": an ASG); "" when referencing
+	// one needs nothing.
+	Join string
 	// OwnRoute kinds are served by routes of their own rather than as
 	// provider resources: a resource group is a path segment, a lock
 	// attaches to any scope.
@@ -141,22 +146,23 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 	network := func(typ, label, inline, inUse string) *Kind {
 		return &Kind{Type: typ, Label: label, Inline: inline, InUse: inUse, LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK}
 	}
+	joined := func(k *Kind, verb string) *Kind { k.Join = verb; return k }
 	withSDK := func(k *Kind, version string) *Kind { k.SDKVersion = version; return k }
 	global := func(k *Kind) *Kind { k.Global = true; return k }
 	list := []*Kind{
 		{Type: TypeResourceGroup, Label: "resource group", Created: http.StatusCreated, Updated: http.StatusOK, OwnRoute: true},
 		// A VNet is held by what links to it (DNS zone and ruleset links,
 		// DNS resolvers); a peering to it is not: it becomes Disconnected.
-		network(TypeVirtualNetwork, "virtual network", "", "InUseVirtualNetworkCannotBeDeleted"),
-		network(TypeSubnet, "subnet", "subnets", "InUseSubnetCannotBeDeleted"),
+		joined(network(TypeVirtualNetwork, "virtual network", "", "InUseVirtualNetworkCannotBeDeleted"), "join"),
+		joined(network(TypeSubnet, "subnet", "subnets", "InUseSubnetCannotBeDeleted"), "join"),
 		network(TypePeering, "peering", "virtualNetworkPeerings", ""),
-		network(TypeNSG, "network security group", "", "InUseNetworkSecurityGroupCannotBeDeleted"),
+		joined(network(TypeNSG, "network security group", "", "InUseNetworkSecurityGroupCannotBeDeleted"), "join"),
 		network(TypeSecurityRule, "security rule", "securityRules", ""),
-		network(TypeASG, "application security group", "", "InUseApplicationSecurityGroupCannotBeDeleted"),
-		network(TypeRouteTable, "route table", "", "InUseRouteTableCannotBeDeleted"),
+		joined(network(TypeASG, "application security group", "", "InUseApplicationSecurityGroupCannotBeDeleted"), "joinIpConfiguration"),
+		joined(network(TypeRouteTable, "route table", "", "InUseRouteTableCannotBeDeleted"), "join"),
 		network(TypeRoute, "route", "routes", ""),
-		network(TypeNATGateway, "NAT gateway", "", "InUseNatGatewayCannotBeDeleted"),
-		network(TypePublicIP, "public IP address", "", "PublicIPAddressInUse"),
+		joined(network(TypeNATGateway, "NAT gateway", "", "InUseNatGatewayCannotBeDeleted"), "join"),
+		joined(network(TypePublicIP, "public IP address", "", "PublicIPAddressInUse"), "join"),
 		network(TypeLoadBalancer, "load balancer", "", "InUseLoadBalancerCannotBeDeleted"),
 		// A NIC is held by what it is attached to: a VM, a private endpoint.
 		network(TypeNIC, "network interface", "", "NicInUse"),
@@ -166,14 +172,14 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 		network(TypeZoneA, "A record set", "", ""),
 		network(TypeZoneCNAME, "CNAME record set", "", ""),
 		network(TypeFirewall, "firewall", "", ""),
-		network(TypeFirewallPolicy, "firewall policy", "", "InUseFirewallPolicyCannotBeDeleted"),
+		joined(network(TypeFirewallPolicy, "firewall policy", "", "InUseFirewallPolicyCannotBeDeleted"), "join"),
 		network(TypeRuleGroup, "rule collection group", "", ""),
-		network(TypeSEP, "service endpoint policy", "", "InUseServiceEndpointPolicyCannotBeDeleted"),
+		joined(network(TypeSEP, "service endpoint policy", "", "InUseServiceEndpointPolicyCannotBeDeleted"), "join"),
 		// DNS Private Resolver children are standalone only: ARM has no
 		// inline form for them.
 		withSDK(network(TypeDNSResolver, "DNS resolver", "", ""), "2022-07-01"), // armdnsresolver
 		network(TypeInboundEndpoint, "inbound endpoint", "", ""),
-		network(TypeOutboundEndpoint, "outbound endpoint", "", "InUseOutboundEndpointCannotBeDeleted"),
+		joined(network(TypeOutboundEndpoint, "outbound endpoint", "", "InUseOutboundEndpointCannotBeDeleted"), "join"),
 		withSDK(network(TypeRuleset, "forwarding ruleset", "", ""), "2022-07-01"),
 		network(TypeForwardingRule, "forwarding rule", "", ""),
 		network(TypeRulesetLink, "ruleset link", "", ""),
