@@ -21,6 +21,9 @@ type resourceKind struct {
 	typ string
 	// children are the kinds nested inline in this one (Kind.Children).
 	children []*resourceKind
+	// childrenApart: its child records are validated apart from its
+	// writes (a workspace's computes).
+	childrenApart bool
 	kindHooks
 }
 
@@ -40,6 +43,15 @@ type kindHooks struct {
 	// admit applies the kind's admission rules to a write and names the
 	// operation it begins ("" for a plain write) with its target count.
 	admit func(s *Server, ctx context.Context, tx store.Reader, id arm.ID, cur, next object) (opKind string, target int, err error)
+	// context adds to the set a write is validated with what the kind's
+	// checks read beyond its parent, siblings, children and references.
+	context func(s *Server, ctx context.Context, tx store.Reader, set *bodySet, id arm.ID) error
+	// admission checks a write of the kind on the decoded set, instead of
+	// the region rules every other kind meets.
+	admission func(snap *resources.Snapshot, id arm.ID) error
+	// apart kinds are validated apart from their siblings, and their
+	// parent's writes without them: each meets its own admission.
+	apart bool
 	// wakes says a write changes what the provisioning engine watches.
 	wakes bool
 	// owned lists, from the stored body, the records Azure deletes with
@@ -61,22 +73,25 @@ var hooks = map[string]kindHooks{
 	// A compute's write may begin provisioning, and changes what the
 	// engine watches (a lower minNodeCount lets idle nodes go); its
 	// delete removes nodes and what Azure created for it first.
-	resources.TypeCompute: {admit: (*Server).computeWrite, wakes: true, checkDelete: requireUnderlyingResourceAction, beginDelete: (*Server).deleteCompute},
+	resources.TypeCompute: {admit: (*Server).computeWrite, wakes: true, checkDelete: requireUnderlyingResourceAction, beginDelete: (*Server).deleteCompute,
+		context: (*Server).addComputeContext, admission: computeAdmission, apart: true},
+	// A service endpoint policy is written through the subnets that use
+	// it: its writes are checked against them.
+	resources.TypeSEP: {context: addReferrersContext},
 }
 
 // Types the control plane names, spelled by the registry.
 const (
-	typeResourceGroup         = resources.TypeResourceGroup
-	typeVNet                  = resources.TypeVirtualNetwork
-	typePeering               = resources.TypePeering
-	typeNSG                   = resources.TypeNSG
-	typeNIC                   = resources.TypeNIC
-	typeServiceEndpointPolicy = resources.TypeSEP
-	typeWorkspace             = resources.TypeWorkspace
-	typeCompute               = resources.TypeCompute
-	typeVM                    = resources.TypeVirtualMachine
-	typeLock                  = resources.TypeLock
-	typePolicyAssignment      = resources.TypePolicyAssignment
+	typeResourceGroup    = resources.TypeResourceGroup
+	typeVNet             = resources.TypeVirtualNetwork
+	typePeering          = resources.TypePeering
+	typeNSG              = resources.TypeNSG
+	typeNIC              = resources.TypeNIC
+	typeWorkspace        = resources.TypeWorkspace
+	typeCompute          = resources.TypeCompute
+	typeVM               = resources.TypeVirtualMachine
+	typeLock             = resources.TypeLock
+	typePolicyAssignment = resources.TypePolicyAssignment
 )
 
 // kinds are the generically served kinds, by lower-cased type. They are
@@ -102,6 +117,9 @@ func newKinds() map[string]*resourceKind {
 	for _, k := range out {
 		for _, c := range k.Kind.Children {
 			k.children = append(k.children, out[strings.ToLower(c.Type)])
+		}
+		if p := k.Parent(); p != nil && k.apart {
+			out[strings.ToLower(p.Type)].childrenApart = true
 		}
 	}
 	return out

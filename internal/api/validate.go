@@ -102,23 +102,25 @@ func recordIDOf(id arm.ID) arm.ID {
 	}
 }
 
-// validate checks the record recID is about to get (body, raw).
+// validate checks the record recID is about to get (body, raw): the
+// record decoded with its parent, siblings, children and what it
+// references (and what its kind's context hook adds), then its kind's
+// admission (a compute's), else the region rules.
 func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, body object, raw []byte) error {
 	k := kindOf(recID.Type())
 	set := &bodySet{ctx: ctx, tx: tx, seen: map[string]bool{}}
 	set.add(recID.String(), raw)
-	compute := strings.EqualFold(k.typ, typeCompute)
 	if pid, ok := recID.Parent(); ok {
 		if _, _, err := set.addRecord(pid.String()); err != nil {
 			return err
 		}
-		if !compute { // siblings: record sets, rules and links are checked together
+		if !k.apart { // siblings: record sets, rules and links are checked together
 			if err := set.addUnder(pid.String(), ""); err != nil {
 				return err
 			}
 		}
 	}
-	if !strings.EqualFold(k.typ, typeWorkspace) { // a workspace's computes are checked on their own
+	if !k.childrenApart {
 		if err := set.addUnder(recID.String(), ""); err != nil {
 			return err
 		}
@@ -126,13 +128,8 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 	if err := set.addReferenced(body, recID.String()); err != nil {
 		return err
 	}
-	if compute {
-		if err := s.addComputeContext(ctx, tx, set, recID); err != nil {
-			return err
-		}
-	}
-	if strings.EqualFold(k.typ, typeServiceEndpointPolicy) { // the subnets that use it, for the region rules
-		if err := set.addReferrers(recID.String()); err != nil {
+	if k.context != nil {
+		if err := k.context(s, ctx, tx, set, recID); err != nil {
 			return err
 		}
 	}
@@ -143,19 +140,31 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 	if err != nil {
 		return problemsError(err)
 	}
-	if compute {
-		for _, c := range snap.Computes {
-			if c.ID.Equal(recID) {
-				return admissionError("BadRequest", requirements.Admission(snap, c))
-			}
-		}
-		return nil
+	if k.admission != nil {
+		return k.admission(snap, recID)
 	}
 	fs := requirements.RegionAdmission(snap, recID)
 	if len(fs) == 0 {
 		return nil
 	}
 	return admissionError(fs[0].Code, fs)
+}
+
+// computeAdmission checks a compute against what Azure ML requires of it
+// (requirements.Admission).
+func computeAdmission(snap *resources.Snapshot, id arm.ID) error {
+	for _, c := range snap.Computes {
+		if c.ID.Equal(id) {
+			return admissionError("BadRequest", requirements.Admission(snap, c))
+		}
+	}
+	return nil
+}
+
+// addReferrersContext adds the records that reference id: a service
+// endpoint policy's subnets, for the region rules.
+func addReferrersContext(_ *Server, _ context.Context, _ store.Reader, set *bodySet, id arm.ID) error {
+	return set.addReferrers(id.String())
 }
 
 // addReferrers adds the stored records that reference id.
