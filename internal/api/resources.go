@@ -108,7 +108,7 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 	if err := requireAPIVersion(r, k.Namespace()); err != nil {
 		return err
 	}
-	if p.rg == "" && len(p.types) == 1 && !p.collection() && !strings.EqualFold(k.typ, typePolicyAssignment) {
+	if p.rg == "" && len(p.types) == 1 && !p.collection() && !k.AtSubscription {
 		return newError(http.StatusNotFound, "InvalidResourceType", "%s resources live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/%s/{name}.",
 			k.typ, p.sub, k.typ)
 	}
@@ -376,7 +376,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 			return nil, err
 		}
 		out["location"] = normalizeLocation(loc)
-	} else if k.Inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
+	} else if k.Inline == "" && len(id.Types) == 1 && !k.AtSubscription {
 		return nil, newError(http.StatusBadRequest, "LocationRequired", "The location property is required for %s '%s'.", k.typ, id.Name())
 	}
 	if cur != nil && arm.Str(cur, "location") != "" && out["location"] != nil && !strings.EqualFold(arm.Str(cur, "location"), arm.Str(out, "location")) {

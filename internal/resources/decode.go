@@ -546,9 +546,10 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 		}
 		return "", true
 	}
-	// A policy assignment without resourceGroup is assigned at the
-	// subscription; its id has no resource group segment.
-	if r.kind.Type == TypePolicyAssignment && r.env.lookup("resourceGroup") == nil {
+	// A kind that may live at the subscription (a policy assignment)
+	// without resourceGroup is there; its id has no resource group
+	// segment.
+	if r.kind.AtSubscription && r.env.lookup("resourceGroup") == nil {
 		return "", true
 	}
 	gv := r.env.need("resourceGroup", arm.String)

@@ -42,6 +42,10 @@ type Kind struct {
 	NoProvisioningState bool
 	// Global kinds live in the "global" location only, as in Azure.
 	Global bool
+	// AtSubscription kinds may also be created at the subscription,
+	// outside any resource group, and need no location (a policy
+	// assignment's is only for its managed identity).
+	AtSubscription bool
 	// SDKVersion is the api-version the kind's Azure SDK for Go module
 	// sends, when it differs from its provider's; children without one
 	// use their parent's.
@@ -190,7 +194,7 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 		{Type: TypeLock, Label: "lock", Created: http.StatusCreated, Updated: http.StatusOK, SDKVersion: "2016-09-01", OwnRoute: true},
 		// armpolicy's Create accepts 201 only, on create and update alike.
 		{Type: TypePolicyAssignment, Label: "policy assignment", Created: http.StatusCreated, Updated: http.StatusCreated,
-			NoProvisioningState: true, SDKVersion: "2023-04-01"},
+			NoProvisioningState: true, AtSubscription: true, SDKVersion: "2023-04-01"},
 	}
 	byType := map[string]*Kind{}
 	for _, k := range list {
