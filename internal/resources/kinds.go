@@ -55,6 +55,8 @@ type Kind struct {
 	// subnet's NSG; "joinIpConfiguration": an ASG); "" when referencing
 	// one needs nothing.
 	Join string
+	// name is the kind's naming rule (CheckName).
+	name nameRule
 	// OwnRoute kinds are served by routes of their own rather than as
 	// provider resources: a resource group is a path segment, a lock
 	// attaches to any scope.
@@ -146,55 +148,63 @@ func newProviders() map[string]*Provider {
 }
 
 func newRegistry() ([]*Kind, map[string]*Kind) {
-	// network is a Microsoft.Network kind: long-running, 201 on create.
-	network := func(typ, label, inline, inUse string) *Kind {
-		return &Kind{Type: typ, Label: label, Inline: inline, InUse: inUse, LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK}
+	// network completes a Microsoft.Network kind: long-running, 201 on
+	// create, named by the rule most of them share unless it has its own.
+	network := func(k Kind) *Kind {
+		k.LongRunning, k.Created, k.Updated = true, http.StatusCreated, http.StatusOK
+		if k.name.valid == nil {
+			k.name = networkName
+		}
+		return &k
 	}
-	joined := func(k *Kind, verb string) *Kind { k.Join = verb; return k }
-	withSDK := func(k *Kind, version string) *Kind { k.SDKVersion = version; return k }
-	global := func(k *Kind) *Kind { k.Global = true; return k }
 	list := []*Kind{
-		{Type: TypeResourceGroup, Label: "resource group", Created: http.StatusCreated, Updated: http.StatusOK, OwnRoute: true},
+		{Type: TypeResourceGroup, Label: "resource group", Created: http.StatusCreated, Updated: http.StatusOK, OwnRoute: true, name: resourceGroupName},
 		// A VNet is held by what links to it (DNS zone and ruleset links,
 		// DNS resolvers); a peering to it is not: it becomes Disconnected.
-		joined(network(TypeVirtualNetwork, "virtual network", "", "InUseVirtualNetworkCannotBeDeleted"), "join"),
-		joined(network(TypeSubnet, "subnet", "subnets", "InUseSubnetCannotBeDeleted"), "join"),
-		network(TypePeering, "peering", "virtualNetworkPeerings", ""),
-		joined(network(TypeNSG, "network security group", "", "InUseNetworkSecurityGroupCannotBeDeleted"), "join"),
-		network(TypeSecurityRule, "security rule", "securityRules", ""),
-		joined(network(TypeASG, "application security group", "", "InUseApplicationSecurityGroupCannotBeDeleted"), "joinIpConfiguration"),
-		joined(network(TypeRouteTable, "route table", "", "InUseRouteTableCannotBeDeleted"), "join"),
-		network(TypeRoute, "route", "routes", ""),
-		joined(network(TypeNATGateway, "NAT gateway", "", "InUseNatGatewayCannotBeDeleted"), "join"),
-		joined(network(TypePublicIP, "public IP address", "", "PublicIPAddressInUse"), "join"),
-		network(TypeLoadBalancer, "load balancer", "", "InUseLoadBalancerCannotBeDeleted"),
+		network(Kind{Type: TypeVirtualNetwork, Label: "virtual network", InUse: "InUseVirtualNetworkCannotBeDeleted", Join: "join", name: network2to64}),
+		network(Kind{Type: TypeSubnet, Label: "subnet", Inline: "subnets", InUse: "InUseSubnetCannotBeDeleted", Join: "join"}),
+		network(Kind{Type: TypePeering, Label: "peering", Inline: "virtualNetworkPeerings"}),
+		network(Kind{Type: TypeNSG, Label: "network security group", InUse: "InUseNetworkSecurityGroupCannotBeDeleted", Join: "join"}),
+		network(Kind{Type: TypeSecurityRule, Label: "security rule", Inline: "securityRules"}),
+		network(Kind{Type: TypeASG, Label: "application security group", InUse: "InUseApplicationSecurityGroupCannotBeDeleted", Join: "joinIpConfiguration"}),
+		network(Kind{Type: TypeRouteTable, Label: "route table", InUse: "InUseRouteTableCannotBeDeleted", Join: "join"}),
+		network(Kind{Type: TypeRoute, Label: "route", Inline: "routes"}),
+		network(Kind{Type: TypeNATGateway, Label: "NAT gateway", InUse: "InUseNatGatewayCannotBeDeleted", Join: "join"}),
+		network(Kind{Type: TypePublicIP, Label: "public IP address", InUse: "PublicIPAddressInUse", Join: "join"}),
+		network(Kind{Type: TypeLoadBalancer, Label: "load balancer", InUse: "InUseLoadBalancerCannotBeDeleted"}),
 		// A NIC is held by what it is attached to: a VM, a private endpoint.
-		network(TypeNIC, "network interface", "", "NicInUse"),
-		network(TypePrivateEndpoint, "private endpoint", "", ""),
-		global(withSDK(network(TypePrivateDNSZone, "private DNS zone", "", ""), "2024-06-01")), // armprivatedns
-		global(network(TypeZoneLink, "virtual network link", "", "")),
-		network(TypeZoneA, "A record set", "", ""),
-		network(TypeZoneCNAME, "CNAME record set", "", ""),
-		network(TypeFirewall, "firewall", "", ""),
-		joined(network(TypeFirewallPolicy, "firewall policy", "", "InUseFirewallPolicyCannotBeDeleted"), "join"),
-		network(TypeRuleGroup, "rule collection group", "", ""),
-		joined(network(TypeSEP, "service endpoint policy", "", "InUseServiceEndpointPolicyCannotBeDeleted"), "join"),
+		network(Kind{Type: TypeNIC, Label: "network interface", InUse: "NicInUse"}),
+		network(Kind{Type: TypePrivateEndpoint, Label: "private endpoint", name: network2to64}),
+		network(Kind{Type: TypePrivateDNSZone, Label: "private DNS zone", Global: true, SDKVersion: "2024-06-01", name: zoneName}), // armprivatedns
+		network(Kind{Type: TypeZoneLink, Label: "virtual network link", Global: true}),
+		network(Kind{Type: TypeZoneA, Label: "A record set", name: recordName}),
+		network(Kind{Type: TypeZoneCNAME, Label: "CNAME record set", name: recordName}),
+		network(Kind{Type: TypeFirewall, Label: "firewall"}),
+		network(Kind{Type: TypeFirewallPolicy, Label: "firewall policy", InUse: "InUseFirewallPolicyCannotBeDeleted", Join: "join"}),
+		network(Kind{Type: TypeRuleGroup, Label: "rule collection group"}),
+		network(Kind{Type: TypeSEP, Label: "service endpoint policy", InUse: "InUseServiceEndpointPolicyCannotBeDeleted", Join: "join"}),
 		// DNS Private Resolver children are standalone only: ARM has no
-		// inline form for them.
-		withSDK(network(TypeDNSResolver, "DNS resolver", "", ""), "2022-07-01"), // armdnsresolver
-		network(TypeInboundEndpoint, "inbound endpoint", "", ""),
-		joined(network(TypeOutboundEndpoint, "outbound endpoint", "", "InUseOutboundEndpointCannotBeDeleted"), "join"),
-		withSDK(network(TypeRuleset, "forwarding ruleset", "", ""), "2022-07-01"),
-		network(TypeForwardingRule, "forwarding rule", "", ""),
-		network(TypeRulesetLink, "ruleset link", "", ""),
-		{Type: TypeStorageAccount, Label: "storage account", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK},
-		{Type: TypeWorkspace, Label: "workspace", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK},
-		{Type: TypeCompute, Label: "compute", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK},
-		{Type: TypeVirtualMachine, Label: "virtual machine", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK},
-		{Type: TypeLock, Label: "lock", Created: http.StatusCreated, Updated: http.StatusOK, SDKVersion: "2016-09-01", OwnRoute: true},
+		// inline form for them. armdnsresolver sends 2022-07-01.
+		network(Kind{Type: TypeDNSResolver, Label: "DNS resolver", SDKVersion: "2022-07-01", name: resolverName}),
+		network(Kind{Type: TypeInboundEndpoint, Label: "inbound endpoint", name: resolverName}),
+		network(Kind{Type: TypeOutboundEndpoint, Label: "outbound endpoint", InUse: "InUseOutboundEndpointCannotBeDeleted", Join: "join", name: resolverName}),
+		network(Kind{Type: TypeRuleset, Label: "forwarding ruleset", SDKVersion: "2022-07-01", name: resolverName}),
+		network(Kind{Type: TypeForwardingRule, Label: "forwarding rule", name: resolverName}),
+		network(Kind{Type: TypeRulesetLink, Label: "ruleset link", name: resolverName}),
+		{Type: TypeStorageAccount, Label: "storage account", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK,
+			name: pattern(`^[a-z0-9]{3,24}$`, "3–24 lower-case letters and digits")},
+		{Type: TypeWorkspace, Label: "workspace", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK,
+			name: pattern(`^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$`, "3–33 letters, digits, '_' and '-', starting with a letter or digit")},
+		{Type: TypeCompute, Label: "compute", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK,
+			name: pattern(`^[A-Za-z][A-Za-z0-9-]{1,31}$`, "2–32 letters, digits and '-', starting with a letter (each compute type has its own length)")},
+		{Type: TypeVirtualMachine, Label: "virtual machine", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK,
+			name: pattern(`^[A-Za-z0-9-]{0,63}[A-Za-z0-9]$`, "1–64 letters, digits and '-', not ending with '-'")},
+		{Type: TypeLock, Label: "lock", Created: http.StatusCreated, Updated: http.StatusOK, SDKVersion: "2016-09-01", OwnRoute: true,
+			name: printableExcept(260, `<>%&:\?/#`, "", `1–260 ASCII characters without <>%&:\?/# or control characters`)},
 		// armpolicy's Create accepts 201 only, on create and update alike.
 		{Type: TypePolicyAssignment, Label: "policy assignment", Created: http.StatusCreated, Updated: http.StatusCreated,
-			NoProvisioningState: true, AtSubscription: true, SDKVersion: "2023-04-01"},
+			NoProvisioningState: true, AtSubscription: true, SDKVersion: "2023-04-01",
+			name: printableExcept(64, `#<>%&:\?/`, ". ", `1–64 ASCII characters without #<>%&:\?/ or control characters, not ending with '.' or a space`)},
 	}
 	byType := map[string]*Kind{}
 	for _, k := range list {

@@ -40,8 +40,8 @@ func TestRegistryIsConsistent(t *testing.T) {
 		if k.Label == "" {
 			t.Errorf("%s has no label", k.Type)
 		}
-		if _, ok := nameRules[strings.ToLower(k.Type)]; !ok {
-			t.Errorf("%s has no naming rule of its own (names.go)", k.Type)
+		if k.name.valid == nil || nameRules[strings.ToLower(k.Type)].text != k.name.text {
+			t.Errorf("%s has no naming rule of its own, or CheckName does not apply it", k.Type)
 		}
 		if k.Created != http.StatusOK && k.Created != http.StatusCreated || k.Updated != http.StatusOK && k.Updated != http.StatusCreated {
 			t.Errorf("%s: created %d, updated %d: each must be 200 or 201", k.Type, k.Created, k.Updated)
