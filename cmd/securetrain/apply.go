@@ -90,15 +90,6 @@ type applyPlan struct {
 	orphans []*applyEntry
 }
 
-const (
-	typeLock             = "Microsoft.Authorization/locks"
-	typePolicyAssignment = "Microsoft.Authorization/policyAssignments"
-	typeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
-	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
-	typePrivateEndpoint  = "Microsoft.Network/privateEndpoints"
-	typeNIC              = "Microsoft.Network/networkInterfaces"
-)
-
 // planApply reads and validates the file (a file with problems is refused
 // before anything is sent), builds each resource's id and PUT body, and
 // orders them.
@@ -213,7 +204,7 @@ func newApplyEntry(path string, i int, item *arm.Value, fileSub string) (*applyE
 		if m, ok := body["managedBy"].(string); ok {
 			e.body["managedBy"] = m
 		}
-	case e.is(typeLock):
+	case e.is(resources.TypeLock):
 		// A lock has properties only; the file format ignores location.
 		e.body = map[string]any{"properties": body["properties"]}
 	}
@@ -353,11 +344,11 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 	// private endpoints of the file that link to their workspace.
 	endpointsOf := map[string][]*applyEntry{}
 	for _, e := range all {
-		if !e.is(typePrivateEndpoint) {
+		if !e.is(resources.TypePrivateEndpoint) {
 			continue
 		}
 		for _, ref := range arm.IDsIn(e.body, e.id.Subscription) {
-			if strings.EqualFold(ref.Type(), typeWorkspace) {
+			if strings.EqualFold(ref.Type(), resources.TypeWorkspace) {
 				endpointsOf[ref.Key()] = append(endpointsOf[ref.Key()], e)
 			}
 		}
@@ -367,7 +358,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 		switch {
 		case e.is(arm.TypeResourceGroup):
 			continue
-		case e.is(typeLock):
+		case e.is(resources.TypeLock):
 			locks = append(locks, e)
 			continue
 		}
@@ -376,7 +367,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 			dependOn(e, owner(p, byKey))
 		}
 		for _, ref := range arm.IDsIn(e.body, e.id.Subscription) {
-			if e.is(typeNIC) && endpointOfNIC(e.body, ref) {
+			if e.is(resources.TypeNIC) && endpointOfNIC(e.body, ref) {
 				// Azure's back-reference from the NIC it created for a
 				// private endpoint: the NIC goes first and the endpoint,
 				// which names it, adopts it with its address.
@@ -384,7 +375,7 @@ func orderEntries(all []*applyEntry, byKey map[string]*applyEntry) ([]*applyEntr
 			}
 			dependOn(e, owner(ref, byKey))
 		}
-		if e.is(typeCompute) {
+		if e.is(resources.TypeCompute) {
 			ws, _ := e.id.Parent()
 			for _, pe := range endpointsOf[ws.Key()] {
 				dependOn(e, pe)

@@ -653,9 +653,9 @@ func TestExportLocksAndFlags(t *testing.T) {
 	var locks, policies []string
 	for _, r := range doc.Resources {
 		switch r.Type {
-		case typeLock:
+		case resources.TypeLock:
 			locks = append(locks, r.ResourceGroup+"/"+r.Name)
-		case typePolicyAssignment:
+		case resources.TypePolicyAssignment:
 			policies = append(policies, r.ResourceGroup+"/"+r.Name)
 		}
 	}

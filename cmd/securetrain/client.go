@@ -12,40 +12,29 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"securetrain/internal/resources"
 )
 
 // The client commands talk to `securetrain serve`: SECURETRAIN_URL
 // (default https://127.0.0.1:8443) and SECURETRAIN_TOKEN, or --url and
 // --token; TLS trust comes from SSL_CERT_FILE as for any Go program.
 
-// clientAPIVersions picks the api-version a request needs, by the id's
-// last provider (what the Azure SDK for Go modules send).
-var clientAPIVersions = []struct{ provider, version string }{
-	{"microsoft.authorization/locks", "2016-09-01"},
-	{"microsoft.authorization/policyassignments", "2023-04-01"}, // armpolicy
-	{"microsoft.authorization/", "2022-04-01"},
-	{"microsoft.network/privatednszones", "2024-06-01"}, // armprivatedns
-	{"microsoft.network/dnsresolvers", "2022-07-01"},    // armdnsresolver
-	{"microsoft.network/dnsforwardingrulesets", "2022-07-01"},
-	{"microsoft.network/", "2025-01-01"}, // armnetwork/v7
-	{"microsoft.storage/", "2024-01-01"},
-	{"microsoft.machinelearningservices/", "2024-04-01"},
-	{"microsoft.compute/", "2024-07-01"},
-	{"", "2021-04-01"}, // resource groups and subscriptions
-}
-
+// apiVersionFor picks the api-version a request on id (or a collection)
+// needs: the one the Azure SDK for Go sends for its type, by the path's
+// last provider (resources.SDKAPIVersion).
 func apiVersionFor(id string) string {
-	lower := strings.ToLower(id)
-	provider := ""
-	if i := strings.LastIndex(lower, "/providers/"); i >= 0 {
-		provider = lower[i+len("/providers/"):]
-	}
-	for _, v := range clientAPIVersions {
-		if strings.HasPrefix(provider, v.provider) {
-			return v.version
+	provider := "Microsoft.Resources/subscriptions"
+	if i := strings.LastIndex(strings.ToLower(id), "/providers/"); i >= 0 {
+		// namespace/type/name/type/...: the types are every other segment.
+		segs := strings.Split(id[i+len("/providers/"):], "/")
+		types := []string{segs[0]}
+		for j := 1; j < len(segs); j += 2 {
+			types = append(types, segs[j])
 		}
+		provider = strings.Join(types, "/")
 	}
-	return ""
+	return resources.SDKAPIVersion(provider)
 }
 
 type clientFlags struct {

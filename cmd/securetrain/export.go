@@ -19,37 +19,6 @@ import (
 
 const exportSynopsis = "--subscription S [-o FILE] [--url URL] [--token T]"
 
-// exportTypes are the top-level types listed subscription-wide, each with
-// the child types that are records of their own (listed under each
-// parent). Children nested in their parent's properties (subnets, NSG
-// rules, routes, peerings) come inside it.
-var exportTypes = []struct {
-	typ      string
-	children []string
-}{
-	{"Microsoft.Network/virtualNetworks", nil},
-	{"Microsoft.Network/networkSecurityGroups", nil},
-	{"Microsoft.Network/applicationSecurityGroups", nil},
-	{"Microsoft.Network/routeTables", nil},
-	{"Microsoft.Network/natGateways", nil},
-	{"Microsoft.Network/publicIPAddresses", nil},
-	{"Microsoft.Network/loadBalancers", nil},
-	{"Microsoft.Network/networkInterfaces", nil},
-	{"Microsoft.Network/privateEndpoints", nil},
-	{"Microsoft.Network/privateDnsZones", []string{"virtualNetworkLinks", "A", "CNAME"}},
-	{"Microsoft.Network/azureFirewalls", nil},
-	{"Microsoft.Network/firewallPolicies", []string{"ruleCollectionGroups"}},
-	{"Microsoft.Network/serviceEndpointPolicies", nil},
-	{"Microsoft.Network/dnsResolvers", []string{"inboundEndpoints", "outboundEndpoints"}},
-	{"Microsoft.Network/dnsForwardingRulesets", []string{"forwardingRules", "virtualNetworkLinks"}},
-	{"Microsoft.Storage/storageAccounts", nil},
-	{typeWorkspace, []string{"computes"}},
-	{"Microsoft.Compute/virtualMachines", nil},
-	// At the subscription and in resource groups alike.
-	{typePolicyAssignment, nil},
-	{typeLock, nil},
-}
-
 func runExport(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("export", exportSynopsis, stderr)
 	sub := fs.String("subscription", os.Getenv("SECURETRAIN_SUBSCRIPTION"), "subscription to export (env SECURETRAIN_SUBSCRIPTION)")
@@ -133,7 +102,7 @@ func exportSubscription(srv *serverClient, sub string) (*exportDoc, []string, er
 			return nil, nil, err
 		}
 		// An environment file holds locks on resource groups only.
-		if strings.EqualFold(id.Type(), typeLock) && (id.ResourceGroup == "" || len(id.Types) != 1) {
+		if strings.EqualFold(id.Type(), resources.TypeLock) && (id.ResourceGroup == "" || len(id.Types) != 1) {
 			skipped = append(skipped, fmt.Sprintf("lock %s: environment files hold locks on resource groups only", id))
 			continue
 		}
@@ -154,33 +123,40 @@ func exportSubscription(srv *serverClient, sub string) (*exportDoc, []string, er
 	return doc, skipped, nil
 }
 
-// listSubscription reads the body of every resource of sub: its
-// resource groups, then each type of exportTypes and their children.
+// listSubscription reads the body of every resource of sub, every
+// registered kind in the registry's order.
 func listSubscription(srv *serverClient, sub string) ([]json.RawMessage, error) {
-	subID := "/subscriptions/" + sub
-	bodies, err := srv.list(subID + "/resourcegroups")
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range exportTypes {
-		items, err := srv.list(subID + "/providers/" + t.typ)
-		if err != nil {
-			return nil, err
-		}
-		bodies = append(bodies, items...)
-		for _, parent := range items {
-			pid, err := bodyID(parent)
-			if err != nil {
-				return nil, fmt.Errorf("listing %s: %w", t.typ, err)
+	var bodies []json.RawMessage
+	// Every registered kind, in the registry's order: top-level kinds
+	// across the subscription; children that are records of their own
+	// under each parent listed (zone records, computes); children nested
+	// in their parent's properties (subnets, NSG rules) come inside it.
+	listed := map[*resources.Kind][]json.RawMessage{}
+	for _, k := range resources.Kinds() {
+		var items []json.RawMessage
+		switch parent := k.Parent(); {
+		case k.Inline != "":
+			continue
+		case parent == nil:
+			var err error
+			if items, err = srv.list(k.SubscriptionCollection(sub)); err != nil {
+				return nil, err
 			}
-			for _, child := range t.children {
-				items, err := srv.list(pid.String() + "/" + child)
+		default:
+			for _, p := range listed[parent] {
+				pid, err := bodyID(p)
+				if err != nil {
+					return nil, fmt.Errorf("listing %s: %w", parent.Type, err)
+				}
+				children, err := srv.list(pid.String() + "/" + k.Leaf())
 				if err != nil {
 					return nil, err
 				}
-				bodies = append(bodies, items...)
+				items = append(items, children...)
 			}
 		}
+		listed[k] = items
+		bodies = append(bodies, items...)
 	}
 	return bodies, nil
 }

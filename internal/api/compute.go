@@ -181,7 +181,7 @@ func (s *Server) notBusy(ctx context.Context, rd store.Reader, id arm.ID) error 
 // operation URL ("" for an attached compute, deleted as a record). Locks
 // that would stop the delete of what Azure created for it are checked now,
 // so that the delete fails at once (spec §10 #9).
-func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request, id arm.ID, rec store.Record, cond store.Condition) (string, error) {
+func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, link opLink, id arm.ID, rec store.Record, cond store.Condition) (string, error) {
 	c, err := storedCompute(rec.Body)
 	if err != nil {
 		return "", fmt.Errorf("stored compute %s: %w", id, err)
@@ -211,7 +211,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, r *http.Request
 	if err := s.putRuntime(ctx, tx, id, body); err != nil {
 		return "", err
 	}
-	return s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindDelete, 0)
+	return s.beginOperation(ctx, tx, link, id, arm.Str(body, "location"), provision.KindDelete, 0)
 }
 
 // computeAction serves POST .../computes/{name}/{action}: resize (a
@@ -295,7 +295,7 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 				return err
 			}
 		}
-		opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), canonical, target)
+		opURL, err = s.beginOperation(ctx, tx, linkOf(r), id, arm.Str(body, "location"), canonical, target)
 		return err
 	})
 	if err != nil {

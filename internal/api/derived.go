@@ -17,10 +17,8 @@ import (
 )
 
 // Per-kind hooks that fill in what Azure creates or assigns with a
-// resource (resourceKind.derive): they run in the write's transaction,
+// resource (kindHooks.derive): they run in the write's transaction,
 // after normalize, on the body about to be stored.
-
-const typeNIC = "Microsoft.Network/networkInterfaces"
 
 // deriveWorkspace gives a workspace what Azure assigns it:
 // properties.workspaceId, a GUID kept for the workspace's life (its
@@ -272,7 +270,7 @@ func endpointNICs(body object) []string {
 }
 
 // deleteOwned deletes, with the resource of rec, the records Azure deletes
-// with it (resourceKind.owned).
+// with it (kindHooks.owned).
 func deleteOwned(ctx context.Context, tx store.Tx, k *resourceKind, rec store.Record) error {
 	if k.owned == nil {
 		return nil

@@ -3,119 +3,138 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
+	"net/url"
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
-// resourceKind is a resource type the generic resource handler serves:
-// every type the environment-file decoder knows, so that what the API
-// accepts and what `securetrain check` reads are one model.
+// resourceKind is a kind of the registry (resources.Kinds) that the
+// generic resource handler serves, with the hooks that add the control
+// plane's behaviour for it. Every registered kind is served: by this
+// handler, or (resources.Kind.OwnRoute) by a route of its own.
 type resourceKind struct {
-	typ string // canonical full type
-	// inline is set for children ARM also nests in their parent's
-	// properties under this key (a VNet's subnets): they live inside the
-	// parent's record, so a parent PUT and a child PUT see one truth.
-	inline string
-	// created is the status of a PUT that creates: the one the Azure SDK
-	// operation accepts (arm-api-notes.md: ML workspaces take 200 or 202,
-	// never 201).
-	created int
-	// async PUTs answer with Azure-AsyncOperation (the SDK's long-running
-	// operations); the others are synchronous.
-	async bool
-	// inUse is the ARM error code for deleting the resource while another
-	// one references it; "" means references do not hold it (a workspace
-	// may be deleted under its private endpoint, as in Azure).
-	inUse string
-	// noProvisioningState: the type has no properties.provisioningState.
-	noProvisioningState bool
-	// children are the kinds nested inline in this one, by type.
+	*resources.Kind
+	// typ is Kind.Type, under the name the policy code reads.
+	typ string
+	// children are the kinds nested inline in this one (Kind.Children).
 	children []*resourceKind
-	// derive fills in, in the write's transaction and after normalize,
-	// what Azure creates or assigns with the resource (a private
-	// endpoint's NIC and address, a workspace's GUID); nil for most kinds.
-	derive func(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error
-	// owned lists, from the stored body, the records Azure deletes with
-	// the resource (a private endpoint's NIC); nil for most kinds.
-	owned func(body object) []string
+	// childrenApart: its child records are validated apart from its
+	// writes (a workspace's computes).
+	childrenApart bool
+	kindHooks
 }
 
-var kinds = map[string]*resourceKind{} // by lower-cased type
+// kindHooks are a kind's own steps in the write and delete services
+// (service.go); nil for most kinds. Each runs inside the request's
+// transaction and depends only on it and its arguments, so that a store
+// may re-run the transaction.
+type kindHooks struct {
+	// settle sets what the server owns in a normalised body (props are
+	// its properties; cur is the stored body or nil): an NSG's default
+	// rules, a peering's state.
+	settle func(id arm.ID, props, cur object)
+	// derive fills in, after settle, what Azure creates or assigns with
+	// the resource: a private endpoint's NIC and address, a workspace's
+	// GUID.
+	derive func(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error
+	// admit applies the kind's admission rules to a write and names the
+	// operation it begins ("" for a plain write) with its target count.
+	admit func(s *Server, ctx context.Context, tx store.Reader, id arm.ID, cur, next object) (opKind string, target int, err error)
+	// context adds to the set a write is validated with what the kind's
+	// checks read beyond its parent, siblings, children and references.
+	context func(s *Server, ctx context.Context, tx store.Reader, set *bodySet, id arm.ID) error
+	// admission checks a write of the kind on the decoded set, instead of
+	// the region rules every other kind meets.
+	admission func(snap *resources.Snapshot, id arm.ID) error
+	// apart kinds are validated apart from their siblings, and their
+	// parent's writes without them: each meets its own admission.
+	apart bool
+	// wakes says a write changes what the provisioning engine watches.
+	wakes bool
+	// owned lists, from the stored body, the records Azure deletes with
+	// the resource (a private endpoint's NIC).
+	owned func(body object) []string
+	// checkDelete checks a delete's query parameters.
+	checkDelete func(query url.Values, id arm.ID) error
+	// beginDelete starts a long-running delete and returns the
+	// operation's URL; "" deletes the resource as a record.
+	beginDelete func(s *Server, ctx context.Context, tx store.Tx, link opLink, id arm.ID, rec store.Record, cond store.Condition) (string, error)
+}
 
-func init() {
-	network := func(typ, inline, inUse string) {
-		kinds[strings.ToLower(typ)] = &resourceKind{typ: typ, inline: inline, created: http.StatusCreated, async: true, inUse: inUse}
-	}
-	const n = "Microsoft.Network/"
-	// A VNet is held by what links to it (DNS zone and ruleset links, DNS
-	// resolvers); a peering to it is not: it becomes Disconnected.
-	network(n+"virtualNetworks", "", "InUseVirtualNetworkCannotBeDeleted")
-	network(n+"virtualNetworks/subnets", "subnets", "InUseSubnetCannotBeDeleted")
-	network(n+"virtualNetworks/virtualNetworkPeerings", "virtualNetworkPeerings", "")
-	network(n+"networkSecurityGroups", "", "InUseNetworkSecurityGroupCannotBeDeleted")
-	network(n+"networkSecurityGroups/securityRules", "securityRules", "")
-	network(n+"applicationSecurityGroups", "", "InUseApplicationSecurityGroupCannotBeDeleted")
-	network(n+"routeTables", "", "InUseRouteTableCannotBeDeleted")
-	network(n+"routeTables/routes", "routes", "")
-	network(n+"natGateways", "", "InUseNatGatewayCannotBeDeleted")
-	network(n+"publicIPAddresses", "", "PublicIPAddressInUse")
-	network(n+"loadBalancers", "", "InUseLoadBalancerCannotBeDeleted")
-	// A NIC is held by what it is attached to: a VM, a private endpoint.
-	network(n+"networkInterfaces", "", "NicInUse")
-	network(n+"privateEndpoints", "", "")
-	network(n+"privateDnsZones", "", "")
-	network(n+"privateDnsZones/virtualNetworkLinks", "", "")
-	network(n+"privateDnsZones/A", "", "")
-	network(n+"privateDnsZones/CNAME", "", "")
-	network(n+"azureFirewalls", "", "")
-	network(n+"firewallPolicies", "", "InUseFirewallPolicyCannotBeDeleted")
-	network(n+"firewallPolicies/ruleCollectionGroups", "", "")
-	network(n+"serviceEndpointPolicies", "", "InUseServiceEndpointPolicyCannotBeDeleted")
-	network(n+"dnsResolvers", "", "")
-	network(n+"dnsResolvers/inboundEndpoints", "", "")
-	network(n+"dnsResolvers/outboundEndpoints", "", "InUseOutboundEndpointCannotBeDeleted")
-	network(n+"dnsForwardingRulesets", "", "")
-	network(n+"dnsForwardingRulesets/forwardingRules", "", "")
-	network(n+"dnsForwardingRulesets/virtualNetworkLinks", "", "")
-	for _, k := range []*resourceKind{
-		{typ: "Microsoft.Storage/storageAccounts", created: http.StatusOK, async: true},
-		{typ: "Microsoft.MachineLearningServices/workspaces", created: http.StatusOK, async: true},
-		{typ: typeCompute, created: http.StatusCreated, async: true},
-		{typ: "Microsoft.Compute/virtualMachines", created: http.StatusCreated, async: true},
-		// armpolicy's Create accepts 201 only, on create and update alike.
-		{typ: "Microsoft.Authorization/policyAssignments", created: http.StatusCreated, noProvisioningState: true},
-	} {
-		kinds[strings.ToLower(k.typ)] = k
-	}
-	pe := kinds[strings.ToLower(n+"privateEndpoints")]
-	pe.derive, pe.owned = (*Server).derivePrivateEndpoint, endpointNICs
-	kinds[strings.ToLower(typeWorkspace)].derive = deriveWorkspace
-	for _, c := range kinds {
-		if c.inline != "" {
-			p := kinds[strings.ToLower(c.typ[:strings.LastIndexByte(c.typ, '/')])]
-			p.children = append(p.children, c)
+// hooks are the kinds' hooks, by registered type.
+var hooks = map[string]kindHooks{
+	resources.TypeNSG:             {settle: func(id arm.ID, props, _ object) { props["defaultSecurityRules"] = defaultSecurityRules(id) }},
+	resources.TypePeering:         {settle: func(_ arm.ID, props, cur object) { peeringState(props, cur) }},
+	resources.TypePrivateEndpoint: {derive: (*Server).derivePrivateEndpoint, owned: endpointNICs},
+	resources.TypeWorkspace:       {derive: deriveWorkspace},
+	// A compute's write may begin provisioning, and changes what the
+	// engine watches (a lower minNodeCount lets idle nodes go); its
+	// delete removes nodes and what Azure created for it first.
+	resources.TypeCompute: {admit: (*Server).computeWrite, wakes: true, checkDelete: requireUnderlyingResourceAction, beginDelete: (*Server).deleteCompute,
+		context: (*Server).addComputeContext, admission: computeAdmission, apart: true},
+	// A service endpoint policy is written through the subnets that use
+	// it: its writes are checked against them.
+	resources.TypeSEP: {context: addReferrersContext},
+}
+
+// Types the control plane names, spelled by the registry.
+const (
+	typeResourceGroup    = resources.TypeResourceGroup
+	typeVNet             = resources.TypeVirtualNetwork
+	typePeering          = resources.TypePeering
+	typeNSG              = resources.TypeNSG
+	typeNIC              = resources.TypeNIC
+	typeWorkspace        = resources.TypeWorkspace
+	typeCompute          = resources.TypeCompute
+	typeVM               = resources.TypeVirtualMachine
+	typeLock             = resources.TypeLock
+	typePolicyAssignment = resources.TypePolicyAssignment
+)
+
+// kinds are the generically served kinds, by lower-cased type. They are
+// built in init: the hooks reach the write path, which looks kinds up.
+var kinds map[string]*resourceKind
+
+func init() { kinds = newKinds() }
+
+func newKinds() map[string]*resourceKind {
+	out := map[string]*resourceKind{}
+	for _, k := range resources.Kinds() {
+		if !k.OwnRoute {
+			out[strings.ToLower(k.Type)] = &resourceKind{Kind: k, typ: k.Type, kindHooks: hooks[k.Type]}
 		}
 	}
-	for _, k := range kinds {
-		slices.SortFunc(k.children, func(a, b *resourceKind) int { return strings.Compare(a.typ, b.typ) })
+	for typ := range hooks {
+		if out[strings.ToLower(typ)] == nil {
+			// Hooks for a type the handler does not serve would never
+			// run: a programming error every test run meets at once.
+			panic("api: hooks for " + typ + ", which is not a generically served kind")
+		}
 	}
+	for _, k := range out {
+		for _, c := range k.Kind.Children {
+			k.children = append(k.children, out[strings.ToLower(c.Type)])
+		}
+		if p := k.Parent(); p != nil && k.apart {
+			out[strings.ToLower(p.Type)].childrenApart = true
+		}
+	}
+	return out
 }
 
-// kindOf returns the kind of a full type, or nil.
+// kindOf returns the generically served kind of a full type, or nil.
 func kindOf(typ string) *resourceKind { return kinds[strings.ToLower(typ)] }
 
-// updatedStatus is the status of a PUT that replaces.
-func (k *resourceKind) updatedStatus() int {
-	if strings.EqualFold(k.typ, "Microsoft.Authorization/policyAssignments") {
-		return http.StatusCreated
+// requireUnderlyingResourceAction: deleting a compute says what becomes of
+// what it runs on, as Azure requires.
+func requireUnderlyingResourceAction(query url.Values, id arm.ID) error {
+	switch strings.ToLower(query.Get("underlyingResourceAction")) {
+	case "delete", "detach":
+		return nil
 	}
-	return http.StatusOK
-}
-
-// provider is the namespace, lower-cased (the api-version table's key).
-func (k *resourceKind) provider() string {
-	return strings.ToLower(k.typ[:strings.IndexByte(k.typ, '/')])
+	return newError(http.StatusBadRequest, "MissingRequiredParameter",
+		"Deleting compute '%s' needs the query parameter underlyingResourceAction=Delete or Detach.", id.Leaf())
 }

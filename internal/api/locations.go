@@ -27,9 +27,6 @@ var regions = []string{
 	"westus", "westus2", "westus3",
 }
 
-// globalTypes live in the "global" location only, as in Azure.
-var globalTypes = []string{"microsoft.network/privatednszones", "microsoft.network/privatednszones/virtualnetworklinks"}
-
 // normalizeLocation writes a location as ARM does: lower case, no spaces
 // ("West US 2" is westus2).
 func normalizeLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
@@ -39,7 +36,7 @@ func normalizeLocation(l string) string { return strings.ToLower(strings.Replace
 // LocationNotAvailableForResourceType for the rest.
 func checkLocation(typ, location string) error {
 	allowed := regions
-	if slices.Contains(globalTypes, strings.ToLower(typ)) {
+	if k := resources.KindOf(typ); k != nil && k.Global {
 		allowed = []string{"global"}
 	}
 	if slices.Contains(allowed, normalizeLocation(location)) {

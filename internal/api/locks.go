@@ -15,7 +15,6 @@ import (
 // Management locks (Microsoft.Authorization/locks) at subscription and
 // resource-group scope. CanNotDelete refuses deletes under the scope,
 // ReadOnly refuses every write under it; locks themselves stay manageable.
-const typeLock = "Microsoft.Authorization/locks"
 
 type lockBody struct {
 	ID         string `json:"id,omitempty"`

@@ -156,9 +156,9 @@ func decodeStored(recs []storedBody, exists func(arm.ID) (bool, error), written 
 func exclusionUnit(id arm.ID) arm.ID {
 	for x := id; ; {
 		switch t := x.Type(); {
-		case strings.EqualFold(t, typeVNet+"/subnets"), strings.EqualFold(t, typePeering):
+		case strings.EqualFold(t, resources.TypeSubnet), strings.EqualFold(t, typePeering):
 			return x
-		case strings.EqualFold(t, "Microsoft.Network/firewallPolicies/ruleCollectionGroups"):
+		case strings.EqualFold(t, resources.TypeRuleGroup):
 			p, _ := x.Parent()
 			return p
 		}
@@ -187,13 +187,13 @@ func withoutExcludedChildren(r storedBody, gone func(arm.ID) bool) ([]byte, erro
 			}
 		}
 		props := arm.EnsureField(o, "properties")
-		list, _ := props[ck.inline].([]any)
+		list, _ := props[ck.Inline].([]any)
 		kept := slices.DeleteFunc(slices.Clone(list), func(c any) bool {
 			co, _ := c.(object)
-			return gone(r.id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(co, "name")))
+			return gone(r.id.Child(ck.Leaf(), arm.Str(co, "name")))
 		})
 		if len(kept) != len(list) {
-			props[ck.inline], changed = kept, true
+			props[ck.Inline], changed = kept, true
 		}
 	}
 	if !changed {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"securetrain/internal/arm"
@@ -33,18 +32,13 @@ const (
 
 // beginOperation records an operation on target (provision.KindWrite: a
 // write finished within its transaction) and returns its absolute status
-// URL, on the scheme and host the client used.
-func (s *Server) beginOperation(ctx context.Context, tx store.Tx, r *http.Request, target arm.ID, location, kind string, nodes int) (string, error) {
+// URL, on the scheme and host the client used (link).
+func (s *Server) beginOperation(ctx context.Context, tx store.Tx, link opLink, target arm.ID, location, kind string, nodes int) (string, error) {
 	opID, err := provision.Begin(ctx, tx, s.clock.Now(), target, location, kind, nodes)
 	if err != nil {
 		return "", err
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	q := url.Values{"api-version": {r.URL.Query().Get("api-version")}}
-	return (&url.URL{Scheme: scheme, Host: r.Host, Path: opID, RawQuery: q.Encode()}).String(), nil
+	return link.operationURL(opID), nil
 }
 
 // operationRoute answers GET .../providers/{ns}/locations/{l}/operations/{name}

@@ -13,8 +13,6 @@ import (
 	"securetrain/internal/store"
 )
 
-const typeResourceGroup = "Microsoft.Resources/resourceGroups"
-
 // resourceGroupBody is what a resource group PUT may carry; read-only
 // fields (id, name, type, properties) are accepted and ignored, anything
 // else is refused.

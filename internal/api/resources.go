@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
-	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
@@ -107,10 +105,10 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",
 			strings.Join(p.types, "/"), p.ns)
 	}
-	if err := requireAPIVersion(r, k.provider()); err != nil {
+	if err := requireAPIVersion(r, k.Namespace()); err != nil {
 		return err
 	}
-	if p.rg == "" && len(p.types) == 1 && !p.collection() && !strings.EqualFold(k.typ, typePolicyAssignment) {
+	if p.rg == "" && len(p.types) == 1 && !p.collection() && !k.AtSubscription {
 		return newError(http.StatusNotFound, "InvalidResourceType", "%s resources live in a resource group: /subscriptions/%s/resourceGroups/{name}/providers/%s/{name}.",
 			k.typ, p.sub, k.typ)
 	}
@@ -142,7 +140,7 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 // find reads a resource: its own record, or for an inline child the
 // parent's record and the child object in it.
 func (s *Server) find(ctx context.Context, rd store.Reader, k *resourceKind, id arm.ID) (parent object, child object, rec store.Record, err error) {
-	if k.inline == "" {
+	if k.Inline == "" {
 		rec, err = rd.Get(ctx, id.String())
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, rec, notFound(id)
@@ -161,7 +159,7 @@ func (s *Server) find(ctx context.Context, rd store.Reader, k *resourceKind, id 
 	if err != nil {
 		return nil, nil, rec, err
 	}
-	_, child = findChild(parent, k.inline, id.Leaf())
+	_, child = findChild(parent, k.Inline, id.Leaf())
 	if child == nil {
 		return parent, nil, rec, newError(http.StatusNotFound, "NotFound", "Resource %s not found.", id)
 	}
@@ -210,7 +208,7 @@ func (s *Server) listResources(w http.ResponseWriter, r *http.Request, p resourc
 			return err
 		}
 	}
-	if k.inline == "" {
+	if k.Inline == "" {
 		if len(p.names) > 0 {
 			if _, err := s.store.Get(r.Context(), p.scope()); errors.Is(err, store.ErrNotFound) {
 				return notFound(p.id())
@@ -231,13 +229,14 @@ func (s *Server) listResources(w http.ResponseWriter, r *http.Request, p resourc
 	if err != nil {
 		return err
 	}
-	value := arm.Items(arm.EnsureField(parent, "properties"), k.inline)
+	value := arm.Items(arm.EnsureField(parent, "properties"), k.Inline)
 	writeJSON(w, http.StatusOK, map[string]any{"value": value})
 	return nil
 }
 
 // writeResource handles PUT (create or replace) and PATCH (a JSON merge
-// patch of the stored resource) in one transaction.
+// patch of the stored resource): it reads the request, has the write
+// service apply it (service.go), and answers.
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who string, k *resourceKind, id arm.ID) error {
 	data, err := readBody(r)
 	if err != nil {
@@ -247,7 +246,6 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
-	patch := r.Method == http.MethodPatch
 	// One spelling before anything reads the references: what is
 	// authorized is what is indexed, compared and provisioned.
 	if err := canonicalizeIDs(in, id.Subscription); err != nil {
@@ -256,129 +254,25 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err := s.authorizeLinked(r.Context(), who, k.typ, r.Method+" "+k.typ, in, id.String()); err != nil {
 		return err
 	}
-	// The closure may be re-run (store.Store): each run starts from the
-	// request as canonicalised here, since a run edits its copy in place,
-	// and sets afresh everything the answer is made of.
-	request, err := json.Marshal(in)
+	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encode the request for %s: %w", id, err)
 	}
-	ctx := r.Context()
-	var (
-		status        int
-		out           store.Record
-		child         object
-		opURL, opKind string
-	)
-	err = s.store.Update(ctx, func(tx store.Tx) error {
-		status, out, child, opURL, opKind = k.created, store.Record{}, nil, "", ""
-		cond := condition(r)
-		in, err := decodeObject(request)
-		if err != nil {
-			return err
-		}
-		if err := s.requireParent(ctx, tx, k, id); err != nil {
-			return err
-		}
-		if err := checkLocks(ctx, tx, id.Subscription, id.String(), false); err != nil {
-			return err
-		}
-		parent, cur, rec, err := s.find(ctx, tx, k, id)
-		exists := err == nil
-		var ae *apiError
-		if err != nil && !(errors.As(err, &ae) && ae.status == http.StatusNotFound) {
-			return err
-		}
-		if k.inline != "" && parent == nil {
-			return err // the parent is gone (requireParent saw it in this transaction: unreachable)
-		}
-		if k.inline == "" && exists {
-			if cur, err = recordObject(rec); err != nil {
-				return err
-			}
-		}
-		switch {
-		case patch && !exists:
-			return notFound(id)
-		case patch:
-			mergePatch(cur, in)
-			in = cur
-			status = http.StatusOK
-		case exists:
-			status = k.updatedStatus()
-		}
-		if k.inline != "" {
-			if err := checkChildCondition(id, cur, cond); err != nil {
-				return err
-			}
-			cond = store.Condition{}
-		}
-		next, err := normalize(k, id, in, cur)
-		if err != nil {
-			return err
-		}
-		if k.derive != nil {
-			if err := k.derive(s, ctx, tx, id, cur, next); err != nil {
-				return err
-			}
-			next["etag"] = etagFor(next, cur)
-		}
-		if err := droppedInUse(ctx, tx, k, id, cur, next); err != nil {
-			return err
-		}
-		var opTarget int
-		if strings.EqualFold(k.typ, typeCompute) {
-			if opKind, opTarget, err = s.computeWrite(ctx, tx, id, cur, next); err != nil {
-				return err
-			}
-			next["etag"] = etagFor(next, cur)
-		}
-		recID, body := id, next
-		if k.inline != "" {
-			recID, _ = id.Parent()
-			list, _ := arm.EnsureField(parent, "properties")[k.inline].([]any)
-			if i, _ := findChild(parent, k.inline, id.Leaf()); i >= 0 {
-				list[i] = next
-			} else {
-				arm.EnsureField(parent, "properties")[k.inline] = append(list, next)
-			}
-			body = parent
-		}
-		if err := s.checkPolicy(ctx, tx, k, id, next); err != nil {
-			return err
-		}
-		if out, err = s.putResource(ctx, tx, recID, body, cond); err != nil {
-			return err
-		}
-		if k.inline != "" {
-			child = next
-		}
-		switch {
-		case opKind != "":
-			opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), opKind, opTarget)
-		case k.async && !patch:
-			opURL, err = s.beginOperation(ctx, tx, r, id, arm.Str(body, "location"), provision.KindWrite, 0)
-		}
-		return err
-	})
+	patch := r.Method == http.MethodPatch
+	res, err := s.write(r.Context(), writeRequest{kind: k, id: id, patch: patch, body: body, cond: condition(r), link: linkOf(r)})
 	if err != nil {
 		return err
 	}
-	if strings.EqualFold(k.typ, typeCompute) {
-		// Besides the operation it may begin, a compute's write changes
-		// what the engine watches: a lower minNodeCount lets idle nodes go.
-		s.engine.Wake()
-	}
 	// A PATCH is synchronous in ARM (computes accept only 200): a resize it
 	// starts shows as allocationState Resizing, not as an operation.
-	if opURL != "" && !patch {
-		w.Header().Set("Azure-AsyncOperation", opURL)
+	if res.opURL != "" && !patch {
+		w.Header().Set("Azure-AsyncOperation", res.opURL)
 		w.Header().Set("Retry-After-Ms", retryAfterDone)
-		if opKind != "" {
+		if res.opKind != "" {
 			w.Header().Set("Retry-After-Ms", retryAfterMs)
 		}
 	}
-	return writeResource(w, status, child, out)
+	return writeResource(w, res.status, res.child, res.rec)
 }
 
 // putResource validates body as the record of recID and stores it in tx,
@@ -482,7 +376,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 			return nil, err
 		}
 		out["location"] = normalizeLocation(loc)
-	} else if k.inline == "" && len(id.Types) == 1 && !strings.EqualFold(k.typ, typePolicyAssignment) {
+	} else if k.Inline == "" && len(id.Types) == 1 && !k.AtSubscription {
 		return nil, newError(http.StatusBadRequest, "LocationRequired", "The location property is required for %s '%s'.", k.typ, id.Name())
 	}
 	if cur != nil && arm.Str(cur, "location") != "" && out["location"] != nil && !strings.EqualFold(arm.Str(cur, "location"), arm.Str(out, "location")) {
@@ -498,7 +392,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 		props = object{}
 		out["properties"] = props
 	}
-	if !k.noProvisioningState {
+	if !k.NoProvisioningState {
 		props["provisioningState"] = "Succeeded"
 	}
 	var curProps object
@@ -506,7 +400,7 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 		curProps, _ = cur["properties"].(object)
 	}
 	for _, ck := range k.children {
-		list, ok := props[ck.inline].([]any)
+		list, ok := props[ck.Inline].([]any)
 		if !ok {
 			continue
 		}
@@ -516,22 +410,19 @@ func normalize(k *resourceKind, id arm.ID, in, cur object) (object, error) {
 				continue // the decoder reports it
 			}
 			name := arm.Str(c, "name")
-			_, old := findChild(object{"properties": curProps}, ck.inline, name)
+			_, old := findChild(object{"properties": curProps}, ck.Inline, name)
 			if resources.CheckName(ck.typ, name) != nil {
 				continue // the decoder names the problem
 			}
-			nc, err := normalize(ck, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], name), c, old)
+			nc, err := normalize(ck, id.Child(ck.Leaf(), name), c, old)
 			if err != nil {
 				return nil, err
 			}
 			list[i] = nc
 		}
 	}
-	if strings.EqualFold(k.typ, typeNSG) {
-		props["defaultSecurityRules"] = defaultSecurityRules(id)
-	}
-	if strings.EqualFold(k.typ, typePeering) {
-		peeringState(props, cur)
+	if k.settle != nil {
+		k.settle(id, props, cur)
 	}
 	out["etag"] = etagFor(out, cur)
 	return out, nil
@@ -588,15 +479,6 @@ func withoutETags(v any) string {
 	return string(b)
 }
 
-const (
-	typeVNet             = "Microsoft.Network/virtualNetworks"
-	typePeering          = typeVNet + "/virtualNetworkPeerings"
-	typeNSG              = "Microsoft.Network/networkSecurityGroups"
-	typePolicyAssignment = "Microsoft.Authorization/policyAssignments"
-	typeCompute          = "Microsoft.MachineLearningServices/workspaces/computes"
-	typeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
-)
-
 // defaultSecurityRules are the rules Azure puts at the end of every NSG
 // (spec §8.1), in Azure's representation.
 func defaultSecurityRules(nsg arm.ID) []any {
@@ -621,62 +503,16 @@ func defaultSecurityRules(nsg arm.ID) []any {
 	}
 }
 
-// deleteResource deletes a resource that nothing holds: ARM's in-use
-// errors name what references it. Deleting what does not exist is 204.
+// deleteResource deletes a resource that nothing holds (the delete
+// service, service.go): ARM's in-use errors name what references it.
+// Deleting what does not exist is 204.
 func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resourceKind, id arm.ID) error {
-	ctx := r.Context()
-	if strings.EqualFold(k.typ, typeCompute) {
-		switch strings.ToLower(r.URL.Query().Get("underlyingResourceAction")) {
-		case "delete", "detach":
-		default:
-			return newError(http.StatusBadRequest, "MissingRequiredParameter",
-				"Deleting compute '%s' needs the query parameter underlyingResourceAction=Delete or Detach.", id.Leaf())
+	if k.checkDelete != nil {
+		if err := k.checkDelete(r.URL.Query(), id); err != nil {
+			return err
 		}
 	}
-	cond := condition(r)
-	var opURL string
-	err := s.store.Update(ctx, func(tx store.Tx) error {
-		opURL = "" // the closure may be re-run (store.Store)
-		if err := checkLocks(ctx, tx, id.Subscription, id.String(), true); err != nil {
-			return err
-		}
-		parent, child, rec, err := s.find(ctx, tx, k, id)
-		if err == nil && strings.EqualFold(k.typ, typeCompute) {
-			if opURL, err = s.deleteCompute(ctx, tx, r, id, rec, cond); opURL != "" || err != nil {
-				return err
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if err := releaseReferences(ctx, tx, id.String()); err != nil {
-			return err
-		}
-		if k.inline == "" {
-			if err := tx.Delete(ctx, id.String(), cond); err != nil {
-				return err
-			}
-			if err := deleteOwned(ctx, tx, k, rec); err != nil {
-				return err
-			}
-			_, err := tx.DeleteUnder(ctx, id.String())
-			return err
-		}
-		if err := checkChildCondition(id, child, cond); err != nil {
-			return err
-		}
-		i, _ := findChild(parent, k.inline, id.Leaf())
-		props := arm.EnsureField(parent, "properties")
-		list := props[k.inline].([]any)
-		props[k.inline] = slices.Delete(list, i, i+1)
-		pid, _ := id.Parent()
-		raw, err := json.Marshal(parent)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", pid, err)
-		}
-		_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(parent, "etag"), Refs: arm.RefsOutside(parent, pid.String())}, store.Condition{})
-		return err
-	})
+	opURL, err := s.delete(r.Context(), deleteRequest{kind: k, id: id, cond: condition(r), link: linkOf(r)})
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusNotFound && ae.code != "ParentResourceNotFound" {
 		w.WriteHeader(http.StatusNoContent) // ARM: deleting what is not there succeeds
@@ -686,8 +522,8 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 		return err
 	}
 	if opURL != "" {
-		// A compute's nodes and the resources Azure created for it go
-		// first: a long-running delete.
+		// What the resource runs on goes first (a compute's nodes and
+		// what Azure created for it): a long-running delete.
 		w.Header().Set("Azure-AsyncOperation", opURL)
 		w.Header().Set("Location", opURL)
 		w.Header().Set("Retry-After-Ms", retryAfterMs)
@@ -703,11 +539,11 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, k *resou
 // PUT without one of its subnets deletes it, as in Azure) that are in use.
 func droppedInUse(ctx context.Context, tx store.Tx, k *resourceKind, id arm.ID, cur, next object) error {
 	for _, ck := range k.children {
-		for _, c := range arm.Items(arm.EnsureField(cur, "properties"), ck.inline) {
-			if _, kept := findChild(next, ck.inline, arm.Str(c, "name")); kept != nil {
+		for _, c := range arm.Items(arm.EnsureField(cur, "properties"), ck.Inline) {
+			if _, kept := findChild(next, ck.Inline, arm.Str(c, "name")); kept != nil {
 				continue
 			}
-			if err := releaseReferences(ctx, tx, id.Child(ck.typ[strings.LastIndexByte(ck.typ, '/')+1:], arm.Str(c, "name")).String()); err != nil {
+			if err := releaseReferences(ctx, tx, id.Child(ck.Leaf(), arm.Str(c, "name")).String()); err != nil {
 				return err
 			}
 		}
@@ -755,7 +591,7 @@ func releaseReferences(ctx context.Context, tx store.Tx, scope string) error {
 				disconnect = true // a VNet references another only through its peerings
 				continue
 			}
-			if k := holdingKind(id); k != nil && k.inUse != "" {
+			if k := holdingKind(id); k != nil && k.InUse != "" {
 				if held == nil {
 					held, heldID = k, id
 				}
@@ -770,8 +606,8 @@ func releaseReferences(ctx context.Context, tx store.Tx, scope string) error {
 		}
 	}
 	if held != nil {
-		return newError(http.StatusBadRequest, held.inUse, "%s %s is in use by %s and cannot be deleted.",
-			held.typ[strings.LastIndexByte(held.typ, '/')+1:], heldID, strings.Join(holders, ", "))
+		return newError(http.StatusBadRequest, held.InUse, "%s %s is in use by %s and cannot be deleted.",
+			held.Leaf(), heldID, strings.Join(holders, ", "))
 	}
 	return nil
 }

@@ -131,6 +131,32 @@ func retryScenario(t *testing.T, c *client) []string {
 	tr.do("DELETE", vnet2+netVersion, "", http.StatusOK)
 	tr.do("GET", vnetNet+"/virtualNetworkPeerings/to-vnet2"+netVersion, "", http.StatusOK)
 
+	// A private endpoint: created with the NIC Azure makes for it (a
+	// derive hook), repeated, then deleted with its NIC (an owned hook);
+	// the workspace PATCHed (its derive hook on a merge).
+	pe := netNet + "privateEndpoints/pe-ws"
+	put(pe, peBody("small", ""), http.StatusCreated)
+	put(pe, peBody("small", ""), http.StatusOK)
+	tr.do("PATCH", wsML+mlVersion, `{"tags":{"stage":"retry"}}`, http.StatusOK)
+	// Its NIC holds its subnet: a VNet PUT without the subnet is refused.
+	tr.do("PUT", vnetNet+netVersion, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`, http.StatusBadRequest)
+	tr.do("DELETE", pe+netVersion, "", http.StatusOK)
+
+	// A route table with inline routes, held by the subnet that uses it;
+	// a policy assignment (synchronous, 201 always) refuses a type.
+	rt := netNet + "routeTables/rt"
+	put(rt, `{"location":"eastus","properties":{"routes":[{"name":"out","properties":{"addressPrefix":"0.0.0.0/0","nextHopType":"Internet"}}]}}`, http.StatusCreated)
+	put(rt+"/routes/local", `{"properties":{"addressPrefix":"10.0.0.0/8","nextHopType":"VnetLocal"}}`, http.StatusCreated)
+	put(vnetNet+"/subnets/held", `{"properties":{"addressPrefix":"10.0.8.0/24","routeTable":{"id":"`+rt+`"}}}`, http.StatusCreated)
+	tr.do("DELETE", rt+netVersion, "", http.StatusBadRequest)
+	policy := "/subscriptions/" + sub + "/providers/Microsoft.Authorization/policyAssignments/no-nat?api-version=2023-04-01"
+	noNAT := `{"properties":{"policyDefinitionId":"/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+		"parameters":{"listOfResourceTypesNotAllowed":{"value":["Microsoft.Network/natGateways"]}}}}`
+	tr.do("PUT", policy, noNAT, http.StatusCreated)
+	tr.do("PUT", policy, noNAT, http.StatusCreated)
+	tr.do("PUT", netNet+"natGateways/nat"+netVersion, `{"location":"eastus"}`, http.StatusForbidden)
+	tr.do("DELETE", policy, "", http.StatusOK)
+
 	// A cluster: created, resized, its scale settings PATCHed, deleted; an
 	// instance: created and stopped.
 	cluster := wsML + "/computes/cluster"
@@ -143,6 +169,7 @@ func retryScenario(t *testing.T, c *client) []string {
 	instance := wsML + "/computes/instance"
 	put(instance, instanceBody, http.StatusCreated)
 	tr.do("POST", instance+"/stop"+mlVersion, "", http.StatusAccepted)
+	tr.do("DELETE", cluster+mlVersion, "", http.StatusBadRequest) // no underlyingResourceAction
 	tr.do("DELETE", cluster+mlVersion+"&underlyingResourceAction=Delete", "", http.StatusAccepted)
 
 	// Role assignments and a custom role.

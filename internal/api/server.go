@@ -19,29 +19,12 @@ import (
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/provision"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
 // MaxBody is the largest request body accepted (ARM's limit is 4 MB).
 const MaxBody = 4 << 20
-
-// apiVersions are the api-versions accepted per provider: the ones the
-// current Azure SDK for Go modules send (shared/spec/arm-api-notes.md) and
-// the recent ones before them.
-var apiVersions = map[string][]string{
-	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
-	// armlocks sends 2016-09-01 (2020-05-01 is the newest locks version);
-	// armauthorization v2 sends 2022-04-01 for roles.
-	// armpolicy sends 2023-04-01 for policy assignments.
-	"microsoft.authorization": {"2016-09-01", "2020-05-01", "2021-06-01", "2022-04-01", "2022-06-01", "2023-04-01", "2024-04-01", "2024-05-01", "2025-01-01"},
-	// armnetwork/v7 sends 2025-01-01 (v6: 2024-05-01); armprivatedns
-	// 2024-06-01; armdnsresolver 2022-07-01.
-	"microsoft.network": {"2018-09-01", "2020-06-01", "2022-07-01", "2023-09-01", "2023-11-01", "2024-01-01", "2024-03-01", "2024-05-01",
-		"2024-06-01", "2024-07-01", "2024-10-01", "2025-01-01", "2025-03-01", "2025-05-01"},
-	"microsoft.storage":                 {"2023-01-01", "2023-04-01", "2023-05-01", "2024-01-01", "2025-01-01", "2025-06-01"},
-	"microsoft.machinelearningservices": {"2023-04-01", "2023-10-01", "2024-04-01", "2024-10-01", "2025-01-01-preview", "2025-04-01", "2025-06-01"},
-	"microsoft.compute":                 {"2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},
-}
 
 // Server is the control plane's HTTP handler.
 type Server struct {
@@ -214,15 +197,20 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	return newError(http.StatusNotFound, "InvalidResourceType", "The resource type at '%s' is not supported by securetrain.", r.URL.Path)
 }
 
-// requireAPIVersion checks the api-version query parameter for provider.
-func requireAPIVersion(r *http.Request, provider string) error {
+// requireAPIVersion checks the api-version query parameter against the
+// versions the registry accepts for the provider namespace.
+func requireAPIVersion(r *http.Request, namespace string) error {
 	v := r.URL.Query().Get("api-version")
 	if v == "" {
 		return newError(http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 	}
-	if !slices.Contains(apiVersions[provider], v) {
+	var accepted []string
+	if p := resources.ProviderOf(namespace); p != nil {
+		accepted = p.APIVersions
+	}
+	if !slices.Contains(accepted, v) {
 		return newError(http.StatusBadRequest, "InvalidApiVersionParameter",
-			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(apiVersions[provider], ","))
+			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(accepted, ","))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -23,10 +24,6 @@ import (
 // other record through requirements.RegionAdmission, the region rules of
 // what it holds and of the subnets that use it (a service endpoint
 // policy's writes are checked against those subnets).
-
-// typeServiceEndpointPolicy is written through subnets that use it: its
-// writes are checked against them.
-const typeServiceEndpointPolicy = "Microsoft.Network/serviceEndpointPolicies"
 
 // bodySet collects the bodies to decode, each record once.
 type bodySet struct {
@@ -94,7 +91,7 @@ func (b *bodySet) addReferenced(body object, self string) error {
 // inline child (a subnet) or a part (a load balancer's pool) its parent.
 func recordIDOf(id arm.ID) arm.ID {
 	for {
-		if k := kindOf(id.Type()); k != nil && k.inline == "" {
+		if k := kindOf(id.Type()); k != nil && k.Inline == "" {
 			return id
 		}
 		p, ok := id.Parent()
@@ -105,23 +102,25 @@ func recordIDOf(id arm.ID) arm.ID {
 	}
 }
 
-// validate checks the record recID is about to get (body, raw).
+// validate checks the record recID is about to get (body, raw): the
+// record decoded with its parent, siblings, children and what it
+// references (and what its kind's context hook adds), then its kind's
+// admission (a compute's), else the region rules.
 func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, body object, raw []byte) error {
 	k := kindOf(recID.Type())
 	set := &bodySet{ctx: ctx, tx: tx, seen: map[string]bool{}}
 	set.add(recID.String(), raw)
-	compute := strings.EqualFold(k.typ, typeCompute)
 	if pid, ok := recID.Parent(); ok {
 		if _, _, err := set.addRecord(pid.String()); err != nil {
 			return err
 		}
-		if !compute { // siblings: record sets, rules and links are checked together
+		if !k.apart { // siblings: record sets, rules and links are checked together
 			if err := set.addUnder(pid.String(), ""); err != nil {
 				return err
 			}
 		}
 	}
-	if !strings.EqualFold(k.typ, typeWorkspace) { // a workspace's computes are checked on their own
+	if !k.childrenApart {
 		if err := set.addUnder(recID.String(), ""); err != nil {
 			return err
 		}
@@ -129,13 +128,8 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 	if err := set.addReferenced(body, recID.String()); err != nil {
 		return err
 	}
-	if compute {
-		if err := s.addComputeContext(ctx, tx, set, recID); err != nil {
-			return err
-		}
-	}
-	if strings.EqualFold(k.typ, typeServiceEndpointPolicy) { // the subnets that use it, for the region rules
-		if err := set.addReferrers(recID.String()); err != nil {
+	if k.context != nil {
+		if err := k.context(s, ctx, tx, set, recID); err != nil {
 			return err
 		}
 	}
@@ -146,19 +140,31 @@ func (s *Server) validate(ctx context.Context, tx store.Reader, recID arm.ID, bo
 	if err != nil {
 		return problemsError(err)
 	}
-	if compute {
-		for _, c := range snap.Computes {
-			if c.ID.Equal(recID) {
-				return admissionError("BadRequest", requirements.Admission(snap, c))
-			}
-		}
-		return nil
+	if k.admission != nil {
+		return k.admission(snap, recID)
 	}
 	fs := requirements.RegionAdmission(snap, recID)
 	if len(fs) == 0 {
 		return nil
 	}
 	return admissionError(fs[0].Code, fs)
+}
+
+// computeAdmission checks a compute against what Azure ML requires of it
+// (requirements.Admission).
+func computeAdmission(snap *resources.Snapshot, id arm.ID) error {
+	for _, c := range snap.Computes {
+		if c.ID.Equal(id) {
+			return admissionError("BadRequest", requirements.Admission(snap, c))
+		}
+	}
+	return nil
+}
+
+// addReferrersContext adds the records that reference id: a service
+// endpoint policy's subnets, for the region rules.
+func addReferrersContext(_ *Server, _ context.Context, _ store.Reader, set *bodySet, id arm.ID) error {
+	return set.addReferrers(id.String())
 }
 
 // addReferrers adds the stored records that reference id.
@@ -186,7 +192,7 @@ func (s *Server) addComputeContext(ctx context.Context, tx store.Reader, set *bo
 	}
 	for _, ref := range refs {
 		rid, err := arm.ParseID(ref, "")
-		if err != nil || !strings.EqualFold(rid.Type(), "Microsoft.Network/privateEndpoints") {
+		if err != nil || !strings.EqualFold(rid.Type(), resources.TypePrivateEndpoint) {
 			continue
 		}
 		rec, ok, err := set.addRecord(ref)
@@ -273,43 +279,34 @@ type linkedAction struct {
 	target arm.ID
 }
 
+// joinableParts are the parts of kinds (not kinds themselves) whose
+// reference needs their join action; the kinds' verbs are the registry's
+// (resources.Kind.Join).
+var joinableParts = []string{"Microsoft.Network/publicIPPrefixes", "Microsoft.Network/loadBalancers/backendAddressPools"}
+
 // linkedActionsFor are the actions a write of writeType needs on the
 // resource ref it references (a compute in a subnet needs subnets/join and
 // virtualNetworks/join, spec §1; a peering needs virtualNetworks/peer on
 // the remote VNet). References to other types need nothing.
 func linkedActionsFor(writeType string, ref arm.ID) []linkedAction {
-	one := func(action string) []linkedAction { return []linkedAction{{action, ref}} }
-	switch strings.ToLower(ref.Type()) {
-	case "microsoft.network/virtualnetworks/subnets":
-		vnet, _ := ref.Parent()
-		return []linkedAction{{"Microsoft.Network/virtualNetworks/subnets/join/action", ref}, {"Microsoft.Network/virtualNetworks/join/action", vnet}}
-	case "microsoft.network/virtualnetworks":
-		if strings.HasPrefix(strings.ToLower(writeType), "microsoft.network/virtualnetworks") {
-			return one("Microsoft.Network/virtualNetworks/peer/action")
-		}
-		return one("Microsoft.Network/virtualNetworks/join/action")
-	case "microsoft.network/networksecuritygroups":
-		return one("Microsoft.Network/networkSecurityGroups/join/action")
-	case "microsoft.network/routetables":
-		return one("Microsoft.Network/routeTables/join/action")
-	case "microsoft.network/natgateways":
-		return one("Microsoft.Network/natGateways/join/action")
-	case "microsoft.network/publicipaddresses":
-		return one("Microsoft.Network/publicIPAddresses/join/action")
-	case "microsoft.network/publicipprefixes":
-		return one("Microsoft.Network/publicIPPrefixes/join/action")
-	case "microsoft.network/applicationsecuritygroups":
-		return one("Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action")
-	case "microsoft.network/loadbalancers/backendaddresspools":
-		return one("Microsoft.Network/loadBalancers/backendAddressPools/join/action")
-	case "microsoft.network/firewallpolicies":
-		return one("Microsoft.Network/firewallPolicies/join/action")
-	case "microsoft.network/serviceendpointpolicies":
-		return one("Microsoft.Network/serviceEndpointPolicies/join/action")
-	case "microsoft.network/dnsresolvers/outboundendpoints":
-		return one("Microsoft.Network/dnsResolvers/outboundEndpoints/join/action")
+	typ, verb := ref.Type(), ""
+	if k := resources.KindOf(typ); k != nil {
+		typ, verb = k.Type, k.Join
+	} else if i := slices.IndexFunc(joinableParts, func(p string) bool { return strings.EqualFold(p, typ) }); i >= 0 {
+		typ, verb = joinableParts[i], "join"
 	}
-	return nil
+	if verb == "" {
+		return nil
+	}
+	if typ == typeVNet && strings.HasPrefix(strings.ToLower(writeType), strings.ToLower(typeVNet)) {
+		verb = "peer" // a VNet (its peering) links to its remote
+	}
+	out := []linkedAction{{typ + "/" + verb + "/action", ref}}
+	if typ == resources.TypeSubnet {
+		vnet, _ := ref.Parent()
+		out = append(out, linkedAction{typeVNet + "/join/action", vnet})
+	}
+	return out
 }
 
 // authorizeLinked checks the linked actions on every resource the request

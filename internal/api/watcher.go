@@ -411,7 +411,7 @@ func securityRuleOf(r *netverify.EffectiveRule) object {
 	if n := len(r.ID.Types); n > 0 {
 		typ = r.ID.Types[n-1]
 	}
-	return object{"id": r.ID.String(), "name": r.ID.Leaf(), "type": "Microsoft.Network/networkSecurityGroups/" + typ, "properties": props}
+	return object{"id": r.ID.String(), "name": r.ID.Leaf(), "type": typeNSG + "/" + typ, "properties": props}
 }
 
 // effectiveOf renders a compiled rule as an effective security rule.
@@ -503,8 +503,6 @@ func portTexts(set ipset.Set, all string, rangeAlways bool) []string {
 	}
 	return out
 }
-
-const typeVM = "Microsoft.Compute/virtualMachines"
 
 // targetTypes are the resource types a diagnostic may target.
 var targetTypes = []string{

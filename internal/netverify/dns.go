@@ -85,20 +85,20 @@ var privateLinkSubdomains = map[string]string{
 func PrivateLinkNames(target arm.ID, groupIDs []string, ws *resources.Workspace) map[string]string {
 	out := map[string]string{}
 	name := strings.ToLower(target.Leaf())
-	switch strings.ToLower(target.Type()) {
-	case "microsoft.storage/storageaccounts":
+	switch t := target.Type(); {
+	case strings.EqualFold(t, resources.TypeStorageAccount):
 		for _, g := range groupIDs {
 			if suffix, ok := privateLinkSubdomains[strings.ToLower(g)]; ok {
 				out[name+"."+suffix] = name + ".privatelink." + suffix
 			}
 		}
-	case "microsoft.machinelearningservices/workspaces":
+	case strings.EqualFold(t, resources.TypeWorkspace):
 		if ws != nil {
 			out = workspaceNames(ws)
 		}
-	case "microsoft.keyvault/vaults":
+	case strings.EqualFold(t, "Microsoft.KeyVault/vaults"):
 		out[name+".vault.azure.net"] = name + ".privatelink.vaultcore.azure.net"
-	case "microsoft.containerregistry/registries":
+	case strings.EqualFold(t, "Microsoft.ContainerRegistry/registries"):
 		out[name+".azurecr.io"] = name + ".privatelink.azurecr.io"
 	}
 	return out

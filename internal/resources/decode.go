@@ -267,27 +267,19 @@ func (r *res) idRef(field string, v *arm.Value, typ string, external bool) Ref {
 	return Ref{ID: id, Pos: r.d.pos(v.Line)}
 }
 
-// kind is a supported resource type.
+// kind is a registered Kind with its decoder.
 type kind struct {
-	typ   string // canonical spelling
-	label string // for messages
+	*Kind
 	// index says the decoded value is a model type, found by Snapshot.Lookup.
 	index  bool
 	child  bool // a parent/child type that must be attached to its parent
 	decode func(r *res) any
 	// store puts a decoded value in place: a snapshot slice, or its parent.
-	store  func(d *decoder, parent, x any)
-	nested []nestedChild
+	store func(d *decoder, parent, x any)
 }
 
-// nestedChild is a child type that ARM also accepts inline, in the parent's
-// properties (a VNet's properties.subnets).
-type nestedChild struct{ key, typ string }
-
-func (k *kind) withNested(n ...nestedChild) *kind { k.nested = n; return k }
-
-func topKind[T any](typ, label string, dec func(*res) *T, slice func(*Snapshot) *[]*T) *kind {
-	return &kind{typ: typ, label: label, index: true,
+func topKind[T any](typ string, dec func(*res) *T, slice func(*Snapshot) *[]*T) *kind {
+	return &kind{Kind: KindOf(typ), index: true,
 		decode: func(r *res) any { return dec(r) },
 		store: func(d *decoder, _, x any) {
 			s := slice(d.snap)
@@ -295,8 +287,8 @@ func topKind[T any](typ, label string, dec func(*res) *T, slice func(*Snapshot) 
 		}}
 }
 
-func childKind[P, C any](typ, label string, index bool, dec func(*res) *C, attach func(d *decoder, p *P, c *C)) *kind {
-	return &kind{typ: typ, label: label, index: index, child: true,
+func childKind[P, C any](typ string, index bool, dec func(*res) *C, attach func(d *decoder, p *P, c *C)) *kind {
+	return &kind{Kind: KindOf(typ), index: index, child: true,
 		decode: func(r *res) any { return dec(r) },
 		store: func(d *decoder, parent, x any) {
 			if p, ok := parent.(*P); ok {
@@ -305,107 +297,73 @@ func childKind[P, C any](typ, label string, index bool, dec func(*res) *C, attac
 		}}
 }
 
-// Resource types, canonical spelling.
+// Types that are parts of kinds or referenced only, canonical spelling.
 const (
-	typeVNet        = "Microsoft.Network/virtualNetworks"
-	typeSubnet      = typeVNet + "/subnets"
-	typePeering     = typeVNet + "/virtualNetworkPeerings"
-	typeNSG         = "Microsoft.Network/networkSecurityGroups"
-	typeRule        = typeNSG + "/securityRules"
-	typeASG         = "Microsoft.Network/applicationSecurityGroups"
-	typeRouteTable  = "Microsoft.Network/routeTables"
-	typeRoute       = typeRouteTable + "/routes"
-	typeNAT         = "Microsoft.Network/natGateways"
-	typePublicIP    = "Microsoft.Network/publicIPAddresses"
 	typeIPPrefix    = "Microsoft.Network/publicIPPrefixes"
-	typeLB          = "Microsoft.Network/loadBalancers"
-	typeLBPool      = typeLB + "/backendAddressPools"
-	typeNIC         = "Microsoft.Network/networkInterfaces"
-	typeEndpoint    = "Microsoft.Network/privateEndpoints"
-	typeZone        = "Microsoft.Network/privateDnsZones"
-	typeZoneLink    = typeZone + "/virtualNetworkLinks"
-	typeZoneA       = typeZone + "/A"
-	typeZoneCNAME   = typeZone + "/CNAME"
-	typeFirewall    = "Microsoft.Network/azureFirewalls"
-	typePolicy      = "Microsoft.Network/firewallPolicies"
-	typeRuleGroup   = typePolicy + "/ruleCollectionGroups"
-	typeSEP         = "Microsoft.Network/serviceEndpointPolicies"
-	typeResolver    = "Microsoft.Network/dnsResolvers"
-	typeInbound     = typeResolver + "/inboundEndpoints"
-	typeOutbound    = typeResolver + "/outboundEndpoints"
-	typeRuleset     = "Microsoft.Network/dnsForwardingRulesets"
-	typeForwardRule = typeRuleset + "/forwardingRules"
-	typeRulesetLink = typeRuleset + "/virtualNetworkLinks"
-	typeStorage     = "Microsoft.Storage/storageAccounts"
-	typeWorkspace   = "Microsoft.MachineLearningServices/workspaces"
-	typeCompute     = typeWorkspace + "/computes"
+	typeLBPool      = TypeLoadBalancer + "/backendAddressPools"
 	typeKeyVault    = "Microsoft.KeyVault/vaults"
 	typeAppInsights = "Microsoft.Insights/components"
 	typeRegistry    = "Microsoft.ContainerRegistry/registries"
-	typeVM          = "Microsoft.Compute/virtualMachines"
-	typeLock        = "Microsoft.Authorization/locks"
-	typeAssignment  = "Microsoft.Authorization/policyAssignments"
 )
 
-var (
-	kindList  []*kind
-	kindIndex = map[string]*kind{} // by lower-cased type
-)
+// kindIndex holds the decoder of every registered kind, by lower-cased
+// type (TestEveryKindDecodes checks that none is missing).
+var kindIndex = map[string]*kind{}
 
 // The table is built in init because decoders of parents look up their
 // children's kinds, which a package-level initializer would make a cycle.
 func init() {
-	kindList = []*kind{
-		topKind(arm.TypeResourceGroup, "resource group", decodeResourceGroup, func(s *Snapshot) *[]*ResourceGroup { return &s.ResourceGroups }),
-		topKind(typeVNet, "virtual network", decodeVirtualNetwork, func(s *Snapshot) *[]*VirtualNetwork { return &s.VirtualNetworks }).
-			withNested(nestedChild{"subnets", typeSubnet}, nestedChild{"virtualNetworkPeerings", typePeering}),
-		childKind(typeSubnet, "subnet", true, decodeSubnet, attachSubnet),
-		childKind(typePeering, "peering", true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
-		topKind(typeNSG, "network security group", decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }).
-			withNested(nestedChild{"securityRules", typeRule}),
-		childKind(typeRule, "security rule", true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) }),
-		topKind(typeASG, "application security group", decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
-		topKind(typeRouteTable, "route table", decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }).
-			withNested(nestedChild{"routes", typeRoute}),
-		childKind(typeRoute, "route", true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
-		topKind(typeNAT, "NAT gateway", decodeNATGateway, func(s *Snapshot) *[]*NATGateway { return &s.NATGateways }),
-		topKind(typePublicIP, "public IP address", decodePublicIP, func(s *Snapshot) *[]*PublicIPAddress { return &s.PublicIPAddresses }),
-		topKind(typeLB, "load balancer", decodeLoadBalancer, func(s *Snapshot) *[]*LoadBalancer { return &s.LoadBalancers }),
-		topKind(typeNIC, "network interface", decodeNIC, func(s *Snapshot) *[]*NetworkInterface { return &s.NetworkInterfaces }),
-		topKind(typeEndpoint, "private endpoint", decodePrivateEndpoint, func(s *Snapshot) *[]*PrivateEndpoint { return &s.PrivateEndpoints }),
-		topKind(typeZone, "private DNS zone", decodeZone, func(s *Snapshot) *[]*PrivateDNSZone { return &s.PrivateDNSZones }),
-		childKind(typeZoneLink, "virtual network link", true, decodeZoneLink, func(_ *decoder, z *PrivateDNSZone, l *VirtualNetworkLink) { z.Links = append(z.Links, l) }),
-		childKind(typeZoneA, "A record set", false, decodeARecords, attachRecordSet),
-		childKind(typeZoneCNAME, "CNAME record set", false, decodeCNAMERecord, attachRecordSet),
-		topKind(typeFirewall, "firewall", decodeFirewall, func(s *Snapshot) *[]*AzureFirewall { return &s.AzureFirewalls }),
-		topKind(typePolicy, "firewall policy", decodeFirewallPolicy, func(s *Snapshot) *[]*FirewallPolicy { return &s.FirewallPolicies }),
-		childKind(typeRuleGroup, "rule collection group", false, decodeRuleGroup, attachRuleGroup),
-		topKind(typeSEP, "service endpoint policy", decodeServiceEndpointPolicy, func(s *Snapshot) *[]*ServiceEndpointPolicy { return &s.ServiceEndpointPolicies }),
-		// DNS Private Resolver children are standalone only: ARM has no
-		// inline form for them.
-		topKind(typeResolver, "DNS resolver", decodeDNSResolver, func(s *Snapshot) *[]*DNSResolver { return &s.DNSResolvers }),
-		childKind(typeInbound, "inbound endpoint", true, decodeInboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverInboundEndpoint) {
+	decoders := []*kind{
+		topKind(TypeResourceGroup, decodeResourceGroup, func(s *Snapshot) *[]*ResourceGroup { return &s.ResourceGroups }),
+		topKind(TypeVirtualNetwork, decodeVirtualNetwork, func(s *Snapshot) *[]*VirtualNetwork { return &s.VirtualNetworks }),
+		childKind(TypeSubnet, true, decodeSubnet, attachSubnet),
+		childKind(TypePeering, true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
+		topKind(TypeNSG, decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }),
+		childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) }),
+		topKind(TypeASG, decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
+		topKind(TypeRouteTable, decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }),
+		childKind(TypeRoute, true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
+		topKind(TypeNATGateway, decodeNATGateway, func(s *Snapshot) *[]*NATGateway { return &s.NATGateways }),
+		topKind(TypePublicIP, decodePublicIP, func(s *Snapshot) *[]*PublicIPAddress { return &s.PublicIPAddresses }),
+		topKind(TypeLoadBalancer, decodeLoadBalancer, func(s *Snapshot) *[]*LoadBalancer { return &s.LoadBalancers }),
+		topKind(TypeNIC, decodeNIC, func(s *Snapshot) *[]*NetworkInterface { return &s.NetworkInterfaces }),
+		topKind(TypePrivateEndpoint, decodePrivateEndpoint, func(s *Snapshot) *[]*PrivateEndpoint { return &s.PrivateEndpoints }),
+		topKind(TypePrivateDNSZone, decodeZone, func(s *Snapshot) *[]*PrivateDNSZone { return &s.PrivateDNSZones }),
+		childKind(TypeZoneLink, true, decodeZoneLink, func(_ *decoder, z *PrivateDNSZone, l *VirtualNetworkLink) { z.Links = append(z.Links, l) }),
+		childKind(TypeZoneA, false, decodeARecords, attachRecordSet),
+		childKind(TypeZoneCNAME, false, decodeCNAMERecord, attachRecordSet),
+		topKind(TypeFirewall, decodeFirewall, func(s *Snapshot) *[]*AzureFirewall { return &s.AzureFirewalls }),
+		topKind(TypeFirewallPolicy, decodeFirewallPolicy, func(s *Snapshot) *[]*FirewallPolicy { return &s.FirewallPolicies }),
+		childKind(TypeRuleGroup, false, decodeRuleGroup, attachRuleGroup),
+		topKind(TypeSEP, decodeServiceEndpointPolicy, func(s *Snapshot) *[]*ServiceEndpointPolicy { return &s.ServiceEndpointPolicies }),
+		topKind(TypeDNSResolver, decodeDNSResolver, func(s *Snapshot) *[]*DNSResolver { return &s.DNSResolvers }),
+		childKind(TypeInboundEndpoint, true, decodeInboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverInboundEndpoint) {
 			v.InboundEndpoints = append(v.InboundEndpoints, e)
 		}),
-		childKind(typeOutbound, "outbound endpoint", true, decodeOutboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverOutboundEndpoint) {
+		childKind(TypeOutboundEndpoint, true, decodeOutboundEndpoint, func(_ *decoder, v *DNSResolver, e *DNSResolverOutboundEndpoint) {
 			v.OutboundEndpoints = append(v.OutboundEndpoints, e)
 		}),
-		topKind(typeRuleset, "forwarding ruleset", decodeForwardingRuleset, func(s *Snapshot) *[]*DNSForwardingRuleset { return &s.DNSForwardingRulesets }),
-		childKind(typeForwardRule, "forwarding rule", true, decodeForwardingRule, func(_ *decoder, rs *DNSForwardingRuleset, fr *DNSForwardingRule) { rs.Rules = append(rs.Rules, fr) }),
-		childKind(typeRulesetLink, "ruleset link", true, decodeRulesetLink, func(_ *decoder, rs *DNSForwardingRuleset, l *DNSForwardingRulesetLink) {
+		topKind(TypeRuleset, decodeForwardingRuleset, func(s *Snapshot) *[]*DNSForwardingRuleset { return &s.DNSForwardingRulesets }),
+		childKind(TypeForwardingRule, true, decodeForwardingRule, func(_ *decoder, rs *DNSForwardingRuleset, fr *DNSForwardingRule) { rs.Rules = append(rs.Rules, fr) }),
+		childKind(TypeRulesetLink, true, decodeRulesetLink, func(_ *decoder, rs *DNSForwardingRuleset, l *DNSForwardingRulesetLink) {
 			rs.Links = append(rs.Links, l)
 		}),
-		topKind(typeStorage, "storage account", decodeStorageAccount, func(s *Snapshot) *[]*StorageAccount { return &s.StorageAccounts }),
-		topKind(typeWorkspace, "workspace", decodeWorkspace, func(s *Snapshot) *[]*Workspace { return &s.Workspaces }),
+		topKind(TypeStorageAccount, decodeStorageAccount, func(s *Snapshot) *[]*StorageAccount { return &s.StorageAccounts }),
+		topKind(TypeWorkspace, decodeWorkspace, func(s *Snapshot) *[]*Workspace { return &s.Workspaces }),
 		// Computes are not attached to their workspace, which may live
 		// outside the file.
-		topKind(typeCompute, "compute", decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
-		topKind(typeVM, "virtual machine", decodeVirtualMachine, func(s *Snapshot) *[]*VirtualMachine { return &s.VirtualMachines }),
-		topKind(typeLock, "lock", decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
-		topKind(typeAssignment, "policy assignment", decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),
+		topKind(TypeCompute, decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
+		topKind(TypeVirtualMachine, decodeVirtualMachine, func(s *Snapshot) *[]*VirtualMachine { return &s.VirtualMachines }),
+		topKind(TypeLock, decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
+		topKind(TypePolicyAssignment, decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),
 	}
-	for _, k := range kindList {
-		kindIndex[strings.ToLower(k.typ)] = k
+	for _, k := range decoders {
+		if k.Kind == nil {
+			// A decoder for a type the registry lacks is a programming
+			// error every test run meets at once.
+			panic("resources: a decoder's type is not in the kind registry")
+		}
+		kindIndex[strings.ToLower(k.Type)] = k
 	}
 }
 
@@ -414,9 +372,9 @@ func init() {
 func unknownType(t string) string {
 	var types, providers, same []string
 	provider, _, _ := strings.Cut(t, "/")
-	for _, k := range kindList {
-		types = append(types, k.typ)
-		p, rest, _ := strings.Cut(k.typ, "/")
+	for _, k := range Kinds() {
+		types = append(types, k.Type)
+		p, rest, _ := strings.Cut(k.Type, "/")
 		if !slices.Contains(providers, p) {
 			providers = append(providers, p)
 		}
@@ -484,9 +442,9 @@ func countResources(list *arm.Value) int {
 	n := len(list.Items)
 	for _, it := range list.Items {
 		props := it.Get("properties")
-		for _, k := range kindList {
-			for _, c := range k.nested {
-				if a := props.Get(c.key); a != nil {
+		for _, k := range Kinds() {
+			for _, c := range k.Children {
+				if a := props.Get(c.Inline); a != nil {
 					n += len(a.Items)
 				}
 			}
@@ -519,7 +477,7 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 		return
 	}
 	r.kind, r.line = k, tv.Line
-	r.label = k.label + " " + r.label
+	r.label = k.Label + " " + r.label
 	if r.placeByID() {
 		r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
 		r.props = env.childFor(r, "properties", "")
@@ -529,7 +487,7 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	nv := env.need("name", arm.String)
 	if nv != nil {
 		r.name, r.nameLine = nv.Str, nv.Line
-		r.label = k.label + " " + nv.Str
+		r.label = k.Label + " " + nv.Str
 	}
 	if sv := env.get("subscription", arm.String); sv != nil {
 		if err := checkSegment("subscription", sv.Str); err != nil {
@@ -543,7 +501,7 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 		r.errf(r.line, "no subscription: set subscription at the top of the file or on the resource")
 	}
 	if nv != nil && rgOK && r.sub != "" {
-		id, err := arm.NewID(r.sub, rg, k.typ, nv.Str)
+		id, err := arm.NewID(r.sub, rg, k.Type, nv.Str)
 		if err != nil {
 			r.errf(nv.Line, "%v", err)
 		} else {
@@ -579,12 +537,12 @@ func (r *res) placeByID() bool {
 	switch {
 	case err != nil:
 		r.errf(iv.Line, "id: %v", err)
-	case !strings.EqualFold(id.Type(), r.kind.typ):
-		r.errf(iv.Line, "id %s is a %s, not a %s", iv.Str, id.Type(), r.kind.typ)
+	case !strings.EqualFold(id.Type(), r.kind.Type):
+		r.errf(iv.Line, "id %s is a %s, not a %s", iv.Str, id.Type(), r.kind.Type)
 	default:
 		r.id, r.sub = id, id.Subscription
 		r.name, r.nameLine = id.Name(), iv.Line
-		r.label = r.kind.label + " " + id.Name()
+		r.label = r.kind.Label + " " + id.Name()
 	}
 	if nv := env.get("name", arm.String); nv != nil && !r.id.IsZero() && !strings.EqualFold(nv.Str, r.id.Leaf()) && !strings.EqualFold(nv.Str, r.id.Name()) {
 		r.errf(nv.Line, "name %q does not match id %s", nv.Str, r.id)
@@ -596,7 +554,7 @@ func (r *res) placeByID() bool {
 // envelope may omit it (its name is the group), and so may a policy
 // assignment's (it is then assigned at the subscription).
 func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
-	if r.kind.typ == arm.TypeResourceGroup {
+	if r.kind.Type == arm.TypeResourceGroup {
 		if nv != nil {
 			if err := checkSegment("name", nv.Str); err != nil {
 				r.errf(nv.Line, "%v", err)
@@ -608,9 +566,10 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 		}
 		return "", true
 	}
-	// A policy assignment without resourceGroup is assigned at the
-	// subscription; its id has no resource group segment.
-	if r.kind.typ == typeAssignment && r.env.lookup("resourceGroup") == nil {
+	// A kind that may live at the subscription (a policy assignment)
+	// without resourceGroup is there; its id has no resource group
+	// segment.
+	if r.kind.AtSubscription && r.env.lookup("resourceGroup") == nil {
 		return "", true
 	}
 	gv := r.env.need("resourceGroup", arm.String)
@@ -628,7 +587,7 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 func (r *res) run(parent any) {
 	if !r.id.IsZero() {
 		var ne *NameError
-		if errors.As(CheckName(r.kind.typ, r.id.Leaf()), &ne) {
+		if errors.As(CheckName(r.kind.Type, r.id.Leaf()), &ne) {
 			r.errc(ne.Code, r.nameLine, "%v", ne)
 		}
 	}
@@ -638,28 +597,26 @@ func (r *res) run(parent any) {
 		// but not registered.
 		r.id = arm.ID{}
 	}
-	for _, n := range r.kind.nested {
-		r.nestedChildren(n, out)
+	for _, c := range r.kind.Children {
+		r.nestedChildren(kindIndex[strings.ToLower(c.Type)], out)
 	}
 }
 
 // nestedChildren decodes the children written inline in r's properties.
-func (r *res) nestedChildren(n nestedChild, parent any) {
-	k := kindIndex[strings.ToLower(n.typ)]
-	childType := n.typ[strings.LastIndex(n.typ, "/")+1:]
-	for _, it := range r.props.items(n.key) {
+func (r *res) nestedChildren(k *kind, parent any) {
+	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
 		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line,
-			label: fmt.Sprintf("%s %s/%s", k.label, r.name, strings.TrimSuffix(it.path, "."))}
+			label: fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path, "."))}
 		if nv := it.need("name", arm.String); nv != nil {
 			c.name, c.nameLine = r.name+"/"+nv.Str, nv.Line
-			c.label = k.label + " " + c.name
+			c.label = k.Label + " " + c.name
 			switch {
 			case nv.Str == "" || strings.Contains(nv.Str, "/"):
 				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path, nv.Str)
 			case !r.id.IsZero():
-				c.id = r.id.Child(childType, nv.Str)
+				c.id = r.id.Child(k.Leaf(), nv.Str)
 			}
 		}
 		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
@@ -708,7 +665,7 @@ func (d *decoder) attachStandalone() {
 		if p == nil {
 			label := pid.Type()
 			if k := kindIndex[strings.ToLower(label)]; k != nil {
-				label = k.label
+				label = k.Label
 			}
 			c.errf(c.line, "%s %s is not in the file; a child needs its parent", label, pid.Name())
 			continue

@@ -20,7 +20,7 @@ func decodeDNSResolver(r *res) *DNSResolver {
 	p := r.props
 	p.ignore("dnsResolverState", "resourceGuid", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSResolver{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", typeVNet)}
+	return &DNSResolver{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 func decodeInboundEndpoint(r *res) *DNSResolverInboundEndpoint {
@@ -29,7 +29,7 @@ func decodeInboundEndpoint(r *res) *DNSResolverInboundEndpoint {
 	ep := &DNSResolverInboundEndpoint{Meta: r.meta}
 	for i, c := range p.itemsUpTo("ipConfigurations", maxInboundConfigs) {
 		c.required("subnet")
-		subnet, addr := c.ref("subnet", typeSubnet), c.ipv4("privateIpAddress", false)
+		subnet, addr := c.ref("subnet", TypeSubnet), c.ipv4("privateIpAddress", false)
 		// A written address is used whatever the method: exports of
 		// Dynamic endpoints carry the one Azure assigned.
 		c.enum("privateIpAllocationMethod", false, "Static", "Dynamic")
@@ -44,14 +44,14 @@ func decodeOutboundEndpoint(r *res) *DNSResolverOutboundEndpoint {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("subnet")
-	return &DNSResolverOutboundEndpoint{Meta: r.meta, Subnet: p.ref("subnet", typeSubnet)}
+	return &DNSResolverOutboundEndpoint{Meta: r.meta, Subnet: p.ref("subnet", TypeSubnet)}
 }
 
 func decodeForwardingRuleset(r *res) *DNSForwardingRuleset {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("dnsResolverOutboundEndpoints")
-	return &DNSForwardingRuleset{Meta: r.meta, OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", typeOutbound)}
+	return &DNSForwardingRuleset{Meta: r.meta, OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", TypeOutboundEndpoint)}
 }
 
 func decodeForwardingRule(r *res) *DNSForwardingRule {
@@ -83,7 +83,7 @@ func decodeRulesetLink(r *res) *DNSForwardingRulesetLink {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSForwardingRulesetLink{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", typeVNet)}
+	return &DNSForwardingRulesetLink{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 // checkDNSResolvers checks each resolver with its endpoints attached: an

@@ -45,17 +45,17 @@ func decodeFirewall(r *res) *AzureFirewall {
 	sku.enum("name", false, "AZFW_VNet", "AZFW_Hub")
 	sku.enum("tier", false, "Basic", "Standard", "Premium")
 	threatIntelMode(p)
-	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", typePolicy)}
+	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", TypeFirewallPolicy)}
 	p.required("ipConfigurations")
 	for i, it := range p.items("ipConfigurations") {
 		it.ignore("id", "etag", "type")
 		it.needStr("name")
 		ip := it.child("properties")
 		ip.ignore("provisioningState")
-		if pip := ip.ref("publicIPAddress", typePublicIP); pip.IsSet() {
+		if pip := ip.ref("publicIPAddress", TypePublicIP); pip.IsSet() {
 			fw.PublicIPs = append(fw.PublicIPs, pip)
 		}
-		subnet, addr := ip.ref("subnet", typeSubnet), ip.ipv4("privateIPAddress", false)
+		subnet, addr := ip.ref("subnet", TypeSubnet), ip.ipv4("privateIPAddress", false)
 		if i > 0 {
 			continue
 		}
@@ -140,7 +140,7 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 		sql.refuse("allowSqlRedirect", "true", "SQL redirect is not modeled: it lets SQL clients reach database nodes on ports 11000-11999 after the gateway's 1433")
 	}
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
-	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", typePolicy)}
+	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", TypeFirewallPolicy)}
 	dns := p.child("dnsSettings")
 	dns.ignore("requireProxyForNetworkRules")
 	pol.DNSProxy = dns.boolean("enableProxy", false)
@@ -159,7 +159,7 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	// Azure reports the policy's groups here as ids; ARM has no inline form.
 	for _, it := range p.items("ruleCollectionGroups") {
 		if len(it.v.Keys) != 1 || it.v.Keys[0] != "id" {
-			it.errf(it.line, "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", typeRuleGroup)
+			it.errf(it.line, "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", TypeRuleGroup)
 			it.ignoreRest()
 			continue
 		}

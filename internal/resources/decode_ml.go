@@ -61,7 +61,7 @@ func decodeStorageAccount(r *res) *StorageAccount {
 	for _, it := range acl.items("virtualNetworkRules") {
 		it.ignore("state")
 		it.enum("action", false, "Allow")
-		if ref := it.idString("id", typeSubnet, true, false); ref.IsSet() {
+		if ref := it.idString("id", TypeSubnet, true, false); ref.IsSet() {
 			sa.VirtualNetworkRules = append(sa.VirtualNetworkRules, ref)
 		}
 	}
@@ -87,7 +87,7 @@ func decodeWorkspace(r *res) *Workspace {
 		"provisioningState")
 	// The workspace's dependencies may live outside the file.
 	ws := &Workspace{Meta: r.meta,
-		StorageAccount:      p.idString("storageAccount", typeStorage, false, true),
+		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
 		KeyVault:            p.idString("keyVault", typeKeyVault, false, true),
 		ApplicationInsights: p.idString("applicationInsights", typeAppInsights, false, true),
 		ContainerRegistry:   p.idString("containerRegistry", typeRegistry, false, true),
@@ -111,7 +111,7 @@ var (
 	azureComputeTypes = append(slices.Clone(computeTypes), "AKS", "Kubernetes", "DataFactory", "DataLakeAnalytics", "SynapseSpark")
 	// attachedResourceTypes are the types of resourceId for attached computes.
 	attachedResourceTypes = map[string]string{
-		ComputeVM:         "Microsoft.Compute/virtualMachines",
+		ComputeVM:         TypeVirtualMachine,
 		ComputeHDInsight:  "Microsoft.HDInsight/clusters",
 		ComputeDatabricks: "Microsoft.Databricks/workspaces",
 	}
@@ -178,7 +178,7 @@ func amlComputeProperties(in *obj, c *Compute) {
 	in.ignore(ClusterRuntimeFields...)
 	c.VMSize = in.str("vmSize")
 	c.VMPriority = in.enum("vmPriority", false, "Dedicated", "LowPriority")
-	c.Subnet = in.ref("subnet", typeSubnet)
+	c.Subnet = in.ref("subnet", TypeSubnet)
 	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)
 	c.RemoteLoginPortPublicAccess = in.enum("remoteLoginPortPublicAccess", false, "Enabled", "Disabled", "NotSpecified")
 	c.OSType = in.enum("osType", false, "Linux", "Windows")
@@ -199,7 +199,7 @@ func computeInstanceProperties(in *obj, c *Compute) {
 		"enableSSO", "releaseQuotaOnStop", "containers", "dataDisks", "dataMounts")
 	in.ignore(InstanceRuntimeFields...)
 	c.VMSize = in.str("vmSize")
-	c.Subnet = in.ref("subnet", typeSubnet)
+	c.Subnet = in.ref("subnet", TypeSubnet)
 	c.EnableNodePublicIP = in.boolean("enableNodePublicIp", true)
 	ssh := in.child("sshSettings")
 	ssh.ignore("adminPublicKey", "adminUserName", "sshPort")

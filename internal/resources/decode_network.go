@@ -81,14 +81,14 @@ func decodeSubnet(r *res) *Subnet {
 		dp.ignore("actions", "provisioningState")
 		sn.Delegations = append(sn.Delegations, Delegation{Name: it.needStr("name"), ServiceName: dp.needStr("serviceName")})
 	}
-	sn.NetworkSecurityGroup = p.ref("networkSecurityGroup", typeNSG)
-	sn.RouteTable = p.ref("routeTable", typeRouteTable)
-	sn.NATGateway = p.ref("natGateway", typeNAT)
+	sn.NetworkSecurityGroup = p.ref("networkSecurityGroup", TypeNSG)
+	sn.RouteTable = p.ref("routeTable", TypeRouteTable)
+	sn.NATGateway = p.ref("natGateway", TypeNATGateway)
 	for _, it := range p.items("serviceEndpoints") {
 		it.ignore("networkIdentifier", "provisioningState")
 		sn.ServiceEndpoints = append(sn.ServiceEndpoints, ServiceEndpoint{Service: it.needStr("service"), Locations: it.strings("locations")})
 	}
-	sn.ServiceEndpointPolicies = p.refs("serviceEndpointPolicies", typeSEP)
+	sn.ServiceEndpointPolicies = p.refs("serviceEndpointPolicies", TypeSEP)
 	sn.PrivateEndpointNetworkPolicies = p.enum("privateEndpointNetworkPolicies", false,
 		"Disabled", "Enabled", "NetworkSecurityGroupEnabled", "RouteTableEnabled")
 	if sn.PrivateEndpointNetworkPolicies == "" {
@@ -129,9 +129,9 @@ func decodePeering(r *res) *Peering {
 	if pe.State == PeeringDisconnected {
 		// Azure leaves a peering Disconnected when its remote VNet is
 		// deleted: the id it keeps names nothing.
-		pe.RemoteVirtualNetwork = p.externalRef("remoteVirtualNetwork", typeVNet)
+		pe.RemoteVirtualNetwork = p.externalRef("remoteVirtualNetwork", TypeVirtualNetwork)
 	} else {
-		pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", typeVNet)
+		pe.RemoteVirtualNetwork = p.ref("remoteVirtualNetwork", TypeVirtualNetwork)
 	}
 	if vnet, ok := r.id.Parent(); ok && pe.RemoteVirtualNetwork.ID.Equal(vnet) {
 		p.errf(p.lineOf("remoteVirtualNetwork"), "remoteVirtualNetwork is the peering's own virtual network %s: a virtual network cannot peer with itself", vnet.Name())
@@ -174,7 +174,7 @@ func decodeSecurityRule(r *res) *SecurityRule {
 func ruleEndpoints(p *obj, side string) ([]string, []Ref) {
 	asgKey := side + "ApplicationSecurityGroups"
 	hasASGs := p.present(asgKey)
-	asgs := p.refs(asgKey, typeASG)
+	asgs := p.refs(asgKey, TypeASG)
 	vals, field, plural := p.either(side+"AddressPrefix", side+"AddressPrefixes", false)
 	switch {
 	case len(vals) == 0 && !hasASGs && !p.anyPresent(side+"AddressPrefix", side+"AddressPrefixes"):
@@ -279,7 +279,7 @@ func decodeNATGateway(r *res) *NATGateway {
 	p.ignore("idleTimeoutInMinutes", "publicIpAddressesV6", "publicIpPrefixesV6", "sourceVirtualNetwork", "subnets",
 		"resourceGuid", "provisioningState")
 	return &NATGateway{Meta: r.meta,
-		PublicIPAddresses: p.refs("publicIpAddresses", typePublicIP),
+		PublicIPAddresses: p.refs("publicIpAddresses", TypePublicIP),
 		PublicIPPrefixes:  p.refs("publicIpPrefixes", typeIPPrefix),
 	}
 }
@@ -317,8 +317,8 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 			"inboundNatRules", "inboundNatPools", "loadBalancingRules", "outboundRules", "provisioningState")
 		fp.unsupported("gatewayLoadBalancer", gatewayLBUnsupported)
 		fe := LBFrontend{Name: it.needStr("name"),
-			PublicIP:  fp.ref("publicIPAddress", typePublicIP),
-			Subnet:    fp.ref("subnet", typeSubnet),
+			PublicIP:  fp.ref("publicIPAddress", TypePublicIP),
+			Subnet:    fp.ref("subnet", TypeSubnet),
 			PrivateIP: fp.ipv4("privateIPAddress", false),
 		}
 		lb.Frontends = append(lb.Frontends, fe)
@@ -425,11 +425,11 @@ func decodeNIC(r *res) *NetworkInterface {
 		p.refuse("disableTcpStateTracking", "true", "NSGs are modeled as stateful: without state tracking a reply needs its own rule")
 	}
 	nic := &NetworkInterface{Meta: r.meta,
-		NetworkSecurityGroup: p.ref("networkSecurityGroup", typeNSG),
+		NetworkSecurityGroup: p.ref("networkSecurityGroup", TypeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
 		// Read-only in Azure: the endpoint a NIC was created for, which
 		// may be left out of a file.
-		PrivateEndpoint: p.externalRef("privateEndpoint", typeEndpoint),
+		PrivateEndpoint: p.externalRef("privateEndpoint", TypePrivateEndpoint),
 	}
 	dns := p.child("dnsSettings")
 	// Azure reports the servers in effect and the NIC's internal names;
@@ -439,7 +439,7 @@ func decodeNIC(r *res) *NetworkInterface {
 	// The VM is not modelled: its id is only type-checked.
 	if vm := p.child("virtualMachine"); vm.v != nil {
 		if iv := vm.need("id", arm.String); iv != nil {
-			nic.VirtualMachine = r.idRef(vm.name("id"), iv, "Microsoft.Compute/virtualMachines", true)
+			nic.VirtualMachine = r.idRef(vm.name("id"), iv, TypeVirtualMachine, true)
 		}
 	}
 	p.required("ipConfigurations")
@@ -454,10 +454,10 @@ func decodeNIC(r *res) *NetworkInterface {
 		ip.required("subnet")
 		nic.IPConfigurations = append(nic.IPConfigurations, NICIPConfiguration{
 			Name:                      it.needStr("name"),
-			Subnet:                    ip.ref("subnet", typeSubnet),
+			Subnet:                    ip.ref("subnet", TypeSubnet),
 			PrivateIP:                 ip.ipv4("privateIPAddress", false),
-			PublicIP:                  ip.ref("publicIPAddress", typePublicIP),
-			ApplicationSecurityGroups: ip.refs("applicationSecurityGroups", typeASG),
+			PublicIP:                  ip.ref("publicIPAddress", TypePublicIP),
+			ApplicationSecurityGroups: ip.refs("applicationSecurityGroups", TypeASG),
 			LoadBalancerBackendPools:  ip.refs("loadBalancerBackendAddressPools", typeLBPool),
 		})
 	}
@@ -470,8 +470,8 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 	p.ignore("customNetworkInterfaceName", "ipVersionType", "provisioningState")
 	p.required("subnet")
 	pe := &PrivateEndpoint{Meta: r.meta,
-		Subnet:                    p.ref("subnet", typeSubnet),
-		ApplicationSecurityGroups: p.refs("applicationSecurityGroups", typeASG),
+		Subnet:                    p.ref("subnet", TypeSubnet),
+		ApplicationSecurityGroups: p.refs("applicationSecurityGroups", TypeASG),
 	}
 	for _, key := range []string{"privateLinkServiceConnections", "manualPrivateLinkServiceConnections"} {
 		for _, it := range p.items(key) {
@@ -497,7 +497,7 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 	// Read-only in Azure: the NICs created for the endpoint, which may be
 	// left out of a file.
 	for _, it := range p.items("networkInterfaces") {
-		if r := p.refObj(it, typeNIC, true); r.IsSet() {
+		if r := p.refObj(it, TypeNIC, true); r.IsSet() {
 			pe.NetworkInterfaces = append(pe.NetworkInterfaces, r)
 		}
 	}
@@ -520,7 +520,7 @@ func decodeZoneLink(r *res) *VirtualNetworkLink {
 	p.ignore("resolutionPolicy", "virtualNetworkLinkState", "provisioningState")
 	p.required("virtualNetwork")
 	return &VirtualNetworkLink{Meta: r.meta,
-		VirtualNetwork:      p.ref("virtualNetwork", typeVNet),
+		VirtualNetwork:      p.ref("virtualNetwork", TypeVirtualNetwork),
 		RegistrationEnabled: p.boolean("registrationEnabled", false),
 	}
 }

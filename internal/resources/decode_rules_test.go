@@ -61,12 +61,12 @@ func edit(base []string, edits ...string) []string {
 }
 
 var (
-	vnetEntry = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}")
+	vnetEntry = entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}")
 	// vnetWithSubnet has subnet vn/s, 10.0.1.0/24.
-	vnetWithSubnet = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+	vnetWithSubnet = entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: s, properties: {addressPrefix: 10.0.1.0/24}}]")
 	subnetRef = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/s}"
-	nsgEntry  = entry(typeNSG, "nsg")
+	nsgEntry  = entry(TypeNSG, "nsg")
 	ruleBase  = []string{"priority: 100", "direction: Inbound", "access: Allow", "protocol: Tcp",
 		`sourceAddressPrefix: "*"`, `destinationAddressPrefix: "*"`, `destinationPortRange: "443"`}
 	routeBase = []string{"addressPrefix: 0.0.0.0/0", "nextHopType: Internet"}
@@ -76,7 +76,7 @@ var (
 		"frontendIPConfiguration: {id: /resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe}}"
 	fwBase = []string{"ipConfigurations: [{name: c, properties: {subnet: " +
 		"{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/AzureFirewallSubnet}}}]"}
-	fwVNet = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+	fwVNet = entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: AzureFirewallSubnet, properties: {addressPrefix: 10.0.0.0/26}}]")
 	netRule    = "{name: n, protocols: [TCP], sourceAddresses: ['*'], destinationAddresses: ['*'], destinationPorts: ['443']}"
 	policyBase = []string{"priority: 100"}
@@ -84,15 +84,15 @@ var (
 	amlBase    = []string{"computeType: AmlCompute", "properties:\n  scaleSettings: {maxNodeCount: 2}"}
 	// dnsVNets are VNet v, with subnets vn/in (10.0.4.0/28) and vn/out
 	// (10.0.5.0/28) for the endpoints of resolver dr, and VNet w with subnet wn/s.
-	dnsVNets = entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+	dnsVNets = entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 		"subnets: [{name: in, properties: {addressPrefix: 10.0.4.0/28}}, {name: out, properties: {addressPrefix: 10.0.5.0/28}}]") +
-		entry(typeVNet, "wn", "addressSpace: {addressPrefixes: [10.9.0.0/16]}", "subnets: [{name: s, properties: {addressPrefix: 10.9.0.0/28}}]")
+		entry(TypeVirtualNetwork, "wn", "addressSpace: {addressPrefixes: [10.9.0.0/16]}", "subnets: [{name: s, properties: {addressPrefix: 10.9.0.0/28}}]")
 	inRef         = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/in}"
 	outRef        = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn/subnets/out}"
 	otherRef      = "{id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn/subnets/s}"
-	resolverEntry = entry(typeResolver, "dr", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn}")
-	outboundEntry = entry(typeOutbound, "dr/out", "subnet: "+outRef)
-	rulesetEntry  = entry(typeRuleset, "rs",
+	resolverEntry = entry(TypeDNSResolver, "dr", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vn}")
+	outboundEntry = entry(TypeOutboundEndpoint, "dr/out", "subnet: "+outRef)
+	rulesetEntry  = entry(TypeRuleset, "rs",
 		"dnsResolverOutboundEndpoints: [{id: /resourceGroups/rg/providers/Microsoft.Network/dnsResolvers/dr/outboundEndpoints/out}]")
 	fwdRuleBase = []string{"domainName: contoso.com.", "targetDnsServers: [{ipAddress: 10.9.0.4}]"}
 	// assignmentBase assigns the built-in "Not allowed resource types".
@@ -101,23 +101,25 @@ var (
 )
 
 func subnet(edits ...string) string {
-	return file(vnetEntry, entry(typeSubnet, "vn/s", edit([]string{"addressPrefix: 10.0.1.0/24"}, edits...)...))
+	return file(vnetEntry, entry(TypeSubnet, "vn/s", edit([]string{"addressPrefix: 10.0.1.0/24"}, edits...)...))
 }
 func rule(edits ...string) string {
-	return file(nsgEntry, entry(typeRule, "nsg/r", edit(ruleBase, edits...)...))
+	return file(nsgEntry, entry(TypeSecurityRule, "nsg/r", edit(ruleBase, edits...)...))
 }
 func route(edits ...string) string {
-	return file(entry(typeRouteTable, "t"), entry(typeRoute, "t/r", edit(routeBase, edits...)...))
+	return file(entry(TypeRouteTable, "t"), entry(TypeRoute, "t/r", edit(routeBase, edits...)...))
 }
-func lb(edits ...string) string { return file(entry(typeLB, "lb", edit(lbBase, edits...)...)) }
+func lb(edits ...string) string {
+	return file(entry(TypeLoadBalancer, "lb", edit(lbBase, edits...)...))
+}
 func firewall(edits ...string) string {
-	return file(fwVNet, entry(typeFirewall, "fw", edit(fwBase, edits...)...))
+	return file(fwVNet, entry(TypeFirewall, "fw", edit(fwBase, edits...)...))
 }
 func ruleGroupFile(colls string) string {
-	return file(entry(typePolicy, "p"), entry(typeRuleGroup, "p/g", edit(policyBase, "ruleCollections:\n  - "+
+	return file(entry(TypeFirewallPolicy, "p"), entry(TypeRuleGroup, "p/g", edit(policyBase, "ruleCollections:\n  - "+
 		strings.ReplaceAll(colls, "\n", "\n    "))...))
 }
-func compute(props ...string) string { return file(entry(typeCompute, "ws/cc", props...)) }
+func compute(props ...string) string { return file(entry(TypeCompute, "ws/cc", props...)) }
 
 // resolverFile holds dnsVNets, resolver dr and entries.
 func resolverFile(entries ...string) string {
@@ -129,13 +131,13 @@ func rulesetFile(entries ...string) string {
 	return resolverFile(append([]string{outboundEntry, rulesetEntry}, entries...)...)
 }
 func fwdRule(edits ...string) string {
-	return rulesetFile(entry(typeForwardRule, "rs/r", edit(fwdRuleBase, edits...)...))
+	return rulesetFile(entry(TypeForwardingRule, "rs/r", edit(fwdRuleBase, edits...)...))
 }
 func lock(edits ...string) string {
-	return file(entry(typeLock, "l", edit([]string{"level: ReadOnly"}, edits...)...))
+	return file(entry(TypeLock, "l", edit([]string{"level: ReadOnly"}, edits...)...))
 }
 func assignment(edits ...string) string {
-	return file(entry(typeAssignment, "a", edit(assignmentBase, edits...)...))
+	return file(entry(TypePolicyAssignment, "a", edit(assignmentBase, edits...)...))
 }
 
 var marker = regexp.MustCompile(`#!`)
@@ -195,7 +197,7 @@ func TestValidationRules(t *testing.T) {
 				"privateDnsZones/A, privateDnsZones/CNAME, azureFirewalls, firewallPolicies, firewallPolicies/ruleCollectionGroups, serviceEndpointPolicies, " +
 				"dnsResolvers, dnsResolvers/inboundEndpoints, dnsResolvers/outboundEndpoints, dnsForwardingRulesets, " +
 				"dnsForwardingRulesets/forwardingRules, dnsForwardingRulesets/virtualNetworkLinks"}},
-		{"unknown envelope field", file(envEntry(typeNSG, "nsg", []string{"propertes: {} #!"})),
+		{"unknown envelope field", file(envEntry(TypeNSG, "nsg", []string{"propertes: {} #!"})),
 			[]string{`t.yaml:L1: network security group nsg: unknown field "propertes"; did you mean "properties"?`}},
 		{"resourceGroup missing", file("  - type: Microsoft.Network/networkSecurityGroups #!\n    name: nsg\n"),
 			[]string{"t.yaml:L1: network security group nsg: resourceGroup is required"}},
@@ -205,10 +207,10 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: network security group nsg: resourceGroup "a/b" must be a non-empty name without "/"`}},
 		{"resource group's resourceGroup differs", file("  - type: Microsoft.Resources/resourceGroups\n    resourceGroup: other #!\n    name: rg\n"),
 			[]string{`t.yaml:L1: resource group rg: resourceGroup "other" differs from the resource group's name "rg"`}},
-		{"id mismatch", file(envEntry(typeNSG, "nsg", []string{"id: " + netw + "networkSecurityGroups/other #!"})),
+		{"id mismatch", file(envEntry(TypeNSG, "nsg", []string{"id: " + netw + "networkSecurityGroups/other #!"})),
 			[]string{"t.yaml:L1: network security group nsg: id " + netw + "networkSecurityGroups/other does not match the id computed " +
 				"from type, resourceGroup and name: " + sub1 + "Microsoft.Network/networkSecurityGroups/nsg"}},
-		{"bad id", file(envEntry(typeNSG, "nsg", []string{"id: nsg #!"})),
+		{"bad id", file(envEntry(TypeNSG, "nsg", []string{"id: nsg #!"})),
 			[]string{`t.yaml:L1: network security group nsg: id: resource id "nsg" must start with /subscriptions/ or /resourceGroups/`}},
 		{"child without parent/child name", file("  - type: Microsoft.Network/virtualNetworks/subnets\n    resourceGroup: rg\n    name: s #!\n    properties: {addressPrefix: 10.0.1.0/24}\n"),
 			[]string{`t.yaml:L1: subnet s: name "s" must have 2 segment(s) for type Microsoft.Network/virtualNetworks/subnets (parent/child naming)`}},
@@ -217,27 +219,27 @@ func TestValidationRules(t *testing.T) {
 		{"child nested and standalone", file(vnetWithSubnet, "  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: vn/s\n"+
 			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
 			[]string{"t.yaml:L1: subnet vn/s: declared twice (first at t.yaml:8)"}},
-		{"nested child name with a slash", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		{"nested child name with a slash", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 			"subnets: [{name: a/b, properties: {addressPrefix: 10.0.1.0/24}}] #!")),
 			[]string{`t.yaml:L1: virtual network vn: subnets[0].name "a/b" must be a non-empty name without "/"`}},
 		{"standalone child without parent", file("  - type: Microsoft.Network/virtualNetworks/subnets #!\n    resourceGroup: rg\n    name: v9/s\n" +
 			"    properties: {addressPrefix: 10.0.2.0/24}\n"),
 			[]string{"t.yaml:L1: subnet v9/s: virtual network v9 is not in the file; a child needs its parent"}},
-		{"properties not an object", file(envEntry(typeNSG, "nsg", []string{"properties: [] #!"})),
+		{"properties not an object", file(envEntry(TypeNSG, "nsg", []string{"properties: [] #!"})),
 			[]string{"t.yaml:L1: network security group nsg: properties must be an object, got array"}},
-		{"tags not strings", file(envEntry(typeNSG, "nsg", []string{"tags: {a: [1]} #!"})),
+		{"tags not strings", file(envEntry(TypeNSG, "nsg", []string{"tags: {a: [1]} #!"})),
 			[]string{"t.yaml:L1: network security group nsg: tags.a must be a string, got array"}},
 
 		// Virtual networks and subnets (§8.3).
-		{"address space missing", file(entry(typeVNet, "vn", "addressSpace: {} #!")),
+		{"address space missing", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {} #!")),
 			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes is required"}},
-		{"address space empty", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: []} #!")),
+		{"address space empty", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: []} #!")),
 			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes must not be empty"}},
-		{"address space IPv6", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [fd00::/48]} #!")),
+		{"address space IPv6", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [fd00::/48]} #!")),
 			[]string{`t.yaml:L1: virtual network vn: addressSpace.addressPrefixes "fd00::/48" is IPv6; only IPv4 is supported`}},
-		{"address spaces overlap", file(entry(typeVNet, "vn", "addressSpace:\n  addressPrefixes:\n    - 10.0.0.0/16\n    - 10.0.128.0/17 #!")),
+		{"address spaces overlap", file(entry(TypeVirtualNetwork, "vn", "addressSpace:\n  addressPrefixes:\n    - 10.0.0.0/16\n    - 10.0.128.0/17 #!")),
 			[]string{"t.yaml:L1: virtual network vn: addressSpace.addressPrefixes 10.0.128.0/17 overlaps 10.0.0.0/16"}},
-		{"dns server", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "dhcpOptions: {dnsServers: [10.0.0.256]} #!")),
+		{"dns server", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "dhcpOptions: {dnsServers: [10.0.0.256]} #!")),
 			[]string{`t.yaml:L1: virtual network vn: dhcpOptions.dnsServers "10.0.0.256" is not a valid IPv4 address`}},
 		{"subnet CIDR", subnet("addressPrefix: 10.0.0.0/33 #!"),
 			[]string{`t.yaml:L1: subnet vn/s: addressPrefix "10.0.0.0/33" is not a valid CIDR`}},
@@ -255,8 +257,8 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: subnet vn/s: address prefix 10.1.0.0/24 is outside the address space of virtual network vn (10.0.0.0/16)"}},
 		{"subnet below the VNet", subnet("addressPrefix: 9.255.255.0/24 #!"),
 			[]string{"t.yaml:L1: subnet vn/s: address prefix 9.255.255.0/24 is outside the address space of virtual network vn (10.0.0.0/16)"}},
-		{"subnets overlap", file(vnetEntry, entry(typeSubnet, "vn/a", "addressPrefix: 10.0.1.0/24"),
-			entry(typeSubnet, "vn/b", "addressPrefix: 10.0.1.128/25 #!")),
+		{"subnets overlap", file(vnetEntry, entry(TypeSubnet, "vn/a", "addressPrefix: 10.0.1.0/24"),
+			entry(TypeSubnet, "vn/b", "addressPrefix: 10.0.1.128/25 #!")),
 			[]string{"t.yaml:L1: subnet vn/b: address prefix 10.0.1.128/25 overlaps subnet vn/a (10.0.1.0/24 at t.yaml:8)"}},
 		{"one subnet's prefixes overlap", subnet("-addressPrefix", "addressPrefixes: [10.0.1.0/24, 10.0.1.0/25] #!"),
 			[]string{"t.yaml:L1: subnet vn/s: address prefixes 10.0.1.0/24 and 10.0.1.0/25 overlap"}},
@@ -286,14 +288,14 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: subnet vn/s: serviceEndpoints[0].locations must be an array, got string"}},
 
 		// Peerings.
-		{"peering remote missing", file(vnetEntry, entry(typePeering, "vn/p", "allowForwardedTraffic: true #!")),
+		{"peering remote missing", file(vnetEntry, entry(TypePeering, "vn/p", "allowForwardedTraffic: true #!")),
 			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is required"}},
-		{"peering remote not found", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
+		{"peering remote not found", file(vnetEntry, entry(TypePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub} #!")),
 			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/hub not found in the file"}},
-		{"peering with itself", file(vnetEntry, entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VN} #!")),
+		{"peering with itself", file(vnetEntry, entry(TypePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VN} #!")),
 			[]string{"t.yaml:L1: peering vn/p: remoteVirtualNetwork is the peering's own virtual network vn: a virtual network cannot peer with itself"}},
-		{"subnet peering", file(vnetEntry, entry(typeVNet, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
-			entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub}", "peerCompleteVnets: false #!")),
+		{"subnet peering", file(vnetEntry, entry(TypeVirtualNetwork, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
+			entry(TypePeering, "vn/p", "remoteVirtualNetwork: {id: "+netw+"virtualNetworks/hub}", "peerCompleteVnets: false #!")),
 			[]string{"t.yaml:L1: peering vn/p: peerCompleteVnets false (subnet peering) is not supported: peerings connect whole VNets"}},
 
 		// NSG rules (§8.1).
@@ -301,15 +303,15 @@ func TestValidationRules(t *testing.T) {
 		{"priority kind", rule(`priority: "100" #!`), []string{ruleR + "priority must be an integer, got string"}},
 		{"priority fraction", rule("priority: 100.5 #!"), []string{ruleR + "priority must be an integer, got 100.5"}},
 		{"priority missing", rule("-priority", "direction: Inbound #!"), []string{ruleR + "priority is required"}},
-		{"priority reused", file(nsgEntry, entry(typeRule, "nsg/a", ruleBase...), entry(typeRule, "nsg/b", edit(ruleBase, "priority: 100 #!")...)),
+		{"priority reused", file(nsgEntry, entry(TypeSecurityRule, "nsg/a", ruleBase...), entry(TypeSecurityRule, "nsg/b", edit(ruleBase, "priority: 100 #!")...)),
 			[]string{"t.yaml:L1: security rule nsg/b: priority 100 is already used by inbound rule a (t.yaml:6)"}},
 		{"direction", rule("direction: In #!"), []string{ruleR + `direction must be one of Inbound, Outbound; got "In"`}},
 		{"access missing", rule("-access", "priority: 100 #!"), []string{ruleR + "access is required"}},
 		{"protocol", rule("protocol: Http #!"), []string{ruleR + `protocol must be one of Tcp, Udp, Icmp, Esp, Ah, *, Any; got "Http"`}},
-		{"rule name end", file(nsgEntry, entry(typeRule, "nsg/bad-", ruleBase...)),
-			[]string{`t.yaml:8: security rule nsg/bad-: name "bad-" is not a valid ` + typeRule + " name: " + networkName.text}},
-		{"rule name length", file(nsgEntry, entry(typeRule, "nsg/"+strings.Repeat("a", 81), ruleBase...)),
-			[]string{`t.yaml:8: security rule nsg/` + strings.Repeat("a", 81) + `: name "` + strings.Repeat("a", 81) + `" is not a valid ` + typeRule + " name: " + networkName.text}},
+		{"rule name end", file(nsgEntry, entry(TypeSecurityRule, "nsg/bad-", ruleBase...)),
+			[]string{`t.yaml:8: security rule nsg/bad-: name "bad-" is not a valid ` + TypeSecurityRule + " name: " + networkName.text}},
+		{"rule name length", file(nsgEntry, entry(TypeSecurityRule, "nsg/"+strings.Repeat("a", 81), ruleBase...)),
+			[]string{`t.yaml:8: security rule nsg/` + strings.Repeat("a", 81) + `: name "` + strings.Repeat("a", 81) + `" is not a valid ` + TypeSecurityRule + " name: " + networkName.text}},
 		{"prefix singular and plural", rule(`sourceAddressPrefix: "10.0.0.0/8" #!`, "sourceAddressPrefixes: [10.1.0.0/16]"),
 			[]string{ruleR + "sourceAddressPrefix and sourceAddressPrefixes are mutually exclusive; use one"}},
 		{"service tag in a list", rule("-sourceAddressPrefix", "sourceAddressPrefixes:\n  - 10.0.0.0/8\n  - Internet #!"),
@@ -324,7 +326,7 @@ func TestValidationRules(t *testing.T) {
 			[]string{ruleR + `destinationAddressPrefix "::1" is IPv6; only IPv4 is supported`}},
 		{"source missing", rule("-sourceAddressPrefix", "priority: 100 #!"),
 			[]string{ruleR + "sourceAddressPrefix, sourceAddressPrefixes or sourceApplicationSecurityGroups is required"}},
-		{"prefix and ASG", file(nsgEntry, entry(typeASG, "asg"), entry(typeRule, "nsg/r", edit(ruleBase,
+		{"prefix and ASG", file(nsgEntry, entry(TypeASG, "asg"), entry(TypeSecurityRule, "nsg/r", edit(ruleBase,
 			"destinationApplicationSecurityGroups: [{id: "+netw+"applicationSecurityGroups/asg}] #!")...)),
 			[]string{"t.yaml:L1: security rule nsg/r: destinationApplicationSecurityGroups cannot be combined with destinationAddressPrefix"}},
 		{"ASG not found", rule("-sourceAddressPrefix", "sourceApplicationSecurityGroups: [{id: "+netw+"applicationSecurityGroups/asg}] #!"),
@@ -357,15 +359,15 @@ func TestValidationRules(t *testing.T) {
 		{"route prefix missing", route("-addressPrefix", "nextHopType: None #!"), []string{"t.yaml:L1: route t/r: addressPrefix is required"}},
 
 		// NAT gateways, public IPs, load balancers, NICs, private endpoints.
-		{"NAT field case", file(entry(typeNAT, "nat", "publicIPAddresses: [] #!")),
+		{"NAT field case", file(entry(TypeNATGateway, "nat", "publicIPAddresses: [] #!")),
 			[]string{`t.yaml:L1: NAT gateway nat: unknown field "publicIPAddresses"; did you mean "publicIpAddresses"?`}},
-		{"NAT public IP not found", file(entry(typeNAT, "nat", "publicIpAddresses: [{id: "+netw+"publicIPAddresses/pip}] #!")),
+		{"NAT public IP not found", file(entry(TypeNATGateway, "nat", "publicIpAddresses: [{id: "+netw+"publicIPAddresses/pip}] #!")),
 			[]string{"t.yaml:L1: NAT gateway nat: publicIpAddresses[0] " + sub1 + "Microsoft.Network/publicIPAddresses/pip not found in the file"}},
-		{"public IP address", file(entry(typePublicIP, "pip", "ipAddress: 1.2.3 #!")),
+		{"public IP address", file(entry(TypePublicIP, "pip", "ipAddress: 1.2.3 #!")),
 			[]string{`t.yaml:L1: public IP address pip: ipAddress "1.2.3" is not a valid IPv4 address`}},
-		{"public IPv6", file(entry(typePublicIP, "pip", "publicIPAddressVersion: IPv6 #!")),
+		{"public IPv6", file(entry(TypePublicIP, "pip", "publicIPAddressVersion: IPv6 #!")),
 			[]string{"t.yaml:L1: public IP address pip: publicIPAddressVersion IPv6 is not supported: only IPv4 is modeled"}},
-		{"public IP SKU", file(envEntry(typePublicIP, "pip", []string{"sku: {name: Premium} #!"})),
+		{"public IP SKU", file(envEntry(TypePublicIP, "pip", []string{"sku: {name: Premium} #!"})),
 			[]string{`t.yaml:L1: public IP address pip: sku.name must be one of Basic, Standard, StandardV2; got "Premium"`}},
 		{"LB frontend of another LB", lb("loadBalancingRules: [{name: r, properties: {protocol: Tcp, frontendPort: 80, " +
 			"frontendIPConfiguration: {id: " + netw + "loadBalancers/other/frontendIPConfigurations/fe}}}] #!"),
@@ -387,49 +389,49 @@ func TestValidationRules(t *testing.T) {
 			lbRuleProps+"}]", "outboundRules: [{name: o, properties: {protocol: All}}] #!#!"),
 			[]string{"t.yaml:L1: load balancer lb: outboundRules[0].properties.backendAddressPool is required",
 				"t.yaml:L2: load balancer lb: outboundRules[0].properties.frontendIPConfigurations is required"}},
-		{"NIC subnet missing", file(entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {}}] #!")),
+		{"NIC subnet missing", file(entry(TypeNIC, "nic", "ipConfigurations: [{name: c, properties: {}}] #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.subnet is required"}},
-		{"NIC configurations missing", file(entry(typeNIC, "nic", "enableIPForwarding: true #!")),
+		{"NIC configurations missing", file(entry(TypeNIC, "nic", "enableIPForwarding: true #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations is required"}},
-		{"NIC DNS servers", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+"}}]",
+		{"NIC DNS servers", file(vnetWithSubnet, entry(TypeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+"}}]",
 			"dnsSettings: {dnsServers: [10.0.1.53, dns1], internalDnsNameLabel: vm1, nameServers: [x]} #!")),
 			[]string{`t.yaml:L1: network interface nic: dnsSettings.dnsServers "dns1" is not a valid IPv4 address`,
 				`t.yaml:L1: network interface nic: unknown field "dnsSettings.nameServers"`}},
-		{"NIC pool not found", file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+
+		{"NIC pool not found", file(vnetWithSubnet, entry(TypeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+
 			", loadBalancerBackendAddressPools: [{id: "+netw+"loadBalancers/lb/backendAddressPools/be}]}}] #!")),
 			[]string{"t.yaml:L1: network interface nic: ipConfigurations[0].properties.loadBalancerBackendAddressPools[0] " + sub1 +
 				"Microsoft.Network/loadBalancers/lb/backendAddressPools/be not found in the file"}},
-		{"private endpoint subnet missing", file(entry(typeEndpoint, "pe", "customNetworkInterfaceName: nic #!")),
+		{"private endpoint subnet missing", file(entry(TypePrivateEndpoint, "pe", "customNetworkInterfaceName: nic #!")),
 			[]string{"t.yaml:L1: private endpoint pe: subnet is required"}},
-		{"private endpoint target missing", file(vnetWithSubnet, entry(typeEndpoint, "pe", "subnet: "+subnetRef,
+		{"private endpoint target missing", file(vnetWithSubnet, entry(TypePrivateEndpoint, "pe", "subnet: "+subnetRef,
 			"privateLinkServiceConnections: [{name: c, properties: {groupIds: [blob]}}] #!")),
 			[]string{"t.yaml:L1: private endpoint pe: privateLinkServiceConnections[0].properties.privateLinkServiceId is required"}},
-		{"private endpoint static IP", file(vnetWithSubnet, entry(typeEndpoint, "pe", "subnet: "+subnetRef,
+		{"private endpoint static IP", file(vnetWithSubnet, entry(TypePrivateEndpoint, "pe", "subnet: "+subnetRef,
 			"ipConfigurations: [{name: c, properties: {groupId: blob, memberName: blob}}] #!")),
 			[]string{"t.yaml:L1: private endpoint pe: ipConfigurations[0].properties.privateIPAddress is required"}},
 
 		// Private DNS.
-		{"zone name", file(entry(typeZone, "nodots")), []string{`t.yaml:5: private DNS zone nodots: name "nodots" is not a valid ` + typeZone + " name: " + nameRules[strings.ToLower(typeZone)].text}},
-		{"A and CNAME at one name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.4}]"),
+		{"zone name", file(entry(TypePrivateDNSZone, "nodots")), []string{`t.yaml:5: private DNS zone nodots: name "nodots" is not a valid ` + TypePrivateDNSZone + " name: " + nameRules[strings.ToLower(TypePrivateDNSZone)].text}},
+		{"A and CNAME at one name", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.4}]"),
 			"  - type: Microsoft.Network/privateDnsZones/CNAME #!\n    resourceGroup: rg\n    name: z.net/WWW\n    properties: {cnameRecord: {cname: a.z.net}}\n"),
 			[]string{`t.yaml:L1: CNAME record set z.net/WWW: CNAME record set "www" conflicts with the A record set at t.yaml:6: a CNAME cannot share its name`}},
-		{"A record address", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.256}] #!")),
+		{"A record address", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneA, "z.net/www", "aRecords: [{ipv4Address: 10.0.0.256}] #!")),
 			[]string{`t.yaml:L1: A record set z.net/www: aRecords[0].ipv4Address "10.0.0.256" is not a valid IPv4 address`}},
-		{"record name", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/a..b")),
-			[]string{`t.yaml:8: A record set z.net/a..b: name "a..b" is not a valid ` + typeZoneA + " name: " + recordName.text}},
-		{"CNAME target missing", file(entry(typeZone, "z.net"), entry(typeZoneCNAME, "z.net/www", "cnameRecord: {} #!")),
+		{"record name", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneA, "z.net/a..b")),
+			[]string{`t.yaml:8: A record set z.net/a..b: name "a..b" is not a valid ` + TypeZoneA + " name: " + recordName.text}},
+		{"CNAME target missing", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneCNAME, "z.net/www", "cnameRecord: {} #!")),
 			[]string{"t.yaml:L1: CNAME record set z.net/www: cnameRecord.cname is required"}},
-		{"link network missing", file(entry(typeZone, "z.net"), entry(typeZoneLink, "z.net/l", "registrationEnabled: true #!")),
+		{"link network missing", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneLink, "z.net/l", "registrationEnabled: true #!")),
 			[]string{"t.yaml:L1: virtual network link z.net/l: virtualNetwork is required"}},
 		{"record set without zone", file("  - type: Microsoft.Network/privateDnsZones/A #!\n    resourceGroup: rg\n    name: z.net/www\n"),
 			[]string{"t.yaml:L1: A record set z.net/www: private DNS zone z.net is not in the file; a child needs its parent"}},
 
 		// Azure Firewall.
-		{"firewall subnet name", file(vnetWithSubnet, entry(typeFirewall, "fw", "ipConfigurations:\n  - name: c\n    properties: {subnet: "+subnetRef+"} #!")),
+		{"firewall subnet name", file(vnetWithSubnet, entry(TypeFirewall, "fw", "ipConfigurations:\n  - name: c\n    properties: {subnet: "+subnetRef+"} #!")),
 			[]string{"t.yaml:L1: firewall fw: subnet vn/s: a firewall must be in a subnet named AzureFirewallSubnet"}},
-		{"firewall configurations missing", file(entry(typeFirewall, "fw", "threatIntelMode: Alert #!")),
+		{"firewall configurations missing", file(entry(TypeFirewall, "fw", "threatIntelMode: Alert #!")),
 			[]string{"t.yaml:L1: firewall fw: ipConfigurations is required"}},
-		{"firewall subnet missing", file(entry(typeFirewall, "fw", "ipConfigurations: [{name: c, properties: {}}] #!")),
+		{"firewall subnet missing", file(entry(TypeFirewall, "fw", "ipConfigurations: [{name: c, properties: {}}] #!")),
 			[]string{"t.yaml:L1: firewall fw: ipConfigurations[0].properties.subnet is required"}},
 		{"firewall policy not found", firewall("firewallPolicy: {id: " + netw + "firewallPolicies/p} #!"),
 			[]string{"t.yaml:L1: firewall fw: firewallPolicy " + sub1 + "Microsoft.Network/firewallPolicies/p not found in the file"}},
@@ -475,17 +477,17 @@ func TestValidationRules(t *testing.T) {
 		// Azure Firewall SNAT private IP address ranges: an address, a CIDR or IANAPrivateRanges.
 		{"SNAT private ranges", firewall("additionalProperties: {Network.SNAT.PrivateRanges: \"IANAPrivateRanges,10.0.0.1/8\"} #!"),
 			[]string{`t.yaml:L1: firewall fw: additionalProperties.Network.SNAT.PrivateRanges "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?) (want an address, a CIDR or IANAPrivateRanges)`}},
-		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [IANAPrivateRanges, 20.0.0.0/8, private] #!\n  , autoLearnPrivateRanges: Sometimes} #!")),
+		{"policy SNAT private ranges", file(entry(TypeFirewallPolicy, "p", "snat: {privateRanges: [IANAPrivateRanges, 20.0.0.0/8, private] #!\n  , autoLearnPrivateRanges: Sometimes} #!")),
 			[]string{`t.yaml:L1: firewall policy p: snat.privateRanges "private" is not a valid IPv4 address (want an address, a CIDR or IANAPrivateRanges)`,
 				`t.yaml:L2: firewall policy p: snat.autoLearnPrivateRanges must be one of Enabled, Disabled; got "Sometimes"`}},
 
 		// Firewall policies.
-		{"base policy not found", file(entry(typePolicy, "p", "basePolicy: {id: "+netw+"firewallPolicies/base} #!")),
+		{"base policy not found", file(entry(TypeFirewallPolicy, "p", "basePolicy: {id: "+netw+"firewallPolicies/base} #!")),
 			[]string{"t.yaml:L1: firewall policy p: basePolicy " + sub1 + "Microsoft.Network/firewallPolicies/base not found in the file"}},
-		{"inline groups", file(entry(typePolicy, "p", "ruleCollectionGroups: [{name: g, properties: {priority: 100}}] #!")),
+		{"inline groups", file(entry(TypeFirewallPolicy, "p", "ruleCollectionGroups: [{name: g, properties: {priority: 100}}] #!")),
 			[]string{"t.yaml:L1: firewall policy p: ruleCollectionGroups only lists the ids Azure reports; declare each group as a " +
 				"Microsoft.Network/firewallPolicies/ruleCollectionGroups resource named policy/group"}},
-		{"group priority", file(entry(typePolicy, "p"), entry(typeRuleGroup, "p/g", "priority: 70000 #!")),
+		{"group priority", file(entry(TypeFirewallPolicy, "p"), entry(TypeRuleGroup, "p/g", "priority: 70000 #!")),
 			[]string{"t.yaml:L1: rule collection group p/g: priority must be between 100 and 65000, got 70000"}},
 		{"group without policy", file("  - type: Microsoft.Network/firewallPolicies/ruleCollectionGroups #!\n    resourceGroup: rg\n    name: p/g\n    properties: {priority: 100}\n"),
 			[]string{"t.yaml:L1: rule collection group p/g: firewall policy p is not in the file; a child needs its parent"}},
@@ -503,47 +505,47 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: rule collection group p/g: ruleCollections[0].rules[0].webCategories is not supported: web categories are not modeled; list the FQDNs"}},
 
 		// DNS Private Resolver.
-		{"resolver network missing", file(entry(typeResolver, "dr", "dnsResolverState: Connected #!")),
+		{"resolver network missing", file(entry(TypeDNSResolver, "dr", "dnsResolverState: Connected #!")),
 			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork is required"}},
-		{"resolver network not found", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!")),
+		{"resolver network not found", file(entry(TypeDNSResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!")),
 			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/vn not found in the file"}},
-		{"resolver network type", file(entry(typeResolver, "dr", "virtualNetwork: "+subnetRef+" #!")),
+		{"resolver network type", file(entry(TypeDNSResolver, "dr", "virtualNetwork: "+subnetRef+" #!")),
 			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + netw + "virtualNetworks/vn/subnets/s is a Microsoft.Network/virtualNetworks/subnets, not a Microsoft.Network/virtualNetworks"}},
-		{"inbound configurations missing", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded #!")),
+		{"inbound configurations missing", resolverFile(entry(TypeInboundEndpoint, "dr/in", "provisioningState: Succeeded #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations is required"}},
-		{"two inbound configurations", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+"}, {subnet: "+inRef+"}] #!")),
+		{"two inbound configurations", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: "+inRef+"}, {subnet: "+inRef+"}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations holds 2 entries; Azure allows at most 1"}},
-		{"inbound subnet missing", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{privateIpAllocationMethod: Dynamic}] #!")),
+		{"inbound subnet missing", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{privateIpAllocationMethod: Dynamic}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet is required"}},
-		{"inbound subnet not found", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: {id: "+netw+"virtualNetworks/vn/subnets/nope}}] #!")),
+		{"inbound subnet not found", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: {id: "+netw+"virtualNetworks/vn/subnets/nope}}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet " + sub1 + "Microsoft.Network/virtualNetworks/vn/subnets/nope not found in the file"}},
-		{"inbound subnet in another VNet", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+otherRef+"}] #!")),
+		{"inbound subnet in another VNet", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: "+otherRef+"}] #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].subnet wn/s is not in the resolver's virtual network vn"}},
-		{"inbound address outside the subnet", resolverFile(entry(typeInbound, "dr/in",
+		{"inbound address outside the subnet", resolverFile(entry(TypeInboundEndpoint, "dr/in",
 			"ipConfigurations:\n  - subnet: "+inRef+"\n    privateIpAllocationMethod: Static\n    privateIpAddress: 10.0.5.4 #!")),
 			[]string{"t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress 10.0.5.4 is outside subnet vn/in (10.0.4.0/28)"}},
-		{"inbound address", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4}] #!")),
+		{"inbound address", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4}] #!")),
 			[]string{`t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAddress "10.0.4" is not a valid IPv4 address`}},
-		{"inbound address field case", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIPAddress: 10.0.4.5}] #!")),
+		{"inbound address field case", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIPAddress: 10.0.4.5}] #!")),
 			[]string{`t.yaml:L1: inbound endpoint dr/in: unknown field "ipConfigurations[0].privateIPAddress"; did you mean "privateIpAddress"?`}},
-		{"inbound allocation method", resolverFile(entry(typeInbound, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Fixed}] #!")),
+		{"inbound allocation method", resolverFile(entry(TypeInboundEndpoint, "dr/in", "ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Fixed}] #!")),
 			[]string{`t.yaml:L1: inbound endpoint dr/in: ipConfigurations[0].privateIpAllocationMethod must be one of Static, Dynamic; got "Fixed"`}},
-		{"outbound subnet missing", resolverFile(entry(typeOutbound, "dr/out", "resourceGuid: x #!")),
+		{"outbound subnet missing", resolverFile(entry(TypeOutboundEndpoint, "dr/out", "resourceGuid: x #!")),
 			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet is required"}},
-		{"outbound subnet in another VNet", resolverFile(entry(typeOutbound, "dr/out", "subnet: "+otherRef+" #!")),
+		{"outbound subnet in another VNet", resolverFile(entry(TypeOutboundEndpoint, "dr/out", "subnet: "+otherRef+" #!")),
 			[]string{"t.yaml:L1: outbound endpoint dr/out: subnet wn/s is not in the resolver's virtual network vn"}},
 		{"endpoint without resolver", file(dnsVNets, "  - type: Microsoft.Network/dnsResolvers/outboundEndpoints #!\n    resourceGroup: rg\n    name: dr/out\n"+
 			"    properties: {subnet: "+outRef+"}\n"),
 			[]string{"t.yaml:L1: outbound endpoint dr/out: DNS resolver dr is not in the file; a child needs its parent"}},
-		{"endpoint nested", file(entry(typeResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!", "outboundEndpoints: [] #!")),
+		{"endpoint nested", file(entry(TypeDNSResolver, "dr", "virtualNetwork: {id: "+netw+"virtualNetworks/vn} #!", "outboundEndpoints: [] #!")),
 			[]string{"t.yaml:L1: DNS resolver dr: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/vn not found in the file",
 				`t.yaml:L2: DNS resolver dr: unknown field "outboundEndpoints"`}},
-		{"ruleset endpoints missing", file(entry(typeRuleset, "rs", "provisioningState: Succeeded #!")),
+		{"ruleset endpoints missing", file(entry(TypeRuleset, "rs", "provisioningState: Succeeded #!")),
 			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints is required"}},
-		{"ruleset endpoint not found", resolverFile(outboundEntry, entry(typeRuleset, "rs",
+		{"ruleset endpoint not found", resolverFile(outboundEntry, entry(TypeRuleset, "rs",
 			"dnsResolverOutboundEndpoints: [{id: "+netw+"dnsResolvers/dr/outboundEndpoints/nope}] #!")),
 			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints[0] " + sub1 + "Microsoft.Network/dnsResolvers/dr/outboundEndpoints/nope not found in the file"}},
-		{"ruleset endpoint type", resolverFile(entry(typeRuleset, "rs", "dnsResolverOutboundEndpoints: [{id: "+netw+"dnsResolvers/dr/inboundEndpoints/in}] #!")),
+		{"ruleset endpoint type", resolverFile(entry(TypeRuleset, "rs", "dnsResolverOutboundEndpoints: [{id: "+netw+"dnsResolvers/dr/inboundEndpoints/in}] #!")),
 			[]string{"t.yaml:L1: forwarding ruleset rs: dnsResolverOutboundEndpoints[0] " + netw + "dnsResolvers/dr/inboundEndpoints/in is a " +
 				"Microsoft.Network/dnsResolvers/inboundEndpoints, not a Microsoft.Network/dnsResolvers/outboundEndpoints"}},
 		{"domain name missing", fwdRule("-domainName", "targetDnsServers: [{ipAddress: 10.9.0.4}] #!"),
@@ -571,45 +573,45 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: forwarding rule rs/r: targetDnsServers[0].ipAddress "fd00::53" is IPv6; only IPv4 is supported`}},
 		{"rule state", fwdRule("forwardingRuleState: Off #!"),
 			[]string{`t.yaml:L1: forwarding rule rs/r: forwardingRuleState must be one of Enabled, Disabled; got "Off"`}},
-		{"domain name twice", rulesetFile(entry(typeForwardRule, "rs/a", fwdRuleBase...), entry(typeForwardRule, "rs/b", edit(fwdRuleBase, "domainName: Contoso.COM #!")...)),
+		{"domain name twice", rulesetFile(entry(TypeForwardingRule, "rs/a", fwdRuleBase...), entry(TypeForwardingRule, "rs/b", edit(fwdRuleBase, "domainName: Contoso.COM #!")...)),
 			[]string{`t.yaml:L1: forwarding rule rs/b: domainName "contoso.com." is already forwarded by rule a (t.yaml:30)`}},
-		{"root twice", rulesetFile(entry(typeForwardRule, "rs/a", edit(fwdRuleBase, "domainName: .")...), entry(typeForwardRule, "rs/b", edit(fwdRuleBase, "domainName: . #!")...)),
+		{"root twice", rulesetFile(entry(TypeForwardingRule, "rs/a", edit(fwdRuleBase, "domainName: .")...), entry(TypeForwardingRule, "rs/b", edit(fwdRuleBase, "domainName: . #!")...)),
 			[]string{`t.yaml:L1: forwarding rule rs/b: domainName "." is already forwarded by rule a (t.yaml:30)`}},
 		{"rule without ruleset", resolverFile(outboundEntry, "  - type: Microsoft.Network/dnsForwardingRulesets/forwardingRules #!\n    resourceGroup: rg\n    name: rs/r\n"+
 			"    properties: {domainName: ., targetDnsServers: [{ipAddress: 10.9.0.4}]}\n"),
 			[]string{"t.yaml:L1: forwarding rule rs/r: forwarding ruleset rs is not in the file; a child needs its parent"}},
-		{"link network missing", rulesetFile(entry(typeRulesetLink, "rs/l", "metadata: {owner: net} #!")),
+		{"link network missing", rulesetFile(entry(TypeRulesetLink, "rs/l", "metadata: {owner: net} #!")),
 			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork is required"}},
-		{"link network not found", rulesetFile(entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: "+netw+"virtualNetworks/x} #!")),
+		{"link network not found", rulesetFile(entry(TypeRulesetLink, "rs/l", "virtualNetwork: {id: "+netw+"virtualNetworks/x} #!")),
 			[]string{"t.yaml:L1: ruleset link rs/l: virtualNetwork " + sub1 + "Microsoft.Network/virtualNetworks/x not found in the file"}},
-		{"VNet linked twice", rulesetFile(entry(typeRulesetLink, "rs/a", "virtualNetwork: {id: "+netw+"virtualNetworks/wn}"),
-			entry(typeRulesetLink, "rs/b", "virtualNetwork: {id: "+netw+"virtualNetworks/WN} #!")),
+		{"VNet linked twice", rulesetFile(entry(TypeRulesetLink, "rs/a", "virtualNetwork: {id: "+netw+"virtualNetworks/wn}"),
+			entry(TypeRulesetLink, "rs/b", "virtualNetwork: {id: "+netw+"virtualNetworks/WN} #!")),
 			[]string{"t.yaml:L1: ruleset link rs/b: virtual network WN is already linked to the ruleset by link a (t.yaml:30)"}},
 
 		// Service endpoint policies and storage.
-		{"endpoint policy service", file(entry(typeSEP, "sep", "serviceEndpointPolicyDefinitions: [{name: d, properties: {serviceResources: []}}] #!")),
+		{"endpoint policy service", file(entry(TypeSEP, "sep", "serviceEndpointPolicyDefinitions: [{name: d, properties: {serviceResources: []}}] #!")),
 			[]string{"t.yaml:L1: service endpoint policy sep: serviceEndpointPolicyDefinitions[0].properties.service is required"}},
-		{"storage IP rule", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, ipRules: [{value: 1.2.3.4/33}]} #!")),
+		{"storage IP rule", file(entry(TypeStorageAccount, "sta", "networkAcls: {defaultAction: Deny, ipRules: [{value: 1.2.3.4/33}]} #!")),
 			[]string{`t.yaml:L1: storage account sta: networkAcls.ipRules[0].value "1.2.3.4/33" is not a valid CIDR`}},
-		{"storage default action", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Block} #!")),
+		{"storage default action", file(entry(TypeStorageAccount, "sta", "networkAcls: {defaultAction: Block} #!")),
 			[]string{`t.yaml:L1: storage account sta: networkAcls.defaultAction must be one of Allow, Deny; got "Block"`}},
-		{"storage default action missing", file(entry(typeStorage, "sta", "networkAcls: {bypass: None} #!")),
+		{"storage default action missing", file(entry(TypeStorageAccount, "sta", "networkAcls: {bypass: None} #!")),
 			[]string{"t.yaml:L1: storage account sta: networkAcls.defaultAction is required"}},
-		{"storage bypass", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, bypass: \"AzureServices, Everyone\"} #!")),
+		{"storage bypass", file(entry(TypeStorageAccount, "sta", "networkAcls: {defaultAction: Deny, bypass: \"AzureServices, Everyone\"} #!")),
 			[]string{`t.yaml:L1: storage account sta: networkAcls.bypass "AzureServices, Everyone" must be a comma list of None, Logging, Metrics, AzureServices`}},
-		{"storage subnet not found", file(entry(typeStorage, "sta", "networkAcls: {defaultAction: Deny, virtualNetworkRules: [{id: "+netw+"virtualNetworks/vn/subnets/s}]} #!")),
+		{"storage subnet not found", file(entry(TypeStorageAccount, "sta", "networkAcls: {defaultAction: Deny, virtualNetworkRules: [{id: "+netw+"virtualNetworks/vn/subnets/s}]} #!")),
 			[]string{"t.yaml:L1: storage account sta: networkAcls.virtualNetworkRules[0].id " + sub1 + "Microsoft.Network/virtualNetworks/vn/subnets/s not found in the file"}},
 
 		// Workspaces and computes (§9, §4.7).
-		{"workspace name", file(entry(typeWorkspace, "ab")),
-			[]string{`t.yaml:5: workspace ab: name "ab" is not a valid ` + typeWorkspace + " name: 3–33 letters, digits, '_' and '-', starting with a letter or digit"}},
-		{"workspace dependency type", file(entry(typeWorkspace, "mlw", "storageAccount: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv #!")),
+		{"workspace name", file(entry(TypeWorkspace, "ab")),
+			[]string{`t.yaml:5: workspace ab: name "ab" is not a valid ` + TypeWorkspace + " name: 3–33 letters, digits, '_' and '-', starting with a letter or digit"}},
+		{"workspace dependency type", file(entry(TypeWorkspace, "mlw", "storageAccount: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv #!")),
 			[]string{"t.yaml:L1: workspace mlw: storageAccount /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv is a Microsoft.KeyVault/vaults, not a Microsoft.Storage/storageAccounts"}},
-		{"workspace dependency kind", file(entry(typeWorkspace, "mlw", "keyVault: {id: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv} #!")),
+		{"workspace dependency kind", file(entry(TypeWorkspace, "mlw", "keyVault: {id: /resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv} #!")),
 			[]string{"t.yaml:L1: workspace mlw: keyVault must be a string, got object"}},
-		{"workspace isolation", file(entry(typeWorkspace, "mlw", "managedNetwork: {isolationMode: Isolated} #!")),
+		{"workspace isolation", file(entry(TypeWorkspace, "mlw", "managedNetwork: {isolationMode: Isolated} #!")),
 			[]string{`t.yaml:L1: workspace mlw: managedNetwork.isolationMode must be one of Disabled, AllowInternetOutbound, AllowOnlyApprovedOutbound; got "Isolated"`}},
-		{"workspace identity", file(envEntry(typeWorkspace, "mlw", []string{"identity: {type: Managed} #!"})),
+		{"workspace identity", file(envEntry(TypeWorkspace, "mlw", []string{"identity: {type: Managed} #!"})),
 			[]string{`t.yaml:L1: workspace mlw: identity.type must be one of None, SystemAssigned, UserAssigned, SystemAssigned,UserAssigned; got "Managed"`}},
 		{"compute type unsupported", compute("computeType: aks #!"),
 			[]string{"t.yaml:L1: compute ws/cc: computeType AKS is not supported; supported: AmlCompute, ComputeInstance, VirtualMachine, HDInsight, Databricks"}},
@@ -639,7 +641,7 @@ func TestValidationRules(t *testing.T) {
 			[]string{"t.yaml:L1: lock l: resourceGroup is required"}},
 		{"lock owners kept out of the model", lock("level: ReadOnly", "owner: x #!"),
 			[]string{`t.yaml:L1: lock l: unknown field "owner"; did you mean "owners"?`}},
-		{"policy definition missing", file(entry(typeAssignment, "a", "displayName: d #!")),
+		{"policy definition missing", file(entry(TypePolicyAssignment, "a", "displayName: d #!")),
 			[]string{"t.yaml:L1: policy assignment a: policyDefinitionId is required"}},
 		{"enforcement mode", assignment("enforcementMode: Enforce #!"),
 			[]string{`t.yaml:L1: policy assignment a: enforcementMode must be one of Default, DoNotEnforce; got "Enforce"`}},
@@ -687,28 +689,28 @@ func TestValidationRules(t *testing.T) {
 func TestValidValues(t *testing.T) {
 	for _, c := range []struct{ name, src string }{
 		{"one service tag in a list", rule("-sourceAddressPrefix", "sourceAddressPrefixes: [Storage.WestUS2]")},
-		{"same priority, other direction", file(nsgEntry, entry(typeRule, "nsg/a", ruleBase...), entry(typeRule, "nsg/b", edit(ruleBase, "direction: Outbound")...))},
+		{"same priority, other direction", file(nsgEntry, entry(TypeSecurityRule, "nsg/a", ruleBase...), entry(TypeSecurityRule, "nsg/b", edit(ruleBase, "direction: Outbound")...))},
 		{"empty singular beside the plural (Azure export)", rule(`sourceAddressPrefix: ""`, "sourceAddressPrefixes: [10.0.0.0/8, 10.1.0.1]",
 			`destinationPortRange: ""`, "destinationPortRanges: ['80', 443, '1000-2000']")},
 		{"Any protocol and ports", rule("protocol: Any", `destinationPortRange: "*"`)},
 		{"null fields", rule("description: null", "sourcePortRange: null")},
-		{"read-only fields of an export", file(entry(typeVNet, "vn", "provisioningState: Succeeded", "resourceGuid: x",
+		{"read-only fields of an export", file(entry(TypeVirtualNetwork, "vn", "provisioningState: Succeeded", "resourceGuid: x",
 			"addressSpace: {addressPrefixes: [10.0.0.0/16]}", "enableDdosProtection: false",
 			"subnets: [{name: s, id: x, etag: y, type: z, properties: {addressPrefix: 10.0.1.0/24, provisioningState: Succeeded, ipConfigurations: [{id: q}], purpose: x}}]"))},
 		{"route to a service tag", route("addressPrefix: BatchNodeManagement.westus2")},
-		{"canonical record apex and wildcard", file(entry(typeZone, "z.net"), entry(typeZoneA, "z.net/@"), entry(typeZoneA, "z.net/*.apps"))},
+		{"canonical record apex and wildcard", file(entry(TypePrivateDNSZone, "z.net"), entry(TypeZoneA, "z.net/@"), entry(TypeZoneA, "z.net/*.apps"))},
 		{"attached compute", compute("computeType: virtualmachine", "resourceId: /subscriptions/s2/resourceGroups/vms/providers/Microsoft.Compute/virtualMachines/vm",
 			"properties: {virtualMachineSize: Standard_D4s_v3, sshPort: 22, address: 10.0.0.5}")},
-		{"root and undotted domain names", rulesetFile(entry(typeForwardRule, "rs/all", edit(fwdRuleBase, "domainName: .", "forwardingRuleState: disabled")...),
-			entry(typeForwardRule, "rs/c", edit(fwdRuleBase, "domainName: corp.Contoso_1.com", "targetDnsServers: [{ipAddress: 10.9.0.4, port: 5353}]", "metadata: {a: b}")...))},
+		{"root and undotted domain names", rulesetFile(entry(TypeForwardingRule, "rs/all", edit(fwdRuleBase, "domainName: .", "forwardingRuleState: disabled")...),
+			entry(TypeForwardingRule, "rs/c", edit(fwdRuleBase, "domainName: corp.Contoso_1.com", "targetDnsServers: [{ipAddress: 10.9.0.4, port: 5353}]", "metadata: {a: b}")...))},
 		{"six targets", fwdRule("targetDnsServers: [" + strings.Repeat("{ipAddress: 10.9.0.4}, ", 5) + "{ipAddress: 10.9.0.5, port: 65535}]")},
-		{"inbound endpoint export", resolverFile(entry(typeInbound, "dr/in", "provisioningState: Succeeded", "resourceGuid: x",
+		{"inbound endpoint export", resolverFile(entry(TypeInboundEndpoint, "dr/in", "provisioningState: Succeeded", "resourceGuid: x",
 			"ipConfigurations: [{subnet: "+inRef+", privateIpAddress: 10.0.4.15, privateIpAllocationMethod: dynamic}]"))},
-		{"one domain and VNet in two rulesets", rulesetFile(entry(typeForwardRule, "rs/r", fwdRuleBase...),
-			entry(typeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"),
-			strings.ReplaceAll(rulesetEntry, "name: rs", "name: rs2"), entry(typeForwardRule, "rs2/r", fwdRuleBase...),
-			entry(typeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"))},
-		{"lock export", file(envEntry(typeLock, "l", []string{"location: westus2", "id: /resourceGroups/rg/providers/Microsoft.Authorization/locks/l"},
+		{"one domain and VNet in two rulesets", rulesetFile(entry(TypeForwardingRule, "rs/r", fwdRuleBase...),
+			entry(TypeRulesetLink, "rs/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"),
+			strings.ReplaceAll(rulesetEntry, "name: rs", "name: rs2"), entry(TypeForwardingRule, "rs2/r", fwdRuleBase...),
+			entry(TypeRulesetLink, "rs2/l", "virtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/wn}"))},
+		{"lock export", file(envEntry(TypeLock, "l", []string{"location: westus2", "id: /resourceGroups/rg/providers/Microsoft.Authorization/locks/l"},
 			"level: readOnly", "owners: [{applicationId: x}]"))},
 		{"subscription assignment with its id and any parameters", file("  - type: Microsoft.Authorization/policyAssignments\n    name: a\n" +
 			"    id: /subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/a\n    location: westus2\n    identity: {type: SystemAssigned}\n" +
@@ -717,7 +719,7 @@ func TestValidValues(t *testing.T) {
 			"parameters: {listOfResourceTypesNotAllowed: {value: [Microsoft.Network/virtualNetworks/subnets, Contoso.Widgets/widgets]}}",
 			"notScopes: [/subscriptions/s2/resourceGroups/rg, /resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/p]")},
 		{"SNAT private ranges", firewall(`additionalProperties: {Network.SNAT.PrivateRanges: "IANAPrivateRanges, 20.1.0.0/16,20.2.0.1", Network.SNAT.AutoLearnPrivateRanges: Enabled}`)},
-		{"policy SNAT private ranges", file(entry(typePolicy, "p", "snat: {privateRanges: [255.255.255.255/32], autoLearnPrivateRanges: Disabled}"))},
+		{"policy SNAT private ranges", file(entry(TypeFirewallPolicy, "p", "snat: {privateRanges: [255.255.255.255/32], autoLearnPrivateRanges: Disabled}"))},
 		{"firewall range and tag", firewall("networkRuleCollections: [{name: c, properties: {priority: 100, action: {type: Deny}, rules: " +
 			"[{name: n, protocols: [Any], sourceAddresses: ['10.0.0.1-10.0.0.9'], destinationAddresses: [Storage], destinationPorts: ['*', '1-2']}]}}]")},
 	} {
@@ -735,13 +737,13 @@ func TestUnmodelledSettingsRefused(t *testing.T) {
 		idpsWhy = "IDPS in Deny mode blocks what its signatures match, which securetrain does not have; write Alert or Off to have flows judged by the rules alone"
 		gwWhy   = "gateway load balancer chaining is not modeled: the appliances behind it decide what passes"
 	)
-	policy := func(props ...string) string { return file(entry(typePolicy, "p", props...)) }
+	policy := func(props ...string) string { return file(entry(TypeFirewallPolicy, "p", props...)) }
 	nic := func(props string, ipProps string) string {
-		return file(vnetWithSubnet, entry(typeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+ipProps+"}}]"+props))
+		return file(vnetWithSubnet, entry(TypeNIC, "nic", "ipConfigurations: [{name: c, properties: {subnet: "+subnetRef+ipProps+"}}]"+props))
 	}
 	peering := func(props string) string {
-		return file(vnetEntry, entry(typeVNet, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
-			entry(typePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}", props))
+		return file(vnetEntry, entry(TypeVirtualNetwork, "hub", "addressSpace: {addressPrefixes: [10.1.0.0/16]}"),
+			entry(TypePeering, "vn/p", "remoteVirtualNetwork: {id: /resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub}", props))
 	}
 	for _, c := range []struct {
 		name string
@@ -767,10 +769,10 @@ func TestUnmodelledSettingsRefused(t *testing.T) {
 			[]string{"t.yaml:L1: firewall fw: virtualHub is not supported: firewalls in a Virtual WAN hub are not modeled; place the firewall in a VNet's AzureFirewallSubnet"}},
 
 		// Virtual networks and peerings.
-		{"VNet encryption dropping unencrypted traffic", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		{"VNet encryption dropping unencrypted traffic", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 			"encryption: {enabled: true, enforcement: DropUnencrypted} #!")),
 			[]string{"t.yaml:L1: virtual network vn: encryption.enforcement DropUnencrypted is not supported: which VMs can encrypt depends on their sizes, which the file does not hold"}},
-		{"private endpoint VNet policies", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "privateEndpointVNetPolicies: Basic #!")),
+		{"private endpoint VNet policies", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}", "privateEndpointVNetPolicies: Basic #!")),
 			[]string{"t.yaml:L1: virtual network vn: privateEndpointVNetPolicies Basic is not supported: private endpoint VNet policies are not modeled; " +
 				"NSGs apply to private endpoints by their subnet's privateEndpointNetworkPolicies"}},
 		{"IPv6-only peering", peering("enableOnlyIPv6Peering: true #!"),
@@ -806,12 +808,12 @@ func TestUnmodelledSettingsRefused(t *testing.T) {
 	}
 	// The same settings with the values that change no verdict decode.
 	for _, c := range []struct{ name, src string }{
-		{"threat intelligence Alert and Off", file(fwVNet, entry(typeFirewall, "fw", edit(fwBase, "threatIntelMode: Alert")...), entry(typePolicy, "p", `threatIntelMode: "Off"`))},
+		{"threat intelligence Alert and Off", file(fwVNet, entry(TypeFirewall, "fw", edit(fwBase, "threatIntelMode: Alert")...), entry(TypeFirewallPolicy, "p", `threatIntelMode: "Off"`))},
 		{"IDPS Alert with bypass and ranges", policy("intrusionDetection:\n  mode: Alert\n  profile: Standard\n  configuration:\n" +
 			"    signatureOverrides: [{id: '2024897', mode: Alert}]\n    bypassTrafficSettings: [{name: b}]\n    privateRanges: [10.0.0.0/8]")},
 		{"policy settings without effect", policy("explicitProxy: {enableExplicitProxy: false, httpPort: 8080}", "sql: {allowSqlRedirect: false}",
 			"transportSecurity: {certificateAuthority: {name: ca, keyVaultSecretId: x}}", "insights: {isEnabled: true, retentionDays: 30}")},
-		{"VNet encryption allowing unencrypted traffic", file(entry(typeVNet, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
+		{"VNet encryption allowing unencrypted traffic", file(entry(TypeVirtualNetwork, "vn", "addressSpace: {addressPrefixes: [10.0.0.0/16]}",
 			"encryption: {enabled: true, enforcement: AllowUnencrypted}", "privateEndpointVNetPolicies: Disabled"))},
 		{"dual-stack peering", peering("enableOnlyIPv6Peering: false")},
 		{"NIC with state tracking", nic("\ndisableTcpStateTracking: false", "")},

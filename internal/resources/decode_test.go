@@ -348,7 +348,7 @@ func TestDecodeEnvironment(t *testing.T) {
 // An inbound endpoint without an address gets the one Azure assigns, as a
 // firewall does: its subnet's network address + 4.
 func TestInboundEndpointAddress(t *testing.T) {
-	s := mustDecode(t, "t.yaml", resolverFile(entry(typeInbound, "dr/in",
+	s := mustDecode(t, "t.yaml", resolverFile(entry(TypeInboundEndpoint, "dr/in",
 		"ipConfigurations: [{subnet: "+inRef+", privateIpAllocationMethod: Dynamic}]")))
 	eq(t, "address", s.DNSResolvers[0].InboundEndpoints[0].PrivateIP, netip.MustParseAddr("10.0.4.4"))
 }
@@ -356,14 +356,14 @@ func TestInboundEndpointAddress(t *testing.T) {
 // Locks and policy assignments with only their required fields take the
 // defaults; an assignment without resourceGroup is at the subscription.
 func TestLockAndPolicyAssignmentDefaults(t *testing.T) {
-	s := mustDecode(t, "t.yaml", file(entry(typeLock, "l", "level: readonly"), entry(typeAssignment, "a", assignmentBase...),
+	s := mustDecode(t, "t.yaml", file(entry(TypeLock, "l", "level: readonly"), entry(TypePolicyAssignment, "a", assignmentBase...),
 		"  - type: Microsoft.Authorization/policyAssignments\n    name: sub\n    properties: {policyDefinitionId: /providers/x}\n"))
 	const authz = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Authorization/"
 	lk := s.Locks[0]
 	eq(t, "lock", [3]any{lk.ID.String(), lk.Level, lk.Notes}, [3]any{authz + "locks/l", LockReadOnly, ""})
 	rga, suba := s.PolicyAssignments[0], s.PolicyAssignments[1]
 	eq(t, "rg assignment", *rga, PolicyAssignment{Meta: rga.Meta, Scope: arm.ID{Subscription: "s1", ResourceGroup: "rg"},
-		PolicyDefinitionID: NotAllowedResourceTypesPolicy, NotAllowedTypes: []string{typePublicIP}, Enforced: true})
+		PolicyDefinitionID: NotAllowedResourceTypesPolicy, NotAllowedTypes: []string{TypePublicIP}, Enforced: true})
 	eq(t, "rg assignment id", rga.ID.String(), authz+"policyAssignments/a")
 	eq(t, "subscription assignment", *suba, PolicyAssignment{Meta: suba.Meta, Scope: arm.ID{Subscription: "s1"}, SubscriptionScope: true,
 		PolicyDefinitionID: "/providers/x", Enforced: true})

@@ -53,7 +53,7 @@ var resourceTypeRE = regexp.MustCompile(`^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z
 // the type is not checked.
 func parseResourceType(s string) error {
 	if !resourceTypeRE.MatchString(s) {
-		return fmt.Errorf("%q is not a resource type ({namespace}/{type}[/{child}…], e.g. %s)", s, typePublicIP)
+		return fmt.Errorf("%q is not a resource type ({namespace}/{type}[/{child}…], e.g. %s)", s, TypePublicIP)
 	}
 	return nil
 }

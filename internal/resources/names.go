@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"securetrain/internal/arm"
 )
 
-// Naming rules per resource type: one table, used by the decoder for every
+// Naming rules per resource type, a kind's in its registry entry: used by the decoder for every
 // resource a file or a request body declares and by the control plane for
 // every name in a request path. The rules are Azure's ("Naming rules and
 // restrictions for Azure resources"; for locks, the Management Locks REST
@@ -75,6 +73,10 @@ var (
 		"2–64 letters, digits, '_', '.' and '-', starting with a letter or digit and ending with a letter, digit or '_'")
 	resolverName = pattern(`^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,78}[A-Za-z0-9])?$`,
 		"1–80 letters, digits, '_' and '-', starting and ending with a letter or digit")
+	resourceGroupName = nameRule{code: "InvalidResourceGroup", valid: regexp.MustCompile(`^[A-Za-z0-9_.()-]{0,89}[A-Za-z0-9_()-]$`).MatchString,
+		text: "1–90 ASCII letters, digits, '_', '-', '.', '(' and ')', not ending with '.'"}
+	zoneName = nameRule{text: "2–34 labels separated by '.', each 1–63 letters, digits, '_' and '-' not starting or ending with '-', at most 253 characters",
+		valid: validZoneName}
 	guidName = pattern(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`,
 		"a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
 
@@ -91,53 +93,24 @@ const (
 	typeRoleDefinition = "Microsoft.Authorization/roleDefinitions"
 )
 
-// nameRules are the rules by lower-cased type.
-var nameRules = map[string]nameRule{}
+// nameRules are the rules by lower-cased type: each registered kind's
+// (Kind.name), and those of the types served that are not kinds.
+var nameRules = newNameRules()
 
-func init() {
+func newNameRules() map[string]nameRule {
+	out := map[string]nameRule{}
+	for _, k := range kinds {
+		out[strings.ToLower(k.Type)] = k.name
+	}
 	for typ, rule := range map[string]nameRule{
-		arm.TypeResourceGroup: {code: "InvalidResourceGroup", valid: regexp.MustCompile(`^[A-Za-z0-9_.()-]{0,89}[A-Za-z0-9_()-]$`).MatchString,
-			text: "1–90 ASCII letters, digits, '_', '-', '.', '(' and ')', not ending with '.'"},
-		typeVNet:                            network2to64,
-		typeSubnet:                          networkName,
-		typePeering:                         networkName,
-		typeNSG:                             networkName,
-		typeRule:                            networkName,
-		typeASG:                             networkName,
-		typeRouteTable:                      networkName,
-		typeRoute:                           networkName,
-		typeNAT:                             networkName,
-		typePublicIP:                        networkName,
 		typeIPPrefix:                        networkName,
-		typeLB:                              networkName,
-		typeNIC:                             networkName,
-		typeEndpoint:                        network2to64,
-		typeZone:                            {text: "2–34 labels separated by '.', each 1–63 letters, digits, '_' and '-' not starting or ending with '-', at most 253 characters", valid: validZoneName},
-		typeZoneLink:                        networkName,
-		typeZoneA:                           recordName,
-		typeZoneCNAME:                       recordName,
-		typeFirewall:                        networkName,
-		typePolicy:                          networkName,
-		typeRuleGroup:                       networkName,
-		typeSEP:                             networkName,
 		"Microsoft.Network/networkWatchers": networkName,
-		typeResolver:                        resolverName,
-		typeInbound:                         resolverName,
-		typeOutbound:                        resolverName,
-		typeRuleset:                         resolverName,
-		typeForwardRule:                     resolverName,
-		typeRulesetLink:                     resolverName,
-		typeStorage:                         pattern(`^[a-z0-9]{3,24}$`, "3–24 lower-case letters and digits"),
-		typeWorkspace:                       pattern(`^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$`, "3–33 letters, digits, '_' and '-', starting with a letter or digit"),
-		typeCompute:                         pattern(`^[A-Za-z][A-Za-z0-9-]{1,31}$`, "2–32 letters, digits and '-', starting with a letter (each compute type has its own length)"),
-		typeVM:                              pattern(`^[A-Za-z0-9-]{0,63}[A-Za-z0-9]$`, "1–64 letters, digits and '-', not ending with '-'"),
-		typeLock:                            printableExcept(260, `<>%&:\?/#`, "", `1–260 ASCII characters without <>%&:\?/# or control characters`),
-		typeAssignment:                      printableExcept(64, `#<>%&:\?/`, ". ", `1–64 ASCII characters without #<>%&:\?/ or control characters, not ending with '.' or a space`),
 		typeRoleAssignment:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleAssignmentId"},
 		typeRoleDefinition:                  {text: guidName.text, valid: guidName.valid, code: "InvalidRoleDefinitionId"},
 	} {
-		nameRules[strings.ToLower(typ)] = rule
+		out[strings.ToLower(typ)] = rule
 	}
+	return out
 }
 
 // recordName is a private DNS record set's name, relative to its zone:
