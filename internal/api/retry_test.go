@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/store"
@@ -84,15 +83,9 @@ func (tr *transcript) stored() []string {
 // steady waits until the compute's resize has ended.
 func (c *client) steady(name string) {
 	c.t.Helper()
-	deadline := time.Now().Add(120 * time.Second) // -race on 2 cores is slow
-	for {
-		if _, inner := c.compute(name); inner["allocationState"] == "Steady" {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("compute %s is still resizing", name)
-		}
-		time.Sleep(20 * time.Millisecond)
+	c.settle() // the engine has done all it can: a resize still running is a failure
+	if _, inner := c.compute(name); inner["allocationState"] != "Steady" {
+		c.t.Fatalf("compute %s is still resizing: %v", name, inner)
 	}
 }
 
