@@ -441,3 +441,31 @@ func TestCheckTextColour(t *testing.T) {
 		t.Errorf("plain text:\n%q", b.String())
 	}
 }
+
+// `check --format json` writes the report one compute at a time as they
+// are checked; the document must be byte for byte what encoding the whole
+// report gives, with several computes, findings, and with none.
+func TestCheckJSONStreamsTheSameDocument(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(empty, []byte(`{"subscription": "00000000-0000-0000-0000-000000000001", "resources": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{empty, example("cluster-public-ip-firewall.yaml"), example("broken/cluster-nsg-blocks-44224.yaml"), example("broken/instance-udp-5831-blocked.yaml")} {
+		net, err := compileFile(file, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := requirements.Check(net, requirements.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var whole strings.Builder
+		if err := writeJSON(&whole, rep); err != nil {
+			t.Fatal(err)
+		}
+		_, streamed, errs := runCLI(t, "check", "--format", "json", file)
+		if streamed != whole.String() {
+			t.Errorf("%s: streamed JSON differs from the whole report's encoding (%s):\n%s\n---\n%s", file, errs, streamed, whole.String())
+		}
+	}
+}

@@ -6,6 +6,7 @@ package resources
 // as a *FileError, positioned at the file and line of the offending value.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +91,18 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("load environment: %w", err)
 	}
 	defer f.Close()
-	// Reading one byte past the limit refuses an oversized file without
-	// reading all of it.
-	data, err := io.ReadAll(io.LimitReader(f, arm.MaxDocumentBytes+1))
-	if err != nil {
+	// The buffer is sized from the file's size (growing it while reading
+	// copied a large file many times); reading one byte past the limit
+	// refuses an oversized file without reading all of it.
+	size := 0
+	if st, err := f.Stat(); err == nil {
+		size = int(min(st.Size(), arm.MaxDocumentBytes+1))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, arm.MaxDocumentBytes+1)); err != nil {
 		return nil, fmt.Errorf("load environment %s: %w", path, err)
 	}
+	data := buf.Bytes()
 	if len(data) > arm.MaxDocumentBytes {
 		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
 	}

@@ -42,16 +42,15 @@ type obj struct {
 	quiet bool
 	known []string
 	all   bool // every key is accepted (see ignoreRest)
-	// knownBuf backs known: most objects have a few keys, and a file
-	// can hold hundreds of thousands of objects.
-	knownBuf [16]string
 }
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
 func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
 	o := &obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
-	o.known = o.knownBuf[:0]
+	// Sized for a typical object at once, and dropped when it is done: a
+	// file can hold hundreds of thousands of objects.
 	if v != nil {
+		o.known = make([]string, 0, 16)
 		o.line = v.Line
 	}
 	r.objs = append(r.objs, o)
@@ -511,6 +510,7 @@ func (o *obj) idString(key, typ string, required, external bool) Ref {
 
 // done reports the keys nobody asked for.
 func (o *obj) done() {
+	defer func() { o.known = nil }()
 	if o.v == nil || o.all {
 		return
 	}
