@@ -286,15 +286,6 @@ func streamTextReport(w io.Writer, net *netverify.Network, opts requirements.Opt
 	return rep, nil
 }
 
-// writeCheckText writes the text report of a whole report.
-func writeCheckText(w io.Writer, rep *requirements.Report, color bool) {
-	t := textReport{color: color}
-	for _, cr := range rep.Computes {
-		t.add(cr)
-	}
-	t.finish(w, rep)
-}
-
 // textReport gathers the text report: one summary line per compute, then
 // each compute's details.
 type textReport struct {

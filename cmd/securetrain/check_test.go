@@ -429,14 +429,21 @@ func TestCheckTextColour(t *testing.T) {
 		{Name: "ws1/c", Status: requirements.WillFail, Summary: "c: will fail"},
 	}}
 	var b strings.Builder
-	writeCheckText(&b, rep, true)
+	writeText := func(color bool) {
+		t := textReport{color: color}
+		for _, cr := range rep.Computes {
+			t.add(cr)
+		}
+		t.finish(&b, rep)
+	}
+	writeText(true)
 	for _, want := range []string{"\x1b[1;32ma: ok\x1b[0m\n", "\x1b[1;33mb: works, with warnings\x1b[0m\n", "\x1b[1;31mc: will fail\x1b[0m\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("coloured text lacks %q:\n%q", want, b.String())
 		}
 	}
 	b.Reset()
-	writeCheckText(&b, rep, false)
+	writeText(false)
 	if strings.Contains(b.String(), "\x1b") || !strings.HasPrefix(b.String(), "a: ok\nb: works, with warnings\nc: will fail\n") {
 		t.Errorf("plain text:\n%q", b.String())
 	}
