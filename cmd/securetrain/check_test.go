@@ -326,6 +326,19 @@ func TestCheckOutputFile(t *testing.T) {
 	if data, _ := os.ReadFile(out); code != 0 || !strings.Contains(string(data), "myinstance: ") {
 		t.Fatalf("exit %d (%s): %s", code, errs, data)
 	}
+	// The report is written under a temporary name and renamed: nothing
+	// else is left beside it, and it is readable as os.WriteFile made it.
+	entries, err := os.ReadDir(filepath.Dir(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || info.Mode().Perm() != 0o644 {
+		t.Errorf("after --output: %d entries in the directory, mode %v", len(entries), info.Mode().Perm())
+	}
 }
 
 func TestCheckBadInputExitTwo(t *testing.T) {
