@@ -100,8 +100,8 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 // batchMemoryLimit is the heap size `check` and `flow` ask the garbage
 // collector to stay under (GOMEMLIMIT overrides it). The compiled network
 // of a large environment is about 300 MiB live; collecting only when the
-// heap doubles let the process reach 850 MiB, while this limit keeps it
-// near 550 MiB for about a third more collector CPU time.
+// heap doubles let the process reach 850 MB, while this limit keeps it
+// at 533 MB for little more collector time (docs/performance.md).
 const batchMemoryLimit = 512 << 20
 
 // compileFile loads an environment file and a catalog and compiles them.
