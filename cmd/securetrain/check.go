@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -44,35 +47,29 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
 	}
-	prog.step("checking %s", plural(len(net.Snapshot().Computes), "compute", "computes"))
-	rep, err := requirements.Check(net, requirements.Options{RStudio: *rstudio})
-	if err != nil {
-		prog.done()
-		return fail("%s: %v", pos[0], err)
-	}
-	prog.step("writing the %s report", strings.ToLower(*format))
-
-	var buf bytes.Buffer
-	switch strings.ToLower(*format) {
-	case "json":
-		err = writeJSON(&buf, rep)
-	case "sarif":
-		var log *sarifLog
-		if log, err = toSARIF(rep, pos[0]); err == nil {
-			err = writeJSON(&buf, log)
+	prog.step("checking %s, writing the %s report", plural(len(net.Snapshot().Computes), "compute", "computes"), strings.ToLower(*format))
+	opts := requirements.Options{RStudio: *rstudio}
+	color := *output == "" && isTerminal(stdout)
+	// Reports are written as the computes are checked: a large
+	// environment's report does not fit in memory next to its network.
+	var rep *requirements.Report
+	err = writeReport(stdout, *output, func(w io.Writer) error {
+		var err error
+		switch strings.ToLower(*format) {
+		case "json":
+			rep, err = streamJSONReport(w, net, opts)
+		case "sarif":
+			rep, err = sarifReport(w, net, opts, pos[0])
+		default:
+			rep, err = streamTextReport(w, net, opts, color)
 		}
-	default:
-		writeCheckText(&buf, rep, *output == "" && isTerminal(stdout))
-	}
+		if errors.Is(err, errCheck) {
+			err = fmt.Errorf("%s: %w", pos[0], err)
+		}
+		return err
+	})
 	prog.done()
 	if err != nil {
-		return fail("%v", err)
-	}
-	if *output != "" {
-		if err := os.WriteFile(*output, buf.Bytes(), 0o644); err != nil {
-			return fail("--output: %v", err)
-		}
-	} else if _, err := stdout.Write(buf.Bytes()); err != nil {
 		return fail("%v", err)
 	}
 	if rep.HasErrors() {
@@ -81,11 +78,151 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// errCheck marks an error of the check itself (rather than of writing).
+var errCheck = errors.New("check failed")
+
+// check runs CheckEach, marking its errors with errCheck.
+func check(net *netverify.Network, opts requirements.Options, emit func(requirements.ComputeReport) error) (*requirements.Report, error) {
+	rep, err := requirements.CheckEach(net, opts, emit)
+	var we writeError
+	if err != nil && !errors.As(err, &we) {
+		return nil, fmt.Errorf("%w: %w", errCheck, err)
+	}
+	return rep, err
+}
+
+// writeError is an error writing the report, passed through CheckEach.
+type writeError struct{ error }
+
+func (e writeError) Unwrap() error { return e.error }
+
+// writeReport streams a report to the file named by output, or to stdout
+// when it is empty, through a buffer. A file is written under a temporary
+// name and renamed when complete, so that a failed check leaves no partial
+// report and an existing one untouched.
+func writeReport(stdout io.Writer, output string, write func(io.Writer) error) error {
+	if output == "" {
+		bw := bufio.NewWriterSize(stdout, 256<<10)
+		if err := write(bw); err != nil {
+			bw.Flush() // what was checked before the failure
+			return err
+		}
+		return bw.Flush()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+	if err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		if err = os.Chmod(tmp.Name(), 0o644); err == nil {
+			err = os.Rename(tmp.Name(), output)
+		}
+	}
+	if err != nil && !errors.Is(err, errCheck) {
+		return fmt.Errorf("--output: %w", err)
+	}
+	return err
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // "->" in messages and fixes stays readable
 	return enc.Encode(v)
+}
+
+// streamJSONReport checks the computes and writes the document
+// writeJSON(w, report) would, one compute at a time as they are checked:
+// encoding/json builds a value's whole text, and its indented copy, in
+// memory before writing it.
+func streamJSONReport(w io.Writer, net *netverify.Network, opts requirements.Options) (*requirements.Report, error) {
+	bw := &errWriter{w: w}
+	bw.printf("{\n  \"serviceTags\": ")
+	bw.encode(net.ServiceTags().Version(), "  ")
+	bw.printf(",\n  \"computes\": [")
+	n := 0
+	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+		if n > 0 {
+			bw.printf(",")
+		}
+		n++
+		bw.printf("\n    ")
+		bw.encode(cr, "    ")
+		if bw.err != nil {
+			return writeError{bw.err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		bw.printf("\n  ")
+	}
+	bw.printf("],\n  \"findings\": ")
+	bw.encode(rep.Findings, "  ")
+	bw.printf(",\n  \"counts\": ")
+	bw.encode(rep.Counts, "  ")
+	bw.printf("\n}\n")
+	return rep, bw.err
+}
+
+// errWriter keeps the first write error, so that a document is written
+// without checking every piece.
+type errWriter struct {
+	w   io.Writer
+	buf bytes.Buffer
+	err error
+}
+
+func (e *errWriter) printf(format string, a ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, a...)
+	}
+}
+
+// encode writes v as writeJSON would at the nesting of prefix, without
+// the prefix of its first line and without the final newline.
+func (e *errWriter) encode(v any, prefix string) {
+	if e.err != nil {
+		return
+	}
+	e.buf.Reset()
+	enc := json.NewEncoder(&e.buf)
+	enc.SetIndent(prefix, "  ")
+	enc.SetEscapeHTML(false)
+	if e.err = enc.Encode(v); e.err == nil {
+		_, e.err = e.w.Write(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	}
+}
+
+// sarifReport checks the computes and writes the SARIF log of their
+// findings; flows are not part of it, so they are not kept.
+func sarifReport(w io.Writer, net *netverify.Network, opts requirements.Options, envPath string) (*requirements.Report, error) {
+	var computes []requirements.ComputeReport
+	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+		cr.Flows = nil
+		computes = append(computes, cr)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Computes = computes
+	log, err := toSARIF(rep, envPath)
+	if err != nil {
+		return nil, err
+	}
+	return rep, writeJSON(w, log)
 }
 
 // colorize wraps s in the terminal colour paint uses for a verdict of the
@@ -133,34 +270,65 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func writeCheckText(w io.Writer, rep *requirements.Report, color bool) {
-	if len(rep.Computes) == 0 {
+// streamTextReport checks the computes and writes the text report. Its
+// summary lines come first, so each compute's details are rendered as it
+// is checked and only their text is kept.
+func streamTextReport(w io.Writer, net *netverify.Network, opts requirements.Options, color bool) (*requirements.Report, error) {
+	t := textReport{color: color}
+	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+		t.add(cr)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.finish(w, rep)
+	return rep, nil
+}
+
+// textReport gathers the text report: one summary line per compute, then
+// each compute's details.
+type textReport struct {
+	color     bool
+	summaries strings.Builder
+	details   strings.Builder
+	computes  int
+}
+
+func (t *textReport) add(cr requirements.ComputeReport) {
+	t.computes++
+	fmt.Fprintln(&t.summaries, colorize(cr.Summary, statusColor(cr.Status), t.color))
+	w := &t.details
+	fmt.Fprintln(w)
+	ip := "no public IP"
+	if cr.PublicIP {
+		ip = "public IP"
+	}
+	subnet := "no subnet"
+	if cr.Subnet != "" {
+		subnet = "subnet " + shortID(cr.Subnet)
+	}
+	fmt.Fprintf(w, "%s  %s: %s, %s, %s, %s%s\n", cr.Name, colorize(string(cr.Status), statusColor(cr.Status), t.color),
+		cr.Type, ip, cr.Region, subnet, at(cr.Position))
+	if len(cr.Findings) > 0 {
+		fmt.Fprintln(w, "  findings:")
+		writeFindings(w, cr.Findings, cr.ID, t.color)
+	}
+	if len(cr.Flows) > 0 {
+		fmt.Fprintln(w, "  flows:")
+		writeFlowTable(w, cr.Flows, t.color)
+	}
+}
+
+// finish writes the report: the computes gathered, then the
+// environment's findings and the counts of rep.
+func (t *textReport) finish(w io.Writer, rep *requirements.Report) {
+	if t.computes == 0 {
 		fmt.Fprintln(w, "no compute instances or clusters in the file")
 	}
-	for _, cr := range rep.Computes {
-		fmt.Fprintln(w, colorize(cr.Summary, statusColor(cr.Status), color))
-	}
-	for _, cr := range rep.Computes {
-		fmt.Fprintln(w)
-		ip := "no public IP"
-		if cr.PublicIP {
-			ip = "public IP"
-		}
-		subnet := "no subnet"
-		if cr.Subnet != "" {
-			subnet = "subnet " + shortID(cr.Subnet)
-		}
-		fmt.Fprintf(w, "%s  %s: %s, %s, %s, %s%s\n", cr.Name, colorize(string(cr.Status), statusColor(cr.Status), color),
-			cr.Type, ip, cr.Region, subnet, at(cr.Position))
-		if len(cr.Findings) > 0 {
-			fmt.Fprintln(w, "  findings:")
-			writeFindings(w, cr.Findings, cr.ID, color)
-		}
-		if len(cr.Flows) > 0 {
-			fmt.Fprintln(w, "  flows:")
-			writeFlowTable(w, cr.Flows, color)
-		}
-	}
+	io.WriteString(w, t.summaries.String())
+	io.WriteString(w, t.details.String())
+	color := t.color
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "environment:")

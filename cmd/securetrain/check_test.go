@@ -326,6 +326,19 @@ func TestCheckOutputFile(t *testing.T) {
 	if data, _ := os.ReadFile(out); code != 0 || !strings.Contains(string(data), "myinstance: ") {
 		t.Fatalf("exit %d (%s): %s", code, errs, data)
 	}
+	// The report is written under a temporary name and renamed: nothing
+	// else is left beside it, and it is readable as os.WriteFile made it.
+	entries, err := os.ReadDir(filepath.Dir(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || info.Mode().Perm() != 0o644 {
+		t.Errorf("after --output: %d entries in the directory, mode %v", len(entries), info.Mode().Perm())
+	}
 }
 
 func TestCheckBadInputExitTwo(t *testing.T) {
@@ -429,15 +442,50 @@ func TestCheckTextColour(t *testing.T) {
 		{Name: "ws1/c", Status: requirements.WillFail, Summary: "c: will fail"},
 	}}
 	var b strings.Builder
-	writeCheckText(&b, rep, true)
+	writeText := func(color bool) {
+		t := textReport{color: color}
+		for _, cr := range rep.Computes {
+			t.add(cr)
+		}
+		t.finish(&b, rep)
+	}
+	writeText(true)
 	for _, want := range []string{"\x1b[1;32ma: ok\x1b[0m\n", "\x1b[1;33mb: works, with warnings\x1b[0m\n", "\x1b[1;31mc: will fail\x1b[0m\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("coloured text lacks %q:\n%q", want, b.String())
 		}
 	}
 	b.Reset()
-	writeCheckText(&b, rep, false)
+	writeText(false)
 	if strings.Contains(b.String(), "\x1b") || !strings.HasPrefix(b.String(), "a: ok\nb: works, with warnings\nc: will fail\n") {
 		t.Errorf("plain text:\n%q", b.String())
+	}
+}
+
+// `check --format json` writes the report one compute at a time as they
+// are checked; the document must be byte for byte what encoding the whole
+// report gives, with several computes, findings, and with none.
+func TestCheckJSONStreamsTheSameDocument(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(empty, []byte(`{"subscription": "00000000-0000-0000-0000-000000000001", "resources": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{empty, example("cluster-public-ip-firewall.yaml"), example("broken/cluster-nsg-blocks-44224.yaml"), example("broken/instance-udp-5831-blocked.yaml")} {
+		net, err := compileFile(file, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := requirements.Check(net, requirements.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var whole strings.Builder
+		if err := writeJSON(&whole, rep); err != nil {
+			t.Fatal(err)
+		}
+		_, streamed, errs := runCLI(t, "check", "--format", "json", file)
+		if streamed != whole.String() {
+			t.Errorf("%s: streamed JSON differs from the whole report's encoding (%s):\n%s\n---\n%s", file, errs, streamed, whole.String())
+		}
 	}
 }

@@ -48,6 +48,16 @@ resources:
           properties: {priority: 100, direction: Outbound, access: Deny, protocol: Udp,
                        sourceAddressPrefix: VirtualNetwork, sourcePortRange: "*",
                        destinationAddressPrefix: AzureMachineLearning, destinationPortRange: "5831"}
+  - type: Microsoft.Network/networkSecurityGroups
+    resourceGroup: mygroup
+    name: nsg-no-storage
+    location: westus2
+    properties:
+      securityRules:
+        - name: DenyAllOutbound
+          properties: {priority: 4096, direction: Outbound, access: Deny, protocol: "*",
+                       sourceAddressPrefix: "*", sourcePortRange: "*",
+                       destinationAddressPrefix: "*", destinationPortRange: "*"}
   - type: Microsoft.Network/virtualNetworks
     resourceGroup: mygroup
     name: mynetwork
@@ -68,6 +78,10 @@ resources:
             addressPrefix: 10.0.2.0/24
             networkSecurityGroup: {id: /resourceGroups/mygroup/providers/Microsoft.Network/networkSecurityGroups/nsg1}
             delegations: [{name: aci, properties: {serviceName: Microsoft.ContainerInstance/containerGroups}}]
+        - name: no-storage
+          properties:
+            addressPrefix: 10.0.3.0/24
+            networkSecurityGroup: {id: /resourceGroups/mygroup/providers/Microsoft.Network/networkSecurityGroups/nsg-no-storage}
   - type: Microsoft.MachineLearningServices/workspaces
     resourceGroup: mlgroup
     name: ws1
@@ -424,7 +438,8 @@ func TestComputeCreateBody(t *testing.T) {
 
 // Issue 16: compute create refuses, before any operation starts, what
 // Azure refuses at create time and check reports: a cluster at zero nodes
-// in a delegated subnet, a bad name, a VNet in another region.
+// in a delegated subnet, a bad name, a VNet in another region, a subnet
+// whose NSG denies Storage 443 and 445 (Azure lists the missing rules).
 func TestComputeCreateRefusedAtCreateTime(t *testing.T) {
 	startComputeServer(t)
 	cluster := []string{"--type", "amlcompute", "--vm-size", "Standard_DS3_v2", "--min-nodes", "0", "--max-nodes", "4", "--vnet-resource-group", "mygroup", "--vnet", "mynetwork"}
@@ -435,6 +450,10 @@ func TestComputeCreateRefusedAtCreateTime(t *testing.T) {
 		{append([]string{"create", "cpu-delegated", "--subnet", "delegated"}, cluster...), "is delegated to Microsoft.ContainerInstance/containerGroups"},
 		{append([]string{"create", "cluster-name-too-long-for-azure", "--subnet", "default"}, cluster...), "must be 2–16 letters, digits and hyphens"},
 		{append([]string{"create", "cpu-far", "--subnet", "default", "--location", "eastus"}, cluster...), "is in region eastus, but its subnet"},
+		{append([]string{"create", "cpu-no-storage", "--subnet", "no-storage"}, cluster...),
+			`network security group (nsg-no-storage) that is missing the following rules; add them, or give the existing ones a higher priority (a lower number) to allow the traffic: "Outbound Storage 443"`},
+		{[]string{"create", "ci-no-storage", "--type", "computeinstance", "--vm-size", "Standard_DS3_v2", "--vnet-resource-group", "mygroup", "--vnet", "mynetwork", "--subnet", "no-storage"},
+			"Storage OR Internet OR Storage.westus2 port 445, priority higher than 4096"},
 	} {
 		code, out, errs := computeCLI(t, tc.args...)
 		if code != 1 || !strings.Contains(errs, tc.says) || strings.Contains(out, "Succeeded") {

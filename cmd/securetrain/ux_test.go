@@ -79,9 +79,10 @@ func TestDeleteResourceGroupConfirms(t *testing.T) {
 	srv := startServer(t)
 	rg := "/subscriptions/" + testSub + "/resourceGroups/rg"
 	vnet := rg + "/providers/Microsoft.Network/virtualNetworks/vnet"
-	for path, body := range map[string]string{rg: `{"location":"westus2"}`,
-		vnet: `{"location":"westus2","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`} {
-		if _, err := srv.do("PUT", path, []byte(body)); err != nil {
+	// In order: the VNet needs its group (a map's order made this flaky).
+	for _, put := range []struct{ path, body string }{{rg, `{"location":"westus2"}`},
+		{vnet, `{"location":"westus2","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}`}} {
+		if _, err := srv.do("PUT", put.path, []byte(put.body)); err != nil {
 			t.Fatal(err)
 		}
 	}

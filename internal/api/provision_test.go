@@ -323,6 +323,36 @@ func TestNSGDenyingUDP5831FailsCreate(t *testing.T) { // issue 5 §6; spec §10 
 	}
 }
 
+// Azure ML checks the subnet NSG's rules when a compute is created and
+// refuses, listing the missing rules, one that denies outbound Storage 445
+// before allowing it (spec §10 #2); UDP 5831 is not pre-checked, and fails
+// the creation instead (TestNSGDenyingUDP5831FailsCreate).
+func TestNSGDenyingStorageRefusesCompute(t *testing.T) {
+	c := newClient(t)
+	deny := `{"name":"DenySmb","properties":{"priority":200,"direction":"Outbound","access":"Deny","protocol":"Tcp","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"Storage","destinationPortRange":"445"}}`
+	provisionEnv(t, c, deny)
+	for name, body := range map[string]string{"ci1": instanceBody, "cpu": clusterBody("compute", 0, 2, "PT120S")} {
+		st, code, msg := c.errorCode("PUT", wsML+"/computes/"+name+mlVersion, body)
+		if st != http.StatusBadRequest || code != "BadRequest" || !strings.Contains(msg, "network security group (nsg-compute) that is missing the following rules") ||
+			!strings.Contains(msg, `"Outbound Storage 445": protocol TCP, source VirtualNetwork port *, destination Storage OR Internet OR Storage.eastus port 445, priority higher than 200 (DenySmb denies it now)`) ||
+			strings.Contains(msg, "Outbound Storage 443") {
+			t.Fatalf("%s behind an NSG denying Storage 445: %d %s %q", name, st, code, msg)
+		}
+		if st, _, _ := c.do("GET", wsML+"/computes/"+name+mlVersion, ""); st != http.StatusNotFound {
+			t.Errorf("%s was stored: GET %d", name, st)
+		}
+	}
+	// An allow above the deny, as Azure's message asks: the compute is created.
+	allow := `{"name":"AllowStorage","properties":{"priority":150,"direction":"Outbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"VirtualNetwork","sourcePortRange":"*","destinationAddressPrefix":"Storage.EastUS","destinationPortRanges":["443","445"]}}`
+	inbound := `{"name":"AllowAzureML","properties":{"priority":300,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
+	if st, out, _ := c.do("PUT", netNet+"networkSecurityGroups/nsg-compute"+netVersion, `{"location":"eastus","properties":{"securityRules":[`+inbound+","+deny+","+allow+`]}}`); st != http.StatusOK {
+		t.Fatalf("NSG: %d %v", st, out)
+	}
+	if op := c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated); op["status"] != "Succeeded" {
+		t.Fatalf("create after the fix: %v", op)
+	}
+}
+
 func TestInstanceLifecycle(t *testing.T) { // issue 5 §2, §3: stop keeps the created resources
 	c := newClient(t)
 	provisionEnv(t, c, "")

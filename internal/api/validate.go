@@ -182,8 +182,9 @@ func (b *bodySet) addReferrers(id string) error {
 }
 
 // addComputeContext adds what Admission looks at: the workspace's private
-// endpoints (and their subnets), and the other computes of the
-// subscription (compute instance names are unique per region).
+// endpoints (and their subnets), the other computes of the subscription
+// (compute instance names are unique per region), and the NSGs of the
+// VNets involved.
 func (s *Server) addComputeContext(ctx context.Context, tx store.Reader, set *bodySet, id arm.ID) error {
 	ws, _ := id.Parent()
 	refs, err := tx.Referrers(ctx, ws.String())
@@ -209,7 +210,24 @@ func (s *Server) addComputeContext(ctx context.Context, tx store.Reader, set *bo
 			}
 		}
 	}
-	return set.addUnder("/subscriptions/"+id.Subscription, typeCompute)
+	if err := set.addUnder("/subscriptions/"+id.Subscription, typeCompute); err != nil {
+		return err
+	}
+	// Admission checks the rules of the compute's subnet NSG: add what the
+	// VNets in the set reference.
+	for _, b := range slices.Clone(set.bodies) {
+		if !strings.EqualFold(b.id.Type(), resources.TypeVirtualNetwork) {
+			continue
+		}
+		vnet, err := arm.DecodeBody(b.body)
+		if err != nil {
+			return fmt.Errorf("stored %s: %w", b.id, err)
+		}
+		if err := set.addReferenced(vnet, b.id.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // storedExists reports whether the store holds id: its record, or the

@@ -153,38 +153,64 @@ func (id ID) Parent() (ID, bool) {
 // Child is the id of a child resource of this one.
 func (id ID) Child(childType, name string) ID {
 	c := id
-	c.Types = append(append([]string(nil), id.Types...), childType)
-	c.Names = append(append([]string(nil), id.Names...), name)
+	n := len(id.Types) + 1
+	segments := make([]string, 2*n) // one allocation for both lists
+	c.Types = append(segments[:0:n], id.Types...)
+	c.Types = append(c.Types, childType)
+	c.Names = append(segments[n:n:2*n], id.Names...)
+	c.Names = append(c.Names, name)
 	return c
 }
 
 // IsZero reports whether the id is unset.
 func (id ID) IsZero() bool { return id.Subscription == "" }
 
-func (id ID) String() string {
+func (id ID) String() string { return id.text(false) }
+
+// text writes the id, lower-cased (ASCII) when fold is set, into a buffer
+// sized once: ids are built for every resource of large files.
+func (id ID) text(fold bool) string {
+	n := len("/subscriptions/") + len(id.Subscription) + len("/resourceGroups/") + len(id.ResourceGroup) + len("/providers/") + len(id.Provider)
+	for i := range id.Types {
+		n += 2 + len(id.Types[i]) + len(id.Names[i])
+	}
 	var b strings.Builder
-	b.WriteString("/subscriptions/")
-	b.WriteString(id.Subscription)
+	b.Grow(n)
+	write := b.WriteString
+	if fold {
+		write = func(s string) (int, error) {
+			for i := 0; i < len(s); i++ {
+				c := s[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b.WriteByte(c)
+			}
+			return len(s), nil
+		}
+	}
+	write("/subscriptions/")
+	write(id.Subscription)
 	if id.ResourceGroup != "" || id.Provider == "" {
-		b.WriteString("/resourceGroups/")
-		b.WriteString(id.ResourceGroup)
+		write("/resourceGroups/")
+		write(id.ResourceGroup)
 	}
 	if id.Provider != "" {
-		b.WriteString("/providers/")
-		b.WriteString(id.Provider)
+		write("/providers/")
+		write(id.Provider)
 		for i := range id.Types {
-			b.WriteString("/")
-			b.WriteString(id.Types[i])
-			b.WriteString("/")
-			b.WriteString(id.Names[i])
+			write("/")
+			write(id.Types[i])
+			write("/")
+			write(id.Names[i])
 		}
 	}
 	return b.String()
 }
 
 // Key is the canonical, lower-cased form used for lookups: ARM ids compare
-// case-insensitively.
-func (id ID) Key() string { return FoldKey(id.String()) }
+// case-insensitively. It is FoldKey(id.String()), built in one buffer.
+func (id ID) Key() string { return strings.TrimSuffix(id.text(true), "/") }
 
 // FoldKey is the one lookup form of an id string: ASCII letters lower-cased
 // (only ASCII: Unicode folding would make "ſ" and "s" one key) and no

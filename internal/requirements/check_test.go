@@ -402,9 +402,12 @@ func TestStorage445BlockedSpec10Case1(t *testing.T) { // spec §10 #1: StorageMo
 	if f == nil || !strings.Contains(f.Message, "TCP 445 to st1.file.core.windows.net") || !strings.Contains(f.Message, "nsg1/DenySmb (100)") {
 		t.Fatalf("445 blocked with storage behind a firewall: %+v", f)
 	}
-	// Open storage: file mounts are lost, a warning.
+	// Open storage: the flow only loses file mounts, a warning; but Azure
+	// refuses the compute when it is created, as the subnet NSG denies
+	// Storage 445 (spec §10 #2; TestNSGPrecheck).
 	rep := checkData(t, "env.yaml", withNSG("Allow"))
-	if hasCode(rep, "required-outbound-blocked", Error) != nil || hasCode(rep, "required-outbound-blocked", Warning) == nil {
+	if hasCode(rep, "required-outbound-blocked", Error) != nil || hasCode(rep, "required-outbound-blocked", Warning) == nil ||
+		hasCode(rep, "nsg-missing-required-rules", Error) == nil {
 		t.Errorf("445 blocked with open storage: %v", codes(rep))
 	}
 }

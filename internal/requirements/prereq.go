@@ -48,6 +48,7 @@ func prerequisites(snap *resources.Snapshot, cc computeContext) []Finding {
 	}
 	out = append(out, delegationFindings(snap, c)...)
 	out = append(out, vnetRegionFindings(snap, c, cc.region)...)
+	out = append(out, nsgPrecheckFindings(snap, c, cc.region)...)
 	out = append(out, capacityFindings(cc, sn)...)
 	out = append(out, governanceFindings(snap, c, sn)...)
 	if c.ComputeType == resources.ComputeInstance && cc.ws != nil {
@@ -86,7 +87,8 @@ func inVNetOf(snap *resources.Snapshot, pes []*resources.PrivateEndpoint, vnet *
 // Admission returns what Azure refuses when a compute is created, before
 // any flow is looked at: the naming rules (spec §9), a compute without
 // public IP in a workspace without private endpoint (§4.1), a delegated
-// subnet (§10 #3, refused up front since issue 16), an instance
+// subnet (§10 #3, refused up front since issue 16), a subnet NSG that
+// denies Storage 443 or 445 before allowing it (§10 #2), an instance
 // outside its workspace's region (§10 #13), a VNet in another region than
 // the compute (§4.4). The control plane refuses a compute with any of
 // these; `check` reports the same findings.
@@ -96,6 +98,7 @@ func Admission(snap *resources.Snapshot, c *resources.Compute) []Finding {
 	out := append(nameFindings(snap, c), privateEndpointFindings(c, wsPE)...)
 	out = append(out, delegationFindings(snap, c)...)
 	out = append(out, vnetRegionFindings(snap, c, computeRegion(c, ws))...)
+	out = append(out, nsgPrecheckFindings(snap, c, computeRegion(c, ws))...)
 	// Only clusters may live in another region than their workspace
 	// (spec §4.1, §10 #13).
 	if c.ComputeType == resources.ComputeInstance && ws != nil && c.ComputeLocation != "" && !strings.EqualFold(c.ComputeLocation, ws.Location) {

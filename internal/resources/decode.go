@@ -6,6 +6,7 @@ package resources
 // as a *FileError, positioned at the file and line of the offending value.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +91,18 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("load environment: %w", err)
 	}
 	defer f.Close()
-	// Reading one byte past the limit refuses an oversized file without
-	// reading all of it.
-	data, err := io.ReadAll(io.LimitReader(f, arm.MaxDocumentBytes+1))
-	if err != nil {
+	// The buffer is sized from the file's size (growing it while reading
+	// copied a large file many times); reading one byte past the limit
+	// refuses an oversized file without reading all of it.
+	size := 0
+	if st, err := f.Stat(); err == nil {
+		size = int(min(st.Size(), arm.MaxDocumentBytes+1))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, arm.MaxDocumentBytes+1)); err != nil {
 		return nil, fmt.Errorf("load environment %s: %w", path, err)
 	}
+	data := buf.Bytes()
 	if len(data) > arm.MaxDocumentBytes {
 		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
 	}
@@ -418,10 +425,13 @@ func (d *decoder) decodeDoc(doc *arm.Value) {
 	if list == nil {
 		return
 	}
-	if n := countResources(list); n > maxResources {
+	n := countResources(list)
+	if n > maxResources {
 		f.errf(list.Line, "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
 		return
 	}
+	// Sized once: growing maps of 100,000 resources costs more than filling them.
+	d.seen, d.info, d.snap.byKey = make(map[string]*res, n), make(map[any]*res, n), make(map[string]any, n)
 	for i, v := range list.Items {
 		if v.Kind != arm.Object {
 			f.errf(v.Line, "resources[%d] must be an object, got %s", i, v.Kind)
@@ -480,7 +490,7 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 	r.label = k.Label + " " + r.label
 	if r.placeByID() {
 		r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
-		r.props = env.childFor(r, "properties", "")
+		r.props = env.childFor(r, "properties")
 		r.run(nil)
 		return
 	}
@@ -518,7 +528,7 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 		}
 	}
 	r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
-	r.props = env.childFor(r, "properties", "")
+	r.props = env.childFor(r, "properties")
 	r.run(nil)
 }
 
@@ -607,21 +617,22 @@ func (r *res) nestedChildren(k *kind, parent any) {
 	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
-		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line,
-			label: fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path, "."))}
-		if nv := it.need("name", arm.String); nv != nil {
+		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line}
+		if nv := it.need("name", arm.String); nv == nil {
+			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
+		} else {
 			c.name, c.nameLine = r.name+"/"+nv.Str, nv.Line
 			c.label = k.Label + " " + c.name
 			switch {
 			case nv.Str == "" || strings.Contains(nv.Str, "/"):
-				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path, nv.Str)
+				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str)
 			case !r.id.IsZero():
 				c.id = r.id.Child(k.Leaf(), nv.Str)
 			}
 		}
 		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
 		c.env = c.newObj(nil, "", c.line, true)
-		c.props = it.childFor(c, "properties", "")
+		c.props = it.childFor(c, "properties")
 		c.run(parent)
 		c.finish()
 	}

@@ -29,8 +29,12 @@ import (
 type obj struct {
 	r *res
 	v *arm.Value // nil when the object is absent or was not an object
-	// path prefixes field names in messages ("frontendIPConfigurations[0].properties.").
-	path string
+	// root, or parent, key and index (≥ 0 for an array item), give the
+	// path that prefixes field names in messages (see path).
+	root   string
+	parent *obj
+	key    string
+	index  int
 	// line is blamed for missing fields.
 	line int
 	// quiet suppresses "is required" inside an object that was present but
@@ -42,15 +46,32 @@ type obj struct {
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
 func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
-	o := &obj{r: r, v: v, path: path, line: line, quiet: quiet}
+	o := &obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
+	// Sized for a typical object at once, and dropped when it is done: a
+	// file can hold hundreds of thousands of objects.
 	if v != nil {
+		o.known = make([]string, 0, 16)
 		o.line = v.Line
 	}
 	r.objs = append(r.objs, o)
 	return o
 }
 
-func (o *obj) name(key string) string { return o.path + key }
+// path prefixes field names in messages
+// ("frontendIPConfigurations[0].properties."). It is built only when a
+// message or a reference needs it: most objects never do.
+func (o *obj) path() string {
+	if o.parent == nil {
+		return o.root
+	}
+	p := o.parent.path() + o.key
+	if o.index >= 0 {
+		p += "[" + strconv.Itoa(o.index) + "]"
+	}
+	return p + "."
+}
+
+func (o *obj) name(key string) string { return o.path() + key }
 
 func (o *obj) errf(line int, format string, args ...any) { o.r.errf(line, format, args...) }
 
@@ -192,18 +213,22 @@ func (o *obj) text(key string) *arm.Value {
 
 // child reads an object member; an absent member gives an empty reader so
 // that callers can chain without nil checks.
-func (o *obj) child(key string) *obj { return o.childFor(o.r, key, o.path+key+".") }
+func (o *obj) child(key string) *obj {
+	c := o.childFor(o.r, key)
+	c.parent, c.key = o, key
+	return c
+}
 
-// childFor is child with another owner and path: a resource's properties
-// (owned by the resource, path "") inside its envelope or parent.
-func (o *obj) childFor(r *res, key, path string) *obj {
+// childFor is child with another owner and the path "": a resource's
+// properties (owned by the resource) inside its envelope or parent.
+func (o *obj) childFor(r *res, key string) *obj {
 	raw := o.lookup(key)
 	v := o.get(key, arm.Object)
 	line := o.line
 	if raw != nil {
 		line = raw.Line
 	}
-	return r.newObj(v, path, line, o.quiet || (raw != nil && v == nil))
+	return r.newObj(v, "", line, o.quiet || (raw != nil && v == nil))
 }
 
 // items reads an array of objects.
@@ -214,12 +239,13 @@ func (o *obj) items(key string) []*obj {
 	}
 	out := make([]*obj, 0, len(a.Items))
 	for i, it := range a.Items {
-		p := fmt.Sprintf("%s%s[%d]", o.path, key, i)
 		if it.Kind != arm.Object {
-			o.wrongKind(p, it, "an object")
+			o.wrongKind(fmt.Sprintf("%s%s[%d]", o.path(), key, i), it, "an object")
 			continue
 		}
-		out = append(out, o.r.newObj(it, p+".", it.Line, false))
+		item := o.r.newObj(it, "", it.Line, false)
+		item.parent, item.key, item.index = o, key, i
+		out = append(out, item)
 	}
 	return out
 }
@@ -412,9 +438,9 @@ func (o *obj) cidrs(key string, required bool) ([]netip.Prefix, []int) {
 // either reads a value that Azure offers as a singular and a plural field
 // (addressPrefix/addressPrefixes). An empty singular or plural counts as
 // absent, because Azure's exports carry the unused one empty; giving both is
-// an error (reported once; the plural values are still checked). field names
-// the field the values came from.
-func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, field string, fromPlural bool) {
+// an error (reported once; the plural values are still checked). key is the
+// field the values came from (o.name(key) names it in messages).
+func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, key string, fromPlural bool) {
 	var s *arm.Value
 	if numbers {
 		s = o.text(single)
@@ -425,13 +451,20 @@ func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, fi
 	switch {
 	case s != nil && s.Str != "" && len(p) > 0:
 		o.errf(s.Line, "%s and %s are mutually exclusive; use one", o.name(single), o.name(plural))
-		return p, o.name(plural), true
+		return p, plural, true
 	case len(p) > 0:
-		return p, o.name(plural), true
+		return p, plural, true
 	case s != nil && s.Str != "":
-		return []*arm.Value{s}, o.name(single), false
+		return o.field(single), single, false
 	}
 	return nil, "", false
+}
+
+// field is key's member as a one-element slice of the object's own
+// fields, which costs no allocation.
+func (o *obj) field(key string) []*arm.Value {
+	i := slices.Index(o.v.Keys, key)
+	return o.v.Fields[i : i+1 : i+1]
 }
 
 // ref reads a {"id": …} reference to a resource of type typ ("" for any
@@ -450,7 +483,7 @@ func (o *obj) refObj(c *obj, typ string, external bool) Ref {
 	if iv == nil {
 		return Ref{}
 	}
-	return o.r.idRef(strings.TrimSuffix(c.path, "."), iv, typ, external)
+	return o.r.idRef(strings.TrimSuffix(c.path(), "."), iv, typ, external)
 }
 
 // refs reads a list of {"id": …} references.
@@ -477,6 +510,7 @@ func (o *obj) idString(key, typ string, required, external bool) Ref {
 
 // done reports the keys nobody asked for.
 func (o *obj) done() {
+	defer func() { o.known = nil }()
 	if o.v == nil || o.all {
 		return
 	}

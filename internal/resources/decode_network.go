@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -58,7 +57,7 @@ func decodeSubnet(r *res) *Subnet {
 		"serviceAssociationLinks", "applicationGatewayIPConfigurations", "sharingScope", "ipAllocations",
 		"ipamPoolPrefixAllocations", "provisioningState")
 	sn := &Subnet{Meta: r.meta}
-	vals, field, _ := p.either("addressPrefix", "addressPrefixes", false)
+	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false)
 	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
 	}
@@ -66,11 +65,11 @@ func decodeSubnet(r *res) *Subnet {
 		pr, err := parseIPv4Prefix(v.Str)
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", field, err)
+			p.errf(v.Line, "%s %v", p.name(key), err)
 		case pr.Bits() > 29:
-			p.errf(v.Line, "%s %q is smaller than /29, the smallest subnet Azure allows", field, v.Str)
+			p.errf(v.Line, "%s %q is smaller than /29, the smallest subnet Azure allows", p.name(key), v.Str)
 		case pr.Bits() < 2:
-			p.errf(v.Line, "%s %q is larger than /2, the largest subnet Azure allows", field, v.Str)
+			p.errf(v.Line, "%s %q is larger than /2, the largest subnet Azure allows", p.name(key), v.Str)
 		default:
 			sn.AddressPrefixes = append(sn.AddressPrefixes, pr)
 		}
@@ -162,35 +161,45 @@ func decodeSecurityRule(r *res) *SecurityRule {
 		proto = ProtoAny
 	}
 	sr.Protocol = proto
-	sr.SourcePrefixes, sr.SourceASGs = ruleEndpoints(p, "source")
-	sr.DestinationPrefixes, sr.DestinationASGs = ruleEndpoints(p, "destination")
-	sr.SourcePorts = rulePorts(p, "source", false)
-	sr.DestinationPorts = rulePorts(p, "destination", true)
+	sr.SourcePrefixes, sr.SourceASGs = ruleEndpoints(p, sourceSide)
+	sr.DestinationPrefixes, sr.DestinationASGs = ruleEndpoints(p, destinationSide)
+	sr.SourcePorts = rulePorts(p, sourceSide, false)
+	sr.DestinationPorts = rulePorts(p, destinationSide, true)
 	return sr
 }
 
+// ruleSide holds the field names of one side of an NSG rule, spelt out
+// once: a large file has hundreds of thousands of rules.
+type ruleSide struct {
+	prefix, prefixes, asgs, port, ports string
+}
+
+var (
+	sourceSide      = ruleSide{"sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups", "sourcePortRange", "sourcePortRanges"}
+	destinationSide = ruleSide{"destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups", "destinationPortRange", "destinationPortRanges"}
+)
+
 // ruleEndpoints reads one side of an NSG rule: address prefixes (singular or
 // plural) or application security groups, exactly one of the two.
-func ruleEndpoints(p *obj, side string) ([]string, []Ref) {
-	asgKey := side + "ApplicationSecurityGroups"
-	hasASGs := p.present(asgKey)
-	asgs := p.refs(asgKey, TypeASG)
-	vals, field, plural := p.either(side+"AddressPrefix", side+"AddressPrefixes", false)
+func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
+	hasASGs := p.present(side.asgs)
+	asgs := p.refs(side.asgs, TypeASG)
+	vals, key, plural := p.either(side.prefix, side.prefixes, false)
 	switch {
-	case len(vals) == 0 && !hasASGs && !p.anyPresent(side+"AddressPrefix", side+"AddressPrefixes"):
-		p.missing(fmt.Sprintf("%sAddressPrefix, %sAddressPrefixes or %s", side, side, asgKey))
+	case len(vals) == 0 && !hasASGs && !p.anyPresent(side.prefix, side.prefixes):
+		p.missing(fmt.Sprintf("%s, %s or %s", side.prefix, side.prefixes, side.asgs))
 	case len(vals) > 0 && hasASGs:
-		p.errf(p.lineOf(asgKey), "%s cannot be combined with %s", asgKey, field)
+		p.errf(p.lineOf(side.asgs), "%s cannot be combined with %s", side.asgs, p.name(key))
 	}
 	var out []string
 	for _, v := range vals {
 		kind, err := parseRulePrefix(v.Str)
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", field, err)
+			p.errf(v.Line, "%s %v", p.name(key), err)
 		case plural && len(vals) > 1 && kind != prefixIP:
 			// §8.1: augmented rules take many IPs, not many tags.
-			p.errf(v.Line, "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", field, v.Str)
+			p.errf(v.Line, "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", p.name(key), v.Str)
 		default:
 			out = append(out, v.Str)
 		}
@@ -201,14 +210,14 @@ func ruleEndpoints(p *obj, side string) ([]string, []Ref) {
 // rulePorts reads one side's ports. Azure requires both sides; SDK users
 // routinely omit the source port, meaning "*", so only the destination is
 // required here.
-func rulePorts(p *obj, side string, required bool) []PortRange {
-	vals, field, plural := p.either(side+"PortRange", side+"PortRanges", true)
+func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
+	vals, key, plural := p.either(side.port, side.ports, true)
 	if len(vals) == 0 {
-		if p.anyPresent(side+"PortRange", side+"PortRanges") {
+		if p.anyPresent(side.port, side.ports) {
 			return nil // a value of the wrong kind, already reported
 		}
 		if required {
-			p.missing(fmt.Sprintf("%sPortRange or %sPortRanges", side, side))
+			p.missing(fmt.Sprintf("%s or %s", side.port, side.ports))
 			return nil
 		}
 		return []PortRange{anyPort}
@@ -225,7 +234,7 @@ func rulePorts(p *obj, side string, required bool) []PortRange {
 			rs, err = parsePorts(v.Str)
 		}
 		if err != nil {
-			p.errf(v.Line, "%s %v", field, err)
+			p.errf(v.Line, "%s %v", p.name(key), err)
 			continue
 		}
 		out = append(out, rs...)
@@ -397,7 +406,7 @@ func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
 	if iv == nil {
 		return ""
 	}
-	field := strings.TrimSuffix(c.path, ".")
+	field := strings.TrimSuffix(c.path(), ".")
 	id, err := arm.ParseID(iv.Str, r.sub)
 	if err != nil {
 		r.errf(iv.Line, "%s: %v", field, err)
@@ -697,12 +706,16 @@ func joinPrefixes(ps []netip.Prefix) string {
 // priority is used once per direction (§8.1).
 func (d *decoder) checkSecurityGroups() {
 	for _, g := range d.snap.NetworkSecurityGroups {
-		used := map[string]*SecurityRule{}
+		type slot struct {
+			dir      Direction
+			priority int
+		}
+		used := make(map[slot]*SecurityRule, len(g.Rules))
 		for _, sr := range g.Rules {
 			if sr.Priority == 0 || sr.Direction == "" {
 				continue
 			}
-			k := string(sr.Direction) + "/" + strconv.Itoa(sr.Priority)
+			k := slot{sr.Direction, sr.Priority}
 			if first := used[k]; first != nil {
 				r := d.info[sr]
 				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",

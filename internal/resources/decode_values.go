@@ -41,9 +41,24 @@ func parseIPv4Prefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// serviceTagRE is the shape of a service tag name ("Storage.WestUS2",
-// "AzureMachineLearning"); whether the tag exists is the verifier's business.
-var serviceTagRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.\-]{0,127}$`)
+// isServiceTagName reports whether s has the shape of a service tag name
+// ("Storage.WestUS2", "AzureMachineLearning"): a letter, then up to 127
+// letters, digits, dots and hyphens. Whether the tag exists is the
+// verifier's business. (Written out rather than as a regular expression:
+// every address prefix of every NSG rule is tested.)
+func isServiceTagName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || !isLetter(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !('0' <= c && c <= '9') && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // resourceTypeRE is the shape of a full resource type: a dotted namespace,
 // then a type and any child types ("Microsoft.Network/virtualNetworks/subnets").
@@ -73,7 +88,7 @@ func parseRulePrefix(s string) (prefixKind, error) {
 	switch {
 	case s == "*":
 		return prefixAny, nil
-	case serviceTagRE.MatchString(s):
+	case isServiceTagName(s):
 		return prefixTag, nil
 	case strings.Contains(s, "/"):
 		_, err := parseIPv4Prefix(s)
@@ -88,7 +103,7 @@ func parseRulePrefix(s string) (prefixKind, error) {
 
 // parseRoutePrefix checks a route's addressPrefix: a CIDR or a service tag.
 func parseRoutePrefix(s string) error {
-	if serviceTagRE.MatchString(s) {
+	if isServiceTagName(s) {
 		return nil
 	}
 	if !strings.Contains(s, "/") {
@@ -105,7 +120,7 @@ func parseFirewallAddress(s string, tags bool) error {
 	switch {
 	case s == "*":
 		return nil
-	case serviceTagRE.MatchString(s):
+	case isServiceTagName(s):
 		if !tags {
 			return fmt.Errorf("%q is a service tag name; only addresses, CIDRs and ranges are allowed here", s)
 		}

@@ -92,7 +92,7 @@ func FuzzParseRulePrefix(f *testing.F) {
 				t.Fatalf("%q accepted as *", s)
 			}
 		case prefixTag:
-			if !serviceTagRE.MatchString(s) {
+			if !isServiceTagName(s) {
 				t.Fatalf("%q accepted as a tag", s)
 			}
 		case prefixIP:
