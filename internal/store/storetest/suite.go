@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
+	t.Run("Races", func(t *testing.T) { testRaces(t, open) })
 }
 
 const (
