@@ -69,11 +69,9 @@ type Postgres struct {
 //
 // Errors name the host and database, never the password or the URL.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parsePostgres(url)
 	if err != nil {
-		// pgx's parse errors repeat the URL with its password masked;
-		// say only what is wrong.
-		return nil, errors.New("store: the PostgreSQL connection string cannot be parsed: use postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full, or key=value pairs (docs/store.md)")
+		return nil, err
 	}
 	where := fmt.Sprintf("PostgreSQL database %q on %s", cfg.ConnConfig.Database, cfg.ConnConfig.Host)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -91,6 +89,23 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		return nil, fmt.Errorf("store: %s: %w", where, err)
 	}
 	return s, nil
+}
+
+// CheckPostgres says whether url is a connection string OpenPostgres can
+// use, without connecting.
+func CheckPostgres(url string) error {
+	_, err := parsePostgres(url)
+	return err
+}
+
+func parsePostgres(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors repeat the string, its password masked only
+		// as well as it can be found: say what is wrong without it.
+		return nil, errors.New("store: the PostgreSQL connection string cannot be parsed: use postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full, or key=value pairs (docs/store.md)")
+	}
+	return cfg, nil
 }
 
 // open checks that the database is securetrain's (or empty) and migrates

@@ -3,12 +3,9 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"securetrain/internal/store"
@@ -17,63 +14,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make and drop schemas
 )
 
-// postgresEnv names the PostgreSQL server the tests use: a postgres:// URL
-// of a database in which they may create and drop schemas.
-// scripts/with-postgres starts a throwaway cluster and sets it.
-const postgresEnv = "SECURETRAIN_TEST_POSTGRES"
-
-// postgresURL is the test server's URL. Without one the test does not
-// run: in CI (CI=true) that fails, elsewhere it says how to run it.
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv(postgresEnv)
-	switch {
-	case u != "":
-		return u
-	case os.Getenv("CI") == "true":
-		t.Fatalf("%s is not set: CI runs the PostgreSQL tests (.ci/run starts a cluster with scripts/with-postgres)", postgresEnv)
-	default:
-		t.Skipf("PostgreSQL tests not run: %s is not set; run them with: scripts/with-postgres go test ./internal/store", postgresEnv)
-	}
-	return ""
-}
-
-var schemas atomic.Int64
-
-// postgresSchema makes an empty schema of its own for t (dropped when t
-// ends) and returns the URL of the test server with it as search_path.
-func postgresSchema(t testing.TB) string {
-	t.Helper()
-	base := postgresURL(t)
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), schemas.Add(1))
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // openPostgres opens a PostgreSQL store in a new, empty schema.
 func openPostgres(t *testing.T) store.Store {
 	t.Helper()
-	s, err := store.OpenPostgres(context.Background(), postgresSchema(t))
+	s, err := store.OpenPostgres(context.Background(), storetest.PostgresSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +70,7 @@ func exec(t *testing.T, url string, statements ...string) {
 // securetrain is refused and left as it is.
 func TestPostgresRefusesANewerSchema(t *testing.T) {
 	ctx := context.Background()
-	u := postgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	s, err := store.OpenPostgres(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +104,7 @@ func TestPostgresRefusesANewerSchema(t *testing.T) {
 // TestPostgresRefusesAnotherProgramsDatabase: a schema with tables but no
 // schema_migrations is not securetrain's; nothing is created in it.
 func TestPostgresRefusesAnotherProgramsDatabase(t *testing.T) {
-	u := postgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	exec(t, u, `CREATE TABLE invoices (n int)`)
 	if s, err := store.OpenPostgres(context.Background(), u); err == nil || !strings.Contains(err.Error(), "not a securetrain database") {
 		if s != nil {
@@ -183,7 +127,7 @@ func TestPostgresRefusesAnotherProgramsDatabase(t *testing.T) {
 // TestPostgresReplicasMigrateOnce: stores opened at once on a new
 // database all start (the migration runs under a lock, once).
 func TestPostgresReplicasMigrateOnce(t *testing.T) {
-	u := postgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	const replicas = 4
 	stores := make([]*store.Postgres, replicas)
 	errs := make([]error, replicas)
@@ -228,14 +172,14 @@ func TestPostgresConnectionErrorsHideThePassword(t *testing.T) {
 // TestPostgresTakesPGVariables: what the URL leaves out comes from the
 // standard PG* environment variables.
 func TestPostgresTakesPGVariables(t *testing.T) {
-	u, err := url.Parse(postgresSchema(t))
+	u, err := url.Parse(storetest.PostgresSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := u.Query()
 	host, user := q.Get("host"), q.Get("user")
 	if host == "" || user == "" {
-		t.Fatalf("%s sets no host and user in its query: this test moves them to PGHOST and PGUSER", postgresEnv)
+		t.Fatalf("%s sets no host and user in its query: this test moves them to PGHOST and PGUSER", storetest.PostgresEnv)
 	}
 	q.Del("host")
 	q.Del("user")

@@ -35,6 +35,10 @@ type Race struct {
 // pool is the subnet whose addresses the address race allocates.
 const pool = vnet + "/subnets/pool"
 
+// computeType is the type of the quota race's records (the store knows
+// no types: these are the suite's own).
+const computeType = "Test.Races/computes"
+
 // errQuota is the quota race's refusal of a writer over the limit.
 var errQuota = errors.New("quota exceeded")
 
@@ -70,7 +74,7 @@ var Races = []Race{
 			if _, err := tx.Put(ctx, store.Record{ID: pool + "/addresses/" + addr, Type: "address", Body: fmt.Appendf(nil, `{"nic":%q}`, nic)}, store.Condition{}); err != nil {
 				return err
 			}
-			_, err := tx.Put(ctx, store.Record{ID: nic, Type: "Microsoft.Network/networkInterfaces", Body: fmt.Appendf(nil, `{"address":%q}`, addr), Refs: []string{pool}}, store.Condition{})
+			_, err := tx.Put(ctx, store.Record{ID: nic, Type: "Test.Races/nics", Body: fmt.Appendf(nil, `{"address":%q}`, addr), Refs: []string{pool}}, store.Condition{})
 			return err
 		},
 		Check: func(ctx context.Context, s store.Store, n int, errs []error) error {
@@ -102,13 +106,13 @@ var Races = []Race{
 		Name: "Quota",
 		Setup: func(ctx context.Context, s store.Store, n int) error {
 			return s.Update(ctx, func(tx store.Tx) error {
-				_, err := tx.Put(ctx, store.Record{ID: rg, Type: "Microsoft.Resources/resourceGroups", Body: fmt.Appendf(nil, `{"quota":%d}`, n/2)}, store.Condition{})
+				_, err := tx.Put(ctx, store.Record{ID: rg, Type: "Test.Races/groups", Body: fmt.Appendf(nil, `{"quota":%d}`, n/2)}, store.Condition{})
 				return err
 			})
 		},
 		Read: func(ctx context.Context, tx store.Tx, i int) (any, error) {
 			count := 0
-			err := store.Each(ctx, tx, store.Query{Scope: rg, Type: "Microsoft.MachineLearningServices/workspaces/computes"}, func(store.Record) error {
+			err := store.Each(ctx, tx, store.Query{Scope: rg, Type: computeType}, func(store.Record) error {
 				count++
 				return nil
 			})
@@ -126,7 +130,7 @@ var Races = []Race{
 			if read.(int) >= body.Quota {
 				return errQuota
 			}
-			_, err = tx.Put(ctx, store.Record{ID: fmt.Sprintf("%s/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/c%d", rg, i), Type: "Microsoft.MachineLearningServices/workspaces/computes", Body: []byte(`{}`)}, store.Condition{})
+			_, err = tx.Put(ctx, store.Record{ID: fmt.Sprintf("%s/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/c%d", rg, i), Type: computeType, Body: []byte(`{}`)}, store.Condition{})
 			return err
 		},
 		Check: func(ctx context.Context, s store.Store, n int, errs []error) error {
@@ -139,7 +143,7 @@ var Races = []Race{
 					return err
 				}
 			}
-			created := len(listIDs(ctx, s, store.Query{Scope: rg, Type: "Microsoft.MachineLearningServices/workspaces/computes"}))
+			created := len(listIDs(ctx, s, store.Query{Scope: rg, Type: computeType}))
 			if created != n/2 || refused != n-n/2 {
 				return fmt.Errorf("%d computes created and %d refused under a quota of %d", created, refused, n/2)
 			}
