@@ -260,34 +260,30 @@ func Interleave(ctx context.Context, s store.Store, r Race) error {
 	// Each signal is given once, and also when its writer fails before
 	// giving it, so that the other never waits for ever.
 	readFirst, readSecond := sync.OnceFunc(func() { close(firstRead) }), sync.OnceFunc(func() { close(secondRead) })
-	var firstRun [2]sync.Once
+	// write runs writer i; on its first run only, pause comes between
+	// its read and its write.
+	write := func(i int, pause func()) error {
+		var first sync.Once
+		return s.Update(ctx, func(tx store.Tx) error {
+			read, err := r.Read(ctx, tx, i)
+			if err != nil {
+				return err
+			}
+			first.Do(pause)
+			return r.Write(ctx, tx, i, read)
+		})
+	}
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(firstDone)
 		defer readFirst()
-		errs[0] = s.Update(ctx, func(tx store.Tx) error {
-			read, err := r.Read(ctx, tx, 0)
-			if err != nil {
-				return err
-			}
-			readFirst()
-			firstRun[0].Do(func() { <-secondRead })
-			return r.Write(ctx, tx, 0, read)
-		})
+		errs[0] = write(0, func() { readFirst(); <-secondRead })
 	})
 	wg.Go(func() {
 		defer readSecond()
 		<-firstRead
-		errs[1] = s.Update(ctx, func(tx store.Tx) error {
-			read, err := r.Read(ctx, tx, 1)
-			if err != nil {
-				return err
-			}
-			readSecond()
-			firstRun[1].Do(func() { <-firstDone })
-			return r.Write(ctx, tx, 1, read)
-		})
+		errs[1] = write(1, func() { readSecond(); <-firstDone })
 	})
 	wg.Wait()
 	return r.Check(ctx, s, 2, errs)
