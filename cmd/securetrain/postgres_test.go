@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
 )
 
@@ -139,5 +140,79 @@ func TestStoreRefusesAPasswordOnTheCommandLine(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%s: the data directory was created", conn)
 		}
+	}
+}
+
+// TestMigrateToPostgres: migrate copies every record of an embedded store
+// as it is — etags, times, references — into an empty PostgreSQL
+// database, refuses one that holds records, and refuses a --from without
+// a store, creating nothing.
+func TestMigrateToPostgres(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresSchema(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	src, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := "/subscriptions/00000000-0000-0000-0000-000000000001"
+	nsg := sub + "/resourceGroups/RG/providers/Microsoft.Network/networkSecurityGroups/nsg"
+	subnet := sub + "/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default"
+	if err := src.Update(ctx, func(tx store.Tx) error {
+		for _, r := range []store.Record{
+			{ID: nsg, Type: "Microsoft.Network/networkSecurityGroups", Body: []byte(`{"a": 1}`)},
+			{ID: subnet, Type: "Microsoft.Network/virtualNetworks/subnets", Body: []byte(`{}`), Refs: []string{nsg}},
+		} {
+			if _, err := tx.Put(ctx, r, store.Condition{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []store.Record
+	if err := store.Each(ctx, src, store.Query{}, func(r store.Record) error { want = append(want, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"migrate", "--from", dir, "--to", url}, &out, &errb); code != 0 || !strings.Contains(out.String(), "copied 2 records") {
+		t.Fatalf("migrate: %d %q %q", code, out.String(), errb.String())
+	}
+	dst, err := store.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	var got []store.Record
+	if err := store.Each(ctx, dst, store.Query{}, func(r store.Record) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("copied %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.ID != w.ID || g.Type != w.Type || string(g.Body) != string(w.Body) || g.ETag != w.ETag || !g.Created.Equal(w.Created) || !g.Updated.Equal(w.Updated) {
+			t.Errorf("copied %+v, want %+v", g, w)
+		}
+	}
+	if refs, err := dst.Referrers(ctx, nsg); err != nil || len(refs) != 1 || refs[0] != subnet {
+		t.Errorf("referrers of the NSG after the copy: %v, %v", refs, err)
+	}
+
+	errb.Reset()
+	if code := run([]string{"migrate", "--from", dir, "--to", url}, &out, &errb); code == 0 || !strings.Contains(errb.String(), "already holds records") {
+		t.Errorf("a second migrate: %d %q", code, errb.String())
+	}
+	missing := filepath.Join(t.TempDir(), "none")
+	errb.Reset()
+	if code := run([]string{"migrate", "--from", missing, "--to", url}, &out, &errb); code != exitBadInput || !strings.Contains(errb.String(), "holds no embedded store") {
+		t.Errorf("--from without a store: %d %q", code, errb.String())
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("migrate created the --from directory")
 	}
 }

@@ -32,11 +32,8 @@ func openStore(dataDir, storeURL string, checkBudget time.Duration) (store.Store
 		return st, nil
 	}
 	// A mistake in the connection string leaves nothing behind.
-	if err := store.CheckPostgres(storeURL); err != nil {
+	if err := checkPostgres(storeURL); err != nil {
 		return nil, err
-	}
-	if passwordIn(storeURL) {
-		return nil, errors.New("--store: the connection string holds a password, which every local user can read in the process list: give it in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass) instead (docs/store.md)")
 	}
 	// The data directory keeps the TLS material and admin.token.
 	if err := store.PrivateDir(dataDir); err != nil {
@@ -65,6 +62,18 @@ func openStore(dataDir, storeURL string, checkBudget time.Duration) (store.Store
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return st, nil
+}
+
+// checkPostgres refuses a connection string that cannot be parsed or that
+// holds a password, before anything is created or connected to.
+func checkPostgres(conn string) error {
+	if err := store.CheckPostgres(conn); err != nil {
+		return err
+	}
+	if passwordIn(conn) {
+		return errors.New("the connection string holds a password, which every local user can read in the process list: give it in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass) instead (docs/store.md)")
+	}
+	return nil
 }
 
 // passwordIn says whether a connection string (a URL or key=value pairs)
