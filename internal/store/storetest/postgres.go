@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"securetrain/internal/store"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make and drop schemas
 )
 
@@ -63,4 +65,31 @@ func PostgresSchema(t testing.TB) string {
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// StoreEnv chooses the store that server tests (the API's, the SDK
+// suite's) run on: "postgres" for a schema of their own on the server of
+// PostgresEnv, anything else the embedded store.
+const StoreEnv = "SECURETRAIN_TEST_STORE"
+
+// Open opens a new, empty store for a server whose data directory is dir
+// (made 0700: it holds admin.token and the TLS material whatever the
+// store), closed when tb ends.
+func Open(tb testing.TB, dir string) store.Store {
+	tb.Helper()
+	var st store.Store
+	var err error
+	if os.Getenv(StoreEnv) == "postgres" {
+		u := PostgresSchema(tb)
+		if err = store.PrivateDir(dir); err == nil {
+			st, err = store.OpenPostgres(context.Background(), u)
+		}
+	} else {
+		st, err = store.OpenSQLite(dir)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
