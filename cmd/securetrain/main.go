@@ -32,6 +32,7 @@ func commands() []command {
 		{"principal", "manage principals: principal create NAME, principal token rotate|revoke NAME", runPrincipal},
 		{"role", "assign roles: role assign --principal P --role R --scope S", runRole},
 		{"backup", "copy the store consistently, even while the server runs: backup --data DIR FILE", runBackup},
+		{"migrate", "copy the embedded store of a data directory into an empty PostgreSQL database", runMigrate},
 		{"get", "show a resource of the server by id (SECURETRAIN_URL, SECURETRAIN_TOKEN)", runGet},
 		{"list", "list a collection of the server, e.g. /subscriptions/S/resourceGroups", runList},
 		{"delete", "delete a resource of the server by id", runDelete},

@@ -26,6 +26,7 @@ import (
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "[flags]", stderr)
 	dataDir := fs.String("data", defaultDataDir, "data directory: the store, TLS material and admin.token")
+	storeURL := fs.String("store", "", storeUsage)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); default: one generated into --data, signed by a local CA")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
@@ -69,7 +70,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget}, stdout, stderr); err != nil {
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, storeURL: *storeURL, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -78,8 +79,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 type serveConfig struct {
 	dataDir, listen, certFile, keyFile string
-	insecure                           bool
-	quotas                             provision.Quotas
+	// storeURL is the PostgreSQL store's connection string; "" for the
+	// embedded store in dataDir.
+	storeURL string
+	insecure bool
+	quotas   provision.Quotas
 	// ready, when set, receives the listening address once serving.
 	ready chan<- string
 	// checkBudget bounds the store's integrity check at start (0: none).
@@ -93,7 +97,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return fmt.Errorf("--listen: %w", err)
 	}
 	defer ln.Close()
-	st, err := openStore(cfg.dataDir, cfg.checkBudget)
+	st, err := openStore(cfg.dataDir, cfg.storeURL, cfg.checkBudget)
 	if err != nil {
 		return err
 	}
@@ -159,8 +163,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 // onStore runs an administrative command on the data directory's store
 // (the server may be running: the store takes concurrent writers) and
 // prints its result.
-func onStore(cmd, dataDir string, stdout, stderr io.Writer, fn func(store.Store) (string, error)) int {
-	st, err := openStore(dataDir, store.DefaultCheckBudget)
+func onStore(cmd, dataDir, storeURL string, stdout, stderr io.Writer, fn func(store.Store) (string, error)) int {
+	st, err := openStore(dataDir, storeURL, store.DefaultCheckBudget)
 	if err != nil {
 		fmt.Fprintf(stderr, "securetrain %s: %v\n", cmd, err)
 		return 1
@@ -180,6 +184,7 @@ func onStore(cmd, dataDir string, stdout, stderr io.Writer, fn func(store.Store)
 func runRole(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("role", "assign --principal P --role R --scope S [--data DIR]", stderr)
 	dataDir := fs.String("data", defaultDataDir, "data directory of the server")
+	storeURL := fs.String("store", "", storeUsage)
 	who := fs.String("principal", "", "principal name")
 	role := fs.String("role", "", "role: Owner, Contributor, Reader, Network Contributor, Data Scientist")
 	scope := fs.String("scope", "", "/ (everything), /subscriptions/S, /subscriptions/S/resourceGroups/G or a resource id")
@@ -191,7 +196,7 @@ func runRole(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: securetrain role assign --principal P --role R --scope S [--data DIR]")
 		return exitBadInput
 	}
-	return onStore("role", *dataDir, stdout, stderr, func(st store.Store) (string, error) {
+	return onStore("role", *dataDir, *storeURL, stdout, stderr, func(st store.Store) (string, error) {
 		return api.AssignRole(context.Background(), st, *who, *role, *scope)
 	})
 }

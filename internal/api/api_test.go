@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"securetrain/internal/store"
+	"securetrain/internal/store/storetest"
 )
 
 const sub = "00000000-0000-0000-0000-000000000001"
@@ -36,16 +37,13 @@ func newClient(t *testing.T, opts ...Options) *client {
 	return newClientOn(t, func(s store.Store) store.Store { return s }, o)
 }
 
-// newClientOn is newClient with the server on wrap of its SQLite store.
+// newClientOn is newClient with the server on wrap of its store.
 func newClientOn(t *testing.T, wrap func(store.Store) store.Store, o Options) *client {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
-	sq, err := store.OpenSQLite(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	st := wrap(sq)
+	// The store creates dir 0700; SECURETRAIN_TEST_STORE=postgres puts
+	// the records in PostgreSQL.
+	dir := filepath.Join(t.TempDir(), "data")
+	st := wrap(storetest.Open(t, dir))
 	if created, err := EnsureAdmin(context.Background(), st, dir); err != nil || !created {
 		t.Fatalf("admin: %v %v", created, err)
 	}

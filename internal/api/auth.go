@@ -98,9 +98,7 @@ func validPrincipalName(name string) bool {
 // transaction: a crash at any point leaves either a usable admin whose
 // token is on disk, or no admin (and the next start tries again).
 func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) {
-	if _, err := st.Get(ctx, principalID(AdminName)); err == nil {
-		return false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if has, err := HasAdmin(ctx, st); has || err != nil {
 		return false, err
 	}
 	token := newToken()
@@ -124,6 +122,15 @@ func EnsureAdmin(ctx context.Context, st store.Store, dir string) (bool, error) 
 		return false, fmt.Errorf("admin principal: %w", err)
 	}
 	return true, nil
+}
+
+// HasAdmin says whether the store has the administrator principal.
+func HasAdmin(ctx context.Context, rd store.Reader) (bool, error) {
+	_, err := rd.Get(ctx, principalID(AdminName))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // stageTokenFile writes token to path+".tmp", created afresh with mode

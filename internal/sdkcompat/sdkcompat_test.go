@@ -35,6 +35,7 @@ import (
 	"securetrain/internal/certs"
 	"securetrain/internal/serving"
 	"securetrain/internal/store"
+	"securetrain/internal/store/storetest"
 )
 
 const (
@@ -100,12 +101,10 @@ type server struct {
 // api.New over TLS on 127.0.0.1 with its background work running.
 func startServer(tb testing.TB) *server {
 	tb.Helper()
-	dir := filepath.Join(tb.TempDir(), "data") // the store creates it 0700
-	st, err := store.OpenSQLite(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
+	// The store creates dir 0700; SECURETRAIN_TEST_STORE=postgres puts
+	// the records in PostgreSQL.
+	dir := filepath.Join(tb.TempDir(), "data")
+	st := storetest.Open(tb, dir)
 	if created, err := api.EnsureAdmin(context.Background(), st, dir); err != nil || !created {
 		tb.Fatalf("EnsureAdmin: created %v, %v", created, err)
 	}

@@ -4,9 +4,10 @@
 // resource and the ones it changes, or a resource group and everything in
 // it — lands whole or not at all.
 //
-// Store is an interface so that the SQLite implementation (one process,
-// data in a directory) can be joined by a PostgreSQL one for multi-replica
-// deployments; the API layer depends only on this file.
+// Store is an interface with two implementations: SQLite (one process,
+// data in a directory; OpenSQLite) and PostgreSQL (a database that several
+// processes can share; OpenPostgres). The API layer depends only on this
+// file.
 //
 // # The contract
 //
@@ -28,7 +29,11 @@
 // it panics (the panic goes on), or when ctx ends first. A committed Update
 // is durable when it returns: a crash afterwards loses nothing, a crash
 // before leaves no trace of it. A closure must not call Update or View on
-// the same store: SQLite admits one writer at a time.
+// the same store (SQLite admits one writer at a time), and reads through
+// its Tx, not the Store (PostgreSQL's store would take a second pooled
+// connection while the transaction holds one, and wait until its context
+// ends once every connection is so held; what it read would not be its
+// transaction's either).
 //
 // Closures may be re-run. A store may run an Update closure more than once
 // (PostgreSQL retries a transaction that fails with a serialization

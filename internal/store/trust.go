@@ -78,6 +78,19 @@ func prepare(dir string, o Options) (string, error) {
 	return path, writable(ctx, db, path)
 }
 
+// PrivateDir makes the data directory (0700) when it does not exist, and
+// refuses one that group or others may use: beside a PostgreSQL store it
+// still holds the TLS key and admin.token.
+func PrivateDir(dir string) error {
+	if _, err := privateFiles(dir, filepath.Join(dir, DBFile)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: data directory: %w", err)
+	}
+	return nil
+}
+
 // privateFiles reports whether the database exists, after refusing a data
 // directory or database files that group or others may use: they hold
 // every resource, role assignment and token hash. SQLite gives the -wal

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
+	t.Run("Races", func(t *testing.T) { testRaces(t, open) })
 }
 
 const (
@@ -190,6 +191,10 @@ func testPutRefusesBadInput(t *testing.T, s store.Store) {
 		{"no type", store.Record{ID: vnet, Body: []byte(`{}`)}, vnet},
 		{"an id without a leading /", store.Record{ID: "subscriptions/x", Type: typ, Body: []byte(`{}`)}, "subscriptions/x"},
 		{"a body that is not JSON", store.Record{ID: vnet, Type: typ, Body: []byte(`{"a":`)}, vnet},
+		// Text columns (PostgreSQL's) hold neither.
+		{"an id with a NUL byte", store.Record{ID: vnet + "\x00", Type: typ, Body: []byte(`{}`)}, "NUL"},
+		{"an id that is not UTF-8", store.Record{ID: vnet + "\xff", Type: typ, Body: []byte(`{}`)}, "UTF-8"},
+		{"a reference that is not UTF-8", store.Record{ID: vnet, Type: typ, Body: []byte(`{}`), Refs: []string{vnet + "\xff"}}, "UTF-8"},
 	} {
 		err := s.Update(ctx, func(tx store.Tx) error {
 			_, err := tx.Put(ctx, tc.rec, store.Condition{})
@@ -201,6 +206,16 @@ func testPutRefusesBadInput(t *testing.T, s store.Store) {
 	}
 	if ids := listAll(t, s, store.Query{}); len(ids) != 0 {
 		t.Fatalf("refused writes stored %v", ids)
+	}
+	// Reading such an id finds nothing rather than failing.
+	for _, id := range []string{vnet + "\x00", vnet + "\xff"} {
+		absent(t, s, id)
+		if ids := listAll(t, s, store.Query{Scope: id}); len(ids) != 0 {
+			t.Fatalf("listing %q: %v", id, ids)
+		}
+		if refs, err := s.Referrers(ctx, id); err != nil || len(refs) != 0 {
+			t.Fatalf("referrers of %q: %v, %v", id, refs, err)
+		}
 	}
 }
 

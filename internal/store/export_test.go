@@ -1,0 +1,7 @@
+package store
+
+import "database/sql"
+
+// ReadCommitted lowers s's write transactions to READ COMMITTED, so that a
+// test can show what SERIALIZABLE prevents.
+func ReadCommitted(s *Postgres) { s.isolation = sql.LevelReadCommitted }

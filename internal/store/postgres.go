@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// postgresMigrations are PostgreSQL's schema steps, numbered as SQLite's
+// are and applied the same way. Keys and types are compared byte by byte
+// (COLLATE "C"), as the contract orders them; bodies are kept as given
+// (bytea, not jsonb, which would re-format them).
+var postgresMigrations = []string{
+	// 1: resources and the references between them (SQLite's 1 to 3).
+	`CREATE TABLE resources (
+		key     TEXT COLLATE "C" PRIMARY KEY,
+		id      TEXT NOT NULL,
+		type    TEXT COLLATE "C" NOT NULL,
+		body    BYTEA NOT NULL,
+		etag    TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		updated BIGINT NOT NULL
+	);
+	CREATE INDEX resources_type ON resources (type, key);
+	CREATE TABLE refs (
+		to_key   TEXT COLLATE "C" NOT NULL,
+		from_key TEXT COLLATE "C" NOT NULL,
+		PRIMARY KEY (to_key, from_key)
+	);
+	CREATE INDEX refs_from ON refs (from_key);`,
+}
+
+// postgresMigrationLock is taken by each migration transaction, so that
+// replicas starting together on one database migrate it once (an
+// arbitrary key: the bytes of "secureTr").
+const postgresMigrationLock = `SELECT pg_advisory_xact_lock(8315168291659047538)`
+
+// maxSerializationRetries bounds how often Update re-runs a transaction
+// that PostgreSQL aborted for a serialization failure. Each round of
+// conflicting transactions lets at least one commit (a retried transaction
+// does not fail again on the conflict that aborted it), so a hundred
+// rounds cover a hundred writers on one record.
+const maxSerializationRetries = 100
+
+// Postgres is the Store on a PostgreSQL database shared by the replicas of
+// the control plane. Update runs SERIALIZABLE transactions and re-runs a
+// closure that fails with a serialization failure; View reads one snapshot
+// (REPEATABLE READ, read only).
+type Postgres struct {
+	sqlDB
+	// isolation is SERIALIZABLE; tests lower it to show what it prevents.
+	isolation sql.IsolationLevel
+}
+
+// OpenPostgres connects to the database at url and brings its schema up
+// to date. url is a postgres:// URL or a libpq key=value string; what it
+// leaves out comes from the standard PG* environment variables (PGHOST,
+// PGUSER, PGPASSWORD, PGPASSFILE, PGSSLMODE, PGSSLROOTCERT…), so that a
+// password need not appear on a command line. Pool limits are pgx's URL
+// parameters: pool_max_conns (default: the larger of 4 and the number of
+// CPUs), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time.
+//
+// Errors name the host and database, never the password or the URL.
+func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	cfg, err := parsePostgres(url)
+	if err != nil {
+		return nil, err
+	}
+	where := fmt.Sprintf("PostgreSQL database %q on %s", cfg.ConnConfig.Database, cfg.ConnConfig.Host)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", where, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	// database/sql's own idle connections come from the pool: keep none
+	// idle beyond it, so pool_max_conns is the one limit.
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	s := &Postgres{sqlDB: newSQLDB(db, true), isolation: sql.LevelSerializable}
+	if err := s.open(ctx); err != nil {
+		db.Close()
+		pool.Close()
+		return nil, fmt.Errorf("store: %s: %w", where, err)
+	}
+	return s, nil
+}
+
+// CheckPostgres says whether url is a connection string OpenPostgres can
+// use, without connecting.
+func CheckPostgres(url string) error {
+	_, err := parsePostgres(url)
+	return err
+}
+
+func parsePostgres(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors repeat the string, its password masked only
+		// as well as it can be found: say what is wrong without it.
+		return nil, errors.New("store: the PostgreSQL connection string cannot be parsed: use postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full, or key=value pairs (docs/store.md)")
+	}
+	return cfg, nil
+}
+
+// open checks that the database is securetrain's (or empty) and migrates
+// it.
+func (s *Postgres) open(ctx context.Context) error {
+	var encoding string
+	if err := s.db.QueryRowContext(ctx, `SHOW server_encoding`).Scan(&encoding); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if encoding != "UTF8" {
+		return fmt.Errorf("the database's encoding is %s, not UTF8: create it with ENCODING 'UTF8'", encoding)
+	}
+	var others int
+	var ours bool
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE tablename <> 'schema_migrations'), COALESCE(bool_or(tablename = 'schema_migrations'), false)
+		FROM pg_tables WHERE schemaname = current_schema()`).Scan(&others, &ours)
+	if err != nil {
+		return fmt.Errorf("read its tables: %w", err)
+	}
+	if others > 0 && !ours {
+		return fmt.Errorf("its schema has %d tables and no schema_migrations: it is not a securetrain database (give securetrain a database or schema of its own)", others)
+	}
+	return s.migrate(ctx, postgresMigrations, postgresMigrationLock)
+}
+
+// View runs fn on one snapshot: a read-only REPEATABLE READ transaction
+// takes its snapshot at its first read and never blocks writers.
+func (s *Postgres) View(ctx context.Context, fn func(Reader) error) error {
+	return s.view(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+}
+
+// Update runs fn in a SERIALIZABLE transaction, and again (after a short,
+// random pause) when PostgreSQL aborts it for a serialization failure or a
+// deadlock, which the contract allows: closures may be re-run.
+func (s *Postgres) Update(ctx context.Context, fn func(Tx) error) error {
+	pause := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.inTx(ctx, &sql.TxOptions{Isolation: s.isolation}, func(tx *sqlTx) error { return fn(tx) })
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if attempt == maxSerializationRetries {
+			return fmt.Errorf("store: gave up after %d serialization failures: %w", attempt, err)
+		}
+		// Jitter spreads the transactions that conflicted, so that they
+		// do not meet again.
+		select {
+		case <-time.After(pause/2 + rand.N(pause)):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// retryable says whether err is PostgreSQL's word that the transaction
+// conflicted with another and may succeed if run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40001", // serialization_failure
+		"40P01": // deadlock_detected
+		return true
+	}
+	return false
+}
