@@ -1,0 +1,318 @@
+//go:build linux
+
+package netns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/netverify"
+	"securetrain/internal/servicetags"
+)
+
+// agentPort is where Azure ML's management traffic reaches a node (TCP
+// 44224 from AzureMachineLearning, through the compute's load balancer).
+const agentPort = 44224
+
+// service is what the emulated cloud answers for a service tag.
+type service struct {
+	tag      string // base name; regional ones are looked up as tag.<region>
+	regional bool
+	tcp, udp []uint16
+}
+
+// services are the Azure services a compute talks to (the required flows
+// of `securetrain check`), each on its documented ports.
+var services = []service{
+	{tag: "AzureMachineLearning", tcp: []uint16{443, 8787, 18881}, udp: []uint16{5831}},
+	{tag: "BatchNodeManagement", regional: true, tcp: []uint16{443}},
+	{tag: "Storage", regional: true, tcp: []uint16{443, 445}},
+	{tag: "AzureActiveDirectory", tcp: []uint16{80, 443}},
+	{tag: "AzureResourceManager", tcp: []uint16{443}},
+	{tag: "MicrosoftContainerRegistry", regional: true, tcp: []uint16{443}},
+	{tag: "AzureFrontDoor.Frontend", tcp: []uint16{443}},
+	{tag: "AzureFrontDoor.FirstParty", tcp: []uint16{443}},
+	{tag: "AzureMonitor", tcp: []uint16{443}},
+}
+
+// publicSites stand for the hosts outside Azure's service tags (pypi.org,
+// conda, …): the verifier gives each name a stand-in address in this
+// range, and the cloud answers on it like a web site.
+var publicSites = service{tag: "public site", tcp: []uint16{80, 443}}
+
+// servedTag is one service at its addresses.
+type servedTag struct {
+	name     string
+	set      ipset.Set
+	tcp, udp []uint16
+}
+
+// cloud is the namespace where Azure's services answer: it owns the
+// served addresses (local routes), listens on every served port, and
+// answers a connection only on an address and port its service has.
+type cloud struct {
+	ns *namespace
+
+	mu     sync.Mutex
+	served []servedTag
+	local  []netip.Prefix // the local routes it holds
+
+	listeners []net.Listener
+	udp       []*net.UDPConn
+}
+
+func newCloud(name string) (*cloud, error) {
+	ns, err := createNamespace(name)
+	if err != nil {
+		return nil, err
+	}
+	c := &cloud{ns: ns}
+	ports := map[string][]uint16{}
+	for _, s := range append(slices.Clone(services), publicSites) {
+		ports["tcp"] = append(ports["tcp"], s.tcp...)
+		ports["udp"] = append(ports["udp"], s.udp...)
+	}
+	for _, p := range uniquePorts(ports["tcp"]) {
+		ln, err := listenIn(ns, "tcp4", fmt.Sprintf(":%d", p))
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("emulated cloud: listen on TCP %d: %w", p, err)
+		}
+		c.listeners = append(c.listeners, ln)
+		go c.serveTCP(ln, p)
+	}
+	for _, p := range uniquePorts(ports["udp"]) {
+		var conn net.PacketConn
+		err := inNamespace(ns.fd, func() error {
+			var err error
+			conn, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", p))
+			return err
+		})
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("emulated cloud: listen on UDP %d: %w", p, err)
+		}
+		c.udp = append(c.udp, conn.(*net.UDPConn))
+		go c.serveUDP(conn.(*net.UDPConn), p)
+	}
+	return c, nil
+}
+
+func uniquePorts(ps []uint16) []uint16 {
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+func (c *cloud) close() {
+	for _, ln := range c.listeners {
+		ln.Close()
+	}
+	for _, u := range c.udp {
+		u.Close()
+	}
+	c.ns.close()
+}
+
+// answerFor names the service that answers on address a, port p of
+// protocol proto, or "" when none does.
+func (c *cloud) answerFor(a netip.Addr, proto string, p uint16) string {
+	u, ok := ipset.U32(a)
+	if !ok {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.served {
+		ports := s.tcp
+		if proto == "udp" {
+			ports = s.udp
+		}
+		if slices.Contains(ports, p) && s.set.Contains(u) {
+			return s.name
+		}
+	}
+	return ""
+}
+
+// banner is what a service says: who it is and whom it saw (the source
+// address after SNAT, the address Azure would present).
+func banner(service string, client netip.Addr) string {
+	return fmt.Sprintf("securetrain-cloud %s saw %s\n", strings.ReplaceAll(service, " ", "_"), client)
+}
+
+func (c *cloud) serveTCP(ln net.Listener, port uint16) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			local := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+			remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+			if name := c.answerFor(local, "tcp", port); name != "" {
+				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				conn.Write([]byte(banner(name, remote)))
+			}
+		}()
+	}
+}
+
+// serveUDP answers each datagram from the address it was sent to (the
+// socket listens on every address the cloud owns).
+func (c *cloud) serveUDP(conn *net.UDPConn, port uint16) {
+	pc := ipv4.NewPacketConn(conn)
+	if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
+		return
+	}
+	buf := make([]byte, 1500)
+	for {
+		_, cm, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if cm == nil {
+			continue
+		}
+		dst, _ := netip.AddrFromSlice(cm.Dst.To4())
+		src := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
+		if name := c.answerFor(dst, "udp", port); name != "" {
+			pc.WriteTo([]byte(banner(name, src)), &ipv4.ControlMessage{Src: cm.Dst}, from)
+		}
+	}
+}
+
+// serve sets what the cloud answers: the services of the regions the
+// fabric's VNets are in, on their service tags' addresses, except the
+// public addresses that stand for the VNets' own egress and frontends
+// (replies to them must go back to their VNet).
+func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, public []netip.Addr) error {
+	exclude := ipset.FromAddrs(public...)
+	var served []servedTag
+	all := ipset.Set{}
+	add := func(name string, set ipset.Set, s service) {
+		set = set.Subtract(exclude)
+		served = append(served, servedTag{name: name, set: set, tcp: s.tcp, udp: s.udp})
+		all = all.Union(set)
+	}
+	for _, s := range services {
+		names := []string{s.tag}
+		if s.regional {
+			names = nil
+			for r := range regions {
+				names = append(names, s.tag+"."+r)
+			}
+			slices.Sort(names)
+		}
+		for _, name := range names {
+			if t, ok := tags.Lookup(name); ok {
+				add(t.Name, ipv4Set(t.Prefixes), s)
+			}
+		}
+	}
+	add(publicSites.tag, netverify.ExternalStandIns(), publicSites)
+	return c.own(all.Prefixes(), served)
+}
+
+func ipv4Set(ps []netip.Prefix) ipset.Set {
+	var v4 []netip.Prefix
+	for _, p := range ps {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		}
+	}
+	return ipset.FromPrefixes(v4)
+}
+
+// own makes the cloud hold exactly the prefixes as local addresses (the
+// kernel answers any address of a local route), and serves.
+func (c *cloud) own(prefixes []netip.Prefix, served []servedTag) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lo, err := c.ns.nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("emulated cloud: %w", err)
+	}
+	route := func(p netip.Prefix) *netlink.Route {
+		return &netlink.Route{LinkIndex: lo.Attrs().Index, Dst: ipNet(p), Type: unix.RTN_LOCAL, Table: unix.RT_TABLE_LOCAL, Scope: netlink.SCOPE_HOST}
+	}
+	var errs []error
+	for _, p := range c.local {
+		if !slices.Contains(prefixes, p) {
+			if err := c.ns.nl.RouteDel(route(p)); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("emulated cloud: drop %s: %w", p, err))
+			}
+		}
+	}
+	for _, p := range prefixes {
+		if !slices.Contains(c.local, p) {
+			if err := c.ns.nl.RouteReplace(route(p)); err != nil {
+				errs = append(errs, fmt.Errorf("emulated cloud: own %s: %w", p, err))
+			}
+		}
+	}
+	c.local, c.served = prefixes, served
+	return errors.Join(errs...)
+}
+
+// routeBack makes the cloud send replies for the public addresses to the
+// router on link uplink, and drops its routes for addresses no longer
+// there.
+func (c *cloud) routeBack(uplink string, old, addrs []netip.Addr) error {
+	l, err := c.ns.nl.LinkByName(uplink)
+	if err != nil {
+		return fmt.Errorf("emulated cloud: link %s: %w", uplink, err)
+	}
+	route := func(a netip.Addr) *netlink.Route {
+		return &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.PrefixFrom(a, 32)), Gw: routerSide.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
+	}
+	var errs []error
+	for _, a := range old {
+		if !slices.Contains(addrs, a) {
+			if err := c.ns.nl.RouteDel(route(a)); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("emulated cloud: route to %s: %w", a, err))
+			}
+		}
+	}
+	for _, a := range addrs {
+		if err := c.ns.nl.RouteReplace(route(a)); err != nil {
+			errs = append(errs, fmt.Errorf("emulated cloud: route to %s via %s: %w", a, uplink, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// serveAgent is the node's agent: it tells who it is to whoever connects
+// (Azure ML's management traffic reaching the node).
+func serveAgent(ln net.Listener, who string) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			conn.Write([]byte("securetrain-node " + who + "\n"))
+		}()
+	}
+}
+
+// readLine reads one line within the deadline.
+func readLine(conn net.Conn, deadline time.Time) (string, error) {
+	conn.SetReadDeadline(deadline)
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
