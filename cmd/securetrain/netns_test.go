@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -48,7 +50,7 @@ func TestNetnsSeedCluster(t *testing.T) {
 		t.Fatalf("nodes: exit %d, want 2 idle nodes\n%s%s", code, out, errs)
 	}
 	code, out, errs = runCLI(t, "fabric", "status", "--instance", instance)
-	if code != 0 || !strings.Contains(out, "5 namespaces") || !strings.Contains(out, "st-uplink 169.254.0.2/32") {
+	if code != 0 || !strings.Contains(out, "4 namespaces") || !strings.Contains(out, "st-uplink 169.254.0.2/32") {
 		t.Errorf("fabric status: want the cloud, a router and 2 nodes… exit %d\n%s%s", code, out, errs)
 	}
 }
@@ -71,12 +73,10 @@ func TestNetnsInstanceNSGBreaksAndHeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deny := `        - name: DenyAmlUdp
-          properties: {priority: 90, direction: Outbound, access: Deny, protocol: Udp,
-                       sourceAddressPrefix: VirtualNetwork, sourcePortRange: "*",
-                       destinationAddressPrefix: AzureMachineLearning, destinationPortRange: "5831"}
-`
-	broken := strings.Replace(string(data), "      securityRules:\n", "      securityRules:\n"+deny, 1)
+	// The rule that allows UDP 5831 to AzureMachineLearning, turned into
+	// a deny.
+	allow := "AllowAzureMachineLearningUdp\n          properties: {priority: 100, direction: Outbound, access: Allow"
+	broken := strings.Replace(string(data), allow, strings.Replace(allow, "access: Allow", "access: Deny", 1), 1)
 	if broken == string(data) {
 		t.Fatal("the example's NSG has no securityRules to add to")
 	}
@@ -97,5 +97,13 @@ func TestNetnsInstanceNSGBreaksAndHeals(t *testing.T) {
 	code, out, errs = computeCLI(t, "restart", "myinstance")
 	if code != 0 || !strings.Contains(out, "state:             Running") {
 		t.Fatalf("restart after the fix: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestServeFabricFlag: an unknown fabric is refused before anything starts.
+func TestServeFabricFlag(t *testing.T) {
+	code, out, errs := runCLI(t, "serve", "--fabric", "kubernetes", "--data", filepath.Join(t.TempDir(), "data"))
+	if code != exitBadInput || !strings.Contains(errs, `--fabric "kubernetes": use sim or netns`) {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -96,7 +96,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		// Removes what a killed server left, and (deferred, so after the
 		// engine has stopped) everything it created.
 		nf, err := netns.New(netns.Config{Instance: cfg.fabricInstance, Log: logger,
-			Network: func(ctx context.Context, sub string) (*netverify.Network, error) { return handler.CompiledNetwork(ctx, sub) }})
+			Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
+				return handler.CompiledNetwork(ctx, sub)
+			}})
 		if err != nil {
 			return fmt.Errorf("--fabric netns: %w", err)
 		}
