@@ -153,6 +153,19 @@ func banner(service string, client netip.Addr) string {
 }
 
 func (c *cloud) serveTCP(ln net.Listener, port uint16) {
+	answerEach(ln, func(conn net.Conn) string {
+		local := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		if name := c.answerFor(local, "tcp", port); name != "" {
+			return banner(name, remote)
+		}
+		return "" // no service there: closed without an answer
+	})
+}
+
+// answerEach serves each connection of ln with one line (none when
+// answer returns "") and closes it.
+func answerEach(ln net.Listener, answer func(net.Conn) string) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -160,11 +173,9 @@ func (c *cloud) serveTCP(ln net.Listener, port uint16) {
 		}
 		go func() {
 			defer conn.Close()
-			local := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			if name := c.answerFor(local, "tcp", port); name != "" {
+			if line := answer(conn); line != "" {
 				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				conn.Write([]byte(banner(name, remote)))
+				conn.Write([]byte(line))
 			}
 		}()
 	}
@@ -297,17 +308,7 @@ func (c *cloud) routeBack(uplink string, old, addrs []netip.Addr) error {
 // serveAgent is the node's agent: it tells who it is to whoever connects
 // (Azure ML's management traffic reaching the node).
 func serveAgent(ln net.Listener, who string) {
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer conn.Close()
-			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			conn.Write([]byte("securetrain-node " + who + "\n"))
-		}()
-	}
+	answerEach(ln, func(net.Conn) string { return "securetrain-node " + who + "\n" })
 }
 
 // readLine reads one line within the deadline.
