@@ -129,13 +129,19 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 		// A rule for protocol * matches UDP.
 		{"Batch node management over UDP", flowParams(clusterProbe, "Inbound", "UDP", "10.0.1.5", "29877", batch, "*"),
 			"Allow", "securityRules/AllowBatchNodeManagement"},
-		// rt-egress (on snet-pe) routes 0.0.0.0/0, and prefixes used in UDRs
-		// are part of VirtualNetwork: AllowVnetInBound matches the internet.
-		{"HTTPS from the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "443", "8.8.8.8", "*"),
+		// rt-egress (on snet-pe) routes 0.0.0.0/0, and the prefixes of the
+		// UDRs in the route table of the NIC's own subnet are part of
+		// VirtualNetwork (issue 12 point 5): AllowVnetInBound matches the
+		// internet in snet-pe, not in snet-compute, which has no route table.
+		{"HTTPS from the internet, 0.0.0.0/0 UDR of another subnet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "443", "8.8.8.8", "*"),
+			"Deny", "defaultSecurityRules/DenyAllInBound"},
+		{"HTTPS from the internet, 0.0.0.0/0 UDR of its own subnet", flowParams(snetPE, "Inbound", "TCP", "10.0.3.10", "443", "8.8.8.8", "*"),
 			"Allow", "defaultSecurityRules/AllowVnetInBound"},
 		{"from snet-pe inside the VNet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "8080", "10.0.3.10", "*"),
 			"Allow", "defaultSecurityRules/AllowVnetInBound"},
-		{"outbound to the internet, 0.0.0.0/0 UDR", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.5", "*", "8.8.8.8", "443"),
+		{"outbound to the internet, 0.0.0.0/0 UDR of another subnet", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.5", "*", "8.8.8.8", "443"),
+			"Allow", "defaultSecurityRules/AllowInternetOutBound"},
+		{"outbound to the internet, 0.0.0.0/0 UDR of its own subnet", flowParams(snetPE, "Outbound", "TCP", "10.0.3.10", "*", "8.8.8.8", "443"),
 			"Allow", "defaultSecurityRules/AllowVnetOutBound"},
 		// Azure DNS bypasses NSGs: allowed, no rule decided.
 		{"outbound to Azure DNS", flowParams(clusterProbe, "Outbound", "UDP", "10.0.1.5", "*", "168.63.129.16", "53"), "Allow", ""},
@@ -156,16 +162,20 @@ func TestIPFlowVerify(t *testing.T) { // spec §8.1 (NSG order, defaults, Virtua
 		t.Fatalf("delete route: %d %v", st, out)
 	}
 	check([]flowCase{
-		{"HTTPS from the internet", flowParams(clusterProbe, "Inbound", "TCP", "10.0.1.5", "443", "8.8.8.8", "*"),
+		{"HTTPS from the internet", flowParams(snetPE, "Inbound", "TCP", "10.0.3.10", "443", "8.8.8.8", "*"),
 			"Deny", "defaultSecurityRules/DenyAllInBound"},
 		{"outbound to the internet", flowParams(clusterProbe, "Outbound", "TCP", "10.0.1.5", "*", "8.8.8.8", "443"),
 			"Allow", "defaultSecurityRules/AllowInternetOutBound"},
 		// Both NSGs must allow: the subnet NSG allows Batch, the NIC NSG's defaults deny it.
 		{"NIC NSG defaults deny what the subnet allows", flowParams(nicProbe, "Inbound", "TCP", "10.0.1.10", "29876", batch, "*"),
 			"Deny", "defaultSecurityRules/DenyAllInBound"},
-		// The AzureMachineLearning route still puts Azure ML's prefixes in VirtualNetwork.
-		{"AzureMachineLearning is VirtualNetwork through its UDR", flowParams(nicProbe, "Inbound", "TCP", "10.0.1.10", "44224", aml, "*"),
+		// The AzureMachineLearning route still puts Azure ML's prefixes in
+		// VirtualNetwork for snet-pe, whose route table holds it, not for a
+		// NIC of snet-compute.
+		{"AzureMachineLearning is VirtualNetwork through its UDR", flowParams(snetPE, "Inbound", "TCP", "10.0.3.10", "8443", aml, "*"),
 			"Allow", "defaultSecurityRules/AllowVnetInBound"},
+		{"AzureMachineLearning is not VirtualNetwork in another subnet", flowParams(nicProbe, "Inbound", "TCP", "10.0.1.10", "8443", aml, "*"),
+			"Deny", "defaultSecurityRules/DenyAllInBound"},
 	})
 }
 
@@ -463,9 +473,18 @@ func TestSecurityGroupView(t *testing.T) { // spec §8.1: six defaults; inbound 
 		ssh["destinationAddressPrefix"] != "10.0.1.0/24" || ssh["expandedDestinationAddressPrefix"] != nil {
 		t.Errorf("DenySSHFromInternet: %v", ssh)
 	}
-	// VirtualNetwork as seen from vnet-aml includes rt-egress's 0.0.0.0/0 UDR.
-	if vnet := eff[3]; fmt.Sprint(vnet["expandedSourceAddressPrefix"]) != "[0.0.0.0/0]" {
+	// VirtualNetwork as seen from snet-compute leaves out the 0.0.0.0/0 UDR
+	// of rt-egress, which only snet-pe uses (issue 12 point 5).
+	if vnet := eff[3]; fmt.Sprint(vnet["expandedSourceAddressPrefix"]) != "[10.0.0.0/16 168.63.129.16/32]" {
 		t.Errorf("AllowVnetInBound: %v", vnet)
+	}
+	st, out = c.watch("securityGroupView", map[string]any{"targetResourceId": snetPE})
+	if st != http.StatusOK {
+		t.Fatalf("snet-pe: %d %v", st, out)
+	}
+	peEff := arm.Items(arm.EnsureField(arm.Items(out, "networkInterfaces")[0], "securityRuleAssociations"), "effectiveSecurityRules")
+	if vnet := peEff[3]; vnet["name"] != "defaultSecurityRules/AllowVnetInBound" || fmt.Sprint(vnet["expandedSourceAddressPrefix"]) != "[0.0.0.0/0]" {
+		t.Errorf("snet-pe AllowVnetInBound: %v", vnet)
 	}
 
 	// A NIC: both NSGs, in evaluation order per direction.

@@ -30,7 +30,14 @@ type Options struct {
 	// both kinds by default); the other shapes are the sparse or empty
 	// ones real firewalls have, so that random tests meet them.
 	FirewallRules FirewallShape
-	Region        string
+	// Hosts adds, per VNet, what flows meet besides subnets: a NIC with a
+	// public IP of a random SKU, a load balancer (TCP 80 -> 8080, NAT TCP
+	// 50022 -> 22) in front of a second NIC, a private endpoint, and at
+	// random a NAT gateway, a subnet without NSG, private endpoint network
+	// policies, and hub peerings that block VNet access or forwarded
+	// traffic — so that random tests meet every rule of the walk.
+	Hosts  bool
+	Region string
 }
 
 // FirewallShape is how a generated firewall holds its rules.
@@ -146,15 +153,24 @@ func (g *gen) build() {
 			if g.r.IntN(4) == 0 {
 				props["defaultOutboundAccess"] = false
 			}
+			if o.Hosts {
+				g.hostSubnet(props)
+			}
 			subnets = append(subnets, map[string]any{"name": fmt.Sprintf("s%d", s), "properties": props})
 			subnetIDs = append(subnetIDs, fmt.Sprintf("/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/%s/subnets/s%d", vnet, s))
 		}
 		props := map[string]any{"addressSpace": map[string]any{"addressPrefixes": []string{fmt.Sprintf("10.%d.0.0/16", v)}}, "subnets": subnets}
 		if o.Firewall {
-			props["virtualNetworkPeerings"] = []any{map[string]any{"name": "to-hub", "properties": map[string]any{
-				"remoteVirtualNetwork": ref("hub", "Microsoft.Network/virtualNetworks", "hub")}}}
+			peering := map[string]any{"remoteVirtualNetwork": ref("hub", "Microsoft.Network/virtualNetworks", "hub")}
+			if o.Hosts {
+				peering["allowVirtualNetworkAccess"] = g.r.IntN(3) != 0
+			}
+			props["virtualNetworkPeerings"] = []any{map[string]any{"name": "to-hub", "properties": peering}}
 		}
 		g.add("Microsoft.Network/virtualNetworks", "net", vnet, props)
+		if o.Hosts {
+			g.hosts(v)
+		}
 		if o.RoutesPerVNet > 0 {
 			g.add("Microsoft.Network/routeTables", "net", "rt-"+vnet, map[string]any{"routes": g.routes(hubIP)})
 		}
@@ -178,10 +194,77 @@ func (g *gen) build() {
 func (g *gen) hubPeerings() []any {
 	var out []any
 	for v := 0; v < g.o.VNets; v++ {
-		out = append(out, map[string]any{"name": fmt.Sprintf("to-vnet%d", v), "properties": map[string]any{
-			"remoteVirtualNetwork": ref("net", "Microsoft.Network/virtualNetworks", fmt.Sprintf("vnet%d", v))}})
+		props := map[string]any{"remoteVirtualNetwork": ref("net", "Microsoft.Network/virtualNetworks", fmt.Sprintf("vnet%d", v))}
+		if g.o.Hosts {
+			props["allowForwardedTraffic"] = g.r.IntN(3) != 0
+		}
+		out = append(out, map[string]any{"name": fmt.Sprintf("to-vnet%d", v), "properties": props})
 	}
 	return out
+}
+
+// hostSubnet varies a subnet for Options.Hosts.
+func (g *gen) hostSubnet(props map[string]any) {
+	if g.r.IntN(4) == 0 {
+		delete(props, "networkSecurityGroup")
+	}
+	if g.r.IntN(3) == 0 {
+		props["natGateway"] = ref("net", "Microsoft.Network/natGateways", "nat")
+		if len(g.out) == 0 || g.out[0]["name"] != "nat" {
+			g.out = append([]map[string]any{{"type": "Microsoft.Network/natGateways", "resourceGroup": "net", "name": "nat",
+				"location": g.o.Region, "properties": map[string]any{}}}, g.out...)
+		}
+	}
+	props["privateEndpointNetworkPolicies"] = []string{"Disabled", "Enabled", "RouteTableEnabled", "NetworkSecurityGroupEnabled"}[g.r.IntN(4)]
+}
+
+// hosts adds Options.Hosts' resources to VNet v: NICs at .10 (public IP)
+// and .11 (load balancer backend) of subnet s0, a private endpoint at .20
+// of the last subnet.
+func (g *gen) hosts(v int) {
+	vnet := fmt.Sprintf("vnet%d", v)
+	subnet := func(s int) map[string]any {
+		return ref("net", "Microsoft.Network/virtualNetworks", fmt.Sprintf("%s/subnets/s%d", vnet, s))
+	}
+	sku := func() map[string]any {
+		return map[string]any{"name": []string{"Standard", "Basic", "Standard"}[g.r.IntN(3)]}
+	}
+	pip := func(name string, host int) {
+		g.out = append(g.out, map[string]any{"type": "Microsoft.Network/publicIPAddresses", "resourceGroup": "net", "name": name,
+			"location": g.o.Region, "sku": sku(), "properties": map[string]any{"ipAddress": fmt.Sprintf("20.200.%d.%d", v, host)}})
+	}
+	pip(vnet+"-vm-pip", 1)
+	pip(vnet+"-lb-pip", 2)
+	vm := map[string]any{"ipConfigurations": []any{map[string]any{"name": "ipc", "properties": map[string]any{
+		"privateIPAddress": fmt.Sprintf("10.%d.0.10", v), "subnet": subnet(0),
+		"publicIPAddress": ref("net", "Microsoft.Network/publicIPAddresses", vnet+"-vm-pip")}}}}
+	if g.o.NSGs > 0 && g.r.IntN(2) == 0 {
+		vm["networkSecurityGroup"] = ref("net", "Microsoft.Network/networkSecurityGroups", fmt.Sprintf("nsg%d", g.r.IntN(g.o.NSGs)))
+	}
+	g.add("Microsoft.Network/networkInterfaces", "net", vnet+"-vm", vm)
+	lb := "/resourceGroups/net/providers/Microsoft.Network/loadBalancers/" + vnet + "-lb"
+	part := func(kind, name string) map[string]any { return map[string]any{"id": lb + "/" + kind + "/" + name} }
+	lbRule := func(name string, front, back int) map[string]any {
+		return map[string]any{"name": name, "properties": map[string]any{"protocol": "Tcp", "frontendPort": front, "backendPort": back,
+			"frontendIPConfiguration": part("frontendIPConfigurations", "fe"), "backendAddressPool": part("backendAddressPools", "pool")}}
+	}
+	g.out = append(g.out, map[string]any{"type": "Microsoft.Network/loadBalancers", "resourceGroup": "net", "name": vnet + "-lb",
+		"location": g.o.Region, "sku": sku(), "properties": map[string]any{
+			"frontendIPConfigurations": []any{map[string]any{"name": "fe", "properties": map[string]any{
+				"publicIPAddress": ref("net", "Microsoft.Network/publicIPAddresses", vnet+"-lb-pip")}}},
+			"backendAddressPools": []any{map[string]any{"name": "pool"}},
+			"loadBalancingRules":  []any{lbRule("web", 80, 8080)},
+			"inboundNatRules":     []any{lbRule("ssh", 50022, 22)},
+		}})
+	g.add("Microsoft.Network/networkInterfaces", "net", vnet+"-web", map[string]any{"ipConfigurations": []any{map[string]any{"name": "ipc",
+		"properties": map[string]any{"privateIPAddress": fmt.Sprintf("10.%d.0.11", v), "subnet": subnet(0),
+			"loadBalancerBackendAddressPools": []any{part("backendAddressPools", "pool")}}}}})
+	last := g.o.SubnetsPerVNet - 1
+	g.add("Microsoft.Network/privateEndpoints", "net", vnet+"-pe", map[string]any{"subnet": subnet(last),
+		"privateLinkServiceConnections": []any{map[string]any{"name": "c", "properties": map[string]any{
+			"privateLinkServiceId": "/resourceGroups/net/providers/Microsoft.Storage/storageAccounts/st" + vnet, "groupIds": []string{"blob"}}}},
+		"ipConfigurations": []any{map[string]any{"name": "ip", "properties": map[string]any{"groupId": "blob", "memberName": "blob",
+			"privateIPAddress": fmt.Sprintf("10.%d.%d.20", v, last)}}}})
 }
 
 // address returns a random rule address: a private or public CIDR, a host,

@@ -121,9 +121,11 @@ type Network struct {
 }
 
 type vnetCtx struct {
-	v        *resources.VirtualNetwork
-	space    ipset.Set
-	vnetTag  ipset.Set // VirtualNetwork service tag as seen from this VNet
+	v     *resources.VirtualNetwork
+	space ipset.Set
+	// vnetTag is the VirtualNetwork service tag as every subnet of this
+	// VNet sees it; a subnet adds the prefixes of its own route table.
+	vnetTag  ipset.Set
 	internet ipset.Set // Internet service tag as seen from this VNet
 	peers    []*peerCtx
 	subnets  []*subnetCtx
@@ -143,9 +145,12 @@ type peerCtx struct {
 }
 
 type subnetCtx struct {
-	s               *resources.Subnet
-	vnet            *vnetCtx
-	set             ipset.Set
+	s    *resources.Subnet
+	vnet *vnetCtx
+	set  ipset.Set
+	// vnetTag is the VirtualNetwork service tag for the NICs of this
+	// subnet: the VNet's, plus the prefixes of the subnet's own UDRs.
+	vnetTag         ipset.Set
 	usable          ipset.Set
 	nsg             *nsgCtx
 	routes          *routeTable
@@ -198,8 +203,19 @@ type publicEndpoint struct {
 	pip   *resources.PublicIPAddress
 	label string
 	lb    *resources.LoadBalancer
-	nic   *host
-	fw    *firewallCtx
+	// frontend is the load balancer's frontend configuration that holds
+	// the address: only its rules apply.
+	frontend string
+	nic      *host
+	fw       *firewallCtx
+}
+
+// basic reports whether the address is a Basic SKU one (the public IP's,
+// or its load balancer's SKU says Basic): open to inbound traffic where no
+// NSG applies. Standard, and an unset SKU (Basic can no longer be
+// created), is closed unless an NSG allows (spec §8.1; issue 12 point 2).
+func (p *publicEndpoint) basic() bool {
+	return (p.pip != nil && p.pip.SKU == "Basic") || (p.lb != nil && p.lb.SKU == "Basic")
 }
 
 // Snapshot is the snapshot the network was compiled from.
@@ -367,8 +383,8 @@ func (n *Network) compileVNets() {
 		}
 	}
 	for _, vc := range n.vnets {
-		// VirtualNetwork = own space + connected peers + 168.63.129.16 +
-		// prefixes used in UDRs of the VNet's subnets (spec §8.1).
+		// VirtualNetwork = own space + connected peers whose VNet access
+		// is allowed + 168.63.129.16 (spec §8.1) …
 		tag := vc.space.Union(ipset.Single(azurePlatformIP))
 		known := vc.space
 		for _, pc := range vc.peers {
@@ -377,17 +393,20 @@ func (n *Network) compileVNets() {
 				known = known.Union(pc.remote.space)
 			}
 		}
-		for _, s := range vc.v.Subnets {
-			if rt := n.snap.RouteTable(s.RouteTable.ID); rt != nil {
+		vc.vnetTag = tag
+		vc.internet = nonPublic.Complement().Subtract(known)
+		// … + the prefixes of the UDRs in the route table of the NIC's own
+		// subnet, not of every subnet of the VNet (issue 12 point 5).
+		for _, sc := range vc.subnets {
+			sc.vnetTag = tag
+			if rt := n.snap.RouteTable(sc.s.RouteTable.ID); rt != nil {
 				for _, r := range rt.Routes {
 					if ps, ok := n.routePrefixes(r); ok {
-						tag = tag.Union(ipset.FromPrefixes(ps))
+						sc.vnetTag = sc.vnetTag.Union(ipset.FromPrefixes(ps))
 					}
 				}
 			}
 		}
-		vc.vnetTag = tag
-		vc.internet = nonPublic.Complement().Subtract(known)
 	}
 }
 
@@ -414,22 +433,17 @@ func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {
 	return s
 }
 
-// addressSet resolves an NSG or firewall address token as seen from a VNet:
-// "*", an IP, a CIDR, a range, a computed tag or a catalog service tag.
-func (n *Network) addressSet(tok string, vc *vnetCtx) (ipset.Set, error) {
+// addressSet resolves an NSG or firewall address token as seen from a
+// subnet: "*", an IP, a CIDR, a range, a computed tag or a catalog service
+// tag.
+func (n *Network) addressSet(tok string, sc *subnetCtx) (ipset.Set, error) {
 	switch strings.ToLower(tok) {
 	case "*", "any", "0.0.0.0/0":
 		return ipset.All, nil
 	case "virtualnetwork":
-		if vc == nil {
-			return ipset.Set{}, errors.New("the VirtualNetwork tag needs a virtual network context")
-		}
-		return vc.vnetTag, nil
+		return sc.vnetTag, nil
 	case "internet":
-		if vc == nil {
-			return nonPublic.Complement(), nil
-		}
-		return vc.internet, nil
+		return sc.vnet.internet, nil
 	case "azureloadbalancer":
 		return ipset.Single(azurePlatformIP), nil
 	}
@@ -451,7 +465,7 @@ func (n *Network) compileSubnets() {
 	for _, vc := range n.vnets {
 		for _, s := range vc.v.Subnets {
 			sc := n.subnets[s.ID.Key()]
-			sc.nsg = n.nsgFor(s.NetworkSecurityGroup, vc)
+			sc.nsg = n.nsgFor(s.NetworkSecurityGroup, sc)
 			sc.nat = n.snap.NATGateway(s.NATGateway.ID)
 			for _, ref := range s.ServiceEndpointPolicies {
 				if p := n.snap.ServiceEndpointPolicy(ref.ID); p != nil {
@@ -481,7 +495,7 @@ func (n *Network) compileHosts() {
 				continue
 			}
 			h := &host{kind: hostNIC, id: nic.ID, label: "network interface " + nic.ID.Name(), forwards: nic.EnableIPForwarding,
-				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc.vnet), dnsServers: nic.DNSServers}
+				nicNSG: n.nsgFor(nic.NetworkSecurityGroup, sc), dnsServers: nic.DNSServers}
 			if ipc.PublicIP.IsSet() {
 				h.publicIP = n.snap.PublicIPAddress(ipc.PublicIP.ID)
 				n.addPublic(ipc.PublicIP, &publicEndpoint{label: h.label, nic: h})
@@ -502,7 +516,7 @@ func (n *Network) compileHosts() {
 	for _, lb := range n.snap.LoadBalancers {
 		for _, fe := range lb.Frontends {
 			if fe.PublicIP.IsSet() {
-				n.addPublic(fe.PublicIP, &publicEndpoint{label: "load balancer " + lb.ID.Name() + " frontend " + fe.Name, lb: lb})
+				n.addPublic(fe.PublicIP, &publicEndpoint{label: "load balancer " + lb.ID.Name() + " frontend " + fe.Name, lb: lb, frontend: fe.Name})
 			}
 			if sc := n.subnets[fe.Subnet.ID.Key()]; sc != nil && fe.PrivateIP.IsValid() {
 				n.addHost(sc, fe.PrivateIP, &host{kind: hostLBFrontend, id: lb.ID, label: "load balancer " + lb.ID.Name() + " frontend " + fe.Name}, lb.Pos)

@@ -19,8 +19,10 @@ type dnsCtx struct {
 	// privateLink maps a public name (lower-case) to the privatelink name
 	// Azure's public DNS CNAMEs it to once the resource has a private endpoint.
 	privateLink map[string]string
-	// storageRegions maps a storage account name to its location.
-	storageRegions map[string]string
+	// storage maps a storage account's name (lower-case) to the account:
+	// its public names answer with its region's Storage tag, and flows to
+	// them meet its network rules.
+	storage map[string]*storageAccount
 	// inbound maps the address of each DNS Private Resolver inbound endpoint
 	// to the VNet whose Azure DNS answers there.
 	inbound map[uint32]*inboundEndpoint
@@ -101,7 +103,7 @@ func PrivateLinkNames(target arm.ID, groupIDs []string, ws *resources.Workspace)
 }
 
 func (n *Network) compileDNS() {
-	d := &dnsCtx{privateLink: map[string]string{}, storageRegions: map[string]string{}, inbound: map[uint32]*inboundEndpoint{}}
+	d := &dnsCtx{privateLink: map[string]string{}, storage: map[string]*storageAccount{}, inbound: map[uint32]*inboundEndpoint{}}
 	n.dns = d
 	n.compileResolvers()
 	for _, z := range n.snap.PrivateDNSZones {
@@ -115,7 +117,7 @@ func (n *Network) compileDNS() {
 		}
 	}
 	for _, sa := range n.snap.StorageAccounts {
-		d.storageRegions[strings.ToLower(sa.ID.Leaf())] = strings.ToLower(sa.Location)
+		d.storage[strings.ToLower(sa.ID.Leaf())] = compileStorageAccount(sa)
 	}
 	for _, pe := range n.snap.PrivateEndpoints {
 		for _, c := range pe.Connections {
@@ -276,8 +278,8 @@ func (n *Network) publicTag(name string) string {
 		labels := strings.Split(name, ".")
 		switch m.tag {
 		case "Storage":
-			if region := n.dns.storageRegions[labels[0]]; region != "" {
-				if t, ok := n.tags.Lookup("Storage." + region); ok {
+			if st := n.dns.storage[labels[0]]; st != nil && st.sa.Location != "" {
+				if t, ok := n.tags.Lookup("Storage." + normLocation(st.sa.Location)); ok {
 					return t.Name
 				}
 			}

@@ -40,6 +40,9 @@ const (
 	HopLoadBalancer    HopKind = "loadBalancer"
 	HopFirewall        HopKind = "firewall"
 	HopPrivateEndpoint HopKind = "privateEndpoint"
+	// HopStorage: a storage account's network rules decided a request to
+	// its public endpoint (Rule names the setting, Action Allow or Deny).
+	HopStorage HopKind = "storageAccount"
 	// HopUnknown is a step the explanation does not know (a bug).
 	HopUnknown HopKind = "unknown"
 )
@@ -145,6 +148,9 @@ func (n *Network) hop(s step) Hop {
 			h.NextHopIP = e.hopIP.String()
 		}
 		what := "effective route"
+		if e.pe != nil {
+			what = "route of " + e.pe.label
+		}
 		if e.route != nil {
 			h.Resource, h.Position, h.Rule = e.table.ID.String(), e.route.Pos, e.route.ID.Leaf()
 			what = "route " + e.table.ID.Leaf() + "/" + e.route.ID.Leaf()
@@ -177,10 +183,11 @@ func (n *Network) hop(s step) Hop {
 		return Hop{Kind: HopDelivery, Detail: "the destination is in the VNet's address space but in no subnet: nothing receives it"}
 	case stepReserved:
 		return Hop{Kind: HopDelivery, Detail: fmt.Sprintf("the destination is one of the five addresses Azure reserves in subnet %s (network, gateway, DNS, broadcast): nothing receives it", s.subnet.s.ID.Name())}
-	case stepPeeringBlocked:
+	case stepPeeringNoVnetAccess:
 		p := s.route.peer.p
 		return Hop{Kind: HopPeering, Resource: p.ID.String(), Position: p.Pos,
-			Detail: fmt.Sprintf("peering %s has allowVirtualNetworkAccess=false: traffic to the remote VNet is blocked", p.ID.Name())}
+			Detail: fmt.Sprintf("peering %s has allowVirtualNetworkAccess=false: VNet %s is not part of the VirtualNetwork tag on this side, so only NSG rules that allow it explicitly let traffic across (Azure: \"Create, change, or delete a virtual network peering\")",
+				p.ID.Name(), s.route.peer.remote.v.ID.Name())}
 	case stepForwardingBlocked:
 		b := s.route.peer.back
 		return Hop{Kind: HopPeering, Resource: b.ID.String(), Position: b.Pos,
@@ -225,6 +232,8 @@ func (n *Network) hop(s step) Hop {
 			Detail: fmt.Sprintf("forwarded by network virtual appliance %s (its own filtering is not modelled)", s.host.label)}
 	case stepFirewall:
 		return n.firewallHop(s)
+	case stepStorage:
+		return storageHop(s)
 	case stepFirewallEgress:
 		return Hop{Kind: HopSNAT, Resource: s.fw.fw.ID.String(), SNAT: n.firewallPublic(s.fw),
 			Detail: fmt.Sprintf("Azure Firewall %s sends it out through its public IP %s", s.fw.fw.ID.Name(), n.firewallPublic(s.fw))}
@@ -266,6 +275,23 @@ func (n *Network) hop(s step) Hop {
 	case stepDNATNotModelled:
 		return Hop{Kind: HopFirewall, Resource: s.fw.fw.ID.String(), Position: s.fw.fw.Pos,
 			Detail: fmt.Sprintf("Azure Firewall %s would translate this flow by its DNAT (NAT) rules, which securetrain does not model yet: it cannot say whether or where the firewall forwards it", s.fw.fw.ID.Name())}
+	case stepLBForward:
+		r := s.lbRule
+		port := fmt.Sprintf("port %d", r.BackendPort)
+		if r.BackendPort == 0 {
+			port = "the same port"
+		}
+		return Hop{Kind: HopLoadBalancer, Resource: s.pub.lb.ID.String(), Position: s.pub.lb.Pos, Rule: r.Name,
+			Detail: fmt.Sprintf("load balancer %s rule %s translates frontend port %d to %s on %s (%s, %s): NSGs see the backend's address and port",
+				s.pub.lb.ID.Name(), r.Name, r.FrontendPort, ipset.Addr(s.host.addr), s.host.label, port, r.Protocol)}
+	case stepClosedByDefault:
+		return Hop{Kind: HopIngress, Resource: s.pub.pip.ID.String(), Position: s.pub.pip.Pos,
+			Detail: fmt.Sprintf("public IP %s of %s is Standard SKU, closed to inbound traffic unless a network security group allows it, and no NSG applies to subnet %s or the network interface (Azure: \"Public IP addresses\")",
+				s.pub.pip.ID.Name(), s.pub.label, s.subnet.s.ID.Name())}
+	case stepBasicSKU:
+		return Hop{Kind: HopIngress, Resource: s.pub.pip.ID.String(), Position: s.pub.pip.Pos,
+			Detail: fmt.Sprintf("warning: public IP %s of %s is Basic SKU, open to inbound traffic where no NSG applies; Basic SKU public IPs are retired: upgrade to Standard, which is closed unless an NSG allows (Azure: \"Public IP addresses\")",
+				s.pub.pip.ID.Name(), s.pub.label)}
 	case stepPEPoliciesOff:
 		return Hop{Kind: HopPrivateEndpoint, Resource: s.host.id.String(),
 			Detail: fmt.Sprintf("delivered to %s; subnet %s has privateEndpointNetworkPolicies %q, so NSGs do not apply to private endpoints there", s.host.label, s.subnet.s.ID.Name(), orDefault(s.subnet.s.PrivateEndpointNetworkPolicies, "Disabled"))}
@@ -328,6 +354,11 @@ func (n *Network) firewallPublic(fc *firewallCtx) string {
 // fix suggests the change that would let the flow through.
 func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 	port := fmt.Sprint(q.Port)
+	for _, t := range g.steps {
+		if t.kind == stepLBForward && t.lbRule.BackendPort != 0 {
+			port = fmt.Sprint(t.lbRule.BackendPort) // NSGs see the backend's port
+		}
+	}
 	if !g.proto.hasPorts() {
 		port = "*"
 	}
@@ -376,10 +407,13 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 		return "remove the route to None, or add a more specific route for the destination"
 	case stepApplianceMissing, stepApplianceNoForwarding:
 		return "point the route at the private IP of the firewall or of a NIC with IP forwarding enabled"
+	case stepStorage:
+		return storageFix(s)
 	case stepSEPDenied:
 		return "add the storage account to a service endpoint policy definition on the subnet (Azure: \"Azure Machine Learning data exfiltration prevention\")"
-	case stepPeeringBlocked:
-		return "set allowVirtualNetworkAccess to true on the peering"
+	case stepClosedByDefault:
+		return fmt.Sprintf("associate an NSG with subnet %s or the network interface, with an inbound rule allowing %s %s -> %s port %s (Azure: \"Public IP addresses\")",
+			s.subnet.s.ID.Name(), g.proto, srcText, ipset.Addr(s.host.addr), port)
 	case stepForwardingBlocked:
 		return fmt.Sprintf("set allowForwardedTraffic to true on peering %s", s.route.peer.back.ID.Name())
 	case stepNoPublicIP:

@@ -169,7 +169,7 @@ func (n *Network) firewallAddresses(toks []string, fc *firewallCtx) (ipset.Set, 
 	}
 	var set ipset.Set
 	for _, t := range toks {
-		s, err := n.addressSet(t, fc.subnet.vnet)
+		s, err := n.addressSet(t, fc.subnet)
 		if err != nil {
 			return ipset.Set{}, err
 		}

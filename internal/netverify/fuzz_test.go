@@ -95,5 +95,15 @@ func FuzzRandomNetworkFlow(f *testing.F) {
 		if res.Verdict != ref.Verdict {
 			t.Fatalf("network %d %+v: indexed %s, reference %s\n%s\nreference:\n%s", 1+seed%16, q, res.Verdict, ref.Verdict, explain(res), explain(ref))
 		}
+		// A point flow of one protocol is also the oracle's to answer.
+		if int(target) >= len(fuzzTargets) && q.Protocol != AnyProtocol && res.DNS == nil {
+			f := pointFlow{src: src, dst: dst, proto: q.Protocol}
+			if f.proto.hasPorts() {
+				f.sport, f.dport = DefaultSourcePort, port
+			}
+			if ov := newOracle(n).eval(f, nil); ov != res.Verdict {
+				t.Fatalf("network %d %+v: walk %s, oracle %s\n%s", 1+seed%16, q, res.Verdict, ov, explain(res))
+			}
+		}
 	})
 }

@@ -122,8 +122,8 @@ type nsgDir struct {
 	proto        [numProtocols][]uint64
 }
 
-// nsgCtx is an NSG compiled for one VNet (the VirtualNetwork and Internet
-// tags depend on it).
+// nsgCtx is an NSG compiled for the subnets of one VNet that share a route
+// table (the VirtualNetwork and Internet tags depend on them).
 type nsgCtx struct {
 	id    arm.ID
 	label string
@@ -159,12 +159,15 @@ var defaultRules = []struct {
 
 var allPorts = []resources.PortRange{{From: 0, To: 65535}}
 
-// nsgFor compiles (once per VNet) the NSG a reference points at; nil when unset.
-func (n *Network) nsgFor(ref resources.Ref, vc *vnetCtx) *nsgCtx {
+// nsgFor compiles the NSG a reference of a subnet or of a NIC in it points
+// at, once per VNet and route table (the VirtualNetwork tag is per NIC:
+// its subnet's route table counts); nil when unset.
+func (n *Network) nsgFor(ref resources.Ref, sc *subnetCtx) *nsgCtx {
 	if !ref.IsSet() {
 		return nil
 	}
-	key := ref.ID.Key() + "|" + vc.v.ID.Key()
+	vc := sc.vnet
+	key := ref.ID.Key() + "|" + vc.v.ID.Key() + "|" + sc.s.RouteTable.ID.Key()
 	if c, ok := n.nsgs[key]; ok {
 		return c
 	}
@@ -172,12 +175,12 @@ func (n *Network) nsgFor(ref resources.Ref, vc *vnetCtx) *nsgCtx {
 	if nsg == nil {
 		return nil
 	}
-	c := n.compileNSG(nsg.ID, "NSG "+nsg.ID.Name(), nsg.Pos, "", nsg.Rules, vc)
+	c := n.compileNSG(nsg.ID, "NSG "+nsg.ID.Name(), nsg.Pos, "", nsg.Rules, sc)
 	n.nsgs[key], n.nsgVNets[key] = c, vc.v.ID
 	return c
 }
 
-func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*resources.SecurityRule, vc *vnetCtx) *nsgCtx {
+func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*resources.SecurityRule, sc *subnetCtx) *nsgCtx {
 	c := &nsgCtx{id: id, label: label, pos: pos, createdBy: createdBy}
 	all := make([]*resources.SecurityRule, 0, len(rules)+len(defaultRules))
 	all = append(all, rules...)
@@ -187,7 +190,7 @@ func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*r
 			SourcePrefixes: []string{d.src}, DestinationPrefixes: []string{d.dst}})
 	}
 	for i, r := range all {
-		cr, err := n.compileRule(c, r, vc, i >= len(rules))
+		cr, err := n.compileRule(c, r, sc, i >= len(rules))
 		if err != nil {
 			n.problem(r.Pos, label+" rule "+r.ID.Leaf(), "%v", err)
 			continue
@@ -212,15 +215,15 @@ func sortRules(rs []*nsgRule) {
 	}
 }
 
-func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx, isDefault bool) (*nsgRule, error) {
+func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool) (*nsgRule, error) {
 	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, id: r.ID, priority: r.Priority, direction: r.Direction,
 		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
 		isDefault: isDefault}
 	var err error
-	if cr.src, cr.srcText, err = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, vc); err != nil {
+	if cr.src, cr.srcText, err = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, sc); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, vc); err != nil {
+	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, sc); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
 	cr.platform = namesPlatformTag(r.SourcePrefixes) || namesPlatformTag(r.DestinationPrefixes)
@@ -241,11 +244,11 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, vc *vnetCtx,
 	return cr, nil
 }
 
-func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, vc *vnetCtx) (ipset.Set, string, error) {
+func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string, error) {
 	var set ipset.Set
 	var text []string
 	for _, p := range prefixes {
-		s, err := n.addressSet(p, vc)
+		s, err := n.addressSet(p, sc)
 		if err != nil {
 			return ipset.Set{}, "", err
 		}
@@ -398,5 +401,5 @@ func (n *Network) computeNSG(cc *computeCtx) *nsgCtx {
 			DestinationPorts: []resources.PortRange{{From: 22, To: 22}},
 		})
 	}
-	return n.compileNSG(id, "NSG "+name, cc.c.Pos, CreatedByAzureML(cc.c), rules, cc.subnet.vnet)
+	return n.compileNSG(id, "NSG "+name, cc.c.Pos, CreatedByAzureML(cc.c), rules, cc.subnet)
 }

@@ -3,6 +3,7 @@ package netverify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -20,7 +21,7 @@ import (
 func randomNetwork(t testing.TB, seed uint64) *Network {
 	t.Helper()
 	o := envgen.Options{Seed: seed, VNets: 2 + int(seed%4), SubnetsPerVNet: 2 + int(seed%5), NSGs: 3 + int(seed%4),
-		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0,
+		RulesPerNSG: 20 + int(seed%7)*15, RoutesPerVNet: 4 + int(seed%9), Computes: 4, Firewall: seed%2 == 0, Hosts: true,
 		FirewallRules: envgen.FirewallShape(seed / 2 % uint64(envgen.FirewallShapes))}
 	snap, err := resources.DecodeFile(fmt.Sprintf("random-%d.json", seed), envgen.Generate(o))
 	if err != nil {
@@ -40,6 +41,8 @@ type flowSampler struct {
 	r       *rand.Rand
 	subnets []*subnetCtx
 	tagSets []ipset.Set
+	public  []uint32
+	hosts   []uint32
 }
 
 func newSampler(n *Network, seed uint64) *flowSampler {
@@ -49,6 +52,10 @@ func newSampler(n *Network, seed uint64) *flowSampler {
 	}
 	for _, k := range sortedKeys(n.tagSets) {
 		s.tagSets = append(s.tagSets, n.tagSets[k])
+	}
+	s.public = slices.Sorted(maps.Keys(n.publicEndpoints))
+	for _, vc := range n.vnets {
+		s.hosts = append(s.hosts, slices.Sorted(maps.Keys(vc.hosts))...)
 	}
 	return s
 }
@@ -61,10 +68,14 @@ func (s *flowSampler) inSet(set ipset.Set) uint32 {
 
 func (s *flowSampler) address() uint32 {
 	switch x := s.r.IntN(10); {
+	case x < 3 && len(s.hosts) > 0 && s.r.IntN(3) == 0:
+		return s.hosts[s.r.IntN(len(s.hosts))] // NICs, private endpoints, firewalls
 	case x < 3:
 		return s.inSet(s.subnets[s.r.IntN(len(s.subnets))].set)
 	case x < 6 && len(s.tagSets) > 0:
 		return s.inSet(s.tagSets[s.r.IntN(len(s.tagSets))])
+	case x < 7 && len(s.public) > 0 && s.r.IntN(2) == 0:
+		return s.public[s.r.IntN(len(s.public))] // public IPs of the file: inbound paths
 	case x < 7:
 		return [...]uint32{azurePlatformIP, imdsIP, externalStandIn("pypi.org"), externalStandIn("ntp.ubuntu.com")}[s.r.IntN(4)]
 	case x < 8:
@@ -77,7 +88,7 @@ func (s *flowSampler) flow() pointFlow {
 	f := pointFlow{src: s.address(), dst: s.address(), proto: Protocol(s.r.IntN(int(numProtocols)))}
 	if f.proto.hasPorts() {
 		f.sport = uint16(s.r.IntN(65536))
-		f.dport = [...]uint16{22, 80, 443, 445, 5831, 8787, 18881, 44224, 53, 3389}[s.r.IntN(10)]
+		f.dport = [...]uint16{22, 80, 443, 445, 5831, 8787, 18881, 44224, 53, 3389, 50022, 8080}[s.r.IntN(12)]
 		if s.r.IntN(3) == 0 {
 			f.dport = uint16(s.r.IntN(65536))
 		}
@@ -99,15 +110,19 @@ func evaluate(n *Network, f pointFlow, ref bool, dstCompute *computeCtx) (Verdic
 }
 
 // TestFastMatchesReference compares the indexed evaluator with the
-// reference (linear rule scans, linear longest-prefix match) on random
-// flows over random networks: the same verdict and the same deciding
-// elements, hop by hop.
+// reference lookups (linear rule scans, linear longest-prefix match) on
+// random flows over random networks: the same verdict and the same
+// deciding elements, hop by hop. Both run the walk's path logic, so each
+// flow is also held against the oracle, which decides the path on its own
+// (oracle_test.go): the same verdict and the same NSG rules, routes,
+// firewall rules and ways out, in order.
 func TestFastMatchesReference(t *testing.T) {
 	const perNetwork, total = 5000, 100_000
 	checked, verdicts := 0, map[Verdict]int{}
 	for seed := uint64(1); checked < total; seed++ {
 		n := randomNetwork(t, seed)
 		s := newSampler(n, seed)
+		o := newOracle(n)
 		var computes []*computeCtx
 		for _, k := range sortedKeys(n.computes) {
 			computes = append(computes, n.computes[k])
@@ -124,6 +139,9 @@ func TestFastMatchesReference(t *testing.T) {
 			rv, rs := evaluate(n, f, true, dc)
 			if fv != rv || !slices.Equal(fs, rs) {
 				t.Fatalf("seed %d flow %+v: fast %s %v, reference %s %v", seed, f, fv, describe(n, fs), rv, describe(n, rs))
+			}
+			if ov := o.eval(f, dc); ov != fv || !slices.Equal(o.trace, traceOf(fs)) {
+				t.Fatalf("seed %d flow %+v: walk %s %q\noracle %s %q\nwalk hops %v", seed, f, fv, traceOf(fs), ov, o.trace, describe(n, fs))
 			}
 			verdicts[fv]++
 			checked++
@@ -207,7 +225,13 @@ func TestSetQueriesMatchPoints(t *testing.T) {
 						t.Fatal(err)
 					}
 					to := ipset.Addr(s.inSet(set)).String()
-					pq := textQuery{From: from, To: to, Protocol: o.Protocol, Port: 443}.mustParse(t, n)
+					// From one source of the outcome: a subnet's pieces may
+					// take other paths (a NIC in it has its own NSG and IP).
+					srcSet, err := ipset.ParseAddrOrPrefix(o.Sources[0])
+					if err != nil {
+						t.Fatal(err)
+					}
+					pq := textQuery{From: ipset.Addr(srcSet.Ranges()[0].Lo).String(), To: to, Protocol: o.Protocol, Port: 443}.mustParse(t, n)
 					pr, err := n.flow(pq, true)
 					if err != nil {
 						t.Fatal(err)

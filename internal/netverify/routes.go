@@ -1,6 +1,7 @@
 package netverify
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -15,6 +16,8 @@ import (
 const (
 	hopVNetPeering     = "VNetPeering"
 	hopServiceEndpoint = "VirtualNetworkServiceEndpoint"
+	// hopInterfaceEndpoint is a private endpoint's /32 system route.
+	hopInterfaceEndpoint = "InterfaceEndpoint"
 )
 
 // routeEntry is one effective route of a subnet.
@@ -30,6 +33,7 @@ type routeEntry struct {
 	route   *resources.Route
 	table   *resources.RouteTable
 	peer    *peerCtx
+	pe      *host  // the private endpoint of an InterfaceEndpoint route
 	service string // service endpoint service name
 	// origin is the first entry of the same service-tag route: a tag
 	// programs one entry per prefix, but they are one route and explain
@@ -65,6 +69,9 @@ const (
 	rankTagTopLevel
 	rankTagRegional
 	rankUserPrefix
+	// A private endpoint's /32 beats a UDR for the same /32 unless the
+	// endpoint's subnet lets UDRs override it (see privateEndpointRoutes).
+	rankInterfaceEndpoint
 )
 
 func tagRank(name string) int {
@@ -118,6 +125,14 @@ var pairedRegions = map[string]string{
 	"southindia": "centralindia", "koreacentral": "koreasouth", "koreasouth": "koreacentral",
 	"swedencentral": "swedensouth", "switzerlandnorth": "switzerlandwest", "norwayeast": "norwaywest",
 	"uaenorth": "uaecentral", "southafricanorth": "southafricawest",
+}
+
+// PairedRegion returns a region's pair ("West US 2" or westus2 ->
+// westcentralus), as Azure's default service endpoint locations and Azure
+// ML's firewall routes use it.
+func PairedRegion(region string) (string, bool) {
+	p, ok := pairedRegions[normLocation(region)]
+	return p, ok
 }
 
 // routeTableFor shares one effective route table between the subnets of a
@@ -191,8 +206,60 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 			add(ps, e)
 		}
 	}
+	n.privateEndpointRoutes(sc, rt, add)
 	rt.paint()
 	return rt
+}
+
+// privateEndpointRoutes adds a /32 system route (next hop InterfaceEndpoint)
+// for every private endpoint in the subnet's VNet and in its connected
+// peers. "If you enable network security policies for user-defined routes,
+// you can use a custom address prefix length (subnet mask) equal to or
+// larger than the virtual network address space prefix length to override
+// the /32 default route propagated by the private endpoint" (Azure:
+// "Manage network policies for private endpoints"): with route-table
+// policies on the endpoint's subnet, a UDR of this table that covers the
+// endpoint with a prefix at least as long as the endpoint VNet's address
+// prefix removes the /32; any other UDR loses to it by longest prefix.
+func (n *Network) privateEndpointRoutes(sc *subnetCtx, rt *routeTable, add func([]netip.Prefix, routeEntry)) {
+	users := slices.DeleteFunc(slices.Clone(rt.entries), func(e *routeEntry) bool { return e.source != "User" })
+	local := &peerCtx{remote: sc.vnet} // stands for the VNet itself
+	for _, pc := range append([]*peerCtx{local}, sc.vnet.peers...) {
+		if pc != local && !pc.connected {
+			continue
+		}
+		for _, u := range slices.Sorted(maps.Keys(pc.remote.hosts)) {
+			h := pc.remote.hosts[u]
+			if h.kind != hostPrivateEndpoint || udrOverridesEndpoint(h, users) {
+				continue
+			}
+			e := routeEntry{source: "Default", nextHop: hopInterfaceEndpoint, pe: h, rank: rankInterfaceEndpoint}
+			if pc != local {
+				e.peer = pc
+			}
+			add([]netip.Prefix{netip.PrefixFrom(ipset.Addr(u), 32)}, e)
+		}
+	}
+}
+
+// udrOverridesEndpoint reports whether one of the UDRs invalidates the
+// endpoint's /32 route: route-table policies are on in its subnet and the
+// UDR covers it with a prefix no shorter than its VNet's address prefix.
+func udrOverridesEndpoint(pe *host, users []*routeEntry) bool {
+	switch pe.subnet.s.PrivateEndpointNetworkPolicies {
+	case "Enabled", "RouteTableEnabled":
+	default:
+		return false
+	}
+	spaceBits := 33
+	for _, p := range pe.subnet.vnet.v.AddressSpace {
+		if r, ok := ipset.PrefixRange(p); ok && r.Lo <= pe.addr && pe.addr <= r.Hi {
+			spaceBits = p.Bits()
+		}
+	}
+	return slices.ContainsFunc(users, func(e *routeEntry) bool {
+		return e.r.Lo <= pe.addr && pe.addr <= e.r.Hi && e.bits >= spaceBits
+	})
 }
 
 // serviceEndpointTags are the service tags whose prefixes a subnet's

@@ -156,11 +156,18 @@ const toFirewall = `{name: all, properties: {addressPrefix: 0.0.0.0/0, nextHopTy
 
 func TestPeeringRoutes(t *testing.T) { // spec §8.2: peering routes exist only when both sides peer
 	n := compileYAML(t, hub(nil))
-	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Allowed, "VNetPeering", "private endpoint pe-blob")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.10", Protocol: "TCP", Port: 443}), Allowed, "VNetPeering", "subnet hub/pe")
+	// The private endpoint's own /32 route, through the peering.
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Allowed, "InterfaceEndpoint", "private endpoint pe-blob")
 	n = compileYAML(t, hub(map[string]string{"HUB_PEERING": "        []"}))
-	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), NoRoute, "10.0.0.0/8 -> None")
+	for _, to := range []string{"10.3.1.10", "10.3.1.4"} {
+		expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: to, Protocol: "TCP", Port: 443}), NoRoute, "10.0.0.0/8 -> None")
+	}
+	// Blocking VNet access changes only the VirtualNetwork tag: with no NSG
+	// on the path the traffic flows (issue 12 point 4; see
+	// TestPeeringVNetAccessOnlyChangesTag).
 	n = compileYAML(t, hub(map[string]string{"SPOKE_ACCESS": "false"}))
-	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.4", Protocol: "TCP", Port: 443}), Denied, "allowVirtualNetworkAccess=false")
+	expect(t, flow(t, n, textQuery{From: "10.2.1.10", To: "10.3.1.10", Protocol: "TCP", Port: 443}), Allowed, "allowVirtualNetworkAccess=false")
 }
 
 func TestFirewallPolicyOrder(t *testing.T) { // spec §5.1: base policy first; network rules before application rules
@@ -236,6 +243,7 @@ func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
     resourceGroup: rg
     name: lbip
     location: westus2
+    sku: {name: Basic}
     properties: {ipAddress: 20.8.8.8}
   - type: Microsoft.Network/loadBalancers
     resourceGroup: rg
@@ -276,8 +284,10 @@ func TestLoadBalancerInboundAndReturnPath(t *testing.T) { // spec §5.2
       loadBalancingRules:`, 1)
 	no := compileYAML(t, hub(map[string]string{"EXTRA": withOutbound}))
 	expect(t, flow(t, no, textQuery{From: "10.2.1.20", To: "8.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "outbound rule of load balancer lb", "20.8.8.8")
-	// No NSG on the subnet: allowed, reply by 0.0.0.0/0 -> Internet.
-	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web")
+	// A Basic SKU frontend and no NSG on the subnet: allowed, with a
+	// warning, reply by 0.0.0.0/0 -> Internet (Standard SKU: see
+	// TestStandardPublicIPClosedByDefault).
+	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), Allowed, "load balancer lb", "network interface web", "Basic SKU")
 	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 80}), NoRoute, "no rule forwarding")
 	n = compileYAML(t, hub(map[string]string{"EXTRA": lb, "ROUTES": toFirewall}))
 	expect(t, flow(t, n, textQuery{From: "8.8.4.4", To: "20.8.8.8", Protocol: "TCP", Port: 443}), AsymmetricRoute, "VirtualAppliance 10.3.0.4")

@@ -27,7 +27,7 @@ const (
 	stepDeliver
 	stepNoSubnet
 	stepReserved
-	stepPeeringBlocked
+	stepPeeringNoVnetAccess
 	stepForwardingBlocked
 	stepServiceEndpoint
 	stepSEPDenied
@@ -51,10 +51,14 @@ const (
 	stepComputeIngress
 	stepPublicIngress
 	stepNoBackend
+	stepLBForward
+	stepClosedByDefault
+	stepBasicSKU
 	stepDNATNotModelled
 	stepReturnRoute
 	stepPEPoliciesOff
 	stepLoop
+	stepStorage
 )
 
 // step is one hop of a point evaluation. Steps are plain comparable values
@@ -71,7 +75,11 @@ type step struct {
 	compute *computeCtx
 	pub     *publicEndpoint
 	sep     *resources.ServiceEndpointPolicy
+	lbRule  *resources.LBRule
+	storage *storageAccount
 	dir     resources.Direction
+	// storageVerdict is what the storage account's rules decided.
+	storageVerdict storageVerdict
 	// addr is set only for platform addresses: a step must not vary with
 	// the address inside a piece, or neighbouring pieces would not group.
 	addr uint32
@@ -300,10 +308,14 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	switch e.nextHop {
 	case resources.NextHopVnetLocal:
 		return w.deliver(f, sc.vnet)
-	case hopVNetPeering:
+	case hopVNetPeering, hopInterfaceEndpoint:
+		if e.peer == nil {
+			return w.deliver(f, sc.vnet) // a private endpoint of this VNet
+		}
 		if !e.peer.p.AllowVirtualNetworkAccess {
-			w.add(step{kind: stepPeeringBlocked, route: e})
-			return Denied
+			// Only the VirtualNetwork tag changed: NSG rules decide (spec
+			// §8.2; issue 12 point 4).
+			w.add(step{kind: stepPeeringNoVnetAccess, route: e})
 		}
 		// Traffic an appliance forwards into a peered VNet needs that VNet's
 		// peering back to allow forwarded traffic.
@@ -315,7 +327,10 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	case hopServiceEndpoint:
 		return w.serviceEndpoint(f, sc, e)
 	case resources.NextHopInternet:
-		return w.egress(sc, egress)
+		if v := w.egress(sc, egress); v != Allowed {
+			return v
+		}
+		return w.storageGate(f, sc, false)
 	case resources.NextHopVirtualAppliance:
 		return w.appliance(f, sc, e, depth)
 	case resources.NextHopVirtualNetworkGateway:
@@ -384,24 +399,23 @@ func (w *walker) serviceEndpoint(f *pointFlow, sc *subnetCtx, e *routeEntry) Ver
 	// known only by name, so an address-only flow passes with a note.
 	if len(sc.seps) > 0 && strings.EqualFold(e.service, "Microsoft.Storage") && f.name != "" {
 		acct := strings.SplitN(f.name, ".", 2)[0]
-		if !sepAllows(w.n.snap, sc.seps, acct) {
+		if !sepAllows(sc.seps, acct, w.n.dns.storage[strings.ToLower(acct)]) {
 			w.add(step{kind: stepSEPDenied, subnet: sc, route: e, sep: sc.seps[0]})
 			return Denied
 		}
 	}
 	w.add(step{kind: stepServiceEndpoint, subnet: sc, route: e})
-	return Allowed
+	return w.storageGate(f, sc, true)
 }
 
 // sepAllows: with policies attached only the listed storage resources are
 // reachable, the union over all policies (spec §6). serviceResources may
-// name an account, its resource group or its subscription.
-func sepAllows(snap *resources.Snapshot, seps []*resources.ServiceEndpointPolicy, account string) bool {
+// name an account, its resource group or its subscription. st is the
+// account when it is in the file.
+func sepAllows(seps []*resources.ServiceEndpointPolicy, account string, st *storageAccount) bool {
 	var acct *resources.StorageAccount
-	for _, sa := range snap.StorageAccounts {
-		if strings.EqualFold(sa.ID.Leaf(), account) {
-			acct = sa
-		}
+	if st != nil {
+		acct = st.sa
 	}
 	for _, p := range seps {
 		for _, d := range p.Definitions {
@@ -485,16 +499,16 @@ func (w *walker) afterFirewall(f *pointFlow, fc *firewallCtx, snat bool, depth i
 		w.add(step{kind: stepFirewallNoSNAT, fw: fc})
 		return NoOutboundConnectivity
 	}
-	if fc.subnet.nat != nil {
+	switch {
+	case fc.subnet.nat != nil:
 		w.add(step{kind: stepSNATNat, subnet: fc.subnet})
-		return Allowed
-	}
-	if len(fc.fw.PublicIPs) == 0 {
+	case len(fc.fw.PublicIPs) == 0:
 		w.add(step{kind: stepFirewallNoEgress, fw: fc})
 		return NoOutboundConnectivity
+	default:
+		w.add(step{kind: stepFirewallEgress, fw: fc})
 	}
-	w.add(step{kind: stepFirewallEgress, fw: fc})
-	return Allowed
+	return w.storageGate(f, fc.subnet, false)
 }
 
 // fromOutside evaluates a flow from outside every VNet (the internet or an
@@ -510,7 +524,7 @@ func (w *walker) fromOutside(f *pointFlow) Verdict {
 		}
 		// Azure ML's load balancer forwards to the node's private address.
 		w.add(step{kind: stepComputeIngress, compute: cc})
-		return w.deliverFromOutside(f, origin{subnet: cc.subnet, compute: cc})
+		return w.deliverFromOutside(f, origin{subnet: cc.subnet, compute: cc}, nil)
 	}
 	w.add(step{kind: stepNoPublicIP})
 	return NoRoute
@@ -518,17 +532,26 @@ func (w *walker) fromOutside(f *pointFlow) Verdict {
 
 func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 	w.add(step{kind: stepPublicIngress, pub: pub})
+	if pub.basic() {
+		w.add(step{kind: stepBasicSKU, pub: pub})
+	}
 	w.box.translated = true
 	switch {
 	case pub.nic != nil:
 		g := *f
 		g.dst = pub.nic.addr
-		return w.deliverFromOutside(&g, origin{subnet: pub.nic.subnet, host: pub.nic})
+		return w.deliverFromOutside(&g, origin{subnet: pub.nic.subnet, host: pub.nic}, pub)
 	case pub.lb != nil:
-		if h := w.n.lbBackend(pub.lb, f); h != nil {
+		// NSGs see the flow after the load balancer translated its
+		// destination address and port to the backend's (spec §8.1).
+		if h, r := w.n.lbBackend(pub, f); h != nil {
+			w.add(step{kind: stepLBForward, pub: pub, lbRule: r, host: h})
 			g := *f
 			g.dst = h.addr
-			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h})
+			if r.BackendPort != 0 && f.proto.hasPorts() {
+				g.dport = uint16(r.BackendPort)
+			}
+			return w.deliverFromOutside(&g, origin{subnet: h.subnet, host: h}, pub)
 		}
 	case pub.fw != nil:
 		// DNAT rules are not modelled: say so rather than blame a rule.
@@ -541,8 +564,14 @@ func (w *walker) publicIngress(f *pointFlow, pub *publicEndpoint) Verdict {
 
 // deliverFromOutside applies the inbound NSGs and checks the reply's path:
 // a reply that leaves through an appliance instead of straight to the
-// internet is asymmetric and dropped (spec §5.2, §8.2).
-func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
+// internet is asymmetric and dropped (spec §5.2, §8.2). pub is the public
+// IP the flow arrived at (nil: the one Azure ML creates, with its NSG): a
+// Standard one admits nothing that no NSG allows.
+func (w *walker) deliverFromOutside(f *pointFlow, dst origin, pub *publicEndpoint) Verdict {
+	if pub != nil && !pub.basic() && dst.subnet.nsg == nil && dst.nicNSG() == nil {
+		w.add(step{kind: stepClosedByDefault, pub: pub, subnet: dst.subnet, host: dst.host})
+		return Denied
+	}
 	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied
 	}
@@ -556,21 +585,36 @@ func (w *walker) deliverFromOutside(f *pointFlow, dst origin) Verdict {
 	return AsymmetricRoute
 }
 
-// lbBackend finds the backend a load-balancing or inbound NAT rule of the
-// load balancer sends the flow to (first pool member).
-func (n *Network) lbBackend(lb *resources.LoadBalancer, f *pointFlow) *host {
-	for _, r := range append(append([]resources.LBRule(nil), lb.Rules...), lb.InboundNATRules...) {
-		if r.FrontendPort != int(f.dport) || !(strings.EqualFold(r.Protocol, "All") || strings.EqualFold(r.Protocol, f.proto.String())) {
-			continue
+// lbBackend finds the load-balancing or inbound NAT rule of the frontend
+// the flow arrived at that takes its protocol and port, and the backend it
+// sends the flow to (the pool's first member in the file).
+func (n *Network) lbBackend(pub *publicEndpoint, f *pointFlow) (*host, *resources.LBRule) {
+	lb := pub.lb
+	for _, rules := range [][]resources.LBRule{lb.Rules, lb.InboundNATRules} {
+		for i := range rules {
+			r := &rules[i]
+			if !strings.EqualFold(r.Frontend, pub.frontend) || r.FrontendPort != int(f.dport) ||
+				!(strings.EqualFold(r.Protocol, "All") || strings.EqualFold(r.Protocol, f.proto.String())) {
+				continue
+			}
+			if h := n.poolMember(lb, r.BackendPool); h != nil {
+				return h, r
+			}
 		}
-		for _, nic := range n.snap.NetworkInterfaces {
-			for _, ipc := range nic.IPConfigurations {
-				for _, pool := range ipc.LoadBalancerBackendPools {
-					if p, ok := pool.ID.Parent(); ok && p.Equal(lb.ID) && strings.EqualFold(pool.ID.Leaf(), r.BackendPool) {
-						if sc := n.subnets[ipc.Subnet.ID.Key()]; sc != nil {
-							if u, ok := ipset.U32(ipc.PrivateIP); ok {
-								return sc.vnet.hosts[u]
-							}
+	}
+	return nil, nil
+}
+
+// poolMember is the first NIC address in the file that joins the load
+// balancer's backend pool.
+func (n *Network) poolMember(lb *resources.LoadBalancer, pool string) *host {
+	for _, nic := range n.snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			for _, ref := range ipc.LoadBalancerBackendPools {
+				if p, ok := ref.ID.Parent(); ok && p.Equal(lb.ID) && strings.EqualFold(ref.ID.Leaf(), pool) {
+					if sc := n.subnets[ipc.Subnet.ID.Key()]; sc != nil {
+						if u, ok := ipset.U32(ipc.PrivateIP); ok {
+							return sc.vnet.hosts[u]
 						}
 					}
 				}

@@ -73,12 +73,31 @@ func context(snap *resources.Snapshot, c *resources.Compute, opts Options, usage
 	if cc.ws != nil {
 		cc.hbi = cc.ws.HBIWorkspace
 		cc.wsPE = len(privateEndpointsOf(snap, cc.ws.ID.Key())) > 0
-		if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
-			cc.storageFW = strings.EqualFold(sa.DefaultAction, "Deny")
+		if cc.storage = snap.StorageAccount(cc.ws.StorageAccount.ID); cc.storage != nil {
+			cc.storageEndpoints = storageEndpoints(snap, cc.storage)
 		}
 		cc.aiPublic = cc.ws.ApplicationInsights.IsSet() && len(privateEndpointsOf(snap, cc.ws.ApplicationInsights.ID.Key())) == 0
 	}
 	return cc
+}
+
+// storageEndpoints lists a storage account's private endpoints by the
+// group ids they serve (lower-case: blob, file, …).
+func storageEndpoints(snap *resources.Snapshot, sa *resources.StorageAccount) map[string][]*resources.PrivateEndpoint {
+	out := map[string][]*resources.PrivateEndpoint{}
+	for _, pe := range privateEndpointsOf(snap, sa.ID.Key()) {
+		for _, conn := range pe.Connections {
+			if !conn.Target.ID.Equal(sa.ID) {
+				continue
+			}
+			for _, g := range conn.GroupIDs {
+				if g = strings.ToLower(g); !slices.Contains(out[g], pe) {
+					out[g] = append(out[g], pe)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // privateEndpointsOf lists the private endpoints connected to a resource.
@@ -128,7 +147,7 @@ func checkCompute(n *netverify.Network, c *resources.Compute, opts Options, usag
 			}
 		}
 		cr.Findings = append(cr.Findings, flowFindings(c, blocked)...)
-		cr.Findings = append(cr.Findings, dnsFindings(n, cc)...)
+		cr.Findings = append(cr.Findings, dnsFindings(n, cc, cr.Flows)...)
 	}
 	cr.Status, cr.Summary = summarize(cr)
 	return cr, nil
@@ -146,6 +165,9 @@ func flowFindings(c *resources.Compute, blocked []FlowCheck) []Finding {
 	var groups []*group
 	index := map[string]*group{}
 	for _, fc := range blocked {
+		if fc.Verdict == netverify.DNSFailure && fc.dnsReported {
+			continue // the name's DNS finding says why
+		}
 		cause := blocker(fc.Result)
 		key := fc.code + "|" + string(fc.Severity) + "|" + cause
 		g, ok := index[key]

@@ -14,6 +14,14 @@ import (
 
 func checkData(t *testing.T, file string, data []byte) *Report {
 	t.Helper()
+	_, rep := compileData(t, file, data)
+	return rep
+}
+
+// compileData decodes and compiles an environment and checks it; the
+// network lets a test put `check` beside `flow` and Readiness.
+func compileData(t *testing.T, file string, data []byte) (*netverify.Network, *Report) {
+	t.Helper()
 	snap, err := resources.DecodeFile(file, data)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
@@ -26,7 +34,7 @@ func checkData(t *testing.T, file string, data []byte) *Report {
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	return rep
+	return n, rep
 }
 
 func checkExample(t *testing.T, name string) *Report {
@@ -346,17 +354,27 @@ func TestStorageDNS(t *testing.T) { // spec §7: storage names resolve to the st
 		}
 		return s
 	}
-	withStorage := func(linked bool) []byte {
-		data := string(build(map[string]string{"EXTRA": storage(linked)}))
+	withStorage := func(linked bool, account string) []byte {
+		data := string(build(map[string]string{"EXTRA": strings.Replace(storage(linked), "    location: westus2\n  - type: Microsoft.Network/privateEndpoints",
+			"    location: westus2\n    properties: "+account+"\n  - type: Microsoft.Network/privateEndpoints", 1)}))
 		return []byte(strings.Replace(data, "properties: {workspaceId:", "properties: {storageAccount: /resourceGroups/mlgroup/providers/Microsoft.Storage/storageAccounts/st1, workspaceId:", 1))
 	}
-	rep := checkData(t, "env.yaml", withStorage(false))
-	f := hasCode(rep, "storage-dns-not-private", Error)
-	if f == nil || !strings.Contains(f.Message, "st1.blob.core.windows.net") {
-		t.Fatalf("unlinked zone not reported: %v", codes(rep))
+	// Issue 12 point 8: not resolving to the private endpoint is an error
+	// only when the account refuses the compute's public path.
+	for _, account := range []string{"{networkAcls: {defaultAction: Deny}}", "{publicNetworkAccess: Disabled}"} {
+		rep := checkData(t, "env.yaml", withStorage(false, account))
+		f := hasCode(rep, "storage-dns-not-private", Error)
+		if f == nil || !strings.Contains(f.Message, "st1.blob.core.windows.net") {
+			t.Fatalf("%s: unlinked zone not reported: %v", account, codes(rep))
+		}
+		if rep := checkData(t, "env.yaml", withStorage(true, account)); hasCode(rep, "storage-dns-not-private", Error) != nil || hasCode(rep, "storage-dns-not-private", Warning) != nil {
+			t.Errorf("%s: linked zone reported: %v", account, codes(rep))
+		}
 	}
-	if rep := checkData(t, "env.yaml", withStorage(true)); hasCode(rep, "storage-dns-not-private", Error) != nil {
-		t.Errorf("linked zone reported: %v", codes(rep))
+	rep := checkData(t, "env.yaml", withStorage(false, "{}"))
+	f := hasCode(rep, "storage-dns-not-private", Warning)
+	if f == nil || hasCode(rep, "storage-dns-not-private", Error) != nil || !strings.Contains(f.Message, "accepts the compute through its public endpoint") {
+		t.Errorf("an open account with an unlinked zone: %v %+v", codes(rep), f)
 	}
 }
 
@@ -381,7 +399,7 @@ func TestStorage445BlockedSpec10Case1(t *testing.T) { // spec §10 #1: StorageMo
 	}
 	// Storage behind a firewall: 445 is required, the compute fails.
 	f := hasCode(checkData(t, "env.yaml", withNSG("Deny")), "required-outbound-blocked", Error)
-	if f == nil || !strings.Contains(f.Message, "TCP 445 to Storage.WestUS2") || !strings.Contains(f.Message, "nsg1/DenySmb (100)") {
+	if f == nil || !strings.Contains(f.Message, "TCP 445 to st1.file.core.windows.net") || !strings.Contains(f.Message, "nsg1/DenySmb (100)") {
 		t.Fatalf("445 blocked with storage behind a firewall: %+v", f)
 	}
 	// Open storage: file mounts are lost, a warning.

@@ -29,8 +29,11 @@ var Rules = []Rule{
 	{"workspace-dns-not-private", Error, "The workspace name does not resolve to its private endpoint", []string{articleCustomDNS, articleTrainingVNet},
 		"From the compute, the workspace's API name (<workspace-guid>.workspace.<region>.api.azureml.ms) does not resolve to an address of the workspace's private endpoint; or, for a compute instance of a workspace with public network access disabled, its notebooks name (ml-<workspace>-<region>-<workspace-guid>.<region>.notebooks.azure.net) does not (zone not linked, record missing, or a custom DNS server that does not forward to 168.63.129.16).",
 		"Link privatelink.api.azureml.ms and privatelink.notebooks.azure.net to the compute's VNet with the endpoint's records, or forward these zones to 168.63.129.16 from the custom DNS server."},
-	{"storage-dns-not-private", Error, "The default storage does not resolve to its private endpoint", []string{articleCustomDNS},
-		"The workspace's storage account has a private endpoint, but from the compute its blob or file name resolves elsewhere.",
+	{"storage-refuses-compute", Error, "The default storage refuses the compute", []string{articleStorageFirewall, articleNetworkTraffic, articleTrainingVNet},
+		"The compute reaches the workspace's default storage account through its public endpoint, and the account's own network rules refuse it: publicNetworkAccess Disabled (private endpoints only); networkAcls.defaultAction Deny with the compute's subnet not in virtualNetworkRules (traffic through a Microsoft.Storage service endpoint), or with the address the compute leaves by not in ipRules (ipRules have no effect on requests from the account's own region). bypass AzureServices admits trusted Azure services, not the compute.",
+		"Add the compute's subnet, with the Microsoft.Storage service endpoint, to the account's virtualNetworkRules; or give the account private endpoints (blob and file) in the compute's VNet or a peered VNet with the privatelink DNS zones linked."},
+	{"storage-dns-not-private", Error, "The default storage does not resolve to its private endpoint", []string{articleCustomDNS, articleStorageFirewall},
+		"The workspace's storage account has a private endpoint, but from the compute its blob or file name resolves elsewhere. An error when the account does not accept the compute through its public endpoint (network rules, publicNetworkAccess Disabled); otherwise a warning: the compute works, without the private path.",
 		"Link privatelink.blob.core.windows.net and privatelink.file.core.windows.net to the compute's VNet with the endpoint's records."},
 	// Prerequisites and limitations (spec §1, §4, §8.3, §9, §10).
 	{"vnet-other-subscription", Error, "The VNet is in another subscription", []string{articleTrainingVNet},
@@ -135,5 +138,6 @@ const (
 	articleBatchVNet       = "Create an Azure Batch pool in a virtual network"
 	articleDNSResolver     = "Azure DNS Private Resolver endpoints and rulesets"
 	articleSEPolicy        = "Virtual network service endpoint policies for Azure Storage"
+	articleStorageFirewall = "Configure Azure Storage firewalls and virtual networks"
 	docSemantics           = "securetrain docs/semantics.md"
 )

@@ -23,19 +23,25 @@ type need struct {
 	// code is the finding raised when the flow is blocked; by default
 	// required-outbound-blocked or required-inbound-blocked.
 	code string
+	// dnsReported: the target is a name dnsFindings checks resolves to a
+	// private endpoint, which reports it when it does not resolve at all.
+	dnsReported bool
 }
 
 // computeContext is what decides a compute's needs (spec §2, §4).
 type computeContext struct {
-	c         *resources.Compute
-	ws        *resources.Workspace // nil when the workspace is not in the file
-	region    string               // lower-case
-	wsPE      bool                 // the workspace has a private endpoint
-	hbi       bool
-	storageFW bool // the workspace's storage account denies by default (behind a firewall)
-	aiPublic  bool // Application Insights is not private-linked
-	opts      Options
-	usage     map[string]subnetUse // by subnet key, shared by all computes
+	c       *resources.Compute
+	ws      *resources.Workspace // nil when the workspace is not in the file
+	region  string               // lower-case
+	wsPE    bool                 // the workspace has a private endpoint
+	hbi     bool
+	storage *resources.StorageAccount // the workspace's default storage, when in the file
+	// storageEndpoints are the default storage's private endpoints by
+	// group id (blob, file).
+	storageEndpoints map[string][]*resources.PrivateEndpoint
+	aiPublic         bool // Application Insights is not private-linked
+	opts             Options
+	usage            map[string]subnetUse // by subnet key, shared by all computes
 }
 
 // Options are the workspace choices an environment file does not record.
@@ -78,20 +84,77 @@ func needs(cc computeContext, lookup func(string) (string, bool)) []need {
 	if cc.opts.RStudio {
 		ns = append(ns, out("AzureMachineLearning", netverify.TCP, 8787, Error, "RStudio", []string{articleNetworkTraffic}, "x.instances.azureml.ms"))
 	}
-	sev445 := Warning
-	if cc.storageFW {
-		sev445 = Error
-	}
-	ns = append(ns, out(tag("Storage"), netverify.TCP, 445, sev445, "file share mounts; required with storage behind a firewall", []string{articleNetworkTraffic, articleTrainingVNet}, "x.file.core.windows.net"))
+	// File share mounts of the default storage are checked by its name
+	// below when it is in the file; the tag form covers other accounts.
+	ns = append(ns, out(tag("Storage"), netverify.TCP, 445, Warning, "file share mounts", []string{articleNetworkTraffic, articleTrainingVNet}, "x.file.core.windows.net"))
 	if cc.hbi {
 		ns = append(ns, out(tag("AzureKeyVault"), netverify.TCP, 443, Error, "key vault of a high-business-impact workspace", []string{articleNetworkTraffic}, "x.vault.azure.net"))
 	}
 	if cc.aiPublic {
 		ns = append(ns, out("AzureMonitor", netverify.TCP, 443, Warning, "monitoring and support logs, as Application Insights is not private-linked", []string{articleNetworkTraffic}, "dc.applicationinsights.azure.com"))
 	}
+	ns = append(ns, privateNeeds(cc)...)
 	if cc.c.EnableNodePublicIP {
-		ns = append(ns, need{dir: netverify.DirectionInbound, target: netverify.TagEndpoint("AzureMachineLearning"), proto: netverify.TCP, port: 44224, severity: Error,
-			why: "Azure ML manages public-IP computes through it, reply included", refs: []string{articleNetworkTraffic, articleTrainingVNet}})
+		for _, t := range managementTags(r, lookup) {
+			ns = append(ns, need{dir: netverify.DirectionInbound, target: netverify.TagEndpoint(t), proto: netverify.TCP, port: 44224, severity: Error,
+				why: "Azure ML manages public-IP computes through it, reply included", refs: []string{articleNetworkTraffic, articleTrainingVNet}})
+		}
+	}
+	return ns
+}
+
+// managementTags are the AzureMachineLearning ranges Azure ML manages a
+// public-IP compute from: those of its region and of the region's pair
+// ("you must add the IP address of both the primary and secondary
+// regions", Azure's "Configure inbound and outbound network traffic");
+// the global tag when the catalog has no tag for the region.
+func managementTags(region string, lookup func(string) (string, bool)) []string {
+	primary, ok := lookup("AzureMachineLearning." + region)
+	if !ok {
+		return []string{"AzureMachineLearning"}
+	}
+	out := []string{primary}
+	if pair, ok := netverify.PairedRegion(region); ok {
+		if name, ok := lookup("AzureMachineLearning." + pair); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// privateNeeds are the flows to the workspace's private endpoint and to
+// the default storage account, by the names the compute resolves: to a
+// private endpoint in its VNet or a peered one where DNS says so, else to
+// the public endpoint, where the storage account's network rules apply.
+func privateNeeds(cc computeContext) []need {
+	var ns []need
+	byName := func(name string, port uint16, why string, dnsReported bool) need {
+		return need{dir: netverify.DirectionOutbound, target: netverify.NameEndpoint(name), proto: netverify.TCP, port: port, severity: Error,
+			why: why, refs: []string{articleNetworkTraffic, articleTrainingVNet}, dnsReported: dnsReported}
+	}
+	if cc.ws != nil && cc.wsPE {
+		// "VirtualNetwork 443 — required when private endpoints are present";
+		// the compute's own names (*.instances.azureml.ms) resolve to the
+		// same endpoint, which serves IntelliSense and RStudio.
+		api := netverify.WorkspaceAPIName(cc.ws)
+		ns = append(ns, byName(api, 443, "the workspace through its private endpoint", true),
+			byName(api, 18881, "notebook IntelliSense through the workspace's private endpoint", true))
+		if cc.opts.RStudio {
+			ns = append(ns, byName(api, 8787, "RStudio through the workspace's private endpoint", true))
+		}
+	}
+	if sa := cc.storage; sa != nil {
+		acct := strings.ToLower(sa.ID.Leaf())
+		blob, file := len(cc.storageEndpoints["blob"]) > 0, len(cc.storageEndpoints["file"]) > 0
+		// SMB to the default storage is required behind a firewall — a
+		// private endpoint ("don't block port 445 to the storage account
+		// VNet") or network rules — and loses only file mounts otherwise.
+		smb := byName(acct+".file.core.windows.net", 445, "file share mounts of the default storage (SMB)", file)
+		if !file && !strings.EqualFold(sa.DefaultAction, "Deny") && (sa.PublicNetworkAccess == "" || strings.EqualFold(sa.PublicNetworkAccess, "Enabled")) {
+			smb.severity = Warning
+		}
+		ns = append(ns, byName(acct+".blob.core.windows.net", 443, "the workspace's default storage (blob)", blob),
+			byName(acct+".file.core.windows.net", 443, "the default storage's file shares", file), smb)
 	}
 	return ns
 }
@@ -120,14 +183,17 @@ func evaluate(n *netverify.Network, c *resources.Compute, nd need) (FlowCheck, e
 		return FlowCheck{}, fmt.Errorf("%s: %w", name, err)
 	}
 	fc := FlowCheck{Name: name, Direction: nd.dir, From: q.From.String(), To: q.To.String(), Protocol: nd.proto.String(), Port: int(nd.port),
-		Severity: nd.severity, Why: nd.why, References: nd.refs, Verdict: res.Verdict, Result: res, code: nd.code}
+		Severity: nd.severity, Why: nd.why, References: nd.refs, Verdict: res.Verdict, Result: res, code: nd.code, dnsReported: nd.dnsReported}
+	if decidedBy(res, netverify.HopStorage) {
+		fc.code = "storage-refuses-compute"
+	}
 	if fc.code == "" {
 		fc.code = "required-outbound-blocked"
 		if nd.dir == netverify.DirectionInbound {
 			fc.code = "required-inbound-blocked"
 		}
 	}
-	if res.Verdict == netverify.Allowed || !firewallDenied(res) {
+	if res.Verdict == netverify.Allowed || !decidedBy(res, netverify.HopFirewall) {
 		return fc, nil
 	}
 	for _, fqdn := range nd.fqdns {
@@ -141,10 +207,11 @@ func evaluate(n *netverify.Network, c *resources.Compute, nd need) (FlowCheck, e
 	return fc, nil
 }
 
-// firewallDenied reports whether an Azure Firewall denied some piece.
-func firewallDenied(res *netverify.Result) bool {
+// decidedBy reports whether a hop of the kind denied some piece: an Azure
+// Firewall, or a storage account's network rules.
+func decidedBy(res *netverify.Result, kind netverify.HopKind) bool {
 	for _, o := range res.Outcomes {
-		if o.Verdict == netverify.Denied && len(o.Hops) > 0 && o.Hops[len(o.Hops)-1].Kind == netverify.HopFirewall {
+		if o.Verdict == netverify.Denied && len(o.Hops) > 0 && o.Hops[len(o.Hops)-1].Kind == kind {
 			return true
 		}
 	}

@@ -248,14 +248,16 @@ func resolvesWithin(ranges []string, want ipset.Set) bool {
 // endpoints, their names must resolve to them from the compute: the
 // workspace's API name, for a compute instance of a workspace closed to
 // the public its notebooks name too, and the storage's blob and file names
-// (spec §7).
-func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
+// (spec §7). A storage name that resolves to the public endpoint is only a
+// warning when the account accepts the compute there: flows holds the
+// compute's checked flows, those to the account's names among them.
+func dnsFindings(n *netverify.Network, cc computeContext, flows []FlowCheck) []Finding {
 	if cc.ws == nil {
 		return nil
 	}
 	snap := n.Snapshot()
 	var out []Finding
-	check := func(code, name string, pes []*resources.PrivateEndpoint) {
+	check := func(code, name string, pes []*resources.PrivateEndpoint) *Finding {
 		want := ipset.Set{}
 		for _, pe := range pes {
 			for _, ipc := range pe.IPConfigurations {
@@ -263,11 +265,11 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 			}
 		}
 		if want.IsEmpty() {
-			return
+			return nil
 		}
 		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(cc.c.ID), To: netverify.NameEndpoint(name), Protocol: netverify.TCP, Port: 443})
 		if err != nil {
-			return
+			return nil
 		}
 		var got []string
 		for _, s := range res.DNS {
@@ -280,7 +282,9 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 		if res.Verdict == netverify.DNSFailure || !resolvesWithin(res.Destination.Addresses, want) {
 			out = append(out, finding(code, cc.c.Meta, "from %s, %s does not resolve to its private endpoint (%s): %s",
 				cc.c.ID.Name(), name, want, strings.Join(got, "; ")))
+			return &out[len(out)-1]
 		}
+		return nil
 	}
 	wsPEs := privateEndpointsOf(snap, cc.ws.ID.Key())
 	check("workspace-dns-not-private", netverify.WorkspaceAPIName(cc.ws), wsPEs)
@@ -290,20 +294,30 @@ func dnsFindings(n *netverify.Network, cc computeContext) []Finding {
 	if cc.c.ComputeType == resources.ComputeInstance && strings.EqualFold(cc.ws.PublicNetworkAccess, "Disabled") {
 		check("workspace-dns-not-private", netverify.WorkspaceNotebooksName(cc.ws), wsPEs)
 	}
-	if sa := snap.StorageAccount(cc.ws.StorageAccount.ID); sa != nil {
+	if cc.storage != nil {
 		for _, group := range []string{"blob", "file"} {
-			var pes []*resources.PrivateEndpoint
-			for _, pe := range privateEndpointsOf(snap, sa.ID.Key()) {
-				for _, conn := range pe.Connections {
-					for _, g := range conn.GroupIDs {
-						if strings.EqualFold(g, group) && conn.Target.ID.Equal(sa.ID) {
-							pes = append(pes, pe)
-						}
-					}
-				}
+			name := strings.ToLower(cc.storage.ID.Leaf()) + "." + group + ".core.windows.net"
+			f := check("storage-dns-not-private", name, cc.storageEndpoints[group])
+			if f != nil && reachedByName(flows, name) {
+				f.Severity = Warning
+				f.Message += fmt.Sprintf("; storage account %s accepts the compute through its public endpoint, so the compute still works", cc.storage.ID.Name())
 			}
-			check("storage-dns-not-private", strings.ToLower(sa.ID.Leaf())+"."+group+".core.windows.net", pes)
 		}
 	}
 	return out
+}
+
+// reachedByName reports whether every checked flow to name is allowed (and
+// there is one).
+func reachedByName(flows []FlowCheck, name string) bool {
+	seen := false
+	for _, fc := range flows {
+		if fc.To == name {
+			if fc.Verdict != netverify.Allowed {
+				return false
+			}
+			seen = true
+		}
+	}
+	return seen
 }

@@ -52,6 +52,9 @@ type FlowCheck struct {
 	Result *netverify.Result `json:"result"`
 	// code is the finding a blocked flow raises.
 	code string
+	// dnsReported: a name that does not resolve is reported by its DNS
+	// finding, not as a blocked flow.
+	dnsReported bool
 }
 
 // Status of a compute.
