@@ -4,6 +4,7 @@ package netns
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -86,6 +87,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 		}
 	}
 	slices.SortFunc(nodes, func(a, b *node) int { return strings.Compare(nodeKey(a.n), nodeKey(b.n)) })
+	if err := f.syncEndpoints(nw, r); err != nil {
+		return err
+	}
 	rs, public, err := f.build(nw, r, nodes)
 	if err != nil {
 		return err
@@ -206,6 +210,18 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 			public = append(public, nd.n.PublicIP)
 		}
 	}
+	// Private endpoints: their subnets' NSGs apply to them only where the
+	// subnet's private endpoint network policies say so.
+	endpointsOpen := map[string][]netip.Addr{}
+	for _, key := range slices.Sorted(maps.Keys(r.endpoints)) {
+		ep := r.endpoints[key]
+		if !slices.Contains(bridges, ep.bridge) {
+			bridges = append(bridges, ep.bridge)
+		}
+		if sn := nw.Snapshot().Subnet(ep.bridge.subnet); sn != nil && !sn.EndpointNSGs() {
+			endpointsOpen[ep.bridge.name] = append(endpointsOpen[ep.bridge.name], ep.addrs...)
+		}
+	}
 	// Outbound: the NIC's NSG, then the subnet's; inbound: the subnet's,
 	// then the NIC's (Azure's order).
 	subnetNSG := map[string][2]string{}
@@ -230,6 +246,9 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 		}
 	}
 	for _, b := range bridges {
+		if addrs := endpointsOpen[b.name]; len(addrs) > 0 {
+			rs.rule().oif(b.name).addr(offDaddr, ipset.FromAddrs(addrs...), "endpoints").accept(fwd, "private endpoints: network policies off, NSGs do not apply")
+		}
 		if c, ok := subnetNSG[b.name]; ok {
 			rs.rule().oif(b.name).jump(fwd, c[0])
 		}

@@ -10,11 +10,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"securetrain/internal/ipset"
@@ -30,6 +28,9 @@ const agentPort = 44224
 type service struct {
 	tag      string // base name; regional ones are looked up as tag.<region>
 	regional bool
+	// paired: the regional tags of the regions' pairs too (Azure ML
+	// manages a compute from its region's and its pair's ranges).
+	paired   bool
 	tcp, udp []uint16
 }
 
@@ -37,6 +38,9 @@ type service struct {
 // of `securetrain check`), each on its documented ports.
 var services = []service{
 	{tag: "AzureMachineLearning", tcp: []uint16{443, 8787, 18881}, udp: []uint16{5831}},
+	// The regional ranges are inside the global tag; served by name, the
+	// cloud owns them even where a catalog's global tag would not hold them.
+	{tag: "AzureMachineLearning", regional: true, paired: true, tcp: []uint16{443, 8787, 18881}, udp: []uint16{5831}},
 	{tag: "BatchNodeManagement", regional: true, tcp: []uint16{443}},
 	{tag: "Storage", regional: true, tcp: []uint16{443, 445}},
 	{tag: "AzureActiveDirectory", tcp: []uint16{80, 443}},
@@ -52,25 +56,11 @@ var services = []service{
 // range, and the cloud answers on it like a web site.
 var publicSites = service{tag: "public site", tcp: []uint16{80, 443}}
 
-// servedTag is one service at its addresses.
-type servedTag struct {
-	name     string
-	set      ipset.Set
-	tcp, udp []uint16
-}
-
 // cloud is the namespace where Azure's services answer: it owns the
-// served addresses (local routes), listens on every served port, and
-// answers a connection only on an address and port its service has.
+// served addresses (local routes) and answers on them.
 type cloud struct {
-	ns *namespace
-
-	mu     sync.Mutex
-	served []servedTag
-	local  []netip.Prefix // the local routes it holds
-
-	listeners []net.Listener
-	udp       []*net.UDPConn
+	*responder
+	local []netip.Prefix // the local routes it holds; f.mu guards it
 }
 
 func newCloud(name string) (*cloud, error) {
@@ -78,131 +68,16 @@ func newCloud(name string) (*cloud, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cloud{ns: ns}
-	ports := map[string][]uint16{}
+	var tcp, udp []uint16
 	for _, s := range append(slices.Clone(services), publicSites) {
-		ports["tcp"] = append(ports["tcp"], s.tcp...)
-		ports["udp"] = append(ports["udp"], s.udp...)
+		tcp, udp = append(tcp, s.tcp...), append(udp, s.udp...)
 	}
-	for _, p := range uniquePorts(ports["tcp"]) {
-		ln, err := listenIn(ns, "tcp4", fmt.Sprintf(":%d", p))
-		if err != nil {
-			c.close()
-			return nil, fmt.Errorf("emulated cloud: listen on TCP %d: %w", p, err)
-		}
-		c.listeners = append(c.listeners, ln)
-		go c.serveTCP(ln, p)
+	rp, err := newResponder(ns, tcp, udp)
+	if err != nil {
+		ns.close()
+		return nil, fmt.Errorf("emulated cloud: %w", err)
 	}
-	for _, p := range uniquePorts(ports["udp"]) {
-		var conn net.PacketConn
-		err := inNamespace(ns.fd, func() error {
-			var err error
-			conn, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", p))
-			return err
-		})
-		if err != nil {
-			c.close()
-			return nil, fmt.Errorf("emulated cloud: listen on UDP %d: %w", p, err)
-		}
-		c.udp = append(c.udp, conn.(*net.UDPConn))
-		go c.serveUDP(conn.(*net.UDPConn), p)
-	}
-	return c, nil
-}
-
-func uniquePorts(ps []uint16) []uint16 {
-	slices.Sort(ps)
-	return slices.Compact(ps)
-}
-
-func (c *cloud) close() {
-	for _, ln := range c.listeners {
-		ln.Close()
-	}
-	for _, u := range c.udp {
-		u.Close()
-	}
-	c.ns.close()
-}
-
-// answerFor names the service that answers on address a, port p of
-// protocol proto, or "" when none does.
-func (c *cloud) answerFor(a netip.Addr, proto string, p uint16) string {
-	u, ok := ipset.U32(a)
-	if !ok {
-		return ""
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.served {
-		ports := s.tcp
-		if proto == "udp" {
-			ports = s.udp
-		}
-		if slices.Contains(ports, p) && s.set.Contains(u) {
-			return s.name
-		}
-	}
-	return ""
-}
-
-// banner is what a service says: who it is and whom it saw (the source
-// address after SNAT, the address Azure would present).
-func banner(service string, client netip.Addr) string {
-	return fmt.Sprintf("securetrain-cloud %s saw %s\n", strings.ReplaceAll(service, " ", "_"), client)
-}
-
-func (c *cloud) serveTCP(ln net.Listener, port uint16) {
-	answerEach(ln, func(conn net.Conn) string {
-		local := conn.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		if name := c.answerFor(local, "tcp", port); name != "" {
-			return banner(name, remote)
-		}
-		return "" // no service there: closed without an answer
-	})
-}
-
-// answerEach serves each connection of ln with one line (none when
-// answer returns "") and closes it.
-func answerEach(ln net.Listener, answer func(net.Conn) string) {
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer conn.Close()
-			if line := answer(conn); line != "" {
-				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				conn.Write([]byte(line))
-			}
-		}()
-	}
-}
-
-// serveUDP answers each datagram from the address it was sent to (the
-// socket listens on every address the cloud owns).
-func (c *cloud) serveUDP(conn *net.UDPConn, port uint16) {
-	pc := ipv4.NewPacketConn(conn)
-	if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
-		return
-	}
-	buf := make([]byte, 1500)
-	for {
-		_, cm, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if cm == nil {
-			continue
-		}
-		dst, _ := netip.AddrFromSlice(cm.Dst.To4())
-		src := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
-		if name := c.answerFor(dst, "udp", port); name != "" {
-			pc.WriteTo([]byte(banner(name, src)), &ipv4.ControlMessage{Src: cm.Dst}, from)
-		}
-	}
+	return &cloud{responder: rp}, nil
 }
 
 // serve sets what the cloud answers: the services of the regions the
@@ -224,8 +99,12 @@ func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, public
 			names = nil
 			for r := range regions {
 				names = append(names, s.tag+"."+r)
+				if pair, ok := netverify.PairedRegion(r); ok && s.paired {
+					names = append(names, s.tag+"."+pair)
+				}
 			}
 			slices.Sort(names)
+			names = slices.Compact(names)
 		}
 		for _, name := range names {
 			if t, ok := tags.Lookup(name); ok {
@@ -250,8 +129,6 @@ func ipv4Set(ps []netip.Prefix) ipset.Set {
 // own makes the cloud hold exactly the prefixes as local addresses (the
 // kernel answers any address of a local route), and serves.
 func (c *cloud) own(prefixes []netip.Prefix, served []servedTag) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	lo, err := c.ns.nl.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("emulated cloud: %w", err)
@@ -274,7 +151,8 @@ func (c *cloud) own(prefixes []netip.Prefix, served []servedTag) error {
 			}
 		}
 	}
-	c.local, c.served = prefixes, served
+	c.local = prefixes
+	c.setServed(served)
 	return errors.Join(errs...)
 }
 

@@ -99,6 +99,9 @@ func (f *Fabric) Close() error {
 		nd.ns.close()
 	}
 	for _, r := range f.routers {
+		for _, ep := range r.endpoints {
+			ep.close()
+		}
 		r.ns.close()
 	}
 	f.cloud.close()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +17,11 @@ import (
 	"securetrain/internal/provision"
 	"securetrain/internal/requirements"
 	"securetrain/internal/resources"
-	"securetrain/internal/servicetags"
 )
 
 func compile(t testing.TB, file string) *netverify.Network {
 	t.Helper()
-	snap, err := resources.LoadFile("testdata/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nw, err := netverify.Compile(snap, servicetags.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nw
+	return compileEdited(t, file)
 }
 
 // flows are the compute's required flows as the engine hands them to a
@@ -114,6 +106,7 @@ func TestProbeSeedClusterPublicIP(t *testing.T) {
 		}
 		nodes = append(nodes, n)
 	}
+	inbound := map[string]bool{}
 	for _, n := range nodes {
 		probes, err := f.Probe(ctx, n, fl)
 		if err != nil {
@@ -126,10 +119,21 @@ func TestProbeSeedClusterPublicIP(t *testing.T) {
 			switch {
 			case p.Flow.Inbound && !strings.Contains(p.Detail, "through the load balancer"):
 				t.Errorf("%s: %s", p.Flow.Name, p.Detail)
+			case p.Flow.Inbound:
+				// Azure ML manages the node from its region's ranges and
+				// its pair's, each sent from an address of that tag.
+				tag, ok := nw.ServiceTags().Lookup(p.Flow.Remote)
+				if !ok || !slices.ContainsFunc(tag.Prefixes, func(q netip.Prefix) bool { return q.Contains(p.Flow.Source) }) {
+					t.Errorf("%s: source %s is not in %s", p.Flow.Name, p.Flow.Source, p.Flow.Remote)
+				}
+				inbound[p.Flow.Remote] = true
 			case !p.Flow.Inbound && !strings.Contains(p.Detail, "saw the node as 52.170.1.10"):
 				t.Errorf("%s: want the service to see the public IP: %s", p.Flow.Name, p.Detail)
 			}
 		}
+	}
+	if !inbound["AzureMachineLearning.WestUS2"] || !inbound["AzureMachineLearning.WestCentralUS"] || len(inbound) != 2 {
+		t.Errorf("inbound 44224 probed from %v, want the region's and its pair's AzureMachineLearning tags", inbound)
 	}
 	// Idempotent: booting again finds the node.
 	if err := f.Boot(ctx, nodes[0]); err != nil {
@@ -168,10 +172,21 @@ func TestProbeNSGChangeFromPackets(t *testing.T) {
 	if bad := failed(probes); len(bad) > 0 {
 		t.Fatalf("%d flows failed:\n%s", len(bad), strings.Join(bad, "\n"))
 	}
+	endpointFlows := 0
 	for _, p := range probes {
-		if !strings.Contains(p.Detail, "saw the node as 20.51.10.7") {
+		// The workspace's private endpoint answers inside the subnet and
+		// sees the node's own address; the rest leave by the NAT gateway.
+		if netip.MustParsePrefix("10.0.0.0/24").Contains(p.Flow.Destination) {
+			endpointFlows++
+			if !strings.Contains(p.Detail, "answered by the emulated ws1 (amlworkspace) via private endpoint ws1-pe, which saw the node as 10.0.0.4") {
+				t.Errorf("%s: want the workspace's private endpoint: %s", p.Flow.Name, p.Detail)
+			}
+		} else if !strings.Contains(p.Detail, "saw the node as 20.51.10.7") {
 			t.Errorf("%s: want the NAT gateway's address: %s", p.Flow.Name, p.Detail)
 		}
+	}
+	if endpointFlows != 2 {
+		t.Errorf("want 2 flows to the private endpoint (TCP 443, 18881), got %d", endpointFlows)
 	}
 
 	nw = denyUDP5831(t)
@@ -196,17 +211,13 @@ func TestProbeNSGChangeFromPackets(t *testing.T) {
 
 func denyUDP5831(t testing.TB) *netverify.Network {
 	t.Helper()
-	snap, err := resources.LoadFile("testdata/instance-no-public-ip.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nsg := snap.NetworkSecurityGroups[0] // nsg1
-	rule := *nsg.Rules[0]                // AllowAzureMachineLearningUdp, priority 100
-	rule.Access, rule.Priority = resources.Deny, 90
-	nsg.Rules = append(nsg.Rules, &rule)
-	nw, err := netverify.Compile(snap, servicetags.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nw
+	// The rule allowing UDP 5831 to AzureMachineLearning, denied at a
+	// higher priority.
+	return compileEdited(t, "instance-no-public-ip.yaml", "priority: 100, direction: Outbound, access: Allow, protocol: Udp", "priority: 101, direction: Outbound, access: Allow, protocol: Udp",
+		"      securityRules:\n", `      securityRules:
+        - name: DenyAzureMachineLearningUdp
+          properties: {priority: 100, direction: Outbound, access: Deny, protocol: Udp,
+                       sourceAddressPrefix: VirtualNetwork, sourcePortRange: "*",
+                       destinationAddressPrefix: AzureMachineLearning, destinationPortRange: "5831"}
+`)
 }

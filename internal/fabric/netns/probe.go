@@ -79,6 +79,9 @@ func (f *Fabric) sendInbound(nd *node, fl fabric.Flow, proto string, deadline ti
 	if !nd.n.PublicIP.IsValid() {
 		return false, "the node has no public IP: nothing reaches it from outside its network"
 	}
+	if !f.cloud.serves(fl.Source) {
+		return false, fmt.Sprintf("the emulated cloud holds no address %s of %s to send from", fl.Source, fl.Remote)
+	}
 	target := addrPort(nd.n.PublicIP, frontendPort(nd.n.Name))
 	var line string
 	err := inNamespace(f.cloud.ns.fd, func() error {

@@ -39,9 +39,11 @@ type router struct {
 	index   int    // creation order: names its link in the cloud
 	uplink  string // the link's name in the cloud namespace
 	bridges map[string]*bridge
-	region  string       // the VNet's location: the cloud serves its regional tags
-	applied string       // text of the rules applied last
-	routes  []netip.Addr // the public addresses the cloud routes to it
+	// endpoints are the private endpoints of the VNet, by id key.
+	endpoints map[string]*endpoint
+	region    string       // the VNet's location: the cloud serves its regional tags
+	applied   string       // text of the rules applied last
+	routes    []netip.Addr // the public addresses the cloud routes to it
 }
 
 type bridge struct {
@@ -81,7 +83,8 @@ func (f *Fabric) router(vnet *resources.VirtualNetwork) (*router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &router{ns: ns, vnet: vnet.ID, region: strings.ToLower(vnet.Location), index: index, uplink: fmt.Sprintf("st-up%d", index), bridges: map[string]*bridge{}}
+	r := &router{ns: ns, vnet: vnet.ID, region: strings.ToLower(vnet.Location), index: index, uplink: fmt.Sprintf("st-up%d", index),
+		bridges: map[string]*bridge{}, endpoints: map[string]*endpoint{}}
 	if err := f.wireRouter(r); err != nil {
 		ns.close()
 		return nil, errors.Join(fmt.Errorf("router of VNet %s: %w", vnet.ID.Name(), err), deleteNamespace(ns.name))
@@ -196,32 +199,51 @@ func (f *Fabric) node(n fabric.Node, r *router, b *bridge) (*node, error) {
 }
 
 func (nd *node) wire() error {
-	rnl := nd.router.ns.nl
-	if old, err := rnl.LinkByName(nd.veth); err == nil {
-		if err := rnl.LinkDel(old); err != nil {
-			return fmt.Errorf("remove stale link %s: %w", nd.veth, err)
-		}
-	}
-	br, err := rnl.LinkByName(nd.bridge.name)
-	if err != nil {
+	if err := plug(nd.router, nd.bridge, nd.ns, nd.veth, []netip.Addr{nd.n.PrivateIP}); err != nil {
 		return err
-	}
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nd.veth, MasterIndex: br.Attrs().Index}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(nd.ns.fd))}
-	if err := rnl.LinkAdd(veth); err != nil {
-		return fmt.Errorf("link into bridge %s: %w", nd.bridge.name, err)
-	}
-	if err := upWithAddress(nd.ns.nl, "eth0", netip.PrefixFrom(nd.n.PrivateIP, nd.bridge.gateway.Bits())); err != nil {
-		return err
-	}
-	eth0, err := nd.ns.nl.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: nd.bridge.gateway.Addr().AsSlice()}
-	if err := nd.ns.nl.RouteReplace(def); err != nil {
-		return fmt.Errorf("default route via %s: %w", nd.bridge.gateway.Addr(), err)
 	}
 	return nd.setRunning(true)
+}
+
+// plug links namespace ns into bridge b of router r through a veth pair
+// (veth the router's end, eth0 the namespace's, up on both sides), gives
+// eth0 the addresses in the subnet and a default route via the gateway.
+func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) error {
+	rnl := r.ns.nl
+	if old, err := rnl.LinkByName(veth); err == nil {
+		if err := rnl.LinkDel(old); err != nil {
+			return fmt.Errorf("remove stale link %s: %w", veth, err)
+		}
+	}
+	br, err := rnl.LinkByName(b.name)
+	if err != nil {
+		return err
+	}
+	link := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: veth, MasterIndex: br.Attrs().Index}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns.fd))}
+	if err := rnl.LinkAdd(link); err != nil {
+		return fmt.Errorf("link into bridge %s: %w", b.name, err)
+	}
+	eth0, err := ns.nl.LinkByName("eth0")
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		p := netip.PrefixFrom(a, b.gateway.Bits())
+		if err := ns.nl.AddrReplace(eth0, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
+			return fmt.Errorf("address %s on eth0: %w", p, err)
+		}
+	}
+	if err := ns.nl.LinkSetUp(eth0); err != nil {
+		return fmt.Errorf("bring eth0 up: %w", err)
+	}
+	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: b.gateway.Addr().AsSlice()}
+	if err := ns.nl.RouteReplace(def); err != nil {
+		return fmt.Errorf("default route via %s: %w", b.gateway.Addr(), err)
+	}
+	if err := rnl.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bring %s up: %w", veth, err)
+	}
+	return nil
 }
 
 // setRunning brings the node's link and agent up or down.
@@ -261,7 +283,11 @@ func (nd *node) stopAgent() {
 // removeRouter deletes a VNet's router (with its links: the cloud's end
 // of its uplink goes with the veth pair).
 func (f *Fabric) removeRouter(r *router) error {
+	var errs []error
+	for key := range r.endpoints {
+		errs = append(errs, r.removeEndpoint(key))
+	}
 	r.ns.close()
 	delete(f.routers, r.vnet.Key())
-	return deleteNamespace(r.ns.name)
+	return errors.Join(append(errs, deleteNamespace(r.ns.name))...)
 }
