@@ -37,18 +37,22 @@ func frontendPort(name string) uint16 {
 	return uint16(40000 + i%20000)
 }
 
-// egress is the address a node's traffic to the internet leaves by, as
-// the verifier decides it (NAT gateway, the compute's public IP or load
-// balancer, default outbound access), and false when it has none.
-func egress(nw *netverify.Network, r *router, nd *node) (netip.Addr, bool, error) {
-	compute, err := arm.ParseID(nd.n.Compute, "")
-	if err != nil {
-		return netip.Addr{}, false, err
-	}
+// way is how a compute's traffic leaves for the internet, as the
+// verifier decides it (NAT gateway, the compute's public IP or load
+// balancer, default outbound access): ok false when it has none; addr
+// the address it leaves by when the verifier names one, else invalid —
+// public then says it is each node's own public IP, else it is default
+// outbound access.
+type way struct {
+	addr       netip.Addr
+	ok, public bool
+}
+
+func egress(nw *netverify.Network, compute arm.ID) (addr netip.Addr, ok, public bool, err error) {
 	res, err := nw.Flow(netverify.Query{From: netverify.ResourceEndpoint(compute), To: netverify.PrefixEndpoint(netip.MustParsePrefix("0.0.0.0/0")),
 		Protocol: netverify.AnyProtocol, Port: 443, Direction: netverify.DirectionOutbound})
 	if err != nil {
-		return netip.Addr{}, false, fmt.Errorf("egress of node %s: %w", nd.n.Name, err)
+		return netip.Addr{}, false, false, err
 	}
 	for _, o := range res.Outcomes {
 		for _, h := range o.Hops {
@@ -57,21 +61,18 @@ func egress(nw *netverify.Network, r *router, nd *node) (netip.Addr, bool, error
 			}
 			switch first, _, _ := strings.Cut(h.SNAT, ","); {
 			case h.SNAT == "":
-				return netip.Addr{}, false, nil // no way out (a private subnet)
+				return netip.Addr{}, false, false, nil // no way out (a private subnet)
 			case h.SNAT == netverify.SNATDefaultOutbound:
-				return defaultOutbound(r), true, nil
+				return netip.Addr{}, true, false, nil
 			default:
 				if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-					return a, true, nil
+					return a, true, false, nil
 				}
-				if nd.n.PublicIP.IsValid() {
-					return nd.n.PublicIP, true, nil // the public IP Azure ML created
-				}
-				return defaultOutbound(r), true, nil
+				return netip.Addr{}, true, true, nil
 			}
 		}
 	}
-	return netip.Addr{}, false, nil
+	return netip.Addr{}, false, false, nil
 }
 
 // apply brings the router's nftables table and the cloud's routes to
@@ -171,6 +172,8 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 	nics := map[string]*nicNSG{}
 	var nicOrder []string
 	var noEgress, public []netip.Addr
+	ways := map[string]way{}
+	leaving, outs := map[netip.Addr][]netip.Addr{}, []netip.Addr(nil) // nodes by the address they leave by
 	for _, nd := range nodes {
 		if !slices.Contains(bridges, nd.bridge) {
 			bridges = append(bridges, nd.bridge)
@@ -193,12 +196,28 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 		}
 		nics[key].addrs = append(nics[key].addrs, nd.n.PrivateIP)
 
-		out, ok, err := egress(nw, r, nd)
-		if err != nil {
-			return nil, nil, err
+		// The way out is the compute's (one query for all its nodes),
+		// except where it falls back to a node's own public IP.
+		way, seen := ways[compute.Key()]
+		if !seen {
+			if way.addr, way.ok, way.public, err = egress(nw, compute); err != nil {
+				return nil, nil, fmt.Errorf("egress of node %s: %w", nd.n.Name, err)
+			}
+			ways[compute.Key()] = way
+		}
+		out, ok := way.addr, way.ok
+		switch {
+		case !ok:
+		case way.public && nd.n.PublicIP.IsValid():
+			out = nd.n.PublicIP // the public IP Azure ML created
+		case !out.IsValid():
+			out = defaultOutbound(r)
 		}
 		if ok {
-			rs.rule().oif(routerUplink).addr(offSaddr, ipset.FromAddrs(nd.n.PrivateIP), "").nat(post, expr.NATTypeSourceNAT, out, 0, "egress of "+nd.n.Name)
+			if leaving[out] == nil {
+				outs = append(outs, out)
+			}
+			leaving[out] = append(leaving[out], nd.n.PrivateIP)
 			public = append(public, out)
 		} else {
 			noEgress = append(noEgress, nd.n.PrivateIP)
@@ -209,6 +228,10 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 				nat(pre, expr.NATTypeDestNAT, nd.n.PrivateIP, agentPort, "load balancer inbound NAT to "+nd.n.Name)
 			public = append(public, nd.n.PublicIP)
 		}
+	}
+	// One SNAT rule per way out, with the nodes that leave by it.
+	for _, out := range outs {
+		rs.rule().oif(routerUplink).addr(offSaddr, ipset.FromAddrs(leaving[out]...), "leaving_"+out.String()).nat(post, expr.NATTypeSourceNAT, out, 0, "egress by "+out.String())
 	}
 	// Private endpoints: their subnets' NSGs apply to them only where the
 	// subnet's private endpoint network policies say so.

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -60,7 +61,9 @@ var publicSites = service{tag: "public site", tcp: []uint16{80, 443}}
 // served addresses (local routes) and answers on them.
 type cloud struct {
 	*responder
-	local []netip.Prefix // the local routes it holds; f.mu guards it
+	// f.mu guards these.
+	local  []netip.Prefix // the local routes it holds
+	served string         // what serve was last asked for
 }
 
 func newCloud(name string) (*cloud, error) {
@@ -86,6 +89,10 @@ func newCloud(name string) (*cloud, error) {
 // (replies to them must go back to their VNet).
 func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, public []netip.Addr) error {
 	exclude := ipset.FromAddrs(public...)
+	asked := fmt.Sprintf("%p %v %s", tags, slices.Sorted(maps.Keys(regions)), exclude.Format(0))
+	if asked == c.served {
+		return nil // nothing changed (a node added to a served region)
+	}
 	var served []servedTag
 	all := ipset.Set{}
 	add := func(name string, set ipset.Set, s service) {
@@ -113,7 +120,11 @@ func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, public
 		}
 	}
 	add(publicSites.tag, netverify.ExternalStandIns(), publicSites)
-	return c.own(all.Prefixes(), served)
+	if err := c.own(all.Prefixes(), served); err != nil {
+		return err
+	}
+	c.served = asked
+	return nil
 }
 
 func ipv4Set(ps []netip.Prefix) ipset.Set {
@@ -136,16 +147,17 @@ func (c *cloud) own(prefixes []netip.Prefix, served []servedTag) error {
 	route := func(p netip.Prefix) *netlink.Route {
 		return &netlink.Route{LinkIndex: lo.Attrs().Index, Dst: ipNet(p), Type: unix.RTN_LOCAL, Table: unix.RT_TABLE_LOCAL, Scope: netlink.SCOPE_HOST}
 	}
+	held, want := setOf(c.local), setOf(prefixes)
 	var errs []error
 	for _, p := range c.local {
-		if !slices.Contains(prefixes, p) {
+		if !want[p] {
 			if err := c.ns.nl.RouteDel(route(p)); err != nil && !errors.Is(err, unix.ESRCH) {
 				errs = append(errs, fmt.Errorf("emulated cloud: drop %s: %w", p, err))
 			}
 		}
 	}
 	for _, p := range prefixes {
-		if !slices.Contains(c.local, p) {
+		if !held[p] {
 			if err := c.ns.nl.RouteReplace(route(p)); err != nil {
 				errs = append(errs, fmt.Errorf("emulated cloud: own %s: %w", p, err))
 			}
@@ -167,20 +179,32 @@ func (c *cloud) routeBack(uplink string, old, addrs []netip.Addr) error {
 	route := func(a netip.Addr) *netlink.Route {
 		return &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.PrefixFrom(a, 32)), Gw: routerSide.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
 	}
+	held, want := setOf(old), setOf(addrs)
 	var errs []error
 	for _, a := range old {
-		if !slices.Contains(addrs, a) {
+		if !want[a] {
 			if err := c.ns.nl.RouteDel(route(a)); err != nil && !errors.Is(err, unix.ESRCH) {
 				errs = append(errs, fmt.Errorf("emulated cloud: route to %s: %w", a, err))
 			}
 		}
 	}
 	for _, a := range addrs {
+		if held[a] {
+			continue
+		}
 		if err := c.ns.nl.RouteReplace(route(a)); err != nil {
 			errs = append(errs, fmt.Errorf("emulated cloud: route to %s via %s: %w", a, uplink, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func setOf[T comparable](xs []T) map[T]bool {
+	m := make(map[T]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
 
 // serveAgent is the node's agent: it tells who it is to whoever connects

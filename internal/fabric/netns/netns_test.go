@@ -50,14 +50,9 @@ func flows(t testing.TB, nw *netverify.Network, compute string) (*resources.Comp
 // leaks at the end.
 func newFabric(t testing.TB, nw **netverify.Network) *Fabric {
 	t.Helper()
-	tt, ok := t.(*testing.T)
-	if ok {
-		netnstest.RequireRoot(tt)
-	}
+	netnstest.RequireRoot(t)
 	instance := fmt.Sprintf("u%d", time.Now().UnixNano()%1_000_000_000)
-	if ok {
-		netnstest.NoLeaks(tt, NamePrefix+instance+"-")
-	}
+	netnstest.NoLeaks(t, NamePrefix+instance+"-")
 	f, err := New(Config{Instance: instance, ProbeTimeout: time.Second,
 		Network: func(context.Context, string) (*netverify.Network, error) { return *nw, nil }})
 	if err != nil {

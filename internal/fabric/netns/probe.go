@@ -41,8 +41,7 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 	}
 	target := addrPort(fl.Destination, fl.DestinationPort)
 	var line string
-	var err error
-	dialErr := inNamespace(nd.ns.fd, func() error {
+	err := inNamespace(nd.ns.fd, func() error {
 		d := net.Dialer{Deadline: deadline}
 		conn, err := d.Dial(proto+"4", target)
 		if err != nil {
@@ -50,16 +49,12 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 		}
 		defer conn.Close()
 		if proto == "udp" {
-			if _, err := conn.Write([]byte("securetrain probe\n")); err != nil {
-				return err
-			}
+			line, err = askUDP(conn, deadline)
+		} else {
+			line, err = readLine(conn, deadline)
 		}
-		line, err = readLine(conn, deadline)
 		return err
 	})
-	if dialErr != nil {
-		err = dialErr
-	}
 	if err != nil {
 		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failure(err, f.dialTimeout()))
 	}
@@ -68,6 +63,30 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 		return false, fmt.Sprintf("%s %s answered %q, not an emulated service", strings.ToUpper(proto), target, line)
 	}
 	return true, fmt.Sprintf("%s %s answered by the emulated %s, which saw the node as %s", strings.ToUpper(proto), target, svc, seen)
+}
+
+// udpRetry is how long a UDP probe waits for an answer before it sends
+// its datagram again: one datagram can be lost on a path that works (a
+// neighbour still being resolved), and UDP clients retransmit.
+const udpRetry = 250 * time.Millisecond
+
+// askUDP sends the probe's datagram until an answer or an error comes, or
+// the deadline passes.
+func askUDP(conn net.Conn, deadline time.Time) (string, error) {
+	for {
+		if _, err := conn.Write([]byte("securetrain probe\n")); err != nil {
+			return "", err
+		}
+		wait := time.Now().Add(udpRetry)
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		line, err := readLine(conn, wait)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || !wait.Before(deadline) {
+			return line, err
+		}
+	}
 }
 
 // sendInbound connects from the cloud, as an address of the flow's

@@ -173,10 +173,15 @@ func (r *rule) match(field string, load *expr.Payload, set ipset.Set, label stri
 	rgs := set.Ranges()
 	if len(rgs) == 1 {
 		lo, hi := encode(rgs[0].Lo, width), encode(rgs[0].Hi, width)
-		if rgs[0].Lo == rgs[0].Hi {
-			return r.add(fmt.Sprintf("%s %s", field, rgs[0]), load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: lo})
+		text := rgs[0].String()
+		if width == 2 { // a port range
+			text = fmt.Sprintf("%d-%d", rgs[0].Lo, rgs[0].Hi)
 		}
-		return r.add(fmt.Sprintf("%s %s", field, rgs[0]), load, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: lo, ToData: hi})
+		if rgs[0].Lo == rgs[0].Hi {
+			text, _, _ = strings.Cut(text, "-")
+			return r.add(fmt.Sprintf("%s %s", field, text), load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: lo})
+		}
+		return r.add(fmt.Sprintf("%s %s", field, text), load, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: lo, ToData: hi})
 	}
 	ns := r.rs.namedSet(set, label, width, kt)
 	return r.add(fmt.Sprintf("%s @%s", field, ns.set.Name), load, &expr.Lookup{SourceRegister: 1, SetName: ns.set.Name, SetID: ns.set.ID})
@@ -268,6 +273,13 @@ func (r *rule) nat(ch *chain, typ expr.NATType, a netip.Addr, port uint16, comme
 	r.exprs = append(r.exprs, &expr.Immediate{Register: 1, Data: a.AsSlice()})
 	n := &expr.NAT{Type: typ, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegAddrMax: 1}
 	verdict := "snat to " + a.String()
+	if typ == expr.NATTypeSourceNAT {
+		// Many nodes leave by one address: choosing each mapping's port
+		// at random avoids the race where two nodes' first packets get
+		// the same mapping and one is dropped on conntrack insertion.
+		n.FullyRandom = true
+		verdict += " fully-random"
+	}
 	if typ == expr.NATTypeDestNAT {
 		verdict = "dnat to " + a.String()
 	}

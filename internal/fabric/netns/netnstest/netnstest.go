@@ -14,7 +14,7 @@ import (
 )
 
 // RequireRoot skips, saying why, when the test cannot create namespaces.
-func RequireRoot(t *testing.T) {
+func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("NOT RUN: the netns fabric needs root (CAP_NET_ADMIN); CI runs these tests as root")
@@ -29,7 +29,7 @@ type HostState struct {
 }
 
 // State reads the host's state for prefix.
-func State(t *testing.T, prefix string) HostState {
+func State(t testing.TB, prefix string) HostState {
 	t.Helper()
 	var s HostState
 	entries, _ := os.ReadDir("/run/netns")
@@ -61,7 +61,7 @@ func State(t *testing.T, prefix string) HostState {
 
 // NoLeaks checks, when the test ends, that no namespace with prefix is
 // left and the host's links and nftables tables are as they were.
-func NoLeaks(t *testing.T, prefix string) {
+func NoLeaks(t testing.TB, prefix string) {
 	t.Helper()
 	before := State(t, prefix)
 	t.Cleanup(func() {
