@@ -91,6 +91,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncEndpoints(nw, r); err != nil {
 		return err
 	}
+	if err := f.syncRoutes(nw, r); err != nil {
+		return err
+	}
 	rs, public, err := f.build(nw, r, nodes)
 	if err != nil {
 		return err

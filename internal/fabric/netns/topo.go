@@ -41,15 +41,17 @@ type router struct {
 	bridges map[string]*bridge
 	// endpoints are the private endpoints of the VNet, by id key.
 	endpoints map[string]*endpoint
-	region    string       // the VNet's location: the cloud serves its regional tags
-	applied   string       // text of the rules applied last
-	routes    []netip.Addr // the public addresses the cloud routes to it
+	region    string         // the VNet's location: the cloud serves its regional tags
+	applied   string         // text of the rules applied last
+	tables    map[int]string // kernel routing tables by id: the routes synced last
+	routes    []netip.Addr   // the public addresses the cloud routes to it
 }
 
 type bridge struct {
 	name    string
 	subnet  arm.ID
 	gateway netip.Prefix
+	table   int // the kernel routing table of traffic entering from it
 }
 
 // node is a node's namespace: eth0 with its address, a default route via
@@ -84,7 +86,7 @@ func (f *Fabric) router(vnet *resources.VirtualNetwork) (*router, error) {
 		return nil, err
 	}
 	r := &router{ns: ns, vnet: vnet.ID, region: strings.ToLower(vnet.Location), index: index, uplink: fmt.Sprintf("st-up%d", index),
-		bridges: map[string]*bridge{}, endpoints: map[string]*endpoint{}}
+		bridges: map[string]*bridge{}, endpoints: map[string]*endpoint{}, tables: map[int]string{}}
 	if err := f.wireRouter(r); err != nil {
 		ns.close()
 		return nil, errors.Join(fmt.Errorf("router of VNet %s: %w", vnet.ID.Name(), err), deleteNamespace(ns.name))
@@ -154,7 +156,8 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 		return b, nil
 	}
 	p := sn.AddressPrefixes[0]
-	b := &bridge{name: "st-br-" + shortHash(key)[:8], subnet: sn.ID, gateway: netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits())}
+	b := &bridge{name: "st-br-" + shortHash(key)[:8], subnet: sn.ID, gateway: netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()),
+		table: routeTableBase + len(r.bridges)}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.name}}
 	if err := r.ns.nl.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("bridge of subnet %s: %w", sn.ID.Leaf(), err)
@@ -169,6 +172,12 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 			return nil, fmt.Errorf("the kernel has no bridge netfilter (br_netfilter): NSGs could not filter traffic inside subnet %s; load the module (modprobe br_netfilter): %w", sn.ID.Leaf(), err)
 		}
 		return nil, err
+	}
+	// Traffic from the subnet is routed by the subnet's own table.
+	rule := netlink.NewRule()
+	rule.IifName, rule.Table, rule.Priority = b.name, b.table, b.table
+	if err := r.ns.nl.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("routing rule of subnet %s: %w", sn.ID.Leaf(), err)
 	}
 	r.bridges[key] = b
 	return b, nil
