@@ -259,6 +259,8 @@ type RouteSpan struct {
 	NextHop string
 	// IP is a virtual appliance's address; invalid for other types.
 	IP netip.Addr
+	// VNet is the peered VNet of a VNetPeering route.
+	VNet arm.ID
 }
 
 // RouteSpans lists, in address order and covering every IPv4
@@ -280,8 +282,11 @@ func (n *Network) RouteSpans(subnet arm.ID) ([]RouteSpan, error) {
 		span := RouteSpan{First: ipset.Addr(lo), Last: ipset.Addr(hi), NextHop: resources.NextHopNone}
 		if e := rt.at(k); e != nil {
 			span.NextHop, span.IP = e.nextHop, e.hopIP
+			if e.peer != nil && e.peer.remote != nil {
+				span.VNet = e.peer.remote.v.ID
+			}
 		}
-		if m := len(out); m > 0 && out[m-1].NextHop == span.NextHop && out[m-1].IP == span.IP {
+		if m := len(out); m > 0 && out[m-1].NextHop == span.NextHop && out[m-1].IP == span.IP && out[m-1].VNet.Equal(span.VNet) {
 			out[m-1].Last = span.Last
 			continue
 		}

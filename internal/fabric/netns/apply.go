@@ -81,6 +81,11 @@ func egress(nw *netverify.Network, compute arm.ID) (addr netip.Addr, ok, public 
 // established connections keep flowing, their conntrack state is not in
 // the table). f.mu is held.
 func (f *Fabric) apply(nw *netverify.Network, r *router) error {
+	if f.applying[r] {
+		return nil // a peer being applied applies this one back
+	}
+	f.applying[r] = true
+	defer delete(f.applying, r)
 	var nodes []*node
 	for _, nd := range f.nodes {
 		if nd.router == r {

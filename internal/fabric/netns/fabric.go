@@ -39,6 +39,9 @@ type Fabric struct {
 	routers map[string]*router // by VNet key
 	nodes   map[string]*node   // by nodeKey
 	probes  chan struct{}      // bounds the probes in flight
+	// applying are the routers being brought up to date (peers apply
+	// each other).
+	applying map[*router]bool
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
@@ -72,7 +75,7 @@ func New(cfg Config) (*Fabric, error) {
 		return nil, err
 	}
 	f := &Fabric{cfg: cfg, prefix: NamePrefix + cfg.Instance + "-", routers: map[string]*router{}, nodes: map[string]*node{},
-		probes: make(chan struct{}, 64)}
+		probes: make(chan struct{}, 64), applying: map[*router]bool{}}
 	removed, err := Cleanup(f.prefix)
 	if err != nil {
 		return nil, err
@@ -179,7 +182,13 @@ func (f *Fabric) Boot(ctx context.Context, n fabric.Node) error {
 	if _, err := f.node(n, r, br); err != nil {
 		return err
 	}
-	return f.apply(nw, r)
+	return f.update(nw, r)
+}
+
+// update brings a router (and its peers) up to date and removes the
+// routers nothing needs any more. f.mu is held.
+func (f *Fabric) update(nw *netverify.Network, r *router) error {
+	return errors.Join(f.apply(nw, r), f.prune())
 }
 
 // Start runs a stopped node again: its link up, its agent listening.
@@ -228,10 +237,10 @@ func (f *Fabric) Remove(ctx context.Context, n fabric.Node) error {
 			if err != nil {
 				return fmt.Errorf("node %s removed; its VNet's rules: %w", n.Name, err)
 			}
-			return f.apply(nw, r)
+			return f.update(nw, r)
 		}
 	}
-	return f.removeRouter(r)
+	return errors.Join(f.removeRouter(r), f.prune())
 }
 
 func subscriptionOf(n fabric.Node) string {
@@ -253,7 +262,7 @@ func (f *Fabric) Probe(ctx context.Context, n fabric.Node, flows []fabric.Flow) 
 		f.mu.Unlock()
 		return nil, fmt.Errorf("node %s is not booted on the netns fabric", n.Name)
 	}
-	err = f.apply(nw, nd.router)
+	err = f.update(nw, nd.router)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -40,20 +40,33 @@ const (
 	toCloud     routeKind = iota // out through the uplink (next hop Internet)
 	blackhole                    // dropped without a word (next hop None)
 	unreachable                  // refused with ICMP: a next hop the fabric does not realise
+	toPeer                       // over the link to a peered VNet's router
 )
 
+// hop is where a kernel route sends a destination.
+type hop struct {
+	kind routeKind
+	peer string // the peered VNet's key, for toPeer
+}
+
 // subnetRoutes are the routes a subnet's table needs, by destination.
-func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set) map[netip.Prefix]routeKind {
-	out := map[netip.Prefix]routeKind{}
+func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set) map[netip.Prefix]hop {
+	out := map[netip.Prefix]hop{}
 	add := func(s ipset.Set, k routeKind) {
 		for _, p := range s.Prefixes() {
-			out[p] = k
+			out[p] = hop{kind: k}
 		}
 	}
 	for _, sp := range spans {
 		lo, _ := ipset.U32(sp.First)
 		hi, _ := ipset.U32(sp.Last)
 		span := ipset.FromRanges([]ipset.Range{{Lo: lo, Hi: hi}})
+		if !sp.VNet.IsZero() { // the peer's space, or one of its private endpoints
+			for _, p := range span.Prefixes() {
+				out[p] = hop{kind: toPeer, peer: sp.VNet.Key()}
+			}
+			continue
+		}
 		switch sp.NextHop {
 		case resources.NextHopNone, resources.NextHopVirtualNetworkGateway:
 			add(span, blackhole) // no gateway is realised: Azure drops too without one
@@ -82,27 +95,34 @@ func (f *Fabric) syncRoutes(nw *netverify.Network, r *router) error {
 		return fmt.Errorf("VNet %s is not in the network", r.vnet.Name())
 	}
 	space := ipv4Set(vnet.AddressSpace)
-	main := map[netip.Prefix]routeKind{}
+	main := map[netip.Prefix]hop{}
 	for _, p := range space.Prefixes() {
-		main[p] = blackhole
+		main[p] = hop{kind: blackhole}
 	}
 	errs := []error{r.syncTable(unix.RT_TABLE_MAIN, main)}
+	spans := map[*bridge][]netverify.RouteSpan{}
 	for _, b := range r.bridges {
-		spans, err := nw.RouteSpans(b.subnet)
+		ss, err := nw.RouteSpans(b.subnet)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, r.syncTable(b.table, subnetRoutes(spans, space)))
+		spans[b] = ss
+	}
+	if err := f.syncPeers(nw, r, spans); err != nil {
+		errs = append(errs, err)
+	}
+	for b, ss := range spans {
+		errs = append(errs, r.syncTable(b.table, subnetRoutes(ss, space)))
 	}
 	return errors.Join(errs...)
 }
 
 // syncTable makes the fabric's routes in kernel table id exactly want.
-func (r *router) syncTable(id int, want map[netip.Prefix]routeKind) error {
+func (r *router) syncTable(id int, want map[netip.Prefix]hop) error {
 	var sig strings.Builder
 	for _, p := range sortedPrefixes(want) {
-		fmt.Fprintf(&sig, "%s=%d;", p, want[p])
+		fmt.Fprintf(&sig, "%s=%v;", p, want[p])
 	}
 	if r.tables[id] == sig.String() {
 		return nil
@@ -111,8 +131,18 @@ func (r *router) syncTable(id int, want map[netip.Prefix]routeKind) error {
 	if err != nil {
 		return fmt.Errorf("router of %s: %w", r.vnet.Name(), err)
 	}
-	route := func(p netip.Prefix, k routeKind) *netlink.Route {
+	route := func(p netip.Prefix, h hop) *netlink.Route {
 		rt := &netlink.Route{Dst: ipNet(p), Table: id, Protocol: routeProtocol}
+		k := h.kind
+		if k == toPeer {
+			k = blackhole // unless the peer's router is joined
+			if peer := r.peers[h.peer]; peer != nil {
+				if l, err := r.ns.nl.LinkByName(peerLinkName(peer)); err == nil {
+					k = toPeer
+					rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, l.Attrs().Index, peerAddr(peer, r).AsSlice(), int(netlink.FLAG_ONLINK)
+				}
+			}
+		}
 		switch k {
 		case toCloud:
 			rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, up.Attrs().Index, cloudSide.AsSlice(), int(netlink.FLAG_ONLINK)

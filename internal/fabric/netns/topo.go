@@ -41,10 +41,11 @@ type router struct {
 	bridges map[string]*bridge
 	// endpoints are the private endpoints of the VNet, by id key.
 	endpoints map[string]*endpoint
-	region    string         // the VNet's location: the cloud serves its regional tags
-	applied   string         // text of the rules applied last
-	tables    map[int]string // kernel routing tables by id: the routes synced last
-	routes    []netip.Addr   // the public addresses the cloud routes to it
+	region    string             // the VNet's location: the cloud serves its regional tags
+	applied   string             // text of the rules applied last
+	tables    map[int]string     // kernel routing tables by id: the routes synced last
+	peers     map[string]*router // the routers of peered VNets it is linked to, by VNet key
+	routes    []netip.Addr       // the public addresses the cloud routes to it
 }
 
 type bridge struct {
@@ -86,7 +87,8 @@ func (f *Fabric) router(vnet *resources.VirtualNetwork) (*router, error) {
 		return nil, err
 	}
 	r := &router{ns: ns, vnet: vnet.ID, region: strings.ToLower(vnet.Location), index: index, uplink: fmt.Sprintf("st-up%d", index),
-		bridges: map[string]*bridge{}, endpoints: map[string]*endpoint{}, tables: map[int]string{}}
+		bridges: map[string]*bridge{}, endpoints: map[string]*endpoint{}, tables: map[int]string{},
+		peers: map[string]*router{}}
 	if err := f.wireRouter(r); err != nil {
 		ns.close()
 		return nil, errors.Join(fmt.Errorf("router of VNet %s: %w", vnet.ID.Name(), err), deleteNamespace(ns.name))
@@ -295,6 +297,11 @@ func (f *Fabric) removeRouter(r *router) error {
 	var errs []error
 	for key := range r.endpoints {
 		errs = append(errs, r.removeEndpoint(key))
+	}
+	for _, p := range r.peers {
+		// The link goes with the namespace; so do the routes over it.
+		delete(p.peers, r.vnet.Key())
+		clear(p.tables)
 	}
 	r.ns.close()
 	delete(f.routers, r.vnet.Key())
