@@ -99,6 +99,12 @@ func (f *Fabric) syncEndpoints(nw *netverify.Network, r *router) error {
 			continue
 		}
 		served, addrs, sig := endpointServices(pe, sn)
+		if a, holder := f.heldByNode(r, addrs); holder != "" {
+			// Two machines answering for one address would split its
+			// traffic; the node was there first.
+			f.cfg.Log.Warn("netns fabric: private endpoint not realised: its address is a node's", "endpoint", pe.ID.Name(), "address", a, "node", holder)
+			continue
+		}
 		if len(addrs) > 0 {
 			want[pe.ID.Key()] = wanted{pe: pe, sn: sn, served: served, addrs: addrs, sig: sig}
 		}
@@ -129,6 +135,17 @@ func (f *Fabric) syncEndpoints(nw *netverify.Network, r *router) error {
 		r.endpoints[key] = ep
 	}
 	return errors.Join(errs...)
+}
+
+// heldByNode names the node of router r that holds one of addrs, and
+// that address.
+func (f *Fabric) heldByNode(r *router, addrs []netip.Addr) (netip.Addr, string) {
+	for _, nd := range f.nodes {
+		if nd.router == r && slices.Contains(addrs, nd.n.PrivateIP) {
+			return nd.n.PrivateIP, nd.n.Name
+		}
+	}
+	return netip.Addr{}, ""
 }
 
 // newEndpoint creates the endpoint's namespace on bridge b, with its

@@ -217,3 +217,19 @@ func TestBrokenExamplesFromPackets(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivateEndpointOnANodesAddress: an endpoint whose address a node
+// already holds is not realised (two machines would split the address's
+// traffic); the node keeps answering on it.
+func TestPrivateEndpointOnANodesAddress(t *testing.T) {
+	nw := compile(t, "instance-no-public-ip.yaml")
+	f := newFabric(t, &nw)
+	c, _ := flows(t, nw, "ws1/myinstance")
+	n := nodeOf(c, "tvm-0000", "10.0.0.5", "") // ws1-pe's address
+	if err := f.Boot(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if got := countNamespaces(t, f.Prefix()); got != 3 {
+		t.Errorf("%d namespaces, want 3 (the cloud, the router, the node; not the endpoint)", got)
+	}
+}

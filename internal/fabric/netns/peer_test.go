@@ -60,4 +60,17 @@ func TestPeeringFromPackets(t *testing.T) {
 	if got := countNamespaces(t, f.Prefix()); got != 4 {
 		t.Errorf("without the peering, %d namespaces, want 4 (the cloud, the router, the node, the workspace's endpoint)", got)
 	}
+
+	// Peered again, then the last node goes: both routers go with it.
+	nw = compile(t, "instance-peered-storage.yaml")
+	probeAll(t, f, n, fl[:1])
+	if got := countNamespaces(t, f.Prefix()); got != 7 {
+		t.Errorf("peered again, %d namespaces, want 7", got)
+	}
+	if err := f.Remove(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if got := countNamespaces(t, f.Prefix()); got != 1 {
+		t.Errorf("after the last node, %d namespaces, want the cloud alone", got)
+	}
 }
