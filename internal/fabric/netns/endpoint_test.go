@@ -42,6 +42,24 @@ func compileEdited(t testing.TB, file string, oldNew ...string) *netverify.Netwo
 	return nw
 }
 
+// bootOne starts a fabric whose network is *nw and boots node tvm-0000 of
+// compute at address private (with a public IP when the compute has
+// one); it returns the compute's flows on the network as it is now.
+func bootOne(t *testing.T, nw **netverify.Network, compute, private string) (*Fabric, fabric.Node, []fabric.Flow) {
+	t.Helper()
+	f := newFabric(t, nw)
+	c, fl := flows(t, *nw, compute)
+	public := ""
+	if c.EnableNodePublicIP {
+		public = "52.170.1.10"
+	}
+	n := nodeOf(c, "tvm-0000", private, public)
+	if err := f.Boot(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	return f, n, fl
+}
+
 // agree fails the test for every probe whose packets disagree with the
 // verifier's prediction, and returns the flows that failed.
 func agree(t *testing.T, probes []fabric.Probe) map[string]fabric.Probe {
@@ -107,12 +125,7 @@ const (
 // SNAT inside the VNet).
 func TestPrivateEndpointsAnswerFromPackets(t *testing.T) {
 	nw := compile(t, "instance-private-storage.yaml")
-	f := newFabric(t, &nw)
-	c, fl := flows(t, nw, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
-	if err := f.Boot(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
 	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
 		t.Fatalf("%d flows failed: %v", len(bad), bad)
 	}
@@ -154,14 +167,8 @@ func TestPrivateEndpointsAnswerFromPackets(t *testing.T) {
 // an endpoint removed from the network leaves the fabric.
 func TestPrivateEndpointNSGsFollowNetworkPolicies(t *testing.T) {
 	const rules = "      securityRules:\n"
-	off := compileEdited(t, "instance-private-storage.yaml", rules, denyFileSMB)
-	nw := off
-	f := newFabric(t, &nw)
-	c, fl := flows(t, off, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
-	if err := f.Boot(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
+	nw := compileEdited(t, "instance-private-storage.yaml", rules, denyFileSMB)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
 	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
 		t.Fatalf("policies Disabled: %d flows failed: %v", len(bad), bad)
 	}
@@ -199,16 +206,7 @@ func TestBrokenExamplesFromPackets(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(strings.TrimSuffix(tc.file, ".yaml"), func(t *testing.T) {
 			nw := compile(t, tc.file)
-			f := newFabric(t, &nw)
-			c, fl := flows(t, nw, tc.compute)
-			public := ""
-			if c.EnableNodePublicIP {
-				public = "52.170.1.10"
-			}
-			n := nodeOf(c, "tvm-0000", "10.0.0.4", public)
-			if err := f.Boot(context.Background(), n); err != nil {
-				t.Fatal(err)
-			}
+			f, n, fl := bootOne(t, &nw, tc.compute, "10.0.0.4")
 			bad := agree(t, probeAll(t, f, n, fl))
 			p, ok := bad[tc.flow]
 			if !ok || !strings.Contains(p.Detail, tc.detail) {
@@ -223,12 +221,7 @@ func TestBrokenExamplesFromPackets(t *testing.T) {
 // traffic); the node keeps answering on it.
 func TestPrivateEndpointOnANodesAddress(t *testing.T) {
 	nw := compile(t, "instance-no-public-ip.yaml")
-	f := newFabric(t, &nw)
-	c, _ := flows(t, nw, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.5", "") // ws1-pe's address
-	if err := f.Boot(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
+	f, _, _ := bootOne(t, &nw, "ws1/myinstance", "10.0.0.5") // ws1-pe's address
 	if got := countNamespaces(t, f.Prefix()); got != 3 {
 		t.Errorf("%d namespaces, want 3 (the cloud, the router, the node; not the endpoint)", got)
 	}

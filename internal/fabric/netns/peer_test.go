@@ -22,12 +22,7 @@ const peeringBack = `      virtualNetworkPeerings:
 // peer's router, needed by nothing, is removed.
 func TestPeeringFromPackets(t *testing.T) {
 	nw := compile(t, "instance-peered-storage.yaml")
-	f := newFabric(t, &nw)
-	c, fl := flows(t, nw, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
-	if err := f.Boot(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
 	crossed := 0
 	for _, p := range probeAll(t, f, n, fl) {
 		if p.Passed != p.Flow.Predicted || !p.Passed {

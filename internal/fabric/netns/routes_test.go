@@ -3,7 +3,6 @@
 package netns
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -35,14 +34,8 @@ var udrs = []string{
 // dropped by the route to None — from packets, flow by flow as the
 // verifier says; removing the route table lets them out again.
 func TestUserRoutesFromPackets(t *testing.T) {
-	routed := compileEdited(t, "instance-no-public-ip.yaml", udrs...)
-	nw := routed
-	f := newFabric(t, &nw)
-	c, fl := flows(t, routed, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
-	if err := f.Boot(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
+	nw := compileEdited(t, "instance-no-public-ip.yaml", udrs...)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
 	probes := probeAll(t, f, n, fl)
 	bad := agree(t, probes)
 	for _, p := range probes {
