@@ -39,6 +39,7 @@ func commands() []command {
 		{"apply", "create or update on the server the resources of an environment file (apply -f ENV)", runApply},
 		{"export", "write the server's resources of a subscription as an environment file", runExport},
 		{"compute", "create and run Azure ML computes on the server: compute create|show|list|resize|stop|start|restart|delete|nodes", runCompute},
+		{"fabric", "the netns fabric's namespaces on this host: fabric status|cleanup [--instance NAME]", runFabric},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

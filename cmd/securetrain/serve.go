@@ -17,6 +17,8 @@ import (
 
 	"securetrain/internal/api"
 	"securetrain/internal/certs"
+	"securetrain/internal/fabric/netns"
+	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/serving"
 	"securetrain/internal/store"
@@ -33,8 +35,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (local debugging only: tokens cross the network in clear)")
 	quotaFile := fs.String("quotas", "", "JSON `file` of provisioning quotas per subscription and region (default: Azure-like; docs/provisioning.md)")
 	checkBudget := fs.Duration("check-timeout", store.DefaultCheckBudget, checkTimeoutUsage)
+	fabricKind := fs.String("fabric", "sim", "where nodes run: sim (no packets; the verifier's prediction) or netns (Linux, root: namespaces, nftables, real packets; docs/fabric.md)")
+	fabricInstance := fs.String("fabric-instance", "main", "netns fabric: the name in its namespaces (securetrain-NAME-…), so that two servers on one host keep apart")
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
+	}
+	if *fabricKind != "sim" && *fabricKind != "netns" {
+		fmt.Fprintf(stderr, "securetrain serve: --fabric %q: use sim or netns\n", *fabricKind)
+		return exitBadInput
 	}
 	var quotas provision.Quotas
 	if *quotaFile != "" {
@@ -70,7 +78,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, serveConfig{dataDir: *dataDir, storeURL: *storeURL, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget}, stdout, stderr); err != nil {
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, storeURL: *storeURL, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget,
+		fabric: *fabricKind, fabricInstance: *fabricInstance}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -88,6 +97,9 @@ type serveConfig struct {
 	ready chan<- string
 	// checkBudget bounds the store's integrity check at start (0: none).
 	checkBudget time.Duration
+	// fabric is "sim" ("" too) or "netns"; fabricInstance names a netns
+	// fabric's namespaces.
+	fabric, fabricInstance string
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
@@ -108,7 +120,27 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas})
+	opts := api.Options{Quotas: cfg.quotas}
+	var handler *api.Server
+	if cfg.fabric == "netns" {
+		// Removes what a killed server left, and (deferred, so after the
+		// engine has stopped) everything it created.
+		nf, err := netns.New(netns.Config{Instance: cfg.fabricInstance, Log: logger,
+			Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
+				return handler.CompiledNetwork(ctx, sub)
+			}})
+		if err != nil {
+			return fmt.Errorf("--fabric netns: %w", err)
+		}
+		defer func() {
+			if err := nf.Close(); err != nil {
+				fmt.Fprintf(stderr, "securetrain serve: removing the netns fabric: %v\n", err)
+			}
+		}()
+		opts.Fabric = nf
+		fmt.Fprintf(stdout, "fabric netns: namespaces %s*\n", nf.Prefix())
+	}
+	handler = api.NewWithOptions(st, logger, opts)
 	// The engine and the sweeper stop, and their last transaction ends,
 	// before the store closes (deferred above, so run after this).
 	background, stopBackground := context.WithCancel(ctx)

@@ -91,6 +91,12 @@ func (c *networkCache) invalidate(sub string) {
 
 // network is the verifier's compiled model of a subscription, from the
 // cache.
+// CompiledNetwork is a subscription's network as the verifier compiled
+// it from the store (cached until a write): what a fabric realises.
+func (s *Server) CompiledNetwork(ctx context.Context, sub string) (*netverify.Network, error) {
+	return s.network(ctx, sub)
+}
+
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
 	return s.networks.get(ctx, sub, func(ctx context.Context) (*netverify.Network, error) {
 		return s.compileSubscription(ctx, sub)

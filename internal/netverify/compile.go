@@ -662,3 +662,8 @@ func (n *Network) catalogTagSetRO(t *servicetags.Tag) ipset.Set {
 	}
 	return ipset.FromPrefixes(t.Prefixes)
 }
+
+// ExternalStandIns is the range the stand-in addresses of names outside
+// Azure's service tags come from (pypi.org and the like): a fabric answers
+// for those names there.
+func ExternalStandIns() ipset.Set { return externalStandIns }

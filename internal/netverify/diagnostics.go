@@ -249,3 +249,48 @@ func (n *Network) NextHop(id arm.ID, source, destination netip.Addr) (NextHop, e
 	}
 	return out, nil
 }
+
+// RouteSpan is a run of destinations that a subnet's effective routes
+// send the same way.
+type RouteSpan struct {
+	First, Last netip.Addr
+	// NextHop is the winning route's next hop type, as NextHop reports it
+	// (None where no route covers the destinations).
+	NextHop string
+	// IP is a virtual appliance's address; invalid for other types.
+	IP netip.Addr
+	// VNet is the peered VNet of a VNetPeering route.
+	VNet arm.ID
+}
+
+// RouteSpans lists, in address order and covering every IPv4
+// destination, where the subnet's effective routes send traffic: the
+// walk's own table (longest prefix, ties broken as Azure does), so that a
+// data plane routing by it agrees with Flow.
+func (n *Network) RouteSpans(subnet arm.ID) ([]RouteSpan, error) {
+	sc := n.subnets[subnet.Key()]
+	if sc == nil || sc.routes == nil {
+		return nil, fmt.Errorf("subnet %s is not in the network", subnet)
+	}
+	rt := sc.routes
+	var out []RouteSpan
+	for k, lo := range rt.starts {
+		hi := uint32(math.MaxUint32)
+		if k+1 < len(rt.starts) {
+			hi = rt.starts[k+1] - 1
+		}
+		span := RouteSpan{First: ipset.Addr(lo), Last: ipset.Addr(hi), NextHop: resources.NextHopNone}
+		if e := rt.at(k); e != nil {
+			span.NextHop, span.IP = e.nextHop, e.hopIP
+			if e.peer != nil && e.peer.remote != nil {
+				span.VNet = e.peer.remote.v.ID
+			}
+		}
+		if m := len(out); m > 0 && out[m-1].NextHop == span.NextHop && out[m-1].IP == span.IP && out[m-1].VNet.Equal(span.VNet) {
+			out[m-1].Last = span.Last
+			continue
+		}
+		out = append(out, span)
+	}
+	return out, nil
+}

@@ -246,9 +246,7 @@ func (n *Network) privateEndpointRoutes(sc *subnetCtx, rt *routeTable, add func(
 // endpoint's /32 route: route-table policies are on in its subnet and the
 // UDR covers it with a prefix no shorter than its VNet's address prefix.
 func udrOverridesEndpoint(pe *host, users []*routeEntry) bool {
-	switch pe.subnet.s.PrivateEndpointNetworkPolicies {
-	case "Enabled", "RouteTableEnabled":
-	default:
+	if !pe.subnet.s.EndpointRouteTables() {
 		return false
 	}
 	spaceBits := 33

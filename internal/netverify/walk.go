@@ -357,13 +357,9 @@ func (w *walker) deliver(f *pointFlow, vc *vnetCtx) Verdict {
 	if dst.host == nil && w.dstCompute != nil && w.dstCompute.subnet == sc && w.dstCompute.nodes.Contains(f.dst) {
 		dst.compute = w.dstCompute
 	}
-	if dst.host != nil && dst.host.kind == hostPrivateEndpoint {
-		switch sc.s.PrivateEndpointNetworkPolicies {
-		case "Enabled", "NetworkSecurityGroupEnabled":
-		default:
-			w.add(step{kind: stepPEPoliciesOff, subnet: sc, host: dst.host})
-			return Allowed
-		}
+	if dst.host != nil && dst.host.kind == hostPrivateEndpoint && !sc.s.EndpointNSGs() {
+		w.add(step{kind: stepPEPoliciesOff, subnet: sc, host: dst.host})
+		return Allowed
 	}
 	if !w.applyNSGs(&dst, resources.Inbound, f) {
 		return Denied

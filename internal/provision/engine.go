@@ -385,7 +385,7 @@ func (e *Engine) readiness(ctx context.Context, ps *passState, s spec) ([]fabric
 		}
 		flows := make([]fabric.Flow, len(checks))
 		for i, fc := range checks {
-			flows[i] = fabricFlow(fc)
+			flows[i] = FabricFlow(fc)
 		}
 		var errs []Error
 		for _, f := range blocked {

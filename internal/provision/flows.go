@@ -6,9 +6,9 @@ import (
 	"securetrain/internal/requirements"
 )
 
-// fabricFlow is a required flow as a fabric probes it: a packet of the
+// FabricFlow is a required flow as a fabric probes it: a packet of the
 // part the verifier blocks, when it blocks one, else of the allowed whole.
-func fabricFlow(fc requirements.FlowCheck) fabric.Flow {
+func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 	f := fabric.Flow{Name: fc.Name, Inbound: fc.Direction == netverify.DirectionInbound, Protocol: fc.Protocol, Remote: fc.To,
 		Predicted: fc.Verdict == netverify.Allowed}
 	if f.Inbound {

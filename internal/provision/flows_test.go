@@ -46,7 +46,7 @@ func TestFabricFlowsCarryPackets(t *testing.T) {
 	node := fabric.Node{PrivateIP: netip.MustParseAddr("10.0.0.77")}
 	seen := map[bool]bool{}
 	for _, fc := range checks {
-		f := fabricFlow(fc)
+		f := FabricFlow(fc)
 		local, remote := f.Source, f.Destination
 		if f.Inbound {
 			local, remote = remote, local
@@ -68,7 +68,7 @@ func TestFabricFlowsCarryPackets(t *testing.T) {
 	// The NSG blocks Azure ML's inbound 44224 from the compute's region
 	// and its pair: that flow's packet is one the NSG denies.
 	for _, fc := range checks {
-		if f := fabricFlow(fc); f.Inbound {
+		if f := FabricFlow(fc); f.Inbound {
 			if f.Predicted || (f.Remote != "AzureMachineLearning.WestUS2" && f.Remote != "AzureMachineLearning.WestCentralUS") || f.DestinationPort != 44224 {
 				t.Errorf("inbound flow %+v", f)
 			}

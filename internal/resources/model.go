@@ -77,6 +77,29 @@ type Subnet struct {
 	DefaultOutboundAccess *bool
 }
 
+// EndpointNSGs reports whether NSGs apply to the private endpoints in the
+// subnet (privateEndpointNetworkPolicies Enabled or
+// NetworkSecurityGroupEnabled; Azure: "Manage network policies for
+// private endpoints").
+func (s *Subnet) EndpointNSGs() bool {
+	switch s.PrivateEndpointNetworkPolicies {
+	case "Enabled", "NetworkSecurityGroupEnabled":
+		return true
+	}
+	return false
+}
+
+// EndpointRouteTables reports whether user-defined routes may override
+// the /32 routes of the private endpoints in the subnet
+// (privateEndpointNetworkPolicies Enabled or RouteTableEnabled).
+func (s *Subnet) EndpointRouteTables() bool {
+	switch s.PrivateEndpointNetworkPolicies {
+	case "Enabled", "RouteTableEnabled":
+		return true
+	}
+	return false
+}
+
 // Peering is Microsoft.Network/virtualNetworks/virtualNetworkPeerings.
 type Peering struct {
 	Meta

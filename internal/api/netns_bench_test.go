@@ -1,0 +1,101 @@
+//go:build linux
+
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"securetrain/internal/fabric/netns"
+	"securetrain/internal/fabric/netns/netnstest"
+	"securetrain/internal/netverify"
+)
+
+// BenchmarkNetnsClusterReady100: a public-IP cluster from 0 to 100 nodes
+// on the netns fabric, through the API: each node a namespace, each of
+// its required flows probed as real packets (44224 in through the load
+// balancer from Azure ML's regional ranges), until the resize succeeds
+// with every node idle.
+func BenchmarkNetnsClusterReady100(b *testing.B) {
+	const nodes = 100
+	netnstest.RequireRoot(b)
+	instance := fmt.Sprintf("b%d", time.Now().UnixNano()%1_000_000_000)
+	netnstest.NoLeaks(b, netns.NamePrefix+instance+"-")
+	var server atomic.Pointer[Server]
+	nf, err := netns.New(netns.Config{Instance: instance, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
+		return server.Load().CompiledNetwork(ctx, sub)
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := nf.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	opts := bigQuotas
+	opts.Fabric = nf
+	c, _ := benchServer(b, opts)
+	server.Store(c.srv)
+	provisionEnv(b, c, "")
+	mustDo(b, c, "PUT", wsML+"/computes/big"+mlVersion, clusterBody("large", 0, nodes, "PT1H"), http.StatusCreated)
+	poll(b, "cluster big created", time.Millisecond, func() (bool, any) {
+		props, _ := c.compute("big")
+		return props["provisioningState"] == "Succeeded", props
+	})
+	scale := func(n int) {
+		st, out, hdr := c.do("POST", wsML+"/computes/big/resize"+mlVersion, resize(n))
+		if st != http.StatusAccepted {
+			b.Fatalf("resize: %d %v", st, out)
+		}
+		if s := waitOp(b, c, hdr.Get("Azure-AsyncOperation")); s != "Succeeded" {
+			props, _ := c.compute("big")
+			b.Fatalf("scale to %d: %s: %v", n, s, props)
+		}
+	}
+	var slab int64 // kernel memory the nodes took, summed over iterations
+	for b.Loop() {
+		b.StopTimer()
+		before := slabKiB(b)
+		b.StartTimer()
+		scale(nodes)
+		b.StopTimer()
+		slab += slabKiB(b) - before
+		props, _ := c.compute("big")
+		inner, _ := props["properties"].(map[string]any)
+		counts, _ := inner["nodeStateCounts"].(map[string]any)
+		if got := fmt.Sprint(counts["idleNodeCount"]); got != fmt.Sprint(nodes) {
+			b.Fatalf("idle nodes %s, want %d: %v", got, nodes, props)
+		}
+		scale(0)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(slab)/1024/float64(b.N*nodes), "slab-MiB/node")
+}
+
+// slabKiB is the kernel's slab memory (namespaces, links and rules live
+// there): other processes move it too, so it is a rough measure.
+func slabKiB(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "Slab:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kib
+		}
+	}
+	b.Fatal("/proc/meminfo has no Slab line")
+	return 0
+}

@@ -1,0 +1,203 @@
+//go:build linux
+
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"securetrain/internal/ipset"
+	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
+)
+
+// Routing in a router: traffic that enters from a subnet's bridge is
+// routed by that subnet's own kernel table (a policy rule "iif BRIDGE"),
+// which holds where its effective routes differ from the router's main
+// table; the main table holds the subnets (connected routes), a
+// blackhole for the rest of the VNet's address space, and the default
+// route to the cloud. The kernel picks the longest prefix, as Azure does;
+// ties are broken by the verifier's table, which the spans come from.
+const (
+	// routeTableBase numbers the subnets' tables (100, 101, …).
+	routeTableBase = 100
+	// routeProtocol marks the routes the fabric installs, so that a sync
+	// never touches the kernel's own (connected, local).
+	routeProtocol = netlink.RouteProtocol(0x5e)
+)
+
+// routeKind is what a kernel route does with a destination.
+type routeKind int
+
+const (
+	toCloud     routeKind = iota // out through the uplink (next hop Internet)
+	blackhole                    // dropped without a word (next hop None)
+	unreachable                  // refused with ICMP: a next hop the fabric does not realise
+	toPeer                       // over the link to a peered VNet's router
+)
+
+// hop is where a kernel route sends a destination.
+type hop struct {
+	kind routeKind
+	peer string // the peered VNet's key, for toPeer
+}
+
+// subnetRoutes are the routes a subnet's table needs, by destination.
+func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set) map[netip.Prefix]hop {
+	out := map[netip.Prefix]hop{}
+	add := func(s ipset.Set, k routeKind) {
+		for _, p := range s.Prefixes() {
+			out[p] = hop{kind: k}
+		}
+	}
+	for _, sp := range spans {
+		lo, _ := ipset.U32(sp.First)
+		hi, _ := ipset.U32(sp.Last)
+		span := ipset.FromRanges([]ipset.Range{{Lo: lo, Hi: hi}})
+		if !sp.VNet.IsZero() { // the peer's space, or one of its private endpoints
+			for _, p := range span.Prefixes() {
+				out[p] = hop{kind: toPeer, peer: sp.VNet.Key()}
+			}
+			continue
+		}
+		switch sp.NextHop {
+		case resources.NextHopNone, resources.NextHopVirtualNetworkGateway:
+			add(span, blackhole) // no gateway is realised: Azure drops too without one
+		case resources.NextHopVirtualAppliance:
+			add(span, unreachable)
+		case resources.NextHopVnetLocal:
+			// Inside the VNet the main table delivers; outside it
+			// there is nothing to deliver to.
+			add(span.Subtract(space), blackhole)
+		case resources.NextHopInternet:
+			// Outside the VNet the main table's default route goes to
+			// the cloud already.
+			add(span.Intersect(space), toCloud)
+		}
+		// Peering, service endpoints and private endpoints: the main
+		// table's way.
+	}
+	return out
+}
+
+// syncRoutes brings the router's kernel routes to the network's
+// effective routes of each subnet it has a bridge for. f.mu is held.
+func (f *Fabric) syncRoutes(nw *netverify.Network, r *router) error {
+	vnet := nw.Snapshot().VirtualNetwork(r.vnet)
+	if vnet == nil {
+		return fmt.Errorf("VNet %s is not in the network", r.vnet.Name())
+	}
+	space := ipv4Set(vnet.AddressSpace)
+	main := map[netip.Prefix]hop{}
+	for _, p := range space.Prefixes() {
+		main[p] = hop{kind: blackhole}
+	}
+	errs := []error{r.syncTable(unix.RT_TABLE_MAIN, main)}
+	spans := map[*bridge][]netverify.RouteSpan{}
+	for _, b := range r.bridges {
+		ss, err := nw.RouteSpans(b.subnet)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		spans[b] = ss
+	}
+	if err := f.syncPeers(nw, r, spans); err != nil {
+		errs = append(errs, err)
+	}
+	for b, ss := range spans {
+		errs = append(errs, r.syncTable(b.table, subnetRoutes(ss, space)))
+	}
+	return errors.Join(errs...)
+}
+
+// syncTable makes the fabric's routes in kernel table id exactly want.
+func (r *router) syncTable(id int, want map[netip.Prefix]hop) error {
+	var sig strings.Builder
+	for _, p := range sortedPrefixes(want) {
+		fmt.Fprintf(&sig, "%s=%v;", p, want[p])
+	}
+	if r.tables[id] == sig.String() {
+		return nil
+	}
+	up, err := r.ns.nl.LinkByName(routerUplink)
+	if err != nil {
+		return fmt.Errorf("router of %s: %w", r.vnet.Name(), err)
+	}
+	route := func(p netip.Prefix, h hop) *netlink.Route {
+		rt := &netlink.Route{Dst: ipNet(p), Table: id, Protocol: routeProtocol}
+		k := h.kind
+		if k == toPeer {
+			k = blackhole // unless the peer's router is joined
+			if peer := r.peers[h.peer]; peer != nil {
+				if l, err := r.ns.nl.LinkByName(peerLinkName(peer)); err == nil {
+					k = toPeer
+					rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, l.Attrs().Index, peerAddr(peer, r).AsSlice(), int(netlink.FLAG_ONLINK)
+				}
+			}
+		}
+		switch k {
+		case toCloud:
+			rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, up.Attrs().Index, cloudSide.AsSlice(), int(netlink.FLAG_ONLINK)
+		case blackhole:
+			rt.Type = unix.RTN_BLACKHOLE
+		case unreachable:
+			rt.Type = unix.RTN_UNREACHABLE
+		}
+		return rt
+	}
+	have, err := r.ns.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: id, Protocol: routeProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return fmt.Errorf("routes of table %d in the router of %s: %w", id, r.vnet.Name(), err)
+	}
+	var errs []error
+	for _, h := range have {
+		p, ok := prefixOf(h.Dst)
+		if k, wanted := want[p]; !ok || !wanted || route(p, k).Type != h.Type {
+			if err := r.ns.nl.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("route %s: %w", h.Dst, err))
+			}
+		}
+	}
+	for p, k := range want {
+		if err := r.ns.nl.RouteReplace(route(p, k)); err != nil {
+			errs = append(errs, fmt.Errorf("route %s in table %d: %w", p, id, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("routes of the router of %s: %w", r.vnet.Name(), err)
+	}
+	r.tables[id] = sig.String()
+	return nil
+}
+
+// prefixOf reads a kernel route's destination (nil is the default route).
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.MustParsePrefix("0.0.0.0/0"), true
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), bits), ok
+}
+
+func sortedPrefixes[V any](m map[netip.Prefix]V) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
+}
