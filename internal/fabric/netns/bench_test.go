@@ -40,7 +40,7 @@ func BenchmarkNSGChange1000Rules(b *testing.B) {
 	f := newFabric(b, &nw)
 	snap := nw.Snapshot()
 	c := snap.Computes[0]
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
+	n := nodeOf(c, "tvm-0000", "10.0.0.4")
 	ctx := context.Background()
 	if err := f.Boot(ctx, n); err != nil {
 		b.Fatal(err)

@@ -49,11 +49,7 @@ func bootOne(t *testing.T, nw **netverify.Network, compute, private string) (*Fa
 	t.Helper()
 	f := newFabric(t, nw)
 	c, fl := flows(t, *nw, compute)
-	public := ""
-	if c.EnableNodePublicIP {
-		public = "52.170.1.10"
-	}
-	n := nodeOf(c, "tvm-0000", private, public)
+	n := nodeOf(c, "tvm-0000", private)
 	if err := f.Boot(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}

@@ -66,10 +66,13 @@ func newFabric(t testing.TB, nw **netverify.Network) *Fabric {
 	return f
 }
 
-func nodeOf(c *resources.Compute, name, private, public string) fabric.Node {
+// nodeOf is node name of compute c at address private, with the public
+// IP the engine gives it: the address of the public IP Azure ML creates
+// for a public-IP compute.
+func nodeOf(c *resources.Compute, name, private string) fabric.Node {
 	n := fabric.Node{Compute: c.ID.String(), Name: name, Subnet: c.Subnet.ID.String(), PrivateIP: netip.MustParseAddr(private)}
-	if public != "" {
-		n.PublicIP = netip.MustParseAddr(public)
+	if aml, ok := resources.AzureMLResourcesFor(c); ok {
+		n.PublicIP = aml.Address
 	}
 	return n
 }
@@ -95,7 +98,7 @@ func TestProbeSeedClusterPublicIP(t *testing.T) {
 	ctx := context.Background()
 	var nodes []fabric.Node
 	for i, addr := range []string{"10.0.0.4", "10.0.0.5"} {
-		n := nodeOf(c, fmt.Sprintf("tvm-%04d", i), addr, "52.170.1.10")
+		n := nodeOf(c, fmt.Sprintf("tvm-%04d", i), addr)
 		if err := f.Boot(ctx, n); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +125,7 @@ func TestProbeSeedClusterPublicIP(t *testing.T) {
 					t.Errorf("%s: source %s is not in %s", p.Flow.Name, p.Flow.Source, p.Flow.Remote)
 				}
 				inbound[p.Flow.Remote] = true
-			case !p.Flow.Inbound && !strings.Contains(p.Detail, "saw the node as 52.170.1.10"):
+			case !p.Flow.Inbound && !strings.Contains(p.Detail, "saw the node as "+n.PublicIP.String()):
 				t.Errorf("%s: want the service to see the public IP: %s", p.Flow.Name, p.Detail)
 			}
 		}
@@ -155,7 +158,7 @@ func TestProbeNSGChangeFromPackets(t *testing.T) {
 	nw := good
 	f := newFabric(t, &nw)
 	c, fl := flows(t, good, "ws1/myinstance")
-	n := nodeOf(c, "tvm-0000", "10.0.0.4", "")
+	n := nodeOf(c, "tvm-0000", "10.0.0.4")
 	ctx := context.Background()
 	if err := f.Boot(ctx, n); err != nil {
 		t.Fatal(err)
