@@ -78,6 +78,8 @@ var hooks = map[string]kindHooks{
 	// A service endpoint policy is written through the subnets that use
 	// it: its writes are checked against them.
 	resources.TypeSEP: {context: addReferrersContext},
+	// A job is queued by its create and run by the engine's scheduler.
+	resources.TypeJob: jobHooks,
 }
 
 // Types the control plane names, spelled by the registry.

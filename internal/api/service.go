@@ -218,6 +218,9 @@ func (s *Server) delete(ctx context.Context, req deleteRequest) (string, error) 
 		opURL, err = s.deleteTx(ctx, tx, req)
 		return err
 	})
+	if err == nil && req.kind.wakes {
+		s.engine.Wake()
+	}
 	return opURL, err
 }
 

@@ -1,0 +1,284 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/clock"
+	"securetrain/internal/resources"
+	"securetrain/internal/store"
+)
+
+// Command jobs on the sim fabric (issue 15): the lifecycle, the cluster
+// scaling for them, their processes and what they may not read.
+
+// jobOptions are a server's options with job directories: logs under the
+// data directory's sibling t.TempDir (private), working directories where
+// a job's user can reach them.
+func jobOptions(t *testing.T, clk clock.Clock) Options {
+	t.Helper()
+	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(nodes) })
+	if err := os.Chmod(nodes, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return Options{Clock: clk, JobLogDir: filepath.Join(t.TempDir(), "data", "jobs"), NodeDir: nodes}
+}
+
+func jobBody(compute, command string, extra ...string) string {
+	props := fmt.Sprintf(`"jobType":"Command","command":%q,"environmentId":"azureml://registries/azureml/environments/sklearn-1.5/versions/1","computeId":"%s"`,
+		command, wsML+"/computes/"+compute)
+	for _, e := range extra {
+		props += "," + e
+	}
+	return `{"properties":{` + props + `}}`
+}
+
+// submit creates job name and returns nothing; it fails the test unless
+// the server accepts it as NotStarted.
+func (c *client) submit(name, body string) {
+	c.t.Helper()
+	st, out, _ := c.do("PUT", wsML+"/jobs/"+name+mlVersion, body)
+	if st != http.StatusCreated || arm.EnsureField(out, "properties")["status"] != resources.JobNotStarted {
+		c.t.Fatalf("PUT job %s: %d %v", name, st, out)
+	}
+}
+
+// job reads a job's properties.
+func (c *client) job(name string) map[string]any {
+	c.t.Helper()
+	st, out, _ := c.do("GET", wsML+"/jobs/"+name+mlVersion, "")
+	if st != http.StatusOK {
+		c.t.Fatalf("GET job %s: %d %v", name, st, out)
+	}
+	return arm.EnsureField(out, "properties")
+}
+
+// waitJob lets the engine work until job name reaches a final status,
+// and returns its properties. The processes run on their own: between
+// passes the test yields to them.
+func (c *client) waitJob(name string) map[string]any {
+	c.t.Helper()
+	for range 3000 {
+		c.settle()
+		if p := c.job(name); resources.JobTerminal(fmt.Sprint(p["status"])) {
+			return p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s did not finish: %v", name, c.job(name))
+	return nil
+}
+
+// waitStatus lets the engine work until job name shows status.
+func (c *client) waitStatus(name, status string) {
+	c.t.Helper()
+	for range 3000 {
+		c.settle()
+		if c.job(name)["status"] == status {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s never became %s: %v", name, status, c.job(name))
+}
+
+func (c *client) log(name, file string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+wsML+"/jobs/"+name+"/userLogs"+mlVersion+"&file="+file, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("log %s of %s: %d %s %v", file, name, resp.StatusCode, text, err)
+	}
+	return string(text)
+}
+
+// A job on a cluster at 0 nodes queues, scales the cluster up to its
+// instance count, runs on nodes shown running, completes, and the
+// cluster scales down after nodeIdleTimeBeforeScaleDown (spec: issue 15,
+// lifecycle).
+func TestJobScalesClusterUpThenDown(t *testing.T) {
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, jobOptions(t, clk))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
+	// The job holds its nodes until the test releases it: the cluster's
+	// running nodes can be read meanwhile.
+	gate := filepath.Join(jobOptionsDir(t), "go")
+	c.submit("train", jobBody("cpu", "while [ ! -e "+gate+" ]; do sleep 0.01; done; echo rank $RANK of $WORLD_SIZE",
+		`"resources":{"instanceCount":2}`, `"distribution":{"distributionType":"PyTorch","processCountPerInstance":1}`))
+	c.waitStatus("train", resources.JobRunning)
+	_, inner := c.compute("cpu")
+	counts := arm.EnsureField(inner, "nodeStateCounts")
+	if inner["currentNodeCount"] != float64(2) || counts["runningNodeCount"] != float64(2) {
+		t.Fatalf("while the job runs: %v", inner)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.waitJob("train"); p["status"] != resources.JobCompleted {
+		t.Fatalf("job: %v", p)
+	}
+	if got := c.log("train", "std_log_process_1.txt"); !strings.Contains(got, "rank 1 of 2") {
+		t.Errorf("rank 1's log: %q", got)
+	}
+	_, inner = c.compute("cpu")
+	if counts := arm.EnsureField(inner, "nodeStateCounts"); counts["idleNodeCount"] != float64(2) || counts["runningNodeCount"] != float64(0) {
+		t.Fatalf("after the job: %v", inner)
+	}
+	clk.Advance(120 * time.Second)
+	c.settle()
+	if _, inner := c.compute("cpu"); inner["currentNodeCount"] != float64(0) {
+		t.Fatalf("after the idle time: %v", inner)
+	}
+}
+
+// jobOptionsDir is a directory every job user can read: a gate file a
+// test creates there releases a waiting job.
+func jobOptionsDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "securetrain-gate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A failing command fails the job with its exit code and the last lines
+// of its output.
+func TestJobFailureReportsExitCodeAndLastLines(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c.submit("bad", jobBody("cpu", "echo loading data; echo 'ValueError: bad shape' >&2; exit 3"))
+	p := c.waitJob("bad")
+	e := arm.EnsureField(p, "error")
+	msg := fmt.Sprint(e["message"])
+	if p["status"] != resources.JobFailed || e["code"] != "UserError" || !strings.Contains(msg, "status code 3") || !strings.Contains(msg, "ValueError: bad shape") {
+		t.Fatalf("failed job: %v", p)
+	}
+}
+
+// A job's processes run as a user of their own: they cannot read the
+// admin token or the database in the data directory.
+func TestJobCannotReadServerSecrets(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	token, db := filepath.Join(c.dir, AdminTokenFile), filepath.Join(c.dir, store.DBFile)
+	for _, f := range []string{token, db} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("the secret to steal is not there: %v", err)
+		}
+	}
+	c.submit("steal", jobBody("cpu", "id -u; cat "+token+" || exit 41; cat "+db+" >/dev/null || exit 42"))
+	p := c.waitJob("steal")
+	if p["status"] != resources.JobFailed || !strings.Contains(fmt.Sprint(arm.EnsureField(p, "error")["message"]), "status code 41") {
+		t.Fatalf("the job read the admin token: %v", p)
+	}
+	logText := c.log("steal", "std_log.txt")
+	if strings.Contains(logText, c.token) || !strings.Contains(logText, "Permission denied") || strings.HasPrefix(logText, "0\n") {
+		t.Fatalf("job log: %q", logText)
+	}
+}
+
+// Cancel kills the whole process tree, including a process that left the
+// job's process group and session: none of the job's user's processes is
+// left.
+func TestJobCancelKillsTheTree(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c.submit("long", jobBody("cpu", "setsid sleep 600 & sleep 600 & echo uid=$(id -u); wait"))
+	c.waitStatus("long", resources.JobRunning)
+	var uid int
+	for uid == 0 {
+		if _, err := fmt.Sscanf(c.log("long", "std_log.txt"), "uid=%d", &uid); err != nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if len(processesOfUID(uid)) < 2 {
+		t.Fatalf("the job's processes: uid %d, %v", uid, processesOfUID(uid))
+	}
+	if st, out, _ := c.do("POST", wsML+"/jobs/long/cancel"+mlVersion, ""); st != http.StatusOK {
+		t.Fatalf("cancel: %d %v", st, out)
+	}
+	if p := c.waitJob("long"); p["status"] != resources.JobCanceled {
+		t.Fatalf("canceled job: %v", p)
+	}
+	if left := processesOfUID(uid); len(left) > 0 {
+		t.Fatalf("processes left behind: %v", left)
+	}
+	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
+		t.Fatalf("the node was not given back: %v", inner)
+	}
+}
+
+// processesOfUID lists the pids of uid's live processes (not zombies).
+func processesOfUID(uid int) []string {
+	dirs, _ := os.ReadDir("/proc")
+	var out []string
+	for _, d := range dirs {
+		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(status), "\nState:\tZ") {
+			continue
+		}
+		for line := range strings.SplitSeq(string(status), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "Uid:" && f[1] == fmt.Sprint(uid) {
+				out = append(out, d.Name())
+			}
+		}
+	}
+	return out
+}
+
+// A job's spec is refused when it cannot run: more nodes than the cluster
+// has, an undeclared reference, a compute of another workspace; and it
+// cannot change once submitted.
+func TestJobAdmission(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 2, "PT120S"), http.StatusCreated)
+	for body, want := range map[string]string{
+		jobBody("cpu", "echo", `"resources":{"instanceCount":3}`):                                                      "at most 2 nodes",
+		jobBody("cpu", "echo ${{inputs.lr}}"):                                                                          "${{inputs.lr}}",
+		jobBody("gone", "echo"):                                                                                        "was not found",
+		jobBody("cpu", "echo", `"limits":{"jobLimitsType":"Command","timeout":"soon"}`):                                "limits.timeout",
+		`{"properties":{"jobType":"Sweep","command":"x","environmentId":"e","computeId":"` + wsML + `/computes/cpu"}}`: "command jobs only",
+	} {
+		st, out, _ := c.do("PUT", wsML+"/jobs/j1"+mlVersion, body)
+		if st < 400 || !strings.Contains(fmt.Sprint(out), want) {
+			t.Errorf("PUT %s: %d %v, want an error naming %q", body, st, out, want)
+		}
+	}
+	c.submit("j2", jobBody("cpu", "echo a", `"displayName":"first"`))
+	if st, out, _ := c.do("PUT", wsML+"/jobs/j2"+mlVersion, jobBody("cpu", "echo b")); st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "command cannot change") {
+		t.Errorf("changing the command: %d %v", st, out)
+	}
+	if st, out, _ := c.do("PUT", wsML+"/jobs/j2"+mlVersion, jobBody("cpu", "echo a", `"displayName":"renamed"`)); st != http.StatusOK {
+		t.Errorf("renaming: %d %v", st, out)
+	}
+}

@@ -1,0 +1,324 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"securetrain/internal/clock"
+	"securetrain/internal/provision"
+	"securetrain/internal/resources"
+)
+
+// The executor of the sim fabric: a job's processes run on the host, in a
+// working directory per node, as a user id of the job's own that owns
+// nothing else. The user cannot read the data directory (0700, root's),
+// and the job's processes are exactly that user's processes: cancel,
+// timeout and the end of the job kill every one of them, whatever process
+// group or session they moved to.
+
+// hostPath is the PATH of job processes.
+const hostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// process is one process of a job: its rank and log.
+type process struct {
+	cmd     *exec.Cmd
+	rank    int
+	logPath string
+}
+
+// run is a started job: its processes and how it ended.
+type run struct {
+	uid   int
+	procs []process
+	done  chan struct{} // closed when every process has exited and the user's processes are gone
+
+	mu     sync.Mutex
+	reason *Failure    // why it was stopped (canceled, timeout, deleted); nil while it runs on
+	status string      // the status stop gives it: Canceled or Failed
+	exits  []int       // exit codes by process, once done
+	timer  clock.Timer // the timeout's, if any
+}
+
+// stop kills every process of the run, once, for a reason.
+func (r *run) stop(status string, why *Failure) {
+	if r.finished() {
+		return // its user id may be another job's by now
+	}
+	r.mu.Lock()
+	if r.reason == nil {
+		r.reason, r.status = why, status
+	}
+	r.mu.Unlock()
+	killUser(r.uid)
+}
+
+// finished reports whether the run is done.
+func (r *run) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// spec is what starting a job needs.
+type spec struct {
+	job     *resources.Job
+	nodes   []provision.ClaimedNode
+	uid     int
+	workDir string // the job's, under the scheduler's WorkDir
+	logDir  string // the job's user_logs, under the data directory
+}
+
+// start prepares the job's directories and starts its processes.
+func start(sp spec, wake func()) (*run, error) {
+	j := sp.job
+	ppn := 1
+	if j.Distribution.Type == resources.DistributionPyTorch || j.Distribution.Type == resources.DistributionMPI {
+		ppn = j.Distribution.ProcessesPerInstance
+	}
+	world := len(sp.nodes) * ppn
+	if err := os.MkdirAll(sp.logDir, 0o700); err != nil {
+		return nil, fmt.Errorf("the job's log directory: %w", err)
+	}
+	if err := ownedDir(sp.workDir, sp.uid); err != nil {
+		return nil, err
+	}
+	outputs := map[string]string{}
+	for name := range j.Outputs {
+		dir := filepath.Join(sp.workDir, "outputs", name)
+		if err := ownedDir(dir, sp.uid); err != nil {
+			return nil, err
+		}
+		outputs[name] = dir
+	}
+	command := substitute(j, outputs)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{uid: sp.uid, done: make(chan struct{})}
+	for i, n := range sp.nodes {
+		nodeDir := filepath.Join(sp.workDir, n.Name)
+		if err := ownedDir(nodeDir, sp.uid); err != nil {
+			return nil, err
+		}
+		for local := range ppn {
+			rank := i*ppn + local
+			logName := "std_log.txt"
+			if world > 1 {
+				logName = fmt.Sprintf("std_log_process_%d.txt", rank)
+			}
+			env := baseEnv(j, nodeDir)
+			env = append(env, distributionEnv(j, i, local, rank, world, len(sp.nodes), port)...)
+			p, err := launch(command, nodeDir, env, filepath.Join(sp.logDir, logName), sp.uid)
+			if err != nil {
+				r.stop(resources.JobFailed, nil)
+				for _, q := range r.procs {
+					_ = q.cmd.Wait() // already failing: the processes were killed
+				}
+				return nil, err
+			}
+			p.rank = rank
+			r.procs = append(r.procs, p)
+		}
+	}
+	go r.wait(wake)
+	return r, nil
+}
+
+// wait collects the exit codes, kills what the processes left behind,
+// and wakes the scheduler.
+func (r *run) wait(wake func()) {
+	exits := make([]int, len(r.procs))
+	for i, p := range r.procs {
+		err := p.cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee):
+			exits[i] = ee.ExitCode() // -1 when killed by a signal
+		default:
+			exits[i] = -1
+		}
+	}
+	killUser(r.uid) // nothing outlives the job
+	r.mu.Lock()
+	r.exits = exits
+	r.mu.Unlock()
+	close(r.done)
+	wake()
+}
+
+// launch starts one process of the job as uid, its output to logPath.
+func launch(command, dir string, env []string, logPath string, uid int) (process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return process{}, fmt.Errorf("the job's log %s: %w", filepath.Base(logPath), err)
+	}
+	defer logFile.Close() // the child holds its own copy
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:    true,
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
+	}
+	if err := cmd.Start(); err != nil {
+		return process{}, fmt.Errorf("start the job's process: %w", err)
+	}
+	return process{cmd: cmd, logPath: logPath}, nil
+}
+
+// ownedDir creates dir (and its parents) and gives dir to uid, private.
+func ownedDir(dir string, uid int) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("the job's directory: %w", err)
+	}
+	if err := os.Lchown(dir, uid, uid); err != nil {
+		return fmt.Errorf("give the job's directory to its user: %w", err)
+	}
+	return nil
+}
+
+// substitute replaces ${{inputs.x}} with literal inputs' values and
+// ${{outputs.y}} with output folders in the job's command. Admission has
+// checked that every reference names a declared input or output.
+func substitute(j *resources.Job, outputs map[string]string) string {
+	var pairs []string
+	for name, in := range j.Inputs {
+		pairs = append(pairs, "${{inputs."+name+"}}", in.Value)
+	}
+	for name, dir := range outputs {
+		pairs = append(pairs, "${{outputs."+name+"}}", dir)
+	}
+	return strings.NewReplacer(pairs...).Replace(j.Command)
+}
+
+// baseEnv is the environment every process of the job gets: a plain PATH
+// and HOME (nothing of the server's own environment), Azure ML's run
+// variables, then the job's environmentVariables.
+func baseEnv(j *resources.Job, home string) []string {
+	env := []string{"PATH=" + hostPath, "HOME=" + home, "AZUREML_RUN_ID=" + j.ID.Leaf(), "AZUREML_EXPERIMENT_NAME=" + j.ExperimentName}
+	for k, v := range j.EnvironmentVariables {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// distributionEnv is what a distribution sets for a process: PyTorch's
+// rendezvous variables, MPI's ranks, TensorFlow's TF_CONFIG. On the sim
+// fabric every node is this host, so the master address is loopback.
+func distributionEnv(j *resources.Job, node, local, rank, world, nodes, port int) []string {
+	switch j.Distribution.Type {
+	case resources.DistributionPyTorch:
+		return []string{"MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + strconv.Itoa(port), "WORLD_SIZE=" + strconv.Itoa(world),
+			"RANK=" + strconv.Itoa(rank), "LOCAL_RANK=" + strconv.Itoa(local), "NODE_RANK=" + strconv.Itoa(node)}
+	case resources.DistributionMPI:
+		return []string{"OMPI_COMM_WORLD_SIZE=" + strconv.Itoa(world), "OMPI_COMM_WORLD_RANK=" + strconv.Itoa(rank),
+			"OMPI_COMM_WORLD_LOCAL_RANK=" + strconv.Itoa(local), "OMPI_COMM_WORLD_NODE_RANK=" + strconv.Itoa(node)}
+	case resources.DistributionTensorFlow:
+		workers := make([]string, nodes)
+		for i := range workers {
+			workers[i] = "127.0.0.1:" + strconv.Itoa(port+i)
+		}
+		cfg, _ := json.Marshal(map[string]any{"cluster": map[string]any{"worker": workers}, "task": map[string]any{"type": "worker", "index": node}})
+		return []string{"TF_CONFIG=" + string(cfg)}
+	}
+	return nil
+}
+
+// freePort is a TCP port free on loopback now, for a job's rendezvous.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a rendezvous port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// killUser kills every process of uid until none is left: a job's
+// processes cannot escape it by changing process group or session.
+func killUser(uid int) {
+	for range 50 {
+		pids := processesOf(uid)
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // it may have exited already
+		}
+	}
+}
+
+// processesOf lists the processes whose real or effective user is uid.
+func processesOf(uid int) []int {
+	dirs, _ := os.ReadDir("/proc")
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if ownedBy(pid, uid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// ownedBy reports whether pid is a live process of uid (a zombie is dead:
+// it only waits for its parent to read its exit).
+func ownedBy(pid, uid int) bool {
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return false
+	}
+	owned := false
+	for line := range strings.SplitSeq(string(status), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "State:" && f[1] == "Z":
+			return false
+		case len(f) >= 3 && f[0] == "Uid:":
+			owned = f[1] == strconv.Itoa(uid) || f[2] == strconv.Itoa(uid)
+		}
+	}
+	return owned
+}
+
+// uidFree reports whether no account and no process uses uid.
+func uidFree(uid int) bool {
+	if _, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return false
+	}
+	return len(processesOf(uid)) == 0
+}
+
+// lastLines are the last n lines of a log.
+func lastLines(path string, n int) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	const tail = 8 << 10
+	if len(data) > tail {
+		data = data[len(data)-tail:]
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}

@@ -1,0 +1,154 @@
+// Package jobs runs Azure ML command jobs on the nodes of computes: a
+// durable queue of the jobs not yet finished, a scheduler the provisioning
+// engine runs in each pass (nodes claimed in order, a cluster scaled up
+// for them, given back when the job ends), and an executor that runs each
+// job's processes on the host for the sim fabric, as a user of its own.
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/resources"
+	"securetrain/internal/store"
+)
+
+// activeScope holds one record per job not yet finished: the queue, in
+// the order jobs were submitted, and what a started job holds (its nodes
+// and user), so that a restart finds and stops what ran.
+const (
+	activeScope = "/providers/securetrain/activeJobs"
+	activeType  = "securetrain/activeJobs"
+)
+
+// entry is an active-job record.
+type entry struct {
+	Job      string    `json:"job"`
+	QueuedAt time.Time `json:"queuedAt"`
+	// Compute, Nodes and UID are set when the job is given its nodes.
+	Compute string   `json:"compute,omitempty"`
+	Nodes   []string `json:"nodes,omitempty"`
+	UID     int      `json:"uid,omitempty"`
+}
+
+// key names a job in the queue and on disk: a digest of its id, which
+// ARM compares case-insensitively.
+func key(jobID string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(jobID)))
+	return hex.EncodeToString(sum[:12])
+}
+
+func entryID(jobID string) string { return activeScope + "/" + key(jobID) }
+
+// Enqueue puts a new job at the end of the queue, in tx, at now.
+func Enqueue(ctx context.Context, tx store.Tx, jobID string, now time.Time) error {
+	return putEntry(ctx, tx, entry{Job: jobID, QueuedAt: now.UTC()})
+}
+
+func putEntry(ctx context.Context, tx store.Tx, e entry) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode the queue entry of %s: %w", e.Job, err)
+	}
+	_, err = tx.Put(ctx, store.Record{ID: entryID(e.Job), Type: activeType, Body: body}, store.Condition{})
+	return err
+}
+
+// queue lists the active jobs, oldest first.
+func queue(ctx context.Context, rd store.Reader) ([]entry, error) {
+	var out []entry
+	err := store.Each(ctx, rd, store.Query{Scope: activeScope, Type: activeType}, func(rec store.Record) error {
+		var e entry
+		if err := json.Unmarshal(rec.Body, &e); err != nil {
+			return fmt.Errorf("stored %s: %w", rec.ID, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b entry) int { return a.QueuedAt.Compare(b.QueuedAt) })
+	return out, err
+}
+
+// Failure is why a job failed or was canceled: ARM's error shape, kept in
+// the job's properties.error.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// readJob reads a stored job: its body and typed view. A job that is gone
+// is (nil, nil, nil).
+func readJob(ctx context.Context, rd store.Reader, jobID string) (arm.Body, *resources.Job, error) {
+	rec, err := rd.Get(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := arm.DecodeBody(rec.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stored %s: %w", jobID, err)
+	}
+	snap, err := resources.DecodeStored(rec.Body)
+	if err != nil {
+		return body, nil, fmt.Errorf("stored %s: %w", jobID, err)
+	}
+	if len(snap.Jobs) != 1 {
+		return body, nil, fmt.Errorf("stored %s is not one job", jobID)
+	}
+	return body, snap.Jobs[0], nil
+}
+
+// setStatus stores a job's status (and its failure, or none) in tx. A job
+// that is gone is left gone.
+func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Failure) error {
+	rec, err := tx.Get(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	body, err := arm.DecodeBody(rec.Body)
+	if err != nil {
+		return fmt.Errorf("stored %s: %w", jobID, err)
+	}
+	props := arm.EnsureField(body, "properties")
+	props["status"] = status
+	delete(props, "error")
+	if why != nil {
+		props["error"] = why
+	}
+	body["etag"] = store.NewETag()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", jobID, err)
+	}
+	rec.Body, rec.ETag = raw, arm.Str(body, "etag")
+	_, err = tx.Put(ctx, rec, store.Condition{})
+	return err
+}
+
+// RequestCancel asks, in tx, for a job to stop: a job not yet finished
+// becomes CancelRequested and the scheduler ends it; a finished one is
+// left as it is. It reports whether the job exists.
+func RequestCancel(ctx context.Context, tx store.Tx, jobID string) (bool, error) {
+	body, _, err := readJob(ctx, tx, jobID)
+	if body == nil {
+		return false, err
+	}
+	status := arm.Str(arm.EnsureField(body, "properties"), "status")
+	if resources.JobTerminal(status) {
+		return true, nil
+	}
+	return true, setStatus(ctx, tx, jobID, resources.JobCancelRequested, nil)
+}
