@@ -32,6 +32,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (local debugging only: tokens cross the network in clear)")
 	quotaFile := fs.String("quotas", "", "JSON `file` of provisioning quotas per subscription and region (default: Azure-like; docs/provisioning.md)")
 	checkBudget := fs.Duration("check-timeout", store.DefaultCheckBudget, checkTimeoutUsage)
+	nodeDir := fs.String("node-dir", filepath.Join(os.TempDir(), "securetrain-nodes"),
+		"`directory` of the jobs' working directories on the sim fabric: outside --data, which jobs cannot enter (docs/jobs.md)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
@@ -69,7 +71,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget}, stdout, stderr); err != nil {
+	if err := serve(ctx, serveConfig{dataDir: *dataDir, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget, nodeDir: *nodeDir}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -84,6 +86,8 @@ type serveConfig struct {
 	ready chan<- string
 	// checkBudget bounds the store's integrity check at start (0: none).
 	checkBudget time.Duration
+	// nodeDir holds jobs' working directories.
+	nodeDir string
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
@@ -103,8 +107,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	} else if created {
 		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
 	}
+	if err := ensureNodeDir(cfg.nodeDir); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas})
+	handler := api.NewWithOptions(st, logger, api.Options{Quotas: cfg.quotas, JobLogDir: filepath.Join(cfg.dataDir, "jobs"), NodeDir: cfg.nodeDir})
 	// The engine and the sweeper stop, and their last transaction ends,
 	// before the store closes (deferred above, so run after this).
 	background, stopBackground := context.WithCancel(ctx)
@@ -194,4 +201,29 @@ func runRole(args []string, stdout, stderr io.Writer) int {
 	return onStore("role", *dataDir, stdout, stderr, func(st store.Store) (string, error) {
 		return api.AssignRole(context.Background(), st, *who, *role, *scope)
 	})
+}
+
+// ensureNodeDir creates the directory of jobs' working directories, 0711:
+// jobs' users reach their own directory in it and list nothing. One that
+// exists must be a directory of this user's that no one else can write:
+// in a shared /tmp, another user could otherwise plant a link that makes
+// the server create and hand over directories elsewhere.
+func ensureNodeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("--node-dir %s is not a directory (a link is refused)", dir)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("--node-dir %s belongs to another user; choose a directory of the server's own", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("--node-dir %s is writable by others (mode %v); it must be 0711", dir, fi.Mode().Perm())
+	}
+	return os.Chmod(dir, 0o711)
 }

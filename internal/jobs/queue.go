@@ -109,7 +109,8 @@ func readJob(ctx context.Context, rd store.Reader, jobID string) (arm.Body, *res
 }
 
 // setStatus stores a job's status (and its failure, or none) in tx. A job
-// that is gone is left gone.
+// that is gone is left gone; a cancel asked for meanwhile is not undone by
+// a step on the way (the next pass ends the job).
 func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Failure) error {
 	rec, err := tx.Get(ctx, jobID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -123,6 +124,9 @@ func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Fail
 		return fmt.Errorf("stored %s: %w", jobID, err)
 	}
 	props := arm.EnsureField(body, "properties")
+	if props["status"] == resources.JobCancelRequested && !resources.JobTerminal(status) {
+		return nil
+	}
 	props["status"] = status
 	delete(props, "error")
 	if why != nil {
