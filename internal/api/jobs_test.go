@@ -24,15 +24,7 @@ import (
 // a job's user can reach them.
 func jobOptions(t *testing.T, clk clock.Clock) Options {
 	t.Helper()
-	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(nodes) })
-	if err := os.Chmod(nodes, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	return Options{Clock: clk, JobLogDir: filepath.Join(t.TempDir(), "data", "jobs"), NodeDir: nodes}
+	return Options{Clock: clk, JobLogDir: filepath.Join(t.TempDir(), "data", "jobs"), NodeDir: outsideDir(t, 0o711)}
 }
 
 func jobBody(compute, command string, extra ...string) string {
@@ -120,7 +112,7 @@ func TestJobScalesClusterUpThenDown(t *testing.T) {
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 4, "PT120S"), http.StatusCreated)
 	// The job holds its nodes until the test releases it: the cluster's
 	// running nodes can be read meanwhile.
-	gate := filepath.Join(jobOptionsDir(t), "go")
+	gate := filepath.Join(outsideDir(t, 0o755), "go")
 	c.submit("train", jobBody("cpu", "while [ ! -e "+gate+" ]; do sleep 0.01; done; echo rank $RANK of $WORLD_SIZE",
 		`"resources":{"instanceCount":2}`, `"distribution":{"distributionType":"PyTorch","processCountPerInstance":1}`))
 	c.waitStatus("train", resources.JobRunning)
@@ -149,16 +141,16 @@ func TestJobScalesClusterUpThenDown(t *testing.T) {
 	}
 }
 
-// jobOptionsDir is a directory every job user can read: a gate file a
-// test creates there releases a waiting job.
-func jobOptionsDir(t *testing.T) string {
+// outsideDir is a directory outside t.TempDir (whose parent is private
+// to root), with mode: one jobs' users can reach.
+func outsideDir(t *testing.T, mode os.FileMode) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "securetrain-gate-")
+	dir, err := os.MkdirTemp("", "securetrain-jobs-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := os.Chmod(dir, mode); err != nil {
 		t.Fatal(err)
 	}
 	return dir
