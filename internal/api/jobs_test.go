@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,16 @@ func (c *client) waitStatus(name, status string) {
 
 func (c *client) log(name, file string) string {
 	c.t.Helper()
+	text, st := c.logAt(name, file)
+	if st != http.StatusOK {
+		c.t.Fatalf("log %s of %s: %d %s", file, name, st, text)
+	}
+	return text
+}
+
+// logAt reads a job's log file and the answer's status.
+func (c *client) logAt(name, file string) (string, int) {
+	c.t.Helper()
 	req, _ := http.NewRequest("GET", c.base+wsML+"/jobs/"+name+"/userLogs"+mlVersion+"&file="+file, nil)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := http.DefaultClient.Do(req)
@@ -95,10 +106,10 @@ func (c *client) log(name, file string) string {
 	}
 	defer resp.Body.Close()
 	text, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("log %s of %s: %d %s %v", file, name, resp.StatusCode, text, err)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return string(text)
+	return string(text), resp.StatusCode
 }
 
 // A job on a cluster at 0 nodes queues, scales the cluster up to its
@@ -202,13 +213,7 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
 	c.submit("long", jobBody("cpu", "setsid sleep 600 & sleep 600 & echo uid=$(id -u); wait"))
-	c.waitStatus("long", resources.JobRunning)
-	var uid int
-	for uid == 0 {
-		if _, err := fmt.Sscanf(c.log("long", "std_log.txt"), "uid=%d", &uid); err != nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	uid := c.uidOf("long")
 	if len(processesOfUID(uid)) < 2 {
 		t.Fatalf("the job's processes: uid %d, %v", uid, processesOfUID(uid))
 	}
@@ -272,5 +277,107 @@ func TestJobAdmission(t *testing.T) {
 	}
 	if st, out, _ := c.do("PUT", wsML+"/jobs/j2"+mlVersion, jobBody("cpu", "echo a", `"displayName":"renamed"`)); st != http.StatusOK {
 		t.Errorf("renaming: %d %v", st, out)
+	}
+}
+
+// nodeDirEnv gives a server the test re-executes a directory for jobs'
+// working directories.
+const nodeDirEnv = "SECURETRAIN_TEST_NODE_DIR"
+
+// uidOf reads the user id a job printed first in its log ("uid=N").
+func (c *client) uidOf(name string) int {
+	c.t.Helper()
+	for range 3000 {
+		var uid int
+		text, _ := c.logAt(name, "std_log.txt") // 404 until the job starts
+		if _, err := fmt.Sscanf(text, "uid=%d", &uid); err == nil {
+			return uid
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s never printed its uid", name)
+	return 0
+}
+
+// A server killed with SIGKILL while a job runs leaves the job's
+// processes orphaned; started again, it kills them and fails the job
+// with the reason rather than run it twice.
+func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
+	nodes := outsideDir(t, 0o711)
+	c, cmd, _ := startKillServer(t, dir, nodeDirEnv+"="+nodes)
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c.submit("orphan", jobBody("cpu", "echo uid=$(id -u); setsid sleep 600 & sleep 600"))
+	uid := c.uidOf("orphan")
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if len(processesOfUID(uid)) == 0 {
+		t.Fatal("the kill took the job's processes with it: nothing to adopt or stop")
+	}
+	c, _, _ = startKillServer(t, dir, nodeDirEnv+"="+nodes)
+	p := c.waitJob("orphan")
+	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "ServiceRestarted" {
+		t.Fatalf("after the restart: %v", p)
+	}
+	if left := processesOfUID(uid); len(left) > 0 {
+		t.Fatalf("orphans left: %v", left)
+	}
+	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
+		t.Fatalf("the node was not given back: %v", inner)
+	}
+}
+
+// limits.timeout stops a job on the engine's clock: it fails with
+// JobTimeout and its processes are gone.
+func TestJobTimeout(t *testing.T) {
+	clk := clock.NewFake(testEpoch)
+	c := newClient(t, jobOptions(t, clk))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c.submit("slow", jobBody("cpu", "echo uid=$(id -u); sleep 600", `"limits":{"jobLimitsType":"Command","timeout":"PT10M"}`))
+	uid := c.uidOf("slow")
+	clk.Advance(9 * time.Minute)
+	c.settle()
+	if st := c.job("slow")["status"]; st != resources.JobRunning {
+		t.Fatalf("before its timeout: %v", st)
+	}
+	clk.Advance(time.Minute)
+	p := c.waitJob("slow")
+	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "JobTimeout" {
+		t.Fatalf("after its timeout: %v", p)
+	}
+	if left := processesOfUID(uid); len(left) > 0 {
+		t.Fatalf("processes left: %v", left)
+	}
+}
+
+// Jobs wait in order when the cluster's nodes are busy: the second job
+// stays Queued while the first runs, then runs on the node it gives back.
+// Deleting a running job stops it and gives its node back.
+func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c.submit("first", jobBody("cpu", "echo uid=$(id -u); sleep 600"))
+	c.submit("second", jobBody("cpu", "echo second"))
+	uid := c.uidOf("first")
+	c.settle()
+	if st := c.job("second")["status"]; st != resources.JobQueued {
+		t.Fatalf("second while first runs: %v", st)
+	}
+	if st, out, _ := c.do("DELETE", wsML+"/jobs/first"+mlVersion, ""); st != http.StatusOK {
+		t.Fatalf("delete first: %d %v", st, out)
+	}
+	if p := c.waitJob("second"); p["status"] != resources.JobCompleted {
+		t.Fatalf("second: %v", p)
+	}
+	if left := processesOfUID(uid); len(left) > 0 {
+		t.Fatalf("the deleted job's processes: %v", left)
+	}
+	if got := c.log("second", "std_log.txt"); got != "second\n" {
+		t.Fatalf("second's log: %q", got)
 	}
 }
