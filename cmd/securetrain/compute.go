@@ -74,16 +74,21 @@ func computeUsage(w io.Writer) {
 // computeCmd holds what every subcommand shares: the workspace, the
 // server, and the compute's name.
 type computeCmd struct {
-	name   string // subcommand
-	fs     *flag.FlagSet
-	client clientFlags
-	sub    string
-	group  string
-	ws     string
-	stderr io.Writer
+	command string // the command group: compute, job
+	noun    string // what NAME names: compute, job
+	name    string // subcommand
+	fs      *flag.FlagSet
+	client  clientFlags
+	sub     string
+	group   string
+	ws      string
+	stderr  io.Writer
 
-	srv     *serverClient
-	compute string // the positional NAME ("" for list)
+	srv *serverClient
+	// compute is the positional NAME ("" for list): the compute's, or
+	// the job's in a job command.
+	compute   string
+	validName func(string) error
 }
 
 // newComputeCmd registers the workspace flags (-g and -w as short forms,
@@ -95,8 +100,14 @@ func newComputeCmd(name string, stderr io.Writer) *computeCmd {
 			synopsis = sc.synopsis
 		}
 	}
-	c := &computeCmd{name: name, stderr: stderr}
-	c.fs = newFlagSet("compute "+name, strings.TrimSpace(synopsis+" --subscription S -g GROUP -w WORKSPACE [--url URL] [--token T]"), stderr)
+	return newWorkspaceCmd("compute", "compute", name, synopsis, validComputeName, stderr)
+}
+
+// newWorkspaceCmd is a subcommand of group (compute, job) on resources
+// of a workspace, each named by a NAME that valid checks.
+func newWorkspaceCmd(group, noun, name, synopsis string, valid func(string) error, stderr io.Writer) *computeCmd {
+	c := &computeCmd{command: group, noun: noun, name: name, stderr: stderr, validName: valid}
+	c.fs = newFlagSet(group+" "+name, strings.TrimSpace(synopsis+" --subscription S -g GROUP -w WORKSPACE [--url URL] [--token T]"), stderr)
 	c.fs.StringVar(&c.sub, "subscription", os.Getenv("SECURETRAIN_SUBSCRIPTION"), "the workspace's `subscription` (env SECURETRAIN_SUBSCRIPTION)")
 	c.fs.StringVar(&c.group, "resource-group", "", "the workspace's resource `group`")
 	c.fs.StringVar(&c.group, "g", "", "short for --resource-group")
@@ -122,7 +133,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	}
 	switch {
 	case wantName && len(rest) != 1:
-		return c.badInput("expected one compute NAME, got %d arguments", len(rest))
+		return c.badInput("expected one %s NAME, got %d arguments", c.noun, len(rest))
 	case !wantName && len(rest) > 0:
 		return c.badInput("unexpected argument %q", rest[0])
 	}
@@ -141,7 +152,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	}
 	if wantName {
 		c.compute = rest[0]
-		if err := validComputeName(c.compute); err != nil {
+		if err := c.validName(c.compute); err != nil {
 			return c.badInput("%v", err)
 		}
 	}
@@ -153,7 +164,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 func (c *computeCmd) connect() bool {
 	var err error
 	if c.srv, err = newServerClient(c.client); err != nil {
-		fmt.Fprintf(c.stderr, "securetrain compute %s: %v\n", c.name, err)
+		fmt.Fprintf(c.stderr, "securetrain %s %s: %v\n", c.command, c.name, err)
 		return false
 	}
 	return true
@@ -188,7 +199,7 @@ func (c *computeCmd) fail(err error) int {
 	if what == "" {
 		what = c.ws
 	}
-	fmt.Fprintf(c.stderr, "securetrain compute %s %s:\n", c.name, what)
+	fmt.Fprintf(c.stderr, "securetrain %s %s %s:\n", c.command, c.name, what)
 	writeAPIError(c.stderr, err)
 	return 1
 }
