@@ -46,29 +46,33 @@ func computeSubcommands() []computeSubcommand {
 }
 
 func runCompute(args []string, stdout, stderr io.Writer) int {
+	return runGroup("compute", computeSynopsis, computeSubcommands(), args, stdout, stderr)
+}
+
+// runGroup runs a subcommand of a command group (compute, job).
+func runGroup(group, synopsis string, subs []computeSubcommand, args []string, stdout, stderr io.Writer) int {
+	usage := func() {
+		fmt.Fprintf(stderr, "usage: securetrain %s %s\n\n", group, synopsis)
+		for _, sc := range subs {
+			fmt.Fprintf(stderr, "  %-8s %s\n", sc.name, sc.summary)
+		}
+		fmt.Fprintf(stderr, "\nRun securetrain %s SUBCOMMAND -h for its flags.\n", group)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		computeUsage(stderr)
+		usage()
 		if len(args) == 0 {
 			return exitBadInput
 		}
 		return 0
 	}
-	for _, sc := range computeSubcommands() {
+	for _, sc := range subs {
 		if sc.name == args[0] {
 			return sc.run(sc.name, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "securetrain compute: unknown subcommand %q\n\n", args[0])
-	computeUsage(stderr)
+	fmt.Fprintf(stderr, "securetrain %s: unknown subcommand %q\n\n", group, args[0])
+	usage()
 	return exitBadInput
-}
-
-func computeUsage(w io.Writer) {
-	fmt.Fprintf(w, "usage: securetrain compute %s\n\n", computeSynopsis)
-	for _, sc := range computeSubcommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", sc.name, sc.summary)
-	}
-	fmt.Fprintln(w, "\nRun securetrain compute SUBCOMMAND -h for its flags.")
 }
 
 // computeCmd holds what every subcommand shares: the workspace, the
@@ -89,6 +93,7 @@ type computeCmd struct {
 	// the job's in a job command.
 	compute   string
 	validName func(string) error
+	exit      int // the exit code when ready returned false
 }
 
 // newComputeCmd registers the workspace flags (-g and -w as short forms,
@@ -621,13 +626,18 @@ func runComputeShow(name string, args []string, stdout, stderr io.Writer) int {
 	if !c.connect() {
 		return exitBadInput
 	}
-	resp, err := c.srv.do(http.MethodGet, c.computeID(), nil)
+	return c.showJSON(stdout, c.computeID())
+}
+
+// showJSON prints the resource id as JSON.
+func (c *computeCmd) showJSON(stdout io.Writer, id string) int {
+	resp, err := c.srv.do(http.MethodGet, id, nil)
 	if err != nil {
 		return c.fail(err)
 	}
 	var v any
 	if err := json.Unmarshal(resp.body, &v); err != nil {
-		fmt.Fprintf(stderr, "securetrain compute show: the answer is not JSON: %v\n", err)
+		fmt.Fprintf(c.stderr, "securetrain %s show: the answer is not JSON: %v\n", c.command, err)
 		return 1
 	}
 	writeJSON(stdout, v)

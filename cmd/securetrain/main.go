@@ -38,6 +38,7 @@ func commands() []command {
 		{"apply", "create or update on the server the resources of an environment file (apply -f ENV)", runApply},
 		{"export", "write the server's resources of a subscription as an environment file", runExport},
 		{"compute", "create and run Azure ML computes on the server: compute create|show|list|resize|stop|start|restart|delete|nodes", runCompute},
+		{"job", "submit and follow Azure ML command jobs on the server: job create -f job.yml [--stream]|show|list|stream|cancel", runJob},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

@@ -11,7 +11,16 @@ import (
 // write is refused, so that no one can redirect where the server creates
 // and hands over jobs' directories.
 func TestNodeDirRefusesLinksAndSharedDirectories(t *testing.T) {
-	base := t.TempDir()
+	base := t.TempDir() // 0700: no job's user can enter it
+	if err := ensureNodeDir(filepath.Join(base, "private")); err == nil || !strings.Contains(err.Error(), "cannot reach it") {
+		t.Errorf("under a private directory: %v", err)
+	}
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(base), 0o711); err != nil {
+		t.Fatal(err)
+	}
 	fresh := filepath.Join(base, "nodes")
 	if err := ensureNodeDir(fresh); err != nil {
 		t.Fatal(err)

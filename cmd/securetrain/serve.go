@@ -227,5 +227,25 @@ func ensureNodeDir(dir string) error {
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("--node-dir %s is writable by others (mode %v); it must be 0711", dir, fi.Mode().Perm())
 	}
-	return os.Chmod(dir, 0o711)
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	// Jobs' users enter their directories through every directory above.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("--node-dir: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("--node-dir %s: jobs' users cannot reach it, %s has mode %v; choose a directory every user can enter above (such as /var/lib/securetrain-nodes)",
+				dir, p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }

@@ -167,12 +167,20 @@ func outsideDir(t *testing.T, mode os.FileMode) string {
 	return dir
 }
 
+// oneNodeCluster is a server whose jobs run (on clk; nil: the system
+// clock), with cluster cpu of one node.
+func oneNodeCluster(t *testing.T, clk clock.Clock) *client {
+	t.Helper()
+	c := newClient(t, jobOptions(t, clk))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	return c
+}
+
 // A failing command fails the job with its exit code and the last lines
 // of its output.
 func TestJobFailureReportsExitCodeAndLastLines(t *testing.T) {
-	c := newClient(t, jobOptions(t, nil))
-	provisionEnv(t, c, "")
-	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c := oneNodeCluster(t, nil)
 	c.submit("bad", jobBody("cpu", "echo loading data; echo 'ValueError: bad shape' >&2; exit 3"))
 	p := c.waitJob("bad")
 	e := arm.EnsureField(p, "error")
@@ -185,9 +193,7 @@ func TestJobFailureReportsExitCodeAndLastLines(t *testing.T) {
 // A job's processes run as a user of their own: they cannot read the
 // admin token or the database in the data directory.
 func TestJobCannotReadServerSecrets(t *testing.T) {
-	c := newClient(t, jobOptions(t, nil))
-	provisionEnv(t, c, "")
-	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c := oneNodeCluster(t, nil)
 	token, db := filepath.Join(c.dir, AdminTokenFile), filepath.Join(c.dir, store.DBFile)
 	for _, f := range []string{token, db} {
 		if _, err := os.Stat(f); err != nil {
@@ -209,9 +215,7 @@ func TestJobCannotReadServerSecrets(t *testing.T) {
 // job's process group and session: none of the job's user's processes is
 // left.
 func TestJobCancelKillsTheTree(t *testing.T) {
-	c := newClient(t, jobOptions(t, nil))
-	provisionEnv(t, c, "")
-	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c := oneNodeCluster(t, nil)
 	c.submit("long", jobBody("cpu", "setsid sleep 600 & sleep 600 & echo uid=$(id -u); wait"))
 	uid := c.uidOf("long")
 	if len(processesOfUID(uid)) < 2 {
@@ -334,9 +338,7 @@ func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
 // JobTimeout and its processes are gone.
 func TestJobTimeout(t *testing.T) {
 	clk := clock.NewFake(testEpoch)
-	c := newClient(t, jobOptions(t, clk))
-	provisionEnv(t, c, "")
-	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c := oneNodeCluster(t, clk)
 	c.submit("slow", jobBody("cpu", "echo uid=$(id -u); sleep 600", `"limits":{"jobLimitsType":"Command","timeout":"PT10M"}`))
 	uid := c.uidOf("slow")
 	clk.Advance(9 * time.Minute)
@@ -358,9 +360,7 @@ func TestJobTimeout(t *testing.T) {
 // stays Queued while the first runs, then runs on the node it gives back.
 // Deleting a running job stops it and gives its node back.
 func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
-	c := newClient(t, jobOptions(t, nil))
-	provisionEnv(t, c, "")
-	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+	c := oneNodeCluster(t, nil)
 	c.submit("first", jobBody("cpu", "echo uid=$(id -u); sleep 600"))
 	c.submit("second", jobBody("cpu", "echo second"))
 	uid := c.uidOf("first")
