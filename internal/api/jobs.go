@@ -71,6 +71,9 @@ func admitJob(_ *Server, _ context.Context, _ store.Reader, id arm.ID, cur, next
 	return "", 0, nil
 }
 
+// envName is what a process's environment variable may be called.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // jobRef is a ${{inputs.x}} or ${{outputs.y}} in a command.
 var jobRef = regexp.MustCompile(`\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}`)
 
@@ -114,6 +117,14 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 		if out.Type != "uri_folder" || out.URI != "" {
 			return bad("outputs.%s: this server keeps uri_folder outputs without a uri only (outputs to a datastore need the workspace's blob storage, not served yet)", name)
 		}
+	}
+	for name, v := range j.EnvironmentVariables {
+		if !envName.MatchString(name) || strings.ContainsRune(v, 0) {
+			return bad("environmentVariables.%s: a variable is named by letters, digits and '_' (not starting with a digit), and its value has no NUL character", name)
+		}
+	}
+	if strings.ContainsRune(j.Command, 0) {
+		return bad("the command holds a NUL character")
 	}
 	for _, m := range jobRef.FindAllStringSubmatch(j.Command, -1) {
 		_, inOK := j.Inputs[m[2]]

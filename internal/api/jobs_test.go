@@ -267,6 +267,7 @@ func TestJobAdmission(t *testing.T) {
 		jobBody("cpu", "echo", `"resources":{"instanceCount":3}`):                                                      "at most 2 nodes",
 		jobBody("cpu", "echo ${{inputs.lr}}"):                                                                          "${{inputs.lr}}",
 		jobBody("gone", "echo"):                                                                                        "was not found",
+		jobBody("cpu", "echo", `"environmentVariables":{"A=B":"x"}`):                                                   "environmentVariables.A=B",
 		jobBody("cpu", "echo", `"limits":{"jobLimitsType":"Command","timeout":"soon"}`):                                "limits.timeout",
 		`{"properties":{"jobType":"Sweep","command":"x","environmentId":"e","computeId":"` + wsML + `/computes/cpu"}}`: "command jobs only",
 	} {
@@ -379,5 +380,20 @@ func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
 	}
 	if got := c.log("second", "std_log.txt"); got != "second\n" {
 		t.Fatalf("second's log: %q", got)
+	}
+}
+
+// ${{outputs.y}} is a folder the job can write; ${{inputs.x}} is the
+// literal's value; environment variables arrive.
+func TestJobWritesItsOutputFolder(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	c.submit("out", jobBody("cpu", "echo $GREETING ${{inputs.lr}} > ${{outputs.model}}/weights && cat ${{outputs.model}}/weights",
+		`"inputs":{"lr":{"jobInputType":"literal","value":"0.01"}}`, `"outputs":{"model":{"jobOutputType":"uri_folder"}}`,
+		`"environmentVariables":{"GREETING":"hello"}`))
+	if p := c.waitJob("out"); p["status"] != resources.JobCompleted {
+		t.Fatalf("job: %v", p)
+	}
+	if got := c.log("out", "std_log.txt"); got != "hello 0.01\n" {
+		t.Fatalf("log: %q", got)
 	}
 }

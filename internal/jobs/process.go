@@ -96,6 +96,9 @@ func start(sp spec, wake func()) (*run, error) {
 		return nil, err
 	}
 	outputs := map[string]string{}
+	if err := ownedDir(filepath.Join(sp.workDir, "outputs"), sp.uid); err != nil {
+		return nil, err
+	}
 	for name := range j.Outputs {
 		dir := filepath.Join(sp.workDir, "outputs", name)
 		if err := ownedDir(dir, sp.uid); err != nil {
@@ -180,7 +183,8 @@ func launch(command, dir string, env []string, logPath string, uid int) (process
 	return process{cmd: cmd, logPath: logPath}, nil
 }
 
-// ownedDir creates dir (and its parents) and gives dir to uid, private.
+// ownedDir creates dir and gives it to uid, private. Its parents must be
+// uid's already: the job enters it through them.
 func ownedDir(dir string, uid int) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("the job's directory: %w", err)
