@@ -23,7 +23,7 @@ import (
 // jobOptions are a server's options with job directories: logs under the
 // data directory's sibling t.TempDir (private), working directories where
 // a job's user can reach them.
-func jobOptions(t *testing.T, clk clock.Clock) Options {
+func jobOptions(t testing.TB, clk clock.Clock) Options {
 	t.Helper()
 	return Options{Clock: clk, JobLogDir: filepath.Join(t.TempDir(), "data", "jobs"), NodeDir: outsideDir(t, 0o711)}
 }
@@ -154,7 +154,7 @@ func TestJobScalesClusterUpThenDown(t *testing.T) {
 
 // outsideDir is a directory outside t.TempDir (whose parent is private
 // to root), with mode: one jobs' users can reach.
-func outsideDir(t *testing.T, mode os.FileMode) string {
+func outsideDir(t testing.TB, mode os.FileMode) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "securetrain-jobs-test-")
 	if err != nil {
