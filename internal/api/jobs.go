@@ -43,11 +43,11 @@ func settleJob(_ arm.ID, props, cur object) {
 }
 
 // deriveJob queues a new job.
-func deriveJob(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, _ object) error {
+func deriveJob(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error {
 	if cur != nil {
 		return nil
 	}
-	return jobs.Enqueue(ctx, tx, id.String(), s.clock.Now())
+	return jobs.Enqueue(ctx, tx, id.String(), arm.Str(arm.EnsureField(next, "properties"), "computeId"), s.clock.Now())
 }
 
 // jobSpecFields are what a job runs; Azure refuses to change them once

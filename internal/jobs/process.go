@@ -253,8 +253,12 @@ func freePort() (int, error) {
 }
 
 // killUser kills every process of uid until none is left: a job's
-// processes cannot escape it by changing process group or session.
+// processes cannot escape it by changing process group or session. uid 0
+// (no user yet) and the server's own are never touched.
 func killUser(uid int) {
+	if uid <= 0 || uid == os.Geteuid() {
+		return
+	}
 	for range 50 {
 		pids := processesOf(uid)
 		if len(pids) == 0 {
@@ -266,48 +270,60 @@ func killUser(uid int) {
 	}
 }
 
-// processesOf lists the processes whose real or effective user is uid.
-func processesOf(uid int) []int {
+// procStatus calls fn with the real and effective user ids of every live
+// process (a zombie is dead: it only waits for its parent to read its
+// exit).
+func procStatus(fn func(pid, real, effective int)) {
 	dirs, _ := os.ReadDir("/proc")
-	var out []int
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(d.Name())
 		if err != nil {
 			continue
 		}
-		if ownedBy(pid, uid) {
-			out = append(out, pid)
+		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		real, effective, zombie := -1, -1, false
+		for line := range strings.SplitSeq(string(status), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 2 && f[0] == "State:":
+				zombie = f[1] == "Z"
+			case len(f) >= 3 && f[0] == "Uid:":
+				real, _ = strconv.Atoi(f[1])
+				effective, _ = strconv.Atoi(f[2])
+			}
+		}
+		if !zombie {
+			fn(pid, real, effective)
 		}
 	}
+}
+
+// processesOf lists the live processes whose real or effective user is
+// uid.
+func processesOf(uid int) []int {
+	var out []int
+	procStatus(func(pid, real, effective int) {
+		if real == uid || effective == uid {
+			out = append(out, pid)
+		}
+	})
 	return out
 }
 
-// ownedBy reports whether pid is a live process of uid (a zombie is dead:
-// it only waits for its parent to read its exit).
-func ownedBy(pid, uid int) bool {
-	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return false
-	}
-	owned := false
-	for line := range strings.SplitSeq(string(status), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 2 && f[0] == "State:" && f[1] == "Z":
-			return false
-		case len(f) >= 3 && f[0] == "Uid:":
-			owned = f[1] == strconv.Itoa(uid) || f[2] == strconv.Itoa(uid)
-		}
-	}
-	return owned
+// usersOfProcesses is the set of user ids live processes run as.
+func usersOfProcesses() map[int]bool {
+	out := map[int]bool{}
+	procStatus(func(_, real, effective int) { out[real], out[effective] = true, true })
+	return out
 }
 
-// uidFree reports whether no account and no process uses uid.
-func uidFree(uid int) bool {
-	if _, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		return false
-	}
-	return len(processesOf(uid)) == 0
+// accountExists reports whether an account has uid.
+func accountExists(uid int) bool {
+	_, err := user.LookupId(strconv.Itoa(uid))
+	return err == nil
 }
 
 // lastLines are the last n lines of a log.

@@ -33,10 +33,12 @@ const (
 type entry struct {
 	Job      string    `json:"job"`
 	QueuedAt time.Time `json:"queuedAt"`
-	// Compute, Nodes and UID are set when the job is given its nodes.
-	Compute string   `json:"compute,omitempty"`
-	Nodes   []string `json:"nodes,omitempty"`
-	UID     int      `json:"uid,omitempty"`
+	Compute  string    `json:"compute"`
+	// Queued: the job has been shown Queued.
+	Queued bool `json:"queued,omitempty"`
+	// Nodes are set when the job is given its nodes, UID just after.
+	Nodes []string `json:"nodes,omitempty"`
+	UID   int      `json:"uid,omitempty"`
 }
 
 // key names a job in the queue and on disk: a digest of its id, which
@@ -48,9 +50,10 @@ func key(jobID string) string {
 
 func entryID(jobID string) string { return activeScope + "/" + key(jobID) }
 
-// Enqueue puts a new job at the end of the queue, in tx, at now.
-func Enqueue(ctx context.Context, tx store.Tx, jobID string, now time.Time) error {
-	return putEntry(ctx, tx, entry{Job: jobID, QueuedAt: now.UTC()})
+// Enqueue puts a new job, to run on compute, at the end of the queue, in
+// tx, at now.
+func Enqueue(ctx context.Context, tx store.Tx, jobID, compute string, now time.Time) error {
+	return putEntry(ctx, tx, entry{Job: jobID, Compute: compute, QueuedAt: now.UTC()})
 }
 
 func putEntry(ctx context.Context, tx store.Tx, e entry) error {
@@ -84,28 +87,36 @@ type Failure struct {
 	Message string `json:"message"`
 }
 
-// readJob reads a stored job: its body and typed view. A job that is gone
-// is (nil, nil, nil).
-func readJob(ctx context.Context, rd store.Reader, jobID string) (arm.Body, *resources.Job, error) {
+// readBody reads a stored job's body; a job that is gone is (nil, nil).
+func readBody(ctx context.Context, rd store.Reader, jobID string) (arm.Body, error) {
 	rec, err := rd.Get(ctx, jobID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	body, err := arm.DecodeBody(rec.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stored %s: %w", jobID, err)
+		return nil, fmt.Errorf("stored %s: %w", jobID, err)
 	}
-	snap, err := resources.DecodeStored(rec.Body)
+	return body, nil
+}
+
+// typedJob is the typed view of a stored job's body.
+func typedJob(jobID string, body arm.Body) (*resources.Job, error) {
+	raw, err := json.Marshal(body)
 	if err != nil {
-		return body, nil, fmt.Errorf("stored %s: %w", jobID, err)
+		return nil, fmt.Errorf("stored %s: %w", jobID, err)
+	}
+	snap, err := resources.DecodeStored(raw)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s: %w", jobID, err)
 	}
 	if len(snap.Jobs) != 1 {
-		return body, nil, fmt.Errorf("stored %s is not one job", jobID)
+		return nil, fmt.Errorf("stored %s is not one job", jobID)
 	}
-	return body, snap.Jobs[0], nil
+	return snap.Jobs[0], nil
 }
 
 // setStatus stores a job's status (and its failure, or none) in tx. A job
@@ -142,17 +153,34 @@ func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Fail
 	return err
 }
 
-// RequestCancel asks, in tx, for a job to stop: a job not yet finished
-// becomes CancelRequested and the scheduler ends it; a finished one is
-// left as it is. It reports whether the job exists.
+// RequestCancel asks, in tx, for a job to stop: one that has no nodes
+// yet is Canceled at once and leaves the queue; a running one becomes
+// CancelRequested and the scheduler ends it; a finished one is left as it
+// is. It reports whether the job exists.
 func RequestCancel(ctx context.Context, tx store.Tx, jobID string) (bool, error) {
-	body, _, err := readJob(ctx, tx, jobID)
+	body, err := readBody(ctx, tx, jobID)
 	if body == nil {
 		return false, err
 	}
-	status := arm.Str(arm.EnsureField(body, "properties"), "status")
-	if resources.JobTerminal(status) {
+	if resources.JobTerminal(arm.Str(arm.EnsureField(body, "properties"), "status")) {
 		return true, nil
+	}
+	rec, err := tx.Get(ctx, entryID(jobID))
+	var e entry
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return true, err
+	default:
+		if err := json.Unmarshal(rec.Body, &e); err != nil {
+			return true, fmt.Errorf("stored %s: %w", rec.ID, err)
+		}
+		if len(e.Nodes) == 0 {
+			if err := tx.Delete(ctx, rec.ID, store.Condition{}); err != nil {
+				return true, err
+			}
+			return true, setStatus(ctx, tx, jobID, resources.JobCanceled, nil)
+		}
 	}
 	return true, setStatus(ctx, tx, jobID, resources.JobCancelRequested, nil)
 }

@@ -94,33 +94,52 @@ func (s *Scheduler) Schedule(ctx context.Context, now time.Time) time.Time {
 		s.cfg.Log.Error("jobs: read the queue", "err", err)
 		return now.Add(time.Second)
 	}
-	waiting := map[string]bool{}
+	ps := &passState{waiting: map[string]bool{}}
 	var next time.Time
-	for _, e := range entries {
-		again, err := s.step(ctx, e, waiting)
-		if err != nil {
-			s.cfg.Log.Error("jobs: step", "job", e.Job, "err", err)
-			again = true
+	soon := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
 		}
-		if again {
-			next = s.cfg.Clock.Now()
+	}
+	for _, e := range entries {
+		again, err := s.step(ctx, e, ps)
+		switch {
+		case err != nil:
+			// The job stays where it is and is tried again later.
+			s.cfg.Log.Error("jobs: step", "job", e.Job, "err", err)
+			soon(s.cfg.Clock.Now().Add(retryAfter))
+		case again:
+			soon(s.cfg.Clock.Now())
 		}
 	}
 	return next
 }
 
-// step takes job e one step further; again asks for another pass at once.
-func (s *Scheduler) step(ctx context.Context, e entry, waiting map[string]bool) (again bool, err error) {
+// passState is what the steps of one pass share.
+type passState struct {
+	// waiting are the computes (lower-cased ids) whose first queued job
+	// waits for nodes: the jobs after it wait too.
+	waiting map[string]bool
+	// busy are the user ids in use, read from /proc once a pass.
+	busy map[int]bool
+}
+
+// retryAfter delays a job whose step failed (the store, the host).
+const retryAfter = 500 * time.Millisecond
+
+// step takes job e one step further; again asks for another pass at once
+// (nodes were freed, a resize was begun).
+func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again bool, err error) {
+	started := len(e.Nodes) > 0
+	if !started && e.Queued && ps.waiting[strings.ToLower(e.Compute)] {
+		return false, nil // behind a job that waits for nodes: in order
+	}
 	var body arm.Body
-	var job *resources.Job
 	if err := s.cfg.Store.View(ctx, func(rd store.Reader) error {
-		body, job, err = readJob(ctx, rd, e.Job)
+		body, err = readBody(ctx, rd, e.Job)
 		return err
-	}); err != nil && body == nil {
+	}); err != nil {
 		return false, err
-	} else if err != nil {
-		// A stored job that no longer decodes cannot run.
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InvalidJob", Message: err.Error()})
 	}
 	s.mu.Lock()
 	r := s.runs[key(e.Job)]
@@ -130,7 +149,7 @@ func (s *Scheduler) step(ctx context.Context, e entry, waiting map[string]bool) 
 		status = arm.Str(arm.EnsureField(body, "properties"), "status")
 	}
 	switch {
-	case r == nil && e.UID != 0:
+	case r == nil && started:
 		// Started before the server restarted: whatever is left of it is
 		// stopped, and it fails rather than run twice.
 		killUser(e.UID)
@@ -149,32 +168,39 @@ func (s *Scheduler) step(ctx context.Context, e entry, waiting map[string]bool) 
 	case r != nil:
 		return s.collect(ctx, e, r)
 	}
-	return s.place(ctx, e, job, waiting)
+	job, err := typedJob(e.Job, body)
+	if err != nil {
+		// A stored job that no longer decodes cannot run.
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InvalidJob", Message: err.Error()})
+	}
+	return s.place(ctx, e, job, ps)
 }
 
-// place queues a new job and starts a queued one on nodes it claims.
-func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, waiting map[string]bool) (bool, error) {
+// place starts a queued job on nodes it claims, or shows it Queued.
+func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *passState) (bool, error) {
 	if s.cfg.LogDir == "" || s.cfg.WorkDir == "" {
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed",
 			Message: "this server runs no jobs: it was started without a directory for job logs and working directories"})
 	}
 	compute := strings.ToLower(job.Compute.ID.String())
-	if waiting[compute] {
-		return false, s.queued(ctx, e, job)
+	if ps.waiting[compute] {
+		return false, s.queued(ctx, e)
 	}
-	uid, err := s.freeUID()
+	uid, err := s.freeUID(ps)
 	if err != nil {
-		return false, err
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
 	var nodes []provision.ClaimedNode
+	var resizing bool
 	var never *provision.NodesError
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		if nodes, err = s.cfg.Engine.ClaimNodes(ctx, tx, job.Compute.ID, job.InstanceCount); err != nil || len(nodes) == 0 {
+		e.Nodes, e.UID = nil, uid // the closure may be re-run (store.Store)
+		if nodes, resizing, err = s.cfg.Engine.ClaimNodes(ctx, tx, job.Compute.ID, job.InstanceCount); err != nil || len(nodes) == 0 {
 			return err
 		}
-		e.Compute, e.UID = job.Compute.ID.String(), uid
-		e.Nodes = e.Nodes[:0]
+		// The claim is recorded with the job's entry: a restart from here
+		// on gives the nodes back (step).
 		for _, n := range nodes {
 			e.Nodes = append(e.Nodes, n.Name)
 		}
@@ -192,9 +218,10 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, wait
 	case err != nil:
 		return false, err
 	case len(nodes) == 0:
-		waiting[compute] = true
-		return true, s.queued(ctx, e, job)
+		ps.waiting[compute] = true
+		return resizing, s.queued(ctx, e)
 	}
+	ps.busy[uid] = true
 	r, err := start(spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job)}, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)
@@ -215,22 +242,27 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, wait
 	return false, s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobRunning, nil) })
 }
 
-// queued shows a job that waits for nodes as Queued.
-func (s *Scheduler) queued(ctx context.Context, e entry, job *resources.Job) error {
-	if job.Status == resources.JobQueued {
+// queued shows a job that waits for nodes as Queued, once: its entry
+// remembers, so that later passes pass over it without reading it.
+func (s *Scheduler) queued(ctx context.Context, e entry) error {
+	if e.Queued {
 		return nil
 	}
-	return s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobQueued, nil) })
+	e.Queued = true
+	return s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if err := putEntry(ctx, tx, e); err != nil {
+			return err
+		}
+		return setStatus(ctx, tx, e.Job, resources.JobQueued, nil)
+	})
 }
 
-// collect ends a run whose processes have all exited: Finalizing, then
-// its final status with the reason.
+// collect ends a run whose processes have all exited: its final status
+// with the reason. (Finalizing is the upload of outputs, which the sim
+// fabric does not do yet: no job shows it.)
 func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) {
 	if !r.finished() {
 		return false, nil // its exit wakes the engine
-	}
-	if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
-		return false, err
 	}
 	r.mu.Lock()
 	status, why, exits := r.status, r.reason, r.exits
@@ -262,7 +294,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 // end finishes job e with status ("" leaves the record as it is): its
 // nodes go back to idle, its working directory goes, it leaves the queue.
 func (s *Scheduler) end(ctx context.Context, e entry, status string, why *Failure) error {
-	if e.UID != 0 {
+	if len(e.Nodes) > 0 {
 		if err := os.RemoveAll(filepath.Join(s.cfg.WorkDir, key(e.Job))); err != nil {
 			return fmt.Errorf("remove the job's working directory: %w", err)
 		}
@@ -292,19 +324,21 @@ func (s *Scheduler) end(ctx context.Context, e entry, status string, why *Failur
 }
 
 // freeUID is a user id no running job, account or process uses.
-func (s *Scheduler) freeUID() (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	used := map[int]bool{}
-	for _, r := range s.runs {
-		used[r.uid] = true
+func (s *Scheduler) freeUID(ps *passState) (int, error) {
+	if ps.busy == nil {
+		ps.busy = usersOfProcesses()
+		s.mu.Lock()
+		for _, r := range s.runs {
+			ps.busy[r.uid] = true
+		}
+		s.mu.Unlock()
 	}
 	for uid := s.cfg.FirstUID; uid < s.cfg.FirstUID+s.cfg.UIDs; uid++ {
-		if !used[uid] && uidFree(uid) {
+		if !ps.busy[uid] && !accountExists(uid) {
 			return uid, nil
 		}
 	}
-	return 0, fmt.Errorf("no free user id for a job in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+	return 0, fmt.Errorf("no free user id for the job in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
 }
 
 // Shutdown kills the processes of every running job and waits for them,

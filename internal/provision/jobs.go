@@ -42,14 +42,16 @@ func (e *NodesError) Error() string { return e.Message }
 // ClaimNodes, in tx, marks count idle nodes of compute running and
 // returns them. With fewer idle nodes it claims none; a cluster then
 // scales up toward its busy nodes plus count (within maxNodeCount) unless
-// an operation is under way, and the caller asks again on a later pass.
-func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, count int) ([]ClaimedNode, error) {
+// an operation is under way, and resizing says it began one: the caller
+// asks for a pass that runs it, then asks again. Otherwise nodes free up
+// when a job ends, which wakes the engine.
+func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, count int) (claimed []ClaimedNode, resizing bool, err error) {
 	body, s, nodes, err := load(ctx, tx, compute)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if count > s.Max {
-		return nil, &NodesError{fmt.Sprintf("the job asks for %d nodes but compute %s has at most %d", count, compute.Leaf(), s.Max)}
+		return nil, false, &NodesError{fmt.Sprintf("the job asks for %d nodes but compute %s has at most %d", count, compute.Leaf(), s.Max)}
 	}
 	var idle []int
 	live := 0
@@ -65,27 +67,26 @@ func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, co
 	if len(idle) < count {
 		want := min(s.Max, live-len(idle)+count)
 		if s.ComputeType != resources.ComputeAml || want <= live {
-			return nil, nil // nodes are busy (or an instance is stopped): wait
+			return nil, false, nil // nodes are busy (or an instance is stopped): wait
 		}
 		if op, err := Busy(ctx, tx, compute); err != nil || op != "" {
-			return nil, err
+			return nil, false, err
 		}
 		MarkResizing(body, want, now)
 		if err := e.gov.PutCompute(ctx, tx, compute, body); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		_, err := Begin(ctx, tx, now, compute, s.Location, KindResize, want)
-		return nil, err
+		return nil, err == nil, err
 	}
-	var out []ClaimedNode
 	for _, i := range idle[:count] {
 		nodes[i].State, nodes[i].Since = NodeRunning, now
 		if err := putNode(ctx, tx, compute, nodes[i]); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		out = append(out, ClaimedNode{Name: nodes[i].NodeID, PrivateIP: nodes[i].PrivateIP})
+		claimed = append(claimed, ClaimedNode{Name: nodes[i].NodeID, PrivateIP: nodes[i].PrivateIP})
 	}
-	return out, e.putCounts(ctx, tx, compute, body, nodes)
+	return claimed, false, e.putCounts(ctx, tx, compute, body, nodes)
 }
 
 // ReleaseNodes, in tx, gives a job's running nodes back: idle from now.
