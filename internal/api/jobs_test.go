@@ -397,3 +397,24 @@ func TestJobWritesItsOutputFolder(t *testing.T) {
 		t.Fatalf("log: %q", got)
 	}
 }
+
+// Distributions set their variables: MPI's ranks for each process of a
+// node (a log per process), TensorFlow's TF_CONFIG.
+func TestJobDistributionEnvironment(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	c.submit("mpi", jobBody("cpu", "echo rank $OMPI_COMM_WORLD_RANK of $OMPI_COMM_WORLD_SIZE local $OMPI_COMM_WORLD_LOCAL_RANK",
+		`"distribution":{"distributionType":"Mpi","processCountPerInstance":2}`))
+	if p := c.waitJob("mpi"); p["status"] != resources.JobCompleted {
+		t.Fatalf("mpi job: %v", p)
+	}
+	if got := c.log("mpi", "std_log_process_1.txt"); got != "rank 1 of 2 local 1\n" {
+		t.Errorf("mpi rank 1: %q", got)
+	}
+	c.submit("tf", jobBody("cpu", `echo "$TF_CONFIG"`, `"distribution":{"distributionType":"TensorFlow","workerCount":1}`))
+	if p := c.waitJob("tf"); p["status"] != resources.JobCompleted {
+		t.Fatalf("tf job: %v", p)
+	}
+	if got := c.log("tf", "std_log.txt"); !strings.Contains(got, `"task":{"index":0,"type":"worker"}`) || !strings.Contains(got, `"worker":["127.0.0.1:`) {
+		t.Errorf("TF_CONFIG: %q", got)
+	}
+}
