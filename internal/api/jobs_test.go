@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -417,4 +420,91 @@ func TestJobDistributionEnvironment(t *testing.T) {
 	if got := c.log("tf", "std_log.txt"); !strings.Contains(got, `"task":{"index":0,"type":"worker"}`) || !strings.Contains(got, `"worker":["127.0.0.1:`) {
 		t.Errorf("TF_CONFIG: %q", got)
 	}
+}
+
+// rendezvousEnv makes the test binary, run as a job's process, a
+// PyTorch-style rank: rank 0 listens at MASTER_ADDR:MASTER_PORT and
+// waits for every other rank to connect and say its rank.
+const rendezvousEnv = "SECURETRAIN_TEST_RENDEZVOUS"
+
+// A 2-node PyTorch-style job whose ranks meet over TCP at MASTER_ADDR
+// completes: each rank's log says whom it met.
+func TestJobPyTorchRendezvous(t *testing.T) {
+	if os.Getenv(rendezvousEnv) != "" {
+		if err := rendezvous(); err != nil {
+			fmt.Println("rendezvous:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	// The job's user runs a copy of this binary it can read.
+	bin := filepath.Join(outsideDir(t, 0o755), "rank")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/gpu"+mlVersion, clusterBody("compute", 0, 2, "PT120S"), http.StatusCreated)
+	c.submit("ddp", jobBody("gpu", bin+" -test.run=^TestJobPyTorchRendezvous$", `"resources":{"instanceCount":2}`,
+		`"distribution":{"distributionType":"PyTorch","processCountPerInstance":1}`, `"environmentVariables":{"`+rendezvousEnv+`":"1"}`))
+	if p := c.waitJob("ddp"); p["status"] != resources.JobCompleted {
+		t.Fatalf("job: %v", p)
+	}
+	if got := c.log("ddp", "std_log_process_0.txt"); !strings.Contains(got, "rank 0 met rank 1") {
+		t.Errorf("rank 0: %q", got)
+	}
+	if got := c.log("ddp", "std_log_process_1.txt"); !strings.Contains(got, "rank 1 met rank 0") {
+		t.Errorf("rank 1: %q", got)
+	}
+}
+
+// rendezvous is one rank's side of the meeting.
+func rendezvous() error {
+	addr := net.JoinHostPort(os.Getenv("MASTER_ADDR"), os.Getenv("MASTER_PORT"))
+	rank, world := os.Getenv("RANK"), os.Getenv("WORLD_SIZE")
+	if rank == "0" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		n, _ := strconv.Atoi(world)
+		for range n - 1 {
+			conn, err := l.Accept()
+			if err != nil {
+				return err
+			}
+			peer, err := bufio.NewReader(conn).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(conn, "0")
+			conn.Close()
+			fmt.Printf("rank 0 met rank %s", peer)
+		}
+		return nil
+	}
+	var conn net.Conn
+	var err error
+	for range 3000 { // until rank 0 listens
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, rank)
+	master, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	fmt.Printf("rank %s met rank %s", rank, master)
+	return nil
 }
