@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"reflect"
@@ -24,7 +26,8 @@ import (
 // actions cancel and userLogs. The scheduler (internal/jobs) runs them.
 
 // jobHooks are the job kind's hooks.
-var jobHooks = kindHooks{settle: settleJob, derive: deriveJob, admit: admitJob, admission: jobAdmission, apart: true, wakes: true}
+var jobHooks = kindHooks{settle: settleJob, derive: deriveJob, admit: admitJob, admission: jobAdmission, apart: true, wakes: true,
+	deleted: func(s *Server, ctx context.Context, id arm.ID) error { return s.jobs.Forget(ctx, id.String()) }}
 
 // settleJob keeps what the server owns of a job: its status and failure.
 func settleJob(_ arm.ID, props, cur object) {
@@ -46,6 +49,12 @@ func settleJob(_ arm.ID, props, cur object) {
 func deriveJob(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error {
 	if cur != nil {
 		return nil
+	}
+	if active, err := jobs.Active(ctx, tx, id.String()); err != nil || active {
+		if err != nil {
+			return err
+		}
+		return newError(http.StatusConflict, "Conflict", "Job '%s' was deleted while it ran and is still being stopped; submit it again in a moment, or under another name.", id.Leaf())
 	}
 	return jobs.Enqueue(ctx, tx, id.String(), arm.Str(arm.EnsureField(next, "properties"), "computeId"), s.clock.Now())
 }
@@ -136,9 +145,10 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 	return nil
 }
 
-// jobAction serves POST .../jobs/{name}/cancel and GET
-// .../jobs/{name}/userLogs[?file=std_log.txt] (securetrain's: Azure keeps
-// logs in the workspace's storage).
+// jobAction serves POST .../jobs/{name}/cancel, and GET
+// .../jobs/{name}/userLogs[?file=std_log.txt] and .../outputs[?path=]
+// (securetrain's: Azure keeps logs and outputs in the workspace's
+// storage).
 func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
 	if err := requireAPIVersion(r, p.ns); err != nil {
 		return err
@@ -163,16 +173,48 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, who string, p
 		s.engine.Wake()
 		w.WriteHeader(http.StatusOK)
 		return nil
-	case action == "userlogs" && r.Method == http.MethodGet:
+	case (action == "userlogs" || action == "outputs") && r.Method == http.MethodGet:
 		if err := s.authorize(r.Context(), who, resources.TypeJob+"/read", id.String()); err != nil {
 			return err
 		}
 		if _, err := s.store.Get(r.Context(), id.String()); err != nil {
 			return notFound(id)
 		}
+		if action == "outputs" {
+			return s.jobOutputs(w, r, id)
+		}
 		return s.userLogs(w, r, id)
 	}
-	return newError(http.StatusNotFound, "InvalidResourceType", "Job action '%s %s' is not supported: POST cancel, GET userLogs.", r.Method, p.types[2])
+	return newError(http.StatusNotFound, "InvalidResourceType", "Job action '%s %s' is not supported: POST cancel, GET userLogs, GET outputs.", r.Method, p.types[2])
+}
+
+// jobOutputs lists a job's kept output files, or sends one (?path=).
+func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) error {
+	path := r.URL.Query().Get("path")
+	if path == "" {
+		files, err := s.jobs.Outputs(id.String())
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		return json.NewEncoder(w).Encode(map[string]any{"value": files})
+	}
+	f, err := s.jobs.OpenOutput(id.String(), path)
+	switch {
+	case errors.Is(err, fs.ErrInvalid):
+		return newError(http.StatusBadRequest, "InvalidOutputPath", "%v.", err)
+	case errors.Is(err, fs.ErrNotExist):
+		return newError(http.StatusNotFound, "OutputNotFound", "Job '%s' kept no output file '%s'.", id.Leaf(), path)
+	case err != nil:
+		return newError(http.StatusBadRequest, "InvalidOutputPath", "output '%s' cannot be read: it is not a kept file.", path)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return newError(http.StatusBadRequest, "InvalidOutputPath", "output '%s' is a folder: list the outputs for its files.", path)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // userLogs lists a job's log files, or sends one (?file=) from byte

@@ -101,18 +101,7 @@ func (c *client) log(name, file string) string {
 // logAt reads a job's log file and the answer's status.
 func (c *client) logAt(name, file string) (string, int) {
 	c.t.Helper()
-	req, _ := http.NewRequest("GET", c.base+wsML+"/jobs/"+name+"/userLogs"+mlVersion+"&file="+file, nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return string(text), resp.StatusCode
+	return c.get("/jobs/"+name+"/userLogs", "file="+file)
 }
 
 // A job on a cluster at 0 nodes queues, scales the cluster up to its
@@ -390,7 +379,7 @@ func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
 // literal's value; environment variables arrive.
 func TestJobWritesItsOutputFolder(t *testing.T) {
 	c := oneNodeCluster(t, nil)
-	c.submit("out", jobBody("cpu", "echo $GREETING ${{inputs.lr}} > ${{outputs.model}}/weights && cat ${{outputs.model}}/weights",
+	c.submit("out", jobBody("cpu", "echo $GREETING ${{inputs.lr}} > ${{outputs.model}}/weights && ln -s /etc/passwd ${{outputs.model}}/leak && cat ${{outputs.model}}/weights",
 		`"inputs":{"lr":{"jobInputType":"literal","value":"0.01"}}`, `"outputs":{"model":{"jobOutputType":"uri_folder"}}`,
 		`"environmentVariables":{"GREETING":"hello"}`))
 	if p := c.waitJob("out"); p["status"] != resources.JobCompleted {
@@ -399,6 +388,51 @@ func TestJobWritesItsOutputFolder(t *testing.T) {
 	if got := c.log("out", "std_log.txt"); got != "hello 0.01\n" {
 		t.Fatalf("log: %q", got)
 	}
+	// The output folder is kept: its regular files, not a link out of it.
+	st, list, _ := c.do("GET", wsML+"/jobs/out/outputs"+mlVersion, "")
+	if files := arm.Items(list, "value"); st != http.StatusOK || len(files) != 1 || files[0]["path"] != "model/weights" || files[0]["size"] != float64(11) {
+		t.Fatalf("outputs: %d %v", st, list)
+	}
+	if text, st := c.get("/jobs/out/outputs", "path=model/weights"); st != http.StatusOK || text != "hello 0.01\n" {
+		t.Fatalf("model/weights: %d %q", st, text)
+	}
+	for _, bad := range []string{"../../admin.token", "/etc/passwd", "model/../../x", "model/leak"} {
+		if text, st := c.get("/jobs/out/outputs", "path="+bad); st < 400 || strings.Contains(text, "root:") {
+			t.Errorf("output %s: %d %q", bad, st, text)
+		}
+	}
+	// Deleting the job removes its logs and outputs; a job of the same
+	// name starts afresh.
+	if st, out, _ := c.do("DELETE", wsML+"/jobs/out"+mlVersion, ""); st != http.StatusOK {
+		t.Fatalf("delete: %d %v", st, out)
+	}
+	c.submit("out", jobBody("cpu", "echo again"))
+	if p := c.waitJob("out"); p["status"] != resources.JobCompleted {
+		t.Fatalf("second job: %v", p)
+	}
+	if got := c.log("out", "std_log.txt"); got != "again\n" {
+		t.Fatalf("the second job's log: %q", got)
+	}
+	if _, list, _ := c.do("GET", wsML+"/jobs/out/outputs"+mlVersion, ""); len(arm.Items(list, "value")) != 0 {
+		t.Fatalf("the deleted job's outputs: %v", list)
+	}
+}
+
+// get reads a job action's raw answer (path after the workspace, query).
+func (c *client) get(path, query string) (string, int) {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+wsML+path+mlVersion+"&"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return string(text), resp.StatusCode
 }
 
 // Distributions set their variables: MPI's ranks for each process of a

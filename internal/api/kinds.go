@@ -62,6 +62,9 @@ type kindHooks struct {
 	// beginDelete starts a long-running delete and returns the
 	// operation's URL; "" deletes the resource as a record.
 	beginDelete func(s *Server, ctx context.Context, tx store.Tx, link opLink, id arm.ID, rec store.Record, cond store.Condition) (string, error)
+	// deleted removes, after a delete committed, what the resource kept
+	// outside the store (a job's logs).
+	deleted func(s *Server, ctx context.Context, id arm.ID) error
 }
 
 // hooks are the kinds' hooks, by registered type.

@@ -221,6 +221,9 @@ func (s *Server) delete(ctx context.Context, req deleteRequest) (string, error) 
 	if err == nil && req.kind.wakes {
 		s.engine.Wake()
 	}
+	if err == nil && req.kind.deleted != nil {
+		err = req.kind.deleted(s, ctx, req.id)
+	}
 	return opURL, err
 }
 

@@ -38,9 +38,11 @@ type process struct {
 
 // run is a started job: its processes and how it ended.
 type run struct {
-	uid   int
-	procs []process
-	done  chan struct{} // closed when every process has exited and the user's processes are gone
+	uid     int
+	procs   []process
+	workDir string
+	outputs []string      // the names of its output folders
+	done    chan struct{} // closed when every process has exited and the user's processes are gone
 
 	mu     sync.Mutex
 	reason *Failure    // why it was stopped (canceled, timeout, deleted); nil while it runs on
@@ -111,7 +113,10 @@ func start(sp spec, wake func()) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{uid: sp.uid, done: make(chan struct{})}
+	r := &run{uid: sp.uid, done: make(chan struct{}), workDir: sp.workDir}
+	for name := range outputs {
+		r.outputs = append(r.outputs, name)
+	}
 	for i, n := range sp.nodes {
 		nodeDir := filepath.Join(sp.workDir, n.Name)
 		if err := ownedDir(nodeDir, sp.uid); err != nil {

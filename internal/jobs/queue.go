@@ -56,6 +56,16 @@ func Enqueue(ctx context.Context, tx store.Tx, jobID, compute string, now time.T
 	return putEntry(ctx, tx, entry{Job: jobID, Compute: compute, QueuedAt: now.UTC()})
 }
 
+// Active reports whether a job of this id is in the queue: not finished,
+// or deleted and still being stopped.
+func Active(ctx context.Context, rd store.Reader, jobID string) (bool, error) {
+	_, err := rd.Get(ctx, entryID(jobID))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func putEntry(ctx context.Context, tx store.Tx, e entry) error {
 	body, err := json.Marshal(e)
 	if err != nil {

@@ -115,6 +115,9 @@ func (s *Scheduler) Schedule(ctx context.Context, now time.Time) time.Time {
 	return next
 }
 
+// codeDeleted is the reason of a run stopped because its job was deleted.
+const codeDeleted = "JobDeleted"
+
 // passState is what the steps of one pass share.
 type passState struct {
 	// waiting are the computes (lower-cased ids) whose first queued job
@@ -158,7 +161,7 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 	case body == nil && r == nil, resources.JobTerminal(status):
 		return false, s.end(ctx, e, "", nil)
 	case body == nil:
-		r.stop(resources.JobCanceled, &Failure{Code: "JobDeleted", Message: "the job was deleted while it ran"})
+		r.stop(resources.JobCanceled, &Failure{Code: codeDeleted, Message: "the job was deleted while it ran"})
 		return s.collect(ctx, e, r)
 	case status == resources.JobCancelRequested && r == nil:
 		return true, s.end(ctx, e, resources.JobCanceled, nil)
@@ -282,6 +285,17 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 			}
 		}
 	}
+	if len(r.outputs) > 0 && (why == nil || why.Code != codeDeleted) {
+		if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
+			return false, err
+		}
+		if err := keepOutputs(r.workDir, r.outputs, s.outputsDir(e.Job)); err != nil {
+			s.cfg.Log.Warn("jobs: outputs not kept", "job", e.Job, "err", err)
+			if status == resources.JobCompleted {
+				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}
+			}
+		}
+	}
 	if err := s.end(ctx, e, status, why); err != nil {
 		return false, err
 	}
@@ -293,14 +307,20 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 
 // end finishes job e with status ("" leaves the record as it is): its
 // nodes go back to idle, its working directory goes, it leaves the queue.
+// A job that was deleted loses its logs and outputs too.
 func (s *Scheduler) end(ctx context.Context, e entry, status string, why *Failure) error {
 	if len(e.Nodes) > 0 {
 		if err := os.RemoveAll(filepath.Join(s.cfg.WorkDir, key(e.Job))); err != nil {
 			return fmt.Errorf("remove the job's working directory: %w", err)
 		}
 	}
-	return s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if status != "" {
+	var deleted bool
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(ctx, e.Job)
+		if deleted = errors.Is(err, store.ErrNotFound); err != nil && !deleted {
+			return err
+		}
+		if status != "" && !deleted {
 			if err := setStatus(ctx, tx, e.Job, status, why); err != nil {
 				return err
 			}
@@ -321,6 +341,35 @@ func (s *Scheduler) end(ctx context.Context, e entry, status string, why *Failur
 		}
 		return nil
 	})
+	if err == nil && deleted {
+		err = s.removeFiles(e.Job)
+	}
+	return err
+}
+
+// removeFiles removes a deleted job's logs and outputs.
+func (s *Scheduler) removeFiles(jobID string) error {
+	if s.cfg.LogDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Join(s.cfg.LogDir, key(jobID))); err != nil {
+		return fmt.Errorf("remove the logs and outputs of deleted job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Forget removes the logs and outputs of a job just deleted, unless it is
+// still in the queue: then the scheduler stops it and removes them.
+func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
+	var active bool
+	if err := s.cfg.Store.View(ctx, func(rd store.Reader) error {
+		var err error
+		active, err = Active(ctx, rd, jobID)
+		return err
+	}); err != nil || active {
+		return err
+	}
+	return s.removeFiles(jobID)
 }
 
 // freeUID is a user id no running job, account or process uses.
