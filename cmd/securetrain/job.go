@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +22,7 @@ import (
 // `securetrain job SUBCOMMAND` submits and follows command jobs as `az ml
 // job` does: create -f job.yml [--stream], show, list, stream, cancel.
 
-const jobSynopsis = "create|show|list|stream|cancel [NAME] --subscription S -g GROUP -w WORKSPACE [flags]"
+const jobSynopsis = "create|show|list|stream|cancel|download [NAME] --subscription S -g GROUP -w WORKSPACE [flags]"
 
 // jobStreamInterval is how often --stream asks for the job's status and
 // new log bytes.
@@ -33,6 +35,7 @@ func jobSubcommands() []computeSubcommand {
 		{"list", "", "list the workspace's jobs", runJobList},
 		{"stream", "NAME", "print the job's log as it grows, until the job ends", runJobStream},
 		{"cancel", "NAME", "cancel a job: its processes are killed", runJobCancel},
+		{"download", "NAME [--download-path DIR]", "download a job's logs and kept outputs", runJobDownload},
 	}
 }
 
@@ -315,4 +318,70 @@ func (c *computeCmd) printLog(stdout io.Writer, file string, offset int) (int, e
 	}
 	_, err = stdout.Write(resp.body)
 	return len(resp.body), err
+}
+
+// runJobDownload writes, as az ml does, the job's logs under
+// DIR/artifacts/user_logs and its outputs under DIR/named-outputs (DIR:
+// ./NAME by default). Paths the server names are written through an
+// os.Root: none can land outside DIR.
+func runJobDownload(name string, args []string, stdout, stderr io.Writer) int {
+	c := newJobCmd(name, stderr)
+	dir := c.fs.String("download-path", "", "where to write (default: ./NAME)")
+	if !c.ready(args, true) {
+		return c.exit
+	}
+	if *dir == "" {
+		*dir = c.compute
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "securetrain job download: %v\n", err)
+		return 1
+	}
+	root, err := os.OpenRoot(*dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain job download: %v\n", err)
+		return 1
+	}
+	defer root.Close()
+	var logs struct{ Value []string }
+	var outputs struct {
+		Value []struct{ Path string }
+	}
+	for _, l := range []struct {
+		action string
+		into   any
+	}{{"userLogs", &logs}, {"outputs", &outputs}} {
+		resp, err := c.srv.do(http.MethodGet, c.jobID()+"/"+l.action, nil)
+		if err != nil {
+			return c.fail(err)
+		}
+		if err := json.Unmarshal(resp.body, l.into); err != nil {
+			fmt.Fprintf(stderr, "securetrain job download: the answer is not a list: %v\n", err)
+			return 1
+		}
+	}
+	files := 0
+	get := func(query url.Values, action, local string) error {
+		resp, err := c.srv.do(http.MethodGet, c.jobID()+"/"+action+"?"+query.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		if err := root.MkdirAll(path.Dir(local), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", local, err)
+		}
+		files++
+		return root.WriteFile(local, resp.body, 0o644)
+	}
+	for _, f := range logs.Value {
+		if err := get(url.Values{"file": {f}}, "userLogs", "artifacts/user_logs/"+f); err != nil {
+			return c.fail(err)
+		}
+	}
+	for _, f := range outputs.Value {
+		if err := get(url.Values{"path": {f.Path}}, "outputs", "named-outputs/"+f.Path); err != nil {
+			return c.fail(err)
+		}
+	}
+	fmt.Fprintf(stdout, "downloaded %d files of job %s into %s\n", files, c.compute, *dir)
+	return 0
 }

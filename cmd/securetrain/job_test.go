@@ -44,6 +44,13 @@ func TestJobCreateStream(t *testing.T) {
 		t.Fatalf("job create: %d\n%s%s", code, out, errs)
 	}
 	mustContain(t, "job create --stream", out, "submitted job smoke1\n", "status: Completed\n", "rank 0 of 2 (node 0) meets at 127.0.0.1:", "3 epochs, greeting hello")
+	dir := filepath.Join(t.TempDir(), "dl")
+	if code, out, errs := jobCLI(t, "download", "smoke1", "--download-path", dir); code != 0 || !strings.Contains(out, "downloaded 2 files") {
+		t.Fatalf("job download: %d\n%s%s", code, out, errs)
+	}
+	if got := string(readFile(t, filepath.Join(dir, "artifacts", "user_logs", "std_log_process_1.txt"))); !strings.Contains(got, "rank 1 of 2") {
+		t.Errorf("downloaded log of rank 1: %q", got)
+	}
 	code, out, errs = jobCLI(t, "list")
 	if code != 0 || !strings.Contains(out, "smoke1") || !strings.Contains(out, "Completed") || !strings.Contains(out, "cpucluster") {
 		t.Fatalf("job list: %d\n%s%s", code, out, errs)
@@ -83,4 +90,26 @@ code: ./src
 		file+":7: distribution.type \"horovod\" must be pytorch, mpi or tensorflow",
 		file+":9: unknown key \"limit\"", // the line of the value
 		file+":10: code \"./src\": uploading a local folder needs the workspace's blob storage")
+}
+
+// A job's output folder comes down with `job download`, beside its log.
+func TestJobDownloadOutputs(t *testing.T) {
+	startJobServer(t)
+	file := writeFile(t, "job.yml", `command: echo trained > ${{outputs.model}}/w.txt
+environment: azureml:sklearn:1
+compute: azureml:cpucluster
+outputs:
+  model:
+    type: uri_folder
+`)
+	if code, out, errs := jobCLI(t, "create", "-f", file, "--name", "train1", "--stream"); code != 0 {
+		t.Fatalf("job create: %d\n%s%s", code, out, errs)
+	}
+	dir := filepath.Join(t.TempDir(), "dl")
+	if code, out, errs := jobCLI(t, "download", "train1", "--download-path", dir); code != 0 || !strings.Contains(out, "downloaded 2 files") {
+		t.Fatalf("job download: %d\n%s%s", code, out, errs)
+	}
+	if got := string(readFile(t, filepath.Join(dir, "named-outputs", "model", "w.txt"))); got != "trained\n" {
+		t.Errorf("downloaded output: %q", got)
+	}
 }
