@@ -55,3 +55,44 @@ func TestLastLines(t *testing.T) {
 		t.Errorf("lastLines: %q", got)
 	}
 }
+
+// Kept outputs are the job user's regular files in its declared output
+// folders: not a link, not another user's file, not an undeclared folder.
+func TestKeepOutputsTakesOnlyTheJobsFiles(t *testing.T) {
+	const uid = DefaultFirstUID
+	work, dst := t.TempDir(), filepath.Join(t.TempDir(), "kept")
+	model := filepath.Join(work, "outputs", "model")
+	for _, d := range []string{model, filepath.Join(work, "outputs", "undeclared")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, text string, owner int) {
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(model, "weights"), "w", uid)
+	write(filepath.Join(model, "roots"), "secret", 0) // as a hard link to root's file would be
+	write(filepath.Join(work, "outputs", "undeclared", "x"), "x", uid)
+	if err := os.Symlink("/etc/passwd", filepath.Join(model, "leak")); err != nil {
+		t.Fatal(err)
+	}
+	if err := keepOutputs(work, []string{"model"}, uid, dst); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dst, p)
+			kept = append(kept, rel)
+		}
+		return err
+	})
+	if strings.Join(kept, ",") != "model/weights" {
+		t.Errorf("kept %v, want model/weights only", kept)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // A job's output folders are kept when it ends: copied from its working
@@ -23,8 +24,10 @@ const MaxOutputBytes = 1 << 30
 // errOutputsTooLarge fails a job whose outputs exceed MaxOutputBytes.
 var errOutputsTooLarge = fmt.Errorf("the job's outputs hold more than %d MiB, the most a job keeps", MaxOutputBytes>>20)
 
-// keepOutputs copies the named output folders of workDir/outputs into dst.
-func keepOutputs(workDir string, names []string, dst string) error {
+// keepOutputs copies the named output folders of workDir/outputs into
+// dst: the files the job's user uid owns (a hard link to another's file,
+// where the host allows one, is not the job's output).
+func keepOutputs(workDir string, names []string, uid int, dst string) error {
 	src, err := os.OpenRoot(filepath.Join(workDir, "outputs"))
 	if err != nil {
 		return fmt.Errorf("open the job's outputs: %w", err)
@@ -51,6 +54,9 @@ func keepOutputs(workDir string, names []string, dst string) error {
 		info, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("read the job's outputs: %w", err)
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid {
+			return nil
 		}
 		if total += info.Size(); total > MaxOutputBytes {
 			return errOutputsTooLarge

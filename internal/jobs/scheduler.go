@@ -289,7 +289,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 		if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
 			return false, err
 		}
-		if err := keepOutputs(r.workDir, r.outputs, s.outputsDir(e.Job)); err != nil {
+		if err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job)); err != nil {
 			s.cfg.Log.Warn("jobs: outputs not kept", "job", e.Job, "err", err)
 			if status == resources.JobCompleted {
 				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}
