@@ -542,3 +542,24 @@ func rendezvous() error {
 	fmt.Printf("rank %s met rank %s", rank, master)
 	return nil
 }
+
+// Compute instances run jobs too, one node each; a job asking for more
+// is refused.
+func TestJobOnComputeInstance(t *testing.T) {
+	c := newClient(t, jobOptions(t, nil))
+	provisionEnv(t, c, "")
+	c.start("PUT", wsML+"/computes/ci1"+mlVersion, instanceBody, http.StatusCreated)
+	c.submit("nb", jobBody("ci1", "echo on the instance"))
+	if p := c.waitJob("nb"); p["status"] != resources.JobCompleted {
+		t.Fatalf("job: %v", p)
+	}
+	if got := c.log("nb", "std_log.txt"); got != "on the instance\n" {
+		t.Errorf("log: %q", got)
+	}
+	if st, out, _ := c.do("PUT", wsML+"/jobs/two"+mlVersion, jobBody("ci1", "echo", `"resources":{"instanceCount":2}`)); st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "is one node") {
+		t.Errorf("two nodes on an instance: %d %v", st, out)
+	}
+	if nodes := c.nodes("ci1"); len(nodes) != 1 || nodes[0]["nodeState"] != "idle" {
+		t.Errorf("the instance's node after the job: %v", nodes)
+	}
+}
