@@ -185,6 +185,11 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed",
 			Message: "this server runs no jobs: it was started without a directory for job logs and working directories"})
 	}
+	if os.Geteuid() != 0 {
+		// A job never runs as the server's own user, beside its secrets.
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: fmt.Sprintf(
+			"this server runs as user %d, not root, so it cannot run a job as a user of the job's own; on the sim fabric, serve runs jobs only as root", os.Geteuid())})
+	}
 	compute := strings.ToLower(job.Compute.ID.String())
 	if ps.waiting[compute] {
 		return false, s.queued(ctx, e)
