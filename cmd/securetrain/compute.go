@@ -46,44 +46,54 @@ func computeSubcommands() []computeSubcommand {
 }
 
 func runCompute(args []string, stdout, stderr io.Writer) int {
+	return runGroup("compute", computeSynopsis, computeSubcommands(), args, stdout, stderr)
+}
+
+// runGroup runs a subcommand of a command group (compute, job).
+func runGroup(group, synopsis string, subs []computeSubcommand, args []string, stdout, stderr io.Writer) int {
+	usage := func() {
+		fmt.Fprintf(stderr, "usage: securetrain %s %s\n\n", group, synopsis)
+		for _, sc := range subs {
+			fmt.Fprintf(stderr, "  %-8s %s\n", sc.name, sc.summary)
+		}
+		fmt.Fprintf(stderr, "\nRun securetrain %s SUBCOMMAND -h for its flags.\n", group)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		computeUsage(stderr)
+		usage()
 		if len(args) == 0 {
 			return exitBadInput
 		}
 		return 0
 	}
-	for _, sc := range computeSubcommands() {
+	for _, sc := range subs {
 		if sc.name == args[0] {
 			return sc.run(sc.name, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "securetrain compute: unknown subcommand %q\n\n", args[0])
-	computeUsage(stderr)
+	fmt.Fprintf(stderr, "securetrain %s: unknown subcommand %q\n\n", group, args[0])
+	usage()
 	return exitBadInput
-}
-
-func computeUsage(w io.Writer) {
-	fmt.Fprintf(w, "usage: securetrain compute %s\n\n", computeSynopsis)
-	for _, sc := range computeSubcommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", sc.name, sc.summary)
-	}
-	fmt.Fprintln(w, "\nRun securetrain compute SUBCOMMAND -h for its flags.")
 }
 
 // computeCmd holds what every subcommand shares: the workspace, the
 // server, and the compute's name.
 type computeCmd struct {
-	name   string // subcommand
-	fs     *flag.FlagSet
-	client clientFlags
-	sub    string
-	group  string
-	ws     string
-	stderr io.Writer
+	command string // the command group: compute, job
+	noun    string // what NAME names: compute, job
+	name    string // subcommand
+	fs      *flag.FlagSet
+	client  clientFlags
+	sub     string
+	group   string
+	ws      string
+	stderr  io.Writer
 
-	srv     *serverClient
-	compute string // the positional NAME ("" for list)
+	srv *serverClient
+	// compute is the positional NAME ("" for list): the compute's, or
+	// the job's in a job command.
+	compute   string
+	validName func(string) error
+	exit      int // the exit code when ready returned false
 }
 
 // newComputeCmd registers the workspace flags (-g and -w as short forms,
@@ -95,8 +105,14 @@ func newComputeCmd(name string, stderr io.Writer) *computeCmd {
 			synopsis = sc.synopsis
 		}
 	}
-	c := &computeCmd{name: name, stderr: stderr}
-	c.fs = newFlagSet("compute "+name, strings.TrimSpace(synopsis+" --subscription S -g GROUP -w WORKSPACE [--url URL] [--token T]"), stderr)
+	return newWorkspaceCmd("compute", "compute", name, synopsis, validComputeName, stderr)
+}
+
+// newWorkspaceCmd is a subcommand of group (compute, job) on resources
+// of a workspace, each named by a NAME that valid checks.
+func newWorkspaceCmd(group, noun, name, synopsis string, valid func(string) error, stderr io.Writer) *computeCmd {
+	c := &computeCmd{command: group, noun: noun, name: name, stderr: stderr, validName: valid}
+	c.fs = newFlagSet(group+" "+name, strings.TrimSpace(synopsis+" --subscription S -g GROUP -w WORKSPACE [--url URL] [--token T]"), stderr)
 	c.fs.StringVar(&c.sub, "subscription", os.Getenv("SECURETRAIN_SUBSCRIPTION"), "the workspace's `subscription` (env SECURETRAIN_SUBSCRIPTION)")
 	c.fs.StringVar(&c.group, "resource-group", "", "the workspace's resource `group`")
 	c.fs.StringVar(&c.group, "g", "", "short for --resource-group")
@@ -122,7 +138,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	}
 	switch {
 	case wantName && len(rest) != 1:
-		return c.badInput("expected one compute NAME, got %d arguments", len(rest))
+		return c.badInput("expected one %s NAME, got %d arguments", c.noun, len(rest))
 	case !wantName && len(rest) > 0:
 		return c.badInput("unexpected argument %q", rest[0])
 	}
@@ -141,7 +157,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	}
 	if wantName {
 		c.compute = rest[0]
-		if err := validComputeName(c.compute); err != nil {
+		if err := c.validName(c.compute); err != nil {
 			return c.badInput("%v", err)
 		}
 	}
@@ -153,7 +169,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 func (c *computeCmd) connect() bool {
 	var err error
 	if c.srv, err = newServerClient(c.client); err != nil {
-		fmt.Fprintf(c.stderr, "securetrain compute %s: %v\n", c.name, err)
+		fmt.Fprintf(c.stderr, "securetrain %s %s: %v\n", c.command, c.name, err)
 		return false
 	}
 	return true
@@ -188,7 +204,7 @@ func (c *computeCmd) fail(err error) int {
 	if what == "" {
 		what = c.ws
 	}
-	fmt.Fprintf(c.stderr, "securetrain compute %s %s:\n", c.name, what)
+	fmt.Fprintf(c.stderr, "securetrain %s %s %s:\n", c.command, c.name, what)
 	writeAPIError(c.stderr, err)
 	return 1
 }
@@ -610,13 +626,18 @@ func runComputeShow(name string, args []string, stdout, stderr io.Writer) int {
 	if !c.connect() {
 		return exitBadInput
 	}
-	resp, err := c.srv.do(http.MethodGet, c.computeID(), nil)
+	return c.showJSON(stdout, c.computeID())
+}
+
+// showJSON prints the resource id as JSON.
+func (c *computeCmd) showJSON(stdout io.Writer, id string) int {
+	resp, err := c.srv.do(http.MethodGet, id, nil)
 	if err != nil {
 		return c.fail(err)
 	}
 	var v any
 	if err := json.Unmarshal(resp.body, &v); err != nil {
-		fmt.Fprintf(stderr, "securetrain compute show: the answer is not JSON: %v\n", err)
+		fmt.Fprintf(c.stderr, "securetrain %s show: the answer is not JSON: %v\n", c.command, err)
 		return 1
 	}
 	writeJSON(stdout, v)

@@ -40,6 +40,7 @@ func commands() []command {
 		{"export", "write the server's resources of a subscription as an environment file", runExport},
 		{"compute", "create and run Azure ML computes on the server: compute create|show|list|resize|stop|start|restart|delete|nodes", runCompute},
 		{"fabric", "the netns fabric's namespaces on this host: fabric status|cleanup [--instance NAME]", runFabric},
+		{"job", "submit and follow Azure ML command jobs on the server: job create -f job.yml [--stream]|show|list|stream|cancel", runJob},
 		{"version", "print the version and the embedded service-tag catalog", runVersion},
 	}
 }

@@ -37,6 +37,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	checkBudget := fs.Duration("check-timeout", store.DefaultCheckBudget, checkTimeoutUsage)
 	fabricKind := fs.String("fabric", "sim", "where nodes run: sim (no packets; the verifier's prediction) or netns (Linux, root: namespaces, nftables, real packets; docs/fabric.md)")
 	fabricInstance := fs.String("fabric-instance", "main", "netns fabric: the name in its namespaces (securetrain-NAME-…), so that two servers on one host keep apart")
+	nodeDir := fs.String("node-dir", filepath.Join(os.TempDir(), "securetrain-nodes"),
+		"`directory` of the jobs' working directories on the sim fabric: outside --data, which jobs cannot enter (docs/jobs.md)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
@@ -79,7 +81,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, serveConfig{dataDir: *dataDir, storeURL: *storeURL, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget,
-		fabric: *fabricKind, fabricInstance: *fabricInstance}, stdout, stderr); err != nil {
+		fabric: *fabricKind, fabricInstance: *fabricInstance, nodeDir: *nodeDir}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -100,6 +102,8 @@ type serveConfig struct {
 	// fabric is "sim" ("" too) or "netns"; fabricInstance names a netns
 	// fabric's namespaces.
 	fabric, fabricInstance string
+	// nodeDir holds jobs' working directories; "" runs no jobs.
+	nodeDir string
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
@@ -119,8 +123,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	} else if created {
 		fmt.Fprintf(stdout, "created principal %q; its token is in %s (mode 0600)\n", api.AdminName, filepath.Join(cfg.dataDir, api.AdminTokenFile))
 	}
+	if cfg.nodeDir != "" { // "" (tests of other commands): jobs fail, naming why
+		if err := ensureNodeDir(cfg.nodeDir); err != nil {
+			return err
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := api.Options{Quotas: cfg.quotas}
+	opts := api.Options{Quotas: cfg.quotas, JobLogDir: filepath.Join(cfg.dataDir, "jobs"), NodeDir: cfg.nodeDir}
 	var handler *api.Server
 	if cfg.fabric == "netns" {
 		// Removes what a killed server left, and (deferred, so after the
@@ -231,4 +240,49 @@ func runRole(args []string, stdout, stderr io.Writer) int {
 	return onStore("role", *dataDir, *storeURL, stdout, stderr, func(st store.Store) (string, error) {
 		return api.AssignRole(context.Background(), st, *who, *role, *scope)
 	})
+}
+
+// ensureNodeDir creates the directory of jobs' working directories, 0711:
+// jobs' users reach their own directory in it and list nothing. One that
+// exists must be a directory of this user's that no one else can write:
+// in a shared /tmp, another user could otherwise plant a link that makes
+// the server create and hand over directories elsewhere.
+func ensureNodeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("--node-dir %s is not a directory (a link is refused)", dir)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("--node-dir %s belongs to another user; choose a directory of the server's own", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("--node-dir %s is writable by others (mode %v); it must be 0711", dir, fi.Mode().Perm())
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	// Jobs' users enter their directories through every directory above.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("--node-dir: %w", err)
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("--node-dir: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("--node-dir %s: jobs' users cannot reach it, %s has mode %v; choose a directory every user can enter above (such as /var/lib/securetrain-nodes)",
+				dir, p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }

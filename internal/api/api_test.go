@@ -26,6 +26,7 @@ type client struct {
 	token string
 	st    store.Store
 	srv   *Server // nil for a server in another process
+	dir   string  // the data directory, when the test made it
 }
 
 func newClient(t *testing.T, opts ...Options) *client {
@@ -61,7 +62,7 @@ func newClientOn(t *testing.T, wrap func(store.Store) store.Store, o Options) *c
 	t.Cleanup(startBackground(s))
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}
+	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
 }
 
 // startBackground runs the server's engine and sweeper, as serve does,

@@ -206,6 +206,9 @@ func runKillServer(t *testing.T, dir string) {
 	if n, err := strconv.Atoi(os.Getenv(hangBootEnv)); err == nil {
 		opts.Fabric = &hangingFabric{Sim: fabric.NewSim(), boots: n}
 	}
+	if nodes := os.Getenv(nodeDirEnv); nodes != "" {
+		opts.JobLogDir, opts.NodeDir = filepath.Join(dir, "jobs"), nodes
+	}
 	srv := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	go srv.Background(context.Background())
 	fmt.Println(l.Addr().String())

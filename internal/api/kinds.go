@@ -62,6 +62,9 @@ type kindHooks struct {
 	// beginDelete starts a long-running delete and returns the
 	// operation's URL; "" deletes the resource as a record.
 	beginDelete func(s *Server, ctx context.Context, tx store.Tx, link opLink, id arm.ID, rec store.Record, cond store.Condition) (string, error)
+	// deleted removes, after a delete committed, what the resource kept
+	// outside the store (a job's logs).
+	deleted func(s *Server, ctx context.Context, id arm.ID) error
 }
 
 // hooks are the kinds' hooks, by registered type.
@@ -78,6 +81,8 @@ var hooks = map[string]kindHooks{
 	// A service endpoint policy is written through the subnets that use
 	// it: its writes are checked against them.
 	resources.TypeSEP: {context: addReferrersContext},
+	// A job is queued by its create and run by the engine's scheduler.
+	resources.TypeJob: jobHooks,
 }
 
 // Types the control plane names, spelled by the registry.

@@ -121,7 +121,10 @@ func (s *Server) Background(ctx context.Context) {
 			s.log.Error("provisioning engine", "err", err)
 		}
 	}()
-	defer func() { <-engineDone }()
+	defer func() {
+		<-engineDone
+		s.jobs.Shutdown() // a restart fails what ran (jobs.Scheduler)
+	}()
 	sweep := make(chan struct{}, 1)
 	for {
 		t := s.clock.AfterFunc(10*time.Minute, func() { sweep <- struct{}{} })

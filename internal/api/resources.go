@@ -100,6 +100,10 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 		strings.EqualFold(p.types[0], "workspaces") && strings.EqualFold(p.types[1], "computes") {
 		return s.computeAction(w, r, who, p)
 	}
+	if strings.EqualFold(p.ns, "Microsoft.MachineLearningServices") && len(p.types) == 3 && len(p.names) == 2 &&
+		strings.EqualFold(p.types[0], "workspaces") && strings.EqualFold(p.types[1], "jobs") {
+		return s.jobAction(w, r, who, p)
+	}
 	k := kindOf(p.fullType())
 	if k == nil {
 		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",

@@ -18,6 +18,7 @@ import (
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
+	"securetrain/internal/jobs"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -31,6 +32,7 @@ type Server struct {
 	store  store.Store
 	log    *slog.Logger
 	engine *provision.Engine
+	jobs   *jobs.Scheduler
 	clock  clock.Clock
 	// networks caches each subscription's compiled network; store
 	// invalidates it on writes.
@@ -49,6 +51,12 @@ type Options struct {
 	// Clock is the time of operations and provisioning; nil is the system
 	// clock.
 	Clock clock.Clock
+	// JobLogDir keeps jobs' logs: under the data directory, private.
+	JobLogDir string
+	// NodeDir holds the working directories of jobs' processes on the
+	// sim fabric; the jobs' users must be able to reach it (0711 or
+	// wider up the path), so it is not in the data directory.
+	NodeDir string
 }
 
 // New returns a server on st, logging to log, with the simulated fabric
@@ -71,6 +79,8 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	// invalidate cached networks too.
 	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
 		Network: s.network, Clock: s.clock})
+	s.jobs = jobs.New(jobs.Config{Store: s.store, Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir})
+	s.engine.SetScheduler(s.jobs)
 	return s
 }
 

@@ -218,6 +218,12 @@ func (s *Server) delete(ctx context.Context, req deleteRequest) (string, error) 
 		opURL, err = s.deleteTx(ctx, tx, req)
 		return err
 	})
+	if err == nil && req.kind.wakes {
+		s.engine.Wake()
+	}
+	if err == nil && req.kind.deleted != nil {
+		err = req.kind.deleted(s, ctx, req.id)
+	}
 	return opURL, err
 }
 

@@ -39,6 +39,8 @@ type Engine struct {
 	log    *slog.Logger
 	net    func(ctx context.Context, subscription string) (*netverify.Network, error)
 	clock  clock.Clock
+	// scheduler places jobs on nodes in each pass; nil: none.
+	scheduler Scheduler
 
 	// RetryAfter delays an operation that something (a lock, a failing
 	// store) holds up.
@@ -232,6 +234,9 @@ func (e *Engine) pass(stopping context.Context) time.Time {
 			held[key] = true
 			soon(e.clock.Now().Add(e.RetryAfter))
 		}
+	}
+	if e.scheduler != nil {
+		soon(e.scheduler.Schedule(ctx, e.clock.Now()))
 	}
 	idle, err := e.scaleDownIdle(ctx, e.clock.Now())
 	if err != nil {

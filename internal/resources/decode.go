@@ -360,6 +360,11 @@ func init() {
 		// Computes are not attached to their workspace, which may live
 		// outside the file.
 		topKind(TypeCompute, decodeCompute, func(s *Snapshot) *[]*Compute { return &s.Computes }),
+		topKind(TypeJob, decodeJob, func(s *Snapshot) *[]*Job { return &s.Jobs }),
+		topKind(TypeCodes, decodeAsset, mlAssets),
+		topKind(TypeCodeVersion, decodeAsset, mlAssets),
+		topKind(TypeEnvironments, decodeAsset, mlAssets),
+		topKind(TypeEnvironmentVer, decodeAsset, mlAssets),
 		topKind(TypeVirtualMachine, decodeVirtualMachine, func(s *Snapshot) *[]*VirtualMachine { return &s.VirtualMachines }),
 		topKind(TypeLock, decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
 		topKind(TypePolicyAssignment, decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),

@@ -107,6 +107,11 @@ const (
 	TypeStorageAccount   = "Microsoft.Storage/storageAccounts"
 	TypeWorkspace        = "Microsoft.MachineLearningServices/workspaces"
 	TypeCompute          = TypeWorkspace + "/computes"
+	TypeJob              = TypeWorkspace + "/jobs"
+	TypeCodes            = TypeWorkspace + "/codes"
+	TypeCodeVersion      = TypeCodes + "/versions"
+	TypeEnvironments     = TypeWorkspace + "/environments"
+	TypeEnvironmentVer   = TypeEnvironments + "/versions"
 	TypeVirtualMachine   = "Microsoft.Compute/virtualMachines"
 	TypeLock             = "Microsoft.Authorization/locks"
 	TypePolicyAssignment = "Microsoft.Authorization/policyAssignments"
@@ -197,6 +202,12 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 			name: pattern(`^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$`, "3–33 letters, digits, '_' and '-', starting with a letter or digit")},
 		{Type: TypeCompute, Label: "compute", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK,
 			name: pattern(`^[A-Za-z][A-Za-z0-9-]{1,31}$`, "2–32 letters, digits and '-', starting with a letter (each compute type has its own length)")},
+		// A job's status belongs to the server: it has no provisioningState.
+		{Type: TypeJob, Label: "job", Created: http.StatusCreated, Updated: http.StatusOK, NoProvisioningState: true, name: jobName},
+		{Type: TypeCodes, Label: "code", Created: http.StatusCreated, Updated: http.StatusOK, name: assetName},
+		{Type: TypeCodeVersion, Label: "code version", Created: http.StatusCreated, Updated: http.StatusOK, name: assetName},
+		{Type: TypeEnvironments, Label: "environment", Created: http.StatusCreated, Updated: http.StatusOK, name: assetName},
+		{Type: TypeEnvironmentVer, Label: "environment version", Created: http.StatusCreated, Updated: http.StatusOK, name: assetName},
 		{Type: TypeVirtualMachine, Label: "virtual machine", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK,
 			name: pattern(`^[A-Za-z0-9-]{0,63}[A-Za-z0-9]$`, "1–64 letters, digits and '-', not ending with '-'")},
 		{Type: TypeLock, Label: "lock", Created: http.StatusCreated, Updated: http.StatusOK, SDKVersion: "2016-09-01", OwnRoute: true,

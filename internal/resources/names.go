@@ -77,7 +77,11 @@ var (
 		text: "1–90 ASCII letters, digits, '_', '-', '.', '(' and ')', not ending with '.'"}
 	zoneName = nameRule{text: "2–34 labels separated by '.', each 1–63 letters, digits, '_' and '-' not starting or ending with '-', at most 253 characters",
 		valid: validZoneName}
-	guidName = pattern(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`,
+	// Azure ML's rules for jobs and for assets (codes, environments and
+	// their versions).
+	jobName   = pattern(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`, "1–255 letters, digits, '_' and '-', starting with a letter or digit")
+	assetName = pattern(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`, "1–255 letters, digits, '_', '.' and '-', starting with a letter or digit")
+	guidName  = pattern(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`,
 		"a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
 
 	// anyName is ARM's rule for a name of any type: what every name in a

@@ -30,6 +30,8 @@ type Snapshot struct {
 	StorageAccounts           []*StorageAccount
 	Workspaces                []*Workspace
 	Computes                  []*Compute
+	Jobs                      []*Job
+	MLAssets                  []*MLAsset              // codes, environments and their versions
 	VirtualMachines           []*VirtualMachine       // only what attaching one as a compute depends on
 	DNSResolvers              []*DNSResolver          // endpoints are attached to their resolver
 	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset

@@ -116,7 +116,8 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	handler := api.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	handler := api.NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb)})
 	// The engine and the sweeper run as serve runs them, and stop before
 	// the store closes.
 	ctx, stopBackground := context.WithCancel(context.Background())

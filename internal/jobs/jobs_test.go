@@ -1,0 +1,98 @@
+package jobs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"securetrain/internal/resources"
+)
+
+// Only a job's own log files can be named: nothing else of the data
+// directory is reachable through a log name.
+func TestLogPathRefusesOtherFiles(t *testing.T) {
+	s := New(Config{LogDir: "/data/jobs"})
+	id := "/subscriptions/x/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/jobs/j"
+	for _, name := range []string{"std_log.txt", "std_log_process_12.txt"} {
+		if p := s.LogPath(id, name); !strings.HasPrefix(p, "/data/jobs/") || filepath.Base(p) != name {
+			t.Errorf("LogPath(%q) = %q", name, p)
+		}
+	}
+	for _, name := range []string{"", "../../admin.token", "std_log_process_../../x.txt", "std_log_process_/x.txt", "other.txt", `std_log_process_\x.txt`} {
+		if p := s.LogPath(id, name); p != "" {
+			t.Errorf("LogPath(%q) = %q, want refused", name, p)
+		}
+	}
+	if a, b := s.LogPath(id, "std_log.txt"), s.LogPath(strings.ToUpper(id), "std_log.txt"); a != b {
+		t.Errorf("ids differing in case have other logs: %s, %s", a, b)
+	}
+}
+
+// ${{inputs.x}} and ${{outputs.y}} are replaced; other text is left.
+func TestSubstitute(t *testing.T) {
+	j := &resources.Job{Command: "train --lr ${{inputs.lr}} --out ${{outputs.model}} ${{inputs.lr}} $HOME",
+		Inputs: map[string]resources.JobInput{"lr": {Type: "literal", Value: "0.1"}}}
+	got := substitute(j, map[string]string{"model": "/w/outputs/model"})
+	if want := "train --lr 0.1 --out /w/outputs/model 0.1 $HOME"; got != want {
+		t.Errorf("substitute: %q, want %q", got, want)
+	}
+}
+
+// The failure message quotes the last lines of a log, however long it is.
+func TestLastLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "std_log.txt")
+	var b strings.Builder
+	for i := range 5000 {
+		b.WriteString(strings.Repeat("x", i%7) + "\n")
+	}
+	b.WriteString("Traceback\nValueError: bad\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := lastLines(path, 3)
+	if len(got) != 3 || got[1] != "Traceback" || got[2] != "ValueError: bad" {
+		t.Errorf("lastLines: %q", got)
+	}
+}
+
+// Kept outputs are the job user's regular files in its declared output
+// folders: not a link, not another user's file, not an undeclared folder.
+func TestKeepOutputsTakesOnlyTheJobsFiles(t *testing.T) {
+	const uid = DefaultFirstUID
+	work, dst := t.TempDir(), filepath.Join(t.TempDir(), "kept")
+	model := filepath.Join(work, "outputs", "model")
+	for _, d := range []string{model, filepath.Join(work, "outputs", "undeclared")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, text string, owner int) {
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(model, "weights"), "w", uid)
+	write(filepath.Join(model, "roots"), "secret", 0) // as a hard link to root's file would be
+	write(filepath.Join(work, "outputs", "undeclared", "x"), "x", uid)
+	if err := os.Symlink("/etc/passwd", filepath.Join(model, "leak")); err != nil {
+		t.Fatal(err)
+	}
+	if err := keepOutputs(work, []string{"model"}, uid, dst); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dst, p)
+			kept = append(kept, rel)
+		}
+		return err
+	})
+	if strings.Join(kept, ",") != "model/weights" {
+		t.Errorf("kept %v, want model/weights only", kept)
+	}
+}

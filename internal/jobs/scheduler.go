@@ -1,0 +1,413 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/clock"
+	"securetrain/internal/provision"
+	"securetrain/internal/resources"
+	"securetrain/internal/store"
+)
+
+// Config is what a scheduler works with.
+type Config struct {
+	Store  store.Store
+	Engine *provision.Engine
+	Clock  clock.Clock
+	Log    *slog.Logger
+	// LogDir keeps each job's user_logs, private to the server: it belongs
+	// under the data directory.
+	LogDir string
+	// WorkDir holds the nodes' working directories; a job's belongs to
+	// the job's user. It must not be inside the data directory, which the
+	// job's user cannot enter.
+	WorkDir string
+	// FirstUID and UIDs are the range of user ids jobs run as, one per
+	// running job; ids an account or a process uses are skipped.
+	FirstUID, UIDs int
+}
+
+// Default user ids of jobs: above the ranges distributions give accounts.
+const (
+	DefaultFirstUID = 2_900_000
+	DefaultUIDs     = 4096
+)
+
+// Scheduler moves jobs through their lifecycle (provision.Scheduler).
+type Scheduler struct {
+	cfg Config
+
+	mu   sync.Mutex
+	runs map[string]*run // by entry key
+}
+
+// New returns a scheduler; the engine runs it (Engine.SetScheduler).
+func New(cfg Config) *Scheduler {
+	if cfg.FirstUID == 0 {
+		cfg.FirstUID, cfg.UIDs = DefaultFirstUID, DefaultUIDs
+	}
+	return &Scheduler{cfg: cfg, runs: map[string]*run{}}
+}
+
+// LogPath is where a job's log file lives (user_logs/name), or "" when
+// name is not a log file's name.
+func (s *Scheduler) LogPath(jobID, name string) string {
+	if name != "std_log.txt" && !(strings.HasPrefix(name, "std_log_process_") && strings.HasSuffix(name, ".txt")) || strings.ContainsAny(name, `/\`) {
+		return ""
+	}
+	return filepath.Join(s.logDir(jobID), name)
+}
+
+// Logs lists a job's log files.
+func (s *Scheduler) Logs(jobID string) []string {
+	entries, _ := os.ReadDir(s.logDir(jobID))
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func (s *Scheduler) logDir(jobID string) string {
+	return filepath.Join(s.cfg.LogDir, key(jobID), "user_logs")
+}
+
+// Schedule takes every active job one step further, oldest first
+// (provision.Scheduler). A compute whose first queued job waits for
+// nodes holds the jobs after it: jobs start in the order they came.
+func (s *Scheduler) Schedule(ctx context.Context, now time.Time) time.Time {
+	var entries []entry
+	if err := s.cfg.Store.View(ctx, func(rd store.Reader) error {
+		var err error
+		entries, err = queue(ctx, rd)
+		return err
+	}); err != nil {
+		s.cfg.Log.Error("jobs: read the queue", "err", err)
+		return now.Add(time.Second)
+	}
+	ps := &passState{waiting: map[string]bool{}}
+	var next time.Time
+	soon := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, e := range entries {
+		again, err := s.step(ctx, e, ps)
+		switch {
+		case err != nil:
+			// The job stays where it is and is tried again later.
+			s.cfg.Log.Error("jobs: step", "job", e.Job, "err", err)
+			soon(s.cfg.Clock.Now().Add(retryAfter))
+		case again:
+			soon(s.cfg.Clock.Now())
+		}
+	}
+	return next
+}
+
+// codeDeleted is the reason of a run stopped because its job was deleted.
+const codeDeleted = "JobDeleted"
+
+// passState is what the steps of one pass share.
+type passState struct {
+	// waiting are the computes (lower-cased ids) whose first queued job
+	// waits for nodes: the jobs after it wait too.
+	waiting map[string]bool
+	// busy are the user ids in use, read from /proc once a pass.
+	busy map[int]bool
+}
+
+// retryAfter delays a job whose step failed (the store, the host).
+const retryAfter = 500 * time.Millisecond
+
+// step takes job e one step further; again asks for another pass at once
+// (nodes were freed, a resize was begun).
+func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again bool, err error) {
+	started := len(e.Nodes) > 0
+	if !started && e.Queued && ps.waiting[strings.ToLower(e.Compute)] {
+		return false, nil // behind a job that waits for nodes: in order
+	}
+	var body arm.Body
+	if err := s.cfg.Store.View(ctx, func(rd store.Reader) error {
+		body, err = readBody(ctx, rd, e.Job)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	r := s.runs[key(e.Job)]
+	s.mu.Unlock()
+	status := ""
+	if body != nil {
+		status = arm.Str(arm.EnsureField(body, "properties"), "status")
+	}
+	switch {
+	case r == nil && started:
+		// Started before the server restarted: whatever is left of it is
+		// stopped, and it fails rather than run twice.
+		killUser(e.UID)
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "ServiceRestarted",
+			Message: "the control plane restarted while the job ran; its processes were stopped. Submit it again."})
+	case body == nil && r == nil, resources.JobTerminal(status):
+		return false, s.end(ctx, e, "", nil)
+	case body == nil:
+		r.stop(resources.JobCanceled, &Failure{Code: codeDeleted, Message: "the job was deleted while it ran"})
+		return s.collect(ctx, e, r)
+	case status == resources.JobCancelRequested && r == nil:
+		return true, s.end(ctx, e, resources.JobCanceled, nil)
+	case status == resources.JobCancelRequested:
+		r.stop(resources.JobCanceled, nil)
+		return s.collect(ctx, e, r)
+	case r != nil:
+		return s.collect(ctx, e, r)
+	}
+	job, err := typedJob(e.Job, body)
+	if err != nil {
+		// A stored job that no longer decodes cannot run.
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InvalidJob", Message: err.Error()})
+	}
+	return s.place(ctx, e, job, ps)
+}
+
+// place starts a queued job on nodes it claims, or shows it Queued.
+func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *passState) (bool, error) {
+	if s.cfg.LogDir == "" || s.cfg.WorkDir == "" {
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed",
+			Message: "this server runs no jobs: it was started without a directory for job logs and working directories"})
+	}
+	if os.Geteuid() != 0 {
+		// A job never runs as the server's own user, beside its secrets.
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: fmt.Sprintf(
+			"this server runs as user %d, not root, so it cannot run a job as a user of the job's own; on the sim fabric, serve runs jobs only as root", os.Geteuid())})
+	}
+	compute := strings.ToLower(job.Compute.ID.String())
+	if ps.waiting[compute] {
+		return false, s.queued(ctx, e)
+	}
+	uid, err := s.freeUID(ps)
+	if err != nil {
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
+	}
+	var nodes []provision.ClaimedNode
+	var resizing bool
+	var never *provision.NodesError
+	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		e.Nodes, e.UID = nil, uid // the closure may be re-run (store.Store)
+		if nodes, resizing, err = s.cfg.Engine.ClaimNodes(ctx, tx, job.Compute.ID, job.InstanceCount); err != nil || len(nodes) == 0 {
+			return err
+		}
+		// The claim is recorded with the job's entry: a restart from here
+		// on gives the nodes back (step).
+		for _, n := range nodes {
+			e.Nodes = append(e.Nodes, n.Name)
+		}
+		if err := putEntry(ctx, tx, e); err != nil {
+			return err
+		}
+		return setStatus(ctx, tx, e.Job, resources.JobPreparing, nil)
+	})
+	var pe *provision.Error
+	switch {
+	case errors.As(err, &never):
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InsufficientNodes", Message: never.Message})
+	case errors.As(err, &pe):
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: pe.Code, Message: pe.Message})
+	case err != nil:
+		return false, err
+	case len(nodes) == 0:
+		ps.waiting[compute] = true
+		return resizing, s.queued(ctx, e)
+	}
+	ps.busy[uid] = true
+	r, err := start(spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job)}, s.cfg.Engine.Wake)
+	if err != nil {
+		killUser(uid)
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
+	}
+	s.mu.Lock()
+	s.runs[key(e.Job)] = r
+	s.mu.Unlock()
+	if job.Timeout != "" {
+		d, _ := provision.ParseDuration(job.Timeout) // admission checked it
+		t := s.cfg.Clock.AfterFunc(d, func() {
+			r.stop(resources.JobFailed, &Failure{Code: "JobTimeout", Message: fmt.Sprintf("the job ran longer than its limits.timeout (%s) and was stopped", job.Timeout)})
+		})
+		r.mu.Lock()
+		r.timer = t
+		r.mu.Unlock()
+	}
+	return false, s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobRunning, nil) })
+}
+
+// queued shows a job that waits for nodes as Queued, once: its entry
+// remembers, so that later passes pass over it without reading it.
+func (s *Scheduler) queued(ctx context.Context, e entry) error {
+	if e.Queued {
+		return nil
+	}
+	e.Queued = true
+	return s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if err := putEntry(ctx, tx, e); err != nil {
+			return err
+		}
+		return setStatus(ctx, tx, e.Job, resources.JobQueued, nil)
+	})
+}
+
+// collect ends a run whose processes have all exited: its final status
+// with the reason. (Finalizing is the upload of outputs, which the sim
+// fabric does not do yet: no job shows it.)
+func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) {
+	if !r.finished() {
+		return false, nil // its exit wakes the engine
+	}
+	r.mu.Lock()
+	status, why, exits := r.status, r.reason, r.exits
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Unlock()
+	if status == "" {
+		status = resources.JobCompleted
+		for i, code := range exits {
+			if code != 0 {
+				p := r.procs[i]
+				status, why = resources.JobFailed, &Failure{Code: "UserError", Message: fmt.Sprintf(
+					"Execution failed. User process 'Rank %d' exited with status code %d. Last lines of user_logs/%s:\n%s",
+					p.rank, code, filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
+				break
+			}
+		}
+	}
+	if len(r.outputs) > 0 && (why == nil || why.Code != codeDeleted) {
+		if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
+			return false, err
+		}
+		if err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job)); err != nil {
+			s.cfg.Log.Warn("jobs: outputs not kept", "job", e.Job, "err", err)
+			if status == resources.JobCompleted {
+				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}
+			}
+		}
+	}
+	if err := s.end(ctx, e, status, why); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	delete(s.runs, key(e.Job))
+	s.mu.Unlock()
+	return true, nil
+}
+
+// end finishes job e with status ("" leaves the record as it is): its
+// nodes go back to idle, its working directory goes, it leaves the queue.
+// A job that was deleted loses its logs and outputs too.
+func (s *Scheduler) end(ctx context.Context, e entry, status string, why *Failure) error {
+	if len(e.Nodes) > 0 {
+		if err := os.RemoveAll(filepath.Join(s.cfg.WorkDir, key(e.Job))); err != nil {
+			return fmt.Errorf("remove the job's working directory: %w", err)
+		}
+	}
+	var deleted bool
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(ctx, e.Job)
+		if deleted = errors.Is(err, store.ErrNotFound); err != nil && !deleted {
+			return err
+		}
+		if status != "" && !deleted {
+			if err := setStatus(ctx, tx, e.Job, status, why); err != nil {
+				return err
+			}
+		}
+		if len(e.Nodes) > 0 {
+			cid, err := arm.ParseID(e.Compute, "")
+			if err != nil {
+				return fmt.Errorf("queue entry of %s: %w", e.Job, err)
+			}
+			err = s.cfg.Engine.ReleaseNodes(ctx, tx, cid, e.Nodes)
+			var pe *provision.Error
+			if err != nil && !(errors.As(err, &pe) && pe.Code == "ResourceNotFound") {
+				return err
+			}
+		}
+		if err := tx.Delete(ctx, entryID(e.Job), store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err == nil && deleted {
+		err = s.removeFiles(e.Job)
+	}
+	return err
+}
+
+// removeFiles removes a deleted job's logs and outputs.
+func (s *Scheduler) removeFiles(jobID string) error {
+	if s.cfg.LogDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Join(s.cfg.LogDir, key(jobID))); err != nil {
+		return fmt.Errorf("remove the logs and outputs of deleted job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Forget removes the logs and outputs of a job just deleted, unless it is
+// still in the queue: then the scheduler stops it and removes them.
+func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
+	var active bool
+	if err := s.cfg.Store.View(ctx, func(rd store.Reader) error {
+		var err error
+		active, err = Active(ctx, rd, jobID)
+		return err
+	}); err != nil || active {
+		return err
+	}
+	return s.removeFiles(jobID)
+}
+
+// freeUID is a user id no running job, account or process uses.
+func (s *Scheduler) freeUID(ps *passState) (int, error) {
+	if ps.busy == nil {
+		ps.busy = usersOfProcesses()
+		s.mu.Lock()
+		for _, r := range s.runs {
+			ps.busy[r.uid] = true
+		}
+		s.mu.Unlock()
+	}
+	for uid := s.cfg.FirstUID; uid < s.cfg.FirstUID+s.cfg.UIDs; uid++ {
+		if !ps.busy[uid] && !accountExists(uid) {
+			return uid, nil
+		}
+	}
+	return 0, fmt.Errorf("no free user id for the job in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+}
+
+// Shutdown kills the processes of every running job and waits for them,
+// when the server stops: the jobs stay Running in the store, and the next
+// start fails them (ServiceRestarted) rather than run them twice.
+func (s *Scheduler) Shutdown() {
+	s.mu.Lock()
+	runs := make([]*run, 0, len(s.runs))
+	for k, r := range s.runs {
+		runs = append(runs, r)
+		delete(s.runs, k)
+	}
+	s.mu.Unlock()
+	for _, r := range runs {
+		killUser(r.uid)
+		<-r.done
+	}
+}

@@ -1,0 +1,117 @@
+package sdkcompat
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/machinelearning/armmachinelearning/v4"
+)
+
+// nodeDir is a directory for jobs' working directories that their users
+// can reach (0711), as serve's --node-dir.
+func nodeDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "securetrain-nodes-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// The unmodified JobsClient submits a command job on a cluster at 0
+// nodes, reads it until Completed, lists it, and cancels another one
+// (issue 15).
+func TestJobsClient(t *testing.T) {
+	srv := startServer(t)
+	c := srv.clients(t, srv.adminToken)
+	ctx := context.Background()
+	createGroup(t, ctx, c, rgML)
+	p, err := c.ml.NewWorkspacesClient().BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
+		Location: to.Ptr(location),
+		Identity: &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
+	}, nil)
+	must(t, err, "create the workspace")
+	_, err = p.PollUntilDone(ctx, pollOpts)
+	must(t, err, "create the workspace")
+	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
+		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
+		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
+			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr[int32](0)}},
+	}}
+	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
+	must(t, err, "create the cluster")
+	_, err = pc.PollUntilDone(ctx, pollOpts)
+	must(t, err, "create the cluster")
+
+	jobs := c.ml.NewJobsClient()
+	command := func(cmd string) armmachinelearning.JobBase {
+		return armmachinelearning.JobBase{Properties: &armmachinelearning.CommandJob{
+			JobType:       to.Ptr(armmachinelearning.JobTypeCommand),
+			Command:       to.Ptr(cmd),
+			EnvironmentID: to.Ptr("azureml://registries/azureml/environments/sklearn-1.5/versions/1"),
+			ComputeID:     to.Ptr(wsID + "/computes/cpu"),
+			DisplayName:   to.Ptr("sdk job"),
+			Inputs: map[string]armmachinelearning.JobInputClassification{
+				"epochs": &armmachinelearning.LiteralJobInput{JobInputType: to.Ptr(armmachinelearning.JobInputTypeLiteral), Value: to.Ptr("3")},
+			},
+			EnvironmentVariables: map[string]*string{"GREETING": to.Ptr("hello")},
+		}}
+	}
+	created, err := jobs.CreateOrUpdate(ctx, rgML, wsName, "job1", command("echo $GREETING for ${{inputs.epochs}} epochs"), nil)
+	must(t, err, "create job1")
+	if cj, ok := created.Properties.(*armmachinelearning.CommandJob); !ok || *cj.Status != armmachinelearning.JobStatusNotStarted {
+		t.Fatalf("created job: %#v", created.Properties)
+	}
+	var status armmachinelearning.JobStatus
+	for range 3000 {
+		got, err := jobs.Get(ctx, rgML, wsName, "job1", nil)
+		must(t, err, "get job1")
+		status = *got.Properties.GetJobBaseProperties().Status
+		if status == armmachinelearning.JobStatusCompleted || status == armmachinelearning.JobStatusFailed {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != armmachinelearning.JobStatusCompleted {
+		t.Fatalf("job1 ended %s", status)
+	}
+
+	_, err = jobs.CreateOrUpdate(ctx, rgML, wsName, "job2", command("sleep 600"), nil)
+	must(t, err, "create job2")
+	pcancel, err := jobs.BeginCancel(ctx, rgML, wsName, "job2", nil)
+	must(t, err, "cancel job2")
+	_, err = pcancel.PollUntilDone(ctx, pollOpts)
+	must(t, err, "cancel job2")
+	for range 3000 {
+		got, err := jobs.Get(ctx, rgML, wsName, "job2", nil)
+		must(t, err, "get job2")
+		if status = *got.Properties.GetJobBaseProperties().Status; status == armmachinelearning.JobStatusCanceled {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != armmachinelearning.JobStatusCanceled {
+		t.Fatalf("job2 after cancel: %s", status)
+	}
+
+	var names []string
+	pager := jobs.NewListPager(rgML, wsName, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		must(t, err, "list jobs")
+		for _, j := range page.Value {
+			names = append(names, *j.Name)
+		}
+	}
+	if strings.Join(names, ",") != "job1,job2" {
+		t.Fatalf("listed jobs: %v", names)
+	}
+}
