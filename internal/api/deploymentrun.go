@@ -65,7 +65,9 @@ func (run *deploymentRun) finish(ctx context.Context, rec deploymentRecord, plan
 		p.ProvisioningState, p.Error = deployFailed, failure
 	default:
 		p.ProvisioningState, p.Outputs = deploySucceeded, outputs
-		eachDeployed(plan, func(r *template.Resource) { p.OutputResources = append(p.OutputResources, resourceReference{ID: r.ID.String()}) })
+		eachDeployed(plan, func(r *template.Resource) {
+			p.OutputResources = append(p.OutputResources, resourceReference{ID: r.ID.String()})
+		})
 	}
 	run.save(rec)
 }
