@@ -80,17 +80,20 @@ func eachDeployed(p *template.Plan, fn func(*template.Resource)) {
 	}
 }
 
-// save stores a deployment record. A run outlives its request, so it
-// saves with a context of its own; a failure is logged, and a record left
-// Running is ended by the next start (recoverDeployments).
-func (run *deploymentRun) save(rec deploymentRecord) {
+// save stores a deployment record.
+func (run *deploymentRun) save(rec deploymentRecord) { run.store(rec.ID, typeDeployment, rec) }
+
+// store stores v as the record of id. A run outlives its request, so it
+// stores with a context of its own; a failure is logged, and a deployment
+// left Running is ended by the next start (recoverDeployments).
+func (run *deploymentRun) store(id, typ string, v any) {
 	ctx := context.Background()
 	err := run.s.store.Update(ctx, func(tx store.Tx) error {
-		_, err := putJSON(ctx, tx, rec.ID, typeDeployment, rec, store.Condition{})
+		_, err := putJSON(ctx, tx, id, typ, v, store.Condition{})
 		return err
 	})
 	if err != nil {
-		run.s.log.Error("recording a deployment", "deployment", rec.ID, "err", err)
+		run.s.log.Error("recording a deployment", "record", id, "err", err)
 	}
 }
 
@@ -233,14 +236,7 @@ func (run *deploymentRun) failure(err error, r *template.Resource) *deployError 
 }
 
 func (run *deploymentRun) saveOperation(op deploymentOperation) {
-	ctx := context.Background()
-	err := run.s.store.Update(ctx, func(tx store.Tx) error {
-		_, err := putJSON(ctx, tx, op.ID, typeDeploymentOperation, op, store.Condition{})
-		return err
-	})
-	if err != nil {
-		run.s.log.Error("recording a deployment operation", "operation", op.ID, "err", err)
-	}
+	run.store(op.ID, typeDeploymentOperation, op)
 }
 
 // write deploys r: a nested deployment's plan, or the resource's body
@@ -332,7 +328,7 @@ func (s *Server) awaitOperation(ctx context.Context, opURL string) error {
 	}
 	for {
 		changed := s.engine.Changed() // before the read: no end is missed
-		op, err := s.readOperationRecord(ctx, u.Path)
+		op, err := readStored[provision.Operation](ctx, s.store, u.Path)
 		if err != nil {
 			return err
 		}
@@ -348,18 +344,6 @@ func (s *Server) awaitOperation(ctx context.Context, opURL string) error {
 			return context.Cause(ctx)
 		}
 	}
-}
-
-func (s *Server) readOperationRecord(ctx context.Context, id string) (provision.Operation, error) {
-	var op provision.Operation
-	rec, err := s.store.Get(ctx, id)
-	if err != nil {
-		return op, fmt.Errorf("reading operation %s: %w", id, err)
-	}
-	if err := json.Unmarshal(rec.Body, &op); err != nil {
-		return op, fmt.Errorf("stored operation %s: %w", id, err)
-	}
-	return op, nil
 }
 
 // storeResolver answers reference() from the store: a resource's
@@ -418,7 +402,7 @@ func (s *Server) recoverDeployments(ctx context.Context) error {
 	err := store.Each(ctx, s.store, store.Query{Type: typeDeployment}, func(rec store.Record) error {
 		var d deploymentRecord
 		if err := json.Unmarshal(rec.Body, &d); err != nil {
-			return fmt.Errorf("stored deployment %s: %w", rec.ID, err)
+			return fmt.Errorf("stored %s: %w", rec.ID, err)
 		}
 		if deploymentActive(d.Properties.ProvisioningState) && !s.deployments.running(arm.FoldKey(rec.ID)) {
 			stale = append(stale, d)

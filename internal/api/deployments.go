@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -234,15 +235,21 @@ func deploymentNotFound(id arm.ID) error {
 
 // readDeployment reads the deployment record of id.
 func readDeployment(ctx context.Context, rd store.Reader, id string) (deploymentRecord, error) {
+	return readStored[deploymentRecord](ctx, rd, id)
+}
+
+// readStored reads the record of id and decodes its body, a JSON document
+// of the server's own (not a resource of the kinds served).
+func readStored[T any](ctx context.Context, rd store.Reader, id string) (T, error) {
+	var v T
 	rec, err := rd.Get(ctx, id)
 	if err != nil {
-		return deploymentRecord{}, err
+		return v, err
 	}
-	var d deploymentRecord
-	if err := json.Unmarshal(rec.Body, &d); err != nil {
-		return deploymentRecord{}, fmt.Errorf("stored deployment %s: %w", id, err)
+	if err := json.Unmarshal(rec.Body, &v); err != nil {
+		return v, fmt.Errorf("stored %s: %w", id, err)
 	}
-	return d, nil
+	return v, nil
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request, id arm.ID) error {
@@ -678,20 +685,12 @@ func secretTexts(v any) []string {
 // redact replaces every secret in text. Longer secrets go first, so that
 // one containing another is replaced whole.
 func redact(text string, secrets []string) string {
-	for _, sec := range sortedByLength(secrets) {
+	longestFirst := slices.Clone(secrets)
+	slices.SortStableFunc(longestFirst, func(a, b string) int { return len(b) - len(a) })
+	for _, sec := range longestFirst {
 		text = strings.ReplaceAll(text, sec, "[secure value hidden]")
 	}
 	return text
-}
-
-func sortedByLength(ss []string) []string {
-	out := append([]string(nil), ss...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 // isoDuration is ARM's duration form, ISO 8601 (PT1.5S).
