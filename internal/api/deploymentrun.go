@@ -249,6 +249,15 @@ func (run *deploymentRun) write(ctx context.Context, r *template.Resource, res t
 	if k == nil { // preflight refuses these; a nested plan resolved during the run is checked here
 		return 0, newError(http.StatusBadRequest, "NoRegisteredProviderFound", "The resource type '%s' is not served by securetrain.", r.Type)
 	}
+	// The id's names meet the rules a request path's do.
+	for _, n := range r.ID.Names {
+		if err := arm.CheckIDText(n); err != nil {
+			return 0, newError(http.StatusBadRequest, "InvalidResourceName", "The resource name '%s' is invalid: %v.", strings.ToValidUTF8(n, "\uFFFD"), err)
+		}
+	}
+	if err := checkIDNames(http.MethodPut, r.ID.Provider, r.ID.Types, r.ID.Names); err != nil {
+		return 0, err
+	}
 	body, err := r.Body(res)
 	if err != nil {
 		return 0, err
