@@ -96,8 +96,8 @@ func TestTemplateDeploymentsSDK(t *testing.T) {
 
 	workspaces := admin.ml.NewWorkspacesClient()
 	pw, err := workspaces.BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
-		Location: to.Ptr(location),
-		Identity: &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
+		Location:   to.Ptr(location),
+		Identity:   &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
 		Properties: &armmachinelearning.WorkspaceProperties{FriendlyName: to.Ptr("templates")},
 	}, nil)
 	must(t, err, "workspace")
