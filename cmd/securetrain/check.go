@@ -13,7 +13,7 @@ import (
 	"securetrain/internal/requirements"
 )
 
-const checkSynopsis = "ENV [--format text|json|sarif] [--service-tags FILE] [--rstudio] [--output FILE]"
+const checkSynopsis = "ENV | --template T.json [--parameters P.json] --subscription S --resource-group G [--location L] [--env ENV]  [--format text|json|sarif] [--service-tags FILE] [--rstudio] [--output FILE]"
 
 // runCheck checks every compute of an environment file against Azure ML's
 // secure-training requirements. Exit code: 0 no error findings, 1 error
@@ -24,6 +24,13 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	tagsFile := fs.String("service-tags", "", "ServiceTags_Public JSON file (default: the embedded catalog)")
 	rstudio := fs.Bool("rstudio", false, "the computes run RStudio (they need outbound TCP 8787 to AzureMachineLearning)")
 	output := fs.String("output", "", "write the report to `FILE` instead of stdout")
+	var tc templateCheck
+	fs.StringVar(&tc.template, "template", "", "check what deploying the ARM template `T.json` would give (instead of ENV)")
+	fs.StringVar(&tc.parameters, "parameters", "", "the template's parameter values (a deploymentParameters `FILE`)")
+	fs.StringVar(&tc.subscription, "subscription", "", "with --template: the `SUBSCRIPTION` id deployed into")
+	fs.StringVar(&tc.group, "resource-group", "", "with --template: the resource `GROUP` deployed into")
+	fs.StringVar(&tc.location, "location", "", "with --template: the resource group's `LOCATION` (default: from --env)")
+	fs.StringVar(&tc.env, "env", "", "with --template: the environment `FILE` the template deploys into")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -32,15 +39,33 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "securetrain check: "+format+"\n", a...)
 		return exitBadInput
 	}
-	if len(pos) != 1 {
+	switch {
+	case tc.template != "" && len(pos) != 0:
+		return badUsage(fs, "--template checks the template's deployment into --env; give no other environment file (got %d arguments)", len(pos))
+	case tc.template == "" && (tc.parameters != "" || tc.subscription != "" || tc.group != "" || tc.location != "" || tc.env != ""):
+		return badUsage(fs, "--parameters, --subscription, --resource-group, --location and --env go with --template")
+	case tc.template == "" && len(pos) != 1:
 		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	}
 	if err := oneOf(*format, "text", "json", "sarif"); err != nil {
 		return fail("--format %v", err)
 	}
 	prog := newProgress(stderr)
-	net, err := compileFile(pos[0], *tagsFile, prog)
+	var net *netverify.Network
+	var from *origins // with --template: where each resource of the merged environment comes from
+	if tc.template == "" {
+		net, err = compileFile(pos[0], *tagsFile, prog)
+	} else {
+		prog.step("evaluating %s", tc.template)
+		var data []byte
+		if data, from, err = tc.environment(); err == nil {
+			pos = []string{tc.template}
+			net, err = compileData(tc.mergedName(), data, *tagsFile, prog)
+			err = from.problems(err)
+		}
+	}
 	if err != nil {
+		prog.done()
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
 	}
@@ -49,6 +74,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		prog.done()
 		return fail("%s: %v", pos[0], err)
+	}
+	if from != nil {
+		from.report(rep)
 	}
 	prog.step("writing the %s report", strings.ToLower(*format))
 

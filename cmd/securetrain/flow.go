@@ -98,6 +98,16 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 
 // compileFile loads an environment file and a catalog and compiles them.
 func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error) {
+	data, err := resources.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return compileData(path, data, tagsFile, p)
+}
+
+// compileData decodes and compiles an environment file's content, named
+// path in messages.
+func compileData(path string, data []byte, tagsFile string, p *progress) (*netverify.Network, error) {
 	tags := servicetags.Default()
 	if tagsFile != "" {
 		var err error
@@ -106,7 +116,7 @@ func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error)
 		}
 	}
 	p.step("decoding %s", path)
-	snap, err := resources.LoadFile(path)
+	snap, err := resources.DecodeFile(path, data)
 	if err != nil {
 		p.done()
 		return nil, err
