@@ -183,6 +183,9 @@ func (run *deploymentRun) resource(ctx context.Context, r *template.Resource, re
 	}
 	failure := run.failure(err, r)
 	op.Properties.ProvisioningState = deployFailed
+	if errors.Is(err, errCanceled) {
+		op.Properties.ProvisioningState = deployCanceled
+	}
 	op.Properties.StatusCode = strings.ReplaceAll(http.StatusText(failureStatus(err)), " ", "")
 	op.Properties.StatusMessage = &statusMessage{Status: deployFailed, Error: failure}
 	run.saveOperation(op)
@@ -213,6 +216,10 @@ func (run *deploymentRun) failure(err error, r *template.Resource) *deployError 
 	var de *deployError
 	var d *deployError
 	switch {
+	case errors.Is(err, errCanceled), errors.Is(err, errStopping):
+		// Stopped while it ran (a compute still provisioning): the
+		// resource stays as far as it got.
+		d = &deployError{Code: "DeploymentNotFinished", Message: "The resource's deployment did not finish: " + err.Error() + "; the resource stays as far as it got."}
 	case errors.As(err, &de):
 		d = de
 	case errors.As(err, &ae):

@@ -290,6 +290,26 @@ func TestDeploymentRunsAsTheCaller(t *testing.T) {
 	if st, _, _ := admin.do("GET", wsML+"/computes/cpu2"+mlVersion, ""); st != http.StatusNotFound {
 		t.Errorf("the cluster was created: %d", st)
 	}
+	// A data scientist may deploy the compute template (computes, joining
+	// subnets, deployments), but not a template that changes the network:
+	// refused before anything is stored.
+	ds := admin.as("scientist", "Data Scientist", "/subscriptions/"+sub)
+	path = deploymentPathOf(rgML, "ds")
+	if st, out, _ := ds.do("PUT", path+deployVersion, body); st != http.StatusCreated {
+		t.Fatalf("data scientist: %d %v", st, out)
+	}
+	if done := ds.awaitDeployment(path); deployState(done) != deploySucceeded {
+		t.Errorf("data scientist's deployment: %v", done)
+	}
+	nsg := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+		{"type":"Microsoft.Network/networkSecurityGroups","apiVersion":"2024-05-01","name":"open","location":"eastus"}]}`
+	if st, out, _ := ds.do("PUT", deploymentPathOf(rgNet, "nsg")+deployVersion, deployBody(t, nsg, nil)); st != http.StatusForbidden || errCode(out) != "AuthorizationFailed" ||
+		!strings.Contains(out["error"].(map[string]any)["message"].(string), "Microsoft.Network/networkSecurityGroups/write") {
+		t.Errorf("data scientist's network template: %d %v", st, out)
+	}
+	if st, _, _ := admin.do("GET", deploymentPathOf(rgNet, "nsg")+deployVersion, ""); st != http.StatusNotFound {
+		t.Errorf("a refused deployment was stored: %d", st)
+	}
 }
 
 // A deployment a stopped server left running ends Failed with the reason
@@ -338,5 +358,100 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	}
 	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
 		t.Errorf("redeploy: %v", done)
+	}
+}
+
+// Cancel stops a running deployment: the compute being provisioned stays
+// as far as it got, what depends on it is not deployed, and the
+// deployment ends Canceled.
+func TestCancelDeployment(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.srv.Engine().Stop() // the cluster's provisioning waits
+	var cluster map[string]any
+	if err := json.Unmarshal([]byte(clusterBody("compute", 0, 2, "PT120S")), &cluster); err != nil {
+		t.Fatal(err)
+	}
+	clusterProperties, _ := json.Marshal(cluster["properties"])
+	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+		{"type":"Microsoft.MachineLearningServices/workspaces/computes","apiVersion":"2024-04-01","name":"ws1/cpu3","location":"eastus",
+		 "properties":` + string(clusterProperties) + `},
+		{"type":"Microsoft.Network/routeTables","apiVersion":"2024-05-01","name":"after-cluster","location":"eastus","dependsOn":["ws1/cpu3"]}]}`
+	path := deploymentPathOf(rgML, "slow")
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	// Wait until the cluster is written and its provisioning waits.
+	ops := rgML + "/deployments/slow/operations" + deployVersion
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, cl, _ := c.do("GET", wsML+"/computes/cpu3"+mlVersion, ""); cl["id"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _, _ := c.do("POST", path+"/cancel"+deployVersion, ""); st != http.StatusNoContent {
+		t.Fatalf("cancel: %d", st)
+	}
+	var done map[string]any
+	for {
+		_, done, _ = c.do("GET", path+deployVersion, "")
+		if !deploymentActive(deployState(done)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canceled deployment never ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if deployState(done) != deployCanceled {
+		t.Errorf("canceled deployment: %v", done)
+	}
+	if st, _, _ := c.do("GET", rgML+"/providers/Microsoft.Network/routeTables/after-cluster"+netVersion, ""); st != http.StatusNotFound {
+		t.Errorf("a resource after the canceled one was deployed: %d", st)
+	}
+	_, list, _ := c.do("GET", ops, "")
+	if v, _ := list["value"].([]any); len(v) != 1 || v[0].(map[string]any)["properties"].(map[string]any)["provisioningState"] != deployCanceled {
+		t.Errorf("operations: %v", list)
+	}
+}
+
+// An inline nested deployment into another resource group: its resources
+// go there, it gets a deployment record of its own, and the parent reads
+// its outputs with reference().
+func TestNestedDeploymentOutputs(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0",
+	"resources":[
+		{"type":"Microsoft.Resources/deployments","apiVersion":"2020-06-01","name":"network","resourceGroup":"rg-net",
+		 "properties":{"mode":"Incremental","expressionEvaluationOptions":{"scope":"inner"},
+		  "template":{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0",
+		   "resources":[{"type":"Microsoft.Network/routeTables","apiVersion":"2024-05-01","name":"rt-nested","location":"eastus"}],
+		   "outputs":{"rtId":{"type":"string","value":"[resourceId('Microsoft.Network/routeTables','rt-nested')]"}}}}},
+		{"type":"Microsoft.Network/networkSecurityGroups","apiVersion":"2024-05-01","name":"nsg-after","location":"eastus",
+		 "tags":{"routeTable":"[reference('network').outputs.rtId.value]"}}],
+	"outputs":{"fromNested":{"type":"string","value":"[reference('network').outputs.rtId.value]"}}}`
+	path := deploymentPathOf(rgML, "parent")
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	done := c.awaitDeployment(path)
+	rt := rgNet + "/providers/Microsoft.Network/routeTables/rt-nested"
+	outs, _ := done["properties"].(map[string]any)["outputs"].(map[string]any)
+	if deployState(done) != deploySucceeded || outs["fromNested"].(map[string]any)["value"] != rt {
+		t.Fatalf("deployment: %v", done)
+	}
+	if st, nested, _ := c.do("GET", deploymentPathOf(rgNet, "network")+deployVersion, ""); st != http.StatusOK || deployState(nested) != deploySucceeded {
+		t.Errorf("nested deployment record: %d %v", st, nested)
+	}
+	if st, _, _ := c.do("GET", rt+netVersion, ""); st != http.StatusOK {
+		t.Errorf("nested resource: %d", st)
+	}
+	if _, nsg, _ := c.do("GET", rgML+"/providers/Microsoft.Network/networkSecurityGroups/nsg-after"+netVersion, ""); nsg["tags"].(map[string]any)["routeTable"] != rt {
+		t.Errorf("reference() to the nested outputs: %v", nsg)
 	}
 }
