@@ -122,8 +122,13 @@ func TestDeployQuickstartCluster(t *testing.T) {
 	if st, one, _ := c.do("GET", rgML+"/deployments/cluster/operations/"+op["operationId"].(string)+deployVersion, ""); st != http.StatusOK || one["id"] != op["id"] {
 		t.Errorf("one operation: %d %v", st, one)
 	}
-	// The deployment's records never hold the secure value.
+	// The deployment's records never hold the secure value, nor does the
+	// cluster it went into (a password is written, never read back).
 	assertNoSecret(t, c, deploymentPathOf(rgML, "cluster"), clusterPassword)
+	if rec, err := c.st.Get(context.Background(), cluster); err != nil || strings.Contains(string(rec.Body), clusterPassword) ||
+		!strings.Contains(string(rec.Body), `"adminUserName":"azureuser"`) {
+		t.Errorf("cluster record: %v %s", err, rec.Body)
+	}
 	// Listed in the resource group.
 	if st, l, _ := c.do("GET", rgML+"/providers/Microsoft.Resources/deployments/"+deployVersion, ""); st != http.StatusOK || len(l["value"].([]any)) != 1 {
 		t.Errorf("list: %d %v", st, l)
