@@ -460,3 +460,35 @@ func TestNestedDeploymentOutputs(t *testing.T) {
 		t.Errorf("reference() to the nested outputs: %v", nsg)
 	}
 }
+
+// The compute instance quickstart, unchanged, with its parameter file's
+// schedules: the instance is created in the subnet.
+func TestDeployQuickstartComputeInstance(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "quickstarts", "computeinstance", "azuredeploy.parameters.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Parameters map[string]struct{ Value any }
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	path := deploymentPathOf(rgML, "instance")
+	body := deployBody(t, quickstart(t, "computeinstance"), map[string]any{
+		"workspaceName": "ws1", "computeName": "ci-tmpl", "objectId": "4a0c5b2e-8f5d-4c1e-9a57-0b1c2d3e4f50",
+		"vnetResourceGroupName": "rg-net", "vnetName": "vnet", "subnetName": "compute", "schedules": file.Parameters["schedules"].Value,
+	})
+	if st, out, _ := c.do("PUT", path+deployVersion, body); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
+		t.Fatalf("deployment: %v", done)
+	}
+	_, inner := c.compute("ci-tmpl")
+	if inner["subnet"].(map[string]any)["id"] != vnetNet+"/subnets/compute" || inner["vmSize"] != "Standard_DS3_v2" {
+		t.Errorf("instance: %v", inner)
+	}
+}
