@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -490,5 +493,59 @@ func TestDeployQuickstartComputeInstance(t *testing.T) {
 	_, inner := c.compute("ci-tmpl")
 	if inner["subnet"].(map[string]any)["id"] != vnetNet+"/subnets/compute" || inner["vmSize"] != "Standard_DS3_v2" {
 		t.Errorf("instance: %v", inner)
+	}
+}
+
+// A server that stops while a deployment runs records it Failed, with
+// why; the record survives, and a server started again on the store
+// answers it.
+func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func() (*client, func()) {
+		s := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		stop := startBackground(s)
+		srv := httptest.NewServer(s)
+		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { stop(); srv.Close() }
+	}
+	c, stop := serve()
+	provisionEnv(t, c, "")
+	c.srv.Engine().Stop() // the cluster's provisioning waits
+	path := deploymentPathOf(rgML, "stopped")
+	body := deployBody(t, quickstart(t, "amlcompute"), map[string]any{
+		"workspaceName": "ws1", "clusterName": "cpu4", "adminUserName": "azureuser", "adminUserPassword": clusterPassword,
+		"vnetResourceGroupName": "rg-net", "vnetName": "vnet", "subnetName": "compute",
+	})
+	if st, out, _ := c.do("PUT", path+deployVersion, body); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, cl, _ := c.do("GET", wsML+"/computes/cpu4"+mlVersion, ""); cl["id"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	again, stopAgain := serve()
+	defer stopAgain()
+	st2, out, _ := again.do("GET", path+deployVersion, "")
+	e, _ := out["properties"].(map[string]any)["error"].(map[string]any)
+	if st2 != http.StatusOK || deployState(out) != deployFailed || !strings.Contains(e["message"].(string), "the server stopped while the deployment ran") {
+		t.Errorf("after the stop: %d %v", st2, out)
 	}
 }
