@@ -112,7 +112,7 @@ func (run *deploymentRun) deploy(ctx context.Context, plan *template.Plan, deplo
 	var mu sync.Mutex
 	var failed []*deployError
 	var wg sync.WaitGroup
-	res := storeResolver{s: run.s, ctx: context.WithoutCancel(ctx)}
+	res := storeResolver{s: run.s, ctx: context.WithoutCancel(ctx), who: run.who}
 	for _, r := range plan.Resources {
 		wg.Add(1)
 		go func() {
@@ -151,7 +151,7 @@ func (run *deploymentRun) deploy(ctx context.Context, plan *template.Plan, deplo
 	}
 	outs, err := plan.Outputs(res)
 	if err != nil {
-		return nil, &deployError{Code: template.CodeInvalidTemplate, Target: deploymentID, Message: run.redact(err.Error())}
+		return nil, run.failure(err, deploymentID)
 	}
 	shown := map[string]shownValue{}
 	for _, o := range outs {
@@ -181,7 +181,7 @@ func (run *deploymentRun) resource(ctx context.Context, r *template.Resource, re
 		run.saveOperation(op)
 		return nil
 	}
-	failure := run.failure(err, r)
+	failure := run.failure(err, r.ID.String())
 	op.Properties.ProvisioningState = deployFailed
 	if errors.Is(err, errCanceled) {
 		op.Properties.ProvisioningState = deployCanceled
@@ -201,8 +201,8 @@ func failureStatus(err error) int {
 }
 
 // failure is err as a deployment shows it: ARM's code and message, with
-// the resource as target and secure values cut out.
-func (run *deploymentRun) failure(err error, r *template.Resource) *deployError {
+// the resource (or deployment) as target and secure values cut out.
+func (run *deploymentRun) failure(err error, target string) *deployError {
 	var conv func(ae *apiError) *deployError
 	conv = func(ae *apiError) *deployError {
 		d := &deployError{Code: ae.code, Message: run.redact(ae.message), Target: ae.target}
@@ -232,12 +232,12 @@ func (run *deploymentRun) failure(err error, r *template.Resource) *deployError 
 		if errors.As(err, &te) {
 			code = te.Code
 		} else if !errors.Is(err, context.Canceled) {
-			run.s.log.Error("deploying a resource", "resource", r.ID.String(), "err", run.redact(err.Error()))
+			run.s.log.Error("deploying a resource", "resource", target, "err", run.redact(err.Error()))
 		}
 		d = &deployError{Code: code, Message: run.redact(err.Error())}
 	}
 	if d.Target == "" {
-		d.Target = r.ID.String()
+		d.Target = target
 	}
 	return d
 }
@@ -364,13 +364,18 @@ func (s *Server) awaitOperation(ctx context.Context, opURL string) error {
 
 // storeResolver answers reference() from the store: a resource's
 // properties (or the whole resource), a deployment's properties (its
-// outputs).
+// outputs) — to a caller who may read it, as in Azure: a template must not
+// read, through its outputs, what its author could not.
 type storeResolver struct {
 	s   *Server
 	ctx context.Context
+	who string
 }
 
 func (sr storeResolver) Reference(id arm.ID, _ string, full bool) (any, error) {
+	if err := sr.s.authorize(sr.ctx, sr.who, id.Type()+"/read", id.String()); err != nil {
+		return nil, err
+	}
 	var obj object
 	if strings.EqualFold(id.Type(), typeDeployment) {
 		rec, err := sr.s.store.Get(sr.ctx, id.String())

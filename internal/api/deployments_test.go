@@ -298,6 +298,19 @@ func TestDeploymentRunsAsTheCaller(t *testing.T) {
 	if st, _, _ := admin.do("GET", wsML+"/computes/cpu2"+mlVersion, ""); st != http.StatusNotFound {
 		t.Errorf("the cluster was created: %d", st)
 	}
+	// reference() reads only what the caller may read: ml-team cannot
+	// read rg-net's VNet through a template's outputs.
+	peek := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[],
+		"outputs":{"net":{"type":"object","value":"[reference(resourceId('rg-net','Microsoft.Network/virtualNetworks','vnet'))]"}}}`
+	path = deploymentPathOf(rgML, "peek")
+	if st, out, _ := ml.do("PUT", path+deployVersion, deployBody(t, peek, nil)); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	done = ml.awaitDeployment(path)
+	e, _ = done["properties"].(map[string]any)["error"].(map[string]any)
+	if deployState(done) != deployFailed || e["code"] != "AuthorizationFailed" || done["properties"].(map[string]any)["outputs"] != nil {
+		t.Errorf("reference() to what the caller cannot read: %v", done)
+	}
 	// A data scientist may deploy the compute template (computes, joining
 	// subnets, deployments), but not a template that changes the network:
 	// refused before anything is stored.
