@@ -431,6 +431,23 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request, id arm
 	return nil
 }
 
+// refuseActiveDeployments refuses to delete the resource group group
+// while a deployment in it runs: the run would go on writing into a group
+// that is gone.
+func refuseActiveDeployments(ctx context.Context, tx store.Reader, group string) error {
+	return store.Each(ctx, tx, store.Query{Scope: group, Type: typeDeployment}, func(rec store.Record) error {
+		var d deploymentRecord
+		if err := json.Unmarshal(rec.Body, &d); err != nil {
+			return fmt.Errorf("stored %s: %w", rec.ID, err)
+		}
+		if deploymentActive(d.Properties.ProvisioningState) {
+			return newError(http.StatusConflict, "DeploymentActive",
+				"The resource group cannot be deleted while its deployment '%s' is %s: wait for it to finish or cancel it.", d.Name, d.Properties.ProvisioningState)
+		}
+		return nil
+	})
+}
+
 // deploymentInput is a request that passed preflight.
 type deploymentInput struct {
 	plan       *template.Plan

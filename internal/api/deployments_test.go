@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,6 +414,10 @@ func TestCancelDeployment(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The group cannot go while the deployment runs in it.
+	if st, out, _ := c.do("DELETE", rgML+rgVersion, ""); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+		t.Errorf("delete the group of a running deployment: %d %v", st, out)
+	}
 	if st, _, _ := c.do("POST", path+"/cancel"+deployVersion, ""); st != http.StatusNoContent {
 		t.Fatalf("cancel: %d", st)
 	}
@@ -475,6 +479,13 @@ func TestNestedDeploymentOutputs(t *testing.T) {
 	if _, nsg, _ := c.do("GET", rgML+"/providers/Microsoft.Network/networkSecurityGroups/nsg-after"+netVersion, ""); nsg["tags"].(map[string]any)["routeTable"] != rt {
 		t.Errorf("reference() to the nested outputs: %v", nsg)
 	}
+	// The group's deployment records go with it.
+	if st, out, _ := c.do("DELETE", rgNet+rgVersion, ""); st != http.StatusOK {
+		t.Fatalf("delete rg-net: %d %v", st, out)
+	}
+	if st, out, _ := c.do("GET", deploymentPathOf(rgNet, "network")+deployVersion, ""); st != http.StatusNotFound || errCode(out) != "DeploymentNotFound" {
+		t.Errorf("nested deployment record after its group's delete: %d %v", st, out)
+	}
 }
 
 // The compute instance quickstart, unchanged, with its parameter file's
@@ -526,8 +537,9 @@ func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logs lockedBuffer // everything both servers log
 	serve := func() (*client, func()) {
-		s := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s := New(st, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		stop := startBackground(s)
 		srv := httptest.NewServer(s)
 		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { stop(); srv.Close() }
@@ -561,4 +573,25 @@ func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
 	if st2 != http.StatusOK || deployState(out) != deployFailed || !strings.Contains(e["message"].(string), "the server stopped while the deployment ran") {
 		t.Errorf("after the stop: %d %v", st2, out)
 	}
+	if text := logs.String(); !strings.Contains(text, "deployments/stopped") || strings.Contains(text, clusterPassword) {
+		t.Errorf("the log does not show the deployment, or shows its secure value:\n%s", text)
+	}
+}
+
+// lockedBuffer is a log destination that servers' goroutines share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
