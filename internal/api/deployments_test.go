@@ -42,22 +42,41 @@ func deployBody(t testing.TB, tmpl string, params map[string]any) string {
 // Running, letting the provisioning engine work, and returns it.
 func (c *client) awaitDeployment(path string) map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // -race on 2 shared cores is slow
-	defer cancel()
-	for {
+	var d map[string]any
+	c.eventually("deployment "+path+" ends", func() bool {
 		st, out, _ := c.do("GET", path+deployVersion, "")
 		if st != http.StatusOK {
 			c.t.Fatalf("GET %s: %d %v", path, st, out)
 		}
-		if !deploymentActive(deployState(out)) {
-			return out
+		d = out
+		if deploymentActive(deployState(out)) {
+			c.settle()
+			return false
 		}
-		c.settle()
-		select {
-		case <-ctx.Done():
-			c.t.Fatalf("deployment %s still %s", path, deployState(out))
-		case <-time.After(5 * time.Millisecond):
+		return true
+	})
+	return d
+}
+
+// eventually polls until done holds (deployments run in goroutines of the
+// server's own), failing the test after two minutes (-race on 2 shared
+// cores is slow).
+func (c *client) eventually(what string, done func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !done() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not after two minutes", what)
 		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// written reports whether the resource at path exists.
+func (c *client) written(path string) func() bool {
+	return func() bool {
+		st, _, _ := c.do("GET", path, "")
+		return st == http.StatusOK
 	}
 }
 
@@ -404,16 +423,7 @@ func TestCancelDeployment(t *testing.T) {
 	}
 	// Wait until the cluster is written and its provisioning waits.
 	ops := rgML + "/deployments/slow/operations" + deployVersion
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, cl, _ := c.do("GET", wsML+"/computes/cpu3"+mlVersion, ""); cl["id"] != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cluster was never written")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	c.eventually("the cluster is written", c.written(wsML+"/computes/cpu3"+mlVersion))
 	// The group cannot go while the deployment runs in it.
 	if st, out, _ := c.do("DELETE", rgML+rgVersion, ""); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Errorf("delete the group of a running deployment: %d %v", st, out)
@@ -422,16 +432,10 @@ func TestCancelDeployment(t *testing.T) {
 		t.Fatalf("cancel: %d", st)
 	}
 	var done map[string]any
-	for {
+	c.eventually("the canceled deployment ends", func() bool { // no settle: the engine is stopped
 		_, done, _ = c.do("GET", path+deployVersion, "")
-		if !deploymentActive(deployState(done)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the canceled deployment never ended")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return !deploymentActive(deployState(done))
+	})
 	if deployState(done) != deployCanceled {
 		t.Errorf("canceled deployment: %v", done)
 	}
@@ -555,16 +559,7 @@ func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
 	if st, out, _ := c.do("PUT", path+deployVersion, body); st != http.StatusCreated {
 		t.Fatalf("create: %d %v", st, out)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, cl, _ := c.do("GET", wsML+"/computes/cpu4"+mlVersion, ""); cl["id"] != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cluster was never written")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	c.eventually("the cluster is written", c.written(wsML+"/computes/cpu4"+mlVersion))
 	stop()
 	again, stopAgain := serve()
 	defer stopAgain()
