@@ -308,6 +308,10 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		ProvisioningState: deployAccepted, Mode: "Incremental", CorrelationID: arm.NewGUID(), Timestamp: now, Duration: isoDuration(0),
 		Parameters: in.parameters, Dependencies: dependencies(in.plan),
 	}}
+	run, reserved := s.deployments.reserve(id.Key())
+	if !reserved {
+		return newError(http.StatusConflict, "DeploymentActive", "Unable to edit or replace deployment '%s': it is still running. Wait for it to finish or cancel it.", id.Leaf())
+	}
 	var status int
 	var stored store.Record
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
@@ -336,10 +340,11 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		return err
 	})
 	if err != nil {
+		s.deployments.release(id.Key(), run)
 		return err
 	}
-	run := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets, started: now}
-	s.deployments.start(id.Key(), func(ctx context.Context) { run.run(ctx, rec, in.plan) })
+	dr := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets, started: now}
+	s.deployments.launch(id.Key(), run, func(ctx context.Context) { dr.run(ctx, rec, in.plan) })
 	statusURL := linkOf(r).operationURL(id.String() + "/operationStatuses/" + rec.Properties.CorrelationID)
 	w.Header().Set("Azure-AsyncOperation", statusURL)
 	w.Header().Set("Retry-After-Ms", retryAfterMs)
@@ -723,8 +728,12 @@ type deploymentRuns struct {
 	wg     sync.WaitGroup
 }
 
-// runHandle is one run; a later run of the same name has its own.
-type runHandle struct{ cancel context.CancelCauseFunc }
+// runHandle is one run, reserved before its record is stored so that a
+// Cancel in between finds it; a later run of the same name has its own.
+type runHandle struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
 
 var (
 	errCanceled = errors.New("the deployment was canceled")
@@ -735,24 +744,36 @@ func newDeploymentRuns() *deploymentRuns {
 	return &deploymentRuns{active: map[string]*runHandle{}}
 }
 
-func (d *deploymentRuns) start(key string, run func(ctx context.Context)) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	h := &runHandle{cancel: cancel}
+// reserve claims key for a run; false when one is already running.
+func (d *deploymentRuns) reserve(key string) (*runHandle, bool) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.active[key] != nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	h := &runHandle{ctx: ctx, cancel: cancel}
 	d.active[key] = h
 	d.wg.Add(1)
+	return h, true
+}
+
+// release gives up a reservation whose run does not start.
+func (d *deploymentRuns) release(key string, h *runHandle) {
+	d.mu.Lock()
+	if d.active[key] == h {
+		delete(d.active, key)
+	}
 	d.mu.Unlock()
+	h.cancel(nil)
+	d.wg.Done()
+}
+
+// launch runs a reserved run in its own goroutine.
+func (d *deploymentRuns) launch(key string, h *runHandle, run func(ctx context.Context)) {
 	go func() {
-		defer d.wg.Done()
-		defer func() {
-			d.mu.Lock()
-			if d.active[key] == h {
-				delete(d.active, key)
-			}
-			d.mu.Unlock()
-			cancel(nil)
-		}()
-		run(ctx)
+		defer d.release(key, h)
+		run(h.ctx)
 	}()
 }
 

@@ -424,6 +424,10 @@ func TestCancelDeployment(t *testing.T) {
 	// Wait until the cluster is written and its provisioning waits.
 	ops := rgML + "/deployments/slow/operations" + deployVersion
 	c.eventually("the cluster is written", c.written(wsML+"/computes/cpu3"+mlVersion))
+	// A second run of the name is refused while this one runs.
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+		t.Errorf("second run of a running deployment: %d %v", st, out)
+	}
 	// The group cannot go while the deployment runs in it.
 	if st, out, _ := c.do("DELETE", rgML+rgVersion, ""); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Errorf("delete the group of a running deployment: %d %v", st, out)
