@@ -155,6 +155,18 @@ func TestDeployQuickstartCluster(t *testing.T) {
 	if st, l, _ := c.do("GET", rgML+"/providers/Microsoft.Resources/deployments/"+deployVersion, ""); st != http.StatusOK || len(l["value"].([]any)) != 1 {
 		t.Errorf("list: %d %v", st, l)
 	}
+	// Incremental mode sends each resource whole: the VNet redeployed
+	// without its subnets would delete the cluster's, refused as in Azure.
+	vnetOnly := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+		{"type":"Microsoft.Network/virtualNetworks","apiVersion":"2020-06-01","name":"vnet","location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}]}`
+	if st, out, _ := c.do("PUT", deploymentPathOf(rgNet, "vnet")+deployVersion, deployBody(t, vnetOnly, nil)); st != http.StatusCreated {
+		t.Fatalf("vnet deployment: %d %v", st, out)
+	}
+	redeploy := c.awaitDeployment(deploymentPathOf(rgNet, "vnet"))
+	e, _ := redeploy["properties"].(map[string]any)["error"].(map[string]any)
+	if details, _ := e["details"].([]any); deployState(redeploy) != deployFailed || len(details) != 1 || details[0].(map[string]any)["code"] != "InUseSubnetCannotBeDeleted" {
+		t.Errorf("VNet redeployed without its subnets: %v", redeploy)
+	}
 	// Deleting the deployment leaves what it deployed.
 	if st, _, _ := c.do("DELETE", path+deployVersion, ""); st != http.StatusNoContent {
 		t.Errorf("delete: %d", st)
