@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/template"
 )
@@ -537,13 +538,31 @@ func templateError(err error, secrets []string) error {
 	return newError(http.StatusBadRequest, template.CodeInvalidTemplate, "%s", redact(err.Error(), secrets))
 }
 
-// apiVersionShape is the form of an api-version: a date, optionally with
-// a suffix such as -preview.
-var apiVersionShape = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-[a-zA-Z]+)?$`)
+// quickstartAPIVersions are the older published api-versions that the
+// Azure ML quickstart templates use, accepted in templates besides the
+// versions a direct request accepts (resources.Provider.APIVersions). The
+// bodies are validated as every write's. Accepting every published
+// version, and the body shapes of each, is a step of its own.
+var quickstartAPIVersions = map[string][]string{
+	"microsoft.machinelearningservices": {"2020-03-01", "2020-09-01-preview", "2021-01-01", "2021-07-01"},
+	"microsoft.network":                 {"2020-01-01", "2020-06-01"},
+	"microsoft.storage":                 {"2019-06-01"},
+	"microsoft.resources":               {"2020-06-01"},
+}
+
+// templateAPIVersionOK reports whether a template may use apiVersion for
+// a resource of the namespace ns.
+func templateAPIVersionOK(ns, apiVersion string) bool {
+	ns = strings.ToLower(ns)
+	if p := resources.ProviderOf(ns); p != nil && slices.Contains(p.APIVersions, apiVersion) {
+		return true
+	}
+	return slices.Contains(quickstartAPIVersions[ns], apiVersion)
+}
 
 // checkPlanned checks every resource the plan (and the nested plans known
-// before the run) deploys: a served type, a well-formed api-version, an
-// existing resource group, and the caller's right to write it.
+// before the run) deploys: a served type, an api-version its provider
+// publishes, and the caller's right to write it.
 func (s *Server) checkPlanned(ctx context.Context, who string, plan *template.Plan) error {
 	var problems []*apiError
 	eachPlanned(plan, func(r *template.Resource) {
@@ -557,9 +576,10 @@ func (s *Server) checkPlanned(ctx context.Context, who string, plan *template.Pl
 			}
 			action = k.typ + "/write"
 		}
-		if !apiVersionShape.MatchString(r.APIVersion) {
-			problems = append(problems, &apiError{status: http.StatusBadRequest, code: "InvalidApiVersionParameter", target: r.ID.String(),
-				message: fmt.Sprintf("The resource '%s' (line %d) has the api-version '%s'; an api-version is a date such as 2024-04-01.", r.Name, r.Line, r.APIVersion)})
+		if ns, _, _ := strings.Cut(r.Type, "/"); !templateAPIVersionOK(ns, r.APIVersion) {
+			problems = append(problems, &apiError{status: http.StatusBadRequest, code: "NoRegisteredProviderFound", target: r.ID.String(),
+				message: fmt.Sprintf("No registered resource provider found for API version '%s' and type '%s' (resource '%s', line %d); docs/templates.md lists the versions templates may use.",
+					r.APIVersion, r.Type, r.Name, r.Line)})
 		}
 		if err := s.authorize(ctx, who, action, r.ID.String()); err != nil {
 			var ae *apiError

@@ -221,6 +221,7 @@ func TestDeploymentValidateErrors(t *testing.T) {
 		{"secure value not allowed", tmpl(`"p":{"type":"securestring","allowedValues":["a","b"]}`, nsg("n", "")), map[string]any{"p": secret}, "InvalidTemplate", "'p'"},
 		{"unserved type", tmpl("", `{"type":"Microsoft.KeyVault/vaults","apiVersion":"2019-09-01","name":"kv","location":"eastus"}`), nil,
 			"NoRegisteredProviderFound", "Microsoft.KeyVault/vaults"},
+		{"unpublished api-version", tmpl("", strings.Replace(nsg("n", ""), "2024-05-01", "2099-01-01", 1)), nil, "NoRegisteredProviderFound", "'2099-01-01'"},
 		{"complete mode", "", nil, "CompleteModeNotSupported", "Incremental"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
