@@ -322,6 +322,10 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		} else if err != nil {
 			return err
 		}
+		// A deployment is a write in its group: a ReadOnly lock refuses it.
+		if err := checkLocks(r.Context(), tx, id.Subscription, id.String(), false); err != nil {
+			return err
+		}
 		cur, err := readDeployment(r.Context(), tx, id.String())
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -424,6 +428,10 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request, id arm
 		if deploymentActive(d.Properties.ProvisioningState) {
 			return newError(http.StatusConflict, "DeploymentActive",
 				"The deployment '%s' is still active (deployment state: %s) and cannot be deleted: wait for it to finish or cancel it.", id.Leaf(), d.Properties.ProvisioningState)
+		}
+		// Deployment history is kept under a lock, as in Azure.
+		if err := checkLocks(r.Context(), tx, id.Subscription, id.String(), true); err != nil {
+			return err
 		}
 		if _, err := tx.DeleteUnder(r.Context(), id.String()); err != nil {
 			return err

@@ -607,3 +607,42 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Locks and policy apply to a deployment's resources as to direct writes;
+// a ReadOnly lock refuses the deployment itself, a CanNotDelete lock its
+// deletion.
+func TestDeploymentGovernance(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	const polVersion = "?api-version=2023-04-01"
+	noPIP := `{"properties":{"policyDefinitionId":"/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+		"parameters":{"listOfResourceTypesNotAllowed":{"value":["Microsoft.Network/publicIPAddresses"]}}}}`
+	if st, out, _ := c.do("PUT", "/subscriptions/"+sub+"/providers/Microsoft.Authorization/policyAssignments/no-public-ips"+polVersion, noPIP); st != http.StatusCreated {
+		t.Fatalf("assign: %d %v", st, out)
+	}
+	pip := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+		{"type":"Microsoft.Network/publicIPAddresses","apiVersion":"2024-05-01","name":"pip1","location":"eastus","sku":{"name":"Standard"},
+		 "properties":{"publicIPAllocationMethod":"Static"}}]}`
+	path := deploymentPathOf(rgML, "pip")
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, pip, nil)); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	done := c.awaitDeployment(path)
+	e, _ := done["properties"].(map[string]any)["error"].(map[string]any)
+	if details, _ := e["details"].([]any); deployState(done) != deployFailed || len(details) != 1 || details[0].(map[string]any)["code"] != "RequestDisallowedByPolicy" {
+		t.Errorf("policy: %v", done)
+	}
+	lock := func(name, level string) {
+		if st, out, _ := c.do("PUT", rgML+"/providers/Microsoft.Authorization/locks/"+name+"?api-version=2016-09-01", `{"properties":{"level":"`+level+`"}}`); st != http.StatusCreated {
+			t.Fatalf("lock: %d %v", st, out)
+		}
+	}
+	lock("keep", "CanNotDelete")
+	if st, out, _ := c.do("DELETE", path+deployVersion, ""); st != http.StatusConflict || errCode(out) != "ScopeLocked" {
+		t.Errorf("delete under CanNotDelete: %d %v", st, out)
+	}
+	lock("frozen", "ReadOnly")
+	if st, out, _ := c.do("PUT", deploymentPathOf(rgML, "frozen")+deployVersion, deployBody(t, pip, nil)); st != http.StatusConflict || errCode(out) != "ScopeLocked" {
+		t.Errorf("deploy under ReadOnly: %d %v", st, out)
+	}
+}
