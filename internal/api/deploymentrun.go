@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/provision"
@@ -24,10 +23,9 @@ import (
 // validation, policy), and — for a resource whose write begins
 // provisioning, a compute — ends only when that operation has.
 type deploymentRun struct {
-	s       *Server
-	who     string
-	link    opLink
-	started time.Time
+	s    *Server
+	who  string
+	link opLink
 
 	mu sync.Mutex
 	// secrets are the values of secure parameters (nested plans resolved
@@ -53,7 +51,7 @@ func (run *deploymentRun) run(ctx context.Context, rec deploymentRecord, plan *t
 // finish records how a run (of the top deployment or a nested one) ended.
 func (run *deploymentRun) finish(ctx context.Context, rec deploymentRecord, plan *template.Plan, outputs map[string]shownValue, failure *deployError) {
 	p := &rec.Properties
-	p.Duration = isoDuration(run.s.clock.Now().Sub(run.started))
+	p.Duration = isoDuration(run.s.clock.Now().Sub(p.Timestamp)) // the timestamp is when it began
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCanceled):
 		p.ProvisioningState = deployCanceled
@@ -187,7 +185,7 @@ func (run *deploymentRun) resource(ctx context.Context, r *template.Resource, re
 		op.Properties.ProvisioningState = deployCanceled
 	}
 	op.Properties.StatusCode = strings.ReplaceAll(http.StatusText(failureStatus(err)), " ", "")
-	op.Properties.StatusMessage = &statusMessage{Status: deployFailed, Error: failure}
+	op.Properties.StatusMessage = &statusMessage{Status: op.Properties.ProvisioningState, Error: failure}
 	run.saveOperation(op)
 	return failure
 }

@@ -348,7 +348,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		s.deployments.release(id.Key(), run)
 		return err
 	}
-	dr := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets, started: now}
+	dr := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets}
 	s.deployments.launch(id.Key(), run, func(ctx context.Context) { dr.run(ctx, rec, in.plan) })
 	statusURL := linkOf(r).operationURL(id.String() + "/operationStatuses/" + rec.Properties.CorrelationID)
 	w.Header().Set("Azure-AsyncOperation", statusURL)
