@@ -58,4 +58,9 @@ func TestDeployFailuresExplained(t *testing.T) {
 	if code, _, errs := runCLI(t, "deploy", "--template", cycle, "--resource-group", "mygroup", "--subscription", ""); code != 2 || !strings.Contains(errs, "--subscription") {
 		t.Errorf("no subscription: %d %s", code, errs)
 	}
+	empty := writeFile(t, "empty.json", `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`)
+	code, out, errs = runCLI(t, "deploy", "--template", empty, "--subscription", testSub, "--resource-group", "mygroup", "--name", "quick", "--no-wait")
+	if code != 0 || !strings.Contains(out, "deployment quick: Accepted") || !strings.Contains(out, "securetrain get /subscriptions/"+testSub+"/resourcegroups/mygroup/providers/Microsoft.Resources/deployments/quick") {
+		t.Errorf("--no-wait: %d\n%s%s", code, out, errs)
+	}
 }
