@@ -16,7 +16,7 @@ import (
 	"securetrain/internal/requirements"
 )
 
-const checkSynopsis = "ENV [--format text|json|sarif] [--service-tags FILE] [--rstudio] [--output FILE]"
+const checkSynopsis = "ENV | --template T.json [--parameters P.json] --subscription S --resource-group G [--location L] [--env ENV]  [--format text|json|sarif] [--service-tags FILE] [--rstudio] [--output FILE]"
 
 // runCheck checks every compute of an environment file against Azure ML's
 // secure-training requirements. Exit code: 0 no error findings, 1 error
@@ -27,6 +27,13 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	tagsFile := fs.String("service-tags", "", "ServiceTags_Public JSON file (default: the embedded catalog)")
 	rstudio := fs.Bool("rstudio", false, "the computes run RStudio (they need outbound TCP 8787 to AzureMachineLearning)")
 	output := fs.String("output", "", "write the report to `FILE` instead of stdout")
+	var tc templateCheck
+	fs.StringVar(&tc.template, "template", "", "check what deploying the ARM template `T.json` would give (instead of ENV)")
+	fs.StringVar(&tc.parameters, "parameters", "", "the template's parameter values (a deploymentParameters `FILE`)")
+	fs.StringVar(&tc.subscription, "subscription", "", "with --template: the `SUBSCRIPTION` id deployed into")
+	fs.StringVar(&tc.group, "resource-group", "", "with --template: the resource `GROUP` deployed into")
+	fs.StringVar(&tc.location, "location", "", "with --template: the resource group's `LOCATION` (default: from --env)")
+	fs.StringVar(&tc.env, "env", "", "with --template: the environment `FILE` the template deploys into")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -35,20 +42,39 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "securetrain check: "+format+"\n", a...)
 		return exitBadInput
 	}
-	if len(pos) != 1 {
+	switch {
+	case tc.template != "" && len(pos) != 0:
+		return badUsage(fs, "--template checks the template's deployment into --env; give no other environment file (got %d arguments)", len(pos))
+	case tc.template == "" && (tc.parameters != "" || tc.subscription != "" || tc.group != "" || tc.location != "" || tc.env != ""):
+		return badUsage(fs, "--parameters, --subscription, --resource-group, --location and --env go with --template")
+	case tc.template == "" && len(pos) != 1:
 		return badUsage(fs, "expected one environment file, got %d arguments", len(pos))
 	}
 	if err := oneOf(*format, "text", "json", "sarif"); err != nil {
 		return fail("--format %v", err)
 	}
 	prog := newProgress(stderr)
-	net, err := compileFile(pos[0], *tagsFile, prog)
+	run := checkRun{opts: requirements.Options{RStudio: *rstudio}}
+	if tc.template == "" {
+		run.net, err = compileFile(pos[0], *tagsFile, prog)
+	} else {
+		// The merged environment's positions are rewritten to the
+		// template's and the environment file's (run.from).
+		prog.step("evaluating %s", tc.template)
+		var data []byte
+		if data, run.from, err = tc.environment(); err == nil {
+			pos = []string{tc.template}
+			run.net, err = compileData(tc.mergedName(), data, *tagsFile, prog)
+			err = run.from.problems(err)
+		}
+	}
 	if err != nil {
+		prog.done()
 		fmt.Fprintln(stderr, err)
 		return exitBadInput
 	}
+	net := run.net
 	prog.step("checking %s, writing the %s report", plural(len(net.Snapshot().Computes), "compute", "computes"), strings.ToLower(*format))
-	opts := requirements.Options{RStudio: *rstudio}
 	color := *output == "" && isTerminal(stdout)
 	// Reports are written as the computes are checked: a large
 	// environment's report does not fit in memory next to its network.
@@ -57,11 +83,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		var err error
 		switch strings.ToLower(*format) {
 		case "json":
-			rep, err = streamJSONReport(w, net, opts)
+			rep, err = streamJSONReport(w, run)
 		case "sarif":
-			rep, err = sarifReport(w, net, opts, pos[0])
+			rep, err = sarifReport(w, run, pos[0])
 		default:
-			rep, err = streamTextReport(w, net, opts, color)
+			rep, err = streamTextReport(w, run, color)
 		}
 		if errors.Is(err, errCheck) {
 			err = fmt.Errorf("%s: %w", pos[0], err)
@@ -81,12 +107,27 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 // errCheck marks an error of the check itself (rather than of writing).
 var errCheck = errors.New("check failed")
 
-// check runs CheckEach, marking its errors with errCheck.
-func check(net *netverify.Network, opts requirements.Options, emit func(requirements.ComputeReport) error) (*requirements.Report, error) {
-	rep, err := requirements.CheckEach(net, opts, emit)
+// checkRun is one check of a compiled network; from, when set, says where
+// each position of a template's merged environment comes from.
+type checkRun struct {
+	net  *netverify.Network
+	opts requirements.Options
+	from *origins
+}
+
+// check runs CheckEach, with positions at their origins, marking its
+// errors with errCheck.
+func (r checkRun) check(emit func(requirements.ComputeReport) error) (*requirements.Report, error) {
+	rep, err := requirements.CheckEach(r.net, r.opts, func(cr requirements.ComputeReport) error {
+		r.from.compute(&cr)
+		return emit(cr)
+	})
 	var we writeError
 	if err != nil && !errors.As(err, &we) {
 		return nil, fmt.Errorf("%w: %w", errCheck, err)
+	}
+	if rep != nil {
+		r.from.findings(rep.Findings)
 	}
 	return rep, err
 }
@@ -144,13 +185,13 @@ func writeJSON(w io.Writer, v any) error {
 // writeJSON(w, report) would, one compute at a time as they are checked:
 // encoding/json builds a value's whole text, and its indented copy, in
 // memory before writing it.
-func streamJSONReport(w io.Writer, net *netverify.Network, opts requirements.Options) (*requirements.Report, error) {
+func streamJSONReport(w io.Writer, run checkRun) (*requirements.Report, error) {
 	bw := &errWriter{w: w}
 	bw.printf("{\n  \"serviceTags\": ")
-	bw.encode(net.ServiceTags().Version(), "  ")
+	bw.encode(run.net.ServiceTags().Version(), "  ")
 	bw.printf(",\n  \"computes\": [")
 	n := 0
-	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+	rep, err := run.check(func(cr requirements.ComputeReport) error {
 		if n > 0 {
 			bw.printf(",")
 		}
@@ -207,9 +248,9 @@ func (e *errWriter) encode(v any, prefix string) {
 
 // sarifReport checks the computes and writes the SARIF log of their
 // findings; flows are not part of it, so they are not kept.
-func sarifReport(w io.Writer, net *netverify.Network, opts requirements.Options, envPath string) (*requirements.Report, error) {
+func sarifReport(w io.Writer, run checkRun, envPath string) (*requirements.Report, error) {
 	var computes []requirements.ComputeReport
-	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+	rep, err := run.check(func(cr requirements.ComputeReport) error {
 		cr.Flows = nil
 		computes = append(computes, cr)
 		return nil
@@ -273,9 +314,9 @@ func plural(n int, one, many string) string {
 // streamTextReport checks the computes and writes the text report. Its
 // summary lines come first, so each compute's details are rendered as it
 // is checked and only their text is kept.
-func streamTextReport(w io.Writer, net *netverify.Network, opts requirements.Options, color bool) (*requirements.Report, error) {
+func streamTextReport(w io.Writer, run checkRun, color bool) (*requirements.Report, error) {
 	t := textReport{color: color}
-	rep, err := check(net, opts, func(cr requirements.ComputeReport) error {
+	rep, err := run.check(func(cr requirements.ComputeReport) error {
 		t.add(cr)
 		return nil
 	})

@@ -105,7 +105,20 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 const batchMemoryLimit = 512 << 20
 
 // compileFile loads an environment file and a catalog and compiles them.
+// The file is decoded as it is read, not held whole.
 func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error) {
+	return compile(path, tagsFile, p, func() (*resources.Snapshot, error) { return resources.LoadFile(path) })
+}
+
+// compileData decodes and compiles an environment file's content, named
+// path in messages.
+func compileData(path string, data []byte, tagsFile string, p *progress) (*netverify.Network, error) {
+	return compile(path, tagsFile, p, func() (*resources.Snapshot, error) { return resources.DecodeFile(path, data) })
+}
+
+// compile loads a catalog, decodes an environment file with decode and
+// compiles them.
+func compile(path, tagsFile string, p *progress, decode func() (*resources.Snapshot, error)) (*netverify.Network, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(batchMemoryLimit)
 	}
@@ -117,7 +130,7 @@ func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error)
 		}
 	}
 	p.step("decoding %s", path)
-	snap, err := resources.LoadFile(path)
+	snap, err := decode()
 	if err != nil {
 		p.done()
 		return nil, err

@@ -37,6 +37,7 @@ func commands() []command {
 		{"list", "list a collection of the server, e.g. /subscriptions/S/resourceGroups", runList},
 		{"delete", "delete a resource of the server by id", runDelete},
 		{"apply", "create or update on the server the resources of an environment file (apply -f ENV)", runApply},
+		{"deploy", "deploy an ARM template on the server, showing each resource's progress (deploy --template T.json --resource-group G)", runDeploy},
 		{"export", "write the server's resources of a subscription as an environment file", runExport},
 		{"compute", "create and run Azure ML computes on the server: compute create|show|list|resize|stop|start|restart|delete|nodes", runCompute},
 		{"fabric", "the netns fabric's namespaces on this host: fabric status|cleanup [--instance NAME]", runFabric},

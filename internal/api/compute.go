@@ -397,3 +397,15 @@ func (g governance) Delete(ctx context.Context, tx store.Tx, id arm.ID) error {
 	}
 	return nil
 }
+
+// dropComputePassword removes a compute's administrator password
+// (properties.userAccountCredentials.adminUserPassword) before it is
+// stored: a credential is written, never read back — not in GET, exports
+// or records — and the simulated nodes do not need it. A template's
+// securestring parameter usually lands here.
+func dropComputePassword(props object) {
+	inner, _ := props["properties"].(map[string]any)
+	if creds, ok := inner["userAccountCredentials"].(map[string]any); ok {
+		delete(creds, "adminUserPassword")
+	}
+}

@@ -76,7 +76,7 @@ var hooks = map[string]kindHooks{
 	// A compute's write may begin provisioning, and changes what the
 	// engine watches (a lower minNodeCount lets idle nodes go); its
 	// delete removes nodes and what Azure created for it first.
-	resources.TypeCompute: {admit: (*Server).computeWrite, wakes: true, checkDelete: requireUnderlyingResourceAction, beginDelete: (*Server).deleteCompute,
+	resources.TypeCompute: {settle: func(_ arm.ID, props, _ object) { dropComputePassword(props) }, admit: (*Server).computeWrite, wakes: true, checkDelete: requireUnderlyingResourceAction, beginDelete: (*Server).deleteCompute,
 		context: (*Server).addComputeContext, admission: computeAdmission, apart: true},
 	// A service endpoint policy is written through the subnets that use
 	// it: its writes are checked against them.

@@ -112,8 +112,14 @@ func (s *Server) SweepOperations(ctx context.Context, cutoff time.Time) (int, er
 // Background runs the server's periodic work until ctx ends, and returns
 // when all of it has stopped (so that the store can then be closed): the
 // provisioning engine, which first resumes what a restart interrupted, and
-// a sweep of finished operations every ten minutes.
+// a sweep of finished operations every ten minutes. It first ends the
+// template deployments a previous run of the server left running, and on
+// the way out stops the ones running (both recorded Failed, with why).
 func (s *Server) Background(ctx context.Context) {
+	if err := s.recoverDeployments(ctx); err != nil {
+		s.log.Error("ending interrupted deployments", "err", err)
+	}
+	defer s.deployments.stop()
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)

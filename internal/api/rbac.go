@@ -38,8 +38,8 @@ type roleDefinition struct {
 // builtinRoles are the built-in roles. Owner, Contributor, Reader and
 // Network Contributor carry Azure's GUIDs and the parts of Azure's
 // definitions that apply here; Data Scientist is securetrain's: it may
-// create and run computes (including joining them to a subnet) but not
-// change networks.
+// create and run computes (including joining them to a subnet, and
+// through template deployments) but not change networks.
 var builtinRoles = []roleDefinition{
 	{ID: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", Name: "Owner", Description: "Full access, including assigning roles.",
 		Actions: []string{"*"}},
@@ -49,10 +49,13 @@ var builtinRoles = []roleDefinition{
 	{ID: "acdd72a7-3385-48ef-bd42-f606fba81ae7", Name: "Reader", Description: "Read everything, change nothing.",
 		Actions: []string{"*/read"}},
 	{ID: "4d97b98b-1d4f-4787-a291-c67834d212e7", Name: "Network Contributor", Description: "Manage networks, not access to them.",
-		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Network/*", "Microsoft.Resources/subscriptions/resourceGroups/read"}},
+		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Network/*", "Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read"}},
 	{ID: "5b7c1a4e-2f2d-4c3b-9a51-5ec0e7a1d001", Name: "Data Scientist", Description: "Create and run computes in workspaces; read networks and join subnets, never change them.",
 		Actions: []string{"*/read", "Microsoft.MachineLearningServices/workspaces/computes/*", "Microsoft.MachineLearningServices/workspaces/jobs/*",
-			"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/join/action"}},
+			"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/join/action",
+			// Template deployments of computes: each resource a template
+			// holds still needs its own write.
+			"Microsoft.Resources/deployments/*"}},
 }
 
 // roleByName finds a built-in role by name or GUID (case-insensitive).

@@ -116,6 +116,9 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 		if err := checkLocks(r.Context(), tx, sub, id, true); err != nil {
 			return err
 		}
+		if err := refuseActiveDeployments(r.Context(), tx, id); err != nil {
+			return err
+		}
 		if err := releaseReferences(r.Context(), tx, id); err != nil {
 			return err
 		}

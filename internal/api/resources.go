@@ -87,11 +87,20 @@ func checkPathName(method, typ, name string) error {
 	return nil
 }
 
-func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
-	for i, n := range p.names {
-		if err := checkPathName(r.Method, p.ns+"/"+strings.Join(p.types[:i+1], "/"), n); err != nil {
+// checkIDNames applies checkPathName to each name of a resource id's
+// types and names.
+func checkIDNames(method, ns string, types, names []string) error {
+	for i, n := range names {
+		if err := checkPathName(method, ns+"/"+strings.Join(types[:i+1], "/"), n); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
+	if err := checkIDNames(r.Method, p.ns, p.types, p.names); err != nil {
+		return err
 	}
 	if strings.EqualFold(p.ns, "Microsoft.Network") && len(p.types) == 2 && len(p.names) == 1 && strings.EqualFold(p.types[0], "networkWatchers") {
 		return s.watcherRoute(w, r, who, p)

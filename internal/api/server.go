@@ -39,6 +39,8 @@ type Server struct {
 	networks *networkCache
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
+	// deployments are the template deployments running (deployments.go).
+	deployments *deploymentRuns
 }
 
 // Options configure a server beyond its store.
@@ -66,7 +68,7 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // NewWithOptions returns a server on st with opts. Operations it begins
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache()}
+	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns()}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -197,6 +199,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/"+verb, resourceGroupID(segs[1], segs[3]),
 			func() error { return s.resourceGroup(w, r, segs[1], segs[3]) })
+	}
+	if name, rest, ok := deploymentPath(segs, lower); ok {
+		return s.deploymentRoute(w, r, who, segs[1], segs[3], name, rest, segs[len(segs)-len(rest):])
 	}
 	if len(segs) == 8 && lower[2] == "providers" && lower[4] == "locations" && lower[6] == "operations" {
 		return s.operationRoute(w, r, who, provision.OperationID(segs[1], segs[3], segs[5], segs[7]))

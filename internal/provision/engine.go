@@ -177,6 +177,16 @@ func (e *Engine) Quiet(ctx context.Context) error {
 	}
 }
 
+// Changed returns a channel closed at the engine's next change of state
+// (a pass starting or ending, a Wake): a caller waiting for an operation
+// takes it, reads the operation, and waits on it if the operation has not
+// finished, so that no outcome is missed between the read and the wait.
+func (e *Engine) Changed() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
 func (e *Engine) notifyLocked() {
 	close(e.changed)
 	e.changed = make(chan struct{})
