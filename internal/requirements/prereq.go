@@ -170,7 +170,7 @@ func hyphensFollowedByLetter(name string) bool {
 // maxNodeCount, over every compute in the subnet (spec §4.1, §8.3).
 func capacityFindings(cc computeContext, sn *resources.Subnet) []Finding {
 	c := cc.c
-	usable := usableAddresses(sn)
+	usable := UsableAddresses(sn)
 	u := cc.usage[sn.ID.Key()]
 	usable -= u.inUse
 	if u.demand <= usable {

@@ -31,12 +31,12 @@ func FreeAddresses(snap *resources.Snapshot, subnet arm.ID) (int, bool) {
 		return 0, false
 	}
 	u := subnetUsage(snap)[sn.ID.Key()]
-	return max(usableAddresses(sn)-u.inUse-u.demand, 0), true
+	return max(UsableAddresses(sn)-u.inUse-u.demand, 0), true
 }
 
-// usableAddresses counts a subnet's IPv4 addresses, less the 5 of each
+// UsableAddresses counts a subnet's IPv4 addresses, less the 5 of each
 // prefix Azure keeps.
-func usableAddresses(sn *resources.Subnet) int {
+func UsableAddresses(sn *resources.Subnet) int {
 	usable := 0
 	for _, p := range sn.AddressPrefixes {
 		if p.Addr().Is4() {

@@ -12,6 +12,7 @@ import (
 	"securetrain/internal/api"
 	"securetrain/internal/arm"
 	"securetrain/internal/provision"
+	"securetrain/internal/requirements"
 	"securetrain/internal/resources"
 )
 
@@ -320,10 +321,8 @@ func (s *Studio) subnets(r *http.Request, sess session, sub string) ([]subnetCho
 			c := subnetChoice{ID: sn.ID.String(), VNet: vnet.ID.Leaf(), Name: sn.ID.Leaf(), Location: vnet.Location, VNetSpace: space}
 			for _, p := range sn.AddressPrefixes {
 				c.Prefixes = append(c.Prefixes, p.String())
-				if p.Addr().Is4() {
-					c.Usable += 1<<(32-p.Bits()) - 5
-				}
 			}
+			c.Usable = requirements.UsableAddresses(sn)
 			if sn.NetworkSecurityGroup.IsSet() {
 				c.NSG = sn.NetworkSecurityGroup.ID.Leaf()
 			}

@@ -75,12 +75,7 @@ func (s *Studio) fail(w http.ResponseWriter, r *http.Request, sess session, err 
 
 // home is the sign-in page, or the subscription and workspace picker.
 func (s *Studio) home(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(cookieName)
-	var sess session
-	ok := err == nil
-	if ok {
-		sess, ok = s.sessions.get(c.Value)
-	}
+	sess, ok := s.sessionOf(r)
 	if !ok {
 		s.render(w, http.StatusOK, "signin", session{}, page{Title: "Sign in"})
 		return

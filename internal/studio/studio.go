@@ -134,18 +134,22 @@ func (s *Studio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// sessionOf is the live session of r's cookie.
+func (s *Studio) sessionOf(r *http.Request) (session, bool) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return session{}, false
+	}
+	return s.sessions.get(c.Value)
+}
+
 // signedIn wraps a handler that needs a session: without one, a page
 // goes to sign-in and anything else is 401. A state-changing request must
 // also carry the session's CSRF token (form field csrf, or the
 // X-CSRF-Token header).
 func (s *Studio) signedIn(next func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
-		var sess session
-		ok := err == nil
-		if ok {
-			sess, ok = s.sessions.get(c.Value)
-		}
+		sess, ok := s.sessionOf(r)
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/", http.StatusSeeOther)
