@@ -128,7 +128,7 @@ func (b *tab) pickSubnet(name string) {
 	eval[bool](b, fmt.Sprintf(`(() => { const s = document.getElementById("subnet"); s.value = %s; s.dispatchEvent(new Event("change", {bubbles: true})); return s.value !== ""; })()`, id))
 }
 
-func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, + New, the pre-flight panel, Create, sign out
+func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, the seed's no-public-IP instance through + New and the pre-flight panel, sign out
 	e := newEnv(t)
 	b := newTab(t, e)
 	b.signIn(e.adminToken)
@@ -141,12 +141,16 @@ func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, + New, the pr
 	}
 	b.screenshot("compute")
 
-	// + New: VM size → Next → Advanced settings.
-	b.do("+ New", chromedp.Click(chromedp.CSS("#new")), chromedp.WaitVisible(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "gpu"))
+	// The seed article's steps: Compute instances, + New, VM size, Next,
+	// Advanced settings: Enable virtual network, the subnet, No Public IP.
+	instances := e.base + "/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=instances"
+	b.do("+ New", chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS("#new")), chromedp.Click(chromedp.CSS("#new")),
+		chromedp.WaitVisible(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "myinstance"))
 	if eval[bool](b, `document.getElementById("vnet").offsetParent !== null`) {
 		t.Fatal("Advanced settings show before Next")
 	}
-	b.do("Next", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#vnet")), chromedp.Click(chromedp.CSS("#vnet")))
+	b.do("Next", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#vnet")), chromedp.Click(chromedp.CSS("#vnet")),
+		chromedp.Click(chromedp.CSS("#noPublicIp")))
 	b.pickSubnet("blocked")
 	b.waitFor("the panel to name the blocking rule", `document.getElementById("preflight-findings").textContent.includes("DenyUDP5831")`)
 	panel := b.text("#preflight")
@@ -156,24 +160,27 @@ func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, + New, the pr
 	b.screenshot("new-compute-blocked")
 	b.pickSubnet("compute")
 	b.waitFor("the panel to pass the good subnet", `document.getElementById("preflight-status").className === "verdict-ok"`)
-	if panel := b.text("#preflight"); !strings.Contains(panel, "249 free addresses") || strings.Contains(panel, "DenyUDP5831") {
+	if panel := b.text("#preflight"); !strings.Contains(panel, "248 free addresses") || strings.Contains(panel, "DenyUDP5831") {
 		t.Fatalf("the panel on the good subnet: %q", panel)
 	}
 	b.screenshot("new-compute-ok")
 
-	// Create lands on the compute's page, which follows it to Succeeded.
+	// Create lands on the compute's page, which follows it to Running.
 	b.do("Create", chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#state")))
 	e.settle()
 	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#state")))
-	if state := b.text("#state"); !strings.HasPrefix(state, "Succeeded") {
+	if state := b.text("#state"); state != "Succeeded · Running" {
 		t.Fatalf("the new compute's state: %q", state)
 	}
 	b.screenshot("compute-view")
-	b.do("the new compute listed", chromedp.Navigate(clusters), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="gpu"]`)))
+	b.do("the new compute listed", chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="myinstance"]`)))
+	if row := b.text(`tr[data-name="myinstance"]`); !strings.Contains(row, "No public IP") || !strings.Contains(row, "vnet / compute") || !strings.Contains(row, "nothing") {
+		t.Fatalf("the new instance's row: %q", row)
+	}
 
 	// Sign out: the session is gone, pages lead to sign-in.
 	b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin")),
-		chromedp.Navigate(clusters), chromedp.WaitVisible(chromedp.CSS("#signin")))
+		chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS("#signin")))
 }
 
 func TestBrowserReaderHasNoNewButton(t *testing.T) { // issue 14 §6: a Reader cannot create

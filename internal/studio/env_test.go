@@ -30,7 +30,7 @@ const (
 // env is a control plane with the studio mounted, over TLS, seeded with
 // testdata/seed.json.
 type env struct {
-	t           *testing.T
+	t           testing.TB
 	base        string
 	api         *api.Server
 	st          store.Store
@@ -43,7 +43,7 @@ type env struct {
 	client *http.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
 	st, err := store.OpenSQLite(dir)

@@ -210,10 +210,18 @@ func TestPreflightRunsTheRulesOfCheck(t *testing.T) { // issue 14 §2; spec §2,
 	if f.Code != "required-outbound-blocked" || !strings.Contains(f.Message, "UDP 5831") || !strings.Contains(f.Message, "DenyUDP5831") || f.Fix == "" {
 		t.Fatalf("the blocking finding: %+v", f)
 	}
-	status, a, body = preflight(t, b, computeFormValues("cluster", "gpu", "compute"))
-	// The seed cluster takes up to 2 of the /24's 251 addresses.
-	if status != http.StatusOK || a.Report.Status != "ok" || a.FreeAddresses == nil || *a.FreeAddresses != 249 {
-		t.Fatalf("the good subnet: %d %s", status, body)
+	status, a, _ = preflight(t, b, computeFormValues("cluster", "gpu", "compute"))
+	// The seed cluster takes up to 2 of the /24's 251 addresses, the
+	// workspace's private endpoint 1.
+	if status != http.StatusOK || a.Report.Status != "ok" || a.FreeAddresses == nil || *a.FreeAddresses != 248 {
+		t.Fatalf("the good subnet: %d, status %q, free %v", status, a.Report.Status, a.FreeAddresses)
+	}
+	// The seed article's instance: no public IP, which needs the
+	// workspace's private endpoint (the seed has one).
+	form := computeFormValues("instance", "myinstance", "compute")
+	form.Set("noPublicIp", "on")
+	if status, a, _ = preflight(t, b, form); status != http.StatusOK || a.Report.Status != "ok" || a.Report.PublicIP {
+		t.Fatalf("the no-public-IP instance: %d %+v", status, a.Report.Findings)
 	}
 	if _, a, body = preflight(t, b, computeFormValues("cluster", "gpu", "delegated")); !hasCode(a, "subnet-delegated") {
 		t.Fatalf("the delegated subnet: %s", body)
@@ -222,7 +230,7 @@ func TestPreflightRunsTheRulesOfCheck(t *testing.T) { // issue 14 §2; spec §2,
 	if status, _, body = preflight(t, b, computeFormValues("cluster", "cpu-cluster", "compute")); status != http.StatusConflict || !strings.Contains(body, "exists already") {
 		t.Fatalf("an existing name: %d %s", status, body)
 	}
-	form := computeFormValues("cluster", "gpu", "compute")
+	form = computeFormValues("cluster", "gpu", "compute")
 	form.Set("minNodes", "3")
 	if status, _, body = preflight(t, b, form); status != http.StatusBadRequest || !strings.Contains(body, "Minimum number of nodes 3: at most the maximum, 2") {
 		t.Fatalf("min above max: %d %s", status, body)
@@ -261,5 +269,36 @@ func TestCreateFromTheStudio(t *testing.T) { // issue 14 §2: Create lands on th
 	resp, page = b.post("/studio/compute/create", computeFormValues("cluster", "gpu", "compute"))
 	if resp.StatusCode != http.StatusPreconditionFailed || !strings.Contains(page, `id="compute-form"`) {
 		t.Fatalf("Create again: %d %s", resp.StatusCode, page)
+	}
+}
+
+func TestComputePageRows(t *testing.T) { // issue 14 §2: the Compute page's columns
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	_, page := b.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
+	for _, want := range []string{`data-state="Succeeded">Succeeded · Steady`, "Standard_DS3_v2", "1 of 1 (1–2)", ">vnet / compute</a>", "<td>Yes</td>",
+		">aml-cpu-cluster-", "-lb</a>", "-pip</a>", "-nsg</a>", `aria-current="page">Compute clusters`, `id="new"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the clusters tab lacks %q", want)
+		}
+	}
+	if _, page = b.get("/studio/compute?ws=" + url.QueryEscape(wsID)); strings.Contains(page, "cpu-cluster") || !strings.Contains(page, "None yet.") {
+		t.Errorf("the instances tab lists the cluster")
+	}
+}
+
+func TestRowOfReadsAzureDefaults(t *testing.T) { // Azure: enableNodePublicIp is true when absent
+	row, err := rowOf([]byte(`{"id":"` + wsID + `/computes/ci","location":"eastus","properties":{"computeType":"ComputeInstance","provisioningState":"Failed",
+		"provisioningErrors":[{"error":{"code":"ComputeUnusable","message":"UDP 5831 is denied"}}],
+		"properties":{"vmSize":"Standard_DS3_v2","state":"CreateFailed","subnet":{"id":"` + subnetsOf + `compute"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !row.PublicIP || len(row.Created) != 3 || row.Nodes != "1" || row.Detail != "CreateFailed" || row.VNet != "vnet" || row.Subnet != "compute" ||
+		len(row.Errors) != 1 || row.Errors[0] != "ComputeUnusable: UDP 5831 is denied" {
+		t.Fatalf("row: %+v", row)
+	}
+	if _, err := rowOf([]byte(`{"id":"not an id"}`)); err == nil {
+		t.Fatal("a body without a valid id makes a row")
 	}
 }
