@@ -455,6 +455,14 @@ func (s *Studio) createCompute(w http.ResponseWriter, r *http.Request, sess sess
 // the API's pre-flight (the rules of `securetrain check`). Errors have
 // ARM's shape, which the panel shows.
 func (s *Studio) preflight(w http.ResponseWriter, r *http.Request, sess session) {
+	select {
+	case s.preflights <- struct{}{}:
+		defer func() { <-s.preflights }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", fmt.Sprintf("%d pre-flight checks are running; this one runs on your next edit.", maxPreflights))
+		return
+	}
 	form, err := readComputeForm(r.PostForm)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "InvalidForm", err.Error())

@@ -41,6 +41,7 @@ type env struct {
 	// client trusts the test server's certificate and does not follow
 	// redirects.
 	client *http.Client
+	studio *Studio
 }
 
 func newEnv(t testing.TB) *env {
@@ -69,11 +70,12 @@ func newEnv(t testing.TB) *env {
 	go func() { defer close(done); a.Background(bg) }()
 	t.Cleanup(func() { stop(); <-done })
 	fake := clock.NewFake(time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC))
-	srv := httptest.NewTLSServer(Mount(a, New(a, Options{Clock: fake})))
+	ui := New(a, Options{Clock: fake})
+	srv := httptest.NewTLSServer(Mount(a, ui))
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	e := &env{t: t, base: srv.URL, api: a, st: st, dir: dir, clock: fake, adminToken: strings.TrimSpace(string(tok)), readerToken: reader, client: client}
+	e := &env{t: t, base: srv.URL, api: a, st: st, dir: dir, clock: fake, adminToken: strings.TrimSpace(string(tok)), readerToken: reader, client: client, studio: ui}
 	e.seed()
 	return e
 }

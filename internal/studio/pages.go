@@ -130,6 +130,10 @@ func (s *Studio) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "signin", session{}, page{Title: "Sign in", Error: "Sign-in refused: the token is not valid. Use a principal's token (securetrain principal create NAME prints one)."})
 		return
 	}
+	// A browser that signs in again leaves its old session behind: end it.
+	if old, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(old.Value)
+	}
 	id, err := s.sessions.create(who, token)
 	if err != nil {
 		s.render(w, http.StatusServiceUnavailable, "signin", session{}, page{Title: "Sign in", Error: err.Error()})

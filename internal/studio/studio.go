@@ -62,7 +62,15 @@ type Studio struct {
 	// coming from another origin (Sec-Fetch-Site, Origin): the first
 	// layer of CSRF protection; the session's CSRF token is the second.
 	crossOrigin *http.CrossOriginProtection
+	// preflights bounds the pre-flight checks running at once: each
+	// compiles the subscription's network (up to a second for a large
+	// one), and the panel asks on every edit.
+	preflights chan struct{}
 }
+
+// maxPreflights is how many pre-flight checks run at once; more are
+// answered 503 and the panel asks again on the next edit.
+const maxPreflights = 2
 
 // cookieName: the __Host- prefix makes browsers accept the cookie only
 // with Secure, Path=/ and no Domain, so no sibling host can set it.
@@ -87,7 +95,7 @@ func New(api API, opts Options) *Studio {
 		opts.MaxLifetime = 12 * time.Hour
 	}
 	s := &Studio{api: api, log: opts.Log, sessions: newSessions(opts.Clock, opts.IdleTimeout, opts.MaxLifetime),
-		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection()}
+		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights)}
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	mux := http.NewServeMux()
 	mux.Handle("GET /studio/static/", http.StripPrefix("/studio/static/", http.FileServerFS(static)))

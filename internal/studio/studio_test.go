@@ -302,3 +302,31 @@ func TestRowOfReadsAzureDefaults(t *testing.T) { // Azure: enableNodePublicIp is
 		t.Fatal("a body without a valid id makes a row")
 	}
 }
+
+func TestSigningInAgainEndsTheOldSession(t *testing.T) { // issue 14 §1: no session outlives its replacement
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	resp := e.post("/studio/signin", url.Values{"token": {e.readerToken}}, b.cookie)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in again: %d", resp.StatusCode)
+	}
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the old session still opens pages: %d", resp.StatusCode)
+	}
+}
+
+func TestPreflightsRunningAtOnceAreBounded(t *testing.T) { // each compiles the subscription's network
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	for range maxPreflights {
+		e.studio.preflights <- struct{}{} // checks that run
+	}
+	status, _, body := preflight(t, b, computeFormValues("cluster", "gpu", "compute"))
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "ServerBusy") {
+		t.Fatalf("a pre-flight beyond the bound: %d %s", status, body)
+	}
+	<-e.studio.preflights
+	if status, _, body = preflight(t, b, computeFormValues("cluster", "gpu", "compute")); status != http.StatusOK {
+		t.Fatalf("a pre-flight within the bound: %d %s", status, body)
+	}
+}
