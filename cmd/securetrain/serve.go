@@ -22,6 +22,7 @@ import (
 	"securetrain/internal/provision"
 	"securetrain/internal/serving"
 	"securetrain/internal/store"
+	"securetrain/internal/studio"
 )
 
 // runServe runs the control plane until SIGINT or SIGTERM.
@@ -179,7 +180,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		}
 		tlsCert = &cert
 	}
-	srv, ln := serving.New(handler, ln, tlsCert, serving.Defaults())
+	// The studio shares the listener: / and /studio/ are its pages, the
+	// rest is the API, unchanged.
+	ui := studio.New(handler, studio.Options{Log: logger})
+	srv, ln := serving.New(studio.Mount(handler, ui), ln, tlsCert, serving.Defaults())
 	fmt.Fprintf(stdout, "serving on %s://%s\n", scheme, ln.Addr())
 	if cfg.ready != nil {
 		cfg.ready <- ln.Addr().String()

@@ -300,7 +300,7 @@ func (s *Server) deploymentStatus(w http.ResponseWriter, r *http.Request, id arm
 // is stored (as Azure's preflight), records the deployment Accepted and
 // starts its run.
 func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who string, id arm.ID) error {
-	in, err := s.preflight(r, who, id)
+	in, err := s.deploymentPreflight(r, who, id)
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 // validateDeployment is Azure's preflight: 200 with the resources the
 // template would deploy, or 400 with the error.
 func (s *Server) validateDeployment(w http.ResponseWriter, r *http.Request, who string, id arm.ID) error {
-	in, err := s.preflight(r, who, id)
+	in, err := s.deploymentPreflight(r, who, id)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusBadRequest {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": ae.body()})
@@ -472,11 +472,11 @@ type deploymentInput struct {
 	secrets []string
 }
 
-// preflight reads a deployment request and checks it as Azure does before
+// deploymentPreflight reads a deployment request and checks it as Azure does before
 // deploying anything: the template and parameters evaluate and plan, every
 // resource is of a type securetrain serves, its resource group exists,
 // and the caller may write it.
-func (s *Server) preflight(r *http.Request, who string, id arm.ID) (*deploymentInput, error) {
+func (s *Server) deploymentPreflight(r *http.Request, who string, id arm.ID) (*deploymentInput, error) {
 	data, err := readBody(r)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ func deriveWorkspace(_ *Server, _ context.Context, _ store.Tx, id arm.ID, cur, n
 		props["workspaceId"] = stored
 	case props["workspaceId"] == nil:
 		props["workspaceId"] = arm.NewGUID()
-	case !validGUID(given):
+	case !arm.IsGUID(given):
 		return newError(http.StatusBadRequest, "InvalidRequestContent",
 			"properties.workspaceId of workspace '%s' must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), got %q; leave it out to have one assigned.", id.Name(), props["workspaceId"])
 	default:

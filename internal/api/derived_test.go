@@ -154,7 +154,7 @@ func TestWorkspaceGetsIDAndDiscoveryURL(t *testing.T) {
 	_, ws, _ := c.do("GET", wsML+mlVersion, "")
 	props := arm.EnsureField(ws, "properties")
 	id := arm.Str(props, "workspaceId")
-	if !validGUID(id) || props["discoveryUrl"] != "https://eastus.api.azureml.ms/discovery" {
+	if !arm.IsGUID(id) || props["discoveryUrl"] != "https://eastus.api.azureml.ms/discovery" {
 		t.Fatalf("workspace properties: %v", props)
 	}
 	for _, body := range []string{

@@ -186,10 +186,10 @@ func parseRoleRef(ref string) (roleRef, bool) {
 	}
 	segs := strings.Split(ref[1:], "/")
 	var r roleRef
-	if len(segs) == 6 && strings.EqualFold(segs[0], "subscriptions") && validGUID(segs[1]) {
+	if len(segs) == 6 && strings.EqualFold(segs[0], "subscriptions") && arm.IsGUID(segs[1]) {
 		r.sub, segs = segs[1], segs[2:]
 	}
-	if len(segs) != 4 || !strings.EqualFold(segs[0], "providers") || !strings.EqualFold(segs[1]+"/"+segs[2], typeRoleDefinition) || !validGUID(segs[3]) {
+	if len(segs) != 4 || !strings.EqualFold(segs[0], "providers") || !strings.EqualFold(segs[1]+"/"+segs[2], typeRoleDefinition) || !arm.IsGUID(segs[3]) {
 		return roleRef{}, false
 	}
 	r.guid = segs[3]
@@ -319,7 +319,7 @@ func AssignRole(ctx context.Context, st store.Store, principalName, role, scope 
 // never a roleName that happens to spell a GUID) or by name (a built-in
 // role, or a custom role of subscription sub).
 func roleRefFor(ctx context.Context, rd store.Reader, role, sub string) (string, error) {
-	if validGUID(role) {
+	if arm.IsGUID(role) {
 		return "/providers/" + typeRoleDefinition + "/" + role, nil
 	}
 	if d, ok := roleByName(role); ok {
@@ -343,7 +343,7 @@ func roleRefFor(ctx context.Context, rd store.Reader, role, sub string) (string,
 // resource id.
 func checkScope(scope string) error {
 	segs := strings.Split(strings.TrimPrefix(scope, "/"), "/")
-	if arm.CheckIDText(scope) != nil || !strings.HasPrefix(scope, "/") || len(segs) < 2 || !strings.EqualFold(segs[0], "subscriptions") || !validGUID(segs[1]) {
+	if arm.CheckIDText(scope) != nil || !strings.HasPrefix(scope, "/") || len(segs) < 2 || !strings.EqualFold(segs[0], "subscriptions") || !arm.IsGUID(segs[1]) {
 		return fmt.Errorf("scope %q: use / or an id starting with /subscriptions/{subscription GUID}, in ASCII", scope)
 	}
 	if len(segs) == 2 {

@@ -141,7 +141,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	if len(segs) < 2 || lower[0] != "subscriptions" {
 		return newError(http.StatusNotFound, "InvalidResourceType", "no resource type at %s", r.URL.Path)
 	}
-	if !validGUID(segs[1]) {
+	if !arm.IsGUID(segs[1]) {
 		return newError(http.StatusBadRequest, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", segs[1])
 	}
 	subScope := "/subscriptions/" + segs[1]
@@ -228,25 +228,6 @@ func requireAPIVersion(r *http.Request, namespace string) error {
 			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(accepted, ","))
 	}
 	return nil
-}
-
-func validGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // condition reads If-Match / If-None-Match.

@@ -88,8 +88,13 @@ func CreatedIDs(rec []byte) []arm.ID {
 	return createdIDs(s)
 }
 
-func createdIDs(s spec) []arm.ID {
-	aml, ok := resources.AzureMLResourcesFor(s.Compute)
+func createdIDs(s spec) []arm.ID { return CreatedFor(s.Compute) }
+
+// CreatedFor lists what Azure ML creates for the compute c: the load
+// balancer, public IP and NSG of a public-IP compute in a subnet; nothing
+// for the others.
+func CreatedFor(c *resources.Compute) []arm.ID {
+	aml, ok := resources.AzureMLResourcesFor(c)
 	if !ok {
 		return nil
 	}

@@ -1,9 +1,11 @@
 package provision
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -22,6 +24,7 @@ func init() {
 	add := func(family string, sizes map[string]int) {
 		for name, cores := range sizes {
 			vmSizes[strings.ToLower(name)] = vmSize{Cores: cores, Family: family}
+			sizeNames = append(sizeNames, name)
 		}
 	}
 	add("standardDSv2Family", map[string]int{"Standard_DS1_v2": 1, "Standard_DS2_v2": 2, "Standard_DS3_v2": 4, "Standard_DS4_v2": 8, "Standard_DS5_v2": 16})
@@ -33,6 +36,28 @@ func init() {
 	add("standardNCSv3Family", map[string]int{"Standard_NC6s_v3": 6, "Standard_NC12s_v3": 12, "Standard_NC24s_v3": 24})
 	add("standardNCADSA100v4Family", map[string]int{"Standard_NC24ads_A100_v4": 24, "Standard_NC48ads_A100_v4": 48, "Standard_NC96ads_A100_v4": 96})
 	add("standardNDSv2Family", map[string]int{"Standard_ND40rs_v2": 40})
+}
+
+// Size is a VM size as a user picks it: its name, cores and quota family.
+type Size struct {
+	Name   string
+	Cores  int
+	Family string
+}
+
+// sizeNames keeps the sizes' spelling for Sizes (vmSizes is keyed
+// lower-case).
+var sizeNames []string
+
+// Sizes lists the VM sizes securetrain knows, by cores then name.
+func Sizes() []Size {
+	out := make([]Size, 0, len(sizeNames))
+	for _, name := range sizeNames {
+		s := vmSizes[strings.ToLower(name)]
+		out = append(out, Size{Name: name, Cores: s.Cores, Family: s.Family})
+	}
+	slices.SortFunc(out, func(a, b Size) int { return cmp.Or(cmp.Compare(a.Cores, b.Cores), strings.Compare(a.Name, b.Name)) })
+	return out
 }
 
 // DefaultVMSize is Azure ML's default (spec §9).

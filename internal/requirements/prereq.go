@@ -173,12 +173,7 @@ func hyphensFollowedByLetter(name string) bool {
 // maxNodeCount, over every compute in the subnet (spec §4.1, §8.3).
 func capacityFindings(cc computeContext, sn *resources.Subnet) []Finding {
 	c := cc.c
-	usable := 0
-	for _, p := range sn.AddressPrefixes {
-		if p.Addr().Is4() {
-			usable += 1<<(32-p.Bits()) - 5
-		}
-	}
+	usable := UsableAddresses(sn)
 	u := cc.usage[sn.ID.Key()]
 	usable -= u.inUse
 	if u.demand <= usable {

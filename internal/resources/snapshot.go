@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -163,4 +164,21 @@ func (s *Snapshot) Exclusion(id arm.ID) (why string, ok bool) {
 		}
 	}
 	return strings.Join(parts, "; "), true
+}
+
+// WithCompute returns a copy of the snapshot that also holds c (a compute
+// not created yet, whose pre-flight compiles it with the rest), sharing
+// everything else. It returns the snapshot itself when c's id is taken.
+func (s *Snapshot) WithCompute(c *Compute) *Snapshot {
+	if s.Lookup(c.ID) != nil {
+		return s
+	}
+	out := *s
+	out.Computes = append(slices.Clip(s.Computes), c)
+	out.byKey = maps.Clone(s.byKey)
+	if out.byKey == nil {
+		out.byKey = map[string]any{}
+	}
+	out.byKey[c.ID.Key()] = c
+	return &out
 }

@@ -1,0 +1,228 @@
+package studio
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/resources"
+)
+
+// page is what every template gets.
+type page struct {
+	Title     string
+	Principal string
+	CSRF      string
+	// Error is shown at the top of the page.
+	Error string
+	// Refresh reloads the page after that many seconds (a compute being
+	// provisioned); 0 does not.
+	Refresh int
+	Data    any
+}
+
+// parsePages parses each page with the layout.
+func parsePages() map[string]*template.Template {
+	names, _ := fs.Glob(templateFS, "templates/*.html") // the pattern is valid
+	out := map[string]*template.Template{}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New(base).ParseFS(templateFS, "templates/layout.html", name))
+	}
+	return out
+}
+
+// render writes a page; a template that fails writes nothing of it.
+func (s *Studio) render(w http.ResponseWriter, status int, name string, sess session, p page) {
+	p.Principal, p.CSRF = sess.principal, sess.csrf
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.Error("studio page failed", "page", name, "err", err)
+		http.Error(w, "The studio failed to render this page; the server log says why.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+}
+
+// fail shows an error page for err: the API's refusal as it gave it;
+// a token the API no longer accepts ends the session.
+func (s *Studio) fail(w http.ResponseWriter, r *http.Request, sess session, err error) {
+	var ae *armError
+	if !errors.As(err, &ae) {
+		s.log.Error("studio request failed", "path", r.URL.Path, "err", err)
+		s.render(w, http.StatusInternalServerError, "error", sess, page{Title: "Error", Error: "The server failed to process the request; its log says why."})
+		return
+	}
+	if ae.Status == http.StatusUnauthorized {
+		s.sessions.end(sess.cookie)
+		s.render(w, http.StatusUnauthorized, "signin", session{}, page{Title: "Sign in", Error: "Your token is no longer accepted (rotated or revoked): sign in again."})
+		return
+	}
+	s.render(w, ae.Status, "error", sess, page{Title: "Error", Error: ae.Error()})
+}
+
+// home is the sign-in page, or the subscription and workspace picker.
+func (s *Studio) home(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.sessionOf(r)
+	if !ok {
+		s.render(w, http.StatusOK, "signin", session{}, page{Title: "Sign in"})
+		return
+	}
+	type workspace struct{ ID, Name, ResourceGroup, Location string }
+	data := struct {
+		Subscription string
+		Recent       []string
+		Workspaces   []workspace
+	}{Subscription: r.URL.Query().Get("sub"), Recent: sess.recent}
+	if data.Subscription == "" {
+		s.render(w, http.StatusOK, "home", sess, page{Title: "Workspaces", Data: data})
+		return
+	}
+	if !arm.IsGUID(data.Subscription) {
+		s.render(w, http.StatusBadRequest, "home", sess, page{Title: "Workspaces", Data: data,
+			Error: "Subscription '" + data.Subscription + "' is not a subscription id: a GUID, such as 00000000-0000-0000-0000-000000000001."})
+		return
+	}
+	bodies, err := s.list(r, sess, "/subscriptions/"+data.Subscription+"/providers/"+resources.TypeWorkspace+"?api-version="+apiVersion(resources.TypeWorkspace))
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	s.sessions.remember(sess.cookie, data.Subscription)
+	for _, b := range bodies {
+		var ws struct{ ID, Name, Location string }
+		if err := json.Unmarshal(b, &ws); err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		id, err := arm.ParseID(ws.ID, "")
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		data.Workspaces = append(data.Workspaces, workspace{ID: id.String(), Name: ws.Name, ResourceGroup: id.ResourceGroup, Location: ws.Location})
+	}
+	s.render(w, http.StatusOK, "home", sess, page{Title: "Workspaces", Data: data})
+}
+
+// signIn opens a session for a valid token. The token is checked by the
+// API's own authentication; a wrong one says no more than that.
+func (s *Studio) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	probe := r.Clone(r.Context())
+	probe.Header = http.Header{"Authorization": {"Bearer " + token}}
+	who, err := s.api.Principal(probe)
+	if token == "" || err != nil {
+		s.log.Info("studio sign-in refused", "remote", r.RemoteAddr)
+		s.render(w, http.StatusUnauthorized, "signin", session{}, page{Title: "Sign in", Error: "Sign-in refused: the token is not valid. Use a principal's token (securetrain principal create NAME prints one)."})
+		return
+	}
+	// A browser that signs in again leaves its old session behind: end it.
+	if old, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(old.Value)
+	}
+	id, err := s.sessions.create(who, token)
+	if err != nil {
+		s.render(w, http.StatusServiceUnavailable, "signin", session{}, page{Title: "Sign in", Error: err.Error()})
+		return
+	}
+	s.log.Info("studio sign-in", "principal", who)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signOut ends the session on the server and clears the cookie.
+func (s *Studio) signOut(w http.ResponseWriter, r *http.Request, sess session) {
+	s.sessions.end(sess.cookie)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// viewResource shows a resource's body as the API returns it: what Azure
+// ML created for a compute (NSG, load balancer, public IP), a subnet.
+func (s *Studio) viewResource(w http.ResponseWriter, r *http.Request, sess session) {
+	id, err := arm.ParseID(r.URL.Query().Get("id"), "")
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: "id: " + err.Error()})
+		return
+	}
+	var body any
+	if err := s.get(r, sess, apiPath(id, apiVersion(id.Type())), &body); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	pretty, _ := json.MarshalIndent(body, "", "  ") // decoded JSON always encodes
+	s.render(w, http.StatusOK, "resource", sess, page{Title: id.Leaf(), Data: struct{ ID, Type, JSON string }{id.String(), id.Type(), string(pretty)}})
+}
+
+// apiVersion is the newest stable api-version of the provider of typ.
+func apiVersion(typ string) string {
+	ns, _, _ := strings.Cut(typ, "/")
+	p := resources.ProviderOf(ns)
+	if p == nil {
+		return ""
+	}
+	for i := len(p.APIVersions) - 1; i >= 0; i-- {
+		if !strings.HasSuffix(p.APIVersions[i], "-preview") {
+			return p.APIVersions[i]
+		}
+	}
+	return p.APIVersions[len(p.APIVersions)-1]
+}
+
+// apiPath is the API's path of id, each segment escaped, with its
+// api-version.
+func apiPath(id arm.ID, version string) string {
+	segs := strings.Split(id.String(), "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/") + "?api-version=" + url.QueryEscape(version)
+}
+
+// childPath is the API's path of leaf under parent: a collection
+// ("computes") or an action ("listNodes").
+func childPath(parent arm.ID, leaf, version string) string {
+	p := apiPath(parent, version)
+	return strings.Replace(p, "?", "/"+leaf+"?", 1)
+}
+
+// maxListPages bounds the pages a list follows (1,000 records each).
+const maxListPages = 100
+
+// list reads every page of an API list.
+func (s *Studio) list(r *http.Request, sess session, path string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	for range maxListPages {
+		var pg struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"nextLink"`
+		}
+		if err := s.get(r, sess, path, &pg); err != nil {
+			return nil, err
+		}
+		out = append(out, pg.Value...)
+		if pg.NextLink == "" {
+			return out, nil
+		}
+		next, err := url.Parse(pg.NextLink)
+		if err != nil {
+			return nil, err
+		}
+		path = next.RequestURI()
+	}
+	return out, nil
+}

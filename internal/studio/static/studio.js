@@ -1,0 +1,106 @@
+// securetrain studio: the + New wizard's steps and its pre-flight panel.
+// No framework, no inline script (the Content-Security-Policy forbids
+// it); every piece of text from the server is set with textContent.
+"use strict";
+
+document.documentElement.classList.add("js");
+
+function wizard(form) {
+  const steps = form.querySelectorAll("[data-step]");
+  function show(n) {
+    steps.forEach(function (s) { s.classList.toggle("current", s.dataset.step === String(n)); });
+    const first = form.querySelector('[data-step="' + n + '"] input:not([type=hidden]), [data-step="' + n + '"] select');
+    if (first) { first.focus(); }
+  }
+  form.querySelectorAll("[data-goto]").forEach(function (b) {
+    b.addEventListener("click", function () { show(b.dataset.goto); });
+  });
+  // A refused Create comes back on its advanced settings.
+  show(document.getElementById("error") ? 2 : 1);
+
+  const kinds = form.querySelectorAll('input[name="kind"]');
+  const vnet = form.querySelector("#vnet"), subnet = form.querySelector("#subnet");
+  const ssh = form.querySelector("#ssh"), key = form.querySelector("#sshKey");
+  function sync() {
+    const cluster = form.querySelector('input[name="kind"]:checked').value === "cluster";
+    form.querySelectorAll(".cluster-only input").forEach(function (i) { i.disabled = !cluster; });
+    form.querySelector(".cluster-only").hidden = !cluster;
+    subnet.disabled = !vnet.checked;
+    key.disabled = !ssh.checked;
+  }
+  kinds.forEach(function (k) { k.addEventListener("change", sync); });
+  sync();
+
+  const panel = document.getElementById("preflight-findings");
+  const status = document.getElementById("preflight-status");
+  const csrf = form.querySelector('input[name="csrf"]').value;
+  let timer = null, seq = 0;
+  function item(cls, text, code, fix) {
+    const li = document.createElement("li");
+    li.className = cls;
+    li.appendChild(document.createTextNode(text));
+    if (code) {
+      const c = document.createElement("span");
+      c.className = "code";
+      c.textContent = " [" + code + "]";
+      li.appendChild(c);
+    }
+    if (fix) {
+      const f = document.createElement("span");
+      f.className = "fix";
+      f.textContent = "Fix: " + fix;
+      li.appendChild(f);
+    }
+    return li;
+  }
+  function render(ok, answer) {
+    panel.replaceChildren();
+    status.className = "";
+    if (!ok) {
+      const e = answer && answer.error ? answer.error : { code: "Error", message: "the pre-flight check failed" };
+      status.textContent = "Cannot check yet";
+      status.className = "verdict-warn";
+      panel.appendChild(item("sev-warning", e.message, e.code));
+      return;
+    }
+    const rep = answer.report;
+    const verdict = { "ok": "verdict-ok", "degraded": "verdict-warn", "will fail": "verdict-fail" }[rep.status] || "";
+    status.textContent = rep.summary;
+    status.className = verdict;
+    if (answer.freeAddresses !== undefined) {
+      panel.appendChild(item("", "Subnet: " + answer.freeAddresses + " free addresses before this compute."));
+    }
+    rep.findings.forEach(function (f) {
+      panel.appendChild(item("sev-" + f.severity, f.severity + ": " + f.message, f.code, f.fix));
+    });
+    const blocked = rep.flows.filter(function (fl) { return fl.verdict !== "Allowed"; });
+    const passing = rep.flows.length - blocked.length;
+    if (rep.flows.length > 0) {
+      panel.appendChild(item("", passing + " of " + rep.flows.length + " required flows pass."));
+    }
+  }
+  function check() {
+    const mine = ++seq;
+    status.textContent = "Checking…";
+    const body = new URLSearchParams(new FormData(form));
+    fetch(form.dataset.preflight, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
+      .then(function (resp) {
+        return resp.json().then(function (answer) { return { ok: resp.ok, answer: answer }; }, function () { return { ok: false, answer: null }; });
+      })
+      .then(function (r) { if (mine === seq) { render(r.ok, r.answer); } })
+      .catch(function () { if (mine === seq) { render(false, null); } });
+  }
+  function later() {
+    sync();
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  check();
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.getElementById("compute-form");
+  if (form) { wizard(form); }
+});

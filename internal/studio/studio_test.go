@@ -1,0 +1,332 @@
+package studio
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"securetrain/internal/api"
+)
+
+func TestSignInSetsASecureSessionCookie(t *testing.T) { // issue 14 §1
+	e := newEnv(t)
+	resp := e.post("/studio/signin", url.Values{"token": {"st_wrong"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("a wrong token: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	resp = e.post("/studio/signin", url.Values{"token": {e.adminToken}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	c := resp.Cookies()[0]
+	if c.Name != "__Host-securetrain-studio" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("session cookie: %+v", c)
+	}
+	if strings.Contains(c.Value, e.adminToken) || strings.Contains(resp.Header.Get("Location"), e.adminToken) {
+		t.Fatal("the token is in the cookie or the redirect")
+	}
+	b := e.signIn(e.adminToken)
+	_, page := b.get("/?sub=" + sub)
+	if !strings.Contains(page, `id="principal">admin<`) || !strings.Contains(page, ">ws1</a>") {
+		t.Fatalf("the picker does not show admin and ws1: %s", page)
+	}
+	if strings.Contains(page, e.adminToken) {
+		t.Fatal("the token is in the page")
+	}
+}
+
+func TestEveryStudioAnswerHasTheSecurityHeaders(t *testing.T) { // issue 14 §1: CSP without inline script
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	for _, path := range []string{"/", "/studio/compute?ws=" + wsID, "/studio/compute/new?ws=" + wsID, "/studio/static/studio.js"} {
+		resp, body := b.get(path)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "script-src 'self'") ||
+			strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d, CSP %q", path, resp.StatusCode, csp)
+		}
+		// No inline script or style anywhere: every <script> has a src.
+		if strings.Contains(body, "<script>") || strings.Contains(body, " style=") || strings.Contains(body, "onclick") {
+			t.Errorf("%s has inline script or style", path)
+		}
+	}
+}
+
+func TestARMRoutesAreUnchanged(t *testing.T) { // issue 14 §1: the ARM API stays as it was
+	e := newEnv(t)
+	status, body := e.armDo("GET", "/foo", "")
+	if status != http.StatusNotFound || !strings.Contains(body, `"InvalidResourceType"`) {
+		t.Fatalf("GET /foo: %d %s", status, body)
+	}
+	status, body = e.armDo("GET", wsID+mlVersion, "")
+	if status != http.StatusOK || !strings.Contains(body, `"name":"ws1"`) {
+		t.Fatalf("GET the workspace: %d %s", status, body)
+	}
+	// Without a token, the API still answers 401 in ARM's shape.
+	resp, err := e.client.Get(e.base + wsID + mlVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Security-Policy") != "" {
+		t.Fatalf("the API without a token: %d", resp.StatusCode)
+	}
+}
+
+func TestStateChangingRequestsNeedTheCSRFToken(t *testing.T) { // issue 14 §1
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	for name, form := range map[string]url.Values{"no token": {"csrf": {""}}, "another token": {"csrf": {strings.Repeat("0", 64)}}} {
+		for k, v := range computeFormValues("cluster", "forged", "compute") {
+			form[k] = v
+		}
+		resp, _ := b.post("/studio/compute/create", form)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	// The right token from another site is refused too (Sec-Fetch-Site).
+	resp, _ := b.post("/studio/compute/create", computeFormValues("cluster", "forged", "compute"), "Sec-Fetch-Site", "cross-site")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site: %d", resp.StatusCode)
+	}
+	resp, _ = b.post("/studio/signout", url.Values{"csrf": {""}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out without the token: %d", resp.StatusCode)
+	}
+	if status, body := e.armDo("GET", wsID+"/computes/forged"+mlVersion, ""); status != http.StatusNotFound {
+		t.Fatalf("a refused request created the compute: %d %s", status, body)
+	}
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session ended: %d", resp.StatusCode)
+	}
+}
+
+func TestReaderSeesAndCannotCreate(t *testing.T) { // issue 14 §1: one authorization path
+	e := newEnv(t)
+	b := e.signIn(e.readerToken)
+	_, page := b.get("/studio/compute?ws=" + wsID + "&tab=clusters")
+	if !strings.Contains(page, `data-name="cpu-cluster"`) || strings.Contains(page, `id="new"`) {
+		t.Fatalf("the reader's Compute page: %s", page)
+	}
+	if resp, _ := b.get("/studio/compute/new?ws=" + wsID); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the wizard for a reader: %d", resp.StatusCode)
+	}
+	resp, page := b.post("/studio/compute/create", computeFormValues("cluster", "sneaky", "compute"))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "AuthorizationFailed") {
+		t.Errorf("a reader's Create: %d %s", resp.StatusCode, page)
+	}
+	resp, page = b.post("/studio/api/preflight", computeFormValues("cluster", "sneaky", "compute"))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "AuthorizationFailed") {
+		t.Errorf("a reader's pre-flight: %d %s", resp.StatusCode, page)
+	}
+	if status, _ := e.armDo("GET", wsID+"/computes/sneaky"+mlVersion, ""); status != http.StatusNotFound {
+		t.Fatalf("the reader created a compute: %d", status)
+	}
+}
+
+func TestSignOutEndsTheSession(t *testing.T) { // issue 14 §1
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	resp, _ := b.post("/studio/signout", url.Values{})
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Fatalf("sign-out: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	// The old cookie, replayed, opens nothing.
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("a page after sign-out: %d", resp.StatusCode)
+	}
+	if resp, _ := b.post("/studio/compute/create", computeFormValues("cluster", "late", "compute")); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a POST after sign-out: %d", resp.StatusCode)
+	}
+	if _, page := b.get("/"); !strings.Contains(page, `id="signin"`) {
+		t.Fatal("/ after sign-out is not the sign-in page")
+	}
+}
+
+func TestSessionsExpire(t *testing.T) { // issue 14 §1: server-side expiry
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	e.clock.Advance(29 * time.Minute)
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a session used within 30 minutes: %d", resp.StatusCode)
+	}
+	e.clock.Advance(30 * time.Minute)
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a session idle 30 minutes: %d", resp.StatusCode)
+	}
+	// Used all along, a session still ends 12 hours after sign-in.
+	b = e.signIn(e.adminToken)
+	for range 25 {
+		e.clock.Advance(29 * time.Minute)
+		b.get("/")
+	}
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a session 12 hours old: %d", resp.StatusCode)
+	}
+}
+
+func TestARevokedTokenEndsTheSession(t *testing.T) { // docs/api.md: revocation holds from the next request
+	e := newEnv(t)
+	b := e.signIn(e.readerToken)
+	if _, err := api.RevokeTokens(context.Background(), e.st, "reader", e.dir); err != nil {
+		t.Fatal(err)
+	}
+	resp, page := b.get("/studio/compute?ws=" + wsID)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "sign in again") {
+		t.Fatalf("a page after revocation: %d %s", resp.StatusCode, page)
+	}
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the session outlived the token: %d", resp.StatusCode)
+	}
+}
+
+// preflight posts the wizard's form to the panel's endpoint.
+func preflight(t *testing.T, b *browser, form url.Values) (int, api.PreflightAnswer, string) {
+	t.Helper()
+	form.Set("csrf", "")
+	resp, body := b.post("/studio/api/preflight", form, "X-CSRF-Token", b.csrf)
+	var a api.PreflightAnswer
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			t.Fatalf("pre-flight answer %s: %v", body, err)
+		}
+	}
+	return resp.StatusCode, a, body
+}
+
+func TestPreflightRunsTheRulesOfCheck(t *testing.T) { // issue 14 §2; spec §2, §10 #3, #6
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	status, a, body := preflight(t, b, computeFormValues("cluster", "gpu", "blocked"))
+	if status != http.StatusOK || a.Report.Status != "will fail" || len(a.Report.Findings) == 0 {
+		t.Fatalf("the blocked subnet: %d %s", status, body)
+	}
+	f := a.Report.Findings[0]
+	if f.Code != "required-outbound-blocked" || !strings.Contains(f.Message, "UDP 5831") || !strings.Contains(f.Message, "DenyUDP5831") || f.Fix == "" {
+		t.Fatalf("the blocking finding: %+v", f)
+	}
+	status, a, _ = preflight(t, b, computeFormValues("cluster", "gpu", "compute"))
+	// The seed cluster takes up to 2 of the /24's 251 addresses, the
+	// workspace's private endpoint 1.
+	if status != http.StatusOK || a.Report.Status != "ok" || a.FreeAddresses == nil || *a.FreeAddresses != 248 {
+		t.Fatalf("the good subnet: %d, status %q, free %v", status, a.Report.Status, a.FreeAddresses)
+	}
+	// The seed article's instance: no public IP, which needs the
+	// workspace's private endpoint (the seed has one).
+	form := computeFormValues("instance", "myinstance", "compute")
+	form.Set("noPublicIp", "on")
+	if status, a, _ = preflight(t, b, form); status != http.StatusOK || a.Report.Status != "ok" || a.Report.PublicIP {
+		t.Fatalf("the no-public-IP instance: %d %+v", status, a.Report.Findings)
+	}
+	if _, a, body = preflight(t, b, computeFormValues("cluster", "gpu", "delegated")); !hasCode(a, "subnet-delegated") {
+		t.Fatalf("the delegated subnet: %s", body)
+	}
+	// A compute that exists is not a proposal; bad fields name the field.
+	if status, _, body = preflight(t, b, computeFormValues("cluster", "cpu-cluster", "compute")); status != http.StatusConflict || !strings.Contains(body, "exists already") {
+		t.Fatalf("an existing name: %d %s", status, body)
+	}
+	form = computeFormValues("cluster", "gpu", "compute")
+	form.Set("minNodes", "3")
+	if status, _, body = preflight(t, b, form); status != http.StatusBadRequest || !strings.Contains(body, "Minimum number of nodes 3: at most the maximum, 2") {
+		t.Fatalf("min above max: %d %s", status, body)
+	}
+	form.Set("minNodes", "0")
+	form.Set("vmSize", "Standard_Huge")
+	if status, _, body = preflight(t, b, form); status != http.StatusBadRequest || !strings.Contains(body, "VmSizeNotSupported") {
+		t.Fatalf("an unknown size: %d %s", status, body)
+	}
+}
+
+func hasCode(a api.PreflightAnswer, code string) bool {
+	for _, f := range a.Report.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCreateFromTheStudio(t *testing.T) { // issue 14 §2: Create lands on the compute's page
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	resp, _ := b.post("/studio/compute/create", computeFormValues("cluster", "gpu", "compute"))
+	want := "/studio/compute/view?id=" + url.QueryEscape(wsID+"/computes/gpu")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+		t.Fatalf("Create: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	e.settle()
+	_, page := b.get(want)
+	if !strings.Contains(page, `id="state" data-state="Succeeded"`) || strings.Contains(page, `http-equiv="refresh"`) {
+		t.Fatalf("the compute's page: %s", page)
+	}
+	// Create never replaces: the same name again is refused with the
+	// API's reason, on the wizard.
+	resp, page = b.post("/studio/compute/create", computeFormValues("cluster", "gpu", "compute"))
+	if resp.StatusCode != http.StatusPreconditionFailed || !strings.Contains(page, `id="compute-form"`) {
+		t.Fatalf("Create again: %d %s", resp.StatusCode, page)
+	}
+}
+
+func TestComputePageRows(t *testing.T) { // issue 14 §2: the Compute page's columns
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	_, page := b.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
+	for _, want := range []string{`data-state="Succeeded">Succeeded · Steady`, "Standard_DS3_v2", "1 of 1 (1–2)", ">vnet / compute</a>", "<td>Yes</td>",
+		">aml-cpu-cluster-", "-lb</a>", "-pip</a>", "-nsg</a>", `aria-current="page">Compute clusters`, `id="new"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the clusters tab lacks %q", want)
+		}
+	}
+	if _, page = b.get("/studio/compute?ws=" + url.QueryEscape(wsID)); strings.Contains(page, "cpu-cluster") || !strings.Contains(page, "None yet.") {
+		t.Errorf("the instances tab lists the cluster")
+	}
+}
+
+func TestRowOfReadsAzureDefaults(t *testing.T) { // Azure: enableNodePublicIp is true when absent
+	row, err := rowOf([]byte(`{"id":"` + wsID + `/computes/ci","location":"eastus","properties":{"computeType":"ComputeInstance","provisioningState":"Failed",
+		"provisioningErrors":[{"error":{"code":"ComputeUnusable","message":"UDP 5831 is denied"}}],
+		"properties":{"vmSize":"Standard_DS3_v2","state":"CreateFailed","subnet":{"id":"` + subnetsOf + `compute"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !row.PublicIP || len(row.Created) != 3 || row.Nodes != "1" || row.Detail != "CreateFailed" || row.VNet != "vnet" || row.Subnet != "compute" ||
+		len(row.Errors) != 1 || row.Errors[0] != "ComputeUnusable: UDP 5831 is denied" {
+		t.Fatalf("row: %+v", row)
+	}
+	if _, err := rowOf([]byte(`{"id":"not an id"}`)); err == nil {
+		t.Fatal("a body without a valid id makes a row")
+	}
+}
+
+func TestSigningInAgainEndsTheOldSession(t *testing.T) { // issue 14 §1: no session outlives its replacement
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	resp := e.post("/studio/signin", url.Values{"token": {e.readerToken}}, b.cookie)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in again: %d", resp.StatusCode)
+	}
+	if resp, _ := b.get("/studio/compute?ws=" + wsID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the old session still opens pages: %d", resp.StatusCode)
+	}
+}
+
+func TestPreflightsRunningAtOnceAreBounded(t *testing.T) { // each compiles the subscription's network
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	for range maxPreflights {
+		e.studio.preflights <- struct{}{} // checks that run
+	}
+	status, _, body := preflight(t, b, computeFormValues("cluster", "gpu", "compute"))
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "ServerBusy") {
+		t.Fatalf("a pre-flight beyond the bound: %d %s", status, body)
+	}
+	<-e.studio.preflights
+	if status, _, body = preflight(t, b, computeFormValues("cluster", "gpu", "compute")); status != http.StatusOK {
+		t.Fatalf("a pre-flight within the bound: %d %s", status, body)
+	}
+}
