@@ -1,12 +1,16 @@
 package jobs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"securetrain/internal/arm"
 	"securetrain/internal/resources"
+	"securetrain/internal/store"
 )
 
 // Only a job's own log files can be named: nothing else of the data
@@ -94,5 +98,73 @@ func TestKeepOutputsTakesOnlyTheJobsFiles(t *testing.T) {
 	})
 	if strings.Join(kept, ",") != "model/weights" {
 		t.Errorf("kept %v, want model/weights only", kept)
+	}
+}
+
+// A job canceled while the scheduler was about to place it stays
+// Canceled: the placing transaction sees it left the queue, and no later
+// step brings a finished job back.
+func TestCancelBeforePlacementWins(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const id = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/jobs/j"
+	status := func() string {
+		var got string
+		if err := st.View(ctx, func(rd store.Reader) error {
+			body, err := readBody(ctx, rd, id)
+			got = arm.Str(arm.EnsureField(body, "properties"), "status")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Put(ctx, store.Record{ID: id, Type: "Microsoft.MachineLearningServices/workspaces/jobs",
+			Body: []byte(`{"properties":{"jobType":"Command","status":"NotStarted"}}`)}, store.Condition{})
+		if err != nil {
+			return err
+		}
+		return Enqueue(ctx, tx, id, "/subscriptions/x/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/c", time.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if left, err := leftQueue(ctx, tx, id); err != nil || left {
+			t.Errorf("a queued job: leftQueue %v, %v", left, err)
+		}
+		found, err := RequestCancel(ctx, tx, id)
+		if !found {
+			t.Error("RequestCancel did not find the job")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != resources.JobCanceled {
+		t.Fatalf("a job canceled before it had nodes: %s", got)
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if left, err := leftQueue(ctx, tx, id); err != nil || !left {
+			t.Errorf("a canceled job: leftQueue %v, %v", left, err)
+		}
+		// A step that read the job before the cancel sets it Preparing.
+		return setStatus(ctx, tx, id, resources.JobPreparing, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != resources.JobCanceled {
+		t.Errorf("a canceled job after a stale step: %s, want it to stay Canceled", got)
 	}
 }

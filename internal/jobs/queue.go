@@ -129,9 +129,27 @@ func typedJob(jobID string, body arm.Body) (*resources.Job, error) {
 	return snap.Jobs[0], nil
 }
 
+// leftQueue reports, in tx, whether job jobID has left the queue since it
+// was read: deleted, canceled before it had nodes (its entry is gone), or
+// with a cancel asked for.
+func leftQueue(ctx context.Context, tx store.Tx, jobID string) (bool, error) {
+	if _, err := tx.Get(ctx, entryID(jobID)); errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	body, err := readBody(ctx, tx, jobID)
+	if body == nil {
+		return err == nil, err
+	}
+	status := arm.Str(arm.EnsureField(body, "properties"), "status")
+	return status == resources.JobCancelRequested || resources.JobTerminal(status), nil
+}
+
 // setStatus stores a job's status (and its failure, or none) in tx. A job
-// that is gone is left gone; a cancel asked for meanwhile is not undone by
-// a step on the way (the next pass ends the job).
+// that is gone is left gone; a finished job stays as it finished; a cancel
+// asked for meanwhile is not undone by a step on the way (the next pass
+// ends the job).
 func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Failure) error {
 	rec, err := tx.Get(ctx, jobID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -145,7 +163,8 @@ func setStatus(ctx context.Context, tx store.Tx, jobID, status string, why *Fail
 		return fmt.Errorf("stored %s: %w", jobID, err)
 	}
 	props := arm.EnsureField(body, "properties")
-	if props["status"] == resources.JobCancelRequested && !resources.JobTerminal(status) {
+	current, _ := props["status"].(string)
+	if resources.JobTerminal(current) || current == resources.JobCancelRequested && !resources.JobTerminal(status) {
 		return nil
 	}
 	props["status"] = status

@@ -199,11 +199,16 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
 	var nodes []provision.ClaimedNode
-	var resizing bool
+	var resizing, left bool
 	var never *provision.NodesError
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		var err error
 		e.Nodes, e.UID = nil, uid // the closure may be re-run (store.Store)
+		// A cancel or delete since the step read the job wins: it takes no
+		// nodes and its entry is not put back.
+		if left, err = leftQueue(ctx, tx, e.Job); err != nil || left {
+			return err
+		}
 		if nodes, resizing, err = s.cfg.Engine.ClaimNodes(ctx, tx, job.Compute.ID, job.InstanceCount); err != nil || len(nodes) == 0 {
 			return err
 		}
@@ -225,6 +230,8 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: pe.Code, Message: pe.Message})
 	case err != nil:
 		return false, err
+	case left:
+		return true, nil
 	case len(nodes) == 0:
 		ps.waiting[compute] = true
 		return resizing, s.queued(ctx, e)
@@ -258,6 +265,9 @@ func (s *Scheduler) queued(ctx context.Context, e entry) error {
 	}
 	e.Queued = true
 	return s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if left, err := leftQueue(ctx, tx, e.Job); err != nil || left {
+			return err
+		}
 		if err := putEntry(ctx, tx, e); err != nil {
 			return err
 		}
