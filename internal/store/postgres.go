@@ -55,8 +55,18 @@ const maxSerializationRetries = 100
 // (REPEATABLE READ, read only).
 type Postgres struct {
 	sqlDB
+	// pool holds the connections: closing database/sql's handle on it
+	// does not close it (pgx's stdlib.OpenDBFromPool).
+	pool *pgxpool.Pool
 	// isolation is SERIALIZABLE; tests lower it to show what it prevents.
 	isolation sql.IsolationLevel
+}
+
+// Close closes the store and its connections.
+func (s *Postgres) Close() error {
+	err := s.sqlDB.Close()
+	s.pool.Close()
+	return err
 }
 
 // OpenPostgres connects to the database at url and brings its schema up
@@ -82,7 +92,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 	// database/sql's own idle connections come from the pool: keep none
 	// idle beyond it, so pool_max_conns is the one limit.
 	db.SetMaxOpenConns(int(cfg.MaxConns))
-	s := &Postgres{sqlDB: newSQLDB(db, true), isolation: sql.LevelSerializable}
+	s := &Postgres{sqlDB: newSQLDB(db, true), pool: pool, isolation: sql.LevelSerializable}
 	if err := s.open(ctx); err != nil {
 		db.Close()
 		pool.Close()

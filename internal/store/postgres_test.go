@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
@@ -259,4 +260,48 @@ func openPostgresBench(b *testing.B) store.Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestPostgresCloseReleasesConnections: a closed store holds no
+// connection to the server (a replica that reopens its store, or tests
+// that open many, would otherwise run the server out of connections).
+func TestPostgresCloseReleasesConnections(t *testing.T) {
+	ctx := context.Background()
+	base := storetest.PostgresSchema(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	app := fmt.Sprintf("close-test-%d", time.Now().UnixNano())
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := store.OpenPostgres(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.View(ctx, func(store.Reader) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n == 0 {
+		t.Fatal("the open store holds no connection: the test cannot see its connections")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d connections left after Close", n)
+	}
 }

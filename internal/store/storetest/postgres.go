@@ -43,17 +43,23 @@ func PostgresSchema(t testing.TB) string {
 	t.Helper()
 	base := postgresURL(t)
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
+	// One connection at a time, held only while it is used: many tests
+	// run at once against one server's max_connections.
+	exec := func(stmt string) error {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, err = admin.ExecContext(ctx, stmt)
+		return err
 	}
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), schemas.Add(1))
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+name); err != nil {
+	if err := exec(`CREATE SCHEMA ` + name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
+		if err := exec(`DROP SCHEMA ` + name + ` CASCADE`); err != nil {
 			t.Errorf("drop schema %s: %v", name, err)
 		}
 	})
