@@ -59,17 +59,10 @@ func (c *client) awaitDeployment(path string) map[string]any {
 }
 
 // eventually polls until done holds (deployments run in goroutines of the
-// server's own), failing the test after two minutes (-race on 2 shared
-// cores is slow).
+// server's own).
 func (c *client) eventually(what string, done func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !done() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: not after two minutes", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll(c.t, what, 5*time.Millisecond, func() (bool, any) { return done(), nil })
 }
 
 // written reports whether the resource at path exists.

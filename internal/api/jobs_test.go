@@ -66,28 +66,23 @@ func (c *client) job(name string) map[string]any {
 // passes the test yields to them.
 func (c *client) waitJob(name string) map[string]any {
 	c.t.Helper()
-	for range 3000 {
+	var p map[string]any
+	poll(c.t, "job "+name+" to finish", 10*time.Millisecond, func() (bool, any) {
 		c.settle()
-		if p := c.job(name); resources.JobTerminal(fmt.Sprint(p["status"])) {
-			return p
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("job %s did not finish: %v", name, c.job(name))
-	return nil
+		p = c.job(name)
+		return resources.JobTerminal(fmt.Sprint(p["status"])), p
+	})
+	return p
 }
 
 // waitStatus lets the engine work until job name shows status.
 func (c *client) waitStatus(name, status string) {
 	c.t.Helper()
-	for range 3000 {
+	poll(c.t, "job "+name+" to be "+status, 10*time.Millisecond, func() (bool, any) {
 		c.settle()
-		if c.job(name)["status"] == status {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("job %s never became %s: %v", name, status, c.job(name))
+		p := c.job(name)
+		return p["status"] == status, p
+	})
 }
 
 func (c *client) log(name, file string) string {
@@ -289,16 +284,13 @@ const nodeDirEnv = "SECURETRAIN_TEST_NODE_DIR"
 // uidOf reads the user id a job printed first in its log ("uid=N").
 func (c *client) uidOf(name string) int {
 	c.t.Helper()
-	for range 3000 {
-		var uid int
+	var uid int
+	poll(c.t, "job "+name+" to print its uid", 10*time.Millisecond, func() (bool, any) {
 		text, _ := c.logAt(name, "std_log.txt") // 404 until the job starts
-		if _, err := fmt.Sscanf(text, "uid=%d", &uid); err == nil {
-			return uid
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("job %s never printed its uid", name)
-	return 0
+		_, err := fmt.Sscanf(text, "uid=%d", &uid)
+		return err == nil, text
+	})
+	return uid
 }
 
 // A server killed with SIGKILL while a job runs leaves the job's
