@@ -40,8 +40,10 @@ type jsonParser struct {
 // (an API request body) does not pay for a large one.
 const slabSize = 256
 
-func parseJSON(data []byte) (*Value, error) {
-	p := &jsonParser{data: data, src: string(data), line: 1}
+// parseJSON parses data, whose text is src: unescaped strings are slices
+// of src.
+func parseJSON(data []byte, src string) (*Value, error) {
+	p := &jsonParser{data: data, src: src, line: 1}
 	v, err := p.value(0)
 	if err != nil {
 		return nil, err

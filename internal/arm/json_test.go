@@ -76,7 +76,7 @@ func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`[{"x": "\ud83d\ude00"}]`))
 	f.Add([]byte(`{"a": {"a": {"a": []}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := parseJSON(data)
+		v, err := parseJSON(data, string(data))
 		if err != nil && (strings.Contains(err.Error(), "appears twice") || strings.Contains(err.Error(), "nesting")) {
 			return
 		}
@@ -103,9 +103,9 @@ func FuzzJSON(f *testing.F) {
 func parseBoth(data []byte) (seq, split *Value, seqErr, splitErr error) {
 	defer func(m int) { splitMin = m }(splitMin)
 	splitMin = 1 << 30
-	seq, seqErr = parseJSON(data)
+	seq, seqErr = parseJSON(data, string(data))
 	splitMin = 0
-	split, splitErr = parseJSON(data)
+	split, splitErr = parseJSON(data, string(data))
 	return seq, split, seqErr, splitErr
 }
 
@@ -156,7 +156,7 @@ func TestJSONSplitMatchesOnePass(t *testing.T) {
 				t.Fatalf("%q is not in the document", bad.old)
 			}
 			sameParse(t, []byte(broken))
-			if _, err := parseJSON([]byte(broken)); err == nil {
+			if _, err := parseJSON([]byte(broken), broken); err == nil {
 				t.Fatal("no error")
 			}
 		})
@@ -170,4 +170,19 @@ func FuzzJSONSplit(f *testing.F) {
 	f.Add([]byte("{\n \"r\": [\n  {},\n  {\"x\": \"\\n  {\"},\n  {\n  }\n ]}"))
 	f.Add([]byte("[\n {\"a\": [\n  {},\n  {}\n ]},\n {}\n]"))
 	f.Fuzz(func(t *testing.T, data []byte) { sameParse(t, data) })
+}
+
+// TestParseOwnedDocument: a document parsed in place gives the tree a
+// copy gives, for JSON and YAML.
+func TestParseOwnedDocument(t *testing.T) {
+	for _, doc := range []string{"{\n \"a\": [\"x\", {\"b\": \"\\u00e9\"}],\n \"c\": 1\n}", "a:\n  - x\n  - b: é\nc: 1\n"} {
+		want, err := ParseDocument([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseOwnedDocument([]byte(doc))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %v, %v", doc, toAny(got), err)
+		}
+	}
 }

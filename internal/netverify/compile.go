@@ -274,7 +274,7 @@ func (n *Network) fullCuts() []uint32 {
 			all = append(all, d.dst.starts...)
 		}
 		for _, rt := range n.tables {
-			all = append(all, rt.starts...)
+			all = append(all, rt.painted().starts...)
 		}
 		for _, fc := range n.firewalls {
 			for _, cols := range [][]*fwCollection{fc.network, fc.application} {

@@ -81,7 +81,9 @@ func LoadFile(path string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeFile(path, data)
+	d := newDecoder(path)
+	d.owned = true // data is this function's alone
+	return d.decode(data)
 }
 
 // ReadFile reads an environment file, refusing one over the size limit.
@@ -139,7 +141,11 @@ func newDecoder(file string) *decoder {
 
 func (d *decoder) decode(data []byte) (*Snapshot, error) {
 	file := d.file
-	doc, err := arm.ParseDocument(data)
+	parse := arm.ParseDocument
+	if d.owned {
+		parse = arm.ParseOwnedDocument
+	}
+	doc, err := parse(data)
 	if err != nil {
 		d.add(parseProblem(file, err))
 	} else {
@@ -205,6 +211,9 @@ type decoder struct {
 	// unknown, so the decode fails with it rather than call the
 	// reference missing.
 	existsErr error
+	// owned says decode's data is the decoder's alone (see
+	// arm.ParseOwnedDocument).
+	owned bool
 	// parallel allows decodeDoc to decode a large file's resources on
 	// every core; split says it did.
 	parallel, split bool
