@@ -345,7 +345,7 @@ func (p *jsonParser) array(depth int) (*Value, error) {
 			if p.pos >= ahead.start {
 				a := ahead
 				ahead = nil
-				if a.join(p.pos) {
+				if a.join(p.pos, p.line) {
 					p.stack = append(p.stack, a.items...)
 					p.pos, p.line = a.end+1, a.line
 					v.Items = p.members(len(p.stack) - base)
@@ -386,9 +386,10 @@ var splitMin = 4 << 20
 // before it, arrives at it exactly: it is then a true item boundary, and
 // the tree, lines and errors are those of a reading in one pass.
 type aheadParse struct {
-	start int // where the guessed item starts
-	stop  atomic.Bool
-	done  chan struct{}
+	start     int // where the guessed item starts
+	startLine int
+	stop      atomic.Bool
+	done      chan struct{}
 	// Set when done: the items read, the position of the closing ']' and
 	// the line there, or err.
 	items []*Value
@@ -418,8 +419,8 @@ func (p *jsonParser) startAhead(depth int) *aheadParse {
 	if before := bytes.TrimRight(p.data[:mid+i], " \t\r\n"); len(before) == 0 || before[len(before)-1] != ',' {
 		return nil
 	}
-	a := &aheadParse{start: start, done: make(chan struct{})}
-	q := &jsonParser{data: p.data, src: p.src, pos: start, line: 1 + bytes.Count(p.data[:start], []byte{'\n'}), isAhead: true}
+	a := &aheadParse{start: start, startLine: 1 + bytes.Count(p.data[:start], []byte{'\n'}), done: make(chan struct{})}
+	q := &jsonParser{data: p.data, src: p.src, pos: start, line: a.startLine, isAhead: true}
 	go func() {
 		defer close(a.done)
 		a.err = q.readItems(depth, a)
@@ -456,11 +457,12 @@ func (p *jsonParser) readItems(depth int, a *aheadParse) error {
 }
 
 // join waits for the ahead reading and reports whether it can be used: the
-// array's parser arrived exactly at its start (pos) and it read to the
-// array's end. Otherwise the array's parser reads on by itself, and meets
-// any error there is in the same place a reading in one pass would.
-func (a *aheadParse) join(pos int) bool {
-	if pos != a.start {
+// array's parser arrived exactly at its start (pos, on the line it counted
+// from the newlines before it) and it read to the array's end. Otherwise
+// the array's parser reads on by itself, and meets any error there is in
+// the same place a reading in one pass would.
+func (a *aheadParse) join(pos, line int) bool {
+	if pos != a.start || line != a.startLine {
 		a.stop.Store(true)
 		return false
 	}

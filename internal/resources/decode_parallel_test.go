@@ -72,13 +72,7 @@ func TestParallelDecodeMatchesOnePass(t *testing.T) {
 // FuzzDecodeParallel: whatever the input, a decode in chunks answers as a
 // decode in one pass does.
 func FuzzDecodeParallel(f *testing.F) {
-	for _, p := range []string{"testdata/env.yaml", "testdata/env.json"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addSeedFiles(f)
 	f.Add([]byte(`{"subscription": "s", "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "resourceGroup": "r", "name": "n",` +
 		` "properties": {"securityRules": [{"name": "a", "properties": {"priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "*",` +
 		` "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "80"}}]}},` +
