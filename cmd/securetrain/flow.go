@@ -122,19 +122,32 @@ func compile(path, tagsFile string, p *progress, decode func() (*resources.Snaps
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(batchMemoryLimit)
 	}
-	tags := servicetags.Default()
-	if tagsFile != "" {
-		var err error
-		if tags, err = servicetags.Load(tagsFile); err != nil {
-			return nil, err
-		}
+	// The catalog is read beside the file: decoding leaves a core idle
+	// while it registers what it decoded in file order.
+	type loaded struct {
+		tags *servicetags.Catalog
+		err  error
 	}
+	catalog := make(chan loaded, 1)
+	go func() {
+		if tagsFile == "" {
+			catalog <- loaded{tags: servicetags.Default()}
+			return
+		}
+		tags, err := servicetags.Load(tagsFile)
+		catalog <- loaded{tags, err}
+	}()
 	p.step("decoding %s", path)
 	snap, err := decode()
+	c := <-catalog
+	if c.err != nil { // a bad catalog is reported first, as before
+		err = c.err
+	}
 	if err != nil {
 		p.done()
 		return nil, err
 	}
+	tags := c.tags
 	p.step("compiling %s", path)
 	net, err := netverify.Compile(snap, tags)
 	p.done()

@@ -1,8 +1,11 @@
 package arm
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // jsonParser is a JSON reader that records lines. JSON documents take this
@@ -27,6 +30,9 @@ type jsonParser struct {
 	// read, innermost last.
 	stack    []*Value
 	keyStack []string
+	// isAhead marks a parser reading the second half of an array (see
+	// startAhead), which does not split again.
+	isAhead bool
 }
 
 // slabSize is how many values (or pointers, or keys) one slab holds: large
@@ -34,8 +40,10 @@ type jsonParser struct {
 // (an API request body) does not pay for a large one.
 const slabSize = 256
 
-func parseJSON(data []byte) (*Value, error) {
-	p := &jsonParser{data: data, src: string(data), line: 1}
+// parseJSON parses data, whose text is src: unescaped strings are slices
+// of src.
+func parseJSON(data []byte, src string) (*Value, error) {
+	p := &jsonParser{data: data, src: src, line: 1}
 	v, err := p.value(0)
 	if err != nil {
 		return nil, err
@@ -321,7 +329,30 @@ func (p *jsonParser) array(depth int) (*Value, error) {
 		return v, nil
 	}
 	base := len(p.stack)
+	var ahead *aheadParse
+	if depth == 1 && !p.isAhead && len(p.data)-p.pos >= splitMin {
+		if ahead = p.startAhead(depth); ahead != nil {
+			defer func() {
+				if ahead != nil { // not joined: an error ends the array
+					ahead.stop.Store(true)
+				}
+			}()
+		}
+	}
 	for {
+		if ahead != nil {
+			p.space()
+			if p.pos >= ahead.start {
+				a := ahead
+				ahead = nil
+				if a.join(p.pos, p.line) {
+					p.stack = append(p.stack, a.items...)
+					p.pos, p.line = a.end+1, a.line
+					v.Items = p.members(len(p.stack) - base)
+					return v, nil
+				}
+			}
+		}
 		item, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
@@ -342,4 +373,99 @@ func (p *jsonParser) array(depth int) (*Value, error) {
 			return nil, p.errorf("expected ',' or ']' in an array, got %q", p.data[p.pos])
 		}
 	}
+}
+
+// splitMin is the size from which an array at the top of the document (an
+// environment file's resource list) is read on two cores: below it the
+// goroutine costs more than it saves.
+var splitMin = 4 << 20
+
+// aheadParse reads the items of an array from a guessed item boundary
+// near the middle of the document, while the array's own parser reads from
+// its start. The guess is used only when that parser, reading every item
+// before it, arrives at it exactly: it is then a true item boundary, and
+// the tree, lines and errors are those of a reading in one pass.
+type aheadParse struct {
+	start     int // where the guessed item starts
+	startLine int
+	stop      atomic.Bool
+	done      chan struct{}
+	// Set when done: the items read, the position of the closing ']' and
+	// the line there, or err.
+	items []*Value
+	end   int
+	line  int
+	err   error
+}
+
+var errStopped = errors.New("stopped")
+
+// startAhead guesses an item boundary in the second half of the array
+// whose first item p is at, and reads from it on another goroutine; nil
+// when there is no guess. A boundary is a newline, the first item's
+// indentation and "{", after a comma: JSON strings hold no raw newlines.
+func (p *jsonParser) startAhead(depth int) *aheadParse {
+	nl := bytes.LastIndexByte(p.data[:p.pos], '\n')
+	if nl < 0 || p.pos >= len(p.data) || p.data[p.pos] != '{' {
+		return nil
+	}
+	pattern := p.data[nl : p.pos+1] // "\n", the indentation, "{"
+	mid := p.pos + (len(p.data)-p.pos)/2
+	i := bytes.Index(p.data[mid:], pattern)
+	if i < 0 {
+		return nil
+	}
+	start := mid + i + len(pattern) - 1
+	if before := bytes.TrimRight(p.data[:mid+i], " \t\r\n"); len(before) == 0 || before[len(before)-1] != ',' {
+		return nil
+	}
+	a := &aheadParse{start: start, startLine: 1 + bytes.Count(p.data[:start], []byte{'\n'}), done: make(chan struct{})}
+	q := &jsonParser{data: p.data, src: p.src, pos: start, line: a.startLine, isAhead: true}
+	go func() {
+		defer close(a.done)
+		a.err = q.readItems(depth, a)
+	}()
+	return a
+}
+
+// readItems reads array items and their separators up to the closing ']'
+// into a.
+func (p *jsonParser) readItems(depth int, a *aheadParse) error {
+	for {
+		if a.stop.Load() {
+			return errStopped
+		}
+		item, err := p.value(depth + 1)
+		if err != nil {
+			return err
+		}
+		a.items = append(a.items, item)
+		p.space()
+		if p.pos >= len(p.data) {
+			return errStopped // the array's own parser reports it
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			a.end, a.line = p.pos, p.line
+			return nil
+		default:
+			return errStopped
+		}
+	}
+}
+
+// join waits for the ahead reading and reports whether it can be used: the
+// array's parser arrived exactly at its start (pos, on the line it counted
+// from the newlines before it) and it read to the array's end. Otherwise
+// the array's parser reads on by itself, and meets any error there is in
+// the same place a reading in one pass would.
+func (a *aheadParse) join(pos, line int) bool {
+	if pos != a.start || line != a.startLine {
+		a.stop.Store(true)
+		return false
+	}
+	<-a.done
+	return a.err == nil
 }

@@ -2,6 +2,7 @@ package arm
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`[{"x": "\ud83d\ude00"}]`))
 	f.Add([]byte(`{"a": {"a": {"a": []}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := parseJSON(data)
+		v, err := parseJSON(data, string(data))
 		if err != nil && (strings.Contains(err.Error(), "appears twice") || strings.Contains(err.Error(), "nesting")) {
 			return
 		}
@@ -95,4 +96,93 @@ func FuzzJSON(f *testing.F) {
 			t.Fatalf("%q: got %#v, want %#v", data, toAny(v), want)
 		}
 	})
+}
+
+// parseBoth parses data in one pass and with every top-level array large
+// enough to be read on two cores.
+func parseBoth(data []byte) (seq, split *Value, seqErr, splitErr error) {
+	defer func(m int) { splitMin = m }(splitMin)
+	splitMin = 1 << 30
+	seq, seqErr = parseJSON(data, string(data))
+	splitMin = 0
+	split, splitErr = parseJSON(data, string(data))
+	return seq, split, seqErr, splitErr
+}
+
+func sameParse(t *testing.T, data []byte) {
+	t.Helper()
+	seq, split, seqErr, splitErr := parseBoth(data)
+	if fmt.Sprint(seqErr) != fmt.Sprint(splitErr) {
+		t.Fatalf("errors differ: one pass %v, split %v", seqErr, splitErr)
+	}
+	if !reflect.DeepEqual(seq, split) {
+		t.Fatalf("trees differ (values or lines)")
+	}
+}
+
+// TestJSONSplitMatchesOnePass: reading a large resource list on two cores
+// gives the tree, lines and errors of a reading in one pass, wherever the
+// error is.
+func TestJSONSplitMatchesOnePass(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{\n \"subscription\": \"s\",\n \"resources\": [\n")
+	for i := range 200 {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "  {\n   \"name\": \"r%d\",\n   \"properties\": {\"priority\": %d, \"list\": [\n    {\"a\": 1}\n   ]}\n  }", i, 100+i)
+	}
+	b.WriteString("\n ]\n}\n")
+	doc := b.String()
+	p := &jsonParser{data: []byte(doc), src: doc, line: 1}
+	p.pos = strings.Index(doc, "  {") + 2
+	if a := p.startAhead(1); a == nil || a.start <= len(doc)/2 {
+		t.Fatalf("no boundary guessed in the second half: %+v", a)
+	} else {
+		a.stop.Store(true)
+	}
+	sameParse(t, []byte(doc))
+	for _, bad := range []struct{ old, new string }{
+		{`"priority": 150`, `"priority": 0150`},                     // after the guess
+		{`"priority": 299`, `"priority": 299, "priority": 1`},       // the last item
+		{`"priority": 101`, `"priority": tru`},                      // before the guess
+		{`"name": "r151"`, "\"name\": \"r151\x01\""},                // a control character
+		{"  {\n   \"name\": \"r120\"", "  {\n   \"name\" \"r120\""}, // a missing colon
+		{"\n ]\n}\n", "\n ,\n}\n"},                                  // the end of the list
+	} {
+		t.Run(bad.new, func(t *testing.T) {
+			broken := strings.Replace(doc, bad.old, bad.new, 1)
+			if broken == doc {
+				t.Fatalf("%q is not in the document", bad.old)
+			}
+			sameParse(t, []byte(broken))
+			if _, err := parseJSON([]byte(broken), broken); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+// FuzzJSONSplit: for any input, reading top-level arrays on two cores
+// answers as a reading in one pass does.
+func FuzzJSONSplit(f *testing.F) {
+	f.Add([]byte("{\n \"resources\": [\n  {\"a\": 1},\n  {\"b\": [\n  {\"c\": 2}]},\n  {\"d\": 3}\n ]\n}"))
+	f.Add([]byte("{\n \"r\": [\n  {},\n  {\"x\": \"\\n  {\"},\n  {\n  }\n ]}"))
+	f.Add([]byte("[\n {\"a\": [\n  {},\n  {}\n ]},\n {}\n]"))
+	f.Fuzz(func(t *testing.T, data []byte) { sameParse(t, data) })
+}
+
+// TestParseOwnedDocument: a document parsed in place gives the tree a
+// copy gives, for JSON and YAML.
+func TestParseOwnedDocument(t *testing.T) {
+	for _, doc := range []string{"{\n \"a\": [\"x\", {\"b\": \"\\u00e9\"}],\n \"c\": 1\n}", "a:\n  - x\n  - b: é\nc: 1\n"} {
+		want, err := ParseDocument([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseOwnedDocument([]byte(doc))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %v, %v", doc, toAny(got), err)
+		}
+	}
 }

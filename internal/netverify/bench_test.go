@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,15 +61,29 @@ func BenchmarkCompileLarge(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "MiB-heap-after")
 }
 
-// BenchmarkDecodeLarge measures reading the generated file itself.
+// BenchmarkDecodeLarge measures reading the generated file itself (issue
+// 16 point 7: ≥ 100 MB/s). Besides the rate by the clock it reports the
+// rate per CPU second of the process (both cores, the collector included),
+// which depends less on what else the machine runs.
 func BenchmarkDecodeLarge(b *testing.B) {
 	data := envgen.Generate(envgen.Large())
 	b.SetBytes(int64(len(data)))
+	before := cpuTime(b)
 	for b.Loop() {
 		if _, err := resources.DecodeFile("large.json", data); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(data))*float64(b.N)/1e6/(cpuTime(b)-before).Seconds(), "MB/cpu-s")
+}
+
+// cpuTime is the user and system time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pointQueries draws 5-tuples from computes' subnets to anywhere.

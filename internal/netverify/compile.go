@@ -18,7 +18,6 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
-	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 	"securetrain/internal/servicetags"
 )
@@ -115,9 +114,6 @@ type Network struct {
 	fullCutsValue []uint32
 
 	problems []string
-	// unbuilt are NSG directions whose indexes are built at the end of
-	// Compile, in parallel: building is pure and the largest part of it.
-	unbuilt []*nsgDir
 }
 
 type vnetCtx struct {
@@ -264,13 +260,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 	for _, fc := range n.firewalls {
 		fc.buildIndex() // after compileDNS: FQDN rules' addresses are resolved there
 	}
-	n.buildIndexes()
 	return n, nil
-}
-
-func (n *Network) buildIndexes() {
-	parallel.For(len(n.unbuilt), func(i int) { n.unbuilt[i].build() })
-	n.dirs, n.unbuilt = n.unbuilt, nil
 }
 
 // fullCuts are cuts plus every NSG and route boundary: pieces at which
@@ -279,11 +269,12 @@ func (n *Network) fullCuts() []uint32 {
 	n.fullCutsOnce.Do(func() {
 		all := slices.Clone(n.cuts)
 		for _, d := range n.dirs {
+			d.build()
 			all = append(all, d.src.starts...)
 			all = append(all, d.dst.starts...)
 		}
 		for _, rt := range n.tables {
-			all = append(all, rt.starts...)
+			all = append(all, rt.painted().starts...)
 		}
 		for _, fc := range n.firewalls {
 			for _, cols := range [][]*fwCollection{fc.network, fc.application} {

@@ -272,7 +272,7 @@ func (n *Network) RouteSpans(subnet arm.ID) ([]RouteSpan, error) {
 	if sc == nil || sc.routes == nil {
 		return nil, fmt.Errorf("subnet %s is not in the network", subnet)
 	}
-	rt := sc.routes
+	rt := sc.routes.painted()
 	var out []RouteSpan
 	for k, lo := range rt.starts {
 		hi := uint32(math.MaxUint32)

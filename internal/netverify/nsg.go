@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
@@ -116,7 +117,11 @@ func linearContains(s ipset.Set, u uint32) bool {
 }
 
 type nsgDir struct {
-	rules        []*nsgRule // by priority
+	rules []*nsgRule // by priority
+	// The indexes below are built on first use (see build): one flow meets
+	// one or two NSGs of a large environment, whose indexes are most of
+	// its compile time.
+	once         sync.Once
 	src, dst     *dimIndex
 	sport, dport *dimIndex
 	proto        [numProtocols][]uint64
@@ -200,7 +205,7 @@ func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*r
 	}
 	for _, d := range []*nsgDir{&c.in, &c.out} {
 		sortRules(d.rules)
-		n.unbuilt = append(n.unbuilt, d)
+		n.dirs = append(n.dirs, d)
 	}
 	return c
 }
@@ -302,7 +307,10 @@ func portsText(prs []resources.PortRange) string {
 	return strings.Join(parts, ",")
 }
 
-func (d *nsgDir) build() {
+// build indexes the rules once; it is safe for concurrent use.
+func (d *nsgDir) build() { d.once.Do(d.index) }
+
+func (d *nsgDir) index() {
 	src := make([]ipset.Set, len(d.rules))
 	dst := make([]ipset.Set, len(d.rules))
 	sp := make([]ipset.Set, len(d.rules))
@@ -327,6 +335,7 @@ func (d *nsgDir) build() {
 // DenyAll rules guarantee there is one. It narrows b to the addresses
 // around the flow's that the same rules match.
 func (d *nsgDir) match(f *pointFlow, b *box) *nsgRule {
+	d.build()
 	src, slo, shi := d.src.lookupRange(f.src)
 	b.narrowSrc(slo, shi)
 	others := [...][]uint64{d.proto[f.proto], src, d.sport.lookup(uint32(f.sport)), d.dport.lookup(uint32(f.dport))}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"securetrain/internal/ipset"
 	"securetrain/internal/resources"
@@ -91,8 +92,18 @@ func tagRank(name string) int {
 // so a lookup is one binary search.
 type routeTable struct {
 	entries []*routeEntry
-	starts  []uint32
-	winner  []int32
+	// starts and winner are painted on first use (see painted): a flow
+	// meets one or two of a large environment's tables.
+	once   sync.Once
+	starts []uint32
+	winner []int32
+}
+
+// painted paints the table once and returns it; it is safe for concurrent
+// use.
+func (rt *routeTable) painted() *routeTable {
+	rt.once.Do(rt.paint)
+	return rt
 }
 
 // serviceEndpointTags maps a service endpoint to the service tag whose
@@ -207,7 +218,6 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 		}
 	}
 	n.privateEndpointRoutes(sc, rt, add)
-	rt.paint()
 	return rt
 }
 

@@ -236,7 +236,7 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 	if w.ref {
 		return sc.routes.lookupLinear(u).canonical()
 	}
-	rt := sc.routes
+	rt := sc.routes.painted()
 	k := intervalOf(rt.starts, u)
 	if reply {
 		w.box.narrowSrc(rt.starts[k], intervalEnd(rt.starts, k))

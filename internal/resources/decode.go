@@ -81,7 +81,9 @@ func LoadFile(path string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeFile(path, data)
+	d := newDecoder(path)
+	d.owned = true // data is this function's alone
+	return d.decode(data)
 }
 
 // ReadFile reads an environment file, refusing one over the size limit.
@@ -139,11 +141,24 @@ func newDecoder(file string) *decoder {
 
 func (d *decoder) decode(data []byte) (*Snapshot, error) {
 	file := d.file
-	doc, err := arm.ParseDocument(data)
+	parse := arm.ParseDocument
+	if d.owned {
+		parse = arm.ParseOwnedDocument
+	}
+	doc, err := parse(data)
 	if err != nil {
 		d.add(parseProblem(file, err))
 	} else {
+		// A file's resources decode on every core when it is large and
+		// nothing is asked of a server (see decodeParallel). Problems are
+		// then reported by decoding it again in one pass, whose messages
+		// and order are the reference.
+		d.parallel = d.exists == nil
 		d.decodeDoc(doc)
+		if d.split && len(d.problems) > 0 {
+			d = newDecoder(file)
+			d.decodeDoc(doc)
+		}
 	}
 	if d.existsErr != nil {
 		return nil, d.existsErr
@@ -196,6 +211,19 @@ type decoder struct {
 	// unknown, so the decode fails with it rather than call the
 	// reference missing.
 	existsErr error
+	// owned says decode's data is the decoder's alone (see
+	// arm.ParseOwnedDocument).
+	owned bool
+	// parallel allows decodeDoc to decode a large file's resources on
+	// every core; split says it did.
+	parallel, split bool
+	// deferred makes register record registrations in regs instead of
+	// performing them: set on the decoders of a parallel decode's chunks.
+	deferred bool
+	regs     []registration
+	// spareKnown holds the known-key slices of finished objects for reuse
+	// (see newObj): a large file reads hundreds of thousands of objects.
+	spareKnown [][]string
 }
 
 func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
@@ -437,12 +465,14 @@ func (d *decoder) decodeDoc(doc *arm.Value) {
 	}
 	// Sized once: growing maps of 100,000 resources costs more than filling them.
 	d.seen, d.info, d.snap.byKey = make(map[string]*res, n), make(map[any]*res, n), make(map[string]any, n)
-	for i, v := range list.Items {
-		if v.Kind != arm.Object {
-			f.errf(v.Line, "resources[%d] must be an object, got %s", i, v.Kind)
-			continue
+	if d.parallel && n >= parallelMin {
+		d.split = true
+		d.decodeParallel(list.Items)
+		if len(d.problems) > 0 {
+			return // decode starts again in one pass
 		}
-		d.decodeResource(i, v)
+	} else {
+		d.decodeResources(0, list.Items)
 	}
 	d.attachStandalone()
 	d.checkVirtualNetworks()
@@ -452,16 +482,34 @@ func (d *decoder) decodeDoc(doc *arm.Value) {
 	d.link()
 }
 
+// decodeResources decodes list entries, the first of which is resources[first].
+func (d *decoder) decodeResources(first int, items []*arm.Value) {
+	for i, v := range items {
+		if v.Kind != arm.Object {
+			d.fileRes.errf(v.Line, "resources[%d] must be an object, got %s", first+i, v.Kind)
+			continue
+		}
+		d.decodeResource(first+i, v)
+	}
+}
+
 // countResources counts list entries and the children nested in them.
 func countResources(list *arm.Value) int {
-	n := len(list.Items)
+	n := 0
 	for _, it := range list.Items {
-		props := it.Get("properties")
-		for _, k := range Kinds() {
-			for _, c := range k.Children {
-				if a := props.Get(c.Inline); a != nil {
-					n += len(a.Items)
-				}
+		n += 1 + nestedCount(it)
+	}
+	return n
+}
+
+// nestedCount counts the children nested in a list entry.
+func nestedCount(it *arm.Value) int {
+	n := 0
+	props := it.Get("properties")
+	for _, k := range Kinds() {
+		for _, c := range k.Children {
+			if a := props.Get(c.Inline); a != nil {
+				n += len(a.Items)
 			}
 		}
 	}
@@ -652,6 +700,19 @@ func (d *decoder) register(r *res, out, parent any) bool {
 		return false
 	}
 	key := r.id.Key()
+	if d.deferred {
+		// A duplicate, the only other refusal, is found when the
+		// registration is replayed; it is a problem, and problems send
+		// the file back to a decode in one pass.
+		d.regs = append(d.regs, registration{r: r, key: key, out: out, parent: parent})
+		return true
+	}
+	return d.place(r, key, out, parent)
+}
+
+// place is register's second half, which needs file order: r's id is
+// set and its key is key.
+func (d *decoder) place(r *res, key string, out, parent any) bool {
 	if first := d.seen[key]; first != nil {
 		r.errf(r.line, "declared twice (first at %s)", d.pos(first.line))
 		return false

@@ -47,10 +47,14 @@ type obj struct {
 // newObj registers an object reader on r; r.finish reports its unknown keys.
 func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
 	o := &obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
-	// Sized for a typical object at once, and dropped when it is done: a
-	// file can hold hundreds of thousands of objects.
+	// Sized for a typical object at once, and reused once it is done (see
+	// done): a file can hold hundreds of thousands of objects.
 	if v != nil {
-		o.known = make([]string, 0, 16)
+		if spare := r.d.spareKnown; len(spare) > 0 {
+			o.known, r.d.spareKnown = spare[len(spare)-1], spare[:len(spare)-1]
+		} else {
+			o.known = make([]string, 0, 16)
+		}
 		o.line = v.Line
 	}
 	r.objs = append(r.objs, o)
@@ -510,7 +514,12 @@ func (o *obj) idString(key, typ string, required, external bool) Ref {
 
 // done reports the keys nobody asked for.
 func (o *obj) done() {
-	defer func() { o.known = nil }()
+	defer func() {
+		if o.known != nil {
+			o.r.d.spareKnown = append(o.r.d.spareKnown, o.known[:0])
+		}
+		o.known = nil
+	}()
 	if o.v == nil || o.all {
 		return
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-func FuzzDecodeFile(f *testing.F) {
+// addSeedFiles adds the environment files in testdata as fuzz seeds.
+func addSeedFiles(f *testing.F) {
 	for _, p := range []string{"testdata/env.yaml", "testdata/env.json"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -18,6 +19,10 @@ func FuzzDecodeFile(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+func FuzzDecodeFile(f *testing.F) {
+	addSeedFiles(f)
 	// An entry in ARM's own shape, placed by its id.
 	f.Add([]byte(`{"resources":[{"id":"/subscriptions/s1/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/c","name":"c",` +
 		`"type":"Microsoft.MachineLearningServices/workspaces/computes","properties":{"computeType":"AmlCompute","properties":{"scaleSettings":{"maxNodeCount":1}}}}]}`))
