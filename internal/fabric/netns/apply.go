@@ -347,8 +347,17 @@ func program(ns *namespace, rs *ruleset) error {
 	conn.DelTable(rs.table)
 	conn.AddTable(rs.table)
 	for _, s := range rs.sets {
-		if err := conn.AddSet(s.set, s.elems); err != nil {
+		// A set's elements go in chunks: one message's element list is
+		// a netlink attribute, whose length has 16 bits — a longer list
+		// (a service tag's thousands of ranges) would be cut short.
+		first := s.elems[:min(len(s.elems), setChunk)]
+		if err := conn.AddSet(s.set, first); err != nil {
 			return fmt.Errorf("set %s: %w", s.set.Name, err)
+		}
+		for rest := s.elems[len(first):]; len(rest) > 0; rest = rest[min(len(rest), setChunk):] {
+			if err := conn.SetAddElements(s.set, rest[:min(len(rest), setChunk)]); err != nil {
+				return fmt.Errorf("set %s: %w", s.set.Name, err)
+			}
 		}
 	}
 	for _, c := range rs.chains {
@@ -361,6 +370,10 @@ func program(ns *namespace, rs *ruleset) error {
 	}
 	return conn.Flush()
 }
+
+// setChunk is how many elements one message adds to a set: well under
+// 64 KiB of attributes (an IPv4 interval element takes about 20 bytes).
+const setChunk = 1024
 
 // bigBuffers enlarges the netlink socket's buffers for this socket only:
 // google/nftables sends a batch in one message and asks an ACK for each

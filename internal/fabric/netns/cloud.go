@@ -89,7 +89,7 @@ func newCloud(name string) (*cloud, error) {
 // to them must go back to their VNet).
 func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, routed []netip.Prefix) error {
 	exclude := ipset.FromPrefixes(routed)
-	asked := fmt.Sprintf("%p %v %s", tags, slices.Sorted(maps.Keys(regions)), exclude.Format(0))
+	asked := fmt.Sprintf("%p %v %s", tags, slices.Sorted(maps.Keys(regions)), fullText(exclude))
 	if asked == c.served {
 		return nil // nothing changed (a node added to a served region)
 	}

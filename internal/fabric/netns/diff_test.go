@@ -87,7 +87,11 @@ func TestDifferentialRandomEnvironments(t *testing.T) {
 			total, passed = total+n, passed+p
 		})
 	}
-	t.Logf("%d flows (%d pass, %d blocked) in %s: verifier and packets agree on each", total, passed, total-passed, time.Since(start).Round(time.Millisecond))
+	verdict := "verifier and packets agree on each"
+	if t.Failed() {
+		verdict = "DISAGREEMENTS above"
+	}
+	t.Logf("%d flows (%d pass, %d blocked) in %s: %s", total, passed, total-passed, time.Since(start).Round(time.Millisecond), verdict)
 	if total < want {
 		t.Errorf("only %d flows compared, want %d", total, want)
 	}
@@ -237,13 +241,11 @@ func diffFlows(f *Fabric, nodes []*node, rnd *rand.Rand) []diffFlow {
 	}
 	slices.SortFunc(endpoints, netip.Addr.Compare)
 	cloudAddr := func(tag string) (netip.Addr, string) {
-		var s servedTag
-		for {
-			s = served[rnd.IntN(len(served))]
-			if tag == "" || s.name == tag {
-				break
-			}
+		from := served
+		if i := slices.IndexFunc(served, func(s servedTag) bool { return s.name == tag }); i >= 0 {
+			from = served[i : i+1]
 		}
+		s := from[rnd.IntN(len(from))]
 		rgs := s.set.Ranges()
 		g := rgs[rnd.IntN(len(rgs))]
 		return ipset.Addr(g.Lo + uint32(rnd.Uint64N(uint64(g.Hi-g.Lo)+1))), s.name

@@ -101,8 +101,15 @@ func (f *Fabric) syncPeers(nw *netverify.Network, r *router, spans map[*bridge][
 			want[sp.VNet.Key()] = p
 		}
 	}
+	r.wants = map[string]bool{}
+	for key := range want {
+		r.wants[key] = true
+	}
 	for key, p := range r.peers {
-		if want[key] == nil {
+		// A link stays while either side routes over it: one VNet may
+		// reach the other's private endpoint while the other's routes
+		// send nothing back (the endpoint's replies still use it).
+		if want[key] == nil && !p.wants[r.vnet.Key()] {
 			errs = append(errs, unlinkPeers(r, p))
 		}
 	}

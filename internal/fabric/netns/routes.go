@@ -188,7 +188,7 @@ func (r *router) syncTable(id int, want map[netip.Prefix]hop) error {
 	for _, p := range sortedPrefixes(want) {
 		fmt.Fprintf(&sig, "%s=%v;", p, want[p])
 	}
-	if r.tables[id] == sig.String() {
+	if done, ok := r.tables[id]; ok && done == sig.String() {
 		return nil
 	}
 	up, err := r.ns.nl.LinkByName(routerUplink)

@@ -45,6 +45,7 @@ type router struct {
 	applied   string             // text of the rules applied last
 	tables    map[int]string     // kernel routing tables by id: the routes synced last
 	peers     map[string]*router // the routers of peered VNets it is linked to, by VNet key
+	wants     map[string]bool    // the peered VNets its own subnets' routes lead to, by VNet key
 	routes    []netip.Prefix     // what the cloud routes to it (public addresses, service endpoint subnets)
 }
 
