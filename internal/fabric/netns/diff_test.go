@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -351,17 +350,7 @@ func send(f *Fabric, fl diffFlow) (bool, string) {
 		if pub := fl.node.n.PublicIP; pub.IsValid() {
 			target = netip.AddrPortFrom(pub, frontendPort(fl.node.n.Name))
 		}
-		var line string
-		err := inNamespace(f.cloud.ns.fd, func() error {
-			d := net.Dialer{Deadline: deadline, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(fl.src, 0))}
-			conn, err := d.Dial("tcp4", target.String())
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			line, err = readLine(conn, deadline)
-			return err
-		})
+		line, err := f.lineFromCloud(fl.src, target.String(), deadline)
 		if err != nil {
 			return false, fmt.Sprintf("TCP %s from %s: %v", target, fl.src, err)
 		}
@@ -372,19 +361,7 @@ func send(f *Fabric, fl diffFlow) (bool, string) {
 	}
 	proto := strings.ToLower(fl.proto.String())
 	target := netip.AddrPortFrom(fl.dst, fl.port).String()
-	var line string
-	err := inNamespace(fl.node.ns.fd, func() error {
-		d := net.Dialer{Deadline: deadline}
-		conn, err := d.Dial(proto+"4", target)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if proto == "udp" {
-			line, err = askUDP(conn, deadline)
-		}
-		return err
-	})
+	line, err := exchange(fl.node.ns, proto, target, deadline, false)
 	switch {
 	case err == nil && proto == "udp":
 		return true, "answered: " + line

@@ -108,8 +108,15 @@ func (f *Fabric) syncPeers(nw *netverify.Network, r *router, spans map[*bridge][
 	for key, p := range r.peers {
 		// A link stays while either side routes over it: one VNet may
 		// reach the other's private endpoint while the other's routes
-		// send nothing back (the endpoint's replies still use it).
-		if want[key] == nil && !p.wants[r.vnet.Key()] {
+		// send nothing back (the endpoint's replies still use it). What
+		// the other side wants is brought up to date first.
+		if want[key] != nil {
+			continue
+		}
+		if p.wants[r.vnet.Key()] {
+			errs = append(errs, f.apply(nw, p))
+		}
+		if !p.wants[r.vnet.Key()] {
 			errs = append(errs, unlinkPeers(r, p))
 		}
 	}
