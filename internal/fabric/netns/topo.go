@@ -169,7 +169,9 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 	p := sn.AddressPrefixes[0]
 	b := &bridge{name: "st-br-" + shortHash(key)[:8], subnet: sn.ID, gateway: netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()),
 		table: routeTableBase + len(r.bridges)}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.name}}
+	// A fixed address: a bridge otherwise takes its lowest port's, and
+	// the nodes' neighbour entries for the gateway would go stale.
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.name, HardwareAddr: bridgeMAC(key)}}
 	if err := r.ns.nl.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("bridge of subnet %s: %w", sn.ID.Leaf(), err)
 	}
@@ -192,6 +194,13 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 	}
 	r.bridges[key] = b
 	return b, nil
+}
+
+// bridgeMAC is a subnet bridge's hardware address: locally administered,
+// from the subnet's key.
+func bridgeMAC(key string) net.HardwareAddr {
+	h := sha256.Sum256([]byte("bridge " + strings.ToLower(key)))
+	return net.HardwareAddr{0x02, h[0], h[1], h[2], h[3], h[4]}
 }
 
 // node returns the node's namespace, creating it: a veth from the subnet's
@@ -261,6 +270,20 @@ func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) 
 	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: b.gateway.Addr().AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
 	if err := ns.nl.RouteReplace(def); err != nil {
 		return fmt.Errorf("default route via %s: %w", b.gateway.Addr(), err)
+	}
+	// Both neighbours known from the start: the node's first packets do
+	// not wait for ARP, and no lost ARP request delays them a second.
+	gw := &netlink.Neigh{LinkIndex: eth0.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		IP: b.gateway.Addr().AsSlice(), HardwareAddr: br.Attrs().HardwareAddr}
+	if err := ns.nl.NeighSet(gw); err != nil {
+		return fmt.Errorf("neighbour %s: %w", b.gateway.Addr(), err)
+	}
+	for _, a := range addrs {
+		n := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+			IP: a.AsSlice(), HardwareAddr: eth0.Attrs().HardwareAddr}
+		if err := rnl.NeighSet(n); err != nil {
+			return fmt.Errorf("neighbour %s on bridge %s: %w", a, b.name, err)
+		}
 	}
 	if err := rnl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring %s up: %w", veth, err)
