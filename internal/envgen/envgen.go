@@ -36,8 +36,11 @@ type Options struct {
 	// random a NAT gateway, a subnet without NSG, private endpoint network
 	// policies, and hub peerings that block VNet access or forwarded
 	// traffic — so that random tests meet every rule of the walk.
-	Hosts  bool
-	Region string
+	Hosts bool
+	// Peerings peers each VNet with the next one: both ways, one way only
+	// (not connected) or with VNet access off, at random.
+	Peerings bool
+	Region   string
 }
 
 // FirewallShape is how a generated firewall holds its rules.
@@ -89,6 +92,9 @@ type gen struct {
 	o   Options
 	r   *rand.Rand
 	out []map[string]any
+	// pendingPeering is the peering back a VNet gets when it is built
+	// (nil: none), for Options.Peerings.
+	pendingPeering map[int]map[string]any
 }
 
 // Generate returns an environment file.
@@ -96,7 +102,7 @@ func Generate(o Options) []byte {
 	if o.Region == "" {
 		o.Region = "westus2"
 	}
-	g := &gen{o: o, r: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))}
+	g := &gen{o: o, r: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), pendingPeering: map[int]map[string]any{}}
 	g.build()
 	data, err := json.MarshalIndent(map[string]any{"subscription": subscription, "resources": g.out}, "", " ")
 	if err != nil {
@@ -160,12 +166,19 @@ func (g *gen) build() {
 			subnetIDs = append(subnetIDs, fmt.Sprintf("/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/%s/subnets/s%d", vnet, s))
 		}
 		props := map[string]any{"addressSpace": map[string]any{"addressPrefixes": []string{fmt.Sprintf("10.%d.0.0/16", v)}}, "subnets": subnets}
+		var peerings []any
 		if o.Firewall {
 			peering := map[string]any{"remoteVirtualNetwork": ref("hub", "Microsoft.Network/virtualNetworks", "hub")}
 			if o.Hosts {
 				peering["allowVirtualNetworkAccess"] = g.r.IntN(3) != 0
 			}
-			props["virtualNetworkPeerings"] = []any{map[string]any{"name": "to-hub", "properties": peering}}
+			peerings = append(peerings, map[string]any{"name": "to-hub", "properties": peering})
+		}
+		if o.Peerings {
+			peerings = append(peerings, g.vnetPeerings(v)...)
+		}
+		if peerings != nil {
+			props["virtualNetworkPeerings"] = peerings
 		}
 		g.add("Microsoft.Network/virtualNetworks", "net", vnet, props)
 		if o.Hosts {
@@ -199,6 +212,39 @@ func (g *gen) hubPeerings() []any {
 			props["allowForwardedTraffic"] = g.r.IntN(3) != 0
 		}
 		out = append(out, map[string]any{"name": fmt.Sprintf("to-vnet%d", v), "properties": props})
+	}
+	return out
+}
+
+// vnetPeerings are VNet v's peerings with its neighbours v-1 and v+1 for
+// Options.Peerings. Each pair is drawn once, when its lower VNet is built:
+// connected (both ways), one way only, or both ways with VNet access off
+// on one side; the higher VNet's side is drawn then and kept for it.
+func (g *gen) vnetPeerings(v int) []any {
+	peering := func(remote int, access bool) map[string]any {
+		return map[string]any{"name": fmt.Sprintf("to-vnet%d", remote), "properties": map[string]any{
+			"remoteVirtualNetwork":      ref("net", "Microsoft.Network/virtualNetworks", fmt.Sprintf("vnet%d", remote)),
+			"allowVirtualNetworkAccess": access}}
+	}
+	var out []any
+	if back, ok := g.pendingPeering[v]; ok {
+		delete(g.pendingPeering, v)
+		if back != nil {
+			out = append(out, back)
+		}
+	}
+	if v+1 < g.o.VNets {
+		switch g.r.IntN(4) {
+		case 0: // one way: not connected
+			out = append(out, peering(v+1, true))
+			g.pendingPeering[v+1] = nil
+		case 1: // VNet access off on the far side
+			out = append(out, peering(v+1, true))
+			g.pendingPeering[v+1] = peering(v, false)
+		default:
+			out = append(out, peering(v+1, true))
+			g.pendingPeering[v+1] = peering(v, true)
+		}
 	}
 	return out
 }

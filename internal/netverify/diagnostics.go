@@ -263,6 +263,11 @@ type RouteSpan struct {
 	VNet arm.ID
 }
 
+// NextHopServiceEndpoint is a RouteSpan's next hop for a service
+// endpoint's prefixes: the traffic reaches the service from the subnet's
+// private address, without SNAT.
+const NextHopServiceEndpoint = hopServiceEndpoint
+
 // RouteSpans lists, in address order and covering every IPv4
 // destination, where the subnet's effective routes send traffic: the
 // walk's own table (longest prefix, ties broken as Azure does), so that a

@@ -141,6 +141,20 @@ func (n *Network) hop(s step) Hop {
 			h.Detail += " [created by " + s.nsg.createdBy + "]"
 		}
 		return h
+	case stepInsideReply:
+		e := s.route
+		h := Hop{Kind: HopReturnRoute, Prefix: e.display(), NextHopType: e.nextHop, RouteSource: e.source}
+		what := "effective route"
+		if e.route != nil {
+			h.Resource, h.Position, h.Rule = e.table.ID.String(), e.route.Pos, e.route.ID.Leaf()
+			what = "route " + e.table.ID.Leaf() + "/" + e.route.ID.Leaf()
+		}
+		h.Detail = fmt.Sprintf("reply from subnet %s to the source: %s %s -> %s: the reply does not come back (Azure routes every packet by its own subnet's routes; Azure: \"Virtual network traffic routing\")",
+			s.subnet.s.ID.Name(), what, e.display(), e.nextHop)
+		return h
+	case stepInternetPrivate:
+		return Hop{Kind: HopRoute, Prefix: s.route.display(), NextHopType: resources.NextHopInternet,
+			Detail: fmt.Sprintf("route %s -> Internet: the destination is a private address, which the internet does not route: Azure drops the traffic (Azure: \"Virtual network traffic routing\")", s.route.display())}
 	case stepRoute, stepReturnRoute:
 		e := s.route
 		h := Hop{Kind: HopRoute, Prefix: e.display(), NextHopType: e.nextHop, RouteSource: e.source}
@@ -409,6 +423,10 @@ func (n *Network) fix(s step, g *group, src, dst *endpoint, q *Query) string {
 			tag, s.subnet.s.ID.Name(), tag)
 	case stepRouteNone:
 		return "remove the route to None, or add a more specific route for the destination"
+	case stepInsideReply:
+		return fmt.Sprintf("route the source's addresses back inside the VNet from subnet %s (remove or narrow the route %s -> %s)", s.subnet.s.ID.Name(), s.route.display(), s.route.nextHop)
+	case stepInternetPrivate:
+		return "remove the route to Internet for the private destination, or add a more specific route that keeps it inside the VNet"
 	case stepApplianceMissing, stepApplianceNoForwarding:
 		return "point the route at the private IP of the firewall or of a NIC with IP forwarding enabled"
 	case stepStorage:

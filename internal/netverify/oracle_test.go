@@ -70,13 +70,13 @@ func traceOf(steps []step) []string {
 		switch s.kind {
 		case stepNSG:
 			out = append(out, nsgTrace(s.nsg, s.rule, s.dir))
-		case stepRoute, stepReturnRoute:
+		case stepRoute, stepReturnRoute, stepInsideReply:
 			e := s.route
 			r := oracleRoute{nextHop: e.nextHop, udr: e.route, hopIP: e.hopIP, pe: e.pe, service: e.service}
 			if e.peer != nil {
 				r.remote = e.peer.remote
 			}
-			out = append(out, map[bool]string{true: "reply ", false: "route "}[s.kind == stepReturnRoute]+s.subnet.s.ID.String()+" "+r.String())
+			out = append(out, map[bool]string{true: "reply ", false: "route "}[s.kind != stepRoute]+s.subnet.s.ID.String()+" "+r.String())
 		case stepSNATNat, stepSNATInstance, stepSNATLoadBalancer, stepSNATCompute, stepSNATDefault, stepNoEgress,
 			stepFirewallEgress, stepFirewallNoEgress, stepFirewallNoSNAT:
 			out = append(out, fmt.Sprintf("snat %d", s.kind))
@@ -174,21 +174,24 @@ func (o *oracle) route(f pointFlow, sc *subnetCtx, h *host, cc *computeCtx, appl
 	o.note("route %s %s", sc.s.ID, r)
 	switch r.nextHop {
 	case "VnetLocal":
-		return o.deliver(f, sc.vnet)
+		return o.reply(f, sc.vnet, appliances, o.deliver(f, sc.vnet))
 	case "VNetPeering", "InterfaceEndpoint":
 		if r.remote == sc.vnet {
-			return o.deliver(f, sc.vnet)
+			return o.reply(f, sc.vnet, appliances, o.deliver(f, sc.vnet))
 		}
 		if appliances > 0 && !r.back.AllowForwardedTraffic {
 			return Denied
 		}
-		return o.deliver(f, r.remote)
+		return o.reply(f, r.remote, appliances, o.deliver(f, r.remote))
 	case "VirtualNetworkServiceEndpoint":
 		if len(sc.seps) > 0 && strings.EqualFold(r.service, "Microsoft.Storage") && f.name != "" && !o.policyLists(sc, f.name) {
 			return Denied
 		}
 		return Allowed
 	case "Internet":
+		if nonPublic.Contains(f.dst) {
+			return NoRoute
+		}
 		return o.egress(sc, h, cc)
 	case "VirtualAppliance":
 		return o.appliance(f, sc, r.hopIP, appliances)
@@ -414,6 +417,34 @@ func (o *oracle) deliver(f pointFlow, vc *vnetCtx) Verdict {
 		return Denied
 	}
 	return Allowed
+}
+
+// reply: a flow delivered inside vc without an appliance comes back by
+// the destination subnet's route to its source: the VNet's own (for a
+// source in its space) or a peering's.
+func (o *oracle) reply(f pointFlow, vc *vnetCtx, appliances int, v Verdict) Verdict {
+	if v != Allowed || appliances > 0 {
+		return v
+	}
+	if h := vc.hosts[f.dst]; h != nil && h.kind == hostPrivateEndpoint {
+		return Allowed
+	}
+	var sc *subnetCtx
+	for _, s := range vc.subnets {
+		if s.set.Contains(f.dst) {
+			sc = s
+		}
+	}
+	r := o.pick(sc, f.src)
+	switch {
+	case r.nextHop == "VnetLocal" && vc.space.Contains(f.src), r.nextHop == "VNetPeering":
+		return Allowed
+	}
+	o.note("reply %s %s", sc.s.ID, r)
+	if r.nextHop == "VirtualAppliance" {
+		return AsymmetricRoute
+	}
+	return NoRoute
 }
 
 // egress: NAT gateway, then the source's public IP, then a load balancer

@@ -57,6 +57,8 @@ const (
 	stepDNATNotModelled
 	stepReturnRoute
 	stepPEPoliciesOff
+	stepInsideReply
+	stepInternetPrivate
 	stepLoop
 	stepStorage
 )
@@ -307,10 +309,10 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	w.add(step{kind: stepRoute, subnet: sc, route: e})
 	switch e.nextHop {
 	case resources.NextHopVnetLocal:
-		return w.deliver(f, sc.vnet)
+		return w.insideReply(f, sc.vnet, depth, w.deliver(f, sc.vnet))
 	case hopVNetPeering, hopInterfaceEndpoint:
 		if e.peer == nil {
-			return w.deliver(f, sc.vnet) // a private endpoint of this VNet
+			return w.insideReply(f, sc.vnet, depth, w.deliver(f, sc.vnet)) // a private endpoint of this VNet
 		}
 		if !e.peer.p.AllowVirtualNetworkAccess {
 			// Only the VirtualNetwork tag changed: NSG rules decide (spec
@@ -323,10 +325,17 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 			w.add(step{kind: stepForwardingBlocked, route: e})
 			return Denied
 		}
-		return w.deliver(f, e.peer.remote)
+		return w.insideReply(f, e.peer.remote, depth, w.deliver(f, e.peer.remote))
 	case hopServiceEndpoint:
 		return w.serviceEndpoint(f, sc, e)
 	case resources.NextHopInternet:
+		if w.inSet(nonPublic, f.dst, false) {
+			// The internet routes no private address (Azure: "Virtual
+			// network traffic routing": the private ranges are not
+			// routable there, hence the system routes to None).
+			w.add(step{kind: stepInternetPrivate, route: e})
+			return NoRoute
+		}
 		if v := w.egress(sc, egress); v != Allowed {
 			return v
 		}
@@ -339,6 +348,55 @@ func (w *walker) routeFrom(f *pointFlow, sc *subnetCtx, egress origin, depth int
 	}
 	w.add(step{kind: stepRouteNone, route: e})
 	return NoRoute
+}
+
+// insideReply checks, for a flow delivered inside vc without an
+// appliance on the way (depth 0), the reply's way back: Azure routes each
+// packet by its own subnet's effective routes (Azure: "Virtual network
+// traffic routing"), so the reply returns only by the VNet's own route
+// (the source in vc's address space) or a peering's; a route to None,
+// the internet or a gateway drops it, one to an appliance makes the
+// flow asymmetric. A private endpoint's replies go straight back to the
+// client: the platform routes them, not its subnet's routes (why Azure
+// advises SNAT on a firewall inspecting traffic to a private endpoint;
+// Azure: "Azure Firewall scenarios to inspect traffic destined to a
+// private endpoint").
+func (w *walker) insideReply(f *pointFlow, vc *vnetCtx, depth int, v Verdict) Verdict {
+	if v != Allowed || depth > 0 {
+		return v
+	}
+	if h := vc.hosts[f.dst]; h != nil && h.kind == hostPrivateEndpoint {
+		return Allowed
+	}
+	sc := w.n.subnetAt(vc, f.dst)
+	back := w.routeLookup(sc, f, true)
+	switch back.nextHop {
+	case resources.NextHopVnetLocal:
+		if w.inSet(vc.space, f.src, true) {
+			return Allowed
+		}
+	case hopVNetPeering:
+		return Allowed
+	}
+	w.add(step{kind: stepInsideReply, subnet: sc, route: back})
+	if back.nextHop == resources.NextHopVirtualAppliance {
+		return AsymmetricRoute
+	}
+	return NoRoute
+}
+
+// inSet reports whether the flow's source (src) or destination is in s,
+// narrowing the evaluated piece to the addresses that share the answer.
+func (w *walker) inSet(s ipset.Set, u uint32, src bool) bool {
+	in, lo, hi := s.Around(u)
+	switch {
+	case w.ref:
+	case src:
+		w.box.narrowSrc(lo, hi)
+	default:
+		w.box.narrowDst(lo, hi)
+	}
+	return in
 }
 
 // deliver finishes a flow at its destination inside vc: subnet NSG, then

@@ -99,11 +99,11 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncRoutes(nw, r); err != nil {
 		return err
 	}
-	rs, public, err := f.build(nw, r, nodes)
+	rs, back, err := f.build(nw, r, nodes)
 	if err != nil {
 		return err
 	}
-	if err := f.serveCloud(nw, r, public); err != nil {
+	if err := f.serveCloud(nw, r, back); err != nil {
 		return err
 	}
 	text := rs.text.String()
@@ -119,15 +119,15 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	return nil
 }
 
-// serveCloud points the cloud's routes for the router's public addresses
+// serveCloud points the cloud's routes for the router's addresses (back)
 // at it and serves the services of every region the fabric's VNets are
 // in.
-func (f *Fabric) serveCloud(nw *netverify.Network, r *router, public []netip.Addr) error {
-	if err := f.cloud.routeBack(r.uplink, r.routes, public); err != nil {
+func (f *Fabric) serveCloud(nw *netverify.Network, r *router, back []netip.Prefix) error {
+	if err := f.cloud.routeBack(r.uplink, r.routes, back); err != nil {
 		return err
 	}
-	r.routes = public
-	var all []netip.Addr
+	r.routes = back
+	var all []netip.Prefix
 	regions := map[string]bool{}
 	for _, other := range f.routers {
 		all = append(all, other.routes...)
@@ -144,9 +144,11 @@ func (rs *ruleset) count() int {
 	return n
 }
 
-// build computes the router's table and the public addresses its nodes
-// use (egress and load balancer frontends).
-func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*ruleset, []netip.Addr, error) {
+// build computes the router's table and what the cloud routes back to
+// the router: the public addresses its nodes use (egress and load
+// balancer frontends) and the subnets that reach services by a service
+// endpoint, with their private addresses.
+func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*ruleset, []netip.Prefix, error) {
 	rs := newRuleset()
 	fwd := rs.chain("forward", &nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward,
 		Priority: nftables.ChainPriorityFilter, Policy: ptr(nftables.ChainPolicyAccept)})
@@ -180,6 +182,7 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 	nics := map[string]*nicNSG{}
 	var nicOrder []string
 	var noEgress, public []netip.Addr
+	var back []netip.Prefix
 	ways := map[string]way{}
 	leaving, outs := map[netip.Addr][]netip.Addr{}, []netip.Addr(nil) // nodes by the address they leave by
 	for _, nd := range nodes {
@@ -237,10 +240,6 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 			public = append(public, nd.n.PublicIP)
 		}
 	}
-	// One SNAT rule per way out, with the nodes that leave by it.
-	for _, out := range outs {
-		rs.rule().oif(routerUplink).addr(offSaddr, ipset.FromAddrs(leaving[out]...), "leaving_"+out.String()).nat(post, expr.NATTypeSourceNAT, out, 0, "egress by "+out.String())
-	}
 	// Private endpoints: their subnets' NSGs apply to them only where the
 	// subnet's private endpoint network policies say so.
 	endpointsOpen := map[string][]netip.Addr{}
@@ -289,11 +288,51 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 			}
 		}
 	}
+	// Service endpoints: the subnet's traffic to the service's prefixes
+	// reaches it from the node's private address — not SNATed, and
+	// allowed out of a subnet without a way to the internet.
+	for _, b := range bridges {
+		se, err := serviceEndpointSet(nw, b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if se.IsEmpty() {
+			continue
+		}
+		rs.rule().iif(b.name).oif(routerUplink).addr(offDaddr, se, "service_endpoints").accept(post, "service endpoint: no SNAT")
+		rs.rule().iif(b.name).oif(routerUplink).addr(offDaddr, se, "service_endpoints").accept(fwd, "service endpoint: out without SNAT")
+		back = append(back, b.gateway.Masked())
+	}
+	// One SNAT rule per way out, with the nodes that leave by it.
+	for _, out := range outs {
+		rs.rule().oif(routerUplink).addr(offSaddr, ipset.FromAddrs(leaving[out]...), "leaving_"+out.String()).nat(post, expr.NATTypeSourceNAT, out, 0, "egress by "+out.String())
+	}
 	if len(noEgress) > 0 {
 		rs.rule().oif(routerUplink).addr(offSaddr, ipset.FromAddrs(noEgress...), "no_egress").drop(fwd, "no way out to the internet")
 	}
-	slices.SortFunc(public, netip.Addr.Compare)
-	return rs, slices.Compact(public), nil
+	for _, a := range public {
+		back = append(back, netip.PrefixFrom(a, 32))
+	}
+	slices.SortFunc(back, comparePrefixes)
+	return rs, slices.Compact(back), nil
+}
+
+// serviceEndpointSet is where the subnet's effective routes send traffic
+// to a service endpoint.
+func serviceEndpointSet(nw *netverify.Network, b *bridge) (ipset.Set, error) {
+	spans, err := nw.RouteSpans(b.subnet)
+	if err != nil {
+		return ipset.Set{}, err
+	}
+	var rgs []ipset.Range
+	for _, sp := range spans {
+		if sp.NextHop == netverify.NextHopServiceEndpoint {
+			lo, _ := ipset.U32(sp.First)
+			hi, _ := ipset.U32(sp.Last)
+			rgs = append(rgs, ipset.Range{Lo: lo, Hi: hi})
+		}
+	}
+	return ipset.FromRanges(rgs), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -308,8 +347,17 @@ func program(ns *namespace, rs *ruleset) error {
 	conn.DelTable(rs.table)
 	conn.AddTable(rs.table)
 	for _, s := range rs.sets {
-		if err := conn.AddSet(s.set, s.elems); err != nil {
+		// A set's elements go in chunks: one message's element list is
+		// a netlink attribute, whose length has 16 bits — a longer list
+		// (a service tag's thousands of ranges) would be cut short.
+		first := s.elems[:min(len(s.elems), setChunk)]
+		if err := conn.AddSet(s.set, first); err != nil {
 			return fmt.Errorf("set %s: %w", s.set.Name, err)
+		}
+		for rest := s.elems[len(first):]; len(rest) > 0; rest = rest[min(len(rest), setChunk):] {
+			if err := conn.SetAddElements(s.set, rest[:min(len(rest), setChunk)]); err != nil {
+				return fmt.Errorf("set %s: %w", s.set.Name, err)
+			}
 		}
 	}
 	for _, c := range rs.chains {
@@ -322,6 +370,10 @@ func program(ns *namespace, rs *ruleset) error {
 	}
 	return conn.Flush()
 }
+
+// setChunk is how many elements one message adds to a set: well under
+// 64 KiB of attributes (an IPv4 interval element takes about 20 bytes).
+const setChunk = 1024
 
 // bigBuffers enlarges the netlink socket's buffers for this socket only:
 // google/nftables sends a batch in one message and asks an ACK for each

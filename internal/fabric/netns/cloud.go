@@ -85,11 +85,11 @@ func newCloud(name string) (*cloud, error) {
 
 // serve sets what the cloud answers: the services of the regions the
 // fabric's VNets are in, on their service tags' addresses, except the
-// public addresses that stand for the VNets' own egress and frontends
-// (replies to them must go back to their VNet).
-func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, public []netip.Addr) error {
-	exclude := ipset.FromAddrs(public...)
-	asked := fmt.Sprintf("%p %v %s", tags, slices.Sorted(maps.Keys(regions)), exclude.Format(0))
+// addresses routed back to the VNets (their egress and frontends: replies
+// to them must go back to their VNet).
+func (c *cloud) serve(tags *servicetags.Catalog, regions map[string]bool, routed []netip.Prefix) error {
+	exclude := ipset.FromPrefixes(routed)
+	asked := fmt.Sprintf("%p %v %s", tags, slices.Sorted(maps.Keys(regions)), fullText(exclude))
 	if asked == c.served {
 		return nil // nothing changed (a node added to a served region)
 	}
@@ -168,18 +168,18 @@ func (c *cloud) own(prefixes []netip.Prefix, served []servedTag) error {
 	return errors.Join(errs...)
 }
 
-// routeBack makes the cloud send replies for the public addresses to the
-// router on link uplink, and drops its routes for addresses no longer
-// there.
-func (c *cloud) routeBack(uplink string, old, addrs []netip.Addr) error {
+// routeBack makes the cloud send replies for the prefixes (public
+// addresses, subnets reaching a service endpoint) to the router on link
+// uplink, and drops its routes for prefixes no longer there.
+func (c *cloud) routeBack(uplink string, old, prefixes []netip.Prefix) error {
 	l, err := c.ns.nl.LinkByName(uplink)
 	if err != nil {
 		return fmt.Errorf("emulated cloud: link %s: %w", uplink, err)
 	}
-	route := func(a netip.Addr) *netlink.Route {
-		return &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.PrefixFrom(a, 32)), Gw: routerSide.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
+	route := func(p netip.Prefix) *netlink.Route {
+		return &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(p), Gw: routerSide.AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
 	}
-	held, want := setOf(old), setOf(addrs)
+	held, want := setOf(old), setOf(prefixes)
 	var errs []error
 	for _, a := range old {
 		if !want[a] {
@@ -188,7 +188,7 @@ func (c *cloud) routeBack(uplink string, old, addrs []netip.Addr) error {
 			}
 		}
 	}
-	for _, a := range addrs {
+	for _, a := range prefixes {
 		if held[a] {
 			continue
 		}

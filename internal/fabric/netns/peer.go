@@ -101,8 +101,22 @@ func (f *Fabric) syncPeers(nw *netverify.Network, r *router, spans map[*bridge][
 			want[sp.VNet.Key()] = p
 		}
 	}
+	r.wants = map[string]bool{}
+	for key := range want {
+		r.wants[key] = true
+	}
 	for key, p := range r.peers {
-		if want[key] == nil {
+		// A link stays while either side routes over it: one VNet may
+		// reach the other's private endpoint while the other's routes
+		// send nothing back (the endpoint's replies still use it). What
+		// the other side wants is brought up to date first.
+		if want[key] != nil {
+			continue
+		}
+		if p.wants[r.vnet.Key()] {
+			errs = append(errs, f.apply(nw, p))
+		}
+		if !p.wants[r.vnet.Key()] {
 			errs = append(errs, unlinkPeers(r, p))
 		}
 	}

@@ -40,21 +40,7 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 		return f.sendInbound(nd, fl, proto, deadline)
 	}
 	target := addrPort(fl.Destination, fl.DestinationPort)
-	var line string
-	err := inNamespace(nd.ns.fd, func() error {
-		d := net.Dialer{Deadline: deadline}
-		conn, err := d.Dial(proto+"4", target)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if proto == "udp" {
-			line, err = askUDP(conn, deadline)
-		} else {
-			line, err = readLine(conn, deadline)
-		}
-		return err
-	})
+	line, err := exchange(nd.ns, proto, target, deadline, true)
 	if err != nil {
 		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failure(err, f.dialTimeout()))
 	}
@@ -102,17 +88,7 @@ func (f *Fabric) sendInbound(nd *node, fl fabric.Flow, proto string, deadline ti
 		return false, fmt.Sprintf("the emulated cloud holds no address %s of %s to send from", fl.Source, fl.Remote)
 	}
 	target := addrPort(nd.n.PublicIP, frontendPort(nd.n.Name))
-	var line string
-	err := inNamespace(f.cloud.ns.fd, func() error {
-		d := net.Dialer{Deadline: deadline, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(fl.Source, 0))}
-		conn, err := d.Dial("tcp4", target)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		line, err = readLine(conn, deadline)
-		return err
-	})
+	line, err := f.lineFromCloud(fl.Source, target, deadline)
 	if err != nil {
 		return false, fmt.Sprintf("TCP %s (load balancer frontend of the node's %d) from %s: %s", target, agentPort, fl.Source, failure(err, f.dialTimeout()))
 	}
@@ -121,6 +97,47 @@ func (f *Fabric) sendInbound(nd *node, fl fabric.Flow, proto string, deadline ti
 		return false, fmt.Sprintf("TCP %s from %s reached %q, not node %s", target, fl.Source, line, nd.n.Name)
 	}
 	return true, fmt.Sprintf("TCP %s from %s reached node %s on port %d through the load balancer", target, fl.Source, nd.n.Name, agentPort)
+}
+
+// exchange connects from namespace ns to target over proto ("tcp" or
+// "udp") and returns the answer's line: for UDP the probe's datagram is
+// sent until an answer comes; for TCP the line is read when read is set
+// (else the connection alone is the answer).
+func exchange(ns *namespace, proto, target string, deadline time.Time, read bool) (string, error) {
+	var line string
+	err := inNamespace(ns.fd, func() error {
+		d := net.Dialer{Deadline: deadline}
+		conn, err := d.Dial(proto+"4", target)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		switch {
+		case proto == "udp":
+			line, err = askUDP(conn, deadline)
+		case read:
+			line, err = readLine(conn, deadline)
+		}
+		return err
+	})
+	return line, err
+}
+
+// lineFromCloud connects from the cloud, as its address src, to target
+// over TCP and returns the answer's line.
+func (f *Fabric) lineFromCloud(src netip.Addr, target string, deadline time.Time) (string, error) {
+	var line string
+	err := inNamespace(f.cloud.ns.fd, func() error {
+		d := net.Dialer{Deadline: deadline, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+		conn, err := d.Dial("tcp4", target)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		line, err = readLine(conn, deadline)
+		return err
+	})
+	return line, err
 }
 
 // parseBanner reads "securetrain-cloud SERVICE saw ADDRESS".

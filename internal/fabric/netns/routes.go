@@ -115,6 +115,70 @@ func (f *Fabric) syncRoutes(nw *netverify.Network, r *router) error {
 	for b, ss := range spans {
 		errs = append(errs, r.syncTable(b.table, subnetRoutes(ss, space)))
 	}
+	errs = append(errs, r.syncEndpointReplies(nw))
+	return errors.Join(errs...)
+}
+
+// Private endpoints' replies go straight back to the client, whatever
+// their subnet's routes say (the platform routes them, as the verifier
+// has it): rules send what leaves an endpoint's address to a table of the
+// peered VNets' spaces, then to the main table (the VNet's subnets, the
+// cloud), before any subnet's table.
+const (
+	endpointRulePriority = 90 // and 91; the subnets' rules start at 100
+	peersTable           = 99
+)
+
+// syncEndpointReplies brings the endpoints' rules and the peers' table
+// up to date. f.mu is held.
+func (r *router) syncEndpointReplies(nw *netverify.Network) error {
+	peers := map[netip.Prefix]hop{}
+	for key, p := range r.peers {
+		if v := nw.Snapshot().VirtualNetwork(p.vnet); v != nil {
+			for _, q := range ipv4Set(v.AddressSpace).Prefixes() {
+				peers[q] = hop{kind: toPeer, peer: key}
+			}
+		}
+	}
+	errs := []error{r.syncTable(peersTable, peers)}
+	type ruleKey struct {
+		prio  int
+		src   netip.Prefix
+		table int
+	}
+	want := map[ruleKey]bool{}
+	for _, ep := range r.endpoints {
+		for _, a := range ep.addrs {
+			src := netip.PrefixFrom(a, 32)
+			want[ruleKey{endpointRulePriority, src, peersTable}] = true
+			want[ruleKey{endpointRulePriority + 1, src, unix.RT_TABLE_MAIN}] = true
+		}
+	}
+	have, err := r.ns.nl.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("routing rules of the router of %s: %w", r.vnet.Name(), err)
+	}
+	for _, h := range have {
+		if h.Priority != endpointRulePriority && h.Priority != endpointRulePriority+1 {
+			continue
+		}
+		src, ok := prefixOf(h.Src)
+		k := ruleKey{h.Priority, src, h.Table}
+		if ok && want[k] {
+			delete(want, k)
+			continue
+		}
+		if err := r.ns.nl.RuleDel(&h); err != nil {
+			errs = append(errs, fmt.Errorf("routing rule from %s: %w", h.Src, err))
+		}
+	}
+	for k := range want {
+		rule := netlink.NewRule()
+		rule.Priority, rule.Src, rule.Table = k.prio, ipNet(k.src), k.table
+		if err := r.ns.nl.RuleAdd(rule); err != nil {
+			errs = append(errs, fmt.Errorf("routing rule from private endpoint %s: %w", k.src.Addr(), err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -124,7 +188,7 @@ func (r *router) syncTable(id int, want map[netip.Prefix]hop) error {
 	for _, p := range sortedPrefixes(want) {
 		fmt.Fprintf(&sig, "%s=%v;", p, want[p])
 	}
-	if r.tables[id] == sig.String() {
+	if done, ok := r.tables[id]; ok && done == sig.String() {
 		return nil
 	}
 	up, err := r.ns.nl.LinkByName(routerUplink)
@@ -193,11 +257,14 @@ func sortedPrefixes[V any](m map[netip.Prefix]V) []netip.Prefix {
 	for p := range m {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	slices.SortFunc(out, comparePrefixes)
 	return out
+}
+
+// comparePrefixes orders prefixes by address, then length.
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }

@@ -3,8 +3,15 @@
 package netns
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/nftables"
+
+	"securetrain/internal/fabric/netns/netnstest"
+	"securetrain/internal/ipset"
 )
 
 // udrs adds to the seed instance a route table on its subnet: everything
@@ -57,5 +64,48 @@ func TestUserRoutesFromPackets(t *testing.T) {
 	_, fl = flows(t, nw, "ws1/myinstance")
 	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
 		t.Errorf("without the route table, %d flows fail: %v", len(bad), bad)
+	}
+}
+
+// TestLargeSetsProgrammedWhole: a named set of thousands of ranges (a
+// service tag's) reaches the kernel whole. One message's element list
+// is a netlink attribute with a 16-bit length: sent at once, the list was
+// cut short and addresses in the gaps matched (the differential test's
+// seed 131: an inbound flow allowed by AllowVnetInBound).
+func TestLargeSetsProgrammedWhole(t *testing.T) {
+	netnstest.RequireRoot(t)
+	name := fmt.Sprintf("%su%d-set", NamePrefix, time.Now().UnixNano()%1_000_000_000)
+	netnstest.NoLeaks(t, name)
+	ns, err := createNamespace(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ns.close()
+		if err := deleteNamespace(name); err != nil {
+			t.Error(err)
+		}
+	})
+	var rgs []ipset.Range
+	for i := range uint32(3000) {
+		rgs = append(rgs, ipset.Range{Lo: 0x0a000000 + i*16, Hi: 0x0a000000 + i*16 + 7})
+	}
+	rs := newRuleset()
+	fwd := rs.chain("forward", &nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward,
+		Priority: nftables.ChainPriorityFilter, Policy: ptr(nftables.ChainPolicyAccept)})
+	rs.rule().addr(offSaddr, ipset.FromRanges(rgs), "many").drop(fwd, "")
+	if err := program(ns, rs); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.fd)), nftables.WithSockOptions(bigBuffers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elems, err := conn.GetSetElements(rs.sets[0].set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(elems) != len(rs.sets[0].elems) {
+		t.Errorf("the kernel holds %d elements of %d", len(elems), len(rs.sets[0].elems))
 	}
 }

@@ -187,6 +187,10 @@ func (r *rule) match(field string, load *expr.Payload, set ipset.Set, label stri
 	return r.add(fmt.Sprintf("%s @%s", field, ns.set.Name), load, &expr.Lookup{SourceRegister: 1, SetName: ns.set.Name, SetID: ns.set.ID})
 }
 
+// fullText lists every range of set (Format abbreviates past its max):
+// two sets share a name, a signature, only when they are equal.
+func fullText(set ipset.Set) string { return set.Format(len(set.Ranges())) }
+
 func encode(u uint32, width int) []byte {
 	b := binary.BigEndian.AppendUint32(nil, u)
 	return b[4-width:]
@@ -197,7 +201,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 // namedSet returns the interval set holding set, creating it once per
 // distinct content; its name says what it stands for ("AzureMachineLearning_3").
 func (rs *ruleset) namedSet(set ipset.Set, label string, width int, kt nftables.SetDatatype) *namedSet {
-	key := fmt.Sprintf("%d/%s", width, set.Format(0))
+	key := fmt.Sprintf("%d/%s", width, fullText(set))
 	if ns := rs.setBy[key]; ns != nil {
 		return ns
 	}

@@ -45,7 +45,8 @@ type router struct {
 	applied   string             // text of the rules applied last
 	tables    map[int]string     // kernel routing tables by id: the routes synced last
 	peers     map[string]*router // the routers of peered VNets it is linked to, by VNet key
-	routes    []netip.Addr       // the public addresses the cloud routes to it
+	wants     map[string]bool    // the peered VNets its own subnets' routes lead to, by VNet key
+	routes    []netip.Prefix     // what the cloud routes to it (public addresses, service endpoint subnets)
 }
 
 type bridge struct {
@@ -101,6 +102,14 @@ func (f *Fabric) router(vnet *resources.VirtualNetwork) (*router, error) {
 func (f *Fabric) wireRouter(r *router) error {
 	if err := r.ns.sysctl("net.ipv4.ip_forward", "1"); err != nil {
 		return err
+	}
+	// Traffic inside a subnet is routed back out of its bridge (Azure
+	// routes it by the subnet's routes too): no redirect may tell a node
+	// to go around the router.
+	for _, key := range []string{"net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects"} {
+		if err := r.ns.sysctl(key, "0"); err != nil {
+			return err
+		}
 	}
 	cl := f.cloud.ns.nl
 	if old, err := cl.LinkByName(r.uplink); err == nil {
@@ -160,7 +169,9 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 	p := sn.AddressPrefixes[0]
 	b := &bridge{name: "st-br-" + shortHash(key)[:8], subnet: sn.ID, gateway: netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()),
 		table: routeTableBase + len(r.bridges)}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.name}}
+	// A fixed address: a bridge otherwise takes its lowest port's, and
+	// the nodes' neighbour entries for the gateway would go stale.
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.name, HardwareAddr: bridgeMAC(key)}}
 	if err := r.ns.nl.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("bridge of subnet %s: %w", sn.ID.Leaf(), err)
 	}
@@ -183,6 +194,13 @@ func (r *router) bridge(sn *resources.Subnet) (*bridge, error) {
 	}
 	r.bridges[key] = b
 	return b, nil
+}
+
+// bridgeMAC is a subnet bridge's hardware address: locally administered,
+// from the subnet's key.
+func bridgeMAC(key string) net.HardwareAddr {
+	h := sha256.Sum256([]byte("bridge " + strings.ToLower(key)))
+	return net.HardwareAddr{0x02, h[0], h[1], h[2], h[3], h[4]}
 }
 
 // node returns the node's namespace, creating it: a veth from the subnet's
@@ -218,7 +236,9 @@ func (nd *node) wire() error {
 
 // plug links namespace ns into bridge b of router r through a veth pair
 // (veth the router's end, eth0 the namespace's, up on both sides), gives
-// eth0 the addresses in the subnet and a default route via the gateway.
+// eth0 the addresses as /32s and a default route via the gateway: with no
+// subnet on the link, even traffic to the same subnet goes through the
+// router, where the subnet's routes and NSGs apply to it as in Azure.
 func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) error {
 	rnl := r.ns.nl
 	if old, err := rnl.LinkByName(veth); err == nil {
@@ -239,7 +259,7 @@ func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) 
 		return err
 	}
 	for _, a := range addrs {
-		p := netip.PrefixFrom(a, b.gateway.Bits())
+		p := netip.PrefixFrom(a, 32)
 		if err := ns.nl.AddrReplace(eth0, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
 			return fmt.Errorf("address %s on eth0: %w", p, err)
 		}
@@ -247,9 +267,23 @@ func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) 
 	if err := ns.nl.LinkSetUp(eth0); err != nil {
 		return fmt.Errorf("bring eth0 up: %w", err)
 	}
-	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: b.gateway.Addr().AsSlice()}
+	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: b.gateway.Addr().AsSlice(), Flags: int(netlink.FLAG_ONLINK)}
 	if err := ns.nl.RouteReplace(def); err != nil {
 		return fmt.Errorf("default route via %s: %w", b.gateway.Addr(), err)
+	}
+	// Both neighbours known from the start: the node's first packets do
+	// not wait for ARP, and no lost ARP request delays them a second.
+	gw := &netlink.Neigh{LinkIndex: eth0.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		IP: b.gateway.Addr().AsSlice(), HardwareAddr: br.Attrs().HardwareAddr}
+	if err := ns.nl.NeighSet(gw); err != nil {
+		return fmt.Errorf("neighbour %s: %w", b.gateway.Addr(), err)
+	}
+	for _, a := range addrs {
+		n := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+			IP: a.AsSlice(), HardwareAddr: eth0.Attrs().HardwareAddr}
+		if err := rnl.NeighSet(n); err != nil {
+			return fmt.Errorf("neighbour %s on bridge %s: %w", a, b.name, err)
+		}
 	}
 	if err := rnl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring %s up: %w", veth, err)
