@@ -394,32 +394,31 @@ func effectiveRules(rules []netverify.EffectiveRule) []effectiveRule {
 // RecordTime is when a resource was first and last written.
 type RecordTime struct{ Created, Updated time.Time }
 
-// RecordTimes returns, for each id the principal of r may read, when the
-// store first and last wrote it (the jobs list's created and duration:
-// the API's bodies carry no timestamps). Ids that do not exist are left
-// out.
-func (s *Server) RecordTimes(r *http.Request, ids []string) (map[string]RecordTime, error) {
+// RecordTimes returns when the store first and last wrote each resource
+// of type typ under scope (a jobs list's created and duration: the API's
+// bodies carry no timestamps), keyed by arm.FoldKey of their ids. It needs
+// what listing them needs: typ/read on the scope.
+func (s *Server) RecordTimes(r *http.Request, scope, typ string) (map[string]RecordTime, error) {
 	who, err := s.authenticate(r)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]RecordTime, len(ids))
-	for _, raw := range ids {
-		id, err := arm.ParseID(raw, "")
-		if err != nil {
-			return nil, fmt.Errorf("record times: %w", err)
-		}
-		if err := s.authorize(r.Context(), who, id.Type()+"/read", id.String()); err != nil {
-			return nil, err
-		}
-		rec, err := s.store.Get(r.Context(), id.String())
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("record times of %s: %w", id, err)
-		}
-		out[raw] = RecordTime{Created: rec.Created, Updated: rec.Updated}
+	if err := s.authorize(r.Context(), who, typ+"/read", scope); err != nil {
+		return nil, err
 	}
-	return out, nil
+	out := map[string]RecordTime{}
+	q := store.Query{Scope: scope, Type: typ}
+	for {
+		page, err := s.store.List(r.Context(), q)
+		if err != nil {
+			return nil, fmt.Errorf("record times under %s: %w", scope, err)
+		}
+		for _, rec := range page.Records {
+			out[arm.FoldKey(rec.ID)] = RecordTime{Created: rec.Created, Updated: rec.Updated}
+		}
+		if page.Next == "" {
+			return out, nil
+		}
+		q.After = page.Next
+	}
 }

@@ -100,15 +100,13 @@ func (s *Studio) jobsPage(w http.ResponseWriter, r *http.Request, sess session) 
 		return
 	}
 	jobs := make([]listedJob, len(bodies))
-	ids := make([]string, len(bodies))
 	for i, b := range bodies {
 		if err := json.Unmarshal(b, &jobs[i]); err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
 			return
 		}
-		ids[i] = jobs[i].ID
 	}
-	times, err := s.api.RecordTimes(s.apiRequest(r, sess, http.MethodGet, "/", nil), ids)
+	times, err := s.api.RecordTimes(s.apiRequest(r, sess, http.MethodGet, "/", nil), ws.String(), resources.TypeJob)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -116,7 +114,7 @@ func (s *Studio) jobsPage(w http.ResponseWriter, r *http.Request, sess session) 
 	now := time.Now()
 	rows := make([]jobRow, 0, len(jobs))
 	for _, j := range jobs {
-		row, err := jobRowOf(j, times[j.ID], now)
+		row, err := jobRowOf(j, times[arm.FoldKey(j.ID)], now)
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
 			return
@@ -196,12 +194,13 @@ func (s *Studio) jobPage(w http.ResponseWriter, r *http.Request, sess session) {
 		return
 	}
 	asAPI := s.apiRequest(r, sess, http.MethodGet, "/", nil)
-	times, err := s.api.RecordTimes(asAPI, []string{j.ID})
+	ws, _ := id.Parent()
+	times, err := s.api.RecordTimes(asAPI, ws.String(), resources.TypeJob)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	row, err := jobRowOf(j, times[j.ID], time.Now())
+	row, err := jobRowOf(j, times[arm.FoldKey(j.ID)], time.Now())
 	if err != nil {
 		s.fail(w, r, sess, fmt.Errorf("job %s: %w", id, err))
 		return
@@ -234,7 +233,6 @@ func (s *Studio) jobPage(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	ws, _ := id.Parent()
 	type kv struct{ Name, Type, Value string }
 	data := struct {
 		Workspace arm.ID

@@ -45,8 +45,9 @@ type API interface {
 	// ServeNetworkView answers what the verifier computes of subnets
 	// (free addresses, effective rules and routes) and NSGs.
 	ServeNetworkView(http.ResponseWriter, *http.Request)
-	// RecordTimes says when resources were created and last written.
-	RecordTimes(r *http.Request, ids []string) (map[string]api.RecordTime, error)
+	// RecordTimes says when the resources of a type under a scope were
+	// created and last written.
+	RecordTimes(r *http.Request, scope, typ string) (map[string]api.RecordTime, error)
 }
 
 // Options configure the studio.
