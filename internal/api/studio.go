@@ -168,6 +168,8 @@ type FlowRequest struct {
 	SourcePort int `json:"sourcePort"`
 	// Direction is outbound, inbound or "" (inferred).
 	Direction string `json:"direction"`
+	// MaxRanges caps the ranges each outcome lists (0: all).
+	MaxRanges int `json:"maxRanges,omitempty"`
 }
 
 // ServeFlow answers a FlowRequest (POST, JSON) with the verifier's
@@ -195,7 +197,7 @@ func (s *Server) flow(w http.ResponseWriter, r *http.Request, who string) error 
 	if err := requireFields("from", in.From, "to", in.To); err != nil {
 		return err
 	}
-	q := netverify.Query{Direction: netverify.Direction(strings.ToLower(strings.TrimSpace(in.Direction)))}
+	q := netverify.Query{Direction: netverify.Direction(strings.ToLower(strings.TrimSpace(in.Direction))), MaxRanges: max(in.MaxRanges, 0)}
 	var err error
 	if q.Protocol, err = netverify.ParseProtocol(cmp.Or(in.Protocol, "TCP")); err != nil {
 		return badField("protocol", "%v", err)

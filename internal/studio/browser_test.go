@@ -233,6 +233,7 @@ func TestBrowserNetworkViews(t *testing.T) { // issue 14 item 3: a default rule 
 	if route := b.text(`#routes tr[data-prefix="10.0.0.0/16"][data-state="Invalid"]`); !strings.Contains(route, "VnetLocal") {
 		t.Fatalf("the overridden system route: %q", route)
 	}
+	b.do("scroll to the outbound rules", chromedp.ScrollIntoView(chromedp.CSS("#rules-outbound")))
 	b.screenshot("subnet")
 }
 
@@ -251,6 +252,7 @@ func TestBrowserFlowExplorerNamesTheBlockingRule(t *testing.T) { // issue 14 ite
 	if !strings.Contains(result, "DenyUDP5831") || !strings.Contains(result, "Blocked:") || !strings.Contains(result, "Fix:") {
 		t.Fatalf("the answer does not name the rule and the fix: %q", result)
 	}
+	b.do("scroll to the answer", chromedp.ScrollIntoView(chromedp.CSS("#flow-result")))
 	b.screenshot("flow-blocked")
 }
 

@@ -359,10 +359,12 @@ func (s *Studio) zones(r *http.Request, sess session, sub string) ([]zoneRow, er
 
 // ruleRow is an effective security rule as a page shows it.
 type ruleRow struct {
-	Name, NSG, Access, Protocol, Source, SourcePorts, Destination, DestinationPorts string
-	Priority                                                                        int
-	Default                                                                         bool
-	Expanded                                                                        int
+	Name, Access, Protocol, Source, SourcePorts, Destination, DestinationPorts string
+	Priority                                                                   int
+	Default                                                                    bool
+	// SourceExpanded and DestinationExpanded count the prefixes a service
+	// tag or ASG side stands for (0: written as prefixes).
+	SourceExpanded, DestinationExpanded int
 }
 
 // ruleRows renders effective rules (the API's shape, as Network
@@ -371,12 +373,13 @@ func ruleRows(rules []api.EffectiveSecurityRule) []ruleRow {
 	out := make([]ruleRow, len(rules))
 	for i, e := range rules {
 		out[i] = ruleRow{Name: e.Name, Access: e.Access, Protocol: e.Protocol, Priority: e.Priority,
-			Default:          strings.HasPrefix(e.Name, "defaultSecurityRules/"),
-			Source:           joinOne(e.SourceAddressPrefix, e.SourceAddressPrefixes),
-			SourcePorts:      joinOne(e.SourcePortRange, e.SourcePortRanges),
-			Destination:      joinOne(e.DestinationAddressPrefix, e.DestinationAddressPrefixes),
-			DestinationPorts: joinOne(e.DestinationPortRange, e.DestinationPortRanges),
-			Expanded:         len(e.ExpandedSourceAddressPrefix) + len(e.ExpandedDestinationAddressPrefix)}
+			Default:             strings.HasPrefix(e.Name, "defaultSecurityRules/"),
+			Source:              joinOne(e.SourceAddressPrefix, e.SourceAddressPrefixes),
+			SourcePorts:         joinOne(e.SourcePortRange, e.SourcePortRanges),
+			Destination:         joinOne(e.DestinationAddressPrefix, e.DestinationAddressPrefixes),
+			DestinationPorts:    joinOne(e.DestinationPortRange, e.DestinationPortRanges),
+			SourceExpanded:      len(e.ExpandedSourceAddressPrefix),
+			DestinationExpanded: len(e.ExpandedDestinationAddressPrefix)}
 	}
 	return out
 }
@@ -511,6 +514,9 @@ type flowForm struct {
 	Subscription, From, To, Protocol, Port, SourcePort, Direction string
 }
 
+// flowRanges is how many ranges each side of an outcome lists.
+const flowRanges = 4
+
 // protocols the explorer offers.
 var flowProtocols = []string{"TCP", "UDP", "ICMP", "ESP", "AH", "Any"}
 
@@ -534,7 +540,8 @@ func (s *Studio) flowPage(w http.ResponseWriter, r *http.Request, sess session) 
 		s.render(w, http.StatusOK, "flow", sess, p)
 		return
 	}
-	req := api.FlowRequest{Subscription: f.Subscription, From: f.From, To: f.To, Protocol: f.Protocol, Direction: f.Direction}
+	// Each outcome lists its first ranges, as `securetrain flow` prints them.
+	req := api.FlowRequest{Subscription: f.Subscription, From: f.From, To: f.To, Protocol: f.Protocol, Direction: f.Direction, MaxRanges: flowRanges}
 	for _, n := range []struct {
 		field, text string
 		into        *int
