@@ -281,13 +281,7 @@ func (s *Studio) jobLog(w http.ResponseWriter, r *http.Request, sess session) {
 		chunk, err = s.readLog(r, sess, id, logFile(q.Get("file")), offset)
 	}
 	if err != nil {
-		var ae *armError
-		if errors.As(err, &ae) {
-			writeProblem(w, ae.Status, ae.Code, ae.Message)
-			return
-		}
-		s.log.Error("studio job log failed", "err", err)
-		writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
+		s.writeFailure(w, "job log", err)
 		return
 	}
 	chunk.Status, chunk.Terminal = j.Properties.Status, resources.JobTerminal(j.Properties.Status)
