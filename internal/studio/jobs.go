@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"mime"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -287,6 +290,65 @@ func (s *Studio) jobLog(w http.ResponseWriter, r *http.Request, sess session) {
 	chunk.Status, chunk.Terminal = j.Properties.Status, resources.JobTerminal(j.Properties.Status)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(chunk)
+}
+
+// jobOutput sends a kept output file of a job (?path=, as the outputs
+// list names it) as a download, streamed from the API's answer (a file
+// may be large); the API reads it (an os.Root of the job's outputs:
+// nothing outside them) and decides who may. A refusal is a page.
+func (s *Studio) jobOutput(w http.ResponseWriter, r *http.Request, sess session) {
+	id, err := jobOf(r.URL.Query().Get("id"))
+	file := r.URL.Query().Get("path")
+	if err == nil && file == "" {
+		err = errors.New("path: name a kept output file, as the job's page lists them")
+	}
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
+		return
+	}
+	d := &download{w: w, name: path.Base(file), header: http.Header{}}
+	s.api.ServeHTTP(d, s.apiRequest(r, sess, http.MethodGet, childPath(id, "outputs", apiVersion(resources.TypeJob))+"&path="+url.QueryEscape(file), nil))
+	if d.failed != nil {
+		s.fail(w, r, sess, decodeAnswer(d.failed, nil))
+		return
+	}
+	d.WriteHeader(http.StatusOK) // an empty file writes nothing
+}
+
+// download is the ResponseWriter an API answer is streamed through as an
+// attachment when it succeeds; an error answer is kept for a page.
+type download struct {
+	w      http.ResponseWriter
+	name   string
+	header http.Header // the API's own headers, not sent
+	failed *httptest.ResponseRecorder
+	began  bool
+}
+
+func (d *download) Header() http.Header { return d.header }
+
+func (d *download) WriteHeader(status int) {
+	if d.began || d.failed != nil {
+		return
+	}
+	if status != http.StatusOK {
+		d.failed = httptest.NewRecorder()
+		d.failed.WriteHeader(status)
+		return
+	}
+	d.began = true
+	h := d.w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.name}))
+	d.w.WriteHeader(http.StatusOK)
+}
+
+func (d *download) Write(b []byte) (int, error) {
+	d.WriteHeader(http.StatusOK)
+	if d.failed != nil {
+		return d.failed.Write(b)
+	}
+	return d.w.Write(b)
 }
 
 // cancelJob asks the API to cancel a job and goes back to its page; the

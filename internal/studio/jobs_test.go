@@ -142,3 +142,33 @@ func TestReaderCannotCancelAJob(t *testing.T) { // a Reader sees and cannot act
 		t.Fatalf("the canceled job's page: %s", page)
 	}
 }
+
+func TestJobOutputDownloads(t *testing.T) { // a kept output file from the job's page
+	e := newEnv(t)
+	body := `{"properties":{"jobType":"Command","command":"echo weights > ${{outputs.model}}/w.bin","computeId":"` + wsID + `/computes/cpu-cluster",
+		"environmentId":"azureml://registries/azureml/environments/sklearn-1.5/versions/1","outputs":{"model":{"jobOutputType":"uri_folder"}}}}`
+	if status, out := e.armDo("PUT", jobID("out")+mlVersion, body); status != http.StatusCreated {
+		t.Fatalf("PUT job: %d %s", status, out)
+	}
+	if st := e.waitJob("out", resources.JobTerminal); st != resources.JobCompleted {
+		t.Fatalf("the job ended %s", st)
+	}
+	b := e.signIn(e.readerToken)
+	_, page := b.get("/studio/jobs/view?id=" + url.QueryEscape(jobID("out")))
+	// html/template escapes a URL with lower-case hex.
+	link := "/studio/jobs/output?id=" + strings.ReplaceAll(url.QueryEscape(jobID("out")), "%2F", "%2f") + "&amp;path=model%2fw.bin"
+	if !strings.Contains(page, link) {
+		t.Fatalf("the page has no download link %s: %s", link, page)
+	}
+	resp, data := b.get("/studio/jobs/output?id=" + url.QueryEscape(jobID("out")) + "&path=model/w.bin")
+	if resp.StatusCode != http.StatusOK || data != "weights\n" || resp.Header.Get("Content-Type") != "application/octet-stream" ||
+		resp.Header.Get("Content-Disposition") != `attachment; filename=w.bin` {
+		t.Fatalf("download: %d %q %v", resp.StatusCode, data, resp.Header)
+	}
+	for _, bad := range []string{"../../admin.token", "model", "nothing"} {
+		resp, page := b.get("/studio/jobs/output?id=" + url.QueryEscape(jobID("out")) + "&path=" + url.QueryEscape(bad))
+		if resp.StatusCode < 400 || resp.Header.Get("Content-Disposition") != "" || !strings.Contains(page, `role="alert"`) {
+			t.Errorf("download of %q: %d %v", bad, resp.StatusCode, resp.Header)
+		}
+	}
+}

@@ -125,6 +125,7 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
 	mux.HandleFunc("GET /studio/jobs/view", s.signedIn(s.jobPage))
 	mux.HandleFunc("GET /studio/jobs/log", s.signedIn(s.jobLog))
+	mux.HandleFunc("GET /studio/jobs/output", s.signedIn(s.jobOutput))
 	mux.HandleFunc("POST /studio/jobs/cancel", s.signedIn(s.cancelJob))
 	s.mux = mux
 	return s
