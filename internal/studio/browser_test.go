@@ -220,6 +220,12 @@ func TestBrowserNetworkViews(t *testing.T) { // issue 14 item 3: a default rule 
 		t.Fatalf("subnet compute's row: %q", row)
 	}
 	b.screenshot("network")
+	b.do("the diagram", chromedp.Click(chromedp.CSS(`section[data-vnet="vnet"] h3 a.hint`)), chromedp.WaitVisible(chromedp.CSS("#diagram")))
+	if svg := b.text("#diagram"); !strings.Contains(svg, "private endpoint ws1-pe") || !strings.Contains(svg, "compute ws1/cpu-cluster") {
+		t.Fatalf("the diagram: %q", svg)
+	}
+	b.screenshot("diagram")
+	b.do("back to the network page", chromedp.Navigate(e.base+"/studio/network?sub="+sub), chromedp.WaitVisible(chromedp.CSS(`tr[data-subnet="blocked"]`)))
 	b.do("the subnet", chromedp.Click(chromedp.CSS(`tr[data-subnet="blocked"] td a`)), chromedp.WaitVisible(chromedp.CSS("#routes")))
 	if rule := b.text(`#rules-outbound tr[data-rule="defaultSecurityRules/DenyAllOutBound"]`); !strings.Contains(rule, "65500") || !strings.Contains(rule, "Deny") {
 		t.Fatalf("the default rule: %q", rule)

@@ -189,3 +189,24 @@ func TestResourceTagsAreEscaped(t *testing.T) { // an XSS attempt through a tag
 		t.Fatalf("the NSG is not listed: %s", page)
 	}
 }
+
+func TestVNetDiagramDrawsSubnetsAndWhatIsInThem(t *testing.T) { // the diagram, SVG drawn by the server
+	e := newEnv(t)
+	b := e.signIn(e.readerToken)
+	vnet := strings.TrimSuffix(subnetsOf, "/subnets/")
+	resp, page := b.get("/studio/network/diagram?id=" + url.QueryEscape(vnet))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<svg id="diagram"`) {
+		t.Fatalf("diagram: %d %s", resp.StatusCode, page)
+	}
+	svg := html.UnescapeString(page[strings.Index(page, "<svg"):strings.Index(page, "</svg>")])
+	for _, want := range []string{"vnet · 10.0.0.0/16", "compute 10.0.1.0/24", "blocked 10.0.2.0/24", "delegated 10.0.4.0/24",
+		">NSG nsg-blocked<", ">route table rt-blocked<", "delegated to Microsoft.ContainerInstance/containerGroups",
+		"private endpoint ws1-pe 10.0.1.5", "compute ws1/cpu-cluster, public IP (AmlCompute)"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the diagram lacks %q", want)
+		}
+	}
+	if strings.Contains(page, " style=") {
+		t.Error("the diagram has a style attribute")
+	}
+}

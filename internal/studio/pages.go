@@ -32,6 +32,8 @@ type page struct {
 var funcs = template.FuncMap{
 	// inc counts from 1 ("2 of 3").
 	"inc": func(i int) int { return i + 1 },
+	// plus places a diagram's text inside its box.
+	"plus": func(a, b int) int { return a + b },
 }
 
 // parsePages parses each page with the layout and the pieces pages

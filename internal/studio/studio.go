@@ -122,6 +122,7 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/network/nsg", s.signedIn(s.nsgPage))
 	mux.HandleFunc("GET /studio/network/routetable", s.signedIn(s.routeTablePage))
 	mux.HandleFunc("GET /studio/network/flow", s.signedIn(s.flowPage))
+	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
 	mux.HandleFunc("GET /studio/jobs/view", s.signedIn(s.jobPage))
 	mux.HandleFunc("GET /studio/jobs/log", s.signedIn(s.jobLog))
