@@ -302,6 +302,34 @@ func (n *Network) serviceEndpointTags(se resources.ServiceEndpoint, vnetLocation
 // prefix to the longest over the address intervals, so each interval ends
 // with its longest-prefix winner.
 func (rt *routeTable) paint() {
+	winners := rt.tieWinners()
+	slices.SortStableFunc(winners, func(a, b int) int { return rt.entries[a].bits - rt.entries[b].bits })
+	starts := []uint32{0}
+	for _, i := range winners {
+		r := rt.entries[i].r
+		starts = append(starts, r.Lo)
+		if r.Hi != 0xFFFFFFFF {
+			starts = append(starts, r.Hi+1)
+		}
+	}
+	slices.Sort(starts)
+	rt.starts = slices.Compact(starts)
+	rt.winner = make([]int32, len(rt.starts))
+	for k := range rt.winner {
+		rt.winner[k] = -1
+	}
+	for _, i := range winners {
+		r := rt.entries[i].r
+		for k := intervalOf(rt.starts, r.Lo); k < len(rt.starts) && rt.starts[k] <= r.Hi; k++ {
+			rt.winner[k] = int32(i)
+		}
+	}
+}
+
+// tieWinners returns, for each exact prefix, the index of the entry that
+// wins it (the highest rank; the first declared among equals), in the
+// order the prefixes first appear.
+func (rt *routeTable) tieWinners() []int {
 	type key struct {
 		lo   uint32
 		bits int
@@ -325,27 +353,7 @@ func (rt *routeTable) paint() {
 		e := rt.entries[i]
 		winners = append(winners, best[key{e.r.Lo, e.bits}])
 	}
-	slices.SortStableFunc(winners, func(a, b int) int { return rt.entries[a].bits - rt.entries[b].bits })
-	starts := []uint32{0}
-	for _, i := range winners {
-		r := rt.entries[i].r
-		starts = append(starts, r.Lo)
-		if r.Hi != 0xFFFFFFFF {
-			starts = append(starts, r.Hi+1)
-		}
-	}
-	slices.Sort(starts)
-	rt.starts = slices.Compact(starts)
-	rt.winner = make([]int32, len(rt.starts))
-	for k := range rt.winner {
-		rt.winner[k] = -1
-	}
-	for _, i := range winners {
-		r := rt.entries[i].r
-		for k := intervalOf(rt.starts, r.Lo); k < len(rt.starts) && rt.starts[k] <= r.Hi; k++ {
-			rt.winner[k] = int32(i)
-		}
-	}
+	return winners
 }
 
 // at returns the effective route of interval k (nil: no route).

@@ -1,6 +1,7 @@
 package studio
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,82 @@ func BenchmarkComputePage1000(b *testing.B) {
 	for b.Loop() {
 		resp, page := br.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-name="c999"`) {
+			b.Fatalf("the page: %d", resp.StatusCode)
+		}
+	}
+}
+
+// withVNets adds n virtual networks of two subnets each (one with the
+// seed's blocking NSG) to the seed subscription, through the API.
+func withVNets(b *testing.B, e *env, n int) {
+	b.Helper()
+	for i := range n {
+		body := fmt.Sprintf(`{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.%d.0.0/16"]},"subnets":[
+			{"name":"a","properties":{"addressPrefix":"10.%d.1.0/24","networkSecurityGroup":{"id":%q}}},
+			{"name":"b","properties":{"addressPrefix":"10.%d.2.0/24"}}]}}`, i+1, i+1, nsgBlocked, i+1)
+		if status, out := e.armDo("PUT", fmt.Sprintf("/subscriptions/%s/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v%d?api-version=2025-01-01", sub, i), body); status != http.StatusCreated {
+			b.Fatalf("PUT v%d: %d %s", i, status, out)
+		}
+	}
+	e.settle()
+}
+
+// BenchmarkNetworkPage100VNets is the network page of a subscription with
+// 101 VNets (203 subnets): the lists read through the API, the
+// verifier's free addresses for every subnet (the compiled network is
+// cached: the first request compiles it).
+func BenchmarkNetworkPage100VNets(b *testing.B) {
+	e := newEnv(b)
+	withVNets(b, e, 100)
+	br := e.signIn(e.adminToken)
+	for b.Loop() {
+		resp, page := br.get("/studio/network?sub=" + sub)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-vnet="v99"`) {
+			b.Fatalf("the page: %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkSubnetPage100VNets is a subnet's page (effective rules and
+// routes) in that subscription.
+func BenchmarkSubnetPage100VNets(b *testing.B) {
+	e := newEnv(b)
+	withVNets(b, e, 100)
+	br := e.signIn(e.adminToken)
+	for b.Loop() {
+		resp, page := br.get("/studio/network/subnet?id=" + url.QueryEscape(subnetsOf+"blocked"))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-prefix="10.0.1.5/32"`) {
+			b.Fatalf("the page: %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkFlowExplorer100VNets is the flow explorer's answer to a blocked
+// flow in that subscription.
+func BenchmarkFlowExplorer100VNets(b *testing.B) {
+	e := newEnv(b)
+	withVNets(b, e, 100)
+	br := e.signIn(e.adminToken)
+	q := url.Values{"sub": {sub}, "from": {subnetsOf + "blocked"}, "to": {"AzureMachineLearning"}, "protocol": {"UDP"}, "port": {"5831"}}
+	for b.Loop() {
+		resp, page := br.get("/studio/network/flow?" + q.Encode())
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-rule="DenyUDP5831"`) {
+			b.Fatalf("the page: %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkJobsPage100 is the Jobs page of a workspace with 100 jobs.
+func BenchmarkJobsPage100(b *testing.B) {
+	e := newEnv(b)
+	for i := range 100 {
+		e.submitJob("j"+strconv.Itoa(i), "job "+strconv.Itoa(i), "true")
+	}
+	e.waitJob("j99", func(st string) bool { return st == "Completed" })
+	br := e.signIn(e.adminToken)
+	for b.Loop() {
+		resp, page := br.get("/studio/jobs?ws=" + url.QueryEscape(wsID))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-name="j99"`) {
 			b.Fatalf("the page: %d", resp.StatusCode)
 		}
 	}

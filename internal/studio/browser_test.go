@@ -209,3 +209,127 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+func TestBrowserNetworkViews(t *testing.T) { // issue 14 item 3: a default rule and an effective route, in the browser
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.readerToken)
+	b.do("the network page", chromedp.Navigate(e.base+"/?sub="+sub), chromedp.WaitVisible(chromedp.CSS("#network-link")),
+		chromedp.Click(chromedp.CSS("#network-link")), chromedp.WaitVisible(chromedp.CSS(`tr[data-subnet="blocked"]`)))
+	if row := b.text(`tr[data-subnet="compute"]`); !strings.Contains(row, "10.0.1.0/24") || !strings.Contains(row, "nsg-compute") {
+		t.Fatalf("subnet compute's row: %q", row)
+	}
+	b.screenshot("network")
+	b.do("the diagram", chromedp.Click(chromedp.CSS(`section[data-vnet="vnet"] h3 a.hint`)), chromedp.WaitVisible(chromedp.CSS("#diagram")))
+	if svg := b.text("#diagram"); !strings.Contains(svg, "private endpoint ws1-pe") || !strings.Contains(svg, "compute ws1/cpu-cluster") {
+		t.Fatalf("the diagram: %q", svg)
+	}
+	b.screenshot("diagram")
+	b.do("back to the network page", chromedp.Navigate(e.base+"/studio/network?sub="+sub), chromedp.WaitVisible(chromedp.CSS(`tr[data-subnet="blocked"]`)))
+	b.do("the subnet", chromedp.Click(chromedp.CSS(`tr[data-subnet="blocked"] td a`)), chromedp.WaitVisible(chromedp.CSS("#routes")))
+	if rule := b.text(`#rules-outbound tr[data-rule="defaultSecurityRules/DenyAllOutBound"]`); !strings.Contains(rule, "65500") || !strings.Contains(rule, "Deny") {
+		t.Fatalf("the default rule: %q", rule)
+	}
+	if first := b.text(`#rules-outbound tbody tr`); !strings.Contains(first, "DenyUDP5831") {
+		t.Fatalf("the first outbound rule: %q", first)
+	}
+	if route := b.text(`#routes tr[data-prefix="10.0.1.5/32"]`); !strings.Contains(route, "InterfaceEndpoint") || !strings.Contains(route, "ws1-pe") {
+		t.Fatalf("the private endpoint's route: %q", route)
+	}
+	if route := b.text(`#routes tr[data-prefix="10.0.0.0/16"][data-state="Invalid"]`); !strings.Contains(route, "VnetLocal") {
+		t.Fatalf("the overridden system route: %q", route)
+	}
+	b.do("scroll to the outbound rules", chromedp.ScrollIntoView(chromedp.CSS("#rules-outbound")))
+	b.screenshot("subnet")
+}
+
+func TestBrowserFlowExplorerNamesTheBlockingRule(t *testing.T) { // issue 14 item 3: the flow explorer
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.readerToken)
+	b.do("the flow explorer", chromedp.Navigate(e.base+"/studio/network/flow?sub="+sub), chromedp.WaitVisible(chromedp.CSS("#from")),
+		chromedp.SendKeys(chromedp.CSS("#from"), subnetsOf+"blocked"), chromedp.SendKeys(chromedp.CSS("#to"), "AzureMachineLearning"),
+		chromedp.SetValue(chromedp.CSS("#protocol"), "UDP"), chromedp.SendKeys(chromedp.CSS("#port"), "5831"),
+		chromedp.Click(chromedp.CSS("#ask")), chromedp.WaitVisible(chromedp.CSS("#flow-result")))
+	if verdict := b.text("#verdict"); !strings.HasPrefix(verdict, "Denied: ") || !strings.Contains(verdict, "UDP port 5831") {
+		t.Fatalf("the verdict: %q", verdict)
+	}
+	result := b.text("#flow-result")
+	if !strings.Contains(result, "DenyUDP5831") || !strings.Contains(result, "Blocked:") || !strings.Contains(result, "Fix:") {
+		t.Fatalf("the answer does not name the rule and the fix: %q", result)
+	}
+	b.do("scroll to the answer", chromedp.ScrollIntoView(chromedp.CSS("#flow-result")))
+	b.screenshot("flow-blocked")
+}
+
+// gateDir is a directory jobs' users can read, for a file that releases a
+// job.
+func gateDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "securetrain-studio-gate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBrowserJobLogAppearsLive(t *testing.T) { // jobs: a job runs and its log appears on its page
+	e := newEnv(t)
+	dir := gateDir(t)
+	gate1, gate2 := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	e.submitJob("live", "live", "echo before the gate; echo '"+xssLine+"'; while [ ! -e "+gate1+" ]; do sleep 0.05; done; echo between the gates; "+
+		"while [ ! -e "+gate2+" ]; do sleep 0.05; done; echo after the gate")
+	e.waitJob("live", func(st string) bool { return st == "Running" })
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("the jobs page", chromedp.Navigate(e.base+"/studio/jobs?ws="+url.QueryEscape(wsID)), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="live"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-name="live"] a`)), chromedp.WaitVisible(chromedp.CSS("#log")))
+	b.waitFor("the log's first line", `document.getElementById("log").textContent.includes("before the gate")`)
+	if eval[bool](b, `document.querySelectorAll("#log img").length !== 0 || !document.getElementById("log").textContent.includes('`+xssLine+`')`) {
+		t.Fatal("the log line became HTML")
+	}
+	// A line written while the page is open is appended by its script,
+	// without a reload (the page's own variable survives).
+	eval[bool](b, `(window.notReloaded = true)`)
+	if err := os.WriteFile(gate1, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the log's middle line", `document.getElementById("log").textContent.includes("between the gates")`)
+	if !eval[bool](b, `window.notReloaded === true && document.getElementById("status").textContent === "Running"`) {
+		t.Fatal("the line appeared by a reload, or the job is no longer running")
+	}
+	b.screenshot("job")
+	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// (The element is missing while the page reloads.)
+	b.waitFor("the log's last line", `(document.getElementById("log")?.textContent ?? "").includes("after the gate")`)
+	b.waitFor("the job to complete", `document.getElementById("status")?.textContent === "Completed"`)
+}
+
+func TestBrowserReaderCannotCancel(t *testing.T) { // jobs: a Reader cannot cancel
+	e := newEnv(t)
+	e.submitJob("long", "long", "echo started; sleep 600")
+	e.waitJob("long", func(st string) bool { return st == "Running" })
+	b := newTab(t, e)
+	b.signIn(e.readerToken)
+	b.do("the job page", chromedp.Navigate(e.base+"/studio/jobs/view?id="+url.QueryEscape(jobID("long"))), chromedp.WaitVisible(chromedp.CSS("#status")))
+	if eval[bool](b, `document.getElementById("cancel") !== null`) {
+		t.Fatal("the Reader sees Cancel")
+	}
+	status := eval[string](b, `(async () => {
+		const csrf = document.querySelector('input[name="csrf"]').value;
+		const r = await fetch("/studio/jobs/cancel", {method: "POST", body: new URLSearchParams({csrf, id: `+jsString(jobID("long"))+`})});
+		return r.status + " " + (await r.text()).includes("AuthorizationFailed");
+	})()`)
+	if status != "403 true" {
+		t.Fatalf("the Reader's forced Cancel: %s", status)
+	}
+	if st := e.jobStatus("long"); st != "Running" {
+		t.Fatalf("the refused Cancel changed the job: %s", st)
+	}
+}

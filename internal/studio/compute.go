@@ -470,18 +470,24 @@ func (s *Studio) preflight(w http.ResponseWriter, r *http.Request, sess session)
 	}
 	location, err := s.workspaceLocation(r, sess, form.Workspace)
 	if err != nil {
-		var ae *armError
-		if errors.As(err, &ae) {
-			writeProblem(w, ae.Status, ae.Code, ae.Message)
-			return
-		}
-		s.log.Error("studio pre-flight failed", "err", err)
-		writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
+		s.writeFailure(w, "pre-flight", err)
 		return
 	}
 	compute, _ := json.Marshal(form.body(location))                                       // the form's maps always encode
 	in, _ := json.Marshal(api.PreflightRequest{ID: form.id().String(), Compute: compute}) // so does this
 	s.api.ServePreflight(w, s.apiRequest(r, sess, http.MethodPost, "/studio/api/preflight", in))
+}
+
+// writeFailure answers a script's request that failed: the API's refusal
+// as it gave it, anything else as a server error (logged, not shown).
+func (s *Studio) writeFailure(w http.ResponseWriter, what string, err error) {
+	var ae *armError
+	if errors.As(err, &ae) {
+		writeProblem(w, ae.Status, ae.Code, ae.Message)
+		return
+	}
+	s.log.Error("studio "+what+" failed", "err", err)
+	writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
 }
 
 // writeProblem answers an error in ARM's shape.

@@ -64,7 +64,19 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(st, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	// Jobs run as processes on the sim fabric: their logs under the data
+	// directory, their working directories where a job's user can reach
+	// them.
+	nodes, err := os.MkdirTemp("", "securetrain-studio-nodes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(nodes) })
+	if err := os.Chmod(nodes, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	a := api.NewWithOptions(st, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodes})
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); a.Background(bg) }()

@@ -28,16 +28,25 @@ type page struct {
 	Data    any
 }
 
-// parsePages parses each page with the layout.
+// funcs are the templates' functions.
+var funcs = template.FuncMap{
+	// inc counts from 1 ("2 of 3").
+	"inc": func(i int) int { return i + 1 },
+	// plus places a diagram's text inside its box.
+	"plus": func(a, b int) int { return a + b },
+}
+
+// parsePages parses each page with the layout and the pieces pages
+// share (partials.html).
 func parsePages() map[string]*template.Template {
 	names, _ := fs.Glob(templateFS, "templates/*.html") // the pattern is valid
 	out := map[string]*template.Template{}
 	for _, name := range names {
 		base := path.Base(name)
-		if base == "layout.html" {
+		if base == "layout.html" || base == "partials.html" {
 			continue
 		}
-		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New(base).ParseFS(templateFS, "templates/layout.html", name))
+		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", name))
 	}
 	return out
 }

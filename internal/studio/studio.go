@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"securetrain/internal/api"
 	"securetrain/internal/clock"
 )
 
@@ -39,6 +40,14 @@ type API interface {
 	Permitted(r *http.Request, action, target string) (bool, error)
 	// ServePreflight judges a compute before it is created.
 	ServePreflight(http.ResponseWriter, *http.Request)
+	// ServeFlow answers a flow explorer's question as `securetrain flow`.
+	ServeFlow(http.ResponseWriter, *http.Request)
+	// ServeNetworkView answers what the verifier computes of subnets
+	// (free addresses, effective rules and routes) and NSGs.
+	ServeNetworkView(http.ResponseWriter, *http.Request)
+	// RecordTimes says when the resources of a type under a scope were
+	// created and last written.
+	RecordTimes(r *http.Request, scope, typ string) (map[string]api.RecordTime, error)
 }
 
 // Options configure the studio.
@@ -108,6 +117,17 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/compute/view", s.signedIn(s.viewCompute))
 	mux.HandleFunc("GET /studio/resource", s.signedIn(s.viewResource))
 	mux.HandleFunc("POST /studio/api/preflight", s.signedIn(s.preflight))
+	mux.HandleFunc("GET /studio/network", s.signedIn(s.networkPage))
+	mux.HandleFunc("GET /studio/network/subnet", s.signedIn(s.subnetPage))
+	mux.HandleFunc("GET /studio/network/nsg", s.signedIn(s.nsgPage))
+	mux.HandleFunc("GET /studio/network/routetable", s.signedIn(s.routeTablePage))
+	mux.HandleFunc("GET /studio/network/flow", s.signedIn(s.flowPage))
+	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
+	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
+	mux.HandleFunc("GET /studio/jobs/view", s.signedIn(s.jobPage))
+	mux.HandleFunc("GET /studio/jobs/log", s.signedIn(s.jobLog))
+	mux.HandleFunc("GET /studio/jobs/output", s.signedIn(s.jobOutput))
+	mux.HandleFunc("POST /studio/jobs/cancel", s.signedIn(s.cancelJob))
 	s.mux = mux
 	return s
 }
@@ -220,6 +240,18 @@ func (s *Studio) call(r *http.Request, sess session, method, path string, body [
 // get reads path from the API into out; an error answer is an *armError.
 func (s *Studio) get(r *http.Request, sess session, path string, out any) error {
 	return decodeAnswer(s.call(r, sess, http.MethodGet, path, nil), out)
+}
+
+// ask sends in (JSON) to one of the API's studio handlers as the
+// session's principal and decodes its answer into out.
+func (s *Studio) ask(r *http.Request, sess session, handler func(http.ResponseWriter, *http.Request), in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode a request to the API: %w", err)
+	}
+	rec := httptest.NewRecorder()
+	handler(rec, s.apiRequest(r, sess, http.MethodPost, r.URL.Path, body))
+	return decodeAnswer(rec, out)
 }
 
 // decodeAnswer decodes an API answer into out, or its error.

@@ -42,7 +42,10 @@ func TestSignInSetsASecureSessionCookie(t *testing.T) { // issue 14 §1
 func TestEveryStudioAnswerHasTheSecurityHeaders(t *testing.T) { // issue 14 §1: CSP without inline script
 	e := newEnv(t)
 	b := e.signIn(e.adminToken)
-	for _, path := range []string{"/", "/studio/compute?ws=" + wsID, "/studio/compute/new?ws=" + wsID, "/studio/static/studio.js"} {
+	for _, path := range []string{"/", "/studio/compute?ws=" + wsID, "/studio/compute/new?ws=" + wsID, "/studio/static/studio.js",
+		"/studio/network?sub=" + sub, "/studio/network/subnet?id=" + subnetsOf + "blocked", "/studio/network/nsg?id=" + nsgBlocked,
+		"/studio/network/routetable?id=" + rtBlocked, "/studio/network/flow?sub=" + sub + "&from=" + url.QueryEscape(subnetsOf+"blocked") + "&to=Internet&port=443",
+		"/studio/jobs?ws=" + wsID, "/studio/network/diagram?id=" + strings.TrimSuffix(subnetsOf, "/subnets/")} {
 		resp, body := b.get(path)
 		csp := resp.Header.Get("Content-Security-Policy")
 		if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "script-src 'self'") ||

@@ -1,4 +1,5 @@
-// securetrain studio: the + New wizard's steps and its pre-flight panel.
+// securetrain studio: the + New wizard's steps and its pre-flight panel,
+// and a job's live log.
 // No framework, no inline script (the Content-Security-Policy forbids
 // it); every piece of text from the server is set with textContent.
 "use strict";
@@ -103,4 +104,43 @@ function wizard(form) {
 document.addEventListener("DOMContentLoaded", function () {
   const form = document.getElementById("compute-form");
   if (form) { wizard(form); }
+  const log = document.getElementById("log");
+  if (log && log.dataset.terminal === "false") { followLog(log); }
 });
+
+// A job's page follows its log while it runs: each second it asks for
+// what the log gained since its offset and appends it as text; when the
+// job ends the page reloads to show how it ended.
+function followLog(pre) {
+  const status = document.getElementById("status");
+  const state = document.getElementById("log-state");
+  let offset = Number(pre.dataset.offset) || 0;
+  function poll() {
+    fetch(pre.dataset.src + "&offset=" + offset, { credentials: "same-origin" })
+      .then(function (resp) { return resp.json().then(function (body) { return { ok: resp.ok, body: body }; }); })
+      .then(function (r) {
+        if (!r.ok) {
+          state.textContent = "The log stopped updating: " + (r.body && r.body.error ? r.body.error.message : "the server refused");
+          return;
+        }
+        const chunk = r.body;
+        if (chunk.text) {
+          pre.appendChild(document.createTextNode(chunk.text));
+          pre.scrollTop = pre.scrollHeight;
+        }
+        offset = chunk.offset;
+        pre.dataset.offset = String(offset);
+        if (chunk.status && status.textContent !== chunk.status) {
+          status.textContent = chunk.status;
+          status.dataset.status = chunk.status;
+        }
+        if (chunk.terminal) {
+          window.location.reload();
+          return;
+        }
+        setTimeout(poll, 1000);
+      })
+      .catch(function () { state.textContent = "The log stopped updating: the server did not answer. Reload the page."; });
+  }
+  setTimeout(poll, 500);
+}
