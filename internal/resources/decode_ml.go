@@ -88,9 +88,9 @@ func decodeWorkspace(r *res) *Workspace {
 	// The workspace's dependencies may live outside the file.
 	ws := &Workspace{Meta: r.meta,
 		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
-		KeyVault:            p.idString("keyVault", typeKeyVault, false, true),
-		ApplicationInsights: p.idString("applicationInsights", typeAppInsights, false, true),
-		ContainerRegistry:   p.idString("containerRegistry", typeRegistry, false, true),
+		KeyVault:            p.idString("keyVault", TypeKeyVault, false, true),
+		ApplicationInsights: p.idString("applicationInsights", TypeAppInsights, false, true),
+		ContainerRegistry:   p.idString("containerRegistry", TypeRegistry, false, true),
 		PublicNetworkAccess: p.enum("publicNetworkAccess", false, "Enabled", "Disabled"),
 		HBIWorkspace:        p.boolean("hbiWorkspace", false),
 		WorkspaceID:         p.str("workspaceId"),
