@@ -269,6 +269,27 @@ func endpointNICs(body object) []string {
 	return out
 }
 
+// deleteOwnedUnder deletes what the records under scope own, before they
+// go with it (a private endpoint's zone groups' A records).
+func deleteOwnedUnder(ctx context.Context, tx store.Tx, scope string) error {
+	var under []store.Record
+	err := store.Each(ctx, tx, store.Query{Scope: scope}, func(rec store.Record) error {
+		if k := kindOf(rec.Type); k != nil && k.owned != nil {
+			under = append(under, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rec := range under {
+		if err := deleteOwned(ctx, tx, kindOf(rec.Type), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // deleteOwned deletes, with the resource of rec, the records Azure deletes
 // with it (kindHooks.owned).
 func deleteOwned(ctx context.Context, tx store.Tx, k *resourceKind, rec store.Record) error {

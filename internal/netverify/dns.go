@@ -101,9 +101,9 @@ func PrivateLinkNames(target arm.ID, groupIDs []string, ws *resources.Workspace)
 		if ws != nil {
 			out = workspaceNames(ws)
 		}
-	case strings.EqualFold(t, "Microsoft.KeyVault/vaults"):
+	case strings.EqualFold(t, resources.TypeKeyVault):
 		out[name+".vault.azure.net"] = name + ".privatelink.vaultcore.azure.net"
-	case strings.EqualFold(t, "Microsoft.ContainerRegistry/registries"):
+	case strings.EqualFold(t, resources.TypeRegistry):
 		out[name+".azurecr.io"] = name + ".privatelink.azurecr.io"
 	}
 	return out

@@ -189,7 +189,7 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 		// A zone group is a record of its own under its endpoint: its
 		// write puts the endpoint's A records in the zones it names.
 		network(Kind{Type: TypeZoneGroup, Label: "private DNS zone group"}),
-		network(Kind{Type: TypePrivateDNSZone, Label: "private DNS zone", Global: true, SDKVersion: "2024-06-01", name: zoneName}), // armprivatedns
+		network(Kind{Type: TypePrivateDNSZone, Label: "private DNS zone", Global: true, Join: "join", SDKVersion: "2024-06-01", name: zoneName}), // armprivatedns
 		network(Kind{Type: TypeZoneLink, Label: "virtual network link", Global: true}),
 		network(Kind{Type: TypeZoneA, Label: "A record set", name: recordName}),
 		network(Kind{Type: TypeZoneCNAME, Label: "CNAME record set", name: recordName}),
