@@ -12,6 +12,15 @@ import (
 // fields only older versions carry are tolerated by the decoders and
 // kept as sent.
 
+// Fields only older api-versions carry, tolerated by the decoders and
+// kept as sent (with the values those versions allow).
+var (
+	// A storage account's SKU before sku (2015-05-01-preview, 2015-06-15).
+	olderStorageAccountTypes = []string{"Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Premium_LRS"}
+	// A workspace's Batch AI workspace and creation time (2018-03-01-preview).
+	olderWorkspaceFields = []string{"batchaiWorkspace", "creationTime"}
+)
+
 // networkVersions are the versions of the Microsoft.Network API, each of
 // which publishes every network type introduced by then.
 var networkVersions = []string{

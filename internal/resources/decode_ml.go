@@ -23,6 +23,7 @@ func decodeStorageAccount(r *res) *StorageAccount {
 		"primaryLocation", "privateEndpointConnections", "routingPreference", "sasPolicy", "secondaryEndpoints",
 		"secondaryLocation", "statusOfPrimary", "statusOfSecondary", "storageAccountSkuConversionStatus",
 		"supportsHttpsTrafficOnly", "accountMigrationInProgress", "provisioningState")
+	p.enum("accountType", false, olderStorageAccountTypes...)
 	sa := &StorageAccount{Meta: r.meta,
 		PublicNetworkAccess:  p.enum("publicNetworkAccess", false, "Enabled", "Disabled", "SecuredByPerimeter"),
 		AllowSharedKeyAccess: p.optBool("allowSharedKeyAccess"),
@@ -85,6 +86,7 @@ func decodeWorkspace(r *res) *Workspace {
 		"existingWorkspaces", "softDeleteRetentionInDays", "softDeleteEnabled", "enableServiceSideCMKEncryption",
 		"enableSoftwareBillOfMaterials", "allowRoleAssignmentOnRG", "agentsEndpointUri", "provisionNetworkNow",
 		"provisioningState")
+	p.ignore(olderWorkspaceFields...)
 	// The workspace's dependencies may live outside the file.
 	ws := &Workspace{Meta: r.meta,
 		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
@@ -204,6 +206,9 @@ func computeInstanceProperties(in *obj, c *Compute) {
 	ssh := in.child("sshSettings")
 	ssh.ignore("adminPublicKey", "adminUserName", "sshPort")
 	c.SSHPublicAccess = ssh.enum("sshPublicAccess", false, "Enabled", "Disabled")
+	// A cluster's setting that templates also send to instances, where
+	// Azure does not act on it (an instance's SSH is sshSettings').
+	in.enum("remoteLoginPortPublicAccess", false, "Enabled", "Disabled", "NotSpecified")
 }
 
 func decodeVirtualMachine(r *res) *VirtualMachine {
