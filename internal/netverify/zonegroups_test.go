@@ -76,3 +76,17 @@ func TestZoneGroupRecords(t *testing.T) {
 		t.Errorf("an endpoint without an address keeps records: %v", got)
 	}
 }
+
+// TestZoneGroupEndpointAllocated: a private endpoint with a zone group
+// and no address yet (as a template deploys it) gets the one Azure
+// allocates, the first free of its subnet, and the group's record
+// resolves to it.
+func TestZoneGroupEndpointAllocated(t *testing.T) {
+	noAddress := strings.Replace(zoneGroupEndpoint, "\n      ipConfigurations: [{name: ip, properties: {groupId: blob, memberName: blob, privateIPAddress: 10.0.1.4}}]", "", 1)
+	if noAddress == zoneGroupEndpoint {
+		t.Fatal("the fixture no longer holds the static address this test removes")
+	}
+	env := strings.NewReplacer("{{SUBNET}}", "", "{{LOCATION}}", "westus2", "{{ACCOUNT}}", "{publicNetworkAccess: Disabled}", "{{EXTRA}}", noAddress).Replace(storageEnv)
+	res := flow(t, compileYAML(t, env), textQuery{From: "10.0.0.10", To: "st1.blob.core.windows.net", Protocol: "TCP", Port: 443})
+	expect(t, res, Allowed, "10.0.1.4")
+}
