@@ -73,7 +73,9 @@ func TestRecordOnlyKindsRoundTrip(t *testing.T) {
 		t.Errorf("exported %d record-only resources, want 3", len(snap.Records))
 	}
 	ids := fileIDs(t, exported)
-	if !slices.ContainsFunc(ids, func(id string) bool { return strings.HasSuffix(id, "/privatednszones/privatelink.blob.core.windows.net/a/strec1") }) {
+	if !slices.ContainsFunc(ids, func(id string) bool {
+		return strings.HasSuffix(id, "/privatednszones/privatelink.blob.core.windows.net/a/strec1")
+	}) {
 		t.Errorf("exported ids lack the zone group's record: %v", ids)
 	}
 }
