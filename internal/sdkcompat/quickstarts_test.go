@@ -156,7 +156,7 @@ func TestQuickstartsSecuredWorkspaceSDK(t *testing.T) {
 		"workspaceName": ws, "clusterName": "gpu-old", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-92!", "vmSize": "Standard_NC6",
 		"vnetResourceGroupName": rgML, "vnetName": vnet, "subnetName": subnet,
 	})
-	wantResponseError(t, err, http.StatusOK, "DeploymentFailed", "Standard_NC6")
+	wantResponseError(t, err, http.StatusOK, "DeploymentFailed", "VmSizeNotSupported", "Standard_NC6")
 }
 
 func mustObject(tb testing.TB, raw []byte) map[string]any {
