@@ -244,7 +244,20 @@ func storedWorkspace(ctx context.Context, rd store.Reader, target arm.ID) (*reso
 	if !strings.EqualFold(target.Type(), typeWorkspace) {
 		return nil, nil
 	}
-	rec, err := rd.Get(ctx, target.String())
+	snap, err := storedSnapshot(ctx, rd, target)
+	if err != nil || snap == nil {
+		return nil, err
+	}
+	if len(snap.Workspaces) == 0 {
+		return nil, fmt.Errorf("stored record %s is not a workspace", target)
+	}
+	return snap.Workspaces[0], nil
+}
+
+// storedSnapshot decodes the stored record id alone (what it references
+// is taken to exist), or returns nil when there is none.
+func storedSnapshot(ctx context.Context, rd store.Reader, id arm.ID) (*resources.Snapshot, error) {
+	rec, err := rd.Get(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -252,10 +265,10 @@ func storedWorkspace(ctx context.Context, rd store.Reader, target arm.ID) (*reso
 		return nil, err
 	}
 	snap, err := resources.DecodeARM([][]byte{rec.Body}, func(arm.ID) (bool, error) { return true, nil })
-	if err != nil || len(snap.Workspaces) == 0 {
-		return nil, fmt.Errorf("stored workspace %s: %v", target, err)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s: %w", id, err)
 	}
-	return snap.Workspaces[0], nil
+	return snap, nil
 }
 
 // endpointNICs are the NICs a stored private endpoint names.

@@ -98,16 +98,12 @@ func (s *Server) putZoneRecord(ctx context.Context, tx store.Tx, rec netverify.Z
 // storedEndpoint decodes the stored private endpoint id (its addresses
 // are those its customDnsConfigs show), or returns nil when it is gone.
 func storedEndpoint(ctx context.Context, rd store.Reader, id arm.ID) (*resources.PrivateEndpoint, error) {
-	rec, err := rd.Get(ctx, id.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	snap, err := storedSnapshot(ctx, rd, id)
+	if err != nil || snap == nil {
 		return nil, err
 	}
-	snap, err := resources.DecodeARM([][]byte{rec.Body}, func(arm.ID) (bool, error) { return true, nil })
-	if err != nil || len(snap.PrivateEndpoints) == 0 {
-		return nil, fmt.Errorf("stored private endpoint %s: %v", id, err)
+	if len(snap.PrivateEndpoints) == 0 {
+		return nil, fmt.Errorf("stored record %s is not a private endpoint", id)
 	}
 	return snap.PrivateEndpoints[0], nil
 }
