@@ -165,3 +165,32 @@ func mustObject(tb testing.TB, raw []byte) map[string]any {
 	must(tb, json.Unmarshal(raw, &out), "decode a record")
 	return out
 }
+
+// The cluster quickstart's prerequisite template (a workspace with its
+// storage account at 2019-06-01, key vault at 2019-09-01, Application
+// Insights at 2018-05-01-preview, Azure ML at 2020-03-01) deploys
+// unchanged through the SDK, its output naming the workspace, and the
+// cluster quickstart deploys into that workspace.
+func TestQuickstartClusterPrereqSDK(t *testing.T) {
+	s := startServer(t)
+	admin := s.clients(t, s.adminToken)
+	deployments, _ := deploymentsClients(t, s)
+	createGroup(t, context.Background(), admin, rgML)
+
+	res, err := deploy(t, deployments, rgML, "prereq", quickstart(t, "amlcompute/prereq.azuredeploy.json"), map[string]any{"workspaceName": "mlw-prereq"})
+	must(t, err, "deploy the prerequisite template")
+	out, _ := res.Properties.Outputs.(map[string]any)["workspaceResource"].(map[string]any)
+	if out["value"] != "mlw-prereq" {
+		t.Errorf("outputs: %v", res.Properties.Outputs)
+	}
+	if len(res.Properties.OutputResources) != 4 {
+		t.Errorf("output resources: %d, want the storage account, key vault, Application Insights and workspace", len(res.Properties.OutputResources))
+	}
+	_, err = deploy(t, deployments, rgML, "cluster", quickstart(t, "amlcompute/azuredeploy.json"), map[string]any{
+		"workspaceName": "mlw-prereq", "clusterName": "cpu-prereq", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-93!",
+	})
+	must(t, err, "deploy the cluster quickstart into the prerequisite workspace")
+	if rep := checkStored(t, s.st); len(rep.Computes) != 1 || rep.Computes[0].Status == requirements.WillFail {
+		t.Errorf("check: %+v", rep.Computes)
+	}
+}
