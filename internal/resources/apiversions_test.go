@@ -44,3 +44,24 @@ resources:
 		}
 	}
 }
+
+// TestWorkspaceHBIAsText: Azure reads a workspace's hbiWorkspace from the
+// strings "true" and "false" too (templates send them); other strings
+// are refused.
+func TestWorkspaceHBIAsText(t *testing.T) {
+	decode := func(v string) (*Snapshot, error) {
+		return DecodeFile("ws.yaml", []byte(`subscription: s
+resources:
+  - {type: Microsoft.MachineLearningServices/workspaces, resourceGroup: rg, name: ws-hbi, location: eastus, properties: {hbiWorkspace: `+v+`}}
+`))
+	}
+	for v, want := range map[string]bool{`"True"`: true, `"false"`: false, `true`: true} {
+		snap, err := decode(v)
+		if err != nil || snap.Workspaces[0].HBIWorkspace != want {
+			t.Errorf("hbiWorkspace %s: %v", v, err)
+		}
+	}
+	if _, err := decode(`"maybe"`); err == nil || !strings.Contains(err.Error(), `hbiWorkspace must be a boolean (or "true" or "false"), got "maybe"`) {
+		t.Errorf("hbiWorkspace \"maybe\": %v", err)
+	}
+}

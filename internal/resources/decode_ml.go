@@ -94,8 +94,9 @@ func decodeWorkspace(r *res) *Workspace {
 		ApplicationInsights: p.idString("applicationInsights", TypeAppInsights, false, true),
 		ContainerRegistry:   p.idString("containerRegistry", TypeRegistry, false, true),
 		PublicNetworkAccess: p.enum("publicNetworkAccess", false, "Enabled", "Disabled"),
-		HBIWorkspace:        p.boolean("hbiWorkspace", false),
-		WorkspaceID:         p.str("workspaceId"),
+		// The machine-learning-advanced quickstart sends "false".
+		HBIWorkspace: p.textBoolean("hbiWorkspace", false),
+		WorkspaceID:  p.str("workspaceId"),
 	}
 	mn := p.child("managedNetwork")
 	mn.ignore("outboundRules", "status", "firewallSku", "networkId", "changeableIsolationModes")

@@ -194,3 +194,29 @@ func TestQuickstartClusterPrereqSDK(t *testing.T) {
 		t.Errorf("check: %+v", rep.Computes)
 	}
 }
+
+// The machine-learning-advanced quickstart (Azure ML 2020-09-01-preview,
+// storage 2019-06-01, Container Registry 2019-12-01-preview, Application
+// Insights 2020-02-02-preview, network 2020-06-01) with a private
+// endpoint deploys unchanged — its hbiWorkspace is the string "false",
+// which Azure reads as a boolean — and its zone group keeps the
+// endpoint's records in the zones.
+func TestQuickstartAdvancedSDK(t *testing.T) {
+	s := startServer(t)
+	admin := s.clients(t, s.adminToken)
+	deployments, _ := deploymentsClients(t, s)
+	ctx := context.Background()
+	createGroup(t, ctx, admin, rgML)
+	_, err := deploy(t, deployments, rgML, "advanced", quickstart(t, "advanced/azuredeploy.json"), map[string]any{
+		"workspaceName": "mlw-adv", "location": location, "privateEndpointType": "AutoApproval", "containerRegistryOption": "new",
+		"storageAccountBehindVNet": "true",
+	})
+	must(t, err, "deploy the machine-learning-advanced quickstart")
+	var records int
+	err = s.st.View(ctx, func(tx store.Reader) error {
+		return store.Each(ctx, tx, store.Query{Scope: rgID(rgML), Type: resources.TypeZoneA}, func(store.Record) error { records++; return nil })
+	})
+	if err != nil || records != 3 {
+		t.Errorf("the zone group's records: %d, %v; want the workspace's api, cert and notebooks names", records, err)
+	}
+}
