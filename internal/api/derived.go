@@ -314,6 +314,13 @@ func deleteOwned(ctx context.Context, tx store.Tx, k *resourceKind, rec store.Re
 		return err
 	}
 	for _, id := range k.owned(body) {
+		// What goes with it may be under a lock of its own (a zone
+		// group's records in another group's zone).
+		if owned, err := arm.ParseID(id, ""); err == nil {
+			if err := checkLocks(ctx, tx, owned.Subscription, id, true); err != nil {
+				return err
+			}
+		}
 		if err := tx.Delete(ctx, id, store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("delete %s with %s: %w", id, rec.ID, err)
 		}

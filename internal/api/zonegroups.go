@@ -74,6 +74,9 @@ func (s *Server) deriveZoneGroup(ctx context.Context, tx store.Tx, id arm.ID, cu
 	}
 	for _, old := range zoneGroupRecords(cur) {
 		if !kept[arm.FoldKey(old)] {
+			if err := checkLocks(ctx, tx, id.Subscription, old, true); err != nil {
+				return err
+			}
 			if err := tx.Delete(ctx, old, store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("remove record set %s of private DNS zone group %s: %w", old, id.Name(), err)
 			}
@@ -85,6 +88,10 @@ func (s *Server) deriveZoneGroup(ctx context.Context, tx store.Tx, id arm.ID, cu
 // putZoneRecord stores the A record set rec, replacing one of its name.
 func (s *Server) putZoneRecord(ctx context.Context, tx store.Tx, rec netverify.ZoneRecord) error {
 	rid := rec.ID()
+	// The zone may be in a group of its own, under a lock of its own.
+	if err := checkLocks(ctx, tx, rid.Subscription, rid.String(), false); err != nil {
+		return err
+	}
 	var a []any
 	for _, addr := range rec.Addrs {
 		a = append(a, object{"ipv4Address": addr.String()})

@@ -96,3 +96,27 @@ func TestZoneGroupKeepsEndpointRecords(t *testing.T) {
 		t.Errorf("a zone group naming a missing zone: %d %s %q", st, code, msg)
 	}
 }
+
+// TestZoneGroupMeetsZoneLocks: a zone group's records are written in
+// their zone's resource group, so its locks apply: a ReadOnly lock there
+// refuses the group's write (ScopeLocked) and nothing is kept.
+func TestZoneGroupMeetsZoneLocks(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.putPE("pe-ws", peBody("small", ""))
+	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
+	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone: %d %v", st, out)
+	}
+	if st, out, _ := c.do("PUT", rgML+"/providers/Microsoft.Authorization/locks/frozen?api-version=2016-09-01", `{"properties":{"level":"ReadOnly"}}`); st != http.StatusCreated && st != http.StatusOK {
+		t.Fatalf("PUT lock: %d %v", st, out)
+	}
+	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
+	body := `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"` + zone + `"}}]}}`
+	if st, code, msg := c.errorCode("PUT", group+netVersion, body); st != http.StatusConflict || code != "ScopeLocked" || !strings.Contains(msg, "frozen") {
+		t.Errorf("a zone group writing into a locked group's zone: %d %s %q", st, code, msg)
+	}
+	if st, _, _ := c.do("GET", group+netVersion, ""); st != http.StatusNotFound {
+		t.Errorf("the refused zone group was stored: %d", st)
+	}
+}
