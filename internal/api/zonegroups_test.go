@@ -120,3 +120,33 @@ func TestZoneGroupMeetsZoneLocks(t *testing.T) {
 		t.Errorf("the refused zone group was stored: %d", st)
 	}
 }
+
+// TestZoneGroupRecordsGoWithTheGroup: deleting the resource group of a
+// private endpoint deletes its zone group's records in a zone of another
+// group, as deleting the endpoint does.
+func TestZoneGroupRecordsGoWithTheGroup(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.putPE("pe-ws", peBody("small", ""))
+	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
+	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone: %d %v", st, out)
+	}
+	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
+	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone group: %d %v", st, out)
+	}
+	list := func() []map[string]any {
+		_, out, _ := c.do("GET", zone+"/A"+versionOf(t, zone), "")
+		return arm.Items(out, "value")
+	}
+	if got := list(); len(got) != 2 {
+		t.Fatalf("records: %v", got)
+	}
+	if st, out, _ := c.do("DELETE", rgNet+rgVersion, ""); st != http.StatusOK {
+		t.Fatalf("DELETE %s: %d %v", rgNet, st, out)
+	}
+	if got := list(); len(got) != 0 {
+		t.Errorf("records left after the endpoint's group was deleted: %v", got)
+	}
+}
