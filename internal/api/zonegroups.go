@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -40,10 +39,7 @@ func (s *Server) deriveZoneGroup(ctx context.Context, tx store.Tx, id arm.ID, cu
 	if wsErr != nil {
 		return wsErr
 	}
-	var addrs []netip.Addr
-	for _, ipc := range pe.IPConfigurations {
-		addrs = append(addrs, ipc.PrivateIP)
-	}
+	addrs := netverify.EndpointAddrs(pe)
 	configs := arm.Items(arm.EnsureField(next, "properties"), "privateDnsZoneConfigs")
 	kept := map[string]bool{}
 	for _, cfg := range configs {

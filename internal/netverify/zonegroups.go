@@ -65,8 +65,8 @@ func EndpointNames(pe *resources.PrivateEndpoint, workspace func(arm.ID) *resour
 	return out
 }
 
-// endpointAddrs are the addresses of a private endpoint.
-func endpointAddrs(pe *resources.PrivateEndpoint) []netip.Addr {
+// EndpointAddrs are the addresses of a private endpoint, each once.
+func EndpointAddrs(pe *resources.PrivateEndpoint) []netip.Addr {
 	var out []netip.Addr
 	for _, ipc := range pe.IPConfigurations {
 		if ipc.PrivateIP.IsValid() && !slices.Contains(out, ipc.PrivateIP) {
@@ -86,7 +86,7 @@ func (n *Network) zoneGroupRecords(zones map[string]*resources.PrivateDNSZone) m
 			continue
 		}
 		names := EndpointNames(pe, n.snap.Workspace)
-		addrs := endpointAddrs(pe)
+		addrs := EndpointAddrs(pe)
 		for _, g := range pe.ZoneGroups {
 			ids := make([]arm.ID, 0, len(g.Zones))
 			for _, z := range g.Zones {
