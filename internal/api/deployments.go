@@ -171,7 +171,7 @@ func deploymentPath(segs, lower []string) (name string, rest []string, ok bool) 
 
 // deploymentRoute serves the deployments of one resource group.
 func (s *Server) deploymentRoute(w http.ResponseWriter, r *http.Request, who, sub, rg, name string, rest []string, raw []string) error {
-	if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
+	if err := requireAPIVersion(r, typeDeployment); err != nil {
 		return err
 	}
 	if name == "" {
@@ -546,28 +546,6 @@ func templateError(err error, secrets []string) error {
 	return newError(http.StatusBadRequest, template.CodeInvalidTemplate, "%s", redact(err.Error(), secrets))
 }
 
-// quickstartAPIVersions are the older published api-versions that the
-// Azure ML quickstart templates use, accepted in templates besides the
-// versions a direct request accepts (resources.Provider.APIVersions). The
-// bodies are validated as every write's. Accepting every published
-// version, and the body shapes of each, is a step of its own.
-var quickstartAPIVersions = map[string][]string{
-	"microsoft.machinelearningservices": {"2020-03-01", "2020-09-01-preview", "2021-01-01", "2021-07-01"},
-	"microsoft.network":                 {"2020-01-01", "2020-06-01"},
-	"microsoft.storage":                 {"2019-06-01"},
-	"microsoft.resources":               {"2020-06-01"},
-}
-
-// templateAPIVersionOK reports whether a template may use apiVersion for
-// a resource of the namespace ns.
-func templateAPIVersionOK(ns, apiVersion string) bool {
-	ns = strings.ToLower(ns)
-	if p := resources.ProviderOf(ns); p != nil && slices.Contains(p.APIVersions, apiVersion) {
-		return true
-	}
-	return slices.Contains(quickstartAPIVersions[ns], apiVersion)
-}
-
 // checkPlanned checks every resource the plan (and the nested plans known
 // before the run) deploys: a served type, an api-version its provider
 // publishes, and the caller's right to write it.
@@ -584,10 +562,10 @@ func (s *Server) checkPlanned(ctx context.Context, who string, plan *template.Pl
 			}
 			action = k.typ + "/write"
 		}
-		if ns, _, _ := strings.Cut(r.Type, "/"); !templateAPIVersionOK(ns, r.APIVersion) {
+		if versions := resources.APIVersionsOf(r.Type); !slices.Contains(versions, r.APIVersion) {
 			problems = append(problems, &apiError{status: http.StatusBadRequest, code: "NoRegisteredProviderFound", target: r.ID.String(),
-				message: fmt.Sprintf("No registered resource provider found for API version '%s' and type '%s' (resource '%s', line %d); docs/templates.md lists the versions templates may use.",
-					r.APIVersion, r.Type, r.Name, r.Line)})
+				message: fmt.Sprintf("No registered resource provider found for API version '%s' and type '%s' (resource '%s', line %d). The supported api-versions are '%s'.",
+					r.APIVersion, r.Type, r.Name, r.Line, strings.Join(versions, ", "))})
 		}
 		if err := s.authorize(ctx, who, action, r.ID.String()); err != nil {
 			var ae *apiError

@@ -212,8 +212,12 @@ func TestDeploymentValidateErrors(t *testing.T) {
 			"InvalidTemplate", "'utcNow'"},
 		{"missing parameter", tmpl(`"nsgName":{"type":"string"}`, nsg("[parameters('nsgName')]", "")), nil, "InvalidTemplate", "nsgName"},
 		{"secure value not allowed", tmpl(`"p":{"type":"securestring","allowedValues":["a","b"]}`, nsg("n", "")), map[string]any{"p": secret}, "InvalidTemplate", "'p'"},
-		{"unserved type", tmpl("", `{"type":"Microsoft.KeyVault/vaults","apiVersion":"2019-09-01","name":"kv","location":"eastus"}`), nil,
-			"NoRegisteredProviderFound", "Microsoft.KeyVault/vaults"},
+		{"unserved type", tmpl("", `{"type":"Microsoft.Web/sites","apiVersion":"2022-09-01","name":"site","location":"eastus"}`), nil,
+			"NoRegisteredProviderFound", "Microsoft.Web/sites"},
+		// Published for the provider, not for the type: a private DNS zone
+		// has versions of its own.
+		{"version of another type", tmpl("", `{"type":"Microsoft.Network/privateDnsZones","apiVersion":"2022-05-01","name":"privatelink.blob.core.windows.net","location":"global"}`), nil,
+			"NoRegisteredProviderFound", "The supported api-versions are '2018-09-01, 2020-01-01, 2020-06-01, 2024-06-01'"},
 		{"unpublished api-version", tmpl("", strings.Replace(nsg("n", ""), "2024-05-01", "2099-01-01", 1)), nil, "NoRegisteredProviderFound", "'2099-01-01'"},
 		{"complete mode", "", nil, "CompleteModeNotSupported", "Incremental"},
 	} {

@@ -244,7 +244,20 @@ func storedWorkspace(ctx context.Context, rd store.Reader, target arm.ID) (*reso
 	if !strings.EqualFold(target.Type(), typeWorkspace) {
 		return nil, nil
 	}
-	rec, err := rd.Get(ctx, target.String())
+	snap, err := storedSnapshot(ctx, rd, target)
+	if err != nil || snap == nil {
+		return nil, err
+	}
+	if len(snap.Workspaces) == 0 {
+		return nil, fmt.Errorf("stored record %s is not a workspace", target)
+	}
+	return snap.Workspaces[0], nil
+}
+
+// storedSnapshot decodes the stored record id alone (what it references
+// is taken to exist), or returns nil when there is none.
+func storedSnapshot(ctx context.Context, rd store.Reader, id arm.ID) (*resources.Snapshot, error) {
+	rec, err := rd.Get(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -252,10 +265,10 @@ func storedWorkspace(ctx context.Context, rd store.Reader, target arm.ID) (*reso
 		return nil, err
 	}
 	snap, err := resources.DecodeARM([][]byte{rec.Body}, func(arm.ID) (bool, error) { return true, nil })
-	if err != nil || len(snap.Workspaces) == 0 {
-		return nil, fmt.Errorf("stored workspace %s: %v", target, err)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s: %w", id, err)
 	}
-	return snap.Workspaces[0], nil
+	return snap, nil
 }
 
 // endpointNICs are the NICs a stored private endpoint names.
@@ -269,6 +282,27 @@ func endpointNICs(body object) []string {
 	return out
 }
 
+// deleteOwnedUnder deletes what the records under scope own, before they
+// go with it (a private endpoint's zone groups' A records).
+func deleteOwnedUnder(ctx context.Context, tx store.Tx, scope string) error {
+	var under []store.Record
+	err := store.Each(ctx, tx, store.Query{Scope: scope}, func(rec store.Record) error {
+		if k := kindOf(rec.Type); k != nil && k.owned != nil {
+			under = append(under, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rec := range under {
+		if err := deleteOwned(ctx, tx, kindOf(rec.Type), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // deleteOwned deletes, with the resource of rec, the records Azure deletes
 // with it (kindHooks.owned).
 func deleteOwned(ctx context.Context, tx store.Tx, k *resourceKind, rec store.Record) error {
@@ -280,6 +314,13 @@ func deleteOwned(ctx context.Context, tx store.Tx, k *resourceKind, rec store.Re
 		return err
 	}
 	for _, id := range k.owned(body) {
+		// What goes with it may be under a lock of its own (a zone
+		// group's records in another group's zone).
+		if owned, err := arm.ParseID(id, ""); err == nil {
+			if err := checkLocks(ctx, tx, owned.Subscription, id, true); err != nil {
+				return err
+			}
+		}
 		if err := tx.Delete(ctx, id, store.Condition{}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("delete %s with %s: %w", id, rec.ID, err)
 		}

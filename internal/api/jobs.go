@@ -150,7 +150,7 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 // (securetrain's: Azure keeps logs and outputs in the workspace's
 // storage).
 func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
-	if err := requireAPIVersion(r, p.ns); err != nil {
+	if err := requireAPIVersion(r, resources.TypeJob); err != nil {
 		return err
 	}
 	id := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:2], Names: p.names}

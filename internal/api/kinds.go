@@ -73,6 +73,9 @@ var hooks = map[string]kindHooks{
 	resources.TypePeering:         {settle: func(_ arm.ID, props, cur object) { peeringState(props, cur) }},
 	resources.TypePrivateEndpoint: {derive: (*Server).derivePrivateEndpoint, owned: endpointNICs},
 	resources.TypeWorkspace:       {derive: deriveWorkspace},
+	// A zone group keeps its endpoint's A records in its zones; they go
+	// with it.
+	resources.TypeZoneGroup: {derive: (*Server).deriveZoneGroup, owned: zoneGroupRecords},
 	// A compute's write may begin provisioning, and changes what the
 	// engine watches (a lower minNodeCount lets idle nodes go); its
 	// delete removes nodes and what Azure created for it first.

@@ -33,7 +33,7 @@ var lockLevels = map[string]string{"cannotdelete": "CanNotDelete", "readonly": "
 // lockRoute handles .../providers/Microsoft.Authorization/locks[/{name}]
 // under scope (a subscription or resource group id).
 func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name string) error {
-	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
+	if err := requireAPIVersion(r, typeLock); err != nil {
 		return err
 	}
 	if name == "" {

@@ -384,7 +384,7 @@ func putAssignment(ctx context.Context, tx store.Tx, scope, name, principalName 
 // roleAssignmentRoute handles .../providers/Microsoft.Authorization/
 // roleAssignments[/{name}] under scope (a subscription or resource group).
 func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, scope, name string) error {
-	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
+	if err := requireAPIVersion(r, typeRoleAssignment); err != nil {
 		return err
 	}
 	if name == "" {
@@ -478,7 +478,7 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 // built-in roles and the subscription's custom roles (GET, list), and
 // custom roles' create, update and delete (PUT, DELETE).
 func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub, name string) error {
-	if err := requireAPIVersion(r, "microsoft.authorization"); err != nil {
+	if err := requireAPIVersion(r, typeRoleDefinition); err != nil {
 		return err
 	}
 	ctx := r.Context()

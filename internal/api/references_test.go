@@ -202,7 +202,7 @@ func TestDeleteHeldVNetAndGroup(t *testing.T) {
 		{zone, `{"location":"global","properties":{}}`},
 		{zone + "/virtualNetworkLinks/l", `{"location":"global","properties":{"virtualNetwork":{"id":"` + strings.ToUpper(vnetNet) + `"},"registrationEnabled":false}}`},
 	} {
-		if st, out, _ := c.do("PUT", p.path+netVersion, p.body); st != http.StatusCreated && st != http.StatusOK {
+		if st, out, _ := c.do("PUT", p.path+versionOf(t, p.path), p.body); st != http.StatusCreated && st != http.StatusOK {
 			t.Fatalf("PUT %s: %d %v", p.path, st, out)
 		}
 	}

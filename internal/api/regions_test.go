@@ -22,13 +22,13 @@ func TestRegionRulesRefusedOnWrite(t *testing.T) {
 	provisionEnv(t, c, "") // VNet vnet in eastus
 	put := func(path, body string, want int) {
 		t.Helper()
-		if st, out, _ := c.do("PUT", path+netVersion, body); st != want {
+		if st, out, _ := c.do("PUT", path+versionOf(t, path), body); st != want {
 			t.Fatalf("PUT %s: %d %v", path, st, out)
 		}
 	}
 	refused := func(what, path, body, code, mention string) {
 		t.Helper()
-		st, got, msg := c.errorCode("PUT", path+netVersion, body)
+		st, got, msg := c.errorCode("PUT", path+versionOf(t, path), body)
 		if st != http.StatusBadRequest || got != code || !strings.Contains(msg, mention) {
 			t.Errorf("%s: %d %s %q, want 400 %s mentioning %q", what, st, got, msg, code, mention)
 		}
@@ -72,7 +72,7 @@ func TestRegionRulesRefusedOnWrite(t *testing.T) {
 	link := func(vnet string) string { return `{"properties":{"virtualNetwork":{"id":"` + vnet + `"}}}` }
 	refused("ruleset link to a VNet of another region", rules+"/virtualNetworkLinks/far", link(vnetFar),
 		"dns-ruleset-link-other-region", "ruleset rules in region eastus to VNet vnet-far in region westus")
-	if st, _, _ := c.do("GET", rules+"/virtualNetworkLinks/far"+netVersion, ""); st != http.StatusNotFound {
+	if st, _, _ := c.do("GET", rules+"/virtualNetworkLinks/far"+versionOf(t, rules+"/virtualNetworkLinks/far"), ""); st != http.StatusNotFound {
 		t.Errorf("the refused link exists: %d", st)
 	}
 	put(rules+"/virtualNetworkLinks/near", link(vnetNet), http.StatusCreated)

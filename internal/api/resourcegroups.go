@@ -128,6 +128,11 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 			}
 			return err
 		}
+		// What its resources own outside it goes too (a zone group's
+		// records in another group's zone).
+		if err := deleteOwnedUnder(r.Context(), tx, id); err != nil {
+			return err
+		}
 		_, err := tx.DeleteUnder(r.Context(), id)
 		return err
 	})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,17 @@ const (
 	netVersion = "?api-version=2025-01-01"
 	mlVersion  = "?api-version=2024-04-01"
 )
+
+// versionOf is the api-version query the Azure SDK for Go sends for the
+// resource at path: each type accepts the versions published for it.
+func versionOf(t *testing.T, path string) string {
+	t.Helper()
+	id, err := arm.ParseID(path, "")
+	if err != nil {
+		t.Fatalf("versionOf(%s): %v", path, err)
+	}
+	return "?api-version=" + resources.SDKAPIVersion(id.Type())
+}
 
 // fixture is a request body the Azure SDK for Go sent (shared/fixtures).
 func fixture(t *testing.T, name string) string {

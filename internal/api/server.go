@@ -189,12 +189,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	}
 	switch {
 	case len(segs) == 3 && lower[2] == "resourcegroups":
-		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
+		if err := requireAPIVersion(r, typeResourceGroup); err != nil {
 			return err
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/read", subScope, func() error { return s.listResourceGroups(w, r, segs[1]) })
 	case len(segs) == 4 && lower[2] == "resourcegroups":
-		if err := requireAPIVersion(r, "microsoft.resources"); err != nil {
+		if err := requireAPIVersion(r, typeResourceGroup); err != nil {
 			return err
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/"+verb, resourceGroupID(segs[1], segs[3]),
@@ -213,16 +213,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 }
 
 // requireAPIVersion checks the api-version query parameter against the
-// versions the registry accepts for the provider namespace.
-func requireAPIVersion(r *http.Request, namespace string) error {
+// versions Azure publishes for typ, a full type (or, for routes that are
+// not a type's, a provider namespace): resources.APIVersionsOf.
+func requireAPIVersion(r *http.Request, typ string) error {
 	v := r.URL.Query().Get("api-version")
 	if v == "" {
 		return newError(http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 	}
-	var accepted []string
-	if p := resources.ProviderOf(namespace); p != nil {
-		accepted = p.APIVersions
-	}
+	accepted := resources.APIVersionsOf(typ)
 	if !slices.Contains(accepted, v) {
 		return newError(http.StatusBadRequest, "InvalidApiVersionParameter",
 			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(accepted, ","))

@@ -256,6 +256,9 @@ func (s *Server) deleteTx(ctx context.Context, tx store.Tx, req deleteRequest) (
 	if err := deleteOwned(ctx, tx, k, rec); err != nil {
 		return "", err
 	}
+	if err := deleteOwnedUnder(ctx, tx, id.String()); err != nil {
+		return "", err
+	}
 	_, err = tx.DeleteUnder(ctx, id.String())
 	return "", err
 }

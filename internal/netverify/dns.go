@@ -3,7 +3,9 @@ package netverify
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -46,6 +48,9 @@ type zoneCtx struct {
 	z     *resources.PrivateDNSZone
 	name  string
 	links map[string]*resources.VirtualNetworkLink // vnet key
+	// a are the zone's A records: its record sets' and those private
+	// endpoints' zone groups keep in it (ZoneGroupRecords).
+	a map[string][]netip.Addr
 }
 
 // DNSStep is one step of a resolution.
@@ -96,9 +101,9 @@ func PrivateLinkNames(target arm.ID, groupIDs []string, ws *resources.Workspace)
 		if ws != nil {
 			out = workspaceNames(ws)
 		}
-	case strings.EqualFold(t, "Microsoft.KeyVault/vaults"):
+	case strings.EqualFold(t, resources.TypeKeyVault):
 		out[name+".vault.azure.net"] = name + ".privatelink.vaultcore.azure.net"
-	case strings.EqualFold(t, "Microsoft.ContainerRegistry/registries"):
+	case strings.EqualFold(t, resources.TypeRegistry):
 		out[name+".azurecr.io"] = name + ".privatelink.azurecr.io"
 	}
 	return out
@@ -108,13 +113,24 @@ func (n *Network) compileDNS() {
 	d := &dnsCtx{privateLink: map[string]string{}, storage: map[string]*storageAccount{}, inbound: map[uint32]*inboundEndpoint{}}
 	n.dns = d
 	n.compileResolvers()
+	zones := make(map[string]*resources.PrivateDNSZone, len(n.snap.PrivateDNSZones))
 	for _, z := range n.snap.PrivateDNSZones {
-		zc := &zoneCtx{z: z, name: strings.ToLower(z.ID.Leaf()), links: map[string]*resources.VirtualNetworkLink{}}
+		zones[z.ID.Key()] = z
+	}
+	grouped := n.zoneGroupRecords(zones)
+	for _, z := range n.snap.PrivateDNSZones {
+		zc := &zoneCtx{z: z, name: strings.ToLower(z.ID.Leaf()), links: map[string]*resources.VirtualNetworkLink{}, a: z.A}
+		if extra := grouped[z]; extra != nil {
+			zc.a = maps.Clone(z.A)
+			for rel, addrs := range extra {
+				zc.a[rel] = append(slices.Clone(zc.a[rel]), addrs...)
+			}
+		}
 		for _, l := range z.Links {
 			zc.links[l.VirtualNetwork.ID.Key()] = l
 		}
 		d.zones = append(d.zones, zc)
-		for _, addrs := range z.A {
+		for _, addrs := range zc.a {
 			n.addCut(ipset.FromAddrs(addrs...))
 		}
 	}
@@ -381,7 +397,7 @@ func (n *Network) resolveAzure(vc *vnetCtx, name string, depth int) dnsAnswer {
 			if name != zc.name {
 				rel = strings.TrimSuffix(name, "."+zc.name)
 			}
-			if addrs, ok := zc.z.A[rel]; ok {
+			if addrs, ok := zc.a[rel]; ok {
 				var text []string
 				for _, a := range addrs {
 					text = append(text, a.String())

@@ -334,11 +334,8 @@ func childKind[P, C any](typ string, index bool, dec func(*res) *C, attach func(
 
 // Types that are parts of kinds or referenced only, canonical spelling.
 const (
-	typeIPPrefix    = "Microsoft.Network/publicIPPrefixes"
-	typeLBPool      = TypeLoadBalancer + "/backendAddressPools"
-	typeKeyVault    = "Microsoft.KeyVault/vaults"
-	typeAppInsights = "Microsoft.Insights/components"
-	typeRegistry    = "Microsoft.ContainerRegistry/registries"
+	typeIPPrefix = "Microsoft.Network/publicIPPrefixes"
+	typeLBPool   = TypeLoadBalancer + "/backendAddressPools"
 )
 
 // kindIndex holds the decoder of every registered kind, by lower-cased
@@ -363,6 +360,9 @@ func init() {
 		topKind(TypeLoadBalancer, decodeLoadBalancer, func(s *Snapshot) *[]*LoadBalancer { return &s.LoadBalancers }),
 		topKind(TypeNIC, decodeNIC, func(s *Snapshot) *[]*NetworkInterface { return &s.NetworkInterfaces }),
 		topKind(TypePrivateEndpoint, decodePrivateEndpoint, func(s *Snapshot) *[]*PrivateEndpoint { return &s.PrivateEndpoints }),
+		childKind(TypeZoneGroup, true, decodeZoneGroup, func(_ *decoder, pe *PrivateEndpoint, g *PrivateDNSZoneGroup) {
+			pe.ZoneGroups = append(pe.ZoneGroups, g)
+		}),
 		topKind(TypePrivateDNSZone, decodeZone, func(s *Snapshot) *[]*PrivateDNSZone { return &s.PrivateDNSZones }),
 		childKind(TypeZoneLink, true, decodeZoneLink, func(_ *decoder, z *PrivateDNSZone, l *VirtualNetworkLink) { z.Links = append(z.Links, l) }),
 		childKind(TypeZoneA, false, decodeARecords, attachRecordSet),
@@ -394,6 +394,9 @@ func init() {
 		topKind(TypeEnvironments, decodeAsset, mlAssets),
 		topKind(TypeEnvironmentVer, decodeAsset, mlAssets),
 		topKind(TypeVirtualMachine, decodeVirtualMachine, func(s *Snapshot) *[]*VirtualMachine { return &s.VirtualMachines }),
+		topKind(TypeKeyVault, decodeRecord, records),
+		topKind(TypeAppInsights, decodeRecord, records),
+		topKind(TypeRegistry, decodeRecord, records),
 		topKind(TypeLock, decodeLock, func(s *Snapshot) *[]*ManagementLock { return &s.Locks }),
 		topKind(TypePolicyAssignment, decodePolicyAssignment, func(s *Snapshot) *[]*PolicyAssignment { return &s.PolicyAssignments }),
 	}

@@ -334,6 +334,23 @@ func (o *obj) boolean(key string, def bool) bool {
 	return def
 }
 
+// textBoolean is boolean for a field Azure's service also reads from the
+// strings "true" and "false" (case-insensitive), as its JSON reader does
+// and templates rely on.
+func (o *obj) textBoolean(key string, def bool) bool {
+	if v := o.lookup(key); v != nil && v.Kind == arm.String {
+		switch strings.ToLower(v.Str) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+		o.errf(v.Line, "%s must be a boolean (or \"true\" or \"false\"), got %s", o.name(key), Quote(v.Str))
+		return def
+	}
+	return o.boolean(key, def)
+}
+
 // integer reads a whole number in [lo, hi]; ok is false when absent or bad.
 func (o *obj) integer(key string, lo, hi int, required bool) (n int, ok bool) {
 	v := o.lookup(key)

@@ -23,6 +23,7 @@ func decodeStorageAccount(r *res) *StorageAccount {
 		"primaryLocation", "privateEndpointConnections", "routingPreference", "sasPolicy", "secondaryEndpoints",
 		"secondaryLocation", "statusOfPrimary", "statusOfSecondary", "storageAccountSkuConversionStatus",
 		"supportsHttpsTrafficOnly", "accountMigrationInProgress", "provisioningState")
+	p.enum("accountType", false, olderStorageAccountTypes...)
 	sa := &StorageAccount{Meta: r.meta,
 		PublicNetworkAccess:  p.enum("publicNetworkAccess", false, "Enabled", "Disabled", "SecuredByPerimeter"),
 		AllowSharedKeyAccess: p.optBool("allowSharedKeyAccess"),
@@ -85,15 +86,17 @@ func decodeWorkspace(r *res) *Workspace {
 		"existingWorkspaces", "softDeleteRetentionInDays", "softDeleteEnabled", "enableServiceSideCMKEncryption",
 		"enableSoftwareBillOfMaterials", "allowRoleAssignmentOnRG", "agentsEndpointUri", "provisionNetworkNow",
 		"provisioningState")
+	p.ignore(olderWorkspaceFields...)
 	// The workspace's dependencies may live outside the file.
 	ws := &Workspace{Meta: r.meta,
 		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
-		KeyVault:            p.idString("keyVault", typeKeyVault, false, true),
-		ApplicationInsights: p.idString("applicationInsights", typeAppInsights, false, true),
-		ContainerRegistry:   p.idString("containerRegistry", typeRegistry, false, true),
+		KeyVault:            p.idString("keyVault", TypeKeyVault, false, true),
+		ApplicationInsights: p.idString("applicationInsights", TypeAppInsights, false, true),
+		ContainerRegistry:   p.idString("containerRegistry", TypeRegistry, false, true),
 		PublicNetworkAccess: p.enum("publicNetworkAccess", false, "Enabled", "Disabled"),
-		HBIWorkspace:        p.boolean("hbiWorkspace", false),
-		WorkspaceID:         p.str("workspaceId"),
+		// The machine-learning-advanced quickstart sends "false".
+		HBIWorkspace: p.textBoolean("hbiWorkspace", false),
+		WorkspaceID:  p.str("workspaceId"),
 	}
 	mn := p.child("managedNetwork")
 	mn.ignore("outboundRules", "status", "firewallSku", "networkId", "changeableIsolationModes")
@@ -204,6 +207,9 @@ func computeInstanceProperties(in *obj, c *Compute) {
 	ssh := in.child("sshSettings")
 	ssh.ignore("adminPublicKey", "adminUserName", "sshPort")
 	c.SSHPublicAccess = ssh.enum("sshPublicAccess", false, "Enabled", "Disabled")
+	// A cluster's setting that templates also send to instances, where
+	// Azure does not act on it (an instance's SSH is sshSettings').
+	in.enum("remoteLoginPortPublicAccess", false, "Enabled", "Disabled", "NotSpecified")
 }
 
 func decodeVirtualMachine(r *res) *VirtualMachine {

@@ -193,7 +193,7 @@ func TestValidationRules(t *testing.T) {
 			[]string{`t.yaml:L1: resources[0]: unknown resource type "Microsoft.Network/applicationGateways"; supported in Microsoft.Network: ` +
 				"virtualNetworks, virtualNetworks/subnets, virtualNetworks/virtualNetworkPeerings, networkSecurityGroups, " +
 				"networkSecurityGroups/securityRules, applicationSecurityGroups, routeTables, routeTables/routes, natGateways, " +
-				"publicIPAddresses, loadBalancers, networkInterfaces, privateEndpoints, privateDnsZones, privateDnsZones/virtualNetworkLinks, " +
+				"publicIPAddresses, loadBalancers, networkInterfaces, privateEndpoints, privateEndpoints/privateDnsZoneGroups, privateDnsZones, privateDnsZones/virtualNetworkLinks, " +
 				"privateDnsZones/A, privateDnsZones/CNAME, azureFirewalls, firewallPolicies, firewallPolicies/ruleCollectionGroups, serviceEndpointPolicies, " +
 				"dnsResolvers, dnsResolvers/inboundEndpoints, dnsResolvers/outboundEndpoints, dnsForwardingRulesets, " +
 				"dnsForwardingRulesets/forwardingRules, dnsForwardingRulesets/virtualNetworkLinks"}},

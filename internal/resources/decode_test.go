@@ -563,7 +563,7 @@ resources:
 		`m.yaml:10: subnet vn/a: unknown field "adressPrefix"; did you mean "addressPrefix"?`,
 		`m.yaml:12: subnet vn/b: addressPrefix "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`,
 		`m.yaml:19: security rule n/r: priority must be between 100 and 4096, got 5000`,
-		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Web/sites"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Compute, Microsoft.Authorization`,
+		`m.yaml:20: resources[2]: unknown resource type "Microsoft.Web/sites"; supported providers: Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.MachineLearningServices, Microsoft.Compute, Microsoft.KeyVault, Microsoft.Insights, Microsoft.ContainerRegistry, Microsoft.Authorization`,
 		`m.yaml:23: route t/r: route table t is not in the file; a child needs its parent`,
 	})
 }

@@ -57,6 +57,9 @@ type Kind struct {
 	Join string
 	// name is the kind's naming rule (CheckName).
 	name nameRule
+	// RecordOnly kinds are stored, shown and exported, with no behaviour:
+	// nothing in securetrain reads what they hold.
+	RecordOnly bool
 	// OwnRoute kinds are served by routes of their own rather than as
 	// provider resources: a resource group is a path segment, a lock
 	// attaches to any scope.
@@ -67,8 +70,8 @@ type Kind struct {
 // control plane accepts for it.
 type Provider struct {
 	Namespace string
-	// APIVersions are the versions the current Azure SDK for Go modules
-	// send and the recent ones before them.
+	// APIVersions are every version published for the namespace's types
+	// (the apiVersions table); each type accepts its own (APIVersionsOf).
 	APIVersions []string
 	// SDKVersion is the version its Azure SDK for Go module sends.
 	SDKVersion string
@@ -90,6 +93,7 @@ const (
 	TypeLoadBalancer     = "Microsoft.Network/loadBalancers"
 	TypeNIC              = "Microsoft.Network/networkInterfaces"
 	TypePrivateEndpoint  = "Microsoft.Network/privateEndpoints"
+	TypeZoneGroup        = TypePrivateEndpoint + "/privateDnsZoneGroups"
 	TypePrivateDNSZone   = "Microsoft.Network/privateDnsZones"
 	TypeZoneLink         = TypePrivateDNSZone + "/virtualNetworkLinks"
 	TypeZoneA            = TypePrivateDNSZone + "/A"
@@ -113,6 +117,9 @@ const (
 	TypeEnvironments     = TypeWorkspace + "/environments"
 	TypeEnvironmentVer   = TypeEnvironments + "/versions"
 	TypeVirtualMachine   = "Microsoft.Compute/virtualMachines"
+	TypeKeyVault         = "Microsoft.KeyVault/vaults"
+	TypeAppInsights      = "Microsoft.Insights/components"
+	TypeRegistry         = "Microsoft.ContainerRegistry/registries"
 	TypeLock             = "Microsoft.Authorization/locks"
 	TypePolicyAssignment = "Microsoft.Authorization/policyAssignments"
 )
@@ -128,25 +135,24 @@ var kinds, kindsByType = newRegistry()
 func newProviders() map[string]*Provider {
 	out := map[string]*Provider{}
 	for _, p := range []*Provider{
-		{Namespace: "Microsoft.Resources", SDKVersion: "2021-04-01",
-			APIVersions: []string{"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"}},
+		{Namespace: "Microsoft.Resources", SDKVersion: "2021-04-01"},
 		// armlocks sends 2016-09-01 (2020-05-01 is the newest locks
 		// version); armauthorization v2 sends 2022-04-01 for roles;
 		// armpolicy sends 2023-04-01 for policy assignments.
-		{Namespace: "Microsoft.Authorization", SDKVersion: "2022-04-01",
-			APIVersions: []string{"2016-09-01", "2020-05-01", "2021-06-01", "2022-04-01", "2022-06-01", "2023-04-01", "2024-04-01", "2024-05-01", "2025-01-01"}},
+		{Namespace: "Microsoft.Authorization", SDKVersion: "2022-04-01"},
 		// armnetwork/v7 sends 2025-01-01 (v6: 2024-05-01); armprivatedns
 		// 2024-06-01; armdnsresolver 2022-07-01.
-		{Namespace: "Microsoft.Network", SDKVersion: "2025-01-01",
-			APIVersions: []string{"2018-09-01", "2020-06-01", "2022-07-01", "2023-09-01", "2023-11-01", "2024-01-01", "2024-03-01", "2024-05-01",
-				"2024-06-01", "2024-07-01", "2024-10-01", "2025-01-01", "2025-03-01", "2025-05-01"}},
-		{Namespace: "Microsoft.Storage", SDKVersion: "2024-01-01",
-			APIVersions: []string{"2023-01-01", "2023-04-01", "2023-05-01", "2024-01-01", "2025-01-01", "2025-06-01"}},
-		{Namespace: "Microsoft.MachineLearningServices", SDKVersion: "2024-04-01",
-			APIVersions: []string{"2023-04-01", "2023-10-01", "2024-04-01", "2024-10-01", "2025-01-01-preview", "2025-04-01", "2025-06-01"}},
-		{Namespace: "Microsoft.Compute", SDKVersion: "2024-07-01",
-			APIVersions: []string{"2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"}},
+		{Namespace: "Microsoft.Network", SDKVersion: "2025-01-01"},
+		{Namespace: "Microsoft.Storage", SDKVersion: "2024-01-01"},
+		{Namespace: "Microsoft.MachineLearningServices", SDKVersion: "2024-04-01"},
+		{Namespace: "Microsoft.Compute", SDKVersion: "2024-07-01"},
+		// Record-only types: armkeyvault sends 2023-07-01,
+		// armapplicationinsights 2020-02-02, armcontainerregistry 2023-07-01.
+		{Namespace: "Microsoft.KeyVault", SDKVersion: "2023-07-01"},
+		{Namespace: "Microsoft.Insights", SDKVersion: "2020-02-02"},
+		{Namespace: "Microsoft.ContainerRegistry", SDKVersion: "2023-07-01"},
 	} {
+		p.APIVersions = namespaceVersions(p.Namespace)
 		out[strings.ToLower(p.Namespace)] = p
 	}
 	return out
@@ -180,7 +186,10 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 		// A NIC is held by what it is attached to: a VM, a private endpoint.
 		network(Kind{Type: TypeNIC, Label: "network interface", InUse: "NicInUse"}),
 		network(Kind{Type: TypePrivateEndpoint, Label: "private endpoint", name: network2to64}),
-		network(Kind{Type: TypePrivateDNSZone, Label: "private DNS zone", Global: true, SDKVersion: "2024-06-01", name: zoneName}), // armprivatedns
+		// A zone group is a record of its own under its endpoint: its
+		// write puts the endpoint's A records in the zones it names.
+		network(Kind{Type: TypeZoneGroup, Label: "private DNS zone group"}),
+		network(Kind{Type: TypePrivateDNSZone, Label: "private DNS zone", Global: true, Join: "join", SDKVersion: "2024-06-01", name: zoneName}), // armprivatedns
 		network(Kind{Type: TypeZoneLink, Label: "virtual network link", Global: true}),
 		network(Kind{Type: TypeZoneA, Label: "A record set", name: recordName}),
 		network(Kind{Type: TypeZoneCNAME, Label: "CNAME record set", name: recordName}),
@@ -210,6 +219,14 @@ func newRegistry() ([]*Kind, map[string]*Kind) {
 		{Type: TypeEnvironmentVer, Label: "environment version", Created: http.StatusCreated, Updated: http.StatusOK, name: assetName},
 		{Type: TypeVirtualMachine, Label: "virtual machine", LongRunning: true, Created: http.StatusCreated, Updated: http.StatusOK,
 			name: pattern(`^[A-Za-z0-9-]{0,63}[A-Za-z0-9]$`, "1–64 letters, digits and '-', not ending with '-'")},
+		// Record-only kinds: stored, shown and exported as sent; what they
+		// do in Azure (secrets, telemetry, images) is not modelled.
+		{Type: TypeKeyVault, Label: "key vault", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK, RecordOnly: true,
+			name: keyVaultName},
+		{Type: TypeAppInsights, Label: "Application Insights component", Created: http.StatusOK, Updated: http.StatusOK, RecordOnly: true,
+			name: printableExcept(260, `%&\?/`, ". ", `1–260 ASCII characters without %&\?/ or control characters, not ending with '.' or a space`)},
+		{Type: TypeRegistry, Label: "container registry", LongRunning: true, Created: http.StatusOK, Updated: http.StatusOK, RecordOnly: true,
+			name: pattern(`^[A-Za-z0-9]{5,50}$`, "5–50 letters and digits")},
 		{Type: TypeLock, Label: "lock", Created: http.StatusCreated, Updated: http.StatusOK, SDKVersion: "2016-09-01", OwnRoute: true,
 			name: printableExcept(260, `<>%&:\?/#`, "", `1–260 ASCII characters without <>%&:\?/# or control characters`)},
 		// armpolicy's Create accepts 201 only, on create and update alike.

@@ -93,3 +93,54 @@ func TestSDKAPIVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryKindHasPublishedVersions: the api-version table covers every
+// kind, each list is sorted without repeats, and the version the kind's
+// Azure SDK module sends is one of them.
+func TestEveryKindHasPublishedVersions(t *testing.T) {
+	for _, k := range Kinds() {
+		vs, ok := apiVersions[k.Type]
+		if !ok {
+			t.Errorf("%s has no entry in the api-version table", k.Type)
+			continue
+		}
+		if !slices.IsSorted(vs) || len(slices.Compact(slices.Clone(vs))) != len(vs) {
+			t.Errorf("%s: versions not sorted or repeated: %v", k.Type, vs)
+		}
+		if v := SDKAPIVersion(k.Type); !slices.Contains(APIVersionsOf(k.Type), v) {
+			t.Errorf("%s: the SDK's api-version %s is not published for it", k.Type, v)
+		}
+	}
+}
+
+// TestAPIVersionsOf: a type's own list, a part's or action's from its
+// nearest parent, a namespace's union; the old versions templates use
+// are there, and an unknown version or type is not.
+func TestAPIVersionsOf(t *testing.T) {
+	for _, c := range []struct {
+		typ, version string
+		want         bool
+	}{
+		{TypeVirtualNetwork, "2019-11-01", true},
+		{TypeSubnet, "2019-11-01", true},
+		{TypePrivateEndpoint, "2019-04-01", true},
+		{TypePrivateEndpoint, "2018-12-01", false}, // before private endpoints existed
+		{TypeZoneGroup, "2020-03-01", true},
+		{TypePrivateDNSZone, "2020-06-01", true},
+		{TypePrivateDNSZone, "2022-05-01", false}, // a Microsoft.Network version, not private DNS's
+		{TypeWorkspace, "2018-11-19", true},
+		{TypeCompute, "2018-11-19", true},
+		{TypeCompute + "/resize", "2021-01-01", true},
+		{TypeStorageAccount, "2019-04-01", true},
+		{TypeStorageAccount, "2019-05-01", false},
+		{TypeKeyVault, "2022-07-01", true},
+		{TypeRegistry, "2022-02-01-preview", true},
+		{TypeAppInsights, "2020-02-02", true},
+		{"Microsoft.Network", "2018-09-01", true}, // the namespace: every type's
+		{"Microsoft.Unknown/things", "2020-01-01", false},
+	} {
+		if got := slices.Contains(APIVersionsOf(c.typ), c.version); got != c.want {
+			t.Errorf("%s accepts %s: %v, want %v", c.typ, c.version, got, c.want)
+		}
+	}
+}

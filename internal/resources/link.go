@@ -119,6 +119,48 @@ func (d *decoder) placeEndpointAddresses() {
 			}
 		}
 	}
+	d.allocateZoneGroupEndpoints()
+}
+
+// allocateZoneGroupEndpoints gives a private endpoint that has a DNS zone
+// group but no address yet (one a template deploys, before Azure
+// allocated it) the address Azure allocates: the lowest free one of its
+// subnet after the four Azure reserves, so the group's records resolve.
+func (d *decoder) allocateZoneGroupEndpoints() {
+	var pending []*PrivateEndpoint
+	used := map[netip.Addr]bool{}
+	for _, pe := range d.snap.PrivateEndpoints {
+		for _, ipc := range pe.IPConfigurations {
+			used[ipc.PrivateIP] = true
+		}
+		if len(pe.IPConfigurations) == 0 && len(pe.ZoneGroups) > 0 {
+			pending = append(pending, pe)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	for _, nic := range d.snap.NetworkInterfaces {
+		for _, ipc := range nic.IPConfigurations {
+			used[ipc.PrivateIP] = true
+		}
+	}
+	for _, pe := range pending {
+		sn := d.snap.Subnet(pe.Subnet.ID)
+		if sn == nil || len(sn.AddressPrefixes) == 0 {
+			continue
+		}
+		prefix := sn.AddressPrefixes[0]
+		a := prefix.Addr().Next().Next().Next().Next()
+		for prefix.Contains(a) && used[a] {
+			a = a.Next()
+		}
+		if !prefix.Contains(a) || !prefix.Contains(a.Next()) { // the last address is Azure's too
+			continue
+		}
+		used[a] = true
+		pe.IPConfigurations = append(pe.IPConfigurations, PrivateEndpointIPConfiguration{Name: "allocated", PrivateIP: a})
+	}
 }
 
 // placeInSubnet sets an unset address to the first usable address of the

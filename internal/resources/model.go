@@ -321,10 +321,24 @@ type PrivateEndpoint struct {
 	ApplicationSecurityGroups []Ref
 	// NetworkInterfaces are the NICs Azure created for the endpoint.
 	NetworkInterfaces []Ref
+	// ZoneGroups are the endpoint's private DNS zone groups.
+	ZoneGroups []*PrivateDNSZoneGroup
 	// customDNSAddresses are the addresses of customDnsConfigs, which Azure
 	// derives from the others: they only stand in for a missing NIC.
 	customDNSAddresses []netip.Addr
 }
+
+// PrivateDNSZoneGroup is Microsoft.Network/privateEndpoints/
+// privateDnsZoneGroups: Azure keeps A records of its endpoint's addresses
+// in the zones it names (netverify.ZoneGroupRecords).
+type PrivateDNSZoneGroup struct {
+	Meta
+	Zones []Ref
+}
+
+// Record is a resource of a record-only kind (Kind.RecordOnly): kept as
+// sent; nothing reads what it holds.
+type Record struct{ Meta }
 
 // PrivateLinkConnection points a private endpoint at a resource.
 type PrivateLinkConnection struct {

@@ -66,6 +66,9 @@ func printableExcept(maxLen int, forbidden, noLast, text string) nameRule {
 }
 
 var (
+	keyVaultName = nameRule{text: "3–24 letters, digits and '-', starting with a letter, ending with a letter or digit, without '--'",
+		valid: func(s string) bool { return keyVaultPattern.MatchString(s) && !strings.Contains(s, "--") }}
+	keyVaultPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`)
 	// networkName is the rule most Microsoft.Network types share.
 	networkName = pattern(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`,
 		"1–80 letters, digits, '_', '.' and '-', starting with a letter or digit and ending with a letter, digit or '_'")

@@ -38,6 +38,9 @@ type Snapshot struct {
 	DNSForwardingRulesets     []*DNSForwardingRuleset // rules and links are attached to their ruleset
 	Locks                     []*ManagementLock
 	PolicyAssignments         []*PolicyAssignment
+	// Records are the resources of record-only kinds (key vaults,
+	// Application Insights components, container registries).
+	Records []*Record
 
 	// Excluded are the stored resources a control plane's model left out
 	// because they did not decode (a reference to what is gone, in data

@@ -177,19 +177,18 @@ func (s *Studio) viewResource(w http.ResponseWriter, r *http.Request, sess sessi
 	s.render(w, http.StatusOK, "resource", sess, page{Title: id.Leaf(), Data: struct{ ID, Type, JSON string }{id.String(), id.Type(), string(pretty)}})
 }
 
-// apiVersion is the newest stable api-version of the provider of typ.
+// apiVersion is the newest stable api-version published for typ.
 func apiVersion(typ string) string {
-	ns, _, _ := strings.Cut(typ, "/")
-	p := resources.ProviderOf(ns)
-	if p == nil {
+	versions := resources.APIVersionsOf(typ)
+	if len(versions) == 0 {
 		return ""
 	}
-	for i := len(p.APIVersions) - 1; i >= 0; i-- {
-		if !strings.HasSuffix(p.APIVersions[i], "-preview") {
-			return p.APIVersions[i]
+	for i := len(versions) - 1; i >= 0; i-- {
+		if !strings.HasSuffix(versions[i], "-preview") {
+			return versions[i]
 		}
 	}
-	return p.APIVersions[len(p.APIVersions)-1]
+	return versions[len(versions)-1]
 }
 
 // apiPath is the API's path of id, each segment escaped, with its
