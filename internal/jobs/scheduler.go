@@ -31,6 +31,9 @@ type Config struct {
 	// the job's user. It must not be inside the data directory, which the
 	// job's user cannot enter.
 	WorkDir string
+	// Datastore reads the workspaces' storage for jobs' code and inputs;
+	// nil when the server keeps no blobs.
+	Datastore Datastore
 	// FirstUID and UIDs are the range of user ids jobs run as, one per
 	// running job; ids an account or a process uses are skipped.
 	FirstUID, UIDs int
@@ -237,7 +240,8 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return resizing, s.queued(ctx, e)
 	}
 	ps.busy[uid] = true
-	r, err := start(spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job)}, s.cfg.Engine.Wake)
+	r, err := start(ctx, spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job),
+		datastore: s.cfg.Datastore}, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})

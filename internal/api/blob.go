@@ -1,0 +1,165 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/blob"
+	"securetrain/internal/resources"
+	"securetrain/internal/store"
+)
+
+// The workspaces' storage accounts are served by the embedded Blob
+// service (internal/blob) on this server's listener: a request with
+// x-ms-version is a Blob REST request. The service asks this server who a
+// token is, what they may do (the blob data actions of their roles) and
+// which storage accounts exist; jobs read their code and inputs through it.
+
+// blobAuthority answers the Blob service from the store.
+type blobAuthority struct{ s *Server }
+
+func (a blobAuthority) Principal(ctx context.Context, token string) (string, error) {
+	who, err := a.s.principalOf(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", blob.ErrInvalidToken
+	}
+	return who, err
+}
+
+func (a blobAuthority) Permitted(ctx context.Context, who, action, target string, data bool) (bool, error) {
+	return a.s.permitted(ctx, who, action, target, data)
+}
+
+// Account finds the storage account called name in any subscription:
+// names are unique (deriveStorageAccount), as Azure's are.
+func (a blobAuthority) Account(ctx context.Context, name string) (string, error) {
+	ids, err := storageAccountsNamed(ctx, a.s.store, name)
+	switch {
+	case err != nil:
+		return "", err
+	case len(ids) == 0:
+		return "", blob.ErrNoAccount
+	case len(ids) > 1:
+		// Stored before names were kept unique: serving either would hand
+		// one owner's blobs to the other.
+		return "", &blob.Error{Status: http.StatusConflict, Code: "AccountNameAmbiguous",
+			Message: fmt.Sprintf("More than one storage account is named '%s' (%s); rename or delete all but one.", name, strings.Join(ids, ", "))}
+	}
+	return ids[0], nil
+}
+
+// storageAccountsNamed lists the ids of the storage accounts called name.
+func storageAccountsNamed(ctx context.Context, rd store.Reader, name string) ([]string, error) {
+	var ids []string
+	err := store.Each(ctx, rd, store.Query{Scope: "/subscriptions", Type: resources.TypeStorageAccount}, func(rec store.Record) error {
+		if id, err := arm.ParseID(rec.ID, ""); err == nil && strings.EqualFold(id.Leaf(), name) {
+			ids = append(ids, rec.ID)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// deriveStorageAccount refuses a new storage account whose name another
+// one has, in any subscription: a blob URL names the account alone.
+func deriveStorageAccount(_ *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, _ object) error {
+	if cur != nil {
+		return nil
+	}
+	ids, err := storageAccountsNamed(ctx, tx, id.Leaf())
+	if err != nil {
+		return err
+	}
+	for _, other := range ids {
+		if !strings.EqualFold(other, id.String()) {
+			return newError(http.StatusConflict, "StorageAccountAlreadyTaken", "The storage account named %s is already taken.", id.Leaf())
+		}
+	}
+	return nil
+}
+
+// removeBlobs removes a deleted storage account's blobs.
+func removeBlobs(s *Server, _ context.Context, id arm.ID) error {
+	if s.blob == nil {
+		return nil
+	}
+	return s.blob.RemoveAccount(id.String())
+}
+
+// datastore reads the workspaces' storage for the jobs scheduler.
+type datastore struct{ s *Server }
+
+func (d datastore) CodeURI(ctx context.Context, codeID string) (string, error) {
+	if !strings.HasPrefix(codeID, "/") {
+		return "", fmt.Errorf("code %s is not a code version of the workspace: code from a registry is not served", codeID)
+	}
+	body, err := d.read(ctx, codeID)
+	if err != nil {
+		return "", err
+	}
+	uri := arm.Str(arm.Field(body, "properties"), "codeUri")
+	if uri == "" {
+		return "", fmt.Errorf("code version %s has no codeUri", codeID)
+	}
+	return uri, nil
+}
+
+// Files reads uri from the default storage account of workspace, and
+// from nowhere else: a job reads its own workspace's storage only.
+func (d datastore) Files(ctx context.Context, workspace arm.ID, uri string, fn func(rel string, r io.Reader) error) (bool, error) {
+	loc, err := blob.ParseURI(uri)
+	if err != nil {
+		return false, err
+	}
+	ws, err := d.read(ctx, workspace.String())
+	if err != nil {
+		return false, err
+	}
+	props := arm.Field(ws, "properties")
+	account := arm.Str(props, "storageAccount")
+	if account == "" {
+		return false, fmt.Errorf("workspace %s has no default storage account (properties.storageAccount)", workspace.Leaf())
+	}
+	rec, err := d.s.store.Get(ctx, account)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("the storage account %s of workspace %s does not exist", account, workspace.Leaf())
+	}
+	if err != nil {
+		return false, err
+	}
+	accountID, err := arm.ParseID(rec.ID, "")
+	if err != nil {
+		return false, fmt.Errorf("stored %s: %w", rec.ID, err)
+	}
+	container := loc.Container
+	switch {
+	case loc.Datastore != "" && loc.Datastore != blob.WorkspaceDatastore:
+		return false, fmt.Errorf("datastore %s is not served: a job reads azureml://datastores/%s/paths/…", loc.Datastore, blob.WorkspaceDatastore)
+	case loc.Datastore != "":
+		container = blob.WorkspaceContainer(arm.Str(props, "workspaceId"))
+	case !strings.EqualFold(loc.Account, accountID.Leaf()):
+		return false, fmt.Errorf("the URI names storage account %s, but a job reads only its workspace's storage account %s", loc.Account, accountID.Leaf())
+	}
+	return d.s.blob.Files(rec.ID, container, loc.Path, fn)
+}
+
+// read reads a stored resource's body.
+func (d datastore) read(ctx context.Context, id string) (object, error) {
+	rec, err := d.s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	body, err := arm.DecodeBody(rec.Body)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s: %w", id, err)
+	}
+	return body, nil
+}
