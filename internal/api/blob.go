@@ -10,6 +10,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/blob"
+	"securetrain/internal/jobs"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
@@ -116,36 +117,55 @@ func (d datastore) Files(ctx context.Context, workspace arm.ID, uri string, fn f
 	if err != nil {
 		return false, err
 	}
-	ws, err := d.read(ctx, workspace.String())
+	account, container, err := d.storage(ctx, workspace)
 	if err != nil {
 		return false, err
 	}
-	props := arm.Field(ws, "properties")
-	account := arm.Str(props, "storageAccount")
-	if account == "" {
-		return false, fmt.Errorf("workspace %s has no default storage account (properties.storageAccount)", workspace.Leaf())
-	}
-	rec, err := d.s.store.Get(ctx, account)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, fmt.Errorf("the storage account %s of workspace %s does not exist", account, workspace.Leaf())
-	}
-	if err != nil {
-		return false, err
-	}
-	accountID, err := arm.ParseID(rec.ID, "")
-	if err != nil {
-		return false, fmt.Errorf("stored %s: %w", rec.ID, err)
-	}
-	container := loc.Container
 	switch {
 	case loc.Datastore != "" && loc.Datastore != blob.WorkspaceDatastore:
 		return false, fmt.Errorf("datastore %s is not served: a job reads azureml://datastores/%s/paths/…", loc.Datastore, blob.WorkspaceDatastore)
-	case loc.Datastore != "":
-		container = blob.WorkspaceContainer(arm.Str(props, "workspaceId"))
-	case !strings.EqualFold(loc.Account, accountID.Leaf()):
-		return false, fmt.Errorf("the URI names storage account %s, but a job reads only its workspace's storage account %s", loc.Account, accountID.Leaf())
+	case loc.Datastore == "" && !strings.EqualFold(loc.Account, account.Leaf()):
+		return false, fmt.Errorf("the URI names storage account %s, but a job reads only its workspace's storage account %s", loc.Account, account.Leaf())
+	case loc.Datastore == "":
+		container = loc.Container
 	}
-	return d.s.blob.Files(rec.ID, container, loc.Path, fn)
+	return d.s.blob.Files(account.String(), container, loc.Path, fn)
+}
+
+// Put writes a blob into the workspace's blobstore datastore.
+func (d datastore) Put(ctx context.Context, workspace arm.ID, path string, r io.Reader, size int64) error {
+	account, container, err := d.storage(ctx, workspace)
+	if err != nil {
+		return err
+	}
+	return d.s.blob.Put(account.String(), container, path, r, size)
+}
+
+// storage is the default storage account of workspace, as stored, and
+// the container of its workspaceblobstore; jobs.ErrNoStorage when the
+// workspace names none.
+func (d datastore) storage(ctx context.Context, workspace arm.ID) (arm.ID, string, error) {
+	ws, err := d.read(ctx, workspace.String())
+	if err != nil {
+		return arm.ID{}, "", err
+	}
+	props := arm.Field(ws, "properties")
+	name := arm.Str(props, "storageAccount")
+	if name == "" {
+		return arm.ID{}, "", fmt.Errorf("workspace %s has no default storage account (properties.storageAccount): %w", workspace.Leaf(), jobs.ErrNoStorage)
+	}
+	rec, err := d.s.store.Get(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return arm.ID{}, "", fmt.Errorf("the storage account %s of workspace %s does not exist", name, workspace.Leaf())
+	}
+	if err != nil {
+		return arm.ID{}, "", err
+	}
+	account, err := arm.ParseID(rec.ID, "")
+	if err != nil {
+		return arm.ID{}, "", fmt.Errorf("stored %s: %w", rec.ID, err)
+	}
+	return account, blob.WorkspaceContainer(arm.Str(props, "workspaceId")), nil
 }
 
 // read reads a stored resource's body.

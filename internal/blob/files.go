@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 )
 
 // The control plane's own access to blobs: a job's code snapshot and
@@ -26,7 +27,7 @@ func WorkspaceContainer(workspaceGUID string) string {
 // Location is where a URI of a job's code or input points: a datastore
 // of the workspace (azureml://datastores/{name}/paths/{path}) or a
 // container of a storage account (https://{host}/{account}/{container}/{path},
-// this service's path-style URLs).
+// this service's path-style URLs; the host is not read).
 type Location struct {
 	Datastore          string
 	Account, Container string
@@ -49,7 +50,9 @@ func ParseURI(uri string) (Location, error) {
 			return Location{}, fmt.Errorf("URI %q: a datastore URI is azureml://datastores/{name}/paths/{path}", uri)
 		}
 		loc.Datastore, rest = name, p
-	case u.Scheme == "https" && u.Host != "":
+	case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "":
+		// The host is not contacted (the blobs are this server's), so a
+		// server on plain HTTP (serve --insecure-http) names its own too.
 		segs := strings.SplitN(strings.TrimPrefix(u.Path, "/"), "/", 3)
 		if len(segs) < 3 || checkAccountName(segs[0]) != nil || checkContainerName(segs[1]) != nil {
 			return Location{}, fmt.Errorf("URI %q: a blob URL is https://{host}/{account}/{container}/{path}", uri)
@@ -112,6 +115,32 @@ func wrapMissing(err error, container string) error {
 		return fmt.Errorf("container %s: %w", container, ErrNothingAt)
 	}
 	return err
+}
+
+// Put stores a blob as the control plane's own write (a job's outputs),
+// creating its container if need be.
+func (s *Service) Put(account, container, name string, r io.Reader, size int64) error {
+	if err := checkBlobName(name); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, err := s.disk.container(account, container); errors.Is(err, errContainerNotFound) {
+		if _, err := s.disk.createContainer(account, container, now); err != nil && !isCode(err, "ContainerAlreadyExists") {
+			return err
+		}
+	}
+	st, err := s.disk.stage(r, size)
+	if err != nil {
+		return err
+	}
+	_, err = s.disk.commit(account, container, st, Props{Name: name, ContentType: "application/octet-stream", ContentMD5: st.md5}, now, nil)
+	return err
+}
+
+// isCode reports whether err is the Blob error code.
+func isCode(err error, code string) bool {
+	var be *Error
+	return errors.As(err, &be) && be.Code == code
 }
 
 // RemoveAccount removes the blobs of a storage account that was deleted.

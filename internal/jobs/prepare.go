@@ -29,7 +29,13 @@ type Datastore interface {
 	// one blob (folder false, rel its base name) or the blobs of a
 	// folder (rel their path below it).
 	Files(ctx context.Context, workspace arm.ID, uri string, fn func(rel string, r io.Reader) error) (folder bool, err error)
+	// Put writes size bytes of r to path in workspace's blob datastore;
+	// ErrNoStorage when the workspace has no default storage account.
+	Put(ctx context.Context, workspace arm.ID, path string, r io.Reader, size int64) error
 }
+
+// ErrNoStorage is a workspace without a default storage account.
+var ErrNoStorage = errors.New("no default storage account")
 
 // MaxInputBytes bounds what a job's code and inputs may hold, together.
 const MaxInputBytes = 8 << 30

@@ -280,8 +280,8 @@ func (s *Scheduler) queued(ctx context.Context, e entry) error {
 }
 
 // collect ends a run whose processes have all exited: its final status
-// with the reason. (Finalizing is the upload of outputs, which the sim
-// fabric does not do yet: no job shows it.)
+// with the reason. A job with outputs is Finalizing while they are kept
+// in the data directory and uploaded to its workspace's storage.
 func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) {
 	if !r.finished() {
 		return false, nil // its exit wakes the engine
@@ -308,7 +308,11 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 		if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
 			return false, err
 		}
-		if err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job)); err != nil {
+		err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job))
+		if err == nil {
+			err = s.uploadOutputs(ctx, e.Job)
+		}
+		if err != nil {
 			s.cfg.Log.Warn("jobs: outputs not kept", "job", e.Job, "err", err)
 			if status == resources.JobCompleted {
 				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}
