@@ -337,25 +337,12 @@ func (s *Service) putBlob(w http.ResponseWriter, r *http.Request, req *request, 
 	if t := r.Header.Get("x-ms-blob-type"); t != "BlockBlob" {
 		return newError(http.StatusBadRequest, "InvalidHeaderValue", "x-ms-blob-type '%s' is not served: only BlockBlob.", printable(t))
 	}
-	size, err := contentLength(r, MaxPutBlobBytes)
-	if err != nil {
-		return err
-	}
 	keepMD5, err := blobMD5(r)
 	if err != nil {
 		return err
 	}
-	// The container is checked before the body is read, so that a wrong
-	// address fails fast.
-	if _, err := s.disk.container(account, req.container); err != nil {
-		return err
-	}
-	st, err := s.disk.stage(r.Body, size)
+	st, err := s.receive(r, account, req.container, MaxPutBlobBytes)
 	if err != nil {
-		return err
-	}
-	if err := checkMD5(r, st.md5); err != nil {
-		st.discard()
 		return err
 	}
 	if keepMD5 == nil {
@@ -369,6 +356,28 @@ func (s *Service) putBlob(w http.ResponseWriter, r *http.Request, req *request, 
 	w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(st.md5))
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// receive stages a request's body of at most limit bytes for a blob of
+// container, checking its Content-MD5. The container is checked before
+// the body is read, so that a wrong address fails fast.
+func (s *Service) receive(r *http.Request, account, container string, limit int64) (staged, error) {
+	size, err := contentLength(r, limit)
+	if err != nil {
+		return staged{}, err
+	}
+	if _, err := s.disk.container(account, container); err != nil {
+		return staged{}, err
+	}
+	st, err := s.disk.stage(r.Body, size)
+	if err != nil {
+		return staged{}, err
+	}
+	if err := checkMD5(r, st.md5); err != nil {
+		st.discard()
+		return staged{}, err
+	}
+	return st, nil
 }
 
 // blockID decodes a Put Block's blockid.
@@ -385,19 +394,8 @@ func (s *Service) putBlock(w http.ResponseWriter, r *http.Request, req *request,
 	if err != nil {
 		return err
 	}
-	size, err := contentLength(r, MaxBlockBytes)
+	st, err := s.receive(r, account, req.container, MaxBlockBytes)
 	if err != nil {
-		return err
-	}
-	if _, err := s.disk.container(account, req.container); err != nil {
-		return err
-	}
-	st, err := s.disk.stage(r.Body, size)
-	if err != nil {
-		return err
-	}
-	if err := checkMD5(r, st.md5); err != nil {
-		st.discard()
 		return err
 	}
 	if err := s.disk.putBlock(account, req.container, req.blob, id, st); err != nil {

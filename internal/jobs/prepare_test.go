@@ -16,7 +16,9 @@ import (
 // file or a path with a "/".
 type fakeStore map[string]map[string]string
 
-func (f fakeStore) CodeURI(_ context.Context, codeID string) (string, error) { return "code:" + codeID, nil }
+func (f fakeStore) CodeURI(_ context.Context, codeID string) (string, error) {
+	return "code:" + codeID, nil
+}
 
 func (f fakeStore) Files(_ context.Context, _ arm.ID, uri string, fn func(string, io.Reader) error) (bool, error) {
 	files := f[uri]

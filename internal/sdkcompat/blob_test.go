@@ -61,6 +61,17 @@ func createStorageAccount(tb testing.TB, ctx context.Context, s *server, rg, nam
 	return id
 }
 
+// readBlob downloads a whole blob.
+func readBlob(tb testing.TB, c *azblob.Client, container, name string) string {
+	tb.Helper()
+	resp, err := c.DownloadStream(context.Background(), container, name, nil)
+	must(tb, err, "download "+name)
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	must(tb, err, "read "+name)
+	return string(got)
+}
+
 // wantBlobError checks that err is the Blob service's refusal with this
 // status and code.
 func wantBlobError(tb testing.TB, err error, status int, code bloberror.Code, what string) {
@@ -183,11 +194,7 @@ func TestBlobClient(t *testing.T) {
 	_, err = api.AssignRole(ctx, srv.st, "datareader", "Storage Blob Data Reader", accountID)
 	must(t, err, "assign Storage Blob Data Reader")
 	dr := srv.blobClient(t, dataTok, "stblob1")
-	resp, err = dr.DownloadStream(ctx, "data", "z.txt", nil)
-	must(t, err, "data reader downloads")
-	got, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(got) != "z.txt" {
+	if got := readBlob(t, dr, "data", "z.txt"); got != "z.txt" {
 		t.Errorf("data reader read %q", got)
 	}
 	_, err = dr.UploadBuffer(ctx, "data", "z.txt", []byte("overwritten"), nil)
@@ -202,11 +209,7 @@ func TestBlobClient(t *testing.T) {
 	_, err = srv.blobClient(t, "st_not-a-token", "stblob1").DownloadStream(ctx, "data", "z.txt", nil)
 	wantBlobError(t, err, http.StatusUnauthorized, bloberror.InvalidAuthenticationInfo, "an unknown token")
 	// The blob the refused writes aimed at is unchanged.
-	resp, err = admin.DownloadStream(ctx, "data", "z.txt", nil)
-	must(t, err, "download z.txt")
-	got, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(got) != "z.txt" {
+	if got := readBlob(t, admin, "data", "z.txt"); got != "z.txt" {
 		t.Errorf("z.txt after refused writes: %q", got)
 	}
 	_, err = admin.DownloadStream(ctx, "data", "evil.txt", nil)
