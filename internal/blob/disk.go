@@ -180,7 +180,9 @@ func (d *Store) createContainer(account, container string, now time.Time) (conta
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dir := d.containerDir(account, container)
-	if _, err := os.Stat(dir); err == nil {
+	// The properties file makes the container: a crash before it was
+	// written leaves folders that a new create completes.
+	if _, err := d.container(account, container); err == nil {
 		return containerProps{}, newError(http.StatusConflict, "ContainerAlreadyExists", "The specified container already exists.")
 	}
 	for _, sub := range []string{"blobs", "blocks"} {
@@ -396,8 +398,12 @@ func (d *Store) list(account, container string) ([]Props, error) {
 	return out, nil
 }
 
-// putBlock keeps an uncommitted block of a blob.
+// putBlock keeps an uncommitted block of a blob. It holds the lock, so
+// that a container deleted meanwhile is not created again by the block's
+// folder.
 func (d *Store) putBlock(account, container, name string, id []byte, s staged) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if _, err := d.container(account, container); err != nil {
 		s.discard()
 		return err
