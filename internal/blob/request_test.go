@@ -155,3 +155,23 @@ func TestParseURI(t *testing.T) {
 		}
 	}
 }
+
+// ParseURI never panics, and what it accepts names a valid blob path in
+// a datastore or a valid account and container.
+func FuzzParseURI(f *testing.F) {
+	for _, seed := range []string{"azureml://datastores/workspaceblobstore/paths/a/b", "https://h/acct1/data/x", "http://h/acct1/data/%2e%2e", "azureml://datastores//paths/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		loc, err := ParseURI(uri)
+		if err != nil {
+			return
+		}
+		if checkBlobName(loc.Path) != nil || strings.HasSuffix(loc.Path, "/") {
+			t.Fatalf("%q: path %q", uri, loc.Path)
+		}
+		if loc.Datastore == "" && (checkAccountName(loc.Account) != nil || checkContainerName(loc.Container) != nil) {
+			t.Fatalf("%q: %+v", uri, loc)
+		}
+	})
+}
