@@ -166,6 +166,9 @@ func snapshot(a localAsset) ([]string, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if len(files) == 0 {
+			return nil, "", fmt.Errorf("folder %s holds no file", a.path)
+		}
 		slices.Sort(files)
 	} else {
 		files = []string{""}

@@ -95,9 +95,12 @@ func removeBlobs(s *Server, _ context.Context, id arm.ID) error {
 // datastore reads the workspaces' storage for the jobs scheduler.
 type datastore struct{ s *Server }
 
-func (d datastore) CodeURI(ctx context.Context, codeID string) (string, error) {
-	if !strings.HasPrefix(codeID, "/") {
-		return "", fmt.Errorf("code %s is not a code version of the workspace: code from a registry is not served", codeID)
+// CodeURI reads the codeUri of a code version of the job's own
+// workspace; another workspace's is not read (its URI would show in the
+// job's failure).
+func (d datastore) CodeURI(ctx context.Context, workspace arm.ID, codeID string) (string, error) {
+	if err := checkCodeID(workspace, codeID); err != nil {
+		return "", err
 	}
 	body, err := d.read(ctx, codeID)
 	if err != nil {
@@ -166,6 +169,23 @@ func (d datastore) storage(ctx context.Context, workspace arm.ID) (arm.ID, strin
 		return arm.ID{}, "", fmt.Errorf("stored %s: %w", rec.ID, err)
 	}
 	return account, blob.WorkspaceContainer(arm.Str(props, "workspaceId")), nil
+}
+
+// checkCodeID checks that a job's codeId is a code version of its
+// workspace.
+func checkCodeID(workspace arm.ID, codeID string) error {
+	id, err := arm.ParseID(codeID, "")
+	ok := err == nil && strings.EqualFold(id.Type(), resources.TypeCodeVersion)
+	if ok {
+		codes, _ := id.Parent()
+		ws, _ := codes.Parent()
+		ok = ws.Equal(workspace)
+	}
+	if !ok {
+		return fmt.Errorf("codeId %s is not a code version of workspace %s (workspaces/%s/codes/{name}/versions/{version}); code from a registry or another workspace is not served",
+			codeID, workspace.Leaf(), workspace.Leaf())
+	}
+	return nil
 }
 
 // read reads a stored resource's body.

@@ -118,6 +118,11 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 			return bad("limits.timeout %q: %v", j.Timeout, err)
 		}
 	}
+	if j.CodeID != "" {
+		if err := checkCodeID(j.Workspace, j.CodeID); err != nil {
+			return bad("%v", err)
+		}
+	}
 	ws, _ := snap.Lookup(j.Workspace).(*resources.Workspace)
 	for name, in := range j.Inputs {
 		if in.Type == "literal" {

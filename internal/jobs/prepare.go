@@ -23,8 +23,9 @@ import (
 
 // Datastore reads a workspace's storage for the jobs that name it.
 type Datastore interface {
-	// CodeURI is the codeUri of a code version (a job's codeId).
-	CodeURI(ctx context.Context, codeID string) (string, error)
+	// CodeURI is the codeUri of a code version of workspace (a job's
+	// codeId).
+	CodeURI(ctx context.Context, workspace arm.ID, codeID string) (string, error)
 	// Files calls fn for each file at uri in the storage of workspace:
 	// one blob (folder false, rel its base name) or the blobs of a
 	// folder (rel their path below it).
@@ -52,7 +53,7 @@ func prepare(ctx context.Context, ds Datastore, j *resources.Job, workDir string
 		if ds == nil {
 			return nil, errors.New("the job names a code snapshot, but this server keeps no blob storage")
 		}
-		uri, err := ds.CodeURI(ctx, j.CodeID)
+		uri, err := ds.CodeURI(ctx, j.Workspace, j.CodeID)
 		if err != nil {
 			return nil, fmt.Errorf("the job's code %s: %w", j.CodeID, err)
 		}

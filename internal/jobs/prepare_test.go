@@ -16,7 +16,7 @@ import (
 // file or a path with a "/".
 type fakeStore map[string]map[string]string
 
-func (f fakeStore) CodeURI(_ context.Context, codeID string) (string, error) {
+func (f fakeStore) CodeURI(_ context.Context, _ arm.ID, codeID string) (string, error) {
 	return "code:" + codeID, nil
 }
 
