@@ -211,3 +211,39 @@ func TestServiceConcurrentOverwrite(t *testing.T) {
 		t.Errorf("final: %d %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// Blobs outlive the service: opened again (a restart), the store serves
+// them, and what an interrupted upload left in tmp/ is gone.
+func TestStoreReopens(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	st, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(st, fakeAuthority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	const account = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct1"
+	if err := svc.Put(account, "data", "a/b.txt", strings.NewReader("kept"), 4); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, "tmp", "upload-123")
+	if err := os.WriteFile(leftover, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc = NewService(st, fakeAuthority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var got []string
+	folder, err := svc.Files(account, "data", "a", func(rel string, r io.Reader) error {
+		b, err := io.ReadAll(r)
+		got = append(got, rel+"="+string(b))
+		return err
+	})
+	if err != nil || !folder || strings.Join(got, ",") != "b.txt=kept" {
+		t.Errorf("after reopening: %v %v %v", got, folder, err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("an interrupted upload was left: %v", err)
+	}
+}
