@@ -47,9 +47,10 @@ func (a blobAuthority) Account(ctx context.Context, name string) (string, error)
 		return "", blob.ErrNoAccount
 	case len(ids) > 1:
 		// Stored before names were kept unique: serving either would hand
-		// one owner's blobs to the other.
+		// one owner's blobs to the other. The ids are not shown: they may
+		// be another subscription's.
 		return "", &blob.Error{Status: http.StatusConflict, Code: "AccountNameAmbiguous",
-			Message: fmt.Sprintf("More than one storage account is named '%s' (%s); rename or delete all but one.", name, strings.Join(ids, ", "))}
+			Message: fmt.Sprintf("More than one storage account is named '%s' (stored before names were kept unique); an administrator must delete all but one.", name)}
 	}
 	return ids[0], nil
 }
