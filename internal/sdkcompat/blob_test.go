@@ -103,10 +103,11 @@ func TestBlobClient(t *testing.T) {
 
 	_, err = admin.UploadBuffer(ctx, "data", "dir/small.txt", []byte("hello, blob"), &azblob.UploadBufferOptions{Metadata: map[string]*string{"origin": to.Ptr("test")}})
 	must(t, err, "upload a small blob")
-	big := make([]byte, 300<<10+17)
+	big := make([]byte, 5<<19+17)
 	rand.Read(big)
-	// 64 KiB blocks: five Put Block and a Put Block List.
-	_, err = admin.UploadStream(ctx, "data", "big.bin", bytes.NewReader(big), &azblob.UploadStreamOptions{BlockSize: 64 << 10, Concurrency: 3})
+	// 1 MiB blocks (azblob's smallest): three Put Block and a Put Block
+	// List.
+	_, err = admin.UploadStream(ctx, "data", "big.bin", bytes.NewReader(big), &azblob.UploadStreamOptions{BlockSize: 1 << 20, Concurrency: 3})
 	must(t, err, "upload a multi-block blob")
 	for _, n := range []string{"dir/sub/a.txt", "dir/sub/b.txt", "z.txt"} {
 		_, err = admin.UploadBuffer(ctx, "data", n, []byte(n), nil)
@@ -163,6 +164,13 @@ func TestBlobClient(t *testing.T) {
 	must(t, err, "download in chunks")
 	if n != int64(len(big)) || !bytes.Equal(whole, big) {
 		t.Errorf("downloaded %d bytes, not the uploaded %d", n, len(big))
+	}
+	// A blob committed by a block list has no MD5 of its own (as in
+	// Azure): big.bin went up in blocks, not in one Put Blob.
+	bigProps, err := admin.ServiceClient().NewContainerClient("data").NewBlobClient("big.bin").GetProperties(ctx, nil)
+	must(t, err, "properties of big.bin")
+	if bigProps.ContentMD5 != nil || *bigProps.ContentLength != int64(len(big)) {
+		t.Errorf("big.bin: MD5 %x (a Put Blob's), length %d", bigProps.ContentMD5, *bigProps.ContentLength)
 	}
 	bc := admin.ServiceClient().NewContainerClient("data").NewBlobClient("dir/small.txt")
 	props, err := bc.GetProperties(ctx, nil)
