@@ -127,7 +127,7 @@ func runJobCreate(name string, args []string, stdout, stderr io.Writer) int {
 			return c.fail(err)
 		}
 	}
-	if err := c.uploadLocal(context.Background(), jf); err != nil {
+	if err := c.uploadLocal(context.Background(), jf, stdout); err != nil {
 		return c.fail(err)
 	}
 	body, err := json.Marshal(jf.body)

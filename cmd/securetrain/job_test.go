@@ -182,7 +182,8 @@ outputs:
 	if code != 0 {
 		t.Fatalf("job create: %d\n%s%s", code, out, errs)
 	}
-	mustContain(t, "job with code and inputs", out, "status: Completed\n", "code says hello from the snapshot\n", "rows: a,b\n", "x.txt\ny.txt\n")
+	mustContain(t, "job with code and inputs", out, "uploaded code "+filepath.Join(dir, "src")+" (2 files) to azureml-blobstore-6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b/LocalUpload/",
+		"uploaded inputs.more "+filepath.Join(dir, "data", "more")+" (2 files)", "status: Completed\n", "code says hello from the snapshot\n", "rows: a,b\n", "x.txt\ny.txt\n")
 	dl := filepath.Join(t.TempDir(), "dl")
 	if code, out, errs := jobCLI(t, "download", "code1", "--download-path", dl); code != 0 {
 		t.Fatalf("job download: %d\n%s%s", code, out, errs)

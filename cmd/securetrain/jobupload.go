@@ -50,9 +50,9 @@ func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-// uploadLocal uploads the job's local code and inputs and sets codeId
-// and the inputs' URIs in its body.
-func (c *computeCmd) uploadLocal(ctx context.Context, jf *jobFile) error {
+// uploadLocal uploads the job's local code and inputs, saying so on out,
+// and sets codeId and the inputs' URIs in its body.
+func (c *computeCmd) uploadLocal(ctx context.Context, jf *jobFile, out io.Writer) error {
 	if jf.code == nil && len(jf.inputs) == 0 {
 		return nil
 	}
@@ -89,10 +89,11 @@ func (c *computeCmd) uploadLocal(ctx context.Context, jf *jobFile) error {
 	}
 	props := jf.body["properties"].(map[string]any)
 	if jf.code != nil {
-		p, digest, err := uploadAsset(ctx, client, container, *jf.code)
+		p, digest, n, err := uploadAsset(ctx, client, container, *jf.code)
 		if err != nil {
 			return fmt.Errorf("upload the code %s: %w", jf.code.path, err)
 		}
+		fmt.Fprintf(out, "uploaded code %s (%d files) to %s/%s\n", jf.code.path, n, container, p)
 		codeID := c.workspaceID() + "/codes/" + digest + "/versions/1"
 		body := map[string]any{"properties": map[string]any{"codeUri": serviceURL + "/" + container + "/" + p, "isAnonymous": true}}
 		if err := c.putAsset(codeID, body); err != nil {
@@ -102,21 +103,23 @@ func (c *computeCmd) uploadLocal(ctx context.Context, jf *jobFile) error {
 	}
 	inputs := props["inputs"].(map[string]any)
 	for name, a := range jf.inputs {
-		p, _, err := uploadAsset(ctx, client, container, *a)
+		p, _, n, err := uploadAsset(ctx, client, container, *a)
 		if err != nil {
 			return fmt.Errorf("upload inputs.%s (%s): %w", name, a.path, err)
 		}
+		fmt.Fprintf(out, "uploaded inputs.%s %s (%d files) to %s/%s\n", name, a.path, n, container, p)
 		inputs[name].(map[string]any)["uri"] = "azureml://datastores/" + blob.WorkspaceDatastore + "/paths/" + p
 	}
 	return nil
 }
 
 // uploadAsset uploads a local file or folder under
-// LocalUpload/{digest}/{its name} and returns that path and the digest.
-func uploadAsset(ctx context.Context, client *azblob.Client, container string, a localAsset) (string, string, error) {
+// LocalUpload/{digest}/{its name} and returns that path, the digest and
+// the number of files.
+func uploadAsset(ctx context.Context, client *azblob.Client, container string, a localAsset) (string, string, int, error) {
 	files, digest, err := snapshot(a)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	prefix := "LocalUpload/" + digest + "/" + filepath.Base(a.path)
 	for _, rel := range files {
@@ -125,10 +128,10 @@ func uploadAsset(ctx context.Context, client *azblob.Client, container string, a
 			name, local = prefix+"/"+rel, filepath.Join(a.path, filepath.FromSlash(rel))
 		}
 		if err := uploadFile(ctx, client, container, name, local); err != nil {
-			return "", "", err
+			return "", "", 0, err
 		}
 	}
-	return prefix, digest, nil
+	return prefix, digest, len(files), nil
 }
 
 func uploadFile(ctx context.Context, client *azblob.Client, container, name, local string) error {
