@@ -86,6 +86,9 @@ distribution:
 limit:
   timeout: 60
 code: ./src
+inputs:
+  d: {type: uri_folder, path: ./job.yml}
+  e: {type: uri_file}
 `)
 	code, _, errs := runCLI(t, "job", "create", "-f", file, "--subscription", testSub, "-g", "mlgroup", "-w", "ws1", "--url", "http://127.0.0.1:1", "--token", "t")
 	if code != exitBadInput {
@@ -94,7 +97,9 @@ code: ./src
 	mustContain(t, "errors", errs, file+":5: resources.instance_count must be a whole number",
 		file+":7: distribution.type \"horovod\" must be pytorch, mpi or tensorflow",
 		file+":9: unknown key \"limit\"", // the line of the value
-		file+":10: code \"./src\" must be a local folder (uploaded as a snapshot) or azureml:NAME:VERSION")
+		file+":10: code \"./src\" must be a local folder (uploaded as a snapshot) or azureml:NAME:VERSION",
+		file+":12: inputs.d.path \"./job.yml\" does not match its type uri_folder",
+		file+":13: inputs.e.path is required")
 }
 
 // A job's output folder comes down with `job download`, beside its log.
