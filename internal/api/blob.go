@@ -86,11 +86,14 @@ func deriveStorageAccount(_ *Server, ctx context.Context, tx store.Tx, id arm.ID
 }
 
 // removeBlobs removes a deleted storage account's blobs.
-func removeBlobs(s *Server, _ context.Context, id arm.ID) error {
+func removeBlobs(s *Server, _ context.Context, id arm.ID) error { return s.removeAccountBlobs(id.String()) }
+
+// removeAccountBlobs removes the blobs of the deleted storage account id.
+func (s *Server) removeAccountBlobs(id string) error {
 	if s.blob == nil {
 		return nil
 	}
-	return s.blob.RemoveAccount(id.String())
+	return s.blob.RemoveAccount(id)
 }
 
 // datastore reads the workspaces' storage for the jobs scheduler.

@@ -10,8 +10,8 @@ import (
 
 // A storage account's name is unique across resource groups (a blob URL
 // names the account alone); the Blob service serves only accounts that
-// exist, and deleting an account deletes its blobs, so that one created
-// again under the name starts empty.
+// exist, and deleting an account (or its resource group) deletes its
+// blobs, so that one created again under the name starts empty.
 func TestStorageAccountNamesAndBlobs(t *testing.T) {
 	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
@@ -50,5 +50,19 @@ func TestStorageAccountNamesAndBlobs(t *testing.T) {
 	c.start("PUT", st1, account, http.StatusOK)
 	if status, code := container("HEAD"); status != http.StatusNotFound || code != "ContainerNotFound" {
 		t.Fatalf("container of the account created again: %d %s", status, code)
+	}
+	// Deleting its resource group deletes its blobs too.
+	if status, code := container("PUT"); status != http.StatusCreated {
+		t.Fatalf("create container: %d %s", status, code)
+	}
+	if status, body, _ := c.do("DELETE", rgML+rgAPI, ""); status != http.StatusOK {
+		t.Fatalf("delete %s: %d %v", rgML, status, body)
+	}
+	if status, body, _ := c.do("PUT", rgML+rgAPI, `{"location":"eastus"}`); status != http.StatusCreated {
+		t.Fatalf("resource group again: %d %v", status, body)
+	}
+	c.start("PUT", st1, account, http.StatusOK)
+	if status, code := container("HEAD"); status != http.StatusNotFound || code != "ContainerNotFound" {
+		t.Fatalf("container of the account created again in its group created again: %d %s", status, code)
 	}
 }
