@@ -86,7 +86,9 @@ func deriveStorageAccount(_ *Server, ctx context.Context, tx store.Tx, id arm.ID
 }
 
 // removeBlobs removes a deleted storage account's blobs.
-func removeBlobs(s *Server, _ context.Context, id arm.ID) error { return s.removeAccountBlobs(id.String()) }
+func removeBlobs(s *Server, _ context.Context, id arm.ID) error {
+	return s.removeAccountBlobs(id.String())
+}
 
 // removeAccountBlobs removes the blobs of the deleted storage account id.
 func (s *Server) removeAccountBlobs(id string) error {
