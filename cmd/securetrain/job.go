@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -125,6 +126,9 @@ func runJobCreate(name string, args []string, stdout, stderr io.Writer) int {
 		if err := c.putAsset(jf.envID, jf.environment); err != nil {
 			return c.fail(err)
 		}
+	}
+	if err := c.uploadLocal(context.Background(), jf, stdout); err != nil {
+		return c.fail(err)
 	}
 	body, err := json.Marshal(jf.body)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/blob"
 )
 
 // The `az ml` command-job YAML (https://azuremlschemas.azureedge.net
@@ -26,6 +28,10 @@ type jobFile struct {
 	// names one.
 	environment map[string]any
 	envID       string
+	// code and inputs are the local folder and files to upload first
+	// (jobupload.go); nil and empty when the YAML names none.
+	code   *localAsset
+	inputs map[string]*localAsset
 }
 
 // jobFileReader reads one file for a workspace.
@@ -46,6 +52,7 @@ var jobKeys = map[string][]string{
 	"limits":       {"timeout"},
 	"environment":  {"image", "conda_file", "name", "version", "description"},
 	"outputs.*":    {"type", "mode", "description"},
+	"inputs.*":     {"type", "path", "mode", "description"},
 }
 
 // readJobFile reads path, with the --set overrides applied, for the
@@ -218,7 +225,12 @@ func (r *jobFileReader) read(doc *arm.Value) *jobFile {
 		if s := r.str("code", v); strings.HasPrefix(s, "azureml:") {
 			props["codeId"] = r.assetID("code", "codes", v)
 		} else if s != "" {
-			r.errf(v, "code %q: uploading a local folder needs the workspace's blob storage, which securetrain does not serve yet; name a registered code version (azureml:NAME:VERSION) or leave code out", s)
+			a, err := localPath(r.path, s)
+			if err != nil {
+				r.errf(v, "code %q must be a local folder (uploaded as a snapshot) or azureml:NAME:VERSION: %v", s, err)
+			} else {
+				jf.code = &a
+			}
 		}
 	}
 	r.environment(f["environment"], doc, props, jf)
@@ -235,7 +247,7 @@ func (r *jobFileReader) read(doc *arm.Value) *jobFile {
 		props["distribution"] = r.distribution(v)
 	}
 	if v := f["inputs"]; r.object("inputs", v) {
-		props["inputs"] = r.inputs(v)
+		props["inputs"] = r.inputs(v, jf)
 	}
 	if v := f["outputs"]; r.object("outputs", v) {
 		props["outputs"] = r.outputs(v)
@@ -328,21 +340,59 @@ func (r *jobFileReader) mapped(v *arm.Value, section string, table map[string]st
 	return out
 }
 
-// inputs reads literal inputs; file and folder inputs need the blob
-// storage securetrain does not serve yet.
-func (r *jobFileReader) inputs(v *arm.Value) map[string]any {
+// inputs reads literal inputs, and file and folder inputs: a local path
+// (uploaded first: jf.inputs) or a datastore or blob URI.
+func (r *jobFileReader) inputs(v *arm.Value, jf *jobFile) map[string]any {
 	out := map[string]any{}
 	for i, name := range v.Keys {
 		switch x := v.Fields[i]; x.Kind {
 		case arm.String, arm.Number, arm.Bool:
 			out[name] = map[string]any{"jobInputType": "literal", "value": x.Str}
 		case arm.Object:
-			r.errf(x, "inputs.%s: file and folder inputs (uri_file, uri_folder) need the workspace's blob storage, which securetrain does not serve yet; use a literal value", name)
+			if in := r.fileInput(name, x, jf); in != nil {
+				out[name] = in
+			}
 		default:
 			r.errf(x, "inputs.%s must be a literal value, not a %s", name, x.Kind)
 		}
 	}
 	return out
+}
+
+// fileInput reads a uri_file or uri_folder input. Inputs are always
+// downloaded onto the nodes: mode is accepted and has no effect.
+func (r *jobFileReader) fileInput(name string, x *arm.Value, jf *jobFile) map[string]any {
+	f := r.fields(x, "inputs.*")
+	typ := ""
+	if t := f["type"]; t != nil {
+		typ = r.str("inputs."+name+".type", t)
+	}
+	if typ != "uri_file" && typ != "uri_folder" {
+		r.errf(x, "inputs.%s.type must be uri_file or uri_folder (a literal is written as the value itself)", name)
+		return nil
+	}
+	pv := f["path"]
+	if pv == nil {
+		r.errf(x, "inputs.%s.path is required: a local file or folder, or azureml://datastores/%s/paths/…", name, blob.WorkspaceDatastore)
+		return nil
+	}
+	p := r.str("inputs."+name+".path", pv)
+	in := map[string]any{"jobInputType": typ}
+	a, err := localPath(r.path, p)
+	switch {
+	case errors.Is(err, errNotLocal):
+		in["uri"] = p
+	case err != nil:
+		r.errf(pv, "inputs.%s.path %q: %v", name, p, err)
+	case a.dir != (typ == "uri_folder"):
+		r.errf(pv, "inputs.%s.path %q does not match its type %s", name, p, typ)
+	default:
+		if jf.inputs == nil {
+			jf.inputs = map[string]*localAsset{}
+		}
+		jf.inputs[name] = &a
+	}
+	return in
 }
 
 // outputs reads uri_folder outputs without a path.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/blob"
 	"securetrain/internal/certs"
 	"securetrain/internal/fabric/netns"
 	"securetrain/internal/netverify"
@@ -130,7 +131,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	opts := api.Options{Quotas: cfg.quotas, JobLogDir: filepath.Join(cfg.dataDir, "jobs"), NodeDir: cfg.nodeDir}
+	blobs, err := blob.Open(filepath.Join(cfg.dataDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	opts := api.Options{Quotas: cfg.quotas, JobLogDir: filepath.Join(cfg.dataDir, "jobs"), NodeDir: cfg.nodeDir, Blobs: blobs}
 	var handler *api.Server
 	if cfg.fabric == "netns" {
 		// Removes what a killed server left, and (deferred, so after the

@@ -198,7 +198,7 @@ func TestServeRefusesOpenDataDirectory(t *testing.T) {
 
 // TestServeFileModes: the database, -wal and -shm were created 0644. Now,
 // even under a umask of 0, every file serve writes in the data directory
-// is 0600 and the directory 0700.
+// is 0600 and every directory (the data directory, blobs/) 0700.
 func TestServeFileModes(t *testing.T) {
 	defer syscall.Umask(syscall.Umask(0))
 	dir := filepath.Join(t.TempDir(), "data")
@@ -222,8 +222,12 @@ func TestServeFileModes(t *testing.T) {
 			t.Fatal(err)
 		}
 		names = append(names, de.Name())
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %04o, want 0600", de.Name(), fi.Mode().Perm())
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %04o, want %04o", de.Name(), fi.Mode().Perm(), want)
 		}
 	}
 	mustContain(t, "the data directory", strings.Join(names, " "), "securetrain.db ", "securetrain.db-wal", "securetrain.db-shm", "admin.token", "ca.pem", "key.pem")

@@ -276,10 +276,17 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", newError(http.StatusUnauthorized, "InvalidAuthenticationToken", "The 'Authorization' header must be 'Bearer <token>'.")
 	}
-	rec, err := s.store.Get(r.Context(), tokenID(strings.TrimSpace(token)))
+	who, err := s.principalOf(r.Context(), strings.TrimSpace(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return "", newError(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid.")
 	}
+	return who, err
+}
+
+// principalOf names the principal of a token; store.ErrNotFound when it
+// is no token.
+func (s *Server) principalOf(ctx context.Context, token string) (string, error) {
+	rec, err := s.store.Get(ctx, tokenID(token))
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/blob"
 	"securetrain/internal/jobs"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
@@ -117,9 +118,18 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 			return bad("limits.timeout %q: %v", j.Timeout, err)
 		}
 	}
+	if j.CodeID != "" {
+		if err := checkCodeID(j.Workspace, j.CodeID); err != nil {
+			return bad("%v", err)
+		}
+	}
+	ws, _ := snap.Lookup(j.Workspace).(*resources.Workspace)
 	for name, in := range j.Inputs {
-		if in.Type != "literal" {
-			return bad("inputs.%s is a %s input; this server runs literal inputs only (files and folders need the workspace's blob storage, not served yet)", name, in.Type)
+		if in.Type == "literal" {
+			continue
+		}
+		if err := checkInputURI(ws, in.URI); err != nil {
+			return bad("inputs.%s: %v", name, err)
 		}
 	}
 	for name, out := range j.Outputs {
@@ -141,6 +151,26 @@ func jobAdmission(snap *resources.Snapshot, id arm.ID) error {
 		if m[1] == "inputs" && !inOK || m[1] == "outputs" && !outOK {
 			return bad("the command refers to %s, which the job does not declare under %s", m[0], m[1])
 		}
+	}
+	return nil
+}
+
+// checkInputURI checks that a file or folder input is in the default
+// storage account of the job's workspace: the only storage a job reads.
+func checkInputURI(ws *resources.Workspace, uri string) error {
+	loc, err := blob.ParseURI(uri)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ws == nil:
+		return nil // the workspace's own admission names what is wrong
+	case ws.StorageAccount.ID.IsZero():
+		return fmt.Errorf("workspace %s has no default storage account (properties.storageAccount) to read %s from", ws.ID.Leaf(), uri)
+	case loc.Datastore != "" && loc.Datastore != blob.WorkspaceDatastore:
+		return fmt.Errorf("datastore %s is not served: inputs are read from azureml://datastores/%s/paths/…", loc.Datastore, blob.WorkspaceDatastore)
+	case loc.Datastore == "" && !strings.EqualFold(loc.Account, ws.StorageAccount.ID.Leaf()):
+		return fmt.Errorf("%s is in storage account %s; a job reads only its workspace's storage account %s", uri, loc.Account, ws.StorageAccount.ID.Leaf())
 	}
 	return nil
 }

@@ -249,8 +249,9 @@ func processesOfUID(uid int) []string {
 }
 
 // A job's spec is refused when it cannot run: more nodes than the cluster
-// has, an undeclared reference, a compute of another workspace; and it
-// cannot change once submitted.
+// has, an undeclared reference, a compute of another workspace, code of
+// another workspace, inputs outside its storage; and it cannot change
+// once submitted.
 func TestJobAdmission(t *testing.T) {
 	c := newClient(t, jobOptions(t, nil))
 	provisionEnv(t, c, "")
@@ -262,6 +263,10 @@ func TestJobAdmission(t *testing.T) {
 		jobBody("cpu", "echo", `"environmentVariables":{"A=B":"x"}`):                                                   "environmentVariables.A=B",
 		jobBody("cpu", "echo", `"limits":{"jobLimitsType":"Command","timeout":"soon"}`):                                "limits.timeout",
 		`{"properties":{"jobType":"Sweep","command":"x","environmentId":"e","computeId":"` + wsML + `/computes/cpu"}}`: "command jobs only",
+		// Code and inputs come from this workspace's storage only.
+		jobBody("cpu", "echo", `"codeId":"`+rgNet+`/providers/Microsoft.MachineLearningServices/workspaces/other/codes/c/versions/1"`):   "not a code version of workspace",
+		jobBody("cpu", "echo", `"inputs":{"d":{"jobInputType":"uri_file","uri":"azureml://datastores/workspaceblobstore/paths/d.csv"}}`): "no default storage account",
+		jobBody("cpu", "echo", `"inputs":{"d":{"jobInputType":"uri_file","uri":"s3://bucket/d.csv"}}`):                                   "azureml://datastores/workspaceblobstore",
 	} {
 		st, out, _ := c.do("PUT", wsML+"/jobs/j1"+mlVersion, body)
 		if st < 400 || !strings.Contains(fmt.Sprint(out), want) {

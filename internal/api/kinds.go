@@ -86,6 +86,9 @@ var hooks = map[string]kindHooks{
 	resources.TypeSEP: {context: addReferrersContext},
 	// A job is queued by its create and run by the engine's scheduler.
 	resources.TypeJob: jobHooks,
+	// A storage account's name addresses its blobs: it is unique, and its
+	// blobs go with it.
+	resources.TypeStorageAccount: {derive: deriveStorageAccount, deleted: removeBlobs},
 }
 
 // Types the control plane names, spelled by the registry.

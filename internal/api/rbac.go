@@ -30,22 +30,32 @@ type roleDefinition struct {
 	Description string   // what it is for
 	Actions     []string // allowed, with * wildcards, case-insensitive
 	NotActions  []string // subtracted from Actions
+	// DataActions and NotDataActions are the same for data actions (a
+	// blob's read, write, delete): Actions never grant those.
+	DataActions, NotDataActions []string
 	// AssignableScopes are where a custom role may be assigned, all
 	// inside its subscription; nil for built-in roles (anywhere).
 	AssignableScopes []string
 }
 
-// builtinRoles are the built-in roles. Owner, Contributor, Reader and
-// Network Contributor carry Azure's GUIDs and the parts of Azure's
-// definitions that apply here; Data Scientist is securetrain's: it may
-// create and run computes (including joining them to a subnet, and
-// through template deployments) but not change networks.
+// blobData are the data actions on blobs (internal/blob).
+var blobData = []string{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"}
+
+// builtinRoles are the built-in roles. Owner, Contributor, Reader,
+// Network Contributor and the Storage Blob Data roles carry Azure's GUIDs
+// and the parts of Azure's definitions that apply here; Data Scientist is
+// securetrain's: it may create and run computes (including joining them
+// to a subnet, and through template deployments) but not change networks.
+// Unlike Azure's, Owner, Contributor and Data Scientist carry the blob
+// data actions, so that whoever submits jobs can upload their code
+// without a second role; Reader carries none, as in Azure.
 var builtinRoles = []roleDefinition{
 	{ID: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", Name: "Owner", Description: "Full access, including assigning roles.",
-		Actions: []string{"*"}},
+		Actions: []string{"*"}, DataActions: blobData},
 	{ID: "b24988ac-6180-42a0-ab88-20f7382dd24c", Name: "Contributor", Description: "Full access to resources, but no role assignments.",
-		Actions:    []string{"*"},
-		NotActions: []string{"Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"}},
+		Actions:     []string{"*"},
+		NotActions:  []string{"Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"},
+		DataActions: blobData},
 	{ID: "acdd72a7-3385-48ef-bd42-f606fba81ae7", Name: "Reader", Description: "Read everything, change nothing.",
 		Actions: []string{"*/read"}},
 	{ID: "4d97b98b-1d4f-4787-a291-c67834d212e7", Name: "Network Contributor", Description: "Manage networks, not access to them.",
@@ -55,7 +65,17 @@ var builtinRoles = []roleDefinition{
 			"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/virtualNetworks/join/action",
 			// Template deployments of computes: each resource a template
 			// holds still needs its own write.
-			"Microsoft.Resources/deployments/*"}},
+			"Microsoft.Resources/deployments/*",
+			// The container a workspace's code snapshots go to.
+			"Microsoft.Storage/storageAccounts/blobServices/containers/write"},
+		DataActions: blobData},
+	{ID: "ba92f5b4-2d11-453d-a403-e96b0029c9fe", Name: "Storage Blob Data Contributor", Description: "Read, write and delete blob containers and data.",
+		Actions: []string{"Microsoft.Storage/storageAccounts/blobServices/containers/delete", "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+			"Microsoft.Storage/storageAccounts/blobServices/containers/write"},
+		DataActions: blobData},
+	{ID: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", Name: "Storage Blob Data Reader", Description: "Read and list blob containers and data.",
+		Actions:     []string{"Microsoft.Storage/storageAccounts/blobServices/containers/read"},
+		DataActions: []string{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"}},
 }
 
 // roleByName finds a built-in role by name or GUID (case-insensitive).
@@ -68,24 +88,15 @@ func roleByName(name string) (roleDefinition, bool) {
 	return roleDefinition{}, false
 }
 
-// permits reports whether the role allows action.
-func (r roleDefinition) permits(action string) bool {
-	allowed := false
-	for _, a := range r.Actions {
-		if actionMatch(a, action) {
-			allowed = true
-			break
-		}
+// permits reports whether the role allows action (a data action when
+// data).
+func (r roleDefinition) permits(action string, data bool) bool {
+	allow, deny := r.Actions, r.NotActions
+	if data {
+		allow, deny = r.DataActions, r.NotDataActions
 	}
-	if !allowed {
-		return false
-	}
-	for _, na := range r.NotActions {
-		if actionMatch(na, action) {
-			return false
-		}
-	}
-	return true
+	return slices.ContainsFunc(allow, func(a string) bool { return actionMatch(a, action) }) &&
+		!slices.ContainsFunc(deny, func(na string) bool { return actionMatch(na, action) })
 }
 
 // actionMatch matches an action against a pattern whose * stands for any
@@ -159,6 +170,8 @@ func (sr storedRole) definition(scope string) roleDefinition {
 	for _, p := range sr.Properties.Permissions {
 		d.Actions = append(d.Actions, p.Actions...)
 		d.NotActions = append(d.NotActions, p.NotActions...)
+		d.DataActions = append(d.DataActions, p.DataActions...)
+		d.NotDataActions = append(d.NotDataActions, p.NotDataActions...)
 	}
 	return d
 }
@@ -489,7 +502,8 @@ func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub
 		}
 		return map[string]any{"id": roleDefinitionID(d), "name": d.ID, "type": typeRoleDefinition,
 			"properties": map[string]any{"roleName": d.Name, "description": d.Description, "type": kind,
-				"permissions": []map[string]any{{"actions": d.Actions, "notActions": d.NotActions}}, "assignableScopes": scopes}}
+				"permissions":      []map[string]any{{"actions": d.Actions, "notActions": d.NotActions, "dataActions": nonNil(d.DataActions), "notDataActions": nonNil(d.NotDataActions)}},
+				"assignableScopes": scopes}}
 	}
 	if name == "" {
 		if r.Method != http.MethodGet {
@@ -608,7 +622,7 @@ func checkCustomRole(in *storedRole, sub, name string, all []roleDefinition) err
 		return newError(http.StatusBadRequest, "InvalidRoleDefinition", "properties.permissions must list at least one set of actions.")
 	}
 	for _, perm := range p.Permissions {
-		for _, a := range slices.Concat(perm.Actions, perm.NotActions) {
+		for _, a := range slices.Concat(perm.Actions, perm.NotActions, perm.DataActions, perm.NotDataActions) {
 			if a == "" || strings.ContainsAny(a, " \t\n") || (a != "*" && !strings.Contains(a, "/")) {
 				return newError(http.StatusBadRequest, "InvalidActionOrNotAction", "'%s' is not a valid action: use Provider/type/verb with * wildcards.", a)
 			}
@@ -640,7 +654,7 @@ func eachAssignmentOf(ctx context.Context, rd store.Reader, sub, guid string, fn
 // assignment of who at or above target permits it. Otherwise 403
 // AuthorizationFailed, in ARM's words.
 func (s *Server) authorize(ctx context.Context, who, action, target string) error {
-	ok, err := s.permitted(ctx, who, action, target)
+	ok, err := s.permitted(ctx, who, action, target, false)
 	if err != nil {
 		return err
 	}
@@ -652,8 +666,9 @@ func (s *Server) authorize(ctx context.Context, who, action, target string) erro
 }
 
 // permitted evaluates who's assignments at the root and under the
-// target's subscription.
-func (s *Server) permitted(ctx context.Context, who, action, target string) (bool, error) {
+// target's subscription; a data action (data) is granted by a role's
+// dataActions only.
+func (s *Server) permitted(ctx context.Context, who, action, target string, data bool) (bool, error) {
 	scopes := []string{"/providers"} // root-scope assignments
 	if targetSub := subscriptionOf(target); targetSub != "" {
 		scopes = append(scopes, "/subscriptions/"+targetSub)
@@ -676,7 +691,7 @@ func (s *Server) permitted(ctx context.Context, who, action, target string) (boo
 			if err != nil {
 				return err
 			}
-			if def.permits(action) {
+			if def.permits(action, data) {
 				return errPermitted
 			}
 			return nil
@@ -700,4 +715,12 @@ func methodVerb(method string) string {
 		return "delete"
 	}
 	return "write"
+}
+
+// nonNil shows an empty list as [] rather than null.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -112,7 +113,9 @@ func (s *Server) putResourceGroup(w http.ResponseWriter, r *http.Request, sub, n
 // transaction.
 func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub, name string) error {
 	id := resourceGroupID(sub, name)
+	var accounts []string // the storage accounts deleted, whose blobs go too
 	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		accounts = accounts[:0] // the closure may be re-run
 		if err := checkLocks(r.Context(), tx, sub, id, true); err != nil {
 			return err
 		}
@@ -128,6 +131,12 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 			}
 			return err
 		}
+		if err := store.Each(r.Context(), tx, store.Query{Scope: id, Type: resources.TypeStorageAccount}, func(rec store.Record) error {
+			accounts = append(accounts, rec.ID)
+			return nil
+		}); err != nil {
+			return err
+		}
 		// What its resources own outside it goes too (a zone group's
 		// records in another group's zone).
 		if err := deleteOwnedUnder(r.Context(), tx, id); err != nil {
@@ -138,6 +147,11 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 	})
 	if err != nil {
 		return err
+	}
+	for _, a := range accounts {
+		if err := s.removeAccountBlobs(a); err != nil {
+			return err
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/blob"
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/jobs"
@@ -41,6 +42,9 @@ type Server struct {
 	excludedLogged sync.Map
 	// deployments are the template deployments running (deployments.go).
 	deployments *deploymentRuns
+	// blob serves the storage accounts' blobs (blob.go); nil without
+	// Options.Blobs.
+	blob *blob.Service
 }
 
 // Options configure a server beyond its store.
@@ -59,6 +63,9 @@ type Options struct {
 	// sim fabric; the jobs' users must be able to reach it (0711 or
 	// wider up the path), so it is not in the data directory.
 	NodeDir string
+	// Blobs keeps the storage accounts' blobs, under the data directory;
+	// nil serves none (and jobs get no code or file inputs).
+	Blobs *blob.Store
 }
 
 // New returns a server on st, logging to log, with the simulated fabric
@@ -81,7 +88,12 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	// invalidate cached networks too.
 	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
 		Network: s.network, Clock: s.clock})
-	s.jobs = jobs.New(jobs.Config{Store: s.store, Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir})
+	var ds jobs.Datastore
+	if opts.Blobs != nil {
+		s.blob = blob.NewService(opts.Blobs, blobAuthority{s}, log)
+		ds = datastore{s}
+	}
+	s.jobs = jobs.New(jobs.Config{Store: s.store, Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir, Datastore: ds})
 	s.engine.SetScheduler(s.jobs)
 	return s
 }
@@ -94,6 +106,12 @@ func (s *Server) Engine() *provision.Engine { return s.engine }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	if s.blob != nil && blob.IsBlobRequest(r) {
+		who := s.blob.Serve(rec, r)
+		s.log.Info("blob request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "principal", who,
+			"ms", float64(time.Since(start).Microseconds())/1000)
+		return
+	}
 	who, err := s.authenticate(r)
 	if err == nil {
 		err = s.route(rec, r, who)
@@ -118,6 +136,10 @@ func (r *statusRecorder) WriteHeader(status int) {
 	r.status = status
 	r.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets http.ResponseController reach the connection (the Blob
+// service lifts its deadlines for large transfers).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // route dispatches on the path's segments, compared case-insensitively.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error {

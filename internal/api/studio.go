@@ -36,7 +36,7 @@ func (s *Server) Permitted(r *http.Request, action, target string) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	return s.permitted(r.Context(), who, action, target)
+	return s.permitted(r.Context(), who, action, target, false)
 }
 
 // PreflightRequest is what ServePreflight judges: the id a compute would

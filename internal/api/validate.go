@@ -337,7 +337,7 @@ func (s *Server) authorizeLinked(ctx context.Context, who, writeType string, act
 			continue // RefsOutside yields only parsed ids
 		}
 		for _, need := range linkedActionsFor(writeType, id) {
-			ok, err := s.permitted(ctx, who, need.action, need.target.String())
+			ok, err := s.permitted(ctx, who, need.action, need.target.String(), false)
 			if err != nil {
 				return err
 			}

@@ -33,12 +33,13 @@ func TestLogPathRefusesOtherFiles(t *testing.T) {
 	}
 }
 
-// ${{inputs.x}} and ${{outputs.y}} are replaced; other text is left.
+// ${{inputs.x}} (a literal's value, a file input's local path) and
+// ${{outputs.y}} are replaced; other text is left.
 func TestSubstitute(t *testing.T) {
-	j := &resources.Job{Command: "train --lr ${{inputs.lr}} --out ${{outputs.model}} ${{inputs.lr}} $HOME",
-		Inputs: map[string]resources.JobInput{"lr": {Type: "literal", Value: "0.1"}}}
-	got := substitute(j, map[string]string{"model": "/w/outputs/model"})
-	if want := "train --lr 0.1 --out /w/outputs/model 0.1 $HOME"; got != want {
+	j := &resources.Job{Command: "train --lr ${{inputs.lr}} --data ${{inputs.data}} --out ${{outputs.model}} ${{inputs.lr}} $HOME",
+		Inputs: map[string]resources.JobInput{"lr": {Type: "literal", Value: "0.1"}, "data": {Type: "uri_file", URI: "azureml://datastores/workspaceblobstore/paths/d/x.csv"}}}
+	got := substitute(j, map[string]string{"data": "/w/inputs/data/x.csv"}, map[string]string{"model": "/w/outputs/model"})
+	if want := "train --lr 0.1 --data /w/inputs/data/x.csv --out /w/outputs/model 0.1 $HOME"; got != want {
 		t.Errorf("substitute: %q, want %q", got, want)
 	}
 }

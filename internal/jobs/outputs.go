@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"securetrain/internal/arm"
 )
 
 // A job's output folders are kept when it ends: copied from its working
@@ -87,6 +90,48 @@ func copyFile(src *os.Root, p, target string) error {
 type OutputFile struct {
 	Path string `json:"path"`
 	Size int64  `json:"size"`
+}
+
+// uploadOutputs puts a job's kept outputs into its workspace's blob
+// datastore too, at Azure ML's default output path
+// azureml/{job}/{output}/…; a workspace without a default storage
+// account has them in the data directory only.
+func (s *Scheduler) uploadOutputs(ctx context.Context, jobID string) error {
+	if s.cfg.Datastore == nil {
+		return nil
+	}
+	id, err := arm.ParseID(jobID, "")
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	ws, _ := id.Parent()
+	files, err := s.Outputs(jobID)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		err := s.uploadOutput(ctx, jobID, ws, "azureml/"+id.Leaf()+"/"+f.Path, f.Path)
+		if errors.Is(err, ErrNoStorage) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("upload output %s to the workspace's storage: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) uploadOutput(ctx context.Context, jobID string, ws arm.ID, blobPath, path string) error {
+	f, err := s.OpenOutput(jobID, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return s.cfg.Datastore.Put(ctx, ws, blobPath, f, info.Size())
 }
 
 func (s *Scheduler) outputsDir(jobID string) string {

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,15 +77,17 @@ func (r *run) finished() bool {
 
 // spec is what starting a job needs.
 type spec struct {
-	job     *resources.Job
-	nodes   []provision.ClaimedNode
-	uid     int
-	workDir string // the job's, under the scheduler's WorkDir
-	logDir  string // the job's user_logs, under the data directory
+	job       *resources.Job
+	nodes     []provision.ClaimedNode
+	uid       int
+	workDir   string    // the job's, under the scheduler's WorkDir
+	logDir    string    // the job's user_logs, under the data directory
+	datastore Datastore // its code and inputs; nil when the server keeps no blobs
 }
 
-// start prepares the job's directories and starts its processes.
-func start(sp spec, wake func()) (*run, error) {
+// start prepares the job's directories, code and inputs, and starts its
+// processes.
+func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 	j := sp.job
 	ppn := 1
 	if j.Distribution.Type == resources.DistributionPyTorch || j.Distribution.Type == resources.DistributionMPI {
@@ -108,7 +111,18 @@ func start(sp spec, wake func()) (*run, error) {
 		}
 		outputs[name] = dir
 	}
-	command := substitute(j, outputs)
+	nodeDirs := make([]string, len(sp.nodes))
+	for i, n := range sp.nodes {
+		nodeDirs[i] = filepath.Join(sp.workDir, n.Name)
+		if err := ownedDir(nodeDirs[i], sp.uid); err != nil {
+			return nil, err
+		}
+	}
+	inputs, err := prepare(ctx, sp.datastore, j, sp.workDir, nodeDirs, sp.uid)
+	if err != nil {
+		return nil, err
+	}
+	command := substitute(j, inputs, outputs)
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -117,11 +131,7 @@ func start(sp spec, wake func()) (*run, error) {
 	for name := range outputs {
 		r.outputs = append(r.outputs, name)
 	}
-	for i, n := range sp.nodes {
-		nodeDir := filepath.Join(sp.workDir, n.Name)
-		if err := ownedDir(nodeDir, sp.uid); err != nil {
-			return nil, err
-		}
+	for i, nodeDir := range nodeDirs {
 		for local := range ppn {
 			rank := i*ppn + local
 			logName := "std_log.txt"
@@ -200,13 +210,18 @@ func ownedDir(dir string, uid int) error {
 	return nil
 }
 
-// substitute replaces ${{inputs.x}} with literal inputs' values and
-// ${{outputs.y}} with output folders in the job's command. Admission has
-// checked that every reference names a declared input or output.
-func substitute(j *resources.Job, outputs map[string]string) string {
+// substitute replaces ${{inputs.x}} with literal inputs' values or file
+// and folder inputs' local paths, and ${{outputs.y}} with output folders
+// in the job's command. Admission has checked that every reference names
+// a declared input or output.
+func substitute(j *resources.Job, inputs, outputs map[string]string) string {
 	var pairs []string
 	for name, in := range j.Inputs {
-		pairs = append(pairs, "${{inputs."+name+"}}", in.Value)
+		value := in.Value
+		if p, ok := inputs[name]; ok {
+			value = p
+		}
+		pairs = append(pairs, "${{inputs."+name+"}}", value)
 	}
 	for name, dir := range outputs {
 		pairs = append(pairs, "${{outputs."+name+"}}", dir)

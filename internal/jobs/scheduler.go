@@ -31,6 +31,9 @@ type Config struct {
 	// the job's user. It must not be inside the data directory, which the
 	// job's user cannot enter.
 	WorkDir string
+	// Datastore reads the workspaces' storage for jobs' code and inputs;
+	// nil when the server keeps no blobs.
+	Datastore Datastore
 	// FirstUID and UIDs are the range of user ids jobs run as, one per
 	// running job; ids an account or a process uses are skipped.
 	FirstUID, UIDs int
@@ -237,7 +240,8 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return resizing, s.queued(ctx, e)
 	}
 	ps.busy[uid] = true
-	r, err := start(spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job)}, s.cfg.Engine.Wake)
+	r, err := start(ctx, spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job),
+		datastore: s.cfg.Datastore}, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
@@ -276,8 +280,8 @@ func (s *Scheduler) queued(ctx context.Context, e entry) error {
 }
 
 // collect ends a run whose processes have all exited: its final status
-// with the reason. (Finalizing is the upload of outputs, which the sim
-// fabric does not do yet: no job shows it.)
+// with the reason. A job with outputs is Finalizing while they are kept
+// in the data directory and uploaded to its workspace's storage.
 func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) {
 	if !r.finished() {
 		return false, nil // its exit wakes the engine
@@ -304,7 +308,11 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 		if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return setStatus(ctx, tx, e.Job, resources.JobFinalizing, nil) }); err != nil {
 			return false, err
 		}
-		if err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job)); err != nil {
+		err := keepOutputs(r.workDir, r.outputs, r.uid, s.outputsDir(e.Job))
+		if err == nil {
+			err = s.uploadOutputs(ctx, e.Job)
+		}
+		if err != nil {
 			s.cfg.Log.Warn("jobs: outputs not kept", "job", e.Job, "err", err)
 			if status == resources.JobCompleted {
 				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}

@@ -32,6 +32,7 @@ import (
 
 	"securetrain/internal/api"
 	stArm "securetrain/internal/arm"
+	"securetrain/internal/blob"
 	"securetrain/internal/certs"
 	"securetrain/internal/serving"
 	"securetrain/internal/store"
@@ -116,8 +117,12 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	handler := api.NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb)})
+		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb), Blobs: blobs})
 	// The engine and the sweeper run as serve runs them, and stop before
 	// the store closes.
 	ctx, stopBackground := context.WithCancel(context.Background())
@@ -166,18 +171,23 @@ type clients struct {
 	ml     *armmachinelearning.ClientFactory
 }
 
+// armOptions point an ARM client at the server, trusting its CA.
+func (s *server) armOptions() *arm.ClientOptions {
+	return &arm.ClientOptions{ClientOptions: policy.ClientOptions{
+		Cloud: cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+			cloud.ResourceManager: {Endpoint: s.url, Audience: audience},
+		}},
+		Transport: s.transport,
+	}}
+}
+
 // clients builds the SDK clients for a principal's token, configured as
 // arm-api-notes.md's "Minimal working client configuration": only the
 // ResourceManager service, pointed at the server, and a transport that
 // trusts the generated CA.
 func (s *server) clients(tb testing.TB, token string) clients {
 	tb.Helper()
-	opts := &arm.ClientOptions{ClientOptions: policy.ClientOptions{
-		Cloud: cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Endpoint: s.url, Audience: audience},
-		}},
-		Transport: s.transport,
-	}}
+	opts := s.armOptions()
 	cred := credential{token: token}
 	var c clients
 	var err error

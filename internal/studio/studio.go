@@ -136,7 +136,9 @@ func New(api API, opts Options) *Studio {
 // (the ARM API: /subscriptions/…) with api, unchanged.
 func Mount(api http.Handler, studio *Studio) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/studio/") {
+		// A Blob REST request (x-ms-version) may address a storage
+		// account called studio: it is the API's.
+		if (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/studio/")) && r.Header.Get("x-ms-version") == "" {
 			studio.ServeHTTP(w, r)
 			return
 		}
