@@ -140,6 +140,9 @@ func (s *Server) Background(ctx context.Context) {
 			return
 		case <-sweep:
 		}
+		if !s.engine.Working() {
+			continue // the replica whose engine works sweeps
+		}
 		if n, err := s.SweepOperations(ctx, s.clock.Now().Add(-OperationRetention)); err != nil {
 			s.log.Error("sweeping finished operations", "err", err)
 		} else if n > 0 {

@@ -59,6 +59,10 @@ type Options struct {
 	// sim fabric; the jobs' users must be able to reach it (0711 or
 	// wider up the path), so it is not in the data directory.
 	NodeDir string
+	// Replica, when set, says the store is shared with other servers:
+	// the engine works while it holds the lease (provision.Lease), and
+	// cached networks are checked against the store's change counters.
+	Replica *provision.Lease
 }
 
 // New returns a server on st, logging to log, with the simulated fabric
@@ -72,7 +76,7 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	s.store = invalidatingStore{Store: st, networks: s.networks}
+	s.store = invalidatingStore{Store: st, networks: s.networks, shared: opts.Replica != nil}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
@@ -80,8 +84,8 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	// The engine writes through the same store, so that its writes
 	// invalidate cached networks too.
 	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
-		Network: s.network, Clock: s.clock})
-	s.jobs = jobs.New(jobs.Config{Store: s.store, Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir})
+		Network: s.network, Clock: s.clock, Lease: opts.Replica})
+	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir})
 	s.engine.SetScheduler(s.jobs)
 	return s
 }
