@@ -42,8 +42,8 @@ type cachedNetwork struct {
 	// compilation (0 when the store is this server's alone).
 	version int64
 	done    chan struct{}
-	n    *netverify.Network
-	err  error
+	n       *netverify.Network
+	err     error
 }
 
 func newNetworkCache() *networkCache {
