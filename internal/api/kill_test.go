@@ -166,6 +166,14 @@ func TestKill9DuringWrites(t *testing.T) {
 // middle of an operation.
 const hangBootEnv = "SECURETRAIN_TEST_HANG_BOOT"
 
+// killStoreEnv puts the server's records in the PostgreSQL database it
+// names, and killHolderEnv makes it a replica holding leases under that
+// name (TestKill9ReplicaMidResize).
+const (
+	killStoreEnv  = "SECURETRAIN_TEST_KILL_STORE"
+	killHolderEnv = "SECURETRAIN_TEST_KILL_HOLDER"
+)
+
 // hangingBoots is the line the server prints when its fabric hangs.
 const hangingBoots = "fabric: boot hangs"
 
@@ -191,7 +199,13 @@ func (f *hangingFabric) Boot(ctx context.Context, n fabric.Node) error {
 // runKillServer serves the API on a loopback port until killed, resuming
 // pending operations as serve does.
 func runKillServer(t *testing.T, dir string) {
-	st, err := store.OpenSQLite(dir)
+	var st store.Store
+	var err error
+	if url := os.Getenv(killStoreEnv); url != "" {
+		st, err = store.OpenPostgres(context.Background(), url)
+	} else {
+		st, err = store.OpenSQLite(dir)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +219,9 @@ func runKillServer(t *testing.T, dir string) {
 	opts := Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}}
 	if n, err := strconv.Atoi(os.Getenv(hangBootEnv)); err == nil {
 		opts.Fabric = &hangingFabric{Sim: fabric.NewSim(), boots: n}
+	}
+	if holder := os.Getenv(killHolderEnv); holder != "" {
+		opts.Replica = replicaLease(holder)
 	}
 	if nodes := os.Getenv(nodeDirEnv); nodes != "" {
 		opts.JobLogDir, opts.NodeDir = filepath.Join(dir, "jobs"), nodes

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/provision"
+	"securetrain/internal/store"
+	"securetrain/internal/store/storetest"
+)
+
+// Tests of several servers (replicas) on one PostgreSQL database, each
+// with its own store connections, engine and listener.
+
+// replicaLease is the tests' lease: short, so that a take-over after a
+// kill is quick, and a fast poll, so that an operation begun on the
+// replica that does not work is taken up at once.
+func replicaLease(holder string) *provision.Lease {
+	return &provision.Lease{Holder: holder, TTL: 3 * time.Second, Poll: 100 * time.Millisecond}
+}
+
+// replica starts a server on the database of url with data directory dir
+// (shared by the replicas of a test: it holds only admin.token, which the
+// first creates) and returns a client of it.
+func replica(t *testing.T, url, dir, holder string) *client {
+	t.Helper()
+	st, err := store.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
+		Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, Replica: replicaLease(holder)})
+	t.Cleanup(startBackground(s))
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
+}
+
+// TestReplicasShareOneSubnet: two replicas take 100 resizes of ten
+// clusters in one /26 (59 usable addresses, fewer than asked for), half
+// through each, all at once. Each operation's status is read through the
+// other replica. When all have ended, no address is allocated twice, every
+// allocation belongs to a node, and every node is in the subnet.
+func TestReplicasShareOneSubnet(t *testing.T) {
+	url := storetest.PostgresSchema(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	const clusters, resizes = 10, 100
+	for i := range clusters {
+		c := []*client{a, b}[i%2]
+		if st, out, _ := c.do("PUT", fmt.Sprintf("%s/computes/c%d%s", wsML, i, mlVersion), clusterBody("small", 0, 10, "PT1H")); st != http.StatusCreated {
+			t.Fatalf("cluster c%d: %d %v", i, st, out)
+		}
+	}
+	var (
+		mu       sync.Mutex
+		accepted = map[*client]int{}
+		ops      []string
+		wg       sync.WaitGroup
+	)
+	for i := range resizes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := []*client{a, b}[i%2]
+			path := fmt.Sprintf("%s/computes/c%d/resize%s", wsML, i%clusters, mlVersion)
+			// A cluster takes one operation at a time: a resize refused
+			// as Conflict is asked again.
+			for {
+				st, out, hdr := c.do("POST", path, resize(1+(i*7)%10))
+				if st == http.StatusConflict {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				if st != http.StatusAccepted {
+					t.Errorf("resize %d: %d %v", i, st, out)
+					return
+				}
+				mu.Lock()
+				accepted[c]++
+				ops = append(ops, strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)+"|"+fmt.Sprint(i%2))
+				mu.Unlock()
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if accepted[a] != resizes/2 || accepted[b] != resizes/2 {
+		t.Fatalf("accepted %d through a, %d through b; want %d each", accepted[a], accepted[b], resizes/2)
+	}
+	for _, op := range ops {
+		path, side, _ := strings.Cut(op, "|")
+		other := map[string]*client{"0": b, "1": a}[side]
+		status := other.wait(path) // answered by the replica that did not begin it
+		if status["status"] != "Succeeded" && opError(status) != "AllocationFailed" {
+			t.Errorf("operation %s: %v", path, status)
+		}
+	}
+	subnet := netip.MustParsePrefix("10.0.2.0/26")
+	seen := map[string]string{}
+	total := 0
+	for i := range clusters {
+		name := fmt.Sprintf("c%d", i)
+		for _, n := range a.nodes(name) {
+			ip := arm.Str(n, "privateIpAddress")
+			addr, err := netip.ParseAddr(ip)
+			if err != nil || !subnet.Contains(addr) {
+				t.Errorf("node %s/%s has address %q, not in %s", name, arm.Str(n, "nodeId"), ip, subnet)
+			}
+			if other, dup := seen[ip]; dup {
+				t.Errorf("address %s given to %s and %s/%s", ip, other, name, arm.Str(n, "nodeId"))
+			}
+			seen[ip] = name + "/" + arm.Str(n, "nodeId")
+			total++
+		}
+	}
+	if n := countRecords(t, a.st, vnetNet+"/subnets/small/addresses"); n != total {
+		t.Errorf("%d addresses allocated for %d nodes", n, total)
+	}
+	if total == 0 || total > 59 {
+		t.Errorf("%d nodes in a /26", total)
+	}
+	t.Logf("%d nodes with distinct addresses after %d resizes through two replicas", total, resizes)
+}
+
+// TestReplicaLosesItsDatabase: a replica whose database goes away answers
+// 503 with Retry-After (not 500), and answers again when it is back.
+func TestReplicaLosesItsDatabase(t *testing.T) {
+	proxy, url := storetest.NewProxy(t, storetest.PostgresSchema(t))
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	c := replica(t, url, dir, "a")
+	if st, out, _ := c.do("PUT", rgML+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("resource group: %d %v", st, out)
+	}
+	proxy.Cut()
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", rgML + rgVersion, ""},
+		{"PUT", rgNet + rgVersion, `{"location":"eastus"}`},
+	} {
+		st, out, hdr := c.do(req.method, req.path, req.body)
+		if st != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || errCode(out) != "ServiceUnavailable" {
+			t.Errorf("%s without a database: %d, Retry-After %q, %v; want 503 with Retry-After", req.method, st, hdr.Get("Retry-After"), out)
+		}
+	}
+	proxy.Restore()
+	// The pool may hand out a connection the cut closed once more: the
+	// client retries a 503, as told.
+	poll(t, "the replica answering again", patient, func() (bool, any) {
+		st, out, _ := c.do("GET", rgML+rgVersion, "")
+		if st != http.StatusOK && st != http.StatusServiceUnavailable {
+			t.Fatalf("after the database came back: %d %v", st, out)
+		}
+		return st == http.StatusOK, st
+	})
+	if st, out, _ := c.do("PUT", rgNet+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("write after the database came back: %d %v", st, out)
+	}
+}
+
+// TestKill9ReplicaMidResize: the replica that works is SIGKILLed in the
+// middle of a resize begun through the other; the other takes the lease
+// over when it expires and completes the resize, every node with exactly
+// one address.
+func TestKill9ReplicaMidResize(t *testing.T) {
+	url := storetest.PostgresSchema(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, cmdA, stdoutA := startKillServer(t, dir, hangBootEnv+"=10", killStoreEnv+"="+url, killHolderEnv+"=a")
+	// a works: b, started after, waits for the lease.
+	poll(t, "a holding the engine's lease", patient, func() (bool, any) {
+		rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
+		return err == nil && strings.Contains(string(rec.Body), `"holder":"a"`), err
+	})
+	b, _, _ := startKillServer(t, dir, killStoreEnv+"="+url, killHolderEnv+"=b")
+	provisionEnv(t, b, "")
+	b.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
+	op := b.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
+	if line, err := stdoutA.ReadString('\n'); err != nil || strings.TrimSpace(line) != hangingBoots {
+		t.Fatalf("a did not reach its 11th boot: %q %v", line, err)
+	}
+	if err := cmdA.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmdA.Wait()
+	if _, out, _ := b.do("GET", op, ""); out["status"] != "InProgress" {
+		t.Fatalf("the kill did not land mid-operation: %v", out)
+	}
+	if status := b.wait(op); status["status"] != "Succeeded" {
+		t.Fatalf("after a's kill: %v", status)
+	}
+	nodes := b.nodes("cpu")
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
+			t.Fatalf("node %v (duplicate address or not ready)", n)
+		}
+		seen[arm.Str(n, "privateIpAddress")] = true
+	}
+	if len(nodes) != 30 {
+		t.Fatalf("%d nodes after the resize b completed, want 30", len(nodes))
+	}
+	if n := countRecords(t, st, vnetNet+"/subnets/compute/addresses"); n != 30 {
+		t.Fatalf("%d addresses allocated for 30 nodes", n)
+	}
+	rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
+	if err != nil || !strings.Contains(string(rec.Body), `"holder":"b"`) {
+		t.Fatalf("the lease after the take-over: %s %v", rec.Body, err)
+	}
+}
+
+// TestReplicasSeeEachOthersNetworks: a replica's cached network of a
+// subscription is compiled again after another replica's write to it
+// (the change counter in the database), and kept while nothing changes.
+func TestReplicasSeeEachOthersNetworks(t *testing.T) {
+	url := storetest.PostgresSchema(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	ctx := context.Background()
+	nsgs := func() int {
+		n, err := b.srv.CompiledNetwork(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(n.Snapshot().NetworkSecurityGroups)
+	}
+	first, err := b.srv.CompiledNetwork(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := b.srv.CompiledNetwork(ctx, sub); again != first {
+		t.Error("the network was compiled again with no write")
+	}
+	before := nsgs()
+	if st, out, _ := a.do("PUT", netNet+"networkSecurityGroups/nsg-new"+netVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("NSG through a: %d %v", st, out)
+	}
+	if after := nsgs(); after != before+1 {
+		t.Fatalf("b's network has %d NSGs after a created one (before: %d): stale cache", after, before)
+	}
+}
