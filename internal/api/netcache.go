@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,32 +158,44 @@ func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) 
 	})
 }
 
-// networkChanges holds a change counter per subscription (shared stores).
-const networkChanges = "/providers/securetrain/networkChanges/"
+// networkChanges holds the change counters of each subscription (shared
+// stores): changeShards records per subscription, one chosen at random by
+// each writing transaction, so that concurrent writers in a subscription
+// rarely write the same record (which would make one of them retry); the
+// subscription's version is their sum, which every commit increases.
+const (
+	networkChanges = "/providers/securetrain/networkChanges/"
+	changeShards   = 16
+)
 
-// networkVersion reads a subscription's change counter (0: never changed).
+// networkVersion reads a subscription's change count (0: never changed).
 func networkVersion(ctx context.Context, rd store.Reader, sub string) (int64, error) {
-	rec, err := rd.Get(ctx, networkChanges+arm.FoldKey(sub))
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	if err := json.Unmarshal(rec.Body, &n); err != nil {
-		return 0, fmt.Errorf("stored change counter of subscription %s: %w", sub, err)
-	}
-	return n, nil
+	var sum int64
+	err := store.Each(ctx, rd, store.Query{Scope: networkChanges + arm.FoldKey(sub)}, func(rec store.Record) error {
+		n, err := strconv.ParseInt(string(rec.Body), 10, 64)
+		if err != nil {
+			return fmt.Errorf("stored change counter %s: %w", rec.ID, err)
+		}
+		sum += n
+		return nil
+	})
+	return sum, err
 }
 
-// countChange adds one to a subscription's change counter in tx.
+// countChange adds one to a counter of the subscription in tx.
 func countChange(ctx context.Context, tx store.Tx, sub string) error {
-	n, err := networkVersion(ctx, tx, sub)
-	if err != nil {
+	id := networkChanges + arm.FoldKey(sub) + "/" + strconv.Itoa(rand.IntN(changeShards))
+	var n int64
+	rec, err := tx.Get(ctx, id)
+	switch {
+	case err == nil:
+		if n, err = strconv.ParseInt(string(rec.Body), 10, 64); err != nil {
+			return fmt.Errorf("stored change counter %s: %w", id, err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	_, err = tx.Put(ctx, store.Record{ID: networkChanges + arm.FoldKey(sub), Type: "securetrain/networkChanges", Body: []byte(strconv.FormatInt(n+1, 10))}, store.Condition{})
+	_, err = tx.Put(ctx, store.Record{ID: id, Type: "securetrain/networkChanges", Body: []byte(strconv.FormatInt(n+1, 10))}, store.Condition{})
 	return err
 }
 

@@ -35,7 +35,7 @@ func replicaLease(holder string) *provision.Lease {
 // replica starts a server on the database of url with data directory dir
 // (shared by the replicas of a test: it holds only admin.token, which the
 // first creates) and returns a client of it.
-func replica(t *testing.T, url, dir, holder string) *client {
+func replica(t testing.TB, url, dir, holder string) *client {
 	t.Helper()
 	st, err := store.OpenPostgres(context.Background(), url)
 	if err != nil {
