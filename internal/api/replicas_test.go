@@ -280,3 +280,62 @@ func TestReplicasSeeEachOthersNetworks(t *testing.T) {
 		t.Fatalf("b's network has %d NSGs after a created one (before: %d): stale cache", after, before)
 	}
 }
+
+// TestReplicasLeaveEachOthersDeployments: a deployment another replica
+// runs (it holds the run's lease) is neither run again nor ended as
+// interrupted by a replica that starts; once that lease has expired (its
+// replica died), the next recovery ends it Failed, and it runs again.
+func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
+	url := storetest.PostgresSchema(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	b := replica(t, url, dir, "b")
+	provisionEnv(t, b, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "elsewhere")
+	running := deploymentRecord{ID: path, Name: "elsewhere", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Replica "a" runs it: its lease, for a minute.
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(arm.FoldKey(path)), "a", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.recoverDeployments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("a run another replica holds was ended: %v", out)
+	}
+	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+		t.Fatalf("a second run beside another replica's: %d %v", st, out)
+	}
+	// "a" dies: its lease, taken an hour ago, has expired.
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		return tx.Delete(ctx, "/providers/securetrain/leases/"+deploymentLease(arm.FoldKey(path)), store.Condition{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(arm.FoldKey(path)), "a", time.Now().Add(-time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.recoverDeployments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployFailed {
+		t.Fatalf("the dead replica's run after recovery: %v", out)
+	}
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
+		t.Fatalf("redeploy: %d %v", st, out)
+	}
+	if done := b.awaitDeployment(path); deployState(done) != deploySucceeded {
+		t.Fatalf("redeploy: %v", done)
+	}
+}

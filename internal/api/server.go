@@ -41,6 +41,9 @@ type Server struct {
 	excludedLogged sync.Map
 	// deployments are the template deployments running (deployments.go).
 	deployments *deploymentRuns
+	// replica is this server's lease settings when it shares the store
+	// with other servers; nil when the store is its alone.
+	replica *provision.Lease
 }
 
 // Options configure a server beyond its store.
@@ -72,7 +75,7 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // NewWithOptions returns a server on st with opts. Operations it begins
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns()}
+	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns(), replica: opts.Replica}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"securetrain/internal/clock"
 	"securetrain/internal/store"
 )
 
@@ -111,13 +112,24 @@ func (e *Engine) underLease(ctx context.Context, l store.Lease) {
 	}
 }
 
-// renew extends l every TTL/3 until ctx ends; it calls lost when the
-// lease is another's, or when it ran out without a renewal (the store
-// unreachable): another replica may have it by then.
+// renew keeps l until ctx ends, and calls lost when it cannot.
 func (e *Engine) renew(ctx context.Context, lost context.CancelFunc, l store.Lease) {
+	err := KeepLease(ctx, e.shared, e.clock, l, e.lease.TTL, func(next store.Lease) { e.held.Store(&next) },
+		func(err error) { e.logFailure(ctx, "provisioning: renewing the engine's lease", err) })
+	if err != nil {
+		e.log.Warn("provisioning: this replica stops working", "holder", l.Holder, "err", err)
+		lost()
+	}
+}
+
+// KeepLease renews l every ttl/3 until ctx ends (nil) or the lease is lost:
+// another's (ErrLeaseLost), or run out without a renewal (the store
+// unreachable; another process may have it by then). renewed gets each
+// renewed lease; failed each renewal that failed while time remained.
+func KeepLease(ctx context.Context, st store.Store, clk clock.Clock, l store.Lease, ttl time.Duration, renewed func(store.Lease), failed func(error)) error {
 	tick := make(chan struct{}, 1)
 	for {
-		t := e.clock.AfterFunc(e.lease.TTL/3, func() {
+		t := clk.AfterFunc(ttl/3, func() {
 			select {
 			case tick <- struct{}{}:
 			default:
@@ -126,25 +138,25 @@ func (e *Engine) renew(ctx context.Context, lost context.CancelFunc, l store.Lea
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-tick:
 		}
-		now := e.clock.Now()
-		next, err := store.RenewLease(ctx, e.shared, l, now, e.lease.TTL)
+		now := clk.Now()
+		next, err := store.RenewLease(ctx, st, l, now, ttl)
 		switch {
 		case err == nil:
 			l = next
-			e.held.Store(&l)
+			if renewed != nil {
+				renewed(l)
+			}
+		case ctx.Err() != nil:
+			return nil
 		case errors.Is(err, store.ErrLeaseLost):
-			e.log.Warn("provisioning: the engine's lease was taken over; this replica stops working", "holder", l.Holder)
-			lost()
-			return
+			return err
 		case !now.Before(l.Expires):
-			e.log.Error("provisioning: the engine's lease ran out unrenewed; this replica stops working", "err", err)
-			lost()
-			return
+			return fmt.Errorf("lease %s ran out unrenewed: %w", l.Name, err)
 		default:
-			e.logFailure(ctx, "provisioning: renewing the engine's lease", err)
+			failed(err)
 		}
 	}
 }
