@@ -204,7 +204,8 @@ func (s *Postgres) Update(ctx context.Context, fn func(Tx) error) error {
 			return unavailable(err)
 		}
 		if attempt == maxSerializationRetries {
-			return fmt.Errorf("store: gave up after %d serialization failures: %w", attempt, err)
+			// Too busy to commit now: the client is told to retry (503).
+			return fmt.Errorf("store: gave up after %d serialization failures: %w: %w", attempt, ErrUnavailable, err)
 		}
 		// Jitter spreads the transactions that conflicted, so that they
 		// do not meet again.
