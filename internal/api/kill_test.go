@@ -301,17 +301,7 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	if status := c.wait(op); status["status"] != "Succeeded" {
 		t.Fatalf("after restart: %v", status)
 	}
-	nodes := c.nodes("cpu")
-	seen := map[string]bool{}
-	for _, n := range nodes {
-		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
-			t.Fatalf("node %v (duplicate address or not ready)", n)
-		}
-		seen[arm.Str(n, "privateIpAddress")] = true
-	}
-	if len(nodes) != 30 {
-		t.Fatalf("%d nodes after the resumed resize, want 30", len(nodes))
-	}
+	idleOnce(t, c, "cpu", 30)
 	// No address was given twice or left behind: exactly one allocation
 	// per node (read through a second connection; SQLite allows it).
 	st3, err := store.OpenSQLite(dir)
@@ -321,6 +311,23 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	defer st3.Close()
 	if n := countRecords(t, st3, vnetNet+"/subnets/compute/addresses"); n != 30 {
 		t.Fatalf("%d addresses allocated for 30 nodes", n)
+	}
+}
+
+// idleOnce checks that the cluster name has want nodes, each idle with
+// an address of its own.
+func idleOnce(t *testing.T, c *client, name string, want int) {
+	t.Helper()
+	nodes := c.nodes(name)
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
+			t.Fatalf("node %v (duplicate address or not ready)", n)
+		}
+		seen[arm.Str(n, "privateIpAddress")] = true
+	}
+	if len(nodes) != want {
+		t.Fatalf("%d nodes in %s, want %d", len(nodes), name, want)
 	}
 }
 

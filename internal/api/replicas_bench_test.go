@@ -3,14 +3,10 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"securetrain/internal/store"
-	"securetrain/internal/store/storetest"
 )
 
 // BenchmarkReplicaWrites: sustained resource writes (the NSG PUTs of
@@ -21,11 +17,7 @@ import (
 func BenchmarkReplicaWrites(b *testing.B) {
 	for _, replicas := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
-			url := storetest.PostgresSchema(b)
-			dir := filepath.Join(b.TempDir(), "data")
-			if err := store.PrivateDir(dir); err != nil {
-				b.Fatal(err)
-			}
+			url, dir := replicaDatabase(b)
 			var cs []*client
 			for i := range replicas {
 				cs = append(cs, replica(b, url, dir, strconv.Itoa(i)))

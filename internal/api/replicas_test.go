@@ -32,6 +32,18 @@ func replicaLease(holder string) *provision.Lease {
 	return &provision.Lease{Holder: holder, TTL: 3 * time.Second, Poll: 100 * time.Millisecond}
 }
 
+// replicaDatabase makes an empty database (schema) for a test's
+// replicas and the data directory they share.
+func replicaDatabase(t testing.TB) (url, dir string) {
+	t.Helper()
+	url = storetest.PostgresSchema(t)
+	dir = filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	return url, dir
+}
+
 // replica starts a server on the database of url with data directory dir
 // (shared by the replicas of a test: it holds only admin.token, which the
 // first creates) and returns a client of it.
@@ -63,11 +75,7 @@ func replica(t testing.TB, url, dir, holder string) *client {
 // other replica. When all have ended, no address is allocated twice, every
 // allocation belongs to a node, and every node is in the subnet.
 func TestReplicasShareOneSubnet(t *testing.T) {
-	url := storetest.PostgresSchema(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := store.PrivateDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	url, dir := replicaDatabase(t)
 	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
 	provisionEnv(t, a, "")
 	const clusters, resizes = 10, 100
@@ -154,11 +162,8 @@ func TestReplicasShareOneSubnet(t *testing.T) {
 // TestReplicaLosesItsDatabase: a replica whose database goes away answers
 // 503 with Retry-After (not 500), and answers again when it is back.
 func TestReplicaLosesItsDatabase(t *testing.T) {
-	proxy, url := storetest.NewProxy(t, storetest.PostgresSchema(t))
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := store.PrivateDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	direct, dir := replicaDatabase(t)
+	proxy, url := storetest.NewProxy(t, direct)
 	c := replica(t, url, dir, "a")
 	if st, out, _ := c.do("PUT", rgML+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
 		t.Fatalf("resource group: %d %v", st, out)
@@ -193,11 +198,7 @@ func TestReplicaLosesItsDatabase(t *testing.T) {
 // over when it expires and completes the resize, every node with exactly
 // one address.
 func TestKill9ReplicaMidResize(t *testing.T) {
-	url := storetest.PostgresSchema(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := store.PrivateDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	url, dir := replicaDatabase(t)
 	st, err := store.OpenPostgres(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -226,17 +227,7 @@ func TestKill9ReplicaMidResize(t *testing.T) {
 	if status := b.wait(op); status["status"] != "Succeeded" {
 		t.Fatalf("after a's kill: %v", status)
 	}
-	nodes := b.nodes("cpu")
-	seen := map[string]bool{}
-	for _, n := range nodes {
-		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
-			t.Fatalf("node %v (duplicate address or not ready)", n)
-		}
-		seen[arm.Str(n, "privateIpAddress")] = true
-	}
-	if len(nodes) != 30 {
-		t.Fatalf("%d nodes after the resize b completed, want 30", len(nodes))
-	}
+	idleOnce(t, b, "cpu", 30)
 	if n := countRecords(t, st, vnetNet+"/subnets/compute/addresses"); n != 30 {
 		t.Fatalf("%d addresses allocated for 30 nodes", n)
 	}
@@ -250,11 +241,7 @@ func TestKill9ReplicaMidResize(t *testing.T) {
 // subscription is compiled again after another replica's write to it
 // (the change counter in the database), and kept while nothing changes.
 func TestReplicasSeeEachOthersNetworks(t *testing.T) {
-	url := storetest.PostgresSchema(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := store.PrivateDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	url, dir := replicaDatabase(t)
 	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
 	provisionEnv(t, a, "")
 	ctx := context.Background()
@@ -286,11 +273,7 @@ func TestReplicasSeeEachOthersNetworks(t *testing.T) {
 // interrupted by a replica that starts; once that lease has expired (its
 // replica died), the next recovery ends it Failed, and it runs again.
 func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
-	url := storetest.PostgresSchema(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := store.PrivateDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	url, dir := replicaDatabase(t)
 	b := replica(t, url, dir, "b")
 	provisionEnv(t, b, "")
 	ctx := context.Background()
