@@ -78,6 +78,7 @@ func (e *Engine) lead(ctx context.Context) {
 		l, err := store.AcquireLease(ctx, e.shared, EngineLease, e.lease.Holder, e.clock.Now(), e.lease.TTL)
 		if err == nil {
 			e.log.Info("provisioning engine: this replica works", "holder", l.Holder, "expires", l.Expires)
+			e.held.Store(&l) // Working before the attempt ends (Quiet)
 			e.endPass()
 			e.underLease(ctx, l)
 			continue
@@ -90,12 +91,11 @@ func (e *Engine) lead(ctx context.Context) {
 	}
 }
 
-// underLease works while l holds, renewing it, and gives it up when ctx
-// ends.
+// underLease works while l (already held) holds, renewing it, and gives
+// it up when ctx ends.
 func (e *Engine) underLease(ctx context.Context, l store.Lease) {
 	lctx, lost := context.WithCancel(ctx)
 	defer lost()
-	e.held.Store(&l)
 	renewed := make(chan struct{})
 	go func() { defer close(renewed); e.renew(lctx, lost, l) }()
 	e.work(lctx, e.lease.Poll)
