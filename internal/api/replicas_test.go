@@ -322,3 +322,34 @@ func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
 		t.Fatalf("redeploy: %v", done)
 	}
 }
+
+// TestReplicaRecordsAreNotResources: the records replicas keep for each
+// other — leases, change counters — are not reachable through the API,
+// not even with the administrator's token.
+func TestReplicaRecordsAreNotResources(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	c := replica(t, url, dir, "a")
+	provisionEnv(t, c, "") // a network write: a change counter exists
+	ctx := context.Background()
+	lease := "/providers/securetrain/leases/" + provision.EngineLease
+	poll(t, "the engine's lease", patient, func() (bool, any) {
+		_, err := c.st.Get(ctx, lease)
+		return err == nil, err
+	})
+	page, err := c.st.List(ctx, store.Query{Scope: "/providers/securetrain/networkChanges"})
+	if err != nil || len(page.Records) == 0 {
+		t.Fatalf("no change counter: %v", err)
+	}
+	for _, id := range []string{lease, page.Records[0].ID} {
+		for _, method := range []string{"GET", "PUT", "DELETE"} {
+			for _, version := range []string{rgVersion, netVersion, mlVersion} {
+				if st, out, _ := c.do(method, id+version, `{"holder":"attacker","token":"x","expires":"2100-01-01T00:00:00Z"}`); st < 400 || st >= 500 {
+					t.Errorf("%s %s: %d %v", method, id, st, out)
+				}
+			}
+		}
+	}
+	if after, err := c.st.Get(ctx, lease); err != nil || !strings.Contains(string(after.Body), `"holder":"a"`) {
+		t.Errorf("the lease after the API requests: %s %v", after.Body, err)
+	}
+}
