@@ -14,7 +14,9 @@ import (
 // store is shared, that replica holds a lease on the deployment while it
 // runs it: another replica then refuses to run the same deployment at
 // the same time, and ends as interrupted (recoverDeployments) only the
-// runs whose replica stopped renewing — not those running elsewhere.
+// runs whose replica stopped renewing — not those running elsewhere. A
+// cancel through another replica is recorded, and the running replica
+// stops its run when it next renews the lease.
 
 // deploymentLease names the lease of a deployment's run.
 func deploymentLease(key string) string { return "deployments" + key }
@@ -46,7 +48,7 @@ func (s *Server) underRunLease(ctx context.Context, l *store.Lease, key string, 
 	kept := make(chan struct{})
 	go func() {
 		defer close(kept)
-		err := provision.KeepLease(kctx, s.store, s.clock, *l, s.replica.TTL, nil,
+		err := provision.KeepLease(kctx, s.store, s.clock, *l, s.replica.TTL, func(store.Lease) { s.canceledElsewhere(kctx, key) },
 			func(err error) { s.log.Error("renewing a deployment's lease", "deployment", key, "err", err) })
 		if err != nil {
 			s.log.Error("a deployment's lease was lost; the run stops", "deployment", key, "err", err)
@@ -57,6 +59,22 @@ func (s *Server) underRunLease(ctx context.Context, l *store.Lease, key string, 
 	stop()
 	<-kept
 	s.releaseRun(ctx, l, key)
+}
+
+// canceledElsewhere stops the run of deployment key when another replica
+// recorded it Canceled (cancelDeployment there cannot reach this run):
+// looked at each time the run's lease is renewed.
+func (s *Server) canceledElsewhere(ctx context.Context, key string) {
+	d, err := readDeployment(ctx, s.store, key)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("reading a running deployment", "deployment", key, "err", err)
+		}
+		return
+	}
+	if d.Properties.ProvisioningState == deployCanceled {
+		s.deployments.cancel(key, errCanceled)
+	}
 }
 
 // releaseRun gives up the lease of a deployment's run (nil: none).

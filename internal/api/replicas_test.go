@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -351,5 +352,49 @@ func TestReplicaRecordsAreNotResources(t *testing.T) {
 	}
 	if after, err := c.st.Get(ctx, lease); err != nil || !strings.Contains(string(after.Body), `"holder":"a"`) {
 		t.Errorf("the lease after the API requests: %s %v", after.Body, err)
+	}
+}
+
+// TestReplicaCancelsAnotherReplicasDeployment: a cancel sent to a replica
+// that does not run the deployment is recorded, and the replica running it
+// stops the run at its next renewal of the run's lease.
+func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "long")
+	running := deploymentRecord{ID: path, Name: "long", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// b runs it: a run that lasts until it is stopped.
+	id := mustParse(t, path)
+	h, ok := b.srv.deployments.reserve(id.Key())
+	if !ok {
+		t.Fatal("reserve")
+	}
+	l, err := b.srv.claimRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	b.srv.deployments.launch(id.Key(), h, func(ctx context.Context) {
+		b.srv.underRunLease(ctx, l, id.Key(), func(ctx context.Context) { <-ctx.Done(); stopped <- context.Cause(ctx) })
+	})
+	if st, out, _ := a.do("POST", strings.Replace(path+deployVersion, "?", "/cancel?", 1), ""); st != http.StatusNoContent {
+		t.Fatalf("cancel through a: %d %v", st, out)
+	}
+	select {
+	case cause := <-stopped:
+		if !errors.Is(cause, errCanceled) {
+			t.Fatalf("the run stopped for %v, not the cancel", cause)
+		}
+	case <-time.After(pollTimeout):
+		t.Fatal("the run on b was not stopped by the cancel through a")
 	}
 }
