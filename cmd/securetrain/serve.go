@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "[flags]", stderr)
 	dataDir := fs.String("data", defaultDataDir, "data directory: the store, TLS material and admin.token")
 	storeURL := fs.String("store", "", storeUsage)
+	lease := fs.Duration("lease", 15*time.Second, "with --store postgres://…: how long the replica doing provisioning holds its lease unrenewed, so how long operations wait when it dies (docs/deploy.md)")
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); default: one generated into --data, signed by a local CA")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
@@ -76,6 +78,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return exitBadInput
 		}
 	}
+	if *lease < 3*time.Second {
+		fmt.Fprintf(stderr, "securetrain serve: --lease %v is too short: at least 3s (it is renewed every third of it)\n", *lease)
+		return exitBadInput
+	}
 	if *checkBudget < 0 {
 		fmt.Fprintf(stderr, "securetrain serve: --check-timeout %v must not be negative\n", *checkBudget)
 		return exitBadInput
@@ -83,7 +89,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, serveConfig{dataDir: *dataDir, storeURL: *storeURL, listen: *listen, certFile: *certFile, keyFile: *keyFile, insecure: *insecure, quotas: quotas, checkBudget: *checkBudget,
-		fabric: *fabricKind, fabricInstance: *fabricInstance, nodeDir: *nodeDir}, stdout, stderr); err != nil {
+		fabric: *fabricKind, fabricInstance: *fabricInstance, nodeDir: *nodeDir, lease: *lease}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "securetrain serve: %v\n", err)
 		return 1
 	}
@@ -106,6 +112,9 @@ type serveConfig struct {
 	fabric, fabricInstance string
 	// nodeDir holds jobs' working directories; "" runs no jobs.
 	nodeDir string
+	// lease is the provisioning lease's length on a shared store (0: the
+	// default).
+	lease time.Duration
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
@@ -136,6 +145,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	opts := api.Options{Quotas: cfg.quotas, JobLogDir: filepath.Join(cfg.dataDir, "jobs"), NodeDir: cfg.nodeDir, Blobs: blobs}
+	if cfg.storeURL != "" {
+		opts.Replica = replicaLease(cfg.lease)
+	}
 	var handler *api.Server
 	if cfg.fabric == "netns" {
 		// Removes what a killed server left, and (deferred, so after the
@@ -208,6 +220,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil
+}
+
+// replicaLease is how a replica on a shared store takes its turn at
+// provisioning: named by host and process (and a random part, as pids
+// repeat across containers), holding the lease ttl unrenewed.
+func replicaLease(ttl time.Duration) *provision.Lease {
+	if ttl == 0 {
+		ttl = 15 * time.Second
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return &provision.Lease{Holder: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b), TTL: ttl, Poll: min(time.Second, ttl/3)}
 }
 
 // onStore runs an administrative command on the data directory's store

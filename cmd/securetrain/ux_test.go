@@ -143,6 +143,7 @@ func TestServeValidatesFlagsBeforeCreating(t *testing.T) {
 		{[]string{"--tls-cert", "nope.pem", "--tls-key", "nope.key"}, "--tls-cert nope.pem, --tls-key nope.key", exitBadInput},
 		{[]string{"--insecure-http", "--tls-cert", "a", "--tls-key", "b"}, "--insecure-http serves no TLS", exitBadInput},
 		{[]string{"--check-timeout", "-1s"}, "--check-timeout -1s must not be negative", exitBadInput},
+		{[]string{"--lease", "1s"}, "--lease 1s is too short: at least 3s", exitBadInput},
 		{[]string{"--listen", busy.Addr().String()}, "--listen", 1},
 	} {
 		dir := filepath.Join(t.TempDir(), "data")

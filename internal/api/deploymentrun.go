@@ -432,9 +432,16 @@ func (s *Server) recoverDeployments(ctx context.Context) error {
 		return err
 	}
 	for _, d := range stale {
+		orphan, lease, err := s.orphaned(ctx, arm.FoldKey(d.ID))
+		if err != nil {
+			return fmt.Errorf("ending interrupted deployment %s: %w", d.ID, err)
+		}
+		if !orphan {
+			continue // another replica runs it
+		}
 		reason := &deployError{Code: "DeploymentFailed", Target: d.ID, Message: "The deployment was interrupted: securetrain stopped while it ran. " +
 			"Resources deployed before stay; deploy again to finish."}
-		err := s.store.Update(ctx, func(tx store.Tx) error {
+		err = s.store.Update(ctx, func(tx store.Tx) error {
 			cur, err := readDeployment(ctx, tx, d.ID)
 			if err != nil || !deploymentActive(cur.Properties.ProvisioningState) {
 				return err // deleted or ended meanwhile
@@ -457,6 +464,7 @@ func (s *Server) recoverDeployments(ctx context.Context) error {
 				return err
 			})
 		})
+		s.releaseRun(ctx, lease, arm.FoldKey(d.ID))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("ending interrupted deployment %s: %w", d.ID, err)
 		}

@@ -313,6 +313,11 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 	if !reserved {
 		return newError(http.StatusConflict, "DeploymentActive", "Unable to edit or replace deployment '%s': it is still running. Wait for it to finish or cancel it.", id.Leaf())
 	}
+	lease, err := s.claimRun(r.Context(), id)
+	if err != nil {
+		s.deployments.release(id.Key(), run)
+		return err
+	}
 	var status int
 	var stored store.Record
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
@@ -345,11 +350,14 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		return err
 	})
 	if err != nil {
+		s.releaseRun(r.Context(), lease, id.Key())
 		s.deployments.release(id.Key(), run)
 		return err
 	}
 	dr := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets}
-	s.deployments.launch(id.Key(), run, func(ctx context.Context) { dr.run(ctx, rec, in.plan) })
+	s.deployments.launch(id.Key(), run, func(ctx context.Context) {
+		s.underRunLease(ctx, lease, id.Key(), func(ctx context.Context) { dr.run(ctx, rec, in.plan) })
+	})
 	statusURL := linkOf(r).operationURL(id.String() + "/operationStatuses/" + rec.Properties.CorrelationID)
 	w.Header().Set("Azure-AsyncOperation", statusURL)
 	w.Header().Set("Retry-After-Ms", retryAfterMs)

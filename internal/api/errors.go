@@ -43,12 +43,21 @@ func newError(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
 }
 
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 for an
+// unreachable database.
+const unavailableRetryAfter = "5"
+
 func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrPreconditionFailed):
 		ae = newError(http.StatusPreconditionFailed, "PreconditionFailed", "%v", err)
+	case errors.Is(err, store.ErrUnavailable):
+		// A replica that lost its database: the client (the SDK retries
+		// 503) tries again, here or at another replica.
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		ae = newError(http.StatusServiceUnavailable, "ServiceUnavailable", "the control plane's database cannot be reached; try again shortly")
 	default:
 		// Internal errors are logged by the caller; the client gets no
 		// internals.

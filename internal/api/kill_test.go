@@ -166,6 +166,14 @@ func TestKill9DuringWrites(t *testing.T) {
 // middle of an operation.
 const hangBootEnv = "SECURETRAIN_TEST_HANG_BOOT"
 
+// killStoreEnv puts the server's records in the PostgreSQL database it
+// names, and killHolderEnv makes it a replica holding leases under that
+// name (TestKill9ReplicaMidResize).
+const (
+	killStoreEnv  = "SECURETRAIN_TEST_KILL_STORE"
+	killHolderEnv = "SECURETRAIN_TEST_KILL_HOLDER"
+)
+
 // hangingBoots is the line the server prints when its fabric hangs.
 const hangingBoots = "fabric: boot hangs"
 
@@ -191,7 +199,13 @@ func (f *hangingFabric) Boot(ctx context.Context, n fabric.Node) error {
 // runKillServer serves the API on a loopback port until killed, resuming
 // pending operations as serve does.
 func runKillServer(t *testing.T, dir string) {
-	st, err := store.OpenSQLite(dir)
+	var st store.Store
+	var err error
+	if url := os.Getenv(killStoreEnv); url != "" {
+		st, err = store.OpenPostgres(context.Background(), url)
+	} else {
+		st, err = store.OpenSQLite(dir)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +219,9 @@ func runKillServer(t *testing.T, dir string) {
 	opts := Options{Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}}
 	if n, err := strconv.Atoi(os.Getenv(hangBootEnv)); err == nil {
 		opts.Fabric = &hangingFabric{Sim: fabric.NewSim(), boots: n}
+	}
+	if holder := os.Getenv(killHolderEnv); holder != "" {
+		opts.Replica = replicaLease(holder)
 	}
 	if nodes := os.Getenv(nodeDirEnv); nodes != "" {
 		opts.JobLogDir, opts.NodeDir = filepath.Join(dir, "jobs"), nodes
@@ -284,17 +301,7 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	if status := c.wait(op); status["status"] != "Succeeded" {
 		t.Fatalf("after restart: %v", status)
 	}
-	nodes := c.nodes("cpu")
-	seen := map[string]bool{}
-	for _, n := range nodes {
-		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
-			t.Fatalf("node %v (duplicate address or not ready)", n)
-		}
-		seen[arm.Str(n, "privateIpAddress")] = true
-	}
-	if len(nodes) != 30 {
-		t.Fatalf("%d nodes after the resumed resize, want 30", len(nodes))
-	}
+	idleOnce(t, c, "cpu", 30)
 	// No address was given twice or left behind: exactly one allocation
 	// per node (read through a second connection; SQLite allows it).
 	st3, err := store.OpenSQLite(dir)
@@ -304,6 +311,23 @@ func TestKill9DuringProvisioning(t *testing.T) {
 	defer st3.Close()
 	if n := countRecords(t, st3, vnetNet+"/subnets/compute/addresses"); n != 30 {
 		t.Fatalf("%d addresses allocated for 30 nodes", n)
+	}
+}
+
+// idleOnce checks that the cluster name has want nodes, each idle with
+// an address of its own.
+func idleOnce(t *testing.T, c *client, name string, want int) {
+	t.Helper()
+	nodes := c.nodes(name)
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if n["nodeState"] != "idle" || seen[arm.Str(n, "privateIpAddress")] {
+			t.Fatalf("node %v (duplicate address or not ready)", n)
+		}
+		seen[arm.Str(n, "privateIpAddress")] = true
+	}
+	if len(nodes) != want {
+		t.Fatalf("%d nodes in %s, want %d", len(nodes), name, want)
 	}
 }
 

@@ -2,6 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -14,9 +18,11 @@ import (
 // provisioning ask the verifier far more often than the network changes.
 // Every write goes through the server's store (invalidatingStore), which
 // drops a subscription's network when a transaction puts or deletes a
-// record of a kind the model holds. The cache lives in this process: a
-// store shared by several server processes would need a change counter
-// of its own.
+// record of a kind the model holds. When several servers share the store,
+// such a transaction also counts the change in the store (a counter per
+// subscription, written in the same transaction), and a cached network
+// is used only while its subscription's counter is what it was before
+// the network was compiled: another server's write makes it stale.
 
 // maxCachedNetworks bounds the networks kept: a compiled network of a
 // large subscription holds tens of megabytes.
@@ -32,9 +38,12 @@ type networkCache struct {
 // progress (done open): concurrent requests wait for one compilation
 // instead of each running their own.
 type cachedNetwork struct {
-	done chan struct{}
-	n    *netverify.Network
-	err  error
+	// version is the subscription's change counter read before the
+	// compilation (0 when the store is this server's alone).
+	version int64
+	done    chan struct{}
+	n       *netverify.Network
+	err     error
 }
 
 func newNetworkCache() *networkCache {
@@ -45,10 +54,15 @@ func newNetworkCache() *networkCache {
 // cached. A compilation that fails is not kept; one that a write
 // invalidates while it runs is returned to the requests that waited for it
 // (they began before the write ended) but not kept for later ones.
-func (c *networkCache) get(ctx context.Context, sub string, compile func(context.Context) (*netverify.Network, error)) (*netverify.Network, error) {
+// An entry of another version than the one given is compiled again.
+func (c *networkCache) get(ctx context.Context, sub string, version int64, compile func(context.Context) (*netverify.Network, error)) (*netverify.Network, error) {
 	key := arm.FoldKey(sub)
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	if ok && e.version != version {
+		delete(c.entries, key)
+		ok = false
+	}
 	if !ok {
 		if len(c.entries) >= maxCachedNetworks {
 			for k := range c.entries { // any one: a miss costs one compilation
@@ -56,7 +70,7 @@ func (c *networkCache) get(ctx context.Context, sub string, compile func(context
 				break
 			}
 		}
-		e = &cachedNetwork{done: make(chan struct{})}
+		e = &cachedNetwork{version: version, done: make(chan struct{})}
 		c.entries[key] = e
 	}
 	c.mu.Unlock()
@@ -98,7 +112,16 @@ func (s *Server) CompiledNetwork(ctx context.Context, sub string) (*netverify.Ne
 }
 
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
-	return s.networks.get(ctx, sub, func(ctx context.Context) (*netverify.Network, error) {
+	var version int64
+	if st := s.store.(invalidatingStore); st.shared {
+		// Read before the compilation: a write committed after this read
+		// changes the counter, whether the compilation saw it or not.
+		var err error
+		if version, err = networkVersion(ctx, st.Store, sub); err != nil {
+			return nil, err
+		}
+	}
+	return s.networks.get(ctx, sub, version, func(ctx context.Context) (*netverify.Network, error) {
 		return s.compileSubscription(ctx, sub)
 	})
 }
@@ -110,6 +133,9 @@ func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, e
 type invalidatingStore struct {
 	store.Store
 	networks *networkCache
+	// shared: other servers write the store too, and the transaction
+	// counts its changes in it.
+	shared bool
 }
 
 func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
@@ -120,8 +146,57 @@ func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) 
 		}
 	}()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
-		return fn(recordingTx{Tx: tx, written: written})
+		if err := fn(recordingTx{Tx: tx, written: written}); err != nil || !s.shared {
+			return err
+		}
+		for sub := range written {
+			if err := countChange(ctx, tx, sub); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// networkChanges holds the change counters of each subscription (shared
+// stores): changeShards records per subscription, one chosen at random by
+// each writing transaction, so that concurrent writers in a subscription
+// rarely write the same record (which would make one of them retry); the
+// subscription's version is their sum, which every commit increases.
+const (
+	networkChanges = "/providers/securetrain/networkChanges/"
+	changeShards   = 16
+)
+
+// networkVersion reads a subscription's change count (0: never changed).
+func networkVersion(ctx context.Context, rd store.Reader, sub string) (int64, error) {
+	var sum int64
+	err := store.Each(ctx, rd, store.Query{Scope: networkChanges + arm.FoldKey(sub)}, func(rec store.Record) error {
+		n, err := strconv.ParseInt(string(rec.Body), 10, 64)
+		if err != nil {
+			return fmt.Errorf("stored change counter %s: %w", rec.ID, err)
+		}
+		sum += n
+		return nil
+	})
+	return sum, err
+}
+
+// countChange adds one to a counter of the subscription in tx.
+func countChange(ctx context.Context, tx store.Tx, sub string) error {
+	id := networkChanges + arm.FoldKey(sub) + "/" + strconv.Itoa(rand.IntN(changeShards))
+	var n int64
+	rec, err := tx.Get(ctx, id)
+	switch {
+	case err == nil:
+		if n, err = strconv.ParseInt(string(rec.Body), 10, 64); err != nil {
+			return fmt.Errorf("stored change counter %s: %w", id, err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	_, err = tx.Put(ctx, store.Record{ID: id, Type: "securetrain/networkChanges", Body: []byte(strconv.FormatInt(n+1, 10))}, store.Condition{})
+	return err
 }
 
 // recordingTx notes the subscriptions whose network a transaction changes.

@@ -115,14 +115,14 @@ func TestNetworkCacheRaces(t *testing.T) {
 		return &netverify.Network{}, nil
 	}
 	// A write ends while the network is being compiled.
-	n1, err := c.get(ctx, sub, func(ctx context.Context) (*netverify.Network, error) {
+	n1, err := c.get(ctx, sub, 0, func(ctx context.Context) (*netverify.Network, error) {
 		c.invalidate(sub)
 		return net(ctx)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n2, _ := c.get(ctx, sub, net); n2 == n1 || compiles.Load() != 2 {
+	if n2, _ := c.get(ctx, sub, 0, net); n2 == n1 || compiles.Load() != 2 {
 		t.Fatalf("a network compiled before a write was kept (%d compilations)", compiles.Load())
 	}
 	// Concurrent requests share one compilation.
@@ -134,7 +134,7 @@ func TestNetworkCacheRaces(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		got[0], _ = c.get(ctx, sub, func(ctx context.Context) (*netverify.Network, error) {
+		got[0], _ = c.get(ctx, sub, 0, func(ctx context.Context) (*netverify.Network, error) {
 			close(started)
 			<-release
 			return net(ctx)
@@ -145,7 +145,7 @@ func TestNetworkCacheRaces(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], _ = c.get(ctx, sub, net)
+			got[i], _ = c.get(ctx, sub, 0, net)
 		}()
 	}
 	close(release)
@@ -159,7 +159,7 @@ func TestNetworkCacheRaces(t *testing.T) {
 	c.invalidate(sub)
 	block, compiling := make(chan struct{}), make(chan struct{})
 	go func() {
-		_, _ = c.get(ctx, sub, func(ctx context.Context) (*netverify.Network, error) {
+		_, _ = c.get(ctx, sub, 0, func(ctx context.Context) (*netverify.Network, error) {
 			close(compiling)
 			<-block
 			return net(ctx)
@@ -168,21 +168,32 @@ func TestNetworkCacheRaces(t *testing.T) {
 	<-compiling
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := c.get(gone, sub, net); !errors.Is(err, context.Canceled) {
+	if _, err := c.get(gone, sub, 0, net); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled waiter: %v", err)
 	}
 	close(block)
 	// A failed compilation is not kept.
 	c.invalidate(sub)
-	if _, err := c.get(ctx, sub, func(context.Context) (*netverify.Network, error) { return nil, errDisk }); !errors.Is(err, errDisk) {
+	if _, err := c.get(ctx, sub, 0, func(context.Context) (*netverify.Network, error) { return nil, errDisk }); !errors.Is(err, errDisk) {
 		t.Fatalf("failed compilation: %v", err)
 	}
-	if n, err := c.get(ctx, sub, net); err != nil || n == nil {
+	if n, err := c.get(ctx, sub, 0, net); err != nil || n == nil {
 		t.Fatalf("after a failure: %v %v", n, err)
+	}
+	// Another version of the subscription (another server's write) is
+	// compiled again, and then cached.
+	before := compiles.Load()
+	for range 2 {
+		if _, err := c.get(ctx, sub, 7, net); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := compiles.Load() - before; n != 1 {
+		t.Fatalf("a new version compiled %d times; want once", n)
 	}
 	// The cache holds a bounded number of networks.
 	for i := range 2 * maxCachedNetworks {
-		if _, err := c.get(ctx, string(rune('a'+i%26))+string(rune('a'+i/26)), net); err != nil {
+		if _, err := c.get(ctx, string(rune('a'+i%26))+string(rune('a'+i/26)), 0, net); err != nil {
 			t.Fatal(err)
 		}
 	}

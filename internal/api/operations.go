@@ -140,6 +140,15 @@ func (s *Server) Background(ctx context.Context) {
 			return
 		case <-sweep:
 		}
+		if !s.engine.Working() {
+			continue // the replica whose engine works sweeps
+		}
+		if s.replica != nil {
+			// Runs of a replica that died end here, not at a restart.
+			if err := s.recoverDeployments(ctx); err != nil {
+				s.log.Error("ending interrupted deployments", "err", err)
+			}
+		}
 		if n, err := s.SweepOperations(ctx, s.clock.Now().Add(-OperationRetention)); err != nil {
 			s.log.Error("sweeping finished operations", "err", err)
 		} else if n > 0 {

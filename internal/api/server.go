@@ -45,6 +45,9 @@ type Server struct {
 	// blob serves the storage accounts' blobs (blob.go); nil without
 	// Options.Blobs.
 	blob *blob.Service
+	// replica is this server's lease settings when it shares the store
+	// with other servers; nil when the store is its alone.
+	replica *provision.Lease
 }
 
 // Options configure a server beyond its store.
@@ -66,6 +69,10 @@ type Options struct {
 	// Blobs keeps the storage accounts' blobs, under the data directory;
 	// nil serves none (and jobs get no code or file inputs).
 	Blobs *blob.Store
+	// Replica, when set, says the store is shared with other servers:
+	// the engine works while it holds the lease (provision.Lease), and
+	// cached networks are checked against the store's change counters.
+	Replica *provision.Lease
 }
 
 // New returns a server on st, logging to log, with the simulated fabric
@@ -75,11 +82,11 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // NewWithOptions returns a server on st with opts. Operations it begins
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns()}
+	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns(), replica: opts.Replica}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	s.store = invalidatingStore{Store: st, networks: s.networks}
+	s.store = invalidatingStore{Store: st, networks: s.networks, shared: opts.Replica != nil}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
@@ -87,13 +94,13 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	// The engine writes through the same store, so that its writes
 	// invalidate cached networks too.
 	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
-		Network: s.network, Clock: s.clock})
+		Network: s.network, Clock: s.clock, Lease: opts.Replica})
 	var ds jobs.Datastore
 	if opts.Blobs != nil {
 		s.blob = blob.NewService(opts.Blobs, blobAuthority{s}, log)
 		ds = datastore{s}
 	}
-	s.jobs = jobs.New(jobs.Config{Store: s.store, Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir, Datastore: ds})
+	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir, Datastore: ds})
 	s.engine.SetScheduler(s.jobs)
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"securetrain/internal/arm"
@@ -41,6 +42,12 @@ type Engine struct {
 	clock  clock.Clock
 	// scheduler places jobs on nodes in each pass; nil: none.
 	scheduler Scheduler
+	// lease, when set, shares the work with other replicas' engines
+	// (lease.go): shared is the store as given, st the store fenced by
+	// held, the lease while this engine holds it.
+	lease  *Lease
+	shared store.Store
+	held   atomic.Pointer[store.Lease]
 
 	// RetryAfter delays an operation that something (a lock, a failing
 	// store) holds up.
@@ -67,6 +74,10 @@ type Config struct {
 	Network func(ctx context.Context, subscription string) (*netverify.Network, error)
 	// Clock is the time source; nil is the system clock.
 	Clock clock.Clock
+	// Lease, when set, makes the engine one of several replicas on a
+	// shared store, working only while it holds the engine's lease; nil:
+	// it has the store to itself.
+	Lease *Lease
 }
 
 // New returns an engine; it does nothing until Run.
@@ -75,14 +86,19 @@ func New(cfg Config) *Engine {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Engine{st: cfg.Store, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
-		clock: clk, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{})}
+	e := &Engine{st: cfg.Store, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
+		clock: clk, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{}), lease: cfg.Lease, shared: cfg.Store}
+	if cfg.Lease != nil {
+		e.st = fencedStore{Store: cfg.Store, e: e}
+	}
+	return e
 }
 
 // Run works until ctx ends or Stop is called. It makes a pass at once (to
 // resume what a restart interrupted), then one whenever Wake is called or
 // a time it set comes: a held operation's retry, idle nodes timing out.
-// It refuses to run twice at the same time.
+// It refuses to run twice at the same time. An engine with a Lease works
+// only while it holds it, and asks for it meanwhile.
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -95,23 +111,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.cancel, e.done, e.woken = cancel, done, true
 	e.notifyLocked()
 	e.mu.Unlock()
-	var timer clock.Timer
 	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
 		e.mu.Lock()
 		e.cancel, e.done, e.inPass = nil, nil, false
 		e.notifyLocked()
 		e.mu.Unlock()
 		close(done)
 	}()
+	if e.lease != nil {
+		e.lead(ctx)
+	} else {
+		e.work(ctx, 0)
+	}
+	return nil
+}
+
+// work makes passes until ctx ends: at once, then when woken, when a time
+// a pass set comes, and at least every poll (0: no polling).
+func (e *Engine) work(ctx context.Context, poll time.Duration) {
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for ctx.Err() == nil {
-		e.mu.Lock()
-		e.woken, e.inPass = false, true
-		e.notifyLocked()
-		e.mu.Unlock()
+		e.beginPass()
 		next := e.pass(ctx)
+		if poll > 0 {
+			if at := e.clock.Now().Add(poll); next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
 		if timer != nil {
 			timer.Stop()
 			timer = nil
@@ -119,16 +150,27 @@ func (e *Engine) Run(ctx context.Context) error {
 		if !next.IsZero() {
 			timer = e.clock.AfterFunc(next.Sub(e.clock.Now()), e.Wake)
 		}
-		e.mu.Lock()
-		e.inPass = false
-		e.notifyLocked()
-		e.mu.Unlock()
+		e.endPass()
 		select {
 		case <-ctx.Done():
 		case <-e.kick:
 		}
 	}
-	return nil
+}
+
+// beginPass takes up the Wakes so far; endPass says the pass is over.
+func (e *Engine) beginPass() {
+	e.mu.Lock()
+	e.woken, e.inPass = false, true
+	e.notifyLocked()
+	e.mu.Unlock()
+}
+
+func (e *Engine) endPass() {
+	e.mu.Lock()
+	e.inPass = false
+	e.notifyLocked()
+	e.mu.Unlock()
 }
 
 // Stop ends Run and waits until it has returned. A pass in progress sees

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	stArm "securetrain/internal/arm"
 	"securetrain/internal/blob"
 	"securetrain/internal/certs"
+	"securetrain/internal/provision"
 	"securetrain/internal/serving"
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
@@ -105,7 +107,13 @@ func startServer(tb testing.TB) *server {
 	// The store creates dir 0700; SECURETRAIN_TEST_STORE=postgres puts
 	// the records in PostgreSQL.
 	dir := filepath.Join(tb.TempDir(), "data")
-	st := storetest.Open(tb, dir)
+	sts := []store.Store{nil}
+	if storetest.Replicas() {
+		sts = storetest.OpenReplicas(tb, dir, 2)
+	} else {
+		sts[0] = storetest.Open(tb, dir)
+	}
+	st := sts[0]
 	if created, err := api.EnsureAdmin(context.Background(), st, dir); err != nil || !created {
 		tb.Fatalf("EnsureAdmin: created %v, %v", created, err)
 	}
@@ -121,15 +129,24 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	handler := api.NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb), Blobs: blobs})
-	// The engine and the sweeper run as serve runs them, and stop before
-	// the store closes.
-	ctx, stopBackground := context.WithCancel(context.Background())
-	background := make(chan struct{})
-	go func() { defer close(background); handler.Background(ctx) }()
-	tb.Cleanup(func() { stopBackground(); <-background })
-	srv := httptest.NewUnstartedServer(handler)
+	// Replicas share the data directory: its admin.token, the jobs' logs,
+	// which the replica whose engine ran a job keeps, and the blobs.
+	var replicas roundRobin
+	for i, st := range sts {
+		o := api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb), Blobs: blobs}
+		if len(sts) > 1 {
+			o.Replica = &provision.Lease{Holder: fmt.Sprintf("replica-%d", i), TTL: 3 * time.Second, Poll: 50 * time.Millisecond}
+		}
+		handler := api.NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+		// The engine and the sweeper run as serve runs them, and stop
+		// before the store closes.
+		ctx, stopBackground := context.WithCancel(context.Background())
+		background := make(chan struct{})
+		go func() { defer close(background); handler.Background(ctx) }()
+		tb.Cleanup(func() { stopBackground(); <-background })
+		replicas.handlers = append(replicas.handlers, handler)
+	}
+	srv := httptest.NewUnstartedServer(&replicas)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the CA check
 	srv.TLS = serving.TLSConfig(cert)                // serve's suites: the SDK must connect with them
 	srv.StartTLS()
@@ -149,6 +166,16 @@ func startServer(tb testing.TB) *server {
 	}
 	tb.Cleanup(transport.CloseIdleConnections)
 	return &server{url: srv.URL, st: st, adminToken: strings.TrimSpace(string(tok)), transport: transport}
+}
+
+// roundRobin is a load balancer: each request goes to the next replica.
+type roundRobin struct {
+	handlers []http.Handler
+	next     atomic.Int64
+}
+
+func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rr.handlers[int(rr.next.Add(1))%len(rr.handlers)].ServeHTTP(w, r)
 }
 
 // credential hands the SDK a securetrain bearer token. It refuses any

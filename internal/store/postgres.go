@@ -3,9 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -141,10 +145,52 @@ func (s *Postgres) open(ctx context.Context) error {
 	return s.migrate(ctx, postgresMigrations, postgresMigrationLock)
 }
 
+// Get reads one record.
+func (s *Postgres) Get(ctx context.Context, id string) (Record, error) {
+	r, err := s.sqlDB.Get(ctx, id)
+	return r, unavailable(err)
+}
+
+// List reads one page of records.
+func (s *Postgres) List(ctx context.Context, q Query) (Page, error) {
+	p, err := s.sqlDB.List(ctx, q)
+	return p, unavailable(err)
+}
+
+// Referrers lists the records that reference id or anything under it.
+func (s *Postgres) Referrers(ctx context.Context, id string) ([]string, error) {
+	ids, err := s.sqlDB.Referrers(ctx, id)
+	return ids, unavailable(err)
+}
+
+// unavailable marks err ErrUnavailable when it says the database cannot
+// be reached, so that the API answers 503 rather than 500.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || !connectionLost(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// connectionLost says whether err is a failure to reach the server or a
+// connection it dropped, rather than an answer to the statement.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P01-57P03: the server is
+		// shutting down, crashed, or not yet accepting connections.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err)
+}
+
 // View runs fn on one snapshot: a read-only REPEATABLE READ transaction
 // takes its snapshot at its first read and never blocks writers.
 func (s *Postgres) View(ctx context.Context, fn func(Reader) error) error {
-	return s.view(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+	return unavailable(s.view(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn))
 }
 
 // Update runs fn in a SERIALIZABLE transaction, and again (after a short,
@@ -155,10 +201,11 @@ func (s *Postgres) Update(ctx context.Context, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.inTx(ctx, &sql.TxOptions{Isolation: s.isolation}, func(tx *sqlTx) error { return fn(tx) })
 		if err == nil || !retryable(err) {
-			return err
+			return unavailable(err)
 		}
 		if attempt == maxSerializationRetries {
-			return fmt.Errorf("store: gave up after %d serialization failures: %w", attempt, err)
+			// Too busy to commit now: the client is told to retry (503).
+			return fmt.Errorf("store: gave up after %d serialization failures: %w: %w", attempt, ErrUnavailable, err)
 		}
 		// Jitter spreads the transactions that conflicted, so that they
 		// do not meet again.

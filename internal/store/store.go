@@ -160,6 +160,13 @@ type Page struct {
 var (
 	ErrNotFound           = errors.New("not found")
 	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrUnavailable: the database cannot be reached (a server stopped or
+	// unreachable, a connection lost), or is too busy to commit the
+	// transaction (it conflicted with others more often than the store
+	// re-runs it). Nothing was committed by the call that returns it,
+	// unless it was lost in a commit's reply; the store reconnects by
+	// itself when the database is back.
+	ErrUnavailable = errors.New("the database is unavailable")
 )
 
 // Reader reads records.

@@ -75,24 +75,43 @@ func PostgresSchema(t testing.TB) string {
 
 // StoreEnv chooses the store that server tests (the API's, the SDK
 // suite's) run on: "postgres" for a schema of their own on the server of
-// PostgresEnv, anything else the embedded store.
+// PostgresEnv; "postgres-replicas" the same, and the SDK suite runs two
+// servers on it behind a round-robin balancer (Replicas); anything else
+// the embedded store.
 const StoreEnv = "SECURETRAIN_TEST_STORE"
+
+// Replicas says whether StoreEnv asks for two server replicas.
+func Replicas() bool { return os.Getenv(StoreEnv) == "postgres-replicas" }
+
+// OpenReplicas opens n stores on one new, empty PostgreSQL schema, for n
+// servers whose data directory is dir; each is closed when tb ends.
+func OpenReplicas(tb testing.TB, dir string, n int) []store.Store {
+	tb.Helper()
+	u := PostgresSchema(tb)
+	if err := store.PrivateDir(dir); err != nil {
+		tb.Fatal(err)
+	}
+	sts := make([]store.Store, n)
+	for i := range sts {
+		st, err := store.OpenPostgres(context.Background(), u)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
+		sts[i] = st
+	}
+	return sts
+}
 
 // Open opens a new, empty store for a server whose data directory is dir
 // (made 0700: it holds admin.token and the TLS material whatever the
 // store), closed when tb ends.
 func Open(tb testing.TB, dir string) store.Store {
 	tb.Helper()
-	var st store.Store
-	var err error
-	if os.Getenv(StoreEnv) == "postgres" {
-		u := PostgresSchema(tb)
-		if err = store.PrivateDir(dir); err == nil {
-			st, err = store.OpenPostgres(context.Background(), u)
-		}
-	} else {
-		st, err = store.OpenSQLite(dir)
+	if os.Getenv(StoreEnv) == "postgres" || Replicas() {
+		return OpenReplicas(tb, dir, 1)[0]
 	}
+	st, err := store.OpenSQLite(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentIfMatch", testConcurrentIfMatch},
 		{"NoLostUpdates", testNoLostUpdates},
 		{"NoWriteSkew", testNoWriteSkew},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}

@@ -1,0 +1,400 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/provision"
+	"securetrain/internal/store"
+	"securetrain/internal/store/storetest"
+)
+
+// Tests of several servers (replicas) on one PostgreSQL database, each
+// with its own store connections, engine and listener.
+
+// replicaLease is the tests' lease: short, so that a take-over after a
+// kill is quick, and a fast poll, so that an operation begun on the
+// replica that does not work is taken up at once.
+func replicaLease(holder string) *provision.Lease {
+	return &provision.Lease{Holder: holder, TTL: 3 * time.Second, Poll: 100 * time.Millisecond}
+}
+
+// replicaDatabase makes an empty database (schema) for a test's
+// replicas and the data directory they share.
+func replicaDatabase(t testing.TB) (url, dir string) {
+	t.Helper()
+	url = storetest.PostgresSchema(t)
+	dir = filepath.Join(t.TempDir(), "data")
+	if err := store.PrivateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	return url, dir
+}
+
+// replica starts a server on the database of url with data directory dir
+// (shared by the replicas of a test: it holds only admin.token, which the
+// first creates) and returns a client of it.
+func replica(t testing.TB, url, dir, holder string) *client {
+	t.Helper()
+	st, err := store.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
+		Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, Replica: replicaLease(holder)})
+	t.Cleanup(startBackground(s))
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
+}
+
+// TestReplicasShareOneSubnet: two replicas take 100 resizes of ten
+// clusters in one /26 (59 usable addresses, fewer than asked for), half
+// through each, all at once. Each operation's status is read through the
+// other replica. When all have ended, no address is allocated twice, every
+// allocation belongs to a node, and every node is in the subnet.
+func TestReplicasShareOneSubnet(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	const clusters, resizes = 10, 100
+	for i := range clusters {
+		c := []*client{a, b}[i%2]
+		if st, out, _ := c.do("PUT", fmt.Sprintf("%s/computes/c%d%s", wsML, i, mlVersion), clusterBody("small", 0, 10, "PT1H")); st != http.StatusCreated {
+			t.Fatalf("cluster c%d: %d %v", i, st, out)
+		}
+	}
+	var (
+		mu       sync.Mutex
+		accepted = map[*client]int{}
+		ops      []string
+		wg       sync.WaitGroup
+	)
+	for i := range resizes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := []*client{a, b}[i%2]
+			path := fmt.Sprintf("%s/computes/c%d/resize%s", wsML, i%clusters, mlVersion)
+			// A cluster takes one operation at a time: a resize refused
+			// as Conflict is asked again.
+			for {
+				st, out, hdr := c.do("POST", path, resize(1+(i*7)%10))
+				if st == http.StatusConflict {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				if st != http.StatusAccepted {
+					t.Errorf("resize %d: %d %v", i, st, out)
+					return
+				}
+				mu.Lock()
+				accepted[c]++
+				ops = append(ops, strings.TrimPrefix(hdr.Get("Azure-AsyncOperation"), c.base)+"|"+fmt.Sprint(i%2))
+				mu.Unlock()
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if accepted[a] != resizes/2 || accepted[b] != resizes/2 {
+		t.Fatalf("accepted %d through a, %d through b; want %d each", accepted[a], accepted[b], resizes/2)
+	}
+	for _, op := range ops {
+		path, side, _ := strings.Cut(op, "|")
+		other := map[string]*client{"0": b, "1": a}[side]
+		status := other.wait(path) // answered by the replica that did not begin it
+		if status["status"] != "Succeeded" && opError(status) != "AllocationFailed" {
+			t.Errorf("operation %s: %v", path, status)
+		}
+	}
+	subnet := netip.MustParsePrefix("10.0.2.0/26")
+	seen := map[string]string{}
+	total := 0
+	for i := range clusters {
+		name := fmt.Sprintf("c%d", i)
+		for _, n := range a.nodes(name) {
+			ip := arm.Str(n, "privateIpAddress")
+			addr, err := netip.ParseAddr(ip)
+			if err != nil || !subnet.Contains(addr) {
+				t.Errorf("node %s/%s has address %q, not in %s", name, arm.Str(n, "nodeId"), ip, subnet)
+			}
+			if other, dup := seen[ip]; dup {
+				t.Errorf("address %s given to %s and %s/%s", ip, other, name, arm.Str(n, "nodeId"))
+			}
+			seen[ip] = name + "/" + arm.Str(n, "nodeId")
+			total++
+		}
+	}
+	if n := countRecords(t, a.st, vnetNet+"/subnets/small/addresses"); n != total {
+		t.Errorf("%d addresses allocated for %d nodes", n, total)
+	}
+	if total == 0 || total > 59 {
+		t.Errorf("%d nodes in a /26", total)
+	}
+	t.Logf("%d nodes with distinct addresses after %d resizes through two replicas", total, resizes)
+}
+
+// TestReplicaLosesItsDatabase: a replica whose database goes away answers
+// 503 with Retry-After (not 500), and answers again when it is back.
+func TestReplicaLosesItsDatabase(t *testing.T) {
+	direct, dir := replicaDatabase(t)
+	proxy, url := storetest.NewProxy(t, direct)
+	c := replica(t, url, dir, "a")
+	if st, out, _ := c.do("PUT", rgML+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("resource group: %d %v", st, out)
+	}
+	proxy.Cut()
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", rgML + rgVersion, ""},
+		{"PUT", rgNet + rgVersion, `{"location":"eastus"}`},
+	} {
+		st, out, hdr := c.do(req.method, req.path, req.body)
+		if st != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || errCode(out) != "ServiceUnavailable" {
+			t.Errorf("%s without a database: %d, Retry-After %q, %v; want 503 with Retry-After", req.method, st, hdr.Get("Retry-After"), out)
+		}
+	}
+	proxy.Restore()
+	// The pool may hand out a connection the cut closed once more: the
+	// client retries a 503, as told.
+	poll(t, "the replica answering again", patient, func() (bool, any) {
+		st, out, _ := c.do("GET", rgML+rgVersion, "")
+		if st != http.StatusOK && st != http.StatusServiceUnavailable {
+			t.Fatalf("after the database came back: %d %v", st, out)
+		}
+		return st == http.StatusOK, st
+	})
+	if st, out, _ := c.do("PUT", rgNet+rgVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("write after the database came back: %d %v", st, out)
+	}
+}
+
+// TestKill9ReplicaMidResize: the replica that works is SIGKILLed in the
+// middle of a resize begun through the other; the other takes the lease
+// over when it expires and completes the resize, every node with exactly
+// one address.
+func TestKill9ReplicaMidResize(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	st, err := store.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, cmdA, stdoutA := startKillServer(t, dir, hangBootEnv+"=10", killStoreEnv+"="+url, killHolderEnv+"=a")
+	// a works: b, started after, waits for the lease.
+	poll(t, "a holding the engine's lease", patient, func() (bool, any) {
+		rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
+		return err == nil && strings.Contains(string(rec.Body), `"holder":"a"`), err
+	})
+	b, _, _ := startKillServer(t, dir, killStoreEnv+"="+url, killHolderEnv+"=b")
+	provisionEnv(t, b, "")
+	b.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
+	op := b.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
+	if line, err := stdoutA.ReadString('\n'); err != nil || strings.TrimSpace(line) != hangingBoots {
+		t.Fatalf("a did not reach its 11th boot: %q %v", line, err)
+	}
+	if err := cmdA.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmdA.Wait()
+	if _, out, _ := b.do("GET", op, ""); out["status"] != "InProgress" {
+		t.Fatalf("the kill did not land mid-operation: %v", out)
+	}
+	if status := b.wait(op); status["status"] != "Succeeded" {
+		t.Fatalf("after a's kill: %v", status)
+	}
+	idleOnce(t, b, "cpu", 30)
+	if n := countRecords(t, st, vnetNet+"/subnets/compute/addresses"); n != 30 {
+		t.Fatalf("%d addresses allocated for 30 nodes", n)
+	}
+	rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
+	if err != nil || !strings.Contains(string(rec.Body), `"holder":"b"`) {
+		t.Fatalf("the lease after the take-over: %s %v", rec.Body, err)
+	}
+}
+
+// TestReplicasSeeEachOthersNetworks: a replica's cached network of a
+// subscription is compiled again after another replica's write to it
+// (the change counter in the database), and kept while nothing changes.
+func TestReplicasSeeEachOthersNetworks(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	ctx := context.Background()
+	nsgs := func() int {
+		n, err := b.srv.CompiledNetwork(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(n.Snapshot().NetworkSecurityGroups)
+	}
+	first, err := b.srv.CompiledNetwork(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := b.srv.CompiledNetwork(ctx, sub); again != first {
+		t.Error("the network was compiled again with no write")
+	}
+	before := nsgs()
+	if st, out, _ := a.do("PUT", netNet+"networkSecurityGroups/nsg-new"+netVersion, `{"location":"eastus"}`); st != http.StatusCreated {
+		t.Fatalf("NSG through a: %d %v", st, out)
+	}
+	if after := nsgs(); after != before+1 {
+		t.Fatalf("b's network has %d NSGs after a created one (before: %d): stale cache", after, before)
+	}
+}
+
+// TestReplicasLeaveEachOthersDeployments: a deployment another replica
+// runs (it holds the run's lease) is neither run again nor ended as
+// interrupted by a replica that starts; once that lease has expired (its
+// replica died), the next recovery ends it Failed, and it runs again.
+func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	b := replica(t, url, dir, "b")
+	provisionEnv(t, b, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "elsewhere")
+	running := deploymentRecord{ID: path, Name: "elsewhere", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Replica "a" runs it: its lease, for a minute.
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(arm.FoldKey(path)), "a", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.recoverDeployments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("a run another replica holds was ended: %v", out)
+	}
+	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+		t.Fatalf("a second run beside another replica's: %d %v", st, out)
+	}
+	// "a" dies: its lease, taken an hour ago, has expired.
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		return tx.Delete(ctx, "/providers/securetrain/leases/"+deploymentLease(arm.FoldKey(path)), store.Condition{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(arm.FoldKey(path)), "a", time.Now().Add(-time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.recoverDeployments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployFailed {
+		t.Fatalf("the dead replica's run after recovery: %v", out)
+	}
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
+		t.Fatalf("redeploy: %d %v", st, out)
+	}
+	if done := b.awaitDeployment(path); deployState(done) != deploySucceeded {
+		t.Fatalf("redeploy: %v", done)
+	}
+}
+
+// TestReplicaRecordsAreNotResources: the records replicas keep for each
+// other — leases, change counters — are not reachable through the API,
+// not even with the administrator's token.
+func TestReplicaRecordsAreNotResources(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	c := replica(t, url, dir, "a")
+	provisionEnv(t, c, "") // a network write: a change counter exists
+	ctx := context.Background()
+	lease := "/providers/securetrain/leases/" + provision.EngineLease
+	poll(t, "the engine's lease", patient, func() (bool, any) {
+		_, err := c.st.Get(ctx, lease)
+		return err == nil, err
+	})
+	page, err := c.st.List(ctx, store.Query{Scope: "/providers/securetrain/networkChanges"})
+	if err != nil || len(page.Records) == 0 {
+		t.Fatalf("no change counter: %v", err)
+	}
+	for _, id := range []string{lease, page.Records[0].ID} {
+		for _, method := range []string{"GET", "PUT", "DELETE"} {
+			for _, version := range []string{rgVersion, netVersion, mlVersion} {
+				if st, out, _ := c.do(method, id+version, `{"holder":"attacker","token":"x","expires":"2100-01-01T00:00:00Z"}`); st < 400 || st >= 500 {
+					t.Errorf("%s %s: %d %v", method, id, st, out)
+				}
+			}
+		}
+	}
+	if after, err := c.st.Get(ctx, lease); err != nil || !strings.Contains(string(after.Body), `"holder":"a"`) {
+		t.Errorf("the lease after the API requests: %s %v", after.Body, err)
+	}
+}
+
+// TestReplicaCancelsAnotherReplicasDeployment: a cancel sent to a replica
+// that does not run the deployment is recorded, and the replica running it
+// stops the run at its next renewal of the run's lease.
+func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
+	provisionEnv(t, a, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "long")
+	running := deploymentRecord{ID: path, Name: "long", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+	if err := b.st.Update(ctx, func(tx store.Tx) error {
+		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// b runs it: a run that lasts until it is stopped.
+	id := mustParse(t, path)
+	h, ok := b.srv.deployments.reserve(id.Key())
+	if !ok {
+		t.Fatal("reserve")
+	}
+	l, err := b.srv.claimRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	b.srv.deployments.launch(id.Key(), h, func(ctx context.Context) {
+		b.srv.underRunLease(ctx, l, id.Key(), func(ctx context.Context) { <-ctx.Done(); stopped <- context.Cause(ctx) })
+	})
+	if st, out, _ := a.do("POST", strings.Replace(path+deployVersion, "?", "/cancel?", 1), ""); st != http.StatusNoContent {
+		t.Fatalf("cancel through a: %d %v", st, out)
+	}
+	select {
+	case cause := <-stopped:
+		if !errors.Is(cause, errCanceled) {
+			t.Fatalf("the run stopped for %v, not the cancel", cause)
+		}
+	case <-time.After(pollTimeout):
+		t.Fatal("the run on b was not stopped by the cancel through a")
+	}
+}
