@@ -78,19 +78,41 @@ func eachDeployed(p *template.Plan, fn func(*template.Resource)) {
 	}
 }
 
-// save stores a deployment record.
-func (run *deploymentRun) save(rec deploymentRecord) { run.store(rec.ID, typeDeployment, rec) }
+// save stores a deployment record. A cancel recorded meanwhile (by
+// another replica, before this run's first save) stands: the run never
+// sets a canceled deployment back to Running, and stops when it next
+// renews its lease (canceledElsewhere).
+func (run *deploymentRun) save(rec deploymentRecord) {
+	run.record(rec.ID, func(ctx context.Context, tx store.Tx) error {
+		if rec.Properties.ProvisioningState == deployRunning {
+			cur, err := readDeployment(ctx, tx, rec.ID)
+			switch {
+			case err == nil && cur.Properties.ProvisioningState == deployCanceled:
+				return nil
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		_, err := putJSON(ctx, tx, rec.ID, typeDeployment, rec, store.Condition{})
+		return err
+	})
+}
 
-// store stores v as the record of id. A run outlives its request, so it
-// stores with a context of its own; a failure is logged, and a deployment
-// left Running is ended by the next start (recoverDeployments).
+// store stores v as the record of id.
 func (run *deploymentRun) store(id, typ string, v any) {
-	ctx := context.Background()
-	err := run.s.store.Update(ctx, func(tx store.Tx) error {
+	run.record(id, func(ctx context.Context, tx store.Tx) error {
 		_, err := putJSON(ctx, tx, id, typ, v, store.Condition{})
 		return err
 	})
-	if err != nil {
+}
+
+// record runs fn in a transaction to record id. A run outlives its
+// request, so it writes with a context of its own; a failure is logged,
+// and a deployment left Running is ended by the next start
+// (recoverDeployments).
+func (run *deploymentRun) record(id string, fn func(context.Context, store.Tx) error) {
+	ctx := context.Background()
+	if err := run.s.store.Update(ctx, func(tx store.Tx) error { return fn(ctx, tx) }); err != nil {
 		run.s.log.Error("recording a deployment", "record", id, "err", err)
 	}
 }

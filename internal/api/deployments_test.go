@@ -643,3 +643,32 @@ func TestDeploymentGovernance(t *testing.T) {
 		t.Errorf("deploy under ReadOnly: %d %v", st, out)
 	}
 }
+
+// A cancel recorded before a run's first save (by another replica, which
+// cannot reach the run) stands: the run's save of Running leaves the
+// deployment Canceled, while its later saves of other states are kept.
+func TestRunDoesNotUncancelADeployment(t *testing.T) {
+	c := newClient(t)
+	id := "/subscriptions/" + sub + "/resourcegroups/rg1/providers/Microsoft.Resources/deployments/d1"
+	ctx := context.Background()
+	state := func() string {
+		d, err := readDeployment(ctx, c.st, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Properties.ProvisioningState
+	}
+	rec := deploymentRecord{ID: id, Name: "d1", Type: typeDeployment, Properties: deploymentProperties{ProvisioningState: deployCanceled, Mode: "Incremental"}}
+	run := &deploymentRun{s: c.srv}
+	run.save(rec) // as the replica that took the cancel
+	rec.Properties.ProvisioningState = deployRunning
+	run.save(rec)
+	if got := state(); got != deployCanceled {
+		t.Fatalf("after the run saved Running over a cancel: %s, want %s", got, deployCanceled)
+	}
+	rec.Properties.ProvisioningState = deployFailed
+	run.save(rec)
+	if got := state(); got != deployFailed {
+		t.Fatalf("the run's end: %s, want %s", got, deployFailed)
+	}
+}
