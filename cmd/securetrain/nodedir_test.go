@@ -35,14 +35,14 @@ func TestNodeDirRefusesLinksAndSharedDirectories(t *testing.T) {
 	if err := ensureNodeDir(link); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("a link: %v", err)
 	}
-	shared := filepath.Join(base, "shared")
-	if err := os.Mkdir(shared, 0o777); err != nil {
+	worldWritable := filepath.Join(base, "world-writable")
+	if err := os.Mkdir(worldWritable, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(shared, 0o777); err != nil {
+	if err := os.Chmod(worldWritable, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureNodeDir(shared); err == nil || !strings.Contains(err.Error(), "writable by others") {
+	if err := ensureNodeDir(worldWritable); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Errorf("a world-writable directory: %v", err)
 	}
 }
