@@ -103,14 +103,14 @@ func (c *networkCache) invalidate(sub string) {
 	c.mu.Unlock()
 }
 
-// network is the verifier's compiled model of a subscription, from the
-// cache.
 // CompiledNetwork is a subscription's network as the verifier compiled
 // it from the store (cached until a write): what a fabric realises.
 func (s *Server) CompiledNetwork(ctx context.Context, sub string) (*netverify.Network, error) {
 	return s.network(ctx, sub)
 }
 
+// network is the verifier's compiled model of a subscription, from the
+// cache.
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
 	var version int64
 	if st := s.store.(invalidatingStore); st.shared {
