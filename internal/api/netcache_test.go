@@ -157,8 +157,9 @@ func TestNetworkCacheRaces(t *testing.T) {
 	}
 	// A waiter whose request goes away stops waiting.
 	c.invalidate(sub)
-	block, compiling := make(chan struct{}), make(chan struct{})
+	block, compiling, compiled := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(compiled)
 		_, _ = c.get(ctx, sub, 0, func(ctx context.Context) (*netverify.Network, error) {
 			close(compiling)
 			<-block
@@ -172,6 +173,7 @@ func TestNetworkCacheRaces(t *testing.T) {
 		t.Fatalf("a cancelled waiter: %v", err)
 	}
 	close(block)
+	<-compiled // its compilation is counted before the counts below are read
 	// A failed compilation is not kept.
 	c.invalidate(sub)
 	if _, err := c.get(ctx, sub, 0, func(context.Context) (*netverify.Network, error) { return nil, errDisk }); !errors.Is(err, errDisk) {
