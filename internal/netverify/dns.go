@@ -334,25 +334,20 @@ func (n *Network) resolve(vc *vnetCtx, nicServers []netip.Addr, name string) dns
 		servers = nicServers
 	}
 	ans := n.resolveVia(vc, name, servers, 0)
-	if len(servers) > 0 {
-		if u, ok := ipset.U32(servers[0]); ok && u != azurePlatformIP {
-			ans.server = u
-		}
+	if server := QueriedDNSServer(servers); server != AzureDNS {
+		ans.server, _ = ipset.U32(server)
 	}
 	return ans
 }
 
-// resolveVia resolves through a list of DNS servers (empty: Azure DNS).
-// Only the first server is consulted: Azure VMs use it while it answers.
+// resolveVia resolves through a list of DNS servers (empty: Azure DNS),
+// the one QueriedDNSServer picks.
 func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, depth int) dnsAnswer {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if depth > maxCNAMEs {
 		return dnsAnswer{failure: name + ": DNS forwarding loop (more than 8 forwarders)"}
 	}
-	if len(servers) == 0 {
-		return n.resolveAzure(vc, name, depth)
-	}
-	server := servers[0]
+	server := QueriedDNSServer(servers)
 	u, _ := ipset.U32(server)
 	if u == azurePlatformIP {
 		return n.resolveAzure(vc, name, depth)

@@ -13,6 +13,8 @@ func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 		Predicted: fc.Verdict == netverify.Allowed}
 	if f.Inbound {
 		f.Remote = fc.From
+	} else if fc.Result != nil && fc.Result.Destination.Kind == netverify.EndpointDNSName {
+		f.DNSName = fc.To
 	}
 	outs := fc.Result.Outcomes
 	if len(outs) == 0 {

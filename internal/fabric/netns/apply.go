@@ -99,6 +99,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncRoutes(nw, r); err != nil {
 		return err
 	}
+	if err := f.syncDNS(nw, r); err != nil {
+		return err
+	}
 	rs, back, err := f.build(nw, r, nodes)
 	if err != nil {
 		return err

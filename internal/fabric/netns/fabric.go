@@ -105,6 +105,7 @@ func (f *Fabric) Close() error {
 		for _, ep := range r.endpoints {
 			ep.close()
 		}
+		r.stopDNS()
 		r.ns.close()
 	}
 	f.cloud.close()
