@@ -23,6 +23,16 @@ func QueriedDNSServer(servers []netip.Addr) netip.Addr {
 	return servers[0]
 }
 
+// AnswersDNS says whether a DNS server answers at address server, as the
+// verifier has it: Azure DNS, a DNS Private Resolver's inbound endpoint, a
+// firewall's DNS proxy, a NIC or an address no resource of the file holds
+// (a DNS server securetrain cannot look inside) do; a private endpoint, a
+// load balancer's frontend or a firewall without DNS proxy do not.
+func (n *Network) AnswersDNS(server netip.Addr) bool {
+	u, ok := ipset.U32(server)
+	return ok && n.answersNoDNS(u) == nil
+}
+
 // Lookup is what a DNS server answers for a name.
 type Lookup struct {
 	// Steps explain the resolution (CNAMEs, private zones, forwarders).

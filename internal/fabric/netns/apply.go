@@ -96,10 +96,10 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncEndpoints(nw, r); err != nil {
 		return err
 	}
-	if err := f.syncRoutes(nw, r); err != nil {
+	if err := f.syncDNS(nw, r); err != nil {
 		return err
 	}
-	if err := f.syncDNS(nw, r); err != nil {
+	if err := f.syncRoutes(nw, r); err != nil {
 		return err
 	}
 	rs, back, err := f.build(nw, r, nodes)
@@ -255,6 +255,7 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 			endpointsOpen[ep.bridge.name] = append(endpointsOpen[ep.bridge.name], ep.addrs...)
 		}
 	}
+	bridges = r.dnsBridges(bridges)
 	// Outbound: the NIC's NSG, then the subnet's; inbound: the subnet's,
 	// then the NIC's (Azure's order).
 	subnetNSG := map[string][2]string{}

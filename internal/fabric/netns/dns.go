@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -15,6 +17,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/netverify"
+	"securetrain/internal/resources"
 )
 
 // dnsTTL is the time to live of every answer: short, as the fabric's
@@ -155,9 +158,13 @@ func (d *dnsServer) answer(req *dns.Msg) *dns.Msg {
 // vnetDNS is the DNS of a VNet's router: Azure DNS at 168.63.129.16 (a
 // local address of the router, so that it takes no route and meets no
 // NSG on its way: Azure's platform traffic to 168.63.129.16 bypasses
-// both) and the DNS server its nodes ask.
+// both), the custom DNS servers in its subnets, and the DNS server its
+// nodes ask.
 type vnetDNS struct {
 	azure *dnsServer
+	// hosts are the DNS servers at custom DNS addresses in the VNet's
+	// subnets, by address.
+	hosts map[netip.Addr]*dnsHost
 	// nameserver is the address the VNet's nodes send their queries to
 	// (their resolv.conf).
 	nameserver atomic.Pointer[netip.Addr]
@@ -188,15 +195,134 @@ func (f *Fabric) syncDNS(nw *netverify.Network, r *router) error {
 	}
 	server := netverify.QueriedDNSServer(vnet.DNSServers)
 	r.dns.nameserver.Store(&server)
-	return nil
+	return f.syncDNSHosts(nw, r)
 }
 
-// stopDNS stops the router's DNS servers.
-func (r *router) stopDNS() {
+// dnsHost is a DNS server at a custom DNS address (a VNet's
+// dhcpOptions.dnsServers): a namespace on its subnet's bridge holding the
+// address, answering as the verifier says a server there answers — a DNS
+// Private Resolver's inbound endpoint as Azure DNS of its VNet, a
+// firewall's DNS proxy as the firewall, any other server public names
+// only. Like a VM's, its subnet's NSG applies to it.
+type dnsHost struct {
+	ns     *namespace
+	bridge *bridge
+	server *dnsServer
+}
+
+// syncDNSHosts realises the DNS servers that VNets ask at addresses in
+// the router's VNet: where the verifier has a DNS server answer and no
+// node, private endpoint or firewall of the VNet holds the address (the
+// firewall's DNS proxy is the firewall's to realise). f.mu is held.
+func (f *Fabric) syncDNSHosts(nw *netverify.Network, r *router) error {
+	snap := nw.Snapshot()
+	vnet := snap.VirtualNetwork(r.vnet)
+	firewalls := map[netip.Addr]bool{}
+	for _, fw := range snap.AzureFirewalls {
+		firewalls[fw.PrivateIP] = true
+	}
+	held := map[netip.Addr]bool{}
+	for _, ep := range r.endpoints {
+		for _, a := range ep.addrs {
+			held[a] = true
+		}
+	}
+	want := map[netip.Addr]*resources.Subnet{}
+	for _, v := range snap.VirtualNetworks {
+		a := netverify.QueriedDNSServer(v.DNSServers)
+		if a == netverify.AzureDNS || firewalls[a] || held[a] || !nw.AnswersDNS(a) {
+			continue
+		}
+		if _, holder := f.heldByNode(r, []netip.Addr{a}); holder != "" {
+			continue // a node answers no DNS: the queries fail
+		}
+		for _, sn := range vnet.Subnets {
+			if len(sn.AddressPrefixes) > 0 && sn.AddressPrefixes[0].Contains(a) {
+				want[a] = sn
+			}
+		}
+	}
+	var errs []error
+	for a, h := range r.dns.hosts {
+		if sn, ok := want[a]; !ok || !sn.ID.Equal(h.bridge.subnet) {
+			errs = append(errs, r.removeDNSHost(a))
+		}
+	}
+	for a, sn := range want {
+		if h := r.dns.hosts[a]; h != nil {
+			h.server.nw.Store(nw)
+			continue
+		}
+		b, err := r.bridge(sn)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h, err := f.newDNSHost(r, b, a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DNS server %s: %w", a, err))
+			continue
+		}
+		h.server.nw.Store(nw)
+		if r.dns.hosts == nil {
+			r.dns.hosts = map[netip.Addr]*dnsHost{}
+		}
+		r.dns.hosts[a] = h
+	}
+	return errors.Join(errs...)
+}
+
+// newDNSHost creates the namespace of a DNS server at address a on bridge
+// b and starts the server.
+func (f *Fabric) newDNSHost(r *router, b *bridge, a netip.Addr) (*dnsHost, error) {
+	key := r.vnet.Key() + " dns " + a.String()
+	ns, err := createNamespace(f.prefix + "d-" + shortHash(key))
+	if err != nil {
+		return nil, err
+	}
+	if err := plug(r, b, ns, "st-d-"+shortHash(key)[:9], []netip.Addr{a}); err != nil {
+		ns.close()
+		return nil, errors.Join(err, deleteNamespace(ns.name))
+	}
+	d, err := startDNS(ns, a, r.vnet, f.cfg.Log)
+	if err != nil {
+		ns.close()
+		return nil, errors.Join(err, deleteNamespace(ns.name))
+	}
+	return &dnsHost{ns: ns, bridge: b, server: d}, nil
+}
+
+// removeDNSHost stops a DNS server and deletes its namespace.
+func (r *router) removeDNSHost(a netip.Addr) error {
+	h := r.dns.hosts[a]
+	delete(r.dns.hosts, a)
+	h.server.stop()
+	h.ns.close()
+	return deleteNamespace(h.ns.name)
+}
+
+// dnsBridges adds the bridges of the router's DNS servers to bridges,
+// so that their subnets' NSGs apply to them.
+func (r *router) dnsBridges(bridges []*bridge) []*bridge {
+	for _, a := range slices.SortedFunc(maps.Keys(r.dns.hosts), netip.Addr.Compare) {
+		if b := r.dns.hosts[a].bridge; !slices.Contains(bridges, b) {
+			bridges = append(bridges, b)
+		}
+	}
+	return bridges
+}
+
+// stopDNS stops the router's DNS servers and deletes their namespaces.
+func (r *router) stopDNS() error {
+	var errs []error
+	for a := range r.dns.hosts {
+		errs = append(errs, r.removeDNSHost(a))
+	}
 	if r.dns.azure != nil {
 		r.dns.azure.stop()
 		r.dns.azure = nil
 	}
+	return errors.Join(errs...)
 }
 
 // errNoNameserver: the node's VNet has not been brought up to date yet.

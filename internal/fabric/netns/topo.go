@@ -338,7 +338,7 @@ func (f *Fabric) removeRouter(r *router) error {
 		delete(p.peers, r.vnet.Key())
 		clear(p.tables)
 	}
-	r.stopDNS()
+	errs = append(errs, r.stopDNS())
 	r.ns.close()
 	delete(f.routers, r.vnet.Key())
 	return errors.Join(append(errs, deleteNamespace(r.ns.name))...)

@@ -1,0 +1,261 @@
+//go:build linux
+
+package netns
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"securetrain/internal/fabric"
+	"securetrain/internal/netverify"
+)
+
+// nodeNS is the namespace of a booted node.
+func nodeNS(t *testing.T, f *Fabric, n fabric.Node) *namespace {
+	t.Helper()
+	nd := f.nodes[nodeKey(n)]
+	if nd == nil {
+		t.Fatalf("node %s is not booted", n.Name)
+	}
+	return nd.ns
+}
+
+// lookupFrom resolves name from namespace ns through server over real
+// packets.
+func lookupFrom(ns *namespace, server netip.Addr, name string) ([]netip.Addr, error) {
+	return resolveIn(ns, server, name, time.Now().Add(2*time.Second))
+}
+
+// verifierDestination is where the verifier says a flow from the compute
+// to name goes: its first outcome's packet.
+func verifierDestination(t *testing.T, nw *netverify.Network, compute, name string) netip.Addr {
+	t.Helper()
+	res, err := nw.Flow(netverify.Query{From: computeID(t, nw, compute), To: netverify.NameEndpoint(name),
+		Protocol: netverify.TCP, Port: 443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outcomes) == 0 || !res.Outcomes[0].Sample.Destination.IsValid() {
+		t.Fatalf("the verifier resolves %s nowhere: %+v", name, res)
+	}
+	return res.Outcomes[0].Sample.Destination
+}
+
+func computeID(t *testing.T, nw *netverify.Network, compute string) netverify.Endpoint {
+	t.Helper()
+	for _, c := range nw.Snapshot().Computes {
+		if c.ID.Name() == compute {
+			return netverify.ResourceEndpoint(c.ID)
+		}
+	}
+	t.Fatalf("no compute %s", compute)
+	return netverify.Endpoint{}
+}
+
+// TestAzureDNSFromNodeNamespace: real queries from a node's namespace to
+// 168.63.129.16 reach its VNet's Azure DNS, which answers as the verifier
+// resolves: a storage name through its privatelink CNAME to the private
+// endpoint's record in the linked zone, other public names with the
+// verifier's addresses, reserved names NXDOMAIN; over UDP and TCP.
+func TestAzureDNSFromNodeNamespace(t *testing.T) {
+	nw := compile(t, "instance-private-storage.yaml")
+	f, n, _ := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	ns := nodeNS(t, f, n)
+
+	addrs, err := lookupFrom(ns, netverify.AzureDNS, "st1.blob.core.windows.net")
+	if err != nil || !slices.Equal(addrs, []netip.Addr{netip.MustParseAddr("10.0.0.7")}) {
+		t.Errorf("st1.blob.core.windows.net: %v, %v; want the private endpoint 10.0.0.7", addrs, err)
+	}
+	// The answer carries the privatelink CNAME, over TCP as over UDP.
+	q := new(dns.Msg)
+	q.SetQuestion("st1.blob.core.windows.net.", dns.TypeA)
+	for _, proto := range []string{"udp", "tcp"} {
+		r, err := exchangeDNS(ns, proto, netverify.AzureDNS, q, time.Now().Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if len(r.Answer) != 2 || r.Answer[0].String() != "st1.blob.core.windows.net.\t10\tIN\tCNAME\tst1.privatelink.blob.core.windows.net." ||
+			r.Answer[1].String() != "st1.privatelink.blob.core.windows.net.\t10\tIN\tA\t10.0.0.7" {
+			t.Errorf("%s answer: %v", proto, r.Answer)
+		}
+	}
+
+	for _, name := range []string{"pypi.org", "other.blob.core.windows.net", "6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.workspace.westus2.api.azureml.ms"} {
+		want := verifierDestination(t, nw, "ws1/myinstance", name)
+		if addrs, err := lookupFrom(ns, netverify.AzureDNS, name); err != nil || !slices.Contains(addrs, want) {
+			t.Errorf("%s: %v, %v; the verifier sends the flow to %s", name, addrs, err, want)
+		}
+	}
+	// The public name of an account the file does not hold: the Storage
+	// tag (its region unknown).
+	tag, _ := nw.ServiceTags().Lookup("Storage")
+	if addrs, err := lookupFrom(ns, netverify.AzureDNS, "other.blob.core.windows.net"); err != nil ||
+		!slices.ContainsFunc(tag.Prefixes, func(p netip.Prefix) bool { return p.Contains(addrs[0]) }) {
+		t.Errorf("other.blob.core.windows.net: %v, %v; want an address of Storage", addrs, err)
+	}
+
+	_, err = lookupFrom(ns, netverify.AzureDNS, "build.example")
+	var df *dnsFailure
+	if !errors.As(err, &df) || !strings.Contains(err.Error(), "answered NXDOMAIN") {
+		t.Errorf("build.example: %v; want NXDOMAIN", err)
+	}
+}
+
+// TestDNSRecordMissingFromPackets: the workspace's privatelink zone is
+// linked but lacks its record: Azure DNS answers the node NXDOMAIN, with
+// the verifier's reason, and every flow to the name fails from packets.
+func TestDNSRecordMissingFromPackets(t *testing.T) {
+	nw := compile(t, "instance-dns-record-missing.yaml")
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	const name = "6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.workspace.westus2.api.azureml.ms"
+	_, err := lookupFrom(nodeNS(t, f, n), netverify.AzureDNS, name)
+	if err == nil || !strings.Contains(err.Error(), "answered NXDOMAIN (") || !strings.Contains(err.Error(), "has no record") {
+		t.Errorf("%s: %v; want NXDOMAIN naming the missing record", name, err)
+	}
+	bad := agree(t, probeAll(t, f, n, fl))
+	for _, port := range []string{"443", "18881"} {
+		if p, ok := bad["outbound TCP "+port+" to "+name]; !ok || !strings.Contains(p.Detail, "DNS: "+name+" did not resolve: the DNS server 168.63.129.16 answered NXDOMAIN") {
+			t.Errorf("TCP %s to the workspace: %+v", port, p)
+		}
+	}
+}
+
+// zoneGroupFile replaces the file zone's A record with the endpoint's DNS
+// zone group, which keeps the record in the zone.
+var zoneGroupFile = []string{
+	"  - {type: Microsoft.Network/privateDnsZones/A, resourceGroup: mygroup, name: privatelink.file.core.windows.net/st1, properties: {aRecords: [{ipv4Address: 10.0.0.8}]}}\n",
+	`  - type: Microsoft.Network/privateEndpoints/privateDnsZoneGroups
+    resourceGroup: mygroup
+    name: st1-file/default
+    properties:
+      privateDnsZoneConfigs: [{name: file, properties: {privateDnsZoneId: /resourceGroups/mygroup/providers/Microsoft.Network/privateDnsZones/privatelink.file.core.windows.net}}]
+`,
+}
+
+// TestDNSZoneGroupFromPackets: a record a private endpoint's DNS zone
+// group keeps answers from Azure DNS like one written in the zone.
+func TestDNSZoneGroupFromPackets(t *testing.T) {
+	nw := compileEdited(t, "instance-private-storage.yaml", zoneGroupFile...)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	if addrs, err := lookupFrom(nodeNS(t, f, n), netverify.AzureDNS, "st1.file.core.windows.net"); err != nil ||
+		!slices.Equal(addrs, []netip.Addr{netip.MustParseAddr("10.0.0.8")}) {
+		t.Errorf("st1.file.core.windows.net: %v, %v; want 10.0.0.8 from the zone group", addrs, err)
+	}
+	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
+		t.Errorf("%d flows failed: %v", len(bad), bad)
+	}
+}
+
+// customDNS sets the VNet's DNS servers, and opens the storage account to
+// public access (the emulated Storage service does not enforce its
+// network rules: flows resolved publicly would disagree).
+func customDNS(server string) []string {
+	return []string{"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n",
+		"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n      dhcpOptions: {dnsServers: [" + server + "]}\n",
+		"    properties: {publicNetworkAccess: Disabled}\n  - type: Microsoft.Network/privateEndpoints\n",
+		"    properties: {publicNetworkAccess: Enabled}\n  - type: Microsoft.Network/privateEndpoints\n"}
+}
+
+// TestCustomDNSServerFromPackets: with a custom DNS server on the VNet the
+// node asks it, not Azure DNS. A server the file does not describe
+// resolves public names only (no private zone: the storage name leads to
+// the Storage tag); the subnet's NSG applies to the queries; a server
+// address that is a private endpoint answers nothing. Each time the
+// packets agree with the verifier, flow by flow.
+func TestCustomDNSServerFromPackets(t *testing.T) {
+	server := netip.MustParseAddr("10.0.0.10")
+	nw := compileEdited(t, "instance-private-storage.yaml", customDNS(server.String())...)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	ns := nodeNS(t, f, n)
+	if nd := f.nodes[nodeKey(n)]; nd != nil {
+		if got, err := nd.nameserver(); err != nil || got != server {
+			t.Errorf("the node asks %v (%v), want %s", got, err, server)
+		}
+	}
+	tag, _ := nw.ServiceTags().Lookup("Storage.WestUS2")
+	if addrs, err := lookupFrom(ns, server, "st1.blob.core.windows.net"); err != nil ||
+		!slices.ContainsFunc(tag.Prefixes, func(p netip.Prefix) bool { return p.Contains(addrs[0]) }) {
+		t.Errorf("st1.blob.core.windows.net from %s: %v, %v; want an address of Storage.WestUS2 (public resolution)", server, addrs, err)
+	}
+	if got := countNamespaces(t, f.Prefix()); got != 7 {
+		t.Errorf("%d namespaces, want 7 (the cloud, the router, the node, three endpoints, the DNS server)", got)
+	}
+	agree(t, probeAll(t, f, n, fl))
+
+	// The subnet's NSG denies DNS to the server: every flow to a name
+	// fails, as the verifier says.
+	deny := `      securityRules:
+        - name: DenyDns
+          properties: {priority: 100, direction: Inbound, access: Deny, protocol: Udp,
+                       sourceAddressPrefix: "*", sourcePortRange: "*",
+                       destinationAddressPrefix: 10.0.0.10, destinationPortRange: "53"}
+`
+	nw = compileEdited(t, "instance-private-storage.yaml", append(customDNS(server.String()), "      securityRules:\n", deny)...)
+	_, fl = flows(t, nw, "ws1/myinstance")
+	bad := agree(t, probeAll(t, f, n, fl))
+	if p, ok := bad["outbound TCP 443 to st1.blob.core.windows.net"]; !ok || !strings.Contains(p.Detail, "no answer within") {
+		t.Errorf("DNS denied: want the storage flow to fail, the query unanswered: %+v", p)
+	}
+
+	// The server's address is the blob endpoint's: nothing answers DNS
+	// there; the DNS server's namespace is gone.
+	nw = compileEdited(t, "instance-private-storage.yaml", customDNS("10.0.0.7")...)
+	_, fl = flows(t, nw, "ws1/myinstance")
+	bad = agree(t, probeAll(t, f, n, fl))
+	if p, ok := bad["outbound TCP 443 to st1.blob.core.windows.net"]; !ok || !strings.Contains(p.Detail, "DNS server 10.0.0.7 refused") {
+		t.Errorf("DNS server on a private endpoint: want the storage flow to fail, refused: %+v", p)
+	}
+	if got := countNamespaces(t, f.Prefix()); got != 6 {
+		t.Errorf("%d namespaces, want 6: the DNS server's removed", got)
+	}
+}
+
+// resolverInbound adds a DNS Private Resolver to the VNet, its inbound
+// endpoint at 10.0.1.4, and makes it the VNet's DNS server.
+var resolverInbound = append(customDNS("10.0.1.4"), "  - type: Microsoft.MachineLearningServices/workspaces\n", `  - type: Microsoft.Network/virtualNetworks/subnets
+    resourceGroup: mygroup
+    name: mynetwork/dns-in
+    properties: {addressPrefix: 10.0.1.0/28}
+  - type: Microsoft.Network/dnsResolvers
+    resourceGroup: mygroup
+    name: resolver
+    location: westus2
+    properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/mynetwork}}
+  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
+    resourceGroup: mygroup
+    name: resolver/in
+    location: westus2
+    properties:
+      ipConfigurations: [{subnet: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/mynetwork/subnets/dns-in}, privateIpAllocationMethod: Static, privateIpAddress: 10.0.1.4}]
+  - type: Microsoft.MachineLearningServices/workspaces
+`)
+
+// TestPrivateResolverFromPackets: the VNet's DNS server is a DNS Private
+// Resolver's inbound endpoint, in another subnet: the node's queries
+// cross the router to it and it answers as the VNet's Azure DNS — the
+// private zones' records — so every flow passes as the verifier says.
+func TestPrivateResolverFromPackets(t *testing.T) {
+	nw := compileEdited(t, "instance-private-storage.yaml", resolverInbound...)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	if addrs, err := lookupFrom(nodeNS(t, f, n), netip.MustParseAddr("10.0.1.4"), "st1.blob.core.windows.net"); err != nil ||
+		!slices.Equal(addrs, []netip.Addr{netip.MustParseAddr("10.0.0.7")}) {
+		t.Errorf("st1.blob.core.windows.net from the resolver: %v, %v; want the private endpoint 10.0.0.7", addrs, err)
+	}
+	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
+		t.Errorf("%d flows failed: %v", len(bad), bad)
+	}
+	// Removing the node removes the router, and the resolver with it.
+	if err := f.Remove(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if got := countNamespaces(t, f.Prefix()); got != 1 {
+		t.Errorf("%d namespaces, want the cloud alone", got)
+	}
+}
