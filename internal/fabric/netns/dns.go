@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -180,11 +180,11 @@ func (f *Fabric) syncDNS(nw *netverify.Network, r *router) error {
 			return fmt.Errorf("loopback of the router of VNet %s: %w", r.vnet.Name(), err)
 		}
 		if err := r.ns.nl.AddrReplace(lo, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(netverify.AzureDNS, 32))}); err != nil {
-			return fmt.Errorf("Azure DNS address on the router of VNet %s: %w", r.vnet.Name(), err)
+			return fmt.Errorf("address 168.63.129.16 (Azure DNS) on the router of VNet %s: %w", r.vnet.Name(), err)
 		}
 		d, err := startDNS(r.ns, netverify.AzureDNS, r.vnet, f.cfg.Log)
 		if err != nil {
-			return fmt.Errorf("Azure DNS of VNet %s: %w", r.vnet.Name(), err)
+			return fmt.Errorf("the Azure DNS of VNet %s: %w", r.vnet.Name(), err)
 		}
 		r.dns.azure = d
 	}
