@@ -7,9 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"securetrain/internal/resources"
-	"securetrain/internal/servicetags"
 )
 
 const wsAPIName = "6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.workspace.westus2.api.azureml.ms"
@@ -50,22 +47,12 @@ func TestLookupAtAzureDNS(t *testing.T) {
 // the verifier cannot look inside, which resolves public names.
 func TestDNSServerAnsweringNoDNS(t *testing.T) {
 	compileWithDNS := func(server string) *Network {
-		path := filepath.Join("..", "..", "examples", "instance-no-public-ip.yaml")
-		data, err := os.ReadFile(path)
+		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "instance-no-public-ip.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		const space = "      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n"
-		text := strings.Replace(string(data), space, space+"      dhcpOptions: {dnsServers: ["+server+"]}\n", 1)
-		snap, err := resources.DecodeFile(path, []byte(text))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := Compile(snap, servicetags.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return compileYAML(t, strings.Replace(string(data), space, space+"      dhcpOptions: {dnsServers: ["+server+"]}\n", 1))
 	}
 	n := compileWithDNS("10.0.0.5")
 	if n.AnswersDNS(netip.MustParseAddr("10.0.0.5")) {
