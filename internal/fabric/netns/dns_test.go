@@ -259,3 +259,22 @@ func TestPrivateResolverFromPackets(t *testing.T) {
 		t.Errorf("%d namespaces, want the cloud alone", got)
 	}
 }
+
+// BenchmarkAzureDNSQuery: one query of type A from a node's namespace to
+// its VNet's Azure DNS over UDP, answered through the verifier's
+// resolver (the privatelink CNAME and the zone's record).
+func BenchmarkAzureDNSQuery(b *testing.B) {
+	nw := compile(b, "instance-private-storage.yaml")
+	f := newFabric(b, &nw)
+	n := nodeOf(nw.Snapshot().Computes[0], "tvm-0000", "10.0.0.4")
+	if err := f.Boot(context.Background(), n); err != nil {
+		b.Fatal(err)
+	}
+	ns := f.nodes[nodeKey(n)].ns
+	for b.Loop() {
+		addrs, err := resolveIn(ns, netverify.AzureDNS, "st1.blob.core.windows.net", time.Now().Add(2*time.Second))
+		if err != nil || len(addrs) != 1 || addrs[0] != netip.MustParseAddr("10.0.0.7") {
+			b.Fatalf("%v, %v", addrs, err)
+		}
+	}
+}
