@@ -260,6 +260,57 @@ func TestPrivateResolverFromPackets(t *testing.T) {
 	}
 }
 
+// hubResolver puts a DNS Private Resolver in the peered VNet storage-net
+// (inbound endpoint 10.1.0.10), links the storage zones there too and
+// makes the resolver the instance's VNet's DNS server: the hub-and-spoke
+// pattern of Azure's "Azure Private Endpoint DNS integration".
+var hubResolver = []string{
+	"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n",
+	"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n      dhcpOptions: {dnsServers: [10.1.0.10]}\n",
+	"  - type: Microsoft.Network/virtualNetworks\n    resourceGroup: mygroup\n    name: storage-net\n",
+	`  - type: Microsoft.Network/dnsResolvers
+    resourceGroup: mygroup
+    name: resolver
+    location: westus2
+    properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}
+  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
+    resourceGroup: mygroup
+    name: resolver/in
+    location: westus2
+    properties:
+      ipConfigurations: [{subnet: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net/subnets/pe}, privateIpAllocationMethod: Static, privateIpAddress: 10.1.0.10}]
+  - {type: Microsoft.Network/privateDnsZones/virtualNetworkLinks, resourceGroup: mygroup, name: privatelink.blob.core.windows.net/hub-link, location: global,
+     properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}}
+  - {type: Microsoft.Network/privateDnsZones/virtualNetworkLinks, resourceGroup: mygroup, name: privatelink.file.core.windows.net/hub-link, location: global,
+     properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}}
+  - type: Microsoft.Network/virtualNetworks
+    resourceGroup: mygroup
+    name: storage-net
+`,
+}
+
+// TestHubResolverFromPackets: the node's queries cross the peering to
+// the resolver in the hub VNet (a VNet without nodes, whose router the
+// peering brings up), which answers from the zones linked to the hub: the
+// storage names lead to the private endpoints in the hub, and every flow
+// agrees with the verifier.
+func TestHubResolverFromPackets(t *testing.T) {
+	nw := compileEdited(t, "instance-peered-storage.yaml", hubResolver...)
+	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	if addrs, err := lookupFrom(nodeNS(t, f, n), netip.MustParseAddr("10.1.0.10"), "st1.file.core.windows.net"); err != nil ||
+		!slices.Equal(addrs, []netip.Addr{netip.MustParseAddr("10.1.0.5")}) {
+		t.Errorf("st1.file.core.windows.net from the hub's resolver: %v, %v; want the private endpoint 10.1.0.5", addrs, err)
+	}
+	probes := probeAll(t, f, n, fl)
+	if bad := agree(t, probes); len(bad) > 0 {
+		t.Errorf("%d flows failed: %v", len(bad), bad)
+	}
+	i := slices.IndexFunc(probes, func(p fabric.Probe) bool { return p.Flow.Name == "outbound TCP 443 to st1.blob.core.windows.net" })
+	if i < 0 || !strings.Contains(probes[i].Detail, "TCP 10.1.0.4:443 answered by the emulated st1 (blob)") {
+		t.Errorf("the blob flow did not reach the hub's blob endpoint: %v", probes)
+	}
+}
+
 // BenchmarkAzureDNSQuery: one query of type A from a node's namespace to
 // its VNet's Azure DNS over UDP, answered through the verifier's
 // resolver (the privatelink CNAME and the zone's record).
