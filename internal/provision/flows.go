@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"net/netip"
+
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
 	"securetrain/internal/requirements"
@@ -32,5 +34,11 @@ func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 	}
 	p := o.Sample // none for a name that does not resolve
 	f.Source, f.Destination, f.SourcePort, f.DestinationPort = p.Source, p.Destination, p.SourcePort, p.DestinationPort
+	if o.Verdict == netverify.DNSFailure {
+		// The sample is the DNS query's packet, if any: a fabric that
+		// resolves the name itself sends the flow to the answer, on the
+		// flow's own port.
+		f.Destination, f.SourcePort, f.DestinationPort = netip.Addr{}, netverify.DefaultSourcePort, uint16(fc.Port)
+	}
 	return f
 }
