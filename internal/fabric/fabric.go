@@ -40,9 +40,9 @@ type Flow struct {
 	// Remote is what the remote end stands for: a service tag
 	// ("Storage.WestUS2"), a DNS name or an address prefix.
 	Remote string
-	// DNSName is the name an outbound flow's destination is (Remote, when
-	// it is a DNS name): a fabric of packets resolves it from the node,
-	// and Destination is then the verifier's answer.
+	// DNSName is the name an outbound flow goes to (Remote, when it is a
+	// DNS name): a fabric of packets resolves it from the node and sends
+	// the flow to its answer; Destination is the verifier's.
 	DNSName string
 	// Predicted is the verifier's verdict: the flow passes.
 	Predicted bool

@@ -101,17 +101,18 @@ func (f *Fabric) Close() error {
 		nd.stopAgent()
 		nd.ns.close()
 	}
+	var errs []error
 	for _, r := range f.routers {
 		for _, ep := range r.endpoints {
 			ep.close()
 		}
-		r.stopDNS()
+		errs = append(errs, r.stopDNS())
 		r.ns.close()
 	}
 	f.cloud.close()
 	f.nodes, f.routers = map[string]*node{}, map[string]*router{}
 	_, err := Cleanup(f.prefix)
-	return err
+	return errors.Join(append(errs, err)...)
 }
 
 // Cleanup removes every namespace whose name starts with prefix (a
