@@ -9,7 +9,10 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -195,7 +198,57 @@ func (f *Fabric) syncDNS(nw *netverify.Network, r *router) error {
 	}
 	server := netverify.QueriedDNSServer(vnet.DNSServers)
 	r.dns.nameserver.Store(&server)
-	return f.syncDNSHosts(nw, r)
+	var errs []error
+	for _, nd := range f.nodes {
+		if nd.router == r {
+			errs = append(errs, writeResolvConf(nd.ns.name, server))
+		}
+	}
+	return errors.Join(append(errs, f.syncDNSHosts(nw, r))...)
+}
+
+// netnsEtc holds each named namespace's own /etc files: `ip netns exec
+// NAME` bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf, so
+// a process run in a node resolves through the node's DNS server.
+const netnsEtc = "/etc/netns"
+
+// writeResolvConf points the processes of namespace name at server (when
+// it does not already).
+func writeResolvConf(name string, server netip.Addr) error {
+	dir := filepath.Join(netnsEtc, name)
+	path := filepath.Join(dir, "resolv.conf")
+	text := "# securetrain netns fabric: the VNet's DNS server\nnameserver " + server.String() + "\n"
+	if old, err := os.ReadFile(path); err == nil && string(old) == text {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("resolv.conf of namespace %s: %w", name, err)
+	}
+	// Readable by the processes a node runs, as /etc/resolv.conf is; it
+	// holds an address, nothing secret.
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("resolv.conf of namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeNetnsEtc removes the /etc files of the namespaces whose name
+// starts with prefix (a fabric's: its namespaces are gone).
+func removeNetnsEtc(prefix string) error {
+	entries, err := os.ReadDir(netnsEtc)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", netnsEtc, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			errs = append(errs, os.RemoveAll(filepath.Join(netnsEtc, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dnsHost is a DNS server at a custom DNS address (a VNet's

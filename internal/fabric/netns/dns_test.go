@@ -5,7 +5,11 @@ package netns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"securetrain/internal/fabric"
+	"securetrain/internal/fabric/netns/netnstest"
 	"securetrain/internal/netverify"
 )
 
@@ -106,6 +111,19 @@ func TestAzureDNSFromNodeNamespace(t *testing.T) {
 	if !errors.As(err, &df) || !strings.Contains(err.Error(), "answered NXDOMAIN") {
 		t.Errorf("build.example: %v; want NXDOMAIN", err)
 	}
+
+	// A process run in the node (ip netns exec) resolves through the
+	// node's resolv.conf: the C library's resolver, not the fabric's.
+	out, err := exec.Command("ip", "netns", "exec", ns.name, "getent", "ahostsv4", "st1.blob.core.windows.net").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "10.0.0.7 ") || !strings.Contains(string(out), "st1.privatelink.blob.core.windows.net") {
+		t.Errorf("getent in the node: %v\n%s", err, out)
+	}
+}
+
+// resolvConf reads a namespace's resolv.conf ("" when it has none).
+func resolvConf(name string) string {
+	data, _ := os.ReadFile(filepath.Join(netnsEtc, name, "resolv.conf"))
+	return string(data)
 }
 
 // TestDNSRecordMissingFromPackets: the workspace's privatelink zone is
@@ -174,10 +192,11 @@ func TestCustomDNSServerFromPackets(t *testing.T) {
 	nw := compileEdited(t, "instance-private-storage.yaml", customDNS(server.String())...)
 	f, n, fl := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
 	ns := nodeNS(t, f, n)
-	if nd := f.nodes[nodeKey(n)]; nd != nil {
-		if got, err := nd.nameserver(); err != nil || got != server {
-			t.Errorf("the node asks %v (%v), want %s", got, err, server)
-		}
+	if got, err := f.nodes[nodeKey(n)].nameserver(); err != nil || got != server {
+		t.Errorf("the node asks %v (%v), want %s", got, err, server)
+	}
+	if got := resolvConf(ns.name); !strings.HasSuffix(got, "\nnameserver 10.0.0.10\n") {
+		t.Errorf("the node's resolv.conf: %q", got)
 	}
 	tag, _ := nw.ServiceTags().Lookup("Storage.WestUS2")
 	if addrs, err := lookupFrom(ns, server, "st1.blob.core.windows.net"); err != nil ||
@@ -251,12 +270,20 @@ func TestPrivateResolverFromPackets(t *testing.T) {
 	if bad := agree(t, probeAll(t, f, n, fl)); len(bad) > 0 {
 		t.Errorf("%d flows failed: %v", len(bad), bad)
 	}
-	// Removing the node removes the router, and the resolver with it.
+	// Removing the node removes the router, and the resolver with it, and
+	// the node's resolv.conf.
+	name := nodeNS(t, f, n).name
+	if got := resolvConf(name); !strings.HasSuffix(got, "\nnameserver 10.0.1.4\n") {
+		t.Errorf("the node's resolv.conf: %q", got)
+	}
 	if err := f.Remove(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
 	if got := countNamespaces(t, f.Prefix()); got != 1 {
 		t.Errorf("%d namespaces, want the cloud alone", got)
+	}
+	if _, err := os.Stat(filepath.Join(netnsEtc, name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the node's /etc files stay: %v", err)
 	}
 }
 
@@ -327,5 +354,29 @@ func BenchmarkAzureDNSQuery(b *testing.B) {
 		if err != nil || len(addrs) != 1 || addrs[0] != netip.MustParseAddr("10.0.0.7") {
 			b.Fatalf("%v, %v", addrs, err)
 		}
+	}
+}
+
+// TestCleanupRemovesNetnsEtc: a node's resolv.conf that outlived its
+// namespace (removed by hand, or a kill -9 between the two) goes with the
+// fabric's cleanup; another prefix's stays.
+func TestCleanupRemovesNetnsEtc(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := fmt.Sprintf("%su%d-", NamePrefix, time.Now().UnixNano()%1_000_000_000)
+	other := prefix[:len(prefix)-1] + "x-n-kept"
+	for _, name := range []string{prefix + "n-left", other} {
+		if err := writeResolvConf(name, netverify.AzureDNS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(netnsEtc, other)) })
+	if _, err := Cleanup(prefix); err != nil {
+		t.Fatal(err)
+	}
+	if got := resolvConf(prefix + "n-left"); got != "" {
+		t.Errorf("left: %q", got)
+	}
+	if got := resolvConf(other); !strings.HasSuffix(got, "nameserver 168.63.129.16\n") {
+		t.Errorf("another prefix's resolv.conf: %q", got)
 	}
 }

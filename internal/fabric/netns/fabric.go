@@ -131,6 +131,7 @@ func Cleanup(prefix string) ([]string, error) {
 	for _, name := range names {
 		errs = append(errs, deleteNamespace(name))
 	}
+	errs = append(errs, removeNetnsEtc(prefix)) // left by a namespace removed by hand
 	return names, errors.Join(errs...)
 }
 
