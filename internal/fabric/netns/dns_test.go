@@ -236,24 +236,31 @@ func TestCustomDNSServerFromPackets(t *testing.T) {
 	}
 }
 
+// resolverYAML is a DNS Private Resolver in VNet vnet with its inbound
+// endpoint at address addr of subnet subnet.
+func resolverYAML(vnet, subnet, addr string) string {
+	id := "/resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/" + vnet
+	return `  - type: Microsoft.Network/dnsResolvers
+    resourceGroup: mygroup
+    name: resolver
+    location: westus2
+    properties: {virtualNetwork: {id: ` + id + `}}
+  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
+    resourceGroup: mygroup
+    name: resolver/in
+    location: westus2
+    properties:
+      ipConfigurations: [{subnet: {id: ` + id + `/subnets/` + subnet + `}, privateIpAllocationMethod: Static, privateIpAddress: ` + addr + `}]
+`
+}
+
 // resolverInbound adds a DNS Private Resolver to the VNet, its inbound
 // endpoint at 10.0.1.4, and makes it the VNet's DNS server.
 var resolverInbound = append(customDNS("10.0.1.4"), "  - type: Microsoft.MachineLearningServices/workspaces\n", `  - type: Microsoft.Network/virtualNetworks/subnets
     resourceGroup: mygroup
     name: mynetwork/dns-in
     properties: {addressPrefix: 10.0.1.0/28}
-  - type: Microsoft.Network/dnsResolvers
-    resourceGroup: mygroup
-    name: resolver
-    location: westus2
-    properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/mynetwork}}
-  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
-    resourceGroup: mygroup
-    name: resolver/in
-    location: westus2
-    properties:
-      ipConfigurations: [{subnet: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/mynetwork/subnets/dns-in}, privateIpAllocationMethod: Static, privateIpAddress: 10.0.1.4}]
-  - type: Microsoft.MachineLearningServices/workspaces
+`+resolverYAML("mynetwork", "dns-in", "10.0.1.4")+`  - type: Microsoft.MachineLearningServices/workspaces
 `)
 
 // TestPrivateResolverFromPackets: the VNet's DNS server is a DNS Private
@@ -295,18 +302,8 @@ var hubResolver = []string{
 	"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n",
 	"      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n      dhcpOptions: {dnsServers: [10.1.0.10]}\n",
 	"  - type: Microsoft.Network/virtualNetworks\n    resourceGroup: mygroup\n    name: storage-net\n",
-	`  - type: Microsoft.Network/dnsResolvers
-    resourceGroup: mygroup
-    name: resolver
-    location: westus2
-    properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}
-  - type: Microsoft.Network/dnsResolvers/inboundEndpoints
-    resourceGroup: mygroup
-    name: resolver/in
-    location: westus2
-    properties:
-      ipConfigurations: [{subnet: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net/subnets/pe}, privateIpAllocationMethod: Static, privateIpAddress: 10.1.0.10}]
-  - {type: Microsoft.Network/privateDnsZones/virtualNetworkLinks, resourceGroup: mygroup, name: privatelink.blob.core.windows.net/hub-link, location: global,
+	resolverYAML("storage-net", "pe", "10.1.0.10") +
+		`  - {type: Microsoft.Network/privateDnsZones/virtualNetworkLinks, resourceGroup: mygroup, name: privatelink.blob.core.windows.net/hub-link, location: global,
      properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}}
   - {type: Microsoft.Network/privateDnsZones/virtualNetworkLinks, resourceGroup: mygroup, name: privatelink.file.core.windows.net/hub-link, location: global,
      properties: {virtualNetwork: {id: /resourceGroups/mygroup/providers/Microsoft.Network/virtualNetworks/storage-net}}}
