@@ -66,9 +66,11 @@ type Options struct {
 	// sim fabric; the jobs' users must be able to reach it (0711 or
 	// wider up the path), so it is not in the data directory.
 	NodeDir string
-	// Blobs keeps the storage accounts' blobs, under the data directory;
-	// nil serves none (and jobs get no code or file inputs).
-	Blobs *blob.Store
+	// Blobs keeps the storage accounts' blobs: on the data directory's
+	// disk with the embedded store, in the database with PostgreSQL (so
+	// that every replica serves every blob); nil serves none (and jobs
+	// get no code or file inputs).
+	Blobs blob.Backend
 	// Replica, when set, says the store is shared with other servers:
 	// the engine works while it holds the lease (provision.Lease), and
 	// cached networks are checked against the store's change counters.

@@ -125,14 +125,16 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Replicas share the data directory: its admin.token, the jobs' logs,
-	// which the replica whose engine ran a job keeps, and the blobs.
+	// Replicas share the data directory: its admin.token, and the jobs'
+	// logs, which the replica whose engine ran a job keeps. Each has its
+	// own Blob service, on its own connections to the database: a blob
+	// written through one is read through the other.
 	var replicas roundRobin
 	for i, st := range sts {
+		blobs, err := blob.OpenFor(st, filepath.Join(dir, "blobs"))
+		if err != nil {
+			tb.Fatal(err)
+		}
 		o := api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb), Blobs: blobs}
 		if len(sts) > 1 {
 			o.Replica = &provision.Lease{Holder: fmt.Sprintf("replica-%d", i), TTL: 3 * time.Second, Poll: 50 * time.Millisecond}
