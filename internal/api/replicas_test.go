@@ -398,3 +398,42 @@ func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
 		t.Fatal("the run on b was not stopped by the cancel through a")
 	}
 }
+
+// TestReplicaStaleDeploymentWriterIsRefused: a run writes its
+// deployment's records while its lease is its own; once another replica
+// has taken the lease over (the run's replica was paused past the
+// expiry), the run's writes are refused and the record stays as the
+// successor sees it.
+func TestReplicaStaleDeploymentWriterIsRefused(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	b := replica(t, url, dir, "b")
+	provisionEnv(t, b, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "fenced")
+	key := arm.FoldKey(path)
+	now := time.Now()
+	l, err := store.AcquireLease(ctx, b.st, deploymentLease(key), "a", now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &deploymentRun{s: b.srv, lease: &l}
+	rec := deploymentRecord{ID: path, Name: "fenced", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: now.UTC(), Duration: "PT0S"}}
+	run.save(rec)
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("the run's write under its lease: %v", out)
+	}
+	// "b" takes the lease over after it expired.
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(key), "b", now.Add(2*time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rec.Properties.ProvisioningState = deploySucceeded
+	run.save(rec)
+	run.saveOperation(deploymentOperation{ID: path + "/operations/stale", OperationID: "stale"})
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("the stale run's write was not refused: %v", out)
+	}
+	if _, err := b.st.Get(ctx, path+"/operations/stale"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the stale run's operation record: %v", err)
+	}
+}
