@@ -102,7 +102,12 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 		s.blob = blob.NewService(opts.Blobs, blobAuthority{s}, log)
 		ds = datastore{s}
 	}
-	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir, Datastore: ds})
+	runner := ""
+	if opts.Replica != nil {
+		runner = opts.Replica.Holder
+	}
+	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir,
+		Datastore: ds, Runner: runner})
 	s.engine.SetScheduler(s.jobs)
 	return s
 }
