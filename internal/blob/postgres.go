@@ -168,9 +168,7 @@ func (b *Postgres) stage(ctx context.Context, body io.Reader, size int64) (stage
 		}
 		if err == nil {
 			h.Write(buf[:n])
-			if _, err = db.ExecContext(ctx, `INSERT INTO blob_chunks (data, seq, bytes) VALUES ($1, $2, $3)`, id, seq, buf[:n]); err != nil {
-				err = fmt.Errorf("receive an upload: %w", err)
-			}
+			err = insertChunk(ctx, db, id, seq, buf[:n])
 		}
 		if err != nil {
 			b.discard(s)
@@ -183,6 +181,29 @@ func (b *Postgres) stage(ctx context.Context, body io.Reader, size int64) (stage
 	}
 	s.md5 = h.Sum(nil)
 	return s, nil
+}
+
+// insertChunk writes one chunk of a staged data in a transaction of its
+// own that does not wait for the disk: the commit that makes the data a
+// blob's waits for it, and PostgreSQL makes every earlier commit durable
+// with it (its log is written in order). A crash before leaves chunks of
+// a data still released, which the sweep removes.
+func insertChunk(ctx context.Context, db *sql.DB, data int64, seq int, b []byte) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("receive an upload: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+		return fmt.Errorf("receive an upload: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (data, seq, bytes) VALUES ($1, $2, $3)`, data, seq, b); err != nil {
+		return fmt.Errorf("receive an upload: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("receive an upload: %w", err)
+	}
+	return nil
 }
 
 // discard removes a staged data now rather than at the sweep. It runs
