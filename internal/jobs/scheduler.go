@@ -186,9 +186,10 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 }
 
 // interrupted is why a started job that no run of this process holds
-// fails.
+// fails: its replica (this one too, when it lost its lease meanwhile and
+// took it again) stopped running it, or the server restarted.
 func (s *Scheduler) interrupted(e entry) *Failure {
-	if e.Runner != "" && e.Runner != s.cfg.Runner {
+	if e.Runner != "" {
 		return &Failure{Code: "ReplicaLost", Message: fmt.Sprintf("the control plane replica %s, which ran the job's processes, "+
 			"stopped or lost its lease while the job ran; the job is not run again. Submit it again.", e.Runner)}
 	}
@@ -431,8 +432,10 @@ func (s *Scheduler) freeUID(ps *passState) (int, error) {
 }
 
 // Shutdown kills the processes of every running job and waits for them,
-// when the server stops: the jobs stay Running in the store, and the next
-// start fails them (ServiceRestarted) rather than run them twice.
+// when the server stops or its engine lost the lease: the jobs stay
+// Running in the store, and the next start, or the replica that works
+// next, fails them (ServiceRestarted, ReplicaLost) rather than run them
+// twice. Their logs are kept in the datastore.
 func (s *Scheduler) Shutdown() {
 	s.mu.Lock()
 	runs := make(map[string]*run, len(s.runs))
