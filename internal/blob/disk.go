@@ -433,12 +433,18 @@ func (d *Disk) commitBlocks(ctx context.Context, account, container string, ids 
 	if err != nil {
 		return Props{}, err
 	}
-	// Moved aside at once, so that a later list cannot name them; what
-	// cannot be removed stays in tmp/, emptied at the next start.
+	// Moved aside at once, so that a later list cannot name them, and
+	// removed in place when they cannot be moved; what cannot be removed
+	// stays in tmp/, emptied at the next start. The blob is committed
+	// whatever happens to them.
 	d.mu.Lock()
+	blocks := d.blocksDir(account, container, props.Name)
 	aside, err := os.MkdirTemp(filepath.Join(d.root, "tmp"), "blocks-")
 	if err == nil {
-		err = os.Rename(d.blocksDir(account, container, props.Name), filepath.Join(aside, "b"))
+		err = os.Rename(blocks, filepath.Join(aside, "b"))
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.RemoveAll(blocks)
 	}
 	d.mu.Unlock()
 	if aside != "" {
