@@ -40,7 +40,8 @@ func (s *Scheduler) uploadLogs(ctx context.Context, jobID string) error {
 	id, _ := arm.ParseID(jobID, "")
 	ws, _ := id.Parent()
 	for _, name := range s.Logs(jobID) {
-		err := s.uploadLog(ctx, ws, filepath.Join(s.logDir(jobID), name), folder+"/"+name)
+		path := filepath.Join(s.logDir(jobID), name)
+		err := s.putFile(ctx, ws, folder+"/"+name, func() (*os.File, error) { return os.Open(path) })
 		if errors.Is(err, ErrNoStorage) {
 			return nil
 		}
@@ -49,19 +50,6 @@ func (s *Scheduler) uploadLogs(ctx context.Context, jobID string) error {
 		}
 	}
 	return nil
-}
-
-func (s *Scheduler) uploadLog(ctx context.Context, ws arm.ID, path, blobPath string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return s.cfg.Datastore.Put(ctx, ws, blobPath, f, info.Size())
 }
 
 // keepLogs is uploadLogs of a run that ended, logging a failure: the
