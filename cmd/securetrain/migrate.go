@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"securetrain/internal/blob"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -59,6 +61,32 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "securetrain migrate: %v (nothing was copied)\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "copied %d records from %s; serve them with: securetrain serve --store CONN --data %s (its admin.token and TLS material stay there)\n", n, *from, *from)
+	blobs, err := copyBlobs(ctx, *from, embedded, dst)
+	if err != nil {
+		fmt.Fprintf(stderr, "securetrain migrate: the records were copied, not every blob: %v (migrate again into a new, empty database)\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "copied %d records and %d blobs from %s; serve them with: securetrain serve --store CONN --data %s (its admin.token and TLS material stay there)\n", n, blobs, *from, *from)
 	return 0
+}
+
+// copyBlobs copies the blobs of the storage accounts in src from the data
+// directory dir (none when it has no blobs/) into dst's database.
+func copyBlobs(ctx context.Context, dir string, src store.Store, dst *store.Postgres) (int, error) {
+	root := filepath.Join(dir, "blobs")
+	if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	disk, err := blob.Open(root)
+	if err != nil {
+		return 0, err
+	}
+	var accounts []string
+	if err := store.Each(ctx, src, store.Query{Scope: "/subscriptions", Type: resources.TypeStorageAccount}, func(rec store.Record) error {
+		accounts = append(accounts, rec.ID)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("list the storage accounts: %w", err)
+	}
+	return blob.CopyAccounts(ctx, disk, blob.OpenPostgres(dst), accounts)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/blob"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
 )
@@ -158,8 +161,10 @@ func TestMigrateToPostgres(t *testing.T) {
 	sub := "/subscriptions/00000000-0000-0000-0000-000000000001"
 	nsg := sub + "/resourceGroups/RG/providers/Microsoft.Network/networkSecurityGroups/nsg"
 	subnet := sub + "/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default"
+	account := sub + "/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/stmig"
 	if err := src.Update(ctx, func(tx store.Tx) error {
 		for _, r := range []store.Record{
+			{ID: account, Type: resources.TypeStorageAccount, Body: []byte(`{}`)},
 			{ID: nsg, Type: "Microsoft.Network/networkSecurityGroups", Body: []byte(`{"a": 1}`)},
 			{ID: subnet, Type: "Microsoft.Network/virtualNetworks/subnets", Body: []byte(`{}`), Refs: []string{nsg}},
 		} {
@@ -178,7 +183,15 @@ func TestMigrateToPostgres(t *testing.T) {
 	src.Close()
 
 	var out, errb bytes.Buffer
-	if code := run([]string{"migrate", "--from", dir, "--to", url}, &out, &errb); code != 0 || !strings.Contains(out.String(), "copied 2 records") {
+	disk, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := blob.NewService(disk, nil, quiet).Put(ctx, account, "data", "a/b.txt", strings.NewReader("kept"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"migrate", "--from", dir, "--to", url}, &out, &errb); code != 0 || !strings.Contains(out.String(), "copied 3 records and 1 blobs") {
 		t.Fatalf("migrate: %d %q %q", code, out.String(), errb.String())
 	}
 	dst, err := store.OpenPostgres(ctx, url)
@@ -201,6 +214,14 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 	if refs, err := dst.Referrers(ctx, nsg); err != nil || len(refs) != 1 || refs[0] != subnet {
 		t.Errorf("referrers of the NSG after the copy: %v, %v", refs, err)
+	}
+	var blobs []string
+	if _, err := blob.NewService(blob.OpenPostgres(dst), nil, quiet).Files(ctx, account, "data", "a", func(rel string, r io.Reader) error {
+		b, err := io.ReadAll(r)
+		blobs = append(blobs, rel+"="+string(b))
+		return err
+	}); err != nil || strings.Join(blobs, ",") != "b.txt=kept" {
+		t.Errorf("the blobs in the database after the copy: %v %v", blobs, err)
 	}
 
 	errb.Reset()

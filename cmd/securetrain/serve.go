@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	blobs, err := blob.Open(filepath.Join(cfg.dataDir, "blobs"))
+	blobs, err := blob.OpenFor(st, filepath.Join(cfg.dataDir, "blobs"))
 	if err != nil {
 		return err
 	}

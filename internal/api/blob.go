@@ -86,16 +86,16 @@ func deriveStorageAccount(_ *Server, ctx context.Context, tx store.Tx, id arm.ID
 }
 
 // removeBlobs removes a deleted storage account's blobs.
-func removeBlobs(s *Server, _ context.Context, id arm.ID) error {
-	return s.removeAccountBlobs(id.String())
+func removeBlobs(s *Server, ctx context.Context, id arm.ID) error {
+	return s.removeAccountBlobs(ctx, id.String())
 }
 
 // removeAccountBlobs removes the blobs of the deleted storage account id.
-func (s *Server) removeAccountBlobs(id string) error {
+func (s *Server) removeAccountBlobs(ctx context.Context, id string) error {
 	if s.blob == nil {
 		return nil
 	}
-	return s.blob.RemoveAccount(id)
+	return s.blob.RemoveAccount(ctx, id)
 }
 
 // datastore reads the workspaces' storage for the jobs scheduler.
@@ -138,7 +138,7 @@ func (d datastore) Files(ctx context.Context, workspace arm.ID, uri string, fn f
 	case loc.Datastore == "":
 		container = loc.Container
 	}
-	return d.s.blob.Files(account.String(), container, loc.Path, fn)
+	return d.s.blob.Files(ctx, account.String(), container, loc.Path, fn)
 }
 
 // Put writes a blob into the workspace's blobstore datastore.
@@ -147,7 +147,7 @@ func (d datastore) Put(ctx context.Context, workspace arm.ID, path string, r io.
 	if err != nil {
 		return err
 	}
-	return d.s.blob.Put(account.String(), container, path, r, size)
+	return d.s.blob.Put(ctx, account.String(), container, path, r, size)
 }
 
 // storage is the default storage account of workspace, as stored, and

@@ -26,6 +26,9 @@ type deploymentRun struct {
 	s    *Server
 	who  string
 	link opLink
+	// lease is the run's lease when the store is shared (nil: not): the
+	// run's records are written only while it is still this run's.
+	lease *store.Lease
 
 	mu sync.Mutex
 	// secrets are the values of secure parameters (nested plans resolved
@@ -109,10 +112,16 @@ func (run *deploymentRun) store(id, typ string, v any) {
 // record runs fn in a transaction to record id. A run outlives its
 // request, so it writes with a context of its own; a failure is logged,
 // and a deployment left Running is ended by the next start
-// (recoverDeployments).
+// (recoverDeployments). A run whose lease another replica has taken over
+// (this one was paused past its expiry) writes nothing.
 func (run *deploymentRun) record(id string, fn func(context.Context, store.Tx) error) {
 	ctx := context.Background()
-	if err := run.s.store.Update(ctx, func(tx store.Tx) error { return fn(ctx, tx) }); err != nil {
+	if err := run.s.store.Update(ctx, func(tx store.Tx) error {
+		if err := checkRunLease(ctx, tx, run.lease); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	}); err != nil {
 		run.s.log.Error("recording a deployment", "record", id, "err", err)
 	}
 }
@@ -464,6 +473,9 @@ func (s *Server) recoverDeployments(ctx context.Context) error {
 		reason := &deployError{Code: "DeploymentFailed", Target: d.ID, Message: "The deployment was interrupted: securetrain stopped while it ran. " +
 			"Resources deployed before stay; deploy again to finish."}
 		err = s.store.Update(ctx, func(tx store.Tx) error {
+			if err := checkRunLease(ctx, tx, lease); err != nil {
+				return err
+			}
 			cur, err := readDeployment(ctx, tx, d.ID)
 			if err != nil || !deploymentActive(cur.Properties.ProvisioningState) {
 				return err // deleted or ended meanwhile

@@ -322,6 +322,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 	var stored store.Record
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		status = http.StatusCreated
+		if err := checkRunLease(r.Context(), tx, lease); err != nil {
+			return err
+		}
 		if _, err := tx.Get(r.Context(), resourceGroupID(id.Subscription, id.ResourceGroup)); errors.Is(err, store.ErrNotFound) {
 			return newError(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", id.ResourceGroup)
 		} else if err != nil {
@@ -354,7 +357,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, who st
 		s.deployments.release(id.Key(), run)
 		return err
 	}
-	dr := &deploymentRun{s: s, who: who, link: linkOf(r), secrets: in.secrets}
+	dr := &deploymentRun{s: s, who: who, link: linkOf(r), lease: lease, secrets: in.secrets}
 	s.deployments.launch(id.Key(), run, func(ctx context.Context) {
 		s.underRunLease(ctx, lease, id.Key(), func(ctx context.Context) { dr.run(ctx, rec, in.plan) })
 	})

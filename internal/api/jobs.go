@@ -248,12 +248,23 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) e
 }
 
 // userLogs lists a job's log files, or sends one (?file=) from byte
-// ?offset= on, so that a reader can follow it.
+// ?offset= on, so that a reader can follow it. The replica that runs the
+// job has them on its machine; once the job has ended, every replica
+// reads them from the workspace's datastore (jobs.LogsFolder).
 func (s *Server) userLogs(w http.ResponseWriter, r *http.Request, id arm.ID) error {
 	name := r.URL.Query().Get("file")
 	if name == "" {
+		names := s.jobs.Logs(id.String())
+		if len(names) == 0 {
+			if err := s.storedLogs(r.Context(), id, func(rel string, _ io.Reader) error {
+				names = append(names, rel)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		return json.NewEncoder(w).Encode(map[string]any{"value": s.jobs.Logs(id.String())})
+		return json.NewEncoder(w).Encode(map[string]any{"value": names})
 	}
 	path := s.jobs.LogPath(id.String(), name)
 	if path == "" {
@@ -265,18 +276,55 @@ func (s *Server) userLogs(w http.ResponseWriter, r *http.Request, id arm.ID) err
 			return newError(http.StatusBadRequest, "InvalidOffset", "offset '%s' must be a byte count of 0 or more.", o)
 		}
 	}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return newError(http.StatusNotFound, "LogNotFound", "Job '%s' has no %s yet.", id.Leaf(), name)
+	send := func(f io.Reader) error {
+		var err error
+		if sk, ok := f.(io.Seeker); ok {
+			_, err = sk.Seek(offset, io.SeekStart)
+		} else if _, err = io.CopyN(io.Discard, f, offset); errors.Is(err, io.EOF) {
+			err = nil // past the end: nothing to send
+		}
+		if err != nil {
+			return fmt.Errorf("read the log of %s: %w", id, err)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err = io.Copy(w, f)
+		return err
 	}
-	if err != nil {
+	f, err := os.Open(path)
+	if err == nil {
+		defer f.Close()
+		return send(f)
+	}
+	if !os.IsNotExist(err) {
 		return fmt.Errorf("open the log of %s: %w", id, err)
 	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return fmt.Errorf("read the log of %s: %w", id, err)
+	found := false
+	if err := s.storedLogs(r.Context(), id, func(rel string, f io.Reader) error {
+		if rel != name {
+			return nil
+		}
+		found = true
+		return send(f)
+	}); err != nil || found {
+		return err
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, err = io.Copy(w, f)
+	return newError(http.StatusNotFound, "LogNotFound", "Job '%s' has no %s yet (a running job's logs are read through the replica that runs it).", id.Leaf(), name)
+}
+
+// storedLogs calls fn for each log of job id kept in its workspace's
+// datastore; none when there are none (yet) or no storage.
+func (s *Server) storedLogs(ctx context.Context, id arm.ID, fn func(rel string, r io.Reader) error) error {
+	if s.blob == nil {
+		return nil
+	}
+	folder, err := jobs.LogsFolder(id.String())
+	if err != nil {
+		return err
+	}
+	ws, _ := id.Parent()
+	_, err = datastore{s}.Files(ctx, ws, "azureml://datastores/"+blob.WorkspaceDatastore+"/paths/"+folder, fn)
+	if errors.Is(err, blob.ErrNothingAt) || errors.Is(err, jobs.ErrNoStorage) {
+		return nil
+	}
 	return err
 }

@@ -37,6 +37,15 @@ func (s *Server) claimRun(ctx context.Context, id arm.ID) (*store.Lease, error) 
 	return &l, nil
 }
 
+// checkRunLease fails, in tx, unless l (nil: the store is not shared)
+// is still the lease of the run: the store's fencing of a stale writer.
+func checkRunLease(ctx context.Context, tx store.Tx, l *store.Lease) error {
+	if l == nil {
+		return nil
+	}
+	return store.CheckLease(ctx, tx, *l)
+}
+
 // underRunLease runs run while keeping l (nil: just runs it), then gives
 // the lease up. Losing it stops the run.
 func (s *Server) underRunLease(ctx context.Context, l *store.Lease, key string, run func(context.Context)) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +20,9 @@ import (
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/blob"
 	"securetrain/internal/provision"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
 )
@@ -50,6 +54,12 @@ func replicaDatabase(t testing.TB) (url, dir string) {
 // first creates) and returns a client of it.
 func replica(t testing.TB, url, dir, holder string) *client {
 	t.Helper()
+	return replicaWith(t, url, dir, holder, Options{})
+}
+
+// replicaWith is replica with opts (its quotas and lease are the tests').
+func replicaWith(t testing.TB, url, dir, holder string, opts Options) *client {
+	t.Helper()
 	st, err := store.OpenPostgres(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +72,8 @@ func replica(t testing.TB, url, dir, holder string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
-		Quotas: provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, Replica: replicaLease(holder)})
+	opts.Quotas, opts.Replica = provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, replicaLease(holder)
+	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	t.Cleanup(startBackground(s))
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -396,5 +406,140 @@ func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
 		}
 	case <-time.After(pollTimeout):
 		t.Fatal("the run on b was not stopped by the cancel through a")
+	}
+}
+
+// TestReplicaStaleDeploymentWriterIsRefused: a run writes its
+// deployment's records while its lease is its own; once another replica
+// has taken the lease over (the run's replica was paused past the
+// expiry), the run's writes are refused and the record stays as the
+// successor sees it.
+func TestReplicaStaleDeploymentWriterIsRefused(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	b := replica(t, url, dir, "b")
+	provisionEnv(t, b, "")
+	ctx := context.Background()
+	path := deploymentPathOf(rgML, "fenced")
+	key := arm.FoldKey(path)
+	now := time.Now()
+	l, err := store.AcquireLease(ctx, b.st, deploymentLease(key), "a", now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &deploymentRun{s: b.srv, lease: &l}
+	rec := deploymentRecord{ID: path, Name: "fenced", Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: now.UTC(), Duration: "PT0S"}}
+	run.save(rec)
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("the run's write under its lease: %v", out)
+	}
+	// "b" takes the lease over after it expired.
+	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(key), "b", now.Add(2*time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rec.Properties.ProvisioningState = deploySucceeded
+	run.save(rec)
+	run.saveOperation(deploymentOperation{ID: path + "/operations/stale", OperationID: "stale"})
+	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
+		t.Fatalf("the stale run's write was not refused: %v", out)
+	}
+	if _, err := b.st.Get(ctx, path+"/operations/stale"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the stale run's operation record: %v", err)
+	}
+}
+
+// jobReplica is a replica that runs jobs, each with its own job log
+// directory (its machine's), and its blobs in the database.
+func jobReplica(t *testing.T, url, dir, holder string) *client {
+	t.Helper()
+	st, err := store.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return replicaWith(t, url, dir, holder, Options{JobLogDir: filepath.Join(t.TempDir(), "jobs"), NodeDir: outsideDir(t, 0o711), Blobs: blob.OpenPostgres(st)})
+}
+
+// awaitJob polls job name through c until its status is one of want.
+func (c *client) awaitJob(name string, want ...string) map[string]any {
+	c.t.Helper()
+	var p map[string]any
+	poll(c.t, "job "+name+" to be "+strings.Join(want, " or "), 20*time.Millisecond, func() (bool, any) {
+		p = c.job(name)
+		return slices.Contains(want, fmt.Sprint(p["status"])), p
+	})
+	return p
+}
+
+// TestReplicaJobs: a job submitted through replica b runs on a (whose
+// engine works); its log is read through b. A cancel through b stops it
+// on a. When a loses its lease (taken over while a is alive), a stops
+// the job it runs at once, and the replica that works next fails it with
+// the true reason (ReplicaLost), never running it again; its log of
+// the run is still read through either replica.
+func TestReplicaJobs(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a := jobReplica(t, url, dir, "a")
+	ctx := context.Background()
+	lease := "/providers/securetrain/leases/" + provision.EngineLease
+	poll(t, "a holding the engine's lease", patient, func() (bool, any) {
+		rec, err := a.st.Get(ctx, lease)
+		return err == nil && strings.Contains(string(rec.Body), `"holder":"a"`), err
+	})
+	b := jobReplica(t, url, dir, "b")
+	provisionEnv(t, b, "")
+	// The workspace's storage account keeps the jobs' logs once they end.
+	storage := rgML + "/providers/Microsoft.Storage/storageAccounts/streplica"
+	b.start("PUT", storage+"?api-version=2023-05-01", `{"location":"eastus","kind":"StorageV2","sku":{"name":"Standard_LRS"}}`, http.StatusOK)
+	if st, out, _ := b.do("PUT", wsML+mlVersion, `{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{"friendlyName":"ws1","storageAccount":"`+storage+`"}}`); st != http.StatusOK && st != http.StatusCreated {
+		t.Fatalf("workspace: %d %v", st, out)
+	}
+	b.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 1, 1, "PT120S"), http.StatusCreated)
+
+	b.submit("canceled", jobBody("cpu", "echo uid=$(id -u); sleep 600"))
+	b.awaitJob("canceled", resources.JobRunning)
+	uid := a.uidOf("canceled")
+	if st, out, _ := b.do("POST", wsML+"/jobs/canceled/cancel"+mlVersion, ""); st != http.StatusAccepted && st != http.StatusOK {
+		t.Fatalf("cancel through b: %d %v", st, out)
+	}
+	b.awaitJob("canceled", resources.JobCanceled)
+	if left := processesOfUID(uid); len(left) > 0 {
+		t.Fatalf("the job canceled through b still runs on a: %v", left)
+	}
+	if got := b.log("canceled", "std_log.txt"); !strings.Contains(got, fmt.Sprintf("uid=%d", uid)) {
+		t.Fatalf("the log read through b: %q", got)
+	}
+
+	b.submit("lost", jobBody("cpu", "echo uid=$(id -u); sleep 600"))
+	b.awaitJob("lost", resources.JobRunning)
+	uid = a.uidOf("lost")
+	// Another holder takes the lease as if a's had expired (a paused or
+	// cut off), for long enough that the test sees what a does alone.
+	thief, err := json.Marshal(store.Lease{Name: provision.EngineLease, Holder: "thief", Token: store.NewETag(), Expires: time.Now().Add(15 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.st.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Put(ctx, store.Record{ID: lease, Type: store.LeaseType, Body: thief}, store.Condition{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a to stop the job it no longer may run", patient, func() (bool, any) {
+		left := processesOfUID(uid)
+		return len(left) == 0, left
+	})
+	if st := b.job("lost")["status"]; st != resources.JobRunning {
+		t.Fatalf("the job was ended by a replica before the thief's lease expired: %v", st)
+	}
+	p := b.awaitJob("lost", resources.JobFailed, resources.JobCompleted, resources.JobCanceled)
+	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "ReplicaLost" ||
+		!strings.Contains(fmt.Sprint(arm.EnsureField(p, "error")["message"]), "replica a") {
+		t.Fatalf("after the take-over: %v", p)
+	}
+	for _, c := range []*client{a, b} {
+		if got := c.log("lost", "std_log.txt"); !strings.Contains(got, fmt.Sprintf("uid=%d", uid)) {
+			t.Fatalf("the interrupted job's log: %q", got)
+		}
 	}
 }

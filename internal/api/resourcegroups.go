@@ -149,7 +149,7 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, r *http.Request, sub
 		return err
 	}
 	for _, a := range accounts {
-		if err := s.removeAccountBlobs(a); err != nil {
+		if err := s.removeAccountBlobs(r.Context(), a); err != nil {
 			return err
 		}
 	}

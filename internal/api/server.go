@@ -66,9 +66,11 @@ type Options struct {
 	// sim fabric; the jobs' users must be able to reach it (0711 or
 	// wider up the path), so it is not in the data directory.
 	NodeDir string
-	// Blobs keeps the storage accounts' blobs, under the data directory;
-	// nil serves none (and jobs get no code or file inputs).
-	Blobs *blob.Store
+	// Blobs keeps the storage accounts' blobs: on the data directory's
+	// disk with the embedded store, in the database with PostgreSQL (so
+	// that every replica serves every blob); nil serves none (and jobs
+	// get no code or file inputs).
+	Blobs blob.Backend
 	// Replica, when set, says the store is shared with other servers:
 	// the engine works while it holds the lease (provision.Lease), and
 	// cached networks are checked against the store's change counters.
@@ -100,7 +102,12 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 		s.blob = blob.NewService(opts.Blobs, blobAuthority{s}, log)
 		ds = datastore{s}
 	}
-	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir, Datastore: ds})
+	runner := ""
+	if opts.Replica != nil {
+		runner = opts.Replica.Holder
+	}
+	s.jobs = jobs.New(jobs.Config{Store: s.engine.Store(), Engine: s.engine, Clock: s.clock, Log: log, LogDir: opts.JobLogDir, WorkDir: opts.NodeDir,
+		Datastore: ds, Runner: runner})
 	s.engine.SetScheduler(s.jobs)
 	return s
 }

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -32,17 +33,11 @@ import (
 // properties file naming it is renamed into place: a crash leaves the old
 // blob or the new one, never a mix.
 
-// Limits of the subset served (Azure's).
-const (
-	MaxPutBlobBytes  = 5000 << 20 // Put Blob
-	MaxBlockBytes    = 4000 << 20 // Put Block
-	MaxBlocks        = 50_000     // committed blocks of a blob
-	maxBlockIDBytes  = 64
-	maxBlockListBody = 8 << 20
-)
+var _ Backend = (*Disk)(nil)
 
-// Store is the blobs on disk: Open it once, and serve it with a Service.
-type Store struct {
+// Disk is the blobs on disk, beside the embedded store: Open it once,
+// and serve it with a Service.
+type Disk struct {
 	root string
 	// mu serializes the commits of blobs with the reads that pair a
 	// blob's properties with its data file: a reader never opens a data
@@ -72,7 +67,7 @@ type Props struct {
 
 // Open prepares the blob storage in root (created 0700) and empties what
 // an interrupted upload left in its tmp/.
-func Open(root string) (*Store, error) {
+func Open(root string) (*Disk, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("blob storage %s: %w", root, err)
 	}
@@ -86,7 +81,7 @@ func Open(root string) (*Store, error) {
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("blob storage %s: %w", tmp, err)
 	}
-	return &Store{root: root}, nil
+	return &Disk{root: root}, nil
 }
 
 // key names a thing on disk by a digest, so that no name reaches a path.
@@ -95,21 +90,21 @@ func key(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (d *Store) accountDir(account string) string {
+func (d *Disk) accountDir(account string) string {
 	return filepath.Join(d.root, "accounts", key(strings.ToLower(account)))
 }
 
 // containerDir: container names are lowercase letters, digits and
 // hyphens (checkContainerName), safe in a path.
-func (d *Store) containerDir(account, container string) string {
+func (d *Disk) containerDir(account, container string) string {
 	return filepath.Join(d.accountDir(account), container)
 }
 
-func (d *Store) propsPath(account, container, name string) string {
+func (d *Disk) propsPath(account, container, name string) string {
 	return filepath.Join(d.containerDir(account, container), "blobs", key(name)+".json")
 }
 
-func (d *Store) blocksDir(account, container, name string) string {
+func (d *Disk) blocksDir(account, container, name string) string {
 	return filepath.Join(d.containerDir(account, container), "blocks", key(name))
 }
 
@@ -176,13 +171,13 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-func (d *Store) createContainer(account, container string, now time.Time) (containerProps, error) {
+func (d *Disk) createContainer(_ context.Context, account, container string, now time.Time) (containerProps, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dir := d.containerDir(account, container)
 	// The properties file makes the container: a crash before it was
 	// written leaves folders that a new create completes.
-	if _, err := d.container(account, container); err == nil {
+	if _, err := d.readContainer(account, container); err == nil {
 		return containerProps{}, newError(http.StatusConflict, "ContainerAlreadyExists", "The specified container already exists.")
 	}
 	for _, sub := range []string{"blobs", "blocks"} {
@@ -194,7 +189,11 @@ func (d *Store) createContainer(account, container string, now time.Time) (conta
 	return cp, writeJSONAtomic(filepath.Join(dir, "container.json"), cp)
 }
 
-func (d *Store) container(account, container string) (containerProps, error) {
+func (d *Disk) container(_ context.Context, account, container string) (containerProps, error) {
+	return d.readContainer(account, container)
+}
+
+func (d *Disk) readContainer(account, container string) (containerProps, error) {
 	var cp containerProps
 	err := readJSON(filepath.Join(d.containerDir(account, container), "container.json"), &cp)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -205,9 +204,9 @@ func (d *Store) container(account, container string) (containerProps, error) {
 
 // deleteContainer moves the container aside at once (it is gone for
 // every later request), then removes its files.
-func (d *Store) deleteContainer(account, container string) error {
+func (d *Disk) deleteContainer(_ context.Context, account, container string) error {
 	d.mu.Lock()
-	if _, err := d.container(account, container); err != nil {
+	if _, err := d.readContainer(account, container); err != nil {
 		d.mu.Unlock()
 		return err
 	}
@@ -224,7 +223,7 @@ func (d *Store) deleteContainer(account, container string) error {
 
 // removeAccount removes every container of a storage account (deleted
 // with its resource).
-func (d *Store) removeAccount(account string) error {
+func (d *Disk) removeAccount(_ context.Context, account string) error {
 	d.mu.Lock()
 	aside, err := os.MkdirTemp(filepath.Join(d.root, "tmp"), "deleted-")
 	if err == nil {
@@ -237,15 +236,8 @@ func (d *Store) removeAccount(account string) error {
 	return os.RemoveAll(aside)
 }
 
-// staged is an upload received into tmp/.
-type staged struct {
-	path string
-	size int64
-	md5  []byte
-}
-
 // stage copies exactly size bytes of body into a new file in tmp/.
-func (d *Store) stage(body io.Reader, size int64) (staged, error) {
+func (d *Disk) stage(_ context.Context, body io.Reader, size int64) (staged, error) {
 	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), "upload-")
 	if err != nil {
 		return staged{}, fmt.Errorf("stage an upload: %w", err)
@@ -273,21 +265,21 @@ func (d *Store) stage(body io.Reader, size int64) (staged, error) {
 }
 
 // discard removes a staged upload that will not be committed.
-func (s staged) discard() { os.Remove(s.path) }
+func (d *Disk) discard(s staged) { os.Remove(s.path) }
 
 // commit makes a staged file the blob's content with props (Name, Size,
 // ETag, times and Data are set here). check, if not nil, sees the blob
 // as it is (nil when there is none) under the lock, and may refuse.
-func (d *Store) commit(account, container string, s staged, props Props, now time.Time, check func(*Props) error) (Props, error) {
+func (d *Disk) commit(_ context.Context, account, container string, s staged, props Props, now time.Time, check func(*Props) error) (Props, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := d.container(account, container); err != nil {
-		s.discard()
+	if _, err := d.readContainer(account, container); err != nil {
+		d.discard(s)
 		return Props{}, err
 	}
 	old, err := d.props(account, container, props.Name)
 	if err != nil && !errors.Is(err, errBlobNotFound) {
-		s.discard()
+		d.discard(s)
 		return Props{}, err
 	}
 	var cur *Props
@@ -296,7 +288,7 @@ func (d *Store) commit(account, container string, s staged, props Props, now tim
 	}
 	if check != nil {
 		if err := check(cur); err != nil {
-			s.discard()
+			d.discard(s)
 			return Props{}, err
 		}
 	}
@@ -308,7 +300,7 @@ func (d *Store) commit(account, container string, s staged, props Props, now tim
 	props.Data = k + "." + strings.Trim(props.ETag, `"`) + ".data"
 	dir := filepath.Join(d.containerDir(account, container), "blobs")
 	if err := os.Rename(s.path, filepath.Join(dir, props.Data)); err != nil {
-		s.discard()
+		d.discard(s)
 		return Props{}, fmt.Errorf("store blob %s: %w", props.Name, err)
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, k+".json"), props); err != nil {
@@ -322,11 +314,11 @@ func (d *Store) commit(account, container string, s staged, props Props, now tim
 }
 
 // props reads a blob's properties.
-func (d *Store) props(account, container, name string) (Props, error) {
+func (d *Disk) props(account, container, name string) (Props, error) {
 	var p Props
 	err := readJSON(d.propsPath(account, container, name), &p)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, cerr := d.container(account, container); cerr != nil {
+		if _, cerr := d.readContainer(account, container); cerr != nil {
 			return p, cerr
 		}
 		return p, errBlobNotFound
@@ -335,7 +327,7 @@ func (d *Store) props(account, container, name string) (Props, error) {
 }
 
 // open returns a blob's properties and its content.
-func (d *Store) open(account, container, name string) (Props, *os.File, error) {
+func (d *Disk) open(_ context.Context, account, container, name string) (Props, content, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := d.props(account, container, name)
@@ -346,12 +338,19 @@ func (d *Store) open(account, container, name string) (Props, *os.File, error) {
 	if err != nil {
 		return p, nil, fmt.Errorf("open blob %s: %w", name, err)
 	}
-	return p, f, nil
+	return p, fileContent{f}, nil
 }
+
+// fileContent is a blob's data file, open: a commit that replaces the
+// blob removes the file's name, not what the reader has open.
+type fileContent struct{ f *os.File }
+
+func (c fileContent) section(off, n int64) io.Reader { return io.NewSectionReader(c.f, off, n) }
+func (c fileContent) Close() error                   { return c.f.Close() }
 
 // deleteBlob removes a blob and its uncommitted blocks; check as for
 // commit.
-func (d *Store) deleteBlob(account, container, name string, check func(*Props) error) error {
+func (d *Disk) deleteBlob(_ context.Context, account, container, name string, check func(*Props) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := d.props(account, container, name)
@@ -371,8 +370,8 @@ func (d *Store) deleteBlob(account, container, name string, check func(*Props) e
 }
 
 // list reads the properties of every blob of a container, by name.
-func (d *Store) list(account, container string) ([]Props, error) {
-	if _, err := d.container(account, container); err != nil {
+func (d *Disk) list(_ context.Context, account, container string) ([]Props, error) {
+	if _, err := d.readContainer(account, container); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(d.containerDir(account, container), "blobs")
@@ -401,27 +400,61 @@ func (d *Store) list(account, container string) ([]Props, error) {
 // putBlock keeps an uncommitted block of a blob. It holds the lock, so
 // that a container deleted meanwhile is not created again by the block's
 // folder.
-func (d *Store) putBlock(account, container, name string, id []byte, s staged) error {
+func (d *Disk) putBlock(_ context.Context, account, container, name string, id []byte, s staged) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := d.container(account, container); err != nil {
-		s.discard()
+	if _, err := d.readContainer(account, container); err != nil {
+		d.discard(s)
 		return err
 	}
 	dir := d.blocksDir(account, container, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		s.discard()
+		d.discard(s)
 		return fmt.Errorf("keep a block of %s: %w", name, err)
 	}
 	if err := os.Rename(s.path, filepath.Join(dir, hex.EncodeToString(id))); err != nil {
-		s.discard()
+		d.discard(s)
 		return fmt.Errorf("keep a block of %s: %w", name, err)
 	}
 	return nil
 }
 
+// commitBlocks makes the blocks ids, in order, the blob's content, and
+// discards its other uncommitted blocks, as Azure does.
+func (d *Disk) commitBlocks(ctx context.Context, account, container string, ids [][]byte, props Props, now time.Time, check func(*Props) error) (Props, error) {
+	if _, err := d.readContainer(account, container); err != nil {
+		return Props{}, err
+	}
+	st, err := d.assemble(account, container, props.Name, ids)
+	if err != nil {
+		return Props{}, err
+	}
+	p, err := d.commit(ctx, account, container, st, props, now, check)
+	if err != nil {
+		return Props{}, err
+	}
+	// Moved aside at once, so that a later list cannot name them, and
+	// removed in place when they cannot be moved; what cannot be removed
+	// stays in tmp/, emptied at the next start. The blob is committed
+	// whatever happens to them.
+	d.mu.Lock()
+	blocks := d.blocksDir(account, container, props.Name)
+	aside, err := os.MkdirTemp(filepath.Join(d.root, "tmp"), "blocks-")
+	if err == nil {
+		err = os.Rename(blocks, filepath.Join(aside, "b"))
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.RemoveAll(blocks)
+	}
+	d.mu.Unlock()
+	if aside != "" {
+		os.RemoveAll(aside)
+	}
+	return p, nil
+}
+
 // assemble concatenates uncommitted blocks, in order, into a staged file.
-func (d *Store) assemble(account, container, name string, ids [][]byte) (staged, error) {
+func (d *Disk) assemble(account, container, name string, ids [][]byte) (staged, error) {
 	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), "blocklist-")
 	if err != nil {
 		return staged{}, fmt.Errorf("commit the blocks of %s: %w", name, err)
@@ -436,7 +469,7 @@ func (d *Store) assemble(account, container, name string, ids [][]byte) (staged,
 	for _, id := range ids {
 		b, err := os.Open(filepath.Join(dir, hex.EncodeToString(id)))
 		if errors.Is(err, fs.ErrNotExist) {
-			return fail(newError(http.StatusBadRequest, "InvalidBlockList", "The block list names a block that was not uploaded (or was already committed): %x.", id))
+			return fail(errBlockNotUploaded(id))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("commit the blocks of %s: %w", name, err))

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -77,14 +78,14 @@ var ErrNothingAt = errors.New("no blob at this path")
 // Files calls fn for each blob at p in a container of account: the blob
 // named p (folder is false, rel its base name), or else every blob named
 // p/… (folder is true, rel the rest of its name), in name order.
-func (s *Service) Files(account, container, p string, fn func(rel string, r io.Reader) error) (folder bool, err error) {
-	if _, f, err := s.disk.open(account, container, p); err == nil {
-		defer f.Close()
-		return false, fn(path.Base(p), f)
+func (s *Service) Files(ctx context.Context, account, container, p string, fn func(rel string, r io.Reader) error) (folder bool, err error) {
+	if props, c, err := s.disk.open(ctx, account, container, p); err == nil {
+		defer c.Close()
+		return false, fn(path.Base(p), c.section(0, props.Size))
 	} else if !errors.Is(err, errBlobNotFound) {
 		return false, wrapMissing(err, container)
 	}
-	blobs, err := s.disk.list(account, container)
+	blobs, err := s.disk.list(ctx, account, container)
 	if err != nil {
 		return true, wrapMissing(err, container)
 	}
@@ -93,15 +94,15 @@ func (s *Service) Files(account, container, p string, fn func(rel string, r io.R
 		return true, fmt.Errorf("%s in container %s: %w", p, container, ErrNothingAt)
 	}
 	for _, e := range page {
-		_, f, err := s.disk.open(account, container, e.blob.Name)
+		props, c, err := s.disk.open(ctx, account, container, e.blob.Name)
 		if errors.Is(err, errBlobNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
 			return true, err
 		}
-		err = fn(strings.TrimPrefix(e.blob.Name, p+"/"), f)
-		f.Close()
+		err = fn(strings.TrimPrefix(e.blob.Name, p+"/"), c.section(0, props.Size))
+		c.Close()
 		if err != nil {
 			return true, err
 		}
@@ -119,21 +120,21 @@ func wrapMissing(err error, container string) error {
 
 // Put stores a blob as the control plane's own write (a job's outputs),
 // creating its container if need be.
-func (s *Service) Put(account, container, name string, r io.Reader, size int64) error {
+func (s *Service) Put(ctx context.Context, account, container, name string, r io.Reader, size int64) error {
 	if err := checkBlobName(name); err != nil {
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	if _, err := s.disk.container(account, container); errors.Is(err, errContainerNotFound) {
-		if _, err := s.disk.createContainer(account, container, now); err != nil && !isCode(err, "ContainerAlreadyExists") {
+	if _, err := s.disk.container(ctx, account, container); errors.Is(err, errContainerNotFound) {
+		if _, err := s.disk.createContainer(ctx, account, container, now); err != nil && !isCode(err, "ContainerAlreadyExists") {
 			return err
 		}
 	}
-	st, err := s.disk.stage(r, size)
+	st, err := s.disk.stage(ctx, r, size)
 	if err != nil {
 		return err
 	}
-	_, err = s.disk.commit(account, container, st, Props{Name: name, ContentType: "application/octet-stream", ContentMD5: st.md5}, now, nil)
+	_, err = s.disk.commit(ctx, account, container, st, Props{Name: name, ContentType: "application/octet-stream", ContentMD5: st.md5}, now, nil)
 	return err
 }
 
@@ -144,4 +145,6 @@ func isCode(err error, code string) bool {
 }
 
 // RemoveAccount removes the blobs of a storage account that was deleted.
-func (s *Service) RemoveAccount(account string) error { return s.disk.removeAccount(account) }
+func (s *Service) RemoveAccount(ctx context.Context, account string) error {
+	return s.disk.removeAccount(ctx, account)
+}

@@ -146,7 +146,7 @@ func (s *Service) listBlobs(w http.ResponseWriter, r *http.Request, req *request
 		}
 		marker = string(m)
 	}
-	blobs, err := s.disk.list(account, req.container)
+	blobs, err := s.disk.list(r.Context(), account, req.container)
 	if err != nil {
 		return err
 	}

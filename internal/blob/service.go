@@ -16,10 +16,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"securetrain/internal/store"
 )
 
 // Authority is what the service asks the control plane: who a token is,
@@ -81,13 +82,13 @@ const transferTime = time.Hour
 
 // Service serves the Blob REST subset.
 type Service struct {
-	disk *Store
+	disk Backend
 	auth Authority
 	log  *slog.Logger
 }
 
-// NewService serves st, asking auth who may do what.
-func NewService(st *Store, auth Authority, log *slog.Logger) *Service {
+// NewService serves the blobs st keeps, asking auth who may do what.
+func NewService(st Backend, auth Authority, log *slog.Logger) *Service {
 	return &Service{disk: st, auth: auth, log: log}
 }
 
@@ -109,7 +110,12 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request) string {
 	who, err := s.serve(w, r)
 	if err != nil {
 		var be *Error
-		if !errors.As(err, &be) {
+		if errors.Is(err, store.ErrUnavailable) {
+			// The database is unreachable or too busy: azblob retries.
+			s.log.Warn("blob request: the database is unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			be = newError(http.StatusServiceUnavailable, "ServerBusy", "The server is currently unable to receive requests. Please retry your request.")
+		} else if !errors.As(err, &be) {
 			s.log.Error("blob request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			be = newError(http.StatusInternalServerError, "InternalError", "The server encountered an internal error. Please retry the request.")
 		}
@@ -204,19 +210,19 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request, req *request, a
 		if metadata(r.Header) != nil {
 			return newError(http.StatusBadRequest, "UnsupportedHeader", "Container metadata (x-ms-meta-*) is not kept by securetrain's Blob service.")
 		}
-		cp, err := s.disk.createContainer(account, req.container, now)
+		cp, err := s.disk.createContainer(r.Context(), account, req.container, now)
 		if err != nil {
 			return err
 		}
 		setTimes(w, cp.ETag, cp.Modified)
 		w.WriteHeader(http.StatusCreated)
 	case opDeleteContainer:
-		if err := s.disk.deleteContainer(account, req.container); err != nil {
+		if err := s.disk.deleteContainer(r.Context(), account, req.container); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case opContainerProperties:
-		cp, err := s.disk.container(account, req.container)
+		cp, err := s.disk.container(r.Context(), account, req.container)
 		if err != nil {
 			return err
 		}
@@ -235,7 +241,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request, req *request, a
 	case opGetBlob, opBlobProperties:
 		return s.getBlob(w, r, req, account)
 	case opDeleteBlob:
-		if err := s.disk.deleteBlob(account, req.container, req.blob, writeCondition(r)); err != nil {
+		if err := s.disk.deleteBlob(r.Context(), account, req.container, req.blob, writeCondition(r)); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -348,7 +354,7 @@ func (s *Service) putBlob(w http.ResponseWriter, r *http.Request, req *request, 
 	if keepMD5 == nil {
 		keepMD5 = st.md5
 	}
-	p, err := s.disk.commit(account, req.container, st, Props{Name: req.blob, ContentType: contentType(r), ContentMD5: keepMD5, Metadata: metadata(r.Header)}, now, writeCondition(r))
+	p, err := s.disk.commit(r.Context(), account, req.container, st, Props{Name: req.blob, ContentType: contentType(r), ContentMD5: keepMD5, Metadata: metadata(r.Header)}, now, writeCondition(r))
 	if err != nil {
 		return err
 	}
@@ -366,15 +372,15 @@ func (s *Service) receive(r *http.Request, account, container string, limit int6
 	if err != nil {
 		return staged{}, err
 	}
-	if _, err := s.disk.container(account, container); err != nil {
+	if _, err := s.disk.container(r.Context(), account, container); err != nil {
 		return staged{}, err
 	}
-	st, err := s.disk.stage(r.Body, size)
+	st, err := s.disk.stage(r.Context(), r.Body, size)
 	if err != nil {
 		return staged{}, err
 	}
 	if err := checkMD5(r, st.md5); err != nil {
-		st.discard()
+		s.disk.discard(st)
 		return staged{}, err
 	}
 	return st, nil
@@ -398,7 +404,7 @@ func (s *Service) putBlock(w http.ResponseWriter, r *http.Request, req *request,
 	if err != nil {
 		return err
 	}
-	if err := s.disk.putBlock(account, req.container, req.blob, id, st); err != nil {
+	if err := s.disk.putBlock(r.Context(), account, req.container, req.blob, id, st); err != nil {
 		return err
 	}
 	w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(st.md5))
@@ -422,20 +428,9 @@ func (s *Service) putBlockList(w http.ResponseWriter, r *http.Request, req *requ
 	if err != nil {
 		return err
 	}
-	if _, err := s.disk.container(account, req.container); err != nil {
-		return err
-	}
-	st, err := s.disk.assemble(account, req.container, req.blob, ids)
+	p, err := s.disk.commitBlocks(r.Context(), account, req.container, ids, Props{Name: req.blob, ContentType: contentType(r), ContentMD5: keepMD5, Metadata: metadata(r.Header)}, now, writeCondition(r))
 	if err != nil {
 		return err
-	}
-	p, err := s.disk.commit(account, req.container, st, Props{Name: req.blob, ContentType: contentType(r), ContentMD5: keepMD5, Metadata: metadata(r.Header)}, now, writeCondition(r))
-	if err != nil {
-		return err
-	}
-	// Azure discards a blob's uncommitted blocks when a list commits.
-	if err := os.RemoveAll(s.disk.blocksDir(account, req.container, req.blob)); err != nil {
-		s.log.Warn("blob: uncommitted blocks left", "blob", req.blob, "err", err)
 	}
 	setTimes(w, p.ETag, p.Modified)
 	w.WriteHeader(http.StatusCreated)
@@ -443,11 +438,11 @@ func (s *Service) putBlockList(w http.ResponseWriter, r *http.Request, req *requ
 }
 
 func (s *Service) getBlob(w http.ResponseWriter, r *http.Request, req *request, account string) error {
-	p, f, err := s.disk.open(account, req.container, req.blob)
+	p, c, err := s.disk.open(r.Context(), account, req.container, req.blob)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer c.Close()
 	ifMatch, ifNone := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
 	switch {
 	case ifMatch != "" && ifMatch != "*" && ifMatch != p.ETag:
@@ -494,7 +489,7 @@ func (s *Service) getBlob(w http.ResponseWriter, r *http.Request, req *request, 
 	if req.op == opBlobProperties {
 		return nil
 	}
-	if _, err := io.Copy(w, io.NewSectionReader(f, start, end-start)); err != nil {
+	if _, err := io.Copy(w, c.section(start, end-start)); err != nil {
 		// The status is sent: the client sees a short body.
 		s.log.Warn("blob: download cut short", "blob", req.blob, "err", err)
 	}

@@ -37,17 +37,12 @@ func (f fakeAuthority) Account(_ context.Context, name string) (string, error) {
 	return "", ErrNoAccount
 }
 
-func newTestService(t *testing.T) (*httptest.Server, string) {
+func newTestService(t *testing.T, st Backend) *httptest.Server {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "blobs")
-	st, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc := NewService(st, fakeAuthority{grants: map[string]bool{"reader " + DataActionRead: true}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { svc.Serve(w, r) }))
 	t.Cleanup(srv.Close)
-	return srv, dir
+	return srv
 }
 
 type call struct {
@@ -79,8 +74,10 @@ func do(t *testing.T, srv *httptest.Server, c call) (*http.Response, string) {
 
 // Refusals carry Azure's status, x-ms-error-code and XML error body (none
 // for HEAD), and change nothing.
-func TestServiceRefusals(t *testing.T) {
-	srv, _ := newTestService(t)
+func TestServiceRefusals(t *testing.T) { eachBackend(t, testServiceRefusals) }
+
+func testServiceRefusals(t *testing.T, b Backend) {
+	srv := newTestService(t, b)
 	if resp, _ := do(t, srv, call{method: "PUT", path: "/acct1/data?restype=container", token: "tok-owner"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create container: %d", resp.StatusCode)
 	}
@@ -125,8 +122,10 @@ func TestServiceRefusals(t *testing.T) {
 }
 
 // Conditional writes and reads, and ranges, follow Azure's rules.
-func TestServiceConditionsAndRanges(t *testing.T) {
-	srv, _ := newTestService(t)
+func TestServiceConditionsAndRanges(t *testing.T) { eachBackend(t, testServiceConditionsAndRanges) }
+
+func testServiceConditionsAndRanges(t *testing.T, b Backend) {
+	srv := newTestService(t, b)
 	do(t, srv, call{method: "PUT", path: "/acct1/data?restype=container", token: "tok-owner"})
 	put := func(body string, h map[string]string) *http.Response {
 		h["x-ms-blob-type"] = "BlockBlob"
@@ -157,9 +156,12 @@ func TestServiceConditionsAndRanges(t *testing.T) {
 }
 
 // Concurrent overwrites and reads of one blob: every read sees one whole
-// version, never a mix or a missing file, and no data file is left over.
-func TestServiceConcurrentOverwrite(t *testing.T) {
-	srv, dir := newTestService(t)
+// version, never a mix or a missing file, and only the last version's data
+// is left referenced.
+func TestServiceConcurrentOverwrite(t *testing.T) { eachBackend(t, testServiceConcurrentOverwrite) }
+
+func testServiceConcurrentOverwrite(t *testing.T, b Backend) {
+	srv := newTestService(t, b)
 	do(t, srv, call{method: "PUT", path: "/acct1/data?restype=container", token: "tok-owner"})
 	versions := map[string]bool{}
 	for i := range 4 {
@@ -189,23 +191,8 @@ func TestServiceConcurrentOverwrite(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	var data []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".data") {
-			data = append(data, p)
-		}
-		return err
-	})
-	if len(data) != 1 {
-		t.Errorf("%d data files after the overwrites, want 1: %v", len(data), data)
-	}
-	for _, p := range data {
-		if info, err := os.Stat(p); err != nil || info.Mode().Perm() != 0o600 {
-			t.Errorf("data file %s: %v %v", p, info.Mode(), err)
-		}
-	}
-	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
-		t.Errorf("blob storage directory: %v %v", info.Mode(), err)
+	if n := liveData(t, b); n != 1 {
+		t.Errorf("%d data referenced after the overwrites, want 1", n)
 	}
 	if resp, body := do(t, srv, call{method: "GET", path: "/acct1/data/b", token: "tok-owner"}); resp.StatusCode != http.StatusOK || !versions[body] {
 		t.Errorf("final: %d %d bytes", resp.StatusCode, len(body))
@@ -222,7 +209,7 @@ func TestStoreReopens(t *testing.T) {
 	}
 	svc := NewService(st, fakeAuthority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	const account = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct1"
-	if err := svc.Put(account, "data", "a/b.txt", strings.NewReader("kept"), 4); err != nil {
+	if err := svc.Put(context.Background(), account, "data", "a/b.txt", strings.NewReader("kept"), 4); err != nil {
 		t.Fatal(err)
 	}
 	leftover := filepath.Join(dir, "tmp", "upload-123")
@@ -235,7 +222,7 @@ func TestStoreReopens(t *testing.T) {
 	}
 	svc = NewService(st, fakeAuthority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var got []string
-	folder, err := svc.Files(account, "data", "a", func(rel string, r io.Reader) error {
+	folder, err := svc.Files(context.Background(), account, "data", "a", func(rel string, r io.Reader) error {
 		b, err := io.ReadAll(r)
 		got = append(got, rel+"="+string(b))
 		return err

@@ -110,7 +110,7 @@ func (s *Scheduler) uploadOutputs(ctx context.Context, jobID string) error {
 		return err
 	}
 	for _, f := range files {
-		err := s.uploadOutput(ctx, jobID, ws, "azureml/"+id.Leaf()+"/"+f.Path, f.Path)
+		err := s.putFile(ctx, ws, "azureml/"+id.Leaf()+"/"+f.Path, func() (*os.File, error) { return s.OpenOutput(jobID, f.Path) })
 		if errors.Is(err, ErrNoStorage) {
 			return nil
 		}
@@ -121,8 +121,10 @@ func (s *Scheduler) uploadOutputs(ctx context.Context, jobID string) error {
 	return nil
 }
 
-func (s *Scheduler) uploadOutput(ctx context.Context, jobID string, ws arm.ID, blobPath, path string) error {
-	f, err := s.OpenOutput(jobID, path)
+// putFile writes the file open opens, whole, to blobPath in the blob
+// datastore of workspace ws.
+func (s *Scheduler) putFile(ctx context.Context, ws arm.ID, blobPath string, open func() (*os.File, error)) error {
+	f, err := open()
 	if err != nil {
 		return err
 	}

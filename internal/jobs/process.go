@@ -39,6 +39,7 @@ type process struct {
 
 // run is a started job: its processes and how it ended.
 type run struct {
+	jobID   string
 	uid     int
 	procs   []process
 	workDir string

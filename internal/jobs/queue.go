@@ -39,6 +39,9 @@ type entry struct {
 	// Nodes are set when the job is given its nodes, UID just after.
 	Nodes []string `json:"nodes,omitempty"`
 	UID   int      `json:"uid,omitempty"`
+	// Runner is the replica whose processes run the job (Config.Runner),
+	// set with Nodes; "" when the store is not shared.
+	Runner string `json:"runner,omitempty"`
 }
 
 // key names a job in the queue and on disk: a digest of its id, which

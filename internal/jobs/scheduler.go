@@ -34,6 +34,9 @@ type Config struct {
 	// Datastore reads the workspaces' storage for jobs' code and inputs;
 	// nil when the server keeps no blobs.
 	Datastore Datastore
+	// Runner names this replica when the store is shared with others
+	// (its lease holder name); "" when the store is its alone.
+	Runner string
 	// FirstUID and UIDs are the range of user ids jobs run as, one per
 	// running job; ids an account or a process uses are skipped.
 	FirstUID, UIDs int
@@ -156,11 +159,11 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 	}
 	switch {
 	case r == nil && started:
-		// Started before the server restarted: whatever is left of it is
-		// stopped, and it fails rather than run twice.
+		// Started before the server restarted, or by another replica that
+		// stopped working: whatever is left of it here is stopped, and it
+		// fails rather than run twice.
 		killUser(e.UID)
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "ServiceRestarted",
-			Message: "the control plane restarted while the job ran; its processes were stopped. Submit it again."})
+		return true, s.end(ctx, e, resources.JobFailed, s.interrupted(e))
 	case body == nil && r == nil, resources.JobTerminal(status):
 		return false, s.end(ctx, e, "", nil)
 	case body == nil:
@@ -180,6 +183,17 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InvalidJob", Message: err.Error()})
 	}
 	return s.place(ctx, e, job, ps)
+}
+
+// interrupted is why a started job that no run of this process holds
+// fails: its replica (this one too, when it lost its lease meanwhile and
+// took it again) stopped running it, or the server restarted.
+func (s *Scheduler) interrupted(e entry) *Failure {
+	if e.Runner != "" {
+		return &Failure{Code: "ReplicaLost", Message: fmt.Sprintf("the control plane replica %s, which ran the job's processes, "+
+			"stopped or lost its lease while the job ran; the job is not run again. Submit it again.", e.Runner)}
+	}
+	return &Failure{Code: "ServiceRestarted", Message: "the control plane restarted while the job ran; its processes were stopped. Submit it again."}
 }
 
 // place starts a queued job on nodes it claims, or shows it Queued.
@@ -206,7 +220,7 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 	var never *provision.NodesError
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		e.Nodes, e.UID = nil, uid // the closure may be re-run (store.Store)
+		e.Nodes, e.UID, e.Runner = nil, uid, s.cfg.Runner // the closure may be re-run (store.Store)
 		// A cancel or delete since the step read the job wins: it takes no
 		// nodes and its entry is not put back.
 		if left, err = leftQueue(ctx, tx, e.Job); err != nil || left {
@@ -246,6 +260,7 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		killUser(uid)
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
+	r.jobID = e.Job
 	s.mu.Lock()
 	s.runs[key(e.Job)] = r
 	s.mu.Unlock()
@@ -318,6 +333,9 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 				status, why = resources.JobFailed, &Failure{Code: "OutputsNotKept", Message: err.Error()}
 			}
 		}
+	}
+	if why == nil || why.Code != codeDeleted {
+		s.keepLogs(ctx, e.Job)
 	}
 	if err := s.end(ctx, e, status, why); err != nil {
 		return false, err
@@ -414,18 +432,25 @@ func (s *Scheduler) freeUID(ps *passState) (int, error) {
 }
 
 // Shutdown kills the processes of every running job and waits for them,
-// when the server stops: the jobs stay Running in the store, and the next
-// start fails them (ServiceRestarted) rather than run them twice.
+// when the server stops or its engine lost the lease: the jobs stay
+// Running in the store, and the next start, or the replica that works
+// next, fails them (ServiceRestarted, ReplicaLost) rather than run them
+// twice. Their logs are kept in the datastore.
 func (s *Scheduler) Shutdown() {
 	s.mu.Lock()
-	runs := make([]*run, 0, len(s.runs))
+	runs := make(map[string]*run, len(s.runs))
 	for k, r := range s.runs {
-		runs = append(runs, r)
+		runs[r.jobID] = r
 		delete(s.runs, k)
 	}
 	s.mu.Unlock()
-	for _, r := range runs {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for jobID, r := range runs {
 		killUser(r.uid)
 		<-r.done
+		// The replica that ends the job (a restart of this one, or
+		// another) serves its logs from the datastore.
+		s.keepLogs(ctx, jobID)
 	}
 }

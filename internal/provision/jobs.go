@@ -23,6 +23,10 @@ type Scheduler interface {
 	// Schedule does what is due at now and returns when it wants to run
 	// again (zero: only when woken).
 	Schedule(ctx context.Context, now time.Time) time.Time
+	// Shutdown stops every job this process runs, when its engine
+	// stops working: the lease was lost to another replica, whose
+	// scheduler ends those jobs (they are not run twice).
+	Shutdown()
 }
 
 // SetScheduler gives the engine its job scheduler; call it before Run.

@@ -102,6 +102,11 @@ func (e *Engine) underLease(ctx context.Context, l store.Lease) {
 	lost()
 	<-renewed
 	final := e.held.Swap(nil)
+	if ctx.Err() == nil && e.scheduler != nil {
+		// The lease is another's: the jobs this replica runs are no longer
+		// its to run (stopping, the server's Background stops them).
+		e.scheduler.Shutdown()
+	}
 	if ctx.Err() != nil && final != nil {
 		// Stopping: the next replica need not wait for the lease to expire.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.lease.TTL)

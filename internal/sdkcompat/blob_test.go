@@ -41,7 +41,13 @@ func (c storageCredential) GetToken(_ context.Context, opts policy.TokenRequestO
 // storage account, addressed path-style on the server.
 func (s *server) blobClient(tb testing.TB, token, account string) *azblob.Client {
 	tb.Helper()
-	c, err := azblob.NewClient(s.url+"/"+account, storageCredential{token}, &azblob.ClientOptions{ClientOptions: policy.ClientOptions{
+	return s.blobClientAt(tb, s.url, token, account)
+}
+
+// blobClientAt is blobClient through the server at base (a replica).
+func (s *server) blobClientAt(tb testing.TB, base, token, account string) *azblob.Client {
+	tb.Helper()
+	c, err := azblob.NewClient(base+"/"+account, storageCredential{token}, &azblob.ClientOptions{ClientOptions: policy.ClientOptions{
 		Transport: s.transport, Retry: policy.RetryOptions{MaxRetries: -1}}})
 	must(tb, err, "azblob client")
 	return c

@@ -95,6 +95,9 @@ type server struct {
 	url        string
 	st         store.Store
 	adminToken string
+	// replicaURLs reach each replica alone (SECURETRAIN_TEST_STORE=
+	// postgres-replicas), past the balancer; nil with one server.
+	replicaURLs []string
 	// transport trusts only the CA that certs.EnsureLocal generated.
 	transport *http.Client
 }
@@ -125,14 +128,16 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Replicas share the data directory: its admin.token, the jobs' logs,
-	// which the replica whose engine ran a job keeps, and the blobs.
+	// Replicas share the data directory: its admin.token, and the jobs'
+	// logs, which the replica whose engine ran a job keeps. Each has its
+	// own Blob service, on its own connections to the database: a blob
+	// written through one is read through the other.
 	var replicas roundRobin
 	for i, st := range sts {
+		blobs, err := blob.OpenFor(st, filepath.Join(dir, "blobs"))
+		if err != nil {
+			tb.Fatal(err)
+		}
 		o := api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodeDir(tb), Blobs: blobs}
 		if len(sts) > 1 {
 			o.Replica = &provision.Lease{Holder: fmt.Sprintf("replica-%d", i), TTL: 3 * time.Second, Poll: 50 * time.Millisecond}
@@ -146,11 +151,21 @@ func startServer(tb testing.TB) *server {
 		tb.Cleanup(func() { stopBackground(); <-background })
 		replicas.handlers = append(replicas.handlers, handler)
 	}
-	srv := httptest.NewUnstartedServer(&replicas)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the CA check
-	srv.TLS = serving.TLSConfig(cert)                // serve's suites: the SDK must connect with them
-	srv.StartTLS()
-	tb.Cleanup(srv.Close)
+	listen := func(h http.Handler) string {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the CA check
+		srv.TLS = serving.TLSConfig(cert)                // serve's suites: the SDK must connect with them
+		srv.StartTLS()
+		tb.Cleanup(srv.Close)
+		return srv.URL
+	}
+	url := listen(&replicas)
+	var replicaURLs []string
+	if len(sts) > 1 {
+		for _, h := range replicas.handlers {
+			replicaURLs = append(replicaURLs, listen(h))
+		}
+	}
 
 	caPEM, err := os.ReadFile(filepath.Join(dir, certs.CAFile))
 	if err != nil {
@@ -165,7 +180,7 @@ func startServer(tb testing.TB) *server {
 		Timeout:   30 * time.Second,
 	}
 	tb.Cleanup(transport.CloseIdleConnections)
-	return &server{url: srv.URL, st: st, adminToken: strings.TrimSpace(string(tok)), transport: transport}
+	return &server{url: url, st: st, adminToken: strings.TrimSpace(string(tok)), replicaURLs: replicaURLs, transport: transport}
 }
 
 // roundRobin is a load balancer: each request goes to the next replica.

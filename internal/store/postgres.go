@@ -39,6 +39,56 @@ var postgresMigrations = []string{
 		PRIMARY KEY (to_key, from_key)
 	);
 	CREATE INDEX refs_from ON refs (from_key);`,
+	// 2: the Blob service's containers and blobs (internal/blob), so that
+	// every replica serves every blob. A blob's content is a list of data
+	// (one for Put Blob, one per block for Put Block List), each data a
+	// run of chunks of at most 1 MiB. Data no blob or block refers to has
+	// released set, and is removed an upload's time after (a download in
+	// progress keeps reading the version it began with). Chunks are not
+	// compressed: blobs are mostly compressed already.
+	`CREATE TABLE blob_containers (
+		account  TEXT COLLATE "C" NOT NULL,
+		name     TEXT COLLATE "C" NOT NULL,
+		etag     TEXT NOT NULL,
+		modified BIGINT NOT NULL,
+		PRIMARY KEY (account, name)
+	);
+	CREATE TABLE blob_data (
+		id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		size     BIGINT NOT NULL,
+		chunk    INTEGER NOT NULL,
+		released BIGINT
+	);
+	CREATE INDEX blob_data_released ON blob_data (released) WHERE released IS NOT NULL;
+	CREATE TABLE blob_chunks (
+		data  BIGINT NOT NULL,
+		seq   INTEGER NOT NULL,
+		bytes BYTEA NOT NULL,
+		PRIMARY KEY (data, seq)
+	);
+	ALTER TABLE blob_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+	CREATE TABLE blobs (
+		account      TEXT COLLATE "C" NOT NULL,
+		container    TEXT COLLATE "C" NOT NULL,
+		name         TEXT COLLATE "C" NOT NULL,
+		size         BIGINT NOT NULL,
+		etag         TEXT NOT NULL,
+		created      BIGINT NOT NULL,
+		modified     BIGINT NOT NULL,
+		content_type TEXT NOT NULL,
+		content_md5  BYTEA,
+		metadata     TEXT NOT NULL,
+		parts        TEXT NOT NULL,
+		PRIMARY KEY (account, container, name)
+	);
+	CREATE TABLE blob_blocks (
+		account   TEXT COLLATE "C" NOT NULL,
+		container TEXT COLLATE "C" NOT NULL,
+		name      TEXT COLLATE "C" NOT NULL,
+		block     BYTEA NOT NULL,
+		data      BIGINT NOT NULL,
+		PRIMARY KEY (account, container, name, block)
+	);`,
 }
 
 // postgresMigrationLock is taken by each migration transaction, so that
@@ -197,9 +247,26 @@ func (s *Postgres) View(ctx context.Context, fn func(Reader) error) error {
 // random pause) when PostgreSQL aborts it for a serialization failure or a
 // deadlock, which the contract allows: closures may be re-run.
 func (s *Postgres) Update(ctx context.Context, fn func(Tx) error) error {
+	return s.serializable(ctx, func(tx *sqlTx) error { return fn(tx) })
+}
+
+// UpdateSQL runs fn in a SERIALIZABLE transaction, re-run as Update's
+// closures are (the same rules apply), for the tables beside the records
+// that the store's schema holds for others (the Blob service's).
+func (s *Postgres) UpdateSQL(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.serializable(ctx, func(tx *sqlTx) error { return fn(tx.r.tx) })
+}
+
+// DB is the database, for statements that need no transaction of their
+// own (reading a blob's chunks, which are never changed once written).
+func (s *Postgres) DB() *sql.DB { return s.db }
+
+// serializable runs fn in a transaction at the store's isolation, and
+// again when it fails with a serialization failure or a deadlock.
+func (s *Postgres) serializable(ctx context.Context, fn func(*sqlTx) error) error {
 	pause := time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, &sql.TxOptions{Isolation: s.isolation}, func(tx *sqlTx) error { return fn(tx) })
+		err := s.inTx(ctx, &sql.TxOptions{Isolation: s.isolation}, fn)
 		if err == nil || !retryable(err) {
 			return unavailable(err)
 		}

@@ -145,7 +145,7 @@ func TestPostgresReplicasMigrateOnce(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	if v, err := stores[0].SchemaVersion(context.Background()); err != nil || v != 1 {
+	if v, err := stores[0].SchemaVersion(context.Background()); err != nil || v != store.PostgresSchemaVersion {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 }
