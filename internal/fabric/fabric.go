@@ -40,6 +40,10 @@ type Flow struct {
 	// Remote is what the remote end stands for: a service tag
 	// ("Storage.WestUS2"), a DNS name or an address prefix.
 	Remote string
+	// Host is the DNS name an outbound flow is sent to, "" for an
+	// address or a tag: a client names it in its first bytes (HTTP Host,
+	// TLS SNI), which a firewall's application rules match.
+	Host string
 	// Predicted is the verifier's verdict: the flow passes.
 	Predicted bool
 	// Blocker explains a predicted block: the deciding rule or route and

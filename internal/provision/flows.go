@@ -28,6 +28,9 @@ func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 			break
 		}
 	}
+	if !f.Inbound && len(fc.Result.DNS) > 0 {
+		f.Host = fc.Result.DNS[0].Name
+	}
 	p := o.Sample // none for a name that does not resolve
 	f.Source, f.Destination, f.SourcePort, f.DestinationPort = p.Source, p.Destination, p.SourcePort, p.DestinationPort
 	return f

@@ -96,6 +96,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncEndpoints(nw, r); err != nil {
 		return err
 	}
+	if err := f.syncFirewalls(nw, r); err != nil {
+		return err
+	}
 	if err := f.syncRoutes(nw, r); err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err != nil {
 		return err
 	}
-	if err := f.serveCloud(nw, r, back); err != nil {
+	if err := f.serveCloud(nw, r, append(back, f.firewallBack(r)...)); err != nil {
 		return err
 	}
 	text := rs.text.String()

@@ -40,7 +40,12 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 		return f.sendInbound(nd, fl, proto, deadline)
 	}
 	target := addrPort(fl.Destination, fl.DestinationPort)
-	line, err := exchange(nd.ns, proto, target, deadline, true)
+	line, err := "", error(nil)
+	if proto == "tcp" && fl.Host != "" {
+		line, err = exchangeNamed(nd.ns, netip.AddrPortFrom(fl.Destination, fl.DestinationPort), fl.Host, deadline)
+	} else {
+		line, err = exchange(nd.ns, proto, target, deadline, true)
+	}
 	if err != nil {
 		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failure(err, f.dialTimeout()))
 	}

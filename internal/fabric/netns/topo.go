@@ -332,6 +332,7 @@ func (f *Fabric) removeRouter(r *router) error {
 	for key := range r.endpoints {
 		errs = append(errs, r.removeEndpoint(key))
 	}
+	errs = append(errs, f.removeFirewalls(r))
 	for _, p := range r.peers {
 		// The link goes with the namespace; so do the routes over it.
 		delete(p.peers, r.vnet.Key())
