@@ -235,8 +235,8 @@ func (f *Fabric) applianceHop(r *router, a netip.Addr) hop {
 
 // link joins router r to the firewall by a veth pair of its own (or finds
 // it joined) and returns the router's end: `st-fwN` in the router, `st-rM`
-// in the firewall, no addresses — the router's routes point at the
-// firewall's address on it, a permanent neighbour.
+// in the firewall, the firewall's address on its end, which the
+// router's routes point at (a permanent neighbour).
 func (fw *firewall) link(r *router) (string, error) {
 	name, peer := fmt.Sprintf("st-fw%d", fw.index), fmt.Sprintf("st-r%d", r.index)
 	if _, ok := fw.links[r]; ok {
@@ -261,8 +261,10 @@ func (fw *firewall) link(r *router) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := fw.ns.nl.LinkSetUp(far); err != nil {
-		return "", fmt.Errorf("bring %s up: %w", peer, err)
+	// The firewall's address on it too: a redirect to the proxy goes to
+	// the address of the link the packet came in by.
+	if err := upWithAddress(fw.ns.nl, peer, netip.PrefixFrom(fw.addr, 32)); err != nil {
+		return "", err
 	}
 	near, err := r.ns.nl.LinkByName(name)
 	if err != nil {
