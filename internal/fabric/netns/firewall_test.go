@@ -4,6 +4,8 @@ package netns
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,5 +78,62 @@ func TestFirewallFromPackets(t *testing.T) {
 	}
 	if got := countNamespaces(t, f.Prefix()); got != 4 {
 		t.Errorf("%d namespaces, want 4 (the cloud, the router, the node, the firewall)", got)
+	}
+}
+
+// denyAAD is a network rule collection denying Azure Active Directory on
+// 443, at a priority before the one allowing it.
+const denyAAD = `      networkRuleCollections:
+        - name: no-aad
+          properties:
+            priority: 100
+            action: {type: Deny}
+            rules:
+              - {name: aad, protocols: [TCP], sourceAddresses: ["*"], destinationAddresses: [AzureActiveDirectory], destinationPorts: ["443"]}
+`
+
+// TestFirewallChangesFromPackets: the firewall follows the network
+// without re-booting the node. A Deny collection of higher priority fails
+// exactly its flow; without a public IP nothing reaches the internet; a
+// route to an address where no firewall is drops everything; and the
+// firewall's namespace goes when the firewall leaves the network — each as
+// the verifier predicts.
+func TestFirewallChangesFromPackets(t *testing.T) {
+	nw := compileEdited(t, firewallExample, "            priority: 100\n            action: {type: Allow}", "            priority: 150\n            action: {type: Allow}",
+		"      networkRuleCollections:\n", denyAAD)
+	f, n, fl := bootOne(t, &nw, "ws1/gpucluster", "10.0.0.4")
+	bad := agree(t, probeAll(t, f, n, fl))
+	const aad = "outbound TCP 443 to AzureActiveDirectory"
+	if p, ok := bad[aad]; !ok || !strings.Contains(p.Detail, "no answer within") || !strings.Contains(p.Flow.Blocker, "aad") || len(bad) != 3 {
+		t.Errorf("Deny collection: want %s (and the two inbound flows) to fail, dropped: %v", aad, bad)
+	}
+
+	nw = compileEdited(t, firewallExample, "            publicIPAddress: {id: /resourceGroups/mygroup/providers/Microsoft.Network/publicIPAddresses/fw-pip}\n", "")
+	_, fl = flows(t, nw, "ws1/gpucluster")
+	for _, p := range probeAll(t, f, n, fl) {
+		if p.Passed || p.Passed != p.Flow.Predicted {
+			t.Errorf("no public IP: %s passed=%v (predicted %v): %s", p.Flow.Name, p.Passed, p.Flow.Predicted, p.Detail)
+		}
+	}
+
+	nw = compileEdited(t, firewallExample, "nextHopIpAddress: 10.0.1.4", "nextHopIpAddress: 10.0.1.9")
+	_, fl = flows(t, nw, "ws1/gpucluster")
+	for _, p := range probeAll(t, f, n, fl) {
+		if p.Passed || p.Passed != p.Flow.Predicted || !strings.Contains(p.Detail, "no answer within") {
+			t.Errorf("no firewall at the next hop: %s passed=%v (predicted %v): %s", p.Flow.Name, p.Passed, p.Flow.Predicted, p.Detail)
+		}
+	}
+
+	before := countNamespaces(t, f.Prefix())
+	data, err := os.ReadFile(filepath.Join("testdata", firewallExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start, end := strings.Index(text, "  - type: Microsoft.Network/azureFirewalls"), strings.Index(text, "  - type: Microsoft.MachineLearningServices")
+	nw = compileEdited(t, firewallExample, text[start:end], "")
+	probeAll(t, f, n, fl[:1])
+	if after := countNamespaces(t, f.Prefix()); after != before-1 {
+		t.Errorf("the firewall left the network: %d namespaces, want %d", after, before-1)
 	}
 }
