@@ -55,6 +55,9 @@ func egress(nw *netverify.Network, compute arm.ID) (addr netip.Addr, ok, public 
 		return netip.Addr{}, false, false, err
 	}
 	for _, o := range res.Outcomes {
+		if throughFirewall(o) {
+			continue // the firewall leaves by its own address, not the router's
+		}
 		for _, h := range o.Hops {
 			if h.Kind != netverify.HopSNAT {
 				continue
@@ -106,7 +109,7 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err != nil {
 		return err
 	}
-	if err := f.serveCloud(nw, r, append(back, f.firewallBack(r)...)); err != nil {
+	if err := f.serveCloud(nw, r, f.cloudRoutes(r, back)); err != nil {
 		return err
 	}
 	text := rs.text.String()

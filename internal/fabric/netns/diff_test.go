@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -48,7 +50,8 @@ import (
 // balancers exist in the verifier's model but are no flow's end.
 func diffOptions(seed uint64) envgen.Options {
 	return envgen.Options{Seed: seed, VNets: 3, SubnetsPerVNet: 2, NSGs: 2, RulesPerNSG: 16, RoutesPerVNet: 3,
-		Computes: 6, Hosts: true, Peerings: true, Region: "westus2"}
+		Computes: 6, Hosts: true, Peerings: true, Region: "westus2",
+		Firewall: true, FirewallRules: envgen.FirewallShape(seed % uint64(envgen.FirewallShapes))}
 }
 
 // diffPorts are the ports flows use: Azure's service ports, the ports the
@@ -361,17 +364,52 @@ func send(f *Fabric, fl diffFlow) (bool, string) {
 	}
 	proto := strings.ToLower(fl.proto.String())
 	target := netip.AddrPortFrom(fl.dst, fl.port).String()
-	line, err := exchange(fl.node.ns, proto, target, deadline, false)
+	var line string
+	var err error
+	if proto == "tcp" {
+		line, err = connectAndSend(fl.node.ns, target, deadline)
+	} else {
+		line, err = exchange(fl.node.ns, proto, target, deadline, false)
+	}
 	switch {
 	case err == nil && proto == "udp":
 		return true, "answered: " + line
 	case err == nil:
-		return true, "TCP " + target + " connected"
+		return true, fmt.Sprintf("TCP %s answered %q", target, line)
+	case errors.Is(err, io.EOF):
+		return true, fmt.Sprintf("TCP %s closed by the destination without an answer", target)
 	case errors.Is(err, os.ErrDeadlineExceeded) || strings.Contains(err.Error(), "i/o timeout"):
 		return false, fmt.Sprintf("%s %s: no answer within %s", proto, target, diffTimeout)
+	case strings.Contains(err.Error(), "connection reset"):
+		// Only a firewall's proxy accepts a connection and then resets
+		// it: the flow did not get through.
+		return false, fmt.Sprintf("%s %s: reset after it was accepted (a firewall's proxy refused it)", proto, target)
 	case strings.Contains(err.Error(), "connection refused"):
 		// The destination's kernel refused: the packet got there.
 		return true, fmt.Sprintf("%s %s refused by the destination", proto, target)
 	}
 	return false, fmt.Sprintf("%s %s: %v", proto, target, err)
+}
+
+// connectAndSend connects from namespace ns to target over TCP, sends a
+// line naming nothing and reads the answer: every destination answers or
+// closes (a port without listener refuses), while a firewall's proxy,
+// which accepts first, resets a connection that names no host.
+func connectAndSend(ns *namespace, target string, deadline time.Time) (string, error) {
+	var line string
+	err := inNamespace(ns.fd, func() error {
+		d := net.Dialer{Deadline: deadline}
+		conn, err := d.Dial("tcp4", target)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetWriteDeadline(deadline)
+		if _, err := conn.Write([]byte("securetrain probe\n")); err != nil {
+			return err
+		}
+		line, err = readLine(conn, deadline)
+		return err
+	})
+	return line, err
 }

@@ -121,21 +121,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// firewallBack are the egress addresses of the router's firewalls: the
-// cloud routes them back to it.
-func (f *Fabric) firewallBack(r *router) []netip.Prefix {
-	var out []netip.Prefix
+// cloudRoutes are what the cloud routes back to router r: back (what its
+// nodes use) with its firewalls' egress addresses, without other routers'
+// — nodes that leave through a firewall elsewhere use its address, whose
+// replies go to the firewall's router.
+func (f *Fabric) cloudRoutes(r *router, back []netip.Prefix) []netip.Prefix {
+	own, foreign := map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
 	for _, fw := range f.firewalls {
-		if fw.router != r {
-			continue
-		}
 		fw.mu.Lock()
 		if e := fw.view.Egress; e.IsValid() {
-			out = append(out, netip.PrefixFrom(e, 32))
+			if fw.router == r {
+				own[netip.PrefixFrom(e, 32)] = true
+			} else {
+				foreign[netip.PrefixFrom(e, 32)] = true
+			}
 		}
 		fw.mu.Unlock()
 	}
-	return out
+	out := slices.DeleteFunc(slices.Clone(back), func(p netip.Prefix) bool { return foreign[p] && !own[p] })
+	for p := range own {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, comparePrefixes)
+	return slices.Compact(out)
+}
+
+// throughFirewall reports whether an outcome's path crosses an Azure
+// Firewall.
+func throughFirewall(o netverify.Outcome) bool {
+	return slices.ContainsFunc(o.Hops, func(h netverify.Hop) bool { return h.Kind == netverify.HopFirewall })
 }
 
 // newFirewall creates the firewall's namespace on its subnet's bridge and
@@ -278,10 +292,41 @@ func (fw *firewall) link(r *router) (string, error) {
 	if err := r.ns.nl.LinkSetUp(near); err != nil {
 		return "", fmt.Errorf("bring %s up: %w", name, err)
 	}
+	if err := fw.routeBack(r, far, near.Attrs().HardwareAddr); err != nil {
+		return "", err
+	}
 	fw.links[r] = name
 	clear(r.tables) // routes over an earlier link went with it
 	return name, nil
 }
+
+// routeBack routes the replies of flows that came in by link far (marked
+// with its index) back over it to router r: a table of its own with a
+// default route via a stand-in gateway whose neighbour entry is the
+// router's end (mac).
+func (fw *firewall) routeBack(r *router, far netlink.Link, mac net.HardwareAddr) error {
+	idx := far.Attrs().Index
+	gw := netip.AddrFrom4([4]byte{169, 254, 254, byte(1 + r.index%250)})
+	n := &netlink.Neigh{LinkIndex: idx, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: gw.AsSlice(), HardwareAddr: mac}
+	if err := fw.ns.nl.NeighSet(n); err != nil {
+		return fmt.Errorf("neighbour %s on the firewall's link to VNet %s: %w", gw, r.vnet.Name(), err)
+	}
+	table := replyTableBase + idx
+	def := &netlink.Route{LinkIndex: idx, Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: gw.AsSlice(), Flags: int(netlink.FLAG_ONLINK), Table: table}
+	if err := fw.ns.nl.RouteReplace(def); err != nil {
+		return fmt.Errorf("route back to VNet %s: %w", r.vnet.Name(), err)
+	}
+	rule := netlink.NewRule()
+	rule.Mark, rule.Table, rule.Priority = uint32(idx), table, replyTableBase
+	if err := fw.ns.nl.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("routing rule back to VNet %s: %w", r.vnet.Name(), err)
+	}
+	return nil
+}
+
+// replyTableBase numbers the firewall's tables of the way back over a
+// link (by the link's index) and is the priority of their rules.
+const replyTableBase = 1000
 
 // path is what the firewall subnet's routes do with the destinations an
 // allowed flow may go to.
@@ -367,6 +412,20 @@ func firewallRules(v netverify.FirewallView, p path) *ruleset {
 	out := rs.chain("output", &nftables.Chain{Name: "output", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput,
 		Priority: nftables.ChainPriorityFilter, Policy: ptr(nftables.ChainPolicyAccept)})
 	allowed := rs.chain("allowed", nil)
+	// Replies leave by the link their flow came in by: a router that
+	// sent a flow to the firewall directly sees its replies, and another
+	// router, which never saw the flow begin, does not drop them.
+	mark := rs.chain("mark", &nftables.Chain{Name: "mark", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityMangle})
+	remark := rs.chain("remark", &nftables.Chain{Name: "remark", Type: nftables.ChainTypeRoute, Hooknum: nftables.ChainHookOutput,
+		Priority: nftables.ChainPriorityMangle})
+	rs.rule().ctState(expr.CtStateBitNEW, "new").add("ct mark set meta iif", &expr.Meta{Key: expr.MetaKeyIIF, Register: 1},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true}).cont(mark, "the link a flow came in by")
+	for _, ch := range []*chain{mark, remark} {
+		rs.rule().add("ct direction reply", &expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1}}).
+			add("meta mark set ct mark", &expr.Ct{Key: expr.CtKeyMARK, Register: 1}, &expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true}).
+			cont(ch, "replies are routed back by it")
+	}
 
 	rs.rule().iif("lo").accept(in, "")
 	rs.rule().ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED, "established,related").accept(in, "")
@@ -449,6 +508,11 @@ func (r *rule) dnated() *rule {
 	return r.add("ct status dnat", &expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+}
+
+// cont ends a rule that only sets something: the chain goes on.
+func (r *rule) cont(ch *chain, comment string) {
+	r.to(ch, &expr.Verdict{Kind: expr.VerdictContinue}, "continue", comment)
 }
 
 // redirect sends the packet to a local port.
