@@ -5,6 +5,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -84,18 +85,18 @@ func (f *Fabric) syncFirewalls(nw *netverify.Network, r *router) error {
 		}
 	}
 	routes := map[netip.Prefix]hop{}
-	for _, key := range sortedKeys(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		v := want[key]
 		fw := f.firewalls[key]
 		if fw == nil {
 			var err error
 			if fw, err = f.newFirewall(nw, r, key, v); err != nil {
-				errs = append(errs, fmt.Errorf("Azure Firewall %s: %w", v.ID.Name(), err))
+				errs = append(errs, fmt.Errorf("firewall %s: %w", v.ID.Name(), err))
 				continue
 			}
 		}
 		if err := fw.apply(nw, v); err != nil {
-			errs = append(errs, fmt.Errorf("Azure Firewall %s: %w", v.ID.Name(), err))
+			errs = append(errs, fmt.Errorf("firewall %s: %w", v.ID.Name(), err))
 		}
 		if v.Egress.IsValid() {
 			routes[netip.PrefixFrom(v.Egress, 32)] = hop{kind: toLink, link: fw.bridge.name, gw: fw.addr}
@@ -110,15 +111,6 @@ func (f *Fabric) syncFirewalls(nw *netverify.Network, r *router) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // cloudRoutes are what the cloud routes back to router r: back (what its
