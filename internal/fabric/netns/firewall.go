@@ -253,7 +253,7 @@ func (fw *firewall) link(r *router) (string, error) {
 	for _, h := range []*netlink.Handle{r.ns.nl, fw.ns.nl} {
 		for _, n := range []string{name, peer} {
 			if old, err := h.LinkByName(n); err == nil {
-				if err := h.LinkDel(old); err != nil { // an earlier router's or firewall's
+				if err := h.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) { // an earlier router's or firewall's (gone meanwhile with its namespace: fine)
 					return "", fmt.Errorf("remove stale link %s: %w", n, err)
 				}
 			}
