@@ -177,7 +177,8 @@ func (f *Fabric) newFirewall(nw *netverify.Network, r *router, key string, v net
 	// It forwards; packets arrive on the routers' links and leave by
 	// eth0, so reverse-path filtering would drop them.
 	for key, value := range map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
-		"net.ipv4.conf.default.rp_filter": "0", "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.default.send_redirects": "0"} {
+		"net.ipv4.conf.default.rp_filter": "0", "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.default.send_redirects": "0",
+		"net.ipv4.tcp_fwmark_accept": "1", "net.ipv4.fwmark_reflect": "1"} {
 		if err := ns.sysctl(key, value); err != nil {
 			return fail(err)
 		}
@@ -409,15 +410,17 @@ func firewallRules(v netverify.FirewallView, p path) *ruleset {
 	// router, which never saw the flow begin, does not drop them.
 	mark := rs.chain("mark", &nftables.Chain{Name: "mark", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting,
 		Priority: nftables.ChainPriorityMangle})
-	remark := rs.chain("remark", &nftables.Chain{Name: "remark", Type: nftables.ChainTypeRoute, Hooknum: nftables.ChainHookOutput,
-		Priority: nftables.ChainPriorityMangle})
+	// The proxy's connections carry the mark too (after the redirect:
+	// local delivery comes first whatever the mark); the kernel gives it
+	// to the accepted socket and its handshake replies (fwmark_accept,
+	// fwmark_reflect).
+	proxied := rs.chain("proxied", &nftables.Chain{Name: "proxied", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATDest + 10)})
 	rs.rule().ctState(expr.CtStateBitNEW, "new").add("ct mark set meta iif", &expr.Meta{Key: expr.MetaKeyIIF, Register: 1},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true}).cont(mark, "the link a flow came in by")
-	for _, ch := range []*chain{mark, remark} {
-		rs.rule().add("ct direction reply", &expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1}}).
-			add("meta mark set ct mark", &expr.Ct{Key: expr.CtKeyMARK, Register: 1}, &expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true}).
-			cont(ch, "replies are routed back by it")
-	}
+	rs.rule().add("ct direction reply", &expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1}}).
+		setMarkFromCt().cont(mark, "replies are routed back by it")
+	rs.rule().dnated().setMarkFromCt().cont(proxied, "so are the proxy's")
 
 	rs.rule().iif("lo").accept(in, "")
 	rs.rule().ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED, "established,related").accept(in, "")
@@ -455,12 +458,12 @@ func firewallRules(v netverify.FirewallView, p path) *ruleset {
 	// where it goes.
 	if !v.Egress.IsValid() {
 		rs.rule().addr(offDaddr, p.internet, "internet").drop(allowed, "no public IP and no NAT gateway: no way to the internet")
-		rs.rule().addr(offDaddr, p.internet, "internet").drop(out, "the proxy has no way to the internet either")
+		rs.rule().ctState(expr.CtStateBitNEW, "new").addr(offDaddr, p.internet, "internet").drop(out, "the proxy has no way to the internet either")
 	}
 	rs.rule().addr(offDaddr, p.internet.Intersect(v.SNATPrivate), "internet_unsnatted").drop(allowed, "in the SNAT private ranges: not translated, cannot reach the internet")
 	if !p.unforwarded.IsEmpty() {
 		rs.rule().addr(offDaddr, p.unforwarded, "unforwarded").drop(allowed, "the peering back does not allow forwarded traffic")
-		rs.rule().addr(offDaddr, p.unforwarded, "unforwarded").drop(out, "the peering back does not allow forwarded traffic")
+		rs.rule().ctState(expr.CtStateBitNEW, "new").addr(offDaddr, p.unforwarded, "unforwarded").drop(out, "the peering back does not allow forwarded traffic")
 	}
 	rs.rule().accept(allowed, "")
 	if v.Egress.IsValid() {
@@ -500,6 +503,11 @@ func (r *rule) dnated() *rule {
 	return r.add("ct status dnat", &expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+}
+
+// setMarkFromCt sets the packet's mark to its connection's.
+func (r *rule) setMarkFromCt() *rule {
+	return r.add("meta mark set ct mark", &expr.Ct{Key: expr.CtKeyMARK, Register: 1}, &expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true})
 }
 
 // cont ends a rule that only sets something: the chain goes on.
