@@ -51,11 +51,7 @@ func (fw *firewall) relay(client *net.TCPConn) {
 		return
 	}
 	src := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-	client.SetReadDeadline(time.Now().Add(helloTimeout))
-	buf := make([]byte, 16<<10)
-	n, _ := client.Read(buf)
-	client.SetReadDeadline(time.Time{})
-	first := buf[:n]
+	first := readHello(client)
 	if allow, _ := fw.appVerdict(src, dst.Port(), requestedName(first)); !allow {
 		reset(client)
 		return
@@ -85,6 +81,39 @@ func (fw *firewall) relay(client *net.TCPConn) {
 	io.Copy(client, upstream)
 	client.CloseWrite()
 	<-done
+}
+
+// readHello reads the client's first bytes: a whole TLS record (a
+// ClientHello may take several segments) or an HTTP request's headers,
+// within helloTimeout and 16 KiB.
+func readHello(c net.Conn) []byte {
+	c.SetReadDeadline(time.Now().Add(helloTimeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 0, 16<<10)
+	for len(buf) < cap(buf) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil || helloComplete(buf) {
+			break
+		}
+	}
+	return buf
+}
+
+// helloComplete reports whether b holds a whole TLS record or HTTP
+// request headers — or is neither, so that waiting longer cannot help.
+func helloComplete(b []byte) bool {
+	switch {
+	case len(b) == 0:
+		return false
+	case b[0] == 0x16: // TLS: 5-byte header with the record's length
+		return len(b) >= 5 && len(b) >= 5+(int(b[3])<<8|int(b[4]))
+	case bytes.IndexByte(b, '\n') < 0:
+		return false // the request line is not there yet
+	case !bytes.Contains(b[:bytes.IndexByte(b, '\n')], []byte(" HTTP/")):
+		return true // not HTTP: nothing more will name a host
+	}
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // reset closes the connection with a reset: the client sees it refused
