@@ -103,8 +103,9 @@ func (f *Fabric) Close() error {
 		nd.stopAgent()
 		nd.ns.close()
 	}
+	var errs []error
 	for key := range f.firewalls {
-		f.removeFirewall(key) // Cleanup below removes what this leaves
+		errs = append(errs, f.removeFirewall(key))
 	}
 	for _, r := range f.routers {
 		for _, ep := range r.endpoints {
@@ -115,7 +116,7 @@ func (f *Fabric) Close() error {
 	f.cloud.close()
 	f.nodes, f.routers = map[string]*node{}, map[string]*router{}
 	_, err := Cleanup(f.prefix)
-	return err
+	return errors.Join(append(errs, err)...)
 }
 
 // Cleanup removes every namespace whose name starts with prefix (a
