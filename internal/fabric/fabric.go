@@ -40,10 +40,10 @@ type Flow struct {
 	// Remote is what the remote end stands for: a service tag
 	// ("Storage.WestUS2"), a DNS name or an address prefix.
 	Remote string
-	// Host is the DNS name an outbound flow is sent to, "" for an
-	// address or a tag: a client names it in its first bytes (HTTP Host,
-	// TLS SNI), which a firewall's application rules match.
-	Host string
+	// DNSName is the name an outbound flow goes to (Remote, when it is a
+	// DNS name): a fabric of packets resolves it from the node and sends
+	// the flow to its answer; Destination is the verifier's.
+	DNSName string
 	// Predicted is the verifier's verdict: the flow passes.
 	Predicted bool
 	// Blocker explains a predicted block: the deciding rule or route and

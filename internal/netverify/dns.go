@@ -334,25 +334,20 @@ func (n *Network) resolve(vc *vnetCtx, nicServers []netip.Addr, name string) dns
 		servers = nicServers
 	}
 	ans := n.resolveVia(vc, name, servers, 0)
-	if len(servers) > 0 {
-		if u, ok := ipset.U32(servers[0]); ok && u != azurePlatformIP {
-			ans.server = u
-		}
+	if server := QueriedDNSServer(servers); server != AzureDNS {
+		ans.server, _ = ipset.U32(server)
 	}
 	return ans
 }
 
-// resolveVia resolves through a list of DNS servers (empty: Azure DNS).
-// Only the first server is consulted: Azure VMs use it while it answers.
+// resolveVia resolves through a list of DNS servers (empty: Azure DNS),
+// the one QueriedDNSServer picks.
 func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, depth int) dnsAnswer {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if depth > maxCNAMEs {
 		return dnsAnswer{failure: name + ": DNS forwarding loop (more than 8 forwarders)"}
 	}
-	if len(servers) == 0 {
-		return n.resolveAzure(vc, name, depth)
-	}
-	server := servers[0]
+	server := QueriedDNSServer(servers)
 	u, _ := ipset.U32(server)
 	if u == azurePlatformIP {
 		return n.resolveAzure(vc, name, depth)
@@ -370,6 +365,11 @@ func (n *Network) resolveVia(vc *vnetCtx, name string, servers []netip.Addr, dep
 	if in := n.dns.inbound[u]; in != nil {
 		return forward("inbound endpoint "+in.ep.ID.Name()+" of Azure DNS Private Resolver: Azure DNS of VNet "+in.vnet.v.ID.Name(), in.ep.Pos,
 			n.resolveAzure(in.vnet, name, depth+1))
+	}
+	if h := n.answersNoDNS(u); h != nil {
+		return dnsAnswer{failure: fmt.Sprintf("%s: the DNS server %s is %s, which answers no DNS queries", name, server, h.label),
+			fix:   "set the VNet's DNS servers (dhcpOptions.dnsServers) to a DNS server, Azure DNS (168.63.129.16, or none set) or a firewall with DNS proxy on (Azure: \"Name resolution for resources in Azure virtual networks\")",
+			steps: []DNSStep{{Name: name, Type: "NXDOMAIN", Source: "DNS server " + server.String() + " (" + h.label + ")"}}}
 	}
 	// A DNS server securetrain cannot look inside: it resolves public names
 	// only; private zones answer only queries that reach 168.63.129.16 from
@@ -462,6 +462,22 @@ func (n *Network) resolvePublicChain(name string, steps []DNSStep, privateServer
 	ans.set = ipset.Single(addr)
 	ans.steps = append(ans.steps, DNSStep{Name: name, Type: "External", Answer: ipset.Addr(addr).String() + " (stand-in for this name's public address outside Azure's service tags)", Source: "public DNS"})
 	return ans
+}
+
+// answersNoDNS is the host at address u when nothing answers DNS there —
+// a private endpoint, a load balancer's frontend, a firewall without DNS
+// proxy — else nil: a NIC may run a DNS server, and an address no
+// resource of the file holds is a machine the file does not describe.
+func (n *Network) answersNoDNS(u uint32) *host {
+	for _, vc := range n.vnets {
+		if h := vc.hosts[u]; h != nil {
+			if h.kind == hostNIC || h.kind == hostDNSResolver || h.kind == hostFirewall && h.fw.dnsProxy {
+				return nil
+			}
+			return h
+		}
+	}
+	return nil
 }
 
 func longestZone(zones []*zoneCtx, name string) *zoneCtx {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"securetrain/internal/arm"
-	"securetrain/internal/ipset"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -95,11 +94,7 @@ func (n *Network) hasCustomDNSServer() bool {
 
 // isCustomDNS tells whether a DNS server list asks anything but Azure DNS.
 func isCustomDNS(servers []netip.Addr) bool {
-	if len(servers) == 0 {
-		return false
-	}
-	u, ok := ipset.U32(servers[0])
-	return !ok || u != azurePlatformIP
+	return QueriedDNSServer(servers) != AzureDNS
 }
 
 // maxTagTypos is how many edits away from a service tag a name still reads

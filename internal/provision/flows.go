@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"net/netip"
+
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
 	"securetrain/internal/requirements"
@@ -13,6 +15,8 @@ func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 		Predicted: fc.Verdict == netverify.Allowed}
 	if f.Inbound {
 		f.Remote = fc.From
+	} else if fc.Result != nil && fc.Result.Destination.Kind == netverify.EndpointDNSName {
+		f.DNSName = fc.To
 	}
 	outs := fc.Result.Outcomes
 	if len(outs) == 0 {
@@ -28,10 +32,13 @@ func FabricFlow(fc requirements.FlowCheck) fabric.Flow {
 			break
 		}
 	}
-	if !f.Inbound && len(fc.Result.DNS) > 0 {
-		f.Host = fc.Result.DNS[0].Name
-	}
 	p := o.Sample // none for a name that does not resolve
 	f.Source, f.Destination, f.SourcePort, f.DestinationPort = p.Source, p.Destination, p.SourcePort, p.DestinationPort
+	if o.Verdict == netverify.DNSFailure {
+		// The sample is the DNS query's packet, if any: a fabric that
+		// resolves the name itself sends the flow to the answer, on the
+		// flow's own port.
+		f.Destination, f.SourcePort, f.DestinationPort = netip.Addr{}, netverify.DefaultSourcePort, uint16(fc.Port)
+	}
 	return f
 }

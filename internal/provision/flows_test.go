@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"securetrain/internal/fabric"
@@ -76,5 +77,49 @@ func TestFabricFlowsCarryPackets(t *testing.T) {
 	}
 	if !seen[true] || !seen[false] {
 		t.Fatalf("flows in both directions expected, got %v", seen)
+	}
+}
+
+// TestFabricFlowOfAnUnresolvedName: a flow to a name the verifier does
+// not resolve (its VNet's DNS server is a private endpoint, which answers
+// no DNS) names the name for the fabric to resolve, on the flow's own
+// port, and no destination: the verifier's sample is the DNS query's.
+func TestFabricFlowOfAnUnresolvedName(t *testing.T) {
+	path := filepath.Join("..", "..", "examples", "instance-no-public-ip.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const space = "      addressSpace: {addressPrefixes: [10.0.0.0/16]}\n"
+	text := strings.Replace(string(data), space, space+"      dhcpOptions: {dnsServers: [10.0.0.5]}\n", 1)
+	snap, err := resources.DecodeFile(path, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := netverify.Compile(snap, servicetags.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, _, err := requirements.Readiness(n, snap.Computes[0], requirements.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := 0
+	for _, fc := range checks {
+		f := FabricFlow(fc)
+		if fc.Result == nil || fc.Result.Destination.Kind != netverify.EndpointDNSName {
+			if f.DNSName != "" {
+				t.Errorf("%s is to no name, yet names %q", fc.Name, f.DNSName)
+			}
+			continue
+		}
+		names++
+		if f.DNSName != fc.To || f.Predicted || f.Destination.IsValid() || f.DestinationPort != uint16(fc.Port) ||
+			!strings.Contains(f.Blocker, "which answers no DNS queries") {
+			t.Errorf("%s: %+v", fc.Name, f)
+		}
+	}
+	if names == 0 {
+		t.Error("no flow to a name")
 	}
 }

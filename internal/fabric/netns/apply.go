@@ -99,6 +99,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncEndpoints(nw, r); err != nil {
 		return err
 	}
+	if err := f.syncDNS(nw, r); err != nil {
+		return err
+	}
 	if err := f.syncFirewalls(nw, r); err != nil {
 		return err
 	}
@@ -258,6 +261,7 @@ func (f *Fabric) build(nw *netverify.Network, r *router, nodes []*node) (*rulese
 			endpointsOpen[ep.bridge.name] = append(endpointsOpen[ep.bridge.name], ep.addrs...)
 		}
 	}
+	bridges = r.dnsBridges(bridges)
 	// Outbound: the NIC's NSG, then the subnet's; inbound: the subnet's,
 	// then the NIC's (Azure's order).
 	subnetNSG := map[string][2]string{}

@@ -111,6 +111,7 @@ func (f *Fabric) Close() error {
 		for _, ep := range r.endpoints {
 			ep.close()
 		}
+		errs = append(errs, r.stopDNS())
 		r.ns.close()
 	}
 	f.cloud.close()
@@ -135,6 +136,7 @@ func Cleanup(prefix string) ([]string, error) {
 	for _, name := range names {
 		errs = append(errs, deleteNamespace(name))
 	}
+	errs = append(errs, removeNetnsEtc(prefix)) // left by a namespace removed by hand
 	return names, errors.Join(errs...)
 }
 

@@ -107,8 +107,15 @@ func (ns *namespace) close() {
 	ns.fd.Close()
 }
 
-// deleteNamespace removes a named namespace; a missing one is no error.
+// deleteNamespace removes a named namespace, and its /etc files; a
+// missing one is no error.
 func deleteNamespace(name string) error {
+	if !strings.HasPrefix(name, NamePrefix) || strings.Contains(name, "/") {
+		return fmt.Errorf("network namespace %q: the fabric removes only its own (%s…)", name, NamePrefix)
+	}
+	if err := os.RemoveAll(filepath.Join(netnsEtc, name)); err != nil {
+		return fmt.Errorf("remove the /etc files of network namespace %s: %w", name, err)
+	}
 	if _, err := os.Stat(filepath.Join(netnsDir, name)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

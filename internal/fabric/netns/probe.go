@@ -29,20 +29,29 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 	if proto != "tcp" && proto != "udp" {
 		return false, fmt.Sprintf("the netns fabric does not probe %s flows yet", fl.Protocol)
 	}
-	if !fl.Destination.Is4() || !fl.Source.Is4() {
-		return false, "no IPv4 address to send the flow to (the name did not resolve)"
-	}
 	deadline := time.Now().Add(f.dialTimeout())
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if fl.DNSName != "" && !fl.Inbound {
+		dst, err := nd.resolveFlowDestination(fl.DNSName, fl.Destination, deadline)
+		if err != nil {
+			return false, err.Error()
+		}
+		fl.Destination = dst
+	}
+	if !fl.Destination.Is4() || !fl.Source.Is4() {
+		return false, "no IPv4 address to send the flow to"
 	}
 	if fl.Inbound {
 		return f.sendInbound(nd, fl, proto, deadline)
 	}
 	target := addrPort(fl.Destination, fl.DestinationPort)
 	line, err := "", error(nil)
-	if proto == "tcp" && fl.Host != "" {
-		line, err = exchangeNamed(nd.ns, netip.AddrPortFrom(fl.Destination, fl.DestinationPort), fl.Host, deadline)
+	if proto == "tcp" && fl.DNSName != "" {
+		// Named in its first bytes (TLS SNI, HTTP Host), as a client
+		// does: a firewall's application rules match the name.
+		line, err = exchangeNamed(nd.ns, netip.AddrPortFrom(fl.Destination, fl.DestinationPort), fl.DNSName, deadline)
 	} else {
 		line, err = exchange(nd.ns, proto, target, deadline, true)
 	}

@@ -47,6 +47,7 @@ type router struct {
 	peers     map[string]*router // the routers of peered VNets it is linked to, by VNet key
 	wants     map[string]bool    // the peered VNets its own subnets' routes lead to, by VNet key
 	routes    []netip.Prefix     // what the cloud routes to it (public addresses, service endpoint subnets)
+	dns       vnetDNS
 }
 
 type bridge struct {
@@ -338,6 +339,7 @@ func (f *Fabric) removeRouter(r *router) error {
 		delete(p.peers, r.vnet.Key())
 		clear(p.tables)
 	}
+	errs = append(errs, r.stopDNS())
 	r.ns.close()
 	delete(f.routers, r.vnet.Key())
 	return errors.Join(append(errs, deleteNamespace(r.ns.name))...)
