@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -35,7 +34,9 @@ import (
 // it allows back into its own VNet's router, which routes it by the
 // firewall subnet's routes. Internet-bound traffic leaves SNATed to the
 // firewall's egress address (its subnet's NAT gateway's, else its public
-// IP); the router sends the replies to that address back to it.
+// IP); the router sends the replies to that address back to it. A flow's
+// replies leave the firewall by the link the flow came in by (connection
+// marks), so that the router that sent it sees them.
 
 // firewall is a realised Azure Firewall.
 type firewall struct {
@@ -526,18 +527,18 @@ func (r *rule) redirect(ch *chain, port uint16, comment string) {
 // from src to port with name (the HTTP Host or TLS SNI): the first rule
 // whose port, source and FQDNs match; none (or no name) is the default
 // deny.
-func (fw *firewall) appVerdict(src netip.Addr, port uint16, name string) (bool, string) {
+func (fw *firewall) appVerdict(src netip.Addr, port uint16, name string) bool {
 	fw.mu.Lock()
 	v := fw.view
 	fw.mu.Unlock()
 	u, ok := ipset.U32(src)
 	if name == "" || !ok {
-		return false, "no HTTP Host or TLS SNI: denied by default"
+		return false
 	}
 	for _, r := range v.Application {
 		if slices.Contains(r.AppPorts, port) && r.Source.Contains(u) && r.MatchesName(name) {
-			return r.Allow, fmt.Sprintf("application rule %s %s", r.Collection, r.Name)
+			return r.Allow
 		}
 	}
-	return false, "no application rule matches " + strings.ToLower(name) + ": denied by default"
+	return false
 }

@@ -52,7 +52,7 @@ func (fw *firewall) relay(client *net.TCPConn) {
 	}
 	src := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	first := readHello(client)
-	if allow, _ := fw.appVerdict(src, dst.Port(), requestedName(first)); !allow {
+	if !fw.appVerdict(src, dst.Port(), requestedName(first)) {
 		reset(client)
 		return
 	}
