@@ -55,6 +55,9 @@ func egress(nw *netverify.Network, compute arm.ID) (addr netip.Addr, ok, public 
 		return netip.Addr{}, false, false, err
 	}
 	for _, o := range res.Outcomes {
+		if throughFirewall(o) {
+			continue // the firewall leaves by its own address, not the router's
+		}
 		for _, h := range o.Hops {
 			if h.Kind != netverify.HopSNAT {
 				continue
@@ -99,6 +102,9 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err := f.syncDNS(nw, r); err != nil {
 		return err
 	}
+	if err := f.syncFirewalls(nw, r); err != nil {
+		return err
+	}
 	if err := f.syncRoutes(nw, r); err != nil {
 		return err
 	}
@@ -106,7 +112,7 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	if err != nil {
 		return err
 	}
-	if err := f.serveCloud(nw, r, back); err != nil {
+	if err := f.serveCloud(nw, r, f.cloudRoutes(r, back)); err != nil {
 		return err
 	}
 	text := rs.text.String()

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -28,9 +30,11 @@ import (
 // The randomised differential test: random environments from the
 // generator, realised on the fabric, and flow by flow the verifier's
 // verdict against what the packets do. A flow passes from packets when it
-// reaches its destination: a TCP connection is accepted or refused by the
-// destination's kernel (a reset can only come from there), a UDP datagram
-// is answered (every destination answers on the test's UDP ports).
+// reaches its destination: a TCP connection is refused by the
+// destination's kernel, or accepted and then answered or closed by the
+// destination after the flow's first line (a firewall's proxy accepts
+// first and resets what it denies); a UDP datagram is answered (every
+// destination answers on the test's UDP ports).
 //
 // SECURETRAIN_DIFF_FLOWS sets how many flows at least (2,000 by default),
 // SECURETRAIN_DIFF_SEED the first seed (1); a disagreement names its seed,
@@ -38,17 +42,20 @@ import (
 
 // diffOptions are the generator's features the fabric realises: VNets
 // with subnets, NSGs (random rules over addresses, service tags, TCP, UDP,
-// ICMP and any protocol), route tables (next hops Internet, None and
-// VnetLocal over prefixes and service tags), service endpoints for
-// Storage, subnets without default outbound access, NAT gateways, private
-// endpoints with every network policy setting, VNet peerings (connected,
-// one way, VNet access off) and computes with and without public IPs.
-// Left out: the firewall and the hub (next hop VirtualAppliance), which the
-// fabric does not realise; the generator's plain NICs, public IPs and load
-// balancers exist in the verifier's model but are no flow's end.
+// ICMP and any protocol), route tables (next hops Internet, None,
+// VnetLocal and VirtualAppliance over prefixes and service tags), service
+// endpoints for Storage, subnets without default outbound access, NAT
+// gateways, private endpoints with every network policy setting, VNet
+// peerings (connected, one way, VNet access off), computes with and
+// without public IPs, and a hub VNet with an Azure Firewall that every
+// VNet peers with and routes 0.0.0.0/0 to, its rules in each of the
+// generator's shapes in turn (by seed). The generator's plain NICs,
+// public IPs and load balancers exist in the verifier's model but are no
+// flow's end.
 func diffOptions(seed uint64) envgen.Options {
 	return envgen.Options{Seed: seed, VNets: 3, SubnetsPerVNet: 2, NSGs: 2, RulesPerNSG: 16, RoutesPerVNet: 3,
-		Computes: 6, Hosts: true, Peerings: true, Region: "westus2"}
+		Computes: 6, Hosts: true, Peerings: true, Region: "westus2",
+		Firewall: true, FirewallRules: envgen.FirewallShape(seed % uint64(envgen.FirewallShapes))}
 }
 
 // diffPorts are the ports flows use: Azure's service ports, the ports the
@@ -56,6 +63,11 @@ func diffOptions(seed uint64) envgen.Options {
 // at most 5,000 wide, so most of them hold one).
 var diffPorts = []uint16{22, 80, 443, 445, 1433, 3389, 5831, 8787, 18881, 44224,
 	5000, 10000, 15000, 20000, 25000, 30000, 35000, 40000, 45000, 50000, 55000, 60000}
+
+// diffHosts are the package hosts flows send to by name: some of them
+// the generator's application rules allow (pypi.org, *.pythonhosted.org),
+// some not.
+var diffHosts = []string{"pypi.org", "files.pythonhosted.org", "conda.anaconda.org", "repo.anaconda.com"}
 
 // diffTimeout is how long a flow's packets get to reach their end: a
 // dropped packet gives no answer, so every blocked flow waits this long.
@@ -78,21 +90,23 @@ func TestDifferentialRandomEnvironments(t *testing.T) {
 	netnstest.RequireRoot(t)
 	want := envInt(t, "SECURETRAIN_DIFF_FLOWS", 2000)
 	first := envInt(t, "SECURETRAIN_DIFF_SEED", 1)
-	total, passed := 0, 0
+	var total diffCount
 	start := time.Now()
-	for seed := uint64(first); total < want; seed++ {
+	for seed := uint64(first); total.flows < want; seed++ {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
-			n, p := differential(t, seed)
-			total, passed = total+n, passed+p
+			c := differential(t, seed)
+			total.flows, total.passed = total.flows+c.flows, total.passed+c.passed
+			total.firewall, total.firewallPassed = total.firewall+c.firewall, total.firewallPassed+c.firewallPassed
 		})
 	}
 	verdict := "verifier and packets agree on each"
 	if t.Failed() {
 		verdict = "DISAGREEMENTS above"
 	}
-	t.Logf("%d flows (%d pass, %d blocked) in %s: %s", total, passed, total-passed, time.Since(start).Round(time.Millisecond), verdict)
-	if total < want {
-		t.Errorf("only %d flows compared, want %d", total, want)
+	t.Logf("%d flows (%d pass, %d blocked; %d through a firewall, %d of them pass) in %s: %s", total.flows, total.passed, total.flows-total.passed,
+		total.firewall, total.firewallPassed, time.Since(start).Round(time.Millisecond), verdict)
+	if total.flows < want {
+		t.Errorf("only %d flows compared, want %d", total.flows, want)
 	}
 }
 
@@ -106,18 +120,28 @@ type diffFlow struct {
 	port    uint16
 	// to is the destination's compute when it is a node.
 	to arm.ID
+	// name is the host a TCP flow is sent to by name (dst is then the
+	// address the verifier resolves it to), named in its first bytes.
+	name string
 }
 
 func (d diffFlow) String() string {
 	if d.inbound {
 		return fmt.Sprintf("inbound %s %d from %s to node %s of %s (%s)", d.proto, d.port, d.src, d.node.n.Name, d.node.n.Compute, d.node.n.PrivateIP)
 	}
-	return fmt.Sprintf("outbound %s %d from node %s of %s (%s) to %s", d.proto, d.port, d.node.n.Name, d.node.n.Compute, d.node.n.PrivateIP, d.dst)
+	to := d.dst.String()
+	if d.name != "" {
+		to = fmt.Sprintf("%s (%s)", d.name, d.dst)
+	}
+	return fmt.Sprintf("outbound %s %d from node %s of %s (%s) to %s", d.proto, d.port, d.node.n.Name, d.node.n.Compute, d.node.n.PrivateIP, to)
 }
 
-// differential realises seed's environment, sends its flows and compares;
-// it returns the flows compared and how many passed.
-func differential(t *testing.T, seed uint64) (int, int) {
+// diffCount counts the flows compared: all of them and those whose path
+// crosses an Azure Firewall, and how many of each passed.
+type diffCount struct{ flows, passed, firewall, firewallPassed int }
+
+// differential realises seed's environment, sends its flows and compares.
+func differential(t *testing.T, seed uint64) diffCount {
 	data := envgen.Generate(diffOptions(seed))
 	snap, err := resources.DecodeFile(fmt.Sprintf("seed%d.json", seed), data)
 	if err != nil {
@@ -162,34 +186,43 @@ func differential(t *testing.T, seed uint64) (int, int) {
 	defer stop()
 
 	flows := diffFlows(f, nodes, rand.New(rand.NewPCG(seed, 7)))
-	passed := make([]bool, len(flows))
+	passed, crossed := make([]bool, len(flows)), make([]bool, len(flows))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 192) // most wait out a dropped packet
 	for i, fl := range flows {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			verdict, why, err := predict(nw, fl)
+			o, err := predict(nw, fl)
 			if err != nil {
 				t.Errorf("seed %d: %s: the verifier: %v", seed, fl, err)
 				return
 			}
+			if fl.name != "" {
+				fl.dst = o.Sample.Destination // where the name resolves
+			}
 			reached, detail := send(f, fl)
-			passed[i] = reached
-			if reached != (verdict == netverify.Allowed) {
+			passed[i], crossed[i] = reached, throughFirewall(o)
+			if reached != (o.Verdict == netverify.Allowed) {
 				t.Errorf("seed %d (SECURETRAIN_DIFF_SEED=%d): %s: the verifier says %s (%s); the packets: %s",
-					seed, seed, fl, verdict, why, detail)
+					seed, seed, fl, o.Verdict, o.Reason, detail)
 			}
 		})
 	}
 	wg.Wait()
-	n := 0
-	for _, p := range passed {
+	c := diffCount{flows: len(flows)}
+	for i, p := range passed {
 		if p {
-			n++
+			c.passed++
+		}
+		if crossed[i] {
+			c.firewall++
+			if p {
+				c.firewallPassed++
+			}
 		}
 	}
-	return len(flows), n
+	return c
 }
 
 // answerUDP makes every node, private endpoint and the cloud answer on
@@ -265,6 +298,11 @@ func diffFlows(f *Fabric, nodes []*node, rnd *rand.Rand) []diffFlow {
 				fl.dst, fl.to = other.n.PrivateIP, mustID(other.n.Compute)
 			case x < 5 && len(endpoints) > 0:
 				fl.dst = endpoints[rnd.IntN(len(endpoints))]
+			case x < 6:
+				// A package host by name, over HTTPS or HTTP: a
+				// firewall's application rules match the name.
+				fl.proto, fl.name = netverify.TCP, diffHosts[rnd.IntN(len(diffHosts))]
+				fl.port = []uint16{443, 443, 80}[rnd.IntN(3)]
 			default:
 				var name string
 				fl.dst, name = cloudAddr("")
@@ -294,9 +332,9 @@ func mustID(s string) arm.ID {
 	return id
 }
 
-// predict asks the verifier about the flow and returns the verdict of the
-// outcome that holds its packet.
-func predict(nw *netverify.Network, fl diffFlow) (netverify.Verdict, string, error) {
+// predict asks the verifier about the flow and returns the outcome that
+// holds its packet.
+func predict(nw *netverify.Network, fl diffFlow) (netverify.Outcome, error) {
 	compute := netverify.ResourceEndpoint(mustID(fl.node.n.Compute))
 	q := netverify.Query{From: compute, To: netverify.AddressEndpoint(fl.dst), Protocol: fl.proto, Port: fl.port, Direction: netverify.DirectionOutbound}
 	src, dst := fl.node.n.PrivateIP, fl.dst
@@ -306,17 +344,19 @@ func predict(nw *netverify.Network, fl diffFlow) (netverify.Verdict, string, err
 		src = fl.src
 	case !fl.to.IsZero():
 		q.To = netverify.ResourceEndpoint(fl.to)
+	case fl.name != "":
+		q.To = netverify.NameEndpoint(fl.name)
 	}
 	res, err := nw.Flow(q)
 	if err != nil {
-		return "", "", err
+		return netverify.Outcome{}, err
 	}
 	for _, o := range res.Outcomes {
-		if o.Protocol == fl.proto.String() && inRanges(o.Sources, src) && inRanges(o.Destinations, dst) {
-			return o.Verdict, o.Reason, nil
+		if o.Protocol == fl.proto.String() && inRanges(o.Sources, src) && (fl.name != "" || inRanges(o.Destinations, dst)) {
+			return o, nil
 		}
 	}
-	return "", "", fmt.Errorf("no outcome holds %s -> %s (verdict %s)", src, dst, res.Verdict)
+	return netverify.Outcome{}, fmt.Errorf("no outcome holds %s -> %s (verdict %s)", src, dst, res.Verdict)
 }
 
 // inRanges reports whether a is in one of the ranges as an outcome lists
@@ -361,17 +401,55 @@ func send(f *Fabric, fl diffFlow) (bool, string) {
 	}
 	proto := strings.ToLower(fl.proto.String())
 	target := netip.AddrPortFrom(fl.dst, fl.port).String()
-	line, err := exchange(fl.node.ns, proto, target, deadline, false)
+	var line string
+	var err error
+	switch {
+	case fl.name != "":
+		line, err = exchangeNamed(fl.node.ns, netip.AddrPortFrom(fl.dst, fl.port), fl.name, deadline)
+	case proto == "tcp":
+		line, err = connectAndSend(fl.node.ns, target, deadline)
+	default:
+		line, err = exchange(fl.node.ns, proto, target, deadline, false)
+	}
 	switch {
 	case err == nil && proto == "udp":
 		return true, "answered: " + line
 	case err == nil:
-		return true, "TCP " + target + " connected"
+		return true, fmt.Sprintf("TCP %s answered %q", target, line)
+	case errors.Is(err, io.EOF):
+		return true, fmt.Sprintf("TCP %s closed by the destination without an answer", target)
 	case errors.Is(err, os.ErrDeadlineExceeded) || strings.Contains(err.Error(), "i/o timeout"):
 		return false, fmt.Sprintf("%s %s: no answer within %s", proto, target, diffTimeout)
+	case strings.Contains(err.Error(), "connection reset"):
+		// Only a firewall's proxy accepts a connection and then resets
+		// it: the flow did not get through.
+		return false, fmt.Sprintf("%s %s: reset after it was accepted (a firewall's proxy refused it)", proto, target)
 	case strings.Contains(err.Error(), "connection refused"):
 		// The destination's kernel refused: the packet got there.
 		return true, fmt.Sprintf("%s %s refused by the destination", proto, target)
 	}
 	return false, fmt.Sprintf("%s %s: %v", proto, target, err)
+}
+
+// connectAndSend connects from namespace ns to target over TCP, sends a
+// line naming nothing and reads the answer: every destination answers or
+// closes (a port without listener refuses), while a firewall's proxy,
+// which accepts first, resets a connection that names no host.
+func connectAndSend(ns *namespace, target string, deadline time.Time) (string, error) {
+	var line string
+	err := inNamespace(ns.fd, func() error {
+		d := net.Dialer{Deadline: deadline}
+		conn, err := d.Dial("tcp4", target)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetWriteDeadline(deadline)
+		if _, err := conn.Write([]byte("securetrain probe\n")); err != nil {
+			return err
+		}
+		line, err = readLine(conn, deadline)
+		return err
+	})
+	return line, err
 }

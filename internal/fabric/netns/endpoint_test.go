@@ -195,6 +195,9 @@ func TestBrokenExamplesFromPackets(t *testing.T) {
 		{"instance-udp-5831-blocked.yaml", "ws1/myinstance", "outbound UDP 5831 to AzureMachineLearning", "no answer within"},
 		{"instance-private-subnet-no-egress.yaml", "ws1/myinstance", "outbound TCP 443 to Storage.WestUS2", "no answer within"},
 		{"cluster-nsg-blocks-44224.yaml", "ws1/cpucluster", "inbound TCP 44224 from AzureMachineLearning.WestUS2", "no answer within"},
+		// Everything goes through Azure Firewall, the replies to 44224
+		// too: the firewall never saw the connection begin and drops them.
+		{"cluster-firewall-asymmetric.yaml", "ws1/gpucluster", "inbound TCP 44224 from AzureMachineLearning.WestUS2", "no answer within"},
 		// The zone lacks the record: the VNet's Azure DNS answers the
 		// node's query NXDOMAIN, naming why as the verifier does.
 		{"instance-dns-record-missing.yaml", "ws1/myinstance", "outbound TCP 443 to 6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.workspace.westus2.api.azureml.ms", "answered NXDOMAIN (6f8b2c1e-3a4d-4e5f-9a0b-1c2d3e4f5a6b.workspace.westus2.privatelink.api.azureml.ms: private DNS zone privatelink.api.azureml.ms is linked to VNet mynetwork"},

@@ -38,7 +38,9 @@ type Fabric struct {
 	cloud   *cloud
 	routers map[string]*router // by VNet key
 	nodes   map[string]*node   // by nodeKey
-	probes  chan struct{}      // bounds the probes in flight
+	// firewalls are the Azure Firewalls realised, by id key.
+	firewalls map[string]*firewall
+	probes    chan struct{} // bounds the probes in flight
 	// applying are the routers being brought up to date (peers apply
 	// each other).
 	applying map[*router]bool
@@ -75,7 +77,7 @@ func New(cfg Config) (*Fabric, error) {
 		return nil, err
 	}
 	f := &Fabric{cfg: cfg, prefix: NamePrefix + cfg.Instance + "-", routers: map[string]*router{}, nodes: map[string]*node{},
-		probes: make(chan struct{}, 64), applying: map[*router]bool{}}
+		firewalls: map[string]*firewall{}, probes: make(chan struct{}, 64), applying: map[*router]bool{}}
 	removed, err := Cleanup(f.prefix)
 	if err != nil {
 		return nil, err
@@ -102,6 +104,9 @@ func (f *Fabric) Close() error {
 		nd.ns.close()
 	}
 	var errs []error
+	for key := range f.firewalls {
+		errs = append(errs, f.removeFirewall(key))
+	}
 	for _, r := range f.routers {
 		for _, ep := range r.endpoints {
 			ep.close()

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"securetrain/internal/netverify"
 )
@@ -38,7 +39,7 @@ func linkPeers(a, b *router) error {
 		return nil
 	}
 	if old, err := b.ns.nl.LinkByName(nameB); err == nil {
-		if err := b.ns.nl.LinkDel(old); err != nil { // its other end went with a's namespace
+		if err := b.ns.nl.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) { // its other end went with a's namespace (the kernel removes it soon after: ENODEV)
 			return fmt.Errorf("remove stale link %s: %w", nameB, err)
 		}
 	}

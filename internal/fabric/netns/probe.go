@@ -47,7 +47,14 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 		return f.sendInbound(nd, fl, proto, deadline)
 	}
 	target := addrPort(fl.Destination, fl.DestinationPort)
-	line, err := exchange(nd.ns, proto, target, deadline, true)
+	line, err := "", error(nil)
+	if proto == "tcp" && fl.DNSName != "" {
+		// Named in its first bytes (TLS SNI, HTTP Host), as a client
+		// does: a firewall's application rules match the name.
+		line, err = exchangeNamed(nd.ns, netip.AddrPortFrom(fl.Destination, fl.DestinationPort), fl.DNSName, deadline)
+	} else {
+		line, err = exchange(nd.ns, proto, target, deadline, true)
+	}
 	if err != nil {
 		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failure(err, f.dialTimeout()))
 	}

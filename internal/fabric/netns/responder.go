@@ -4,6 +4,7 @@ package netns
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -163,6 +164,14 @@ func answerEach(ln net.Listener, answer func(net.Conn) string) {
 			if line := answer(conn); line != "" {
 				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				conn.Write([]byte(line))
+			}
+			// What the client sent first (a TLS hello, an HTTP request)
+			// is read before closing: closing over unread data would
+			// reset the connection, and the answer could be lost.
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.CloseWrite()
+				tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+				io.Copy(io.Discard, tc)
 			}
 		}()
 	}

@@ -37,26 +37,31 @@ const (
 type routeKind int
 
 const (
-	toCloud     routeKind = iota // out through the uplink (next hop Internet)
-	blackhole                    // dropped without a word (next hop None)
-	unreachable                  // refused with ICMP: a next hop the fabric does not realise
-	toPeer                       // over the link to a peered VNet's router
+	toCloud   routeKind = iota // out through the uplink (next hop Internet)
+	blackhole                  // dropped without a word (next hop None)
+	toPeer                     // over the link to a peered VNet's router
+	toLink                     // via gw on a link of the router's (a firewall's)
 )
 
 // hop is where a kernel route sends a destination.
 type hop struct {
 	kind routeKind
 	peer string // the peered VNet's key, for toPeer
+	// link and gw: where toLink sends it.
+	link string
+	gw   netip.Addr
 }
 
 // subnetRoutes are the routes a subnet's table needs, by destination.
-func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set) map[netip.Prefix]hop {
+// appliance says where a virtual appliance's address is reached.
+func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set, appliance func(netip.Addr) hop) map[netip.Prefix]hop {
 	out := map[netip.Prefix]hop{}
 	add := func(s ipset.Set, k routeKind) {
 		for _, p := range s.Prefixes() {
 			out[p] = hop{kind: k}
 		}
 	}
+	hops := map[netip.Addr]hop{}
 	for _, sp := range spans {
 		lo, _ := ipset.U32(sp.First)
 		hi, _ := ipset.U32(sp.Last)
@@ -71,7 +76,14 @@ func subnetRoutes(spans []netverify.RouteSpan, space ipset.Set) map[netip.Prefix
 		case resources.NextHopNone, resources.NextHopVirtualNetworkGateway:
 			add(span, blackhole) // no gateway is realised: Azure drops too without one
 		case resources.NextHopVirtualAppliance:
-			add(span, unreachable)
+			h, ok := hops[sp.IP]
+			if !ok {
+				h = appliance(sp.IP)
+				hops[sp.IP] = h
+			}
+			for _, p := range span.Prefixes() {
+				out[p] = h
+			}
 		case resources.NextHopVnetLocal:
 			// Inside the VNet the main table delivers; outside it
 			// there is nothing to deliver to.
@@ -113,7 +125,7 @@ func (f *Fabric) syncRoutes(nw *netverify.Network, r *router) error {
 		errs = append(errs, err)
 	}
 	for b, ss := range spans {
-		errs = append(errs, r.syncTable(b.table, subnetRoutes(ss, space)))
+		errs = append(errs, r.syncTable(b.table, subnetRoutes(ss, space, func(a netip.Addr) hop { return f.applianceHop(r, a) })))
 	}
 	errs = append(errs, r.syncEndpointReplies(nw))
 	return errors.Join(errs...)
@@ -210,10 +222,13 @@ func (r *router) syncTable(id int, want map[netip.Prefix]hop) error {
 		switch k {
 		case toCloud:
 			rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, up.Attrs().Index, cloudSide.AsSlice(), int(netlink.FLAG_ONLINK)
+		case toLink:
+			rt.Type = unix.RTN_BLACKHOLE // unless the link is there
+			if l, err := r.ns.nl.LinkByName(h.link); err == nil {
+				rt.Type, rt.LinkIndex, rt.Gw, rt.Flags = unix.RTN_UNICAST, l.Attrs().Index, h.gw.AsSlice(), int(netlink.FLAG_ONLINK)
+			}
 		case blackhole:
 			rt.Type = unix.RTN_BLACKHOLE
-		case unreachable:
-			rt.Type = unix.RTN_UNREACHABLE
 		}
 		return rt
 	}

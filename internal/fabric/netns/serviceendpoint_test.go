@@ -68,13 +68,13 @@ func TestUserRoutesApplyInsideASubnet(t *testing.T) {
 				}
 			}
 			fl := diffFlow{node: f.nodes[nodeKey(a)], proto: netverify.TCP, dst: b.PrivateIP, port: agentPort, to: mustID(b.Compute)}
-			verdict, why, err := predict(nw, fl)
+			o, err := predict(nw, fl)
 			if err != nil {
 				t.Fatal(err)
 			}
 			reached, detail := send(f, fl)
-			if reached == routed || (verdict == netverify.Allowed) == routed {
-				t.Errorf("route to None %v: the verifier says %s (%s), the packets: %s", routed, verdict, why, detail)
+			if reached == routed || (o.Verdict == netverify.Allowed) == routed {
+				t.Errorf("route to None %v: the verifier says %s (%s), the packets: %s", routed, o.Verdict, o.Reason, detail)
 			}
 		})
 	}

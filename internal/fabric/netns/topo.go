@@ -114,7 +114,7 @@ func (f *Fabric) wireRouter(r *router) error {
 	}
 	cl := f.cloud.ns.nl
 	if old, err := cl.LinkByName(r.uplink); err == nil {
-		if err := cl.LinkDel(old); err != nil { // a stale link of an earlier router
+		if err := cl.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) { // a stale link of an earlier router (ENODEV: the kernel removed it meanwhile)
 			return fmt.Errorf("remove stale link %s: %w", r.uplink, err)
 		}
 	}
@@ -243,7 +243,7 @@ func (nd *node) wire() error {
 func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) error {
 	rnl := r.ns.nl
 	if old, err := rnl.LinkByName(veth); err == nil {
-		if err := rnl.LinkDel(old); err != nil {
+		if err := rnl.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) {
 			return fmt.Errorf("remove stale link %s: %w", veth, err)
 		}
 	}
@@ -333,6 +333,7 @@ func (f *Fabric) removeRouter(r *router) error {
 	for key := range r.endpoints {
 		errs = append(errs, r.removeEndpoint(key))
 	}
+	errs = append(errs, f.removeFirewalls(r))
 	for _, p := range r.peers {
 		// The link goes with the namespace; so do the routes over it.
 		delete(p.peers, r.vnet.Key())
