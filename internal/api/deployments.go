@@ -522,7 +522,7 @@ func (s *Server) deploymentPreflight(r *http.Request, who string, id arm.ID) (*d
 	if err != nil {
 		return nil, templateError(err, nil)
 	}
-	plan, err := t.Plan(template.Deployment{Name: id.Leaf(), SubscriptionID: id.Subscription, ResourceGroup: id.ResourceGroup, Location: group, Mode: p.Mode,
+	plan, err := t.Plan(template.Deployment{Name: id.Leaf(), SubscriptionID: id.Subscription, TenantID: arm.TenantID, ResourceGroup: id.ResourceGroup, Location: group, Mode: p.Mode,
 		GroupLocation: func(sub, rg string) (string, bool) {
 			loc, err := s.groupLocation(r.Context(), sub, rg)
 			return loc, err == nil && loc != ""

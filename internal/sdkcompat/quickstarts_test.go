@@ -186,6 +186,26 @@ func TestQuickstartClusterPrereqSDK(t *testing.T) {
 	if len(res.Properties.OutputResources) != 4 {
 		t.Errorf("output resources: %d, want the storage account, key vault, Application Insights and workspace", len(res.Properties.OutputResources))
 	}
+	// The key vault's tenantId is the template's subscription().tenantId:
+	// the tenant of every subscription, a GUID (Azure refuses an empty one).
+	var tenants []string
+	err = s.st.View(context.Background(), func(tx store.Reader) error {
+		return store.Each(context.Background(), tx, store.Query{Scope: rgID(rgML), Type: resources.TypeKeyVault}, func(rec store.Record) error {
+			var kv struct {
+				Properties struct {
+					TenantID string `json:"tenantId"`
+				} `json:"properties"`
+			}
+			if err := json.Unmarshal(rec.Body, &kv); err != nil {
+				return err
+			}
+			tenants = append(tenants, kv.Properties.TenantID)
+			return nil
+		})
+	})
+	if err != nil || len(tenants) != 1 || tenants[0] != arm.TenantID {
+		t.Errorf("key vault tenantId: %q, %v; want the tenant %s", tenants, err, arm.TenantID)
+	}
 	_, err = deploy(t, deployments, rgML, "cluster", quickstart(t, "amlcompute/azuredeploy.json"), map[string]any{
 		"workspaceName": "mlw-prereq", "clusterName": "cpu-prereq", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-93!",
 	})
