@@ -150,3 +150,56 @@ func TestZoneGroupRecordsGoWithTheGroup(t *testing.T) {
 		t.Errorf("records left after the endpoint's group was deleted: %v", got)
 	}
 }
+
+// TestZoneGroupRecordsFollowTheEndpoint: the records of a zone group are
+// Azure's to keep current. When its endpoint moves to another subnet (a
+// new address), the A records in the zones and the group's recordSets
+// hold the new address, and a write of the endpoint that changes nothing
+// leaves the records (their etags) as they were.
+func TestZoneGroupRecordsFollowTheEndpoint(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	_, before := endpointNICOf(t, c.putPE("pe-ws", peBody("small", "")))
+	zone := netNet + "privateDnsZones/privatelink.api.azureml.ms"
+	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone: %d %v", st, out)
+	}
+	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
+	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone group: %d %v", st, out)
+	}
+	records := func() (addrs, etags []string) {
+		_, list, _ := c.do("GET", zone+"/A"+versionOf(t, zone), "")
+		for _, rs := range arm.Items(list, "value") {
+			etags = append(etags, arm.Str(rs, "etag"))
+			for _, a := range arm.Items(arm.EnsureField(rs, "properties"), "aRecords") {
+				addrs = append(addrs, arm.Str(a, "ipv4Address"))
+			}
+		}
+		return addrs, etags
+	}
+	addrs, etags := records()
+	if len(addrs) != 2 || addrs[0] != before || addrs[1] != before {
+		t.Fatalf("records before: %v, want the api and cert names at %s", addrs, before)
+	}
+	c.putPE("pe-ws", peBody("small", ""))
+	if again, againTags := records(); !slices.Equal(again, addrs) || !slices.Equal(againTags, etags) {
+		t.Errorf("an unchanged endpoint's write changed its records: %v %v, were %v %v", again, againTags, addrs, etags)
+	}
+
+	_, after := endpointNICOf(t, c.putPE("pe-ws", peBody("tiny", "")))
+	if after == before {
+		t.Fatalf("the endpoint kept its address %s in another subnet", after)
+	}
+	if moved, _ := records(); len(moved) != 2 || moved[0] != after || moved[1] != after {
+		t.Errorf("records after the endpoint moved: %v, want %s (was %s)", moved, after, before)
+	}
+	_, out, _ := c.do("GET", group+netVersion, "")
+	for _, cfg := range arm.Items(arm.EnsureField(out, "properties"), "privateDnsZoneConfigs") {
+		for _, set := range arm.Items(arm.EnsureField(cfg, "properties"), "recordSets") {
+			if ips, _ := set["ipAddresses"].([]any); len(ips) != 1 || ips[0] != after {
+				t.Errorf("the group's record set %v: want %s", set, after)
+			}
+		}
+	}
+}
