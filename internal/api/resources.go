@@ -259,6 +259,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
+	if err := checkVersionFields(k, r.URL.Query().Get("api-version"), in); err != nil {
+		return err
+	}
 	// One spelling before anything reads the references: what is
 	// authorized is what is indexed, compared and provisioned.
 	if err := canonicalizeIDs(in, id.Subscription); err != nil {
@@ -658,4 +661,14 @@ func disconnectPeerings(ctx context.Context, tx store.Tx, rec store.Record, vnet
 	}
 	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(vnet, "etag"), Refs: arm.RefsOutside(vnet, rec.ID)}, store.Condition{})
 	return err
+}
+
+// checkVersionFields refuses a body field that the request's api-version
+// of k does not carry (a storage account's accountType after 2015-06-15),
+// as Azure's deserializer of that version has no such member.
+func checkVersionFields(k *resourceKind, version string, in object) error {
+	if err := resources.CheckVersionFields(k.typ, version, in); err != nil {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v.", err)
+	}
+	return nil
 }
