@@ -27,7 +27,7 @@ const (
 
 // versionOf is the api-version query the Azure SDK for Go sends for the
 // resource at path: each type accepts the versions published for it.
-func versionOf(t *testing.T, path string) string {
+func versionOf(t testing.TB, path string) string {
 	t.Helper()
 	id, err := arm.ParseID(path, "")
 	if err != nil {

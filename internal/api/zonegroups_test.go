@@ -22,11 +22,8 @@ func TestZoneGroupKeepsEndpointRecords(t *testing.T) {
 	provisionEnv(t, c, "")
 	_, addr := endpointNICOf(t, c.putPE("pe-ws", peBody("small", "")))
 	zoneAPI, zoneNB := netNet+"privateDnsZones/privatelink.api.azureml.ms", netNet+"privateDnsZones/privatelink.notebooks.azure.net"
-	for _, z := range []string{zoneAPI, zoneNB} {
-		if st, out, _ := c.do("PUT", z+versionOf(t, z), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-			t.Fatalf("PUT %s: %d %v", z, st, out)
-		}
-	}
+	c.putZone(zoneAPI)
+	c.putZone(zoneNB)
 	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
 	body := `{"properties":{"privateDnsZoneConfigs":[
 		{"name":"api","properties":{"privateDnsZoneId":"` + zoneAPI + `"}},
@@ -105,9 +102,7 @@ func TestZoneGroupMeetsZoneLocks(t *testing.T) {
 	provisionEnv(t, c, "")
 	c.putPE("pe-ws", peBody("small", ""))
 	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
-	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-		t.Fatalf("PUT zone: %d %v", st, out)
-	}
+	c.putZone(zone)
 	if st, out, _ := c.do("PUT", rgML+"/providers/Microsoft.Authorization/locks/frozen?api-version=2016-09-01", `{"properties":{"level":"ReadOnly"}}`); st != http.StatusCreated && st != http.StatusOK {
 		t.Fatalf("PUT lock: %d %v", st, out)
 	}
@@ -129,9 +124,7 @@ func TestZoneGroupRecordsGoWithTheGroup(t *testing.T) {
 	provisionEnv(t, c, "")
 	c.putPE("pe-ws", peBody("small", ""))
 	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
-	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-		t.Fatalf("PUT zone: %d %v", st, out)
-	}
+	c.putZone(zone)
 	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
 	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
 		t.Fatalf("PUT zone group: %d %v", st, out)
@@ -161,9 +154,7 @@ func TestZoneGroupRecordsFollowTheEndpoint(t *testing.T) {
 	provisionEnv(t, c, "")
 	_, before := endpointNICOf(t, c.putPE("pe-ws", peBody("small", "")))
 	zone := netNet + "privateDnsZones/privatelink.api.azureml.ms"
-	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-		t.Fatalf("PUT zone: %d %v", st, out)
-	}
+	c.putZone(zone)
 	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
 	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
 		t.Fatalf("PUT zone group: %d %v", st, out)
@@ -201,5 +192,13 @@ func TestZoneGroupRecordsFollowTheEndpoint(t *testing.T) {
 				t.Errorf("the group's record set %v: want %s", set, after)
 			}
 		}
+	}
+}
+
+// putZone creates the private DNS zone of id.
+func (c *client) putZone(id string) {
+	c.t.Helper()
+	if st, out, _ := c.do("PUT", id+versionOf(c.t, id), `{"location":"global","properties":{}}`); st != http.StatusCreated {
+		c.t.Fatalf("PUT zone %s: %d %v", id, st, out)
 	}
 }
