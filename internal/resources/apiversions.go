@@ -130,7 +130,7 @@ var apiVersions = map[string][]string{
 	TypeRulesetLink:                     dnsResolverVersions,
 	TypeStorageAccount:                  storageVersions,
 	TypeWorkspace:                       mlVersions,
-	TypeCompute:                         mlFrom("2018-11-19"),
+	TypeCompute:                         mlVersions,
 	TypeJob:                             mlAssetVersions,
 	TypeCodes:                           mlAssetVersions,
 	TypeCodeVersion:                     mlAssetVersions,
