@@ -115,3 +115,24 @@ func TestOlderVersionBodies(t *testing.T) {
 		t.Errorf("accountType at 2019-06-01 in a template: %v", d)
 	}
 }
+
+// TestDirectRequestAtAnUnregisteredVersion: a request at a version the
+// type lacks gets Resource Manager's answer — NoRegisteredProviderFound
+// with the resource group's location — only for a caller who may read the
+// group; a caller who may not (a role on one resource) gets
+// InvalidResourceType, which names no location and shows nothing of the
+// group.
+func TestDirectRequestAtAnUnregisteredVersion(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	vnet := netNet + "virtualNetworks/vnet"
+	if st, code, msg := c.errorCode("GET", vnet+"?api-version=2017-05-01", ""); st != http.StatusBadRequest || code != "NoRegisteredProviderFound" ||
+		!strings.Contains(msg, "for location 'eastus' and API version '2017-05-01' for type 'virtualNetworks'") {
+		t.Errorf("the owner: %d %s %q", st, code, msg)
+	}
+	narrow := c.as("vnet-only", "Network Contributor", vnet)
+	if st, code, msg := narrow.errorCode("GET", vnet+"?api-version=2017-05-01", ""); st != http.StatusBadRequest || code != "InvalidResourceType" ||
+		strings.Contains(msg, "eastus") || !strings.Contains(msg, "for api version '2017-05-01'") {
+		t.Errorf("a caller who may not read the group: %d %s %q", st, code, msg)
+	}
+}

@@ -171,7 +171,7 @@ func deploymentPath(segs, lower []string) (name string, rest []string, ok bool) 
 
 // deploymentRoute serves the deployments of one resource group.
 func (s *Server) deploymentRoute(w http.ResponseWriter, r *http.Request, who, sub, rg, name string, rest []string, raw []string) error {
-	if err := requireAPIVersion(r, typeDeployment); err != nil {
+	if err := s.requireAPIVersion(r, who, typeDeployment); err != nil {
 		return err
 	}
 	if name == "" {

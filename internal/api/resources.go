@@ -118,7 +118,7 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",
 			strings.Join(p.types, "/"), p.ns)
 	}
-	if err := requireAPIVersion(r, k.typ); err != nil {
+	if err := s.requireAPIVersion(r, who, k.typ); err != nil {
 		return err
 	}
 	if p.rg == "" && len(p.types) == 1 && !p.collection() && !k.AtSubscription {
