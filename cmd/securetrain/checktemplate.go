@@ -67,7 +67,7 @@ func (tc templateCheck) environment() ([]byte, *origins, error) {
 		return nil, nil, fmt.Errorf("the location of resource group '%s' is not known: give --location, or an --env file that declares the group", tc.group)
 	}
 	name := strings.TrimSuffix(filepath.Base(tc.template), filepath.Ext(tc.template)) // as az deployment group create names it
-	plan, err := t.Plan(template.Deployment{Name: name, SubscriptionID: tc.subscription, ResourceGroup: tc.group, Location: location, Mode: "Incremental",
+	plan, err := t.Plan(template.Deployment{Name: name, SubscriptionID: tc.subscription, TenantID: arm.TenantID, ResourceGroup: tc.group, Location: location, Mode: "Incremental",
 		GroupLocation: func(sub, rg string) (string, bool) {
 			loc := env.groupLocation(sub, rg)
 			return loc, loc != ""

@@ -220,7 +220,7 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, link opLink, id
 func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
 	action := strings.ToLower(p.types[len(p.types)-1])
 	id := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:2], Names: p.names}
-	if err := requireAPIVersion(r, typeCompute); err != nil {
+	if err := s.requireAPIVersion(r, who, typeCompute); err != nil {
 		return err
 	}
 	canonical := map[string]string{"resize": "resize", "stop": "stop", "start": "start", "restart": "restart", "listnodes": "listNodes"}[action]

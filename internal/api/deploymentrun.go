@@ -298,6 +298,9 @@ func (run *deploymentRun) write(ctx context.Context, r *template.Resource, res t
 	if err != nil {
 		return 0, err
 	}
+	if err := checkVersionFields(k, r.APIVersion, body); err != nil {
+		return 0, err
+	}
 	if err := canonicalizeIDs(body, r.ID.Subscription); err != nil {
 		return 0, err
 	}

@@ -171,7 +171,7 @@ func deploymentPath(segs, lower []string) (name string, rest []string, ok bool) 
 
 // deploymentRoute serves the deployments of one resource group.
 func (s *Server) deploymentRoute(w http.ResponseWriter, r *http.Request, who, sub, rg, name string, rest []string, raw []string) error {
-	if err := requireAPIVersion(r, typeDeployment); err != nil {
+	if err := s.requireAPIVersion(r, who, typeDeployment); err != nil {
 		return err
 	}
 	if name == "" {
@@ -525,7 +525,7 @@ func (s *Server) deploymentPreflight(r *http.Request, who string, id arm.ID) (*d
 	if err != nil {
 		return nil, templateError(err, nil)
 	}
-	plan, err := t.Plan(template.Deployment{Name: id.Leaf(), SubscriptionID: id.Subscription, ResourceGroup: id.ResourceGroup, Location: group, Mode: p.Mode,
+	plan, err := t.Plan(template.Deployment{Name: id.Leaf(), SubscriptionID: id.Subscription, TenantID: arm.TenantID, ResourceGroup: id.ResourceGroup, Location: group, Mode: p.Mode,
 		GroupLocation: func(sub, rg string) (string, bool) {
 			loc, err := s.groupLocation(r.Context(), sub, rg)
 			return loc, err == nil && loc != ""
@@ -575,8 +575,7 @@ func (s *Server) checkPlanned(ctx context.Context, who string, plan *template.Pl
 		}
 		if versions := resources.APIVersionsOf(r.Type); !slices.Contains(versions, r.APIVersion) {
 			problems = append(problems, &apiError{status: http.StatusBadRequest, code: "NoRegisteredProviderFound", target: r.ID.String(),
-				message: fmt.Sprintf("No registered resource provider found for API version '%s' and type '%s' (resource '%s', line %d). The supported api-versions are '%s'.",
-					r.APIVersion, r.Type, r.Name, r.Line, strings.Join(versions, ", "))})
+				message: unregisteredVersion(r.Type, r.APIVersion, plannedLocation(plan, r), versions) + fmt.Sprintf(" (resource '%s', line %d)", r.Name, r.Line)})
 		}
 		if err := s.authorize(ctx, who, action, r.ID.String()); err != nil {
 			var ae *apiError
@@ -818,4 +817,30 @@ func (d *deploymentRuns) stop() {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+}
+
+// unregisteredVersion is Resource Manager's NoRegisteredProviderFound
+// message for an api-version typ (a full type) does not have: the type
+// without its namespace, the versions it has and its locations.
+func unregisteredVersion(typ, version, location string, versions []string) string {
+	_, short, _ := strings.Cut(typ, "/")
+	locations := regions
+	if k := resources.KindOf(typ); k != nil && k.Global {
+		locations = []string{"global"}
+	}
+	return fmt.Sprintf("No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported locations are '%s'.",
+		location, version, short, strings.Join(versions, ", "), strings.Join(locations, ", "))
+}
+
+// plannedLocation is where a planned resource goes: its body's location,
+// else its deployment's resource group's.
+func plannedLocation(plan *template.Plan, r *template.Resource) string {
+	if !r.Deferred {
+		if body, err := r.Body(nil); err == nil {
+			if loc, ok := body["location"].(string); ok && loc != "" {
+				return normalizeLocation(loc)
+			}
+		}
+	}
+	return plan.Deployment.Location
 }

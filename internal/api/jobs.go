@@ -180,7 +180,7 @@ func checkInputURI(ws *resources.Workspace, uri string) error {
 // (securetrain's: Azure keeps logs and outputs in the workspace's
 // storage).
 func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
-	if err := requireAPIVersion(r, resources.TypeJob); err != nil {
+	if err := s.requireAPIVersion(r, who, resources.TypeJob); err != nil {
 		return err
 	}
 	id := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:2], Names: p.names}

@@ -40,6 +40,10 @@ type kindHooks struct {
 	// the resource: a private endpoint's NIC and address, a workspace's
 	// GUID.
 	derive func(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next object) error
+	// written runs after the write's body is stored, in its transaction:
+	// what Azure keeps current with the resource (a private endpoint's
+	// zone groups' records follow its address).
+	written func(s *Server, ctx context.Context, tx store.Tx, id arm.ID) error
 	// admit applies the kind's admission rules to a write and names the
 	// operation it begins ("" for a plain write) with its target count.
 	admit func(s *Server, ctx context.Context, tx store.Reader, id arm.ID, cur, next object) (opKind string, target int, err error)
@@ -71,7 +75,7 @@ type kindHooks struct {
 var hooks = map[string]kindHooks{
 	resources.TypeNSG:             {settle: func(id arm.ID, props, _ object) { props["defaultSecurityRules"] = defaultSecurityRules(id) }},
 	resources.TypePeering:         {settle: func(_ arm.ID, props, cur object) { peeringState(props, cur) }},
-	resources.TypePrivateEndpoint: {derive: (*Server).derivePrivateEndpoint, owned: endpointNICs},
+	resources.TypePrivateEndpoint: {derive: (*Server).derivePrivateEndpoint, written: (*Server).refreshZoneGroups, owned: endpointNICs},
 	resources.TypeWorkspace:       {derive: deriveWorkspace},
 	// A zone group keeps its endpoint's A records in its zones; they go
 	// with it.

@@ -32,8 +32,8 @@ var lockLevels = map[string]string{"cannotdelete": "CanNotDelete", "readonly": "
 
 // lockRoute handles .../providers/Microsoft.Authorization/locks[/{name}]
 // under scope (a subscription or resource group id).
-func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, scope, name string) error {
-	if err := requireAPIVersion(r, typeLock); err != nil {
+func (s *Server) lockRoute(w http.ResponseWriter, r *http.Request, who, scope, name string) error {
+	if err := s.requireAPIVersion(r, who, typeLock); err != nil {
 		return err
 	}
 	if name == "" {

@@ -396,8 +396,8 @@ func putAssignment(ctx context.Context, tx store.Tx, scope, name, principalName 
 
 // roleAssignmentRoute handles .../providers/Microsoft.Authorization/
 // roleAssignments[/{name}] under scope (a subscription or resource group).
-func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, scope, name string) error {
-	if err := requireAPIVersion(r, typeRoleAssignment); err != nil {
+func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, who, scope, name string) error {
+	if err := s.requireAPIVersion(r, who, typeRoleAssignment); err != nil {
 		return err
 	}
 	if name == "" {
@@ -490,8 +490,8 @@ func (s *Server) roleAssignmentRoute(w http.ResponseWriter, r *http.Request, sco
 // roleDefinitionRoute serves role definitions at a subscription: the
 // built-in roles and the subscription's custom roles (GET, list), and
 // custom roles' create, update and delete (PUT, DELETE).
-func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, sub, name string) error {
-	if err := requireAPIVersion(r, typeRoleDefinition); err != nil {
+func (s *Server) roleDefinitionRoute(w http.ResponseWriter, r *http.Request, who, sub, name string) error {
+	if err := s.requireAPIVersion(r, who, typeRoleDefinition); err != nil {
 		return err
 	}
 	ctx := r.Context()

@@ -33,7 +33,7 @@ func TestRecordOnlyKinds(t *testing.T) {
 		if st, code, _ := reader.errorCode("PUT", r.path+"?api-version="+r.version, r.body); st != http.StatusForbidden || code != "AuthorizationFailed" {
 			t.Errorf("PUT %s as a reader: %d %s", r.path, st, code)
 		}
-		if st, code, msg := c.errorCode("GET", r.path+"?api-version=2022-05-01-bogus", ""); st != http.StatusBadRequest || code != "InvalidApiVersionParameter" || !strings.Contains(msg, r.version) {
+		if st, code, msg := c.errorCode("GET", r.path+"?api-version=2022-05-01-bogus", ""); st != http.StatusBadRequest || code != "NoRegisteredProviderFound" || !strings.Contains(msg, r.version) {
 			t.Errorf("GET %s at a version not published: %d %s %q", r.path, st, code, msg)
 		}
 	}

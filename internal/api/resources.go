@@ -118,7 +118,7 @@ func (s *Server) resourceRoute(w http.ResponseWriter, r *http.Request, who strin
 		return newError(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s'.",
 			strings.Join(p.types, "/"), p.ns)
 	}
-	if err := requireAPIVersion(r, k.typ); err != nil {
+	if err := s.requireAPIVersion(r, who, k.typ); err != nil {
 		return err
 	}
 	if p.rg == "" && len(p.types) == 1 && !p.collection() && !k.AtSubscription {
@@ -257,6 +257,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, who strin
 	}
 	in, err := decodeObject(data)
 	if err != nil {
+		return err
+	}
+	if err := checkVersionFields(k, r.URL.Query().Get("api-version"), in); err != nil {
 		return err
 	}
 	// One spelling before anything reads the references: what is
@@ -658,4 +661,14 @@ func disconnectPeerings(ctx context.Context, tx store.Tx, rec store.Record, vnet
 	}
 	_, err = tx.Put(ctx, store.Record{ID: rec.ID, Type: rec.Type, Body: raw, ETag: arm.Str(vnet, "etag"), Refs: arm.RefsOutside(vnet, rec.ID)}, store.Condition{})
 	return err
+}
+
+// checkVersionFields refuses a body field that the request's api-version
+// of k does not carry (a storage account's accountType after 2015-06-15),
+// as Azure's deserializer of that version has no such member.
+func checkVersionFields(k *resourceKind, version string, in object) error {
+	if err := resources.CheckVersionFields(k.typ, version, in); err != nil {
+		return newError(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v.", err)
+	}
+	return nil
 }

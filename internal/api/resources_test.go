@@ -27,7 +27,7 @@ const (
 
 // versionOf is the api-version query the Azure SDK for Go sends for the
 // resource at path: each type accepts the versions published for it.
-func versionOf(t *testing.T, path string) string {
+func versionOf(t testing.TB, path string) string {
 	t.Helper()
 	id, err := arm.ParseID(path, "")
 	if err != nil {
@@ -255,7 +255,10 @@ func TestWriteTimeRules(t *testing.T) { // issue 4 §4; spec §8.1, §8.3
 		{"location missing", "PUT", netProbe + "routeTables/r" + netVersion, `{}`, 400, "LocationRequired", "location"},
 		{"location change", "PUT", netProbe + "routeTables/rt-egress" + netVersion, `{"location":"westus"}`, 409, "InvalidResourceLocation", "eastus"},
 		{"unknown type", "GET", netProbe + "virtualRouters/x" + netVersion, "", 404, "InvalidResourceType", "virtualRouters"},
-		{"network api-version", "GET", vnetProbe + "?api-version=2019-01-01", "", 400, "InvalidApiVersionParameter", "2025-01-01"},
+		{"network api-version", "GET", vnetProbe + "?api-version=2019-01-01", "", 400, "NoRegisteredProviderFound",
+			"No registered resource provider found for location 'eastus' and API version '2019-01-01' for type 'virtualNetworks'."},
+		{"network api-version at the subscription", "GET", "/subscriptions/" + sub + "/providers/Microsoft.Network/virtualNetworks?api-version=2019-01-01", "", 400, "InvalidResourceType",
+			"The resource type 'virtualNetworks' could not be found in the namespace 'Microsoft.Network' for api version '2019-01-01'. The supported api-versions are '2014-12-01-preview, "},
 		{"escaped slash in a name", "PUT", netProbe + "routeTables/a%2F..%2Fb" + netVersion, `{"location":"eastus"}`, 400, "InvalidResourceName", "a/../b"},
 		{"dot-dot name", "GET", netProbe + "routeTables/.." + netVersion, "", 400, "InvalidResourceName", ".."},
 		{"not JSON", "PUT", netProbe + "routeTables/r" + netVersion, `{"location":`, 400, "InvalidRequestContent", "deserialized"},

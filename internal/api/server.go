@@ -215,22 +215,22 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 		return handle()
 	}
 	if scope, name, target, ok := authz("locks"); ok {
-		return authorized("Microsoft.Authorization/locks/"+verb, target, func() error { return s.lockRoute(w, r, scope, name) })
+		return authorized("Microsoft.Authorization/locks/"+verb, target, func() error { return s.lockRoute(w, r, who, scope, name) })
 	}
 	if scope, name, target, ok := authz("roleAssignments"); ok {
-		return authorized("Microsoft.Authorization/roleAssignments/"+verb, target, func() error { return s.roleAssignmentRoute(w, r, scope, name) })
+		return authorized("Microsoft.Authorization/roleAssignments/"+verb, target, func() error { return s.roleAssignmentRoute(w, r, who, scope, name) })
 	}
 	if scope, name, _, ok := authz("roleDefinitions"); ok && scope == subScope {
-		return authorized("Microsoft.Authorization/roleDefinitions/"+verb, subScope, func() error { return s.roleDefinitionRoute(w, r, subScope, name) })
+		return authorized("Microsoft.Authorization/roleDefinitions/"+verb, subScope, func() error { return s.roleDefinitionRoute(w, r, who, subScope, name) })
 	}
 	switch {
 	case len(segs) == 3 && lower[2] == "resourcegroups":
-		if err := requireAPIVersion(r, typeResourceGroup); err != nil {
+		if err := s.requireAPIVersion(r, who, typeResourceGroup); err != nil {
 			return err
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/read", subScope, func() error { return s.listResourceGroups(w, r, segs[1]) })
 	case len(segs) == 4 && lower[2] == "resourcegroups":
-		if err := requireAPIVersion(r, typeResourceGroup); err != nil {
+		if err := s.requireAPIVersion(r, who, typeResourceGroup); err != nil {
 			return err
 		}
 		return authorized("Microsoft.Resources/subscriptions/resourceGroups/"+verb, resourceGroupID(segs[1], segs[3]),
@@ -249,19 +249,49 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 }
 
 // requireAPIVersion checks the api-version query parameter against the
-// versions Azure publishes for typ, a full type (or, for routes that are
-// not a type's, a provider namespace): resources.APIVersionsOf.
-func requireAPIVersion(r *http.Request, typ string) error {
+// versions Azure registers for typ, a full type (or, for routes that are
+// not a type's, a provider namespace): resources.APIVersionsOf. A version
+// typ lacks is answered as Resource Manager answers it: for its own types
+// (Microsoft.Resources) and namespaces, InvalidApiVersionParameter; for a
+// provider's type, NoRegisteredProviderFound naming the resource group's
+// location when the request is in one the caller (who) may read, else
+// InvalidResourceType (so the answer shows no group's location, or
+// existence, to a caller who may not see it).
+func (s *Server) requireAPIVersion(r *http.Request, who, typ string) error {
 	v := r.URL.Query().Get("api-version")
 	if v == "" {
 		return newError(http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 	}
 	accepted := resources.APIVersionsOf(typ)
-	if !slices.Contains(accepted, v) {
+	if slices.Contains(accepted, v) {
+		return nil
+	}
+	ns, short, isType := strings.Cut(typ, "/")
+	if !isType || strings.EqualFold(ns, "Microsoft.Resources") {
 		return newError(http.StatusBadRequest, "InvalidApiVersionParameter",
 			"The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(accepted, ","))
 	}
-	return nil
+	if sub, rg := groupOfPath(r.URL.Path); rg != "" && s.authorize(r.Context(), who, "Microsoft.Resources/subscriptions/resourceGroups/read", resourceGroupID(sub, rg)) == nil {
+		location, err := s.groupLocation(r.Context(), sub, rg)
+		if err != nil {
+			return err
+		}
+		if location != "" {
+			return newError(http.StatusBadRequest, "NoRegisteredProviderFound", "%s", unregisteredVersion(typ, v, location, accepted))
+		}
+	}
+	return newError(http.StatusBadRequest, "InvalidResourceType", "The resource type '%s' could not be found in the namespace '%s' for api version '%s'. The supported api-versions are '%s'.",
+		short, ns, v, strings.Join(accepted, ", "))
+}
+
+// groupOfPath is the subscription and resource group a request path is
+// in; rg is "" for a path outside a resource group.
+func groupOfPath(path string) (sub, rg string) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(segs) >= 4 && strings.EqualFold(segs[0], "subscriptions") && strings.EqualFold(segs[2], "resourceGroups") {
+		return segs[1], segs[3]
+	}
+	return "", ""
 }
 
 // condition reads If-Match / If-None-Match.

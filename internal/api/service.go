@@ -138,6 +138,11 @@ func (s *Server) writeTx(ctx context.Context, tx store.Tx, req writeRequest) (wr
 	if res.rec, err = s.putResource(ctx, tx, recID, body, cond); err != nil {
 		return writeResult{}, err
 	}
+	if k.written != nil {
+		if err := k.written(s, ctx, tx, id); err != nil {
+			return writeResult{}, err
+		}
+	}
 	location := arm.Str(body, "location")
 	switch {
 	case res.opKind != "":

@@ -51,7 +51,7 @@ func (s *Server) watcherRoute(w http.ResponseWriter, r *http.Request, who string
 		return newError(http.StatusNotFound, "InvalidResourceType",
 			"Network Watcher action '%s' is not supported; securetrain serves ipFlowVerify, nextHop and securityGroupView.", p.types[1])
 	}
-	if err := requireAPIVersion(r, "Microsoft.Network/networkWatchers"); err != nil {
+	if err := s.requireAPIVersion(r, who, "Microsoft.Network/networkWatchers"); err != nil {
 		return err
 	}
 	if p.rg == "" {

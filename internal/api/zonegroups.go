@@ -81,6 +81,45 @@ func (s *Server) deriveZoneGroup(ctx context.Context, tx store.Tx, id arm.ID, cu
 	return nil
 }
 
+// refreshZoneGroups keeps the zone groups of private endpoint pe current
+// once the endpoint is written, as Azure manages their records: a new
+// address, or names the endpoint no longer serves, change the A records
+// in the zones (and the groups' recordSets).
+func (s *Server) refreshZoneGroups(ctx context.Context, tx store.Tx, pe arm.ID) error {
+	var groups []store.Record
+	err := store.Each(ctx, tx, store.Query{Scope: pe.String(), Type: resources.TypeZoneGroup}, func(rec store.Record) error {
+		groups = append(groups, rec)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rec := range groups {
+		id, err := arm.ParseID(rec.ID, pe.Subscription)
+		if err != nil {
+			return fmt.Errorf("stored zone group %s: %w", rec.ID, err)
+		}
+		cur, err := recordObject(rec)
+		if err != nil {
+			return err
+		}
+		next, err := recordObject(rec) // a copy to change
+		if err != nil {
+			return err
+		}
+		if err := s.deriveZoneGroup(ctx, tx, id, cur, next); err != nil {
+			return err
+		}
+		if next["etag"] = etagFor(next, cur); next["etag"] == cur["etag"] {
+			continue
+		}
+		if _, err := s.putResource(ctx, tx, id, next, store.Condition{}); err != nil {
+			return fmt.Errorf("private DNS zone group %s: %w", id.Name(), err)
+		}
+	}
+	return nil
+}
+
 // putZoneRecord stores the A record set rec, replacing one of its name.
 func (s *Server) putZoneRecord(ctx context.Context, tx store.Tx, rec netverify.ZoneRecord) error {
 	rid := rec.ID()
@@ -92,8 +131,21 @@ func (s *Server) putZoneRecord(ctx context.Context, tx store.Tx, rec netverify.Z
 	for _, addr := range rec.Addrs {
 		a = append(a, object{"ipv4Address": addr.String()})
 	}
-	body := object{"id": rid.String(), "name": rec.Name, "type": resources.TypeZoneA, "etag": store.NewETag(),
+	body := object{"id": rid.String(), "name": rec.Name, "type": resources.TypeZoneA,
 		"properties": object{"provisioningState": "Succeeded", "ttl": zoneRecordTTL, "fqdn": rec.FQDN() + ".", "isAutoRegistered": false, "aRecords": a}}
+	var cur object
+	if stored, err := tx.Get(ctx, rid.String()); err == nil {
+		if cur, err = recordObject(stored); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// A record set that already holds these addresses is left as it is
+	// (its etag too): an endpoint's write that moves nothing changes no record.
+	if body["etag"] = etagFor(body, cur); cur != nil && body["etag"] == cur["etag"] {
+		return nil
+	}
 	_, err := s.putResource(ctx, tx, rid, body, store.Condition{})
 	return err
 }

@@ -22,11 +22,8 @@ func TestZoneGroupKeepsEndpointRecords(t *testing.T) {
 	provisionEnv(t, c, "")
 	_, addr := endpointNICOf(t, c.putPE("pe-ws", peBody("small", "")))
 	zoneAPI, zoneNB := netNet+"privateDnsZones/privatelink.api.azureml.ms", netNet+"privateDnsZones/privatelink.notebooks.azure.net"
-	for _, z := range []string{zoneAPI, zoneNB} {
-		if st, out, _ := c.do("PUT", z+versionOf(t, z), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-			t.Fatalf("PUT %s: %d %v", z, st, out)
-		}
-	}
+	c.putZone(zoneAPI)
+	c.putZone(zoneNB)
 	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
 	body := `{"properties":{"privateDnsZoneConfigs":[
 		{"name":"api","properties":{"privateDnsZoneId":"` + zoneAPI + `"}},
@@ -105,9 +102,7 @@ func TestZoneGroupMeetsZoneLocks(t *testing.T) {
 	provisionEnv(t, c, "")
 	c.putPE("pe-ws", peBody("small", ""))
 	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
-	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-		t.Fatalf("PUT zone: %d %v", st, out)
-	}
+	c.putZone(zone)
 	if st, out, _ := c.do("PUT", rgML+"/providers/Microsoft.Authorization/locks/frozen?api-version=2016-09-01", `{"properties":{"level":"ReadOnly"}}`); st != http.StatusCreated && st != http.StatusOK {
 		t.Fatalf("PUT lock: %d %v", st, out)
 	}
@@ -129,9 +124,7 @@ func TestZoneGroupRecordsGoWithTheGroup(t *testing.T) {
 	provisionEnv(t, c, "")
 	c.putPE("pe-ws", peBody("small", ""))
 	zone := rgML + "/providers/Microsoft.Network/privateDnsZones/privatelink.api.azureml.ms"
-	if st, out, _ := c.do("PUT", zone+versionOf(t, zone), `{"location":"global","properties":{}}`); st != http.StatusCreated {
-		t.Fatalf("PUT zone: %d %v", st, out)
-	}
+	c.putZone(zone)
 	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
 	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
 		t.Fatalf("PUT zone group: %d %v", st, out)
@@ -148,5 +141,64 @@ func TestZoneGroupRecordsGoWithTheGroup(t *testing.T) {
 	}
 	if got := list(); len(got) != 0 {
 		t.Errorf("records left after the endpoint's group was deleted: %v", got)
+	}
+}
+
+// TestZoneGroupRecordsFollowTheEndpoint: the records of a zone group are
+// Azure's to keep current. When its endpoint moves to another subnet (a
+// new address), the A records in the zones and the group's recordSets
+// hold the new address, and a write of the endpoint that changes nothing
+// leaves the records (their etags) as they were.
+func TestZoneGroupRecordsFollowTheEndpoint(t *testing.T) {
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	_, before := endpointNICOf(t, c.putPE("pe-ws", peBody("small", "")))
+	zone := netNet + "privateDnsZones/privatelink.api.azureml.ms"
+	c.putZone(zone)
+	group := netNet + "privateEndpoints/pe-ws/privateDnsZoneGroups/default"
+	if st, out, _ := c.do("PUT", group+netVersion, `{"properties":{"privateDnsZoneConfigs":[{"name":"api","properties":{"privateDnsZoneId":"`+zone+`"}}]}}`); st != http.StatusCreated {
+		t.Fatalf("PUT zone group: %d %v", st, out)
+	}
+	records := func() (addrs, etags []string) {
+		_, list, _ := c.do("GET", zone+"/A"+versionOf(t, zone), "")
+		for _, rs := range arm.Items(list, "value") {
+			etags = append(etags, arm.Str(rs, "etag"))
+			for _, a := range arm.Items(arm.EnsureField(rs, "properties"), "aRecords") {
+				addrs = append(addrs, arm.Str(a, "ipv4Address"))
+			}
+		}
+		return addrs, etags
+	}
+	addrs, etags := records()
+	if len(addrs) != 2 || addrs[0] != before || addrs[1] != before {
+		t.Fatalf("records before: %v, want the api and cert names at %s", addrs, before)
+	}
+	c.putPE("pe-ws", peBody("small", ""))
+	if again, againTags := records(); !slices.Equal(again, addrs) || !slices.Equal(againTags, etags) {
+		t.Errorf("an unchanged endpoint's write changed its records: %v %v, were %v %v", again, againTags, addrs, etags)
+	}
+
+	_, after := endpointNICOf(t, c.putPE("pe-ws", peBody("tiny", "")))
+	if after == before {
+		t.Fatalf("the endpoint kept its address %s in another subnet", after)
+	}
+	if moved, _ := records(); len(moved) != 2 || moved[0] != after || moved[1] != after {
+		t.Errorf("records after the endpoint moved: %v, want %s (was %s)", moved, after, before)
+	}
+	_, out, _ := c.do("GET", group+netVersion, "")
+	for _, cfg := range arm.Items(arm.EnsureField(out, "properties"), "privateDnsZoneConfigs") {
+		for _, set := range arm.Items(arm.EnsureField(cfg, "properties"), "recordSets") {
+			if ips, _ := set["ipAddresses"].([]any); len(ips) != 1 || ips[0] != after {
+				t.Errorf("the group's record set %v: want %s", set, after)
+			}
+		}
+	}
+}
+
+// putZone creates the private DNS zone of id.
+func (c *client) putZone(id string) {
+	c.t.Helper()
+	if st, out, _ := c.do("PUT", id+versionOf(c.t, id), `{"location":"global","properties":{}}`); st != http.StatusCreated {
+		c.t.Fatalf("PUT zone %s: %d %v", id, st, out)
 	}
 }

@@ -114,6 +114,12 @@ func NewID(subscription, resourceGroup, fullType, name string) (ID, error) {
 // TypeResourceGroup is the ARM type of resource groups.
 const TypeResourceGroup = "Microsoft.Resources/resourceGroups"
 
+// TenantID is the tenant of every subscription: securetrain has one
+// tenant, the same for every server and for check, so that a template's
+// subscription().tenantId (a key vault's tenantId) is a GUID and the
+// same wherever the template is evaluated (docs/templates.md).
+const TenantID = "93d1e7b1-4ae1-500c-8a70-4f6a00421634"
+
 // Type is the full resource type, e.g. "Microsoft.Network/virtualNetworks/subnets".
 func (id ID) Type() string {
 	if id.Provider == "" {

@@ -65,3 +65,29 @@ resources:
 		t.Errorf("hbiWorkspace \"maybe\": %v", err)
 	}
 }
+
+// TestCheckVersionFields: a field only some api-versions of a type carry
+// is accepted at those versions and refused, naming them, at the others;
+// other types and bodies without it are not concerned.
+func TestCheckVersionFields(t *testing.T) {
+	account := map[string]any{"properties": map[string]any{"accountType": "Standard_LRS"}}
+	workspace := map[string]any{"properties": map[string]any{"batchaiWorkspace": "x"}}
+	for _, c := range []struct {
+		typ, version string
+		body         map[string]any
+		says         string
+	}{
+		{TypeStorageAccount, "2015-05-01-preview", account, ""},
+		{TypeStorageAccount, "2015-06-15", account, ""},
+		{TypeStorageAccount, "2016-01-01", account, "properties.accountType is not a member of Microsoft.Storage/storageAccounts at api-version 2016-01-01: only api-version 2015-05-01-preview to 2015-06-15 carries it"},
+		{TypeStorageAccount, "2025-06-01", map[string]any{"properties": map[string]any{}}, ""},
+		{TypeWorkspace, "2018-03-01-preview", workspace, ""},
+		{TypeWorkspace, "2018-11-19", workspace, "only api-version 2018-03-01-preview carries it"},
+		{TypeVirtualNetwork, "2024-05-01", account, ""},
+	} {
+		err := CheckVersionFields(c.typ, c.version, c.body)
+		if (c.says == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s at %s: %v, want %q", c.typ, c.version, err, c.says)
+		}
+	}
+}

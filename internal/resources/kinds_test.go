@@ -130,6 +130,7 @@ func TestAPIVersionsOf(t *testing.T) {
 		{TypePrivateDNSZone, "2022-05-01", false}, // a Microsoft.Network version, not private DNS's
 		{TypeWorkspace, "2018-11-19", true},
 		{TypeCompute, "2018-11-19", true},
+		{TypeCompute, "2018-03-01-preview", true}, // the reference lists computes from the first version on
 		{TypeCompute + "/resize", "2021-01-01", true},
 		{TypeStorageAccount, "2019-04-01", true},
 		{TypeStorageAccount, "2019-05-01", false},

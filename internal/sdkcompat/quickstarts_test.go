@@ -28,6 +28,34 @@ func quickstart(tb testing.TB, file string) string {
 	return string(raw)
 }
 
+// quickstartParameters are the values of a quickstart's parameter file
+// with the placeholders the repository's test harness fills in
+// (GEN-…, GET-PREREQ-…) replaced by given; every other value is the
+// file's.
+func quickstartParameters(tb testing.TB, file string, given map[string]any) map[string]any {
+	tb.Helper()
+	var doc struct {
+		Parameters map[string]struct {
+			Value any `json:"value"`
+		} `json:"parameters"`
+	}
+	must(tb, json.Unmarshal([]byte(quickstart(tb, file)), &doc), "parameter file "+file)
+	out := map[string]any{}
+	for name, p := range doc.Parameters {
+		if text, ok := p.Value.(string); ok && (strings.HasPrefix(text, "GEN-") || strings.HasPrefix(text, "GET-PREREQ-")) {
+			if _, ok := given[name]; !ok {
+				tb.Fatalf("%s: parameter %s is the placeholder %s: give its value", file, name, text)
+			}
+			continue
+		}
+		out[name] = p.Value
+	}
+	for name, v := range given {
+		out[name] = v
+	}
+	return out
+}
+
 // deploy runs a deployment through the unmodified SDK to its end.
 func deploy(tb testing.TB, deployments *armresources.DeploymentsClient, rg, name, tmpl string, params map[string]any) (armresources.DeploymentsClientCreateOrUpdateResponse, error) {
 	tb.Helper()
@@ -98,17 +126,32 @@ func TestQuickstartsSecuredWorkspaceSDK(t *testing.T) {
 	}
 
 	tmpl := quickstart(t, "amlcompute/azuredeploy.json")
-	_, err = deploy(t, deployments, rgML, "cluster", tmpl, map[string]any{
-		"workspaceName": ws, "clusterName": "cpu-vnet", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-92!",
+	_, err = deploy(t, deployments, rgML, "cluster", tmpl, quickstartParameters(t, "amlcompute/azuredeploy.parameters.json", map[string]any{
+		"workspaceName": ws, "clusterName": "cpu-vnet", "adminUserPassword": "Sdk-secret-92!",
 		"vnetResourceGroupName": rgML, "vnetName": vnet, "subnetName": subnet,
-	})
+	}))
 	must(t, err, "deploy the cluster quickstart into the workspace's subnet")
 
-	_, err = deploy(t, deployments, rgML, "instance", quickstart(t, "computeinstance/azuredeploy.json"), map[string]any{
+	// The parameter file's schedules (two cron schedules and a
+	// recurrence) as given.
+	_, err = deploy(t, deployments, rgML, "instance", quickstart(t, "computeinstance/azuredeploy.json"), quickstartParameters(t, "computeinstance/azuredeploy.parameters.json", map[string]any{
 		"workspaceName": ws, "computeName": "ci-vnet", "objectId": "4a0c5b2e-8f5d-4c1e-9a57-0b1c2d3e4f50",
-		"vnetResourceGroupName": rgML, "vnetName": vnet, "subnetName": subnet, "schedules": map[string]any{},
-	})
+		"vnetResourceGroupName": rgML, "vnetName": vnet, "subnetName": subnet,
+	}))
 	must(t, err, "deploy the compute instance quickstart into the workspace's subnet")
+	var schedules []map[string]any
+	err = s.st.View(ctx, func(tx store.Reader) error {
+		return store.Each(ctx, tx, store.Query{Scope: rgID(rgML), Type: resources.TypeCompute}, func(rec store.Record) error {
+			if strings.HasSuffix(rec.ID, "/ci-vnet") {
+				inner := arm.Field(arm.Field(mustObject(t, rec.Body), "properties"), "properties")
+				schedules = arm.Items(arm.Field(inner, "schedules"), "computeStartStop")
+			}
+			return nil
+		})
+	})
+	if err != nil || len(schedules) != 3 || schedules[2]["triggerType"] != "Recurrence" {
+		t.Errorf("the instance's schedules, as the parameter file gives them: %v, %v", schedules, err)
+	}
 
 	// The private endpoint's address, as its zone group put it in the zone.
 	var peAddr string
@@ -185,6 +228,26 @@ func TestQuickstartClusterPrereqSDK(t *testing.T) {
 	}
 	if len(res.Properties.OutputResources) != 4 {
 		t.Errorf("output resources: %d, want the storage account, key vault, Application Insights and workspace", len(res.Properties.OutputResources))
+	}
+	// The key vault's tenantId is the template's subscription().tenantId:
+	// the tenant of every subscription, a GUID (Azure refuses an empty one).
+	var tenants []string
+	err = s.st.View(context.Background(), func(tx store.Reader) error {
+		return store.Each(context.Background(), tx, store.Query{Scope: rgID(rgML), Type: resources.TypeKeyVault}, func(rec store.Record) error {
+			var kv struct {
+				Properties struct {
+					TenantID string `json:"tenantId"`
+				} `json:"properties"`
+			}
+			if err := json.Unmarshal(rec.Body, &kv); err != nil {
+				return err
+			}
+			tenants = append(tenants, kv.Properties.TenantID)
+			return nil
+		})
+	})
+	if err != nil || len(tenants) != 1 || tenants[0] != arm.TenantID {
+		t.Errorf("key vault tenantId: %q, %v; want the tenant %s", tenants, err, arm.TenantID)
 	}
 	_, err = deploy(t, deployments, rgML, "cluster", quickstart(t, "amlcompute/azuredeploy.json"), map[string]any{
 		"workspaceName": "mlw-prereq", "clusterName": "cpu-prereq", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-93!",
