@@ -85,7 +85,14 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 		}
 	}
 	toggles = sortByHigh(toggles)
-	idx := &dimIndex{starts: []uint32{0}, words: words}
+	// The index is kept for the network's life: sized exactly.
+	intervals := 1
+	for i, t := range toggles {
+		if v := uint32(t >> 32); v != 0 && (i == 0 || v != uint32(toggles[i-1]>>32)) {
+			intervals++
+		}
+	}
+	idx := &dimIndex{starts: make([]uint32, 1, intervals), ids: make([]uint32, 0, intervals), words: words}
 	cur := make([]uint64, words)
 	in := interner{seen: map[uint64]uint32{}}
 	for _, t := range toggles {
@@ -99,8 +106,6 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 		}
 	}
 	idx.ids = append(idx.ids, idx.intern(&in, cur))
-	idx.starts = slices.Clip(idx.starts)
-	idx.ids = slices.Clip(idx.ids)
 	idx.table = slices.Clip(idx.table)
 	return idx
 }
