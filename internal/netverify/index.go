@@ -1,6 +1,7 @@
 package netverify
 
 import (
+	"cmp"
 	"math/bits"
 	"slices"
 
@@ -64,71 +65,114 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 		}
 		masks[g*words+i/64] |= 1 << (i % 64)
 	}
-	starts := []uint32{0}
+	// Every range of a group toggles its mask where it starts and after
+	// it ends. The toggles, each a value in the high half of a word and its
+	// group in the low half, are sorted by value with a radix sort (a
+	// service tag's thousands of ranges make sorting the largest part of
+	// the build), then swept: between two distinct values the bitset is
+	// constant.
+	n := 0
 	for _, s := range groups {
-		for _, r := range s.Ranges() {
-			starts = append(starts, r.Lo)
-			if r.Hi != 0xFFFFFFFF {
-				starts = append(starts, r.Hi+1)
-			}
-		}
+		n += 2 * len(s.Ranges())
 	}
-	slices.Sort(starts)
-	starts = slices.Compact(starts)
-	// Bucket the toggles by interval (counting sort).
-	count := make([]int32, len(starts)+1)
-	type toggle struct{ at, group int32 }
-	var toggles []toggle
+	toggles := make([]uint64, 0, n)
 	for g, s := range groups {
 		for _, r := range s.Ranges() {
-			toggles = append(toggles, toggle{int32(intervalOf(starts, r.Lo)), int32(g)})
+			toggles = append(toggles, uint64(r.Lo)<<32|uint64(g))
 			if r.Hi != 0xFFFFFFFF {
-				toggles = append(toggles, toggle{int32(intervalOf(starts, r.Hi+1)), int32(g)})
+				toggles = append(toggles, uint64(r.Hi+1)<<32|uint64(g))
 			}
 		}
 	}
-	for _, t := range toggles {
-		count[t.at+1]++
+	toggles = sortByHigh(toggles)
+	// The index is kept for the network's life: sized exactly.
+	intervals := 1
+	for i, t := range toggles {
+		if v := uint32(t >> 32); v != 0 && (i == 0 || v != uint32(toggles[i-1]>>32)) {
+			intervals++
+		}
 	}
-	for k := 1; k < len(count); k++ {
-		count[k] += count[k-1]
-	}
-	bucket := make([]int32, len(toggles))
-	fill := slices.Clone(count)
-	for _, t := range toggles {
-		bucket[fill[t.at]] = t.group
-		fill[t.at]++
-	}
-	idx := &dimIndex{starts: starts, ids: make([]uint32, len(starts)), words: words}
+	idx := &dimIndex{starts: make([]uint32, 1, intervals), ids: make([]uint32, 0, intervals), words: words}
 	cur := make([]uint64, words)
-	intern := map[uint64][]uint32{}
-	for k := range starts {
-		for _, g := range bucket[count[k]:count[k+1]] {
-			m := masks[int(g)*words : int(g+1)*words]
-			for w := range cur {
-				cur[w] ^= m[w]
-			}
+	in := interner{seen: map[uint64]uint32{}}
+	for _, t := range toggles {
+		if v := uint32(t >> 32); v != idx.starts[len(idx.starts)-1] {
+			idx.ids = append(idx.ids, idx.intern(&in, cur))
+			idx.starts = append(idx.starts, v)
 		}
-		idx.ids[k] = idx.intern(intern, cur)
+		m := masks[int(uint32(t))*words : int(uint32(t)+1)*words]
+		for w := range cur {
+			cur[w] ^= m[w]
+		}
 	}
+	idx.ids = append(idx.ids, idx.intern(&in, cur))
 	idx.table = slices.Clip(idx.table)
 	return idx
 }
 
+// sortByHigh sorts words by their high 32 bits (least significant byte
+// first, stable), skipping the bytes every word shares; it returns the
+// sorted words, in xs or in a buffer of the same length.
+func sortByHigh(xs []uint64) []uint64 {
+	if len(xs) < 256 {
+		slices.SortFunc(xs, func(a, b uint64) int { return cmp.Compare(a>>32, b>>32) })
+		return xs
+	}
+	buf := make([]uint64, len(xs))
+	for shift := 32; shift < 64; shift += 8 {
+		var count [256]int
+		for _, x := range xs {
+			count[byte(x>>shift)]++
+		}
+		if count[byte(xs[0]>>shift)] == len(xs) {
+			continue // every word has this byte
+		}
+		pos := 0
+		for i, c := range count {
+			count[i] = pos
+			pos += c
+		}
+		for _, x := range xs {
+			d := byte(x >> shift)
+			buf[count[d]] = x
+			count[d]++
+		}
+		xs, buf = buf, xs
+	}
+	return xs
+}
+
+// interner finds the bitsets already in an index's table by hash: seen
+// holds the first id of each hash, next chains ids of the same hash.
+type interner struct {
+	seen map[uint64]uint32
+	next []uint32 // by id; ^0 ends a chain
+}
+
 // intern returns the id of a bitset, adding it to the table when new.
-func (d *dimIndex) intern(seen map[uint64][]uint32, bs []uint64) uint32 {
+func (d *dimIndex) intern(in *interner, bs []uint64) uint32 {
 	h := uint64(14695981039346656037)
 	for _, w := range bs {
 		h = (h ^ w) * 1099511628211
 	}
-	for _, id := range seen[h] {
-		if slices.Equal(d.table[int(id)*d.words:int(id+1)*d.words], bs) {
-			return id
+	first, ok := in.seen[h]
+	if ok {
+		for id := first; id != ^uint32(0); id = in.next[id] {
+			if slices.Equal(d.table[int(id)*d.words:int(id+1)*d.words], bs) {
+				return id
+			}
 		}
 	}
 	id := uint32(len(d.table) / d.words)
 	d.table = append(d.table, bs...)
-	seen[h] = append(seen[h], id)
+	if ok {
+		// Chained behind the first of its hash: lookups still find it.
+		in.next = append(in.next, in.next[first])
+		in.next[first] = id
+	} else {
+		in.seen[h] = id
+		in.next = append(in.next, ^uint32(0))
+	}
 	return id
 }
 

@@ -47,7 +47,6 @@ func nsgPrecheckFindings(snap *resources.Snapshot, c *resources.Compute, region 
 	if nsg == nil {
 		return nil
 	}
-	rules := outboundRules(nsg)
 	subnet := ipset.FromPrefixes(sn.AddressPrefixes)
 	var missing []string
 	for _, req := range requiredNSGRules {
@@ -55,7 +54,7 @@ func nsgPrecheckFindings(snap *resources.Snapshot, c *resources.Compute, region 
 		if region != "" {
 			dsts = append(dsts, req.tag+"."+region)
 		}
-		if deny := firstDecidingRule(rules, subnet, req.port, dsts); deny != nil {
+		if deny := firstDecidingRule(nsg, subnet, req.port, dsts); deny != nil {
 			missing = append(missing, fmt.Sprintf("\"Outbound %s %d\": protocol TCP, source VirtualNetwork port *, destination %s port %d, priority higher than %d (%s denies it now)",
 				req.tag, req.port, strings.Join(dsts, " OR "), req.port, deny.priority, deny.name))
 		}
@@ -78,46 +77,67 @@ type nsgRule struct {
 	ports    []resources.PortRange
 }
 
-// outboundRules are an NSG's outbound rules in priority order, its
-// default rules last.
-func outboundRules(nsg *resources.NetworkSecurityGroup) []nsgRule {
-	var out []nsgRule
-	for _, r := range nsg.Rules {
-		if r.Direction != resources.Outbound || len(r.SourceASGs) > 0 || len(r.DestinationASGs) > 0 {
+// defaultOutboundRules are the rules Azure adds after an NSG's own, in
+// priority order.
+var defaultOutboundRules = func() []nsgRule {
+	allPorts := []resources.PortRange{{From: 0, To: 65535}}
+	return []nsgRule{
+		{"AllowVnetOutBound", 65000, true, true, []string{"VirtualNetwork"}, []string{"VirtualNetwork"}, allPorts},
+		{"AllowInternetOutBound", 65001, true, true, []string{"*"}, []string{"Internet"}, allPorts},
+		{"DenyAllOutBound", 65500, false, true, []string{"*"}, []string{"*"}, allPorts},
+	}
+}()
+
+// firstDecidingRule looks at the NSG's outbound rules in priority order
+// (its own, then the defaults) for TCP port from the subnet to one of
+// dsts: nil when an allow covering the whole subnet comes first, else the
+// deny that applies to some of it first. Priorities are unique within a
+// direction (the decoder refuses a repeated one), so the deciding rule of
+// lowest priority is found in one pass over the rules as written: every
+// compute of a subnet asks, and a sorted copy of 1,000 rules per compute
+// was most of check's allocation here.
+func firstDecidingRule(nsg *resources.NetworkSecurityGroup, subnet ipset.Set, port uint16, dsts []string) *nsgRule {
+	var best *nsgRule
+	var bestRule nsgRule
+	for _, sr := range nsg.Rules {
+		if sr.Direction != resources.Outbound || len(sr.SourceASGs) > 0 || len(sr.DestinationASGs) > 0 {
 			continue // nodes are in no application security group
 		}
-		out = append(out, nsgRule{name: r.ID.Leaf(), priority: r.Priority, allow: r.Access == resources.Allow,
-			tcp: r.Protocol == resources.ProtoTCP || r.Protocol == resources.ProtoAny,
-			src: r.SourcePrefixes, dst: r.DestinationPrefixes, ports: r.DestinationPorts})
-	}
-	slices.SortFunc(out, func(a, b nsgRule) int { return a.priority - b.priority })
-	allPorts := []resources.PortRange{{From: 0, To: 65535}}
-	return append(out,
-		nsgRule{"AllowVnetOutBound", 65000, true, true, []string{"VirtualNetwork"}, []string{"VirtualNetwork"}, allPorts},
-		nsgRule{"AllowInternetOutBound", 65001, true, true, []string{"*"}, []string{"Internet"}, allPorts},
-		nsgRule{"DenyAllOutBound", 65500, false, true, []string{"*"}, []string{"*"}, allPorts})
-}
-
-// firstDecidingRule walks the rules in priority order for TCP port from
-// the subnet to one of dsts: nil when an allow covering the whole subnet
-// comes first, else the deny that applies to some of it first.
-func firstDecidingRule(rules []nsgRule, subnet ipset.Set, port uint16, dsts []string) *nsgRule {
-	for i, r := range rules {
-		if !r.tcp || !slices.ContainsFunc(r.ports, func(p resources.PortRange) bool { return p.From <= port && port <= p.To }) ||
-			!slices.ContainsFunc(r.dst, func(d string) bool {
-				return d == "*" || slices.ContainsFunc(dsts, func(t string) bool { return strings.EqualFold(d, t) })
-			}) {
+		if best != nil && sr.Priority >= best.priority {
 			continue
 		}
-		covered, overlaps := sourceCovers(r.src, subnet)
-		switch {
-		case r.allow && covered:
-			return nil
-		case !r.allow && overlaps:
-			return &rules[i]
+		r := nsgRule{name: sr.ID.Leaf(), priority: sr.Priority, allow: sr.Access == resources.Allow,
+			tcp: sr.Protocol == resources.ProtoTCP || sr.Protocol == resources.ProtoAny,
+			src: sr.SourcePrefixes, dst: sr.DestinationPrefixes, ports: sr.DestinationPorts}
+		if r.decides(subnet, port, dsts) {
+			bestRule = r
+			best = &bestRule
 		}
 	}
-	return nil
+	for i := 0; best == nil && i < len(defaultOutboundRules); i++ {
+		if r := defaultOutboundRules[i]; r.decides(subnet, port, dsts) {
+			bestRule = r
+			best = &bestRule
+		}
+	}
+	if best == nil || best.allow {
+		return nil
+	}
+	return best
+}
+
+// decides reports whether the rule decides TCP port from the subnet to
+// one of dsts: an allow covering the whole subnet, or a deny applying to
+// some of it.
+func (r nsgRule) decides(subnet ipset.Set, port uint16, dsts []string) bool {
+	if !r.tcp || !slices.ContainsFunc(r.ports, func(p resources.PortRange) bool { return p.From <= port && port <= p.To }) ||
+		!slices.ContainsFunc(r.dst, func(d string) bool {
+			return d == "*" || slices.ContainsFunc(dsts, func(t string) bool { return strings.EqualFold(d, t) })
+		}) {
+		return false
+	}
+	covered, overlaps := sourceCovers(r.src, subnet)
+	return r.allow && covered || !r.allow && overlaps
 }
 
 // sourceCovers reports whether a rule's sources hold every address of the

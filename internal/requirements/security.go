@@ -295,18 +295,20 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 			units = append(units, unit{v.NSG.Name(), key, v.Inbound}, unit{v.NSG.Name(), key, v.Outbound})
 		}
 	}
-	local := make([][]*ruleAnalysis, len(units))
+	// One arena of analyses per unit (100,000 rules on a large file); a
+	// default rule's entry stays unused (nsg == "").
+	local := make([][]ruleAnalysis, len(units))
 	parallel.For(len(units), func(u int) {
 		rules := units[u].rules
 		boxes := make([]box, len(rules))
 		for i, r := range rules {
 			boxes[i] = boxOf(r)
 		}
-		local[u] = make([]*ruleAnalysis, len(rules))
+		local[u] = make([]ruleAnalysis, len(rules))
 		cov := &coverage{memo: map[setPair]bool{}}
 		for i, r := range rules {
 			if !r.Default {
-				local[u][i] = &ruleAnalysis{nsg: units[u].nsg, rule: r}
+				local[u][i] = ruleAnalysis{nsg: units[u].nsg, rule: r}
 				local[u][i].analyze(rules[:i], boxes[:i], r, boxes[i], cov)
 			}
 		}
@@ -316,10 +318,11 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 	byRule := map[ruleKey]*ruleAnalysis{}
 	var order []ruleKey
 	for u := range units {
-		for _, l := range local[u] {
-			if l == nil {
+		for i := range local[u] {
+			if units[u].rules[i].Default {
 				continue
 			}
+			l := &local[u][i]
 			key := ruleKey{units[u].nsgKey, strings.ToLower(l.rule.Name)}
 			if a := byRule[key]; a != nil {
 				a.merge(l)
