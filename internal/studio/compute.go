@@ -494,5 +494,5 @@ func (s *Studio) writeFailure(w http.ResponseWriter, what string, err error) {
 func writeProblem(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	fmt.Fprintf(w, "{\"error\":%s}\n", problemJSON(code, message))
 }

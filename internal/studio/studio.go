@@ -75,6 +75,11 @@ type Studio struct {
 	// compiles the subscription's network (up to a second for a large
 	// one), and the panel asks on every edit.
 	preflights chan struct{}
+	// streams bounds the log streams open at once (maxStreams).
+	streams chan struct{}
+	// heartbeat is how long a quiet log stream waits before it sends a
+	// comment, so that proxies and browsers keep the connection.
+	heartbeat time.Duration
 }
 
 // maxPreflights is how many pre-flight checks run at once; more are
@@ -104,7 +109,8 @@ func New(api API, opts Options) *Studio {
 		opts.MaxLifetime = 12 * time.Hour
 	}
 	s := &Studio{api: api, log: opts.Log, sessions: newSessions(opts.Clock, opts.IdleTimeout, opts.MaxLifetime),
-		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights)}
+		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights),
+		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second}
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	mux := http.NewServeMux()
 	mux.Handle("GET /studio/static/", http.StripPrefix("/studio/static/", http.FileServerFS(static)))
@@ -125,7 +131,7 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
 	mux.HandleFunc("GET /studio/jobs/view", s.signedIn(s.jobPage))
-	mux.HandleFunc("GET /studio/jobs/log", s.signedIn(s.jobLog))
+	mux.HandleFunc("GET /studio/jobs/events", s.signedIn(s.jobEvents))
 	mux.HandleFunc("GET /studio/jobs/output", s.signedIn(s.jobOutput))
 	mux.HandleFunc("POST /studio/jobs/cancel", s.signedIn(s.cancelJob))
 	s.mux = mux
