@@ -30,14 +30,7 @@ func BenchmarkPreflight(b *testing.B) {
 // compute clusters (issue 14 §7: at most 100 ms of server time a page).
 func BenchmarkComputePage1000(b *testing.B) {
 	e := newEnv(b)
-	for i := range 1000 {
-		body := `{"location":"eastus","properties":{"computeType":"AmlCompute","properties":{"vmSize":"Standard_DS1_v2","enableNodePublicIp":true,
-			"subnet":{"id":"` + subnetsOf + `compute"},"scaleSettings":{"minNodeCount":0,"maxNodeCount":0}}}}`
-		if status, out := e.armDo("PUT", wsID+"/computes/c"+strconv.Itoa(i)+mlVersion, body); status != http.StatusCreated {
-			b.Fatalf("PUT c%d: %d %s", i, status, out)
-		}
-	}
-	e.settle()
+	e.addClusters(1000)
 	br := e.signIn(e.adminToken)
 	for b.Loop() {
 		resp, page := br.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")

@@ -149,22 +149,43 @@ func (s *Studio) computePage(w http.ResponseWriter, r *http.Request, sess sessio
 		s.fail(w, r, sess, err)
 		return
 	}
+	want := map[string]string{"instances": resources.ComputeInstance, "clusters": resources.ComputeAml}[tab]
+	// Only the page's rows are read in full: the tab's computes are
+	// found by their type alone.
+	var mine []json.RawMessage
+	for _, b := range bodies {
+		var typed struct {
+			Properties struct {
+				ComputeType string `json:"computeType"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &typed); err != nil {
+			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))
+			return
+		}
+		if typed.Properties.ComputeType == want {
+			mine = append(mine, b)
+		}
+	}
+	lo, hi, pages, err := paginate(r, len(mine))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
+		return
+	}
 	data := struct {
 		Workspace arm.ID
 		Tab       string
 		CanCreate bool
 		Rows      []computeRow
-	}{Workspace: ws, Tab: tab}
-	want := map[string]string{"instances": resources.ComputeInstance, "clusters": resources.ComputeAml}[tab]
-	for _, b := range bodies {
+		Pages     pager
+	}{Workspace: ws, Tab: tab, Pages: pages}
+	for _, b := range mine[lo:hi] {
 		row, err := rowOf(b)
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))
 			return
 		}
-		if row.Type == want {
-			data.Rows = append(data.Rows, row)
-		}
+		data.Rows = append(data.Rows, row)
 	}
 	if data.CanCreate, err = s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), computeWrite, ws.String()); err != nil {
 		s.fail(w, r, sess, err)

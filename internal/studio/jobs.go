@@ -64,7 +64,6 @@ type jobRow struct {
 	ID, Name, DisplayName, Status string
 	Compute                       link
 	Created, Duration             string
-	created                       time.Time
 	Terminal                      bool
 }
 
@@ -75,7 +74,7 @@ func jobRowOf(j listedJob, t api.RecordTime, now time.Time) (jobRow, error) {
 		return jobRow{}, err
 	}
 	p := j.Properties
-	row := jobRow{ID: id.String(), Name: id.Leaf(), DisplayName: p.DisplayName, Status: p.Status, Terminal: resources.JobTerminal(p.Status), created: t.Created}
+	row := jobRow{ID: id.String(), Name: id.Leaf(), DisplayName: p.DisplayName, Status: p.Status, Terminal: resources.JobTerminal(p.Status)}
 	if c, err := arm.ParseID(p.ComputeID, ""); err == nil {
 		row.Compute = link{ID: c.String(), Name: c.Leaf()}
 	}
@@ -102,33 +101,53 @@ func (s *Studio) jobsPage(w http.ResponseWriter, r *http.Request, sess session) 
 		s.fail(w, r, sess, err)
 		return
 	}
-	jobs := make([]listedJob, len(bodies))
-	for i, b := range bodies {
-		if err := json.Unmarshal(b, &jobs[i]); err != nil {
-			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
-			return
-		}
-	}
 	times, err := s.api.RecordTimes(s.apiRequest(r, sess, http.MethodGet, "/", nil), ws.String(), resources.TypeJob)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
+	// Newest first by the store's times; only the page's jobs are read
+	// in full.
+	type listed struct {
+		body    json.RawMessage
+		id      string
+		created time.Time
+	}
+	all := make([]listed, len(bodies))
+	for i, b := range bodies {
+		var j struct{ ID string }
+		if err := json.Unmarshal(b, &j); err != nil {
+			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
+			return
+		}
+		all[i] = listed{b, j.ID, times[arm.FoldKey(j.ID)].Created}
+	}
+	slices.SortStableFunc(all, func(a, b listed) int { return b.created.Compare(a.created) })
+	lo, hi, pages, err := paginate(r, len(all))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
+		return
+	}
 	now := time.Now()
-	rows := make([]jobRow, 0, len(jobs))
-	for _, j := range jobs {
-		row, err := jobRowOf(j, times[arm.FoldKey(j.ID)], now)
+	rows := make([]jobRow, 0, hi-lo)
+	for _, l := range all[lo:hi] {
+		var j listedJob
+		err := json.Unmarshal(l.body, &j)
+		var row jobRow
+		if err == nil {
+			row, err = jobRowOf(j, times[arm.FoldKey(l.id)], now)
+		}
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
 			return
 		}
 		rows = append(rows, row)
 	}
-	slices.SortStableFunc(rows, func(a, b jobRow) int { return b.created.Compare(a.created) })
 	data := struct {
 		Workspace arm.ID
 		Rows      []jobRow
-	}{ws, rows}
+		Pages     pager
+	}{ws, rows, pages}
 	s.render(w, http.StatusOK, "jobs", sess, page{Title: "Jobs — " + ws.Leaf(), Data: data})
 }
 
