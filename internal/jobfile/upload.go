@@ -235,4 +235,3 @@ func Snapshot(a Local) ([]string, string, error) {
 	}
 	return files, hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
-
