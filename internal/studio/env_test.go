@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/blob"
 	"securetrain/internal/clock"
 	"securetrain/internal/store"
 )
@@ -75,8 +76,13 @@ func newEnv(t testing.TB) *env {
 	if err := os.Chmod(nodes, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// Blobs: a job's code uploaded from the studio.
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := api.NewWithOptions(st, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodes})
+		api.Options{JobLogDir: filepath.Join(dir, "jobs"), NodeDir: nodes, Blobs: blobs})
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); a.Background(bg) }()

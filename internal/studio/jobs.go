@@ -143,11 +143,17 @@ func (s *Studio) jobsPage(w http.ResponseWriter, r *http.Request, sess session) 
 		}
 		rows = append(rows, row)
 	}
+	canSubmit, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), jobWrite, ws.String())
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
 	data := struct {
 		Workspace arm.ID
 		Rows      []jobRow
 		Pages     pager
-	}{ws, rows, pages}
+		CanSubmit bool
+	}{ws, rows, pages, canSubmit}
 	s.render(w, http.StatusOK, "jobs", sess, page{Title: "Jobs — " + ws.Leaf(), Data: data})
 }
 

@@ -10,10 +10,12 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,6 +136,8 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/jobs/events", s.signedIn(s.jobEvents))
 	mux.HandleFunc("GET /studio/jobs/output", s.signedIn(s.jobOutput))
 	mux.HandleFunc("POST /studio/jobs/cancel", s.signedIn(s.cancelJob))
+	mux.HandleFunc("GET /studio/jobs/new", s.signedIn(s.newJobPage))
+	mux.HandleFunc("POST /studio/jobs/create", s.signedIn(s.createJob))
 	s.mux = mux
 	return s
 }
@@ -195,9 +199,8 @@ func (s *Studio) signedIn(next func(http.ResponseWriter, *http.Request, session)
 			return
 		}
 		if r.Method != http.MethodGet {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
-				http.Error(w, fmt.Sprintf("Refused: the form cannot be read (at most %d KiB): %v", maxForm>>10, err), http.StatusBadRequest)
+			if err := readForm(w, r); err != nil {
+				http.Error(w, "Refused: the form cannot be read: "+err.Error(), http.StatusBadRequest)
 				return
 			}
 			got := r.Header.Get("X-CSRF-Token")
@@ -211,6 +214,28 @@ func (s *Studio) signedIn(next func(http.ResponseWriter, *http.Request, session)
 		}
 		next(w, r, sess)
 	}
+}
+
+// readForm reads a request's form within its bounds: a job's upload
+// (multipart, on /studio/jobs/create only) up to maxUpload, any other
+// form up to maxForm.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			return fmt.Errorf("at most %d KiB: %w", maxForm>>10, err)
+		}
+		return nil
+	}
+	if r.URL.Path != "/studio/jobs/create" {
+		return errors.New("only a job's submission is sent as files")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+	if err := r.ParseMultipartForm(multipartMemory); err != nil {
+		return fmt.Errorf("the job file and code archive are at most %d MiB together: %w", maxUpload>>20, err)
+	}
+	return nil
 }
 
 // armError is an error answer of the API.
