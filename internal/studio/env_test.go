@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,7 @@ type env struct {
 	// redirects.
 	client *http.Client
 	studio *Studio
+	served *atomic.Int64
 }
 
 func newEnv(t testing.TB) *env {
@@ -89,11 +91,19 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { stop(); <-done })
 	fake := clock.NewFake(time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC))
 	ui := New(a, Options{Clock: fake})
-	srv := httptest.NewTLSServer(Mount(a, ui))
+	// served adds up the time the handler takes (the server's time a
+	// page, which the benchmarks report beside the wall time).
+	served := new(atomic.Int64)
+	mounted := Mount(a, ui)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		mounted.ServeHTTP(w, r)
+		served.Add(int64(time.Since(start)))
+	}))
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	e := &env{t: t, base: srv.URL, api: a, st: st, dir: dir, clock: fake, adminToken: strings.TrimSpace(string(tok)), readerToken: reader, client: client, studio: ui}
+	e := &env{t: t, base: srv.URL, api: a, st: st, dir: dir, clock: fake, adminToken: strings.TrimSpace(string(tok)), readerToken: reader, client: client, studio: ui, served: served}
 	e.seed()
 	return e
 }
