@@ -450,6 +450,9 @@ func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessib
 	} {
 		b.checkPage(name, path)
 	}
+	b.do("the Compute page, narrow", chromedp.EmulateViewport(400, 800), chromedp.Navigate(e.base+"/studio/compute?ws="+ws+"&tab=clusters"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="cpu-cluster"]`)))
+	b.screenshot("compute-narrow")
 }
 
 // overflow says whether the page is wider than the window and, if so,
@@ -480,4 +483,43 @@ func (b *tab) checkPage(name, path string) {
 			b.t.Errorf("%s at %d px: the page scrolls sideways: %s", name, width, over)
 		}
 	}
+}
+
+func TestBrowserSubmitAJobFromItsYAML(t *testing.T) { // jobs: the YAML and its code archive chosen as a user does, the job followed live
+	e := newEnv(t)
+	e.withStorage()
+	dir := t.TempDir()
+	gate := filepath.Join(gateDir(t), "gate")
+	yml := strings.Replace(jobYAML, "sh train.sh ${{inputs.lr}}", "sh train.sh ${{inputs.lr}} "+gate, 1)
+	code := zipOf(t, map[string]string{"src/train.sh": "echo \"training at lr $1\"\nwhile [ ! -e \"$2\" ]; do sleep 0.05; done\necho done training\n"})
+	for name, data := range map[string][]byte{"train.yml": []byte(yml), "src.zip": code} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("the Jobs page", chromedp.Navigate(e.base+"/studio/jobs?ws="+url.QueryEscape(wsID)), chromedp.WaitVisible(chromedp.CSS("#new-job")),
+		chromedp.Click(chromedp.CSS("#new-job")), chromedp.WaitVisible(chromedp.CSS("#job-form")),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{filepath.Join(dir, "train.yml")}),
+		chromedp.SetUploadFiles(chromedp.CSS("#code"), []string{filepath.Join(dir, "src.zip")}),
+		chromedp.SendKeys(chromedp.CSS("#job-name"), "studio-train"))
+	b.screenshot("job-submit")
+	b.do("Submit", chromedp.Click(chromedp.CSS("#submit-job")), chromedp.WaitVisible(chromedp.CSS("#log")))
+	b.waitFor("the job's first line", `document.getElementById("log").textContent.includes("training at lr 0.5")`)
+	if st := b.text("#status"); st != "Running" {
+		t.Fatalf("the submitted job: %q", st)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the job to complete", `document.getElementById("status")?.textContent === "Completed" && document.getElementById("log").textContent.includes("done training")`)
+	// A mistake comes back on the form with the file's line.
+	b.do("a bad file", chromedp.Navigate(e.base+"/studio/jobs/new?ws="+url.QueryEscape(wsID)), chromedp.WaitVisible(chromedp.CSS("#job-form")),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{filepath.Join(dir, "train.yml")}),
+		chromedp.Click(chromedp.CSS("#submit-job")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := b.text("#error"); !strings.Contains(msg, `train.yml:2: code "./src" must be a local folder`) || !strings.Contains(msg, "Code archive") {
+		t.Fatalf("the refusal: %q", msg)
+	}
+	b.screenshot("job-submit-refused")
 }
