@@ -35,7 +35,7 @@ func BenchmarkComputePage1000(b *testing.B) {
 	br := e.signIn(e.adminToken)
 	for _, c := range []struct{ name, page, row string }{{"first", "1", "c0"}, {"last", "21", "cpu-cluster"}} {
 		b.Run(c.name, func(b *testing.B) {
-			br.benchPage(b, "/studio/compute?ws="+url.QueryEscape(wsID)+"&tab=clusters&page="+c.page, `data-name="`+c.row+`"`)
+			benchPage(b, br, "/studio/compute?ws="+url.QueryEscape(wsID)+"&tab=clusters&page="+c.page, `data-name="`+c.row+`"`)
 		})
 	}
 }
@@ -63,7 +63,7 @@ func BenchmarkNetworkPage100VNets(b *testing.B) {
 	e := newEnv(b)
 	withVNets(b, e, 100)
 	br := e.signIn(e.adminToken)
-	br.benchPage(b, "/studio/network?sub="+sub, `data-vnet="v99"`)
+	benchPage(b, br, "/studio/network?sub="+sub, `data-vnet="v99"`)
 }
 
 // BenchmarkSubnetPage100VNets is a subnet's page (effective rules and
@@ -72,7 +72,7 @@ func BenchmarkSubnetPage100VNets(b *testing.B) {
 	e := newEnv(b)
 	withVNets(b, e, 100)
 	br := e.signIn(e.adminToken)
-	br.benchPage(b, "/studio/network/subnet?id="+url.QueryEscape(subnetsOf+"blocked"), `data-prefix="10.0.1.5/32"`)
+	benchPage(b, br, "/studio/network/subnet?id="+url.QueryEscape(subnetsOf+"blocked"), `data-prefix="10.0.1.5/32"`)
 }
 
 // BenchmarkFlowExplorer100VNets is the flow explorer's answer to a blocked
@@ -82,7 +82,7 @@ func BenchmarkFlowExplorer100VNets(b *testing.B) {
 	withVNets(b, e, 100)
 	br := e.signIn(e.adminToken)
 	q := url.Values{"sub": {sub}, "from": {subnetsOf + "blocked"}, "to": {"AzureMachineLearning"}, "protocol": {"UDP"}, "port": {"5831"}}
-	br.benchPage(b, "/studio/network/flow?"+q.Encode(), `data-rule="DenyUDP5831"`)
+	benchPage(b, br, "/studio/network/flow?"+q.Encode(), `data-rule="DenyUDP5831"`)
 }
 
 // BenchmarkJobsPage100 is the Jobs page of a workspace with 100 jobs.
@@ -93,13 +93,13 @@ func BenchmarkJobsPage100(b *testing.B) {
 	}
 	e.waitJob("j99", func(st string) bool { return st == "Completed" })
 	br := e.signIn(e.adminToken)
-	br.benchPage(b, "/studio/jobs?ws="+url.QueryEscape(wsID), `data-name="j99"`)
+	benchPage(b, br, "/studio/jobs?ws="+url.QueryEscape(wsID), `data-name="j99"`)
 }
 
 // benchPage loads path as b's loop, checking that the page holds want,
 // and reports the handler's time a page (server-ms/op) beside the wall
 // time the client sees (TLS and the client's own work included).
-func (br *browser) benchPage(b *testing.B, path, want string) {
+func benchPage(b *testing.B, br *browser, path, want string) {
 	b.Helper()
 	before := br.e.served.Load()
 	for b.Loop() {
