@@ -411,14 +411,7 @@ func (s *Studio) newComputePage(w http.ResponseWriter, r *http.Request, sess ses
 
 // renderWizard shows the wizard with form's values and an error.
 func (s *Studio) renderWizard(w http.ResponseWriter, r *http.Request, sess session, status int, form computeForm, problem string) {
-	ok, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), computeWrite, form.Workspace.String())
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
-	if !ok {
-		s.render(w, http.StatusForbidden, "error", sess, page{Title: "Error",
-			Error: fmt.Sprintf("You cannot create computes in workspace %s: that needs %s (a Contributor or Owner role there).", form.Workspace.Leaf(), computeWrite)})
+	if !s.allowed(w, r, sess, computeWrite, form.Workspace, "create computes") {
 		return
 	}
 	subnets, err := s.subnets(r, sess, form.Workspace.Subscription)
@@ -476,14 +469,11 @@ func (s *Studio) createCompute(w http.ResponseWriter, r *http.Request, sess sess
 // the API's pre-flight (the rules of `securetrain check`). Errors have
 // ARM's shape, which the panel shows.
 func (s *Studio) preflight(w http.ResponseWriter, r *http.Request, sess session) {
-	select {
-	case s.preflights <- struct{}{}:
-		defer func() { <-s.preflights }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", fmt.Sprintf("%d pre-flight checks are running; this one runs on your next edit.", maxPreflights))
+	release, ok := take(w, s.preflights, "1", fmt.Sprintf("%d pre-flight checks are running; this one runs on your next edit.", maxPreflights))
+	if !ok {
 		return
 	}
+	defer release()
 	form, err := readComputeForm(r.PostForm)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "InvalidForm", err.Error())
@@ -509,6 +499,36 @@ func (s *Studio) writeFailure(w http.ResponseWriter, what string, err error) {
 	}
 	s.log.Error("studio "+what+" failed", "err", err)
 	writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
+}
+
+// take takes one of slots, which bound work the server does at once,
+// and returns its release; when all are taken it answers 503 ServerBusy
+// with message and Retry-After.
+func take(w http.ResponseWriter, slots chan struct{}, retryAfter, message string) (func(), bool) {
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
+	default:
+		w.Header().Set("Retry-After", retryAfter)
+		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", message)
+		return nil, false
+	}
+}
+
+// allowed asks the API's evaluator whether the session's principal may
+// perform action in workspace ws (to offer a form), and otherwise shows
+// why not (doing: what the form does).
+func (s *Studio) allowed(w http.ResponseWriter, r *http.Request, sess session, action string, ws arm.ID, doing string) bool {
+	ok, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), action, ws.String())
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return false
+	}
+	if !ok {
+		s.render(w, http.StatusForbidden, "error", sess, page{Title: "Error",
+			Error: fmt.Sprintf("You cannot %s in workspace %s: that needs %s (a Contributor or Owner role there).", doing, ws.Leaf(), action)})
+	}
+	return ok
 }
 
 // writeProblem answers an error in ARM's shape.

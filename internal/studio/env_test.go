@@ -214,6 +214,12 @@ func (e *env) post(path string, form url.Values, cookie *http.Cookie, headers ..
 func (b *browser) get(path string) (*http.Response, string) {
 	b.e.t.Helper()
 	req, _ := http.NewRequest("GET", b.e.base+path, nil)
+	return b.send(req)
+}
+
+// send sends req with the session cookie and reads the answer.
+func (b *browser) send(req *http.Request) (*http.Response, string) {
+	b.e.t.Helper()
 	if b.cookie != nil {
 		req.AddCookie(b.cookie)
 	}

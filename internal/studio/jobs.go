@@ -336,14 +336,11 @@ func (s *Studio) jobEvents(w http.ResponseWriter, r *http.Request, sess session)
 		return
 	}
 	file := logFile(q.Get("file"))
-	select {
-	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
-	default:
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", fmt.Sprintf("%d log streams are open; reload the page later.", maxStreams))
+	release, ok := take(w, s.streams, "5", fmt.Sprintf("%d log streams are open; reload the page later.", maxStreams))
+	if !ok {
 		return
 	}
+	defer release()
 	chunk, err := s.jobState(r, sess, id, file, offset)
 	if err != nil {
 		s.writeFailure(w, "job events", err)

@@ -61,14 +61,7 @@ func (s *Studio) newJobPage(w http.ResponseWriter, r *http.Request, sess session
 
 // renderJobForm shows the submit form with the name typed and a problem.
 func (s *Studio) renderJobForm(w http.ResponseWriter, r *http.Request, sess session, status int, ws arm.ID, name, problem string) {
-	ok, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), jobWrite, ws.String())
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
-	if !ok {
-		s.render(w, http.StatusForbidden, "error", sess, page{Title: "Error",
-			Error: fmt.Sprintf("You cannot submit jobs in workspace %s: that needs %s (a Contributor or Owner role there).", ws.Leaf(), jobWrite)})
+	if !s.allowed(w, r, sess, jobWrite, ws, "submit jobs") {
 		return
 	}
 	data := struct {

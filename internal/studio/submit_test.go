@@ -5,7 +5,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -58,14 +57,7 @@ func (b *browser) submit(fields url.Values, files ...upload) (*http.Response, st
 	mw.Close()
 	req, _ := http.NewRequest("POST", b.e.base+"/studio/jobs/create", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.AddCookie(b.cookie)
-	resp, err := b.e.client.Do(req)
-	if err != nil {
-		b.e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp, string(data)
+	return b.send(req)
 }
 
 // zipOf and tgzOf are archives of files (name → content; a name ending
@@ -194,9 +186,8 @@ func TestSubmitRefusesBadFilesNamingTheLine(t *testing.T) { // mistakes come bac
 	mw.Close()
 	req, _ := http.NewRequest("POST", e.base+"/studio/jobs/cancel", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.AddCookie(b.cookie)
-	if resp, err := e.client.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a multipart form elsewhere: %v %v", resp, err)
+	if resp, page := b.send(req); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "only a job's submission is sent as files") {
+		t.Errorf("a multipart form elsewhere: %d %s", resp.StatusCode, page)
 	}
 }
 
