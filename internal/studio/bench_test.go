@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkPreflight is one answer of the pre-flight panel on the seed
@@ -97,11 +99,14 @@ func BenchmarkJobsPage100(b *testing.B) {
 }
 
 // benchPage loads path as b's loop, checking that the page holds want,
-// and reports the handler's time a page (server-ms/op) beside the wall
-// time the client sees (TLS and the client's own work included).
+// and reports beside the wall time the client sees the handler's time a
+// page (server-ms/op: wall time, which a loaded machine stretches) and
+// the process's CPU time a page (cpu-ms/op: the server's work and the
+// client's, TLS included, and whatever runs in the background — an
+// upper bound of the page's own work, which the load does not stretch).
 func benchPage(b *testing.B, br *browser, path, want string) {
 	b.Helper()
-	before := br.e.served.Load()
+	before, cpu := br.e.served.Load(), cpuTime(b)
 	for b.Loop() {
 		resp, page := br.get(path)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {
@@ -109,4 +114,14 @@ func benchPage(b *testing.B, br *browser, path, want string) {
 		}
 	}
 	b.ReportMetric(float64(br.e.served.Load()-before)/float64(b.N)/1e6, "server-ms/op")
+	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
