@@ -28,17 +28,37 @@ func BenchmarkPreflight(b *testing.B) {
 	}
 }
 
-// BenchmarkComputePage1000 is the Compute page of a workspace with 1,000
-// compute clusters (at most 100 ms of server time a page): its first page
-// and its last (the 21st: 1,001 clusters with the seed's), 50 rows each.
-func BenchmarkComputePage1000(b *testing.B) {
+// BenchmarkPages1000Computes is every page of the studio in a workspace
+// with 1,000 compute clusters (at most 100 ms of server time a page):
+// the Compute page's first and last page (the 21st: 1,001 clusters with
+// the seed's), and each other page on the seed's resources and a
+// finished job.
+func BenchmarkPages1000Computes(b *testing.B) {
 	e := newEnv(b)
 	e.addClusters(1000)
+	e.submitJob("shown", "a job", "echo shown")
+	e.waitJob("shown", func(st string) bool { return st == "Completed" })
 	br := e.signIn(e.adminToken)
-	for _, c := range []struct{ name, page, row string }{{"first", "1", "c0"}, {"last", "21", "cpu-cluster"}} {
-		b.Run(c.name, func(b *testing.B) {
-			benchPage(b, br, "/studio/compute?ws="+url.QueryEscape(wsID)+"&tab=clusters&page="+c.page, `data-name="`+c.row+`"`)
-		})
+	ws, q := url.QueryEscape(wsID), url.QueryEscape
+	for _, c := range []struct{ name, path, want string }{
+		{"workspaces", "/?sub=" + sub, `id="workspaces"`},
+		{"compute-first", "/studio/compute?ws=" + ws + "&tab=clusters", `data-name="c0"`},
+		{"compute-last", "/studio/compute?ws=" + ws + "&tab=clusters&page=21", `data-name="cpu-cluster"`},
+		{"new-compute", "/studio/compute/new?ws=" + ws + "&kind=cluster", `id="compute-form"`},
+		{"a-compute", "/studio/compute/view?id=" + q(wsID+"/computes/cpu-cluster"), `id="state"`},
+		{"a-resource", "/studio/resource?id=" + q(nsgBlocked), "DenyUDP5831"},
+		{"network", "/studio/network?sub=" + sub, `data-subnet="blocked"`},
+		{"diagram", "/studio/network/diagram?id=" + q(strings.TrimSuffix(subnetsOf, "/subnets/")), `id="diagram"`},
+		{"subnet", "/studio/network/subnet?id=" + q(subnetsOf+"blocked"), `data-prefix="10.0.1.5/32"`},
+		{"nsg", "/studio/network/nsg?id=" + q(nsgBlocked), `data-rule="securityRules/DenyUDP5831"`},
+		{"route-table", "/studio/network/routetable?id=" + q(rtBlocked), "blocked"},
+		{"flow", "/studio/network/flow?" + url.Values{"sub": {sub}, "from": {subnetsOf + "blocked"}, "to": {"AzureMachineLearning"},
+			"protocol": {"UDP"}, "port": {"5831"}}.Encode(), `data-rule="DenyUDP5831"`},
+		{"jobs", "/studio/jobs?ws=" + ws, `data-name="shown"`},
+		{"a-job", "/studio/jobs/view?id=" + q(jobID("shown")), "shown"},
+		{"submit", "/studio/jobs/new?ws=" + ws, `id="job-form"`},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchPage(b, br, c.path, c.want) })
 	}
 }
 
