@@ -305,6 +305,7 @@ func TestBrowserJobLogAppearsLive(t *testing.T) { // jobs: a job runs and its lo
 	if !eval[bool](b, `window.notReloaded === true && document.getElementById("status").textContent === "Running"`) {
 		t.Fatal("the line appeared by a reload, or the job is no longer running")
 	}
+	b.do("scroll to the log", chromedp.ScrollIntoView(chromedp.CSS("#log")))
 	b.screenshot("job")
 	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
 		t.Fatal(err)
