@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"securetrain/internal/api"
 	"securetrain/internal/resources"
+	"securetrain/internal/serving"
 )
 
 // jobID is the id of job name in ws1.
@@ -341,6 +343,40 @@ func TestJobOutputDownloads(t *testing.T) { // a kept output file from the job's
 		resp, page := b.get("/studio/jobs/output?id=" + url.QueryEscape(jobID("out")) + "&path=" + url.QueryEscape(bad))
 		if resp.StatusCode < 400 || resp.Header.Get("Content-Disposition") != "" || !strings.Contains(page, `role="alert"`) {
 			t.Errorf("download of %q: %d %v", bad, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// A stream lives longer than the server's WriteTimeout (each write sets
+// its own deadline) and ReadTimeout (which net/http lifts while a
+// handler runs), as `securetrain serve` runs it.
+func TestJobEventsOutliveTheServersTimeouts(t *testing.T) {
+	e := newEnv(t)
+	e.studio.heartbeat = 20 * time.Millisecond
+	e.submitJob("slow", "slow", "echo started; sleep 600")
+	e.waitJob("slow", func(st string) bool { return st == resources.JobRunning })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := serving.Defaults()
+	limits.ReadTimeout, limits.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv, ln := serving.New(Mount(e.api, e.studio), ln, nil, limits)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	b := e.signIn(e.readerToken)
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/studio/jobs/events?id="+url.QueryEscape(jobID("slow")), nil)
+	req.AddCookie(b.cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	// Heartbeats for five times the server's timeouts.
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("the stream ended under the server's timeouts: %v", err)
 		}
 	}
 }
