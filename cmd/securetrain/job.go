@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"securetrain/internal/jobfile"
 	"securetrain/internal/resources"
 )
 
@@ -103,39 +102,19 @@ func runJobCreate(name string, args []string, stdout, stderr io.Writer) int {
 	if *file == "" {
 		return c.badInput("--file (-f) is required: the job's YAML")
 	}
-	jf, err := readJobFile(*file, c.workspaceID(), sets)
+	jf, err := jobfile.Read(*file, c.workspaceID(), sets)
 	if err != nil {
 		fmt.Fprintf(stderr, "securetrain job create: %v\n", err)
 		return exitBadInput
 	}
-	switch {
-	case *jobName != "":
-		c.compute = *jobName
-	case jf.name != "":
-		c.compute = jf.name
-	default:
-		c.compute = newJobName()
-	}
+	c.compute = jf.JobName(*jobName)
 	if err := validJobName(c.compute); err != nil {
 		return c.badInput("%v", err)
 	}
 	if !c.connect() {
 		return exitBadInput
 	}
-	if jf.environment != nil {
-		if err := c.putAsset(jf.envID, jf.environment); err != nil {
-			return c.fail(err)
-		}
-	}
-	if err := c.uploadLocal(context.Background(), jf, stdout); err != nil {
-		return c.fail(err)
-	}
-	body, err := json.Marshal(jf.body)
-	if err != nil {
-		fmt.Fprintf(stderr, "securetrain job create: %v\n", err)
-		return 1
-	}
-	if _, err := c.srv.do(http.MethodPut, c.jobID(), body); err != nil {
+	if err := c.jobTarget().Submit(context.Background(), jf, c.compute, stdout); err != nil {
 		return c.fail(err)
 	}
 	fmt.Fprintf(stdout, "submitted job %s\n", c.compute)
@@ -144,28 +123,6 @@ func runJobCreate(name string, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return c.stream(stdout)
-}
-
-// putAsset creates an asset version and its container (the container
-// first: the version lives under it).
-func (c *computeCmd) putAsset(versionID string, body map[string]any) error {
-	container := versionID[:strings.LastIndex(versionID, "/versions/")]
-	if _, err := c.srv.do(http.MethodPut, container, []byte(`{"properties":{}}`)); err != nil {
-		return err
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", versionID, err)
-	}
-	_, err = c.srv.do(http.MethodPut, versionID, raw)
-	return err
-}
-
-// newJobName is a name for a job whose file names none.
-func newJobName() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b) // crypto/rand.Read does not fail
-	return "job-" + hex.EncodeToString(b)
 }
 
 // multiFlag is a repeatable string flag.

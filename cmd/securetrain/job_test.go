@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"securetrain/internal/jobfile"
 )
 
 // startJobServer is a server whose jobs run, with the seed network and a
@@ -197,7 +199,7 @@ outputs:
 		t.Errorf("output copied from the input: %q", got)
 	}
 	// The output is in the workspace's storage too, at Azure ML's path.
-	bc, err := azblob.NewClient(os.Getenv("SECURETRAIN_URL")+"/stws1", staticToken(os.Getenv("SECURETRAIN_TOKEN")),
+	bc, err := azblob.NewClient(os.Getenv("SECURETRAIN_URL")+"/stws1", jobfile.Token(os.Getenv("SECURETRAIN_TOKEN")),
 		&azblob.ClientOptions{ClientOptions: policy.ClientOptions{InsecureAllowCredentialWithHTTP: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +214,7 @@ outputs:
 		t.Errorf("the output in the workspace's storage: %q", got)
 	}
 
-	_, digest, err := snapshot(localAsset{path: filepath.Join(dir, "data", "rows.csv")})
+	_, digest, err := jobfile.Snapshot(jobfile.Local{Path: filepath.Join(dir, "data", "rows.csv")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"securetrain/internal/resources"
 )
 
 // The studio in a real browser: headless Chromium driven over the DevTools
@@ -302,6 +305,7 @@ func TestBrowserJobLogAppearsLive(t *testing.T) { // jobs: a job runs and its lo
 	if !eval[bool](b, `window.notReloaded === true && document.getElementById("status").textContent === "Running"`) {
 		t.Fatal("the line appeared by a reload, or the job is no longer running")
 	}
+	b.do("scroll to the log", chromedp.ScrollIntoView(chromedp.CSS("#log")))
 	b.screenshot("job")
 	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -332,4 +336,191 @@ func TestBrowserReaderCannotCancel(t *testing.T) { // jobs: a Reader cannot canc
 	if st := e.jobStatus("long"); st != "Running" {
 		t.Fatalf("the refused Cancel changed the job: %s", st)
 	}
+}
+
+// focused is the id of the element that has the keyboard focus.
+func (b *tab) focused() string {
+	b.t.Helper()
+	return eval[string](b, `document.activeElement ? document.activeElement.id : ""`)
+}
+
+// press sends keys to the focused element and checks where the focus
+// lands (want: an element id).
+func (b *tab) press(keys, want string) {
+	b.t.Helper()
+	b.do("press "+keys, chromedp.KeyEvent(keys))
+	if got := b.focused(); got != want {
+		b.t.Fatalf("after %q the focus is on %q, want %q", keys, got, want)
+	}
+}
+
+func TestBrowserKeyboardOnlyCreatesACompute(t *testing.T) { // accessible: the + New wizard with the keyboard alone
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("the Compute page", chromedp.Navigate(e.base+"/studio/compute?ws="+url.QueryEscape(wsID)+"&tab=instances"), chromedp.WaitVisible(chromedp.CSS("#new")))
+	// The first Tab reaches the skip link, which shows itself and leads
+	// to the content.
+	b.do("Tab", chromedp.KeyEvent(kb.Tab))
+	if !eval[bool](b, `document.activeElement.classList.contains("skip") && document.activeElement.getBoundingClientRect().left >= 0`) {
+		t.Fatalf("the first Tab is not on a visible skip link: %q", eval[string](b, `document.activeElement.outerHTML`))
+	}
+	// Keyboard focus is visible: an outline of at least 2px.
+	if w := eval[string](b, `getComputedStyle(document.activeElement).outlineWidth`); w == "0px" || eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`) == "none" {
+		t.Fatalf("no visible focus on the skip link (outline %s)", w)
+	}
+	// The tabs are links: Tab reaches them, Enter follows them.
+	b.do("focus the clusters tab", chromedp.Focus(chromedp.CSS("#tab-clusters")))
+	b.do("Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(`tr[data-name="cpu-cluster"]`)))
+	if cur := eval[string](b, `document.getElementById("tab-clusters").getAttribute("aria-current")`); cur != "page" {
+		t.Fatalf("the clusters tab after Enter: aria-current %q", cur)
+	}
+	b.do("the instances tab", chromedp.Focus(chromedp.CSS("#tab-instances")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#new")))
+	b.do("+ New", chromedp.Focus(chromedp.CSS("#new")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#name")))
+	// The wizard puts the focus on its first field; from there on, keys
+	// only.
+	b.waitFor("the wizard's focus", `document.activeElement && document.activeElement.name === "kind"`)
+	b.press(kb.Tab, "name")
+	b.do("type the name", chromedp.KeyEvent("kbinstance"))
+	b.press(kb.Tab, "vmSize")
+	b.press(kb.Tab, "next")
+	b.press(kb.Enter, "vnet")
+	b.press(" ", "vnet")
+	b.press(kb.Tab, "subnet")
+	b.press(kb.ArrowDown, "subnet")
+	if v := eval[string](b, `document.getElementById("subnet").value`); v != subnetsOf+"compute" {
+		t.Fatalf("ArrowDown chose %q", v)
+	}
+	b.press(kb.Tab, "noPublicIp")
+	b.press(" ", "noPublicIp")
+	b.waitFor("the panel to pass the subnet", `document.getElementById("preflight-status").className === "verdict-ok"`)
+	b.press(kb.Tab, "ssh")
+	b.press(kb.Tab, "back") // the key field is off without SSH
+	b.press(kb.Tab, "create")
+	b.do("Create", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#state")))
+	e.settle()
+	b.do("the new compute listed", chromedp.Navigate(e.base+"/studio/compute?ws="+url.QueryEscape(wsID)+"&tab=instances"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="kbinstance"]`)))
+	if row := b.text(`tr[data-name="kbinstance"]`); !strings.Contains(row, "No public IP") || !strings.Contains(row, "vnet / compute") {
+		t.Fatalf("the compute made with the keyboard: %q", row)
+	}
+}
+
+// unnamedControls lists the page's controls and links without an
+// accessible name: a label, aria-label or aria-labelledby, or a button's
+// or link's own text.
+const unnamedControls = `(() => {
+	const bad = [];
+	for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+		if (el.type === "hidden") continue;
+		let name = el.getAttribute("aria-label") || "";
+		const by = el.getAttribute("aria-labelledby");
+		if (!name && by) name = by.split(" ").map(id => document.getElementById(id)?.textContent ?? "").join(" ");
+		if (!name && el.labels) name = Array.from(el.labels).map(l => l.textContent).join(" ");
+		if (!name && ["BUTTON", "A"].includes(el.tagName.toUpperCase())) name = el.textContent;
+		if (!name.trim()) bad.push(el.outerHTML.slice(0, 160));
+	}
+	return bad;
+})()`
+
+func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessible: labels everywhere; usable at 1280×800 and 400 px wide
+	e := newEnv(t)
+	e.submitJob("shown", "a job", "echo shown")
+	e.waitJob("shown", resources.JobTerminal)
+	b := newTab(t, e)
+	b.do("the sign-in page", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.checkPage("sign in", "/")
+	b.signIn(e.adminToken)
+	ws, q := url.QueryEscape(wsID), url.QueryEscape
+	for name, path := range map[string]string{
+		"workspaces":    "/?sub=" + sub,
+		"compute":       "/studio/compute?ws=" + ws + "&tab=clusters",
+		"new compute":   "/studio/compute/new?ws=" + ws + "&kind=cluster",
+		"a compute":     "/studio/compute/view?id=" + q(wsID+"/computes/cpu-cluster"),
+		"a resource":    "/studio/resource?id=" + q(nsgBlocked),
+		"network":       "/studio/network?sub=" + sub,
+		"diagram":       "/studio/network/diagram?id=" + q(strings.TrimSuffix(subnetsOf, "/subnets/")),
+		"subnet":        "/studio/network/subnet?id=" + q(subnetsOf+"blocked"),
+		"nsg":           "/studio/network/nsg?id=" + q(nsgBlocked),
+		"route table":   "/studio/network/routetable?id=" + q(rtBlocked),
+		"flow":          "/studio/network/flow?" + url.Values{"sub": {sub}, "from": {subnetsOf + "blocked"}, "to": {"AzureMachineLearning"}, "protocol": {"UDP"}, "port": {"5831"}}.Encode(),
+		"jobs":          "/studio/jobs?ws=" + ws,
+		"a job":         "/studio/jobs/view?id=" + q(jobID("shown")),
+		"submit a job":  "/studio/jobs/new?ws=" + ws,
+		"an error page": "/studio/compute?ws=nonsense",
+	} {
+		b.checkPage(name, path)
+	}
+	b.do("the Compute page, narrow", chromedp.EmulateViewport(400, 800), chromedp.Navigate(e.base+"/studio/compute?ws="+ws+"&tab=clusters"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="cpu-cluster"]`)))
+	b.screenshot("compute-narrow")
+}
+
+// overflow says whether the page is wider than the window and, if so,
+// which elements reach past its right edge (outside a scrolling box).
+const overflow = `(() => {
+	const d = document.documentElement;
+	if (d.scrollWidth <= window.innerWidth) return "";
+	const out = [];
+	for (const el of document.querySelectorAll("body *")) {
+		if (el.closest(".scroll") && !el.classList.contains("scroll")) continue;
+		const r = el.getBoundingClientRect();
+		if (r.right > window.innerWidth + 1) out.push(el.tagName + (el.id ? "#" + el.id : "") + (el.className && typeof el.className === "string" ? "." + el.className : "") + " " + Math.round(r.right));
+	}
+	return d.scrollWidth + " > " + window.innerWidth + ": " + out.slice(0, 6).join(", ");
+})()`
+
+// checkPage loads path at 1280×800 and 400×800: every control and link is
+// named, and neither width scrolls the page sideways (wide tables scroll
+// in their own box).
+func (b *tab) checkPage(name, path string) {
+	b.t.Helper()
+	for _, width := range []int64{1280, 400} {
+		b.do(name, chromedp.EmulateViewport(width, 800), chromedp.Navigate(b.e.base+path), chromedp.WaitReady(chromedp.CSS("main")))
+		if bad := eval[[]string](b, unnamedControls); len(bad) > 0 {
+			b.t.Errorf("%s: controls without a name: %q", name, bad)
+		}
+		if over := eval[string](b, overflow); over != "" {
+			b.t.Errorf("%s at %d px: the page scrolls sideways: %s", name, width, over)
+		}
+	}
+}
+
+func TestBrowserSubmitAJobFromItsYAML(t *testing.T) { // jobs: the YAML and its code archive chosen as a user does, the job followed live
+	e := newEnv(t)
+	e.withStorage()
+	dir := t.TempDir()
+	gate := filepath.Join(gateDir(t), "gate")
+	yml := strings.Replace(jobYAML, "sh train.sh ${{inputs.lr}}", "sh train.sh ${{inputs.lr}} "+gate, 1)
+	code := zipOf(t, map[string]string{"src/train.sh": "echo \"training at lr $1\"\nwhile [ ! -e \"$2\" ]; do sleep 0.05; done\necho done training\n"})
+	for name, data := range map[string][]byte{"train.yml": []byte(yml), "src.zip": code} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("the Jobs page", chromedp.Navigate(e.base+"/studio/jobs?ws="+url.QueryEscape(wsID)), chromedp.WaitVisible(chromedp.CSS("#new-job")),
+		chromedp.Click(chromedp.CSS("#new-job")), chromedp.WaitVisible(chromedp.CSS("#job-form")),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{filepath.Join(dir, "train.yml")}),
+		chromedp.SetUploadFiles(chromedp.CSS("#code"), []string{filepath.Join(dir, "src.zip")}),
+		chromedp.SendKeys(chromedp.CSS("#job-name"), "studio-train"))
+	b.screenshot("job-submit")
+	b.do("Submit", chromedp.Click(chromedp.CSS("#submit-job")), chromedp.WaitVisible(chromedp.CSS("#log")))
+	b.waitFor("the job's first line", `document.getElementById("log").textContent.includes("training at lr 0.5")`)
+	if st := b.text("#status"); st != "Running" {
+		t.Fatalf("the submitted job: %q", st)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the job to complete", `document.getElementById("status")?.textContent === "Completed" && document.getElementById("log").textContent.includes("done training")`)
+	// A mistake comes back on the form with the file's line.
+	b.do("a bad file", chromedp.Navigate(e.base+"/studio/jobs/new?ws="+url.QueryEscape(wsID)), chromedp.WaitVisible(chromedp.CSS("#job-form")),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{filepath.Join(dir, "train.yml")}),
+		chromedp.Click(chromedp.CSS("#submit-job")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := b.text("#error"); !strings.Contains(msg, `train.yml:2: code "./src" must be a local folder`) || !strings.Contains(msg, "Code archive") {
+		t.Fatalf("the refusal: %q", msg)
+	}
+	b.screenshot("job-submit-refused")
 }

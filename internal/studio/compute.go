@@ -149,22 +149,43 @@ func (s *Studio) computePage(w http.ResponseWriter, r *http.Request, sess sessio
 		s.fail(w, r, sess, err)
 		return
 	}
+	want := map[string]string{"instances": resources.ComputeInstance, "clusters": resources.ComputeAml}[tab]
+	// Only the page's rows are read in full: the tab's computes are
+	// found by their type alone.
+	var mine []json.RawMessage
+	for _, b := range bodies {
+		var typed struct {
+			Properties struct {
+				ComputeType string `json:"computeType"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &typed); err != nil {
+			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))
+			return
+		}
+		if typed.Properties.ComputeType == want {
+			mine = append(mine, b)
+		}
+	}
+	lo, hi, pages, err := paginate(r, len(mine))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
+		return
+	}
 	data := struct {
 		Workspace arm.ID
 		Tab       string
 		CanCreate bool
 		Rows      []computeRow
-	}{Workspace: ws, Tab: tab}
-	want := map[string]string{"instances": resources.ComputeInstance, "clusters": resources.ComputeAml}[tab]
-	for _, b := range bodies {
+		Pages     pager
+	}{Workspace: ws, Tab: tab, Pages: pages}
+	for _, b := range mine[lo:hi] {
 		row, err := rowOf(b)
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))
 			return
 		}
-		if row.Type == want {
-			data.Rows = append(data.Rows, row)
-		}
+		data.Rows = append(data.Rows, row)
 	}
 	if data.CanCreate, err = s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), computeWrite, ws.String()); err != nil {
 		s.fail(w, r, sess, err)
@@ -390,14 +411,7 @@ func (s *Studio) newComputePage(w http.ResponseWriter, r *http.Request, sess ses
 
 // renderWizard shows the wizard with form's values and an error.
 func (s *Studio) renderWizard(w http.ResponseWriter, r *http.Request, sess session, status int, form computeForm, problem string) {
-	ok, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), computeWrite, form.Workspace.String())
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
-	if !ok {
-		s.render(w, http.StatusForbidden, "error", sess, page{Title: "Error",
-			Error: fmt.Sprintf("You cannot create computes in workspace %s: that needs %s (a Contributor or Owner role there).", form.Workspace.Leaf(), computeWrite)})
+	if !s.allowed(w, r, sess, computeWrite, form.Workspace, "create computes") {
 		return
 	}
 	subnets, err := s.subnets(r, sess, form.Workspace.Subscription)
@@ -455,14 +469,11 @@ func (s *Studio) createCompute(w http.ResponseWriter, r *http.Request, sess sess
 // the API's pre-flight (the rules of `securetrain check`). Errors have
 // ARM's shape, which the panel shows.
 func (s *Studio) preflight(w http.ResponseWriter, r *http.Request, sess session) {
-	select {
-	case s.preflights <- struct{}{}:
-		defer func() { <-s.preflights }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", fmt.Sprintf("%d pre-flight checks are running; this one runs on your next edit.", maxPreflights))
+	release, ok := take(w, s.preflights, "1", fmt.Sprintf("%d pre-flight checks are running; this one runs on your next edit.", maxPreflights))
+	if !ok {
 		return
 	}
+	defer release()
 	form, err := readComputeForm(r.PostForm)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "InvalidForm", err.Error())
@@ -490,9 +501,39 @@ func (s *Studio) writeFailure(w http.ResponseWriter, what string, err error) {
 	writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
 }
 
+// take takes one of slots, which bound work the server does at once,
+// and returns its release; when all are taken it answers 503 ServerBusy
+// with message and Retry-After.
+func take(w http.ResponseWriter, slots chan struct{}, retryAfter, message string) (func(), bool) {
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
+	default:
+		w.Header().Set("Retry-After", retryAfter)
+		writeProblem(w, http.StatusServiceUnavailable, "ServerBusy", message)
+		return nil, false
+	}
+}
+
+// allowed asks the API's evaluator whether the session's principal may
+// perform action in workspace ws (to offer a form), and otherwise shows
+// why not (doing: what the form does).
+func (s *Studio) allowed(w http.ResponseWriter, r *http.Request, sess session, action string, ws arm.ID, doing string) bool {
+	ok, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), action, ws.String())
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return false
+	}
+	if !ok {
+		s.render(w, http.StatusForbidden, "error", sess, page{Title: "Error",
+			Error: fmt.Sprintf("You cannot %s in workspace %s: that needs %s (a Contributor or Owner role there).", doing, ws.Leaf(), action)})
+	}
+	return ok
+}
+
 // writeProblem answers an error in ARM's shape.
 func writeProblem(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	fmt.Fprintf(w, "{\"error\":%s}\n", problemJSON(code, message))
 }

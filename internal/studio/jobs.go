@@ -64,7 +64,6 @@ type jobRow struct {
 	ID, Name, DisplayName, Status string
 	Compute                       link
 	Created, Duration             string
-	created                       time.Time
 	Terminal                      bool
 }
 
@@ -75,7 +74,7 @@ func jobRowOf(j listedJob, t api.RecordTime, now time.Time) (jobRow, error) {
 		return jobRow{}, err
 	}
 	p := j.Properties
-	row := jobRow{ID: id.String(), Name: id.Leaf(), DisplayName: p.DisplayName, Status: p.Status, Terminal: resources.JobTerminal(p.Status), created: t.Created}
+	row := jobRow{ID: id.String(), Name: id.Leaf(), DisplayName: p.DisplayName, Status: p.Status, Terminal: resources.JobTerminal(p.Status)}
 	if c, err := arm.ParseID(p.ComputeID, ""); err == nil {
 		row.Compute = link{ID: c.String(), Name: c.Leaf()}
 	}
@@ -102,33 +101,59 @@ func (s *Studio) jobsPage(w http.ResponseWriter, r *http.Request, sess session) 
 		s.fail(w, r, sess, err)
 		return
 	}
-	jobs := make([]listedJob, len(bodies))
-	for i, b := range bodies {
-		if err := json.Unmarshal(b, &jobs[i]); err != nil {
-			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
-			return
-		}
-	}
 	times, err := s.api.RecordTimes(s.apiRequest(r, sess, http.MethodGet, "/", nil), ws.String(), resources.TypeJob)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
+	// Newest first by the store's times; only the page's jobs are read
+	// in full.
+	type listed struct {
+		body    json.RawMessage
+		id      string
+		created time.Time
+	}
+	all := make([]listed, len(bodies))
+	for i, b := range bodies {
+		var j struct{ ID string }
+		if err := json.Unmarshal(b, &j); err != nil {
+			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
+			return
+		}
+		all[i] = listed{b, j.ID, times[arm.FoldKey(j.ID)].Created}
+	}
+	slices.SortStableFunc(all, func(a, b listed) int { return b.created.Compare(a.created) })
+	lo, hi, pages, err := paginate(r, len(all))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
+		return
+	}
 	now := time.Now()
-	rows := make([]jobRow, 0, len(jobs))
-	for _, j := range jobs {
-		row, err := jobRowOf(j, times[arm.FoldKey(j.ID)], now)
+	rows := make([]jobRow, 0, hi-lo)
+	for _, l := range all[lo:hi] {
+		var j listedJob
+		err := json.Unmarshal(l.body, &j)
+		var row jobRow
+		if err == nil {
+			row, err = jobRowOf(j, times[arm.FoldKey(l.id)], now)
+		}
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a job of %s: %w", ws, err))
 			return
 		}
 		rows = append(rows, row)
 	}
-	slices.SortStableFunc(rows, func(a, b jobRow) int { return b.created.Compare(a.created) })
+	canSubmit, err := s.api.Permitted(s.apiRequest(r, sess, http.MethodGet, "/", nil), jobWrite, ws.String())
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
 	data := struct {
 		Workspace arm.ID
 		Rows      []jobRow
-	}{ws, rows}
+		Pages     pager
+		CanSubmit bool
+	}{ws, rows, pages, canSubmit}
 	s.render(w, http.StatusOK, "jobs", sess, page{Title: "Jobs — " + ws.Leaf(), Data: data})
 }
 
@@ -263,33 +288,157 @@ func (s *Studio) jobPage(w http.ResponseWriter, r *http.Request, sess session) {
 	s.render(w, http.StatusOK, "job", sess, page{Title: "Job " + row.Name, Data: data})
 }
 
-// jobLog answers the page's script: the job's status and its log from
-// ?offset= on (JSON). The script sets the text with textContent.
-func (s *Studio) jobLog(w http.ResponseWriter, r *http.Request, sess session) {
+// The log follower: a job's page holds an EventSource on jobEvents,
+// which sends what the log gains and the job's status as server-sent
+// events. The studio reads both through the API (as the principal, every
+// poll authorized again) and pushes only what changed.
+const (
+	// streamPoll is how often a stream asks the API for the job's status
+	// and its log from the last offset.
+	streamPoll = 250 * time.Millisecond
+	// streamRetry is how long the browser waits before it reconnects a
+	// dropped stream (the SSE retry field).
+	streamRetry = 2 * time.Second
+	// maxStreams bounds the streams open at once: each holds a
+	// connection (the server takes 1,000) and polls the API.
+	maxStreams = 100
+)
+
+// streamWrite bounds one event's write: the server's WriteTimeout would
+// end a stream after a minute, so each write sets its own deadline, and a
+// client that stops reading is dropped.
+const streamWrite = 30 * time.Second
+
+// jobEvents streams a job's log (file, from offset or the Last-Event-ID
+// a reconnecting browser sends) and status as server-sent events:
+//
+//	event: log     id: the next offset  data: {"text":…,"offset":…}
+//	event: status                       data: {"status":…,"terminal":…}
+//	event: end     the job ended and its log is sent: the page reloads
+//	event: failure data: {"code":…,"message":…}: the stream stops
+//
+// and a comment every heartbeat so that proxies keep the connection. A
+// refusal before the stream starts (no such job, no right to read it) is
+// an ordinary error answer, which stops the browser's EventSource; a
+// session that ends (sign-out, expiry) or a token the API stops accepting
+// ends the stream with a failure event.
+func (s *Studio) jobEvents(w http.ResponseWriter, r *http.Request, sess session) {
 	q := r.URL.Query()
 	id, err := jobOf(q.Get("id"))
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "InvalidRequest", err.Error())
 		return
 	}
-	offset, err := strconv.ParseInt(cmp.Or(q.Get("offset"), "0"), 10, 64)
+	from := cmp.Or(r.Header.Get("Last-Event-ID"), q.Get("offset"), "0")
+	offset, err := strconv.ParseInt(from, 10, 64)
 	if err != nil || offset < 0 {
-		writeProblem(w, http.StatusBadRequest, "InvalidOffset", fmt.Sprintf("offset %q must be a byte count of 0 or more", q.Get("offset")))
+		writeProblem(w, http.StatusBadRequest, "InvalidOffset", fmt.Sprintf("offset %q must be a byte count of 0 or more", from))
 		return
 	}
-	var j listedJob
-	err = s.get(r, sess, apiPath(id, apiVersion(resources.TypeJob)), &j)
-	var chunk logChunk
-	if err == nil {
-		chunk, err = s.readLog(r, sess, id, logFile(q.Get("file")), offset)
+	file := logFile(q.Get("file"))
+	release, ok := take(w, s.streams, "5", fmt.Sprintf("%d log streams are open; reload the page later.", maxStreams))
+	if !ok {
+		return
 	}
+	defer release()
+	chunk, err := s.jobState(r, sess, id, file, offset)
 	if err != nil {
-		s.writeFailure(w, "job log", err)
+		s.writeFailure(w, "job events", err)
 		return
 	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWrite)) // not every writer has deadlines
+		fmt.Fprintf(w, format, args...)
+		return rc.Flush() == nil
+	}
+	if !send("retry: %d\n\n", streamRetry.Milliseconds()) {
+		return
+	}
+	poll, beat := time.NewTicker(streamPoll), time.NewTicker(s.heartbeat)
+	defer poll.Stop()
+	defer beat.Stop()
+	status := ""
+	for {
+		if chunk.Status != status {
+			status = chunk.Status
+			if !send("event: status\ndata: %s\n\n", mustJSON(map[string]any{"status": chunk.Status, "terminal": chunk.Terminal})) {
+				return
+			}
+		}
+		if chunk.Text != "" {
+			if !send("event: log\nid: %d\ndata: %s\n\n", chunk.Offset, mustJSON(map[string]any{"text": chunk.Text, "offset": chunk.Offset})) {
+				return
+			}
+			beat.Reset(s.heartbeat)
+		}
+		if chunk.Terminal && chunk.Text == "" {
+			send("event: end\ndata: {}\n\n")
+			return
+		}
+		// A finished job's rest, or a log that gained more than a chunk,
+		// is read at once; otherwise the stream waits for the next poll.
+		if !chunk.Terminal && len(chunk.Text) < maxLogChunk-utf8.UTFMax {
+			if !s.await(r, poll, beat, send) {
+				return
+			}
+		}
+		if !s.sessions.alive(sess.cookie) {
+			send("event: failure\ndata: %s\n\n", problemJSON("SessionEnded", "Your studio session ended: sign in again to follow the log."))
+			return
+		}
+		if chunk, err = s.jobState(r, sess, id, file, chunk.Offset); err != nil {
+			var ae *armError
+			if !errors.As(err, &ae) {
+				s.log.Error("studio job events failed", "job", id.String(), "err", err)
+				ae = &armError{Code: "InternalServerError", Message: "the server failed to read the job; its log says why"}
+			}
+			send("event: failure\ndata: %s\n\n", problemJSON(ae.Code, ae.Message))
+			return
+		}
+	}
+}
+
+// await waits for the next poll, sending a heartbeat comment when one is
+// due; false when the client went away.
+func (s *Studio) await(r *http.Request, poll, beat *time.Ticker, send func(string, ...any) bool) bool {
+	for {
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-beat.C:
+			if !send(": keep-alive\n\n") {
+				return false
+			}
+		case <-poll.C:
+			return true
+		}
+	}
+}
+
+// jobState reads a job's status, then its log from offset: in that order,
+// so that a job read as ended has its whole log behind it.
+func (s *Studio) jobState(r *http.Request, sess session, id arm.ID, file string, offset int64) (logChunk, error) {
+	var j listedJob
+	if err := s.get(r, sess, apiPath(id, apiVersion(resources.TypeJob)), &j); err != nil {
+		return logChunk{}, err
+	}
+	chunk, err := s.readLog(r, sess, id, file, offset)
 	chunk.Status, chunk.Terminal = j.Properties.Status, resources.JobTerminal(j.Properties.Status)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	json.NewEncoder(w).Encode(chunk)
+	return chunk, err
+}
+
+// mustJSON encodes what always encodes (strings, numbers, booleans).
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// problemJSON is an error in ARM's shape, without its envelope.
+func problemJSON(code, message string) []byte {
+	return mustJSON(map[string]string{"code": code, "message": message})
 }
 
 // jobOutput sends a kept output file of a job (?path=, as the outputs

@@ -1,14 +1,23 @@
 package studio
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"securetrain/internal/api"
 	"securetrain/internal/resources"
+	"securetrain/internal/serving"
 )
 
 // jobID is the id of job name in ws1.
@@ -90,19 +99,184 @@ func TestJobsListAndPageShowAJobAndItsLog(t *testing.T) { // jobs pages: list, d
 	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") || strings.Contains(page, `id="cancel"`) {
 		t.Fatalf("the job page has unescaped text, or Cancel on a finished job: %s", page)
 	}
-	// The log endpoint the page's script follows: from an offset on.
-	_, raw := b.get("/studio/jobs/log?id=" + url.QueryEscape(jobID("train")) + "&file=std_log.txt&offset=6")
-	var chunk logChunk
-	if err := json.Unmarshal([]byte(raw), &chunk); err != nil {
-		t.Fatalf("log chunk %s: %v", raw, err)
+	// The stream the page's script follows, from an offset on: the
+	// status, the rest of the log (its id the next offset), the end.
+	ev := b.events(jobID("train"), "&file=std_log.txt&offset=6")
+	status, chunk := ev.next(t), ev.next(t)
+	if status.name != "status" || status.data != `{"status":"Completed","terminal":true}` {
+		t.Fatalf("the first event: %+v", status)
 	}
-	if !chunk.Terminal || chunk.Status != resources.JobCompleted || !strings.HasPrefix(chunk.Text, "from 0.01\n") || chunk.Offset != int64(6+len(chunk.Text)) {
-		t.Fatalf("log chunk from 6: %+v", chunk)
+	var log struct {
+		Text   string `json:"text"`
+		Offset int64  `json:"offset"`
 	}
-	for _, bad := range []string{"&file=../../admin.token", "&offset=-1"} {
-		if resp, body := b.get("/studio/jobs/log?id=" + url.QueryEscape(jobID("train")) + bad); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("log with %s: %d %s", bad, resp.StatusCode, body)
+	if err := json.Unmarshal([]byte(chunk.data), &log); err != nil || chunk.name != "log" {
+		t.Fatalf("the log event %+v: %v", chunk, err)
+	}
+	if !strings.HasPrefix(log.Text, "from 0.01\n") || log.Offset != int64(6+len(log.Text)) || chunk.id != strconv.FormatInt(log.Offset, 10) {
+		t.Fatalf("the log from 6: %+v (id %s)", log, chunk.id)
+	}
+	if end := ev.next(t); end.name != "end" {
+		t.Fatalf("after the log of a finished job: %+v", end)
+	}
+	if _, err := ev.r.ReadString('\n'); err != io.EOF {
+		t.Fatalf("the stream goes on after its end: %v", err)
+	}
+	// A reconnecting browser's Last-Event-ID wins over the URL's offset:
+	// nothing is sent twice.
+	again := b.events(jobID("train"), "&offset=0", "Last-Event-ID", chunk.id)
+	if e := again.next(t); e.name != "status" {
+		t.Fatalf("the reconnected stream: %+v", e)
+	}
+	if e := again.next(t); e.name != "end" {
+		t.Fatalf("the reconnected stream sent the log again: %+v", e)
+	}
+	for _, bad := range []string{"&file=../../admin.token", "&offset=-1", "&offset=x"} {
+		resp := b.eventsResponse(jobID("train"), bad)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") == "text/event-stream" {
+			t.Errorf("events with %s: %d", bad, resp.StatusCode)
 		}
+	}
+}
+
+// sse is a server-sent event.
+type sse struct{ name, id, data string }
+
+// eventStream reads a studio event stream.
+type eventStream struct {
+	r    *bufio.Reader
+	body io.Closer
+}
+
+// eventsResponse opens the event stream of job id with the extra query
+// and headers given as name, value pairs.
+func (b *browser) eventsResponse(id, query string, headers ...string) *http.Response {
+	b.e.t.Helper()
+	req, _ := http.NewRequest("GET", b.e.base+"/studio/jobs/events?id="+url.QueryEscape(id)+query, nil)
+	req.AddCookie(b.cookie)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := b.e.client.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	b.e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// events opens a stream that must start.
+func (b *browser) events(id, query string, headers ...string) *eventStream {
+	b.e.t.Helper()
+	resp := b.eventsResponse(id, query, headers...)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		data, _ := io.ReadAll(resp.Body)
+		b.e.t.Fatalf("events of %s: %d %s", id, resp.StatusCode, data)
+	}
+	return &eventStream{r: bufio.NewReader(resp.Body), body: resp.Body}
+}
+
+// next reads the next event; comments (heartbeats) and the retry field
+// (checked) are skipped.
+func (s *eventStream) next(t *testing.T) sse {
+	t.Helper()
+	var ev sse
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended: %v", err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		field, value, _ := strings.Cut(line, ": ")
+		switch {
+		case line == "" && ev.name != "":
+			return ev
+		case line == "":
+		case strings.HasPrefix(line, ":"):
+		case field == "event":
+			ev.name = value
+		case field == "id":
+			ev.id = value
+		case field == "data":
+			ev.data = value
+		case field == "retry":
+			if value != "2000" {
+				t.Fatalf("retry: %s", value)
+			}
+		default:
+			t.Fatalf("an unknown field in the stream: %q", line)
+		}
+	}
+}
+
+func TestJobEventsFollowARunningJob(t *testing.T) { // the live log: heartbeats, sign-out ends it, a closed client frees it
+	e := newEnv(t)
+	e.studio.heartbeat = 20 * time.Millisecond
+	dir := gateDir(t)
+	gate := filepath.Join(dir, "gate")
+	e.submitJob("follow", "follow", "echo first; while [ ! -e "+gate+" ]; do sleep 0.05; done; echo second; sleep 600")
+	e.waitJob("follow", func(st string) bool { return st == resources.JobRunning })
+	b := e.signIn(e.readerToken)
+	ev := b.events(jobID("follow"), "")
+	if st := ev.next(t); st.data != `{"status":"Running","terminal":false}` {
+		t.Fatalf("the first event: %+v", st)
+	}
+	for first := ""; !strings.Contains(first, "first"); {
+		first += ev.next(t).data
+	}
+	// Quiet: heartbeats keep the connection.
+	for beats := 0; beats < 3; {
+		line, err := ev.r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == ": keep-alive\n" {
+			beats++
+		}
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if line := ev.next(t); line.name != "log" || !strings.Contains(line.data, "second") {
+		t.Fatalf("the line written while streaming: %+v", line)
+	}
+	// Signing out ends the stream, saying so.
+	if resp, _ := b.post("/studio/signout", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	if end := ev.next(t); end.name != "failure" || !strings.Contains(end.data, "SessionEnded") {
+		t.Fatalf("after sign-out: %+v", end)
+	}
+	if _, err := ev.r.ReadString('\n'); err != io.EOF {
+		t.Fatalf("the stream goes on after sign-out: %v", err)
+	}
+	// A client that goes away frees its stream.
+	admin := e.signIn(e.adminToken)
+	gone := admin.events(jobID("follow"), "")
+	gone.next(t)
+	if len(e.studio.streams) != 1 {
+		t.Fatalf("open streams: %d, want 1", len(e.studio.streams))
+	}
+	gone.body.Close()
+	for deadline := time.Now().Add(30 * time.Second); len(e.studio.streams) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a client that went away is still open")
+		}
+	}
+}
+
+func TestJobEventsNeedReadAccess(t *testing.T) { // a stream never shows another workspace's job
+	e := newEnv(t)
+	e.submitJob("secret", "secret", "echo secret")
+	nobody, err := api.CreatePrincipal(context.Background(), e.st, "nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.signIn(nobody)
+	resp := b.eventsResponse(jobID("secret"), "")
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(data), "AuthorizationFailed") || strings.Contains(string(data), "secret\n") {
+		t.Fatalf("a principal without a role: %d %s", resp.StatusCode, data)
 	}
 }
 
@@ -169,6 +343,40 @@ func TestJobOutputDownloads(t *testing.T) { // a kept output file from the job's
 		resp, page := b.get("/studio/jobs/output?id=" + url.QueryEscape(jobID("out")) + "&path=" + url.QueryEscape(bad))
 		if resp.StatusCode < 400 || resp.Header.Get("Content-Disposition") != "" || !strings.Contains(page, `role="alert"`) {
 			t.Errorf("download of %q: %d %v", bad, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// A stream lives longer than the server's WriteTimeout (each write sets
+// its own deadline) and ReadTimeout (which net/http lifts while a
+// handler runs), as `securetrain serve` runs it.
+func TestJobEventsOutliveTheServersTimeouts(t *testing.T) {
+	e := newEnv(t)
+	e.studio.heartbeat = 20 * time.Millisecond
+	e.submitJob("slow", "slow", "echo started; sleep 600")
+	e.waitJob("slow", func(st string) bool { return st == resources.JobRunning })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := serving.Defaults()
+	limits.ReadTimeout, limits.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv, ln := serving.New(Mount(e.api, e.studio), ln, nil, limits)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	b := e.signIn(e.readerToken)
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/studio/jobs/events?id="+url.QueryEscape(jobID("slow")), nil)
+	req.AddCookie(b.cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	// Heartbeats for five times the server's timeouts.
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("the stream ended under the server's timeouts: %v", err)
 		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"securetrain/internal/arm"
@@ -233,4 +235,43 @@ func (s *Studio) list(r *http.Request, sess session, path string) ([]json.RawMes
 		path = next.RequestURI()
 	}
 	return out, nil
+}
+
+// listPage is how many rows a page of a list (computes, jobs) shows.
+const listPage = 50
+
+// pager is a list's page: which rows it shows and the links to its
+// neighbours.
+type pager struct {
+	// Page counts from 1; From and To are the rows shown (from 1), of
+	// Total.
+	Page, Pages, From, To, Total int
+	Prev, Next                   string
+}
+
+// paginate reads ?page= (from 1) for a list of total rows and returns the
+// rows [lo, hi) it shows. A page past the end shows the last one: the
+// list may have shrunk since the link was made.
+func paginate(r *http.Request, total int) (lo, hi int, p pager, err error) {
+	p = pager{Page: 1, Total: total, Pages: max(1, (total+listPage-1)/listPage)}
+	if v := r.URL.Query().Get("page"); v != "" {
+		if p.Page, err = strconv.Atoi(v); err != nil || p.Page < 1 {
+			return 0, 0, p, fmt.Errorf("page %q: a whole number, 1 or more", v)
+		}
+	}
+	p.Page = min(p.Page, p.Pages)
+	lo, hi = (p.Page-1)*listPage, min(p.Page*listPage, total)
+	p.From, p.To = min(lo+1, total), hi
+	link := func(n int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(n))
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if p.Page > 1 {
+		p.Prev = link(p.Page - 1)
+	}
+	if p.Page < p.Pages {
+		p.Next = link(p.Page + 1)
+	}
+	return lo, hi, p, nil
 }

@@ -112,6 +112,15 @@ func (ss *sessions) get(cookie string) (session, bool) {
 	return out, true
 }
 
+// alive reports whether the session of cookie is live, without marking
+// it used: an open log stream does not keep a session from expiring.
+func (ss *sessions) alive(cookie string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.byHash[hashOf(cookie)]
+	return ok && !ss.expired(s, ss.clock.Now())
+}
+
 // remember puts sub first in the session's recent subscriptions.
 func (ss *sessions) remember(cookie, sub string) {
 	ss.mu.Lock()

@@ -10,10 +10,12 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,6 +77,11 @@ type Studio struct {
 	// compiles the subscription's network (up to a second for a large
 	// one), and the panel asks on every edit.
 	preflights chan struct{}
+	// streams bounds the log streams open at once (maxStreams).
+	streams chan struct{}
+	// heartbeat is how long a quiet log stream waits before it sends a
+	// comment, so that proxies and browsers keep the connection.
+	heartbeat time.Duration
 }
 
 // maxPreflights is how many pre-flight checks run at once; more are
@@ -104,7 +111,8 @@ func New(api API, opts Options) *Studio {
 		opts.MaxLifetime = 12 * time.Hour
 	}
 	s := &Studio{api: api, log: opts.Log, sessions: newSessions(opts.Clock, opts.IdleTimeout, opts.MaxLifetime),
-		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights)}
+		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights),
+		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second}
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	mux := http.NewServeMux()
 	mux.Handle("GET /studio/static/", http.StripPrefix("/studio/static/", http.FileServerFS(static)))
@@ -125,9 +133,11 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
 	mux.HandleFunc("GET /studio/jobs/view", s.signedIn(s.jobPage))
-	mux.HandleFunc("GET /studio/jobs/log", s.signedIn(s.jobLog))
+	mux.HandleFunc("GET /studio/jobs/events", s.signedIn(s.jobEvents))
 	mux.HandleFunc("GET /studio/jobs/output", s.signedIn(s.jobOutput))
 	mux.HandleFunc("POST /studio/jobs/cancel", s.signedIn(s.cancelJob))
+	mux.HandleFunc("GET /studio/jobs/new", s.signedIn(s.newJobPage))
+	mux.HandleFunc("POST /studio/jobs/create", s.signedIn(s.createJob))
 	s.mux = mux
 	return s
 }
@@ -189,9 +199,8 @@ func (s *Studio) signedIn(next func(http.ResponseWriter, *http.Request, session)
 			return
 		}
 		if r.Method != http.MethodGet {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
-				http.Error(w, fmt.Sprintf("Refused: the form cannot be read (at most %d KiB): %v", maxForm>>10, err), http.StatusBadRequest)
+			if err := readForm(w, r); err != nil {
+				http.Error(w, "Refused: the form cannot be read: "+err.Error(), http.StatusBadRequest)
 				return
 			}
 			got := r.Header.Get("X-CSRF-Token")
@@ -205,6 +214,28 @@ func (s *Studio) signedIn(next func(http.ResponseWriter, *http.Request, session)
 		}
 		next(w, r, sess)
 	}
+}
+
+// readForm reads a request's form within its bounds: a job's upload
+// (multipart, on /studio/jobs/create only) up to maxUpload, any other
+// form up to maxForm.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			return fmt.Errorf("at most %d KiB: %w", maxForm>>10, err)
+		}
+		return nil
+	}
+	if r.URL.Path != "/studio/jobs/create" {
+		return errors.New("only a job's submission is sent as files")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+	if err := r.ParseMultipartForm(multipartMemory); err != nil {
+		return fmt.Errorf("the job file and code archive are at most %d MiB together: %w", maxUpload>>20, err)
+	}
+	return nil
 }
 
 // armError is an error answer of the API.

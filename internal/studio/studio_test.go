@@ -3,8 +3,11 @@ package studio
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +334,64 @@ func TestPreflightsRunningAtOnceAreBounded(t *testing.T) { // each compiles the 
 	<-e.studio.preflights
 	if status, _, body = preflight(t, b, computeFormValues("cluster", "gpu", "compute")); status != http.StatusOK {
 		t.Fatalf("a pre-flight within the bound: %d %s", status, body)
+	}
+}
+
+// addClusters creates clusters c0…c{n-1} (no nodes) in ws1 through the
+// API.
+func (e *env) addClusters(n int) {
+	e.t.Helper()
+	for i := range n {
+		body := `{"location":"eastus","properties":{"computeType":"AmlCompute","properties":{"vmSize":"Standard_DS1_v2","enableNodePublicIp":true,
+			"subnet":{"id":"` + subnetsOf + `compute"},"scaleSettings":{"minNodeCount":0,"maxNodeCount":0}}}}`
+		if status, out := e.armDo("PUT", wsID+"/computes/c"+strconv.Itoa(i)+mlVersion, body); status != http.StatusCreated {
+			e.t.Fatalf("PUT c%d: %d %s", i, status, out)
+		}
+	}
+	e.settle()
+}
+
+func TestListsArePaged(t *testing.T) { // 50 rows a page, with Previous and Next
+	e := newEnv(t)
+	e.addClusters(60) // with the seed's cpu-cluster: 61
+	b := e.signIn(e.readerToken)
+	clusters := "/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters"
+	_, first := b.get(clusters)
+	if n := strings.Count(first, "<tr data-name="); n != listPage || !strings.Contains(first, "1–50 of 61 · page 1 of 2") ||
+		strings.Contains(first, `rel="prev"`) || !strings.Contains(first, `data-name="c0"`) {
+		t.Fatalf("the first page: %d rows: %s", n, first)
+	}
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(first)
+	if next == nil {
+		t.Fatalf("the first page has no Next: %s", first)
+	}
+	_, second := b.get(html.UnescapeString(next[1]))
+	if n := strings.Count(second, "<tr data-name="); n != 11 || !strings.Contains(second, "51–61 of 61 · page 2 of 2") ||
+		!strings.Contains(second, `rel="prev"`) || strings.Contains(second, `rel="next"`) || strings.Contains(second, `data-name="c0"`) {
+		t.Fatalf("the second page: %d rows: %s", n, second)
+	}
+	// Past the end: the last page (the list may have shrunk).
+	if _, past := b.get(clusters + "&page=9"); !strings.Contains(past, "page 2 of 2") {
+		t.Fatalf("a page past the end: %s", past)
+	}
+	// Instances are another tab: none here.
+	if _, inst := b.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=instances"); !strings.Contains(inst, "0 of 0 · page 1 of 1") {
+		t.Fatalf("the instances tab: %s", inst)
+	}
+	for _, bad := range []string{"0", "-1", "x"} {
+		if resp, page := b.get(clusters + "&page=" + bad); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "a whole number, 1 or more") {
+			t.Errorf("page=%s: %d", bad, resp.StatusCode)
+		}
+	}
+	// Jobs: newest first across pages.
+	for i := range 51 {
+		e.submitJob("j"+strconv.Itoa(i), "", "true")
+	}
+	_, jobs := b.get("/studio/jobs?ws=" + url.QueryEscape(wsID))
+	if n := strings.Count(jobs, "<tr data-name="); n != listPage || !strings.Contains(jobs, "1–50 of 51") || !strings.Contains(jobs, `data-name="j50"`) {
+		t.Fatalf("the jobs' first page: %d rows: %s", n, jobs)
+	}
+	if _, last := b.get("/studio/jobs?ws=" + url.QueryEscape(wsID) + "&page=2"); !strings.Contains(last, `data-name="j0"`) || strings.Count(last, "<tr data-name=") != 1 {
+		t.Fatalf("the jobs' last page: %s", last)
 	}
 }

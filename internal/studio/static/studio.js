@@ -108,39 +108,43 @@ document.addEventListener("DOMContentLoaded", function () {
   if (log && log.dataset.terminal === "false") { followLog(log); }
 });
 
-// A job's page follows its log while it runs: each second it asks for
-// what the log gained since its offset and appends it as text; when the
-// job ends the page reloads to show how it ended.
+// A job's page follows its log while it runs: an EventSource on the
+// server's stream (server-sent events) appends what the log gains as
+// text; when the job ends the page reloads to show how it ended. A
+// dropped connection reconnects by itself from the last offset
+// (Last-Event-ID); a refusal or a failure event stops it, saying why.
 function followLog(pre) {
   const status = document.getElementById("status");
   const state = document.getElementById("log-state");
-  let offset = Number(pre.dataset.offset) || 0;
-  function poll() {
-    fetch(pre.dataset.src + "&offset=" + offset, { credentials: "same-origin" })
-      .then(function (resp) { return resp.json().then(function (body) { return { ok: resp.ok, body: body }; }); })
-      .then(function (r) {
-        if (!r.ok) {
-          state.textContent = "The log stopped updating: " + (r.body && r.body.error ? r.body.error.message : "the server refused");
-          return;
-        }
-        const chunk = r.body;
-        if (chunk.text) {
-          pre.appendChild(document.createTextNode(chunk.text));
-          pre.scrollTop = pre.scrollHeight;
-        }
-        offset = chunk.offset;
-        pre.dataset.offset = String(offset);
-        if (chunk.status && status.textContent !== chunk.status) {
-          status.textContent = chunk.status;
-          status.dataset.status = chunk.status;
-        }
-        if (chunk.terminal) {
-          window.location.reload();
-          return;
-        }
-        setTimeout(poll, 1000);
-      })
-      .catch(function () { state.textContent = "The log stopped updating: the server did not answer. Reload the page."; });
+  const source = new EventSource(pre.dataset.src + "&offset=" + (Number(pre.dataset.offset) || 0));
+  function stop(why) {
+    source.close();
+    state.textContent = "The log stopped updating: " + why;
   }
-  setTimeout(poll, 500);
+  source.addEventListener("log", function (ev) {
+    const chunk = JSON.parse(ev.data);
+    pre.appendChild(document.createTextNode(chunk.text));
+    pre.dataset.offset = String(chunk.offset);
+    pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("status", function (ev) {
+    const s = JSON.parse(ev.data);
+    status.textContent = s.status;
+    status.dataset.status = s.status;
+  });
+  source.addEventListener("end", function () {
+    source.close();
+    window.location.reload();
+  });
+  source.addEventListener("failure", function (ev) {
+    const e = JSON.parse(ev.data);
+    stop(e.message + " (" + e.code + ")");
+  });
+  source.addEventListener("error", function () {
+    // CLOSED: the server refused the stream (an error answer); otherwise
+    // the browser is reconnecting.
+    if (source.readyState === EventSource.CLOSED) {
+      stop("the server refused the stream. Reload the page.");
+    }
+  });
 }

@@ -1,6 +1,12 @@
-package main
+// Package jobfile reads the `az ml` command-job YAML into the body of
+// PUT …/workspaces/{ws}/jobs and submits it: the environment it defines
+// inline, its local code folder and inputs uploaded to the workspace's
+// blob datastore, then the job. `securetrain job create` and the studio's
+// job submission both use it, so a file means the same to both.
+package jobfile
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,31 +22,78 @@ import (
 )
 
 // The `az ml` command-job YAML (https://azuremlschemas.azureedge.net
-// commandJob schema), read into the body of PUT …/workspaces/{ws}/jobs:
-// every mistake is named with the file and line.
+// commandJob schema): every mistake is named with the file and line.
 
-// jobFile is a job YAML as the server needs it.
-type jobFile struct {
-	name string
-	body map[string]any
-	// environment is an inline environment to create first (the CLI's
-	// anonymous environment version), with its id; nil when the YAML
-	// names one.
-	environment map[string]any
-	envID       string
-	// code and inputs are the local folder and files to upload first
-	// (jobupload.go); nil and empty when the YAML names none.
-	code   *localAsset
-	inputs map[string]*localAsset
+// File is a job YAML as the server needs it.
+type File struct {
+	// Name is the file's name: (the job's name), "" when it has none.
+	Name string
+	// Body is the job's PUT body.
+	Body map[string]any
+	// Environment is an inline environment to create first (the CLI's
+	// anonymous environment version), with its id EnvID; nil when the
+	// YAML names one.
+	Environment map[string]any
+	EnvID       string
+	// Code and Inputs are the local folder and files to upload first
+	// (upload.go); nil and empty when the YAML names none.
+	Code   *Local
+	Inputs map[string]*Local
 }
 
-// jobFileReader reads one file for a workspace.
-type jobFileReader struct {
+// Files are the local files and folders a job file names (code, inputs,
+// environment.conda_file), as paths written in the file.
+type Files interface {
+	// Stat finds a code or input path (key names it: "code",
+	// "inputs.NAME").
+	Stat(key, p string) (Local, error)
+	// ReadFile reads a file the job file names (key as for Stat).
+	ReadFile(key, p string) ([]byte, error)
+}
+
+// Dir is Files on this machine: paths relative to the job file's folder
+// Dir, or absolute.
+type Dir string
+
+func (d Dir) join(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(string(d), p)
+}
+
+// Stat finds a local file or folder.
+func (d Dir) Stat(_, p string) (Local, error) {
+	full := d.join(p)
+	info, err := os.Stat(full)
+	if err != nil {
+		return Local{}, err
+	}
+	return Local{Path: full, Dir: info.IsDir()}, nil
+}
+
+// ReadFile reads a local file.
+func (d Dir) ReadFile(_, p string) ([]byte, error) { return os.ReadFile(d.join(p)) }
+
+// errNotLocal is a code or input path that is a URI, not a local path.
+var errNotLocal = errors.New("not a local path")
+
+// stat finds a local code or input path, or errNotLocal for a URI.
+func (r *reader) stat(key, p string) (Local, error) {
+	if strings.Contains(p, "://") || strings.HasPrefix(p, "azureml:") {
+		return Local{}, errNotLocal
+	}
+	return r.files.Stat(key, p)
+}
+
+// reader reads one file for a workspace.
+type reader struct {
 	path, workspace string
+	files           Files
 	errs            []string
 }
 
-func (r *jobFileReader) errf(v *arm.Value, format string, args ...any) {
+func (r *reader) errf(v *arm.Value, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf("%s:%d: %s", r.path, v.Line, fmt.Sprintf(format, args...)))
 }
 
@@ -55,13 +108,21 @@ var jobKeys = map[string][]string{
 	"inputs.*":     {"type", "path", "mode", "description"},
 }
 
-// readJobFile reads path, with the --set overrides applied, for the
-// workspace whose id is workspace.
-func readJobFile(path, workspace string, sets []string) (*jobFile, error) {
+// Read reads the job file at path on this machine, with the --set
+// overrides applied, for the workspace whose id is workspace; its local
+// paths are relative to its folder.
+func Read(path, workspace string, sets []string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the job file: %w", err)
 	}
+	return Parse(path, data, workspace, sets, Dir(filepath.Dir(path)))
+}
+
+// Parse reads a job file's content (path names it in errors), with the
+// --set overrides applied, for the workspace whose id is workspace; files
+// resolves the local paths it names.
+func Parse(path string, data []byte, workspace string, sets []string, files Files) (*File, error) {
 	doc, err := arm.ParseDocument(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -74,7 +135,7 @@ func readJobFile(path, workspace string, sets []string) (*jobFile, error) {
 			return nil, fmt.Errorf("--set %s: %w", s, err)
 		}
 	}
-	r := &jobFileReader{path: path, workspace: workspace}
+	r := &reader{path: path, workspace: workspace, files: files}
 	jf := r.read(doc)
 	if len(r.errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(r.errs, "\n"))
@@ -119,7 +180,7 @@ func setKey(doc *arm.Value, kv string) error {
 
 // fields checks an object's keys against jobKeys[section] and returns
 // its members by key.
-func (r *jobFileReader) fields(v *arm.Value, section string) map[string]*arm.Value {
+func (r *reader) fields(v *arm.Value, section string) map[string]*arm.Value {
 	out := map[string]*arm.Value{}
 	for i, k := range v.Keys {
 		if known := jobKeys[section]; known != nil && !slices.Contains(known, k) {
@@ -136,7 +197,7 @@ func (r *jobFileReader) fields(v *arm.Value, section string) map[string]*arm.Val
 }
 
 // str reads a string; "" with an error when v is another kind.
-func (r *jobFileReader) str(key string, v *arm.Value) string {
+func (r *reader) str(key string, v *arm.Value) string {
 	if v.Kind != arm.String {
 		r.errf(v, "%s must be a string, not a %s", key, v.Kind)
 		return ""
@@ -145,7 +206,7 @@ func (r *jobFileReader) str(key string, v *arm.Value) string {
 }
 
 // integer reads a whole number of at least 1.
-func (r *jobFileReader) integer(key string, v *arm.Value) int {
+func (r *reader) integer(key string, v *arm.Value) int {
 	n, err := strconv.Atoi(v.Str)
 	if v.Kind != arm.Number || err != nil || n < 1 {
 		r.errf(v, "%s must be a whole number of at least 1, got %s %q", key, v.Kind, v.Str)
@@ -155,7 +216,7 @@ func (r *jobFileReader) integer(key string, v *arm.Value) int {
 }
 
 // strings reads a mapping of scalars (tags, environment_variables).
-func (r *jobFileReader) strMap(key string, v *arm.Value) map[string]any {
+func (r *reader) strMap(key string, v *arm.Value) map[string]any {
 	if v.Kind != arm.Object {
 		r.errf(v, "%s must be a mapping, not a %s", key, v.Kind)
 		return nil
@@ -175,7 +236,7 @@ func (r *jobFileReader) strMap(key string, v *arm.Value) map[string]any {
 // assetID turns "azureml:name:version" into the id of the workspace's
 // asset version of kind (codes, environments); other azureml:// URIs
 // (registries) pass as they are.
-func (r *jobFileReader) assetID(key, kind string, v *arm.Value) string {
+func (r *reader) assetID(key, kind string, v *arm.Value) string {
 	s := r.str(key, v)
 	switch {
 	case s == "":
@@ -192,9 +253,9 @@ func (r *jobFileReader) assetID(key, kind string, v *arm.Value) string {
 	return r.workspace + "/" + kind + "/" + name + "/versions/" + version
 }
 
-func (r *jobFileReader) read(doc *arm.Value) *jobFile {
+func (r *reader) read(doc *arm.Value) *File {
 	f := r.fields(doc, "")
-	jf := &jobFile{}
+	jf := &File{}
 	props := map[string]any{"jobType": "Command"}
 	if t := f["type"]; t != nil && r.str("type", t) != "command" && t.Kind == arm.String {
 		r.errf(t, "type %q: securetrain runs command jobs (type: command)", t.Str)
@@ -205,7 +266,7 @@ func (r *jobFileReader) read(doc *arm.Value) *jobFile {
 		}
 	}
 	if v := f["name"]; v != nil {
-		jf.name = r.str("name", v)
+		jf.Name = r.str("name", v)
 	}
 	if v := f["command"]; v != nil {
 		props["command"] = r.str("command", v)
@@ -225,11 +286,11 @@ func (r *jobFileReader) read(doc *arm.Value) *jobFile {
 		if s := r.str("code", v); strings.HasPrefix(s, "azureml:") {
 			props["codeId"] = r.assetID("code", "codes", v)
 		} else if s != "" {
-			a, err := localPath(r.path, s)
+			a, err := r.stat("code", s)
 			if err != nil {
 				r.errf(v, "code %q must be a local folder (uploaded as a snapshot) or azureml:NAME:VERSION: %v", s, err)
 			} else {
-				jf.code = &a
+				jf.Code = &a
 			}
 		}
 	}
@@ -257,13 +318,13 @@ func (r *jobFileReader) read(doc *arm.Value) *jobFile {
 			props["limits"] = map[string]any{"jobLimitsType": "Command", "timeout": fmt.Sprintf("PT%dS", r.integer("limits.timeout (seconds)", t))}
 		}
 	}
-	jf.body = map[string]any{"properties": props}
+	jf.Body = map[string]any{"properties": props}
 	return jf
 }
 
 // object reports whether v is present and a mapping, naming it when it
 // is another kind.
-func (r *jobFileReader) object(key string, v *arm.Value) bool {
+func (r *reader) object(key string, v *arm.Value) bool {
 	if v == nil {
 		return false
 	}
@@ -277,7 +338,7 @@ func (r *jobFileReader) object(key string, v *arm.Value) bool {
 // environment reads a reference (azureml:NAME:VERSION, a registry URI) or
 // an inline environment, which becomes an anonymous environment version
 // named by its content, as the az ml CLI does.
-func (r *jobFileReader) environment(v, doc *arm.Value, props map[string]any, jf *jobFile) {
+func (r *reader) environment(v, doc *arm.Value, props map[string]any, jf *File) {
 	switch {
 	case v == nil:
 		r.errs = append(r.errs, fmt.Sprintf("%s:%d: environment is required (environment: azureml:NAME:VERSION, or image: …)", r.path, doc.Line))
@@ -296,19 +357,19 @@ func (r *jobFileReader) environment(v, doc *arm.Value, props map[string]any, jf 
 		r.errf(v, "an inline environment needs image (the process runs on the node's own userland; the image is recorded)")
 	}
 	if c := ef["conda_file"]; c != nil {
-		conda, err := os.ReadFile(filepath.Join(filepath.Dir(r.path), r.str("environment.conda_file", c)))
+		conda, err := r.files.ReadFile("environment.conda_file", r.str("environment.conda_file", c))
 		if err != nil {
 			r.errf(c, "environment.conda_file: %v", err)
 		}
 		env["condaFile"] = string(conda)
 	}
 	sum := sha256.Sum256(fmt.Append(nil, env["image"], env["condaFile"]))
-	jf.environment = map[string]any{"properties": env}
-	jf.envID = r.workspace + "/environments/CliV2AnonymousEnvironment/versions/" + hex.EncodeToString(sum[:16])
-	props["environmentId"] = jf.envID
+	jf.Environment = map[string]any{"properties": env}
+	jf.EnvID = r.workspace + "/environments/CliV2AnonymousEnvironment/versions/" + hex.EncodeToString(sum[:16])
+	props["environmentId"] = jf.EnvID
 }
 
-func (r *jobFileReader) distribution(v *arm.Value) map[string]any {
+func (r *reader) distribution(v *arm.Value) map[string]any {
 	d := r.mapped(v, "distribution", map[string]string{"process_count_per_instance": "#processCountPerInstance",
 		"worker_count": "#workerCount", "parameter_server_count": "#parameterServerCount"})
 	if x := v.Get("type"); x != nil {
@@ -325,7 +386,7 @@ func (r *jobFileReader) distribution(v *arm.Value) map[string]any {
 // mapped reads the keys of section that table maps to REST fields: a
 // string, or a whole number when the field starts with '#'. Keys the
 // table lacks are the caller's.
-func (r *jobFileReader) mapped(v *arm.Value, section string, table map[string]string) map[string]any {
+func (r *reader) mapped(v *arm.Value, section string, table map[string]string) map[string]any {
 	out := map[string]any{}
 	for k, x := range r.fields(v, section) {
 		field, ok := table[k]
@@ -341,8 +402,8 @@ func (r *jobFileReader) mapped(v *arm.Value, section string, table map[string]st
 }
 
 // inputs reads literal inputs, and file and folder inputs: a local path
-// (uploaded first: jf.inputs) or a datastore or blob URI.
-func (r *jobFileReader) inputs(v *arm.Value, jf *jobFile) map[string]any {
+// (uploaded first: jf.Inputs) or a datastore or blob URI.
+func (r *reader) inputs(v *arm.Value, jf *File) map[string]any {
 	out := map[string]any{}
 	for i, name := range v.Keys {
 		switch x := v.Fields[i]; x.Kind {
@@ -361,7 +422,7 @@ func (r *jobFileReader) inputs(v *arm.Value, jf *jobFile) map[string]any {
 
 // fileInput reads a uri_file or uri_folder input. Inputs are always
 // downloaded onto the nodes: mode is accepted and has no effect.
-func (r *jobFileReader) fileInput(name string, x *arm.Value, jf *jobFile) map[string]any {
+func (r *reader) fileInput(name string, x *arm.Value, jf *File) map[string]any {
 	f := r.fields(x, "inputs.*")
 	typ := ""
 	if t := f["type"]; t != nil {
@@ -378,25 +439,25 @@ func (r *jobFileReader) fileInput(name string, x *arm.Value, jf *jobFile) map[st
 	}
 	p := r.str("inputs."+name+".path", pv)
 	in := map[string]any{"jobInputType": typ}
-	a, err := localPath(r.path, p)
+	a, err := r.stat("inputs."+name, p)
 	switch {
 	case errors.Is(err, errNotLocal):
 		in["uri"] = p
 	case err != nil:
 		r.errf(pv, "inputs.%s.path %q: %v", name, p, err)
-	case a.dir != (typ == "uri_folder"):
+	case a.Dir != (typ == "uri_folder"):
 		r.errf(pv, "inputs.%s.path %q does not match its type %s", name, p, typ)
 	default:
-		if jf.inputs == nil {
-			jf.inputs = map[string]*localAsset{}
+		if jf.Inputs == nil {
+			jf.Inputs = map[string]*Local{}
 		}
-		jf.inputs[name] = &a
+		jf.Inputs[name] = &a
 	}
 	return in
 }
 
 // outputs reads uri_folder outputs without a path.
-func (r *jobFileReader) outputs(v *arm.Value) map[string]any {
+func (r *reader) outputs(v *arm.Value) map[string]any {
 	out := map[string]any{}
 	for i, name := range v.Keys {
 		x := v.Fields[i]
@@ -411,4 +472,18 @@ func (r *jobFileReader) outputs(v *arm.Value) map[string]any {
 		out[name] = map[string]any{"jobOutputType": typ}
 	}
 	return out
+}
+
+// JobName is the job's name: override when set, else the file's name:,
+// else a new one (job-{10 hex digits}), as az ml names a job.
+func (f *File) JobName(override string) string {
+	switch {
+	case override != "":
+		return override
+	case f.Name != "":
+		return f.Name
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail
+	return "job-" + hex.EncodeToString(b)
 }
