@@ -40,6 +40,11 @@ type Engine struct {
 	log    *slog.Logger
 	net    func(ctx context.Context, subscription string) (*netverify.Network, error)
 	clock  clock.Clock
+	// changes, seen and stale are the re-probing's (reprobe.go); only the
+	// engine's passes touch seen and stale.
+	changes func(ctx context.Context) (map[string]int64, error)
+	seen    map[string]int64
+	stale   map[string]*staleCompute
 	// scheduler places jobs on nodes in each pass; nil: none.
 	scheduler Scheduler
 	// lease, when set, shares the work with other replicas' engines
@@ -52,6 +57,10 @@ type Engine struct {
 	// RetryAfter delays an operation that something (a lock, a failing
 	// store) holds up.
 	RetryAfter time.Duration
+	// ReprobeAfter is how long the engine waits after a change of the
+	// network before it re-probes the nodes: a burst of writes (a
+	// template deployment) is probed once.
+	ReprobeAfter time.Duration
 
 	kick chan struct{} // a Wake for the worker
 
@@ -72,6 +81,11 @@ type Config struct {
 	Log        *slog.Logger
 	// Network compiles a subscription's resources for the verifier.
 	Network func(ctx context.Context, subscription string) (*netverify.Network, error)
+	// NetworkChanges counts the changes of each subscription's network
+	// that may change what nodes reach (by arm.FoldKey of the
+	// subscription; counts only grow); the engine re-probes the nodes of a
+	// subscription whose count moved. nil: no re-probing.
+	NetworkChanges func(ctx context.Context) (map[string]int64, error)
 	// Clock is the time source; nil is the system clock.
 	Clock clock.Clock
 	// Lease, when set, makes the engine one of several replicas on a
@@ -86,10 +100,11 @@ func New(cfg Config) *Engine {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	e := &Engine{st: cfg.Store, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
-		clock: clk, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{}), lease: cfg.Lease, shared: cfg.Store}
+	e := &Engine{st: ownStore{cfg.Store}, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
+		changes: cfg.NetworkChanges, seen: map[string]int64{}, stale: map[string]*staleCompute{},
+		clock: clk, RetryAfter: 500 * time.Millisecond, ReprobeAfter: 250 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{}), lease: cfg.Lease, shared: cfg.Store}
 	if cfg.Lease != nil {
-		e.st = fencedStore{Store: cfg.Store, e: e}
+		e.st = fencedStore{Store: e.st, e: e}
 	}
 	return e
 }
@@ -287,6 +302,8 @@ func (e *Engine) pass(stopping context.Context) time.Time {
 			soon(e.clock.Now().Add(e.RetryAfter))
 		}
 	}
+	// Before the scheduler: a node the network broke takes no job.
+	soon(e.reprobe(ctx, ps, e.clock.Now()))
 	if e.scheduler != nil {
 		soon(e.scheduler.Schedule(ctx, e.clock.Now()))
 	}
