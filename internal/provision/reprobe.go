@@ -20,7 +20,8 @@ import (
 // pass becomes idle, an idle node that lost a flow becomes unusable
 // (Azure marks a node unusable when its agent loses contact with the
 // service), each with the flow and the verifier's reason. Nodes that run
-// a job or are being prepared are probed when they are idle again;
+// a job or are being prepared are probed when they are idle again (the
+// engine looks every RetryAfter);
 // stopped and leaving nodes are not probed. A change is probed
 // ReprobeAfter after it was seen, so that a burst of writes is probed
 // once.
@@ -55,8 +56,7 @@ func (s ownStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 
 // reprobe notes the computes of subscriptions whose network changed and
 // probes those whose time came. It returns when it wants to run again
-// (zero: only when woken; a node that runs a job is probed at the pass
-// after its job ends).
+// (zero: only when woken).
 func (e *Engine) reprobe(ctx context.Context, ps *passState, now time.Time) time.Time {
 	if e.changes == nil {
 		return time.Time{}
@@ -96,13 +96,14 @@ func (e *Engine) reprobe(ctx context.Context, ps *passState, now time.Time) time
 			e.log.Error("provisioning: probing nodes again", "compute", sc.id.String(), "err", err)
 			retry = true
 		}
-		switch {
-		case retry:
-			sc.at = e.clock.Now().Add(e.RetryAfter)
-			soon(sc.at)
-		case len(sc.nodes) == 0:
+		if !retry && len(sc.nodes) == 0 {
 			delete(e.stale, key)
+			continue
 		}
+		// Held up, or nodes that run a job or are being prepared: look
+		// again soon.
+		sc.at = e.clock.Now().Add(e.RetryAfter)
+		soon(sc.at)
 	}
 	return next
 }
