@@ -563,10 +563,11 @@ func (e *Engine) planInStore(ctx context.Context, op Operation, id arm.ID) (plan
 func (e *Engine) act(ctx context.Context, op Operation, id arm.ID, nodes []node, flows []fabric.Flow) (map[string]action, map[string]result, error) {
 	acts := make(map[string]action, len(nodes))
 	results := make(map[string]result, len(nodes))
+	var up []node // brought up: their flows are probed, all together
 	for _, n := range nodes {
 		a := actionFor(op, n)
 		acts[n.NodeID] = a
-		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
+		fn := fabricNode(id, n)
 		var r result
 		switch a {
 		case keep:
@@ -580,15 +581,51 @@ func (e *Engine) act(ctx context.Context, op Operation, id arm.ID, nodes []node,
 		case remove:
 			r.err = e.fab.Remove(ctx, fn)
 		}
-		if r.err == nil && (a == boot || a == start) {
-			r.probes, r.probeErr = e.fab.Probe(ctx, fn, flows)
-		}
-		if err := ctx.Err(); err != nil && (r.err != nil || r.probeErr != nil) {
+		if err := ctx.Err(); err != nil && r.err != nil {
 			return nil, nil, fmt.Errorf("%s node %s: %w", a, n.NodeID, err)
+		}
+		if r.err == nil && (a == boot || a == start) {
+			up = append(up, n)
+		}
+		results[n.NodeID] = r
+	}
+	probed := e.probeAll(ctx, id, up, flows)
+	for i, n := range up {
+		r := results[n.NodeID]
+		r.probes, r.probeErr = probed[i].probes, probed[i].probeErr
+		if err := ctx.Err(); err != nil && r.probeErr != nil {
+			return nil, nil, fmt.Errorf("probe node %s: %w", n.NodeID, err)
 		}
 		results[n.NodeID] = r
 	}
 	return acts, results, nil
+}
+
+// nodeConcurrency bounds the nodes probed at once: a probe that gets no
+// answer waits for its timeout, and a node agent takes a while to start;
+// a cluster's nodes wait together.
+const nodeConcurrency = 16
+
+// probeAll probes the flows of each node, several at once, and returns
+// their results (probes and probeErr) in the nodes' order.
+func (e *Engine) probeAll(ctx context.Context, id arm.ID, nodes []node, flows []fabric.Flow) []result {
+	results := make([]result, len(nodes))
+	slots := make(chan struct{}, nodeConcurrency)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i].probes, results[i].probeErr = e.fab.Probe(ctx, fabricNode(id, n), flows)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// fabricNode is node n of compute id as the fabric knows it.
+func fabricNode(id arm.ID, n node) fabric.Node {
+	return fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
 }
 
 // logDisagreement logs the flows that passed on node n although the
@@ -766,8 +803,7 @@ func (e *Engine) remove(ctx context.Context, ps *passState, op Operation, id arm
 		return err
 	}
 	for _, n := range nodes {
-		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP)}
-		if err := e.fab.Remove(ps.stopping, fn); err != nil {
+		if err := e.fab.Remove(ps.stopping, fabricNode(id, n)); err != nil {
 			if ps.stopping.Err() != nil {
 				return fmt.Errorf("remove node %s: %w", n.NodeID, ps.stopping.Err())
 			}

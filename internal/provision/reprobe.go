@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"time"
 
 	"securetrain/internal/arm"
@@ -32,10 +31,6 @@ type staleCompute struct {
 	at    time.Time       // when to probe them: the change's debounce, or a retry
 	nodes map[string]bool // the nodes still to probe, by name
 }
-
-// reprobeConcurrency bounds the nodes probed at once: a probe that gets
-// no answer waits for its timeout, and a cluster's nodes wait together.
-const reprobeConcurrency = 16
 
 // ownWrite marks the context of the engine's own transactions.
 type ownWrite struct{}
@@ -221,23 +216,20 @@ func (e *Engine) reprobeCompute(ctx context.Context, ps *passState, sc *staleCom
 }
 
 // probeNodes starts each node (a node the fabric lost with a restart is
-// booted anew; a running one stays as it is) and probes its flows.
+// booted anew; a running one stays as it is) and probes the flows of
+// those that run.
 func (e *Engine) probeNodes(ctx context.Context, id arm.ID, nodes []node, flows []fabric.Flow) []result {
 	results := make([]result, len(nodes))
-	slots := make(chan struct{}, reprobeConcurrency)
-	var wg sync.WaitGroup
+	var up []node
+	var at []int
 	for i, n := range nodes {
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
-			r := &results[i]
-			if r.err = e.fab.Start(ctx, fn); r.err == nil {
-				r.probes, r.probeErr = e.fab.Probe(ctx, fn, flows)
-			}
-		})
+		if results[i].err = e.fab.Start(ctx, fabricNode(id, n)); results[i].err == nil {
+			up, at = append(up, n), append(at, i)
+		}
 	}
-	wg.Wait()
+	for k, r := range e.probeAll(ctx, id, up, flows) {
+		results[at[k]].probes, results[at[k]].probeErr = r.probes, r.probeErr
+	}
 	return results
 }
 

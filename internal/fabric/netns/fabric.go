@@ -42,6 +42,9 @@ type Fabric struct {
 	// applying are the routers being brought up to date (peers apply
 	// each other).
 	applying map[*router]bool
+	// agentStarted, when set (tests), is told each node agent's process
+	// id before the fabric waits for it.
+	agentStarted func(pid int)
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
@@ -266,6 +269,13 @@ func (f *Fabric) Probe(ctx context.Context, n fabric.Node, flows []fabric.Flow) 
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if f.cfg.Agent != nil {
+		placed := make([]fabric.Flow, len(flows))
+		for i, fl := range flows {
+			placed[i] = fl.At(n)
+		}
+		return f.probeByAgent(ctx, nd, placed)
 	}
 	out := make([]fabric.Probe, len(flows))
 	var wg sync.WaitGroup
