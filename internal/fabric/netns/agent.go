@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -18,14 +20,29 @@ import (
 )
 
 // The node agent: a process of the server's own binary (the hidden
-// `securetrain agent`), started inside the node's network namespace as an
-// unprivileged user without capabilities, that sends the node's outbound
-// flows from there and reports what each one met. It gets its flows on
-// stdin and answers on stdout; nothing of the server's (its data
-// directory, database, keys, tokens, environment) is handed to it, and
-// as that user it can open none of them.
+// `securetrain agent`), started with each node inside the node's network
+// namespace as an unprivileged user without capabilities. It answers
+// Azure ML's inbound management traffic on TCP 44224, and sends the
+// node's outbound flows from there whenever the fabric probes the node,
+// reporting what each one met. It talks to the fabric over its stdin and
+// stdout (JSON, one message a line): a hello naming the node, answered
+// once it listens; then probe requests, each answered with its results.
+// Nothing of the server's (its data directory, database, keys, tokens,
+// environment) is handed to it, and as that user it can open none of
+// them. It ends when its stdin closes (the node stops, the server ends)
+// and is killed with the server.
 
-// agentRequest is what the fabric sends an agent.
+// agentHello is the fabric's first message: the node the agent is.
+type agentHello struct {
+	Node string `json:"node"`
+}
+
+// agentReady answers the hello: the agent listens (Error empty).
+type agentReady struct {
+	Error string `json:"error,omitempty"`
+}
+
+// agentRequest is a probe request.
 type agentRequest struct {
 	Timeout time.Duration `json:"timeout"`
 	Probes  []agentProbe  `json:"probes"`
@@ -43,28 +60,51 @@ type agentResult struct {
 	Failed string `json:"failed,omitempty"`
 }
 
-// AgentMain is the node agent: it reads a request from in, sends every
-// probe at once, and writes the results, in the request's order, to out.
+// AgentMain is the node agent: it reads the hello from in, listens on
+// 44224, says so on out, then answers each probe request on out (every
+// probe of a request sent at once, results in the request's order) until
+// in ends.
 func AgentMain(in io.Reader, out io.Writer) error {
-	var req agentRequest
-	if err := json.NewDecoder(io.LimitReader(in, 1<<20)).Decode(&req); err != nil {
-		return fmt.Errorf("node agent: read the probes: %w", err)
+	dec, enc := json.NewDecoder(in), json.NewEncoder(out)
+	var hello agentHello
+	if err := dec.Decode(&hello); err != nil {
+		return fmt.Errorf("node agent: read the hello: %w", err)
 	}
-	results := make([]agentResult, len(req.Probes))
-	deadline := time.Now().Add(req.Timeout)
-	var wg sync.WaitGroup
-	for i, p := range req.Probes {
-		wg.Go(func() {
-			line, err := dial(p.Proto, p.Target, deadline, true)
-			if err != nil {
-				results[i].Failed = failure(err, req.Timeout)
-				return
-			}
-			results[i].Line = line
-		})
+	ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", agentPort))
+	if err != nil {
+		enc.Encode(agentReady{Error: err.Error()})
+		return fmt.Errorf("node agent: %w", err)
 	}
-	wg.Wait()
-	return json.NewEncoder(out).Encode(results)
+	defer ln.Close()
+	go serveAgent(ln, hello.Node)
+	if err := enc.Encode(agentReady{}); err != nil {
+		return fmt.Errorf("node agent: %w", err)
+	}
+	for {
+		var req agentRequest
+		if err := dec.Decode(&req); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("node agent: read a request: %w", err)
+		}
+		results := make([]agentResult, len(req.Probes))
+		deadline := time.Now().Add(req.Timeout)
+		var wg sync.WaitGroup
+		for i, p := range req.Probes {
+			wg.Go(func() {
+				line, err := dial(p.Proto, p.Target, deadline, true)
+				if err != nil {
+					results[i].Failed = failure(err, req.Timeout)
+					return
+				}
+				results[i].Line = line
+			})
+		}
+		wg.Wait()
+		if err := enc.Encode(results); err != nil {
+			return fmt.Errorf("node agent: %w", err)
+		}
+	}
 }
 
 // agentEligible reports whether the agent sends fl: an outbound TCP or
@@ -77,27 +117,34 @@ func agentEligible(fl fabric.Flow) bool {
 
 // probeByAgent probes the node's flows (placed at the node): outbound ones
 // by its agent, the others in the server.
-func (f *Fabric) probeByAgent(ctx context.Context, nd *node, flows []fabric.Flow) ([]fabric.Probe, error) {
+func (f *Fabric) probeByAgent(ctx context.Context, nd *node, a *agentProc, flows []fabric.Flow) ([]fabric.Probe, error) {
 	out := make([]fabric.Probe, len(flows))
 	req := agentRequest{Timeout: f.dialTimeout()}
-	var sent []int
-	var wg sync.WaitGroup
+	var sent, rest []int
 	for i, fl := range flows {
 		if agentEligible(fl) {
 			sent = append(sent, i)
 			req.Probes = append(req.Probes, agentProbe{Proto: strings.ToLower(fl.Protocol), Target: addrPort(fl.Destination, fl.DestinationPort)})
-			continue
+		} else {
+			rest = append(rest, i)
 		}
-		wg.Go(func() { out[i] = f.probe(ctx, nd, fl) })
+	}
+	// The agent must listen before anything is sent to it.
+	if err := a.waitReady(ctx); err != nil {
+		return nil, fmt.Errorf("the node agent of %s: %w", nd.n.Name, err)
+	}
+	var wg sync.WaitGroup
+	for _, i := range rest {
+		wg.Go(func() { out[i] = f.probe(ctx, nd, flows[i]) })
 	}
 	var results []agentResult
 	var err error
 	if len(sent) > 0 {
-		results, err = f.runAgent(ctx, nd, req)
+		results, err = a.ask(req)
 	}
 	wg.Wait()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the node agent of %s: %w", nd.n.Name, err)
 	}
 	for k, i := range sent {
 		p := fabric.Probe{Flow: flows[i]}
@@ -113,12 +160,12 @@ func (f *Fabric) probeByAgent(ctx context.Context, nd *node, flows []fabric.Flow
 // without capabilities (the change of credentials drops them all) or
 // supplementary groups, with a's environment only, in /, killed with the
 // server.
-func agentCommand(ctx context.Context, a Agent) *exec.Cmd {
+func agentCommand(a Agent) *exec.Cmd {
 	uid := a.UID
 	if uid == 0 {
 		uid = AgentUID
 	}
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", a.Args...)
+	cmd := exec.Command("/proc/self/exe", a.Args...)
 	cmd.Env = append([]string{}, a.Env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
@@ -126,17 +173,34 @@ func agentCommand(ctx context.Context, a Agent) *exec.Cmd {
 	return cmd
 }
 
-// runAgent starts the node's agent in its namespace, hands it req and
-// returns its results.
-func (f *Fabric) runAgent(ctx context.Context, nd *node, req agentRequest) ([]agentResult, error) {
-	in, err := json.Marshal(req)
+// agentProc is a node's running agent.
+type agentProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	dec    *json.Decoder
+	stderr *bytes.Buffer // the agent's complaints, for the errors
+
+	ready    chan struct{} // closed when the agent answered the hello
+	readyErr error
+
+	mu sync.Mutex // one request at a time
+}
+
+// startAgent starts node nd's agent in its namespace and says hello; it
+// does not wait for the answer (Probe does), so that the agents of a
+// cluster's nodes start together.
+func (f *Fabric) startAgent(nd *node) (*agentProc, error) {
+	cmd := agentCommand(*f.cfg.Agent)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("node agent of %s: %w", nd.n.Name, err)
+		return nil, err
 	}
-	cmd := agentCommand(ctx, *f.cfg.Agent)
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	a := &agentProc{cmd: cmd, stdin: stdin, dec: json.NewDecoder(stdout), stderr: &bytes.Buffer{}, ready: make(chan struct{})}
+	cmd.Stderr = a.stderr
 	// The child is forked from a thread inside the node's namespace and
 	// stays there; the thread returns to the server's namespace at once.
 	if err := inNamespace(nd.ns.fd, cmd.Start); err != nil {
@@ -145,12 +209,68 @@ func (f *Fabric) runAgent(ctx context.Context, nd *node, req agentRequest) ([]ag
 	if f.agentStarted != nil {
 		f.agentStarted(cmd.Process.Pid)
 	}
-	if err := cmd.Wait(); err != nil {
-		return nil, fmt.Errorf("the node agent of %s: %w: %s", nd.n.Name, err, strings.TrimSpace(stderr.String()))
+	go func() {
+		defer close(a.ready)
+		if err := json.NewEncoder(stdin).Encode(agentHello{Node: nd.n.Compute + "/" + nd.n.Name}); err != nil {
+			a.readyErr = a.failed(err)
+			return
+		}
+		var r agentReady
+		if err := a.dec.Decode(&r); err != nil {
+			a.readyErr = a.failed(err)
+		} else if r.Error != "" {
+			a.readyErr = errors.New(r.Error)
+		}
+	}()
+	return a, nil
+}
+
+// waitReady waits until the agent listens.
+func (a *agentProc) waitReady(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return a.readyErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ask sends a request and reads its results. The agent answers within
+// the request's timeout.
+func (a *agentProc) ask(req agentRequest) ([]agentResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := json.NewEncoder(a.stdin).Encode(req); err != nil {
+		return nil, a.failed(err)
 	}
 	var results []agentResult
-	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil || len(results) != len(req.Probes) {
-		return nil, fmt.Errorf("the node agent of %s answered %d results for %d probes (%v): %q", nd.n.Name, len(results), len(req.Probes), err, stdout.String())
+	if err := a.dec.Decode(&results); err != nil {
+		return nil, a.failed(err)
+	}
+	if len(results) != len(req.Probes) {
+		return nil, fmt.Errorf("%d results for %d probes", len(results), len(req.Probes))
 	}
 	return results, nil
+}
+
+// failed is err with what the agent said on stderr.
+func (a *agentProc) failed(err error) error {
+	if msg := strings.TrimSpace(a.stderr.String()); msg != "" {
+		return fmt.Errorf("%w: %s", err, msg)
+	}
+	return err
+}
+
+// stop ends the agent: its stdin closes, and it is killed if it does not
+// end by itself at once.
+func (a *agentProc) stop() {
+	a.stdin.Close()
+	done := make(chan struct{})
+	go func() { a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		a.cmd.Process.Kill()
+		<-done
+	}
 }

@@ -46,27 +46,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestNodeAgentProbesUnprivileged: with node agents, the seed cluster's
-// outbound flows are sent by a process in the node's namespace that runs
-// as nobody with no capability and no supplementary group, and they pass
-// as they do from the server; inbound 44224 still reaches the node.
+// TestNodeAgentProbesUnprivileged: with node agents, each node runs one:
+// a process in the node's namespace, as nobody with no capability and no
+// supplementary group. It sends the seed cluster's outbound flows, which
+// pass as they do from the server, and answers 44224 through the load
+// balancer; it ends when the node stops, and a start runs a new one.
 func TestNodeAgentProbesUnprivileged(t *testing.T) {
 	nw := compile(t, "cluster-public-ip.yaml")
 	f := newFabricWith(t, &nw, &Agent{Env: []string{agentEnv}})
 	c, fl := flows(t, nw, "ws1/cpucluster")
 	ctx := context.Background()
 	n := nodeOf(c, "tvm-0000", "10.0.0.4")
-	if err := f.Boot(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	var nodeIno uint64
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.nodes[nodeKey(n)].ns.fd), &st); err != nil {
-		t.Fatal(err)
-	}
-	nodeIno = st.Ino
-	var seen []string
+	var pids []int
 	f.agentStarted = func(pid int) {
+		pids = append(pids, pid)
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			t.Errorf("agent %d: %v", pid, err)
@@ -83,34 +76,65 @@ func TestNodeAgentProbesUnprivileged(t *testing.T) {
 				t.Errorf("agent %d: %s %q, want %q", pid, k, fields[k], want)
 			}
 		}
-		var ns syscall.Stat_t
-		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &ns); err != nil || ns.Ino != nodeIno {
-			t.Errorf("agent %d: network namespace %d (%v), want the node's %d", pid, ns.Ino, err, nodeIno)
+		var ns, node syscall.Stat_t
+		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &ns); err != nil {
+			t.Errorf("agent %d: %v", pid, err)
 		}
-		seen = append(seen, fields["Uid"])
+		if err := syscall.Stat("/run/netns/"+f.nodeNamespace(n), &node); err != nil || ns.Ino != node.Ino {
+			t.Errorf("agent %d: network namespace %d, want the node's %d (%v)", pid, ns.Ino, node.Ino, err)
+		}
 	}
-	probes, err := f.Probe(ctx, n, fl)
-	if err != nil {
+	if err := f.Boot(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 1 {
-		t.Fatalf("%d agents started for one probe of the node, want 1", len(seen))
+	if len(pids) != 1 {
+		t.Fatalf("%d agents started with the node, want 1", len(pids))
 	}
-	if bad := failed(probes); len(bad) > 0 || len(probes) != len(fl) {
-		t.Fatalf("%d of %d flows failed:\n%s", len(bad), len(fl), strings.Join(bad, "\n"))
-	}
-	outbound := 0
-	for _, p := range probes {
-		if !p.Flow.Inbound {
-			outbound++
-			if !strings.Contains(p.Detail, "answered by the emulated") {
+	probe := func() {
+		t.Helper()
+		probes, err := f.Probe(ctx, n, fl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad := failed(probes); len(bad) > 0 || len(probes) != len(fl) {
+			t.Fatalf("%d of %d flows failed:\n%s", len(bad), len(fl), strings.Join(bad, "\n"))
+		}
+		outbound, inbound := 0, 0
+		for _, p := range probes {
+			switch {
+			case p.Flow.Inbound && strings.Contains(p.Detail, "through the load balancer"):
+				inbound++
+			case !p.Flow.Inbound && strings.Contains(p.Detail, "answered by the emulated"):
+				outbound++
+			default:
 				t.Errorf("%s: %s", p.Flow.Name, p.Detail)
 			}
 		}
+		if outbound == 0 || inbound == 0 {
+			t.Fatalf("%d outbound and %d inbound flows passed: the agent had nothing to do", outbound, inbound)
+		}
 	}
-	if outbound == 0 {
-		t.Fatal("no outbound flow: the agent had nothing to send")
+	probe()
+	probe() // the same agent answers again
+	if len(pids) != 1 {
+		t.Fatalf("%d agents for one node", len(pids))
 	}
+	if err := f.Stop(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the agent %d of the stopped node: %v, want gone", pids[0], err)
+	}
+	if _, err := f.Probe(ctx, n, fl); err == nil || !strings.Contains(err.Error(), "agent does not run") {
+		t.Errorf("probing the stopped node: %v", err)
+	}
+	if err := f.Start(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("%d agents after a start, want a second one", len(pids))
+	}
+	probe()
 }
 
 // TestNodeAgentCannotReadTheDataDirectory: a process started as the agent
@@ -126,7 +150,7 @@ func TestNodeAgentCannotReadTheDataDirectory(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := agentCommand(context.Background(), Agent{Env: []string{readEnv + "=" + secret}})
+	cmd := agentCommand(Agent{Env: []string{readEnv + "=" + secret}})
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
