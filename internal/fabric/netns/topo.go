@@ -63,7 +63,7 @@ type node struct {
 	ns     *namespace
 	router *router
 	bridge *bridge
-	veth   string // the router's end of the node's link
+	veth   string       // the router's end of the node's link
 	agent  net.Listener // the agent's port in the server, without agent processes
 	// proc is the node's agent process (Config.Agent), while it runs.
 	proc *agentProc
