@@ -175,54 +175,60 @@ func agentCommand(a Agent) *exec.Cmd {
 
 // agentProc is a node's running agent.
 type agentProc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	dec    *json.Decoder
-	stderr *bytes.Buffer // the agent's complaints, for the errors
-
-	ready    chan struct{} // closed when the agent answered the hello
+	ready chan struct{} // closed when the agent answered the hello, or failed to
+	// Set before ready closes:
 	readyErr error
+	cmd      *exec.Cmd // nil when it did not start
+	stdin    io.WriteCloser
+	dec      *json.Decoder
+	stderr   *headBuffer // the agent's complaints, for the errors
 
 	mu sync.Mutex // one request at a time
 }
 
-// startAgent starts node nd's agent in its namespace and says hello; it
-// does not wait for the answer (Probe does), so that the agents of a
-// cluster's nodes start together.
-func (f *Fabric) startAgent(nd *node) (*agentProc, error) {
+// startAgent starts node nd's agent in its namespace and says hello, in
+// the background: Probe waits for it, so that the agents of a cluster's
+// nodes start together while the nodes boot one after another.
+func (f *Fabric) startAgent(nd *node) *agentProc {
+	a := &agentProc{ready: make(chan struct{}), stderr: &headBuffer{}}
+	go func() {
+		defer close(a.ready)
+		a.readyErr = a.start(f, nd)
+	}()
+	return a
+}
+
+func (a *agentProc) start(f *Fabric, nd *node) error {
 	cmd := agentCommand(*f.cfg.Agent)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	a := &agentProc{cmd: cmd, stdin: stdin, dec: json.NewDecoder(stdout), stderr: &bytes.Buffer{}, ready: make(chan struct{})}
 	cmd.Stderr = a.stderr
 	// The child is forked from a thread inside the node's namespace and
 	// stays there; the thread returns to the server's namespace at once.
 	if err := inNamespace(nd.ns.fd, cmd.Start); err != nil {
-		return nil, fmt.Errorf("start the node agent of %s: %w", nd.n.Name, err)
+		return fmt.Errorf("start: %w", err)
 	}
+	a.cmd, a.stdin, a.dec = cmd, stdin, json.NewDecoder(stdout)
 	if f.agentStarted != nil {
 		f.agentStarted(cmd.Process.Pid)
 	}
-	go func() {
-		defer close(a.ready)
-		if err := json.NewEncoder(stdin).Encode(agentHello{Node: nd.n.Compute + "/" + nd.n.Name}); err != nil {
-			a.readyErr = a.failed(err)
-			return
-		}
-		var r agentReady
-		if err := a.dec.Decode(&r); err != nil {
-			a.readyErr = a.failed(err)
-		} else if r.Error != "" {
-			a.readyErr = errors.New(r.Error)
-		}
-	}()
-	return a, nil
+	if err := json.NewEncoder(stdin).Encode(agentHello{Node: nd.n.Compute + "/" + nd.n.Name}); err != nil {
+		return a.failed(err)
+	}
+	var r agentReady
+	if err := a.dec.Decode(&r); err != nil {
+		return a.failed(err)
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
 }
 
 // waitReady waits until the agent listens.
@@ -261,9 +267,33 @@ func (a *agentProc) failed(err error) error {
 	return err
 }
 
+// headBuffer keeps the first 4 KiB written to it; it is written by the
+// process's copying goroutine and read by the fabric's.
+type headBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p[:min(len(p), max(0, 4096-b.buf.Len()))])
+	return len(p), nil
+}
+
+func (b *headBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // stop ends the agent: its stdin closes, and it is killed if it does not
 // end by itself at once.
 func (a *agentProc) stop() {
+	<-a.ready
+	if a.cmd == nil {
+		return
+	}
 	a.stdin.Close()
 	done := make(chan struct{})
 	go func() { a.cmd.Wait(); close(done) }()

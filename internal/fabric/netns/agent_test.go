@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -57,9 +59,19 @@ func TestNodeAgentProbesUnprivileged(t *testing.T) {
 	c, fl := flows(t, nw, "ws1/cpucluster")
 	ctx := context.Background()
 	n := nodeOf(c, "tvm-0000", "10.0.0.4")
-	var pids []int
+	var (
+		mu   sync.Mutex
+		pids []int
+	)
+	agents := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(pids)
+	}
 	f.agentStarted = func(pid int) {
+		mu.Lock()
 		pids = append(pids, pid)
+		mu.Unlock()
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			t.Errorf("agent %d: %v", pid, err)
@@ -87,9 +99,6 @@ func TestNodeAgentProbesUnprivileged(t *testing.T) {
 	if err := f.Boot(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	if len(pids) != 1 {
-		t.Fatalf("%d agents started with the node, want 1", len(pids))
-	}
 	probe := func() {
 		t.Helper()
 		probes, err := f.Probe(ctx, n, fl)
@@ -116,14 +125,14 @@ func TestNodeAgentProbesUnprivileged(t *testing.T) {
 	}
 	probe()
 	probe() // the same agent answers again
-	if len(pids) != 1 {
-		t.Fatalf("%d agents for one node", len(pids))
+	if pids := agents(); len(pids) != 1 {
+		t.Fatalf("agents %v for one node, want 1", pids)
 	}
 	if err := f.Stop(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0])); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the agent %d of the stopped node: %v, want gone", pids[0], err)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", agents()[0])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the agent %d of the stopped node: %v, want gone", agents()[0], err)
 	}
 	if _, err := f.Probe(ctx, n, fl); err == nil || !strings.Contains(err.Error(), "agent does not run") {
 		t.Errorf("probing the stopped node: %v", err)
@@ -131,10 +140,10 @@ func TestNodeAgentProbesUnprivileged(t *testing.T) {
 	if err := f.Start(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	if len(pids) != 2 {
-		t.Fatalf("%d agents after a start, want a second one", len(pids))
-	}
 	probe()
+	if pids := agents(); len(pids) != 2 {
+		t.Fatalf("agents %v after a start, want a second one", pids)
+	}
 }
 
 // TestNodeAgentCannotReadTheDataDirectory: a process started as the agent

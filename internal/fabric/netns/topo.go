@@ -311,11 +311,7 @@ func (f *Fabric) setRunning(nd *node, running bool) error {
 	}
 	if f.cfg.Agent != nil {
 		if nd.proc == nil {
-			p, err := f.startAgent(nd)
-			if err != nil {
-				return fmt.Errorf("node %s: %w", nd.n.Name, err)
-			}
-			nd.proc = p
+			nd.proc = f.startAgent(nd)
 		}
 		return nil
 	}
