@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"securetrain/internal/fabric/netns"
 	"strings"
 )
 
@@ -61,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if args[0] == "--version" || args[0] == "-version" {
 		return runVersion(nil, stdout, stderr)
 	}
+	if args[0] == agentCommand {
+		return runAgent(args[1:], stdout, stderr)
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(args[1:], stdout, stderr)
@@ -69,6 +74,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "securetrain: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return exitBadInput
+}
+
+// agentCommand is the node agent (not listed: the netns fabric starts it
+// in each node's namespace, docs/security.md).
+const agentCommand = "agent"
+
+// runAgent is the node agent: probes on stdin, results on stdout.
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "securetrain agent: no arguments, got %q (the netns fabric starts it)\n", args)
+		return exitBadInput
+	}
+	if err := netns.AgentMain(os.Stdin, stdout); err != nil {
+		fmt.Fprintf(stderr, "securetrain agent: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 func usage(w io.Writer) {

@@ -56,9 +56,11 @@ func TestNetnsSeedCluster(t *testing.T) {
 }
 
 // TestNetnsInstanceNSGBreaksAndHeals: the seed's no-public-IP instance
-// reaches its services through the NAT gateway; an NSG rule denying UDP
-// 5831 makes it unusable when it restarts, naming the flow; removing the
-// rule brings it back.
+// reaches its services through the NAT gateway. An NSG rule denying UDP
+// 5831, written through the API, makes it unusable without any other
+// operation: the engine learns of the write and probes the node again;
+// the node's errors name the flow and the rule. Restoring the rule brings
+// it back to idle, again by itself.
 func TestNetnsInstanceNSGBreaksAndHeals(t *testing.T) {
 	startNetnsServer(t)
 	env := example("instance-no-public-ip.yaml")
@@ -83,21 +85,37 @@ func TestNetnsInstanceNSGBreaksAndHeals(t *testing.T) {
 	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "broken.yaml", broken)); code != 0 {
 		t.Fatalf("apply broken: %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = computeCLI(t, "restart", "myinstance")
-	if code == 0 || !strings.Contains(out+errs, "UDP 5831") {
-		t.Fatalf("restart with UDP 5831 denied: exit %d, want a failure naming UDP 5831\n%s%s", code, out, errs)
-	}
-	code, out, errs = computeCLI(t, "nodes", "myinstance")
-	if !strings.Contains(out, "unusable") {
-		t.Errorf("nodes: exit %d, want the node unusable\n%s%s", code, out, errs)
+	out = waitNodes(t, "myinstance", "unusable")
+	mustContain(t, "nodes with UDP 5831 denied", out, "UDP 5831", "AllowAzureMachineLearningUdp")
+	code, out, errs = computeCLI(t, "show", "myinstance")
+	if code != 0 || !strings.Contains(out, `"state": "Unusable"`) || !strings.Contains(out, "UDP 5831") {
+		t.Errorf("show with UDP 5831 denied: exit %d, want Unusable naming the flow\n%s%s", code, out, errs)
 	}
 	if code, out, errs := runCLI(t, "apply", "-f", env); code != 0 {
 		t.Fatalf("apply fixed: %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = computeCLI(t, "restart", "myinstance")
-	if code != 0 || !strings.Contains(out, "state:             Running") {
-		t.Fatalf("restart after the fix: exit %d\n%s%s", code, out, errs)
+	waitNodes(t, "myinstance", "idle")
+	code, out, errs = computeCLI(t, "show", "myinstance")
+	if code != 0 || !strings.Contains(out, `"state": "Running"`) || strings.Contains(out, "UDP 5831") {
+		t.Errorf("show after the fix: exit %d, want Running without errors\n%s%s", code, out, errs)
 	}
+}
+
+// waitNodes lists a compute's nodes until one is in state, and returns
+// the listing. The engine re-probes by itself, a moment after the write.
+func waitNodes(t *testing.T, compute, state string) string {
+	t.Helper()
+	row := regexp.MustCompile(`(?m)^tvm-\d+\s.*\b` + state + `\b`)
+	var out, errs string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var code int
+		code, out, errs = computeCLI(t, "nodes", compute)
+		if code == 0 && row.MatchString(out) {
+			return out
+		}
+	}
+	t.Fatalf("no node of %s became %s within a minute:\n%s%s", compute, state, out, errs)
+	return ""
 }
 
 // TestServeFabricFlag: an unknown fabric is refused before anything starts.

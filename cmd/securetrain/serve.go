@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if cfg.fabric == "netns" {
 		// Removes what a killed server left, and (deferred, so after the
 		// engine has stopped) everything it created.
-		nf, err := netns.New(netns.Config{Instance: cfg.fabricInstance, Log: logger,
+		nf, err := netns.New(netns.Config{Instance: cfg.fabricInstance, Log: logger, Agent: &netns.Agent{Args: []string{agentCommand}},
 			Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
 				return handler.CompiledNetwork(ctx, sub)
 			}})

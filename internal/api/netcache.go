@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/netverify"
+	"securetrain/internal/provision"
+	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
 
@@ -129,62 +132,129 @@ func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, e
 // invalidatingStore is the store every part of the server writes through:
 // when a write transaction ends, committed or not, it drops the cached
 // network of each subscription in which it put or deleted a record of a
-// kind the model holds.
+// kind the model holds. A committed write of the network that nodes run
+// in (anything but a workspace's computes, jobs and assets, and not the
+// engine's own writes: provision.OwnWrite) is counted in changes, and
+// the engine re-probes the subscription's nodes.
 type invalidatingStore struct {
 	store.Store
 	networks *networkCache
+	changes  *networkChangeLog
 	// shared: other servers write the store too, and the transaction
 	// counts its changes in it.
 	shared bool
 }
 
 func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
-	written := map[string]bool{}
+	written, nodeNet := map[string]bool{}, map[string]bool{}
+	if provision.OwnWrite(ctx) {
+		nodeNet = nil
+	}
 	defer func() {
 		for sub := range written {
 			s.networks.invalidate(sub)
 		}
 	}()
-	return s.Store.Update(ctx, func(tx store.Tx) error {
-		if err := fn(recordingTx{Tx: tx, written: written}); err != nil || !s.shared {
+	err := s.Store.Update(ctx, func(tx store.Tx) error {
+		clear(nodeNet) // counted after the commit: this attempt's only
+		if err := fn(recordingTx{Tx: tx, written: written, nodeNet: nodeNet}); err != nil || !s.shared {
 			return err
 		}
 		for sub := range written {
-			if err := countChange(ctx, tx, sub); err != nil {
+			if err := countChange(ctx, tx, networkChanges, sub); err != nil {
+				return err
+			}
+		}
+		for sub := range nodeNet {
+			if err := countChange(ctx, tx, nodeNetworkChanges, sub); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && len(nodeNet) > 0 {
+		s.changes.committed(nodeNet, !s.shared)
+	}
+	return err
 }
 
-// networkChanges holds the change counters of each subscription (shared
-// stores): changeShards records per subscription, one chosen at random by
-// each writing transaction, so that concurrent writers in a subscription
-// rarely write the same record (which would make one of them retry); the
-// subscription's version is their sum, which every commit increases.
+// networkChangeLog counts the node-network changes of a server that has
+// its store alone (a shared store counts them in the store), and wakes
+// the engine for each.
+type networkChangeLog struct {
+	mu     sync.Mutex
+	counts map[string]int64 // by subscription, arm.FoldKey
+	wake   func()           // set once the engine exists
+}
+
+// committed notes the subscriptions a committed transaction changed
+// (counting them when count is set) and wakes the engine.
+func (l *networkChangeLog) committed(subs map[string]bool, count bool) {
+	l.mu.Lock()
+	if count {
+		for sub := range subs {
+			l.counts[sub]++
+		}
+	}
+	wake := l.wake
+	l.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// nodeNetworkChanges is the engine's signal (provision.Config): the
+// change count of each subscription's node network.
+func (s *Server) nodeNetworkChanges(ctx context.Context) (map[string]int64, error) {
+	st := s.store.(invalidatingStore)
+	if st.shared {
+		return changeCounts(ctx, st.Store, nodeNetworkChanges, "")
+	}
+	st.changes.mu.Lock()
+	defer st.changes.mu.Unlock()
+	return maps.Clone(st.changes.counts), nil
+}
+
+// The change counters of each subscription (shared stores) are
+// changeShards records per subscription and family, one chosen at random
+// by each writing transaction, so that concurrent writers in a
+// subscription rarely write the same record (which would make one of
+// them retry); the subscription's version is their sum, which every
+// commit increases. networkChanges counts every write of the model (the
+// cache's version); nodeNetworkChanges those the engine re-probes nodes
+// for.
 const (
-	networkChanges = "/providers/securetrain/networkChanges/"
-	changeShards   = 16
+	networkChanges     = "/providers/securetrain/networkChanges/"
+	nodeNetworkChanges = "/providers/securetrain/nodeNetworkChanges/"
+	changeShards       = 16
 )
 
 // networkVersion reads a subscription's change count (0: never changed).
 func networkVersion(ctx context.Context, rd store.Reader, sub string) (int64, error) {
-	var sum int64
-	err := store.Each(ctx, rd, store.Query{Scope: networkChanges + arm.FoldKey(sub)}, func(rec store.Record) error {
+	counts, err := changeCounts(ctx, rd, networkChanges, arm.FoldKey(sub))
+	return counts[arm.FoldKey(sub)], err
+}
+
+// changeCounts sums a family's counters by subscription: of sub, or of
+// every subscription when sub is "".
+func changeCounts(ctx context.Context, rd store.Reader, family, sub string) (map[string]int64, error) {
+	counts := map[string]int64{}
+	err := store.Each(ctx, rd, store.Query{Scope: strings.TrimSuffix(family+sub, "/")}, func(rec store.Record) error {
 		n, err := strconv.ParseInt(string(rec.Body), 10, 64)
 		if err != nil {
 			return fmt.Errorf("stored change counter %s: %w", rec.ID, err)
 		}
-		sum += n
+		of, _, _ := strings.Cut(strings.TrimPrefix(arm.FoldKey(rec.ID), arm.FoldKey(family)+"/"), "/")
+		counts[of] += n
 		return nil
 	})
-	return sum, err
+	return counts, err
 }
 
-// countChange adds one to a counter of the subscription in tx.
-func countChange(ctx context.Context, tx store.Tx, sub string) error {
-	id := networkChanges + arm.FoldKey(sub) + "/" + strconv.Itoa(rand.IntN(changeShards))
+// countChange adds one to a counter of the subscription in the family in
+// tx.
+func countChange(ctx context.Context, tx store.Tx, family, sub string) error {
+	id := family + arm.FoldKey(sub) + "/" + strconv.Itoa(rand.IntN(changeShards))
 	var n int64
 	rec, err := tx.Get(ctx, id)
 	switch {
@@ -199,22 +269,27 @@ func countChange(ctx context.Context, tx store.Tx, sub string) error {
 	return err
 }
 
-// recordingTx notes the subscriptions whose network a transaction changes.
+// recordingTx notes the subscriptions whose network a transaction changes:
+// written, every kind the model holds; nodeNet (nil: none), those whose
+// change may change what nodes can reach.
 type recordingTx struct {
 	store.Tx
-	written map[string]bool
+	written, nodeNet map[string]bool
 }
 
 func (t recordingTx) Put(ctx context.Context, rec store.Record, cond store.Condition) (store.Record, error) {
 	if kindOf(rec.Type) != nil {
-		t.note(rec.ID)
+		t.note(rec.ID, rec.Type)
 	}
 	return t.Tx.Put(ctx, rec, cond)
 }
 
 func (t recordingTx) Delete(ctx context.Context, id string, cond store.Condition) error {
-	if parsed, err := arm.ParseID(id, ""); err != nil || kindOf(parsed.Type()) != nil {
-		t.note(id)
+	parsed, err := arm.ParseID(id, "")
+	if err != nil {
+		t.note(id, "")
+	} else if kindOf(parsed.Type()) != nil {
+		t.note(id, parsed.Type())
 	}
 	return t.Tx.Delete(ctx, id, cond)
 }
@@ -222,17 +297,30 @@ func (t recordingTx) Delete(ctx context.Context, id string, cond store.Condition
 // DeleteUnder removes a resource group's or a resource's contents: the
 // network changes.
 func (t recordingTx) DeleteUnder(ctx context.Context, scope string) (int, error) {
-	t.note(scope)
+	typ := ""
+	if parsed, err := arm.ParseID(scope, ""); err == nil {
+		typ = parsed.Type()
+	}
+	t.note(scope, typ)
 	return t.Tx.DeleteUnder(ctx, scope)
 }
 
 // note records the subscription of an id or scope
-// ("/subscriptions/{sub}/...").
-func (t recordingTx) note(id string) {
+// ("/subscriptions/{sub}/...") of type typ ("" when it is not one
+// resource).
+func (t recordingTx) note(id, typ string) {
 	rest, ok := strings.CutPrefix(arm.FoldKey(id), "/subscriptions/")
 	if !ok {
 		return // tenant-level records (principals, role definitions) hold no network
 	}
 	sub, _, _ := strings.Cut(rest, "/")
 	t.written[sub] = true
+	if t.nodeNet != nil && !strings.HasPrefix(strings.ToLower(typ), workspaceChildren) {
+		t.nodeNet[sub] = true
+	}
 }
+
+// workspaceChildren prefixes the types of a workspace's computes, jobs
+// and assets: their writes change no network. A compute's nodes are
+// probed by its own operations.
+var workspaceChildren = strings.ToLower(resources.TypeWorkspace) + "/"

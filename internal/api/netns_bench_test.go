@@ -23,13 +23,20 @@ import (
 // its required flows probed as real packets (44224 in through the load
 // balancer from Azure ML's regional ranges), until the resize succeeds
 // with every node idle.
+// Sub-benchmarks: "agent", each node's outbound flows sent by its node
+// agent process (as serve does); "server", from the server's threads.
 func BenchmarkNetnsClusterReady100(b *testing.B) {
+	b.Run("agent", func(b *testing.B) { benchmarkClusterReady100(b, &netns.Agent{Env: []string{testAgentEnv + "=1"}}) })
+	b.Run("server", func(b *testing.B) { benchmarkClusterReady100(b, nil) })
+}
+
+func benchmarkClusterReady100(b *testing.B, agent *netns.Agent) {
 	const nodes = 100
 	netnstest.RequireRoot(b)
 	instance := fmt.Sprintf("b%d", time.Now().UnixNano()%1_000_000_000)
 	netnstest.NoLeaks(b, netns.NamePrefix+instance+"-")
 	var server atomic.Pointer[Server]
-	nf, err := netns.New(netns.Config{Instance: instance, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
+	nf, err := netns.New(netns.Config{Instance: instance, Agent: agent, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
 		return server.Load().CompiledNetwork(ctx, sub)
 	}})
 	if err != nil {
@@ -78,6 +85,22 @@ func BenchmarkNetnsClusterReady100(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(slab)/1024/float64(b.N*nodes), "slab-MiB/node")
+}
+
+// testAgentEnv makes this test binary a node agent (TestMain).
+const testAgentEnv = "SECURETRAIN_TEST_NODE_AGENT"
+
+// TestMain lets the netns benchmark's fabric start this test binary as
+// its node agents.
+func TestMain(m *testing.M) {
+	if os.Getenv(testAgentEnv) == "1" {
+		if err := netns.AgentMain(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 // slabKiB is the kernel's slab memory (namespaces, links and rules live

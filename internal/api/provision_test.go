@@ -36,12 +36,8 @@ func provisionEnv(t testing.TB, c *client, nsgRules string) {
 			t.Fatalf("resource group: %d %v", st, out)
 		}
 	}
-	rules := `{"name":"AllowAzureML","properties":{"priority":300,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
-	if nsgRules != "" {
-		rules += "," + nsgRules
-	}
 	for _, p := range []struct{ path, body string }{
-		{netNet + "networkSecurityGroups/nsg-compute", `{"location":"eastus","properties":{"securityRules":[` + rules + `]}}`},
+		{netNet + "networkSecurityGroups/nsg-compute", computeNSG(nsgRules)},
 		{vnetNet, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[
 			{"name":"compute","properties":{"addressPrefix":"10.0.1.0/24","defaultOutboundAccess":true,"networkSecurityGroup":{"id":"` + netNet + `networkSecurityGroups/nsg-compute"}}},
 			{"name":"small","properties":{"addressPrefix":"10.0.2.0/26","defaultOutboundAccess":true}},
@@ -55,6 +51,16 @@ func provisionEnv(t testing.TB, c *client, nsgRules string) {
 			t.Fatalf("PUT %s: %d %v", p.path, st, out)
 		}
 	}
+}
+
+// computeNSG is the body of the compute subnet's NSG: Azure ML's inbound
+// 44224, then rules (JSON, "" for none).
+func computeNSG(rules string) string {
+	all := `{"name":"AllowAzureML","properties":{"priority":300,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"VirtualNetwork","destinationPortRange":"44224"}}`
+	if rules != "" {
+		all += "," + rules
+	}
+	return `{"location":"eastus","properties":{"securityRules":[` + all + `]}}`
 }
 
 func versionFor(path string) string {

@@ -279,6 +279,20 @@ func TestReplicasSeeEachOthersNetworks(t *testing.T) {
 	}
 }
 
+// TestReplicasReprobeAfterAnotherReplicasWrite: an NSG written through
+// the replica that does not run the engine (b; a holds the engine's
+// lease) re-probes the nodes all the same, as b sees them.
+func TestReplicasReprobeAfterAnotherReplicasWrite(t *testing.T) {
+	url, dir := replicaDatabase(t)
+	a := replica(t, url, dir, "a")
+	poll(t, "a holding the engine's lease", patient, func() (bool, any) { return a.srv.Engine().Working(), nil })
+	b := replica(t, url, dir, "b")
+	if b.srv.Engine().Working() {
+		t.Fatal("b works too")
+	}
+	reprobeCycle(t, b, b)
+}
+
 // TestReplicasLeaveEachOthersDeployments: a deployment another replica
 // runs (it holds the run's lease) is neither run again nor ended as
 // interrupted by a replica that starts; once that lease has expired (its

@@ -88,7 +88,8 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	s.store = invalidatingStore{Store: st, networks: s.networks, shared: opts.Replica != nil}
+	changes := &networkChangeLog{counts: map[string]int64{}}
+	s.store = invalidatingStore{Store: st, networks: s.networks, changes: changes, shared: opts.Replica != nil}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()
@@ -96,7 +97,10 @@ func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	// The engine writes through the same store, so that its writes
 	// invalidate cached networks too.
 	s.engine = provision.New(provision.Config{Store: s.store, Fabric: fab, Governance: governance{s}, Quotas: opts.Quotas, Log: log,
-		Network: s.network, Clock: s.clock, Lease: opts.Replica})
+		Network: s.network, NetworkChanges: s.nodeNetworkChanges, Clock: s.clock, Lease: opts.Replica})
+	changes.mu.Lock()
+	changes.wake = s.engine.Wake
+	changes.mu.Unlock()
 	var ds jobs.Datastore
 	if opts.Blobs != nil {
 		s.blob = blob.NewService(opts.Blobs, blobAuthority{s}, log)

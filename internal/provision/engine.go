@@ -40,6 +40,11 @@ type Engine struct {
 	log    *slog.Logger
 	net    func(ctx context.Context, subscription string) (*netverify.Network, error)
 	clock  clock.Clock
+	// changes, seen and stale are the re-probing's (reprobe.go); only the
+	// engine's passes touch seen and stale.
+	changes func(ctx context.Context) (map[string]int64, error)
+	seen    map[string]int64
+	stale   map[string]*staleCompute
 	// scheduler places jobs on nodes in each pass; nil: none.
 	scheduler Scheduler
 	// lease, when set, shares the work with other replicas' engines
@@ -52,6 +57,10 @@ type Engine struct {
 	// RetryAfter delays an operation that something (a lock, a failing
 	// store) holds up.
 	RetryAfter time.Duration
+	// ReprobeAfter is how long the engine waits after a change of the
+	// network before it re-probes the nodes: a burst of writes (a
+	// template deployment) is probed once.
+	ReprobeAfter time.Duration
 
 	kick chan struct{} // a Wake for the worker
 
@@ -72,6 +81,11 @@ type Config struct {
 	Log        *slog.Logger
 	// Network compiles a subscription's resources for the verifier.
 	Network func(ctx context.Context, subscription string) (*netverify.Network, error)
+	// NetworkChanges counts the changes of each subscription's network
+	// that may change what nodes reach (by arm.FoldKey of the
+	// subscription; counts only grow); the engine re-probes the nodes of a
+	// subscription whose count moved. nil: no re-probing.
+	NetworkChanges func(ctx context.Context) (map[string]int64, error)
 	// Clock is the time source; nil is the system clock.
 	Clock clock.Clock
 	// Lease, when set, makes the engine one of several replicas on a
@@ -86,10 +100,11 @@ func New(cfg Config) *Engine {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	e := &Engine{st: cfg.Store, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
-		clock: clk, RetryAfter: 500 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{}), lease: cfg.Lease, shared: cfg.Store}
+	e := &Engine{st: ownStore{cfg.Store}, fab: cfg.Fabric, gov: cfg.Governance, quotas: cfg.Quotas.withDefaults(), log: cfg.Log, net: cfg.Network,
+		changes: cfg.NetworkChanges, seen: map[string]int64{}, stale: map[string]*staleCompute{},
+		clock: clk, RetryAfter: 500 * time.Millisecond, ReprobeAfter: 250 * time.Millisecond, kick: make(chan struct{}, 1), changed: make(chan struct{}), lease: cfg.Lease, shared: cfg.Store}
 	if cfg.Lease != nil {
-		e.st = fencedStore{Store: cfg.Store, e: e}
+		e.st = fencedStore{Store: e.st, e: e}
 	}
 	return e
 }
@@ -287,6 +302,8 @@ func (e *Engine) pass(stopping context.Context) time.Time {
 			soon(e.clock.Now().Add(e.RetryAfter))
 		}
 	}
+	// Before the scheduler: a node the network broke takes no job.
+	soon(e.reprobe(ctx, ps, e.clock.Now()))
 	if e.scheduler != nil {
 		soon(e.scheduler.Schedule(ctx, e.clock.Now()))
 	}
@@ -546,10 +563,11 @@ func (e *Engine) planInStore(ctx context.Context, op Operation, id arm.ID) (plan
 func (e *Engine) act(ctx context.Context, op Operation, id arm.ID, nodes []node, flows []fabric.Flow) (map[string]action, map[string]result, error) {
 	acts := make(map[string]action, len(nodes))
 	results := make(map[string]result, len(nodes))
+	var up []node // brought up: their flows are probed, all together
 	for _, n := range nodes {
 		a := actionFor(op, n)
 		acts[n.NodeID] = a
-		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
+		fn := fabricNode(id, n)
 		var r result
 		switch a {
 		case keep:
@@ -563,15 +581,51 @@ func (e *Engine) act(ctx context.Context, op Operation, id arm.ID, nodes []node,
 		case remove:
 			r.err = e.fab.Remove(ctx, fn)
 		}
-		if r.err == nil && (a == boot || a == start) {
-			r.probes, r.probeErr = e.fab.Probe(ctx, fn, flows)
-		}
-		if err := ctx.Err(); err != nil && (r.err != nil || r.probeErr != nil) {
+		if err := ctx.Err(); err != nil && r.err != nil {
 			return nil, nil, fmt.Errorf("%s node %s: %w", a, n.NodeID, err)
+		}
+		if r.err == nil && (a == boot || a == start) {
+			up = append(up, n)
+		}
+		results[n.NodeID] = r
+	}
+	probed := e.probeAll(ctx, id, up, flows)
+	for i, n := range up {
+		r := results[n.NodeID]
+		r.probes, r.probeErr = probed[i].probes, probed[i].probeErr
+		if err := ctx.Err(); err != nil && r.probeErr != nil {
+			return nil, nil, fmt.Errorf("probe node %s: %w", n.NodeID, err)
 		}
 		results[n.NodeID] = r
 	}
 	return acts, results, nil
+}
+
+// nodeConcurrency bounds the nodes probed at once: a probe that gets no
+// answer waits for its timeout, and a node agent takes a while to start;
+// a cluster's nodes wait together.
+const nodeConcurrency = 16
+
+// probeAll probes the flows of each node, several at once, and returns
+// their results (probes and probeErr) in the nodes' order.
+func (e *Engine) probeAll(ctx context.Context, id arm.ID, nodes []node, flows []fabric.Flow) []result {
+	results := make([]result, len(nodes))
+	slots := make(chan struct{}, nodeConcurrency)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i].probes, results[i].probeErr = e.fab.Probe(ctx, fabricNode(id, n), flows)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// fabricNode is node n of compute id as the fabric knows it.
+func fabricNode(id arm.ID, n node) fabric.Node {
+	return fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}
 }
 
 // logDisagreement logs the flows that passed on node n although the
@@ -749,8 +803,7 @@ func (e *Engine) remove(ctx context.Context, ps *passState, op Operation, id arm
 		return err
 	}
 	for _, n := range nodes {
-		fn := fabric.Node{Compute: id.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP)}
-		if err := e.fab.Remove(ps.stopping, fn); err != nil {
+		if err := e.fab.Remove(ps.stopping, fabricNode(id, n)); err != nil {
 			if ps.stopping.Err() != nil {
 				return fmt.Errorf("remove node %s: %w", n.NodeID, ps.stopping.Err())
 			}

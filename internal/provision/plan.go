@@ -237,24 +237,13 @@ func settle(op Operation, s spec, p plan, nodes []node, acts map[string]action, 
 	// Unusable nodes stay so until they leave (unusable ones leave first)
 	// or an operation brings them up again; the operation fails when a
 	// node it brought up is unusable.
-	var reasons []Error
-	unusable, failedNow := 0, 0
+	failedNow := 0
 	for _, n := range o.kept {
-		if n.State != NodeUnusable {
-			continue
-		}
-		unusable++
-		if a := acts[n.NodeID]; a == boot || a == start {
+		if a := acts[n.NodeID]; n.State == NodeUnusable && (a == boot || a == start) {
 			failedNow++
 		}
-		if reasons == nil {
-			reasons = n.Errors
-		}
 	}
-	var errs []Error
-	if unusable > 0 {
-		errs = append(errs, Error{Code: codeNodeUnusable, Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(o.kept), summary(reasons)), Details: reasons})
-	}
+	errs := unusableErrors(o.kept)
 	if shortfall != nil {
 		errs = append(errs, *shortfall)
 	}
@@ -284,6 +273,26 @@ func settle(op Operation, s spec, p plan, nodes []node, acts map[string]action, 
 	}
 	o.releaseCreated = len(o.kept) == 0 && s.ComputeType == resources.ComputeAml && o.hold == nil
 	return o
+}
+
+// unusableErrors is the compute's error for its unusable nodes, if any:
+// how many, and the first one's reasons.
+func unusableErrors(nodes []node) []Error {
+	var reasons []Error
+	unusable := 0
+	for _, n := range nodes {
+		if n.State != NodeUnusable {
+			continue
+		}
+		unusable++
+		if reasons == nil {
+			reasons = n.Errors
+		}
+	}
+	if unusable == 0 {
+		return nil
+	}
+	return []Error{{Code: codeNodeUnusable, Message: fmt.Sprintf("%d of %d nodes are unusable: %s", unusable, len(nodes), summary(reasons)), Details: reasons}}
 }
 
 // removeFailed is the error of a removal the fabric failed.

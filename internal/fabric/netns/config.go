@@ -24,7 +24,24 @@ type Config struct {
 	ProbeTimeout time.Duration
 	// Log receives what the fabric does; nil discards it.
 	Log *slog.Logger
+	// Agent, when set, sends each node's outbound flows from a node agent
+	// process (agent.go); nil sends them from the server's own threads.
+	Agent *Agent
 }
+
+// Agent says how the fabric starts node agents.
+type Agent struct {
+	// Args follow the server's own binary (/proc/self/exe): "agent".
+	Args []string
+	// Env is the agent's whole environment (nothing is inherited).
+	Env []string
+	// UID is the user (and group) the agent runs as; 0 is AgentUID.
+	UID int
+}
+
+// AgentUID is the default user of node agents: nobody, shared by every
+// node's agent; jobs run as users of their own.
+const AgentUID = 65534
 
 // Namespace is what `securetrain fabric status` shows of one namespace.
 type Namespace struct {

@@ -44,6 +44,9 @@ type Fabric struct {
 	// applying are the routers being brought up to date (peers apply
 	// each other).
 	applying map[*router]bool
+	// agentStarted, when set (tests), is told each node agent's process
+	// id before the fabric waits for it.
+	agentStarted func(pid int)
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
@@ -203,23 +206,24 @@ func (f *Fabric) update(nw *netverify.Network, r *router) error {
 func (f *Fabric) Start(ctx context.Context, n fabric.Node) error {
 	f.mu.Lock()
 	nd := f.nodes[nodeKey(n)]
-	f.mu.Unlock()
 	if nd == nil {
+		f.mu.Unlock()
 		return f.Boot(ctx, n) // lost with a restart of the server: boot it anew
 	}
-	return nd.setRunning(true)
+	defer f.mu.Unlock()
+	return f.setRunning(nd, true)
 }
 
 // Stop halts the node: its link goes down and its agent stops answering;
 // the namespace and its address stay.
 func (f *Fabric) Stop(_ context.Context, n fabric.Node) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	nd := f.nodes[nodeKey(n)]
-	f.mu.Unlock()
 	if nd == nil {
 		return nil // nothing runs
 	}
-	return nd.setRunning(false)
+	return f.setRunning(nd, false)
 }
 
 // Remove deletes the node's namespace; its VNet's router goes with its
@@ -271,9 +275,20 @@ func (f *Fabric) Probe(ctx context.Context, n fabric.Node, flows []fabric.Flow) 
 		return nil, fmt.Errorf("node %s is not booted on the netns fabric", n.Name)
 	}
 	err = f.update(nw, nd.router)
+	proc := nd.proc
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if f.cfg.Agent != nil {
+		if proc == nil {
+			return nil, fmt.Errorf("node %s is stopped: its agent does not run", n.Name)
+		}
+		placed := make([]fabric.Flow, len(flows))
+		for i, fl := range flows {
+			placed[i] = fl.At(n)
+		}
+		return f.probeByAgent(ctx, nd, proc, placed)
 	}
 	out := make([]fabric.Probe, len(flows))
 	var wg sync.WaitGroup

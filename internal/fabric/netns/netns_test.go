@@ -50,10 +50,16 @@ func flows(t testing.TB, nw *netverify.Network, compute string) (*resources.Comp
 // leaks at the end.
 func newFabric(t testing.TB, nw **netverify.Network) *Fabric {
 	t.Helper()
+	return newFabricWith(t, nw, nil)
+}
+
+// newFabricWith is newFabric with node agents as agent says (nil: none).
+func newFabricWith(t testing.TB, nw **netverify.Network, agent *Agent) *Fabric {
+	t.Helper()
 	netnstest.RequireRoot(t)
 	instance := fmt.Sprintf("u%d", time.Now().UnixNano()%1_000_000_000)
 	netnstest.NoLeaks(t, NamePrefix+instance+"-")
-	f, err := New(Config{Instance: instance, ProbeTimeout: time.Second,
+	f, err := New(Config{Instance: instance, ProbeTimeout: time.Second, Agent: agent,
 		Network: func(context.Context, string) (*netverify.Network, error) { return *nw, nil }})
 	if err != nil {
 		t.Fatal(err)

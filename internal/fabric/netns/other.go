@@ -5,6 +5,7 @@ package netns
 
 import (
 	"errors"
+	"io"
 	"runtime"
 
 	"securetrain/internal/fabric"
@@ -32,3 +33,6 @@ func Cleanup(string) ([]string, error) { return nil, Supported() }
 
 // Status refuses: there is no fabric off Linux.
 func Status(string) ([]Namespace, error) { return nil, Supported() }
+
+// AgentMain refuses: there are no node namespaces off Linux.
+func AgentMain(io.Reader, io.Writer) error { return Supported() }

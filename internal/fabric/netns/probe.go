@@ -55,8 +55,20 @@ func (f *Fabric) send(ctx context.Context, nd *node, fl fabric.Flow) (bool, stri
 	} else {
 		line, err = exchange(nd.ns, proto, target, deadline, true)
 	}
+	failed := ""
 	if err != nil {
-		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failure(err, f.dialTimeout()))
+		failed = failure(err, f.dialTimeout())
+	}
+	return outboundVerdict(fl, line, failed)
+}
+
+// outboundVerdict reads an outbound probe's answer: the line the service
+// sent, or what the probe saw instead (failed, non-empty).
+func outboundVerdict(fl fabric.Flow, line, failed string) (bool, string) {
+	proto := strings.ToLower(fl.Protocol)
+	target := addrPort(fl.Destination, fl.DestinationPort)
+	if failed != "" {
+		return false, fmt.Sprintf("%s %s from %s: %s", strings.ToUpper(proto), target, fl.Source, failed)
 	}
 	svc, seen, ok := parseBanner(line)
 	if !ok {
@@ -120,21 +132,29 @@ func (f *Fabric) sendInbound(nd *node, fl fabric.Flow, proto string, deadline ti
 func exchange(ns *namespace, proto, target string, deadline time.Time, read bool) (string, error) {
 	var line string
 	err := inNamespace(ns.fd, func() error {
-		d := net.Dialer{Deadline: deadline}
-		conn, err := d.Dial(proto+"4", target)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		switch {
-		case proto == "udp":
-			line, err = askUDP(conn, deadline)
-		case read:
-			line, err = readLine(conn, deadline)
-		}
+		var err error
+		line, err = dial(proto, target, deadline, read)
 		return err
 	})
 	return line, err
+}
+
+// dial is exchange from the namespace the calling thread is in: the
+// server's thread in the node's namespace, or the node agent.
+func dial(proto, target string, deadline time.Time, read bool) (string, error) {
+	d := net.Dialer{Deadline: deadline}
+	conn, err := d.Dial(proto+"4", target)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	switch {
+	case proto == "udp":
+		return askUDP(conn, deadline)
+	case read:
+		return readLine(conn, deadline)
+	}
+	return "", nil
 }
 
 // lineFromCloud connects from the cloud, as its address src, to target

@@ -215,26 +215,33 @@ func (c *replay) SetReadDeadline(time.Time) error {
 func (c *replay) SetWriteDeadline(time.Time) error { return nil }
 
 // exchangeNamed connects from namespace ns to target over TCP as a
-// client of name does — its first bytes name it (HTTP Host, TLS SNI) —
-// and returns the answer's line.
+// client of name does and returns the answer's line (dialNamed).
 func exchangeNamed(ns *namespace, target netip.AddrPort, name string, deadline time.Time) (string, error) {
 	var line string
-	err := inNamespace(ns.fd, func() error {
-		d := net.Dialer{Deadline: deadline}
-		conn, err := d.Dial("tcp4", target.String())
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		conn.SetWriteDeadline(deadline)
-		if _, err := conn.Write(hello(name, target.Port())); err != nil {
-			return err
-		}
-		line, err = readLine(conn, deadline)
-		if err != nil && strings.Contains(err.Error(), "connection reset") && line == "" {
-			return fmt.Errorf("reset after the connection was accepted (a firewall's proxy refused it): %w", err)
-		}
+	err := inNamespace(ns.fd, func() (err error) {
+		line, err = dialNamed(target, name, deadline)
 		return err
 	})
+	return line, err
+}
+
+// dialNamed connects to target over TCP from the namespace the calling
+// thread is in (a node agent's own) as a client of name does — its first
+// bytes name it (HTTP Host, TLS SNI) — and returns the answer's line.
+func dialNamed(target netip.AddrPort, name string, deadline time.Time) (string, error) {
+	d := net.Dialer{Deadline: deadline}
+	conn, err := d.Dial("tcp4", target.String())
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetWriteDeadline(deadline)
+	if _, err := conn.Write(hello(name, target.Port())); err != nil {
+		return "", err
+	}
+	line, err := readLine(conn, deadline)
+	if err != nil && strings.Contains(err.Error(), "connection reset") && line == "" {
+		return "", fmt.Errorf("reset after the connection was accepted (a firewall's proxy refused it): %w", err)
+	}
 	return line, err
 }

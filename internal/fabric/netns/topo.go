@@ -64,8 +64,10 @@ type node struct {
 	ns     *namespace
 	router *router
 	bridge *bridge
-	veth   string // the router's end of the node's link
-	agent  net.Listener
+	veth   string       // the router's end of the node's link
+	agent  net.Listener // the agent's port in the server, without agent processes
+	// proc is the node's agent process (Config.Agent), while it runs.
+	proc *agentProc
 }
 
 func shortHash(s string) string {
@@ -213,14 +215,14 @@ func (f *Fabric) node(n fabric.Node, r *router, b *bridge) (*node, error) {
 		if nd.bridge != b || nd.n.PrivateIP != n.PrivateIP {
 			return nil, fmt.Errorf("node %s already runs in another subnet or with another address (%s)", n.Name, nd.n.PrivateIP)
 		}
-		return nd, nd.setRunning(true)
+		return nd, f.setRunning(nd, true)
 	}
 	ns, err := createNamespace(f.nodeNamespace(n))
 	if err != nil {
 		return nil, err
 	}
 	nd := &node{n: n, ns: ns, router: r, bridge: b, veth: "st-v-" + shortHash(key)[:9]}
-	if err := nd.wire(); err != nil {
+	if err := f.wire(nd); err != nil {
 		ns.close()
 		return nil, errors.Join(fmt.Errorf("node %s: %w", n.Name, err), deleteNamespace(ns.name))
 	}
@@ -228,11 +230,11 @@ func (f *Fabric) node(n fabric.Node, r *router, b *bridge) (*node, error) {
 	return nd, nil
 }
 
-func (nd *node) wire() error {
+func (f *Fabric) wire(nd *node) error {
 	if err := plug(nd.router, nd.bridge, nd.ns, nd.veth, []netip.Addr{nd.n.PrivateIP}); err != nil {
 		return err
 	}
-	return nd.setRunning(true)
+	return f.setRunning(nd, true)
 }
 
 // plug links namespace ns into bridge b of router r through a veth pair
@@ -293,7 +295,7 @@ func plug(r *router, b *bridge, ns *namespace, veth string, addrs []netip.Addr) 
 }
 
 // setRunning brings the node's link and agent up or down.
-func (nd *node) setRunning(running bool) error {
+func (f *Fabric) setRunning(nd *node, running bool) error {
 	l, err := nd.router.ns.nl.LinkByName(nd.veth)
 	if err != nil {
 		return fmt.Errorf("node %s: link %s: %w", nd.n.Name, nd.veth, err)
@@ -307,6 +309,12 @@ func (nd *node) setRunning(running bool) error {
 	}
 	if err := nd.router.ns.nl.LinkSetUp(l); err != nil {
 		return fmt.Errorf("node %s: start: %w", nd.n.Name, err)
+	}
+	if f.cfg.Agent != nil {
+		if nd.proc == nil {
+			nd.proc = f.startAgent(nd)
+		}
+		return nil
 	}
 	if nd.agent == nil {
 		ln, err := listenIn(nd.ns, "tcp4", fmt.Sprintf(":%d", agentPort))
@@ -323,6 +331,10 @@ func (nd *node) stopAgent() {
 	if nd.agent != nil {
 		nd.agent.Close()
 		nd.agent = nil
+	}
+	if nd.proc != nil {
+		nd.proc.stop()
+		nd.proc = nil
 	}
 }
 
