@@ -68,7 +68,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	if err != nil || !provisioned(c) {
 		return "", 0, nil // a shape error: validation refuses the write with it
 	}
-	if _, _, err := provision.SizeOf(c.VMSize); err != nil {
+	if _, err := provision.SizeOf(c.VMSize); err != nil {
 		var pe *provision.Error
 		errors.As(err, &pe)
 		return "", 0, newError(http.StatusBadRequest, pe.Code, "%s", pe.Message)

@@ -13,6 +13,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
+	"securetrain/internal/fabric"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -159,6 +160,7 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 		// Started before the server restarted: whatever is left of it is
 		// stopped, and it fails rather than run twice.
 		killUser(e.UID)
+		removeGroupsLeft(filepath.Join(s.cfg.WorkDir, key(e.Job)), len(e.Nodes))
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "ServiceRestarted",
 			Message: "the control plane restarted while the job ran; its processes were stopped. Submit it again."})
 	case body == nil && r == nil, resources.JobTerminal(status):
@@ -240,11 +242,21 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return resizing, s.queued(ctx, e)
 	}
 	ps.busy[uid] = true
-	r, err := start(ctx, spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job),
-		datastore: s.cfg.Datastore}, s.cfg.Engine.Wake)
+	sp := spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job), datastore: s.cfg.Datastore}
+	for _, n := range nodes {
+		sp.enter = append(sp.enter, s.cfg.Engine.Enter(job.Compute.ID, n.Name))
+	}
+	if sp.netns() {
+		sp.probeStorage = func(ctx context.Context, node string) ([]fabric.Probe, error) {
+			return s.cfg.Engine.ProbeStorage(ctx, job.Compute.ID, node)
+		}
+	}
+	r, err := start(ctx, sp, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
+		why := &Failure{Code: "JobPreparationFailed", Message: err.Error()}
+		errors.As(err, &why)
+		return true, s.end(ctx, e, resources.JobFailed, why)
 	}
 	s.mu.Lock()
 	s.runs[key(e.Job)] = r
@@ -290,6 +302,9 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	status, why, exits := r.status, r.reason, r.exits
 	if r.timer != nil {
 		r.timer.Stop()
+	}
+	if r.leftover != nil {
+		s.cfg.Log.Warn("jobs: control group left behind", "job", e.Job, "err", r.leftover)
 	}
 	r.mu.Unlock()
 	if status == "" {
@@ -425,7 +440,7 @@ func (s *Scheduler) Shutdown() {
 	}
 	s.mu.Unlock()
 	for _, r := range runs {
-		killUser(r.uid)
+		r.kill()
 		<-r.done
 	}
 }
