@@ -41,9 +41,9 @@ type Spec struct {
 	Env []string
 	// UID runs the process, with the same number as its group id and no
 	// supplementary groups; it must not be 0 or the server's own.
-	UID                    int
-	Stdin                  io.Reader
-	Stdout, Stderr         io.Writer
+	UID            int
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 	// Enter, when set, runs its argument on a thread inside the node's
 	// network namespace: the process is started there and lives there
 	// (fabric.Host.Enter). Nil starts it in the server's.
