@@ -16,6 +16,20 @@ import (
 // cluster cpucluster (0 to 2 nodes) in workspace ws1.
 func startJobServer(t *testing.T) {
 	t.Helper()
+	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, nodeDir: jobNodeDir(t)})
+	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
+	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "env.yaml", computeEnv)); code != 0 {
+		t.Fatalf("apply: %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := computeCLI(t, append([]string{"create", "cpucluster", "--type", "amlcompute", "--min-nodes", "0", "--max-nodes", "2"}, inSubnet...)...); code != 0 {
+		t.Fatalf("create cluster: %d\n%s%s", code, out, errs)
+	}
+}
+
+// jobNodeDir is a --node-dir jobs' users can reach (t.TempDir's parent
+// is private to root).
+func jobNodeDir(t *testing.T) string {
+	t.Helper()
 	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
 	if err != nil {
 		t.Fatal(err)
@@ -24,14 +38,7 @@ func startJobServer(t *testing.T) {
 	if err := os.Chmod(nodes, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, nodeDir: filepath.Join(nodes, "n")})
-	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
-	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "env.yaml", computeEnv)); code != 0 {
-		t.Fatalf("apply: %d\n%s%s", code, out, errs)
-	}
-	if code, out, errs := computeCLI(t, append([]string{"create", "cpucluster", "--type", "amlcompute", "--min-nodes", "0", "--max-nodes", "2"}, inSubnet...)...); code != 0 {
-		t.Fatalf("create cluster: %d\n%s%s", code, out, errs)
-	}
+	return filepath.Join(nodes, "n")
 }
 
 func jobCLI(t *testing.T, args ...string) (int, string, string) {

@@ -47,8 +47,12 @@ type run struct {
 	groups  []*sandbox.Group // one per node
 	procs   []process
 	workDir string
-	outputs []string      // the names of its output folders
-	done    chan struct{} // closed when every process has exited and the user's processes are gone
+	outputs []string // the names of its output folders
+	// rendezvous is a distributed job's on the netns fabric: when it
+	// fails, the verifier explains whether the nodes could reach the
+	// master.
+	rendezvous *distribution
+	done       chan struct{} // closed when every process has exited and the user's processes are gone
 
 	mu     sync.Mutex
 	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
@@ -180,6 +184,9 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 		}
 	}
 	r := &run{uid: sp.uid, done: make(chan struct{}), workDir: sp.workDir}
+	if sp.netns() && len(sp.nodes) > 1 && j.Distribution.Type != "" {
+		r.rendezvous = &d
+	}
 	for name := range outputs {
 		r.outputs = append(r.outputs, name)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
+	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -315,6 +317,9 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 				status, why = resources.JobFailed, &Failure{Code: "UserError", Message: fmt.Sprintf(
 					"Execution failed. User process 'Rank %d' exited with status code %d. Last lines of user_logs/%s:\n%s",
 					p.rank, code, filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
+				if r.rendezvous != nil {
+					why.Message += s.explainRendezvous(ctx, e, r.rendezvous)
+				}
 				break
 			}
 		}
@@ -341,6 +346,44 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	delete(s.runs, key(e.Job))
 	s.mu.Unlock()
 	return true, nil
+}
+
+// explainRendezvous says, for a distributed job that failed on the netns
+// fabric, which node could not reach the master's MASTER_PORT and the rule
+// or route that blocks it, as the verifier explains the flow ("" when the
+// network allows every node to reach it).
+func (s *Scheduler) explainRendezvous(ctx context.Context, e entry, d *distribution) string {
+	cid, err := arm.ParseID(e.Compute, "")
+	if err != nil {
+		return ""
+	}
+	master, err := netip.ParseAddr(d.addrs[0])
+	if err != nil {
+		return ""
+	}
+	for _, a := range d.addrs[1:] {
+		src, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		res, err := s.cfg.Engine.ExplainFlow(ctx, cid.Subscription, netverify.Query{From: netverify.AddressEndpoint(src),
+			To: netverify.AddressEndpoint(master), Protocol: netverify.TCP, Port: uint16(d.port)})
+		if err != nil {
+			s.cfg.Log.Warn("jobs: explain the rendezvous flow", "job", e.Job, "err", err)
+			return ""
+		}
+		for _, o := range res.Outcomes {
+			if o.Verdict == netverify.Allowed {
+				continue
+			}
+			msg := fmt.Sprintf("\nThe rendezvous flow TCP %s -> %s:%d (MASTER_ADDR:MASTER_PORT) is %s: %s", src, master, d.port, o.Verdict, o.Reason)
+			if o.Fix != "" {
+				msg += "; fix: " + o.Fix
+			}
+			return msg
+		}
+	}
+	return ""
 }
 
 // end finishes job e with status ("" leaves the record as it is): its
