@@ -100,15 +100,22 @@ func TestNetnsInstanceNSGBreaksAndHeals(t *testing.T) {
 	}
 }
 
-// TestNetnsJobStorageBlocked: on the seed's no-public-IP instance, an NSG
-// rule denying storage added after the instance came up fails the next
-// job in Preparing the way Azure's does (StorageMountError), naming the
-// flow and the rule; nothing of the job ran.
+// TestNetnsJobStorageBlocked: on the seed's no-public-IP instance,
+// `compute exec` runs in the node's namespace (its eth0 has the node's
+// private address) with the command's exit code; an NSG rule denying
+// storage added after the instance came up fails the next job in
+// Preparing the way Azure's does (StorageMountError), naming the flow and
+// the rule; nothing of the job ran.
 func TestNetnsJobStorageBlocked(t *testing.T) {
 	startNetnsServer(t)
 	env := example("instance-no-public-ip.yaml")
 	if code, out, errs := runCLI(t, "apply", "-f", env); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, errs)
+	}
+	code, out, errs := runCLI(t, "compute", "exec", "ws1/myinstance", "--subscription", testSub, "-g", "mlgroup", "--",
+		"sh", "-c", "ip -4 -o addr show dev eth0; exit 3")
+	if code != 3 || !regexp.MustCompile(`eth0\s+inet 10\.0\.0\.\d+/32`).MatchString(out) {
+		t.Fatalf("exec in the instance's node: exit %d, want 3 and eth0 with the node's address\n%s%s", code, out, errs)
 	}
 	data, err := os.ReadFile(env)
 	if err != nil {
@@ -136,7 +143,7 @@ func TestNetnsJobStorageBlocked(t *testing.T) {
 		t.Fatalf("apply broken: %d\n%s%s", code, out, errs)
 	}
 	job := writeFile(t, "job.yml", "command: echo never runs\nenvironment: azureml:sklearn:1\ncompute: azureml:myinstance\n")
-	code, out, errs := jobCLI(t, "create", "-f", job, "--name", "mount1", "--stream")
+	code, out, errs = jobCLI(t, "create", "-f", job, "--name", "mount1", "--stream")
 	if code != 1 || !strings.Contains(out, "status: Failed") {
 		t.Fatalf("job create: exit %d, want 1 and Failed\n%s%s", code, out, errs)
 	}

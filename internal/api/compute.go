@@ -216,16 +216,16 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, link opLink, id
 
 // computeAction serves POST .../computes/{name}/{action}: resize (a
 // cluster's node count, within its scale settings), stop, start and
-// restart (an instance), listNodes.
+// restart (an instance), listNodes, exec (exec.go).
 func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
 	action := strings.ToLower(p.types[len(p.types)-1])
 	id := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:2], Names: p.names}
 	if err := requireAPIVersion(r, typeCompute); err != nil {
 		return err
 	}
-	canonical := map[string]string{"resize": "resize", "stop": "stop", "start": "start", "restart": "restart", "listnodes": "listNodes"}[action]
+	canonical := map[string]string{"resize": "resize", "stop": "stop", "start": "start", "restart": "restart", "listnodes": "listNodes", "exec": "exec"}[action]
 	if canonical == "" {
-		return newError(http.StatusNotFound, "InvalidResourceType", "Compute action '%s' is not supported: resize, stop, start, restart, listNodes.", p.types[2])
+		return newError(http.StatusNotFound, "InvalidResourceType", "Compute action '%s' is not supported: resize, stop, start, restart, listNodes, exec.", p.types[2])
 	}
 	if r.Method != http.MethodPost {
 		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s needs POST", canonical)
@@ -234,8 +234,11 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		return err
 	}
 	ctx := r.Context()
-	if canonical == "listNodes" {
+	switch canonical {
+	case "listNodes":
 		return s.listNodes(w, r, id)
+	case "exec":
+		return s.computeExec(w, r, id)
 	}
 	var target int
 	if canonical == "resize" {

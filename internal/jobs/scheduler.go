@@ -54,6 +54,9 @@ type Scheduler struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by entry key
+	// taken are the user ids of running jobs and commands, and of a job
+	// being started.
+	taken map[int]bool
 }
 
 // New returns a scheduler; the engine runs it (Engine.SetScheduler).
@@ -61,7 +64,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.FirstUID == 0 {
 		cfg.FirstUID, cfg.UIDs = DefaultFirstUID, DefaultUIDs
 	}
-	return &Scheduler{cfg: cfg, runs: map[string]*run{}}
+	return &Scheduler{cfg: cfg, runs: map[string]*run{}, taken: map[int]bool{}}
 }
 
 // LogPath is where a job's log file lives (user_logs/name), or "" when
@@ -129,7 +132,8 @@ type passState struct {
 	// waiting are the computes (lower-cased ids) whose first queued job
 	// waits for nodes: the jobs after it wait too.
 	waiting map[string]bool
-	// busy are the user ids in use, read from /proc once a pass.
+	// busy are the user ids live processes use, read from /proc once a
+	// pass.
 	busy map[int]bool
 }
 
@@ -188,23 +192,26 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 
 // place starts a queued job on nodes it claims, or shows it Queued.
 func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *passState) (bool, error) {
-	if s.cfg.LogDir == "" || s.cfg.WorkDir == "" {
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed",
-			Message: "this server runs no jobs: it was started without a directory for job logs and working directories"})
-	}
-	if os.Geteuid() != 0 {
-		// A job never runs as the server's own user, beside its secrets.
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: fmt.Sprintf(
-			"this server runs as user %d, not root, so it cannot run a job as a user of the job's own; on the sim fabric, serve runs jobs only as root", os.Geteuid())})
+	if err := s.canRun("jobs'"); err != nil {
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
 	compute := strings.ToLower(job.Compute.ID.String())
 	if ps.waiting[compute] {
 		return false, s.queued(ctx, e)
 	}
-	uid, err := s.freeUID(ps)
+	if ps.busy == nil {
+		ps.busy = usersOfProcesses()
+	}
+	uid, err := s.takeUID(ps.busy)
 	if err != nil {
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
+	kept := false // the uid stays taken while the job runs
+	defer func() {
+		if !kept {
+			s.releaseUID(uid)
+		}
+	}()
 	var nodes []provision.ClaimedNode
 	var resizing, left bool
 	var never *provision.NodesError
@@ -243,7 +250,6 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		ps.waiting[compute] = true
 		return resizing, s.queued(ctx, e)
 	}
-	ps.busy[uid] = true
 	sp := spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job), datastore: s.cfg.Datastore}
 	for _, n := range nodes {
 		sp.enter = append(sp.enter, s.cfg.Engine.Enter(job.Compute.ID, n.Name))
@@ -263,6 +269,7 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 	s.mu.Lock()
 	s.runs[key(e.Job)] = r
 	s.mu.Unlock()
+	kept = true
 	if job.Timeout != "" {
 		d, _ := provision.ParseDuration(job.Timeout) // admission checked it
 		t := s.cfg.Clock.AfterFunc(d, func() {
@@ -344,6 +351,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	}
 	s.mu.Lock()
 	delete(s.runs, key(e.Job))
+	delete(s.taken, r.uid)
 	s.mu.Unlock()
 	return true, nil
 }
@@ -453,22 +461,28 @@ func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
 	return s.removeFiles(jobID)
 }
 
-// freeUID is a user id no running job, account or process uses.
-func (s *Scheduler) freeUID(ps *passState) (int, error) {
-	if ps.busy == nil {
-		ps.busy = usersOfProcesses()
-		s.mu.Lock()
-		for _, r := range s.runs {
-			ps.busy[r.uid] = true
-		}
-		s.mu.Unlock()
+// takeUID takes a user id no job, command, account or live process uses
+// (busy: the ids of live processes; nil reads them now) until releaseUID.
+func (s *Scheduler) takeUID(busy map[int]bool) (int, error) {
+	if busy == nil {
+		busy = usersOfProcesses()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for uid := s.cfg.FirstUID; uid < s.cfg.FirstUID+s.cfg.UIDs; uid++ {
-		if !ps.busy[uid] && !accountExists(uid) {
+		if !busy[uid] && !s.taken[uid] && !accountExists(uid) {
+			s.taken[uid] = true
 			return uid, nil
 		}
 	}
-	return 0, fmt.Errorf("no free user id for the job in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+	return 0, fmt.Errorf("no free user id in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+}
+
+// releaseUID gives a user id back.
+func (s *Scheduler) releaseUID(uid int) {
+	s.mu.Lock()
+	delete(s.taken, uid)
+	s.mu.Unlock()
 }
 
 // Shutdown kills the processes of every running job and waits for them,
