@@ -609,3 +609,16 @@ func TestJobOnComputeInstance(t *testing.T) {
 		t.Errorf("the instance's node after the job: %v", nodes)
 	}
 }
+
+// isArchived is true or false, and listViewType one of Azure's three.
+func TestJobArchiveInputs(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	st, out, _ := c.do("PUT", wsML+"/jobs/a1"+mlVersion, jobBody("cpu", "true", `"isArchived":"yes"`))
+	if st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "isArchived must be true or false") {
+		t.Errorf("isArchived \"yes\": %d %v", st, out)
+	}
+	text, st := c.get("/jobs", "listViewType=Bogus")
+	if st != http.StatusBadRequest || !strings.Contains(text, "ActiveOnly, ArchivedOnly or All") {
+		t.Errorf("listViewType Bogus: %d %s", st, text)
+	}
+}
