@@ -14,7 +14,7 @@ import (
 
 // startJobServer is a server whose jobs run, with the seed network and a
 // cluster cpucluster (0 to 2 nodes) in workspace ws1.
-func startJobServer(t *testing.T) {
+func startJobServer(t testing.TB) {
 	t.Helper()
 	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, nodeDir: jobNodeDir(t)})
 	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
@@ -28,7 +28,7 @@ func startJobServer(t *testing.T) {
 
 // jobNodeDir is a --node-dir jobs' users can reach (t.TempDir's parent
 // is private to root).
-func jobNodeDir(t *testing.T) string {
+func jobNodeDir(t testing.TB) string {
 	t.Helper()
 	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
 	if err != nil {
@@ -41,7 +41,7 @@ func jobNodeDir(t *testing.T) string {
 	return filepath.Join(nodes, "n")
 }
 
-func jobCLI(t *testing.T, args ...string) (int, string, string) {
+func jobCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	return runCLI(t, append(append([]string{"job"}, args...), "--subscription", testSub, "-g", "mlgroup", "-w", "ws1")...)
 }
