@@ -52,14 +52,7 @@ func TestComputeExec(t *testing.T) {
 		t.Errorf("no command: exit %d\n%s", code, errs)
 	}
 
-	admin := func(args ...string) string {
-		t.Helper()
-		code, out, errs := runCLI(t, append(args, "--data", data)...)
-		if code != 0 {
-			t.Fatalf("%v: %d %s", args, code, errs)
-		}
-		return strings.TrimSpace(out)
-	}
+	admin := onData(t, data)
 	reader := admin("principal", "create", "reader1")
 	admin("role", "assign", "--principal", "reader1", "--role", "Reader", "--scope", "/subscriptions/"+testSub)
 	code, out, errs = exec("ws1/cpucluster", "--token", reader, "--", "sh", "-c", "echo ran")

@@ -262,16 +262,9 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		if err := checkLocks(ctx, tx, id.Subscription, id.String(), false); err != nil {
 			return err
 		}
-		rec, err := tx.Get(ctx, id.String())
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(id)
-		}
+		rec, c, err := readCompute(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		c, err := storedCompute(rec.Body)
-		if err != nil {
-			return fmt.Errorf("stored compute %s: %w", id, err)
 		}
 		body, err := recordObject(rec)
 		if err != nil {
@@ -310,6 +303,22 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 	w.Header().Set("Retry-After-Ms", retryAfterMs)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// readCompute reads the stored compute id: its record and typed view.
+func readCompute(ctx context.Context, rd store.Reader, id arm.ID) (store.Record, *resources.Compute, error) {
+	rec, err := rd.Get(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, nil, notFound(id)
+	}
+	if err != nil {
+		return rec, nil, err
+	}
+	c, err := storedCompute(rec.Body)
+	if err != nil {
+		return rec, nil, fmt.Errorf("stored compute %s: %w", id, err)
+	}
+	return rec, c, nil
 }
 
 // listNodes answers Azure's AmlComputeNodesInformation.

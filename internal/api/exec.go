@@ -103,14 +103,7 @@ func (s *Server) computeExec(w http.ResponseWriter, r *http.Request, id arm.ID) 
 			return bad("the command holds a NUL character.")
 		}
 	}
-	rec, err := s.store.Get(r.Context(), id.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(id)
-	}
-	if err != nil {
-		return err
-	}
-	c, err := storedCompute(rec.Body)
+	_, c, err := readCompute(r.Context(), s.store, id)
 	if err != nil {
 		return err
 	}

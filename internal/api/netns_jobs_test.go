@@ -3,42 +3,21 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"securetrain/internal/arm"
-	"securetrain/internal/fabric/netns"
-	"securetrain/internal/fabric/netns/netnstest"
-	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
 
-// netnsJobClient is a server whose jobs run on a netns fabric of its own
-// (a fresh instance name), with the test network; the fabric is removed,
-// and checked to leave nothing, when the test ends.
+// netnsJobClient is a server whose jobs run on a netns fabric of its own,
+// with the test network.
 func netnsJobClient(t *testing.T) *client {
 	t.Helper()
-	netnstest.RequireRoot(t)
-	instance := fmt.Sprintf("j%d", time.Now().UnixNano()%1_000_000_000)
-	netnstest.NoLeaks(t, netns.NamePrefix+instance+"-")
-	var server atomic.Pointer[Server]
-	nf, err := netns.New(netns.Config{Instance: instance, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
-		return server.Load().CompiledNetwork(ctx, sub)
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := nf.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	nf, server := netnsFabric(t, "j")
 	opts := jobOptions(t, nil)
 	opts.Fabric = nf
 	c := newClient(t, opts)
