@@ -107,13 +107,15 @@ func (s *Scheduler) Exec(ctx context.Context, sp ExecSpec) (int, error) {
 	g.Kill() // its children go with it
 	var ee *exec.ExitError
 	switch {
-	case err == nil:
-		return 0, nil
-	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
+	case err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay):
+		return 0, err
+	case cmd.ProcessState == nil:
+		return 0, errors.New("the command's exit status is unknown")
 	}
-	return 0, err
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	// A success whose output a background process held open
+	// (exec.ErrWaitDelay) is a success.
+	return cmd.ProcessState.ExitCode(), nil
 }
