@@ -142,13 +142,29 @@ func writeDetails(w io.Writer, ds []armError, indent string) {
 // do sends a request to ref: a path (an id or collection; its
 // api-version is added) or an absolute URL on the server.
 func (s *serverClient) do(method, ref string, body []byte) (*response, error) {
+	resp, path, err := s.send(method, ref, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// send is do without reading the answer: the caller reads and closes the
+// body of a success (a stream); an error status is read into its ARM
+// error. It returns the request's path too.
+func (s *serverClient) send(method, ref string, body []byte) (*http.Response, string, error) {
 	var target string
 	path := ref
 	if strings.HasPrefix(ref, "/") {
 		p, query, _ := strings.Cut(ref, "?")
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: the query: %w", method, ref, err)
+			return nil, path, fmt.Errorf("%s %s: the query: %w", method, ref, err)
 		}
 		if q.Get("api-version") == "" {
 			v := s.apiVersion
@@ -161,13 +177,13 @@ func (s *serverClient) do(method, ref string, body []byte) (*response, error) {
 	} else {
 		u, err := url.Parse(ref)
 		if err != nil || !strings.EqualFold(u.Scheme, s.base.Scheme) || !strings.EqualFold(u.Host, s.base.Host) {
-			return nil, fmt.Errorf("the server sent the URL %q, which is not on %s: not sending the token there", ref, s.base)
+			return nil, path, fmt.Errorf("the server sent the URL %q, which is not on %s: not sending the token there", ref, s.base)
 		}
 		target, path = ref, u.Path
 	}
 	req, err := http.NewRequest(method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, path, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	if body != nil {
@@ -175,25 +191,25 @@ func (s *serverClient) do(method, ref string, body []byte) (*response, error) {
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, explainTransport(err, s.base))
+		return nil, path, fmt.Errorf("%s %s: %w", method, path, explainTransport(err, s.base))
+	}
+	if resp.StatusCode < 300 {
+		return resp, path, nil
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return nil, path, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *armError `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != nil && e.Error.Code != "" {
-			e.Error.method, e.Error.path, e.Error.status = method, path, resp.StatusCode
-			return nil, e.Error
-		}
-		return nil, &armError{method: method, path: path, status: resp.StatusCode, Code: http.StatusText(resp.StatusCode),
-			Message: strings.TrimSpace(string(data[:min(len(data), 200)]))}
+	var e struct {
+		Error *armError `json:"error"`
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	if json.Unmarshal(data, &e) == nil && e.Error != nil && e.Error.Code != "" {
+		e.Error.method, e.Error.path, e.Error.status = method, path, resp.StatusCode
+		return nil, path, e.Error
+	}
+	return nil, path, &armError{method: method, path: path, status: resp.StatusCode, Code: http.StatusText(resp.StatusCode),
+		Message: strings.TrimSpace(string(data[:min(len(data), 200)]))}
 }
 
 // escapePath escapes each segment of an id for a URL path.

@@ -21,7 +21,7 @@ import (
 // long-running request is followed with serverClient.await, the poller
 // apply uses.
 
-const computeSynopsis = "create|show|list|resize|stop|start|restart|delete|nodes [NAME] --subscription S -g GROUP -w WORKSPACE [flags]"
+const computeSynopsis = "create|show|list|resize|stop|start|restart|delete|nodes|exec [NAME] --subscription S -g GROUP -w WORKSPACE [flags]"
 
 type computeSubcommand struct {
 	name, synopsis, summary string
@@ -42,6 +42,7 @@ func computeSubcommands() []computeSubcommand {
 		{"restart", "NAME [--no-wait]", "restart a compute instance", runComputeAction},
 		{"delete", "NAME [--no-wait]", "delete a compute and what Azure ML created for it", runComputeDelete},
 		{"nodes", "NAME", "list a compute's nodes: addresses, state, errors", runComputeNodes},
+		{"exec", "[WORKSPACE/]NAME [--node N] [--timeout SECONDS] -- CMD [ARG...]", "run a command in a node (what SSH is in Azure), with its exit code", runComputeExec},
 	}
 }
 
@@ -142,6 +143,14 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	case !wantName && len(rest) > 0:
 		return c.badInput("unexpected argument %q", rest[0])
 	}
+	if wantName {
+		// Before the workspace flags: a NAME may name the workspace too
+		// (compute exec WORKSPACE/NAME).
+		c.compute = rest[0]
+		if err := c.validName(c.compute); err != nil {
+			return c.badInput("%v", err)
+		}
+	}
 	for _, f := range []struct{ flag, value, rule string }{
 		{"--subscription", c.sub, " (or set SECURETRAIN_SUBSCRIPTION)"},
 		{"--resource-group (-g)", c.group, ""},
@@ -153,12 +162,6 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 		// A / or ? would change the path the request goes to.
 		if strings.ContainsAny(f.value, "/?#") {
 			return c.badInput("%s %q must not contain /, ? or #", f.flag, f.value)
-		}
-	}
-	if wantName {
-		c.compute = rest[0]
-		if err := c.validName(c.compute); err != nil {
-			return c.badInput("%v", err)
 		}
 	}
 	return -1

@@ -104,7 +104,7 @@ func startComputeServer(t *testing.T) *serverClient {
 
 // computeCLI runs `securetrain compute ARGS…` in workspace ws1 (the
 // workspace flags go last, as flags may follow the NAME).
-func computeCLI(t *testing.T, args ...string) (int, string, string) {
+func computeCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	return runCLI(t, append(append([]string{"compute"}, args...), "--subscription", testSub, "-g", "mlgroup", "-w", "ws1")...)
 }

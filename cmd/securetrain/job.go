@@ -32,10 +32,12 @@ func jobSubcommands() []computeSubcommand {
 	return []computeSubcommand{
 		{"create", "-f FILE [--name N] [--set key=value]... [--stream]", "submit a command job from an az ml job YAML", runJobCreate},
 		{"show", "NAME", "print a job as JSON", runJobShow},
-		{"list", "", "list the workspace's jobs", runJobList},
+		{"list", "[--include-archived | --archived-only]", "list the workspace's jobs (archived ones only when asked)", runJobList},
 		{"stream", "NAME", "print the job's log as it grows, until the job ends", runJobStream},
 		{"cancel", "NAME", "cancel a job: its processes are killed", runJobCancel},
 		{"download", "NAME [--download-path DIR]", "download a job's logs and kept outputs", runJobDownload},
+		{"archive", "NAME", "archive a job: job list no longer shows it", runJobArchive},
+		{"restore", "NAME", "restore an archived job", runJobArchive},
 	}
 }
 
@@ -141,12 +143,23 @@ func runJobShow(name string, args []string, stdout, stderr io.Writer) int {
 
 func runJobList(name string, args []string, stdout, stderr io.Writer) int {
 	c := newJobCmd(name, stderr)
+	all := c.fs.Bool("include-archived", false, "list archived jobs too")
+	archived := c.fs.Bool("archived-only", false, "list only archived jobs")
 	if !c.ready(args, false) {
 		return c.exit
 	}
+	view := "ActiveOnly"
+	switch {
+	case *all && *archived:
+		return c.badInput("--include-archived and --archived-only exclude each other")
+	case *all:
+		view = "All"
+	case *archived:
+		view = "ArchivedOnly"
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tCOMPUTE\tDISPLAY NAME")
-	for next := c.workspaceID() + "/jobs"; next != ""; {
+	for next := c.workspaceID() + "/jobs?listViewType=" + view; next != ""; {
 		resp, err := c.srv.do(http.MethodGet, next, nil)
 		if err != nil {
 			return c.fail(err)
@@ -172,6 +185,39 @@ func exitOf(err error) int {
 	if err != nil {
 		return 1
 	}
+	return 0
+}
+
+// runJobArchive archives a job (archive) or restores it (restore), as az
+// ml does: the job's isArchived, written with a PUT of the job as read.
+func runJobArchive(name string, args []string, stdout, stderr io.Writer) int {
+	c := newJobCmd(name, stderr)
+	if !c.ready(args, true) {
+		return c.exit
+	}
+	resp, err := c.srv.do(http.MethodGet, c.jobID(), nil)
+	if err != nil {
+		return c.fail(err)
+	}
+	var job map[string]any
+	if err := json.Unmarshal(resp.body, &job); err != nil {
+		fmt.Fprintf(stderr, "securetrain job %s: the answer is not a job: %v\n", name, err)
+		return 1
+	}
+	props, _ := job["properties"].(map[string]any)
+	if props == nil {
+		fmt.Fprintf(stderr, "securetrain job %s: job %s has no properties\n", name, c.compute)
+		return 1
+	}
+	props["isArchived"] = name == "archive"
+	body, err := json.Marshal(job)
+	if err != nil {
+		return c.fail(err)
+	}
+	if _, err := c.srv.do(http.MethodPut, c.jobID(), body); err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(stdout, "%sd job %s\n", name, c.compute)
 	return 0
 }
 

@@ -16,17 +16,9 @@ import (
 
 // startJobServer is a server whose jobs run, with the seed network and a
 // cluster cpucluster (0 to 2 nodes) in workspace ws1.
-func startJobServer(t *testing.T) {
+func startJobServer(t testing.TB) {
 	t.Helper()
-	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(nodes) })
-	if err := os.Chmod(nodes, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, nodeDir: filepath.Join(nodes, "n")})
+	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, nodeDir: jobNodeDir(t)})
 	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
 	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "env.yaml", computeEnv)); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, errs)
@@ -36,7 +28,22 @@ func startJobServer(t *testing.T) {
 	}
 }
 
-func jobCLI(t *testing.T, args ...string) (int, string, string) {
+// jobNodeDir is a --node-dir jobs' users can reach (t.TempDir's parent
+// is private to root).
+func jobNodeDir(t testing.TB) string {
+	t.Helper()
+	nodes, err := os.MkdirTemp("", "securetrain-nodes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(nodes) })
+	if err := os.Chmod(nodes, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(nodes, "n")
+}
+
+func jobCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	return runCLI(t, append(append([]string{"job"}, args...), "--subscription", testSub, "-g", "mlgroup", "-w", "ws1")...)
 }
@@ -236,5 +243,47 @@ inputs:
 	code, _, errs = jobCLI(t, "create", "-f", elsewhere, "--name", "other1")
 	if code == 0 || !strings.Contains(errs, "a job reads only its workspace's storage account stws1") {
 		t.Fatalf("input in another storage account: %d\n%s", code, errs)
+	}
+}
+
+// `job archive` hides a job from `job list` (az ml's default), which
+// --include-archived and --archived-only show again; `job restore`
+// brings it back.
+func TestJobArchive(t *testing.T) {
+	startJobServer(t)
+	file := writeFile(t, "job.yml", "command: echo hi\nenvironment: azureml:sklearn:1\ncompute: azureml:cpucluster\n")
+	for _, n := range []string{"kept1", "old1"} {
+		if code, out, errs := jobCLI(t, "create", "-f", file, "--name", n, "--stream"); code != 0 {
+			t.Fatalf("job create %s: %d\n%s%s", n, code, out, errs)
+		}
+	}
+	if code, out, errs := jobCLI(t, "archive", "old1"); code != 0 || out != "archived job old1\n" {
+		t.Fatalf("job archive: %d\n%s%s", code, out, errs)
+	}
+	list := func(flags ...string) string {
+		t.Helper()
+		code, out, errs := jobCLI(t, append([]string{"list"}, flags...)...)
+		if code != 0 {
+			t.Fatalf("job list %v: %d\n%s%s", flags, code, out, errs)
+		}
+		return out
+	}
+	if out := list(); !strings.Contains(out, "kept1") || strings.Contains(out, "old1") {
+		t.Errorf("job list shows the archived job, or not the other:\n%s", out)
+	}
+	if out := list("--include-archived"); !strings.Contains(out, "kept1") || !strings.Contains(out, "old1") {
+		t.Errorf("job list --include-archived:\n%s", out)
+	}
+	if out := list("--archived-only"); strings.Contains(out, "kept1") || !strings.Contains(out, "old1") {
+		t.Errorf("job list --archived-only:\n%s", out)
+	}
+	if code, _, errs := jobCLI(t, "list", "--archived-only", "--include-archived"); code != exitBadInput || !strings.Contains(errs, "exclude each other") {
+		t.Errorf("both flags: %d %s", code, errs)
+	}
+	if code, out, errs := jobCLI(t, "restore", "old1"); code != 0 || out != "restored job old1\n" {
+		t.Fatalf("job restore: %d\n%s%s", code, out, errs)
+	}
+	if out := list(); !strings.Contains(out, "old1") {
+		t.Errorf("job list after restore:\n%s", out)
 	}
 }

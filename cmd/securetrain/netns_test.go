@@ -24,7 +24,7 @@ func startNetnsServer(t *testing.T) string {
 	netnstest.RequireRoot(t)
 	instance := fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_000)
 	netnstest.NoLeaks(t, netns.NamePrefix+instance+"-") // registered first: checked after serve stops
-	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, fabric: "netns", fabricInstance: instance})
+	serveOn(t, serveConfig{dataDir: filepath.Join(t.TempDir(), "data"), insecure: true, fabric: "netns", fabricInstance: instance, nodeDir: jobNodeDir(t)})
 	t.Setenv("SECURETRAIN_SUBSCRIPTION", "")
 	return instance
 }
@@ -116,6 +116,59 @@ func waitNodes(t *testing.T, compute, state string) string {
 	}
 	t.Fatalf("no node of %s became %s within a minute:\n%s%s", compute, state, out, errs)
 	return ""
+}
+
+// TestNetnsJobStorageBlocked: on the seed's no-public-IP instance,
+// `compute exec` runs in the node's namespace (its eth0 has the node's
+// private address) with the command's exit code; an NSG rule denying
+// storage added after the instance came up fails the next job in
+// Preparing the way Azure's does (StorageMountError), naming the flow and
+// the rule; nothing of the job ran.
+func TestNetnsJobStorageBlocked(t *testing.T) {
+	startNetnsServer(t)
+	env := example("instance-no-public-ip.yaml")
+	if code, out, errs := runCLI(t, "apply", "-f", env); code != 0 {
+		t.Fatalf("apply: %d\n%s%s", code, out, errs)
+	}
+	code, out, errs := runCLI(t, "compute", "exec", "ws1/myinstance", "--subscription", testSub, "-g", "mlgroup", "--",
+		"sh", "-c", "ip -4 -o addr show dev eth0; exit 3")
+	if code != 3 || !regexp.MustCompile(`eth0\s+inet 10\.0\.0\.\d+/32`).MatchString(out) {
+		t.Fatalf("exec in the instance's node: exit %d, want 3 and eth0 with the node's address\n%s%s", code, out, errs)
+	}
+	data, err := os.ReadFile(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "        - name: AllowStorage\n"
+	deny := `        - name: DenyStorage
+          properties: {priority: 115, direction: Outbound, access: Deny, protocol: Tcp,
+                       sourceAddressPrefix: VirtualNetwork, sourcePortRange: "*",
+                       destinationAddressPrefix: Storage.WestUS2, destinationPortRanges: ["443", "445"]}
+`
+	// Only the NSG is applied again: Azure checks a subnet's NSG when a
+	// compute is created in it, not when the NSG changes later.
+	var nsg string
+	for _, part := range strings.Split(string(data), "\n  - type: ") {
+		if strings.HasPrefix(part, "Microsoft.Network/networkSecurityGroups\n") {
+			nsg = "subscription: 00000000-0000-0000-0000-000000000001\nresources:\n  - type: " + part
+		}
+	}
+	broken := strings.Replace(nsg, anchor, deny+anchor, 1)
+	if broken == nsg {
+		t.Fatal("the example's NSG has no AllowStorage rule to put a deny before")
+	}
+	if code, out, errs := runCLI(t, "apply", "-f", writeFile(t, "broken.yaml", broken)); code != 0 {
+		t.Fatalf("apply broken: %d\n%s%s", code, out, errs)
+	}
+	job := writeFile(t, "job.yml", "command: echo never runs\nenvironment: azureml:sklearn:1\ncompute: azureml:myinstance\n")
+	code, out, errs = jobCLI(t, "create", "-f", job, "--name", "mount1", "--stream")
+	if code != 1 || !strings.Contains(out, "status: Failed") {
+		t.Fatalf("job create: exit %d, want 1 and Failed\n%s%s", code, out, errs)
+	}
+	mustContain(t, "the failure", errs, "StorageMountError", "Failed to mount storage", "to Storage.WestUS2", "DenyStorage")
+	if strings.Contains(out, "never runs") {
+		t.Errorf("the job ran: %s", out)
+	}
 }
 
 // TestServeFabricFlag: an unknown fabric is refused before anything starts.

@@ -9,6 +9,19 @@ import (
 	"testing"
 )
 
+// onData runs administrative commands on data directory dir (principal,
+// role): each must succeed, and its trimmed output is returned.
+func onData(t *testing.T, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		code, out, errb := runCLI(t, append(args, "--data", dir)...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s", args, code, errb)
+		}
+		return strings.TrimSpace(out)
+	}
+}
+
 // TestPrincipalTokenCommandsWhileServing rotates and revokes tokens with
 // the CLI while the server runs on the same data directory: each change
 // holds from the very next request, on the same kept-alive connection.
@@ -28,14 +41,7 @@ func TestPrincipalTokenCommandsWhileServing(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	cli := func(args ...string) string {
-		t.Helper()
-		code, out, errb := runCLI(t, append(args, "--data", dir)...)
-		if code != 0 {
-			t.Fatalf("%v: %d %s", args, code, errb)
-		}
-		return strings.TrimSpace(out)
-	}
+	cli := onData(t, dir)
 	alice := cli("principal", "create", "alice")
 	cli("role", "assign", "--principal", "alice", "--role", "Reader", "--scope", "/subscriptions/"+testSub)
 	if st := status(alice); st != http.StatusOK {

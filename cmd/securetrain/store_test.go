@@ -36,7 +36,7 @@ func launch(cfg serveConfig) (ready <-chan string, done <-chan error, cancel con
 // serveOn runs serve with cfg, points the client commands at it
 // (SECURETRAIN_URL, SECURETRAIN_TOKEN) and returns the function that stops
 // it, which cleanup also runs.
-func serveOn(t *testing.T, cfg serveConfig) (stop func()) {
+func serveOn(t testing.TB, cfg serveConfig) (stop func()) {
 	t.Helper()
 	ready, done, cancel := launch(cfg)
 	var addr string
@@ -70,7 +70,7 @@ func serveOn(t *testing.T, cfg serveConfig) (stop func()) {
 	return stop
 }
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -68,7 +68,7 @@ func (s *Server) computeWrite(ctx context.Context, tx store.Reader, id arm.ID, c
 	if err != nil || !provisioned(c) {
 		return "", 0, nil // a shape error: validation refuses the write with it
 	}
-	if _, _, err := provision.SizeOf(c.VMSize); err != nil {
+	if _, err := provision.SizeOf(c.VMSize); err != nil {
 		var pe *provision.Error
 		errors.As(err, &pe)
 		return "", 0, newError(http.StatusBadRequest, pe.Code, "%s", pe.Message)
@@ -216,16 +216,16 @@ func (s *Server) deleteCompute(ctx context.Context, tx store.Tx, link opLink, id
 
 // computeAction serves POST .../computes/{name}/{action}: resize (a
 // cluster's node count, within its scale settings), stop, start and
-// restart (an instance), listNodes.
+// restart (an instance), listNodes, exec (exec.go).
 func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who string, p resourcePath) error {
 	action := strings.ToLower(p.types[len(p.types)-1])
 	id := arm.ID{Subscription: p.sub, ResourceGroup: p.rg, Provider: p.ns, Types: p.types[:2], Names: p.names}
 	if err := s.requireAPIVersion(r, who, typeCompute); err != nil {
 		return err
 	}
-	canonical := map[string]string{"resize": "resize", "stop": "stop", "start": "start", "restart": "restart", "listnodes": "listNodes"}[action]
+	canonical := map[string]string{"resize": "resize", "stop": "stop", "start": "start", "restart": "restart", "listnodes": "listNodes", "exec": "exec"}[action]
 	if canonical == "" {
-		return newError(http.StatusNotFound, "InvalidResourceType", "Compute action '%s' is not supported: resize, stop, start, restart, listNodes.", p.types[2])
+		return newError(http.StatusNotFound, "InvalidResourceType", "Compute action '%s' is not supported: resize, stop, start, restart, listNodes, exec.", p.types[2])
 	}
 	if r.Method != http.MethodPost {
 		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s needs POST", canonical)
@@ -234,8 +234,11 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		return err
 	}
 	ctx := r.Context()
-	if canonical == "listNodes" {
+	switch canonical {
+	case "listNodes":
 		return s.listNodes(w, r, id)
+	case "exec":
+		return s.computeExec(w, r, id)
 	}
 	var target int
 	if canonical == "resize" {
@@ -259,16 +262,9 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 		if err := checkLocks(ctx, tx, id.Subscription, id.String(), false); err != nil {
 			return err
 		}
-		rec, err := tx.Get(ctx, id.String())
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(id)
-		}
+		rec, c, err := readCompute(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		c, err := storedCompute(rec.Body)
-		if err != nil {
-			return fmt.Errorf("stored compute %s: %w", id, err)
 		}
 		body, err := recordObject(rec)
 		if err != nil {
@@ -307,6 +303,22 @@ func (s *Server) computeAction(w http.ResponseWriter, r *http.Request, who strin
 	w.Header().Set("Retry-After-Ms", retryAfterMs)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// readCompute reads the stored compute id: its record and typed view.
+func readCompute(ctx context.Context, rd store.Reader, id arm.ID) (store.Record, *resources.Compute, error) {
+	rec, err := rd.Get(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, nil, notFound(id)
+	}
+	if err != nil {
+		return rec, nil, err
+	}
+	c, err := storedCompute(rec.Body)
+	if err != nil {
+		return rec, nil, fmt.Errorf("stored compute %s: %w", id, err)
+	}
+	return rec, c, nil
 }
 
 // listNodes answers Azure's AmlComputeNodesInformation.

@@ -66,12 +66,19 @@ func deriveJob(s *Server, ctx context.Context, tx store.Tx, id arm.ID, cur, next
 var jobSpecFields = []string{"jobType", "command", "codeId", "environmentId", "computeId", "resources", "distribution",
 	"inputs", "outputs", "environmentVariables", "limits", "experimentName"}
 
-// admitJob refuses a change to a submitted job's spec.
+// admitJob refuses a change to a submitted job's spec, and an isArchived
+// that is not true or false.
 func admitJob(_ *Server, _ context.Context, _ store.Reader, id arm.ID, cur, next object) (string, int, error) {
+	now := arm.EnsureField(next, "properties")
+	if v, ok := now["isArchived"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return "", 0, newError(http.StatusBadRequest, "UserError", "Job '%s': isArchived must be true or false, not %v.", id.Leaf(), v)
+		}
+	}
 	if cur == nil {
 		return "", 0, nil
 	}
-	was, now := arm.EnsureField(cur, "properties"), arm.EnsureField(next, "properties")
+	was := arm.EnsureField(cur, "properties")
 	for _, f := range jobSpecFields {
 		if !reflect.DeepEqual(was[f], now[f]) {
 			return "", 0, newError(http.StatusBadRequest, "UserError",
@@ -173,6 +180,36 @@ func checkInputURI(ws *resources.Workspace, uri string) error {
 		return fmt.Errorf("%s is in storage account %s; a job reads only its workspace's storage account %s", uri, loc.Account, ws.StorageAccount.ID.Leaf())
 	}
 	return nil
+}
+
+// listJobs lists a workspace's jobs as Azure does: listViewType
+// ActiveOnly (the default) leaves out the archived ones
+// (properties.isArchived, set by `az ml job archive`), ArchivedOnly lists
+// only them, All lists every job.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, scope string) error {
+	view := r.URL.Query().Get("listViewType")
+	var want *bool // nil: all
+	switch strings.ToLower(view) {
+	case "", "activeonly":
+		want = new(false)
+	case "archivedonly":
+		want = new(true)
+	case "all":
+	default:
+		return newError(http.StatusBadRequest, "InvalidQueryParameterValue", "listViewType '%s' is not ActiveOnly, ArchivedOnly or All.", view)
+	}
+	var keep func(store.Record) bool
+	if want != nil {
+		keep = func(rec store.Record) bool {
+			var b struct {
+				Properties struct {
+					IsArchived bool `json:"isArchived"`
+				} `json:"properties"`
+			}
+			return json.Unmarshal(rec.Body, &b) == nil && b.Properties.IsArchived == *want
+		}
+	}
+	return s.listWhere(w, r, scope, resources.TypeJob, keep)
 }
 
 // jobAction serves POST .../jobs/{name}/cancel, and GET

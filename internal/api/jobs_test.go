@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -227,6 +228,28 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	}
 }
 
+// A job's processes run in a control group per node limited to the
+// compute's VM size (Standard_DS3_v2: 4 cores, 14 GiB), removed when the
+// job ends.
+func TestJobLimitedToItsVMSize(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	c.submit("limits", jobBody("cpu", `if mem=$(grep -E '^[0-9]+:memory:' /proc/self/cgroup | cut -d: -f3) && [ -n "$mem" ]; then
+		cpu=$(grep -E '^[0-9]+:cpu(,cpuacct)?:' /proc/self/cgroup | cut -d: -f3)
+		echo group /sys/fs/cgroup/memory$mem; cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes /sys/fs/cgroup/cpu$cpu/cpu.cfs_quota_us
+	else g=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); echo group $g; cat $g/memory.max $g/cpu.max; fi`))
+	if p := c.waitJob("limits"); p["status"] != resources.JobCompleted {
+		t.Fatalf("job: %v", p)
+	}
+	out := c.log("limits", "std_log.txt")
+	group, _, _ := strings.Cut(strings.TrimPrefix(out, "group "), "\n")
+	if !strings.Contains(out, "\n"+strconv.Itoa(14<<30)+"\n400000") || !strings.Contains(group, "/securetrain-job-") {
+		t.Fatalf("the job's limits: %q", out)
+	}
+	if _, err := os.Stat(group); !os.IsNotExist(err) {
+		t.Errorf("the job's control group %s is left (%v)", group, err)
+	}
+}
+
 // processesOfUID lists the pids of uid's live processes (not zombies).
 func processesOfUID(uid int) []string {
 	dirs, _ := os.ReadDir("/proc")
@@ -441,12 +464,12 @@ func (c *client) get(path, query string) (string, int) {
 // node (a log per process), TensorFlow's TF_CONFIG.
 func TestJobDistributionEnvironment(t *testing.T) {
 	c := oneNodeCluster(t, nil)
-	c.submit("mpi", jobBody("cpu", "echo rank $OMPI_COMM_WORLD_RANK of $OMPI_COMM_WORLD_SIZE local $OMPI_COMM_WORLD_LOCAL_RANK",
+	c.submit("mpi", jobBody("cpu", `echo rank $OMPI_COMM_WORLD_RANK of $OMPI_COMM_WORLD_SIZE local $OMPI_COMM_WORLD_LOCAL_RANK; cat "$AZ_BATCHAI_MPI_HOST_FILE"; echo pmi $PMI_RANK/$PMI_SIZE master $AZ_BATCH_MASTER_NODE`,
 		`"distribution":{"distributionType":"Mpi","processCountPerInstance":2}`))
 	if p := c.waitJob("mpi"); p["status"] != resources.JobCompleted {
 		t.Fatalf("mpi job: %v", p)
 	}
-	if got := c.log("mpi", "std_log_process_1.txt"); got != "rank 1 of 2 local 1\n" {
+	if got := c.log("mpi", "std_log_process_1.txt"); !regexp.MustCompile(`^rank 1 of 2 local 1\n127\.0\.0\.1 slots=2\npmi 1/2 master 127\.0\.0\.1:\d+\n$`).MatchString(got) {
 		t.Errorf("mpi rank 1: %q", got)
 	}
 	c.submit("tf", jobBody("cpu", `echo "$TF_CONFIG"`, `"distribution":{"distributionType":"TensorFlow","workerCount":1}`))
@@ -460,7 +483,8 @@ func TestJobDistributionEnvironment(t *testing.T) {
 
 // rendezvousEnv makes the test binary, run as a job's process, a
 // PyTorch-style rank: rank 0 listens at MASTER_ADDR:MASTER_PORT and
-// waits for every other rank to connect and say its rank.
+// waits for every other rank to connect and say its rank. Its value is
+// how many seconds the ranks wait for each other.
 const rendezvousEnv = "SECURETRAIN_TEST_RENDEZVOUS"
 
 // A 2-node PyTorch-style job whose ranks meet over TCP at MASTER_ADDR
@@ -473,20 +497,11 @@ func TestJobPyTorchRendezvous(t *testing.T) {
 		}
 		os.Exit(0)
 	}
-	// The job's user runs a copy of this binary it can read.
-	bin := filepath.Join(outsideDir(t, 0o755), "rank")
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := rankBinary(t)
 	c := newClient(t, jobOptions(t, nil))
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/gpu"+mlVersion, clusterBody("compute", 0, 2, "PT120S"), http.StatusCreated)
-	c.submit("ddp", jobBody("gpu", bin+" -test.run=^TestJobPyTorchRendezvous$", `"resources":{"instanceCount":2}`,
-		`"distribution":{"distributionType":"PyTorch","processCountPerInstance":1}`, `"environmentVariables":{"`+rendezvousEnv+`":"1"}`))
+	c.submit("ddp", rendezvousJob("gpu", bin, 30))
 	if p := c.waitJob("ddp"); p["status"] != resources.JobCompleted {
 		t.Fatalf("job: %v", p)
 	}
@@ -498,16 +513,45 @@ func TestJobPyTorchRendezvous(t *testing.T) {
 	}
 }
 
+// rankBinary is a copy of this test binary that a job's user can run: a
+// rank of a rendezvous (rendezvousEnv) when run with
+// -test.run=^TestJobPyTorchRendezvous$.
+func rankBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(outsideDir(t, 0o755), "rank")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// rendezvousJob is the body of a 2-node PyTorch job whose ranks (bin)
+// meet within wait seconds.
+func rendezvousJob(compute, bin string, wait int) string {
+	return jobBody(compute, bin+" -test.run=^TestJobPyTorchRendezvous$", `"resources":{"instanceCount":2}`,
+		`"distribution":{"distributionType":"PyTorch","processCountPerInstance":1}`, fmt.Sprintf(`"environmentVariables":{"%s":"%d"}`, rendezvousEnv, wait))
+}
+
 // rendezvous is one rank's side of the meeting.
 func rendezvous() error {
 	addr := net.JoinHostPort(os.Getenv("MASTER_ADDR"), os.Getenv("MASTER_PORT"))
 	rank, world := os.Getenv("RANK"), os.Getenv("WORLD_SIZE")
+	wait, _ := strconv.Atoi(os.Getenv(rendezvousEnv))
+	deadline := time.Now().Add(time.Duration(wait) * time.Second)
+	fmt.Printf("rank %s of %s meets at %s\n", rank, world, addr)
 	if rank == "0" {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
 		defer l.Close()
+		if err := l.(*net.TCPListener).SetDeadline(deadline); err != nil {
+			return err
+		}
 		n, _ := strconv.Atoi(world)
 		for range n - 1 {
 			conn, err := l.Accept()
@@ -526,14 +570,14 @@ func rendezvous() error {
 	}
 	var conn net.Conn
 	var err error
-	for range 3000 { // until rank 0 listens
-		if conn, err = net.Dial("tcp", addr); err == nil {
+	for time.Now().Before(deadline) { // until rank 0 listens
+		if conn, err = net.DialTimeout("tcp", addr, time.Until(deadline)); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err != nil {
-		return err
+	if conn == nil {
+		return fmt.Errorf("no rank 0 at %s within %d s: %v", addr, wait, err)
 	}
 	defer conn.Close()
 	fmt.Fprintln(conn, rank)
@@ -563,5 +607,18 @@ func TestJobOnComputeInstance(t *testing.T) {
 	}
 	if nodes := c.nodes("ci1"); len(nodes) != 1 || nodes[0]["nodeState"] != "idle" {
 		t.Errorf("the instance's node after the job: %v", nodes)
+	}
+}
+
+// isArchived is true or false, and listViewType one of Azure's three.
+func TestJobArchiveInputs(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	st, out, _ := c.do("PUT", wsML+"/jobs/a1"+mlVersion, jobBody("cpu", "true", `"isArchived":"yes"`))
+	if st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "isArchived must be true or false") {
+		t.Errorf("isArchived \"yes\": %d %v", st, out)
+	}
+	text, st := c.get("/jobs", "listViewType=Bogus")
+	if st != http.StatusBadRequest || !strings.Contains(text, "ActiveOnly, ArchivedOnly or All") {
+		t.Errorf("listViewType Bogus: %d %s", st, text)
 	}
 }

@@ -18,6 +18,30 @@ import (
 	"securetrain/internal/netverify"
 )
 
+// netnsFabric is a netns fabric of its own (instance PREFIX and a number)
+// for a server the caller stores in the pointer it returns, its nodes
+// probed by agent processes when agent is set; it is
+// removed, and checked to leave nothing, when the test ends.
+func netnsFabric(tb testing.TB, prefix string, agent *netns.Agent) (*netns.Fabric, *atomic.Pointer[Server]) {
+	tb.Helper()
+	netnstest.RequireRoot(tb)
+	instance := fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000)
+	netnstest.NoLeaks(tb, netns.NamePrefix+instance+"-")
+	server := &atomic.Pointer[Server]{}
+	nf, err := netns.New(netns.Config{Instance: instance, Agent: agent, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
+		return server.Load().CompiledNetwork(ctx, sub)
+	}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := nf.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return nf, server
+}
+
 // BenchmarkNetnsClusterReady100: a public-IP cluster from 0 to 100 nodes
 // on the netns fabric, through the API: each node a namespace, each of
 // its required flows probed as real packets (44224 in through the load
@@ -32,21 +56,7 @@ func BenchmarkNetnsClusterReady100(b *testing.B) {
 
 func benchmarkClusterReady100(b *testing.B, agent *netns.Agent) {
 	const nodes = 100
-	netnstest.RequireRoot(b)
-	instance := fmt.Sprintf("b%d", time.Now().UnixNano()%1_000_000_000)
-	netnstest.NoLeaks(b, netns.NamePrefix+instance+"-")
-	var server atomic.Pointer[Server]
-	nf, err := netns.New(netns.Config{Instance: instance, Agent: agent, Network: func(ctx context.Context, sub string) (*netverify.Network, error) {
-		return server.Load().CompiledNetwork(ctx, sub)
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := nf.Close(); err != nil {
-			b.Error(err)
-		}
-	})
+	nf, server := netnsFabric(b, "b", agent)
 	opts := bigQuotas
 	opts.Fabric = nf
 	c, _ := benchServer(b, opts)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -164,12 +165,21 @@ func (s *Server) listResourceGroups(w http.ResponseWriter, r *http.Request, sub 
 // list answers a GET of the resources of type typ under scope, a page at
 // a time.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, scope, typ string) error {
+	return s.listWhere(w, r, scope, typ, nil)
+}
+
+// listWhere is list of the records keep keeps (nil: all); a page may then
+// hold fewer than $top, and still a nextLink.
+func (s *Server) listWhere(w http.ResponseWriter, r *http.Request, scope, typ string, keep func(store.Record) bool) error {
 	if r.Method != http.MethodGet {
 		return newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not supported on a list", r.Method)
 	}
 	page, err := s.store.List(r.Context(), store.Query{Scope: scope, Type: typ, Limit: pageSize(r), After: r.URL.Query().Get("$skiptoken")})
 	if err != nil {
 		return err
+	}
+	if keep != nil {
+		page.Records = slices.DeleteFunc(page.Records, func(rec store.Record) bool { return !keep(rec) })
 	}
 	return writePage(w, r, page)
 }

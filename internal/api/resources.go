@@ -229,6 +229,9 @@ func (s *Server) listResources(w http.ResponseWriter, r *http.Request, p resourc
 				return err
 			}
 		}
+		if k.typ == resources.TypeJob {
+			return s.listJobs(w, r, p.scope())
+		}
 		return s.list(w, r, p.scope(), k.typ)
 	}
 	rec, err := s.store.Get(r.Context(), p.scope())

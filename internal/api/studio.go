@@ -124,7 +124,7 @@ func (s *Server) computePreflight(w http.ResponseWriter, r *http.Request, who st
 	if err != nil {
 		return newError(http.StatusBadRequest, "InvalidRequestContent", "Compute '%s': %v", id.Leaf(), err)
 	}
-	if _, _, err := provision.SizeOf(c.VMSize); err != nil {
+	if _, err := provision.SizeOf(c.VMSize); err != nil {
 		var pe *provision.Error
 		errors.As(err, &pe)
 		return newError(http.StatusBadRequest, pe.Code, "%s", pe.Message)

@@ -85,3 +85,12 @@ type Fabric interface {
 	// Remove deletes the machine; removing a missing one succeeds.
 	Remove(ctx context.Context, n Node) error
 }
+
+// Host is a fabric whose nodes have a network of their own for
+// processes (the netns fabric): Enter runs start on a thread inside node
+// n's network namespace, so that a process start starts lives there and
+// its traffic meets the node's NSGs, routes and services. The sim fabric
+// is not one: its jobs' processes share the server's network.
+type Host interface {
+	Enter(n Node, start func() error) error
+}

@@ -16,16 +16,20 @@ import (
 	"syscall"
 
 	"securetrain/internal/clock"
+	"securetrain/internal/fabric"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
+	"securetrain/internal/sandbox"
 )
 
-// The executor of the sim fabric: a job's processes run on the host, in a
-// working directory per node, as a user id of the job's own that owns
-// nothing else. The user cannot read the data directory (0700, root's),
-// and the job's processes are exactly that user's processes: cancel,
-// timeout and the end of the job kill every one of them, whatever process
-// group or session they moved to.
+// The executor: a job's processes run in a working directory per node, as
+// a user id of the job's own that owns nothing else, in a control group
+// per node limited to the node's VM size (internal/sandbox) and, on the
+// netns fabric, inside the node's network namespace. The user cannot read
+// the data directory (0700, root's), and the job's processes are exactly
+// that user's processes and its groups': cancel, timeout and the end of
+// the job kill every one of them, whatever process group or session they
+// moved to.
 
 // hostPath is the PATH of job processes.
 const hostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,16 +45,25 @@ type process struct {
 type run struct {
 	jobID   string
 	uid     int
+	groups  []*sandbox.Group // one per node
 	procs   []process
 	workDir string
-	outputs []string      // the names of its output folders
-	done    chan struct{} // closed when every process has exited and the user's processes are gone
+	outputs []string // the names of its output folders
+	// rendezvous is a distributed job's on the netns fabric: when it
+	// fails, the verifier explains whether the nodes could reach the
+	// master.
+	rendezvous *distribution
+	done       chan struct{} // closed when every process has exited and the user's processes are gone
 
 	mu     sync.Mutex
-	reason *Failure    // why it was stopped (canceled, timeout, deleted); nil while it runs on
-	status string      // the status stop gives it: Canceled or Failed
-	exits  []int       // exit codes by process, once done
-	timer  clock.Timer // the timeout's, if any
+	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
+	status string   // the status stop gives it: Canceled or Failed
+	exits  []int    // exit codes by process, once done
+	// leftover is why a control group could not be removed (logged): a
+	// killed, empty group only wastes a directory, and the next run on
+	// the node takes it over.
+	leftover error
+	timer    clock.Timer // the timeout's, if any
 }
 
 // stop kills every process of the run, once, for a reason.
@@ -63,6 +76,14 @@ func (r *run) stop(status string, why *Failure) {
 		r.reason, r.status = why, status
 	}
 	r.mu.Unlock()
+	r.kill()
+}
+
+// kill kills every process of the run: its groups' and its user's.
+func (r *run) kill() {
+	for _, g := range r.groups {
+		g.Kill()
+	}
 	killUser(r.uid)
 }
 
@@ -84,7 +105,23 @@ type spec struct {
 	workDir   string    // the job's, under the scheduler's WorkDir
 	logDir    string    // the job's user_logs, under the data directory
 	datastore Datastore // its code and inputs; nil when the server keeps no blobs
+	// enter gives each node's way into its network namespace
+	// (provision.Engine.Enter); nil entries on the sim fabric, where the
+	// processes share the server's network.
+	enter []func(start func() error) error
+	// probeStorage, when set, sends a node's flows to storage and returns
+	// those that failed (provision.Engine.ProbeStorage): a job whose node
+	// cannot reach its workspace's storage fails in Preparing, as Azure's
+	// storage mount does.
+	probeStorage func(ctx context.Context, node string) ([]fabric.Probe, error)
 }
+
+// rendezvousPort is MASTER_PORT on the netns fabric, where each node has
+// its own network and the port is free: torchrun's default.
+const rendezvousPort = 29500
+
+// netns reports whether the job's nodes have networks of their own.
+func (sp spec) netns() bool { return len(sp.enter) > 0 && sp.enter[0] != nil }
 
 // start prepares the job's directories, code and inputs, and starts its
 // processes.
@@ -119,35 +156,69 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 			return nil, err
 		}
 	}
+	if sp.probeStorage != nil {
+		if err := mountStorage(ctx, sp); err != nil {
+			return nil, err
+		}
+	}
 	inputs, err := prepare(ctx, sp.datastore, j, sp.workDir, nodeDirs, sp.uid)
 	if err != nil {
 		return nil, err
 	}
 	command := substitute(j, inputs, outputs)
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	d := distribution{job: j, ppn: ppn, world: world, port: rendezvousPort, addrs: make([]string, len(sp.nodes))}
+	for i, n := range sp.nodes {
+		d.addrs[i] = n.PrivateIP
+	}
+	if !sp.netns() {
+		// Every node is this host: loopback, and a port free on it.
+		if d.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		for i := range d.addrs {
+			d.addrs[i] = "127.0.0.1"
+		}
+	}
+	if j.Distribution.Type == resources.DistributionMPI {
+		if d.hostfile, err = writeHostfile(sp.workDir, d, sp.uid); err != nil {
+			return nil, err
+		}
 	}
 	r := &run{uid: sp.uid, done: make(chan struct{}), workDir: sp.workDir}
+	if sp.netns() && len(sp.nodes) > 1 && j.Distribution.Type != "" {
+		r.rendezvous = &d
+	}
 	for name := range outputs {
 		r.outputs = append(r.outputs, name)
 	}
+	fail := func(err error) (*run, error) {
+		r.kill()
+		for _, q := range r.procs {
+			_ = q.cmd.Wait() // already failing: the processes were killed
+		}
+		return nil, errors.Join(err, r.removeGroups())
+	}
 	for i, nodeDir := range nodeDirs {
+		size := sp.nodes[i].Size
+		g, err := sandbox.NewGroup(groupName(sp.workDir, i), sandbox.Limits{Cores: size.Cores, Memory: int64(size.MemoryMiB) << 20})
+		if err != nil {
+			return fail(fmt.Errorf("limit the job's processes on node %s to its VM size: %w", sp.nodes[i].Name, err))
+		}
+		r.groups = append(r.groups, g)
+		var enter func(func() error) error
+		if i < len(sp.enter) {
+			enter = sp.enter[i]
+		}
 		for local := range ppn {
 			rank := i*ppn + local
 			logName := "std_log.txt"
 			if world > 1 {
 				logName = fmt.Sprintf("std_log_process_%d.txt", rank)
 			}
-			env := baseEnv(j, nodeDir)
-			env = append(env, distributionEnv(j, i, local, rank, world, len(sp.nodes), port)...)
-			p, err := launch(command, nodeDir, env, filepath.Join(sp.logDir, logName), sp.uid)
+			env := append(baseEnv(j, nodeDir), d.env(i, local)...)
+			p, err := launch(g, command, nodeDir, env, filepath.Join(sp.logDir, logName), sp.uid, enter)
 			if err != nil {
-				r.stop(resources.JobFailed, nil)
-				for _, q := range r.procs {
-					_ = q.cmd.Wait() // already failing: the processes were killed
-				}
-				return nil, err
+				return fail(err)
 			}
 			p.rank = rank
 			r.procs = append(r.procs, p)
@@ -155,6 +226,61 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 	}
 	go r.wait(wake)
 	return r, nil
+}
+
+// groupName names the control group of a job's node i: by the job's
+// working directory (its key), so that a restart finds what a killed
+// server left.
+func groupName(workDir string, i int) string {
+	return fmt.Sprintf("job-%s-%d", filepath.Base(workDir), i)
+}
+
+// removeGroupsLeft removes the control groups a killed server left of a
+// job's nodes (taking a group over kills what is in it).
+func removeGroupsLeft(workDir string, nodes int) {
+	for i := range nodes {
+		if g, err := sandbox.NewGroup(groupName(workDir, i), sandbox.Limits{}); err == nil {
+			_ = g.Remove() // a group left again is taken over by the next run
+		}
+	}
+}
+
+// removeGroups removes the run's control groups, killing what is left in
+// them.
+func (r *run) removeGroups() error {
+	var errs []error
+	for _, g := range r.groups {
+		errs = append(errs, g.Remove())
+	}
+	return errors.Join(errs...)
+}
+
+// mountStorage probes each node's flows to storage, as Azure's storage
+// mount at the start of a job needs them, and fails the job naming the
+// first flow that did not pass and the rule or route that blocks it.
+func mountStorage(ctx context.Context, sp spec) error {
+	failed := make([][]fabric.Probe, len(sp.nodes))
+	errs := make([]error, len(sp.nodes))
+	var wg sync.WaitGroup
+	for i, n := range sp.nodes {
+		wg.Go(func() { failed[i], errs[i] = sp.probeStorage(ctx, n.Name) })
+	}
+	wg.Wait()
+	for i, n := range sp.nodes {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if len(failed[i]) == 0 {
+			continue
+		}
+		p := failed[i][0]
+		msg := fmt.Sprintf("StorageMountError: Failed to mount storage on node %s: %s failed (%s)", n.Name, p.Flow.Name, p.Detail)
+		if p.Flow.Blocker != "" {
+			msg += "; the network's rules: " + p.Flow.Blocker
+		}
+		return &Failure{Code: "StorageMountError", Message: msg + ". Allow outbound connections on ports 443 and 445 to the Storage service tag of the region (or the storage account's private endpoints)."}
+	}
+	return nil
 }
 
 // wait collects the exit codes, kills what the processes left behind,
@@ -172,28 +298,26 @@ func (r *run) wait(wake func()) {
 			exits[i] = -1
 		}
 	}
-	killUser(r.uid) // nothing outlives the job
+	r.kill() // nothing outlives the job
+	leftover := r.removeGroups()
 	r.mu.Lock()
+	r.leftover = leftover
 	r.exits = exits
 	r.mu.Unlock()
 	close(r.done)
 	wake()
 }
 
-// launch starts one process of the job as uid, its output to logPath.
-func launch(command, dir string, env []string, logPath string, uid int) (process, error) {
+// launch starts one process of the job as uid in group g (and, with
+// enter, in its node's network), its output to logPath.
+func launch(g *sandbox.Group, command, dir string, env []string, logPath string, uid int, enter func(func() error) error) (process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return process{}, fmt.Errorf("the job's log %s: %w", filepath.Base(logPath), err)
 	}
 	defer logFile.Close() // the child holds its own copy
-	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:    true,
-		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
-	}
-	if err := cmd.Start(); err != nil {
+	cmd, err := g.Start(sandbox.Spec{Argv: []string{"/bin/sh", "-c", command}, Dir: dir, Env: env, UID: uid, Stdout: logFile, Stderr: logFile, Enter: enter})
+	if err != nil {
 		return process{}, fmt.Errorf("start the job's process: %w", err)
 	}
 	return process{cmd: cmd, logPath: logPath}, nil
@@ -241,26 +365,66 @@ func baseEnv(j *resources.Job, home string) []string {
 	return env
 }
 
-// distributionEnv is what a distribution sets for a process: PyTorch's
-// rendezvous variables, MPI's ranks, TensorFlow's TF_CONFIG. On the sim
-// fabric every node is this host, so the master address is loopback.
-func distributionEnv(j *resources.Job, node, local, rank, world, nodes, port int) []string {
-	switch j.Distribution.Type {
+// distribution is what a job's distribution tells its processes: the
+// nodes' addresses (node 0's is the master's), the rendezvous port, the
+// processes per node and in all, and MPI's hostfile.
+type distribution struct {
+	job        *resources.Job
+	ppn, world int
+	port       int
+	addrs      []string
+	hostfile   string
+}
+
+// env is what the distribution sets for process local of node: PyTorch's
+// rendezvous variables, MPI's (Open MPI's, the PMI ones MPICH and Intel
+// MPI read, Azure's master node and hostfile), TensorFlow's TF_CONFIG.
+func (d distribution) env(node, local int) []string {
+	rank := node*d.ppn + local
+	itoa := strconv.Itoa
+	switch d.job.Distribution.Type {
 	case resources.DistributionPyTorch:
-		return []string{"MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + strconv.Itoa(port), "WORLD_SIZE=" + strconv.Itoa(world),
-			"RANK=" + strconv.Itoa(rank), "LOCAL_RANK=" + strconv.Itoa(local), "NODE_RANK=" + strconv.Itoa(node)}
+		return []string{"MASTER_ADDR=" + d.addrs[0], "MASTER_PORT=" + itoa(d.port), "WORLD_SIZE=" + itoa(d.world),
+			"RANK=" + itoa(rank), "LOCAL_RANK=" + itoa(local), "NODE_RANK=" + itoa(node)}
 	case resources.DistributionMPI:
-		return []string{"OMPI_COMM_WORLD_SIZE=" + strconv.Itoa(world), "OMPI_COMM_WORLD_RANK=" + strconv.Itoa(rank),
-			"OMPI_COMM_WORLD_LOCAL_RANK=" + strconv.Itoa(local), "OMPI_COMM_WORLD_NODE_RANK=" + strconv.Itoa(node)}
+		return []string{"OMPI_COMM_WORLD_SIZE=" + itoa(d.world), "OMPI_COMM_WORLD_RANK=" + itoa(rank),
+			"OMPI_COMM_WORLD_LOCAL_RANK=" + itoa(local), "OMPI_COMM_WORLD_LOCAL_SIZE=" + itoa(d.ppn), "OMPI_COMM_WORLD_NODE_RANK=" + itoa(node),
+			"PMI_RANK=" + itoa(rank), "PMI_SIZE=" + itoa(d.world),
+			"AZ_BATCH_MASTER_NODE=" + d.addrs[0] + ":" + itoa(d.port), "AZ_BATCHAI_MPI_HOST_FILE=" + d.hostfile}
 	case resources.DistributionTensorFlow:
-		workers := make([]string, nodes)
-		for i := range workers {
-			workers[i] = "127.0.0.1:" + strconv.Itoa(port+i)
+		workers := make([]string, len(d.addrs))
+		for i, a := range d.addrs {
+			// On one host (sim) each worker needs a port of its own.
+			port := d.port
+			if a == "127.0.0.1" {
+				port += i
+			}
+			workers[i] = a + ":" + itoa(port)
 		}
 		cfg, _ := json.Marshal(map[string]any{"cluster": map[string]any{"worker": workers}, "task": map[string]any{"type": "worker", "index": node}})
 		return []string{"TF_CONFIG=" + string(cfg)}
 	}
 	return nil
+}
+
+// writeHostfile writes MPI's hostfile into the job's directory, the
+// job's user's: one line per node, its address and its slots (processes
+// per node), as Open MPI's mpirun --hostfile reads it.
+func writeHostfile(workDir string, d distribution, uid int) (string, error) {
+	var b strings.Builder
+	for _, a := range d.addrs {
+		fmt.Fprintf(&b, "%s slots=%d\n", a, d.ppn)
+	}
+	root, err := os.OpenRoot(workDir)
+	if err != nil {
+		return "", fmt.Errorf("the job's hostfile: %w", err)
+	}
+	defer root.Close()
+	budget := int64(b.Len())
+	if err := writeOwned(root, "hostfile", strings.NewReader(b.String()), uid, &budget); err != nil {
+		return "", fmt.Errorf("the job's hostfile: %w", err)
+	}
+	return filepath.Join(workDir, "hostfile"), nil
 }
 
 // freePort is a TCP port free on loopback now, for a job's rendezvous.

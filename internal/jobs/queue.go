@@ -100,6 +100,9 @@ type Failure struct {
 	Message string `json:"message"`
 }
 
+// Error lets preparing a job fail it with a code of its own.
+func (f *Failure) Error() string { return f.Message }
+
 // readBody reads a stored job's body; a job that is gone is (nil, nil).
 func readBody(ctx context.Context, rd store.Reader, jobID string) (arm.Body, error) {
 	rec, err := rd.Get(ctx, jobID)

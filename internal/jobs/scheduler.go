@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
+	"securetrain/internal/fabric"
+	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -54,6 +57,9 @@ type Scheduler struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by entry key
+	// taken are the user ids of running jobs and commands, and of a job
+	// being started.
+	taken map[int]bool
 }
 
 // New returns a scheduler; the engine runs it (Engine.SetScheduler).
@@ -61,7 +67,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.FirstUID == 0 {
 		cfg.FirstUID, cfg.UIDs = DefaultFirstUID, DefaultUIDs
 	}
-	return &Scheduler{cfg: cfg, runs: map[string]*run{}}
+	return &Scheduler{cfg: cfg, runs: map[string]*run{}, taken: map[int]bool{}}
 }
 
 // LogPath is where a job's log file lives (user_logs/name), or "" when
@@ -129,7 +135,8 @@ type passState struct {
 	// waiting are the computes (lower-cased ids) whose first queued job
 	// waits for nodes: the jobs after it wait too.
 	waiting map[string]bool
-	// busy are the user ids in use, read from /proc once a pass.
+	// busy are the user ids live processes use, read from /proc once a
+	// pass.
 	busy map[int]bool
 }
 
@@ -163,6 +170,7 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 		// stopped working: whatever is left of it here is stopped, and it
 		// fails rather than run twice.
 		killUser(e.UID)
+		removeGroupsLeft(filepath.Join(s.cfg.WorkDir, key(e.Job)), len(e.Nodes))
 		return true, s.end(ctx, e, resources.JobFailed, s.interrupted(e))
 	case body == nil && r == nil, resources.JobTerminal(status):
 		return false, s.end(ctx, e, "", nil)
@@ -198,23 +206,26 @@ func (s *Scheduler) interrupted(e entry) *Failure {
 
 // place starts a queued job on nodes it claims, or shows it Queued.
 func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *passState) (bool, error) {
-	if s.cfg.LogDir == "" || s.cfg.WorkDir == "" {
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed",
-			Message: "this server runs no jobs: it was started without a directory for job logs and working directories"})
-	}
-	if os.Geteuid() != 0 {
-		// A job never runs as the server's own user, beside its secrets.
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: fmt.Sprintf(
-			"this server runs as user %d, not root, so it cannot run a job as a user of the job's own; on the sim fabric, serve runs jobs only as root", os.Geteuid())})
+	if err := s.canRun("jobs'"); err != nil {
+		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
 	compute := strings.ToLower(job.Compute.ID.String())
 	if ps.waiting[compute] {
 		return false, s.queued(ctx, e)
 	}
-	uid, err := s.freeUID(ps)
+	if ps.busy == nil {
+		ps.busy = usersOfProcesses()
+	}
+	uid, err := s.takeUID(ps.busy)
 	if err != nil {
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
 	}
+	kept := false // the uid stays taken while the job runs
+	defer func() {
+		if !kept {
+			s.releaseUID(uid)
+		}
+	}()
 	var nodes []provision.ClaimedNode
 	var resizing, left bool
 	var never *provision.NodesError
@@ -253,17 +264,27 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		ps.waiting[compute] = true
 		return resizing, s.queued(ctx, e)
 	}
-	ps.busy[uid] = true
-	r, err := start(ctx, spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job),
-		datastore: s.cfg.Datastore}, s.cfg.Engine.Wake)
+	sp := spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job), datastore: s.cfg.Datastore}
+	for _, n := range nodes {
+		sp.enter = append(sp.enter, s.cfg.Engine.Enter(job.Compute.ID, n.Name))
+	}
+	if sp.netns() {
+		sp.probeStorage = func(ctx context.Context, node string) ([]fabric.Probe, error) {
+			return s.cfg.Engine.ProbeStorage(ctx, job.Compute.ID, node)
+		}
+	}
+	r, err := start(ctx, sp, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)
-		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "JobPreparationFailed", Message: err.Error()})
+		why := &Failure{Code: "JobPreparationFailed", Message: err.Error()}
+		errors.As(err, &why)
+		return true, s.end(ctx, e, resources.JobFailed, why)
 	}
 	r.jobID = e.Job
 	s.mu.Lock()
 	s.runs[key(e.Job)] = r
 	s.mu.Unlock()
+	kept = true
 	if job.Timeout != "" {
 		d, _ := provision.ParseDuration(job.Timeout) // admission checked it
 		t := s.cfg.Clock.AfterFunc(d, func() {
@@ -306,6 +327,9 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	if r.timer != nil {
 		r.timer.Stop()
 	}
+	if r.leftover != nil {
+		s.cfg.Log.Warn("jobs: control group left behind", "job", e.Job, "err", r.leftover)
+	}
 	r.mu.Unlock()
 	if status == "" {
 		status = resources.JobCompleted
@@ -315,6 +339,9 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 				status, why = resources.JobFailed, &Failure{Code: "UserError", Message: fmt.Sprintf(
 					"Execution failed. User process 'Rank %d' exited with status code %d. Last lines of user_logs/%s:\n%s",
 					p.rank, code, filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
+				if r.rendezvous != nil {
+					why.Message += s.explainRendezvous(ctx, e, r.rendezvous)
+				}
 				break
 			}
 		}
@@ -342,8 +369,47 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	}
 	s.mu.Lock()
 	delete(s.runs, key(e.Job))
+	delete(s.taken, r.uid)
 	s.mu.Unlock()
 	return true, nil
+}
+
+// explainRendezvous says, for a distributed job that failed on the netns
+// fabric, which node could not reach the master's MASTER_PORT and the rule
+// or route that blocks it, as the verifier explains the flow ("" when the
+// network allows every node to reach it).
+func (s *Scheduler) explainRendezvous(ctx context.Context, e entry, d *distribution) string {
+	cid, err := arm.ParseID(e.Compute, "")
+	if err != nil {
+		return ""
+	}
+	master, err := netip.ParseAddr(d.addrs[0])
+	if err != nil {
+		return ""
+	}
+	for _, a := range d.addrs[1:] {
+		src, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		res, err := s.cfg.Engine.ExplainFlow(ctx, cid.Subscription, netverify.Query{From: netverify.AddressEndpoint(src),
+			To: netverify.AddressEndpoint(master), Protocol: netverify.TCP, Port: uint16(d.port)})
+		if err != nil {
+			s.cfg.Log.Warn("jobs: explain the rendezvous flow", "job", e.Job, "err", err)
+			return ""
+		}
+		for _, o := range res.Outcomes {
+			if o.Verdict == netverify.Allowed {
+				continue
+			}
+			msg := fmt.Sprintf("\nThe rendezvous flow TCP %s -> %s:%d (MASTER_ADDR:MASTER_PORT) is %s: %s", src, master, d.port, o.Verdict, o.Reason)
+			if o.Fix != "" {
+				msg += "; fix: " + o.Fix
+			}
+			return msg
+		}
+	}
+	return ""
 }
 
 // end finishes job e with status ("" leaves the record as it is): its
@@ -413,22 +479,28 @@ func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
 	return s.removeFiles(jobID)
 }
 
-// freeUID is a user id no running job, account or process uses.
-func (s *Scheduler) freeUID(ps *passState) (int, error) {
-	if ps.busy == nil {
-		ps.busy = usersOfProcesses()
-		s.mu.Lock()
-		for _, r := range s.runs {
-			ps.busy[r.uid] = true
-		}
-		s.mu.Unlock()
+// takeUID takes a user id no job, command, account or live process uses
+// (busy: the ids of live processes; nil reads them now) until releaseUID.
+func (s *Scheduler) takeUID(busy map[int]bool) (int, error) {
+	if busy == nil {
+		busy = usersOfProcesses()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for uid := s.cfg.FirstUID; uid < s.cfg.FirstUID+s.cfg.UIDs; uid++ {
-		if !ps.busy[uid] && !accountExists(uid) {
+		if !busy[uid] && !s.taken[uid] && !accountExists(uid) {
+			s.taken[uid] = true
 			return uid, nil
 		}
 	}
-	return 0, fmt.Errorf("no free user id for the job in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+	return 0, fmt.Errorf("no free user id in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
+}
+
+// releaseUID gives a user id back.
+func (s *Scheduler) releaseUID(uid int) {
+	s.mu.Lock()
+	delete(s.taken, uid)
+	s.mu.Unlock()
 }
 
 // Shutdown kills the processes of every running job and waits for them,
@@ -447,7 +519,7 @@ func (s *Scheduler) Shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for jobID, r := range runs {
-		killUser(r.uid)
+		r.kill()
 		<-r.done
 		// The replica that ends the job (a restart of this one, or
 		// another) serves its logs from the datastore.

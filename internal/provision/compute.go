@@ -35,9 +35,11 @@ func readSpec(body []byte) (spec, error) {
 		return spec{}, errors.New("the record is not one compute")
 	}
 	s := spec{Compute: snap.Computes[0], Min: 1, Max: 1}
-	if s.Cores, s.Family, err = SizeOf(s.VMSize); err != nil {
+	size, err := SizeOf(s.VMSize)
+	if err != nil {
 		return s, err
 	}
+	s.Cores, s.Family = size.Cores, size.Family
 	switch s.ComputeType {
 	case resources.ComputeAml:
 		s.Min, s.Max = s.MinNodeCount, s.MaxNodeCount

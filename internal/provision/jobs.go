@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/fabric"
+	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 )
@@ -32,10 +35,12 @@ type Scheduler interface {
 // SetScheduler gives the engine its job scheduler; call it before Run.
 func (e *Engine) SetScheduler(s Scheduler) { e.scheduler = s }
 
-// ClaimedNode is a node given to a job.
+// ClaimedNode is a node given to a job: its name, address and VM size
+// (the limits of its processes).
 type ClaimedNode struct {
 	Name      string
 	PrivateIP string
+	Size      Size
 }
 
 // NodesError says why a job can never get the nodes it asks for.
@@ -67,6 +72,10 @@ func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, co
 			idle = append(idle, i)
 		}
 	}
+	size, err := SizeOf(s.VMSize)
+	if err != nil {
+		return nil, false, err
+	}
 	now := e.clock.Now().UTC()
 	if len(idle) < count {
 		want := min(s.Max, live-len(idle)+count)
@@ -88,7 +97,7 @@ func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, co
 		if err := putNode(ctx, tx, compute, nodes[i]); err != nil {
 			return nil, false, err
 		}
-		claimed = append(claimed, ClaimedNode{Name: nodes[i].NodeID, PrivateIP: nodes[i].PrivateIP})
+		claimed = append(claimed, ClaimedNode{Name: nodes[i].NodeID, PrivateIP: nodes[i].PrivateIP, Size: size})
 	}
 	return claimed, false, e.putCounts(ctx, tx, compute, body, nodes)
 }
@@ -119,4 +128,67 @@ func (e *Engine) putCounts(ctx context.Context, tx store.Tx, compute arm.ID, bod
 		in["nodeStateCounts"] = counts(nodes)
 	}
 	return e.gov.PutCompute(ctx, tx, compute, body)
+}
+
+// Enter is the fabric's way into node of compute: it runs start on a
+// thread inside the node's network namespace (fabric.Host). It is nil
+// when the fabric's nodes have no network of their own (sim): processes
+// then run in the server's.
+func (e *Engine) Enter(compute arm.ID, node string) func(start func() error) error {
+	h, ok := e.fab.(fabric.Host)
+	if !ok {
+		return nil
+	}
+	n := fabric.Node{Compute: compute.String(), Name: node}
+	return func(start func() error) error { return h.Enter(n, start) }
+}
+
+// ProbeStorage sends, from node of compute, the compute's required flows
+// to storage (the Storage service tag, the default storage account's
+// blob and file endpoints) and returns those that failed: Azure mounts
+// the workspace's storage on a node for every job it runs. The network's
+// current rules apply (the fabric brings them up to date first). On a
+// fabric without packets (sim) the probes are the verifier's prediction.
+func (e *Engine) ProbeStorage(ctx context.Context, compute arm.ID, nodeName string) ([]fabric.Probe, error) {
+	var s spec
+	var nodes []node
+	if err := e.st.View(ctx, func(rd store.Reader) error {
+		var err error
+		_, s, nodes, err = load(ctx, rd, compute)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(nodes, func(n node) bool { return n.NodeID == nodeName })
+	if i < 0 {
+		return nil, fmt.Errorf("node %s of %s is gone", nodeName, compute.Leaf())
+	}
+	flows, _, err := e.readiness(ctx, &passState{stopping: ctx, networks: map[string]*netverify.Network{}}, s)
+	if err != nil {
+		return nil, err
+	}
+	flows = slices.DeleteFunc(flows, func(f fabric.Flow) bool { return f.Inbound || !isStorage(f.Remote) })
+	n := nodes[i]
+	probes, err := e.fab.Probe(ctx, fabric.Node{Compute: compute.String(), Name: n.NodeID, Subnet: n.Subnet, PrivateIP: parseAddr(n.PrivateIP), PublicIP: parseAddr(n.PublicIP)}, flows)
+	if err != nil {
+		return nil, fmt.Errorf("probe the storage flows of node %s: %w", nodeName, err)
+	}
+	return slices.DeleteFunc(probes, func(p fabric.Probe) bool { return p.Passed }), nil
+}
+
+// isStorage reports whether a required flow's remote end is storage.
+func isStorage(remote string) bool {
+	r := strings.ToLower(remote)
+	return r == "storage" || strings.HasPrefix(r, "storage.") || strings.HasSuffix(r, ".blob.core.windows.net") || strings.HasSuffix(r, ".file.core.windows.net")
+}
+
+// ExplainFlow asks the verifier about a flow in subscription's network:
+// its verdict and, when it is blocked, the deciding rule or route and the
+// fix.
+func (e *Engine) ExplainFlow(ctx context.Context, subscription string, q netverify.Query) (*netverify.Result, error) {
+	n, err := e.net(ctx, subscription)
+	if err != nil {
+		return nil, err
+	}
+	return n.Flow(q)
 }

@@ -21,13 +21,13 @@ func TestParseDuration(t *testing.T) { // scaleSettings.nodeIdleTimeBeforeScaleD
 }
 
 func TestSizeOf(t *testing.T) {
-	if cores, family, err := SizeOf("STANDARD_DS3_V2"); err != nil || cores != 4 || family != "standardDSv2Family" {
-		t.Fatalf("Standard_DS3_v2: %d %s %v", cores, family, err)
+	if s, err := SizeOf("STANDARD_DS3_V2"); err != nil || s.Cores != 4 || s.MemoryMiB != 14<<10 || s.Family != "standardDSv2Family" || s.Name != "STANDARD_DS3_V2" {
+		t.Fatalf("Standard_DS3_v2: %+v %v", s, err)
 	}
-	if cores, _, err := SizeOf(""); err != nil || cores != 4 {
-		t.Fatalf("the default size: %d %v", cores, err)
+	if s, err := SizeOf(""); err != nil || s.Cores != 4 {
+		t.Fatalf("the default size: %+v %v", s, err)
 	}
-	if _, _, err := SizeOf("Standard_Imaginary"); err == nil {
+	if _, err := SizeOf("Standard_Imaginary"); err == nil {
 		t.Fatal("an unknown size was accepted")
 	}
 }

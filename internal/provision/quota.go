@@ -10,39 +10,47 @@ import (
 )
 
 // vmSize is what provisioning needs of a VM size: its cores and the quota
-// family they count against.
+// family they count against, and its memory (a node's limits).
 type vmSize struct {
-	Cores  int
-	Family string
+	Cores     int
+	MemoryMiB int
+	Family    string
 }
 
 // vmSizes are the sizes securetrain knows, by lower-cased name (Azure's
-// cores and quota families).
+// cores, memory and quota families).
 var vmSizes = map[string]vmSize{}
 
 func init() {
-	add := func(family string, sizes map[string]int) {
-		for name, cores := range sizes {
-			vmSizes[strings.ToLower(name)] = vmSize{Cores: cores, Family: family}
+	// gib gives a size's cores and memory in GiB.
+	type gib struct {
+		cores  int
+		memory float64
+	}
+	add := func(family string, sizes map[string]gib) {
+		for name, s := range sizes {
+			vmSizes[strings.ToLower(name)] = vmSize{Cores: s.cores, MemoryMiB: int(s.memory * 1024), Family: family}
 			sizeNames = append(sizeNames, name)
 		}
 	}
-	add("standardDSv2Family", map[string]int{"Standard_DS1_v2": 1, "Standard_DS2_v2": 2, "Standard_DS3_v2": 4, "Standard_DS4_v2": 8, "Standard_DS5_v2": 16})
-	add("standardDv2Family", map[string]int{"Standard_D1_v2": 1, "Standard_D2_v2": 2, "Standard_D3_v2": 4, "Standard_D4_v2": 8, "Standard_D5_v2": 16})
-	add("standardDSv3Family", map[string]int{"Standard_D2s_v3": 2, "Standard_D4s_v3": 4, "Standard_D8s_v3": 8, "Standard_D16s_v3": 16})
-	add("standardDv3Family", map[string]int{"Standard_D2_v3": 2, "Standard_D4_v3": 4, "Standard_D8_v3": 8, "Standard_D16_v3": 16})
-	add("standardESv3Family", map[string]int{"Standard_E4s_v3": 4, "Standard_E8s_v3": 8, "Standard_E16s_v3": 16})
-	add("standardFSv2Family", map[string]int{"Standard_F4s_v2": 4, "Standard_F8s_v2": 8, "Standard_F16s_v2": 16})
-	add("standardNCSv3Family", map[string]int{"Standard_NC6s_v3": 6, "Standard_NC12s_v3": 12, "Standard_NC24s_v3": 24})
-	add("standardNCADSA100v4Family", map[string]int{"Standard_NC24ads_A100_v4": 24, "Standard_NC48ads_A100_v4": 48, "Standard_NC96ads_A100_v4": 96})
-	add("standardNDSv2Family", map[string]int{"Standard_ND40rs_v2": 40})
+	add("standardDSv2Family", map[string]gib{"Standard_DS1_v2": {1, 3.5}, "Standard_DS2_v2": {2, 7}, "Standard_DS3_v2": {4, 14}, "Standard_DS4_v2": {8, 28}, "Standard_DS5_v2": {16, 56}})
+	add("standardDv2Family", map[string]gib{"Standard_D1_v2": {1, 3.5}, "Standard_D2_v2": {2, 7}, "Standard_D3_v2": {4, 14}, "Standard_D4_v2": {8, 28}, "Standard_D5_v2": {16, 56}})
+	add("standardDSv3Family", map[string]gib{"Standard_D2s_v3": {2, 8}, "Standard_D4s_v3": {4, 16}, "Standard_D8s_v3": {8, 32}, "Standard_D16s_v3": {16, 64}})
+	add("standardDv3Family", map[string]gib{"Standard_D2_v3": {2, 8}, "Standard_D4_v3": {4, 16}, "Standard_D8_v3": {8, 32}, "Standard_D16_v3": {16, 64}})
+	add("standardESv3Family", map[string]gib{"Standard_E4s_v3": {4, 32}, "Standard_E8s_v3": {8, 64}, "Standard_E16s_v3": {16, 128}})
+	add("standardFSv2Family", map[string]gib{"Standard_F4s_v2": {4, 8}, "Standard_F8s_v2": {8, 16}, "Standard_F16s_v2": {16, 32}})
+	add("standardNCSv3Family", map[string]gib{"Standard_NC6s_v3": {6, 112}, "Standard_NC12s_v3": {12, 224}, "Standard_NC24s_v3": {24, 448}})
+	add("standardNCADSA100v4Family", map[string]gib{"Standard_NC24ads_A100_v4": {24, 220}, "Standard_NC48ads_A100_v4": {48, 440}, "Standard_NC96ads_A100_v4": {96, 880}})
+	add("standardNDSv2Family", map[string]gib{"Standard_ND40rs_v2": {40, 672}})
 }
 
-// Size is a VM size as a user picks it: its name, cores and quota family.
+// Size is a VM size as a user picks it: its name, cores, memory and quota
+// family.
 type Size struct {
-	Name   string
-	Cores  int
-	Family string
+	Name      string
+	Cores     int
+	MemoryMiB int
+	Family    string
 }
 
 // sizeNames keeps the sizes' spelling for Sizes (vmSizes is keyed
@@ -53,27 +61,30 @@ var sizeNames []string
 func Sizes() []Size {
 	out := make([]Size, 0, len(sizeNames))
 	for _, name := range sizeNames {
-		s := vmSizes[strings.ToLower(name)]
-		out = append(out, Size{Name: name, Cores: s.Cores, Family: s.Family})
+		out = append(out, sizeNamed(name))
 	}
 	slices.SortFunc(out, func(a, b Size) int { return cmp.Or(cmp.Compare(a.Cores, b.Cores), strings.Compare(a.Name, b.Name)) })
 	return out
+}
+
+func sizeNamed(name string) Size {
+	s := vmSizes[strings.ToLower(name)]
+	return Size{Name: name, Cores: s.Cores, MemoryMiB: s.MemoryMiB, Family: s.Family}
 }
 
 // DefaultVMSize is Azure ML's default (spec §9).
 const DefaultVMSize = "Standard_DS3_v2"
 
 // SizeOf finds a VM size, case-insensitively ("STANDARD_DS3_V2" is what
-// the SDK sample sends).
-func SizeOf(name string) (cores int, family string, err error) {
+// the SDK sample sends); "" is DefaultVMSize.
+func SizeOf(name string) (Size, error) {
 	if name == "" {
 		name = DefaultVMSize
 	}
-	s, ok := vmSizes[strings.ToLower(name)]
-	if !ok {
-		return 0, "", &Error{Code: "VmSizeNotSupported", Message: fmt.Sprintf("The VM size '%s' is not supported; known sizes include Standard_DS3_v2, Standard_D4s_v3, Standard_NC6s_v3, Standard_NC24ads_A100_v4.", name)}
+	if _, ok := vmSizes[strings.ToLower(name)]; !ok {
+		return Size{}, &Error{Code: "VmSizeNotSupported", Message: fmt.Sprintf("The VM size '%s' is not supported; known sizes include Standard_DS3_v2, Standard_D4s_v3, Standard_NC6s_v3, Standard_NC24ads_A100_v4.", name)}
 	}
-	return s.Cores, s.Family, nil
+	return sizeNamed(name), nil
 }
 
 // Quotas are the per-subscription, per-region limits provisioning

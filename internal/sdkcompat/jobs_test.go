@@ -102,16 +102,43 @@ func TestJobsClient(t *testing.T) {
 		t.Fatalf("job2 after cancel: %s", status)
 	}
 
-	var names []string
-	pager := jobs.NewListPager(rgML, wsName, nil)
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		must(t, err, "list jobs")
-		for _, j := range page.Value {
-			names = append(names, *j.Name)
+	list := func(opts *armmachinelearning.JobsClientListOptions) string {
+		t.Helper()
+		var names []string
+		pager := jobs.NewListPager(rgML, wsName, opts)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			must(t, err, "list jobs")
+			for _, j := range page.Value {
+				names = append(names, *j.Name)
+			}
+		}
+		return strings.Join(names, ",")
+	}
+	if got := list(nil); got != "job1,job2" {
+		t.Fatalf("listed jobs: %v", got)
+	}
+
+	// Archived (isArchived, as az ml job archive writes it), job2 is left
+	// out of the default list (ActiveOnly) and listed by ArchivedOnly and
+	// All.
+	job2, err := jobs.Get(ctx, rgML, wsName, "job2", nil)
+	must(t, err, "get job2")
+	cj, ok := job2.Properties.(*armmachinelearning.CommandJob)
+	if !ok {
+		t.Fatalf("job2 is a %T", job2.Properties)
+	}
+	cj.IsArchived = to.Ptr(true)
+	_, err = jobs.CreateOrUpdate(ctx, rgML, wsName, "job2", job2.JobBase, nil)
+	must(t, err, "archive job2")
+	for view, want := range map[armmachinelearning.ListViewType]string{
+		armmachinelearning.ListViewTypeActiveOnly: "job1", armmachinelearning.ListViewTypeArchivedOnly: "job2", armmachinelearning.ListViewTypeAll: "job1,job2",
+	} {
+		if got := list(&armmachinelearning.JobsClientListOptions{ListViewType: to.Ptr(view)}); got != want {
+			t.Errorf("listViewType %s: %s, want %s", view, got, want)
 		}
 	}
-	if strings.Join(names, ",") != "job1,job2" {
-		t.Fatalf("listed jobs: %v", names)
+	if got := list(nil); got != "job1" {
+		t.Errorf("default list with job2 archived: %s", got)
 	}
 }
