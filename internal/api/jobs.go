@@ -255,8 +255,14 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, who string, p
 	return newError(http.StatusNotFound, "InvalidResourceType", "Job action '%s %s' is not supported: POST cancel, GET userLogs, GET outputs.", r.Method, p.types[2])
 }
 
-// jobOutputs lists a job's kept output files, or sends one (?path=).
+// jobOutputs lists a job's kept output files, or sends one (?path=):
+// from this machine when this replica ran the job, else from the
+// workspace's datastore, where every replica finds them once the job
+// has ended (jobs.OutputsFolder).
 func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) error {
+	if !s.jobs.HoldsFiles(id.String()) {
+		return s.storedOutputs(w, r, id)
+	}
 	path := r.URL.Query().Get("path")
 	if path == "" {
 		files, err := s.jobs.Outputs(id.String())
@@ -271,7 +277,7 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) e
 	case errors.Is(err, fs.ErrInvalid):
 		return newError(http.StatusBadRequest, "InvalidOutputPath", "%v.", err)
 	case errors.Is(err, fs.ErrNotExist):
-		return newError(http.StatusNotFound, "OutputNotFound", "Job '%s' kept no output file '%s'.", id.Leaf(), path)
+		return outputNotFound(id, path)
 	case err != nil:
 		return newError(http.StatusBadRequest, "InvalidOutputPath", "output '%s' cannot be read: it is not a kept file.", path)
 	}
@@ -279,8 +285,53 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) e
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return newError(http.StatusBadRequest, "InvalidOutputPath", "output '%s' is a folder: list the outputs for its files.", path)
 	}
+	return sendOutput(w, f)
+}
+
+// storedOutputs is jobOutputs of a job another replica ran: from the
+// workspace's datastore, where its outputs are once it has ended.
+func (s *Server) storedOutputs(w http.ResponseWriter, r *http.Request, id arm.ID) error {
+	folder, err := jobs.OutputsFolder(id.String())
+	if err != nil {
+		return err
+	}
+	path := r.URL.Query().Get("path")
+	if path == "" {
+		files := []jobs.OutputFile{}
+		if err := s.storedFiles(r.Context(), id, folder, func(rel string, f io.Reader) error {
+			if sized, ok := f.(interface{ Size() int64 }); ok { // a file on disk
+				files = append(files, jobs.OutputFile{Path: rel, Size: sized.Size()})
+				return nil
+			}
+			size, err := io.Copy(io.Discard, f) // a blob read in chunks
+			files = append(files, jobs.OutputFile{Path: rel, Size: size})
+			return err
+		}); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		return json.NewEncoder(w).Encode(map[string]any{"value": files})
+	}
+	found := false
+	if err := s.storedFiles(r.Context(), id, folder, func(rel string, f io.Reader) error {
+		if rel != path {
+			return nil
+		}
+		found = true
+		return sendOutput(w, f)
+	}); err != nil || found {
+		return err
+	}
+	return outputNotFound(id, path)
+}
+
+func outputNotFound(id arm.ID, path string) error {
+	return newError(http.StatusNotFound, "OutputNotFound", "Job '%s' kept no output file '%s'.", id.Leaf(), path)
+}
+
+func sendOutput(w http.ResponseWriter, f io.Reader) error {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err = io.Copy(w, f)
+	_, err := io.Copy(w, f)
 	return err
 }
 
@@ -351,15 +402,21 @@ func (s *Server) userLogs(w http.ResponseWriter, r *http.Request, id arm.ID) err
 // storedLogs calls fn for each log of job id kept in its workspace's
 // datastore; none when there are none (yet) or no storage.
 func (s *Server) storedLogs(ctx context.Context, id arm.ID, fn func(rel string, r io.Reader) error) error {
-	if s.blob == nil {
-		return nil
-	}
 	folder, err := jobs.LogsFolder(id.String())
 	if err != nil {
 		return err
 	}
+	return s.storedFiles(ctx, id, folder, fn)
+}
+
+// storedFiles calls fn for each file below folder in the datastore of job
+// id's workspace; none when there are none (yet) or no storage.
+func (s *Server) storedFiles(ctx context.Context, id arm.ID, folder string, fn func(rel string, r io.Reader) error) error {
+	if s.blob == nil {
+		return nil
+	}
 	ws, _ := id.Parent()
-	_, err = datastore{s}.Files(ctx, ws, "azureml://datastores/"+blob.WorkspaceDatastore+"/paths/"+folder, fn)
+	_, err := datastore{s}.Files(ctx, ws, "azureml://datastores/"+blob.WorkspaceDatastore+"/paths/"+folder, fn)
 	if errors.Is(err, blob.ErrNothingAt) || errors.Is(err, jobs.ErrNoStorage) {
 		return nil
 	}

@@ -524,6 +524,23 @@ func TestReplicaJobs(t *testing.T) {
 		t.Fatalf("the log read through b: %q", got)
 	}
 
+	// A finished job's outputs, kept on a's machine, are read through b
+	// from the workspace's storage.
+	b.submit("out", jobBody("cpu", "echo weights > ${{outputs.model}}/w.bin", `"outputs":{"model":{"jobOutputType":"uri_folder"}}`))
+	if p := b.awaitJob("out", resources.JobCompleted, resources.JobFailed); p["status"] != resources.JobCompleted {
+		t.Fatalf("job out: %v", p)
+	}
+	st, list, _ := b.do("GET", wsML+"/jobs/out/outputs"+mlVersion, "")
+	if files := arm.Items(list, "value"); st != http.StatusOK || len(files) != 1 || files[0]["path"] != "model/w.bin" || files[0]["size"] != float64(8) {
+		t.Fatalf("the outputs listed through b: %d %v", st, list)
+	}
+	if text, st := b.get("/jobs/out/outputs", "path=model/w.bin"); st != http.StatusOK || text != "weights\n" {
+		t.Fatalf("model/w.bin through b: %d %q", st, text)
+	}
+	if _, st := b.get("/jobs/out/outputs", "path=model/none"); st != http.StatusNotFound {
+		t.Fatalf("a missing output through b: %d", st)
+	}
+
 	b.submit("lost", jobBody("cpu", "echo uid=$(id -u); sleep 600"))
 	b.awaitJob("lost", resources.JobRunning)
 	uid = a.uidOf("lost")

@@ -26,6 +26,17 @@ func LogsFolder(jobID string) (string, error) {
 	return "azureml/ExperimentRun/dcid." + id.Leaf() + "/user_logs", nil
 }
 
+// OutputsFolder is where a job's outputs are kept in its workspace's blob
+// datastore: Azure ML's default output path, azureml/{job name}, one
+// folder per output below it.
+func OutputsFolder(jobID string) (string, error) {
+	id, err := arm.ParseID(jobID, "")
+	if err != nil {
+		return "", fmt.Errorf("job %s: %w", jobID, err)
+	}
+	return "azureml/" + id.Leaf(), nil
+}
+
 // uploadLogs puts the job's log files into its workspace's datastore
 // (nothing when the server keeps no blobs or the workspace has no
 // storage account).

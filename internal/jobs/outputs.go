@@ -104,13 +104,17 @@ func (s *Scheduler) uploadOutputs(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
 	}
+	folder, err := OutputsFolder(jobID)
+	if err != nil {
+		return err
+	}
 	ws, _ := id.Parent()
 	files, err := s.Outputs(jobID)
 	if err != nil {
 		return err
 	}
 	for _, f := range files {
-		err := s.putFile(ctx, ws, "azureml/"+id.Leaf()+"/"+f.Path, func() (*os.File, error) { return s.OpenOutput(jobID, f.Path) })
+		err := s.putFile(ctx, ws, folder+"/"+f.Path, func() (*os.File, error) { return s.OpenOutput(jobID, f.Path) })
 		if errors.Is(err, ErrNoStorage) {
 			return nil
 		}
@@ -134,6 +138,13 @@ func (s *Scheduler) putFile(ctx context.Context, ws arm.ID, blobPath string, ope
 		return err
 	}
 	return s.cfg.Datastore.Put(ctx, ws, blobPath, f, info.Size())
+}
+
+// HoldsFiles reports whether this machine holds the job's logs and
+// outputs: this replica ran it (another replica's are in the datastore).
+func (s *Scheduler) HoldsFiles(jobID string) bool {
+	_, err := os.Stat(filepath.Join(s.cfg.LogDir, key(jobID)))
+	return err == nil
 }
 
 func (s *Scheduler) outputsDir(jobID string) string {

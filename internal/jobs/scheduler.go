@@ -204,6 +204,35 @@ func (s *Scheduler) interrupted(e entry) *Failure {
 	return &Failure{Code: "ServiceRestarted", Message: "the control plane restarted while the job ran; its processes were stopped. Submit it again."}
 }
 
+// spec is the run of job on nodes as far as the nodes decide it: how to
+// enter them, and on netns how to probe their way to storage.
+func (s *Scheduler) spec(job *resources.Job, nodes []provision.ClaimedNode) spec {
+	sp := spec{job: job, nodes: nodes, datastore: s.cfg.Datastore}
+	for _, n := range nodes {
+		sp.enter = append(sp.enter, s.cfg.Engine.Enter(job.Compute.ID, n.Name))
+	}
+	if sp.netns() {
+		sp.probeStorage = func(ctx context.Context, node string) ([]fabric.Probe, error) {
+			return s.cfg.Engine.ProbeStorage(ctx, job.Compute.ID, node)
+		}
+	}
+	return sp
+}
+
+// unusableFailure is why a job fails that could only get unusable nodes:
+// on netns, storage the nodes cannot reach fails it as the storage mount
+// does (mountStorage); otherwise the nodes' own reason.
+func (s *Scheduler) unusableFailure(ctx context.Context, job *resources.Job, u *provision.UnusableError) *Failure {
+	if sp := s.spec(job, u.Unusable); sp.netns() {
+		var why *Failure
+		if err := mountStorage(ctx, sp); errors.As(err, &why) {
+			return why
+		}
+	}
+	return &Failure{Code: "NodesUnusable", Message: fmt.Sprintf("compute %s has no usable node for the job: %s. Fix the network (the compute's errors name the flow and the rule); its nodes are probed again when it changes.",
+		job.Compute.ID.Leaf(), u.Reason.Message)}
+}
+
 // place starts a queued job on nodes it claims, or shows it Queued.
 func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *passState) (bool, error) {
 	if err := s.canRun("jobs'"); err != nil {
@@ -251,9 +280,12 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return setStatus(ctx, tx, e.Job, resources.JobPreparing, nil)
 	})
 	var pe *provision.Error
+	var unusable *provision.UnusableError
 	switch {
 	case errors.As(err, &never):
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: "InsufficientNodes", Message: never.Message})
+	case errors.As(err, &unusable):
+		return true, s.end(ctx, e, resources.JobFailed, s.unusableFailure(ctx, job, unusable))
 	case errors.As(err, &pe):
 		return true, s.end(ctx, e, resources.JobFailed, &Failure{Code: pe.Code, Message: pe.Message})
 	case err != nil:
@@ -264,15 +296,8 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		ps.waiting[compute] = true
 		return resizing, s.queued(ctx, e)
 	}
-	sp := spec{job: job, nodes: nodes, uid: uid, workDir: filepath.Join(s.cfg.WorkDir, key(e.Job)), logDir: s.logDir(e.Job), datastore: s.cfg.Datastore}
-	for _, n := range nodes {
-		sp.enter = append(sp.enter, s.cfg.Engine.Enter(job.Compute.ID, n.Name))
-	}
-	if sp.netns() {
-		sp.probeStorage = func(ctx context.Context, node string) ([]fabric.Probe, error) {
-			return s.cfg.Engine.ProbeStorage(ctx, job.Compute.ID, node)
-		}
-	}
+	sp := s.spec(job, nodes)
+	sp.uid, sp.workDir, sp.logDir = uid, filepath.Join(s.cfg.WorkDir, key(e.Job)), s.logDir(e.Job)
 	r, err := start(ctx, sp, s.cfg.Engine.Wake)
 	if err != nil {
 		killUser(uid)

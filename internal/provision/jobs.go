@@ -48,6 +48,17 @@ type NodesError struct{ Message string }
 
 func (e *NodesError) Error() string { return e.Message }
 
+// UnusableError says a job cannot get its nodes while the compute's
+// unusable nodes stay unusable (their network blocks a required flow):
+// the usable nodes it has or could scale to are too few. Unusable are
+// those nodes, Reason the compute's error for them.
+type UnusableError struct {
+	Unusable []ClaimedNode
+	Reason   Error
+}
+
+func (e *UnusableError) Error() string { return e.Reason.Message }
+
 // ClaimNodes, in tx, marks count idle nodes of compute running and
 // returns them. With fewer idle nodes it claims none; a cluster then
 // scales up toward its busy nodes plus count (within maxNodeCount) unless
@@ -78,6 +89,9 @@ func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, co
 	}
 	now := e.clock.Now().UTC()
 	if len(idle) < count {
+		if err := unusableShortfall(s, nodes, count, size); err != nil {
+			return nil, false, err
+		}
 		want := min(s.Max, live-len(idle)+count)
 		if s.ComputeType != resources.ComputeAml || want <= live {
 			return nil, false, nil // nodes are busy (or an instance is stopped): wait
@@ -100,6 +114,27 @@ func (e *Engine) ClaimNodes(ctx context.Context, tx store.Tx, compute arm.ID, co
 		claimed = append(claimed, ClaimedNode{Name: nodes[i].NodeID, PrivateIP: nodes[i].PrivateIP, Size: size})
 	}
 	return claimed, false, e.putCounts(ctx, tx, compute, body, nodes)
+}
+
+// unusableShortfall is an UnusableError when compute s's unusable nodes
+// leave room for fewer than count usable ones (a cluster's maxNodeCount,
+// an instance's one node), else nil: the job would wait for a network
+// fix that may never come, where Azure fails it.
+func unusableShortfall(s spec, nodes []node, count int, size Size) error {
+	var unusable []ClaimedNode
+	for _, n := range nodes {
+		if n.State == NodeUnusable {
+			unusable = append(unusable, ClaimedNode{Name: n.NodeID, PrivateIP: n.PrivateIP, Size: size})
+		}
+	}
+	capacity := 1
+	if s.ComputeType == resources.ComputeAml {
+		capacity = s.Max
+	}
+	if len(unusable) == 0 || capacity-len(unusable) >= count {
+		return nil
+	}
+	return &UnusableError{Unusable: unusable, Reason: unusableErrors(nodes)[0]}
 }
 
 // ReleaseNodes, in tx, gives a job's running nodes back: idle from now.
