@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"securetrain/internal/arm"
+	"securetrain/internal/resources"
 )
 
 // TestNetworkChangeReprobesNodes: an NSG rule written through the API
@@ -63,5 +66,27 @@ func reprobeCycle(t *testing.T, writer, reader *client) {
 	_, inner = reader.compute("cpu")
 	if errs, _ := inner["errors"].([]any); len(errs) != 0 || !strings.Contains(fmt.Sprint(inner["nodeStateCounts"]), "idleNodeCount:1") {
 		t.Errorf("the compute after the fix: errors %v, counts %v", inner["errors"], inner["nodeStateCounts"])
+	}
+}
+
+// A job on a cluster whose only node the network made unusable (and whose
+// maxNodeCount leaves no room for another) fails at once with the nodes'
+// reason, instead of queueing for a fix that may never come.
+func TestJobOnUnusableNodesFails(t *testing.T) {
+	c := oneNodeCluster(t, nil)
+	deny := `{"name":"DenyAzureMLUdp","properties":{"priority":200,"direction":"Outbound","access":"Deny","protocol":"Udp","sourceAddressPrefix":"*","sourcePortRange":"*","destinationAddressPrefix":"AzureMachineLearning","destinationPortRange":"5831"}}`
+	if st, out, _ := c.do("PUT", netNet+"networkSecurityGroups/nsg-compute"+netVersion, computeNSG(deny)); st != http.StatusOK {
+		t.Fatalf("NSG with the deny: %d %v", st, out)
+	}
+	poll(t, "the node unusable", patient, func() (bool, any) {
+		nodes := c.nodes("cpu")
+		return len(nodes) == 1 && nodes[0]["nodeState"] == "unusable", nodes
+	})
+	c.submit("stuck", jobBody("cpu", "echo never runs"))
+	p := c.waitJob("stuck")
+	e := arm.EnsureField(p, "error")
+	if msg := fmt.Sprint(e["message"]); p["status"] != resources.JobFailed || e["code"] != "NodesUnusable" ||
+		!strings.Contains(msg, "UDP 5831") || !strings.Contains(msg, "DenyAzureMLUdp") {
+		t.Fatalf("job on the unusable node: %v", p)
 	}
 }
