@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"securetrain/internal/fabric"
 )
@@ -32,6 +34,32 @@ func (f *Fabric) Enter(n fabric.Node, start func() error) error {
 		return fmt.Errorf("node %s has no resolv.conf yet: its VNet's DNS is not set up", n.Name)
 	}
 	return inNamespaceWithEtc(nd.ns.fd, etc, start)
+}
+
+// Refused lists what the firewalls on node n's way (its VNet's, and
+// those its router links to) refused its private address since since.
+func (f *Fabric) Refused(n fabric.Node, since time.Time) []fabric.Refusal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nd := f.nodes[nodeKey(n)]
+	if nd == nil {
+		return nil
+	}
+	var out []fabric.Refusal
+	for _, fw := range f.firewalls {
+		if _, linked := fw.links[nd.router]; fw.router != nd.router && !linked {
+			continue
+		}
+		fw.mu.Lock()
+		for _, r := range fw.refused {
+			if r.Source == nd.n.PrivateIP && !r.At.Before(since) {
+				out = append(out, r)
+			}
+		}
+		fw.mu.Unlock()
+	}
+	slices.SortStableFunc(out, func(a, b fabric.Refusal) int { return a.At.Compare(b.At) })
+	return out
 }
 
 var _ fabric.Host = (*Fabric)(nil)

@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 
 	"securetrain/internal/fabric"
+	"securetrain/internal/fabric/netns/netnstest"
 	"securetrain/internal/mountinfo"
 )
 
@@ -31,7 +33,8 @@ func startIn(t *testing.T, f *Fabric, n fabric.Node, out *strings.Builder, argv 
 // TestEnterSeesNodeResolvConf: a process started in a node reads the
 // node's resolv.conf as /etc/resolv.conf — getent resolves pypi.org
 // through the VNet's Azure DNS to the verifier's address, and reaches it
-// through the firewall, which refuses a name no application rule allows —
+// through the firewall, which refuses a name no application rule allows
+// and notes the refusal (Refused) —
 // while the server's threads keep the host's mounts and namespace, and
 // the process's mount namespace holds no copy of a named namespace's file
 // (it would keep the namespace alive after `ip netns del`).
@@ -57,15 +60,28 @@ func TestEnterSeesNodeResolvConf(t *testing.T) {
 	if err := startIn(t, f, n, &out, "getent", "ahostsv4", "pypi.org").Wait(); err != nil || !strings.HasPrefix(out.String(), want.String()+" ") {
 		t.Errorf("getent ahostsv4 pypi.org in the node: %v %q; want %s", err, out.String(), want)
 	}
+	since := time.Now()
+	if got := f.Refused(n, since); len(got) != 0 {
+		t.Errorf("refused before anything was sent: %+v", got)
+	}
 	for _, c := range []struct {
 		host string
 		pass bool
 	}{{"pypi.org", true}, {"cloud.r-project.org", false}} {
 		out.Reset()
-		err := startIn(t, f, n, &out, "/usr/bin/python3", "-c", tlsClient, c.host).Wait()
+		err := startIn(t, f, n, &out, "/usr/bin/python3", "-c", netnstest.TLSClient, c.host).Wait()
 		if (err == nil) != c.pass {
 			t.Errorf("TLS to %s:443 from the node: %v %q; want passed=%v", c.host, err, out.String(), c.pass)
 		}
+	}
+
+	// The firewall noted what it refused the node, and only that.
+	got := f.Refused(n, since)
+	if len(got) != 1 || got[0].Name != "cloud.r-project.org" || got[0].Destination.Port() != 443 || got[0].Source != n.PrivateIP {
+		t.Errorf("Refused = %+v, want cloud.r-project.org:443 from %s", got, n.PrivateIP)
+	}
+	if later := f.Refused(n, time.Now()); len(later) != 0 {
+		t.Errorf("Refused since now = %+v, want none", later)
 	}
 
 	// The server keeps its own namespaces on every thread.
@@ -103,25 +119,6 @@ func TestEnterSeesNodeResolvConf(t *testing.T) {
 		t.Errorf("the process is not in the node's network namespace (%v)", err)
 	}
 }
-
-// tlsClient sends a TLS ClientHello for argv[1] to its port 443 and
-// succeeds when something answers (the emulated site's line); a firewall
-// that refuses the name resets the connection.
-const tlsClient = `import socket, ssl, sys
-host = sys.argv[1]
-incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=host)
-try:
-    tls.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-s = socket.create_connection((host, 443), timeout=5)
-s.sendall(outgoing.read())
-answer = s.recv(200)
-if not answer:
-    sys.exit("closed without an answer")
-print(answer.decode(errors="replace"))
-`
 
 // TestEnterRefusesUnbootedNode: nothing starts in a node the fabric has
 // not booted.
