@@ -90,7 +90,9 @@ type Fabric interface {
 // Host is a fabric whose nodes have a network of their own for
 // processes (the netns fabric): Enter runs start on a thread inside node
 // n's network namespace, so that a process start starts lives there and
-// its traffic meets the node's NSGs, routes and services. The sim fabric
+// its traffic meets the node's NSGs, routes and services, and resolves
+// names through the node's DNS server (its resolv.conf). The thread
+// ends afterwards: start must not ask for a parent-death signal. The sim fabric
 // is not one: its jobs' processes share the server's network.
 //
 // Refused lists the connections from node n, since the time given, that

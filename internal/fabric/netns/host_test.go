@@ -91,6 +91,17 @@ func TestEnterSeesNodeResolvConf(t *testing.T) {
 	if now, _ := netns.Get(); !now.Equal(hostNet) {
 		t.Errorf("the calling thread's network namespace changed")
 	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only Enter changes a thread's mount namespace (other threads may be
+	// in a node's network namespace for a moment: probes, the proxy).
+	for _, task := range tasks {
+		if mnt, _ := os.Readlink("/proc/self/task/" + task.Name() + "/ns/mnt"); mnt != "" && mnt != hostMnt {
+			t.Errorf("thread %s is left in mount namespace %s, want the server's %s", task.Name(), mnt, hostMnt)
+		}
+	}
 
 	out.Reset()
 	sleeper := startIn(t, f, n, &out, "sleep", "30")
