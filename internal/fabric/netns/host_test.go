@@ -3,6 +3,7 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -140,5 +141,39 @@ func TestEnterRefusesUnbootedNode(t *testing.T) {
 	err := f.Enter(fabric.Node{Name: "nope"}, func() error { ran = true; return nil })
 	if err == nil || !strings.Contains(err.Error(), "node nope is not booted") || ran {
 		t.Errorf("Enter into an unbooted node: %v (ran %v)", err, ran)
+	}
+}
+
+// BenchmarkEnterStart: starting /bin/true in a node and waiting for it,
+// through Enter (a thread of its own, a mount namespace with the node's
+// resolv.conf) against inNamespace alone (the thread switched into the
+// node's network and back, the host's /etc).
+func BenchmarkEnterStart(b *testing.B) {
+	nw := compile(b, firewallExample)
+	f := newFabric(b, &nw)
+	c, _ := flows(b, nw, "ws1/gpucluster")
+	n := nodeOf(c, "tvm-0000", "10.0.0.4")
+	if err := f.Boot(context.Background(), n); err != nil {
+		b.Fatal(err)
+	}
+	fd := f.nodes[nodeKey(n)].ns.fd
+	for _, bc := range []struct {
+		name  string
+		enter func(start func() error) error
+	}{
+		{"Enter", func(start func() error) error { return f.Enter(n, start) }},
+		{"netOnly", func(start func() error) error { return inNamespace(fd, start) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				cmd := exec.Command("/bin/true")
+				if err := bc.enter(cmd.Start); err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
