@@ -140,8 +140,9 @@ func withEtc(etc string, fn func() error) error {
 }
 
 // privateEtc prepares the thread's new mount namespace: mounts and
-// unmounts in it do not reach the host's, the host's unmounts still reach
-// it (rslave, as `ip netns exec`), the copies of named network namespaces
+// unmounts in it do not reach the host's, the host's reach it where the
+// host's mount is shared (rslave, as `ip netns exec`), the copies of
+// named network namespaces
 // are dropped — a copy would keep its namespace alive, interfaces and
 // all, for as long as a process of this mount namespace runs, after
 // `ip netns del` — and etc's regular files are bind-mounted over /etc's.
