@@ -92,8 +92,8 @@ type Fabric interface {
 // n's network namespace, so that a process start starts lives there and
 // its traffic meets the node's NSGs, routes and services, and resolves
 // names through the node's DNS server (its resolv.conf). The thread
-// ends afterwards: start must not ask for a parent-death signal. The sim fabric
-// is not one: its jobs' processes share the server's network.
+// ends afterwards: start must not ask for a parent-death signal. The sim
+// fabric is not one: its jobs' processes share the server's network.
 //
 // Refused lists the connections from node n, since the time given, that
 // a firewall on its way refused by name (an Azure Firewall's application
