@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -108,12 +109,41 @@ func inNamespace(fd netns.NsHandle, fn func() error) error {
 // restored first anyway: a goroutine that ends locked on the main thread
 // wedges it instead of ending it (dataplane pitfall). A process started
 // with Pdeathsig would be killed when the thread ends: fn must not set it.
+// Threads that end are why a process that must die with the server is
+// forked on the keeper's thread instead (onKeeperThread): the kernel sends
+// the parent-death signal when the forking thread ends, and this one may
+// have been any thread of the server's before.
 func inNamespaceWithEtc(fd netns.NsHandle, etc string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		done <- withEtc(etc, func() error { return inNamespace(fd, fn) })
 	}()
+	return <-done
+}
+
+// keeper is a goroutine locked to its thread for the life of the server.
+var keeper struct {
+	once sync.Once
+	work chan func()
+}
+
+// onKeeperThread runs fn on the keeper's thread, one call at a time. A
+// process started with Pdeathsig (the node agent) is forked there: the
+// kernel signals it when the thread that forked it ends, not when the
+// server does, and other threads of the server end (inNamespaceWithEtc).
+func onKeeperThread(fn func() error) error {
+	keeper.once.Do(func() {
+		keeper.work = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the server
+			for w := range keeper.work {
+				w()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	keeper.work <- func() { done <- fn() }
 	return <-done
 }
 
