@@ -178,3 +178,52 @@ func TestServeFabricFlag(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestNetnsJobNamesRefusedFlow: behind the example's Azure Firewall, a
+// node's processes resolve through its VNet's Azure DNS — `compute exec`
+// sees nameserver 168.63.129.16 and getent answers the verifier's
+// address for pypi.org — and a job that reaches pypi.org (allowed by the
+// firewall's application rule) and then cloud.r-project.org (no rule)
+// fails, its failure naming the refused flow and the firewall's default
+// deny as the verifier explains it.
+func TestNetnsJobNamesRefusedFlow(t *testing.T) {
+	startNetnsServer(t)
+	env := example("cluster-public-ip-firewall.yaml")
+	for _, file := range []string{example("cluster-public-ip.yaml"), env} {
+		if code, out, errs := runCLI(t, "apply", "-f", file); code != 0 {
+			t.Fatalf("apply %s: %d\n%s%s", file, code, out, errs)
+		}
+	}
+	if code, out, errs := computeCLI(t, "resize", "gpucluster", "--nodes", "1"); code != 0 {
+		t.Fatalf("resize: exit %d\n%s%s", code, out, errs)
+	}
+	waitNodes(t, "gpucluster", "idle")
+	_, flow, _ := runCLI(t, "flow", env, "--from", "ws1/gpucluster", "--to", "pypi.org", "--protocol", "TCP", "--port", "443")
+	m := regexp.MustCompile(`dnsName pypi\.org: (\S+) `).FindStringSubmatch(flow)
+	if m == nil {
+		t.Fatalf("the verifier gives pypi.org no address:\n%s", flow)
+	}
+	code, out, errs := runCLI(t, "compute", "exec", "ws1/gpucluster", "--subscription", testSub, "-g", "mlgroup", "--",
+		"sh", "-c", "grep nameserver /etc/resolv.conf; getent ahostsv4 pypi.org")
+	if code != 0 || !strings.HasPrefix(out, "nameserver 168.63.129.16\n"+m[1]+" ") {
+		t.Fatalf("exec in the node: exit %d, want Azure DNS and pypi.org at %s\n%s%s", code, m[1], out, errs)
+	}
+
+	// The job writes the client itself: local code would need the
+	// workspace's storage account, which the example leaves out.
+	indent := func(text string) string { return "  " + strings.ReplaceAll(strings.TrimSpace(text), "\n", "\n  ") }
+	job := writeFile(t, "job.yml", "command: |\n"+indent("cat > client.py <<'EOF'\n"+netnstest.TLSClient+"EOF\n"+
+		"/usr/bin/python3 client.py pypi.org && /usr/bin/python3 client.py cloud.r-project.org")+
+		"\nenvironment: azureml:sklearn:1\ncompute: azureml:gpucluster\n")
+	code, out, errs = jobCLI(t, "create", "-f", job, "--name", "pkgs1", "--stream")
+	if code != 1 || !strings.Contains(out, "status: Failed") {
+		t.Fatalf("job create: exit %d, want 1 and Failed\n%s%s", code, out, errs)
+	}
+	mustContain(t, "the job's log", out, "pypi.org: securetrain-cloud public_site saw", "ConnectionResetError")
+	t.Logf("the failure:\n%s", errs)
+	mustContain(t, "the failure", errs, "UserError", "A firewall refused the flow TCP 10.0.0.", "-> cloud.r-project.org:443",
+		"Azure Firewall fw1: no network or application rule matches, denied by default", "fix: add an application rule for cloud.r-project.org")
+	if strings.Contains(errs, "-> pypi.org") {
+		t.Errorf("the failure names the allowed flow to pypi.org:\n%s", errs)
+	}
+}

@@ -9,6 +9,7 @@ package fabric
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 // Node is one machine of a compute.
@@ -89,8 +90,26 @@ type Fabric interface {
 // Host is a fabric whose nodes have a network of their own for
 // processes (the netns fabric): Enter runs start on a thread inside node
 // n's network namespace, so that a process start starts lives there and
-// its traffic meets the node's NSGs, routes and services. The sim fabric
-// is not one: its jobs' processes share the server's network.
+// its traffic meets the node's NSGs, routes and services, and resolves
+// names through the node's DNS server (its resolv.conf). The thread
+// ends afterwards: start must not ask for a parent-death signal. The sim
+// fabric is not one: its jobs' processes share the server's network.
+//
+// Refused lists the connections from node n, since the time given, that
+// a firewall on its way refused by name (an Azure Firewall's application
+// rules), oldest first: what the node's processes asked for and did not
+// get, as the firewall saw it.
 type Host interface {
 	Enter(n Node, start func() error) error
+	Refused(n Node, since time.Time) []Refusal
+}
+
+// Refusal is one connection a firewall refused.
+type Refusal struct {
+	Source      netip.Addr
+	Destination netip.AddrPort
+	// Name is the TLS server name or HTTP Host the client sent ("" when
+	// it sent none).
+	Name string
+	At   time.Time
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
@@ -53,7 +54,10 @@ type run struct {
 	// fails, the verifier explains whether the nodes could reach the
 	// master.
 	rendezvous *distribution
-	done       chan struct{} // closed when every process has exited and the user's processes are gone
+	// started is when its processes were started, by the wall clock the
+	// fabric's firewalls note refusals with (not the scheduler's Clock).
+	started time.Time
+	done    chan struct{} // closed when every process has exited and the user's processes are gone
 
 	mu     sync.Mutex
 	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
@@ -184,7 +188,7 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 			return nil, err
 		}
 	}
-	r := &run{uid: sp.uid, done: make(chan struct{}), workDir: sp.workDir}
+	r := &run{uid: sp.uid, done: make(chan struct{}), workDir: sp.workDir, started: time.Now()}
 	if sp.netns() && len(sp.nodes) > 1 && j.Distribution.Type != "" {
 		r.rendezvous = &d
 	}

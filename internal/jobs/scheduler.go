@@ -367,6 +367,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 				if r.rendezvous != nil {
 					why.Message += s.explainRendezvous(ctx, e, r.rendezvous)
 				}
+				why.Message += s.explainRefusals(ctx, e, r.started)
 				break
 			}
 		}
@@ -423,18 +424,72 @@ func (s *Scheduler) explainRendezvous(ctx context.Context, e entry, d *distribut
 			s.cfg.Log.Warn("jobs: explain the rendezvous flow", "job", e.Job, "err", err)
 			return ""
 		}
-		for _, o := range res.Outcomes {
-			if o.Verdict == netverify.Allowed {
-				continue
-			}
-			msg := fmt.Sprintf("\nThe rendezvous flow TCP %s -> %s:%d (MASTER_ADDR:MASTER_PORT) is %s: %s", src, master, d.port, o.Verdict, o.Reason)
-			if o.Fix != "" {
-				msg += "; fix: " + o.Fix
-			}
-			return msg
+		if why := blocked(res); why != "" {
+			return fmt.Sprintf("\nThe rendezvous flow TCP %s -> %s:%d (MASTER_ADDR:MASTER_PORT) is %s", src, master, d.port, why)
 		}
 	}
 	return ""
+}
+
+// blocked is the verifier's first outcome of a flow that is not allowed —
+// its verdict, the deciding rule or route, and the fix — or "" when every
+// outcome is allowed.
+func blocked(res *netverify.Result) string {
+	for _, o := range res.Outcomes {
+		if o.Verdict == netverify.Allowed {
+			continue
+		}
+		why := fmt.Sprintf("%s: %s", o.Verdict, o.Reason)
+		if o.Fix != "" {
+			why += "; fix: " + o.Fix
+		}
+		return why
+	}
+	return ""
+}
+
+// maxExplained bounds the refused flows a failure explains.
+const maxExplained = 5
+
+// explainRefusals says, for a job that failed on the netns fabric, which
+// connections of its nodes' processes a firewall refused while it ran
+// (what they asked for, as the firewall saw it: TCP to a name on a port)
+// and why, as the verifier explains the flow: its rule collection or
+// default deny and the fix ("" when nothing was refused). Only refusals
+// seen are named: the flows the job asked for are not guessed.
+func (s *Scheduler) explainRefusals(ctx context.Context, e entry, since time.Time) string {
+	cid, err := arm.ParseID(e.Compute, "")
+	if err != nil {
+		return ""
+	}
+	var msg strings.Builder
+	seen := map[string]bool{}
+	for _, node := range e.Nodes {
+		for _, ref := range s.cfg.Engine.Refused(cid, node, since) {
+			to, shown := netverify.AddressEndpoint(ref.Destination.Addr()), ref.Destination.Addr().String()
+			if ref.Name != "" {
+				to, shown = netverify.NameEndpoint(ref.Name), ref.Name
+			}
+			flow := fmt.Sprintf("TCP %s -> %s:%d", ref.Source, shown, ref.Destination.Port())
+			if seen[flow] || len(seen) == maxExplained {
+				continue
+			}
+			seen[flow] = true
+			fmt.Fprintf(&msg, "\nA firewall refused the flow %s (node %s)", flow, node)
+			res, err := s.cfg.Engine.ExplainFlow(ctx, cid.Subscription, netverify.Query{From: netverify.AddressEndpoint(ref.Source),
+				To: to, Protocol: netverify.TCP, Port: ref.Destination.Port()})
+			if err != nil {
+				s.cfg.Log.Warn("jobs: explain a refused flow", "job", e.Job, "flow", flow, "err", err)
+				continue
+			}
+			if why := blocked(res); why != "" {
+				msg.WriteString(": " + why)
+			} else {
+				msg.WriteString("; the verifier allows it")
+			}
+		}
+	}
+	return msg.String()
 }
 
 // end finishes job e with status ("" leaves the record as it is): its

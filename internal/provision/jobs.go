@@ -178,6 +178,17 @@ func (e *Engine) Enter(compute arm.ID, node string) func(start func() error) err
 	return func(start func() error) error { return h.Enter(n, start) }
 }
 
+// Refused lists the connections from node of compute, since since, that a
+// firewall refused by name (fabric.Host.Refused); none on a fabric whose
+// nodes send no packets (sim).
+func (e *Engine) Refused(compute arm.ID, node string, since time.Time) []fabric.Refusal {
+	h, ok := e.fab.(fabric.Host)
+	if !ok {
+		return nil
+	}
+	return h.Refused(fabric.Node{Compute: compute.String(), Name: node}, since)
+}
+
 // ProbeStorage sends, from node of compute, the compute's required flows
 // to storage (the Storage service tag, the default storage account's
 // blob and file endpoints) and returns those that failed: Azure mounts

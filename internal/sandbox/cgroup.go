@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"securetrain/internal/mountinfo"
 )
 
 // Group is a control group of processes: one directory per cgroup v1
@@ -257,35 +258,28 @@ type mount struct{ point, root, key string }
 // cgroupMounts maps each v1 controller to its hierarchy's mount, and ""
 // to the v2 hierarchy's.
 func cgroupMounts() (map[string]mount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	defer f.Close()
 	out := map[string]mount{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(tail) < 3 {
-			continue
-		}
-		switch tail[0] {
+	for _, m := range mounts {
+		switch m.FSType {
 		case "cgroup2":
-			out[""] = mount{point: fields[4], root: fields[3], key: ""}
+			out[""] = mount{point: m.Point, root: m.Root, key: ""}
 		case "cgroup":
 			var ctrls []string
-			for o := range strings.SplitSeq(tail[2], ",") {
+			for o := range strings.SplitSeq(m.SuperOptions, ",") {
 				if o != "rw" && o != "ro" && !strings.Contains(o, "=") {
 					ctrls = append(ctrls, o)
 				}
 			}
 			for _, c := range ctrls {
-				out[c] = mount{point: fields[4], root: fields[3], key: strings.Join(ctrls, ",")}
+				out[c] = mount{point: m.Point, root: m.Root, key: strings.Join(ctrls, ",")}
 			}
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // ownCgroups maps each hierarchy (its controllers as /proc/self/cgroup

@@ -45,8 +45,9 @@ type Spec struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Enter, when set, runs its argument on a thread inside the node's
-	// network namespace: the process is started there and lives there
-	// (fabric.Host.Enter). Nil starts it in the server's.
+	// network namespace, with the node's /etc files (its resolv.conf)
+	// mounted over the host's: the process is started there and lives
+	// there (fabric.Host.Enter). Nil starts it in the server's.
 	Enter func(start func() error) error
 }
 

@@ -239,7 +239,9 @@ func (a *agentProc) start(f *Fabric, nd *node) error {
 	cmd.Stderr = a.stderr
 	// The child is forked from a thread inside the node's namespace and
 	// stays there; the thread returns to the server's namespace at once.
-	if err := inNamespace(nd.ns.fd, cmd.Start); err != nil {
+	// It is the keeper's thread, which never ends: the agent's
+	// parent-death signal follows the forking thread.
+	if err := onKeeperThread(func() error { return inNamespace(nd.ns.fd, cmd.Start) }); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	a.cmd, a.stdin, a.dec = cmd, stdin, json.NewDecoder(stdout)

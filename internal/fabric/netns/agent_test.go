@@ -172,3 +172,34 @@ func TestNodeAgentCannotReadTheDataDirectory(t *testing.T) {
 		t.Fatalf("root reading %s: %v\n%s", secret, err, out)
 	}
 }
+
+// TestEnterKeepsNodeAgents: the threads that start processes in nodes
+// end (Enter), and the node's agent, which dies with the thread that
+// forked it (parent-death signal), lives on: it was forked on the
+// keeper's thread. Its probes still pass after many starts.
+func TestEnterKeepsNodeAgents(t *testing.T) {
+	nw := compile(t, "cluster-public-ip.yaml")
+	f := newFabricWith(t, &nw, &Agent{Env: []string{agentEnv}})
+	c, fl := flows(t, nw, "ws1/cpucluster")
+	ctx := context.Background()
+	n := nodeOf(c, "tvm-0000", "10.0.0.4")
+	if err := f.Boot(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		cmd := exec.Command("/bin/true")
+		if err := f.Enter(n, cmd.Start); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probes, err := f.Probe(ctx, n, fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := failed(probes); len(bad) > 0 || len(probes) != len(fl) {
+		t.Errorf("after 40 starts in the node, %d of %d flows failed:\n%s", len(bad), len(fl), strings.Join(bad, "\n"))
+	}
+}

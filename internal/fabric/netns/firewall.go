@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/fabric"
 	"securetrain/internal/ipset"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
@@ -52,6 +54,22 @@ type firewall struct {
 
 	mu   sync.Mutex
 	view netverify.FirewallView
+	// refused are the connections the proxy refused last, oldest first
+	// (at most maxRefusals): a failed job names what its node was refused.
+	refused []fabric.Refusal
+}
+
+// maxRefusals bounds the refusals a firewall remembers.
+const maxRefusals = 256
+
+// noteRefusal remembers a connection the proxy refused.
+func (fw *firewall) noteRefusal(src netip.Addr, dst netip.AddrPort, name string) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if len(fw.refused) == maxRefusals {
+		fw.refused = slices.Delete(fw.refused, 0, 1)
+	}
+	fw.refused = append(fw.refused, fabric.Refusal{Source: src, Destination: dst, Name: name, At: time.Now()})
 }
 
 // proxyPort is where the firewall's transparent proxy listens; traffic for

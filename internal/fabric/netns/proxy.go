@@ -52,7 +52,8 @@ func (fw *firewall) relay(client *net.TCPConn) {
 	}
 	src := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	first := readHello(client)
-	if !fw.appVerdict(src, dst.Port(), requestedName(first)) {
+	if name := requestedName(first); !fw.appVerdict(src, dst.Port(), name) {
+		fw.noteRefusal(src, dst, name)
 		reset(client)
 		return
 	}
