@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/store"
@@ -103,14 +104,28 @@ type ComputeList struct {
 // (computes/read on the workspace, which must exist) and answers its
 // errors.
 func (s *Server) ListComputes(r *http.Request, ws arm.ID, computeType string, offset, limit int) (ComputeList, error) {
+	// Logged as the API logs a request: the principal and the outcome.
+	start := time.Now()
+	who, err := s.authenticate(r)
+	var out ComputeList
+	if err == nil {
+		out, err = s.listComputes(r.Context(), who, ws, computeType, offset, limit)
+	}
+	status := http.StatusOK
+	if err != nil {
+		if status, _, _ = ErrorAnswer(err); status == http.StatusInternalServerError {
+			s.log.Error("compute list failed", "workspace", ws.String(), "err", err)
+		}
+	}
+	s.log.Info("compute list", "workspace", ws.String(), "status", status, "principal", who,
+		"ms", float64(time.Since(start).Microseconds())/1000)
+	return out, err
+}
+
+func (s *Server) listComputes(ctx context.Context, who string, ws arm.ID, computeType string, offset, limit int) (ComputeList, error) {
 	if offset < 0 || limit < 0 {
 		return ComputeList{}, fmt.Errorf("list computes of %s: offset %d and limit %d must not be negative", ws, offset, limit)
 	}
-	who, err := s.authenticate(r)
-	if err != nil {
-		return ComputeList{}, err
-	}
-	ctx := r.Context()
 	if !strings.EqualFold(ws.Type(), typeWorkspace) {
 		return ComputeList{}, newError(http.StatusBadRequest, "InvalidResourceId", "'%s' is not the id of a workspace.", ws)
 	}

@@ -3,12 +3,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/store"
 )
 
 // TestListComputesIsTheListsPage: the studio's list of a workspace's
@@ -96,5 +98,54 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 		if status, code, _ := ErrorAnswer(err); err == nil || status != tc.status || code != tc.code || len(got.Computes) != 0 {
 			t.Errorf("%s: %d %s (%v), %d computes", tc.what, status, code, err, len(got.Computes))
 		}
+	}
+}
+
+// BenchmarkListComputes1000 is the studio's first Compute page (50
+// clusters and the count) in a workspace of 1,000 clusters: warm, from
+// the cached index; cold, the first page after a write, which rebuilds
+// the index from the store.
+func BenchmarkListComputes1000(b *testing.B) {
+	c, _ := benchServer(b)
+	mustDo(b, c, "PUT", rgML+rgVersion, `{"location":"eastus"}`, http.StatusCreated)
+	mustDo(b, c, "PUT", wsML+mlVersion, `{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{}}`, http.StatusOK)
+	mustDo(b, c, "PUT", wsML+"/computes/c0000"+mlVersion,
+		`{"location":"eastus","properties":{"computeType":"AmlCompute","properties":{"vmSize":"Standard_DS3_v2","scaleSettings":{"maxNodeCount":1}}}}`, http.StatusCreated)
+	c.settle()
+	ctx := context.Background()
+	first, err := c.st.Get(ctx, wsML+"/computes/c0000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// 999 more of the same body, written to the store directly (the API
+	// would provision each): a page reads them as it reads any compute.
+	if err := c.st.Update(ctx, func(tx store.Tx) error {
+		for i := 1; i < 1000; i++ {
+			name := fmt.Sprintf("c%04d", i)
+			body := bytes.ReplaceAll(first.Body, []byte("c0000"), []byte(name))
+			if _, err := tx.Put(ctx, store.Record{ID: wsML + "/computes/" + name, Type: first.Type, Body: body}, store.Condition{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ws, _ := arm.ParseID(wsML, "")
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+c.token)
+	for _, cold := range []bool{false, true} {
+		b.Run(map[bool]string{false: "warm", true: "cold"}[cold], func(b *testing.B) {
+			c.srv.computes.invalidate(sub)
+			for b.Loop() {
+				if cold {
+					c.srv.computes.invalidate(sub)
+				}
+				l, err := c.srv.ListComputes(r, ws, "AmlCompute", 0, 50)
+				if err != nil || len(l.Computes) != 1000 || len(l.Bodies) != 50 {
+					b.Fatalf("%d computes, %d bodies, %v", len(l.Computes), len(l.Bodies), err)
+				}
+			}
+		})
 	}
 }
