@@ -36,7 +36,7 @@ type Server struct {
 	engine *provision.Engine
 	jobs   *jobs.Scheduler
 	clock  clock.Clock
-	// networks caches each subscription's compiled network and computes
+	// networks caches each subscription's compiled network, computes
 	// the index of its computes (computelist.go); store invalidates both
 	// on writes.
 	networks *subscriptionCache[*netverify.Network]
