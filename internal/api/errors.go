@@ -48,23 +48,40 @@ func newError(status int, code, format string, args ...any) *apiError {
 const unavailableRetryAfter = "5"
 
 func writeError(w http.ResponseWriter, err error) {
+	var own *apiError
+	if !errors.As(err, &own) && errors.Is(err, store.ErrUnavailable) {
+		// A replica that lost its database: the client (the SDK retries
+		// 503) tries again, here or at another replica.
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+	}
+	ae := answerOf(err)
+	w.Header().Set("x-ms-error-code", ae.code)
+	writeJSON(w, ae.status, map[string]any{"error": ae.body()})
+}
+
+// answerOf is the error the API answers for err.
+func answerOf(err error) *apiError {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrPreconditionFailed):
 		ae = newError(http.StatusPreconditionFailed, "PreconditionFailed", "%v", err)
 	case errors.Is(err, store.ErrUnavailable):
-		// A replica that lost its database: the client (the SDK retries
-		// 503) tries again, here or at another replica.
-		w.Header().Set("Retry-After", unavailableRetryAfter)
 		ae = newError(http.StatusServiceUnavailable, "ServiceUnavailable", "the control plane's database cannot be reached; try again shortly")
 	default:
 		// Internal errors are logged by the caller; the client gets no
 		// internals.
 		ae = newError(http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
 	}
-	w.Header().Set("x-ms-error-code", ae.code)
-	writeJSON(w, ae.status, map[string]any{"error": ae.body()})
+	return ae
+}
+
+// ErrorAnswer is how the API answers err, an error of one of its Go
+// methods (ListComputes): the HTTP status, ARM's error code and message.
+// An internal error is 500 with no internals: its caller logs err.
+func ErrorAnswer(err error) (status int, code, message string) {
+	ae := answerOf(err)
+	return ae.status, ae.code, ae.message
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

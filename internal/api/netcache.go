@@ -27,38 +27,41 @@ import (
 // is used only while its subscription's counter is what it was before
 // the network was compiled: another server's write makes it stale.
 
-// maxCachedNetworks bounds the networks kept: a compiled network of a
-// large subscription holds tens of megabytes.
+// maxCachedNetworks bounds the subscriptions a cache keeps: a compiled
+// network of a large subscription holds tens of megabytes.
 const maxCachedNetworks = 32
 
-// networkCache holds the compiled network of each subscription.
-type networkCache struct {
+// subscriptionCache holds a value derived from each subscription's
+// records (its compiled network, its computes' index), dropped with the
+// compiled network (invalidatingStore) and checked against the same
+// change counter.
+type subscriptionCache[T any] struct {
 	mu      sync.Mutex
-	entries map[string]*cachedNetwork // by subscription, arm.FoldKey
+	entries map[string]*cachedValue[T] // by subscription, arm.FoldKey
 }
 
-// cachedNetwork is one subscription's network, or its compilation in
-// progress (done open): concurrent requests wait for one compilation
+// cachedValue is one subscription's value, or its derivation in
+// progress (done open): concurrent requests wait for one derivation
 // instead of each running their own.
-type cachedNetwork struct {
+type cachedValue[T any] struct {
 	// version is the subscription's change counter read before the
-	// compilation (0 when the store is this server's alone).
+	// derivation (0 when the store is this server's alone).
 	version int64
 	done    chan struct{}
-	n       *netverify.Network
+	v       T
 	err     error
 }
 
-func newNetworkCache() *networkCache {
-	return &networkCache{entries: map[string]*cachedNetwork{}}
+func newSubscriptionCache[T any]() *subscriptionCache[T] {
+	return &subscriptionCache[T]{entries: map[string]*cachedValue[T]{}}
 }
 
-// get returns the subscription's network, compiling it when it is not
-// cached. A compilation that fails is not kept; one that a write
+// get returns the subscription's value, deriving it when it is not
+// cached. A derivation that fails is not kept; one that a write
 // invalidates while it runs is returned to the requests that waited for it
 // (they began before the write ended) but not kept for later ones.
-// An entry of another version than the one given is compiled again.
-func (c *networkCache) get(ctx context.Context, sub string, version int64, compile func(context.Context) (*netverify.Network, error)) (*netverify.Network, error) {
+// An entry of another version than the one given is derived again.
+func (c *subscriptionCache[T]) get(ctx context.Context, sub string, version int64, derive func(context.Context) (T, error)) (T, error) {
 	key := arm.FoldKey(sub)
 	c.mu.Lock()
 	e, ok := c.entries[key]
@@ -68,19 +71,19 @@ func (c *networkCache) get(ctx context.Context, sub string, version int64, compi
 	}
 	if !ok {
 		if len(c.entries) >= maxCachedNetworks {
-			for k := range c.entries { // any one: a miss costs one compilation
+			for k := range c.entries { // any one: a miss costs one derivation
 				delete(c.entries, k)
 				break
 			}
 		}
-		e = &cachedNetwork{version: version, done: make(chan struct{})}
+		e = &cachedValue[T]{version: version, done: make(chan struct{})}
 		c.entries[key] = e
 	}
 	c.mu.Unlock()
 	if !ok {
-		// Others wait for this compilation: it must not stop when this
+		// Others wait for this derivation: it must not stop when this
 		// request goes away.
-		e.n, e.err = compile(context.WithoutCancel(ctx))
+		e.v, e.err = derive(context.WithoutCancel(ctx))
 		close(e.done)
 		if e.err != nil {
 			c.mu.Lock()
@@ -89,18 +92,19 @@ func (c *networkCache) get(ctx context.Context, sub string, version int64, compi
 			}
 			c.mu.Unlock()
 		}
-		return e.n, e.err
+		return e.v, e.err
 	}
 	select {
 	case <-e.done:
-		return e.n, e.err
+		return e.v, e.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 
-// invalidate drops the subscription's network.
-func (c *networkCache) invalidate(sub string) {
+// invalidate drops the subscription's value.
+func (c *subscriptionCache[T]) invalidate(sub string) {
 	c.mu.Lock()
 	delete(c.entries, arm.FoldKey(sub))
 	c.mu.Unlock()
@@ -115,30 +119,38 @@ func (s *Server) CompiledNetwork(ctx context.Context, sub string) (*netverify.Ne
 // network is the verifier's compiled model of a subscription, from the
 // cache.
 func (s *Server) network(ctx context.Context, sub string) (*netverify.Network, error) {
-	var version int64
-	if st := s.store.(invalidatingStore); st.shared {
-		// Read before the compilation: a write committed after this read
-		// changes the counter, whether the compilation saw it or not.
-		var err error
-		if version, err = networkVersion(ctx, st.Store, sub); err != nil {
-			return nil, err
-		}
+	version, err := s.cacheVersion(ctx, sub)
+	if err != nil {
+		return nil, err
 	}
 	return s.networks.get(ctx, sub, version, func(ctx context.Context) (*netverify.Network, error) {
 		return s.compileSubscription(ctx, sub)
 	})
 }
 
+// cacheVersion is the version a subscription's cached values must have:
+// its change counter when other servers write the store too, else 0
+// (this server's writes drop them). Read before a value is derived: a
+// write committed after this read changes the counter, whether the
+// derivation saw it or not.
+func (s *Server) cacheVersion(ctx context.Context, sub string) (int64, error) {
+	if st := s.store.(invalidatingStore); st.shared {
+		return networkVersion(ctx, st.Store, sub)
+	}
+	return 0, nil
+}
+
 // invalidatingStore is the store every part of the server writes through:
 // when a write transaction ends, committed or not, it drops the cached
-// network of each subscription in which it put or deleted a record of a
+// network (and computes' index) of each subscription in which it put or deleted a record of a
 // kind the model holds. A committed write of the network that nodes run
 // in (anything but a workspace's computes, jobs and assets, and not the
 // engine's own writes: provision.OwnWrite) is counted in changes, and
 // the engine re-probes the subscription's nodes.
 type invalidatingStore struct {
 	store.Store
-	networks *networkCache
+	networks *subscriptionCache[*netverify.Network]
+	computes *subscriptionCache[*computeIndex]
 	changes  *networkChangeLog
 	// shared: other servers write the store too, and the transaction
 	// counts its changes in it.
@@ -153,6 +165,7 @@ func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) 
 	defer func() {
 		for sub := range written {
 			s.networks.invalidate(sub)
+			s.computes.invalidate(sub)
 		}
 	}()
 	err := s.Store.Update(ctx, func(tx store.Tx) error {

@@ -108,7 +108,7 @@ func TestNetworkCachedUntilAWrite(t *testing.T) {
 // compilation serves the requests that wait for it; failures are not kept.
 func TestNetworkCacheRaces(t *testing.T) {
 	ctx := context.Background()
-	c := newNetworkCache()
+	c := newSubscriptionCache[*netverify.Network]()
 	var compiles atomic.Int32
 	net := func(context.Context) (*netverify.Network, error) {
 		compiles.Add(1)

@@ -277,6 +277,17 @@ func TestReplicasSeeEachOthersNetworks(t *testing.T) {
 	if after := nsgs(); after != before+1 {
 		t.Fatalf("b's network has %d NSGs after a created one (before: %d): stale cache", after, before)
 	}
+	// The index of computes follows the same counter.
+	ws, _ := arm.ParseID(wsML, "")
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	if l, err := b.srv.ListComputes(r, ws, "", 0, 0); err != nil || len(l.Computes) != 0 {
+		t.Fatalf("b's computes before: %d, %v", len(l.Computes), err)
+	}
+	a.begin("PUT", wsML+"/computes/c1"+mlVersion, clusterBody("compute", 0, 0, "PT5M"), http.StatusCreated)
+	if l, err := b.srv.ListComputes(r, ws, "", 0, 1); err != nil || len(l.Computes) != 1 || len(l.Bodies) != 1 {
+		t.Fatalf("b's computes after a created one: %d, %v: stale index", len(l.Computes), err)
+	}
 }
 
 // TestReplicasReprobeAfterAnotherReplicasWrite: an NSG written through

@@ -20,6 +20,7 @@ import (
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/jobs"
+	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -35,9 +36,11 @@ type Server struct {
 	engine *provision.Engine
 	jobs   *jobs.Scheduler
 	clock  clock.Clock
-	// networks caches each subscription's compiled network; store
-	// invalidates it on writes.
-	networks *networkCache
+	// networks caches each subscription's compiled network, computes
+	// the index of its computes (computelist.go); store invalidates both
+	// on writes.
+	networks *subscriptionCache[*netverify.Network]
+	computes *subscriptionCache[*computeIndex]
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
 	// deployments are the template deployments running (deployments.go).
@@ -84,12 +87,13 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // NewWithOptions returns a server on st with opts. Operations it begins
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
-	s := &Server{log: log, clock: opts.Clock, networks: newNetworkCache(), deployments: newDeploymentRuns(), replica: opts.Replica}
+	s := &Server{log: log, clock: opts.Clock, networks: newSubscriptionCache[*netverify.Network](),
+		computes: newSubscriptionCache[*computeIndex](), deployments: newDeploymentRuns(), replica: opts.Replica}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
 	changes := &networkChangeLog{counts: map[string]int64{}}
-	s.store = invalidatingStore{Store: st, networks: s.networks, changes: changes, shared: opts.Replica != nil}
+	s.store = invalidatingStore{Store: st, networks: s.networks, computes: s.computes, changes: changes, shared: opts.Replica != nil}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()

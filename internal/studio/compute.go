@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -144,33 +145,28 @@ func (s *Studio) computePage(w http.ResponseWriter, r *http.Request, sess sessio
 	if tab != "clusters" {
 		tab = "instances"
 	}
-	bodies, err := s.list(r, sess, childPath(ws, "computes", apiVersion(resources.TypeCompute)))
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
 	want := map[string]string{"instances": resources.ComputeInstance, "clusters": resources.ComputeAml}[tab]
-	// Only the page's rows are read in full: the tab's computes are
-	// found by their type alone.
-	var mine []json.RawMessage
-	for _, b := range bodies {
-		var typed struct {
-			Properties struct {
-				ComputeType string `json:"computeType"`
-			} `json:"properties"`
-		}
-		if err := json.Unmarshal(b, &typed); err != nil {
-			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))
-			return
-		}
-		if typed.Properties.ComputeType == want {
-			mine = append(mine, b)
-		}
-	}
-	lo, hi, pages, err := paginate(r, len(mine))
+	// The API lists the tab's computes from its index and reads only the
+	// page's bodies; a page past the end (the list shrank since the link
+	// was made) is asked again as the last one.
+	asked, err := pageAsked(r)
 	if err != nil {
 		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
 		return
+	}
+	asAPI := s.apiRequest(r, sess, http.MethodGet, "/", nil)
+	offset := min(asked-1, math.MaxInt32) * listPage // past any list's end, without overflow
+	list, err := s.api.ListComputes(asAPI, ws, want, offset, listPage)
+	if err != nil {
+		s.fail(w, r, sess, answered(err))
+		return
+	}
+	lo, _, pages, _ := paginate(r, len(list.Computes)) // ?page= was read above
+	if lo != offset {
+		if list, err = s.api.ListComputes(asAPI, ws, want, lo, listPage); err != nil {
+			s.fail(w, r, sess, answered(err))
+			return
+		}
 	}
 	data := struct {
 		Workspace arm.ID
@@ -179,7 +175,7 @@ func (s *Studio) computePage(w http.ResponseWriter, r *http.Request, sess sessio
 		Rows      []computeRow
 		Pages     pager
 	}{Workspace: ws, Tab: tab, Pages: pages}
-	for _, b := range mine[lo:hi] {
+	for _, b := range list.Bodies {
 		row, err := rowOf(b)
 		if err != nil {
 			s.fail(w, r, sess, fmt.Errorf("a compute of %s: %w", ws, err))

@@ -169,6 +169,7 @@ func (s *Studio) computesBySubnet(r *http.Request, sess session, sub string, in 
 	if err != nil {
 		return err
 	}
+	asAPI := s.apiRequest(r, sess, http.MethodGet, "/", nil)
 	for _, b := range workspaces {
 		var ws struct{ ID string }
 		if err := json.Unmarshal(b, &ws); err != nil {
@@ -178,27 +179,21 @@ func (s *Studio) computesBySubnet(r *http.Request, sess session, sub string, in 
 		if err != nil {
 			return fmt.Errorf("a workspace of %s: %w", sub, err)
 		}
-		computes, err := s.list(r, sess, childPath(wsID, "computes", apiVersion(resources.TypeCompute)))
+		// The API's index of the computes: no compute's body is read.
+		list, err := s.api.ListComputes(asAPI, wsID, "", 0, 0)
 		if err != nil {
-			return err
+			return answered(err)
 		}
-		for _, c := range computes {
-			row, err := rowOf(c)
-			if err != nil {
-				return fmt.Errorf("a compute of %s: %w", wsID, err)
-			}
-			if row.SubnetID == "" {
+		for _, c := range list.Computes {
+			if c.Subnet.IsZero() {
 				continue
 			}
 			ip := "public IP"
-			if !row.PublicIP {
+			if !c.PublicIP {
 				ip = "no public IP"
 			}
-			sid, err := arm.ParseID(row.SubnetID, "")
-			if err != nil {
-				return fmt.Errorf("compute %s: subnet: %w", row.ID, err)
-			}
-			in[sid.Key()] = append(in[sid.Key()], diagramLine{Kind: "compute", Text: "compute " + wsID.Leaf() + "/" + row.Name + ", " + ip + " (" + row.Type + ")"})
+			key := c.Subnet.Key()
+			in[key] = append(in[key], diagramLine{Kind: "compute", Text: "compute " + wsID.Leaf() + "/" + c.ID.Leaf() + ", " + ip + " (" + c.ComputeType + ")"})
 		}
 	}
 	return nil

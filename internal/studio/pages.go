@@ -249,15 +249,26 @@ type pager struct {
 	Prev, Next                   string
 }
 
+// pageAsked reads ?page= (from 1; 1 when absent).
+func pageAsked(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("page")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("page %q: a whole number, 1 or more", v)
+	}
+	return n, nil
+}
+
 // paginate reads ?page= (from 1) for a list of total rows and returns the
 // rows [lo, hi) it shows. A page past the end shows the last one: the
 // list may have shrunk since the link was made.
 func paginate(r *http.Request, total int) (lo, hi int, p pager, err error) {
-	p = pager{Page: 1, Total: total, Pages: max(1, (total+listPage-1)/listPage)}
-	if v := r.URL.Query().Get("page"); v != "" {
-		if p.Page, err = strconv.Atoi(v); err != nil || p.Page < 1 {
-			return 0, 0, p, fmt.Errorf("page %q: a whole number, 1 or more", v)
-		}
+	p = pager{Total: total, Pages: max(1, (total+listPage-1)/listPage)}
+	if p.Page, err = pageAsked(r); err != nil {
+		return 0, 0, p, err
 	}
 	p.Page = min(p.Page, p.Pages)
 	lo, hi = (p.Page-1)*listPage, min(p.Page*listPage, total)

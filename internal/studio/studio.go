@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/arm"
 	"securetrain/internal/clock"
 )
 
@@ -50,6 +51,9 @@ type API interface {
 	// RecordTimes says when the resources of a type under a scope were
 	// created and last written.
 	RecordTimes(r *http.Request, scope, typ string) (map[string]api.RecordTime, error)
+	// ListComputes lists a workspace's computes of a type, with the
+	// bodies of a page of them, as the API's list would.
+	ListComputes(r *http.Request, ws arm.ID, computeType string, offset, limit int) (api.ComputeList, error)
 }
 
 // Options configure the studio.
@@ -246,6 +250,16 @@ type armError struct {
 }
 
 func (e *armError) Error() string { return e.Code + ": " + e.Message }
+
+// answered is an error of one of the API's Go methods as an *armError,
+// the API's answer; an internal error stays as it is, to be logged.
+func answered(err error) error {
+	status, code, message := api.ErrorAnswer(err)
+	if status == http.StatusInternalServerError {
+		return err
+	}
+	return &armError{Status: status, Code: code, Message: message}
+}
 
 // apiRequest is a request to the API made in-process as the session's
 // principal. It keeps the browser's context, host and TLS state, so links

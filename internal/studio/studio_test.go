@@ -395,3 +395,63 @@ func TestListsArePaged(t *testing.T) { // 50 rows a page, with Previous and Next
 		t.Fatalf("the jobs' last page: %s", last)
 	}
 }
+
+func TestComputeListsFollowWritesAndKeepRBAC(t *testing.T) { // the API's index of computes: every write shows; the list's RBAC on every path
+	e := newEnv(t)
+	b := e.signIn(e.readerToken)
+	clusters := "/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters"
+	diagram := "/studio/network/diagram?id=" + url.QueryEscape(strings.TrimSuffix(subnetsOf, "/subnets/"))
+	// Each page read once: the index is cached.
+	if _, page := b.get(clusters); !strings.Contains(page, "1–1 of 1 ·") || strings.Contains(page, `data-name="c0"`) {
+		t.Fatalf("the Compute page before a write: %s", page)
+	}
+	if _, page := b.get(diagram); strings.Contains(page, "ws1/c0") {
+		t.Fatalf("the diagram before a write: %s", page)
+	}
+	e.addClusters(1)
+	if _, page := b.get(clusters); !strings.Contains(page, "1–2 of 2 ·") || !strings.Contains(page, `data-name="c0"`) {
+		t.Errorf("the Compute page after a cluster was created: %s", page)
+	}
+	if _, page := b.get(diagram); !strings.Contains(html.UnescapeString(page), "compute ws1/c0, public IP (AmlCompute)") {
+		t.Errorf("the diagram after a cluster was created: %s", page)
+	}
+	if _, page := b.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=instances"); strings.Contains(page, `data-name="c0"`) {
+		t.Errorf("a cluster on the instances tab: %s", page)
+	}
+
+	// A Reader of another workspace sees that one's computes, not ws1's;
+	// a principal without a role sees none, on either page.
+	ctx := context.Background()
+	ws2 := strings.TrimSuffix(wsID, "ws1") + "ws2"
+	if status, out := e.armDo("PUT", ws2+mlVersion, `{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{}}`); status != http.StatusOK && status != http.StatusCreated {
+		t.Fatalf("PUT ws2: %d %s", status, out)
+	}
+	other, err := api.CreatePrincipal(ctx, e.st, "ws2-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AssignRole(ctx, e.st, "ws2-reader", "Reader", ws2); err != nil {
+		t.Fatal(err)
+	}
+	nobody, err := api.CreatePrincipal(ctx, e.st, "nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.signIn(other)
+	if resp, page := o.get("/studio/compute?ws=" + url.QueryEscape(ws2) + "&tab=clusters"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "0 of 0 ·") {
+		t.Errorf("ws2's Compute page for its Reader: %d %s", resp.StatusCode, page)
+	}
+	n := e.signIn(nobody)
+	for who, br := range map[string]*browser{"ws2's Reader": o, "a principal without a role": n} {
+		for _, path := range []string{clusters, diagram} {
+			if resp, page := br.get(path); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "AuthorizationFailed") || strings.Contains(page, "cpu-cluster") {
+				t.Errorf("%s for %s: %d %s", path, who, resp.StatusCode, page)
+			}
+		}
+	}
+	// A workspace that does not exist is the list's 404.
+	missing := strings.TrimSuffix(wsID, "ws1") + "nope"
+	if resp, page := b.get("/studio/compute?ws=" + url.QueryEscape(missing)); resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "ResourceNotFound") {
+		t.Errorf("the Compute page of a missing workspace: %d %s", resp.StatusCode, page)
+	}
+}
