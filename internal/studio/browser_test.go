@@ -149,6 +149,8 @@ func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, the seed's no
 	instances := e.base + "/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=instances"
 	b.do("+ New", chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS("#new")), chromedp.Click(chromedp.CSS("#new")),
 		chromedp.WaitVisible(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "myinstance"))
+	// The wizard's script (deferred) shows one step at a time once it ran.
+	b.waitFor("the wizard's first step", `document.querySelector("#step-size.current") !== null`)
 	if eval[bool](b, `document.getElementById("vnet").offsetParent !== null`) {
 		t.Fatal("Advanced settings show before Next")
 	}
