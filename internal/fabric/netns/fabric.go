@@ -17,13 +17,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
@@ -49,7 +49,7 @@ type Fabric struct {
 	agentStarted func(pid int)
 }
 
-var instanceName = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+var instanceName = lazyregexp.New(`^[a-z0-9]{1,16}$`)
 
 // Supported says why the netns fabric cannot run here, or nil when it
 // can: it needs Linux and CAP_NET_ADMIN.
