@@ -89,13 +89,19 @@ func (f *Fabric) apply(nw *netverify.Network, r *router) error {
 	}
 	f.applying[r] = true
 	defer delete(f.applying, r)
-	var nodes []*node
-	for _, nd := range f.nodes {
+	// Sorted by the map's keys (nodeKey): computing the keys in the
+	// comparisons made this sort a visible part of every update.
+	var keys []string
+	for key, nd := range f.nodes {
 		if nd.router == r {
-			nodes = append(nodes, nd)
+			keys = append(keys, key)
 		}
 	}
-	slices.SortFunc(nodes, func(a, b *node) int { return strings.Compare(nodeKey(a.n), nodeKey(b.n)) })
+	slices.Sort(keys)
+	nodes := make([]*node, len(keys))
+	for i, key := range keys {
+		nodes[i] = f.nodes[key]
+	}
 	if err := f.syncEndpoints(nw, r); err != nil {
 		return err
 	}

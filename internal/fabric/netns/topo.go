@@ -68,6 +68,9 @@ type node struct {
 	agent  net.Listener // the agent's port in the server, without agent processes
 	// proc is the node's agent process (Config.Agent), while it runs.
 	proc *agentProc
+	// resolvConf is the server its resolv.conf names, once written: every
+	// update of the VNet (each boot, each probe) then costs no file I/O.
+	resolvConf netip.Addr
 }
 
 func shortHash(s string) string {
