@@ -38,6 +38,9 @@ type Fabric struct {
 	cloud   *cloud
 	routers map[string]*router // by VNet key
 	nodes   map[string]*node   // by nodeKey
+	// generation counts the changes of the fabric's routers, nodes and
+	// rules: with the network, what a router's update depends on.
+	generation uint64
 	// firewalls are the Azure Firewalls realised, by id key.
 	firewalls map[string]*firewall
 	probes    chan struct{} // bounds the probes in flight
@@ -239,6 +242,7 @@ func (f *Fabric) Remove(ctx context.Context, n fabric.Node) error {
 	nd.stopAgent()
 	nd.ns.close()
 	delete(f.nodes, key)
+	f.generation++
 	if err := deleteNamespace(nd.ns.name); err != nil {
 		return err
 	}
