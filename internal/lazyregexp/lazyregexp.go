@@ -24,9 +24,6 @@ func New(expr string) *Regexp {
 	return &Regexp{re: sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })}
 }
 
-// Regexp is the compiled expression.
-func (r *Regexp) Regexp() *regexp.Regexp { return r.re() }
-
 // MatchString is regexp.Regexp.MatchString.
 func (r *Regexp) MatchString(s string) bool { return r.re().MatchString(s) }
 
