@@ -10,12 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"securetrain/internal/jobfile"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/resources"
 )
 
@@ -45,7 +45,7 @@ func runJob(args []string, stdout, stderr io.Writer) int {
 	return runGroup("job", jobSynopsis, jobSubcommands(), args, stdout, stderr)
 }
 
-var jobNameRule = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`)
+var jobNameRule = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`)
 
 func validJobName(name string) error {
 	if !jobNameRule.MatchString(name) {

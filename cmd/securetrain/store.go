@@ -8,10 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"securetrain/internal/api"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/store"
 )
 
@@ -86,7 +86,7 @@ func passwordIn(conn string) bool {
 	return keyValuePassword.MatchString(conn)
 }
 
-var keyValuePassword = regexp.MustCompile(`(^|\s)password\s*=`)
+var keyValuePassword = lazyregexp.New(`(^|\s)password\s*=`)
 
 // checkTimeoutUsage describes the --check-timeout flag of serve and backup.
 const checkTimeoutUsage = "time allowed for the store's integrity check; a store not checked in time is refused (0: no limit)"

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/template"
@@ -148,7 +148,7 @@ type deploymentRequest struct {
 }
 
 // deploymentNameRule is Azure's rule for deployment names.
-var deploymentNameRule = regexp.MustCompile(`^[-\w.()]{1,64}$`)
+var deploymentNameRule = lazyregexp.New(`^[-\w.()]{1,64}$`)
 
 // deploymentPath reads a deployment route: segs after the resource group
 // are providers/Microsoft.Resources/deployments[/{name}[/...]] or (the

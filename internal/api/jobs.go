@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/blob"
 	"securetrain/internal/jobs"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -89,10 +89,10 @@ func admitJob(_ *Server, _ context.Context, _ store.Reader, id arm.ID, cur, next
 }
 
 // envName is what a process's environment variable may be called.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // jobRef is a ${{inputs.x}} or ${{outputs.y}} in a command.
-var jobRef = regexp.MustCompile(`\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}`)
+var jobRef = lazyregexp.New(`\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}`)
 
 // jobAdmission checks that the job can run: on a compute of its own
 // workspace that has room for it, with inputs and outputs this server

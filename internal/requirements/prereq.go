@@ -3,10 +3,10 @@ package requirements
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"securetrain/internal/ipset"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
@@ -22,11 +22,11 @@ func finding(code string, meta resources.Meta, format string, args ...any) Findi
 var (
 	// instanceName: 3–24 letters, digits and hyphens, starting with a
 	// letter; each hyphen must be followed later by a letter (spec §9).
-	instanceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{2,23}$`)
+	instanceName = lazyregexp.New(`^[A-Za-z][A-Za-z0-9-]{2,23}$`)
 	// clusterName: ARM's naming rule for workspaces/computes, 2–16 letters,
 	// digits and hyphens (spec §9, §11: the ARM table is the stricter one
 	// that Azure enforces on create).
-	clusterName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{1,15}$`)
+	clusterName  = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9-]{1,15}$`)
 	dockerBridge = ipset.FromPrefixes([]netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")})
 )
 

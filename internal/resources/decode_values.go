@@ -8,9 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"securetrain/internal/lazyregexp"
 )
 
 // parseIPv4 parses an IPv4 address; securetrain models IPv4 networks only.
@@ -62,7 +63,7 @@ func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 
 // resourceTypeRE is the shape of a full resource type: a dotted namespace,
 // then a type and any child types ("Microsoft.Network/virtualNetworks/subnets").
-var resourceTypeRE = regexp.MustCompile(`^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9][A-Za-z0-9_\-]*)+$`)
+var resourceTypeRE = lazyregexp.New(`^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9][A-Za-z0-9_\-]*)+$`)
 
 // parseResourceType checks the shape of a resource type; whether Azure has
 // the type is not checked.
@@ -196,7 +197,7 @@ func parsePort(s string) (uint16, error) {
 
 // dnsLabelRE is one label of a DNS name; '_' appears in real private zones'
 // record names (_tcp), so it is allowed.
-var dnsLabelRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?$`)
+var dnsLabelRE = lazyregexp.New(`^[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?$`)
 
 // badLabel returns the first label of a dotted name that is not a DNS label.
 func badLabel(name string) (string, bool) {

@@ -2,8 +2,9 @@ package resources
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"securetrain/internal/lazyregexp"
 )
 
 // Naming rules per resource type, a kind's in its registry entry: used by the decoder for every
@@ -50,7 +51,7 @@ type nameRule struct {
 }
 
 func pattern(expr, text string) nameRule {
-	re := regexp.MustCompile(expr)
+	re := lazyregexp.New(expr)
 	return nameRule{text: text, valid: re.MatchString}
 }
 
@@ -68,7 +69,7 @@ func printableExcept(maxLen int, forbidden, noLast, text string) nameRule {
 var (
 	keyVaultName = nameRule{text: "3–24 letters, digits and '-', starting with a letter, ending with a letter or digit, without '--'",
 		valid: func(s string) bool { return keyVaultPattern.MatchString(s) && !strings.Contains(s, "--") }}
-	keyVaultPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`)
+	keyVaultPattern = lazyregexp.New(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`)
 	// networkName is the rule most Microsoft.Network types share.
 	networkName = pattern(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`,
 		"1–80 letters, digits, '_', '.' and '-', starting with a letter or digit and ending with a letter, digit or '_'")
@@ -76,7 +77,7 @@ var (
 		"2–64 letters, digits, '_', '.' and '-', starting with a letter or digit and ending with a letter, digit or '_'")
 	resolverName = pattern(`^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,78}[A-Za-z0-9])?$`,
 		"1–80 letters, digits, '_' and '-', starting and ending with a letter or digit")
-	resourceGroupName = nameRule{code: "InvalidResourceGroup", valid: regexp.MustCompile(`^[A-Za-z0-9_.()-]{0,89}[A-Za-z0-9_()-]$`).MatchString,
+	resourceGroupName = nameRule{code: "InvalidResourceGroup", valid: lazyregexp.New(`^[A-Za-z0-9_.()-]{0,89}[A-Za-z0-9_()-]$`).MatchString,
 		text: "1–90 ASCII letters, digits, '_', '-', '.', '(' and ')', not ending with '.'"}
 	zoneName = nameRule{text: "2–34 labels separated by '.', each 1–63 letters, digits, '_' and '-' not starting or ending with '-', at most 253 characters",
 		valid: validZoneName}

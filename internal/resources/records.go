@@ -9,9 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"securetrain/internal/arm"
+	"securetrain/internal/lazyregexp"
 )
 
 // Problem codes: ARM error codes for the problems the API reports with
@@ -63,7 +63,7 @@ func DecodeStored(body []byte) (*Snapshot, error) {
 
 // positionRef matches the positions messages cite: " (first at :12)",
 // " at :12" before a closing parenthesis, " (:12)".
-var positionRef = regexp.MustCompile(` ?\((first at )?:\d+\)| at :\d+`)
+var positionRef = lazyregexp.New(` ?\((first at )?:\d+\)| at :\d+`)
 
 // FileEntry turns an ARM body (as the API returns it) into an
 // environment-file entry: the subscription, resource group and

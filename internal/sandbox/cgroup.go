@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/mountinfo"
 )
 
@@ -29,7 +29,7 @@ type Group struct {
 // controllers are the ones a group needs.
 var controllers = []string{"cpu", "memory", "pids"}
 
-var groupName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,80}$`)
+var groupName = lazyregexp.New(`^[a-z0-9][a-z0-9-]{0,80}$`)
 
 // cfsPeriod is the CPU period of cgroup v1 and v2 (the kernel's default).
 const cfsPeriod = 100_000

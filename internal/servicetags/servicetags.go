@@ -11,10 +11,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"securetrain/internal/lazyregexp"
 )
 
 // Tag is one service tag. Tags are shared by every user of a Catalog and must
@@ -187,7 +188,7 @@ func parse(data []byte, source string) (*Catalog, string, error) {
 
 // dateRE finds "2025-11-06" or "20251103" delimited by non-digits, as in
 // ServiceTags_Public_cn375_2025-11-06.json and ServiceTags_Public_20251103.json.
-var dateRE = regexp.MustCompile(`(?:^|\D)(\d{4}-\d{2}-\d{2}|\d{8})(?:\D|$)`)
+var dateRE = lazyregexp.New(`(?:^|\D)(\d{4}-\d{2}-\d{2}|\d{8})(?:\D|$)`)
 
 // dateFromName returns the publication date in a file name, or "".
 func dateFromName(source string) string {

@@ -200,9 +200,14 @@ func (f *Fabric) syncDNS(nw *netverify.Network, r *router) error {
 	r.dns.nameserver.Store(&server)
 	var errs []error
 	for _, nd := range f.nodes {
-		if nd.router == r {
-			errs = append(errs, writeResolvConf(nd.ns.name, server))
+		if nd.router != r || nd.resolvConf == server {
+			continue
 		}
+		if err := writeResolvConf(nd.ns.name, server); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		nd.resolvConf = server
 	}
 	return errors.Join(append(errs, f.syncDNSHosts(nw, r))...)
 }

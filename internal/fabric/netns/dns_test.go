@@ -377,3 +377,33 @@ func TestCleanupRemovesNetnsEtc(t *testing.T) {
 		t.Errorf("another prefix's resolv.conf: %q", got)
 	}
 }
+
+// TestUpdateOnlyOnChange: a probe brings the node's VNet up to date only
+// when the network or the fabric changed since the last update; then it
+// does (the node's resolv.conf follows a new DNS server).
+func TestUpdateOnlyOnChange(t *testing.T) {
+	nw := compileEdited(t, "instance-private-storage.yaml")
+	f, n, _ := bootOne(t, &nw, "ws1/myinstance", "10.0.0.4")
+	name := nodeNS(t, f, n).name
+	if got := resolvConf(name); !strings.HasSuffix(got, "\nnameserver 168.63.129.16\n") {
+		t.Fatalf("the node's resolv.conf: %q", got)
+	}
+	// A mark the fabric would overwrite if it updated the VNet again.
+	path := filepath.Join(netnsEtc, name, "resolv.conf")
+	if err := os.WriteFile(path, []byte("mark\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Probe(context.Background(), n, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := resolvConf(name); got != "mark\n" {
+		t.Errorf("nothing changed, yet the probe updated the VNet: resolv.conf %q", got)
+	}
+	nw = compileEdited(t, "instance-private-storage.yaml", customDNS("10.0.0.10")...)
+	if _, err := f.Probe(context.Background(), n, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := resolvConf(name); !strings.HasSuffix(got, "\nnameserver 10.0.0.10\n") {
+		t.Errorf("after the VNet's DNS server changed, resolv.conf: %q", got)
+	}
+}

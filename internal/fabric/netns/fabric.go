@@ -17,13 +17,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/fabric"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
@@ -38,6 +38,9 @@ type Fabric struct {
 	cloud   *cloud
 	routers map[string]*router // by VNet key
 	nodes   map[string]*node   // by nodeKey
+	// generation counts the changes of the fabric's routers, nodes and
+	// rules: with the network, what a router's update depends on.
+	generation uint64
 	// firewalls are the Azure Firewalls realised, by id key.
 	firewalls map[string]*firewall
 	probes    chan struct{} // bounds the probes in flight
@@ -49,7 +52,7 @@ type Fabric struct {
 	agentStarted func(pid int)
 }
 
-var instanceName = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+var instanceName = lazyregexp.New(`^[a-z0-9]{1,16}$`)
 
 // Supported says why the netns fabric cannot run here, or nil when it
 // can: it needs Linux and CAP_NET_ADMIN.
@@ -239,6 +242,7 @@ func (f *Fabric) Remove(ctx context.Context, n fabric.Node) error {
 	nd.stopAgent()
 	nd.ns.close()
 	delete(f.nodes, key)
+	f.generation++
 	if err := deleteNamespace(nd.ns.name); err != nil {
 		return err
 	}

@@ -114,8 +114,12 @@ func (f *Fabric) syncFirewalls(nw *netverify.Network, r *router) error {
 				continue
 			}
 		}
+		was := fw.applied
 		if err := fw.apply(nw, v); err != nil {
 			errs = append(errs, fmt.Errorf("firewall %s: %w", v.ID.Name(), err))
+		}
+		if fw.applied != was {
+			f.generation++ // routers elsewhere route to its egress address
 		}
 		if v.Egress.IsValid() {
 			routes[netip.PrefixFrom(v.Egress, 32)] = hop{kind: toLink, link: fw.bridge.name, gw: fw.addr}

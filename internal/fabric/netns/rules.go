@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/google/nftables"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"securetrain/internal/ipset"
+	"securetrain/internal/lazyregexp"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 )
@@ -196,7 +196,7 @@ func encode(u uint32, width int) []byte {
 	return b[4-width:]
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+var unsafeName = lazyregexp.New(`[^A-Za-z0-9_]+`)
 
 // namedSet returns the interval set holding set, creating it once per
 // distinct content; its name says what it stands for ("AzureMachineLearning_3").

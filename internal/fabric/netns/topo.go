@@ -41,13 +41,15 @@ type router struct {
 	bridges map[string]*bridge
 	// endpoints are the private endpoints of the VNet, by id key.
 	endpoints map[string]*endpoint
-	region    string             // the VNet's location: the cloud serves its regional tags
-	applied   string             // text of the rules applied last
-	tables    map[int]string     // kernel routing tables by id: the routes synced last
-	peers     map[string]*router // the routers of peered VNets it is linked to, by VNet key
-	wants     map[string]bool    // the peered VNets its own subnets' routes lead to, by VNet key
-	routes    []netip.Prefix     // what the cloud routes to it (public addresses, service endpoint subnets)
-	dns       vnetDNS
+	region    string // the VNet's location: the cloud serves its regional tags
+	applied   string // text of the rules applied last
+	// current is what the router was last brought up to date with.
+	current appliedState
+	tables  map[int]string     // kernel routing tables by id: the routes synced last
+	peers   map[string]*router // the routers of peered VNets it is linked to, by VNet key
+	wants   map[string]bool    // the peered VNets its own subnets' routes lead to, by VNet key
+	routes  []netip.Prefix     // what the cloud routes to it (public addresses, service endpoint subnets)
+	dns     vnetDNS
 }
 
 type bridge struct {
@@ -68,6 +70,9 @@ type node struct {
 	agent  net.Listener // the agent's port in the server, without agent processes
 	// proc is the node's agent process (Config.Agent), while it runs.
 	proc *agentProc
+	// resolvConf is the server its resolv.conf names, once written: every
+	// update of the VNet (each boot, each probe) then costs no file I/O.
+	resolvConf netip.Addr
 }
 
 func shortHash(s string) string {
@@ -98,6 +103,7 @@ func (f *Fabric) router(vnet *resources.VirtualNetwork) (*router, error) {
 		return nil, errors.Join(fmt.Errorf("router of VNet %s: %w", vnet.ID.Name(), err), deleteNamespace(ns.name))
 	}
 	f.routers[key] = r
+	f.generation++
 	return r, nil
 }
 
@@ -227,6 +233,7 @@ func (f *Fabric) node(n fabric.Node, r *router, b *bridge) (*node, error) {
 		return nil, errors.Join(fmt.Errorf("node %s: %w", n.Name, err), deleteNamespace(ns.name))
 	}
 	f.nodes[key] = nd
+	f.generation++
 	return nd, nil
 }
 
@@ -354,5 +361,6 @@ func (f *Fabric) removeRouter(r *router) error {
 	errs = append(errs, r.stopDNS())
 	r.ns.close()
 	delete(f.routers, r.vnet.Key())
+	f.generation++
 	return errors.Join(append(errs, deleteNamespace(r.ns.name))...)
 }
