@@ -41,11 +41,11 @@ func BenchmarkJobSubmitToCompleted(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 }
 
-// BenchmarkJobQueueDrain: 200 short jobs queued at once on a 4-node
+// BenchmarkJobQueueDrain: 1,000 short jobs queued at once on a 4-node
 // cluster drain in order; it reports jobs per second from the first PUT
 // to the last Completed.
 func BenchmarkJobQueueDrain(b *testing.B) {
-	const jobs = 200
+	const jobs = 1000
 	for b.Loop() {
 		b.StopTimer()
 		c, _ := benchServer(b, jobOptions(b, nil))
