@@ -549,7 +549,9 @@ func rendezvous() error {
 			return err
 		}
 		defer l.Close()
-		if err := l.(*net.TCPListener).SetDeadline(deadline); err != nil {
+		// Rank 0 waits longer than the others: when the ranks cannot meet,
+		// rank 1 gives up first and says why before the job is ended.
+		if err := l.(*net.TCPListener).SetDeadline(deadline.Add(time.Duration(wait) * time.Second)); err != nil {
 			return err
 		}
 		n, _ := strconv.Atoi(world)
