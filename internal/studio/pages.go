@@ -36,6 +36,8 @@ var funcs = template.FuncMap{
 	"inc": func(i int) int { return i + 1 },
 	// plus places a diagram's text inside its box.
 	"plus": func(a, b int) int { return a + b },
+	// gib shows a VM size's memory as Azure's size pages do (14 GiB, 3.5 GiB).
+	"gib": func(mib int) string { return strconv.FormatFloat(float64(mib)/1024, 'f', -1, 64) + " GiB" },
 }
 
 // parsePages parses each page with the layout and the pieces pages

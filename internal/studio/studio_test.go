@@ -455,3 +455,13 @@ func TestComputeListsFollowWritesAndKeepRBAC(t *testing.T) { // the API's index 
 		t.Errorf("the Compute page of a missing workspace: %d %s", resp.StatusCode, page)
 	}
 }
+
+// The wizard lists each VM size with its cores and memory.
+func TestWizardShowsSizesWithMemory(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(e.adminToken)
+	resp, body := b.get("/studio/compute/new?ws=" + wsID)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Standard_DS3_v2 — 4 cores, 14 GiB memory") {
+		t.Fatalf("the wizard's sizes: %d, want Standard_DS3_v2 with 4 cores and 14 GiB", resp.StatusCode)
+	}
+}
