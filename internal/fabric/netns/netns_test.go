@@ -59,7 +59,9 @@ func newFabricWith(t testing.TB, nw **netverify.Network, agent *Agent) *Fabric {
 	netnstest.RequireRoot(t)
 	instance := fmt.Sprintf("u%d", time.Now().UnixNano()%1_000_000_000)
 	netnstest.NoLeaks(t, NamePrefix+instance+"-")
-	f, err := New(Config{Instance: instance, ProbeTimeout: time.Second, Agent: agent,
+	// A probe waits past TCP's first SYN retransmission (1 s): a first
+	// SYN lost while a just-booted node's links come up is not a block.
+	f, err := New(Config{Instance: instance, ProbeTimeout: 1500 * time.Millisecond, Agent: agent,
 		Network: func(context.Context, string) (*netverify.Network, error) { return *nw, nil }})
 	if err != nil {
 		t.Fatal(err)
