@@ -149,3 +149,49 @@ func BenchmarkListComputes1000(b *testing.B) {
 		})
 	}
 }
+
+func TestCheckComputeOfAnExistingCompute(t *testing.T) { // the studio's compute page: `securetrain check` on the cached network
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.begin("PUT", wsML+"/computes/gpu"+mlVersion, clusterBody("compute", 0, 0, "PT5M"), http.StatusCreated)
+	c.settle()
+	as := func(token string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return r
+	}
+	id, _ := arm.ParseID(wsML+"/computes/gpu", "")
+	rep, err := c.srv.CheckCompute(as(c.token), id)
+	if err != nil || !strings.EqualFold(rep.ID, id.String()) || len(rep.Flows) == 0 {
+		t.Fatalf("the cluster's check: %+v, %v", rep, err)
+	}
+	for _, f := range rep.Flows {
+		if f.Verdict == "" || f.Result == nil {
+			t.Errorf("flow %q has no verdict or explanation", f.Name)
+		}
+	}
+	// Its refusals: the explanations name the network's rules, so a
+	// reader of the workspace alone does not see them.
+	mlReader := c.as("ml-reader", "Reader", rgML)
+	networkReader := c.as("network-reader", "Reader", rgNet)
+	missing, _ := arm.ParseID(wsML+"/computes/nope", "")
+	for _, tc := range []struct {
+		what   string
+		token  string
+		id     arm.ID
+		status int
+		code   string
+	}{
+		{"no token", "", id, http.StatusUnauthorized, "AuthenticationFailed"},
+		{"a Reader of the workspace's resource group only", mlReader.token, id, http.StatusForbidden, "AuthorizationFailed"},
+		{"a Reader of the network's resource group only", networkReader.token, id, http.StatusForbidden, "AuthorizationFailed"},
+		{"a compute that does not exist", c.token, missing, http.StatusNotFound, "ResourceNotFound"},
+	} {
+		got, err := c.srv.CheckCompute(as(tc.token), tc.id)
+		if status, code, _ := ErrorAnswer(err); err == nil || status != tc.status || code != tc.code || len(got.Flows) != 0 {
+			t.Errorf("%s: %d %s (%v)", tc.what, status, code, err)
+		}
+	}
+}

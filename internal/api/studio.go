@@ -439,14 +439,7 @@ func (s *Server) CheckCompute(r *http.Request, id arm.ID) (requirements.ComputeR
 	if err == nil {
 		rep, err = s.checkCompute(r.Context(), who, id)
 	}
-	status := http.StatusOK
-	if err != nil {
-		if status, _, _ = ErrorAnswer(err); status == http.StatusInternalServerError {
-			s.log.Error("compute check failed", "compute", id.String(), "err", err)
-		}
-	}
-	s.log.Info("compute check", "compute", id.String(), "status", status, "principal", who,
-		"ms", float64(time.Since(start).Microseconds())/1000)
+	s.logCall("compute check", "compute", id.String(), who, start, err)
 	return rep, err
 }
 
