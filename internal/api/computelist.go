@@ -111,15 +111,21 @@ func (s *Server) ListComputes(r *http.Request, ws arm.ID, computeType string, of
 	if err == nil {
 		out, err = s.listComputes(r.Context(), who, ws, computeType, offset, limit)
 	}
+	s.logCall("compute list", "workspace", ws.String(), who, start, err)
+	return out, err
+}
+
+// logCall logs a studio call that is not an HTTP request as the API logs
+// a request: what it was on (key, target), the principal, the status its
+// error would answer and the time; a server error with its cause.
+func (s *Server) logCall(name, key, target, who string, start time.Time, err error) {
 	status := http.StatusOK
 	if err != nil {
 		if status, _, _ = ErrorAnswer(err); status == http.StatusInternalServerError {
-			s.log.Error("compute list failed", "workspace", ws.String(), "err", err)
+			s.log.Error(name+" failed", key, target, "err", err)
 		}
 	}
-	s.log.Info("compute list", "workspace", ws.String(), "status", status, "principal", who,
-		"ms", float64(time.Since(start).Microseconds())/1000)
-	return out, err
+	s.log.Info(name, key, target, "status", status, "principal", who, "ms", float64(time.Since(start).Microseconds())/1000)
 }
 
 func (s *Server) listComputes(ctx context.Context, who string, ws arm.ID, computeType string, offset, limit int) (ComputeList, error) {

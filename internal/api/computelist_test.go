@@ -16,6 +16,24 @@ import (
 // TestListComputesIsTheListsPage: the studio's list of a workspace's
 // computes is the API's list (its order, its bodies), filtered by type
 // and paged, with the list's RBAC and errors; a write shows at once.
+// asPrincipal is an in-process call's request with token ("" for none).
+func asPrincipal(token string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return r
+}
+
+// refusal is a call on id as token's principal, and the ARM error it gets.
+type refusal struct {
+	what   string
+	token  string
+	id     arm.ID
+	status int
+	code   string
+}
+
 func TestListComputesIsTheListsPage(t *testing.T) {
 	c := newClient(t)
 	provisionEnv(t, c, "")
@@ -30,13 +48,6 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := func(token string) *http.Request {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		return r
-	}
 	names := func(l ComputeList) string {
 		var out []string
 		for _, s := range l.Computes {
@@ -44,7 +55,7 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	all, err := c.srv.ListComputes(as(c.token), ws, "", 0, 0)
+	all, err := c.srv.ListComputes(asPrincipal(c.token), ws, "", 0, 0)
 	if err != nil || names(all) != "a-inst b-cluster c-cluster d-cluster" || len(all.Bodies) != 0 {
 		t.Fatalf("every compute: %q %d bodies, %v", names(all), len(all.Bodies), err)
 	}
@@ -57,7 +68,7 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 		}
 	}
 	// The second cluster's page of one: the body the API returns.
-	page, err := c.srv.ListComputes(as(c.token), ws, "AmlCompute", 1, 1)
+	page, err := c.srv.ListComputes(asPrincipal(c.token), ws, "AmlCompute", 1, 1)
 	if err != nil || names(page) != "b-cluster c-cluster d-cluster" || len(page.Bodies) != 1 {
 		t.Fatalf("clusters from the second: %q %d bodies, %v", names(page), len(page.Bodies), err)
 	}
@@ -65,16 +76,16 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 	if err != nil || !bytes.Equal(page.Bodies[0], rec.Body) {
 		t.Errorf("the page's body %s, the API's %s (%v)", page.Bodies[0], rec.Body, err)
 	}
-	if past, err := c.srv.ListComputes(as(c.token), ws, "AmlCompute", 50, 50); err != nil || len(past.Bodies) != 0 || len(past.Computes) != 3 {
+	if past, err := c.srv.ListComputes(asPrincipal(c.token), ws, "AmlCompute", 50, 50); err != nil || len(past.Bodies) != 0 || len(past.Computes) != 3 {
 		t.Errorf("a page past the end: %d bodies, %v", len(past.Bodies), err)
 	}
-	if _, err := c.srv.ListComputes(as(c.token), ws, "", -1, 1); err == nil {
+	if _, err := c.srv.ListComputes(asPrincipal(c.token), ws, "", -1, 1); err == nil {
 		t.Error("a negative offset was accepted")
 	}
 
 	// A write shows at once.
 	c.start("DELETE", wsML+"/computes/b-cluster"+mlVersion+"&underlyingResourceAction=Delete", "", http.StatusAccepted)
-	if after, err := c.srv.ListComputes(as(c.token), ws, "AmlCompute", 0, 50); err != nil || names(after) != "c-cluster d-cluster" || len(after.Bodies) != 2 {
+	if after, err := c.srv.ListComputes(asPrincipal(c.token), ws, "AmlCompute", 0, 50); err != nil || names(after) != "c-cluster d-cluster" || len(after.Bodies) != 2 {
 		t.Errorf("after a delete: %q %d bodies, %v", names(after), len(after.Bodies), err)
 	}
 
@@ -82,19 +93,13 @@ func TestListComputesIsTheListsPage(t *testing.T) {
 	networkReader := c.as("network-reader", "Reader", rgNet)
 	missing, _ := arm.ParseID(rgML+"/providers/Microsoft.MachineLearningServices/workspaces/nope", "")
 	vnet, _ := arm.ParseID(vnetNet, "")
-	for _, tc := range []struct {
-		what   string
-		token  string
-		ws     arm.ID
-		status int
-		code   string
-	}{
+	for _, tc := range []refusal{
 		{"no token", "", ws, http.StatusUnauthorized, "AuthenticationFailed"},
 		{"a Reader of another resource group", networkReader.token, ws, http.StatusForbidden, "AuthorizationFailed"},
 		{"a workspace that does not exist", c.token, missing, http.StatusNotFound, "ResourceNotFound"},
 		{"the id of a VNet", c.token, vnet, http.StatusBadRequest, "InvalidResourceId"},
 	} {
-		got, err := c.srv.ListComputes(as(tc.token), tc.ws, "", 0, 50)
+		got, err := c.srv.ListComputes(asPrincipal(tc.token), tc.id, "", 0, 50)
 		if status, code, _ := ErrorAnswer(err); err == nil || status != tc.status || code != tc.code || len(got.Computes) != 0 {
 			t.Errorf("%s: %d %s (%v), %d computes", tc.what, status, code, err, len(got.Computes))
 		}
@@ -147,5 +152,38 @@ func BenchmarkListComputes1000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestCheckComputeOfAnExistingCompute(t *testing.T) { // the studio's compute page: `securetrain check` on the cached network
+	c := newClient(t)
+	provisionEnv(t, c, "")
+	c.begin("PUT", wsML+"/computes/gpu"+mlVersion, clusterBody("compute", 0, 0, "PT5M"), http.StatusCreated)
+	c.settle()
+	id, _ := arm.ParseID(wsML+"/computes/gpu", "")
+	rep, err := c.srv.CheckCompute(asPrincipal(c.token), id)
+	if err != nil || !strings.EqualFold(rep.ID, id.String()) || len(rep.Flows) == 0 {
+		t.Fatalf("the cluster's check: %+v, %v", rep, err)
+	}
+	for _, f := range rep.Flows {
+		if f.Verdict == "" || f.Result == nil {
+			t.Errorf("flow %q has no verdict or explanation", f.Name)
+		}
+	}
+	// Its refusals: the explanations name the network's rules, so a
+	// reader of the workspace alone does not see them.
+	mlReader := c.as("ml-reader", "Reader", rgML)
+	networkReader := c.as("network-reader", "Reader", rgNet)
+	missing, _ := arm.ParseID(wsML+"/computes/nope", "")
+	for _, tc := range []refusal{
+		{"no token", "", id, http.StatusUnauthorized, "AuthenticationFailed"},
+		{"a Reader of the workspace's resource group only", mlReader.token, id, http.StatusForbidden, "AuthorizationFailed"},
+		{"a Reader of the network's resource group only", networkReader.token, id, http.StatusForbidden, "AuthorizationFailed"},
+		{"a compute that does not exist", c.token, missing, http.StatusNotFound, "ResourceNotFound"},
+	} {
+		got, err := c.srv.CheckCompute(asPrincipal(tc.token), tc.id)
+		if status, code, _ := ErrorAnswer(err); err == nil || status != tc.status || code != tc.code || len(got.Flows) != 0 {
+			t.Errorf("%s: %d %s (%v)", tc.what, status, code, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -423,4 +424,46 @@ func (s *Server) RecordTimes(r *http.Request, scope, typ string) (map[string]Rec
 		}
 		q.After = page.Next
 	}
+}
+
+// CheckCompute is what `securetrain check` says of an existing compute:
+// its required flows with their verdicts and explanations, and its
+// findings, judged on the subscription's cached compiled network (the
+// compute is in it; nothing is compiled per request). It needs
+// computes/read on the compute and, since the explanations name the
+// network's rules and routes, virtualNetworks/read on its VNet.
+func (s *Server) CheckCompute(r *http.Request, id arm.ID) (requirements.ComputeReport, error) {
+	start := time.Now()
+	who, err := s.authenticate(r)
+	var rep requirements.ComputeReport
+	if err == nil {
+		rep, err = s.checkCompute(r.Context(), who, id)
+	}
+	s.logCall("compute check", "compute", id.String(), who, start, err)
+	return rep, err
+}
+
+func (s *Server) checkCompute(ctx context.Context, who string, id arm.ID) (requirements.ComputeReport, error) {
+	if err := s.authorize(ctx, who, typeCompute+"/read", id.String()); err != nil {
+		return requirements.ComputeReport{}, err
+	}
+	n, err := s.network(ctx, id.Subscription)
+	if err != nil {
+		return requirements.ComputeReport{}, fmt.Errorf("check of %s: %w", id, err)
+	}
+	c, ok := n.Snapshot().Lookup(id).(*resources.Compute)
+	if !ok {
+		return requirements.ComputeReport{}, newError(http.StatusNotFound, "ResourceNotFound", "Compute '%s' was not found in workspace '%s'.", id.Leaf(), id.Names[0])
+	}
+	if c.Subnet.IsSet() {
+		vnet, _ := c.Subnet.ID.Parent()
+		if err := s.authorize(ctx, who, typeVNet+"/read", vnet.String()); err != nil {
+			return requirements.ComputeReport{}, err
+		}
+	}
+	rep, err := requirements.CheckCompute(n, c, requirements.Options{})
+	if err != nil {
+		return requirements.ComputeReport{}, fmt.Errorf("check of %s: %w", id, err)
+	}
+	return rep, nil
 }

@@ -45,7 +45,7 @@ func BenchmarkPages1000Computes(b *testing.B) {
 		{"compute-first", "/studio/compute?ws=" + ws + "&tab=clusters", `data-name="c0"`},
 		{"compute-last", "/studio/compute?ws=" + ws + "&tab=clusters&page=21", `data-name="cpu-cluster"`},
 		{"new-compute", "/studio/compute/new?ws=" + ws + "&kind=cluster", `id="compute-form"`},
-		{"a-compute", "/studio/compute/view?id=" + q(wsID+"/computes/cpu-cluster"), `id="state"`},
+		{"a-compute", "/studio/compute/view?id=" + q(wsID+"/computes/cpu-cluster"), `id="flows"`},
 		{"a-resource", "/studio/resource?id=" + q(nsgBlocked), "DenyUDP5831"},
 		{"network", "/studio/network?sub=" + sub, `data-subnet="blocked"`},
 		{"diagram", "/studio/network/diagram?id=" + q(strings.TrimSuffix(subnetsOf, "/subnets/")), `id="diagram"`},

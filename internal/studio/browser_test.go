@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -525,4 +526,34 @@ func TestBrowserSubmitAJobFromItsYAML(t *testing.T) { // jobs: the YAML and its 
 		t.Fatalf("the refusal: %q", msg)
 	}
 	b.screenshot("job-submit-refused")
+}
+
+func TestBrowserComputePageResizesAndDeletes(t *testing.T) { // a compute's page: its flows, Resize, and Delete only once confirmed
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("the cluster's page", chromedp.Navigate(e.base+viewOf("cpu-cluster")), chromedp.WaitVisible(chromedp.CSS("#flows")))
+	if flows := b.text("#flows"); !strings.Contains(flows, "Allowed") || strings.Contains(flows, "Denied") {
+		t.Fatalf("the seed cluster's flows: %q", flows)
+	}
+	eval[bool](b, `window.before = true`) // gone once the form's answer loads
+	b.do("Resize to 0–3", chromedp.SetValue(chromedp.CSS(`#resize-form input[name="minNodes"]`), "0"),
+		chromedp.SetValue(chromedp.CSS(`#resize-form input[name="maxNodes"]`), "3"), chromedp.Click(chromedp.CSS("#resize")))
+	b.waitFor("the page after Resize", `window.before === undefined && document.getElementById("flows") !== null`)
+	e.settle()
+	if _, body := e.armDo("GET", wsID+"/computes/cpu-cluster"+mlVersion, ""); !strings.Contains(body, `"maxNodeCount":3`) {
+		t.Fatalf("the cluster after Resize: %s", body)
+	}
+	b.do("the settled page", chromedp.Navigate(e.base+viewOf("cpu-cluster")), chromedp.WaitVisible(chromedp.CSS("#delete")))
+	// Delete without ticking "I understand": the form does not go.
+	b.do("Delete unconfirmed", chromedp.Click(chromedp.CSS("#delete")))
+	if !eval[bool](b, `document.getElementById("delete-form").querySelector("input[name=confirm]").validity.valueMissing`) {
+		t.Fatal("Delete went without its confirmation")
+	}
+	b.do("Delete confirmed", chromedp.Click(chromedp.CSS(`#delete-form input[name="confirm"]`)), chromedp.Click(chromedp.CSS("#delete")))
+	b.waitFor("the clusters tab", `location.pathname === "/studio/compute" && location.search.includes("tab=clusters")`)
+	e.settle()
+	if status, _ := e.armDo("GET", wsID+"/computes/cpu-cluster"+mlVersion, ""); status != http.StatusNotFound {
+		t.Fatalf("the cluster after Delete: %d", status)
+	}
 }

@@ -42,8 +42,10 @@ type computeRow struct {
 	// VNet).
 	VNet, Subnet, SubnetID string
 	PublicIP               bool
-	Created                []createdLink
-	Errors                 []string
+	// MinNodes and MaxNodes are a cluster's scale settings.
+	MinNodes, MaxNodes int
+	Created            []createdLink
+	Errors             []string
 }
 
 // createdLink is a resource Azure ML created for a compute, as a page
@@ -119,6 +121,7 @@ func rowOf(body []byte) (computeRow, error) {
 		row.Detail, row.Nodes = inner.State, "1"
 	} else {
 		row.Detail = inner.AllocationState
+		row.MinNodes, row.MaxNodes = inner.ScaleSettings.MinNodeCount, inner.ScaleSettings.MaxNodeCount
 		row.Nodes = fmt.Sprintf("%d of %d (%d–%d)", inner.CurrentNodeCount, inner.TargetNodeCount, inner.ScaleSettings.MinNodeCount, inner.ScaleSettings.MaxNodeCount)
 	}
 	if c.Subnet.IsSet() {
@@ -191,12 +194,13 @@ func (s *Studio) computePage(w http.ResponseWriter, r *http.Request, sess sessio
 }
 
 // viewCompute is a compute's page: its state, nodes, what Azure ML
-// created for it and why provisioning failed. It reloads itself while an
-// operation runs.
+// created for it, why provisioning failed, the flows it needs with the
+// verifier's verdicts, and the actions the principal may take. It
+// reloads itself while an operation runs.
 func (s *Studio) viewCompute(w http.ResponseWriter, r *http.Request, sess session) {
-	id, err := arm.ParseID(r.URL.Query().Get("id"), "")
-	if err != nil || !strings.EqualFold(id.Type(), resources.TypeCompute) {
-		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: fmt.Sprintf("id %q: the id of a compute is needed", r.URL.Query().Get("id"))})
+	id, err := computeOf(r.URL.Query().Get("id"))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error", sess, page{Title: "Error", Error: err.Error()})
 		return
 	}
 	rec := s.call(r, sess, http.MethodGet, apiPath(id, apiVersion(resources.TypeCompute)), nil)
@@ -215,6 +219,13 @@ func (s *Studio) viewCompute(w http.ResponseWriter, r *http.Request, sess sessio
 		Workspace arm.ID
 		Nodes     []map[string]any
 		NodesNote string
+		// Report is what `securetrain check` says of the compute;
+		// ReportNote why it is not shown.
+		Report     requirements.ComputeReport
+		ReportNote string
+		// Can says which actions the principal may take (to offer them;
+		// the API decides).
+		Can map[string]bool
 	}{Row: row, Workspace: ws}
 	var nodes struct {
 		Nodes []map[string]any `json:"nodes"`
@@ -224,12 +235,27 @@ func (s *Studio) viewCompute(w http.ResponseWriter, r *http.Request, sess sessio
 		data.NodesNote = "Nodes are not shown: " + err.Error()
 	}
 	data.Nodes = nodes.Nodes
+	if data.Report, err = s.api.CheckCompute(s.apiRequest(r, sess, http.MethodGet, "/", nil), id); err != nil {
+		if err = answered(err); !errors.As(err, new(*armError)) {
+			s.fail(w, r, sess, err)
+			return
+		}
+		data.ReportNote = "Required flows are not shown: " + err.Error()
+	}
+	if data.Can, err = s.computeActions(r, sess, id, row); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
 	refresh := 0
-	if !terminal(row.State) {
+	if !terminal(row.State) || changing[row.Detail] {
 		refresh = 2
 	}
 	s.render(w, http.StatusOK, "view", sess, page{Title: row.Name, Refresh: refresh, Data: data})
 }
+
+// changing are the instance and allocation states an action passes
+// through.
+var changing = map[string]bool{"Resizing": true, "Stopping": true, "Starting": true, "Restarting": true}
 
 // terminal reports whether a provisioning state is final.
 func terminal(state string) bool {

@@ -24,6 +24,7 @@ import (
 	"securetrain/internal/api"
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
+	"securetrain/internal/requirements"
 )
 
 //go:embed templates/*.html
@@ -43,6 +44,9 @@ type API interface {
 	Permitted(r *http.Request, action, target string) (bool, error)
 	// ServePreflight judges a compute before it is created.
 	ServePreflight(http.ResponseWriter, *http.Request)
+	// CheckCompute is what `securetrain check` says of an existing
+	// compute, on the cached compiled network.
+	CheckCompute(r *http.Request, id arm.ID) (requirements.ComputeReport, error)
 	// ServeFlow answers a flow explorer's question as `securetrain flow`.
 	ServeFlow(http.ResponseWriter, *http.Request)
 	// ServeNetworkView answers what the verifier computes of subnets
@@ -127,6 +131,10 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/compute/new", s.signedIn(s.newComputePage))
 	mux.HandleFunc("POST /studio/compute/create", s.signedIn(s.createCompute))
 	mux.HandleFunc("GET /studio/compute/view", s.signedIn(s.viewCompute))
+	mux.HandleFunc("POST /studio/compute/resize", s.signedIn(s.resizeCompute))
+	mux.HandleFunc("POST /studio/compute/stop", s.signedIn(s.powerCompute("stop")))
+	mux.HandleFunc("POST /studio/compute/start", s.signedIn(s.powerCompute("start")))
+	mux.HandleFunc("POST /studio/compute/delete", s.signedIn(s.deleteCompute))
 	mux.HandleFunc("GET /studio/resource", s.signedIn(s.viewResource))
 	mux.HandleFunc("POST /studio/api/preflight", s.signedIn(s.preflight))
 	mux.HandleFunc("GET /studio/network", s.signedIn(s.networkPage))
