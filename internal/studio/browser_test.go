@@ -189,6 +189,41 @@ func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, the seed's no
 		chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS("#signin")))
 }
 
+// The pre-flight panel names the family quota a cluster would exceed:
+// its minimum nodes are allocated at once (an error), its maximum beyond
+// the quota is a warning. The seed cluster's node holds 4 of
+// standardDSv2Family's 100 cores.
+func TestBrowserWizardNamesTheFamilyQuota(t *testing.T) {
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("+ New cluster", chromedp.Navigate(e.base+"/studio/compute/new?kind=cluster&ws="+url.QueryEscape(wsID)),
+		chromedp.WaitVisible(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "big"))
+	b.waitFor("the wizard's first step", `document.querySelector("#step-size.current") !== null`)
+	if opt := b.text(`#vmSize option[value="Standard_DS3_v2"]`); !strings.Contains(opt, "96 of 100 cores left") {
+		t.Fatalf("the size's quota: %q", opt)
+	}
+	nodes := func(lo, hi int) {
+		t.Helper()
+		eval[bool](b, fmt.Sprintf(`(() => { for (const [id, v] of [["minNodes", %d], ["maxNodes", %d]]) { const i = document.getElementById(id); i.value = v; i.dispatchEvent(new Event("input", {bubbles: true})); } return true; })()`, lo, hi))
+	}
+	nodes(25, 25)
+	b.waitFor("the panel to name the family quota", `document.getElementById("preflight-findings").textContent.includes("room for 24")`)
+	panel := b.text("#preflight")
+	if !strings.Contains(panel, "will fail") || !strings.Contains(panel, "25 × Standard_DS3_v2 need 100 cores, and the standardDSv2Family quota has 96 of 100 cores left in eastus") ||
+		!strings.Contains(panel, "QuotaExceeded") || !strings.Contains(panel, "Fix: ") {
+		t.Fatalf("the panel on 25 nodes: %q", panel)
+	}
+	b.screenshot("new-compute-quota")
+	nodes(0, 30)
+	b.waitFor("the panel to warn of the maximum", `document.getElementById("preflight-findings").textContent.includes("can grow to 24 of its 30 nodes")`)
+	if panel := b.text("#preflight"); strings.Contains(panel, "will fail") || strings.Contains(panel, "room for") {
+		t.Fatalf("the panel on 0–30 nodes: %q", panel)
+	}
+	nodes(0, 2)
+	b.waitFor("the panel to pass", `document.getElementById("preflight-status").className === "verdict-ok" && !document.getElementById("preflight").textContent.includes("QuotaExceeded")`)
+}
+
 func TestBrowserReaderHasNoNewButton(t *testing.T) { // issue 14 §6: a Reader cannot create
 	e := newEnv(t)
 	b := newTab(t, e)
