@@ -134,6 +134,7 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("POST /studio/compute/resize", s.signedIn(s.resizeCompute))
 	mux.HandleFunc("POST /studio/compute/stop", s.signedIn(s.powerCompute("stop")))
 	mux.HandleFunc("POST /studio/compute/start", s.signedIn(s.powerCompute("start")))
+	mux.HandleFunc("POST /studio/compute/restart", s.signedIn(s.powerCompute("restart")))
 	mux.HandleFunc("POST /studio/compute/delete", s.signedIn(s.deleteCompute))
 	mux.HandleFunc("GET /studio/resource", s.signedIn(s.viewResource))
 	mux.HandleFunc("POST /studio/api/preflight", s.signedIn(s.preflight))
