@@ -465,6 +465,9 @@ func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessib
 	e := newEnv(t)
 	e.submitJob("shown", "a job", "echo shown")
 	e.waitJob("shown", resources.JobTerminal)
+	withNetworkParts(t, e)
+	_, clusters := e.signIn(e.readerToken).get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
+	lb := hrefTo(t, clusters, "/studio/network/loadbalancer")
 	b := newTab(t, e)
 	b.do("the sign-in page", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.checkPage("sign in", "/")
@@ -486,9 +489,17 @@ func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessib
 		"a job":         "/studio/jobs/view?id=" + q(jobID("shown")),
 		"submit a job":  "/studio/jobs/new?ws=" + ws,
 		"an error page": "/studio/compute?ws=nonsense",
+		"a firewall":    "/studio/network/firewall?id=" + q(netOf+"azureFirewalls/fw"),
+		"load balancer": lb,
+		"a public IP":   "/studio/network/publicip?id=" + q(netOf+"publicIPAddresses/pip-fw"),
+		"NAT gateway":   "/studio/network/natgateway?id=" + q(netOf+"natGateways/nat-egress"),
+		"a peering":     "/studio/network/peering?id=" + q(vnetID+"/virtualNetworkPeerings/to-vnet2"),
 	} {
 		b.checkPage(name, path)
 	}
+	b.do("a firewall", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(e.base+"/studio/network/firewall?id="+q(netOf+"azureFirewalls/fw")),
+		chromedp.WaitVisible(chromedp.CSS(`section[data-collection="aml"]`)))
+	b.screenshot("firewall")
 	b.do("the Compute page, narrow", chromedp.EmulateViewport(400, 800), chromedp.Navigate(e.base+"/studio/compute?ws="+ws+"&tab=clusters"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="cpu-cluster"]`)))
 	b.screenshot("compute-narrow")

@@ -115,9 +115,12 @@ func subnetRowOf(sn *resources.Subnet, free string) subnetRow {
 type vnetRow struct {
 	ID, Name, Location, ResourceGroup string
 	Space, DNSServers                 []string
-	Peerings                          []string
+	Peerings                          []peeringRow
 	Subnets                           []subnetRow
 }
+
+// peeringRow is a VNet's peering as the network page lists it.
+type peeringRow struct{ ID, Name, Remote, State string }
 
 // networkData is the network page.
 type networkData struct {
@@ -127,8 +130,21 @@ type networkData struct {
 	RouteTables      []routeTableRow
 	PrivateEndpoints []endpointRow
 	Zones            []zoneRow
-	Problems         []string
+	// Parts are the firewalls, NAT gateways, load balancers and public
+	// IPs, each linking to its page.
+	Parts    []netPart
+	Problems []string
 }
+
+// netPart is a table of the network page.
+type netPart struct {
+	Title, Key string
+	Rows       []netRow
+}
+
+// netRow is a firewall, NAT gateway, load balancer or public IP as the
+// network page lists it: a link to its page and a line about it.
+type netRow struct{ ID, Type, Name, ResourceGroup, About string }
 
 type nsgRow struct {
 	ID, Name, ResourceGroup string
@@ -233,6 +249,27 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 			data.PrivateEndpoints = append(data.PrivateEndpoints, row)
 		}
 	}
+	for _, part := range []struct {
+		typ, title, key string
+		rows            func(*resources.Snapshot) []netRow
+	}{
+		{resources.TypeFirewall, "Firewalls", "firewalls", firewallRows},
+		{resources.TypeNATGateway, "NAT gateways", "natgateways", natGatewayRows},
+		{resources.TypeLoadBalancer, "Load balancers", "loadbalancers", loadBalancerRows},
+		{resources.TypePublicIP, "Public IP addresses", "publicips", publicIPRows},
+	} {
+		snaps, problems, err := s.listTyped(r, sess, sub, part.typ)
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		data.Problems = append(data.Problems, problems...)
+		np := netPart{Title: part.title, Key: part.key}
+		for _, snap := range snaps {
+			np.Rows = append(np.Rows, part.rows(snap)...)
+		}
+		data.Parts = append(data.Parts, np)
+	}
 	if data.Zones, err = s.zones(r, sess, sub); err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -240,11 +277,62 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 	s.render(w, http.StatusOK, "network", sess, page{Title: "Network — " + sub, Data: data})
 }
 
+// netRowOf is a resource's row on the network page.
+func netRowOf(id arm.ID, about string) netRow {
+	return netRow{ID: id.String(), Type: id.Type(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, About: about}
+}
+
+func firewallRows(snap *resources.Snapshot) []netRow {
+	var out []netRow
+	for _, fw := range snap.AzureFirewalls {
+		about := "subnet " + cmp.Or(fw.Subnet.ID.Leaf(), "none")
+		if fw.PrivateIP.IsValid() {
+			about += " · " + fw.PrivateIP.String()
+		}
+		if fw.Policy.IsSet() {
+			about += " · policy " + fw.Policy.ID.Leaf()
+		} else {
+			about += fmt.Sprintf(" · %d classic rule collections", len(fw.RuleCollections))
+		}
+		out = append(out, netRowOf(fw.ID, about))
+	}
+	return out
+}
+
+func natGatewayRows(snap *resources.Snapshot) []netRow {
+	var out []netRow
+	for _, nat := range snap.NATGateways {
+		out = append(out, netRowOf(nat.ID, fmt.Sprintf("%d public IPs, %d prefixes", len(nat.PublicIPAddresses), len(nat.PublicIPPrefixes))))
+	}
+	return out
+}
+
+func loadBalancerRows(snap *resources.Snapshot) []netRow {
+	var out []netRow
+	for _, lb := range snap.LoadBalancers {
+		out = append(out, netRowOf(lb.ID, fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", cmp.Or(lb.SKU, "Basic"), len(lb.Frontends), len(lb.Rules), len(lb.InboundNATRules))))
+	}
+	return out
+}
+
+func publicIPRows(snap *resources.Snapshot) []netRow {
+	var out []netRow
+	for _, pip := range snap.PublicIPAddresses {
+		about := "not assigned"
+		if pip.Address.IsValid() {
+			about = pip.Address.String()
+		}
+		out = append(out, netRowOf(pip.ID, about+" · "+cmp.Or(pip.SKU, "Basic")))
+	}
+	return out
+}
+
 // vnetsRead is a subscription's virtual networks as the pages show them.
 type vnetsRead struct {
 	rows      []vnetRow
 	subnetIDs []string
-	// users are the subnets of each NSG and route table (by id key).
+	// users are the subnets of each NSG, route table and NAT gateway (by
+	// id key).
 	users    map[string][]link
 	problems []string
 }
@@ -268,12 +356,12 @@ func (s *Studio) readVNets(r *http.Request, sess session, sub string) (vnetsRead
 				row.DNSServers = append(row.DNSServers, a.String())
 			}
 			for _, p := range v.Peerings {
-				row.Peerings = append(row.Peerings, p.ID.Leaf()+" → "+p.RemoteVirtualNetwork.ID.Leaf())
+				row.Peerings = append(row.Peerings, peeringRow{ID: p.ID.String(), Name: p.ID.Leaf(), Remote: p.RemoteVirtualNetwork.ID.Leaf(), State: string(p.State)})
 			}
 			for _, sn := range v.Subnets {
 				sr := subnetRowOf(sn, "?")
 				subnetLink := link{ID: sr.ID, Name: v.ID.Leaf() + "/" + sr.Name}
-				for _, ref := range []resources.Ref{sn.NetworkSecurityGroup, sn.RouteTable} {
+				for _, ref := range []resources.Ref{sn.NetworkSecurityGroup, sn.RouteTable, sn.NATGateway} {
 					if ref.IsSet() {
 						out.users[ref.ID.Key()] = append(out.users[ref.ID.Key()], subnetLink)
 					}

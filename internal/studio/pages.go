@@ -38,6 +38,8 @@ var funcs = template.FuncMap{
 	"plus": func(a, b int) int { return a + b },
 	// gib shows a VM size's memory as Azure's size pages do (14 GiB, 3.5 GiB).
 	"gib": func(mib int) string { return strconv.FormatFloat(float64(mib)/1024, 'f', -1, 64) + " GiB" },
+	// pageof links a resource to its page (pageOf).
+	"pageof": pageOf,
 }
 
 // parsePages parses each page with the layout and the pieces pages

@@ -58,6 +58,9 @@ type API interface {
 	// ListComputes lists a workspace's computes of a type, with the
 	// bodies of a page of them, as the API's list would.
 	ListComputes(r *http.Request, ws arm.ID, computeType string, offset, limit int) (api.ComputeList, error)
+	// Referrers lists the resources whose bodies name a resource (what
+	// it is attached to) that the principal may read.
+	Referrers(r *http.Request, id arm.ID) ([]arm.ID, error)
 }
 
 // Options configure the studio.
@@ -142,6 +145,11 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/network/subnet", s.signedIn(s.subnetPage))
 	mux.HandleFunc("GET /studio/network/nsg", s.signedIn(s.nsgPage))
 	mux.HandleFunc("GET /studio/network/routetable", s.signedIn(s.routeTablePage))
+	mux.HandleFunc("GET /studio/network/firewall", s.signedIn(s.firewallPage))
+	mux.HandleFunc("GET /studio/network/loadbalancer", s.signedIn(s.loadBalancerPage))
+	mux.HandleFunc("GET /studio/network/publicip", s.signedIn(s.publicIPPage))
+	mux.HandleFunc("GET /studio/network/natgateway", s.signedIn(s.natGatewayPage))
+	mux.HandleFunc("GET /studio/network/peering", s.signedIn(s.peeringPage))
 	mux.HandleFunc("GET /studio/network/flow", s.signedIn(s.flowPage))
 	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))
