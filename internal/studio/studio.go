@@ -93,6 +93,9 @@ type Studio struct {
 	// heartbeat is how long a quiet log stream waits before it sends a
 	// comment, so that proxies and browsers keep the connection.
 	heartbeat time.Duration
+	// patience is how long a log stream keeps asking the API through the
+	// server's own failures (streamPatience; tests shorten it).
+	patience time.Duration
 }
 
 // maxPreflights is how many pre-flight checks run at once; more are
@@ -123,7 +126,7 @@ func New(api API, opts Options) *Studio {
 	}
 	s := &Studio{api: api, log: opts.Log, sessions: newSessions(opts.Clock, opts.IdleTimeout, opts.MaxLifetime),
 		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights),
-		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second}
+		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second, patience: streamPatience}
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	mux := http.NewServeMux()
 	mux.Handle("GET /studio/static/", http.StripPrefix("/studio/static/", http.FileServerFS(static)))
