@@ -26,13 +26,9 @@ func nodeDir(tb testing.TB) string {
 	return dir
 }
 
-// The unmodified JobsClient submits a command job on a cluster at 0
-// nodes, reads it until Completed, lists it, and cancels another one
-// (issue 15).
-func TestJobsClient(t *testing.T) {
-	srv := startServer(t)
-	c := srv.clients(t, srv.adminToken)
-	ctx := context.Background()
+// createWorkspace creates rg-ml and workspace wsName in it.
+func createWorkspace(t *testing.T, ctx context.Context, c clients) {
+	t.Helper()
 	createGroup(t, ctx, c, rgML)
 	p, err := c.ml.NewWorkspacesClient().BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
 		Location: to.Ptr(location),
@@ -41,6 +37,16 @@ func TestJobsClient(t *testing.T) {
 	must(t, err, "create the workspace")
 	_, err = p.PollUntilDone(ctx, pollOpts)
 	must(t, err, "create the workspace")
+}
+
+// The unmodified JobsClient submits a command job on a cluster at 0
+// nodes, reads it until Completed, lists it, and cancels another one
+// (issue 15).
+func TestJobsClient(t *testing.T) {
+	srv := startServer(t)
+	c := srv.clients(t, srv.adminToken)
+	ctx := context.Background()
+	createWorkspace(t, ctx, c)
 	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
 		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
 		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),

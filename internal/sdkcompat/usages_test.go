@@ -20,14 +20,7 @@ func TestUsagesClient(t *testing.T) {
 	srv := startServer(t)
 	c := srv.clients(t, srv.adminToken)
 	ctx := context.Background()
-	createGroup(t, ctx, c, rgML)
-	p, err := c.ml.NewWorkspacesClient().BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
-		Location: to.Ptr(location),
-		Identity: &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
-	}, nil)
-	must(t, err, "create the workspace")
-	_, err = p.PollUntilDone(ctx, pollOpts)
-	must(t, err, "create the workspace")
+	createWorkspace(t, ctx, c)
 	// Two nodes of STANDARD_DS3_V2: 8 cores of standardDSv2Family.
 	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
 		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),

@@ -420,7 +420,8 @@ func TestJobEventsRideOutTheServersFailures(t *testing.T) {
 	flaky.failures.Store(3)
 	ev := b.events(jobID("ride"), "")
 	if st := ev.next(t); st.data != `{"status":"Running","terminal":false}` {
-		t.Fatalf("the first event: %+v", st)
+		_, job := e.armDo("GET", jobID("ride")+mlVersion, "")
+		t.Fatalf("the first event: %+v; the job: %s", st, job)
 	}
 	for first := ""; !strings.Contains(first, "first"); {
 		first += ev.next(t).data

@@ -97,17 +97,29 @@ func (s *Studio) readNet(w http.ResponseWriter, r *http.Request, sess session, t
 	return id, snap, true
 }
 
-// netResourceOf is id's facts and what refers to it.
-func (s *Studio) netResourceOf(r *http.Request, sess session, id arm.ID, location string) (netResource, error) {
-	n := netResource{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, Location: location}
+// netResourceOf is id's facts and what refers to it; ok is false when
+// the API refused (the answer is written).
+func (s *Studio) netResourceOf(w http.ResponseWriter, r *http.Request, sess session, id arm.ID, location string) (n netResource, ok bool) {
+	n = netResource{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, Location: location}
 	refs, err := s.api.Referrers(s.apiRequest(r, sess, http.MethodGet, "/", nil), id)
 	if err != nil {
-		return n, answered(err)
+		s.fail(w, r, sess, answered(err))
+		return n, false
 	}
 	for _, ref := range refs {
 		n.ReferredBy = append(n.ReferredBy, typedLink{ID: ref.String(), Type: ref.Type(), Name: ref.Leaf()})
 	}
-	return n, nil
+	return n, true
+}
+
+// subnetsUsing lists the subnets whose settings name id (an NSG, a route
+// table, a NAT gateway), from the API's list of the subscription's VNets.
+func (s *Studio) subnetsUsing(r *http.Request, sess session, id arm.ID) ([]link, error) {
+	vnets, err := s.readVNets(r, sess, id.Subscription)
+	if err != nil {
+		return nil, err
+	}
+	return vnets.users[id.Key()], nil
 }
 
 // lbRuleRow is a load-balancing or inbound NAT rule in one line.
@@ -141,9 +153,7 @@ func (s *Studio) loadBalancerPage(w http.ResponseWriter, r *http.Request, sess s
 		Frontends                         []frontend
 		Pools, Rules, NATRules, Outbounds []string
 	}{SKU: lb.SKU, Pools: lb.BackendPools}
-	var err error
-	if data.netResource, err = s.netResourceOf(r, sess, id, lb.Location); err != nil {
-		s.fail(w, r, sess, err)
+	if data.netResource, ok = s.netResourceOf(w, r, sess, id, lb.Location); !ok {
 		return
 	}
 	for _, f := range lb.Frontends {
@@ -181,9 +191,7 @@ func (s *Studio) publicIPPage(w http.ResponseWriter, r *http.Request, sess sessi
 	if pip.Address.IsValid() {
 		data.Address = pip.Address.String()
 	}
-	var err error
-	if data.netResource, err = s.netResourceOf(r, sess, id, pip.Location); err != nil {
-		s.fail(w, r, sess, err)
+	if data.netResource, ok = s.netResourceOf(w, r, sess, id, pip.Location); !ok {
 		return
 	}
 	s.render(w, http.StatusOK, "publicip", sess, page{Title: "Public IP " + id.Leaf(), Data: data})
@@ -202,17 +210,14 @@ func (s *Studio) natGatewayPage(w http.ResponseWriter, r *http.Request, sess ses
 		PublicIPs, Prefixes []typedLink
 		Subnets             []link
 	}{PublicIPs: typedLinks(nat.PublicIPAddresses), Prefixes: typedLinks(nat.PublicIPPrefixes)}
+	if data.netResource, ok = s.netResourceOf(w, r, sess, id, nat.Location); !ok {
+		return
+	}
 	var err error
-	if data.netResource, err = s.netResourceOf(r, sess, id, nat.Location); err != nil {
+	if data.Subnets, err = s.subnetsUsing(r, sess, id); err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	vnets, err := s.readVNets(r, sess, id.Subscription)
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
-	data.Subnets = vnets.users[id.Key()]
 	s.render(w, http.StatusOK, "natgateway", sess, page{Title: "NAT gateway " + id.Leaf(), Data: data})
 }
 
@@ -288,9 +293,7 @@ func (s *Studio) firewallPage(w http.ResponseWriter, r *http.Request, sess sessi
 	for _, a := range fw.DNSServers {
 		data.DNSServers = append(data.DNSServers, a.String())
 	}
-	var err error
-	if data.netResource, err = s.netResourceOf(r, sess, id, fw.Location); err != nil {
-		s.fail(w, r, sess, err)
+	if data.netResource, ok = s.netResourceOf(w, r, sess, id, fw.Location); !ok {
 		return
 	}
 	if !fw.Policy.IsSet() {

@@ -536,7 +536,7 @@ func (s *Studio) nsgPage(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	vnets, err := s.readVNets(r, sess, id.Subscription)
+	subnets, err := s.subnetsUsing(r, sess, id)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -553,7 +553,7 @@ func (s *Studio) nsgPage(w http.ResponseWriter, r *http.Request, sess session) {
 		Tags              map[string]string
 		Subnets           []link
 		Inbound, Outbound []ruleRow
-	}{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), Used: view.NSG != nil, Tags: body.Tags, Subnets: vnets.users[id.Key()]}
+	}{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), Used: view.NSG != nil, Tags: body.Tags, Subnets: subnets}
 	if view.NSG != nil {
 		data.Inbound, data.Outbound = ruleRows(view.NSG.Inbound), ruleRows(view.NSG.Outbound)
 	}
@@ -588,12 +588,10 @@ func (s *Studio) routeTablePage(w http.ResponseWriter, r *http.Request, sess ses
 	for _, rt := range t.Routes {
 		data.Routes = append(data.Routes, routeText(rt))
 	}
-	vnets, err := s.readVNets(r, sess, id.Subscription)
-	if err != nil {
+	if data.Subnets, err = s.subnetsUsing(r, sess, id); err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	data.Subnets = vnets.users[id.Key()]
 	s.render(w, http.StatusOK, "routetable", sess, page{Title: "Route table " + id.Leaf(), Data: data})
 }
 
