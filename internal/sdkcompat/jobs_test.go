@@ -26,8 +26,9 @@ func nodeDir(tb testing.TB) string {
 	return dir
 }
 
-// createWorkspace creates rg-ml and workspace wsName in it.
-func createWorkspace(t *testing.T, ctx context.Context, c clients) {
+// workspaceWithCluster creates rg-ml, workspace wsName in it and its
+// cluster "cpu" of up to two STANDARD_DS3_V2 nodes, at least minNodes.
+func workspaceWithCluster(t *testing.T, ctx context.Context, c clients, minNodes int32) {
 	t.Helper()
 	createGroup(t, ctx, c, rgML)
 	p, err := c.ml.NewWorkspacesClient().BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
@@ -37,6 +38,15 @@ func createWorkspace(t *testing.T, ctx context.Context, c clients) {
 	must(t, err, "create the workspace")
 	_, err = p.PollUntilDone(ctx, pollOpts)
 	must(t, err, "create the workspace")
+	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
+		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
+		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
+			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr(minNodes)}},
+	}}
+	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
+	must(t, err, "create the cluster")
+	_, err = pc.PollUntilDone(ctx, pollOpts)
+	must(t, err, "create the cluster")
 }
 
 // The unmodified JobsClient submits a command job on a cluster at 0
@@ -46,16 +56,7 @@ func TestJobsClient(t *testing.T) {
 	srv := startServer(t)
 	c := srv.clients(t, srv.adminToken)
 	ctx := context.Background()
-	createWorkspace(t, ctx, c)
-	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
-		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
-		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
-			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr[int32](0)}},
-	}}
-	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
-	must(t, err, "create the cluster")
-	_, err = pc.PollUntilDone(ctx, pollOpts)
-	must(t, err, "create the cluster")
+	workspaceWithCluster(t, ctx, c, 0)
 
 	jobs := c.ml.NewJobsClient()
 	command := func(cmd string) armmachinelearning.JobBase {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/machinelearning/armmachinelearning/v4"
 
 	"securetrain/internal/api"
@@ -20,17 +19,8 @@ func TestUsagesClient(t *testing.T) {
 	srv := startServer(t)
 	c := srv.clients(t, srv.adminToken)
 	ctx := context.Background()
-	createWorkspace(t, ctx, c)
 	// Two nodes of STANDARD_DS3_V2: 8 cores of standardDSv2Family.
-	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
-		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
-		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
-			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr[int32](2)}},
-	}}
-	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
-	must(t, err, "create the cluster")
-	_, err = pc.PollUntilDone(ctx, pollOpts)
-	must(t, err, "create the cluster")
+	workspaceWithCluster(t, ctx, c, 2)
 
 	usages := func(cl clients, loc string) (map[string]*armmachinelearning.Usage, error) {
 		out := map[string]*armmachinelearning.Usage{}
@@ -47,6 +37,7 @@ func TestUsagesClient(t *testing.T) {
 		return out, nil
 	}
 	var got map[string]*armmachinelearning.Usage
+	var err error
 	for range 300 { // the nodes are allocated after the cluster is Succeeded
 		got, err = usages(c, location)
 		must(t, err, "list usages")
