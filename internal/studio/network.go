@@ -136,10 +136,13 @@ type networkData struct {
 	Problems []string
 }
 
-// netPart is a table of the network page.
+// netPart is a table of the network page. What Azure ML created for
+// computes (a public-IP compute's load balancer and public IP) is
+// counted, not listed: each is linked from its compute's row.
 type netPart struct {
 	Title, Key string
 	Rows       []netRow
+	AzureML    int
 }
 
 // netRow is a firewall, NAT gateway, load balancer or public IP as the
@@ -251,22 +254,30 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 	}
 	for _, part := range []struct {
 		typ, title, key string
-		rows            func(*resources.Snapshot) []netRow
+		about           func(listedNet) string
 	}{
-		{resources.TypeFirewall, "Firewalls", "firewalls", firewallRows},
-		{resources.TypeNATGateway, "NAT gateways", "natgateways", natGatewayRows},
-		{resources.TypeLoadBalancer, "Load balancers", "loadbalancers", loadBalancerRows},
-		{resources.TypePublicIP, "Public IP addresses", "publicips", publicIPRows},
+		{resources.TypeFirewall, "Firewalls", "firewalls", firewallAbout},
+		{resources.TypeNATGateway, "NAT gateways", "natgateways", natGatewayAbout},
+		{resources.TypeLoadBalancer, "Load balancers", "loadbalancers", loadBalancerAbout},
+		{resources.TypePublicIP, "Public IP addresses", "publicips", publicIPAbout},
 	} {
-		snaps, problems, err := s.listTyped(r, sess, sub, part.typ)
+		listed, err := listAs[listedNet](s, r, sess, "/subscriptions/"+sub+"/providers/"+part.typ+"?api-version="+url.QueryEscape(apiVersion(part.typ)))
 		if err != nil {
 			s.fail(w, r, sess, err)
 			return
 		}
-		data.Problems = append(data.Problems, problems...)
 		np := netPart{Title: part.title, Key: part.key}
-		for _, snap := range snaps {
-			np.Rows = append(np.Rows, part.rows(snap)...)
+		for _, n := range listed {
+			id, err := arm.ParseID(n.ID, "")
+			if err != nil {
+				data.Problems = append(data.Problems, fmt.Sprintf("%s: %v", cmp.Or(n.ID, part.typ), err))
+				continue
+			}
+			if n.Tags.CreatedBy == "AzureML" && n.Tags.ComputeID != "" {
+				np.AzureML++
+				continue
+			}
+			np.Rows = append(np.Rows, netRow{ID: id.String(), Type: id.Type(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, About: part.about(n)})
 		}
 		data.Parts = append(data.Parts, np)
 	}
@@ -277,54 +288,74 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 	s.render(w, http.StatusOK, "network", sess, page{Title: "Network — " + sub, Data: data})
 }
 
-// netRowOf is a resource's row on the network page.
-func netRowOf(id arm.ID, about string) netRow {
-	return netRow{ID: id.String(), Type: id.Type(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, About: about}
+// listedNet is what the network page reads of a firewall, NAT gateway,
+// load balancer or public IP as the API returns it (its shape was
+// validated when it was written): read with encoding/json, not the full
+// decoder, which a subscription of 1,000 public-IP computes (a load
+// balancer and a public IP each, from Azure ML) cannot afford a page.
+// Lists of parts are only counted.
+type listedNet struct {
+	ID   string `json:"id"`
+	Tags struct {
+		CreatedBy string `json:"createdBy"`
+		ComputeID string `json:"computeId"`
+	} `json:"tags"`
+	SKU struct {
+		Name string `json:"name"`
+	} `json:"sku"`
+	Properties struct {
+		IPAddress        string `json:"ipAddress"`
+		IPConfigurations []struct {
+			Properties struct {
+				PrivateIPAddress string `json:"privateIPAddress"`
+				Subnet           struct {
+					ID string `json:"id"`
+				} `json:"subnet"`
+			} `json:"properties"`
+		} `json:"ipConfigurations"`
+		FirewallPolicy struct {
+			ID string `json:"id"`
+		} `json:"firewallPolicy"`
+		NATRuleCollections         []struct{} `json:"natRuleCollections"`
+		NetworkRuleCollections     []struct{} `json:"networkRuleCollections"`
+		ApplicationRuleCollections []struct{} `json:"applicationRuleCollections"`
+		PublicIPAddresses          []struct{} `json:"publicIpAddresses"`
+		PublicIPPrefixes           []struct{} `json:"publicIpPrefixes"`
+		Frontends                  []struct{} `json:"frontendIPConfigurations"`
+		Rules                      []struct{} `json:"loadBalancingRules"`
+		InboundNATRules            []struct{} `json:"inboundNatRules"`
+	} `json:"properties"`
 }
 
-func firewallRows(snap *resources.Snapshot) []netRow {
-	var out []netRow
-	for _, fw := range snap.AzureFirewalls {
-		about := "subnet " + cmp.Or(fw.Subnet.ID.Leaf(), "none")
-		if fw.PrivateIP.IsValid() {
-			about += " · " + fw.PrivateIP.String()
+// leaf is the last segment of an id ("" for none).
+func leaf(id string) string { return id[strings.LastIndexByte(id, '/')+1:] }
+
+func firewallAbout(n listedNet) string {
+	about := "subnet none"
+	if ipc := n.Properties.IPConfigurations; len(ipc) > 0 {
+		about = "subnet " + cmp.Or(leaf(ipc[0].Properties.Subnet.ID), "none")
+		if a := ipc[0].Properties.PrivateIPAddress; a != "" {
+			about += " · " + a
 		}
-		if fw.Policy.IsSet() {
-			about += " · policy " + fw.Policy.ID.Leaf()
-		} else {
-			about += fmt.Sprintf(" · %d classic rule collections", len(fw.RuleCollections))
-		}
-		out = append(out, netRowOf(fw.ID, about))
 	}
-	return out
+	if n.Properties.FirewallPolicy.ID != "" {
+		return about + " · policy " + leaf(n.Properties.FirewallPolicy.ID)
+	}
+	p := n.Properties
+	return about + fmt.Sprintf(" · %d classic rule collections", len(p.NATRuleCollections)+len(p.NetworkRuleCollections)+len(p.ApplicationRuleCollections))
 }
 
-func natGatewayRows(snap *resources.Snapshot) []netRow {
-	var out []netRow
-	for _, nat := range snap.NATGateways {
-		out = append(out, netRowOf(nat.ID, fmt.Sprintf("%d public IPs, %d prefixes", len(nat.PublicIPAddresses), len(nat.PublicIPPrefixes))))
-	}
-	return out
+func natGatewayAbout(n listedNet) string {
+	return fmt.Sprintf("%d public IPs, %d prefixes", len(n.Properties.PublicIPAddresses), len(n.Properties.PublicIPPrefixes))
 }
 
-func loadBalancerRows(snap *resources.Snapshot) []netRow {
-	var out []netRow
-	for _, lb := range snap.LoadBalancers {
-		out = append(out, netRowOf(lb.ID, fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", cmp.Or(lb.SKU, "Basic"), len(lb.Frontends), len(lb.Rules), len(lb.InboundNATRules))))
-	}
-	return out
+func loadBalancerAbout(n listedNet) string {
+	p := n.Properties
+	return fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", cmp.Or(n.SKU.Name, "Basic"), len(p.Frontends), len(p.Rules), len(p.InboundNATRules))
 }
 
-func publicIPRows(snap *resources.Snapshot) []netRow {
-	var out []netRow
-	for _, pip := range snap.PublicIPAddresses {
-		about := "not assigned"
-		if pip.Address.IsValid() {
-			about = pip.Address.String()
-		}
-		out = append(out, netRowOf(pip.ID, about+" · "+cmp.Or(pip.SKU, "Basic")))
-	}
-	return out
+func publicIPAbout(n listedNet) string {
+	return cmp.Or(n.Properties.IPAddress, "not assigned") + " · " + cmp.Or(n.SKU.Name, "Basic")
 }
 
 // vnetsRead is a subscription's virtual networks as the pages show them.
