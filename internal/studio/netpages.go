@@ -2,6 +2,7 @@ package studio
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -305,6 +306,10 @@ func (s *Studio) firewallPage(w http.ResponseWriter, r *http.Request, sess sessi
 	// child resources the policy's body only names.
 	data.ClassicUnderThePolicy = len(fw.RuleCollections) > 0
 	policy, err := s.readPolicy(r, sess, fw.Policy.ID)
+	if err != nil && !errors.As(err, new(*armError)) {
+		s.fail(w, r, sess, err)
+		return
+	}
 	if err != nil {
 		data.CollectionsNote = "The policy's rule collections are not shown: " + err.Error()
 	} else {
