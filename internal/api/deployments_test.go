@@ -362,6 +362,36 @@ func TestDeploymentRunsAsTheCaller(t *testing.T) {
 	}
 }
 
+// runningDeployment is the record of deployment name in rgML as its run
+// keeps it while it works.
+func runningDeployment(name string) deploymentRecord {
+	return deploymentRecord{ID: deploymentPathOf(rgML, name), Name: name, Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+}
+
+// storeRunningDeployment writes runningDeployment(name) and ops to st in
+// one transaction, as a run that has begun (here or on another replica)
+// leaves them, and returns the deployment's path.
+func storeRunningDeployment(t testing.TB, st store.Store, name string, ops ...deploymentOperation) string {
+	t.Helper()
+	ctx := context.Background()
+	rec := runningDeployment(name)
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		if _, err := putJSON(ctx, tx, rec.ID, typeDeployment, rec, store.Condition{}); err != nil {
+			return err
+		}
+		for _, op := range ops {
+			if _, err := putJSON(ctx, tx, op.ID, typeDeploymentOperation, op, store.Condition{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec.ID
+}
+
 // A deployment a stopped server left running ends Failed with the reason
 // when the server starts again; a running name refuses a second run.
 func TestInterruptedDeploymentEndsFailed(t *testing.T) {
@@ -369,19 +399,8 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	provisionEnv(t, c, "")
 	path := deploymentPathOf(rgML, "interrupted")
 	ctx := context.Background()
-	running := deploymentRecord{ID: path, Name: "interrupted", Type: typeDeployment, Properties: deploymentProperties{
-		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
-	op := deploymentOperation{ID: path + "/operations/OP1", OperationID: "OP1", Properties: deploymentOperationProperties{
-		ProvisioningOperation: "Create", ProvisioningState: deployRunning, TargetResource: targetReference{ID: wsML + "/computes/x"}}}
-	if err := c.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{}); err != nil {
-			return err
-		}
-		_, err := putJSON(ctx, tx, op.ID, typeDeploymentOperation, op, store.Condition{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	storeRunningDeployment(t, c.st, "interrupted", deploymentOperation{ID: path + "/operations/OP1", OperationID: "OP1", Properties: deploymentOperationProperties{
+		ProvisioningOperation: "Create", ProvisioningState: deployRunning, TargetResource: targetReference{ID: wsML + "/computes/x"}}})
 	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
 	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Errorf("second run of a running name: %d %v", st, out)
