@@ -20,6 +20,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/blob"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -508,7 +509,7 @@ func TestReplicaJobs(t *testing.T) {
 		t.Fatalf("cancel through b: %d %v", st, out)
 	}
 	b.awaitJob("canceled", resources.JobCanceled)
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("the job canceled through b still runs on a: %v", left)
 	}
 	if got := b.log("canceled", "std_log.txt"); !strings.Contains(got, fmt.Sprintf("uid=%d", uid)) {
@@ -548,7 +549,7 @@ func TestReplicaJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, "a to stop the job it no longer may run", patient, func() (bool, any) {
-		left := processesOfUID(uid)
+		left := procusers.Processes(uid)
 		return len(left) == 0, left
 	})
 	if st := b.job("lost")["status"]; st != resources.JobRunning {
