@@ -362,6 +362,21 @@ func TestDeploymentRunsAsTheCaller(t *testing.T) {
 	}
 }
 
+// emptyTemplate deploys nothing.
+const emptyTemplate = `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
+
+// redeployEmpty runs the existing deployment path again with
+// emptyTemplate and waits for it to succeed.
+func (c *client) redeployEmpty(path string) {
+	c.t.Helper()
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(c.t, emptyTemplate, nil)); st != http.StatusOK {
+		c.t.Fatalf("redeploy: %d %v", st, out)
+	}
+	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
+		c.t.Fatalf("redeploy: %v", done)
+	}
+}
+
 // runningDeployment is the record of deployment name in rgML as its run
 // keeps it while it works.
 func runningDeployment(name string) deploymentRecord {
@@ -401,8 +416,7 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	ctx := context.Background()
 	storeRunningDeployment(t, c.st, "interrupted", deploymentOperation{ID: path + "/operations/OP1", OperationID: "OP1", Properties: deploymentOperationProperties{
 		ProvisioningOperation: "Create", ProvisioningState: deployRunning, TargetResource: targetReference{ID: wsML + "/computes/x"}}})
-	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
-	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, emptyTemplate, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Errorf("second run of a running name: %d %v", st, out)
 	}
 	if st, out, _ := c.do("DELETE", path+deployVersion, ""); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
@@ -421,13 +435,7 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	if got["properties"].(map[string]any)["provisioningState"] != deployFailed {
 		t.Errorf("operation after restart: %v", got)
 	}
-	// Now it can run again.
-	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
-		t.Errorf("redeploy: %d %v", st, out)
-	}
-	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
-		t.Errorf("redeploy: %v", done)
-	}
+	c.redeployEmpty(path) // now it can run again
 }
 
 // Cancel stops a running deployment: the compute being provisioned stays

@@ -335,8 +335,7 @@ func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
 	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
 		t.Fatalf("a run another replica holds was ended: %v", out)
 	}
-	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
-	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, emptyTemplate, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Fatalf("a second run beside another replica's: %d %v", st, out)
 	}
 	// "a" dies: its lease, taken an hour ago, has expired.
@@ -354,12 +353,7 @@ func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
 	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployFailed {
 		t.Fatalf("the dead replica's run after recovery: %v", out)
 	}
-	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
-		t.Fatalf("redeploy: %d %v", st, out)
-	}
-	if done := b.awaitDeployment(path); deployState(done) != deploySucceeded {
-		t.Fatalf("redeploy: %v", done)
-	}
+	b.redeployEmpty(path)
 }
 
 // TestReplicaRecordsAreNotResources: the records replicas keep for each
