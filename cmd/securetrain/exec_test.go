@@ -76,4 +76,3 @@ func TestComputeExec(t *testing.T) {
 	}
 	mustContain(t, "a Reader's exec", errs, "403 AuthorizationFailed", "Microsoft.MachineLearningServices/workspaces/computes/exec/action")
 }
-
