@@ -575,19 +575,13 @@ func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := adminToken(t, st, dir)
 	var logs lockedBuffer // everything both servers log
 	serve := func() (*client, func()) {
 		s := New(st, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		stop := startBackground(s)
 		srv := httptest.NewServer(s)
-		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { stop(); srv.Close() }
+		return &client{t: t, base: srv.URL, token: tok, st: st, srv: s}, func() { stop(); srv.Close() }
 	}
 	c, stop := serve()
 	provisionEnv(t, c, "")

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,19 +91,9 @@ func replicaWith(t testing.TB, url, dir, holder string, opts Options) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := adminToken(t, st, dir)
 	opts.Quotas, opts.Replica = provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, replicaLease(holder)
-	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
-	t.Cleanup(startBackground(s))
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
+	return serveTest(t, NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts), st, dir, tok)
 }
 
 // TestReplicasShareOneSubnet: two replicas take 100 resizes of ten
