@@ -17,6 +17,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
+	"securetrain/internal/procusers"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
@@ -211,8 +212,8 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	c := oneNodeCluster(t, nil)
 	c.submit("long", jobBody("cpu", "setsid sleep 600 & sleep 600 & echo uid=$(id -u); wait"))
 	uid := c.uidOf("long")
-	if len(processesOfUID(uid)) < 2 {
-		t.Fatalf("the job's processes: uid %d, %v", uid, processesOfUID(uid))
+	if len(procusers.Processes(uid)) < 2 {
+		t.Fatalf("the job's processes: uid %d, %v", uid, procusers.Processes(uid))
 	}
 	if st, out, _ := c.do("POST", wsML+"/jobs/long/cancel"+mlVersion, ""); st != http.StatusOK {
 		t.Fatalf("cancel: %d %v", st, out)
@@ -220,7 +221,7 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	if p := c.waitJob("long"); p["status"] != resources.JobCanceled {
 		t.Fatalf("canceled job: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("processes left behind: %v", left)
 	}
 	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
@@ -248,27 +249,6 @@ func TestJobLimitedToItsVMSize(t *testing.T) {
 	if _, err := os.Stat(group); !os.IsNotExist(err) {
 		t.Errorf("the job's control group %s is left (%v)", group, err)
 	}
-}
-
-// processesOfUID lists the pids of uid's live processes (not zombies).
-func processesOfUID(uid int) []string {
-	dirs, _ := os.ReadDir("/proc")
-	var out []string
-	for _, d := range dirs {
-		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		if strings.Contains(string(status), "\nState:\tZ") {
-			continue
-		}
-		for line := range strings.SplitSeq(string(status), "\n") {
-			if f := strings.Fields(line); len(f) > 2 && f[0] == "Uid:" && f[1] == fmt.Sprint(uid) {
-				out = append(out, d.Name())
-			}
-		}
-	}
-	return out
 }
 
 // A job's spec is refused when it cannot run: more nodes than the cluster
@@ -336,7 +316,7 @@ func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if len(processesOfUID(uid)) == 0 {
+	if len(procusers.Processes(uid)) == 0 {
 		t.Fatal("the kill took the job's processes with it: nothing to adopt or stop")
 	}
 	c, _, _ = startKillServer(t, dir, nodeDirEnv+"="+nodes)
@@ -344,7 +324,7 @@ func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
 	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "ServiceRestarted" {
 		t.Fatalf("after the restart: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("orphans left: %v", left)
 	}
 	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
@@ -369,7 +349,7 @@ func TestJobTimeout(t *testing.T) {
 	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "JobTimeout" {
 		t.Fatalf("after its timeout: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("processes left: %v", left)
 	}
 }
@@ -392,7 +372,7 @@ func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
 	if p := c.waitJob("second"); p["status"] != resources.JobCompleted {
 		t.Fatalf("second: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("the deleted job's processes: %v", left)
 	}
 	if got := c.log("second", "std_log.txt"); got != "second\n" {

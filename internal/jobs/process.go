@@ -18,6 +18,7 @@ import (
 
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/sandbox"
@@ -449,7 +450,7 @@ func killUser(uid int) {
 		return
 	}
 	for range 50 {
-		pids := processesOf(uid)
+		pids := procusers.Processes(uid)
 		if len(pids) == 0 {
 			return
 		}
@@ -457,56 +458,6 @@ func killUser(uid int) {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // it may have exited already
 		}
 	}
-}
-
-// procStatus calls fn with the real and effective user ids of every live
-// process (a zombie is dead: it only waits for its parent to read its
-// exit).
-func procStatus(fn func(pid, real, effective int)) {
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		real, effective, zombie := -1, -1, false
-		for line := range strings.SplitSeq(string(status), "\n") {
-			f := strings.Fields(line)
-			switch {
-			case len(f) >= 2 && f[0] == "State:":
-				zombie = f[1] == "Z"
-			case len(f) >= 3 && f[0] == "Uid:":
-				real, _ = strconv.Atoi(f[1])
-				effective, _ = strconv.Atoi(f[2])
-			}
-		}
-		if !zombie {
-			fn(pid, real, effective)
-		}
-	}
-}
-
-// processesOf lists the live processes whose real or effective user is
-// uid.
-func processesOf(uid int) []int {
-	var out []int
-	procStatus(func(pid, real, effective int) {
-		if real == uid || effective == uid {
-			out = append(out, pid)
-		}
-	})
-	return out
-}
-
-// usersOfProcesses is the set of user ids live processes run as.
-func usersOfProcesses() map[int]bool {
-	out := map[int]bool{}
-	procStatus(func(_, real, effective int) { out[real], out[effective] = true, true })
-	return out
 }
 
 // accountExists reports whether an account has uid.

@@ -16,6 +16,7 @@ import (
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -243,7 +244,7 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return false, s.queued(ctx, e)
 	}
 	if ps.busy == nil {
-		ps.busy = usersOfProcesses()
+		ps.busy = procusers.Users()
 	}
 	uid, err := s.takeUID(ps.busy)
 	if err != nil {
@@ -563,7 +564,7 @@ func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
 // (busy: the ids of live processes; nil reads them now) until releaseUID.
 func (s *Scheduler) takeUID(busy map[int]bool) (int, error) {
 	if busy == nil {
-		busy = usersOfProcesses()
+		busy = procusers.Users()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
