@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,11 +234,14 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 	return r, nil
 }
 
-// groupName names the control group of a job's node i: by the job's
-// working directory (its key), so that a restart finds what a killed
-// server left.
+// groupName names the control group of a job's node i by the job's
+// working directory, so that a restart finds what a killed server left.
+// By its whole path, not its base (the job's key): two servers on a host
+// (their node directories differ) may run jobs of the same id, and a
+// group of the other's name would be taken over — its processes killed.
 func groupName(workDir string, i int) string {
-	return fmt.Sprintf("job-%s-%d", filepath.Base(workDir), i)
+	sum := sha256.Sum256([]byte(workDir))
+	return fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:12]), i)
 }
 
 // removeGroupsLeft removes the control groups a killed server left of a
