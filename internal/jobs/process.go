@@ -37,10 +37,11 @@ import (
 // hostPath is the PATH of job processes.
 const hostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// process is one process of a job: its rank and log.
+// process is one process of a job: its rank, node (index) and log.
 type process struct {
 	cmd     *exec.Cmd
 	rank    int
+	node    int
 	logPath string
 }
 
@@ -65,6 +66,10 @@ type run struct {
 	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
 	status string   // the status stop gives it: Canceled or Failed
 	exits  []int    // exit codes by process, once done
+	// signals are the signals that ended the processes (0: it exited),
+	// and oomKills the kernel's OOM kills in each node's group, once done.
+	signals  []syscall.Signal
+	oomKills []int
 	// leftover is why a control group could not be removed (logged): a
 	// killed, empty group only wastes a directory, and the next run on
 	// the node takes it over.
@@ -226,7 +231,7 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 			if err != nil {
 				return fail(err)
 			}
-			p.rank = rank
+			p.rank, p.node = rank, i
 			r.procs = append(r.procs, p)
 		}
 	}
@@ -295,7 +300,7 @@ func mountStorage(ctx context.Context, sp spec) error {
 // wait collects the exit codes, kills what the processes left behind,
 // and wakes the scheduler.
 func (r *run) wait(wake func()) {
-	exits := make([]int, len(r.procs))
+	exits, signals := make([]int, len(r.procs)), make([]syscall.Signal, len(r.procs))
 	for i, p := range r.procs {
 		err := p.cmd.Wait()
 		var ee *exec.ExitError
@@ -303,15 +308,22 @@ func (r *run) wait(wake func()) {
 		case err == nil:
 		case errors.As(err, &ee):
 			exits[i] = ee.ExitCode() // -1 when killed by a signal
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				signals[i] = ws.Signal()
+			}
 		default:
 			exits[i] = -1
 		}
 	}
 	r.kill() // nothing outlives the job
+	ooms := make([]int, len(r.groups))
+	for i, g := range r.groups {
+		ooms[i] = g.OOMKills() // before the groups go
+	}
 	leftover := r.removeGroups()
 	r.mu.Lock()
 	r.leftover = leftover
-	r.exits = exits
+	r.exits, r.signals, r.oomKills = exits, signals, ooms
 	r.mu.Unlock()
 	close(r.done)
 	wake()

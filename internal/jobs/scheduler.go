@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
@@ -362,7 +365,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 		return false, nil // its exit wakes the engine
 	}
 	r.mu.Lock()
-	status, why, exits := r.status, r.reason, r.exits
+	status, why, exits, signals, ooms := r.status, r.reason, r.exits, r.signals, r.oomKills
 	if r.timer != nil {
 		r.timer.Stop()
 	}
@@ -376,8 +379,8 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 			if code != 0 {
 				p := r.procs[i]
 				status, why = resources.JobFailed, &Failure{Code: "UserError", Message: fmt.Sprintf(
-					"Execution failed. User process 'Rank %d' exited with status code %d. Last lines of user_logs/%s:\n%s",
-					p.rank, code, filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
+					"Execution failed. User process 'Rank %d' exited with status code %d%s. Last lines of user_logs/%s:\n%s",
+					p.rank, code, howEnded(signals[i], ooms[p.node], e.Nodes[p.node]), filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
 				if r.rendezvous != nil {
 					why.Message += s.explainRendezvous(ctx, e, r.rendezvous)
 				}
@@ -412,6 +415,20 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	s.mu.Unlock()
 	s.releaseUID(r.uid)
 	return true, nil
+}
+
+// howEnded says what ended a process beyond its exit code: the signal,
+// when a signal ended it, and the kernel's OOM kills on its node, when
+// its node's processes ran out of the VM size's memory ("" for neither).
+func howEnded(sig syscall.Signal, ooms int, node string) string {
+	var how string
+	if sig != 0 {
+		how = fmt.Sprintf(" (ended by signal %s)", unix.SignalName(sig))
+	}
+	if ooms > 0 {
+		how += fmt.Sprintf("; the kernel's OOM killer killed %d process(es) on node %s: its processes used more memory than its VM size has", ooms, node)
+	}
+	return how
 }
 
 // explainRendezvous says, for a distributed job that failed on the netns
