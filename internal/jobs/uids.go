@@ -25,20 +25,32 @@ import (
 // is empty: the same for every server on the host.
 const DefaultUIDLeaseDir = "/run/securetrain/uids"
 
-// leaseDir creates the lease directory, private to the server's user (a
-// job's user must not take or hold ids), and checks that it is a
-// directory of that user's that no one else can write.
+// leaseDir creates the lease directory, private to the server's user: a
+// job's user must not take or hold ids.
 func leaseDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("the user id lease directory: %w", err)
+	return EnsureOwnDir("the user id lease directory", dir, 0o700)
+}
+
+// EnsureOwnDir creates dir with perm if need be, and checks that it is a
+// directory (not a link) of the server's user that no one else can write:
+// in a shared /tmp or /run, another user could otherwise plant a link or
+// files in it. what names it in errors.
+func EnsureOwnDir(what, dir string, perm os.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("the user id lease directory: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("the user id lease directory %s must be a directory of user %d that others cannot write", dir, os.Geteuid())
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s %s is not a directory (a link is refused)", what, dir)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s %s belongs to another user; choose a directory of the server's own", what, dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s %s is writable by others (mode %v); it must be %#o", what, dir, fi.Mode().Perm(), perm)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func TestUIDLeaseDirMustBePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := New(Config{FirstUID: testFirstUID, UIDs: 2, UIDLeaseDir: dir})
-	if u, err := s.takeUID(map[int]bool{}); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "others cannot write") {
+	if u, err := s.takeUID(map[int]bool{}); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "writable by others") {
 		t.Errorf("took %d from a directory anyone can write: %v", u, err)
 	}
 }
