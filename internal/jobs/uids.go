@@ -104,6 +104,9 @@ func (s *Scheduler) takeUID(busy map[int]bool) (int, error) {
 // found started: false when a job or command, of this server or another,
 // holds it now — then its processes are that one's, not the old job's.
 func (s *Scheduler) retakeUID(uid int) (bool, error) {
+	if uid <= 0 {
+		return false, nil // never given one: nothing runs as it
+	}
 	if err := leaseDir(s.cfg.UIDLeaseDir); err != nil {
 		return false, err
 	}
