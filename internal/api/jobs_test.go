@@ -175,8 +175,17 @@ func TestJobFailureReportsExitCodeAndLastLines(t *testing.T) {
 	p := c.waitJob("bad")
 	e := arm.EnsureField(p, "error")
 	msg := fmt.Sprint(e["message"])
-	if p["status"] != resources.JobFailed || e["code"] != "UserError" || !strings.Contains(msg, "status code 3") || !strings.Contains(msg, "ValueError: bad shape") {
+	if p["status"] != resources.JobFailed || e["code"] != "UserError" || !strings.Contains(msg, "status code 3") || !strings.Contains(msg, "ValueError: bad shape") ||
+		strings.Contains(msg, "signal") {
 		t.Fatalf("failed job: %v", p)
+	}
+	// A process a signal ended says which signal: -1 alone does not.
+	c.submit("killed", jobBody("cpu", "echo about to go; kill -9 $$"))
+	p = c.waitJob("killed")
+	msg = fmt.Sprint(arm.EnsureField(p, "error")["message"])
+	if p["status"] != resources.JobFailed || !strings.Contains(msg, "status code -1 (ended by signal SIGKILL). Last lines") || !strings.Contains(msg, "about to go") ||
+		strings.Contains(msg, "OOM") {
+		t.Fatalf("job killed by a signal: %v", p)
 	}
 }
 

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +38,11 @@ import (
 // hostPath is the PATH of job processes.
 const hostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// process is one process of a job: its rank and log.
+// process is one process of a job: its rank, node (index) and log.
 type process struct {
 	cmd     *exec.Cmd
 	rank    int
+	node    int
 	logPath string
 }
 
@@ -64,6 +67,10 @@ type run struct {
 	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
 	status string   // the status stop gives it: Canceled or Failed
 	exits  []int    // exit codes by process, once done
+	// signals are the signals that ended the processes (0: it exited),
+	// and oomKills the kernel's OOM kills in each node's group, once done.
+	signals  []syscall.Signal
+	oomKills []int
 	// leftover is why a control group could not be removed (logged): a
 	// killed, empty group only wastes a directory, and the next run on
 	// the node takes it over.
@@ -225,7 +232,7 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 			if err != nil {
 				return fail(err)
 			}
-			p.rank = rank
+			p.rank, p.node = rank, i
 			r.procs = append(r.procs, p)
 		}
 	}
@@ -233,11 +240,14 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 	return r, nil
 }
 
-// groupName names the control group of a job's node i: by the job's
-// working directory (its key), so that a restart finds what a killed
-// server left.
+// groupName names the control group of a job's node i by the job's
+// working directory, so that a restart finds what a killed server left.
+// By its whole path, not its base (the job's key): two servers on a host
+// (their node directories differ) may run jobs of the same id, and a
+// group of the other's name would be taken over — its processes killed.
 func groupName(workDir string, i int) string {
-	return fmt.Sprintf("job-%s-%d", filepath.Base(workDir), i)
+	sum := sha256.Sum256([]byte(workDir))
+	return fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:12]), i)
 }
 
 // removeGroupsLeft removes the control groups a killed server left of a
@@ -291,7 +301,7 @@ func mountStorage(ctx context.Context, sp spec) error {
 // wait collects the exit codes, kills what the processes left behind,
 // and wakes the scheduler.
 func (r *run) wait(wake func()) {
-	exits := make([]int, len(r.procs))
+	exits, signals := make([]int, len(r.procs)), make([]syscall.Signal, len(r.procs))
 	for i, p := range r.procs {
 		err := p.cmd.Wait()
 		var ee *exec.ExitError
@@ -299,15 +309,22 @@ func (r *run) wait(wake func()) {
 		case err == nil:
 		case errors.As(err, &ee):
 			exits[i] = ee.ExitCode() // -1 when killed by a signal
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				signals[i] = ws.Signal()
+			}
 		default:
 			exits[i] = -1
 		}
 	}
 	r.kill() // nothing outlives the job
+	ooms := make([]int, len(r.groups))
+	for i, g := range r.groups {
+		ooms[i] = g.OOMKills() // before the groups go
+	}
 	leftover := r.removeGroups()
 	r.mu.Lock()
 	r.leftover = leftover
-	r.exits = exits
+	r.exits, r.signals, r.oomKills = exits, signals, ooms
 	r.mu.Unlock()
 	close(r.done)
 	wake()
