@@ -79,8 +79,7 @@ func runGroup(group, synopsis string, subs []computeSubcommand, args []string, s
 // computeCmd holds what every subcommand shares: the workspace, the
 // server, and the compute's name.
 type computeCmd struct {
-	command string // the command group: compute, job
-	noun    string // what NAME names: compute, job
+	command string // the command group, which NAME names one of: compute, job
 	name    string // subcommand
 	fs      *flag.FlagSet
 	client  clientFlags
@@ -100,19 +99,20 @@ type computeCmd struct {
 // newComputeCmd registers the workspace flags (-g and -w as short forms,
 // as az ml has them) and the client flags.
 func newComputeCmd(name string, stderr io.Writer) *computeCmd {
+	return newWorkspaceCmd("compute", computeSubcommands(), name, validComputeName, stderr)
+}
+
+// newWorkspaceCmd is the subcommand name of group (compute, job), one of
+// subs, on resources of a workspace, each named by a NAME that valid
+// checks.
+func newWorkspaceCmd(group string, subs []computeSubcommand, name string, valid func(string) error, stderr io.Writer) *computeCmd {
 	synopsis := ""
-	for _, sc := range computeSubcommands() {
+	for _, sc := range subs {
 		if sc.name == name {
 			synopsis = sc.synopsis
 		}
 	}
-	return newWorkspaceCmd("compute", "compute", name, synopsis, validComputeName, stderr)
-}
-
-// newWorkspaceCmd is a subcommand of group (compute, job) on resources
-// of a workspace, each named by a NAME that valid checks.
-func newWorkspaceCmd(group, noun, name, synopsis string, valid func(string) error, stderr io.Writer) *computeCmd {
-	c := &computeCmd{command: group, noun: noun, name: name, stderr: stderr, validName: valid}
+	c := &computeCmd{command: group, name: name, stderr: stderr, validName: valid}
 	c.fs = newFlagSet(group+" "+name, strings.TrimSpace(synopsis+" --subscription S -g GROUP -w WORKSPACE [--url URL] [--token T]"), stderr)
 	c.fs.StringVar(&c.sub, "subscription", os.Getenv("SECURETRAIN_SUBSCRIPTION"), "the workspace's `subscription` (env SECURETRAIN_SUBSCRIPTION)")
 	c.fs.StringVar(&c.group, "resource-group", "", "the workspace's resource `group`")
@@ -139,7 +139,7 @@ func (c *computeCmd) parseCode(args []string, wantName bool) int {
 	}
 	switch {
 	case wantName && len(rest) != 1:
-		return c.badInput("expected one %s NAME, got %d arguments", c.noun, len(rest))
+		return c.badInput("expected one %s NAME, got %d arguments", c.command, len(rest))
 	case !wantName && len(rest) > 0:
 		return c.badInput("unexpected argument %q", rest[0])
 	}

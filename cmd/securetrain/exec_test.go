@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"securetrain/internal/jobs"
+	"securetrain/internal/procusers"
 )
 
 // `compute exec` runs a command in a node through the server: its output
@@ -49,12 +49,14 @@ func TestComputeExec(t *testing.T) {
 	// (it held the output open), and the exit code is still the command's.
 	start := time.Now()
 	code, out, errs = exec("ws1/cpucluster", "--", "sh", "-c", "id -u; sleep 600 & echo left; exit 0")
-	uid, _, _ := strings.Cut(out, "\n")
+	first, _, _ := strings.Cut(out, "\n")
 	if code != 0 || !strings.HasSuffix(out, "\nleft\n") || time.Since(start) > 30*time.Second {
 		t.Errorf("a command that left a process: exit %d after %v\n%s%s", code, time.Since(start), out, errs)
 	}
-	if left := processesOf(uid); len(left) > 0 {
-		t.Errorf("processes of the command's user %s left behind: %v", uid, left)
+	if uid, err := strconv.Atoi(first); err != nil {
+		t.Errorf("the command's user id %q: %v", first, err)
+	} else if left := procusers.Processes(uid); len(left) > 0 {
+		t.Errorf("processes of the command's user %d left behind: %v", uid, left)
 	}
 	code, _, errs = exec("ws1/cpucluster", "--node", "tvm-9999", "--", "true")
 	mustContain(t, "a node that does not exist", errs, "NodeNotFound", "tvm-9999", "tvm-0000")
@@ -73,31 +75,4 @@ func TestComputeExec(t *testing.T) {
 		t.Errorf("a Reader's exec: exit %d\n%s%s", code, out, errs)
 	}
 	mustContain(t, "a Reader's exec", errs, "403 AuthorizationFailed", "Microsoft.MachineLearningServices/workspaces/computes/exec/action")
-}
-
-// processesOf lists the pids of the live processes whose real user id is
-// uid.
-func processesOf(uid string) []string {
-	dirs, _ := os.ReadDir("/proc")
-	var out []string
-	for _, d := range dirs {
-		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		real, zombie := "", false
-		for line := range strings.SplitSeq(string(status), "\n") {
-			f := strings.Fields(line)
-			switch {
-			case len(f) >= 2 && f[0] == "Uid:":
-				real = f[1]
-			case len(f) >= 2 && f[0] == "State:":
-				zombie = f[1] == "Z"
-			}
-		}
-		if real == uid && !zombie {
-			out = append(out, d.Name())
-		}
-	}
-	return out
 }

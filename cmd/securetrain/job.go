@@ -55,13 +55,7 @@ func validJobName(name string) error {
 }
 
 func newJobCmd(name string, stderr io.Writer) *computeCmd {
-	synopsis := ""
-	for _, sc := range jobSubcommands() {
-		if sc.name == name {
-			synopsis = sc.synopsis
-		}
-	}
-	return newWorkspaceCmd("job", "job", name, synopsis, validJobName, stderr)
+	return newWorkspaceCmd("job", jobSubcommands(), name, validJobName, stderr)
 }
 
 // ready parses the arguments and connects; when it returns false the

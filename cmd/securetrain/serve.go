@@ -20,6 +20,7 @@ import (
 	"securetrain/internal/blob"
 	"securetrain/internal/certs"
 	"securetrain/internal/fabric/netns"
+	"securetrain/internal/jobs"
 	"securetrain/internal/netverify"
 	"securetrain/internal/provision"
 	"securetrain/internal/serving"
@@ -282,21 +283,8 @@ func runRole(args []string, stdout, stderr io.Writer) int {
 // in a shared /tmp, another user could otherwise plant a link that makes
 // the server create and hand over directories elsewhere.
 func ensureNodeDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return fmt.Errorf("--node-dir: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("--node-dir: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case !fi.IsDir():
-		return fmt.Errorf("--node-dir %s is not a directory (a link is refused)", dir)
-	case !ok || int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("--node-dir %s belongs to another user; choose a directory of the server's own", dir)
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("--node-dir %s is writable by others (mode %v); it must be 0711", dir, fi.Mode().Perm())
+	if err := jobs.EnsureOwnDir("--node-dir", dir, 0o711); err != nil {
+		return err
 	}
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return fmt.Errorf("--node-dir: %w", err)

@@ -58,11 +58,32 @@ func newClientOn(t *testing.T, wrap func(store.Store) store.Store, o Options) *c
 	if again, err := EnsureAdmin(context.Background(), st, dir); again || err != nil {
 		t.Errorf("second start re-created the admin: %v %v", again, err)
 	}
-	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	return serveTest(t, NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o), st, dir, strings.TrimSpace(string(tok)))
+}
+
+// adminToken makes st's administrator, its token written in dir, unless
+// it exists, and returns the token.
+func adminToken(t testing.TB, st store.Store, dir string) string {
+	t.Helper()
+	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(tok))
+}
+
+// serveTest serves s, a server on st, on loopback HTTP with its engine
+// and sweeper running as serve runs them, until the test ends, and
+// returns a client of it with token (dir: its data directory).
+func serveTest(t testing.TB, s *Server, st store.Store, dir, token string) *client {
+	t.Helper()
 	t.Cleanup(startBackground(s))
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
+	return &client{t: t, base: srv.URL, token: token, st: st, srv: s, dir: dir}
 }
 
 // startBackground runs the server's engine and sweeper, as serve does,

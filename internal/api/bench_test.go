@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,22 +30,12 @@ func benchServer(b *testing.B, opts ...Options) (*client, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-		b.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := adminToken(b, st, dir)
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
-	b.Cleanup(startBackground(s))
-	srv := httptest.NewServer(s)
-	b.Cleanup(srv.Close)
-	c := &client{t: b, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}
+	c := serveTest(b, NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), o), st, dir, tok)
 	mustDo(b, c, "PUT", rgProbe+"?api-version=2021-04-01", `{"location":"eastus"}`, http.StatusCreated)
 	mustDo(b, c, "PUT", vnetProbe+netVersion, `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/8"]},"subnets":[{"name":"snet-compute","properties":{"addressPrefix":"10.0.1.0/24"}}]}}`, http.StatusCreated)
 	return c, dir

@@ -122,23 +122,44 @@ func (d datastore) CodeURI(ctx context.Context, workspace arm.ID, codeID string)
 // Files reads uri from the default storage account of workspace, and
 // from nowhere else: a job reads its own workspace's storage only.
 func (d datastore) Files(ctx context.Context, workspace arm.ID, uri string, fn func(rel string, r io.Reader) error) (bool, error) {
-	loc, err := blob.ParseURI(uri)
+	account, container, p, err := d.locate(ctx, workspace, uri)
 	if err != nil {
 		return false, err
 	}
-	account, container, err := d.storage(ctx, workspace)
+	return d.s.blob.Files(ctx, account, container, p, fn)
+}
+
+// Stat lists what Files reads at uri, with the stored sizes, without
+// reading the content.
+func (d datastore) Stat(ctx context.Context, workspace arm.ID, uri string) ([]blob.FileInfo, error) {
+	account, container, p, err := d.locate(ctx, workspace, uri)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	files, _, err := d.s.blob.Stat(ctx, account, container, p)
+	return files, err
+}
+
+// locate finds uri in the default storage account of workspace, and
+// nowhere else: the account's id, the container and the path in it.
+func (d datastore) locate(ctx context.Context, workspace arm.ID, uri string) (account, container, path string, err error) {
+	loc, err := blob.ParseURI(uri)
+	if err != nil {
+		return "", "", "", err
+	}
+	acct, container, err := d.storage(ctx, workspace)
+	if err != nil {
+		return "", "", "", err
 	}
 	switch {
 	case loc.Datastore != "" && loc.Datastore != blob.WorkspaceDatastore:
-		return false, fmt.Errorf("datastore %s is not served: a job reads azureml://datastores/%s/paths/…", loc.Datastore, blob.WorkspaceDatastore)
-	case loc.Datastore == "" && !strings.EqualFold(loc.Account, account.Leaf()):
-		return false, fmt.Errorf("the URI names storage account %s, but a job reads only its workspace's storage account %s", loc.Account, account.Leaf())
+		return "", "", "", fmt.Errorf("datastore %s is not served: a job reads azureml://datastores/%s/paths/…", loc.Datastore, blob.WorkspaceDatastore)
+	case loc.Datastore == "" && !strings.EqualFold(loc.Account, acct.Leaf()):
+		return "", "", "", fmt.Errorf("the URI names storage account %s, but a job reads only its workspace's storage account %s", loc.Account, acct.Leaf())
 	case loc.Datastore == "":
 		container = loc.Container
 	}
-	return d.s.blob.Files(ctx, account.String(), container, loc.Path, fn)
+	return acct.String(), container, loc.Path, nil
 }
 
 // Put writes a blob into the workspace's blobstore datastore.

@@ -377,6 +377,9 @@ func (s *Server) awaitOperation(ctx context.Context, opURL string) error {
 	for {
 		changed := s.engine.Changed() // before the read: no end is missed
 		op, err := readStored[provision.Operation](ctx, s.store, u.Path)
+		if err != nil && ctx.Err() != nil {
+			return context.Cause(ctx) // canceled mid-read: the cause, not the store's error
+		}
 		if err != nil {
 			return err
 		}

@@ -362,6 +362,51 @@ func TestDeploymentRunsAsTheCaller(t *testing.T) {
 	}
 }
 
+// emptyTemplate deploys nothing.
+const emptyTemplate = `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
+
+// redeployEmpty runs the existing deployment path again with
+// emptyTemplate and waits for it to succeed.
+func (c *client) redeployEmpty(path string) {
+	c.t.Helper()
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(c.t, emptyTemplate, nil)); st != http.StatusOK {
+		c.t.Fatalf("redeploy: %d %v", st, out)
+	}
+	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
+		c.t.Fatalf("redeploy: %v", done)
+	}
+}
+
+// runningDeployment is the record of deployment name in rgML as its run
+// keeps it while it works.
+func runningDeployment(name string) deploymentRecord {
+	return deploymentRecord{ID: deploymentPathOf(rgML, name), Name: name, Type: typeDeployment, Properties: deploymentProperties{
+		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
+}
+
+// storeRunningDeployment writes runningDeployment(name) and ops to st in
+// one transaction, as a run that has begun (here or on another replica)
+// leaves them, and returns the deployment's path.
+func storeRunningDeployment(t testing.TB, st store.Store, name string, ops ...deploymentOperation) string {
+	t.Helper()
+	ctx := context.Background()
+	rec := runningDeployment(name)
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		if _, err := putJSON(ctx, tx, rec.ID, typeDeployment, rec, store.Condition{}); err != nil {
+			return err
+		}
+		for _, op := range ops {
+			if _, err := putJSON(ctx, tx, op.ID, typeDeploymentOperation, op, store.Condition{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec.ID
+}
+
 // A deployment a stopped server left running ends Failed with the reason
 // when the server starts again; a running name refuses a second run.
 func TestInterruptedDeploymentEndsFailed(t *testing.T) {
@@ -369,21 +414,9 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	provisionEnv(t, c, "")
 	path := deploymentPathOf(rgML, "interrupted")
 	ctx := context.Background()
-	running := deploymentRecord{ID: path, Name: "interrupted", Type: typeDeployment, Properties: deploymentProperties{
-		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
-	op := deploymentOperation{ID: path + "/operations/OP1", OperationID: "OP1", Properties: deploymentOperationProperties{
-		ProvisioningOperation: "Create", ProvisioningState: deployRunning, TargetResource: targetReference{ID: wsML + "/computes/x"}}}
-	if err := c.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{}); err != nil {
-			return err
-		}
-		_, err := putJSON(ctx, tx, op.ID, typeDeploymentOperation, op, store.Condition{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
-	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+	storeRunningDeployment(t, c.st, "interrupted", deploymentOperation{ID: path + "/operations/OP1", OperationID: "OP1", Properties: deploymentOperationProperties{
+		ProvisioningOperation: "Create", ProvisioningState: deployRunning, TargetResource: targetReference{ID: wsML + "/computes/x"}}})
+	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, emptyTemplate, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Errorf("second run of a running name: %d %v", st, out)
 	}
 	if st, out, _ := c.do("DELETE", path+deployVersion, ""); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
@@ -402,13 +435,7 @@ func TestInterruptedDeploymentEndsFailed(t *testing.T) {
 	if got["properties"].(map[string]any)["provisioningState"] != deployFailed {
 		t.Errorf("operation after restart: %v", got)
 	}
-	// Now it can run again.
-	if st, out, _ := c.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
-		t.Errorf("redeploy: %d %v", st, out)
-	}
-	if done := c.awaitDeployment(path); deployState(done) != deploySucceeded {
-		t.Errorf("redeploy: %v", done)
-	}
+	c.redeployEmpty(path) // now it can run again
 }
 
 // Cancel stops a running deployment: the compute being provisioned stays
@@ -548,19 +575,13 @@ func TestStoppedServerEndsDeploymentFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := adminToken(t, st, dir)
 	var logs lockedBuffer // everything both servers log
 	serve := func() (*client, func()) {
 		s := New(st, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		stop := startBackground(s)
 		srv := httptest.NewServer(s)
-		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { stop(); srv.Close() }
+		return &client{t: t, base: srv.URL, token: tok, st: st, srv: s}, func() { stop(); srv.Close() }
 	}
 	c, stop := serve()
 	provisionEnv(t, c, "")

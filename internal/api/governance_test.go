@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"securetrain/internal/arm"
 	"strings"
@@ -274,17 +273,11 @@ func TestRestartKeepsState(t *testing.T) { // issue 4 §8
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := adminToken(t, st, dir)
 		s := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		stopBackground := startBackground(s)
 		srv := httptest.NewServer(s)
-		return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s}, func() { srv.Close(); stopBackground(); st.Close() }
+		return &client{t: t, base: srv.URL, token: tok, st: st, srv: s}, func() { srv.Close(); stopBackground(); st.Close() }
 	}
 	c, stop := start()
 	probeEnvironment(t, c)

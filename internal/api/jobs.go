@@ -298,13 +298,11 @@ func (s *Server) storedOutputs(w http.ResponseWriter, r *http.Request, id arm.ID
 	path := r.URL.Query().Get("path")
 	if path == "" {
 		files := []jobs.OutputFile{}
-		if err := s.storedFiles(r.Context(), id, folder, func(rel string, f io.Reader) error {
-			if sized, ok := f.(interface{ Size() int64 }); ok { // a file on disk
-				files = append(files, jobs.OutputFile{Path: rel, Size: sized.Size()})
-				return nil
+		if err := s.inStorage(id, folder, func(d datastore, ws arm.ID, uri string) error {
+			stored, err := d.Stat(r.Context(), ws, uri)
+			for _, f := range stored {
+				files = append(files, jobs.OutputFile{Path: f.Rel, Size: f.Size})
 			}
-			size, err := io.Copy(io.Discard, f) // a blob read in chunks
-			files = append(files, jobs.OutputFile{Path: rel, Size: size})
 			return err
 		}); err != nil {
 			return err
@@ -412,11 +410,21 @@ func (s *Server) storedLogs(ctx context.Context, id arm.ID, fn func(rel string, 
 // storedFiles calls fn for each file below folder in the datastore of job
 // id's workspace; none when there are none (yet) or no storage.
 func (s *Server) storedFiles(ctx context.Context, id arm.ID, folder string, fn func(rel string, r io.Reader) error) error {
+	return s.inStorage(id, folder, func(d datastore, ws arm.ID, uri string) error {
+		_, err := d.Files(ctx, ws, uri, fn)
+		return err
+	})
+}
+
+// inStorage calls read with the datastore of job id's workspace and the
+// URI of folder in it; there is nothing to read when there is nothing
+// there (yet) or no storage.
+func (s *Server) inStorage(id arm.ID, folder string, read func(d datastore, ws arm.ID, uri string) error) error {
 	if s.blob == nil {
 		return nil
 	}
 	ws, _ := id.Parent()
-	_, err := datastore{s}.Files(ctx, ws, "azureml://datastores/"+blob.WorkspaceDatastore+"/paths/"+folder, fn)
+	err := read(datastore{s}, ws, "azureml://datastores/"+blob.WorkspaceDatastore+"/paths/"+folder)
 	if errors.Is(err, blob.ErrNothingAt) || errors.Is(err, jobs.ErrNoStorage) {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
+	"securetrain/internal/procusers"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
 	"securetrain/internal/store/storetest"
@@ -174,8 +175,17 @@ func TestJobFailureReportsExitCodeAndLastLines(t *testing.T) {
 	p := c.waitJob("bad")
 	e := arm.EnsureField(p, "error")
 	msg := fmt.Sprint(e["message"])
-	if p["status"] != resources.JobFailed || e["code"] != "UserError" || !strings.Contains(msg, "status code 3") || !strings.Contains(msg, "ValueError: bad shape") {
+	if p["status"] != resources.JobFailed || e["code"] != "UserError" || !strings.Contains(msg, "status code 3") || !strings.Contains(msg, "ValueError: bad shape") ||
+		strings.Contains(msg, "signal") {
 		t.Fatalf("failed job: %v", p)
+	}
+	// A process a signal ended says which signal: -1 alone does not.
+	c.submit("killed", jobBody("cpu", "echo about to go; kill -9 $$"))
+	p = c.waitJob("killed")
+	msg = fmt.Sprint(arm.EnsureField(p, "error")["message"])
+	if p["status"] != resources.JobFailed || !strings.Contains(msg, "status code -1 (ended by signal SIGKILL). Last lines") || !strings.Contains(msg, "about to go") ||
+		strings.Contains(msg, "OOM") {
+		t.Fatalf("job killed by a signal: %v", p)
 	}
 }
 
@@ -211,8 +221,8 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	c := oneNodeCluster(t, nil)
 	c.submit("long", jobBody("cpu", "setsid sleep 600 & sleep 600 & echo uid=$(id -u); wait"))
 	uid := c.uidOf("long")
-	if len(processesOfUID(uid)) < 2 {
-		t.Fatalf("the job's processes: uid %d, %v", uid, processesOfUID(uid))
+	if len(procusers.Processes(uid)) < 2 {
+		t.Fatalf("the job's processes: uid %d, %v", uid, procusers.Processes(uid))
 	}
 	if st, out, _ := c.do("POST", wsML+"/jobs/long/cancel"+mlVersion, ""); st != http.StatusOK {
 		t.Fatalf("cancel: %d %v", st, out)
@@ -220,7 +230,7 @@ func TestJobCancelKillsTheTree(t *testing.T) {
 	if p := c.waitJob("long"); p["status"] != resources.JobCanceled {
 		t.Fatalf("canceled job: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("processes left behind: %v", left)
 	}
 	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
@@ -248,27 +258,6 @@ func TestJobLimitedToItsVMSize(t *testing.T) {
 	if _, err := os.Stat(group); !os.IsNotExist(err) {
 		t.Errorf("the job's control group %s is left (%v)", group, err)
 	}
-}
-
-// processesOfUID lists the pids of uid's live processes (not zombies).
-func processesOfUID(uid int) []string {
-	dirs, _ := os.ReadDir("/proc")
-	var out []string
-	for _, d := range dirs {
-		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		if strings.Contains(string(status), "\nState:\tZ") {
-			continue
-		}
-		for line := range strings.SplitSeq(string(status), "\n") {
-			if f := strings.Fields(line); len(f) > 2 && f[0] == "Uid:" && f[1] == fmt.Sprint(uid) {
-				out = append(out, d.Name())
-			}
-		}
-	}
-	return out
 }
 
 // A job's spec is refused when it cannot run: more nodes than the cluster
@@ -336,7 +325,7 @@ func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if len(processesOfUID(uid)) == 0 {
+	if len(procusers.Processes(uid)) == 0 {
 		t.Fatal("the kill took the job's processes with it: nothing to adopt or stop")
 	}
 	c, _, _ = startKillServer(t, dir, nodeDirEnv+"="+nodes)
@@ -344,7 +333,7 @@ func TestJobAfterKill9FailsAndLeavesNothing(t *testing.T) {
 	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "ServiceRestarted" {
 		t.Fatalf("after the restart: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("orphans left: %v", left)
 	}
 	if _, inner := c.compute("cpu"); arm.EnsureField(inner, "nodeStateCounts")["idleNodeCount"] != float64(1) {
@@ -369,7 +358,7 @@ func TestJobTimeout(t *testing.T) {
 	if p["status"] != resources.JobFailed || arm.EnsureField(p, "error")["code"] != "JobTimeout" {
 		t.Fatalf("after its timeout: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("processes left: %v", left)
 	}
 }
@@ -392,7 +381,7 @@ func TestJobsQueueInOrderAndDeleteStopsARunningJob(t *testing.T) {
 	if p := c.waitJob("second"); p["status"] != resources.JobCompleted {
 		t.Fatalf("second: %v", p)
 	}
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("the deleted job's processes: %v", left)
 	}
 	if got := c.log("second", "std_log.txt"); got != "second\n" {

@@ -40,26 +40,7 @@ func TestKill9DuringWrites(t *testing.T) {
 		return
 	}
 	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9DuringWrites$")
-	cmd.Env = append(os.Environ(), killServerEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("server did not start: %v", err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{t: t, base: "http://" + strings.TrimSpace(addr), token: strings.TrimSpace(string(tok))}
+	c, cmd, _ := startKillServer(t, dir)
 	if st, _, _ := c.do("PUT", rgProbe+"?api-version=2021-04-01", `{"location":"eastus"}`); st != http.StatusCreated {
 		t.Fatalf("resource group: %d", st)
 	}
@@ -260,13 +241,12 @@ func startKillServer(t *testing.T, dir string, env ...string) (*client, *exec.Cm
 	return &client{t: t, base: "http://" + strings.TrimSpace(addr), token: strings.TrimSpace(string(tok))}, cmd, lines
 }
 
-// TestKill9DuringProvisioning: a server is SIGKILLed while it brings up
-// the nodes of a resize; started again, it resumes the operation and
-// completes it, with every node given exactly one address and no address
-// left behind (issue 5 §2, §6).
-func TestKill9DuringProvisioning(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
-	c, cmd, stdout := startKillServer(t, dir, hangBootEnv+"=10")
+// killMidResize provisions the test environment through c, creates the
+// cluster cpu and begins a resize of it to 30 nodes; once the server of
+// cmd (started with hangBootEnv=10, stdout the rest of its output) hangs
+// in its 11th boot, it is SIGKILLed. It returns the resize's operation.
+func killMidResize(t *testing.T, c *client, cmd *exec.Cmd, stdout *bufio.Reader) string {
+	t.Helper()
 	provisionEnv(t, c, "")
 	c.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
 	op := c.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
@@ -277,6 +257,17 @@ func TestKill9DuringProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	return op
+}
+
+// TestKill9DuringProvisioning: a server is SIGKILLed while it brings up
+// the nodes of a resize; started again, it resumes the operation and
+// completes it, with every node given exactly one address and no address
+// left behind (issue 5 §2, §6).
+func TestKill9DuringProvisioning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data") // the store creates it 0700
+	c, cmd, stdout := startKillServer(t, dir, hangBootEnv+"=10")
+	op := killMidResize(t, c, cmd, stdout)
 	st2, err := store.OpenSQLite(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -10,17 +10,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/blob"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -57,6 +56,33 @@ func replica(t testing.TB, url, dir, holder string) *client {
 	return replicaWith(t, url, dir, holder, Options{})
 }
 
+// engineLease is the record of the provisioning engine's lease.
+const engineLease = "/providers/securetrain/leases/" + provision.EngineLease
+
+// awaitEngineLease polls st until holder holds the provisioning engine's
+// lease.
+func awaitEngineLease(t testing.TB, st store.Store, holder string) {
+	t.Helper()
+	poll(t, holder+" holding the engine's lease", patient, func() (bool, any) {
+		rec, err := st.Get(context.Background(), engineLease)
+		return err == nil && strings.Contains(string(rec.Body), `"holder":"`+holder+`"`), err
+	})
+}
+
+// provisionedReplicas starts a replica for each of holders on a new
+// database, in that order, and provisions the test environment
+// (provisionEnv) through the first.
+func provisionedReplicas(t testing.TB, holders ...string) []*client {
+	t.Helper()
+	url, dir := replicaDatabase(t)
+	cs := make([]*client, len(holders))
+	for i, h := range holders {
+		cs[i] = replica(t, url, dir, h)
+	}
+	provisionEnv(t, cs[0], "")
+	return cs
+}
+
 // replicaWith is replica with opts (its quotas and lease are the tests').
 func replicaWith(t testing.TB, url, dir, holder string, opts Options) *client {
 	t.Helper()
@@ -65,19 +91,9 @@ func replicaWith(t testing.TB, url, dir, holder string, opts Options) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := EnsureAdmin(context.Background(), st, dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := adminToken(t, st, dir)
 	opts.Quotas, opts.Replica = provision.Quotas{CoresPerFamily: 1 << 20, TotalCores: 1 << 20}, replicaLease(holder)
-	s := NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
-	t.Cleanup(startBackground(s))
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, token: strings.TrimSpace(string(tok)), st: st, srv: s, dir: dir}
+	return serveTest(t, NewWithOptions(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts), st, dir, tok)
 }
 
 // TestReplicasShareOneSubnet: two replicas take 100 resizes of ten
@@ -86,9 +102,8 @@ func replicaWith(t testing.TB, url, dir, holder string, opts Options) *client {
 // other replica. When all have ended, no address is allocated twice, every
 // allocation belongs to a node, and every node is in the subnet.
 func TestReplicasShareOneSubnet(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
-	provisionEnv(t, a, "")
+	rs := provisionedReplicas(t, "a", "b")
+	a, b := rs[0], rs[1]
 	const clusters, resizes = 10, 100
 	for i := range clusters {
 		c := []*client{a, b}[i%2]
@@ -217,21 +232,9 @@ func TestKill9ReplicaMidResize(t *testing.T) {
 	defer st.Close()
 	_, cmdA, stdoutA := startKillServer(t, dir, hangBootEnv+"=10", killStoreEnv+"="+url, killHolderEnv+"=a")
 	// a works: b, started after, waits for the lease.
-	poll(t, "a holding the engine's lease", patient, func() (bool, any) {
-		rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
-		return err == nil && strings.Contains(string(rec.Body), `"holder":"a"`), err
-	})
+	awaitEngineLease(t, st, "a")
 	b, _, _ := startKillServer(t, dir, killStoreEnv+"="+url, killHolderEnv+"=b")
-	provisionEnv(t, b, "")
-	b.start("PUT", wsML+"/computes/cpu"+mlVersion, clusterBody("compute", 0, 30, "PT1H"), http.StatusCreated)
-	op := b.begin("POST", wsML+"/computes/cpu/resize"+mlVersion, resize(30), http.StatusAccepted)
-	if line, err := stdoutA.ReadString('\n'); err != nil || strings.TrimSpace(line) != hangingBoots {
-		t.Fatalf("a did not reach its 11th boot: %q %v", line, err)
-	}
-	if err := cmdA.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmdA.Wait()
+	op := killMidResize(t, b, cmdA, stdoutA)
 	if _, out, _ := b.do("GET", op, ""); out["status"] != "InProgress" {
 		t.Fatalf("the kill did not land mid-operation: %v", out)
 	}
@@ -242,7 +245,7 @@ func TestKill9ReplicaMidResize(t *testing.T) {
 	if n := countRecords(t, st, vnetNet+"/subnets/compute/addresses"); n != 30 {
 		t.Fatalf("%d addresses allocated for 30 nodes", n)
 	}
-	rec, err := st.Get(context.Background(), "/providers/securetrain/leases/"+provision.EngineLease)
+	rec, err := st.Get(context.Background(), engineLease)
 	if err != nil || !strings.Contains(string(rec.Body), `"holder":"b"`) {
 		t.Fatalf("the lease after the take-over: %s %v", rec.Body, err)
 	}
@@ -252,9 +255,8 @@ func TestKill9ReplicaMidResize(t *testing.T) {
 // subscription is compiled again after another replica's write to it
 // (the change counter in the database), and kept while nothing changes.
 func TestReplicasSeeEachOthersNetworks(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
-	provisionEnv(t, a, "")
+	rs := provisionedReplicas(t, "a", "b")
+	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	nsgs := func() int {
 		n, err := b.srv.CompiledNetwork(ctx, sub)
@@ -309,19 +311,9 @@ func TestReplicasReprobeAfterAnotherReplicasWrite(t *testing.T) {
 // interrupted by a replica that starts; once that lease has expired (its
 // replica died), the next recovery ends it Failed, and it runs again.
 func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	b := replica(t, url, dir, "b")
-	provisionEnv(t, b, "")
+	b := provisionedReplicas(t, "b")[0]
 	ctx := context.Background()
-	path := deploymentPathOf(rgML, "elsewhere")
-	running := deploymentRecord{ID: path, Name: "elsewhere", Type: typeDeployment, Properties: deploymentProperties{
-		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
-	if err := b.st.Update(ctx, func(tx store.Tx) error {
-		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	path := storeRunningDeployment(t, b.st, "elsewhere")
 	// Replica "a" runs it: its lease, for a minute.
 	if _, err := store.AcquireLease(ctx, b.st, deploymentLease(arm.FoldKey(path)), "a", time.Now(), time.Minute); err != nil {
 		t.Fatal(err)
@@ -332,8 +324,7 @@ func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
 	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
 		t.Fatalf("a run another replica holds was ended: %v", out)
 	}
-	tmpl := `{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}`
-	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
+	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, emptyTemplate, nil)); st != http.StatusConflict || errCode(out) != "DeploymentActive" {
 		t.Fatalf("a second run beside another replica's: %d %v", st, out)
 	}
 	// "a" dies: its lease, taken an hour ago, has expired.
@@ -351,32 +342,21 @@ func TestReplicasLeaveEachOthersDeployments(t *testing.T) {
 	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployFailed {
 		t.Fatalf("the dead replica's run after recovery: %v", out)
 	}
-	if st, out, _ := b.do("PUT", path+deployVersion, deployBody(t, tmpl, nil)); st != http.StatusOK {
-		t.Fatalf("redeploy: %d %v", st, out)
-	}
-	if done := b.awaitDeployment(path); deployState(done) != deploySucceeded {
-		t.Fatalf("redeploy: %v", done)
-	}
+	b.redeployEmpty(path)
 }
 
 // TestReplicaRecordsAreNotResources: the records replicas keep for each
 // other — leases, change counters — are not reachable through the API,
 // not even with the administrator's token.
 func TestReplicaRecordsAreNotResources(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	c := replica(t, url, dir, "a")
-	provisionEnv(t, c, "") // a network write: a change counter exists
+	c := provisionedReplicas(t, "a")[0] // a network write: a change counter exists
 	ctx := context.Background()
-	lease := "/providers/securetrain/leases/" + provision.EngineLease
-	poll(t, "the engine's lease", patient, func() (bool, any) {
-		_, err := c.st.Get(ctx, lease)
-		return err == nil, err
-	})
+	awaitEngineLease(t, c.st, "a")
 	page, err := c.st.List(ctx, store.Query{Scope: "/providers/securetrain/networkChanges"})
 	if err != nil || len(page.Records) == 0 {
 		t.Fatalf("no change counter: %v", err)
 	}
-	for _, id := range []string{lease, page.Records[0].ID} {
+	for _, id := range []string{engineLease, page.Records[0].ID} {
 		for _, method := range []string{"GET", "PUT", "DELETE"} {
 			for _, version := range []string{rgVersion, netVersion, mlVersion} {
 				if st, out, _ := c.do(method, id+version, `{"holder":"attacker","token":"x","expires":"2100-01-01T00:00:00Z"}`); st < 400 || st >= 500 {
@@ -385,7 +365,7 @@ func TestReplicaRecordsAreNotResources(t *testing.T) {
 			}
 		}
 	}
-	if after, err := c.st.Get(ctx, lease); err != nil || !strings.Contains(string(after.Body), `"holder":"a"`) {
+	if after, err := c.st.Get(ctx, engineLease); err != nil || !strings.Contains(string(after.Body), `"holder":"a"`) {
 		t.Errorf("the lease after the API requests: %s %v", after.Body, err)
 	}
 }
@@ -394,19 +374,10 @@ func TestReplicaRecordsAreNotResources(t *testing.T) {
 // that does not run the deployment is recorded, and the replica running it
 // stops the run at its next renewal of the run's lease.
 func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	a, b := replica(t, url, dir, "a"), replica(t, url, dir, "b")
-	provisionEnv(t, a, "")
+	rs := provisionedReplicas(t, "a", "b")
+	a, b := rs[0], rs[1]
 	ctx := context.Background()
-	path := deploymentPathOf(rgML, "long")
-	running := deploymentRecord{ID: path, Name: "long", Type: typeDeployment, Properties: deploymentProperties{
-		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: time.Now().UTC(), Duration: "PT0S"}}
-	if err := b.st.Update(ctx, func(tx store.Tx) error {
-		_, err := putJSON(ctx, tx, path, typeDeployment, running, store.Condition{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	path := storeRunningDeployment(t, b.st, "long")
 	// b runs it: a run that lasts until it is stopped.
 	id := mustParse(t, path)
 	h, ok := b.srv.deployments.reserve(id.Key())
@@ -440,9 +411,7 @@ func TestReplicaCancelsAnotherReplicasDeployment(t *testing.T) {
 // expiry), the run's writes are refused and the record stays as the
 // successor sees it.
 func TestReplicaStaleDeploymentWriterIsRefused(t *testing.T) {
-	url, dir := replicaDatabase(t)
-	b := replica(t, url, dir, "b")
-	provisionEnv(t, b, "")
+	b := provisionedReplicas(t, "b")[0]
 	ctx := context.Background()
 	path := deploymentPathOf(rgML, "fenced")
 	key := arm.FoldKey(path)
@@ -452,8 +421,7 @@ func TestReplicaStaleDeploymentWriterIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := &deploymentRun{s: b.srv, lease: &l}
-	rec := deploymentRecord{ID: path, Name: "fenced", Type: typeDeployment, Properties: deploymentProperties{
-		ProvisioningState: deployRunning, Mode: "Incremental", CorrelationID: "c1", Timestamp: now.UTC(), Duration: "PT0S"}}
+	rec := runningDeployment("fenced")
 	run.save(rec)
 	if _, out, _ := b.do("GET", path+deployVersion, ""); deployState(out) != deployRunning {
 		t.Fatalf("the run's write under its lease: %v", out)
@@ -506,11 +474,7 @@ func TestReplicaJobs(t *testing.T) {
 	url, dir := replicaDatabase(t)
 	a := jobReplica(t, url, dir, "a")
 	ctx := context.Background()
-	lease := "/providers/securetrain/leases/" + provision.EngineLease
-	poll(t, "a holding the engine's lease", patient, func() (bool, any) {
-		rec, err := a.st.Get(ctx, lease)
-		return err == nil && strings.Contains(string(rec.Body), `"holder":"a"`), err
-	})
+	awaitEngineLease(t, a.st, "a")
 	b := jobReplica(t, url, dir, "b")
 	provisionEnv(t, b, "")
 	// The workspace's storage account keeps the jobs' logs once they end.
@@ -528,7 +492,7 @@ func TestReplicaJobs(t *testing.T) {
 		t.Fatalf("cancel through b: %d %v", st, out)
 	}
 	b.awaitJob("canceled", resources.JobCanceled)
-	if left := processesOfUID(uid); len(left) > 0 {
+	if left := procusers.Processes(uid); len(left) > 0 {
 		t.Fatalf("the job canceled through b still runs on a: %v", left)
 	}
 	if got := b.log("canceled", "std_log.txt"); !strings.Contains(got, fmt.Sprintf("uid=%d", uid)) {
@@ -562,13 +526,13 @@ func TestReplicaJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := a.st.Update(ctx, func(tx store.Tx) error {
-		_, err := tx.Put(ctx, store.Record{ID: lease, Type: store.LeaseType, Body: thief}, store.Condition{})
+		_, err := tx.Put(ctx, store.Record{ID: engineLease, Type: store.LeaseType, Body: thief}, store.Condition{})
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "a to stop the job it no longer may run", patient, func() (bool, any) {
-		left := processesOfUID(uid)
+		left := procusers.Processes(uid)
 		return len(left) == 0, left
 	})
 	if st := b.job("lost")["status"]; st != resources.JobRunning {

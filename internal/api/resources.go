@@ -498,28 +498,21 @@ func withoutETags(v any) string {
 	return string(b)
 }
 
-// defaultSecurityRules are the rules Azure puts at the end of every NSG
-// (spec §8.1), in Azure's representation.
+// defaultSecurityRules are the rules Azure puts at the end of every NSG,
+// in Azure's representation.
 func defaultSecurityRules(nsg arm.ID) []any {
-	rule := func(name, dir, access, src, dst string, prio int, desc string) any {
-		return object{
-			"id": nsg.String() + "/defaultSecurityRules/" + name, "name": name,
-			"type": typeNSG + "/defaultSecurityRules",
+	var out []any
+	for _, r := range resources.DefaultSecurityRules(nsg, "") {
+		out = append(out, object{
+			"id": r.ID.String(), "name": r.ID.Leaf(), "type": typeNSG + "/defaultSecurityRules",
 			"properties": object{
-				"description": desc, "protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
-				"sourceAddressPrefix": src, "destinationAddressPrefix": dst, "access": access, "priority": prio,
-				"direction": dir, "provisioningState": "Succeeded",
+				"description": r.Description, "protocol": string(r.Protocol), "sourcePortRange": "*", "destinationPortRange": "*",
+				"sourceAddressPrefix": r.SourcePrefixes[0], "destinationAddressPrefix": r.DestinationPrefixes[0],
+				"access": string(r.Access), "priority": r.Priority, "direction": string(r.Direction), "provisioningState": "Succeeded",
 			},
-		}
+		})
 	}
-	return []any{
-		rule("AllowVnetInBound", "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork", 65000, "Allow inbound traffic from all VMs in VNET"),
-		rule("AllowAzureLoadBalancerInBound", "Inbound", "Allow", "AzureLoadBalancer", "*", 65001, "Allow inbound traffic from azure load balancer"),
-		rule("DenyAllInBound", "Inbound", "Deny", "*", "*", 65500, "Deny all inbound traffic"),
-		rule("AllowVnetOutBound", "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork", 65000, "Allow outbound traffic from all VMs to all VMs in VNET"),
-		rule("AllowInternetOutBound", "Outbound", "Allow", "*", "Internet", 65001, "Allow outbound traffic from all VMs to Internet"),
-		rule("DenyAllOutBound", "Outbound", "Deny", "*", "*", 65500, "Deny all outbound traffic"),
-	}
+	return out
 }
 
 // deleteResource deletes a resource that nothing holds (the delete

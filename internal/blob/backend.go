@@ -48,6 +48,9 @@ type Backend interface {
 	// commitBlocks commits the uncommitted blocks ids, in order, as the
 	// blob's content (as commit does), and discards its other blocks.
 	commitBlocks(ctx context.Context, account, container string, ids [][]byte, props Props, now time.Time, check func(*Props) error) (Props, error)
+	// stat returns a blob's properties (its stored Size among them)
+	// without opening its content.
+	stat(ctx context.Context, account, container, name string) (Props, error)
 	// open returns a blob's properties and its content, which stays as
 	// it is until closed, whatever is committed meanwhile.
 	open(ctx context.Context, account, container, name string) (Props, content, error)

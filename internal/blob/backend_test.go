@@ -316,3 +316,31 @@ func TestPostgresSweep(t *testing.T) {
 		t.Errorf("after the refused commit: %q", got)
 	}
 }
+
+// stat gives a blob's stored properties, its size among them, as the
+// commit returned them; a missing blob and a missing container are
+// told apart.
+func TestBackendStat(t *testing.T) { eachBackend(t, testBackendStat) }
+
+func testBackendStat(t *testing.T, b Backend) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, err := b.createContainer(ctx, testAccount, "data", now); err != nil {
+		t.Fatal(err)
+	}
+	const text = "longer than one chunk of the tests"
+	committed, err := b.commit(ctx, testAccount, "data", stageString(t, b, text), Props{Name: "f", ContentType: "text/plain"}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.stat(ctx, testAccount, "data", "f")
+	if err != nil || got.Name != "f" || got.Size != int64(len(text)) || got.ETag != committed.ETag || got.ContentType != "text/plain" {
+		t.Errorf("stat: %+v %v; want size %d, etag %s", got, err, len(text), committed.ETag)
+	}
+	if _, err := b.stat(ctx, testAccount, "data", "none"); !errors.Is(err, errBlobNotFound) {
+		t.Errorf("stat of a missing blob: %v", err)
+	}
+	if _, err := b.stat(ctx, testAccount, "nocontainer", "f"); !errors.Is(err, errContainerNotFound) {
+		t.Errorf("stat of a blob of a missing container: %v", err)
+	}
+}

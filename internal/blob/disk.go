@@ -326,6 +326,12 @@ func (d *Disk) props(account, container, name string) (Props, error) {
 	return p, err
 }
 
+func (d *Disk) stat(_ context.Context, account, container, name string) (Props, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.props(account, container, name)
+}
+
 // open returns a blob's properties and its content.
 func (d *Disk) open(_ context.Context, account, container, name string) (Props, content, error) {
 	d.mu.Lock()

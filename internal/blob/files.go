@@ -75,39 +75,83 @@ func ParseURI(uri string) (Location, error) {
 // ErrNothingAt is a URI under which no blob exists.
 var ErrNothingAt = errors.New("no blob at this path")
 
+// FileInfo is a blob Files reads: its name relative to the path asked
+// and its size as stored.
+type FileInfo struct {
+	Rel  string
+	Size int64
+}
+
 // Files calls fn for each blob at p in a container of account: the blob
 // named p (folder is false, rel its base name), or else every blob named
 // p/… (folder is true, rel the rest of its name), in name order.
 func (s *Service) Files(ctx context.Context, account, container, p string, fn func(rel string, r io.Reader) error) (folder bool, err error) {
-	if props, c, err := s.disk.open(ctx, account, container, p); err == nil {
-		defer c.Close()
-		return false, fn(path.Base(p), c.section(0, props.Size))
-	} else if !errors.Is(err, errBlobNotFound) {
-		return false, wrapMissing(err, container)
-	}
-	blobs, err := s.disk.list(ctx, account, container)
+	blobs, folder, err := s.at(ctx, account, container, p)
 	if err != nil {
-		return true, wrapMissing(err, container)
+		return folder, err
 	}
-	page, _ := listPage(blobs, p+"/", "", "", len(blobs))
-	if len(page) == 0 {
-		return true, fmt.Errorf("%s in container %s: %w", p, container, ErrNothingAt)
-	}
-	for _, e := range page {
-		props, c, err := s.disk.open(ctx, account, container, e.blob.Name)
-		if errors.Is(err, errBlobNotFound) {
+	for _, b := range blobs {
+		props, c, err := s.disk.open(ctx, account, container, b.Name)
+		if errors.Is(err, errBlobNotFound) && folder {
 			continue // deleted since the listing
 		}
-		if err != nil {
-			return true, err
+		if errors.Is(err, errBlobNotFound) {
+			return false, nothingAt(p, container)
 		}
-		err = fn(strings.TrimPrefix(e.blob.Name, p+"/"), c.section(0, props.Size))
+		if err != nil {
+			return folder, err
+		}
+		err = fn(relName(p, b.Name, folder), c.section(0, props.Size))
 		c.Close()
 		if err != nil {
-			return true, err
+			return folder, err
 		}
 	}
-	return true, nil
+	return folder, nil
+}
+
+// Stat lists the blobs Files would read at p, with their stored sizes,
+// without reading their content.
+func (s *Service) Stat(ctx context.Context, account, container, p string) (files []FileInfo, folder bool, err error) {
+	blobs, folder, err := s.at(ctx, account, container, p)
+	for _, b := range blobs {
+		files = append(files, FileInfo{Rel: relName(p, b.Name, folder), Size: b.Size})
+	}
+	return files, folder, err
+}
+
+// at finds the blobs at p: the blob named p, or else every blob named
+// p/… (folder), in name order.
+func (s *Service) at(ctx context.Context, account, container, p string) (blobs []Props, folder bool, err error) {
+	if props, err := s.disk.stat(ctx, account, container, p); err == nil {
+		return []Props{props}, false, nil
+	} else if !errors.Is(err, errBlobNotFound) {
+		return nil, false, wrapMissing(err, container)
+	}
+	all, err := s.disk.list(ctx, account, container)
+	if err != nil {
+		return nil, true, wrapMissing(err, container)
+	}
+	page, _ := listPage(all, p+"/", "", "", len(all))
+	if len(page) == 0 {
+		return nil, true, nothingAt(p, container)
+	}
+	for _, e := range page {
+		blobs = append(blobs, *e.blob)
+	}
+	return blobs, true, nil
+}
+
+func nothingAt(p, container string) error {
+	return fmt.Errorf("%s in container %s: %w", p, container, ErrNothingAt)
+}
+
+// relName is the name of blob name found at p, relative to p.
+func relName(p, name string, folder bool) string {
+	if folder {
+		return strings.TrimPrefix(name, p+"/")
+	}
+	return path.Base(p)
 }
 
 func wrapMissing(err error, container string) error {

@@ -467,6 +467,11 @@ func (b *Postgres) blocks(ctx context.Context, tx *sql.Tx, account, container, n
 	return out, nil
 }
 
+func (b *Postgres) stat(ctx context.Context, account, container, name string) (Props, error) {
+	bl, err := readBlob(ctx, b.st.DB(), account, container, name)
+	return bl.Props, err
+}
+
 func (b *Postgres) open(ctx context.Context, account, container, name string) (Props, content, error) {
 	bl, err := readBlob(ctx, b.st.DB(), account, container, name)
 	if err != nil {

@@ -3,6 +3,7 @@ package blob
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,5 +234,46 @@ func TestStoreReopens(t *testing.T) {
 	}
 	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Errorf("an interrupted upload was left: %v", err)
+	}
+}
+
+// Stat lists what Files reads — a folder's blobs in name order, or the
+// one blob named — with the sizes Files' readers give, without reading
+// the content; a path with no blob is ErrNothingAt.
+func TestServiceStat(t *testing.T) { eachBackend(t, testServiceStat) }
+
+func testServiceStat(t *testing.T, b Backend) {
+	ctx := context.Background()
+	svc := NewService(b, fakeAuthority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for name, text := range map[string]string{"out/x.txt": "hello", "out/sub/y.bin": "longer than a chunk", "outside": "z"} {
+		if err := svc.Put(ctx, testAccount, "data", name, strings.NewReader(text), int64(len(text))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		path   string
+		folder bool
+		want   []FileInfo
+	}{
+		{"out", true, []FileInfo{{"sub/y.bin", 19}, {"x.txt", 5}}},
+		{"out/x.txt", false, []FileInfo{{"x.txt", 5}}},
+	} {
+		files, folder, err := svc.Stat(ctx, testAccount, "data", c.path)
+		if err != nil || folder != c.folder || !slices.Equal(files, c.want) {
+			t.Errorf("Stat %s: %v %v %v, want %v %v", c.path, files, folder, err, c.want, c.folder)
+		}
+		var read []FileInfo
+		if _, err := svc.Files(ctx, testAccount, "data", c.path, func(rel string, r io.Reader) error {
+			n, err := io.Copy(io.Discard, r)
+			read = append(read, FileInfo{rel, n})
+			return err
+		}); err != nil || !slices.Equal(read, files) {
+			t.Errorf("Files %s read %v (%v); Stat listed %v", c.path, read, err, files)
+		}
+	}
+	for _, c := range [][2]string{{"data", "none"}, {"data", "ou"}, {"nocontainer", "out"}} {
+		if files, _, err := svc.Stat(ctx, testAccount, c[0], c[1]); !errors.Is(err, ErrNothingAt) || len(files) != 0 {
+			t.Errorf("Stat %s in %s: %v %v, want ErrNothingAt", c[1], c[0], files, err)
+		}
 	}
 }

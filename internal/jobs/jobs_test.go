@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,5 +168,24 @@ func TestCancelBeforePlacementWins(t *testing.T) {
 	}
 	if got := status(); got != resources.JobCanceled {
 		t.Errorf("a canceled job after a stale step: %s, want it to stay Canceled", got)
+	}
+}
+
+// A failure says what ended a process beyond its exit code: the signal,
+// and the OOM killer's kills on its node.
+func TestHowEnded(t *testing.T) {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		ooms int
+		want string
+	}{
+		{0, 0, ""},
+		{syscall.SIGKILL, 0, " (ended by signal SIGKILL)"},
+		{syscall.SIGKILL, 2, " (ended by signal SIGKILL); the kernel's OOM killer killed 2 process(es) on node tvm-0001: its processes used more memory than its VM size has"},
+		{0, 1, "; the kernel's OOM killer killed 1 process(es) on node tvm-0001: its processes used more memory than its VM size has"},
+	} {
+		if got := howEnded(c.sig, c.ooms, "tvm-0001"); got != c.want {
+			t.Errorf("howEnded(%v, %d) = %q, want %q", c.sig, c.ooms, got, c.want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/sandbox"
@@ -35,10 +38,11 @@ import (
 // hostPath is the PATH of job processes.
 const hostPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// process is one process of a job: its rank and log.
+// process is one process of a job: its rank, node (index) and log.
 type process struct {
 	cmd     *exec.Cmd
 	rank    int
+	node    int
 	logPath string
 }
 
@@ -63,6 +67,10 @@ type run struct {
 	reason *Failure // why it was stopped (canceled, timeout, deleted); nil while it runs on
 	status string   // the status stop gives it: Canceled or Failed
 	exits  []int    // exit codes by process, once done
+	// signals are the signals that ended the processes (0: it exited),
+	// and oomKills the kernel's OOM kills in each node's group, once done.
+	signals  []syscall.Signal
+	oomKills []int
 	// leftover is why a control group could not be removed (logged): a
 	// killed, empty group only wastes a directory, and the next run on
 	// the node takes it over.
@@ -224,7 +232,7 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 			if err != nil {
 				return fail(err)
 			}
-			p.rank = rank
+			p.rank, p.node = rank, i
 			r.procs = append(r.procs, p)
 		}
 	}
@@ -232,11 +240,14 @@ func start(ctx context.Context, sp spec, wake func()) (*run, error) {
 	return r, nil
 }
 
-// groupName names the control group of a job's node i: by the job's
-// working directory (its key), so that a restart finds what a killed
-// server left.
+// groupName names the control group of a job's node i by the job's
+// working directory, so that a restart finds what a killed server left.
+// By its whole path, not its base (the job's key): two servers on a host
+// (their node directories differ) may run jobs of the same id, and a
+// group of the other's name would be taken over — its processes killed.
 func groupName(workDir string, i int) string {
-	return fmt.Sprintf("job-%s-%d", filepath.Base(workDir), i)
+	sum := sha256.Sum256([]byte(workDir))
+	return fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:12]), i)
 }
 
 // removeGroupsLeft removes the control groups a killed server left of a
@@ -290,7 +301,7 @@ func mountStorage(ctx context.Context, sp spec) error {
 // wait collects the exit codes, kills what the processes left behind,
 // and wakes the scheduler.
 func (r *run) wait(wake func()) {
-	exits := make([]int, len(r.procs))
+	exits, signals := make([]int, len(r.procs)), make([]syscall.Signal, len(r.procs))
 	for i, p := range r.procs {
 		err := p.cmd.Wait()
 		var ee *exec.ExitError
@@ -298,15 +309,22 @@ func (r *run) wait(wake func()) {
 		case err == nil:
 		case errors.As(err, &ee):
 			exits[i] = ee.ExitCode() // -1 when killed by a signal
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				signals[i] = ws.Signal()
+			}
 		default:
 			exits[i] = -1
 		}
 	}
 	r.kill() // nothing outlives the job
+	ooms := make([]int, len(r.groups))
+	for i, g := range r.groups {
+		ooms[i] = g.OOMKills() // before the groups go
+	}
 	leftover := r.removeGroups()
 	r.mu.Lock()
 	r.leftover = leftover
-	r.exits = exits
+	r.exits, r.signals, r.oomKills = exits, signals, ooms
 	r.mu.Unlock()
 	close(r.done)
 	wake()
@@ -449,7 +467,7 @@ func killUser(uid int) {
 		return
 	}
 	for range 50 {
-		pids := processesOf(uid)
+		pids := procusers.Processes(uid)
 		if len(pids) == 0 {
 			return
 		}
@@ -457,56 +475,6 @@ func killUser(uid int) {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // it may have exited already
 		}
 	}
-}
-
-// procStatus calls fn with the real and effective user ids of every live
-// process (a zombie is dead: it only waits for its parent to read its
-// exit).
-func procStatus(fn func(pid, real, effective int)) {
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		real, effective, zombie := -1, -1, false
-		for line := range strings.SplitSeq(string(status), "\n") {
-			f := strings.Fields(line)
-			switch {
-			case len(f) >= 2 && f[0] == "State:":
-				zombie = f[1] == "Z"
-			case len(f) >= 3 && f[0] == "Uid:":
-				real, _ = strconv.Atoi(f[1])
-				effective, _ = strconv.Atoi(f[2])
-			}
-		}
-		if !zombie {
-			fn(pid, real, effective)
-		}
-	}
-}
-
-// processesOf lists the live processes whose real or effective user is
-// uid.
-func processesOf(uid int) []int {
-	var out []int
-	procStatus(func(pid, real, effective int) {
-		if real == uid || effective == uid {
-			out = append(out, pid)
-		}
-	})
-	return out
-}
-
-// usersOfProcesses is the set of user ids live processes run as.
-func usersOfProcesses() map[int]bool {
-	out := map[int]bool{}
-	procStatus(func(_, real, effective int) { out[real], out[effective] = true, true })
-	return out
 }
 
 // accountExists reports whether an account has uid.

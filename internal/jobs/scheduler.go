@@ -10,12 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/clock"
 	"securetrain/internal/fabric"
 	"securetrain/internal/netverify"
+	"securetrain/internal/procusers"
 	"securetrain/internal/provision"
 	"securetrain/internal/resources"
 	"securetrain/internal/store"
@@ -43,6 +47,9 @@ type Config struct {
 	// FirstUID and UIDs are the range of user ids jobs run as, one per
 	// running job; ids an account or a process uses are skipped.
 	FirstUID, UIDs int
+	// UIDLeaseDir is where the user ids are leased (uids.go): every
+	// server on the host must share it. "" is DefaultUIDLeaseDir.
+	UIDLeaseDir string
 }
 
 // Default user ids of jobs: above the ranges distributions give accounts.
@@ -57,9 +64,9 @@ type Scheduler struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by entry key
-	// taken are the user ids of running jobs and commands, and of a job
-	// being started.
-	taken map[int]bool
+	// leases hold the user ids of running jobs and commands, and of a job
+	// being started, host-wide (uids.go).
+	leases map[int]*os.File
 }
 
 // New returns a scheduler; the engine runs it (Engine.SetScheduler).
@@ -67,7 +74,10 @@ func New(cfg Config) *Scheduler {
 	if cfg.FirstUID == 0 {
 		cfg.FirstUID, cfg.UIDs = DefaultFirstUID, DefaultUIDs
 	}
-	return &Scheduler{cfg: cfg, runs: map[string]*run{}, taken: map[int]bool{}}
+	if cfg.UIDLeaseDir == "" {
+		cfg.UIDLeaseDir = DefaultUIDLeaseDir
+	}
+	return &Scheduler{cfg: cfg, runs: map[string]*run{}, leases: map[int]*os.File{}}
 }
 
 // LogPath is where a job's log file lives (user_logs/name), or "" when
@@ -168,8 +178,16 @@ func (s *Scheduler) step(ctx context.Context, e entry, ps *passState) (again boo
 	case r == nil && started:
 		// Started before the server restarted, or by another replica that
 		// stopped working: whatever is left of it here is stopped, and it
-		// fails rather than run twice.
-		killUser(e.UID)
+		// fails rather than run twice. Its user's processes are killed
+		// unless another job or command holds its user id now.
+		retaken, err := s.retakeUID(e.UID)
+		if err != nil {
+			return false, err
+		}
+		if retaken {
+			killUser(e.UID)
+			s.releaseUID(e.UID)
+		}
 		removeGroupsLeft(filepath.Join(s.cfg.WorkDir, key(e.Job)), len(e.Nodes))
 		return true, s.end(ctx, e, resources.JobFailed, s.interrupted(e))
 	case body == nil && r == nil, resources.JobTerminal(status):
@@ -243,7 +261,7 @@ func (s *Scheduler) place(ctx context.Context, e entry, job *resources.Job, ps *
 		return false, s.queued(ctx, e)
 	}
 	if ps.busy == nil {
-		ps.busy = usersOfProcesses()
+		ps.busy = procusers.Users()
 	}
 	uid, err := s.takeUID(ps.busy)
 	if err != nil {
@@ -348,7 +366,7 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 		return false, nil // its exit wakes the engine
 	}
 	r.mu.Lock()
-	status, why, exits := r.status, r.reason, r.exits
+	status, why, exits, signals, ooms := r.status, r.reason, r.exits, r.signals, r.oomKills
 	if r.timer != nil {
 		r.timer.Stop()
 	}
@@ -362,8 +380,8 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 			if code != 0 {
 				p := r.procs[i]
 				status, why = resources.JobFailed, &Failure{Code: "UserError", Message: fmt.Sprintf(
-					"Execution failed. User process 'Rank %d' exited with status code %d. Last lines of user_logs/%s:\n%s",
-					p.rank, code, filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
+					"Execution failed. User process 'Rank %d' exited with status code %d%s. Last lines of user_logs/%s:\n%s",
+					p.rank, code, howEnded(signals[i], ooms[p.node], e.Nodes[p.node]), filepath.Base(p.logPath), strings.Join(lastLines(p.logPath, 10), "\n"))}
 				if r.rendezvous != nil {
 					why.Message += s.explainRendezvous(ctx, e, r.rendezvous)
 				}
@@ -395,9 +413,23 @@ func (s *Scheduler) collect(ctx context.Context, e entry, r *run) (bool, error) 
 	}
 	s.mu.Lock()
 	delete(s.runs, key(e.Job))
-	delete(s.taken, r.uid)
 	s.mu.Unlock()
+	s.releaseUID(r.uid)
 	return true, nil
+}
+
+// howEnded says what ended a process beyond its exit code: the signal,
+// when a signal ended it, and the kernel's OOM kills on its node, when
+// its node's processes ran out of the VM size's memory ("" for neither).
+func howEnded(sig syscall.Signal, ooms int, node string) string {
+	var how string
+	if sig != 0 {
+		how = fmt.Sprintf(" (ended by signal %s)", unix.SignalName(sig))
+	}
+	if ooms > 0 {
+		how += fmt.Sprintf("; the kernel's OOM killer killed %d process(es) on node %s: its processes used more memory than its VM size has", ooms, node)
+	}
+	return how
 }
 
 // explainRendezvous says, for a distributed job that failed on the netns
@@ -559,30 +591,6 @@ func (s *Scheduler) Forget(ctx context.Context, jobID string) error {
 	return s.removeFiles(jobID)
 }
 
-// takeUID takes a user id no job, command, account or live process uses
-// (busy: the ids of live processes; nil reads them now) until releaseUID.
-func (s *Scheduler) takeUID(busy map[int]bool) (int, error) {
-	if busy == nil {
-		busy = usersOfProcesses()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for uid := s.cfg.FirstUID; uid < s.cfg.FirstUID+s.cfg.UIDs; uid++ {
-		if !busy[uid] && !s.taken[uid] && !accountExists(uid) {
-			s.taken[uid] = true
-			return uid, nil
-		}
-	}
-	return 0, fmt.Errorf("no free user id in %d–%d", s.cfg.FirstUID, s.cfg.FirstUID+s.cfg.UIDs-1)
-}
-
-// releaseUID gives a user id back.
-func (s *Scheduler) releaseUID(uid int) {
-	s.mu.Lock()
-	delete(s.taken, uid)
-	s.mu.Unlock()
-}
-
 // Shutdown kills the processes of every running job and waits for them,
 // when the server stops or its engine lost the lease: the jobs stay
 // Running in the store, and the next start, or the replica that works
@@ -601,6 +609,7 @@ func (s *Scheduler) Shutdown() {
 	for jobID, r := range runs {
 		r.kill()
 		<-r.done
+		s.releaseUID(r.uid)
 		// The replica that ends the job (a restart of this one, or
 		// another) serves its logs from the datastore.
 		s.keepLogs(ctx, jobID)

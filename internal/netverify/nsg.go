@@ -146,22 +146,6 @@ func (c *nsgCtx) dir(d resources.Direction) *nsgDir {
 	return &c.out
 }
 
-// defaultRules are the six rules every NSG has (spec §8.1).
-var defaultRules = []struct {
-	name      string
-	priority  int
-	direction resources.Direction
-	access    resources.Access
-	src, dst  string
-}{
-	{"AllowVnetInBound", 65000, resources.Inbound, resources.Allow, "VirtualNetwork", "VirtualNetwork"},
-	{"AllowAzureLoadBalancerInBound", 65001, resources.Inbound, resources.Allow, "AzureLoadBalancer", "*"},
-	{"DenyAllInBound", 65500, resources.Inbound, resources.Deny, "*", "*"},
-	{"AllowVnetOutBound", 65000, resources.Outbound, resources.Allow, "VirtualNetwork", "VirtualNetwork"},
-	{"AllowInternetOutBound", 65001, resources.Outbound, resources.Allow, "*", "Internet"},
-	{"DenyAllOutBound", 65500, resources.Outbound, resources.Deny, "*", "*"},
-}
-
 var allPorts = []resources.PortRange{{From: 0, To: 65535}}
 
 // nsgFor compiles the NSG a reference of a subnet or of a NIC in it points
@@ -187,13 +171,7 @@ func (n *Network) nsgFor(ref resources.Ref, sc *subnetCtx) *nsgCtx {
 
 func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*resources.SecurityRule, sc *subnetCtx) *nsgCtx {
 	c := &nsgCtx{id: id, label: label, pos: pos, createdBy: createdBy}
-	all := make([]*resources.SecurityRule, 0, len(rules)+len(defaultRules))
-	all = append(all, rules...)
-	for _, d := range defaultRules {
-		all = append(all, &resources.SecurityRule{Meta: resources.Meta{ID: id.Child("defaultSecurityRules", d.name), Pos: pos},
-			Priority: d.priority, Direction: d.direction, Access: d.access, Protocol: resources.ProtoAny,
-			SourcePrefixes: []string{d.src}, DestinationPrefixes: []string{d.dst}})
-	}
+	all := append(append([]*resources.SecurityRule(nil), rules...), resources.DefaultSecurityRules(id, pos)...)
 	for i, r := range all {
 		cr, err := n.compileRule(c, r, sc, i >= len(rules))
 		if err != nil {

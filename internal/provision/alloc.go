@@ -39,8 +39,13 @@ func storedSubnet(ctx context.Context, rd store.Reader, subnet arm.ID) (*resourc
 		return nil, fmt.Errorf("%s is not a subnet id", subnet)
 	}
 	rec, err := rd.Get(ctx, vnet.String())
-	if err != nil {
+	if isNotFound(err) {
 		return nil, &Error{Code: "SubnetNotFound", Message: fmt.Sprintf("virtual network %s of subnet %s: %v", vnet.Name(), subnet.Leaf(), err)}
+	}
+	if err != nil {
+		// Kept as it is (a serialization failure is retried whole), not
+		// taken for a missing subnet.
+		return nil, fmt.Errorf("read virtual network %s of subnet %s: %w", vnet.Name(), subnet.Leaf(), err)
 	}
 	snap, err := resources.DecodeStored(rec.Body)
 	if err != nil {

@@ -163,6 +163,28 @@ func (g *Group) Kill() {
 	}
 }
 
+// OOMKills is how many of the group's processes the kernel's OOM killer
+// has killed (memory.oom_control on cgroup v1, memory.events on v2): a
+// process it killed ended by SIGKILL like any other, and only the group
+// tells why.
+func (g *Group) OOMKills() int {
+	for _, dir := range g.dirs {
+		for _, file := range []string{"memory.oom_control", "memory.events"} {
+			data, err := os.ReadFile(filepath.Join(dir, file))
+			if err != nil {
+				continue
+			}
+			for line := range strings.SplitSeq(string(data), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+					n, _ := strconv.Atoi(f[1])
+					return n
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // zombie reports whether pid has exited and only waits to be reaped.
 func zombie(pid int) bool {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

@@ -20,6 +20,9 @@ func (g *Group) add(int) error { return errors.New("sandbox: no control groups o
 // Pids lists nothing.
 func (g *Group) Pids() []int { return nil }
 
+// OOMKills is 0.
+func (g *Group) OOMKills() int { return 0 }
+
 // Kill does nothing.
 func (g *Group) Kill() {}
 

@@ -51,6 +51,18 @@ type Spec struct {
 	Enter func(start func() error) error
 }
 
+// Nobody is the user (and group) id of unprivileged processes that need
+// no user of their own, such as the node agents: nobody.
+const Nobody = 65534
+
+// Unprivileged is the start of a process as uid, with the same number as
+// its group id and no supplementary groups: started by root, it has no
+// capabilities left (the change of credentials drops them all). Callers
+// add the rest of their process's attributes to it.
+func Unprivileged(uid int) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
+}
+
 // gate holds a new process until it is in its group: its shell reads one
 // line from descriptor 3 (the server writes it once the process has been
 // moved), closes it and only then executes the program. A process that
@@ -76,10 +88,8 @@ func (g *Group) Start(sp Spec) (*exec.Cmd, error) {
 	cmd := exec.Command("/bin/sh", append([]string{"-c", gate, "sh"}, sp.Argv...)...)
 	cmd.Dir, cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = sp.Dir, sp.Env, sp.Stdin, sp.Stdout, sp.Stderr
 	cmd.ExtraFiles = []*os.File{r}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:    true,
-		Credential: &syscall.Credential{Uid: uint32(sp.UID), Gid: uint32(sp.UID), Groups: []uint32{}},
-	}
+	cmd.SysProcAttr = Unprivileged(sp.UID)
+	cmd.SysProcAttr.Setpgid = true
 	if sp.Enter != nil {
 		err = sp.Enter(cmd.Start)
 	} else {

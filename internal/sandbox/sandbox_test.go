@@ -155,10 +155,16 @@ func TestMemoryLimitKills(t *testing.T) {
 	if out, err := run(16); err != nil || !strings.Contains(out, "allocated 16") {
 		t.Fatalf("16 MiB under a 64 MiB limit: %v\n%s", err, out)
 	}
+	if n := g.OOMKills(); n != 0 {
+		t.Errorf("%d OOM kills after a process within the limit", n)
+	}
 	out, err := run(200)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("200 MiB under a 64 MiB limit: %v, want killed by the OOM killer\n%s", err, out)
+	}
+	if n := g.OOMKills(); n < 1 {
+		t.Errorf("the group counts %d OOM kills after its process was killed for its memory", n)
 	}
 }
 

@@ -61,9 +61,7 @@ func createStorageAccount(tb testing.TB, ctx context.Context, s *server, rg, nam
 	id := rgID(rg) + "/providers/Microsoft.Storage/storageAccounts/" + name
 	p, err := c.BeginCreateOrUpdateByID(ctx, id, "2023-05-01", armresources.GenericResource{Location: to.Ptr(location),
 		Kind: to.Ptr("StorageV2"), SKU: &armresources.SKU{Name: to.Ptr("Standard_LRS")}, Properties: map[string]any{}}, nil)
-	must(tb, err, "create storage account "+name)
-	_, err = p.PollUntilDone(ctx, pollOpts)
-	must(tb, err, "create storage account "+name)
+	done(tb, ctx, p, err, "create storage account "+name)
 	return id
 }
 

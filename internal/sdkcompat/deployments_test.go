@@ -81,9 +81,7 @@ func TestTemplateDeploymentsSDK(t *testing.T) {
 	createGroup(t, ctx, admin, rgML)
 
 	p, err := deployments.BeginCreateOrUpdate(ctx, rgNet, "network", deployment(t, networkTemplate, map[string]any{"vnetName": vnetName}), nil)
-	must(t, err, "deploy the network")
-	net, err := p.PollUntilDone(ctx, pollOpts)
-	must(t, err, "network deployment")
+	net := done(t, ctx, p, err, "deploy the network")
 	if str((*string)(net.Properties.ProvisioningState)) != "Succeeded" {
 		t.Fatalf("network deployment: %+v", net.Properties)
 	}
@@ -100,18 +98,14 @@ func TestTemplateDeploymentsSDK(t *testing.T) {
 		Identity:   &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
 		Properties: &armmachinelearning.WorkspaceProperties{FriendlyName: to.Ptr("templates")},
 	}, nil)
-	must(t, err, "workspace")
-	_, err = pw.PollUntilDone(ctx, pollOpts)
-	must(t, err, "workspace")
+	done(t, ctx, pw, err, "workspace")
 
 	tmpl, err := os.ReadFile(filepath.Join("..", "template", "testdata", "quickstarts", "amlcompute", "azuredeploy.json"))
 	must(t, err, "quickstart")
 	params := map[string]any{"workspaceName": wsName, "clusterName": "cpu-tmpl", "adminUserName": "azureuser", "adminUserPassword": "Sdk-secret-91!",
 		"vnetResourceGroupName": rgNet, "vnetName": vnetName, "subnetName": "compute"}
 	p, err = deployments.BeginCreateOrUpdate(ctx, rgML, "cluster", deployment(t, string(tmpl), params), nil)
-	must(t, err, "deploy the cluster quickstart")
-	cl, err := p.PollUntilDone(ctx, pollOpts)
-	must(t, err, "cluster deployment")
+	cl := done(t, ctx, p, err, "deploy the cluster quickstart")
 	if len(cl.Properties.OutputResources) != 1 {
 		t.Errorf("output resources: %+v", cl.Properties.OutputResources)
 	}
@@ -174,9 +168,7 @@ func TestTemplateDeploymentsSDK(t *testing.T) {
 
 	// Deleting a deployment keeps what it deployed.
 	dp, err := deployments.BeginDelete(ctx, rgML, "cluster", nil)
-	must(t, err, "delete")
-	_, err = dp.PollUntilDone(ctx, pollOpts)
-	must(t, err, "delete")
+	done(t, ctx, dp, err, "delete")
 	_, err = deployments.Get(ctx, rgML, "cluster", nil)
 	wantResponseError(t, err, http.StatusNotFound, "DeploymentNotFound")
 	_, err = admin.ml.NewComputeClient().Get(ctx, rgML, wsName, "cpu-tmpl", nil)

@@ -35,18 +35,14 @@ func workspaceWithCluster(t *testing.T, ctx context.Context, c clients, minNodes
 		Location: to.Ptr(location),
 		Identity: &armmachinelearning.ManagedServiceIdentity{Type: to.Ptr(armmachinelearning.ManagedServiceIdentityTypeSystemAssigned)},
 	}, nil)
-	must(t, err, "create the workspace")
-	_, err = p.PollUntilDone(ctx, pollOpts)
-	must(t, err, "create the workspace")
+	done(t, ctx, p, err, "create the workspace")
 	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
 		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
 		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
 			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr(minNodes)}},
 	}}
 	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
-	must(t, err, "create the cluster")
-	_, err = pc.PollUntilDone(ctx, pollOpts)
-	must(t, err, "create the cluster")
+	done(t, ctx, pc, err, "create the cluster")
 }
 
 // The unmodified JobsClient submits a command job on a cluster at 0
@@ -94,9 +90,7 @@ func TestJobsClient(t *testing.T) {
 	_, err = jobs.CreateOrUpdate(ctx, rgML, wsName, "job2", command("sleep 600"), nil)
 	must(t, err, "create job2")
 	pcancel, err := jobs.BeginCancel(ctx, rgML, wsName, "job2", nil)
-	must(t, err, "cancel job2")
-	_, err = pcancel.PollUntilDone(ctx, pollOpts)
-	must(t, err, "cancel job2")
+	done(t, ctx, pcancel, err, "cancel job2")
 	for range 3000 {
 		got, err := jobs.Get(ctx, rgML, wsName, "job2", nil)
 		must(t, err, "get job2")

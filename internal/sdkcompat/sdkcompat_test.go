@@ -251,6 +251,16 @@ func (s *server) clients(tb testing.TB, token string) clients {
 	return c
 }
 
+// done waits for the operation p that a Begin… call returned (with err)
+// to end, failing the test on either's error, and returns its result.
+func done[T any](tb testing.TB, ctx context.Context, p *runtime.Poller[T], err error, what string) T {
+	tb.Helper()
+	must(tb, err, what)
+	res, err := p.PollUntilDone(ctx, pollOpts)
+	must(tb, err, what+" poll")
+	return res
+}
+
 // must fails the test on err, printing the SDK's error (for a
 // *azcore.ResponseError: method, URL, status, code and raw body).
 func must(tb testing.TB, err error, what string) {
@@ -434,9 +444,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 
 	nsgs := admin.net.NewSecurityGroupsClient()
 	p1, err := nsgs.BeginCreateOrUpdate(ctx, rgNet, nsgName, securityGroup(), nil)
-	must(t, err, "NSG")
-	_, err = p1.PollUntilDone(ctx, pollOpts)
-	must(t, err, "NSG poll")
+	done(t, ctx, p1, err, "NSG")
 	// A standalone rule through the child client (classic Batch node
 	// management, spec §8.3).
 	rules := admin.net.NewSecurityRulesClient()
@@ -448,18 +456,14 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 			DestinationAddressPrefix: to.Ptr("*"), DestinationPortRange: to.Ptr("29876-29877"),
 		},
 	}, nil)
-	must(t, err, "security rule")
-	rule, err := p2.PollUntilDone(ctx, pollOpts)
-	must(t, err, "security rule poll")
+	rule := done(t, ctx, p2, err, "security rule")
 	if !sameID(rule.ID, nsgID+"/securityRules/AllowBatchNodeManagement") || rule.Properties == nil || *rule.Properties.Priority != 110 {
 		t.Fatalf("security rule: id %s, %+v", str(rule.ID), rule.Properties)
 	}
 
 	rts := admin.net.NewRouteTablesClient()
 	p3, err := rts.BeginCreateOrUpdate(ctx, rgNet, rtName, routeTable(), nil)
-	must(t, err, "route table")
-	_, err = p3.PollUntilDone(ctx, pollOpts)
-	must(t, err, "route table poll")
+	done(t, ctx, p3, err, "route table")
 
 	// The compute subnet's way out: a NAT gateway with a public IP (a
 	// subnet without one cannot create computes, spec §8.3).
@@ -467,22 +471,16 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 	pp, err := pips.BeginCreateOrUpdate(ctx, rgNet, "pip-nat", armnetwork.PublicIPAddress{Location: to.Ptr(location),
 		SKU:        &armnetwork.PublicIPAddressSKU{Name: to.Ptr(armnetwork.PublicIPAddressSKUNameStandard)},
 		Properties: &armnetwork.PublicIPAddressPropertiesFormat{PublicIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic)}}, nil)
-	must(t, err, "public IP")
-	_, err = pp.PollUntilDone(ctx, pollOpts)
-	must(t, err, "public IP poll")
+	done(t, ctx, pp, err, "public IP")
 	nats := admin.net.NewNatGatewaysClient()
 	pn, err := nats.BeginCreateOrUpdate(ctx, rgNet, "nat-egress", armnetwork.NatGateway{Location: to.Ptr(location),
 		SKU:        &armnetwork.NatGatewaySKU{Name: to.Ptr(armnetwork.NatGatewaySKUNameStandard)},
 		Properties: &armnetwork.NatGatewayPropertiesFormat{PublicIPAddresses: []*armnetwork.SubResource{{ID: to.Ptr(netID("publicIPAddresses", "pip-nat"))}}}}, nil)
-	must(t, err, "NAT gateway")
-	_, err = pn.PollUntilDone(ctx, pollOpts)
-	must(t, err, "NAT gateway poll")
+	done(t, ctx, pn, err, "NAT gateway")
 
 	vnets := admin.net.NewVirtualNetworksClient()
 	p4, err := vnets.BeginCreateOrUpdate(ctx, rgNet, vnetName, virtualNetwork(), nil)
-	must(t, err, "VNet")
-	_, err = p4.PollUntilDone(ctx, pollOpts)
-	must(t, err, "VNet poll")
+	done(t, ctx, p4, err, "VNet")
 
 	workspaces := admin.ml.NewWorkspacesClient()
 	p5, err := workspaces.BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
@@ -496,9 +494,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 			ApplicationInsights: to.Ptr(rgID(rgML) + "/providers/Microsoft.Insights/components/ai-secure"),
 		},
 	}, nil)
-	must(t, err, "workspace")
-	_, err = p5.PollUntilDone(ctx, pollOpts)
-	must(t, err, "workspace poll")
+	done(t, ctx, p5, err, "workspace")
 
 	computes := admin.ml.NewComputeClient()
 	// Without the workspace's private endpoint a no-public-IP cluster is
@@ -520,18 +516,12 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 			}},
 		},
 	}, nil)
-	must(t, err, "private endpoint")
-	_, err = p6.PollUntilDone(ctx, pollOpts)
-	must(t, err, "private endpoint poll")
+	done(t, ctx, p6, err, "private endpoint")
 
 	p7, err := computes.BeginCreateOrUpdate(ctx, rgML, wsName, clusterName, amlCluster(computeSN), nil)
-	must(t, err, "AmlCompute")
-	_, err = p7.PollUntilDone(ctx, pollOpts)
-	must(t, err, "AmlCompute poll")
+	done(t, ctx, p7, err, "AmlCompute")
 	p8, err := computes.BeginCreateOrUpdate(ctx, rgML, wsName, ciName, computeInstance(), nil)
-	must(t, err, "ComputeInstance")
-	_, err = p8.PollUntilDone(ctx, pollOpts)
-	must(t, err, "ComputeInstance poll")
+	done(t, ctx, p8, err, "ComputeInstance")
 
 	t.Run("read back into typed models", func(t *testing.T) {
 		nsg, err := nsgs.Get(ctx, rgNet, nsgName, nil)
@@ -672,16 +662,12 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		aml.Description = to.Ptr("training cluster with public IP")
 		aml.Properties.EnableNodePublicIP = to.Ptr(true)
 		p, err := computes.BeginCreateOrUpdate(ctx, rgML, wsName, "cpu-pip", body, nil)
-		must(t, err, "public-IP cluster")
-		_, err = p.PollUntilDone(ctx, pollOpts)
-		must(t, err, "public-IP cluster poll")
+		done(t, ctx, p, err, "public-IP cluster")
 		// Raising the minimum (PATCH, ComputeClient.BeginUpdate) scales it to 2.
 		pu, err := computes.BeginUpdate(ctx, rgML, wsName, "cpu-pip", armmachinelearning.ClusterUpdateParameters{
 			Properties: &armmachinelearning.ClusterUpdateProperties{Properties: &armmachinelearning.ScaleSettingsInformation{
 				ScaleSettings: &armmachinelearning.ScaleSettings{MinNodeCount: to.Ptr[int32](2), MaxNodeCount: to.Ptr[int32](4)}}}}, nil)
-		must(t, err, "update scale settings")
-		_, err = pu.PollUntilDone(ctx, pollOpts)
-		must(t, err, "update poll")
+		done(t, ctx, pu, err, "update scale settings")
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			got, err := computes.Get(ctx, rgML, wsName, "cpu-pip", nil)
@@ -806,9 +792,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		_, err = api.AssignRole(ctx, s.st, who, "Data Scientist", rgID(rgNet))
 		must(t, err, "assign Data Scientist on rg-net")
 		poller, err := ds.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "ds-cluster", amlCluster(computeSN), nil)
-		must(t, err, "data scientist creates the cluster once it may join the subnet")
-		_, err = poller.PollUntilDone(ctx, pollOpts)
-		must(t, err, "data scientist's cluster poll")
+		done(t, ctx, poller, err, "data scientist creates the cluster once it may join the subnet")
 	})
 
 	t.Run("ipFlowVerify", func(t *testing.T) {
@@ -832,9 +816,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 					LocalIPAddress:   to.Ptr("10.0.1.4"), LocalPort: to.Ptr(tc.port),
 					RemoteIPAddress: to.Ptr(tc.remote), RemotePort: to.Ptr("50123"),
 				}, nil)
-				must(t, err, "ipFlowVerify")
-				res, err := poller.PollUntilDone(ctx, pollOpts)
-				must(t, err, "ipFlowVerify poll")
+				res := done(t, ctx, poller, err, "ipFlowVerify")
 				if res.Access == nil || *res.Access != tc.want || !strings.Contains(str(res.RuleName), tc.rule) {
 					t.Fatalf("access %v rule %s; want %s by a rule naming %q", res.Access, str(res.RuleName), tc.want, tc.rule)
 				}
@@ -862,9 +844,7 @@ func TestSecureTrainingEnvironment(t *testing.T) {
 		_, err = admin.locks.DeleteAtResourceGroupLevel(ctx, rgML, "no-delete", nil)
 		must(t, err, "delete lock")
 		poller, err := admin.groups.BeginDelete(ctx, rgML, nil)
-		must(t, err, "delete unlocked group")
-		_, err = poller.PollUntilDone(ctx, pollOpts)
-		must(t, err, "delete unlocked group poll")
+		done(t, ctx, poller, err, "delete unlocked group")
 		_, err = admin.groups.Get(ctx, rgML, nil)
 		wantResponseError(t, err, http.StatusNotFound, "ResourceGroupNotFound")
 	})

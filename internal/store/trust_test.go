@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"securetrain/internal/sandbox"
 )
 
 // filled is a closed store in a new data directory with n records of about
@@ -340,8 +342,8 @@ func TestOpenRefusesReadOnlyDatabase(t *testing.T) {
 // returns.
 func unprivileged(t *testing.T, cmd *exec.Cmd, dir string) string {
 	t.Helper()
-	const nobody = 65534
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	const nobody = sandbox.Nobody
+	cmd.SysProcAttr = sandbox.Unprivileged(nobody)
 	// dir is TempDir/NNN/data, and TempDir is 0700: let nobody pass.
 	if err := os.Chmod(filepath.Dir(filepath.Dir(dir)), 0o711); err != nil {
 		t.Fatal(err)

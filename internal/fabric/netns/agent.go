@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"securetrain/internal/fabric"
+	"securetrain/internal/sandbox"
 )
 
 // The node agent: a process of the server's own binary (the hidden
@@ -196,8 +197,8 @@ func agentCommand(a Agent) *exec.Cmd {
 	cmd := exec.Command("/proc/self/exe", a.Args...)
 	cmd.Env = append([]string{}, a.Env...)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
-		Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sandbox.Unprivileged(uid)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	return cmd
 }
 

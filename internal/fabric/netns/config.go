@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"securetrain/internal/netverify"
+	"securetrain/internal/sandbox"
 )
 
 // NamePrefix starts the name of every namespace a netns fabric creates.
@@ -41,7 +42,7 @@ type Agent struct {
 
 // AgentUID is the default user of node agents: nobody, shared by every
 // node's agent; jobs run as users of their own.
-const AgentUID = 65534
+const AgentUID = sandbox.Nobody
 
 // Namespace is what `securetrain fabric status` shows of one namespace.
 type Namespace struct {
