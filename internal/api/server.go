@@ -250,6 +250,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who string) error
 	if len(segs) == 8 && lower[2] == "providers" && lower[4] == "locations" && lower[6] == "operations" {
 		return s.operationRoute(w, r, who, provision.OperationID(segs[1], segs[3], segs[5], segs[7]))
 	}
+	if len(segs) == 7 && lower[2] == "providers" && lower[3] == strings.ToLower(mlNamespace) && lower[4] == "locations" && lower[6] == "usages" {
+		return s.usagesRoute(w, r, who, segs[1], segs[5])
+	}
 	if p, ok := parseResourcePath(segs, lower); ok {
 		return s.resourceRoute(w, r, who, p)
 	}

@@ -467,3 +467,45 @@ func (s *Server) checkCompute(ctx context.Context, who string, id arm.ID) (requi
 	}
 	return rep, nil
 }
+
+// Referrers lists the resources whose bodies reference id (a public IP's
+// load balancer, NAT gateway, firewall or network interface): what a
+// resource is attached to, which Azure's bodies say only in part. It
+// needs read on id, and lists only the referrers of Azure's types the
+// principal may read, in id order (the store's index of references: no
+// body is read).
+func (s *Server) Referrers(r *http.Request, id arm.ID) ([]arm.ID, error) {
+	start := time.Now()
+	who, err := s.authenticate(r)
+	var out []arm.ID
+	if err == nil {
+		out, err = s.referrers(r.Context(), who, id)
+	}
+	s.logCall("referrers", "resource", id.String(), who, start, err)
+	return out, err
+}
+
+func (s *Server) referrers(ctx context.Context, who string, id arm.ID) ([]arm.ID, error) {
+	if err := s.authorize(ctx, who, id.Type()+"/read", id.String()); err != nil {
+		return nil, err
+	}
+	ids, err := s.store.Referrers(ctx, id.String())
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", id, err)
+	}
+	var out []arm.ID
+	for _, raw := range ids {
+		ref, err := arm.ParseID(raw, "")
+		if err != nil || ref.Provider == "" || strings.HasPrefix(strings.ToLower(ref.Type()), "securetrain/") || arm.Within(ref.String(), id.String()) {
+			continue // the server's own records, and id's own parts
+		}
+		ok, err := s.permitted(ctx, who, ref.Type()+"/read", ref.String(), false)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
+}

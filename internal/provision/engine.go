@@ -941,23 +941,11 @@ func (e *Engine) scaleDownIdle(ctx context.Context, now time.Time) (time.Time, e
 // or the region, and public-IP computes beyond the network quotas.
 func (e *Engine) checkQuota(ctx context.Context, rd store.Reader, s spec, add int) error {
 	region := strings.ToLower(s.ComputeLocation)
-	family, total := 0, 0
-	err := store.Each(ctx, rd, store.Query{Scope: "/subscriptions/" + s.ID.Subscription, Type: nodeType}, func(rec store.Record) error {
-		var n node
-		if err := json.Unmarshal(rec.Body, &n); err != nil {
-			return fmt.Errorf("stored node %s: %w", rec.ID, err)
-		}
-		if n.Location == region {
-			total += n.Cores // stopped instances keep their quota (spec §9)
-			if n.Family == s.Family {
-				family += n.Cores
-			}
-		}
-		return nil
-	})
+	total, families, err := coresInUse(ctx, rd, s.ID.Subscription, region)
 	if err != nil {
 		return err
 	}
+	family := families[s.Family]
 	need := add * s.Cores
 	if limit := e.quotas.family(s.Family); family+need > limit {
 		return &Error{Code: "QuotaExceeded", Message: fmt.Sprintf(

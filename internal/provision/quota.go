@@ -2,11 +2,14 @@ package provision
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
+
+	"securetrain/internal/store"
 )
 
 // vmSize is what provisioning needs of a VM size: its cores and the quota
@@ -42,6 +45,11 @@ func init() {
 	add("standardNCSv3Family", map[string]gib{"Standard_NC6s_v3": {6, 112}, "Standard_NC12s_v3": {12, 224}, "Standard_NC24s_v3": {24, 448}})
 	add("standardNCADSA100v4Family", map[string]gib{"Standard_NC24ads_A100_v4": {24, 220}, "Standard_NC48ads_A100_v4": {48, 440}, "Standard_NC96ads_A100_v4": {96, 880}})
 	add("standardNDSv2Family", map[string]gib{"Standard_ND40rs_v2": {40, 672}})
+	for _, s := range vmSizes {
+		families = append(families, s.Family)
+	}
+	slices.Sort(families)
+	families = slices.Compact(families)
 }
 
 // Size is a VM size as a user picks it: its name, cores, memory and quota
@@ -154,4 +162,55 @@ func LoadQuotas(path string) (Quotas, error) {
 		}
 	}
 	return q, nil
+}
+
+// coresInUse counts the dedicated cores the subscription's nodes hold in
+// region (lower case), in total and per VM family. Stopped instances keep
+// theirs (Azure: "Create an Azure Machine Learning compute instance").
+func coresInUse(ctx context.Context, rd store.Reader, sub, region string) (total int, families map[string]int, err error) {
+	families = map[string]int{}
+	err = store.Each(ctx, rd, store.Query{Scope: "/subscriptions/" + sub, Type: nodeType}, func(rec store.Record) error {
+		var n node
+		if err := json.Unmarshal(rec.Body, &n); err != nil {
+			return fmt.Errorf("stored node %s: %w", rec.ID, err)
+		}
+		if n.Location == region {
+			total += n.Cores
+			families[n.Family] += n.Cores
+		}
+		return nil
+	})
+	return total, families, err
+}
+
+// CoreUsage is what a quota allows and what is in use, in cores.
+type CoreUsage struct {
+	// Family is a VM family's quota name ("standardDSv2Family"); "" for
+	// the region's total.
+	Family      string
+	Used, Limit int
+}
+
+// Usage is a subscription's core usage in a region: the regional total,
+// then each VM family securetrain knows, by name (Azure's Machine
+// Learning usages list every family of the region, in use or not).
+func (e *Engine) Usage(ctx context.Context, rd store.Reader, sub, region string) ([]CoreUsage, error) {
+	total, used, err := coresInUse(ctx, rd, sub, strings.ToLower(region))
+	if err != nil {
+		return nil, fmt.Errorf("core usage in %s: %w", region, err)
+	}
+	out := []CoreUsage{{Used: total, Limit: e.quotas.TotalCores}}
+	for _, f := range families {
+		out = append(out, CoreUsage{Family: f, Used: used[f], Limit: e.quotas.family(f)})
+	}
+	return out, nil
+}
+
+// families are the quota families of vmSizes, sorted (set by init).
+var families []string
+
+// FamilyTitle is a VM family's name as Azure's usages show it:
+// "standardDSv2Family" is "Standard DSv2 Family vCPUs".
+func FamilyTitle(family string) string {
+	return "Standard " + strings.TrimSuffix(strings.TrimPrefix(family, "standard"), "Family") + " Family vCPUs"
 }

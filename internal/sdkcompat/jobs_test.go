@@ -26,13 +26,10 @@ func nodeDir(tb testing.TB) string {
 	return dir
 }
 
-// The unmodified JobsClient submits a command job on a cluster at 0
-// nodes, reads it until Completed, lists it, and cancels another one
-// (issue 15).
-func TestJobsClient(t *testing.T) {
-	srv := startServer(t)
-	c := srv.clients(t, srv.adminToken)
-	ctx := context.Background()
+// workspaceWithCluster creates rg-ml, workspace wsName in it and its
+// cluster "cpu" of up to two STANDARD_DS3_V2 nodes, at least minNodes.
+func workspaceWithCluster(t *testing.T, ctx context.Context, c clients, minNodes int32) {
+	t.Helper()
 	createGroup(t, ctx, c, rgML)
 	p, err := c.ml.NewWorkspacesClient().BeginCreateOrUpdate(ctx, rgML, wsName, armmachinelearning.Workspace{
 		Location: to.Ptr(location),
@@ -42,10 +39,20 @@ func TestJobsClient(t *testing.T) {
 	cluster := armmachinelearning.ComputeResource{Location: to.Ptr(location), Properties: &armmachinelearning.AmlCompute{
 		ComputeType: to.Ptr(armmachinelearning.ComputeTypeAmlCompute),
 		Properties: &armmachinelearning.AmlComputeProperties{VMSize: to.Ptr("STANDARD_DS3_V2"),
-			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr[int32](0)}},
+			ScaleSettings: &armmachinelearning.ScaleSettings{MaxNodeCount: to.Ptr[int32](2), MinNodeCount: to.Ptr(minNodes)}},
 	}}
 	pc, err := c.ml.NewComputeClient().BeginCreateOrUpdate(ctx, rgML, wsName, "cpu", cluster, nil)
 	done(t, ctx, pc, err, "create the cluster")
+}
+
+// The unmodified JobsClient submits a command job on a cluster at 0
+// nodes, reads it until Completed, lists it, and cancels another one
+// (issue 15).
+func TestJobsClient(t *testing.T) {
+	srv := startServer(t)
+	c := srv.clients(t, srv.adminToken)
+	ctx := context.Background()
+	workspaceWithCluster(t, ctx, c, 0)
 
 	jobs := c.ml.NewJobsClient()
 	command := func(cmd string) armmachinelearning.JobBase {

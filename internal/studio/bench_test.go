@@ -31,15 +31,19 @@ func BenchmarkPreflight(b *testing.B) {
 // BenchmarkPages1000Computes is every page of the studio in a workspace
 // with 1,000 compute clusters (at most 100 ms of server time a page):
 // the Compute page's first and last page (the 21st: 1,001 clusters with
-// the seed's), and each other page on the seed's resources and a
-// finished job.
+// the seed's), and each other page on the seed's resources, a finished
+// job, and a firewall, NAT gateway and peering added to the seed (the
+// load balancer is the seed cluster's).
 func BenchmarkPages1000Computes(b *testing.B) {
 	e := newEnv(b)
 	e.addClusters(1000)
 	e.submitJob("shown", "a job", "echo shown")
 	e.waitJob("shown", func(st string) bool { return st == "Completed" })
+	withNetworkParts(b, e)
 	br := e.signIn(e.adminToken)
 	ws, q := url.QueryEscape(wsID), url.QueryEscape
+	_, clusters := br.get("/studio/compute?ws=" + ws + "&tab=clusters&page=21")
+	lb := hrefTo(b, clusters, "/studio/network/loadbalancer")
 	for _, c := range []struct{ name, path, want string }{
 		{"workspaces", "/?sub=" + sub, `id="workspaces"`},
 		{"compute-first", "/studio/compute?ws=" + ws + "&tab=clusters", `data-name="c0"`},
@@ -57,6 +61,11 @@ func BenchmarkPages1000Computes(b *testing.B) {
 		{"jobs", "/studio/jobs?ws=" + ws, `data-name="shown"`},
 		{"a-job", "/studio/jobs/view?id=" + q(jobID("shown")), "shown"},
 		{"submit", "/studio/jobs/new?ws=" + ws, `id="job-form"`},
+		{"firewall", "/studio/network/firewall?id=" + q(netOf+"azureFirewalls/fw"), `data-collection="aml"`},
+		{"load-balancer", lb, `id="frontends"`},
+		{"public-ip", "/studio/network/publicip?id=" + q(netOf+"publicIPAddresses/pip-fw"), `data-ref="fw"`},
+		{"nat-gateway", "/studio/network/natgateway?id=" + q(netOf+"natGateways/nat-egress"), "vnet/egress"},
+		{"peering", "/studio/network/peering?id=" + q(vnetID+"/virtualNetworkPeerings/to-vnet2"), `id="back"`},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchPage(b, br, c.path, c.want) })
 	}
@@ -144,4 +153,28 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkNetworkPage1000LoadBalancers is the network page of the seed
+// subscription with the 1,000 load balancers and public IPs that 1,000
+// public-IP computes with nodes have Azure ML create (tagged as it tags
+// them): read through the API's lists, counted rather than listed.
+func BenchmarkNetworkPage1000LoadBalancers(b *testing.B) {
+	e := newEnv(b)
+	for i := range 1000 {
+		pip := fmt.Sprintf("%spublicIPAddresses/aml-c%d-pip", netOf, i)
+		tags := fmt.Sprintf(`"tags":{"createdBy":"AzureML","computeId":"%s/computes/c%d"}`, wsID, i)
+		for _, put := range []struct{ path, body string }{
+			{pip, `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`},
+			{fmt.Sprintf("%sloadBalancers/aml-c%d-lb", netOf, i), `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{
+				"frontendIPConfigurations":[{"name":"fe","properties":{"publicIPAddress":{"id":"` + pip + `"}}}],"backendAddressPools":[{"name":"pool"}]}}`},
+		} {
+			if status, out := e.armDo("PUT", put.path+netVersion, put.body); status != http.StatusCreated {
+				b.Fatalf("PUT %s: %d %s", put.path, status, out)
+			}
+		}
+	}
+	e.settle()
+	br := e.signIn(e.adminToken)
+	benchPage(b, br, "/studio/network?sub="+sub, "and 1001 that Azure ML created")
 }

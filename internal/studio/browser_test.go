@@ -189,6 +189,41 @@ func TestBrowserSeedFlow(t *testing.T) { // issue 14 §6: sign in, the seed's no
 		chromedp.Navigate(instances), chromedp.WaitVisible(chromedp.CSS("#signin")))
 }
 
+// The pre-flight panel names the family quota a cluster would exceed:
+// its minimum nodes are allocated at once (an error), its maximum beyond
+// the quota is a warning. The seed cluster's node holds 4 of
+// standardDSv2Family's 100 cores.
+func TestBrowserWizardNamesTheFamilyQuota(t *testing.T) {
+	e := newEnv(t)
+	b := newTab(t, e)
+	b.signIn(e.adminToken)
+	b.do("+ New cluster", chromedp.Navigate(e.base+"/studio/compute/new?kind=cluster&ws="+url.QueryEscape(wsID)),
+		chromedp.WaitVisible(chromedp.CSS("#name")), chromedp.SendKeys(chromedp.CSS("#name"), "big"))
+	b.waitFor("the wizard's first step", `document.querySelector("#step-size.current") !== null`)
+	if opt := b.text(`#vmSize option[value="Standard_DS3_v2"]`); !strings.Contains(opt, "96 of 100 cores left") {
+		t.Fatalf("the size's quota: %q", opt)
+	}
+	nodes := func(lo, hi int) {
+		t.Helper()
+		eval[bool](b, fmt.Sprintf(`(() => { for (const [id, v] of [["minNodes", %d], ["maxNodes", %d]]) { const i = document.getElementById(id); i.value = v; i.dispatchEvent(new Event("input", {bubbles: true})); } return true; })()`, lo, hi))
+	}
+	nodes(25, 25)
+	b.waitFor("the panel to name the family quota", `document.getElementById("preflight-findings").textContent.includes("room for 24")`)
+	panel := b.text("#preflight")
+	if !strings.Contains(panel, "will fail") || !strings.Contains(panel, "25 × Standard_DS3_v2 need 100 cores, and the standardDSv2Family quota has 96 of 100 cores left in eastus") ||
+		!strings.Contains(panel, "QuotaExceeded") || !strings.Contains(panel, "Fix: ") {
+		t.Fatalf("the panel on 25 nodes: %q", panel)
+	}
+	b.screenshot("new-compute-quota")
+	nodes(0, 30)
+	b.waitFor("the panel to warn of the maximum", `document.getElementById("preflight-findings").textContent.includes("can grow to 24 of its 30 nodes")`)
+	if panel := b.text("#preflight"); strings.Contains(panel, "will fail") || strings.Contains(panel, "room for") {
+		t.Fatalf("the panel on 0–30 nodes: %q", panel)
+	}
+	nodes(0, 2)
+	b.waitFor("the panel to pass", `document.getElementById("preflight-status").className === "verdict-ok" && !document.getElementById("preflight").textContent.includes("QuotaExceeded")`)
+}
+
 func TestBrowserReaderHasNoNewButton(t *testing.T) { // issue 14 §6: a Reader cannot create
 	e := newEnv(t)
 	b := newTab(t, e)
@@ -430,6 +465,9 @@ func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessib
 	e := newEnv(t)
 	e.submitJob("shown", "a job", "echo shown")
 	e.waitJob("shown", resources.JobTerminal)
+	withNetworkParts(t, e)
+	_, clusters := e.signIn(e.readerToken).get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
+	lb := hrefTo(t, clusters, "/studio/network/loadbalancer")
 	b := newTab(t, e)
 	b.do("the sign-in page", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.checkPage("sign in", "/")
@@ -451,9 +489,17 @@ func TestBrowserEveryPageIsNamedAndFitsANarrowWindow(t *testing.T) { // accessib
 		"a job":         "/studio/jobs/view?id=" + q(jobID("shown")),
 		"submit a job":  "/studio/jobs/new?ws=" + ws,
 		"an error page": "/studio/compute?ws=nonsense",
+		"a firewall":    "/studio/network/firewall?id=" + q(netOf+"azureFirewalls/fw"),
+		"load balancer": lb,
+		"a public IP":   "/studio/network/publicip?id=" + q(netOf+"publicIPAddresses/pip-fw"),
+		"NAT gateway":   "/studio/network/natgateway?id=" + q(netOf+"natGateways/nat-egress"),
+		"a peering":     "/studio/network/peering?id=" + q(vnetID+"/virtualNetworkPeerings/to-vnet2"),
 	} {
 		b.checkPage(name, path)
 	}
+	b.do("a firewall", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(e.base+"/studio/network/firewall?id="+q(netOf+"azureFirewalls/fw")),
+		chromedp.WaitVisible(chromedp.CSS(`section[data-collection="aml"]`)))
+	b.screenshot("firewall")
 	b.do("the Compute page, narrow", chromedp.EmulateViewport(400, 800), chromedp.Navigate(e.base+"/studio/compute?ws="+ws+"&tab=clusters"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="cpu-cluster"]`)))
 	b.screenshot("compute-narrow")

@@ -414,6 +414,66 @@ func (s *Studio) subnets(r *http.Request, sess session, sub string) ([]subnetCho
 	return out, nil
 }
 
+// sizeChoice is a VM size as the wizard offers it, with its family's
+// cores left in the workspace's region.
+type sizeChoice struct {
+	provision.Size
+	Left, Limit int
+}
+
+// quotaLeft is what the wizard shows of the quotas: each size with its
+// family's cores left, the region's total left, or why they are not
+// shown (Note; the sizes are then listed without them).
+type quotaLeft struct {
+	Sizes                []sizeChoice
+	Region, Note         string
+	TotalLeft, TotalUsed int
+	TotalLimit           int
+}
+
+// quotaLeft reads the usages of the workspace's region through the API
+// (Azure ML's usages: one pass over the subscription's nodes). A
+// principal who may not read them (they need a role on the subscription)
+// sees the sizes without them and why.
+func (s *Studio) quotaLeft(r *http.Request, sess session, ws arm.ID) (quotaLeft, error) {
+	var q quotaLeft
+	for _, size := range provision.Sizes() {
+		q.Sizes = append(q.Sizes, sizeChoice{Size: size})
+	}
+	location, err := s.workspaceLocation(r, sess, ws)
+	if err != nil {
+		return q, err
+	}
+	var used struct {
+		Value []struct {
+			CurrentValue, Limit int
+			Name                struct{ Value string }
+		}
+	}
+	const usages = "Microsoft.MachineLearningServices/locations/usages"
+	path := "/subscriptions/" + ws.Subscription + "/providers/Microsoft.MachineLearningServices/locations/" + url.PathEscape(location) +
+		"/usages?api-version=" + apiVersion(usages)
+	if err := s.get(r, sess, path, &used); err != nil {
+		if !errors.As(err, new(*armError)) {
+			return q, err
+		}
+		q.Note = "Quota left is not shown: " + err.Error()
+		return q, nil
+	}
+	q.Region = location
+	left := map[string][2]int{}
+	for _, u := range used.Value {
+		left[u.Name.Value] = [2]int{max(u.Limit-u.CurrentValue, 0), u.Limit}
+		if u.Name.Value == "cores" {
+			q.TotalLeft, q.TotalUsed, q.TotalLimit = max(u.Limit-u.CurrentValue, 0), u.CurrentValue, u.Limit
+		}
+	}
+	for i, size := range q.Sizes {
+		q.Sizes[i].Left, q.Sizes[i].Limit = left[size.Family][0], left[size.Family][1]
+	}
+	return q, nil
+}
+
 // newComputePage is the + New wizard: VM size, then Advanced settings,
 // beside the pre-flight panel.
 func (s *Studio) newComputePage(w http.ResponseWriter, r *http.Request, sess session) {
@@ -441,11 +501,16 @@ func (s *Studio) renderWizard(w http.ResponseWriter, r *http.Request, sess sessi
 		s.fail(w, r, sess, err)
 		return
 	}
+	quota, err := s.quotaLeft(r, sess, form.Workspace)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
 	data := struct {
 		Form    computeForm
-		Sizes   []provision.Size
+		Quota   quotaLeft
 		Subnets []subnetChoice
-	}{form, provision.Sizes(), subnets}
+	}{form, quota, subnets}
 	s.render(w, status, "new", sess, page{Title: "New compute — " + form.Workspace.Leaf(), Error: problem, Data: data})
 }
 

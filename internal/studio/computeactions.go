@@ -12,7 +12,7 @@ import (
 )
 
 // A compute's actions on its page: Resize (a cluster's scale settings),
-// Stop and Start (an instance), Delete (after a confirmation). Each is
+// Stop, Start and Restart (an instance), Delete (after a confirmation). Each is
 // the API's request with the principal's token, so RBAC, locks and the
 // compute's state decide; the page only offers what the evaluator
 // permits.
@@ -29,6 +29,7 @@ func (s *Studio) computeActions(r *http.Request, sess session, id arm.ID, row co
 	} else {
 		actions["stop"] = resources.TypeCompute + "/stop/action"
 		actions["start"] = resources.TypeCompute + "/start/action"
+		actions["restart"] = resources.TypeCompute + "/restart/action"
 	}
 	can := map[string]bool{}
 	for name, action := range actions {
@@ -84,8 +85,9 @@ func (s *Studio) resizeCompute(w http.ResponseWriter, r *http.Request, sess sess
 	viewAfter(w, r, id)
 }
 
-// powerCompute stops or starts an instance (Azure's POST …/stop and
-// …/start); the page shows Stopping or Starting until it is done.
+// powerCompute stops, starts or restarts an instance (Azure's POST
+// …/stop, …/start and …/restart); the page shows Stopping, Starting or
+// Restarting until it is done.
 func (s *Studio) powerCompute(action string) func(http.ResponseWriter, *http.Request, session) {
 	return func(w http.ResponseWriter, r *http.Request, sess session) {
 		id, ok := s.computeActionForm(w, r, sess)

@@ -1,11 +1,16 @@
 package studio
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"securetrain/internal/provision"
+	"securetrain/internal/store"
 )
 
 // viewOf is the path of a compute's page in ws1.
@@ -82,7 +87,7 @@ func TestComputePageResizes(t *testing.T) { // Resize sets the scale settings th
 	}
 }
 
-func TestComputePageStopsStartsAndDeletes(t *testing.T) { // Stop, Start, and Delete after a confirmation
+func TestComputePageStopsStartsRestartsAndDeletes(t *testing.T) { // Stop, Start, Restart, and Delete after a confirmation
 	e := newEnv(t)
 	b := e.signIn(e.adminToken)
 	if resp, page := b.post("/studio/compute/create", computeFormValues("instance", "nb1", "compute")); resp.StatusCode != http.StatusSeeOther {
@@ -103,6 +108,35 @@ func TestComputePageStopsStartsAndDeletes(t *testing.T) { // Stop, Start, and De
 			t.Fatalf("after %s: %s", step.action, page)
 		}
 	}
+	// Restart: the API's restart operation, back to Running.
+	if _, page := b.get(viewOf("nb1")); !strings.Contains(page, `id="restart"`) {
+		t.Fatalf("the instance's page has no Restart: %s", page)
+	}
+	// A Reader is offered none of them, a forced Restart is the API's
+	// refusal, and one without the CSRF token is refused before it.
+	r := e.signIn(e.readerToken)
+	if _, page := r.get(viewOf("nb1")); strings.Contains(page, `id="restart"`) || strings.Contains(page, `id="stop"`) || !strings.Contains(page, "nb1") {
+		t.Fatalf("a reader is offered actions on the instance: %s", page)
+	}
+	if resp, page := r.post("/studio/compute/restart", url.Values{"id": id["id"]}); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "AuthorizationFailed") ||
+		!strings.Contains(page, "computes/restart/action") {
+		t.Fatalf("a reader's Restart: %d %s", resp.StatusCode, page)
+	}
+	if resp, _ := b.post("/studio/compute/restart", url.Values{"id": id["id"], "csrf": {""}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Restart without a CSRF token: %d", resp.StatusCode)
+	}
+	if n := restarts(t, e, "nb1"); n != 0 {
+		t.Fatalf("refused Restarts restarted the instance %d times", n)
+	}
+	resp, _ := b.post("/studio/compute/restart", id)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != viewOf("nb1") {
+		t.Fatalf("restart: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	e.settle()
+	if _, page := b.get(viewOf("nb1")); !strings.Contains(page, "Succeeded · Running") || restarts(t, e, "nb1") != 1 {
+		t.Fatalf("after restart (%d restarts): %s", restarts(t, e, "nb1"), page)
+	}
+
 	resp, page := b.post("/studio/compute/delete", id)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "I understand") {
 		t.Fatalf("Delete without the confirmation: %d %s", resp.StatusCode, page)
@@ -120,4 +154,24 @@ func TestComputePageStopsStartsAndDeletes(t *testing.T) { // Stop, Start, and De
 	if status, _ := e.armDo("GET", wsID+"/computes/nb1"+mlVersion, ""); status != http.StatusNotFound {
 		t.Fatalf("the instance after Delete: %d", status)
 	}
+}
+
+// restarts counts the finished restart operations of compute name in ws1.
+func restarts(t *testing.T, e *env, name string) int {
+	t.Helper()
+	n := 0
+	err := store.Each(context.Background(), e.st, store.Query{Type: provision.OperationType}, func(rec store.Record) error {
+		var op provision.Operation
+		if err := json.Unmarshal(rec.Body, &op); err != nil {
+			return err
+		}
+		if op.Kind == provision.KindRestart && strings.EqualFold(op.ResourceID, wsID+"/computes/"+name) && op.Status == "Succeeded" {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

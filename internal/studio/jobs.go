@@ -304,6 +304,20 @@ const (
 	maxStreams = 100
 )
 
+// streamPatience is how long a stream keeps asking the API through the
+// server's own failures (a 5xx answer or an internal error: a store busy
+// under load) before it gives up; a refusal (4xx) ends it at once. A
+// page's stream that gave up on a passing failure would stop following
+// the log for good.
+const streamPatience = 30 * time.Second
+
+// transient reports whether err is the server's own failure, worth asking
+// again, rather than the API's refusal.
+func transient(err error) bool {
+	var ae *armError
+	return err != nil && (!errors.As(err, &ae) || ae.Status >= 500)
+}
+
 // streamWrite bounds one event's write: the server's WriteTimeout would
 // end a stream after a minute, so each write sets its own deadline, and a
 // client that stops reading is dropped.
@@ -342,6 +356,14 @@ func (s *Studio) jobEvents(w http.ResponseWriter, r *http.Request, sess session)
 	}
 	defer release()
 	chunk, err := s.jobState(r, sess, id, file, offset)
+	for since := time.Now(); transient(err) && time.Since(since) < s.patience; {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(streamPoll):
+		}
+		chunk, err = s.jobState(r, sess, id, file, offset)
+	}
 	if err != nil {
 		s.writeFailure(w, "job events", err)
 		return
@@ -361,6 +383,7 @@ func (s *Studio) jobEvents(w http.ResponseWriter, r *http.Request, sess session)
 	defer poll.Stop()
 	defer beat.Stop()
 	status := ""
+	var failing time.Time // since when the API's reads fail (zero: they do not)
 	for {
 		if chunk.Status != status {
 			status = chunk.Status
@@ -389,7 +412,18 @@ func (s *Studio) jobEvents(w http.ResponseWriter, r *http.Request, sess session)
 			send("event: failure\ndata: %s\n\n", problemJSON("SessionEnded", "Your studio session ended: sign in again to follow the log."))
 			return
 		}
-		if chunk, err = s.jobState(r, sess, id, file, chunk.Offset); err != nil {
+		next, err := s.jobState(r, sess, id, file, chunk.Offset)
+		switch {
+		case err == nil:
+			chunk, failing = next, time.Time{}
+		case transient(err) && (failing.IsZero() || time.Since(failing) < s.patience):
+			if failing.IsZero() {
+				failing = time.Now()
+				s.log.Warn("studio job events: reading the job failed; asking again", "job", id.String(), "err", err)
+			}
+			// Nothing new: the stream waits for the next poll.
+			chunk = logChunk{Status: chunk.Status, Offset: chunk.Offset}
+		default:
 			var ae *armError
 			if !errors.As(err, &ae) {
 				s.log.Error("studio job events failed", "job", id.String(), "err", err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,5 +379,73 @@ func TestJobEventsOutliveTheServersTimeouts(t *testing.T) {
 		if _, err := r.ReadString('\n'); err != nil {
 			t.Fatalf("the stream ended under the server's timeouts: %v", err)
 		}
+	}
+}
+
+// flakyAPI answers the API's requests whose path contains match with a
+// server error while failures lasts (negative: always), as a store busy
+// under load does; the rest go to the API.
+type flakyAPI struct {
+	API
+	match    string
+	failures atomic.Int32
+}
+
+func (f *flakyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.URL.Path, f.match) && f.failures.Load() != 0 {
+		f.failures.Add(-1)
+		writeProblem(w, http.StatusInternalServerError, "InternalServerError", "the server failed to process the request")
+		return
+	}
+	f.API.ServeHTTP(w, r)
+}
+
+// A log stream rides out the server's own failures (a 5xx answer, as a
+// store busy under load gives) before it starts and while it runs,
+// instead of stopping the page's log for good; it gives up, saying why,
+// only when they last past its patience. CI once saw a job's page never
+// show its first line under heavy load.
+func TestJobEventsRideOutTheServersFailures(t *testing.T) {
+	e := newEnv(t)
+	flaky := &flakyAPI{API: e.studio.api, match: "/jobs/ride"}
+	// Set before any request: three or five failures a poll (250 ms)
+	// apart are within it.
+	e.studio.api, e.studio.patience = flaky, 2*time.Second
+	dir := gateDir(t)
+	gate := filepath.Join(dir, "gate")
+	e.submitJob("ride", "ride", "echo first; while [ ! -e "+gate+" ]; do sleep 0.05; done; echo second; sleep 600")
+	e.waitJob("ride", func(st string) bool { return st == resources.JobRunning })
+	b := e.signIn(e.readerToken)
+	// Before the stream starts: three reads fail, then it starts.
+	flaky.failures.Store(3)
+	ev := b.events(jobID("ride"), "")
+	if st := ev.next(t); st.data != `{"status":"Running","terminal":false}` {
+		_, job := e.armDo("GET", jobID("ride")+mlVersion, "")
+		t.Fatalf("the first event: %+v; the job: %s", st, job)
+	}
+	for first := ""; !strings.Contains(first, "first"); {
+		first += ev.next(t).data
+	}
+	if n := flaky.failures.Load(); n != 0 {
+		t.Fatalf("%d failures left: the stream did not ask through them", n)
+	}
+	// While it runs: five polls fail, and the line written meanwhile
+	// still comes.
+	flaky.failures.Store(5)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if line := ev.next(t); line.name != "log" || !strings.Contains(line.data, "second") {
+		t.Fatalf("the line written while the API failed: %+v", line)
+	}
+	// Failures past its patience end it with a failure event.
+	flaky.failures.Store(-1)
+	if end := ev.next(t); end.name != "failure" || !strings.Contains(end.data, "InternalServerError") {
+		t.Fatalf("after failures past the stream's patience: %+v", end)
+	}
+	// And a stream that cannot start through them is refused.
+	resp := b.eventsResponse(jobID("ride"), "")
+	if data, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(data), "InternalServerError") {
+		t.Fatalf("a stream through failures past its patience: %d %s", resp.StatusCode, data)
 	}
 }

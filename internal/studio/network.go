@@ -115,9 +115,12 @@ func subnetRowOf(sn *resources.Subnet, free string) subnetRow {
 type vnetRow struct {
 	ID, Name, Location, ResourceGroup string
 	Space, DNSServers                 []string
-	Peerings                          []string
+	Peerings                          []peeringRow
 	Subnets                           []subnetRow
 }
+
+// peeringRow is a VNet's peering as the network page lists it.
+type peeringRow struct{ ID, Name, Remote, State string }
 
 // networkData is the network page.
 type networkData struct {
@@ -127,8 +130,24 @@ type networkData struct {
 	RouteTables      []routeTableRow
 	PrivateEndpoints []endpointRow
 	Zones            []zoneRow
-	Problems         []string
+	// Parts are the firewalls, NAT gateways, load balancers and public
+	// IPs, each linking to its page.
+	Parts    []netPart
+	Problems []string
 }
+
+// netPart is a table of the network page. What Azure ML created for
+// computes (a public-IP compute's load balancer and public IP) is
+// counted, not listed: each is linked from its compute's row.
+type netPart struct {
+	Title, Key string
+	Rows       []netRow
+	AzureML    int
+}
+
+// netRow is a firewall, NAT gateway, load balancer or public IP as the
+// network page lists it: a link to its page and a line about it.
+type netRow struct{ ID, Type, Name, ResourceGroup, About string }
 
 type nsgRow struct {
 	ID, Name, ResourceGroup string
@@ -233,6 +252,35 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 			data.PrivateEndpoints = append(data.PrivateEndpoints, row)
 		}
 	}
+	for _, part := range []struct {
+		typ, title, key string
+		about           func(listedNet) string
+	}{
+		{resources.TypeFirewall, "Firewalls", "firewalls", firewallAbout},
+		{resources.TypeNATGateway, "NAT gateways", "natgateways", natGatewayAbout},
+		{resources.TypeLoadBalancer, "Load balancers", "loadbalancers", loadBalancerAbout},
+		{resources.TypePublicIP, "Public IP addresses", "publicips", publicIPAbout},
+	} {
+		listed, err := listAs[listedNet](s, r, sess, "/subscriptions/"+sub+"/providers/"+part.typ+"?api-version="+url.QueryEscape(apiVersion(part.typ)))
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		np := netPart{Title: part.title, Key: part.key}
+		for _, n := range listed {
+			id, err := arm.ParseID(n.ID, "")
+			if err != nil {
+				data.Problems = append(data.Problems, fmt.Sprintf("%s: %v", cmp.Or(n.ID, part.typ), err))
+				continue
+			}
+			if n.Tags.CreatedBy == "AzureML" && n.Tags.ComputeID != "" {
+				np.AzureML++
+				continue
+			}
+			np.Rows = append(np.Rows, netRow{ID: id.String(), Type: id.Type(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, About: part.about(n)})
+		}
+		data.Parts = append(data.Parts, np)
+	}
 	if data.Zones, err = s.zones(r, sess, sub); err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -240,11 +288,82 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 	s.render(w, http.StatusOK, "network", sess, page{Title: "Network — " + sub, Data: data})
 }
 
+// listedNet is what the network page reads of a firewall, NAT gateway,
+// load balancer or public IP as the API returns it (its shape was
+// validated when it was written): read with encoding/json, not the full
+// decoder, which a subscription of 1,000 public-IP computes (a load
+// balancer and a public IP each, from Azure ML) cannot afford a page.
+// Lists of parts are only counted.
+type listedNet struct {
+	ID   string `json:"id"`
+	Tags struct {
+		CreatedBy string `json:"createdBy"`
+		ComputeID string `json:"computeId"`
+	} `json:"tags"`
+	SKU struct {
+		Name string `json:"name"`
+	} `json:"sku"`
+	Properties struct {
+		IPAddress        string `json:"ipAddress"`
+		IPConfigurations []struct {
+			Properties struct {
+				PrivateIPAddress string `json:"privateIPAddress"`
+				Subnet           struct {
+					ID string `json:"id"`
+				} `json:"subnet"`
+			} `json:"properties"`
+		} `json:"ipConfigurations"`
+		FirewallPolicy struct {
+			ID string `json:"id"`
+		} `json:"firewallPolicy"`
+		NATRuleCollections         []struct{} `json:"natRuleCollections"`
+		NetworkRuleCollections     []struct{} `json:"networkRuleCollections"`
+		ApplicationRuleCollections []struct{} `json:"applicationRuleCollections"`
+		PublicIPAddresses          []struct{} `json:"publicIpAddresses"`
+		PublicIPPrefixes           []struct{} `json:"publicIpPrefixes"`
+		Frontends                  []struct{} `json:"frontendIPConfigurations"`
+		Rules                      []struct{} `json:"loadBalancingRules"`
+		InboundNATRules            []struct{} `json:"inboundNatRules"`
+	} `json:"properties"`
+}
+
+// leaf is the last segment of an id ("" for none).
+func leaf(id string) string { return id[strings.LastIndexByte(id, '/')+1:] }
+
+func firewallAbout(n listedNet) string {
+	about := "subnet none"
+	if ipc := n.Properties.IPConfigurations; len(ipc) > 0 {
+		about = "subnet " + cmp.Or(leaf(ipc[0].Properties.Subnet.ID), "none")
+		if a := ipc[0].Properties.PrivateIPAddress; a != "" {
+			about += " · " + a
+		}
+	}
+	if n.Properties.FirewallPolicy.ID != "" {
+		return about + " · policy " + leaf(n.Properties.FirewallPolicy.ID)
+	}
+	p := n.Properties
+	return about + fmt.Sprintf(" · %d classic rule collections", len(p.NATRuleCollections)+len(p.NetworkRuleCollections)+len(p.ApplicationRuleCollections))
+}
+
+func natGatewayAbout(n listedNet) string {
+	return fmt.Sprintf("%d public IPs, %d prefixes", len(n.Properties.PublicIPAddresses), len(n.Properties.PublicIPPrefixes))
+}
+
+func loadBalancerAbout(n listedNet) string {
+	p := n.Properties
+	return fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", cmp.Or(n.SKU.Name, "Basic"), len(p.Frontends), len(p.Rules), len(p.InboundNATRules))
+}
+
+func publicIPAbout(n listedNet) string {
+	return cmp.Or(n.Properties.IPAddress, "not assigned") + " · " + cmp.Or(n.SKU.Name, "Basic")
+}
+
 // vnetsRead is a subscription's virtual networks as the pages show them.
 type vnetsRead struct {
 	rows      []vnetRow
 	subnetIDs []string
-	// users are the subnets of each NSG and route table (by id key).
+	// users are the subnets of each NSG, route table and NAT gateway (by
+	// id key).
 	users    map[string][]link
 	problems []string
 }
@@ -268,12 +387,12 @@ func (s *Studio) readVNets(r *http.Request, sess session, sub string) (vnetsRead
 				row.DNSServers = append(row.DNSServers, a.String())
 			}
 			for _, p := range v.Peerings {
-				row.Peerings = append(row.Peerings, p.ID.Leaf()+" → "+p.RemoteVirtualNetwork.ID.Leaf())
+				row.Peerings = append(row.Peerings, peeringRow{ID: p.ID.String(), Name: p.ID.Leaf(), Remote: p.RemoteVirtualNetwork.ID.Leaf(), State: string(p.State)})
 			}
 			for _, sn := range v.Subnets {
 				sr := subnetRowOf(sn, "?")
 				subnetLink := link{ID: sr.ID, Name: v.ID.Leaf() + "/" + sr.Name}
-				for _, ref := range []resources.Ref{sn.NetworkSecurityGroup, sn.RouteTable} {
+				for _, ref := range []resources.Ref{sn.NetworkSecurityGroup, sn.RouteTable, sn.NATGateway} {
 					if ref.IsSet() {
 						out.users[ref.ID.Key()] = append(out.users[ref.ID.Key()], subnetLink)
 					}
@@ -448,7 +567,7 @@ func (s *Studio) nsgPage(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	vnets, err := s.readVNets(r, sess, id.Subscription)
+	subnets, err := s.subnetsUsing(r, sess, id)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -465,7 +584,7 @@ func (s *Studio) nsgPage(w http.ResponseWriter, r *http.Request, sess session) {
 		Tags              map[string]string
 		Subnets           []link
 		Inbound, Outbound []ruleRow
-	}{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), Used: view.NSG != nil, Tags: body.Tags, Subnets: vnets.users[id.Key()]}
+	}{Subscription: id.Subscription, ID: id.String(), Name: id.Leaf(), Used: view.NSG != nil, Tags: body.Tags, Subnets: subnets}
 	if view.NSG != nil {
 		data.Inbound, data.Outbound = ruleRows(view.NSG.Inbound), ruleRows(view.NSG.Outbound)
 	}
@@ -500,12 +619,10 @@ func (s *Studio) routeTablePage(w http.ResponseWriter, r *http.Request, sess ses
 	for _, rt := range t.Routes {
 		data.Routes = append(data.Routes, routeText(rt))
 	}
-	vnets, err := s.readVNets(r, sess, id.Subscription)
-	if err != nil {
+	if data.Subnets, err = s.subnetsUsing(r, sess, id); err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	data.Subnets = vnets.users[id.Key()]
 	s.render(w, http.StatusOK, "routetable", sess, page{Title: "Route table " + id.Leaf(), Data: data})
 }
 

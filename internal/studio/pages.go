@@ -38,6 +38,8 @@ var funcs = template.FuncMap{
 	"plus": func(a, b int) int { return a + b },
 	// gib shows a VM size's memory as Azure's size pages do (14 GiB, 3.5 GiB).
 	"gib": func(mib int) string { return strconv.FormatFloat(float64(mib)/1024, 'f', -1, 64) + " GiB" },
+	// pageof links a resource to its page (pageOf).
+	"pageof": pageOf,
 }
 
 // parsePages parses each page with the layout and the pieces pages
@@ -217,11 +219,17 @@ const maxListPages = 100
 
 // list reads every page of an API list.
 func (s *Studio) list(r *http.Request, sess session, path string) ([]json.RawMessage, error) {
-	var out []json.RawMessage
+	return listAs[json.RawMessage](s, r, sess, path)
+}
+
+// listAs reads every page of an API list, each item decoded as a T (in
+// one pass over the answer: a page of 1,000 bodies is not read twice).
+func listAs[T any](s *Studio, r *http.Request, sess session, path string) ([]T, error) {
+	var out []T
 	for range maxListPages {
 		var pg struct {
-			Value    []json.RawMessage `json:"value"`
-			NextLink string            `json:"nextLink"`
+			Value    []T    `json:"value"`
+			NextLink string `json:"nextLink"`
 		}
 		if err := s.get(r, sess, path, &pg); err != nil {
 			return nil, err

@@ -58,6 +58,9 @@ type API interface {
 	// ListComputes lists a workspace's computes of a type, with the
 	// bodies of a page of them, as the API's list would.
 	ListComputes(r *http.Request, ws arm.ID, computeType string, offset, limit int) (api.ComputeList, error)
+	// Referrers lists the resources whose bodies name a resource (what
+	// it is attached to) that the principal may read.
+	Referrers(r *http.Request, id arm.ID) ([]arm.ID, error)
 }
 
 // Options configure the studio.
@@ -90,6 +93,9 @@ type Studio struct {
 	// heartbeat is how long a quiet log stream waits before it sends a
 	// comment, so that proxies and browsers keep the connection.
 	heartbeat time.Duration
+	// patience is how long a log stream keeps asking the API through the
+	// server's own failures (streamPatience; tests shorten it).
+	patience time.Duration
 }
 
 // maxPreflights is how many pre-flight checks run at once; more are
@@ -120,7 +126,7 @@ func New(api API, opts Options) *Studio {
 	}
 	s := &Studio{api: api, log: opts.Log, sessions: newSessions(opts.Clock, opts.IdleTimeout, opts.MaxLifetime),
 		pages: parsePages(), crossOrigin: http.NewCrossOriginProtection(), preflights: make(chan struct{}, maxPreflights),
-		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second}
+		streams: make(chan struct{}, maxStreams), heartbeat: 15 * time.Second, patience: streamPatience}
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	mux := http.NewServeMux()
 	mux.Handle("GET /studio/static/", http.StripPrefix("/studio/static/", http.FileServerFS(static)))
@@ -134,6 +140,7 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("POST /studio/compute/resize", s.signedIn(s.resizeCompute))
 	mux.HandleFunc("POST /studio/compute/stop", s.signedIn(s.powerCompute("stop")))
 	mux.HandleFunc("POST /studio/compute/start", s.signedIn(s.powerCompute("start")))
+	mux.HandleFunc("POST /studio/compute/restart", s.signedIn(s.powerCompute("restart")))
 	mux.HandleFunc("POST /studio/compute/delete", s.signedIn(s.deleteCompute))
 	mux.HandleFunc("GET /studio/resource", s.signedIn(s.viewResource))
 	mux.HandleFunc("POST /studio/api/preflight", s.signedIn(s.preflight))
@@ -141,6 +148,11 @@ func New(api API, opts Options) *Studio {
 	mux.HandleFunc("GET /studio/network/subnet", s.signedIn(s.subnetPage))
 	mux.HandleFunc("GET /studio/network/nsg", s.signedIn(s.nsgPage))
 	mux.HandleFunc("GET /studio/network/routetable", s.signedIn(s.routeTablePage))
+	mux.HandleFunc("GET /studio/network/firewall", s.signedIn(s.firewallPage))
+	mux.HandleFunc("GET /studio/network/loadbalancer", s.signedIn(s.loadBalancerPage))
+	mux.HandleFunc("GET /studio/network/publicip", s.signedIn(s.publicIPPage))
+	mux.HandleFunc("GET /studio/network/natgateway", s.signedIn(s.natGatewayPage))
+	mux.HandleFunc("GET /studio/network/peering", s.signedIn(s.peeringPage))
 	mux.HandleFunc("GET /studio/network/flow", s.signedIn(s.flowPage))
 	mux.HandleFunc("GET /studio/network/diagram", s.signedIn(s.vnetDiagramPage))
 	mux.HandleFunc("GET /studio/jobs", s.signedIn(s.jobsPage))

@@ -456,12 +456,41 @@ func TestComputeListsFollowWritesAndKeepRBAC(t *testing.T) { // the API's index 
 	}
 }
 
-// The wizard lists each VM size with its cores and memory.
-func TestWizardShowsSizesWithMemory(t *testing.T) {
+// The wizard lists each VM size with its cores, memory and its family's
+// cores left in the workspace's region (the seed cluster's node holds 4
+// of standardDSv2Family's 100); a principal who may not read the
+// subscription's usages sees the sizes without them, and why.
+func TestWizardShowsSizesWithMemoryAndQuotaLeft(t *testing.T) {
 	e := newEnv(t)
 	b := e.signIn(e.adminToken)
-	resp, body := b.get("/studio/compute/new?ws=" + wsID)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Standard_DS3_v2 — 4 cores, 14 GiB memory") {
-		t.Fatalf("the wizard's sizes: %d, want Standard_DS3_v2 with 4 cores and 14 GiB", resp.StatusCode)
+	resp, body := b.get("/studio/compute/new?ws=" + url.QueryEscape(wsID))
+	for _, want := range []string{
+		"Standard_DS3_v2 — 4 cores, 14 GiB memory (standardDSv2Family: 96 of 100 cores left)",
+		"Standard_NC6s_v3 — 6 cores, 112 GiB memory (standardNCSv3Family: 100 of 100 cores left)",
+		`data-cores="4" data-family="standardDSv2Family" data-left="96" data-limit="100"`,
+		`data-region="eastus" data-total-left="346"`, "346 of 350 Total Regional vCPUs",
+	} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("the wizard's sizes: %d, want %q in %s", resp.StatusCode, want, body)
+		}
+	}
+	// A Contributor of the workspace's group who manages the network (a
+	// Network Contributor of the subscription) may create computes but
+	// not read the subscription's usages.
+	ctx := context.Background()
+	tok, err := api.CreatePrincipal(ctx, e.st, "rgcontributor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AssignRole(ctx, e.st, "rgcontributor", "Contributor", "/subscriptions/"+sub+"/resourceGroups/rg-ml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AssignRole(ctx, e.st, "rgcontributor", "Network Contributor", "/subscriptions/"+sub); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.signIn(tok).get("/studio/compute/new?ws=" + url.QueryEscape(wsID))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Standard_DS3_v2 — 4 cores, 14 GiB memory (standardDSv2Family)") ||
+		!strings.Contains(body, "Quota left is not shown: AuthorizationFailed") || strings.Contains(body, "data-left=") {
+		t.Fatalf("the wizard for a Contributor of rg-ml: %d %s", resp.StatusCode, body)
 	}
 }

@@ -54,9 +54,38 @@ function wizard(form) {
     }
     return li;
   }
+  // The quota: the chosen size's cores times the nodes the compute
+  // allocates at once (an instance's one, a cluster's minimum) against
+  // what its family and the region have left, as the page was loaded;
+  // a cluster's maximum beyond it is a warning (it cannot grow so far).
+  const quotaNote = document.getElementById("quota");
+  function quota() {
+    const size = form.querySelector("#vmSize").selectedOptions[0];
+    if (!size || size.dataset.left === undefined || !quotaNote) { return null; }
+    const cluster = form.querySelector('input[name="kind"]:checked').value === "cluster";
+    const least = cluster ? Number(form.querySelector("#minNodes").value) || 0 : 1;
+    const most = cluster ? Number(form.querySelector("#maxNodes").value) || 0 : 1;
+    const cores = Number(size.dataset.cores), region = quotaNote.dataset.region;
+    const familyLeft = Number(size.dataset.left), totalLeft = Number(quotaNote.dataset.totalLeft);
+    const left = Math.min(familyLeft, totalLeft);
+    const which = familyLeft <= totalLeft
+      ? "the " + size.dataset.family + " quota has " + familyLeft + " of " + size.dataset.limit + " cores left in " + region
+      : "the Total Regional vCPUs quota has " + totalLeft + " cores left in " + region;
+    const fit = Math.floor(left / cores);
+    const fix = "Choose a size of another family or fewer nodes, stop or delete computes that hold these cores, or raise the quota (securetrain serve --quotas).";
+    if (least * cores > left) {
+      return { error: true, li: item("sev-error", "error: " + least + " × " + size.value + " need " + least * cores + " cores, and " + which + " (room for " + fit + ").", "QuotaExceeded", fix) };
+    }
+    if (most * cores > left) {
+      return { error: false, li: item("sev-warning", "warning: the cluster can grow to " + fit + " of its " + most + " nodes: " + most + " × " + size.value + " need " + most * cores + " cores, and " + which + ".", "QuotaExceeded", fix) };
+    }
+    return null;
+  }
   function render(ok, answer) {
     panel.replaceChildren();
     status.className = "";
+    const q = quota();
+    if (q) { panel.appendChild(q.li); }
     if (!ok) {
       const e = answer && answer.error ? answer.error : { code: "Error", message: "the pre-flight check failed" };
       status.textContent = "Cannot check yet";
@@ -68,6 +97,10 @@ function wizard(form) {
     const verdict = { "ok": "verdict-ok", "degraded": "verdict-warn", "will fail": "verdict-fail" }[rep.status] || "";
     status.textContent = rep.summary;
     status.className = verdict;
+    if (q && q.error && rep.status !== "will fail") {
+      status.textContent = "will fail: not enough quota";
+      status.className = "verdict-fail";
+    }
     if (answer.freeAddresses !== undefined) {
       panel.appendChild(item("", "Subnet: " + answer.freeAddresses + " free addresses before this compute."));
     }
