@@ -72,7 +72,7 @@ func TestUserRoutesApplyInsideASubnet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			reached, detail := send(f, fl)
+			reached, detail := sendExpecting(f, fl, o.Verdict == netverify.Allowed)
 			if reached == routed || (o.Verdict == netverify.Allowed) == routed {
 				t.Errorf("route to None %v: the verifier says %s (%s), the packets: %s", routed, o.Verdict, o.Reason, detail)
 			}
