@@ -224,6 +224,33 @@ type decoder struct {
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
+	// resources and objs are where res and obj values come from.
+	resources slab[res]
+	objs      slab[obj]
+}
+
+// slab hands out zeroed values from blocks, one allocation per block: a
+// large file decodes hundreds of thousands of resources and field
+// readers. Blocks grow from slabFirst to slabMax values, so that a small
+// document (an API request body) does not pay for a large one's.
+type slab[T any] struct {
+	free []T
+	size int
+}
+
+const (
+	slabFirst = 8
+	slabMax   = 512
+)
+
+func (s *slab[T]) alloc() *T {
+	if len(s.free) == 0 {
+		s.size = min(max(2*s.size, slabFirst), slabMax)
+		s.free = make([]T, s.size)
+	}
+	p := &s.free[0]
+	s.free = s.free[1:]
+	return p
 }
 
 func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
@@ -251,7 +278,7 @@ func (d *decoder) fileError() *FileError {
 type res struct {
 	d        *decoder
 	kind     *kind
-	label    string // "subnet mynetwork/default"
+	label    string // "subnet mynetwork/default"; see labelText
 	name     string // as declared; parent/child for children
 	nameLine int
 	line     int    // the type line, or the nested item
@@ -270,7 +297,16 @@ func (r *res) errf(line int, format string, args ...any) { r.errc("", line, form
 // errc reports a problem that has a specific ARM error code.
 func (r *res) errc(code string, line int, format string, args ...any) {
 	r.broken = true
-	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
+	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.labelText(), Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
+}
+
+// labelText is label, or for a named nested child (whose label is built
+// only for a message) its kind and name.
+func (r *res) labelText() string {
+	if r.label == "" {
+		return r.kind.Label + " " + r.name
+	}
+	return r.label
 }
 
 // finish reports the unknown keys of every object read for r.
@@ -306,9 +342,11 @@ func (r *res) idRef(field string, v *arm.Value, typ string, external bool) Ref {
 type kind struct {
 	*Kind
 	// index says the decoded value is a model type, found by Snapshot.Lookup.
-	index  bool
-	child  bool // a parent/child type that must be attached to its parent
-	decode func(r *res) any
+	index bool
+	child bool // a parent/child type that must be attached to its parent
+	// children are the decoders of Kind.Children, in that order.
+	children []*kind
+	decode   func(r *res) any
 	// store puts a decoded value in place: a snapshot slice, or its parent.
 	store func(d *decoder, parent, x any)
 }
@@ -407,6 +445,11 @@ func init() {
 			panic("resources: a decoder's type is not in the kind registry")
 		}
 		kindIndex[strings.ToLower(k.Type)] = k
+	}
+	for _, k := range decoders {
+		for _, c := range k.Children {
+			k.children = append(k.children, kindIndex[strings.ToLower(c.Type)])
+		}
 	}
 }
 
@@ -520,7 +563,8 @@ func nestedCount(it *arm.Value) int {
 }
 
 func (d *decoder) decodeResource(i int, v *arm.Value) {
-	r := &res{d: d, label: fmt.Sprintf("resources[%d]", i), line: v.Line, sub: d.snap.Subscription}
+	r := d.resources.alloc()
+	r.d, r.label, r.line, r.sub = d, fmt.Sprintf("resources[%d]", i), v.Line, d.snap.Subscription
 	defer r.finish()
 	env := r.newObj(v, "", v.Line, false)
 	r.env = env
@@ -653,7 +697,7 @@ func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
 func (r *res) run(parent any) {
 	if !r.id.IsZero() {
 		var ne *NameError
-		if errors.As(CheckName(r.kind.Type, r.id.Leaf()), &ne) {
+		if errors.As(r.kind.name.check(r.kind.Type, r.id.Leaf()), &ne) {
 			r.errc(ne.Code, r.nameLine, "%v", ne)
 		}
 	}
@@ -663,8 +707,8 @@ func (r *res) run(parent any) {
 		// but not registered.
 		r.id = arm.ID{}
 	}
-	for _, c := range r.kind.Children {
-		r.nestedChildren(kindIndex[strings.ToLower(c.Type)], out)
+	for _, c := range r.kind.children {
+		r.nestedChildren(c, out)
 	}
 }
 
@@ -673,12 +717,12 @@ func (r *res) nestedChildren(k *kind, parent any) {
 	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
-		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line}
+		c := r.d.resources.alloc()
+		c.d, c.kind, c.sub, c.line = r.d, k, r.sub, it.line
 		if nv := it.need("name", arm.String); nv == nil {
 			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
 		} else {
 			c.name, c.nameLine = r.name+"/"+nv.Str, nv.Line
-			c.label = k.Label + " " + c.name
 			switch {
 			case nv.Str == "" || strings.Contains(nv.Str, "/"):
 				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str)

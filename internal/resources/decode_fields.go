@@ -46,7 +46,8 @@ type obj struct {
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
 func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
-	o := &obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
+	o := r.d.objs.alloc()
+	*o = obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
 	// Sized for a typical object at once, and reused once it is done (see
 	// done): a file can hold hundreds of thousands of objects.
 	if v != nil {

@@ -33,11 +33,11 @@ type registration struct {
 // leaves its problems in d, and decode starts again in one pass: the
 // messages, their order and the cap on their number are that pass's.
 func (d *decoder) decodeParallel(items []*arm.Value) {
-	bounds := chunkBounds(items)
+	bounds, weights := chunkBounds(items)
 	chunks := make([]*decoder, len(bounds)-1)
 	parallel.For(len(chunks), func(c int) {
 		w := &decoder{file: d.file, snap: &Snapshot{Subscription: d.snap.Subscription},
-			lbPools: map[string]bool{}, deferred: true}
+			lbPools: map[string]bool{}, deferred: true, regs: make([]registration, 0, weights[c])}
 		w.fileRes = &res{d: w}
 		w.decodeResources(bounds[c], items[bounds[c]:bounds[c+1]])
 		chunks[c] = w
@@ -62,8 +62,9 @@ func (d *decoder) decodeParallel(items []*arm.Value) {
 }
 
 // chunkBounds cuts items into about chunksPerDecode runs of similar work
-// (an entry and its nested children); chunk c is items[b[c]:b[c+1]].
-func chunkBounds(items []*arm.Value) []int {
+// (an entry and its nested children); chunk c is items[b[c]:b[c+1]], and
+// holds w[c] resources.
+func chunkBounds(items []*arm.Value) (b, w []int) {
 	total := 0
 	weights := make([]int, len(items))
 	for i, it := range items {
@@ -72,13 +73,14 @@ func chunkBounds(items []*arm.Value) []int {
 	}
 	per := max(total/chunksPerDecode, 1)
 	bounds := []int{0}
+	var sums []int
 	acc := 0
 	for i, w := range weights {
 		acc += w
 		if acc >= per && i+1 < len(items) {
-			bounds = append(bounds, i+1)
+			bounds, sums = append(bounds, i+1), append(sums, acc)
 			acc = 0
 		}
 	}
-	return append(bounds, len(items))
+	return append(bounds, len(items)), append(sums, acc)
 }

@@ -160,6 +160,12 @@ func CheckName(typ, name string) error {
 	if !ok {
 		rule, typ = anyName, ""
 	}
+	return rule.check(typ, name)
+}
+
+// check is CheckName once the rule of typ is known (a kind's own, which
+// the decoder applies to every resource without looking it up).
+func (rule nameRule) check(typ, name string) error {
 	if rule.valid(name) && name != "." && name != ".." {
 		return nil
 	}
