@@ -301,9 +301,9 @@ func (r *res) errc(code string, line int, format string, args ...any) {
 }
 
 // labelText is label, or for a named nested child (whose label is built
-// only for a message) its kind and name.
+// only for a message) its kind and name; "" for the file itself.
 func (r *res) labelText() string {
-	if r.label == "" {
+	if r.label == "" && r.name != "" {
 		return r.kind.Label + " " + r.name
 	}
 	return r.label
