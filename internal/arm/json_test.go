@@ -40,10 +40,11 @@ func TestJSONLinesAndYAMLAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := parseYAML([]byte(doc))
+	yd, err := parseYAML([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
+	y := yd.Root().Value()
 	if !reflect.DeepEqual(toAny(j), toAny(y)) {
 		t.Errorf("json %v, yaml %v", toAny(j), toAny(y))
 	}
@@ -180,8 +181,11 @@ func TestParseOwnedDocument(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ParseOwnedDocument([]byte(doc))
-		if err != nil || !reflect.DeepEqual(got, want) {
+		d, err := ParseOwned([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Root().Value(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: %v, %v", doc, toAny(got), err)
 		}
 	}

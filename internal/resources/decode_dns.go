@@ -58,10 +58,10 @@ func decodeForwardingRule(r *res) *DNSForwardingRule {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
 	fr := &DNSForwardingRule{Meta: r.meta}
-	if v := p.stringField("domainName", true); v != nil {
-		name, err := parseDomainName(v.Str)
+	if v := p.stringField("domainName", true); !v.IsZero() {
+		name, err := parseDomainName(v.Str())
 		if err != nil {
-			p.errf(v.Line, "domainName %v", err)
+			p.errf(v.Line(), "domainName %v", err)
 		}
 		fr.DomainName = name
 	}
@@ -127,9 +127,9 @@ func (d *decoder) endpointSubnet(rv *DNSResolver, r *res, ref Ref, field string,
 // inboundConfigLine is the line of key in an inbound endpoint's IP
 // configuration as written, else of the configurations.
 func inboundConfigLine(r *res, key string) int {
-	if a := r.props.v.Get("ipConfigurations"); a != nil && len(a.Items) > 0 {
-		if v := a.Items[0].Get(key); v != nil {
-			return v.Line
+	if a := r.props.v.Get("ipConfigurations"); !a.IsZero() && a.Len() > 0 {
+		if v := a.Item(0).Get(key); !v.IsZero() {
+			return v.Line()
 		}
 	}
 	return r.props.lineOf("ipConfigurations")

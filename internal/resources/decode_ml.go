@@ -31,15 +31,15 @@ func decodeStorageAccount(r *res) *StorageAccount {
 	acl := p.child("networkAcls")
 	// Resource access rules admit Azure resource instances, not networks.
 	acl.ignore("resourceAccessRules", "ipv6Rules")
-	sa.DefaultAction = acl.enum("defaultAction", acl.v != nil, "Allow", "Deny")
-	if b := acl.get("bypass", arm.String); b != nil {
-		for part := range strings.SplitSeq(b.Str, ",") {
+	sa.DefaultAction = acl.enum("defaultAction", !acl.v.IsZero(), "Allow", "Deny")
+	if b := acl.get("bypass", arm.String); !b.IsZero() {
+		for part := range strings.SplitSeq(b.Str(), ",") {
 			if _, ok := canonical(strings.TrimSpace(part), storageBypass); !ok {
-				acl.errf(b.Line, "networkAcls.bypass %q must be a comma list of %s", b.Str, strings.Join(storageBypass, ", "))
+				acl.errf(b.Line(), "networkAcls.bypass %q must be a comma list of %s", b.Str(), strings.Join(storageBypass, ", "))
 				break
 			}
 		}
-		sa.Bypass = b.Str
+		sa.Bypass = b.Str()
 	}
 	for _, it := range acl.items("ipRules") {
 		it.enum("action", false, "Allow")

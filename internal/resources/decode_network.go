@@ -62,14 +62,14 @@ func decodeSubnet(r *res) *Subnet {
 		p.missing("addressPrefix or addressPrefixes")
 	}
 	for _, v := range vals {
-		pr, err := parseIPv4Prefix(v.Str)
+		pr, err := parseIPv4Prefix(v.Str())
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", p.name(key), err)
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 		case pr.Bits() > 29:
-			p.errf(v.Line, "%s %q is smaller than /29, the smallest subnet Azure allows", p.name(key), v.Str)
+			p.errf(v.Line(), "%s %q is smaller than /29, the smallest subnet Azure allows", p.name(key), v.Str())
 		case pr.Bits() < 2:
-			p.errf(v.Line, "%s %q is larger than /2, the largest subnet Azure allows", p.name(key), v.Str)
+			p.errf(v.Line(), "%s %q is larger than /2, the largest subnet Azure allows", p.name(key), v.Str())
 		default:
 			sn.AddressPrefixes = append(sn.AddressPrefixes, pr)
 		}
@@ -193,15 +193,15 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 	}
 	var out []string
 	for _, v := range vals {
-		kind, err := parseRulePrefix(v.Str)
+		kind, err := parseRulePrefix(v.Str())
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", p.name(key), err)
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 		case plural && len(vals) > 1 && kind != prefixIP:
 			// §8.1: augmented rules take many IPs, not many tags.
-			p.errf(v.Line, "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", p.name(key), v.Str)
+			p.errf(v.Line(), "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", p.name(key), v.Str())
 		default:
-			out = append(out, v.Str)
+			out = append(out, v.Str())
 		}
 	}
 	return out, asgs
@@ -228,13 +228,13 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 		var err error
 		if plural {
 			var one PortRange
-			one, err = parsePortRange(v.Str)
+			one, err = parsePortRange(v.Str())
 			rs = []PortRange{one}
 		} else {
-			rs, err = parsePorts(v.Str)
+			rs, err = parsePorts(v.Str())
 		}
 		if err != nil {
-			p.errf(v.Line, "%s %v", p.name(key), err)
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 			continue
 		}
 		out = append(out, rs...)
@@ -257,28 +257,28 @@ func decodeRoute(r *res) *Route {
 	p := r.props
 	p.ignore("hasBgpOverride", "provisioningState")
 	rt := &Route{Meta: r.meta}
-	if v := p.need("addressPrefix", arm.String); v != nil {
-		if err := parseRoutePrefix(v.Str); err != nil {
-			p.errf(v.Line, "addressPrefix %v", err)
+	if v := p.need("addressPrefix", arm.String); !v.IsZero() {
+		if err := parseRoutePrefix(v.Str()); err != nil {
+			p.errf(v.Line(), "addressPrefix %v", err)
 		} else {
-			rt.AddressPrefix = v.Str
+			rt.AddressPrefix = v.Str()
 		}
 	}
 	rt.NextHopType = p.enum("nextHopType", true, NextHopVirtualNetworkGateway, NextHopVnetLocal, NextHopInternet,
 		NextHopVirtualAppliance, NextHopNone)
 	ipv := p.get("nextHopIpAddress", arm.String)
-	given := ipv != nil && ipv.Str != ""
+	given := !ipv.IsZero() && ipv.Str() != ""
 	switch {
 	case rt.NextHopType == NextHopVirtualAppliance && !given:
 		p.errf(p.lineOf("nextHopType"), "nextHopIpAddress is required when nextHopType is %s", NextHopVirtualAppliance)
 	case rt.NextHopType == NextHopVirtualAppliance:
-		a, err := parseIPv4(ipv.Str)
+		a, err := parseIPv4(ipv.Str())
 		if err != nil {
-			p.errf(ipv.Line, "nextHopIpAddress %v", err)
+			p.errf(ipv.Line(), "nextHopIpAddress %v", err)
 		}
 		rt.NextHopIP = a
 	case given && rt.NextHopType != "":
-		p.errf(ipv.Line, "nextHopIpAddress is only allowed when nextHopType is %s", NextHopVirtualAppliance)
+		p.errf(ipv.Line(), "nextHopIpAddress is only allowed when nextHopType is %s", NextHopVirtualAppliance)
 	}
 	return rt
 }
@@ -399,27 +399,27 @@ func (r *res) lbPart(o *obj, key, part string, names map[string]string, required
 }
 
 func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
-	if c.v == nil {
+	if c.v.IsZero() {
 		return ""
 	}
 	iv := c.need("id", arm.String)
-	if iv == nil {
+	if iv.IsZero() {
 		return ""
 	}
 	field := strings.TrimSuffix(c.path(), ".")
-	id, err := arm.ParseID(iv.Str, r.sub)
+	id, err := arm.ParseID(iv.Str(), r.sub)
 	if err != nil {
-		r.errf(iv.Line, "%s: %v", field, err)
+		r.errf(iv.Line(), "%s: %v", field, err)
 		return ""
 	}
 	parent, ok := id.Parent()
 	if !ok || !strings.EqualFold(id.Types[len(id.Types)-1], part) || (!r.id.IsZero() && !parent.Equal(r.id)) {
-		r.errf(iv.Line, "%s %s is not one of this load balancer's %s", field, iv.Str, part)
+		r.errf(iv.Line(), "%s %s is not one of this load balancer's %s", field, iv.Str(), part)
 		return ""
 	}
 	name, ok := names[strings.ToLower(id.Leaf())]
 	if !ok {
-		r.errf(iv.Line, "%s: the load balancer has no %s named %q", field, part, id.Leaf())
+		r.errf(iv.Line(), "%s: the load balancer has no %s named %q", field, part, id.Leaf())
 	}
 	return name
 }
@@ -446,8 +446,8 @@ func decodeNIC(r *res) *NetworkInterface {
 	dns.ignore("appliedDnsServers", "internalDnsNameLabel", "internalFqdn", "internalDomainNameSuffix")
 	nic.DNSServers = dns.ipv4s("dnsServers")
 	// The VM is not modelled: its id is only type-checked.
-	if vm := p.child("virtualMachine"); vm.v != nil {
-		if iv := vm.need("id", arm.String); iv != nil {
+	if vm := p.child("virtualMachine"); !vm.v.IsZero() {
+		if iv := vm.need("id", arm.String); !iv.IsZero() {
 			nic.VirtualMachine = r.idRef(vm.name("id"), iv, TypeVirtualMachine, true)
 		}
 	}

@@ -32,7 +32,7 @@ type registration struct {
 // snapshot's lists) is what needs file order. A chunk that finds a problem
 // leaves its problems in d, and decode starts again in one pass: the
 // messages, their order and the cap on their number are that pass's.
-func (d *decoder) decodeParallel(items []*arm.Value) {
+func (d *decoder) decodeParallel(items []arm.Node) {
 	bounds, weights := chunkBounds(items)
 	chunks := make([]*decoder, len(bounds)-1)
 	parallel.For(len(chunks), func(c int) {
@@ -64,7 +64,7 @@ func (d *decoder) decodeParallel(items []*arm.Value) {
 // chunkBounds cuts items into about chunksPerDecode runs of similar work
 // (an entry and its nested children); chunk c is items[b[c]:b[c+1]], and
 // holds w[c] resources.
-func chunkBounds(items []*arm.Value) (b, w []int) {
+func chunkBounds(items []arm.Node) (b, w []int) {
 	total := 0
 	weights := make([]int, len(items))
 	for i, it := range items {

@@ -1,0 +1,264 @@
+package arm
+
+import (
+	"fmt"
+	"iter"
+	"unsafe"
+)
+
+// Doc is a parsed document in compact form: every value is one node of 16
+// bytes without pointers, a container's children are a run of nodes, and
+// strings written without escapes are slices of the document's text. A
+// large environment file is millions of values; as a tree of *Value (over
+// 100 bytes each, all of them pointers for the collector to follow) it
+// cost more to build and to keep than to decode. Environment files are
+// decoded from a Doc; Node.Value gives the *Value tree other readers use.
+type Doc struct {
+	src   string   // the text
+	nodes []node   // containers' children first, the root last
+	strs  []string // strings that are not slices of src (escaped JSON strings, YAML scalars)
+	root  int32
+}
+
+// node is one value. Scalars' text is src[a:a+b], or strs[a] when inStrs.
+// A container's children are nodes[a:a+b]; an object's alternate key (a
+// string) and value.
+type node struct {
+	kind   uint8
+	inStrs bool
+	line   int32
+	a, b   int32
+}
+
+// Node is a value in a Doc; the zero Node is an absent value (a missing
+// member), of kind Null.
+type Node struct {
+	d *Doc
+	i int32
+}
+
+// Parse parses YAML or JSON into a Doc (see ParseDocument).
+func Parse(data []byte) (*Doc, error) { return parse(data, false) }
+
+// ParseOwned is Parse for a document that nothing else holds or changes,
+// such as a file just read: the Doc's strings share its bytes instead of a
+// copy of them (36 MB on a large environment file). data must not change
+// while the Doc, or any string taken from it, is in use.
+func ParseOwned(data []byte) (*Doc, error) { return parse(data, true) }
+
+func parse(data []byte, owned bool) (*Doc, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, fmt.Errorf("document is %d bytes; the limit is %d", len(data), MaxDocumentBytes)
+	}
+	if !looksLikeJSON(data) {
+		return parseYAML(data)
+	}
+	if owned {
+		return parseJSONDoc(data, unsafe.String(unsafe.SliceData(data), len(data)))
+	}
+	return parseJSONDoc(data, string(data))
+}
+
+// Root is the document's top value.
+func (d *Doc) Root() Node { return Node{d, d.root} }
+
+// IsZero reports whether the value is absent.
+func (n Node) IsZero() bool { return n.d == nil }
+
+func (n Node) node() *node { return &n.d.nodes[n.i] }
+
+// Kind is the value's JSON kind; Null when absent.
+func (n Node) Kind() Kind {
+	if n.d == nil {
+		return Null
+	}
+	return Kind(n.node().kind)
+}
+
+// Line is the line the value starts on; 0 when absent.
+func (n Node) Line() int {
+	if n.d == nil {
+		return 0
+	}
+	return int(n.node().line)
+}
+
+// Str is the text of a string or number, and "true"/"false" for booleans;
+// "" for other kinds.
+func (n Node) Str() string {
+	if n.d == nil {
+		return ""
+	}
+	return n.d.text(n.node())
+}
+
+func (d *Doc) text(x *node) string { return text(d.src, d.strs, x) }
+
+// text is the text of x in a document of text src and strings strs.
+func text(src string, strs []string, x *node) string {
+	switch {
+	case Kind(x.kind) == Object || Kind(x.kind) == Array:
+		return ""
+	case x.inStrs:
+		return strs[x.a]
+	}
+	return src[x.a : x.a+x.b]
+}
+
+// Len is the number of an array's items or of an object's members; 0 for
+// other kinds.
+func (n Node) Len() int {
+	switch n.Kind() {
+	case Array:
+		return int(n.node().b)
+	case Object:
+		return int(n.node().b) / 2
+	}
+	return 0
+}
+
+// Item is an array's item i.
+func (n Node) Item(i int) Node { return Node{n.d, n.node().a + int32(i)} }
+
+// Items yields an array's items with their indexes.
+func (n Node) Items() iter.Seq2[int, Node] {
+	return func(yield func(int, Node) bool) {
+		if n.Kind() != Array {
+			return
+		}
+		x := n.node()
+		for i := range x.b {
+			if !yield(int(i), Node{n.d, x.a + i}) {
+				return
+			}
+		}
+	}
+}
+
+// Key is the key of an object's member i.
+func (n Node) Key(i int) string { return n.d.text(&n.d.nodes[n.node().a+2*int32(i)]) }
+
+// Field is the value of an object's member i.
+func (n Node) Field(i int) Node { return Node{n.d, n.node().a + 2*int32(i) + 1} }
+
+// Get returns an object member by exact key; absent when there is none or
+// n is not an object.
+func (n Node) Get(key string) Node {
+	if n.Kind() != Object {
+		return Node{}
+	}
+	x := n.node()
+	for i := x.a; i < x.a+x.b; i += 2 {
+		if n.d.text(&n.d.nodes[i]) == key {
+			return Node{n.d, i + 1}
+		}
+	}
+	return Node{}
+}
+
+// Value is the value as a *Value tree (nil when absent), for readers that
+// walk or change trees.
+func (n Node) Value() *Value {
+	if n.d == nil {
+		return nil
+	}
+	// Sized at once: one allocation each for the values, the member
+	// pointers and the keys (a node count bounds all three).
+	m := &materializer{d: n.d, values: make([]Value, 0, len(n.d.nodes)), ptrs: make([]*Value, 0, len(n.d.nodes))}
+	return m.value(n.i)
+}
+
+type materializer struct {
+	d      *Doc
+	values []Value
+	ptrs   []*Value
+	keys   []string
+}
+
+func (m *materializer) value(i int32) *Value {
+	x := &m.d.nodes[i]
+	m.values = append(m.values, Value{Kind: Kind(x.kind), Line: int(x.line), Str: m.d.text(x)})
+	v := &m.values[len(m.values)-1]
+	switch v.Kind {
+	case Array:
+		if x.b == 0 {
+			break
+		}
+		start := len(m.ptrs)
+		m.ptrs = m.ptrs[:start+int(x.b)]
+		v.Items = m.ptrs[start:len(m.ptrs):len(m.ptrs)]
+		for j := range x.b {
+			v.Items[j] = m.value(x.a + j)
+		}
+	case Object:
+		n := int(x.b / 2)
+		if n == 0 {
+			break
+		}
+		start := len(m.ptrs)
+		m.ptrs = m.ptrs[:start+n]
+		v.Fields = m.ptrs[start:len(m.ptrs):len(m.ptrs)]
+		v.Keys = make([]string, n)
+		for j := range n {
+			v.Keys[j] = m.d.text(&m.d.nodes[x.a+2*int32(j)])
+			v.Fields[j] = m.value(x.a + 2*int32(j) + 1)
+		}
+	}
+	return v
+}
+
+// builder collects a Doc's nodes. Values are built bottom-up: a value's
+// node waits on the stack until its container is closed, and closing moves
+// the container's children from the stack to the node list, where they are
+// then a run.
+type builder struct {
+	nodes []node
+	strs  []string
+	stack []node
+}
+
+// slice is a scalar node whose text is src[start:end].
+func slice(k Kind, line, start, end int) node {
+	return node{kind: uint8(k), line: int32(line), a: int32(start), b: int32(end - start)}
+}
+
+// own is a scalar node with text s, which is not a slice of src.
+func (b *builder) own(k Kind, line int, s string) node {
+	b.strs = append(b.strs, s)
+	return node{kind: uint8(k), inStrs: true, line: int32(line), a: int32(len(b.strs) - 1)}
+}
+
+// close ends a container whose children are the stack's entries from base.
+func (b *builder) close(k Kind, line, base int) node {
+	x := node{kind: uint8(k), line: int32(line), a: int32(len(b.nodes)), b: int32(len(b.stack) - base)}
+	b.nodes = append(b.nodes, b.stack[base:]...)
+	b.stack = b.stack[:base]
+	return x
+}
+
+// doc ends the document, of text src, with its root.
+func (b *builder) doc(src string, root node) *Doc {
+	b.nodes = append(b.nodes, root)
+	return &Doc{src: src, nodes: b.nodes, strs: b.strs, root: int32(len(b.nodes) - 1)}
+}
+
+// join appends the nodes and strings of o, a builder of the same text,
+// and returns o's pending stack entries renumbered to match.
+func (b *builder) join(o *builder) []node {
+	nodeOff, strOff := int32(len(b.nodes)), int32(len(b.strs))
+	fix := func(xs []node) {
+		for i := range xs {
+			switch x := &xs[i]; {
+			case Kind(x.kind) == Object || Kind(x.kind) == Array:
+				x.a += nodeOff
+			case x.inStrs:
+				x.a += strOff
+			}
+		}
+	}
+	fix(o.nodes)
+	fix(o.stack)
+	b.nodes = append(b.nodes, o.nodes...)
+	b.strs = append(b.strs, o.strs...)
+	return o.stack
+}
