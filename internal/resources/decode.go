@@ -224,9 +224,11 @@ type decoder struct {
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
-	// resources and objs are where res and obj values come from.
+	// resources, objs and fields are where res and obj values and
+	// one-field slices (see obj.field) come from.
 	resources slab[res]
 	objs      slab[obj]
+	fields    slab[arm.Node]
 }
 
 // slab hands out zeroed values from blocks, one allocation per block: a
@@ -243,12 +245,15 @@ const (
 	slabMax   = 512
 )
 
-func (s *slab[T]) alloc() *T {
+func (s *slab[T]) alloc() *T { return &s.one()[0] }
+
+// one is a slice of one zeroed value.
+func (s *slab[T]) one() []T {
 	if len(s.free) == 0 {
 		s.size = min(max(2*s.size, slabFirst), slabMax)
 		s.free = make([]T, s.size)
 	}
-	p := &s.free[0]
+	p := s.free[:1:1]
 	s.free = s.free[1:]
 	return p
 }

@@ -484,7 +484,11 @@ func (o *obj) either(single, plural string, numbers bool) (vals []arm.Node, key 
 }
 
 // field is key's member as a one-element slice.
-func (o *obj) field(key string) []arm.Node { return []arm.Node{o.v.Get(key)} }
+func (o *obj) field(key string) []arm.Node {
+	s := o.r.d.fields.one()
+	s[0] = o.v.Get(key)
+	return s
+}
 
 // ref reads a {"id": …} reference to a resource of type typ ("" for any
 // type). The linker checks that it resolves when typ is a modeled type.
