@@ -147,10 +147,17 @@ func (n Node) Get(key string) Node {
 	if n.Kind() != Object {
 		return Node{}
 	}
-	x := n.node()
+	// The hottest loop of decoding: keys are compared by length before
+	// their text is looked at.
+	d, x := n.d, n.node()
 	for i := x.a; i < x.a+x.b; i += 2 {
-		if n.d.text(&n.d.nodes[i]) == key {
-			return Node{n.d, i + 1}
+		k := &d.nodes[i]
+		if k.inStrs {
+			if d.strs[k.a] == key {
+				return Node{d, i + 1}
+			}
+		} else if int(k.b) == len(key) && d.src[k.a:k.a+k.b] == key {
+			return Node{d, i + 1}
 		}
 	}
 	return Node{}

@@ -229,6 +229,10 @@ type decoder struct {
 	resources slab[res]
 	objs      slab[obj]
 	fields    slab[arm.Node]
+	// open holds the objects read for resources not yet finished, in the
+	// order they were read (see res.finish): one list for the decoder
+	// instead of one that grows for each resource.
+	open []*obj
 }
 
 // slab hands out zeroed values from blocks, one allocation per block: a
@@ -290,9 +294,10 @@ type res struct {
 	sub      string // the subscription of ids that start at /resourceGroups/
 	id       arm.ID
 	meta     Meta
-	env      *obj // the envelope; empty for nested children
+	env      *obj // the envelope; nil for nested children, whose kinds' decoders read only properties
 	props    *obj // properties
-	objs     []*obj
+	// firstObj is where r's objects start on the decoder's open list.
+	firstObj int
 	broken   bool // a problem was reported against this resource
 	out      any  // the decoded value
 }
@@ -314,12 +319,17 @@ func (r *res) labelText() string {
 	return r.label
 }
 
-// finish reports the unknown keys of every object read for r.
+// finish reports the unknown keys of every object read for r, and takes
+// them off the open list. Resources finish in the reverse of the order
+// they start (a nested child within its parent), so r's objects are the
+// last on the list.
 func (r *res) finish() {
-	for _, o := range r.objs {
+	open := r.d.open[r.firstObj:]
+	for _, o := range open {
 		o.done()
 	}
-	r.objs = nil
+	clear(open)
+	r.d.open = r.d.open[:r.firstObj]
 }
 
 // leaf is the last segment of the declared name.
@@ -573,7 +583,7 @@ func nestedCount(it arm.Node) int {
 
 func (d *decoder) decodeResource(i int, v arm.Node) {
 	r := d.resources.alloc()
-	r.d, r.label, r.line, r.sub = d, fmt.Sprintf("resources[%d]", i), v.Line(), d.snap.Subscription
+	r.d, r.label, r.line, r.sub, r.firstObj = d, fmt.Sprintf("resources[%d]", i), v.Line(), d.snap.Subscription, len(d.open)
 	defer r.finish()
 	env := r.newObj(v, "", v.Line(), false)
 	r.env = env
@@ -727,7 +737,7 @@ func (r *res) nestedChildren(k *kind, parent any) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
 		c := r.d.resources.alloc()
-		c.d, c.kind, c.sub, c.line = r.d, k, r.sub, it.line
+		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, it.line, len(r.d.open)
 		if nv := it.need("name", arm.String); nv.IsZero() {
 			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
 		} else {
@@ -740,7 +750,6 @@ func (r *res) nestedChildren(k *kind, parent any) {
 			}
 		}
 		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
-		c.env = c.newObj(arm.Node{}, "", c.line, true)
 		c.props = it.childFor(c, "properties")
 		c.run(parent)
 		c.finish()

@@ -58,7 +58,7 @@ func (r *res) newObj(v arm.Node, path string, line int, quiet bool) *obj {
 		}
 		o.line = v.Line()
 	}
-	r.objs = append(r.objs, o)
+	r.d.open = append(r.d.open, o)
 	return o
 }
 
