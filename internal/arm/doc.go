@@ -144,8 +144,17 @@ func (n Node) Field(i int) Node { return Node{n.d, n.node().a + 2*int32(i) + 1} 
 // Get returns an object member by exact key; absent when there is none or
 // n is not an object.
 func (n Node) Get(key string) Node {
+	if i := n.Index(key); i >= 0 {
+		return n.Field(i)
+	}
+	return Node{}
+}
+
+// Index is the index of an object's member by exact key; -1 when there is
+// none or n is not an object.
+func (n Node) Index(key string) int {
 	if n.Kind() != Object {
-		return Node{}
+		return -1
 	}
 	// The hottest loop of decoding: keys are compared by length before
 	// their text is looked at.
@@ -154,13 +163,13 @@ func (n Node) Get(key string) Node {
 		k := &d.nodes[i]
 		if k.inStrs {
 			if d.strs[k.a] == key {
-				return Node{d, i + 1}
+				return int(i-x.a) / 2
 			}
 		} else if int(k.b) == len(key) && d.src[k.a:k.a+k.b] == key {
-			return Node{d, i + 1}
+			return int(i-x.a) / 2
 		}
 	}
-	return Node{}
+	return -1
 }
 
 // Value is the value as a *Value tree (nil when absent), for readers that

@@ -41,7 +41,10 @@ type obj struct {
 	// of the wrong kind: that error has been reported already.
 	quiet bool
 	known []string
-	all   bool // every key is accepted (see ignoreRest)
+	// used marks the members (the first 64) whose keys are known: done
+	// checks them without searching known.
+	used uint64
+	all  bool // every key is accepted (see ignoreRest)
 }
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
@@ -81,7 +84,19 @@ func (o *obj) name(key string) string { return o.path() + key }
 func (o *obj) errf(line int, format string, args ...any) { o.r.errf(line, format, args...) }
 
 // ignore accepts keys without reading them (see the file comment).
-func (o *obj) ignore(keys ...string) { o.known = append(o.known, keys...) }
+func (o *obj) ignore(keys ...string) {
+	for _, k := range keys {
+		o.know(k, o.v.Index(k))
+	}
+}
+
+// know records key, which is member i of the object (-1: none), as known.
+func (o *obj) know(key string, i int) {
+	o.known = append(o.known, key)
+	if uint(i) < 64 {
+		o.used |= 1 << i
+	}
+}
 
 // ignoreRest accepts every key; used where the shape depends on a
 // discriminator that was itself invalid, to avoid a cascade of errors.
@@ -90,12 +105,15 @@ func (o *obj) ignoreRest() { o.all = true }
 // lookup marks key as known and returns its value; null counts as absent,
 // as in ARM.
 func (o *obj) lookup(key string) arm.Node {
-	o.known = append(o.known, key)
-	v := o.v.Get(key)
-	if v.IsZero() || v.Kind() == arm.Null {
+	i := o.v.Index(key)
+	o.know(key, i)
+	if i < 0 {
 		return arm.Node{}
 	}
-	return v
+	if v := o.v.Field(i); v.Kind() != arm.Null {
+		return v
+	}
+	return arm.Node{}
 }
 
 // lineOf is the line of key's value, or of the object when key is absent.
@@ -138,7 +156,7 @@ func (o *obj) anyPresent(keys ...string) bool {
 
 // required reports key when it is absent, and says whether it is present.
 func (o *obj) required(key string) bool {
-	o.known = append(o.known, key)
+	o.know(key, o.v.Index(key))
 	if o.present(key) {
 		return true
 	}
@@ -168,7 +186,7 @@ func (o *obj) get(key string, k arm.Kind) arm.Node {
 // need is get for a required field.
 func (o *obj) need(key string, k arm.Kind) arm.Node {
 	if v := o.v.Get(key); v.IsZero() || v.Kind() == arm.Null {
-		o.known = append(o.known, key)
+		o.know(key, o.v.Index(key))
 		o.missing(o.name(key))
 		return arm.Node{}
 	}
@@ -193,7 +211,7 @@ func (o *obj) needStr(key string) string {
 // unsupported rejects a field Azure has but the model cannot express, when
 // it is set: ignoring it would make verdicts silently wrong.
 func (o *obj) unsupported(key, why string) {
-	o.known = append(o.known, key)
+	o.know(key, o.v.Index(key))
 	if o.present(key) {
 		o.errf(o.lineOf(key), "%s is not supported: %s", o.name(key), why)
 	}
@@ -544,7 +562,7 @@ func (o *obj) done() {
 	}
 	for i := range o.v.Len() {
 		k := o.v.Key(i)
-		if slices.Contains(o.known, k) {
+		if i < 64 && o.used&(1<<i) != 0 || i >= 64 && slices.Contains(o.known, k) {
 			continue
 		}
 		if o.r.d.full() {
