@@ -30,25 +30,42 @@ type registration struct {
 // snapshot is the one a decode in one pass gives. Decoding a resource reads
 // nothing that other resources write; registering (ids, duplicates, the
 // snapshot's lists) is what needs file order. A chunk that finds a problem
-// leaves its problems in d, and decode starts again in one pass: the
-// messages, their order and the cap on their number are that pass's.
+// leaves its problems in d, and decode starts again in one pass (whatever
+// was replayed before is dropped with d): the messages, their order and
+// the cap on their number are that pass's.
 func (d *decoder) decodeParallel(items []arm.Node) {
 	bounds, weights := chunkBounds(items)
 	chunks := make([]*decoder, len(bounds)-1)
-	parallel.For(len(chunks), func(c int) {
-		w := &decoder{file: d.file, snap: &Snapshot{Subscription: d.snap.Subscription},
-			lbPools: map[string]bool{}, deferred: true, regs: make([]registration, 0, weights[c])}
-		w.fileRes = &res{d: w}
-		w.decodeResources(bounds[c], items[bounds[c]:bounds[c+1]])
-		chunks[c] = w
-	})
-	for _, w := range chunks {
+	done := make([]chan struct{}, len(chunks))
+	for c := range done {
+		done[c] = make(chan struct{})
+	}
+	all := make(chan struct{})
+	go func() {
+		defer close(all)
+		parallel.For(len(chunks), func(c int) {
+			w := &decoder{file: d.file, snap: &Snapshot{Subscription: d.snap.Subscription},
+				lbPools: map[string]bool{}, deferred: true, regs: make([]registration, 0, weights[c])}
+			w.fileRes = &res{d: w}
+			w.decodeResources(bounds[c], items[bounds[c]:bounds[c+1]])
+			chunks[c] = w
+			close(done[c])
+		})
+	}()
+	// Chunks are replayed as they finish, in order, while later ones are
+	// still decoding: the replay is work in file order on one core.
+	failed := false
+	for c := range chunks {
+		<-done[c]
+		w := chunks[c]
+		if failed {
+			continue
+		}
 		if len(w.problems) > 0 || w.dropped > 0 {
 			d.problems = append(d.problems, w.problems...)
-			return
+			failed = true
+			continue
 		}
-	}
-	for _, w := range chunks {
 		for _, g := range w.regs {
 			g.r.d = d
 			d.place(g.r, g.key, g.out, g.parent)
@@ -59,6 +76,7 @@ func (d *decoder) decodeParallel(items []arm.Node) {
 		d.refs = append(d.refs, w.refs...)
 		maps.Copy(d.lbPools, w.lbPools)
 	}
+	<-all
 }
 
 // chunkBounds cuts items into about chunksPerDecode runs of similar work
