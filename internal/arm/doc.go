@@ -14,15 +14,34 @@ import (
 // cost more to build and to keep than to decode. Environment files are
 // decoded from a Doc; Node.Value gives the *Value tree other readers use.
 type Doc struct {
-	src   string   // the text
-	nodes []node   // containers' children first, the root last
-	strs  []string // strings that are not slices of src (escaped JSON strings, YAML scalars)
+	src   string // the text
+	parts parts
 	root  int32
 }
 
-// node is one value. Scalars' text is src[a:a+b], or strs[a] when inStrs.
-// A container's children are nodes[a:a+b]; an object's alternate key (a
-// string) and value.
+// parts hold a document's nodes and the strings that are not slices of
+// its text (escaped JSON strings, YAML scalars). A node's index (and an
+// owned string's) says which part holds it: the second is what a reader
+// on another core built (see startAhead), used where it lies instead of
+// copied after the first.
+type parts [2]part
+
+type part struct {
+	nodes []node   // containers' children first
+	strs  []string // in the order they were read
+}
+
+// partShift places the second part's indexes above any the first can
+// have: a document is at most MaxDocumentBytes.
+const partShift = 30
+
+func (ps *parts) node(i int32) *node { return &ps[i>>partShift].nodes[i&(1<<partShift-1)] }
+
+func (ps *parts) str(i int32) string { return ps[i>>partShift].strs[i&(1<<partShift-1)] }
+
+// node is one value. Scalars' text is src[a:a+b], or the owned string a
+// when inStrs. A container's children are the nodes a to a+b-1; an
+// object's alternate key (a string) and value.
 type node struct {
 	kind   uint8
 	inStrs bool
@@ -65,7 +84,7 @@ func (d *Doc) Root() Node { return Node{d, d.root} }
 // IsZero reports whether the value is absent.
 func (n Node) IsZero() bool { return n.d == nil }
 
-func (n Node) node() *node { return &n.d.nodes[n.i] }
+func (n Node) node() *node { return n.d.parts.node(n.i) }
 
 // Kind is the value's JSON kind; Null when absent.
 func (n Node) Kind() Kind {
@@ -92,15 +111,15 @@ func (n Node) Str() string {
 	return n.d.text(n.node())
 }
 
-func (d *Doc) text(x *node) string { return text(d.src, d.strs, x) }
+func (d *Doc) text(x *node) string { return text(d.src, &d.parts, x) }
 
-// text is the text of x in a document of text src and strings strs.
-func text(src string, strs []string, x *node) string {
+// text is the text of x in a document of text src and parts ps.
+func text(src string, ps *parts, x *node) string {
 	switch {
 	case Kind(x.kind) == Object || Kind(x.kind) == Array:
 		return ""
 	case x.inStrs:
-		return strs[x.a]
+		return ps.str(x.a)
 	}
 	return src[x.a : x.a+x.b]
 }
@@ -136,7 +155,7 @@ func (n Node) Items() iter.Seq2[int, Node] {
 }
 
 // Key is the key of an object's member i.
-func (n Node) Key(i int) string { return n.d.text(&n.d.nodes[n.node().a+2*int32(i)]) }
+func (n Node) Key(i int) string { return n.d.text(n.d.parts.node(n.node().a + 2*int32(i))) }
 
 // Field is the value of an object's member i.
 func (n Node) Field(i int) Node { return Node{n.d, n.node().a + 2*int32(i) + 1} }
@@ -160,9 +179,9 @@ func (n Node) Index(key string) int {
 	// their text is looked at.
 	d, x := n.d, n.node()
 	for i := x.a; i < x.a+x.b; i += 2 {
-		k := &d.nodes[i]
+		k := d.parts.node(i)
 		if k.inStrs {
-			if d.strs[k.a] == key {
+			if d.parts.str(k.a) == key {
 				return int(i-x.a) / 2
 			}
 		} else if int(k.b) == len(key) && d.src[k.a:k.a+k.b] == key {
@@ -180,7 +199,8 @@ func (n Node) Value() *Value {
 	}
 	// Sized at once: one allocation each for the values, the member
 	// pointers and the keys (a node count bounds all three).
-	m := &materializer{d: n.d, values: make([]Value, 0, len(n.d.nodes)), ptrs: make([]*Value, 0, len(n.d.nodes))}
+	count := len(n.d.parts[0].nodes) + len(n.d.parts[1].nodes)
+	m := &materializer{d: n.d, values: make([]Value, 0, count), ptrs: make([]*Value, 0, count)}
 	return m.value(n.i)
 }
 
@@ -192,7 +212,7 @@ type materializer struct {
 }
 
 func (m *materializer) value(i int32) *Value {
-	x := &m.d.nodes[i]
+	x := m.d.parts.node(i)
 	m.values = append(m.values, Value{Kind: Kind(x.kind), Line: int(x.line), Str: m.d.text(x)})
 	v := &m.values[len(m.values)-1]
 	switch v.Kind {
@@ -216,7 +236,7 @@ func (m *materializer) value(i int32) *Value {
 		v.Fields = m.ptrs[start:len(m.ptrs):len(m.ptrs)]
 		v.Keys = make([]string, n)
 		for j := range n {
-			v.Keys[j] = m.d.text(&m.d.nodes[x.a+2*int32(j)])
+			v.Keys[j] = m.d.text(m.d.parts.node(x.a + 2*int32(j)))
 			v.Fields[j] = m.value(x.a + 2*int32(j) + 1)
 		}
 	}
@@ -228,9 +248,15 @@ func (m *materializer) value(i int32) *Value {
 // the container's children from the stack to the node list, where they are
 // then a run.
 type builder struct {
-	nodes []node
-	strs  []string
+	parts parts
+	part  int32 // the part this builder writes
 	stack []node
+}
+
+func newBuilder(part int32, capacity int) builder {
+	b := builder{part: part}
+	b.parts[part].nodes = make([]node, 0, capacity)
+	return b
 }
 
 // slice is a scalar node whose text is src[start:end].
@@ -240,41 +266,30 @@ func slice(k Kind, line, start, end int) node {
 
 // own is a scalar node with text s, which is not a slice of src.
 func (b *builder) own(k Kind, line int, s string) node {
-	b.strs = append(b.strs, s)
-	return node{kind: uint8(k), inStrs: true, line: int32(line), a: int32(len(b.strs) - 1)}
+	p := &b.parts[b.part]
+	p.strs = append(p.strs, s)
+	return node{kind: uint8(k), inStrs: true, line: int32(line), a: b.part<<partShift | int32(len(p.strs)-1)}
 }
 
 // close ends a container whose children are the stack's entries from base.
 func (b *builder) close(k Kind, line, base int) node {
-	x := node{kind: uint8(k), line: int32(line), a: int32(len(b.nodes)), b: int32(len(b.stack) - base)}
-	b.nodes = append(b.nodes, b.stack[base:]...)
+	p := &b.parts[b.part]
+	x := node{kind: uint8(k), line: int32(line), a: b.part<<partShift | int32(len(p.nodes)), b: int32(len(b.stack) - base)}
+	p.nodes = append(p.nodes, b.stack[base:]...)
 	b.stack = b.stack[:base]
 	return x
 }
 
 // doc ends the document, of text src, with its root.
 func (b *builder) doc(src string, root node) *Doc {
-	b.nodes = append(b.nodes, root)
-	return &Doc{src: src, nodes: b.nodes, strs: b.strs, root: int32(len(b.nodes) - 1)}
+	p := &b.parts[b.part]
+	p.nodes = append(p.nodes, root)
+	return &Doc{src: src, parts: b.parts, root: b.part<<partShift | int32(len(p.nodes)-1)}
 }
 
-// join appends the nodes and strings of o, a builder of the same text,
-// and returns o's pending stack entries renumbered to match.
+// join takes on the part that o, a builder of the same text writing the
+// other part, built, and returns o's pending stack entries.
 func (b *builder) join(o *builder) []node {
-	nodeOff, strOff := int32(len(b.nodes)), int32(len(b.strs))
-	fix := func(xs []node) {
-		for i := range xs {
-			switch x := &xs[i]; {
-			case Kind(x.kind) == Object || Kind(x.kind) == Array:
-				x.a += nodeOff
-			case x.inStrs:
-				x.a += strOff
-			}
-		}
-	}
-	fix(o.nodes)
-	fix(o.stack)
-	b.nodes = append(b.nodes, o.nodes...)
-	b.strs = append(b.strs, o.strs...)
+	b.parts[o.part] = o.parts[o.part]
 	return o.stack
 }

@@ -27,8 +27,14 @@ type jsonParser struct {
 // slices of src.
 func parseJSONDoc(data []byte, src string) (*Doc, error) {
 	// About one value per 16 bytes of a generated environment: sized
-	// once, the node list is rarely copied to grow.
-	p := &jsonParser{builder: builder{nodes: make([]node, 0, len(data)/16+8)}, data: data, src: src, line: 1}
+	// once, the node list is rarely copied to grow. A document large
+	// enough to be read on two cores needs about half here (see
+	// startAhead).
+	capacity := len(data)/16 + 8
+	if len(data) >= splitMin {
+		capacity = capacity * 11 / 20
+	}
+	p := &jsonParser{builder: newBuilder(0, capacity), data: data, src: src, line: 1}
 	root, err := p.value(0)
 	if err != nil {
 		return nil, err
@@ -49,7 +55,7 @@ func parseJSON(data []byte, src string) (*Value, error) {
 	return d.Root().Value(), nil
 }
 
-func (p *jsonParser) text(x *node) string { return text(p.src, p.strs, x) }
+func (p *jsonParser) text(x *node) string { return text(p.src, &p.parts, x) }
 
 func (p *jsonParser) errorf(format string, a ...any) error {
 	return fmt.Errorf("line %d: "+format, append([]any{p.line}, a...)...)
@@ -364,7 +370,7 @@ func (p *jsonParser) startAhead(depth int) *aheadParse {
 		return nil
 	}
 	a := &aheadParse{start: start, startLine: 1 + bytes.Count(p.data[:start], []byte{'\n'}), done: make(chan struct{})}
-	a.q = &jsonParser{builder: builder{nodes: make([]node, 0, (len(p.data)-start)/16+8)},
+	a.q = &jsonParser{builder: newBuilder(1, (len(p.data)-start)/16+8),
 		data: p.data, src: p.src, pos: start, line: a.startLine, isAhead: true}
 	go func() {
 		defer close(a.done)
