@@ -293,7 +293,10 @@ type res struct {
 	line     int    // the type line, or the nested item
 	sub      string // the subscription of ids that start at /resourceGroups/
 	id       arm.ID
-	meta     Meta
+	// location, tags and pos are the parts of meta that are not the id.
+	location string
+	tags     map[string]string
+	pos      string
 	env      *obj // the envelope; nil for nested children, whose kinds' decoders read only properties
 	props    *obj // properties
 	// firstObj is where r's objects start on the decoder's open list.
@@ -309,6 +312,9 @@ func (r *res) errc(code string, line int, format string, args ...any) {
 	r.broken = true
 	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.labelText(), Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
 }
+
+// meta is what every decoded resource carries.
+func (r *res) meta() Meta { return Meta{ID: r.id, Location: r.location, Tags: r.tags, Pos: r.pos} }
 
 // labelText is label, or for a named nested child (whose label is built
 // only for a message) its kind and name; "" for the file itself.
@@ -608,7 +614,7 @@ func (d *decoder) decodeResource(i int, v arm.Node) {
 	r.kind, r.line = k, tv.Line()
 	r.label = k.Label + " " + r.label
 	if r.placeByID() {
-		r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+		r.location, r.tags, r.pos = env.str("location"), env.tags("tags"), d.pos(r.line)
 		r.props = env.childFor(r, "properties")
 		r.run(nil)
 		return
@@ -646,7 +652,7 @@ func (d *decoder) decodeResource(i int, v arm.Node) {
 			r.errf(iv.Line(), "id %s does not match the id computed from type, resourceGroup and name: %s", iv.Str(), r.id)
 		}
 	}
-	r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+	r.location, r.tags, r.pos = env.str("location"), env.tags("tags"), d.pos(r.line)
 	r.props = env.childFor(r, "properties")
 	r.run(nil)
 }
@@ -749,7 +755,7 @@ func (r *res) nestedChildren(k *kind, parent any) {
 				c.id = r.id.Child(k.Leaf(), nv.Str())
 			}
 		}
-		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
+		c.pos = r.d.pos(c.line)
 		c.props = it.childFor(c, "properties")
 		c.run(parent)
 		c.finish()

@@ -13,7 +13,7 @@ import (
 func decodeLock(r *res) *ManagementLock {
 	p := r.props
 	p.ignore("owners")
-	return &ManagementLock{Meta: r.meta, Level: p.enum("level", true, LockCanNotDelete, LockReadOnly), Notes: p.str("notes")}
+	return &ManagementLock{Meta: r.meta(), Level: p.enum("level", true, LockCanNotDelete, LockReadOnly), Notes: p.str("notes")}
 }
 
 // decodePolicyAssignment reads an assignment. Its scope is its resource
@@ -25,7 +25,7 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 	p := r.props
 	// scope is what Azure returns on GET; the envelope says it already.
 	p.ignore("description", "metadata", "nonComplianceMessages", "scope")
-	a := &PolicyAssignment{Meta: r.meta,
+	a := &PolicyAssignment{Meta: r.meta(),
 		Scope:             arm.ID{Subscription: r.id.Subscription, ResourceGroup: r.id.ResourceGroup},
 		SubscriptionScope: r.id.ResourceGroup == "",
 		DisplayName:       p.str("displayName"),

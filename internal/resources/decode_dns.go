@@ -20,13 +20,13 @@ func decodeDNSResolver(r *res) *DNSResolver {
 	p := r.props
 	p.ignore("dnsResolverState", "resourceGuid", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSResolver{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
+	return &DNSResolver{Meta: r.meta(), VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 func decodeInboundEndpoint(r *res) *DNSResolverInboundEndpoint {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
-	ep := &DNSResolverInboundEndpoint{Meta: r.meta}
+	ep := &DNSResolverInboundEndpoint{Meta: r.meta()}
 	for i, c := range p.itemsUpTo("ipConfigurations", maxInboundConfigs) {
 		c.required("subnet")
 		subnet, addr := c.ref("subnet", TypeSubnet), c.ipv4("privateIpAddress", false)
@@ -44,20 +44,20 @@ func decodeOutboundEndpoint(r *res) *DNSResolverOutboundEndpoint {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("subnet")
-	return &DNSResolverOutboundEndpoint{Meta: r.meta, Subnet: p.ref("subnet", TypeSubnet)}
+	return &DNSResolverOutboundEndpoint{Meta: r.meta(), Subnet: p.ref("subnet", TypeSubnet)}
 }
 
 func decodeForwardingRuleset(r *res) *DNSForwardingRuleset {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("dnsResolverOutboundEndpoints")
-	return &DNSForwardingRuleset{Meta: r.meta, OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", TypeOutboundEndpoint)}
+	return &DNSForwardingRuleset{Meta: r.meta(), OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", TypeOutboundEndpoint)}
 }
 
 func decodeForwardingRule(r *res) *DNSForwardingRule {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
-	fr := &DNSForwardingRule{Meta: r.meta}
+	fr := &DNSForwardingRule{Meta: r.meta()}
 	if v := p.stringField("domainName", true); !v.IsZero() {
 		name, err := parseDomainName(v.Str())
 		if err != nil {
@@ -83,7 +83,7 @@ func decodeRulesetLink(r *res) *DNSForwardingRulesetLink {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSForwardingRulesetLink{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
+	return &DNSForwardingRulesetLink{Meta: r.meta(), VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 // checkDNSResolvers checks each resolver with its endpoints attached: an

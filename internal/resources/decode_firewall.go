@@ -45,7 +45,7 @@ func decodeFirewall(r *res) *AzureFirewall {
 	sku.enum("name", false, "AZFW_VNet", "AZFW_Hub")
 	sku.enum("tier", false, "Basic", "Standard", "Premium")
 	threatIntelMode(p)
-	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", TypeFirewallPolicy)}
+	fw := &AzureFirewall{Meta: r.meta(), Policy: p.ref("firewallPolicy", TypeFirewallPolicy)}
 	p.required("ipConfigurations")
 	for i, it := range p.items("ipConfigurations") {
 		it.ignore("id", "etag", "type")
@@ -140,7 +140,7 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 		sql.refuse("allowSqlRedirect", "true", "SQL redirect is not modeled: it lets SQL clients reach database nodes on ports 11000-11999 after the gateway's 1433")
 	}
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
-	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", TypeFirewallPolicy)}
+	pol := &FirewallPolicy{Meta: r.meta(), BasePolicy: p.ref("basePolicy", TypeFirewallPolicy)}
 	dns := p.child("dnsSettings")
 	dns.ignore("requireProxyForNetworkRules")
 	pol.DNSProxy = dns.boolean("enableProxy", false)

@@ -105,7 +105,7 @@ func decodeJob(r *res) *Job {
 	// change how the job runs.
 	p.ignore("status", "error", "services", "parameters", "isArchived", "properties", "identity", "componentId",
 		"notificationSetting", "queueSettings", "autologgerSettings", "provisioningState")
-	j := &Job{Meta: r.meta, InstanceCount: 1, Status: p.str("status"),
+	j := &Job{Meta: r.meta(), InstanceCount: 1, Status: p.str("status"),
 		ExperimentName: p.str("experimentName"), DisplayName: p.str("displayName"), Description: p.str("description")}
 	j.Workspace, _ = r.id.Parent()
 	if j.ExperimentName == "" {
@@ -219,7 +219,7 @@ func decodeAsset(r *res) *MLAsset {
 	p := r.props
 	p.ignore("description", "properties", "tags", "isArchived", "isAnonymous", "latestVersion", "nextVersion",
 		"provisioningState", "autoRebuild", "build", "condaFile", "inferenceConfig", "osType", "environmentType", "stage")
-	return &MLAsset{Meta: r.meta, Image: p.str("image"), CodeURI: p.str("codeUri")}
+	return &MLAsset{Meta: r.meta(), Image: p.str("image"), CodeURI: p.str("codeUri")}
 }
 
 func mlAssets(s *Snapshot) *[]*MLAsset { return &s.MLAssets }

@@ -24,7 +24,7 @@ func decodeStorageAccount(r *res) *StorageAccount {
 		"secondaryLocation", "statusOfPrimary", "statusOfSecondary", "storageAccountSkuConversionStatus",
 		"supportsHttpsTrafficOnly", "accountMigrationInProgress", "provisioningState")
 	p.enum("accountType", false, olderStorageAccountTypes...)
-	sa := &StorageAccount{Meta: r.meta,
+	sa := &StorageAccount{Meta: r.meta(),
 		PublicNetworkAccess:  p.enum("publicNetworkAccess", false, "Enabled", "Disabled", "SecuredByPerimeter"),
 		AllowSharedKeyAccess: p.optBool("allowSharedKeyAccess"),
 	}
@@ -88,7 +88,7 @@ func decodeWorkspace(r *res) *Workspace {
 		"provisioningState")
 	p.ignore(olderWorkspaceFields...)
 	// The workspace's dependencies may live outside the file.
-	ws := &Workspace{Meta: r.meta,
+	ws := &Workspace{Meta: r.meta(),
 		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
 		KeyVault:            p.idString("keyVault", TypeKeyVault, false, true),
 		ApplicationInsights: p.idString("applicationInsights", TypeAppInsights, false, true),
@@ -140,11 +140,11 @@ func decodeCompute(r *res) *Compute {
 	p := r.props
 	p.ignore("disableLocalAuth")
 	p.ignore(ComputeRuntimeProperties...)
-	c := &Compute{Meta: r.meta, EnableNodePublicIP: true, Description: p.str("description")}
+	c := &Compute{Meta: r.meta(), EnableNodePublicIP: true, Description: p.str("description")}
 	c.Body, _ = plain(r.env.v).(arm.Body)
 	c.Workspace, _ = r.id.Parent()
 	if c.ComputeLocation = p.str("computeLocation"); c.ComputeLocation == "" {
-		c.ComputeLocation = r.meta.Location
+		c.ComputeLocation = r.meta().Location
 	}
 	c.ComputeType = p.enum("computeType", true, azureComputeTypes...)
 	if c.ComputeType != "" && !slices.Contains(computeTypes, c.ComputeType) {
@@ -221,7 +221,7 @@ func decodeVirtualMachine(r *res) *VirtualMachine {
 		"extensionsTimeBudget", "host", "hostGroup", "instanceView", "licenseType", "platformFaultDomain",
 		"priority", "provisioningState", "proximityPlacementGroup", "scheduledEventsProfile", "timeCreated",
 		"userData", "vmId", "virtualMachineScaleSet", "applicationProfile")
-	vm := &VirtualMachine{Meta: r.meta}
+	vm := &VirtualMachine{Meta: r.meta()}
 	sp := p.child("storageProfile")
 	sp.ignore("dataDisks", "diskControllerType", "alignRegionalDisksToVMZone")
 	img := sp.child("imageReference")

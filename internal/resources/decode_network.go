@@ -22,7 +22,7 @@ const gatewayLBUnsupported = "gateway load balancer chaining is not modeled: the
 
 func decodeResourceGroup(r *res) *ResourceGroup {
 	r.props.ignore("provisioningState")
-	return &ResourceGroup{Meta: r.meta}
+	return &ResourceGroup{Meta: r.meta()}
 }
 
 func decodeVirtualNetwork(r *res) *VirtualNetwork {
@@ -39,7 +39,7 @@ func decodeVirtualNetwork(r *res) *VirtualNetwork {
 		p.refuse("privateEndpointVNetPolicies", "Basic", "private endpoint VNet policies are not modeled; "+
 			"NSGs apply to private endpoints by their subnet's privateEndpointNetworkPolicies")
 	}
-	vn := &VirtualNetwork{Meta: r.meta}
+	vn := &VirtualNetwork{Meta: r.meta()}
 	as := p.child("addressSpace")
 	as.ignore("ipamPoolPrefixAllocations")
 	space, lines := as.cidrs("addressPrefixes", true)
@@ -56,7 +56,7 @@ func decodeSubnet(r *res) *Subnet {
 	p.ignore("ipConfigurations", "ipConfigurationProfiles", "privateEndpoints", "purpose", "resourceNavigationLinks",
 		"serviceAssociationLinks", "applicationGatewayIPConfigurations", "sharingScope", "ipAllocations",
 		"ipamPoolPrefixAllocations", "provisioningState")
-	sn := &Subnet{Meta: r.meta}
+	sn := &Subnet{Meta: r.meta()}
 	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false)
 	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
@@ -117,7 +117,7 @@ func decodePeering(r *res) *Peering {
 	if p.boolean("enableOnlyIPv6Peering", false) {
 		p.refuse("enableOnlyIPv6Peering", "true", "only IPv4 is modeled, and an IPv6-only peering carries none of it")
 	}
-	pe := &Peering{Meta: r.meta,
+	pe := &Peering{Meta: r.meta(),
 		AllowVirtualNetworkAccess: p.boolean("allowVirtualNetworkAccess", true),
 		AllowForwardedTraffic:     p.boolean("allowForwardedTraffic", false),
 		AllowGatewayTransit:       p.boolean("allowGatewayTransit", false),
@@ -145,13 +145,13 @@ func decodeSecurityGroup(r *res) *NetworkSecurityGroup {
 	// securityRules are read as nested children; the default rules are the verifier's.
 	r.props.ignore("defaultSecurityRules", "subnets", "networkInterfaces", "flowLogs", "flushConnection",
 		"resourceGuid", "provisioningState")
-	return &NetworkSecurityGroup{Meta: r.meta}
+	return &NetworkSecurityGroup{Meta: r.meta()}
 }
 
 func decodeSecurityRule(r *res) *SecurityRule {
 	p := r.props
 	p.ignore("provisioningState")
-	sr := &SecurityRule{Meta: r.meta, Description: p.str("description")}
+	sr := &SecurityRule{Meta: r.meta(), Description: p.str("description")}
 	sr.Priority, _ = p.integer("priority", 100, 4096, true)
 	sr.Direction = Direction(p.enum("direction", true, string(Inbound), string(Outbound)))
 	sr.Access = Access(p.enum("access", true, string(Allow), string(Deny)))
@@ -244,19 +244,19 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 
 func decodeASG(r *res) *ApplicationSecurityGroup {
 	r.props.ignore("resourceGuid", "provisioningState")
-	return &ApplicationSecurityGroup{Meta: r.meta}
+	return &ApplicationSecurityGroup{Meta: r.meta()}
 }
 
 func decodeRouteTable(r *res) *RouteTable {
 	// routes are read as nested children.
 	r.props.ignore("subnets", "resourceGuid", "provisioningState")
-	return &RouteTable{Meta: r.meta, DisableBgpRoutePropagation: r.props.boolean("disableBgpRoutePropagation", false)}
+	return &RouteTable{Meta: r.meta(), DisableBgpRoutePropagation: r.props.boolean("disableBgpRoutePropagation", false)}
 }
 
 func decodeRoute(r *res) *Route {
 	p := r.props
 	p.ignore("hasBgpOverride", "provisioningState")
-	rt := &Route{Meta: r.meta}
+	rt := &Route{Meta: r.meta()}
 	if v := p.need("addressPrefix", arm.String); !v.IsZero() {
 		if err := parseRoutePrefix(v.Str()); err != nil {
 			p.errf(v.Line(), "addressPrefix %v", err)
@@ -287,7 +287,7 @@ func decodeNATGateway(r *res) *NATGateway {
 	p := r.props
 	p.ignore("idleTimeoutInMinutes", "publicIpAddressesV6", "publicIpPrefixesV6", "sourceVirtualNetwork", "subnets",
 		"resourceGuid", "provisioningState")
-	return &NATGateway{Meta: r.meta,
+	return &NATGateway{Meta: r.meta(),
 		PublicIPAddresses: p.refs("publicIpAddresses", TypePublicIP),
 		PublicIPPrefixes:  p.refs("publicIpPrefixes", typeIPPrefix),
 	}
@@ -299,7 +299,7 @@ func decodePublicIP(r *res) *PublicIPAddress {
 		"deleteOption", "ipConfiguration", "linkedPublicIPAddress", "servicePublicIPAddress", "migrationPhase",
 		"resourceGuid", "provisioningState")
 	sku := r.env.child("sku")
-	pip := &PublicIPAddress{Meta: r.meta,
+	pip := &PublicIPAddress{Meta: r.meta(),
 		SKU:              sku.enum("name", false, "Basic", "Standard", "StandardV2"),
 		AllocationMethod: p.enum("publicIPAllocationMethod", false, "Static", "Dynamic"),
 		Address:          p.ipv4("ipAddress", false),
@@ -315,7 +315,7 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 	p := r.props
 	p.ignore("probes", "inboundNatPools", "scope", "resourceGuid", "provisioningState")
 	sku := r.env.child("sku")
-	lb := &LoadBalancer{Meta: r.meta, SKU: sku.enum("name", false, "Basic", "Standard", "Gateway")}
+	lb := &LoadBalancer{Meta: r.meta(), SKU: sku.enum("name", false, "Basic", "Standard", "Gateway")}
 	sku.enum("tier", false, "Regional", "Global")
 	// Part names by lower-cased name, as ARM compares them.
 	frontends, pools := map[string]string{}, map[string]string{}
@@ -433,7 +433,7 @@ func decodeNIC(r *res) *NetworkInterface {
 	if p.boolean("disableTcpStateTracking", false) {
 		p.refuse("disableTcpStateTracking", "true", "NSGs are modeled as stateful: without state tracking a reply needs its own rule")
 	}
-	nic := &NetworkInterface{Meta: r.meta,
+	nic := &NetworkInterface{Meta: r.meta(),
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", TypeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
 		// Read-only in Azure: the endpoint a NIC was created for, which
@@ -478,7 +478,7 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 	// The NIC name does not change reachability.
 	p.ignore("customNetworkInterfaceName", "ipVersionType", "provisioningState")
 	p.required("subnet")
-	pe := &PrivateEndpoint{Meta: r.meta,
+	pe := &PrivateEndpoint{Meta: r.meta(),
 		Subnet:                    p.ref("subnet", TypeSubnet),
 		ApplicationSecurityGroups: p.refs("applicationSecurityGroups", TypeASG),
 	}
@@ -521,14 +521,14 @@ func decodeZone(r *res) *PrivateDNSZone {
 	r.props.ignore("maxNumberOfRecordSets", "numberOfRecordSets", "maxNumberOfVirtualNetworkLinks",
 		"numberOfVirtualNetworkLinks", "maxNumberOfVirtualNetworkLinksWithRegistration",
 		"numberOfVirtualNetworkLinksWithRegistration", "internalId", "provisioningState")
-	return &PrivateDNSZone{Meta: r.meta, A: map[string][]netip.Addr{}, CNAME: map[string]string{}}
+	return &PrivateDNSZone{Meta: r.meta(), A: map[string][]netip.Addr{}, CNAME: map[string]string{}}
 }
 
 func decodeZoneLink(r *res) *VirtualNetworkLink {
 	p := r.props
 	p.ignore("resolutionPolicy", "virtualNetworkLinkState", "provisioningState")
 	p.required("virtualNetwork")
-	return &VirtualNetworkLink{Meta: r.meta,
+	return &VirtualNetworkLink{Meta: r.meta(),
 		VirtualNetwork:      p.ref("virtualNetwork", TypeVirtualNetwork),
 		RegistrationEnabled: p.boolean("registrationEnabled", false),
 	}
@@ -600,7 +600,7 @@ func decodeServiceEndpointPolicy(r *res) *ServiceEndpointPolicy {
 	p := r.props
 	// The alias shows in the portal only; definitions carry the scope.
 	p.ignore("serviceAlias", "contextualServiceEndpointPolicies", "subnets", "resourceGuid", "provisioningState")
-	sep := &ServiceEndpointPolicy{Meta: r.meta}
+	sep := &ServiceEndpointPolicy{Meta: r.meta()}
 	for _, it := range p.items("serviceEndpointPolicyDefinitions") {
 		it.ignore("id", "type", "etag")
 		dp := it.child("properties")
