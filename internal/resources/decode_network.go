@@ -224,20 +224,18 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 	}
 	var out []PortRange
 	for _, v := range vals {
-		var rs []PortRange
 		var err error
 		if plural {
 			var one PortRange
-			one, err = parsePortRange(v.Str())
-			rs = []PortRange{one}
+			if one, err = parsePortRange(v.Str()); err == nil {
+				out = append(out, one)
+			}
 		} else {
-			rs, err = parsePorts(v.Str())
+			out, err = parsePorts(out, v.Str())
 		}
 		if err != nil {
 			p.errf(v.Line(), "%s %v", p.name(key), err)
-			continue
 		}
-		out = append(out, rs...)
 	}
 	return out
 }
