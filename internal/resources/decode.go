@@ -262,7 +262,11 @@ func (s *slab[T]) one() []T {
 	return p
 }
 
-func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
+// pos is "file:line", in one allocation: every resource has one.
+func (d *decoder) pos(line int) string {
+	var n [20]byte
+	return d.file + ":" + string(strconv.AppendInt(n[:0], int64(line), 10))
+}
 
 func (d *decoder) full() bool { return len(d.problems) >= maxProblems }
 
