@@ -148,11 +148,14 @@ func decodeSecurityGroup(r *res) *NetworkSecurityGroup {
 	return &NetworkSecurityGroup{Meta: r.meta()}
 }
 
+// maxRulePriority is the largest priority an NSG rule may have.
+const maxRulePriority = 4096
+
 func decodeSecurityRule(r *res) *SecurityRule {
 	p := r.props
 	p.ignore("provisioningState")
 	sr := &SecurityRule{Meta: r.meta(), Description: p.str("description")}
-	sr.Priority, _ = p.integer("priority", 100, 4096, true)
+	sr.Priority, _ = p.integer("priority", 100, maxRulePriority, true)
 	sr.Direction = Direction(p.enum("direction", true, string(Inbound), string(Outbound)))
 	sr.Access = Access(p.enum("access", true, string(Allow), string(Deny)))
 	proto := Protocol(p.enum("protocol", true, string(ProtoTCP), string(ProtoUDP), string(ProtoICMP),
@@ -703,24 +706,35 @@ func joinPrefixes(ps []netip.Prefix) string {
 // checkSecurityGroups checks each NSG with all its rules attached: a
 // priority is used once per direction (§8.1).
 func (d *decoder) checkSecurityGroups() {
-	for _, g := range d.snap.NetworkSecurityGroups {
-		type slot struct {
-			dir      Direction
-			priority int
+	// The rule holding each priority of a direction, by priority (which
+	// decodeSecurityRule has checked, or left 0): an array, emptied after
+	// each NSG, costs less than a map per NSG.
+	var used [2][maxRulePriority + 1]*SecurityRule
+	slot := func(sr *SecurityRule) **SecurityRule {
+		dir := 0
+		if sr.Direction == Outbound {
+			dir = 1
 		}
-		used := make(map[slot]*SecurityRule, len(g.Rules))
+		return &used[dir][sr.Priority]
+	}
+	for _, g := range d.snap.NetworkSecurityGroups {
 		for _, sr := range g.Rules {
 			if sr.Priority == 0 || sr.Direction == "" {
 				continue
 			}
-			k := slot{sr.Direction, sr.Priority}
-			if first := used[k]; first != nil {
+			k := slot(sr)
+			if first := *k; first != nil {
 				r := d.info[sr]
 				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
 					sr.Priority, strings.ToLower(string(sr.Direction)), first.ID.Leaf(), first.Pos)
 				continue
 			}
-			used[k] = sr
+			*k = sr
+		}
+		for _, sr := range g.Rules {
+			if sr.Priority != 0 && sr.Direction != "" {
+				*slot(sr) = nil
+			}
 		}
 	}
 }
