@@ -176,16 +176,18 @@ func (n Node) Index(key string) int {
 		return -1
 	}
 	// The hottest loop of decoding: keys are compared by length before
-	// their text is looked at.
+	// their text is looked at. An object's members are in one part.
 	d, x := n.d, n.node()
-	for i := x.a; i < x.a+x.b; i += 2 {
-		k := d.parts.node(i)
+	first := x.a & (1<<partShift - 1)
+	members := d.parts[x.a>>partShift].nodes[first : first+x.b]
+	for i := 0; i < len(members); i += 2 {
+		k := &members[i]
 		if k.inStrs {
 			if d.parts.str(k.a) == key {
-				return int(i-x.a) / 2
+				return i / 2
 			}
 		} else if int(k.b) == len(key) && d.src[k.a:k.a+k.b] == key {
-			return int(i-x.a) / 2
+			return i / 2
 		}
 	}
 	return -1
