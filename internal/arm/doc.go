@@ -199,8 +199,8 @@ func (n Node) Value() *Value {
 	if n.d == nil {
 		return nil
 	}
-	// Sized at once: one allocation each for the values, the member
-	// pointers and the keys (a node count bounds all three).
+	// Sized at once: one allocation for the values and one for the
+	// member pointers (the node count bounds both).
 	count := len(n.d.parts[0].nodes) + len(n.d.parts[1].nodes)
 	m := &materializer{d: n.d, values: make([]Value, 0, count), ptrs: make([]*Value, 0, count)}
 	return m.value(n.i)
@@ -210,7 +210,6 @@ type materializer struct {
 	d      *Doc
 	values []Value
 	ptrs   []*Value
-	keys   []string
 }
 
 func (m *materializer) value(i int32) *Value {
