@@ -2,7 +2,6 @@ package arm
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 )
 
@@ -47,17 +46,8 @@ func sameNode(t *testing.T, n Node, v *Value, path string) {
 // JSON (read in one pass and on two cores) and YAML, with escaped and
 // plain strings; an absent node is empty.
 func TestDocAccessors(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("{\n \"s\": \"x\\u00e9\",\n \"list\": [\n")
-	for i := range 50 {
-		if i > 0 {
-			b.WriteString(",\n")
-		}
-		fmt.Fprintf(&b, "  {\n   \"name\": \"r%d\", \"esc\": \"a\\\"b\", \"n\": %d, \"t\": true, \"z\": null, \"e\": {}, \"a\": []\n  }", i, i)
-	}
-	b.WriteString("\n ]\n}\n")
 	defer func(m int) { splitMin = m }(splitMin)
-	for _, doc := range []string{b.String(), "a: 1\nb:\n  - x\n  - true\n  - {c: null}\nc: \"é\"\n"} {
+	for _, doc := range []string{resourceList(50), "a: 1\nb:\n  - x\n  - true\n  - {c: null}\nc: \"é\"\n"} {
 		for _, split := range []int{1 << 30, 0} {
 			splitMin = split
 			d, err := Parse([]byte(doc))
