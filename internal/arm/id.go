@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ID is a parsed ARM resource id. Segments keep the user's spelling for
@@ -180,38 +181,32 @@ func (id ID) text(fold bool) string {
 	for i := range id.Types {
 		n += 2 + len(id.Types[i]) + len(id.Names[i])
 	}
-	var b strings.Builder
-	b.Grow(n)
-	write := b.WriteString
-	if fold {
-		write = func(s string) (int, error) {
-			for i := 0; i < len(s); i++ {
-				c := s[i]
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				b.WriteByte(c)
-			}
-			return len(s), nil
-		}
-	}
-	write("/subscriptions/")
-	write(id.Subscription)
+	b := make([]byte, 0, n)
+	b = append(b, "/subscriptions/"...)
+	b = append(b, id.Subscription...)
 	if id.ResourceGroup != "" || id.Provider == "" {
-		write("/resourceGroups/")
-		write(id.ResourceGroup)
+		b = append(b, "/resourceGroups/"...)
+		b = append(b, id.ResourceGroup...)
 	}
 	if id.Provider != "" {
-		write("/providers/")
-		write(id.Provider)
+		b = append(b, "/providers/"...)
+		b = append(b, id.Provider...)
 		for i := range id.Types {
-			write("/")
-			write(id.Types[i])
-			write("/")
-			write(id.Names[i])
+			b = append(b, '/')
+			b = append(b, id.Types[i]...)
+			b = append(b, '/')
+			b = append(b, id.Names[i]...)
 		}
 	}
-	return b.String()
+	if fold {
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+	}
+	// b is not written again: the string may share it.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // Key is the canonical, lower-cased form used for lookups: ARM ids compare

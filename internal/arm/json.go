@@ -10,41 +10,32 @@ import (
 
 // jsonParser is a JSON reader that records lines. JSON documents take this
 // path instead of the YAML parser: it is an order of magnitude faster and
-// lighter on large generated environments, and it gives the same tree.
-//
-// It allocates in bulk: strings are slices of one copy of the document,
-// values come from slabs, and an object's or array's members are gathered
-// on a stack and copied once into a slab at their exact size. A
-// 36 MB environment is millions of values; one allocation each (and
-// growing slices member by member) made parsing a third of `check`'s time.
+// lighter on large generated environments, and it gives the same values.
+// It builds a Doc (see builder): no allocation per value.
 type jsonParser struct {
+	builder
 	data []byte
 	src  string // data as a string: unescaped strings are slices of it
 	pos  int
 	line int
-	// values, ptrs and keys are slabs the tree is carved from.
-	values []Value
-	ptrs   []*Value
-	keys   []string
-	// stack and keyStack hold the members of the objects and arrays being
-	// read, innermost last.
-	stack    []*Value
-	keyStack []string
 	// isAhead marks a parser reading the second half of an array (see
 	// startAhead), which does not split again.
 	isAhead bool
 }
 
-// slabSize is how many values (or pointers, or keys) one slab holds: large
-// enough that allocation is rare, small enough that a small document
-// (an API request body) does not pay for a large one.
-const slabSize = 256
-
-// parseJSON parses data, whose text is src: unescaped strings are slices
-// of src.
-func parseJSON(data []byte, src string) (*Value, error) {
-	p := &jsonParser{data: data, src: src, line: 1}
-	v, err := p.value(0)
+// parseJSONDoc parses data, whose text is src: unescaped strings are
+// slices of src.
+func parseJSONDoc(data []byte, src string) (*Doc, error) {
+	// About one value per 16 bytes of a generated environment: sized
+	// once, the node list is rarely copied to grow. A document large
+	// enough to be read on two cores needs about half here (see
+	// startAhead).
+	capacity := len(data)/16 + 8
+	if len(data) >= splitMin {
+		capacity = capacity * 11 / 20
+	}
+	p := &jsonParser{builder: newBuilder(0, capacity), data: data, src: src, line: 1}
+	root, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
@@ -52,52 +43,22 @@ func parseJSON(data []byte, src string) (*Value, error) {
 	if p.pos < len(p.data) {
 		return nil, p.errorf("unexpected %q after the document", p.data[p.pos])
 	}
-	return v, nil
+	return p.doc(p.src, root), nil
 }
+
+// parseJSON is parseJSONDoc as a *Value tree.
+func parseJSON(data []byte, src string) (*Value, error) {
+	d, err := parseJSONDoc(data, src)
+	if err != nil {
+		return nil, err
+	}
+	return d.Root().Value(), nil
+}
+
+func (p *jsonParser) text(x *node) string { return text(p.src, &p.parts, x) }
 
 func (p *jsonParser) errorf(format string, a ...any) error {
 	return fmt.Errorf("line %d: "+format, append([]any{p.line}, a...)...)
-}
-
-func (p *jsonParser) newValue(k Kind, line int) *Value {
-	if len(p.values) == 0 {
-		p.values = make([]Value, slabSize)
-	}
-	v := &p.values[0]
-	p.values = p.values[1:]
-	v.Kind, v.Line = k, line
-	return v
-}
-
-// members moves the top n entries of the stack into an exact-size slice.
-func (p *jsonParser) members(n int) []*Value {
-	if n == 0 {
-		return nil
-	}
-	if len(p.ptrs) < n {
-		p.ptrs = make([]*Value, max(n, slabSize))
-	}
-	out := p.ptrs[:n:n]
-	p.ptrs = p.ptrs[n:]
-	copy(out, p.stack[len(p.stack)-n:])
-	clear(p.stack[len(p.stack)-n:]) // the stack must not keep the tree alive
-	p.stack = p.stack[:len(p.stack)-n]
-	return out
-}
-
-// memberKeys is members for the key stack.
-func (p *jsonParser) memberKeys(n int) []string {
-	if n == 0 {
-		return nil
-	}
-	if len(p.keys) < n {
-		p.keys = make([]string, max(n, slabSize))
-	}
-	out := p.keys[:n:n]
-	p.keys = p.keys[n:]
-	copy(out, p.keyStack[len(p.keyStack)-n:])
-	p.keyStack = p.keyStack[:len(p.keyStack)-n]
-	return out
 }
 
 func (p *jsonParser) space() {
@@ -113,13 +74,13 @@ func (p *jsonParser) space() {
 	}
 }
 
-func (p *jsonParser) value(depth int) (*Value, error) {
+func (p *jsonParser) value(depth int) (node, error) {
 	if depth > maxDepth {
-		return nil, p.errorf("nesting deeper than %d levels", maxDepth)
+		return node{}, p.errorf("nesting deeper than %d levels", maxDepth)
 	}
 	p.space()
 	if p.pos >= len(p.data) {
-		return nil, p.errorf("unexpected end of document")
+		return node{}, p.errorf("unexpected end of document")
 	}
 	line := p.line
 	switch c := p.data[p.pos]; {
@@ -128,25 +89,19 @@ func (p *jsonParser) value(depth int) (*Value, error) {
 	case c == '[':
 		return p.array(depth)
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		v := p.newValue(String, line)
-		v.Str = s
-		return v, nil
+		return p.str()
 	case c == 't' || c == 'f' || c == 'n':
 		for _, lit := range [...]struct {
 			text string
 			kind Kind
 		}{{"true", Bool}, {"false", Bool}, {"null", Null}} {
 			if end := p.pos + len(lit.text); end <= len(p.src) && p.src[p.pos:end] == lit.text {
-				v := p.newValue(lit.kind, line)
-				if lit.kind == Bool {
-					v.Str = lit.text
+				x := slice(lit.kind, line, p.pos, end)
+				if lit.kind == Null {
+					x.b = 0 // null has no text
 				}
 				p.pos = end
-				return v, nil
+				return x, nil
 			}
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -154,15 +109,12 @@ func (p *jsonParser) value(depth int) (*Value, error) {
 		for p.pos < len(p.data) && isNumberByte(p.data[p.pos]) {
 			p.pos++
 		}
-		text := p.src[start:p.pos]
-		if !validNumber(text) {
-			return nil, p.errorf("%q is not a valid number", text)
+		if text := p.src[start:p.pos]; !validNumber(text) {
+			return node{}, p.errorf("%q is not a valid number", text)
 		}
-		v := p.newValue(Number, line)
-		v.Str = text
-		return v, nil
+		return slice(Number, line, start, p.pos), nil
 	}
-	return nil, p.errorf("unexpected %q", p.data[p.pos])
+	return node{}, p.errorf("unexpected %q", p.data[p.pos])
 }
 
 func isNumberByte(c byte) bool {
@@ -207,8 +159,10 @@ func validNumber(s string) bool {
 	return i == len(s)
 }
 
-func (p *jsonParser) str() (string, error) {
-	start := p.pos
+// str reads a string: a slice of src unless it holds escapes or
+// non-ASCII bytes.
+func (p *jsonParser) str() (node, error) {
+	start, line := p.pos, p.line
 	p.pos++ // opening quote
 	escaped := false
 	for p.pos < len(p.data) {
@@ -216,101 +170,99 @@ func (p *jsonParser) str() (string, error) {
 		case c == '"':
 			p.pos++
 			if !escaped {
-				return p.src[start+1 : p.pos-1], nil
+				return slice(String, line, start+1, p.pos-1), nil
 			}
 			raw := p.data[start:p.pos]
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return "", p.errorf("invalid string %s", raw)
+				return node{}, p.errorf("invalid string %s", raw)
 			}
-			return s, nil
+			return p.own(String, line, s), nil
 		case c == '\\':
 			escaped = true
 			p.pos += 2
 			continue
 		case c < 0x20:
-			return "", p.errorf("control character in a string")
+			return node{}, p.errorf("control character in a string")
 		case c >= 0x80:
 			// Non-ASCII: let encoding/json validate and normalise it.
 			escaped = true
 		}
 		p.pos++
 	}
-	return "", p.errorf("unterminated string")
+	return node{}, p.errorf("unterminated string")
 }
 
 // linearKeys is how many keys an object may have before duplicates are
 // looked for with a map rather than by comparing with each earlier key.
 const linearKeys = 16
 
-func (p *jsonParser) object(depth int) (*Value, error) {
-	v := p.newValue(Object, p.line)
+func (p *jsonParser) object(depth int) (node, error) {
+	line := p.line
 	p.pos++
 	p.space()
+	base := len(p.stack)
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return v, nil
+		return p.close(Object, line, base), nil
 	}
-	base := len(p.keyStack)
 	var seen map[string]bool
 	for {
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, p.errorf("expected a string key")
+			return node{}, p.errorf("expected a string key")
 		}
-		keyLine := p.line
-		key, err := p.str()
+		k, err := p.str()
 		if err != nil {
-			return nil, err
+			return node{}, err
 		}
+		key := p.text(&k)
 		if p.duplicate(key, base, &seen) {
-			return nil, fmt.Errorf("line %d: key %q appears twice in one object", keyLine, key)
+			return node{}, fmt.Errorf("line %d: key %q appears twice in one object", k.line, key)
 		}
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.errorf("expected ':' after key %q", key)
+			return node{}, p.errorf("expected ':' after key %q", key)
 		}
 		p.pos++
+		p.stack = append(p.stack, k)
 		fv, err := p.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return node{}, err
 		}
-		p.keyStack = append(p.keyStack, key)
 		p.stack = append(p.stack, fv)
 		p.space()
 		if p.pos >= len(p.data) {
-			return nil, p.errorf("unterminated object")
+			return node{}, p.errorf("unterminated object")
 		}
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
 		case '}':
 			p.pos++
-			n := len(p.keyStack) - base
-			v.Keys, v.Fields = p.memberKeys(n), p.members(n)
-			return v, nil
+			return p.close(Object, line, base), nil
 		default:
-			return nil, p.errorf("expected ',' or '}' in an object, got %q", p.data[p.pos])
+			return node{}, p.errorf("expected ',' or '}' in an object, got %q", p.data[p.pos])
 		}
 	}
 }
 
-// duplicate reports whether key is already a key of the object whose keys
-// start at base on the key stack.
+// duplicate reports whether key is already a key of the object whose
+// members start at base on the stack.
 func (p *jsonParser) duplicate(key string, base int, seen *map[string]bool) bool {
-	keys := p.keyStack[base:]
-	if len(keys) < linearKeys {
-		for _, k := range keys {
-			if k == key {
+	members := p.stack[base:]
+	if len(members) < 2*linearKeys {
+		for i := 0; i < len(members); i += 2 {
+			if p.text(&members[i]) == key {
 				return true
 			}
 		}
 		return false
 	}
 	if *seen == nil {
-		*seen = make(map[string]bool, 2*len(keys))
-		for _, k := range keys {
-			(*seen)[k] = true
+		*seen = make(map[string]bool, len(members))
+		for i := 0; i < len(members); i += 2 {
+			(*seen)[p.text(&members[i])] = true
 		}
 	}
 	if (*seen)[key] {
@@ -320,15 +272,15 @@ func (p *jsonParser) duplicate(key string, base int, seen *map[string]bool) bool
 	return false
 }
 
-func (p *jsonParser) array(depth int) (*Value, error) {
-	v := p.newValue(Array, p.line)
+func (p *jsonParser) array(depth int) (node, error) {
+	line := p.line
 	p.pos++
 	p.space()
+	base := len(p.stack)
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return v, nil
+		return p.close(Array, line, base), nil
 	}
-	base := len(p.stack)
 	var ahead *aheadParse
 	if depth == 1 && !p.isAhead && len(p.data)-p.pos >= splitMin {
 		if ahead = p.startAhead(depth); ahead != nil {
@@ -346,31 +298,29 @@ func (p *jsonParser) array(depth int) (*Value, error) {
 				a := ahead
 				ahead = nil
 				if a.join(p.pos, p.line) {
-					p.stack = append(p.stack, a.items...)
+					p.stack = append(p.stack, p.builder.join(&a.q.builder)...)
 					p.pos, p.line = a.end+1, a.line
-					v.Items = p.members(len(p.stack) - base)
-					return v, nil
+					return p.close(Array, line, base), nil
 				}
 			}
 		}
 		item, err := p.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return node{}, err
 		}
 		p.stack = append(p.stack, item)
 		p.space()
 		if p.pos >= len(p.data) {
-			return nil, p.errorf("unterminated array")
+			return node{}, p.errorf("unterminated array")
 		}
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
 		case ']':
 			p.pos++
-			v.Items = p.members(len(p.stack) - base)
-			return v, nil
+			return p.close(Array, line, base), nil
 		default:
-			return nil, p.errorf("expected ',' or ']' in an array, got %q", p.data[p.pos])
+			return node{}, p.errorf("expected ',' or ']' in an array, got %q", p.data[p.pos])
 		}
 	}
 }
@@ -390,12 +340,12 @@ type aheadParse struct {
 	startLine int
 	stop      atomic.Bool
 	done      chan struct{}
-	// Set when done: the items read, the position of the closing ']' and
-	// the line there, or err.
-	items []*Value
-	end   int
-	line  int
-	err   error
+	// q reads; its stack holds the items read. Set when done: the
+	// position of the closing ']' and the line there, or err.
+	q    *jsonParser
+	end  int
+	line int
+	err  error
 }
 
 var errStopped = errors.New("stopped")
@@ -420,16 +370,17 @@ func (p *jsonParser) startAhead(depth int) *aheadParse {
 		return nil
 	}
 	a := &aheadParse{start: start, startLine: 1 + bytes.Count(p.data[:start], []byte{'\n'}), done: make(chan struct{})}
-	q := &jsonParser{data: p.data, src: p.src, pos: start, line: a.startLine, isAhead: true}
+	a.q = &jsonParser{builder: newBuilder(1, (len(p.data)-start)/16+8),
+		data: p.data, src: p.src, pos: start, line: a.startLine, isAhead: true}
 	go func() {
 		defer close(a.done)
-		a.err = q.readItems(depth, a)
+		a.err = a.q.readItems(depth, a)
 	}()
 	return a
 }
 
 // readItems reads array items and their separators up to the closing ']'
-// into a.
+// onto p's stack.
 func (p *jsonParser) readItems(depth int, a *aheadParse) error {
 	for {
 		if a.stop.Load() {
@@ -439,7 +390,7 @@ func (p *jsonParser) readItems(depth int, a *aheadParse) error {
 		if err != nil {
 			return err
 		}
-		a.items = append(a.items, item)
+		p.stack = append(p.stack, item)
 		p.space()
 		if p.pos >= len(p.data) {
 			return errStopped // the array's own parser reports it

@@ -40,10 +40,11 @@ func TestJSONLinesAndYAMLAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := parseYAML([]byte(doc))
+	yd, err := parseYAML([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
+	y := yd.Root().Value()
 	if !reflect.DeepEqual(toAny(j), toAny(y)) {
 		t.Errorf("json %v, yaml %v", toAny(j), toAny(y))
 	}
@@ -120,20 +121,27 @@ func sameParse(t *testing.T, data []byte) {
 	}
 }
 
+// resourceList is a resource list of n entries written as generated
+// environments are (one item per line group: see startAhead), with every
+// kind of value and escaped strings.
+func resourceList(n int) string {
+	var b strings.Builder
+	b.WriteString("{\n \"subscription\": \"s\\u00e9\",\n \"resources\": [\n")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "  {\n   \"name\": \"r%d\",\n   \"properties\": {\"priority\": %d, \"esc\": \"a\\\"b\", \"on\": true, \"z\": null, \"e\": {}, \"list\": [\n    {\"a\": 1}\n   ]}\n  }", i, 100+i)
+	}
+	b.WriteString("\n ]\n}\n")
+	return b.String()
+}
+
 // TestJSONSplitMatchesOnePass: reading a large resource list on two cores
 // gives the tree, lines and errors of a reading in one pass, wherever the
 // error is.
 func TestJSONSplitMatchesOnePass(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("{\n \"subscription\": \"s\",\n \"resources\": [\n")
-	for i := range 200 {
-		if i > 0 {
-			b.WriteString(",\n")
-		}
-		fmt.Fprintf(&b, "  {\n   \"name\": \"r%d\",\n   \"properties\": {\"priority\": %d, \"list\": [\n    {\"a\": 1}\n   ]}\n  }", i, 100+i)
-	}
-	b.WriteString("\n ]\n}\n")
-	doc := b.String()
+	doc := resourceList(200)
 	p := &jsonParser{data: []byte(doc), src: doc, line: 1}
 	p.pos = strings.Index(doc, "  {") + 2
 	if a := p.startAhead(1); a == nil || a.start <= len(doc)/2 {
@@ -180,8 +188,11 @@ func TestParseOwnedDocument(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ParseOwnedDocument([]byte(doc))
-		if err != nil || !reflect.DeepEqual(got, want) {
+		d, err := ParseOwned([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Root().Value(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: %v, %v", doc, toAny(got), err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	goyaml "github.com/goccy/go-yaml"
 	goyamlparser "github.com/goccy/go-yaml/parser"
@@ -51,31 +50,14 @@ const MaxDocumentBytes = 64 << 20
 // ParseDocument parses YAML or JSON into a Value tree. JSON takes a faster
 // reader of its own; both give the same tree.
 func ParseDocument(data []byte) (*Value, error) {
-	return parseDocument(data, false)
+	d, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return d.Root().Value(), nil
 }
 
-// ParseOwnedDocument is ParseDocument for a document that nothing else
-// holds or changes, such as a file just read: the tree's strings share its
-// bytes instead of a copy of them (36 MB on a large environment file). data
-// must not change while the tree, or any string taken from it, is in use.
-func ParseOwnedDocument(data []byte) (*Value, error) {
-	return parseDocument(data, true)
-}
-
-func parseDocument(data []byte, owned bool) (*Value, error) {
-	if len(data) > MaxDocumentBytes {
-		return nil, fmt.Errorf("document is %d bytes; the limit is %d", len(data), MaxDocumentBytes)
-	}
-	if !looksLikeJSON(data) {
-		return parseYAML(data)
-	}
-	if owned {
-		return parseJSON(data, unsafe.String(unsafe.SliceData(data), len(data)))
-	}
-	return parseJSON(data, string(data))
-}
-
-func parseYAML(data []byte) (*Value, error) {
+func parseYAML(data []byte) (*Doc, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -88,7 +70,12 @@ func parseYAML(data []byte) (*Value, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("line %d: a file holds one document; found a second one", extra.Line)
 	}
-	return fromNode(&doc, 0)
+	var b builder
+	root, err := b.fromNode(&doc, 0)
+	if err != nil {
+		return nil, err
+	}
+	return b.doc("", root), nil
 }
 
 // SyntaxError is a document that does not parse, at the line and column
@@ -170,70 +157,69 @@ func looksLikeJSON(data []byte) bool {
 // maxDepth stops pathological nesting before it can exhaust the stack.
 const maxDepth = 200
 
-func fromNode(n *yaml.Node, depth int) (*Value, error) {
+// fromNode builds n's value; YAML's strings are not slices of the text,
+// so every one is owned.
+func (b *builder) fromNode(n *yaml.Node, depth int) (node, error) {
 	if depth > maxDepth {
-		return nil, fmt.Errorf("line %d: nesting deeper than %d levels", n.Line, maxDepth)
+		return node{}, fmt.Errorf("line %d: nesting deeper than %d levels", n.Line, maxDepth)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
-			return nil, errors.New("document is empty")
+			return node{}, errors.New("document is empty")
 		}
-		return fromNode(n.Content[0], depth+1)
+		return b.fromNode(n.Content[0], depth+1)
 	case yaml.AliasNode:
-		return nil, fmt.Errorf("line %d: YAML aliases are not supported; write the value out", n.Line)
+		return node{}, fmt.Errorf("line %d: YAML aliases are not supported; write the value out", n.Line)
 	case yaml.MappingNode:
-		v := &Value{Kind: Object, Line: n.Line}
+		base := len(b.stack)
 		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("line %d: object keys must be strings", k.Line)
+				return node{}, fmt.Errorf("line %d: object keys must be strings", k.Line)
 			}
 			if k.Tag == "!!merge" {
-				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported", k.Line)
+				return node{}, fmt.Errorf("line %d: YAML merge keys (<<) are not supported", k.Line)
 			}
 			if seen[k.Value] {
-				return nil, fmt.Errorf("line %d: key %q appears twice in one object", k.Line, k.Value)
+				return node{}, fmt.Errorf("line %d: key %q appears twice in one object", k.Line, k.Value)
 			}
 			seen[k.Value] = true
-			fv, err := fromNode(n.Content[i+1], depth+1)
+			b.stack = append(b.stack, b.own(String, k.Line, k.Value))
+			fv, err := b.fromNode(n.Content[i+1], depth+1)
 			if err != nil {
-				return nil, err
+				return node{}, err
 			}
-			v.Keys = append(v.Keys, k.Value)
-			v.Fields = append(v.Fields, fv)
+			b.stack = append(b.stack, fv)
 		}
-		return v, nil
+		return b.close(Object, n.Line, base), nil
 	case yaml.SequenceNode:
-		v := &Value{Kind: Array, Line: n.Line}
+		base := len(b.stack)
 		for _, c := range n.Content {
-			cv, err := fromNode(c, depth+1)
+			cv, err := b.fromNode(c, depth+1)
 			if err != nil {
-				return nil, err
+				return node{}, err
 			}
-			v.Items = append(v.Items, cv)
+			b.stack = append(b.stack, cv)
 		}
-		return v, nil
+		return b.close(Array, n.Line, base), nil
 	case yaml.ScalarNode:
-		v := &Value{Line: n.Line, Str: n.Value}
 		switch n.ShortTag() {
 		case "!!null":
-			v.Kind, v.Str = Null, ""
+			return node{kind: uint8(Null), line: int32(n.Line)}, nil
 		case "!!bool":
-			b, err := strconv.ParseBool(strings.ToLower(n.Value))
+			v, err := strconv.ParseBool(strings.ToLower(n.Value))
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %q is not a boolean", n.Line, n.Value)
+				return node{}, fmt.Errorf("line %d: %q is not a boolean", n.Line, n.Value)
 			}
-			v.Kind, v.Str = Bool, strconv.FormatBool(b)
+			return b.own(Bool, n.Line, strconv.FormatBool(v)), nil
 		case "!!int", "!!float":
-			v.Kind = Number
-		default:
-			v.Kind = String
+			return b.own(Number, n.Line, n.Value), nil
 		}
-		return v, nil
+		return b.own(String, n.Line, n.Value), nil
 	}
-	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+	return node{}, fmt.Errorf("line %d: unsupported YAML node", n.Line)
 }
 
 // Get returns an object member by exact key, or nil.

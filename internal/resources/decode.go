@@ -141,9 +141,9 @@ func newDecoder(file string) *decoder {
 
 func (d *decoder) decode(data []byte) (*Snapshot, error) {
 	file := d.file
-	parse := arm.ParseDocument
+	parse := arm.Parse
 	if d.owned {
-		parse = arm.ParseOwnedDocument
+		parse = arm.ParseOwned
 	}
 	doc, err := parse(data)
 	if err != nil {
@@ -154,10 +154,10 @@ func (d *decoder) decode(data []byte) (*Snapshot, error) {
 		// then reported by decoding it again in one pass, whose messages
 		// and order are the reference.
 		d.parallel = d.exists == nil
-		d.decodeDoc(doc)
+		d.decodeDoc(doc.Root())
 		if d.split && len(d.problems) > 0 {
 			d = newDecoder(file)
-			d.decodeDoc(doc)
+			d.decodeDoc(doc.Root())
 		}
 	}
 	if d.existsErr != nil {
@@ -224,9 +224,49 @@ type decoder struct {
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
+	// resources, objs and fields are where res and obj values and
+	// one-field slices (see obj.field) come from.
+	resources slab[res]
+	objs      slab[obj]
+	fields    slab[arm.Node]
+	// open holds the objects read for resources not yet finished, in the
+	// order they were read (see res.finish): one list for the decoder
+	// instead of one that grows for each resource.
+	open []*obj
 }
 
-func (d *decoder) pos(line int) string { return d.file + ":" + strconv.Itoa(line) }
+// slab hands out zeroed values from blocks, one allocation per block: a
+// large file decodes hundreds of thousands of resources and field
+// readers. Blocks grow from slabFirst to slabMax values, so that a small
+// document (an API request body) does not pay for a large one's.
+type slab[T any] struct {
+	free []T
+	size int
+}
+
+const (
+	slabFirst = 8
+	slabMax   = 512
+)
+
+func (s *slab[T]) alloc() *T { return &s.one()[0] }
+
+// one is a slice of one zeroed value.
+func (s *slab[T]) one() []T {
+	if len(s.free) == 0 {
+		s.size = min(max(2*s.size, slabFirst), slabMax)
+		s.free = make([]T, s.size)
+	}
+	p := s.free[:1:1]
+	s.free = s.free[1:]
+	return p
+}
+
+// pos is "file:line", in one allocation: every resource has one.
+func (d *decoder) pos(line int) string {
+	var n [20]byte
+	return d.file + ":" + string(strconv.AppendInt(n[:0], int64(line), 10))
+}
 
 func (d *decoder) full() bool { return len(d.problems) >= maxProblems }
 
@@ -251,16 +291,20 @@ func (d *decoder) fileError() *FileError {
 type res struct {
 	d        *decoder
 	kind     *kind
-	label    string // "subnet mynetwork/default"
+	label    string // "subnet mynetwork/default"; see labelText
 	name     string // as declared; parent/child for children
 	nameLine int
 	line     int    // the type line, or the nested item
 	sub      string // the subscription of ids that start at /resourceGroups/
 	id       arm.ID
-	meta     Meta
-	env      *obj // the envelope; empty for nested children
+	// location, tags and pos are the parts of meta that are not the id.
+	location string
+	tags     map[string]string
+	pos      string
+	env      *obj // the envelope; nil for nested children, whose kinds' decoders read only properties
 	props    *obj // properties
-	objs     []*obj
+	// firstObj is where r's objects start on the decoder's open list.
+	firstObj int
 	broken   bool // a problem was reported against this resource
 	out      any  // the decoded value
 }
@@ -270,15 +314,32 @@ func (r *res) errf(line int, format string, args ...any) { r.errc("", line, form
 // errc reports a problem that has a specific ARM error code.
 func (r *res) errc(code string, line int, format string, args ...any) {
 	r.broken = true
-	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.label, Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
+	r.d.add(Problem{File: r.d.file, Line: line, Resource: r.labelText(), Message: fmt.Sprintf(format, args...), Code: code, ID: r.id})
 }
 
-// finish reports the unknown keys of every object read for r.
+// meta is what every decoded resource carries.
+func (r *res) meta() Meta { return Meta{ID: r.id, Location: r.location, Tags: r.tags, Pos: r.pos} }
+
+// labelText is label, or for a named nested child (whose label is built
+// only for a message) its kind and name; "" for the file itself.
+func (r *res) labelText() string {
+	if r.label == "" && r.name != "" {
+		return r.kind.Label + " " + r.name
+	}
+	return r.label
+}
+
+// finish reports the unknown keys of every object read for r, and takes
+// them off the open list. Resources finish in the reverse of the order
+// they start (a nested child within its parent), so r's objects are the
+// last on the list.
 func (r *res) finish() {
-	for _, o := range r.objs {
+	open := r.d.open[r.firstObj:]
+	for _, o := range open {
 		o.done()
 	}
-	r.objs = nil
+	clear(open)
+	r.d.open = r.d.open[:r.firstObj]
 }
 
 // leaf is the last segment of the declared name.
@@ -286,29 +347,31 @@ func (r *res) leaf() string { return r.name[strings.LastIndex(r.name, "/")+1:] }
 
 // idRef parses and type-checks a resource id written at v; unless external,
 // the linker will require it to resolve when its type is modeled.
-func (r *res) idRef(field string, v *arm.Value, typ string, external bool) Ref {
-	id, err := arm.ParseID(v.Str, r.sub)
+func (r *res) idRef(field string, v arm.Node, typ string, external bool) Ref {
+	id, err := arm.ParseID(v.Str(), r.sub)
 	if err != nil {
-		r.errf(v.Line, "%s: %v", field, err)
+		r.errf(v.Line(), "%s: %v", field, err)
 		return Ref{}
 	}
 	if typ != "" && !strings.EqualFold(id.Type(), typ) {
-		r.errf(v.Line, "%s %s is a %s, not a %s", field, v.Str, id.Type(), typ)
+		r.errf(v.Line(), "%s %s is a %s, not a %s", field, v.Str(), id.Type(), typ)
 		return Ref{}
 	}
 	if !external {
-		r.d.refs = append(r.d.refs, pendingRef{r: r, field: field, line: v.Line, id: id, typ: typ})
+		r.d.refs = append(r.d.refs, pendingRef{r: r, field: field, line: v.Line(), id: id, typ: typ})
 	}
-	return Ref{ID: id, Pos: r.d.pos(v.Line)}
+	return Ref{ID: id, Pos: r.d.pos(v.Line())}
 }
 
 // kind is a registered Kind with its decoder.
 type kind struct {
 	*Kind
 	// index says the decoded value is a model type, found by Snapshot.Lookup.
-	index  bool
-	child  bool // a parent/child type that must be attached to its parent
-	decode func(r *res) any
+	index bool
+	child bool // a parent/child type that must be attached to its parent
+	// children are the decoders of Kind.Children, in that order.
+	children []*kind
+	decode   func(r *res) any
 	// store puts a decoded value in place: a snapshot slice, or its parent.
 	store func(d *decoder, parent, x any)
 }
@@ -408,6 +471,11 @@ func init() {
 		}
 		kindIndex[strings.ToLower(k.Type)] = k
 	}
+	for _, k := range decoders {
+		for _, c := range k.Children {
+			k.children = append(k.children, kindIndex[strings.ToLower(c.Type)])
+		}
+	}
 }
 
 // unknownType explains an unsupported type briefly: a near miss, the types
@@ -442,40 +510,44 @@ func checkSegment(field, s string) error {
 	return nil
 }
 
-func (d *decoder) decodeDoc(doc *arm.Value) {
+func (d *decoder) decodeDoc(doc arm.Node) {
 	f := d.fileRes
-	if doc.Kind != arm.Object {
-		f.errf(doc.Line, "an environment file is an object with subscription and resources, got %s", doc.Kind)
+	if doc.Kind() != arm.Object {
+		f.errf(doc.Line(), "an environment file is an object with subscription and resources, got %s", doc.Kind())
 		return
 	}
-	top := f.newObj(doc, "", doc.Line, false)
-	if sv := top.get("subscription", arm.String); sv != nil {
-		if err := checkSegment("subscription", sv.Str); err != nil {
-			f.errf(sv.Line, "%v", err)
+	top := f.newObj(doc, "", doc.Line(), false)
+	if sv := top.get("subscription", arm.String); !sv.IsZero() {
+		if err := checkSegment("subscription", sv.Str()); err != nil {
+			f.errf(sv.Line(), "%v", err)
 		} else {
-			d.snap.Subscription = sv.Str
+			d.snap.Subscription = sv.Str()
 		}
 	}
 	list := top.need("resources", arm.Array)
 	f.finish()
-	if list == nil {
+	if list.IsZero() {
 		return
 	}
 	n := countResources(list)
 	if n > maxResources {
-		f.errf(list.Line, "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
+		f.errf(list.Line(), "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
 		return
 	}
 	// Sized once: growing maps of 100,000 resources costs more than filling them.
 	d.seen, d.info, d.snap.byKey = make(map[string]*res, n), make(map[any]*res, n), make(map[string]any, n)
+	items := make([]arm.Node, list.Len())
+	for i, it := range list.Items() {
+		items[i] = it
+	}
 	if d.parallel && n >= parallelMin {
 		d.split = true
-		d.decodeParallel(list.Items)
+		d.decodeParallel(items)
 		if len(d.problems) > 0 {
 			return // decode starts again in one pass
 		}
 	} else {
-		d.decodeResources(0, list.Items)
+		d.decodeResources(0, items)
 	}
 	d.attachStandalone()
 	d.checkVirtualNetworks()
@@ -486,10 +558,10 @@ func (d *decoder) decodeDoc(doc *arm.Value) {
 }
 
 // decodeResources decodes list entries, the first of which is resources[first].
-func (d *decoder) decodeResources(first int, items []*arm.Value) {
+func (d *decoder) decodeResources(first int, items []arm.Node) {
 	for i, v := range items {
-		if v.Kind != arm.Object {
-			d.fileRes.errf(v.Line, "resources[%d] must be an object, got %s", first+i, v.Kind)
+		if v.Kind() != arm.Object {
+			d.fileRes.errf(v.Line(), "resources[%d] must be an object, got %s", first+i, v.Kind())
 			continue
 		}
 		d.decodeResource(first+i, v)
@@ -497,93 +569,94 @@ func (d *decoder) decodeResources(first int, items []*arm.Value) {
 }
 
 // countResources counts list entries and the children nested in them.
-func countResources(list *arm.Value) int {
+func countResources(list arm.Node) int {
 	n := 0
-	for _, it := range list.Items {
+	for _, it := range list.Items() {
 		n += 1 + nestedCount(it)
 	}
 	return n
 }
 
 // nestedCount counts the children nested in a list entry.
-func nestedCount(it *arm.Value) int {
+func nestedCount(it arm.Node) int {
 	n := 0
 	props := it.Get("properties")
 	for _, k := range Kinds() {
 		for _, c := range k.Children {
-			if a := props.Get(c.Inline); a != nil {
-				n += len(a.Items)
+			if a := props.Get(c.Inline); !a.IsZero() {
+				n += a.Len()
 			}
 		}
 	}
 	return n
 }
 
-func (d *decoder) decodeResource(i int, v *arm.Value) {
-	r := &res{d: d, label: fmt.Sprintf("resources[%d]", i), line: v.Line, sub: d.snap.Subscription}
+func (d *decoder) decodeResource(i int, v arm.Node) {
+	r := d.resources.alloc()
+	r.d, r.label, r.line, r.sub, r.firstObj = d, fmt.Sprintf("resources[%d]", i), v.Line(), d.snap.Subscription, len(d.open)
 	defer r.finish()
-	env := r.newObj(v, "", v.Line, false)
+	env := r.newObj(v, "", v.Line(), false)
 	r.env = env
 	// Envelope fields that only some types read; the rest ignore them.
 	// systemData and managedBy are read-only and appear in Azure's exports.
 	env.ignore("etag", "zones", "identity", "kind", "sku", "systemData", "managedBy")
 	tv := env.need("type", arm.String)
-	if tv == nil {
+	if tv.IsZero() {
 		env.ignoreRest()
 		return
 	}
-	k := kindIndex[strings.ToLower(tv.Str)]
+	k := kindIndex[strings.ToLower(tv.Str())]
 	if k == nil {
 		if !d.full() { // the message costs a search over all types
-			r.errf(tv.Line, "%s", unknownType(tv.Str))
+			r.errf(tv.Line(), "%s", unknownType(tv.Str()))
 		} else {
 			d.dropped++
 		}
 		env.ignoreRest()
 		return
 	}
-	r.kind, r.line = k, tv.Line
+	r.kind, r.line = k, tv.Line()
 	r.label = k.Label + " " + r.label
 	if r.placeByID() {
-		r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+		r.location, r.tags, r.pos = env.str("location"), env.tags("tags"), d.pos(r.line)
 		r.props = env.childFor(r, "properties")
 		r.run(nil)
 		return
 	}
 	nv := env.need("name", arm.String)
-	if nv != nil {
-		r.name, r.nameLine = nv.Str, nv.Line
-		r.label = k.Label + " " + nv.Str
+	if !nv.IsZero() {
+		r.name, r.nameLine = nv.Str(), nv.Line()
+		r.label = k.Label + " " + nv.Str()
 	}
-	if sv := env.get("subscription", arm.String); sv != nil {
-		if err := checkSegment("subscription", sv.Str); err != nil {
-			r.errf(sv.Line, "%v", err)
+	if sv := env.get("subscription", arm.String); !sv.IsZero() {
+		if err := checkSegment("subscription", sv.Str()); err != nil {
+			r.errf(sv.Line(), "%v", err)
 		} else {
-			r.sub = sv.Str
+			r.sub = sv.Str()
 		}
 	}
 	rg, rgOK := r.resourceGroup(nv)
 	if r.sub == "" {
 		r.errf(r.line, "no subscription: set subscription at the top of the file or on the resource")
 	}
-	if nv != nil && rgOK && r.sub != "" {
-		id, err := arm.NewID(r.sub, rg, k.Type, nv.Str)
+	if !nv.IsZero() && rgOK && r.sub != "" {
+		id, err := arm.NewID(r.sub, rg, k.Type, nv.Str())
 		if err != nil {
-			r.errf(nv.Line, "%v", err)
+			r.errf(nv.Line(), "%v", err)
 		} else {
 			r.id = id
 		}
 	}
-	if iv := env.get("id", arm.String); iv != nil && !r.id.IsZero() {
-		given, err := arm.ParseID(iv.Str, r.sub)
+	if iv := env.get("id", arm.String); !iv.IsZero() && !r.id.IsZero() {
+		given, err := arm.ParseID(iv.Str(), r.sub)
 		switch {
 		case err != nil:
-			r.errf(iv.Line, "id: %v", err)
+			r.errf(iv.Line(), "id: %v", err)
 		case !given.Equal(r.id):
-			r.errf(iv.Line, "id %s does not match the id computed from type, resourceGroup and name: %s", iv.Str, r.id)
+			r.errf(iv.Line(), "id %s does not match the id computed from type, resourceGroup and name: %s", iv.Str(), r.id)
 		}
 	}
-	r.meta = Meta{ID: r.id, Location: env.str("location"), Tags: env.tags("tags"), Pos: d.pos(r.line)}
+	r.location, r.tags, r.pos = env.str("location"), env.tags("tags"), d.pos(r.line)
 	r.props = env.childFor(r, "properties")
 	r.run(nil)
 }
@@ -595,23 +668,23 @@ func (d *decoder) decodeResource(i int, v *arm.Value) {
 func (r *res) placeByID() bool {
 	env := r.env
 	iv := env.v.Get("id")
-	if iv == nil || iv.Kind != arm.String || env.v.Get("resourceGroup") != nil || env.v.Get("subscription") != nil {
+	if iv.IsZero() || iv.Kind() != arm.String || !env.v.Get("resourceGroup").IsZero() || !env.v.Get("subscription").IsZero() {
 		return false
 	}
 	env.lookup("id")
-	id, err := arm.ParseID(iv.Str, r.sub)
+	id, err := arm.ParseID(iv.Str(), r.sub)
 	switch {
 	case err != nil:
-		r.errf(iv.Line, "id: %v", err)
+		r.errf(iv.Line(), "id: %v", err)
 	case !strings.EqualFold(id.Type(), r.kind.Type):
-		r.errf(iv.Line, "id %s is a %s, not a %s", iv.Str, id.Type(), r.kind.Type)
+		r.errf(iv.Line(), "id %s is a %s, not a %s", iv.Str(), id.Type(), r.kind.Type)
 	default:
 		r.id, r.sub = id, id.Subscription
-		r.name, r.nameLine = id.Name(), iv.Line
+		r.name, r.nameLine = id.Name(), iv.Line()
 		r.label = r.kind.Label + " " + id.Name()
 	}
-	if nv := env.get("name", arm.String); nv != nil && !r.id.IsZero() && !strings.EqualFold(nv.Str, r.id.Leaf()) && !strings.EqualFold(nv.Str, r.id.Name()) {
-		r.errf(nv.Line, "name %q does not match id %s", nv.Str, r.id)
+	if nv := env.get("name", arm.String); !nv.IsZero() && !r.id.IsZero() && !strings.EqualFold(nv.Str(), r.id.Leaf()) && !strings.EqualFold(nv.Str(), r.id.Name()) {
+		r.errf(nv.Line(), "name %q does not match id %s", nv.Str(), r.id)
 	}
 	return true
 }
@@ -619,41 +692,41 @@ func (r *res) placeByID() bool {
 // resourceGroup reads the envelope's resourceGroup; a resource group's own
 // envelope may omit it (its name is the group), and so may a policy
 // assignment's (it is then assigned at the subscription).
-func (r *res) resourceGroup(nv *arm.Value) (string, bool) {
+func (r *res) resourceGroup(nv arm.Node) (string, bool) {
 	if r.kind.Type == arm.TypeResourceGroup {
-		if nv != nil {
-			if err := checkSegment("name", nv.Str); err != nil {
-				r.errf(nv.Line, "%v", err)
+		if !nv.IsZero() {
+			if err := checkSegment("name", nv.Str()); err != nil {
+				r.errf(nv.Line(), "%v", err)
 				return "", false
 			}
 		}
-		if gv := r.env.get("resourceGroup", arm.String); gv != nil && nv != nil && !strings.EqualFold(gv.Str, nv.Str) {
-			r.errf(gv.Line, "resourceGroup %q differs from the resource group's name %q", gv.Str, nv.Str)
+		if gv := r.env.get("resourceGroup", arm.String); !gv.IsZero() && !nv.IsZero() && !strings.EqualFold(gv.Str(), nv.Str()) {
+			r.errf(gv.Line(), "resourceGroup %q differs from the resource group's name %q", gv.Str(), nv.Str())
 		}
 		return "", true
 	}
 	// A kind that may live at the subscription (a policy assignment)
 	// without resourceGroup is there; its id has no resource group
 	// segment.
-	if r.kind.AtSubscription && r.env.lookup("resourceGroup") == nil {
+	if r.kind.AtSubscription && r.env.lookup("resourceGroup").IsZero() {
 		return "", true
 	}
 	gv := r.env.need("resourceGroup", arm.String)
-	if gv == nil {
+	if gv.IsZero() {
 		return "", false
 	}
-	if err := checkSegment("resourceGroup", gv.Str); err != nil {
-		r.errf(gv.Line, "%v", err)
+	if err := checkSegment("resourceGroup", gv.Str()); err != nil {
+		r.errf(gv.Line(), "%v", err)
 		return "", false
 	}
-	return gv.Str, true
+	return gv.Str(), true
 }
 
 // run decodes r, registers it, then decodes the children nested in it.
 func (r *res) run(parent any) {
 	if !r.id.IsZero() {
 		var ne *NameError
-		if errors.As(CheckName(r.kind.Type, r.id.Leaf()), &ne) {
+		if errors.As(r.kind.name.check(r.kind.Type, r.id.Leaf()), &ne) {
 			r.errc(ne.Code, r.nameLine, "%v", ne)
 		}
 	}
@@ -663,8 +736,8 @@ func (r *res) run(parent any) {
 		// but not registered.
 		r.id = arm.ID{}
 	}
-	for _, c := range r.kind.Children {
-		r.nestedChildren(kindIndex[strings.ToLower(c.Type)], out)
+	for _, c := range r.kind.children {
+		r.nestedChildren(c, out)
 	}
 }
 
@@ -673,21 +746,20 @@ func (r *res) nestedChildren(k *kind, parent any) {
 	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
-		c := &res{d: r.d, kind: k, sub: r.sub, line: it.line}
-		if nv := it.need("name", arm.String); nv == nil {
+		c := r.d.resources.alloc()
+		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, it.line, len(r.d.open)
+		if nv := it.need("name", arm.String); nv.IsZero() {
 			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
 		} else {
-			c.name, c.nameLine = r.name+"/"+nv.Str, nv.Line
-			c.label = k.Label + " " + c.name
+			c.name, c.nameLine = r.name+"/"+nv.Str(), nv.Line()
 			switch {
-			case nv.Str == "" || strings.Contains(nv.Str, "/"):
-				it.errf(nv.Line, "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str)
+			case nv.Str() == "" || strings.Contains(nv.Str(), "/"):
+				it.errf(nv.Line(), "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str())
 			case !r.id.IsZero():
-				c.id = r.id.Child(k.Leaf(), nv.Str)
+				c.id = r.id.Child(k.Leaf(), nv.Str())
 			}
 		}
-		c.meta = Meta{ID: c.id, Pos: r.d.pos(c.line)}
-		c.env = c.newObj(nil, "", c.line, true)
+		c.pos = r.d.pos(c.line)
 		c.props = it.childFor(c, "properties")
 		c.run(parent)
 		c.finish()

@@ -13,7 +13,7 @@ import (
 func decodeLock(r *res) *ManagementLock {
 	p := r.props
 	p.ignore("owners")
-	return &ManagementLock{Meta: r.meta, Level: p.enum("level", true, LockCanNotDelete, LockReadOnly), Notes: p.str("notes")}
+	return &ManagementLock{Meta: r.meta(), Level: p.enum("level", true, LockCanNotDelete, LockReadOnly), Notes: p.str("notes")}
 }
 
 // decodePolicyAssignment reads an assignment. Its scope is its resource
@@ -25,7 +25,7 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 	p := r.props
 	// scope is what Azure returns on GET; the envelope says it already.
 	p.ignore("description", "metadata", "nonComplianceMessages", "scope")
-	a := &PolicyAssignment{Meta: r.meta,
+	a := &PolicyAssignment{Meta: r.meta(),
 		Scope:             arm.ID{Subscription: r.id.Subscription, ResourceGroup: r.id.ResourceGroup},
 		SubscriptionScope: r.id.ResourceGroup == "",
 		DisplayName:       p.str("displayName"),
@@ -38,8 +38,8 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 		}
 	}
 	params := p.child("parameters")
-	if dv := p.stringField("policyDefinitionId", true); dv != nil {
-		a.PolicyDefinitionID = dv.Str
+	if dv := p.stringField("policyDefinitionId", true); !dv.IsZero() {
+		a.PolicyDefinitionID = dv.Str()
 	}
 	if strings.EqualFold(a.PolicyDefinitionID, DenyPropertyPolicy) {
 		a.DenyProperty = denyPropertyParameters(params)
@@ -51,11 +51,11 @@ func decodePolicyAssignment(r *res) *PolicyAssignment {
 	}
 	types := params.child("listOfResourceTypesNotAllowed")
 	for _, v := range types.list("value", true, false) {
-		if err := parseResourceType(v.Str); err != nil {
-			types.errf(v.Line, "%s %v", types.name("value"), err)
+		if err := parseResourceType(v.Str()); err != nil {
+			types.errf(v.Line(), "%s %v", types.name("value"), err)
 			continue
 		}
-		a.NotAllowedTypes = append(a.NotAllowedTypes, v.Str)
+		a.NotAllowedTypes = append(a.NotAllowedTypes, v.Str())
 	}
 	// Newer versions of the definition take an effect: only Deny (the
 	// default) refuses anything; Audit and Disabled let creation through.
@@ -76,7 +76,7 @@ func denyPropertyParameters(params *obj) *PropertyCondition {
 		}
 	}
 	c.Field = params.child("field").needStr("value")
-	if v := params.child("equals").lookup("value"); v != nil {
+	if v := params.child("equals").lookup("value"); !v.IsZero() {
 		c.Equals, c.HasEquals = plain(v), true
 	}
 	exists := params.child("exists")

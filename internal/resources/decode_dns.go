@@ -20,13 +20,13 @@ func decodeDNSResolver(r *res) *DNSResolver {
 	p := r.props
 	p.ignore("dnsResolverState", "resourceGuid", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSResolver{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
+	return &DNSResolver{Meta: r.meta(), VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 func decodeInboundEndpoint(r *res) *DNSResolverInboundEndpoint {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
-	ep := &DNSResolverInboundEndpoint{Meta: r.meta}
+	ep := &DNSResolverInboundEndpoint{Meta: r.meta()}
 	for i, c := range p.itemsUpTo("ipConfigurations", maxInboundConfigs) {
 		c.required("subnet")
 		subnet, addr := c.ref("subnet", TypeSubnet), c.ipv4("privateIpAddress", false)
@@ -44,24 +44,24 @@ func decodeOutboundEndpoint(r *res) *DNSResolverOutboundEndpoint {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("subnet")
-	return &DNSResolverOutboundEndpoint{Meta: r.meta, Subnet: p.ref("subnet", TypeSubnet)}
+	return &DNSResolverOutboundEndpoint{Meta: r.meta(), Subnet: p.ref("subnet", TypeSubnet)}
 }
 
 func decodeForwardingRuleset(r *res) *DNSForwardingRuleset {
 	p := r.props
 	p.ignore("resourceGuid", "provisioningState")
 	p.required("dnsResolverOutboundEndpoints")
-	return &DNSForwardingRuleset{Meta: r.meta, OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", TypeOutboundEndpoint)}
+	return &DNSForwardingRuleset{Meta: r.meta(), OutboundEndpoints: p.refs("dnsResolverOutboundEndpoints", TypeOutboundEndpoint)}
 }
 
 func decodeForwardingRule(r *res) *DNSForwardingRule {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
-	fr := &DNSForwardingRule{Meta: r.meta}
-	if v := p.stringField("domainName", true); v != nil {
-		name, err := parseDomainName(v.Str)
+	fr := &DNSForwardingRule{Meta: r.meta()}
+	if v := p.stringField("domainName", true); !v.IsZero() {
+		name, err := parseDomainName(v.Str())
 		if err != nil {
-			p.errf(v.Line, "domainName %v", err)
+			p.errf(v.Line(), "domainName %v", err)
 		}
 		fr.DomainName = name
 	}
@@ -83,7 +83,7 @@ func decodeRulesetLink(r *res) *DNSForwardingRulesetLink {
 	p := r.props
 	p.ignore("metadata", "provisioningState")
 	p.required("virtualNetwork")
-	return &DNSForwardingRulesetLink{Meta: r.meta, VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
+	return &DNSForwardingRulesetLink{Meta: r.meta(), VirtualNetwork: p.ref("virtualNetwork", TypeVirtualNetwork)}
 }
 
 // checkDNSResolvers checks each resolver with its endpoints attached: an
@@ -127,9 +127,9 @@ func (d *decoder) endpointSubnet(rv *DNSResolver, r *res, ref Ref, field string,
 // inboundConfigLine is the line of key in an inbound endpoint's IP
 // configuration as written, else of the configurations.
 func inboundConfigLine(r *res, key string) int {
-	if a := r.props.v.Get("ipConfigurations"); a != nil && len(a.Items) > 0 {
-		if v := a.Items[0].Get(key); v != nil {
-			return v.Line
+	if a := r.props.v.Get("ipConfigurations"); !a.IsZero() && a.Len() > 0 {
+		if v := a.Item(0).Get(key); !v.IsZero() {
+			return v.Line()
 		}
 	}
 	return r.props.lineOf("ipConfigurations")

@@ -28,7 +28,7 @@ import (
 // obj reads the members of one JSON object on behalf of a resource.
 type obj struct {
 	r *res
-	v *arm.Value // nil when the object is absent or was not an object
+	v arm.Node // nil when the object is absent or was not an object
 	// root, or parent, key and index (≥ 0 for an array item), give the
 	// path that prefixes field names in messages (see path).
 	root   string
@@ -41,23 +41,27 @@ type obj struct {
 	// of the wrong kind: that error has been reported already.
 	quiet bool
 	known []string
-	all   bool // every key is accepted (see ignoreRest)
+	// used marks the members (the first 64) whose keys are known: done
+	// checks them without searching known.
+	used uint64
+	all  bool // every key is accepted (see ignoreRest)
 }
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
-func (r *res) newObj(v *arm.Value, path string, line int, quiet bool) *obj {
-	o := &obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
+func (r *res) newObj(v arm.Node, path string, line int, quiet bool) *obj {
+	o := r.d.objs.alloc()
+	*o = obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
 	// Sized for a typical object at once, and reused once it is done (see
 	// done): a file can hold hundreds of thousands of objects.
-	if v != nil {
+	if !v.IsZero() {
 		if spare := r.d.spareKnown; len(spare) > 0 {
 			o.known, r.d.spareKnown = spare[len(spare)-1], spare[:len(spare)-1]
 		} else {
 			o.known = make([]string, 0, 16)
 		}
-		o.line = v.Line
+		o.line = v.Line()
 	}
-	r.objs = append(r.objs, o)
+	r.d.open = append(r.d.open, o)
 	return o
 }
 
@@ -80,7 +84,19 @@ func (o *obj) name(key string) string { return o.path() + key }
 func (o *obj) errf(line int, format string, args ...any) { o.r.errf(line, format, args...) }
 
 // ignore accepts keys without reading them (see the file comment).
-func (o *obj) ignore(keys ...string) { o.known = append(o.known, keys...) }
+func (o *obj) ignore(keys ...string) {
+	for _, k := range keys {
+		o.know(k, o.v.Index(k))
+	}
+}
+
+// know records key, which is member i of the object (-1: none), as known.
+func (o *obj) know(key string, i int) {
+	o.known = append(o.known, key)
+	if uint(i) < 64 {
+		o.used |= 1 << i
+	}
+}
 
 // ignoreRest accepts every key; used where the shape depends on a
 // discriminator that was itself invalid, to avoid a cascade of errors.
@@ -88,19 +104,22 @@ func (o *obj) ignoreRest() { o.all = true }
 
 // lookup marks key as known and returns its value; null counts as absent,
 // as in ARM.
-func (o *obj) lookup(key string) *arm.Value {
-	o.known = append(o.known, key)
-	v := o.v.Get(key)
-	if v == nil || v.Kind == arm.Null {
-		return nil
+func (o *obj) lookup(key string) arm.Node {
+	i := o.v.Index(key)
+	o.know(key, i)
+	if i < 0 {
+		return arm.Node{}
 	}
-	return v
+	if v := o.v.Field(i); v.Kind() != arm.Null {
+		return v
+	}
+	return arm.Node{}
 }
 
 // lineOf is the line of key's value, or of the object when key is absent.
 func (o *obj) lineOf(key string) int {
-	if v := o.v.Get(key); v != nil {
-		return v.Line
+	if v := o.v.Get(key); !v.IsZero() {
+		return v.Line()
 	}
 	return o.line
 }
@@ -108,16 +127,16 @@ func (o *obj) lineOf(key string) int {
 // present reports whether key holds something other than null, "" or [].
 func (o *obj) present(key string) bool {
 	v := o.v.Get(key)
-	if v == nil {
+	if v.IsZero() {
 		return false
 	}
-	switch v.Kind {
+	switch v.Kind() {
 	case arm.Null:
 		return false
 	case arm.String:
-		return v.Str != ""
+		return v.Str() != ""
 	case arm.Array:
-		return len(v.Items) > 0
+		return v.Len() > 0
 	}
 	return true
 }
@@ -137,7 +156,7 @@ func (o *obj) anyPresent(keys ...string) bool {
 
 // required reports key when it is absent, and says whether it is present.
 func (o *obj) required(key string) bool {
-	o.known = append(o.known, key)
+	o.know(key, o.v.Index(key))
 	if o.present(key) {
 		return true
 	}
@@ -150,41 +169,41 @@ var kindNouns = map[arm.Kind]string{
 	arm.Bool: "a boolean", arm.Object: "an object", arm.Array: "an array",
 }
 
-func (o *obj) wrongKind(field string, v *arm.Value, want string) {
-	o.errf(v.Line, "%s must be %s, got %s", field, want, v.Kind)
+func (o *obj) wrongKind(field string, v arm.Node, want string) {
+	o.errf(v.Line(), "%s must be %s, got %s", field, want, v.Kind())
 }
 
 // get returns key's value if it has kind k; other kinds are reported.
-func (o *obj) get(key string, k arm.Kind) *arm.Value {
+func (o *obj) get(key string, k arm.Kind) arm.Node {
 	v := o.lookup(key)
-	if v != nil && v.Kind != k {
+	if !v.IsZero() && v.Kind() != k {
 		o.wrongKind(o.name(key), v, kindNouns[k])
-		return nil
+		return arm.Node{}
 	}
 	return v
 }
 
 // need is get for a required field.
-func (o *obj) need(key string, k arm.Kind) *arm.Value {
-	if v := o.v.Get(key); v == nil || v.Kind == arm.Null {
-		o.known = append(o.known, key)
+func (o *obj) need(key string, k arm.Kind) arm.Node {
+	if v := o.v.Get(key); v.IsZero() || v.Kind() == arm.Null {
+		o.know(key, o.v.Index(key))
 		o.missing(o.name(key))
-		return nil
+		return arm.Node{}
 	}
 	return o.get(key, k)
 }
 
 func (o *obj) str(key string) string {
-	if v := o.get(key, arm.String); v != nil {
-		return v.Str
+	if v := o.get(key, arm.String); !v.IsZero() {
+		return v.Str()
 	}
 	return ""
 }
 
 // needStr reads a required string; "" when absent.
 func (o *obj) needStr(key string) string {
-	if v := o.need(key, arm.String); v != nil {
-		return v.Str
+	if v := o.need(key, arm.String); !v.IsZero() {
+		return v.Str()
 	}
 	return ""
 }
@@ -192,7 +211,7 @@ func (o *obj) needStr(key string) string {
 // unsupported rejects a field Azure has but the model cannot express, when
 // it is set: ignoring it would make verdicts silently wrong.
 func (o *obj) unsupported(key, why string) {
-	o.known = append(o.known, key)
+	o.know(key, o.v.Index(key))
 	if o.present(key) {
 		o.errf(o.lineOf(key), "%s is not supported: %s", o.name(key), why)
 	}
@@ -206,11 +225,11 @@ func (o *obj) refuse(key, value, why string) {
 
 // text reads a string, also accepting a number: YAML users write ports and
 // tag values unquoted.
-func (o *obj) text(key string) *arm.Value {
+func (o *obj) text(key string) arm.Node {
 	v := o.lookup(key)
-	if v != nil && v.Kind != arm.String && v.Kind != arm.Number {
+	if !v.IsZero() && v.Kind() != arm.String && v.Kind() != arm.Number {
 		o.wrongKind(o.name(key), v, "a string")
-		return nil
+		return arm.Node{}
 	}
 	return v
 }
@@ -229,25 +248,25 @@ func (o *obj) childFor(r *res, key string) *obj {
 	raw := o.lookup(key)
 	v := o.get(key, arm.Object)
 	line := o.line
-	if raw != nil {
-		line = raw.Line
+	if !raw.IsZero() {
+		line = raw.Line()
 	}
-	return r.newObj(v, "", line, o.quiet || (raw != nil && v == nil))
+	return r.newObj(v, "", line, o.quiet || (!raw.IsZero() && v.IsZero()))
 }
 
 // items reads an array of objects.
 func (o *obj) items(key string) []*obj {
 	a := o.get(key, arm.Array)
-	if a == nil {
+	if a.IsZero() {
 		return nil
 	}
-	out := make([]*obj, 0, len(a.Items))
-	for i, it := range a.Items {
-		if it.Kind != arm.Object {
+	out := make([]*obj, 0, a.Len())
+	for i, it := range a.Items() {
+		if it.Kind() != arm.Object {
 			o.wrongKind(fmt.Sprintf("%s%s[%d]", o.path(), key, i), it, "an object")
 			continue
 		}
-		item := o.r.newObj(it, "", it.Line, false)
+		item := o.r.newObj(it, "", it.Line(), false)
 		item.parent, item.key, item.index = o, key, i
 		out = append(out, item)
 	}
@@ -258,8 +277,8 @@ func (o *obj) items(key string) []*obj {
 // entries.
 func (o *obj) itemsUpTo(key string, limit int) []*obj {
 	if o.required(key) {
-		if a := o.v.Get(key); a.Kind == arm.Array && len(a.Items) > limit {
-			o.errf(a.Line, "%s holds %d entries; Azure allows at most %d", o.name(key), len(a.Items), limit)
+		if a := o.v.Get(key); a.Kind() == arm.Array && a.Len() > limit {
+			o.errf(a.Line(), "%s holds %d entries; Azure allows at most %d", o.name(key), a.Len(), limit)
 		}
 	}
 	return o.items(key)
@@ -267,20 +286,20 @@ func (o *obj) itemsUpTo(key string, limit int) []*obj {
 
 // list reads an array of strings (and numbers when numbers is set).
 // A required list must be present and non-empty.
-func (o *obj) list(key string, required, numbers bool) []*arm.Value {
+func (o *obj) list(key string, required, numbers bool) []arm.Node {
 	a := o.get(key, arm.Array)
-	if a == nil {
-		if required && o.lookup(key) == nil {
+	if a.IsZero() {
+		if required && o.lookup(key).IsZero() {
 			o.missing(o.name(key))
 		}
 		return nil
 	}
-	if required && len(a.Items) == 0 {
-		o.errf(a.Line, "%s must not be empty", o.name(key))
+	if required && a.Len() == 0 {
+		o.errf(a.Line(), "%s must not be empty", o.name(key))
 	}
-	out := make([]*arm.Value, 0, len(a.Items))
-	for i, it := range a.Items {
-		if it.Kind != arm.String && !(numbers && it.Kind == arm.Number) {
+	out := make([]arm.Node, 0, a.Len())
+	for i, it := range a.Items() {
+		if it.Kind() != arm.String && !(numbers && it.Kind() == arm.Number) {
 			o.wrongKind(fmt.Sprintf("%s[%d]", o.name(key), i), it, "a string")
 			continue
 		}
@@ -292,7 +311,7 @@ func (o *obj) list(key string, required, numbers bool) []*arm.Value {
 func (o *obj) strings(key string) []string {
 	var out []string
 	for _, v := range o.list(key, false, false) {
-		out = append(out, v.Str)
+		out = append(out, v.Str())
 	}
 	return out
 }
@@ -301,15 +320,16 @@ func (o *obj) strings(key string) []string {
 // a map has no fixed keys to look up.
 func (o *obj) tags(key string) map[string]string {
 	t := o.child(key)
-	if t.v == nil {
+	if t.v.IsZero() {
 		return nil
 	}
 	t.ignoreRest()
-	m := make(map[string]string, len(t.v.Keys))
-	for i, k := range t.v.Keys {
-		switch v := t.v.Fields[i]; v.Kind {
+	m := make(map[string]string, t.v.Len())
+	for i := range t.v.Len() {
+		k := t.v.Key(i)
+		switch v := t.v.Field(i); v.Kind() {
 		case arm.String, arm.Number:
-			m[k] = v.Str
+			m[k] = v.Str()
 		case arm.Null:
 		default:
 			t.wrongKind(t.name(k), v, "a string")
@@ -320,10 +340,10 @@ func (o *obj) tags(key string) map[string]string {
 
 func (o *obj) optBool(key string) *bool {
 	v := o.get(key, arm.Bool)
-	if v == nil {
+	if v.IsZero() {
 		return nil
 	}
-	b := v.Str == "true"
+	b := v.Str() == "true"
 	return &b
 }
 
@@ -338,14 +358,14 @@ func (o *obj) boolean(key string, def bool) bool {
 // strings "true" and "false" (case-insensitive), as its JSON reader does
 // and templates rely on.
 func (o *obj) textBoolean(key string, def bool) bool {
-	if v := o.lookup(key); v != nil && v.Kind == arm.String {
-		switch strings.ToLower(v.Str) {
+	if v := o.lookup(key); !v.IsZero() && v.Kind() == arm.String {
+		switch strings.ToLower(v.Str()) {
 		case "true":
 			return true
 		case "false":
 			return false
 		}
-		o.errf(v.Line, "%s must be a boolean (or \"true\" or \"false\"), got %s", o.name(key), Quote(v.Str))
+		o.errf(v.Line(), "%s must be a boolean (or \"true\" or \"false\"), got %s", o.name(key), Quote(v.Str()))
 		return def
 	}
 	return o.boolean(key, def)
@@ -354,23 +374,23 @@ func (o *obj) textBoolean(key string, def bool) bool {
 // integer reads a whole number in [lo, hi]; ok is false when absent or bad.
 func (o *obj) integer(key string, lo, hi int, required bool) (n int, ok bool) {
 	v := o.lookup(key)
-	if v == nil {
+	if v.IsZero() {
 		if required {
 			o.missing(o.name(key))
 		}
 		return 0, false
 	}
-	if v.Kind != arm.Number {
+	if v.Kind() != arm.Number {
 		o.wrongKind(o.name(key), v, "an integer")
 		return 0, false
 	}
-	i, err := strconv.ParseInt(v.Str, 10, 64)
+	i, err := strconv.ParseInt(v.Str(), 10, 64)
 	if err != nil {
-		o.errf(v.Line, "%s must be an integer, got %s", o.name(key), v.Str)
+		o.errf(v.Line(), "%s must be an integer, got %s", o.name(key), v.Str())
 		return 0, false
 	}
 	if i < int64(lo) || i > int64(hi) {
-		o.errf(v.Line, "%s must be between %d and %d, got %d", o.name(key), lo, hi, i)
+		o.errf(v.Line(), "%s must be between %d and %d, got %d", o.name(key), lo, hi, i)
 		return 0, false
 	}
 	return int(i), true
@@ -380,13 +400,13 @@ func (o *obj) integer(key string, lo, hi int, required bool) (n int, ok bool) {
 // canonical spelling.
 func (o *obj) enum(key string, required bool, allowed ...string) string {
 	v := o.strValue(key, required)
-	if v == nil {
+	if v.IsZero() {
 		return ""
 	}
-	if c, ok := canonical(v.Str, allowed); ok {
+	if c, ok := canonical(v.Str(), allowed); ok {
 		return c
 	}
-	o.errf(v.Line, "%s must be one of %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str)
+	o.errf(v.Line(), "%s must be one of %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str())
 	return ""
 }
 
@@ -394,9 +414,9 @@ func (o *obj) enum(key string, required bool, allowed ...string) string {
 func (o *obj) enums(key string, required bool, allowed ...string) []string {
 	var out []string
 	for _, v := range o.list(key, required, false) {
-		c, ok := canonical(v.Str, allowed)
+		c, ok := canonical(v.Str(), allowed)
 		if !ok {
-			o.errf(v.Line, "%s must hold %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str)
+			o.errf(v.Line(), "%s must hold %s; got %q", o.name(key), strings.Join(allowed, ", "), v.Str())
 			continue
 		}
 		out = append(out, c)
@@ -416,12 +436,12 @@ func canonical(s string, allowed []string) (string, bool) {
 // ipv4 reads an optional IPv4 address; "" counts as absent.
 func (o *obj) ipv4(key string, required bool) netip.Addr {
 	v := o.stringField(key, required)
-	if v == nil {
+	if v.IsZero() {
 		return netip.Addr{}
 	}
-	a, err := parseIPv4(v.Str)
+	a, err := parseIPv4(v.Str())
 	if err != nil {
-		o.errf(v.Line, "%s %v", o.name(key), err)
+		o.errf(v.Line(), "%s %v", o.name(key), err)
 	}
 	return a
 }
@@ -430,9 +450,9 @@ func (o *obj) ipv4(key string, required bool) netip.Addr {
 func (o *obj) ipv4s(key string) []netip.Addr {
 	var out []netip.Addr
 	for _, v := range o.list(key, false, false) {
-		a, err := parseIPv4(v.Str)
+		a, err := parseIPv4(v.Str())
 		if err != nil {
-			o.errf(v.Line, "%s %v", o.name(key), err)
+			o.errf(v.Line(), "%s %v", o.name(key), err)
 			continue
 		}
 		out = append(out, a)
@@ -445,13 +465,13 @@ func (o *obj) cidrs(key string, required bool) ([]netip.Prefix, []int) {
 	var out []netip.Prefix
 	var lines []int
 	for _, v := range o.list(key, required, false) {
-		p, err := parseIPv4Prefix(v.Str)
+		p, err := parseIPv4Prefix(v.Str())
 		if err != nil {
-			o.errf(v.Line, "%s %v", o.name(key), err)
+			o.errf(v.Line(), "%s %v", o.name(key), err)
 			continue
 		}
 		out = append(out, p)
-		lines = append(lines, v.Line)
+		lines = append(lines, v.Line())
 	}
 	return out, lines
 }
@@ -461,8 +481,8 @@ func (o *obj) cidrs(key string, required bool) ([]netip.Prefix, []int) {
 // absent, because Azure's exports carry the unused one empty; giving both is
 // an error (reported once; the plural values are still checked). key is the
 // field the values came from (o.name(key) names it in messages).
-func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, key string, fromPlural bool) {
-	var s *arm.Value
+func (o *obj) either(single, plural string, numbers bool) (vals []arm.Node, key string, fromPlural bool) {
+	var s arm.Node
 	if numbers {
 		s = o.text(single)
 	} else {
@@ -470,22 +490,22 @@ func (o *obj) either(single, plural string, numbers bool) (vals []*arm.Value, ke
 	}
 	p := o.list(plural, false, numbers)
 	switch {
-	case s != nil && s.Str != "" && len(p) > 0:
-		o.errf(s.Line, "%s and %s are mutually exclusive; use one", o.name(single), o.name(plural))
+	case !s.IsZero() && s.Str() != "" && len(p) > 0:
+		o.errf(s.Line(), "%s and %s are mutually exclusive; use one", o.name(single), o.name(plural))
 		return p, plural, true
 	case len(p) > 0:
 		return p, plural, true
-	case s != nil && s.Str != "":
+	case !s.IsZero() && s.Str() != "":
 		return o.field(single), single, false
 	}
 	return nil, "", false
 }
 
-// field is key's member as a one-element slice of the object's own
-// fields, which costs no allocation.
-func (o *obj) field(key string) []*arm.Value {
-	i := slices.Index(o.v.Keys, key)
-	return o.v.Fields[i : i+1 : i+1]
+// field is key's member as a one-element slice.
+func (o *obj) field(key string) []arm.Node {
+	s := o.r.d.fields.one()
+	s[0] = o.v.Get(key)
+	return s
 }
 
 // ref reads a {"id": …} reference to a resource of type typ ("" for any
@@ -497,11 +517,11 @@ func (o *obj) ref(key, typ string) Ref { return o.refObj(o.child(key), typ, fals
 func (o *obj) externalRef(key, typ string) Ref { return o.refObj(o.child(key), typ, true) }
 
 func (o *obj) refObj(c *obj, typ string, external bool) Ref {
-	if c.v == nil {
+	if c.v.IsZero() {
 		return Ref{}
 	}
 	iv := c.need("id", arm.String)
-	if iv == nil {
+	if iv.IsZero() {
 		return Ref{}
 	}
 	return o.r.idRef(strings.TrimSuffix(c.path(), "."), iv, typ, external)
@@ -523,7 +543,7 @@ func (o *obj) refs(key, typ string) []Ref {
 // they may name resources outside the file.
 func (o *obj) idString(key, typ string, required, external bool) Ref {
 	v := o.stringField(key, required)
-	if v == nil {
+	if v.IsZero() {
 		return Ref{}
 	}
 	return o.r.idRef(o.name(key), v, typ, external)
@@ -537,11 +557,12 @@ func (o *obj) done() {
 		}
 		o.known = nil
 	}()
-	if o.v == nil || o.all {
+	if o.v.IsZero() || o.all {
 		return
 	}
-	for i, k := range o.v.Keys {
-		if slices.Contains(o.known, k) {
+	for i := range o.v.Len() {
+		k := o.v.Key(i)
+		if i < 64 && o.used&(1<<i) != 0 || i >= 64 && slices.Contains(o.known, k) {
 			continue
 		}
 		if o.r.d.full() {
@@ -552,7 +573,7 @@ func (o *obj) done() {
 		if s := suggest(k, o.known); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		o.errf(o.v.Fields[i].Line, "%s", msg)
+		o.errf(o.v.Field(i).Line(), "%s", msg)
 	}
 }
 
@@ -572,7 +593,7 @@ func suggest(key string, known []string) string {
 }
 
 // strValue reads a string field, required or optional.
-func (o *obj) strValue(key string, required bool) *arm.Value {
+func (o *obj) strValue(key string, required bool) arm.Node {
 	if required {
 		return o.need(key, arm.String)
 	}
@@ -581,13 +602,13 @@ func (o *obj) strValue(key string, required bool) *arm.Value {
 
 // stringField reads a string field whose empty value counts as absent (as
 // Azure exports write ""), reporting a required one that is empty.
-func (o *obj) stringField(key string, required bool) *arm.Value {
+func (o *obj) stringField(key string, required bool) arm.Node {
 	v := o.strValue(key, required)
-	if v == nil || v.Str == "" {
-		if required && v != nil {
+	if v.IsZero() || v.Str() == "" {
+		if required && !v.IsZero() {
 			o.missing(o.name(key))
 		}
-		return nil
+		return arm.Node{}
 	}
 	return v
 }

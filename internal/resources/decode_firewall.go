@@ -45,7 +45,7 @@ func decodeFirewall(r *res) *AzureFirewall {
 	sku.enum("name", false, "AZFW_VNet", "AZFW_Hub")
 	sku.enum("tier", false, "Basic", "Standard", "Premium")
 	threatIntelMode(p)
-	fw := &AzureFirewall{Meta: r.meta, Policy: p.ref("firewallPolicy", TypeFirewallPolicy)}
+	fw := &AzureFirewall{Meta: r.meta(), Policy: p.ref("firewallPolicy", TypeFirewallPolicy)}
 	p.required("ipConfigurations")
 	for i, it := range p.items("ipConfigurations") {
 		it.ignore("id", "etag", "type")
@@ -96,10 +96,10 @@ func decodeFirewall(r *res) *AzureFirewall {
 	ap.ignore("Network.SNAT.AutoLearnPrivateRanges", "Network.FTP.AllowActiveFTP",
 		"ThreatIntel.Whitelist.FQDNs", "ThreatIntel.Whitelist.IpAddresses")
 	fw.SNATPrivateRanges = commaList(ap, "Network.SNAT.PrivateRanges", parseSNATRange)
-	if v := ap.text("Network.DNS.EnableProxy"); v != nil {
-		b, err := strconv.ParseBool(v.Str)
+	if v := ap.text("Network.DNS.EnableProxy"); !v.IsZero() {
+		b, err := strconv.ParseBool(v.Str())
 		if err != nil {
-			ap.errf(v.Line, "additionalProperties.Network.DNS.EnableProxy must be \"true\" or \"false\", got %q", v.Str)
+			ap.errf(v.Line(), "additionalProperties.Network.DNS.EnableProxy must be \"true\" or \"false\", got %q", v.Str())
 		}
 		fw.DNSProxy = b
 	}
@@ -140,7 +140,7 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 		sql.refuse("allowSqlRedirect", "true", "SQL redirect is not modeled: it lets SQL clients reach database nodes on ports 11000-11999 after the gateway's 1433")
 	}
 	p.child("sku").enum("tier", false, "Basic", "Standard", "Premium")
-	pol := &FirewallPolicy{Meta: r.meta, BasePolicy: p.ref("basePolicy", TypeFirewallPolicy)}
+	pol := &FirewallPolicy{Meta: r.meta(), BasePolicy: p.ref("basePolicy", TypeFirewallPolicy)}
 	dns := p.child("dnsSettings")
 	dns.ignore("requireProxyForNetworkRules")
 	pol.DNSProxy = dns.boolean("enableProxy", false)
@@ -149,16 +149,16 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	// Learning needs an Azure Route Server, which a file cannot hold.
 	snat.enum("autoLearnPrivateRanges", false, "Enabled", "Disabled")
 	for _, v := range snat.list("privateRanges", false, false) {
-		ps, err := parseSNATRange(v.Str)
+		ps, err := parseSNATRange(v.Str())
 		if err != nil {
-			snat.errf(v.Line, "%s %v", snat.name("privateRanges"), err)
+			snat.errf(v.Line(), "%s %v", snat.name("privateRanges"), err)
 			continue
 		}
 		pol.SNATPrivateRanges = append(pol.SNATPrivateRanges, ps...)
 	}
 	// Azure reports the policy's groups here as ids; ARM has no inline form.
 	for _, it := range p.items("ruleCollectionGroups") {
-		if len(it.v.Keys) != 1 || it.v.Keys[0] != "id" {
+		if it.v.Len() != 1 || it.v.Key(0) != "id" {
 			it.errf(it.line, "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", TypeRuleGroup)
 			it.ignoreRest()
 			continue
@@ -266,9 +266,9 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 	rule.Protocols = o.enums(protocols, true, firewallNetProtocols...)
 	rule.DestinationAddresses = firewallAddresses(o, "destinationAddresses", kind == FirewallNetwork, kind == FirewallNAT)
 	for _, v := range o.list("destinationPorts", true, true) {
-		pr, err := parsePortRange(v.Str)
+		pr, err := parsePortRange(v.Str())
 		if err != nil {
-			o.errf(v.Line, "%s %v", o.name("destinationPorts"), err)
+			o.errf(v.Line(), "%s %v", o.name("destinationPorts"), err)
 			continue
 		}
 		rule.DestinationPorts = append(rule.DestinationPorts, pr)
@@ -276,14 +276,14 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 	if kind == FirewallNetwork {
 		refused := false
 		for _, v := range o.list("destinationFqdns", false, false) {
-			if strings.Contains(v.Str, "*") {
+			if strings.Contains(v.Str(), "*") {
 				refused = true
 				// "FQDN filtering in network rules doesn't support wildcards
 				// by design" (Use FQDN filtering in network rules).
-				o.errf(v.Line, "%s %q: network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S", o.name("destinationFqdns"), v.Str)
+				o.errf(v.Line(), "%s %q: network rules match the addresses a name resolves to and take no wildcards; list the names, or use an application rule for HTTP/S", o.name("destinationFqdns"), v.Str())
 				continue
 			}
-			rule.DestinationFqdns = append(rule.DestinationFqdns, v.Str)
+			rule.DestinationFqdns = append(rule.DestinationFqdns, v.Str())
 		}
 		o.unsupported("destinationIpGroups", ipGroupsUnsupported)
 		if len(rule.DestinationAddresses) == 0 && len(rule.DestinationFqdns) == 0 && !refused && !o.present("destinationAddresses") {
@@ -295,12 +295,12 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 	if a := o.ipv4("translatedAddress", true); a.IsValid() {
 		rule.TranslatedAddress = a.String()
 	}
-	if v := o.text("translatedPort"); v == nil {
+	if v := o.text("translatedPort"); v.IsZero() {
 		o.missing(o.name("translatedPort"))
-	} else if _, err := parsePort(v.Str); err != nil {
-		o.errf(v.Line, "%s %v", o.name("translatedPort"), err)
+	} else if _, err := parsePort(v.Str()); err != nil {
+		o.errf(v.Line(), "%s %v", o.name("translatedPort"), err)
 	} else {
-		rule.TranslatedPort = v.Str
+		rule.TranslatedPort = v.Str()
 	}
 	return rule
 }
@@ -309,11 +309,11 @@ func firewallRule(o *obj, kind FirewallRuleKind, policy bool) FirewallRule {
 func firewallAddresses(o *obj, key string, tags, required bool) []string {
 	var out []string
 	for _, v := range o.list(key, required, false) {
-		if err := parseFirewallAddress(v.Str, tags); err != nil {
-			o.errf(v.Line, "%s %v", o.name(key), err)
+		if err := parseFirewallAddress(v.Str(), tags); err != nil {
+			o.errf(v.Line(), "%s %v", o.name(key), err)
 			continue
 		}
-		out = append(out, v.Str)
+		out = append(out, v.Str())
 	}
 	return out
 }
@@ -322,14 +322,14 @@ func firewallAddresses(o *obj, key string, tags, required bool) []string {
 // classic firewall's only list form), parsing each entry.
 func commaList[T any](ap *obj, key string, parse func(string) ([]T, error)) []T {
 	v := ap.text(key)
-	if v == nil {
+	if v.IsZero() {
 		return nil
 	}
 	var out []T
-	for s := range strings.SplitSeq(v.Str, ",") {
+	for s := range strings.SplitSeq(v.Str(), ",") {
 		items, err := parse(strings.TrimSpace(s))
 		if err != nil {
-			ap.errf(v.Line, "additionalProperties.%s %v", key, err)
+			ap.errf(v.Line(), "additionalProperties.%s %v", key, err)
 			continue
 		}
 		out = append(out, items...)

@@ -105,7 +105,7 @@ func decodeJob(r *res) *Job {
 	// change how the job runs.
 	p.ignore("status", "error", "services", "parameters", "isArchived", "properties", "identity", "componentId",
 		"notificationSetting", "queueSettings", "autologgerSettings", "provisioningState")
-	j := &Job{Meta: r.meta, InstanceCount: 1, Status: p.str("status"),
+	j := &Job{Meta: r.meta(), InstanceCount: 1, Status: p.str("status"),
 		ExperimentName: p.str("experimentName"), DisplayName: p.str("displayName"), Description: p.str("description")}
 	j.Workspace, _ = r.id.Parent()
 	if j.ExperimentName == "" {
@@ -114,19 +114,19 @@ func decodeJob(r *res) *Job {
 	if typ := p.enum("jobType", true, "Command", "AutoML", "Pipeline", "Sweep", "Spark"); typ != "" && typ != "Command" {
 		p.refuse("jobType", typ, "securetrain runs command jobs only")
 	}
-	if v := p.stringField("command", true); v != nil {
-		j.Command = v.Str
+	if v := p.stringField("command", true); !v.IsZero() {
+		j.Command = v.Str()
 	}
 	j.Compute = p.idString("computeId", TypeCompute, true, true)
-	if v := p.stringField("codeId", false); v != nil {
-		j.CodeID = v.Str
-		if strings.HasPrefix(v.Str, "/") {
+	if v := p.stringField("codeId", false); !v.IsZero() {
+		j.CodeID = v.Str()
+		if strings.HasPrefix(v.Str(), "/") {
 			r.idRef("codeId", v, TypeCodeVersion, true)
 		}
 	}
-	if v := p.stringField("environmentId", true); v != nil {
-		j.EnvironmentID = v.Str
-		if strings.HasPrefix(v.Str, "/") {
+	if v := p.stringField("environmentId", true); !v.IsZero() {
+		j.EnvironmentID = v.Str()
+		if strings.HasPrefix(v.Str(), "/") {
 			r.idRef("environmentId", v, TypeEnvironmentVer, true)
 		}
 	}
@@ -136,7 +136,7 @@ func decodeJob(r *res) *Job {
 		j.InstanceCount = n
 	}
 	dist := p.child("distribution")
-	if dist.v != nil {
+	if !dist.v.IsZero() {
 		j.Distribution.Type = dist.enum("distributionType", true, distributionAll...)
 		if j.Distribution.Type == "Ray" {
 			dist.refuse("distributionType", "Ray", "securetrain runs PyTorch, Mpi and TensorFlow distributions")
@@ -155,10 +155,10 @@ func decodeJob(r *res) *Job {
 	j.Outputs = decodeJobOutputs(p.child("outputs"))
 	j.EnvironmentVariables = p.tags("environmentVariables")
 	lim := p.child("limits")
-	if lim.v != nil {
+	if !lim.v.IsZero() {
 		lim.enum("jobLimitsType", true, "Command", "Sweep")
-		if v := lim.stringField("timeout", false); v != nil {
-			j.Timeout = v.Str
+		if v := lim.stringField("timeout", false); !v.IsZero() {
+			j.Timeout = v.Str()
 		}
 	}
 	return j
@@ -167,18 +167,18 @@ func decodeJob(r *res) *Job {
 // members is each member of a map-shaped object (inputs, outputs) as an
 // object reader, by name.
 func members(o *obj) map[string]*obj {
-	if o.v == nil {
+	if o.v.IsZero() {
 		return nil
 	}
 	o.ignoreRest()
-	out := make(map[string]*obj, len(o.v.Keys))
-	for i, k := range o.v.Keys {
-		v := o.v.Fields[i]
-		if v.Kind != arm.Object {
+	out := make(map[string]*obj, o.v.Len())
+	for i := range o.v.Len() {
+		k, v := o.v.Key(i), o.v.Field(i)
+		if v.Kind() != arm.Object {
 			o.wrongKind(o.name(k), v, "an object")
 			continue
 		}
-		out[k] = o.r.newObj(v, o.name(k)+".", v.Line, false)
+		out[k] = o.r.newObj(v, o.name(k)+".", v.Line(), false)
 	}
 	return out
 }
@@ -189,11 +189,11 @@ func decodeJobInputs(o *obj) map[string]JobInput {
 		m.ignore("description", "mode", "pathOnCompute")
 		ji := JobInput{Type: m.enum("jobInputType", true, jobInputTypes...)}
 		if ji.Type == "literal" {
-			if v := m.strValue("value", true); v != nil {
-				ji.Value = v.Str
+			if v := m.strValue("value", true); !v.IsZero() {
+				ji.Value = v.Str()
 			}
-		} else if v := m.stringField("uri", true); v != nil {
-			ji.URI = v.Str
+		} else if v := m.stringField("uri", true); !v.IsZero() {
+			ji.URI = v.Str()
 		}
 		in[name] = ji
 	}
@@ -205,8 +205,8 @@ func decodeJobOutputs(o *obj) map[string]JobOutput {
 	for name, m := range members(o) {
 		m.ignore("description", "mode", "assetName", "assetVersion", "pathOnCompute")
 		jo := JobOutput{Type: m.enum("jobOutputType", true, jobOutputTypes...)}
-		if v := m.stringField("uri", false); v != nil {
-			jo.URI = v.Str
+		if v := m.stringField("uri", false); !v.IsZero() {
+			jo.URI = v.Str()
 		}
 		out[name] = jo
 	}
@@ -219,7 +219,7 @@ func decodeAsset(r *res) *MLAsset {
 	p := r.props
 	p.ignore("description", "properties", "tags", "isArchived", "isAnonymous", "latestVersion", "nextVersion",
 		"provisioningState", "autoRebuild", "build", "condaFile", "inferenceConfig", "osType", "environmentType", "stage")
-	return &MLAsset{Meta: r.meta, Image: p.str("image"), CodeURI: p.str("codeUri")}
+	return &MLAsset{Meta: r.meta(), Image: p.str("image"), CodeURI: p.str("codeUri")}
 }
 
 func mlAssets(s *Snapshot) *[]*MLAsset { return &s.MLAssets }

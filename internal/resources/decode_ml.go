@@ -24,22 +24,22 @@ func decodeStorageAccount(r *res) *StorageAccount {
 		"secondaryLocation", "statusOfPrimary", "statusOfSecondary", "storageAccountSkuConversionStatus",
 		"supportsHttpsTrafficOnly", "accountMigrationInProgress", "provisioningState")
 	p.enum("accountType", false, olderStorageAccountTypes...)
-	sa := &StorageAccount{Meta: r.meta,
+	sa := &StorageAccount{Meta: r.meta(),
 		PublicNetworkAccess:  p.enum("publicNetworkAccess", false, "Enabled", "Disabled", "SecuredByPerimeter"),
 		AllowSharedKeyAccess: p.optBool("allowSharedKeyAccess"),
 	}
 	acl := p.child("networkAcls")
 	// Resource access rules admit Azure resource instances, not networks.
 	acl.ignore("resourceAccessRules", "ipv6Rules")
-	sa.DefaultAction = acl.enum("defaultAction", acl.v != nil, "Allow", "Deny")
-	if b := acl.get("bypass", arm.String); b != nil {
-		for part := range strings.SplitSeq(b.Str, ",") {
+	sa.DefaultAction = acl.enum("defaultAction", !acl.v.IsZero(), "Allow", "Deny")
+	if b := acl.get("bypass", arm.String); !b.IsZero() {
+		for part := range strings.SplitSeq(b.Str(), ",") {
 			if _, ok := canonical(strings.TrimSpace(part), storageBypass); !ok {
-				acl.errf(b.Line, "networkAcls.bypass %q must be a comma list of %s", b.Str, strings.Join(storageBypass, ", "))
+				acl.errf(b.Line(), "networkAcls.bypass %q must be a comma list of %s", b.Str(), strings.Join(storageBypass, ", "))
 				break
 			}
 		}
-		sa.Bypass = b.Str
+		sa.Bypass = b.Str()
 	}
 	for _, it := range acl.items("ipRules") {
 		it.enum("action", false, "Allow")
@@ -88,7 +88,7 @@ func decodeWorkspace(r *res) *Workspace {
 		"provisioningState")
 	p.ignore(olderWorkspaceFields...)
 	// The workspace's dependencies may live outside the file.
-	ws := &Workspace{Meta: r.meta,
+	ws := &Workspace{Meta: r.meta(),
 		StorageAccount:      p.idString("storageAccount", TypeStorageAccount, false, true),
 		KeyVault:            p.idString("keyVault", TypeKeyVault, false, true),
 		ApplicationInsights: p.idString("applicationInsights", TypeAppInsights, false, true),
@@ -140,11 +140,11 @@ func decodeCompute(r *res) *Compute {
 	p := r.props
 	p.ignore("disableLocalAuth")
 	p.ignore(ComputeRuntimeProperties...)
-	c := &Compute{Meta: r.meta, EnableNodePublicIP: true, Description: p.str("description")}
+	c := &Compute{Meta: r.meta(), EnableNodePublicIP: true, Description: p.str("description")}
 	c.Body, _ = plain(r.env.v).(arm.Body)
 	c.Workspace, _ = r.id.Parent()
 	if c.ComputeLocation = p.str("computeLocation"); c.ComputeLocation == "" {
-		c.ComputeLocation = r.meta.Location
+		c.ComputeLocation = r.meta().Location
 	}
 	c.ComputeType = p.enum("computeType", true, azureComputeTypes...)
 	if c.ComputeType != "" && !slices.Contains(computeTypes, c.ComputeType) {
@@ -221,7 +221,7 @@ func decodeVirtualMachine(r *res) *VirtualMachine {
 		"extensionsTimeBudget", "host", "hostGroup", "instanceView", "licenseType", "platformFaultDomain",
 		"priority", "provisioningState", "proximityPlacementGroup", "scheduledEventsProfile", "timeCreated",
 		"userData", "vmId", "virtualMachineScaleSet", "applicationProfile")
-	vm := &VirtualMachine{Meta: r.meta}
+	vm := &VirtualMachine{Meta: r.meta()}
 	sp := p.child("storageProfile")
 	sp.ignore("dataDisks", "diskControllerType", "alignRegionalDisksToVMZone")
 	img := sp.child("imageReference")

@@ -22,7 +22,7 @@ const gatewayLBUnsupported = "gateway load balancer chaining is not modeled: the
 
 func decodeResourceGroup(r *res) *ResourceGroup {
 	r.props.ignore("provisioningState")
-	return &ResourceGroup{Meta: r.meta}
+	return &ResourceGroup{Meta: r.meta()}
 }
 
 func decodeVirtualNetwork(r *res) *VirtualNetwork {
@@ -39,7 +39,7 @@ func decodeVirtualNetwork(r *res) *VirtualNetwork {
 		p.refuse("privateEndpointVNetPolicies", "Basic", "private endpoint VNet policies are not modeled; "+
 			"NSGs apply to private endpoints by their subnet's privateEndpointNetworkPolicies")
 	}
-	vn := &VirtualNetwork{Meta: r.meta}
+	vn := &VirtualNetwork{Meta: r.meta()}
 	as := p.child("addressSpace")
 	as.ignore("ipamPoolPrefixAllocations")
 	space, lines := as.cidrs("addressPrefixes", true)
@@ -56,20 +56,20 @@ func decodeSubnet(r *res) *Subnet {
 	p.ignore("ipConfigurations", "ipConfigurationProfiles", "privateEndpoints", "purpose", "resourceNavigationLinks",
 		"serviceAssociationLinks", "applicationGatewayIPConfigurations", "sharingScope", "ipAllocations",
 		"ipamPoolPrefixAllocations", "provisioningState")
-	sn := &Subnet{Meta: r.meta}
+	sn := &Subnet{Meta: r.meta()}
 	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false)
 	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
 	}
 	for _, v := range vals {
-		pr, err := parseIPv4Prefix(v.Str)
+		pr, err := parseIPv4Prefix(v.Str())
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", p.name(key), err)
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 		case pr.Bits() > 29:
-			p.errf(v.Line, "%s %q is smaller than /29, the smallest subnet Azure allows", p.name(key), v.Str)
+			p.errf(v.Line(), "%s %q is smaller than /29, the smallest subnet Azure allows", p.name(key), v.Str())
 		case pr.Bits() < 2:
-			p.errf(v.Line, "%s %q is larger than /2, the largest subnet Azure allows", p.name(key), v.Str)
+			p.errf(v.Line(), "%s %q is larger than /2, the largest subnet Azure allows", p.name(key), v.Str())
 		default:
 			sn.AddressPrefixes = append(sn.AddressPrefixes, pr)
 		}
@@ -117,7 +117,7 @@ func decodePeering(r *res) *Peering {
 	if p.boolean("enableOnlyIPv6Peering", false) {
 		p.refuse("enableOnlyIPv6Peering", "true", "only IPv4 is modeled, and an IPv6-only peering carries none of it")
 	}
-	pe := &Peering{Meta: r.meta,
+	pe := &Peering{Meta: r.meta(),
 		AllowVirtualNetworkAccess: p.boolean("allowVirtualNetworkAccess", true),
 		AllowForwardedTraffic:     p.boolean("allowForwardedTraffic", false),
 		AllowGatewayTransit:       p.boolean("allowGatewayTransit", false),
@@ -145,14 +145,17 @@ func decodeSecurityGroup(r *res) *NetworkSecurityGroup {
 	// securityRules are read as nested children; the default rules are the verifier's.
 	r.props.ignore("defaultSecurityRules", "subnets", "networkInterfaces", "flowLogs", "flushConnection",
 		"resourceGuid", "provisioningState")
-	return &NetworkSecurityGroup{Meta: r.meta}
+	return &NetworkSecurityGroup{Meta: r.meta()}
 }
+
+// maxRulePriority is the largest priority an NSG rule may have.
+const maxRulePriority = 4096
 
 func decodeSecurityRule(r *res) *SecurityRule {
 	p := r.props
 	p.ignore("provisioningState")
-	sr := &SecurityRule{Meta: r.meta, Description: p.str("description")}
-	sr.Priority, _ = p.integer("priority", 100, 4096, true)
+	sr := &SecurityRule{Meta: r.meta(), Description: p.str("description")}
+	sr.Priority, _ = p.integer("priority", 100, maxRulePriority, true)
 	sr.Direction = Direction(p.enum("direction", true, string(Inbound), string(Outbound)))
 	sr.Access = Access(p.enum("access", true, string(Allow), string(Deny)))
 	proto := Protocol(p.enum("protocol", true, string(ProtoTCP), string(ProtoUDP), string(ProtoICMP),
@@ -193,15 +196,15 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 	}
 	var out []string
 	for _, v := range vals {
-		kind, err := parseRulePrefix(v.Str)
+		kind, err := parseRulePrefix(v.Str())
 		switch {
 		case err != nil:
-			p.errf(v.Line, "%s %v", p.name(key), err)
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 		case plural && len(vals) > 1 && kind != prefixIP:
 			// §8.1: augmented rules take many IPs, not many tags.
-			p.errf(v.Line, "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", p.name(key), v.Str)
+			p.errf(v.Line(), "%s lists %q; a list may hold only IP addresses and CIDRs (use one rule per service tag)", p.name(key), v.Str())
 		default:
-			out = append(out, v.Str)
+			out = append(out, v.Str())
 		}
 	}
 	return out, asgs
@@ -224,61 +227,59 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 	}
 	var out []PortRange
 	for _, v := range vals {
-		var rs []PortRange
 		var err error
 		if plural {
 			var one PortRange
-			one, err = parsePortRange(v.Str)
-			rs = []PortRange{one}
+			if one, err = parsePortRange(v.Str()); err == nil {
+				out = append(out, one)
+			}
 		} else {
-			rs, err = parsePorts(v.Str)
+			out, err = parsePorts(out, v.Str())
 		}
 		if err != nil {
-			p.errf(v.Line, "%s %v", p.name(key), err)
-			continue
+			p.errf(v.Line(), "%s %v", p.name(key), err)
 		}
-		out = append(out, rs...)
 	}
 	return out
 }
 
 func decodeASG(r *res) *ApplicationSecurityGroup {
 	r.props.ignore("resourceGuid", "provisioningState")
-	return &ApplicationSecurityGroup{Meta: r.meta}
+	return &ApplicationSecurityGroup{Meta: r.meta()}
 }
 
 func decodeRouteTable(r *res) *RouteTable {
 	// routes are read as nested children.
 	r.props.ignore("subnets", "resourceGuid", "provisioningState")
-	return &RouteTable{Meta: r.meta, DisableBgpRoutePropagation: r.props.boolean("disableBgpRoutePropagation", false)}
+	return &RouteTable{Meta: r.meta(), DisableBgpRoutePropagation: r.props.boolean("disableBgpRoutePropagation", false)}
 }
 
 func decodeRoute(r *res) *Route {
 	p := r.props
 	p.ignore("hasBgpOverride", "provisioningState")
-	rt := &Route{Meta: r.meta}
-	if v := p.need("addressPrefix", arm.String); v != nil {
-		if err := parseRoutePrefix(v.Str); err != nil {
-			p.errf(v.Line, "addressPrefix %v", err)
+	rt := &Route{Meta: r.meta()}
+	if v := p.need("addressPrefix", arm.String); !v.IsZero() {
+		if err := parseRoutePrefix(v.Str()); err != nil {
+			p.errf(v.Line(), "addressPrefix %v", err)
 		} else {
-			rt.AddressPrefix = v.Str
+			rt.AddressPrefix = v.Str()
 		}
 	}
 	rt.NextHopType = p.enum("nextHopType", true, NextHopVirtualNetworkGateway, NextHopVnetLocal, NextHopInternet,
 		NextHopVirtualAppliance, NextHopNone)
 	ipv := p.get("nextHopIpAddress", arm.String)
-	given := ipv != nil && ipv.Str != ""
+	given := !ipv.IsZero() && ipv.Str() != ""
 	switch {
 	case rt.NextHopType == NextHopVirtualAppliance && !given:
 		p.errf(p.lineOf("nextHopType"), "nextHopIpAddress is required when nextHopType is %s", NextHopVirtualAppliance)
 	case rt.NextHopType == NextHopVirtualAppliance:
-		a, err := parseIPv4(ipv.Str)
+		a, err := parseIPv4(ipv.Str())
 		if err != nil {
-			p.errf(ipv.Line, "nextHopIpAddress %v", err)
+			p.errf(ipv.Line(), "nextHopIpAddress %v", err)
 		}
 		rt.NextHopIP = a
 	case given && rt.NextHopType != "":
-		p.errf(ipv.Line, "nextHopIpAddress is only allowed when nextHopType is %s", NextHopVirtualAppliance)
+		p.errf(ipv.Line(), "nextHopIpAddress is only allowed when nextHopType is %s", NextHopVirtualAppliance)
 	}
 	return rt
 }
@@ -287,7 +288,7 @@ func decodeNATGateway(r *res) *NATGateway {
 	p := r.props
 	p.ignore("idleTimeoutInMinutes", "publicIpAddressesV6", "publicIpPrefixesV6", "sourceVirtualNetwork", "subnets",
 		"resourceGuid", "provisioningState")
-	return &NATGateway{Meta: r.meta,
+	return &NATGateway{Meta: r.meta(),
 		PublicIPAddresses: p.refs("publicIpAddresses", TypePublicIP),
 		PublicIPPrefixes:  p.refs("publicIpPrefixes", typeIPPrefix),
 	}
@@ -299,7 +300,7 @@ func decodePublicIP(r *res) *PublicIPAddress {
 		"deleteOption", "ipConfiguration", "linkedPublicIPAddress", "servicePublicIPAddress", "migrationPhase",
 		"resourceGuid", "provisioningState")
 	sku := r.env.child("sku")
-	pip := &PublicIPAddress{Meta: r.meta,
+	pip := &PublicIPAddress{Meta: r.meta(),
 		SKU:              sku.enum("name", false, "Basic", "Standard", "StandardV2"),
 		AllocationMethod: p.enum("publicIPAllocationMethod", false, "Static", "Dynamic"),
 		Address:          p.ipv4("ipAddress", false),
@@ -315,7 +316,7 @@ func decodeLoadBalancer(r *res) *LoadBalancer {
 	p := r.props
 	p.ignore("probes", "inboundNatPools", "scope", "resourceGuid", "provisioningState")
 	sku := r.env.child("sku")
-	lb := &LoadBalancer{Meta: r.meta, SKU: sku.enum("name", false, "Basic", "Standard", "Gateway")}
+	lb := &LoadBalancer{Meta: r.meta(), SKU: sku.enum("name", false, "Basic", "Standard", "Gateway")}
 	sku.enum("tier", false, "Regional", "Global")
 	// Part names by lower-cased name, as ARM compares them.
 	frontends, pools := map[string]string{}, map[string]string{}
@@ -399,27 +400,27 @@ func (r *res) lbPart(o *obj, key, part string, names map[string]string, required
 }
 
 func (r *res) lbPartOf(c *obj, part string, names map[string]string) string {
-	if c.v == nil {
+	if c.v.IsZero() {
 		return ""
 	}
 	iv := c.need("id", arm.String)
-	if iv == nil {
+	if iv.IsZero() {
 		return ""
 	}
 	field := strings.TrimSuffix(c.path(), ".")
-	id, err := arm.ParseID(iv.Str, r.sub)
+	id, err := arm.ParseID(iv.Str(), r.sub)
 	if err != nil {
-		r.errf(iv.Line, "%s: %v", field, err)
+		r.errf(iv.Line(), "%s: %v", field, err)
 		return ""
 	}
 	parent, ok := id.Parent()
 	if !ok || !strings.EqualFold(id.Types[len(id.Types)-1], part) || (!r.id.IsZero() && !parent.Equal(r.id)) {
-		r.errf(iv.Line, "%s %s is not one of this load balancer's %s", field, iv.Str, part)
+		r.errf(iv.Line(), "%s %s is not one of this load balancer's %s", field, iv.Str(), part)
 		return ""
 	}
 	name, ok := names[strings.ToLower(id.Leaf())]
 	if !ok {
-		r.errf(iv.Line, "%s: the load balancer has no %s named %q", field, part, id.Leaf())
+		r.errf(iv.Line(), "%s: the load balancer has no %s named %q", field, part, id.Leaf())
 	}
 	return name
 }
@@ -433,7 +434,7 @@ func decodeNIC(r *res) *NetworkInterface {
 	if p.boolean("disableTcpStateTracking", false) {
 		p.refuse("disableTcpStateTracking", "true", "NSGs are modeled as stateful: without state tracking a reply needs its own rule")
 	}
-	nic := &NetworkInterface{Meta: r.meta,
+	nic := &NetworkInterface{Meta: r.meta(),
 		NetworkSecurityGroup: p.ref("networkSecurityGroup", TypeNSG),
 		EnableIPForwarding:   p.boolean("enableIPForwarding", false),
 		// Read-only in Azure: the endpoint a NIC was created for, which
@@ -446,8 +447,8 @@ func decodeNIC(r *res) *NetworkInterface {
 	dns.ignore("appliedDnsServers", "internalDnsNameLabel", "internalFqdn", "internalDomainNameSuffix")
 	nic.DNSServers = dns.ipv4s("dnsServers")
 	// The VM is not modelled: its id is only type-checked.
-	if vm := p.child("virtualMachine"); vm.v != nil {
-		if iv := vm.need("id", arm.String); iv != nil {
+	if vm := p.child("virtualMachine"); !vm.v.IsZero() {
+		if iv := vm.need("id", arm.String); !iv.IsZero() {
 			nic.VirtualMachine = r.idRef(vm.name("id"), iv, TypeVirtualMachine, true)
 		}
 	}
@@ -478,7 +479,7 @@ func decodePrivateEndpoint(r *res) *PrivateEndpoint {
 	// The NIC name does not change reachability.
 	p.ignore("customNetworkInterfaceName", "ipVersionType", "provisioningState")
 	p.required("subnet")
-	pe := &PrivateEndpoint{Meta: r.meta,
+	pe := &PrivateEndpoint{Meta: r.meta(),
 		Subnet:                    p.ref("subnet", TypeSubnet),
 		ApplicationSecurityGroups: p.refs("applicationSecurityGroups", TypeASG),
 	}
@@ -521,14 +522,14 @@ func decodeZone(r *res) *PrivateDNSZone {
 	r.props.ignore("maxNumberOfRecordSets", "numberOfRecordSets", "maxNumberOfVirtualNetworkLinks",
 		"numberOfVirtualNetworkLinks", "maxNumberOfVirtualNetworkLinksWithRegistration",
 		"numberOfVirtualNetworkLinksWithRegistration", "internalId", "provisioningState")
-	return &PrivateDNSZone{Meta: r.meta, A: map[string][]netip.Addr{}, CNAME: map[string]string{}}
+	return &PrivateDNSZone{Meta: r.meta(), A: map[string][]netip.Addr{}, CNAME: map[string]string{}}
 }
 
 func decodeZoneLink(r *res) *VirtualNetworkLink {
 	p := r.props
 	p.ignore("resolutionPolicy", "virtualNetworkLinkState", "provisioningState")
 	p.required("virtualNetwork")
-	return &VirtualNetworkLink{Meta: r.meta,
+	return &VirtualNetworkLink{Meta: r.meta(),
 		VirtualNetwork:      p.ref("virtualNetwork", TypeVirtualNetwork),
 		RegistrationEnabled: p.boolean("registrationEnabled", false),
 	}
@@ -600,7 +601,7 @@ func decodeServiceEndpointPolicy(r *res) *ServiceEndpointPolicy {
 	p := r.props
 	// The alias shows in the portal only; definitions carry the scope.
 	p.ignore("serviceAlias", "contextualServiceEndpointPolicies", "subnets", "resourceGuid", "provisioningState")
-	sep := &ServiceEndpointPolicy{Meta: r.meta}
+	sep := &ServiceEndpointPolicy{Meta: r.meta()}
 	for _, it := range p.items("serviceEndpointPolicyDefinitions") {
 		it.ignore("id", "type", "etag")
 		dp := it.child("properties")
@@ -705,24 +706,35 @@ func joinPrefixes(ps []netip.Prefix) string {
 // checkSecurityGroups checks each NSG with all its rules attached: a
 // priority is used once per direction (§8.1).
 func (d *decoder) checkSecurityGroups() {
-	for _, g := range d.snap.NetworkSecurityGroups {
-		type slot struct {
-			dir      Direction
-			priority int
+	// The rule holding each priority of a direction, by priority (which
+	// decodeSecurityRule has checked, or left 0): an array, emptied after
+	// each NSG, costs less than a map per NSG.
+	var used [2][maxRulePriority + 1]*SecurityRule
+	slot := func(sr *SecurityRule) **SecurityRule {
+		dir := 0
+		if sr.Direction == Outbound {
+			dir = 1
 		}
-		used := make(map[slot]*SecurityRule, len(g.Rules))
+		return &used[dir][sr.Priority]
+	}
+	for _, g := range d.snap.NetworkSecurityGroups {
 		for _, sr := range g.Rules {
 			if sr.Priority == 0 || sr.Direction == "" {
 				continue
 			}
-			k := slot{sr.Direction, sr.Priority}
-			if first := used[k]; first != nil {
+			k := slot(sr)
+			if first := *k; first != nil {
 				r := d.info[sr]
 				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
 					sr.Priority, strings.ToLower(string(sr.Direction)), first.ID.Leaf(), first.Pos)
 				continue
 			}
-			used[k] = sr
+			*k = sr
+		}
+		for _, sr := range g.Rules {
+			if sr.Priority != 0 && sr.Direction != "" {
+				*slot(sr) = nil
+			}
 		}
 	}
 }

@@ -30,25 +30,42 @@ type registration struct {
 // snapshot is the one a decode in one pass gives. Decoding a resource reads
 // nothing that other resources write; registering (ids, duplicates, the
 // snapshot's lists) is what needs file order. A chunk that finds a problem
-// leaves its problems in d, and decode starts again in one pass: the
-// messages, their order and the cap on their number are that pass's.
-func (d *decoder) decodeParallel(items []*arm.Value) {
-	bounds := chunkBounds(items)
+// leaves its problems in d, and decode starts again in one pass (whatever
+// was replayed before is dropped with d): the messages, their order and
+// the cap on their number are that pass's.
+func (d *decoder) decodeParallel(items []arm.Node) {
+	bounds, weights := chunkBounds(items)
 	chunks := make([]*decoder, len(bounds)-1)
-	parallel.For(len(chunks), func(c int) {
-		w := &decoder{file: d.file, snap: &Snapshot{Subscription: d.snap.Subscription},
-			lbPools: map[string]bool{}, deferred: true}
-		w.fileRes = &res{d: w}
-		w.decodeResources(bounds[c], items[bounds[c]:bounds[c+1]])
-		chunks[c] = w
-	})
-	for _, w := range chunks {
+	done := make([]chan struct{}, len(chunks))
+	for c := range done {
+		done[c] = make(chan struct{})
+	}
+	all := make(chan struct{})
+	go func() {
+		defer close(all)
+		parallel.For(len(chunks), func(c int) {
+			w := &decoder{file: d.file, snap: &Snapshot{Subscription: d.snap.Subscription},
+				lbPools: map[string]bool{}, deferred: true, regs: make([]registration, 0, weights[c])}
+			w.fileRes = &res{d: w}
+			w.decodeResources(bounds[c], items[bounds[c]:bounds[c+1]])
+			chunks[c] = w
+			close(done[c])
+		})
+	}()
+	// Chunks are replayed as they finish, in order, while later ones are
+	// still decoding: the replay is work in file order on one core.
+	failed := false
+	for c := range chunks {
+		<-done[c]
+		w := chunks[c]
+		if failed {
+			continue
+		}
 		if len(w.problems) > 0 || w.dropped > 0 {
 			d.problems = append(d.problems, w.problems...)
-			return
+			failed = true
+			continue
 		}
-	}
-	for _, w := range chunks {
 		for _, g := range w.regs {
 			g.r.d = d
 			d.place(g.r, g.key, g.out, g.parent)
@@ -59,11 +76,13 @@ func (d *decoder) decodeParallel(items []*arm.Value) {
 		d.refs = append(d.refs, w.refs...)
 		maps.Copy(d.lbPools, w.lbPools)
 	}
+	<-all
 }
 
 // chunkBounds cuts items into about chunksPerDecode runs of similar work
-// (an entry and its nested children); chunk c is items[b[c]:b[c+1]].
-func chunkBounds(items []*arm.Value) []int {
+// (an entry and its nested children); chunk c is items[b[c]:b[c+1]], and
+// holds w[c] resources.
+func chunkBounds(items []arm.Node) (b, w []int) {
 	total := 0
 	weights := make([]int, len(items))
 	for i, it := range items {
@@ -72,13 +91,14 @@ func chunkBounds(items []*arm.Value) []int {
 	}
 	per := max(total/chunksPerDecode, 1)
 	bounds := []int{0}
+	var sums []int
 	acc := 0
 	for i, w := range weights {
 		acc += w
 		if acc >= per && i+1 < len(items) {
-			bounds = append(bounds, i+1)
+			bounds, sums = append(bounds, i+1), append(sums, acc)
 			acc = 0
 		}
 	}
-	return append(bounds, len(items))
+	return append(bounds, len(items)), append(sums, acc)
 }

@@ -10,7 +10,7 @@ func records(s *Snapshot) *[]*Record { return &s.Records }
 // api-version's shape, since nothing reads them.
 func decodeRecord(r *res) *Record {
 	r.props.ignoreRest()
-	return &Record{Meta: r.meta}
+	return &Record{Meta: r.meta()}
 }
 
 // maxZoneConfigs is Azure's limit of zones in one zone group.
@@ -19,7 +19,7 @@ const maxZoneConfigs = 5
 func decodeZoneGroup(r *res) *PrivateDNSZoneGroup {
 	p := r.props
 	p.ignore("provisioningState")
-	g := &PrivateDNSZoneGroup{Meta: r.meta}
+	g := &PrivateDNSZoneGroup{Meta: r.meta()}
 	for _, it := range p.itemsUpTo("privateDnsZoneConfigs", maxZoneConfigs) {
 		it.ignore("id", "type", "etag")
 		it.needStr("name")

@@ -149,13 +149,13 @@ func parseFirewallAddress(s string, tags bool) error {
 var anyPort = PortRange{0, 65535}
 
 // parsePorts parses an NSG port field: "*", "N", "N-M", or a comma list of
-// those ("80,443-445").
-func parsePorts(s string) ([]PortRange, error) {
-	var out []PortRange
+// those ("80,443-445"), appending to out; out is unchanged on error.
+func parsePorts(out []PortRange, s string) ([]PortRange, error) {
+	n := len(out)
 	for part := range strings.SplitSeq(s, ",") {
 		r, err := parsePortRange(strings.TrimSpace(part))
 		if err != nil {
-			return nil, err
+			return out[:n], err
 		}
 		out = append(out, r)
 	}

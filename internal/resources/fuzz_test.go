@@ -60,7 +60,7 @@ func FuzzParsePorts(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		rs, err := parsePorts(s)
+		rs, err := parsePorts(nil, s)
 		if err != nil {
 			if rs != nil {
 				t.Fatalf("%q: ranges %v with error %v", s, rs, err)
@@ -75,7 +75,7 @@ func FuzzParsePorts(f *testing.F) {
 			parts[i] = fmt.Sprintf("%d-%d", r.From, r.To)
 		}
 		// What was accepted parses back to the same ranges.
-		again, err := parsePorts(strings.Join(parts, ","))
+		again, err := parsePorts(nil, strings.Join(parts, ","))
 		if err != nil || !reflect.DeepEqual(again, rs) {
 			t.Fatalf("%q: %v reparsed as %v, %v", s, rs, again, err)
 		}

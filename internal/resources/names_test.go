@@ -2,6 +2,7 @@ package resources
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -103,4 +104,18 @@ func TestQuoteBoundsAndEscapes(t *testing.T) {
 	if got := Quote("a\x00\xff"); got != `"a\x00\xff"` {
 		t.Errorf("Quote = %s, want control and invalid bytes escaped", got)
 	}
+}
+
+// FuzzNetworkName: the hand-written test of network names accepts exactly
+// what Azure's pattern for them does.
+func FuzzNetworkName(f *testing.F) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`)
+	for _, s := range []string{"a", "a-", "a_", "-a", "a.b", "rule-1", strings.Repeat("a", 80), strings.Repeat("a", 81), "a\n", "é", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validNetworkName(s), pattern.MatchString(s); got != want {
+			t.Fatalf("%q: validNetworkName %v, pattern %v", s, got, want)
+		}
+	})
 }

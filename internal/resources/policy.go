@@ -71,26 +71,26 @@ func lookupPath(o arm.Body, path string) (any, bool) {
 
 // plain turns a decoded value into plain JSON (numbers kept as written),
 // as arm.DecodeBody gives an API body.
-func plain(v *arm.Value) any {
-	if v == nil {
+func plain(v arm.Node) any {
+	if v.IsZero() {
 		return nil
 	}
-	switch v.Kind {
+	switch v.Kind() {
 	case arm.String:
-		return v.Str
+		return v.Str()
 	case arm.Number:
-		return json.Number(v.Str)
+		return json.Number(v.Str())
 	case arm.Bool:
-		return v.Str == "true"
+		return v.Str() == "true"
 	case arm.Object:
-		m := make(arm.Body, len(v.Keys))
-		for i, k := range v.Keys {
-			m[k] = plain(v.Fields[i])
+		m := make(arm.Body, v.Len())
+		for i := range v.Len() {
+			m[v.Key(i)] = plain(v.Field(i))
 		}
 		return m
 	case arm.Array:
-		out := make([]any, len(v.Items))
-		for i, it := range v.Items {
+		out := make([]any, v.Len())
+		for i, it := range v.Items() {
 			out[i] = plain(it)
 		}
 		return out
