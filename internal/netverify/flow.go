@@ -285,6 +285,15 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			}
 		}
 	}
+	if q.VerdictOnly {
+		// The verdict depends only on the groups' verdicts.
+		outs := make([]Outcome, len(groups))
+		for i, g := range groups {
+			outs[i].Verdict = g.verdict
+		}
+		res.Verdict = overall(outs)
+		return res, nil
+	}
 	hops := map[step]Hop{}
 	for _, g := range groups {
 		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q, hops))

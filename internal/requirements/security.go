@@ -519,12 +519,19 @@ func computeSubnetFindings(n *netverify.Network) []Finding {
 		}
 		computes[key] = append(computes[key], c)
 	}
-	var out []Finding
-	for _, sn := range subnets {
-		out = append(out, exfiltrationFindings(n, sn)...)
+	// Subnets are independent: they are checked on every core and their
+	// findings joined in subnet order, as one pass would list them.
+	found := make([][]Finding, len(subnets))
+	parallel.For(len(subnets), func(i int) {
+		sn := subnets[i]
+		found[i] = exfiltrationFindings(n, sn)
 		if f, ok := defaultOutboundFinding(n, sn, computes[sn.ID.Key()]); ok {
-			out = append(out, f)
+			found[i] = append(found[i], f)
 		}
+	})
+	var out []Finding
+	for _, fs := range found {
+		out = append(out, fs...)
 	}
 	return out
 }
@@ -537,7 +544,7 @@ func exfiltrationFindings(n *netverify.Network, sn *resources.Subnet) []Finding 
 	}
 	var out []Finding
 	for _, t := range exfiltrationTags {
-		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(sn.ID), To: netverify.TagEndpoint(t.tag), Protocol: netverify.TCP, Port: 443})
+		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(sn.ID), To: netverify.TagEndpoint(t.tag), Protocol: netverify.TCP, Port: 443, VerdictOnly: true})
 		if err != nil {
 			// The tag is missing from the service-tag catalog: nothing to
 			// say about it (the required-flow checks report the tag).
