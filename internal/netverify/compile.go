@@ -112,6 +112,9 @@ type Network struct {
 	tables        []*routeTable
 	fullCutsOnce  sync.Once
 	fullCutsValue []uint32
+	// hops are the rendered hops by step (step → Hop), shared by every
+	// answer: a hop's text depends only on its step.
+	hops sync.Map
 
 	problems []string
 }

@@ -195,7 +195,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
 		if v := w.fromInside(&f, n.originOf(src, f.src)); v != Allowed {
 			g := &group{verdict: DNSFailure, proto: UDP, steps: w.steps, src: []ipset.Range{srcSegs[0]}, dst: []ipset.Range{{Lo: f.dst, Hi: f.dst}}}
-			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, &Query{Port: 53}, map[step]Hop{})
+			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, &Query{Port: 53})
 			o.Reason = fmt.Sprintf("the DNS query to %s (UDP 53) fails with %s: %s", ipset.Addr(f.dst), v, o.Reason)
 			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
 			return res, nil
@@ -294,9 +294,8 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		res.Verdict = overall(outs)
 		return res, nil
 	}
-	hops := map[step]Hop{}
 	for _, g := range groups {
-		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q, hops))
+		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q))
 	}
 	res.Verdict = overall(res.Outcomes)
 	return res, nil
