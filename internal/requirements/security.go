@@ -19,8 +19,17 @@ import (
 // internet, shadowed or duplicated; compute subnets open to data
 // exfiltration or relying on default outbound access; overlapping VNets.
 func environmentFindings(n *netverify.Network) []Finding {
-	out := nsgFindings(n.NSGs())
-	out = append(out, computeSubnetFindings(n)...)
+	// The NSG analysis ends with a merge on one core: the subnets' flow
+	// checks run beside it and keep the other core busy.
+	var out []Finding
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out = nsgFindings(n.NSGs())
+	}()
+	subnets := computeSubnetFindings(n)
+	<-done
+	out = append(out, subnets...)
 	out = append(out, overlapFindings(n.Snapshot())...)
 	out = append(out, regionFindings(n.Snapshot())...)
 	slices.SortFunc(out, compareFindings)
