@@ -19,17 +19,8 @@ import (
 // internet, shadowed or duplicated; compute subnets open to data
 // exfiltration or relying on default outbound access; overlapping VNets.
 func environmentFindings(n *netverify.Network) []Finding {
-	// The NSG analysis ends with a merge on one core: the subnets' flow
-	// checks run beside it and keep the other core busy.
-	var out []Finding
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		out = nsgFindings(n.NSGs())
-	}()
-	subnets := computeSubnetFindings(n)
-	<-done
-	out = append(out, subnets...)
+	out := nsgFindings(n.NSGs())
+	out = append(out, computeSubnetFindings(n)...)
 	out = append(out, overlapFindings(n.Snapshot())...)
 	out = append(out, regionFindings(n.Snapshot())...)
 	slices.SortFunc(out, compareFindings)
