@@ -112,6 +112,12 @@ type Network struct {
 	tables        []*routeTable
 	fullCutsOnce  sync.Once
 	fullCutsValue []uint32
+	// hops are the rendered hops by step (step → Hop), shared by every
+	// answer: a hop's text depends only on its step.
+	hops sync.Map
+	// endpoints are the resolved resource and service-tag endpoints
+	// (endpointKey → *endpoint), shared by every query.
+	endpoints sync.Map
 
 	problems []string
 }

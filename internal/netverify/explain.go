@@ -67,7 +67,7 @@ type Hop struct {
 
 // render turns a group's steps into an explained outcome.
 // hops caches rendered hops: the groups of one answer share most steps.
-func (n *Network) render(g *group, src, dst *endpoint, q *Query, hops map[step]Hop) Outcome {
+func (n *Network) render(g *group, src, dst *endpoint, q *Query) Outcome {
 	o := Outcome{Verdict: g.verdict, Protocol: g.proto.String(),
 		Sample: Packet{Protocol: g.proto, Source: ipset.Addr(g.src[0].Lo), Destination: ipset.Addr(g.dst[0].Lo)}}
 	if g.proto.hasPorts() {
@@ -75,13 +75,11 @@ func (n *Network) render(g *group, src, dst *endpoint, q *Query, hops map[step]H
 	}
 	o.Sources, o.SourceRanges = rangeStrings(g.src, q.MaxRanges)
 	o.Destinations, o.DestinationRanges = rangeStrings(g.dst, q.MaxRanges)
-	for _, s := range g.steps {
-		h, ok := hops[s]
-		if !ok {
-			h = n.hop(s)
-			hops[s] = h
+	if len(g.steps) > 0 {
+		o.Hops = make([]Hop, len(g.steps))
+		for i, s := range g.steps {
+			o.Hops[i] = n.cachedHop(s)
 		}
-		o.Hops = append(o.Hops, h)
 	}
 	if len(o.Hops) > 0 {
 		o.Reason = o.Hops[len(o.Hops)-1].Detail
@@ -119,6 +117,17 @@ func sortedDisjoint(rs []ipset.Range) bool {
 		}
 	}
 	return true
+}
+
+// cachedHop is hop(s), rendered once per network: `check` meets the same
+// few thousand steps in tens of thousands of answers.
+func (n *Network) cachedHop(s step) Hop {
+	if h, ok := n.hops.Load(s); ok {
+		return h.(Hop)
+	}
+	h := n.hop(s)
+	n.hops.Store(s, h)
+	return h
 }
 
 func (n *Network) hop(s step) Hop {

@@ -108,6 +108,16 @@ type endpoint struct {
 	name    string     // DNS name of a To endpoint
 	dns     *dnsAnswer
 	tag     string
+	// segs is set split at the network's cuts, for endpoints resolved
+	// once per network (nil: split it per query).
+	segs []ipset.Range
+}
+
+// endpointKey names an endpoint that resolves the same for every query
+// (a resource or a service tag) in Network.endpoints.
+type endpointKey struct {
+	form        endpointForm
+	name, label string // a resource's id key, or the tag as written
 }
 
 // EndpointError is a query endpoint the network cannot use.
@@ -186,7 +196,13 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	if ref {
 		cuts = n.fullCuts()
 	}
-	srcSegs, dstSegs := segments(cuts, src.set), segments(cuts, dst.set)
+	srcSegs, dstSegs := src.segs, dst.segs
+	if ref || srcSegs == nil {
+		srcSegs = segments(cuts, src.set)
+	}
+	if ref || dstSegs == nil {
+		dstSegs = segments(cuts, dst.set)
+	}
 	w := walkers.Get().(*walker)
 	defer walkers.Put(w)
 	w.n, w.ref, w.dstCompute, w.steps, w.box = n, ref, dst.compute, w.steps[:0], box{}
@@ -195,7 +211,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
 		if v := w.fromInside(&f, n.originOf(src, f.src)); v != Allowed {
 			g := &group{verdict: DNSFailure, proto: UDP, steps: w.steps, src: []ipset.Range{srcSegs[0]}, dst: []ipset.Range{{Lo: f.dst, Hi: f.dst}}}
-			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, &Query{Port: 53}, map[step]Hop{})
+			o := n.render(g, src, &endpoint{set: ipset.Single(f.dst)}, &Query{Port: 53})
 			o.Reason = fmt.Sprintf("the DNS query to %s (UDP 53) fails with %s: %s", ipset.Addr(f.dst), v, o.Reason)
 			res.Verdict, res.Outcomes = DNSFailure, []Outcome{o}
 			return res, nil
@@ -285,9 +301,17 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 			}
 		}
 	}
-	hops := map[step]Hop{}
+	if q.VerdictOnly {
+		// The verdict depends only on the groups' verdicts.
+		outs := make([]Outcome, len(groups))
+		for i, g := range groups {
+			outs[i].Verdict = g.verdict
+		}
+		res.Verdict = overall(outs)
+		return res, nil
+	}
 	for _, g := range groups {
-		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q, hops))
+		res.Outcomes = append(res.Outcomes, n.render(g, src, dst, &q))
 	}
 	res.Verdict = overall(res.Outcomes)
 	return res, nil
@@ -421,8 +445,31 @@ func (n *Network) originOf(src *endpoint, u uint32) origin {
 
 // resolveEndpoint finds the addresses an endpoint stands for; from is the
 // already resolved source (DNS names resolve from its VNet) or nil for the
-// source.
+// source. Resources and service tags resolve the same for every query:
+// they are resolved once per network and shared, read-only (`check` asks
+// about the same few thousand tens of thousands of times).
 func (n *Network) resolveEndpoint(e Endpoint, from *endpoint) (*endpoint, error) {
+	if e.form != formResource && e.form != formTag {
+		return n.resolveEndpointNow(e, from)
+	}
+	key := endpointKey{form: e.form, name: e.name, label: e.label}
+	if e.form == formResource {
+		key.name = e.id.Key()
+	}
+	if ep, ok := n.endpoints.Load(key); ok {
+		return ep.(*endpoint), nil
+	}
+	ep, err := n.resolveEndpointNow(e, from)
+	if err != nil {
+		return nil, err
+	}
+	ep.segs = segments(n.cuts, ep.set)
+	n.endpoints.Store(key, ep)
+	return ep, nil
+}
+
+// resolveEndpointNow is resolveEndpoint without the shared endpoints.
+func (n *Network) resolveEndpointNow(e Endpoint, from *endpoint) (*endpoint, error) {
 	ep := &endpoint{info: EndpointInfo{Text: e.String()}}
 	switch e.form {
 	case formNone:

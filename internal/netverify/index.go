@@ -209,7 +209,15 @@ func (d *dimIndex) lookupRange(v uint32) ([]uint64, uint32, uint32) {
 func (d *dimIndex) firstAlong(v uint32, b *box, others [][]uint64) (first int, lo, hi uint32) {
 	k := intervalOf(d.starts, v)
 	first, id := d.firstWith(k, others), d.ids[k]
-	hi = b.joinDst(d.starts, k, func(j int) bool { return d.ids[j] == id || d.firstWith(j, others) == first })
+	// Intervals of a tag's ranges often share a bitset: the last one
+	// compared is remembered.
+	lastID, lastSame := id, true
+	hi = b.joinDst(d.starts, k, func(j int) bool {
+		if d.ids[j] != lastID {
+			lastID, lastSame = d.ids[j], d.firstWith(j, others) == first
+		}
+		return lastSame
+	})
 	return first, d.starts[k], hi
 }
 

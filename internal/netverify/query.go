@@ -131,6 +131,10 @@ type Query struct {
 	// MaxRanges caps the ranges each outcome lists (0: all); the counts
 	// are always complete.
 	MaxRanges int
+	// VerdictOnly asks for the verdict alone: the result has no outcomes
+	// (nothing is explained), which is most of the cost of a query whose
+	// answer only decides whether to say more.
+	VerdictOnly bool
 }
 
 // Packet is one packet of a flow: its 5-tuple.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"testing"
@@ -242,6 +243,71 @@ func TestSetQueriesMatchPoints(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// On random networks and on the examples: a verdict-only query gives the
+// verdict the explained answer gives (requirements asks it where only the
+// verdict decides what to report), and an answer built from what earlier
+// queries resolved and rendered (shared endpoints and hops) is the answer
+// of a network that shares nothing yet.
+func TestVerdictOnlyAndSharedAnswersMatch(t *testing.T) {
+	var nets []*Network
+	for seed := uint64(1); seed <= 6; seed++ {
+		nets = append(nets, randomNetwork(t, seed))
+	}
+	for _, name := range []string{"cluster-public-ip.yaml", "cluster-public-ip-firewall.yaml", "instance-no-public-ip.yaml",
+		"broken/cluster-firewall-asymmetric.yaml", "broken/instance-dns-record-missing.yaml", "broken/instance-private-subnet-no-egress.yaml"} {
+		nets = append(nets, compileExample(t, name))
+	}
+	verdicts := map[Verdict]int{}
+	for i, n := range nets {
+		var froms []Endpoint
+		for _, k := range sortedKeys(n.subnets) {
+			froms = append(froms, ResourceEndpoint(n.subnets[k].s.ID))
+		}
+		for _, cc := range n.computeList {
+			if cc.subnet != nil {
+				froms = append(froms, ResourceEndpoint(cc.c.ID))
+			}
+		}
+		tos := []Endpoint{TagEndpoint("Storage.WestUS2"), TagEndpoint("AzureFrontDoor.FirstParty"), TagEndpoint("AzureMachineLearning"),
+			TagEndpoint("Internet"), NameEndpoint("pypi.org"), NameEndpoint("x.blob.core.windows.net"), AddressEndpoint(netip.MustParseAddr("8.8.8.8"))}
+		for _, from := range froms {
+			for _, to := range tos {
+				for _, proto := range []Protocol{TCP, UDP} {
+					q := Query{From: from, To: to, Protocol: proto, Port: 443}
+					full, err := n.Flow(q)
+					n.endpoints.Clear()
+					n.hops.Clear()
+					fresh, ferr := n.Flow(q)
+					if (err == nil) != (ferr == nil) || !reflect.DeepEqual(full, fresh) {
+						t.Fatalf("net %d %s -> %s %s: the answer with shared endpoints and hops differs from a fresh one:\n%+v\n%+v", i, from, to, proto, full, fresh)
+					}
+					q.VerdictOnly = true
+					v, verr := n.Flow(q)
+					if (err == nil) != (verr == nil) {
+						t.Fatalf("net %d %s -> %s: errors differ: %v / %v", i, from, to, err, verr)
+					}
+					if err != nil {
+						continue
+					}
+					if v.Verdict != full.Verdict {
+						t.Fatalf("net %d %s -> %s %s: verdict only %s, explained %s", i, from, to, proto, v.Verdict, full.Verdict)
+					}
+					if full.Verdict != DNSFailure && len(v.Outcomes) != 0 {
+						t.Fatalf("net %d %s -> %s: a verdict-only answer has %d outcomes", i, from, to, len(v.Outcomes))
+					}
+					verdicts[full.Verdict]++
+				}
+			}
+		}
+	}
+	// The comparison means something only if the answers vary.
+	for _, want := range []Verdict{Allowed, Denied, PartiallyAllowed} {
+		if verdicts[want] == 0 {
+			t.Errorf("no query answered %s: %v", want, verdicts)
 		}
 	}
 }

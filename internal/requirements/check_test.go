@@ -1,6 +1,9 @@
 package requirements
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -612,4 +615,63 @@ func TestNotebooksDNSForInstances(t *testing.T) {
 	if rep := checkData(t, "env.yaml", []byte(public)); hasCode(rep, "workspace-dns-not-private", Error) != nil {
 		t.Errorf("reported for a workspace with public network access: %v", codes(rep))
 	}
+}
+
+// A network shares what its queries resolve and render (endpoints, hops)
+// across queries: a report must not depend on what was asked before it.
+// Each environment's report on a fresh network is compared, byte for
+// byte as JSON, with the report on a network that first answered another
+// check (RStudio adds queries) and the same check.
+func TestCheckReportDoesNotDependOnEarlierQueries(t *testing.T) {
+	envs := map[string][]byte{}
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	broken, _ := filepath.Glob(filepath.Join("..", "..", "examples", "broken", "*.yaml"))
+	for _, p := range append(paths, broken...) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs[p] = data
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		o := envgen.Options{Seed: seed, VNets: 3, SubnetsPerVNet: 3, NSGs: 2, RulesPerNSG: 60, RoutesPerVNet: 5,
+			Computes: 12, Firewall: seed != 3, Hosts: seed == 2, Peerings: seed == 2}
+		envs[fmt.Sprintf("gen-seed%d.json", seed)] = envgen.Generate(o)
+	}
+	if len(envs) < 8 {
+		t.Fatalf("only %d environments", len(envs))
+	}
+	for name, data := range envs {
+		fresh, want := compileData(t, name, data)
+		again, err := Check(fresh, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm, _ := compileData(t, name, data)
+		if _, err := Check(warm, Options{RStudio: true}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Check(warm, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON := reportJSON(t, want)
+		if len(want.Computes) == 0 {
+			t.Fatalf("%s: no computes checked", name)
+		}
+		for what, rep := range map[string]*Report{"the same network again": again, "a network that answered another check": got} {
+			if g := reportJSON(t, rep); !bytes.Equal(g, wantJSON) {
+				t.Errorf("%s: the report on %s differs from the report on a fresh network", name, what)
+			}
+		}
+	}
+}
+
+func reportJSON(t *testing.T, rep *Report) []byte {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -197,7 +197,14 @@ func evaluate(n *netverify.Network, c *resources.Compute, nd need) (FlowCheck, e
 		return fc, nil
 	}
 	for _, fqdn := range nd.fqdns {
-		alt, err := n.Flow(netverify.Query{From: compute, To: netverify.NameEndpoint(fqdn), Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges})
+		// Most forms are denied as well: only the one that passes is
+		// explained.
+		aq := netverify.Query{From: compute, To: netverify.NameEndpoint(fqdn), Protocol: nd.proto, Port: nd.port, MaxRanges: reportRanges, VerdictOnly: true}
+		if v, err := n.Flow(aq); err != nil || v.Verdict != netverify.Allowed {
+			continue
+		}
+		aq.VerdictOnly = false
+		alt, err := n.Flow(aq)
 		if err == nil && alt.Verdict == netverify.Allowed {
 			fc.Verdict, fc.Result, fc.To = alt.Verdict, alt, fqdn
 			fc.Name += " (as " + fqdn + ")"

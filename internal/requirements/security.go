@@ -115,11 +115,11 @@ func (b box) narrow(d int, s ipset.Set) box {
 }
 
 // within reports whether every flow of b is in o on dimension d.
-func (b box) within(o box, d int) bool {
+func (b *box) within(o *box, d int) bool {
 	return o.hull[d].Lo <= b.hull[d].Lo && b.hull[d].Hi <= o.hull[d].Hi && o.sets[d].Covers(b.sets[d])
 }
 
-func (b box) equal(o box) bool {
+func (b *box) equal(o *box) bool {
 	if b.hull != o.hull {
 		return false
 	}
@@ -151,17 +151,17 @@ func (b box) equal(o box) bool {
 //
 // An earlier rule that names no platform tag never sees platform traffic,
 // so for a platform rule only earlier platform rules count.
-func (c *coverage) coveredBy(earlier []netverify.EffectiveRule, earlierBoxes []box, b box, platform bool) []netverify.EffectiveRule {
+func (c *coverage) coveredBy(earlier []netverify.EffectiveRule, earlierBoxes []box, b *box, platform bool) []netverify.EffectiveRule {
 	// The candidates are the earlier rules that overlap b; for each, the
 	// dimensions on which it contains b.
 	c.cands, c.within = c.cands[:0], c.within[:0]
 	for i := range earlierBoxes {
-		if (platform && !earlier[i].Platform) || !c.overlaps(&earlierBoxes[i], &b) {
+		if !sigsMeet(&c.sigs[i], &b.sig) || (platform && !earlier[i].Platform) || !c.overlaps(&earlierBoxes[i], b) {
 			continue
 		}
 		var m uint8
 		for d := range b.sets {
-			if b.within(earlierBoxes[i], d) {
+			if b.within(&earlierBoxes[i], d) {
 				m |= 1 << d
 			}
 		}
@@ -211,6 +211,29 @@ type coverage struct {
 	cands  []int
 	within []uint8
 	parts  []ipset.Range
+	// sigs are the boxes' signatures side by side: the pairwise scan
+	// rules most pairs out on them without loading the boxes.
+	sigs [][5]uint64
+	// sameHull lists, by hull, the boxes that have it in rule order: only
+	// those can be equal (duplicates).
+	sameHull map[[5]ipset.Range][]int
+}
+
+// newCoverage prepares the coverage tests among the boxes of one NSG
+// direction's rules.
+func newCoverage(boxes []box) *coverage {
+	c := &coverage{memo: map[setPair]bool{}, sigs: make([][5]uint64, len(boxes)), sameHull: make(map[[5]ipset.Range][]int, len(boxes))}
+	for i := range boxes {
+		c.sigs[i] = boxes[i].sig
+		c.sameHull[boxes[i].hull] = append(c.sameHull[boxes[i].hull], i)
+	}
+	return c
+}
+
+// sigsMeet reports whether two signatures share a bin on every dimension,
+// which two overlapping boxes do.
+func sigsMeet(a, b *[5]uint64) bool {
+	return a[0]&b[0] != 0 && a[1]&b[1] != 0 && a[2]&b[2] != 0 && a[3]&b[3] != 0 && a[4]&b[4] != 0
 }
 
 type setPair struct {
@@ -221,12 +244,8 @@ type setPair struct {
 // memoMin is the size from which a pair of sets is worth remembering.
 const memoMin = 16
 
+// overlaps reports whether two boxes whose signatures meet overlap.
 func (c *coverage) overlaps(a, b *box) bool {
-	for d := range a.sig {
-		if a.sig[d]&b.sig[d] == 0 {
-			return false
-		}
-	}
 	for d := range a.hull {
 		if a.hull[d].Lo > b.hull[d].Hi || b.hull[d].Lo > a.hull[d].Hi {
 			return false
@@ -305,11 +324,11 @@ func nsgFindings(views []netverify.NSGView) []Finding {
 			boxes[i] = boxOf(r)
 		}
 		local[u] = make([]ruleAnalysis, len(rules))
-		cov := &coverage{memo: map[setPair]bool{}}
+		cov := newCoverage(boxes)
 		for i, r := range rules {
 			if !r.Default {
 				local[u][i] = ruleAnalysis{nsg: units[u].nsg, rule: r}
-				local[u][i].analyze(rules[:i], boxes[:i], r, boxes[i], cov)
+				local[u][i].analyze(rules[:i], boxes[:i], r, &boxes[i], cov)
 			}
 		}
 	})
@@ -360,10 +379,13 @@ func (a *ruleAnalysis) merge(l *ruleAnalysis) {
 
 // analyze adds one view of the rule r, whose earlier rules are earlier.
 // earlierBoxes are the boxes of earlier, b the box of r.
-func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b box, cov *coverage) {
+func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b *box, cov *coverage) {
 	a.views++
 	platform := r.Platform
-	for i := range earlier {
+	for _, i := range cov.sameHull[b.hull] {
+		if i >= len(earlier) {
+			break // the rule itself and later ones
+		}
 		e := &earlier[i]
 		if earlierBoxes[i].equal(b) && !e.Default && e.Allow == r.Allow && e.Platform == platform {
 			if a.duplicate == 0 {
@@ -389,7 +411,7 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes [
 			continue
 		}
 		nb := b.narrow(dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(dimDestinationPort, ipset.Single(uint32(p)))
-		if cov.coveredBy(earlier, earlierBoxes, nb, platform) == nil {
+		if cov.coveredBy(earlier, earlierBoxes, &nb, platform) == nil {
 			a.openRisky = append(a.openRisky, p)
 		}
 	}
@@ -519,12 +541,19 @@ func computeSubnetFindings(n *netverify.Network) []Finding {
 		}
 		computes[key] = append(computes[key], c)
 	}
-	var out []Finding
-	for _, sn := range subnets {
-		out = append(out, exfiltrationFindings(n, sn)...)
+	// Subnets are independent: they are checked on every core and their
+	// findings joined in subnet order, as one pass would list them.
+	found := make([][]Finding, len(subnets))
+	parallel.For(len(subnets), func(i int) {
+		sn := subnets[i]
+		found[i] = exfiltrationFindings(n, sn)
 		if f, ok := defaultOutboundFinding(n, sn, computes[sn.ID.Key()]); ok {
-			out = append(out, f)
+			found[i] = append(found[i], f)
 		}
+	})
+	var out []Finding
+	for _, fs := range found {
+		out = append(out, fs...)
 	}
 	return out
 }
@@ -537,7 +566,7 @@ func exfiltrationFindings(n *netverify.Network, sn *resources.Subnet) []Finding 
 	}
 	var out []Finding
 	for _, t := range exfiltrationTags {
-		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(sn.ID), To: netverify.TagEndpoint(t.tag), Protocol: netverify.TCP, Port: 443})
+		res, err := n.Flow(netverify.Query{From: netverify.ResourceEndpoint(sn.ID), To: netverify.TagEndpoint(t.tag), Protocol: netverify.TCP, Port: 443, VerdictOnly: true})
 		if err != nil {
 			// The tag is missing from the service-tag catalog: nothing to
 			// say about it (the required-flow checks report the tag).
