@@ -50,16 +50,42 @@ type execFrame struct {
 }
 
 // frameWriter writes the command's output as frames, flushed at once; the
-// two streams share it.
+// two streams and the command's start share it, so the answer's header is
+// written once, before any frame, whichever comes first.
 type frameWriter struct {
-	mu  sync.Mutex
-	w   http.ResponseWriter
-	enc *json.Encoder
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	enc     *json.Encoder
+	started bool
+}
+
+// start writes the answer's header, once.
+func (f *frameWriter) start() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startLocked()
+}
+
+func (f *frameWriter) startLocked() {
+	if f.started {
+		return
+	}
+	f.started = true
+	f.w.Header().Set("Content-Type", "application/x-ndjson")
+	f.w.WriteHeader(http.StatusOK)
+}
+
+// hasStarted says whether the answer's header is written.
+func (f *frameWriter) hasStarted() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started
 }
 
 func (f *frameWriter) frame(fr execFrame) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.startLocked()
 	if err := f.enc.Encode(fr); err != nil {
 		return err
 	}
@@ -125,13 +151,9 @@ func (s *Server) computeExec(w http.ResponseWriter, r *http.Request, id arm.ID) 
 	// timeout would cut it.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 10*time.Second))
 	fw := &frameWriter{w: w, enc: json.NewEncoder(w)}
-	started := false
 	code, err := s.jobs.Exec(ctx, jobs.ExecSpec{Compute: id, Node: node, Size: size, Argv: in.Command,
-		Stdout: stream{f: fw}, Stderr: stream{f: fw, stderr: true}, Started: func() {
-			started = true
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			w.WriteHeader(http.StatusOK)
-		}})
+		Stdout: stream{f: fw}, Stderr: stream{f: fw, stderr: true}, Started: fw.start})
+	started := fw.hasStarted()
 	switch {
 	case err != nil && !started && errors.Is(err, jobs.ErrCannotRun):
 		return newError(http.StatusConflict, "Conflict", "%v.", err)
