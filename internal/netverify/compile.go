@@ -217,9 +217,9 @@ type publicEndpoint struct {
 // basic reports whether the address is a Basic SKU one (the public IP's,
 // or its load balancer's SKU says Basic): open to inbound traffic where no
 // NSG applies. Standard, and an unset SKU (Basic can no longer be
-// created), is closed unless an NSG allows (spec §8.1; issue 12 point 2).
+// created: resources.SKUName), is closed unless an NSG allows.
 func (p *publicEndpoint) basic() bool {
-	return (p.pip != nil && p.pip.SKU == "Basic") || (p.lb != nil && p.lb.SKU == "Basic")
+	return (p.pip != nil && resources.SKUName(p.pip.SKU) == "Basic") || (p.lb != nil && resources.SKUName(p.lb.SKU) == "Basic")
 }
 
 // Snapshot is the snapshot the network was compiled from.

@@ -234,6 +234,16 @@ type NATGateway struct {
 	PublicIPPrefixes  []Ref
 }
 
+// SKUName is the SKU of a public IP address or load balancer whose body
+// says written: Standard when it says none, since Basic ones can no longer
+// be created (Public IP addresses). The verifier and the studio read it so.
+func SKUName(written string) string {
+	if written == "" {
+		return "Standard"
+	}
+	return written
+}
+
 // PublicIPAddress is Microsoft.Network/publicIPAddresses.
 type PublicIPAddress struct {
 	Meta

@@ -153,7 +153,7 @@ func (s *Studio) loadBalancerPage(w http.ResponseWriter, r *http.Request, sess s
 		SKU                               string
 		Frontends                         []frontend
 		Pools, Rules, NATRules, Outbounds []string
-	}{SKU: lb.SKU, Pools: lb.BackendPools}
+	}{SKU: resources.SKUName(lb.SKU), Pools: lb.BackendPools}
 	if data.netResource, ok = s.netResourceOf(w, r, sess, id, lb.Location); !ok {
 		return
 	}
@@ -188,7 +188,7 @@ func (s *Studio) publicIPPage(w http.ResponseWriter, r *http.Request, sess sessi
 	data := struct {
 		netResource
 		Address, SKU, Allocation string
-	}{Address: "not assigned", SKU: cmp.Or(pip.SKU, "Basic"), Allocation: pip.AllocationMethod}
+	}{Address: "not assigned", SKU: resources.SKUName(pip.SKU), Allocation: pip.AllocationMethod}
 	if pip.Address.IsValid() {
 		data.Address = pip.Address.String()
 	}

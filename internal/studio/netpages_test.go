@@ -27,6 +27,7 @@ func withNetworkParts(t testing.TB, e *env) {
 	for _, step := range []struct{ path, body string }{
 		{vnetID + "/subnets/AzureFirewallSubnet", `{"properties":{"addressPrefix":"10.0.3.0/26"}}`},
 		{netOf + "publicIPAddresses/pip-fw", `{"location":"eastus","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`},
+		{netOf + "publicIPAddresses/pip-nosku", `{"location":"eastus","properties":{"publicIPAllocationMethod":"Static"}}`},
 		{netOf + "publicIPAddresses/pip-nat", `{"location":"eastus","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`},
 		{netOf + "natGateways/nat-egress", `{"location":"eastus","sku":{"name":"Standard"},"properties":{"publicIpAddresses":[{"id":"` + netOf + `publicIPAddresses/pip-nat"}]}}`},
 		{vnetID + "/subnets/egress", `{"properties":{"addressPrefix":"10.0.5.0/24","natGateway":{"id":"` + netOf + `natGateways/nat-egress"}}}`},
@@ -101,6 +102,12 @@ func TestNetworkResourcePages(t *testing.T) { // issue 14 item 3
 	if _, page = b.get("/studio/network/publicip?id=" + q(netOf+"publicIPAddresses/pip-fw")); !strings.Contains(page, `id="sku">Standard<`) ||
 		!strings.Contains(page, `<li data-ref="fw"><a href="/studio/network/firewall?id=`+q(netOf+"azureFirewalls/fw")+`">fw</a>`) {
 		t.Errorf("pip-fw's page: %s", page)
+	}
+
+	// A public IP written without a SKU is Standard, as the verifier reads
+	// it (Basic ones can no longer be created).
+	if _, page = b.get("/studio/network/publicip?id=" + q(netOf+"publicIPAddresses/pip-nosku")); !strings.Contains(page, `id="sku">Standard<`) {
+		t.Errorf("pip-nosku's page: %s", page)
 	}
 
 	// The NAT gateway: its public IP and the subnet it serves.

@@ -351,11 +351,11 @@ func natGatewayAbout(n listedNet) string {
 
 func loadBalancerAbout(n listedNet) string {
 	p := n.Properties
-	return fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", cmp.Or(n.SKU.Name, "Basic"), len(p.Frontends), len(p.Rules), len(p.InboundNATRules))
+	return fmt.Sprintf("%s · %d frontends, %d rules, %d inbound NAT rules", resources.SKUName(n.SKU.Name), len(p.Frontends), len(p.Rules), len(p.InboundNATRules))
 }
 
 func publicIPAbout(n listedNet) string {
-	return cmp.Or(n.Properties.IPAddress, "not assigned") + " · " + cmp.Or(n.SKU.Name, "Basic")
+	return cmp.Or(n.Properties.IPAddress, "not assigned") + " · " + resources.SKUName(n.SKU.Name)
 }
 
 // vnetsRead is a subscription's virtual networks as the pages show them.
