@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"securetrain/internal/resources"
+	"securetrain/internal/store"
 )
 
 // TestListNetworkCountsWhatAzureMLCreated: the studio's lists of NSGs,
@@ -70,5 +73,49 @@ func TestListNetworkCountsWhatAzureMLCreated(t *testing.T) {
 	}
 	if _, err := c.srv.ListNetwork(asPrincipal(c.token), sub, resources.TypeVirtualNetwork); err == nil {
 		t.Error("a type the index does not hold was listed")
+	}
+}
+
+// BenchmarkListNetwork1000 is the network page's list of load balancers
+// in a subscription where 1,000 public-IP computes have Azure ML's NSG,
+// load balancer and public IP each: warm, from the cached index; cold,
+// the first page after a write, which rebuilds the index from the store.
+func BenchmarkListNetwork1000(b *testing.B) {
+	c, _ := benchServer(b)
+	ctx := context.Background()
+	// Written to the store directly (the API would provision computes
+	// for them): the index reads them as it reads any.
+	if err := c.st.Update(ctx, func(tx store.Tx) error {
+		for i := range 1000 {
+			tags := fmt.Sprintf(`"tags":{"createdBy":"AzureML","computeId":"%s/computes/c%d"}`, wsML, i)
+			for typ, body := range map[string]string{
+				resources.TypeNSG:          `{"location":"eastus",` + tags + `,"properties":{"securityRules":[]}}`,
+				resources.TypePublicIP:     `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static","ipAddress":"20.1.2.3"}}`,
+				resources.TypeLoadBalancer: `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{"frontendIPConfigurations":[{"name":"frontend"}],"backendAddressPools":[{"name":"nodes"}]}}`,
+			} {
+				id := fmt.Sprintf("%s%s/aml-c%d", netProbe, strings.TrimPrefix(typ, "Microsoft.Network/"), i)
+				if _, err := tx.Put(ctx, store.Record{ID: id, Type: typ, Body: []byte(strings.Replace(body, "{", `{"id":"`+id+`",`, 1))}, store.Condition{}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	r := asPrincipal(c.token)
+	for _, cold := range []bool{false, true} {
+		b.Run(map[bool]string{false: "warm", true: "cold"}[cold], func(b *testing.B) {
+			c.srv.networkLists.invalidate(sub)
+			for b.Loop() {
+				if cold {
+					c.srv.networkLists.invalidate(sub)
+				}
+				l, err := c.srv.ListNetwork(r, sub, resources.TypeLoadBalancer)
+				if err != nil || l.AzureML != 1000 || len(l.Bodies) != 0 {
+					b.Fatalf("%d bodies, %d Azure ML's, %v", len(l.Bodies), l.AzureML, err)
+				}
+			}
+		})
 	}
 }
