@@ -30,7 +30,8 @@ var indexedNetworkTypes = []string{resources.TypeNSG, resources.TypeFirewall, re
 // NetworkList is a subscription's resources of one type as the network
 // page shows them.
 type NetworkList struct {
-	// Bodies are those users wrote, in id order, as the API returns them.
+	// Bodies are those users wrote, in id order, as the API returns them
+	// (the cached index's own: not to be changed).
 	Bodies []json.RawMessage
 	// AzureML counts those Azure ML created for computes.
 	AzureML int
