@@ -103,6 +103,9 @@ func (c *subscriptionCache[T]) get(ctx context.Context, sub string, version int6
 	}
 }
 
+// invalidator is a subscriptionCache of any type.
+type invalidator interface{ invalidate(sub string) }
+
 // invalidate drops the subscription's value.
 func (c *subscriptionCache[T]) invalidate(sub string) {
 	c.mu.Lock()
@@ -142,16 +145,16 @@ func (s *Server) cacheVersion(ctx context.Context, sub string) (int64, error) {
 
 // invalidatingStore is the store every part of the server writes through:
 // when a write transaction ends, committed or not, it drops the cached
-// network (and computes' index) of each subscription in which it put or deleted a record of a
+// values (the compiled network, the computes' and the network lists'
+// indexes) of each subscription in which it put or deleted a record of a
 // kind the model holds. A committed write of the network that nodes run
 // in (anything but a workspace's computes, jobs and assets, and not the
 // engine's own writes: provision.OwnWrite) is counted in changes, and
 // the engine re-probes the subscription's nodes.
 type invalidatingStore struct {
 	store.Store
-	networks *subscriptionCache[*netverify.Network]
-	computes *subscriptionCache[*computeIndex]
-	changes  *networkChangeLog
+	caches  []invalidator
+	changes *networkChangeLog
 	// shared: other servers write the store too, and the transaction
 	// counts its changes in it.
 	shared bool
@@ -164,8 +167,9 @@ func (s invalidatingStore) Update(ctx context.Context, fn func(store.Tx) error) 
 	}
 	defer func() {
 		for sub := range written {
-			s.networks.invalidate(sub)
-			s.computes.invalidate(sub)
+			for _, c := range s.caches {
+				c.invalidate(sub)
+			}
 		}
 	}()
 	err := s.Store.Update(ctx, func(tx store.Tx) error {

@@ -272,17 +272,28 @@ func TestReplicasSeeEachOthersNetworks(t *testing.T) {
 	if again, _ := b.srv.CompiledNetwork(ctx, sub); again != first {
 		t.Error("the network was compiled again with no write")
 	}
-	before := nsgs()
+	// The index of the network page's lists follows the same counter.
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	listed := func() int {
+		l, err := b.srv.ListNetwork(r, sub, resources.TypeNSG)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Bodies)
+	}
+	before, listedBefore := nsgs(), listed()
 	if st, out, _ := a.do("PUT", netNet+"networkSecurityGroups/nsg-new"+netVersion, `{"location":"eastus"}`); st != http.StatusCreated {
 		t.Fatalf("NSG through a: %d %v", st, out)
 	}
 	if after := nsgs(); after != before+1 {
 		t.Fatalf("b's network has %d NSGs after a created one (before: %d): stale cache", after, before)
 	}
+	if after := listed(); after != listedBefore+1 {
+		t.Fatalf("b lists %d NSGs after a created one (before: %d): stale index", after, listedBefore)
+	}
 	// The index of computes follows the same counter.
 	ws, _ := arm.ParseID(wsML, "")
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("Authorization", "Bearer "+b.token)
 	if l, err := b.srv.ListComputes(r, ws, "", 0, 0); err != nil || len(l.Computes) != 0 {
 		t.Fatalf("b's computes before: %d, %v", len(l.Computes), err)
 	}

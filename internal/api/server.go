@@ -37,10 +37,12 @@ type Server struct {
 	jobs   *jobs.Scheduler
 	clock  clock.Clock
 	// networks caches each subscription's compiled network, computes
-	// the index of its computes (computelist.go); store invalidates both
-	// on writes.
-	networks *subscriptionCache[*netverify.Network]
-	computes *subscriptionCache[*computeIndex]
+	// the index of its computes (computelist.go), networkLists that of
+	// its NSGs, firewalls, NAT gateways, load balancers and public IPs
+	// (netlist.go); store invalidates them all on writes.
+	networks     *subscriptionCache[*netverify.Network]
+	computes     *subscriptionCache[*computeIndex]
+	networkLists *subscriptionCache[*networkIndex]
 	// excludedLogged holds the broken stored resources already logged.
 	excludedLogged sync.Map
 	// deployments are the template deployments running (deployments.go).
@@ -88,12 +90,13 @@ func New(st store.Store, log *slog.Logger) *Server { return NewWithOptions(st, l
 // run while its Background runs.
 func NewWithOptions(st store.Store, log *slog.Logger, opts Options) *Server {
 	s := &Server{log: log, clock: opts.Clock, networks: newSubscriptionCache[*netverify.Network](),
-		computes: newSubscriptionCache[*computeIndex](), deployments: newDeploymentRuns(), replica: opts.Replica}
+		computes: newSubscriptionCache[*computeIndex](), networkLists: newSubscriptionCache[*networkIndex](),
+		deployments: newDeploymentRuns(), replica: opts.Replica}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
 	changes := &networkChangeLog{counts: map[string]int64{}}
-	s.store = invalidatingStore{Store: st, networks: s.networks, computes: s.computes, changes: changes, shared: opts.Replica != nil}
+	s.store = invalidatingStore{Store: st, caches: []invalidator{s.networks, s.computes, s.networkLists}, changes: changes, shared: opts.Replica != nil}
 	fab := opts.Fabric
 	if fab == nil {
 		fab = fabric.NewSim()

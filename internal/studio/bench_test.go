@@ -156,15 +156,17 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkNetworkPage1000LoadBalancers is the network page of the seed
-// subscription with the 1,000 load balancers and public IPs that 1,000
-// public-IP computes with nodes have Azure ML create (tagged as it tags
-// them): read through the API's lists, counted rather than listed.
+// subscription with the 1,000 NSGs, load balancers and public IPs that
+// 1,000 public-IP computes with nodes have Azure ML create (tagged as it
+// tags them): counted from the API's index, not listed.
 func BenchmarkNetworkPage1000LoadBalancers(b *testing.B) {
 	e := newEnv(b)
 	for i := range 1000 {
 		pip := fmt.Sprintf("%spublicIPAddresses/aml-c%d-pip", netOf, i)
 		tags := fmt.Sprintf(`"tags":{"createdBy":"AzureML","computeId":"%s/computes/c%d"}`, wsID, i)
 		for _, put := range []struct{ path, body string }{
+			{fmt.Sprintf("%snetworkSecurityGroups/aml-c%d-nsg", netOf, i), `{"location":"eastus",` + tags + `,"properties":{"securityRules":[
+				{"name":"AzureMachineLearning","properties":{"priority":1000,"direction":"Inbound","access":"Allow","protocol":"Tcp","sourceAddressPrefix":"AzureMachineLearning","sourcePortRange":"*","destinationAddressPrefix":"*","destinationPortRange":"44224"}}]}}`},
 			{pip, `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`},
 			{fmt.Sprintf("%sloadBalancers/aml-c%d-lb", netOf, i), `{"location":"eastus",` + tags + `,"sku":{"name":"Standard"},"properties":{
 				"frontendIPConfigurations":[{"name":"fe","properties":{"publicIPAddress":{"id":"` + pip + `"}}}],"backendAddressPools":[{"name":"pool"}]}}`},

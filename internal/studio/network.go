@@ -47,26 +47,33 @@ func idOf(v, typ string) (arm.ID, error) {
 }
 
 // listTyped lists a subscription's resources of type typ through the API
-// and decodes each body (one at a time: one body the decoder refuses
-// does not hide the others; it is listed with its problem).
+// and decodes each body.
 func (s *Studio) listTyped(r *http.Request, sess session, sub, typ string) ([]*resources.Snapshot, []string, error) {
 	bodies, err := s.list(r, sess, "/subscriptions/"+sub+"/providers/"+typ+"?api-version="+url.QueryEscape(apiVersion(typ)))
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []*resources.Snapshot
+	out, problems := decodeEach(bodies, typ, resources.DecodeStored)
+	return out, problems, nil
+}
+
+// decodeEach decodes bodies of type typ one at a time: one body the
+// decoder refuses does not hide the others; it is listed with its
+// problem.
+func decodeEach[T any](bodies []json.RawMessage, typ string, decode func([]byte) (T, error)) ([]T, []string) {
+	var out []T
 	var problems []string
 	for _, b := range bodies {
-		snap, err := resources.DecodeStored(b)
+		v, err := decode(b)
 		if err != nil {
 			var named struct{ ID string }
 			_ = json.Unmarshal(b, &named) // the id only names the problem
 			problems = append(problems, fmt.Sprintf("%s: %v", cmp.Or(named.ID, typ), err))
 			continue
 		}
-		out = append(out, snap)
+		out = append(out, v)
 	}
-	return out, problems, nil
+	return out, problems
 }
 
 // link is a resource as a page links to it.
@@ -124,9 +131,12 @@ type peeringRow struct{ ID, Name, Remote, State string }
 
 // networkData is the network page.
 type networkData struct {
-	Subscription     string
-	VNets            []vnetRow
-	NSGs             []nsgRow
+	Subscription string
+	VNets        []vnetRow
+	NSGs         []nsgRow
+	// NSGsAzureML counts the NSGs Azure ML created for public-IP
+	// computes: each is linked from its compute's row.
+	NSGsAzureML      int
 	RouteTables      []routeTableRow
 	PrivateEndpoints []endpointRow
 	Zones            []zoneRow
@@ -208,13 +218,19 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 			}
 		}
 	}
-	nsgs, problems, err := s.listTyped(r, sess, sub, resources.TypeNSG)
+	// NSGs, firewalls, NAT gateways, load balancers and public IPs come
+	// from the API's index of them: those users wrote, and the count of
+	// those Azure ML created (each linked from its compute's row).
+	asAPI := s.apiRequest(r, sess, http.MethodGet, "/", nil)
+	nsgs, err := s.api.ListNetwork(asAPI, sub, resources.TypeNSG)
 	if err != nil {
-		s.fail(w, r, sess, err)
+		s.fail(w, r, sess, answered(err))
 		return
 	}
+	snaps, problems := decodeEach(nsgs.Bodies, resources.TypeNSG, resources.DecodeStored)
 	data.Problems = append(data.Problems, problems...)
-	for _, snap := range nsgs {
+	data.NSGsAzureML = nsgs.AzureML
+	for _, snap := range snaps {
 		for _, g := range snap.NetworkSecurityGroups {
 			data.NSGs = append(data.NSGs, nsgRow{ID: g.ID.String(), Name: g.ID.Leaf(), ResourceGroup: g.ID.ResourceGroup, Rules: len(g.Rules), Subnets: users[g.ID.Key()]})
 		}
@@ -261,23 +277,21 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 		{resources.TypeLoadBalancer, "Load balancers", "loadbalancers", loadBalancerAbout},
 		{resources.TypePublicIP, "Public IP addresses", "publicips", publicIPAbout},
 	} {
-		listed, err := listAs[listedNet](s, r, sess, "/subscriptions/"+sub+"/providers/"+part.typ+"?api-version="+url.QueryEscape(apiVersion(part.typ)))
+		listed, err := s.api.ListNetwork(asAPI, sub, part.typ)
 		if err != nil {
-			s.fail(w, r, sess, err)
+			s.fail(w, r, sess, answered(err))
 			return
 		}
-		np := netPart{Title: part.title, Key: part.key}
-		for _, n := range listed {
-			id, err := arm.ParseID(n.ID, "")
-			if err != nil {
-				data.Problems = append(data.Problems, fmt.Sprintf("%s: %v", cmp.Or(n.ID, part.typ), err))
-				continue
+		decoded, problems := decodeEach(listed.Bodies, part.typ, func(b []byte) (n listedNet, err error) {
+			if err = json.Unmarshal(b, &n); err == nil {
+				n.id, err = arm.ParseID(n.ID, "")
 			}
-			if n.Tags.CreatedBy == "AzureML" && n.Tags.ComputeID != "" {
-				np.AzureML++
-				continue
-			}
-			np.Rows = append(np.Rows, netRow{ID: id.String(), Type: id.Type(), Name: id.Leaf(), ResourceGroup: id.ResourceGroup, About: part.about(n)})
+			return n, err
+		})
+		data.Problems = append(data.Problems, problems...)
+		np := netPart{Title: part.title, Key: part.key, AzureML: listed.AzureML}
+		for _, n := range decoded {
+			np.Rows = append(np.Rows, netRow{ID: n.id.String(), Type: n.id.Type(), Name: n.id.Leaf(), ResourceGroup: n.id.ResourceGroup, About: part.about(n)})
 		}
 		data.Parts = append(data.Parts, np)
 	}
@@ -291,15 +305,11 @@ func (s *Studio) networkPage(w http.ResponseWriter, r *http.Request, sess sessio
 // listedNet is what the network page reads of a firewall, NAT gateway,
 // load balancer or public IP as the API returns it (its shape was
 // validated when it was written): read with encoding/json, not the full
-// decoder, which a subscription of 1,000 public-IP computes (a load
-// balancer and a public IP each, from Azure ML) cannot afford a page.
-// Lists of parts are only counted.
+// decoder, which the page does not need. Lists of parts are only
+// counted.
 type listedNet struct {
-	ID   string `json:"id"`
-	Tags struct {
-		CreatedBy string `json:"createdBy"`
-		ComputeID string `json:"computeId"`
-	} `json:"tags"`
+	ID  string `json:"id"`
+	id  arm.ID
 	SKU struct {
 		Name string `json:"name"`
 	} `json:"sku"`

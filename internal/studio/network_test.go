@@ -210,3 +210,61 @@ func TestVNetDiagramDrawsSubnetsAndWhatIsInThem(t *testing.T) { // the diagram, 
 		t.Error("the diagram has a style attribute")
 	}
 }
+
+// tableOfPage is the HTML of the table whose id is id.
+func tableOfPage(t *testing.T, page, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<table [^>]*id="` + regexp.QuoteMeta(id) + `"[^>]*>.*?</table>`).FindString(page)
+	if m == "" {
+		t.Fatalf("no table %q in the page", id)
+	}
+	return m
+}
+
+func TestNetworkPageCountsWhatAzureMLCreated(t *testing.T) { // each page's cost independent of the computes' resources
+	e := newEnv(t)
+	b := e.signIn(e.readerToken)
+	resp, page := b.get("/studio/network?sub=" + sub)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("network page: %d %s", resp.StatusCode, page)
+	}
+	// The seed cluster (public IP, a node) has Azure ML's NSG, load
+	// balancer and public IP: counted in their tables, not listed; the
+	// users' NSGs are listed.
+	for _, table := range []string{"nsgs", "loadbalancers", "publicips"} {
+		got := tableOfPage(t, page, table)
+		if strings.Contains(got, "aml-cpu-cluster") || !strings.Contains(got, "and 1 that Azure ML created") {
+			t.Errorf("table %s lists or does not count Azure ML's resource: %s", table, got)
+		}
+	}
+	for _, name := range []string{"nsg-compute", "nsg-blocked"} {
+		if !strings.Contains(rowOfPage(t, tableOfPage(t, page, "nsgs"), "data-name", name), "/studio/network/nsg?id=") {
+			t.Errorf("the NSG %s is not linked", name)
+		}
+	}
+	// Each is reachable from its compute's row.
+	_, clusters := b.get("/studio/compute?ws=" + url.QueryEscape(wsID) + "&tab=clusters")
+	row := rowOfPage(t, clusters, "data-name", "cpu-cluster")
+	for _, want := range []string{"/studio/network/nsg?id=", "/studio/network/loadbalancer?id=", "/studio/network/publicip?id="} {
+		if !strings.Contains(row, want) || !strings.Contains(row, "aml-cpu-cluster") {
+			t.Errorf("the seed cluster's row lacks a link %s to Azure ML's resource: %s", want, row)
+		}
+	}
+	// A Reader of one resource group learns no count of the
+	// subscription's: the network page is the subscription's lists, which
+	// it may not read.
+	for _, rg := range []string{"rg-ml", "rg-net"} {
+		name := "reader-" + rg
+		tok, err := api.CreatePrincipal(context.Background(), e.st, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.AssignRole(context.Background(), e.st, name, "Reader", "/subscriptions/"+sub+"/resourceGroups/"+rg); err != nil {
+			t.Fatal(err)
+		}
+		resp, page := e.signIn(tok).get("/studio/network?sub=" + sub)
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(page, "Azure ML created") || strings.Contains(page, "nsg-") {
+			t.Errorf("the network page for a Reader of %s only: %d %s", rg, resp.StatusCode, page)
+		}
+	}
+}

@@ -58,6 +58,10 @@ type API interface {
 	// ListComputes lists a workspace's computes of a type, with the
 	// bodies of a page of them, as the API's list would.
 	ListComputes(r *http.Request, ws arm.ID, computeType string, offset, limit int) (api.ComputeList, error)
+	// ListNetwork lists a subscription's NSGs, firewalls, NAT gateways,
+	// load balancers or public IPs: those users wrote, and the count of
+	// those Azure ML created, as the API's list would.
+	ListNetwork(r *http.Request, sub, typ string) (api.NetworkList, error)
 	// Referrers lists the resources whose bodies name a resource (what
 	// it is attached to) that the principal may read.
 	Referrers(r *http.Request, id arm.ID) ([]arm.ID, error)
