@@ -78,10 +78,12 @@ func nsgProtocolMask(p resources.Protocol) uint8 {
 
 // nsgRule is a compiled security rule, user-written or default.
 type nsgRule struct {
-	nsg       *nsgCtx
-	name      string
-	pos       string
-	id        arm.ID
+	nsg  *nsgCtx
+	name string
+	pos  string
+	// decl is the rule as declared; its id is read from it (an arm.ID is
+	// 96 bytes, and there is a compiled rule per NSG, VNet and route table).
+	decl      *resources.SecurityRule
 	priority  int
 	direction resources.Direction
 	allow     bool
@@ -199,7 +201,7 @@ func sortRules(rs []*nsgRule) {
 }
 
 func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool) (*nsgRule, error) {
-	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, id: r.ID, priority: r.Priority, direction: r.Direction,
+	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, decl: r, priority: r.Priority, direction: r.Direction,
 		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
 		isDefault: isDefault}
 	var err error
