@@ -225,8 +225,26 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCt
 		dp = allPorts
 	}
 	cr.sports, cr.dports = portSet(sp), portSet(dp)
+	cr.src, cr.dst = n.shared(cr.src), n.shared(cr.dst)
+	cr.sports, cr.dports = n.shared(cr.sports), n.shared(cr.dports)
 	cr.portText = portsText(dp)
 	return cr, nil
+}
+
+// shared returns the set of one or two ranges equal to s that an earlier
+// rule of the compile holds, or s: 100,000 rules name a few thousand
+// distinct small sets (an address, a port, all ports), and every copy is
+// an object the collector marks for the network's life.
+func (n *Network) shared(s ipset.Set) ipset.Set {
+	k := keyOf(s)
+	if k.first != nil {
+		return s
+	}
+	if t, ok := n.smallSets[k]; ok {
+		return t
+	}
+	n.smallSets[k] = s
+	return s
 }
 
 func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string, error) {
