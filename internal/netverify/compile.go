@@ -99,6 +99,8 @@ type Network struct {
 	dns             *dnsCtx
 
 	tagSets map[string]ipset.Set
+	// smallSets: see shared; nil after compile.
+	smallSets map[setKey]ipset.Set
 	// cuts are the boundaries of the address sets the walk consults by
 	// membership (subnets, hosts, public IPs, platform addresses); a set
 	// query is split at them. NSG, route and firewall lookups report their
@@ -249,6 +251,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		computeByLeaf:   map[string][]*computeCtx{},
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},
+		smallSets:       map[setKey]ipset.Set{},
 	}
 	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, externalStandIns)
 	n.compileVNets()
@@ -262,6 +265,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		slices.SortFunc(n.problems, compareProblems)
 		return nil, &CompileError{Problems: slices.Compact(n.problems)}
 	}
+	n.smallSets = nil // compile only
 	n.finishCuts()
 	for _, fc := range n.firewalls {
 		fc.buildIndex() // after compileDNS: FQDN rules' addresses are resolved there

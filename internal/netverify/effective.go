@@ -70,7 +70,7 @@ func (c *nsgCtx) view(vnet arm.ID) NSGView {
 }
 
 func (r *nsgRule) effective() EffectiveRule {
-	e := EffectiveRule{Name: r.name, ID: r.id, Position: r.pos, Priority: r.priority, Direction: r.direction, Allow: r.allow,
+	e := EffectiveRule{Name: r.name, ID: r.decl.ID, Position: r.pos, Priority: r.priority, Direction: r.direction, Allow: r.allow,
 		Default: r.isDefault, Platform: r.platform, Source: r.src, Destination: r.dst, SourcePorts: r.sports, DestinationPorts: r.dports,
 		SourceText: r.srcText, DestinationText: r.dstText, PortText: r.portText}
 	for p := Protocol(0); p < numProtocols; p++ {

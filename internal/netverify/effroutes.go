@@ -42,17 +42,17 @@ func (n *Network) EffectiveRoutes(subnet arm.ID) ([]EffectiveRoute, error) {
 	rt := sc.routes
 	active := map[*routeEntry]bool{}
 	for _, i := range rt.tieWinners() {
-		active[rt.entries[i].canonical()] = true
+		active[rt.routes[rt.prefixes[i].route]] = true
 	}
 	var out []EffectiveRoute
 	at := map[*routeEntry]int{} // a service-tag route's row
-	for _, e := range rt.entries {
-		c := e.canonical()
+	for _, p := range rt.prefixes {
+		c := rt.routes[p.route]
 		if k, ok := at[c]; ok {
-			out[k].Prefixes = append(out[k].Prefixes, e.prefix)
+			out[k].Prefixes = append(out[k].Prefixes, p.text())
 			continue
 		}
-		r := EffectiveRoute{Source: c.source, State: "Invalid", Prefix: c.display(), Prefixes: []string{e.prefix}, NextHopType: c.nextHop}
+		r := EffectiveRoute{Source: c.source, State: "Invalid", Prefix: c.display(), Prefixes: []string{c.prefix}, NextHopType: c.nextHop}
 		if active[c] {
 			r.State = "Active"
 		}

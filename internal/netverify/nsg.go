@@ -78,10 +78,12 @@ func nsgProtocolMask(p resources.Protocol) uint8 {
 
 // nsgRule is a compiled security rule, user-written or default.
 type nsgRule struct {
-	nsg       *nsgCtx
-	name      string
-	pos       string
-	id        arm.ID
+	nsg  *nsgCtx
+	name string
+	pos  string
+	// decl is the rule as declared; its id is read from it (an arm.ID is
+	// 96 bytes, and there is a compiled rule per NSG, VNet and route table).
+	decl      *resources.SecurityRule
 	priority  int
 	direction resources.Direction
 	allow     bool
@@ -199,7 +201,7 @@ func sortRules(rs []*nsgRule) {
 }
 
 func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool) (*nsgRule, error) {
-	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, id: r.ID, priority: r.Priority, direction: r.Direction,
+	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, decl: r, priority: r.Priority, direction: r.Direction,
 		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
 		isDefault: isDefault}
 	var err error
@@ -223,8 +225,26 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCt
 		dp = allPorts
 	}
 	cr.sports, cr.dports = portSet(sp), portSet(dp)
+	cr.src, cr.dst = n.shared(cr.src), n.shared(cr.dst)
+	cr.sports, cr.dports = n.shared(cr.sports), n.shared(cr.dports)
 	cr.portText = portsText(dp)
 	return cr, nil
+}
+
+// shared returns the set of one or two ranges equal to s that an earlier
+// rule of the compile holds, or s: 100,000 rules name a few thousand
+// distinct small sets (an address, a port, all ports), and every copy is
+// an object the collector marks for the network's life.
+func (n *Network) shared(s ipset.Set) ipset.Set {
+	k := keyOf(s)
+	if k.first != nil {
+		return s
+	}
+	if t, ok := n.smallSets[k]; ok {
+		return t
+	}
+	n.smallSets[k] = s
+	return s
 }
 
 func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string, error) {

@@ -21,7 +21,9 @@ const (
 	hopInterfaceEndpoint = "InterfaceEndpoint"
 )
 
-// routeEntry is one effective route of a subnet.
+// routeEntry is one effective route of a subnet. A route from a service
+// tag is one entry for all its prefixes (they are one route and explain
+// and group as one); r, bits and prefix are then its first IPv4 prefix.
 type routeEntry struct {
 	r       ipset.Range
 	bits    int
@@ -36,18 +38,21 @@ type routeEntry struct {
 	peer    *peerCtx
 	pe      *host  // the private endpoint of an InterfaceEndpoint route
 	service string // service endpoint service name
-	// origin is the first entry of the same service-tag route: a tag
-	// programs one entry per prefix, but they are one route and explain
-	// (and group) as one.
-	origin *routeEntry
 }
 
-// canonical is the entry that stands for the route the entry belongs to.
-func (e *routeEntry) canonical() *routeEntry {
-	if e.origin != nil {
-		return e.origin
-	}
-	return e
+// routePrefix is one IPv4 prefix of a route: what painting and lookups
+// read, without pointers (a table of service-endpoint and tag routes
+// holds thousands of them, which the collector then need not scan).
+type routePrefix struct {
+	r     ipset.Range
+	bits  int32
+	route int32 // index of its route in routeTable.routes
+}
+
+// text is a service tag's prefix as Azure shows it (catalog prefixes are
+// stored masked); a route's first prefix is its routeEntry.prefix.
+func (p routePrefix) text() string {
+	return netip.PrefixFrom(ipset.Addr(p.r.Lo), int(p.bits)).String()
 }
 
 // display is the route's prefix as a user wrote it: the service tag, or
@@ -91,7 +96,8 @@ func tagRank(name string) int {
 // routeTable is a subnet's effective routes, painted onto address intervals
 // so a lookup is one binary search.
 type routeTable struct {
-	entries []*routeEntry
+	routes   []*routeEntry
+	prefixes []routePrefix // in the order routes declare them
 	// starts and winner are painted on first use (see painted): a flow
 	// meets one or two of a large environment's tables.
 	once   sync.Once
@@ -165,21 +171,23 @@ func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *ro
 func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 	rt := &routeTable{}
 	add := func(ps []netip.Prefix, e routeEntry) {
-		var origin *routeEntry
+		var tagRoute int32 = -1
 		for _, p := range ps {
 			r, ok := ipset.PrefixRange(p)
 			if !ok {
 				continue // IPv6
 			}
-			c := e
-			c.r, c.bits, c.prefix = r, p.Bits(), p.String()
-			if e.tag != "" {
-				if origin == nil {
-					origin = &c
+			route := tagRoute
+			if route < 0 {
+				c := e
+				c.r, c.bits, c.prefix = r, p.Bits(), p.String()
+				route = int32(len(rt.routes))
+				rt.routes = append(rt.routes, &c)
+				if e.tag != "" {
+					tagRoute = route
 				}
-				c.origin = origin
 			}
-			rt.entries = append(rt.entries, &c)
+			rt.prefixes = append(rt.prefixes, routePrefix{r: r, bits: int32(p.Bits()), route: route})
 		}
 	}
 	vc := sc.vnet
@@ -232,7 +240,12 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 // endpoint with a prefix at least as long as the endpoint VNet's address
 // prefix removes the /32; any other UDR loses to it by longest prefix.
 func (n *Network) privateEndpointRoutes(sc *subnetCtx, rt *routeTable, add func([]netip.Prefix, routeEntry)) {
-	users := slices.DeleteFunc(slices.Clone(rt.entries), func(e *routeEntry) bool { return e.source != "User" })
+	var users []routePrefix
+	for _, p := range rt.prefixes {
+		if rt.routes[p.route].source == "User" {
+			users = append(users, p)
+		}
+	}
 	local := &peerCtx{remote: sc.vnet} // stands for the VNet itself
 	for _, pc := range append([]*peerCtx{local}, sc.vnet.peers...) {
 		if pc != local && !pc.connected {
@@ -255,7 +268,7 @@ func (n *Network) privateEndpointRoutes(sc *subnetCtx, rt *routeTable, add func(
 // udrOverridesEndpoint reports whether one of the UDRs invalidates the
 // endpoint's /32 route: route-table policies are on in its subnet and the
 // UDR covers it with a prefix no shorter than its VNet's address prefix.
-func udrOverridesEndpoint(pe *host, users []*routeEntry) bool {
+func udrOverridesEndpoint(pe *host, users []routePrefix) bool {
 	if !pe.subnet.s.EndpointRouteTables() {
 		return false
 	}
@@ -265,8 +278,8 @@ func udrOverridesEndpoint(pe *host, users []*routeEntry) bool {
 			spaceBits = p.Bits()
 		}
 	}
-	return slices.ContainsFunc(users, func(e *routeEntry) bool {
-		return e.r.Lo <= pe.addr && pe.addr <= e.r.Hi && e.bits >= spaceBits
+	return slices.ContainsFunc(users, func(p routePrefix) bool {
+		return p.r.Lo <= pe.addr && pe.addr <= p.r.Hi && int(p.bits) >= spaceBits
 	})
 }
 
@@ -303,10 +316,10 @@ func (n *Network) serviceEndpointTags(se resources.ServiceEndpoint, vnetLocation
 // with its longest-prefix winner.
 func (rt *routeTable) paint() {
 	winners := rt.tieWinners()
-	slices.SortStableFunc(winners, func(a, b int) int { return rt.entries[a].bits - rt.entries[b].bits })
+	slices.SortStableFunc(winners, func(a, b int) int { return int(rt.prefixes[a].bits - rt.prefixes[b].bits) })
 	starts := []uint32{0}
 	for _, i := range winners {
-		r := rt.entries[i].r
+		r := rt.prefixes[i].r
 		starts = append(starts, r.Lo)
 		if r.Hi != 0xFFFFFFFF {
 			starts = append(starts, r.Hi+1)
@@ -319,47 +332,50 @@ func (rt *routeTable) paint() {
 		rt.winner[k] = -1
 	}
 	for _, i := range winners {
-		r := rt.entries[i].r
+		r := rt.prefixes[i].r
 		for k := intervalOf(rt.starts, r.Lo); k < len(rt.starts) && rt.starts[k] <= r.Hi; k++ {
 			rt.winner[k] = int32(i)
 		}
 	}
 }
 
-// tieWinners returns, for each exact prefix, the index of the entry that
-// wins it (the highest rank; the first declared among equals), in the
-// order the prefixes first appear.
+// tieWinners returns, for each exact prefix, the index of the prefix that
+// wins it (its route has the highest rank; the first declared among
+// equals), in the order the prefixes first appear.
 func (rt *routeTable) tieWinners() []int {
 	type key struct {
 		lo   uint32
-		bits int
+		bits int32
 	}
 	best := map[key]int{}
 	var order []int
-	for i, e := range rt.entries {
-		k := key{e.r.Lo, e.bits}
+	for i, p := range rt.prefixes {
+		k := key{p.r.Lo, p.bits}
 		j, seen := best[k]
 		if !seen {
 			best[k] = i
 			order = append(order, i)
 			continue
 		}
-		if e.rank > rt.entries[j].rank {
+		if rt.rank(i) > rt.rank(j) {
 			best[k] = i
 		}
 	}
 	winners := make([]int, 0, len(best))
 	for _, i := range order {
-		e := rt.entries[i]
-		winners = append(winners, best[key{e.r.Lo, e.bits}])
+		p := rt.prefixes[i]
+		winners = append(winners, best[key{p.r.Lo, p.bits}])
 	}
 	return winners
 }
 
+// rank is the tie-break rank of prefix i's route.
+func (rt *routeTable) rank(i int) int { return rt.routes[rt.prefixes[i].route].rank }
+
 // at returns the effective route of interval k (nil: no route).
 func (rt *routeTable) at(k int) *routeEntry {
 	if w := rt.winner[k]; w >= 0 {
-		return rt.entries[w]
+		return rt.routes[rt.prefixes[w].route]
 	}
 	return nil
 }
@@ -367,14 +383,17 @@ func (rt *routeTable) at(k int) *routeEntry {
 // lookupLinear is the reference: longest prefix, then highest rank, then
 // first declared.
 func (rt *routeTable) lookupLinear(u uint32) *routeEntry {
-	var best *routeEntry
-	for _, e := range rt.entries {
-		if u < e.r.Lo || u > e.r.Hi {
+	best := -1
+	for i, p := range rt.prefixes {
+		if u < p.r.Lo || u > p.r.Hi {
 			continue
 		}
-		if best == nil || e.bits > best.bits || (e.bits == best.bits && e.rank > best.rank) {
-			best = e
+		if best < 0 || p.bits > rt.prefixes[best].bits || (p.bits == rt.prefixes[best].bits && rt.rank(i) > rt.rank(best)) {
+			best = i
 		}
 	}
-	return best
+	if best < 0 {
+		return nil
+	}
+	return rt.routes[rt.prefixes[best].route]
 }

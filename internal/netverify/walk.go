@@ -236,7 +236,7 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 		u = f.src
 	}
 	if w.ref {
-		return sc.routes.lookupLinear(u).canonical()
+		return sc.routes.lookupLinear(u)
 	}
 	rt := sc.routes.painted()
 	k := intervalOf(rt.starts, u)
@@ -246,7 +246,7 @@ func (w *walker) routeLookup(sc *subnetCtx, f *pointFlow, reply bool) *routeEntr
 		win := rt.winner[k]
 		w.box.narrowDst(rt.starts[k], w.box.joinDst(rt.starts, k, func(j int) bool { return rt.winner[j] == win }))
 	}
-	return rt.at(k).canonical()
+	return rt.at(k)
 }
 
 // applyNSG records the NSG's decision and reports whether it allows.
