@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -119,6 +120,8 @@ type serveConfig struct {
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	// The log and serve's own lines share stderr from several goroutines.
+	stderr = &syncWriter{w: stderr}
 	// The address is bound first: one already in use creates nothing.
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -307,4 +310,17 @@ func ensureNodeDir(dir string) error {
 			return nil
 		}
 	}
+}
+
+// syncWriter serialises writes to w, for writers (a test's buffer) that
+// are not safe for concurrent use.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
