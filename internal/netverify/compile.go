@@ -98,9 +98,13 @@ type Network struct {
 	publicEndpoints map[uint32]*publicEndpoint
 	dns             *dnsCtx
 
-	tagSets map[string]ipset.Set
-	// smallSets: see shared; nil after compile.
-	smallSets map[setKey]ipset.Set
+	// tagSets are the catalog's tags that the file names, as sets, filled
+	// by Compile; read-only once compiled is set (Compile returned).
+	tagSets  map[string]ipset.Set
+	compiled bool
+	// nsgList is every compiled NSG (those of nsgs and Azure ML's), in the
+	// order Compile met them.
+	nsgList []*nsgCtx
 	// cuts are the boundaries of the address sets the walk consults by
 	// membership (subnets, hosts, public IPs, platform addresses); a set
 	// query is split at them. NSG, route and firewall lookups report their
@@ -251,7 +255,6 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		computeByLeaf:   map[string][]*computeCtx{},
 		publicEndpoints: map[uint32]*publicEndpoint{},
 		tagSets:         map[string]ipset.Set{},
-		smallSets:       map[setKey]ipset.Set{},
 	}
 	n.addCut(ipset.Single(azurePlatformIP), ipset.Single(imdsIP), nonPublic, externalStandIns)
 	n.compileVNets()
@@ -265,11 +268,11 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 		slices.SortFunc(n.problems, compareProblems)
 		return nil, &CompileError{Problems: slices.Compact(n.problems)}
 	}
-	n.smallSets = nil // compile only
 	n.finishCuts()
 	for _, fc := range n.firewalls {
 		fc.buildIndex() // after compileDNS: FQDN rules' addresses are resolved there
 	}
+	n.compiled = true
 	return n, nil
 }
 
@@ -278,6 +281,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 func (n *Network) fullCuts() []uint32 {
 	n.fullCutsOnce.Do(func() {
 		all := slices.Clone(n.cuts)
+		n.compileNSGs()
 		for _, d := range n.dirs {
 			d.build()
 			all = append(all, d.src.starts...)
@@ -399,18 +403,44 @@ func (n *Network) compileVNets() {
 		vc.vnetTag = tag
 		vc.internet = nonPublic.Complement().Subtract(known)
 		// … + the prefixes of the UDRs in the route table of the NIC's own
-		// subnet, not of every subnet of the VNet (issue 12 point 5).
+		// subnet, not of every subnet of the VNet (issue 12 point 5). The
+		// subnets with the same route table share the set.
+		byTable := map[string]ipset.Set{}
 		for _, sc := range vc.subnets {
-			sc.vnetTag = tag
-			if rt := n.snap.RouteTable(sc.s.RouteTable.ID); rt != nil {
-				for _, r := range rt.Routes {
-					if ps, ok := n.routePrefixes(r); ok {
-						sc.vnetTag = sc.vnetTag.Union(ipset.FromPrefixes(ps))
-					}
-				}
+			key := sc.s.RouteTable.ID.Key()
+			s, ok := byTable[key]
+			if !ok {
+				s = n.withUDRPrefixes(tag, n.snap.RouteTable(sc.s.RouteTable.ID))
+				byTable[key] = s
+			}
+			sc.vnetTag = s
+		}
+	}
+}
+
+// withUDRPrefixes is tag plus the prefixes of the route table's UDRs (nil:
+// no table), as one set; it reports the UDRs whose prefix is neither a
+// CIDR nor a service tag.
+func (n *Network) withUDRPrefixes(tag ipset.Set, rt *resources.RouteTable) ipset.Set {
+	if rt == nil {
+		return tag
+	}
+	rs := slices.Clone(tag.Ranges())
+	for _, r := range rt.Routes {
+		ps, ok := n.routePrefixes(r)
+		if !ok {
+			// Every subnet's table comes here, so this is where the routes
+			// are checked: the effective route tables are built on first use.
+			n.problem(r.Pos, "route "+r.ID.Name(), "addressPrefix %q is neither a CIDR nor a service tag of catalog %s", r.AddressPrefix, n.tags.Version())
+			continue
+		}
+		for _, p := range ps {
+			if pr, ok := ipset.PrefixRange(p); ok {
+				rs = append(rs, pr)
 			}
 		}
 	}
+	return ipset.Normalize(rs)
 }
 
 // routePrefixes resolves a UDR's addressPrefix (a CIDR or a service tag)
@@ -426,7 +456,12 @@ func (n *Network) routePrefixes(r *resources.Route) ([]netip.Prefix, bool) {
 	return nil, false
 }
 
+// catalogTagSet is a tag's set, one per tag (rules naming a tag share its
+// set, which the NSG indexes group by); cached while Compile runs.
 func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {
+	if n.compiled {
+		return n.catalogTagSetRO(t)
+	}
 	key := strings.ToLower(t.Name)
 	if s, ok := n.tagSets[key]; ok {
 		return s

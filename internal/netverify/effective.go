@@ -1,8 +1,11 @@
 package netverify
 
 import (
+	"slices"
+
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
+	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 )
 
@@ -19,7 +22,8 @@ type EffectiveRule struct {
 	// Platform: the rule names an AzurePlatform* tag, so it alone among
 	// rules sees traffic to the platform addresses (spec §8.1).
 	Platform bool
-	// Protocols holds each protocol the rule matches.
+	// Protocols holds each protocol the rule matches; rules share it, so
+	// it must not be modified.
 	Protocols        []Protocol
 	Source           ipset.Set
 	Destination      ipset.Set
@@ -44,41 +48,65 @@ type NSGView struct {
 
 // NSGs returns every NSG of the network as attached to subnets and NICs
 // (one view per VNet it is used in), and the NSGs Azure ML creates for
-// public-IP computes, in a stable order.
+// public-IP computes, in a stable order. The NSGs' rules are compiled (if
+// no query has yet) and viewed on every core.
 func (n *Network) NSGs() []NSGView {
-	var out []NSGView
+	type entry struct {
+		c    *nsgCtx
+		vnet arm.ID
+	}
+	var entries []entry
 	for _, k := range sortedKeys(n.nsgs) {
-		out = append(out, n.nsgs[k].view(n.nsgVNets[k]))
+		entries = append(entries, entry{n.nsgs[k], n.nsgVNets[k]})
 	}
 	for _, cc := range n.computeList {
 		if cc.nicNSG != nil {
-			out = append(out, cc.nicNSG.view(cc.subnet.vnet.v.ID))
+			entries = append(entries, entry{cc.nicNSG, cc.subnet.vnet.v.ID})
 		}
 	}
+	out := make([]NSGView, len(entries))
+	parallel.For(len(entries), func(i int) { out[i] = entries[i].c.view(entries[i].vnet) })
 	return out
+}
+
+// compileNSGs compiles every NSG's rules not compiled yet, on every core.
+func (n *Network) compileNSGs() {
+	parallel.For(len(n.nsgList), func(i int) { n.nsgList[i].dir(resources.Inbound) })
 }
 
 func (c *nsgCtx) view(vnet arm.ID) NSGView {
 	v := NSGView{NSG: c.id, VNet: vnet, Position: c.pos, CreatedBy: c.createdBy}
-	for _, r := range c.in.rules {
-		v.Inbound = append(v.Inbound, r.effective())
-	}
-	for _, r := range c.out.rules {
-		v.Outbound = append(v.Outbound, r.effective())
-	}
+	v.Inbound = effectiveRules(c.dir(resources.Inbound).rules)
+	v.Outbound = effectiveRules(c.dir(resources.Outbound).rules)
 	return v
 }
 
-func (r *nsgRule) effective() EffectiveRule {
-	e := EffectiveRule{Name: r.name, ID: r.decl.ID, Position: r.pos, Priority: r.priority, Direction: r.direction, Allow: r.allow,
-		Default: r.isDefault, Platform: r.platform, Source: r.src, Destination: r.dst, SourcePorts: r.sports, DestinationPorts: r.dports,
-		SourceText: r.srcText, DestinationText: r.dstText, PortText: r.portText}
-	for p := Protocol(0); p < numProtocols; p++ {
-		if r.protoMask&(1<<p) != 0 {
-			e.Protocols = append(e.Protocols, p)
-		}
+func effectiveRules(rs []*nsgRule) []EffectiveRule {
+	out := make([]EffectiveRule, len(rs))
+	for i, r := range rs {
+		out[i] = r.effective()
 	}
-	return e
+	return out
+}
+
+// maskProtocols lists the protocols of each protocol mask; rules with the
+// same mask share the list (100,000 rules on a large file).
+var maskProtocols = func() (lists [1 << numProtocols][]Protocol) {
+	for m := range lists {
+		for p := Protocol(0); p < numProtocols; p++ {
+			if m&(1<<p) != 0 {
+				lists[m] = append(lists[m], p)
+			}
+		}
+		lists[m] = slices.Clip(lists[m])
+	}
+	return lists
+}()
+
+func (r *nsgRule) effective() EffectiveRule {
+	return EffectiveRule{Name: r.name, ID: r.decl.ID, Position: r.pos, Priority: r.priority, Direction: r.direction, Allow: r.allow,
+		Default: r.isDefault, Platform: r.platform, Protocols: maskProtocols[r.protoMask], Source: r.src, Destination: r.dst,
+		SourcePorts: r.sports, DestinationPorts: r.dports, SourceText: r.srcText, DestinationText: r.dstText, PortText: r.portText}
 }
 
 // CreatedByAzureML labels what Azure ML creates for a public-IP compute

@@ -39,7 +39,7 @@ func (n *Network) EffectiveRoutes(subnet arm.ID) ([]EffectiveRoute, error) {
 	if sc == nil || sc.routes == nil {
 		return nil, fmt.Errorf("subnet %s is not in the network", subnet)
 	}
-	rt := sc.routes
+	rt := sc.routes.built()
 	active := map[*routeEntry]bool{}
 	for _, i := range rt.tieWinners() {
 		active[rt.routes[rt.prefixes[i].route]] = true

@@ -138,10 +138,21 @@ type nsgCtx struct {
 	// createdBy names who made a synthetic NSG ("Azure ML"), empty for NSGs
 	// of the file.
 	createdBy string
-	in, out   nsgDir
+	// The rules are compiled on first use (see dir): a flow meets one or
+	// two NSGs of a large environment, whose rules are most of its compile
+	// time. Compile has checked them (checkRule), so compiling them later
+	// finds no problem; declared are the rules as written (without the
+	// defaults) and sc the subnet they are compiled for.
+	n        *Network
+	declared []*resources.SecurityRule
+	sc       *subnetCtx
+	once     sync.Once
+	in, out  nsgDir
 }
 
+// dir is the compiled direction d; it is safe for concurrent use.
 func (c *nsgCtx) dir(d resources.Direction) *nsgDir {
+	c.once.Do(c.compileRules)
 	if d == resources.Inbound {
 		return &c.in
 	}
@@ -171,23 +182,73 @@ func (n *Network) nsgFor(ref resources.Ref, sc *subnetCtx) *nsgCtx {
 	return c
 }
 
+// compileNSG registers an NSG for a subnet and reports the problems of its
+// rules; the rules themselves are compiled on first use, except an NSG's
+// with rules naming an AzurePlatform* tag: those are matched by linear
+// scan (matchPlatform), not through the index, so their sets must cut set
+// queries, which are fixed when Compile returns.
 func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*resources.SecurityRule, sc *subnetCtx) *nsgCtx {
-	c := &nsgCtx{id: id, label: label, pos: pos, createdBy: createdBy}
-	all := append(append([]*resources.SecurityRule(nil), rules...), resources.DefaultSecurityRules(id, pos)...)
-	for i, r := range all {
-		cr, err := n.compileRule(c, r, sc, i >= len(rules))
-		if err != nil {
+	c := &nsgCtx{id: id, label: label, pos: pos, createdBy: createdBy, n: n, declared: rules, sc: sc}
+	platform := false
+	for _, r := range rules {
+		if err := n.checkRule(r, sc); err != nil {
 			n.problem(r.Pos, label+" rule "+r.ID.Leaf(), "%v", err)
 			continue
 		}
-		d := c.dir(r.Direction)
-		d.rules = append(d.rules, cr)
+		platform = platform || namesPlatformTag(r.SourcePrefixes) || namesPlatformTag(r.DestinationPrefixes)
 	}
-	for _, d := range []*nsgDir{&c.in, &c.out} {
-		sortRules(d.rules)
-		n.dirs = append(n.dirs, d)
+	n.dirs = append(n.dirs, &c.in, &c.out)
+	n.nsgList = append(n.nsgList, c)
+	if platform {
+		for _, d := range []resources.Direction{resources.Inbound, resources.Outbound} {
+			for _, r := range c.dir(d).rules {
+				if r.platform {
+					n.addCut(r.src, r.dst)
+				}
+			}
+		}
 	}
 	return c
+}
+
+// checkRule returns the problem compiling a rule's addresses meets, if
+// any: an address token that is neither an address nor a known tag. It
+// resolves the tokens as compileRule does (the catalog's tag sets are
+// cached on the way, for compileRule to read).
+func (n *Network) checkRule(r *resources.SecurityRule, sc *subnetCtx) error {
+	for _, tok := range r.SourcePrefixes {
+		if _, err := n.addressSet(tok, sc); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+	}
+	for _, tok := range r.DestinationPrefixes {
+		if _, err := n.addressSet(tok, sc); err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
+	}
+	return nil
+}
+
+// compileRules compiles the declared rules and the defaults (whose tokens
+// are always valid), each direction in priority order. Compile has checked
+// the declared rules (a network whose rules have problems is never
+// returned).
+func (c *nsgCtx) compileRules() {
+	all := append(slices.Clip(c.declared), resources.DefaultSecurityRules(c.id, c.pos)...)
+	// Equal small sets (an address, a port, all ports) are shared within
+	// the NSG: 1,000 rules name a few hundred, and every copy is an
+	// object the collector marks for the network's life.
+	small := make(map[setKey]ipset.Set, len(all))
+	for i, r := range all {
+		cr := c.n.compileRule(c, r, c.sc, i >= len(c.declared), small)
+		d := &c.out
+		if r.Direction == resources.Inbound {
+			d = &c.in
+		}
+		d.rules = append(d.rules, cr)
+	}
+	sortRules(c.in.rules)
+	sortRules(c.out.rules)
 }
 
 func sortRules(rs []*nsgRule) {
@@ -200,23 +261,15 @@ func sortRules(rs []*nsgRule) {
 	}
 }
 
-func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool) (*nsgRule, error) {
+// compileRule compiles a rule; its address tokens are ones checkRule
+// accepted.
+func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool, small map[setKey]ipset.Set) *nsgRule {
 	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, decl: r, priority: r.Priority, direction: r.Direction,
 		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
 		isDefault: isDefault}
-	var err error
-	if cr.src, cr.srcText, err = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, sc); err != nil {
-		return nil, fmt.Errorf("source: %w", err)
-	}
-	if cr.dst, cr.dstText, err = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, sc); err != nil {
-		return nil, fmt.Errorf("destination: %w", err)
-	}
+	cr.src, cr.srcText = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, sc)
+	cr.dst, cr.dstText = n.ruleAddresses(r.DestinationPrefixes, r.DestinationASGs, sc)
 	cr.platform = namesPlatformTag(r.SourcePrefixes) || namesPlatformTag(r.DestinationPrefixes)
-	if cr.platform {
-		// Platform rules are matched by linear scan (matchPlatform), not
-		// through the index, so their sets must cut set queries.
-		n.addCut(cr.src, cr.dst)
-	}
 	sp, dp := r.SourcePorts, r.DestinationPorts
 	if len(sp) == 0 {
 		sp = allPorts
@@ -225,36 +278,33 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCt
 		dp = allPorts
 	}
 	cr.sports, cr.dports = portSet(sp), portSet(dp)
-	cr.src, cr.dst = n.shared(cr.src), n.shared(cr.dst)
-	cr.sports, cr.dports = n.shared(cr.sports), n.shared(cr.dports)
+	cr.src, cr.dst = shared(small, cr.src), shared(small, cr.dst)
+	cr.sports, cr.dports = shared(small, cr.sports), shared(small, cr.dports)
 	cr.portText = portsText(dp)
-	return cr, nil
+	return cr
 }
 
-// shared returns the set of one or two ranges equal to s that an earlier
-// rule of the compile holds, or s: 100,000 rules name a few thousand
-// distinct small sets (an address, a port, all ports), and every copy is
-// an object the collector marks for the network's life.
-func (n *Network) shared(s ipset.Set) ipset.Set {
+// shared returns the set of one or two ranges equal to s that small
+// holds, or s, which it then holds.
+func shared(small map[setKey]ipset.Set, s ipset.Set) ipset.Set {
 	k := keyOf(s)
 	if k.first != nil {
 		return s
 	}
-	if t, ok := n.smallSets[k]; ok {
+	if t, ok := small[k]; ok {
 		return t
 	}
-	n.smallSets[k] = s
+	small[k] = s
 	return s
 }
 
-func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string, error) {
+// ruleAddresses is the set and text of a rule's address tokens and ASGs;
+// the tokens are ones checkRule accepted.
+func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string) {
 	var set ipset.Set
 	var text []string
 	for _, p := range prefixes {
-		s, err := n.addressSet(p, sc)
-		if err != nil {
-			return ipset.Set{}, "", err
-		}
+		s, _ := n.addressSet(p, sc)
 		set = set.Union(s)
 		text = append(text, p)
 	}
@@ -262,7 +312,7 @@ func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *sub
 		set = set.Union(n.asgMembers(a.ID))
 		text = append(text, "ASG "+a.ID.Name())
 	}
-	return set, strings.Join(text, ","), nil
+	return set, strings.Join(text, ",")
 }
 
 // asgMembers is the set of addresses whose NIC or private endpoint joins an

@@ -96,19 +96,31 @@ func tagRank(name string) int {
 // routeTable is a subnet's effective routes, painted onto address intervals
 // so a lookup is one binary search.
 type routeTable struct {
-	routes   []*routeEntry
-	prefixes []routePrefix // in the order routes declare them
-	// starts and winner are painted on first use (see painted): a flow
-	// meets one or two of a large environment's tables.
-	once   sync.Once
-	starts []uint32
-	winner []int32
+	// The table is built for a subnet (sc) on first use (see built), then
+	// painted on first lookup (see painted): a flow meets one or two of a
+	// large environment's tables. Compile has reported the problems of its
+	// routes (withUDRPrefixes).
+	n         *Network
+	sc        *subnetCtx
+	buildOnce sync.Once
+	routes    []*routeEntry
+	prefixes  []routePrefix // in the order routes declare them
+	paintOnce sync.Once
+	starts    []uint32
+	winner    []int32
 }
 
-// painted paints the table once and returns it; it is safe for concurrent
-// use.
+// built builds the table's routes once and returns it; it is safe for
+// concurrent use.
+func (rt *routeTable) built() *routeTable {
+	rt.buildOnce.Do(rt.build)
+	return rt
+}
+
+// painted builds and paints the table once and returns it; it is safe for
+// concurrent use.
 func (rt *routeTable) painted() *routeTable {
-	rt.once.Do(rt.paint)
+	rt.paintOnce.Do(func() { rt.built().paint() })
 	return rt
 }
 
@@ -162,14 +174,16 @@ func (n *Network) routeTableFor(sc *subnetCtx, cache map[string]*routeTable) *ro
 	if rt, ok := cache[key]; ok {
 		return rt
 	}
-	rt := n.buildRouteTable(sc)
+	rt := &routeTable{n: n, sc: sc}
 	cache[key] = rt
 	n.tables = append(n.tables, rt)
 	return rt
 }
 
-func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
-	rt := &routeTable{}
+// build lays out the subnet's effective routes: system routes, then user
+// routes, then private endpoint /32s.
+func (rt *routeTable) build() {
+	n, sc := rt.n, rt.sc
 	add := func(ps []netip.Prefix, e routeEntry) {
 		var tagRoute int32 = -1
 		for _, p := range ps {
@@ -215,8 +229,7 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 		for _, r := range table.Routes {
 			ps, ok := n.routePrefixes(r)
 			if !ok {
-				n.problem(r.Pos, "route "+r.ID.Name(), "addressPrefix %q is neither a CIDR nor a service tag of catalog %s", r.AddressPrefix, n.tags.Version())
-				continue
+				continue // reported by Compile
 			}
 			e := routeEntry{source: "User", nextHop: r.NextHopType, hopIP: r.NextHopIP, route: r, table: table, rank: rankUserPrefix}
 			if _, err := netip.ParsePrefix(r.AddressPrefix); err != nil {
@@ -226,7 +239,6 @@ func (n *Network) buildRouteTable(sc *subnetCtx) *routeTable {
 		}
 	}
 	n.privateEndpointRoutes(sc, rt, add)
-	return rt
 }
 
 // privateEndpointRoutes adds a /32 system route (next hop InterfaceEndpoint)
@@ -383,6 +395,7 @@ func (rt *routeTable) at(k int) *routeEntry {
 // lookupLinear is the reference: longest prefix, then highest rank, then
 // first declared.
 func (rt *routeTable) lookupLinear(u uint32) *routeEntry {
+	rt.built()
 	best := -1
 	for i, p := range rt.prefixes {
 		if u < p.r.Lo || u > p.r.Hi {

@@ -286,7 +286,7 @@ func (w *walker) platform(f *pointFlow, src origin) Verdict {
 		if c == nil {
 			continue
 		}
-		if r := c.out.matchPlatform(f); r != nil {
+		if r := c.dir(resources.Outbound).matchPlatform(f); r != nil {
 			w.add(step{kind: stepNSG, nsg: c, rule: r, dir: resources.Outbound})
 			if !r.allow {
 				return Denied
