@@ -111,10 +111,9 @@ type Network struct {
 	// own intervals instead (see box), so their boundaries cut a query only
 	// where the query's path meets them.
 	cuts []uint32
-	// dirs and tables are every compiled NSG direction and route table;
-	// fullCuts adds their boundaries, and the firewall rules', to cuts for
-	// the reference evaluator, which narrows nothing.
-	dirs          []*nsgDir
+	// tables are every route table (nsgList every NSG); fullCuts adds
+	// their boundaries, and the firewall rules', to cuts for the reference
+	// evaluator, which narrows nothing.
 	tables        []*routeTable
 	fullCutsOnce  sync.Once
 	fullCutsValue []uint32
@@ -281,11 +280,12 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 func (n *Network) fullCuts() []uint32 {
 	n.fullCutsOnce.Do(func() {
 		all := slices.Clone(n.cuts)
-		n.compileNSGs()
-		for _, d := range n.dirs {
-			d.build()
-			all = append(all, d.src.starts...)
-			all = append(all, d.dst.starts...)
+		n.Prepare()
+		for _, c := range n.nsgList {
+			for _, d := range []*nsgDir{c.dir(resources.Inbound), c.dir(resources.Outbound)} {
+				all = append(all, d.src.starts...)
+				all = append(all, d.dst.starts...)
+			}
 		}
 		for _, rt := range n.tables {
 			all = append(all, rt.painted().starts...)
@@ -475,21 +475,25 @@ func (n *Network) catalogTagSet(t *servicetags.Tag) ipset.Set {
 // subnet: "*", an IP, a CIDR, a range, a computed tag or a catalog service
 // tag.
 func (n *Network) addressSet(tok string, sc *subnetCtx) (ipset.Set, error) {
-	switch strings.ToLower(tok) {
-	case "*", "any", "0.0.0.0/0":
-		return ipset.All, nil
-	case "virtualnetwork":
-		return sc.vnetTag, nil
-	case "internet":
-		return sc.vnet.internet, nil
-	case "azureloadbalancer":
-		return ipset.Single(azurePlatformIP), nil
-	}
-	if s, ok := platformTags[strings.ToLower(tok)]; ok {
-		return s, nil
-	}
+	// Addresses first: 100,000 rules are mostly addresses and tags, and
+	// no name below starts with a digit or holds '/' or ':'.
 	if c := tok[0]; (c >= '0' && c <= '9') || strings.ContainsAny(tok, "/:") {
+		if tok == "0.0.0.0/0" {
+			return ipset.All, nil
+		}
 		return ipset.ParseAddrOrPrefix(tok)
+	}
+	switch {
+	case tok == "*" || strings.EqualFold(tok, "any"):
+		return ipset.All, nil
+	case strings.EqualFold(tok, "VirtualNetwork"):
+		return sc.vnetTag, nil
+	case strings.EqualFold(tok, "Internet"):
+		return sc.vnet.internet, nil
+	case strings.EqualFold(tok, "AzureLoadBalancer"):
+		return ipset.Single(azurePlatformIP), nil
+	case namesPlatformTag([]string{tok}):
+		return platformTags[strings.ToLower(tok)], nil
 	}
 	t, ok := n.tags.Lookup(tok)
 	if !ok {

@@ -74,6 +74,26 @@ func (n *Network) compileNSGs() {
 	parallel.For(len(n.nsgList), func(i int) { n.nsgList[i].dir(resources.Inbound) })
 }
 
+// Prepare builds, on every core, what queries otherwise build on first
+// use: every NSG's rules and indexes and every route table. A caller
+// about to query most of the network (check) gains from it; a few flows
+// meet a few NSGs and tables, and should not call it. Safe for concurrent
+// use, with queries too.
+func (n *Network) Prepare() {
+	// NSG directions first: they are the largest pieces.
+	dirs := 2 * len(n.nsgList)
+	parallel.For(dirs+len(n.tables), func(i int) {
+		switch {
+		case i < dirs && i%2 == 0:
+			n.nsgList[i/2].dir(resources.Inbound).build()
+		case i < dirs:
+			n.nsgList[i/2].dir(resources.Outbound).build()
+		default:
+			n.tables[i-dirs].painted()
+		}
+	})
+}
+
 func (c *nsgCtx) view(vnet arm.ID) NSGView {
 	v := NSGView{NSG: c.id, VNet: vnet, Position: c.pos, CreatedBy: c.createdBy}
 	v.Inbound = effectiveRules(c.dir(resources.Inbound).rules)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"sync"
 
 	"securetrain/internal/ipset"
 )
@@ -46,24 +47,54 @@ func keyOf(s ipset.Set) setKey {
 // have the same length.
 func bitsetWords(n int) int { return max((n+63)/64, 1) }
 
+// dimBuilder is buildDimIndex's scratch memory, reused from build to
+// build (a large environment has thousands of NSG dimensions to index, and
+// fresh memory costs a page fault per page).
+type dimBuilder struct {
+	groupOf     map[setKey]int
+	groupOfRule []int
+	groups      []ipset.Set
+	masks       []uint64
+	toggles     []uint64
+	sortBuf     []uint64
+	cur         []uint64
+	table       []uint64
+	in          interner
+}
+
+var dimBuilders = sync.Pool{New: func() any { return &dimBuilder{groupOf: map[setKey]int{}} }}
+
+// zeroed returns buf's memory as n zeroed words (new memory if too short).
+func zeroed(buf []uint64, n int) []uint64 {
+	if cap(buf) < n {
+		return make([]uint64, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
 func buildDimIndex(sets []ipset.Set) *dimIndex {
+	b := dimBuilders.Get().(*dimBuilder)
+	defer dimBuilders.Put(b)
+	defer b.release()
 	words := bitsetWords(len(sets))
 	// Rules with the same set form a group with one mask. Groups' masks are
 	// disjoint and a set's ranges are disjoint, so entering and leaving a
 	// range are both an XOR of the group's mask.
-	groupOf := map[setKey]int{}
-	var groups []ipset.Set
-	var masks []uint64
-	for i, s := range sets {
+	for _, s := range sets {
 		k := keyOf(s)
-		g, ok := groupOf[k]
+		g, ok := b.groupOf[k]
 		if !ok {
-			g = len(groups)
-			groupOf[k] = g
-			groups = append(groups, s)
-			masks = append(masks, make([]uint64, words)...)
+			g = len(b.groups)
+			b.groupOf[k] = g
+			b.groups = append(b.groups, s)
 		}
-		masks[g*words+i/64] |= 1 << (i % 64)
+		b.groupOfRule = append(b.groupOfRule, g)
+	}
+	b.masks = zeroed(b.masks, len(b.groups)*words)
+	for i, g := range b.groupOfRule {
+		b.masks[g*words+i/64] |= 1 << (i % 64)
 	}
 	// Every range of a group toggles its mask where it starts and after
 	// it ends. The toggles, each a value in the high half of a word and its
@@ -71,12 +102,8 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 	// service tag's thousands of ranges make sorting the largest part of
 	// the build), then swept: between two distinct values the bitset is
 	// constant.
-	n := 0
-	for _, s := range groups {
-		n += 2 * len(s.Ranges())
-	}
-	toggles := make([]uint64, 0, n)
-	for g, s := range groups {
+	toggles := b.toggles[:0]
+	for g, s := range b.groups {
 		for _, r := range s.Ranges() {
 			toggles = append(toggles, uint64(r.Lo)<<32|uint64(g))
 			if r.Hi != 0xFFFFFFFF {
@@ -84,7 +111,8 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 			}
 		}
 	}
-	toggles = sortByHigh(toggles)
+	toggles, b.sortBuf = sortByHigh(toggles, b.sortBuf)
+	b.toggles = toggles
 	// The index is kept for the network's life: sized exactly.
 	intervals := 1
 	for i, t := range toggles {
@@ -92,33 +120,52 @@ func buildDimIndex(sets []ipset.Set) *dimIndex {
 			intervals++
 		}
 	}
-	idx := &dimIndex{starts: make([]uint32, 1, intervals), ids: make([]uint32, 0, intervals), words: words}
-	cur := make([]uint64, words)
-	in := interner{seen: map[uint64]uint32{}}
+	idx := &dimIndex{starts: make([]uint32, 1, intervals), ids: make([]uint32, 0, intervals), words: words, table: b.table[:0]}
+	// The bitset's hash follows it through the toggles: the XOR of a key
+	// per group in it (distinct groups' masks are disjoint and not empty,
+	// so equal bitsets are equal sets of groups and hash alike).
+	b.cur = zeroed(b.cur, words)
+	cur, hash := b.cur, uint64(0)
+	b.in.reset(len(b.groups), intervals)
 	for _, t := range toggles {
 		if v := uint32(t >> 32); v != idx.starts[len(idx.starts)-1] {
-			idx.ids = append(idx.ids, idx.intern(&in, cur))
+			idx.ids = append(idx.ids, idx.intern(&b.in, hash, cur))
 			idx.starts = append(idx.starts, v)
 		}
-		m := masks[int(uint32(t))*words : int(uint32(t)+1)*words]
+		g := int(uint32(t))
+		m := b.masks[g*words : (g+1)*words]
 		for w := range cur {
 			cur[w] ^= m[w]
 		}
+		hash ^= b.in.keys[g]
 	}
-	idx.ids = append(idx.ids, idx.intern(&in, cur))
-	idx.table = slices.Clip(idx.table)
+	idx.ids = append(idx.ids, idx.intern(&b.in, hash, cur))
+	// The bitsets were gathered in the builder's memory: the index keeps
+	// an exact copy.
+	b.table, idx.table = idx.table, slices.Clone(idx.table)
 	return idx
 }
 
+// release drops the builder's references to the sets it indexed.
+func (b *dimBuilder) release() {
+	clear(b.groupOf)
+	clear(b.groups)
+	b.groups, b.groupOfRule = b.groups[:0], b.groupOfRule[:0]
+}
+
 // sortByHigh sorts words by their high 32 bits (least significant byte
-// first, stable), skipping the bytes every word shares; it returns the
-// sorted words, in xs or in a buffer of the same length.
-func sortByHigh(xs []uint64) []uint64 {
+// first, stable), skipping the bytes every word shares. It returns the
+// sorted words, in xs or in buf (grown to len(xs) if shorter), and the
+// other of the two, for reuse.
+func sortByHigh(xs, buf []uint64) (sorted, spare []uint64) {
 	if len(xs) < 256 {
 		slices.SortFunc(xs, func(a, b uint64) int { return cmp.Compare(a>>32, b>>32) })
-		return xs
+		return xs, buf
 	}
-	buf := make([]uint64, len(xs))
+	if cap(buf) < len(xs) {
+		buf = make([]uint64, len(xs))
+	}
+	buf = buf[:len(xs)]
 	for shift := 32; shift < 64; shift += 8 {
 		var count [256]int
 		for _, x := range xs {
@@ -139,41 +186,79 @@ func sortByHigh(xs []uint64) []uint64 {
 		}
 		xs, buf = buf, xs
 	}
-	return xs
+	return xs, buf
 }
 
-// interner finds the bitsets already in an index's table by hash: seen
-// holds the first id of each hash, next chains ids of the same hash.
+// interner finds the bitsets already in an index's table by hash (see
+// buildDimIndex): an open-addressing table of ids.
 type interner struct {
-	seen map[uint64]uint32
-	next []uint32 // by id; ^0 ends a chain
+	keys   []uint64 // by group: what its mask adds to a bitset's hash
+	slots  []uint32 // id+1, 0 when empty; the length is a power of two
+	hashes []uint64 // by id
 }
 
-// intern returns the id of a bitset, adding it to the table when new.
-func (d *dimIndex) intern(in *interner, bs []uint64) uint32 {
-	h := uint64(14695981039346656037)
-	for _, w := range bs {
-		h = (h ^ w) * 1099511628211
+// reset empties the interner for an index of groups groups and at most
+// intervals distinct bitsets; it starts with at most 4,096 slots (far
+// fewer bitsets than intervals are distinct) and grows as needed.
+func (in *interner) reset(groups, intervals int) {
+	in.keys = in.keys[:0]
+	for g := range groups {
+		in.keys = append(in.keys, splitmix64(uint64(g)))
 	}
-	first, ok := in.seen[h]
-	if ok {
-		for id := first; id != ^uint32(0); id = in.next[id] {
-			if slices.Equal(d.table[int(id)*d.words:int(id+1)*d.words], bs) {
-				return id
-			}
+	in.hashes = in.hashes[:0]
+	n := 64
+	for n < 2*intervals && n < 1<<12 {
+		n *= 2
+	}
+	if cap(in.slots) < n {
+		in.slots = make([]uint32, n)
+		return
+	}
+	in.slots = in.slots[:n]
+	clear(in.slots)
+}
+
+// splitmix64 is a well-mixed 64-bit value for each x (SplitMix64's
+// finaliser), deterministic so that builds are.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// intern returns the id of a bitset whose hash is h, adding it to the
+// table when new.
+func (d *dimIndex) intern(in *interner, h uint64, bs []uint64) uint32 {
+	mask := uint64(len(in.slots) - 1)
+	i := h & mask
+	for ; in.slots[i] != 0; i = (i + 1) & mask {
+		id := in.slots[i] - 1
+		if in.hashes[id] == h && slices.Equal(d.table[int(id)*d.words:int(id+1)*d.words], bs) {
+			return id
 		}
 	}
-	id := uint32(len(d.table) / d.words)
+	id := uint32(len(in.hashes))
 	d.table = append(d.table, bs...)
-	if ok {
-		// Chained behind the first of its hash: lookups still find it.
-		in.next = append(in.next, in.next[first])
-		in.next[first] = id
-	} else {
-		in.seen[h] = id
-		in.next = append(in.next, ^uint32(0))
+	in.hashes = append(in.hashes, h)
+	in.slots[i] = id + 1
+	if 2*len(in.hashes) > len(in.slots) {
+		in.grow()
 	}
 	return id
+}
+
+// grow doubles the slots, keeping them at most half full.
+func (in *interner) grow() {
+	in.slots = make([]uint32, 2*len(in.slots))
+	mask := uint64(len(in.slots) - 1)
+	for id, h := range in.hashes {
+		i := h & mask
+		for in.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		in.slots[i] = uint32(id) + 1
+	}
 }
 
 // intervalOf returns the index of the interval holding v.

@@ -90,7 +90,7 @@ func TestSortByHigh(t *testing.T) {
 		}
 		want := slices.Clone(xs)
 		slices.Sort(want)
-		got := sortByHigh(slices.Clone(xs))
+		got, _ := sortByHigh(slices.Clone(xs), nil)
 		if !slices.IsSortedFunc(got, func(a, b uint64) int { return int(a>>32) - int(b>>32) }) {
 			t.Fatalf("n=%d: not sorted by the high half", n)
 		}

@@ -197,7 +197,6 @@ func (n *Network) compileNSG(id arm.ID, label, pos, createdBy string, rules []*r
 		}
 		platform = platform || namesPlatformTag(r.SourcePrefixes) || namesPlatformTag(r.DestinationPrefixes)
 	}
-	n.dirs = append(n.dirs, &c.in, &c.out)
 	n.nsgList = append(n.nsgList, c)
 	if platform {
 		for _, d := range []resources.Direction{resources.Inbound, resources.Outbound} {
@@ -239,8 +238,10 @@ func (c *nsgCtx) compileRules() {
 	// the NSG: 1,000 rules name a few hundred, and every copy is an
 	// object the collector marks for the network's life.
 	small := make(map[setKey]ipset.Set, len(all))
+	compiled := make([]nsgRule, len(all)) // one object for the collector
 	for i, r := range all {
-		cr := c.n.compileRule(c, r, c.sc, i >= len(c.declared), small)
+		cr := &compiled[i]
+		c.n.compileRule(cr, c, r, c.sc, i >= len(c.declared), small)
 		d := &c.out
 		if r.Direction == resources.Inbound {
 			d = &c.in
@@ -261,10 +262,10 @@ func sortRules(rs []*nsgRule) {
 	}
 }
 
-// compileRule compiles a rule; its address tokens are ones checkRule
-// accepted.
-func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool, small map[setKey]ipset.Set) *nsgRule {
-	cr := &nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, decl: r, priority: r.Priority, direction: r.Direction,
+// compileRule compiles a rule into cr; its address tokens are ones
+// checkRule accepted.
+func (n *Network) compileRule(cr *nsgRule, c *nsgCtx, r *resources.SecurityRule, sc *subnetCtx, isDefault bool, small map[setKey]ipset.Set) {
+	*cr = nsgRule{nsg: c, name: r.ID.Leaf(), pos: r.Pos, decl: r, priority: r.Priority, direction: r.Direction,
 		allow: r.Access == resources.Allow, protoText: string(r.Protocol), protoMask: nsgProtocolMask(r.Protocol),
 		isDefault: isDefault}
 	cr.src, cr.srcText = n.ruleAddresses(r.SourcePrefixes, r.SourceASGs, sc)
@@ -281,7 +282,6 @@ func (n *Network) compileRule(c *nsgCtx, r *resources.SecurityRule, sc *subnetCt
 	cr.src, cr.dst = shared(small, cr.src), shared(small, cr.dst)
 	cr.sports, cr.dports = shared(small, cr.sports), shared(small, cr.dports)
 	cr.portText = portsText(dp)
-	return cr
 }
 
 // shared returns the set of one or two ranges equal to s that small
@@ -301,6 +301,10 @@ func shared(small map[setKey]ipset.Set, s ipset.Set) ipset.Set {
 // ruleAddresses is the set and text of a rule's address tokens and ASGs;
 // the tokens are ones checkRule accepted.
 func (n *Network) ruleAddresses(prefixes []string, asgs []resources.Ref, sc *subnetCtx) (ipset.Set, string) {
+	if len(prefixes) == 1 && len(asgs) == 0 { // most rules: no list to join
+		set, _ := n.addressSet(prefixes[0], sc)
+		return set, prefixes[0]
+	}
 	var set ipset.Set
 	var text []string
 	for _, p := range prefixes {
@@ -344,7 +348,7 @@ func portSet(prs []resources.PortRange) ipset.Set {
 	for i, p := range prs {
 		rs[i] = ipset.Range{Lo: uint32(p.From), Hi: uint32(p.To)}
 	}
-	return ipset.FromRanges(rs)
+	return ipset.Normalize(rs)
 }
 
 func portsText(prs []resources.PortRange) string {

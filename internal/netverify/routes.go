@@ -327,18 +327,25 @@ func (n *Network) serviceEndpointTags(se resources.ServiceEndpoint, vnetLocation
 // prefix to the longest over the address intervals, so each interval ends
 // with its longest-prefix winner.
 func (rt *routeTable) paint() {
-	winners := rt.tieWinners()
-	slices.SortStableFunc(winners, func(a, b int) int { return int(rt.prefixes[a].bits - rt.prefixes[b].bits) })
-	starts := []uint32{0}
+	winners := rt.byLength(rt.tieWinners())
+	// The boundaries are sorted as the high halves of words (radix sort:
+	// a table of service-tag routes has thousands).
+	bounds := make([]uint64, 1, 2*len(winners)+1)
 	for _, i := range winners {
 		r := rt.prefixes[i].r
-		starts = append(starts, r.Lo)
+		bounds = append(bounds, uint64(r.Lo)<<32)
 		if r.Hi != 0xFFFFFFFF {
-			starts = append(starts, r.Hi+1)
+			bounds = append(bounds, uint64(r.Hi+1)<<32)
 		}
 	}
-	slices.Sort(starts)
-	rt.starts = slices.Compact(starts)
+	bounds, _ = sortByHigh(bounds, nil)
+	starts := make([]uint32, 0, len(bounds))
+	for _, b := range bounds {
+		if v := uint32(b >> 32); len(starts) == 0 || v != starts[len(starts)-1] {
+			starts = append(starts, v)
+		}
+	}
+	rt.starts = slices.Clip(starts)
 	rt.winner = make([]int32, len(rt.starts))
 	for k := range rt.winner {
 		rt.winner[k] = -1
@@ -351,18 +358,34 @@ func (rt *routeTable) paint() {
 	}
 }
 
+// byLength orders prefix indexes by prefix length, shortest first, keeping
+// their order within a length (a counting sort: lengths are 0 to 32).
+func (rt *routeTable) byLength(idx []int) []int {
+	var first [34]int
+	for _, i := range idx {
+		first[rt.prefixes[i].bits+1]++
+	}
+	for b := 1; b < len(first); b++ {
+		first[b] += first[b-1]
+	}
+	out := make([]int, len(idx))
+	for _, i := range idx {
+		b := rt.prefixes[i].bits
+		out[first[b]] = i
+		first[b]++
+	}
+	return out
+}
+
 // tieWinners returns, for each exact prefix, the index of the prefix that
 // wins it (its route has the highest rank; the first declared among
 // equals), in the order the prefixes first appear.
 func (rt *routeTable) tieWinners() []int {
-	type key struct {
-		lo   uint32
-		bits int32
-	}
-	best := map[key]int{}
+	key := func(p routePrefix) uint64 { return uint64(p.r.Lo)<<32 | uint64(p.bits) }
+	best := make(map[uint64]int, len(rt.prefixes))
 	var order []int
 	for i, p := range rt.prefixes {
-		k := key{p.r.Lo, p.bits}
+		k := key(p)
 		j, seen := best[k]
 		if !seen {
 			best[k] = i
@@ -375,8 +398,7 @@ func (rt *routeTable) tieWinners() []int {
 	}
 	winners := make([]int, 0, len(best))
 	for _, i := range order {
-		p := rt.prefixes[i]
-		winners = append(winners, best[key{p.r.Lo, p.bits}])
+		winners = append(winners, best[key(rt.prefixes[i])])
 	}
 	return winners
 }
