@@ -69,9 +69,10 @@ func TestDefaultRulesPassCheck(t *testing.T) {
 	}
 }
 
-// Compiling NSGs and building route tables on first use, on every core and
-// concurrently with other readers, gives what one pass in order gives
-// (run with -race: the lazily compiled parts are shared by queries).
+// Compiling NSGs, indexing them and building route tables on first use, on
+// every core (Prepare) and concurrently with other readers, gives what one
+// pass in order gives (run with -race: the lazily built parts are shared
+// by queries).
 func TestLazyCompileOnAllCoresMatchesOnePass(t *testing.T) {
 	type source struct {
 		name string
@@ -94,7 +95,8 @@ func TestLazyCompileOnAllCoresMatchesOnePass(t *testing.T) {
 		// One pass, in order.
 		one := src.net()
 		for _, c := range one.nsgList {
-			c.dir(resources.Inbound)
+			c.dir(resources.Inbound).build()
+			c.dir(resources.Outbound).build()
 		}
 		for _, rt := range one.tables {
 			rt.painted()
@@ -116,11 +118,23 @@ func TestLazyCompileOnAllCoresMatchesOnePass(t *testing.T) {
 			defer wg.Done()
 			parallel.For(len(all.tables), func(i int) { all.tables[len(all.tables)-1-i].painted() })
 		}()
-		all.compileNSGs()
+		all.Prepare()
 		wg.Wait()
 		for i, v := range views {
 			if !reflect.DeepEqual(v, wantViews) {
 				t.Errorf("%s: NSG views of reader %d differ from one pass's", src.name, i)
+			}
+		}
+		for i, c := range all.nsgList {
+			w := one.nsgList[i]
+			for _, d := range []resources.Direction{resources.Inbound, resources.Outbound} {
+				got, want := c.dir(d), w.dir(d)
+				for k, x := range []*dimIndex{got.src, got.dst, got.sport, got.dport} {
+					y := []*dimIndex{want.src, want.dst, want.sport, want.dport}[k]
+					if !slices.Equal(x.starts, y.starts) || !slices.Equal(x.ids, y.ids) || !slices.Equal(x.table, y.table) {
+						t.Errorf("%s: %s %s index %d differs from one pass's", src.name, c.label, d, k)
+					}
+				}
 			}
 		}
 		if len(all.tables) != len(one.tables) {

@@ -69,11 +69,6 @@ func (n *Network) NSGs() []NSGView {
 	return out
 }
 
-// compileNSGs compiles every NSG's rules not compiled yet, on every core.
-func (n *Network) compileNSGs() {
-	parallel.For(len(n.nsgList), func(i int) { n.nsgList[i].dir(resources.Inbound) })
-}
-
 // Prepare builds, on every core, what queries otherwise build on first
 // use: every NSG's rules and indexes and every route table. A caller
 // about to query most of the network (check) gains from it; a few flows
