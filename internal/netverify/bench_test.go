@@ -78,7 +78,7 @@ func BenchmarkCompileAllLarge(b *testing.B) {
 		if len(n.NSGs()) == 0 {
 			b.Fatal("no NSG views")
 		}
-		n.Prepare()
+		n.prepare()
 	}
 	b.ReportMetric((cpuTime(b)-before).Seconds()*1000/float64(b.N), "cpu-ms/op")
 }

@@ -280,7 +280,7 @@ func Compile(snap *resources.Snapshot, tags *servicetags.Catalog) (*Network, err
 func (n *Network) fullCuts() []uint32 {
 	n.fullCutsOnce.Do(func() {
 		all := slices.Clone(n.cuts)
-		n.Prepare()
+		n.prepare()
 		for _, c := range n.nsgList {
 			for _, d := range []*nsgDir{c.dir(resources.Inbound), c.dir(resources.Outbound)} {
 				all = append(all, d.src.starts...)

@@ -70,7 +70,7 @@ func TestDefaultRulesPassCheck(t *testing.T) {
 }
 
 // Compiling NSGs, indexing them and building route tables on first use, on
-// every core (Prepare) and concurrently with other readers, gives what one
+// every core (prepare) and concurrently with other readers, gives what one
 // pass in order gives (run with -race: the lazily built parts are shared
 // by queries).
 func TestLazyCompileOnAllCoresMatchesOnePass(t *testing.T) {
@@ -118,7 +118,7 @@ func TestLazyCompileOnAllCoresMatchesOnePass(t *testing.T) {
 			defer wg.Done()
 			parallel.For(len(all.tables), func(i int) { all.tables[len(all.tables)-1-i].painted() })
 		}()
-		all.Prepare()
+		all.prepare()
 		wg.Wait()
 		for i, v := range views {
 			if !reflect.DeepEqual(v, wantViews) {

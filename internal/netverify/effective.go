@@ -69,12 +69,13 @@ func (n *Network) NSGs() []NSGView {
 	return out
 }
 
-// Prepare builds, on every core, what queries otherwise build on first
-// use: every NSG's rules and indexes and every route table. A caller
-// about to query most of the network (check) gains from it; a few flows
-// meet a few NSGs and tables, and should not call it. Safe for concurrent
-// use, with queries too.
-func (n *Network) Prepare() {
+// prepare builds, on every core, what queries otherwise build on first
+// use: every NSG's rules and indexes and every route table (the reference
+// evaluator needs all their boundaries). Not for check: its queries meet
+// nearly all of them anyway, spread over both cores, and building them
+// all at once cost it CPU (docs/performance.md). Safe for concurrent use,
+// with queries too.
+func (n *Network) prepare() {
 	// NSG directions first: they are the largest pieces.
 	dirs := 2 * len(n.nsgList)
 	parallel.For(dirs+len(n.tables), func(i int) {
