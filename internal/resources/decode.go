@@ -218,17 +218,16 @@ type decoder struct {
 	// every core; split says it did.
 	parallel, split bool
 	// deferred makes register record registrations in regs instead of
-	// performing them: set on the decoders of a parallel decode's chunks.
+	// performing them, and objects skip what only messages need (see
+	// obj.record): set on the decoders of a parallel decode's chunks.
 	deferred bool
 	regs     []registration
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
-	// resources, objs and fields are where res and obj values and
-	// one-field slices (see obj.field) come from.
+	// resources and objs are where res and obj values come from.
 	resources slab[res]
 	objs      slab[obj]
-	fields    slab[arm.Node]
 	// open holds the objects read for resources not yet finished, in the
 	// order they were read (see res.finish): one list for the decoder
 	// instead of one that grows for each resource.
@@ -743,11 +742,15 @@ func (r *res) run(parent any) {
 
 // nestedChildren decodes the children written inline in r's properties.
 func (r *res) nestedChildren(k *kind, parent any) {
+	var childID func(name string) arm.ID
+	if !r.id.IsZero() {
+		childID = r.id.Children(k.Leaf())
+	}
 	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
 		c := r.d.resources.alloc()
-		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, it.line, len(r.d.open)
+		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, int(it.line), len(r.d.open)
 		if nv := it.need("name", arm.String); nv.IsZero() {
 			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
 		} else {
@@ -755,8 +758,8 @@ func (r *res) nestedChildren(k *kind, parent any) {
 			switch {
 			case nv.Str() == "" || strings.Contains(nv.Str(), "/"):
 				it.errf(nv.Line(), "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str())
-			case !r.id.IsZero():
-				c.id = r.id.Child(k.Leaf(), nv.Str())
+			case childID != nil:
+				c.id = childID(nv.Str())
 			}
 		}
 		c.pos = r.d.pos(c.line)

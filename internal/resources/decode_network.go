@@ -57,7 +57,8 @@ func decodeSubnet(r *res) *Subnet {
 		"serviceAssociationLinks", "applicationGatewayIPConfigurations", "sharingScope", "ipAllocations",
 		"ipamPoolPrefixAllocations", "provisioningState")
 	sn := &Subnet{Meta: r.meta()}
-	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false)
+	var one [1]arm.Node
+	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false, &one)
 	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
 	}
@@ -187,7 +188,8 @@ var (
 func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 	hasASGs := p.present(side.asgs)
 	asgs := p.refs(side.asgs, TypeASG)
-	vals, key, plural := p.either(side.prefix, side.prefixes, false)
+	var one [1]arm.Node
+	vals, key, plural := p.either(side.prefix, side.prefixes, false, &one)
 	switch {
 	case len(vals) == 0 && !hasASGs && !p.anyPresent(side.prefix, side.prefixes):
 		p.missing(fmt.Sprintf("%s, %s or %s", side.prefix, side.prefixes, side.asgs))
@@ -214,7 +216,8 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 // routinely omit the source port, meaning "*", so only the destination is
 // required here.
 func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
-	vals, key, plural := p.either(side.port, side.ports, true)
+	var one [1]arm.Node
+	vals, key, plural := p.either(side.port, side.ports, true, &one)
 	if len(vals) == 0 {
 		if p.anyPresent(side.port, side.ports) {
 			return nil // a value of the wrong kind, already reported
