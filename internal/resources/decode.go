@@ -196,7 +196,8 @@ type decoder struct {
 	// seen holds every declared resource by id key, for duplicates and
 	// parents; record sets and rule collection groups included.
 	seen map[string]*res
-	// info maps each decoded value back to its declaration.
+	// info maps each decoded value back to its declaration, except for
+	// kinds whose values the checks find through seen (kind.notInInfo).
 	info map[any]*res
 	// pending are standalone children, attached once every parent is known.
 	pending []*res
@@ -368,6 +369,10 @@ type kind struct {
 	// index says the decoded value is a model type, found by Snapshot.Lookup.
 	index bool
 	child bool // a parent/child type that must be attached to its parent
+	// notInInfo keeps the kind's values out of decoder.info: a file may
+	// declare a hundred thousand NSG rules, and a rule's declaration is
+	// looked up (through seen) only for a message.
+	notInInfo bool
 	// children are the decoders of Kind.Children, in that order.
 	children []*kind
 	decode   func(r *res) any
@@ -401,8 +406,19 @@ const (
 )
 
 // kindIndex holds the decoder of every registered kind, by lower-cased
-// type (TestEveryKindDecodes checks that none is missing).
-var kindIndex = map[string]*kind{}
+// type (TestEveryKindDecodes checks that none is missing); allKinds holds
+// them in the order of the kind registry.
+var (
+	kindIndex = map[string]*kind{}
+	allKinds  []*kind
+)
+
+// securityRuleKind is the one kind whose values are not in decoder.info.
+var securityRuleKind = func() *kind {
+	k := childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) })
+	k.notInInfo = true
+	return k
+}()
 
 // The table is built in init because decoders of parents look up their
 // children's kinds, which a package-level initializer would make a cycle.
@@ -413,7 +429,7 @@ func init() {
 		childKind(TypeSubnet, true, decodeSubnet, attachSubnet),
 		childKind(TypePeering, true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
 		topKind(TypeNSG, decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }),
-		childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) }),
+		securityRuleKind,
 		topKind(TypeASG, decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
 		topKind(TypeRouteTable, decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }),
 		childKind(TypeRoute, true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
@@ -475,6 +491,9 @@ func init() {
 			k.children = append(k.children, kindIndex[strings.ToLower(c.Type)])
 		}
 	}
+	for _, k := range Kinds() {
+		allKinds = append(allKinds, kindIndex[strings.ToLower(k.Type)])
+	}
 }
 
 // unknownType explains an unsupported type briefly: a near miss, the types
@@ -528,13 +547,14 @@ func (d *decoder) decodeDoc(doc arm.Node) {
 	if list.IsZero() {
 		return
 	}
-	n := countResources(list)
+	n, notInInfo := countResources(list)
 	if n > maxResources {
 		f.errf(list.Line(), "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
 		return
 	}
 	// Sized once: growing maps of 100,000 resources costs more than filling them.
-	d.seen, d.info, d.snap.byKey = make(map[string]*res, n), make(map[any]*res, n), make(map[string]any, n)
+	d.seen, d.snap.byKey = make(map[string]*res, n), make(map[string]any, n)
+	d.info = make(map[any]*res, n-notInInfo)
 	items := make([]arm.Node, list.Len())
 	for i, it := range list.Items() {
 		items[i] = it
@@ -567,27 +587,35 @@ func (d *decoder) decodeResources(first int, items []arm.Node) {
 	}
 }
 
-// countResources counts list entries and the children nested in them.
-func countResources(list arm.Node) int {
-	n := 0
+// countResources counts list entries and the children nested in them, and
+// of those the nested children of kinds kept out of decoder.info.
+func countResources(list arm.Node) (n, notInInfo int) {
 	for _, it := range list.Items() {
-		n += 1 + nestedCount(it)
+		all, out := nestedCount(it)
+		n += 1 + all
+		notInInfo += out
 	}
-	return n
+	return n, notInInfo
 }
 
-// nestedCount counts the children nested in a list entry.
-func nestedCount(it arm.Node) int {
-	n := 0
+// nestedCount counts the children nested in a list entry, and of those
+// the children of kinds kept out of decoder.info.
+func nestedCount(it arm.Node) (n, notInInfo int) {
 	props := it.Get("properties")
-	for _, k := range Kinds() {
-		for _, c := range k.Children {
+	if props.Kind() != arm.Object {
+		return 0, 0
+	}
+	for _, k := range allKinds {
+		for _, c := range k.children {
 			if a := props.Get(c.Inline); !a.IsZero() {
 				n += a.Len()
+				if c.notInInfo {
+					notInInfo += a.Len()
+				}
 			}
 		}
 	}
-	return n
+	return n, notInInfo
 }
 
 func (d *decoder) decodeResource(i int, v arm.Node) {
@@ -724,9 +752,13 @@ func (r *res) resourceGroup(nv arm.Node) (string, bool) {
 // run decodes r, registers it, then decodes the children nested in it.
 func (r *res) run(parent any) {
 	if !r.id.IsZero() {
-		var ne *NameError
-		if errors.As(r.kind.name.check(r.kind.Type, r.id.Leaf()), &ne) {
-			r.errc(ne.Code, r.nameLine, "%v", ne)
+		// ne is declared only when there is an error: errors.As makes it
+		// an allocation, and a large file has 100,000 valid names.
+		if err := r.kind.name.check(r.kind.Type, r.id.Leaf()); err != nil {
+			var ne *NameError
+			if errors.As(err, &ne) {
+				r.errc(ne.Code, r.nameLine, "%v", ne)
+			}
 		}
 	}
 	out := r.kind.decode(r)
@@ -796,7 +828,9 @@ func (d *decoder) place(r *res, key string, out, parent any) bool {
 		return false
 	}
 	d.seen[key] = r
-	d.info[out] = r
+	if !r.kind.notInInfo {
+		d.info[out] = r
+	}
 	if r.kind.index {
 		d.snap.byKey[key] = out
 	}

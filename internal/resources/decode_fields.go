@@ -190,8 +190,11 @@ func (o *obj) wrongKind(field string, v arm.Node, want string) {
 }
 
 // get returns key's value if it has kind k; other kinds are reported.
-func (o *obj) get(key string, k arm.Kind) arm.Node {
-	v := o.lookup(key)
+func (o *obj) get(key string, k arm.Kind) arm.Node { return o.ofKind(key, o.lookup(key), k) }
+
+// ofKind is v, key's value, if it is absent or has kind k; other kinds are
+// reported.
+func (o *obj) ofKind(key string, v arm.Node, k arm.Kind) arm.Node {
 	if !v.IsZero() && v.Kind() != k {
 		o.wrongKind(o.name(key), v, kindNouns[k])
 		return arm.Node{}
@@ -201,12 +204,12 @@ func (o *obj) get(key string, k arm.Kind) arm.Node {
 
 // need is get for a required field.
 func (o *obj) need(key string, k arm.Kind) arm.Node {
-	if v := o.v.Get(key); v.IsZero() || v.Kind() == arm.Null {
-		o.know(key, o.v.Index(key))
+	v := o.lookup(key)
+	if v.IsZero() {
 		o.missing(o.name(key))
 		return arm.Node{}
 	}
-	return o.get(key, k)
+	return o.ofKind(key, v, k)
 }
 
 func (o *obj) str(key string) string {
@@ -262,7 +265,7 @@ func (o *obj) child(key string) *obj {
 // properties (owned by the resource) inside its envelope or parent.
 func (o *obj) childFor(r *res, key string) *obj {
 	raw := o.lookup(key)
-	v := o.get(key, arm.Object)
+	v := o.ofKind(key, raw, arm.Object)
 	line := int(o.line)
 	if !raw.IsZero() {
 		line = raw.Line()

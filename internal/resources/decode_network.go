@@ -727,7 +727,7 @@ func (d *decoder) checkSecurityGroups() {
 			}
 			k := slot(sr)
 			if first := *k; first != nil {
-				r := d.info[sr]
+				r := d.seen[sr.ID.Key()]
 				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
 					sr.Priority, strings.ToLower(string(sr.Direction)), first.ID.Leaf(), first.Pos)
 				continue

@@ -86,7 +86,8 @@ func chunkBounds(items []arm.Node) (b, w []int) {
 	total := 0
 	weights := make([]int, len(items))
 	for i, it := range items {
-		weights[i] = 1 + nestedCount(it)
+		nested, _ := nestedCount(it)
+		weights[i] = 1 + nested
 		total += weights[i]
 	}
 	per := max(total/chunksPerDecode, 1)
