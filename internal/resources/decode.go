@@ -814,15 +814,16 @@ func (d *decoder) register(r *res, out, parent any) bool {
 		// A duplicate, the only other refusal, is found when the
 		// registration is replayed; it is a problem, and problems send
 		// the file back to a decode in one pass.
-		d.regs = append(d.regs, registration{r: r, key: key, out: out, parent: parent})
+		d.regs = append(d.regs, registration{r: r, key: key, parent: parent})
 		return true
 	}
-	return d.place(r, key, out, parent)
+	return d.place(r, key, parent)
 }
 
 // place is register's second half, which needs file order: r's id is
 // set and its key is key.
-func (d *decoder) place(r *res, key string, out, parent any) bool {
+func (d *decoder) place(r *res, key string, parent any) bool {
+	out := r.out
 	if first := d.seen[key]; first != nil {
 		r.errf(r.line, "declared twice (first at %s)", d.pos(first.line))
 		return false
