@@ -226,9 +226,13 @@ type decoder struct {
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
-	// resources and objs are where res and obj values come from.
+	// resources and objs are where res and obj values come from, strs
+	// and ports the short lists of NSG rules (a hundred thousand rules
+	// have four each).
 	resources slab[res]
 	objs      slab[obj]
+	strs      slab[string]
+	ports     slab[PortRange]
 	// open holds the objects read for resources not yet finished, in the
 	// order they were read (see res.finish): one list for the decoder
 	// instead of one that grows for each resource.
@@ -249,16 +253,20 @@ const (
 	slabMax   = 512
 )
 
-func (s *slab[T]) alloc() *T { return &s.one()[0] }
+func (s *slab[T]) alloc() *T { return &s.take(1)[:1][0] }
 
-// one is a slice of one zeroed value.
-func (s *slab[T]) one() []T {
-	if len(s.free) == 0 {
-		s.size = min(max(2*s.size, slabFirst), slabMax)
-		s.free = make([]T, s.size)
+// take is an empty slice with room for n zeroed values: an append beyond
+// them moves the slice out of the slab.
+func (s *slab[T]) take(n int) []T {
+	if n > slabMax {
+		return make([]T, 0, n)
 	}
-	p := s.free[:1:1]
-	s.free = s.free[1:]
+	if len(s.free) < n {
+		s.size = min(max(2*s.size, slabFirst), slabMax)
+		s.free = make([]T, max(s.size, n))
+	}
+	p := s.free[:0:n]
+	s.free = s.free[n:]
 	return p
 }
 

@@ -197,6 +197,9 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 		p.errf(p.lineOf(side.asgs), "%s cannot be combined with %s", side.asgs, p.name(key))
 	}
 	var out []string
+	if len(vals) > 0 {
+		out = p.r.d.strs.take(len(vals))
+	}
 	for _, v := range vals {
 		kind, err := parseRulePrefix(v.Str())
 		switch {
@@ -226,9 +229,10 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 			p.missing(fmt.Sprintf("%s or %s", side.port, side.ports))
 			return nil
 		}
-		return []PortRange{anyPort}
+		return append(p.r.d.ports.take(1), anyPort)
 	}
-	var out []PortRange
+	// A singular value is often one range, a plural one range each.
+	out := p.r.d.ports.take(len(vals))
 	for _, v := range vals {
 		var err error
 		if plural {
