@@ -162,14 +162,23 @@ func (id ID) Child(childType, name string) ID { return id.Children(childType)(na
 
 // Children gives the ids of this resource's children of one type, by
 // name. They share one list of types (an ID's lists are never changed in
-// place): a large file has hundreds of thousands of NSG rules.
+// place), and their lists of names are cut from blocks, of one list at
+// first (Child), then of up to 64: a large file has a hundred thousand
+// NSG rules.
 func (id ID) Children(childType string) func(name string) ID {
 	n := len(id.Types) + 1
 	types := append(append(make([]string, 0, n), id.Types...), childType)
+	var block []string
+	lists := 1 // in the next block
 	return func(name string) ID {
+		if len(block) < n {
+			block = make([]string, lists*n)
+			lists = min(2*lists, 64)
+		}
 		c := id
 		c.Types = types
-		c.Names = append(append(make([]string, 0, n), id.Names...), name)
+		c.Names = append(append(block[:0:n], id.Names...), name)
+		block = block[n:]
 		return c
 	}
 }
