@@ -421,23 +421,18 @@ var (
 	allKinds  []*kind
 )
 
-// securityRuleKind is the one kind whose values are not in decoder.info.
-var securityRuleKind = func() *kind {
-	k := childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) })
-	k.notInInfo = true
-	return k
-}()
-
 // The table is built in init because decoders of parents look up their
 // children's kinds, which a package-level initializer would make a cycle.
 func init() {
+	securityRules := childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) })
+	securityRules.notInInfo = true
 	decoders := []*kind{
 		topKind(TypeResourceGroup, decodeResourceGroup, func(s *Snapshot) *[]*ResourceGroup { return &s.ResourceGroups }),
 		topKind(TypeVirtualNetwork, decodeVirtualNetwork, func(s *Snapshot) *[]*VirtualNetwork { return &s.VirtualNetworks }),
 		childKind(TypeSubnet, true, decodeSubnet, attachSubnet),
 		childKind(TypePeering, true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
 		topKind(TypeNSG, decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }),
-		securityRuleKind,
+		securityRules,
 		topKind(TypeASG, decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
 		topKind(TypeRouteTable, decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }),
 		childKind(TypeRoute, true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
