@@ -1,6 +1,8 @@
 package arm
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -133,5 +135,33 @@ func TestSplitPosition(t *testing.T) {
 	}
 	if ComparePositions("env.yaml:9", "env.yaml:10") >= 0 || ComparePositions("a.yaml:10", "b.yaml:9") >= 0 {
 		t.Error("positions compare as text")
+	}
+}
+
+// TestChildren: the ids Children makes are those their text parses to,
+// each with its own list of names (they are cut from shared blocks), and
+// Child gives the same.
+func TestChildren(t *testing.T) {
+	const nsg = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/n"
+	parent, err := ParseID(nsg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := parent.Children("securityRules")
+	var ids []ID
+	for i := range 300 {
+		ids = append(ids, child(fmt.Sprintf("r%d", i)))
+	}
+	for i, id := range ids {
+		want, err := ParseID(fmt.Sprintf("%s/securityRules/r%d", nsg, i), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(id, want) || id.String() != want.String() {
+			t.Fatalf("child %d is %s, want %s", i, id, want)
+		}
+		if c := parent.Child("securityRules", want.Leaf()); !reflect.DeepEqual(c, want) {
+			t.Fatalf("Child gives %s, want %s", c, want)
+		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// Doc is a parsed document in compact form: every value is one node of 16
+// Doc is a parsed document in compact form: every value is one node of 12
 // bytes without pointers, a container's children are a run of nodes, and
 // strings written without escapes are slices of the document's text. A
 // large environment file is millions of values; as a tree of *Value (over
@@ -39,15 +39,36 @@ func (ps *parts) node(i int32) *node { return &ps[i>>partShift].nodes[i&(1<<part
 
 func (ps *parts) str(i int32) string { return ps[i>>partShift].strs[i&(1<<partShift-1)] }
 
-// node is one value. Scalars' text is src[a:a+b], or the owned string a
-// when inStrs. A container's children are the nodes a to a+b-1; an
-// object's alternate key (a string) and value.
+// node is one value, in 12 bytes: a large file has millions. Scalars'
+// text is src[a:a+b], or the owned string a when inStrs. A container's
+// children are the nodes a to a+b-1; an object's alternate key (a string)
+// and value.
 type node struct {
-	kind   uint8
-	inStrs bool
-	line   int32
-	a, b   int32
+	// meta is the line, above inStrs (bit 3) and the kind (bits 0-2): a
+	// document of at most MaxDocumentBytes has fewer than 2^28 lines.
+	meta uint32
+	a, b int32
 }
+
+const (
+	kindBits  = 0b111
+	inStrsBit = 0b1000
+	lineShift = 4
+)
+
+func newNode(k Kind, inStrs bool, line int, a, b int32) node {
+	m := uint32(line)<<lineShift | uint32(k)
+	if inStrs {
+		m |= inStrsBit
+	}
+	return node{meta: m, a: a, b: b}
+}
+
+func (x *node) kind() Kind { return Kind(x.meta & kindBits) }
+
+func (x *node) inStrs() bool { return x.meta&inStrsBit != 0 }
+
+func (x *node) line() int { return int(x.meta >> lineShift) }
 
 // Node is a value in a Doc; the zero Node is an absent value (a missing
 // member), of kind Null.
@@ -72,10 +93,27 @@ func parse(data []byte, owned bool) (*Doc, error) {
 	if !looksLikeJSON(data) {
 		return parseYAML(data)
 	}
-	if owned {
-		return parseJSONDoc(data, unsafe.String(unsafe.SliceData(data), len(data)))
+	view := unsafe.String(unsafe.SliceData(data), len(data))
+	switch {
+	case owned:
+		return parseJSONDoc(data, view)
+	case len(data) < splitMin:
+		return parseJSONDoc(data, string(data))
 	}
-	return parseJSONDoc(data, string(data))
+	// The Doc needs its own copy of a large text, made on another core
+	// while the parser reads data: nodes hold offsets, not strings, and
+	// the parser keeps no string of data (its messages are formatted
+	// copies), so the copy becomes the Doc's text once both are done.
+	// Copying first cost a large file 40–50 ms before parsing began.
+	copied := make(chan string, 1)
+	go func() { copied <- string(data) }()
+	d, err := parseJSONDoc(data, view)
+	src := <-copied
+	if err != nil {
+		return nil, err
+	}
+	d.src = src
+	return d, nil
 }
 
 // Root is the document's top value.
@@ -91,7 +129,7 @@ func (n Node) Kind() Kind {
 	if n.d == nil {
 		return Null
 	}
-	return Kind(n.node().kind)
+	return n.node().kind()
 }
 
 // Line is the line the value starts on; 0 when absent.
@@ -99,7 +137,7 @@ func (n Node) Line() int {
 	if n.d == nil {
 		return 0
 	}
-	return int(n.node().line)
+	return n.node().line()
 }
 
 // Str is the text of a string or number, and "true"/"false" for booleans;
@@ -116,9 +154,9 @@ func (d *Doc) text(x *node) string { return text(d.src, &d.parts, x) }
 // text is the text of x in a document of text src and parts ps.
 func text(src string, ps *parts, x *node) string {
 	switch {
-	case Kind(x.kind) == Object || Kind(x.kind) == Array:
+	case x.kind() == Object || x.kind() == Array:
 		return ""
-	case x.inStrs:
+	case x.inStrs():
 		return ps.str(x.a)
 	}
 	return src[x.a : x.a+x.b]
@@ -182,7 +220,7 @@ func (n Node) Index(key string) int {
 	members := d.parts[x.a>>partShift].nodes[first : first+x.b]
 	for i := 0; i < len(members); i += 2 {
 		k := &members[i]
-		if k.inStrs {
+		if k.inStrs() {
 			if d.parts.str(k.a) == key {
 				return i / 2
 			}
@@ -214,7 +252,7 @@ type materializer struct {
 
 func (m *materializer) value(i int32) *Value {
 	x := m.d.parts.node(i)
-	m.values = append(m.values, Value{Kind: Kind(x.kind), Line: int(x.line), Str: m.d.text(x)})
+	m.values = append(m.values, Value{Kind: x.kind(), Line: x.line(), Str: m.d.text(x)})
 	v := &m.values[len(m.values)-1]
 	switch v.Kind {
 	case Array:
@@ -262,20 +300,20 @@ func newBuilder(part int32, capacity int) builder {
 
 // slice is a scalar node whose text is src[start:end].
 func slice(k Kind, line, start, end int) node {
-	return node{kind: uint8(k), line: int32(line), a: int32(start), b: int32(end - start)}
+	return newNode(k, false, line, int32(start), int32(end-start))
 }
 
 // own is a scalar node with text s, which is not a slice of src.
 func (b *builder) own(k Kind, line int, s string) node {
 	p := &b.parts[b.part]
 	p.strs = append(p.strs, s)
-	return node{kind: uint8(k), inStrs: true, line: int32(line), a: b.part<<partShift | int32(len(p.strs)-1)}
+	return newNode(k, true, line, b.part<<partShift|int32(len(p.strs)-1), 0)
 }
 
 // close ends a container whose children are the stack's entries from base.
 func (b *builder) close(k Kind, line, base int) node {
 	p := &b.parts[b.part]
-	x := node{kind: uint8(k), line: int32(line), a: b.part<<partShift | int32(len(p.nodes)), b: int32(len(b.stack) - base)}
+	x := newNode(k, false, line, b.part<<partShift|int32(len(p.nodes)), int32(len(b.stack)-base))
 	p.nodes = append(p.nodes, b.stack[base:]...)
 	b.stack = b.stack[:base]
 	return x

@@ -2,6 +2,7 @@ package arm
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -83,4 +84,34 @@ func FuzzDoc(f *testing.F) {
 			sameNode(t, d.Root(), d.Root().Value(), "$")
 		}
 	})
+}
+
+// TestParseKeepsNoCallerBytes: Parse's Doc reads a copy of the text (made
+// beside the parser for a large document), so the caller may change its
+// bytes afterwards; ParseOwned's Doc shares them.
+func TestParseKeepsNoCallerBytes(t *testing.T) {
+	defer func(m int) { splitMin = m }(splitMin)
+	doc := resourceList(50)
+	for _, split := range []int{1 << 30, 0} {
+		splitMin = split
+		data := []byte(doc)
+		d, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := d.Root().Value()
+		for i := range data {
+			data[i] = 'x'
+		}
+		sameNode(t, d.Root(), want, "$")
+	}
+	data := []byte(doc)
+	d, err := ParseOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[strings.Index(doc, `"r0"`)+1] = 'q'
+	if name := d.Root().Get("resources").Item(0).Get("name").Str(); name != "q0" {
+		t.Errorf("ParseOwned's Doc reads %q, not the caller's bytes", name)
+	}
 }

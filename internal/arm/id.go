@@ -158,15 +158,29 @@ func (id ID) Parent() (ID, bool) {
 }
 
 // Child is the id of a child resource of this one.
-func (id ID) Child(childType, name string) ID {
-	c := id
+func (id ID) Child(childType, name string) ID { return id.Children(childType)(name) }
+
+// Children gives the ids of this resource's children of one type, by
+// name. They share one list of types (an ID's lists are never changed in
+// place), and their lists of names are cut from blocks, of one list at
+// first (Child), then of up to 64: a large file has a hundred thousand
+// NSG rules.
+func (id ID) Children(childType string) func(name string) ID {
 	n := len(id.Types) + 1
-	segments := make([]string, 2*n) // one allocation for both lists
-	c.Types = append(segments[:0:n], id.Types...)
-	c.Types = append(c.Types, childType)
-	c.Names = append(segments[n:n:2*n], id.Names...)
-	c.Names = append(c.Names, name)
-	return c
+	types := append(append(make([]string, 0, n), id.Types...), childType)
+	var block []string
+	lists := 1 // in the next block
+	return func(name string) ID {
+		if len(block) < n {
+			block = make([]string, lists*n)
+			lists = min(2*lists, 64)
+		}
+		c := id
+		c.Types = types
+		c.Names = append(append(block[:0:n], id.Names...), name)
+		block = block[n:]
+		return c
+	}
 }
 
 // IsZero reports whether the id is unset.

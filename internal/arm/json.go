@@ -218,7 +218,7 @@ func (p *jsonParser) object(depth int) (node, error) {
 		}
 		key := p.text(&k)
 		if p.duplicate(key, base, &seen) {
-			return node{}, fmt.Errorf("line %d: key %q appears twice in one object", k.line, key)
+			return node{}, fmt.Errorf("line %d: key %q appears twice in one object", k.line(), key)
 		}
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {

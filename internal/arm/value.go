@@ -207,7 +207,7 @@ func (b *builder) fromNode(n *yaml.Node, depth int) (node, error) {
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
 		case "!!null":
-			return node{kind: uint8(Null), line: int32(n.Line)}, nil
+			return newNode(Null, false, n.Line, 0, 0), nil
 		case "!!bool":
 			v, err := strconv.ParseBool(strings.ToLower(n.Value))
 			if err != nil {

@@ -196,7 +196,8 @@ type decoder struct {
 	// seen holds every declared resource by id key, for duplicates and
 	// parents; record sets and rule collection groups included.
 	seen map[string]*res
-	// info maps each decoded value back to its declaration.
+	// info maps each decoded value back to its declaration, except for
+	// kinds whose values the checks find through seen (kind.notInInfo).
 	info map[any]*res
 	// pending are standalone children, attached once every parent is known.
 	pending []*res
@@ -218,17 +219,20 @@ type decoder struct {
 	// every core; split says it did.
 	parallel, split bool
 	// deferred makes register record registrations in regs instead of
-	// performing them: set on the decoders of a parallel decode's chunks.
+	// performing them, and objects skip what only messages need (see
+	// obj.record): set on the decoders of a parallel decode's chunks.
 	deferred bool
 	regs     []registration
 	// spareKnown holds the known-key slices of finished objects for reuse
 	// (see newObj): a large file reads hundreds of thousands of objects.
 	spareKnown [][]string
-	// resources, objs and fields are where res and obj values and
-	// one-field slices (see obj.field) come from.
+	// resources and objs are where res and obj values come from, strs
+	// and ports the short lists of NSG rules (a hundred thousand rules
+	// have four each).
 	resources slab[res]
 	objs      slab[obj]
-	fields    slab[arm.Node]
+	strs      slab[string]
+	ports     slab[PortRange]
 	// open holds the objects read for resources not yet finished, in the
 	// order they were read (see res.finish): one list for the decoder
 	// instead of one that grows for each resource.
@@ -249,16 +253,20 @@ const (
 	slabMax   = 512
 )
 
-func (s *slab[T]) alloc() *T { return &s.one()[0] }
+func (s *slab[T]) alloc() *T { return &s.take(1)[:1][0] }
 
-// one is a slice of one zeroed value.
-func (s *slab[T]) one() []T {
-	if len(s.free) == 0 {
-		s.size = min(max(2*s.size, slabFirst), slabMax)
-		s.free = make([]T, s.size)
+// take is an empty slice with room for n zeroed values: an append beyond
+// them moves the slice out of the slab.
+func (s *slab[T]) take(n int) []T {
+	if n > slabMax {
+		return make([]T, 0, n)
 	}
-	p := s.free[:1:1]
-	s.free = s.free[1:]
+	if len(s.free) < n {
+		s.size = min(max(2*s.size, slabFirst), slabMax)
+		s.free = make([]T, max(s.size, n))
+	}
+	p := s.free[:0:n]
+	s.free = s.free[n:]
 	return p
 }
 
@@ -369,6 +377,10 @@ type kind struct {
 	// index says the decoded value is a model type, found by Snapshot.Lookup.
 	index bool
 	child bool // a parent/child type that must be attached to its parent
+	// notInInfo keeps the kind's values out of decoder.info: a file may
+	// declare a hundred thousand NSG rules, and a rule's declaration is
+	// looked up (through seen) only for a message.
+	notInInfo bool
 	// children are the decoders of Kind.Children, in that order.
 	children []*kind
 	decode   func(r *res) any
@@ -402,19 +414,25 @@ const (
 )
 
 // kindIndex holds the decoder of every registered kind, by lower-cased
-// type (TestEveryKindDecodes checks that none is missing).
-var kindIndex = map[string]*kind{}
+// type (TestEveryKindDecodes checks that none is missing); allKinds holds
+// them in the order of the kind registry.
+var (
+	kindIndex = map[string]*kind{}
+	allKinds  []*kind
+)
 
 // The table is built in init because decoders of parents look up their
 // children's kinds, which a package-level initializer would make a cycle.
 func init() {
+	securityRules := childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) })
+	securityRules.notInInfo = true
 	decoders := []*kind{
 		topKind(TypeResourceGroup, decodeResourceGroup, func(s *Snapshot) *[]*ResourceGroup { return &s.ResourceGroups }),
 		topKind(TypeVirtualNetwork, decodeVirtualNetwork, func(s *Snapshot) *[]*VirtualNetwork { return &s.VirtualNetworks }),
 		childKind(TypeSubnet, true, decodeSubnet, attachSubnet),
 		childKind(TypePeering, true, decodePeering, func(_ *decoder, v *VirtualNetwork, p *Peering) { v.Peerings = append(v.Peerings, p) }),
 		topKind(TypeNSG, decodeSecurityGroup, func(s *Snapshot) *[]*NetworkSecurityGroup { return &s.NetworkSecurityGroups }),
-		childKind(TypeSecurityRule, true, decodeSecurityRule, func(_ *decoder, g *NetworkSecurityGroup, sr *SecurityRule) { g.Rules = append(g.Rules, sr) }),
+		securityRules,
 		topKind(TypeASG, decodeASG, func(s *Snapshot) *[]*ApplicationSecurityGroup { return &s.ApplicationSecurityGroups }),
 		topKind(TypeRouteTable, decodeRouteTable, func(s *Snapshot) *[]*RouteTable { return &s.RouteTables }),
 		childKind(TypeRoute, true, decodeRoute, func(_ *decoder, t *RouteTable, rt *Route) { t.Routes = append(t.Routes, rt) }),
@@ -476,6 +494,9 @@ func init() {
 			k.children = append(k.children, kindIndex[strings.ToLower(c.Type)])
 		}
 	}
+	for _, k := range Kinds() {
+		allKinds = append(allKinds, kindIndex[strings.ToLower(k.Type)])
+	}
 }
 
 // unknownType explains an unsupported type briefly: a near miss, the types
@@ -529,13 +550,14 @@ func (d *decoder) decodeDoc(doc arm.Node) {
 	if list.IsZero() {
 		return
 	}
-	n := countResources(list)
+	n, notInInfo := countResources(list)
 	if n > maxResources {
 		f.errf(list.Line(), "the file declares %d resources (nested children included); the limit is %d", n, maxResources)
 		return
 	}
 	// Sized once: growing maps of 100,000 resources costs more than filling them.
-	d.seen, d.info, d.snap.byKey = make(map[string]*res, n), make(map[any]*res, n), make(map[string]any, n)
+	d.seen, d.snap.byKey = make(map[string]*res, n), make(map[string]any, n)
+	d.info = make(map[any]*res, n-notInInfo)
 	items := make([]arm.Node, list.Len())
 	for i, it := range list.Items() {
 		items[i] = it
@@ -568,27 +590,35 @@ func (d *decoder) decodeResources(first int, items []arm.Node) {
 	}
 }
 
-// countResources counts list entries and the children nested in them.
-func countResources(list arm.Node) int {
-	n := 0
+// countResources counts list entries and the children nested in them, and
+// of those the nested children of kinds kept out of decoder.info.
+func countResources(list arm.Node) (n, notInInfo int) {
 	for _, it := range list.Items() {
-		n += 1 + nestedCount(it)
+		all, out := nestedCount(it)
+		n += 1 + all
+		notInInfo += out
 	}
-	return n
+	return n, notInInfo
 }
 
-// nestedCount counts the children nested in a list entry.
-func nestedCount(it arm.Node) int {
-	n := 0
+// nestedCount counts the children nested in a list entry, and of those
+// the children of kinds kept out of decoder.info.
+func nestedCount(it arm.Node) (n, notInInfo int) {
 	props := it.Get("properties")
-	for _, k := range Kinds() {
-		for _, c := range k.Children {
+	if props.Kind() != arm.Object {
+		return 0, 0
+	}
+	for _, k := range allKinds {
+		for _, c := range k.children {
 			if a := props.Get(c.Inline); !a.IsZero() {
 				n += a.Len()
+				if c.notInInfo {
+					notInInfo += a.Len()
+				}
 			}
 		}
 	}
-	return n
+	return n, notInInfo
 }
 
 func (d *decoder) decodeResource(i int, v arm.Node) {
@@ -725,9 +755,13 @@ func (r *res) resourceGroup(nv arm.Node) (string, bool) {
 // run decodes r, registers it, then decodes the children nested in it.
 func (r *res) run(parent any) {
 	if !r.id.IsZero() {
-		var ne *NameError
-		if errors.As(r.kind.name.check(r.kind.Type, r.id.Leaf()), &ne) {
-			r.errc(ne.Code, r.nameLine, "%v", ne)
+		// ne is declared only when there is an error: errors.As makes it
+		// an allocation, and a large file has 100,000 valid names.
+		if err := r.kind.name.check(r.kind.Type, r.id.Leaf()); err != nil {
+			var ne *NameError
+			if errors.As(err, &ne) {
+				r.errc(ne.Code, r.nameLine, "%v", ne)
+			}
 		}
 	}
 	out := r.kind.decode(r)
@@ -743,11 +777,15 @@ func (r *res) run(parent any) {
 
 // nestedChildren decodes the children written inline in r's properties.
 func (r *res) nestedChildren(k *kind, parent any) {
+	var childID func(name string) arm.ID
+	if !r.id.IsZero() {
+		childID = r.id.Children(k.Leaf())
+	}
 	for _, it := range r.props.items(k.Inline) {
 		// id and type are Azure's read-only echo of what the nesting says.
 		it.ignore("id", "type", "etag")
 		c := r.d.resources.alloc()
-		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, it.line, len(r.d.open)
+		c.d, c.kind, c.sub, c.line, c.firstObj = r.d, k, r.sub, int(it.line), len(r.d.open)
 		if nv := it.need("name", arm.String); nv.IsZero() {
 			c.label = fmt.Sprintf("%s %s/%s", k.Label, r.name, strings.TrimSuffix(it.path(), "."))
 		} else {
@@ -755,8 +793,8 @@ func (r *res) nestedChildren(k *kind, parent any) {
 			switch {
 			case nv.Str() == "" || strings.Contains(nv.Str(), "/"):
 				it.errf(nv.Line(), "%sname %q must be a non-empty name without \"/\"", it.path(), nv.Str())
-			case !r.id.IsZero():
-				c.id = r.id.Child(k.Leaf(), nv.Str())
+			case childID != nil:
+				c.id = childID(nv.Str())
 			}
 		}
 		c.pos = r.d.pos(c.line)
@@ -779,21 +817,24 @@ func (d *decoder) register(r *res, out, parent any) bool {
 		// A duplicate, the only other refusal, is found when the
 		// registration is replayed; it is a problem, and problems send
 		// the file back to a decode in one pass.
-		d.regs = append(d.regs, registration{r: r, key: key, out: out, parent: parent})
+		d.regs = append(d.regs, registration{r: r, key: key, parent: parent})
 		return true
 	}
-	return d.place(r, key, out, parent)
+	return d.place(r, key, parent)
 }
 
 // place is register's second half, which needs file order: r's id is
 // set and its key is key.
-func (d *decoder) place(r *res, key string, out, parent any) bool {
+func (d *decoder) place(r *res, key string, parent any) bool {
+	out := r.out
 	if first := d.seen[key]; first != nil {
 		r.errf(r.line, "declared twice (first at %s)", d.pos(first.line))
 		return false
 	}
 	d.seen[key] = r
-	d.info[out] = r
+	if !r.kind.notInInfo {
+		d.info[out] = r
+	}
 	if r.kind.index {
 		d.snap.byKey[key] = out
 	}

@@ -25,43 +25,54 @@ import (
 	"securetrain/internal/arm"
 )
 
-// obj reads the members of one JSON object on behalf of a resource.
+// obj reads the members of one JSON object on behalf of a resource. A
+// large file reads hundreds of thousands: it is kept small.
 type obj struct {
 	r *res
 	v arm.Node // nil when the object is absent or was not an object
-	// root, or parent, key and index (≥ 0 for an array item), give the
-	// path that prefixes field names in messages (see path).
-	root   string
+	// parent, key and index (≥ 0 for an array item) give the path that
+	// prefixes field names in messages (see path); without a parent, key
+	// is that path.
 	parent *obj
 	key    string
-	index  int
+	index  int32
 	// line is blamed for missing fields.
-	line int
+	line int32
 	// quiet suppresses "is required" inside an object that was present but
 	// of the wrong kind: that error has been reported already.
 	quiet bool
-	known []string
+	all   bool // every key is accepted (see ignoreRest)
+	// record says known lists every key asked for, for the suggestions of
+	// unknown-field messages. A parallel decode's chunks do not record
+	// (see decoder.deferred): a problem there only sends the file back to
+	// a decode in one pass, whose messages are the ones reported.
+	record bool
 	// used marks the members (the first 64) whose keys are known: done
-	// checks them without searching known.
-	used uint64
-	all  bool // every key is accepted (see ignoreRest)
+	// checks them without searching known, which then needs only the
+	// keys of later members unless record is set.
+	used  uint64
+	known []string
 }
 
 // newObj registers an object reader on r; r.finish reports its unknown keys.
 func (r *res) newObj(v arm.Node, path string, line int, quiet bool) *obj {
 	o := r.d.objs.alloc()
-	*o = obj{r: r, v: v, root: path, index: -1, line: line, quiet: quiet}
+	*o = obj{r: r, v: v, key: path, index: -1, line: int32(line), quiet: quiet, record: !r.d.deferred}
+	r.d.open = append(r.d.open, o)
+	if v.IsZero() {
+		return o
+	}
+	o.line = int32(v.Line())
 	// Sized for a typical object at once, and reused once it is done (see
-	// done): a file can hold hundreds of thousands of objects.
-	if !v.IsZero() {
+	// done): a file can hold hundreds of thousands of objects. Without
+	// record, known is needed only past 64 members (see used).
+	if o.record {
 		if spare := r.d.spareKnown; len(spare) > 0 {
 			o.known, r.d.spareKnown = spare[len(spare)-1], spare[:len(spare)-1]
 		} else {
 			o.known = make([]string, 0, 16)
 		}
-		o.line = v.Line()
 	}
-	r.d.open = append(r.d.open, o)
 	return o
 }
 
@@ -70,11 +81,11 @@ func (r *res) newObj(v arm.Node, path string, line int, quiet bool) *obj {
 // message or a reference needs it: most objects never do.
 func (o *obj) path() string {
 	if o.parent == nil {
-		return o.root
+		return o.key
 	}
 	p := o.parent.path() + o.key
 	if o.index >= 0 {
-		p += "[" + strconv.Itoa(o.index) + "]"
+		p += "[" + strconv.Itoa(int(o.index)) + "]"
 	}
 	return p + "."
 }
@@ -92,10 +103,15 @@ func (o *obj) ignore(keys ...string) {
 
 // know records key, which is member i of the object (-1: none), as known.
 func (o *obj) know(key string, i int) {
-	o.known = append(o.known, key)
 	if uint(i) < 64 {
 		o.used |= 1 << i
+		if !o.record {
+			return
+		}
+	} else if i < 0 && !o.record {
+		return
 	}
+	o.known = append(o.known, key)
 }
 
 // ignoreRest accepts every key; used where the shape depends on a
@@ -121,7 +137,7 @@ func (o *obj) lineOf(key string) int {
 	if v := o.v.Get(key); !v.IsZero() {
 		return v.Line()
 	}
-	return o.line
+	return int(o.line)
 }
 
 // present reports whether key holds something other than null, "" or [].
@@ -144,7 +160,7 @@ func (o *obj) present(key string) bool {
 // missing reports a required field.
 func (o *obj) missing(what string) {
 	if !o.quiet {
-		o.errf(o.line, "%s is required", what)
+		o.errf(int(o.line), "%s is required", what)
 	}
 }
 
@@ -174,8 +190,11 @@ func (o *obj) wrongKind(field string, v arm.Node, want string) {
 }
 
 // get returns key's value if it has kind k; other kinds are reported.
-func (o *obj) get(key string, k arm.Kind) arm.Node {
-	v := o.lookup(key)
+func (o *obj) get(key string, k arm.Kind) arm.Node { return o.ofKind(key, o.lookup(key), k) }
+
+// ofKind is v, key's value, if it is absent or has kind k; other kinds are
+// reported.
+func (o *obj) ofKind(key string, v arm.Node, k arm.Kind) arm.Node {
 	if !v.IsZero() && v.Kind() != k {
 		o.wrongKind(o.name(key), v, kindNouns[k])
 		return arm.Node{}
@@ -185,12 +204,12 @@ func (o *obj) get(key string, k arm.Kind) arm.Node {
 
 // need is get for a required field.
 func (o *obj) need(key string, k arm.Kind) arm.Node {
-	if v := o.v.Get(key); v.IsZero() || v.Kind() == arm.Null {
-		o.know(key, o.v.Index(key))
+	v := o.lookup(key)
+	if v.IsZero() {
 		o.missing(o.name(key))
 		return arm.Node{}
 	}
-	return o.get(key, k)
+	return o.ofKind(key, v, k)
 }
 
 func (o *obj) str(key string) string {
@@ -246,8 +265,8 @@ func (o *obj) child(key string) *obj {
 // properties (owned by the resource) inside its envelope or parent.
 func (o *obj) childFor(r *res, key string) *obj {
 	raw := o.lookup(key)
-	v := o.get(key, arm.Object)
-	line := o.line
+	v := o.ofKind(key, raw, arm.Object)
+	line := int(o.line)
 	if !raw.IsZero() {
 		line = raw.Line()
 	}
@@ -267,7 +286,7 @@ func (o *obj) items(key string) []*obj {
 			continue
 		}
 		item := o.r.newObj(it, "", it.Line(), false)
-		item.parent, item.key, item.index = o, key, i
+		item.parent, item.key, item.index = o, key, int32(i)
 		out = append(out, item)
 	}
 	return out
@@ -480,8 +499,9 @@ func (o *obj) cidrs(key string, required bool) ([]netip.Prefix, []int) {
 // (addressPrefix/addressPrefixes). An empty singular or plural counts as
 // absent, because Azure's exports carry the unused one empty; giving both is
 // an error (reported once; the plural values are still checked). key is the
-// field the values came from (o.name(key) names it in messages).
-func (o *obj) either(single, plural string, numbers bool) (vals []arm.Node, key string, fromPlural bool) {
+// field the values came from (o.name(key) names it in messages). A singular
+// value is returned in one, the caller's: no allocation for the common case.
+func (o *obj) either(single, plural string, numbers bool, one *[1]arm.Node) (vals []arm.Node, key string, fromPlural bool) {
 	var s arm.Node
 	if numbers {
 		s = o.text(single)
@@ -496,16 +516,10 @@ func (o *obj) either(single, plural string, numbers bool) (vals []arm.Node, key 
 	case len(p) > 0:
 		return p, plural, true
 	case !s.IsZero() && s.Str() != "":
-		return o.field(single), single, false
+		one[0] = s
+		return one[:], single, false
 	}
 	return nil, "", false
-}
-
-// field is key's member as a one-element slice.
-func (o *obj) field(key string) []arm.Node {
-	s := o.r.d.fields.one()
-	s[0] = o.v.Get(key)
-	return s
 }
 
 // ref reads a {"id": …} reference to a resource of type typ ("" for any
@@ -570,8 +584,10 @@ func (o *obj) done() {
 			continue
 		}
 		msg := fmt.Sprintf("unknown field %q", o.name(k))
-		if s := suggest(k, o.known); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
+		if o.record {
+			if s := suggest(k, o.known); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
 		}
 		o.errf(o.v.Field(i).Line(), "%s", msg)
 	}

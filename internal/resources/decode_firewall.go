@@ -81,7 +81,7 @@ func decodeFirewall(r *res) *AzureFirewall {
 			it.ignore("id", "etag")
 			cp := it.child("properties")
 			cp.ignore("provisioningState")
-			coll := FirewallRuleCollection{Name: it.needStr("name"), Kind: c.kind, Pos: r.d.pos(it.line)}
+			coll := FirewallRuleCollection{Name: it.needStr("name"), Kind: c.kind, Pos: r.d.pos(int(it.line))}
 			coll.Priority, _ = cp.integer("priority", 100, 65000, true)
 			coll.Action = cp.child("action").enum("type", true, c.actions...)
 			for _, ru := range cp.items("rules") {
@@ -159,7 +159,7 @@ func decodeFirewallPolicy(r *res) *FirewallPolicy {
 	// Azure reports the policy's groups here as ids; ARM has no inline form.
 	for _, it := range p.items("ruleCollectionGroups") {
 		if it.v.Len() != 1 || it.v.Key(0) != "id" {
-			it.errf(it.line, "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", TypeRuleGroup)
+			it.errf(int(it.line), "ruleCollectionGroups only lists the ids Azure reports; declare each group as a %s resource named policy/group", TypeRuleGroup)
 			it.ignoreRest()
 			continue
 		}
@@ -190,7 +190,7 @@ func decodeRuleGroup(r *res) *ruleGroup {
 	prio, _ := p.integer("priority", 100, 65000, true)
 	g := &ruleGroup{}
 	for _, it := range p.items("ruleCollections") {
-		c := FirewallRuleCollection{Name: it.needStr("name"), Group: r.leaf(), GroupPriority: prio, Pos: r.d.pos(it.line)}
+		c := FirewallRuleCollection{Name: it.needStr("name"), Group: r.leaf(), GroupPriority: prio, Pos: r.d.pos(int(it.line))}
 		c.Priority, _ = it.integer("priority", 100, 65000, true)
 		action := it.child("action")
 		switch it.enum("ruleCollectionType", true, filterCollection, natCollection) {

@@ -57,7 +57,8 @@ func decodeSubnet(r *res) *Subnet {
 		"serviceAssociationLinks", "applicationGatewayIPConfigurations", "sharingScope", "ipAllocations",
 		"ipamPoolPrefixAllocations", "provisioningState")
 	sn := &Subnet{Meta: r.meta()}
-	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false)
+	var one [1]arm.Node
+	vals, key, _ := p.either("addressPrefix", "addressPrefixes", false, &one)
 	if len(vals) == 0 && !p.anyPresent("addressPrefix", "addressPrefixes") {
 		p.missing("addressPrefix or addressPrefixes")
 	}
@@ -187,7 +188,8 @@ var (
 func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 	hasASGs := p.present(side.asgs)
 	asgs := p.refs(side.asgs, TypeASG)
-	vals, key, plural := p.either(side.prefix, side.prefixes, false)
+	var one [1]arm.Node
+	vals, key, plural := p.either(side.prefix, side.prefixes, false, &one)
 	switch {
 	case len(vals) == 0 && !hasASGs && !p.anyPresent(side.prefix, side.prefixes):
 		p.missing(fmt.Sprintf("%s, %s or %s", side.prefix, side.prefixes, side.asgs))
@@ -195,6 +197,9 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 		p.errf(p.lineOf(side.asgs), "%s cannot be combined with %s", side.asgs, p.name(key))
 	}
 	var out []string
+	if len(vals) > 0 {
+		out = p.r.d.strs.take(len(vals))
+	}
 	for _, v := range vals {
 		kind, err := parseRulePrefix(v.Str())
 		switch {
@@ -214,7 +219,8 @@ func ruleEndpoints(p *obj, side ruleSide) ([]string, []Ref) {
 // routinely omit the source port, meaning "*", so only the destination is
 // required here.
 func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
-	vals, key, plural := p.either(side.port, side.ports, true)
+	var one [1]arm.Node
+	vals, key, plural := p.either(side.port, side.ports, true, &one)
 	if len(vals) == 0 {
 		if p.anyPresent(side.port, side.ports) {
 			return nil // a value of the wrong kind, already reported
@@ -223,9 +229,10 @@ func rulePorts(p *obj, side ruleSide, required bool) []PortRange {
 			p.missing(fmt.Sprintf("%s or %s", side.port, side.ports))
 			return nil
 		}
-		return []PortRange{anyPort}
+		return append(p.r.d.ports.take(1), anyPort)
 	}
-	var out []PortRange
+	// A singular value is often one range, a plural one range each.
+	out := p.r.d.ports.take(len(vals))
 	for _, v := range vals {
 		var err error
 		if plural {
@@ -724,7 +731,7 @@ func (d *decoder) checkSecurityGroups() {
 			}
 			k := slot(sr)
 			if first := *k; first != nil {
-				r := d.info[sr]
+				r := d.seen[sr.ID.Key()]
 				r.errc(CodeRuleConflict, r.props.lineOf("priority"), "priority %d is already used by %s rule %s (%s)",
 					sr.Priority, strings.ToLower(string(sr.Direction)), first.ID.Leaf(), first.Pos)
 				continue

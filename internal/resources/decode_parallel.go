@@ -19,9 +19,9 @@ const chunksPerDecode = 64
 
 // registration is a register call recorded by a chunk's decoder.
 type registration struct {
-	r           *res
-	key         string // r.id.Key(), computed on the chunk's core
-	out, parent any
+	r      *res
+	key    string // r.id.Key(), computed on the chunk's core
+	parent any
 }
 
 // decodeParallel decodes the resource list in chunks on every core, each
@@ -68,7 +68,7 @@ func (d *decoder) decodeParallel(items []arm.Node) {
 		}
 		for _, g := range w.regs {
 			g.r.d = d
-			d.place(g.r, g.key, g.out, g.parent)
+			d.place(g.r, g.key, g.parent)
 		}
 		for _, p := range w.refs {
 			p.r.d = d
@@ -86,7 +86,8 @@ func chunkBounds(items []arm.Node) (b, w []int) {
 	total := 0
 	weights := make([]int, len(items))
 	for i, it := range items {
-		weights[i] = 1 + nestedCount(it)
+		nested, _ := nestedCount(it)
+		weights[i] = 1 + nested
 		total += weights[i]
 	}
 	per := max(total/chunksPerDecode, 1)

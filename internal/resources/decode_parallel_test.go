@@ -3,6 +3,7 @@ package resources
 import (
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,13 +45,22 @@ func TestParallelDecodeMatchesOnePass(t *testing.T) {
 		inputs[p] = b
 	}
 	// Problems early, late, and between chunks: an unknown field in a
-	// rule, a duplicate declaration, a reference to nothing.
+	// rule, a duplicate declaration, a reference to nothing, two rules of
+	// one priority.
 	text := string(gen)
 	inputs["unknown field"] = []byte(strings.Replace(text, `"priority":`, `"priorty": 1, "priority":`, 1))
 	last := strings.LastIndex(text, `"priority":`)
 	inputs["late unknown field"] = []byte(text[:last] + `"priorty": 1, ` + text[last:])
 	inputs["duplicate"] = []byte(strings.Replace(text, `"name": "mlws/c1"`, `"name": "mlws/c0"`, 1))
 	inputs["dangling reference"] = []byte(strings.Replace(text, `networkSecurityGroups/nsg1"`, `networkSecurityGroups/nsg99"`, 1))
+	// Found after decoding, through the declarations by id: the second
+	// inbound rule takes the first one's priority.
+	inbound := regexp.MustCompile(`"direction": "Inbound",\s*"priority": (\d+),`).FindAllStringSubmatchIndex(text, 2)
+	if len(inbound) < 2 {
+		t.Fatal("the generated file has fewer than two inbound rules")
+	}
+	second := inbound[1]
+	inputs["priority conflict"] = []byte(text[:second[2]] + text[inbound[0][2]:inbound[0][3]] + text[second[3]:])
 	for name, data := range inputs {
 		seq, par, seqErr, parErr := decodeBoth(t, data)
 		if errText(seqErr) != errText(parErr) {

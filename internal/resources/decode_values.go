@@ -151,15 +151,21 @@ var anyPort = PortRange{0, 65535}
 // parsePorts parses an NSG port field: "*", "N", "N-M", or a comma list of
 // those ("80,443-445"), appending to out; out is unchanged on error.
 func parsePorts(out []PortRange, s string) ([]PortRange, error) {
-	n := len(out)
-	for part := range strings.SplitSeq(s, ",") {
+	given := out
+	for {
+		// strings.Cut rather than an iterator: a large file has 200,000
+		// port fields, nearly all of one part.
+		part, rest, more := strings.Cut(s, ",")
 		r, err := parsePortRange(strings.TrimSpace(part))
 		if err != nil {
-			return out[:n], err
+			return given, err
 		}
 		out = append(out, r)
+		if !more {
+			return out, nil
+		}
+		s = rest
 	}
-	return out, nil
 }
 
 // parsePortRange parses "*", "N" or "N-M" with 0 ≤ N ≤ M ≤ 65535.
