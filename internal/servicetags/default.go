@@ -9,12 +9,12 @@ import (
 	"sync"
 )
 
-//go:generate go run ./gen -in testdata/ServiceTags_Public_cn375_2025-11-06.json.gz -out default.json.gz
+//go:generate go run ./gen -in testdata/ServiceTags_Public_cn375_2025-11-06.json.gz -out default.bin.gz
 
-// defaultGz is the official cn375 file reduced to the fields the catalog uses,
+// defaultGz is the official cn375 file in the compact form (compact.go),
 // so the binary works offline without shipping 4 MB of JSON.
 //
-//go:embed default.json.gz
+//go:embed default.bin.gz
 var defaultGz []byte
 
 var (
@@ -47,10 +47,10 @@ func loadEmbedded() (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded service tags: %w", err)
 	}
-	c, origin, err := parse(data, "embedded")
+	c, err := parseCompact(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("embedded service tags: %w", err)
 	}
-	c.Source = "embedded (" + origin + ")"
+	c.Source = "embedded (" + c.Source + ")"
 	return c, nil
 }

@@ -53,13 +53,12 @@ const maxErrors = 50
 var reserved = []string{"virtualnetwork", "internet", "azureloadbalancer"}
 
 // document is the official format; unknown fields are ignored because
-// Microsoft adds fields over time. Date and Source only exist in the compact
-// embedded file written by ./gen.
+// Microsoft adds fields over time. Official files have no date (it is taken
+// from the file's name); a "date" field, when present, overrides it.
 type document struct {
 	ChangeNumber int     `json:"changeNumber"`
 	Cloud        string  `json:"cloud"`
 	Date         string  `json:"date"`
-	Source       string  `json:"source"`
 	Values       []value `json:"values"`
 }
 
@@ -98,26 +97,20 @@ func Load(path string) (*Catalog, error) {
 // the file in errors and is searched for a publication date. All problems in
 // the file are reported together.
 func Parse(data []byte, source string) (*Catalog, error) {
-	c, _, err := parse(data, source)
-	return c, err
-}
-
-// parse also returns the compact file's "source" field, which only Default uses.
-func parse(data []byte, source string) (*Catalog, string, error) {
 	// Unmarshal accepts null into a struct, so check the shape first.
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, "", fmt.Errorf("%s: top level is not a JSON object", source)
+		return nil, fmt.Errorf("%s: top level is not a JSON object", source)
 	}
 	var doc document
 	if err := json.Unmarshal(data, &doc); err != nil {
 		// The default message names Go types, which mean nothing to a user.
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return nil, "", fmt.Errorf("%s: %s is a JSON %s, which is the wrong type", source, te.Field, te.Value)
+			return nil, fmt.Errorf("%s: %s is a JSON %s, which is the wrong type", source, te.Field, te.Value)
 		}
-		return nil, "", fmt.Errorf("%s: invalid JSON: %w", source, err)
+		return nil, fmt.Errorf("%s: invalid JSON: %w", source, err)
 	}
 	if len(doc.Values) == 0 {
-		return nil, "", fmt.Errorf("%s: \"values\" is missing or empty", source)
+		return nil, fmt.Errorf("%s: \"values\" is missing or empty", source)
 	}
 	c := &Catalog{
 		ChangeNumber: doc.ChangeNumber,
@@ -175,15 +168,21 @@ func parse(data []byte, source string) (*Catalog, string, error) {
 		errs = append(errs[:maxErrors], fmt.Errorf("… and %d more", len(errs)-maxErrors))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	// Sorting the lower-cased keys, rather than lower-casing in the
-	// comparison, keeps Default fast.
+	c.sortNames(keys)
+	return c, nil
+}
+
+// sortNames sets the catalog's names in the order of their lower-cased
+// keys: sorting the keys, rather than lower-casing in the comparison,
+// keeps loading fast.
+func (c *Catalog) sortNames(keys []string) {
 	slices.Sort(keys)
+	c.names = make([]string, 0, len(keys))
 	for _, k := range keys {
 		c.names = append(c.names, c.tags[k].Name)
 	}
-	return c, doc.Source, nil
 }
 
 // dateRE finds "2025-11-06" or "20251103" delimited by non-digits, as in
