@@ -206,6 +206,11 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	w := walkers.Get().(*walker)
 	defer walkers.Put(w)
 	w.n, w.ref, w.dstCompute, w.steps, w.box = n, ref, dst.compute, w.steps[:0], box{}
+	// NSG lookups are memoised for destinations resolved once per network:
+	// their pieces are the same slice in every query.
+	if w.useMemo = !ref && dst.segs != nil; w.useMemo && (w.memo == nil || w.memoNet != n) {
+		w.memo, w.memoNet = make(map[nsgMemoKey]nsgMemoVal), n
+	}
 	if dst.dns != nil && dst.dns.server != 0 && inside {
 		// The DNS query must reach the custom server (UDP 53).
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
