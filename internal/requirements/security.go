@@ -51,16 +51,12 @@ func compareFindings(a, b Finding) int {
 type box struct {
 	sets [5]ipset.Set
 	hull [5]ipset.Range
-	// sig marks, per dimension, which of 64 equal bins of the dimension's
-	// value space the set touches: two boxes whose signatures share no bin
-	// on some dimension cannot overlap, which rules out most pairs of rules
-	// with a few AND instructions.
+	// sig marks, per dimension, which of 64 bins of the dimension's values
+	// (see binning) the set touches: two boxes whose signatures share no
+	// bin on some dimension cannot overlap, which rules out most pairs of
+	// rules with a few AND instructions.
 	sig [5]uint64
 }
-
-// binShift maps a dimension's values to 64 bins: protocols are small
-// numbers (one bin each), ports 16-bit, addresses 32-bit.
-var binShift = [5]uint{dimProtocol: 0, dimSource: 26, dimDestination: 26, dimSourcePort: 10, dimDestinationPort: 10}
 
 // The dimensions of a box.
 const (
@@ -74,39 +70,131 @@ const (
 // anyProtocol is what an NSG rule with protocol "*" (Any) matches.
 var anyProtocol = []netverify.Protocol{netverify.TCP, netverify.UDP, netverify.ICMP, netverify.ESP, netverify.AH}
 
-// protoSets are the protocol sets of a box by the protocols' bit mask: a
-// few combinations serve every rule of an NSG.
-type protoSets [1 << 8]ipset.Set
-
-func (ps *protoSets) boxOf(r *netverify.EffectiveRule) box {
-	var mask uint8
-	for _, p := range r.Protocols {
-		mask |= 1 << p
-	}
-	if ps[mask].IsEmpty() {
-		var rs []ipset.Range
-		for _, p := range r.Protocols {
-			rs = append(rs, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
-		}
-		ps[mask] = ipset.FromRanges(rs)
-	}
-	return newBox([5]ipset.Set{ps[mask], r.Source, r.Destination, r.SourcePorts, r.DestinationPorts})
+// binning maps each dimension's values to the 64 bins of a signature. The
+// bins are drawn per NSG direction where its rules' ranges start and end,
+// each holding about as many of those bounds: rules crowd in small parts
+// of the space (private addresses, well-known ports), which bins of equal
+// width (a /6 of addresses, 1,024 ports) could not tell apart.
+type binning struct {
+	// starts[d][k] is where bin k of dimension d starts; starts[d][0] is 0.
+	starts [5][]uint32
+	bounds []uint32
+	// sigs are the signatures of large sets (rules naming the same tag
+	// share its set), by dimension and set.
+	sigs map[binKey]uint64
+	// protos are the protocol sets of boxes by the protocols' bit mask: a
+	// few combinations serve every rule.
+	protos [1 << 8]ipset.Set
 }
 
-func newBox(sets [5]ipset.Set) box {
-	b := box{sets: sets}
-	for d := range sets {
-		b.setDim(d, sets[d])
+type binKey struct {
+	d     int
+	first *ipset.Range
+	n     int
+}
+
+// reset draws the bins for the rules of one NSG direction.
+func (bn *binning) reset(rules []netverify.EffectiveRule) {
+	if bn.sigs == nil {
+		bn.sigs = map[binKey]uint64{}
+	}
+	clear(bn.sigs)
+	for d := range bn.starts {
+		bn.bounds = bn.bounds[:0]
+		for i := range rules {
+			rs := bn.set(&rules[i], d).Ranges()
+			if len(rs) >= memoMin {
+				continue // a tag's ranges would outweigh every other rule
+			}
+			for _, r := range rs {
+				bn.bounds = append(bn.bounds, r.Lo)
+				if r.Hi != 0xFFFFFFFF {
+					bn.bounds = append(bn.bounds, r.Hi+1)
+				}
+			}
+		}
+		slices.Sort(bn.bounds)
+		bounds := slices.Compact(bn.bounds)
+		st := append(bn.starts[d][:0], 0)
+		for k := 1; k < 64 && len(bounds) > 0; k++ {
+			// Every bound a bin when there are few.
+			v := bounds[min(k-1, len(bounds)-1)]
+			if len(bounds) > 63 {
+				v = bounds[k*len(bounds)/64]
+			}
+			if v > st[len(st)-1] {
+				st = append(st, v)
+			}
+		}
+		bn.starts[d] = st
+	}
+}
+
+// set is the rule's set on dimension d.
+func (bn *binning) set(r *netverify.EffectiveRule, d int) ipset.Set {
+	switch d {
+	case dimProtocol:
+		var mask uint8
+		for _, p := range r.Protocols {
+			mask |= 1 << p
+		}
+		if bn.protos[mask].IsEmpty() {
+			var rs []ipset.Range
+			for _, p := range r.Protocols {
+				rs = append(rs, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
+			}
+			bn.protos[mask] = ipset.FromRanges(rs)
+		}
+		return bn.protos[mask]
+	case dimSource:
+		return r.Source
+	case dimDestination:
+		return r.Destination
+	case dimSourcePort:
+		return r.SourcePorts
+	}
+	return r.DestinationPorts
+}
+
+// sig is the signature of s on dimension d.
+func (bn *binning) sig(d int, s ipset.Set) uint64 {
+	rs := s.Ranges()
+	var key binKey
+	if len(rs) >= memoMin {
+		key = binKey{d, &rs[0], len(rs)}
+		if v, ok := bn.sigs[key]; ok {
+			return v
+		}
+	}
+	st := bn.starts[d]
+	var sig uint64
+	k := 0 // ranges ascend: so do their bins
+	for _, r := range rs {
+		for k+1 < len(st) && st[k+1] <= r.Lo {
+			k++
+		}
+		lo := k
+		for k+1 < len(st) && st[k+1] <= r.Hi {
+			k++
+		}
+		sig |= (^uint64(0) >> (63 - (k - lo))) << lo
+	}
+	if key.first != nil {
+		bn.sigs[key] = sig
+	}
+	return sig
+}
+
+func (bn *binning) boxOf(r *netverify.EffectiveRule) box {
+	var b box
+	for d := range b.sets {
+		b.setDim(bn, d, bn.set(r, d))
 	}
 	return b
 }
 
-func (b *box) setDim(d int, s ipset.Set) {
-	b.sets[d], b.hull[d], b.sig[d] = s, hullOf(s), 0
-	for _, r := range s.Ranges() {
-		lo, hi := min(r.Lo>>binShift[d], 63), min(r.Hi>>binShift[d], 63)
-		b.sig[d] |= (^uint64(0) >> (63 - (hi - lo))) << lo
-	}
+func (b *box) setDim(bn *binning, d int, s ipset.Set) {
+	b.sets[d], b.hull[d], b.sig[d] = s, hullOf(s), bn.sig(d, s)
 }
 
 // hullOf is the smallest range holding s; an empty set gets Lo > Hi, which
@@ -120,8 +208,8 @@ func hullOf(s ipset.Set) ipset.Range {
 }
 
 // narrow returns b with dimension d replaced by s.
-func (b box) narrow(d int, s ipset.Set) box {
-	b.setDim(d, s)
+func (b box) narrow(bn *binning, d int, s ipset.Set) box {
+	b.setDim(bn, d, s)
 	return b
 }
 
@@ -225,6 +313,7 @@ type coverage struct {
 	// sigs are the boxes' signatures side by side: the pairwise scan
 	// rules most pairs out on them without loading the boxes.
 	sigs [][5]uint64
+	bins binning
 	// firstOfHull and sameHull chain, by hull, the boxes that have it in
 	// rule order (sameHull[i]: the next box with box i's hull, -1 at the
 	// end): only those can be equal (duplicates).
@@ -391,7 +480,6 @@ type nsgScratch struct {
 	arena  []ruleAnalysis
 	byRule map[string]*ruleAnalysis
 	order  []*ruleAnalysis
-	protos protoSets
 	found  []Finding
 }
 
@@ -411,9 +499,10 @@ func (sc *nsgScratch) analyze(units []nsgUnit, of []int) {
 	arena := sc.arena
 	for _, u := range of {
 		rules := units[u].rules
+		sc.cov.bins.reset(rules)
 		sc.boxes = sc.boxes[:0]
 		for i := range rules {
-			sc.boxes = append(sc.boxes, sc.protos.boxOf(&rules[i]))
+			sc.boxes = append(sc.boxes, sc.cov.bins.boxOf(&rules[i]))
 		}
 		boxes := sc.boxes
 		sc.cov.reset(boxes)
@@ -489,7 +578,7 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes [
 		if slices.Contains(a.openRisky, p) || !r.DestinationPorts.Contains(uint32(p)) {
 			continue
 		}
-		nb := b.narrow(dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(dimDestinationPort, ipset.Single(uint32(p)))
+		nb := b.narrow(&cov.bins, dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(&cov.bins, dimDestinationPort, ipset.Single(uint32(p)))
 		if cov.coveredBy(earlier, earlierBoxes, &nb, platform) == nil {
 			a.openRisky = append(a.openRisky, p)
 		}
