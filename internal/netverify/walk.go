@@ -214,9 +214,10 @@ type walker struct {
 	dstCompute *computeCtx
 	// box is narrowed by the indexed lookups (fast evaluator only).
 	box box
-	// strip and arena are Network.flow's buffers, kept for reuse.
+	// strip, arena and spare are Network.flow's buffers, kept for reuse.
 	strip []pending
 	arena []step
+	spare []*group
 	// memo remembers indexed NSG lookups of queries whose destination is
 	// resolved once per network (memoNet; see nsgMatch).
 	memo    map[nsgMemoKey]nsgMemoVal
