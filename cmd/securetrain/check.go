@@ -332,15 +332,18 @@ func streamTextReport(w io.Writer, run checkRun, color bool) (*requirements.Repo
 type textReport struct {
 	color     bool
 	summaries strings.Builder
-	details   strings.Builder
-	computes  int
+	// details are each compute's details: kept apart rather than in one
+	// builder, which would copy tens of megabytes each time it grows.
+	details  []string
+	computes int
 }
 
 func (t *textReport) add(cr requirements.ComputeReport) {
 	t.computes++
 	fmt.Fprintln(&t.summaries, colorize(cr.Summary, statusColor(cr.Status), t.color))
-	w := &t.details
-	fmt.Fprintln(w)
+	var w strings.Builder
+	defer func() { t.details = append(t.details, w.String()) }()
+	fmt.Fprintln(&w)
 	ip := "no public IP"
 	if cr.PublicIP {
 		ip = "public IP"
@@ -349,15 +352,15 @@ func (t *textReport) add(cr requirements.ComputeReport) {
 	if cr.Subnet != "" {
 		subnet = "subnet " + shortID(cr.Subnet)
 	}
-	fmt.Fprintf(w, "%s  %s: %s, %s, %s, %s%s\n", cr.Name, colorize(string(cr.Status), statusColor(cr.Status), t.color),
+	fmt.Fprintf(&w, "%s  %s: %s, %s, %s, %s%s\n", cr.Name, colorize(string(cr.Status), statusColor(cr.Status), t.color),
 		cr.Type, ip, cr.Region, subnet, at(cr.Position))
 	if len(cr.Findings) > 0 {
-		fmt.Fprintln(w, "  findings:")
-		writeFindings(w, cr.Findings, cr.ID, t.color)
+		fmt.Fprintln(&w, "  findings:")
+		writeFindings(&w, cr.Findings, cr.ID, t.color)
 	}
 	if len(cr.Flows) > 0 {
-		fmt.Fprintln(w, "  flows:")
-		writeFlowTable(w, cr.Flows, t.color)
+		fmt.Fprintln(&w, "  flows:")
+		writeFlowTable(&w, cr.Flows, t.color)
 	}
 }
 
@@ -368,7 +371,9 @@ func (t *textReport) finish(w io.Writer, rep *requirements.Report) {
 		fmt.Fprintln(w, "no compute instances or clusters in the file")
 	}
 	io.WriteString(w, t.summaries.String())
-	io.WriteString(w, t.details.String())
+	for _, d := range t.details {
+		io.WriteString(w, d)
+	}
 	color := t.color
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(w)

@@ -206,6 +206,11 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	w := walkers.Get().(*walker)
 	defer walkers.Put(w)
 	w.n, w.ref, w.dstCompute, w.steps, w.box = n, ref, dst.compute, w.steps[:0], box{}
+	// NSG lookups are memoised for destinations resolved once per network:
+	// their pieces are the same slice in every query.
+	if w.useMemo = !ref && dst.segs != nil; w.useMemo && (w.memo == nil || w.memoNet != n) {
+		w.memo, w.memoNet = make(map[nsgMemoKey]nsgMemoVal), n
+	}
 	if dst.dns != nil && dst.dns.server != 0 && inside {
 		// The DNS query must reach the custom server (UDP 53).
 		f := pointFlow{src: srcSegs[0].Lo, dst: dst.dns.server, proto: UDP, sport: DefaultSourcePort, dport: 53}
@@ -220,9 +225,9 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 	var groups []*group
 	// strip and arena are reused (across queries too): a strip's
 	// evaluations keep their steps in one arena until the strip's extent is
-	// known.
+	// known. Groups are rendered into strings: their buffers are reused too.
 	strip, arena := w.strip, w.arena
-	defer func() { w.strip, w.arena = strip[:0], arena[:0] }()
+	defer func() { w.strip, w.arena = strip[:0], arena[:0]; w.recycle(groups) }()
 	evaluations := 0
 	for _, p := range protos {
 		for _, S := range srcSegs {
@@ -290,7 +295,7 @@ func (n *Network) flow(q Query, ref bool) (*Result, error) {
 					// A piece of the same evaluation as the previous one
 					// joins the same group without a search.
 					if k == 0 || e.from != strip[k-1].from || e.v != strip[k-1].v {
-						groups, g = findGroup(groups, e.v, p, arena[e.from:e.to])
+						groups, g = w.findGroup(groups, e.v, p, arena[e.from:e.to])
 					}
 					g.src, g.dst = appendRange(g.src, ipset.Range{Lo: s, Hi: stripEnd}), appendRange(g.dst, e.dst)
 				}
@@ -339,15 +344,39 @@ type group struct {
 
 // findGroup returns the group of pieces with this verdict, protocol and
 // path, adding it when new.
-func findGroup(groups []*group, v Verdict, p Protocol, steps []step) ([]*group, *group) {
+func (w *walker) findGroup(groups []*group, v Verdict, p Protocol, steps []step) ([]*group, *group) {
 	// Most neighbours behave alike: look at the latest group first.
 	for i := len(groups) - 1; i >= 0; i-- {
 		if g := groups[i]; g.verdict == v && g.proto == p && slices.Equal(g.steps, steps) {
 			return groups, g
 		}
 	}
-	g := &group{verdict: v, proto: p, steps: slices.Clone(steps)}
+	var g *group
+	if k := len(w.spare); k > 0 {
+		g, w.spare = w.spare[k-1], w.spare[:k-1]
+		*g = group{verdict: v, proto: p, steps: append(g.steps[:0], steps...), src: g.src[:0], dst: g.dst[:0]}
+	} else {
+		g = &group{verdict: v, proto: p, steps: slices.Clone(steps)}
+	}
 	return append(groups, g), g
+}
+
+// maxSpare bounds the groups a walker keeps for reuse, and maxSpareRanges
+// the ranges a kept group may hold: a rare broad query must not leave
+// large buffers behind.
+const (
+	maxSpare       = 32
+	maxSpareRanges = 1024
+)
+
+// recycle keeps a query's groups for the walker's next queries, once the
+// answer no longer refers to them (render copies what it shows).
+func (w *walker) recycle(groups []*group) {
+	for _, g := range groups {
+		if len(w.spare) < maxSpare && cap(g.src) <= maxSpareRanges && cap(g.dst) <= maxSpareRanges {
+			w.spare = append(w.spare, g)
+		}
+	}
 }
 
 func appendRange(rs []ipset.Range, r ipset.Range) []ipset.Range {

@@ -214,18 +214,79 @@ type walker struct {
 	dstCompute *computeCtx
 	// box is narrowed by the indexed lookups (fast evaluator only).
 	box box
-	// strip and arena are Network.flow's buffers, kept for reuse.
+	// strip, arena and spare are Network.flow's buffers, kept for reuse.
 	strip []pending
 	arena []step
+	spare []*group
+	// memo remembers indexed NSG lookups of queries whose destination is
+	// resolved once per network (memoNet; see nsgMatch).
+	memo    map[nsgMemoKey]nsgMemoVal
+	memoNet *Network
+	useMemo bool
 }
+
+// nsgMemoKey is everything an indexed NSG lookup's answer depends on: the
+// NSG direction, the rule bitsets the flow's source, ports and protocol
+// select (a bitset is known by its place in its index's table), the
+// flow's destination and what the join across the destination reads from
+// the box (see box.joinDst). The wanted pieces are a shared endpoint's
+// (Network.resolveEndpoint), known by their place.
+type nsgMemoKey struct {
+	d                 *nsgDir
+	src, sport, dport *uint64
+	want              *ipset.Range
+	nwant             int
+	dst, dHi          uint32
+	proto             Protocol
+	translated        bool
+}
+
+// nsgMemoVal is a memoised lookup: the deciding rule and the destination
+// interval where it decides.
+type nsgMemoVal struct {
+	rule   *nsgRule
+	lo, hi uint32
+}
+
+// maxMemo bounds a walker's memo; it is cleared when full.
+const maxMemo = 1 << 14
 
 func (w *walker) add(s step) { w.steps = append(w.steps, s) }
 
+// nsgMatch finds the NSG rule deciding the flow. The computes of a subnet,
+// and the subnets sharing an NSG, ask the same lookups: for a destination
+// that is a tag's thousands of ranges each is a long join across the
+// NSG's destination index (most of check's time in NSG lookups), so the
+// answers are remembered for queries to shared endpoints.
 func (w *walker) nsgMatch(c *nsgCtx, d resources.Direction, f *pointFlow) *nsgRule {
+	dir := c.dir(d)
 	if w.ref {
-		return c.dir(d).matchLinear(f)
+		return dir.matchLinear(f)
 	}
-	return c.dir(d).match(f, &w.box)
+	if !w.useMemo || len(w.box.want) == 0 {
+		return dir.match(f, &w.box)
+	}
+	dir.build()
+	src, slo, shi := dir.src.lookupRange(f.src)
+	k := nsgMemoKey{d: dir, src: &src[0], sport: &dir.sport.lookup(uint32(f.sport))[0], dport: &dir.dport.lookup(uint32(f.dport))[0],
+		want: &w.box.want[0], nwant: len(w.box.want), dst: f.dst, dHi: w.box.dHi, proto: f.proto, translated: w.box.translated}
+	if v, ok := w.memo[k]; ok {
+		w.box.narrowSrc(slo, shi)
+		w.box.narrowDst(v.lo, v.hi)
+		return v.rule
+	}
+	// The lookup narrows a copy whose destination starts at 0, so that
+	// what it narrows the destination to is its own answer.
+	b := w.box
+	b.dLo = 0
+	v := nsgMemoVal{rule: dir.match(f, &b), lo: b.dLo, hi: b.dHi}
+	w.box.sLo, w.box.sHi = b.sLo, b.sHi
+	w.box.narrowDst(v.lo, v.hi)
+	if len(w.memo) >= maxMemo {
+		clear(w.memo)
+	}
+	w.memo[k] = v
+	return v.rule
 }
 
 // routeLookup finds the route for the flow's destination, or for its

@@ -3,11 +3,13 @@ package requirements
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"securetrain/internal/netverify"
-	"securetrain/internal/parallel"
 	"securetrain/internal/resources"
 )
 
@@ -26,9 +28,11 @@ func Check(n *netverify.Network, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// checkWindow is how many computes are checked ahead of the one CheckEach
-// hands over next: enough to keep every core busy, few enough that their
-// reports (each holds its flows' explained answers) take little memory.
+// checkWindow is how many computes are checked and handed over together:
+// a batch is emitted once all its computes are checked, while the next
+// batch is being checked. Enough to keep every core busy, few enough that
+// their reports (each holds its flows' explained answers) take little
+// memory.
 const checkWindow = 64
 
 // CheckEach is Check for environments whose full report is too large to
@@ -40,37 +44,99 @@ func CheckEach(n *netverify.Network, opts Options, emit func(ComputeReport) erro
 	snap := n.Snapshot()
 	rep := &Report{ServiceTags: n.ServiceTags().Version(), Computes: []ComputeReport{}, Findings: []Finding{}}
 	lookup := tagLookup(n)
-	// The environment-wide rules run first, then the computes, each on
-	// every core: the NSG analysis holds every rule's analysis until it
-	// merges them (about 120 MiB on 100 NSGs × 1,000 rules), which on top
-	// of the computes' work made check's peak memory the sum of both.
 	usage := subnetUsage(snap)
-	envFindings := environmentFindings(n)
-	window := make([]ComputeReport, checkWindow)
-	errs := make([]error, checkWindow)
-	for start := 0; start < len(snap.Computes); start += checkWindow {
-		batch := snap.Computes[start:min(start+checkWindow, len(snap.Computes))]
-		parallel.For(len(batch), func(i int) {
-			c := batch[i]
-			if window[i], errs[i] = checkCompute(n, c, opts, usage, lookup); errs[i] != nil {
-				errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
-			}
-		})
-		if err := errors.Join(errs[:len(batch)]...); err != nil {
-			return nil, err
+	// The environment-wide rules are checked beside the computes, so that
+	// neither leaves a core idle while the other ends (its NSG analysis
+	// keeps only findings: see nsgFindings).
+	envc := make(chan []Finding, 1)
+	go func() { envc <- environmentFindings(n) }()
+	computes := snap.Computes
+	reports := make([]ComputeReport, len(computes))
+	errs := make([]error, len(computes))
+	err := inBatches(len(computes), checkWindow, func(i int) {
+		c := computes[i]
+		if reports[i], errs[i] = checkCompute(n, c, opts, usage, lookup); errs[i] != nil {
+			errs[i] = fmt.Errorf("compute %s: %w", c.ID.Name(), errs[i])
 		}
-		for i := range batch {
-			rep.Counts.add(window[i].Findings)
-			err := emit(window[i])
-			window[i] = ComputeReport{} // emitted: not kept
+	}, func(lo, hi int) error {
+		if err := errors.Join(errs[lo:hi]...); err != nil {
+			return err
+		}
+		for i := lo; i < hi; i++ {
+			rep.Counts.add(reports[i].Findings)
+			err := emit(reports[i])
+			reports[i] = ComputeReport{} // emitted: not kept
 			if err != nil {
-				return nil, err
+				return err
 			}
 		}
+		return nil
+	})
+	envFindings := <-envc
+	if err != nil {
+		return nil, err
 	}
 	rep.Findings = append(rep.Findings, envFindings...)
 	rep.Counts.add(rep.Findings)
 	return rep, nil
+}
+
+// inBatches calls work(i) for every i in [0, n) on every core, and done for
+// each batch [lo, hi) of size items in order, on the calling goroutine, once
+// the batch's work has returned. Work runs at most one batch ahead of done,
+// so that no core waits while a batch is handed over. An error from done
+// stops the work (what runs finishes) and is returned.
+func inBatches(n, size int, work func(i int), done func(lo, hi int) error) error {
+	batches := (n + size - 1) / size
+	left := make([]atomic.Int32, batches)
+	finished := make([]chan struct{}, batches)
+	emitted := make([]chan struct{}, batches)
+	for b := range batches {
+		left[b].Store(int32(min(size, n-b*size)))
+		finished[b], emitted[b] = make(chan struct{}), make(chan struct{})
+	}
+	next, stop := make(chan int), make(chan struct{})
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(n, 1)) {
+		wg.Go(func() {
+			for i := range next {
+				work(i)
+				if b := i / size; left[b].Add(-1) == 0 {
+					close(finished[b])
+				}
+			}
+		})
+	}
+	go func() {
+		defer close(next)
+		for b := range batches {
+			if b >= 2 {
+				select {
+				case <-emitted[b-2]:
+				case <-stop:
+					return
+				}
+			}
+			for i := b * size; i < min((b+1)*size, n); i++ {
+				select {
+				case next <- i:
+				case <-stop:
+					return
+				}
+			}
+		}
+	}()
+	var err error
+	for b := range batches {
+		<-finished[b]
+		if err = done(b*size, min((b+1)*size, n)); err != nil {
+			break
+		}
+		close(emitted[b])
+	}
+	close(stop)
+	wg.Wait()
+	return err
 }
 
 // tagLookup finds a service tag's canonical name in the network's catalog.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"securetrain/internal/arm"
 	"securetrain/internal/ipset"
@@ -19,10 +20,9 @@ import (
 // internet, shadowed or duplicated; compute subnets open to data
 // exfiltration or relying on default outbound access; overlapping VNets.
 func environmentFindings(n *netverify.Network) []Finding {
-	out := nsgFindings(n.NSGs())
-	out = append(out, computeSubnetFindings(n)...)
-	out = append(out, overlapFindings(n.Snapshot())...)
-	out = append(out, regionFindings(n.Snapshot())...)
+	parts := nsgFindings(n.NSGs())
+	parts = append(parts, computeSubnetFindings(n), overlapFindings(n.Snapshot()), regionFindings(n.Snapshot()))
+	out := slices.Concat(parts...)
 	slices.SortFunc(out, compareFindings)
 	return out
 }
@@ -51,16 +51,12 @@ func compareFindings(a, b Finding) int {
 type box struct {
 	sets [5]ipset.Set
 	hull [5]ipset.Range
-	// sig marks, per dimension, which of 64 equal bins of the dimension's
-	// value space the set touches: two boxes whose signatures share no bin
-	// on some dimension cannot overlap, which rules out most pairs of rules
-	// with a few AND instructions.
+	// sig marks, per dimension, which of 64 bins of the dimension's values
+	// (see binning) the set touches: two boxes whose signatures share no
+	// bin on some dimension cannot overlap, which rules out most pairs of
+	// rules with a few AND instructions.
 	sig [5]uint64
 }
-
-// binShift maps a dimension's values to 64 bins: protocols are small
-// numbers (one bin each), ports 16-bit, addresses 32-bit.
-var binShift = [5]uint{dimProtocol: 0, dimSource: 26, dimDestination: 26, dimSourcePort: 10, dimDestinationPort: 10}
 
 // The dimensions of a box.
 const (
@@ -74,28 +70,131 @@ const (
 // anyProtocol is what an NSG rule with protocol "*" (Any) matches.
 var anyProtocol = []netverify.Protocol{netverify.TCP, netverify.UDP, netverify.ICMP, netverify.ESP, netverify.AH}
 
-func boxOf(r netverify.EffectiveRule) box {
-	var ps []ipset.Range
-	for _, p := range r.Protocols {
-		ps = append(ps, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
-	}
-	return newBox([5]ipset.Set{ipset.FromRanges(ps), r.Source, r.Destination, r.SourcePorts, r.DestinationPorts})
+// binning maps each dimension's values to the 64 bins of a signature. The
+// bins are drawn per NSG direction where its rules' ranges start and end,
+// each holding about as many of those bounds: rules crowd in small parts
+// of the space (private addresses, well-known ports), which bins of equal
+// width (a /6 of addresses, 1,024 ports) could not tell apart.
+type binning struct {
+	// starts[d][k] is where bin k of dimension d starts; starts[d][0] is 0.
+	starts [5][]uint32
+	bounds []uint32
+	// sigs are the signatures of large sets (rules naming the same tag
+	// share its set), by dimension and set.
+	sigs map[binKey]uint64
+	// protos are the protocol sets of boxes by the protocols' bit mask: a
+	// few combinations serve every rule.
+	protos [1 << 8]ipset.Set
 }
 
-func newBox(sets [5]ipset.Set) box {
-	b := box{sets: sets}
-	for d := range sets {
-		b.setDim(d, sets[d])
+type binKey struct {
+	d     int
+	first *ipset.Range
+	n     int
+}
+
+// reset draws the bins for the rules of one NSG direction.
+func (bn *binning) reset(rules []netverify.EffectiveRule) {
+	if bn.sigs == nil {
+		bn.sigs = map[binKey]uint64{}
+	}
+	clear(bn.sigs)
+	for d := range bn.starts {
+		bn.bounds = bn.bounds[:0]
+		for i := range rules {
+			rs := bn.set(&rules[i], d).Ranges()
+			if len(rs) >= memoMin {
+				continue // a tag's ranges would outweigh every other rule
+			}
+			for _, r := range rs {
+				bn.bounds = append(bn.bounds, r.Lo)
+				if r.Hi != 0xFFFFFFFF {
+					bn.bounds = append(bn.bounds, r.Hi+1)
+				}
+			}
+		}
+		slices.Sort(bn.bounds)
+		bounds := slices.Compact(bn.bounds)
+		st := append(bn.starts[d][:0], 0)
+		for k := 1; k < 64 && len(bounds) > 0; k++ {
+			// Every bound a bin when there are few.
+			v := bounds[min(k-1, len(bounds)-1)]
+			if len(bounds) > 63 {
+				v = bounds[k*len(bounds)/64]
+			}
+			if v > st[len(st)-1] {
+				st = append(st, v)
+			}
+		}
+		bn.starts[d] = st
+	}
+}
+
+// set is the rule's set on dimension d.
+func (bn *binning) set(r *netverify.EffectiveRule, d int) ipset.Set {
+	switch d {
+	case dimProtocol:
+		var mask uint8
+		for _, p := range r.Protocols {
+			mask |= 1 << p
+		}
+		if bn.protos[mask].IsEmpty() {
+			var rs []ipset.Range
+			for _, p := range r.Protocols {
+				rs = append(rs, ipset.Range{Lo: uint32(p), Hi: uint32(p)})
+			}
+			bn.protos[mask] = ipset.FromRanges(rs)
+		}
+		return bn.protos[mask]
+	case dimSource:
+		return r.Source
+	case dimDestination:
+		return r.Destination
+	case dimSourcePort:
+		return r.SourcePorts
+	}
+	return r.DestinationPorts
+}
+
+// sig is the signature of s on dimension d.
+func (bn *binning) sig(d int, s ipset.Set) uint64 {
+	rs := s.Ranges()
+	var key binKey
+	if len(rs) >= memoMin {
+		key = binKey{d, &rs[0], len(rs)}
+		if v, ok := bn.sigs[key]; ok {
+			return v
+		}
+	}
+	st := bn.starts[d]
+	var sig uint64
+	k := 0 // ranges ascend: so do their bins
+	for _, r := range rs {
+		for k+1 < len(st) && st[k+1] <= r.Lo {
+			k++
+		}
+		lo := k
+		for k+1 < len(st) && st[k+1] <= r.Hi {
+			k++
+		}
+		sig |= (^uint64(0) >> (63 - (k - lo))) << lo
+	}
+	if key.first != nil {
+		bn.sigs[key] = sig
+	}
+	return sig
+}
+
+func (bn *binning) boxOf(r *netverify.EffectiveRule) box {
+	var b box
+	for d := range b.sets {
+		b.setDim(bn, d, bn.set(r, d))
 	}
 	return b
 }
 
-func (b *box) setDim(d int, s ipset.Set) {
-	b.sets[d], b.hull[d], b.sig[d] = s, hullOf(s), 0
-	for _, r := range s.Ranges() {
-		lo, hi := min(r.Lo>>binShift[d], 63), min(r.Hi>>binShift[d], 63)
-		b.sig[d] |= (^uint64(0) >> (63 - (hi - lo))) << lo
-	}
+func (b *box) setDim(bn *binning, d int, s ipset.Set) {
+	b.sets[d], b.hull[d], b.sig[d] = s, hullOf(s), bn.sig(d, s)
 }
 
 // hullOf is the smallest range holding s; an empty set gets Lo > Hi, which
@@ -109,8 +208,8 @@ func hullOf(s ipset.Set) ipset.Range {
 }
 
 // narrow returns b with dimension d replaced by s.
-func (b box) narrow(d int, s ipset.Set) box {
-	b.setDim(d, s)
+func (b box) narrow(bn *binning, d int, s ipset.Set) box {
+	b.setDim(bn, d, s)
 	return b
 }
 
@@ -214,20 +313,34 @@ type coverage struct {
 	// sigs are the boxes' signatures side by side: the pairwise scan
 	// rules most pairs out on them without loading the boxes.
 	sigs [][5]uint64
-	// sameHull lists, by hull, the boxes that have it in rule order: only
-	// those can be equal (duplicates).
-	sameHull map[[5]ipset.Range][]int
+	bins binning
+	// firstOfHull and sameHull chain, by hull, the boxes that have it in
+	// rule order (sameHull[i]: the next box with box i's hull, -1 at the
+	// end): only those can be equal (duplicates).
+	firstOfHull map[[5]ipset.Range]int32
+	sameHull    []int32
 }
 
-// newCoverage prepares the coverage tests among the boxes of one NSG
-// direction's rules.
-func newCoverage(boxes []box) *coverage {
-	c := &coverage{memo: map[setPair]bool{}, sigs: make([][5]uint64, len(boxes)), sameHull: make(map[[5]ipset.Range][]int, len(boxes))}
-	for i := range boxes {
-		c.sigs[i] = boxes[i].sig
-		c.sameHull[boxes[i].hull] = append(c.sameHull[boxes[i].hull], i)
+// reset prepares the coverage tests among the boxes of one NSG
+// direction's rules, reusing c's buffers.
+func (c *coverage) reset(boxes []box) {
+	if c.memo == nil {
+		c.memo, c.firstOfHull = map[setPair]bool{}, map[[5]ipset.Range]int32{}
 	}
-	return c
+	clear(c.memo)
+	clear(c.firstOfHull)
+	c.sigs, c.sameHull = c.sigs[:0], c.sameHull[:0]
+	for i := range boxes {
+		c.sigs = append(c.sigs, boxes[i].sig)
+		c.sameHull = append(c.sameHull, -1)
+	}
+	// Chained from the last box back, so that chains run in rule order.
+	for i := len(boxes) - 1; i >= 0; i-- {
+		if j, ok := c.firstOfHull[boxes[i].hull]; ok {
+			c.sameHull[i] = j
+		}
+		c.firstOfHull[boxes[i].hull] = int32(i)
+	}
 }
 
 // sigsMeet reports whether two signatures share a bin on every dimension,
@@ -277,14 +390,17 @@ func (c *coverage) setsOverlap(x, y ipset.Set) bool {
 // VNet view of its NSG (the VirtualNetwork and Internet tags, and so the
 // rule's sets, depend on the VNet).
 type ruleAnalysis struct {
-	nsg   string
-	rule  netverify.EffectiveRule // as in the first view
+	nsg  string
+	rule *netverify.EffectiveRule // as in the first view
+	// unit is the analysis unit (view and direction) that first holds the
+	// rule: findings are listed in the order rules are first met.
+	unit  int
 	views int
 	// duplicate and shadow count the views where the rule is a duplicate
 	// of an earlier rule, or covered by earlier rules; dupOf and shadowers
 	// are those of the first such view.
 	duplicate, shadow int
-	dupOf             netverify.EffectiveRule
+	dupOf             *netverify.EffectiveRule
 	shadowers         []netverify.EffectiveRule
 	// openRisky are SSH and RDP ports the rule decides for TCP in at least
 	// one view (an earlier rule does not already decide them).
@@ -297,65 +413,118 @@ var riskyPorts = []int{22, 3389}
 // internetSources are the source tokens that mean "anyone".
 var internetSources = []string{"*", "internet", "0.0.0.0/0", "any"}
 
+// nsgUnit is one view and direction of an NSG: its rules are analysed
+// together.
+type nsgUnit struct {
+	nsg   string
+	rules []netverify.EffectiveRule
+}
+
 // nsgFindings reports rules open to the internet, shadowed rules and
 // duplicates. NSGs Azure ML creates for public-IP computes are skipped:
 // their rules are Azure's, not the user's to fix.
-func nsgFindings(views []netverify.NSGView) []Finding {
-	// Each view and direction is analysed on its own, in parallel; the
-	// results are then merged in view order, as one pass would have.
-	type unit struct {
-		nsg, nsgKey string
-		rules       []netverify.EffectiveRule
-	}
-	var units []unit
+func nsgFindings(views []netverify.NSGView) [][]Finding {
+	// Every NSG, with all its views and directions, is analysed, merged
+	// and reported on its own, on every core: only findings outlive it
+	// (an NSG's analyses hold its rules' sets, 100 NSGs × 1,000 rules
+	// held at once were about 120 MiB), and nothing is left to merge on
+	// one core. The findings are then listed in the order one pass over
+	// the units would first meet their rules.
+	var units []nsgUnit
+	var nsgs [][]int // each NSG's units, by first appearance
+	nsgOf := map[string]int{}
 	for _, v := range views {
-		if v.CreatedBy == "" {
-			key := v.NSG.Key()
-			units = append(units, unit{v.NSG.Name(), key, v.Inbound}, unit{v.NSG.Name(), key, v.Outbound})
+		if v.CreatedBy != "" {
+			continue
 		}
+		key := v.NSG.Key()
+		g, ok := nsgOf[key]
+		if !ok {
+			g = len(nsgs)
+			nsgOf[key] = g
+			nsgs = append(nsgs, nil)
+		}
+		nsgs[g] = append(nsgs[g], len(units), len(units)+1)
+		units = append(units, nsgUnit{v.NSG.Name(), v.Inbound}, nsgUnit{v.NSG.Name(), v.Outbound})
 	}
-	// One arena of analyses per unit (100,000 rules on a large file); a
-	// default rule's entry stays unused (nsg == "").
-	local := make([][]ruleAnalysis, len(units))
-	parallel.For(len(units), func(u int) {
-		rules := units[u].rules
-		boxes := make([]box, len(rules))
-		for i, r := range rules {
-			boxes[i] = boxOf(r)
+	// found[u] are the findings of the rules first met in unit u, in rule
+	// order.
+	found := make([][]Finding, len(units))
+	var scratch sync.Pool
+	parallel.For(len(nsgs), func(g int) {
+		sc, _ := scratch.Get().(*nsgScratch)
+		if sc == nil {
+			sc = &nsgScratch{byRule: map[string]*ruleAnalysis{}}
 		}
-		local[u] = make([]ruleAnalysis, len(rules))
-		cov := newCoverage(boxes)
-		for i, r := range rules {
-			if !r.Default {
-				local[u][i] = ruleAnalysis{nsg: units[u].nsg, rule: r}
-				local[u][i].analyze(rules[:i], boxes[:i], r, &boxes[i], cov)
+		sc.analyze(units, nsgs[g])
+		for k, a := range sc.order {
+			sc.found = append(sc.found, a.findings()...)
+			// Copied once its unit is done: exactly sized.
+			if k+1 == len(sc.order) || sc.order[k+1].unit != a.unit {
+				found[a.unit] = append(found[a.unit], sc.found...)
+				sc.found = sc.found[:0]
 			}
 		}
+		scratch.Put(sc)
 	})
-	// A rule is its NSG and its name (unique in the NSG, case-insensitive).
-	type ruleKey struct{ nsg, rule string }
-	byRule := map[ruleKey]*ruleAnalysis{}
-	var order []ruleKey
-	for u := range units {
-		for i := range local[u] {
-			if units[u].rules[i].Default {
+	return found
+}
+
+// nsgScratch is what analysing one NSG takes besides its findings; it is
+// reused for the next NSG (100 NSGs × 1,000 rules on a large file).
+type nsgScratch struct {
+	boxes []box
+	cov   coverage
+	// arena holds the analyses of every unit of the NSG; byRule and order
+	// point into it.
+	arena  []ruleAnalysis
+	byRule map[string]*ruleAnalysis
+	order  []*ruleAnalysis
+	found  []Finding
+}
+
+// analyze analyses the rules of one NSG's units (their indexes in units)
+// and leaves in sc.order its rules' analyses, merged over the units, in
+// the order the units first hold them.
+func (sc *nsgScratch) analyze(units []nsgUnit, of []int) {
+	// A rule is its name (unique in the NSG, case-insensitive).
+	clear(sc.byRule)
+	sc.order = sc.order[:0]
+	total := 0
+	for _, u := range of {
+		total += len(units[u].rules)
+	}
+	// Sized before any analysis is pointed at: it must not move.
+	sc.arena = slices.Grow(sc.arena[:0], total)[:total]
+	arena := sc.arena
+	for _, u := range of {
+		rules := units[u].rules
+		sc.cov.bins.reset(rules)
+		sc.boxes = sc.boxes[:0]
+		for i := range rules {
+			sc.boxes = append(sc.boxes, sc.cov.bins.boxOf(&rules[i]))
+		}
+		boxes := sc.boxes
+		sc.cov.reset(boxes)
+		local := arena[:len(rules)]
+		arena = arena[len(rules):]
+		for i := range rules {
+			r := &rules[i]
+			if r.Default {
 				continue
 			}
-			l := &local[u][i]
-			key := ruleKey{units[u].nsgKey, strings.ToLower(l.rule.Name)}
-			if a := byRule[key]; a != nil {
+			l := &local[i]
+			*l = ruleAnalysis{nsg: units[u].nsg, rule: r, unit: u}
+			l.analyze(rules[:i], boxes[:i], r, &boxes[i], &sc.cov)
+			key := strings.ToLower(r.Name)
+			if a := sc.byRule[key]; a != nil {
 				a.merge(l)
 				continue
 			}
-			byRule[key] = l
-			order = append(order, key)
+			sc.byRule[key] = l
+			sc.order = append(sc.order, l)
 		}
 	}
-	var out []Finding
-	for _, key := range order {
-		out = append(out, byRule[key].findings()...)
-	}
-	return out
 }
 
 // merge adds a later view's analysis of the same rule.
@@ -379,17 +548,16 @@ func (a *ruleAnalysis) merge(l *ruleAnalysis) {
 
 // analyze adds one view of the rule r, whose earlier rules are earlier.
 // earlierBoxes are the boxes of earlier, b the box of r.
-func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r netverify.EffectiveRule, b *box, cov *coverage) {
+func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes []box, r *netverify.EffectiveRule, b *box, cov *coverage) {
 	a.views++
 	platform := r.Platform
-	for _, i := range cov.sameHull[b.hull] {
-		if i >= len(earlier) {
-			break // the rule itself and later ones
-		}
+	// The chain of b's hull holds the rule itself (len(earlier)), after
+	// every earlier rule of the chain.
+	for i := int(cov.firstOfHull[b.hull]); i >= 0 && i < len(earlier); i = int(cov.sameHull[i]) {
 		e := &earlier[i]
 		if earlierBoxes[i].equal(b) && !e.Default && e.Allow == r.Allow && e.Platform == platform {
 			if a.duplicate == 0 {
-				a.dupOf = *e
+				a.dupOf = e
 			}
 			a.duplicate++
 			break
@@ -410,7 +578,7 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes [
 		if slices.Contains(a.openRisky, p) || !r.DestinationPorts.Contains(uint32(p)) {
 			continue
 		}
-		nb := b.narrow(dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(dimDestinationPort, ipset.Single(uint32(p)))
+		nb := b.narrow(&cov.bins, dimProtocol, ipset.Single(uint32(netverify.TCP))).narrow(&cov.bins, dimDestinationPort, ipset.Single(uint32(p)))
 		if cov.coveredBy(earlier, earlierBoxes, &nb, platform) == nil {
 			a.openRisky = append(a.openRisky, p)
 		}
@@ -418,8 +586,8 @@ func (a *ruleAnalysis) analyze(earlier []netverify.EffectiveRule, earlierBoxes [
 	slices.Sort(a.openRisky) // views may add them in any order
 }
 
-func internetSource(r netverify.EffectiveRule) bool {
-	for _, tok := range strings.Split(r.SourceText, ",") {
+func internetSource(r *netverify.EffectiveRule) bool {
+	for tok := range strings.SplitSeq(r.SourceText, ",") {
 		if slices.Contains(internetSources, strings.ToLower(strings.TrimSpace(tok))) {
 			return true
 		}
@@ -429,13 +597,17 @@ func internetSource(r netverify.EffectiveRule) bool {
 
 func (a *ruleAnalysis) findings() []Finding {
 	r := a.rule
+	// A rule that never matches decides nothing: it is reported as
+	// duplicate or shadowed, never as an open port.
+	never := a.shadow == a.views
+	open := !never && r.Direction == resources.Inbound && r.Allow && internetSource(r)
+	if a.duplicate != a.views && !never && !open {
+		return nil // most rules: nothing to format
+	}
 	meta := resources.Meta{ID: r.ID, Pos: r.Position}
 	label := fmt.Sprintf("NSG %s rule %s (%d)", a.nsg, r.Name, r.Priority)
 	dir := strings.ToLower(string(r.Direction))
 	var out []Finding
-	// A rule that never matches decides nothing: it is reported as
-	// duplicate or shadowed, never as an open port.
-	never := a.shadow == a.views
 	switch {
 	case a.duplicate == a.views:
 		f := finding("nsg-rule-duplicate", meta, "%s matches the same %s flows with the same access as rule %s (%d)",
@@ -450,7 +622,7 @@ func (a *ruleAnalysis) findings() []Finding {
 			r.Name, a.nsg, first.Priority, first.Name)
 		out = append(out, f)
 	}
-	if never || r.Direction != resources.Inbound || !r.Allow || !internetSource(r) {
+	if !open {
 		return out
 	}
 	f := finding("port-open-to-internet", meta, "%s allows %s from %s", label, exposure(r, a.openRisky), r.SourceText)
@@ -465,7 +637,7 @@ func (a *ruleAnalysis) findings() []Finding {
 
 // exposure says what an internet-facing rule lets in: the SSH/RDP ports it
 // decides when there are some, else its protocols and ports.
-func exposure(r netverify.EffectiveRule, risky []int) string {
+func exposure(r *netverify.EffectiveRule, risky []int) string {
 	if len(risky) > 0 {
 		ports := make([]string, len(risky))
 		for i, p := range risky {

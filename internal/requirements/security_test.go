@@ -1,11 +1,13 @@
 package requirements
 
 import (
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"securetrain/internal/envgen"
 	"securetrain/internal/netverify"
 	"securetrain/internal/resources"
 	"securetrain/internal/servicetags"
@@ -386,5 +388,53 @@ func TestEnvironmentFindingsOrder(t *testing.T) {
 	}
 	if compareFindings(Finding{Position: "a.yaml:9"}, Finding{Position: "a.yaml:10"}) >= 0 {
 		t.Error("line 9 sorts after line 10")
+	}
+}
+
+// nsgFindings analyses each NSG, with all its views, in one task: the
+// findings do not depend on where the NSG's views stand among the other
+// NSGs', and are listed in the order one pass over the views first meets
+// their rules.
+func TestNSGFindingsPerNSGKeepOnePassOrder(t *testing.T) {
+	// Two NSGs over three VNets: nsg0 has a view in vnet0 and in vnet2.
+	o := envgen.Options{Seed: 7, VNets: 3, SubnetsPerVNet: 2, NSGs: 2, RulesPerNSG: 120, RoutesPerVNet: 3, Computes: 4, Firewall: true}
+	n, _ := compileData(t, "gen.json", envgen.Generate(o))
+	views := n.NSGs()
+	if len(views) < 3 || views[0].NSG.Key() != views[1].NSG.Key() || views[0].NSG.Key() == views[2].NSG.Key() {
+		t.Fatalf("want nsg0's two views then nsg1's, got %d views", len(views))
+	}
+	flat := func(views []netverify.NSGView) []Finding { return slices.Concat(nsgFindings(views)...) }
+	together := flat(views)
+	// nsg1's view between nsg0's two.
+	apart := flat([]netverify.NSGView{views[0], views[2], views[1]})
+	if len(together) == 0 {
+		t.Fatal("no NSG findings: the comparison would mean nothing")
+	}
+	byResource := func(fs []Finding) map[string][]Finding {
+		m := map[string][]Finding{}
+		for _, f := range fs {
+			m[f.Resource] = append(m[f.Resource], f)
+		}
+		return m
+	}
+	if !reflect.DeepEqual(byResource(together), byResource(apart)) {
+		t.Fatal("the findings depend on the order of the NSGs' views")
+	}
+	// One pass meets the rules of views[0] (inbound, then outbound), then
+	// nsg1's, then only rules of nsg0 its first view lacks.
+	first := map[string]int{}
+	for _, v := range []netverify.NSGView{views[0], views[2], views[1]} {
+		for _, rs := range [][]netverify.EffectiveRule{v.Inbound, v.Outbound} {
+			for _, r := range rs {
+				if _, ok := first[r.ID.String()]; !ok {
+					first[r.ID.String()] = len(first)
+				}
+			}
+		}
+	}
+	for i := 1; i < len(apart); i++ {
+		if first[apart[i-1].Resource] > first[apart[i].Resource] {
+			t.Fatalf("finding %d (%s) is listed before %s, which one pass meets first", i-1, apart[i-1].Resource, apart[i].Resource)
+		}
 	}
 }
