@@ -1,4 +1,4 @@
-package requirements
+package parallel
 
 import (
 	"errors"
@@ -7,17 +7,17 @@ import (
 	"testing"
 )
 
-// inBatches hands every batch over in order, once all its work is done,
+// Batches hands every batch over in order, once all its work is done,
 // never runs work more than one batch ahead of what was handed over, and
 // stops at the first error.
-func TestInBatchesOrderAndBounds(t *testing.T) {
+func TestBatchesOrderAndBounds(t *testing.T) {
 	for _, n := range []int{0, 1, 5, 64, 65, 200, 1000} {
 		const size = 7
 		var doneUpTo atomic.Int64 // items handed over
 		var ahead atomic.Int64    // most items worked ahead of doneUpTo
 		worked := make([]atomic.Bool, n)
 		var batches [][2]int
-		err := inBatches(n, size, func(i int) {
+		err := Batches(n, size, func(i int) {
 			if d := int64(i) - doneUpTo.Load(); d > ahead.Load() {
 				ahead.Store(d) // racy max, enough to see a runaway
 			}
@@ -48,11 +48,11 @@ func TestInBatchesOrderAndBounds(t *testing.T) {
 	}
 }
 
-func TestInBatchesStopsAtError(t *testing.T) {
+func TestBatchesStopsAtError(t *testing.T) {
 	stop := errors.New("stop")
 	var worked atomic.Int64
 	calls := 0
-	err := inBatches(1000, 10, func(int) { worked.Add(1) }, func(lo, hi int) error {
+	err := Batches(1000, 10, func(int) { worked.Add(1) }, func(lo, hi int) error {
 		calls++
 		if lo == 30 {
 			return stop
@@ -69,6 +69,6 @@ func TestInBatchesStopsAtError(t *testing.T) {
 		t.Fatalf("%d items worked, want at most 50", w)
 	}
 	if worked.Load() != w {
-		t.Fatal("work still running after inBatches returned")
+		t.Fatal("work still running after Batches returned")
 	}
 }
