@@ -121,13 +121,14 @@ func compileData(path string, data []byte, tagsFile string, p *progress) (*netve
 func compile(path, tagsFile string, p *progress, decode func() (*resources.Snapshot, error)) (*netverify.Network, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(batchMemoryLimit)
-	}
-	if os.Getenv("GOGC") == "" {
-		// What is decoded and compiled stays live until the command ends:
-		// a collection while loading frees little and marks everything
-		// (three per large file), so only the memory limit may trigger one
-		// until the network is compiled (docs/performance.md).
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		if os.Getenv("GOGC") == "" {
+			// What is decoded and compiled stays live until the command
+			// ends: a collection while loading frees little and marks
+			// everything (three per large file), so only the limit above
+			// may trigger one until the network is compiled
+			// (docs/performance.md).
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		}
 	}
 	// The catalog is read beside the file: decoding leaves a core idle
 	// while it registers what it decoded in file order.
