@@ -93,22 +93,61 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("load environment: %w", err)
 	}
 	defer f.Close()
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	if size > arm.MaxDocumentBytes {
+		return nil, tooLarge(path)
+	}
+	if size >= parallelReadMin {
+		if data, ok := readHalves(f, size); ok {
+			return data, nil
+		}
+	}
 	// The buffer is sized from the file's size (growing it while reading
 	// copied a large file many times); reading one byte past the limit
-	// refuses an oversized file without reading all of it.
-	size := 0
-	if st, err := f.Stat(); err == nil {
-		size = int(min(st.Size(), arm.MaxDocumentBytes+1))
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	// refuses an oversized file without reading all of it. readHalves
+	// reads at offsets, so this reads from the start (and works on pipes).
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(f, arm.MaxDocumentBytes+1)); err != nil {
 		return nil, fmt.Errorf("load environment %s: %w", path, err)
 	}
 	data := buf.Bytes()
 	if len(data) > arm.MaxDocumentBytes {
-		return nil, fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
+		return nil, tooLarge(path)
 	}
 	return data, nil
+}
+
+func tooLarge(path string) error {
+	return fmt.Errorf("load environment %s: the file is larger than the limit of %d bytes", path, arm.MaxDocumentBytes)
+}
+
+// parallelReadMin is the size from which a file is read on two cores.
+const parallelReadMin = 4 << 20
+
+// readHalves reads a regular file of the given size as two halves at once:
+// most of reading a large file is the first touch of each page of the new
+// buffer (about 8 µs each on a VM), which one core did alone before
+// decoding could start (0.13 s for 36 MB). It reports false if the file
+// did not hold exactly size bytes, for the caller to read it again.
+func readHalves(f *os.File, size int64) ([]byte, bool) {
+	data := make([]byte, size)
+	half := size / 2
+	var first error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, first = f.ReadAt(data[:half], 0)
+	}()
+	_, second := f.ReadAt(data[half:], half)
+	<-done
+	var probe [1]byte
+	if n, _ := f.ReadAt(probe[:], size); first != nil || second != nil || n != 0 {
+		return nil, false // changed while read, or unreadable: read it again
+	}
+	return data, true
 }
 
 // DecodeFile parses an environment file (YAML or JSON, same structure) and

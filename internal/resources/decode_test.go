@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -637,5 +639,39 @@ func TestARMShapedEntries(t *testing.T) {
 	if len(snap.Computes) != 1 || snap.Computes[0].ID.ResourceGroup != "ml" || snap.Computes[0].ID.Name() != "ws1/cpu" ||
 		snap.Subnet(snap.Computes[0].Subnet.ID) == nil || len(snap.VirtualNetworks) != 1 || snap.VirtualNetworks[0].ID.ResourceGroup != "net" {
 		t.Fatalf("placed: %+v", snap.Computes)
+	}
+}
+
+// TestReadFileLargeAndPipes: a file large enough to be read as two halves
+// is read exactly (including an odd size), and a pipe, which cannot be
+// read at offsets, still reads whole.
+func TestReadFileLargeAndPipes(t *testing.T) {
+	for _, size := range []int{parallelReadMin, parallelReadMin + 7} {
+		want := make([]byte, size)
+		for i := range want {
+			want[i] = byte(i*7 + i/4099)
+		}
+		path := filepath.Join(t.TempDir(), "large.json")
+		if err := os.WriteFile(path, want, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("size %d: %d bytes, equal %v, err %v", size, len(got), bytes.Equal(got, want), err)
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("0123456789abcdef"), parallelReadMin/8)
+	go func() {
+		w.Write(want)
+		w.Close()
+	}()
+	defer r.Close()
+	got, err := ReadFile("/dev/fd/" + strconv.Itoa(int(r.Fd())))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("pipe: %d bytes of %d, err %v", len(got), len(want), err)
 	}
 }
