@@ -105,7 +105,7 @@ func runFlow(args []string, stdout, stderr io.Writer) int {
 const batchMemoryLimit = 512 << 20
 
 // compileFile loads an environment file and a catalog and compiles them.
-// The file is decoded as it is read, not held whole.
+// The decoded strings share the file's bytes (read once, not copied).
 func compileFile(path, tagsFile string, p *progress) (*netverify.Network, error) {
 	return compile(path, tagsFile, p, func() (*resources.Snapshot, error) { return resources.LoadFile(path) })
 }

@@ -44,18 +44,15 @@ type networkIndex struct {
 }
 
 // createdByAzureML reads whether a stored body is one Azure ML created
-// for a compute (its tags, as resources.AzureMLResources writes them).
+// for a compute (resources.CreatedByAzureML of its tags).
 func createdByAzureML(body []byte) (bool, error) {
 	var b struct {
-		Tags struct {
-			CreatedBy string `json:"createdBy"`
-			ComputeID string `json:"computeId"`
-		} `json:"tags"`
+		Tags map[string]string `json:"tags"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		return false, err
 	}
-	return b.Tags.CreatedBy == "AzureML" && b.Tags.ComputeID != "", nil
+	return resources.CreatedByAzureML(b.Tags), nil
 }
 
 // indexNetwork reads the subscription's resources of the indexed types.

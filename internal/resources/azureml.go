@@ -88,10 +88,24 @@ type CreatedResource struct {
 	Body arm.Body
 }
 
+// Azure ML tags what it creates for a compute with its name and the
+// compute's id.
+const (
+	tagCreatedBy   = "createdBy"
+	tagComputeID   = "computeId"
+	azureMLCreator = "AzureML"
+)
+
+// CreatedByAzureML reports whether a resource's tags are the ones Bodies
+// puts on what Azure ML creates for a compute.
+func CreatedByAzureML(tags map[string]string) bool {
+	return tags[tagCreatedBy] == azureMLCreator && tags[tagComputeID] != ""
+}
+
 // Bodies are the created resources in creation order (the load balancer
 // references the public IP); delete them in reverse.
 func (a AzureMLResources) Bodies() []CreatedResource {
-	tags := map[string]any{"createdBy": "AzureML", "computeId": a.Compute.String()}
+	tags := map[string]any{tagCreatedBy: azureMLCreator, tagComputeID: a.Compute.String()}
 	rules := make([]any, len(a.Rules))
 	for i, r := range a.Rules {
 		rules[i] = ruleBody(r)
